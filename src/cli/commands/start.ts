@@ -1,0 +1,141 @@
+import type { Server } from 'node:http';
+import { serviceEnvSchema, type ServiceEnv } from '../../config/env.ts';
+import { createRedisConnection } from '../../jobs/redis-connection.ts';
+import { createLogger, type Logger } from '../../logging/logger.ts';
+import { passwordOf } from '../../logging/secret-scrubber.ts';
+import { createSlackApp } from '../../slack/app.ts';
+import { portOf, startHttpServer } from '../../slack/http-server.ts';
+import { createDatabase } from '../../store/database.ts';
+import { findPendingMigrations } from '../../store/migration-status.ts';
+import { CliError, EXIT } from '../cli-error.ts';
+import { readEnv } from '../read-env.ts';
+
+const SLACK_CHECK_TIMEOUT_MS = 30_000;
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+/**
+ * `latch start`: checks everything it depends on (PostgreSQL migrated, Redis reachable, the bot
+ * token accepted by Slack) before it takes a single request, so a misconfigured deployment fails
+ * at once with one line saying what is wrong, not later in front of a user.
+ */
+export async function startCommand(): Promise<void> {
+  const env = readEnv(serviceEnvSchema);
+  const logger = createLogger({
+    level: env.LOG_LEVEL,
+    secrets: [
+      env.SLACK_BOT_TOKEN,
+      env.SLACK_SIGNING_SECRET,
+      env.SLACK_APP_TOKEN,
+      passwordOf(env.DATABASE_URL),
+      passwordOf(env.REDIS_URL),
+    ],
+  });
+  const service = await startService(env, logger);
+  logger.info({ port: service.port }, `latch is listening on port ${service.port}`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      logger.info({ signal }, 'shutting down');
+      const forced = setTimeout(() => {
+        logger.error('shutdown took too long; exiting');
+        process.exit(EXIT.failure);
+      }, SHUTDOWN_TIMEOUT_MS).unref();
+      void service.stop().finally(() => {
+        clearTimeout(forced);
+        resolve();
+      });
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
+
+interface RunningService {
+  port: number;
+  stop(): Promise<void>;
+}
+
+async function startService(env: ServiceEnv, logger: Logger): Promise<RunningService> {
+  const db = createDatabase({ databaseUrl: env.DATABASE_URL });
+  const redis = createRedisConnection(env.REDIS_URL, 'queue');
+  const cleanups: Array<() => Promise<unknown>> = [() => db.$disconnect(), () => redis.quit().catch(() => redis.disconnect())];
+  const stop = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => logger.warn({ err: error }, 'cleanup failed'));
+  };
+  try {
+    await checkDatabase(db);
+    await checkRedis(redis);
+    const { app, receiver } = createSlackApp({
+      botToken: env.SLACK_BOT_TOKEN,
+      signingSecret: env.SLACK_SIGNING_SECRET,
+      apiUrl: env.SLACK_API_URL,
+      logger,
+    });
+    await checkSlack(() => app.init(), env.SLACK_API_URL);
+    const server = await startHttpServer({ port: env.PORT, slack: receiver.requestListener, logger }).catch(
+      (error: NodeJS.ErrnoException) => {
+        throw new CliError(`cannot listen on PORT ${env.PORT}: ${error.code ?? error.message}`, EXIT.unavailable);
+      },
+    );
+    cleanups.push(() => closeServer(server));
+    return { port: portOf(server), stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+async function checkDatabase(db: ReturnType<typeof createDatabase>): Promise<void> {
+  let pending: string[];
+  try {
+    pending = await findPendingMigrations(db);
+  } catch (error) {
+    throw new CliError(`cannot reach PostgreSQL at DATABASE_URL: ${messageOf(error)}`, EXIT.unavailable);
+  }
+  if (pending.length > 0) {
+    throw new CliError(
+      `the database at DATABASE_URL is missing ${pending.length} migration(s) (${pending.join(', ')}): run \`latch migrate\` first`,
+      EXIT.unavailable,
+    );
+  }
+}
+
+async function checkRedis(redis: ReturnType<typeof createRedisConnection>): Promise<void> {
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (error) {
+    throw new CliError(`cannot reach Redis at REDIS_URL: ${messageOf(error)}`, EXIT.unavailable);
+  }
+}
+
+async function checkSlack(init: () => Promise<void>, apiUrl: string | undefined): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new CliError(`Slack's Web API (${apiUrl ?? 'https://slack.com/api/'}) did not answer within ${SLACK_CHECK_TIMEOUT_MS / 1000} s`, EXIT.unavailable)),
+      SLACK_CHECK_TIMEOUT_MS,
+    );
+  });
+  try {
+    await Promise.race([init(), timeout]);
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    const slackError = (error as { data?: { error?: string } }).data?.error;
+    if (slackError) throw new CliError(`SLACK_BOT_TOKEN was refused by Slack (auth.test: ${slackError})`, EXIT.config);
+    throw new CliError(`cannot reach Slack's Web API: ${messageOf(error)}`, EXIT.unavailable);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}
+
+function messageOf(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) return messageOf(error.errors[0]);
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,67 @@
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { createSecretScrubber } from '../logging/secret-scrubber.ts';
+import { CliError, EXIT } from './cli-error.ts';
+import { migrateCommand } from './commands/migrate.ts';
+import { startCommand } from './commands/start.ts';
+
+const USAGE = `Usage: latch [command]
+
+Commands:
+  start              run Latch: the Slack endpoint and the job worker (the default)
+  migrate            apply pending database migrations (safe to run from several processes)
+  migrate --check    compare the database with prisma/schema.prisma; exit 1 if they differ
+  help               show this text
+
+Configuration comes from the environment: see .env.example.`;
+
+const argsSchema = z.object({
+  command: z.enum(['start', 'migrate', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
+  check: z.boolean(),
+});
+
+class UsageError extends CliError {
+  constructor(message: string) {
+    super(message, EXIT.usage);
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { check: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const [command = 'start', ...extra] = parsed.positionals;
+  if (parsed.values.help || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const args = argsSchema.safeParse({ command, check: parsed.values.check });
+  if (!args.success) throw new UsageError(args.error.issues[0]?.message ?? 'bad arguments');
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  if (args.data.check && args.data.command !== 'migrate') throw new UsageError('--check only applies to `latch migrate`');
+
+  if (args.data.command === 'migrate') await migrateCommand({ check: args.data.check });
+  else await startCommand();
+}
+
+// Whatever escapes is printed as lines, never as a stack trace, and never with a secret in it:
+// an unexpected error may quote a connection string.
+const scrub = createSecretScrubber(Object.entries(process.env).filter(([name]) => /TOKEN|SECRET|PASSWORD/.test(name)).map(([, value]) => value));
+
+main(process.argv.slice(2)).then(
+  () => process.exit(EXIT.ok),
+  (error: unknown) => {
+    const known = error instanceof CliError;
+    const message = known ? error.message : `unexpected error: ${error instanceof Error ? error.message : String(error)}`;
+    for (const line of scrub(message).split('\n')) process.stderr.write(`latch: ${line}\n`);
+    if (error instanceof UsageError) process.stderr.write(`\n${USAGE}\n`);
+    process.exit(known ? error.exitCode : EXIT.failure);
+  },
+);

@@ -1,0 +1,147 @@
+import { accessSync, constants, statSync } from 'node:fs';
+import { z } from 'zod';
+
+/**
+ * Every environment variable Latch reads, and what it is for. The descriptions are shown to the
+ * person whose variable is missing, and a test checks that `.env.example` documents each one.
+ */
+export const ENV_VARIABLES = {
+  DATABASE_URL: 'the PostgreSQL connection string, e.g. postgresql://latch@localhost:5432/latch',
+  REDIS_URL: 'the Redis connection string, e.g. redis://localhost:6379',
+  SLACK_BOT_TOKEN: "the Slack app's bot token (starts with xoxb-)",
+  SLACK_SIGNING_SECRET: "the Slack app's signing secret (Basic Information → App Credentials)",
+  SLACK_APP_TOKEN: 'an app-level token for Socket Mode (starts with xapp-); optional',
+  LATCH_POLICY_FILE: 'the path of the policy file (YAML); default policy.yaml',
+  PORT: 'the HTTP port for Slack requests; default 3000',
+  LOG_LEVEL: 'one of fatal, error, warn, info, debug, trace, silent; default info',
+  SLACK_API_URL: "the base URL of Slack's Web API, for tests against a fake; default https://slack.com/api/",
+} as const;
+
+export type EnvVariable = keyof typeof ENV_VARIABLES;
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+// An empty value in a .env file or a compose file means "not set", not "set to nothing".
+const blankAsMissing = (value: unknown) =>
+  typeof value === 'string' && value.trim() === '' ? undefined : value;
+
+function required(name: EnvVariable) {
+  return z.string({
+    error: (issue) =>
+      issue.input === undefined ? `is missing: set it to ${ENV_VARIABLES[name]}` : 'must be text',
+  });
+}
+
+// Values are never echoed back in messages: a connection string or a token is a secret.
+function connectionUrl(name: EnvVariable, protocols: readonly string[]) {
+  return z.preprocess(
+    blankAsMissing,
+    required(name).refine(
+      (value) => {
+        try {
+          return protocols.includes(new URL(value).protocol);
+        } catch {
+          return false;
+        }
+      },
+      { error: `is not a valid ${protocols.map((p) => `${p}//`).join(' or ')} URL: expected ${ENV_VARIABLES[name]}` },
+    ),
+  );
+}
+
+function token(name: EnvVariable, prefix: string) {
+  return required(name).refine((value) => value.startsWith(prefix) && !/\s/.test(value), {
+    error: `does not look like ${ENV_VARIABLES[name]}`,
+  });
+}
+
+const databaseUrl = connectionUrl('DATABASE_URL', ['postgresql:', 'postgres:']);
+
+const logLevel = z.preprocess(
+  blankAsMissing,
+  z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+);
+
+const port = z.preprocess(
+  blankAsMissing,
+  z
+    .string()
+    .default('3000')
+    .refine((value) => /^\d{1,5}$/.test(value) && Number(value) >= 1 && Number(value) <= 65535, {
+      error: 'must be a port number between 1 and 65535',
+    })
+    .transform(Number),
+);
+
+const policyFile = z.preprocess(
+  blankAsMissing,
+  z
+    .string()
+    .default('policy.yaml')
+    .superRefine((path, ctx) => {
+      try {
+        if (!statSync(path).isFile()) {
+          ctx.addIssue({ code: 'custom', message: `is ${path}, which is not a file` });
+          return;
+        }
+        accessSync(path, constants.R_OK);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `is ${path}, which does not exist or cannot be read` });
+      }
+    }),
+);
+
+const slackApiUrl = z.preprocess(
+  blankAsMissing,
+  z
+    .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+    .optional()
+    // The Web API client joins method names onto this base, so it must end with a slash.
+    .transform((value) => (value === undefined || value.endsWith('/') ? value : `${value}/`)),
+);
+
+/** What `latch migrate` needs. */
+export const migrateEnvSchema = z.object({
+  DATABASE_URL: databaseUrl,
+  LOG_LEVEL: logLevel,
+});
+
+/** What the service (`latch start`) needs. */
+export const serviceEnvSchema = migrateEnvSchema.extend({
+  REDIS_URL: connectionUrl('REDIS_URL', ['redis:', 'rediss:']),
+  SLACK_BOT_TOKEN: z.preprocess(blankAsMissing, token('SLACK_BOT_TOKEN', 'xoxb-')),
+  SLACK_SIGNING_SECRET: z.preprocess(
+    blankAsMissing,
+    required('SLACK_SIGNING_SECRET').refine((value) => !/\s/.test(value), {
+      error: 'must not contain spaces',
+    }),
+  ),
+  SLACK_APP_TOKEN: z.preprocess(blankAsMissing, token('SLACK_APP_TOKEN', 'xapp-').optional()),
+  LATCH_POLICY_FILE: policyFile,
+  PORT: port,
+  SLACK_API_URL: slackApiUrl,
+});
+
+export type MigrateEnv = z.infer<typeof migrateEnvSchema>;
+export type ServiceEnv = z.infer<typeof serviceEnvSchema>;
+
+export type EnvResult<T> = { ok: true; env: T } | { ok: false; problems: string[] };
+
+/**
+ * Reads the environment through a schema. Each problem is one line that names the variable and
+ * says what is wrong, in the order the variables are documented, fit to print as it is.
+ */
+export function parseEnv<T extends z.ZodType>(
+  schema: T,
+  source: Record<string, string | undefined>,
+): EnvResult<z.infer<T>> {
+  const result = schema.safeParse(source);
+  if (result.success) return { ok: true, env: result.data };
+  const order = Object.keys(ENV_VARIABLES);
+  const problems = result.error.issues
+    .map((issue) => ({ name: String(issue.path[0] ?? 'environment'), message: issue.message }))
+    .sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name))
+    .map(({ name, message }) => `${name} ${message}`);
+  return { ok: false, problems: [...new Set(problems)] };
+}

@@ -1,0 +1,54 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { withLogContext } from '../logging/log-context.ts';
+import type { Logger } from '../logging/logger.ts';
+
+export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+export interface HttpServerOptions {
+  port: number;
+  host?: string;
+  /** Handles Slack's requests (Bolt's receiver). */
+  slack: RequestListener;
+  logger: Logger;
+}
+
+/**
+ * The HTTP front door: Slack's requests go to Bolt, `GET /healthz` answers that the process is
+ * alive. Each request runs in its own log context, so every line logged while handling it, by
+ * Latch or by Bolt, carries the same `requestId`.
+ */
+export async function startHttpServer({ port, host, slack, logger }: HttpServerOptions): Promise<Server> {
+  const server = createServer((req, res) => {
+    const requestId = randomUUID();
+    const startedAt = process.hrtime.bigint();
+    withLogContext({ requestId }, () => {
+      res.setHeader('x-request-id', requestId);
+      res.on('finish', () => {
+        const durationMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
+        logger.info(
+          { method: req.method, path: req.url?.split('?')[0], status: res.statusCode, durationMs, slackRetry: req.headers['x-slack-retry-num'] },
+          'http request',
+        );
+      });
+      if (req.method === 'GET' && req.url === '/healthz') {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+        return;
+      }
+      slack(req, res);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
+}
+
+export function portOf(server: Server): number {
+  return (server.address() as AddressInfo).port;
+}

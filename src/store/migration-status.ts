@@ -1,0 +1,20 @@
+import { readdir } from 'node:fs/promises';
+import type { Database } from './database.ts';
+import { MIGRATIONS_FOLDER } from './migrate.ts';
+
+/**
+ * Migrations in the folder that the database has not finished applying. The service refuses to
+ * start on a database that is behind its code, rather than fail on the first query that needs a
+ * new column.
+ */
+export async function findPendingMigrations(db: Database, folder = MIGRATIONS_FOLDER): Promise<string[]> {
+  const entries = await readdir(folder, { withFileTypes: true });
+  const expected = entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort();
+  const [table] = await db.$queryRaw<{ exists: boolean }[]>`SELECT to_regclass('_prisma_migrations') IS NOT NULL AS exists`;
+  if (!table?.exists) return expected;
+  const applied = await db.$queryRaw<{ migration_name: string }[]>`
+    SELECT migration_name FROM _prisma_migrations
+    WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`;
+  const done = new Set(applied.map((row) => row.migration_name));
+  return expected.filter((name) => !done.has(name));
+}
