@@ -9,8 +9,10 @@ export const SCHEMA_PATH = fileURLToPath(new URL('../../prisma/schema.prisma', i
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../prisma/migrations', import.meta.url));
 
 /**
- * Key of the PostgreSQL advisory lock that serialises `latch migrate` runs. Distinct from the key
- * Prisma's engine takes internally (72707369), so the two never wait on each other's session.
+ * Key of the PostgreSQL advisory lock that serialises `latch migrate` runs. Prisma's engine also
+ * locks (key 72707369) but gives up after a timeout, through a pooled connection: a second process
+ * would fail while a long migration runs. This lock makes it queue before the engine starts
+ * instead. A distinct key, so the two locks never wait on each other.
  */
 export const MIGRATION_LOCK_KEY = 4_917_320_117n;
 

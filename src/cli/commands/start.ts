@@ -56,7 +56,7 @@ interface RunningService {
 
 async function startService(env: ServiceEnv, logger: Logger): Promise<RunningService> {
   const db = createDatabase({ databaseUrl: env.DATABASE_URL });
-  const redis = createRedisConnection(env.REDIS_URL, 'queue');
+  const redis = createRedisConnection(env.REDIS_URL, 'queue', logger);
   const cleanups: Array<() => Promise<unknown>> = [() => db.$disconnect(), () => redis.quit().catch(() => redis.disconnect())];
   const stop = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => logger.warn({ err: error }, 'cleanup failed'));
@@ -100,11 +100,17 @@ async function checkDatabase(db: ReturnType<typeof createDatabase>): Promise<voi
 }
 
 async function checkRedis(redis: ReturnType<typeof createRedisConnection>): Promise<void> {
+  // connect() rejects with a bare "Connection is closed"; the error event says why.
+  let cause: Error | undefined;
+  const remember = (error: Error) => (cause ??= error);
+  redis.on('error', remember);
   try {
     await redis.connect();
     await redis.ping();
   } catch (error) {
-    throw new CliError(`cannot reach Redis at REDIS_URL: ${messageOf(error)}`, EXIT.unavailable);
+    throw new CliError(`cannot reach Redis at REDIS_URL: ${messageOf(cause ?? error)}`, EXIT.unavailable);
+  } finally {
+    redis.off('error', remember);
   }
 }
 
@@ -135,7 +141,13 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
+/** An error's message on one line: Prisma's span several, led by an "Invalid … invocation" line. */
 function messageOf(error: unknown): string {
   if (error instanceof AggregateError && error.errors.length > 0) return messageOf(error.errors[0]);
-  return error instanceof Error ? error.message : String(error);
+  const message = error instanceof Error ? error.message : String(error);
+  return message
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !/^Invalid `.*` invocation/.test(line))
+    .join(' ');
 }

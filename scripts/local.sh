@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs Latch on this machine against a local PostgreSQL and Redis (installed and started here, on
+# ports of their own), with the Slack credentials from .env. `npm start` runs this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export LATCH_PG_PORT=${LATCH_LOCAL_PG_PORT:-54328}
+export LATCH_REDIS_PORT=${LATCH_LOCAL_REDIS_PORT:-63798}
+services_dir="${TMPDIR:-/tmp}/latch-local-$LATCH_PG_PORT"
+
+if [ ! -f .env ]; then
+  cp .env.example .env
+  echo "Created .env from .env.example: put your Slack app's SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET in it." >&2
+fi
+[ -f policy.yaml ] || cp policy.example.yaml policy.yaml
+[ -d node_modules ] || npm install --no-audit --no-fund
+
+bash scripts/services.sh install
+bash scripts/services.sh start "$services_dir" >/dev/null
+psql "postgresql://latch@127.0.0.1:$LATCH_PG_PORT/postgres" -qAtc "SELECT 1 FROM pg_database WHERE datname = 'latch'" | grep -q 1 \
+  || psql "postgresql://latch@127.0.0.1:$LATCH_PG_PORT/postgres" -qc 'CREATE DATABASE latch'
+
+set -a
+# shellcheck disable=SC1091
+. ./.env
+set +a
+# The local services, whatever .env says about production ones.
+export DATABASE_URL="postgresql://latch@127.0.0.1:$LATCH_PG_PORT/latch"
+export REDIS_URL="redis://127.0.0.1:$LATCH_REDIS_PORT"
+
+node bin/latch.js migrate
+echo "Stop Latch with Ctrl-C; stop the local services with: LATCH_PG_PORT=$LATCH_PG_PORT LATCH_REDIS_PORT=$LATCH_REDIS_PORT bash scripts/services.sh stop $services_dir" >&2
+exec node bin/latch.js start

@@ -1,0 +1,305 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * A fake of Slack's Web API on loopback. It records every call, answers the way Slack answers
+ * (HTTP 200 with `ok: true|false`; HTTP 429 with `Retry-After` when rate limited), checks the
+ * bearer token, and enforces the Block Kit limits Slack itself enforces, so a message Slack would
+ * refuse is refused here too. Point the app at it with SLACK_API_URL=fake.apiUrl.
+ */
+
+export interface FakeSlackCall {
+  method: string;
+  /** The call's arguments, JSON-decoded where Slack expects JSON (blocks, view, …). */
+  args: Record<string, unknown>;
+  token: string | undefined;
+  at: Date;
+}
+
+export interface FakeSlackUser {
+  id: string;
+  name: string;
+  email?: string;
+  tz?: string;
+  isBot?: boolean;
+}
+
+/** A scripted reply: a Slack body (sent with HTTP 200), or a whole HTTP response. */
+export type FakeSlackReply =
+  | Record<string, unknown>
+  | { status: number; headers?: Record<string, string>; body?: unknown };
+
+type Responder = (call: FakeSlackCall) => FakeSlackReply | undefined;
+
+export interface FakeSlackOptions {
+  /** Tokens the fake accepts; any other gets `invalid_auth`. */
+  botToken?: string;
+  teamId?: string;
+  botUserId?: string;
+  users?: FakeSlackUser[];
+}
+
+// Slack's documented limits (see shared/PITFALLS.md).
+const MAX_MESSAGE_BLOCKS = 50;
+const MAX_VIEW_BLOCKS = 100;
+const MAX_TEXT_LENGTH = 40_000;
+const MAX_SECTION_TEXT = 3_000;
+
+const JSON_ARGUMENTS = new Set(['blocks', 'attachments', 'view', 'metadata', 'users', 'user_ids']);
+
+export class FakeSlack {
+  readonly calls: FakeSlackCall[] = [];
+  readonly botToken: string;
+  readonly teamId: string;
+  readonly botUserId: string;
+  private readonly users = new Map<string, FakeSlackUser>();
+  private readonly scripted = new Map<string, Responder[]>();
+  private readonly overrides = new Map<string, Responder>();
+  private readonly waiters: Array<{ method: string; predicate: (call: FakeSlackCall) => boolean; resolve(call: FakeSlackCall): void }> = [];
+  private readonly usergroupMembers = new Map<string, string[]>();
+  private nextTs = 1_700_000_000_000_100;
+  private nextId = 1;
+  private server!: Server;
+  private port = 0;
+
+  private constructor(options: FakeSlackOptions) {
+    this.botToken = options.botToken ?? 'xoxb-fake-bot-token';
+    this.teamId = options.teamId ?? 'T0FAKE';
+    this.botUserId = options.botUserId ?? 'U0LATCHBOT';
+    for (const user of options.users ?? []) this.users.set(user.id, user);
+  }
+
+  static async start(options: FakeSlackOptions = {}): Promise<FakeSlack> {
+    const fake = new FakeSlack(options);
+    fake.server = createServer((req, res) => void fake.handle(req, res));
+    await new Promise<void>((resolve) => fake.server.listen(0, '127.0.0.1', resolve));
+    fake.port = (fake.server.address() as AddressInfo).port;
+    return fake;
+  }
+
+  /** Base URL for the Web API client (`slackApiUrl`), ending with a slash. */
+  get apiUrl(): string {
+    return `http://127.0.0.1:${this.port}/api/`;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Calls made to one method, in order. */
+  callsTo(method: string): FakeSlackCall[] {
+    return this.calls.filter((call) => call.method === method);
+  }
+
+  addUser(user: FakeSlackUser): void {
+    this.users.set(user.id, user);
+  }
+
+  /** Answers the next call to `method` with `reply`, once; queued replies are used in order. */
+  replyOnce(method: string, reply: FakeSlackReply | Responder): void {
+    const responder: Responder = typeof reply === 'function' ? reply : () => reply;
+    this.scripted.set(method, [...(this.scripted.get(method) ?? []), responder]);
+  }
+
+  /** Answers every call to `method` with `reply` until `reset()`. */
+  replyAlways(method: string, reply: FakeSlackReply | Responder): void {
+    this.overrides.set(method, typeof reply === 'function' ? reply : () => reply);
+  }
+
+  /** The next call to `method` fails the way Slack fails: HTTP 200, `ok: false`, `error`. */
+  failOnce(method: string, error: string): void {
+    this.replyOnce(method, { ok: false, error });
+  }
+
+  /** The next call to `method` is rate limited: HTTP 429 with `Retry-After` in seconds. */
+  rateLimitOnce(method: string, retryAfterSeconds: number): void {
+    this.replyOnce(method, {
+      status: 429,
+      headers: { 'retry-after': String(retryAfterSeconds) },
+      body: { ok: false, error: 'ratelimited' },
+    });
+  }
+
+  /** Forgets scripted replies and recorded calls. */
+  reset(): void {
+    this.calls.length = 0;
+    this.scripted.clear();
+    this.overrides.clear();
+  }
+
+  /** Resolves with the first call to `method` (already made or still to come) that matches. */
+  waitForCall(method: string, predicate: (call: FakeSlackCall) => boolean = () => true, timeoutMs = 10_000): Promise<FakeSlackCall> {
+    const seen = this.calls.find((call) => call.method === method && predicate(call));
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const made = this.calls.map((call) => call.method).join(', ') || 'none';
+        reject(new Error(`no matching ${method} call within ${timeoutMs} ms (calls made: ${made})`));
+      }, timeoutMs);
+      this.waiters.push({
+        method,
+        predicate,
+        resolve: (call) => {
+          clearTimeout(timer);
+          resolve(call);
+        },
+      });
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const match = /^\/api\/([a-zA-Z.]+)$/.exec(new URL(req.url ?? '/', 'http://fake').pathname);
+    if (!match || req.method !== 'POST') {
+      send(res, 404, { ok: false, error: 'unknown_method' });
+      return;
+    }
+    const args = parseArguments(await readBody(req), req.headers['content-type']);
+    // Slack takes the token as a bearer header or as a `token` argument.
+    const token = bearerToken(req) ?? (typeof args.token === 'string' ? args.token : undefined);
+    const call: FakeSlackCall = { method: match[1]!, args, token, at: new Date() };
+    this.calls.push(call);
+    for (const waiter of [...this.waiters]) {
+      if (waiter.method === call.method && waiter.predicate(call)) {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        waiter.resolve(call);
+      }
+    }
+    const reply = this.scriptedReply(call) ?? this.defaultReply(call);
+    if ('status' in reply && typeof reply.status === 'number') {
+      send(res, reply.status, reply.body ?? {}, reply.headers as Record<string, string> | undefined);
+    } else {
+      send(res, 200, reply);
+    }
+  }
+
+  private scriptedReply(call: FakeSlackCall): FakeSlackReply | undefined {
+    const queue = this.scripted.get(call.method);
+    const once = queue?.shift();
+    if (once) return once(call);
+    return this.overrides.get(call.method)?.(call);
+  }
+
+  private defaultReply(call: FakeSlackCall): Record<string, unknown> {
+    if (!call.token) return { ok: false, error: 'not_authed' };
+    if (call.token !== this.botToken) return { ok: false, error: 'invalid_auth' };
+    const args = call.args;
+    switch (call.method) {
+      case 'auth.test':
+        return { ok: true, url: 'https://fake.slack.com/', team: 'Fake Team', user: 'latch', team_id: this.teamId, user_id: this.botUserId, bot_id: 'B0LATCHBOT' };
+      case 'chat.postMessage':
+        return this.postMessage(args);
+      case 'chat.update': {
+        if (!args.channel) return { ok: false, error: 'channel_not_found' };
+        if (!args.ts) return { ok: false, error: 'message_not_found' };
+        const problem = blocksProblem(args.blocks, MAX_MESSAGE_BLOCKS) ?? textProblem(args.text);
+        if (problem) return { ok: false, error: problem };
+        return { ok: true, channel: args.channel, ts: args.ts, text: args.text ?? '' };
+      }
+      case 'chat.postEphemeral': {
+        if (!args.channel) return { ok: false, error: 'channel_not_found' };
+        if (!args.user) return { ok: false, error: 'user_not_in_channel' };
+        const problem = blocksProblem(args.blocks, MAX_MESSAGE_BLOCKS) ?? textProblem(args.text);
+        if (problem) return { ok: false, error: problem };
+        return { ok: true, message_ts: this.ts() };
+      }
+      case 'conversations.open': {
+        const users = String(args.users ?? '');
+        if (!users) return { ok: false, error: 'users_list_not_supplied' };
+        return { ok: true, channel: { id: `D${users.split(',')[0]}` } };
+      }
+      case 'views.open':
+      case 'views.push':
+      case 'views.update':
+      case 'views.publish': {
+        const view = args.view as { blocks?: unknown } | undefined;
+        if (!view || typeof view !== 'object') return { ok: false, error: 'invalid_arguments' };
+        if (call.method !== 'views.publish' && call.method !== 'views.update' && !args.trigger_id && !args.interactivity_pointer) {
+          return { ok: false, error: 'invalid_arguments' };
+        }
+        const problem = blocksProblem(view.blocks, MAX_VIEW_BLOCKS);
+        if (problem) return { ok: false, error: problem };
+        return { ok: true, view: { id: `V${this.nextId++}`, ...view } };
+      }
+      case 'users.info': {
+        const user = this.users.get(String(args.user));
+        if (!user) return { ok: false, error: 'user_not_found' };
+        return {
+          ok: true,
+          user: { id: user.id, name: user.name, is_bot: user.isBot ?? false, tz: user.tz ?? 'UTC', profile: { email: user.email, real_name: user.name } },
+        };
+      }
+      case 'usergroups.users.list':
+        return { ok: true, users: this.usergroupMembers.get(String(args.usergroup)) ?? [] };
+      case 'usergroups.users.update': {
+        const users = String(args.users ?? '').split(',').filter(Boolean);
+        if (users.length === 0) return { ok: false, error: 'invalid_users' };
+        this.usergroupMembers.set(String(args.usergroup), users);
+        return { ok: true, usergroup: { id: args.usergroup, users } };
+      }
+      default:
+        return { ok: false, error: 'unknown_method' };
+    }
+  }
+
+  /** Sets a user group's members, as if changed in Slack. */
+  setUsergroupMembers(usergroup: string, users: string[]): void {
+    this.usergroupMembers.set(usergroup, [...users]);
+  }
+
+  private postMessage(args: Record<string, unknown>): Record<string, unknown> {
+    if (!args.channel) return { ok: false, error: 'channel_not_found' };
+    if (!args.text && !args.blocks && !args.attachments) return { ok: false, error: 'no_text' };
+    const problem = blocksProblem(args.blocks, MAX_MESSAGE_BLOCKS) ?? textProblem(args.text);
+    if (problem) return { ok: false, error: problem };
+    const ts = this.ts();
+    return { ok: true, channel: args.channel, ts, message: { text: args.text ?? '', blocks: args.blocks, ts, user: this.botUserId } };
+  }
+
+  private ts(): string {
+    const micros = this.nextTs++;
+    return `${Math.floor(micros / 1_000_000)}.${String(micros % 1_000_000).padStart(6, '0')}`;
+  }
+}
+
+function textProblem(text: unknown): string | undefined {
+  return typeof text === 'string' && text.length > MAX_TEXT_LENGTH ? 'msg_too_long' : undefined;
+}
+
+function blocksProblem(blocks: unknown, maxBlocks: number): string | undefined {
+  if (blocks === undefined) return undefined;
+  if (!Array.isArray(blocks)) return 'invalid_blocks_format';
+  if (blocks.length > maxBlocks) return 'invalid_blocks';
+  for (const block of blocks as Array<{ type?: string; text?: { text?: string } }>) {
+    if (!block || typeof block.type !== 'string') return 'invalid_blocks';
+    if (block.type === 'section' && (block.text?.text?.length ?? 0) > MAX_SECTION_TEXT) return 'invalid_blocks';
+  }
+  return undefined;
+}
+
+function bearerToken(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
+  return header?.startsWith('Bearer ') ? header.slice('Bearer '.length) : undefined;
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Slack accepts form-encoded or JSON bodies; JSON-valued form fields arrive as JSON text. */
+function parseArguments(body: string, contentType: string | undefined): Record<string, unknown> {
+  if (!body) return {};
+  if (contentType?.includes('application/json')) return JSON.parse(body) as Record<string, unknown>;
+  const args: Record<string, unknown> = {};
+  for (const [key, value] of new URLSearchParams(body)) {
+    args[key] = JSON_ARGUMENTS.has(key) && /^[[{]/.test(value) ? JSON.parse(value) : value;
+  }
+  return args;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+  res.end(JSON.stringify(body));
+}

@@ -1,0 +1,172 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { FakeSlack } from '../../helpers/fake-slack.ts';
+import { freePort } from '../../helpers/free-port.ts';
+import { LatchProcess, runLatch } from '../../helpers/latch-process.ts';
+import { postSignedToSlackApp } from '../../helpers/slack-signing.ts';
+import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
+
+const SIGNING_SECRET = 'b7f0a9c2d4e6f8a1b3c5d7e9f0a2b4c6';
+const BOT_TOKEN = 'xoxb-2222-3333-startTestBotToken';
+const DB_PASSWORD = 'not-checked-but-never-logged';
+
+let slack: FakeSlack;
+let db: TestDatabase;
+let emptyDb: TestDatabase;
+let policyFile: string;
+const running: LatchProcess[] = [];
+
+beforeAll(async () => {
+  slack = await FakeSlack.start({ botToken: BOT_TOKEN });
+  [db, emptyDb] = await Promise.all([createTestDatabase(), createTestDatabase({ migrated: false })]);
+  policyFile = join(mkdtempSync(join(tmpdir(), 'latch-start-')), 'policy.yaml');
+  writeFileSync(policyFile, 'resources: []\n');
+});
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((latch) => latch.kill()));
+  slack.reset();
+});
+afterAll(async () => {
+  await slack.close();
+  await Promise.all([db.drop(), emptyDb.drop()]);
+});
+
+/** The test PostgreSQL trusts loopback, so a password in the URL is accepted and ignored. */
+function withPassword(url: string): string {
+  const parsed = new URL(url);
+  parsed.password = DB_PASSWORD;
+  return parsed.toString();
+}
+
+async function environment(overrides: Record<string, string | undefined> = {}) {
+  return {
+    DATABASE_URL: withPassword(db.url),
+    REDIS_URL: inject('redisUrl'),
+    SLACK_BOT_TOKEN: BOT_TOKEN,
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
+    SLACK_API_URL: slack.apiUrl,
+    LATCH_POLICY_FILE: policyFile,
+    PORT: String(await freePort()),
+    LOG_LEVEL: 'debug',
+    ...overrides,
+  };
+}
+
+async function startLatch(overrides: Record<string, string | undefined> = {}) {
+  const env = await environment(overrides);
+  const latch = new LatchProcess(['start'], env);
+  running.push(latch);
+  await latch.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('latch is listening'));
+  return { latch, baseUrl: `http://127.0.0.1:${env.PORT}` };
+}
+
+describe('latch start', () => {
+  it('checks the bot token with Slack, then serves signed Slack requests and /healthz', async () => {
+    const { latch, baseUrl } = await startLatch();
+    expect(slack.callsTo('auth.test')).toEqual([expect.objectContaining({ token: BOT_TOKEN })]);
+
+    expect((await fetch(`${baseUrl}/healthz`)).status).toBe(200);
+
+    const body = JSON.stringify({ type: 'url_verification', token: 'legacy', challenge: 'challenge-abc' });
+    const signed = await postSignedToSlackApp(`${baseUrl}/slack/events`, body, { signingSecret: SIGNING_SECRET });
+    expect(signed.status).toBe(200);
+    expect(await signed.json()).toEqual({ challenge: 'challenge-abc' });
+    expect(latch.stderr).toBe('');
+  });
+
+  it('refuses a forged signature and a stale timestamp', async () => {
+    const { baseUrl } = await startLatch();
+    const body = JSON.stringify({ type: 'url_verification', challenge: 'x' });
+    const forged = await postSignedToSlackApp(`${baseUrl}/slack/events`, body, { signingSecret: 'not-the-secret' });
+    expect(forged.status).toBe(401);
+    const stale = await postSignedToSlackApp(`${baseUrl}/slack/events`, body, {
+      signingSecret: SIGNING_SECRET,
+      timestamp: Math.floor(Date.now() / 1000) - 6 * 60,
+    });
+    expect(stale.status).toBe(401);
+    const unsigned = await fetch(`${baseUrl}/slack/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect(unsigned.status).toBe(401);
+  });
+
+  it('logs JSON lines with a request id, and never a secret, even at debug level', async () => {
+    const { latch, baseUrl } = await startLatch();
+    const body = JSON.stringify({ type: 'url_verification', challenge: 'y' });
+    const response = await postSignedToSlackApp(`${baseUrl}/slack/events`, body, { signingSecret: SIGNING_SECRET });
+    const requestId = response.headers.get('x-request-id');
+    expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+    const line = await latch.waitForLog((l) => l.msg === 'http request' && l.path === '/slack/events');
+    expect(line).toMatchObject({ requestId, status: 200, method: 'POST' });
+    await latch.kill();
+    const output = latch.stdout + latch.stderr;
+    for (const secret of [BOT_TOKEN, SIGNING_SECRET, DB_PASSWORD]) expect(output).not.toContain(secret);
+    expect(latch.logLines().length).toBeGreaterThan(2);
+  });
+
+  it('waits out a rate-limited auth.test (HTTP 429, Retry-After) and starts', async () => {
+    slack.rateLimitOnce('auth.test', 1);
+    await startLatch();
+    const calls = slack.callsTo('auth.test');
+    expect(calls).toHaveLength(2);
+    expect(calls[1]!.at.getTime() - calls[0]!.at.getTime()).toBeGreaterThanOrEqual(900);
+  });
+
+  it('stops cleanly on SIGTERM', async () => {
+    const { latch } = await startLatch();
+    const exit = await latch.kill('SIGTERM');
+    expect(exit.code).toBe(0);
+    expect(latch.logLines().some((line) => line.msg === 'shutting down')).toBe(true);
+  });
+});
+
+describe('latch start refuses to run, in one line, when', () => {
+  async function failure(overrides: Record<string, string | undefined>) {
+    const result = await runLatch(['start'], await environment(overrides));
+    expect(result.code).not.toBe(0);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    return { code: result.code, line: lines[0]! };
+  }
+
+  it('DATABASE_URL is missing', async () => {
+    expect(await failure({ DATABASE_URL: undefined })).toEqual({
+      code: 78,
+      line: 'latch: DATABASE_URL is missing: set it to the PostgreSQL connection string, e.g. postgresql://latch@localhost:5432/latch',
+    });
+  });
+
+  it('plain `latch` (start is the default) has no DATABASE_URL', async () => {
+    const result = await runLatch([], { ...(await environment()), DATABASE_URL: undefined });
+    expect(result.code).toBe(78);
+    expect(result.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^latch: DATABASE_URL is missing/)]);
+  });
+
+  it('the database has not been migrated', async () => {
+    const { line } = await failure({ DATABASE_URL: emptyDb.url });
+    expect(line).toMatch(/^latch: the database at DATABASE_URL is missing 1 migration\(s\) \(\d+_init\): run `latch migrate` first$/);
+  });
+
+  it('PostgreSQL cannot be reached', async () => {
+    const { line } = await failure({ DATABASE_URL: `postgresql://latch:${DB_PASSWORD}@127.0.0.1:${await freePort()}/latch` });
+    expect(line).toMatch(/^latch: cannot reach PostgreSQL at DATABASE_URL: /);
+    expect(line).not.toContain(DB_PASSWORD);
+  });
+
+  it('Redis cannot be reached', async () => {
+    const { line } = await failure({ REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+    expect(line).toMatch(/^latch: cannot reach Redis at REDIS_URL: /);
+  });
+
+  it('Slack refuses the bot token', async () => {
+    slack.failOnce('auth.test', 'invalid_auth');
+    expect(await failure({})).toEqual({ code: 78, line: 'latch: SLACK_BOT_TOKEN was refused by Slack (auth.test: invalid_auth)' });
+  });
+
+  it('the port is taken', async () => {
+    const { baseUrl } = await startLatch();
+    const { line } = await failure({ PORT: new URL(baseUrl).port });
+    expect(line).toMatch(/^latch: cannot listen on PORT \d+: EADDRINUSE$/);
+  });
+});

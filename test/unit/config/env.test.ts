@@ -1,0 +1,102 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ENV_VARIABLES, migrateEnvSchema, parseEnv, serviceEnvSchema } from '../../../src/config/env.ts';
+
+const policyFile = join(mkdtempSync(join(tmpdir(), 'latch-env-')), 'policy.yaml');
+writeFileSync(policyFile, 'resources: []\n');
+
+const valid = {
+  DATABASE_URL: 'postgresql://latch:s3cret-db-pass@db.internal:5432/latch',
+  REDIS_URL: 'redis://redis.internal:6379',
+  SLACK_BOT_TOKEN: 'xoxb-1111-2222-abcdef',
+  SLACK_SIGNING_SECRET: '8f742231b10e8888abcd99yyyzzz85a5',
+  LATCH_POLICY_FILE: policyFile,
+};
+
+function problemsFor(overrides: Record<string, string | undefined>) {
+  const result = parseEnv(serviceEnvSchema, { ...valid, ...overrides });
+  if (result.ok) throw new Error('expected the environment to be refused');
+  return result.problems;
+}
+
+describe('service environment', () => {
+  it('accepts a complete environment and fills in the defaults', () => {
+    const result = parseEnv(serviceEnvSchema, valid);
+    expect(result).toEqual({
+      ok: true,
+      env: { ...valid, PORT: 3000, LOG_LEVEL: 'info', SLACK_APP_TOKEN: undefined, SLACK_API_URL: undefined },
+    });
+  });
+
+  it('names a missing DATABASE_URL in one line that says what to set', () => {
+    expect(problemsFor({ DATABASE_URL: undefined })).toEqual([
+      'DATABASE_URL is missing: set it to the PostgreSQL connection string, e.g. postgresql://latch@localhost:5432/latch',
+    ]);
+  });
+
+  it('treats a blank value as missing', () => {
+    expect(problemsFor({ REDIS_URL: '  ' })).toEqual([`REDIS_URL is missing: set it to ${ENV_VARIABLES.REDIS_URL}`]);
+  });
+
+  it('lists every problem, one line each, in the documented order', () => {
+    const problems = problemsFor({ SLACK_SIGNING_SECRET: undefined, DATABASE_URL: undefined, PORT: 'eighty' });
+    expect(problems.map((line) => line.split(' ')[0])).toEqual(['DATABASE_URL', 'SLACK_SIGNING_SECRET', 'PORT']);
+  });
+
+  it.each([
+    ['DATABASE_URL', 'mysql://root:hunter22@db/latch', 'is not a valid postgresql:// or postgres:// URL'],
+    ['DATABASE_URL', 'not a url at all', 'is not a valid postgresql:// or postgres:// URL'],
+    ['REDIS_URL', 'http://redis:6379', 'is not a valid redis:// or rediss:// URL'],
+    ['SLACK_BOT_TOKEN', 'xoxp-user-token-not-bot', "does not look like the Slack app's bot token (starts with xoxb-)"],
+    ['SLACK_APP_TOKEN', 'xoxb-wrong-kind', 'does not look like an app-level token for Socket Mode'],
+    ['PORT', '70000', 'must be a port number between 1 and 65535'],
+    ['PORT', '3000abc', 'must be a port number between 1 and 65535'],
+    ['LOG_LEVEL', 'verbose', 'must be one of fatal, error, warn, info, debug, trace, silent'],
+    ['SLACK_API_URL', 'ftp://fake', 'must be an http:// or https:// URL'],
+    ['LATCH_POLICY_FILE', '/nonexistent/policy.yaml', 'is /nonexistent/policy.yaml, which does not exist or cannot be read'],
+  ])('refuses %s=%s', (name, value, message) => {
+    const problems = problemsFor({ [name]: value });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(`${name} ${message}`);
+  });
+
+  it('never echoes a secret value back in its messages', () => {
+    const problems = problemsFor({ DATABASE_URL: 'mysql://root:hunter22@db/latch', SLACK_BOT_TOKEN: 'xoxp-9999-secret' });
+    expect(problems.join('\n')).not.toMatch(/hunter22|9999-secret/);
+  });
+
+  it('refuses a policy path that is a folder', () => {
+    expect(problemsFor({ LATCH_POLICY_FILE: tmpdir() })).toEqual([`LATCH_POLICY_FILE is ${tmpdir()}, which is not a file`]);
+  });
+
+  it('reads PORT as a number and adds the trailing slash the Web API client needs', () => {
+    const result = parseEnv(serviceEnvSchema, { ...valid, PORT: '8080', SLACK_API_URL: 'http://127.0.0.1:9999/api' });
+    expect(result.ok && result.env.PORT).toBe(8080);
+    expect(result.ok && result.env.SLACK_API_URL).toBe('http://127.0.0.1:9999/api/');
+  });
+});
+
+describe('migrate environment', () => {
+  it('needs only the database', () => {
+    const result = parseEnv(migrateEnvSchema, { DATABASE_URL: valid.DATABASE_URL });
+    expect(result).toEqual({ ok: true, env: { DATABASE_URL: valid.DATABASE_URL, LOG_LEVEL: 'info' } });
+  });
+});
+
+describe('.env.example', () => {
+  const example = readFileSync(new URL('../../../.env.example', import.meta.url), 'utf8');
+  const documented = [...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((match) => match[1]);
+
+  it('documents every variable Latch reads, and nothing else', () => {
+    expect([...new Set(documented)].sort()).toEqual(Object.keys(ENV_VARIABLES).sort());
+  });
+
+  it('explains each variable in a comment above it', () => {
+    for (const name of Object.keys(ENV_VARIABLES)) {
+      const line = example.split('\n').findIndex((text) => new RegExp(`^#?\\s*${name}=`).test(text));
+      expect(example.split('\n')[line - 1], `comment above ${name}`).toMatch(/^# \S/);
+    }
+  });
+});

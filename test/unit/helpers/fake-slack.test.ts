@@ -1,0 +1,95 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { FakeSlack } from '../../helpers/fake-slack.ts';
+
+let slack: FakeSlack;
+
+beforeAll(async () => {
+  slack = await FakeSlack.start({ users: [{ id: 'U1', name: 'ada', email: 'ada@example.com', tz: 'Europe/London' }] });
+});
+afterAll(() => slack.close());
+beforeEach(() => slack.reset());
+
+async function call(method: string, args: Record<string, unknown>, token: string | null = slack.botToken) {
+  const form = new URLSearchParams();
+  for (const [key, value] of Object.entries(args)) form.set(key, typeof value === 'string' ? value : JSON.stringify(value));
+  const response = await fetch(`${slack.apiUrl}${method}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: form,
+  });
+  return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, any> };
+}
+
+describe('fake Slack Web API', () => {
+  it('records each call with its decoded arguments and token', async () => {
+    const blocks = [{ type: 'section', text: { type: 'mrkdwn', text: 'hello' } }];
+    const { body } = await call('chat.postMessage', { channel: 'C1', text: 'hi', blocks });
+    expect(body).toMatchObject({ ok: true, channel: 'C1', ts: expect.stringMatching(/^\d+\.\d{6}$/) });
+    expect(slack.callsTo('chat.postMessage')).toEqual([
+      { method: 'chat.postMessage', args: { channel: 'C1', text: 'hi', blocks }, token: slack.botToken, at: expect.any(Date) },
+    ]);
+  });
+
+  it('gives every posted message its own ts, as Slack does', async () => {
+    const first = await call('chat.postMessage', { channel: 'C1', text: 'one' });
+    const second = await call('chat.postMessage', { channel: 'C1', text: 'two' });
+    expect(first.body.ts).not.toBe(second.body.ts);
+  });
+
+  it('refuses a missing or wrong token like Slack', async () => {
+    expect((await call('auth.test', {}, null)).body).toEqual({ ok: false, error: 'not_authed' });
+    expect((await call('auth.test', {}, 'xoxb-wrong')).body).toEqual({ ok: false, error: 'invalid_auth' });
+  });
+
+  it('answers a scripted error once, with HTTP 200 and ok: false', async () => {
+    slack.failOnce('chat.postMessage', 'channel_not_found');
+    const failed = await call('chat.postMessage', { channel: 'C1', text: 'x' });
+    expect(failed).toMatchObject({ status: 200, body: { ok: false, error: 'channel_not_found' } });
+    expect((await call('chat.postMessage', { channel: 'C1', text: 'x' })).body.ok).toBe(true);
+  });
+
+  it('rate limits with HTTP 429 and Retry-After', async () => {
+    slack.rateLimitOnce('chat.update', 7);
+    const limited = await call('chat.update', { channel: 'C1', ts: '1.000001', text: 'x' });
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBe('7');
+    expect((await call('chat.update', { channel: 'C1', ts: '1.000001', text: 'x' })).status).toBe(200);
+  });
+
+  it("enforces Slack's Block Kit limits", async () => {
+    const tooMany = Array.from({ length: 51 }, () => ({ type: 'divider' }));
+    expect((await call('chat.postMessage', { channel: 'C1', blocks: tooMany })).body.error).toBe('invalid_blocks');
+    const longSection = [{ type: 'section', text: { type: 'mrkdwn', text: 'x'.repeat(3001) } }];
+    expect((await call('chat.postMessage', { channel: 'C1', blocks: longSection })).body.error).toBe('invalid_blocks');
+    expect((await call('views.publish', { user_id: 'U1', view: { type: 'home', blocks: tooMany } })).body.ok).toBe(true);
+  });
+
+  it('needs a trigger to open a modal', async () => {
+    const view = { type: 'modal', title: { type: 'plain_text', text: 'Request' }, blocks: [] };
+    expect((await call('views.open', { view })).body).toEqual({ ok: false, error: 'invalid_arguments' });
+    expect((await call('views.open', { view, trigger_id: '1.2.3' })).body).toMatchObject({ ok: true, view: { id: expect.any(String) } });
+  });
+
+  it('looks up the users it was given', async () => {
+    expect((await call('users.info', { user: 'U1' })).body.user).toMatchObject({ id: 'U1', tz: 'Europe/London', profile: { email: 'ada@example.com' } });
+    expect((await call('users.info', { user: 'U404' })).body).toEqual({ ok: false, error: 'user_not_found' });
+  });
+
+  it('keeps user group membership between calls', async () => {
+    slack.setUsergroupMembers('S1', ['U1']);
+    await call('usergroups.users.update', { usergroup: 'S1', users: 'U1,U2' });
+    expect((await call('usergroups.users.list', { usergroup: 'S1' })).body.users).toEqual(['U1', 'U2']);
+  });
+
+  it('says unknown_method for what it does not know', async () => {
+    expect((await call('admin.everything.delete', {})).body).toEqual({ ok: false, error: 'unknown_method' });
+  });
+
+  it('waits for a call that has not happened yet', async () => {
+    const waiting = slack.waitForCall('chat.postMessage', (c) => c.args.channel === 'C9');
+    await call('chat.postMessage', { channel: 'C1', text: 'not this one' });
+    await call('chat.postMessage', { channel: 'C9', text: 'this one' });
+    expect((await waiting).args.text).toBe('this one');
+    await expect(slack.waitForCall('views.open', () => true, 50)).rejects.toThrow(/no matching views.open call/);
+  });
+});
