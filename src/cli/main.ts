@@ -8,7 +8,8 @@ import { startCommand } from './commands/start.ts';
 const USAGE = `Usage: latch [command]
 
 Commands:
-  start              run Latch: the Slack endpoint and the job worker (the default)
+  start              run Latch: check PostgreSQL, Redis and the Slack token, then serve
+                     Slack's requests (the default)
   migrate            apply pending database migrations (safe to run from several processes)
   migrate --check    compare the database with prisma/schema.prisma; exit 1 if they differ
   help               show this text

@@ -27,7 +27,9 @@ export async function startHttpServer({ port, host, slack, logger }: HttpServerO
       res.setHeader('x-request-id', requestId);
       res.on('finish', () => {
         const durationMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
-        logger.info(
+        // Health probes arrive every few seconds; at info they would drown everything else.
+        const level = req.url === '/healthz' ? 'debug' : 'info';
+        logger[level](
           { method: req.method, path: req.url?.split('?')[0], status: res.statusCode, durationMs, slackRetry: req.headers['x-slack-retry-num'] },
           'http request',
         );
