@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import type { TestProject } from 'vitest/node';
 import { createLogger } from '../src/logging/logger.ts';
 import { migrateDatabase } from '../src/store/migrate.ts';
-import { TEMPLATE_DATABASE, withDatabaseName } from './helpers/test-database.ts';
+import { templateDatabaseName, withDatabaseName } from './helpers/test-database.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -13,6 +13,8 @@ declare module 'vitest' {
     adminDatabaseUrl: string;
     /** The test Redis server; tests use their own key prefixes or databases. */
     redisUrl: string;
+    /** The migrated database each test database copies. */
+    templateDatabase: string;
   }
 }
 
@@ -43,10 +45,13 @@ export default async function setup(project: TestProject) {
       stopServices = true;
     }
   }
-  await prepareTemplate(adminDatabaseUrl);
+  const templateDatabase = templateDatabaseName(`${process.pid}_${Date.now().toString(36)}`);
+  await prepareTemplate(adminDatabaseUrl, templateDatabase);
   project.provide('adminDatabaseUrl', adminDatabaseUrl);
   project.provide('redisUrl', redisUrl);
-  return () => {
+  project.provide('templateDatabase', templateDatabase);
+  return async () => {
+    await adminQuery(adminDatabaseUrl, `DROP DATABASE IF EXISTS ${templateDatabase} WITH (FORCE)`).catch(() => {});
     if (stopServices) execFileSync('bash', [SERVICES_SCRIPT, 'stop'], { stdio: ['ignore', 'ignore', 'inherit'] });
   };
 }
@@ -67,17 +72,17 @@ async function reachable(databaseUrl: string, redisUrl: string): Promise<boolean
   }
 }
 
-async function prepareTemplate(adminDatabaseUrl: string): Promise<void> {
+async function prepareTemplate(adminDatabaseUrl: string, name: string): Promise<void> {
+  await adminQuery(adminDatabaseUrl, `CREATE DATABASE ${name}`);
+  await migrateDatabase({ databaseUrl: withDatabaseName(adminDatabaseUrl, name), logger: createLogger({ level: 'warn' }) });
+}
+
+async function adminQuery(adminDatabaseUrl: string, sql: string): Promise<void> {
   const admin = new pg.Client({ connectionString: adminDatabaseUrl });
   await admin.connect();
   try {
-    await admin.query(`DROP DATABASE IF EXISTS ${TEMPLATE_DATABASE} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${TEMPLATE_DATABASE}`);
+    await admin.query(sql);
   } finally {
     await admin.end();
   }
-  await migrateDatabase({
-    databaseUrl: withDatabaseName(adminDatabaseUrl, TEMPLATE_DATABASE),
-    logger: createLogger({ level: 'warn' }),
-  });
 }

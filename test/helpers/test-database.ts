@@ -2,8 +2,14 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
 
-/** A database with every migration applied, prepared once per run by the global setup. */
-export const TEMPLATE_DATABASE = 'latch_test_template';
+/**
+ * A database with every migration applied, prepared once per run by the global setup. Named per
+ * run, so two test runs against the same server (two terminals, two agents) never drop each
+ * other's template.
+ */
+export function templateDatabaseName(runId: string): string {
+  return `latch_test_template_${runId}`;
+}
 
 export interface TestDatabase {
   name: string;
@@ -24,7 +30,7 @@ export function withDatabaseName(url: string, name: string): string {
 export async function createTestDatabase({ migrated = true } = {}): Promise<TestDatabase> {
   const adminUrl = inject('adminDatabaseUrl');
   const name = `latch_test_${randomBytes(6).toString('hex')}`;
-  await adminQuery(adminUrl, `CREATE DATABASE ${name}${migrated ? ` TEMPLATE ${TEMPLATE_DATABASE}` : ''}`);
+  await adminQuery(adminUrl, `CREATE DATABASE ${name}${migrated ? ` TEMPLATE ${inject('templateDatabase')}` : ''}`);
   return {
     name,
     url: withDatabaseName(adminUrl, name),
