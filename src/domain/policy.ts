@@ -1,0 +1,75 @@
+/**
+ * The policy, as the rest of Latch sees it once the file has been validated: durations are whole
+ * seconds, defaults are already applied, and ids are Slack ids. The YAML file's own shape and its
+ * validation live in src/config/policy-file.ts.
+ */
+
+/** Who a rule applies to. `everyone` means every member of the workspace. */
+export type Audience = { everyone: true } | { everyone: false; users: string[]; groups: string[] };
+
+export interface RolePolicy {
+  /** The id people pick and the provider receives, e.g. `read`. */
+  id: string;
+  description?: string;
+  /** The longest duration that may be requested for this role (the resource's unless narrowed). */
+  maxDurationSeconds: number;
+}
+
+export interface ApproverPolicy {
+  /** Slack user ids (U…/W…) who may decide. */
+  users: string[];
+  /** Slack user group ids (S…) whose members may decide. */
+  groups: string[];
+  /** Distinct approvals needed to approve; the requester never counts. */
+  required: number;
+}
+
+export interface ProviderSettings {
+  /** Provider type, e.g. `postgres`, `slack-usergroup`, `webhook`. */
+  type: string;
+  /** The provider's own settings, validated by that provider. */
+  settings: Record<string, unknown>;
+}
+
+export interface ResourcePolicy {
+  id: string;
+  name: string;
+  description?: string;
+  provider: ProviderSettings;
+  roles: RolePolicy[];
+  maxDurationSeconds: number;
+  requesters: Audience;
+  approvers: ApproverPolicy;
+  /** Slack channel id (C…/G…) where this resource's requests are posted for approval. */
+  approvalChannel: string;
+  /** A pending request nobody decides within this many seconds expires. */
+  pendingTimeoutSeconds: number;
+}
+
+export interface Policy {
+  /** Hex SHA-256 of the policy file's bytes: recorded on each request decided under it. */
+  version: string;
+  resources: ResourcePolicy[];
+}
+
+export function findResource(policy: Policy, resourceId: string): ResourcePolicy | undefined {
+  return policy.resources.find((resource) => resource.id === resourceId);
+}
+
+export function findRole(resource: ResourcePolicy, roleId: string): RolePolicy | undefined {
+  return resource.roles.find((role) => role.id === roleId);
+}
+
+/** The Slack user groups whose membership decides `audience`; user ids are known without a lookup. */
+export function groupsOf(audience: Audience): string[] {
+  return audience.everyone ? [] : audience.groups;
+}
+
+/**
+ * Whether `userId` belongs to `audience`. `memberGroups` holds the user groups the user is known to
+ * be in (resolved through Slack by the caller): the domain does no I/O.
+ */
+export function isInAudience(audience: Audience, userId: string, memberGroups: ReadonlySet<string>): boolean {
+  if (audience.everyone) return true;
+  return audience.users.includes(userId) || audience.groups.some((group) => memberGroups.has(group));
+}
