@@ -1,0 +1,85 @@
+import { formatDuration, parseDuration } from './duration.ts';
+import { findResource, findRole, isInAudience, type Policy, type ResourcePolicy, type RolePolicy } from './policy.ts';
+
+/**
+ * What a request must satisfy before it is stored: the resource and role exist, the requester may
+ * ask for them, the duration is readable and within the role's limit, a reason is given. Problems
+ * are keyed by the field a person would correct, with a message fit to show next to it.
+ */
+
+export const MAX_REASON_LENGTH = 1000;
+export const MAX_TICKET_LENGTH = 100;
+
+export type RequestField = 'resource' | 'role' | 'duration' | 'reason' | 'ticket';
+export type FieldErrors = Partial<Record<RequestField, string>>;
+
+export interface AccessRequestDraft {
+  requesterId: string;
+  resourceId?: string | undefined;
+  role?: string | undefined;
+  duration: string;
+  reason: string;
+  ticket?: string | null | undefined;
+}
+
+export interface ValidAccessRequest {
+  resource: ResourcePolicy;
+  role: RolePolicy;
+  durationSeconds: number;
+  reason: string;
+  ticket: string | null;
+}
+
+export type RequestValidation = { ok: true; request: ValidAccessRequest } | { ok: false; errors: FieldErrors };
+
+export function validateAccessRequest(
+  policy: Policy,
+  draft: AccessRequestDraft,
+  requesterGroups: ReadonlySet<string>,
+): RequestValidation {
+  const errors: FieldErrors = {};
+  const resource = draft.resourceId ? findResource(policy, draft.resourceId) : undefined;
+  if (!draft.resourceId) errors.resource = 'Pick a resource.';
+  else if (!resource) errors.resource = `There is no resource called "${draft.resourceId}".`;
+  else if (!isInAudience(resource.requesters, draft.requesterId, requesterGroups)) {
+    errors.resource = `You may not request access to ${resource.name}: the policy does not list you as a requester.`;
+  }
+
+  const role = resource && draft.role ? findRole(resource, draft.role) : undefined;
+  if (!draft.role) errors.role = 'Pick a role.';
+  else if (resource && !role) {
+    errors.role = `${resource.name} has no role "${draft.role}"; its roles are ${resource.roles.map((r) => r.id).join(', ')}.`;
+  }
+
+  const duration = parseDuration(draft.duration);
+  if (!duration.ok) errors.duration = duration.message;
+  else if (role && duration.seconds > role.maxDurationSeconds) {
+    errors.duration = `At most ${formatDuration(role.maxDurationSeconds)} for ${role.id} on ${resource!.name}.`;
+  }
+
+  const reason = draft.reason.trim();
+  if (!reason) errors.reason = 'Say why you need this access.';
+  else if (reason.length > MAX_REASON_LENGTH) errors.reason = `Keep the reason under ${MAX_REASON_LENGTH} characters.`;
+
+  const ticket = draft.ticket?.trim() || null;
+  if (ticket && ticket.length > MAX_TICKET_LENGTH) errors.ticket = `Keep the ticket under ${MAX_TICKET_LENGTH} characters.`;
+
+  if (Object.keys(errors).length > 0 || !resource || !role || !duration.ok) return { ok: false, errors };
+  return { ok: true, request: { resource, role, durationSeconds: duration.seconds, reason, ticket } };
+}
+
+/**
+ * Who may decide a request on `resource`. Returns the refusal to show the person, or null when
+ * they may. The requester is refused even when the policy names them as an approver.
+ */
+export function approverRefusal(
+  resource: ResourcePolicy,
+  requesterId: string,
+  deciderId: string,
+  deciderGroups: ReadonlySet<string>,
+): string | null {
+  if (deciderId === requesterId) return 'You cannot decide your own request.';
+  const { users, groups } = resource.approvers;
+  if (users.includes(deciderId) || groups.some((group) => deciderGroups.has(group))) return null;
+  return `You are not an approver for ${resource.name}.`;
+}

@@ -1,0 +1,122 @@
+import { approverRefusal } from '../domain/access-request-rules.ts';
+import { tallyVotes } from '../domain/approval-tally.ts';
+import { findResource, type ResourcePolicy } from '../domain/policy.ts';
+import { appendAuditEvent, type Transaction } from '../store/audit-log.ts';
+import { inTransaction } from '../store/transaction.ts';
+import type { ServiceContext } from './service-context.ts';
+
+export interface DecideRequestInput {
+  requestId: string;
+  deciderId: string;
+  decision: 'approve' | 'deny';
+  comment?: string | null;
+  /** The revision the decider was shown; a vote on an older one is refused. Latest when absent. */
+  revision?: number;
+}
+
+export type DecisionRefusal = 'not_found' | 'not_pending' | 'not_allowed' | 'already_decided' | 'stale';
+
+export type DecideRequestResult =
+  | { ok: true; outcome: 'recorded' | 'approved' | 'denied'; requestId: string }
+  | { ok: false; refusal: DecisionRefusal; message: string };
+
+const MAX_COMMENT_LENGTH = 500;
+
+/**
+ * May `deciderId` decide this request? Used before a Deny opens its modal, so a non-approver is
+ * told at once. Everything is re-read from the database: a button's value is only an id.
+ */
+export async function checkDecider(
+  ctx: ServiceContext,
+  requestId: string,
+  deciderId: string,
+): Promise<{ ok: true; resource: ResourcePolicy } | { ok: false; refusal: DecisionRefusal; message: string }> {
+  const request = await ctx.db.accessRequest.findUnique({ where: { id: requestId } }).catch(() => null);
+  if (!request) return { ok: false, refusal: 'not_found', message: 'This request no longer exists.' };
+  const resource = findResource(ctx.policy(), request.resourceId);
+  if (!resource) {
+    return { ok: false, refusal: 'not_allowed', message: `The policy no longer has a resource called ${request.resourceId}.` };
+  }
+  const groups = await ctx.groups.memberGroups(deciderId, resource.approvers.groups);
+  const refusal = approverRefusal(resource, request.requesterSlackId, deciderId, groups);
+  if (refusal) return { ok: false, refusal: 'not_allowed', message: refusal };
+  if (request.state !== 'pending') {
+    return { ok: false, refusal: 'not_pending', message: `This request is already ${request.state}.` };
+  }
+  return { ok: true, resource };
+}
+
+/**
+ * Records one approver's decision. Authorisation is checked against the policy in force; the
+ * request row is locked for the transaction, so concurrent clicks take turns and each sees the
+ * votes before it: one vote per approver and revision, and the request leaves `pending` once.
+ */
+export async function decideRequest(ctx: ServiceContext, input: DecideRequestInput): Promise<DecideRequestResult> {
+  const allowed = await checkDecider(ctx, input.requestId, input.deciderId);
+  if (!allowed.ok) return allowed;
+  const comment = input.comment?.trim().slice(0, MAX_COMMENT_LENGTH) || null;
+  const now = ctx.clock.now();
+
+  const result = await inTransaction(ctx.db, async (tx): Promise<DecideRequestResult> => {
+    const request = await lockRequest(tx, input.requestId);
+    if (!request || request.state !== 'pending') {
+      return { ok: false, refusal: 'not_pending', message: `This request is already ${request?.state ?? 'gone'}.` };
+    }
+    if (input.revision !== undefined && input.revision !== request.revision) {
+      return { ok: false, refusal: 'stale', message: 'This request changed after you saw it; look at it again before deciding.' };
+    }
+    const votes = await tx.approval.findMany({
+      where: { requestId: request.id, requestRevision: request.revision },
+      orderBy: { createdAt: 'asc' },
+    });
+    if (votes.some((vote) => vote.approverSlackId === input.deciderId)) {
+      return { ok: false, refusal: 'already_decided', message: 'You have already decided this request.' };
+    }
+    await tx.approval.create({
+      data: {
+        requestId: request.id,
+        requestRevision: request.revision,
+        approverSlackId: input.deciderId,
+        decision: input.decision,
+        comment,
+        createdAt: now,
+      },
+    });
+    await appendAuditEvent(tx, {
+      actor: input.deciderId,
+      action: 'approval.recorded',
+      requestId: request.id,
+      at: now,
+      data: { decision: input.decision, comment, revision: request.revision },
+    });
+    const tally = tallyVotes(
+      [...votes.map((v) => ({ approverId: v.approverSlackId, decision: v.decision })), { approverId: input.deciderId, decision: input.decision }],
+      request.requiredApprovals,
+      request.requesterSlackId,
+    );
+    if (tally.outcome === 'pending') return { ok: true, outcome: 'recorded', requestId: request.id };
+    const state = tally.outcome;
+    await tx.accessRequest.update({
+      where: { id: request.id },
+      data: { state, decidedAt: now, endedAt: state === 'denied' ? now : null, outcomeReason: state === 'denied' ? comment : null },
+    });
+    await appendAuditEvent(tx, {
+      actor: input.deciderId,
+      action: `request.${state}`,
+      requestId: request.id,
+      at: now,
+      data: state === 'approved' ? { approvers: tally.approvers } : { deniedBy: tally.deniedBy, reason: comment },
+    });
+    return { ok: true, outcome: state, requestId: request.id };
+  });
+
+  if (result.ok && result.outcome === 'approved') await ctx.grants.requestGrant(result.requestId);
+  if (result.ok) ctx.logger.info({ accessRequestId: result.requestId, decider: input.deciderId, outcome: result.outcome }, 'decision recorded');
+  return result;
+}
+
+/** Reads the request and holds its row lock until the transaction ends. */
+export async function lockRequest(tx: Transaction, requestId: string) {
+  await tx.$queryRaw`SELECT id FROM access_requests WHERE id = ${requestId}::uuid FOR UPDATE`;
+  return tx.accessRequest.findUnique({ where: { id: requestId } });
+}

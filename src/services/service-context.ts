@@ -1,0 +1,33 @@
+import type { Policy } from '../domain/policy.ts';
+import type { Logger } from '../logging/logger.ts';
+import type { Database } from '../store/database.ts';
+
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+/**
+ * Which of `groups` (Slack user group ids) a user belongs to. Resolved through Slack and cached
+ * by the implementation; use cases call it before opening a transaction, never inside one.
+ */
+export interface GroupDirectory {
+  memberGroups(userId: string, groups: readonly string[]): Promise<Set<string>>;
+}
+
+/** Where an approved request is handed on to be granted (the grant job plugs in here). */
+export interface GrantRequester {
+  requestGrant(requestId: string): Promise<void>;
+}
+
+/** What every use case gets: injected, so tests can give a fixed clock or a fake directory. */
+export interface ServiceContext {
+  db: Database;
+  /** The policy in force now (a function: the policy may be reloaded while running). */
+  policy: () => Policy;
+  clock: Clock;
+  groups: GroupDirectory;
+  grants: GrantRequester;
+  logger: Logger;
+}

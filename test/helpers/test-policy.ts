@@ -1,0 +1,25 @@
+import type { Policy, ResourcePolicy } from '../../src/domain/policy.ts';
+
+/** A resource with sensible defaults for tests; override what the test is about. */
+export function testResource(overrides: Partial<ResourcePolicy> = {}): ResourcePolicy {
+  return {
+    id: 'prod-db',
+    name: 'Production database',
+    description: 'The production PostgreSQL',
+    provider: { type: 'postgres', settings: {} },
+    roles: [
+      { id: 'read', description: 'SELECT only', maxDurationSeconds: 8 * 3600 },
+      { id: 'write', description: 'INSERT, UPDATE, DELETE', maxDurationSeconds: 3600 },
+    ],
+    maxDurationSeconds: 8 * 3600,
+    requesters: { everyone: true },
+    approvers: { users: ['U0APPROVER1', 'U0APPROVER2'], groups: [], required: 1 },
+    approvalChannel: 'C0APPROVALS',
+    pendingTimeoutSeconds: 24 * 3600,
+    ...overrides,
+  };
+}
+
+export function testPolicy(resources: ResourcePolicy[] = [testResource()]): Policy {
+  return { version: 'test-policy-v1', resources };
+}

@@ -1,0 +1,39 @@
+import type { Policy } from '../../src/domain/policy.ts';
+import { createLogger } from '../../src/logging/logger.ts';
+import type { Clock, GroupDirectory, ServiceContext } from '../../src/services/service-context.ts';
+import type { Database } from '../../src/store/database.ts';
+
+/** A clock the test moves by hand. */
+export class TestClock implements Clock {
+  constructor(private current = new Date('2026-11-24T09:00:00.000Z')) {}
+  now(): Date {
+    return new Date(this.current);
+  }
+  advance(seconds: number): void {
+    this.current = new Date(this.current.getTime() + seconds * 1000);
+  }
+}
+
+/** User group membership as the test declares it. */
+export class TestGroups implements GroupDirectory {
+  readonly members = new Map<string, string[]>();
+  async memberGroups(userId: string, groups: readonly string[]): Promise<Set<string>> {
+    return new Set(groups.filter((group) => this.members.get(group)?.includes(userId)));
+  }
+}
+
+export function testServiceContext(db: Database, policy: Policy) {
+  const granted: string[] = [];
+  const clock = new TestClock();
+  const groups = new TestGroups();
+  const ctx: ServiceContext & { policyNow: Policy } = {
+    db,
+    policyNow: policy,
+    policy: () => ctx.policyNow,
+    clock,
+    groups,
+    grants: { requestGrant: async (requestId) => void granted.push(requestId) },
+    logger: createLogger({ level: 'silent' }),
+  };
+  return { ctx, clock, groups, granted };
+}

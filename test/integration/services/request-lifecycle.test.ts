@@ -1,0 +1,221 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { auditHash, GENESIS_HASH } from '../../../src/domain/audit-hash.ts';
+import { cancelRequest } from '../../../src/services/cancel-request.ts';
+import { decideRequest } from '../../../src/services/decide-request.ts';
+import { expirePendingRequests } from '../../../src/services/expire-pending-requests.ts';
+import { requestAccess } from '../../../src/services/request-access.ts';
+import { createDatabase, type Database } from '../../../src/store/database.ts';
+import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
+import { testPolicy, testResource } from '../../helpers/test-policy.ts';
+import { testServiceContext } from '../../helpers/test-services.ts';
+
+const REQUESTER = 'U0REQUESTER';
+const [APPROVER1, APPROVER2] = ['U0APPROVER1', 'U0APPROVER2'];
+
+let testDb: TestDatabase;
+let db: Database;
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+  db = createDatabase({ databaseUrl: testDb.url, poolSize: 12 });
+});
+afterAll(async () => {
+  await db.$disconnect();
+  await testDb.drop();
+});
+beforeEach(async () => {
+  // Audit rows reference requests; this database belongs to this file alone.
+  await db.$executeRawUnsafe('TRUNCATE audit_events, approvals, grants, access_requests');
+});
+
+function setup(required = 1) {
+  return testServiceContext(db, testPolicy([testResource({ approvers: { users: [APPROVER1, APPROVER2, REQUESTER], groups: ['S0DBAS'], required } })]));
+}
+
+const draft = { requesterId: REQUESTER, resourceId: 'prod-db', role: 'read', duration: '2h', reason: 'incident 4711', ticket: 'INC-4711' };
+
+async function newRequest(ctx: ReturnType<typeof setup>['ctx']) {
+  const result = await requestAccess(ctx, draft);
+  if (!result.ok) throw new Error(JSON.stringify(result.errors));
+  return result.requestId;
+}
+
+async function auditActions(requestId: string) {
+  return (await db.auditEvent.findMany({ where: { requestId }, orderBy: { seq: 'asc' } })).map((e) => e.action);
+}
+
+describe('requestAccess', () => {
+  it('stores a pending request with its audit event, its expiry and the policy version', async () => {
+    const { ctx, clock } = setup(2);
+    const id = await newRequest(ctx);
+    const stored = await db.accessRequest.findUniqueOrThrow({ where: { id } });
+    expect(stored).toMatchObject({
+      state: 'pending',
+      requesterSlackId: REQUESTER,
+      resourceId: 'prod-db',
+      role: 'read',
+      durationSeconds: 7200,
+      reason: 'incident 4711',
+      ticket: 'INC-4711',
+      requiredApprovals: 2,
+      policyVersion: 'test-policy-v1',
+      approvalChannelId: 'C0APPROVALS',
+      pendingExpiresAt: new Date(clock.now().getTime() + 24 * 3600 * 1000),
+    });
+    expect(await auditActions(id)).toEqual(['request.created']);
+  });
+
+  it('refuses bad input field by field and stores nothing', async () => {
+    const { ctx } = setup();
+    const result = await requestAccess(ctx, { ...draft, role: 'write', duration: '3h', reason: '  ' });
+    expect(result).toEqual({ ok: false, errors: { duration: 'At most 1h for write on Production database.', reason: 'Say why you need this access.' } });
+    expect(await db.accessRequest.count()).toBe(0);
+    expect(await db.auditEvent.count()).toBe(0);
+  });
+
+  it('refuses someone the policy does not list as a requester, and accepts them through a group', async () => {
+    const { ctx, groups } = setup();
+    ctx.policyNow = testPolicy([testResource({ requesters: { everyone: false, users: [], groups: ['S0ENGINEERS'] } })]);
+    const refused = await requestAccess(ctx, draft);
+    expect(refused).toEqual({ ok: false, errors: { resource: 'You may not request access to Production database: the policy does not list you as a requester.' } });
+    groups.members.set('S0ENGINEERS', [REQUESTER]);
+    expect((await requestAccess(ctx, draft)).ok).toBe(true);
+  });
+});
+
+describe('decideRequest', () => {
+  it('approves 2-of-2 only after two distinct approvers, and hands the request on to be granted', async () => {
+    const { ctx, granted } = setup(2);
+    const id = await newRequest(ctx);
+    expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve' })).toEqual({ ok: true, outcome: 'recorded', requestId: id });
+    expect((await db.accessRequest.findUniqueOrThrow({ where: { id } })).state).toBe('pending');
+    expect(granted).toEqual([]);
+    expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER2, decision: 'approve' })).toEqual({ ok: true, outcome: 'approved', requestId: id });
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id } })).toMatchObject({ state: 'approved', decidedAt: expect.any(Date) });
+    expect(granted).toEqual([id]);
+    expect(await auditActions(id)).toEqual(['request.created', 'approval.recorded', 'approval.recorded', 'request.approved']);
+  });
+
+  it('never lets the requester decide, even when the policy names them as an approver', async () => {
+    const { ctx } = setup();
+    const id = await newRequest(ctx);
+    expect(await decideRequest(ctx, { requestId: id, deciderId: REQUESTER, decision: 'approve' })).toEqual({
+      ok: false,
+      refusal: 'not_allowed',
+      message: 'You cannot decide your own request.',
+    });
+    expect(await db.approval.count()).toBe(0);
+  });
+
+  it('refuses a non-approver, and accepts a member of an approver group', async () => {
+    const { ctx, groups } = setup();
+    const id = await newRequest(ctx);
+    expect(await decideRequest(ctx, { requestId: id, deciderId: 'U0STRANGER', decision: 'approve' })).toMatchObject({
+      ok: false,
+      message: 'You are not an approver for Production database.',
+    });
+    groups.members.set('S0DBAS', ['U0STRANGER']);
+    expect(await decideRequest(ctx, { requestId: id, deciderId: 'U0STRANGER', decision: 'approve' })).toMatchObject({ ok: true, outcome: 'approved' });
+  });
+
+  it('records one decision for a double click', async () => {
+    const { ctx } = setup(2);
+    const id = await newRequest(ctx);
+    await decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve' });
+    expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve' })).toMatchObject({ ok: false, refusal: 'already_decided' });
+    expect(await db.approval.count({ where: { requestId: id } })).toBe(1);
+  });
+
+  it('records one decision and one state change when the same click arrives many times at once', async () => {
+    const { ctx, granted } = setup(1);
+    const id = await newRequest(ctx);
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve' })),
+    );
+    expect(results.filter((r) => r.ok)).toHaveLength(1);
+    expect(await db.approval.count({ where: { requestId: id } })).toBe(1);
+    expect(granted).toEqual([id]);
+    expect((await auditActions(id)).filter((a) => a === 'request.approved')).toHaveLength(1);
+  });
+
+  it('lets only one of two approvers who click at the same instant decide a 1-of-2 request', async () => {
+    const { ctx } = setup(1);
+    const id = await newRequest(ctx);
+    const [a, b] = await Promise.all([
+      decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve' }),
+      decideRequest(ctx, { requestId: id, deciderId: APPROVER2, decision: 'deny', comment: 'no' }),
+    ]);
+    expect([a, b].filter((r) => r.ok)).toHaveLength(1);
+    expect([a, b].find((r) => !r.ok)).toMatchObject({ refusal: 'not_pending' });
+    expect(await db.approval.count({ where: { requestId: id } })).toBe(1);
+  });
+
+  it('denies on one deny, keeping the reason', async () => {
+    const { ctx, granted } = setup(2);
+    const id = await newRequest(ctx);
+    await decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve' });
+    expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER2, decision: 'deny', comment: 'use the replica' })).toMatchObject({ outcome: 'denied' });
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id } })).toMatchObject({ state: 'denied', outcomeReason: 'use the replica' });
+    expect(granted).toEqual([]);
+  });
+
+  it('does not count votes cast on an earlier revision of the request', async () => {
+    const { ctx } = setup(2);
+    const id = await newRequest(ctx);
+    await decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve' });
+    // An edit or an extension bumps the revision: what approvers saw is no longer what is asked.
+    await db.accessRequest.update({ where: { id }, data: { revision: 2, durationSeconds: 4 * 3600 } });
+    expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER2, decision: 'approve' })).toMatchObject({ outcome: 'recorded' });
+    expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER2, decision: 'approve', revision: 1 })).toMatchObject({ ok: false });
+    expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve', revision: 1 })).toMatchObject({ ok: false, refusal: 'stale' });
+    expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve', revision: 2 })).toMatchObject({ outcome: 'approved' });
+  });
+
+  it('refuses a decision on a request that does not exist or is not an id', async () => {
+    const { ctx } = setup();
+    for (const requestId of ['0190f0e2-0000-7000-8000-000000000001', 'not-a-uuid']) {
+      expect(await decideRequest(ctx, { requestId, deciderId: APPROVER1, decision: 'approve' })).toMatchObject({ ok: false, refusal: 'not_found' });
+    }
+  });
+});
+
+describe('cancelRequest and expirePendingRequests', () => {
+  it('lets only the requester cancel, and only while pending', async () => {
+    const { ctx } = setup();
+    const id = await newRequest(ctx);
+    expect(await cancelRequest(ctx, { requestId: id, userId: APPROVER1 })).toEqual({ ok: false, message: 'Only the person who asked can cancel a request.' });
+    expect(await cancelRequest(ctx, { requestId: id, userId: REQUESTER })).toEqual({ ok: true, requestId: id });
+    expect(await cancelRequest(ctx, { requestId: id, userId: REQUESTER })).toEqual({ ok: false, message: 'This request is already cancelled.' });
+    expect(await auditActions(id)).toEqual(['request.created', 'request.cancelled']);
+  });
+
+  it('expires what nobody decided in time, once, and leaves the rest', async () => {
+    const { ctx, clock } = setup();
+    const old = await newRequest(ctx);
+    clock.advance(12 * 3600);
+    const fresh = await newRequest(ctx);
+    const decided = await newRequest(ctx);
+    await decideRequest(ctx, { requestId: decided, deciderId: APPROVER1, decision: 'approve' });
+    clock.advance(12 * 3600);
+    expect(await expirePendingRequests(ctx)).toEqual([old]);
+    expect(await expirePendingRequests(ctx)).toEqual([]);
+    expect((await db.accessRequest.findUniqueOrThrow({ where: { id: fresh } })).state).toBe('pending');
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id: old } })).toMatchObject({ state: 'expired', outcomeReason: 'Nobody decided in time.' });
+    expect(await auditActions(old)).toEqual(['request.created', 'request.expired']);
+  });
+});
+
+describe('the audit trail these use cases write', () => {
+  it('is one unbroken hash chain, even when requests are made concurrently', async () => {
+    const { ctx } = setup(2);
+    await Promise.all(Array.from({ length: 10 }, () => newRequest(ctx)));
+    const events = await db.auditEvent.findMany({ orderBy: { seq: 'asc' } });
+    expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 10 }, (_, i) => BigInt(i + 1)));
+    let prevHash = GENESIS_HASH;
+    for (const event of events) {
+      expect(event.prevHash).toBe(prevHash);
+      expect(auditHash({ ...event, data: event.data })).toBe(event.hash);
+      prevHash = event.hash;
+    }
+  });
+});
