@@ -148,7 +148,22 @@ export class FakeSlack {
     });
   }
 
+  /**
+   * A `response_url` for a slash command or interaction payload. What Latch posts to it is
+   * recorded as a call to the pseudo-method `response_url`, with `id` among its arguments.
+   */
+  responseUrl(id: string): string {
+    return `http://127.0.0.1:${this.port}/response/${encodeURIComponent(id)}`;
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const response = /^\/response\/([^/]+)$/.exec(req.url ?? '');
+    if (response && req.method === 'POST') {
+      const args = { ...parseArguments(await readBody(req), req.headers['content-type']), id: decodeURIComponent(response[1]!) };
+      this.record({ method: 'response_url', args, token: undefined, at: new Date() });
+      send(res, 200, { ok: true });
+      return;
+    }
     const match = /^\/api\/([a-zA-Z.]+)$/.exec(new URL(req.url ?? '/', 'http://fake').pathname);
     if (!match || req.method !== 'POST') {
       send(res, 404, { ok: false, error: 'unknown_method' });
@@ -158,18 +173,22 @@ export class FakeSlack {
     // Slack takes the token as a bearer header or as a `token` argument.
     const token = bearerToken(req) ?? (typeof args.token === 'string' ? args.token : undefined);
     const call: FakeSlackCall = { method: match[1]!, args, token, at: new Date() };
+    this.record(call);
+    const reply = this.scriptedReply(call) ?? this.defaultReply(call);
+    if ('status' in reply && typeof reply.status === 'number') {
+      send(res, reply.status, reply.body ?? {}, reply.headers as Record<string, string> | undefined);
+    } else {
+      send(res, 200, reply);
+    }
+  }
+
+  private record(call: FakeSlackCall): void {
     this.calls.push(call);
     for (const waiter of [...this.waiters]) {
       if (waiter.method === call.method && waiter.predicate(call)) {
         this.waiters.splice(this.waiters.indexOf(waiter), 1);
         waiter.resolve(call);
       }
-    }
-    const reply = this.scriptedReply(call) ?? this.defaultReply(call);
-    if ('status' in reply && typeof reply.status === 'number') {
-      send(res, reply.status, reply.body ?? {}, reply.headers as Record<string, string> | undefined);
-    } else {
-      send(res, 200, reply);
     }
   }
 

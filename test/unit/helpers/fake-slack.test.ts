@@ -85,6 +85,18 @@ describe('fake Slack Web API', () => {
     expect((await call('admin.everything.delete', {})).body).toEqual({ ok: false, error: 'unknown_method' });
   });
 
+  it('records what is posted to a response_url', async () => {
+    const response = await fetch(slack.responseUrl('cmd-1'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ response_type: 'ephemeral', text: 'only you can see this' }),
+    });
+    expect(response.status).toBe(200);
+    expect(slack.callsTo('response_url')).toEqual([
+      expect.objectContaining({ args: { id: 'cmd-1', response_type: 'ephemeral', text: 'only you can see this' } }),
+    ]);
+  });
+
   it('waits for a call that has not happened yet', async () => {
     const waiting = slack.waitForCall('chat.postMessage', (c) => c.args.channel === 'C9');
     await call('chat.postMessage', { channel: 'C1', text: 'not this one' });

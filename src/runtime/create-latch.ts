@@ -1,0 +1,54 @@
+import type { Policy } from '../domain/policy.ts';
+import { LoggingGrantRequester } from '../jobs/logging-grant-requester.ts';
+import type { MaintenanceSweeps } from '../jobs/maintenance-jobs.ts';
+import type { Logger } from '../logging/logger.ts';
+import { expirePendingRequests } from '../services/expire-pending-requests.ts';
+import { systemClock, type Clock, type GrantRequester, type GroupDirectory, type ServiceContext } from '../services/service-context.ts';
+import { createSlackApp, type SlackApp } from '../slack/app.ts';
+import { registerDecisionListeners } from '../slack/listeners/decision-listeners.ts';
+import { registerRequestListeners } from '../slack/listeners/request-listeners.ts';
+import { RequestMessenger } from '../slack/request-messenger.ts';
+import { SlackUsergroupDirectory } from '../slack/usergroup-directory.ts';
+import type { Database } from '../store/database.ts';
+
+export interface LatchOptions {
+  db: Database;
+  policy: () => Policy;
+  logger: Logger;
+  botToken: string;
+  signingSecret: string;
+  slackApiUrl?: string | undefined;
+  /** Injected by tests; the system clock and Slack's user groups otherwise. */
+  clock?: Clock;
+  groups?: GroupDirectory;
+  grants?: GrantRequester;
+}
+
+export interface Latch extends SlackApp {
+  services: ServiceContext;
+  messenger: RequestMessenger;
+  sweeps: MaintenanceSweeps;
+}
+
+/** Wires the use cases, the Slack app and its listeners together: the one place that does. */
+export function createLatch(options: LatchOptions): Latch {
+  const { db, policy, logger } = options;
+  const slack = createSlackApp({ botToken: options.botToken, signingSecret: options.signingSecret, apiUrl: options.slackApiUrl, logger });
+  const services: ServiceContext = {
+    db,
+    policy,
+    logger,
+    clock: options.clock ?? systemClock,
+    groups: options.groups ?? new SlackUsergroupDirectory(slack.app.client, logger),
+    grants: options.grants ?? new LoggingGrantRequester(logger),
+  };
+  const messenger = new RequestMessenger(slack.app.client, db, policy, logger);
+  registerRequestListeners(slack.app, { services, messenger, logger });
+  registerDecisionListeners(slack.app, { services, messenger, logger });
+  const sweeps: MaintenanceSweeps = {
+    async expirePendingRequests() {
+      for (const requestId of await expirePendingRequests(services)) await messenger.announceOutcome(requestId);
+    },
+  };
+  return { ...slack, services, messenger, sweeps };
+}

@@ -1,0 +1,174 @@
+import type { types } from '@slack/bolt';
+import { tallyVotes } from '../../domain/approval-tally.ts';
+import { formatDuration } from '../../domain/duration.ts';
+import { countOf, escapeAndTruncate, mention, slackDate } from '../mrkdwn.ts';
+import { APPROVAL_ACTIONS_BLOCK, APPROVE, DENY } from './ids.ts';
+import type { DecisionView, RequestView } from './request-view.ts';
+
+/**
+ * The message in a resource's approval channel. It is rebuilt whole from the stored request after
+ * every change, so it always shows the truth: the votes so far, or how the request ended. The
+ * buttons exist only while the request is pending and carry nothing but the request id: the
+ * handlers re-read everything else from the database, never from what a click sent.
+ */
+
+export interface ApprovalMessage {
+  text: string;
+  blocks: types.KnownBlock[];
+}
+
+// Slack's limits (PITFALLS.md).
+const MAX_SECTION_TEXT = 3000;
+const MAX_CONTEXT_TEXT = 3000;
+const MAX_HEADER_TEXT = 150;
+// Our own caps: policy names are short in practice, and a ticket is at most 100 characters typed.
+const MAX_NAME_SHOWN = 300;
+const MAX_TICKET_SHOWN = 600;
+
+/** At most six blocks whatever the request holds (Slack allows 50): decisions share one context. */
+export function approvalMessage(view: RequestView): ApprovalMessage {
+  const blocks: types.KnownBlock[] = [header(view), detailFields(view), reasonSection(view)];
+  const decisions = decisionsContext(view);
+  if (decisions) blocks.push(decisions);
+  const status = statusSection(view);
+  if (status) blocks.push(status);
+  if (view.state === 'pending') blocks.push(decisionButtons(view.id));
+  return { text: notificationText(view), blocks };
+}
+
+/** The push notification and screen-reader text: names only what the policy file defines. */
+function notificationText(view: RequestView): string {
+  const what = `${escapeAndTruncate(view.role, MAX_NAME_SHOWN)} on ${escapeAndTruncate(view.resourceName, MAX_NAME_SHOWN)} for ${formatDuration(view.durationSeconds)}`;
+  const state = view.state === 'pending' ? '' : ` (${view.state})`;
+  return `Access request from ${mention(view.requesterId)}: ${what}${state}`;
+}
+
+function header(view: RequestView): types.HeaderBlock {
+  const title = view.state === 'pending' ? 'Access request' : `Access request — ${view.state}`;
+  return { type: 'header', text: { type: 'plain_text', text: title.slice(0, MAX_HEADER_TEXT) } };
+}
+
+function detailFields(view: RequestView): types.SectionBlock {
+  // Each piece is cut before it is composed, so no field passes Slack's 2000 characters and the
+  // whole message stays well under the ~13k characters Slack has refused (bolt-js#2509).
+  const fields: Array<[string, string]> = [
+    ['Requester', mention(view.requesterId)],
+    ['Resource', `${escapeAndTruncate(view.resourceName, MAX_NAME_SHOWN)} (\`${escapeAndTruncate(view.resourceId, MAX_NAME_SHOWN)}\`)`],
+    ['Role', `\`${escapeAndTruncate(view.role, MAX_NAME_SHOWN)}\``],
+    ['Duration', formatDuration(view.durationSeconds)],
+    ['Ticket', view.ticket ? escapeAndTruncate(view.ticket, MAX_TICKET_SHOWN) : '—'],
+    ['Requested', slackDate(view.createdAt)],
+  ];
+  return { type: 'section', fields: fields.map(([label, value]) => mrkdwn(`*${label}*\n${value}`)) };
+}
+
+function reasonSection(view: RequestView): types.SectionBlock {
+  const prefix = '*Reason*\n';
+  const reason = view.reason.trim() === '' ? '—' : escapeAndTruncate(view.reason, MAX_SECTION_TEXT - prefix.length);
+  return { type: 'section', text: mrkdwn(prefix + reason) };
+}
+
+/** Who decided what, oldest first, and while pending how many approvals are still missing. */
+function decisionsContext(view: RequestView): types.ContextBlock | null {
+  const pending = view.state === 'pending' ? pendingLines(view).join('\n') : '';
+  // The pending lines matter most to an approver: decisions get the room that is left.
+  const decisions = fitLines(distinctDecisions(view.decisions).map(decisionLine), MAX_CONTEXT_TEXT - pending.length - 1);
+  const text = [decisions, pending].filter((part) => part !== '').join('\n');
+  if (text === '') return null;
+  return { type: 'context', elements: [mrkdwn(text)] };
+}
+
+/** An approver who clicked Approve twice approved once; every denial is shown. */
+function distinctDecisions(decisions: readonly DecisionView[]): DecisionView[] {
+  const approvers = new Set<string>();
+  return decisions.filter((decision) => {
+    if (decision.decision === 'deny') return true;
+    if (approvers.has(decision.approverId)) return false;
+    approvers.add(decision.approverId);
+    return true;
+  });
+}
+
+function decisionLine(decision: DecisionView): string {
+  const comment = decision.comment?.trim() ? `: ${escapeAndTruncate(decision.comment.trim(), 1000)}` : '';
+  return decision.decision === 'approve'
+    ? `✅ ${mention(decision.approverId)} approved${comment}`
+    : `⛔ ${mention(decision.approverId)} denied${comment}`;
+}
+
+function pendingLines(view: RequestView): string[] {
+  const tally = tallyVotes(view.decisions, view.requiredApprovals, view.requesterId);
+  const lines: string[] = [];
+  if (tally.outcome === 'pending') lines.push(`${countOf(tally.remaining, 'more approval')} needed`);
+  if (view.pendingExpiresAt) lines.push(`Expires if nobody decides by ${slackDate(view.pendingExpiresAt)}`);
+  return lines;
+}
+
+/**
+ * Joins lines within `max` characters. Whole lines only, so a mention or a date is never cut in
+ * half; what does not fit is counted instead.
+ */
+function fitLines(lines: readonly string[], max: number): string {
+  const kept: string[] = [];
+  let length = 0;
+  for (const [index, line] of lines.entries()) {
+    const omitted = `…and ${lines.length - index} more`;
+    const rest = lines.length - index - 1;
+    const wouldBe = length + (kept.length ? 1 : 0) + line.length;
+    // Keep room for the "…and N more" line unless this is the last line.
+    if (wouldBe > max || (rest > 0 && wouldBe + 1 + omitted.length > max)) {
+      kept.push(omitted);
+      break;
+    }
+    kept.push(line);
+    length = wouldBe;
+  }
+  return kept.join('\n');
+}
+
+function statusSection(view: RequestView): types.SectionBlock | null {
+  const status = statusLine(view);
+  if (!status) return null;
+  const when = view.decidedAt ? ` · ${slackDate(view.decidedAt)}` : '';
+  return { type: 'section', text: mrkdwn(status + when) };
+}
+
+/** How an ended request ended, for the approvers' channel. Reasons people wrote are escaped. */
+function statusLine(view: RequestView): string | null {
+  // Cut so the whole line, with its date, stays within a section's 3000 characters.
+  const reason = view.outcomeReason?.trim() ? escapeAndTruncate(view.outcomeReason.trim(), 2500) : null;
+  const rule = view.decidedByRule ? ` by policy rule \`${escapeAndTruncate(view.decidedByRule, MAX_NAME_SHOWN)}\`` : '';
+  switch (view.state) {
+    case 'pending':
+      return null;
+    case 'approved':
+      return `✅ *Approved*${rule}`;
+    case 'active':
+      return `✅ *Approved*${rule}, access is active`;
+    case 'revoked':
+      return `⏹️ *Access ended*${reason ? `: ${reason}` : ''}`;
+    case 'denied':
+      return `⛔ *Denied*${rule}${reason ? `: ${reason}` : ''}`;
+    case 'cancelled':
+      return `🚫 *Cancelled* by the requester${reason ? `: ${reason}` : ''}`;
+    case 'expired':
+      return '⌛ *Expired*: nobody decided in time';
+    case 'failed':
+      return `⚠️ *Failed*: ${reason ?? 'the provider gave up'}`;
+  }
+}
+
+function decisionButtons(requestId: string): types.ActionsBlock {
+  return {
+    type: 'actions',
+    block_id: APPROVAL_ACTIONS_BLOCK,
+    elements: [
+      { type: 'button', action_id: APPROVE, style: 'primary', text: { type: 'plain_text', text: 'Approve' }, value: requestId },
+      { type: 'button', action_id: DENY, style: 'danger', text: { type: 'plain_text', text: 'Deny' }, value: requestId },
+    ],
+  };
+}
+
+function mrkdwn(text: string): types.MrkdwnElement {
+  return { type: 'mrkdwn', text };
+}

@@ -1,0 +1,47 @@
+/**
+ * Every callback_id, block_id and action_id Latch puts in Slack, so builders and listeners agree
+ * on one spelling. Prefixed with `latch_` so they never collide with another app's ids in logs.
+ * Changing one breaks the buttons on messages already posted: add a new id instead.
+ */
+
+// Modals (view callback_id).
+export const REQUEST_MODAL = 'latch_request_modal';
+export const DENY_MODAL = 'latch_deny_modal';
+
+// Buttons on messages (action_id); their value is the request id and nothing else.
+export const APPROVE = 'latch_approve';
+export const DENY = 'latch_deny';
+export const CANCEL = 'latch_cancel';
+
+// Blocks holding those buttons (block_id).
+export const APPROVAL_ACTIONS_BLOCK = 'latch_approval_actions';
+export const REQUESTER_ACTIONS_BLOCK = 'latch_requester_actions';
+
+// The request modal's inputs: block_id, then the action_id of the element inside it.
+export const REQUEST_RESOURCE_BLOCK = 'latch_request_resource';
+export const REQUEST_RESOURCE_ACTION = 'latch_request_resource_select';
+/**
+ * The role block's id carries the selected resource id after this prefix: Slack keeps what a person
+ * chose in a block across views.update while its block_id stays the same, so a role picked for one
+ * resource would survive switching to another. A new block_id per resource clears it.
+ */
+export const REQUEST_ROLE_BLOCK_PREFIX = 'latch_request_role:';
+export const REQUEST_ROLE_ACTION = 'latch_request_role_select';
+export const REQUEST_ROLE_HINT_BLOCK = 'latch_request_role_hint';
+export const REQUEST_DURATION_BLOCK = 'latch_request_duration';
+export const REQUEST_DURATION_ACTION = 'latch_request_duration_input';
+export const REQUEST_REASON_BLOCK = 'latch_request_reason';
+export const REQUEST_REASON_ACTION = 'latch_request_reason_input';
+export const REQUEST_TICKET_BLOCK = 'latch_request_ticket';
+export const REQUEST_TICKET_ACTION = 'latch_request_ticket_input';
+
+// The deny-reason modal's one input.
+export const DENY_REASON_BLOCK = 'latch_deny_reason';
+export const DENY_REASON_ACTION = 'latch_deny_reason_input';
+
+const MAX_BLOCK_ID_LENGTH = 255;
+
+/** The role block's id for `resourceId` (see REQUEST_ROLE_BLOCK_PREFIX), within Slack's 255 chars. */
+export function requestRoleBlockId(resourceId: string): string {
+  return `${REQUEST_ROLE_BLOCK_PREFIX}${resourceId}`.slice(0, MAX_BLOCK_ID_LENGTH);
+}

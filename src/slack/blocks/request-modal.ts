@@ -1,0 +1,261 @@
+import type { types } from '@slack/bolt';
+import { MAX_REASON_LENGTH, MAX_TICKET_LENGTH, type FieldErrors } from '../../domain/access-request-rules.ts';
+import { formatDuration } from '../../domain/duration.ts';
+import { truncate } from '../mrkdwn.ts';
+import {
+  REQUEST_DURATION_ACTION,
+  REQUEST_DURATION_BLOCK,
+  REQUEST_MODAL,
+  REQUEST_REASON_ACTION,
+  REQUEST_REASON_BLOCK,
+  REQUEST_RESOURCE_ACTION,
+  REQUEST_RESOURCE_BLOCK,
+  REQUEST_ROLE_ACTION,
+  REQUEST_ROLE_BLOCK_PREFIX,
+  REQUEST_ROLE_HINT_BLOCK,
+  REQUEST_TICKET_ACTION,
+  REQUEST_TICKET_BLOCK,
+  requestRoleBlockId,
+} from './ids.ts';
+
+/**
+ * The /request-access modal. Picking a resource dispatches a block action; the listener rebuilds
+ * this view with that resource selected (views.update), which is how the role choices follow the
+ * resource. Everything here is plain text (option labels, placeholders), so nothing is mrkdwn.
+ */
+
+export interface RequestModalRole {
+  id: string;
+  description?: string;
+  maxDurationSeconds: number;
+}
+
+export interface RequestModalResource {
+  id: string;
+  name: string;
+  description?: string;
+  roles: RequestModalRole[];
+}
+
+export interface RequestModalValues {
+  role?: string;
+  duration?: string;
+  reason?: string;
+  ticket?: string;
+}
+
+export interface RequestModalInput {
+  resources: RequestModalResource[];
+  selectedResourceId?: string;
+  values?: RequestModalValues;
+}
+
+/** What a person submitted, trimmed; the use case validates it against the policy. */
+export interface RequestModalSubmission {
+  resourceId?: string;
+  role?: string;
+  duration: string;
+  reason: string;
+  ticket: string | null;
+}
+
+/** `view.state.values` as Slack sends it: block_id → action_id → the element's state. */
+export type ModalStateValues = Record<
+  string,
+  Record<string, { type: string; value?: string | null; selected_option?: { value: string } | null }>
+>;
+
+// Slack's limits on select menus.
+const MAX_STATIC_OPTIONS = 100;
+const MAX_OPTION_TEXT = 75;
+const MAX_PLACEHOLDER = 150;
+const EXAMPLE_DURATION_SECONDS = 2 * 60 * 60;
+
+export function requestModal(input: RequestModalInput): types.ModalView {
+  const selected = input.resources.find((resource) => resource.id === input.selectedResourceId);
+  const values = input.values ?? {};
+  return {
+    type: 'modal',
+    callback_id: REQUEST_MODAL,
+    title: plainText('Request access'),
+    submit: plainText('Request'),
+    close: plainText('Cancel'),
+    blocks: [
+      resourceInput(input.resources, selected),
+      ...roleBlocks(selected, values.role),
+      durationInput(selected, values.duration),
+      reasonInput(values.reason),
+      ticketInput(values.ticket),
+    ],
+  };
+}
+
+/** The options for the external resource select (Bolt's `app.options`), matched on id or name. */
+export function resourceOptions(resources: readonly RequestModalResource[], query: string): types.PlainTextOption[] {
+  const needle = query.trim().toLowerCase();
+  return resources
+    .filter((resource) => resource.id.toLowerCase().includes(needle) || resource.name.toLowerCase().includes(needle))
+    .slice(0, MAX_STATIC_OPTIONS)
+    .map(resourceOption);
+}
+
+/** Reads a submitted (or in-progress) request modal. Missing and empty fields come back empty. */
+export function readRequestModal(stateValues: ModalStateValues): RequestModalSubmission {
+  const roleBlockId = Object.keys(stateValues).find((blockId) => blockId.startsWith(REQUEST_ROLE_BLOCK_PREFIX));
+  const resourceId = stateValues[REQUEST_RESOURCE_BLOCK]?.[REQUEST_RESOURCE_ACTION]?.selected_option?.value;
+  const role = roleBlockId ? stateValues[roleBlockId]?.[REQUEST_ROLE_ACTION]?.selected_option?.value : undefined;
+  const ticket = textValue(stateValues, REQUEST_TICKET_BLOCK, REQUEST_TICKET_ACTION);
+  return {
+    ...(resourceId ? { resourceId } : {}),
+    ...(role ? { role } : {}),
+    duration: textValue(stateValues, REQUEST_DURATION_BLOCK, REQUEST_DURATION_ACTION),
+    reason: textValue(stateValues, REQUEST_REASON_BLOCK, REQUEST_REASON_ACTION),
+    ticket: ticket === '' ? null : ticket,
+  };
+}
+
+/**
+ * The use case's field errors keyed by block_id, as `ack({ response_action: 'errors', errors })`
+ * wants them. Without a role block (no resource selected) a role error is shown on the resource.
+ */
+export function requestModalErrors(errors: FieldErrors, selectedResourceId?: string): Record<string, string> {
+  const roleBlock = selectedResourceId ? requestRoleBlockId(selectedResourceId) : REQUEST_RESOURCE_BLOCK;
+  const blockOf = {
+    resource: REQUEST_RESOURCE_BLOCK,
+    role: roleBlock,
+    duration: REQUEST_DURATION_BLOCK,
+    reason: REQUEST_REASON_BLOCK,
+    ticket: REQUEST_TICKET_BLOCK,
+  } as const;
+  const byBlock: Record<string, string> = {};
+  for (const [field, message] of Object.entries(errors) as [keyof typeof blockOf, string | undefined][]) {
+    if (!message) continue;
+    const blockId = blockOf[field];
+    byBlock[blockId] = byBlock[blockId] ? `${byBlock[blockId]} ${message}` : message;
+  }
+  return byBlock;
+}
+
+function resourceInput(resources: readonly RequestModalResource[], selected?: RequestModalResource): types.InputBlock {
+  const initial = selected ? { initial_option: resourceOption(selected) } : {};
+  // Slack refuses more than 100 options in a static select; beyond that the list is searched.
+  const element: types.StaticSelect | types.ExternalSelect =
+    resources.length <= MAX_STATIC_OPTIONS
+      ? { type: 'static_select', action_id: REQUEST_RESOURCE_ACTION, placeholder: plainText('Pick a resource'), options: resources.map(resourceOption), ...initial }
+      : { type: 'external_select', action_id: REQUEST_RESOURCE_ACTION, placeholder: plainText('Search resources'), min_query_length: 0, ...initial };
+  return {
+    type: 'input',
+    block_id: REQUEST_RESOURCE_BLOCK,
+    // Choosing a resource must reach the listener at once so it can show that resource's roles.
+    dispatch_action: true,
+    label: plainText('Resource'),
+    element,
+  };
+}
+
+function roleBlocks(selected: RequestModalResource | undefined, role?: string): types.KnownBlock[] {
+  if (!selected) return [contextNote('Pick a resource to see its roles.')];
+  if (selected.roles.length === 0) return [contextNote(`${selected.name} has no roles to request.`)];
+  // A policy with more than 100 roles on one resource is not realistic; Slack would refuse it whole.
+  const options = selected.roles.slice(0, MAX_STATIC_OPTIONS).map(roleOption);
+  const initial = options.find((option) => option.value === role);
+  return [
+    {
+      type: 'input',
+      block_id: requestRoleBlockId(selected.id),
+      label: plainText('Role'),
+      element: {
+        type: 'static_select',
+        action_id: REQUEST_ROLE_ACTION,
+        placeholder: plainText('Pick a role'),
+        options,
+        ...(initial ? { initial_option: initial } : {}),
+      },
+    },
+  ];
+}
+
+function durationInput(selected: RequestModalResource | undefined, duration?: string): types.InputBlock {
+  return {
+    type: 'input',
+    block_id: REQUEST_DURATION_BLOCK,
+    label: plainText('Duration'),
+    hint: plainText('Like 30m, 2h, 1d or 1h30m. Access ends on its own when the time is up.'),
+    element: {
+      type: 'plain_text_input',
+      action_id: REQUEST_DURATION_ACTION,
+      placeholder: plainText(durationPlaceholder(selected)),
+      ...(duration ? { initial_value: duration } : {}),
+    },
+  };
+}
+
+function reasonInput(reason?: string): types.InputBlock {
+  return {
+    type: 'input',
+    block_id: REQUEST_REASON_BLOCK,
+    label: plainText('Reason'),
+    element: {
+      type: 'plain_text_input',
+      action_id: REQUEST_REASON_ACTION,
+      multiline: true,
+      max_length: MAX_REASON_LENGTH,
+      placeholder: plainText('What do you need to do, and why now?'),
+      ...(reason ? { initial_value: reason } : {}),
+    },
+  };
+}
+
+function ticketInput(ticket?: string): types.InputBlock {
+  return {
+    type: 'input',
+    block_id: REQUEST_TICKET_BLOCK,
+    optional: true,
+    label: plainText('Ticket'),
+    element: {
+      type: 'plain_text_input',
+      action_id: REQUEST_TICKET_ACTION,
+      max_length: MAX_TICKET_LENGTH,
+      placeholder: plainText('e.g. OPS-1234'),
+      ...(ticket ? { initial_value: ticket } : {}),
+    },
+  };
+}
+
+/** "e.g. 2h (at most 8h)", from the longest any role of the resource allows. */
+function durationPlaceholder(selected?: RequestModalResource): string {
+  const longest = Math.max(0, ...(selected?.roles ?? []).map((role) => role.maxDurationSeconds));
+  if (longest === 0) return `e.g. ${formatDuration(EXAMPLE_DURATION_SECONDS)}`;
+  const example = formatDuration(Math.min(EXAMPLE_DURATION_SECONDS, longest));
+  return truncate(`e.g. ${example} (at most ${formatDuration(longest)})`, MAX_PLACEHOLDER);
+}
+
+function resourceOption(resource: RequestModalResource): types.PlainTextOption {
+  return {
+    text: plainText(truncate(resource.name, MAX_OPTION_TEXT)),
+    value: resource.id,
+    ...(resource.description ? { description: plainText(truncate(resource.description, MAX_OPTION_TEXT)) } : {}),
+  };
+}
+
+function roleOption(role: RequestModalRole): types.PlainTextOption {
+  const label = role.description ? `${role.id} — ${role.description}` : role.id;
+  return {
+    text: plainText(truncate(label, MAX_OPTION_TEXT)),
+    value: role.id,
+    // Roles of one resource may allow different durations: say so before the person picks.
+    description: plainText(`at most ${formatDuration(role.maxDurationSeconds)}`),
+  };
+}
+
+function contextNote(text: string): types.ContextBlock {
+  return { type: 'context', block_id: REQUEST_ROLE_HINT_BLOCK, elements: [plainText(text)] };
+}
+
+function textValue(stateValues: ModalStateValues, blockId: string, actionId: string): string {
+  return (stateValues[blockId]?.[actionId]?.value ?? '').trim();
+}
+
+function plainText(text: string): types.PlainTextElement {
+  return { type: 'plain_text', text };
+}

@@ -1,0 +1,24 @@
+/**
+ * What every Slack message about one request shows, read fresh from the database by
+ * `loadRequestView`. The Block Kit builders take only this, so they stay pure.
+ */
+export type RequestStateName = 'pending' | 'approved' | 'active' | 'revoked' | 'denied' | 'cancelled' | 'expired' | 'failed';
+export interface DecisionView { approverId: string; decision: 'approve' | 'deny'; comment: string | null; at: Date }
+export interface RequestView {
+  id: string;                 // a UUID
+  requesterId: string;        // Slack user id
+  resourceId: string;
+  resourceName: string;
+  role: string;
+  durationSeconds: number;
+  reason: string;             // user text: ALWAYS escape
+  ticket: string | null;      // user text: ALWAYS escape
+  state: RequestStateName;
+  requiredApprovals: number;
+  decisions: DecisionView[];  // decisions on the current revision, oldest first
+  createdAt: Date;
+  pendingExpiresAt: Date | null;
+  decidedAt: Date | null;
+  outcomeReason: string | null;   // why denied/cancelled/expired/failed: user text when it comes from a person: escape
+  decidedByRule: string | null;   // set when policy, not people, decided
+}

@@ -1,0 +1,136 @@
+import type { types } from '@slack/bolt';
+import { tallyVotes } from '../../domain/approval-tally.ts';
+import { formatDuration } from '../../domain/duration.ts';
+import { countOf, escapeAndTruncate, mention, slackDate } from '../mrkdwn.ts';
+import { CANCEL, REQUESTER_ACTIONS_BLOCK } from './ids.ts';
+import type { RequestView } from './request-view.ts';
+
+/**
+ * The requester's direct messages: a confirmation posted when the request is made (and rewritten
+ * after every change, so it never shows a stale Cancel button), and one notice when it ends.
+ */
+
+export interface RequesterNotice {
+  text: string;
+  blocks: types.KnownBlock[];
+}
+
+// Keeps every section within Slack's 3000 characters however long the user text is.
+const MAX_REASON_SHOWN = 2000;
+const MAX_OUTCOME_REASON_SHOWN = 2000;
+const MAX_TICKET_SHOWN = 200;
+
+/** The confirmation: what was asked for, for how long, and where it stands. */
+export function requestReceivedNotice(view: RequestView): RequesterNotice {
+  const blocks: types.KnownBlock[] = [
+    section(`You asked for ${whatWasAsked(view)}.\n${whereItStands(view)}`),
+    context(requestDetails(view)),
+  ];
+  if (view.state === 'pending' && view.pendingExpiresAt) {
+    blocks.push(context(`If nobody decides by ${slackDate(view.pendingExpiresAt)}, the request expires.`));
+  }
+  if (view.state === 'pending') blocks.push(cancelButton(view.id));
+  return { text: `Your request for ${plainWhat(view)}: ${plainState(view)}`, blocks };
+}
+
+/** The notice sent once a request is decided or ends, saying why in the decider's words. */
+export function outcomeNotice(view: RequestView): RequesterNotice {
+  return {
+    text: `Your request for ${plainWhat(view)}: ${plainState(view)}`,
+    blocks: [section(`Your request for ${whatWasAsked(view)}:\n${whereItStands(view)}`), context(requestDetails(view))],
+  };
+}
+
+/** "`read` on *Production DB* for *2h*": policy names, escaped all the same. */
+function whatWasAsked(view: RequestView): string {
+  return `\`${escapeAndTruncate(view.role, 200)}\` on *${escapeAndTruncate(view.resourceName, 200)}* for *${formatDuration(view.durationSeconds)}*`;
+}
+
+/** The same without formatting, for the notification text. */
+function plainWhat(view: RequestView): string {
+  return `${escapeAndTruncate(view.role, 200)} on ${escapeAndTruncate(view.resourceName, 200)} for ${formatDuration(view.durationSeconds)}`;
+}
+
+function plainState(view: RequestView): string {
+  return view.state === 'pending' ? 'waiting for approval' : view.state;
+}
+
+function requestDetails(view: RequestView): string {
+  const ticket = view.ticket ? ` · Ticket: ${escapeAndTruncate(view.ticket, MAX_TICKET_SHOWN)}` : '';
+  return `Reason: ${escapeAndTruncate(view.reason, MAX_REASON_SHOWN)}${ticket}`;
+}
+
+/** One line, in the second person, for each state. People's words (reasons) are escaped. */
+function whereItStands(view: RequestView): string {
+  const reason = view.outcomeReason?.trim() ? escapeAndTruncate(view.outcomeReason.trim(), MAX_OUTCOME_REASON_SHOWN) : null;
+  const rule = view.decidedByRule ? `policy rule \`${escapeAndTruncate(view.decidedByRule, 200)}\`` : null;
+  switch (view.state) {
+    case 'pending':
+      return `⏳ ${waitingFor(view)}`;
+    case 'approved':
+      return `✅ Approved by ${rule ?? approversOf(view)}. Access is being granted.`;
+    case 'active':
+      return `✅ Access granted. It is revoked automatically after ${formatDuration(view.durationSeconds)}.`;
+    case 'revoked':
+      return `⏹️ Your access has ended${reason ? `: ${reason}` : '.'}`;
+    case 'denied': {
+      const by = rule ?? deniersOf(view);
+      return `⛔ Denied${by ? ` by ${by}` : ''}${reason ? `: ${reason}` : '.'}`;
+    }
+    case 'cancelled':
+      return '🚫 Cancelled. Nobody can approve it now.';
+    case 'expired':
+      return '⌛ Expired: nobody decided in time. You can ask again with /request-access.';
+    case 'failed':
+      return `⚠️ Latch could not complete this request${reason ? `: ${reason}` : '.'}`;
+  }
+}
+
+/** "Waiting for 2 approvals", then "Waiting for 1 more approval (<@U2> approved)". */
+function waitingFor(view: RequestView): string {
+  const tally = tallyVotes(view.decisions, view.requiredApprovals, view.requesterId);
+  if (tally.outcome !== 'pending') return 'Waiting for the decision to be recorded.';
+  if (tally.approvers.length === 0) return `Waiting for ${countOf(tally.remaining, 'approval')}.`;
+  return `Waiting for ${countOf(tally.remaining, 'more approval')} (${tally.approvers.map(mention).join(', ')} approved).`;
+}
+
+function approversOf(view: RequestView): string {
+  const approvers = [...new Set(view.decisions.filter((d) => d.decision === 'approve').map((d) => d.approverId))];
+  return approvers.length ? approvers.map(mention).join(', ') : 'the approvers';
+}
+
+function deniersOf(view: RequestView): string | null {
+  const deniers = [...new Set(view.decisions.filter((d) => d.decision === 'deny').map((d) => d.approverId))];
+  return deniers.length ? deniers.map(mention).join(', ') : null;
+}
+
+function cancelButton(requestId: string): types.ActionsBlock {
+  return {
+    type: 'actions',
+    block_id: REQUESTER_ACTIONS_BLOCK,
+    elements: [
+      {
+        type: 'button',
+        action_id: CANCEL,
+        text: { type: 'plain_text', text: 'Cancel request' },
+        value: requestId,
+        // A stray click should not throw away a request the approvers may be reading.
+        confirm: {
+          title: { type: 'plain_text', text: 'Cancel this request?' },
+          text: { type: 'plain_text', text: 'Approvers will no longer be able to approve it. You can ask again later.' },
+          confirm: { type: 'plain_text', text: 'Cancel request' },
+          deny: { type: 'plain_text', text: 'Keep it' },
+          style: 'danger',
+        },
+      },
+    ],
+  };
+}
+
+function section(text: string): types.SectionBlock {
+  return { type: 'section', text: { type: 'mrkdwn', text } };
+}
+
+function context(text: string): types.ContextBlock {
+  return { type: 'context', elements: [{ type: 'mrkdwn', text }] };
+}

@@ -1,0 +1,104 @@
+import type { App } from '@slack/bolt';
+import type { WebClient } from '@slack/web-api';
+import { cancelRequest } from '../../services/cancel-request.ts';
+import { checkDecider, decideRequest, type DecideRequestResult } from '../../services/decide-request.ts';
+import { APPROVE, CANCEL, DENY, DENY_MODAL, DENY_REASON_BLOCK } from '../blocks/ids.ts';
+import { denyReasonModal, readDenyReason } from '../blocks/deny-reason-modal.ts';
+import type { ModalStateValues } from '../blocks/request-modal.ts';
+import type { ListenerContext } from './listener-context.ts';
+import { buttonClickSchema, requestIdSchema } from './payloads.ts';
+
+/**
+ * Approve, Deny (which asks for a reason first) and Cancel. Every handler acks at once, reads
+ * only the request id from the payload, and lets the use case re-check who may do what against
+ * the database and the policy; a refusal is shown only to the person who clicked.
+ */
+export function registerDecisionListeners(app: App, ctx: ListenerContext): void {
+  app.action(APPROVE, async ({ ack, body, client }) => {
+    await ack();
+    const click = parseClick(body, ctx);
+    if (!click) return;
+    const result = await decideRequest(ctx.services, { requestId: click.requestId, deciderId: click.userId, decision: 'approve' });
+    await afterDecision(result, click, client, ctx);
+  });
+
+  app.action(DENY, async ({ ack, body, client }) => {
+    await ack();
+    const click = parseClick(body, ctx);
+    if (!click || body.type !== 'block_actions') return;
+    // Say "not an approver" now, rather than after someone has typed a reason.
+    const allowed = await checkDecider(ctx.services, click.requestId, click.userId);
+    if (!allowed.ok) {
+      await tellOnly(client, click, allowed.message, ctx);
+      return;
+    }
+    const request = await ctx.services.db.accessRequest.findUniqueOrThrow({ where: { id: click.requestId } });
+    await client.views.open({
+      trigger_id: body.trigger_id,
+      view: denyReasonModal({ requestId: request.id, resourceName: allowed.resource.name, role: request.role }),
+    });
+  });
+
+  app.view(DENY_MODAL, async ({ ack, body, view }) => {
+    const requestId = requestIdSchema.safeParse(view.private_metadata);
+    if (!requestId.success) {
+      await ack({ response_action: 'errors', errors: { [DENY_REASON_BLOCK]: 'This form no longer points at a request.' } });
+      return;
+    }
+    const reason = readDenyReason(view.state.values as ModalStateValues);
+    if (!reason) {
+      await ack({ response_action: 'errors', errors: { [DENY_REASON_BLOCK]: 'Say why, so the requester knows.' } });
+      return;
+    }
+    // Decided before the ack, so a refusal (already decided, no longer an approver) shows in the form.
+    const result = await decideRequest(ctx.services, { requestId: requestId.data, deciderId: body.user.id, decision: 'deny', comment: reason });
+    if (!result.ok) {
+      await ack({ response_action: 'errors', errors: { [DENY_REASON_BLOCK]: result.message } });
+      return;
+    }
+    await ack();
+    await ctx.messenger.announceOutcome(result.requestId);
+  });
+
+  app.action(CANCEL, async ({ ack, body, client }) => {
+    await ack();
+    const click = parseClick(body, ctx);
+    if (!click) return;
+    const result = await cancelRequest(ctx.services, { requestId: click.requestId, userId: click.userId });
+    if (!result.ok) await tellOnly(client, click, result.message, ctx);
+    else await ctx.messenger.announceOutcome(result.requestId);
+  });
+}
+
+interface Click {
+  requestId: string;
+  userId: string;
+  channelId: string | undefined;
+}
+
+function parseClick(body: unknown, ctx: ListenerContext): Click | undefined {
+  const parsed = buttonClickSchema.safeParse(body);
+  if (!parsed.success) {
+    ctx.logger.warn({ issues: parsed.error.issues }, 'ignored a button click without a request id');
+    return undefined;
+  }
+  return { requestId: parsed.data.actions[0]!.value, userId: parsed.data.user.id, channelId: parsed.data.channel?.id };
+}
+
+async function afterDecision(result: DecideRequestResult, click: Click, client: WebClient, ctx: ListenerContext): Promise<void> {
+  if (!result.ok) {
+    await tellOnly(client, click, result.message, ctx);
+    return;
+  }
+  if (result.outcome === 'recorded') await ctx.messenger.refresh(result.requestId);
+  else await ctx.messenger.announceOutcome(result.requestId);
+}
+
+/** An ephemeral message: only the person who clicked sees it. */
+async function tellOnly(client: WebClient, click: Click, text: string, ctx: ListenerContext): Promise<void> {
+  try {
+    await client.chat.postEphemeral({ channel: click.channelId ?? click.userId, user: click.userId, text });
+  } catch (error) {
+    ctx.logger.warn({ err: error }, 'could not show a refusal to the person who clicked');
+  }
+}

@@ -1,0 +1,125 @@
+import type { App } from '@slack/bolt';
+import type { FieldErrors } from '../../domain/access-request-rules.ts';
+import type { ResourcePolicy } from '../../domain/policy.ts';
+import { listRequestableResources } from '../../services/list-requestable-resources.ts';
+import { requestAccess } from '../../services/request-access.ts';
+import { REQUEST_MODAL, REQUEST_RESOURCE_ACTION } from '../blocks/ids.ts';
+import {
+  readRequestModal,
+  requestModal,
+  requestModalErrors,
+  resourceOptions,
+  type ModalStateValues,
+  type RequestModalResource,
+} from '../blocks/request-modal.ts';
+import { escapeMrkdwn } from '../mrkdwn.ts';
+import type { ListenerContext } from './listener-context.ts';
+import { slashCommandSchema } from './payloads.ts';
+
+export const REQUEST_COMMAND = '/request-access';
+
+const USAGE = 'Type `/request-access` to pick from a form, or `/request-access <resource> <role> <duration> <reason>`, e.g. `/request-access prod-db read 2h investigating INC-42`.';
+
+/**
+ * `/request-access`: with no text it opens the request modal; with `<resource> <role> <duration>
+ * <reason>` it requests at once. The modal's resource select rebuilds the view so the roles follow
+ * the resource; its submission is validated by the use case, whose field errors come back inline.
+ */
+export function registerRequestListeners(app: App, ctx: ListenerContext): void {
+  app.command(REQUEST_COMMAND, async ({ ack, body, client, respond }) => {
+    await ack();
+    const command = slashCommandSchema.safeParse(body);
+    if (!command.success) {
+      ctx.logger.warn({ issues: command.error.issues }, 'ignored a malformed slash command');
+      return;
+    }
+    const { user_id: userId, team_id: teamId, trigger_id: triggerId, text } = command.data;
+    if (text.trim() === '') {
+      // trigger_id lives 3 seconds: open the modal before anything slow.
+      const resources = await listRequestableResources(ctx.services, userId);
+      if (resources.length === 0) {
+        await respond({ response_type: 'ephemeral', text: 'There is nothing you may request access to: the policy lists you as a requester of no resource.' });
+        return;
+      }
+      await client.views.open({ trigger_id: triggerId, view: requestModal({ resources: resources.map(toModalResource) }) });
+      return;
+    }
+    if (text.trim() === 'help') {
+      await respond({ response_type: 'ephemeral', text: USAGE });
+      return;
+    }
+    const [resourceId, role, duration, ...reason] = text.trim().split(/\s+/);
+    const result = await requestAccess(ctx.services, {
+      requesterId: userId,
+      teamId: teamId ?? null,
+      resourceId,
+      role,
+      duration: duration ?? '',
+      reason: reason.join(' '),
+      ticket: null,
+    });
+    if (!result.ok) {
+      await respond({ response_type: 'ephemeral', text: `Your request was not sent:\n${describeErrors(result.errors)}\n${USAGE}` });
+      return;
+    }
+    await ctx.messenger.announce(result.requestId);
+    await respond({ response_type: 'ephemeral', text: 'Request sent: you will get a message when it is decided.' });
+  });
+
+  app.action(REQUEST_RESOURCE_ACTION, async ({ ack, body, client }) => {
+    await ack();
+    if (body.type !== 'block_actions' || !body.view) return;
+    const submission = readRequestModal(body.view.state.values as ModalStateValues);
+    const resources = await listRequestableResources(ctx.services, body.user.id);
+    await client.views.update({
+      view_id: body.view.id,
+      // Slack refuses the update if the view changed since this click: no lost keystrokes.
+      hash: body.view.hash,
+      view: requestModal({
+        resources: resources.map(toModalResource),
+        ...(submission.resourceId ? { selectedResourceId: submission.resourceId } : {}),
+        values: { duration: submission.duration, reason: submission.reason, ticket: submission.ticket ?? '' },
+      }),
+    });
+  });
+
+  app.options(REQUEST_RESOURCE_ACTION, async ({ ack, body }) => {
+    const resources = await listRequestableResources(ctx.services, body.user.id);
+    await ack({ options: resourceOptions(resources.map(toModalResource), body.value ?? '') });
+  });
+
+  app.view(REQUEST_MODAL, async ({ ack, body, view }) => {
+    const submission = readRequestModal(view.state.values as ModalStateValues);
+    const result = await requestAccess(ctx.services, {
+      requesterId: body.user.id,
+      teamId: body.team?.id ?? null,
+      ...submission,
+    });
+    if (!result.ok) {
+      await ack({ response_action: 'errors', errors: requestModalErrors(result.errors, submission.resourceId) });
+      return;
+    }
+    await ack();
+    await ctx.messenger.announce(result.requestId);
+  });
+}
+
+function toModalResource(resource: ResourcePolicy): RequestModalResource {
+  return {
+    id: resource.id,
+    name: resource.name,
+    ...(resource.description ? { description: resource.description } : {}),
+    roles: resource.roles.map((role) => ({
+      id: role.id,
+      ...(role.description ? { description: role.description } : {}),
+      maxDurationSeconds: role.maxDurationSeconds,
+    })),
+  };
+}
+
+/** The messages quote what was typed, so they are escaped like any user text. */
+function describeErrors(errors: FieldErrors): string {
+  return Object.values(errors)
+    .map((message) => `• ${escapeMrkdwn(message)}`)
+    .join('\n');
+}

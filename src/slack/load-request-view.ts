@@ -1,0 +1,35 @@
+import { findResource, type Policy } from '../domain/policy.ts';
+import type { Database } from '../store/database.ts';
+import type { RequestView } from './blocks/request-view.ts';
+
+/**
+ * Everything a Slack message about one request shows, read fresh from the database: messages are
+ * always rebuilt from the stored truth, never patched from what a click carried.
+ */
+export async function loadRequestView(db: Database, policy: Policy, requestId: string): Promise<RequestView | null> {
+  const request = await db.accessRequest.findUnique({ where: { id: requestId } });
+  if (!request) return null;
+  const decisions = await db.approval.findMany({
+    where: { requestId, requestRevision: request.revision },
+    orderBy: { createdAt: 'asc' },
+  });
+  return {
+    id: request.id,
+    requesterId: request.requesterSlackId,
+    resourceId: request.resourceId,
+    // A resource removed from the policy since still needs its messages updated.
+    resourceName: findResource(policy, request.resourceId)?.name ?? request.resourceId,
+    role: request.role,
+    durationSeconds: request.durationSeconds,
+    reason: request.reason,
+    ticket: request.ticket,
+    state: request.state,
+    requiredApprovals: request.requiredApprovals,
+    decisions: decisions.map((d) => ({ approverId: d.approverSlackId, decision: d.decision, comment: d.comment, at: d.createdAt })),
+    createdAt: request.createdAt,
+    pendingExpiresAt: request.pendingExpiresAt,
+    decidedAt: request.decidedAt,
+    outcomeReason: request.outcomeReason,
+    decidedByRule: request.decidedByRule,
+  };
+}

@@ -1,0 +1,80 @@
+import type { WebClient } from '@slack/web-api';
+import type { Policy } from '../domain/policy.ts';
+import type { Logger } from '../logging/logger.ts';
+import type { Database } from '../store/database.ts';
+import { approvalMessage } from './blocks/approval-message.ts';
+import { outcomeNotice, requestReceivedNotice } from './blocks/requester-notices.ts';
+import { loadRequestView } from './load-request-view.ts';
+
+/**
+ * Keeps Slack in step with the database after each commit: the approval message in the
+ * resource's channel and the requester's DM are rebuilt from the stored request every time.
+ * A Slack failure is logged and never undoes a stored decision: the database is the truth, and
+ * the next change (or the reconcile job) rewrites the message whole.
+ */
+export class RequestMessenger {
+  constructor(
+    private readonly client: WebClient,
+    private readonly db: Database,
+    private readonly policy: () => Policy,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Posts a new request to its approval channel and confirms it to the requester by DM. */
+  async announce(requestId: string): Promise<void> {
+    const view = await loadRequestView(this.db, this.policy(), requestId);
+    const request = await this.db.accessRequest.findUnique({ where: { id: requestId } });
+    if (!view || !request?.approvalChannelId) return;
+    const posted = await this.attempt('post the approval message', () =>
+      this.client.chat.postMessage({ channel: request.approvalChannelId!, ...approvalMessage(view) }),
+    );
+    // Slack sends DMs from the app to a user id; the answer names the DM channel to update later.
+    const confirmed = await this.attempt('confirm the request to the requester', () =>
+      this.client.chat.postMessage({ channel: view.requesterId, ...requestReceivedNotice(view) }),
+    );
+    await this.db.accessRequest.update({
+      where: { id: requestId },
+      data: {
+        approvalMessageTs: posted?.ts ?? null,
+        requesterChannelId: confirmed?.channel ?? null,
+        requesterMessageTs: confirmed?.ts ?? null,
+      },
+    });
+  }
+
+  /** Rewrites both messages from the stored request (votes so far, or how it ended). */
+  async refresh(requestId: string): Promise<void> {
+    const view = await loadRequestView(this.db, this.policy(), requestId);
+    const request = await this.db.accessRequest.findUnique({ where: { id: requestId } });
+    if (!view || !request) return;
+    if (request.approvalChannelId && request.approvalMessageTs) {
+      await this.attempt('update the approval message', () =>
+        this.client.chat.update({ channel: request.approvalChannelId!, ts: request.approvalMessageTs!, ...approvalMessage(view) }),
+      );
+    }
+    if (request.requesterChannelId && request.requesterMessageTs) {
+      await this.attempt("update the requester's confirmation", () =>
+        this.client.chat.update({ channel: request.requesterChannelId!, ts: request.requesterMessageTs!, ...requestReceivedNotice(view) }),
+      );
+    }
+  }
+
+  /** After a request ends: rewrites its messages and tells the requester the outcome by DM. */
+  async announceOutcome(requestId: string): Promise<void> {
+    await this.refresh(requestId);
+    const view = await loadRequestView(this.db, this.policy(), requestId);
+    if (!view) return;
+    await this.attempt('tell the requester the outcome', () =>
+      this.client.chat.postMessage({ channel: view.requesterId, ...outcomeNotice(view) }),
+    );
+  }
+
+  private async attempt<T>(what: string, call: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await call();
+    } catch (error) {
+      this.logger.error({ err: error, slackError: (error as { data?: { error?: string } }).data?.error }, `could not ${what}`);
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,284 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  APPROVE,
+  CANCEL,
+  DENY,
+  DENY_MODAL,
+  DENY_REASON_ACTION,
+  DENY_REASON_BLOCK,
+  REQUEST_DURATION_ACTION,
+  REQUEST_DURATION_BLOCK,
+  REQUEST_MODAL,
+  REQUEST_REASON_ACTION,
+  REQUEST_REASON_BLOCK,
+  REQUEST_RESOURCE_ACTION,
+  REQUEST_RESOURCE_BLOCK,
+  REQUEST_ROLE_ACTION,
+  REQUEST_TICKET_ACTION,
+  REQUEST_TICKET_BLOCK,
+  requestRoleBlockId,
+} from '../../../src/slack/blocks/ids.ts';
+import type { FakeSlackCall } from '../../helpers/fake-slack.ts';
+import { asOpenView, LatchHarness, selected, textInput, type ModalLike } from '../../helpers/latch-harness.ts';
+import { testPolicy, testResource } from '../../helpers/test-policy.ts';
+
+const REQUESTER = 'U0REQUESTER';
+const [APPROVER1, APPROVER2] = ['U0APPROVER1', 'U0APPROVER2'];
+
+let h: LatchHarness;
+
+beforeAll(async () => {
+  h = await LatchHarness.start(
+    testPolicy([
+      testResource({ approvers: { users: [APPROVER1, APPROVER2, REQUESTER], groups: [], required: 2 } }),
+      testResource({ id: 'billing', name: 'Billing admin', roles: [{ id: 'admin', maxDurationSeconds: 3600 }], approvers: { users: [APPROVER1], groups: [], required: 1 }, approvalChannel: 'C0BILLING' }),
+      testResource({ id: 'secret-vault', name: 'Secret vault', requesters: { everyone: false, users: ['U0SOMEONEELSE'], groups: [] } }),
+    ]),
+  );
+});
+afterAll(() => h.close());
+beforeEach(async () => {
+  h.slack.reset();
+  h.granted.length = 0;
+  await h.db.$executeRawUnsafe('TRUNCATE audit_events, approvals, grants, access_requests');
+});
+
+function modalValues(fields: { resource?: string; role?: string; duration?: string; reason?: string; ticket?: string }) {
+  const values: ModalLike['state']['values'] = {
+    [REQUEST_DURATION_BLOCK]: { [REQUEST_DURATION_ACTION]: textInput(fields.duration ?? '') },
+    [REQUEST_REASON_BLOCK]: { [REQUEST_REASON_ACTION]: textInput(fields.reason ?? '') },
+    [REQUEST_TICKET_BLOCK]: { [REQUEST_TICKET_ACTION]: textInput(fields.ticket ?? '') },
+  };
+  if (fields.resource) values[REQUEST_RESOURCE_BLOCK] = { [REQUEST_RESOURCE_ACTION]: selected(fields.resource) };
+  if (fields.resource && fields.role) values[requestRoleBlockId(fields.resource)] = { [REQUEST_ROLE_ACTION]: selected(fields.role) };
+  return values;
+}
+
+function submitRequest(fields: Parameters<typeof modalValues>[0], userId = REQUESTER) {
+  return h.submit(userId, { id: 'V0REQ', callback_id: REQUEST_MODAL, state: { values: modalValues(fields) } });
+}
+
+/** Submits a valid request through the modal and returns its id once its messages are out. */
+async function requestThroughModal(reason = 'investigating INC-42'): Promise<string> {
+  const response = await submitRequest({ resource: 'prod-db', role: 'read', duration: '2h', reason, ticket: 'INC-42' });
+  expect(response.status).toBe(200);
+  await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS');
+  await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === REQUESTER);
+  const request = await h.db.accessRequest.findFirstOrThrow({ orderBy: { createdAt: 'desc' } });
+  await waitFor(async () => (await h.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).approvalMessageTs !== null);
+  return request.id;
+}
+
+async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+const text = (call: FakeSlackCall) => JSON.stringify(call.args.blocks ?? []) + String(call.args.text ?? '');
+const buttons = (call: FakeSlackCall) =>
+  ((call.args.blocks ?? []) as Array<{ type: string; elements?: Array<{ action_id?: string; value?: string }> }>)
+    .filter((b) => b.type === 'actions')
+    .flatMap((b) => b.elements ?? []);
+const lastUpdateOf = (channel: string) => h.slack.callsTo('chat.update').filter((c) => c.args.channel === channel).at(-1)!;
+const state = async (id: string) => (await h.db.accessRequest.findUniqueOrThrow({ where: { id } })).state;
+
+describe('/request-access', () => {
+  it('opens the modal offering only the resources the person may request', async () => {
+    expect((await h.command(REQUESTER)).status).toBe(200);
+    const open = await h.slack.waitForCall('views.open');
+    const view = open.args.view as { callback_id: string; blocks: Array<{ block_id?: string; element?: { options?: Array<{ value: string }> } }> };
+    expect(view.callback_id).toBe(REQUEST_MODAL);
+    const resourceBlock = view.blocks.find((b) => b.block_id === REQUEST_RESOURCE_BLOCK)!;
+    expect(resourceBlock.element!.options!.map((o) => o.value)).toEqual(['prod-db', 'billing']);
+  });
+
+  it('shows the roles of the resource picked, and only those', async () => {
+    await h.command(REQUESTER);
+    const open = await h.slack.waitForCall('views.open');
+    const opened = asOpenView({ ...(open.args.view as object), id: 'V0OPEN' });
+    await h.selectInModal(REQUESTER, opened, REQUEST_RESOURCE_ACTION, REQUEST_RESOURCE_BLOCK, 'billing');
+    const update = await h.slack.waitForCall('views.update');
+    expect(update.args).toMatchObject({ view_id: 'V0OPEN', hash: 'hash-1' });
+    const blocks = (update.args.view as { blocks: Array<{ block_id?: string; element?: { options?: Array<{ value: string }> } }> }).blocks;
+    expect(blocks.find((b) => b.block_id === requestRoleBlockId('billing'))!.element!.options!.map((o) => o.value)).toEqual(['admin']);
+  });
+
+  it('posts a valid submission to the approval channel with Approve and Deny, and confirms it to the requester', async () => {
+    const id = await requestThroughModal();
+    const approval = h.slack.callsTo('chat.postMessage').find((c) => c.args.channel === 'C0APPROVALS')!;
+    expect(text(approval)).toContain(`<@${REQUESTER}>`);
+    expect(text(approval)).toContain('investigating INC-42');
+    expect(text(approval)).toContain('INC-42');
+    expect(buttons(approval)).toEqual([
+      expect.objectContaining({ action_id: APPROVE, value: id }),
+      expect.objectContaining({ action_id: DENY, value: id }),
+    ]);
+    const confirmation = h.slack.callsTo('chat.postMessage').find((c) => c.args.channel === REQUESTER)!;
+    expect(buttons(confirmation)).toEqual([expect.objectContaining({ action_id: CANCEL, value: id })]);
+    expect(await state(id)).toBe('pending');
+  });
+
+  it('returns a bad duration and a missing reason as errors on their fields, and stores nothing', async () => {
+    const response = await submitRequest({ resource: 'prod-db', role: 'read', duration: '90', reason: '' });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({
+      response_action: 'errors',
+      errors: {
+        [REQUEST_DURATION_BLOCK]: '"90" has no unit: write 90m for minutes or 90h for hours.',
+        [REQUEST_REASON_BLOCK]: 'Say why you need this access.',
+      },
+    });
+    expect(await h.db.accessRequest.count()).toBe(0);
+    expect(h.slack.callsTo('chat.postMessage')).toEqual([]);
+  });
+
+  it('refuses a duration over the role limit on the duration field', async () => {
+    const response = await submitRequest({ resource: 'billing', role: 'admin', duration: '2h', reason: 'refund' });
+    expect(await response.json()).toMatchObject({ errors: { [REQUEST_DURATION_BLOCK]: 'At most 1h for admin on Billing admin.' } });
+  });
+
+  it('requests at once from arguments, and explains what is wrong when they are', async () => {
+    await h.command(REQUESTER, 'prod-db read 30m quick look at the slow query', 'inline-ok');
+    const ok = await h.slack.waitForCall('response_url', (c) => c.args.id === 'inline-ok');
+    expect(ok.args.text).toContain('Request sent');
+    expect(await h.db.accessRequest.findFirstOrThrow()).toMatchObject({ resourceId: 'prod-db', role: 'read', durationSeconds: 1800, reason: 'quick look at the slow query' });
+    await h.command(REQUESTER, 'no<-such read 1h x', 'inline-bad');
+    const bad = await h.slack.waitForCall('response_url', (c) => c.args.id === 'inline-bad');
+    expect(bad.args.text).toContain('There is no resource called "no&lt;-such".');
+  });
+
+  it('escapes <!channel> and disguised links in the reason before they reach Slack', async () => {
+    await requestThroughModal('<!channel> urgent, see <https://evil.example|the runbook> & hurry');
+    const approval = h.slack.callsTo('chat.postMessage').find((c) => c.args.channel === 'C0APPROVALS')!;
+    expect(text(approval)).toContain('&lt;!channel&gt; urgent, see &lt;https://evil.example|the runbook&gt; &amp; hurry');
+    expect(text(approval)).not.toContain('<!channel>');
+    expect(text(approval)).not.toContain('<https://evil.example');
+  });
+});
+
+describe('approving and denying', () => {
+  it('reaches approved only after two distinct approvers, updating the message in place and removing the buttons', async () => {
+    const id = await requestThroughModal();
+    await h.click(APPROVER1, APPROVE, id);
+    await h.slack.waitForCall('chat.update', (c) => c.args.channel === 'C0APPROVALS');
+    expect(await state(id)).toBe('pending');
+    expect(text(lastUpdateOf('C0APPROVALS'))).toContain('1 more approval needed');
+    expect(buttons(lastUpdateOf('C0APPROVALS')).map((b) => b.action_id)).toEqual([APPROVE, DENY]);
+
+    h.slack.reset();
+    await h.click(APPROVER2, APPROVE, id);
+    const dm = await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === REQUESTER);
+    expect(await state(id)).toBe('approved');
+    expect(h.granted).toEqual([id]);
+    expect(buttons(lastUpdateOf('C0APPROVALS'))).toEqual([]);
+    expect(text(lastUpdateOf('C0APPROVALS'))).toMatch(/approved/i);
+    expect(text(dm)).toMatch(/approved/i);
+  });
+
+  it('tells a requester who approves their own request, and a non-approver, that they cannot — and only them', async () => {
+    const id = await requestThroughModal();
+    await h.click(REQUESTER, APPROVE, id);
+    const own = await h.slack.waitForCall('chat.postEphemeral', (c) => c.args.user === REQUESTER);
+    expect(own.args).toMatchObject({ channel: 'C0APPROVALS', text: 'You cannot decide your own request.' });
+    await h.click('U0STRANGER', APPROVE, id);
+    const stranger = await h.slack.waitForCall('chat.postEphemeral', (c) => c.args.user === 'U0STRANGER');
+    expect(stranger.args.text).toBe('You are not an approver for Production database.');
+    await h.click('U0STRANGER', DENY, id);
+    await h.slack.waitForCall('chat.postEphemeral', (c) => c.args.user === 'U0STRANGER' && h.slack.callsTo('chat.postEphemeral').length >= 3);
+    expect(h.slack.callsTo('views.open')).toEqual([]);
+    expect(await h.db.approval.count()).toBe(0);
+    expect(await state(id)).toBe('pending');
+  });
+
+  it('records one decision for a double click and for clicks that arrive at the same instant', async () => {
+    const id = await requestThroughModal();
+    const responses = await Promise.all(Array.from({ length: 6 }, () => h.click(APPROVER1, APPROVE, id)));
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    await waitFor(() => h.slack.callsTo('chat.postEphemeral').length === 5);
+    expect(await h.db.approval.count({ where: { requestId: id } })).toBe(1);
+    expect(h.slack.callsTo('chat.postEphemeral').every((c) => c.args.text === 'You have already decided this request.')).toBe(true);
+    expect(await state(id)).toBe('pending');
+  });
+
+  it('refuses a click whose value is not a request id, without touching anything', async () => {
+    await requestThroughModal();
+    const response = await h.click(APPROVER1, APPROVE, JSON.stringify({ requestId: 'x', approve: true }));
+    expect(response.status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await h.db.approval.count()).toBe(0);
+  });
+
+  it('denies with a reason: asks for it in a modal, then updates the message and tells the requester why', async () => {
+    const id = await requestThroughModal();
+    h.slack.reset();
+    await h.click(APPROVER1, DENY, id);
+    const open = await h.slack.waitForCall('views.open');
+    const view = open.args.view as { callback_id: string; private_metadata: string };
+    expect(view).toMatchObject({ callback_id: DENY_MODAL, private_metadata: id });
+    expect(await state(id)).toBe('pending');
+
+    const empty = await h.submit(APPROVER1, asOpenView(open.args.view as Record<string, unknown>, { [DENY_REASON_BLOCK]: { [DENY_REASON_ACTION]: textInput('  ') } }));
+    expect(await empty.json()).toMatchObject({ response_action: 'errors', errors: { [DENY_REASON_BLOCK]: expect.any(String) } });
+
+    const response = await h.submit(APPROVER1, asOpenView(open.args.view as Record<string, unknown>, { [DENY_REASON_BLOCK]: { [DENY_REASON_ACTION]: textInput('use the <!here> replica') } }));
+    expect(response.status).toBe(200);
+    const dm = await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === REQUESTER);
+    expect(await state(id)).toBe('denied');
+    expect(text(dm)).toContain('use the &lt;!here&gt; replica');
+    expect(buttons(lastUpdateOf('C0APPROVALS'))).toEqual([]);
+    expect(text(lastUpdateOf('C0APPROVALS'))).toMatch(/denied/i);
+  });
+
+  it('shows a refusal in the deny form when the request was decided meanwhile', async () => {
+    const id = await requestThroughModal();
+    await h.click(APPROVER1, DENY, id);
+    const open = await h.slack.waitForCall('views.open');
+    await h.db.accessRequest.update({ where: { id }, data: { state: 'cancelled' } });
+    const response = await h.submit(APPROVER1, asOpenView(open.args.view as Record<string, unknown>, { [DENY_REASON_BLOCK]: { [DENY_REASON_ACTION]: textInput('no') } }));
+    expect(await response.json()).toEqual({ response_action: 'errors', errors: { [DENY_REASON_BLOCK]: 'This request is already cancelled.' } });
+  });
+});
+
+describe('cancel and expiry', () => {
+  it('lets the requester cancel from the DM: both messages update and the requester is told', async () => {
+    const id = await requestThroughModal();
+    h.slack.reset();
+    await h.click(REQUESTER, CANCEL, id, `D${REQUESTER}`);
+    const dm = await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === REQUESTER);
+    expect(await state(id)).toBe('cancelled');
+    expect(text(dm)).toMatch(/cancelled/i);
+    expect(buttons(lastUpdateOf('C0APPROVALS'))).toEqual([]);
+    expect(text(lastUpdateOf('C0APPROVALS'))).toMatch(/cancelled/i);
+  });
+
+  it('expires what nobody decided within the pending timeout, updating the messages and telling the requester', async () => {
+    const id = await requestThroughModal();
+    h.slack.reset();
+    h.clock.advance(23 * 3600);
+    await h.latch.sweeps.expirePendingRequests();
+    expect(await state(id)).toBe('pending');
+    h.clock.advance(3600);
+    await h.latch.sweeps.expirePendingRequests();
+    expect(await state(id)).toBe('expired');
+    const dm = await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === REQUESTER);
+    expect(text(dm)).toMatch(/expired|in time/i);
+    expect(buttons(lastUpdateOf('C0APPROVALS'))).toEqual([]);
+    // An expired request cannot be approved afterwards.
+    await h.click(APPROVER1, APPROVE, id);
+    const refused = await h.slack.waitForCall('chat.postEphemeral');
+    expect(refused.args.text).toBe('This request is already expired.');
+  });
+});
+
+describe('signatures', () => {
+  it('refuses a forged or stale request before anything happens', async () => {
+    const body = new URLSearchParams({ command: '/request-access', text: '', user_id: REQUESTER, channel_id: 'C1', trigger_id: '1.2' }).toString();
+    expect((await h.post(body, { signingSecret: 'forged' })).status).toBe(401);
+    expect((await h.post(body, { timestamp: Math.floor(Date.now() / 1000) - 301 })).status).toBe(401);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(h.slack.calls).toEqual([]);
+  });
+});

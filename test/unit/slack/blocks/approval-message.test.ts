@@ -1,0 +1,243 @@
+import { describe, expect, it } from 'vitest';
+import { approvalMessage } from '../../../../src/slack/blocks/approval-message.ts';
+import { APPROVE, DENY } from '../../../../src/slack/blocks/ids.ts';
+import type { DecisionView, RequestStateName, RequestView } from '../../../../src/slack/blocks/request-view.ts';
+
+const REQUEST_ID = '6f1c2a4e-8b7d-4c3e-9a10-2b3c4d5e6f70';
+const INJECTION = '<!channel> see <https://evil|bank>';
+const INJECTION_ESCAPED = '&lt;!channel&gt; see &lt;https://evil|bank&gt;';
+
+function requestView(overrides: Partial<RequestView> = {}): RequestView {
+  return {
+    id: REQUEST_ID,
+    requesterId: 'U1',
+    resourceId: 'prod-db',
+    resourceName: 'Production database',
+    role: 'read',
+    durationSeconds: 2 * 3600,
+    reason: 'Investigate the invoice job',
+    ticket: 'INC-7',
+    state: 'pending',
+    requiredApprovals: 1,
+    decisions: [],
+    createdAt: new Date('2024-05-01T10:00:00Z'),
+    pendingExpiresAt: new Date('2024-05-01T11:00:00Z'),
+    decidedAt: null,
+    outcomeReason: null,
+    decidedByRule: null,
+    ...overrides,
+  };
+}
+
+const approve = (approverId: string, comment: string | null = null): DecisionView => ({
+  approverId,
+  decision: 'approve',
+  comment,
+  at: new Date('2024-05-01T10:05:00Z'),
+});
+const deny = (approverId: string, comment: string | null = null): DecisionView => ({
+  approverId,
+  decision: 'deny',
+  comment,
+  at: new Date('2024-05-01T10:06:00Z'),
+});
+
+type AnyBlock = Record<string, any>;
+const ALL_STATES: RequestStateName[] = ['pending', 'approved', 'active', 'revoked', 'denied', 'cancelled', 'expired', 'failed'];
+
+/** Every piece of text in the blocks, as a reader (or Slack's renderer) gets it. */
+function textsOf(blocks: readonly AnyBlock[]): string[] {
+  const texts: string[] = [];
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(visit);
+    else if (node && typeof node === 'object') {
+      const object = node as AnyBlock;
+      if ((object.type === 'mrkdwn' || object.type === 'plain_text') && typeof object.text === 'string') texts.push(object.text);
+      Object.values(object).forEach(visit);
+    }
+  };
+  visit(blocks);
+  return texts;
+}
+const shown = (view: RequestView) => textsOf(approvalMessage(view).blocks).join('\n');
+const contextText = (view: RequestView) =>
+  approvalMessage(view).blocks.filter((block) => block.type === 'context').map((block) => textsOf([block]).join('\n')).join('\n');
+const actionsOf = (view: RequestView) => (approvalMessage(view).blocks as AnyBlock[]).filter((block) => block.type === 'actions');
+
+describe('approvalMessage: escaping', () => {
+  it.each([
+    { field: 'reason', overrides: { reason: INJECTION } },
+    { field: 'ticket', overrides: { ticket: INJECTION } },
+    { field: 'deny comment', overrides: { state: 'denied' as const, decisions: [deny('U3', INJECTION)] } },
+    { field: 'approve comment', overrides: { decisions: [approve('U2', INJECTION)], requiredApprovals: 2 } },
+    { field: 'outcome reason', overrides: { state: 'denied' as const, outcomeReason: INJECTION } },
+    { field: 'failure reason', overrides: { state: 'failed' as const, outcomeReason: INJECTION } },
+    { field: 'policy rule', overrides: { state: 'approved' as const, decidedByRule: INJECTION } },
+    { field: 'resource name', overrides: { resourceName: INJECTION } },
+    { field: 'role', overrides: { role: INJECTION } },
+  ])('shows the $field as text, never as a broadcast or a disguised link', ({ overrides }) => {
+    const message = approvalMessage(requestView(overrides));
+    const everything = JSON.stringify(message);
+    expect(textsOf(message.blocks).join('\n')).toContain(INJECTION_ESCAPED);
+    expect(everything).not.toContain('<!channel>');
+    expect(everything).not.toContain('<https://evil');
+  });
+
+  it('escapes & before < and >, so text that looks like an entity stays as typed', () => {
+    expect(shown(requestView({ reason: 'a &lt; b & c > d' }))).toContain('a &amp;lt; b &amp; c &gt; d');
+  });
+
+  it('keeps user text out of the notification fallback', () => {
+    const { text } = approvalMessage(requestView({ reason: INJECTION, ticket: INJECTION }));
+    expect(text).toBe('Access request from <@U1>: read on Production database for 2h');
+  });
+
+  it('mentions people by id only', () => {
+    const texts = shown(requestView({ requesterId: 'U1', decisions: [approve('U2')], requiredApprovals: 2 }));
+    expect(texts).toContain('<@U1>');
+    expect(texts).toContain('<@U2>');
+  });
+});
+
+describe('approvalMessage: what approvers see', () => {
+  it('lists requester, resource, role, duration and ticket as fields, then the reason', () => {
+    const [header, details, reason] = approvalMessage(requestView()).blocks as AnyBlock[];
+    expect(header).toMatchObject({ type: 'header', text: { text: 'Access request' } });
+    expect(details?.fields.map((field: AnyBlock) => field.text)).toEqual(
+      expect.arrayContaining([
+        '*Requester*\n<@U1>',
+        '*Resource*\nProduction database (`prod-db`)',
+        '*Role*\n`read`',
+        '*Duration*\n2h',
+        '*Ticket*\nINC-7',
+      ]),
+    );
+    expect(reason).toMatchObject({ type: 'section', text: { type: 'mrkdwn', text: '*Reason*\nInvestigate the invoice job' } });
+  });
+
+  it('shows a dash when there is no ticket', () => {
+    const details = approvalMessage(requestView({ ticket: null })).blocks[1] as AnyBlock;
+    expect(details.fields.map((field: AnyBlock) => field.text)).toContain('*Ticket*\n—');
+  });
+
+  it.each(ALL_STATES.filter((state) => state !== 'pending'))('names the state in the header once %s', (state) => {
+    expect((approvalMessage(requestView({ state })).blocks[0] as AnyBlock).text.text).toBe(`Access request — ${state}`);
+  });
+});
+
+describe('approvalMessage: buttons', () => {
+  it.each(ALL_STATES.map((state) => ({ state, buttons: state === 'pending' })))('$state: buttons shown: $buttons', ({ state, buttons }) => {
+    expect(actionsOf(requestView({ state }))).toHaveLength(buttons ? 1 : 0);
+  });
+
+  it('offers Approve and Deny whose value is the request id and nothing else', () => {
+    const [actions] = actionsOf(requestView());
+    expect(actions?.elements).toEqual([
+      expect.objectContaining({ type: 'button', action_id: APPROVE, style: 'primary', text: expect.objectContaining({ text: 'Approve' }), value: REQUEST_ID }),
+      expect.objectContaining({ type: 'button', action_id: DENY, style: 'danger', text: expect.objectContaining({ text: 'Deny' }), value: REQUEST_ID }),
+    ]);
+  });
+});
+
+describe('approvalMessage: decisions', () => {
+  it.each([
+    { decisions: [], required: 1, expected: '1 more approval needed' },
+    { decisions: [], required: 2, expected: '2 more approvals needed' },
+    { decisions: [approve('U2')], required: 2, expected: '1 more approval needed' },
+    { decisions: [approve('U2'), approve('U2')], required: 2, expected: '1 more approval needed' },
+    { decisions: [approve('U2'), approve('U2'), approve('U3')], required: 3, expected: '1 more approval needed' },
+    // The requester's own vote never counts.
+    { decisions: [approve('U1')], required: 1, expected: '1 more approval needed' },
+  ])('$decisions.length decision(s), $required required → $expected', ({ decisions, required, expected }) => {
+    expect(contextText(requestView({ decisions, requiredApprovals: required }))).toContain(expected);
+  });
+
+  it('lists each approver once and every denial with its comment', () => {
+    const text = contextText(requestView({ state: 'denied', decisions: [approve('U2'), approve('U2'), deny('U3', 'not during the freeze')] }));
+    expect(text).toBe('✅ <@U2> approved\n⛔ <@U3> denied: not during the freeze');
+  });
+
+  it('says when a pending request expires, and nothing about counts once it has ended', () => {
+    expect(contextText(requestView())).toContain('Expires if nobody decides by <!date^1714561200^');
+    expect(contextText(requestView({ state: 'approved', decisions: [approve('U2')] }))).not.toContain('needed');
+  });
+});
+
+describe('approvalMessage: how it ended', () => {
+  const decidedAt = new Date('2024-05-01T10:30:00Z');
+  it.each([
+    { state: 'approved', overrides: {}, expected: '✅ *Approved*' },
+    { state: 'approved', overrides: { decidedByRule: 'read-only-office-hours' }, expected: '✅ *Approved* by policy rule `read-only-office-hours`' },
+    { state: 'active', overrides: {}, expected: '✅ *Approved*, access is active' },
+    { state: 'revoked', overrides: {}, expected: '⏹️ *Access ended*' },
+    { state: 'denied', overrides: { outcomeReason: 'Use the replica' }, expected: '⛔ *Denied*: Use the replica' },
+    { state: 'denied', overrides: {}, expected: '⛔ *Denied*' },
+    { state: 'cancelled', overrides: {}, expected: '🚫 *Cancelled* by the requester' },
+    { state: 'expired', overrides: {}, expected: '⌛ *Expired*: nobody decided in time' },
+    { state: 'failed', overrides: { outcomeReason: 'provider refused: role does not exist' }, expected: '⚠️ *Failed*: provider refused: role does not exist' },
+  ] as const)('$state $overrides → $expected', ({ state, overrides, expected }) => {
+    const blocks = approvalMessage(requestView({ state, decidedAt, ...overrides })).blocks as AnyBlock[];
+    const status = blocks.at(-1);
+    expect(status?.type).toBe('section');
+    expect(status?.text.text).toBe(`${expected} · <!date^1714559400^{date_short_pretty} at {time}|2024-05-01 10:30 UTC>`);
+  });
+
+  it('has no status line while pending', () => {
+    expect(shown(requestView())).not.toMatch(/\*(Approved|Denied|Expired|Failed|Cancelled)\*/);
+  });
+});
+
+describe('approvalMessage: Slack limits', () => {
+  function expectWithinLimits(blocks: readonly AnyBlock[]): void {
+    expect(blocks.length).toBeLessThanOrEqual(50);
+    for (const block of blocks) {
+      if (block.text) expect(block.text.text.length).toBeLessThanOrEqual(3000);
+      if (block.fields) {
+        expect(block.fields.length).toBeLessThanOrEqual(10);
+        for (const field of block.fields) expect(field.text.length).toBeLessThanOrEqual(2000);
+      }
+      for (const element of block.elements ?? []) if (element.text?.text) expect(element.text.text.length).toBeLessThanOrEqual(3000);
+      for (const element of block.type === 'context' ? block.elements : []) expect(element.text.length).toBeLessThanOrEqual(3000);
+    }
+  }
+
+  it('fits a 5000-character reason into a 3000-character section, cut with …', () => {
+    const blocks = approvalMessage(requestView({ reason: 'x'.repeat(5000) })).blocks as AnyBlock[];
+    const reason = blocks[2]?.text.text as string;
+    expect(reason.length).toBeLessThanOrEqual(3000);
+    expect(reason.startsWith('*Reason*\nxxx')).toBe(true);
+    expect(reason.endsWith('…')).toBe(true);
+    expectWithinLimits(blocks);
+  });
+
+  it('fits a reason made of characters that grow when escaped', () => {
+    expectWithinLimits(approvalMessage(requestView({ reason: '<'.repeat(5000), ticket: '&'.repeat(2000) })).blocks as AnyBlock[]);
+  });
+
+  it('fits very long policy names and outcome reasons', () => {
+    const long = 'n'.repeat(5000);
+    expectWithinLimits(
+      approvalMessage(requestView({ state: 'failed', resourceName: long, resourceId: long, role: long, outcomeReason: long, decidedByRule: long }))
+        .blocks as AnyBlock[],
+    );
+  });
+
+  it('stays well under the ~13k characters Slack refuses, with every field at its worst', () => {
+    const long = '&'.repeat(5000);
+    const decisions = Array.from({ length: 300 }, (_, index) => ({ ...approve(`U${index + 100}`), comment: long }));
+    const message = approvalMessage(
+      requestView({ state: 'denied', resourceName: long, resourceId: long, role: long, reason: long, ticket: long, outcomeReason: long, decidedByRule: long, decisions }),
+    );
+    expectWithinLimits(message.blocks as AnyBlock[]);
+    expect(textsOf(message.blocks).join('').length).toBeLessThan(12_000);
+  });
+
+  it('fits hundreds of decisions, counting the ones it leaves out, and keeps the count needed', () => {
+    const decisions = Array.from({ length: 300 }, (_, index) => approve(`U${index + 100}`, 'looks fine to me, '.repeat(5)));
+    const view = requestView({ decisions, requiredApprovals: 500 });
+    const blocks = approvalMessage(view).blocks as AnyBlock[];
+    expectWithinLimits(blocks);
+    expect(contextText(view)).toMatch(/…and \d+ more/);
+    expect(contextText(view)).toContain('200 more approvals needed');
+  });
+});

@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import { CANCEL } from '../../../../src/slack/blocks/ids.ts';
+import type { DecisionView, RequestStateName, RequestView } from '../../../../src/slack/blocks/request-view.ts';
+import { outcomeNotice, requestReceivedNotice } from '../../../../src/slack/blocks/requester-notices.ts';
+
+const REQUEST_ID = '6f1c2a4e-8b7d-4c3e-9a10-2b3c4d5e6f70';
+const INJECTION = '<!channel> see <https://evil|bank>';
+const INJECTION_ESCAPED = '&lt;!channel&gt; see &lt;https://evil|bank&gt;';
+
+function requestView(overrides: Partial<RequestView> = {}): RequestView {
+  return {
+    id: REQUEST_ID,
+    requesterId: 'U1',
+    resourceId: 'prod-db',
+    resourceName: 'Production database',
+    role: 'read',
+    durationSeconds: 2 * 3600,
+    reason: 'Investigate the invoice job',
+    ticket: null,
+    state: 'pending',
+    requiredApprovals: 2,
+    decisions: [],
+    createdAt: new Date('2024-05-01T10:00:00Z'),
+    pendingExpiresAt: new Date('2024-05-01T11:00:00Z'),
+    decidedAt: null,
+    outcomeReason: null,
+    decidedByRule: null,
+    ...overrides,
+  };
+}
+
+const decision = (approverId: string, kind: 'approve' | 'deny', comment: string | null = null): DecisionView => ({
+  approverId,
+  decision: kind,
+  comment,
+  at: new Date('2024-05-01T10:05:00Z'),
+});
+
+type AnyBlock = Record<string, any>;
+const ALL_STATES: RequestStateName[] = ['pending', 'approved', 'active', 'revoked', 'denied', 'cancelled', 'expired', 'failed'];
+const firstSection = (blocks: readonly AnyBlock[]) => blocks.find((block) => block.type === 'section')?.text.text as string;
+const actionsOf = (blocks: readonly AnyBlock[]) => blocks.filter((block) => block.type === 'actions');
+
+describe('requestReceivedNotice', () => {
+  it('says what was asked for, for how long, and how many approvals it waits for', () => {
+    const { text, blocks } = requestReceivedNotice(requestView());
+    expect(firstSection(blocks)).toBe('You asked for `read` on *Production database* for *2h*.\n⏳ Waiting for 2 approvals.');
+    expect(text).toBe('Your request for read on Production database for 2h: waiting for approval');
+  });
+
+  it.each([
+    { decisions: [], required: 1, expected: 'Waiting for 1 approval.' },
+    { decisions: [decision('U2', 'approve')], required: 2, expected: 'Waiting for 1 more approval (<@U2> approved).' },
+    { decisions: [decision('U2', 'approve'), decision('U2', 'approve')], required: 3, expected: 'Waiting for 2 more approvals (<@U2> approved).' },
+  ])('$decisions.length decision(s), $required required → $expected', ({ decisions, required, expected }) => {
+    expect(firstSection(requestReceivedNotice(requestView({ decisions, requiredApprovals: required })).blocks)).toContain(expected);
+  });
+
+  it('shows the reason and ticket the requester gave, escaped', () => {
+    const { blocks } = requestReceivedNotice(requestView({ reason: INJECTION, ticket: INJECTION }));
+    const json = JSON.stringify(blocks);
+    expect(json).toContain(`Reason: ${INJECTION_ESCAPED} · Ticket: ${INJECTION_ESCAPED}`);
+    expect(json).not.toContain('<!channel>');
+  });
+
+  it.each(ALL_STATES.map((state) => ({ state, cancel: state === 'pending' })))(
+    '$state: Cancel button shown: $cancel (the message is rewritten after every change)',
+    ({ state, cancel }) => {
+      expect(actionsOf(requestReceivedNotice(requestView({ state })).blocks)).toHaveLength(cancel ? 1 : 0);
+    },
+  );
+
+  it('asks for confirmation before cancelling, and the button carries only the request id', () => {
+    const [actions] = actionsOf(requestReceivedNotice(requestView()).blocks);
+    expect(actions?.elements).toEqual([
+      expect.objectContaining({
+        type: 'button',
+        action_id: CANCEL,
+        value: REQUEST_ID,
+        confirm: expect.objectContaining({ title: expect.objectContaining({ text: 'Cancel this request?' }) }),
+      }),
+    ]);
+  });
+
+  it('says when a pending request expires', () => {
+    expect(JSON.stringify(requestReceivedNotice(requestView()).blocks)).toContain('If nobody decides by <!date^1714561200^');
+  });
+});
+
+describe('outcomeNotice', () => {
+  it.each<{ state: RequestStateName; overrides: Partial<RequestView>; expected: string }>([
+    { state: 'approved', overrides: { decisions: [decision('U2', 'approve'), decision('U3', 'approve')] }, expected: '✅ Approved by <@U2>, <@U3>. Access is being granted.' },
+    { state: 'approved', overrides: { decidedByRule: 'office-hours' }, expected: '✅ Approved by policy rule `office-hours`. Access is being granted.' },
+    { state: 'active', overrides: {}, expected: '✅ Access granted. It is revoked automatically after 2h.' },
+    { state: 'revoked', overrides: {}, expected: '⏹️ Your access has ended.' },
+    { state: 'denied', overrides: { decisions: [decision('U3', 'deny')], outcomeReason: INJECTION }, expected: `⛔ Denied by <@U3>: ${INJECTION_ESCAPED}` },
+    { state: 'denied', overrides: { decidedByRule: 'no-weekends' }, expected: '⛔ Denied by policy rule `no-weekends`.' },
+    { state: 'cancelled', overrides: {}, expected: '🚫 Cancelled. Nobody can approve it now.' },
+    { state: 'expired', overrides: {}, expected: '⌛ Expired: nobody decided in time. You can ask again with /request-access.' },
+    { state: 'failed', overrides: { outcomeReason: 'role <admin> missing' }, expected: '⚠️ Latch could not complete this request: role &lt;admin&gt; missing' },
+  ])('$state → $expected', ({ state, overrides, expected }) => {
+    const { text, blocks } = outcomeNotice(requestView({ state, ...overrides }));
+    expect(firstSection(blocks)).toBe(`Your request for \`read\` on *Production database* for *2h*:\n${expected}`);
+    expect(text).toBe(`Your request for read on Production database for 2h: ${state}`);
+    expect(actionsOf(blocks)).toHaveLength(0);
+  });
+
+  it('keeps every section within 3000 characters, however long the reasons', () => {
+    const long = '&'.repeat(5000);
+    const { blocks } = outcomeNotice(requestView({ state: 'denied', reason: long, outcomeReason: long, ticket: long, decidedByRule: long }));
+    for (const block of blocks as AnyBlock[]) {
+      for (const text of [block.text?.text, ...(block.elements ?? []).map((element: AnyBlock) => element.text)]) {
+        if (typeof text === 'string') expect(text.length).toBeLessThanOrEqual(3000);
+      }
+    }
+  });
+});
