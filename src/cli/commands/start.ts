@@ -1,9 +1,12 @@
 import type { Server } from 'node:http';
 import { serviceEnvSchema, type ServiceEnv } from '../../config/env.ts';
+import { loadPolicyFile } from '../../config/policy-file.ts';
+import type { Policy } from '../../domain/policy.ts';
+import { startMaintenance } from '../../jobs/maintenance-jobs.ts';
 import { createRedisConnection } from '../../jobs/redis-connection.ts';
 import { createLogger, type Logger } from '../../logging/logger.ts';
 import { passwordOf } from '../../logging/secret-scrubber.ts';
-import { createSlackApp } from '../../slack/app.ts';
+import { createLatch } from '../../runtime/create-latch.ts';
 import { portOf, startHttpServer } from '../../slack/http-server.ts';
 import { createDatabase } from '../../store/database.ts';
 import { findPendingMigrations } from '../../store/migration-status.ts';
@@ -30,7 +33,9 @@ export async function startCommand(): Promise<void> {
       passwordOf(env.REDIS_URL),
     ],
   });
-  const service = await startService(env, logger);
+  const policy = await readPolicy(env.LATCH_POLICY_FILE);
+  logger.info({ policyVersion: policy.version, resources: policy.resources.length }, `policy loaded from ${env.LATCH_POLICY_FILE}`);
+  const service = await startService(env, policy, logger);
   logger.info({ port: service.port }, `latch is listening on port ${service.port}`);
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
@@ -54,7 +59,17 @@ interface RunningService {
   stop(): Promise<void>;
 }
 
-async function startService(env: ServiceEnv, logger: Logger): Promise<RunningService> {
+/** The policy file, or a CliError with one line per mistake, each naming the field's path. */
+async function readPolicy(path: string): Promise<Policy> {
+  const loaded = await loadPolicyFile(path);
+  if (loaded.ok) return loaded.policy;
+  throw new CliError(
+    [`the policy file ${path} has ${loaded.problems.length} problem(s):`, ...loaded.problems.map((problem) => `  ${problem}`)].join('\n'),
+    EXIT.config,
+  );
+}
+
+async function startService(env: ServiceEnv, policy: Policy, logger: Logger): Promise<RunningService> {
   const db = createDatabase({ databaseUrl: env.DATABASE_URL });
   const redis = createRedisConnection(env.REDIS_URL, 'queue', logger);
   const cleanups: Array<() => Promise<unknown>> = [() => db.$disconnect(), () => redis.quit().catch(() => redis.disconnect())];
@@ -64,13 +79,17 @@ async function startService(env: ServiceEnv, logger: Logger): Promise<RunningSer
   try {
     await checkDatabase(db);
     await checkRedis(redis);
-    const { app, receiver } = createSlackApp({
+    const { app, receiver, sweeps } = createLatch({
+      db,
+      policy: () => policy,
+      logger,
       botToken: env.SLACK_BOT_TOKEN,
       signingSecret: env.SLACK_SIGNING_SECRET,
-      apiUrl: env.SLACK_API_URL,
-      logger,
+      slackApiUrl: env.SLACK_API_URL,
     });
     await checkSlack(() => app.init(), env.SLACK_API_URL);
+    const maintenance = await startMaintenance({ redisUrl: env.REDIS_URL, sweeps, logger });
+    cleanups.push(() => maintenance.stop());
     const server = await startHttpServer({ port: env.PORT, slack: receiver.requestListener, logger }).catch(
       (error: NodeJS.ErrnoException) => {
         throw new CliError(`cannot listen on PORT ${env.PORT}: ${error.code ?? error.message}`, EXIT.unavailable);

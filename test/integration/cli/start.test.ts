@@ -12,6 +12,17 @@ const SIGNING_SECRET = 'b7f0a9c2d4e6f8a1b3c5d7e9f0a2b4c6';
 const BOT_TOKEN = 'xoxb-2222-3333-startTestBotToken';
 const DB_PASSWORD = 'not-checked-but-never-logged';
 
+const VALID_POLICY = `
+resources:
+  - id: prod-db
+    name: Production database
+    provider: { type: postgres }
+    roles: [read]
+    maxDuration: 4h
+    approvers: { users: [U0APPROVER1] }
+    approvalChannel: C0APPROVALS
+`;
+
 let slack: FakeSlack;
 let db: TestDatabase;
 let emptyDb: TestDatabase;
@@ -22,7 +33,7 @@ beforeAll(async () => {
   slack = await FakeSlack.start({ botToken: BOT_TOKEN });
   [db, emptyDb] = await Promise.all([createTestDatabase(), createTestDatabase({ migrated: false })]);
   policyFile = join(mkdtempSync(join(tmpdir(), 'latch-start-')), 'policy.yaml');
-  writeFileSync(policyFile, 'resources: []\n');
+  writeFileSync(policyFile, VALID_POLICY);
 });
 afterEach(async () => {
   await Promise.all(running.splice(0).map((latch) => latch.kill()));
@@ -112,6 +123,23 @@ describe('latch start', () => {
     expect(calls[1]!.at.getTime() - calls[0]!.at.getTime()).toBeGreaterThanOrEqual(900);
   });
 
+  it('answers /request-access with the request modal, through the real process', async () => {
+    const { baseUrl } = await startLatch();
+    const body = new URLSearchParams({
+      command: '/request-access',
+      text: '',
+      user_id: 'U0REQUESTER',
+      team_id: 'T0FAKE',
+      channel_id: 'C0GENERAL',
+      trigger_id: '1.2.3',
+      response_url: slack.responseUrl('smoke'),
+    }).toString();
+    const response = await postSignedToSlackApp(`${baseUrl}/slack/events`, body, { signingSecret: SIGNING_SECRET });
+    expect(response.status).toBe(200);
+    const open = await slack.waitForCall('views.open');
+    expect(JSON.stringify(open.args.view)).toContain('Production database');
+  });
+
   it('stops cleanly on SIGTERM', async () => {
     const { latch } = await startLatch();
     const exit = await latch.kill('SIGTERM');
@@ -162,6 +190,19 @@ describe('latch start refuses to run, in one line, when', () => {
   it('Slack refuses the bot token', async () => {
     slack.failOnce('auth.test', 'invalid_auth');
     expect(await failure({})).toEqual({ code: 78, line: 'latch: SLACK_BOT_TOKEN was refused by Slack (auth.test: invalid_auth)' });
+  });
+
+  it('the policy file has mistakes, naming each bad field by its path', async () => {
+    const broken = join(mkdtempSync(join(tmpdir(), 'latch-start-')), 'policy.yaml');
+    writeFileSync(broken, VALID_POLICY.replace('maxDuration: 4h', 'maxDuration: soon').replace('C0APPROVALS', '#approvals'));
+    const result = await runLatch(['start'], await environment({ LATCH_POLICY_FILE: broken }));
+    expect(result.code).toBe(78);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines[0]).toBe(`latch: the policy file ${broken} has 2 problem(s):`);
+    expect(lines.slice(1)).toEqual([
+      expect.stringMatching(/^latch: {3}resources\[0\]\.maxDuration: .*\(line \d+\)$/),
+      expect.stringMatching(/^latch: {3}resources\[0\]\.approvalChannel: .*\(line \d+\)$/),
+    ]);
   });
 
   it('the port is taken', async () => {

@@ -1,0 +1,507 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { type Document, isMap, isNode, isScalar, LineCounter, type Node, parseDocument, type YAMLError } from 'yaml';
+import { z } from 'zod';
+import { formatDuration, parseDuration } from '../domain/duration.ts';
+import type { ApproverPolicy, Audience, Policy, ResourcePolicy, RolePolicy } from '../domain/policy.ts';
+
+/**
+ * The policy file (YAML) as people write it, and how it becomes the domain `Policy`. Validation
+ * happens in two passes: a zod schema for the shape of each part, then rules that span fields
+ * (duplicates, limits, reachability) together with the defaults. Every problem names the field and
+ * the line, so the person who edited the file can go straight to the mistake.
+ */
+
+export const PROVIDER_TYPES = ['postgres', 'slack-usergroup', 'webhook'] as const;
+export type ProviderType = (typeof PROVIDER_TYPES)[number];
+
+export type PolicyLoadResult = { ok: true; policy: Policy } | { ok: false; problems: string[] };
+
+const DEFAULT_PENDING_TIMEOUT_SECONDS = 24 * 60 * 60;
+const DEFAULT_APPROVALS = 1;
+// Slack's limits for the text of a select option and for a short description we show beside it.
+const NAME_MAX_LENGTH = 75;
+const DESCRIPTION_MAX_LENGTH = 150;
+
+const ID_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+const USER_ID_PATTERN = /^[UW][A-Z0-9]{2,}$/;
+const GROUP_ID_PATTERN = /^S[A-Z0-9]{2,}$/;
+const CHANNEL_ID_PATTERN = /^[CG][A-Z0-9]{2,}$/;
+
+// ---------------------------------------------------------------------------------------------
+// The file's shape
+
+/** Schema-level messages for a missing or empty field; other failures fall through to `friendlyMessage`. */
+function whenMissing(hint: string) {
+  return {
+    error: (issue: { input?: unknown }) => {
+      if (issue.input === undefined) return `is missing: ${hint}`;
+      return issue.input === null ? `is empty: ${hint}` : undefined;
+    },
+  };
+}
+
+const textField = (missingHint?: string) => z.string(missingHint === undefined ? undefined : whenMissing(missingHint));
+
+function slackId(pattern: RegExp, message: string) {
+  return z.string().regex(pattern, { error: message });
+}
+
+const userId = slackId(
+  USER_ID_PATTERN,
+  'must be a Slack user id such as U012ABCDEF, not a name (in Slack: profile → ⋮ → Copy member ID)',
+);
+const groupId = slackId(
+  GROUP_ID_PATTERN,
+  'must be a Slack user group id such as S0123ABCD, not a handle like @oncall ' +
+    "(Slack's usergroups.list method shows it)",
+);
+const channelId = slackId(
+  CHANNEL_ID_PATTERN,
+  'must be a Slack channel id such as C0123ABCD, not a name like #approvals ' +
+    '(in Slack: channel name → About → Channel ID)',
+);
+
+function id(missingHint: string) {
+  return textField(missingHint).regex(ID_PATTERN, {
+    error:
+      'must be a lowercase id such as prod-db: up to 64 letters a-z, digits, "-", "_" or ".", ' +
+      'starting with a letter or digit',
+  });
+}
+
+// parse-duration's messages end with a full stop; ours are followed by "(line N)".
+const withoutFullStop = (message: string) => message.replace(/\.$/, '');
+
+/** A duration as people write it (`30m`, `8h`, `1d`), held as whole seconds. */
+const duration = z.preprocess(
+  // A bare YAML number reaches parseDuration as text, so the person gets its "no unit" advice.
+  (value) => (typeof value === 'number' ? String(value) : value),
+  z.string({ error: 'must be a duration such as 30m, 2h or 1d' }).transform((value, ctx) => {
+    const parsed = parseDuration(value);
+    if (parsed.ok) return parsed.seconds;
+    ctx.addIssue({ code: 'custom', message: withoutFullStop(parsed.message) });
+    return z.NEVER;
+  }),
+);
+
+const approvalCount = z
+  .int({ error: 'must be a whole number, 1 or more' })
+  .min(1, { error: 'must be a whole number, 1 or more' });
+
+const description = textField().max(DESCRIPTION_MAX_LENGTH, {
+  error: `must be at most ${DESCRIPTION_MAX_LENGTH} characters`,
+});
+
+const defaultsSchema = z.strictObject({
+  maxDuration: duration.optional(),
+  pendingTimeout: duration.optional(),
+  approvals: approvalCount.optional(),
+  approvalChannel: channelId.optional(),
+});
+
+const roleObjectSchema = z.strictObject({
+  id: id('give the role an id such as read'),
+  description: description.optional(),
+  maxDuration: duration.optional(),
+});
+
+// `- read` is shorthand for `- id: read`.
+const roleSchema = z.preprocess((value) => (typeof value === 'string' ? { id: value } : value), roleObjectSchema);
+
+const audienceSchema = z.strictObject({
+  users: z.array(userId).default([]),
+  groups: z.array(groupId).default([]),
+});
+
+const requestersSchema = z.union([z.literal('everyone'), audienceSchema], {
+  error: 'must be everyone, or a mapping with users and/or groups',
+});
+
+const approversSchema = z.strictObject(
+  {
+    users: z.array(userId).default([]),
+    groups: z.array(groupId).default([]),
+    required: approvalCount.optional(),
+  },
+  whenMissing('list who may approve, with users and/or groups'),
+);
+
+const providerSchema = z.strictObject(
+  {
+    type: z.enum(PROVIDER_TYPES, { error: `must be one of ${PROVIDER_TYPES.join(', ')}` }),
+    settings: z.record(z.string(), z.unknown()).default({}),
+  },
+  whenMissing(`give its type, one of ${PROVIDER_TYPES.join(', ')}`),
+);
+
+const resourceSchema = z.strictObject({
+  id: id('give the resource an id such as prod-db'),
+  name: textField('give the name people see in Slack')
+    .trim()
+    .min(1, { error: 'must not be empty' })
+    .max(NAME_MAX_LENGTH, { error: `must be at most ${NAME_MAX_LENGTH} characters (Slack's limit for option text)` }),
+  description: description.optional(),
+  provider: providerSchema,
+  roles: z
+    .array(roleSchema, whenMissing('list at least one role, such as read'))
+    .min(1, { error: 'must list at least one role, such as read' }),
+  maxDuration: duration.optional(),
+  requesters: requestersSchema.default('everyone'),
+  approvers: approversSchema,
+  approvalChannel: channelId.optional(),
+  pendingTimeout: duration.optional(),
+});
+
+// Defaults and each resource are checked on their own (below), so that one broken resource does not
+// hide the problems of the others.
+const fileSchema = z.strictObject(
+  {
+    defaults: z.unknown().optional(),
+    resources: z
+      .array(z.unknown(), whenMissing('list at least one resource people can request'))
+      .min(1, { error: 'is empty: list at least one resource people can request' }),
+  },
+  { error: 'must be a mapping with defaults and resources' },
+);
+
+type Defaults = z.infer<typeof defaultsSchema>;
+type ResourceInput = z.infer<typeof resourceSchema>;
+
+// Field names per kind of mapping, to suggest the intended one for a typo.
+const KNOWN_FIELDS: Record<string, readonly string[]> = {
+  '': Object.keys(fileSchema.shape),
+  defaults: Object.keys(defaultsSchema.shape),
+  'resources[]': Object.keys(resourceSchema.shape),
+  'resources[].provider': Object.keys(providerSchema.shape),
+  'resources[].roles[]': Object.keys(roleObjectSchema.shape),
+  'resources[].requesters': Object.keys(audienceSchema.shape),
+  'resources[].approvers': Object.keys(approversSchema.shape),
+};
+
+// ---------------------------------------------------------------------------------------------
+// Problems
+
+type Path = (string | number)[];
+
+interface Problem {
+  /** The field the message is about. */
+  path: Path;
+  message: string;
+  /** Where to look for the line, when that is not `path` (an unknown field's own key). */
+  locate?: Path;
+}
+
+const TYPE_NAMES: Record<string, string> = {
+  string: 'text',
+  number: 'a number',
+  int: 'a whole number',
+  boolean: 'true or false',
+  array: 'a list',
+  object: 'a mapping of fields',
+  record: 'a mapping',
+};
+
+function kindOf(value: unknown): string {
+  if (Array.isArray(value)) return 'a list';
+  if (value === null) return 'empty';
+  if (typeof value === 'object') return 'a mapping';
+  if (typeof value === 'string') return 'text';
+  return `a ${typeof value}`;
+}
+
+/** Wording for the zod issues no schema words itself. */
+function friendlyMessage(issue: z.core.$ZodRawIssue): string | undefined {
+  if (issue.code === 'invalid_type') {
+    if (issue.input === undefined) return 'is missing';
+    if (issue.input === null) return 'is empty: give it a value or remove the line';
+    return `must be ${TYPE_NAMES[issue.expected] ?? issue.expected}, not ${kindOf(issue.input)}`;
+  }
+  if (issue.code === 'too_small' && issue.origin === 'array') return 'must list at least one entry';
+  return undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+/** `['resources', 2, 'approvers']` → `resources[].approvers`, the kind of mapping at that path. */
+function mappingKind(path: Path): string {
+  return path.map((segment) => (typeof segment === 'number' ? '[]' : `.${segment}`)).join('').replace(/^\./, '');
+}
+
+function unknownFieldMessage(key: string, parent: Path): string {
+  const known = KNOWN_FIELDS[mappingKind(parent)] ?? [];
+  const closest = known
+    .map((field) => ({ field, distance: editDistance(key.toLowerCase(), field.toLowerCase()) }))
+    .sort((a, b) => a.distance - b.distance)[0];
+  const suggestion = closest && closest.distance <= 2 ? `; did you mean "${closest.field}"?` : '';
+  return `unknown field "${key}"${suggestion}`;
+}
+
+function problemsFromZod(error: z.ZodError, prefix: Path): Problem[] {
+  return error.issues.flatMap((issue): Problem[] => {
+    const path = [...prefix, ...(issue.path as Path)];
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ path, message: unknownFieldMessage(key, path), locate: [...path, key] }));
+    }
+    return [{ path, message: issue.message }];
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// From the validated shape to the domain Policy
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** What a resource inherits, and where its problems go. */
+interface ResourceContext {
+  defaults: Defaults;
+  /** Records a problem with a field of the resource, given by its path inside the resource. */
+  report: (field: Path, message: string) => void;
+}
+
+function duplicateResourceIds(resources: unknown[]): Problem[] {
+  const firstIndex = new Map<string, number>();
+  const problems: Problem[] = [];
+  resources.forEach((resource, index) => {
+    if (!isRecord(resource) || typeof resource.id !== 'string') return;
+    const first = firstIndex.get(resource.id);
+    if (first === undefined) {
+      firstIndex.set(resource.id, index);
+      return;
+    }
+    const message = `"${resource.id}" is already the id of resources[${first}]`;
+    problems.push({ path: ['resources', index, 'id'], message });
+  });
+  return problems;
+}
+
+function resolveRoles(resource: ResourceInput, maxDurationSeconds: number, { report }: ResourceContext): RolePolicy[] {
+  const firstIndex = new Map<string, number>();
+  return resource.roles.map((role, index) => {
+    const first = firstIndex.get(role.id);
+    if (first === undefined) firstIndex.set(role.id, index);
+    else report(['roles', index, 'id'], `"${role.id}" is already the id of roles[${first}]`);
+    if (role.maxDuration !== undefined && role.maxDuration > maxDurationSeconds) {
+      report(
+        ['roles', index, 'maxDuration'],
+        `${formatDuration(role.maxDuration)} is longer than the resource's maxDuration of ` +
+          `${formatDuration(maxDurationSeconds)}; a role may only narrow it`,
+      );
+    }
+    return {
+      id: role.id,
+      ...(role.description === undefined ? {} : { description: role.description }),
+      maxDurationSeconds: role.maxDuration ?? maxDurationSeconds,
+    };
+  });
+}
+
+function resolveRequesters({ requesters }: ResourceInput, { report }: ResourceContext): Audience {
+  if (requesters === 'everyone') return { everyone: true };
+  if (requesters.users.length === 0 && requesters.groups.length === 0) {
+    report(['requesters'], 'must list at least one user or group, or be everyone');
+  }
+  return { everyone: false, users: requesters.users, groups: requesters.groups };
+}
+
+const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`;
+
+function resolveApprovers({ approvers }: ResourceInput, { defaults, report }: ResourceContext): ApproverPolicy {
+  const { users, groups } = approvers;
+  const required = approvers.required ?? defaults.approvals ?? DEFAULT_APPROVALS;
+  const distinctUsers = new Set(users).size;
+  if (users.length === 0 && groups.length === 0) {
+    report(['approvers'], 'must list at least one user or group who may approve');
+  } else if (groups.length === 0 && required > distinctUsers) {
+    // Group sizes are only known at run time; a short list of named users is known now.
+    const own = approvers.required !== undefined;
+    report(
+      own ? ['approvers', 'required'] : ['approvers'],
+      `needs ${plural(required, 'approval')}${own ? '' : ' (from defaults.approvals)'} but lists only ` +
+        `${plural(distinctUsers, 'user')} and no groups, so no request could ever be approved: ` +
+        `add approvers or ${own ? 'lower required' : 'set approvers.required on this resource'}`,
+    );
+  }
+  return { users, groups, required };
+}
+
+/** A value the resource may set itself or inherit from defaults, one of which must. */
+function inherited<T>(field: string, own: T | undefined, fallback: T | undefined, { report }: ResourceContext) {
+  const value = own ?? fallback;
+  if (value === undefined) {
+    report([field], `is missing: set ${field} on this resource, or in defaults for every resource`);
+  }
+  return value;
+}
+
+function resolveResource(resource: ResourceInput, context: ResourceContext): ResourcePolicy | undefined {
+  const { defaults } = context;
+  const maxDurationSeconds = inherited('maxDuration', resource.maxDuration, defaults.maxDuration, context);
+  const approvalChannel = inherited('approvalChannel', resource.approvalChannel, defaults.approvalChannel, context);
+  const requesters = resolveRequesters(resource, context);
+  const approvers = resolveApprovers(resource, context);
+  if (maxDurationSeconds === undefined || approvalChannel === undefined) return undefined;
+  return {
+    id: resource.id,
+    name: resource.name,
+    ...(resource.description === undefined ? {} : { description: resource.description }),
+    provider: { type: resource.provider.type, settings: resource.provider.settings },
+    roles: resolveRoles(resource, maxDurationSeconds, context),
+    maxDurationSeconds,
+    requesters,
+    approvers,
+    approvalChannel,
+    pendingTimeoutSeconds: resource.pendingTimeout ?? defaults.pendingTimeout ?? DEFAULT_PENDING_TIMEOUT_SECONDS,
+  };
+}
+
+function parsePart<T extends z.ZodType>(schema: T, value: unknown, path: Path, problems: Problem[]) {
+  const parsed = schema.safeParse(value, { error: friendlyMessage });
+  if (parsed.success) return parsed.data as z.infer<T>;
+  problems.push(...problemsFromZod(parsed.error, path));
+  return undefined;
+}
+
+function buildPolicy(content: unknown, version: string): { policy?: Policy; problems: Problem[] } {
+  if (content === null || content === undefined) {
+    return { problems: [{ path: [], message: 'is empty: it needs at least a list of resources' }] };
+  }
+  const problems: Problem[] = [];
+  parsePart(fileSchema, content, [], problems);
+  const file = isRecord(content) ? content : {};
+  const rawResources = Array.isArray(file.resources) ? file.resources : [];
+  const defaults = parsePart(defaultsSchema.optional(), file.defaults, ['defaults'], problems);
+  // With broken defaults, every resource that inherits them would add a misleading problem.
+  const defaultsUsable = file.defaults === undefined || defaults !== undefined;
+  problems.push(...duplicateResourceIds(rawResources));
+  const resources: ResourcePolicy[] = [];
+  rawResources.forEach((raw, index) => {
+    const path: Path = ['resources', index];
+    const resource = parsePart(resourceSchema, raw, path, problems);
+    if (resource === undefined || !defaultsUsable) return;
+    const report = (field: Path, message: string) => problems.push({ path: [...path, ...field], message });
+    const resolved = resolveResource(resource, { defaults: defaults ?? {}, report });
+    if (resolved) resources.push(resolved);
+  });
+  return problems.length > 0 ? { problems } : { policy: { version, resources }, problems };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Paths and lines
+
+function formatPath(path: Path): string {
+  return path.reduce<string>((text, segment, index) => {
+    if (typeof segment === 'number') return `${text}[${segment}]`;
+    return index === 0 ? segment : `${text}.${segment}`;
+  }, '');
+}
+
+function nodeAt(doc: Document, path: Path): Node | undefined {
+  const node: unknown = path.length === 0 ? doc.contents : doc.getIn(path, true);
+  return isNode(node) ? node : undefined;
+}
+
+/** The start offset of the field's key (the line people look for), else of its value. */
+function offsetOf(doc: Document, path: Path): number | undefined {
+  if (path.length > 0) {
+    const parent = nodeAt(doc, path.slice(0, -1));
+    const key = path.at(-1);
+    const pair = isMap(parent) ? parent.items.find((item) => isScalar(item.key) && item.key.value === key) : undefined;
+    if (pair && isScalar(pair.key) && pair.key.range) return pair.key.range[0];
+  }
+  return nodeAt(doc, path)?.range?.[0];
+}
+
+/** The line of the field, or of its nearest written parent when the field is missing. */
+function lineOf(doc: Document, lineCounter: LineCounter, path: Path): number {
+  for (let length = path.length; length >= 0; length--) {
+    const offset = offsetOf(doc, path.slice(0, length));
+    if (offset !== undefined) return lineCounter.linePos(offset).line;
+  }
+  return 1;
+}
+
+/** `roles[1].id` reads oddly when the role was written as the bare text `- Write`: name the text. */
+function displayPath(doc: Document, path: Path): string {
+  const parentNode = path.length > 0 ? nodeAt(doc, path.slice(0, -1)) : undefined;
+  const shown = isScalar(parentNode) ? path.slice(0, -1) : path;
+  return shown.length === 0 ? 'policy file' : formatPath(shown);
+}
+
+const oneLine = (message: string) => message.replace(/\s+/g, ' ').trim();
+
+function formatProblems(doc: Document, lineCounter: LineCounter, problems: Problem[]): string[] {
+  return problems
+    .map((problem) => ({
+      line: lineOf(doc, lineCounter, problem.locate ?? problem.path),
+      text: `${displayPath(doc, problem.path)}: ${oneLine(problem.message)}`,
+    }))
+    .sort((a, b) => a.line - b.line)
+    .map(({ line, text }) => `${text} (line ${line})`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry points
+
+function syntaxMessage(error: YAMLError): string {
+  // The parser's own wording for this one points at its API, not at the file.
+  if (error.code === 'MULTIPLE_DOCS') return 'a line with only --- starts a second document; keep one policy per file';
+  return oneLine(error.message);
+}
+
+/** Pure: YAML text → Policy. `version` is the hex SHA-256 of the text's UTF-8 bytes. */
+export function parsePolicy(text: string): PolicyLoadResult {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const problems = doc.errors
+      .map((error) => ({ line: lineCounter.linePos(error.pos[0]).line, message: syntaxMessage(error) }))
+      .sort((a, b) => a.line - b.line)
+      .map(({ line, message }) => `YAML syntax: ${message} (line ${line})`);
+    return { ok: false, problems };
+  }
+  let content: unknown;
+  try {
+    content = doc.toJS();
+  } catch (error) {
+    // Aliases are resolved here: one with no anchor, or ones that expand without bound, throw.
+    const message = error instanceof Error ? error.message : String(error);
+    return { ok: false, problems: [`YAML: ${oneLine(message)} (line 1)`] };
+  }
+  const version = createHash('sha256').update(text, 'utf8').digest('hex');
+  const { policy, problems } = buildPolicy(content, version);
+  if (policy) return { ok: true, policy };
+  return { ok: false, problems: formatProblems(doc, lineCounter, problems) };
+}
+
+function readProblem(error: unknown): string {
+  const code = isRecord(error) ? error.code : undefined;
+  if (code === 'ENOENT') return 'does not exist';
+  if (code === 'EISDIR') return 'is a directory, not a file';
+  if (code === 'EACCES' || code === 'EPERM') return 'cannot be read: permission denied';
+  return `cannot be read: ${error instanceof Error ? error.message : String(error)}`;
+}
+
+/** Reads the file and calls parsePolicy; an unreadable file is one problem naming the path. */
+export async function loadPolicyFile(path: string): Promise<PolicyLoadResult> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    return { ok: false, problems: [`${path}: the policy file ${readProblem(error)}`] };
+  }
+  return parsePolicy(text);
+}

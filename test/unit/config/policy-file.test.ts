@@ -1,0 +1,487 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { loadPolicyFile, parsePolicy, PROVIDER_TYPES } from '../../../src/config/policy-file.ts';
+import type { Policy } from '../../../src/domain/policy.ts';
+
+const EXAMPLE_PATH = fileURLToPath(new URL('../../../policy.example.yaml', import.meta.url));
+const HOUR = 3600;
+
+/** YAML from lines, so a test can say which line a problem is on by counting the array. */
+const yaml = (...lines: string[]) => `${lines.join('\n')}\n`;
+
+function policyOf(text: string): Policy {
+  const result = parsePolicy(text);
+  if (!result.ok) throw new Error(`expected the policy to be accepted:\n${result.problems.join('\n')}`);
+  return result.policy;
+}
+
+function problemsOf(text: string): string[] {
+  const result = parsePolicy(text);
+  if (result.ok) throw new Error('expected the policy to be refused');
+  return result.problems;
+}
+
+// One valid resource; tests replace lines of it. Line numbers are shown on the right.
+const VALID = [
+  'defaults:', //                        1
+  '  maxDuration: 8h', //                2
+  '  approvalChannel: C0APPROVALS', //   3
+  'resources:', //                       4
+  '  - id: prod-db', //                  5
+  '    name: Production database', //    6
+  '    provider:', //                    7
+  '      type: postgres', //             8
+  '    roles: [read]', //                9
+  '    approvers:', //                  10
+  '      users: [U0ALICE01]', //        11
+];
+
+/** VALID with line `number` (1-based) replaced by `replacement` (none to delete it). */
+function withLine(number: number, ...replacement: string[]): string {
+  const lines = [...VALID];
+  lines.splice(number - 1, 1, ...replacement);
+  return yaml(...lines);
+}
+
+const withExtra = (...lines: string[]) => yaml(...VALID, ...lines);
+
+describe('policy.example.yaml', () => {
+  const text = readFileSync(EXAMPLE_PATH, 'utf8');
+
+  it('parses with no problems', () => {
+    expect(parsePolicy(text)).toMatchObject({ ok: true });
+  });
+
+  it('yields its three resources, one per provider type, in file order', () => {
+    const policy = policyOf(text);
+    expect(policy.resources.map((resource) => [resource.id, resource.provider.type])).toEqual([
+      ['prod-db', 'postgres'],
+      ['oncall-admins', 'slack-usergroup'],
+      ['aws-prod-admin', 'webhook'],
+    ]);
+    expect(PROVIDER_TYPES).toEqual(['postgres', 'slack-usergroup', 'webhook']);
+  });
+
+  it('keeps secrets out: settings name environment variables', () => {
+    const settings = policyOf(text).resources.map((resource) => resource.provider.settings);
+    expect(settings).toEqual([
+      { connectionStringEnv: 'PROD_DB_ADMIN_URL' },
+      { usergroup: 'S0ONCALL01' },
+      { url: 'https://access-broker.internal.example.com/latch', secretEnv: 'AWS_WEBHOOK_SECRET' },
+    ]);
+  });
+
+  it('gives prod-db its own limits, a narrower write role and two approvers', () => {
+    const prodDb = policyOf(text).resources[0];
+    expect(prodDb).toEqual({
+      id: 'prod-db',
+      name: 'Production database',
+      description: 'Read or write access to the production PostgreSQL',
+      provider: { type: 'postgres', settings: { connectionStringEnv: 'PROD_DB_ADMIN_URL' } },
+      roles: [
+        { id: 'read', maxDurationSeconds: 4 * HOUR },
+        { id: 'write', description: 'INSERT, UPDATE, DELETE', maxDurationSeconds: 1 * HOUR },
+      ],
+      maxDurationSeconds: 4 * HOUR,
+      requesters: { everyone: false, users: [], groups: ['S0ENGINEERS'] },
+      approvers: { users: ['U0DBALEAD1', 'U0DBALEAD2'], groups: ['S0DBAS'], required: 2 },
+      approvalChannel: 'C0DBAPPROVE',
+      pendingTimeoutSeconds: 4 * HOUR,
+    });
+  });
+
+  it('lets oncall-admins inherit every default', () => {
+    const oncall = policyOf(text).resources[1];
+    expect(oncall).toMatchObject({
+      roles: [{ id: 'member', maxDurationSeconds: 8 * HOUR }],
+      maxDurationSeconds: 8 * HOUR,
+      requesters: { everyone: true },
+      approvers: { users: [], groups: ['S0SRELEADS'], required: 1 },
+      approvalChannel: 'C0APPROVALS',
+      pendingTimeoutSeconds: 24 * HOUR,
+    });
+  });
+
+  it('records the SHA-256 of the file as the version', () => {
+    expect(policyOf(text).version).toBe(createHash('sha256').update(readFileSync(EXAMPLE_PATH)).digest('hex'));
+  });
+});
+
+describe('defaults', () => {
+  it('are inherited by a resource that sets nothing itself', () => {
+    const text = yaml(
+      'defaults:',
+      '  maxDuration: 6h',
+      '  pendingTimeout: 2h',
+      '  approvals: 2',
+      '  approvalChannel: C0DEFAULT',
+      ...VALID.slice(3),
+      '      groups: [S0DBAS]',
+    );
+    expect(policyOf(text).resources[0]).toMatchObject({
+      roles: [{ id: 'read', maxDurationSeconds: 6 * HOUR }],
+      maxDurationSeconds: 6 * HOUR,
+      pendingTimeoutSeconds: 2 * HOUR,
+      approvers: { required: 2 },
+      approvalChannel: 'C0DEFAULT',
+    });
+  });
+
+  it('are overridden by what the resource sets', () => {
+    const text = yaml(
+      'defaults:',
+      '  maxDuration: 6h',
+      '  pendingTimeout: 2h',
+      '  approvals: 2',
+      '  approvalChannel: C0DEFAULT',
+      ...VALID.slice(3, 10),
+      '      users: [U0ALICE01, U0BOB0001, U0CAROL01]',
+      '      required: 3',
+      '    maxDuration: 30m',
+      '    pendingTimeout: 15m',
+      '    approvalChannel: G0PRIVATE',
+    );
+    expect(policyOf(text).resources[0]).toMatchObject({
+      roles: [{ id: 'read', maxDurationSeconds: 1800 }],
+      maxDurationSeconds: 1800,
+      pendingTimeoutSeconds: 900,
+      approvers: { required: 3 },
+      approvalChannel: 'G0PRIVATE',
+    });
+  });
+
+  it('fall back to 24h, one approval, everyone, no settings and no groups when the file sets none', () => {
+    const text = yaml(...VALID.slice(3), '    maxDuration: 1h', '    approvalChannel: C0APPROVALS');
+    expect(policyOf(text).resources[0]).toEqual({
+      id: 'prod-db',
+      name: 'Production database',
+      provider: { type: 'postgres', settings: {} },
+      roles: [{ id: 'read', maxDurationSeconds: HOUR }],
+      maxDurationSeconds: HOUR,
+      requesters: { everyone: true },
+      approvers: { users: ['U0ALICE01'], groups: [], required: 1 },
+      approvalChannel: 'C0APPROVALS',
+      pendingTimeoutSeconds: 24 * HOUR,
+    });
+  });
+
+  it('read requesters as listed users and groups', () => {
+    const text = withExtra('    requesters:', '      users: [W0ENTERPRISE]');
+    expect(policyOf(text).resources[0]?.requesters).toEqual({ everyone: false, users: ['W0ENTERPRISE'], groups: [] });
+  });
+});
+
+const USER_ID_MESSAGE =
+  'must be a Slack user id such as U012ABCDEF, not a name (in Slack: profile → ⋮ → Copy member ID)';
+const GROUP_ID_MESSAGE =
+  "must be a Slack user group id such as S0123ABCD, not a handle like @oncall (Slack's usergroups.list method shows it)";
+const CHANNEL_ID_MESSAGE =
+  'must be a Slack channel id such as C0123ABCD, not a name like #approvals (in Slack: channel name → About → Channel ID)';
+const ID_MESSAGE =
+  'must be a lowercase id such as prod-db: up to 64 letters a-z, digits, "-", "_" or ".", starting with a letter or digit';
+
+describe('a refused policy', () => {
+  it.each([
+    [
+      'an unknown field, with the field it was probably meant to be',
+      withExtra('    requesterz: everyone'),
+      ['resources[0]: unknown field "requesterz"; did you mean "requesters"? (line 12)'],
+    ],
+    [
+      'an unknown field nothing resembles',
+      withExtra('    owner: team-data'),
+      ['resources[0]: unknown field "owner" (line 12)'],
+    ],
+    [
+      'an unknown field in defaults',
+      withLine(3, '  approvalchannel: C0APPROVALS'),
+      ['defaults: unknown field "approvalchannel"; did you mean "approvalChannel"? (line 3)'],
+    ],
+    [
+      'an unknown field at the top',
+      yaml(...VALID, 'version: 2'),
+      ['policy file: unknown field "version" (line 12)'],
+    ],
+    [
+      'a user name instead of an id',
+      withLine(11, '      users: [U0ALICE01, alice]'),
+      [`resources[0].approvers.users[1]: ${USER_ID_MESSAGE} (line 11)`],
+    ],
+    [
+      'a lowercase user id',
+      withLine(11, '      users:', '        - u0alice01'),
+      [`resources[0].approvers.users[0]: ${USER_ID_MESSAGE} (line 12)`],
+    ],
+    [
+      'a user group handle',
+      withExtra('      groups: ["@oncall"]'),
+      [`resources[0].approvers.groups[0]: ${GROUP_ID_MESSAGE} (line 12)`],
+    ],
+    [
+      'a requester group handle',
+      withExtra('    requesters:', '      groups: [oncall]'),
+      [`resources[0].requesters.groups[0]: ${GROUP_ID_MESSAGE} (line 13)`],
+    ],
+    [
+      'a channel name',
+      withLine(3, "  approvalChannel: '#approvals'"),
+      [`defaults.approvalChannel: ${CHANNEL_ID_MESSAGE} (line 3)`],
+    ],
+    [
+      'a duration that is not one',
+      withLine(2, '  maxDuration: soon'),
+      ['defaults.maxDuration: "soon" is not a duration: use forms like 30m, 2h, 1d or 1h30m (line 2)'],
+    ],
+    [
+      'a duration without a unit',
+      withExtra('    pendingTimeout: 90'),
+      ['resources[0].pendingTimeout: "90" has no unit: write 90m for minutes or 90h for hours (line 12)'],
+    ],
+    [
+      'a duration under a minute',
+      withExtra('    maxDuration: 30s'),
+      ['resources[0].maxDuration: A duration must be at least one minute (line 12)'],
+    ],
+    [
+      'a maxDuration neither on the resource nor in defaults',
+      withLine(2),
+      ['resources[0].maxDuration: is missing: set maxDuration on this resource, or in defaults for every resource (line 4)'],
+    ],
+    [
+      'an approvalChannel neither on the resource nor in defaults',
+      withLine(3),
+      ['resources[0].approvalChannel: is missing: set approvalChannel on this resource, or in defaults for every resource (line 4)'],
+    ],
+    [
+      'a role maxDuration longer than the resource allows',
+      withLine(9, '    roles:', '      - read', '      - id: write', '        maxDuration: 12h'),
+      ["resources[0].roles[1].maxDuration: 12h is longer than the resource's maxDuration of 8h; a role may only narrow it (line 12)"],
+    ],
+    [
+      'a repeated role id (bare)',
+      withLine(9, '    roles: [read, write, read]'),
+      ['resources[0].roles[2]: "read" is already the id of roles[0] (line 9)'],
+    ],
+    [
+      'a repeated role id (mapping)',
+      withLine(9, '    roles:', '      - read', '      - id: read', '        description: again'),
+      ['resources[0].roles[1].id: "read" is already the id of roles[0] (line 11)'],
+    ],
+    ['a role id with capitals', withLine(9, '    roles: [Read]'), [`resources[0].roles[0]: ${ID_MESSAGE} (line 9)`]],
+    ['a resource id with a space', withLine(5, '  - id: prod db'), [`resources[0].id: ${ID_MESSAGE} (line 5)`]],
+    [
+      'no roles',
+      withLine(9, '    roles: []'),
+      ['resources[0].roles: must list at least one role, such as read (line 9)'],
+    ],
+    [
+      'a name longer than Slack shows',
+      withLine(6, `    name: ${'x'.repeat(76)}`),
+      ["resources[0].name: must be at most 75 characters (Slack's limit for option text) (line 6)"],
+    ],
+    [
+      'a description longer than 150 characters',
+      withExtra(`    description: ${'x'.repeat(151)}`),
+      ['resources[0].description: must be at most 150 characters (line 12)'],
+    ],
+    [
+      'an unknown provider type',
+      withLine(8, '      type: mysql'),
+      ['resources[0].provider.type: must be one of postgres, slack-usergroup, webhook (line 8)'],
+    ],
+    [
+      'provider settings that are not a mapping',
+      withLine(8, '      type: webhook', '      settings: [a]'),
+      ['resources[0].provider.settings: must be a mapping, not a list (line 9)'],
+    ],
+    [
+      'approvers that list nobody',
+      withLine(11, '      groups: []'),
+      ['resources[0].approvers: must list at least one user or group who may approve (line 10)'],
+    ],
+    [
+      'approvers missing',
+      yaml(...VALID.slice(0, 9)),
+      ['resources[0].approvers: is missing: list who may approve, with users and/or groups (line 5)'],
+    ],
+    [
+      'more required approvals than listed users',
+      withExtra('      required: 2'),
+      [
+        'resources[0].approvers.required: needs 2 approvals but lists only 1 user and no groups, so no request could ever be approved: add approvers or lower required (line 12)',
+      ],
+    ],
+    [
+      'more default approvals than a resource lists users',
+      withLine(3, '  approvalChannel: C0APPROVALS', '  approvals: 3'),
+      [
+        'resources[0].approvers: needs 3 approvals (from defaults.approvals) but lists only 1 user and no groups, so no request could ever be approved: add approvers or set approvers.required on this resource (line 11)',
+      ],
+    ],
+    [
+      'required that is not a whole number',
+      withExtra('      required: 1.5'),
+      ['resources[0].approvers.required: must be a whole number, 1 or more (line 12)'],
+    ],
+    [
+      'required zero',
+      withExtra('      required: 0'),
+      ['resources[0].approvers.required: must be a whole number, 1 or more (line 12)'],
+    ],
+    [
+      'requesters that list nobody',
+      withExtra('    requesters: {}'),
+      ['resources[0].requesters: must list at least one user or group, or be everyone (line 12)'],
+    ],
+    [
+      'requesters that are neither',
+      withExtra('    requesters: anyone'),
+      ['resources[0].requesters: must be everyone, or a mapping with users and/or groups (line 12)'],
+    ],
+    [
+      'an empty field',
+      withExtra('    description:'),
+      ['resources[0].description: is empty: give it a value or remove the line (line 12)'],
+    ],
+    [
+      'a field of the wrong type',
+      withLine(6, '    name: [Production]'),
+      ['resources[0].name: must be text, not a list (line 6)'],
+    ],
+    [
+      'no resources',
+      yaml(...VALID.slice(0, 3), 'resources: []'),
+      ['resources: is empty: list at least one resource people can request (line 4)'],
+    ],
+    [
+      'resources missing',
+      yaml(...VALID.slice(0, 3)),
+      ['resources: is missing: list at least one resource people can request (line 1)'],
+    ],
+    ['an empty file', '', ['policy file: is empty: it needs at least a list of resources (line 1)']],
+    [
+      'a list instead of a mapping',
+      yaml('- prod-db'),
+      ['policy file: must be a mapping with defaults and resources (line 1)'],
+    ],
+  ])('names %s in one line', (_, text, expected) => {
+    expect(problemsOf(text)).toEqual(expected);
+  });
+
+  it('reports a repeated resource id on the second occurrence', () => {
+    const text = yaml(...VALID, ...VALID.slice(4));
+    expect(problemsOf(text)).toEqual(['resources[1].id: "prod-db" is already the id of resources[0] (line 12)']);
+  });
+
+  it('does not silently ignore a misspelt approvers', () => {
+    expect(problemsOf(withLine(10, '    aprovers:'))).toEqual([
+      'resources[0].approvers: is missing: list who may approve, with users and/or groups (line 5)',
+      'resources[0]: unknown field "aprovers"; did you mean "approvers"? (line 10)',
+    ]);
+  });
+
+  it('lists every problem at once, sorted by line', () => {
+    const text = yaml(
+      'resources:',
+      '  - id: b',
+      '    name: B',
+      '    provider: {type: webhook}',
+      '    roles: [a]',
+      '    approvers: {users: [bob]}',
+      '    maxDuration: 1h',
+      '    approvalChannel: C0B',
+      '  - id: A',
+      '    name: A',
+      '    provider: {type: ftp}',
+      '    roles: [a]',
+      '    approvers: {users: [U0ALICE01]}',
+      '    maxDuration: forever',
+      '    approvalChannel: C0A',
+    );
+    expect(problemsOf(text)).toEqual([
+      `resources[0].approvers.users[0]: ${USER_ID_MESSAGE} (line 6)`,
+      `resources[1].id: ${ID_MESSAGE} (line 9)`,
+      'resources[1].provider.type: must be one of postgres, slack-usergroup, webhook (line 11)',
+      'resources[1].maxDuration: "forever" is not a duration: use forms like 30m, 2h, 1d or 1h30m (line 14)',
+    ]);
+  });
+
+  it('does not blame every resource for broken defaults', () => {
+    expect(problemsOf(withLine(2, '  maxDuration: 8'))).toEqual([
+      'defaults.maxDuration: "8" has no unit: write 8m for minutes or 8h for hours (line 2)',
+    ]);
+  });
+
+  it.each([
+    ['an unclosed flow list', withLine(11, '      users: [U0ALICE01'), /^YAML syntax: .+ \(line 1[12]\)$/],
+    ['a repeated key', withExtra('    name: Again'), /^YAML syntax: Map keys must be unique \(line 12\)$/],
+    [
+      'a second document',
+      yaml(...VALID, '---', ...VALID),
+      /^YAML syntax: a line with only --- starts a second document; keep one policy per file \(line 12\)$/,
+    ],
+    [
+      'a tab for indentation',
+      withLine(6, '\tname: Production database'),
+      /^YAML syntax: Tabs are not allowed as indentation \(line 6\)$/,
+    ],
+  ])('reports a YAML syntax error (%s) with its line', (_, text, first) => {
+    const problems = problemsOf(text);
+    expect(problems[0]).toMatch(first);
+    for (const problem of problems) expect(problem).toMatch(/^YAML syntax: [^\n]+ \(line \d+\)$/);
+  });
+
+  it.each([
+    ['a scalar', 'just some text'],
+    ['a number', '42'],
+    ['resources as a number', 'resources: 5'],
+    ['a resource that is text', 'resources: [prod-db]'],
+    ['an undefined alias', 'resources: [*nowhere]'],
+    [
+      'an alias bomb',
+      yaml(
+        'a: &a [x, x, x, x, x, x, x, x, x, x]',
+        'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]',
+        'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]',
+        'd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]',
+      ),
+    ],
+  ])('refuses %s without throwing, in one-line problems with a line', (_, text) => {
+    const problems = problemsOf(text);
+    expect(problems.length).toBeGreaterThan(0);
+    for (const problem of problems) expect(problem).toMatch(/^[^\n]+ \(line \d+\)$/);
+  });
+});
+
+describe('version', () => {
+  const text = yaml(...VALID);
+
+  it('is the hex SHA-256 of the UTF-8 bytes', () => {
+    expect(policyOf(text).version).toBe(createHash('sha256').update(Buffer.from(text, 'utf8')).digest('hex'));
+  });
+
+  it('is stable for the same text and changes with any edit, even a comment', () => {
+    expect(policyOf(text).version).toBe(policyOf(text).version);
+    expect(policyOf(`${text}# reviewed by security\n`).version).not.toBe(policyOf(text).version);
+  });
+});
+
+describe('loadPolicyFile', () => {
+  it('reads and parses the file', async () => {
+    expect(await loadPolicyFile(EXAMPLE_PATH)).toEqual(parsePolicy(readFileSync(EXAMPLE_PATH, 'utf8')));
+  });
+
+  it('gives one problem naming a path that does not exist', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'latch-policy-')), 'missing.yaml');
+    expect(await loadPolicyFile(path)).toEqual({ ok: false, problems: [`${path}: the policy file does not exist`] });
+  });
+
+  it('gives one problem naming a directory', async () => {
+    const path = mkdtempSync(join(tmpdir(), 'latch-policy-'));
+    expect(await loadPolicyFile(path)).toEqual({ ok: false, problems: [`${path}: the policy file is a directory, not a file`] });
+  });
+});
