@@ -25,6 +25,7 @@ export async function loadRequestView(db: Database, policy: Policy, requestId: s
     ticket: request.ticket,
     state: request.state,
     requiredApprovals: request.requiredApprovals,
+    revision: request.revision,
     decisions: decisions.map((d) => ({ approverId: d.approverSlackId, decision: d.decision, comment: d.comment, at: d.createdAt })),
     createdAt: request.createdAt,
     pendingExpiresAt: request.pendingExpiresAt,

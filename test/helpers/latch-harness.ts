@@ -88,8 +88,8 @@ export class LatchHarness {
     return this.post(body);
   }
 
-  /** A click on a button carrying `value`, in `channelId`. */
-  click(userId: string, actionId: string, value: string, channelId = 'C0APPROVALS'): Promise<Response> {
+  /** A click on a button carrying `value`, in `channelId`, in the block `blockId` (the first revision's approval buttons unless given). */
+  click(userId: string, actionId: string, value: string, channelId = 'C0APPROVALS', blockId = 'latch_approval_actions:r1'): Promise<Response> {
     return this.interact({
       type: 'block_actions',
       user: { id: userId, team_id: TEAM_ID },
@@ -98,7 +98,7 @@ export class LatchHarness {
       trigger_id: this.trigger(),
       channel: { id: channelId },
       container: { type: 'message', channel_id: channelId, message_ts: '1700000000.000100' },
-      actions: [{ type: 'button', action_id: actionId, block_id: 'b', value, action_ts: '1700000000.000200' }],
+      actions: [{ type: 'button', action_id: actionId, block_id: blockId, value, action_ts: '1700000000.000200' }],
     });
   }
 

@@ -2,7 +2,7 @@ import type { types } from '@slack/bolt';
 import { tallyVotes } from '../../domain/approval-tally.ts';
 import { formatDuration } from '../../domain/duration.ts';
 import { countOf, escapeAndTruncate, mention, slackDate } from '../mrkdwn.ts';
-import { APPROVAL_ACTIONS_BLOCK, APPROVE, DENY } from './ids.ts';
+import { approvalActionsBlockId, APPROVE, DENY } from './ids.ts';
 import type { DecisionView, RequestView } from './request-view.ts';
 
 /**
@@ -32,7 +32,7 @@ export function approvalMessage(view: RequestView): ApprovalMessage {
   if (decisions) blocks.push(decisions);
   const status = statusSection(view);
   if (status) blocks.push(status);
-  if (view.state === 'pending') blocks.push(decisionButtons(view.id));
+  if (view.state === 'pending') blocks.push(decisionButtons(view.id, view.revision));
   return { text: notificationText(view), blocks };
 }
 
@@ -158,10 +158,10 @@ function statusLine(view: RequestView): string | null {
   }
 }
 
-function decisionButtons(requestId: string): types.ActionsBlock {
+function decisionButtons(requestId: string, revision: number): types.ActionsBlock {
   return {
     type: 'actions',
-    block_id: APPROVAL_ACTIONS_BLOCK,
+    block_id: approvalActionsBlockId(revision),
     elements: [
       { type: 'button', action_id: APPROVE, style: 'primary', text: { type: 'plain_text', text: 'Approve' }, value: requestId },
       { type: 'button', action_id: DENY, style: 'danger', text: { type: 'plain_text', text: 'Deny' }, value: requestId },

@@ -15,6 +15,20 @@ export const CANCEL = 'latch_cancel';
 
 // Blocks holding those buttons (block_id).
 export const APPROVAL_ACTIONS_BLOCK = 'latch_approval_actions';
+/**
+ * The approval buttons' block_id also names the request revision the message showed, so a click
+ * approves exactly what the approver saw: after an edit, a click on the old message is refused.
+ * (The button's value stays the bare request id.)
+ */
+export function approvalActionsBlockId(revision: number): string {
+  return `${APPROVAL_ACTIONS_BLOCK}:r${revision}`;
+}
+
+/** The revision an approval click was made on, or undefined for a block_id Latch did not write. */
+export function revisionOfApprovalBlock(blockId: string | undefined): number | undefined {
+  const match = /^latch_approval_actions:r(\d{1,9})$/.exec(blockId ?? '');
+  return match ? Number(match[1]) : undefined;
+}
 export const REQUESTER_ACTIONS_BLOCK = 'latch_requester_actions';
 
 // The request modal's inputs: block_id, then the action_id of the element inside it.

@@ -15,6 +15,8 @@ export interface RequestView {
   ticket: string | null;      // user text: ALWAYS escape
   state: RequestStateName;
   requiredApprovals: number;
+  /** Bumped when what approvers are shown changes; votes on an older revision do not count. */
+  revision: number;
   decisions: DecisionView[];  // decisions on the current revision, oldest first
   createdAt: Date;
   pendingExpiresAt: Date | null;

@@ -2,14 +2,15 @@ import type { App } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
 import { cancelRequest } from '../../services/cancel-request.ts';
 import { checkDecider, decideRequest, type DecideRequestResult } from '../../services/decide-request.ts';
-import { APPROVE, CANCEL, DENY, DENY_MODAL, DENY_REASON_BLOCK } from '../blocks/ids.ts';
+import { APPROVE, CANCEL, DENY, DENY_MODAL, DENY_REASON_BLOCK, revisionOfApprovalBlock } from '../blocks/ids.ts';
 import { denyReasonModal, readDenyReason } from '../blocks/deny-reason-modal.ts';
 import type { ModalStateValues } from '../blocks/request-modal.ts';
 import type { ListenerContext } from './listener-context.ts';
 import { buttonClickSchema, requestIdSchema } from './payloads.ts';
 
 /**
- * Approve, Deny (which asks for a reason first) and Cancel. Every handler acks at once, reads
+ * Approve, Deny (which asks for a reason first) and Cancel. Deny is not bound to a revision:
+ * refusing access that changed since it was shown never grants anything. Every handler acks at once, reads
  * only the request id from the payload, and lets the use case re-check who may do what against
  * the database and the policy; a refusal is shown only to the person who clicked.
  */
@@ -18,7 +19,14 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
     await ack();
     const click = parseClick(body, ctx);
     if (!click) return;
-    const result = await decideRequest(ctx.services, { requestId: click.requestId, deciderId: click.userId, decision: 'approve' });
+    // Approve exactly the revision the message showed; a click without one (not from Latch's
+    // own message) is refused rather than applied to whatever the request is now.
+    const revision = revisionOfApprovalBlock(click.blockId);
+    if (revision === undefined) {
+      await tellOnly(client, click, 'This button is not from a current Latch message; use the request in its approval channel.', ctx);
+      return;
+    }
+    const result = await decideRequest(ctx.services, { requestId: click.requestId, deciderId: click.userId, decision: 'approve', revision });
     await afterDecision(result, click, client, ctx);
   });
 
@@ -72,6 +80,7 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
 
 interface Click {
   requestId: string;
+  blockId: string | undefined;
   userId: string;
   channelId: string | undefined;
 }
@@ -82,7 +91,8 @@ function parseClick(body: unknown, ctx: ListenerContext): Click | undefined {
     ctx.logger.warn({ issues: parsed.error.issues }, 'ignored a button click without a request id');
     return undefined;
   }
-  return { requestId: parsed.data.actions[0]!.value, userId: parsed.data.user.id, channelId: parsed.data.channel?.id };
+  const action = parsed.data.actions[0]!;
+  return { requestId: action.value, blockId: action.block_id, userId: parsed.data.user.id, channelId: parsed.data.channel?.id };
 }
 
 async function afterDecision(result: DecideRequestResult, click: Click, client: WebClient, ctx: ListenerContext): Promise<void> {

@@ -10,7 +10,7 @@ export const requestIdSchema = z.uuid();
 export const buttonClickSchema = z.object({
   user: z.object({ id: z.string().min(1) }),
   channel: z.object({ id: z.string().min(1) }).optional(),
-  actions: z.array(z.object({ value: requestIdSchema })).min(1),
+  actions: z.array(z.object({ value: requestIdSchema, block_id: z.string().optional() })).min(1),
 });
 
 export const slashCommandSchema = z.object({

@@ -203,6 +203,22 @@ describe('approving and denying', () => {
     expect(await state(id)).toBe('pending');
   });
 
+  it('approves only the revision the approver was shown', async () => {
+    const id = await requestThroughModal();
+    const posted = h.slack.callsTo('chat.postMessage').find((c) => c.args.channel === 'C0APPROVALS')!;
+    expect(posted.args.blocks).toContainEqual(expect.objectContaining({ type: 'actions', block_id: 'latch_approval_actions:r1' }));
+    // The request changes after the message went out (an edit or an extension bumps the revision).
+    await h.db.accessRequest.update({ where: { id }, data: { revision: 2, durationSeconds: 8 * 3600 } });
+    await h.click(APPROVER1, APPROVE, id, 'C0APPROVALS', 'latch_approval_actions:r1');
+    const stale = await h.slack.waitForCall('chat.postEphemeral');
+    expect(stale.args.text).toBe('This request changed after you saw it; look at it again before deciding.');
+    await h.click(APPROVER1, APPROVE, id, 'C0APPROVALS', 'not-a-latch-block');
+    await waitFor(() => h.slack.callsTo('chat.postEphemeral').length === 2);
+    expect(await h.db.approval.count()).toBe(0);
+    await h.click(APPROVER1, APPROVE, id, 'C0APPROVALS', 'latch_approval_actions:r2');
+    await waitFor(async () => (await h.db.approval.count()) === 1);
+  });
+
   it('refuses a click whose value is not a request id, without touching anything', async () => {
     await requestThroughModal();
     const response = await h.click(APPROVER1, APPROVE, JSON.stringify({ requestId: 'x', approve: true }));

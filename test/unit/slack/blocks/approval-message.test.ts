@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { approvalMessage } from '../../../../src/slack/blocks/approval-message.ts';
-import { APPROVE, DENY } from '../../../../src/slack/blocks/ids.ts';
+import { APPROVE, DENY, revisionOfApprovalBlock } from '../../../../src/slack/blocks/ids.ts';
 import type { DecisionView, RequestStateName, RequestView } from '../../../../src/slack/blocks/request-view.ts';
 
 const REQUEST_ID = '6f1c2a4e-8b7d-4c3e-9a10-2b3c4d5e6f70';
@@ -19,6 +19,7 @@ function requestView(overrides: Partial<RequestView> = {}): RequestView {
     ticket: 'INC-7',
     state: 'pending',
     requiredApprovals: 1,
+    revision: 1,
     decisions: [],
     createdAt: new Date('2024-05-01T10:00:00Z'),
     pendingExpiresAt: new Date('2024-05-01T11:00:00Z'),
@@ -240,4 +241,19 @@ describe('approvalMessage: Slack limits', () => {
     expect(contextText(view)).toMatch(/…and \d+ more/);
     expect(contextText(view)).toContain('200 more approvals needed');
   });
+});
+
+describe('approvalMessage: binding a click to what was shown', () => {
+  it('names the revision in the buttons’ block_id, and reads it back', () => {
+    const [actions] = actionsOf(requestView({ revision: 3 })) as Array<{ block_id: string }>;
+    expect(actions!.block_id).toBe('latch_approval_actions:r3');
+    expect(revisionOfApprovalBlock(actions!.block_id)).toBe(3);
+  });
+
+  it.each([undefined, 'latch_approval_actions', 'latch_approval_actions:r', 'latch_approval_actions:rx', 'other:r3'])(
+    'reads no revision from %j',
+    (blockId) => {
+      expect(revisionOfApprovalBlock(blockId)).toBeUndefined();
+    },
+  );
 });

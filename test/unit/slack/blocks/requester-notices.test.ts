@@ -19,6 +19,7 @@ function requestView(overrides: Partial<RequestView> = {}): RequestView {
     ticket: null,
     state: 'pending',
     requiredApprovals: 2,
+    revision: 1,
     decisions: [],
     createdAt: new Date('2024-05-01T10:00:00Z'),
     pendingExpiresAt: new Date('2024-05-01T11:00:00Z'),
