@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import type { TestProject } from 'vitest/node';
 import { createLogger } from '../src/logging/logger.ts';
 import { migrateDatabase } from '../src/store/migrate.ts';
-import { templateDatabaseName, withDatabaseName } from './helpers/test-database.ts';
+import { adminQuery, templateDatabaseName, withDatabaseName } from './helpers/test-database.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -75,14 +75,4 @@ async function reachable(databaseUrl: string, redisUrl: string): Promise<boolean
 async function prepareTemplate(adminDatabaseUrl: string, name: string): Promise<void> {
   await adminQuery(adminDatabaseUrl, `CREATE DATABASE ${name}`);
   await migrateDatabase({ databaseUrl: withDatabaseName(adminDatabaseUrl, name), logger: createLogger({ level: 'warn' }) });
-}
-
-async function adminQuery(adminDatabaseUrl: string, sql: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: adminDatabaseUrl });
-  await admin.connect();
-  try {
-    await admin.query(sql);
-  } finally {
-    await admin.end();
-  }
 }

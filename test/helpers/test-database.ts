@@ -38,7 +38,8 @@ export async function createTestDatabase({ migrated = true } = {}): Promise<Test
   };
 }
 
-async function adminQuery(adminUrl: string, sql: string): Promise<void> {
+/** Runs one statement as the test server's superuser (CREATE or DROP DATABASE cannot run in a transaction). */
+export async function adminQuery(adminUrl: string, sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {

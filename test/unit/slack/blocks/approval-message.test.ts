@@ -1,33 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { approvalMessage } from '../../../../src/slack/blocks/approval-message.ts';
 import { APPROVE, DENY, revisionOfApprovalBlock } from '../../../../src/slack/blocks/ids.ts';
+import {
+  INJECTION,
+  INJECTION_ESCAPED,
+  REQUEST_ID,
+  requestView as baseRequestView,
+} from '../../../helpers/request-view-fixture.ts';
 import type { DecisionView, RequestStateName, RequestView } from '../../../../src/slack/blocks/request-view.ts';
 
-const REQUEST_ID = '6f1c2a4e-8b7d-4c3e-9a10-2b3c4d5e6f70';
-const INJECTION = '<!channel> see <https://evil|bank>';
-const INJECTION_ESCAPED = '&lt;!channel&gt; see &lt;https://evil|bank&gt;';
-
 function requestView(overrides: Partial<RequestView> = {}): RequestView {
-  return {
-    id: REQUEST_ID,
-    requesterId: 'U1',
-    resourceId: 'prod-db',
-    resourceName: 'Production database',
-    role: 'read',
-    durationSeconds: 2 * 3600,
-    reason: 'Investigate the invoice job',
-    ticket: 'INC-7',
-    state: 'pending',
-    requiredApprovals: 1,
-    revision: 1,
-    decisions: [],
-    createdAt: new Date('2024-05-01T10:00:00Z'),
-    pendingExpiresAt: new Date('2024-05-01T11:00:00Z'),
-    decidedAt: null,
-    outcomeReason: null,
-    decidedByRule: null,
-    ...overrides,
-  };
+  return baseRequestView({ ticket: 'INC-7', ...overrides });
 }
 
 const approve = (approverId: string, comment: string | null = null): DecisionView => ({
