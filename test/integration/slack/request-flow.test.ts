@@ -159,6 +159,33 @@ describe('/request-access', () => {
   });
 });
 
+describe('a catalog of more than 100 resources', () => {
+  it('switches the resource picker to type-ahead and answers its searches', async () => {
+    const saved = h.policy;
+    h.policy = testPolicy(Array.from({ length: 101 }, (_, i) => testResource({ id: `db-${i}`, name: `Database ${i}` })));
+    try {
+      await h.command(REQUESTER);
+      const open = await h.slack.waitForCall('views.open');
+      const blocks = (open.args.view as { blocks: Array<{ block_id?: string; element?: { type: string } }> }).blocks;
+      expect(blocks.find((b) => b.block_id === REQUEST_RESOURCE_BLOCK)!.element!.type).toBe('external_select');
+      const response = await h.interact({
+        type: 'block_suggestion',
+        user: { id: REQUESTER, team_id: 'T0FAKE' },
+        team: { id: 'T0FAKE' },
+        api_app_id: 'A0LATCH',
+        action_id: REQUEST_RESOURCE_ACTION,
+        block_id: REQUEST_RESOURCE_BLOCK,
+        value: 'database 10',
+        view: { id: 'V0OPEN', callback_id: REQUEST_MODAL, state: { values: {} } },
+      });
+      const { options } = (await response.json()) as { options: Array<{ value: string }> };
+      expect(options.map((o) => o.value)).toEqual(['db-10', 'db-100']);
+    } finally {
+      h.policy = saved;
+    }
+  });
+});
+
 describe('approving and denying', () => {
   it('reaches approved only after two distinct approvers, updating the message in place and removing the buttons', async () => {
     const id = await requestThroughModal();

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { approverRefusal, validateAccessRequest, type AccessRequestDraft } from '../../../src/domain/access-request-rules.ts';
+import { testPolicy, testResource } from '../../helpers/test-policy.ts';
+
+const policy = testPolicy([
+  testResource(),
+  testResource({ id: 'vault', name: 'Vault', requesters: { everyone: false, users: ['U0ALLOWED'], groups: ['S0SRE'] } }),
+]);
+const draft: AccessRequestDraft = { requesterId: 'U0ME', resourceId: 'prod-db', role: 'read', duration: '2h', reason: 'incident', ticket: ' INC-1 ' };
+
+describe('validateAccessRequest', () => {
+  it('accepts a good draft, trimmed, with the duration in seconds', () => {
+    const result = validateAccessRequest(policy, draft, new Set());
+    expect(result).toMatchObject({ ok: true, request: { durationSeconds: 7200, reason: 'incident', ticket: 'INC-1', role: { id: 'read' } } });
+  });
+
+  it.each([
+    [{ resourceId: undefined }, { resource: 'Pick a resource.' }],
+    [{ resourceId: 'nope' }, { resource: 'There is no resource called "nope".' }],
+    [{ role: undefined }, { role: 'Pick a role.' }],
+    [{ role: 'admin' }, { role: 'Production database has no role "admin"; its roles are read, write.' }],
+    [{ role: 'write', duration: '2h' }, { duration: 'At most 1h for write on Production database.' }],
+    [{ duration: 'forever' }, { duration: '"forever" is not a duration: use forms like 30m, 2h, 1d or 1h30m.' }],
+    [{ reason: ' ' }, { reason: 'Say why you need this access.' }],
+    [{ reason: 'x'.repeat(1001) }, { reason: 'Keep the reason under 1000 characters.' }],
+    [{ ticket: 'T'.repeat(101) }, { ticket: 'Keep the ticket under 100 characters.' }],
+    [{ resourceId: 'vault' }, { resource: 'You may not request access to Vault: the policy does not list you as a requester.' }],
+  ] as Array<[Partial<AccessRequestDraft>, Record<string, string>]>)('refuses %j', (change, errors) => {
+    expect(validateAccessRequest(policy, { ...draft, ...change }, new Set())).toEqual({ ok: false, errors });
+  });
+
+  it('lets a requester in through a listed user or a listed group', () => {
+    expect(validateAccessRequest(policy, { ...draft, resourceId: 'vault', requesterId: 'U0ALLOWED' }, new Set()).ok).toBe(true);
+    expect(validateAccessRequest(policy, { ...draft, resourceId: 'vault' }, new Set(['S0SRE'])).ok).toBe(true);
+  });
+});
+
+describe('approverRefusal', () => {
+  const resource = testResource({ approvers: { users: ['U0A', 'U0REQ'], groups: ['S0DBA'], required: 1 } });
+  it.each([
+    ['U0A', [], null],
+    ['U0B', ['S0DBA'], null],
+    ['U0B', [], 'You are not an approver for Production database.'],
+    ['U0REQ', [], 'You cannot decide your own request.'],
+    ['U0REQ', ['S0DBA'], 'You cannot decide your own request.'],
+  ])('%s in groups %j → %j', (decider, groups, refusal) => {
+    expect(approverRefusal(resource, 'U0REQ', decider as string, new Set(groups as string[]))).toBe(refusal);
+  });
+});
