@@ -1,0 +1,63 @@
+/**
+ * A provider makes access real in a target system and takes it away again. Each operation is
+ * idempotent — granting access that exists, or revoking access that is gone, succeeds — because
+ * jobs are retried, and a retry must never fail for having already worked.
+ *
+ * Expected failures are results, not exceptions, and say whether retrying can help: `transient`
+ * (timeouts, 5xx, rate limits, a target that is down) is retried with backoff; `permanent` (the
+ * role no longer exists, credentials refused, the user is unknown to the target) stops the fast
+ * retries at once. Messages are fit to show a person in Slack and never contain a secret.
+ *
+ * Deliberately left out: deciding whether access *should* end. When two grants overlap, the job
+ * layer revokes only when no other active grant covers the same principal and role.
+ */
+
+export interface ProviderGrant {
+  /** Latch's Grant id: stable across retries, usable as an idempotency key. */
+  grantId: string;
+  requestId: string;
+  resourceId: string;
+  /** The role id from the policy (a provider may map it to its own name in its settings). */
+  role: string;
+  /** Who, in the target's own terms: a database user, a Slack user id, a webhook's user field. */
+  principal: string;
+  /** When Latch will revoke; informational for the target (Latch revokes, not the target). */
+  expiresAt: Date;
+}
+
+export type ProviderFailureKind = 'transient' | 'permanent';
+
+export interface ProviderFailure {
+  kind: ProviderFailureKind;
+  /** One line for people: what failed and, where known, what to fix. No secrets. */
+  message: string;
+}
+
+export type ProviderResult<T = void> = { ok: true; value: T } | { ok: false; failure: ProviderFailure };
+
+export interface AccessProvider {
+  /** The provider type as named in the policy file, e.g. `postgres`. */
+  readonly type: string;
+  grant(grant: ProviderGrant): Promise<ProviderResult>;
+  revoke(grant: ProviderGrant): Promise<ProviderResult>;
+  /** Is the access there now? */
+  check(grant: ProviderGrant): Promise<ProviderResult<boolean>>;
+  /** Who holds `role` now, where the target can say: finds standing access Latch did not grant. */
+  list?(role: string): Promise<ProviderResult<string[]>>;
+  /** Releases connections; called at shutdown. */
+  close?(): Promise<void>;
+}
+
+/**
+ * Builds a provider from its validated policy settings. `env` is where secrets come from: settings
+ * name an environment variable, never hold the secret. A bad setting or a missing variable is a
+ * list of one-line problems (e.g. `settings.connectionStringEnv: PROD_DB_URL is not set`).
+ */
+export type ProviderFactory = (
+  settings: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+) => { ok: true; provider: AccessProvider } | { ok: false; problems: string[] };
+
+export const ok = <T = void>(value?: T): ProviderResult<T> => ({ ok: true, value: value as T });
+export const transient = (message: string): ProviderResult<never> => ({ ok: false, failure: { kind: 'transient', message } });
+export const permanent = (message: string): ProviderResult<never> => ({ ok: false, failure: { kind: 'permanent', message } });
