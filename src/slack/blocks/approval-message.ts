@@ -4,6 +4,7 @@ import { formatDuration } from '../../domain/duration.ts';
 import { countOf, escapeAndTruncate, mention, slackDate } from '../mrkdwn.ts';
 import { approvalActionsBlockId, APPROVE, DENY } from './ids.ts';
 import type { DecisionView, RequestView } from './request-view.ts';
+import type { SlackMessage } from './slack-message.ts';
 
 /**
  * The message in a resource's approval channel. It is rebuilt whole from the stored request after
@@ -11,11 +12,6 @@ import type { DecisionView, RequestView } from './request-view.ts';
  * buttons exist only while the request is pending and carry nothing but the request id: the
  * handlers re-read everything else from the database, never from what a click sent.
  */
-
-export interface ApprovalMessage {
-  text: string;
-  blocks: types.KnownBlock[];
-}
 
 // Slack's limits (PITFALLS.md).
 const MAX_SECTION_TEXT = 3000;
@@ -26,7 +22,7 @@ const MAX_NAME_SHOWN = 300;
 const MAX_TICKET_SHOWN = 600;
 
 /** At most six blocks whatever the request holds (Slack allows 50): decisions share one context. */
-export function approvalMessage(view: RequestView): ApprovalMessage {
+export function approvalMessage(view: RequestView): SlackMessage {
   const blocks: types.KnownBlock[] = [header(view), detailFields(view), reasonSection(view)];
   const decisions = decisionsContext(view);
   if (decisions) blocks.push(decisions);

@@ -4,16 +4,12 @@ import { formatDuration } from '../../domain/duration.ts';
 import { countOf, escapeAndTruncate, mention, slackDate } from '../mrkdwn.ts';
 import { CANCEL, REQUESTER_ACTIONS_BLOCK } from './ids.ts';
 import type { RequestView } from './request-view.ts';
+import type { SlackMessage } from './slack-message.ts';
 
 /**
  * The requester's direct messages: a confirmation posted when the request is made (and rewritten
  * after every change, so it never shows a stale Cancel button), and one notice when it ends.
  */
-
-export interface RequesterNotice {
-  text: string;
-  blocks: types.KnownBlock[];
-}
 
 // Keeps every section within Slack's 3000 characters however long the user text is.
 const MAX_REASON_SHOWN = 2000;
@@ -21,7 +17,7 @@ const MAX_OUTCOME_REASON_SHOWN = 2000;
 const MAX_TICKET_SHOWN = 200;
 
 /** The confirmation: what was asked for, for how long, and where it stands. */
-export function requestReceivedNotice(view: RequestView): RequesterNotice {
+export function requestReceivedNotice(view: RequestView): SlackMessage {
   const blocks: types.KnownBlock[] = [
     section(`You asked for ${whatWasAsked(view)}.\n${whereItStands(view)}`),
     context(requestDetails(view)),
@@ -34,7 +30,7 @@ export function requestReceivedNotice(view: RequestView): RequesterNotice {
 }
 
 /** The notice sent once a request is decided or ends, saying why in the decider's words. */
-export function outcomeNotice(view: RequestView): RequesterNotice {
+export function outcomeNotice(view: RequestView): SlackMessage {
   return {
     text: `Your request for ${plainWhat(view)}: ${plainState(view)}`,
     blocks: [section(`Your request for ${whatWasAsked(view)}:\n${whereItStands(view)}`), context(requestDetails(view))],
