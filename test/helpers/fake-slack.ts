@@ -6,6 +6,10 @@ import type { AddressInfo } from 'node:net';
  * (HTTP 200 with `ok: true|false`; HTTP 429 with `Retry-After` when rate limited), checks the
  * bearer token, and enforces the Block Kit limits Slack itself enforces, so a message Slack would
  * refuse is refused here too. Point the app at it with SLACK_API_URL=fake.apiUrl.
+ *
+ * User groups behave as Slack's do: a group the fake was not told about (`addUsergroup`,
+ * `setUsergroupMembers`) is `no_such_subteam`, a member list cannot be emptied (`invalid_users`),
+ * and a disabled group keeps its members but is listed only with `include_disabled`.
  */
 
 export interface FakeSlackCall {
@@ -30,6 +34,15 @@ export type FakeSlackReply =
   | { status: number; headers?: Record<string, string>; body?: unknown };
 
 type Responder = (call: FakeSlackCall) => FakeSlackReply | undefined;
+
+/** A user group as the fake holds it. A disabled group keeps its members, as Slack does. */
+export interface FakeSlackUsergroup {
+  id: string;
+  users: string[];
+  disabled: boolean;
+  name: string;
+  handle: string;
+}
 
 export interface FakeSlackOptions {
   /** Tokens the fake accepts; any other gets `invalid_auth`. */
@@ -56,7 +69,7 @@ export class FakeSlack {
   private readonly scripted = new Map<string, Responder[]>();
   private readonly overrides = new Map<string, Responder>();
   private readonly waiters: Array<{ method: string; predicate: (call: FakeSlackCall) => boolean; resolve(call: FakeSlackCall): void }> = [];
-  private readonly usergroupMembers = new Map<string, string[]>();
+  private readonly usergroups = new Map<string, FakeSlackUsergroup>();
   private nextTs = 1_700_000_000_000_100;
   private nextId = 1;
   private server!: Server;
@@ -248,22 +261,80 @@ export class FakeSlack {
           user: { id: user.id, name: user.name, is_bot: user.isBot ?? false, tz: user.tz ?? 'UTC', profile: { email: user.email, real_name: user.name } },
         };
       }
-      case 'usergroups.users.list':
-        return { ok: true, users: this.usergroupMembers.get(String(args.usergroup)) ?? [] };
+      case 'usergroups.list':
+        return {
+          ok: true,
+          usergroups: [...this.usergroups.values()]
+            .filter((group) => !group.disabled || isTrue(args.include_disabled))
+            .map((group) => this.usergroupObject(group, { users: isTrue(args.include_users), count: isTrue(args.include_count) })),
+        };
+      case 'usergroups.users.list': {
+        const group = this.usergroups.get(String(args.usergroup));
+        // Slack answers for a disabled group only when asked to (`include_disabled`). Which error
+        // it gives otherwise is not documented; the fake says the group is not there.
+        if (!group || (group.disabled && !isTrue(args.include_disabled))) return { ok: false, error: 'no_such_subteam' };
+        return { ok: true, users: [...group.users] };
+      }
       case 'usergroups.users.update': {
-        const users = String(args.users ?? '').split(',').filter(Boolean);
-        if (users.length === 0) return { ok: false, error: 'invalid_users' };
-        this.usergroupMembers.set(String(args.usergroup), users);
-        return { ok: true, usergroup: { id: args.usergroup, users } };
+        const group = this.usergroups.get(String(args.usergroup));
+        if (!group) return { ok: false, error: 'no_such_subteam' };
+        // Slack's `users` is the whole new member list; an empty or malformed one is `invalid_users`
+        // (Slack cannot empty a group: disable it instead).
+        const users = String(args.users ?? '').split(',').map((user) => user.trim());
+        if (users.length === 0 || users.some((user) => !SLACK_USER_ID.test(user))) return { ok: false, error: 'invalid_users' };
+        group.users = [...new Set(users)];
+        return { ok: true, usergroup: this.usergroupObject(group, { users: true, count: isTrue(args.include_count) }) };
+      }
+      case 'usergroups.enable':
+      case 'usergroups.disable': {
+        const group = this.usergroups.get(String(args.usergroup));
+        if (!group) return { ok: false, error: 'no_such_subteam' };
+        group.disabled = call.method === 'usergroups.disable';
+        return { ok: true, usergroup: this.usergroupObject(group, { users: false, count: isTrue(args.include_count) }) };
       }
       default:
         return { ok: false, error: 'unknown_method' };
     }
   }
 
-  /** Sets a user group's members, as if changed in Slack. */
+  /** Sets a user group's members, as if changed in Slack; creates the group (enabled) if it is new. */
   setUsergroupMembers(usergroup: string, users: string[]): void {
-    this.usergroupMembers.set(usergroup, [...users]);
+    const group = this.usergroups.get(usergroup);
+    if (group) group.users = [...users];
+    else this.addUsergroup(usergroup, { users });
+  }
+
+  /**
+   * Creates (or replaces) a user group, as if made in Slack: empty unless `users` are given, enabled
+   * unless `disabled`. A group the fake was never told about is `no_such_subteam`, as in Slack.
+   */
+  addUsergroup(id: string, options: { users?: string[]; disabled?: boolean; name?: string; handle?: string } = {}): void {
+    const handle = options.handle ?? id.toLowerCase();
+    this.usergroups.set(id, { id, users: [...(options.users ?? [])], disabled: options.disabled ?? false, name: options.name ?? handle, handle });
+  }
+
+  /** A user group's state now (a copy), or undefined when there is no such group. */
+  usergroup(id: string): FakeSlackUsergroup | undefined {
+    const group = this.usergroups.get(id);
+    return group && { ...group, users: [...group.users] };
+  }
+
+  /** A group in the shape of Slack's usergroup object; `date_delete` is non-zero while it is disabled. */
+  private usergroupObject(group: FakeSlackUsergroup, include: { users: boolean; count: boolean }): Record<string, unknown> {
+    return {
+      id: group.id,
+      team_id: this.teamId,
+      is_usergroup: true,
+      name: group.name,
+      handle: group.handle,
+      description: '',
+      date_create: 1_700_000_000,
+      date_update: 1_700_000_000,
+      date_delete: group.disabled ? 1_700_000_100 : 0,
+      prefs: { channels: [], groups: [] },
+      ...(include.users ? { users: [...group.users] } : {}),
+      ...(include.count ? { user_count: String(group.users.length) } : {}),
+    };
   }
 
   private postMessage(args: Record<string, unknown>): Record<string, unknown> {
@@ -279,6 +350,14 @@ export class FakeSlack {
     const micros = this.nextTs++;
     return `${Math.floor(micros / 1_000_000)}.${String(micros % 1_000_000).padStart(6, '0')}`;
   }
+}
+
+// Loose on length: tests use short ids such as U1.
+const SLACK_USER_ID = /^[UW][A-Z0-9]+$/;
+
+/** A boolean argument as Slack reads it from a form (`true`, `1`) or from JSON. */
+function isTrue(value: unknown): boolean {
+  return value === true || value === 1 || value === 'true' || value === '1';
 }
 
 function textProblem(text: unknown): string | undefined {

@@ -81,6 +81,39 @@ describe('fake Slack Web API', () => {
     expect((await call('usergroups.users.list', { usergroup: 'S1' })).body.users).toEqual(['U1', 'U2']);
   });
 
+  it('says no_such_subteam for a user group it was never told about', async () => {
+    for (const method of ['usergroups.users.list', 'usergroups.enable', 'usergroups.disable']) {
+      expect((await call(method, { usergroup: 'S404' })).body).toEqual({ ok: false, error: 'no_such_subteam' });
+    }
+    expect((await call('usergroups.users.update', { usergroup: 'S404', users: 'U1' })).body).toEqual({ ok: false, error: 'no_such_subteam' });
+  });
+
+  it('holds a declared empty group, and refuses to empty a group as Slack does', async () => {
+    slack.addUsergroup('S2');
+    expect((await call('usergroups.users.list', { usergroup: 'S2' })).body).toEqual({ ok: true, users: [] });
+    await call('usergroups.users.update', { usergroup: 'S2', users: 'U1' });
+    expect((await call('usergroups.users.update', { usergroup: 'S2', users: '' })).body).toEqual({ ok: false, error: 'invalid_users' });
+    expect((await call('usergroups.users.update', { usergroup: 'S2', users: 'U1,@ada' })).body).toEqual({ ok: false, error: 'invalid_users' });
+    expect(slack.usergroup('S2')).toMatchObject({ users: ['U1'], disabled: false });
+  });
+
+  it('disables and enables a group, keeping its members; a disabled group is listed only when asked', async () => {
+    slack.addUsergroup('S3', { users: ['U1'], handle: 'oncall' });
+    expect((await call('usergroups.disable', { usergroup: 'S3' })).body).toMatchObject({ ok: true, usergroup: { id: 'S3', date_delete: expect.any(Number) } });
+    expect(slack.usergroup('S3')).toMatchObject({ users: ['U1'], disabled: true });
+    expect((await call('usergroups.users.list', { usergroup: 'S3' })).body).toEqual({ ok: false, error: 'no_such_subteam' });
+    expect((await call('usergroups.users.list', { usergroup: 'S3', include_disabled: true })).body).toEqual({ ok: true, users: ['U1'] });
+    const listed = async (args: Record<string, unknown>) =>
+      ((await call('usergroups.list', args)).body.usergroups as Array<Record<string, unknown>>).filter((group) => group.id === 'S3');
+    expect(await listed({})).toEqual([]);
+    expect(await listed({ include_disabled: true, include_users: true })).toEqual([
+      expect.objectContaining({ id: 'S3', handle: 'oncall', users: ['U1'], date_delete: expect.any(Number) }),
+    ]);
+    expect((await listed({ include_disabled: true }))[0]!.date_delete).not.toBe(0);
+    expect((await call('usergroups.enable', { usergroup: 'S3' })).body).toMatchObject({ ok: true, usergroup: { id: 'S3', date_delete: 0 } });
+    expect(await listed({ include_count: true })).toEqual([expect.objectContaining({ id: 'S3', date_delete: 0, user_count: '1' })]);
+  });
+
   it('says unknown_method for what it does not know', async () => {
     expect((await call('admin.everything.delete', {})).body).toEqual({ ok: false, error: 'unknown_method' });
   });

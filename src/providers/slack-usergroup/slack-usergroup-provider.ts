@@ -1,0 +1,276 @@
+import { LogLevel, WebAPIPlatformError, WebClient } from '@slack/web-api';
+import {
+  ok,
+  type AccessProvider,
+  type ProviderFactory,
+  type ProviderFailure,
+  type ProviderGrant,
+  type ProviderResult,
+} from '../provider.ts';
+import { slackFailure, type UsergroupMethod } from './failures.ts';
+import { settingsProblems, slackUsergroupSettingsSchema } from './settings.ts';
+
+/**
+ * Access as membership of a Slack user group: granting adds the user to the group its role maps
+ * to, revoking takes them out again, and every other member stays as they are.
+ *
+ * Slack can only replace a group's whole member list (`usergroups.users.update`), so each change
+ * is read, modify, write, then read back to verify. Changes to one group are queued one after the
+ * other within this process; two Latch processes, or a person editing the group in Slack at the
+ * same moment, can still race, and the read-back turns a lost change into a transient failure
+ * that the job's retry repairs.
+ *
+ * Slack refuses to empty a group, so the last member is removed by disabling the group. Latch
+ * treats a disabled group as having no members (its stale member list is ignored), and granting
+ * into it writes the new member list before enabling it, so nobody it held comes back.
+ */
+
+/** A hung call to Slack fails (transiently) after this long instead of holding a job. */
+export const SLACK_CALL_TIMEOUT_MS = 10_000;
+
+/** Slack user ids; also keeps a comma out of the comma-separated member list. */
+const SLACK_USER_ID = /^[UW][A-Z0-9]+$/;
+
+export interface SlackUsergroupProviderOptions {
+  /** A client that does not retry by itself (see `createSlackUsergroupProvider`). */
+  client: WebClient;
+  /** The group for every role without its own entry in `roles`. */
+  usergroup?: string | undefined;
+  /** Policy role id → user group id. */
+  roles?: Record<string, string> | undefined;
+}
+
+/** A failure that ends the operation; turned into a result at the public methods. */
+class OperationFailed extends Error {
+  constructor(readonly failure: ProviderFailure) {
+    super(failure.message);
+  }
+}
+
+export class SlackUsergroupProvider implements AccessProvider {
+  readonly type = 'slack-usergroup';
+  readonly #client: WebClient;
+  readonly #usergroup: string | undefined;
+  readonly #roles: Readonly<Record<string, string>>;
+  /** The tail of each group's queue of changes; removed when the queue runs empty. */
+  readonly #queues = new Map<string, Promise<void>>();
+
+  constructor(options: SlackUsergroupProviderOptions) {
+    this.#client = options.client;
+    this.#usergroup = options.usergroup;
+    this.#roles = { ...options.roles };
+  }
+
+  grant(grant: ProviderGrant): Promise<ProviderResult> {
+    return this.#run(grant, 'add', (group, user) => this.#exclusive(group, () => this.#add(group, user)));
+  }
+
+  revoke(grant: ProviderGrant): Promise<ProviderResult> {
+    return this.#run(grant, 'remove', (group, user) => this.#exclusive(group, () => this.#remove(group, user)));
+  }
+
+  check(grant: ProviderGrant): Promise<ProviderResult<boolean>> {
+    return this.#run(grant, 'check', (group, user) => this.#holds(group, user));
+  }
+
+  async list(role: string): Promise<ProviderResult<string[]>> {
+    const group = this.#groupFor(role);
+    if (!group.ok) return group;
+    try {
+      const members = await this.#members(group.value);
+      return ok(members.length > 0 && (await this.#isDisabled(group.value)) ? [] : members);
+    } catch (error) {
+      return failed(error, `Could not list Slack user group ${group.value}`);
+    }
+  }
+
+  /** Resolves the group and checks the principal, then runs `work`, turning failures into results. */
+  async #run<T>(
+    grant: ProviderGrant,
+    action: 'add' | 'remove' | 'check',
+    work: (group: string, user: string) => Promise<T>,
+  ): Promise<ProviderResult<T>> {
+    const group = this.#groupFor(grant.role);
+    if (!group.ok) return group;
+    const where = `Slack user group ${group.value}`;
+    if (!SLACK_USER_ID.test(grant.principal)) {
+      // Not echoed: it is not an id, and a comma in it would name extra members.
+      return { ok: false, failure: { kind: 'permanent', message: `The principal for ${where} is not a Slack user id such as U012ABCDEF` } };
+    }
+    try {
+      return ok(await work(group.value, grant.principal));
+    } catch (error) {
+      const context = {
+        add: `Could not add ${grant.principal} to ${where}`,
+        remove: `Could not remove ${grant.principal} from ${where}`,
+        check: `Could not check ${grant.principal} in ${where}`,
+      }[action];
+      return failed(error, context);
+    }
+  }
+
+  #groupFor(role: string): ProviderResult<string> {
+    const group = Object.hasOwn(this.#roles, role) ? this.#roles[role] : this.#usergroup;
+    if (group === undefined) {
+      return {
+        ok: false,
+        failure: {
+          kind: 'permanent',
+          message: `Role "${role}" has no Slack user group: map it under the provider's settings.roles, or set settings.usergroup`,
+        },
+      };
+    }
+    return ok(group);
+  }
+
+  async #add(group: string, user: string): Promise<void> {
+    const members = await this.#members(group);
+    const disabled = await this.#isDisabled(group);
+    if (!disabled && members.includes(user)) return;
+    if (disabled) {
+      // Whoever the disabled group still lists had their access removed by disabling it: the
+      // new list holds only `user`, and is written before the group is enabled again.
+      if (members.length !== 1 || members[0] !== user) await this.#update(group, [user]);
+      await this.#setEnabled(group, true);
+    } else {
+      await this.#update(group, [...members, user]);
+    }
+    await this.#verify(group, user, true);
+  }
+
+  async #remove(group: string, user: string): Promise<void> {
+    const members = await this.#members(group);
+    if (!members.includes(user) || (await this.#isDisabled(group))) return;
+    const rest = members.filter((member) => member !== user);
+    // Slack refuses an empty member list: a group without members is a disabled group.
+    if (rest.length > 0) await this.#update(group, rest);
+    else await this.#setEnabled(group, false);
+    await this.#verify(group, user, false);
+  }
+
+  async #holds(group: string, user: string): Promise<boolean> {
+    const members = await this.#members(group);
+    return members.includes(user) && !(await this.#isDisabled(group));
+  }
+
+  /** Reads the group back: a change lost to a concurrent edit is a transient failure, so it is retried. */
+  async #verify(group: string, user: string, member: boolean): Promise<void> {
+    if ((await this.#holds(group, user)) === member) return;
+    throw new OperationFailed({
+      kind: 'transient',
+      message: `Slack user group ${group} changed while Latch was editing it (${user} is ${member ? 'not yet' : 'still'} a member); trying again settles it`,
+    });
+  }
+
+  /** The group's member list as Slack holds it, also for a disabled group. */
+  async #members(group: string): Promise<string[]> {
+    const response = await this.#call('usergroups.users.list', () =>
+      this.#client.usergroups.users.list({ usergroup: group, include_disabled: true }),
+    );
+    return response.users ?? [];
+  }
+
+  /** Whether the group is disabled: `usergroups.list` is the only method that says (`date_delete`). */
+  async #isDisabled(group: string): Promise<boolean> {
+    const response = await this.#call('usergroups.list', () => this.#client.usergroups.list({ include_disabled: true }));
+    const found = response.usergroups?.find((candidate) => candidate.id === group);
+    if (!found) {
+      throw new OperationFailed({ kind: 'permanent', message: `Slack's usergroups.list does not show user group ${group}` });
+    }
+    return (found.date_delete ?? 0) !== 0;
+  }
+
+  async #update(group: string, users: string[]): Promise<void> {
+    await this.#call('usergroups.users.update', () => this.#client.usergroups.users.update({ usergroup: group, users: users.join(',') }));
+  }
+
+  async #setEnabled(group: string, enabled: boolean): Promise<void> {
+    const method = enabled ? 'usergroups.enable' : 'usergroups.disable';
+    await this.#call(method, async () => {
+      try {
+        await (enabled ? this.#client.usergroups.enable({ usergroup: group }) : this.#client.usergroups.disable({ usergroup: group }));
+      } catch (error) {
+        // Slack has been seen answering `already_enabled` / `already_disabled`: the state we want.
+        if (error instanceof WebAPIPlatformError && error.data.error === (enabled ? 'already_enabled' : 'already_disabled')) return;
+        throw error;
+      }
+    });
+  }
+
+  /** One Slack call: a Slack error becomes an `OperationFailed`; anything else is a bug, rethrown as it is. */
+  async #call<T>(method: UsergroupMethod, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      const failure = slackFailure(error, method);
+      if (failure) throw new OperationFailed(failure);
+      throw error;
+    }
+  }
+
+  /** Runs `work` after every change already queued for `group` in this process has finished. */
+  #exclusive<T>(group: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.#queues.get(group) ?? Promise.resolve();
+    const result = previous.then(work);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#queues.set(group, tail);
+    void tail.then(() => {
+      if (this.#queues.get(group) === tail) this.#queues.delete(group);
+    });
+    return result;
+  }
+}
+
+/** An `OperationFailed` as a result, its message led by what was being done; rethrows anything else. */
+function failed(error: unknown, context: string): { ok: false; failure: ProviderFailure } {
+  if (!(error instanceof OperationFailed)) throw error;
+  return { ok: false, failure: { kind: error.failure.kind, message: `${context}: ${error.failure.message}` } };
+}
+
+/** The Web API base URL: Slack's own unless SLACK_API_URL points elsewhere (tests, a sandbox). */
+function apiUrlFrom(value: string | undefined): { ok: true; url: string | undefined } | { ok: false; problem: string } {
+  if (value === undefined || value.trim() === '') return { ok: true, url: undefined };
+  let url: URL;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    return { ok: false, problem: 'SLACK_API_URL: must be an http:// or https:// URL such as https://slack.com/api/' };
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    return { ok: false, problem: 'SLACK_API_URL: must be an http:// or https:// URL such as https://slack.com/api/' };
+  }
+  // The client joins method names onto the base, so it must end with a slash.
+  const text = url.toString();
+  return { ok: true, url: text.endsWith('/') ? text : `${text}/` };
+}
+
+/**
+ * Builds the provider from its policy settings, with its own Web API client on SLACK_BOT_TOKEN.
+ * The client neither retries nor waits out rate limits (by default it would, for up to half an
+ * hour, with the job's lock held): a 429 is a transient result at once, and Latch's jobs retry.
+ */
+export const createSlackUsergroupProvider: ProviderFactory = (settings, env) => {
+  const problems: string[] = [];
+  const parsed = slackUsergroupSettingsSchema.safeParse(settings);
+  if (!parsed.success) problems.push(...settingsProblems(parsed.error));
+  const token = env.SLACK_BOT_TOKEN;
+  if (token === undefined || token.trim() === '') {
+    problems.push("SLACK_BOT_TOKEN is not set: the slack-usergroup provider edits user groups with the Slack app's bot token (starts with xoxb-)");
+  }
+  const apiUrl = apiUrlFrom(env.SLACK_API_URL);
+  if (!apiUrl.ok) problems.push(apiUrl.problem);
+  if (!parsed.success || !apiUrl.ok || token === undefined || problems.length > 0) return { ok: false, problems };
+
+  const client = new WebClient(token, {
+    ...(apiUrl.url ? { slackApiUrl: apiUrl.url } : {}),
+    retryConfig: { retries: 0 },
+    rejectRateLimitedCalls: true,
+    timeout: SLACK_CALL_TIMEOUT_MS,
+    // Failures come back as results with their reason; the client's own console lines add nothing.
+    logLevel: LogLevel.ERROR,
+  });
+  return { ok: true, provider: new SlackUsergroupProvider({ client, usergroup: parsed.data.usergroup, roles: parsed.data.roles }) };
+};
