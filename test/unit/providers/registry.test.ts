@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { PROVIDER_TYPES } from '../../../src/config/policy-file.ts';
+import { createProviders, PROVIDER_FACTORIES } from '../../../src/providers/registry.ts';
+import { testPolicy, testResource } from '../../helpers/test-policy.ts';
+
+const postgres = (connectionStringEnv: string) => ({ type: 'postgres', settings: { connectionStringEnv } });
+const webhook = { type: 'webhook', settings: { url: 'https://hooks.example.com/latch', secretEnv: 'HOOK_SECRET' } };
+const usergroup = { type: 'slack-usergroup', settings: { usergroup: 'S0ONCALL' } };
+
+describe('provider registry', () => {
+  it('has a factory for every provider type the policy file accepts', () => {
+    expect(Object.keys(PROVIDER_FACTORIES).sort()).toEqual([...PROVIDER_TYPES].sort());
+  });
+
+  it('builds one provider per resource, of the type its policy names', async () => {
+    const policy = testPolicy([
+      testResource({ id: 'db', provider: postgres('DB_URL') }),
+      testResource({ id: 'hook', provider: webhook }),
+      testResource({ id: 'group', provider: usergroup }),
+    ]);
+    const env = { DB_URL: 'postgresql://grantor@127.0.0.1:1/app', HOOK_SECRET: 's3cret-s3cret', SLACK_BOT_TOKEN: 'xoxb-1-2-3' };
+    const result = await createProviders(policy, env);
+    if (!result.ok) throw new Error(result.problems.join('\n'));
+    expect([...result.providers].map(([id, provider]) => [id, provider.type])).toEqual([
+      ['db', 'postgres'],
+      ['hook', 'webhook'],
+      ['group', 'slack-usergroup'],
+    ]);
+    await Promise.all([...result.providers.values()].map((provider) => provider.close?.()));
+  });
+
+  it('reports every missing secret under the path of the resource that needs it', async () => {
+    const policy = testPolicy([
+      testResource({ id: 'db', provider: postgres('PROD_DB_ADMIN_URL') }),
+      testResource({ id: 'hook', provider: webhook }),
+      testResource({ id: 'group', provider: usergroup }),
+    ]);
+    const result = await createProviders(policy, {});
+    expect(result.ok).toBe(false);
+    const problems = result.ok ? [] : result.problems;
+    expect(problems).toContain('resources[0].provider.settings.connectionStringEnv: PROD_DB_ADMIN_URL is not set');
+    expect(problems.some((p) => p.startsWith('resources[1].provider.settings.secretEnv: HOOK_SECRET'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('resources[2].provider') && p.includes('SLACK_BOT_TOKEN'))).toBe(true);
+  });
+});
