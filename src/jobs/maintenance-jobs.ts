@@ -14,6 +14,8 @@ export const MAINTENANCE_QUEUE = 'latch-maintenance';
 export interface MaintenanceSweeps {
   /** Expires pending requests past their decision time and tells people. */
   expirePendingRequests(): Promise<void>;
+  /** Posts the approval messages Slack refused earlier. */
+  announceMissedRequests(): Promise<void>;
 }
 
 export interface MaintenanceOptions {
@@ -31,6 +33,7 @@ export interface RunningMaintenance {
 
 const SWEEP_HANDLERS: Record<string, keyof MaintenanceSweeps> = {
   'expire-pending-requests': 'expirePendingRequests',
+  'announce-missed-requests': 'announceMissedRequests',
 };
 
 export async function startMaintenance({ redisUrl, prefix = 'latch', everyMs = 30_000, sweeps, logger }: MaintenanceOptions): Promise<RunningMaintenance> {

@@ -3,6 +3,7 @@ import { LoggingGrantRequester } from '../jobs/logging-grant-requester.ts';
 import type { MaintenanceSweeps } from '../jobs/maintenance-jobs.ts';
 import type { Logger } from '../logging/logger.ts';
 import { expirePendingRequests } from '../services/expire-pending-requests.ts';
+import { findUnannouncedRequests } from '../services/find-unannounced-requests.ts';
 import { systemClock, type Clock, type GrantRequester, type GroupDirectory, type ServiceContext } from '../services/service-context.ts';
 import { createSlackApp, type SlackApp } from '../slack/app.ts';
 import { registerDecisionListeners } from '../slack/listeners/decision-listeners.ts';
@@ -48,6 +49,9 @@ export function createLatch(options: LatchOptions): Latch {
   const sweeps: MaintenanceSweeps = {
     async expirePendingRequests() {
       for (const requestId of await expirePendingRequests(services)) await messenger.announceOutcome(requestId);
+    },
+    async announceMissedRequests() {
+      for (const requestId of await findUnannouncedRequests(services)) await messenger.announce(requestId);
     },
   };
   return { ...slack, services, messenger, sweeps };

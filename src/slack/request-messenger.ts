@@ -20,26 +20,33 @@ export class RequestMessenger {
     private readonly logger: Logger,
   ) {}
 
-  /** Posts a new request to its approval channel and confirms it to the requester by DM. */
+  /**
+   * Posts a request to its approval channel and confirms it to the requester by DM — each only if
+   * not already posted, so a later retry (the re-announce sweep) fills in what Slack refused
+   * without posting anything twice.
+   */
   async announce(requestId: string): Promise<void> {
     const view = await loadRequestView(this.db, this.policy(), requestId);
     const request = await this.db.accessRequest.findUnique({ where: { id: requestId } });
     if (!view || !request?.approvalChannelId) return;
-    const posted = await this.attempt('post the approval message', () =>
-      this.client.chat.postMessage({ channel: request.approvalChannelId!, ...approvalMessage(view) }),
-    );
-    // Slack sends DMs from the app to a user id; the answer names the DM channel to update later.
-    const confirmed = await this.attempt('confirm the request to the requester', () =>
-      this.client.chat.postMessage({ channel: view.requesterId, ...requestReceivedNotice(view) }),
-    );
-    await this.db.accessRequest.update({
-      where: { id: requestId },
-      data: {
-        approvalMessageTs: posted?.ts ?? null,
-        requesterChannelId: confirmed?.channel ?? null,
-        requesterMessageTs: confirmed?.ts ?? null,
-      },
-    });
+    if (!request.approvalMessageTs) {
+      const posted = await this.attempt('post the approval message', () =>
+        this.client.chat.postMessage({ channel: request.approvalChannelId!, ...approvalMessage(view) }),
+      );
+      if (posted?.ts) await this.db.accessRequest.update({ where: { id: requestId }, data: { approvalMessageTs: posted.ts } });
+    }
+    if (!request.requesterMessageTs) {
+      // Slack sends DMs from the app to a user id; the answer names the DM channel to update later.
+      const confirmed = await this.attempt('confirm the request to the requester', () =>
+        this.client.chat.postMessage({ channel: view.requesterId, ...requestReceivedNotice(view) }),
+      );
+      if (confirmed?.ts) {
+        await this.db.accessRequest.update({
+          where: { id: requestId },
+          data: { requesterChannelId: confirmed.channel ?? null, requesterMessageTs: confirmed.ts },
+        });
+      }
+    }
   }
 
   /** Rewrites both messages from the stored request (votes so far, or how it ended). */

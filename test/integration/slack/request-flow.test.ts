@@ -316,6 +316,28 @@ describe('cancel and expiry', () => {
   });
 });
 
+describe('when Slack refuses the approval message', () => {
+  it('keeps the request, and the sweep posts the message later without a second DM', async () => {
+    h.slack.failOnce('chat.postMessage', 'internal_error');
+    await submitRequest({ resource: 'prod-db', role: 'read', duration: '2h', reason: 'slack was down' });
+    await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === REQUESTER);
+    const request = await h.db.accessRequest.findFirstOrThrow();
+    await waitFor(async () => (await h.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).requesterMessageTs !== null);
+    expect((await h.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).approvalMessageTs).toBeNull();
+
+    await h.latch.sweeps.announceMissedRequests();
+    expect(h.slack.callsTo('chat.postMessage')).toHaveLength(2); // within the grace period: left alone
+    h.clock.advance(120);
+    await h.latch.sweeps.announceMissedRequests();
+    const posted = h.slack.callsTo('chat.postMessage').filter((c) => c.args.channel === 'C0APPROVALS');
+    expect(posted).toHaveLength(2); // the refused attempt and the sweep's
+    expect(h.slack.callsTo('chat.postMessage').filter((c) => c.args.channel === REQUESTER)).toHaveLength(1);
+    expect((await h.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).approvalMessageTs).not.toBeNull();
+    await h.latch.sweeps.announceMissedRequests();
+    expect(h.slack.callsTo('chat.postMessage')).toHaveLength(3);
+  });
+});
+
 describe('signatures', () => {
   it('refuses a forged or stale request before anything happens', async () => {
     const body = new URLSearchParams({ command: '/request-access', text: '', user_id: REQUESTER, channel_id: 'C1', trigger_id: '1.2' }).toString();

@@ -1,0 +1,17 @@
+import type { ServiceContext } from './service-context.ts';
+
+/**
+ * Pending requests whose approval message never reached Slack (Slack was down or refused), older
+ * than `graceSeconds` so a request being announced right now is left to finish. Without this, such
+ * a request would wait unseen by any approver until it expired.
+ */
+export async function findUnannouncedRequests(ctx: ServiceContext, graceSeconds = 60): Promise<string[]> {
+  const before = new Date(ctx.clock.now().getTime() - graceSeconds * 1000);
+  const rows = await ctx.db.accessRequest.findMany({
+    where: { state: 'pending', approvalMessageTs: null, createdAt: { lt: before } },
+    select: { id: true },
+    orderBy: { createdAt: 'asc' },
+    take: 100,
+  });
+  return rows.map((row) => row.id);
+}
