@@ -17,9 +17,10 @@ const SLACK_CHECK_TIMEOUT_MS = 30_000;
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 /**
- * `latch start`: checks everything it depends on (PostgreSQL migrated, Redis reachable, the bot
- * token accepted by Slack) before it takes a single request, so a misconfigured deployment fails
- * at once with one line saying what is wrong, not later in front of a user.
+ * `latch start`: checks everything it depends on (a valid policy, PostgreSQL migrated, Redis
+ * reachable, the bot token accepted by Slack) before it takes a single request, so a
+ * misconfigured deployment fails at once with one line per problem, not later in front of a user.
+ * Then it serves Slack and runs the maintenance sweeps (expiry, re-announcing).
  */
 export async function startCommand(): Promise<void> {
   const env = readEnv(serviceEnvSchema);
