@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { createSecretScrubber } from '../logging/secret-scrubber.ts';
 import { CliError, EXIT } from './cli-error.ts';
+import { auditVerifyCommand } from './commands/audit-verify.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { startCommand } from './commands/start.ts';
 
@@ -12,12 +13,13 @@ Commands:
                      Slack's requests (the default)
   migrate            apply pending database migrations (safe to run from several processes)
   migrate --check    compare the database with prisma/schema.prisma; exit 1 if they differ
+  audit verify       check the audit trail's hash chain; exit 1 at the first broken event
   help               show this text
 
 Configuration comes from the environment: see .env.example.`;
 
 const argsSchema = z.object({
-  command: z.enum(['start', 'migrate', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
+  command: z.enum(['start', 'migrate', 'audit', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
   check: z.boolean(),
 });
 
@@ -45,6 +47,10 @@ async function main(argv: string[]): Promise<void> {
   }
   const args = argsSchema.safeParse({ command, check: parsed.values.check });
   if (!args.success) throw new UsageError(args.error.issues[0]?.message ?? 'bad arguments');
+  if (args.data.command === 'audit') {
+    if (extra.length !== 1 || extra[0] !== 'verify') throw new UsageError('`latch audit` takes one subcommand: verify');
+    return auditVerifyCommand();
+  }
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
   if (args.data.check && args.data.command !== 'migrate') throw new UsageError('--check only applies to `latch migrate`');
 
