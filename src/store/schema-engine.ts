@@ -62,7 +62,7 @@ export async function openSchemaEngine(options: OpenSchemaEngineOptions): Promis
   const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 2, connectionTimeoutMillis: 10_000 });
   readCatalogCharsAsText(pool);
   pool.on('connect', readCatalogCharsAsText);
-  const adapter = new PrismaPg(pool);
+  const adapter = new WholeScriptPrismaPg(pool);
   const engine = await bindings.SchemaEngine.new(
     { datamodels: [[options.schemaPath, options.schema]] },
     options.onLog ?? (() => {}),
@@ -75,6 +75,31 @@ export async function openSchemaEngine(options: OpenSchemaEngineOptions): Promis
       void pool.end().catch(() => {});
     },
   };
+}
+
+/**
+ * @prisma/adapter-pg 7.10 runs a migration script by splitting it on every `;`, which breaks a
+ * function body (`$$ … ; … $$`) and any string containing `;`. Prisma's native engine sends the
+ * script whole; so does this: one simple-protocol query, which PostgreSQL also runs as a single
+ * implicit transaction, so a migration is applied entirely or not at all.
+ */
+class WholeScriptPrismaPg extends PrismaPg {
+  constructor(private readonly scriptPool: pg.Pool) {
+    super(scriptPool);
+  }
+
+  override async connect() {
+    const adapter = await super.connect();
+    const withErrors = adapter as unknown as { onError(error: unknown): never };
+    adapter.executeScript = async (script: string) => {
+      try {
+        await this.scriptPool.query(script);
+      } catch (error) {
+        withErrors.onError(error);
+      }
+    };
+    return adapter;
+  }
 }
 
 /** PostgreSQL's internal one-byte `"char"` type, used by catalog columns such as `relkind`. */

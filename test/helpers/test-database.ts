@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
+import type { Database } from '../../src/store/database.ts';
 
 /**
  * A database with every migration applied, prepared once per run by the global setup. Named per
@@ -47,4 +48,15 @@ export async function adminQuery(adminUrl: string, sql: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/**
+ * Empties the request tables between tests. audit_events refuses TRUNCATE (it is append-only), so
+ * this does what only a superuser can: skip triggers, for this one transaction only.
+ */
+export async function emptyRequestTables(db: Database): Promise<void> {
+  await db.$transaction([
+    db.$executeRawUnsafe('SET LOCAL session_replication_role = replica'),
+    db.$executeRawUnsafe('TRUNCATE audit_events, approvals, grants, access_requests'),
+  ]);
 }

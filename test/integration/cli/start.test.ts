@@ -173,7 +173,7 @@ describe('latch start refuses to run, in one line, when', () => {
 
   it('the database has not been migrated', async () => {
     const { line } = await failure({ DATABASE_URL: emptyDb.url });
-    expect(line).toMatch(/^latch: the database at DATABASE_URL is missing 1 migration\(s\) \(\d+_init\): run `latch migrate` first$/);
+    expect(line).toMatch(/^latch: the database at DATABASE_URL is missing 2 migration\(s\) \(\d+_init, \d+_audit_append_only\): run `latch migrate` first$/);
   });
 
   it('PostgreSQL cannot be reached', async () => {

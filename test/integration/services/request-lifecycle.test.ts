@@ -5,7 +5,7 @@ import { decideRequest } from '../../../src/services/decide-request.ts';
 import { expirePendingRequests } from '../../../src/services/expire-pending-requests.ts';
 import { requestAccess } from '../../../src/services/request-access.ts';
 import { createDatabase, type Database } from '../../../src/store/database.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
+import { createTestDatabase, emptyRequestTables, type TestDatabase } from '../../helpers/test-database.ts';
 import { testPolicy, testResource } from '../../helpers/test-policy.ts';
 import { testServiceContext } from '../../helpers/test-services.ts';
 
@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   // Audit rows reference requests; this database belongs to this file alone.
-  await db.$executeRawUnsafe('TRUNCATE audit_events, approvals, grants, access_requests');
+  await emptyRequestTables(db);
 });
 
 function setup(required = 1) {

@@ -1,11 +1,11 @@
 import pg from 'pg';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { verifyAuditChain } from '../../../src/services/verify-audit-chain.ts';
 import { appendAuditEvent } from '../../../src/store/audit-log.ts';
 import { createDatabase, type Database } from '../../../src/store/database.ts';
 import { inTransaction } from '../../../src/store/transaction.ts';
 import { runLatch } from '../../helpers/latch-process.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
+import { adminQuery, createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
 
 let testDb: TestDatabase;
 let db: Database;
@@ -28,12 +28,15 @@ async function writeChain(length: number) {
   }
 }
 
-/** Tampering as someone with direct database access would do it. */
+/**
+ * Tampering as a superuser or the tables' owner could: with the append-only triggers skipped.
+ * That such a person can rewrite rows is exactly why the chain must expose it.
+ */
 async function tamper(sql: string) {
   const client = new pg.Client({ connectionString: testDb.url });
   await client.connect();
   try {
-    await client.query(sql);
+    await client.query(`BEGIN; SET LOCAL session_replication_role = replica; ${sql}; COMMIT`);
   } finally {
     await client.end();
   }
@@ -77,6 +80,44 @@ describe('verifyAuditChain', () => {
       return;
     }
     expect(report).toMatchObject({ ok: false, seq, message: expect.stringMatching(message!) });
+  });
+});
+
+describe('the append-only audit table', () => {
+  it.each([
+    ['UPDATE', `UPDATE audit_events SET actor = 'U0MALLORY' WHERE seq = 1`],
+    ['DELETE', 'DELETE FROM audit_events WHERE seq = 1'],
+    ['TRUNCATE', 'TRUNCATE audit_events'],
+  ])('refuses %s, even through the app’s own connection', async (operation, sql) => {
+    await writeChain(2);
+    await expect(db.$executeRawUnsafe(sql)).rejects.toThrow(new RegExp(`audit_events is append-only: ${operation} is not allowed`));
+    expect(await verifyAuditChain(db)).toMatchObject({ ok: true, events: 2 });
+  });
+});
+
+describe('running as a role that does not own the tables (README: Protecting the audit trail)', () => {
+  it('can append audit events, but neither rewrite them nor switch off the guard', async () => {
+    const role = `latch_app_${Math.random().toString(36).slice(2, 10)}`;
+    await tamper(`CREATE ROLE ${role} LOGIN;
+      GRANT USAGE ON SCHEMA public TO ${role};
+      GRANT SELECT, INSERT, UPDATE, DELETE ON access_requests, approvals, grants TO ${role};
+      GRANT SELECT, INSERT ON audit_events TO ${role};
+      GRANT SELECT ON _prisma_migrations TO ${role}`);
+    const url = new URL(testDb.url);
+    url.username = role;
+    const appDb = createDatabase({ databaseUrl: url.toString(), poolSize: 1 });
+    try {
+      await inTransaction(appDb, (tx) => appendAuditEvent(tx, { actor: 'U1', action: 'request.created', at: new Date(), data: {} }));
+      await expect(appDb.$executeRawUnsafe(`UPDATE audit_events SET actor = 'x'`)).rejects.toThrow(/permission denied|append-only/);
+      await expect(appDb.$executeRawUnsafe('ALTER TABLE audit_events DISABLE TRIGGER ALL')).rejects.toThrow(/must be owner/);
+      await expect(appDb.$executeRawUnsafe('DELETE FROM audit_events')).rejects.toThrow(/permission denied|append-only/);
+      expect(await verifyAuditChain(db)).toMatchObject({ ok: true, events: 1 });
+    } finally {
+      await appDb.$disconnect();
+      // Roles are cluster-wide: drop the database holding its privileges, then the role itself.
+      await testDb.drop();
+      await adminQuery(inject('adminDatabaseUrl'), `DROP ROLE ${role}`);
+    }
   });
 });
 

@@ -20,6 +20,7 @@ import {
 } from '../../../src/slack/blocks/ids.ts';
 import type { FakeSlackCall } from '../../helpers/fake-slack.ts';
 import { asOpenView, LatchHarness, selected, textInput, type ModalLike } from '../../helpers/latch-harness.ts';
+import { emptyRequestTables } from '../../helpers/test-database.ts';
 import { testPolicy, testResource } from '../../helpers/test-policy.ts';
 
 const REQUESTER = 'U0REQUESTER';
@@ -40,7 +41,7 @@ afterAll(() => h.close());
 beforeEach(async () => {
   h.slack.reset();
   h.granted.length = 0;
-  await h.db.$executeRawUnsafe('TRUNCATE audit_events, approvals, grants, access_requests');
+  await emptyRequestTables(h.db);
 });
 
 function modalValues(fields: { resource?: string; role?: string; duration?: string; reason?: string; ticket?: string }) {

@@ -1,8 +1,11 @@
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { createLogger } from '../../../src/logging/logger.ts';
 import { createDatabase } from '../../../src/store/database.ts';
-import { MIGRATION_LOCK_KEY, migrateDatabase } from '../../../src/store/migrate.ts';
+import { MIGRATION_LOCK_KEY, MIGRATIONS_FOLDER, migrateDatabase } from '../../../src/store/migrate.ts';
 import { findSchemaDrift } from '../../../src/store/schema-drift.ts';
 import { LatchProcess, runLatch } from '../../helpers/latch-process.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
@@ -40,7 +43,7 @@ describe('latch migrate', () => {
   it('creates the whole schema on an empty database, and it matches schema.prisma exactly', async () => {
     const db = await emptyDatabase();
     const { applied } = await migrateDatabase({ databaseUrl: db.url, logger });
-    expect(applied).toEqual([expect.stringMatching(/^\d{14}_init$/)]);
+    expect(applied).toEqual([expect.stringMatching(/^\d{14}_init$/), expect.stringMatching(/^\d{14}_audit_append_only$/)]);
     const tables = await query<{ tablename: string }>(db.url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1");
     expect(tables.map((t) => t.tablename)).toEqual(['_prisma_migrations', 'access_requests', 'approvals', 'audit_events', 'grants']);
     expect(await findSchemaDrift({ databaseUrl: db.url, logger })).toBe('');
@@ -64,11 +67,10 @@ describe('latch migrate', () => {
     ]);
     expect([first.code, second.code]).toEqual([0, 0]);
     const outputs = [first.stdout, second.stdout];
-    expect(outputs.filter((out) => out.includes('applied 1 migration(s)'))).toHaveLength(1);
+    expect(outputs.filter((out) => out.includes('applied 2 migration(s)'))).toHaveLength(1);
     expect(outputs.filter((out) => out.includes('no migration applied'))).toHaveLength(1);
     const history = await migrationHistory(db.url);
-    expect(history).toHaveLength(1);
-    expect(history[0]!.applied_steps_count).toBe(1);
+    expect(history.map((row) => row.applied_steps_count)).toEqual([1, 1]);
     expect(await findSchemaDrift({ databaseUrl: db.url, logger })).toBe('');
   });
 
@@ -87,8 +89,24 @@ describe('latch migrate', () => {
     await holder.end();
     const result = await waiting.exited;
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain('applied 1 migration(s)');
-    expect(await migrationHistory(db.url)).toHaveLength(1);
+    expect(result.stdout).toContain('applied 2 migration(s)');
+    expect(await migrationHistory(db.url)).toHaveLength(2);
+  });
+
+  it('applies a migration whole or not at all, and reports the failure', async () => {
+    const db = await emptyDatabase();
+    const folder = mkdtempSync(join(tmpdir(), 'latch-migrations-'));
+    cpSync(MIGRATIONS_FOLDER, folder, { recursive: true });
+    mkdirSync(join(folder, '29990101000000_broken'));
+    writeFileSync(
+      join(folder, '29990101000000_broken', 'migration.sql'),
+      "CREATE TABLE half_done (id int);\nCREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END; $$;\nSELECT * FROM no_such_table;\n",
+    );
+    await expect(migrateDatabase({ databaseUrl: db.url, logger, migrationsFolder: folder })).rejects.toThrow(/no_such_table/);
+    const tables = await query<{ n: number }>(db.url, "SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'half_done'");
+    expect(tables[0]!.n).toBe(0);
+    // The migrations before it stand, and the audit table's triggers (a dollar-quoted function) work.
+    expect(await findSchemaDrift({ databaseUrl: db.url, logger })).toBe('');
   });
 
   it('notices a database that drifted from schema.prisma, and `--check` fails on it', async () => {
