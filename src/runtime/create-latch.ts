@@ -40,7 +40,7 @@ export function createLatch(options: LatchOptions): Latch {
     policy,
     logger,
     clock: options.clock ?? systemClock,
-    groups: options.groups ?? new SlackUsergroupDirectory(slack.app.client, logger),
+    groups: options.groups ?? new SlackUsergroupDirectory(SlackUsergroupDirectory.fastClient(options.botToken, options.slackApiUrl), logger),
     grants: options.grants ?? new LoggingGrantRequester(logger),
   };
   const messenger = new RequestMessenger(slack.app.client, db, policy, logger);

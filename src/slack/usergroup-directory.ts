@@ -1,4 +1,4 @@
-import type { WebClient } from '@slack/web-api';
+import { WebClient } from '@slack/web-api';
 import type { Logger } from '../logging/logger.ts';
 import type { GroupDirectory } from '../services/service-context.ts';
 
@@ -12,6 +12,19 @@ const DEFAULT_TTL_MS = 60_000;
  * known members): refusing is the safe failure for a security tool.
  */
 export class SlackUsergroupDirectory implements GroupDirectory {
+  /**
+   * A client for lookups made while Slack waits for an ack (3 seconds): no retries, no sleeping
+   * through a 429's Retry-After, a short timeout. A lookup that cannot finish in time fails closed.
+   */
+  static fastClient(botToken: string, slackApiUrl?: string): WebClient {
+    return new WebClient(botToken, {
+      ...(slackApiUrl ? { slackApiUrl } : {}),
+      retryConfig: { retries: 0 },
+      rejectRateLimitedCalls: true,
+      timeout: 2_000,
+    });
+  }
+
   private readonly cache = new Map<string, { members: Set<string>; fetchedAt: number }>();
 
   constructor(

@@ -1,4 +1,4 @@
-import { WebClient } from '@slack/web-api';
+import type { WebClient } from '@slack/web-api';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/logging/logger.ts';
 import { SlackUsergroupDirectory } from '../../../src/slack/usergroup-directory.ts';
@@ -11,7 +11,7 @@ const logger = createLogger({ level: 'silent' });
 
 beforeAll(async () => {
   slack = await FakeSlack.start();
-  client = new WebClient(slack.botToken, { slackApiUrl: slack.apiUrl, retryConfig: { retries: 0 } });
+  client = SlackUsergroupDirectory.fastClient(slack.botToken, slack.apiUrl);
 });
 afterAll(() => slack.close());
 beforeEach(() => {
@@ -36,6 +36,15 @@ describe('SlackUsergroupDirectory', () => {
     now += 60_001;
     expect(await directory.memberGroups('U1', ['S0DBA'])).toEqual(new Set());
     expect(slack.callsTo('usergroups.users.list')).toHaveLength(2);
+  });
+
+  it('does not wait out a rate limit (an ack is due within 3 s): the lookup fails closed at once', async () => {
+    const directory = new SlackUsergroupDirectory(client, logger, 60_000, () => now);
+    slack.rateLimitOnce('usergroups.users.list', 30);
+    const started = Date.now();
+    expect(await directory.memberGroups('U1', ['S0DBA'])).toEqual(new Set());
+    // Far below the 30 s Retry-After: proves it did not sleep, without timing a slow machine.
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   it('treats a group Slack will not list as having no members', async () => {
