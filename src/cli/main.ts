@@ -9,8 +9,10 @@ import { startCommand } from './commands/start.ts';
 const USAGE = `Usage: latch [command]
 
 Commands:
-  start              run Latch: check PostgreSQL, Redis and the Slack token, then serve
-                     Slack's requests (the default)
+  start              run Latch: check the policy, PostgreSQL, Redis and the Slack token, then
+                     serve Slack's requests and run the jobs (the default)
+  web                serve Slack's requests only (scale these behind a load balancer)
+  worker             run the jobs only (expiry and re-announce sweeps)
   migrate            apply pending database migrations (safe to run from several processes)
   migrate --check    compare the database with prisma/schema.prisma; exit 1 if they differ
   audit verify       check the audit trail's hash chain; exit 1 at the first broken event
@@ -19,7 +21,7 @@ Commands:
 Configuration comes from the environment: see .env.example.`;
 
 const argsSchema = z.object({
-  command: z.enum(['start', 'migrate', 'audit', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
+  command: z.enum(['start', 'web', 'worker', 'migrate', 'audit', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
   check: z.boolean(),
 });
 
@@ -54,8 +56,10 @@ async function main(argv: string[]): Promise<void> {
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
   if (args.data.check && args.data.command !== 'migrate') throw new UsageError('--check only applies to `latch migrate`');
 
-  if (args.data.command === 'migrate') await migrateCommand({ check: args.data.check });
-  else await startCommand();
+  const { command: name } = args.data;
+  if (name === 'migrate') await migrateCommand({ check: args.data.check });
+  else if (name === 'web' || name === 'worker') await startCommand(name);
+  else await startCommand('all');
 }
 
 // Whatever escapes is printed as lines, never as a stack trace, and never with a secret in it:

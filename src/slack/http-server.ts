@@ -9,17 +9,19 @@ export type RequestListener = (req: IncomingMessage, res: ServerResponse) => voi
 export interface HttpServerOptions {
   port: number;
   host?: string;
-  /** Handles Slack's requests (Bolt's receiver). */
-  slack: RequestListener;
+  /** Handles Slack's requests (Bolt's receiver); absent in a worker, which answers only probes. */
+  slack?: RequestListener;
+  /** Answers `GET /readyz`: 200 when ready, 503 otherwise, with each check in JSON. */
+  readiness?: () => Promise<{ ready: boolean; checks: Record<string, string> }>;
   logger: Logger;
 }
 
 /**
  * The HTTP front door: Slack's requests go to Bolt, `GET /healthz` answers that the process is
- * alive. Each request runs in its own log context, so every line logged while handling it, by
+ * alive, `GET /readyz` whether it can do its work. Each request runs in its own log context, so every line logged while handling it, by
  * Latch or by Bolt, carries the same `requestId`.
  */
-export async function startHttpServer({ port, host, slack, logger }: HttpServerOptions): Promise<Server> {
+export async function startHttpServer({ port, host, slack, readiness, logger }: HttpServerOptions): Promise<Server> {
   const server = createServer((req, res) => {
     const requestId = randomUUID();
     const startedAt = process.hrtime.bigint();
@@ -28,7 +30,7 @@ export async function startHttpServer({ port, host, slack, logger }: HttpServerO
       res.on('finish', () => {
         const durationMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
         // Health probes arrive every few seconds; at info they would drown everything else.
-        const level = req.url === '/healthz' ? 'debug' : 'info';
+        const level = req.url === '/healthz' || req.url === '/readyz' ? 'debug' : 'info';
         logger[level](
           { method: req.method, path: req.url?.split('?')[0], status: res.statusCode, durationMs, slackRetry: req.headers['x-slack-retry-num'] },
           'http request',
@@ -38,7 +40,15 @@ export async function startHttpServer({ port, host, slack, logger }: HttpServerO
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
         return;
       }
-      slack(req, res);
+      if (req.method === 'GET' && req.url === '/readyz' && readiness) {
+        void readiness().then(
+          (report) => res.writeHead(report.ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(report)),
+          () => res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready: false, checks: {} })),
+        );
+        return;
+      }
+      if (slack) slack(req, res);
+      else res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: this process runs jobs only\n');
     });
   });
   await new Promise<void>((resolve, reject) => {

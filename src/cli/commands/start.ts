@@ -7,6 +7,7 @@ import { createRedisConnection } from '../../jobs/redis-connection.ts';
 import { createLogger, type Logger } from '../../logging/logger.ts';
 import { passwordOf } from '../../logging/secret-scrubber.ts';
 import { createLatch } from '../../runtime/create-latch.ts';
+import { checkReadiness } from '../../runtime/readiness.ts';
 import { portOf, startHttpServer } from '../../slack/http-server.ts';
 import { createDatabase } from '../../store/database.ts';
 import { findPendingMigrations } from '../../store/migration-status.ts';
@@ -22,7 +23,7 @@ const SHUTDOWN_TIMEOUT_MS = 10_000;
  * misconfigured deployment fails at once with one line per problem, not later in front of a user.
  * Then it serves Slack and runs the maintenance sweeps (expiry, re-announcing).
  */
-export async function startCommand(): Promise<void> {
+export async function startCommand(role: ProcessRole = 'all'): Promise<void> {
   const env = readEnv(serviceEnvSchema);
   const logger = createLogger({
     level: env.LOG_LEVEL,
@@ -36,8 +37,8 @@ export async function startCommand(): Promise<void> {
   });
   const policy = await readPolicy(env.LATCH_POLICY_FILE);
   logger.info({ policyVersion: policy.version, resources: policy.resources.length }, `policy loaded from ${env.LATCH_POLICY_FILE}`);
-  const service = await startService(env, policy, logger);
-  logger.info({ port: service.port }, `latch is listening on port ${service.port}`);
+  const service = await startService(env, policy, logger, role);
+  logger.info({ port: service.port, role }, `latch is listening on port ${service.port}`);
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       logger.info({ signal }, 'shutting down');
@@ -55,6 +56,13 @@ export async function startCommand(): Promise<void> {
   });
 }
 
+/**
+ * `all` (latch start) serves Slack and runs the jobs; `web` only serves Slack; `worker` only runs
+ * the jobs (and answers /healthz and /readyz). Any number of each can share one PostgreSQL and one
+ * Redis: a scheduled job runs on one worker whatever their number.
+ */
+export type ProcessRole = 'all' | 'web' | 'worker';
+
 interface RunningService {
   port: number;
   stop(): Promise<void>;
@@ -70,7 +78,7 @@ async function readPolicy(path: string): Promise<Policy> {
   );
 }
 
-async function startService(env: ServiceEnv, policy: Policy, logger: Logger): Promise<RunningService> {
+async function startService(env: ServiceEnv, policy: Policy, logger: Logger, role: ProcessRole): Promise<RunningService> {
   const db = createDatabase({ databaseUrl: env.DATABASE_URL });
   const redis = createRedisConnection(env.REDIS_URL, 'queue', logger);
   const cleanups: Array<() => Promise<unknown>> = [() => db.$disconnect(), () => redis.quit().catch(() => redis.disconnect())];
@@ -89,9 +97,16 @@ async function startService(env: ServiceEnv, policy: Policy, logger: Logger): Pr
       slackApiUrl: env.SLACK_API_URL,
     });
     await checkSlack(() => app.init(), env.SLACK_API_URL);
-    const maintenance = await startMaintenance({ redisUrl: env.REDIS_URL, sweeps, logger });
-    cleanups.push(() => maintenance.stop());
-    const server = await startHttpServer({ port: env.PORT, slack: receiver.requestListener, logger }).catch(
+    if (role !== 'web') {
+      const maintenance = await startMaintenance({ redisUrl: env.REDIS_URL, sweeps, logger });
+      cleanups.push(() => maintenance.stop());
+    }
+    const server = await startHttpServer({
+      port: env.PORT,
+      ...(role !== 'worker' ? { slack: receiver.requestListener } : {}),
+      readiness: () => checkReadiness({ db, redis, policyVersion: () => policy.version }),
+      logger,
+    }).catch(
       (error: NodeJS.ErrnoException) => {
         throw new CliError(`cannot listen on PORT ${env.PORT}: ${error.code ?? error.message}`, EXIT.unavailable);
       },

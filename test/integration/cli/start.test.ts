@@ -65,9 +65,9 @@ async function environment(overrides: Record<string, string | undefined> = {}) {
   };
 }
 
-async function startLatch(overrides: Record<string, string | undefined> = {}) {
+async function startLatch(overrides: Record<string, string | undefined> = {}, command = 'start') {
   const env = await environment(overrides);
-  const latch = new LatchProcess(['start'], env);
+  const latch = new LatchProcess([command], env);
   running.push(latch);
   await latch.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('latch is listening'));
   return { latch, baseUrl: `http://127.0.0.1:${env.PORT}` };
@@ -138,6 +138,38 @@ describe('latch start', () => {
     expect(response.status).toBe(200);
     const open = await slack.waitForCall('views.open');
     expect(JSON.stringify(open.args.view)).toContain('Production database');
+  });
+
+  it('reports itself ready on /readyz, naming each dependency', async () => {
+    const { baseUrl } = await startLatch();
+    const response = await fetch(`${baseUrl}/readyz`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ ready: true, checks: { postgres: 'ok', redis: 'ok', policy: 'ok' } });
+  });
+
+  it('reports itself not ready (503) when its database goes away, and stays alive', async () => {
+    const own = await createTestDatabase();
+    const { baseUrl } = await startLatch({ DATABASE_URL: own.url });
+    await own.drop();
+    const response = await fetch(`${baseUrl}/readyz`);
+    expect(response.status).toBe(503);
+    expect(await response.json()).toMatchObject({ ready: false, checks: { postgres: 'unreachable', redis: 'ok' } });
+    expect((await fetch(`${baseUrl}/healthz`)).status).toBe(200);
+  });
+
+  it('as `latch worker`, answers the probes but not Slack', async () => {
+    const { baseUrl } = await startLatch({}, 'worker');
+    expect((await fetch(`${baseUrl}/readyz`)).status).toBe(200);
+    const body = JSON.stringify({ type: 'url_verification', challenge: 'z' });
+    const response = await postSignedToSlackApp(`${baseUrl}/slack/events`, body, { signingSecret: SIGNING_SECRET });
+    expect(response.status).toBe(404);
+  });
+
+  it('as `latch web`, serves Slack', async () => {
+    const { baseUrl } = await startLatch({}, 'web');
+    const body = JSON.stringify({ type: 'url_verification', challenge: 'w' });
+    const response = await postSignedToSlackApp(`${baseUrl}/slack/events`, body, { signingSecret: SIGNING_SECRET });
+    expect(await response.json()).toEqual({ challenge: 'w' });
   });
 
   it('stops cleanly on SIGTERM', async () => {

@@ -1,0 +1,40 @@
+import type { Redis } from 'ioredis';
+import type { Database } from '../store/database.ts';
+import { findPendingMigrations } from '../store/migration-status.ts';
+
+export interface Readiness {
+  ready: boolean;
+  /** Each dependency: `ok`, or why not (no secrets: messages name the dependency, not its URL). */
+  checks: Record<string, string>;
+}
+
+const CHECK_TIMEOUT_MS = 2_000;
+
+/**
+ * What `GET /readyz` reports: PostgreSQL reachable with every migration applied, Redis reachable,
+ * a policy loaded. A load balancer stops sending Slack's requests to an instance that is not ready.
+ */
+export async function checkReadiness(deps: { db: Database; redis: Redis; policyVersion: () => string | undefined }): Promise<Readiness> {
+  const [database, redis] = await Promise.all([
+    bounded(async () => {
+      const pending = await findPendingMigrations(deps.db);
+      return pending.length === 0 ? 'ok' : `${pending.length} migration(s) not applied`;
+    }),
+    bounded(async () => ((await deps.redis.ping()) === 'PONG' ? 'ok' : 'unexpected answer to PING')),
+  ]);
+  const version = deps.policyVersion();
+  const checks = { postgres: database, redis, policy: version ? 'ok' : 'not loaded' };
+  return { ready: Object.values(checks).every((value) => value === 'ok'), checks };
+}
+
+async function bounded(check: () => Promise<string>): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve(`no answer within ${CHECK_TIMEOUT_MS} ms`), CHECK_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([check().catch(() => 'unreachable'), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
