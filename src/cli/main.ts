@@ -4,6 +4,7 @@ import { createSecretScrubber } from '../logging/secret-scrubber.ts';
 import { CliError, EXIT } from './cli-error.ts';
 import { auditVerifyCommand } from './commands/audit-verify.ts';
 import { migrateCommand } from './commands/migrate.ts';
+import { policyCheckCommand } from './commands/policy-check.ts';
 import { startCommand } from './commands/start.ts';
 
 const USAGE = `Usage: latch [command]
@@ -16,12 +17,14 @@ Commands:
   migrate            apply pending database migrations (safe to run from several processes)
   migrate --check    compare the database with prisma/schema.prisma; exit 1 if they differ
   audit verify       check the audit trail's hash chain; exit 1 at the first broken event
+  policy check [file]  validate a policy file (default: LATCH_POLICY_FILE or policy.yaml);
+                     exit 1 with each problem's path and line
   help               show this text
 
 Configuration comes from the environment: see .env.example.`;
 
 const argsSchema = z.object({
-  command: z.enum(['start', 'web', 'worker', 'migrate', 'audit', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
+  command: z.enum(['start', 'web', 'worker', 'migrate', 'audit', 'policy', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
   check: z.boolean(),
 });
 
@@ -52,6 +55,10 @@ async function main(argv: string[]): Promise<void> {
   if (args.data.command === 'audit') {
     if (extra.length !== 1 || extra[0] !== 'verify') throw new UsageError('`latch audit` takes one subcommand: verify');
     return auditVerifyCommand();
+  }
+  if (args.data.command === 'policy') {
+    if (extra[0] !== 'check' || extra.length > 2) throw new UsageError('`latch policy` takes: check [file]');
+    return policyCheckCommand(extra[1]);
   }
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
   if (args.data.check && args.data.command !== 'migrate') throw new UsageError('--check only applies to `latch migrate`');

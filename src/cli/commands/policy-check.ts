@@ -1,0 +1,17 @@
+import { loadPolicyFile } from '../../config/policy-file.ts';
+import { CliError } from '../cli-error.ts';
+
+/**
+ * `latch policy check [file]`: validates a policy file the way `latch start` will, without any
+ * service: for CI on the repository that holds the policy. Exit 1 and one line per problem (path
+ * and line) when it is wrong.
+ */
+export async function policyCheckCommand(file: string | undefined): Promise<void> {
+  const path = file ?? process.env.LATCH_POLICY_FILE ?? 'policy.yaml';
+  const loaded = await loadPolicyFile(path);
+  if (!loaded.ok) {
+    throw new CliError([`${path}: ${loaded.problems.length} problem(s)`, ...loaded.problems.map((problem) => `  ${problem}`)].join('\n'));
+  }
+  const { resources, version } = loaded.policy;
+  process.stdout.write(`${path}: valid; ${resources.length} resource(s): ${resources.map((r) => r.id).join(', ')}; version ${version.slice(0, 12)}\n`);
+}
