@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { type Document, isMap, isNode, isScalar, LineCounter, type Node, parseDocument, type YAMLError } from 'yaml';
 import { z } from 'zod';
 import { formatDuration, parseDuration } from '../domain/duration.ts';
-import type { ApproverPolicy, Audience, Policy, ResourcePolicy, RolePolicy } from '../domain/policy.ts';
+import type { ApproverPolicy, Audience, IdentityPolicy, Policy, ResourcePolicy, RolePolicy } from '../domain/policy.ts';
 
 /**
  * The policy file (YAML) as people write it, and how it becomes the domain `Policy`. Validation
@@ -135,6 +135,19 @@ const providerSchema = z.strictObject(
   whenMissing(`give its type, one of ${PROVIDER_TYPES.join(', ')}`),
 );
 
+const IDENTITY_SOURCES = ['slack-user-id', 'email', 'map-only'] as const;
+const TEMPLATE_FIELDS = /\{(?!email\}|localpart\}|domain\})[^}]*\}/;
+
+const identitySchema = z.strictObject({
+  from: z.enum(IDENTITY_SOURCES, { error: `must be one of ${IDENTITY_SOURCES.join(', ')}` }).optional(),
+  template: z
+    .string()
+    .min(1, { error: 'must not be empty' })
+    .refine((value) => !TEMPLATE_FIELDS.test(value), { error: 'may only use {email}, {localpart} and {domain}' })
+    .optional(),
+  map: z.record(userId, z.string().min(1, { error: 'must not be empty' })).default({}),
+});
+
 const resourceSchema = z.strictObject({
   id: id('give the resource an id such as prod-db'),
   name: textField('give the name people see in Slack')
@@ -143,6 +156,7 @@ const resourceSchema = z.strictObject({
     .max(NAME_MAX_LENGTH, { error: `must be at most ${NAME_MAX_LENGTH} characters (Slack's limit for option text)` }),
   description: description.optional(),
   provider: providerSchema,
+  identity: identitySchema.optional(),
   roles: z
     .array(roleSchema, whenMissing('list at least one role, such as read'))
     .min(1, { error: 'must list at least one role, such as read' }),
@@ -174,6 +188,7 @@ const KNOWN_FIELDS: Record<string, readonly string[]> = {
   defaults: Object.keys(defaultsSchema.shape),
   'resources[]': Object.keys(resourceSchema.shape),
   'resources[].provider': Object.keys(providerSchema.shape),
+  'resources[].identity': Object.keys(identitySchema.shape),
   'resources[].roles[]': Object.keys(roleObjectSchema.shape),
   'resources[].requesters': Object.keys(audienceSchema.shape),
   'resources[].approvers': Object.keys(approversSchema.shape),
@@ -338,6 +353,20 @@ function resolveApprovers({ approvers }: ResourceInput, { defaults, report }: Re
   return { users, groups, required };
 }
 
+/**
+ * Defaults that fit each provider: a Slack user group holds Slack user ids; a database user is
+ * usually the email's local part; a webhook gets the email whole.
+ */
+function resolveIdentity(resource: ResourceInput): IdentityPolicy {
+  const own = resource.identity;
+  const slack = resource.provider.type === 'slack-usergroup';
+  return {
+    map: own?.map ?? {},
+    from: own?.from ?? (slack ? 'slack-user-id' : 'email'),
+    template: own?.template ?? (resource.provider.type === 'postgres' ? '{localpart}' : '{email}'),
+  };
+}
+
 /** A value the resource may set itself or inherit from defaults, one of which must. */
 function inherited<T>(field: string, own: T | undefined, fallback: T | undefined, { report }: ResourceContext) {
   const value = own ?? fallback;
@@ -359,6 +388,7 @@ function resolveResource(resource: ResourceInput, context: ResourceContext): Res
     name: resource.name,
     ...(resource.description === undefined ? {} : { description: resource.description }),
     provider: { type: resource.provider.type, settings: resource.provider.settings },
+    identity: resolveIdentity(resource),
     roles: resolveRoles(resource, maxDurationSeconds, context),
     maxDurationSeconds,
     requesters,

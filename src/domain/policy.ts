@@ -31,11 +31,25 @@ export interface ProviderSettings {
   settings: Record<string, unknown>;
 }
 
+/**
+ * How a Slack user becomes the identity a provider knows (a database user, a webhook's user):
+ * an explicit map first, then the Slack user id or their Slack email through a template.
+ */
+export interface IdentityPolicy {
+  /** Slack user id → principal; wins over `from`. */
+  map: Record<string, string>;
+  /** Where a principal comes from for users not in `map`: nowhere (`map-only`) refuses them. */
+  from: 'slack-user-id' | 'email' | 'map-only';
+  /** For `email`: the principal, with `{email}`, `{localpart}` and `{domain}` filled in. */
+  template: string;
+}
+
 export interface ResourcePolicy {
   id: string;
   name: string;
   description?: string;
   provider: ProviderSettings;
+  identity: IdentityPolicy;
   roles: RolePolicy[];
   maxDurationSeconds: number;
   requesters: Audience;

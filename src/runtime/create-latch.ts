@@ -4,12 +4,13 @@ import type { MaintenanceSweeps } from '../jobs/maintenance-jobs.ts';
 import type { Logger } from '../logging/logger.ts';
 import { expirePendingRequests } from '../services/expire-pending-requests.ts';
 import { findUnannouncedRequests } from '../services/find-unannounced-requests.ts';
-import { systemClock, type Clock, type GrantRequester, type GroupDirectory, type ServiceContext } from '../services/service-context.ts';
+import { systemClock, type Clock, type GrantRequester, type GroupDirectory, type ServiceContext, type UserDirectory } from '../services/service-context.ts';
 import { createSlackApp, type SlackApp } from '../slack/app.ts';
 import { registerDecisionListeners } from '../slack/listeners/decision-listeners.ts';
 import { registerRequestListeners } from '../slack/listeners/request-listeners.ts';
 import { RequestMessenger } from '../slack/request-messenger.ts';
 import { SlackUsergroupDirectory } from '../slack/usergroup-directory.ts';
+import { SlackUserDirectory } from '../slack/user-directory.ts';
 import type { Database } from '../store/database.ts';
 
 export interface LatchOptions {
@@ -22,6 +23,7 @@ export interface LatchOptions {
   /** Injected by tests; the system clock and Slack's user groups otherwise. */
   clock?: Clock;
   groups?: GroupDirectory;
+  users?: UserDirectory;
   grants?: GrantRequester;
 }
 
@@ -35,12 +37,14 @@ export interface Latch extends SlackApp {
 export function createLatch(options: LatchOptions): Latch {
   const { db, policy, logger } = options;
   const slack = createSlackApp({ botToken: options.botToken, signingSecret: options.signingSecret, apiUrl: options.slackApiUrl, logger });
+  const fastClient = SlackUsergroupDirectory.fastClient(options.botToken, options.slackApiUrl);
   const services: ServiceContext = {
     db,
     policy,
     logger,
     clock: options.clock ?? systemClock,
-    groups: options.groups ?? new SlackUsergroupDirectory(SlackUsergroupDirectory.fastClient(options.botToken, options.slackApiUrl), logger),
+    groups: options.groups ?? new SlackUsergroupDirectory(fastClient, logger),
+    users: options.users ?? new SlackUserDirectory(fastClient, logger),
     grants: options.grants ?? new LoggingGrantRequester(logger),
   };
   const messenger = new RequestMessenger(slack.app.client, db, policy, logger);

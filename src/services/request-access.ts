@@ -1,5 +1,6 @@
 import { validateAccessRequest, type AccessRequestDraft, type FieldErrors } from '../domain/access-request-rules.ts';
-import { groupsOf } from '../domain/policy.ts';
+import { resolvePrincipal, type PrincipalResult } from '../domain/identity.ts';
+import { groupsOf, type ResourcePolicy } from '../domain/policy.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
 import type { ServiceContext } from './service-context.ts';
@@ -22,6 +23,8 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
   if (!validation.ok) return validation;
 
   const { resource, role, durationSeconds, reason, ticket } = validation.request;
+  const identity = await principalFor(ctx, resource, input.requesterId);
+  if (!identity.ok) return { ok: false, errors: { resource: identity.message } };
   const now = ctx.clock.now();
   const requestId = await inTransaction(ctx.db, async (tx) => {
     const request = await tx.accessRequest.create({
@@ -30,6 +33,7 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
         slackTeamId: input.teamId ?? null,
         resourceId: resource.id,
         role: role.id,
+        principal: identity.principal,
         durationSeconds,
         reason,
         ticket,
@@ -49,6 +53,7 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
       data: {
         resourceId: resource.id,
         role: role.id,
+        principal: identity.principal,
         durationSeconds,
         reason,
         ticket,
@@ -60,4 +65,17 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
   });
   ctx.logger.info({ accessRequestId: requestId, resourceId: resource.id, role: role.id }, 'access requested');
   return { ok: true, requestId };
+}
+
+/**
+ * The account the provider will grant to. Resolved now, so a requester with no identity on the
+ * target is told when asking, not when the grant fails after approval. Slack is asked for the
+ * profile only when the identity comes from the email.
+ */
+async function principalFor(ctx: ServiceContext, resource: ResourcePolicy, userId: string): Promise<PrincipalResult> {
+  const { identity } = resource;
+  if (identity.map[userId] || identity.from !== 'email') return resolvePrincipal(identity, resource.name, { id: userId });
+  const profile = await ctx.users.profile(userId);
+  if (!profile) return { ok: false, message: 'Latch could not read your Slack profile just now; try again in a minute.' };
+  return resolvePrincipal(identity, resource.name, profile);
 }

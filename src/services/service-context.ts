@@ -1,3 +1,4 @@
+import type { SlackProfile } from '../domain/identity.ts';
 import type { Policy } from '../domain/policy.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { Database } from '../store/database.ts';
@@ -16,6 +17,11 @@ export interface GroupDirectory {
   memberGroups(userId: string, groups: readonly string[]): Promise<Set<string>>;
 }
 
+/** People's Slack profiles, for mapping them to the identity a provider knows. */
+export interface UserDirectory {
+  profile(userId: string): Promise<SlackProfile | null>;
+}
+
 /** Where an approved request is handed on to be granted (the grant job plugs in here). */
 export interface GrantRequester {
   requestGrant(requestId: string): Promise<void>;
@@ -28,6 +34,7 @@ export interface ServiceContext {
   policy: () => Policy;
   clock: Clock;
   groups: GroupDirectory;
+  users: UserDirectory;
   grants: GrantRequester;
   logger: Logger;
 }

@@ -20,6 +20,7 @@ export async function loadRequestView(db: Database, policy: Policy, requestId: s
     // A resource removed from the policy since still needs its messages updated.
     resourceName: findResource(policy, request.resourceId)?.name ?? request.resourceId,
     role: request.role,
+    principal: request.principal,
     durationSeconds: request.durationSeconds,
     reason: request.reason,
     ticket: request.ticket,

@@ -13,6 +13,7 @@ export function requestView(overrides: Partial<RequestView> = {}): RequestView {
     resourceId: 'prod-db',
     resourceName: 'Production database',
     role: 'read',
+    principal: null,
     durationSeconds: 2 * 3600,
     reason: 'Investigate the invoice job',
     ticket: null,

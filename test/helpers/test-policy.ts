@@ -7,6 +7,7 @@ export function testResource(overrides: Partial<ResourcePolicy> = {}): ResourceP
     name: 'Production database',
     description: 'The production PostgreSQL',
     provider: { type: 'postgres', settings: {} },
+    identity: { map: {}, from: 'slack-user-id', template: '{email}' },
     roles: [
       { id: 'read', description: 'SELECT only', maxDurationSeconds: 8 * 3600 },
       { id: 'write', description: 'INSERT, UPDATE, DELETE', maxDurationSeconds: 3600 },

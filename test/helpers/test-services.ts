@@ -1,6 +1,7 @@
 import type { Policy } from '../../src/domain/policy.ts';
 import { createLogger } from '../../src/logging/logger.ts';
-import type { Clock, GroupDirectory, ServiceContext } from '../../src/services/service-context.ts';
+import type { SlackProfile } from '../../src/domain/identity.ts';
+import type { Clock, GroupDirectory, ServiceContext, UserDirectory } from '../../src/services/service-context.ts';
 import type { Database } from '../../src/store/database.ts';
 
 /** A clock the test moves by hand. */
@@ -11,6 +12,14 @@ export class TestClock implements Clock {
   }
   advance(seconds: number): void {
     this.current = new Date(this.current.getTime() + seconds * 1000);
+  }
+}
+
+/** Slack profiles: everyone has `<id in lower case>@example.com` unless the test says otherwise. */
+export class TestUsers implements UserDirectory {
+  readonly profiles = new Map<string, SlackProfile | null>();
+  async profile(userId: string): Promise<SlackProfile | null> {
+    return this.profiles.has(userId) ? this.profiles.get(userId)! : { id: userId, email: `${userId.toLowerCase()}@example.com` };
   }
 }
 
@@ -26,14 +35,16 @@ export function testServiceContext(db: Database, policy: Policy) {
   const granted: string[] = [];
   const clock = new TestClock();
   const groups = new TestGroups();
+  const users = new TestUsers();
   const ctx: ServiceContext & { policyNow: Policy } = {
     db,
     policyNow: policy,
     policy: () => ctx.policyNow,
     clock,
     groups,
+    users,
     grants: { requestGrant: async (requestId) => void granted.push(requestId) },
     logger: createLogger({ level: 'silent' }),
   };
-  return { ctx, clock, groups, granted };
+  return { ctx, clock, groups, users, granted };
 }

@@ -51,6 +51,8 @@ function detailFields(view: RequestView): types.SectionBlock {
     ['Requester', mention(view.requesterId)],
     ['Resource', `${escapeAndTruncate(view.resourceName, MAX_NAME_SHOWN)} (\`${escapeAndTruncate(view.resourceId, MAX_NAME_SHOWN)}\`)`],
     ['Role', `\`${escapeAndTruncate(view.role, MAX_NAME_SHOWN)}\``],
+    // The account that will hold the access, so approvers approve a known identity.
+    ...(view.principal ? [['As', `\`${escapeAndTruncate(view.principal, MAX_NAME_SHOWN)}\``] as [string, string]] : []),
     ['Duration', formatDuration(view.durationSeconds)],
     ['Ticket', view.ticket ? escapeAndTruncate(view.ticket, MAX_TICKET_SHOWN) : '—'],
     ['Requested', slackDate(view.createdAt)],

@@ -10,6 +10,8 @@ export interface RequestView {
   resourceId: string;
   resourceName: string;
   role: string;
+  /** The account the provider will grant to, when known. */
+  principal: string | null;
   durationSeconds: number;
   reason: string;             // user text: ALWAYS escape
   ticket: string | null;      // user text: ALWAYS escape

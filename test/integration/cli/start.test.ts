@@ -1,7 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { MIGRATIONS_FOLDER } from '../../../src/store/migrate.ts';
 import { FakeSlack } from '../../helpers/fake-slack.ts';
 import { freePort } from '../../helpers/free-port.ts';
 import { LatchProcess, runLatch } from '../../helpers/latch-process.ts';
@@ -205,7 +206,8 @@ describe('latch start refuses to run, in one line, when', () => {
 
   it('the database has not been migrated', async () => {
     const { line } = await failure({ DATABASE_URL: emptyDb.url });
-    expect(line).toMatch(/^latch: the database at DATABASE_URL is missing 2 migration\(s\) \(\d+_init, \d+_audit_append_only\): run `latch migrate` first$/);
+    const migrations = readdirSync(MIGRATIONS_FOLDER).filter((name) => /^\d{14}_/.test(name)).sort();
+    expect(line).toBe(`latch: the database at DATABASE_URL is missing ${migrations.length} migration(s) (${migrations.join(', ')}): run \`latch migrate\` first`);
   });
 
   it('PostgreSQL cannot be reached', async () => {

@@ -83,6 +83,44 @@ describe('requestAccess', () => {
   });
 });
 
+describe('requestAccess: who gets the access', () => {
+  const emailIdentity = testResource({ identity: { map: { U0MAPPED: 'svc_mapped' }, from: 'email', template: '{localpart}' } });
+
+  it('records the principal from the requester’s Slack email, as the policy’s template says', async () => {
+    const { ctx, users } = setup();
+    ctx.policyNow = testPolicy([emailIdentity]);
+    users.profiles.set(REQUESTER, { id: REQUESTER, email: 'Grace.Hopper@example.com' });
+    const result = await requestAccess(ctx, draft);
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id: result.requestId } })).toMatchObject({ principal: 'grace.hopper' });
+    const [created] = await db.auditEvent.findMany({ where: { requestId: result.requestId } });
+    expect(created!.data).toMatchObject({ principal: 'grace.hopper' });
+  });
+
+  it('prefers the explicit map', async () => {
+    const { ctx } = setup();
+    ctx.policyNow = testPolicy([emailIdentity]);
+    const result = await requestAccess(ctx, { ...draft, requesterId: 'U0MAPPED' });
+    expect(result.ok && (await db.accessRequest.findUniqueOrThrow({ where: { id: result.requestId } })).principal).toBe('svc_mapped');
+  });
+
+  it('refuses, when asked, someone Latch cannot map, and stores nothing', async () => {
+    const { ctx, users } = setup();
+    ctx.policyNow = testPolicy([emailIdentity]);
+    users.profiles.set(REQUESTER, { id: REQUESTER });
+    expect(await requestAccess(ctx, draft)).toEqual({
+      ok: false,
+      errors: { resource: 'Latch cannot tell who you are on Production database: your Slack profile shows no email address.' },
+    });
+    users.profiles.set(REQUESTER, null);
+    expect(await requestAccess(ctx, draft)).toEqual({
+      ok: false,
+      errors: { resource: 'Latch could not read your Slack profile just now; try again in a minute.' },
+    });
+    expect(await db.accessRequest.count()).toBe(0);
+  });
+});
+
 describe('decideRequest', () => {
   it('approves 2-of-2 only after two distinct approvers, and hands the request on to be granted', async () => {
     const { ctx, granted } = setup(2);

@@ -160,6 +160,30 @@ describe('/request-access', () => {
   });
 });
 
+describe('identity from the Slack profile', () => {
+  it('reads the requester’s email through users.info, and refuses someone without one in the form', async () => {
+    const saved = h.policy;
+    h.policy = testPolicy([testResource({ identity: { map: {}, from: 'email', template: 'jit_{localpart}' } })]);
+    try {
+      h.slack.addUser({ id: REQUESTER, name: 'rita', email: 'rita@example.com' });
+      const ok = await submitRequest({ resource: 'prod-db', role: 'read', duration: '1h', reason: 'r' });
+      expect(ok.status).toBe(200);
+      await waitFor(async () => (await h.db.accessRequest.count()) === 1);
+      expect((await h.db.accessRequest.findFirstOrThrow()).principal).toBe('jit_rita');
+      expect(h.slack.callsTo('users.info')).toEqual([expect.objectContaining({ args: expect.objectContaining({ user: REQUESTER }) })]);
+
+      h.slack.addUser({ id: 'U0NOEMAIL', name: 'bot-like' });
+      const refused = await submitRequest({ resource: 'prod-db', role: 'read', duration: '1h', reason: 'r' }, 'U0NOEMAIL');
+      expect(await refused.json()).toEqual({
+        response_action: 'errors',
+        errors: { [REQUEST_RESOURCE_BLOCK]: 'Latch cannot tell who you are on Production database: your Slack profile shows no email address.' },
+      });
+    } finally {
+      h.policy = saved;
+    }
+  });
+});
+
 describe('a catalog of more than 100 resources', () => {
   it('switches the resource picker to type-ahead and answers its searches', async () => {
     const saved = h.policy;

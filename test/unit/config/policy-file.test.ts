@@ -82,6 +82,7 @@ describe('policy.example.yaml', () => {
       name: 'Production database',
       description: 'Read or write access to the production PostgreSQL',
       provider: { type: 'postgres', settings: { connectionStringEnv: 'PROD_DB_ADMIN_URL' } },
+      identity: { map: { U0SRELEAD1: 'sre_lead' }, from: 'email', template: '{localpart}' },
       roles: [
         { id: 'read', maxDurationSeconds: 4 * HOUR },
         { id: 'write', description: 'INSERT, UPDATE, DELETE', maxDurationSeconds: 1 * HOUR },
@@ -160,6 +161,7 @@ describe('defaults', () => {
       id: 'prod-db',
       name: 'Production database',
       provider: { type: 'postgres', settings: {} },
+      identity: { map: {}, from: 'email', template: '{localpart}' },
       roles: [{ id: 'read', maxDurationSeconds: HOUR }],
       maxDurationSeconds: HOUR,
       requesters: { everyone: true },
@@ -483,5 +485,32 @@ describe('loadPolicyFile', () => {
   it('gives one problem naming a directory', async () => {
     const path = mkdtempSync(join(tmpdir(), 'latch-policy-'));
     expect(await loadPolicyFile(path)).toEqual({ ok: false, problems: [`${path}: the policy file is a directory, not a file`] });
+  });
+});
+
+describe('identity', () => {
+  const resource = (provider: string, identity = '') =>
+    ['resources:', '  - id: r', '    name: R', `    provider: { type: ${provider} }`, '    roles: [read]', '    maxDuration: 1h',
+      '    approvers: { users: [U0A] }', '    approvalChannel: C0A', identity].join('\n');
+
+  it.each([
+    ['postgres', { map: {}, from: 'email', template: '{localpart}' }],
+    ['webhook', { map: {}, from: 'email', template: '{email}' }],
+    ['slack-usergroup', { map: {}, from: 'slack-user-id', template: '{email}' }],
+  ])('defaults to what fits a %s provider', (provider, identity) => {
+    const result = parsePolicy(resource(provider));
+    expect(result.ok && result.policy.resources[0]!.identity).toEqual(identity);
+  });
+
+  it('reads an explicit map, source and template', () => {
+    const result = parsePolicy(resource('postgres', '    identity: { from: map-only, template: "db_{localpart}", map: { U0ALICE: alice } }'));
+    expect(result.ok && result.policy.resources[0]!.identity).toEqual({ map: { U0ALICE: 'alice' }, from: 'map-only', template: 'db_{localpart}' });
+  });
+
+  it.each([
+    ['    identity: { from: ldap }', 'resources[0].identity.from: must be one of slack-user-id, email, map-only (line 9)'],
+    ['    identity: { template: "{name}" }', 'resources[0].identity.template: may only use {email}, {localpart} and {domain} (line 9)'],
+  ])('refuses %s', (line, problem) => {
+    expect(parsePolicy(resource('postgres', line))).toEqual({ ok: false, problems: [problem] });
   });
 });

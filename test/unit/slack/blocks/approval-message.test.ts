@@ -240,3 +240,10 @@ describe('approvalMessage: binding a click to what was shown', () => {
     },
   );
 });
+
+describe('approvalMessage: the account', () => {
+  it('names the account that will hold the access, escaped, when known', () => {
+    expect(shown(requestView({ principal: 'ada<!here>' }))).toContain('*As*\n`ada&lt;!here&gt;`');
+    expect(shown(requestView({ principal: null }))).not.toContain('*As*');
+  });
+});
