@@ -26,20 +26,24 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
   const identity = await principalFor(ctx, resource, input.requesterId);
   if (!identity.ok) return { ok: false, errors: { resource: identity.message } };
   const now = ctx.clock.now();
+  // What was asked and under which rules: stored on the request and, identically, in its audit event.
+  const asked = {
+    resourceId: resource.id,
+    role: role.id,
+    principal: identity.principal,
+    durationSeconds,
+    reason,
+    ticket,
+    requiredApprovals: resource.approvers.required,
+    policyVersion: policy.version,
+  };
   const requestId = await inTransaction(ctx.db, async (tx) => {
     const request = await tx.accessRequest.create({
       data: {
+        ...asked,
         requesterSlackId: input.requesterId,
         slackTeamId: input.teamId ?? null,
-        resourceId: resource.id,
-        role: role.id,
-        principal: identity.principal,
-        durationSeconds,
-        reason,
-        ticket,
         state: 'pending',
-        requiredApprovals: resource.approvers.required,
-        policyVersion: policy.version,
         approvalChannelId: resource.approvalChannel,
         pendingExpiresAt: new Date(now.getTime() + resource.pendingTimeoutSeconds * 1000),
         createdAt: now,
@@ -50,16 +54,7 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
       action: 'request.created',
       requestId: request.id,
       at: now,
-      data: {
-        resourceId: resource.id,
-        role: role.id,
-        principal: identity.principal,
-        durationSeconds,
-        reason,
-        ticket,
-        requiredApprovals: resource.approvers.required,
-        policyVersion: policy.version,
-      },
+      data: asked,
     });
     return request.id;
   });
