@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseProviderSettings, type SettingsResult } from '../settings-problems.ts';
 
 /**
  * The `settings` block of a resource whose provider is `postgres`, as written in the policy file.
@@ -41,26 +42,7 @@ export const postgresSettingsSchema = z.strictObject({
 
 export type PostgresSettings = z.infer<typeof postgresSettingsSchema>;
 
-/**
- * Settings as one-line problems that name the setting (`settings.roles.read: is empty`). Messages
- * never quote the values, in case someone pasted a connection string where a name belongs.
- */
-export function parsePostgresSettings(
-  settings: Record<string, unknown>,
-): { ok: true; settings: PostgresSettings } | { ok: false; problems: string[] } {
-  const parsed = postgresSettingsSchema.safeParse(settings);
-  if (parsed.success) return { ok: true, settings: parsed.data };
-  const problems = parsed.error.issues.flatMap((issue) => {
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map(
-        (key) => `${settingPath([...issue.path, key])}: is not a postgres setting (known: connectionStringEnv, roles, terminateSessions)`,
-      );
-    }
-    return [`${settingPath(issue.path)}: ${issue.message}`];
-  });
-  return { ok: false, problems };
-}
-
-function settingPath(path: PropertyKey[]): string {
-  return ['settings', ...path.map(String)].join('.');
+/** Settings as one-line problems that name the setting, never quoting a value. */
+export function parsePostgresSettings(settings: Record<string, unknown>): SettingsResult<PostgresSettings> {
+  return parseProviderSettings(postgresSettingsSchema, settings, 'postgres');
 }

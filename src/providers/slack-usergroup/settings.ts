@@ -26,16 +26,3 @@ export const slackUsergroupSettingsSchema = z
   });
 
 export type SlackUsergroupSettings = z.infer<typeof slackUsergroupSettingsSchema>;
-
-const KNOWN_FIELDS = Object.keys(slackUsergroupSettingsSchema.shape).join(', ');
-
-/** Zod's issues as one line each, `settings.<field>: <what is wrong>`, never quoting a value. */
-export function settingsProblems(error: z.ZodError): string[] {
-  return error.issues.flatMap((issue) => {
-    const field = ['settings', ...issue.path.map(String)].join('.');
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => `${field}.${key}: is not a slack-usergroup setting (known: ${KNOWN_FIELDS})`);
-    }
-    return [`${field}: ${issue.message}`];
-  });
-}

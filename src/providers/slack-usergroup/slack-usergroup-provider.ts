@@ -8,7 +8,8 @@ import {
   type ProviderResult,
 } from '../provider.ts';
 import { slackFailure, type UsergroupMethod } from './failures.ts';
-import { settingsProblems, slackUsergroupSettingsSchema } from './settings.ts';
+import { parseProviderSettings } from '../settings-problems.ts';
+import { slackUsergroupSettingsSchema } from './settings.ts';
 
 /**
  * Access as membership of a Slack user group: granting adds the user to the group its role maps
@@ -254,15 +255,15 @@ function apiUrlFrom(value: string | undefined): { ok: true; url: string | undefi
  */
 export const createSlackUsergroupProvider: ProviderFactory = (settings, env) => {
   const problems: string[] = [];
-  const parsed = slackUsergroupSettingsSchema.safeParse(settings);
-  if (!parsed.success) problems.push(...settingsProblems(parsed.error));
+  const parsed = parseProviderSettings(slackUsergroupSettingsSchema, settings, 'slack-usergroup');
+  if (!parsed.ok) problems.push(...parsed.problems);
   const token = env.SLACK_BOT_TOKEN;
   if (token === undefined || token.trim() === '') {
     problems.push("SLACK_BOT_TOKEN is not set: the slack-usergroup provider edits user groups with the Slack app's bot token (starts with xoxb-)");
   }
   const apiUrl = apiUrlFrom(env.SLACK_API_URL);
   if (!apiUrl.ok) problems.push(apiUrl.problem);
-  if (!parsed.success || !apiUrl.ok || token === undefined || problems.length > 0) return { ok: false, problems };
+  if (!parsed.ok || !apiUrl.ok || token === undefined || problems.length > 0) return { ok: false, problems };
 
   const client = new WebClient(token, {
     ...(apiUrl.url ? { slackApiUrl: apiUrl.url } : {}),
@@ -272,5 +273,5 @@ export const createSlackUsergroupProvider: ProviderFactory = (settings, env) => 
     // Failures come back as results with their reason; the client's own console lines add nothing.
     logLevel: LogLevel.ERROR,
   });
-  return { ok: true, provider: new SlackUsergroupProvider({ client, usergroup: parsed.data.usergroup, roles: parsed.data.roles }) };
+  return { ok: true, provider: new SlackUsergroupProvider({ client, usergroup: parsed.settings.usergroup, roles: parsed.settings.roles }) };
 };

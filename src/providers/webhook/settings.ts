@@ -45,16 +45,3 @@ export const webhookSettingsSchema = z.strictObject({
 });
 
 export type WebhookSettings = z.infer<typeof webhookSettingsSchema>;
-
-const KNOWN_FIELDS = Object.keys(webhookSettingsSchema.shape).join(', ');
-
-/** Zod's issues as one line each, `settings.<field>: <what is wrong>`, never quoting a value. */
-export function settingsProblems(error: z.ZodError): string[] {
-  return error.issues.flatMap((issue) => {
-    const field = ['settings', ...issue.path.map(String)].join('.');
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => `${field}.${key}: is not a webhook setting (known: ${KNOWN_FIELDS})`);
-    }
-    return [`${field}: ${issue.message}`];
-  });
-}

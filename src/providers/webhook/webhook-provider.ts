@@ -8,7 +8,8 @@ import {
   type ProviderGrant,
   type ProviderResult,
 } from '../provider.ts';
-import { settingsProblems, webhookSettingsSchema } from './settings.ts';
+import { parseProviderSettings } from '../settings-problems.ts';
+import { webhookSettingsSchema } from './settings.ts';
 import { IDEMPOTENCY_KEY_HEADER, SIGNATURE_HEADER, signWebhookBody, TIMESTAMP_HEADER } from './signature.ts';
 
 /**
@@ -230,9 +231,9 @@ function networkErrorCode(error: unknown): string {
 /** A factory whose providers use `deps` (tests shorten the waits); the policy uses `createWebhookProvider`. */
 export function webhookProviderFactory(deps: WebhookProviderDeps = {}): ProviderFactory {
   return (settings, env) => {
-    const parsed = webhookSettingsSchema.safeParse(settings);
-    if (!parsed.success) return { ok: false, problems: settingsProblems(parsed.error) };
-    const { url, secretEnv, timeoutMs, maxAttempts } = parsed.data;
+    const parsed = parseProviderSettings(webhookSettingsSchema, settings, 'webhook');
+    if (!parsed.ok) return parsed;
+    const { url, secretEnv, timeoutMs, maxAttempts } = parsed.settings;
     const secret = env[secretEnv];
     if (secret === undefined) return { ok: false, problems: [`settings.secretEnv: ${secretEnv} is not set`] };
     if (secret.trim() === '') return { ok: false, problems: [`settings.secretEnv: ${secretEnv} is empty`] };
