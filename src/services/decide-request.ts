@@ -2,6 +2,7 @@ import { approverRefusal } from '../domain/access-request-rules.ts';
 import { tallyVotes } from '../domain/approval-tally.ts';
 import { findResource, type ResourcePolicy } from '../domain/policy.ts';
 import { appendAuditEvent, type Transaction } from '../store/audit-log.ts';
+import type { AccessRequest } from '../store/generated/client.ts';
 import { inTransaction } from '../store/transaction.ts';
 import type { ServiceContext } from './service-context.ts';
 
@@ -30,7 +31,7 @@ export async function checkDecider(
   ctx: ServiceContext,
   requestId: string,
   deciderId: string,
-): Promise<{ ok: true; resource: ResourcePolicy } | { ok: false; refusal: DecisionRefusal; message: string }> {
+): Promise<{ ok: true; resource: ResourcePolicy; request: AccessRequest } | { ok: false; refusal: DecisionRefusal; message: string }> {
   const request = await ctx.db.accessRequest.findUnique({ where: { id: requestId } }).catch(() => null);
   if (!request) return { ok: false, refusal: 'not_found', message: 'This request no longer exists.' };
   const resource = findResource(ctx.policy(), request.resourceId);
@@ -43,7 +44,7 @@ export async function checkDecider(
   if (request.state !== 'pending') {
     return { ok: false, refusal: 'not_pending', message: `This request is already ${request.state}.` };
   }
-  return { ok: true, resource };
+  return { ok: true, resource, request };
 }
 
 /**

@@ -2,18 +2,31 @@ import { findResource, type Policy } from '../domain/policy.ts';
 import type { Database } from '../store/database.ts';
 import type { RequestView } from './blocks/request-view.ts';
 
+/** Where a request's messages live in Slack, so they can be updated in place. */
+export interface MessageLocations {
+  approvalChannelId: string | null;
+  approvalMessageTs: string | null;
+  requesterChannelId: string | null;
+  requesterMessageTs: string | null;
+}
+
+export interface LoadedRequest {
+  view: RequestView;
+  messages: MessageLocations;
+}
+
 /**
  * Everything a Slack message about one request shows, read fresh from the database: messages are
  * always rebuilt from the stored truth, never patched from what a click carried.
  */
-export async function loadRequestView(db: Database, policy: Policy, requestId: string): Promise<RequestView | null> {
+export async function loadRequestView(db: Database, policy: Policy, requestId: string): Promise<LoadedRequest | null> {
   const request = await db.accessRequest.findUnique({ where: { id: requestId } });
   if (!request) return null;
   const decisions = await db.approval.findMany({
     where: { requestId, requestRevision: request.revision },
     orderBy: { createdAt: 'asc' },
   });
-  return {
+  const view: RequestView = {
     id: request.id,
     requesterId: request.requesterSlackId,
     resourceId: request.resourceId,
@@ -33,5 +46,14 @@ export async function loadRequestView(db: Database, policy: Policy, requestId: s
     decidedAt: request.decidedAt,
     outcomeReason: request.outcomeReason,
     decidedByRule: request.decidedByRule,
+  };
+  return {
+    view,
+    messages: {
+      approvalChannelId: request.approvalChannelId,
+      approvalMessageTs: request.approvalMessageTs,
+      requesterChannelId: request.requesterChannelId,
+      requesterMessageTs: request.requesterMessageTs,
+    },
   };
 }

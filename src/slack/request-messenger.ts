@@ -4,7 +4,7 @@ import type { Logger } from '../logging/logger.ts';
 import type { Database } from '../store/database.ts';
 import { approvalMessage } from './blocks/approval-message.ts';
 import { outcomeNotice, requestReceivedNotice } from './blocks/requester-notices.ts';
-import { loadRequestView } from './load-request-view.ts';
+import { loadRequestView, type LoadedRequest } from './load-request-view.ts';
 
 /**
  * Keeps Slack in step with the database after each commit: the approval message in the
@@ -26,16 +26,17 @@ export class RequestMessenger {
    * without posting anything twice.
    */
   async announce(requestId: string): Promise<void> {
-    const view = await loadRequestView(this.db, this.policy(), requestId);
-    const request = await this.db.accessRequest.findUnique({ where: { id: requestId } });
-    if (!view || !request?.approvalChannelId) return;
-    if (!request.approvalMessageTs) {
+    const loaded = await loadRequestView(this.db, this.policy(), requestId);
+    if (!loaded) return;
+    const { view, messages } = loaded;
+    const approvalChannel = messages.approvalChannelId;
+    if (approvalChannel && !messages.approvalMessageTs) {
       const posted = await this.attempt('post the approval message', () =>
-        this.client.chat.postMessage({ channel: request.approvalChannelId!, ...approvalMessage(view) }),
+        this.client.chat.postMessage({ channel: approvalChannel, ...approvalMessage(view) }),
       );
       if (posted?.ts) await this.db.accessRequest.update({ where: { id: requestId }, data: { approvalMessageTs: posted.ts } });
     }
-    if (!request.requesterMessageTs) {
+    if (!messages.requesterMessageTs) {
       // Slack sends DMs from the app to a user id; the answer names the DM channel to update later.
       const confirmed = await this.attempt('confirm the request to the requester', () =>
         this.client.chat.postMessage({ channel: view.requesterId, ...requestReceivedNotice(view) }),
@@ -51,29 +52,33 @@ export class RequestMessenger {
 
   /** Rewrites both messages from the stored request (votes so far, or how it ended). */
   async refresh(requestId: string): Promise<void> {
-    const view = await loadRequestView(this.db, this.policy(), requestId);
-    const request = await this.db.accessRequest.findUnique({ where: { id: requestId } });
-    if (!view || !request) return;
-    if (request.approvalChannelId && request.approvalMessageTs) {
-      await this.attempt('update the approval message', () =>
-        this.client.chat.update({ channel: request.approvalChannelId!, ts: request.approvalMessageTs!, ...approvalMessage(view) }),
-      );
-    }
-    if (request.requesterChannelId && request.requesterMessageTs) {
-      await this.attempt("update the requester's confirmation", () =>
-        this.client.chat.update({ channel: request.requesterChannelId!, ts: request.requesterMessageTs!, ...requestReceivedNotice(view) }),
-      );
-    }
+    const loaded = await loadRequestView(this.db, this.policy(), requestId);
+    if (loaded) await this.rewrite(loaded);
   }
 
   /** After a request ends: rewrites its messages and tells the requester the outcome by DM. */
   async announceOutcome(requestId: string): Promise<void> {
-    await this.refresh(requestId);
-    const view = await loadRequestView(this.db, this.policy(), requestId);
-    if (!view) return;
+    const loaded = await loadRequestView(this.db, this.policy(), requestId);
+    if (!loaded) return;
+    await this.rewrite(loaded);
+    const { view } = loaded;
     await this.attempt('tell the requester the outcome', () =>
       this.client.chat.postMessage({ channel: view.requesterId, ...outcomeNotice(view) }),
     );
+  }
+
+  private async rewrite({ view, messages }: LoadedRequest): Promise<void> {
+    const { approvalChannelId, approvalMessageTs, requesterChannelId, requesterMessageTs } = messages;
+    if (approvalChannelId && approvalMessageTs) {
+      await this.attempt('update the approval message', () =>
+        this.client.chat.update({ channel: approvalChannelId, ts: approvalMessageTs, ...approvalMessage(view) }),
+      );
+    }
+    if (requesterChannelId && requesterMessageTs) {
+      await this.attempt("update the requester's confirmation", () =>
+        this.client.chat.update({ channel: requesterChannelId, ts: requesterMessageTs, ...requestReceivedNotice(view) }),
+      );
+    }
   }
 
   private async attempt<T>(what: string, call: () => Promise<T>): Promise<T | undefined> {

@@ -40,10 +40,9 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
       await tellOnly(client, click, allowed.message, ctx);
       return;
     }
-    const request = await ctx.services.db.accessRequest.findUniqueOrThrow({ where: { id: click.requestId } });
     await client.views.open({
       trigger_id: body.trigger_id,
-      view: denyReasonModal({ requestId: request.id, resourceName: allowed.resource.name, role: request.role }),
+      view: denyReasonModal({ requestId: allowed.request.id, resourceName: allowed.resource.name, role: allowed.request.role }),
     });
   });
 
