@@ -8,8 +8,7 @@ import { MIGRATIONS_FOLDER } from './migrate.ts';
  * new column.
  */
 export async function findPendingMigrations(db: Database, folder = MIGRATIONS_FOLDER): Promise<string[]> {
-  const entries = await readdir(folder, { withFileTypes: true });
-  const expected = entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort();
+  const expected = await migrationsIn(folder);
   const [table] = await db.$queryRaw<{ exists: boolean }[]>`SELECT to_regclass('_prisma_migrations') IS NOT NULL AS exists`;
   if (!table?.exists) return expected;
   const applied = await db.$queryRaw<{ migration_name: string }[]>`
@@ -17,4 +16,21 @@ export async function findPendingMigrations(db: Database, folder = MIGRATIONS_FO
     WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`;
   const done = new Set(applied.map((row) => row.migration_name));
   return expected.filter((name) => !done.has(name));
+}
+
+// The folder ships with the code and cannot change while the process runs, and the readiness
+// probe asks every few seconds: list it once.
+const listed = new Map<string, Promise<string[]>>();
+
+function migrationsIn(folder: string): Promise<string[]> {
+  let names = listed.get(folder);
+  if (!names) {
+    names = readdir(folder, { withFileTypes: true }).then((entries) =>
+      entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort(),
+    );
+    // A failed read is not remembered: the next call tries again.
+    names.catch(() => listed.delete(folder));
+    listed.set(folder, names);
+  }
+  return names;
 }
