@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Database } from '../store/database.ts';
 import { findPendingMigrations } from '../store/migration-status.ts';
+import { withTimeout } from './with-timeout.ts';
 
 export interface Readiness {
   ready: boolean;
@@ -27,14 +28,6 @@ export async function checkReadiness(deps: { db: Database; redis: Redis; policyV
   return { ready: Object.values(checks).every((value) => value === 'ok'), checks };
 }
 
-async function bounded(check: () => Promise<string>): Promise<string> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<string>((resolve) => {
-    timer = setTimeout(() => resolve(`no answer within ${CHECK_TIMEOUT_MS} ms`), CHECK_TIMEOUT_MS);
-  });
-  try {
-    return await Promise.race([check().catch(() => 'unreachable'), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+function bounded(check: () => Promise<string>): Promise<string> {
+  return withTimeout(check().catch(() => 'unreachable'), CHECK_TIMEOUT_MS, () => `no answer within ${CHECK_TIMEOUT_MS} ms`);
 }

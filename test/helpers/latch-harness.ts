@@ -91,11 +91,7 @@ export class LatchHarness {
   /** A click on a button carrying `value`, in `channelId`, in the block `blockId` (the first revision's approval buttons unless given). */
   click(userId: string, actionId: string, value: string, channelId = 'C0APPROVALS', blockId = 'latch_approval_actions:r1'): Promise<Response> {
     return this.interact({
-      type: 'block_actions',
-      user: { id: userId, team_id: TEAM_ID },
-      team: { id: TEAM_ID },
-      api_app_id: 'A0LATCH',
-      trigger_id: this.trigger(),
+      ...this.blockAction(userId),
       channel: { id: channelId },
       container: { type: 'message', channel_id: channelId, message_ts: '1700000000.000100' },
       actions: [{ type: 'button', action_id: actionId, block_id: blockId, value, action_ts: '1700000000.000200' }],
@@ -105,11 +101,7 @@ export class LatchHarness {
   /** A choice in a select inside an open modal, as Slack sends it with `dispatch_action`. */
   selectInModal(userId: string, view: ModalLike, actionId: string, blockId: string, value: string): Promise<Response> {
     return this.interact({
-      type: 'block_actions',
-      user: { id: userId, team_id: TEAM_ID },
-      team: { id: TEAM_ID },
-      api_app_id: 'A0LATCH',
-      trigger_id: this.trigger(),
+      ...this.blockAction(userId),
       container: { type: 'view', view_id: view.id },
       view: { ...view, state: { values: { ...view.state.values, [blockId]: { [actionId]: { type: 'static_select', selected_option: { value } } } } } },
       actions: [{ type: 'static_select', action_id: actionId, block_id: blockId, selected_option: { value }, action_ts: '1700000000.000300' }],
@@ -127,6 +119,11 @@ export class LatchHarness {
 
   post(body: string, options: { signingSecret?: string; timestamp?: number } = {}): Promise<Response> {
     return postSignedToSlackApp(this.eventsUrl, body, { signingSecret: options.signingSecret ?? SIGNING_SECRET, ...(options.timestamp ? { timestamp: options.timestamp } : {}) });
+  }
+
+  /** What every block_actions payload carries: who, where, and a fresh trigger. */
+  private blockAction(userId: string) {
+    return { type: 'block_actions', user: { id: userId, team_id: TEAM_ID }, team: { id: TEAM_ID }, api_app_id: 'A0LATCH', trigger_id: this.trigger() };
   }
 
   private trigger(): string {

@@ -8,6 +8,7 @@ import { createLogger, type Logger } from '../../logging/logger.ts';
 import { passwordOf } from '../../logging/secret-scrubber.ts';
 import { createLatch } from '../../runtime/create-latch.ts';
 import { checkReadiness } from '../../runtime/readiness.ts';
+import { withTimeout } from '../../runtime/with-timeout.ts';
 import { portOf, startHttpServer } from '../../slack/http-server.ts';
 import { createDatabase } from '../../store/database.ts';
 import { findPendingMigrations } from '../../store/migration-status.ts';
@@ -150,22 +151,15 @@ async function checkRedis(redis: ReturnType<typeof createRedisConnection>): Prom
 }
 
 async function checkSlack(init: () => Promise<void>, apiUrl: string | undefined): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new CliError(`Slack's Web API (${apiUrl ?? 'https://slack.com/api/'}) did not answer within ${SLACK_CHECK_TIMEOUT_MS / 1000} s`, EXIT.unavailable)),
-      SLACK_CHECK_TIMEOUT_MS,
-    );
-  });
   try {
-    await Promise.race([init(), timeout]);
+    await withTimeout(init(), SLACK_CHECK_TIMEOUT_MS, () => {
+      throw new CliError(`Slack's Web API (${apiUrl ?? 'https://slack.com/api/'}) did not answer within ${SLACK_CHECK_TIMEOUT_MS / 1000} s`, EXIT.unavailable);
+    });
   } catch (error) {
     if (error instanceof CliError) throw error;
     const slackError = (error as { data?: { error?: string } }).data?.error;
     if (slackError) throw new CliError(`SLACK_BOT_TOKEN was refused by Slack (auth.test: ${slackError})`, EXIT.config);
     throw new CliError(`cannot reach Slack's Web API: ${messageOf(error)}`, EXIT.unavailable);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
