@@ -1,8 +1,8 @@
 /**
  * The AccessRequest state machine. pending → approved → active → revoked; pending → denied |
  * cancelled | expired; approved | active → failed when a provider gives up. Break-glass requests
- * are created active. Every change of state goes through `canTransition`, so no code path can
- * skip a state (re-activate a denied request, approve an expired one).
+ * are created active. The use cases ask `canTransition` before each change of state, so no code
+ * path can skip a state (re-activate a denied request, approve an expired one).
  */
 export const REQUEST_STATES = ['pending', 'approved', 'active', 'revoked', 'denied', 'cancelled', 'expired', 'failed'] as const;
 export type RequestState = (typeof REQUEST_STATES)[number];
@@ -25,9 +25,4 @@ export function canTransition(from: RequestState, to: RequestState): boolean {
 /** A request in one of these states will never change again. */
 export function isFinal(state: RequestState): boolean {
   return TRANSITIONS[state].length === 0;
-}
-
-/** Words for a person: "approved", "waiting for approval", … */
-export function describeState(state: RequestState): string {
-  return state === 'pending' ? 'waiting for approval' : state;
 }

@@ -1,3 +1,4 @@
+import { canTransition } from '../domain/request-state.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
 import { lockRequest } from './decide-request.ts';
@@ -14,7 +15,7 @@ export async function cancelRequest(ctx: ServiceContext, input: { requestId: str
     const request = await lockRequest(tx, input.requestId);
     if (!request) return { ok: false, message: 'This request no longer exists.' };
     if (request.requesterSlackId !== input.userId) return { ok: false, message: 'Only the person who asked can cancel a request.' };
-    if (request.state !== 'pending') return { ok: false, message: `This request is already ${request.state}.` };
+    if (!canTransition(request.state, 'cancelled')) return { ok: false, message: `This request is already ${request.state}.` };
     await tx.accessRequest.update({
       where: { id: request.id },
       data: { state: 'cancelled', endedAt: now, outcomeReason: 'Cancelled by the requester.' },

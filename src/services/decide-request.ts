@@ -1,6 +1,7 @@
 import { approverRefusal } from '../domain/access-request-rules.ts';
 import { tallyVotes } from '../domain/approval-tally.ts';
 import { findResource, type ResourcePolicy } from '../domain/policy.ts';
+import { canTransition } from '../domain/request-state.ts';
 import { appendAuditEvent, type Transaction } from '../store/audit-log.ts';
 import type { AccessRequest } from '../store/generated/client.ts';
 import { inTransaction } from '../store/transaction.ts';
@@ -60,7 +61,8 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
 
   const result = await inTransaction(ctx.db, async (tx): Promise<DecideRequestResult> => {
     const request = await lockRequest(tx, input.requestId);
-    if (!request || request.state !== 'pending') {
+    // Votes are taken only while a decision can still move the request on.
+    if (!request || !canTransition(request.state, input.decision === 'approve' ? 'approved' : 'denied')) {
       return { ok: false, refusal: 'not_pending', message: `This request is already ${request?.state ?? 'gone'}.` };
     }
     if (input.revision !== undefined && input.revision !== request.revision) {

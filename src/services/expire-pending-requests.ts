@@ -23,6 +23,8 @@ export async function expirePendingRequests(ctx: ServiceContext): Promise<string
     if (due.length === 0) break;
     for (const { id } of due) {
       const changed = await inTransaction(ctx.db, async (tx) => {
+        // The condition is canTransition('pending', 'expired') evaluated by the row itself, so a
+        // decision committed a moment earlier wins.
         const { count } = await tx.accessRequest.updateMany({
           where: { id, state: 'pending', pendingExpiresAt: { lte: now } },
           data: { state: 'expired', endedAt: now, outcomeReason: 'Nobody decided in time.' },
