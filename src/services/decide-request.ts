@@ -2,9 +2,9 @@ import { approverRefusal } from '../domain/access-request-rules.ts';
 import { tallyVotes } from '../domain/approval-tally.ts';
 import { findResource, type ResourcePolicy } from '../domain/policy.ts';
 import { canTransition } from '../domain/request-state.ts';
-import { appendAuditEvent, type Transaction } from '../store/audit-log.ts';
+import { appendAuditEvent } from '../store/audit-log.ts';
 import type { AccessRequest } from '../store/generated/client.ts';
-import { inTransaction } from '../store/transaction.ts';
+import { inTransaction, type Transaction } from '../store/transaction.ts';
 import type { ServiceContext } from './service-context.ts';
 
 export interface DecideRequestInput {

@@ -1,7 +1,6 @@
 import { auditHash, GENESIS_HASH } from '../domain/audit-hash.ts';
 import type { Prisma } from './generated/client.ts';
-
-export type Transaction = Prisma.TransactionClient;
+import type { Transaction } from './transaction.ts';
 
 /** Arbitrary constant: the key of the transaction-scoped lock that orders audit appends. */
 const AUDIT_CHAIN_LOCK_KEY = 4_917_320_118n;

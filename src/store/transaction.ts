@@ -1,5 +1,8 @@
 import type { Database } from './database.ts';
-import type { Transaction } from './audit-log.ts';
+import type { Prisma } from './generated/client.ts';
+
+/** The client inside an interactive transaction. */
+export type Transaction = Prisma.TransactionClient;
 
 /**
  * Runs `work` in one interactive transaction with explicit bounds. Work inside must be database
