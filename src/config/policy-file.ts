@@ -167,16 +167,22 @@ const resourceSchema = z.strictObject({
   pendingTimeout: duration.optional(),
 });
 
+const securitySchema = z.strictObject({
+  channel: channelId.optional(),
+  admins: audienceSchema.optional(),
+});
+
 // Defaults and each resource are checked on their own (below), so that one broken resource does not
 // hide the problems of the others.
 const fileSchema = z.strictObject(
   {
     defaults: z.unknown().optional(),
+    security: securitySchema.optional(),
     resources: z
       .array(z.unknown(), whenMissing('list at least one resource people can request'))
       .min(1, { error: 'is empty: list at least one resource people can request' }),
   },
-  { error: 'must be a mapping with defaults and resources' },
+  { error: 'must be a mapping with defaults, security and resources' },
 );
 
 type Defaults = z.infer<typeof defaultsSchema>;
@@ -186,6 +192,8 @@ type ResourceInput = z.infer<typeof resourceSchema>;
 const KNOWN_FIELDS: Record<string, readonly string[]> = {
   '': Object.keys(fileSchema.shape),
   defaults: Object.keys(defaultsSchema.shape),
+  security: Object.keys(securitySchema.shape),
+  'security.admins': Object.keys(audienceSchema.shape),
   'resources[]': Object.keys(resourceSchema.shape),
   'resources[].provider': Object.keys(providerSchema.shape),
   'resources[].identity': Object.keys(identitySchema.shape),
@@ -426,7 +434,10 @@ function buildPolicy(content: unknown, version: string): { policy?: Policy; prob
     const resolved = resolveResource(resource, { defaults: defaults ?? {}, report });
     if (resolved) resources.push(resolved);
   });
-  return problems.length > 0 ? { problems } : { policy: { version, resources }, problems };
+  const security = parsePart(securitySchema.optional(), file.security, ['security'], problems);
+  if (problems.length > 0) return { problems };
+  const admins = security?.admins ?? { users: [], groups: [] };
+  return { policy: { version, security: { channel: security?.channel ?? null, admins }, resources }, problems };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -60,10 +60,27 @@ export interface ResourcePolicy {
   pendingTimeoutSeconds: number;
 }
 
+/** Who watches over access as a whole, beyond each resource's approvers. */
+export interface SecurityPolicy {
+  /**
+   * Slack channel id for alerts that must not go unnoticed (a revocation that keeps failing).
+   * Without one, alerts go to the resource's approval channel.
+   */
+  channel: string | null;
+  /** Who may end anyone's active access early ("Revoke now"), besides the requester. */
+  admins: { users: string[]; groups: string[] };
+}
+
 export interface Policy {
   /** Hex SHA-256 of the policy file's bytes: recorded on each request decided under it. */
   version: string;
+  security: SecurityPolicy;
   resources: ResourcePolicy[];
+}
+
+/** Where alerts about `resource` go: the security channel, else the resource's approval channel. */
+export function alertChannelFor(policy: Policy, resource: ResourcePolicy | undefined): string | null {
+  return policy.security.channel ?? resource?.approvalChannel ?? null;
 }
 
 export function findResource(policy: Policy, resourceId: string): ResourcePolicy | undefined {

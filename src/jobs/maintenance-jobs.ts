@@ -4,7 +4,7 @@ import type { Logger } from '../logging/logger.ts';
 import { createRedisConnection } from './redis-connection.ts';
 
 /**
- * Periodic sweeps over PostgreSQL (expire undecided requests, and later reconcile), run by
+ * Periodic sweeps over PostgreSQL (expire undecided requests, re-announce, reconcile), run by
  * BullMQ job schedulers. `upsertJobScheduler` is idempotent and called at every start, so a Redis
  * that lost its data gets its schedules back on the next start; the sweeps themselves read the
  * truth from PostgreSQL, so a missed or repeated run changes nothing but timing.
@@ -16,6 +16,8 @@ export interface MaintenanceSweeps {
   expirePendingRequests(): Promise<void>;
   /** Posts the approval messages Slack refused earlier. */
   announceMissedRequests(): Promise<void>;
+  /** Queues again every grant and revocation PostgreSQL says is needed (see reconcileAccess). */
+  reconcile(): Promise<void>;
 }
 
 export interface MaintenanceOptions {
@@ -23,6 +25,8 @@ export interface MaintenanceOptions {
   /** BullMQ key prefix; wrap it in {braces} for Redis Cluster. */
   prefix?: string;
   everyMs?: number;
+  /** The reconcile sweep's own interval: every minute unless told. */
+  reconcileEveryMs?: number;
   sweeps: MaintenanceSweeps;
   logger: Logger;
 }
@@ -34,14 +38,15 @@ export interface RunningMaintenance {
 const SWEEP_HANDLERS: Record<string, keyof MaintenanceSweeps> = {
   'expire-pending-requests': 'expirePendingRequests',
   'announce-missed-requests': 'announceMissedRequests',
+  reconcile: 'reconcile',
 };
 
-export async function startMaintenance({ redisUrl, prefix = 'latch', everyMs = 30_000, sweeps, logger }: MaintenanceOptions): Promise<RunningMaintenance> {
+export async function startMaintenance({ redisUrl, prefix = 'latch', everyMs = 30_000, reconcileEveryMs = 60_000, sweeps, logger }: MaintenanceOptions): Promise<RunningMaintenance> {
   const queueConnection = createRedisConnection(redisUrl, 'queue', logger);
   const workerConnection = createRedisConnection(redisUrl, 'worker', logger);
   const queue = new Queue(MAINTENANCE_QUEUE, { connection: queueConnection, prefix });
   for (const name of Object.keys(SWEEP_HANDLERS)) {
-    await queue.upsertJobScheduler(name, { every: everyMs }, { name, opts: { removeOnComplete: 100, removeOnFail: 100 } });
+    await queue.upsertJobScheduler(name, { every: name === 'reconcile' ? reconcileEveryMs : everyMs }, { name, opts: { removeOnComplete: 100, removeOnFail: 100 } });
   }
   const worker = new Worker(
     MAINTENANCE_QUEUE,

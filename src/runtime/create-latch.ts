@@ -1,10 +1,9 @@
 import type { Policy } from '../domain/policy.ts';
-import { LoggingGrantRequester } from '../jobs/logging-grant-requester.ts';
 import type { MaintenanceSweeps } from '../jobs/maintenance-jobs.ts';
 import type { Logger } from '../logging/logger.ts';
 import { expirePendingRequests } from '../services/expire-pending-requests.ts';
 import { findUnannouncedRequests } from '../services/find-unannounced-requests.ts';
-import { systemClock, type Clock, type GrantRequester, type GroupDirectory, type ServiceContext, type UserDirectory } from '../services/service-context.ts';
+import { systemClock, type Clock, type AccessScheduler, type GroupDirectory, type ServiceContext, type UserDirectory } from '../services/service-context.ts';
 import { createSlackApp, type SlackApp } from '../slack/app.ts';
 import { registerDecisionListeners } from '../slack/listeners/decision-listeners.ts';
 import { registerRequestListeners } from '../slack/listeners/request-listeners.ts';
@@ -20,17 +19,19 @@ export interface LatchOptions {
   botToken: string;
   signingSecret: string;
   slackApiUrl?: string | undefined;
+  /** Where approved requests and early ends are queued (the BullMQ queues, or a test's recorder). */
+  access: AccessScheduler;
   /** Injected by tests; the system clock and Slack's user groups otherwise. */
   clock?: Clock;
   groups?: GroupDirectory;
   users?: UserDirectory;
-  grants?: GrantRequester;
 }
 
 export interface Latch extends SlackApp {
   services: ServiceContext;
   messenger: RequestMessenger;
-  sweeps: MaintenanceSweeps;
+  /** The sweeps that need Slack; the reconcile sweep is the jobs layer's own. */
+  sweeps: Omit<MaintenanceSweeps, 'reconcile'>;
 }
 
 /** Wires the use cases, the Slack app and its listeners together: the one place that does. */
@@ -45,12 +46,12 @@ export function createLatch(options: LatchOptions): Latch {
     clock: options.clock ?? systemClock,
     groups: options.groups ?? new SlackUsergroupDirectory(fastClient, logger),
     users: options.users ?? new SlackUserDirectory(fastClient, logger),
-    grants: options.grants ?? new LoggingGrantRequester(logger),
+    access: options.access,
   };
   const messenger = new RequestMessenger(slack.app.client, db, policy, logger);
   registerRequestListeners(slack.app, { services, messenger, logger });
   registerDecisionListeners(slack.app, { services, messenger, logger });
-  const sweeps: MaintenanceSweeps = {
+  const sweeps: Omit<MaintenanceSweeps, 'reconcile'> = {
     async expirePendingRequests() {
       for (const requestId of await expirePendingRequests(services)) await messenger.announceOutcome(requestId);
     },

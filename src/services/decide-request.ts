@@ -59,6 +59,8 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
   const comment = input.comment?.trim().slice(0, MAX_COMMENT_LENGTH) || null;
   const now = ctx.clock.now();
 
+  // A later start asked for delays the grant job to it.
+  let startsAt: Date | null = null;
   const result = await inTransaction(ctx.db, async (tx): Promise<DecideRequestResult> => {
     const request = await lockRequest(tx, input.requestId);
     // Votes are taken only while a decision can still move the request on.
@@ -110,12 +112,25 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
       at: now,
       data: state === 'approved' ? { approvers: tally.approvers } : { deniedBy: tally.deniedBy, reason: comment },
     });
+    startsAt = request.startsAt;
     return { ok: true, outcome: state, requestId: request.id };
   });
 
-  if (result.ok && result.outcome === 'approved') await ctx.grants.requestGrant(result.requestId);
+  if (result.ok && result.outcome === 'approved') await handOver(ctx, () => ctx.access.requestGrant(result.requestId, startsAt), result.requestId);
   if (result.ok) ctx.logger.info({ accessRequestId: result.requestId, decider: input.deciderId, outcome: result.outcome }, 'decision recorded');
   return result;
+}
+
+/**
+ * Queues follow-up work after a commit. The decision is stored whatever happens here: if Redis is
+ * unreachable, the reconcile job finds the request in PostgreSQL and queues it again.
+ */
+export async function handOver(ctx: ServiceContext, enqueue: () => Promise<void>, requestId: string): Promise<void> {
+  try {
+    await enqueue();
+  } catch (error) {
+    ctx.logger.warn({ err: error, accessRequestId: requestId }, 'could not queue the next step; the reconcile job will');
+  }
 }
 
 /** Reads the request and holds its row lock until the transaction ends. */

@@ -22,9 +22,15 @@ export interface UserDirectory {
   profile(userId: string): Promise<SlackProfile | null>;
 }
 
-/** Where an approved request is handed on to be granted (the grant job plugs in here). */
-export interface GrantRequester {
-  requestGrant(requestId: string): Promise<void>;
+/**
+ * Where use cases hand work on to the job queues, after their transaction commits. If the process
+ * dies before a call lands, the reconcile job finds the row in PostgreSQL and schedules it again.
+ */
+export interface AccessScheduler {
+  /** Grants an approved request, not before `notBefore` when it asked for a later start. */
+  requestGrant(requestId: string, notBefore?: Date | null): Promise<void>;
+  /** Revokes a grant at `dueAt` (at once when past), moving an already scheduled revocation earlier. */
+  scheduleRevocation(grantId: string, dueAt: Date): Promise<void>;
 }
 
 /** What every use case gets: injected, so tests can give a fixed clock or a fake directory. */
@@ -35,6 +41,6 @@ export interface ServiceContext {
   clock: Clock;
   groups: GroupDirectory;
   users: UserDirectory;
-  grants: GrantRequester;
+  access: AccessScheduler;
   logger: Logger;
 }

@@ -20,7 +20,7 @@ export interface LoadedRequest {
  * always rebuilt from the stored truth, never patched from what a click carried.
  */
 export async function loadRequestView(db: Database, policy: Policy, requestId: string): Promise<LoadedRequest | null> {
-  const request = await db.accessRequest.findUnique({ where: { id: requestId } });
+  const request = await db.accessRequest.findUnique({ where: { id: requestId }, include: { grant: true } });
   if (!request) return null;
   const decisions = await db.approval.findMany({
     where: { requestId, requestRevision: request.revision },
@@ -46,6 +46,16 @@ export async function loadRequestView(db: Database, policy: Policy, requestId: s
     decidedAt: request.decidedAt,
     outcomeReason: request.outcomeReason,
     decidedByRule: request.decidedByRule,
+    startsAt: request.startsAt,
+    grant: request.grant
+      ? {
+          grantedAt: request.grant.grantedAt,
+          expiresAt: request.grant.expiresAt,
+          revokedAt: request.grant.revokedAt,
+          endedBy: request.grant.revokedBySlackId,
+          overdueError: request.grant.overdueAlertedAt && !request.grant.revokedAt ? request.grant.lastError : null,
+        }
+      : null,
   };
   return {
     view,

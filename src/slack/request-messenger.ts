@@ -1,9 +1,11 @@
 import type { WebClient } from '@slack/web-api';
-import type { Policy } from '../domain/policy.ts';
+import { alertChannelFor, findResource, type Policy } from '../domain/policy.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { Database } from '../store/database.ts';
 import { approvalMessage } from './blocks/approval-message.ts';
 import { outcomeNotice, requestReceivedNotice } from './blocks/requester-notices.ts';
+import { overdueRevocationDoneNotice, revocationOverdueAlert, type OverdueGrantView } from './blocks/security-alerts.ts';
+import type { SlackMessage } from './blocks/slack-message.ts';
 import { loadRequestView, type LoadedRequest } from './load-request-view.ts';
 
 /**
@@ -65,6 +67,60 @@ export class RequestMessenger {
     await this.attempt('tell the requester the outcome', () =>
       this.client.chat.postMessage({ channel: view.requesterId, ...outcomeNotice(view) }),
     );
+  }
+
+  /**
+   * Granting failed: besides the rewritten messages and the requester's DM, the approvers are told
+   * in the approval message's thread, since an edited message notifies nobody.
+   */
+  async announceFailure(requestId: string): Promise<void> {
+    await this.announceOutcome(requestId);
+    const loaded = await loadRequestView(this.db, this.policy(), requestId);
+    const { approvalChannelId, approvalMessageTs } = loaded?.messages ?? {};
+    if (!loaded || !approvalChannelId || !approvalMessageTs) return;
+    await this.attempt('tell the approvers the grant failed', () =>
+      this.client.chat.postMessage({
+        channel: approvalChannelId,
+        thread_ts: approvalMessageTs,
+        text: `⚠️ Latch could not grant this access, and the request is failed. ${loaded.view.outcomeReason ?? ''}`.trim(),
+      }),
+    );
+  }
+
+  /** Tells the security channel (else the approval channel) that a revocation keeps failing. */
+  async alertRevocationOverdue(grantId: string): Promise<void> {
+    await this.postAlert(grantId, revocationOverdueAlert, 'alert the security channel');
+  }
+
+  async announceOverdueRevocationDone(grantId: string): Promise<void> {
+    await this.postAlert(grantId, overdueRevocationDoneNotice, 'tell the security channel the revocation is done');
+    const grant = await this.db.grant.findUnique({ where: { id: grantId }, select: { requestId: true } });
+    if (grant) await this.refresh(grant.requestId);
+  }
+
+  private async postAlert(grantId: string, build: (grant: OverdueGrantView) => SlackMessage, what: string): Promise<void> {
+    const grant = await this.db.grant.findUnique({ where: { id: grantId }, include: { request: true } });
+    if (!grant) return;
+    const policy = this.policy();
+    const resource = findResource(policy, grant.resourceId);
+    const channel = alertChannelFor(policy, resource) ?? grant.request.approvalChannelId;
+    if (!channel) {
+      this.logger.error({ grantId }, `no channel to ${what}: set security.channel in the policy`);
+      return;
+    }
+    const message = build({
+      grantId: grant.id,
+      requestId: grant.requestId,
+      requesterId: grant.request.requesterSlackId,
+      resourceName: resource?.name ?? grant.resourceId,
+      role: grant.role,
+      principal: grant.principal,
+      dueAt: grant.expiresAt,
+      attempts: grant.revokeAttempts,
+      lastError: grant.lastError,
+    });
+    await this.attempt(what, () => this.client.chat.postMessage({ channel, ...message }));
+    await this.refresh(grant.requestId);
   }
 
   private async rewrite({ view, messages }: LoadedRequest): Promise<void> {

@@ -49,7 +49,7 @@ export class LatchHarness {
       slackApiUrl: slack.apiUrl,
       clock,
       groups,
-      grants: { requestGrant: async (id) => void granted.push(id) },
+      access: { requestGrant: async (id: string) => void granted.push(id), scheduleRevocation: async () => undefined },
     });
     await latch.app.init();
     const server = await startHttpServer({ port: 0, host: '127.0.0.1', slack: latch.receiver.requestListener, logger });

@@ -26,6 +26,8 @@ export function requestView(overrides: Partial<RequestView> = {}): RequestView {
     decidedAt: null,
     outcomeReason: null,
     decidedByRule: null,
+    startsAt: null,
+    grant: null,
     ...overrides,
   };
 }

@@ -43,7 +43,7 @@ export function testServiceContext(db: Database, policy: Policy) {
     clock,
     groups,
     users,
-    grants: { requestGrant: async (requestId) => void granted.push(requestId) },
+    access: { requestGrant: async (requestId) => void granted.push(requestId), scheduleRevocation: async () => undefined },
     logger: createLogger({ level: 'silent' }),
   };
   return { ctx, clock, groups, users, granted };

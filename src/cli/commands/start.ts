@@ -2,7 +2,11 @@ import type { Server } from 'node:http';
 import { serviceEnvSchema, type ServiceEnv } from '../../config/env.ts';
 import { loadPolicyFile } from '../../config/policy-file.ts';
 import type { Policy } from '../../domain/policy.ts';
+import { AccessQueues } from '../../jobs/access-queues.ts';
 import { startMaintenance } from '../../jobs/maintenance-jobs.ts';
+import { createProviders } from '../../providers/registry.ts';
+import type { AccessProvider } from '../../providers/provider.ts';
+import { startAccessJobs } from '../../runtime/start-access-jobs.ts';
 import { createRedisConnection } from '../../jobs/redis-connection.ts';
 import { createLogger, type Logger } from '../../logging/logger.ts';
 import { passwordOf } from '../../logging/secret-scrubber.ts';
@@ -38,7 +42,8 @@ export async function startCommand(role: ProcessRole = 'all'): Promise<void> {
   });
   const policy = await readPolicy(env.LATCH_POLICY_FILE);
   logger.info({ policyVersion: policy.version, resources: policy.resources.length }, `policy loaded from ${env.LATCH_POLICY_FILE}`);
-  const service = await startService(env, policy, logger, role);
+  const providers = await buildProviders(policy, env.LATCH_POLICY_FILE);
+  const service = await startService(env, policy, providers, logger, role);
   logger.info({ port: service.port, role }, `latch is listening on port ${service.port}`);
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
@@ -79,27 +84,51 @@ async function readPolicy(path: string): Promise<Policy> {
   );
 }
 
-async function startService(env: ServiceEnv, policy: Policy, logger: Logger, role: ProcessRole): Promise<RunningService> {
+/**
+ * One provider per resource, from the policy's settings and the environment: a missing variable
+ * or a bad setting stops the start with every problem named, before anything is granted.
+ */
+async function buildProviders(policy: Policy, path: string): Promise<Map<string, AccessProvider>> {
+  const built = await createProviders(policy, process.env);
+  if (built.ok) return built.providers;
+  throw new CliError(
+    [`the providers in the policy file ${path} have ${built.problems.length} problem(s):`, ...built.problems.map((problem) => `  ${problem}`)].join('\n'),
+    EXIT.config,
+  );
+}
+
+async function startService(env: ServiceEnv, policy: Policy, providers: Map<string, AccessProvider>, logger: Logger, role: ProcessRole): Promise<RunningService> {
   const db = createDatabase({ databaseUrl: env.DATABASE_URL });
   const redis = createRedisConnection(env.REDIS_URL, 'queue', logger);
-  const cleanups: Array<() => Promise<unknown>> = [() => db.$disconnect(), () => redis.quit().catch(() => redis.disconnect())];
+  const cleanups: Array<() => Promise<unknown>> = [
+    () => db.$disconnect(),
+    () => redis.quit().catch(() => redis.disconnect()),
+    () => Promise.all([...providers.values()].map((provider) => provider.close?.())),
+  ];
   const stop = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => logger.warn({ err: error }, 'cleanup failed'));
   };
   try {
     await checkDatabase(db);
     await checkRedis(redis);
-    const { app, receiver, sweeps } = createLatch({
+    // Only once Redis answers: a queue's connection would otherwise log every failed retry.
+    const queues = new AccessQueues({ redisUrl: env.REDIS_URL, logger });
+    cleanups.push(() => queues.close());
+    const latch = createLatch({
       db,
+      access: queues,
       policy: () => policy,
       logger,
       botToken: env.SLACK_BOT_TOKEN,
       signingSecret: env.SLACK_SIGNING_SECRET,
       slackApiUrl: env.SLACK_API_URL,
     });
+    const { app, receiver, sweeps } = latch;
     await checkSlack(() => app.init(), env.SLACK_API_URL);
     if (role !== 'web') {
-      const maintenance = await startMaintenance({ redisUrl: env.REDIS_URL, sweeps, logger });
+      const access = await startAccessJobs({ latch, queues, providers, databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL, logger });
+      cleanups.push(() => access.stop());
+      const maintenance = await startMaintenance({ redisUrl: env.REDIS_URL, sweeps: { ...sweeps, reconcile: access.reconcile }, logger });
       cleanups.push(() => maintenance.stop());
     }
     const server = await startHttpServer({

@@ -2,7 +2,7 @@ import type { types } from '@slack/bolt';
 import { tallyVotes } from '../../domain/approval-tally.ts';
 import { formatDuration } from '../../domain/duration.ts';
 import { countOf, escapeAndTruncate, mention, slackDate } from '../mrkdwn.ts';
-import { approvalActionsBlockId, APPROVE, DENY } from './ids.ts';
+import { ACTIVE_ACCESS_ACTIONS_BLOCK, approvalActionsBlockId, APPROVE, DENY, END_ACCESS } from './ids.ts';
 import type { DecisionView, RequestView } from './request-view.ts';
 import type { SlackMessage } from './slack-message.ts';
 
@@ -29,6 +29,7 @@ export function approvalMessage(view: RequestView): SlackMessage {
   const status = statusSection(view);
   if (status) blocks.push(status);
   if (view.state === 'pending') blocks.push(decisionButtons(view.id, view.revision));
+  if (view.state === 'active') blocks.push(revokeNowButton(view.id));
   return { text: notificationText(view), blocks };
 }
 
@@ -140,11 +141,11 @@ function statusLine(view: RequestView): string | null {
     case 'pending':
       return null;
     case 'approved':
-      return `✅ *Approved*${rule}`;
+      return view.startsAt ? `✅ *Approved*${rule}, access starts ${slackDate(view.startsAt)}` : `✅ *Approved*${rule}, access is being granted`;
     case 'active':
-      return `✅ *Approved*${rule}, access is active`;
+      return `✅ *Approved*${rule}, access is active${until(view)}${overdue(view)}`;
     case 'revoked':
-      return `⏹️ *Access ended*${reason ? `: ${reason}` : ''}`;
+      return `⏹️ *Access ended*${view.grant?.revokedAt ? ` ${slackDate(view.grant.revokedAt)}` : ''}${reason ? `: ${reason}` : ''}${endedBy(view)}${overdue(view)}`;
     case 'denied':
       return `⛔ *Denied*${rule}${reason ? `: ${reason}` : ''}`;
     case 'cancelled':
@@ -154,6 +155,44 @@ function statusLine(view: RequestView): string | null {
     case 'failed':
       return `⚠️ *Failed*: ${reason ?? 'the provider gave up'}`;
   }
+}
+
+function until(view: RequestView): string {
+  return view.grant?.expiresAt ? ` until ${slackDate(view.grant.expiresAt)}` : '';
+}
+
+function endedBy(view: RequestView): string {
+  return view.grant?.endedBy ? ` (${mention(view.grant.endedBy)})` : '';
+}
+
+/** A revocation that keeps failing is shown where everyone sees it, until it succeeds. */
+function overdue(view: RequestView): string {
+  const error = view.grant?.overdueError;
+  return error ? `\n🚨 *Revocation overdue*: Latch keeps retrying. Last error: ${escapeAndTruncate(error, 600)}` : '';
+}
+
+/** For a security admin: ends the access at once (the handler checks who clicked). */
+function revokeNowButton(requestId: string): types.ActionsBlock {
+  return {
+    type: 'actions',
+    block_id: ACTIVE_ACCESS_ACTIONS_BLOCK,
+    elements: [
+      {
+        type: 'button',
+        action_id: END_ACCESS,
+        style: 'danger',
+        text: { type: 'plain_text', text: 'Revoke now' },
+        value: requestId,
+        confirm: {
+          title: { type: 'plain_text', text: 'Revoke this access now?' },
+          text: { type: 'plain_text', text: 'The access is removed at once, before its expiry.' },
+          confirm: { type: 'plain_text', text: 'Revoke now' },
+          deny: { type: 'plain_text', text: 'Keep it' },
+          style: 'danger',
+        },
+      },
+    ],
+  };
 }
 
 function decisionButtons(requestId: string, revision: number): types.ActionsBlock {

@@ -12,6 +12,8 @@ export const DENY_MODAL = 'latch_deny_modal';
 export const APPROVE = 'latch_approve';
 export const DENY = 'latch_deny';
 export const CANCEL = 'latch_cancel';
+/** Ends active access before its expiry: "I'm done" for the holder, "Revoke now" for an admin. */
+export const END_ACCESS = 'latch_end_access';
 
 // Blocks holding those buttons (block_id).
 export const APPROVAL_ACTIONS_BLOCK = 'latch_approval_actions';
@@ -30,6 +32,7 @@ export function revisionOfApprovalBlock(blockId: string | undefined): number | u
   return match ? Number(match[1]) : undefined;
 }
 export const REQUESTER_ACTIONS_BLOCK = 'latch_requester_actions';
+export const ACTIVE_ACCESS_ACTIONS_BLOCK = 'latch_active_access_actions';
 
 // The request modal's inputs: block_id, then the action_id of the element inside it.
 export const REQUEST_RESOURCE_BLOCK = 'latch_request_resource';

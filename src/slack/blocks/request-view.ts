@@ -25,4 +25,18 @@ export interface RequestView {
   decidedAt: Date | null;
   outcomeReason: string | null;   // why denied/cancelled/expired/failed: user text when it comes from a person: escape
   decidedByRule: string | null;   // set when policy, not people, decided
+  /** Asked-for later start, if any. */
+  startsAt: Date | null;
+  /** The grant, once the provider has been asked. */
+  grant: GrantView | null;
+}
+
+export interface GrantView {
+  grantedAt: Date | null;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  /** Who ended it early (a Slack user id), if someone did. */
+  endedBy: string | null;
+  /** Set while a revocation keeps failing: the last error, fit to show. */
+  overdueError: string | null;
 }

@@ -2,7 +2,7 @@ import type { types } from '@slack/bolt';
 import { tallyVotes } from '../../domain/approval-tally.ts';
 import { formatDuration } from '../../domain/duration.ts';
 import { countOf, escapeAndTruncate, mention, slackDate } from '../mrkdwn.ts';
-import { CANCEL, REQUESTER_ACTIONS_BLOCK } from './ids.ts';
+import { ACTIVE_ACCESS_ACTIONS_BLOCK, CANCEL, END_ACCESS, REQUESTER_ACTIONS_BLOCK } from './ids.ts';
 import type { RequestView } from './request-view.ts';
 import type { SlackMessage } from './slack-message.ts';
 
@@ -26,6 +26,7 @@ export function requestReceivedNotice(view: RequestView): SlackMessage {
     blocks.push(context(`If nobody decides by ${slackDate(view.pendingExpiresAt)}, the request expires.`));
   }
   if (view.state === 'pending') blocks.push(cancelButton(view.id));
+  if (view.state === 'active') blocks.push(doneButton(view.id));
   return { text: `Your request for ${plainWhat(view)}: ${plainState(view)}`, blocks };
 }
 
@@ -33,7 +34,11 @@ export function requestReceivedNotice(view: RequestView): SlackMessage {
 export function outcomeNotice(view: RequestView): SlackMessage {
   return {
     text: `Your request for ${plainWhat(view)}: ${plainState(view)}`,
-    blocks: [section(`Your request for ${whatWasAsked(view)}:\n${whereItStands(view)}`), context(requestDetails(view))],
+    blocks: [
+      section(`Your request for ${whatWasAsked(view)}:\n${whereItStands(view)}`),
+      context(requestDetails(view)),
+      ...(view.state === 'active' ? [doneButton(view.id)] : []),
+    ],
   };
 }
 
@@ -64,9 +69,13 @@ function whereItStands(view: RequestView): string {
     case 'pending':
       return `⏳ ${waitingFor(view)}`;
     case 'approved':
-      return `✅ Approved by ${rule ?? approversOf(view)}. Access is being granted.`;
+      return view.startsAt
+        ? `✅ Approved by ${rule ?? approversOf(view)}. Access will be granted ${slackDate(view.startsAt)}.`
+        : `✅ Approved by ${rule ?? approversOf(view)}. Access is being granted.`;
     case 'active':
-      return `✅ Access granted. It is revoked automatically after ${formatDuration(view.durationSeconds)}.`;
+      return view.grant?.expiresAt
+        ? `✅ Access granted until ${slackDate(view.grant.expiresAt)}, then revoked automatically. Press "I'm done" to end it sooner.`
+        : `✅ Access granted. It is revoked automatically after ${formatDuration(view.durationSeconds)}.`;
     case 'revoked':
       return `⏹️ Your access has ended${reason ? `: ${reason}` : '.'}`;
     case 'denied': {
@@ -120,6 +129,15 @@ function cancelButton(requestId: string): types.ActionsBlock {
         },
       },
     ],
+  };
+}
+
+/** Ends the access now; no confirmation needed, since asking again is cheap. */
+function doneButton(requestId: string): types.ActionsBlock {
+  return {
+    type: 'actions',
+    block_id: ACTIVE_ACCESS_ACTIONS_BLOCK,
+    elements: [{ type: 'button', action_id: END_ACCESS, text: { type: 'plain_text', text: "I'm done" }, value: requestId }],
   };
 }
 

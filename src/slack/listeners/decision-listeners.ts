@@ -1,8 +1,9 @@
 import type { App } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
+import { endAccessEarly } from '../../services/end-access-early.ts';
 import { cancelRequest } from '../../services/cancel-request.ts';
 import { checkDecider, decideRequest, type DecideRequestResult } from '../../services/decide-request.ts';
-import { APPROVE, CANCEL, DENY, DENY_MODAL, DENY_REASON_BLOCK, revisionOfApprovalBlock } from '../blocks/ids.ts';
+import { APPROVE, CANCEL, DENY, END_ACCESS, DENY_MODAL, DENY_REASON_BLOCK, revisionOfApprovalBlock } from '../blocks/ids.ts';
 import { denyReasonModal, readDenyReason } from '../blocks/deny-reason-modal.ts';
 import type { ModalStateValues } from '../blocks/request-modal.ts';
 import type { ListenerContext } from './listener-context.ts';
@@ -74,6 +75,16 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
     const result = await cancelRequest(ctx.services, { requestId: click.requestId, userId: click.userId });
     if (!result.ok) await tellOnly(client, click, result.message, ctx);
     else await ctx.messenger.announceOutcome(result.requestId);
+  });
+
+  // "I'm done" in the holder's DM, "Revoke now" on the approval message: the use case decides who may.
+  app.action(END_ACCESS, async ({ ack, body, client }) => {
+    await ack();
+    const click = parseClick(body, ctx);
+    if (!click) return;
+    const result = await endAccessEarly(ctx.services, { requestId: click.requestId, userId: click.userId });
+    if (!result.ok) await tellOnly(client, click, result.message, ctx);
+    else await ctx.messenger.refresh(result.requestId);
   });
 }
 

@@ -17,7 +17,7 @@ const VALID_POLICY = `
 resources:
   - id: prod-db
     name: Production database
-    provider: { type: postgres }
+    provider: { type: postgres, settings: { connectionStringEnv: TARGET_DB_URL } }
     roles: [read]
     maxDuration: 4h
     approvers: { users: [U0APPROVER1] }
@@ -60,6 +60,7 @@ async function environment(overrides: Record<string, string | undefined> = {}) {
     SLACK_SIGNING_SECRET: SIGNING_SECRET,
     SLACK_API_URL: slack.apiUrl,
     LATCH_POLICY_FILE: policyFile,
+    TARGET_DB_URL: db.url,
     PORT: String(await freePort()),
     LOG_LEVEL: 'debug',
     ...overrides,
@@ -236,6 +237,15 @@ describe('latch start refuses to run, in one line, when', () => {
     expect(lines.slice(1)).toEqual([
       expect.stringMatching(/^latch: {3}resources\[0\]\.maxDuration: .*\(line \d+\)$/),
       expect.stringMatching(/^latch: {3}resources\[0\]\.approvalChannel: .*\(line \d+\)$/),
+    ]);
+  });
+
+  it("a provider's secret is not in the environment, naming the policy field and the variable", async () => {
+    const result = await runLatch(['start'], await environment({ TARGET_DB_URL: undefined }));
+    expect(result.code).toBe(78);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      `latch: the providers in the policy file ${policyFile} have 1 problem(s):`,
+      expect.stringMatching(/^latch: {3}resources\[0\]\.provider\.settings\.connectionStringEnv: .*TARGET_DB_URL/),
     ]);
   });
 

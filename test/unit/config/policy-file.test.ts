@@ -368,7 +368,7 @@ describe('a refused policy', () => {
     [
       'a list instead of a mapping',
       yaml('- prod-db'),
-      ['policy file: must be a mapping with defaults and resources (line 1)'],
+      ['policy file: must be a mapping with defaults, security and resources (line 1)'],
     ],
   ])('names %s in one line', (_, text, expected) => {
     expect(problemsOf(text)).toEqual(expected);

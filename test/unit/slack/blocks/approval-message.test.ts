@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { approvalMessage } from '../../../../src/slack/blocks/approval-message.ts';
-import { APPROVE, DENY, revisionOfApprovalBlock } from '../../../../src/slack/blocks/ids.ts';
+import { APPROVE, DENY, END_ACCESS, revisionOfApprovalBlock } from '../../../../src/slack/blocks/ids.ts';
 import {
   INJECTION,
   INJECTION_ESCAPED,
   REQUEST_ID,
   requestView as baseRequestView,
 } from '../../../helpers/request-view-fixture.ts';
-import type { DecisionView, RequestStateName, RequestView } from '../../../../src/slack/blocks/request-view.ts';
+import type { DecisionView, GrantView, RequestStateName, RequestView } from '../../../../src/slack/blocks/request-view.ts';
 
 function requestView(overrides: Partial<RequestView> = {}): RequestView {
   return baseRequestView({ ticket: 'INC-7', ...overrides });
@@ -110,8 +110,15 @@ describe('approvalMessage: what approvers see', () => {
 });
 
 describe('approvalMessage: buttons', () => {
-  it.each(ALL_STATES.map((state) => ({ state, buttons: state === 'pending' })))('$state: buttons shown: $buttons', ({ state, buttons }) => {
+  it.each(ALL_STATES.map((state) => ({ state, buttons: state === 'pending' || state === 'active' })))('$state: buttons shown: $buttons', ({ state, buttons }) => {
     expect(actionsOf(requestView({ state }))).toHaveLength(buttons ? 1 : 0);
+  });
+
+  it('offers "Revoke now" on active access, carrying the request id, behind a confirmation', () => {
+    const [actions] = actionsOf(requestView({ state: 'active' }));
+    expect(actions?.elements).toEqual([
+      expect.objectContaining({ type: 'button', action_id: END_ACCESS, style: 'danger', text: expect.objectContaining({ text: 'Revoke now' }), value: REQUEST_ID, confirm: expect.any(Object) }),
+    ]);
   });
 
   it('offers Approve and Deny whose value is the request id and nothing else', () => {
@@ -147,13 +154,29 @@ describe('approvalMessage: decisions', () => {
   });
 });
 
+function grantView(overrides: Partial<GrantView> = {}): GrantView {
+  return { grantedAt: new Date('2024-05-01T10:30:00Z'), expiresAt: new Date('2024-05-01T11:30:00Z'), revokedAt: null, endedBy: null, overdueError: null, ...overrides };
+}
+
 describe('approvalMessage: how it ended', () => {
   const decidedAt = new Date('2024-05-01T10:30:00Z');
   it.each([
-    { state: 'approved', overrides: {}, expected: '✅ *Approved*' },
-    { state: 'approved', overrides: { decidedByRule: 'read-only-office-hours' }, expected: '✅ *Approved* by policy rule `read-only-office-hours`' },
+    { state: 'approved', overrides: {}, expected: '✅ *Approved*, access is being granted' },
+    { state: 'approved', overrides: { decidedByRule: 'read-only-office-hours' }, expected: '✅ *Approved* by policy rule `read-only-office-hours`, access is being granted' },
+    { state: 'approved', overrides: { startsAt: new Date('2024-05-01T22:00:00Z') }, expected: '✅ *Approved*, access starts <!date^1714600800^{date_short_pretty} at {time}|2024-05-01 22:00 UTC>' },
     { state: 'active', overrides: {}, expected: '✅ *Approved*, access is active' },
+    { state: 'active', overrides: { grant: grantView() }, expected: '✅ *Approved*, access is active until <!date^1714563000^{date_short_pretty} at {time}|2024-05-01 11:30 UTC>' },
+    {
+      state: 'active',
+      overrides: { grant: grantView({ expiresAt: new Date('2024-05-01T10:00:00Z'), overdueError: 'connect <ECONNREFUSED>' }) },
+      expected: '✅ *Approved*, access is active until <!date^1714557600^{date_short_pretty} at {time}|2024-05-01 10:00 UTC>\n🚨 *Revocation overdue*: Latch keeps retrying. Last error: connect &lt;ECONNREFUSED&gt;',
+    },
     { state: 'revoked', overrides: {}, expected: '⏹️ *Access ended*' },
+    {
+      state: 'revoked',
+      overrides: { outcomeReason: 'Ended early by the requester.', grant: grantView({ revokedAt: new Date('2024-05-01T10:45:00Z'), endedBy: 'U1' }) },
+      expected: '⏹️ *Access ended* <!date^1714560300^{date_short_pretty} at {time}|2024-05-01 10:45 UTC>: Ended early by the requester. (<@U1>)',
+    },
     { state: 'denied', overrides: { outcomeReason: 'Use the replica' }, expected: '⛔ *Denied*: Use the replica' },
     { state: 'denied', overrides: {}, expected: '⛔ *Denied*' },
     { state: 'cancelled', overrides: {}, expected: '🚫 *Cancelled* by the requester' },
@@ -161,7 +184,7 @@ describe('approvalMessage: how it ended', () => {
     { state: 'failed', overrides: { outcomeReason: 'provider refused: role does not exist' }, expected: '⚠️ *Failed*: provider refused: role does not exist' },
   ] as const)('$state $overrides → $expected', ({ state, overrides, expected }) => {
     const blocks = approvalMessage(requestView({ state, decidedAt, ...overrides })).blocks as AnyBlock[];
-    const status = blocks.at(-1);
+    const status = blocks.filter((block) => block.type !== 'actions').at(-1);
     expect(status?.type).toBe('section');
     expect(status?.text.text).toBe(`${expected} · <!date^1714559400^{date_short_pretty} at {time}|2024-05-01 10:30 UTC>`);
   });

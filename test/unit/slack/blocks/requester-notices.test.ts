@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CANCEL } from '../../../../src/slack/blocks/ids.ts';
+import { CANCEL, END_ACCESS } from '../../../../src/slack/blocks/ids.ts';
 import {
   INJECTION,
   INJECTION_ESCAPED,
@@ -47,12 +47,20 @@ describe('requestReceivedNotice', () => {
     expect(json).not.toContain('<!channel>');
   });
 
-  it.each(ALL_STATES.map((state) => ({ state, cancel: state === 'pending' })))(
-    '$state: Cancel button shown: $cancel (the message is rewritten after every change)',
-    ({ state, cancel }) => {
-      expect(actionsOf(requestReceivedNotice(requestView({ state })).blocks)).toHaveLength(cancel ? 1 : 0);
+  it.each(ALL_STATES.map((state) => ({ state, button: state === 'pending' ? CANCEL : state === 'active' ? END_ACCESS : null })))(
+    '$state: button shown: $button (the message is rewritten after every change)',
+    ({ state, button }) => {
+      const actions = actionsOf(requestReceivedNotice(requestView({ state })).blocks);
+      expect(actions.flatMap((block) => block.elements.map((element: { action_id: string }) => element.action_id))).toEqual(button ? [button] : []);
     },
   );
+
+  it('tells the holder of active access when it ends, in their own time zone', () => {
+    const grant = { grantedAt: new Date('2024-05-01T10:30:00Z'), expiresAt: new Date('2024-05-01T12:30:00Z'), revokedAt: null, endedBy: null, overdueError: null };
+    expect(firstSection(requestReceivedNotice(requestView({ state: 'active', grant })).blocks)).toContain(
+      'Access granted until <!date^1714566600^{date_short_pretty} at {time}|2024-05-01 12:30 UTC>, then revoked automatically.',
+    );
+  });
 
   it('asks for confirmation before cancelling, and the button carries only the request id', () => {
     const [actions] = actionsOf(requestReceivedNotice(requestView()).blocks);
@@ -86,7 +94,7 @@ describe('outcomeNotice', () => {
     const { text, blocks } = outcomeNotice(requestView({ state, ...overrides }));
     expect(firstSection(blocks)).toBe(`Your request for \`read\` on *Production database* for *2h*:\n${expected}`);
     expect(text).toBe(`Your request for read on Production database for 2h: ${state}`);
-    expect(actionsOf(blocks)).toHaveLength(0);
+    expect(actionsOf(blocks)).toHaveLength(state === 'active' ? 1 : 0);
   });
 
   it('keeps every section within 3000 characters, however long the reasons', () => {

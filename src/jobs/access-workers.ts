@@ -1,0 +1,139 @@
+import { DelayedError, type Job, Worker } from 'bullmq';
+import { withLogContext } from '../logging/log-context.ts';
+import type { Logger } from '../logging/logger.ts';
+import type { AccessContext } from '../services/access-context.ts';
+import { grantAccess } from '../services/grant-access.ts';
+import { revokeGrant } from '../services/revoke-grant.ts';
+import { GRANT_QUEUE, REVOCATION_BACKOFF_TYPE, REVOKE_QUEUE, type AccessQueues, type GrantJobData, type RevokeJobData } from './access-queues.ts';
+import { createRedisConnection } from './redis-connection.ts';
+import { DEFAULT_REVOCATION_BACKOFF, revocationRetryDelayMs, type RevocationBackoff } from './revocation-backoff.ts';
+
+/** What people hear about, after each outcome is committed. Failures to tell are logged, not retried. */
+export interface AccessEvents {
+  /** Access exists now. */
+  granted(requestId: string): Promise<void>;
+  /** Granting failed for good: the request is failed; tell the requester and the approvers. */
+  grantFailed(requestId: string): Promise<void>;
+  /** The access ended: rewrite its messages and tell the requester. */
+  ended(requestId: string): Promise<void>;
+  /** A revocation keeps failing: tell the security channel, naming the grant. */
+  revocationOverdue(grantId: string): Promise<void>;
+  /** A revocation that was overdue finally happened. */
+  overdueRevocationDone(grantId: string): Promise<void>;
+}
+
+export interface AccessWorkerOptions {
+  redisUrl: string;
+  prefix?: string;
+  ctx: AccessContext;
+  queues: AccessQueues;
+  events: AccessEvents;
+  logger: Logger;
+  /** Jobs of each queue run at once in this process; the access lock pool should match. */
+  concurrency?: number;
+  revocationBackoff?: RevocationBackoff;
+}
+
+export interface RunningAccessWorkers {
+  stop(): Promise<void>;
+}
+
+/** A failure BullMQ should retry; `permanent` picks the slow revocation schedule at once. */
+class RetryableFailure extends Error {
+  constructor(message: string, readonly permanent = false) {
+    super(message);
+    this.name = permanent ? 'PermanentProviderFailure' : 'TransientProviderFailure';
+  }
+}
+
+/**
+ * The workers that grant and revoke. Each job only calls its use case, which reads the truth
+ * from PostgreSQL, so a job that runs twice, late, or after its request changed does the right
+ * thing. A job that is not due yet (a later start, an extended grant) puts itself back to sleep.
+ */
+export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessWorkers {
+  const { ctx, queues, events, logger, prefix = 'latch', concurrency = 10 } = options;
+  const backoff = options.revocationBackoff ?? DEFAULT_REVOCATION_BACKOFF;
+  const tell = async (what: string, call: () => Promise<void>) => {
+    await call().catch((error: unknown) => logger.error({ err: error }, `could not ${what}`));
+  };
+
+  const grantWorker = new Worker<GrantJobData>(
+    GRANT_QUEUE,
+    (job, token) =>
+      withLogContext({ jobId: job.id ?? job.name }, async () => {
+        const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+        const result = await grantAccess(ctx, { requestId: job.data.requestId, finalAttempt });
+        switch (result.outcome) {
+          case 'granted':
+            await queues.scheduleRevocation(result.grantId, result.expiresAt);
+            await tell('announce the grant', () => events.granted(result.requestId));
+            return;
+          case 'not_yet':
+            return sleepUntil(job, result.startsAt, token);
+          case 'skipped':
+            logger.info({ accessRequestId: job.data.requestId, reason: result.reason }, 'grant job had nothing to do');
+            return;
+          case 'retry':
+            throw new RetryableFailure(result.message);
+          case 'failed':
+            if (result.cleanupGrantId) await queues.scheduleRevocation(result.cleanupGrantId, new Date());
+            await tell('announce the failed grant', () => events.grantFailed(result.requestId));
+            return;
+        }
+      }),
+    { connection: createRedisConnection(options.redisUrl, 'worker', logger), prefix, concurrency },
+  );
+
+  const revokeWorker = new Worker<RevokeJobData>(
+    REVOKE_QUEUE,
+    (job, token) =>
+      withLogContext({ jobId: job.id ?? job.name }, async () => {
+        const result = await revokeGrant(ctx, job.data.grantId);
+        switch (result.outcome) {
+          case 'revoked':
+            await tell('announce the revocation', () => events.ended(result.requestId));
+            if (result.wasOverdue) await tell('announce the overdue revocation done', () => events.overdueRevocationDone(result.grantId));
+            return;
+          case 'nothing':
+            return;
+          case 'not_due':
+            return sleepUntil(job, result.dueAt, token);
+          case 'retry':
+            if (result.alert) await tell('alert the security channel', () => events.revocationOverdue(result.grantId));
+            throw new RetryableFailure(result.message, result.permanent);
+        }
+      }),
+    {
+      connection: createRedisConnection(options.redisUrl, 'worker', logger),
+      prefix,
+      concurrency,
+      settings: {
+        backoffStrategy: (attemptsMade, type, error) =>
+          type === REVOCATION_BACKOFF_TYPE ? revocationRetryDelayMs(attemptsMade, error?.name === 'PermanentProviderFailure', backoff) : 0,
+      },
+    },
+  );
+
+  for (const worker of [grantWorker, revokeWorker]) {
+    worker.on('failed', (job, error) => {
+      if (error instanceof DelayedError) return;
+      logger.warn({ err: error, job: job?.id, attemptsMade: job?.attemptsMade }, `${worker.name} job failed`);
+    });
+    worker.on('error', (error) => logger.error({ err: error }, `${worker.name} worker error`));
+  }
+
+  return {
+    async stop() {
+      // close() waits for running jobs without limit: give them a bounded time to finish.
+      await Promise.race([Promise.all([grantWorker.close(), revokeWorker.close()]), new Promise((resolve) => setTimeout(resolve, 10_000))]);
+      await Promise.all([grantWorker.disconnect(), revokeWorker.disconnect()]).catch(() => undefined);
+    },
+  };
+}
+
+/** Puts a job back to sleep until `at` without counting an attempt. */
+async function sleepUntil(job: Job, at: Date, token: string | undefined): Promise<never> {
+  await job.moveToDelayed(at.getTime(), token);
+  throw new DelayedError();
+}

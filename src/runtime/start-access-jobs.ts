@@ -1,0 +1,67 @@
+import type { AccessQueues } from '../jobs/access-queues.ts';
+import { startAccessWorkers, type AccessEvents } from '../jobs/access-workers.ts';
+import { reconcileAccess } from '../jobs/reconcile-access.ts';
+import type { RevocationBackoff } from '../jobs/revocation-backoff.ts';
+import type { Logger } from '../logging/logger.ts';
+import type { AccessProvider } from '../providers/provider.ts';
+import type { AccessContext } from '../services/access-context.ts';
+import { PostgresAccessLocks } from '../store/access-lock.ts';
+import type { Latch } from './create-latch.ts';
+
+export interface AccessJobsOptions {
+  latch: Latch;
+  queues: AccessQueues;
+  /** One provider per resource id (createProviders). */
+  providers: ReadonlyMap<string, AccessProvider>;
+  databaseUrl: string;
+  redisUrl: string;
+  prefix?: string;
+  logger: Logger;
+  concurrency?: number;
+  revocationBackoff?: RevocationBackoff;
+}
+
+export interface RunningAccessJobs {
+  /** Queues again what PostgreSQL says is needed (the reconcile sweep). */
+  reconcile(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The worker side of granting and revoking: reconciles once at start-up (so a grant that expired
+ * while Latch was down is revoked at once), then runs the grant and revoke workers, whose
+ * outcomes reach people through the request messenger.
+ */
+export async function startAccessJobs(options: AccessJobsOptions): Promise<RunningAccessJobs> {
+  const { latch, queues, providers, logger } = options;
+  const concurrency = options.concurrency ?? 10;
+  const locks = new PostgresAccessLocks({ databaseUrl: options.databaseUrl, poolSize: concurrency * 2 });
+  const ctx: AccessContext = { ...latch.services, providerFor: (resourceId) => providers.get(resourceId), locks };
+  const { messenger } = latch;
+  const events: AccessEvents = {
+    granted: (requestId) => messenger.announceOutcome(requestId),
+    grantFailed: (requestId) => messenger.announceFailure(requestId),
+    ended: (requestId) => messenger.announceOutcome(requestId),
+    revocationOverdue: (grantId) => messenger.alertRevocationOverdue(grantId),
+    overdueRevocationDone: (grantId) => messenger.announceOverdueRevocationDone(grantId),
+  };
+  const reconcile = () => reconcileAccess(ctx, queues, logger);
+  await reconcile();
+  const workers = startAccessWorkers({
+    redisUrl: options.redisUrl,
+    ...(options.prefix ? { prefix: options.prefix } : {}),
+    ctx,
+    queues,
+    events,
+    logger,
+    concurrency,
+    ...(options.revocationBackoff ? { revocationBackoff: options.revocationBackoff } : {}),
+  });
+  return {
+    reconcile,
+    async stop() {
+      await workers.stop();
+      await locks.close();
+    },
+  };
+}

@@ -1,0 +1,66 @@
+import { canTransition } from '../domain/request-state.ts';
+import { appendAuditEvent } from '../store/audit-log.ts';
+import { inTransaction } from '../store/transaction.ts';
+import { handOver, lockRequest } from './decide-request.ts';
+import type { ServiceContext } from './service-context.ts';
+
+export type EndAccessResult = { ok: true; requestId: string; grantId: string | null } | { ok: false; message: string };
+
+/**
+ * Ends access before its expiry: "I'm done" from the person who holds it, or "Revoke now" from a
+ * security admin named in the policy. The grant's expiry moves to now and its revocation is queued
+ * at once; the revoke job does the rest (overlaps, retries, alerts) as for any expiry.
+ * An approved request not yet granted ends too: its grant job then grants nothing, or, if the
+ * provider is already at work, revokes what it granted straight away.
+ */
+export async function endAccessEarly(ctx: ServiceContext, input: { requestId: string; userId: string }): Promise<EndAccessResult> {
+  const request = await ctx.db.accessRequest.findUnique({ where: { id: input.requestId } }).catch(() => null);
+  if (!request) return { ok: false, message: 'This request no longer exists.' };
+  const isRequester = request.requesterSlackId === input.userId;
+  if (!isRequester && !(await isSecurityAdmin(ctx, input.userId))) {
+    return { ok: false, message: 'Only the person who holds this access or a security admin named in the policy can end it.' };
+  }
+  const now = ctx.clock.now();
+  const result = await inTransaction(ctx.db, async (tx): Promise<EndAccessResult> => {
+    const locked = await lockRequest(tx, input.requestId);
+    if (!locked) return { ok: false, message: 'This request no longer exists.' };
+    if (!canTransition(locked.state, 'revoked')) return { ok: false, message: `This access is not active: the request is ${locked.state}.` };
+    const reason = isRequester ? 'ended early by the requester' : 'revoked by a security admin';
+    const grant = await tx.grant.findUnique({ where: { requestId: locked.id } });
+    if (grant && !grant.revokedAt) {
+      await tx.grant.update({
+        where: { id: grant.id },
+        data: { endRequestedAt: now, expiresAt: now, revokeReason: reason, revokedBySlackId: input.userId },
+      });
+    }
+    if (locked.state === 'approved') {
+      // Nothing was granted yet (or it is being granted right now): the request ends here.
+      await tx.accessRequest.update({ where: { id: locked.id }, data: { state: 'revoked', endedAt: now, outcomeReason: capitalised(reason) + ' before access was granted.' } });
+    }
+    await appendAuditEvent(tx, {
+      actor: input.userId,
+      action: 'grant.end_requested',
+      requestId: locked.id,
+      at: now,
+      data: { grantId: grant?.id ?? null, reason, originalExpiresAt: grant?.expiresAt?.toISOString() ?? null },
+    });
+    return { ok: true, requestId: locked.id, grantId: grant && !grant.revokedAt ? grant.id : null };
+  });
+  if (result.ok && result.grantId) {
+    const grantId = result.grantId;
+    await handOver(ctx, () => ctx.access.scheduleRevocation(grantId, now), result.requestId);
+  }
+  if (result.ok) ctx.logger.info({ accessRequestId: result.requestId, by: input.userId }, 'access ended early');
+  return result;
+}
+
+export async function isSecurityAdmin(ctx: ServiceContext, userId: string): Promise<boolean> {
+  const { admins } = ctx.policy().security;
+  if (admins.users.includes(userId)) return true;
+  if (admins.groups.length === 0) return false;
+  return (await ctx.groups.memberGroups(userId, admins.groups)).size > 0;
+}
+
+function capitalised(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}

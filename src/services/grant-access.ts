@@ -1,0 +1,151 @@
+import { canTransition } from '../domain/request-state.ts';
+import type { ProviderFailure } from '../providers/provider.ts';
+import { appendAuditEvent } from '../store/audit-log.ts';
+import { inTransaction } from '../store/transaction.ts';
+import { oneLine, type AccessContext } from './access-context.ts';
+import { lockRequest } from './decide-request.ts';
+
+export interface GrantAccessInput {
+  requestId: string;
+  /** The job will not retry after this attempt: a transient failure now fails the request. */
+  finalAttempt: boolean;
+}
+
+export type GrantAccessResult =
+  /** Access exists; revoke it at `expiresAt`. */
+  | { outcome: 'granted'; requestId: string; grantId: string; expiresAt: Date }
+  /** The request starts later; try again then. */
+  | { outcome: 'not_yet'; startsAt: Date }
+  /** Nothing to do: the request is not (or no longer) waiting to be granted. */
+  | { outcome: 'skipped'; reason: string }
+  /** A transient failure, recorded; retrying may help. */
+  | { outcome: 'retry'; message: string }
+  /**
+   * Latch gave up: the request is `failed` and its people must be told. When the provider's last
+   * word was transient, the access may exist all the same (a timeout after the target acted):
+   * `cleanupGrantId` names the grant to revoke at once.
+   */
+  | { outcome: 'failed'; requestId: string; message: string; cleanupGrantId: string | null };
+
+/**
+ * Makes an approved request's access real through its provider. Safe to run any number of times
+ * for one request (job retries, a duplicate job, the reconcile job): the grant row is created
+ * once, the provider call is idempotent, and only an `approved` request is granted.
+ *
+ * The provider call happens outside any database transaction, under the access lock (see
+ * AccessLocks): a short transaction before it counts the attempt, a short one after it records
+ * the outcome with its audit event. The duration counts from the moment the provider confirmed.
+ */
+export async function grantAccess(ctx: AccessContext, input: GrantAccessInput): Promise<GrantAccessResult> {
+  const request = await ctx.db.accessRequest.findUnique({ where: { id: input.requestId } });
+  if (!request) return { outcome: 'skipped', reason: 'the request does not exist' };
+  if (request.state !== 'approved') return { outcome: 'skipped', reason: `the request is ${request.state}` };
+  if (request.startsAt && request.startsAt > ctx.clock.now()) return { outcome: 'not_yet', startsAt: request.startsAt };
+
+  const provider = ctx.providerFor(request.resourceId);
+  if (!provider) return fail(ctx, request.id, null, permanentFailure(`the policy no longer configures a provider for ${request.resourceId}`));
+  if (!request.principal) return fail(ctx, request.id, null, permanentFailure('the request names no account to grant to'));
+  const principal = request.principal;
+
+  return ctx.locks.withLock({ resourceId: request.resourceId, role: request.role, principal }, async (): Promise<GrantAccessResult> => {
+    const grant = await inTransaction(ctx.db, async (tx) => {
+      const locked = await lockRequest(tx, request.id);
+      if (locked?.state !== 'approved') return null;
+      return tx.grant.upsert({
+        where: { requestId: request.id },
+        create: { requestId: request.id, provider: provider.type, principal, resourceId: request.resourceId, role: request.role, grantAttempts: 1 },
+        update: { grantAttempts: { increment: 1 } },
+      });
+    });
+    if (!grant) return { outcome: 'skipped', reason: 'the request is no longer approved' };
+
+    const target = {
+      grantId: grant.id,
+      requestId: request.id,
+      resourceId: request.resourceId,
+      role: request.role,
+      principal,
+      expiresAt: new Date(ctx.clock.now().getTime() + request.durationSeconds * 1000),
+    };
+    const result = await provider.grant(target).catch((error: unknown) => ({ ok: false as const, failure: thrownFailure(error) }));
+    if (!result.ok) {
+      if (result.failure.kind === 'transient' && !input.finalAttempt) return recordFailedAttempt(ctx, request.id, grant.id, grant.grantAttempts, result.failure);
+      return fail(ctx, request.id, grant.id, result.failure);
+    }
+
+    const grantedAt = ctx.clock.now();
+    return inTransaction(ctx.db, async (tx): Promise<GrantAccessResult> => {
+      const locked = await lockRequest(tx, request.id);
+      const current = await tx.grant.findUniqueOrThrow({ where: { id: grant.id } });
+      // Someone ended the request while the provider worked: the access exists, so it must be
+      // revoked at once, not after its full duration.
+      const stillWanted = locked?.state === 'approved' && current.endRequestedAt === null;
+      const expiresAt = stillWanted ? new Date(grantedAt.getTime() + request.durationSeconds * 1000) : grantedAt;
+      await tx.grant.update({ where: { id: grant.id }, data: { grantedAt, expiresAt, lastError: null, lastErrorAt: null } });
+      if (stillWanted && canTransition('approved', 'active')) {
+        await tx.accessRequest.update({ where: { id: request.id }, data: { state: 'active' } });
+      }
+      await appendAuditEvent(tx, {
+        actor: 'latch',
+        action: 'grant.granted',
+        requestId: request.id,
+        at: grantedAt,
+        data: { grantId: grant.id, provider: provider.type, principal, expiresAt: expiresAt.toISOString(), attempt: grant.grantAttempts, endedMeanwhile: !stillWanted },
+      });
+      ctx.logger.info({ accessRequestId: request.id, grantId: grant.id, expiresAt }, 'access granted');
+      return { outcome: 'granted', requestId: request.id, grantId: grant.id, expiresAt };
+    });
+  });
+}
+
+async function recordFailedAttempt(ctx: AccessContext, requestId: string, grantId: string, attempt: number, failure: ProviderFailure): Promise<GrantAccessResult> {
+  const now = ctx.clock.now();
+  const message = oneLine(failure.message);
+  await inTransaction(ctx.db, async (tx) => {
+    await tx.grant.update({ where: { id: grantId }, data: { lastError: message, lastErrorAt: now } });
+    await appendAuditEvent(tx, { actor: 'latch', action: 'grant.attempt_failed', requestId, at: now, data: { grantId, attempt, kind: failure.kind, message } });
+  });
+  ctx.logger.warn({ accessRequestId: requestId, grantId, attempt, failure: message }, 'grant attempt failed; it will be retried');
+  return { outcome: 'retry', message };
+}
+
+/**
+ * The request becomes `failed`, with the reason people will read. After a permanent failure the
+ * target refused, so nothing exists and the grant is closed; after a transient one the target's
+ * state is unknown, so the grant is left due for revocation now.
+ */
+async function fail(ctx: AccessContext, requestId: string, grantId: string | null, failure: ProviderFailure): Promise<GrantAccessResult> {
+  const now = ctx.clock.now();
+  const message = oneLine(failure.message);
+  const cleanup = grantId !== null && failure.kind === 'transient';
+  const failed = await inTransaction(ctx.db, async (tx) => {
+    const request = await lockRequest(tx, requestId);
+    if (!request || !canTransition(request.state, 'failed')) return false;
+    await tx.accessRequest.update({
+      where: { id: requestId },
+      data: { state: 'failed', endedAt: now, outcomeReason: `Access could not be granted: ${message}` },
+    });
+    if (grantId !== null) {
+      await tx.grant.update({
+        where: { id: grantId },
+        data: cleanup
+          ? { lastError: message, lastErrorAt: now, expiresAt: now, revokeReason: 'grant failed' }
+          : { lastError: message, lastErrorAt: now, revokedAt: now, revokeReason: 'grant failed' },
+      });
+    }
+    await appendAuditEvent(tx, { actor: 'latch', action: 'grant.failed', requestId, at: now, data: { grantId, kind: failure.kind, message, cleanup } });
+    return true;
+  });
+  if (!failed) return { outcome: 'skipped', reason: 'the request is no longer approved' };
+  ctx.logger.error({ accessRequestId: requestId, grantId, failure: message, kind: failure.kind }, 'granting access failed; the request is failed');
+  return { outcome: 'failed', requestId, message, cleanupGrantId: cleanup ? grantId : null };
+}
+
+function permanentFailure(message: string): ProviderFailure {
+  return { kind: 'permanent', message };
+}
+
+/** A provider that throws broke its contract; treat it as transient, since retrying may help. */
+export function thrownFailure(error: unknown): ProviderFailure {
+  return { kind: 'transient', message: `unexpected provider error: ${error instanceof Error ? error.message : String(error)}` };
+}

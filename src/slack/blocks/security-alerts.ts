@@ -1,0 +1,45 @@
+import { escapeAndTruncate, mention, slackDate } from '../mrkdwn.ts';
+import type { SlackMessage } from './slack-message.ts';
+
+/** A grant whose revocation the security channel hears about. */
+export interface OverdueGrantView {
+  grantId: string;
+  requestId: string;
+  requesterId: string;
+  resourceName: string;
+  role: string;
+  principal: string;
+  dueAt: Date | null;
+  attempts: number;
+  lastError: string | null;
+}
+
+/**
+ * Posted once when a revocation keeps failing: access that should be gone still exists, which is
+ * a security incident until someone looks. Names the grant so it can be found in the audit log.
+ */
+export function revocationOverdueAlert(grant: OverdueGrantView): SlackMessage {
+  const what = `\`${escapeAndTruncate(grant.role, 200)}\` on *${escapeAndTruncate(grant.resourceName, 200)}* for ${mention(grant.requesterId)} (as \`${escapeAndTruncate(grant.principal, 200)}\`)`;
+  const due = grant.dueAt ? `, due ${slackDate(grant.dueAt)}` : '';
+  const error = grant.lastError ? escapeAndTruncate(grant.lastError, 1000) : 'unknown';
+  return {
+    text: `Revocation overdue: ${grant.role} on ${grant.resourceName} for ${mention(grant.requesterId)}`,
+    blocks: [
+      { type: 'header', text: { type: 'plain_text', text: '🚨 Revocation overdue' } },
+      {
+        type: 'section',
+        text: {
+          type: 'mrkdwn',
+          text: `Latch could not revoke ${what}${due}. ${grant.attempts} attempt(s) failed; it keeps retrying until it succeeds.\n*Last error*: ${error}`,
+        },
+      },
+      { type: 'context', elements: [{ type: 'mrkdwn', text: `Grant \`${grant.grantId}\` · request \`${grant.requestId}\`` }] },
+    ],
+  };
+}
+
+/** Closes the incident the overdue alert opened. */
+export function overdueRevocationDoneNotice(grant: OverdueGrantView): SlackMessage {
+  const text = `✅ The overdue revocation of \`${escapeAndTruncate(grant.role, 200)}\` on *${escapeAndTruncate(grant.resourceName, 200)}* for ${mention(grant.requesterId)} is done (grant \`${grant.grantId}\`).`;
+  return { text: `Overdue revocation done: ${grant.role} on ${grant.resourceName}`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] };
+}

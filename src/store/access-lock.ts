@@ -1,0 +1,81 @@
+import pg from 'pg';
+
+/**
+ * Serialises every grant and revoke of one piece of access (a resource, role and principal)
+ * across all Latch processes, for the whole provider call. Without it, revoking an expired grant
+ * while an overlapping grant of the same role is being made could end access the second grant
+ * still covers: the revoke's "is anyone else covering this?" check and its provider call must not
+ * interleave with another grant's call.
+ *
+ * The lock is a session-level PostgreSQL advisory lock on a connection of its own (not Prisma's
+ * pool, where session locks are unsafe), held while the caller's work runs, including the
+ * provider call. Prisma transactions stay short and happen inside it. If the process dies, the
+ * connection closes and PostgreSQL releases the lock.
+ */
+export interface AccessLocks {
+  withLock<T>(access: AccessKey, work: () => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface AccessKey {
+  resourceId: string;
+  role: string;
+  principal: string;
+}
+
+/** The two-int advisory-lock key space is separate from the one-bigint space the audit lock uses. */
+const ACCESS_LOCK_CLASS = 4917;
+
+export interface AccessLockOptions {
+  databaseUrl: string;
+  /** Concurrent locks held (one connection each); match the grant and revoke workers' concurrency. */
+  poolSize?: number;
+  /** How long to wait for a lock another process holds before giving up (and retrying later). */
+  waitMs?: number;
+}
+
+export class PostgresAccessLocks implements AccessLocks {
+  private readonly pool: pg.Pool;
+  private readonly waitMs: number;
+
+  constructor({ databaseUrl, poolSize = 10, waitMs = 60_000 }: AccessLockOptions) {
+    this.pool = new pg.Pool({
+      connectionString: databaseUrl,
+      max: poolSize,
+      connectionTimeoutMillis: 10_000,
+      idleTimeoutMillis: 30_000,
+      application_name: 'latch-access-lock',
+    });
+    // An idle connection that drops is replaced on the next checkout; say so instead of crashing.
+    this.pool.on('error', () => undefined);
+    this.waitMs = waitMs;
+  }
+
+  async withLock<T>(access: AccessKey, work: () => Promise<T>): Promise<T> {
+    // hashtext spreads keys over int4; a collision only makes two accesses take turns.
+    const key = JSON.stringify([access.resourceId, access.role, access.principal]);
+    const client = await this.pool.connect();
+    try {
+      await client.query(`SET lock_timeout = ${Math.max(1, Math.floor(this.waitMs))}`);
+      await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [ACCESS_LOCK_CLASS, key]);
+    } catch (error) {
+      client.release(true);
+      throw error;
+    }
+    try {
+      return await work();
+    } finally {
+      try {
+        await client.query('SELECT pg_advisory_unlock($1, hashtext($2))', [ACCESS_LOCK_CLASS, key]);
+        client.release();
+      } catch {
+        // The lock's state is unknown: close the connection, which releases it.
+        client.release(true);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
