@@ -1,0 +1,313 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { transient, permanent } from '../../../src/providers/provider.ts';
+import type { AccessContext } from '../../../src/services/access-context.ts';
+import { endAccessEarly } from '../../../src/services/end-access-early.ts';
+import { grantAccess } from '../../../src/services/grant-access.ts';
+import { REVOCATION_ALERT_AFTER_ATTEMPTS, revokeGrant } from '../../../src/services/revoke-grant.ts';
+import { findOverdueRevocations } from '../../../src/services/find-reconcile-work.ts';
+import { verifyAuditChain } from '../../../src/services/verify-audit-chain.ts';
+import { PostgresAccessLocks } from '../../../src/store/access-lock.ts';
+import { createDatabase, type Database } from '../../../src/store/database.ts';
+import { MemoryProvider } from '../../helpers/memory-provider.ts';
+import { createTestDatabase, emptyRequestTables, type TestDatabase } from '../../helpers/test-database.ts';
+import { SECURITY_ADMIN, testPolicy } from '../../helpers/test-policy.ts';
+import { testServiceContext } from '../../helpers/test-services.ts';
+
+const REQUESTER = 'U0REQUESTER';
+const PRINCIPAL = 'alice';
+
+let testDb: TestDatabase;
+let db: Database;
+let locks: PostgresAccessLocks;
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+  db = createDatabase({ databaseUrl: testDb.url, poolSize: 12 });
+  locks = new PostgresAccessLocks({ databaseUrl: testDb.url, poolSize: 8 });
+});
+afterAll(async () => {
+  await locks.close();
+  await db.$disconnect();
+  await testDb.drop();
+});
+beforeEach(async () => {
+  await emptyRequestTables(db);
+});
+
+function setup() {
+  const base = testServiceContext(db, testPolicy());
+  const provider = new MemoryProvider();
+  const scheduled: Array<{ grantId: string; dueAt: Date }> = [];
+  const ctx: AccessContext = {
+    ...base.ctx,
+    access: { requestGrant: async () => undefined, scheduleRevocation: async (grantId, dueAt) => void scheduled.push({ grantId, dueAt }) },
+    providerFor: (resourceId) => (resourceId === 'prod-db' ? provider : undefined),
+    locks,
+  };
+  return { ...base, ctx, provider, scheduled };
+}
+
+/** An approved request, as decideRequest leaves it. */
+async function approvedRequest(overrides: { durationSeconds?: number; startsAt?: Date; principal?: string; role?: string } = {}) {
+  const request = await db.accessRequest.create({
+    data: {
+      requesterSlackId: REQUESTER,
+      resourceId: 'prod-db',
+      role: overrides.role ?? 'read',
+      principal: overrides.principal ?? PRINCIPAL,
+      durationSeconds: overrides.durationSeconds ?? 3600,
+      reason: 'incident 4711',
+      state: 'approved',
+      startsAt: overrides.startsAt ?? null,
+    },
+  });
+  return request.id;
+}
+
+async function actions(requestId: string) {
+  return (await db.auditEvent.findMany({ where: { requestId }, orderBy: { seq: 'asc' } })).map((event) => event.action);
+}
+
+async function grantOf(requestId: string) {
+  return db.grant.findUniqueOrThrow({ where: { requestId } });
+}
+
+describe('grantAccess', () => {
+  it('grants through the provider, counts the duration from the grant, and audits it', async () => {
+    const { ctx, clock, provider } = setup();
+    const id = await approvedRequest({ durationSeconds: 7200 });
+    clock.advance(600); // the grant happens ten minutes after approval
+    const result = await grantAccess(ctx, { requestId: id, finalAttempt: false });
+
+    expect(result).toMatchObject({ outcome: 'granted', expiresAt: new Date(clock.now().getTime() + 7200_000) });
+    expect(provider.holds(PRINCIPAL, 'read')).toBe(true);
+    expect(await grantOf(id)).toMatchObject({ grantedAt: clock.now(), expiresAt: new Date(clock.now().getTime() + 7200_000), principal: PRINCIPAL, grantAttempts: 1 });
+    expect((await db.accessRequest.findUniqueOrThrow({ where: { id } })).state).toBe('active');
+    expect(await actions(id)).toEqual(['grant.granted']);
+  });
+
+  it('grants once when two grant jobs for one request run at the same time', async () => {
+    const { ctx, provider } = setup();
+    const id = await approvedRequest();
+    const results = await Promise.all([grantAccess(ctx, { requestId: id, finalAttempt: false }), grantAccess(ctx, { requestId: id, finalAttempt: false })]);
+
+    expect(results.map((r) => r.outcome).sort()).toEqual(['granted', 'skipped']);
+    expect(provider.callsOf('grant')).toBe(1);
+    expect(await db.grant.count({ where: { requestId: id } })).toBe(1);
+    expect(await actions(id)).toEqual(['grant.granted']);
+  });
+
+  it('waits for a later start, and then counts the duration from the grant', async () => {
+    const { ctx, clock, provider } = setup();
+    const startsAt = new Date(clock.now().getTime() + 3 * 3600_000);
+    const id = await approvedRequest({ startsAt, durationSeconds: 1800 });
+
+    expect(await grantAccess(ctx, { requestId: id, finalAttempt: false })).toEqual({ outcome: 'not_yet', startsAt });
+    expect(provider.callsOf('grant')).toBe(0);
+    clock.advance(3 * 3600);
+    expect(await grantAccess(ctx, { requestId: id, finalAttempt: false })).toMatchObject({ outcome: 'granted', expiresAt: new Date(startsAt.getTime() + 1800_000) });
+  });
+
+  it('records a transient failure for a retry, then fails the request on the last attempt and leaves the grant to be revoked', async () => {
+    const { ctx, provider } = setup();
+    const id = await approvedRequest();
+    provider.failNext('grant', transient('target timed out'), 2);
+
+    expect(await grantAccess(ctx, { requestId: id, finalAttempt: false })).toEqual({ outcome: 'retry', message: 'target timed out' });
+    expect((await db.accessRequest.findUniqueOrThrow({ where: { id } })).state).toBe('approved');
+    expect(await grantOf(id)).toMatchObject({ lastError: 'target timed out', grantedAt: null, revokedAt: null });
+
+    const last = await grantAccess(ctx, { requestId: id, finalAttempt: true });
+    // A timeout may have granted all the same: the grant is due for revocation at once.
+    expect(last).toMatchObject({ outcome: 'failed', message: 'target timed out', cleanupGrantId: (await grantOf(id)).id });
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id } })).toMatchObject({ state: 'failed', outcomeReason: 'Access could not be granted: target timed out' });
+    expect(await grantOf(id)).toMatchObject({ grantAttempts: 2, revokedAt: null, revokeReason: 'grant failed' });
+    expect(await actions(id)).toEqual(['grant.attempt_failed', 'grant.failed']);
+  });
+
+  it('fails at once on a permanent failure, without a clean-up revocation', async () => {
+    const { ctx, provider } = setup();
+    const id = await approvedRequest();
+    provider.failNext('grant', permanent('role "read" does not exist on the target'));
+
+    expect(await grantAccess(ctx, { requestId: id, finalAttempt: false })).toMatchObject({ outcome: 'failed', cleanupGrantId: null });
+    expect((await db.accessRequest.findUniqueOrThrow({ where: { id } })).state).toBe('failed');
+    expect((await grantOf(id)).revokedAt).not.toBeNull();
+  });
+
+  it('grants nothing for a request that is not approved', async () => {
+    const { ctx, provider } = setup();
+    const id = await approvedRequest();
+    await db.accessRequest.update({ where: { id }, data: { state: 'cancelled' } });
+    expect(await grantAccess(ctx, { requestId: id, finalAttempt: false })).toEqual({ outcome: 'skipped', reason: 'the request is cancelled' });
+    expect(provider.calls).toEqual([]);
+  });
+});
+
+describe('revokeGrant', () => {
+  async function activeGrant(ctx: AccessContext, overrides: Parameters<typeof approvedRequest>[0] = {}) {
+    const requestId = await approvedRequest(overrides);
+    const granted = await grantAccess(ctx, { requestId, finalAttempt: false });
+    if (granted.outcome !== 'granted') throw new Error(`not granted: ${JSON.stringify(granted)}`);
+    return granted;
+  }
+
+  it('leaves access alone before its expiry, and takes it away after, once', async () => {
+    const { ctx, clock, provider } = setup();
+    const { grantId, requestId, expiresAt } = await activeGrant(ctx, { durationSeconds: 3600 });
+
+    expect(await revokeGrant(ctx, grantId)).toEqual({ outcome: 'not_due', dueAt: expiresAt });
+    expect(provider.holds(PRINCIPAL, 'read')).toBe(true);
+    clock.advance(3600);
+    expect(await revokeGrant(ctx, grantId)).toMatchObject({ outcome: 'revoked', providerCalled: true, coveredBy: [] });
+    expect(provider.holds(PRINCIPAL, 'read')).toBe(false);
+    expect(await revokeGrant(ctx, grantId)).toEqual({ outcome: 'nothing', reason: 'the grant is already revoked' });
+    expect(provider.callsOf('revoke')).toBe(1);
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id: requestId } })).toMatchObject({ state: 'revoked', outcomeReason: 'The access expired.' });
+    expect(await actions(requestId)).toEqual(['grant.granted', 'grant.revoked']);
+    expect((await verifyAuditChain(db)).ok).toBe(true);
+  });
+
+  it('keeps access that an overlapping grant still covers, and ends it with the last grant', async () => {
+    const { ctx, clock, provider } = setup();
+    const first = await activeGrant(ctx, { durationSeconds: 3600 });
+    clock.advance(1800);
+    const second = await activeGrant(ctx, { durationSeconds: 3600 });
+
+    clock.advance(1800); // the first grant expires; the second has half an hour left
+    expect(await revokeGrant(ctx, first.grantId)).toMatchObject({ outcome: 'revoked', providerCalled: false, coveredBy: [second.grantId] });
+    expect(provider.holds(PRINCIPAL, 'read')).toBe(true);
+    expect((await db.accessRequest.findUniqueOrThrow({ where: { id: first.requestId } })).state).toBe('revoked');
+
+    clock.advance(1800);
+    expect(await revokeGrant(ctx, second.grantId)).toMatchObject({ outcome: 'revoked', providerCalled: true, coveredBy: [] });
+    expect(provider.holds(PRINCIPAL, 'read')).toBe(false);
+  });
+
+  it('does not count a grant of another role or another person as covering', async () => {
+    const { ctx, clock, provider } = setup();
+    const mine = await activeGrant(ctx, { durationSeconds: 600 });
+    await activeGrant(ctx, { durationSeconds: 3600, role: 'write' });
+    await activeGrant(ctx, { durationSeconds: 3600, principal: 'bob' });
+    clock.advance(600);
+    expect(await revokeGrant(ctx, mine.grantId)).toMatchObject({ outcome: 'revoked', providerCalled: true });
+    expect(provider.holds(PRINCIPAL, 'read')).toBe(false);
+    expect(provider.holds(PRINCIPAL, 'write')).toBe(true);
+    expect(provider.holds('bob', 'read')).toBe(true);
+  });
+
+  it('does not let a revoke interleave with a grant of the same access that is in flight', async () => {
+    const { ctx, clock, provider } = setup();
+    const first = await activeGrant(ctx, { durationSeconds: 600 });
+    clock.advance(600);
+    const secondId = await approvedRequest({ durationSeconds: 3600 });
+    // The second grant's provider call is held open while the first grant's revocation is due.
+    const release = provider.pause('grant');
+    const granting = grantAccess(ctx, { requestId: secondId, finalAttempt: false });
+    await waitFor(() => provider.callsOf('grant') === 2);
+    const revoking = revokeGrant(ctx, first.grantId);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(provider.callsOf('revoke')).toBe(0); // waiting for the access lock
+    release();
+    await granting;
+    expect(await revoking).toMatchObject({ outcome: 'revoked', providerCalled: false });
+    expect(provider.holds(PRINCIPAL, 'read')).toBe(true);
+  });
+
+  it('never gives up: records each failure, alerts once after the quick retries, and says it was overdue when it succeeds', async () => {
+    const { ctx, clock, provider } = setup();
+    const { grantId, requestId } = await activeGrant(ctx, { durationSeconds: 600 });
+    clock.advance(600);
+    provider.failNext('revoke', transient('connection refused'), REVOCATION_ALERT_AFTER_ATTEMPTS + 1);
+
+    const alerts: boolean[] = [];
+    for (let attempt = 1; attempt <= REVOCATION_ALERT_AFTER_ATTEMPTS + 1; attempt++) {
+      const result = await revokeGrant(ctx, grantId);
+      expect(result).toMatchObject({ outcome: 'retry', attempts: attempt, message: 'connection refused' });
+      alerts.push(result.outcome === 'retry' && result.alert);
+    }
+    expect(alerts).toEqual([false, false, false, false, true, false]);
+    expect(provider.holds(PRINCIPAL, 'read')).toBe(true);
+    clock.advance(3600);
+    expect((await findOverdueRevocations(ctx, 60_000)).map((grant) => grant.id)).toEqual([grantId]);
+
+    expect(await revokeGrant(ctx, grantId)).toMatchObject({ outcome: 'revoked', wasOverdue: true });
+    expect(provider.holds(PRINCIPAL, 'read')).toBe(false);
+    expect(await findOverdueRevocations(ctx, 60_000)).toEqual([]);
+    const trail = await actions(requestId);
+    expect(trail.filter((action) => action === 'grant.revoke_failed')).toHaveLength(REVOCATION_ALERT_AFTER_ATTEMPTS);
+    expect(trail.filter((action) => action === 'grant.revocation_overdue')).toHaveLength(1);
+    expect(trail.at(-1)).toBe('grant.revoked');
+  });
+
+  it('alerts at the first permanent failure', async () => {
+    const { ctx, clock, provider } = setup();
+    const { grantId } = await activeGrant(ctx, { durationSeconds: 600 });
+    clock.advance(600);
+    provider.failNext('revoke', permanent('password authentication failed'));
+    expect(await revokeGrant(ctx, grantId)).toMatchObject({ outcome: 'retry', permanent: true, alert: true });
+  });
+
+  it('cleans up after a grant that failed on a timeout', async () => {
+    const { ctx, provider } = setup();
+    const requestId = await approvedRequest();
+    provider.failNext('grant', transient('timeout'));
+    const failed = await grantAccess(ctx, { requestId, finalAttempt: true });
+    if (failed.outcome !== 'failed' || !failed.cleanupGrantId) throw new Error('expected a clean-up grant');
+    expect(await revokeGrant(ctx, failed.cleanupGrantId)).toMatchObject({ outcome: 'revoked', providerCalled: true });
+    expect((await db.accessRequest.findUniqueOrThrow({ where: { id: requestId } })).state).toBe('failed');
+  });
+});
+
+describe('endAccessEarly', () => {
+  it("lets the holder end their access now: the expiry moves to now and the revocation is queued", async () => {
+    const { ctx, clock, scheduled } = setup();
+    const requestId = await approvedRequest({ durationSeconds: 3600 });
+    const granted = await grantAccess(ctx, { requestId, finalAttempt: false });
+    clock.advance(60);
+
+    expect(await endAccessEarly(ctx, { requestId, userId: REQUESTER })).toEqual({ ok: true, requestId, grantId: (await grantOf(requestId)).id });
+    expect(scheduled).toEqual([{ grantId: (await grantOf(requestId)).id, dueAt: clock.now() }]);
+    expect(await grantOf(requestId)).toMatchObject({ expiresAt: clock.now(), revokeReason: 'ended early by the requester', revokedBySlackId: REQUESTER });
+    expect(granted.outcome).toBe('granted');
+    expect(await revokeGrant(ctx, (await grantOf(requestId)).id)).toMatchObject({ outcome: 'revoked' });
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id: requestId } })).toMatchObject({ state: 'revoked', outcomeReason: 'Ended early by the requester.' });
+  });
+
+  it('refuses someone who neither holds the access nor is a security admin, and lets an admin', async () => {
+    const { ctx } = setup();
+    const requestId = await approvedRequest();
+    await grantAccess(ctx, { requestId, finalAttempt: false });
+    expect(await endAccessEarly(ctx, { requestId, userId: 'U0STRANGER' })).toEqual({
+      ok: false,
+      message: 'Only the person who holds this access or a security admin named in the policy can end it.',
+    });
+    expect(await endAccessEarly(ctx, { requestId, userId: SECURITY_ADMIN })).toMatchObject({ ok: true });
+    expect((await grantOf(requestId)).revokeReason).toBe('revoked by a security admin');
+  });
+
+  it('revokes at once what a grant in flight gave, when the request was ended meanwhile', async () => {
+    const { ctx, provider } = setup();
+    const requestId = await approvedRequest({ durationSeconds: 3600 });
+    const release = provider.pause('grant');
+    const granting = grantAccess(ctx, { requestId, finalAttempt: false });
+    await waitFor(() => provider.callsOf('grant') === 1);
+    expect(await endAccessEarly(ctx, { requestId, userId: REQUESTER })).toMatchObject({ ok: true });
+    release();
+    const granted = await granting;
+    expect(granted).toMatchObject({ outcome: 'granted' });
+    const grant = await grantOf(requestId);
+    expect(grant.expiresAt).toEqual(grant.grantedAt);
+    expect(await revokeGrant(ctx, grant.id)).toMatchObject({ outcome: 'revoked', providerCalled: true });
+    expect(provider.holds(PRINCIPAL, 'read')).toBe(false);
+    expect((await db.accessRequest.findUniqueOrThrow({ where: { id: requestId } })).state).toBe('revoked');
+  });
+});
+
+async function waitFor(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
