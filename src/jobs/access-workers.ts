@@ -132,8 +132,13 @@ export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessW
   };
 }
 
-/** Puts a job back to sleep until `at` without counting an attempt. */
+const MIN_SLEEP_MS = 250;
+
+/**
+ * Puts a job back to sleep until `at` without counting an attempt. At least a moment: hosts whose
+ * clocks disagree by a second must not bounce a job between them in a tight loop.
+ */
 async function sleepUntil(job: Job, at: Date, token: string | undefined): Promise<never> {
-  await job.moveToDelayed(at.getTime(), token);
+  await job.moveToDelayed(Math.max(at.getTime(), Date.now() + MIN_SLEEP_MS), token);
   throw new DelayedError();
 }

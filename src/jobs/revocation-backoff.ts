@@ -1,3 +1,5 @@
+import { REVOCATION_ALERT_AFTER_ATTEMPTS } from '../services/revoke-grant.ts';
+
 /**
  * When to retry a failed revocation. A revocation is never given up: after a few quick retries
  * (a blip: a restart, a timeout) it falls back to a slow, steady schedule, so a target that is
@@ -15,7 +17,8 @@ export interface RevocationBackoff {
 }
 
 export const DEFAULT_REVOCATION_BACKOFF: RevocationBackoff = {
-  quickAttempts: 5,
+  // The security channel hears of it at the same point (revokeGrant).
+  quickAttempts: REVOCATION_ALERT_AFTER_ATTEMPTS,
   quickBaseMs: 1_000,
   slowBaseMs: 30_000,
   slowMaxMs: 5 * 60_000,

@@ -1,4 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
+import { inject } from 'vitest';
+import { AccessQueues } from '../../src/jobs/access-queues.ts';
+import type { RevocationBackoff } from '../../src/jobs/revocation-backoff.ts';
+import type { AccessProvider } from '../../src/providers/provider.ts';
+import { startAccessJobs, type RunningAccessJobs } from '../../src/runtime/start-access-jobs.ts';
+import type { AccessScheduler } from '../../src/services/service-context.ts';
 import type { Policy } from '../../src/domain/policy.ts';
 import { createLogger } from '../../src/logging/logger.ts';
 import { createLatch, type Latch } from '../../src/runtime/create-latch.ts';
@@ -30,16 +37,25 @@ export class LatchHarness {
     readonly granted: string[],
     private readonly server: Server,
     private readonly testDb: TestDatabase,
+    private readonly jobs: { queues: AccessQueues; running: RunningAccessJobs } | null,
   ) {}
 
-  static async start(policy: Policy): Promise<LatchHarness> {
+  /**
+   * With `provider`, approvals go to the real grant and revocation queues (on the test Redis,
+   * under a prefix of their own) and every resource is served by that provider; without it, they
+   * are only recorded in `granted`.
+   */
+  static async start(policy: Policy, options: { provider?: AccessProvider; revocationBackoff?: RevocationBackoff } = {}): Promise<LatchHarness> {
     const slack = await FakeSlack.start();
     const testDb = await createTestDatabase();
     const db = createDatabase({ databaseUrl: testDb.url, poolSize: 12 });
-    const clock = new TestClock();
+    const clock = options.provider ? TestClock.live() : new TestClock();
     const groups = new TestGroups();
     const granted: string[] = [];
     const logger = createLogger({ level: 'silent' });
+    const prefix = `latch-test-${randomBytes(4).toString('hex')}`;
+    const queues = options.provider ? new AccessQueues({ redisUrl: inject('redisUrl'), prefix, logger }) : null;
+    const recorder: AccessScheduler = { requestGrant: async (id: string) => void granted.push(id), scheduleRevocation: async () => undefined };
     const latch = createLatch({
       db,
       policy: () => harness.policy,
@@ -49,11 +65,18 @@ export class LatchHarness {
       slackApiUrl: slack.apiUrl,
       clock,
       groups,
-      access: { requestGrant: async (id: string) => void granted.push(id), scheduleRevocation: async () => undefined },
+      access: queues ?? recorder,
     });
     await latch.app.init();
     const server = await startHttpServer({ port: 0, host: '127.0.0.1', slack: latch.receiver.requestListener, logger });
-    const harness = new LatchHarness(slack, latch, db, clock, groups, granted, server, testDb);
+    let jobs: LatchHarness['jobs'] = null;
+    if (queues && options.provider) {
+      const provider = options.provider;
+      const providers = new Map(policy.resources.map((resource) => [resource.id, provider]));
+      const running = await startAccessJobs({ latch, queues, providers, databaseUrl: testDb.url, redisUrl: inject('redisUrl'), prefix, logger, concurrency: 4, ...(options.revocationBackoff ? { revocationBackoff: options.revocationBackoff } : {}) });
+      jobs = { queues, running };
+    }
+    const harness = new LatchHarness(slack, latch, db, clock, groups, granted, server, testDb, jobs);
     harness.policy = policy;
     return harness;
   }
@@ -65,6 +88,10 @@ export class LatchHarness {
   }
 
   async close(): Promise<void> {
+    if (this.jobs) {
+      await this.jobs.running.stop();
+      await this.jobs.queues.close();
+    }
     this.server.closeAllConnections();
     await new Promise((resolve) => this.server.close(resolve));
     await this.db.$disconnect();

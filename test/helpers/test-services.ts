@@ -4,14 +4,24 @@ import type { SlackProfile } from '../../src/domain/identity.ts';
 import type { Clock, GroupDirectory, ServiceContext, UserDirectory } from '../../src/services/service-context.ts';
 import type { Database } from '../../src/store/database.ts';
 
-/** A clock the test moves by hand. */
+/**
+ * A clock the test moves by hand. A live one follows real time (for tests where BullMQ's own
+ * timers run too) and still moves forward by hand on top of it.
+ */
 export class TestClock implements Clock {
-  constructor(private current = new Date('2026-11-24T09:00:00.000Z')) {}
+  private offsetMs = 0;
+  constructor(
+    private current = new Date('2026-11-24T09:00:00.000Z'),
+    private readonly live = false,
+  ) {}
+  static live(): TestClock {
+    return new TestClock(new Date(), true);
+  }
   now(): Date {
-    return new Date(this.current);
+    return new Date((this.live ? Date.now() : this.current.getTime()) + this.offsetMs);
   }
   advance(seconds: number): void {
-    this.current = new Date(this.current.getTime() + seconds * 1000);
+    this.offsetMs += seconds * 1000;
   }
 }
 

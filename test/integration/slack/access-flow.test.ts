@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { transient } from '../../../src/providers/provider.ts';
+import { REVOCATION_ALERT_AFTER_ATTEMPTS } from '../../../src/services/revoke-grant.ts';
+import { END_ACCESS } from '../../../src/slack/blocks/ids.ts';
+import type { FakeSlackCall } from '../../helpers/fake-slack.ts';
+import { LatchHarness } from '../../helpers/latch-harness.ts';
+import { MemoryProvider } from '../../helpers/memory-provider.ts';
+import { SECURITY_CHANNEL, testPolicy, testResource } from '../../helpers/test-policy.ts';
+
+/**
+ * Access as people meet it in Slack, with the real grant and revocation queues behind the app:
+ * approve → granted (messages say until when) → "I'm done" → revoked (messages say so), and a
+ * revocation that keeps failing reaches the security channel.
+ */
+const REQUESTER = 'U0REQUESTER';
+const APPROVER = 'U0APPROVER1';
+
+let h: LatchHarness;
+const provider = new MemoryProvider();
+
+beforeAll(async () => {
+  h = await LatchHarness.start(testPolicy([testResource({ identity: { map: { [REQUESTER]: 'alice' }, from: 'map-only', template: '{email}' } })]), {
+    provider,
+    revocationBackoff: { quickAttempts: REVOCATION_ALERT_AFTER_ATTEMPTS, quickBaseMs: 20, slowBaseMs: 50, slowMaxMs: 100 },
+  });
+});
+afterAll(() => h.close());
+
+async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+const state = async (id: string) => (await h.db.accessRequest.findUniqueOrThrow({ where: { id } })).state;
+const text = (call: FakeSlackCall | undefined) => JSON.stringify(call?.args.blocks ?? []) + String(call?.args.text ?? '');
+const actionIds = (call: FakeSlackCall | undefined) =>
+  ((call?.args.blocks ?? []) as Array<{ type: string; elements?: Array<{ action_id?: string }> }>).filter((b) => b.type === 'actions').flatMap((b) => b.elements ?? []).map((e) => e.action_id);
+const lastUpdateOf = (channel: string) => h.slack.callsTo('chat.update').filter((c) => c.args.channel === channel).at(-1);
+
+async function approvedAndActive(): Promise<string> {
+  h.slack.reset();
+  await h.command(REQUESTER, 'prod-db read 2h restoring the invoice table');
+  await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS');
+  const request = await h.db.accessRequest.findFirstOrThrow({ where: { requesterSlackId: REQUESTER }, orderBy: { createdAt: 'desc' } });
+  await waitFor(async () => (await h.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).approvalMessageTs !== null);
+  await h.click(APPROVER, 'latch_approve', request.id);
+  await waitFor(async () => (await state(request.id)) === 'active');
+  return request.id;
+}
+
+describe('access through Slack', () => {
+  it('grants on approval, shows until when, and ends the access when the holder is done', async () => {
+    const id = await approvedAndActive();
+    expect(provider.holds('alice', 'read')).toBe(true);
+    const grant = await h.db.grant.findUniqueOrThrow({ where: { requestId: id } });
+    const until = `<!date^${Math.floor(grant.expiresAt!.getTime() / 1000)}^`;
+
+    await waitFor(() => text(lastUpdateOf('C0APPROVALS')).includes('access is active until'));
+    expect(text(lastUpdateOf('C0APPROVALS'))).toContain(until);
+    expect(actionIds(lastUpdateOf('C0APPROVALS'))).toEqual([END_ACCESS]);
+    const granted = await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === REQUESTER && text(c).includes('Access granted until'));
+    expect(text(granted)).toContain(until);
+    expect(actionIds(granted)).toEqual([END_ACCESS]);
+
+    await h.click(REQUESTER, END_ACCESS, id, 'D0REQUESTER', 'latch_active_access_actions');
+    await waitFor(async () => (await state(id)) === 'revoked');
+    expect(provider.holds('alice', 'read')).toBe(false);
+    await waitFor(() => text(lastUpdateOf('C0APPROVALS')).includes('Access ended'));
+    expect(text(lastUpdateOf('C0APPROVALS'))).toContain('Ended early by the requester.');
+    expect(actionIds(lastUpdateOf('C0APPROVALS'))).toEqual([]);
+    await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === REQUESTER && text(c).includes('Your access has ended'));
+  });
+
+  it('refuses "Revoke now" from someone who is neither the holder nor a security admin, and keeps the access', async () => {
+    const id = await approvedAndActive();
+    await h.click('U0STRANGER', END_ACCESS, id, 'C0APPROVALS', 'latch_active_access_actions');
+    const refusal = await h.slack.waitForCall('chat.postEphemeral', (c) => c.args.user === 'U0STRANGER');
+    expect(refusal.args.text).toBe('Only the person who holds this access or a security admin named in the policy can end it.');
+    expect(await state(id)).toBe('active');
+    expect(provider.holds('alice', 'read')).toBe(true);
+    await h.click(REQUESTER, END_ACCESS, id, 'D0REQUESTER', 'latch_active_access_actions');
+    await waitFor(async () => (await state(id)) === 'revoked');
+  });
+
+  it('alerts the security channel once when a revocation keeps failing, shows it overdue, and says when it is done', async () => {
+    const id = await approvedAndActive();
+    provider.failNext('revoke', transient('connect ECONNREFUSED 10.0.0.5:5432'), REVOCATION_ALERT_AFTER_ATTEMPTS);
+    await h.click(REQUESTER, END_ACCESS, id, 'D0REQUESTER', 'latch_active_access_actions');
+
+    const alert = await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === SECURITY_CHANNEL && text(c).includes('Revocation overdue'));
+    const grant = await h.db.grant.findUniqueOrThrow({ where: { requestId: id } });
+    expect(text(alert)).toContain(grant.id);
+    expect(text(alert)).toContain('connect ECONNREFUSED 10.0.0.5:5432');
+    await waitFor(async () => (await state(id)) === 'revoked');
+    await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === SECURITY_CHANNEL && text(c).includes('overdue revocation'));
+    expect(h.slack.callsTo('chat.postMessage').filter((c) => c.args.channel === SECURITY_CHANNEL && text(c).includes('Revocation overdue'))).toHaveLength(1);
+    expect(provider.holds('alice', 'read')).toBe(false);
+  });
+
+  it('tells the requester and the approvers why, when granting fails', async () => {
+    provider.failNext('grant', { ok: false, failure: { kind: 'permanent', message: 'role "read" does not exist on the target' } });
+    h.slack.reset();
+    await h.command(REQUESTER, 'prod-db read 1h needs the role');
+    await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS');
+    const request = await h.db.accessRequest.findFirstOrThrow({ where: { requesterSlackId: REQUESTER }, orderBy: { createdAt: 'desc' } });
+    await waitFor(async () => (await h.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).approvalMessageTs !== null);
+    await h.click(APPROVER, 'latch_approve', request.id);
+    await waitFor(async () => (await state(request.id)) === 'failed');
+    const thread = await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS' && c.args.thread_ts !== undefined);
+    expect(String(thread.args.text)).toContain('role "read" does not exist on the target');
+    const dm = await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === REQUESTER && text(c).includes('could not complete'));
+    expect(text(dm)).toContain('role \\"read\\" does not exist on the target');
+  });
+});
+
