@@ -10,7 +10,12 @@ import { findResource, findRole, isInAudience, type Policy, type ResourcePolicy,
 export const MAX_REASON_LENGTH = 1000;
 export const MAX_TICKET_LENGTH = 100;
 
-export type RequestField = 'resource' | 'role' | 'duration' | 'reason' | 'ticket';
+export type RequestField = 'resource' | 'role' | 'duration' | 'reason' | 'ticket' | 'startsAt';
+
+/** How far ahead a later start may be asked for: a maintenance window, not a standing booking. */
+export const MAX_START_AHEAD_SECONDS = 14 * 24 * 3600;
+/** A start picked for "now" is a little in the past by the time it is submitted. */
+const START_GRACE_SECONDS = 5 * 60;
 export type FieldErrors = Partial<Record<RequestField, string>>;
 
 export interface AccessRequestDraft {
@@ -20,6 +25,8 @@ export interface AccessRequestDraft {
   duration: string;
   reason: string;
   ticket?: string | null | undefined;
+  /** Access asked for from this time (a maintenance window); as soon as approved when absent. */
+  startsAt?: Date | null | undefined;
 }
 
 export interface ValidAccessRequest {
@@ -28,6 +35,7 @@ export interface ValidAccessRequest {
   durationSeconds: number;
   reason: string;
   ticket: string | null;
+  startsAt: Date | null;
 }
 
 export type RequestValidation = { ok: true; request: ValidAccessRequest } | { ok: false; errors: FieldErrors };
@@ -36,6 +44,7 @@ export function validateAccessRequest(
   policy: Policy,
   draft: AccessRequestDraft,
   requesterGroups: ReadonlySet<string>,
+  now: Date,
 ): RequestValidation {
   const errors: FieldErrors = {};
   const resource = draft.resourceId ? findResource(policy, draft.resourceId) : undefined;
@@ -64,8 +73,18 @@ export function validateAccessRequest(
   const ticket = draft.ticket?.trim() || null;
   if (ticket && ticket.length > MAX_TICKET_LENGTH) errors.ticket = `Keep the ticket under ${MAX_TICKET_LENGTH} characters.`;
 
+  let startsAt = draft.startsAt ?? null;
+  if (startsAt) {
+    const aheadSeconds = (startsAt.getTime() - now.getTime()) / 1000;
+    if (Number.isNaN(aheadSeconds)) errors.startsAt = 'Pick a valid start time, or leave it empty.';
+    else if (aheadSeconds < -START_GRACE_SECONDS) errors.startsAt = 'Pick a start time in the future, or leave it empty to start once approved.';
+    else if (aheadSeconds > MAX_START_AHEAD_SECONDS) errors.startsAt = `Pick a start within ${formatDuration(MAX_START_AHEAD_SECONDS)}.`;
+    // "Now" is simply as soon as approved.
+    else if (aheadSeconds <= 0) startsAt = null;
+  }
+
   if (Object.keys(errors).length > 0 || !resource || !role || !duration.ok) return { ok: false, errors };
-  return { ok: true, request: { resource, role, durationSeconds: duration.seconds, reason, ticket } };
+  return { ok: true, request: { resource, role, durationSeconds: duration.seconds, reason, ticket, startsAt } };
 }
 
 /**

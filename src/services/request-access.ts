@@ -19,10 +19,10 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
   const policy = ctx.policy();
   const candidateGroups = policy.resources.find((r) => r.id === input.resourceId)?.requesters;
   const memberGroups = candidateGroups ? await ctx.groups.memberGroups(input.requesterId, groupsOf(candidateGroups)) : new Set<string>();
-  const validation = validateAccessRequest(policy, input, memberGroups);
+  const validation = validateAccessRequest(policy, input, memberGroups, ctx.clock.now());
   if (!validation.ok) return validation;
 
-  const { resource, role, durationSeconds, reason, ticket } = validation.request;
+  const { resource, role, durationSeconds, reason, ticket, startsAt } = validation.request;
   const identity = await principalFor(ctx, resource, input.requesterId);
   if (!identity.ok) return { ok: false, errors: { resource: identity.message } };
   const now = ctx.clock.now();
@@ -34,6 +34,7 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
     durationSeconds,
     reason,
     ticket,
+    startsAt,
     requiredApprovals: resource.approvers.required,
     policyVersion: policy.version,
   };
@@ -54,7 +55,7 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
       action: 'request.created',
       requestId: request.id,
       at: now,
-      data: asked,
+      data: { ...asked, startsAt: startsAt?.toISOString() ?? null },
     });
     return request.id;
   });

@@ -55,6 +55,8 @@ function detailFields(view: RequestView): types.SectionBlock {
     // The account that will hold the access, so approvers approve a known identity.
     ...(view.principal ? [['As', `\`${escapeAndTruncate(view.principal, MAX_NAME_SHOWN)}\``] as [string, string]] : []),
     ['Duration', formatDuration(view.durationSeconds)],
+    // A later start is what approvers most need to know about a maintenance-window request.
+    ...(view.startsAt ? [['Starts', slackDate(view.startsAt)] as [string, string]] : []),
     ['Ticket', view.ticket ? escapeAndTruncate(view.ticket, MAX_TICKET_SHOWN) : '—'],
     ['Requested', slackDate(view.createdAt)],
   ];

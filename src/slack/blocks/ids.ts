@@ -51,6 +51,8 @@ export const REQUEST_REASON_BLOCK = 'latch_request_reason';
 export const REQUEST_REASON_ACTION = 'latch_request_reason_input';
 export const REQUEST_TICKET_BLOCK = 'latch_request_ticket';
 export const REQUEST_TICKET_ACTION = 'latch_request_ticket_input';
+export const REQUEST_START_BLOCK = 'latch_request_start';
+export const REQUEST_START_ACTION = 'latch_request_start_input';
 
 // The deny-reason modal's one input.
 export const DENY_REASON_BLOCK = 'latch_deny_reason';

@@ -13,6 +13,8 @@ import {
   REQUEST_ROLE_ACTION,
   REQUEST_ROLE_BLOCK_PREFIX,
   REQUEST_ROLE_HINT_BLOCK,
+  REQUEST_START_ACTION,
+  REQUEST_START_BLOCK,
   REQUEST_TICKET_ACTION,
   REQUEST_TICKET_BLOCK,
   requestRoleBlockId,
@@ -42,6 +44,7 @@ export interface RequestModalValues {
   duration?: string;
   reason?: string;
   ticket?: string;
+  startsAt?: Date | null;
 }
 
 export interface RequestModalInput {
@@ -57,12 +60,14 @@ export interface RequestModalSubmission {
   duration: string;
   reason: string;
   ticket: string | null;
+  /** A later start picked in the modal; absent means as soon as approved. */
+  startsAt: Date | null;
 }
 
 /** `view.state.values` as Slack sends it: block_id → action_id → the element's state. */
 export type ModalStateValues = Record<
   string,
-  Record<string, { type: string; value?: string | null; selected_option?: { value: string } | null }>
+  Record<string, { type: string; value?: string | null; selected_option?: { value: string } | null; selected_date_time?: number | null }>
 >;
 
 // Slack's limits on select menus.
@@ -86,6 +91,7 @@ export function requestModal(input: RequestModalInput): types.ModalView {
       durationInput(selected, values.duration),
       reasonInput(values.reason),
       ticketInput(values.ticket),
+      startInput(values.startsAt),
     ],
   };
 }
@@ -111,7 +117,14 @@ export function readRequestModal(stateValues: ModalStateValues): RequestModalSub
     duration: textValue(stateValues, REQUEST_DURATION_BLOCK, REQUEST_DURATION_ACTION),
     reason: textValue(stateValues, REQUEST_REASON_BLOCK, REQUEST_REASON_ACTION),
     ticket: ticket === '' ? null : ticket,
+    startsAt: startOf(stateValues),
   };
+}
+
+/** Slack's datetimepicker gives Unix seconds. */
+function startOf(stateValues: ModalStateValues): Date | null {
+  const seconds = stateValues[REQUEST_START_BLOCK]?.[REQUEST_START_ACTION]?.selected_date_time;
+  return typeof seconds === 'number' && Number.isFinite(seconds) ? new Date(seconds * 1000) : null;
 }
 
 /**
@@ -126,6 +139,7 @@ export function requestModalErrors(errors: FieldErrors, selectedResourceId?: str
     duration: REQUEST_DURATION_BLOCK,
     reason: REQUEST_REASON_BLOCK,
     ticket: REQUEST_TICKET_BLOCK,
+    startsAt: REQUEST_START_BLOCK,
   } as const;
   const byBlock: Record<string, string> = {};
   for (const [field, message] of Object.entries(errors) as [keyof typeof blockOf, string | undefined][]) {
@@ -218,6 +232,25 @@ function ticketInput(ticket?: string): types.InputBlock {
       max_length: MAX_TICKET_LENGTH,
       placeholder: plainText('e.g. OPS-1234'),
       ...(ticket ? { initial_value: ticket } : {}),
+    },
+  };
+}
+
+/**
+ * A later start (a maintenance window tonight), shown in the person's own time zone by Slack.
+ * Empty means as soon as approved. What was picked is carried over when the view is rebuilt.
+ */
+function startInput(startsAt?: Date | null): types.InputBlock {
+  return {
+    type: 'input',
+    block_id: REQUEST_START_BLOCK,
+    optional: true,
+    label: plainText('Start at'),
+    hint: plainText('Leave empty to start as soon as it is approved. The duration counts from the start.'),
+    element: {
+      type: 'datetimepicker',
+      action_id: REQUEST_START_ACTION,
+      ...(startsAt ? { initial_date_time: Math.floor(startsAt.getTime() / 1000) } : {}),
     },
   };
 }

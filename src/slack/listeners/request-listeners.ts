@@ -78,7 +78,7 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
       view: requestModal({
         resources: resources.map(toModalResource),
         ...(submission.resourceId ? { selectedResourceId: submission.resourceId } : {}),
-        values: { duration: submission.duration, reason: submission.reason, ticket: submission.ticket ?? '' },
+        values: { duration: submission.duration, reason: submission.reason, ticket: submission.ticket ?? '', startsAt: submission.startsAt },
       }),
     });
   });

@@ -1,7 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { transient } from '../../../src/providers/provider.ts';
 import { REVOCATION_ALERT_AFTER_ATTEMPTS } from '../../../src/services/revoke-grant.ts';
-import { END_ACCESS } from '../../../src/slack/blocks/ids.ts';
+import {
+  END_ACCESS,
+  REQUEST_DURATION_ACTION,
+  REQUEST_DURATION_BLOCK,
+  REQUEST_MODAL,
+  REQUEST_REASON_ACTION,
+  REQUEST_REASON_BLOCK,
+  REQUEST_RESOURCE_ACTION,
+  REQUEST_RESOURCE_BLOCK,
+  REQUEST_ROLE_ACTION,
+  REQUEST_START_ACTION,
+  REQUEST_START_BLOCK,
+  requestRoleBlockId,
+} from '../../../src/slack/blocks/ids.ts';
 import type { FakeSlackCall } from '../../helpers/fake-slack.ts';
 import { LatchHarness } from '../../helpers/latch-harness.ts';
 import { MemoryProvider } from '../../helpers/memory-provider.ts';
@@ -51,7 +64,59 @@ async function approvedAndActive(): Promise<string> {
   return request.id;
 }
 
+/** The request modal submitted for `prod-db`/`read` with a start picked in the datetimepicker. */
+function submitWithStart(startsAtSeconds: number, duration = '1h') {
+  return h.submit(REQUESTER, {
+    id: 'V0REQ',
+    callback_id: REQUEST_MODAL,
+    state: {
+      values: {
+        [REQUEST_RESOURCE_BLOCK]: { [REQUEST_RESOURCE_ACTION]: { type: 'external_select', selected_option: { value: 'prod-db' } } },
+        [requestRoleBlockId('prod-db')]: { [REQUEST_ROLE_ACTION]: { type: 'static_select', selected_option: { value: 'read' } } },
+        [REQUEST_DURATION_BLOCK]: { [REQUEST_DURATION_ACTION]: { type: 'plain_text_input', value: duration } },
+        [REQUEST_REASON_BLOCK]: { [REQUEST_REASON_ACTION]: { type: 'plain_text_input', value: 'maintenance window tonight' } },
+        [REQUEST_START_BLOCK]: { [REQUEST_START_ACTION]: { type: 'datetimepicker', selected_date_time: startsAtSeconds } },
+      },
+    },
+  });
+}
+
 describe('access through Slack', () => {
+  it('waits for a later start before granting, and counts the duration from it', async () => {
+    h.slack.reset();
+    const startsAtSeconds = Math.ceil(Date.now() / 1000) + 3;
+    const response = await submitWithStart(startsAtSeconds);
+    expect(response.status).toBe(200);
+    const posted = await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS');
+    expect(text(posted)).toContain(`*Starts*\\n<!date^${startsAtSeconds}^`);
+    const request = await h.db.accessRequest.findFirstOrThrow({ where: { requesterSlackId: REQUESTER }, orderBy: { createdAt: 'desc' } });
+    await waitFor(async () => (await h.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).approvalMessageTs !== null);
+    await h.click(APPROVER, 'latch_approve', request.id);
+    await waitFor(() => text(lastUpdateOf('C0APPROVALS')).includes('access starts'));
+
+    // Approved, but nothing is granted before the start.
+    expect(await state(request.id)).toBe('approved');
+    expect(provider.holds('alice', 'read')).toBe(false);
+    await waitFor(async () => (await state(request.id)) === 'active');
+    const grant = await h.db.grant.findUniqueOrThrow({ where: { requestId: request.id } });
+    expect(grant.grantedAt!.getTime()).toBeGreaterThanOrEqual(startsAtSeconds * 1000);
+    expect(grant.expiresAt!.getTime() - grant.grantedAt!.getTime()).toBe(3600 * 1000);
+    expect(provider.holds('alice', 'read')).toBe(true);
+
+    await h.click(REQUESTER, END_ACCESS, request.id, 'D0REQUESTER', 'latch_active_access_actions');
+    await waitFor(async () => (await state(request.id)) === 'revoked');
+  });
+
+  it('refuses a start in the past on the start field, and keeps nothing', async () => {
+    const before = await h.db.accessRequest.count();
+    const response = await submitWithStart(Math.floor(Date.now() / 1000) - 3600);
+    expect(await response.json()).toEqual({
+      response_action: 'errors',
+      errors: { [REQUEST_START_BLOCK]: 'Pick a start time in the future, or leave it empty to start once approved.' },
+    });
+    expect(await h.db.accessRequest.count()).toBe(before);
+  });
+
   it('grants on approval, shows until when, and ends the access when the holder is done', async () => {
     const id = await approvedAndActive();
     expect(provider.holds('alice', 'read')).toBe(true);

@@ -6,11 +6,12 @@ const policy = testPolicy([
   testResource(),
   testResource({ id: 'vault', name: 'Vault', requesters: { everyone: false, users: ['U0ALLOWED'], groups: ['S0SRE'] } }),
 ]);
+const NOW = new Date('2026-11-24T09:00:00Z');
 const draft: AccessRequestDraft = { requesterId: 'U0ME', resourceId: 'prod-db', role: 'read', duration: '2h', reason: 'incident', ticket: ' INC-1 ' };
 
 describe('validateAccessRequest', () => {
   it('accepts a good draft, trimmed, with the duration in seconds', () => {
-    const result = validateAccessRequest(policy, draft, new Set());
+    const result = validateAccessRequest(policy, draft, new Set(), NOW);
     expect(result).toMatchObject({ ok: true, request: { durationSeconds: 7200, reason: 'incident', ticket: 'INC-1', role: { id: 'read' } } });
   });
 
@@ -24,14 +25,24 @@ describe('validateAccessRequest', () => {
     [{ reason: ' ' }, { reason: 'Say why you need this access.' }],
     [{ reason: 'x'.repeat(1001) }, { reason: 'Keep the reason under 1000 characters.' }],
     [{ ticket: 'T'.repeat(101) }, { ticket: 'Keep the ticket under 100 characters.' }],
+    [{ startsAt: new Date('2026-11-24T08:00:00Z') }, { startsAt: 'Pick a start time in the future, or leave it empty to start once approved.' }],
+    [{ startsAt: new Date('2026-12-09T09:00:00Z') }, { startsAt: 'Pick a start within 14d.' }],
+    [{ startsAt: new Date(Number.NaN) }, { startsAt: 'Pick a valid start time, or leave it empty.' }],
     [{ resourceId: 'vault' }, { resource: 'You may not request access to Vault: the policy does not list you as a requester.' }],
   ] as Array<[Partial<AccessRequestDraft>, Record<string, string>]>)('refuses %j', (change, errors) => {
-    expect(validateAccessRequest(policy, { ...draft, ...change }, new Set())).toEqual({ ok: false, errors });
+    expect(validateAccessRequest(policy, { ...draft, ...change }, new Set(), NOW)).toEqual({ ok: false, errors });
+  });
+
+  it('keeps a later start, and treats a start picked for about now as "once approved"', () => {
+    const tonight = new Date('2026-11-24T22:00:00Z');
+    expect(validateAccessRequest(policy, { ...draft, startsAt: tonight }, new Set(), NOW)).toMatchObject({ ok: true, request: { startsAt: tonight } });
+    expect(validateAccessRequest(policy, { ...draft, startsAt: new Date('2026-11-24T08:58:00Z') }, new Set(), NOW)).toMatchObject({ ok: true, request: { startsAt: null } });
+    expect(validateAccessRequest(policy, draft, new Set(), NOW)).toMatchObject({ ok: true, request: { startsAt: null } });
   });
 
   it('lets a requester in through a listed user or a listed group', () => {
-    expect(validateAccessRequest(policy, { ...draft, resourceId: 'vault', requesterId: 'U0ALLOWED' }, new Set()).ok).toBe(true);
-    expect(validateAccessRequest(policy, { ...draft, resourceId: 'vault' }, new Set(['S0SRE'])).ok).toBe(true);
+    expect(validateAccessRequest(policy, { ...draft, resourceId: 'vault', requesterId: 'U0ALLOWED' }, new Set(), NOW).ok).toBe(true);
+    expect(validateAccessRequest(policy, { ...draft, resourceId: 'vault' }, new Set(['S0SRE']), NOW).ok).toBe(true);
   });
 });
 

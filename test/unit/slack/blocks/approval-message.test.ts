@@ -99,6 +99,13 @@ describe('approvalMessage: what approvers see', () => {
     expect(reason).toMatchObject({ type: 'section', text: { type: 'mrkdwn', text: '*Reason*\nInvestigate the invoice job' } });
   });
 
+  it('says when access starts for a request with a later start, and nothing about it otherwise', () => {
+    const fields = (view: RequestView) => ((approvalMessage(view).blocks[1] as AnyBlock).fields as AnyBlock[]).map((field) => field.text as string);
+    const later = fields(requestView({ startsAt: new Date('2024-05-01T22:00:00Z') }));
+    expect(later.find((field) => field.startsWith('*Starts*'))).toContain('<!date^1714600800^');
+    expect(fields(requestView({ startsAt: null })).some((field) => field.startsWith('*Starts*'))).toBe(false);
+  });
+
   it('shows a dash when there is no ticket', () => {
     const details = approvalMessage(requestView({ ticket: null })).blocks[1] as AnyBlock;
     expect(details.fields.map((field: AnyBlock) => field.text)).toContain('*Ticket*\n—');

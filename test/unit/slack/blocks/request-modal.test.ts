@@ -6,6 +6,7 @@ import {
   REQUEST_RESOURCE_ACTION,
   REQUEST_RESOURCE_BLOCK,
   REQUEST_ROLE_ACTION,
+  REQUEST_START_BLOCK,
   REQUEST_TICKET_BLOCK,
   requestRoleBlockId,
 } from '../../../../src/slack/blocks/ids.ts';
@@ -159,6 +160,14 @@ describe('requestModal', () => {
     expect(blockById(blocks, REQUEST_TICKET_BLOCK)?.element.initial_value).toBe('OPS-42');
   });
 
+  it('offers an optional start time, empty by default and kept when the view is rebuilt', () => {
+    const empty = blockById(requestModal({ resources: [prodDb] }).blocks, REQUEST_START_BLOCK);
+    expect(empty).toMatchObject({ type: 'input', optional: true, element: { type: 'datetimepicker' } });
+    expect(empty?.element.initial_date_time).toBeUndefined();
+    const picked = requestModal({ resources: [prodDb], values: { startsAt: new Date('2027-01-15T08:00:00Z') } });
+    expect(blockById(picked.blocks, REQUEST_START_BLOCK)?.element.initial_date_time).toBe(1_800_000_000);
+  });
+
   it('does not pre-select a role the selected resource does not have (Slack would refuse the view)', () => {
     const { blocks } = requestModal({ resources: [prodDb, deployBot], selectedResourceId: 'deploy', values: { role: 'write' } });
     expect(roleBlock(blocks)?.element.initial_option).toBeUndefined();
@@ -196,7 +205,30 @@ describe('readRequestModal', () => {
   };
 
   it('reads every field, trimmed', () => {
-    expect(readRequestModal(submitted)).toEqual({ resourceId: 'prod-db', role: 'read', duration: '2h', reason: 'Investigate INC-7', ticket: 'INC-7' });
+    expect(readRequestModal(submitted)).toEqual({
+      resourceId: 'prod-db',
+      role: 'read',
+      duration: '2h',
+      reason: 'Investigate INC-7',
+      ticket: 'INC-7',
+      startsAt: null,
+    });
+  });
+
+  it('reads a picked start time from the Unix seconds Slack sends', () => {
+    const state: ModalStateValues = {
+      ...submitted,
+      latch_request_start: { latch_request_start_input: { type: 'datetimepicker', selected_date_time: 1_800_000_000 } },
+    };
+    expect(readRequestModal(state).startsAt).toEqual(new Date('2027-01-15T08:00:00Z'));
+  });
+
+  it('reads a start left empty as "as soon as approved"', () => {
+    const state: ModalStateValues = {
+      ...submitted,
+      latch_request_start: { latch_request_start_input: { type: 'datetimepicker', selected_date_time: null } },
+    };
+    expect(readRequestModal(state).startsAt).toBeNull();
   });
 
   it.each([
@@ -223,7 +255,7 @@ describe('readRequestModal', () => {
       latch_request_duration: { latch_request_duration_input: { type: 'plain_text_input', value: null } },
       latch_request_reason: { latch_request_reason_input: { type: 'plain_text_input', value: 'x' } },
     };
-    expect(readRequestModal(state)).toEqual({ duration: '', reason: 'x', ticket: null });
+    expect(readRequestModal(state)).toEqual({ duration: '', reason: 'x', ticket: null, startsAt: null });
   });
 });
 
@@ -234,6 +266,7 @@ describe('requestModalErrors', () => {
       [REQUEST_DURATION_BLOCK]: 'At most 8h.',
       [REQUEST_TICKET_BLOCK]: 'Too long.',
     });
+    expect(requestModalErrors({ startsAt: 'Pick a start time in the future.' })).toEqual({ [REQUEST_START_BLOCK]: 'Pick a start time in the future.' });
   });
 
   it('shows a role error on the resource when there is no role input to show it on', () => {
