@@ -1,0 +1,390 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
+import { Queue, Worker } from 'bullmq';
+import pg from 'pg';
+import type { Policy } from '../src/domain/policy.ts';
+import { AccessQueues } from '../src/jobs/access-queues.ts';
+import { startAccessWorkers, type AccessEvents } from '../src/jobs/access-workers.ts';
+import { createRedisConnection } from '../src/jobs/redis-connection.ts';
+import { createLogger } from '../src/logging/logger.ts';
+import { ok, type AccessProvider } from '../src/providers/provider.ts';
+import type { AccessContext } from '../src/services/access-context.ts';
+import { systemClock } from '../src/services/service-context.ts';
+import { PostgresAccessLocks } from '../src/store/access-lock.ts';
+import { createDatabase } from '../src/store/database.ts';
+
+/**
+ * Revocation lateness: how long after a grant's expiry Latch has actually taken the access away
+ * (grants.revoked_at − grants.expires_at, both from PostgreSQL), when many grants expire within
+ * the same minute. Beside it, the same measurement for bare BullMQ delayed jobs with a no-op
+ * processor: the floor any BullMQ-scheduled revocation can reach on the same machine.
+ */
+
+export interface PhaseOptions {
+  redisUrl: string;
+  /** Grants (or jobs) due. */
+  count: number;
+  /** Due times are spread uniformly over this window… */
+  windowMs: number;
+  /** …which starts this long after the phase begins (setup must fit in it). */
+  leadMs: number;
+  /** Jobs each worker runs at once. */
+  concurrency: number;
+  /** Give up this long after the window ends. */
+  timeoutMs: number;
+  say(line: string): void;
+}
+
+export interface LatchPhaseOptions extends PhaseOptions {
+  databaseUrl: string;
+  /** Prisma's pool (the app's default is 10); the access-lock pool is twice the concurrency, as startAccessJobs sizes it. */
+  dbPoolSize: number;
+}
+
+export interface Percentiles {
+  count: number;
+  p50: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+export interface PhaseResult {
+  /** Lateness in ms of every job that ran (every grant revoked). */
+  lateness: Percentiles;
+  /** Done out of `count`; less only when the phase timed out. */
+  done: number;
+  count: number;
+  /** Done per second, from the first due time to the last completion. */
+  sustainedPerSecond: number;
+  /** Completions in the busiest one-second bucket. */
+  busiestSecond: number;
+  /** Time the phase took to write its rows and schedule its jobs. */
+  setupMs: number;
+  /** Setup finished after the first item was due: its lateness includes setup. */
+  setupOverran: boolean;
+  memory: MemoryPeak;
+  eventLoopDelayMs: { p99: number; max: number };
+  /** CPU time of this process during the run (user + system), as a share of one core. */
+  cpuCoreShare: number;
+  runMs: number;
+}
+
+export interface LatchPhaseResult extends PhaseResult {
+  /** Checks that every revocation went through the whole use case. */
+  checks: { requestsRevoked: number; auditEvents: number; providerRevokes: number };
+  /** PostgreSQL sessions of the benchmark database, averaged over samples during the run. */
+  postgresSessions: { samples: number; byState: Array<{ state: string; average: number }> };
+}
+
+export interface MemoryPeak {
+  rssMiB: number;
+  heapUsedMiB: number;
+  heapTotalMiB: number;
+  /** At the start of the run, for comparison. */
+  startRssMiB: number;
+  startHeapUsedMiB: number;
+}
+
+/** The Latch path: rows in PostgreSQL, revoke jobs from AccessQueues, the real revoke workers. */
+export async function runLatchRevocations(options: LatchPhaseOptions): Promise<LatchPhaseResult> {
+  const { count, windowMs, leadMs, concurrency, say } = options;
+  const logger = createLogger({ level: 'silent' });
+  const prefix = `bench-${randomBytes(6).toString('hex')}`;
+  const db = createDatabase({ databaseUrl: options.databaseUrl, poolSize: options.dbPoolSize });
+  const queues = new AccessQueues({ redisUrl: options.redisUrl, prefix, logger });
+  const locks = new PostgresAccessLocks({ databaseUrl: options.databaseUrl, poolSize: concurrency * 2 });
+  // Polling and sampling go through a connection of their own, never Latch's pools.
+  const probe = new pg.Client({ connectionString: options.databaseUrl, application_name: 'latch-bench-probe' });
+  const provider = new NoOpProvider();
+  let workers: { stop(): Promise<void> } | undefined;
+  let lost: Error | undefined;
+  probe.on('error', (error) => {
+    lost = error;
+  });
+  try {
+    await probe.connect();
+    const phaseStart = Date.now();
+    const windowStart = phaseStart + leadMs;
+    const grantedAt = new Date(phaseStart - 60 * 60_000);
+    const requests = [];
+    const grants = [];
+    for (let i = 0; i < count; i++) {
+      const requestId = randomUUID();
+      const principal = `bench_user_${i}`;
+      const expiresAt = new Date(windowStart + Math.floor((i * windowMs) / count));
+      requests.push({
+        id: requestId,
+        requesterSlackId: `UBENCH${i}`,
+        resourceId: BENCH_RESOURCE,
+        role: BENCH_ROLE,
+        principal,
+        durationSeconds: Math.round((expiresAt.getTime() - grantedAt.getTime()) / 1000),
+        reason: 'benchmark',
+        state: 'active' as const,
+        decidedAt: grantedAt,
+      });
+      grants.push({
+        id: randomUUID(),
+        requestId,
+        provider: provider.type,
+        principal,
+        resourceId: BENCH_RESOURCE,
+        role: BENCH_ROLE,
+        grantedAt,
+        expiresAt,
+        grantAttempts: 1,
+      });
+    }
+    for (const chunk of chunks(requests, 1_000)) await db.accessRequest.createMany({ data: chunk });
+    for (const chunk of chunks(grants, 1_000)) await db.grant.createMany({ data: chunk });
+    const insertedAt = Date.now();
+    // In pages of 1,000, as the reconcile job schedules them.
+    for (const chunk of chunks(grants, 1_000)) await queues.scheduleRevocations(chunk.map((grant) => ({ grantId: grant.id, dueAt: grant.expiresAt })));
+    const setupMs = Date.now() - phaseStart;
+    say(`  Latch: ${count.toLocaleString('en-US')} grants inserted in ${insertedAt - phaseStart} ms, revocations scheduled in ${Date.now() - insertedAt} ms`);
+
+    const ctx: AccessContext = {
+      db,
+      policy: () => BENCH_POLICY,
+      clock: systemClock,
+      groups: { memberGroups: async () => new Set<string>() },
+      users: { profile: async () => null },
+      access: queues,
+      logger,
+      providerFor: (resourceId) => (resourceId === BENCH_RESOURCE ? provider : undefined),
+      locks,
+    };
+    const monitor = startMonitors();
+    workers = startAccessWorkers({ redisUrl: options.redisUrl, prefix, ctx, queues, events: NO_EVENTS, logger, concurrency });
+
+    const sessions = new Map<string, number>();
+    let samples = 0;
+    let remaining = count;
+    const deadline = windowStart + windowMs + options.timeoutMs;
+    let lastReport = Date.now();
+    while (remaining > 0 && Date.now() < deadline) {
+      await sleep(200);
+      if (lost) throw new Error(`lost the connection to PostgreSQL during the run: ${lost.message}`);
+      const { rows } = await probe.query<{ remaining: string }>('SELECT count(*) AS remaining FROM grants WHERE revoked_at IS NULL');
+      remaining = Number(rows[0]!.remaining);
+      if (Date.now() >= windowStart) {
+        samples++;
+        const activity = await probe.query<{ state: string; n: string }>(
+          `SELECT coalesce(state, '?') || CASE WHEN wait_event IS NULL THEN '' ELSE ' / waiting on ' || wait_event_type || ':' || wait_event END AS state, count(*) AS n
+             FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() GROUP BY 1`,
+        );
+        for (const row of activity.rows) sessions.set(row.state, (sessions.get(row.state) ?? 0) + Number(row.n));
+      }
+      if (Date.now() - lastReport >= 10_000) {
+        lastReport = Date.now();
+        say(`  Latch: ${remaining.toLocaleString('en-US')} grants not yet revoked, ${secondsFrom(windowStart)}`);
+      }
+    }
+    const observed = monitor.stop();
+    await workers.stop();
+    workers = undefined;
+    if (remaining > 0) say(`  Latch: TIMED OUT with ${remaining.toLocaleString('en-US')} of ${count.toLocaleString('en-US')} grants not revoked`);
+
+    const { rows } = await probe.query<{ late: number; done: number; due: number }>(
+      `SELECT (extract(epoch FROM revoked_at - expires_at) * 1000)::float8 AS late,
+              (extract(epoch FROM revoked_at) * 1000)::float8 AS done,
+              (extract(epoch FROM expires_at) * 1000)::float8 AS due
+         FROM grants WHERE revoked_at IS NOT NULL`,
+    );
+    const checks = await probe.query<{ requests: string; audits: string; attempts: string }>(
+      `SELECT (SELECT count(*) FROM access_requests WHERE state = 'revoked') AS requests,
+              (SELECT count(*) FROM audit_events WHERE action = 'grant.revoked') AS audits,
+              (SELECT coalesce(sum(revoke_attempts), 0) FROM grants) AS attempts`,
+    );
+    return {
+      ...summarise(rows, count, windowStart, leadMs, setupMs, observed),
+      checks: {
+        requestsRevoked: Number(checks.rows[0]!.requests),
+        auditEvents: Number(checks.rows[0]!.audits),
+        providerRevokes: provider.revokes,
+      },
+      postgresSessions: {
+        samples,
+        byState: [...sessions].map(([state, total]) => ({ state, average: samples ? total / samples : 0 })).sort((a, b) => b.average - a.average),
+      },
+    };
+  } finally {
+    await workers?.stop().catch(() => undefined);
+    await locks.close().catch(() => undefined);
+    await queues.revocations.obliterate({ force: true }).catch(() => undefined);
+    await queues.grants.obliterate({ force: true }).catch(() => undefined);
+    await queues.close().catch(() => undefined);
+    await db.$disconnect().catch(() => undefined);
+    await probe.end().catch(() => undefined);
+  }
+}
+
+/** Bare BullMQ: the same number of delayed jobs over the same window, a no-op processor. */
+export async function runBareBullmq(options: PhaseOptions): Promise<PhaseResult> {
+  const { count, windowMs, leadMs, concurrency, say } = options;
+  const logger = createLogger({ level: 'silent' });
+  const prefix = `bench-bare-${randomBytes(6).toString('hex')}`;
+  const name = 'bench-delayed';
+  const queueConnection = createRedisConnection(options.redisUrl, 'queue', logger);
+  const workerConnection = createRedisConnection(options.redisUrl, 'worker', logger);
+  const queue = new Queue<{ due: number }>(name, { connection: queueConnection, prefix });
+  let worker: Worker<{ due: number }> | undefined;
+  try {
+    const phaseStart = Date.now();
+    const windowStart = phaseStart + leadMs;
+    const jobs = Array.from({ length: count }, (_, i) => windowStart + Math.floor((i * windowMs) / count));
+    for (const chunk of chunks(jobs, 1_000)) {
+      await queue.addBulk(
+        chunk.map((due) => ({ name: 'noop', data: { due }, opts: { delay: Math.max(0, due - Date.now()), removeOnComplete: true, removeOnFail: true } })),
+      );
+    }
+    const setupMs = Date.now() - phaseStart;
+    say(`  bare BullMQ: ${count.toLocaleString('en-US')} delayed jobs added in ${setupMs} ms`);
+
+    const results: Array<{ late: number; done: number; due: number }> = [];
+    const monitor = startMonitors();
+    worker = new Worker<{ due: number }>(
+      name,
+      async (job) => {
+        const done = Date.now();
+        results.push({ late: done - job.data.due, done, due: job.data.due });
+      },
+      { connection: workerConnection, prefix, concurrency },
+    );
+    worker.on('error', () => undefined);
+    const deadline = windowStart + windowMs + options.timeoutMs;
+    while (results.length < count && Date.now() < deadline) await sleep(100);
+    const observed = monitor.stop();
+    if (results.length < count) say(`  bare BullMQ: TIMED OUT with ${(count - results.length).toLocaleString('en-US')} jobs not run`);
+    return summarise(results, count, windowStart, leadMs, setupMs, observed);
+  } finally {
+    await worker?.close().catch(() => undefined);
+    await queue.obliterate({ force: true }).catch(() => undefined);
+    await queue.close().catch(() => undefined);
+    queueConnection.disconnect();
+    workerConnection.disconnect();
+  }
+}
+
+const BENCH_RESOURCE = 'bench-db';
+const BENCH_ROLE = 'read';
+
+const BENCH_POLICY: Policy = { version: 'bench', security: { channel: null, admins: { users: [], groups: [] } }, resources: [] };
+
+/** The Slack side is left out: telling people is not part of taking the access away. */
+const NO_EVENTS: AccessEvents = {
+  granted: async () => undefined,
+  grantFailed: async () => undefined,
+  ended: async () => undefined,
+  revocationOverdue: async () => undefined,
+  overdueRevocationDone: async () => undefined,
+};
+
+/** A provider whose target answers at once: only Latch's own work is measured. */
+class NoOpProvider implements AccessProvider {
+  readonly type = 'bench';
+  revokes = 0;
+  async grant() {
+    await yieldToLoop();
+    return ok();
+  }
+  async revoke() {
+    await yieldToLoop();
+    this.revokes++;
+    return ok();
+  }
+  async check() {
+    await yieldToLoop();
+    return ok(true);
+  }
+}
+
+interface Observed {
+  memory: MemoryPeak;
+  eventLoopDelayMs: { p99: number; max: number };
+  cpuCoreShare: number;
+  runMs: number;
+}
+
+/** Samples memory every 100 ms, and watches event-loop delay and CPU, until stopped. */
+function startMonitors(): { stop(): Observed } {
+  const start = process.memoryUsage();
+  const peak = { rss: start.rss, heapUsed: start.heapUsed, heapTotal: start.heapTotal };
+  const sample = () => {
+    const now = process.memoryUsage();
+    peak.rss = Math.max(peak.rss, now.rss);
+    peak.heapUsed = Math.max(peak.heapUsed, now.heapUsed);
+    peak.heapTotal = Math.max(peak.heapTotal, now.heapTotal);
+  };
+  const timer = setInterval(sample, 100);
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const cpuStart = process.cpuUsage();
+  const startedAt = Date.now();
+  return {
+    stop() {
+      sample();
+      clearInterval(timer);
+      loop.disable();
+      const cpu = process.cpuUsage(cpuStart);
+      const runMs = Date.now() - startedAt;
+      const mib = (bytes: number) => bytes / 1024 / 1024;
+      return {
+        memory: {
+          rssMiB: mib(peak.rss),
+          heapUsedMiB: mib(peak.heapUsed),
+          heapTotalMiB: mib(peak.heapTotal),
+          startRssMiB: mib(start.rss),
+          startHeapUsedMiB: mib(start.heapUsed),
+        },
+        eventLoopDelayMs: { p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
+        cpuCoreShare: (cpu.user + cpu.system) / 1000 / Math.max(1, runMs),
+        runMs,
+      };
+    },
+  };
+}
+
+function summarise(rows: ReadonlyArray<{ late: number; done: number; due: number }>, count: number, windowStart: number, leadMs: number, setupMs: number, observed: Observed): PhaseResult {
+  const lateness = percentiles(rows.map((row) => row.late));
+  const firstDue = rows.reduce((first, row) => Math.min(first, row.due), Number.POSITIVE_INFINITY);
+  const lastDone = rows.reduce((last, row) => Math.max(last, row.done), windowStart);
+  const buckets = new Map<number, number>();
+  for (const row of rows) {
+    const second = Math.floor(row.done / 1000);
+    buckets.set(second, (buckets.get(second) ?? 0) + 1);
+  }
+  return {
+    lateness,
+    done: rows.length,
+    count,
+    sustainedPerSecond: rows.length ? rows.length / Math.max(0.001, (lastDone - firstDue) / 1000) : 0,
+    busiestSecond: Math.max(0, ...buckets.values()),
+    setupMs,
+    setupOverran: setupMs > leadMs,
+    ...observed,
+  };
+}
+
+export function percentiles(values: readonly number[]): Percentiles {
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = (p: number) => sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+  return {
+    count: sorted.length,
+    p50: rank(50),
+    p99: rank(99),
+    max: sorted.at(-1) ?? Number.NaN,
+    mean: sorted.length ? sorted.reduce((sum, value) => sum + value, 0) / sorted.length : Number.NaN,
+  };
+}
+
+function* chunks<T>(items: readonly T[], size: number): Generator<T[]> {
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}
+
+function secondsFrom(at: number): string {
+  const seconds = Math.round((Date.now() - at) / 1000);
+  return seconds < 0 ? `${-seconds} s before the window opens` : `${seconds} s after the window opened`;
+}
