@@ -5,9 +5,11 @@ import { createRedisConnection } from './redis-connection.ts';
 
 /**
  * Periodic sweeps over PostgreSQL (expire undecided requests, re-announce, reconcile), run by
- * BullMQ job schedulers. `upsertJobScheduler` is idempotent and called at every start, so a Redis
- * that lost its data gets its schedules back on the next start; the sweeps themselves read the
- * truth from PostgreSQL, so a missed or repeated run changes nothing but timing.
+ * BullMQ job schedulers. The schedules live in Redis, so a Redis that lost its data (FLUSHALL, a
+ * restart without persistence) would also lose the reconcile sweep that recovers the lost grant and
+ * revocation jobs. A guard in each process therefore checks the schedules on a timer of its own and
+ * restores missing ones, which runs them at once. `upsertJobScheduler` is idempotent, and the sweeps
+ * read the truth from PostgreSQL, so a missed or repeated run changes nothing but timing.
  */
 export const MAINTENANCE_QUEUE = 'latch-maintenance';
 
@@ -27,6 +29,8 @@ export interface MaintenanceOptions {
   everyMs?: number;
   /** The reconcile sweep's own interval: every minute unless told. */
   reconcileEveryMs?: number;
+  /** How often this process checks that Redis still has the schedules (15 s unless told). */
+  guardEveryMs?: number;
   sweeps: MaintenanceSweeps;
   logger: Logger;
 }
@@ -41,13 +45,21 @@ const SWEEP_HANDLERS: Record<string, keyof MaintenanceSweeps> = {
   reconcile: 'reconcile',
 };
 
-export async function startMaintenance({ redisUrl, prefix = 'latch', everyMs = 30_000, reconcileEveryMs = 60_000, sweeps, logger }: MaintenanceOptions): Promise<RunningMaintenance> {
+export async function startMaintenance({
+  redisUrl,
+  prefix = 'latch',
+  everyMs = 30_000,
+  reconcileEveryMs = 60_000,
+  guardEveryMs = 15_000,
+  sweeps,
+  logger,
+}: MaintenanceOptions): Promise<RunningMaintenance> {
   const queueConnection = createRedisConnection(redisUrl, 'queue', logger);
   const workerConnection = createRedisConnection(redisUrl, 'worker', logger);
   const queue = new Queue(MAINTENANCE_QUEUE, { connection: queueConnection, prefix });
-  for (const name of Object.keys(SWEEP_HANDLERS)) {
-    await queue.upsertJobScheduler(name, { every: name === 'reconcile' ? reconcileEveryMs : everyMs }, { name, opts: { removeOnComplete: 100, removeOnFail: 100 } });
-  }
+  const schedule = (name: string) =>
+    queue.upsertJobScheduler(name, { every: name === 'reconcile' ? reconcileEveryMs : everyMs }, { name, opts: { removeOnComplete: 100, removeOnFail: 100 } });
+  for (const name of Object.keys(SWEEP_HANDLERS)) await schedule(name);
   const worker = new Worker(
     MAINTENANCE_QUEUE,
     (job) =>
@@ -59,8 +71,18 @@ export async function startMaintenance({ redisUrl, prefix = 'latch', everyMs = 3
     { connection: workerConnection, prefix, concurrency: 1 },
   );
   worker.on('failed', (job, error) => logger.error({ err: error, job: job?.name }, 'maintenance job failed'));
+
+  let guarding: Promise<void> = Promise.resolve();
+  const guard = setInterval(() => {
+    // One check at a time: a slow Redis must not pile checks up.
+    guarding = guarding.then(() => restoreLostSchedules(queue, schedule, logger));
+  }, guardEveryMs);
+  guard.unref();
+
   return {
     async stop() {
+      clearInterval(guard);
+      await guarding;
       // close() waits for a running job without limit; a sweep is short, but bound it anyway.
       await Promise.race([worker.close(), new Promise((resolve) => setTimeout(resolve, 5_000))]);
       await queue.close();
@@ -68,4 +90,17 @@ export async function startMaintenance({ redisUrl, prefix = 'latch', everyMs = 3
       workerConnection.disconnect();
     },
   };
+}
+
+/** Restores the schedules Redis no longer has; never throws (Redis may be down right now). */
+async function restoreLostSchedules(queue: Queue, schedule: (name: string) => Promise<unknown>, logger: Logger): Promise<void> {
+  try {
+    for (const name of Object.keys(SWEEP_HANDLERS)) {
+      if (await queue.getJobScheduler(name)) continue;
+      logger.warn({ schedule: name }, 'Redis lost the maintenance schedule (was it flushed or restarted empty?); restoring it and running it now');
+      await schedule(name);
+    }
+  } catch (error) {
+    logger.warn({ err: error }, 'could not check the maintenance schedules in Redis; will try again');
+  }
 }

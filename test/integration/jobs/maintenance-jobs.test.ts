@@ -49,4 +49,26 @@ describe('maintenance sweeps on BullMQ', () => {
     await second.stop();
     expect(runs).toBeGreaterThanOrEqual(1);
   });
+
+  it('restores its schedules while running when Redis lost them, and runs the reconcile sweep again at once', async () => {
+    const prefix = `latch-test-${randomBytes(4).toString('hex')}`;
+    let reconciles = 0;
+    const maintenance = await startMaintenance({
+      redisUrl: inject('redisUrl'),
+      prefix,
+      everyMs: 60_000,
+      reconcileEveryMs: 60_000,
+      guardEveryMs: 100,
+      logger,
+      sweeps: { expirePendingRequests: async () => {}, announceMissedRequests: async () => {}, reconcile: async () => void reconciles++ },
+    });
+    try {
+      await waitUntil(() => reconciles === 1);
+      // FLUSHALL, for this prefix only. The next scheduled run is a minute away: only the guard can bring it back sooner.
+      await redis.del(...(await redis.keys(`${prefix}:*`)));
+      await waitUntil(() => reconciles === 2, 5_000);
+    } finally {
+      await maintenance.stop();
+    }
+  });
 });
