@@ -13,21 +13,21 @@ import { SLACK_EVENTS_PATH } from '../../src/slack/app.ts';
 import { portOf, startHttpServer } from '../../src/slack/http-server.ts';
 import { createDatabase, type Database } from '../../src/store/database.ts';
 import { FakeSlack } from './fake-slack.ts';
-import { interactionBody, postSignedToSlackApp, slashCommandBody } from './slack-signing.ts';
+import { SlackSender, type ModalLike } from './slack-sender.ts';
 import { createTestDatabase, type TestDatabase } from './test-database.ts';
 import { TestClock, TestGroups } from './test-services.ts';
 
 export const SIGNING_SECRET = 'harness-signing-secret-0123456789';
-export const TEAM_ID = 'T0FAKE';
+export { TEAM_ID } from './slack-sender.ts';
 
 /**
  * A whole Latch in-process, as a person meets it through Slack: the real Bolt app behind Latch's
  * HTTP server, a migrated database of its own, the fake Slack Web API, a clock and user groups
  * the test controls, and helpers that send what Slack sends, signed as Slack signs it.
  */
-export class LatchHarness {
-  private triggers = 0;
+export type { ModalLike } from './slack-sender.ts';
 
+export class LatchHarness extends SlackSender {
   private constructor(
     readonly slack: FakeSlack,
     readonly latch: Latch,
@@ -38,7 +38,9 @@ export class LatchHarness {
     private readonly server: Server,
     private readonly testDb: TestDatabase,
     private readonly jobs: { queues: AccessQueues; running: RunningAccessJobs } | null,
-  ) {}
+  ) {
+    super(`http://127.0.0.1:${portOf(server)}${SLACK_EVENTS_PATH}`, SIGNING_SECRET, (id) => slack.responseUrl(id));
+  }
 
   /**
    * With `provider`, approvals go to the real grant and revocation queues (on the test Redis,
@@ -83,10 +85,6 @@ export class LatchHarness {
 
   policy!: Policy;
 
-  get eventsUrl(): string {
-    return `http://127.0.0.1:${portOf(this.server)}${SLACK_EVENTS_PATH}`;
-  }
-
   async close(): Promise<void> {
     if (this.jobs) {
       await this.jobs.running.stop();
@@ -98,74 +96,8 @@ export class LatchHarness {
     await this.slack.close();
     await this.testDb.drop();
   }
-
-  /** `/request-access <text>` typed by `userId`. */
-  command(userId: string, text = '', responseId = `cmd-${++this.triggers}`): Promise<Response> {
-    const body = slashCommandBody({
-      command: '/request-access',
-      text,
-      user_id: userId,
-      user_name: 'someone',
-      team_id: TEAM_ID,
-      channel_id: 'C0GENERAL',
-      trigger_id: this.trigger(),
-      response_url: this.slack.responseUrl(responseId),
-      api_app_id: 'A0LATCH',
-    });
-    return this.post(body);
-  }
-
-  /** A click on a button carrying `value`, in `channelId`, in the block `blockId` (the first revision's approval buttons unless given). */
-  click(userId: string, actionId: string, value: string, channelId = 'C0APPROVALS', blockId = 'latch_approval_actions:r1'): Promise<Response> {
-    return this.interact({
-      ...this.blockAction(userId),
-      channel: { id: channelId },
-      container: { type: 'message', channel_id: channelId, message_ts: '1700000000.000100' },
-      actions: [{ type: 'button', action_id: actionId, block_id: blockId, value, action_ts: '1700000000.000200' }],
-    });
-  }
-
-  /** A choice in a select inside an open modal, as Slack sends it with `dispatch_action`. */
-  selectInModal(userId: string, view: ModalLike, actionId: string, blockId: string, value: string): Promise<Response> {
-    return this.interact({
-      ...this.blockAction(userId),
-      container: { type: 'view', view_id: view.id },
-      view: { ...view, state: { values: { ...view.state.values, [blockId]: { [actionId]: { type: 'static_select', selected_option: { value } } } } } },
-      actions: [{ type: 'static_select', action_id: actionId, block_id: blockId, selected_option: { value }, action_ts: '1700000000.000300' }],
-    });
-  }
-
-  /** A modal submitted with `values` (block_id → action_id → element state). */
-  submit(userId: string, view: ModalLike): Promise<Response> {
-    return this.interact({ type: 'view_submission', user: { id: userId, team_id: TEAM_ID }, team: { id: TEAM_ID }, api_app_id: 'A0LATCH', view });
-  }
-
-  interact(payload: unknown): Promise<Response> {
-    return this.post(interactionBody(payload));
-  }
-
-  post(body: string, options: { signingSecret?: string; timestamp?: number } = {}): Promise<Response> {
-    return postSignedToSlackApp(this.eventsUrl, body, { signingSecret: options.signingSecret ?? SIGNING_SECRET, ...(options.timestamp ? { timestamp: options.timestamp } : {}) });
-  }
-
-  /** What every block_actions payload carries: who, where, and a fresh trigger. */
-  private blockAction(userId: string) {
-    return { type: 'block_actions', user: { id: userId, team_id: TEAM_ID }, team: { id: TEAM_ID }, api_app_id: 'A0LATCH', trigger_id: this.trigger() };
-  }
-
-  private trigger(): string {
-    return `${++this.triggers}.${Date.now()}.trigger`;
-  }
 }
 
-export interface ModalLike {
-  id: string;
-  hash?: string;
-  callback_id: string;
-  private_metadata?: string;
-  state: { values: Record<string, Record<string, Record<string, unknown>>> };
-  [key: string]: unknown;
-}
 
 /** The view Latch opened, as Slack would hand it back in a later payload. */
 export function asOpenView(view: Record<string, unknown>, values: ModalLike['state']['values'] = {}): ModalLike {

@@ -1,0 +1,86 @@
+import { interactionBody, postSignedToSlackApp, slashCommandBody } from './slack-signing.ts';
+
+export const TEAM_ID = 'T0FAKE';
+
+export interface ModalLike {
+  id: string;
+  hash?: string;
+  callback_id: string;
+  private_metadata?: string;
+  state: { values: Record<string, Record<string, Record<string, unknown>>> };
+  [key: string]: unknown;
+}
+
+/**
+ * What Slack sends to Latch's HTTP endpoint when people type and click, signed as Slack signs it:
+ * slash commands, button clicks, selects in modals and submissions. For an in-process Latch (the
+ * harness) and for a `latch start` process alike.
+ */
+export class SlackSender {
+  private triggers = 0;
+
+  constructor(
+    readonly eventsUrl: string,
+    private readonly signingSecret: string,
+    /** Where Slack would tell Latch to send responses to a command (the fake Slack's response URL). */
+    private readonly responseUrlFor: (id: string) => string,
+  ) {}
+
+  /** `/request-access <text>` typed by `userId`. */
+  command(userId: string, text = '', responseId = `cmd-${++this.triggers}`): Promise<Response> {
+    const body = slashCommandBody({
+      command: '/request-access',
+      text,
+      user_id: userId,
+      user_name: 'someone',
+      team_id: TEAM_ID,
+      channel_id: 'C0GENERAL',
+      trigger_id: this.trigger(),
+      response_url: this.responseUrlFor(responseId),
+      api_app_id: 'A0LATCH',
+    });
+    return this.post(body);
+  }
+
+  /** A click on a button carrying `value`, in `channelId`, in the block `blockId` (the first revision's approval buttons unless given). */
+  click(userId: string, actionId: string, value: string, channelId = 'C0APPROVALS', blockId = 'latch_approval_actions:r1'): Promise<Response> {
+    return this.interact({
+      ...this.blockAction(userId),
+      channel: { id: channelId },
+      container: { type: 'message', channel_id: channelId, message_ts: '1700000000.000100' },
+      actions: [{ type: 'button', action_id: actionId, block_id: blockId, value, action_ts: '1700000000.000200' }],
+    });
+  }
+
+  /** A choice in a select inside an open modal, as Slack sends it with `dispatch_action`. */
+  selectInModal(userId: string, view: ModalLike, actionId: string, blockId: string, value: string): Promise<Response> {
+    return this.interact({
+      ...this.blockAction(userId),
+      container: { type: 'view', view_id: view.id },
+      view: { ...view, state: { values: { ...view.state.values, [blockId]: { [actionId]: { type: 'static_select', selected_option: { value } } } } } },
+      actions: [{ type: 'static_select', action_id: actionId, block_id: blockId, selected_option: { value }, action_ts: '1700000000.000300' }],
+    });
+  }
+
+  /** A modal submitted with `values` (block_id → action_id → element state). */
+  submit(userId: string, view: ModalLike): Promise<Response> {
+    return this.interact({ type: 'view_submission', user: { id: userId, team_id: TEAM_ID }, team: { id: TEAM_ID }, api_app_id: 'A0LATCH', view });
+  }
+
+  interact(payload: unknown): Promise<Response> {
+    return this.post(interactionBody(payload));
+  }
+
+  post(body: string, options: { signingSecret?: string; timestamp?: number } = {}): Promise<Response> {
+    return postSignedToSlackApp(this.eventsUrl, body, { signingSecret: options.signingSecret ?? this.signingSecret, ...(options.timestamp ? { timestamp: options.timestamp } : {}) });
+  }
+
+  /** What every block_actions payload carries: who, where, and a fresh trigger. */
+  private blockAction(userId: string) {
+    return { type: 'block_actions', user: { id: userId, team_id: TEAM_ID }, team: { id: TEAM_ID }, api_app_id: 'A0LATCH', trigger_id: this.trigger() };
+  }
+
+  private trigger(): string {
+    return `${++this.triggers}.${Date.now()}.trigger`;
+  }
+}
