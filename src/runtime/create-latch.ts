@@ -6,6 +6,7 @@ import { findUnannouncedRequests } from '../services/find-unannounced-requests.t
 import { systemClock, type Clock, type AccessScheduler, type GroupDirectory, type ServiceContext, type UserDirectory } from '../services/service-context.ts';
 import { createSlackApp, type SlackApp } from '../slack/app.ts';
 import { registerDecisionListeners } from '../slack/listeners/decision-listeners.ts';
+import { registerExtensionListeners } from '../slack/listeners/extension-listeners.ts';
 import { registerRequestListeners } from '../slack/listeners/request-listeners.ts';
 import { RequestMessenger } from '../slack/request-messenger.ts';
 import { SlackUsergroupDirectory } from '../slack/usergroup-directory.ts';
@@ -51,6 +52,7 @@ export function createLatch(options: LatchOptions): Latch {
   const messenger = new RequestMessenger(slack.app.client, db, policy, logger);
   registerRequestListeners(slack.app, { services, messenger, logger });
   registerDecisionListeners(slack.app, { services, messenger, logger });
+  registerExtensionListeners(slack.app, { services, messenger, logger });
   const sweeps: Omit<MaintenanceSweeps, 'reconcile'> = {
     async expirePendingRequests() {
       for (const requestId of await expirePendingRequests(services)) await messenger.announceOutcome(requestId);

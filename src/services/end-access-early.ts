@@ -1,10 +1,13 @@
 import { canTransition } from '../domain/request-state.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
+import { findAccessChain } from './access-chain.ts';
 import { handOver, lockRequest } from './decide-request.ts';
 import type { ServiceContext } from './service-context.ts';
 
-export type EndAccessResult = { ok: true; requestId: string; grantId: string | null } | { ok: false; message: string };
+export type EndAccessResult =
+  | { ok: true; requestId: string; grantId: string | null; ended: Array<{ requestId: string; grantId: string | null }> }
+  | { ok: false; message: string };
 
 /**
  * Ends access before its expiry: "I'm done" from the person who holds it, or "Revoke now" from a
@@ -12,6 +15,10 @@ export type EndAccessResult = { ok: true; requestId: string; grantId: string | n
  * at once; the revoke job does the rest (overlaps, retries, alerts) as for any expiry.
  * An approved request not yet granted ends too: its grant job then grants nothing, or, if the
  * provider is already at work, revokes what it granted straight away.
+ *
+ * Ending access ends all of it: every extension of it (and the access it extends) ends with it,
+ * and a request for more time still waiting for approvers is cancelled. Otherwise an extension's
+ * grant would keep the access alive after "I'm done".
  */
 export async function endAccessEarly(ctx: ServiceContext, input: { requestId: string; userId: string }): Promise<EndAccessResult> {
   const request = await ctx.db.accessRequest.findUnique({ where: { id: input.requestId } }).catch(() => null);
@@ -21,36 +28,57 @@ export async function endAccessEarly(ctx: ServiceContext, input: { requestId: st
     return { ok: false, message: 'Only the person who holds this access or a security admin named in the policy can end it.' };
   }
   const now = ctx.clock.now();
+  const reason = isRequester ? 'ended early by the requester' : 'revoked by a security admin';
   const result = await inTransaction(ctx.db, async (tx): Promise<EndAccessResult> => {
-    const locked = await lockRequest(tx, input.requestId);
-    if (!locked) return { ok: false, message: 'This request no longer exists.' };
-    if (!canTransition(locked.state, 'revoked')) return { ok: false, message: `This access is not active: the request is ${locked.state}.` };
-    const reason = isRequester ? 'ended early by the requester' : 'revoked by a security admin';
-    const grant = await tx.grant.findUnique({ where: { requestId: locked.id } });
-    if (grant && !grant.revokedAt) {
-      await tx.grant.update({
-        where: { id: grant.id },
-        data: { endRequestedAt: now, expiresAt: now, revokeReason: reason, revokedBySlackId: input.userId },
+    // Every row of the chain locked in id order, as any transaction here takes them, before
+    // anything is read from them: two ends of the same access cannot deadlock.
+    const chain = [...(await findAccessChain(tx, input.requestId))].sort((a, b) => a.id.localeCompare(b.id));
+    const lockedRows = [];
+    for (const member of chain) {
+      const locked = await lockRequest(tx, member.id);
+      if (locked) lockedRows.push(locked);
+    }
+    const clicked = lockedRows.find((row) => row.id === input.requestId);
+    if (!clicked) return { ok: false, message: 'This request no longer exists.' };
+    if (!canTransition(clicked.state, 'revoked')) return { ok: false, message: `This access is not active: the request is ${clicked.state}.` };
+    const ended: Array<{ requestId: string; grantId: string | null }> = [];
+    for (const locked of lockedRows) {
+      if (locked.state === 'pending') {
+        await tx.accessRequest.update({ where: { id: locked.id }, data: { state: 'cancelled', endedAt: now, outcomeReason: 'The access it would have extended has ended.' } });
+        await appendAuditEvent(tx, { actor: input.userId, action: 'request.cancelled', requestId: locked.id, at: now, data: { reason: 'the access it extends ended early' } });
+        ended.push({ requestId: locked.id, grantId: null });
+        continue;
+      }
+      if (!canTransition(locked.state, 'revoked')) continue;
+      const grant = await tx.grant.findUnique({ where: { requestId: locked.id } });
+      if (grant && !grant.revokedAt) {
+        await tx.grant.update({
+          where: { id: grant.id },
+          data: { endRequestedAt: now, expiresAt: now, revokeReason: reason, revokedBySlackId: input.userId },
+        });
+      }
+      if (locked.state === 'approved') {
+        // Nothing was granted yet (or it is being granted right now): the request ends here.
+        await tx.accessRequest.update({ where: { id: locked.id }, data: { state: 'revoked', endedAt: now, outcomeReason: capitalised(reason) + ' before access was granted.' } });
+      }
+      await appendAuditEvent(tx, {
+        actor: input.userId,
+        action: 'grant.end_requested',
+        requestId: locked.id,
+        at: now,
+        data: { grantId: grant?.id ?? null, reason, originalExpiresAt: grant?.expiresAt?.toISOString() ?? null, ...(locked.id !== clicked.id ? { endedWith: clicked.id } : {}) },
       });
+      ended.push({ requestId: locked.id, grantId: grant && !grant.revokedAt ? grant.id : null });
     }
-    if (locked.state === 'approved') {
-      // Nothing was granted yet (or it is being granted right now): the request ends here.
-      await tx.accessRequest.update({ where: { id: locked.id }, data: { state: 'revoked', endedAt: now, outcomeReason: capitalised(reason) + ' before access was granted.' } });
-    }
-    await appendAuditEvent(tx, {
-      actor: input.userId,
-      action: 'grant.end_requested',
-      requestId: locked.id,
-      at: now,
-      data: { grantId: grant?.id ?? null, reason, originalExpiresAt: grant?.expiresAt?.toISOString() ?? null },
-    });
-    return { ok: true, requestId: locked.id, grantId: grant && !grant.revokedAt ? grant.id : null };
+    const own = ended.find((entry) => entry.requestId === clicked.id);
+    return { ok: true, requestId: clicked.id, grantId: own?.grantId ?? null, ended };
   });
-  if (result.ok && result.grantId) {
-    const grantId = result.grantId;
-    await handOver(ctx, () => ctx.access.scheduleRevocation(grantId, now), result.requestId);
+  if (result.ok) {
+    for (const { requestId, grantId } of result.ended) {
+      if (grantId) await handOver(ctx, () => ctx.access.scheduleRevocation(grantId, now), requestId);
+    }
+    ctx.logger.info({ accessRequestId: result.requestId, by: input.userId, requests: result.ended.length }, 'access ended early');
   }
-  if (result.ok) ctx.logger.info({ accessRequestId: result.requestId, by: input.userId }, 'access ended early');
   return result;
 }
 

@@ -1,7 +1,8 @@
 import { canTransition } from '../domain/request-state.ts';
 import type { ProviderFailure } from '../providers/provider.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
-import { inTransaction } from '../store/transaction.ts';
+import { inTransaction, type Transaction } from '../store/transaction.ts';
+import { isLiveGrant } from './access-chain.ts';
 import { oneLine, type AccessContext } from './access-context.ts';
 import { lockRequest } from './decide-request.ts';
 
@@ -26,6 +27,16 @@ export type GrantAccessResult =
    * `cleanupGrantId` names the grant to revoke at once.
    */
   | { outcome: 'failed'; requestId: string; message: string; cleanupGrantId: string | null };
+
+/**
+ * Where the duration counts from: the moment of the grant, except for more time on access still
+ * live, which runs on from that access's end so nothing lapses and nothing is counted twice.
+ */
+async function durationStart(tx: Transaction, extendsRequestId: string | null, grantedAt: Date): Promise<Date> {
+  if (!extendsRequestId) return grantedAt;
+  const extended = await tx.grant.findUnique({ where: { requestId: extendsRequestId } });
+  return isLiveGrant(extended) && extended.expiresAt > grantedAt ? extended.expiresAt : grantedAt;
+}
 
 /**
  * Makes an approved request's access real through its provider. Safe to run any number of times
@@ -80,7 +91,7 @@ export async function grantAccess(ctx: AccessContext, input: GrantAccessInput): 
       // Someone ended the request while the provider worked: the access exists, so it must be
       // revoked at once, not after its full duration.
       const stillWanted = locked?.state === 'approved' && current.endRequestedAt === null;
-      const expiresAt = stillWanted ? new Date(grantedAt.getTime() + request.durationSeconds * 1000) : grantedAt;
+      const expiresAt = stillWanted ? new Date((await durationStart(tx, request.extendsRequestId, grantedAt)).getTime() + request.durationSeconds * 1000) : grantedAt;
       await tx.grant.update({ where: { id: grant.id }, data: { grantedAt, expiresAt, lastError: null, lastErrorAt: null } });
       if (stillWanted && canTransition('approved', 'active')) {
         await tx.accessRequest.update({ where: { id: request.id }, data: { state: 'active' } });

@@ -1,5 +1,6 @@
 import { findResource, type Policy } from '../domain/policy.ts';
 import type { Database } from '../store/database.ts';
+import { findAccessChain, isLiveGrant, type ChainedRequest } from '../services/access-chain.ts';
 import type { RequestView } from './blocks/request-view.ts';
 
 /** Where a request's messages live in Slack, so they can be updated in place. */
@@ -26,6 +27,10 @@ export async function loadRequestView(db: Database, policy: Policy, requestId: s
     where: { requestId, requestRevision: request.revision },
     orderBy: { createdAt: 'asc' },
   });
+  const [extended, chain] = await Promise.all([
+    request.extendsRequestId ? db.grant.findUnique({ where: { requestId: request.extendsRequestId } }) : null,
+    findAccessChain(db, request.id),
+  ]);
   const view: RequestView = {
     id: request.id,
     requesterId: request.requesterSlackId,
@@ -56,6 +61,10 @@ export async function loadRequestView(db: Database, policy: Policy, requestId: s
           overdueError: request.grant.overdueAlertedAt && !request.grant.revokedAt ? request.grant.lastError : null,
         }
       : null,
+    extension: request.extendsRequestId
+      ? { extendsRequestId: request.extendsRequestId, currentEnd: extended && !extended.revokedAt ? extended.expiresAt : null }
+      : null,
+    continuedUntil: continuedUntil(chain, request.id),
   };
   return {
     view,
@@ -66,4 +75,14 @@ export async function loadRequestView(db: Database, policy: Policy, requestId: s
       requesterMessageTs: request.requesterMessageTs,
     },
   };
+}
+
+/** The end of the latest live grant among the requests for more time made after this one. */
+function continuedUntil(chain: ChainedRequest[], requestId: string): Date | null {
+  const self = chain.find((request) => request.id === requestId);
+  if (!self) return null;
+  const ends = chain
+    .filter((request) => request.extendsRequestId !== null && request.createdAt >= self.createdAt && request.id !== requestId && isLiveGrant(request.grant))
+    .map((request) => request.grant!.expiresAt!.getTime());
+  return ends.length > 0 ? new Date(Math.max(...ends)) : null;
 }

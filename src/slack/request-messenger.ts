@@ -64,9 +64,14 @@ export class RequestMessenger {
     if (!loaded) return;
     await this.rewrite(loaded);
     const { view } = loaded;
+    // A grant that ended while its extension carries the access on changes nothing for the
+    // holder: its messages say so, without a DM that reads like the access ended.
+    if (view.state === 'revoked' && view.continuedUntil) return;
     await this.attempt('tell the requester the outcome', () =>
       this.client.chat.postMessage({ channel: view.requesterId, ...outcomeNotice(view) }),
     );
+    // The extended access's own messages now say until when it really lasts.
+    if (view.extension && view.state === 'active') await this.refresh(view.extension.extendsRequestId);
   }
 
   /**

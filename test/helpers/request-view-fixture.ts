@@ -28,6 +28,8 @@ export function requestView(overrides: Partial<RequestView> = {}): RequestView {
     decidedByRule: null,
     startsAt: null,
     grant: null,
+    extension: null,
+    continuedUntil: null,
     ...overrides,
   };
 }

@@ -35,13 +35,14 @@ export function approvalMessage(view: RequestView): SlackMessage {
 
 /** The push notification and screen-reader text: names only what the policy file defines. */
 function notificationText(view: RequestView): string {
-  const what = `${escapeAndTruncate(view.role, MAX_NAME_SHOWN)} on ${escapeAndTruncate(view.resourceName, MAX_NAME_SHOWN)} for ${formatDuration(view.durationSeconds)}`;
+  const what = `${escapeAndTruncate(view.role, MAX_NAME_SHOWN)} on ${escapeAndTruncate(view.resourceName, MAX_NAME_SHOWN)} for ${formatDuration(view.durationSeconds)}${view.extension ? ' more' : ''}`;
   const state = view.state === 'pending' ? '' : ` (${view.state})`;
-  return `Access request from ${mention(view.requesterId)}: ${what}${state}`;
+  return `${view.extension ? 'Request for more time' : 'Access request'} from ${mention(view.requesterId)}: ${what}${state}`;
 }
 
 function header(view: RequestView): types.HeaderBlock {
-  const title = view.state === 'pending' ? 'Access request' : `Access request — ${view.state}`;
+  const kind = view.extension ? 'Request for more time' : 'Access request';
+  const title = view.state === 'pending' ? kind : `${kind} — ${view.state}`;
   return { type: 'header', text: { type: 'plain_text', text: title.slice(0, MAX_HEADER_TEXT) } };
 }
 
@@ -54,7 +55,13 @@ function detailFields(view: RequestView): types.SectionBlock {
     ['Role', `\`${escapeAndTruncate(view.role, MAX_NAME_SHOWN)}\``],
     // The account that will hold the access, so approvers approve a known identity.
     ...(view.principal ? [['As', `\`${escapeAndTruncate(view.principal, MAX_NAME_SHOWN)}\``] as [string, string]] : []),
-    ['Duration', formatDuration(view.durationSeconds)],
+    ...(view.extension
+      ? ([
+          ['More time', `+${formatDuration(view.durationSeconds)}`],
+          // What approvers weigh: how long the access has to run, and until when it would.
+          ['Access ends', view.extension.currentEnd ? slackDate(view.extension.currentEnd) : 'already ended'],
+        ] as Array<[string, string]>)
+      : [['Duration', formatDuration(view.durationSeconds)] as [string, string]]),
     // A later start is what approvers most need to know about a maintenance-window request.
     ...(view.startsAt ? [['Starts', slackDate(view.startsAt)] as [string, string]] : []),
     ['Ticket', view.ticket ? escapeAndTruncate(view.ticket, MAX_TICKET_SHOWN) : '—'],
@@ -145,8 +152,11 @@ function statusLine(view: RequestView): string | null {
     case 'approved':
       return view.startsAt ? `✅ *Approved*${rule}, access starts ${slackDate(view.startsAt)}` : `✅ *Approved*${rule}, access is being granted`;
     case 'active':
-      return `✅ *Approved*${rule}, access is active${until(view)}${overdue(view)}`;
+      return `✅ *Approved*${rule}, access is active${until(view)}${continued(view)}${overdue(view)}`;
     case 'revoked':
+      if (view.continuedUntil) {
+        return `⏹️ *This grant ended*${view.grant?.revokedAt ? ` ${slackDate(view.grant.revokedAt)}` : ''}; the access continues under the extension${continued(view)}`;
+      }
       return `⏹️ *Access ended*${view.grant?.revokedAt ? ` ${slackDate(view.grant.revokedAt)}` : ''}${reason ? `: ${reason}` : ''}${endedBy(view)}${overdue(view)}`;
     case 'denied':
       return `⛔ *Denied*${rule}${reason ? `: ${reason}` : ''}`;
@@ -161,6 +171,10 @@ function statusLine(view: RequestView): string | null {
 
 function until(view: RequestView): string {
   return view.grant?.expiresAt ? ` until ${slackDate(view.grant.expiresAt)}` : '';
+}
+
+function continued(view: RequestView): string {
+  return view.continuedUntil ? `, extended until ${slackDate(view.continuedUntil)}` : '';
 }
 
 function endedBy(view: RequestView): string {

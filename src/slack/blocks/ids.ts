@@ -64,3 +64,11 @@ const MAX_BLOCK_ID_LENGTH = 255;
 export function requestRoleBlockId(resourceId: string): string {
   return `${REQUEST_ROLE_BLOCK_PREFIX}${resourceId}`.slice(0, MAX_BLOCK_ID_LENGTH);
 }
+
+// Asking for more time on live access: the button on the holder's DM, and its modal.
+export const EXTEND_ACCESS = 'latch_extend_access';
+export const EXTEND_MODAL = 'latch_extend_modal';
+export const EXTEND_DURATION_BLOCK = 'latch_extend_duration';
+export const EXTEND_DURATION_ACTION = 'latch_extend_duration_input';
+export const EXTEND_REASON_BLOCK = 'latch_extend_reason';
+export const EXTEND_REASON_ACTION = 'latch_extend_reason_input';

@@ -29,6 +29,10 @@ export interface RequestView {
   startsAt: Date | null;
   /** The grant, once the provider has been asked. */
   grant: GrantView | null;
+  /** Set on a request for more time: the access it extends, and when that ends (null once ended). */
+  extension: { extendsRequestId: string; currentEnd: Date | null } | null;
+  /** Set when more time on this access was granted: the access runs on until then. */
+  continuedUntil: Date | null;
 }
 
 export interface GrantView {

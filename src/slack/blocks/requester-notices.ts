@@ -2,7 +2,7 @@ import type { types } from '@slack/bolt';
 import { tallyVotes } from '../../domain/approval-tally.ts';
 import { formatDuration } from '../../domain/duration.ts';
 import { countOf, escapeAndTruncate, mention, slackDate } from '../mrkdwn.ts';
-import { ACTIVE_ACCESS_ACTIONS_BLOCK, CANCEL, END_ACCESS, REQUESTER_ACTIONS_BLOCK } from './ids.ts';
+import { ACTIVE_ACCESS_ACTIONS_BLOCK, CANCEL, END_ACCESS, EXTEND_ACCESS, REQUESTER_ACTIONS_BLOCK } from './ids.ts';
 import type { RequestView } from './request-view.ts';
 import type { SlackMessage } from './slack-message.ts';
 
@@ -26,7 +26,7 @@ export function requestReceivedNotice(view: RequestView): SlackMessage {
     blocks.push(context(`If nobody decides by ${slackDate(view.pendingExpiresAt)}, the request expires.`));
   }
   if (view.state === 'pending') blocks.push(cancelButton(view.id));
-  if (view.state === 'active') blocks.push(doneButton(view.id));
+  if (view.state === 'active') blocks.push(activeAccessButtons(view.id));
   return { text: `Your request for ${plainWhat(view)}: ${plainState(view)}`, blocks };
 }
 
@@ -37,19 +37,19 @@ export function outcomeNotice(view: RequestView): SlackMessage {
     blocks: [
       section(`Your request for ${whatWasAsked(view)}:\n${whereItStands(view)}`),
       context(requestDetails(view)),
-      ...(view.state === 'active' ? [doneButton(view.id)] : []),
+      ...(view.state === 'active' ? [activeAccessButtons(view.id)] : []),
     ],
   };
 }
 
 /** "`read` on *Production DB* for *2h*": policy names, escaped all the same. */
 function whatWasAsked(view: RequestView): string {
-  return `\`${escapeAndTruncate(view.role, 200)}\` on *${escapeAndTruncate(view.resourceName, 200)}* for *${formatDuration(view.durationSeconds)}*`;
+  return `\`${escapeAndTruncate(view.role, 200)}\` on *${escapeAndTruncate(view.resourceName, 200)}* for *${formatDuration(view.durationSeconds)}*${view.extension ? ' more' : ''}`;
 }
 
 /** The same without formatting, for the notification text. */
 function plainWhat(view: RequestView): string {
-  return `${escapeAndTruncate(view.role, 200)} on ${escapeAndTruncate(view.resourceName, 200)} for ${formatDuration(view.durationSeconds)}`;
+  return `${escapeAndTruncate(view.role, 200)} on ${escapeAndTruncate(view.resourceName, 200)} for ${formatDuration(view.durationSeconds)}${view.extension ? ' more' : ''}`;
 }
 
 function plainState(view: RequestView): string {
@@ -73,10 +73,12 @@ function whereItStands(view: RequestView): string {
         ? `✅ Approved by ${rule ?? approversOf(view)}. Access will be granted ${slackDate(view.startsAt)}.`
         : `✅ Approved by ${rule ?? approversOf(view)}. Access is being granted.`;
     case 'active':
+      if (view.continuedUntil) return `✅ Access extended: it now lasts until ${slackDate(view.continuedUntil)}, then is revoked automatically.`;
       return view.grant?.expiresAt
         ? `✅ Access granted until ${slackDate(view.grant.expiresAt)}, then revoked automatically. Press "I'm done" to end it sooner.`
         : `✅ Access granted. It is revoked automatically after ${formatDuration(view.durationSeconds)}.`;
     case 'revoked':
+      if (view.continuedUntil) return `⏹️ This grant ended; your access continues under the extension until ${slackDate(view.continuedUntil)}.`;
       return `⏹️ Your access has ended${reason ? `: ${reason}` : '.'}`;
     case 'denied': {
       const by = rule ?? deniersOf(view);
@@ -132,12 +134,15 @@ function cancelButton(requestId: string): types.ActionsBlock {
   };
 }
 
-/** Ends the access now; no confirmation needed, since asking again is cheap. */
-function doneButton(requestId: string): types.ActionsBlock {
+/** "I'm done" ends the access now (no confirmation: asking again is cheap); "Ask for more time" opens a form. */
+function activeAccessButtons(requestId: string): types.ActionsBlock {
   return {
     type: 'actions',
     block_id: ACTIVE_ACCESS_ACTIONS_BLOCK,
-    elements: [{ type: 'button', action_id: END_ACCESS, text: { type: 'plain_text', text: "I'm done" }, value: requestId }],
+    elements: [
+      { type: 'button', action_id: END_ACCESS, text: { type: 'plain_text', text: "I'm done" }, value: requestId },
+      { type: 'button', action_id: EXTEND_ACCESS, text: { type: 'plain_text', text: 'Ask for more time' }, value: requestId },
+    ],
   };
 }
 

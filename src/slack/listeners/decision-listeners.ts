@@ -7,7 +7,8 @@ import { APPROVE, CANCEL, DENY, END_ACCESS, DENY_MODAL, DENY_REASON_BLOCK, revis
 import { denyReasonModal, readDenyReason } from '../blocks/deny-reason-modal.ts';
 import type { ModalStateValues } from '../blocks/request-modal.ts';
 import type { ListenerContext } from './listener-context.ts';
-import { buttonClickSchema, requestIdSchema } from './payloads.ts';
+import { parseClick, tellOnly, type Click } from './clicks.ts';
+import { requestIdSchema } from './payloads.ts';
 
 /**
  * Approve, Deny (which asks for a reason first) and Cancel. Deny is not bound to a revision:
@@ -84,25 +85,8 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
     if (!click) return;
     const result = await endAccessEarly(ctx.services, { requestId: click.requestId, userId: click.userId });
     if (!result.ok) await tellOnly(client, click, result.message, ctx);
-    else await ctx.messenger.refresh(result.requestId);
+    else for (const { requestId } of result.ended) await ctx.messenger.refresh(requestId);
   });
-}
-
-interface Click {
-  requestId: string;
-  blockId: string | undefined;
-  userId: string;
-  channelId: string | undefined;
-}
-
-function parseClick(body: unknown, ctx: ListenerContext): Click | undefined {
-  const parsed = buttonClickSchema.safeParse(body);
-  if (!parsed.success) {
-    ctx.logger.warn({ issues: parsed.error.issues }, 'ignored a button click without a request id');
-    return undefined;
-  }
-  const action = parsed.data.actions[0]!;
-  return { requestId: action.value, blockId: action.block_id, userId: parsed.data.user.id, channelId: parsed.data.channel?.id };
 }
 
 async function afterDecision(result: DecideRequestResult, click: Click, client: WebClient, ctx: ListenerContext): Promise<void> {
@@ -112,13 +96,4 @@ async function afterDecision(result: DecideRequestResult, click: Click, client: 
   }
   if (result.outcome === 'recorded') await ctx.messenger.refresh(result.requestId);
   else await ctx.messenger.announceOutcome(result.requestId);
-}
-
-/** An ephemeral message: only the person who clicked sees it. */
-async function tellOnly(client: WebClient, click: Click, text: string, ctx: ListenerContext): Promise<void> {
-  try {
-    await client.chat.postEphemeral({ channel: click.channelId ?? click.userId, user: click.userId, text });
-  } catch (error) {
-    ctx.logger.warn({ err: error }, 'could not show a refusal to the person who clicked');
-  }
 }

@@ -71,11 +71,12 @@ async function startLatch(overrides: Record<string, string | undefined> = {}, co
   const env = await environment(overrides);
   const latch = new LatchProcess([command], env);
   running.push(latch);
-  await latch.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('latch is listening'));
+  // Generous: other test files may be starting Latch processes on the same two cores.
+  await latch.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('latch is listening'), 60_000);
   return { latch, baseUrl: `http://127.0.0.1:${env.PORT}` };
 }
 
-describe('latch start', () => {
+describe('latch start', { timeout: 90_000 }, () => {
   it('checks the bot token with Slack, then serves signed Slack requests and /healthz', async () => {
     const { latch, baseUrl } = await startLatch();
     expect(slack.callsTo('auth.test')).toEqual([expect.objectContaining({ token: BOT_TOKEN })]);

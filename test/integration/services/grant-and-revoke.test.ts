@@ -3,6 +3,7 @@ import { transient, permanent } from '../../../src/providers/provider.ts';
 import type { AccessContext } from '../../../src/services/access-context.ts';
 import { endAccessEarly } from '../../../src/services/end-access-early.ts';
 import { grantAccess } from '../../../src/services/grant-access.ts';
+import { requestExtension } from '../../../src/services/request-extension.ts';
 import { REVOCATION_ALERT_AFTER_ATTEMPTS, revokeGrant } from '../../../src/services/revoke-grant.ts';
 import { findOverdueRevocations } from '../../../src/services/find-reconcile-work.ts';
 import { verifyAuditChain } from '../../../src/services/verify-audit-chain.ts';
@@ -266,7 +267,8 @@ describe('endAccessEarly', () => {
     const granted = await grantAccess(ctx, { requestId, finalAttempt: false });
     clock.advance(60);
 
-    expect(await endAccessEarly(ctx, { requestId, userId: REQUESTER })).toEqual({ ok: true, requestId, grantId: (await grantOf(requestId)).id });
+    const grantId = (await grantOf(requestId)).id;
+    expect(await endAccessEarly(ctx, { requestId, userId: REQUESTER })).toEqual({ ok: true, requestId, grantId, ended: [{ requestId, grantId }] });
     expect(scheduled).toEqual([{ grantId: (await grantOf(requestId)).id, dueAt: clock.now() }]);
     expect(await grantOf(requestId)).toMatchObject({ expiresAt: clock.now(), revokeReason: 'ended early by the requester', revokedBySlackId: REQUESTER });
     expect(granted.outcome).toBe('granted');
@@ -311,3 +313,93 @@ async function waitFor(check: () => boolean, timeoutMs = 5_000): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+describe('more time (requestExtension)', () => {
+  /** Live access granted now for `hours`, and a helper to ask for more on it. */
+  async function liveAccess(hours = 2) {
+    const env = setup();
+    const id = await approvedRequest({ durationSeconds: hours * 3600 });
+    await grantAccess(env.ctx, { requestId: id, finalAttempt: false });
+    const ask = (duration: string, requesterId = REQUESTER, requestId = id) => requestExtension(env.ctx, { requestId, requesterId, duration, reason: 'the migration overran' });
+    return { ...env, id, ask };
+  }
+  const approve = (id: string) => db.accessRequest.update({ where: { id }, data: { state: 'approved' } });
+
+  it('asks the approvers again, and once approved runs on from the current end without a lapse', async () => {
+    const { ctx, clock, provider, id, ask } = await liveAccess(2);
+    const originalEnd = (await grantOf(id)).expiresAt!;
+    clock.advance(3600);
+    const asked = await ask('1h');
+    if (!asked.ok) throw new Error(JSON.stringify(asked));
+    const extension = await db.accessRequest.findUniqueOrThrow({ where: { id: asked.requestId } });
+    expect(extension).toMatchObject({ state: 'pending', extendsRequestId: id, durationSeconds: 3600, principal: PRINCIPAL, role: 'read', requiredApprovals: 1 });
+    // Undecided by the time the access ends, it expires with it.
+    expect(extension.pendingExpiresAt!.getTime()).toBeLessThanOrEqual(originalEnd.getTime());
+    expect(await actions(asked.requestId)).toEqual(['request.created']);
+
+    await approve(asked.requestId);
+    expect(await grantAccess(ctx, { requestId: asked.requestId, finalAttempt: false })).toMatchObject({
+      outcome: 'granted',
+      expiresAt: new Date(originalEnd.getTime() + 3600_000),
+    });
+    // The first grant's expiry leaves the access to the extension: the provider is not asked to revoke.
+    clock.advance(3600);
+    expect(await revokeGrant(ctx, (await grantOf(id)).id)).toMatchObject({ outcome: 'revoked', providerCalled: false, coveredBy: [(await grantOf(asked.requestId)).id] });
+    expect(provider.holds(PRINCIPAL, 'read')).toBe(true);
+    clock.advance(3600);
+    expect(await revokeGrant(ctx, (await grantOf(asked.requestId)).id)).toMatchObject({ outcome: 'revoked', providerCalled: true });
+    expect(provider.holds(PRINCIPAL, 'read')).toBe(false);
+  });
+
+  it('refuses more time past the role maximum counted from the first grant', async () => {
+    const { ctx, id, ask } = await liveAccess(7);
+    expect(await ask('2h')).toEqual({ ok: false, errors: { duration: 'At most 1h more: read may be held for 8h in all.' } });
+    const first = await ask('1h');
+    if (!first.ok) throw new Error(JSON.stringify(first));
+    await approve(first.requestId);
+    await grantAccess(ctx, { requestId: first.requestId, finalAttempt: false });
+    // From the extension's own message, the whole stretch counts.
+    expect(await ask('1m', REQUESTER, first.requestId)).toEqual({
+      ok: false,
+      errors: { duration: 'This access already runs for the longest read allows (8h); request it again later.' },
+    });
+    expect(await db.accessRequest.count({ where: { extendsRequestId: id } })).toBe(1);
+  });
+
+  it('lets only the holder ask, one request for more time at a time, and only while the access lasts', async () => {
+    const { ctx, clock, id, ask } = await liveAccess(1);
+    expect(await ask('1h', 'U0SOMEONEELSE')).toEqual({ ok: false, message: 'Only the person who holds this access can ask for more time.' });
+    const [one, two] = await Promise.all([ask('30m'), ask('30m')]);
+    expect([one, two].filter((result) => result.ok)).toHaveLength(1);
+    expect([one, two].find((result) => !result.ok)).toEqual({ ok: false, message: 'You have already asked for more time on this access: wait for that decision.' });
+    await db.accessRequest.updateMany({ where: { extendsRequestId: id }, data: { state: 'denied' } });
+
+    clock.advance(3600);
+    await revokeGrant(ctx, (await grantOf(id)).id);
+    expect(await ask('30m')).toEqual({ ok: false, message: 'This access has already ended: ask for it again with /request-access.' });
+  });
+
+  it('ends the extension with the access when the holder is done, and cancels a request for more time still undecided', async () => {
+    const { ctx, clock, scheduled, provider, id, ask } = await liveAccess(2);
+    const first = await ask('1h');
+    if (!first.ok) throw new Error(JSON.stringify(first));
+    await approve(first.requestId);
+    await grantAccess(ctx, { requestId: first.requestId, finalAttempt: false });
+    const second = await ask('1h', REQUESTER, first.requestId);
+    if (!second.ok) throw new Error(JSON.stringify(second));
+
+    clock.advance(600);
+    const ended = await endAccessEarly(ctx, { requestId: id, userId: REQUESTER });
+    expect(ended).toMatchObject({ ok: true, requestId: id });
+    for (const requestId of [id, first.requestId]) {
+      expect(await grantOf(requestId)).toMatchObject({ expiresAt: clock.now(), revokeReason: 'ended early by the requester' });
+    }
+    expect(scheduled.map((entry) => entry.grantId).sort()).toEqual([(await grantOf(id)).id, (await grantOf(first.requestId)).id].sort());
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id: second.requestId } })).toMatchObject({ state: 'cancelled' });
+    // Both grants revoked: the access is gone, whichever revocation runs first.
+    await revokeGrant(ctx, (await grantOf(first.requestId)).id);
+    await revokeGrant(ctx, (await grantOf(id)).id);
+    expect(provider.holds(PRINCIPAL, 'read')).toBe(false);
+    expect(provider.callsOf('revoke')).toBeGreaterThanOrEqual(1);
+  });
+});

@@ -3,6 +3,11 @@ import { transient } from '../../../src/providers/provider.ts';
 import { REVOCATION_ALERT_AFTER_ATTEMPTS } from '../../../src/services/revoke-grant.ts';
 import {
   END_ACCESS,
+  EXTEND_ACCESS,
+  EXTEND_DURATION_ACTION,
+  EXTEND_DURATION_BLOCK,
+  EXTEND_REASON_ACTION,
+  EXTEND_REASON_BLOCK,
   REQUEST_DURATION_ACTION,
   REQUEST_DURATION_BLOCK,
   REQUEST_MODAL,
@@ -16,7 +21,7 @@ import {
   requestRoleBlockId,
 } from '../../../src/slack/blocks/ids.ts';
 import type { FakeSlackCall } from '../../helpers/fake-slack.ts';
-import { LatchHarness } from '../../helpers/latch-harness.ts';
+import { asOpenView, LatchHarness, textInput } from '../../helpers/latch-harness.ts';
 import { MemoryProvider } from '../../helpers/memory-provider.ts';
 import { SECURITY_CHANNEL, testPolicy, testResource } from '../../helpers/test-policy.ts';
 
@@ -128,7 +133,7 @@ describe('access through Slack', () => {
     expect(actionIds(lastUpdateOf('C0APPROVALS'))).toEqual([END_ACCESS]);
     const granted = await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === REQUESTER && text(c).includes('Access granted until'));
     expect(text(granted)).toContain(until);
-    expect(actionIds(granted)).toEqual([END_ACCESS]);
+    expect(actionIds(granted)).toEqual([END_ACCESS, EXTEND_ACCESS]);
 
     await h.click(REQUESTER, END_ACCESS, id, 'D0REQUESTER', 'latch_active_access_actions');
     await waitFor(async () => (await state(id)) === 'revoked');
@@ -179,5 +184,50 @@ describe('access through Slack', () => {
     const dm = await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === REQUESTER && text(c).includes('could not complete'));
     expect(text(dm)).toContain('role \\"read\\" does not exist on the target');
   });
-});
 
+  it('asks the approvers for more time from the DM, runs the access on from its end once approved, and "I\'m done" ends it all', async () => {
+    const id = await approvedAndActive();
+    const originalEnd = (await h.db.grant.findUniqueOrThrow({ where: { requestId: id } })).expiresAt!;
+    h.slack.reset();
+    await h.click(REQUESTER, EXTEND_ACCESS, id, 'D0REQUESTER', 'latch_active_access_actions');
+    const opened = await h.slack.waitForCall('views.open');
+    const form = opened.args.view as Record<string, unknown>;
+    expect(JSON.stringify(form)).toContain('At most 6h more');
+
+    const refused = await h.submit(REQUESTER, asOpenView(form, { [EXTEND_DURATION_BLOCK]: { [EXTEND_DURATION_ACTION]: textInput('7h') }, [EXTEND_REASON_BLOCK]: { [EXTEND_REASON_ACTION]: textInput('overran') } }));
+    expect(await refused.json()).toEqual({ response_action: 'errors', errors: { [EXTEND_DURATION_BLOCK]: 'At most 6h more: read may be held for 8h in all.' } });
+    const response = await h.submit(REQUESTER, asOpenView(form, { [EXTEND_DURATION_BLOCK]: { [EXTEND_DURATION_ACTION]: textInput('1h') }, [EXTEND_REASON_BLOCK]: { [EXTEND_REASON_ACTION]: textInput('the restore is slower than planned') } }));
+    expect(response.status).toBe(200);
+    const asked = await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS');
+    expect(text(asked)).toContain('Request for more time');
+    expect(text(asked)).toContain('+1h');
+    const extension = await h.db.accessRequest.findFirstOrThrow({ where: { extendsRequestId: id } });
+    await waitFor(async () => (await h.db.accessRequest.findUniqueOrThrow({ where: { id: extension.id } })).approvalMessageTs !== null);
+
+    await h.click(APPROVER, 'latch_approve', extension.id);
+    await waitFor(async () => (await state(extension.id)) === 'active');
+    const newEnd = (await h.db.grant.findUniqueOrThrow({ where: { requestId: extension.id } })).expiresAt!;
+    expect(newEnd.getTime()).toBe(originalEnd.getTime() + 3600_000);
+    const newEndShown = `<!date^${Math.floor(newEnd.getTime() / 1000)}^`;
+    const granted = await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === REQUESTER && text(c).includes(newEndShown));
+    expect(text(granted)).toContain('for *1h* more');
+    expect(text(granted)).toContain('Access granted until');
+    // The first request's messages now say the access lasts longer.
+    await waitFor(() => h.slack.callsTo('chat.update').some((c) => text(c).includes('Access extended')));
+
+    await h.click(REQUESTER, END_ACCESS, id, 'D0REQUESTER', 'latch_active_access_actions');
+    await waitFor(async () => (await state(id)) === 'revoked' && (await state(extension.id)) === 'revoked');
+    expect(provider.holds('alice', 'read')).toBe(false);
+  });
+
+  it('tells someone who may not ask for more time why, without opening the form', async () => {
+    const id = await approvedAndActive();
+    h.slack.reset();
+    await h.click('U0STRANGER', EXTEND_ACCESS, id, 'D0STRANGER', 'latch_active_access_actions');
+    const refusal = await h.slack.waitForCall('chat.postEphemeral', (c) => c.args.user === 'U0STRANGER');
+    expect(refusal.args.text).toBe('Only the person who holds this access can ask for more time.');
+    expect(h.slack.callsTo('views.open')).toEqual([]);
+    await h.click(REQUESTER, END_ACCESS, id, 'D0REQUESTER', 'latch_active_access_actions');
+    await waitFor(async () => (await state(id)) === 'revoked');
+  });
+});

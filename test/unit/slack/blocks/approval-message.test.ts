@@ -106,6 +106,24 @@ describe('approvalMessage: what approvers see', () => {
     expect(fields(requestView({ startsAt: null })).some((field) => field.startsWith('*Starts*'))).toBe(false);
   });
 
+  it('shows approvers of a request for more time how much more, and when the access ends now', () => {
+    const extension = { extendsRequestId: '01900000-0000-7000-8000-000000000001', currentEnd: new Date('2024-05-01T12:30:00Z') };
+    const [header, details] = approvalMessage(requestView({ extension, durationSeconds: 3600 })).blocks as AnyBlock[];
+    expect(header?.text.text).toBe('Request for more time');
+    const fields = details?.fields.map((field: AnyBlock) => field.text as string);
+    expect(fields).toContain('*More time*\n+1h');
+    expect(fields.find((field: string) => field.startsWith('*Access ends*'))).toContain('<!date^1714566600^');
+    expect(fields.some((field: string) => field.startsWith('*Duration*'))).toBe(false);
+  });
+
+  it('says until when extended access lasts, and that a grant ended under its extension did not end the access', () => {
+    const continuedUntil = new Date('2024-05-01T14:30:00Z');
+    expect(shown(requestView({ state: 'active', continuedUntil }))).toContain(', extended until <!date^1714573800^');
+    const ended = shown(requestView({ state: 'revoked', continuedUntil }));
+    expect(ended).toContain('*This grant ended*');
+    expect(ended).toContain('continues under the extension, extended until <!date^1714573800^');
+  });
+
   it('shows a dash when there is no ticket', () => {
     const details = approvalMessage(requestView({ ticket: null })).blocks[1] as AnyBlock;
     expect(details.fields.map((field: AnyBlock) => field.text)).toContain('*Ticket*\n—');

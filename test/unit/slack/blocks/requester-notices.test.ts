@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CANCEL, END_ACCESS } from '../../../../src/slack/blocks/ids.ts';
+import { CANCEL, END_ACCESS, EXTEND_ACCESS } from '../../../../src/slack/blocks/ids.ts';
 import {
   INJECTION,
   INJECTION_ESCAPED,
@@ -47,13 +47,28 @@ describe('requestReceivedNotice', () => {
     expect(json).not.toContain('<!channel>');
   });
 
-  it.each(ALL_STATES.map((state) => ({ state, button: state === 'pending' ? CANCEL : state === 'active' ? END_ACCESS : null })))(
-    '$state: button shown: $button (the message is rewritten after every change)',
-    ({ state, button }) => {
+  it.each(ALL_STATES.map((state) => ({ state, buttons: state === 'pending' ? [CANCEL] : state === 'active' ? [END_ACCESS, EXTEND_ACCESS] : [] })))(
+    '$state: buttons shown: $buttons (the message is rewritten after every change)',
+    ({ state, buttons }) => {
       const actions = actionsOf(requestReceivedNotice(requestView({ state })).blocks);
-      expect(actions.flatMap((block) => block.elements.map((element: { action_id: string }) => element.action_id))).toEqual(button ? [button] : []);
+      expect(actions.flatMap((block) => block.elements.map((element: { action_id: string }) => element.action_id))).toEqual(buttons);
     },
   );
+
+  it('says how long extended access now lasts, and that a grant carried on by its extension has not ended the access', () => {
+    const continuedUntil = new Date('2024-05-01T14:30:00Z');
+    expect(firstSection(requestReceivedNotice(requestView({ state: 'active', continuedUntil })).blocks)).toContain(
+      'Access extended: it now lasts until <!date^1714573800^',
+    );
+    expect(firstSection(requestReceivedNotice(requestView({ state: 'revoked', continuedUntil })).blocks)).toContain(
+      'This grant ended; your access continues under the extension until <!date^1714573800^',
+    );
+  });
+
+  it('names a request for more time as such', () => {
+    const extension = { extendsRequestId: '01900000-0000-7000-8000-000000000001', currentEnd: new Date('2024-05-01T12:30:00Z') };
+    expect(firstSection(requestReceivedNotice(requestView({ extension, durationSeconds: 3600 })).blocks)).toContain('for *1h* more');
+  });
 
   it('tells the holder of active access when it ends, in their own time zone', () => {
     const grant = { grantedAt: new Date('2024-05-01T10:30:00Z'), expiresAt: new Date('2024-05-01T12:30:00Z'), revokedAt: null, endedBy: null, overdueError: null };

@@ -1,0 +1,97 @@
+import { validateExtension, type ExtensionDraft, type ExtensionErrors, type HeldAccess } from '../domain/extension-rules.ts';
+import { findResource, findRole, type ResourcePolicy, type RolePolicy } from '../domain/policy.ts';
+import { appendAuditEvent } from '../store/audit-log.ts';
+import { inTransaction } from '../store/transaction.ts';
+import { findAccessChain, isLiveGrant, type ChainedRequest } from './access-chain.ts';
+import { lockRequest } from './decide-request.ts';
+import type { ServiceContext } from './service-context.ts';
+
+export type ExtensionCheck =
+  | { ok: true; head: ChainedRequest; held: HeldAccess; resource: ResourcePolicy; role: RolePolicy }
+  | { ok: false; message: string };
+
+export type RequestExtensionResult = { ok: true; requestId: string } | { ok: false; errors: ExtensionErrors } | { ok: false; message: string };
+
+/**
+ * May `userId` ask for more time on the access `requestId` belongs to? Asked when the button is
+ * pressed, so a refusal comes before the form, and again on submit. Only the holder may ask, only
+ * while the access is live, and one request for more time at a time.
+ */
+export async function checkExtension(ctx: ServiceContext, requestId: string, userId: string): Promise<ExtensionCheck> {
+  const chain = await findAccessChain(ctx.db, requestId);
+  const first = chain[0];
+  if (!first) return { ok: false, message: 'This request no longer exists.' };
+  if (first.requesterSlackId !== userId) return { ok: false, message: 'Only the person who holds this access can ask for more time.' };
+  if (chain.some((request) => request.state === 'pending' || request.state === 'approved')) {
+    return { ok: false, message: 'You have already asked for more time on this access: wait for that decision.' };
+  }
+  const live = chain.filter((request) => request.state === 'active' && isLiveGrant(request.grant));
+  const head = live.reduce<ChainedRequest | undefined>((latest, request) => (!latest || request.grant!.expiresAt! > latest.grant!.expiresAt! ? request : latest), undefined);
+  if (!head?.grant?.expiresAt || head.grant.expiresAt <= ctx.clock.now()) {
+    return { ok: false, message: 'This access has already ended: ask for it again with /request-access.' };
+  }
+  const resource = findResource(ctx.policy(), head.resourceId);
+  const role = resource && findRole(resource, head.role);
+  if (!resource || !role) return { ok: false, message: `The policy no longer offers ${head.role} on ${head.resourceId}.` };
+  const since = new Date(Math.min(...chain.flatMap((request) => (request.grant?.grantedAt ? [request.grant.grantedAt.getTime()] : []))));
+  return { ok: true, head, held: { since, until: head.grant.expiresAt }, resource, role };
+}
+
+/**
+ * Stores a request for more time as a new pending request that extends the live one: the same
+ * resource, role and account, a new decision by the approvers the policy names now. Approved,
+ * its grant runs on from the end of the access it extends (see grantAccess), so the access never
+ * lapses in between. It expires undecided when that access ends.
+ */
+export async function requestExtension(
+  ctx: ServiceContext,
+  input: ExtensionDraft & { requestId: string; requesterId: string; teamId?: string | null },
+): Promise<RequestExtensionResult> {
+  const check = await checkExtension(ctx, input.requestId, input.requesterId);
+  if (!check.ok) return check;
+  const validation = validateExtension(check.role, check.held, input);
+  if (!validation.ok) return validation;
+  const { head, resource, role, held } = check;
+  const policy = ctx.policy();
+  const now = ctx.clock.now();
+  const asked = {
+    resourceId: resource.id,
+    role: role.id,
+    principal: head.principal,
+    durationSeconds: validation.seconds,
+    reason: validation.reason,
+    ticket: head.ticket,
+    extendsRequestId: head.id,
+    requiredApprovals: resource.approvers.required,
+    policyVersion: policy.version,
+  };
+  const requestId = await inTransaction(ctx.db, async (tx) => {
+    // Two submissions at once: the head's row lock makes them take turns, and the second sees the first.
+    await lockRequest(tx, head.id);
+    const undecided = await tx.accessRequest.count({ where: { extendsRequestId: head.id, state: { in: ['pending', 'approved'] } } });
+    if (undecided > 0) return null;
+    const request = await tx.accessRequest.create({
+      data: {
+        ...asked,
+        requesterSlackId: input.requesterId,
+        slackTeamId: input.teamId ?? head.slackTeamId,
+        state: 'pending',
+        approvalChannelId: resource.approvalChannel,
+        // More time for access that has ended is moot: a new request is the way then.
+        pendingExpiresAt: new Date(Math.min(now.getTime() + resource.pendingTimeoutSeconds * 1000, held.until.getTime())),
+        createdAt: now,
+      },
+    });
+    await appendAuditEvent(tx, {
+      actor: input.requesterId,
+      action: 'request.created',
+      requestId: request.id,
+      at: now,
+      data: { ...asked, extends: { requestId: head.id, until: held.until.toISOString(), newEnd: validation.newEnd.toISOString() } },
+    });
+    return request.id;
+  });
+  if (!requestId) return { ok: false, message: 'You have already asked for more time on this access: wait for that decision.' };
+  ctx.logger.info({ accessRequestId: requestId, extends: head.id, seconds: validation.seconds }, 'more time requested');
+  return { ok: true, requestId };
+}

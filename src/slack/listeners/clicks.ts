@@ -1,0 +1,33 @@
+import type { WebClient } from '@slack/web-api';
+import type { ListenerContext } from './listener-context.ts';
+import { buttonClickSchema } from './payloads.ts';
+
+/**
+ * A button click on one of Latch's messages, reduced to what handlers may trust: who clicked,
+ * where, and the request id the button carried. Everything else is re-read from the database.
+ */
+export interface Click {
+  requestId: string;
+  blockId: string | undefined;
+  userId: string;
+  channelId: string | undefined;
+}
+
+export function parseClick(body: unknown, ctx: ListenerContext): Click | undefined {
+  const parsed = buttonClickSchema.safeParse(body);
+  if (!parsed.success) {
+    ctx.logger.warn({ issues: parsed.error.issues }, 'ignored a button click without a request id');
+    return undefined;
+  }
+  const action = parsed.data.actions[0]!;
+  return { requestId: action.value, blockId: action.block_id, userId: parsed.data.user.id, channelId: parsed.data.channel?.id };
+}
+
+/** An ephemeral message: only the person who clicked sees it. */
+export async function tellOnly(client: WebClient, click: Click, text: string, ctx: ListenerContext): Promise<void> {
+  try {
+    await client.chat.postEphemeral({ channel: click.channelId ?? click.userId, user: click.userId, text });
+  } catch (error) {
+    ctx.logger.warn({ err: error }, 'could not show a refusal to the person who clicked');
+  }
+}
