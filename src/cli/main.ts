@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { createSecretScrubber } from '../logging/secret-scrubber.ts';
 import { CliError, EXIT } from './cli-error.ts';
+import { accessListCommand } from './commands/access-list.ts';
 import { auditVerifyCommand } from './commands/audit-verify.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { policyCheckCommand } from './commands/policy-check.ts';
@@ -16,6 +17,8 @@ Commands:
   worker             run the jobs only (expiry and re-announce sweeps)
   migrate            apply pending database migrations (safe to run from several processes)
   migrate --check    compare the database with prisma/schema.prisma; exit 1 if they differ
+  access             list the access Latch has granted and not yet revoked, overdue
+                     revocations first; exit 1 when a revocation is overdue
   audit verify       check the audit trail's hash chain; exit 1 at the first broken event
   policy check [file]  validate a policy file (default: LATCH_POLICY_FILE or policy.yaml);
                      exit 1 with each problem's path and line
@@ -24,7 +27,7 @@ Commands:
 Configuration comes from the environment: see .env.example.`;
 
 const argsSchema = z.object({
-  command: z.enum(['start', 'web', 'worker', 'migrate', 'audit', 'policy', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
+  command: z.enum(['start', 'web', 'worker', 'migrate', 'access', 'audit', 'policy', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
   check: z.boolean(),
 });
 
@@ -65,6 +68,7 @@ async function main(argv: string[]): Promise<void> {
 
   const { command: name } = args.data;
   if (name === 'migrate') await migrateCommand({ check: args.data.check });
+  else if (name === 'access') await accessListCommand();
   else if (name === 'web' || name === 'worker') await startCommand(name);
   else await startCommand('all');
 }

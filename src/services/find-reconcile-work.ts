@@ -46,13 +46,3 @@ export async function* findReconcileWork(ctx: ServiceContext, horizonMs: number)
     if (page.length < PAGE_SIZE) break;
   }
 }
-
-/** Grants past their expiry by more than `graceMs` and still not revoked: "revocation overdue". */
-export async function findOverdueRevocations(ctx: ServiceContext, graceMs: number) {
-  const before = new Date(ctx.clock.now().getTime() - graceMs);
-  return ctx.db.grant.findMany({
-    where: { revokedAt: null, expiresAt: { lt: before } },
-    orderBy: { expiresAt: 'asc' },
-    include: { request: { select: { requesterSlackId: true } } },
-  });
-}

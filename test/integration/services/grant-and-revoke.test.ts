@@ -5,7 +5,7 @@ import { endAccessEarly } from '../../../src/services/end-access-early.ts';
 import { grantAccess } from '../../../src/services/grant-access.ts';
 import { requestExtension } from '../../../src/services/request-extension.ts';
 import { REVOCATION_ALERT_AFTER_ATTEMPTS, revokeGrant } from '../../../src/services/revoke-grant.ts';
-import { findOverdueRevocations } from '../../../src/services/find-reconcile-work.ts';
+import { listOpenAccess } from '../../../src/services/list-open-access.ts';
 import { verifyAuditChain } from '../../../src/services/verify-audit-chain.ts';
 import { PostgresAccessLocks } from '../../../src/store/access-lock.ts';
 import { createDatabase, type Database } from '../../../src/store/database.ts';
@@ -230,11 +230,11 @@ describe('revokeGrant', () => {
     expect(alerts).toEqual([false, false, false, false, true, false]);
     expect(provider.holds(PRINCIPAL, 'read')).toBe(true);
     clock.advance(3600);
-    expect((await findOverdueRevocations(ctx, 60_000)).map((grant) => grant.id)).toEqual([grantId]);
+    expect(await listOpenAccess(db, clock.now())).toMatchObject([{ status: 'revocation_overdue', grantId, revokeAttempts: REVOCATION_ALERT_AFTER_ATTEMPTS + 1, lastError: 'connection refused' }]);
 
     expect(await revokeGrant(ctx, grantId)).toMatchObject({ outcome: 'revoked', wasOverdue: true });
     expect(provider.holds(PRINCIPAL, 'read')).toBe(false);
-    expect(await findOverdueRevocations(ctx, 60_000)).toEqual([]);
+    expect(await listOpenAccess(db, clock.now())).toEqual([]);
     const trail = await actions(requestId);
     expect(trail.filter((action) => action === 'grant.revoke_failed')).toHaveLength(REVOCATION_ALERT_AFTER_ATTEMPTS);
     expect(trail.filter((action) => action === 'grant.revocation_overdue')).toHaveLength(1);

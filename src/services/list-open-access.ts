@@ -1,0 +1,55 @@
+import type { Database } from '../store/database.ts';
+
+/**
+ * Every grant Latch has not revoked yet, for operators: what access exists because of Latch right
+ * now, and above all which revocations are overdue. An overdue revocation is access that should
+ * no longer exist; it stays on this list, whatever the retries do, until it is revoked.
+ */
+
+export type OpenGrantStatus = 'revocation_overdue' | 'active' | 'granting';
+
+export interface OpenGrant {
+  status: OpenGrantStatus;
+  grantId: string;
+  requestId: string;
+  requesterId: string;
+  resourceId: string;
+  role: string;
+  principal: string;
+  grantedAt: Date | null;
+  expiresAt: Date | null;
+  revokeAttempts: number;
+  lastError: string | null;
+}
+
+/** A revocation a little late is the queue at work; later than this, people should know. */
+export const OVERDUE_AFTER_MS = 60_000;
+
+const STATUS_ORDER: Record<OpenGrantStatus, number> = { revocation_overdue: 0, active: 1, granting: 2 };
+
+export async function listOpenAccess(db: Database, now: Date, overdueAfterMs = OVERDUE_AFTER_MS): Promise<OpenGrant[]> {
+  const grants = await db.grant.findMany({
+    where: { revokedAt: null },
+    include: { request: { select: { requesterSlackId: true } } },
+    orderBy: [{ expiresAt: 'asc' }, { id: 'asc' }],
+  });
+  return grants
+    .map((grant): OpenGrant => {
+      const late = grant.expiresAt !== null && now.getTime() - grant.expiresAt.getTime() > overdueAfterMs;
+      const status: OpenGrantStatus = late || grant.overdueAlertedAt ? 'revocation_overdue' : grant.grantedAt ? 'active' : 'granting';
+      return {
+        status,
+        grantId: grant.id,
+        requestId: grant.requestId,
+        requesterId: grant.request.requesterSlackId,
+        resourceId: grant.resourceId,
+        role: grant.role,
+        principal: grant.principal,
+        grantedAt: grant.grantedAt,
+        expiresAt: grant.expiresAt,
+        revokeAttempts: grant.revokeAttempts,
+        lastError: grant.lastError,
+      };
+    })
+    .sort((a, b) => STATUS_ORDER[a.status] - STATUS_ORDER[b.status]);
+}
