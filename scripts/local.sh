@@ -28,6 +28,15 @@ set +a
 export DATABASE_URL="postgresql://latch@127.0.0.1:$LATCH_PG_PORT/latch"
 export REDIS_URL="redis://127.0.0.1:$LATCH_REDIS_PORT"
 
+# The example policy's providers, pointed at local stand-ins unless .env names real ones: a
+# database of its own for the PostgreSQL provider to grant roles on, and a webhook secret.
+if [ -z "${PROD_DB_ADMIN_URL:-}" ]; then
+  psql "postgresql://latch@127.0.0.1:$LATCH_PG_PORT/postgres" -qAtc "SELECT 1 FROM pg_database WHERE datname = 'latch_target'" | grep -q 1 \
+    || psql "postgresql://latch@127.0.0.1:$LATCH_PG_PORT/postgres" -qc 'CREATE DATABASE latch_target'
+  export PROD_DB_ADMIN_URL="postgresql://latch@127.0.0.1:$LATCH_PG_PORT/latch_target"
+fi
+[ -n "${AWS_WEBHOOK_SECRET:-}" ] || export AWS_WEBHOOK_SECRET="local-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+
 node bin/latch.js migrate
 echo "Stop Latch with Ctrl-C; stop the local services with: LATCH_PG_PORT=$LATCH_PG_PORT LATCH_REDIS_PORT=$LATCH_REDIS_PORT bash scripts/services.sh stop $services_dir" >&2
 exec node bin/latch.js start
