@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { type Document, isMap, isNode, isScalar, LineCounter, type Node, parseDocument, type YAMLError } from 'yaml';
 import { z } from 'zod';
+import { MAX_REASON_LENGTH } from '../domain/access-request-rules.ts';
 import { formatDuration, parseDuration } from '../domain/duration.ts';
-import type { ApproverPolicy, Audience, IdentityPolicy, Policy, ResourcePolicy, RolePolicy } from '../domain/policy.ts';
+import type { ApproverPolicy, Audience, AutoApprovalRule, IdentityPolicy, Policy, ResourcePolicy, RolePolicy, Weekday } from '../domain/policy.ts';
 
 /**
  * The policy file (YAML) as people write it, and how it becomes the domain `Policy`. Validation
@@ -93,11 +94,30 @@ const description = textField().max(DESCRIPTION_MAX_LENGTH, {
   error: `must be at most ${DESCRIPTION_MAX_LENGTH} characters`,
 });
 
+/** A regular expression, checked to compile here so a typo fails `policy check`, not a request. */
+const ticketPattern = z
+  .string({ error: 'must be a regular expression such as ^SEC-\\d+$, in quotes' })
+  .min(1, { error: 'must not be empty' })
+  .superRefine((pattern, ctx) => {
+    try {
+      new RegExp(pattern, 'u');
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: `is not a valid regular expression: ${(error as Error).message.replace(/^Invalid regular expression: /, '')}` });
+    }
+  });
+
+const minReasonLength = z
+  .int({ error: 'must be a whole number of characters' })
+  .min(1, { error: 'must be at least 1: a reason is always required' })
+  .max(MAX_REASON_LENGTH, { error: `must be at most ${MAX_REASON_LENGTH}, the longest reason Latch accepts` });
+
 const defaultsSchema = z.strictObject({
   maxDuration: duration.optional(),
   pendingTimeout: duration.optional(),
   approvals: approvalCount.optional(),
   approvalChannel: channelId.optional(),
+  ticketPattern: ticketPattern.optional(),
+  minReasonLength: minReasonLength.optional(),
 });
 
 const roleObjectSchema = z.strictObject({
@@ -123,6 +143,7 @@ const approversSchema = z.strictObject(
     users: z.array(userId).default([]),
     groups: z.array(groupId).default([]),
     required: approvalCount.optional(),
+    oneFrom: z.array(groupId).default([]),
   },
   whenMissing('list who may approve, with users and/or groups'),
 );
@@ -134,6 +155,46 @@ const providerSchema = z.strictObject(
   },
   whenMissing(`give its type, one of ${PROVIDER_TYPES.join(', ')}`),
 );
+
+const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const satisfies readonly Weekday[];
+
+/** `09:00` → 540: minutes after midnight. */
+const clockTime = z
+  .string({ error: 'must be a time of day such as 09:00, in quotes' })
+  .regex(/^([01]\d|2[0-3]):[0-5]\d$/, { error: 'must be a time of day such as 09:00 (24-hour, hh:mm)' })
+  .transform((value) => Number(value.slice(0, 2)) * 60 + Number(value.slice(3)));
+
+const timeZone = z.string({ error: 'must be a time zone such as Europe/Berlin or UTC' }).refine(
+  (zone) => {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: zone });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { error: 'must be an IANA time zone such as Europe/Berlin, America/New_York or UTC' },
+);
+
+const scheduleSchema = z
+  .strictObject({
+    timeZone,
+    days: z
+      .array(z.enum(WEEKDAYS, { error: `must be one of ${WEEKDAYS.join(', ')}` }))
+      .min(1, { error: 'must list at least one day' })
+      .default([...WEEKDAYS]),
+    from: clockTime,
+    to: clockTime,
+  })
+  .refine((schedule) => schedule.from !== schedule.to, { error: 'from and to must differ (use no schedule for all day)', path: ['to'] });
+
+const autoApproveSchema = z.strictObject({
+  name: id('name the rule, such as read-in-office-hours: it is shown as the decider'),
+  roles: z.array(z.string()).min(1, { error: 'must list at least one role, or leave roles out for every role' }).optional(),
+  maxDuration: duration.optional(),
+  requesters: requestersSchema.default('everyone'),
+  schedule: scheduleSchema.optional(),
+});
 
 const IDENTITY_SOURCES = ['slack-user-id', 'email', 'map-only'] as const;
 const TEMPLATE_FIELDS = /\{(?!email\}|localpart\}|domain\})[^}]*\}/;
@@ -165,6 +226,9 @@ const resourceSchema = z.strictObject({
   approvers: approversSchema,
   approvalChannel: channelId.optional(),
   pendingTimeout: duration.optional(),
+  ticketPattern: ticketPattern.optional(),
+  minReasonLength: minReasonLength.optional(),
+  autoApprove: z.array(autoApproveSchema).default([]),
 });
 
 const securitySchema = z.strictObject({
@@ -200,6 +264,9 @@ const KNOWN_FIELDS: Record<string, readonly string[]> = {
   'resources[].roles[]': Object.keys(roleObjectSchema.shape),
   'resources[].requesters': Object.keys(audienceSchema.shape),
   'resources[].approvers': Object.keys(approversSchema.shape),
+  'resources[].autoApprove[]': Object.keys(autoApproveSchema.shape),
+  'resources[].autoApprove[].requesters': Object.keys(audienceSchema.shape),
+  'resources[].autoApprove[].schedule': ['timeZone', 'days', 'from', 'to'],
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -333,11 +400,10 @@ function resolveRoles(resource: ResourceInput, maxDurationSeconds: number, { rep
 }
 
 function resolveRequesters({ requesters }: ResourceInput, { report }: ResourceContext): Audience {
-  if (requesters === 'everyone') return { everyone: true };
-  if (requesters.users.length === 0 && requesters.groups.length === 0) {
+  if (requesters !== 'everyone' && requesters.users.length === 0 && requesters.groups.length === 0) {
     report(['requesters'], 'must list at least one user or group, or be everyone');
   }
-  return { everyone: false, users: requesters.users, groups: requesters.groups };
+  return audienceOf(requesters);
 }
 
 const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`;
@@ -358,7 +424,42 @@ function resolveApprovers({ approvers }: ResourceInput, { defaults, report }: Re
         `add approvers or ${own ? 'lower required' : 'set approvers.required on this resource'}`,
     );
   }
-  return { users, groups, required };
+  approvers.oneFrom.forEach((group, index) => {
+    if (!groups.includes(group)) {
+      report(['approvers', 'oneFrom', index], `${group} is not in approvers.groups: only approvers may approve, so add it there too`);
+    }
+  });
+  return { users, groups, required, oneFrom: [...new Set(approvers.oneFrom)] };
+}
+
+function audienceOf(requesters: ResourceInput['requesters']): Audience {
+  return requesters === 'everyone' ? { everyone: true } : { everyone: false, users: requesters.users, groups: requesters.groups };
+}
+
+function resolveAutoApprove(resource: ResourceInput, roles: RolePolicy[], { report }: ResourceContext): AutoApprovalRule[] {
+  const firstIndex = new Map<string, number>();
+  return resource.autoApprove.map((rule, index) => {
+    const first = firstIndex.get(rule.name);
+    if (first === undefined) firstIndex.set(rule.name, index);
+    else report(['autoApprove', index, 'name'], `"${rule.name}" is already the name of autoApprove[${first}]`);
+    rule.roles?.forEach((role, roleIndex) => {
+      if (!roles.some((known) => known.id === role)) {
+        report(['autoApprove', index, 'roles', roleIndex], `the resource has no role "${role}"; its roles are ${roles.map((known) => known.id).join(', ')}`);
+      }
+    });
+    if (rule.requesters !== 'everyone' && rule.requesters.users.length === 0 && rule.requesters.groups.length === 0) {
+      report(['autoApprove', index, 'requesters'], 'must list at least one user or group, or be everyone');
+    }
+    return {
+      name: rule.name,
+      roles: rule.roles ?? null,
+      maxDurationSeconds: rule.maxDuration ?? null,
+      requesters: audienceOf(rule.requesters),
+      schedule: rule.schedule
+        ? { timeZone: rule.schedule.timeZone, days: rule.schedule.days, fromMinute: rule.schedule.from, toMinute: rule.schedule.to }
+        : null,
+    };
+  });
 }
 
 /**
@@ -391,18 +492,22 @@ function resolveResource(resource: ResourceInput, context: ResourceContext): Res
   const requesters = resolveRequesters(resource, context);
   const approvers = resolveApprovers(resource, context);
   if (maxDurationSeconds === undefined || approvalChannel === undefined) return undefined;
+  const roles = resolveRoles(resource, maxDurationSeconds, context);
   return {
     id: resource.id,
     name: resource.name,
     ...(resource.description === undefined ? {} : { description: resource.description }),
     provider: { type: resource.provider.type, settings: resource.provider.settings },
     identity: resolveIdentity(resource),
-    roles: resolveRoles(resource, maxDurationSeconds, context),
+    roles,
     maxDurationSeconds,
     requesters,
     approvers,
     approvalChannel,
     pendingTimeoutSeconds: resource.pendingTimeout ?? defaults.pendingTimeout ?? DEFAULT_PENDING_TIMEOUT_SECONDS,
+    ticketPattern: resource.ticketPattern ?? defaults.ticketPattern ?? null,
+    minReasonLength: resource.minReasonLength ?? defaults.minReasonLength ?? 1,
+    autoApprove: resolveAutoApprove(resource, roles, context),
   };
 }
 

@@ -67,11 +67,18 @@ export function validateAccessRequest(
   }
 
   const reason = draft.reason.trim();
+  const minReason = resource?.minReasonLength ?? 1;
   if (!reason) errors.reason = 'Say why you need this access.';
+  else if (reason.length < minReason) errors.reason = `Say a little more: ${resource!.name} needs a reason of at least ${minReason} characters (this one has ${reason.length}).`;
   else if (reason.length > MAX_REASON_LENGTH) errors.reason = `Keep the reason under ${MAX_REASON_LENGTH} characters.`;
 
   const ticket = draft.ticket?.trim() || null;
   if (ticket && ticket.length > MAX_TICKET_LENGTH) errors.ticket = `Keep the ticket under ${MAX_TICKET_LENGTH} characters.`;
+  else if (resource?.ticketPattern && !new RegExp(resource.ticketPattern, 'u').test(ticket ?? '')) {
+    errors.ticket = ticket
+      ? `"${ticket}" is not a ticket ${resource.name} accepts: it must match ${resource.ticketPattern}.`
+      : `${resource.name} needs a ticket matching ${resource.ticketPattern}.`;
+  }
 
   let startsAt = draft.startsAt ?? null;
   if (startsAt) {

@@ -22,6 +22,39 @@ export interface ApproverPolicy {
   groups: string[];
   /** Distinct approvals needed to approve; the requester never counts. */
   required: number;
+  /**
+   * User groups (S…) that must each contribute at least one of the approvals ("one from
+   * security"): approved only when every group here has an approver among the approvals.
+   */
+  oneFrom: string[];
+}
+
+export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
+
+/** A weekly window in a time zone: from `fromMinute` to `toMinute` after midnight on `days`. */
+export interface WeeklyWindow {
+  /** An IANA time zone, e.g. Europe/Berlin. */
+  timeZone: string;
+  days: Weekday[];
+  fromMinute: number;
+  /** Exclusive; before `fromMinute` means the window runs past midnight into the next day. */
+  toMinute: number;
+}
+
+/**
+ * Low-risk requests the policy approves by itself. Every condition given must hold; an absent
+ * condition does not restrict. An auto-approved request is still posted and audited, with the
+ * rule's name as the decider.
+ */
+export interface AutoApprovalRule {
+  name: string;
+  /** Role ids it covers; null means every role of the resource. */
+  roles: string[] | null;
+  /** The longest duration it approves; null means up to the role's maximum. */
+  maxDurationSeconds: number | null;
+  requesters: Audience;
+  /** When it applies, by the clock in a time zone; null means at any time. */
+  schedule: WeeklyWindow | null;
 }
 
 export interface ProviderSettings {
@@ -58,6 +91,12 @@ export interface ResourcePolicy {
   approvalChannel: string;
   /** A pending request nobody decides within this many seconds expires. */
   pendingTimeoutSeconds: number;
+  /** A regular expression every request's ticket must match; null means a ticket is optional. */
+  ticketPattern: string | null;
+  /** The shortest reason accepted, in characters (at least 1: a reason is always required). */
+  minReasonLength: number;
+  /** Tried in order; the first that matches approves the request. */
+  autoApprove: AutoApprovalRule[];
 }
 
 /** Who watches over access as a whole, beyond each resource's approvers. */

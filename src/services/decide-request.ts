@@ -58,6 +58,9 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
   if (!allowed.ok) return allowed;
   const comment = input.comment?.trim().slice(0, MAX_COMMENT_LENGTH) || null;
   const now = ctx.clock.now();
+  // Which of the groups this request needs an approval from the decider is in, as of now.
+  const required = allowed.request.requiredGroups;
+  const deciderGroups = required.length > 0 ? [...(await ctx.groups.memberGroups(input.deciderId, required))] : [];
 
   // A later start asked for delays the grant job to it.
   let startsAt: Date | null = null;
@@ -84,6 +87,7 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
         approverSlackId: input.deciderId,
         decision: input.decision,
         comment,
+        approverGroups: deciderGroups,
         createdAt: now,
       },
     });
@@ -92,12 +96,16 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
       action: 'approval.recorded',
       requestId: request.id,
       at: now,
-      data: { decision: input.decision, comment, revision: request.revision },
+      data: { decision: input.decision, comment, revision: request.revision, ...(deciderGroups.length > 0 ? { groups: deciderGroups } : {}) },
     });
     const tally = tallyVotes(
-      [...votes.map((v) => ({ approverId: v.approverSlackId, decision: v.decision })), { approverId: input.deciderId, decision: input.decision }],
+      [
+        ...votes.map((v) => ({ approverId: v.approverSlackId, decision: v.decision, groups: v.approverGroups })),
+        { approverId: input.deciderId, decision: input.decision, groups: deciderGroups },
+      ],
       request.requiredApprovals,
       request.requesterSlackId,
+      request.requiredGroups,
     );
     if (tally.outcome === 'pending') return { ok: true, outcome: 'recorded', requestId: request.id };
     const state = tally.outcome;

@@ -1,24 +1,30 @@
 import { validateAccessRequest, type AccessRequestDraft, type FieldErrors } from '../domain/access-request-rules.ts';
+import { findAutoApproval } from '../domain/auto-approval.ts';
 import { resolvePrincipal, type PrincipalResult } from '../domain/identity.ts';
 import { groupsOf, type ResourcePolicy } from '../domain/policy.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
+import { handOver } from './decide-request.ts';
 import type { ServiceContext } from './service-context.ts';
 
 export interface RequestAccessInput extends AccessRequestDraft {
   teamId?: string | null;
 }
 
-export type RequestAccessResult = { ok: true; requestId: string } | { ok: false; errors: FieldErrors };
+export type RequestAccessResult = { ok: true; requestId: string; autoApprovedBy: string | null } | { ok: false; errors: FieldErrors };
 
 /**
  * Stores a new request as pending, with its `request.created` audit event in the same
- * transaction. The caller posts the Slack messages after the commit.
+ * transaction. When one of the resource's auto-approval rules covers it, the request is approved
+ * in that same transaction, the rule's name recorded as the decider, and handed on to be granted.
+ * The caller posts the Slack messages after the commit: an auto-approved request is announced too.
  */
 export async function requestAccess(ctx: ServiceContext, input: RequestAccessInput): Promise<RequestAccessResult> {
   const policy = ctx.policy();
-  const candidateGroups = policy.resources.find((r) => r.id === input.resourceId)?.requesters;
-  const memberGroups = candidateGroups ? await ctx.groups.memberGroups(input.requesterId, groupsOf(candidateGroups)) : new Set<string>();
+  const candidate = policy.resources.find((r) => r.id === input.resourceId);
+  // Every group that may matter to this request, asked about at once (the lookups are cached).
+  const relevantGroups = candidate ? [...new Set([...groupsOf(candidate.requesters), ...candidate.autoApprove.flatMap((rule) => groupsOf(rule.requesters))])] : [];
+  const memberGroups = relevantGroups.length > 0 ? await ctx.groups.memberGroups(input.requesterId, relevantGroups) : new Set<string>();
   const validation = validateAccessRequest(policy, input, memberGroups, ctx.clock.now());
   if (!validation.ok) return validation;
 
@@ -36,17 +42,20 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
     ticket,
     startsAt,
     requiredApprovals: resource.approvers.required,
+    requiredGroups: resource.approvers.oneFrom,
     policyVersion: policy.version,
   };
+  const rule = findAutoApproval(resource, { requesterId: input.requesterId, role: role.id, durationSeconds, startsAt }, memberGroups, now);
   const requestId = await inTransaction(ctx.db, async (tx) => {
     const request = await tx.accessRequest.create({
       data: {
         ...asked,
         requesterSlackId: input.requesterId,
         slackTeamId: input.teamId ?? null,
-        state: 'pending',
+        state: rule ? 'approved' : 'pending',
         approvalChannelId: resource.approvalChannel,
         pendingExpiresAt: new Date(now.getTime() + resource.pendingTimeoutSeconds * 1000),
+        ...(rule ? { decidedAt: now, decidedByRule: rule.name } : {}),
         createdAt: now,
       },
     });
@@ -57,10 +66,20 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
       at: now,
       data: { ...asked, startsAt: startsAt?.toISOString() ?? null },
     });
+    if (rule) {
+      await appendAuditEvent(tx, {
+        actor: `policy:${rule.name}`,
+        action: 'request.approved',
+        requestId: request.id,
+        at: now,
+        data: { rule: rule.name, policyVersion: policy.version },
+      });
+    }
     return request.id;
   });
-  ctx.logger.info({ accessRequestId: requestId, resourceId: resource.id, role: role.id }, 'access requested');
-  return { ok: true, requestId };
+  if (rule) await handOver(ctx, () => ctx.access.requestGrant(requestId, startsAt), requestId);
+  ctx.logger.info({ accessRequestId: requestId, resourceId: resource.id, role: role.id, autoApprovedBy: rule?.name }, 'access requested');
+  return { ok: true, requestId, autoApprovedBy: rule?.name ?? null };
 }
 
 /**

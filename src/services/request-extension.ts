@@ -63,6 +63,7 @@ export async function requestExtension(
     ticket: head.ticket,
     extendsRequestId: head.id,
     requiredApprovals: resource.approvers.required,
+    requiredGroups: resource.approvers.oneFrom,
     policyVersion: policy.version,
   };
   const requestId = await inTransaction(ctx.db, async (tx) => {

@@ -47,6 +47,18 @@ export function mention(userId: string): string {
   return SLACK_USER_ID.test(userId) ? `<@${userId}>` : escapeMrkdwn(userId);
 }
 
+const SLACK_GROUP_ID = /^S[A-Z0-9]{2,}$/;
+
+/** ", including one from @security and one from @dbas": the groups an approval is still needed from. */
+export function includingOneFrom(groups: readonly string[]): string {
+  return groups.length > 0 ? `, including one from ${groups.map(groupMention).join(' and one from ')}` : '';
+}
+
+/** A user group as Slack shows it (its @handle), from its id; anything else is escaped text. */
+export function groupMention(groupId: string): string {
+  return SLACK_GROUP_ID.test(groupId) ? `<!subteam^${groupId}>` : escapeMrkdwn(groupId);
+}
+
 /**
  * A time that each reader sees in their own Slack time zone; clients that cannot render it show
  * the UTC fallback.

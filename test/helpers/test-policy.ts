@@ -14,9 +14,12 @@ export function testResource(overrides: Partial<ResourcePolicy> = {}): ResourceP
     ],
     maxDurationSeconds: 8 * 3600,
     requesters: { everyone: true },
-    approvers: { users: ['U0APPROVER1', 'U0APPROVER2'], groups: [], required: 1 },
+    approvers: { users: ['U0APPROVER1', 'U0APPROVER2'], groups: [], required: 1, oneFrom: [] },
     approvalChannel: 'C0APPROVALS',
     pendingTimeoutSeconds: 24 * 3600,
+    ticketPattern: null,
+    minReasonLength: 1,
+    autoApprove: [],
     ...overrides,
   };
 }

@@ -3,7 +3,7 @@
  * `loadRequestView`. The Block Kit builders take only this, so they stay pure.
  */
 export type RequestStateName = 'pending' | 'approved' | 'active' | 'revoked' | 'denied' | 'cancelled' | 'expired' | 'failed';
-export interface DecisionView { approverId: string; decision: 'approve' | 'deny'; comment: string | null; at: Date }
+export interface DecisionView { approverId: string; decision: 'approve' | 'deny'; comment: string | null; at: Date; groups?: string[] }
 export interface RequestView {
   id: string;                 // a UUID
   requesterId: string;        // Slack user id
@@ -17,6 +17,8 @@ export interface RequestView {
   ticket: string | null;      // user text: ALWAYS escape
   state: RequestStateName;
   requiredApprovals: number;
+  /** User groups that must each give one of the approvals. */
+  requiredGroups: string[];
   /** Bumped when what approvers are shown changes; votes on an older revision do not count. */
   revision: number;
   decisions: DecisionView[];  // decisions on the current revision, oldest first

@@ -1,7 +1,7 @@
 import type { types } from '@slack/bolt';
 import { tallyVotes } from '../../domain/approval-tally.ts';
 import { formatDuration } from '../../domain/duration.ts';
-import { countOf, escapeAndTruncate, mention, slackDate } from '../mrkdwn.ts';
+import { countOf, escapeAndTruncate, includingOneFrom, mention, slackDate } from '../mrkdwn.ts';
 import { ACTIVE_ACCESS_ACTIONS_BLOCK, CANCEL, END_ACCESS, EXTEND_ACCESS, REQUESTER_ACTIONS_BLOCK } from './ids.ts';
 import type { RequestView } from './request-view.ts';
 import type { SlackMessage } from './slack-message.ts';
@@ -95,10 +95,11 @@ function whereItStands(view: RequestView): string {
 
 /** "Waiting for 2 approvals", then "Waiting for 1 more approval (<@U2> approved)". */
 function waitingFor(view: RequestView): string {
-  const tally = tallyVotes(view.decisions, view.requiredApprovals, view.requesterId);
+  const tally = tallyVotes(view.decisions, view.requiredApprovals, view.requesterId, view.requiredGroups);
   if (tally.outcome !== 'pending') return 'Waiting for the decision to be recorded.';
-  if (tally.approvers.length === 0) return `Waiting for ${countOf(tally.remaining, 'approval')}.`;
-  return `Waiting for ${countOf(tally.remaining, 'more approval')} (${tally.approvers.map(mention).join(', ')} approved).`;
+  const groups = includingOneFrom(tally.missingGroups);
+  if (tally.approvers.length === 0) return `Waiting for ${countOf(tally.remaining, 'approval')}${groups}.`;
+  return `Waiting for ${countOf(tally.remaining, 'more approval')}${groups} (${tally.approvers.map(mention).join(', ')} approved).`;
 }
 
 function approversOf(view: RequestView): string {

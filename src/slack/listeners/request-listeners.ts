@@ -63,7 +63,12 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
       return;
     }
     await ctx.messenger.announce(result.requestId);
-    await respond({ response_type: 'ephemeral', text: 'Request sent: you will get a message when it is decided.' });
+    await respond({
+      response_type: 'ephemeral',
+      text: result.autoApprovedBy
+        ? `Approved by policy rule ${result.autoApprovedBy}: your access is being granted, and you will get a message when it is.`
+        : 'Request sent: you will get a message when it is decided.',
+    });
   });
 
   app.action(REQUEST_RESOURCE_ACTION, async ({ ack, body, client }) => {

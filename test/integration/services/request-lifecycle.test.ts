@@ -29,7 +29,7 @@ beforeEach(async () => {
 });
 
 function setup(required = 1) {
-  return testServiceContext(db, testPolicy([testResource({ approvers: { users: [APPROVER1, APPROVER2, REQUESTER], groups: ['S0DBAS'], required } })]));
+  return testServiceContext(db, testPolicy([testResource({ approvers: { users: [APPROVER1, APPROVER2, REQUESTER], groups: ['S0DBAS'], required, oneFrom: [] } })]));
 }
 
 const draft = { requesterId: REQUESTER, resourceId: 'prod-db', role: 'read', duration: '2h', reason: 'incident 4711', ticket: 'INC-4711' };
@@ -214,6 +214,45 @@ describe('decideRequest', () => {
     for (const requestId of ['0190f0e2-0000-7000-8000-000000000001', 'not-a-uuid']) {
       expect(await decideRequest(ctx, { requestId, deciderId: APPROVER1, decision: 'approve' })).toMatchObject({ ok: false, refusal: 'not_found' });
     }
+  });
+});
+
+describe('policy rules at decision time', () => {
+  it('approves a request an auto-approval rule covers at once, naming the rule, and hands it on to be granted', async () => {
+    const { ctx, granted, groups, clock } = setup();
+    ctx.policyNow = testPolicy([
+      testResource({
+        autoApprove: [{ name: 'sre-reads', roles: ['read'], maxDurationSeconds: 2 * 3600, requesters: { everyone: false, users: [], groups: ['S0SRE'] }, schedule: null }],
+      }),
+    ]);
+    // Not in the rule's group: people decide.
+    const byPeople = await requestAccess(ctx, draft);
+    expect(byPeople).toMatchObject({ ok: true, autoApprovedBy: null });
+    groups.members.set('S0SRE', [REQUESTER]);
+    const byRule = await requestAccess(ctx, draft);
+    if (!byRule.ok) throw new Error(JSON.stringify(byRule.errors));
+    expect(byRule.autoApprovedBy).toBe('sre-reads');
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id: byRule.requestId } })).toMatchObject({ state: 'approved', decidedByRule: 'sre-reads', decidedAt: clock.now() });
+    expect(granted).toEqual([byRule.requestId]);
+    const events = await db.auditEvent.findMany({ where: { requestId: byRule.requestId }, orderBy: { seq: 'asc' } });
+    expect(events.map((e) => [e.action, e.actor])).toEqual([['request.created', REQUESTER], ['request.approved', 'policy:sre-reads']]);
+    // Longer than the rule allows: back to people.
+    expect(await requestAccess(ctx, { ...draft, duration: '3h' })).toMatchObject({ ok: true, autoApprovedBy: null });
+  });
+
+  it('needs one approval from the named group: two approvals without it leave the request pending', async () => {
+    const { ctx, groups, granted } = setup();
+    ctx.policyNow = testPolicy([testResource({ approvers: { users: [APPROVER1, APPROVER2], groups: ['S0SECURITY'], required: 2, oneFrom: ['S0SECURITY'] } })]);
+    groups.members.set('S0SECURITY', ['U0SECLEAD']);
+    const id = await newRequest(ctx);
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id } })).toMatchObject({ requiredApprovals: 2, requiredGroups: ['S0SECURITY'] });
+    expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve' })).toMatchObject({ outcome: 'recorded' });
+    expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER2, decision: 'approve' })).toMatchObject({ outcome: 'recorded' });
+    expect(granted).toEqual([]);
+    expect(await decideRequest(ctx, { requestId: id, deciderId: 'U0SECLEAD', decision: 'approve' })).toMatchObject({ outcome: 'approved' });
+    expect(granted).toEqual([id]);
+    const lead = await db.approval.findFirstOrThrow({ where: { requestId: id, approverSlackId: 'U0SECLEAD' } });
+    expect(lead.approverGroups).toEqual(['S0SECURITY']);
   });
 });
 

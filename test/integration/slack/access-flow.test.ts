@@ -230,4 +230,41 @@ describe('access through Slack', () => {
     await h.click(REQUESTER, END_ACCESS, id, 'D0REQUESTER', 'latch_active_access_actions');
     await waitFor(async () => (await state(id)) === 'revoked');
   });
+
+  it('grants a request an auto-approval rule covers without anyone clicking, and says which rule approved it', async () => {
+    const before = h.policy;
+    h.policy = testPolicy([
+      testResource({
+        identity: { map: { [REQUESTER]: 'alice' }, from: 'map-only', template: '{email}' },
+        autoApprove: [{ name: 'short-reads', roles: ['read'], maxDurationSeconds: 3600, requesters: { everyone: true }, schedule: null }],
+      }),
+    ]);
+    try {
+      h.slack.reset();
+      const response = await h.command(REQUESTER, 'prod-db read 30m checking the replica lag');
+      expect(response.status).toBe(200);
+      const request = await waitForValue(() => h.db.accessRequest.findFirst({ where: { requesterSlackId: REQUESTER, decidedByRule: 'short-reads', state: 'active' } }));
+      expect(provider.holds('alice', 'read')).toBe(true);
+      expect(await h.db.approval.count({ where: { requestId: request.id } })).toBe(0);
+      const posted = await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS');
+      expect(text(posted)).toContain('by policy rule `short-reads`');
+      expect(actionIds(posted)).not.toContain('latch_approve');
+      const reply = await h.slack.waitForCall('response_url');
+      expect(reply.args.text).toBe('Approved by policy rule short-reads: your access is being granted, and you will get a message when it is.');
+      await h.click(REQUESTER, END_ACCESS, request.id, 'D0REQUESTER', 'latch_active_access_actions');
+      await waitFor(async () => (await state(request.id)) === 'revoked');
+    } finally {
+      h.policy = before;
+    }
+  });
 });
+
+async function waitForValue<T>(find: () => Promise<T | null | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await find();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error('value not found in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

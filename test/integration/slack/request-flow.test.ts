@@ -31,8 +31,8 @@ let h: LatchHarness;
 beforeAll(async () => {
   h = await LatchHarness.start(
     testPolicy([
-      testResource({ approvers: { users: [APPROVER1, APPROVER2, REQUESTER], groups: [], required: 2 } }),
-      testResource({ id: 'billing', name: 'Billing admin', roles: [{ id: 'admin', maxDurationSeconds: 3600 }], approvers: { users: [APPROVER1], groups: [], required: 1 }, approvalChannel: 'C0BILLING' }),
+      testResource({ approvers: { users: [APPROVER1, APPROVER2, REQUESTER], groups: [], required: 2, oneFrom: [] } }),
+      testResource({ id: 'billing', name: 'Billing admin', roles: [{ id: 'admin', maxDurationSeconds: 3600 }], approvers: { users: [APPROVER1], groups: [], required: 1, oneFrom: [] }, approvalChannel: 'C0BILLING' }),
       testResource({ id: 'secret-vault', name: 'Secret vault', requesters: { everyone: false, users: ['U0SOMEONEELSE'], groups: [] } }),
     ]),
   );
@@ -228,6 +228,28 @@ describe('approving and denying', () => {
     expect(buttons(lastUpdateOf('C0APPROVALS'))).toEqual([]);
     expect(text(lastUpdateOf('C0APPROVALS'))).toMatch(/approved/i);
     expect(text(dm)).toMatch(/approved/i);
+  });
+
+  it('needs 2 of 3 with one from security: two approvals without security leave it pending, saying who is missing', async () => {
+    const before = h.policy;
+    h.policy = testPolicy([testResource({ approvers: { users: [APPROVER1, APPROVER2], groups: ['S0SECURITY'], required: 2, oneFrom: ['S0SECURITY'] } })]);
+    h.groups.members.set('S0SECURITY', ['U0SECLEAD']);
+    try {
+      const id = await requestThroughModal();
+      await h.click(APPROVER1, APPROVE, id);
+      await h.click(APPROVER2, APPROVE, id);
+      await waitFor(() => h.slack.callsTo('chat.update').filter((c) => c.args.channel === 'C0APPROVALS').length >= 2);
+      expect(await state(id)).toBe('pending');
+      expect(text(lastUpdateOf('C0APPROVALS'))).toContain('1 more approval needed, including one from <!subteam^S0SECURITY>');
+      h.slack.reset();
+      await h.click('U0SECLEAD', APPROVE, id);
+      await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === REQUESTER);
+      expect(await state(id)).toBe('approved');
+      expect(h.granted).toEqual([id]);
+    } finally {
+      h.policy = before;
+      h.groups.members.clear();
+    }
   });
 
   it('tells a requester who approves their own request, and a non-approver, that they cannot — and only them', async () => {

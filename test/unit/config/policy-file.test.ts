@@ -89,9 +89,20 @@ describe('policy.example.yaml', () => {
       ],
       maxDurationSeconds: 4 * HOUR,
       requesters: { everyone: false, users: [], groups: ['S0ENGINEERS'] },
-      approvers: { users: ['U0DBALEAD1', 'U0DBALEAD2'], groups: ['S0DBAS'], required: 2 },
+      approvers: { users: ['U0DBALEAD1', 'U0DBALEAD2'], groups: ['S0DBAS'], required: 2, oneFrom: ['S0DBAS'] },
       approvalChannel: 'C0DBAPPROVE',
       pendingTimeoutSeconds: 4 * HOUR,
+      ticketPattern: '^(INC|CHG)-\\d+$',
+      minReasonLength: 10,
+      autoApprove: [
+        {
+          name: 'read-in-office-hours',
+          roles: ['read'],
+          maxDurationSeconds: HOUR,
+          requesters: { everyone: false, users: [], groups: ['S0SRE'] },
+          schedule: { timeZone: 'Europe/Berlin', days: ['mon', 'tue', 'wed', 'thu', 'fri'], fromMinute: 9 * 60, toMinute: 18 * 60 },
+        },
+      ],
     });
   });
 
@@ -165,9 +176,12 @@ describe('defaults', () => {
       roles: [{ id: 'read', maxDurationSeconds: HOUR }],
       maxDurationSeconds: HOUR,
       requesters: { everyone: true },
-      approvers: { users: ['U0ALICE01'], groups: [], required: 1 },
+      approvers: { users: ['U0ALICE01'], groups: [], required: 1, oneFrom: [] },
       approvalChannel: 'C0APPROVALS',
       pendingTimeoutSeconds: 24 * HOUR,
+      ticketPattern: null,
+      minReasonLength: 1,
+      autoApprove: [],
     });
   });
 
@@ -363,6 +377,54 @@ describe('a refused policy', () => {
       'resources missing',
       yaml(...VALID.slice(0, 3)),
       ['resources: is missing: list at least one resource people can request (line 1)'],
+    ],
+    [
+      'a ticket pattern that is not a regular expression',
+      withExtra("    ticketPattern: '^(SEC-'"),
+      ['resources[0].ticketPattern: is not a valid regular expression: /^(SEC-/u: Unterminated group (line 12)'],
+    ],
+    [
+      'a minimum reason length of zero',
+      withLine(3, '  approvalChannel: C0APPROVALS', '  minReasonLength: 0'),
+      ['defaults.minReasonLength: must be at least 1: a reason is always required (line 4)'],
+    ],
+    [
+      'a oneFrom group that cannot approve',
+      withExtra('      oneFrom: [S0SECURITY]'),
+      ['resources[0].approvers.oneFrom[0]: S0SECURITY is not in approvers.groups: only approvers may approve, so add it there too (line 12)'],
+    ],
+    [
+      'an auto-approval rule for a role the resource does not have',
+      withExtra('    autoApprove:', '      - name: low-risk', '        roles: [write]'),
+      ['resources[0].autoApprove[0].roles[0]: the resource has no role "write"; its roles are read (line 14)'],
+    ],
+    [
+      'an auto-approval rule without a name',
+      withExtra('    autoApprove:', '      - maxDuration: 1h'),
+      ['resources[0].autoApprove[0].name: is missing: name the rule, such as read-in-office-hours: it is shown as the decider (line 13)'],
+    ],
+    [
+      'two auto-approval rules with one name',
+      withExtra('    autoApprove:', '      - name: low-risk', '      - name: low-risk'),
+      ['resources[0].autoApprove[1].name: "low-risk" is already the name of autoApprove[0] (line 14)'],
+    ],
+    [
+      'a schedule in a time zone that does not exist',
+      withExtra('    autoApprove:', '      - name: office', '        schedule: { timeZone: Europe/Atlantis, from: "09:00", to: "17:00" }'),
+      ['resources[0].autoApprove[0].schedule.timeZone: must be an IANA time zone such as Europe/Berlin, America/New_York or UTC (line 14)'],
+    ],
+    [
+      'a schedule with a time that is not one, and a day misspelt',
+      withExtra('    autoApprove:', '      - name: office', '        schedule: { timeZone: UTC, days: [monday], from: "9am", to: "17:00" }'),
+      [
+        'resources[0].autoApprove[0].schedule.days[0]: must be one of mon, tue, wed, thu, fri, sat, sun (line 14)',
+        'resources[0].autoApprove[0].schedule.from: must be a time of day such as 09:00 (24-hour, hh:mm) (line 14)',
+      ],
+    ],
+    [
+      'a misspelt auto-approval field',
+      withExtra('    autoApprove:', '      - name: office', '        maxDuraton: 1h'),
+      ['resources[0].autoApprove[0]: unknown field "maxDuraton"; did you mean "maxDuration"? (line 14)'],
     ],
     ['an empty file', '', ['policy file: is empty: it needs at least a list of resources (line 1)']],
     [

@@ -40,6 +40,20 @@ describe('validateAccessRequest', () => {
     expect(validateAccessRequest(policy, draft, new Set(), NOW)).toMatchObject({ ok: true, request: { startsAt: null } });
   });
 
+  describe('with a ticket pattern and a minimum reason length', () => {
+    const strict = testPolicy([testResource({ ticketPattern: '^SEC-\\d+$', minReasonLength: 12 })]);
+    it.each([
+      [{ ticket: 'SEC-42', reason: 'rotate the key' }, null],
+      [{ ticket: ' SEC-42 ', reason: 'rotate the key' }, null],
+      [{ ticket: null }, { ticket: 'Production database needs a ticket matching ^SEC-\\d+$.' }],
+      [{ ticket: 'SEC-42x' }, { ticket: '"SEC-42x" is not a ticket Production database accepts: it must match ^SEC-\\d+$.' }],
+      [{ ticket: 'SEC-42', reason: 'because' }, { reason: 'Say a little more: Production database needs a reason of at least 12 characters (this one has 7).' }],
+    ] as Array<[Partial<AccessRequestDraft>, Record<string, string> | null]>)('%j → %j', (change, errors) => {
+      const result = validateAccessRequest(strict, { ...draft, reason: 'investigating INC-1', ...change }, new Set(), NOW);
+      expect(result).toEqual(errors ? { ok: false, errors } : expect.objectContaining({ ok: true }));
+    });
+  });
+
   it('lets a requester in through a listed user or a listed group', () => {
     expect(validateAccessRequest(policy, { ...draft, resourceId: 'vault', requesterId: 'U0ALLOWED' }, new Set(), NOW).ok).toBe(true);
     expect(validateAccessRequest(policy, { ...draft, resourceId: 'vault' }, new Set(['S0SRE']), NOW).ok).toBe(true);
@@ -47,7 +61,7 @@ describe('validateAccessRequest', () => {
 });
 
 describe('approverRefusal', () => {
-  const resource = testResource({ approvers: { users: ['U0A', 'U0REQ'], groups: ['S0DBA'], required: 1 } });
+  const resource = testResource({ approvers: { users: ['U0A', 'U0REQ'], groups: ['S0DBA'], required: 1, oneFrom: [] } });
   it.each([
     ['U0A', [], null],
     ['U0B', ['S0DBA'], null],
