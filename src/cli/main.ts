@@ -6,6 +6,8 @@ import { accessListCommand } from './commands/access-list.ts';
 import { auditVerifyCommand } from './commands/audit-verify.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { policyCheckCommand } from './commands/policy-check.ts';
+import { policyExplainCommand } from './commands/policy-explain.ts';
+import { policyTestCommand } from './commands/policy-test.ts';
 import { startCommand } from './commands/start.ts';
 
 const USAGE = `Usage: latch [command]
@@ -22,6 +24,10 @@ Commands:
   audit verify       check the audit trail's hash chain; exit 1 at the first broken event
   policy check [file]  validate a policy file (default: LATCH_POLICY_FILE or policy.yaml);
                      exit 1 with each problem's path and line
+  policy explain <requester> <resource> <role> <duration> [--groups S…,S…] [--at time] [--file f]
+                     what the policy would do with that request, and why; exit 1 if refused
+  policy test [tests file]  run the cases of a tests file (default policy.tests.yaml) against
+                     the policy; exit 1 when one fails
   help               show this text
 
 Configuration comes from the environment: see .env.example.`;
@@ -43,7 +49,14 @@ async function main(argv: string[]): Promise<void> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { check: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+      options: {
+        check: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+        // policy explain
+        groups: { type: 'string' },
+        at: { type: 'string' },
+        file: { type: 'string' },
+      },
     });
   } catch (error) {
     throw new UsageError((error as Error).message);
@@ -59,11 +72,11 @@ async function main(argv: string[]): Promise<void> {
     if (extra.length !== 1 || extra[0] !== 'verify') throw new UsageError('`latch audit` takes one subcommand: verify');
     return auditVerifyCommand();
   }
-  if (args.data.command === 'policy') {
-    if (extra[0] !== 'check' || extra.length > 2) throw new UsageError('`latch policy` takes: check [file]');
-    return policyCheckCommand(extra[1]);
-  }
+  if (args.data.command === 'policy') return policySubcommand(extra, parsed.values);
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  for (const option of ['groups', 'at', 'file'] as const) {
+    if (parsed.values[option] !== undefined) throw new UsageError(`--${option} only applies to \`latch policy\``);
+  }
   if (args.data.check && args.data.command !== 'migrate') throw new UsageError('--check only applies to `latch migrate`');
 
   const { command: name } = args.data;
@@ -71,6 +84,24 @@ async function main(argv: string[]): Promise<void> {
   else if (name === 'access') await accessListCommand();
   else if (name === 'web' || name === 'worker') await startCommand(name);
   else await startCommand('all');
+}
+
+const POLICY_USAGE = '`latch policy` takes: check [file] | explain <requester> <resource> <role> <duration> | test [tests file]';
+
+async function policySubcommand(extra: string[], options: { groups?: string | undefined; at?: string | undefined; file?: string | undefined }): Promise<void> {
+  const policyFile = options.file ?? process.env.LATCH_POLICY_FILE ?? 'policy.yaml';
+  const [subcommand, ...rest] = extra;
+  if (subcommand === 'check' && rest.length <= 1) return policyCheckCommand(rest[0] ?? options.file);
+  if (subcommand === 'test' && rest.length <= 1) return policyTestCommand(rest[0], policyFile);
+  if (subcommand === 'explain') {
+    const [requester, resource, role, duration] = rest;
+    if (!requester || !resource || !role || !duration || rest.length > 4) throw new UsageError('`latch policy explain` takes: <requester> <resource> <role> <duration>, e.g. U0ALICE prod-db read 1h');
+    const at = options.at ? new Date(options.at) : new Date();
+    if (Number.isNaN(at.getTime())) throw new UsageError(`--at must be a date and time such as 2026-11-24T10:00:00+01:00, not "${options.at}"`);
+    const groups = (options.groups ?? '').split(',').map((group) => group.trim()).filter(Boolean);
+    return policyExplainCommand({ requester, resource, role, duration, groups, at, file: policyFile });
+  }
+  throw new UsageError(POLICY_USAGE);
 }
 
 // Whatever escapes is printed as lines, never as a stack trace, and never with a secret in it:

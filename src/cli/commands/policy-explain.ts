@@ -1,0 +1,46 @@
+import { loadPolicyFile } from '../../config/policy-file.ts';
+import { describeOutcome, explainRequest } from '../../domain/request-outcome.ts';
+import { CliError } from '../cli-error.ts';
+
+export interface ExplainArguments {
+  requester: string;
+  resource: string;
+  role: string;
+  duration: string;
+  /** User groups the requester is in (nothing is looked up in Slack). */
+  groups: string[];
+  /** When it would be asked; now when absent. */
+  at: Date;
+  file: string;
+}
+
+/**
+ * `latch policy explain <requester> <resource> <role> <duration>`: what the policy would do with
+ * that request, and why: who may approve and how many, which auto-approval rule would approve it
+ * (and why each other one would not), or why it would be refused. Exit 1 when it would be refused.
+ */
+export async function policyExplainCommand(args: ExplainArguments): Promise<void> {
+  const loaded = await loadPolicyFile(args.file);
+  if (!loaded.ok) throw new CliError([`${args.file}: ${loaded.problems.length} problem(s)`, ...loaded.problems.map((problem) => `  ${problem}`)].join('\n'));
+  const explanation = explainRequest(loaded.policy, {
+    requesterId: args.requester,
+    requesterGroups: new Set(args.groups),
+    resourceId: args.resource,
+    role: args.role,
+    duration: args.duration,
+    at: args.at,
+  });
+  const groups = args.groups.length > 0 ? `in ${args.groups.join(', ')}` : 'in no user groups (pass --groups S…,S… to say which)';
+  const lines = [
+    `${args.file} (version ${loaded.policy.version.slice(0, 12)}), at ${args.at.toISOString()}`,
+    `${args.requester}, ${groups}, asks for ${args.role} on ${args.resource} for ${args.duration}:`,
+    `  ${describeOutcome(explanation.outcome)}`,
+  ];
+  if (explanation.rules.length > 0) {
+    lines.push('  auto-approval rules, in order:');
+    for (const verdict of explanation.rules) lines.push(`    ${verdict.rule.name}: ${verdict.applies ? 'applies' : `does not apply: ${verdict.because}`}`);
+  }
+  if (explanation.outcome.kind !== 'refused' && explanation.requirements.length > 0) lines.push(`  the request must also give ${explanation.requirements.join('; ')}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+  if (explanation.outcome.kind === 'refused') throw new CliError('the policy would refuse this request');
+}
