@@ -12,7 +12,8 @@ export interface AccessJobsOptions {
   latch: Latch;
   queues: AccessQueues;
   /** One provider per resource id (createProviders). */
-  providers: ReadonlyMap<string, AccessProvider>;
+  /** Asked on every use: a reloaded policy brings its own providers. */
+  providers: { get(resourceId: string): AccessProvider | undefined };
   databaseUrl: string;
   redisUrl: string;
   prefix?: string;

@@ -11,6 +11,7 @@ import { createRedisConnection } from '../../jobs/redis-connection.ts';
 import { createLogger, type Logger } from '../../logging/logger.ts';
 import { passwordOf } from '../../logging/secret-scrubber.ts';
 import { createLatch } from '../../runtime/create-latch.ts';
+import { PolicySource } from '../../runtime/policy-source.ts';
 import { checkReadiness } from '../../runtime/readiness.ts';
 import { withTimeout } from '../../runtime/with-timeout.ts';
 import { portOf, startHttpServer } from '../../slack/http-server.ts';
@@ -43,7 +44,8 @@ export async function startCommand(role: ProcessRole = 'all'): Promise<void> {
   const policy = await readPolicy(env.LATCH_POLICY_FILE);
   logger.info({ policyVersion: policy.version, resources: policy.resources.length }, `policy loaded from ${env.LATCH_POLICY_FILE}`);
   const providers = await buildProviders(policy, env.LATCH_POLICY_FILE);
-  const service = await startService(env, policy, providers, logger, role);
+  const source = new PolicySource(env.LATCH_POLICY_FILE, { policy, providers }, (next) => createProviders(next, process.env), logger);
+  const service = await startService(env, source, logger, role);
   logger.info({ port: service.port, role }, `latch is listening on port ${service.port}`);
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
@@ -97,13 +99,13 @@ async function buildProviders(policy: Policy, path: string): Promise<Map<string,
   );
 }
 
-async function startService(env: ServiceEnv, policy: Policy, providers: Map<string, AccessProvider>, logger: Logger, role: ProcessRole): Promise<RunningService> {
+async function startService(env: ServiceEnv, source: PolicySource, logger: Logger, role: ProcessRole): Promise<RunningService> {
   const db = createDatabase({ databaseUrl: env.DATABASE_URL });
   const redis = createRedisConnection(env.REDIS_URL, 'queue', logger);
   const cleanups: Array<() => Promise<unknown>> = [
     () => db.$disconnect(),
     () => redis.quit().catch(() => redis.disconnect()),
-    () => Promise.all([...providers.values()].map((provider) => provider.close?.())),
+    () => source.close(),
   ];
   const stop = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => logger.warn({ err: error }, 'cleanup failed'));
@@ -117,7 +119,7 @@ async function startService(env: ServiceEnv, policy: Policy, providers: Map<stri
     const latch = createLatch({
       db,
       access: queues,
-      policy: () => policy,
+      policy: () => source.policy,
       logger,
       botToken: env.SLACK_BOT_TOKEN,
       signingSecret: env.SLACK_SIGNING_SECRET,
@@ -126,7 +128,7 @@ async function startService(env: ServiceEnv, policy: Policy, providers: Map<stri
     const { app, receiver, sweeps } = latch;
     await checkSlack(() => app.init(), env.SLACK_API_URL);
     if (role !== 'web') {
-      const access = await startAccessJobs({ latch, queues, providers, databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL, logger });
+      const access = await startAccessJobs({ latch, queues, providers: source.providers, databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL, logger });
       cleanups.push(() => access.stop());
       const maintenance = await startMaintenance({ redisUrl: env.REDIS_URL, sweeps: { ...sweeps, reconcile: access.reconcile }, logger });
       cleanups.push(() => maintenance.stop());
@@ -134,7 +136,7 @@ async function startService(env: ServiceEnv, policy: Policy, providers: Map<stri
     const server = await startHttpServer({
       port: env.PORT,
       ...(role !== 'worker' ? { slack: receiver.requestListener } : {}),
-      readiness: () => checkReadiness({ db, redis, policyVersion: () => policy.version }),
+      readiness: () => checkReadiness({ db, redis, policyVersion: () => source.policy.version }),
       logger,
     }).catch(
       (error: NodeJS.ErrnoException) => {
@@ -142,6 +144,9 @@ async function startService(env: ServiceEnv, policy: Policy, providers: Map<stri
       },
     );
     cleanups.push(() => closeServer(server));
+    // SIGHUP or a saved change of the file: a valid policy replaces the one in force, an invalid one is refused.
+    const stopWatching = source.watch();
+    cleanups.push(async () => stopWatching());
     return { port: portOf(server), stop };
   } catch (error) {
     await stop();

@@ -6,6 +6,7 @@ import { MIGRATIONS_FOLDER } from '../../../src/store/migrate.ts';
 import { FakeSlack } from '../../helpers/fake-slack.ts';
 import { freePort } from '../../helpers/free-port.ts';
 import { LatchProcess, runLatch } from '../../helpers/latch-process.ts';
+import { SlackSender } from '../../helpers/slack-sender.ts';
 import { postSignedToSlackApp } from '../../helpers/slack-signing.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
 
@@ -173,6 +174,59 @@ describe('latch start', { timeout: 90_000 }, () => {
     const body = JSON.stringify({ type: 'url_verification', challenge: 'w' });
     const response = await postSignedToSlackApp(`${baseUrl}/slack/events`, body, { signingSecret: SIGNING_SECRET });
     expect(await response.json()).toEqual({ challenge: 'w' });
+  });
+
+  it('reloads the policy when its file changes or on SIGHUP, and refuses an invalid one while it keeps working', async () => {
+    const reloadPolicy = (extra = '') => `
+resources:
+  - id: prod-db
+    name: Production database
+    provider: { type: postgres, settings: { connectionStringEnv: TARGET_DB_URL } }
+    identity: { from: map-only, map: { U0REQUESTER: alice } }
+    roles: [read]
+    maxDuration: 4h
+    approvers: { users: [U0APPROVER1] }
+    approvalChannel: C0APPROVALS
+${extra}`;
+    const file = join(mkdtempSync(join(tmpdir(), 'latch-reload-')), 'policy.yaml');
+    writeFileSync(file, reloadPolicy());
+    const { latch, baseUrl } = await startLatch({ LATCH_POLICY_FILE: file });
+    const sender = new SlackSender(`${baseUrl}/slack/events`, SIGNING_SECRET, (id) => slack.responseUrl(id));
+    const ask = async (text: string) => {
+      const id = `reload-${Math.random()}`;
+      await sender.command('U0REQUESTER', text, id);
+      return String((await slack.waitForCall('response_url', (c) => c.args.id === id)).args.text);
+    };
+    const loaded = latch.logLines().find((line) => String(line.msg).startsWith('policy loaded'))!;
+
+    // Saved half-way: refused, and the policy in force stays.
+    writeFileSync(file, reloadPolicy().replace('maxDuration: 4h', 'maxDuration: forever'));
+    const refused = await latch.waitForLog((line) => String(line.msg).startsWith('policy reload refused'));
+    expect(refused).toMatchObject({ level: 'error', trigger: 'file change', policyVersion: loaded.policyVersion });
+    expect(refused.problems).toEqual([expect.stringContaining('resources[0].maxDuration: "forever" is not a duration')]);
+    latch.kill('SIGHUP').catch(() => undefined);
+    await latch.waitForLog((line) => String(line.msg).startsWith('policy reload refused') && line.trigger === 'SIGHUP');
+    expect((await fetch(`${baseUrl}/readyz`)).status).toBe(200);
+    expect(await ask('prod-db read 1h the old policy still serves')).toBe('Request sent: you will get a message when it is decided.');
+    expect(await ask('billing admin 1h not yet')).toContain('There is no resource called "billing"');
+
+    // A valid file with a new resource: in force at once, without a restart.
+    writeFileSync(
+      file,
+      reloadPolicy(`  - id: billing
+    name: Billing admin
+    provider: { type: postgres, settings: { connectionStringEnv: TARGET_DB_URL } }
+    identity: { from: map-only, map: { U0REQUESTER: alice } }
+    roles: [admin]
+    maxDuration: 1h
+    approvers: { users: [U0APPROVER1] }
+    approvalChannel: C0APPROVALS
+`),
+    );
+    const reloaded = await latch.waitForLog((line) => String(line.msg).startsWith('policy reloaded'));
+    expect(reloaded).toMatchObject({ trigger: 'file change', previousVersion: loaded.policyVersion, resources: 2 });
+    expect(await ask('billing admin 1h after the reload')).toBe('Request sent: you will get a message when it is decided.');
+    expect(latch.stderr).toBe('');
   });
 
   it('stops cleanly on SIGTERM', async () => {

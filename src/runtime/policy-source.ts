@@ -1,0 +1,125 @@
+import { unwatchFile, watchFile, type Stats } from 'node:fs';
+import { loadPolicyFile } from '../config/policy-file.ts';
+import type { Policy, ResourcePolicy } from '../domain/policy.ts';
+import type { Logger } from '../logging/logger.ts';
+import type { AccessProvider } from '../providers/provider.ts';
+
+export type ProviderBuild = { ok: true; providers: Map<string, AccessProvider> } | { ok: false; problems: string[] };
+
+export type ReloadResult = { outcome: 'reloaded'; version: string } | { outcome: 'unchanged' } | { outcome: 'refused'; problems: string[] };
+
+/** How long a replaced provider stays open, for a grant or revoke already using it. */
+const RETIRE_AFTER_MS = 60_000;
+/** How often the file's size and mtime are compared (polling survives editors' atomic renames). */
+const WATCH_INTERVAL_MS = 1_000;
+
+/**
+ * The policy the running service uses, and the providers built from it. A new file replaces both
+ * only when the whole file is valid and every provider it names can be built; otherwise the
+ * service keeps the policy it has and says why in an error log, so an edit saved half-way or a
+ * missing secret never takes Latch down or changes what it enforces. Providers whose settings did
+ * not change are kept, connections and all; replaced ones are closed a minute later.
+ */
+export class PolicySource {
+  private current: { policy: Policy; providers: Map<string, AccessProvider> };
+  private readonly retired = new Set<AccessProvider>();
+  private reloading: Promise<ReloadResult> | null = null;
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly path: string,
+    initial: { policy: Policy; providers: Map<string, AccessProvider> },
+    private readonly buildProviders: (policy: Policy) => Promise<ProviderBuild>,
+    private readonly logger: Logger,
+  ) {
+    this.current = initial;
+  }
+
+  get policy(): Policy {
+    return this.current.policy;
+  }
+
+  /** Looked up on every use, so a grant job started after a reload uses the new provider. */
+  readonly providers = { get: (resourceId: string): AccessProvider | undefined => this.current.providers.get(resourceId) };
+
+  /** Reads the file again; one reload at a time (a signal during a reload waits for it). */
+  reload(trigger: string): Promise<ReloadResult> {
+    const run = (this.reloading ?? Promise.resolve()).then(() => this.load(trigger));
+    this.reloading = run.finally(() => {
+      if (this.reloading === run) this.reloading = null;
+    });
+    return run;
+  }
+
+  /** Reloads on SIGHUP and whenever the file changes; returns how to stop. */
+  watch(): () => void {
+    const onSignal = () => void this.reload('SIGHUP');
+    const onChange = (now: Stats, before: Stats) => {
+      if (now.mtimeMs !== before.mtimeMs || now.size !== before.size) void this.reload('file change');
+    };
+    process.on('SIGHUP', onSignal);
+    watchFile(this.path, { interval: WATCH_INTERVAL_MS, persistent: false }, onChange);
+    return () => {
+      process.off('SIGHUP', onSignal);
+      unwatchFile(this.path, onChange);
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const timer of this.timers) clearTimeout(timer);
+    const open = new Set([...this.current.providers.values(), ...this.retired]);
+    await Promise.all([...open].map((provider) => provider.close?.().catch(() => undefined)));
+  }
+
+  private async load(trigger: string): Promise<ReloadResult> {
+    const loaded = await loadPolicyFile(this.path);
+    if (!loaded.ok) return this.refuse(trigger, loaded.problems);
+    const next = loaded.policy;
+    if (next.version === this.current.policy.version) return { outcome: 'unchanged' };
+    const built = await this.buildProviders(next);
+    if (!built.ok) return this.refuse(trigger, built.problems);
+
+    const previous = this.current;
+    const providers = new Map<string, AccessProvider>();
+    for (const resource of next.resources) {
+      const kept = previous.providers.get(resource.id);
+      const before = previous.policy.resources.find((candidate) => candidate.id === resource.id);
+      const fresh = built.providers.get(resource.id)!;
+      if (kept && before && sameProvider(before, resource)) {
+        providers.set(resource.id, kept);
+        void fresh.close?.().catch(() => undefined);
+      } else providers.set(resource.id, fresh);
+    }
+    this.current = { policy: next, providers };
+    const keptProviders = new Set(providers.values());
+    for (const provider of previous.providers.values()) if (!keptProviders.has(provider)) this.retire(provider);
+    this.logger.info(
+      { trigger, policyVersion: next.version, previousVersion: previous.policy.version, resources: next.resources.length },
+      `policy reloaded from ${this.path}`,
+    );
+    return { outcome: 'reloaded', version: next.version };
+  }
+
+  private refuse(trigger: string, problems: string[]): ReloadResult {
+    this.logger.error(
+      { trigger, problems, policyVersion: this.current.policy.version },
+      `policy reload refused: ${this.path} has ${problems.length} problem(s); the policy in force stays`,
+    );
+    return { outcome: 'refused', problems };
+  }
+
+  private retire(provider: AccessProvider): void {
+    this.retired.add(provider);
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.retired.delete(provider);
+      void provider.close?.().catch(() => undefined);
+    }, RETIRE_AFTER_MS);
+    timer.unref();
+    this.timers.add(timer);
+  }
+}
+
+function sameProvider(a: ResourcePolicy, b: ResourcePolicy): boolean {
+  return a.provider.type === b.provider.type && JSON.stringify(a.provider.settings) === JSON.stringify(b.provider.settings);
+}
