@@ -1,4 +1,5 @@
-import { unwatchFile, watchFile, type Stats } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { loadPolicyFile } from '../config/policy-file.ts';
 import type { Policy, ResourcePolicy } from '../domain/policy.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -10,7 +11,10 @@ export type ReloadResult = { outcome: 'reloaded'; version: string } | { outcome:
 
 /** How long a replaced provider stays open, for a grant or revoke already using it. */
 const RETIRE_AFTER_MS = 60_000;
-/** How often the file's size and mtime are compared (polling survives editors' atomic renames). */
+/**
+ * How often the file is read and hashed. Polling the content survives editors' atomic renames,
+ * and, unlike comparing stat results, has no window at start-up in which a change goes unseen.
+ */
 const WATCH_INTERVAL_MS = 1_000;
 
 /**
@@ -25,6 +29,8 @@ export class PolicySource {
   private readonly retired = new Set<AccessProvider>();
   private reloading: Promise<ReloadResult> | null = null;
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** The hash of the file content last acted on (loaded, or refused): each content is tried once. */
+  private lastSeen: string;
 
   constructor(
     private readonly path: string,
@@ -33,6 +39,7 @@ export class PolicySource {
     private readonly logger: Logger,
   ) {
     this.current = initial;
+    this.lastSeen = initial.policy.version;
   }
 
   get policy(): Policy {
@@ -51,18 +58,31 @@ export class PolicySource {
     return run;
   }
 
-  /** Reloads on SIGHUP and whenever the file changes; returns how to stop. */
+  /** Reloads on SIGHUP and whenever the file's content changes; returns how to stop. */
   watch(): () => void {
     const onSignal = () => void this.reload('SIGHUP');
-    const onChange = (now: Stats, before: Stats) => {
-      if (now.mtimeMs !== before.mtimeMs || now.size !== before.size) void this.reload('file change');
-    };
     process.on('SIGHUP', onSignal);
-    watchFile(this.path, { interval: WATCH_INTERVAL_MS, persistent: false }, onChange);
+    let checking = false;
+    const poll = setInterval(() => {
+      if (checking) return;
+      checking = true;
+      void this.checkFile().finally(() => (checking = false));
+    }, WATCH_INTERVAL_MS);
+    poll.unref();
     return () => {
       process.off('SIGHUP', onSignal);
-      unwatchFile(this.path, onChange);
+      clearInterval(poll);
     };
+  }
+
+  private async checkFile(): Promise<void> {
+    const content = await readFile(this.path).catch(() => null);
+    // A file missing for a moment (an editor's rename) is not a change; SIGHUP reports it if asked.
+    if (content === null) return;
+    const hash = createHash('sha256').update(content).digest('hex');
+    if (hash === this.lastSeen) return;
+    this.lastSeen = hash;
+    await this.reload('file change');
   }
 
   async close(): Promise<void> {
@@ -91,6 +111,7 @@ export class PolicySource {
       } else providers.set(resource.id, fresh);
     }
     this.current = { policy: next, providers };
+    this.lastSeen = next.version;
     const keptProviders = new Set(providers.values());
     for (const provider of previous.providers.values()) if (!keptProviders.has(provider)) this.retire(provider);
     this.logger.info(
