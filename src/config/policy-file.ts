@@ -4,7 +4,7 @@ import { type Document, isMap, isNode, isScalar, LineCounter, type Node, parseDo
 import { z } from 'zod';
 import { MAX_REASON_LENGTH } from '../domain/access-request-rules.ts';
 import { formatDuration, parseDuration } from '../domain/duration.ts';
-import type { ApproverPolicy, Audience, AutoApprovalRule, IdentityPolicy, Policy, ResourcePolicy, RolePolicy, Weekday } from '../domain/policy.ts';
+import type { ApproverPolicy, Audience, AutoApprovalRule, BreakGlassPolicy, IdentityPolicy, Policy, ResourcePolicy, RolePolicy, Weekday } from '../domain/policy.ts';
 
 /**
  * The policy file (YAML) as people write it, and how it becomes the domain `Policy`. Validation
@@ -78,7 +78,7 @@ const withoutFullStop = (message: string) => message.replace(/\.$/, '');
 const duration = z.preprocess(
   // A bare YAML number reaches parseDuration as text, so the person gets its "no unit" advice.
   (value) => (typeof value === 'number' ? String(value) : value),
-  z.string({ error: 'must be a duration such as 30m, 2h or 1d' }).transform((value, ctx) => {
+  z.string({ error: (issue) => (issue.input === undefined ? 'is missing: give a duration such as 30m, 2h or 1d' : 'must be a duration such as 30m, 2h or 1d') }).transform((value, ctx) => {
     const parsed = parseDuration(value);
     if (parsed.ok) return parsed.seconds;
     ctx.addIssue({ code: 'custom', message: withoutFullStop(parsed.message) });
@@ -196,6 +196,13 @@ const autoApproveSchema = z.strictObject({
   schedule: scheduleSchema.optional(),
 });
 
+const breakGlassSchema = z.strictObject({
+  requesters: requestersSchema,
+  maxDuration: duration,
+  reviewWithin: duration,
+  remindEvery: duration.optional(),
+});
+
 const IDENTITY_SOURCES = ['slack-user-id', 'email', 'map-only'] as const;
 const TEMPLATE_FIELDS = /\{(?!email\}|localpart\}|domain\})[^}]*\}/;
 
@@ -229,6 +236,7 @@ const resourceSchema = z.strictObject({
   ticketPattern: ticketPattern.optional(),
   minReasonLength: minReasonLength.optional(),
   autoApprove: z.array(autoApproveSchema).default([]),
+  breakGlass: breakGlassSchema.optional(),
 });
 
 const securitySchema = z.strictObject({
@@ -267,6 +275,8 @@ const KNOWN_FIELDS: Record<string, readonly string[]> = {
   'resources[].autoApprove[]': Object.keys(autoApproveSchema.shape),
   'resources[].autoApprove[].requesters': Object.keys(audienceSchema.shape),
   'resources[].autoApprove[].schedule': ['timeZone', 'days', 'from', 'to'],
+  'resources[].breakGlass': Object.keys(breakGlassSchema.shape),
+  'resources[].breakGlass.requesters': Object.keys(audienceSchema.shape),
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -436,6 +446,25 @@ function audienceOf(requesters: ResourceInput['requesters']): Audience {
   return requesters === 'everyone' ? { everyone: true } : { everyone: false, users: requesters.users, groups: requesters.groups };
 }
 
+const DEFAULT_BREAK_GLASS_REMINDER_SECONDS = 60 * 60;
+
+function resolveBreakGlass(resource: ResourceInput, maxDurationSeconds: number, { report }: ResourceContext): BreakGlassPolicy | null {
+  const own = resource.breakGlass;
+  if (!own) return null;
+  if (own.requesters !== 'everyone' && own.requesters.users.length === 0 && own.requesters.groups.length === 0) {
+    report(['breakGlass', 'requesters'], 'must list at least one user or group who may use break-glass');
+  }
+  if (own.maxDuration > maxDurationSeconds) {
+    report(['breakGlass', 'maxDuration'], `${formatDuration(own.maxDuration)} is longer than the resource's maxDuration of ${formatDuration(maxDurationSeconds)}`);
+  }
+  return {
+    requesters: audienceOf(own.requesters),
+    maxDurationSeconds: own.maxDuration,
+    reviewWithinSeconds: own.reviewWithin,
+    remindEverySeconds: own.remindEvery ?? DEFAULT_BREAK_GLASS_REMINDER_SECONDS,
+  };
+}
+
 function resolveAutoApprove(resource: ResourceInput, roles: RolePolicy[], { report }: ResourceContext): AutoApprovalRule[] {
   const firstIndex = new Map<string, number>();
   return resource.autoApprove.map((rule, index) => {
@@ -508,6 +537,7 @@ function resolveResource(resource: ResourceInput, context: ResourceContext): Res
     ticketPattern: resource.ticketPattern ?? defaults.ticketPattern ?? null,
     minReasonLength: resource.minReasonLength ?? defaults.minReasonLength ?? 1,
     autoApprove: resolveAutoApprove(resource, roles, context),
+    breakGlass: resolveBreakGlass(resource, maxDurationSeconds, context),
   };
 }
 
@@ -542,6 +572,11 @@ function buildPolicy(content: unknown, version: string): { policy?: Policy; prob
   const security = parsePart(securitySchema.optional(), file.security, ['security'], problems);
   if (problems.length > 0) return { problems };
   const admins = security?.admins ?? { users: [], groups: [] };
+  const withBreakGlass = resources.findIndex((resource) => resource.breakGlass !== null);
+  if (withBreakGlass >= 0 && !security?.channel) {
+    // Break-glass is announced loudly and reviewed there: without a channel nobody would see it.
+    return { problems: [{ path: ['resources', rawResources.findIndex((raw) => isRecord(raw) && raw.id === resources[withBreakGlass]!.id), 'breakGlass'], message: 'needs security.channel, where break-glass use is announced and reviewed' }] };
+  }
   return { policy: { version, security: { channel: security?.channel ?? null, admins }, resources }, problems };
 }
 

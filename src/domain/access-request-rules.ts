@@ -40,17 +40,28 @@ export interface ValidAccessRequest {
 
 export type RequestValidation = { ok: true; request: ValidAccessRequest } | { ok: false; errors: FieldErrors };
 
+/**
+ * `approval`: a request for the approvers. `break-glass`: emergency access granted at once, which
+ * has its own list of who may use it and its own, shorter, maximum, and demands no ticket.
+ */
+export type RequestMode = 'approval' | 'break-glass';
+
 export function validateAccessRequest(
   policy: Policy,
   draft: AccessRequestDraft,
   requesterGroups: ReadonlySet<string>,
   now: Date,
+  mode: RequestMode = 'approval',
 ): RequestValidation {
   const errors: FieldErrors = {};
   const resource = draft.resourceId ? findResource(policy, draft.resourceId) : undefined;
+  const breakGlass = mode === 'break-glass' ? resource?.breakGlass : undefined;
   if (!draft.resourceId) errors.resource = 'Pick a resource.';
   else if (!resource) errors.resource = `There is no resource called "${draft.resourceId}".`;
-  else if (!isInAudience(resource.requesters, draft.requesterId, requesterGroups)) {
+  else if (mode === 'break-glass' && !breakGlass) errors.resource = `Break-glass is not available for ${resource.name}: ask the approvers instead.`;
+  else if (breakGlass && !isInAudience(breakGlass.requesters, draft.requesterId, requesterGroups)) {
+    errors.resource = `You may not use break-glass on ${resource.name}: the policy does not list you for it.`;
+  } else if (!breakGlass && !isInAudience(resource.requesters, draft.requesterId, requesterGroups)) {
     errors.resource = `You may not request access to ${resource.name}: the policy does not list you as a requester.`;
   }
 
@@ -64,6 +75,8 @@ export function validateAccessRequest(
   if (!duration.ok) errors.duration = duration.message;
   else if (role && duration.seconds > role.maxDurationSeconds) {
     errors.duration = `At most ${formatDuration(role.maxDurationSeconds)} for ${role.id} on ${resource!.name}.`;
+  } else if (breakGlass && duration.seconds > breakGlass.maxDurationSeconds) {
+    errors.duration = `Break-glass on ${resource!.name} lasts at most ${formatDuration(breakGlass.maxDurationSeconds)}; ask the approvers for longer.`;
   }
 
   const reason = draft.reason.trim();
@@ -74,14 +87,15 @@ export function validateAccessRequest(
 
   const ticket = draft.ticket?.trim() || null;
   if (ticket && ticket.length > MAX_TICKET_LENGTH) errors.ticket = `Keep the ticket under ${MAX_TICKET_LENGTH} characters.`;
-  else if (resource?.ticketPattern && !new RegExp(resource.ticketPattern, 'u').test(ticket ?? '')) {
+  else if (!breakGlass && resource?.ticketPattern && !new RegExp(resource.ticketPattern, 'u').test(ticket ?? '')) {
     errors.ticket = ticket
       ? `"${ticket}" is not a ticket ${resource.name} accepts: it must match ${resource.ticketPattern}.`
       : `${resource.name} needs a ticket matching ${resource.ticketPattern}.`;
   }
 
   let startsAt = draft.startsAt ?? null;
-  if (startsAt) {
+  if (startsAt && breakGlass) errors.startsAt = 'Break-glass starts now: leave the start empty, or ask the approvers for a later start.';
+  else if (startsAt) {
     const aheadSeconds = (startsAt.getTime() - now.getTime()) / 1000;
     if (Number.isNaN(aheadSeconds)) errors.startsAt = 'Pick a valid start time, or leave it empty.';
     else if (aheadSeconds < -START_GRACE_SECONDS) errors.startsAt = 'Pick a start time in the future, or leave it empty to start once approved.';

@@ -77,6 +77,21 @@ export interface IdentityPolicy {
   template: string;
 }
 
+/**
+ * Emergency access without approval: granted at once, announced to the security channel, and
+ * reviewed afterwards by someone other than the person who used it, with reminders until it is.
+ */
+export interface BreakGlassPolicy {
+  /** Who may use it (often the on-call group); independent of who may request normally. */
+  requesters: Audience;
+  /** The longest break-glass access, usually far shorter than the role allows by approval. */
+  maxDurationSeconds: number;
+  /** Someone must review it within this time after it was used. */
+  reviewWithinSeconds: number;
+  /** Once the review is overdue, remind the security channel this often until it is done. */
+  remindEverySeconds: number;
+}
+
 export interface ResourcePolicy {
   id: string;
   name: string;
@@ -97,6 +112,8 @@ export interface ResourcePolicy {
   minReasonLength: number;
   /** Tried in order; the first that matches approves the request. */
   autoApprove: AutoApprovalRule[];
+  /** Null: break-glass is not available for this resource. */
+  breakGlass: BreakGlassPolicy | null;
 }
 
 /** Who watches over access as a whole, beyond each resource's approvers. */

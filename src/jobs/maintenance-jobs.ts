@@ -20,6 +20,8 @@ export interface MaintenanceSweeps {
   announceMissedRequests(): Promise<void>;
   /** Queues again every grant and revocation PostgreSQL says is needed (see reconcileAccess). */
   reconcile(): Promise<void>;
+  /** Reminds people of what waits for them: unreviewed break-glass use, undecided requests. */
+  sendReminders(): Promise<void>;
 }
 
 export interface MaintenanceOptions {
@@ -43,6 +45,7 @@ const SWEEP_HANDLERS: Record<string, keyof MaintenanceSweeps> = {
   'expire-pending-requests': 'expirePendingRequests',
   'announce-missed-requests': 'announceMissedRequests',
   reconcile: 'reconcile',
+  'send-reminders': 'sendReminders',
 };
 
 export async function startMaintenance({

@@ -7,6 +7,8 @@ import { systemClock, type Clock, type AccessScheduler, type GroupDirectory, typ
 import { createSlackApp, type SlackApp } from '../slack/app.ts';
 import { registerDecisionListeners } from '../slack/listeners/decision-listeners.ts';
 import { registerExtensionListeners } from '../slack/listeners/extension-listeners.ts';
+import { registerBreakGlassListeners } from '../slack/listeners/break-glass-listeners.ts';
+import { claimBreakGlassReminders } from '../services/remind-break-glass-reviews.ts';
 import { registerRequestListeners } from '../slack/listeners/request-listeners.ts';
 import { RequestMessenger } from '../slack/request-messenger.ts';
 import { SlackUsergroupDirectory } from '../slack/usergroup-directory.ts';
@@ -53,12 +55,16 @@ export function createLatch(options: LatchOptions): Latch {
   registerRequestListeners(slack.app, { services, messenger, logger });
   registerDecisionListeners(slack.app, { services, messenger, logger });
   registerExtensionListeners(slack.app, { services, messenger, logger });
+  registerBreakGlassListeners(slack.app, { services, messenger, logger });
   const sweeps: Omit<MaintenanceSweeps, 'reconcile'> = {
     async expirePendingRequests() {
       for (const requestId of await expirePendingRequests(services)) await messenger.announceOutcome(requestId);
     },
     async announceMissedRequests() {
       for (const requestId of await findUnannouncedRequests(services)) await messenger.announce(requestId);
+    },
+    async sendReminders() {
+      for (const requestId of await claimBreakGlassReminders(services)) await messenger.remindBreakGlassReview(requestId);
     },
   };
   return { ...slack, services, messenger, sweeps };

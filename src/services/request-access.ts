@@ -9,9 +9,16 @@ import type { ServiceContext } from './service-context.ts';
 
 export interface RequestAccessInput extends AccessRequestDraft {
   teamId?: string | null;
+  /** Emergency access: granted at once if the policy allows it, then reviewed (see BreakGlassPolicy). */
+  breakGlass?: boolean;
 }
 
-export type RequestAccessResult = { ok: true; requestId: string; autoApprovedBy: string | null } | { ok: false; errors: FieldErrors };
+export type RequestAccessResult =
+  | { ok: true; requestId: string; autoApprovedBy: string | null; breakGlass: { reviewDueAt: Date } | null }
+  | { ok: false; errors: FieldErrors };
+
+/** The decider recorded for break-glass access: the policy, by its break-glass block. */
+export const BREAK_GLASS_RULE = 'break-glass';
 
 /**
  * Stores a new request as pending, with its `request.created` audit event in the same
@@ -23,9 +30,17 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
   const policy = ctx.policy();
   const candidate = policy.resources.find((r) => r.id === input.resourceId);
   // Every group that may matter to this request, asked about at once (the lookups are cached).
-  const relevantGroups = candidate ? [...new Set([...groupsOf(candidate.requesters), ...candidate.autoApprove.flatMap((rule) => groupsOf(rule.requesters))])] : [];
+  const relevantGroups = candidate
+    ? [
+        ...new Set([
+          ...groupsOf(candidate.requesters),
+          ...candidate.autoApprove.flatMap((rule) => groupsOf(rule.requesters)),
+          ...(candidate.breakGlass ? groupsOf(candidate.breakGlass.requesters) : []),
+        ]),
+      ]
+    : [];
   const memberGroups = relevantGroups.length > 0 ? await ctx.groups.memberGroups(input.requesterId, relevantGroups) : new Set<string>();
-  const validation = validateAccessRequest(policy, input, memberGroups, ctx.clock.now());
+  const validation = validateAccessRequest(policy, input, memberGroups, ctx.clock.now(), input.breakGlass ? 'break-glass' : 'approval');
   if (!validation.ok) return validation;
 
   const { resource, role, durationSeconds, reason, ticket, startsAt } = validation.request;
@@ -45,17 +60,20 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
     requiredGroups: resource.approvers.oneFrom,
     policyVersion: policy.version,
   };
-  const rule = findAutoApproval(resource, { requesterId: input.requesterId, role: role.id, durationSeconds, startsAt }, memberGroups, now);
+  const rule = input.breakGlass ? undefined : findAutoApproval(resource, { requesterId: input.requesterId, role: role.id, durationSeconds, startsAt }, memberGroups, now);
+  const breakGlass = input.breakGlass && resource.breakGlass ? { reviewDueAt: new Date(now.getTime() + resource.breakGlass.reviewWithinSeconds * 1000) } : null;
+  const decidedBy = breakGlass ? BREAK_GLASS_RULE : rule?.name;
   const requestId = await inTransaction(ctx.db, async (tx) => {
     const request = await tx.accessRequest.create({
       data: {
         ...asked,
         requesterSlackId: input.requesterId,
         slackTeamId: input.teamId ?? null,
-        state: rule ? 'approved' : 'pending',
+        state: decidedBy ? 'approved' : 'pending',
         approvalChannelId: resource.approvalChannel,
         pendingExpiresAt: new Date(now.getTime() + resource.pendingTimeoutSeconds * 1000),
-        ...(rule ? { decidedAt: now, decidedByRule: rule.name } : {}),
+        ...(decidedBy ? { decidedAt: now, decidedByRule: decidedBy } : {}),
+        ...(breakGlass ? { breakGlass: true, reviewDueAt: breakGlass.reviewDueAt } : {}),
         createdAt: now,
       },
     });
@@ -64,22 +82,24 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
       action: 'request.created',
       requestId: request.id,
       at: now,
-      data: { ...asked, startsAt: startsAt?.toISOString() ?? null },
+      data: { ...asked, startsAt: startsAt?.toISOString() ?? null, ...(breakGlass ? { breakGlass: true } : {}) },
     });
-    if (rule) {
+    if (decidedBy) {
       await appendAuditEvent(tx, {
-        actor: `policy:${rule.name}`,
+        actor: `policy:${decidedBy}`,
         action: 'request.approved',
         requestId: request.id,
         at: now,
-        data: { rule: rule.name, policyVersion: policy.version },
+        data: { rule: decidedBy, policyVersion: policy.version, ...(breakGlass ? { breakGlass: true, reviewDueAt: breakGlass.reviewDueAt.toISOString() } : {}) },
       });
     }
     return request.id;
   });
-  if (rule) await handOver(ctx, () => ctx.access.requestGrant(requestId, startsAt), requestId);
-  ctx.logger.info({ accessRequestId: requestId, resourceId: resource.id, role: role.id, autoApprovedBy: rule?.name }, 'access requested');
-  return { ok: true, requestId, autoApprovedBy: rule?.name ?? null };
+  if (decidedBy) await handOver(ctx, () => ctx.access.requestGrant(requestId, startsAt), requestId);
+  const logged = { accessRequestId: requestId, resourceId: resource.id, role: role.id, autoApprovedBy: rule?.name, breakGlass: Boolean(breakGlass) };
+  if (breakGlass) ctx.logger.warn(logged, 'break-glass access used');
+  else ctx.logger.info(logged, 'access requested');
+  return { ok: true, requestId, autoApprovedBy: rule?.name ?? null, breakGlass };
 }
 
 /**

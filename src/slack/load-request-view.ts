@@ -9,6 +9,8 @@ export interface MessageLocations {
   approvalMessageTs: string | null;
   requesterChannelId: string | null;
   requesterMessageTs: string | null;
+  /** The break-glass alert in the security channel. */
+  securityMessageTs: string | null;
 }
 
 export interface LoadedRequest {
@@ -66,6 +68,7 @@ export async function loadRequestView(db: Database, policy: Policy, requestId: s
       ? { extendsRequestId: request.extendsRequestId, currentEnd: extended && !extended.revokedAt ? extended.expiresAt : null }
       : null,
     continuedUntil: continuedUntil(chain, request.id),
+    breakGlass: request.breakGlass ? { reviewDueAt: request.reviewDueAt, reviewedBy: request.reviewedBySlackId, reviewedAt: request.reviewedAt } : null,
   };
   return {
     view,
@@ -74,6 +77,7 @@ export async function loadRequestView(db: Database, policy: Policy, requestId: s
       approvalMessageTs: request.approvalMessageTs,
       requesterChannelId: request.requesterChannelId,
       requesterMessageTs: request.requesterMessageTs,
+      securityMessageTs: request.securityMessageTs,
     },
   };
 }

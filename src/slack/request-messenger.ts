@@ -3,6 +3,7 @@ import { alertChannelFor, findResource, type Policy } from '../domain/policy.ts'
 import type { Logger } from '../logging/logger.ts';
 import type { Database } from '../store/database.ts';
 import { approvalMessage } from './blocks/approval-message.ts';
+import { breakGlassAlert, breakGlassReminder } from './blocks/break-glass-alert.ts';
 import { outcomeNotice, requestReceivedNotice } from './blocks/requester-notices.ts';
 import { overdueRevocationDoneNotice, revocationOverdueAlert, type OverdueGrantView } from './blocks/security-alerts.ts';
 import type { SlackMessage } from './blocks/slack-message.ts';
@@ -38,6 +39,7 @@ export class RequestMessenger {
       );
       if (posted?.ts) await this.db.accessRequest.update({ where: { id: requestId }, data: { approvalMessageTs: posted.ts } });
     }
+    if (view.breakGlass && !messages.securityMessageTs) await this.announceBreakGlass(loaded);
     if (!messages.requesterMessageTs) {
       // Slack sends DMs from the app to a user id; the answer names the DM channel to update later.
       const confirmed = await this.attempt('confirm the request to the requester', () =>
@@ -50,6 +52,38 @@ export class RequestMessenger {
         });
       }
     }
+  }
+
+  /**
+   * Break-glass is announced loudly where security looks (the security channel, else the approval
+   * channel), once: the message's ts is kept so the review can update it in place.
+   */
+  private async announceBreakGlass({ view }: LoadedRequest): Promise<void> {
+    const channel = this.securityChannelFor(view.resourceId);
+    if (!channel) return;
+    const posted = await this.attempt('announce break-glass use to the security channel', () => this.client.chat.postMessage({ channel, ...breakGlassAlert(view) }));
+    if (posted?.ts) await this.db.accessRequest.update({ where: { id: view.id }, data: { securityMessageTs: posted.ts } });
+  }
+
+  /** A reminder in the break-glass alert's thread while its review is overdue. */
+  async remindBreakGlassReview(requestId: string): Promise<void> {
+    const loaded = await loadRequestView(this.db, this.policy(), requestId);
+    if (!loaded?.view.breakGlass) return;
+    const channel = this.securityChannelFor(loaded.view.resourceId);
+    if (!channel) return;
+    const threadTs = loaded.messages.securityMessageTs;
+    const reminder = breakGlassReminder(loaded.view);
+    // In the alert's thread, and broadcast to the channel: a reminder nobody sees reminds nobody.
+    await this.attempt('remind the security channel of an unreviewed break-glass use', () =>
+      threadTs
+        ? this.client.chat.postMessage({ channel, thread_ts: threadTs, reply_broadcast: true, text: reminder.text, blocks: reminder.blocks })
+        : this.client.chat.postMessage({ channel, ...reminder }),
+    );
+  }
+
+  private securityChannelFor(resourceId: string): string | null {
+    const policy = this.policy();
+    return alertChannelFor(policy, findResource(policy, resourceId));
   }
 
   /** Rewrites both messages from the stored request (votes so far, or how it ended). */
@@ -129,7 +163,11 @@ export class RequestMessenger {
   }
 
   private async rewrite({ view, messages }: LoadedRequest): Promise<void> {
-    const { approvalChannelId, approvalMessageTs, requesterChannelId, requesterMessageTs } = messages;
+    const { approvalChannelId, approvalMessageTs, requesterChannelId, requesterMessageTs, securityMessageTs } = messages;
+    const securityChannel = view.breakGlass && securityMessageTs ? this.securityChannelFor(view.resourceId) : null;
+    if (securityChannel && securityMessageTs) {
+      await this.attempt('update the break-glass alert', () => this.client.chat.update({ channel: securityChannel, ts: securityMessageTs, ...breakGlassAlert(view) }));
+    }
     if (approvalChannelId && approvalMessageTs) {
       await this.attempt('update the approval message', () =>
         this.client.chat.update({ channel: approvalChannelId, ts: approvalMessageTs, ...approvalMessage(view) }),

@@ -29,6 +29,7 @@ export function requestView(overrides: Partial<RequestView> = {}): RequestView {
     startsAt: null,
     grant: null,
     extension: null,
+    breakGlass: null,
     requiredGroups: [],
     continuedUntil: null,
     ...overrides,

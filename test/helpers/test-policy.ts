@@ -20,6 +20,7 @@ export function testResource(overrides: Partial<ResourcePolicy> = {}): ResourceP
     ticketPattern: null,
     minReasonLength: 1,
     autoApprove: [],
+    breakGlass: null,
     ...overrides,
   };
 }

@@ -72,3 +72,7 @@ export const EXTEND_DURATION_BLOCK = 'latch_extend_duration';
 export const EXTEND_DURATION_ACTION = 'latch_extend_duration_input';
 export const EXTEND_REASON_BLOCK = 'latch_extend_reason';
 export const EXTEND_REASON_ACTION = 'latch_extend_reason_input';
+
+// Break-glass: the review button on the alert in the security channel.
+export const REVIEW_BREAK_GLASS = 'latch_review_break_glass';
+export const BREAK_GLASS_ACTIONS_BLOCK = 'latch_break_glass_actions';

@@ -35,6 +35,14 @@ export interface RequestView {
   extension: { extendsRequestId: string; currentEnd: Date | null } | null;
   /** Set when more time on this access was granted: the access runs on until then. */
   continuedUntil: Date | null;
+  /** Set on break-glass access: when it must be reviewed by, and who reviewed it. */
+  breakGlass: BreakGlassView | null;
+}
+
+export interface BreakGlassView {
+  reviewDueAt: Date | null;
+  reviewedBy: string | null;
+  reviewedAt: Date | null;
 }
 
 export interface GrantView {

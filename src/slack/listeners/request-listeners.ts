@@ -18,7 +18,10 @@ import { slashCommandSchema } from './payloads.ts';
 
 export const REQUEST_COMMAND = '/request-access';
 
-const USAGE = 'Type `/request-access` to pick from a form, or `/request-access <resource> <role> <duration> <reason>`, e.g. `/request-access prod-db read 2h investigating INC-42`.';
+const USAGE =
+  'Type `/request-access` to pick from a form, or `/request-access <resource> <role> <duration> <reason>`, e.g. `/request-access prod-db read 2h investigating INC-42`. ' +
+  'In an emergency, where the policy allows it: `/request-access break-glass <resource> <role> <duration> <reason>` grants at once, tells the security channel, and must be reviewed afterwards.';
+const BREAK_GLASS_WORD = 'break-glass';
 
 /**
  * `/request-access`: with no text it opens the request modal; with `<resource> <role> <duration>
@@ -48,10 +51,13 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
       await respond({ response_type: 'ephemeral', text: USAGE });
       return;
     }
-    const [resourceId, role, duration, ...reason] = text.trim().split(/\s+/);
+    const words = text.trim().split(/\s+/);
+    const breakGlass = words[0] === BREAK_GLASS_WORD;
+    const [resourceId, role, duration, ...reason] = breakGlass ? words.slice(1) : words;
     const result = await requestAccess(ctx.services, {
       requesterId: userId,
       teamId: teamId ?? null,
+      breakGlass,
       resourceId,
       role,
       duration: duration ?? '',
@@ -65,9 +71,11 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
     await ctx.messenger.announce(result.requestId);
     await respond({
       response_type: 'ephemeral',
-      text: result.autoApprovedBy
-        ? `Approved by policy rule ${result.autoApprovedBy}: your access is being granted, and you will get a message when it is.`
-        : 'Request sent: you will get a message when it is decided.',
+      text: result.breakGlass
+        ? 'Break-glass: your access is being granted now. The security channel has been told, and someone else must review this use.'
+        : result.autoApprovedBy
+          ? `Approved by policy rule ${result.autoApprovedBy}: your access is being granted, and you will get a message when it is.`
+          : 'Request sent: you will get a message when it is decided.',
     });
   });
 

@@ -8,6 +8,7 @@ import {
   EXTEND_DURATION_BLOCK,
   EXTEND_REASON_ACTION,
   EXTEND_REASON_BLOCK,
+  REVIEW_BREAK_GLASS,
   REQUEST_DURATION_ACTION,
   REQUEST_DURATION_BLOCK,
   REQUEST_MODAL,
@@ -23,7 +24,7 @@ import {
 import type { FakeSlackCall } from '../../helpers/fake-slack.ts';
 import { asOpenView, LatchHarness, textInput } from '../../helpers/latch-harness.ts';
 import { MemoryProvider } from '../../helpers/memory-provider.ts';
-import { SECURITY_CHANNEL, testPolicy, testResource } from '../../helpers/test-policy.ts';
+import { SECURITY_ADMIN, SECURITY_CHANNEL, testPolicy, testResource } from '../../helpers/test-policy.ts';
 
 /**
  * Access as people meet it in Slack, with the real grant and revocation queues behind the app:
@@ -253,6 +254,82 @@ describe('access through Slack', () => {
       expect(reply.args.text).toBe('Approved by policy rule short-reads: your access is being granted, and you will get a message when it is.');
       await h.click(REQUESTER, END_ACCESS, request.id, 'D0REQUESTER', 'latch_active_access_actions');
       await waitFor(async () => (await state(request.id)) === 'revoked');
+    } finally {
+      h.policy = before;
+    }
+  });
+});
+
+describe('break-glass through Slack', () => {
+  it('grants at once, alerts the security channel, reminds until someone other than the user reviews it', async () => {
+    const before = h.policy;
+    h.policy = testPolicy([
+      testResource({
+        identity: { map: { [REQUESTER]: 'alice' }, from: 'map-only', template: '{email}' },
+        // Not a requester by approval at all: break-glass has its own list.
+        requesters: { everyone: false, users: [], groups: [] },
+        breakGlass: { requesters: { everyone: false, users: [REQUESTER], groups: [] }, maxDurationSeconds: 3600, reviewWithinSeconds: 1, remindEverySeconds: 1 },
+      }),
+    ]);
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    try {
+      h.slack.reset();
+      expect((await h.command(REQUESTER, 'break-glass prod-db read 30m the primary is down and writes fail')).status).toBe(200);
+      const request = await waitForValue(() => h.db.accessRequest.findFirst({ where: { requesterSlackId: REQUESTER, breakGlass: true, state: 'active' } }));
+      expect(provider.holds('alice', 'read')).toBe(true);
+      expect(request.decidedByRule).toBe('break-glass');
+      const reply = await h.slack.waitForCall('response_url');
+      expect(String(reply.args.text)).toMatch(/^Break-glass: your access is being granted now\./);
+      const alert = await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === SECURITY_CHANNEL && text(c).includes('Break-glass access used'));
+      expect(text(alert)).toContain('the primary is down and writes fail');
+      expect(actionIds(alert)).toEqual([REVIEW_BREAK_GLASS]);
+      const alertTs = await waitForValue(async () => (await h.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).securityMessageTs);
+
+      // Overdue after a second: one reminder in the alert's thread per interval, not per sweep.
+      await sleep(1_100);
+      await h.latch.sweeps.sendReminders();
+      await h.latch.sweeps.sendReminders();
+      const reminders = () => h.slack.callsTo('chat.postMessage').filter((c) => c.args.channel === SECURITY_CHANNEL && c.args.thread_ts === alertTs);
+      expect(reminders()).toHaveLength(1);
+      expect(text(reminders()[0])).toContain('is still not reviewed');
+      await sleep(1_100);
+      await h.latch.sweeps.sendReminders();
+      expect(reminders()).toHaveLength(2);
+
+      await h.click(REQUESTER, REVIEW_BREAK_GLASS, request.id, SECURITY_CHANNEL, 'latch_break_glass_actions');
+      const refusal = await h.slack.waitForCall('chat.postEphemeral', (c) => c.args.user === REQUESTER);
+      expect(refusal.args.text).toBe('Someone other than the person who used break-glass must review it.');
+      await h.click(SECURITY_ADMIN, REVIEW_BREAK_GLASS, request.id, SECURITY_CHANNEL, 'latch_break_glass_actions');
+      await waitFor(() => h.slack.callsTo('chat.update').some((c) => c.args.channel === SECURITY_CHANNEL && text(c).includes(`Reviewed by <@${SECURITY_ADMIN}>`)));
+      const updated = h.slack.callsTo('chat.update').filter((c) => c.args.channel === SECURITY_CHANNEL).at(-1);
+      expect(actionIds(updated)).toEqual([]);
+      expect((await h.db.auditEvent.findMany({ where: { requestId: request.id }, orderBy: { seq: 'asc' } })).map((e) => e.action)).toEqual([
+        'request.created',
+        'request.approved',
+        'grant.granted',
+        'request.reviewed',
+      ]);
+      await sleep(1_100);
+      await h.latch.sweeps.sendReminders();
+      expect(reminders()).toHaveLength(2);
+
+      await h.click(REQUESTER, END_ACCESS, request.id, 'D0REQUESTER', 'latch_active_access_actions');
+      await waitFor(async () => (await state(request.id)) === 'revoked');
+    } finally {
+      h.policy = before;
+    }
+  });
+
+  it('refuses break-glass to someone the policy does not list for it, and grants nothing', async () => {
+    const before = h.policy;
+    h.policy = testPolicy([testResource({ breakGlass: { requesters: { everyone: false, users: ['U0ONCALL'], groups: [] }, maxDurationSeconds: 3600, reviewWithinSeconds: 3600, remindEverySeconds: 3600 } })]);
+    try {
+      h.slack.reset();
+      const count = await h.db.accessRequest.count();
+      await h.command(REQUESTER, 'break-glass prod-db read 30m let me in');
+      const reply = await h.slack.waitForCall('response_url');
+      expect(String(reply.args.text)).toContain('You may not use break-glass on Production database: the policy does not list you for it.');
+      expect(await h.db.accessRequest.count()).toBe(count);
     } finally {
       h.policy = before;
     }

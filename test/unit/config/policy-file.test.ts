@@ -103,6 +103,7 @@ describe('policy.example.yaml', () => {
           schedule: { timeZone: 'Europe/Berlin', days: ['mon', 'tue', 'wed', 'thu', 'fri'], fromMinute: 9 * 60, toMinute: 18 * 60 },
         },
       ],
+      breakGlass: { requesters: { everyone: false, users: [], groups: ['S0ONCALL'] }, maxDurationSeconds: HOUR, reviewWithinSeconds: 4 * HOUR, remindEverySeconds: HOUR },
     });
   });
 
@@ -182,6 +183,7 @@ describe('defaults', () => {
       ticketPattern: null,
       minReasonLength: 1,
       autoApprove: [],
+      breakGlass: null,
     });
   });
 
@@ -425,6 +427,21 @@ describe('a refused policy', () => {
       'a misspelt auto-approval field',
       withExtra('    autoApprove:', '      - name: office', '        maxDuraton: 1h'),
       ['resources[0].autoApprove[0]: unknown field "maxDuraton"; did you mean "maxDuration"? (line 14)'],
+    ],
+    [
+      'break-glass without a security channel to announce it in',
+      withExtra('    breakGlass: { requesters: { groups: [S0ONCALL] }, maxDuration: 1h, reviewWithin: 4h }'),
+      ['resources[0].breakGlass: needs security.channel, where break-glass use is announced and reviewed (line 12)'],
+    ],
+    [
+      'break-glass without a review time',
+      withExtra('    breakGlass: { requesters: everyone, maxDuration: 1h }'),
+      ['resources[0].breakGlass.reviewWithin: is missing: give a duration such as 30m, 2h or 1d (line 12)'],
+    ],
+    [
+      'break-glass longer than the resource allows',
+      yaml('security: { channel: C0SECURITY }', ...VALID, '    breakGlass: { requesters: everyone, maxDuration: 12h, reviewWithin: 1h }'),
+      ["resources[0].breakGlass.maxDuration: 12h is longer than the resource's maxDuration of 8h (line 13)"],
     ],
     ['an empty file', '', ['policy file: is empty: it needs at least a list of resources (line 1)']],
     [

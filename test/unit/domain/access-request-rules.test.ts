@@ -54,6 +54,29 @@ describe('validateAccessRequest', () => {
     });
   });
 
+  describe('in break-glass mode', () => {
+    const breakGlass = { requesters: { everyone: false as const, users: [], groups: ['S0ONCALL'] }, maxDurationSeconds: 3600, reviewWithinSeconds: 4 * 3600, remindEverySeconds: 3600 };
+    const emergency = testPolicy([
+      testResource({ requesters: { everyone: false, users: ['U0OTHER'], groups: [] }, ticketPattern: '^SEC-\\d+$', breakGlass }),
+      testResource({ id: 'vault', name: 'Vault' }),
+    ]);
+    const oncall = new Set(['S0ONCALL']);
+    const check = (change: Partial<AccessRequestDraft>, groups: ReadonlySet<string> = oncall) =>
+      validateAccessRequest(emergency, { ...draft, ticket: null, duration: '30m', ...change }, groups, NOW, 'break-glass');
+
+    it('lets the on-call group in without being a requester and without a ticket', () => {
+      expect(check({})).toMatchObject({ ok: true, request: { durationSeconds: 1800, ticket: null } });
+    });
+    it.each([
+      [{}, new Set<string>(), { resource: 'You may not use break-glass on Production database: the policy does not list you for it.' }],
+      [{ duration: '2h' }, oncall, { duration: 'Break-glass on Production database lasts at most 1h; ask the approvers for longer.' }],
+      [{ resourceId: 'vault' }, oncall, { resource: 'Break-glass is not available for Vault: ask the approvers instead.' }],
+      [{ startsAt: new Date('2026-11-24T22:00:00Z') }, oncall, { startsAt: 'Break-glass starts now: leave the start empty, or ask the approvers for a later start.' }],
+    ] as Array<[Partial<AccessRequestDraft>, ReadonlySet<string>, Record<string, string>]>)('refuses %j', (change, groups, errors) => {
+      expect(check(change, groups)).toEqual({ ok: false, errors });
+    });
+  });
+
   it('lets a requester in through a listed user or a listed group', () => {
     expect(validateAccessRequest(policy, { ...draft, resourceId: 'vault', requesterId: 'U0ALLOWED' }, new Set(), NOW).ok).toBe(true);
     expect(validateAccessRequest(policy, { ...draft, resourceId: 'vault' }, new Set(['S0SRE']), NOW).ok).toBe(true);

@@ -1,0 +1,40 @@
+import { findResource, isInAudience } from '../domain/policy.ts';
+import { appendAuditEvent } from '../store/audit-log.ts';
+import { inTransaction } from '../store/transaction.ts';
+import { lockRequest } from './decide-request.ts';
+import { isSecurityAdmin } from './end-access-early.ts';
+import type { ServiceContext } from './service-context.ts';
+
+export type ReviewResult = { ok: true; requestId: string } | { ok: false; message: string };
+
+/**
+ * Someone other than the person who used break-glass confirms they looked at it: a security
+ * admin, or one of the resource's approvers (the people who would otherwise have decided).
+ * Recorded once, with its audit event; the reminders stop.
+ */
+export async function reviewBreakGlass(ctx: ServiceContext, input: { requestId: string; userId: string }): Promise<ReviewResult> {
+  const request = await ctx.db.accessRequest.findUnique({ where: { id: input.requestId } }).catch(() => null);
+  if (!request?.breakGlass) return { ok: false, message: 'This is not a break-glass request.' };
+  if (request.requesterSlackId === input.userId) return { ok: false, message: 'Someone other than the person who used break-glass must review it.' };
+  const resource = findResource(ctx.policy(), request.resourceId);
+  const approvers = resource ? { everyone: false as const, users: resource.approvers.users, groups: resource.approvers.groups } : null;
+  const isApprover = approvers ? isInAudience(approvers, input.userId, await ctx.groups.memberGroups(input.userId, approvers.groups)) : false;
+  if (!isApprover && !(await isSecurityAdmin(ctx, input.userId))) {
+    return { ok: false, message: 'Only a security admin or an approver of this resource can review break-glass use.' };
+  }
+  const now = ctx.clock.now();
+  return inTransaction(ctx.db, async (tx): Promise<ReviewResult> => {
+    const locked = await lockRequest(tx, request.id);
+    if (!locked) return { ok: false, message: 'This request no longer exists.' };
+    if (locked.reviewedAt) return { ok: false, message: `This break-glass use was already reviewed by <@${locked.reviewedBySlackId}>.` };
+    await tx.accessRequest.update({ where: { id: locked.id }, data: { reviewedAt: now, reviewedBySlackId: input.userId } });
+    await appendAuditEvent(tx, {
+      actor: input.userId,
+      action: 'request.reviewed',
+      requestId: locked.id,
+      at: now,
+      data: { breakGlass: true, reviewDueAt: locked.reviewDueAt?.toISOString() ?? null, late: locked.reviewDueAt ? now > locked.reviewDueAt : false },
+    });
+    return { ok: true, requestId: locked.id };
+  });
+}
