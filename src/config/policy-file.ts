@@ -4,7 +4,7 @@ import { type Document, isMap, isNode, isScalar, LineCounter, type Node, parseDo
 import { z } from 'zod';
 import { MAX_REASON_LENGTH } from '../domain/access-request-rules.ts';
 import { formatDuration, parseDuration } from '../domain/duration.ts';
-import type { ApproverPolicy, Audience, AutoApprovalRule, BreakGlassPolicy, IdentityPolicy, Policy, ResourcePolicy, RolePolicy, Weekday } from '../domain/policy.ts';
+import type { ApproverPolicy, Audience, AutoApprovalRule, BreakGlassPolicy, IdentityPolicy, ReminderPolicy, Policy, ResourcePolicy, RolePolicy, Weekday } from '../domain/policy.ts';
 
 /**
  * The policy file (YAML) as people write it, and how it becomes the domain `Policy`. Validation
@@ -111,6 +111,12 @@ const minReasonLength = z
   .min(1, { error: 'must be at least 1: a reason is always required' })
   .max(MAX_REASON_LENGTH, { error: `must be at most ${MAX_REASON_LENGTH}, the longest reason Latch accepts` });
 
+const remindersSchema = z.strictObject({
+  after: duration,
+  escalateAfter: duration.optional(),
+  escalateTo: z.array(groupId).default([]),
+});
+
 const defaultsSchema = z.strictObject({
   maxDuration: duration.optional(),
   pendingTimeout: duration.optional(),
@@ -118,6 +124,7 @@ const defaultsSchema = z.strictObject({
   approvalChannel: channelId.optional(),
   ticketPattern: ticketPattern.optional(),
   minReasonLength: minReasonLength.optional(),
+  reminders: remindersSchema.optional(),
 });
 
 const roleObjectSchema = z.strictObject({
@@ -237,6 +244,7 @@ const resourceSchema = z.strictObject({
   minReasonLength: minReasonLength.optional(),
   autoApprove: z.array(autoApproveSchema).default([]),
   breakGlass: breakGlassSchema.optional(),
+  reminders: remindersSchema.optional(),
 });
 
 const securitySchema = z.strictObject({
@@ -276,6 +284,8 @@ const KNOWN_FIELDS: Record<string, readonly string[]> = {
   'resources[].autoApprove[].requesters': Object.keys(audienceSchema.shape),
   'resources[].autoApprove[].schedule': ['timeZone', 'days', 'from', 'to'],
   'resources[].breakGlass': Object.keys(breakGlassSchema.shape),
+  'resources[].reminders': Object.keys(remindersSchema.shape),
+  'defaults.reminders': Object.keys(remindersSchema.shape),
   'resources[].breakGlass.requesters': Object.keys(audienceSchema.shape),
 };
 
@@ -446,6 +456,21 @@ function audienceOf(requesters: ResourceInput['requesters']): Audience {
   return requesters === 'everyone' ? { everyone: true } : { everyone: false, users: requesters.users, groups: requesters.groups };
 }
 
+function resolveReminders(resource: ResourceInput, { defaults, report }: ResourceContext): ReminderPolicy | null {
+  const own = resource.reminders;
+  const reminders = own ?? defaults.reminders;
+  if (!reminders) return null;
+  const at: Path = own ? ['reminders'] : [];
+  const from = own ? '' : ' (from defaults.reminders)';
+  if (reminders.escalateAfter !== undefined && reminders.escalateTo.length === 0) {
+    report([...at, ...(own ? ['escalateTo'] : [])], `escalateAfter needs escalateTo: the user groups to escalate to${from}`);
+  }
+  if (reminders.escalateAfter === undefined && reminders.escalateTo.length > 0) {
+    report([...at, ...(own ? ['escalateAfter'] : [])], `escalateTo needs escalateAfter: how long a request waits before it is escalated${from}`);
+  }
+  return { afterSeconds: reminders.after, escalateAfterSeconds: reminders.escalateAfter ?? null, escalateTo: [...new Set(reminders.escalateTo)] };
+}
+
 const DEFAULT_BREAK_GLASS_REMINDER_SECONDS = 60 * 60;
 
 function resolveBreakGlass(resource: ResourceInput, maxDurationSeconds: number, { report }: ResourceContext): BreakGlassPolicy | null {
@@ -538,6 +563,7 @@ function resolveResource(resource: ResourceInput, context: ResourceContext): Res
     minReasonLength: resource.minReasonLength ?? defaults.minReasonLength ?? 1,
     autoApprove: resolveAutoApprove(resource, roles, context),
     breakGlass: resolveBreakGlass(resource, maxDurationSeconds, context),
+    reminders: resolveReminders(resource, context),
   };
 }
 

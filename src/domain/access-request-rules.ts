@@ -117,9 +117,11 @@ export function approverRefusal(
   requesterId: string,
   deciderId: string,
   deciderGroups: ReadonlySet<string>,
+  /** Groups a request was escalated to: their members may decide it too. */
+  escalatedTo: readonly string[] = [],
 ): string | null {
   if (deciderId === requesterId) return 'You cannot decide your own request.';
   const { users, groups } = resource.approvers;
-  if (users.includes(deciderId) || groups.some((group) => deciderGroups.has(group))) return null;
+  if (users.includes(deciderId) || [...groups, ...escalatedTo].some((group) => deciderGroups.has(group))) return null;
   return `You are not an approver for ${resource.name}.`;
 }

@@ -92,6 +92,16 @@ export interface BreakGlassPolicy {
   remindEverySeconds: number;
 }
 
+/** Nudging undecided requests: remind the approvers, then widen the circle. */
+export interface ReminderPolicy {
+  /** Remind the approvers when a request has waited this long, and again after each such wait. */
+  afterSeconds: number;
+  /** Escalate once a request has waited this long; null never escalates. */
+  escalateAfterSeconds: number | null;
+  /** User groups (S…) told at escalation, whose members may then decide too. */
+  escalateTo: string[];
+}
+
 export interface ResourcePolicy {
   id: string;
   name: string;
@@ -114,6 +124,8 @@ export interface ResourcePolicy {
   autoApprove: AutoApprovalRule[];
   /** Null: break-glass is not available for this resource. */
   breakGlass: BreakGlassPolicy | null;
+  /** Null: nobody is reminded; the request simply expires after pendingTimeoutSeconds. */
+  reminders: ReminderPolicy | null;
 }
 
 /** Who watches over access as a whole, beyond each resource's approvers. */

@@ -9,6 +9,7 @@ import { registerDecisionListeners } from '../slack/listeners/decision-listeners
 import { registerExtensionListeners } from '../slack/listeners/extension-listeners.ts';
 import { registerBreakGlassListeners } from '../slack/listeners/break-glass-listeners.ts';
 import { claimBreakGlassReminders } from '../services/remind-break-glass-reviews.ts';
+import { claimPendingReminders, escalateOverdueRequests } from '../services/remind-pending-requests.ts';
 import { registerRequestListeners } from '../slack/listeners/request-listeners.ts';
 import { RequestMessenger } from '../slack/request-messenger.ts';
 import { SlackUsergroupDirectory } from '../slack/usergroup-directory.ts';
@@ -65,6 +66,8 @@ export function createLatch(options: LatchOptions): Latch {
     },
     async sendReminders() {
       for (const requestId of await claimBreakGlassReminders(services)) await messenger.remindBreakGlassReview(requestId);
+      for (const requestId of await escalateOverdueRequests(services)) await messenger.announceEscalation(requestId);
+      for (const requestId of await claimPendingReminders(services)) await messenger.remindApprovers(requestId);
     },
   };
   return { ...slack, services, messenger, sweeps };

@@ -39,8 +39,9 @@ export async function checkDecider(
   if (!resource) {
     return { ok: false, refusal: 'not_allowed', message: `The policy no longer has a resource called ${request.resourceId}.` };
   }
-  const groups = await ctx.groups.memberGroups(deciderId, resource.approvers.groups);
-  const refusal = approverRefusal(resource, request.requesterSlackId, deciderId, groups);
+  const escalatedTo = request.escalatedAt ? (resource.reminders?.escalateTo ?? []) : [];
+  const groups = await ctx.groups.memberGroups(deciderId, [...resource.approvers.groups, ...escalatedTo]);
+  const refusal = approverRefusal(resource, request.requesterSlackId, deciderId, groups, escalatedTo);
   if (refusal) return { ok: false, refusal: 'not_allowed', message: refusal };
   if (request.state !== 'pending') {
     return { ok: false, refusal: 'not_pending', message: `This request is already ${request.state}.` };

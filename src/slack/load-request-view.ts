@@ -68,6 +68,7 @@ export async function loadRequestView(db: Database, policy: Policy, requestId: s
       ? { extendsRequestId: request.extendsRequestId, currentEnd: extended && !extended.revokedAt ? extended.expiresAt : null }
       : null,
     continuedUntil: continuedUntil(chain, request.id),
+    escalatedTo: request.escalatedAt ? (findResource(policy, request.resourceId)?.reminders?.escalateTo ?? []) : [],
     breakGlass: request.breakGlass ? { reviewDueAt: request.reviewDueAt, reviewedBy: request.reviewedBySlackId, reviewedAt: request.reviewedAt } : null,
   };
   return {

@@ -4,6 +4,7 @@ import type { Logger } from '../logging/logger.ts';
 import type { Database } from '../store/database.ts';
 import { approvalMessage } from './blocks/approval-message.ts';
 import { breakGlassAlert, breakGlassReminder } from './blocks/break-glass-alert.ts';
+import { approvalReminder, escalationNotice } from './blocks/pending-reminders.ts';
 import { outcomeNotice, requestReceivedNotice } from './blocks/requester-notices.ts';
 import { overdueRevocationDoneNotice, revocationOverdueAlert, type OverdueGrantView } from './blocks/security-alerts.ts';
 import type { SlackMessage } from './blocks/slack-message.ts';
@@ -79,6 +80,29 @@ export class RequestMessenger {
         ? this.client.chat.postMessage({ channel, thread_ts: threadTs, reply_broadcast: true, text: reminder.text, blocks: reminder.blocks })
         : this.client.chat.postMessage({ channel, ...reminder }),
     );
+  }
+
+  /** Reminds the approvers, in the approval message's thread, that a request still waits. */
+  async remindApprovers(requestId: string): Promise<void> {
+    const loaded = await loadRequestView(this.db, this.policy(), requestId);
+    const resource = loaded && findResource(this.policy(), loaded.view.resourceId);
+    if (!loaded || !resource) return;
+    await this.replyInApprovalThread(loaded, approvalReminder(loaded.view, resource.approvers), 'remind the approvers');
+  }
+
+  /** Tells the escalation groups, in the approval thread, and shows the escalation on the message. */
+  async announceEscalation(requestId: string): Promise<void> {
+    const loaded = await loadRequestView(this.db, this.policy(), requestId);
+    const groups = loaded && findResource(this.policy(), loaded.view.resourceId)?.reminders?.escalateTo;
+    if (!loaded || !groups?.length) return;
+    await this.replyInApprovalThread(loaded, escalationNotice(loaded.view, groups), 'announce the escalation');
+    await this.rewrite(loaded);
+  }
+
+  private async replyInApprovalThread({ messages }: LoadedRequest, message: SlackMessage, what: string): Promise<void> {
+    const { approvalChannelId: channel, approvalMessageTs: threadTs } = messages;
+    if (!channel || !threadTs) return;
+    await this.attempt(what, () => this.client.chat.postMessage({ channel, thread_ts: threadTs, reply_broadcast: true, text: message.text, blocks: message.blocks }));
   }
 
   private securityChannelFor(resourceId: string): string | null {

@@ -30,6 +30,7 @@ export function requestView(overrides: Partial<RequestView> = {}): RequestView {
     grant: null,
     extension: null,
     breakGlass: null,
+    escalatedTo: [],
     requiredGroups: [],
     continuedUntil: null,
     ...overrides,

@@ -21,6 +21,7 @@ export function testResource(overrides: Partial<ResourcePolicy> = {}): ResourceP
     minReasonLength: 1,
     autoApprove: [],
     breakGlass: null,
+    reminders: null,
     ...overrides,
   };
 }

@@ -1,7 +1,7 @@
 import type { types } from '@slack/bolt';
 import { tallyVotes } from '../../domain/approval-tally.ts';
 import { formatDuration } from '../../domain/duration.ts';
-import { countOf, escapeAndTruncate, includingOneFrom, mention, slackDate } from '../mrkdwn.ts';
+import { countOf, escapeAndTruncate, groupMention, includingOneFrom, mention, slackDate } from '../mrkdwn.ts';
 import { ACTIVE_ACCESS_ACTIONS_BLOCK, approvalActionsBlockId, APPROVE, DENY, END_ACCESS } from './ids.ts';
 import type { DecisionView, RequestView } from './request-view.ts';
 import type { SlackMessage } from './slack-message.ts';
@@ -108,6 +108,7 @@ function pendingLines(view: RequestView): string[] {
   const tally = tallyVotes(view.decisions, view.requiredApprovals, view.requesterId, view.requiredGroups);
   const lines: string[] = [];
   if (tally.outcome === 'pending') lines.push(`${countOf(tally.remaining, 'more approval')} needed${includingOneFrom(tally.missingGroups)}`);
+  if (view.escalatedTo.length > 0) lines.push(`⏫ Escalated: members of ${view.escalatedTo.map(groupMention).join(' and ')} may decide too`);
   if (view.pendingExpiresAt) lines.push(`Expires if nobody decides by ${slackDate(view.pendingExpiresAt)}`);
   return lines;
 }

@@ -35,6 +35,8 @@ export interface RequestView {
   extension: { extendsRequestId: string; currentEnd: Date | null } | null;
   /** Set when more time on this access was granted: the access runs on until then. */
   continuedUntil: Date | null;
+  /** The user groups an undecided request was escalated to; empty until it is. */
+  escalatedTo: string[];
   /** Set on break-glass access: when it must be reviewed by, and who reviewed it. */
   breakGlass: BreakGlassView | null;
 }

@@ -4,6 +4,7 @@ import { cancelRequest } from '../../../src/services/cancel-request.ts';
 import { decideRequest } from '../../../src/services/decide-request.ts';
 import { expirePendingRequests } from '../../../src/services/expire-pending-requests.ts';
 import { requestAccess } from '../../../src/services/request-access.ts';
+import { claimPendingReminders, escalateOverdueRequests } from '../../../src/services/remind-pending-requests.ts';
 import { createDatabase, type Database } from '../../../src/store/database.ts';
 import { createTestDatabase, emptyRequestTables, type TestDatabase } from '../../helpers/test-database.ts';
 import { testPolicy, testResource } from '../../helpers/test-policy.ts';
@@ -253,6 +254,45 @@ describe('policy rules at decision time', () => {
     expect(granted).toEqual([id]);
     const lead = await db.approval.findFirstOrThrow({ where: { requestId: id, approverSlackId: 'U0SECLEAD' } });
     expect(lead.approverGroups).toEqual(['S0SECURITY']);
+  });
+});
+
+describe('reminders and escalation', () => {
+  const reminding = () =>
+    testPolicy([testResource({ approvers: { users: [APPROVER1], groups: [], required: 1, oneFrom: [] }, reminders: { afterSeconds: 3600, escalateAfterSeconds: 4 * 3600, escalateTo: ['S0LEADS'] } })]);
+
+  it('reminds once per hour of waiting, never about a decided request', async () => {
+    const { ctx, clock } = setup();
+    ctx.policyNow = reminding();
+    const waiting = await newRequest(ctx);
+    const decided = await newRequest(ctx);
+    await decideRequest(ctx, { requestId: decided, deciderId: APPROVER1, decision: 'approve' });
+    clock.advance(3599);
+    expect(await claimPendingReminders(ctx)).toEqual([]);
+    clock.advance(1);
+    expect(await claimPendingReminders(ctx)).toEqual([waiting]);
+    // Two workers sweeping at once: one reminder.
+    clock.advance(3600);
+    const [a, b] = await Promise.all([claimPendingReminders(ctx), claimPendingReminders(ctx)]);
+    expect([...a, ...b]).toEqual([waiting]);
+    clock.advance(1800);
+    expect(await claimPendingReminders(ctx)).toEqual([]);
+  });
+
+  it('escalates once after four hours, audited, and lets the escalation group decide only from then on', async () => {
+    const { ctx, clock, groups } = setup();
+    ctx.policyNow = reminding();
+    groups.members.set('S0LEADS', ['U0LEAD']);
+    const id = await newRequest(ctx);
+    expect(await decideRequest(ctx, { requestId: id, deciderId: 'U0LEAD', decision: 'approve' })).toMatchObject({ ok: false, refusal: 'not_allowed' });
+    clock.advance(4 * 3600 - 1);
+    expect(await escalateOverdueRequests(ctx)).toEqual([]);
+    clock.advance(1);
+    const [first, second] = await Promise.all([escalateOverdueRequests(ctx), escalateOverdueRequests(ctx)]);
+    expect([...first, ...second]).toEqual([id]);
+    expect(await escalateOverdueRequests(ctx)).toEqual([]);
+    expect(await auditActions(id)).toEqual(['request.created', 'request.escalated']);
+    expect(await decideRequest(ctx, { requestId: id, deciderId: 'U0LEAD', decision: 'approve' })).toMatchObject({ ok: true, outcome: 'approved' });
   });
 });
 

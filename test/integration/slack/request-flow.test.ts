@@ -332,6 +332,40 @@ describe('approving and denying', () => {
   });
 });
 
+describe('reminders and escalation', () => {
+  it('reminds the approvers in the thread, then escalates to the leads, who may then approve', async () => {
+    const before = h.policy;
+    h.policy = testPolicy([
+      testResource({ approvers: { users: [APPROVER1], groups: [], required: 1, oneFrom: [] }, reminders: { afterSeconds: 3600, escalateAfterSeconds: 4 * 3600, escalateTo: ['S0LEADS'] } }),
+    ]);
+    h.groups.members.set('S0LEADS', ['U0LEAD']);
+    try {
+      const id = await requestThroughModal();
+      const ts = (await h.db.accessRequest.findUniqueOrThrow({ where: { id } })).approvalMessageTs;
+      const threadReplies = () => h.slack.callsTo('chat.postMessage').filter((c) => c.args.channel === 'C0APPROVALS' && c.args.thread_ts === ts);
+      h.clock.advance(3600);
+      await h.latch.sweeps.sendReminders();
+      expect(threadReplies()).toHaveLength(1);
+      expect(String(threadReplies()[0]!.args.reply_broadcast)).toBe('true');
+      expect(text(threadReplies()[0]!)).toContain(`⏰ <@${APPROVER1}>: <@${REQUESTER}> is still waiting for`);
+
+      h.clock.advance(3 * 3600);
+      await h.latch.sweeps.sendReminders();
+      const escalation = threadReplies().find((c) => text(c).includes('Escalated to <!subteam^S0LEADS>'));
+      expect(escalation).toBeDefined();
+      await waitFor(() => text(lastUpdateOf('C0APPROVALS')).includes('Escalated: members of <!subteam^S0LEADS> may decide too'));
+
+      h.slack.reset();
+      await h.click('U0LEAD', APPROVE, id);
+      await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === REQUESTER);
+      expect(await state(id)).toBe('approved');
+    } finally {
+      h.policy = before;
+      h.groups.members.clear();
+    }
+  });
+});
+
 describe('cancel and expiry', () => {
   it('lets the requester cancel from the DM: both messages update and the requester is told', async () => {
     const id = await requestThroughModal();

@@ -104,6 +104,7 @@ describe('policy.example.yaml', () => {
         },
       ],
       breakGlass: { requesters: { everyone: false, users: [], groups: ['S0ONCALL'] }, maxDurationSeconds: HOUR, reviewWithinSeconds: 4 * HOUR, remindEverySeconds: HOUR },
+      reminders: { afterSeconds: 2 * HOUR, escalateAfterSeconds: 8 * HOUR, escalateTo: ['S0SECLEADS'] },
     });
   });
 
@@ -121,6 +122,24 @@ describe('policy.example.yaml', () => {
 
   it('records the SHA-256 of the file as the version', () => {
     expect(policyOf(text).version).toBe(createHash('sha256').update(readFileSync(EXAMPLE_PATH)).digest('hex'));
+  });
+});
+
+describe('reminders', () => {
+  it('are inherited from defaults, and a resource may set its own', () => {
+    const text = yaml(
+      'defaults:',
+      '  maxDuration: 8h',
+      '  approvalChannel: C0APPROVALS',
+      '  reminders: { after: 1h, escalateAfter: 4h, escalateTo: [S0LEADS] }',
+      'resources:',
+      ...VALID.slice(4),
+      ...VALID.slice(4).map((line) => line.replace('prod-db', 'staging-db')),
+      '    reminders: { after: 30m }',
+    );
+    const [prod, staging] = policyOf(text).resources;
+    expect(prod!.reminders).toEqual({ afterSeconds: HOUR, escalateAfterSeconds: 4 * HOUR, escalateTo: ['S0LEADS'] });
+    expect(staging!.reminders).toEqual({ afterSeconds: 1800, escalateAfterSeconds: null, escalateTo: [] });
   });
 });
 
@@ -184,6 +203,7 @@ describe('defaults', () => {
       minReasonLength: 1,
       autoApprove: [],
       breakGlass: null,
+      reminders: null,
     });
   });
 
@@ -442,6 +462,16 @@ describe('a refused policy', () => {
       'break-glass longer than the resource allows',
       yaml('security: { channel: C0SECURITY }', ...VALID, '    breakGlass: { requesters: everyone, maxDuration: 12h, reviewWithin: 1h }'),
       ["resources[0].breakGlass.maxDuration: 12h is longer than the resource's maxDuration of 8h (line 13)"],
+    ],
+    [
+      'an escalation time without groups to escalate to',
+      withExtra('    reminders: { after: 1h, escalateAfter: 4h }'),
+      ['resources[0].reminders.escalateTo: escalateAfter needs escalateTo: the user groups to escalate to (line 12)'],
+    ],
+    [
+      'escalation groups without a time',
+      withLine(3, '  approvalChannel: C0APPROVALS', '  reminders: { after: 1h, escalateTo: [S0LEADS] }'),
+      ['resources[0]: escalateTo needs escalateAfter: how long a request waits before it is escalated (from defaults.reminders) (line 6)'],
     ],
     ['an empty file', '', ['policy file: is empty: it needs at least a list of resources (line 1)']],
     [
