@@ -125,6 +125,7 @@ const defaultsSchema = z.strictObject({
   ticketPattern: ticketPattern.optional(),
   minReasonLength: minReasonLength.optional(),
   reminders: remindersSchema.optional(),
+  defaultDuration: duration.optional(),
 });
 
 const roleObjectSchema = z.strictObject({
@@ -245,6 +246,7 @@ const resourceSchema = z.strictObject({
   autoApprove: z.array(autoApproveSchema).default([]),
   breakGlass: breakGlassSchema.optional(),
   reminders: remindersSchema.optional(),
+  defaultDuration: duration.optional(),
 });
 
 const securitySchema = z.strictObject({
@@ -456,6 +458,16 @@ function audienceOf(requesters: ResourceInput['requesters']): Audience {
   return requesters === 'everyone' ? { everyone: true } : { everyone: false, users: requesters.users, groups: requesters.groups };
 }
 
+function resolveDefaultDuration(resource: ResourceInput, maxDurationSeconds: number, { defaults, report }: ResourceContext): number | null {
+  const own = resource.defaultDuration;
+  const value = own ?? defaults.defaultDuration;
+  if (value === undefined) return null;
+  if (value > maxDurationSeconds) {
+    report(own === undefined ? [] : ['defaultDuration'], `${formatDuration(value)}${own === undefined ? ' (from defaults.defaultDuration)' : ''} is longer than the resource's maxDuration of ${formatDuration(maxDurationSeconds)}`);
+  }
+  return value;
+}
+
 function resolveReminders(resource: ResourceInput, { defaults, report }: ResourceContext): ReminderPolicy | null {
   const own = resource.reminders;
   const reminders = own ?? defaults.reminders;
@@ -564,6 +576,7 @@ function resolveResource(resource: ResourceInput, context: ResourceContext): Res
     autoApprove: resolveAutoApprove(resource, roles, context),
     breakGlass: resolveBreakGlass(resource, maxDurationSeconds, context),
     reminders: resolveReminders(resource, context),
+    defaultDurationSeconds: resolveDefaultDuration(resource, maxDurationSeconds, context),
   };
 }
 

@@ -116,6 +116,8 @@ export interface ResourcePolicy {
   approvalChannel: string;
   /** A pending request nobody decides within this many seconds expires. */
   pendingTimeoutSeconds: number;
+  /** The duration the request form suggests; null suggests none. */
+  defaultDurationSeconds: number | null;
   /** A regular expression every request's ticket must match; null means a ticket is optional. */
   ticketPattern: string | null;
   /** The shortest reason accepted, in characters (at least 1: a reason is always required). */

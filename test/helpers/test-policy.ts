@@ -22,6 +22,7 @@ export function testResource(overrides: Partial<ResourcePolicy> = {}): ResourceP
     autoApprove: [],
     breakGlass: null,
     reminders: null,
+    defaultDurationSeconds: null,
     ...overrides,
   };
 }

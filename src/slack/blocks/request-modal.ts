@@ -37,6 +37,8 @@ export interface RequestModalResource {
   name: string;
   description?: string;
   roles: RequestModalRole[];
+  /** Suggested in the duration field until the person types their own. */
+  defaultDurationSeconds?: number;
 }
 
 export interface RequestModalValues {
@@ -199,7 +201,7 @@ function durationInput(selected: RequestModalResource | undefined, duration?: st
       type: 'plain_text_input',
       action_id: REQUEST_DURATION_ACTION,
       placeholder: plainText(durationPlaceholder(selected)),
-      ...(duration ? { initial_value: duration } : {}),
+      ...(duration ? { initial_value: duration } : selected?.defaultDurationSeconds ? { initial_value: formatDuration(selected.defaultDurationSeconds) } : {}),
     },
   };
 }

@@ -127,6 +127,7 @@ function toModalResource(resource: ResourcePolicy): RequestModalResource {
       ...(role.description ? { description: role.description } : {}),
       maxDurationSeconds: role.maxDurationSeconds,
     })),
+    ...(resource.defaultDurationSeconds ? { defaultDurationSeconds: resource.defaultDurationSeconds } : {}),
   };
 }
 

@@ -105,6 +105,7 @@ describe('policy.example.yaml', () => {
       ],
       breakGlass: { requesters: { everyone: false, users: [], groups: ['S0ONCALL'] }, maxDurationSeconds: HOUR, reviewWithinSeconds: 4 * HOUR, remindEverySeconds: HOUR },
       reminders: { afterSeconds: 2 * HOUR, escalateAfterSeconds: 8 * HOUR, escalateTo: ['S0SECLEADS'] },
+      defaultDurationSeconds: HOUR,
     });
   });
 
@@ -204,6 +205,7 @@ describe('defaults', () => {
       autoApprove: [],
       breakGlass: null,
       reminders: null,
+      defaultDurationSeconds: null,
     });
   });
 
@@ -472,6 +474,11 @@ describe('a refused policy', () => {
       'escalation groups without a time',
       withLine(3, '  approvalChannel: C0APPROVALS', '  reminders: { after: 1h, escalateTo: [S0LEADS] }'),
       ['resources[0]: escalateTo needs escalateAfter: how long a request waits before it is escalated (from defaults.reminders) (line 6)'],
+    ],
+    [
+      'a default duration longer than the maximum',
+      withExtra('    defaultDuration: 9h'),
+      ["resources[0].defaultDuration: 9h is longer than the resource's maxDuration of 8h (line 12)"],
     ],
     ['an empty file', '', ['policy file: is empty: it needs at least a list of resources (line 1)']],
     [

@@ -160,6 +160,13 @@ describe('requestModal', () => {
     expect(blockById(blocks, REQUEST_TICKET_BLOCK)?.element.initial_value).toBe('OPS-42');
   });
 
+  it("suggests the resource's default duration until the person typed one", () => {
+    const withDefault = { ...prodDb, defaultDurationSeconds: HOUR };
+    expect(blockById(requestModal({ resources: [withDefault], selectedResourceId: 'prod-db' }).blocks, REQUEST_DURATION_BLOCK)?.element.initial_value).toBe('1h');
+    expect(blockById(requestModal({ resources: [withDefault], selectedResourceId: 'prod-db', values: { duration: '20m' } }).blocks, REQUEST_DURATION_BLOCK)?.element.initial_value).toBe('20m');
+    expect(blockById(requestModal({ resources: [prodDb], selectedResourceId: 'prod-db' }).blocks, REQUEST_DURATION_BLOCK)?.element.initial_value).toBeUndefined();
+  });
+
   it('offers an optional start time, empty by default and kept when the view is rebuilt', () => {
     const empty = blockById(requestModal({ resources: [prodDb] }).blocks, REQUEST_START_BLOCK);
     expect(empty).toMatchObject({ type: 'input', optional: true, element: { type: 'datetimepicker' } });
