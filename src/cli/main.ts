@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { createSecretScrubber } from '../logging/secret-scrubber.ts';
 import { CliError, EXIT } from './cli-error.ts';
 import { accessListCommand } from './commands/access-list.ts';
-import { auditVerifyCommand } from './commands/audit-verify.ts';
+import { auditExportCommand, type ExportFormat } from './commands/audit-export.ts';
+import { auditVerifyCommand, auditVerifyFileCommand } from './commands/audit-verify.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { policyCheckCommand } from './commands/policy-check.ts';
 import { policyExplainCommand } from './commands/policy-explain.ts';
@@ -22,6 +23,9 @@ Commands:
   access             list the access Latch has granted and not yet revoked, overdue
                      revocations first; exit 1 when a revocation is overdue
   audit verify       check the audit trail's hash chain; exit 1 at the first broken event
+  audit verify --file export.jsonl   the same for an export, without the database
+  audit export [--since time] [--until time] [--format jsonl|csv]
+                     the audit events of a period, with their hashes, on stdout
   policy check [file]  validate a policy file (default: LATCH_POLICY_FILE or policy.yaml);
                      exit 1 with each problem's path and line
   policy explain <requester> <resource> <role> <duration> [--groups S…,S…] [--at time] [--file f]
@@ -56,6 +60,10 @@ async function main(argv: string[]): Promise<void> {
         groups: { type: 'string' },
         at: { type: 'string' },
         file: { type: 'string' },
+        // audit export
+        since: { type: 'string' },
+        until: { type: 'string' },
+        format: { type: 'string' },
       },
     });
   } catch (error) {
@@ -68,14 +76,11 @@ async function main(argv: string[]): Promise<void> {
   }
   const args = argsSchema.safeParse({ command, check: parsed.values.check });
   if (!args.success) throw new UsageError(args.error.issues[0]?.message ?? 'bad arguments');
-  if (args.data.command === 'audit') {
-    if (extra.length !== 1 || extra[0] !== 'verify') throw new UsageError('`latch audit` takes one subcommand: verify');
-    return auditVerifyCommand();
-  }
+  if (args.data.command === 'audit') return auditSubcommand(extra, parsed.values);
   if (args.data.command === 'policy') return policySubcommand(extra, parsed.values);
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
-  for (const option of ['groups', 'at', 'file'] as const) {
-    if (parsed.values[option] !== undefined) throw new UsageError(`--${option} only applies to \`latch policy\``);
+  for (const option of ['groups', 'at', 'file', 'since', 'until', 'format'] as const) {
+    if (parsed.values[option] !== undefined) throw new UsageError(`--${option} does not apply to \`latch ${args.data.command}\``);
   }
   if (args.data.check && args.data.command !== 'migrate') throw new UsageError('--check only applies to `latch migrate`');
 
@@ -84,6 +89,33 @@ async function main(argv: string[]): Promise<void> {
   else if (name === 'access') await accessListCommand();
   else if (name === 'web' || name === 'worker') await startCommand(name);
   else await startCommand('all');
+}
+
+async function auditSubcommand(
+  extra: string[],
+  options: { file?: string | undefined; since?: string | undefined; until?: string | undefined; format?: string | undefined },
+): Promise<void> {
+  const [subcommand, ...rest] = extra;
+  if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+  if (subcommand === 'verify') {
+    if (options.since || options.until || options.format) throw new UsageError('`latch audit verify` takes only --file');
+    return options.file ? auditVerifyFileCommand(options.file) : auditVerifyCommand();
+  }
+  if (subcommand === 'export') {
+    if (options.file) throw new UsageError('`latch audit export` writes to stdout: redirect it to a file');
+    const format = options.format ?? 'jsonl';
+    if (format !== 'jsonl' && format !== 'csv') throw new UsageError(`--format must be jsonl or csv, not "${format}"`);
+    const time = (name: string, value: string | undefined) => {
+      if (value === undefined) return undefined;
+      const parsed = new Date(value);
+      if (Number.isNaN(parsed.getTime())) throw new UsageError(`--${name} must be a date or time such as 2026-11-01 or 2026-11-24T10:00:00Z, not "${value}"`);
+      return parsed;
+    };
+    const exported = await auditExportCommand({ since: time('since', options.since), until: time('until', options.until) }, format as ExportFormat);
+    process.stderr.write(`latch: exported ${exported} audit event(s)\n`);
+    return;
+  }
+  throw new UsageError('`latch audit` takes: verify [--file export.jsonl] | export [--since time] [--until time] [--format jsonl|csv]');
 }
 
 const POLICY_USAGE = '`latch policy` takes: check [file] | explain <requester> <resource> <role> <duration> | test [tests file]';

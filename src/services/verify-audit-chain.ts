@@ -1,4 +1,4 @@
-import { auditHash, GENESIS_HASH } from '../domain/audit-hash.ts';
+import { AuditChainChecker } from '../domain/audit-chain.ts';
 import type { Database } from '../store/database.ts';
 import type { AuditEvent } from '../store/generated/client.ts';
 
@@ -14,29 +14,19 @@ const BATCH = 1000;
  * sequence) or inserted, replaced or reordered (it does not link to the event before it).
  */
 export async function verifyAuditChain(db: Database): Promise<AuditChainReport> {
-  let previous: { seq: bigint; hash: string } | null = null;
-  let events = 0;
+  const checker = new AuditChainChecker('genesis');
+  let after: bigint | null = null;
   for (;;) {
     const batch: AuditEvent[] = await db.auditEvent.findMany({
-      where: previous ? { seq: { gt: previous.seq } } : {},
+      where: after === null ? {} : { seq: { gt: after } },
       orderBy: { seq: 'asc' },
       take: BATCH,
     });
     for (const event of batch) {
-      const expectedSeq: bigint = (previous?.seq ?? 0n) + 1n;
-      if (event.seq !== expectedSeq) {
-        return { ok: false, events, seq: expectedSeq, message: `event ${expectedSeq} is missing: the sequence jumps to ${event.seq} (removed)` };
-      }
-      const expectedPrev: string = previous?.hash ?? GENESIS_HASH;
-      if (event.prevHash !== expectedPrev) {
-        return { ok: false, events, seq: event.seq, message: `event ${event.seq} does not link to the event before it (inserted, replaced or reordered)` };
-      }
-      if (auditHash(event) !== event.hash) {
-        return { ok: false, events, seq: event.seq, message: `event ${event.seq} does not match its hash (altered)` };
-      }
-      previous = { seq: event.seq, hash: event.hash };
-      events += 1;
+      const problem = checker.check(event);
+      if (problem) return { ok: false, events: checker.events, ...problem };
+      after = event.seq;
     }
-    if (batch.length < BATCH) return { ok: true, events, head: previous };
+    if (batch.length < BATCH) return { ok: true, events: checker.events, head: checker.head };
   }
 }

@@ -1,4 +1,8 @@
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { migrateEnvSchema } from '../../config/env.ts';
+import { AuditChainChecker } from '../../domain/audit-chain.ts';
+import { parseJsonLine } from '../../services/export-audit-events.ts';
 import { verifyAuditChain } from '../../services/verify-audit-chain.ts';
 import { createDatabase } from '../../store/database.ts';
 import { CliError } from '../cli-error.ts';
@@ -19,4 +23,38 @@ export async function auditVerifyCommand(): Promise<void> {
   } finally {
     await db.$disconnect();
   }
+}
+
+/**
+ * `latch audit verify --file export.jsonl`: checks an export from `latch audit export` on its
+ * own, without the database: every event's hash and every link after the first. The first
+ * event's link and the last event's hash are printed, to compare with the chain or with a head
+ * published elsewhere (the digests).
+ */
+export async function auditVerifyFileCommand(path: string): Promise<void> {
+  const checker = new AuditChainChecker('first-event');
+  let first: { seq: bigint; prevHash: string } | null = null;
+  let lineNumber = 0;
+  const lines = createInterface({ input: createReadStream(path).on('error', () => undefined), crlfDelay: Infinity });
+  try {
+    for await (const line of lines) {
+      lineNumber += 1;
+      if (line.trim() === '') continue;
+      let event;
+      try {
+        event = parseJsonLine(line);
+      } catch (error) {
+        throw new CliError(`${path}: line ${lineNumber} is not an audit event: ${(error as Error).message}`);
+      }
+      first ??= { seq: event.seq, prevHash: event.prevHash };
+      const problem = checker.check(event);
+      if (problem) throw new CliError(`${path}: export broken at event ${problem.seq}: ${problem.message} (${checker.events} events before it verified)`);
+    }
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  const head = checker.head;
+  if (!first || !head) throw new CliError(`${path}: holds no audit events`);
+  process.stdout.write(`export intact: ${checker.events} events, ${first.seq} to ${head.seq}; event ${first.seq} links to ${first.prevHash}; head hash ${head.hash}\n`);
 }
