@@ -1,9 +1,10 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DelayedError, type Job, Worker } from 'bullmq';
 import { withLogContext } from '../logging/log-context.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { AccessContext } from '../services/access-context.ts';
 import { grantAccess } from '../services/grant-access.ts';
-import { revokeGrant } from '../services/revoke-grant.ts';
+import { revokeGrant, type RevokeGrantResult } from '../services/revoke-grant.ts';
 import { GRANT_QUEUE, REVOCATION_BACKOFF_TYPE, REVOKE_QUEUE, type AccessQueues, type GrantJobData, type RevokeJobData } from './access-queues.ts';
 import { createRedisConnection } from './redis-connection.ts';
 import { DEFAULT_REVOCATION_BACKOFF, revocationRetryDelayMs, type RevocationBackoff } from './revocation-backoff.ts';
@@ -89,7 +90,7 @@ export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessW
     REVOKE_QUEUE,
     (job, token) =>
       withLogContext({ jobId: job.id ?? job.name }, async () => {
-        const result = await revokeGrant(ctx, job.data.grantId);
+        const result = await revokeWhenDue(ctx, job.data.grantId);
         switch (result.outcome) {
           case 'revoked':
             await tell('announce the revocation', () => events.ended(result.requestId));
@@ -133,6 +134,27 @@ export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessW
 }
 
 const MIN_SLEEP_MS = 250;
+
+/**
+ * A revocation due this soon is waited for here rather than put back to sleep in Redis, which
+ * costs at least MIN_SLEEP_MS plus a trip through the delayed set: a job that runs a moment early
+ * (clocks of hosts that disagree by a few ms) would otherwise be that much late.
+ */
+const WAIT_IN_WORKER_MAX_MS = 1_000;
+
+/**
+ * Revokes the grant, waiting out the last moment before its expiry in the worker when the job ran
+ * a little early. Never early itself: revokeGrant decides again, by the clock, once the wait is over.
+ */
+async function revokeWhenDue(ctx: AccessContext, grantId: string): Promise<RevokeGrantResult> {
+  const result = await revokeGrant(ctx, grantId);
+  if (result.outcome !== 'not_due') return result;
+  const remainingMs = result.dueAt.getTime() - ctx.clock.now().getTime();
+  if (remainingMs > WAIT_IN_WORKER_MAX_MS) return result;
+  // A timer may fire up to a millisecond early by the wall clock: wait one more.
+  await sleep(Math.max(0, remainingMs) + 1);
+  return revokeGrant(ctx, grantId);
+}
 
 /**
  * Puts a job back to sleep until `at` without counting an attempt. At least a moment: hosts whose

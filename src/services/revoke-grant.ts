@@ -1,11 +1,10 @@
-import { canTransition } from '../domain/request-state.ts';
+import { canTransition, type RequestState } from '../domain/request-state.ts';
 import type { ProviderFailure } from '../providers/provider.ts';
-import { appendAuditEvent } from '../store/audit-log.ts';
+import { appendAuditEvent, appendAuditEvents } from '../store/audit-log.ts';
 import type { Grant } from '../store/generated/client.ts';
 import { inTransaction } from '../store/transaction.ts';
 import { oneLine, type AccessContext } from './access-context.ts';
 import { thrownFailure } from './grant-access.ts';
-import { lockRequest } from './decide-request.ts';
 
 /**
  * After this many failed attempts (or the first permanent failure) a revocation is overdue: the
@@ -39,16 +38,17 @@ export async function revokeGrant(ctx: AccessContext, grantId: string): Promise<
   const key = { resourceId: grant!.resourceId, role: grant!.role, principal: grant!.principal };
 
   return ctx.locks.withLock(key, async (): Promise<RevokeGrantResult> => {
-    // Another worker may have finished it while this one waited for the lock.
-    const current = await ctx.db.grant.findUnique({ where: { id: grantId } });
     const now = ctx.clock.now();
+    // One round trip for both: the grant as it is now (another worker may have finished it while
+    // this one waited for the lock), and any other active grant that covers the same access.
+    const rows = await ctx.db.grant.findMany({
+      where: { OR: [{ id: grantId }, { ...key, id: { not: grantId }, revokedAt: null, grantedAt: { not: null }, expiresAt: { gt: now } }] },
+    });
+    const current = rows.find((row) => row.id === grantId) ?? null;
     const stillNothing = earlyOutcome(current, now);
     if (stillNothing) return stillNothing;
     const due = current!;
-    const covering = await ctx.db.grant.findMany({
-      where: { ...key, id: { not: due.id }, revokedAt: null, grantedAt: { not: null }, expiresAt: { gt: now } },
-      select: { id: true },
-    });
+    const covering = rows.filter((row) => row.id !== grantId);
     if (covering.length === 0) {
       const provider = ctx.providerFor(due.resourceId);
       const result = provider
@@ -72,34 +72,136 @@ function earlyOutcome(grant: Grant | null, now: Date): RevokeGrantResult | null 
 }
 
 async function recordRevocation(ctx: AccessContext, grant: Grant, coveredBy: string[], providerCalled: boolean): Promise<RevokeGrantResult> {
-  const now = ctx.clock.now();
-  const reason = grant.revokeReason ?? 'expired';
-  await inTransaction(ctx.db, async (tx) => {
-    const request = await lockRequest(tx, grant.requestId);
-    await tx.grant.update({
-      where: { id: grant.id },
-      data: { revokedAt: now, revokeReason: reason, revokeAttempts: providerCalled ? { increment: 1 } : undefined, lastError: null, lastErrorAt: null },
-    });
-    if (request && canTransition(request.state, 'revoked')) {
-      await tx.accessRequest.update({ where: { id: request.id }, data: { state: 'revoked', endedAt: now, outcomeReason: outcomeReasonFor(reason) } });
-    }
-    await appendAuditEvent(tx, {
-      actor: grant.revokedBySlackId ?? 'latch',
-      action: 'grant.revoked',
-      requestId: grant.requestId,
-      at: now,
-      data: {
-        grantId: grant.id,
-        reason,
-        providerCalled,
-        coveredBy,
-        dueAt: grant.expiresAt!.toISOString(),
-        lateBySeconds: Math.max(0, Math.round((now.getTime() - grant.expiresAt!.getTime()) / 1000)),
-      },
-    });
-  });
+  // Still under the access lock: it is released only once the revocation is committed.
+  await revocationWriter(ctx.db).write({ grant, coveredBy, providerCalled, at: ctx.clock.now() });
   ctx.logger.info({ accessRequestId: grant.requestId, grantId: grant.id, providerCalled, coveredBy }, 'access revoked');
   return { outcome: 'revoked', requestId: grant.requestId, grantId: grant.id, providerCalled, coveredBy, wasOverdue: grant.overdueAlertedAt !== null };
+}
+
+interface Revocation {
+  grant: Grant;
+  coveredBy: string[];
+  providerCalled: boolean;
+  /** When the access was taken away: the grant's revokedAt and its audit event's time. */
+  at: Date;
+}
+
+/** Revocations written in one transaction at most; a burst beyond it takes several. */
+const MAX_REVOCATIONS_PER_TRANSACTION = 200;
+/** Transactions a process writes at once: one can prepare its rows while another holds the audit lock. */
+const MAX_TRANSACTIONS_IN_FLIGHT = 2;
+
+/**
+ * Writes revocations to PostgreSQL, several in one transaction when they are done at the same
+ * moment (group commit). Every audit append takes its turn on the audit chain's lock, which every
+ * writer in every process queues on; a transaction per revocation capped all revocations at a few
+ * hundred a second however many workers ran. Here, revocations that finish while a transaction is
+ * being written wait for the next one, which writes them all under one turn of the lock. A quiet
+ * moment pays nothing: a lone revocation is written at once, alone.
+ *
+ * Each revocation's state change and its audit event still commit together, in the same
+ * transaction; a transaction that fails is written again one revocation at a time, so one bad
+ * revocation cannot hold back the others.
+ */
+class RevocationWriter {
+  private readonly waiting: Array<Revocation & { done(): void; failed(error: unknown): void }> = [];
+  private inFlight = 0;
+
+  constructor(private readonly db: AccessContext['db']) {}
+
+  write(revocation: Revocation): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.push({ ...revocation, done: resolve, failed: reject });
+      this.startTransactions();
+    });
+  }
+
+  private startTransactions(): void {
+    while (this.inFlight < MAX_TRANSACTIONS_IN_FLIGHT && this.waiting.length > 0) {
+      const batch = this.waiting.splice(0, MAX_REVOCATIONS_PER_TRANSACTION);
+      this.inFlight++;
+      void this.commit(batch).finally(() => {
+        this.inFlight--;
+        this.startTransactions();
+      });
+    }
+  }
+
+  private async commit(batch: Array<Revocation & { done(): void; failed(error: unknown): void }>): Promise<void> {
+    try {
+      await writeRevocations(this.db, batch);
+      for (const revocation of batch) revocation.done();
+    } catch (error) {
+      if (batch.length === 1) return batch[0]!.failed(error);
+      await Promise.all(batch.map((revocation) => writeRevocations(this.db, [revocation]).then(revocation.done, revocation.failed)));
+    }
+  }
+}
+
+const writers = new WeakMap<AccessContext['db'], RevocationWriter>();
+
+function revocationWriter(db: AccessContext['db']): RevocationWriter {
+  let writer = writers.get(db);
+  if (!writer) writers.set(db, (writer = new RevocationWriter(db)));
+  return writer;
+}
+
+/**
+ * One transaction: lock the requests (in id order, so two writers never deadlock), close the
+ * grants and end the requests that can still end in one statement, then append the audit events
+ * in one turn of the audit lock, last, so the lock is held as briefly as possible.
+ */
+async function writeRevocations(db: AccessContext['db'], revocations: readonly Revocation[]): Promise<void> {
+  const requestIds = [...new Set(revocations.map(({ grant }) => grant.requestId))].sort();
+  await inTransaction(db, async (tx) => {
+    const requests = await tx.$queryRaw<Array<{ id: string; state: RequestState }>>`
+      SELECT id::text AS id, state::text AS state FROM access_requests WHERE id = ANY(${requestIds}::uuid[]) ORDER BY id FOR UPDATE`;
+    const stateOf = new Map(requests.map((request) => [request.id, request.state]));
+    const ending = revocations.filter(({ grant }) => {
+      const state = stateOf.get(grant.requestId);
+      return state !== undefined && canTransition(state, 'revoked');
+    });
+    const reasonOf = (grant: Grant) => grant.revokeReason ?? 'expired';
+    const updatedAt = new Date();
+    const [written] = await tx.$queryRaw<Array<{ grants: number }>>`
+      WITH closed AS (
+        UPDATE grants AS g
+           SET revoked_at = v.at, revoke_reason = v.reason, revoke_attempts = g.revoke_attempts + v.attempts,
+               last_error = NULL, last_error_at = NULL, updated_at = ${updatedAt}::timestamptz
+          FROM unnest(${revocations.map(({ grant }) => grant.id)}::uuid[], ${revocations.map(({ at }) => at.toISOString())}::timestamptz[],
+                      ${revocations.map(({ grant }) => reasonOf(grant))}::text[], ${revocations.map(({ providerCalled }) => (providerCalled ? 1 : 0))}::int[])
+               AS v(id, at, reason, attempts)
+         WHERE g.id = v.id
+        RETURNING g.id
+      ), ended AS (
+        UPDATE access_requests AS r
+           SET state = 'revoked', ended_at = v.at, outcome_reason = v.reason, updated_at = ${updatedAt}::timestamptz
+          FROM unnest(${ending.map(({ grant }) => grant.requestId)}::uuid[], ${ending.map(({ at }) => at.toISOString())}::timestamptz[],
+                      ${ending.map(({ grant }) => outcomeReasonFor(reasonOf(grant)))}::text[])
+               AS v(id, at, reason)
+         WHERE r.id = v.id
+        RETURNING r.id
+      )
+      SELECT (SELECT count(*) FROM closed)::int AS grants, (SELECT count(*) FROM ended)::int AS requests`;
+    if (written?.grants !== revocations.length) throw new Error(`closed ${written?.grants ?? 0} of ${revocations.length} grants: a grant is missing`);
+    await appendAuditEvents(
+      tx,
+      revocations.map(({ grant, coveredBy, providerCalled, at }) => ({
+        actor: grant.revokedBySlackId ?? 'latch',
+        action: 'grant.revoked',
+        requestId: grant.requestId,
+        at,
+        data: {
+          grantId: grant.id,
+          reason: reasonOf(grant),
+          providerCalled,
+          coveredBy,
+          dueAt: grant.expiresAt!.toISOString(),
+          lateBySeconds: Math.max(0, Math.round((at.getTime() - grant.expiresAt!.getTime()) / 1000)),
+        },
+      })),
+    );
+  });
 }
 
 async function recordFailedRevocation(ctx: AccessContext, grant: Grant, failure: ProviderFailure): Promise<RevokeGrantResult> {

@@ -36,7 +36,6 @@ export interface AccessLockOptions {
 
 export class PostgresAccessLocks implements AccessLocks {
   private readonly pool: pg.Pool;
-  private readonly waitMs: number;
 
   constructor({ databaseUrl, poolSize = 10, waitMs = 60_000 }: AccessLockOptions) {
     this.pool = new pg.Pool({
@@ -45,10 +44,11 @@ export class PostgresAccessLocks implements AccessLocks {
       connectionTimeoutMillis: 10_000,
       idleTimeoutMillis: 30_000,
       application_name: 'latch-access-lock',
+      // A startup parameter of each connection, rather than a SET round trip before every lock.
+      lock_timeout: Math.max(1, Math.floor(waitMs)),
     });
     // An idle connection that drops is replaced on the next checkout; say so instead of crashing.
     this.pool.on('error', () => undefined);
-    this.waitMs = waitMs;
   }
 
   async withLock<T>(access: AccessKey, work: () => Promise<T>): Promise<T> {
@@ -56,7 +56,6 @@ export class PostgresAccessLocks implements AccessLocks {
     const key = JSON.stringify([access.resourceId, access.role, access.principal]);
     const client = await this.pool.connect();
     try {
-      await client.query(`SET lock_timeout = ${Math.max(1, Math.floor(this.waitMs))}`);
       await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [ACCESS_LOCK_CLASS, key]);
     } catch (error) {
       client.release(true);
