@@ -153,6 +153,21 @@ describe('revokeGrant', () => {
     return granted;
   }
 
+  it('revokes a burst of grants due at once, each once, written together into one gapless chain', async () => {
+    const { ctx, clock, provider } = setup();
+    const grants = await Promise.all(Array.from({ length: 40 }, (_, index) => activeGrant(ctx, { durationSeconds: 600, principal: `burst_${index}` })));
+    clock.advance(600);
+    // Each revocation twice, as two workers would: the second finds nothing to do.
+    const results = await Promise.all(grants.flatMap(({ grantId }) => [revokeGrant(ctx, grantId), revokeGrant(ctx, grantId)]));
+    expect(results.filter((result) => result.outcome === 'revoked')).toHaveLength(40);
+    expect(results.filter((result) => result.outcome === 'nothing')).toHaveLength(40);
+    expect(provider.callsOf('revoke')).toBe(40);
+    expect(await db.grant.count({ where: { revokedAt: null } })).toBe(0);
+    expect(await db.accessRequest.count({ where: { state: 'revoked' } })).toBe(40);
+    expect(await db.auditEvent.count({ where: { action: 'grant.revoked' } })).toBe(40);
+    expect(await verifyAuditChain(db)).toMatchObject({ ok: true, events: 80 });
+  });
+
   it('leaves access alone before its expiry, and takes it away after, once', async () => {
     const { ctx, clock, provider } = setup();
     const { grantId, requestId, expiresAt } = await activeGrant(ctx, { durationSeconds: 3600 });
