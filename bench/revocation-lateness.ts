@@ -271,7 +271,7 @@ export async function runBareBullmq(options: PhaseOptions): Promise<PhaseResult>
 const BENCH_RESOURCE = 'bench-db';
 const BENCH_ROLE = 'read';
 
-const BENCH_POLICY: Policy = { version: 'bench', security: { channel: null, admins: { users: [], groups: [] } }, resources: [] };
+const BENCH_POLICY: Policy = { version: 'bench', security: { channel: null, admins: { users: [], groups: [] } }, digests: [], resources: [] };
 
 /** The Slack side is left out: telling people is not part of taking the access away. */
 const NO_EVENTS: AccessEvents = {

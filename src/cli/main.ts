@@ -5,6 +5,7 @@ import { CliError, EXIT } from './cli-error.ts';
 import { accessListCommand } from './commands/access-list.ts';
 import { auditExportCommand, type ExportFormat } from './commands/audit-export.ts';
 import { auditVerifyCommand, auditVerifyFileCommand } from './commands/audit-verify.ts';
+import { digestSendCommand } from './commands/digest-send.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { policyCheckCommand } from './commands/policy-check.ts';
 import { policyExplainCommand } from './commands/policy-explain.ts';
@@ -26,6 +27,8 @@ Commands:
   audit verify --file export.jsonl   the same for an export, without the database
   audit export [--since time] [--until time] [--format jsonl|csv]
                      the audit events of a period, with their hashes, on stdout
+  digest send <name> [--dry-run]
+                     post the policy's digest <name> for its last period (or only print it)
   policy check [file]  validate a policy file (default: LATCH_POLICY_FILE or policy.yaml);
                      exit 1 with each problem's path and line
   policy explain <requester> <resource> <role> <duration> [--groups S…,S…] [--at time] [--file f]
@@ -37,7 +40,7 @@ Commands:
 Configuration comes from the environment: see .env.example.`;
 
 const argsSchema = z.object({
-  command: z.enum(['start', 'web', 'worker', 'migrate', 'access', 'audit', 'policy', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
+  command: z.enum(['start', 'web', 'worker', 'migrate', 'access', 'audit', 'digest', 'policy', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
   check: z.boolean(),
 });
 
@@ -64,6 +67,8 @@ async function main(argv: string[]): Promise<void> {
         since: { type: 'string' },
         until: { type: 'string' },
         format: { type: 'string' },
+        // digest send
+        'dry-run': { type: 'boolean', default: false },
       },
     });
   } catch (error) {
@@ -78,6 +83,11 @@ async function main(argv: string[]): Promise<void> {
   if (!args.success) throw new UsageError(args.error.issues[0]?.message ?? 'bad arguments');
   if (args.data.command === 'audit') return auditSubcommand(extra, parsed.values);
   if (args.data.command === 'policy') return policySubcommand(extra, parsed.values);
+  if (args.data.command === 'digest') {
+    if (extra[0] !== 'send' || extra.length !== 2) throw new UsageError('`latch digest` takes: send <name> [--dry-run]');
+    return digestSendCommand(extra[1]!, parsed.values['dry-run']);
+  }
+  if (parsed.values['dry-run']) throw new UsageError('--dry-run only applies to `latch digest send`');
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
   for (const option of ['groups', 'at', 'file', 'since', 'until', 'format'] as const) {
     if (parsed.values[option] !== undefined) throw new UsageError(`--${option} does not apply to \`latch ${args.data.command}\``);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { type Document, isMap, isNode, isScalar, LineCounter, type Node, parseDocument, type YAMLError } from 'yaml';
+import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { MAX_REASON_LENGTH } from '../domain/access-request-rules.ts';
 import { formatDuration, parseDuration } from '../domain/duration.ts';
@@ -249,6 +250,21 @@ const resourceSchema = z.strictObject({
   defaultDuration: duration.optional(),
 });
 
+const digestSchema = z
+  .strictObject({
+    name: id('name the digest, such as daily: `latch digest send daily` uses it'),
+    schedule: z.string({ error: 'is missing: a cron expression such as "0 9 * * *" (09:00 every day)' }),
+    timeZone: timeZone.default('UTC'),
+    channel: channelId,
+  })
+  .superRefine((digest, ctx) => {
+    try {
+      CronExpressionParser.parse(digest.schedule, { tz: digest.timeZone });
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', path: ['schedule'], message: `is not a cron expression such as "0 9 * * 1" (09:00 on Mondays): ${(error as Error).message}` });
+    }
+  });
+
 const securitySchema = z.strictObject({
   channel: channelId.optional(),
   admins: audienceSchema.optional(),
@@ -260,11 +276,12 @@ const fileSchema = z.strictObject(
   {
     defaults: z.unknown().optional(),
     security: securitySchema.optional(),
+    digests: z.unknown().optional(),
     resources: z
       .array(z.unknown(), whenMissing('list at least one resource people can request'))
       .min(1, { error: 'is empty: list at least one resource people can request' }),
   },
-  { error: 'must be a mapping with defaults, security and resources' },
+  { error: 'must be a mapping with defaults, security, digests and resources' },
 );
 
 type Defaults = z.infer<typeof defaultsSchema>;
@@ -285,6 +302,7 @@ const KNOWN_FIELDS: Record<string, readonly string[]> = {
   'resources[].autoApprove[]': Object.keys(autoApproveSchema.shape),
   'resources[].autoApprove[].requesters': Object.keys(audienceSchema.shape),
   'resources[].autoApprove[].schedule': ['timeZone', 'days', 'from', 'to'],
+  'digests[]': ['name', 'schedule', 'timeZone', 'channel'],
   'resources[].breakGlass': Object.keys(breakGlassSchema.shape),
   'resources[].reminders': Object.keys(remindersSchema.shape),
   'defaults.reminders': Object.keys(remindersSchema.shape),
@@ -609,6 +627,11 @@ function buildPolicy(content: unknown, version: string): { policy?: Policy; prob
     if (resolved) resources.push(resolved);
   });
   const security = parsePart(securitySchema.optional(), file.security, ['security'], problems);
+  const digests = parsePart(z.array(digestSchema).optional(), file.digests, ['digests'], problems);
+  digests?.forEach((digest, index) => {
+    const first = digests.findIndex((other) => other.name === digest.name);
+    if (first !== index) problems.push({ path: ['digests', index, 'name'], message: `"${digest.name}" is already the name of digests[${first}]` });
+  });
   if (problems.length > 0) return { problems };
   const admins = security?.admins ?? { users: [], groups: [] };
   const withBreakGlass = resources.findIndex((resource) => resource.breakGlass !== null);
@@ -616,7 +639,7 @@ function buildPolicy(content: unknown, version: string): { policy?: Policy; prob
     // Break-glass is announced loudly and reviewed there: without a channel nobody would see it.
     return { problems: [{ path: ['resources', rawResources.findIndex((raw) => isRecord(raw) && raw.id === resources[withBreakGlass]!.id), 'breakGlass'], message: 'needs security.channel, where break-glass use is announced and reviewed' }] };
   }
-  return { policy: { version, security: { channel: security?.channel ?? null, admins }, resources }, problems };
+  return { policy: { version, security: { channel: security?.channel ?? null, admins }, digests: digests ?? [], resources }, problems };
 }
 
 // ---------------------------------------------------------------------------------------------

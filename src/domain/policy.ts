@@ -141,10 +141,24 @@ export interface SecurityPolicy {
   admins: { users: string[]; groups: string[] };
 }
 
+/**
+ * A scheduled summary of access to a Slack channel. It covers the time since the schedule's
+ * previous run: a daily digest covers a day, a weekly one a week.
+ */
+export interface DigestPolicy {
+  name: string;
+  /** A cron expression (minute hour day-of-month month day-of-week), read in `timeZone`. */
+  schedule: string;
+  timeZone: string;
+  /** Slack channel id (C…/G…). */
+  channel: string;
+}
+
 export interface Policy {
   /** Hex SHA-256 of the policy file's bytes: recorded on each request decided under it. */
   version: string;
   security: SecurityPolicy;
+  digests: DigestPolicy[];
   resources: ResourcePolicy[];
 }
 

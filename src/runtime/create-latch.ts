@@ -12,6 +12,7 @@ import { claimBreakGlassReminders } from '../services/remind-break-glass-reviews
 import { claimPendingReminders, escalateOverdueRequests } from '../services/remind-pending-requests.ts';
 import { registerRequestListeners } from '../slack/listeners/request-listeners.ts';
 import { RequestMessenger } from '../slack/request-messenger.ts';
+import { sendDigest } from './digests.ts';
 import { SlackUsergroupDirectory } from '../slack/usergroup-directory.ts';
 import { SlackUserDirectory } from '../slack/user-directory.ts';
 import type { Database } from '../store/database.ts';
@@ -36,6 +37,7 @@ export interface Latch extends SlackApp {
   messenger: RequestMessenger;
   /** The sweeps that need Slack; the reconcile sweep is the jobs layer's own. */
   sweeps: Omit<MaintenanceSweeps, 'reconcile'>;
+  postDigest(name: string): Promise<void>;
 }
 
 /** Wires the use cases, the Slack app and its listeners together: the one place that does. */
@@ -70,5 +72,9 @@ export function createLatch(options: LatchOptions): Latch {
       for (const requestId of await claimPendingReminders(services)) await messenger.remindApprovers(requestId);
     },
   };
-  return { ...slack, services, messenger, sweeps };
+  /** Builds a digest of the policy in force and posts it (the digest schedules call it). */
+  const postDigest = async (name: string): Promise<void> => {
+    await sendDigest(slack.app.client, db, policy(), name, services.clock.now());
+  };
+  return { ...slack, services, messenger, sweeps, postDigest };
 }

@@ -31,5 +31,5 @@ export const SECURITY_CHANNEL = 'C0SECURITY';
 export const SECURITY_ADMIN = 'U0SECADMIN';
 
 export function testPolicy(resources: ResourcePolicy[] = [testResource()]): Policy {
-  return { version: 'test-policy-v1', security: { channel: SECURITY_CHANNEL, admins: { users: [SECURITY_ADMIN], groups: [] } }, resources };
+  return { version: 'test-policy-v1', security: { channel: SECURITY_CHANNEL, admins: { users: [SECURITY_ADMIN], groups: [] } }, digests: [], resources };
 }

@@ -3,6 +3,7 @@ import { serviceEnvSchema, type ServiceEnv } from '../../config/env.ts';
 import { loadPolicyFile } from '../../config/policy-file.ts';
 import type { Policy } from '../../domain/policy.ts';
 import { AccessQueues } from '../../jobs/access-queues.ts';
+import { startDigestSchedules } from '../../jobs/digest-jobs.ts';
 import { startMaintenance } from '../../jobs/maintenance-jobs.ts';
 import { createProviders } from '../../providers/registry.ts';
 import type { AccessProvider } from '../../providers/provider.ts';
@@ -132,6 +133,8 @@ async function startService(env: ServiceEnv, source: PolicySource, logger: Logge
       cleanups.push(() => access.stop());
       const maintenance = await startMaintenance({ redisUrl: env.REDIS_URL, sweeps: { ...sweeps, reconcile: access.reconcile }, logger });
       cleanups.push(() => maintenance.stop());
+      const digests = await startDigestSchedules({ redisUrl: env.REDIS_URL, digests: () => source.policy.digests, send: latch.postDigest, logger });
+      cleanups.push(() => digests.stop());
     }
     const server = await startHttpServer({
       port: env.PORT,

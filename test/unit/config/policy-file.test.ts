@@ -121,6 +121,13 @@ describe('policy.example.yaml', () => {
     });
   });
 
+  it('schedules a daily and a weekly digest', () => {
+    expect(policyOf(text).digests).toEqual([
+      { name: 'daily', schedule: '0 9 * * *', timeZone: 'Europe/Berlin', channel: 'C0SECACCESS' },
+      { name: 'weekly', schedule: '0 8 * * 1', timeZone: 'Europe/Berlin', channel: 'C0SECLEADS' },
+    ]);
+  });
+
   it('records the SHA-256 of the file as the version', () => {
     expect(policyOf(text).version).toBe(createHash('sha256').update(readFileSync(EXAMPLE_PATH)).digest('hex'));
   });
@@ -480,11 +487,21 @@ describe('a refused policy', () => {
       withExtra('    defaultDuration: 9h'),
       ["resources[0].defaultDuration: 9h is longer than the resource's maxDuration of 8h (line 12)"],
     ],
+    [
+      'a digest schedule that is not a cron expression',
+      yaml('digests:', '  - { name: daily, schedule: "every morning", channel: C0SEC }', ...VALID),
+      ['digests[0].schedule: is not a cron expression such as "0 9 * * 1" (09:00 on Mondays): Validation error, cannot resolve alias "eve" (line 2)'],
+    ],
+    [
+      'a repeated digest name',
+      yaml('digests:', '  - { name: weekly, schedule: "0 8 * * 1", channel: C0SEC }', '  - { name: weekly, schedule: "0 9 * * 1", channel: C0SEC }', ...VALID),
+      ['digests[1].name: "weekly" is already the name of digests[0] (line 3)'],
+    ],
     ['an empty file', '', ['policy file: is empty: it needs at least a list of resources (line 1)']],
     [
       'a list instead of a mapping',
       yaml('- prod-db'),
-      ['policy file: must be a mapping with defaults, security and resources (line 1)'],
+      ['policy file: must be a mapping with defaults, security, digests and resources (line 1)'],
     ],
   ])('names %s in one line', (_, text, expected) => {
     expect(problemsOf(text)).toEqual(expected);

@@ -1,0 +1,32 @@
+import type { WebClient } from '@slack/web-api';
+import { digestPeriod } from '../domain/digest-period.ts';
+import type { DigestPolicy, Policy } from '../domain/policy.ts';
+import { computeDigest, type DigestReport } from '../services/compute-digest.ts';
+import { digestMessage } from '../slack/blocks/digest-message.ts';
+import type { SlackMessage } from '../slack/blocks/slack-message.ts';
+import type { Database } from '../store/database.ts';
+
+export interface BuiltDigest {
+  digest: DigestPolicy;
+  report: DigestReport;
+  message: SlackMessage;
+}
+
+/** The digest named `name` in the policy, for the period its schedule gives at `now`. */
+export async function buildDigest(db: Database, policy: Policy, name: string, now: Date): Promise<BuiltDigest> {
+  const digest = policy.digests.find((candidate) => candidate.name === name);
+  if (!digest) {
+    const known = policy.digests.map((candidate) => candidate.name);
+    throw new Error(`the policy has no digest "${name}"${known.length > 0 ? `; it has ${known.join(', ')}` : ': add one under digests'}`);
+  }
+  const { since, until } = digestPeriod(digest.schedule, digest.timeZone, now);
+  const report = await computeDigest(db, since, until);
+  return { digest, report, message: digestMessage(digest.name, report) };
+}
+
+/** Builds the digest and posts it to its channel. */
+export async function sendDigest(client: WebClient, db: Database, policy: Policy, name: string, now: Date): Promise<BuiltDigest> {
+  const built = await buildDigest(db, policy, name, now);
+  await client.chat.postMessage({ channel: built.digest.channel, ...built.message });
+  return built;
+}

@@ -1,0 +1,66 @@
+import type { types } from '@slack/bolt';
+import { formatDuration } from '../../domain/duration.ts';
+import type { DigestReport } from '../../services/compute-digest.ts';
+import { isQuiet } from '../../services/compute-digest.ts';
+import { escapeAndTruncate, mention, slackDate } from '../mrkdwn.ts';
+import type { SlackMessage } from './slack-message.ts';
+
+const MAX_SECTION_TEXT = 3000;
+
+/**
+ * A digest for the security channel: what happened to access in the period, what is held now,
+ * and the audit chain's head, which, once posted, anchors the chain in Slack's own history.
+ */
+export function digestMessage(name: string, report: DigestReport): SlackMessage {
+  const period = `${slackDate(report.since)} – ${slackDate(report.until)}`;
+  const head = report.chainHead ? `audit chain head: event ${report.chainHead.seq}, \`${report.chainHead.hash}\`` : 'the audit chain is empty';
+  if (isQuiet(report)) {
+    const line = `🗒️ Access digest *${escapeAndTruncate(name, 100)}*, ${period}: nothing to report; ${head}.`;
+    return { text: `Access digest ${name}: nothing to report`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: line } }] };
+  }
+  const sections = digestSections(report);
+  const blocks: types.KnownBlock[] = [
+    { type: 'header', text: { type: 'plain_text', text: `Access digest — ${name}`.slice(0, 150) } },
+    { type: 'context', elements: [{ type: 'mrkdwn', text: period }] },
+    ...sections.map((text): types.SectionBlock => ({ type: 'section', text: { type: 'mrkdwn', text: text.slice(0, MAX_SECTION_TEXT) } })),
+    { type: 'context', elements: [{ type: 'mrkdwn', text: `Anchor: ${head}. \`latch audit verify\` checks the chain up to it.` }] },
+  ];
+  return { text: `Access digest ${name}: ${report.requestsTotal} request(s), ${report.activeGrants} grant(s) active`, blocks };
+}
+
+/** The digest's sections as mrkdwn, also what `latch digest send --dry-run` prints. */
+export function digestSections(report: DigestReport): string[] {
+  const states = Object.entries(report.requestsByState)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([state, count]) => `${count} ${state}`)
+    .join(', ');
+  const latency = report.decisionLatency
+    ? `median ${formatDuration(roundToMinute(report.decisionLatency.medianSeconds))}, p90 ${formatDuration(roundToMinute(report.decisionLatency.p90Seconds))}`
+    : 'no decisions by people';
+  const sections = [
+    `*Requests*: ${report.requestsTotal}${states ? ` (${states})` : ''}\n*Approved*: ${report.approvedByPeople} by people, ${report.approvedByPolicy} by policy · *Denied*: ${report.denied}\n*Time to decision*: ${latency}`,
+  ];
+  if (report.breakGlass.length > 0) {
+    const uses = report.breakGlass.map((use) => {
+      const review = use.reviewedBy ? `reviewed by ${mention(use.reviewedBy)}` : `⚠️ *not reviewed*${use.reviewDueAt ? ` (due ${slackDate(use.reviewDueAt)})` : ''}`;
+      return `• ${mention(use.requesterId)}: \`${escapeAndTruncate(use.role, 100)}\` on \`${escapeAndTruncate(use.resourceId, 100)}\`, ${slackDate(use.at)}, ${review}`;
+    });
+    sections.push(`*Break-glass*: ${report.breakGlass.length}\n${uses.join('\n')}`);
+  }
+  const longest = report.longestActive.map(
+    (grant) => `• ${mention(grant.requesterId)} as \`${escapeAndTruncate(grant.principal, 100)}\`: \`${escapeAndTruncate(grant.role, 100)}\` on \`${escapeAndTruncate(grant.resourceId, 100)}\` for ${formatDuration(roundToMinute((grant.expiresAt.getTime() - grant.grantedAt.getTime()) / 1000))}, until ${slackDate(grant.expiresAt)}`,
+  );
+  sections.push(`*Active grants now*: ${report.activeGrants}${longest.length > 0 ? `; the longest:\n${longest.join('\n')}` : ''}`);
+  const revocations = `*Revocations*: ${report.lateRevocations} more than a minute late, ${report.failedRevocationAttempts} failed attempt(s)${report.overdueNow > 0 ? ` · 🚨 *${report.overdueNow} overdue now*` : ', none overdue'}`;
+  sections.push(revocations);
+  const top = (label: string, rows: Array<{ id: string; requests: number }>, show: (id: string) => string) =>
+    rows.length > 0 ? `*${label}*: ${rows.map((row) => `${show(row.id)} (${row.requests})`).join(', ')}` : null;
+  const tops = [top('Top requesters', report.topRequesters, mention), top('Top resources', report.topResources, (id) => `\`${escapeAndTruncate(id, 100)}\``)].filter(Boolean);
+  if (tops.length > 0) sections.push(tops.join('\n'));
+  return sections;
+}
+
+/** Whole minutes from a minute up, whole seconds below it. */
+function roundToMinute(seconds: number): number {
+  return seconds >= 60 ? Math.round(seconds / 60) * 60 : Math.round(seconds);
+}
