@@ -248,6 +248,7 @@ const resourceSchema = z.strictObject({
   breakGlass: breakGlassSchema.optional(),
   reminders: remindersSchema.optional(),
   defaultDuration: duration.optional(),
+  permanentHolders: z.array(z.string().min(1, { error: 'must not be empty' })).default([]),
 });
 
 const digestSchema = z
@@ -595,6 +596,7 @@ function resolveResource(resource: ResourceInput, context: ResourceContext): Res
     breakGlass: resolveBreakGlass(resource, maxDurationSeconds, context),
     reminders: resolveReminders(resource, context),
     defaultDurationSeconds: resolveDefaultDuration(resource, maxDurationSeconds, context),
+    permanentHolders: [...new Set(resource.permanentHolders)],
   };
 }
 

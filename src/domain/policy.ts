@@ -118,6 +118,11 @@ export interface ResourcePolicy {
   pendingTimeoutSeconds: number;
   /** The duration the request form suggests; null suggests none. */
   defaultDurationSeconds: number | null;
+  /**
+   * Accounts that hold a role of this resource on purpose, without a grant (a service account, the
+   * owner): the standing-access scan does not report them.
+   */
+  permanentHolders: string[];
   /** A regular expression every request's ticket must match; null means a ticket is optional. */
   ticketPattern: string | null;
   /** The shortest reason accepted, in characters (at least 1: a reason is always required). */

@@ -22,6 +22,8 @@ export interface MaintenanceSweeps {
   reconcile(): Promise<void>;
   /** Reminds people of what waits for them: unreviewed break-glass use, undecided requests. */
   sendReminders(): Promise<void>;
+  /** Asks the providers who holds each role and reports holders without a grant. */
+  scanStandingAccess(): Promise<void>;
 }
 
 export interface MaintenanceOptions {
@@ -31,6 +33,8 @@ export interface MaintenanceOptions {
   everyMs?: number;
   /** The reconcile sweep's own interval: every minute unless told. */
   reconcileEveryMs?: number;
+  /** The standing-access scan's own interval: every ten minutes unless told (it asks every target). */
+  scanEveryMs?: number;
   /** How often this process checks that Redis still has the schedules (15 s unless told). */
   guardEveryMs?: number;
   sweeps: MaintenanceSweeps;
@@ -46,6 +50,7 @@ const SWEEP_HANDLERS: Record<string, keyof MaintenanceSweeps> = {
   'announce-missed-requests': 'announceMissedRequests',
   reconcile: 'reconcile',
   'send-reminders': 'sendReminders',
+  'scan-standing-access': 'scanStandingAccess',
 };
 
 export async function startMaintenance({
@@ -53,6 +58,7 @@ export async function startMaintenance({
   prefix = 'latch',
   everyMs = 30_000,
   reconcileEveryMs = 60_000,
+  scanEveryMs = 10 * 60_000,
   guardEveryMs = 15_000,
   sweeps,
   logger,
@@ -60,8 +66,9 @@ export async function startMaintenance({
   const queueConnection = createRedisConnection(redisUrl, 'queue', logger);
   const workerConnection = createRedisConnection(redisUrl, 'worker', logger);
   const queue = new Queue(MAINTENANCE_QUEUE, { connection: queueConnection, prefix });
+  const intervalOf = (name: string) => (name === 'reconcile' ? reconcileEveryMs : name === 'scan-standing-access' ? scanEveryMs : everyMs);
   const schedule = (name: string) =>
-    queue.upsertJobScheduler(name, { every: name === 'reconcile' ? reconcileEveryMs : everyMs }, { name, opts: { removeOnComplete: 100, removeOnFail: 100 } });
+    queue.upsertJobScheduler(name, { every: intervalOf(name) }, { name, opts: { removeOnComplete: 100, removeOnFail: 100 } });
   for (const name of Object.keys(SWEEP_HANDLERS)) await schedule(name);
   const worker = new Worker(
     MAINTENANCE_QUEUE,

@@ -35,8 +35,8 @@ export interface LatchOptions {
 export interface Latch extends SlackApp {
   services: ServiceContext;
   messenger: RequestMessenger;
-  /** The sweeps that need Slack; the reconcile sweep is the jobs layer's own. */
-  sweeps: Omit<MaintenanceSweeps, 'reconcile'>;
+  /** The sweeps that need Slack; reconcile and the standing-access scan are the jobs layer's own. */
+  sweeps: Omit<MaintenanceSweeps, 'reconcile' | 'scanStandingAccess'>;
   postDigest(name: string): Promise<void>;
 }
 
@@ -59,7 +59,7 @@ export function createLatch(options: LatchOptions): Latch {
   registerDecisionListeners(slack.app, { services, messenger, logger });
   registerExtensionListeners(slack.app, { services, messenger, logger });
   registerBreakGlassListeners(slack.app, { services, messenger, logger });
-  const sweeps: Omit<MaintenanceSweeps, 'reconcile'> = {
+  const sweeps: Omit<MaintenanceSweeps, 'reconcile' | 'scanStandingAccess'> = {
     async expirePendingRequests() {
       for (const requestId of await expirePendingRequests(services)) await messenger.announceOutcome(requestId);
     },

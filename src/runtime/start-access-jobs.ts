@@ -1,6 +1,7 @@
 import type { AccessQueues } from '../jobs/access-queues.ts';
 import { startAccessWorkers, type AccessEvents } from '../jobs/access-workers.ts';
 import { reconcileAccess } from '../jobs/reconcile-access.ts';
+import { scanStandingAccess } from '../services/scan-standing-access.ts';
 import type { RevocationBackoff } from '../jobs/revocation-backoff.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { AccessProvider } from '../providers/provider.ts';
@@ -25,6 +26,8 @@ export interface AccessJobsOptions {
 export interface RunningAccessJobs {
   /** Queues again what PostgreSQL says is needed (the reconcile sweep). */
   reconcile(): Promise<void>;
+  /** Looks for role holders without a grant and tells the security channel (a maintenance sweep). */
+  scanStandingAccess(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -60,6 +63,9 @@ export async function startAccessJobs(options: AccessJobsOptions): Promise<Runni
   });
   return {
     reconcile,
+    async scanStandingAccess() {
+      await messenger.alertStandingAccess(await scanStandingAccess(ctx));
+    },
     async stop() {
       await workers.stop();
       await locks.close();

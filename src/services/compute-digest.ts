@@ -22,6 +22,8 @@ export interface DigestReport {
   lateRevocations: number;
   failedRevocationAttempts: number;
   overdueNow: number;
+  /** Role holders without a grant that the standing-access scan has open now. */
+  standingAccess: Array<{ resourceId: string; role: string; principal: string; firstSeenAt: Date }>;
   /** From request to the people's decision, for requests people decided in the period. */
   decisionLatency: { medianSeconds: number; p90Seconds: number } | null;
   topRequesters: Array<{ id: string; requests: number }>;
@@ -54,7 +56,7 @@ const LATE_AFTER_SECONDS = 60;
 const TOP = 5;
 
 export async function computeDigest(db: Database, since: Date, until: Date): Promise<DigestReport> {
-  const [byState, decisions, breakGlass, active, longest, revocations, latency, requesters, resources, head] = await Promise.all([
+  const [byState, decisions, breakGlass, active, longest, revocations, latency, requesters, resources, head, standing] = await Promise.all([
     db.$queryRaw<Array<{ state: string; count: bigint }>>`
       SELECT state::text AS state, count(*) AS count FROM access_requests
       WHERE created_at >= ${since} AND created_at < ${until} GROUP BY state`,
@@ -88,6 +90,12 @@ export async function computeDigest(db: Database, since: Date, until: Date): Pro
       SELECT resource_id AS id, count(*) AS requests FROM access_requests
       WHERE created_at >= ${since} AND created_at < ${until} GROUP BY resource_id ORDER BY requests DESC, id LIMIT ${TOP}`,
     db.auditEvent.findFirst({ orderBy: { seq: 'desc' }, select: { seq: true, hash: true } }),
+    db.standingAccessFinding.findMany({
+      where: { resolvedAt: null },
+      orderBy: [{ firstSeenAt: 'asc' }, { principal: 'asc' }],
+      take: 50,
+      select: { resourceId: true, role: true, principal: true, firstSeenAt: true },
+    }),
   ]);
   const requestsByState = Object.fromEntries(byState.map((row) => [row.state, Number(row.count)]));
   const decided = decisions[0];
@@ -106,6 +114,7 @@ export async function computeDigest(db: Database, since: Date, until: Date): Pro
     lateRevocations: Number(revocations[0]?.late ?? 0),
     failedRevocationAttempts: Number(revocations[0]?.failed ?? 0),
     overdueNow: Number(revocations[0]?.overdue ?? 0),
+    standingAccess: standing,
     decisionLatency: times?.median === null || times?.median === undefined ? null : { medianSeconds: Number(times.median), p90Seconds: Number(times.p90) },
     topRequesters: requesters.map((row) => ({ id: row.id, requests: Number(row.requests) })),
     topResources: resources.map((row) => ({ id: row.id, requests: Number(row.requests) })),
@@ -119,6 +128,7 @@ export function isQuiet(report: DigestReport): boolean {
     report.requestsTotal === 0 &&
     report.approvedByPolicy + report.approvedByPeople + report.denied === 0 &&
     report.breakGlass.length === 0 &&
+    report.standingAccess.length === 0 &&
     report.activeGrants === 0 &&
     report.lateRevocations + report.failedRevocationAttempts + report.overdueNow === 0
   );

@@ -6,7 +6,8 @@ import { approvalMessage } from './blocks/approval-message.ts';
 import { breakGlassAlert, breakGlassReminder } from './blocks/break-glass-alert.ts';
 import { approvalReminder, escalationNotice } from './blocks/pending-reminders.ts';
 import { outcomeNotice, requestReceivedNotice } from './blocks/requester-notices.ts';
-import { overdueRevocationDoneNotice, revocationOverdueAlert, type OverdueGrantView } from './blocks/security-alerts.ts';
+import { overdueRevocationDoneNotice, revocationOverdueAlert, standingAccessAlert, type OverdueGrantView } from './blocks/security-alerts.ts';
+import type { StandingAccessScan } from '../services/scan-standing-access.ts';
 import type { SlackMessage } from './blocks/slack-message.ts';
 import { loadRequestView, type LoadedRequest } from './load-request-view.ts';
 
@@ -64,6 +65,21 @@ export class RequestMessenger {
     if (!channel) return;
     const posted = await this.attempt('announce break-glass use to the security channel', () => this.client.chat.postMessage({ channel, ...breakGlassAlert(view) }));
     if (posted?.ts) await this.db.accessRequest.update({ where: { id: view.id }, data: { securityMessageTs: posted.ts } });
+  }
+
+  /** Tells the security channel what the standing-access scan found, or found gone. */
+  async alertStandingAccess(scan: StandingAccessScan): Promise<void> {
+    if (scan.found.length === 0 && scan.resolved.length === 0) return;
+    const policy = this.policy();
+    const channel = policy.security.channel;
+    if (!channel) {
+      this.logger.error({ found: scan.found }, 'standing access found, but the policy names no security.channel to alert');
+      return;
+    }
+    const named = (finding: { resourceId: string; role: string; principal: string }) => ({ ...finding, resourceName: findResource(policy, finding.resourceId)?.name ?? finding.resourceId });
+    await this.attempt('alert the security channel of standing access', () =>
+      this.client.chat.postMessage({ channel, ...standingAccessAlert({ found: scan.found.map(named), resolved: scan.resolved.map(named) }) }),
+    );
   }
 
   /** A reminder in the break-glass alert's thread while its review is overdue. */

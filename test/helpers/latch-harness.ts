@@ -85,6 +85,12 @@ export class LatchHarness extends SlackSender {
 
   policy!: Policy;
 
+  /** Runs the standing-access sweep as a worker would (only with a provider). */
+  async scanStandingAccess(): Promise<void> {
+    if (!this.jobs) throw new Error('start the harness with a provider to scan');
+    await this.jobs.running.scanStandingAccess();
+  }
+
   async close(): Promise<void> {
     if (this.jobs) {
       await this.jobs.running.stop();

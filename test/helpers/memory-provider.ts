@@ -48,6 +48,11 @@ export class MemoryProvider implements AccessProvider {
     return ok(this.holds(grant.principal, grant.role));
   }
 
+  /** Who holds `role`, as a target that can list would answer (for the standing-access scan). */
+  async list(role: string): Promise<ProviderResult<string[]>> {
+    return ok([...this.access].filter((entry) => entry.endsWith(`/${role}`)).map((entry) => entry.slice(0, -role.length - 1)).sort());
+  }
+
   private async run(op: Step, grant: ProviderGrant, apply: () => void): Promise<ProviderResult> {
     this.calls.push({ op, principal: grant.principal, role: grant.role, grantId: grant.grantId });
     await this.gates[op];

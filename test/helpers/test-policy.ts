@@ -23,6 +23,7 @@ export function testResource(overrides: Partial<ResourcePolicy> = {}): ResourceP
     breakGlass: null,
     reminders: null,
     defaultDurationSeconds: null,
+    permanentHolders: [],
     ...overrides,
   };
 }

@@ -131,7 +131,7 @@ async function startService(env: ServiceEnv, source: PolicySource, logger: Logge
     if (role !== 'web') {
       const access = await startAccessJobs({ latch, queues, providers: source.providers, databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL, logger });
       cleanups.push(() => access.stop());
-      const maintenance = await startMaintenance({ redisUrl: env.REDIS_URL, sweeps: { ...sweeps, reconcile: access.reconcile }, logger });
+      const maintenance = await startMaintenance({ redisUrl: env.REDIS_URL, sweeps: { ...sweeps, reconcile: access.reconcile, scanStandingAccess: access.scanStandingAccess }, logger });
       cleanups.push(() => maintenance.stop());
       const digests = await startDigestSchedules({ redisUrl: env.REDIS_URL, digests: () => source.policy.digests, send: latch.postDigest, logger });
       cleanups.push(() => digests.stop());

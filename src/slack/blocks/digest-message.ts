@@ -47,6 +47,12 @@ export function digestSections(report: DigestReport): string[] {
     });
     sections.push(`*Break-glass*: ${report.breakGlass.length}\n${uses.join('\n')}`);
   }
+  if (report.standingAccess.length > 0) {
+    const holders = report.standingAccess.map(
+      (finding) => `• \`${escapeAndTruncate(finding.principal, 100)}\` holds \`${escapeAndTruncate(finding.role, 100)}\` on \`${escapeAndTruncate(finding.resourceId, 100)}\` without a grant, since ${slackDate(finding.firstSeenAt)}`,
+    );
+    sections.push(`🚨 *Standing access*: ${report.standingAccess.length} holder(s) without a grant\n${holders.join('\n')}`);
+  }
   const longest = report.longestActive.map(
     (grant) => `• ${mention(grant.requesterId)} as \`${escapeAndTruncate(grant.principal, 100)}\`: \`${escapeAndTruncate(grant.role, 100)}\` on \`${escapeAndTruncate(grant.resourceId, 100)}\` for ${formatDuration(roundToMinute((grant.expiresAt.getTime() - grant.grantedAt.getTime()) / 1000))}, until ${slackDate(grant.expiresAt)}`,
   );

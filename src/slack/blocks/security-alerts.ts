@@ -43,3 +43,29 @@ export function overdueRevocationDoneNotice(grant: OverdueGrantView): SlackMessa
   const text = `✅ The overdue revocation of \`${escapeAndTruncate(grant.role, 200)}\` on *${escapeAndTruncate(grant.resourceName, 200)}* for ${mention(grant.requesterId)} is done (grant \`${grant.grantId}\`).`;
   return { text: `Overdue revocation done: ${grant.role} on ${grant.resourceName}`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] };
 }
+
+/** What the standing-access scan tells the security channel: new findings, and ones now gone. */
+export interface StandingAccessView {
+  found: Array<{ resourceName: string; role: string; principal: string }>;
+  resolved: Array<{ resourceName: string; role: string; principal: string }>;
+}
+
+export function standingAccessAlert(view: StandingAccessView): SlackMessage {
+  const line = (finding: { resourceName: string; role: string; principal: string }) =>
+    `• \`${escapeAndTruncate(finding.principal, 200)}\` holds \`${escapeAndTruncate(finding.role, 200)}\` on *${escapeAndTruncate(finding.resourceName, 200)}*`;
+  const blocks: SlackMessage['blocks'] = [];
+  if (view.found.length > 0) {
+    blocks.push({ type: 'header', text: { type: 'plain_text', text: '🚨 Standing access found' } });
+    blocks.push({
+      type: 'section',
+      text: {
+        type: 'mrkdwn',
+        text: `Held without a Latch grant (given outside Latch, or a revocation that silently failed):\n${view.found.slice(0, 40).map(line).join('\n')}${view.found.length > 40 ? `\n…and ${view.found.length - 40} more` : ''}`.slice(0, 3000),
+      },
+    });
+  }
+  if (view.resolved.length > 0) {
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `✅ No longer held without a grant:\n${view.resolved.slice(0, 40).map(line).join('\n')}`.slice(0, 3000) } });
+  }
+  return { text: view.found.length > 0 ? `Standing access found: ${view.found.length} holder(s) without a grant` : 'Standing access resolved', blocks };
+}

@@ -25,7 +25,7 @@ describe('maintenance sweeps on BullMQ', () => {
       prefix,
       everyMs: 150,
       logger,
-      sweeps: { expirePendingRequests: async () => void runs++, announceMissedRequests: async () => {}, reconcile: async () => {}, sendReminders: async () => {} },
+      sweeps: { expirePendingRequests: async () => void runs++, announceMissedRequests: async () => {}, reconcile: async () => {}, sendReminders: async () => {}, scanStandingAccess: async () => {} },
     });
     await waitUntil(() => runs >= 3);
     await maintenance.stop();
@@ -36,7 +36,7 @@ describe('maintenance sweeps on BullMQ', () => {
 
   it('gets its schedule back after Redis lost everything, at the next start', async () => {
     const prefix = `latch-test-${randomBytes(4).toString('hex')}`;
-    const first = await startMaintenance({ redisUrl: inject('redisUrl'), prefix, everyMs: 60_000, logger, sweeps: { expirePendingRequests: async () => {}, announceMissedRequests: async () => {}, reconcile: async () => {}, sendReminders: async () => {} } });
+    const first = await startMaintenance({ redisUrl: inject('redisUrl'), prefix, everyMs: 60_000, logger, sweeps: { expirePendingRequests: async () => {}, announceMissedRequests: async () => {}, reconcile: async () => {}, sendReminders: async () => {}, scanStandingAccess: async () => {} } });
     await first.stop();
     // What FLUSHALL would do to this prefix's keys, without disturbing other test files.
     const keys = await redis.keys(`${prefix}:*`);
@@ -44,7 +44,7 @@ describe('maintenance sweeps on BullMQ', () => {
     await redis.del(...keys);
 
     let runs = 0;
-    const second = await startMaintenance({ redisUrl: inject('redisUrl'), prefix, everyMs: 150, logger, sweeps: { expirePendingRequests: async () => void runs++, announceMissedRequests: async () => {}, reconcile: async () => {}, sendReminders: async () => {} } });
+    const second = await startMaintenance({ redisUrl: inject('redisUrl'), prefix, everyMs: 150, logger, sweeps: { expirePendingRequests: async () => void runs++, announceMissedRequests: async () => {}, reconcile: async () => {}, sendReminders: async () => {}, scanStandingAccess: async () => {} } });
     await waitUntil(() => runs >= 1);
     await second.stop();
     expect(runs).toBeGreaterThanOrEqual(1);
@@ -60,7 +60,7 @@ describe('maintenance sweeps on BullMQ', () => {
       reconcileEveryMs: 60_000,
       guardEveryMs: 100,
       logger,
-      sweeps: { expirePendingRequests: async () => {}, announceMissedRequests: async () => {}, reconcile: async () => void reconciles++, sendReminders: async () => {} },
+      sweeps: { expirePendingRequests: async () => {}, announceMissedRequests: async () => {}, reconcile: async () => void reconciles++, sendReminders: async () => {}, scanStandingAccess: async () => {} },
     });
     try {
       await waitUntil(() => reconciles === 1);

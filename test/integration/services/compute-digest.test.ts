@@ -135,4 +135,16 @@ describe('computeDigest', () => {
     expect(isQuiet(quiet)).toBe(false);
     expect(quiet.activeGrants).toBe(3);
   });
+
+  it('lists open standing-access findings, and not resolved ones', async () => {
+    const seen = new Date('2026-11-25T05:00:00Z');
+    await db.standingAccessFinding.createMany({
+      data: [
+        { resourceId: 'prod-db', role: 'read', principal: 'mallory', firstSeenAt: seen, lastSeenAt: seen },
+        { resourceId: 'prod-db', role: 'read', principal: 'gone', firstSeenAt: seen, lastSeenAt: seen, resolvedAt: seen },
+      ],
+    });
+    const withFinding = await computeDigest(db, SINCE, UNTIL);
+    expect(withFinding.standingAccess).toEqual([{ resourceId: 'prod-db', role: 'read', principal: 'mallory', firstSeenAt: seen }]);
+  });
 });

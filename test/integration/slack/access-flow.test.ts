@@ -260,6 +260,26 @@ describe('access through Slack', () => {
   });
 });
 
+describe('the standing-access scan', () => {
+  it('tells the security channel who holds a role without a grant, and when that is gone', async () => {
+    h.slack.reset();
+    provider.access.add('mallory/read');
+    try {
+      await h.scanStandingAccess();
+      const alert = await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === SECURITY_CHANNEL && text(c).includes('Standing access found'));
+      expect(text(alert)).toContain('`mallory` holds `read` on *Production database*');
+      // Found once: the next scan does not repeat it.
+      await h.scanStandingAccess();
+      expect(h.slack.callsTo('chat.postMessage').filter((c) => c.args.channel === SECURITY_CHANNEL)).toHaveLength(1);
+    } finally {
+      provider.access.delete('mallory/read');
+    }
+    await h.scanStandingAccess();
+    const resolved = await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === SECURITY_CHANNEL && text(c).includes('No longer held without a grant'));
+    expect(text(resolved)).toContain('`mallory`');
+  });
+});
+
 describe('break-glass through Slack', () => {
   it('grants at once, alerts the security channel, reminds until someone other than the user reviews it', async () => {
     const before = h.policy;

@@ -106,6 +106,7 @@ describe('policy.example.yaml', () => {
       breakGlass: { requesters: { everyone: false, users: [], groups: ['S0ONCALL'] }, maxDurationSeconds: HOUR, reviewWithinSeconds: 4 * HOUR, remindEverySeconds: HOUR },
       reminders: { afterSeconds: 2 * HOUR, escalateAfterSeconds: 8 * HOUR, escalateTo: ['S0SECLEADS'] },
       defaultDurationSeconds: HOUR,
+      permanentHolders: ['svc_reporting'],
     });
   });
 
@@ -213,6 +214,7 @@ describe('defaults', () => {
       breakGlass: null,
       reminders: null,
       defaultDurationSeconds: null,
+      permanentHolders: [],
     });
   });
 
