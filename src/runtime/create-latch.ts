@@ -8,6 +8,8 @@ import { createSlackApp, type SlackApp } from '../slack/app.ts';
 import { registerDecisionListeners } from '../slack/listeners/decision-listeners.ts';
 import { registerExtensionListeners } from '../slack/listeners/extension-listeners.ts';
 import { registerBreakGlassListeners } from '../slack/listeners/break-glass-listeners.ts';
+import { registerHomeListeners } from '../slack/listeners/home-listeners.ts';
+import { HomePublisher } from '../slack/home-publisher.ts';
 import { claimBreakGlassReminders } from '../services/remind-break-glass-reviews.ts';
 import { claimPendingReminders, escalateOverdueRequests } from '../services/remind-pending-requests.ts';
 import { registerRequestListeners } from '../slack/listeners/request-listeners.ts';
@@ -55,10 +57,12 @@ export function createLatch(options: LatchOptions): Latch {
     access: options.access,
   };
   const messenger = new RequestMessenger(slack.app.client, db, policy, logger);
-  registerRequestListeners(slack.app, { services, messenger, logger });
-  registerDecisionListeners(slack.app, { services, messenger, logger });
-  registerExtensionListeners(slack.app, { services, messenger, logger });
-  registerBreakGlassListeners(slack.app, { services, messenger, logger });
+  const listening = { services, messenger, home: new HomePublisher(slack.app.client, services, logger), logger };
+  registerRequestListeners(slack.app, listening);
+  registerDecisionListeners(slack.app, listening);
+  registerExtensionListeners(slack.app, listening);
+  registerBreakGlassListeners(slack.app, listening);
+  registerHomeListeners(slack.app, listening);
   const sweeps: Omit<MaintenanceSweeps, 'reconcile' | 'scanStandingAccess'> = {
     async expirePendingRequests() {
       for (const requestId of await expirePendingRequests(services)) await messenger.announceOutcome(requestId);

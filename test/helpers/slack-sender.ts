@@ -67,6 +67,12 @@ export class SlackSender {
     return this.interact({ type: 'view_submission', user: { id: userId, team_id: TEAM_ID }, team: { id: TEAM_ID }, api_app_id: 'A0LATCH', view });
   }
 
+  /** An Events API callback (e.g. app_home_opened), as Slack sends it: JSON, signed. */
+  event(event: Record<string, unknown>): Promise<Response> {
+    const body = JSON.stringify({ token: 'legacy', team_id: TEAM_ID, api_app_id: 'A0LATCH', type: 'event_callback', event_id: `Ev${++this.triggers}`, event_time: Math.floor(Date.now() / 1000), event });
+    return this.post(body);
+  }
+
   interact(payload: unknown): Promise<Response> {
     return this.post(interactionBody(payload));
   }

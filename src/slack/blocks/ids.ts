@@ -22,13 +22,17 @@ export const APPROVAL_ACTIONS_BLOCK = 'latch_approval_actions';
  * approves exactly what the approver saw: after an edit, a click on the old message is refused.
  * (The button's value stays the bare request id.)
  */
-export function approvalActionsBlockId(revision: number): string {
-  return `${APPROVAL_ACTIONS_BLOCK}:r${revision}`;
+/**
+ * The approval buttons' block_id names the revision shown. In App Home, several requests share
+ * one view, whose block_ids must be unique: there the request id follows.
+ */
+export function approvalActionsBlockId(revision: number, requestId?: string): string {
+  return `${APPROVAL_ACTIONS_BLOCK}:r${revision}${requestId ? `:${requestId}` : ''}`;
 }
 
 /** The revision an approval click was made on, or undefined for a block_id Latch did not write. */
 export function revisionOfApprovalBlock(blockId: string | undefined): number | undefined {
-  const match = /^latch_approval_actions:r(\d{1,9})$/.exec(blockId ?? '');
+  const match = /^latch_approval_actions:r(\d{1,9})(?::[0-9a-f-]{36})?$/.exec(blockId ?? '');
   return match ? Number(match[1]) : undefined;
 }
 export const REQUESTER_ACTIONS_BLOCK = 'latch_requester_actions';
@@ -76,3 +80,6 @@ export const EXTEND_REASON_ACTION = 'latch_extend_reason_input';
 // Break-glass: the review button on the alert in the security channel.
 export const REVIEW_BREAK_GLASS = 'latch_review_break_glass';
 export const BREAK_GLASS_ACTIONS_BLOCK = 'latch_break_glass_actions';
+
+// App Home: the buttons of each listed request sit in a block of their own.
+export const HOME_BLOCK_PREFIX = 'latch_home';

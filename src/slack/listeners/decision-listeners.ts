@@ -30,6 +30,7 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
     }
     const result = await decideRequest(ctx.services, { requestId: click.requestId, deciderId: click.userId, decision: 'approve', revision });
     await afterDecision(result, click, client, ctx);
+    if (click.fromHome) await ctx.home.publish(click.userId);
   });
 
   app.action(DENY, async ({ ack, body, client }) => {
@@ -76,6 +77,7 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
     const result = await cancelRequest(ctx.services, { requestId: click.requestId, userId: click.userId });
     if (!result.ok) await tellOnly(client, click, result.message, ctx);
     else await ctx.messenger.announceOutcome(result.requestId);
+    if (click.fromHome) await ctx.home.publish(click.userId);
   });
 
   // "I'm done" in the holder's DM, "Revoke now" on the approval message: the use case decides who may.
@@ -86,6 +88,7 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
     const result = await endAccessEarly(ctx.services, { requestId: click.requestId, userId: click.userId });
     if (!result.ok) await tellOnly(client, click, result.message, ctx);
     else for (const { requestId } of result.ended) await ctx.messenger.refresh(requestId);
+    if (click.fromHome) await ctx.home.publish(click.userId);
   });
 }
 

@@ -11,6 +11,7 @@ export const buttonClickSchema = z.object({
   user: z.object({ id: z.string().min(1) }),
   channel: z.object({ id: z.string().min(1) }).optional(),
   actions: z.array(z.object({ value: requestIdSchema, block_id: z.string().optional() })).min(1),
+  view: z.object({ type: z.string() }).optional(),
 });
 
 export const slashCommandSchema = z.object({

@@ -332,6 +332,41 @@ describe('approving and denying', () => {
   });
 });
 
+describe('App Home', () => {
+  const homeOf = async (userId: string) => {
+    await h.event({ type: 'app_home_opened', user: userId, channel: `D0${userId}`, tab: 'home' });
+    return JSON.stringify((await h.slack.waitForCall('views.publish', (c) => c.args.user_id === userId)).args.view);
+  };
+
+  it('shows the requester what waits for approval, and an approver what waits for them, who can approve from it', async () => {
+    const id = await requestThroughModal();
+    h.slack.reset();
+    const requesterHome = await homeOf(REQUESTER);
+    expect(requesterHome).toContain('Waiting for approval');
+    expect(requesterHome).toContain(`"action_id":"${CANCEL}"`);
+    expect(requesterHome).toContain('Nothing waits for you.');
+
+    const approverHome = await homeOf(APPROVER1);
+    expect(approverHome).toContain(`<@${REQUESTER}> asks for`);
+    expect(approverHome).toContain(`"block_id":"latch_approval_actions:r1:${id}"`);
+
+    h.slack.reset();
+    await h.interact({
+      type: 'block_actions',
+      user: { id: APPROVER1, team_id: 'T0FAKE' },
+      team: { id: 'T0FAKE' },
+      api_app_id: 'A0LATCH',
+      trigger_id: '9.9.home',
+      container: { type: 'view', view_id: 'V0HOME' },
+      view: { id: 'V0HOME', type: 'home' },
+      actions: [{ type: 'button', action_id: APPROVE, block_id: `latch_approval_actions:r1:${id}`, value: id, action_ts: '1700000000.000900' }],
+    });
+    const republished = await h.slack.waitForCall('views.publish', (c) => c.args.user_id === APPROVER1);
+    expect(await h.db.approval.count({ where: { requestId: id, approverSlackId: APPROVER1 } })).toBe(1);
+    expect(JSON.stringify(republished.args.view)).toContain('Nothing waits for you.');
+  });
+});
+
 describe('reminders and escalation', () => {
   it('reminds the approvers in the thread, then escalates to the leads, who may then approve', async () => {
     const before = h.policy;

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import type { HomeData } from '../../../../src/services/load-home.ts';
+import { appHome } from '../../../../src/slack/blocks/app-home.ts';
+import { END_ACCESS, EXTEND_ACCESS } from '../../../../src/slack/blocks/ids.ts';
+import type { AccessRequest, Grant } from '../../../../src/store/generated/client.ts';
+
+const at = new Date('2026-11-24T10:00:00Z');
+function request(index: number, overrides: Partial<AccessRequest> = {}): AccessRequest {
+  return {
+    id: `01900000-0000-7000-8000-${String(index).padStart(12, '0')}`,
+    requesterSlackId: 'U0ALICE',
+    slackTeamId: null,
+    resourceId: 'prod-db',
+    role: 'read',
+    principal: 'alice',
+    durationSeconds: 3600,
+    startsAt: null,
+    extendsRequestId: null,
+    reason: 'work <!channel>',
+    ticket: null,
+    state: 'pending',
+    breakGlass: false,
+    revision: 1,
+    requiredApprovals: 1,
+    requiredGroups: [],
+    policyVersion: null,
+    decidedByRule: null,
+    approvalChannelId: null,
+    approvalMessageTs: null,
+    requesterChannelId: null,
+    requesterMessageTs: null,
+    pendingExpiresAt: null,
+    decidedAt: null,
+    endedAt: null,
+    outcomeReason: null,
+    reviewDueAt: null,
+    reviewedBySlackId: null,
+    reviewedAt: null,
+    securityMessageTs: null,
+    lastRemindedAt: null,
+    escalatedAt: null,
+    createdAt: at,
+    updatedAt: at,
+    ...overrides,
+  };
+}
+const grant = { expiresAt: new Date('2026-11-24T12:00:00Z') } as Grant;
+
+describe('appHome', () => {
+  const full: HomeData = {
+    userId: 'U0ALICE',
+    active: Array.from({ length: 10 }, (_, i) => ({ ...request(i, { state: 'active' }), grant })),
+    pending: Array.from({ length: 10 }, (_, i) => request(100 + i)),
+    awaiting: Array.from({ length: 10 }, (_, i) => request(200 + i, { requesterSlackId: 'U0BOB' })),
+    recent: Array.from({ length: 10 }, (_, i) => request(300 + i, { state: 'revoked', endedAt: at })),
+  };
+
+  it('fits in the 100 blocks of a view, with every block id unique', () => {
+    const { blocks } = appHome(full, () => 'Production database');
+    expect(blocks.length).toBeLessThanOrEqual(100);
+    const ids = blocks.flatMap((block) => ('block_id' in block && block.block_id ? [block.block_id] : []));
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('offers I am done and more time on active access, and escapes what people wrote', () => {
+    const view = JSON.stringify(appHome(full, () => 'Production database'));
+    expect(view).toContain(`"action_id":"${END_ACCESS}"`);
+    expect(view).toContain(`"action_id":"${EXTEND_ACCESS}"`);
+    expect(view).not.toContain('<!channel>');
+  });
+
+  it('says so when there is nothing to show', () => {
+    const view = JSON.stringify(appHome({ userId: 'U0X', active: [], pending: [], awaiting: [], recent: [] }, (id) => id));
+    expect(view).toContain('You hold no access through Latch right now.');
+    expect(view).toContain('Nothing waits for you.');
+  });
+});
