@@ -65,6 +65,15 @@ describe('verifyAuditChain', () => {
       /does not link to the event before it/,
     ],
     [
+      'inserted',
+      // Room made at 3 for a forged event linked to event 2; the old 3 becomes 4.
+      `UPDATE audit_events SET seq = seq + 10 WHERE seq >= 3; UPDATE audit_events SET seq = seq - 9 WHERE seq >= 13;
+       INSERT INTO audit_events (seq, at, actor, action, request_id, data, prev_hash, hash)
+         SELECT 3, at, 'U0MALLORY', 'request.approved', NULL, '{}', hash, repeat('b', 64) FROM audit_events WHERE seq = 2`,
+      3n,
+      /event 3 does not match its hash/,
+    ],
+    [
       'reordered',
       'UPDATE audit_events SET seq = 100 WHERE seq = 2; UPDATE audit_events SET seq = 2 WHERE seq = 3; UPDATE audit_events SET seq = 3 WHERE seq = 100',
       2n,
