@@ -23,6 +23,13 @@ export interface AccessEvents {
   overdueRevocationDone(grantId: string): Promise<void>;
 }
 
+/** Told of each revocation and each failed job attempt (the metrics). */
+export interface AccessJobMetrics {
+  /** The access was taken away at `revokedAt`; it was due at `dueAt`. */
+  revoked(dueAt: Date, revokedAt: Date): void;
+  jobFailed(queue: string): void;
+}
+
 export interface AccessWorkerOptions {
   redisUrl: string;
   prefix?: string;
@@ -33,6 +40,7 @@ export interface AccessWorkerOptions {
   /** Jobs of each queue run at once in this process; the access lock pool should match. */
   concurrency?: number;
   revocationBackoff?: RevocationBackoff;
+  metrics?: AccessJobMetrics | undefined;
 }
 
 export interface RunningAccessWorkers {
@@ -53,7 +61,7 @@ class RetryableFailure extends Error {
  * thing. A job that is not due yet (a later start, an extended grant) puts itself back to sleep.
  */
 export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessWorkers {
-  const { ctx, queues, events, logger, prefix = 'latch', concurrency = 10 } = options;
+  const { ctx, queues, events, logger, metrics, prefix = 'latch', concurrency = 10 } = options;
   const backoff = options.revocationBackoff ?? DEFAULT_REVOCATION_BACKOFF;
   const tell = async (what: string, call: () => Promise<void>) => {
     await call().catch((error: unknown) => logger.error({ err: error }, `could not ${what}`));
@@ -93,6 +101,7 @@ export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessW
         const result = await revokeWhenDue(ctx, job.data.grantId);
         switch (result.outcome) {
           case 'revoked':
+            metrics?.revoked(result.dueAt, result.revokedAt);
             await tell('announce the revocation', () => events.ended(result.requestId));
             if (result.wasOverdue) await tell('announce the overdue revocation done', () => events.overdueRevocationDone(result.grantId));
             return;
@@ -119,6 +128,7 @@ export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessW
   for (const worker of [grantWorker, revokeWorker]) {
     worker.on('failed', (job, error) => {
       if (error instanceof DelayedError) return;
+      metrics?.jobFailed(worker.name);
       logger.warn({ err: error, job: job?.id, attemptsMade: job?.attemptsMade }, `${worker.name} job failed`);
     });
     worker.on('error', (error) => logger.error({ err: error }, `${worker.name} worker error`));

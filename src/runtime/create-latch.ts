@@ -1,10 +1,11 @@
 import type { Policy } from '../domain/policy.ts';
 import type { MaintenanceSweeps } from '../jobs/maintenance-jobs.ts';
 import type { Logger } from '../logging/logger.ts';
+import type { LatchMetrics } from '../metrics/latch-metrics.ts';
 import { expirePendingRequests } from '../services/expire-pending-requests.ts';
 import { findUnannouncedRequests } from '../services/find-unannounced-requests.ts';
 import { systemClock, type Clock, type AccessScheduler, type GroupDirectory, type ServiceContext, type UserDirectory } from '../services/service-context.ts';
-import { createSlackApp, type SlackApp } from '../slack/app.ts';
+import { countRateLimits, createSlackApp, type SlackApp } from '../slack/app.ts';
 import { registerDecisionListeners } from '../slack/listeners/decision-listeners.ts';
 import { registerExtensionListeners } from '../slack/listeners/extension-listeners.ts';
 import { registerBreakGlassListeners } from '../slack/listeners/break-glass-listeners.ts';
@@ -32,6 +33,8 @@ export interface LatchOptions {
   clock?: Clock;
   groups?: GroupDirectory;
   users?: UserDirectory;
+  /** Decisions and Slack API errors and rate limits are counted here when given. */
+  metrics?: LatchMetrics;
 }
 
 export interface Latch extends SlackApp {
@@ -45,8 +48,9 @@ export interface Latch extends SlackApp {
 /** Wires the use cases, the Slack app and its listeners together: the one place that does. */
 export function createLatch(options: LatchOptions): Latch {
   const { db, policy, logger } = options;
-  const slack = createSlackApp({ botToken: options.botToken, signingSecret: options.signingSecret, apiUrl: options.slackApiUrl, logger });
+  const slack = createSlackApp({ botToken: options.botToken, signingSecret: options.signingSecret, apiUrl: options.slackApiUrl, logger, metrics: options.metrics });
   const fastClient = SlackUsergroupDirectory.fastClient(options.botToken, options.slackApiUrl);
+  if (options.metrics) countRateLimits(fastClient, options.metrics);
   const services: ServiceContext = {
     db,
     policy,
@@ -55,6 +59,7 @@ export function createLatch(options: LatchOptions): Latch {
     groups: options.groups ?? new SlackUsergroupDirectory(fastClient, logger),
     users: options.users ?? new SlackUserDirectory(fastClient, logger),
     access: options.access,
+    metrics: options.metrics,
   };
   const messenger = new RequestMessenger(slack.app.client, db, policy, logger);
   const listening = { services, messenger, home: new HomePublisher(slack.app.client, services, logger), logger };

@@ -1,5 +1,5 @@
 import type { AccessQueues } from '../jobs/access-queues.ts';
-import { startAccessWorkers, type AccessEvents } from '../jobs/access-workers.ts';
+import { startAccessWorkers, type AccessEvents, type AccessJobMetrics } from '../jobs/access-workers.ts';
 import { reconcileAccess } from '../jobs/reconcile-access.ts';
 import { scanStandingAccess } from '../services/scan-standing-access.ts';
 import type { RevocationBackoff } from '../jobs/revocation-backoff.ts';
@@ -21,6 +21,8 @@ export interface AccessJobsOptions {
   logger: Logger;
   concurrency?: number;
   revocationBackoff?: RevocationBackoff;
+  /** Revocation lateness and failed job attempts (LatchMetrics). */
+  metrics?: AccessJobMetrics | undefined;
 }
 
 export interface RunningAccessJobs {
@@ -60,6 +62,7 @@ export async function startAccessJobs(options: AccessJobsOptions): Promise<Runni
     logger,
     concurrency,
     ...(options.revocationBackoff ? { revocationBackoff: options.revocationBackoff } : {}),
+    metrics: options.metrics,
   });
   return {
     reconcile,

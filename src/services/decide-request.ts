@@ -125,6 +125,7 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
     return { ok: true, outcome: state, requestId: request.id };
   });
 
+  if (result.ok && result.outcome !== 'recorded') ctx.metrics?.decision(result.outcome, allowed.request.createdAt, now);
   if (result.ok && result.outcome === 'approved') await handOver(ctx, () => ctx.access.requestGrant(result.requestId, startsAt), result.requestId);
   if (result.ok) ctx.logger.info({ accessRequestId: result.requestId, decider: input.deciderId, outcome: result.outcome }, 'decision recorded');
   return result;

@@ -95,6 +95,7 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
     }
     return request.id;
   });
+  if (decidedBy) ctx.metrics?.decision('approved_by_policy', now, now);
   if (decidedBy) await handOver(ctx, () => ctx.access.requestGrant(requestId, startsAt), requestId);
   const logged = { accessRequestId: requestId, resourceId: resource.id, role: role.id, autoApprovedBy: rule?.name, breakGlass: Boolean(breakGlass) };
   if (breakGlass) ctx.logger.warn(logged, 'break-glass access used');

@@ -14,7 +14,17 @@ export const REVOCATION_ALERT_AFTER_ATTEMPTS = 5;
 
 export type RevokeGrantResult =
   /** The access is gone, or another active grant still covers it and this one is closed. */
-  | { outcome: 'revoked'; requestId: string; grantId: string; providerCalled: boolean; coveredBy: string[]; wasOverdue: boolean }
+  | {
+      outcome: 'revoked';
+      requestId: string;
+      grantId: string;
+      providerCalled: boolean;
+      coveredBy: string[];
+      wasOverdue: boolean;
+      /** When the access was due to end (the grant's expiresAt), and when it was taken away. */
+      dueAt: Date;
+      revokedAt: Date;
+    }
   /** Nothing to do: the grant is revoked already, or was never completed. */
   | { outcome: 'nothing'; reason: string }
   /** Not due yet (extended, or the job ran early): run again at `dueAt`. */
@@ -73,9 +83,19 @@ function earlyOutcome(grant: Grant | null, now: Date): RevokeGrantResult | null 
 
 async function recordRevocation(ctx: AccessContext, grant: Grant, coveredBy: string[], providerCalled: boolean): Promise<RevokeGrantResult> {
   // Still under the access lock: it is released only once the revocation is committed.
-  await revocationWriter(ctx.db).write({ grant, coveredBy, providerCalled, at: ctx.clock.now() });
+  const at = ctx.clock.now();
+  await revocationWriter(ctx.db).write({ grant, coveredBy, providerCalled, at });
   ctx.logger.info({ accessRequestId: grant.requestId, grantId: grant.id, providerCalled, coveredBy }, 'access revoked');
-  return { outcome: 'revoked', requestId: grant.requestId, grantId: grant.id, providerCalled, coveredBy, wasOverdue: grant.overdueAlertedAt !== null };
+  return {
+    outcome: 'revoked',
+    requestId: grant.requestId,
+    grantId: grant.id,
+    providerCalled,
+    coveredBy,
+    wasOverdue: grant.overdueAlertedAt !== null,
+    dueAt: grant.expiresAt!,
+    revokedAt: at,
+  };
 }
 
 interface Revocation {

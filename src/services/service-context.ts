@@ -33,6 +33,14 @@ export interface AccessScheduler {
   scheduleRevocation(grantId: string, dueAt: Date): Promise<void>;
 }
 
+/** How a request was decided: by approvers (approved, denied) or at once by the policy. */
+export type DecisionOutcome = 'approved' | 'denied' | 'approved_by_policy';
+
+/** Told of each decision after its commit (the metrics); a use case never depends on it. */
+export interface DecisionMetrics {
+  decision(outcome: DecisionOutcome, createdAt: Date, decidedAt: Date): void;
+}
+
 /** What every use case gets: injected, so tests can give a fixed clock or a fake directory. */
 export interface ServiceContext {
   db: Database;
@@ -43,4 +51,5 @@ export interface ServiceContext {
   users: UserDirectory;
   access: AccessScheduler;
   logger: Logger;
+  metrics?: DecisionMetrics | undefined;
 }

@@ -13,15 +13,18 @@ export interface HttpServerOptions {
   slack?: RequestListener;
   /** Answers `GET /readyz`: 200 when ready, 503 otherwise, with each check in JSON. */
   readiness?: () => Promise<{ ready: boolean; checks: Record<string, string> }>;
+  /** Answers `GET /metrics` in Prometheus' text format (LatchMetrics.scrape). */
+  metrics?: () => Promise<{ contentType: string; body: string }>;
   logger: Logger;
 }
 
 /**
  * The HTTP front door: Slack's requests go to Bolt, `GET /healthz` answers that the process is
- * alive, `GET /readyz` whether it can do its work. Each request runs in its own log context, so every line logged while handling it, by
+ * alive, `GET /readyz` whether it can do its work, `GET /metrics` gives Prometheus its numbers.
+ * Each request runs in its own log context, so every line logged while handling it, by
  * Latch or by Bolt, carries the same `requestId`.
  */
-export async function startHttpServer({ port, host, slack, readiness, logger }: HttpServerOptions): Promise<Server> {
+export async function startHttpServer({ port, host, slack, readiness, metrics, logger }: HttpServerOptions): Promise<Server> {
   const server = createServer((req, res) => {
     const requestId = randomUUID();
     const startedAt = process.hrtime.bigint();
@@ -29,8 +32,8 @@ export async function startHttpServer({ port, host, slack, readiness, logger }: 
       res.setHeader('x-request-id', requestId);
       res.on('finish', () => {
         const durationMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
-        // Health probes arrive every few seconds; at info they would drown everything else.
-        const level = req.url === '/healthz' || req.url === '/readyz' ? 'debug' : 'info';
+        // Probes and scrapes arrive every few seconds; at info they would drown everything else.
+        const level = req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics' ? 'debug' : 'info';
         logger[level](
           { method: req.method, path: req.url?.split('?')[0], status: res.statusCode, durationMs, slackRetry: req.headers['x-slack-retry-num'] },
           'http request',
@@ -44,6 +47,16 @@ export async function startHttpServer({ port, host, slack, readiness, logger }: 
         void readiness().then(
           (report) => res.writeHead(report.ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(report)),
           () => res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready: false, checks: {} })),
+        );
+        return;
+      }
+      if (req.method === 'GET' && req.url === '/metrics' && metrics) {
+        void metrics().then(
+          ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),
+          (error: unknown) => {
+            logger.error({ err: error }, 'could not gather the metrics');
+            res.writeHead(500, { 'content-type': 'text/plain' }).end('could not gather the metrics\n');
+          },
         );
         return;
       }

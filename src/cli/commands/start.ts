@@ -10,6 +10,7 @@ import type { AccessProvider } from '../../providers/provider.ts';
 import { startAccessJobs } from '../../runtime/start-access-jobs.ts';
 import { createRedisConnection } from '../../jobs/redis-connection.ts';
 import { createLogger, type Logger } from '../../logging/logger.ts';
+import { LatchMetrics } from '../../metrics/latch-metrics.ts';
 import { passwordOf } from '../../logging/secret-scrubber.ts';
 import { createLatch } from '../../runtime/create-latch.ts';
 import { PolicySource } from '../../runtime/policy-source.ts';
@@ -117,6 +118,8 @@ async function startService(env: ServiceEnv, source: PolicySource, logger: Logge
     // Only once Redis answers: a queue's connection would otherwise log every failed retry.
     const queues = new AccessQueues({ redisUrl: env.REDIS_URL, logger });
     cleanups.push(() => queues.close());
+    // Every role reports the same gauges from PostgreSQL and Redis, and counts what it does itself.
+    const metrics = new LatchMetrics({ db, queues: [queues.grants, queues.revocations], logger });
     const latch = createLatch({
       db,
       access: queues,
@@ -125,11 +128,12 @@ async function startService(env: ServiceEnv, source: PolicySource, logger: Logge
       botToken: env.SLACK_BOT_TOKEN,
       signingSecret: env.SLACK_SIGNING_SECRET,
       slackApiUrl: env.SLACK_API_URL,
+      metrics,
     });
     const { app, receiver, sweeps } = latch;
     await checkSlack(() => app.init(), env.SLACK_API_URL);
     if (role !== 'web') {
-      const access = await startAccessJobs({ latch, queues, providers: source.providers, databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL, logger });
+      const access = await startAccessJobs({ latch, queues, providers: source.providers, databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL, logger, metrics });
       cleanups.push(() => access.stop());
       const maintenance = await startMaintenance({ redisUrl: env.REDIS_URL, sweeps: { ...sweeps, reconcile: access.reconcile, scanStandingAccess: access.scanStandingAccess }, logger });
       cleanups.push(() => maintenance.stop());
@@ -140,6 +144,7 @@ async function startService(env: ServiceEnv, source: PolicySource, logger: Logge
       port: env.PORT,
       ...(role !== 'worker' ? { slack: receiver.requestListener } : {}),
       readiness: () => checkReadiness({ db, redis, policyVersion: () => source.policy.version }),
+      metrics: () => metrics.scrape(),
       logger,
     }).catch(
       (error: NodeJS.ErrnoException) => {

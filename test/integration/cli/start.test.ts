@@ -229,6 +229,48 @@ ${extra}`;
     expect(latch.stderr).toBe('');
   });
 
+  it('serves Prometheus metrics on /metrics: requests by state from PostgreSQL, decisions, queues', async () => {
+    const own = await createTestDatabase();
+    const file = join(mkdtempSync(join(tmpdir(), 'latch-metrics-')), 'policy.yaml');
+    writeFileSync(file, VALID_POLICY.replace('    roles: [read]', '    identity: { from: map-only, map: { U0REQUESTER: alice } }\n    roles: [read]'));
+    try {
+      const { baseUrl } = await startLatch({ DATABASE_URL: own.url, LATCH_POLICY_FILE: file });
+      const sender = new SlackSender(`${baseUrl}/slack/events`, SIGNING_SECRET, (id) => slack.responseUrl(id));
+      await sender.command('U0REQUESTER', 'prod-db read 1h watching the metrics', 'metrics-ask');
+      expect((await slack.waitForCall('response_url', (c) => c.args.id === 'metrics-ask')).args.text).toBe('Request sent: you will get a message when it is decided.');
+      const posted = await slack.waitForCall('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS');
+      const approve = findElement(posted.args.blocks, (element) => element.action_id === 'latch_approve');
+      expect((await sender.click('U0APPROVER1', 'latch_approve', String(approve?.value))).status).toBe(200);
+
+      const sampleOf = (text: string, series: string) => Number(text.split('\n').find((line) => line.startsWith(`${series} `))?.split(' ')[1]);
+      const scrape = async () => {
+        const response = await fetch(`${baseUrl}/metrics`);
+        expect(response.status).toBe(200);
+        expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+        return response.text();
+      };
+      // Approved, then granted or failed by the grant job (the role does not exist on the target).
+      await expect
+        .poll(async () => {
+          const text = await scrape();
+          return ['pending', 'approved', 'active', 'failed'].map((state) => sampleOf(text, `latch_requests{state="${state}"}`));
+        }, { timeout: 20_000 })
+        .toSatisfy((counts: number[]) => counts[0] === 0 && counts.slice(1).reduce((a, b) => a + b, 0) === 1);
+      const text = await scrape();
+      expect(sampleOf(text, 'latch_decisions_total{outcome="approved"}')).toBe(1);
+      expect(sampleOf(text, 'latch_time_to_decision_seconds_count{outcome="approved"}')).toBeGreaterThanOrEqual(1);
+      expect(text).toContain('latch_queue_jobs{queue="latch-grants",state="waiting"}');
+      expect(text).toMatch(/^latch_grants_active \d+$/m);
+      expect(text).toMatch(/^latch_revocations_overdue 0$/m);
+      expect(text).toMatch(/^latch_process_resident_memory_bytes \d+/m);
+      expect(text).not.toContain(BOT_TOKEN);
+      expect(text).not.toContain('U0REQUESTER');
+    } finally {
+      await Promise.all(running.splice(0).map((latch) => latch.kill()));
+      await own.drop();
+    }
+  });
+
   it('stops cleanly on SIGTERM', async () => {
     const { latch } = await startLatch();
     const exit = await latch.kill('SIGTERM');
@@ -236,6 +278,24 @@ ${extra}`;
     expect(latch.logLines().some((line) => line.msg === 'shutting down')).toBe(true);
   });
 });
+
+/** The first Block Kit element, at any depth, that `match` accepts. */
+function findElement(blocks: unknown, match: (element: Record<string, unknown>) => boolean): Record<string, unknown> | undefined {
+  if (Array.isArray(blocks)) {
+    for (const item of blocks) {
+      const found = findElement(item, match);
+      if (found) return found;
+    }
+  } else if (blocks && typeof blocks === 'object') {
+    const element = blocks as Record<string, unknown>;
+    if (match(element)) return element;
+    for (const value of Object.values(element)) {
+      const found = findElement(value, match);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
 
 describe('latch start refuses to run, in one line, when', () => {
   async function failure(overrides: Record<string, string | undefined>) {

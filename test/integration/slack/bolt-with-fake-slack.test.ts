@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import type { App } from '@slack/bolt';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/logging/logger.ts';
+import { LatchMetrics } from '../../../src/metrics/latch-metrics.ts';
 import { createSlackApp, SLACK_EVENTS_PATH } from '../../../src/slack/app.ts';
 import { portOf, startHttpServer } from '../../../src/slack/http-server.ts';
 import { FakeSlack } from '../../helpers/fake-slack.ts';
@@ -103,6 +104,45 @@ describe('Bolt behind Latch, talking to the fake Slack', () => {
     const [limited, delivered] = slack.callsTo('chat.postMessage');
     expect(delivered!.at.getTime() - limited!.at.getTime()).toBeGreaterThanOrEqual(900);
     expect(slack.callsTo('chat.postMessage')).toHaveLength(2);
+  });
+
+  it("counts a 429 and Slack's error codes by method, for calls made from a listener's own client", async () => {
+    // An app of its own, with metrics; the database gauges are not what this test reads.
+    const metrics = new LatchMetrics({ db: { $queryRaw: (async () => []) as never }, queues: [], logger: createLogger({ level: 'silent' }) });
+    const counted = createSlackApp({ botToken: BOT_TOKEN, signingSecret: SIGNING_SECRET, apiUrl: slack.apiUrl, logger: createLogger({ level: 'silent' }), metrics });
+    await counted.app.init();
+    const posted: string[] = [];
+    counted.app.command('/echo', async ({ ack, command, client }) => {
+      await ack();
+      await client.chat.postMessage({ channel: command.channel_id, text: command.text }).then(
+        () => posted.push('ok'),
+        (error: { data?: { error?: string } }) => posted.push(error.data?.error ?? 'error'),
+      );
+    });
+    const countedServer = await startHttpServer({ port: 0, host: '127.0.0.1', slack: counted.receiver.requestListener, logger: createLogger({ level: 'silent' }) });
+    const send = (text: string) =>
+      postSignedToSlackApp(
+        `http://127.0.0.1:${portOf(countedServer)}${SLACK_EVENTS_PATH}`,
+        slashCommandBody({ command: '/echo', text, user_id: 'U1', channel_id: 'C0ECHO', team_id: 'T0FAKE', trigger_id: '1.2.3' }),
+        { signingSecret: SIGNING_SECRET },
+      );
+    const line = async (series: string) => (await metrics.scrape()).body.split('\n').find((l) => l.startsWith(`${series} `));
+    try {
+      slack.rateLimitOnce('chat.postMessage', 1);
+      await send('patience');
+      await expect.poll(() => posted, { timeout: 10_000 }).toEqual(['ok']);
+      expect(await line('latch_slack_rate_limited_total{method="chat.postMessage"}')).toMatch(/ 1$/);
+      expect(await line('latch_slack_api_errors_total{method="chat.postMessage",error="channel_not_found"}')).toBeUndefined();
+
+      slack.failOnce('chat.postMessage', 'channel_not_found');
+      await send('nowhere');
+      await expect.poll(() => posted, { timeout: 10_000 }).toEqual(['ok', 'channel_not_found']);
+      expect(await line('latch_slack_api_errors_total{method="chat.postMessage",error="channel_not_found"}')).toMatch(/ 1$/);
+      expect(await line('latch_slack_rate_limited_total{method="chat.postMessage"}')).toMatch(/ 1$/);
+    } finally {
+      countedServer.closeAllConnections();
+      await new Promise((resolve) => countedServer.close(resolve));
+    }
   });
 
   it('refuses a request signed with another secret before any listener runs', async () => {
