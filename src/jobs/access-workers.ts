@@ -63,6 +63,11 @@ class RetryableFailure extends Error {
 export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessWorkers {
   const { ctx, queues, events, logger, metrics, prefix = 'latch', concurrency = 10 } = options;
   const backoff = options.revocationBackoff ?? DEFAULT_REVOCATION_BACKOFF;
+  // A job whose worker died (kill -9, a lost host) is found again only once its lock has expired
+  // and two stalled checks have seen it: with BullMQ's defaults (30 s and 30 s) that is up to a
+  // minute and a half, too long for a revocation. The lock is renewed every half lockDuration
+  // while a job runs, so shorter values bound the recovery, not the length of a job.
+  const recovery = { lockDuration: 15_000, stalledInterval: 10_000 };
   const tell = async (what: string, call: () => Promise<void>) => {
     await call().catch((error: unknown) => logger.error({ err: error }, `could not ${what}`));
   };
@@ -91,7 +96,7 @@ export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessW
             return;
         }
       }),
-    { connection: createRedisConnection(options.redisUrl, 'worker', logger), prefix, concurrency },
+    { connection: createRedisConnection(options.redisUrl, 'worker', logger), prefix, concurrency, ...recovery },
   );
 
   const revokeWorker = new Worker<RevokeJobData>(
@@ -118,6 +123,7 @@ export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessW
       connection: createRedisConnection(options.redisUrl, 'worker', logger),
       prefix,
       concurrency,
+      ...recovery,
       settings: {
         backoffStrategy: (attemptsMade, type, error) =>
           type === REVOCATION_BACKOFF_TYPE ? revocationRetryDelayMs(attemptsMade, error?.name === 'PermanentProviderFailure', backoff) : 0,
