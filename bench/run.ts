@@ -1,6 +1,11 @@
 /**
  * `npm run bench`: revocation lateness when many grants expire within the same minute, beside
- * bare BullMQ delayed-job lateness measured in the same run on the same PostgreSQL and Redis.
+ * bare BullMQ delayed-job lateness measured in the same run on the same PostgreSQL and Redis;
+ * then the audit chain at scale (bench/audit-chain.ts): `latch audit export` (JSON lines and CSV)
+ * and `latch audit verify` over a million events as child processes, their events/s and peak
+ * memory at two sizes, beside the raw SHA-256 rate of this machine in the same run.
+ *
+ * BENCH_ONLY=revocations or BENCH_ONLY=audit runs only that one (default: both, in that order).
  *
  * Settings (environment): BENCH_GRANTS (10000), BENCH_WINDOW_S (20: due times spread over this
  * window), BENCH_LEAD_S (25: the window opens this long after each phase starts), BENCH_CONCURRENCY
@@ -8,10 +13,13 @@
  * BENCH_TIMEOUT_S (90: how long after the window a phase may take to finish),
  * BENCH_DATABASE_URL and BENCH_REDIS_URL (a superuser URL and a Redis of your own; otherwise the
  * services of scripts/services.sh, started if nothing answers and stopped afterwards).
+ * Audit chain: BENCH_AUDIT_EVENTS (1000000: the chain exported and verified), BENCH_AUDIT_SMALL_EVENTS
+ * (100000, at most a tenth of it: the export's peak memory is measured at this size too).
  */
 import { cpus, totalmem } from 'node:os';
 import { createLogger } from '../src/logging/logger.ts';
 import { migrateDatabase } from '../src/store/migrate.ts';
+import { runAuditChainBenchmark } from './audit-chain.ts';
 import { runBareBullmq, runLatchRevocations, type LatchPhaseResult, type PhaseResult } from './revocation-lateness.ts';
 import { createBenchDatabase, ensureServices, type BenchDatabase, type BenchServices } from './services.ts';
 
@@ -36,23 +44,30 @@ async function main(): Promise<number> {
   const concurrency = intSetting('BENCH_CONCURRENCY', 50, 1);
   const dbPoolSize = intSetting('BENCH_DB_POOL', concurrency, 1);
   const timeoutS = intSetting('BENCH_TIMEOUT_S', 90, 1);
+  const only = process.env.BENCH_ONLY || 'all';
+  if (!['all', 'revocations', 'audit'].includes(only)) throw new Error(`BENCH_ONLY must be revocations or audit, not ${JSON.stringify(only)}`);
+  const auditEvents = intSetting('BENCH_AUDIT_EVENTS', 1_000_000, 10);
+  const auditSmallEvents = Math.min(intSetting('BENCH_AUDIT_SMALL_EVENTS', 100_000, 1), Math.floor(auditEvents / 10));
 
   const cpu = cpus();
-  say('Latch revocation-lateness benchmark');
+  say(only === 'audit' ? 'Latch audit-chain benchmark' : 'Latch revocation-lateness benchmark');
   say(`machine: ${cpu.length} CPU(s), ${cpu[0]?.model.trim() ?? 'unknown model'}, ${fmt(totalmem() / 1024 ** 3, 1)} GiB RAM, Node ${process.version}, ${process.platform}/${process.arch}`);
-  say(
-    `settings: ${fmt(count)} grants due over a ${windowS} s window opening ${leadS} s after each phase starts; ` +
-      `worker concurrency ${concurrency}, Prisma pool ${dbPoolSize}, access-lock pool ${concurrency * 2}`,
-  );
-  say(`expect about ${2 * (leadS + windowS) + 15} s when Latch keeps up (each phase: lead + window + drain)`);
+  if (only !== 'audit') {
+    say(
+      `settings: ${fmt(count)} grants due over a ${windowS} s window opening ${leadS} s after each phase starts; ` +
+        `worker concurrency ${concurrency}, Prisma pool ${dbPoolSize}, access-lock pool ${concurrency * 2}`,
+    );
+    say(`expect about ${2 * (leadS + windowS) + 15} s when Latch keeps up (each phase: lead + window + drain)`);
+  }
 
   let services: BenchServices | undefined;
   let database: BenchDatabase | undefined;
+  let auditDatabase: BenchDatabase | undefined;
   const cleanup = async () => {
-    if (database) {
-      await database.drop().catch((error: unknown) => say(`cleanup: could not drop ${database?.name}: ${(error as Error).message}`));
-      database = undefined;
+    for (const created of [database, auditDatabase]) {
+      await created?.drop().catch((error: unknown) => say(`cleanup: could not drop ${created.name}: ${(error as Error).message}`));
     }
+    database = auditDatabase = undefined;
     if (services) {
       if (services.started) await services.stop().catch((error: unknown) => say(`cleanup: could not stop services: ${(error as Error).message}`));
       services = undefined;
@@ -72,8 +87,18 @@ async function main(): Promise<number> {
   process.once('uncaughtException', crashed);
   process.once('unhandledRejection', crashed);
 
+  // The audit-chain benchmark, after the revocations (or alone): 0 when its checks pass.
+  const audit = async (running: BenchServices): Promise<number> => {
+    if (only === 'revocations') return 0;
+    say('');
+    say(`Latch audit-chain benchmark: ${fmt(auditEvents)} events, the export's memory also at ${fmt(auditSmallEvents)}`);
+    auditDatabase = await createBenchDatabase(running.adminDatabaseUrl);
+    return (await runAuditChainBenchmark({ database: auditDatabase, events: auditEvents, smallEvents: auditSmallEvents, say })) ? 0 : 1;
+  };
+
   try {
     services = await ensureServices(say);
+    if (only === 'audit') return await audit(services);
     database = await createBenchDatabase(services.adminDatabaseUrl);
     const migrateStart = Date.now();
     await migrateDatabase({ databaseUrl: database.url, logger: createLogger({ level: 'silent' }) });
@@ -113,9 +138,12 @@ async function main(): Promise<number> {
     }
     if (problems.length) {
       for (const problem of problems) say(`FAILED: ${problem}`);
+      await audit(services);
       return 1;
     }
-    return 0;
+    await database.drop();
+    database = undefined;
+    return await audit(services);
   } finally {
     await cleanup();
   }
