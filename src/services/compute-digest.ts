@@ -51,7 +51,10 @@ export interface ActiveGrantLine {
   expiresAt: Date;
 }
 
-/** A revocation later than this after its expiry counts as late. */
+/**
+ * A revocation later than this after its expiry counts as late: measured from the event's dueAt to
+ * the millisecond, not from its lateBySeconds, which is rounded (60.4 s late would read 60).
+ */
 const LATE_AFTER_SECONDS = 60;
 const TOP = 5;
 
@@ -76,7 +79,7 @@ export async function computeDigest(db: Database, since: Date, until: Date): Pro
       ORDER BY g.expires_at - g.granted_at DESC, g.granted_at LIMIT ${TOP}`,
     db.$queryRaw<Array<{ late: bigint; failed: bigint; overdue: bigint }>>`
       SELECT (SELECT count(*) FROM audit_events WHERE action = 'grant.revoked' AND at >= ${since} AND at < ${until}
-                AND (data->>'lateBySeconds')::int > ${LATE_AFTER_SECONDS}) AS late,
+                AND at - (data->>'dueAt')::timestamptz > make_interval(secs => ${LATE_AFTER_SECONDS})) AS late,
              (SELECT count(*) FROM audit_events WHERE action IN ('grant.revoke_failed', 'grant.revocation_overdue') AND at >= ${since} AND at < ${until}) AS failed,
              (SELECT count(*) FROM grants WHERE revoked_at IS NULL AND expires_at < ${until}::timestamptz - make_interval(secs => ${LATE_AFTER_SECONDS})) AS overdue`,
     db.$queryRaw<Array<{ median: number | null; p90: number | null }>>`

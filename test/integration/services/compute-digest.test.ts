@@ -21,6 +21,14 @@ let testDb: TestDatabase;
 let db: Database;
 let locks: PostgresAccessLocks;
 let report: DigestReport;
+/** What wrote the history, for tests that add to it in periods of their own. */
+let history: {
+  ctx: AccessContext;
+  at: (time: string) => void;
+  ask: (input: Omit<RequestAccessInput, 'reason' | 'ticket'>) => Promise<string>;
+  decide: (requestId: string, decision: 'approve' | 'deny') => Promise<unknown>;
+  grant: (requestId: string) => Promise<string>;
+};
 const SINCE = new Date('2026-11-25T00:00:00Z');
 const UNTIL = new Date('2026-11-25T06:00:00Z');
 
@@ -85,6 +93,7 @@ beforeAll(async () => {
   await ask({ requesterId: 'U0ALICE', resourceId: 'prod-db', role: 'read', duration: '1h' }); // after the period
 
   report = await computeDigest(db, SINCE, UNTIL);
+  history = { ctx, at, ask, decide, grant };
 });
 afterAll(async () => {
   await locks.close();
@@ -146,5 +155,23 @@ describe('computeDigest', () => {
     });
     const withFinding = await computeDigest(db, SINCE, UNTIL);
     expect(withFinding.standingAccess).toEqual([{ resourceId: 'prod-db', role: 'read', principal: 'mallory', firstSeenAt: seen }]);
+  });
+
+  it('counts a revocation as late once it is more than a minute after the expiry, to the millisecond', async () => {
+    const { ctx, at, ask, decide, grant } = history;
+    const revokedAfter = async (start: string, lateBy: string) => {
+      at(start);
+      const requestId = await ask({ requesterId: 'U0DAVE', resourceId: 'vault', role: 'admin', duration: '1h' });
+      await decide(requestId, 'approve');
+      const grantId = await grant(requestId);
+      at(new Date(new Date(start).getTime() + 3600_000 + Number(lateBy) * 1000).toISOString());
+      const revoked = await revokeGrant(ctx, grantId);
+      if (revoked.outcome !== 'revoked') throw new Error(JSON.stringify(revoked));
+    };
+    await revokedAfter('2026-11-26T10:00:00Z', '60');
+    await revokedAfter('2026-11-26T12:00:00Z', '60.4');
+    const day = await computeDigest(db, new Date('2026-11-26T00:00:00Z'), new Date('2026-11-27T00:00:00Z'));
+    // 60 s is not more than a minute; 60.4 s is, though its audit event rounds it to 60 s.
+    expect(day.lateRevocations).toBe(1);
   });
 });
