@@ -15,7 +15,8 @@ import { createTestDatabase, type TestDatabase } from '../../helpers/test-databa
  * thing a digest reports; the test asserts they do, so it cannot pass on empty numbers.
  */
 const EXAMPLE_POLICY = fileURLToPath(new URL('../../../policy.example.yaml', import.meta.url));
-const SEEDING = 240_000;
+// Two seeds run side by side on a machine other tests share: a minute or two, more under load.
+const SEEDING = 360_000;
 const REQUESTS = 400;
 const DAYS = 3;
 const SEED = '40';
@@ -24,7 +25,7 @@ const HISTORY_END = new Date('2026-03-12T18:00:00.000Z');
 const HISTORY_START = new Date(HISTORY_END.getTime() - DAYS * 24 * 3600_000);
 const WEDNESDAY = { since: new Date('2026-03-11T00:00:00Z'), until: new Date('2026-03-12T00:00:00Z') };
 
-const RECENT_REQUESTS = 300;
+const RECENT_REQUESTS = 200;
 
 const env = (database: TestDatabase) => ({ DATABASE_URL: database.url, LATCH_POLICY_FILE: EXAMPLE_POLICY });
 
@@ -34,6 +35,7 @@ let db: Database;
 let history: ReplayedHistory;
 /** Seeded up to now, for `latch digest send`, which reports the last period before the real now. */
 let recent: TestDatabase;
+let seededFrom: Date;
 
 async function seed(database: TestDatabase, requests: number, until: Date): Promise<void> {
   const seeded = await runLatch(['seed', '--requests', String(requests), '--days', String(DAYS), '--seed', SEED, '--until', until.toISOString()], env(database));
@@ -43,7 +45,9 @@ async function seed(database: TestDatabase, requests: number, until: Date): Prom
 beforeAll(async () => {
   [fixed, recent] = await Promise.all([createTestDatabase(), createTestDatabase()]);
   db = createDatabase({ databaseUrl: fixed.url, poolSize: 4 });
-  await Promise.all([seed(fixed, REQUESTS, HISTORY_END), seed(recent, RECENT_REQUESTS, new Date())]);
+  const now = new Date();
+  seededFrom = new Date(now.getTime() - DAYS * 24 * 3600_000);
+  await Promise.all([seed(fixed, REQUESTS, HISTORY_END), seed(recent, RECENT_REQUESTS, now)]);
   history = replayAuditTrail(await readAuditTrail(db));
 }, SEEDING);
 afterAll(async () => {
@@ -121,9 +125,11 @@ describe('latch digest send --dry-run over a history seeded up to now', () => {
       } finally {
         await recentDb.$disconnect();
       }
-      // The period is the day before the latest 09:00 in Berlin: inside the three seeded days, and busy.
+      // The period is the day before the latest 09:00 in Berlin: inside the three seeded days (how
+      // busy depends on the weekday the test runs on), with access held now.
       expect(new Date(`${printed.until}Z`).getTime() - new Date(`${printed.since}Z`).getTime()).toBe(24 * 3600_000);
-      expect(expected.requestsTotal).toBeGreaterThan(20);
+      expect(new Date(`${printed.since}Z`).getTime()).toBeGreaterThan(seededFrom.getTime());
+      expect(expected.requestsTotal).toBeGreaterThan(0);
       expect(expected.activeGrants).toBeGreaterThan(0);
 
       const { decisionLatency: printedLatency, ...printedExact } = printed;
