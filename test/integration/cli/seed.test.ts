@@ -7,7 +7,7 @@ import { createTestDatabase, type TestDatabase } from '../../helpers/test-databa
 // The example names PROD_DB_ADMIN_URL and AWS_WEBHOOK_SECRET for its providers; the seed never
 // builds a real provider, so neither is set here.
 const EXAMPLE_POLICY = fileURLToPath(new URL('../../../policy.example.yaml', import.meta.url));
-const SEEDING = 180_000;
+const SEEDING = 360_000; // about 100 s on a busy 2-core machine
 
 let first: TestDatabase;
 let second: TestDatabase;
