@@ -41,17 +41,19 @@ export function digestSections(report: DigestReport): string[] {
     `*Requests*: ${report.requestsTotal}${states ? ` (${states})` : ''}\n*Approved*: ${report.approvedByPeople} by people, ${report.approvedByPolicy} by policy · *Denied*: ${report.denied}\n*Time to decision*: ${latency}`,
   ];
   if (report.breakGlass.length > 0) {
-    const uses = report.breakGlass.map((use) => {
+    // Unreviewed uses first: they are what the security channel must act on.
+    const ordered = [...report.breakGlass].sort((a, b) => Number(a.reviewedBy !== null) - Number(b.reviewedBy !== null));
+    const uses = ordered.map((use) => {
       const review = use.reviewedBy ? `reviewed by ${mention(use.reviewedBy)}` : `⚠️ *not reviewed*${use.reviewDueAt ? ` (due ${slackDate(use.reviewDueAt)})` : ''}`;
       return `• ${mention(use.requesterId)}: \`${escapeAndTruncate(use.role, 100)}\` on \`${escapeAndTruncate(use.resourceId, 100)}\`, ${slackDate(use.at)}, ${review}`;
     });
-    sections.push(`*Break-glass*: ${report.breakGlass.length}\n${uses.join('\n')}`);
+    sections.push(withinSection(`*Break-glass*: ${report.breakGlass.length}`, uses));
   }
   if (report.standingAccess.length > 0) {
     const holders = report.standingAccess.map(
       (finding) => `• \`${escapeAndTruncate(finding.principal, 100)}\` holds \`${escapeAndTruncate(finding.role, 100)}\` on \`${escapeAndTruncate(finding.resourceId, 100)}\` without a grant, since ${slackDate(finding.firstSeenAt)}`,
     );
-    sections.push(`🚨 *Standing access*: ${report.standingAccess.length} holder(s) without a grant\n${holders.join('\n')}`);
+    sections.push(withinSection(`🚨 *Standing access*: ${report.standingAccess.length} holder(s) without a grant`, holders));
   }
   const longest = report.longestActive.map(
     (grant) => `• ${mention(grant.requesterId)} as \`${escapeAndTruncate(grant.principal, 100)}\`: \`${escapeAndTruncate(grant.role, 100)}\` on \`${escapeAndTruncate(grant.resourceId, 100)}\` for ${formatDuration(roundToMinute((grant.expiresAt.getTime() - grant.grantedAt.getTime()) / 1000))}, until ${slackDate(grant.expiresAt)}`,
@@ -64,6 +66,23 @@ export function digestSections(report: DigestReport): string[] {
   const tops = [top('Top requesters', report.topRequesters, mention), top('Top resources', report.topResources, (id) => `\`${escapeAndTruncate(id, 100)}\``)].filter(Boolean);
   if (tops.length > 0) sections.push(tops.join('\n'));
   return sections;
+}
+
+/**
+ * A heading and as many whole lines as fit in one section block, then how many were left out: a
+ * busy period would otherwise be cut mid-line (and mid-mention) at Slack's 3000 characters.
+ */
+export function withinSection(heading: string, lines: string[]): string {
+  let text = heading;
+  for (const [index, line] of lines.entries()) {
+    const rest = lines.length - index;
+    const more = rest > 1 ? `\n…and ${rest - 1} more: \`latch audit export\` lists them all` : '';
+    if (text.length + 1 + line.length + more.length > MAX_SECTION_TEXT) {
+      return `${text}\n…and ${rest} more: \`latch audit export\` lists them all`;
+    }
+    text += `\n${line}`;
+  }
+  return text;
 }
 
 /** Whole minutes from a minute up, whole seconds below it. */
