@@ -106,6 +106,9 @@ describe('latch start with SLACK_APP_TOKEN', { timeout: 120_000 }, () => {
     const sender = new SlackSender(`${baseUrl}/slack/events`, SIGNING_SECRET, (id) => slack.responseUrl(id), overSocketMode(socket));
     expect((await sender.command('U0REQUESTER')).status).toBe(200);
     await slack.waitForCall('views.open');
+    // What is logged while handling an envelope carries its id, as a request's lines carry theirs.
+    const envelopeId = socket.sent.at(-1)!.envelope_id;
+    await latch.waitForLog((line) => line.requestId === envelopeId);
 
     await latch.kill('SIGTERM');
     expect((await latch.exited).code).toBe(0);
