@@ -94,12 +94,17 @@ function socketModeTransport(options: SlackTransportOptions & { appToken: string
   const baseFetch = options.fetch ?? (globalThis.fetch as FetchFunction);
   let onRefusal: ((error: string) => void) | null = null;
   // The client retries some refusals (not_allowed_token_type) forever, so start-up watches the
-  // answers to apps.connections.open itself to fail at once with Slack's reason.
+  // answers to apps.connections.open itself to fail at once with Slack's reason. Later, on a
+  // reconnection, the client gives up on some (invalid_auth) by throwing where nothing catches
+  // it, and the process ends: the line logged here says why.
   const watchedFetch: FetchFunction = async (url, init) => {
     const response = await baseFetch(url, init);
-    if (onRefusal && String(url).endsWith('/apps.connections.open')) {
+    if (response.status === 200 && String(url).endsWith('/apps.connections.open')) {
       const error = await slackErrorOf(response);
-      if (error) onRefusal(error);
+      if (error && TOKEN_REFUSALS.has(error)) {
+        if (onRefusal) onRefusal(error);
+        else logger.error(`Socket Mode: ${refusalMessage(error)}`);
+      }
     }
     return response;
   };
@@ -173,6 +178,19 @@ const notOverHttp: RequestListener = (req, res) => {
       : 'not found\n';
   res.writeHead(404, { 'content-type': 'text/plain' }).end(text);
 };
+
+/** apps.connections.open's answers that say the app token will not do (others may pass: the client retries them). */
+const TOKEN_REFUSALS = new Set([
+  'not_authed',
+  'invalid_auth',
+  'not_allowed_token_type',
+  'missing_scope',
+  'token_revoked',
+  'token_expired',
+  'account_inactive',
+  'team_disabled',
+  'user_removed_from_team',
+]);
 
 function refusalMessage(error: string): string {
   const hints: Record<string, string> = {

@@ -193,4 +193,16 @@ describe('Socket Mode start-up', { timeout: 60_000 }, () => {
     expect((error as Error).message).toMatch(message);
     expect(transport.socketState()).not.toBe('connected');
   });
+
+  it('waits out a rate-limited apps.connections.open instead of failing', async () => {
+    h.slack.rateLimitOnce('apps.connections.open', 1);
+    const transport = createSlackTransport({ signingSecret: 'unused', appToken: APP_TOKEN, apiUrl: h.slack.apiUrl, logger: slackLoggerFrom(createLogger({ level: 'silent' })) });
+    try {
+      await transport.connect();
+      expect(transport.socketState()).toBe('connected');
+      expect(h.slack.callsTo('apps.connections.open')).toHaveLength(2);
+    } finally {
+      await transport.disconnect();
+    }
+  });
 });
