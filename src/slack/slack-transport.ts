@@ -129,6 +129,13 @@ function socketModeTransport(options: SlackTransportOptions & { appToken: string
   });
   client.on('disconnected', () => (state = 'disconnected'));
 
+  const disconnect = async () => {
+    stopping = true;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([client.disconnect(), new Promise((resolve) => (timer = setTimeout(resolve, DISCONNECT_TIMEOUT_MS)))]);
+    clearTimeout(timer);
+  };
+
   return {
     mode: 'socket-mode',
     receiver,
@@ -153,19 +160,14 @@ function socketModeTransport(options: SlackTransportOptions & { appToken: string
         await Promise.race([started, failed]);
       } catch (error) {
         // Ends the retries the client would otherwise go on with.
-        await this.disconnect();
+        await disconnect();
         throw error;
       } finally {
         clearTimeout(timer);
         onRefusal = null;
       }
     },
-    async disconnect() {
-      stopping = true;
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([client.disconnect(), new Promise((resolve) => (timer = setTimeout(resolve, DISCONNECT_TIMEOUT_MS)))]);
-      clearTimeout(timer);
-    },
+    disconnect,
   };
 }
 
