@@ -26,6 +26,8 @@ export interface LatchOptions {
   logger: Logger;
   botToken: string;
   signingSecret: string;
+  /** An app-level token (xapp-): Slack's events arrive over Socket Mode. Never given to a worker. */
+  appToken?: string | undefined;
   slackApiUrl?: string | undefined;
   /** Where approved requests and early ends are queued (the BullMQ queues, or a test's recorder). */
   access: AccessScheduler;
@@ -48,7 +50,7 @@ export interface Latch extends SlackApp {
 /** Wires the use cases, the Slack app and its listeners together: the one place that does. */
 export function createLatch(options: LatchOptions): Latch {
   const { db, policy, logger } = options;
-  const slack = createSlackApp({ botToken: options.botToken, signingSecret: options.signingSecret, apiUrl: options.slackApiUrl, logger, metrics: options.metrics });
+  const slack = createSlackApp({ botToken: options.botToken, signingSecret: options.signingSecret, appToken: options.appToken, apiUrl: options.slackApiUrl, logger, metrics: options.metrics });
   const fastClient = SlackUsergroupDirectory.fastClient(options.botToken, options.slackApiUrl);
   if (options.metrics) countRateLimits(fastClient, options.metrics);
   const services: ServiceContext = {

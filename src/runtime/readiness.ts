@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { SocketState } from '../slack/slack-transport.ts';
 import type { Database } from '../store/database.ts';
 import { findPendingMigrations } from '../store/migration-status.ts';
 import { withTimeout } from './with-timeout.ts';
@@ -13,9 +14,16 @@ const CHECK_TIMEOUT_MS = 2_000;
 
 /**
  * What `GET /readyz` reports: PostgreSQL reachable with every migration applied, Redis reachable,
- * a policy loaded. A load balancer stops sending Slack's requests to an instance that is not ready.
+ * a policy loaded, and in Socket Mode the connection to Slack open. A load balancer stops sending
+ * Slack's requests to an instance that is not ready.
  */
-export async function checkReadiness(deps: { db: Database; redis: Redis; policyVersion: () => string | undefined }): Promise<Readiness> {
+export async function checkReadiness(deps: {
+  db: Database;
+  redis: Redis;
+  policyVersion: () => string | undefined;
+  /** Socket Mode's connection state; null or absent over HTTP, where there is nothing to report. */
+  slackSocket?: () => SocketState | null;
+}): Promise<Readiness> {
   const [database, redis] = await Promise.all([
     bounded(async () => {
       const pending = await findPendingMigrations(deps.db);
@@ -24,7 +32,13 @@ export async function checkReadiness(deps: { db: Database; redis: Redis; policyV
     bounded(async () => ((await deps.redis.ping()) === 'PONG' ? 'ok' : 'unexpected answer to PING')),
   ]);
   const version = deps.policyVersion();
-  const checks = { postgres: database, redis, policy: version ? 'ok' : 'not loaded' };
+  const socket = deps.slackSocket?.() ?? null;
+  const checks = {
+    postgres: database,
+    redis,
+    policy: version ? 'ok' : 'not loaded',
+    ...(socket ? { slackSocket: socket === 'connected' ? 'ok' : socket } : {}),
+  };
   return { ready: Object.values(checks).every((value) => value === 'ok'), checks };
 }
 

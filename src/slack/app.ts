@@ -1,9 +1,11 @@
-import { App, HTTPReceiver } from '@slack/bolt';
+import { App } from '@slack/bolt';
 import { WebClientEvent, type FetchFunction, type WebClient } from '@slack/web-api';
 import type { Logger } from '../logging/logger.ts';
 import { slackLoggerFrom } from '../logging/slack-logger.ts';
+import { createSlackTransport, envelopeLogContext, type SlackTransport } from './slack-transport.ts';
+import { slackErrorOf } from './web-api-response.ts';
 
-export const SLACK_EVENTS_PATH = '/slack/events';
+export { SLACK_EVENTS_PATH } from './slack-transport.ts';
 const SLACK_API_URL = 'https://slack.com/api/';
 
 /** Told of every Web API call that fails or is rate limited (the metrics). */
@@ -17,6 +19,8 @@ export interface SlackApiMetrics {
 export interface SlackAppOptions {
   botToken: string;
   signingSecret: string;
+  /** An app-level token (xapp-): Slack's events arrive over Socket Mode instead of HTTP. */
+  appToken?: string | undefined;
   /** Base URL of the Web API; Slack's own when absent. Tests point it at a fake. */
   apiUrl?: string | undefined;
   logger: Logger;
@@ -25,35 +29,33 @@ export interface SlackAppOptions {
 
 export interface SlackApp {
   app: App;
-  receiver: HTTPReceiver;
+  /** HTTP (signed requests), or Socket Mode when an app token is given. */
+  transport: SlackTransport;
 }
 
 /**
- * The Bolt app over HTTP. Every request to SLACK_EVENTS_PATH is checked against the signing secret
- * (HMAC-SHA256 of `v0:timestamp:body`, at most 5 minutes old) before any listener sees it.
+ * The Bolt app, over HTTP or Socket Mode (see SlackTransport); the listeners cannot tell which.
  * Initialisation is deferred so start-up can check the bot token (auth.test) and report a refusal
  * in one line instead of an unhandled rejection.
  */
-export function createSlackApp({ botToken, signingSecret, apiUrl, logger, metrics }: SlackAppOptions): SlackApp {
+export function createSlackApp({ botToken, signingSecret, appToken, apiUrl, logger, metrics }: SlackAppOptions): SlackApp {
   const slackLogger = slackLoggerFrom(logger);
-  const receiver = new HTTPReceiver({
-    signingSecret,
-    endpoints: SLACK_EVENTS_PATH,
-    logger: slackLogger,
-  });
+  // Bolt builds a client of its own for each listener besides app.client, from the app's client
+  // options: only a fetch given there sees every call they make.
+  const fetch = metrics ? observedFetch(globalThis.fetch as FetchFunction, apiUrl ?? SLACK_API_URL, metrics) : undefined;
+  const transport = createSlackTransport({ signingSecret, appToken, apiUrl, fetch, logger: slackLogger });
   const app = new App({
-    receiver,
+    receiver: transport.receiver,
     token: botToken,
     logger: slackLogger,
     deferInitialization: true,
     clientOptions: {
       ...(apiUrl ? { slackApiUrl: apiUrl } : {}),
-      // Bolt builds a client of its own for each listener besides app.client, from these options:
-      // only a fetch given here sees every call they make.
-      ...(metrics ? { fetch: observedFetch(globalThis.fetch, apiUrl ?? SLACK_API_URL, metrics) } : {}),
+      ...(fetch ? { fetch } : {}),
     },
   });
-  return { app, receiver };
+  if (transport.mode === 'socket-mode') app.use(envelopeLogContext);
+  return { app, transport };
 }
 
 /**
@@ -94,12 +96,4 @@ function webApiMethodOf(url: string, apiUrl: string): string | null {
   if (!url.startsWith(base)) return null;
   const method = url.slice(base.length).split(/[?#]/)[0]!;
   return /^[a-zA-Z]+(\.[a-zA-Z]+)+$/.test(method) ? method : null;
-}
-
-/** Slack answers its errors with HTTP 200 and `{ ok: false, error }`; read from a copy of the body. */
-async function slackErrorOf(response: Awaited<ReturnType<FetchFunction>>): Promise<string | null> {
-  const copy = (response as Partial<Response>).clone?.();
-  if (!copy || !response.headers.get('content-type')?.includes('json')) return null;
-  const body = (await copy.json().catch(() => null)) as { ok?: unknown; error?: unknown } | null;
-  return body?.ok === false ? (typeof body.error === 'string' ? body.error : 'unknown') : null;
 }

@@ -70,6 +70,7 @@ export class FakeSlack {
   private readonly overrides = new Map<string, Responder>();
   private readonly waiters: Array<{ method: string; predicate: (call: FakeSlackCall) => boolean; resolve(call: FakeSlackCall): void }> = [];
   private readonly usergroups = new Map<string, FakeSlackUsergroup>();
+  private socketMode: { appToken: string; connectionUrl: () => string } | null = null;
   private nextTs = 1_700_000_000_000_100;
   private nextId = 1;
   private server!: Server;
@@ -132,6 +133,15 @@ export class FakeSlack {
       headers: { 'retry-after': String(retryAfterSeconds) },
       body: { ok: false, error: 'ratelimited' },
     });
+  }
+
+  /**
+   * Answers apps.connections.open for `appToken` with a URL from `connectionUrl` (the fake Socket
+   * Mode server's), as Slack does for an app with Socket Mode on. Any other token is refused the
+   * way Slack refuses it: a bot token is `not_allowed_token_type`, anything else `invalid_auth`.
+   */
+  acceptSocketMode(appToken: string, connectionUrl: () => string): void {
+    this.socketMode = { appToken, connectionUrl };
   }
 
   /** Forgets scripted replies and recorded calls. */
@@ -214,6 +224,7 @@ export class FakeSlack {
 
   private defaultReply(call: FakeSlackCall): Record<string, unknown> {
     if (!call.token) return { ok: false, error: 'not_authed' };
+    if (call.method === 'apps.connections.open') return this.openConnection(call.token);
     if (call.token !== this.botToken) return { ok: false, error: 'invalid_auth' };
     const args = call.args;
     switch (call.method) {
@@ -295,6 +306,13 @@ export class FakeSlack {
       default:
         return { ok: false, error: 'unknown_method' };
     }
+  }
+
+  /** apps.connections.open takes only an app-level token (xapp-), never the bot token. */
+  private openConnection(token: string): Record<string, unknown> {
+    if (token.startsWith('xoxb-') || token.startsWith('xoxp-')) return { ok: false, error: 'not_allowed_token_type' };
+    if (!this.socketMode || token !== this.socketMode.appToken) return { ok: false, error: 'invalid_auth' };
+    return { ok: true, url: this.socketMode.connectionUrl() };
   }
 
   /** Sets a user group's members, as if changed in Slack; creates the group (enabled) if it is new. */

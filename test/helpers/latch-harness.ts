@@ -13,17 +13,21 @@ import { SLACK_EVENTS_PATH } from '../../src/slack/app.ts';
 import { portOf, startHttpServer } from '../../src/slack/http-server.ts';
 import { createDatabase, type Database } from '../../src/store/database.ts';
 import { FakeSlack } from './fake-slack.ts';
-import { SlackSender, type ModalLike } from './slack-sender.ts';
+import { FakeSocketMode } from './fake-socket-mode.ts';
+import { overSocketMode, SlackSender, type ModalLike } from './slack-sender.ts';
 import { createTestDatabase, type TestDatabase } from './test-database.ts';
 import { TestClock, TestGroups } from './test-services.ts';
 
 export const SIGNING_SECRET = 'harness-signing-secret-0123456789';
+export const APP_TOKEN = 'xapp-1-A0LATCH-harness-app-token';
 export { TEAM_ID } from './slack-sender.ts';
 
 /**
  * A whole Latch in-process, as a person meets it through Slack: the real Bolt app behind Latch's
  * HTTP server, a migrated database of its own, the fake Slack Web API, a clock and user groups
- * the test controls, and helpers that send what Slack sends, signed as Slack signs it.
+ * the test controls, and helpers that send what Slack sends, signed as Slack signs it. With
+ * `transport: 'socket-mode'` the same helpers send it as Socket Mode envelopes instead, through a
+ * fake Socket Mode server Latch connects to (`socket`).
  */
 export type { ModalLike } from './slack-sender.ts';
 
@@ -35,11 +39,13 @@ export class LatchHarness extends SlackSender {
     readonly clock: TestClock,
     readonly groups: TestGroups,
     readonly granted: string[],
+    /** The fake Socket Mode server, in Socket Mode; null over HTTP. */
+    readonly socket: FakeSocketMode | null,
     private readonly server: Server,
     private readonly testDb: TestDatabase,
     private readonly jobs: { queues: AccessQueues; running: RunningAccessJobs } | null,
   ) {
-    super(`http://127.0.0.1:${portOf(server)}${SLACK_EVENTS_PATH}`, SIGNING_SECRET, (id) => slack.responseUrl(id));
+    super(`http://127.0.0.1:${portOf(server)}${SLACK_EVENTS_PATH}`, SIGNING_SECRET, (id) => slack.responseUrl(id), socket && overSocketMode(socket));
   }
 
   /**
@@ -47,8 +53,13 @@ export class LatchHarness extends SlackSender {
    * under a prefix of their own) and every resource is served by that provider; without it, they
    * are only recorded in `granted`.
    */
-  static async start(policy: Policy, options: { provider?: AccessProvider; revocationBackoff?: RevocationBackoff } = {}): Promise<LatchHarness> {
+  static async start(
+    policy: Policy,
+    options: { provider?: AccessProvider; revocationBackoff?: RevocationBackoff; transport?: 'http' | 'socket-mode' } = {},
+  ): Promise<LatchHarness> {
     const slack = await FakeSlack.start();
+    const socket = options.transport === 'socket-mode' ? await FakeSocketMode.start() : null;
+    if (socket) slack.acceptSocketMode(APP_TOKEN, () => socket.connectionUrl());
     const testDb = await createTestDatabase();
     const db = createDatabase({ databaseUrl: testDb.url, poolSize: 12 });
     const clock = options.provider ? TestClock.live() : new TestClock();
@@ -64,13 +75,15 @@ export class LatchHarness extends SlackSender {
       logger,
       botToken: slack.botToken,
       signingSecret: SIGNING_SECRET,
+      ...(socket ? { appToken: APP_TOKEN } : {}),
       slackApiUrl: slack.apiUrl,
       clock,
       groups,
       access: queues ?? recorder,
     });
     await latch.app.init();
-    const server = await startHttpServer({ port: 0, host: '127.0.0.1', slack: latch.receiver.requestListener, logger });
+    const server = await startHttpServer({ port: 0, host: '127.0.0.1', slack: latch.transport.requestListener, logger });
+    await latch.transport.connect();
     let jobs: LatchHarness['jobs'] = null;
     if (queues && options.provider) {
       const provider = options.provider;
@@ -78,7 +91,7 @@ export class LatchHarness extends SlackSender {
       const running = await startAccessJobs({ latch, queues, providers, databaseUrl: testDb.url, redisUrl: inject('redisUrl'), prefix, logger, concurrency: 4, ...(options.revocationBackoff ? { revocationBackoff: options.revocationBackoff } : {}) });
       jobs = { queues, running };
     }
-    const harness = new LatchHarness(slack, latch, db, clock, groups, granted, server, testDb, jobs);
+    const harness = new LatchHarness(slack, latch, db, clock, groups, granted, socket, server, testDb, jobs);
     harness.policy = policy;
     return harness;
   }
@@ -92,6 +105,7 @@ export class LatchHarness extends SlackSender {
   }
 
   async close(): Promise<void> {
+    await this.latch.transport.disconnect();
     if (this.jobs) {
       await this.jobs.running.stop();
       await this.jobs.queues.close();
@@ -100,6 +114,7 @@ export class LatchHarness extends SlackSender {
     await new Promise((resolve) => this.server.close(resolve));
     await this.db.$disconnect();
     await this.slack.close();
+    await this.socket?.close();
     await this.testDb.drop();
   }
 }

@@ -1,3 +1,4 @@
+import type { EnvelopeType, FakeSocketMode } from './fake-socket-mode.ts';
 import { interactionBody, postSignedToSlackApp, slashCommandBody } from './slack-signing.ts';
 
 export const TEAM_ID = 'T0FAKE';
@@ -12,9 +13,26 @@ export interface ModalLike {
 }
 
 /**
- * What Slack sends to Latch's HTTP endpoint when people type and click, signed as Slack signs it:
- * slash commands, button clicks, selects in modals and submissions. For an in-process Latch (the
- * harness) and for a `latch start` process alike.
+ * How a payload reaches Latch, answering with what Slack got back: over HTTP the response; in
+ * Socket Mode the ack's payload, as the body of a 200 response (what Bolt would have answered
+ * over HTTP), so a test reads either the same way.
+ */
+export type SlackDelivery = (type: EnvelopeType, payload: Record<string, unknown>) => Promise<Response>;
+
+/** Delivery as Socket Mode envelopes through the fake Socket Mode server; waits for each ack. */
+export function overSocketMode(socket: FakeSocketMode): SlackDelivery {
+  return async (type, payload) => {
+    const ack = await socket.send(type, payload);
+    const answered = ack.payload && Object.keys(ack.payload).length > 0;
+    return new Response(answered ? JSON.stringify(ack.payload) : '', { status: 200, headers: answered ? { 'content-type': 'application/json' } : {} });
+  };
+}
+
+/**
+ * What Slack sends to Latch when people type and click: slash commands, button clicks, selects in
+ * modals and submissions. Over HTTP to Latch's endpoint, signed as Slack signs it, unless given
+ * another delivery (Socket Mode). For an in-process Latch (the harness) and for a `latch start`
+ * process alike.
  */
 export class SlackSender {
   private triggers = 0;
@@ -24,11 +42,12 @@ export class SlackSender {
     private readonly signingSecret: string,
     /** Where Slack would tell Latch to send responses to a command (the fake Slack's response URL). */
     private readonly responseUrlFor: (id: string) => string,
+    private readonly delivery: SlackDelivery | null = null,
   ) {}
 
   /** `/request-access <text>` typed by `userId`. */
   command(userId: string, text = '', responseId = `cmd-${++this.triggers}`): Promise<Response> {
-    const body = slashCommandBody({
+    return this.deliver('slash_commands', {
       command: '/request-access',
       text,
       user_id: userId,
@@ -39,7 +58,6 @@ export class SlackSender {
       response_url: this.responseUrlFor(responseId),
       api_app_id: 'A0LATCH',
     });
-    return this.post(body);
   }
 
   /** A click on a button carrying `value`, in `channelId`, in the block `blockId` (the first revision's approval buttons unless given). */
@@ -69,12 +87,19 @@ export class SlackSender {
 
   /** An Events API callback (e.g. app_home_opened), as Slack sends it: JSON, signed. */
   event(event: Record<string, unknown>): Promise<Response> {
-    const body = JSON.stringify({ token: 'legacy', team_id: TEAM_ID, api_app_id: 'A0LATCH', type: 'event_callback', event_id: `Ev${++this.triggers}`, event_time: Math.floor(Date.now() / 1000), event });
-    return this.post(body);
+    return this.deliver('events_api', { token: 'legacy', team_id: TEAM_ID, api_app_id: 'A0LATCH', type: 'event_callback', event_id: `Ev${++this.triggers}`, event_time: Math.floor(Date.now() / 1000), event });
   }
 
-  interact(payload: unknown): Promise<Response> {
-    return this.post(interactionBody(payload));
+  interact(payload: Record<string, unknown>): Promise<Response> {
+    return this.deliver('interactive', payload);
+  }
+
+  /** Over HTTP each type has its encoding: a form, a form holding `payload`, or JSON. */
+  private deliver(type: EnvelopeType, payload: Record<string, unknown>): Promise<Response> {
+    if (this.delivery) return this.delivery(type, payload);
+    if (type === 'slash_commands') return this.post(slashCommandBody(payload as Record<string, string>));
+    if (type === 'interactive') return this.post(interactionBody(payload));
+    return this.post(JSON.stringify(payload));
   }
 
   post(body: string, options: { signingSecret?: string; timestamp?: number } = {}): Promise<Response> {

@@ -21,6 +21,7 @@ import { createDatabase } from '../../store/database.ts';
 import { findPendingMigrations } from '../../store/migration-status.ts';
 import { CliError, EXIT } from '../cli-error.ts';
 import { readEnv } from '../read-env.ts';
+import { connectSlack } from '../slack-connection.ts';
 
 const SLACK_CHECK_TIMEOUT_MS = 30_000;
 const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -127,10 +128,12 @@ async function startService(env: ServiceEnv, source: PolicySource, logger: Logge
       logger,
       botToken: env.SLACK_BOT_TOKEN,
       signingSecret: env.SLACK_SIGNING_SECRET,
+      // A worker takes nothing from Slack, so it never opens a Socket Mode connection.
+      appToken: role !== 'worker' ? env.SLACK_APP_TOKEN : undefined,
       slackApiUrl: env.SLACK_API_URL,
       metrics,
     });
-    const { app, receiver, sweeps } = latch;
+    const { app, transport, sweeps } = latch;
     await checkSlack(() => app.init(), env.SLACK_API_URL);
     if (role !== 'web') {
       const access = await startAccessJobs({ latch, queues, providers: source.providers, databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL, logger, metrics });
@@ -142,8 +145,8 @@ async function startService(env: ServiceEnv, source: PolicySource, logger: Logge
     }
     const server = await startHttpServer({
       port: env.PORT,
-      ...(role !== 'worker' ? { slack: receiver.requestListener } : {}),
-      readiness: () => checkReadiness({ db, redis, policyVersion: () => source.policy.version }),
+      ...(role !== 'worker' ? { slack: transport.requestListener } : {}),
+      readiness: () => checkReadiness({ db, redis, policyVersion: () => source.policy.version, slackSocket: () => transport.socketState() }),
       metrics: () => metrics.scrape(),
       logger,
     }).catch(
@@ -152,6 +155,9 @@ async function startService(env: ServiceEnv, source: PolicySource, logger: Logge
       },
     );
     cleanups.push(() => closeServer(server));
+    // Socket Mode: Slack's events arrive once the connection opens; shutdown closes it before the server.
+    await connectSlack(transport);
+    cleanups.push(() => transport.disconnect());
     // SIGHUP or a saved change of the file: a valid policy replaces the one in force, an invalid one is refused.
     const stopWatching = source.watch();
     cleanups.push(async () => stopWatching());

@@ -47,7 +47,7 @@ beforeAll(async () => {
       outcomes.push({ ok: false, error: (error as { data?: { error?: string } }).data?.error });
     }
   });
-  server = await startHttpServer({ port: 0, host: '127.0.0.1', slack: slackApp.receiver.requestListener, logger });
+  server = await startHttpServer({ port: 0, host: '127.0.0.1', slack: slackApp.transport.requestListener, logger });
   eventsUrl = `http://127.0.0.1:${portOf(server)}${SLACK_EVENTS_PATH}`;
 });
 
@@ -119,7 +119,7 @@ describe('Bolt behind Latch, talking to the fake Slack', () => {
         (error: { data?: { error?: string } }) => posted.push(error.data?.error ?? 'error'),
       );
     });
-    const countedServer = await startHttpServer({ port: 0, host: '127.0.0.1', slack: counted.receiver.requestListener, logger: createLogger({ level: 'silent' }) });
+    const countedServer = await startHttpServer({ port: 0, host: '127.0.0.1', slack: counted.transport.requestListener, logger: createLogger({ level: 'silent' }) });
     const send = (text: string) =>
       postSignedToSlackApp(
         `http://127.0.0.1:${portOf(countedServer)}${SLACK_EVENTS_PATH}`,
