@@ -118,7 +118,9 @@ export class Workspace extends EventEmitter<{ change: [WorkspaceChange] }> {
     return new Set(this.options.channelIds?.() ?? []).has(canonical) ? undefined : 'channel_not_found';
   }
 
+  /** A message ts: unique and increasing; the time it was posted when strict, as in Slack. */
   newTs(): string {
+    if (this.options.strict) this.nextTs = Math.max(this.nextTs, Date.now() * 1000);
     const micros = this.nextTs++;
     return `${Math.floor(micros / 1_000_000)}.${String(micros % 1_000_000).padStart(6, '0')}`;
   }
