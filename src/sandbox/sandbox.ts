@@ -146,6 +146,10 @@ class SandboxServer {
       const file = STATIC_FILES[url.pathname];
       if (file && req.method === 'GET') return await sendFile(res, file.file, file.type);
       if (url.pathname === '/sandbox/events' && req.method === 'GET') return this.feed.subscribe(req, res);
+      if (url.pathname === '/favicon.ico') {
+        res.writeHead(204).end();
+        return;
+      }
       const route = `${req.method} ${url.pathname}`;
       const body = req.method === 'POST' ? await readJson(req) : {};
       const query = Object.fromEntries(url.searchParams);

@@ -58,6 +58,8 @@ export interface SandboxClientOptions {
 /** Slack's own words when a required input is left empty. */
 export const REQUIRED_FIELD_ERROR = 'Please complete this required field.';
 const SLACK_ANSWER_MS = 3_000;
+/** Slack's own voice in a workspace: it, not the app, says a command failed. */
+const SLACKBOT = 'USLACKBOT';
 
 export class SandboxClient extends EventEmitter<{ sent: [SentToApp] }> {
   private readonly workspace: Workspace;
@@ -99,7 +101,7 @@ export class SandboxClient extends EventEmitter<{ sent: [SentToApp] }> {
     const person = this.person(userId);
     const channelId = this.conversationOf(userId, channel);
     if (!this.options.commands.includes(command)) {
-      this.workspace.postEphemeral({ channel: channelId, user: userId, text: `${command} is not a valid command. In Slack, all messages that start with the "/" character are interpreted as commands.` });
+      this.workspace.postEphemeral({ channel: channelId, user: userId, text: `${command} is not a valid command. In Slack, all messages that start with the "/" character are interpreted as commands.` }, SLACKBOT);
       return null;
     }
     const responseId = this.responseUrlFor({ userId, channel: channelId });
@@ -119,7 +121,7 @@ export class SandboxClient extends EventEmitter<{ sent: [SentToApp] }> {
       else if (sent.answer && typeof sent.answer === 'object') this.workspace.respond(responseId, sent.answer as Record<string, unknown>);
     } else {
       const error = sent.status === null ? 'operation_timeout' : 'dispatch_failed';
-      this.workspace.postEphemeral({ channel: channelId, user: userId, text: `${command} failed with the error "${error}"` });
+      this.workspace.postEphemeral({ channel: channelId, user: userId, text: `${command} failed with the error "${error}"` }, SLACKBOT);
     }
     return sent.status;
   }

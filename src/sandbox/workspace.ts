@@ -167,7 +167,7 @@ export class Workspace extends EventEmitter<{ change: [WorkspaceChange] }> {
     return { ok: true, channel: args.channel, ts: stored.ts, text: stored.text, message: { text: stored.text, blocks: stored.blocks, user: stored.user } };
   }
 
-  postEphemeral(args: Record<string, unknown>): SlackResult {
+  postEphemeral(args: Record<string, unknown>, poster = this.options.botUserId): SlackResult {
     const problem = this.channelProblem(args.channel);
     if (problem) return { ok: false, error: problem };
     if (!args.user) return { ok: false, error: 'user_not_in_channel' };
@@ -177,7 +177,7 @@ export class Workspace extends EventEmitter<{ change: [WorkspaceChange] }> {
       ts: this.newTs(),
       text: typeof args.text === 'string' ? args.text : '',
       ...(Array.isArray(args.blocks) ? { blocks: args.blocks } : {}),
-      user: this.options.botUserId,
+      user: poster,
       visibleTo: String(args.user),
     });
     return { ok: true, message_ts: message.ts };

@@ -81,7 +81,7 @@ function inputBlock(block: Json, blockId: string, attrs: string, context: Render
   const hint = block.hint ? `<div class="bk-hint" id="${id}-hint">${plainTextHtml(textOf(block.hint))}</div>` : '';
   const errorHtml = error ? `<div class="bk-error" role="alert" id="${id}-error" data-testid="field-error">${plainTextHtml(error)}</div>` : '';
   const described = [error ? `${id}-error` : '', block.hint ? `${id}-hint` : ''].filter(Boolean).join(' ');
-  const label = `<label class="bk-label" for="${id}">${plainTextHtml(textOf(block.label))}</label>${optional}`;
+  const label = `<div class="bk-label-row"><label class="bk-label" for="${id}">${plainTextHtml(textOf(block.label))}</label>${optional}</div>`;
   const dispatch = block.dispatch_action === true ? ' data-dispatch-action="true"' : '';
   const control = renderElement(element, blockId, context, { id, describedBy: described, invalid: Boolean(error), required: block.optional !== true, inInput: true });
   return `<div class="bk-block bk-input${error ? ' bk-has-error' : ''}" ${attrs}${dispatch}>${label}${control}${hint}${errorHtml}</div>`;

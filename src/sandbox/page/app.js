@@ -141,6 +141,8 @@ async function refreshHome() {
 async function refreshModal() {
   const { view } = await api('GET', `/sandbox/api/modal?user=${encodeURIComponent(page.me)}`);
   const layer = $('#modal-layer');
+  // While a modal is open the rest of the page cannot be used, as in Slack.
+  for (const behind of $$('body > header, body > .layout')) behind.inert = Boolean(view);
   if (!view) {
     layer.hidden = true;
     layer.replaceChildren();
