@@ -224,6 +224,19 @@ describe('the sandbox with a real Latch', () => {
     }
   });
 
+  it("opens Deny's reason modal with the click's own trigger_id, and the denial edits the message", async () => {
+    await call('POST', '/sandbox/api/messages', { user: REQUESTER, channel: APPROVALS, text: '/request-access prod-db read 1h checking a deploy' });
+    const posted = await eventually('the second approval message', async () =>
+      (await conversation(APPROVER_2, APPROVALS)).find((message) => message.html.includes('checking a deploy') && message.html.includes('latch_deny')),
+    );
+    await call('POST', '/sandbox/api/actions', { user: APPROVER_2, container: { type: 'message', channel: APPROVALS, ts: posted.ts }, blockId: 'latch_approval_actions:r1', actionId: 'latch_deny' });
+    const modal = await eventually('the deny modal', () => modalOf(APPROVER_2));
+    expect(modal.callbackId).toBe('latch_deny_modal');
+    expect(await call('POST', `/sandbox/api/views/${modal.id}/submit`, { user: APPROVER_2, values: { latch_deny_reason: { latch_deny_reason_input: 'use the replica' } } })).toMatchObject({ outcome: 'closed' });
+    const denied = await eventually('the denied message', async () => (await conversation(APPROVER_1, APPROVALS)).find((m) => m.ts === posted.ts && m.html.includes('Denied')));
+    expect(denied.html).toContain('use the replica');
+  });
+
   it('sends app_home_opened when the Home tab is opened, and shows the view Latch publishes for that person', async () => {
     expect(await call('POST', '/sandbox/api/home/open', { user: APPROVER_1 })).toMatchObject({ ok: true, status: 200 });
     const home = await eventually('the Home tab', () => call('GET', `/sandbox/api/home?user=${APPROVER_1}`).then((r) => r.view as { html: string } | null));
