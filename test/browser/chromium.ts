@@ -1,4 +1,4 @@
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +38,9 @@ export interface TestBrowser {
 
 /** Launches Chromium with a fresh profile folder that close() removes. */
 export async function launchChromium(): Promise<TestBrowser> {
+  if (!existsSync(CHROMIUM_PATH)) {
+    throw new Error(`Chromium is not at ${CHROMIUM_PATH}: install it (apt-get install -y chromium; .ci/run does) or set CHROMIUM_PATH`);
+  }
   const profile = mkdtempSync(join(tmpdir(), 'latch-chromium-'));
   // launchPersistentContext is the only way to give Playwright a --user-data-dir; launch() would
   // refuse the flag, and a context per page is enough isolation for one test file.
