@@ -1,13 +1,11 @@
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 
 const SERVICES_SCRIPT = fileURLToPath(new URL('../../scripts/services.sh', import.meta.url));
-const run = promisify(execFile);
 
 export interface DemoServicesOptions {
   pgPort: number;
@@ -60,13 +58,22 @@ export async function startDemoServices({ pgPort, redisPort, dir, say }: DemoSer
   };
 }
 
-async function runScript(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
-  try {
-    await run('bash', [SERVICES_SCRIPT, ...args], { env, maxBuffer: 16 * 1024 * 1024 });
-  } catch (error) {
-    const { stderr } = error as { stderr?: string };
-    throw new Error(`scripts/services.sh ${args[0]} failed:\n${stderr?.trim() || (error as Error).message}`);
-  }
+/**
+ * Runs scripts/services.sh in a process group of its own: a Ctrl-C while apt-get or pg_ctl runs
+ * reaches only the demo, which lets the step finish and then stops what it started, instead of
+ * leaving a half-installed package or a server nobody will stop.
+ */
+function runScript(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [SERVICES_SCRIPT, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    let stderr = '';
+    child.stderr!.on('data', (chunk) => (stderr += chunk));
+    child.once('error', reject);
+    child.once('close', (code) => {
+      if (code === 0) resolve();
+      else reject(new Error(`scripts/services.sh ${args[0]} failed (exit ${code}):\n${stderr.trim()}`));
+    });
+  });
 }
 
 async function postgresAnswers(url: string): Promise<boolean> {

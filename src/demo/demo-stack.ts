@@ -32,6 +32,8 @@ export interface DemoStackOptions {
   workDir: string;
   digestSchedule?: string;
   logLevel?: LogLevel;
+  /** Stops waiting for Latch (Ctrl-C while it starts); what was started is stopped. */
+  abort?: AbortSignal;
   say(line: string): void;
 }
 
@@ -105,7 +107,7 @@ export async function startDemoStack(options: DemoStackOptions): Promise<DemoSta
     say(`starting Latch on port ${options.latchPort} (its log: ${latchLogFile})…`);
     const latch = new LatchChild(['start'], latchEnv, latchLogFile);
     cleanups.push(() => latch.stop());
-    await latch.waitUntilReady(options.latchPort);
+    await latch.waitUntilReady(options.latchPort, options.abort);
     return { sandboxUrl: sandbox.url, latchUrl, policyFile, latchLogFile, latchEnv, stop };
   } catch (error) {
     await stop();

@@ -51,9 +51,10 @@ export class LatchChild {
   }
 
   /** Resolves once `GET /readyz` answers 200: the policy loaded, PostgreSQL migrated, Redis reachable. */
-  async waitUntilReady(port: number): Promise<void> {
+  async waitUntilReady(port: number, abort?: AbortSignal): Promise<void> {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     while (Date.now() < deadline) {
+      abort?.throwIfAborted();
       if (this.hasExited) throw new Error(`latch exited before it was ready; the end of ${this.logFile}:\n${this.logTail()}`);
       const ready = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(5_000) }).then(
         (response) => response.ok,

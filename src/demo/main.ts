@@ -42,15 +42,13 @@ function settings() {
 async function runDemo(): Promise<void> {
   const config = settings();
   const names = demoNames();
-  let stopRequested = false;
-  let wake!: () => void;
-  const stopSignal = new Promise<void>((resolve) => (wake = resolve));
+  const stop = new AbortController();
+  const stopSignal = new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve()));
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
-      if (stopRequested) return say('still stopping…');
-      stopRequested = true;
+      if (stop.signal.aborted) return say('still stopping…');
       say('stopping what the demo started…');
-      wake();
+      stop.abort(new DemoStopped());
     });
   }
 
@@ -58,16 +56,25 @@ async function runDemo(): Promise<void> {
   let stack: DemoStack | undefined;
   try {
     services = await startDemoServices({ pgPort: config.pgPort, redisPort: config.redisPort, dir: join(config.workDir, 'services'), say });
-    if (stopRequested) return;
+    if (stop.signal.aborted) return;
     await emptyRedis(services.redisUrl);
-    stack = await startDemoStack({ ...config, adminUrl: services.adminUrl, redisUrl: services.redisUrl, names, say });
-    if (stopRequested) return;
+    stack = await startDemoStack({ ...config, adminUrl: services.adminUrl, redisUrl: services.redisUrl, names, abort: stop.signal, say });
+    if (stop.signal.aborted) return;
     process.stdout.write(guide(stack, names.readRole, config.sandboxHost));
     await stopSignal;
+  } catch (error) {
+    if (!(error instanceof DemoStopped)) throw error;
   } finally {
     await stack?.stop().catch((error: unknown) => say(`could not stop Latch and the sandbox: ${(error as Error).message}`));
     if (stack) say('Latch and the sandbox stopped');
     await services?.stop();
+  }
+}
+
+/** Ctrl-C while the demo was still starting. */
+class DemoStopped extends Error {
+  constructor() {
+    super('stopped');
   }
 }
 
