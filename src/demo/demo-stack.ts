@@ -68,6 +68,9 @@ export async function startDemoStack(options: DemoStackOptions): Promise<DemoSta
   const latchUrl = `http://127.0.0.1:${options.latchPort}`;
   const latchEventsUrl = `${latchUrl}${SLACK_EVENTS_PATH}`;
   const memberships = new pg.Pool({ connectionString: analytics.adminUrl, max: 1, connectionTimeoutMillis: 5_000 });
+  // An idle connection the server ends (PostgreSQL stopping, at Ctrl-C or otherwise) must not
+  // bring the demo down: the panel shows the next read's error instead.
+  memberships.on('error', () => undefined);
   const cleanups: Array<() => Promise<unknown>> = [() => memberships.end()];
   const stop = async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
