@@ -1,0 +1,26 @@
+/**
+ * Names of what the demo creates on the PostgreSQL server. Roles are cluster-wide, so a test run
+ * beside a demo (or beside another test) gives a suffix and never meets their roles.
+ */
+export interface DemoNames {
+  /** Appended to every role and database name, and to the identity template. */
+  suffix: string;
+  /** Latch's own database: requests, grants, the audit trail. */
+  latchDatabase: string;
+  /** The database holding the table the granted role may read. */
+  targetDatabase: string;
+  /** The role Latch hands out for a while. */
+  readRole: string;
+  /** The role Latch connects as to grant and revoke readRole (never a superuser). */
+  grantorRole: string;
+}
+
+export function demoNames(suffix = ''): DemoNames {
+  return {
+    suffix,
+    latchDatabase: `latch_demo${suffix}`,
+    targetDatabase: `latch_demo_analytics${suffix}`,
+    readRole: `analytics_read${suffix}`,
+    grantorRole: `latch_demo_grantor${suffix}`,
+  };
+}

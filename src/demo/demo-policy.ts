@@ -1,0 +1,58 @@
+import { stringify } from 'yaml';
+import { APPROVALS_CHANNEL, FIRST_APPROVER, REQUESTER, SECOND_APPROVER, SECURITY_CHANNEL, SECURITY_LEAD } from './demo-cast.ts';
+import type { DemoNames } from './demo-names.ts';
+
+/** The environment variable the policy names for the grantor's connection string. */
+export const ANALYTICS_DB_URL_ENV = 'DEMO_ANALYTICS_DB_URL';
+/** The resource people ask for in the demo. */
+export const ANALYTICS_RESOURCE = 'analytics-db';
+export const DIGEST_NAME = 'security';
+
+export interface DemoPolicyOptions {
+  names: DemoNames;
+  /** Cron schedule of the security digest; every five minutes by default, so one shows up soon. */
+  digestSchedule?: string;
+}
+
+/**
+ * The demo's policy: one PostgreSQL resource whose `read` role is a real role on the demo server,
+ * two approvals needed, durations as short as a minute so expiry can be watched, break-glass for
+ * the requester and the security lead (reviewed by the other, or an approver), a security channel
+ * and a digest. Written as a policy file, so Latch loads and checks it as it would any other.
+ */
+export function demoPolicyYaml({ names, digestSchedule = '*/5 * * * *' }: DemoPolicyOptions): string {
+  const policy = {
+    security: {
+      channel: SECURITY_CHANNEL.id,
+      admins: { users: [SECURITY_LEAD.id] },
+    },
+    digests: [{ name: DIGEST_NAME, schedule: digestSchedule, timeZone: 'UTC', channel: SECURITY_CHANNEL.id }],
+    resources: [
+      {
+        id: ANALYTICS_RESOURCE,
+        name: 'Analytics database',
+        description: `Read the revenue tables (PostgreSQL role ${names.readRole})`,
+        provider: {
+          type: 'postgres',
+          settings: { connectionStringEnv: ANALYTICS_DB_URL_ENV, roles: { read: names.readRole } },
+        },
+        identity: { from: 'email', template: `{localpart}${names.suffix}` },
+        roles: [{ id: 'read', description: 'SELECT on the revenue tables' }],
+        maxDuration: '1h',
+        // Short enough to watch the grant end: the form suggests it, anyone may type 1m to 1h.
+        defaultDuration: '2m',
+        pendingTimeout: '1h',
+        minReasonLength: 10,
+        approvers: { users: [FIRST_APPROVER.id, SECOND_APPROVER.id], required: 2 },
+        approvalChannel: APPROVALS_CHANNEL.id,
+        breakGlass: {
+          requesters: { users: [REQUESTER.id, SECURITY_LEAD.id] },
+          maxDuration: '30m',
+          reviewWithin: '1h',
+          remindEvery: '15m',
+        },
+      },
+    ],
+  };
+  return `# Written by npm run demo: a policy for the local Slack sandbox.\n${stringify(policy)}`;
+}

@@ -1,0 +1,60 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inject } from 'vitest';
+import { dropDemoDatabases } from '../../src/demo/demo-databases.ts';
+import { demoNames, type DemoNames } from '../../src/demo/demo-names.ts';
+import { startDemoStack, type DemoStack } from '../../src/demo/demo-stack.ts';
+import { freePort } from '../helpers/free-port.ts';
+import { PrivateRedis } from '../helpers/private-redis.ts';
+
+export interface DemoUnderTest {
+  stack: DemoStack;
+  names: DemoNames;
+  /** Everything `say` printed while starting, for a failure message. */
+  said: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * The demo as `npm run demo` wires it (src/demo's own functions), on the test PostgreSQL server
+ * with names of its own (roles are cluster-wide), a Redis of its own, and free ports.
+ */
+export async function startDemoUnderTest(options: { digestSchedule?: string } = {}): Promise<DemoUnderTest> {
+  const names = demoNames(`_t${randomBytes(3).toString('hex')}`);
+  const adminUrl = inject('adminDatabaseUrl');
+  const redis = await PrivateRedis.start();
+  const workDir = mkdtempSync(join(tmpdir(), 'latch-demo-test-'));
+  const said: string[] = [];
+  const cleanup = async () => {
+    await redis.stop();
+    await dropDemoDatabases(adminUrl, names).catch(() => undefined);
+    rmSync(workDir, { recursive: true, force: true });
+  };
+  try {
+    const stack = await startDemoStack({
+      adminUrl,
+      redisUrl: redis.url,
+      names,
+      sandboxHost: '127.0.0.1',
+      sandboxPort: 0,
+      latchPort: await freePort(),
+      workDir,
+      ...(options.digestSchedule ? { digestSchedule: options.digestSchedule } : {}),
+      say: (line) => said.push(line),
+    });
+    return {
+      stack,
+      names,
+      said,
+      stop: async () => {
+        await stack.stop();
+        await cleanup();
+      },
+    };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}
