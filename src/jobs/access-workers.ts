@@ -32,6 +32,9 @@ export interface AccessJobMetrics {
 
 export interface AccessWorkerOptions {
   redisUrl: string;
+  /** REDIS_URL names a Redis Cluster's seed nodes. */
+  redisCluster?: boolean | undefined;
+  /** BullMQ key prefix: the queues' own (AccessQueues). */
   prefix?: string;
   ctx: AccessContext;
   queues: AccessQueues;
@@ -62,6 +65,7 @@ class RetryableFailure extends Error {
  */
 export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessWorkers {
   const { ctx, queues, events, logger, metrics, prefix = 'latch', concurrency = 10 } = options;
+  const connect = () => createRedisConnection(options.redisUrl, 'worker', logger, { cluster: options.redisCluster });
   const backoff = options.revocationBackoff ?? DEFAULT_REVOCATION_BACKOFF;
   // A job whose worker died (kill -9, a lost host) is found again only once its lock has expired
   // and two stalled checks have seen it: with BullMQ's defaults (30 s and 30 s) that is up to a
@@ -96,7 +100,7 @@ export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessW
             return;
         }
       }),
-    { connection: createRedisConnection(options.redisUrl, 'worker', logger), prefix, concurrency, ...recovery },
+    { connection: connect(), prefix, concurrency, ...recovery },
   );
 
   const revokeWorker = new Worker<RevokeJobData>(
@@ -120,7 +124,7 @@ export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessW
         }
       }),
     {
-      connection: createRedisConnection(options.redisUrl, 'worker', logger),
+      connection: connect(),
       prefix,
       concurrency,
       ...recovery,
