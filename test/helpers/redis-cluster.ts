@@ -122,6 +122,14 @@ export class RedisCluster {
     }
   }
 
+  /** Kills one node, as a crashed host would: the cluster marks it failed after the node timeout (15 s). */
+  async killNode(port: number): Promise<void> {
+    const node = this.nodes.find((candidate) => candidate.port === port);
+    if (!node) throw new Error(`no node on port ${port}`);
+    node.server.kill('SIGKILL');
+    await node.exited;
+  }
+
   async stop(): Promise<void> {
     for (const node of this.nodes) node.server.kill('SIGKILL');
     await Promise.all(this.nodes.map((node) => node.exited));
@@ -163,7 +171,8 @@ async function startNode(folder: string, index: number, password: string | undef
       '--cluster-enabled', 'yes',
       '--cluster-port', String(busPort),
       '--cluster-config-file', join(folder, `nodes-${index}.conf`),
-      '--cluster-node-timeout', '5000',
+      // Long enough that, after killNode, the other nodes keep serving their slots while a test looks.
+      '--cluster-node-timeout', '15000',
       '--dir', folder,
       '--save', '',
       '--appendonly', 'no',

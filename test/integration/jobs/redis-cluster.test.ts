@@ -188,19 +188,31 @@ describe('Latch on a Redis Cluster', { timeout: 60_000 }, () => {
     expect(new Set(ours.map(({ port }) => port)).size).toBe(1);
   });
 
-  it("reports Redis ready through the node serving the queues' slot", async () => {
-    const prefix = taggedPrefix();
-    const redis = createRedisConnection(cluster.url, 'queue', logger, { cluster: true });
-    stops.push(async () => redis.disconnect());
-    await redis.connect();
-    const readiness = await checkReadiness({ db, redis, queuePrefix: prefix, policyVersion: () => 'v1' });
-    expect(readiness).toEqual({ ready: true, checks: { postgres: 'ok', redis: 'ok', policy: 'ok' } });
-  });
 
   it('fails with CROSSSLOT when the prefix has no hash tag, which is why Latch refuses to start with one', async () => {
     const queues = new AccessQueues({ redisUrl: cluster.url, redisCluster: true, prefix: `latch-bare-${randomBytes(4).toString('hex')}`, logger });
     stops.push(() => queues.close());
     const { id } = await approvedRequest(60);
     await expect(queues.requestGrant(id)).rejects.toThrow(/CROSSSLOT/);
+  });
+
+  // Last: it kills a node.
+  it("reports Redis ready while the node serving the queues' slot answers, and not ready once that node is gone", async () => {
+    const redis = createRedisConnection(cluster.url, 'queue', logger, { cluster: true });
+    stops.push(async () => redis.disconnect());
+    await redis.connect();
+    // Two prefixes whose slots live on different nodes.
+    const byNode = new Map<number, string>();
+    for (let i = 0; byNode.size < 2; i++) byNode.set(await cluster.portServing(`{latch-ready-${i}}`), `{latch-ready-${i}}`);
+    const [[doomedPort, doomedPrefix], [, livePrefix]] = [...byNode.entries()] as [[number, string], [number, string]];
+    const readiness = (queuePrefix: string) => checkReadiness({ db, redis, queuePrefix, policyVersion: () => 'v1' });
+    expect(await readiness(doomedPrefix)).toEqual({ ready: true, checks: { postgres: 'ok', redis: 'ok', policy: 'ok' } });
+
+    await cluster.killNode(doomedPort);
+    const [doomed, live] = await Promise.all([readiness(doomedPrefix), readiness(livePrefix)]);
+    expect(doomed.ready).toBe(false);
+    expect(doomed.checks.redis).not.toBe('ok');
+    // The other nodes still serve their slots: a deployment whose queues live there is still ready.
+    expect(live).toEqual({ ready: true, checks: { postgres: 'ok', redis: 'ok', policy: 'ok' } });
   });
 });
