@@ -128,6 +128,14 @@ describe('latch start on a Redis Cluster', { timeout: 240_000 }, () => {
     expect(result.stdout + result.stderr).not.toContain(REDIS_PASSWORD);
   });
 
+  it('names why the cluster cannot be reached, never quoting the password', async () => {
+    const wrongPassword = 'wrong-cluster-password-123';
+    const result = await runLatch(['start'], { ...env, REDIS_URL: cluster.url.replaceAll(encodeURIComponent(REDIS_PASSWORD), wrongPassword), PORT: String(await freePort()) });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^latch: cannot reach Redis at REDIS_URL: .*WRONGPASS/)]);
+    expect(result.stdout + result.stderr).not.toContain(wrongPassword);
+  });
+
   it('grants and revokes once, runs the sweeps, is ready, and keeps every key in one slot', async () => {
     const port = await freePort();
     const latch = new LatchProcess(['start'], { ...env, PORT: String(port) });
