@@ -1,5 +1,6 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { z } from 'zod';
+import { hashTaggedPrefixFor, hashTagOf, redisClusterUrlProblem, splitRedisUrls } from './redis-cluster.ts';
 
 /**
  * Every environment variable Latch reads, and what it is for. The descriptions are shown to the
@@ -8,6 +9,8 @@ import { z } from 'zod';
 export const ENV_VARIABLES = {
   DATABASE_URL: 'the PostgreSQL connection string, e.g. postgresql://latch@localhost:5432/latch',
   REDIS_URL: 'the Redis connection string, e.g. redis://localhost:6379',
+  REDIS_CLUSTER: 'true when REDIS_URL names the seed nodes of a Redis Cluster (comma-separated); default false',
+  LATCH_QUEUE_PREFIX: "the prefix of Latch's keys in Redis; default latch; with REDIS_CLUSTER=true it needs a {hash tag}, e.g. {latch}",
   SLACK_BOT_TOKEN: "the Slack app's bot token (starts with xoxb-)",
   SLACK_SIGNING_SECRET: "the Slack app's signing secret (Basic Information → App Credentials)",
   SLACK_APP_TOKEN: 'an app-level token for Socket Mode (starts with xapp-); optional',
@@ -58,6 +61,45 @@ function token(name: EnvVariable, prefix: string) {
 
 const databaseUrl = connectionUrl('DATABASE_URL', ['postgresql:', 'postgres:']);
 
+const REDIS_PROTOCOLS = ['redis:', 'rediss:'];
+
+/** One redis:// URL, or several separated by commas (a cluster's seed nodes, checked with REDIS_CLUSTER). */
+const redisUrl = z.preprocess(
+  blankAsMissing,
+  required('REDIS_URL').refine(
+    (value) => {
+      const urls = splitRedisUrls(value);
+      return (
+        urls.length > 0 &&
+        urls.every((url) => {
+          try {
+            return REDIS_PROTOCOLS.includes(new URL(url).protocol);
+          } catch {
+            return false;
+          }
+        })
+      );
+    },
+    { error: `is not a valid redis:// or rediss:// URL (or, for a Redis Cluster, a list of them separated by commas): expected ${ENV_VARIABLES.REDIS_URL}` },
+  ),
+);
+
+const redisCluster = z.preprocess(
+  (value) => (typeof value === 'string' ? blankAsMissing(value.trim().toLowerCase()) : value),
+  z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('false')
+    .transform((value) => value === 'true'),
+);
+
+const queuePrefix = z.preprocess(
+  blankAsMissing,
+  z
+    .string()
+    .default('latch')
+    .refine((value) => !/\s/.test(value), { error: 'must not contain spaces' }),
+);
+
 const logLevel = z.preprocess(
   blankAsMissing,
   z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
@@ -107,9 +149,11 @@ export const migrateEnvSchema = z.object({
   LOG_LEVEL: logLevel,
 });
 
-/** What the service (`latch start`) needs. */
-export const serviceEnvSchema = migrateEnvSchema.extend({
-  REDIS_URL: connectionUrl('REDIS_URL', ['redis:', 'rediss:']),
+/** The service's variables one by one (pick from these: serviceEnvSchema also checks them together). */
+export const serviceEnvFields = migrateEnvSchema.extend({
+  REDIS_URL: redisUrl,
+  REDIS_CLUSTER: redisCluster,
+  LATCH_QUEUE_PREFIX: queuePrefix,
   SLACK_BOT_TOKEN: z.preprocess(blankAsMissing, token('SLACK_BOT_TOKEN', 'xoxb-')),
   SLACK_SIGNING_SECRET: z.preprocess(
     blankAsMissing,
@@ -121,6 +165,21 @@ export const serviceEnvSchema = migrateEnvSchema.extend({
   LATCH_POLICY_FILE: policyFile,
   PORT: port,
   SLACK_API_URL: slackApiUrl,
+});
+
+/** What the service (`latch start`) needs. */
+export const serviceEnvSchema = serviceEnvFields.superRefine((env, ctx) => {
+  const urlProblem = redisClusterUrlProblem(env.REDIS_URL, env.REDIS_CLUSTER);
+  if (urlProblem) ctx.addIssue({ code: 'custom', path: ['REDIS_URL'], message: urlProblem });
+  if (env.REDIS_CLUSTER && !hashTagOf(env.LATCH_QUEUE_PREFIX)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['LATCH_QUEUE_PREFIX'],
+      message:
+        `is "${env.LATCH_QUEUE_PREFIX}", which has no {hash tag}: with REDIS_CLUSTER=true every key of a queue must hash to one slot, ` +
+        `or BullMQ's scripts fail with CROSSSLOT; set LATCH_QUEUE_PREFIX=${hashTaggedPrefixFor(env.LATCH_QUEUE_PREFIX)}`,
+    });
+  }
 });
 
 export type MigrateEnv = z.infer<typeof migrateEnvSchema>;

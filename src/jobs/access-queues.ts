@@ -38,7 +38,9 @@ export const DEFAULT_GRANT_RETRY: GrantRetryPolicy = { attempts: 9, baseDelayMs:
 
 export interface AccessQueueOptions {
   redisUrl: string;
-  /** BullMQ key prefix; wrap it in {braces} for Redis Cluster. */
+  /** REDIS_URL names a Redis Cluster's seed nodes. */
+  redisCluster?: boolean | undefined;
+  /** BullMQ key prefix (LATCH_QUEUE_PREFIX); on a Redis Cluster it must hold a {hash tag}. */
   prefix?: string;
   grantRetry?: GrantRetryPolicy;
   logger: Logger;
@@ -50,8 +52,8 @@ export class AccessQueues implements AccessScheduler {
   private readonly grantRetry: GrantRetryPolicy;
   private readonly connection;
 
-  constructor({ redisUrl, prefix = 'latch', grantRetry = DEFAULT_GRANT_RETRY, logger }: AccessQueueOptions) {
-    this.connection = createRedisConnection(redisUrl, 'queue', logger);
+  constructor({ redisUrl, redisCluster, prefix = 'latch', grantRetry = DEFAULT_GRANT_RETRY, logger }: AccessQueueOptions) {
+    this.connection = createRedisConnection(redisUrl, 'queue', logger, { cluster: redisCluster });
     this.grants = new Queue<GrantJobData>(GRANT_QUEUE, { connection: this.connection, prefix });
     this.revocations = new Queue<RevokeJobData>(REVOKE_QUEUE, { connection: this.connection, prefix });
     this.grantRetry = grantRetry;

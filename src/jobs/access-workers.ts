@@ -6,7 +6,7 @@ import type { AccessContext } from '../services/access-context.ts';
 import { grantAccess } from '../services/grant-access.ts';
 import { revokeGrant, type RevokeGrantResult } from '../services/revoke-grant.ts';
 import { GRANT_QUEUE, REVOCATION_BACKOFF_TYPE, REVOKE_QUEUE, type AccessQueues, type GrantJobData, type RevokeJobData } from './access-queues.ts';
-import { createRedisConnection } from './redis-connection.ts';
+import { createRedisConnection, type RedisClient } from './redis-connection.ts';
 import { DEFAULT_REVOCATION_BACKOFF, revocationRetryDelayMs, type RevocationBackoff } from './revocation-backoff.ts';
 
 /** What people hear about, after each outcome is committed. Failures to tell are logged, not retried. */
@@ -32,6 +32,9 @@ export interface AccessJobMetrics {
 
 export interface AccessWorkerOptions {
   redisUrl: string;
+  /** REDIS_URL names a Redis Cluster's seed nodes. */
+  redisCluster?: boolean | undefined;
+  /** BullMQ key prefix: the queues' own (AccessQueues). */
   prefix?: string;
   ctx: AccessContext;
   queues: AccessQueues;
@@ -62,6 +65,12 @@ class RetryableFailure extends Error {
  */
 export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessWorkers {
   const { ctx, queues, events, logger, metrics, prefix = 'latch', concurrency = 10 } = options;
+  const connections: RedisClient[] = [];
+  const connect = () => {
+    const connection = createRedisConnection(options.redisUrl, 'worker', logger, { cluster: options.redisCluster });
+    connections.push(connection);
+    return connection;
+  };
   const backoff = options.revocationBackoff ?? DEFAULT_REVOCATION_BACKOFF;
   // A job whose worker died (kill -9, a lost host) is found again only once its lock has expired
   // and two stalled checks have seen it: with BullMQ's defaults (30 s and 30 s) that is up to a
@@ -96,7 +105,7 @@ export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessW
             return;
         }
       }),
-    { connection: createRedisConnection(options.redisUrl, 'worker', logger), prefix, concurrency, ...recovery },
+    { connection: connect(), prefix, concurrency, ...recovery },
   );
 
   const revokeWorker = new Worker<RevokeJobData>(
@@ -120,7 +129,7 @@ export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessW
         }
       }),
     {
-      connection: createRedisConnection(options.redisUrl, 'worker', logger),
+      connection: connect(),
       prefix,
       concurrency,
       ...recovery,
@@ -143,8 +152,20 @@ export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessW
   return {
     async stop() {
       // close() waits for running jobs without limit: give them a bounded time to finish.
-      await Promise.race([Promise.all([grantWorker.close(), revokeWorker.close()]), new Promise((resolve) => setTimeout(resolve, 10_000))]);
-      await Promise.all([grantWorker.disconnect(), revokeWorker.disconnect()]).catch(() => undefined);
+      const closed = await Promise.race([
+        Promise.all([grantWorker.close(), revokeWorker.close()]).then(() => true),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), 10_000)),
+      ]);
+      // Out of time: cut the workers' own blocking connections. Bounded too: on a Redis Cluster,
+      // disconnect() can wait forever for an 'end' event the client does not emit again.
+      if (!closed) {
+        await Promise.race([
+          Promise.all([grantWorker.disconnect(), revokeWorker.disconnect()]).catch(() => undefined),
+          new Promise((resolve) => setTimeout(resolve, 2_000)),
+        ]);
+      }
+      // close() leaves the connections it was given open: they are ours to end.
+      for (const connection of connections) connection.disconnect();
     },
   };
 }

@@ -9,6 +9,9 @@ const SCHEDULER_PREFIX = 'digest-';
 
 export interface DigestScheduleOptions {
   redisUrl: string;
+  /** REDIS_URL names a Redis Cluster's seed nodes. */
+  redisCluster?: boolean | undefined;
+  /** BullMQ key prefix (LATCH_QUEUE_PREFIX); on a Redis Cluster it must hold a {hash tag}. */
   prefix?: string;
   /** The digests of the policy in force: read at every sync, so a reloaded policy takes effect. */
   digests: () => DigestPolicy[];
@@ -30,9 +33,9 @@ export interface RunningDigests {
  * policy reload is scheduled accordingly, and schedules Redis lost are restored.
  */
 export async function startDigestSchedules(options: DigestScheduleOptions): Promise<RunningDigests> {
-  const { redisUrl, prefix = 'latch', logger } = options;
-  const queueConnection = createRedisConnection(redisUrl, 'queue', logger);
-  const workerConnection = createRedisConnection(redisUrl, 'worker', logger);
+  const { redisUrl, redisCluster, prefix = 'latch', logger } = options;
+  const queueConnection = createRedisConnection(redisUrl, 'queue', logger, { cluster: redisCluster });
+  const workerConnection = createRedisConnection(redisUrl, 'worker', logger, { cluster: redisCluster });
   const queue = new Queue(DIGEST_QUEUE, { connection: queueConnection, prefix });
   const sync = async () => {
     const wanted = new Map(options.digests().map((digest) => [`${SCHEDULER_PREFIX}${digest.name}`, digest]));

@@ -28,7 +28,9 @@ export interface MaintenanceSweeps {
 
 export interface MaintenanceOptions {
   redisUrl: string;
-  /** BullMQ key prefix; wrap it in {braces} for Redis Cluster. */
+  /** REDIS_URL names a Redis Cluster's seed nodes. */
+  redisCluster?: boolean | undefined;
+  /** BullMQ key prefix (LATCH_QUEUE_PREFIX); on a Redis Cluster it must hold a {hash tag}. */
   prefix?: string;
   everyMs?: number;
   /** The reconcile sweep's own interval: every minute unless told. */
@@ -55,6 +57,7 @@ const SWEEP_HANDLERS: Record<string, keyof MaintenanceSweeps> = {
 
 export async function startMaintenance({
   redisUrl,
+  redisCluster,
   prefix = 'latch',
   everyMs = 30_000,
   reconcileEveryMs = 60_000,
@@ -63,8 +66,8 @@ export async function startMaintenance({
   sweeps,
   logger,
 }: MaintenanceOptions): Promise<RunningMaintenance> {
-  const queueConnection = createRedisConnection(redisUrl, 'queue', logger);
-  const workerConnection = createRedisConnection(redisUrl, 'worker', logger);
+  const queueConnection = createRedisConnection(redisUrl, 'queue', logger, { cluster: redisCluster });
+  const workerConnection = createRedisConnection(redisUrl, 'worker', logger, { cluster: redisCluster });
   const queue = new Queue(MAINTENANCE_QUEUE, { connection: queueConnection, prefix });
   const intervalOf = (name: string) => (name === 'reconcile' ? reconcileEveryMs : name === 'scan-standing-access' ? scanEveryMs : everyMs);
   const schedule = (name: string) =>

@@ -11,6 +11,11 @@ export const RECONCILE_HORIZON_MS = 5 * 60_000;
  * not granted, and grants due (or overdue) for revocation. Jobs that already exist are left as
  * they are (deterministic ids), except that a revocation already due is brought forward if its
  * job sleeps longer than it should. Run at start-up and every minute.
+ *
+ * On a Redis Cluster every key of Latch's queues shares the prefix's hash tag, so one node holds
+ * them all: "Redis lost its data" is that node losing it (a FLUSHALL there, a restart without
+ * persistence, a failover to a replica that was behind), and the maintenance guard, whose check
+ * reads keys in that slot, sees it and runs this at once. Other nodes hold none of Latch's keys.
  */
 export async function reconcileAccess(ctx: ServiceContext, queues: AccessQueues, logger: Logger, horizonMs = RECONCILE_HORIZON_MS): Promise<void> {
   let grants = 0;

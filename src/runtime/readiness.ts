@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { redisAnswers, type RedisClient } from '../jobs/redis-connection.ts';
 import type { SocketState } from '../slack/slack-transport.ts';
 import type { Database } from '../store/database.ts';
 import { findPendingMigrations } from '../store/migration-status.ts';
@@ -12,24 +12,28 @@ export interface Readiness {
 
 const CHECK_TIMEOUT_MS = 2_000;
 
+export interface ReadinessDeps {
+  db: Database;
+  redis: RedisClient;
+  /** On a Redis Cluster, the node serving this prefix's slot is the one that must answer. */
+  queuePrefix?: string;
+  policyVersion: () => string | undefined;
+  /** Socket Mode's connection state; null or absent over HTTP, where there is nothing to report. */
+  slackSocket?: () => SocketState | null;
+}
+
 /**
  * What `GET /readyz` reports: PostgreSQL reachable with every migration applied, Redis reachable,
  * a policy loaded, and in Socket Mode the connection to Slack open. A load balancer stops sending
  * Slack's requests to an instance that is not ready.
  */
-export async function checkReadiness(deps: {
-  db: Database;
-  redis: Redis;
-  policyVersion: () => string | undefined;
-  /** Socket Mode's connection state; null or absent over HTTP, where there is nothing to report. */
-  slackSocket?: () => SocketState | null;
-}): Promise<Readiness> {
+export async function checkReadiness(deps: ReadinessDeps): Promise<Readiness> {
   const [database, redis] = await Promise.all([
     bounded(async () => {
       const pending = await findPendingMigrations(deps.db);
       return pending.length === 0 ? 'ok' : `${pending.length} migration(s) not applied`;
     }),
-    bounded(async () => ((await deps.redis.ping()) === 'PONG' ? 'ok' : 'unexpected answer to PING')),
+    bounded(async () => ((await redisAnswers(deps.redis, deps.queuePrefix ?? 'latch')) ? 'ok' : 'unexpected answer to PING')),
   ]);
   const version = deps.policyVersion();
   const socket = deps.slackSocket?.() ?? null;

@@ -17,6 +17,9 @@ export interface AccessJobsOptions {
   providers: { get(resourceId: string): AccessProvider | undefined };
   databaseUrl: string;
   redisUrl: string;
+  /** REDIS_URL names a Redis Cluster's seed nodes. */
+  redisCluster?: boolean | undefined;
+  /** BullMQ key prefix: the queues' own (AccessQueues). */
   prefix?: string;
   logger: Logger;
   concurrency?: number;
@@ -55,6 +58,7 @@ export async function startAccessJobs(options: AccessJobsOptions): Promise<Runni
   await reconcile();
   const workers = startAccessWorkers({
     redisUrl: options.redisUrl,
+    redisCluster: options.redisCluster,
     ...(options.prefix ? { prefix: options.prefix } : {}),
     ctx,
     queues,

@@ -1,5 +1,5 @@
 import { WebClient } from '@slack/web-api';
-import { migrateEnvSchema, serviceEnvSchema } from '../../config/env.ts';
+import { migrateEnvSchema, serviceEnvFields } from '../../config/env.ts';
 import { loadPolicyFile } from '../../config/policy-file.ts';
 import { buildDigest, sendDigest } from '../../runtime/digests.ts';
 import type { SlackMessage } from '../../slack/blocks/slack-message.ts';
@@ -7,8 +7,8 @@ import { createDatabase } from '../../store/database.ts';
 import { CliError, EXIT } from '../cli-error.ts';
 import { readEnv } from '../read-env.ts';
 
-const dryRunEnvSchema = migrateEnvSchema.extend(serviceEnvSchema.pick({ LATCH_POLICY_FILE: true }).shape);
-const sendEnvSchema = dryRunEnvSchema.extend(serviceEnvSchema.pick({ SLACK_BOT_TOKEN: true, SLACK_API_URL: true }).shape);
+const dryRunEnvSchema = migrateEnvSchema.extend(serviceEnvFields.pick({ LATCH_POLICY_FILE: true }).shape);
+const sendEnvSchema = dryRunEnvSchema.extend(serviceEnvFields.pick({ SLACK_BOT_TOKEN: true, SLACK_API_URL: true }).shape);
 
 /**
  * `latch digest send <name> [--dry-run]`: builds the policy's digest `name` for the last period its

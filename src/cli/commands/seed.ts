@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { migrateEnvSchema, serviceEnvSchema } from '../../config/env.ts';
+import { migrateEnvSchema, serviceEnvFields } from '../../config/env.ts';
 import { loadPolicyFile } from '../../config/policy-file.ts';
 import { REQUEST_STATES } from '../../domain/request-state.ts';
 import { createLogger } from '../../logging/logger.ts';
@@ -12,7 +12,7 @@ import { findPendingMigrations } from '../../store/migration-status.ts';
 import { CliError, EXIT } from '../cli-error.ts';
 import { readEnv } from '../read-env.ts';
 
-const seedEnvSchema = migrateEnvSchema.extend(serviceEnvSchema.pick({ LATCH_POLICY_FILE: true }).shape);
+const seedEnvSchema = migrateEnvSchema.extend(serviceEnvFields.pick({ LATCH_POLICY_FILE: true }).shape);
 
 export interface SeedCommandOptions {
   requests: number;

@@ -8,7 +8,8 @@ import { startMaintenance } from '../../jobs/maintenance-jobs.ts';
 import { createProviders } from '../../providers/registry.ts';
 import type { AccessProvider } from '../../providers/provider.ts';
 import { startAccessJobs } from '../../runtime/start-access-jobs.ts';
-import { createRedisConnection } from '../../jobs/redis-connection.ts';
+import { createRedisConnection, describeRedisError, redisModeProblem } from '../../jobs/redis-connection.ts';
+import { splitRedisUrls } from '../../config/redis-cluster.ts';
 import { createLogger, type Logger } from '../../logging/logger.ts';
 import { LatchMetrics } from '../../metrics/latch-metrics.ts';
 import { passwordOf } from '../../logging/secret-scrubber.ts';
@@ -41,7 +42,7 @@ export async function startCommand(role: ProcessRole = 'all'): Promise<void> {
       env.SLACK_SIGNING_SECRET,
       env.SLACK_APP_TOKEN,
       passwordOf(env.DATABASE_URL),
-      passwordOf(env.REDIS_URL),
+      ...splitRedisUrls(env.REDIS_URL).map(passwordOf),
     ],
   });
   const policy = await readPolicy(env.LATCH_POLICY_FILE);
@@ -104,7 +105,9 @@ async function buildProviders(policy: Policy, path: string): Promise<Map<string,
 
 async function startService(env: ServiceEnv, source: PolicySource, logger: Logger, role: ProcessRole): Promise<RunningService> {
   const db = createDatabase({ databaseUrl: env.DATABASE_URL });
-  const redis = createRedisConnection(env.REDIS_URL, 'queue', logger);
+  // Every connection to Redis, its queues' and workers' too: one Redis or a cluster, one key prefix.
+  const redisTarget = { redisUrl: env.REDIS_URL, redisCluster: env.REDIS_CLUSTER, prefix: env.LATCH_QUEUE_PREFIX };
+  const redis = createRedisConnection(env.REDIS_URL, 'queue', logger, { cluster: env.REDIS_CLUSTER });
   const cleanups: Array<() => Promise<unknown>> = [
     () => db.$disconnect(),
     () => redis.quit().catch(() => redis.disconnect()),
@@ -117,7 +120,7 @@ async function startService(env: ServiceEnv, source: PolicySource, logger: Logge
     await checkDatabase(db);
     await checkRedis(redis);
     // Only once Redis answers: a queue's connection would otherwise log every failed retry.
-    const queues = new AccessQueues({ redisUrl: env.REDIS_URL, logger });
+    const queues = new AccessQueues({ ...redisTarget, logger });
     cleanups.push(() => queues.close());
     // Every role reports the same gauges from PostgreSQL and Redis, and counts what it does itself.
     const metrics = new LatchMetrics({ db, queues: [queues.grants, queues.revocations], logger });
@@ -136,17 +139,18 @@ async function startService(env: ServiceEnv, source: PolicySource, logger: Logge
     const { app, transport, sweeps } = latch;
     await checkSlack(() => app.init(), env.SLACK_API_URL);
     if (role !== 'web') {
-      const access = await startAccessJobs({ latch, queues, providers: source.providers, databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL, logger, metrics });
+      const access = await startAccessJobs({ latch, queues, providers: source.providers, databaseUrl: env.DATABASE_URL, ...redisTarget, logger, metrics });
       cleanups.push(() => access.stop());
-      const maintenance = await startMaintenance({ redisUrl: env.REDIS_URL, sweeps: { ...sweeps, reconcile: access.reconcile, scanStandingAccess: access.scanStandingAccess }, logger });
+      const maintenance = await startMaintenance({ ...redisTarget, sweeps: { ...sweeps, reconcile: access.reconcile, scanStandingAccess: access.scanStandingAccess }, logger });
       cleanups.push(() => maintenance.stop());
-      const digests = await startDigestSchedules({ redisUrl: env.REDIS_URL, digests: () => source.policy.digests, send: latch.postDigest, logger });
+      const digests = await startDigestSchedules({ ...redisTarget, digests: () => source.policy.digests, send: latch.postDigest, logger });
       cleanups.push(() => digests.stop());
     }
     const server = await startHttpServer({
       port: env.PORT,
       ...(role !== 'worker' ? { slack: transport.requestListener } : {}),
-      readiness: () => checkReadiness({ db, redis, policyVersion: () => source.policy.version, slackSocket: () => transport.socketState() }),
+      readiness: () =>
+        checkReadiness({ db, redis, queuePrefix: env.LATCH_QUEUE_PREFIX, policyVersion: () => source.policy.version, slackSocket: () => transport.socketState() }),
       metrics: () => metrics.scrape(),
       logger,
     }).catch(
@@ -188,14 +192,18 @@ async function checkRedis(redis: ReturnType<typeof createRedisConnection>): Prom
   let cause: Error | undefined;
   const remember = (error: Error) => (cause ??= error);
   redis.on('error', remember);
+  let modeProblem: string | undefined;
   try {
     await redis.connect();
     await redis.ping();
+    modeProblem = await redisModeProblem(redis);
   } catch (error) {
-    throw new CliError(`cannot reach Redis at REDIS_URL: ${messageOf(cause ?? error)}`, EXIT.unavailable);
+    const reason = cause ?? error;
+    throw new CliError(`cannot reach Redis at REDIS_URL: ${reason instanceof Error ? describeRedisError(reason) : messageOf(reason)}`, EXIT.unavailable);
   } finally {
     redis.off('error', remember);
   }
+  if (modeProblem) throw new CliError(`REDIS_URL ${modeProblem}`, EXIT.config);
 }
 
 async function checkSlack(init: () => Promise<void>, apiUrl: string | undefined): Promise<void> {

@@ -26,7 +26,7 @@ describe('service environment', () => {
     const result = parseEnv(serviceEnvSchema, valid);
     expect(result).toEqual({
       ok: true,
-      env: { ...valid, PORT: 3000, LOG_LEVEL: 'info', SLACK_APP_TOKEN: undefined, SLACK_API_URL: undefined },
+      env: { ...valid, PORT: 3000, LOG_LEVEL: 'info', SLACK_APP_TOKEN: undefined, SLACK_API_URL: undefined, REDIS_CLUSTER: false, LATCH_QUEUE_PREFIX: 'latch' },
     });
   });
 
@@ -49,6 +49,9 @@ describe('service environment', () => {
     ['DATABASE_URL', 'mysql://root:hunter22@db/latch', 'is not a valid postgresql:// or postgres:// URL'],
     ['DATABASE_URL', 'not a url at all', 'is not a valid postgresql:// or postgres:// URL'],
     ['REDIS_URL', 'http://redis:6379', 'is not a valid redis:// or rediss:// URL'],
+    ['REDIS_URL', 'redis://a:6379,redis://b:6379', 'names 2 Redis nodes: set REDIS_CLUSTER=true if they are the seed nodes of a Redis Cluster'],
+    ['REDIS_CLUSTER', 'yes', 'must be true or false'],
+    ['LATCH_QUEUE_PREFIX', 'my latch', 'must not contain spaces'],
     ['SLACK_BOT_TOKEN', 'xoxp-user-token-not-bot', "does not look like the Slack app's bot token (starts with xoxb-)"],
     ['SLACK_APP_TOKEN', 'xoxb-wrong-kind', 'does not look like an app-level token for Socket Mode'],
     ['PORT', '70000', 'must be a port number between 1 and 65535'],
@@ -75,6 +78,47 @@ describe('service environment', () => {
     const result = parseEnv(serviceEnvSchema, { ...valid, PORT: '8080', SLACK_API_URL: 'http://127.0.0.1:9999/api' });
     expect(result.ok && result.env.PORT).toBe(8080);
     expect(result.ok && result.env.SLACK_API_URL).toBe('http://127.0.0.1:9999/api/');
+  });
+});
+
+describe('Redis Cluster', () => {
+  const cluster = { REDIS_CLUSTER: 'true', REDIS_URL: 'redis://:cluster-pass@10.0.0.1:6379,redis://:cluster-pass@10.0.0.2:6380', LATCH_QUEUE_PREFIX: '{latch}' };
+
+  it('accepts several seed nodes and a hash-tagged prefix', () => {
+    const result = parseEnv(serviceEnvSchema, { ...valid, ...cluster });
+    expect(result.ok && { cluster: result.env.REDIS_CLUSTER, prefix: result.env.LATCH_QUEUE_PREFIX, url: result.env.REDIS_URL }).toEqual({
+      cluster: true,
+      prefix: '{latch}',
+      url: cluster.REDIS_URL,
+    });
+  });
+
+  it.each(['latch', undefined, '{}latch', 'latch{', 'latch}{'])('refuses the prefix %s in one line that says why and what to set', (prefix) => {
+    const problems = problemsFor({ ...cluster, LATCH_QUEUE_PREFIX: prefix });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^LATCH_QUEUE_PREFIX is ".*", which has no \{hash tag\}: with REDIS_CLUSTER=true every key of a queue must hash to one slot, or BullMQ's scripts fail with CROSSSLOT; set LATCH_QUEUE_PREFIX=\{latch\}$/);
+  });
+
+  it.each(['{latch}', 'acme-{latch}', '{latch-eu}:jobs'])('accepts the prefix %s, whose hash tag puts every key of a queue in one slot', (prefix) => {
+    expect(parseEnv(serviceEnvSchema, { ...valid, ...cluster, LATCH_QUEUE_PREFIX: prefix }).ok).toBe(true);
+  });
+
+  it('suggests the operator\'s own prefix in braces', () => {
+    expect(problemsFor({ ...cluster, LATCH_QUEUE_PREFIX: 'acme-latch' })[0]).toMatch(/set LATCH_QUEUE_PREFIX=\{acme-latch\}$/);
+  });
+
+  it('refuses seeds with different passwords without quoting them, and a database other than 0', () => {
+    const mixed = problemsFor({ ...cluster, REDIS_URL: 'redis://:first-secret@a:6379,redis://:second-secret@b:6379' });
+    expect(mixed).toEqual([expect.stringMatching(/^REDIS_URL names Redis Cluster seed nodes with different schemes, users or passwords/)]);
+    expect(mixed.join('\n')).not.toMatch(/first-secret|second-secret/);
+    expect(problemsFor({ ...cluster, REDIS_URL: 'redis://a:6379/2' })).toEqual([
+      'REDIS_URL names database 2, but a Redis Cluster only has database 0: remove /2 from the URL',
+    ]);
+  });
+
+  it('keeps a password that holds a comma in one URL', () => {
+    const result = parseEnv(serviceEnvSchema, { ...valid, REDIS_URL: 'redis://:pass,word@redis.internal:6379' });
+    expect(result.ok).toBe(true);
   });
 });
 
