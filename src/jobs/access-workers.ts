@@ -44,6 +44,17 @@ export interface AccessWorkerOptions {
 }
 
 export interface RunningAccessWorkers {
+  /** The jobs running now, for shutdown's log ("1 grant job, 2 revoke jobs"), or null when none. */
+  busyWith(): string | null;
+  /** Stops fetching jobs and resolves once the running ones have finished, however long they take. */
+  finish(): Promise<void>;
+  /**
+   * Drops the connections under the jobs still running. Their locks in Redis are no longer
+   * renewed, so once they expire (lockDuration) a worker here or elsewhere takes the jobs again;
+   * the use cases read the truth from PostgreSQL, so the rerun does what is left, once.
+   */
+  abandon(): Promise<void>;
+  /** finish() for at most 10 s, then abandon(): for callers that do not bound it themselves. */
   stop(): Promise<void>;
 }
 
@@ -71,11 +82,21 @@ export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessW
   const tell = async (what: string, call: () => Promise<void>) => {
     await call().catch((error: unknown) => logger.error({ err: error }, `could not ${what}`));
   };
+  // Counted so shutdown can say what it waits for.
+  const running = { grant: 0, revoke: 0 };
+  const runJob = async <T>(kind: keyof typeof running, job: Job, body: () => Promise<T>): Promise<T> => {
+    running[kind] += 1;
+    try {
+      return await withLogContext({ jobId: job.id ?? job.name }, body);
+    } finally {
+      running[kind] -= 1;
+    }
+  };
 
   const grantWorker = new Worker<GrantJobData>(
     GRANT_QUEUE,
     (job, token) =>
-      withLogContext({ jobId: job.id ?? job.name }, async () => {
+      runJob('grant', job, async () => {
         const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
         const result = await grantAccess(ctx, { requestId: job.data.requestId, finalAttempt });
         switch (result.outcome) {
@@ -102,7 +123,7 @@ export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessW
   const revokeWorker = new Worker<RevokeJobData>(
     REVOKE_QUEUE,
     (job, token) =>
-      withLogContext({ jobId: job.id ?? job.name }, async () => {
+      runJob('revoke', job, async () => {
         const result = await revokeWhenDue(ctx, job.data.grantId);
         switch (result.outcome) {
           case 'revoked':
@@ -140,13 +161,26 @@ export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessW
     worker.on('error', (error) => logger.error({ err: error }, `${worker.name} worker error`));
   }
 
+  let finishing: Promise<void> | null = null;
+  const finish = () => (finishing ??= Promise.all([grantWorker.close(), revokeWorker.close()]).then(() => undefined));
+  const disconnect = () => Promise.all([grantWorker.disconnect(), revokeWorker.disconnect()]).then(() => undefined, () => undefined);
   return {
+    busyWith() {
+      const jobs = [plural(running.grant, 'grant job'), plural(running.revoke, 'revoke job')].filter(Boolean);
+      return jobs.length > 0 ? jobs.join(', ') : null;
+    },
+    finish,
+    abandon: disconnect,
     async stop() {
       // close() waits for running jobs without limit: give them a bounded time to finish.
-      await Promise.race([Promise.all([grantWorker.close(), revokeWorker.close()]), new Promise((resolve) => setTimeout(resolve, 10_000))]);
-      await Promise.all([grantWorker.disconnect(), revokeWorker.disconnect()]).catch(() => undefined);
+      await Promise.race([finish(), new Promise((resolve) => setTimeout(resolve, 10_000))]);
+      await disconnect();
     },
   };
+}
+
+function plural(count: number, noun: string): string | null {
+  return count === 0 ? null : `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 
 const MIN_SLEEP_MS = 250;

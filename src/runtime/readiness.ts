@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { createSecretScrubber } from '../logging/secret-scrubber.ts';
 import type { Database } from '../store/database.ts';
 import { findPendingMigrations } from '../store/migration-status.ts';
 import { withTimeout } from './with-timeout.ts';
@@ -9,19 +10,47 @@ export interface Readiness {
   checks: Record<string, string>;
 }
 
+export interface ReadinessDeps {
+  db: Database;
+  redis: Redis;
+  policyVersion: () => string | undefined;
+  /** Why Redis last failed (its connection's last error), when it is not connected. */
+  redisError?: () => string | null;
+}
+
 const CHECK_TIMEOUT_MS = 2_000;
+const MAX_REASON_LENGTH = 200;
+// A probe's answer may travel further than the logs: a connection string quoted in an error
+// loses its password here too.
+const scrub = createSecretScrubber();
+
+/**
+ * `checkReadiness` over one Redis connection, remembering that connection's last error so a
+ * probe says why Redis is unreachable (`connect ECONNREFUSED …`) rather than only that it is.
+ */
+export function readinessCheck(deps: Omit<ReadinessDeps, 'redisError'>): () => Promise<Readiness> {
+  let lastError: string | null = null;
+  deps.redis.on('error', (error: Error) => (lastError = reasonOf(error)));
+  deps.redis.on('ready', () => (lastError = null));
+  return () => checkReadiness({ ...deps, redisError: () => lastError });
+}
 
 /**
  * What `GET /readyz` reports: PostgreSQL reachable with every migration applied, Redis reachable,
  * a policy loaded. A load balancer stops sending Slack's requests to an instance that is not ready.
+ * Each check answers within CHECK_TIMEOUT_MS: a probe must not hang on a dependency that does.
  */
-export async function checkReadiness(deps: { db: Database; redis: Redis; policyVersion: () => string | undefined }): Promise<Readiness> {
+export async function checkReadiness(deps: ReadinessDeps): Promise<Readiness> {
   const [database, redis] = await Promise.all([
     bounded(async () => {
       const pending = await findPendingMigrations(deps.db);
-      return pending.length === 0 ? 'ok' : `${pending.length} migration(s) not applied`;
+      return pending.length === 0 ? 'ok' : `${pending.length} migration(s) not applied: run \`latch migrate\``;
     }),
-    bounded(async () => ((await deps.redis.ping()) === 'PONG' ? 'ok' : 'unexpected answer to PING')),
+    bounded(async () => {
+      // Not connected: a command would fail at once (no offline queue); say why it is not.
+      if (deps.redis.status !== 'ready') return `unreachable: ${deps.redisError?.() ?? `connection ${deps.redis.status}`}`;
+      return (await deps.redis.ping()) === 'PONG' ? 'ok' : 'unexpected answer to PING';
+    }),
   ]);
   const version = deps.policyVersion();
   const checks = { postgres: database, redis, policy: version ? 'ok' : 'not loaded' };
@@ -29,5 +58,19 @@ export async function checkReadiness(deps: { db: Database; redis: Redis; policyV
 }
 
 function bounded(check: () => Promise<string>): Promise<string> {
-  return withTimeout(check().catch(() => 'unreachable'), CHECK_TIMEOUT_MS, () => `no answer within ${CHECK_TIMEOUT_MS} ms`);
+  return withTimeout(
+    check().catch((error: unknown) => `unreachable: ${reasonOf(error)}`),
+    CHECK_TIMEOUT_MS,
+    () => `no answer within ${CHECK_TIMEOUT_MS} ms`,
+  );
+}
+
+/** The first meaningful line of an error, shortened (Prisma's span several lines). */
+function reasonOf(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const line = message
+    .split('\n')
+    .map((text) => text.trim())
+    .find((text) => text && !/^Invalid `.*` invocation/.test(text));
+  return scrub(line ?? 'unknown error').slice(0, MAX_REASON_LENGTH);
 }

@@ -1,5 +1,5 @@
 import type { AccessQueues } from '../jobs/access-queues.ts';
-import { startAccessWorkers, type AccessEvents, type AccessJobMetrics } from '../jobs/access-workers.ts';
+import { startAccessWorkers, type AccessEvents, type AccessJobMetrics, type RunningAccessWorkers } from '../jobs/access-workers.ts';
 import { reconcileAccess } from '../jobs/reconcile-access.ts';
 import { scanStandingAccess } from '../services/scan-standing-access.ts';
 import type { RevocationBackoff } from '../jobs/revocation-backoff.ts';
@@ -30,6 +30,11 @@ export interface RunningAccessJobs {
   reconcile(): Promise<void>;
   /** Looks for role holders without a grant and tells the security channel (a maintenance sweep). */
   scanStandingAccess(): Promise<void>;
+  /** The grant and revoke workers, stopped in steps by the graceful shutdown (see RunningAccessWorkers). */
+  workers: Pick<RunningAccessWorkers, 'busyWith' | 'finish' | 'abandon'>;
+  /** Closes the access locks' connections, once the workers are done with them. */
+  close(): Promise<void>;
+  /** The workers' bounded stop, then close(). */
   stop(): Promise<void>;
 }
 
@@ -69,6 +74,8 @@ export async function startAccessJobs(options: AccessJobsOptions): Promise<Runni
     async scanStandingAccess() {
       await messenger.alertStandingAccess(await scanStandingAccess(ctx));
     },
+    workers,
+    close: () => locks.close(),
     async stop() {
       await workers.stop();
       await locks.close();
