@@ -35,6 +35,7 @@ export interface GracefulShutdownOptions {
 
 const DEFAULT_CLOSE_TIMEOUT_MS = 3_000;
 const DEFAULT_PROGRESS_EVERY_MS = 2_000;
+const HARD_STOP_MARGIN_MS = 1_000;
 
 /**
  * Stops a process without losing or half-writing anything, in three steps:
@@ -101,11 +102,12 @@ export class GracefulShutdown {
     const { logger, timeoutMs } = this.options;
     const closeTimeoutMs = this.options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     const startedAt = Date.now();
-    // Whatever hangs (a connection that never closes), the process ends.
+    // Whatever hangs, the process ends (a moment after the closes' own bound, which logs which one).
+    const hardStopMs = timeoutMs + closeTimeoutMs + HARD_STOP_MARGIN_MS;
     const hardStop = setTimeout(() => {
-      logger.error({ left: this.busy() }, `shutdown did not end within ${(timeoutMs + closeTimeoutMs) / 1000} s; exiting`);
+      logger.error({ left: this.busy() }, `shutdown did not end within ${hardStopMs / 1000} s; exiting`);
       this.exit(1);
-    }, timeoutMs + closeTimeoutMs);
+    }, hardStopMs);
     hardStop.unref();
     try {
       for (const part of this.parts) this.attempt(part, 'stop taking work', () => part.stopTaking?.());

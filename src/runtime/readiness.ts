@@ -19,6 +19,15 @@ export interface ReadinessDeps {
 }
 
 const CHECK_TIMEOUT_MS = 2_000;
+/** ioredis's connection states, said for a person, for when there is no error to quote yet. */
+const CONNECTION_STATES: Record<string, string> = {
+  wait: 'not connected yet',
+  connecting: 'connecting',
+  connect: 'connecting',
+  reconnecting: 'connection lost; reconnecting',
+  close: 'connection lost',
+  end: 'connection closed',
+};
 const MAX_REASON_LENGTH = 200;
 // A probe's answer may travel further than the logs: a connection string quoted in an error
 // loses its password here too.
@@ -48,7 +57,7 @@ export async function checkReadiness(deps: ReadinessDeps): Promise<Readiness> {
     }),
     bounded(async () => {
       // Not connected: a command would fail at once (no offline queue); say why it is not.
-      if (deps.redis.status !== 'ready') return `unreachable: ${deps.redisError?.() ?? `connection ${deps.redis.status}`}`;
+      if (deps.redis.status !== 'ready') return `unreachable: ${deps.redisError?.() ?? CONNECTION_STATES[deps.redis.status] ?? `connection ${deps.redis.status}`}`;
       return (await deps.redis.ping()) === 'PONG' ? 'ok' : 'unexpected answer to PING';
     }),
   ]);

@@ -56,6 +56,7 @@ export async function startAccessJobs(options: AccessJobsOptions): Promise<Runni
     revocationOverdue: (grantId) => messenger.alertRevocationOverdue(grantId),
     overdueRevocationDone: (grantId) => messenger.announceOverdueRevocationDone(grantId),
   };
+  let abandoned = false;
   const reconcile = () => reconcileAccess(ctx, queues, logger);
   await reconcile();
   const workers = startAccessWorkers({
@@ -74,8 +75,16 @@ export async function startAccessJobs(options: AccessJobsOptions): Promise<Runni
     async scanStandingAccess() {
       await messenger.alertStandingAccess(await scanStandingAccess(ctx));
     },
-    workers,
-    close: () => locks.close(),
+    workers: {
+      busyWith: () => workers.busyWith(),
+      finish: () => workers.finish(),
+      async abandon() {
+        abandoned = true;
+        await workers.abandon();
+      },
+    },
+    // Jobs let go of may still hold their access lock: do not wait for them.
+    close: () => locks.close({ force: abandoned }),
     async stop() {
       await workers.stop();
       await locks.close();
