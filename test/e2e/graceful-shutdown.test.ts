@@ -188,8 +188,11 @@ describe('graceful shutdown of latch start', { timeout: 420_000 }, () => {
       running.sender,
       Array.from({ length: BURST_PAIRS }, (_, i) => `existing-${i}`),
     );
-    // Grants take a while at the target, so some are running and some still queued at the signal.
+    // Grants take a while at the target, so some are running and some still queued at the signal;
+    // and Slack is slow to take a new request's approval message, so the handlers that post it
+    // after their ack are still at work when the jobs are done: shutdown must wait for them.
     receiver.latencyMs = 500;
+    slack.slowDown('chat.postMessage', 2_000, (call) => call.args.channel === CHANNEL && !call.args.thread_ts);
 
     const burst: Array<{ kind: 'submit'; reason: string; requester: string } | { kind: 'approve'; requestId: string }> = [];
     for (let i = 0; i < BURST_PAIRS; i++) {
@@ -214,7 +217,11 @@ describe('graceful shutdown of latch start', { timeout: 420_000 }, () => {
 
     // A clean stop, after waiting for the work in hand.
     expect(exit.code, exit.stderr).toBe(0);
-    expect(latch.logLines().find((line) => String(line.msg).startsWith('shutting down'))).toMatchObject({ reason: 'SIGTERM' });
+    // It said what it waited for: among others, handlers still posting to Slack after their ack.
+    expect(latch.logLines().find((line) => String(line.msg).startsWith('shutting down'))).toMatchObject({
+      reason: 'SIGTERM',
+      waitingFor: expect.arrayContaining([expect.stringMatching(/\d+ Slack handlers?/)]),
+    });
     expect(latch.logLines().at(-1)).toMatchObject({ msg: 'shutdown complete', complete: true });
     // The signal landed in the burst: some requests answered, some left for Slack to retry.
     expect(answered.length).toBeGreaterThanOrEqual(60);
@@ -283,6 +290,7 @@ describe('graceful shutdown of latch start', { timeout: 420_000 }, () => {
     expect((await auditVerifies()).code).toBe(0);
 
     receiver.latencyMs = 0;
+    slack.reset();
     expect((await running.latch.kill('SIGTERM')).code).toBe(0);
   });
 
