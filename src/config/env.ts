@@ -18,6 +18,7 @@ export const ENV_VARIABLES = {
   PORT: 'the HTTP port for Slack requests; default 3000',
   LOG_LEVEL: 'one of fatal, error, warn, info, debug, trace, silent; default info',
   SLACK_API_URL: "the base URL of Slack's Web API, for tests against a fake; default https://slack.com/api/",
+  LATCH_SHUTDOWN_TIMEOUT_SECONDS: 'how long running work may take to finish after SIGTERM, in whole seconds; default 25',
 } as const;
 
 export type EnvVariable = keyof typeof ENV_VARIABLES;
@@ -116,6 +117,20 @@ const port = z.preprocess(
     .transform(Number),
 );
 
+/** Below Kubernetes' default grace period of 30 s, so closing connections fits before its SIGKILL. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 25;
+
+const shutdownTimeoutSeconds = z.preprocess(
+  blankAsMissing,
+  z
+    .string()
+    .default(String(DEFAULT_SHUTDOWN_TIMEOUT_SECONDS))
+    .refine((value) => /^\d{1,4}$/.test(value) && Number(value) >= 1 && Number(value) <= 3600, {
+      error: 'must be a whole number of seconds between 1 and 3600',
+    })
+    .transform(Number),
+);
+
 const policyFile = z.preprocess(
   blankAsMissing,
   z
@@ -165,6 +180,7 @@ export const serviceEnvFields = migrateEnvSchema.extend({
   LATCH_POLICY_FILE: policyFile,
   PORT: port,
   SLACK_API_URL: slackApiUrl,
+  LATCH_SHUTDOWN_TIMEOUT_SECONDS: shutdownTimeoutSeconds,
 });
 
 /** What the service (`latch start`) needs. */

@@ -47,6 +47,19 @@ export interface AccessWorkerOptions {
 }
 
 export interface RunningAccessWorkers {
+  /** The jobs running now, for shutdown's log ("1 grant job, 2 revoke jobs"), or null when none. */
+  busyWith(): string | null;
+  /** Stops fetching jobs and resolves once the running ones have finished, however long they take. */
+  finish(): Promise<void>;
+  /**
+   * Drops the connections under the jobs still running. Their locks in Redis are no longer
+   * renewed, so once they expire (lockDuration) a worker here or elsewhere takes the jobs again;
+   * the use cases read the truth from PostgreSQL, so the rerun does what is left, once.
+   */
+  abandon(): Promise<void>;
+  /** Ends the Redis connections the workers were given, once they have finished or let go. */
+  close(): Promise<void>;
+  /** finish() for at most 10 s, then abandon(): for callers that do not bound it themselves. */
   stop(): Promise<void>;
 }
 
@@ -80,11 +93,21 @@ export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessW
   const tell = async (what: string, call: () => Promise<void>) => {
     await call().catch((error: unknown) => logger.error({ err: error }, `could not ${what}`));
   };
+  // Counted so shutdown can say what it waits for.
+  const running = { grant: 0, revoke: 0 };
+  const runJob = async <T>(kind: keyof typeof running, job: Job, body: () => Promise<T>): Promise<T> => {
+    running[kind] += 1;
+    try {
+      return await withLogContext({ jobId: job.id ?? job.name }, body);
+    } finally {
+      running[kind] -= 1;
+    }
+  };
 
   const grantWorker = new Worker<GrantJobData>(
     GRANT_QUEUE,
     (job, token) =>
-      withLogContext({ jobId: job.id ?? job.name }, async () => {
+      runJob('grant', job, async () => {
         const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
         const result = await grantAccess(ctx, { requestId: job.data.requestId, finalAttempt });
         switch (result.outcome) {
@@ -111,7 +134,7 @@ export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessW
   const revokeWorker = new Worker<RevokeJobData>(
     REVOKE_QUEUE,
     (job, token) =>
-      withLogContext({ jobId: job.id ?? job.name }, async () => {
+      runJob('revoke', job, async () => {
         const result = await revokeWhenDue(ctx, job.data.grantId);
         switch (result.outcome) {
           case 'revoked':
@@ -149,25 +172,40 @@ export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessW
     worker.on('error', (error) => logger.error({ err: error }, `${worker.name} worker error`));
   }
 
+  let finishing: Promise<void> | null = null;
+  const finish = () => (finishing ??= Promise.all([grantWorker.close(), revokeWorker.close()]).then(() => undefined));
+  // Bounded: on a Redis Cluster, disconnect() can wait forever for an 'end' event the client does
+  // not emit again. close() leaves the connections it was given open: they are ours to end.
+  const disconnect = async () => {
+    await Promise.race([
+      Promise.all([grantWorker.disconnect(), revokeWorker.disconnect()]).catch(() => undefined),
+      new Promise((resolve) => setTimeout(resolve, 2_000)),
+    ]);
+    for (const connection of connections) connection.disconnect();
+  };
+  const close = async () => {
+    for (const connection of connections) connection.disconnect();
+  };
   return {
+    busyWith() {
+      const jobs = [plural(running.grant, 'grant job'), plural(running.revoke, 'revoke job')].filter(Boolean);
+      return jobs.length > 0 ? jobs.join(', ') : null;
+    },
+    finish,
+    abandon: disconnect,
+    close,
     async stop() {
       // close() waits for running jobs without limit: give them a bounded time to finish.
-      const closed = await Promise.race([
-        Promise.all([grantWorker.close(), revokeWorker.close()]).then(() => true),
-        new Promise<false>((resolve) => setTimeout(() => resolve(false), 10_000)),
-      ]);
-      // Out of time: cut the workers' own blocking connections. Bounded too: on a Redis Cluster,
-      // disconnect() can wait forever for an 'end' event the client does not emit again.
-      if (!closed) {
-        await Promise.race([
-          Promise.all([grantWorker.disconnect(), revokeWorker.disconnect()]).catch(() => undefined),
-          new Promise((resolve) => setTimeout(resolve, 2_000)),
-        ]);
-      }
-      // close() leaves the connections it was given open: they are ours to end.
-      for (const connection of connections) connection.disconnect();
+      const closed = await Promise.race([finish().then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 10_000))]);
+      // Out of time: cut the workers' own blocking connections.
+      if (!closed) await disconnect();
+      else await close();
     },
   };
+}
+
+function plural(count: number, noun: string): string | null {
+  return count === 0 ? null : `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 
 const MIN_SLEEP_MS = 250;

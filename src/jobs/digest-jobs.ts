@@ -23,6 +23,15 @@ export interface DigestScheduleOptions {
 }
 
 export interface RunningDigests {
+  /** The digest being sent ("the digest weekly"), for shutdown's log; null when none. */
+  busyWith(): string | null;
+  /** Stops scheduling and fetching; resolves once the running job has finished, however long it takes. */
+  finish(): Promise<void>;
+  /** Drops the worker's connections under a job still running; BullMQ runs it again once its lock expires. */
+  abandon(): Promise<void>;
+  /** Closes the queue's and the worker's connections. */
+  close(): Promise<void>;
+  /** finish() for at most 5 s, then close(): for callers that do not bound it themselves. */
   stop(): Promise<void>;
 }
 
@@ -51,9 +60,18 @@ export async function startDigestSchedules(options: DigestScheduleOptions): Prom
     }
   };
   await sync();
+  let running: string | null = null;
   const worker = new Worker<{ name: string }>(
     DIGEST_QUEUE,
-    (job) => withLogContext({ jobId: job.id ?? job.name }, () => options.send(job.data.name)),
+    (job) =>
+      withLogContext({ jobId: job.id ?? job.name }, async () => {
+        running = job.data.name;
+        try {
+          await options.send(job.data.name);
+        } finally {
+          running = null;
+        }
+      }),
     { connection: workerConnection, prefix, concurrency: 1 },
   );
   worker.on('failed', (job, error) => logger.error({ err: error, digest: job?.data.name }, 'digest could not be sent'));
@@ -63,14 +81,26 @@ export async function startDigestSchedules(options: DigestScheduleOptions): Prom
     syncing = syncing.then(() => sync().catch((error: unknown) => logger.warn({ err: error }, 'could not sync the digest schedules with Redis; will try again')));
   }, options.syncEveryMs ?? 15_000);
   timer.unref();
-  return {
-    async stop() {
+  let finishing: Promise<void> | null = null;
+  const finish = () =>
+    (finishing ??= (async () => {
       clearInterval(timer);
       await syncing;
-      await Promise.race([worker.close(), new Promise((resolve) => setTimeout(resolve, 5_000))]);
-      await queue.close();
-      queueConnection.disconnect();
-      workerConnection.disconnect();
+      await worker.close();
+    })());
+  const close = async () => {
+    await queue.close();
+    queueConnection.disconnect();
+    workerConnection.disconnect();
+  };
+  return {
+    busyWith: () => (running ? `the digest ${running}` : null),
+    finish,
+    abandon: async () => workerConnection.disconnect(),
+    close,
+    async stop() {
+      await Promise.race([finish(), new Promise((resolve) => setTimeout(resolve, 5_000))]);
+      await close();
     },
   };
 }

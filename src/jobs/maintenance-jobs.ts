@@ -44,6 +44,15 @@ export interface MaintenanceOptions {
 }
 
 export interface RunningMaintenance {
+  /** The sweep running ("the reconcile sweep"), for shutdown's log; null when none. */
+  busyWith(): string | null;
+  /** Stops scheduling and fetching; resolves once the running job has finished, however long it takes. */
+  finish(): Promise<void>;
+  /** Drops the worker's connections under a job still running; BullMQ runs it again once its lock expires. */
+  abandon(): Promise<void>;
+  /** Closes the queue's and the worker's connections. */
+  close(): Promise<void>;
+  /** finish() for at most 5 s, then close(): for callers that do not bound it themselves. */
   stop(): Promise<void>;
 }
 
@@ -73,13 +82,19 @@ export async function startMaintenance({
   const schedule = (name: string) =>
     queue.upsertJobScheduler(name, { every: intervalOf(name) }, { name, opts: { removeOnComplete: 100, removeOnFail: 100 } });
   for (const name of Object.keys(SWEEP_HANDLERS)) await schedule(name);
+  let running: string | null = null;
   const worker = new Worker(
     MAINTENANCE_QUEUE,
     (job) =>
       withLogContext({ jobId: job.id ?? job.name }, async () => {
         const sweep = SWEEP_HANDLERS[job.name];
         if (!sweep) throw new Error(`unknown maintenance job ${job.name}`);
-        await sweeps[sweep]();
+        running = job.name;
+        try {
+          await sweeps[sweep]();
+        } finally {
+          running = null;
+        }
       }),
     { connection: workerConnection, prefix, concurrency: 1 },
   );
@@ -92,15 +107,27 @@ export async function startMaintenance({
   }, guardEveryMs);
   guard.unref();
 
-  return {
-    async stop() {
+  let finishing: Promise<void> | null = null;
+  const finish = () =>
+    (finishing ??= (async () => {
       clearInterval(guard);
       await guarding;
+      await worker.close();
+    })());
+  const close = async () => {
+    await queue.close();
+    queueConnection.disconnect();
+    workerConnection.disconnect();
+  };
+  return {
+    busyWith: () => (running ? `the ${running} sweep` : null),
+    finish,
+    abandon: async () => workerConnection.disconnect(),
+    close,
+    async stop() {
       // close() waits for a running job without limit; a sweep is short, but bound it anyway.
-      await Promise.race([worker.close(), new Promise((resolve) => setTimeout(resolve, 5_000))]);
-      await queue.close();
-      queueConnection.disconnect();
-      workerConnection.disconnect();
+      await Promise.race([finish(), new Promise((resolve) => setTimeout(resolve, 5_000))]);
+      await close();
     },
   };
 }

@@ -16,6 +16,7 @@ import { claimPendingReminders, escalateOverdueRequests } from '../services/remi
 import { registerRequestListeners } from '../slack/listeners/request-listeners.ts';
 import { RequestMessenger } from '../slack/request-messenger.ts';
 import { sendDigest } from './digests.ts';
+import { InFlightWork } from './in-flight-work.ts';
 import { SlackUsergroupDirectory } from '../slack/usergroup-directory.ts';
 import { SlackUserDirectory } from '../slack/user-directory.ts';
 import type { Database } from '../store/database.ts';
@@ -45,6 +46,12 @@ export interface Latch extends SlackApp {
   /** The sweeps that need Slack; reconcile and the standing-access scan are the jobs layer's own. */
   sweeps: Omit<MaintenanceSweeps, 'reconcile' | 'scanStandingAccess'>;
   postDigest(name: string): Promise<void>;
+  /**
+   * Slack events being handled, from Bolt's global middleware to the last listener's end. Bolt
+   * acks before its listeners finish (they go on posting to Slack and writing PostgreSQL), so
+   * shutdown waits for this, not only for the HTTP requests, before it closes PostgreSQL.
+   */
+  listenerWork: InFlightWork;
 }
 
 /** Wires the use cases, the Slack app and its listeners together: the one place that does. */
@@ -63,6 +70,10 @@ export function createLatch(options: LatchOptions): Latch {
     access: options.access,
     metrics: options.metrics,
   };
+  const listenerWork = new InFlightWork();
+  // Global middleware runs before every listener, whatever the transport; its next() resolves
+  // once every listener for the event has finished.
+  slack.app.use(({ next }) => listenerWork.track(next));
   const messenger = new RequestMessenger(slack.app.client, db, policy, logger);
   const listening = { services, messenger, home: new HomePublisher(slack.app.client, services, logger), logger };
   registerRequestListeners(slack.app, listening);
@@ -87,5 +98,5 @@ export function createLatch(options: LatchOptions): Latch {
   const postDigest = async (name: string): Promise<void> => {
     await sendDigest(slack.app.client, db, policy(), name, services.clock.now());
   };
-  return { ...slack, services, messenger, sweeps, postDigest };
+  return { ...slack, services, messenger, sweeps, postDigest, listenerWork };
 }

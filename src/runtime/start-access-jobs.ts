@@ -1,5 +1,5 @@
 import type { AccessQueues } from '../jobs/access-queues.ts';
-import { startAccessWorkers, type AccessEvents, type AccessJobMetrics } from '../jobs/access-workers.ts';
+import { startAccessWorkers, type AccessEvents, type AccessJobMetrics, type RunningAccessWorkers } from '../jobs/access-workers.ts';
 import { reconcileAccess } from '../jobs/reconcile-access.ts';
 import { scanStandingAccess } from '../services/scan-standing-access.ts';
 import type { RevocationBackoff } from '../jobs/revocation-backoff.ts';
@@ -33,6 +33,11 @@ export interface RunningAccessJobs {
   reconcile(): Promise<void>;
   /** Looks for role holders without a grant and tells the security channel (a maintenance sweep). */
   scanStandingAccess(): Promise<void>;
+  /** The grant and revoke workers, stopped in steps by the graceful shutdown (see RunningAccessWorkers). */
+  workers: Pick<RunningAccessWorkers, 'busyWith' | 'finish' | 'abandon'>;
+  /** Closes the access locks' connections, once the workers are done with them. */
+  close(): Promise<void>;
+  /** The workers' bounded stop, then close(). */
   stop(): Promise<void>;
 }
 
@@ -54,6 +59,7 @@ export async function startAccessJobs(options: AccessJobsOptions): Promise<Runni
     revocationOverdue: (grantId) => messenger.alertRevocationOverdue(grantId),
     overdueRevocationDone: (grantId) => messenger.announceOverdueRevocationDone(grantId),
   };
+  let abandoned = false;
   const reconcile = () => reconcileAccess(ctx, queues, logger);
   await reconcile();
   const workers = startAccessWorkers({
@@ -72,6 +78,19 @@ export async function startAccessJobs(options: AccessJobsOptions): Promise<Runni
     reconcile,
     async scanStandingAccess() {
       await messenger.alertStandingAccess(await scanStandingAccess(ctx));
+    },
+    workers: {
+      busyWith: () => workers.busyWith(),
+      finish: () => workers.finish(),
+      async abandon() {
+        abandoned = true;
+        await workers.abandon();
+      },
+    },
+    async close() {
+      await workers.close();
+      // Jobs let go of may still hold their access lock: do not wait for them.
+      await locks.close({ force: abandoned });
     },
     async stop() {
       await workers.stop();

@@ -103,6 +103,7 @@ export class FakeSlack extends EventEmitter<{ answer: [FakeSlackAnswer] }> {
   private readonly waiters: Array<{ method: string; predicate: (call: FakeSlackCall) => boolean; resolve(call: FakeSlackCall): void }> = [];
   private readonly usergroups = new Map<string, FakeSlackUsergroup>();
   private socketMode: { appToken: string; connectionUrl: () => string } | null = null;
+  private readonly slowdowns: Array<{ method: string; ms: number; when: (call: FakeSlackCall) => boolean }> = [];
   private server: Server | undefined;
   private baseUrl = '';
 
@@ -224,11 +225,17 @@ export class FakeSlack extends EventEmitter<{ answer: [FakeSlackAnswer] }> {
     this.socketMode = { appToken, connectionUrl };
   }
 
-  /** Forgets scripted replies and recorded calls. */
+  /** Answers calls to `method` (those `when` accepts) only after `ms`, as a slow Slack does; until reset(). */
+  slowDown(method: string, ms: number, when: (call: FakeSlackCall) => boolean = () => true): void {
+    this.slowdowns.push({ method, ms, when });
+  }
+
+  /** Forgets scripted replies, slowdowns and recorded calls. */
   reset(): void {
     this.calls.length = 0;
     this.scripted.clear();
     this.overrides.clear();
+    this.slowdowns.length = 0;
   }
 
   /** Resolves with the first call to `method` (already made or still to come) that matches. */
@@ -288,6 +295,8 @@ export class FakeSlack extends EventEmitter<{ answer: [FakeSlackAnswer] }> {
     const token = bearerToken(req) ?? (typeof args.token === 'string' ? args.token : undefined);
     const call: FakeSlackCall = { method: match[1]!, args, token, at: new Date() };
     this.record(call);
+    const slow = this.slowdowns.find((rule) => rule.method === call.method && rule.when(call));
+    if (slow) await new Promise((resolve) => setTimeout(resolve, slow.ms));
     const reply = this.scriptedReply(call) ?? this.defaultReply(call);
     if ('status' in reply && typeof reply.status === 'number') {
       send(res, reply.status, reply.body ?? {}, reply.headers as Record<string, string> | undefined);

@@ -4,6 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { withLogContext } from '../logging/log-context.ts';
 import type { Logger } from '../logging/logger.ts';
 
+// Per server: requests being answered (for shutdown's log), and its drain once begun.
+const inProgress = new WeakMap<Server, { inProgress: number }>();
+const drains = new WeakMap<Server, Promise<void>>();
+const IDLE_CHECK_MS = 100;
+
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
 export interface HttpServerOptions {
@@ -25,11 +30,18 @@ export interface HttpServerOptions {
  * Latch or by Bolt, carries the same `requestId`.
  */
 export async function startHttpServer({ port, host, slack, readiness, metrics, logger }: HttpServerOptions): Promise<Server> {
+  const requests = { inProgress: 0 };
   const server = createServer((req, res) => {
     const requestId = randomUUID();
     const startedAt = process.hrtime.bigint();
+    requests.inProgress += 1;
+    res.once('close', () => (requests.inProgress -= 1));
     withLogContext({ requestId }, () => {
       res.setHeader('x-request-id', requestId);
+      // Closed by drainHttpServer, yet a request came on a connection opened before: answer it
+      // as a process going away, and have the client reconnect (elsewhere) for the next one.
+      const draining = !server.listening;
+      if (draining) res.setHeader('connection', 'close');
       res.on('finish', () => {
         const durationMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
         // Probes and scrapes arrive every few seconds; at info they would drown everything else.
@@ -41,6 +53,12 @@ export async function startHttpServer({ port, host, slack, readiness, metrics, l
       });
       if (req.method === 'GET' && req.url === '/healthz') {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+        return;
+      }
+      if (draining && req.url !== '/healthz') {
+        // Slack retries what was not acknowledged; the work is left to a process that stays.
+        const report = { ready: false, checks: { shutdown: 'shutting down' } };
+        res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify(report));
         return;
       }
       if (req.method === 'GET' && req.url === '/readyz' && readiness) {
@@ -64,6 +82,7 @@ export async function startHttpServer({ port, host, slack, readiness, metrics, l
       else res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: this process runs jobs only\n');
     });
   });
+  inProgress.set(server, requests);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -76,4 +95,35 @@ export async function startHttpServer({ port, host, slack, readiness, metrics, l
 
 export function portOf(server: Server): number {
   return (server.address() as AddressInfo).port;
+}
+
+/** HTTP requests `server` has received and not finished answering. */
+export function requestsInProgress(server: Server): number {
+  return inProgress.get(server)?.inProgress ?? 0;
+}
+
+/**
+ * Stops accepting connections and resolves once every open one has closed: requests already
+ * received are answered, a keep-alive connection closes as soon as it is idle (Node closes only
+ * those idle at the moment of close(), so this keeps asking), and a request that still arrives on
+ * one gets 503 (see startHttpServer). Bolt's listeners may still be working after their ack:
+ * waiting for them is the caller's business.
+ */
+export function drainHttpServer(server: Server): Promise<void> {
+  let drained = drains.get(server);
+  if (drained) return drained;
+  drained = new Promise((resolve) => {
+    if (!server.listening) {
+      resolve();
+      return;
+    }
+    const idleCheck = setInterval(() => server.closeIdleConnections(), IDLE_CHECK_MS);
+    server.close(() => {
+      clearInterval(idleCheck);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+  drains.set(server, drained);
+  return drained;
 }

@@ -14,7 +14,12 @@ import pg from 'pg';
  */
 export interface AccessLocks {
   withLock<T>(access: AccessKey, work: () => Promise<T>): Promise<T>;
-  close(): Promise<void>;
+  /**
+   * Waits for the locks held to be released, then closes. With `force`, does not wait: the
+   * connections of locks still held are closed, which releases them in PostgreSQL (shutdown, once
+   * the work holding them has been let go).
+   */
+  close(options?: { force?: boolean }): Promise<void>;
 }
 
 export interface AccessKey {
@@ -36,6 +41,7 @@ export interface AccessLockOptions {
 
 export class PostgresAccessLocks implements AccessLocks {
   private readonly pool: pg.Pool;
+  private readonly held = new Set<pg.PoolClient>();
 
   constructor({ databaseUrl, poolSize = 10, waitMs = 60_000 }: AccessLockOptions) {
     this.pool = new pg.Pool({
@@ -61,9 +67,11 @@ export class PostgresAccessLocks implements AccessLocks {
       client.release(true);
       throw error;
     }
+    this.held.add(client);
     try {
       return await work();
     } finally {
+      this.held.delete(client);
       try {
         await client.query('SELECT pg_advisory_unlock($1, hashtext($2))', [ACCESS_LOCK_CLASS, key]);
         client.release();
@@ -74,7 +82,10 @@ export class PostgresAccessLocks implements AccessLocks {
     }
   }
 
-  async close(): Promise<void> {
-    await this.pool.end();
+  async close({ force = false }: { force?: boolean } = {}): Promise<void> {
+    const ended = this.pool.end();
+    if (!force) return ended;
+    ended.catch(() => undefined);
+    await Promise.all([...this.held].map((client) => (client as unknown as pg.Client).end().catch(() => undefined)));
   }
 }

@@ -13,8 +13,9 @@ export class PrivateRedis {
     private readonly exited: Promise<void>,
   ) {}
 
-  static async start(): Promise<PrivateRedis> {
-    const port = await freePort();
+  /** On a free port, or on `port` (the port of one stopped before, to bring "the same" Redis back). */
+  static async start(port?: number): Promise<PrivateRedis> {
+    port ??= await freePort();
     const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
       stdio: 'ignore',
     });
@@ -37,6 +38,10 @@ export class PrivateRedis {
         client.disconnect();
       }
     }
+  }
+
+  get port(): number {
+    return Number(new URL(this.url).port);
   }
 
   client(options: RedisOptions = {}): Redis {

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
  * webhooks would write one. It checks the signature on its own (not with Latch's code, so a
  * mistake in signing cannot hide behind the same mistake in checking) and answers 401 when it is
  * wrong; keeps who holds which (resource, role) to answer `check`; applies each grant or revoke
- * idempotency key once; and can be told to fail, hang or drop the next calls.
+ * idempotency key once; and can be told to fail, hang or drop the next calls, or to be slow.
  */
 
 export interface WebhookCall {
@@ -36,6 +36,8 @@ export class WebhookReceiver {
   private readonly refusedRoles = new Set<string>();
   private server!: Server;
   private port = 0;
+  /** Every call is answered only after this long, as a slow target answers (after it acted). */
+  latencyMs = 0;
 
   private constructor(private readonly secret: string) {}
 
@@ -149,8 +151,9 @@ export class WebhookReceiver {
     this.access.set(user, held);
     const reply = JSON.stringify({ ok: true });
     this.applied.set(call.idempotencyKey, { status: 200, body: reply });
+    if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
     call.status = 200;
-    res.writeHead(200, { 'content-type': 'application/json' }).end(reply);
+    if (!res.destroyed) res.writeHead(200, { 'content-type': 'application/json' }).end(reply);
   }
 
   private signatureIsValid(timestamp: string | undefined, signature: string | undefined, rawBody: string): boolean {

@@ -1,4 +1,3 @@
-import type { Server } from 'node:http';
 import { serviceEnvSchema, type ServiceEnv } from '../../config/env.ts';
 import { loadPolicyFile } from '../../config/policy-file.ts';
 import type { Policy } from '../../domain/policy.ts';
@@ -15,7 +14,9 @@ import { LatchMetrics } from '../../metrics/latch-metrics.ts';
 import { passwordOf } from '../../logging/secret-scrubber.ts';
 import { createLatch } from '../../runtime/create-latch.ts';
 import { PolicySource } from '../../runtime/policy-source.ts';
-import { checkReadiness } from '../../runtime/readiness.ts';
+import { readinessCheck } from '../../runtime/readiness.ts';
+import { finishingPart, GracefulShutdown } from '../../runtime/graceful-shutdown.ts';
+import { servingPart } from '../../runtime/serving-part.ts';
 import { withTimeout } from '../../runtime/with-timeout.ts';
 import { portOf, startHttpServer } from '../../slack/http-server.ts';
 import { createDatabase } from '../../store/database.ts';
@@ -25,7 +26,6 @@ import { readEnv } from '../read-env.ts';
 import { connectSlack } from '../slack-connection.ts';
 
 const SLACK_CHECK_TIMEOUT_MS = 30_000;
-const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 /**
  * `latch start`: checks everything it depends on (a valid policy, PostgreSQL migrated, Redis
@@ -50,22 +50,14 @@ export async function startCommand(role: ProcessRole = 'all'): Promise<void> {
   const providers = await buildProviders(policy, env.LATCH_POLICY_FILE);
   const source = new PolicySource(env.LATCH_POLICY_FILE, { policy, providers }, (next) => createProviders(next, process.env), logger);
   const service = await startService(env, source, logger, role);
+  // SIGTERM or SIGINT: see GracefulShutdown (a second one exits at once). Handled before Latch
+  // says it listens, so a supervisor that stops it as soon as it has started gets a clean stop.
+  const stopped = service.shutdown.onSignals();
   logger.info({ port: service.port, role }, `latch is listening on port ${service.port}`);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      logger.info({ signal }, 'shutting down');
-      const forced = setTimeout(() => {
-        logger.error('shutdown took too long; exiting');
-        process.exit(EXIT.failure);
-      }, SHUTDOWN_TIMEOUT_MS).unref();
-      void service.stop().finally(() => {
-        clearTimeout(forced);
-        resolve();
-      });
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
+  const complete = await stopped;
+  if (!complete) {
+    throw new CliError(`stopped after ${env.LATCH_SHUTDOWN_TIMEOUT_SECONDS} s (LATCH_SHUTDOWN_TIMEOUT_SECONDS) with work still running; it is left to be retried`, EXIT.failure);
+  }
 }
 
 /**
@@ -77,7 +69,7 @@ export type ProcessRole = 'all' | 'web' | 'worker';
 
 interface RunningService {
   port: number;
-  stop(): Promise<void>;
+  shutdown: GracefulShutdown;
 }
 
 /** The policy file, or a CliError with one line per mistake, each naming the field's path. */
@@ -108,20 +100,17 @@ async function startService(env: ServiceEnv, source: PolicySource, logger: Logge
   // Every connection to Redis, its queues' and workers' too: one Redis or a cluster, one key prefix.
   const redisTarget = { redisUrl: env.REDIS_URL, redisCluster: env.REDIS_CLUSTER, prefix: env.LATCH_QUEUE_PREFIX };
   const redis = createRedisConnection(env.REDIS_URL, 'queue', logger, { cluster: env.REDIS_CLUSTER });
-  const cleanups: Array<() => Promise<unknown>> = [
-    () => db.$disconnect(),
-    () => redis.quit().catch(() => redis.disconnect()),
-    () => source.close(),
-  ];
-  const stop = async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => logger.warn({ err: error }, 'cleanup failed'));
-  };
+  // Parts in the order they start; they close in the reverse order (see GracefulShutdown).
+  const shutdown = new GracefulShutdown({ logger, timeoutMs: env.LATCH_SHUTDOWN_TIMEOUT_SECONDS * 1000 });
+  shutdown.add({ name: 'PostgreSQL', close: () => db.$disconnect() });
+  shutdown.add({ name: 'Redis', close: () => redis.quit().catch(() => redis.disconnect()) });
+  shutdown.add({ name: 'the policy', close: () => source.close() });
   try {
     await checkDatabase(db);
     await checkRedis(redis);
     // Only once Redis answers: a queue's connection would otherwise log every failed retry.
     const queues = new AccessQueues({ ...redisTarget, logger });
-    cleanups.push(() => queues.close());
+    shutdown.add({ name: 'the job queues', close: () => queues.close() });
     // Every role reports the same gauges from PostgreSQL and Redis, and counts what it does itself.
     const metrics = new LatchMetrics({ db, queues: [queues.grants, queues.revocations], logger });
     const latch = createLatch({
@@ -140,17 +129,16 @@ async function startService(env: ServiceEnv, source: PolicySource, logger: Logge
     await checkSlack(() => app.init(), env.SLACK_API_URL);
     if (role !== 'web') {
       const access = await startAccessJobs({ latch, queues, providers: source.providers, databaseUrl: env.DATABASE_URL, ...redisTarget, logger, metrics });
-      cleanups.push(() => access.stop());
+      shutdown.add(finishingPart('the grant and revoke workers', { ...access.workers, close: access.close }));
       const maintenance = await startMaintenance({ ...redisTarget, sweeps: { ...sweeps, reconcile: access.reconcile, scanStandingAccess: access.scanStandingAccess }, logger });
-      cleanups.push(() => maintenance.stop());
+      shutdown.add(finishingPart('the maintenance sweeps', maintenance));
       const digests = await startDigestSchedules({ ...redisTarget, digests: () => source.policy.digests, send: latch.postDigest, logger });
-      cleanups.push(() => digests.stop());
+      shutdown.add(finishingPart('the digests', digests));
     }
     const server = await startHttpServer({
       port: env.PORT,
       ...(role !== 'worker' ? { slack: transport.requestListener } : {}),
-      readiness: () =>
-        checkReadiness({ db, redis, queuePrefix: env.LATCH_QUEUE_PREFIX, policyVersion: () => source.policy.version, slackSocket: () => transport.socketState() }),
+      readiness: readinessCheck({ db, redis, queuePrefix: env.LATCH_QUEUE_PREFIX, policyVersion: () => source.policy.version, slackSocket: () => transport.socketState() }),
       metrics: () => metrics.scrape(),
       logger,
     }).catch(
@@ -158,16 +146,17 @@ async function startService(env: ServiceEnv, source: PolicySource, logger: Logge
         throw new CliError(`cannot listen on PORT ${env.PORT}: ${error.code ?? error.message}`, EXIT.unavailable);
       },
     );
-    cleanups.push(() => closeServer(server));
-    // Socket Mode: Slack's events arrive once the connection opens; shutdown closes it before the server.
+    shutdown.add(servingPart(server, latch.listenerWork));
+    // Socket Mode: Slack's events arrive once the connection opens. At shutdown it closes first, so
+    // Slack sends new events to the app's other connections while the work in hand finishes.
     await connectSlack(transport);
-    cleanups.push(() => transport.disconnect());
+    shutdown.add({ name: 'the Slack socket', stopTaking: () => void transport.disconnect().catch(() => undefined) });
     // SIGHUP or a saved change of the file: a valid policy replaces the one in force, an invalid one is refused.
     const stopWatching = source.watch();
-    cleanups.push(async () => stopWatching());
-    return { port: portOf(server), stop };
+    shutdown.add({ name: 'the policy watcher', stopTaking: stopWatching });
+    return { port: portOf(server), shutdown };
   } catch (error) {
-    await stop();
+    await shutdown.run('start-up failed');
     throw error;
   }
 }
@@ -217,13 +206,6 @@ async function checkSlack(init: () => Promise<void>, apiUrl: string | undefined)
     if (slackError) throw new CliError(`SLACK_BOT_TOKEN was refused by Slack (auth.test: ${slackError})`, EXIT.config);
     throw new CliError(`cannot reach Slack's Web API: ${messageOf(error)}`, EXIT.unavailable);
   }
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
-  });
 }
 
 /** An error's message on one line: Prisma's span several, led by an "Invalid … invocation" line. */

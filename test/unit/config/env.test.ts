@@ -26,7 +26,7 @@ describe('service environment', () => {
     const result = parseEnv(serviceEnvSchema, valid);
     expect(result).toEqual({
       ok: true,
-      env: { ...valid, PORT: 3000, LOG_LEVEL: 'info', SLACK_APP_TOKEN: undefined, SLACK_API_URL: undefined, REDIS_CLUSTER: false, LATCH_QUEUE_PREFIX: 'latch' },
+      env: { ...valid, PORT: 3000, LOG_LEVEL: 'info', SLACK_APP_TOKEN: undefined, SLACK_API_URL: undefined, REDIS_CLUSTER: false, LATCH_QUEUE_PREFIX: 'latch', LATCH_SHUTDOWN_TIMEOUT_SECONDS: 25 },
     });
   });
 
@@ -58,6 +58,8 @@ describe('service environment', () => {
     ['PORT', '3000abc', 'must be a port number between 1 and 65535'],
     ['LOG_LEVEL', 'verbose', 'must be one of fatal, error, warn, info, debug, trace, silent'],
     ['SLACK_API_URL', 'ftp://fake', 'must be an http:// or https:// URL'],
+    ['LATCH_SHUTDOWN_TIMEOUT_SECONDS', '0', 'must be a whole number of seconds between 1 and 3600'],
+    ['LATCH_SHUTDOWN_TIMEOUT_SECONDS', '2.5', 'must be a whole number of seconds between 1 and 3600'],
     ['LATCH_POLICY_FILE', '/nonexistent/policy.yaml', 'is /nonexistent/policy.yaml, which does not exist or cannot be read'],
   ])('refuses %s=%s', (name, value, message) => {
     const problems = problemsFor({ [name]: value });
