@@ -141,7 +141,8 @@ describe('latch digest send --dry-run over a history seeded up to now', () => {
         approvedByPeople: expected.approvedByPeople,
         approvedByPolicy: expected.approvedByPolicy,
         denied: expected.denied,
-        breakGlass: expected.breakGlass.map((use) => ({ requesterId: use.requesterId, role: use.role, resourceId: use.resourceId, at: minute(use.at), reviewedBy: use.reviewedBy })),
+        // Printed unreviewed first (what the security channel must act on), then in time order.
+        breakGlass: [...expected.breakGlass.filter((use) => !use.reviewedBy), ...expected.breakGlass.filter((use) => use.reviewedBy)].map((use) => ({ requesterId: use.requesterId, role: use.role, resourceId: use.resourceId, at: minute(use.at), reviewedBy: use.reviewedBy })),
         activeGrants: expected.activeGrants,
         longestActive: expected.longestActive.map((grant) => ({
           requesterId: grant.requesterId,
