@@ -64,6 +64,7 @@ export async function runAckLatency(options: AckOptions): Promise<AckResult> {
   const barePort = await freePort();
   const bare = new BenchChild('./bare-bolt-app.ts', { PORT: String(barePort), SLACK_SIGNING_SECRET: BENCH_SIGNING_SECRET, SLACK_BOT_TOKEN: BENCH_BOT_TOKEN, SLACK_API_URL: stack.slack.apiUrl });
   const probe = new pg.Client({ connectionString: stack.database.url, application_name: 'latch-bench-probe' });
+  probe.on('error', () => undefined);
   try {
     await bare.next('ready');
     await probe.connect();

@@ -48,6 +48,7 @@ export interface DecisionResult {
 export async function runDecisions({ adminDatabaseUrl, decisions, clients, pgbenchSeconds, say }: DecisionOptions): Promise<DecisionResult> {
   const stack = await startLatchStack({ adminDatabaseUrl, role: 'web', say });
   const probe = new pg.Client({ connectionString: stack.database.url, application_name: 'latch-bench-probe' });
+  probe.on('error', () => undefined);
   const slack = stack.slack.listen();
   try {
     await probe.connect();

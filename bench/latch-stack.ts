@@ -93,6 +93,8 @@ export interface LatchStackOptions {
   role: 'web' | 'worker';
   /** Where the webhook provider of the bench policy sends grants and revokes (a worker stack). */
   webhookUrl?: string;
+  /** Runs on the migrated database before Latch starts (rows a worker finds at start-up). */
+  prepare?(databaseUrl: string): Promise<void>;
   say(line: string): void;
 }
 
@@ -102,7 +104,7 @@ export interface LatchStackOptions {
  * queues), the fake Slack in its own process, and a policy with one resource whose provider is
  * a webhook. Stopped and dropped by `stop()`.
  */
-export async function startLatchStack({ adminDatabaseUrl, role, webhookUrl, say }: LatchStackOptions): Promise<LatchStack> {
+export async function startLatchStack({ adminDatabaseUrl, role, webhookUrl, prepare, say }: LatchStackOptions): Promise<LatchStack> {
   const cleanups: Array<() => Promise<unknown>> = [];
   const stop = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => say(`cleanup: ${(error as Error).message}`));
@@ -112,6 +114,7 @@ export async function startLatchStack({ adminDatabaseUrl, role, webhookUrl, say 
     const database = await createBenchDatabase(adminDatabaseUrl);
     cleanups.push(() => database.drop());
     await migrateDatabase({ databaseUrl: database.url, logger: createLogger({ level: 'silent' }) });
+    await prepare?.(database.url);
     const redis = await PrivateRedis.start();
     cleanups.push(() => redis.stop());
     const slack = await FakeSlackChild.start();
