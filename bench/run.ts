@@ -66,7 +66,7 @@ function intSetting(name: string, fallback: number, min: number): number {
 
 const fmt = (value: number, digits = 0) => (Number.isFinite(value) ? value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a');
 const ms = (value: number) => `${fmt(value)} ms`;
-const ratio = (a: number, b: number) => (b > 0 && Number.isFinite(a) ? `×${fmt(a / b, 1)}` : 'n/a');
+const ratio = (a: number, b: number) => (b > 0 && Number.isFinite(a) ? `×${fmt(a / b, a / b < 0.1 ? 4 : 1)}` : 'n/a');
 
 const SECTIONS = ['ack', 'decisions', 'revocations', 'reconcile', 'memory', 'audit'] as const;
 type Section = (typeof SECTIONS)[number];
