@@ -4,7 +4,7 @@ import { APPROVE } from '../src/slack/blocks/ids.ts';
 import { freePort } from '../test/helpers/free-port.ts';
 import { SlackSender } from '../test/helpers/slack-sender.ts';
 import { BenchChild, cpuSecondsOf, memoryOf } from './child-processes.ts';
-import { BENCH_APPROVAL_CHANNEL, BENCH_APPROVER, BENCH_BOT_TOKEN, BENCH_RESOURCE, BENCH_SIGNING_SECRET, requesterOf, startLatchStack } from './latch-stack.ts';
+import { BENCH_APPROVAL_CHANNEL, BENCH_APPROVER, BENCH_BOT_TOKEN, BENCH_RESOURCE, BENCH_SIGNING_SECRET, makePendingRequests, requesterOf, startLatchStack } from './latch-stack.ts';
 import { runOpenLoop, statusOf, type OpenLoopResult } from './open-loop.ts';
 
 /**
@@ -41,6 +41,9 @@ export interface AckResult {
   memory: { latch: ProcessMemory; bare: ProcessMemory };
   /** After the last slash command was answered, until every request had its approval message. */
   announceDrainMs: number;
+  /** Slash commands sent to Latch (warm-up included), the requests stored, and those announced. */
+  commandsSent: number;
+  requestsStored: number;
   requestsCreated: number;
   slackCalls: Record<string, number>;
   /** Warnings and errors Latch logged during the run: message → count. */
@@ -93,9 +96,17 @@ export async function runAckLatency(options: AckOptions): Promise<AckResult> {
     const expected = phases.at(-1)!.result.total;
     const announced = await waitForCount(probe, 'SELECT count(*) AS n FROM access_requests WHERE approval_message_ts IS NOT NULL', expected, 300_000, (n) => say(`  … ${n.toLocaleString('en-US')} of ${expected.toLocaleString('en-US')} requests announced`));
     const announceDrainMs = Date.now() - commandsAnswered;
-    say(`  ${announced.toLocaleString('en-US')} requests created and announced; the last approval message ${(announceDrainMs / 1000).toFixed(1)} s after the last command was answered`);
+    const stored = Number((await probe.query<{ n: string }>('SELECT count(*) AS n FROM access_requests')).rows[0]!.n);
+    say(
+      `  of ${expected.toLocaleString('en-US')} slash commands Latch acked, ${stored.toLocaleString('en-US')} became requests and ${announced.toLocaleString('en-US')} were announced; ` +
+        `the last approval message ${(announceDrainMs / 1000).toFixed(1)} s after the last command was answered`,
+    );
 
     if (!options.commandsOnly) {
+      // Requests the overload lost are made up, at Latch's pace, so every click approves one.
+      const wanted = phases.at(-1)!.result.total;
+      const pending = await makePendingRequests(stack, probe, wanted, say);
+      say(`  ${pending.toLocaleString('en-US')} pending requests to click Approve on`);
       const { rows } = await probe.query<{ id: string }>(`SELECT id FROM access_requests WHERE state = 'pending' AND approval_message_ts IS NOT NULL ORDER BY created_at`);
       const ids = rows.map((row) => row.id);
       const click = (sender: SlackSender, i: number) => sender.click(BENCH_APPROVER, APPROVE, ids[i % ids.length]!, BENCH_APPROVAL_CHANNEL, 'latch_approval_actions:r1');
@@ -106,7 +117,7 @@ export async function runAckLatency(options: AckOptions): Promise<AckResult> {
     }
     memory.latch.peakMiB = memoryOf(stack.latch.pid).hwmMiB;
     memory.bare.peakMiB = memoryOf(bare.pid).hwmMiB;
-    return { phases, memory, announceDrainMs, requestsCreated: announced, slackCalls: await stack.slack.counts(), problems: problemsLogged(stack.latch.stdout) };
+    return { phases, memory, announceDrainMs, commandsSent: expected, requestsStored: stored, requestsCreated: announced, slackCalls: await stack.slack.counts(), problems: problemsLogged(stack.latch.stdout) };
   } finally {
     await probe.end().catch(() => undefined);
     await bare.stop();

@@ -6,9 +6,9 @@ import pg from 'pg';
 import { Queue } from 'bullmq';
 import { GRANT_QUEUE } from '../src/jobs/access-queues.ts';
 import { APPROVE } from '../src/slack/blocks/ids.ts';
-import { waitForCount, problemsLogged } from './ack-latency.ts';
+import { problemsLogged } from './ack-latency.ts';
 import { cpuSecondsOf } from './child-processes.ts';
-import { BENCH_APPROVAL_CHANNEL, BENCH_APPROVER, BENCH_RESOURCE, requesterOf, startLatchStack } from './latch-stack.ts';
+import { BENCH_APPROVAL_CHANNEL, BENCH_APPROVER, makePendingRequests, startLatchStack } from './latch-stack.ts';
 import { percentiles, type Percentiles } from './revocation-lateness.ts';
 import { createBenchDatabase } from './services.ts';
 
@@ -23,7 +23,8 @@ const run = promisify(execFile);
  * script (`-b simple-update`, i.e. `-N`) with the same number of clients, on the same PostgreSQL,
  * in its own database, in the same run.
  *
- * The pending requests are made first through `/request-access` with arguments, as people would.
+ * The pending requests are made first through `/request-access` with arguments, as people would,
+ * in batches that Latch stores and announces before the next (see makePendingRequests).
  */
 export interface DecisionOptions {
   adminDatabaseUrl: string;
@@ -53,20 +54,8 @@ export async function runDecisions({ adminDatabaseUrl, decisions, clients, pgben
   try {
     await probe.connect();
     const made = performance.now();
-    // Twenty at a time, each waiting for its ack: making the requests is not what is measured.
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 20 }, async () => {
-        for (let i = next++; i < decisions; i = next++) {
-          const response = await stack.sender.command(requesterOf(i), `${BENCH_RESOURCE} read 2h decisions benchmark #${i}`);
-          await response.arrayBuffer();
-        }
-      }),
-    );
-    const announced = await waitForCount(probe, 'SELECT count(*) AS n FROM access_requests WHERE approval_message_ts IS NOT NULL', decisions, 600_000, (n) =>
-      say(`  … ${n.toLocaleString('en-US')} of ${decisions.toLocaleString('en-US')} requests announced`),
-    );
-    say(`  ${announced.toLocaleString('en-US')} pending requests made through /request-access in ${((performance.now() - made) / 1000).toFixed(1)} s`);
+    const announced = await makePendingRequests(stack, probe, decisions, say);
+    say(`  ${announced.toLocaleString('en-US')} pending requests made through /request-access in ${((performance.now() - made) / 1000).toFixed(1)} s (in batches, each announced before the next)`);
     const { rows } = await probe.query<{ id: string; ts: string }>(
       `SELECT id, approval_message_ts AS ts FROM access_requests WHERE state = 'pending' AND approval_message_ts IS NOT NULL ORDER BY created_at`,
     );

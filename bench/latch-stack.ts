@@ -162,3 +162,36 @@ resources:
     approvalChannel: ${BENCH_APPROVAL_CHANNEL}
 `;
 }
+
+/**
+ * Makes `wanted` pending requests (each announced: its approval message posted) through
+ * `/request-access` with arguments, `batch` at a time, each batch waiting until Latch has
+ * announced it. Latch acks before it stores a request, so sending faster than it stores would
+ * only pile work up inside it (and, past its database pool's wait, lose requests).
+ */
+export async function makePendingRequests(stack: LatchStack, probe: { query<R>(sql: string): Promise<{ rows: R[] }> }, wanted: number, say: (line: string) => void, batch = 25): Promise<number> {
+  const count = async () => Number((await probe.query<{ n: string }>(`SELECT count(*) AS n FROM access_requests WHERE state = 'pending' AND approval_message_ts IS NOT NULL`)).rows[0]!.n);
+  let have = await count();
+  let sent = 0;
+  let lastReport = Date.now();
+  while (have < wanted) {
+    const size = Math.min(batch, wanted - have);
+    await Promise.all(
+      Array.from({ length: size }, async (_, j) => {
+        const i = sent + j;
+        const response = await stack.sender.command(requesterOf(i), `${BENCH_RESOURCE} read 2h pending request #${i}`);
+        await response.arrayBuffer();
+      }),
+    );
+    sent += size;
+    const target = have + size;
+    const deadline = Date.now() + 60_000;
+    while ((have = await count()) < target && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    if (Date.now() >= deadline) say(`  WARNING: Latch announced ${have} of the ${target} requests sent so far within a minute`);
+    if (Date.now() - lastReport >= 10_000) {
+      lastReport = Date.now();
+      say(`  … ${have.toLocaleString('en-US')} of ${wanted.toLocaleString('en-US')} pending requests made`);
+    }
+  }
+  return have;
+}
