@@ -1,25 +1,56 @@
 /**
- * `npm run bench`: revocation lateness when many grants expire within the same minute, beside
- * bare BullMQ delayed-job lateness measured in the same run on the same PostgreSQL and Redis;
- * then the audit chain at scale (bench/audit-chain.ts): `latch audit export` (JSON lines and CSV)
- * and `latch audit verify` over a million events as child processes, their events/s and peak
- * memory at two sizes, beside the raw SHA-256 rate of this machine in the same run.
+ * `npm run bench`: Latch's production benchmarks, each beside a baseline measured in the same run
+ * on the same machine, with the ratio between them. Sections, in the order they run:
  *
- * BENCH_ONLY=revocations or BENCH_ONLY=audit runs only that one (default: both, in that order).
+ *   ack          slash-command and Approve-click ack latency p50/p99 under open-loop load, signed as
+ *                Slack signs, to a real `latch web` process vs a bare Bolt app that only acks
+ *                (bench/ack-latency.ts)
+ *   decisions    decisions per second end to end (click → decision and audit events stored → grant
+ *                queued → message update at Slack), concurrent approvers vs pgbench -b
+ *                simple-update with as many clients on the same PostgreSQL (bench/decisions.ts)
+ *   revocations  revocation lateness of many grants due within a window vs bare BullMQ delayed jobs
+ *                (bench/revocation-lateness.ts)
+ *   reconcile    after FLUSHALL with many active grants, the time the worker's reconcile takes to put
+ *                every revocation job back vs bare BullMQ addBulk of as many delayed jobs
+ *                (bench/reconcile-after-flush.ts)
+ *   memory       peak memory (VmHWM) of `latch web` under the ack load vs the bare Bolt app, and of a
+ *                `latch worker` revoking grants vs a bare BullMQ worker process and an idle Node
+ *                process (bench/worker-memory.ts)
+ *   audit        `latch audit export` and `latch audit verify` over a million events vs the raw
+ *                SHA-256 rate (bench/audit-chain.ts)
  *
- * Settings (environment): BENCH_GRANTS (10000), BENCH_WINDOW_S (20: due times spread over this
- * window), BENCH_LEAD_S (25: the window opens this long after each phase starts), BENCH_CONCURRENCY
- * (50: jobs each worker runs at once), BENCH_DB_POOL (the concurrency: Prisma's pool),
- * BENCH_TIMEOUT_S (90: how long after the window a phase may take to finish),
- * BENCH_DATABASE_URL and BENCH_REDIS_URL (a superuser URL and a Redis of your own; otherwise the
- * services of scripts/services.sh, started if nothing answers and stopped afterwards).
- * Audit chain: BENCH_AUDIT_EVENTS (1000000: the chain exported and verified), BENCH_AUDIT_SMALL_EVENTS
- * (100000, at most a tenth of it: the export's peak memory is measured at this size too).
+ * BENCH_ONLY=ack,decisions,… runs only those (default: all).
+ *
+ * Settings (environment):
+ *   ack:         BENCH_ACK_RATE (200 requests/s), BENCH_ACK_SECONDS (20 measured), BENCH_ACK_WARMUP_S
+ *                (5, sent first and not counted), for each of the four runs (2 kinds × 2 apps)
+ *   decisions:   BENCH_DECISIONS (1000), BENCH_DECISION_CLIENTS (16: approvers clicking at once, and
+ *                pgbench's clients), BENCH_PGBENCH_S (10)
+ *   revocations: BENCH_GRANTS (100000), BENCH_WINDOW_S (200: due times spread over this window, so
+ *                500 due per second), BENCH_LEAD_S (25 + 1 s per 2,000 grants: the window opens this
+ *                long after each phase starts), BENCH_CONCURRENCY (50: jobs each worker runs at
+ *                once), BENCH_DB_POOL (the concurrency: Prisma's pool), BENCH_TIMEOUT_S (90, or 1 s
+ *                per 100 grants if more: how long after the window a phase may take to finish)
+ *   reconcile:   BENCH_RECONCILE_GRANTS (100000)
+ *   memory:      BENCH_MEMORY_GRANTS (10000), BENCH_MEMORY_WINDOW_S (20), BENCH_MEMORY_LEAD_S (60:
+ *                the worker's start-up must fit in it); the web figures come from the ack section,
+ *                or from a slash-command run at the ack settings when ack is not selected
+ *   audit:       BENCH_AUDIT_EVENTS (1000000: the chain exported and verified),
+ *                BENCH_AUDIT_SMALL_EVENTS (100000, at most a tenth of it: the export's peak memory
+ *                is measured at this size too)
+ *   BENCH_DATABASE_URL and BENCH_REDIS_URL: a superuser URL and a Redis of your own; otherwise the
+ *   services of scripts/services.sh, started if nothing answers and stopped afterwards. Sections
+ *   that need a Redis to themselves (ack, decisions, reconcile, memory) start private
+ *   redis-servers; every section drops the databases it creates.
  */
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { createLogger } from '../src/logging/logger.ts';
 import { migrateDatabase } from '../src/store/migrate.ts';
+import { runAckLatency, type AckResult } from './ack-latency.ts';
 import { runAuditChainBenchmark } from './audit-chain.ts';
+import { runDecisions } from './decisions.ts';
+import { runReconcileAfterFlush } from './reconcile-after-flush.ts';
+import { runWorkerMemory } from './worker-memory.ts';
 import { runBareBullmq, runLatchRevocations, type LatchPhaseResult, type PhaseResult } from './revocation-lateness.ts';
 import { createBenchDatabase, ensureServices, type BenchDatabase, type BenchServices } from './services.ts';
 
@@ -35,30 +66,38 @@ function intSetting(name: string, fallback: number, min: number): number {
 
 const fmt = (value: number, digits = 0) => (Number.isFinite(value) ? value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a');
 const ms = (value: number) => `${fmt(value)} ms`;
-const ratio = (a: number, b: number) => (b > 0 && Number.isFinite(a) ? `×${fmt(a / b, 1)}` : 'n/a');
+const ratio = (a: number, b: number) => (b > 0 && Number.isFinite(a) ? `×${fmt(a / b, a / b < 0.1 ? 4 : 1)}` : 'n/a');
+
+const SECTIONS = ['ack', 'decisions', 'revocations', 'reconcile', 'memory', 'audit'] as const;
+type Section = (typeof SECTIONS)[number];
+
+function selectedSections(): Set<Section> {
+  const raw = process.env.BENCH_ONLY?.trim();
+  if (!raw || raw === 'all') return new Set(SECTIONS);
+  const names = raw.split(',').map((name) => name.trim());
+  const unknown = names.filter((name) => !(SECTIONS as readonly string[]).includes(name));
+  if (unknown.length) throw new Error(`BENCH_ONLY takes ${SECTIONS.join(', ')} (comma-separated), not ${JSON.stringify(unknown.join(','))}`);
+  return new Set(names as Section[]);
+}
 
 async function main(): Promise<number> {
-  const count = intSetting('BENCH_GRANTS', 10_000, 1);
-  const windowS = intSetting('BENCH_WINDOW_S', 20, 1);
-  const leadS = intSetting('BENCH_LEAD_S', 25, 1);
+  const only = selectedSections();
+  const count = intSetting('BENCH_GRANTS', 100_000, 1);
+  const windowS = intSetting('BENCH_WINDOW_S', 200, 1);
+  const leadS = intSetting('BENCH_LEAD_S', 25 + Math.ceil(count / 2_000), 1);
   const concurrency = intSetting('BENCH_CONCURRENCY', 50, 1);
   const dbPoolSize = intSetting('BENCH_DB_POOL', concurrency, 1);
-  const timeoutS = intSetting('BENCH_TIMEOUT_S', 90, 1);
-  const only = process.env.BENCH_ONLY || 'all';
-  if (!['all', 'revocations', 'audit'].includes(only)) throw new Error(`BENCH_ONLY must be revocations or audit, not ${JSON.stringify(only)}`);
+  const timeoutS = intSetting('BENCH_TIMEOUT_S', Math.max(90, Math.ceil(count / 100)), 1);
   const auditEvents = intSetting('BENCH_AUDIT_EVENTS', 1_000_000, 10);
   const auditSmallEvents = Math.min(intSetting('BENCH_AUDIT_SMALL_EVENTS', 100_000, 1), Math.floor(auditEvents / 10));
+  const ack = { rate: intSetting('BENCH_ACK_RATE', 200, 1), seconds: intSetting('BENCH_ACK_SECONDS', 20, 1), warmupS: intSetting('BENCH_ACK_WARMUP_S', 5, 0) };
+  const decisions = { decisions: intSetting('BENCH_DECISIONS', 1_000, 1), clients: intSetting('BENCH_DECISION_CLIENTS', 16, 1), pgbenchSeconds: intSetting('BENCH_PGBENCH_S', 10, 1) };
+  const reconcileGrants = intSetting('BENCH_RECONCILE_GRANTS', 100_000, 1);
+  const memory = { grants: intSetting('BENCH_MEMORY_GRANTS', 10_000, 1), windowS: intSetting('BENCH_MEMORY_WINDOW_S', 20, 1), leadS: intSetting('BENCH_MEMORY_LEAD_S', 60, 1) };
 
   const cpu = cpus();
-  say(only === 'audit' ? 'Latch audit-chain benchmark' : 'Latch revocation-lateness benchmark');
-  say(`machine: ${cpu.length} CPU(s), ${cpu[0]?.model.trim() ?? 'unknown model'}, ${fmt(totalmem() / 1024 ** 3, 1)} GiB RAM, Node ${process.version}, ${process.platform}/${process.arch}`);
-  if (only !== 'audit') {
-    say(
-      `settings: ${fmt(count)} grants due over a ${windowS} s window opening ${leadS} s after each phase starts; ` +
-        `worker concurrency ${concurrency}, Prisma pool ${dbPoolSize}, access-lock pool ${concurrency * 2}`,
-    );
-    say(`expect about ${2 * (leadS + windowS) + 15} s when Latch keeps up (each phase: lead + window + drain)`);
-  }
+  say(`Latch benchmarks: ${[...only].join(', ')}`);
+  say(`machine: ${cpu.length} CPU(s), ${cpu[0]?.model.trim() ?? 'unknown model'}, ${fmt(totalmem() / 1024 ** 3, 1)} GiB RAM, Node ${process.version}, ${process.platform}/${process.arch}, load average ${loadavg().map((l) => fmt(l, 2)).join(' ')} at the start`);
 
   let services: BenchServices | undefined;
   let database: BenchDatabase | undefined;
@@ -87,66 +126,152 @@ async function main(): Promise<number> {
   process.once('uncaughtException', crashed);
   process.once('unhandledRejection', crashed);
 
-  // The audit-chain benchmark, after the revocations (or alone): 0 when its checks pass.
-  const audit = async (running: BenchServices): Promise<number> => {
-    if (only === 'revocations') return 0;
+  const problems: string[] = [];
+  const heading = (title: string) => {
     say('');
-    say(`Latch audit-chain benchmark: ${fmt(auditEvents)} events, the export's memory also at ${fmt(auditSmallEvents)}`);
-    auditDatabase = await createBenchDatabase(running.adminDatabaseUrl);
-    return (await runAuditChainBenchmark({ database: auditDatabase, events: auditEvents, smallEvents: auditSmallEvents, say })) ? 0 : 1;
+    say(`== ${title} (load average ${loadavg().map((l) => fmt(l, 2)).join(' ')})`);
   };
-
   try {
     services = await ensureServices(say);
-    if (only === 'audit') return await audit(services);
-    database = await createBenchDatabase(services.adminDatabaseUrl);
-    const migrateStart = Date.now();
-    await migrateDatabase({ databaseUrl: database.url, logger: createLogger({ level: 'silent' }) });
-    say(`database ${database.name} created and migrated in ${Date.now() - migrateStart} ms`);
+    const adminDatabaseUrl = services.adminDatabaseUrl;
+    let ackResult: AckResult | undefined;
 
-    const phase = { redisUrl: services.redisUrl, count, windowMs: windowS * 1000, leadMs: leadS * 1000, concurrency, timeoutMs: timeoutS * 1000, say };
-    say('');
-    say('phase 1: Latch (AccessQueues.scheduleRevocations → startAccessWorkers → revokeGrant, no-op provider)');
-    const latch = await runLatchRevocations({ ...phase, databaseUrl: database.url, dbPoolSize });
-    say('phase 2: bare BullMQ (Queue.addBulk of delayed jobs → Worker with a no-op processor)');
-    const bare = await runBareBullmq(phase);
-
-    say('');
-    say(`revocation lateness (Latch, ${fmt(count)} grants, ${windowS} s window): ${latenessLine(latch, 'revocations')}`);
-    say(`delayed-job lateness (bare BullMQ, ${fmt(count)} jobs, ${windowS} s window): ${latenessLine(bare, 'jobs')}`);
-    say(`Latch / bare BullMQ: p50 ${ratio(latch.lateness.p50, bare.lateness.p50)}, p99 ${ratio(latch.lateness.p99, bare.lateness.p99)}, max ${ratio(latch.lateness.max, bare.lateness.max)}`);
-    say(`demand: ${fmt(count / windowS)} due per second during the window`);
-    say('');
-    say('the revoke worker runs inside the benchmark process, so these figures are its process:');
-    say(`peak memory (Latch run): ${memoryLine(latch)}`);
-    say(`peak memory (bare BullMQ run): ${memoryLine(bare)}`);
-    say(`process CPU (Latch run): ${fmt(latch.cpuCoreShare * 100)}% of one core over ${fmt(latch.runMs / 1000, 1)} s; event-loop delay p99 ${ms(latch.eventLoopDelayMs.p99)}, max ${ms(latch.eventLoopDelayMs.max)}`);
-    say(`process CPU (bare BullMQ run): ${fmt(bare.cpuCoreShare * 100)}% of one core over ${fmt(bare.runMs / 1000, 1)} s; event-loop delay p99 ${ms(bare.eventLoopDelayMs.p99)}, max ${ms(bare.eventLoopDelayMs.max)}`);
-    say(`PostgreSQL sessions of the bench database during the Latch run (average of ${latch.postgresSessions.samples} samples):`);
-    for (const { state, average } of latch.postgresSessions.byState) say(`  ${fmt(average, 1).padStart(6)}  ${state}`);
-    say(
-      `checks: ${fmt(latch.done)} grants revoked, ${fmt(latch.checks.requestsRevoked)} requests revoked, ` +
-        `${fmt(latch.checks.auditEvents)} grant.revoked audit events, ${fmt(latch.checks.providerRevokes)} provider revokes`,
-    );
-
-    const problems: string[] = [];
-    if (latch.done < count) problems.push(`Latch revoked ${fmt(latch.done)} of ${fmt(count)} grants within ${timeoutS} s after the window (figures above cover those revoked)`);
-    if (bare.done < count) problems.push(`bare BullMQ ran ${fmt(bare.done)} of ${fmt(count)} jobs within ${timeoutS} s after the window`);
-    if (latch.checks.requestsRevoked !== latch.done || latch.checks.auditEvents !== latch.done) problems.push('revoked grants, revoked requests and audit events do not match');
-    for (const [label, result] of [['Latch', latch], ['bare BullMQ', bare]] as const) {
-      if (result.setupOverran) problems.push(`${label} setup took ${fmt(result.setupMs)} ms, longer than the ${leadS} s lead: raise BENCH_LEAD_S`);
+    if (only.has('ack')) {
+      heading(`ack latency: ${fmt(ack.rate)} requests/s open-loop for ${ack.seconds} s after ${ack.warmupS} s of warm-up, each kind to each app`);
+      ackResult = await runAckLatency({ adminDatabaseUrl, ...ack, say });
+      for (const kind of ['command', 'click'] as const) {
+        const latch = ackResult.phases.find((phase) => phase.kind === kind && phase.target === 'latch')!.result;
+        const bare = ackResult.phases.find((phase) => phase.kind === kind && phase.target === 'bare')!.result;
+        const what = kind === 'command' ? 'slash command' : 'Approve click';
+        say(`${what} ack latency at ${fmt(ack.rate)}/s: latch web p50 ${fmt(latch.latencyMs.p50, 1)} ms, p99 ${fmt(latch.latencyMs.p99, 1)} ms; bare Bolt p50 ${fmt(bare.latencyMs.p50, 1)} ms, p99 ${fmt(bare.latencyMs.p99, 1)} ms; Latch / bare: p50 ${ratio(latch.latencyMs.p50, bare.latencyMs.p50)}, p99 ${ratio(latch.latencyMs.p99, bare.latencyMs.p99)}`);
+        if (latch.failed) problems.push(`${latch.failed} ${what}s to latch web were not answered 200: ${JSON.stringify(latch.statuses)}`);
+      }
+      if (ackResult.requestsStored < ackResult.commandsSent) {
+        problems.push(`ack: latch web acked ${fmt(ackResult.commandsSent)} slash commands at ${fmt(ack.rate)}/s but stored only ${fmt(ackResult.requestsStored)} requests (announced ${fmt(ackResult.requestsCreated)}): the rest failed after the ack (see its log lines below)`);
+      }
+      say(`Slack calls Latch made: ${JSON.stringify(ackResult.slackCalls)}`);
+      if (Object.keys(ackResult.problems).length) say(`latch web logged warnings or errors: ${JSON.stringify(ackResult.problems)}`);
     }
-    if (problems.length) {
-      for (const problem of problems) say(`FAILED: ${problem}`);
-      await audit(services);
-      return 1;
+
+    if (only.has('decisions')) {
+      heading(`decisions per second: ${fmt(decisions.decisions)} approvals by ${decisions.clients} concurrent approvers`);
+      const result = await runDecisions({ adminDatabaseUrl, ...decisions, say });
+      say(
+        `decisions end to end: ${fmt(result.perSecond, 1)}/s with ${decisions.clients} concurrent approvers (click → message update p50 ${ms(result.latencyMs.p50)}, p99 ${ms(result.latencyMs.p99)}; latch web CPU ${fmt(result.cpuCoreShare * 100)}% of a core); ` +
+          `pgbench simple-update ${fmt(result.pgbench.tps)} transactions/s with ${result.pgbench.clients} clients; Latch / pgbench ${ratio(result.perSecond, result.pgbench.tps)} (${fmt(result.pgbench.tps / result.perSecond, 0)} pgbench transactions per decision)`,
+      );
+      say(`checks: ${fmt(result.checks.approved)} requests approved, ${fmt(result.checks.approvalEvents)} approval.recorded and ${fmt(result.checks.approvedEvents)} request.approved audit events, ${fmt(result.checks.grantJobs)} grant jobs queued`);
+      if (Object.keys(result.problems).length) say(`latch web logged warnings or errors: ${JSON.stringify(result.problems)}`);
+      const { approved, approvedEvents, approvalEvents, grantJobs } = result.checks;
+      if (result.decided < decisions.decisions || approved !== result.decided || approvedEvents !== approved || approvalEvents !== approved || grantJobs !== approved) {
+        problems.push(`decisions: ${result.decided} of ${decisions.decisions} reached Slack; approved ${approved}, audit events ${approvalEvents}/${approvedEvents}, grant jobs ${grantJobs}`);
+      }
     }
-    await database.drop();
-    database = undefined;
-    return await audit(services);
+
+    if (only.has('revocations')) {
+      heading(`revocation lateness: ${fmt(count)} grants due over a ${windowS} s window (${fmt(count / windowS)} due per second) opening ${leadS} s after each phase starts`);
+      say(`worker concurrency ${concurrency}, Prisma pool ${dbPoolSize}, access-lock pool ${concurrency * 2}; each phase may run ${timeoutS} s past its window`);
+      problems.push(...(await revocations({ adminDatabaseUrl, redisUrl: services.redisUrl, count, windowS, leadS, concurrency, dbPoolSize, timeoutS }, (created) => (database = created))));
+      database = undefined;
+    }
+
+    if (only.has('reconcile')) {
+      heading(`reconcile after FLUSHALL with ${fmt(reconcileGrants)} active grants`);
+      const result = await runReconcileAfterFlush({ adminDatabaseUrl, grants: reconcileGrants, say });
+      say(
+        `reconcile after FLUSHALL: ${fmt(result.restored)} of ${fmt(result.grants)} revocation jobs back in ${fmt(result.reconcileMs / 1000, 1)} s (${fmt((result.grants / result.reconcileMs) * 1000)} grants/s; reading PostgreSQL alone ${fmt(result.readOnlyMs / 1000, 1)} s); ` +
+          `bare BullMQ addBulk of as many delayed jobs ${fmt(result.bareAddBulkMs / 1000, 1)} s; Latch / bare ${ratio(result.reconcileMs, result.bareAddBulkMs)}`,
+      );
+      if (result.dueDuringReconcile) say(`note: ${fmt(result.dueDuringReconcile)} grants fell due while reconcile ran (queued one by one, the overdue path)`);
+      if (result.restored !== result.grants || result.sampledMissing) problems.push(`reconcile put back ${result.restored} of ${result.grants} revocation jobs (${result.sampledMissing} of 200 sampled missing)`);
+    }
+
+    if (only.has('memory')) {
+      heading(`peak memory: latch web under the ack load, latch worker revoking ${fmt(memory.grants)} grants due over ${memory.windowS} s`);
+      if (!ackResult) {
+        say(`latch web and the bare Bolt app under ${fmt(ack.rate)} slash commands/s for ${ack.seconds} s:`);
+        ackResult = await runAckLatency({ adminDatabaseUrl, ...ack, commandsOnly: true, say });
+      }
+      const worker = await runWorkerMemory({ adminDatabaseUrl, ...memory, say });
+      const web = ackResult.memory;
+      say(`peak memory (VmHWM), latch web under the ack load: ${fmt(web.latch.peakMiB)} MiB (${fmt(web.latch.idleRssMiB)} MiB once started); bare Bolt app: ${fmt(web.bare.peakMiB)} MiB (${fmt(web.bare.idleRssMiB)} MiB once started); Latch / bare ${ratio(web.latch.peakMiB, web.bare.peakMiB)}`);
+      say(
+        `peak memory (VmHWM), latch worker revoking ${fmt(worker.revoked)} grants: ${fmt(worker.latchWorker.peakMiB)} MiB (${fmt(worker.latchWorker.idleRssMiB)} MiB once started); bare BullMQ worker: ${fmt(worker.bareWorker.peakMiB)} MiB; Latch / bare ${ratio(worker.latchWorker.peakMiB, worker.bareWorker.peakMiB)}; ` +
+          `idle bare Node: ${fmt(worker.bareNode.peakMiB)} MiB`,
+      );
+      say(`latch worker during the run: CPU ${fmt(worker.latchWorker.cpuCoreShare * 100)}% of a core; revocation lateness p50 ${ms(worker.latchWorker.lateness.p50)}, p99 ${ms(worker.latchWorker.lateness.p99)} (webhook provider, Slack notices included)`);
+      if (Object.keys(worker.problems).length) say(`latch worker logged warnings or errors: ${JSON.stringify(worker.problems)}`);
+      if (worker.revoked < worker.grants) problems.push(`memory: latch worker revoked ${worker.revoked} of ${worker.grants} grants`);
+    }
+
+    if (only.has('audit')) {
+      heading(`audit chain: ${fmt(auditEvents)} events, the export's memory also at ${fmt(auditSmallEvents)}`);
+      auditDatabase = await createBenchDatabase(adminDatabaseUrl);
+      if (!(await runAuditChainBenchmark({ database: auditDatabase, events: auditEvents, smallEvents: auditSmallEvents, say }))) problems.push('audit: a check failed (above)');
+    }
+
+    say('');
+    for (const problem of problems) say(`FAILED: ${problem}`);
+    say(`done; load average ${loadavg().map((l) => fmt(l, 2)).join(' ')} at the end`);
+    return problems.length ? 1 : 0;
   } finally {
     await cleanup();
   }
+}
+
+interface RevocationSettings {
+  adminDatabaseUrl: string;
+  redisUrl: string;
+  count: number;
+  windowS: number;
+  leadS: number;
+  concurrency: number;
+  dbPoolSize: number;
+  timeoutS: number;
+}
+
+/** The revocation-lateness section; returns its failed checks. */
+async function revocations(settings: RevocationSettings, created: (database: BenchDatabase) => void): Promise<string[]> {
+  const { count, windowS, leadS, concurrency, dbPoolSize, timeoutS } = settings;
+  const database = await createBenchDatabase(settings.adminDatabaseUrl);
+  created(database);
+  const migrateStart = Date.now();
+  await migrateDatabase({ databaseUrl: database.url, logger: createLogger({ level: 'silent' }) });
+  say(`database ${database.name} created and migrated in ${Date.now() - migrateStart} ms`);
+
+  const phase = { redisUrl: settings.redisUrl, count, windowMs: windowS * 1000, leadMs: leadS * 1000, concurrency, timeoutMs: timeoutS * 1000, say };
+  say('phase 1: Latch (AccessQueues.scheduleRevocations → startAccessWorkers → revokeGrant, no-op provider)');
+  const latch = await runLatchRevocations({ ...phase, databaseUrl: database.url, dbPoolSize });
+  say('phase 2: bare BullMQ (Queue.addBulk of delayed jobs → Worker with a no-op processor)');
+  const bare = await runBareBullmq(phase);
+
+  say('');
+  say(`revocation lateness (Latch, ${fmt(count)} grants, ${windowS} s window): ${latenessLine(latch, 'revocations')}`);
+  say(`delayed-job lateness (bare BullMQ, ${fmt(count)} jobs, ${windowS} s window): ${latenessLine(bare, 'jobs')}`);
+  say(`Latch / bare BullMQ: p50 ${ratio(latch.lateness.p50, bare.lateness.p50)}, p99 ${ratio(latch.lateness.p99, bare.lateness.p99)}, max ${ratio(latch.lateness.max, bare.lateness.max)}`);
+  say(`demand: ${fmt(count / windowS)} due per second during the window`);
+  say('');
+  say('the revoke worker runs inside the benchmark process, so these figures are its process:');
+  say(`peak memory (Latch run): ${memoryLine(latch)}`);
+  say(`peak memory (bare BullMQ run): ${memoryLine(bare)}`);
+  say(`process CPU (Latch run): ${fmt(latch.cpuCoreShare * 100)}% of one core over ${fmt(latch.runMs / 1000, 1)} s; event-loop delay p99 ${ms(latch.eventLoopDelayMs.p99)}, max ${ms(latch.eventLoopDelayMs.max)}`);
+  say(`process CPU (bare BullMQ run): ${fmt(bare.cpuCoreShare * 100)}% of one core over ${fmt(bare.runMs / 1000, 1)} s; event-loop delay p99 ${ms(bare.eventLoopDelayMs.p99)}, max ${ms(bare.eventLoopDelayMs.max)}`);
+  say(`PostgreSQL sessions of the bench database during the Latch run (average of ${latch.postgresSessions.samples} samples):`);
+  for (const { state, average } of latch.postgresSessions.byState) say(`  ${fmt(average, 1).padStart(6)}  ${state}`);
+  say(
+    `checks: ${fmt(latch.done)} grants revoked, ${fmt(latch.checks.requestsRevoked)} requests revoked, ` +
+      `${fmt(latch.checks.auditEvents)} grant.revoked audit events, ${fmt(latch.checks.providerRevokes)} provider revokes`,
+  );
+
+  const problems: string[] = [];
+  if (latch.done < count) problems.push(`Latch revoked ${fmt(latch.done)} of ${fmt(count)} grants within ${timeoutS} s after the window (figures above cover those revoked)`);
+  if (bare.done < count) problems.push(`bare BullMQ ran ${fmt(bare.done)} of ${fmt(count)} jobs within ${timeoutS} s after the window`);
+  if (latch.checks.requestsRevoked !== latch.done || latch.checks.auditEvents !== latch.done) problems.push('revoked grants, revoked requests and audit events do not match');
+  for (const [label, result] of [['Latch', latch], ['bare BullMQ', bare]] as const) {
+    if (result.setupOverran) problems.push(`${label} setup took ${fmt(result.setupMs)} ms, longer than the ${leadS} s lead: raise BENCH_LEAD_S`);
+  }
+  await database.drop();
+  return problems;
 }
 
 function latenessLine(result: PhaseResult | LatchPhaseResult, what: string): string {

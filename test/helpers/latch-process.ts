@@ -30,6 +30,11 @@ export class LatchProcess {
     );
   }
 
+  /** The process id (for /proc/<pid>/status: the benchmarks read its peak memory there). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   /** stdout parsed as JSON log lines; throws on a line that is not JSON. */
   logLines(): Array<Record<string, unknown>> {
     return this.stdout

@@ -1,0 +1,177 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { APPROVE } from '../src/slack/blocks/ids.ts';
+import { freePort } from '../test/helpers/free-port.ts';
+import { SlackSender } from '../test/helpers/slack-sender.ts';
+import { BenchChild, cpuSecondsOf, memoryOf } from './child-processes.ts';
+import { BENCH_APPROVAL_CHANNEL, BENCH_APPROVER, BENCH_BOT_TOKEN, BENCH_RESOURCE, BENCH_SIGNING_SECRET, makePendingRequests, requesterOf, startLatchStack } from './latch-stack.ts';
+import { runOpenLoop, statusOf, type OpenLoopResult } from './open-loop.ts';
+
+/**
+ * Ack latency under load: `/request-access prod-db read 2h <reason>` (which, with its arguments,
+ * creates the request at once: no modal) and Approve clicks on pending requests, sent open-loop
+ * at a fixed rate and signed as Slack signs them, to a real `latch web` process and, in the same
+ * run, to a bare Bolt app that only acks (bench/bare-bolt-app.ts). Each runs in a process of its
+ * own, as does the fake Slack Latch talks to, so only the machine is shared.
+ *
+ * The Approve clicks go to the requests the slash-command phase created, once every one of them
+ * has its approval message: each click approves one request (one approver is required), which
+ * stores the decision and its audit event, queues the grant and updates the messages.
+ */
+export interface AckOptions {
+  adminDatabaseUrl: string;
+  rate: number;
+  warmupS: number;
+  seconds: number;
+  /** Only the slash commands (the memory section's web load). */
+  commandsOnly?: boolean;
+  say(line: string): void;
+}
+
+export interface AckPhase {
+  target: 'latch' | 'bare';
+  kind: 'command' | 'click';
+  result: OpenLoopResult;
+  /** CPU the target process used during the phase, as a share of one core. */
+  cpuCoreShare: number;
+}
+
+export interface AckResult {
+  phases: AckPhase[];
+  memory: { latch: ProcessMemory; bare: ProcessMemory };
+  /** After the last slash command was answered, until every request had its approval message. */
+  announceDrainMs: number;
+  /** Slash commands sent to Latch (warm-up included), the requests stored, and those announced. */
+  commandsSent: number;
+  requestsStored: number;
+  requestsCreated: number;
+  slackCalls: Record<string, number>;
+  /** Warnings and errors Latch logged during the run: message → count. */
+  problems: Record<string, number>;
+}
+
+export interface ProcessMemory {
+  /** VmRSS once started and idle. */
+  idleRssMiB: number;
+  /** VmHWM after the load: the peak of the whole life of the process. */
+  peakMiB: number;
+}
+
+const REASON = 'investigating slow queries reported by support';
+
+export async function runAckLatency(options: AckOptions): Promise<AckResult> {
+  const { rate, say } = options;
+  const warmupMs = options.warmupS * 1000;
+  const durationMs = options.seconds * 1000;
+  const stack = await startLatchStack({ adminDatabaseUrl: options.adminDatabaseUrl, role: 'web', say });
+  const barePort = await freePort();
+  const bare = new BenchChild('./bare-bolt-app.ts', { PORT: String(barePort), SLACK_SIGNING_SECRET: BENCH_SIGNING_SECRET, SLACK_BOT_TOKEN: BENCH_BOT_TOKEN, SLACK_API_URL: stack.slack.apiUrl });
+  const probe = new pg.Client({ connectionString: stack.database.url, application_name: 'latch-bench-probe' });
+  probe.on('error', () => undefined);
+  try {
+    await bare.next('ready');
+    await probe.connect();
+    const bareSender = new SlackSender(`http://127.0.0.1:${barePort}/slack/events`, BENCH_SIGNING_SECRET, (id) => stack.slack.responseUrl(id));
+    const senders = { latch: stack.sender, bare: bareSender };
+    const memory = {
+      latch: { idleRssMiB: memoryOf(stack.latch.pid).rssMiB, peakMiB: Number.NaN },
+      bare: { idleRssMiB: memoryOf(bare.pid).rssMiB, peakMiB: Number.NaN },
+    };
+    const phases: AckPhase[] = [];
+    const run = async (target: 'latch' | 'bare', kind: 'command' | 'click', send: (sender: SlackSender, i: number) => Promise<Response>) => {
+      const pid = target === 'latch' ? stack.latch.pid : bare.pid;
+      const cpuBefore = cpuSecondsOf(pid);
+      const startedAt = Date.now();
+      const result = await runOpenLoop({ rate, warmupMs, durationMs, send: (i) => statusOf(send(senders[target], i)) });
+      const cpuCoreShare = (cpuSecondsOf(pid) - cpuBefore) / ((Date.now() - startedAt) / 1000);
+      phases.push({ target, kind, result, cpuCoreShare });
+      say(`  ${kind === 'command' ? 'slash command' : 'Approve click'} → ${target === 'latch' ? 'latch web' : 'bare Bolt'}: ${latencyLine(result)}; its CPU ${(cpuCoreShare * 100).toFixed(0)}% of a core`);
+    };
+
+    // The baseline first, then Latch, for each kind: the same load, one after the other.
+    const command = (sender: SlackSender, i: number) => sender.command(requesterOf(i), `${BENCH_RESOURCE} read 2h ${REASON} #${i}`);
+    await run('bare', 'command', command);
+    await run('latch', 'command', command);
+    const commandsAnswered = Date.now();
+    const expected = phases.at(-1)!.result.total;
+    const announced = await waitForCount(probe, 'SELECT count(*) AS n FROM access_requests WHERE approval_message_ts IS NOT NULL', expected, 300_000, (n) => say(`  … ${n.toLocaleString('en-US')} of ${expected.toLocaleString('en-US')} requests announced`));
+    const announceDrainMs = Date.now() - commandsAnswered;
+    const stored = Number((await probe.query<{ n: string }>('SELECT count(*) AS n FROM access_requests')).rows[0]!.n);
+    say(
+      `  of ${expected.toLocaleString('en-US')} slash commands Latch acked, ${stored.toLocaleString('en-US')} became requests and ${announced.toLocaleString('en-US')} were announced; ` +
+        `the last approval message ${(announceDrainMs / 1000).toFixed(1)} s after the last command was answered`,
+    );
+
+    if (!options.commandsOnly) {
+      // Requests the overload lost are made up, at Latch's pace, so every click approves one.
+      const wanted = phases.at(-1)!.result.total;
+      const pending = await makePendingRequests(stack, probe, wanted, say);
+      say(`  ${pending.toLocaleString('en-US')} pending requests to click Approve on`);
+      const { rows } = await probe.query<{ id: string }>(`SELECT id FROM access_requests WHERE state = 'pending' AND approval_message_ts IS NOT NULL ORDER BY created_at`);
+      const ids = rows.map((row) => row.id);
+      const click = (sender: SlackSender, i: number) => sender.click(BENCH_APPROVER, APPROVE, ids[i % ids.length]!, BENCH_APPROVAL_CHANNEL, 'latch_approval_actions:r1');
+      await run('bare', 'click', click);
+      await run('latch', 'click', click);
+      const approved = await waitForCount(probe, `SELECT count(*) AS n FROM access_requests WHERE state = 'approved'`, Math.min(ids.length, phases.at(-1)!.result.total), 300_000);
+      say(`  ${approved.toLocaleString('en-US')} requests approved by the clicks`);
+    }
+    memory.latch.peakMiB = memoryOf(stack.latch.pid).hwmMiB;
+    memory.bare.peakMiB = memoryOf(bare.pid).hwmMiB;
+    return { phases, memory, announceDrainMs, commandsSent: expected, requestsStored: stored, requestsCreated: announced, slackCalls: await stack.slack.counts(), problems: problemsLogged(stack.latch.stdout) };
+  } finally {
+    await probe.end().catch(() => undefined);
+    await bare.stop();
+    await stack.stop();
+  }
+}
+
+export function latencyLine(result: OpenLoopResult): string {
+  const { p50, p99, max } = result.latencyMs;
+  const failures = result.failed ? `, ${result.failed} not 200 (${JSON.stringify(result.statuses)})` : '';
+  return (
+    `p50 ${p50.toFixed(1)} ms  p99 ${p99.toFixed(1)} ms  max ${max.toFixed(0)} ms over ${result.sent.toLocaleString('en-US')} requests ` +
+    `(${result.achievedRate.toFixed(0)}/s answered; generator send lag p99 ${result.sendLagMs.p99.toFixed(1)} ms${failures})`
+  );
+}
+
+/**
+ * Polls `sql` (a count) until it reaches `expected`, the time is up, or it has not moved for
+ * `stallMs` (work that failed will not finish by waiting); says how it goes every 10 s.
+ */
+export async function waitForCount(probe: pg.Client, sql: string, expected: number, timeoutMs: number, progress?: (count: number) => void, stallMs = 30_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let lastReport = Date.now();
+  let last = -1;
+  let movedAt = Date.now();
+  for (;;) {
+    const { rows } = await probe.query<{ n: string }>(sql);
+    const count = Number(rows[0]!.n);
+    if (count !== last) {
+      last = count;
+      movedAt = Date.now();
+    }
+    if (count >= expected || Date.now() > deadline || Date.now() - movedAt > stallMs) return count;
+    if (progress && Date.now() - lastReport >= 10_000) {
+      lastReport = Date.now();
+      progress(count);
+    }
+    await sleep(250);
+  }
+}
+
+/** Latch's warn-and-above log lines, counted by message. */
+export function problemsLogged(stdout: string): Record<string, number> {
+  const problems: Record<string, number> = {};
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const entry = JSON.parse(line) as { level?: number | string; msg?: string; err?: { message?: string } };
+      if (!['warn', 'error', 'fatal', 40, 50, 60].includes(entry.level ?? 'info')) continue;
+      const key = `${entry.msg ?? '?'}${entry.err?.message ? `: ${entry.err.message.split('\n')[0]!.slice(0, 160)}` : ''}`;
+      problems[key] = (problems[key] ?? 0) + 1;
+    } catch {
+      // A line cut in two by the pipe: not worth more than skipping.
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,162 @@
+import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
+import pg from 'pg';
+import { createRedisConnection } from '../src/jobs/redis-connection.ts';
+import { createLogger } from '../src/logging/logger.ts';
+import { PrivateRedis } from '../test/helpers/private-redis.ts';
+import { problemsLogged, waitForCount } from './ack-latency.ts';
+import { BenchChild, cpuSecondsOf, memoryOf } from './child-processes.ts';
+import { BENCH_RESOURCE, startLatchStack } from './latch-stack.ts';
+import { percentiles, type Percentiles } from './revocation-lateness.ts';
+
+/**
+ * Peak memory (VmHWM) of a real `latch worker` process while it revokes `grants` grants due over
+ * `windowS` seconds, through the policy's webhook provider (a receiver in this process that
+ * answers 204 at once); beside it, a bare BullMQ Worker process (no-op processor, the same
+ * concurrency) over as many delayed jobs due over the same window, and an idle bare Node process.
+ *
+ * The grants are written to PostgreSQL before the worker starts: its start-up reconcile queues
+ * their revocations (they are due within its 5-minute horizon), as after a deploy.
+ */
+export interface WorkerMemoryOptions {
+  adminDatabaseUrl: string;
+  grants: number;
+  windowS: number;
+  leadS: number;
+  say(line: string): void;
+}
+
+export interface WorkerMemoryResult {
+  grants: number;
+  revoked: number;
+  latchWorker: { idleRssMiB: number; peakMiB: number; cpuCoreShare: number; lateness: Percentiles };
+  bareWorker: { idleRssMiB: number; peakMiB: number };
+  bareNode: { peakMiB: number };
+  webhookCalls: number;
+  problems: Record<string, number>;
+}
+
+/** Revoke jobs each worker runs at once: Latch's default (startAccessJobs). */
+const CONCURRENCY = 10;
+
+export async function runWorkerMemory({ adminDatabaseUrl, grants: count, windowS, leadS, say }: WorkerMemoryOptions): Promise<WorkerMemoryResult> {
+  let webhookCalls = 0;
+  const webhook = createServer((req, res) => {
+    webhookCalls++;
+    req.resume();
+    req.on('end', () => res.writeHead(204).end());
+  });
+  await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+  const webhookUrl = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/latch`;
+  let windowStart = 0;
+  const stack = await startLatchStack({
+    adminDatabaseUrl,
+    role: 'worker',
+    webhookUrl,
+    say,
+    prepare: async (databaseUrl) => {
+      windowStart = Date.now() + leadS * 1000;
+      await insertActiveGrants(databaseUrl, count, windowStart, windowS * 1000);
+    },
+  });
+  const probe = new pg.Client({ connectionString: stack.database.url, application_name: 'latch-bench-probe' });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    const idleRssMiB = memoryOf(stack.latch.pid).rssMiB;
+    const startedIn = Math.round((Date.now() - (windowStart - leadS * 1000)) / 1000);
+    if (Date.now() > windowStart) say(`  WARNING: latch worker took ${startedIn} s to start, longer than the ${leadS} s lead: raise BENCH_MEMORY_LEAD_S`);
+    // Nothing is due before the window: only then does a count that stops moving mean a stall.
+    await sleep(Math.max(0, windowStart - Date.now()));
+    const cpuBefore = cpuSecondsOf(stack.latch.pid);
+    const cpuFrom = Date.now();
+    const revoked = await waitForCount(probe, 'SELECT count(*) AS n FROM grants WHERE revoked_at IS NOT NULL', count, leadS * 1000 + windowS * 1000 + 300_000, (n) =>
+      say(`  … ${n.toLocaleString('en-US')} of ${count.toLocaleString('en-US')} grants revoked by latch worker`),
+    );
+    const cpuCoreShare = (cpuSecondsOf(stack.latch.pid) - cpuBefore) / ((Date.now() - cpuFrom) / 1000);
+    const { rows } = await probe.query<{ late: number }>('SELECT (extract(epoch FROM revoked_at - expires_at) * 1000)::float8 AS late FROM grants WHERE revoked_at IS NOT NULL');
+    const latchWorker = { idleRssMiB, peakMiB: memoryOf(stack.latch.pid).hwmMiB, cpuCoreShare, lateness: percentiles(rows.map((row) => row.late)) };
+    say(`  latch worker: ${revoked.toLocaleString('en-US')} grants revoked through the webhook provider (${webhookCalls.toLocaleString('en-US')} webhook calls); peak ${latchWorker.peakMiB.toFixed(0)} MiB (${idleRssMiB.toFixed(0)} MiB once started)`);
+    const problems = problemsLogged(stack.latch.stdout);
+    await probe.end();
+    await stack.stop();
+
+    const bareWorker = await runBareWorker(count, windowS, leadS);
+    say(`  bare BullMQ worker process: peak ${bareWorker.peakMiB.toFixed(0)} MiB (${bareWorker.idleRssMiB.toFixed(0)} MiB once started)`);
+    const bareNode = await idleNodePeak();
+    say(`  bare Node process (idle): peak ${bareNode.peakMiB.toFixed(0)} MiB`);
+    return { grants: count, revoked, latchWorker, bareWorker, bareNode, webhookCalls, problems };
+  } finally {
+    await probe.end().catch(() => undefined);
+    await stack.stop();
+    await new Promise((resolve) => webhook.close(resolve));
+  }
+}
+
+async function insertActiveGrants(databaseUrl: string, count: number, firstDue: number, windowMs: number): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const grantedAt = new Date(firstDue - 3600_000);
+    await client.query(
+      `INSERT INTO access_requests (id, requester_slack_id, resource_id, role, principal, duration_seconds, reason, state, decided_at, created_at, updated_at)
+       SELECT gen_random_uuid(), 'U0BENCH' || lpad((g % 500)::text, 4, '0'), $3, 'read', 'U0BENCH' || lpad((g % 500)::text, 4, '0') || '_' || g, 3600, 'benchmark', 'active', $1, $1, $1
+         FROM generate_series(1, $2) AS g`,
+      [grantedAt, count, BENCH_RESOURCE],
+    );
+    await client.query(
+      `INSERT INTO grants (id, request_id, provider, principal, resource_id, role, granted_at, expires_at, grant_attempts, updated_at)
+       SELECT gen_random_uuid(), id, 'webhook', principal, resource_id, role, $1, $2::timestamptz + make_interval(secs => (row_number() OVER (ORDER BY id) - 1) * $3::float8 / 1000.0), 1, $1
+         FROM access_requests`,
+      [grantedAt, new Date(firstDue), windowMs / count],
+    );
+  } finally {
+    await client.end();
+  }
+}
+
+async function runBareWorker(count: number, windowS: number, leadS: number): Promise<{ idleRssMiB: number; peakMiB: number }> {
+  const redis = await PrivateRedis.start();
+  const logger = createLogger({ level: 'silent' });
+  const connection = createRedisConnection(redis.url, 'queue', logger);
+  const prefix = `bench-${randomBytes(4).toString('hex')}`;
+  const queue = new Queue('bench-bare-worker', { connection, prefix });
+  let child: BenchChild | undefined;
+  try {
+    const windowStart = Date.now() + leadS * 1000;
+    for (let i = 0; i < count; i += 1_000) {
+      await queue.addBulk(
+        Array.from({ length: Math.min(1_000, count - i) }, (_, j) => ({
+          name: 'noop',
+          data: { n: i + j },
+          opts: { delay: Math.max(0, windowStart + Math.floor(((i + j) * windowS * 1000) / count) - Date.now()), removeOnComplete: true, removeOnFail: true },
+        })),
+      );
+    }
+    child = new BenchChild('./bare-bullmq-worker.ts', { REDIS_URL: redis.url, BENCH_QUEUE: 'bench-bare-worker', BENCH_PREFIX: prefix, BENCH_JOBS: String(count), BENCH_CONCURRENCY: String(CONCURRENCY) });
+    await child.next('ready');
+    const idleRssMiB = memoryOf(child.pid).rssMiB;
+    await child.next('done', leadS * 1000 + windowS * 1000 + 300_000);
+    return { idleRssMiB, peakMiB: memoryOf(child.pid).hwmMiB };
+  } finally {
+    await child?.stop();
+    await queue.close().catch(() => undefined);
+    connection.disconnect();
+    await redis.stop();
+  }
+}
+
+/** A Node process that does nothing: the floor of any Node process's memory. */
+async function idleNodePeak(): Promise<{ peakMiB: number }> {
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  try {
+    await sleep(1_000);
+    return { peakMiB: memoryOf(child.pid).hwmMiB };
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
