@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { REQUEST_STATES } from '../domain/request-state.ts';
 import type { Logger } from '../logging/logger.ts';
+import { REFUSED_KINDS, type RefusedKind } from '../slack/admission-gate.ts';
 import { withTimeout } from '../runtime/with-timeout.ts';
 import type { DecisionOutcome } from '../services/service-context.ts';
 import type { Database } from '../store/database.ts';
@@ -62,6 +63,7 @@ export class LatchMetrics {
   private readonly jobFailures: Counter<'queue'>;
   private readonly slackApiErrors: Counter<'method' | 'error'>;
   private readonly slackRateLimits: Counter<'method'>;
+  private readonly slackRefusals: Counter<'kind'>;
 
   constructor(options: LatchMetricsOptions) {
     const register = this.registry;
@@ -172,6 +174,13 @@ export class LatchMetrics {
       labelNames: ['method'],
       registers,
     });
+    this.slackRefusals = new Counter({
+      name: 'latch_slack_requests_refused_total',
+      help: 'Slack requests refused at the door because too much listener work was in flight (the person was told), by kind',
+      labelNames: ['kind'],
+      registers,
+    });
+    for (const kind of REFUSED_KINDS) this.slackRefusals.inc({ kind }, 0);
   }
 
   /** A request left pending (or was approved at once by the policy). */
@@ -195,6 +204,10 @@ export class LatchMetrics {
 
   slackRateLimited(method: string): void {
     this.slackRateLimits.inc({ method: slackMethodLabel(method) });
+  }
+
+  slackRequestRefused(kind: RefusedKind): void {
+    this.slackRefusals.inc({ kind });
   }
 
   /** The `GET /metrics` answer. Never rejects for PostgreSQL or Redis: their readings fall back. */

@@ -5,6 +5,7 @@ import type { LatchMetrics } from '../metrics/latch-metrics.ts';
 import { expirePendingRequests } from '../services/expire-pending-requests.ts';
 import { findUnannouncedRequests } from '../services/find-unannounced-requests.ts';
 import { systemClock, type Clock, type AccessScheduler, type GroupDirectory, type ServiceContext, type UserDirectory } from '../services/service-context.ts';
+import { AdmissionGate } from '../slack/admission-gate.ts';
 import { countRateLimits, createSlackApp, type SlackApp } from '../slack/app.ts';
 import { registerDecisionListeners } from '../slack/listeners/decision-listeners.ts';
 import { registerExtensionListeners } from '../slack/listeners/extension-listeners.ts';
@@ -38,6 +39,8 @@ export interface LatchOptions {
   users?: UserDirectory;
   /** Decisions and Slack API errors and rate limits are counted here when given. */
   metrics?: LatchMetrics;
+  /** Listener work admitted at once before Slack requests are refused (DEFAULT_MAX_LISTENER_WORK); tests set it low. */
+  maxListenerWork?: number | undefined;
 }
 
 export interface Latch extends SlackApp {
@@ -74,6 +77,8 @@ export function createLatch(options: LatchOptions): Latch {
   // Global middleware runs before every listener, whatever the transport; its next() resolves
   // once every listener for the event has finished.
   slack.app.use(({ next }) => listenerWork.track(next));
+  // After the tracking, so shutdown also waits for a refusal still being told to the person.
+  slack.app.use(new AdmissionGate({ maxInFlight: options.maxListenerWork, logger, metrics: options.metrics }).middleware);
   const messenger = new RequestMessenger(slack.app.client, db, policy, logger);
   const listening = { services, messenger, home: new HomePublisher(slack.app.client, services, logger), logger };
   registerRequestListeners(slack.app, listening);
