@@ -8,6 +8,7 @@ import { startAccessJobs, type RunningAccessJobs } from '../../src/runtime/start
 import type { AccessScheduler } from '../../src/services/service-context.ts';
 import type { Policy } from '../../src/domain/policy.ts';
 import { createLogger } from '../../src/logging/logger.ts';
+import type { LatchMetrics } from '../../src/metrics/latch-metrics.ts';
 import { createLatch, type Latch } from '../../src/runtime/create-latch.ts';
 import { SLACK_EVENTS_PATH } from '../../src/slack/app.ts';
 import { portOf, startHttpServer } from '../../src/slack/http-server.ts';
@@ -55,13 +56,22 @@ export class LatchHarness extends SlackSender {
    */
   static async start(
     policy: Policy,
-    options: { provider?: AccessProvider; revocationBackoff?: RevocationBackoff; transport?: 'http' | 'socket-mode' } = {},
+    options: {
+      provider?: AccessProvider;
+      revocationBackoff?: RevocationBackoff;
+      transport?: 'http' | 'socket-mode';
+      /** Connections in Latch's pool (12 unless given). */
+      poolSize?: number;
+      /** The admission gate's bound on listener work (Latch's default unless given). */
+      maxListenerWork?: number;
+      metrics?: LatchMetrics;
+    } = {},
   ): Promise<LatchHarness> {
     const slack = await FakeSlack.start();
     const socket = options.transport === 'socket-mode' ? await FakeSocketMode.start() : null;
     if (socket) slack.acceptSocketMode(APP_TOKEN, () => socket.connectionUrl());
     const testDb = await createTestDatabase();
-    const db = createDatabase({ databaseUrl: testDb.url, poolSize: 12 });
+    const db = createDatabase({ databaseUrl: testDb.url, poolSize: options.poolSize ?? 12 });
     const clock = options.provider ? TestClock.live() : new TestClock();
     const groups = new TestGroups();
     const granted: string[] = [];
@@ -80,6 +90,8 @@ export class LatchHarness extends SlackSender {
       clock,
       groups,
       access: queues ?? recorder,
+      ...(options.maxListenerWork ? { maxListenerWork: options.maxListenerWork } : {}),
+      ...(options.metrics ? { metrics: options.metrics } : {}),
     });
     await latch.app.init();
     const server = await startHttpServer({ port: 0, host: '127.0.0.1', slack: latch.transport.requestListener, logger });

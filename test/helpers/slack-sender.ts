@@ -60,10 +60,15 @@ export class SlackSender {
     });
   }
 
-  /** A click on a button carrying `value`, in `channelId`, in the block `blockId` (the first revision's approval buttons unless given). */
-  click(userId: string, actionId: string, value: string, channelId = 'C0APPROVALS', blockId = 'latch_approval_actions:r1'): Promise<Response> {
+  /**
+   * A click on a button carrying `value`, in `channelId`, in the block `blockId` (the first
+   * revision's approval buttons unless given). With `responseId`, it carries a response_url as a
+   * click on a message does.
+   */
+  click(userId: string, actionId: string, value: string, channelId = 'C0APPROVALS', blockId = 'latch_approval_actions:r1', responseId?: string): Promise<Response> {
     return this.interact({
       ...this.blockAction(userId),
+      ...(responseId ? { response_url: this.responseUrlFor(responseId) } : {}),
       channel: { id: channelId },
       container: { type: 'message', channel_id: channelId, message_ts: '1700000000.000100' },
       actions: [{ type: 'button', action_id: actionId, block_id: blockId, value, action_ts: '1700000000.000200' }],

@@ -1,0 +1,153 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { LatchMetrics } from '../../../src/metrics/latch-metrics.ts';
+import { requestAccess } from '../../../src/services/request-access.ts';
+import {
+  REQUEST_DURATION_ACTION,
+  REQUEST_DURATION_BLOCK,
+  REQUEST_REASON_ACTION,
+  REQUEST_REASON_BLOCK,
+  REQUEST_RESOURCE_ACTION,
+  REQUEST_RESOURCE_BLOCK,
+  REQUEST_ROLE_ACTION,
+  REQUEST_TICKET_ACTION,
+  REQUEST_TICKET_BLOCK,
+  requestRoleBlockId,
+} from '../../../src/slack/blocks/ids.ts';
+import { asOpenView, LatchHarness, selected, textInput, type ModalLike } from '../../helpers/latch-harness.ts';
+import { emptyRequestTables } from '../../helpers/test-database.ts';
+import { testPolicy } from '../../helpers/test-policy.ts';
+
+/**
+ * Latch acks a Slack request before its listener touches PostgreSQL, so work it cannot serve must
+ * be refused before the ack, with a message, never acked and then lost. These drive the real Bolt
+ * app over HTTP, signed as Slack signs it.
+ */
+const REQUESTER = 'U0REQUESTER';
+const APPROVER = 'U0APPROVER1';
+const BUSY = /Latch is busy right now/;
+
+async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** What the ack carried: Bolt answers an empty body for a plain ack(). */
+async function ackBody(response: Response): Promise<Record<string, unknown>> {
+  expect(response.status).toBe(200);
+  const text = await response.text();
+  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+}
+
+describe('with the listener work bound reached', { timeout: 120_000 }, () => {
+  const BOUND = 2;
+  let h: LatchHarness;
+  const metrics = new LatchMetrics({ db: { $queryRaw: (async () => []) as never }, queues: [] });
+
+  beforeAll(async () => {
+    h = await LatchHarness.start(testPolicy(), { maxListenerWork: BOUND, metrics });
+  });
+  afterAll(() => h.close());
+
+  it('refuses a command, a click and a submission at the door, saying so, and takes them once the work in hand is done', async () => {
+    const pending = await requestAccess(h.latch.services, { requesterId: REQUESTER, resourceId: 'prod-db', role: 'read', duration: '1h', reason: 'to be approved', ticket: null });
+    if (!pending.ok) throw new Error(JSON.stringify(pending.errors));
+    await h.latch.messenger.announce(pending.requestId);
+    await h.command(REQUESTER, '');
+    const view = asOpenView({ ...((await h.slack.waitForCall('views.open')).args.view as object), id: 'V0OPEN' }, filledRequestForm());
+    await h.latch.listenerWork.idle();
+    h.slack.reset();
+
+    // Two requests take the whole bound and hold it while Slack is slow to take their messages.
+    h.slack.slowDown('chat.postMessage', 5_000);
+    const held = [h.command('U0HOLDER1', 'prod-db read 1h holding one'), h.command('U0HOLDER2', 'prod-db read 1h holding two')];
+    await waitFor(() => h.slack.callsTo('chat.postMessage').length >= 2);
+    expect(h.latch.listenerWork.count).toBe(BOUND);
+    const storedWhileHeld = await h.db.accessRequest.count();
+
+    const command = await ackBody(await h.command(REQUESTER, 'prod-db read 2h refused at the door', 'refused-command'));
+    expect(command).toMatchObject({ response_type: 'ephemeral', text: expect.stringMatching(BUSY) });
+
+    expect(await ackBody(await h.click(APPROVER, 'latch_approve', pending.requestId, 'C0APPROVALS', 'latch_approval_actions:r1', 'refused-click'))).toEqual({});
+    const told = await h.slack.waitForCall('response_url', (call) => call.args.id === 'refused-click');
+    expect(told.args).toMatchObject({ response_type: 'ephemeral', replace_original: false, text: expect.stringMatching(/busy.*Nothing was decided/s) });
+
+    const submission = await ackBody(await h.submit(REQUESTER, view));
+    expect(submission.response_action).toBe('errors');
+    const errors = submission.errors as Record<string, string>;
+    const firstInput = (view.blocks as Array<{ type: string; block_id: string }>).find((block) => block.type === 'input')!.block_id;
+    expect(errors).toEqual({ [firstInput]: expect.stringMatching(BUSY) });
+
+    // Nothing was written for any of them.
+    expect(await h.db.accessRequest.count()).toBe(storedWhileHeld);
+    expect((await h.db.accessRequest.findUniqueOrThrow({ where: { id: pending.requestId } })).state).toBe('pending');
+    expect(await h.db.accessRequest.count({ where: { reason: { in: ['refused at the door', 'from the form'] } } })).toBe(0);
+    const refused = await metrics.registry.getSingleMetricAsString('latch_slack_requests_refused_total');
+    expect(refused).toMatch(/kind="command"} 1\b/);
+    expect(refused).toMatch(/kind="action"} 1\b/);
+    expect(refused).toMatch(/kind="view_submission"} 1\b/);
+
+    // Once the held work is done, the same requests are taken.
+    await Promise.all(held);
+    await h.latch.listenerWork.idle();
+    h.slack.reset();
+    expect(await ackBody(await h.command(REQUESTER, 'prod-db read 2h refused at the door', 'retried-command'))).toEqual({});
+    const sent = await h.slack.waitForCall('response_url', (call) => call.args.id === 'retried-command');
+    expect(sent.args.text).toMatch(/Request sent/);
+    await h.click(APPROVER, 'latch_approve', pending.requestId, 'C0APPROVALS', 'latch_approval_actions:r1', 'retried-click');
+    await waitFor(async () => (await h.db.accessRequest.findUniqueOrThrow({ where: { id: pending.requestId } })).state !== 'pending');
+    expect(await ackBody(await h.submit(REQUESTER, view))).toEqual({});
+    await h.latch.listenerWork.idle();
+    expect(await h.db.accessRequest.count({ where: { reason: 'refused at the door' } })).toBe(1);
+    expect(await h.db.accessRequest.count({ where: { reason: 'from the form' } })).toBe(1);
+  });
+});
+
+describe('a burst of commands well above the pool', { timeout: 300_000 }, () => {
+  const BURST = Number(process.env.ADMISSION_BURST ?? 150);
+  let h: LatchHarness;
+
+  beforeAll(async () => {
+    h = await LatchHarness.start(testPolicy(), { poolSize: Number(process.env.ADMISSION_POOL ?? 3) });
+  });
+  afterAll(() => h.close());
+  afterEach(async () => {
+    await h.latch.listenerWork.idle();
+    await emptyRequestTables(h.db);
+  });
+
+  it(`stores exactly the ${BURST} commands it took, each once with its audit trail, and says so for the ones it refused`, async () => {
+    const acks = await Promise.all(
+      Array.from({ length: BURST }, async (_, i) => ({ i, body: await ackBody(await h.command(`U0BURST${i}`, `prod-db read 1h burst ${i}`, `burst-${i}`)) })),
+    );
+    await h.latch.listenerWork.idle();
+
+    const refused = acks.filter(({ body }) => BUSY.test(String(body.text ?? '')));
+    const taken = acks.filter(({ body }) => !BUSY.test(String(body.text ?? '')));
+    for (const { body } of taken) expect(body).toEqual({});
+    const stored = await h.db.accessRequest.findMany({ select: { id: true, reason: true } });
+    expect(stored.map((request) => request.reason).sort()).toEqual(taken.map(({ i }) => `burst ${i}`).sort());
+    // Every stored request has its audit event, and every person taken was told it was sent.
+    const audited = await h.db.auditEvent.groupBy({ by: ['requestId'], where: { action: 'request.created' }, _count: true });
+    expect(audited.length).toBe(stored.length);
+    for (const { i } of taken) {
+      const told = h.slack.callsTo('response_url').filter((call) => call.args.id === `burst-${i}`);
+      expect(told.map((call) => call.args.text)).toEqual([expect.stringMatching(/Request sent/)]);
+    }
+    for (const { i } of refused) expect(h.slack.callsTo('response_url').filter((call) => call.args.id === `burst-${i}`)).toEqual([]);
+    console.log(`burst of ${BURST}: ${taken.length} taken and stored, ${refused.length} refused with the busy message`);
+  });
+});
+
+/** The request form filled in for prod-db/read, as Slack sends its state back. */
+function filledRequestForm(): ModalLike['state']['values'] {
+  return {
+    [REQUEST_RESOURCE_BLOCK]: { [REQUEST_RESOURCE_ACTION]: selected('prod-db') },
+    [requestRoleBlockId('prod-db')]: { [REQUEST_ROLE_ACTION]: selected('read') },
+    [REQUEST_DURATION_BLOCK]: { [REQUEST_DURATION_ACTION]: textInput('2h') },
+    [REQUEST_REASON_BLOCK]: { [REQUEST_REASON_ACTION]: textInput('from the form') },
+    [REQUEST_TICKET_BLOCK]: { [REQUEST_TICKET_ACTION]: textInput('') },
+  };
+}
