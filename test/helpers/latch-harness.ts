@@ -14,6 +14,7 @@ import { SLACK_EVENTS_PATH } from '../../src/slack/app.ts';
 import { portOf, startHttpServer } from '../../src/slack/http-server.ts';
 import { createDatabase, type Database } from '../../src/store/database.ts';
 import { FakeSlack } from './fake-slack.ts';
+import { FreezableProxy } from './freezable-proxy.ts';
 import { FakeSocketMode } from './fake-socket-mode.ts';
 import { overSocketMode, SlackSender, type ModalLike } from './slack-sender.ts';
 import { createTestDatabase, type TestDatabase } from './test-database.ts';
@@ -65,13 +66,23 @@ export class LatchHarness extends SlackSender {
       /** The admission gate's bound on listener work (Latch's default unless given). */
       maxListenerWork?: number;
       metrics?: LatchMetrics;
+      /** Latch reaches PostgreSQL through a proxy the test can freeze (`dbProxy`), as a stalled PostgreSQL. */
+      stallableDatabase?: boolean;
     } = {},
   ): Promise<LatchHarness> {
     const slack = await FakeSlack.start();
     const socket = options.transport === 'socket-mode' ? await FakeSocketMode.start() : null;
     if (socket) slack.acceptSocketMode(APP_TOKEN, () => socket.connectionUrl());
     const testDb = await createTestDatabase();
-    const db = createDatabase({ databaseUrl: testDb.url, poolSize: options.poolSize ?? 12 });
+    let dbProxy: FreezableProxy | null = null;
+    let databaseUrl = testDb.url;
+    if (options.stallableDatabase) {
+      const target = new URL(testDb.url);
+      dbProxy = await FreezableProxy.start({ host: target.hostname, port: Number(target.port) });
+      target.port = String(dbProxy.port);
+      databaseUrl = target.toString();
+    }
+    const db = createDatabase({ databaseUrl, poolSize: options.poolSize ?? 12 });
     const clock = options.provider ? TestClock.live() : new TestClock();
     const groups = new TestGroups();
     const granted: string[] = [];
@@ -105,10 +116,13 @@ export class LatchHarness extends SlackSender {
     }
     const harness = new LatchHarness(slack, latch, db, clock, groups, granted, socket, server, testDb, jobs);
     harness.policy = policy;
+    harness.dbProxy = dbProxy;
     return harness;
   }
 
   policy!: Policy;
+  /** With `stallableDatabase`, what stands between Latch (and `db`) and PostgreSQL. */
+  dbProxy: FreezableProxy | null = null;
 
   /** Runs the standing-access sweep as a worker would (only with a provider). */
   async scanStandingAccess(): Promise<void> {
@@ -125,6 +139,7 @@ export class LatchHarness extends SlackSender {
     this.server.closeAllConnections();
     await new Promise((resolve) => this.server.close(resolve));
     await this.db.$disconnect();
+    await this.dbProxy?.close();
     await this.slack.close();
     await this.socket?.close();
     await this.testDb.drop();
