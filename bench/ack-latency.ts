@@ -43,6 +43,8 @@ export interface AckResult {
   announceDrainMs: number;
   /** Slash commands sent to Latch (warm-up included), the requests stored, and those announced. */
   commandsSent: number;
+  /** Of those, the ones Latch refused at the door (busy) in their ack: they must store nothing. */
+  commandsRefused: number;
   requestsStored: number;
   requestsCreated: number;
   slackCalls: Record<string, number>;
@@ -89,16 +91,23 @@ export async function runAckLatency(options: AckOptions): Promise<AckResult> {
     };
 
     // The baseline first, then Latch, for each kind: the same load, one after the other.
-    const command = (sender: SlackSender, i: number) => sender.command(requesterOf(i), `${BENCH_RESOURCE} read 2h ${REASON} #${i}`);
+    let commandsRefused = 0;
+    const command = async (sender: SlackSender, i: number) => {
+      const response = await sender.command(requesterOf(i), `${BENCH_RESOURCE} read 2h ${REASON} #${i}`);
+      // The admission gate refuses in the ack itself, with an ephemeral message saying Latch is busy.
+      if (sender === stack.sender && /Latch is busy/.test(await response.clone().text())) commandsRefused += 1;
+      return response;
+    };
     await run('bare', 'command', command);
     await run('latch', 'command', command);
     const commandsAnswered = Date.now();
-    const expected = phases.at(-1)!.result.total;
+    const acked = phases.at(-1)!.result.total;
+    const expected = acked - commandsRefused;
     const announced = await waitForCount(probe, 'SELECT count(*) AS n FROM access_requests WHERE approval_message_ts IS NOT NULL', expected, 300_000, (n) => say(`  … ${n.toLocaleString('en-US')} of ${expected.toLocaleString('en-US')} requests announced`));
     const announceDrainMs = Date.now() - commandsAnswered;
     const stored = Number((await probe.query<{ n: string }>('SELECT count(*) AS n FROM access_requests')).rows[0]!.n);
     say(
-      `  of ${expected.toLocaleString('en-US')} slash commands Latch acked, ${stored.toLocaleString('en-US')} became requests and ${announced.toLocaleString('en-US')} were announced; ` +
+      `  of ${acked.toLocaleString('en-US')} slash commands Latch acked, ${commandsRefused.toLocaleString('en-US')} were refused as busy in the ack, ${stored.toLocaleString('en-US')} became requests and ${announced.toLocaleString('en-US')} were announced; ` +
         `the last approval message ${(announceDrainMs / 1000).toFixed(1)} s after the last command was answered`,
     );
 
@@ -117,7 +126,7 @@ export async function runAckLatency(options: AckOptions): Promise<AckResult> {
     }
     memory.latch.peakMiB = memoryOf(stack.latch.pid).hwmMiB;
     memory.bare.peakMiB = memoryOf(bare.pid).hwmMiB;
-    return { phases, memory, announceDrainMs, commandsSent: expected, requestsStored: stored, requestsCreated: announced, slackCalls: await stack.slack.counts(), problems: problemsLogged(stack.latch.stdout) };
+    return { phases, memory, announceDrainMs, commandsSent: acked, commandsRefused, requestsStored: stored, requestsCreated: announced, slackCalls: await stack.slack.counts(), problems: problemsLogged(stack.latch.stdout) };
   } finally {
     await probe.end().catch(() => undefined);
     await bare.stop();
