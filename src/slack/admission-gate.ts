@@ -1,4 +1,5 @@
 import type { AllMiddlewareArgs, AnyMiddlewareArgs, Middleware, RespondFn } from '@slack/bolt';
+import { DEFAULT_MAX_SLACK_WORK } from '../config/env.ts';
 import type { Logger } from '../logging/logger.ts';
 
 /**
@@ -11,8 +12,10 @@ import type { Logger } from '../logging/logger.ts';
  * wait for a connection (src/store/database.ts), while still keeping enough Slack calls in flight
  * to use Slack's concurrency. Beyond it, a request would only wait longer behind the others and
  * risk failing after its ack, which tells the person nothing; refusing it says so at once.
+ * A larger bound absorbs longer bursts but lets a form (which writes before its ack) pass Slack's
+ * 3 s more often.
  */
-export const DEFAULT_MAX_LISTENER_WORK = 64;
+export const DEFAULT_MAX_LISTENER_WORK = DEFAULT_MAX_SLACK_WORK; // LATCH_MAX_SLACK_WORK changes it
 
 /** What a refusal is counted by: the kind of Slack request refused. */
 export type RefusedKind = 'command' | 'action' | 'view_submission' | 'options' | 'event' | 'view_closed' | 'other';

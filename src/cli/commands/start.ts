@@ -124,6 +124,7 @@ async function startService(env: ServiceEnv, source: PolicySource, logger: Logge
       appToken: role !== 'worker' ? env.SLACK_APP_TOKEN : undefined,
       slackApiUrl: env.SLACK_API_URL,
       metrics,
+      maxListenerWork: env.LATCH_MAX_SLACK_WORK,
     });
     const { app, transport, sweeps } = latch;
     await checkSlack(() => app.init(), env.SLACK_API_URL);

@@ -26,7 +26,7 @@ describe('service environment', () => {
     const result = parseEnv(serviceEnvSchema, valid);
     expect(result).toEqual({
       ok: true,
-      env: { ...valid, PORT: 3000, LOG_LEVEL: 'info', SLACK_APP_TOKEN: undefined, SLACK_API_URL: undefined, REDIS_CLUSTER: false, LATCH_QUEUE_PREFIX: 'latch', LATCH_SHUTDOWN_TIMEOUT_SECONDS: 25 },
+      env: { ...valid, PORT: 3000, LOG_LEVEL: 'info', SLACK_APP_TOKEN: undefined, SLACK_API_URL: undefined, REDIS_CLUSTER: false, LATCH_QUEUE_PREFIX: 'latch', LATCH_SHUTDOWN_TIMEOUT_SECONDS: 25, LATCH_MAX_SLACK_WORK: 64 },
     });
   });
 
@@ -60,6 +60,8 @@ describe('service environment', () => {
     ['SLACK_API_URL', 'ftp://fake', 'must be an http:// or https:// URL'],
     ['LATCH_SHUTDOWN_TIMEOUT_SECONDS', '0', 'must be a whole number of seconds between 1 and 3600'],
     ['LATCH_SHUTDOWN_TIMEOUT_SECONDS', '2.5', 'must be a whole number of seconds between 1 and 3600'],
+    ['LATCH_MAX_SLACK_WORK', '0', 'must be a whole number between 1 and 10000'],
+    ['LATCH_MAX_SLACK_WORK', 'lots', 'must be a whole number between 1 and 10000'],
     ['LATCH_POLICY_FILE', '/nonexistent/policy.yaml', 'is /nonexistent/policy.yaml, which does not exist or cannot be read'],
   ])('refuses %s=%s', (name, value, message) => {
     const problems = problemsFor({ [name]: value });
@@ -74,6 +76,11 @@ describe('service environment', () => {
 
   it('refuses a policy path that is a folder', () => {
     expect(problemsFor({ LATCH_POLICY_FILE: tmpdir() })).toEqual([`LATCH_POLICY_FILE is ${tmpdir()}, which is not a file`]);
+  });
+
+  it('reads LATCH_MAX_SLACK_WORK as a number', () => {
+    const result = parseEnv(serviceEnvSchema, { ...valid, LATCH_MAX_SLACK_WORK: '200' });
+    expect(result.ok && result.env.LATCH_MAX_SLACK_WORK).toBe(200);
   });
 
   it('reads PORT as a number and adds the trailing slash the Web API client needs', () => {
