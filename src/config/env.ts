@@ -19,7 +19,7 @@ export const ENV_VARIABLES = {
   LOG_LEVEL: 'one of fatal, error, warn, info, debug, trace, silent; default info',
   SLACK_API_URL: "the base URL of Slack's Web API, for tests against a fake; default https://slack.com/api/",
   LATCH_SHUTDOWN_TIMEOUT_SECONDS: 'how long running work may take to finish after SIGTERM, in whole seconds; default 25',
-  LATCH_MAX_SLACK_WORK: "Slack requests' work a process takes on at once before it answers 'busy'; default 64",
+  LATCH_MAX_SLACK_WORK: "Slack requests' work a process takes on at once before it answers 'busy'; default 256",
 } as const;
 
 export type EnvVariable = keyof typeof ENV_VARIABLES;
@@ -121,7 +121,7 @@ const port = z.preprocess(
 /** Below Kubernetes' default grace period of 30 s, so closing connections fits before its SIGKILL. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 25;
 /** The admission gate's bound (src/slack/admission-gate.ts explains the number). */
-export const DEFAULT_MAX_SLACK_WORK = 64;
+export const DEFAULT_MAX_SLACK_WORK = 256;
 
 const shutdownTimeoutSeconds = z.preprocess(
   blankAsMissing,

@@ -6,11 +6,12 @@ import type { Logger } from '../logging/logger.ts';
  * How much listener work may run at once before Slack requests are refused at the door.
  *
  * Every admitted listener acks at once and then takes its turn for one of the pool's connections
- * (10 by default) for a few short transactions, with Slack calls in between that hold none. 64 is
- * about six listeners waiting per connection: at the tens of milliseconds a transaction takes,
- * even a slow machine drains that queue in seconds, far inside the 30 s an admitted request may
- * wait for a connection (src/store/database.ts), while still keeping enough Slack calls in flight
- * to use Slack's concurrency. Beyond it, a request would only wait longer behind the others and
+ * (10 by default) for a few short transactions, with Slack calls in between that hold none. 256
+ * is about 25 listeners waiting per connection: at the 70 or so requests a second a busy 2-core
+ * machine got through, that queue drains in under 4 s, far inside the 30 s an admitted request
+ * may wait for a connection (src/store/database.ts), and a burst of a hundred or two requests in
+ * a few seconds is taken whole. (64, tried first, refused part of a 75-command burst sent four at
+ * a time, which Latch would have served in seconds.) Beyond it, a request would only wait longer behind the others and
  * risk failing after its ack, which tells the person nothing; refusing it says so at once.
  * A larger bound absorbs longer bursts but lets a form (which writes before its ack) pass Slack's
  * 3 s more often.

@@ -26,7 +26,7 @@ describe('service environment', () => {
     const result = parseEnv(serviceEnvSchema, valid);
     expect(result).toEqual({
       ok: true,
-      env: { ...valid, PORT: 3000, LOG_LEVEL: 'info', SLACK_APP_TOKEN: undefined, SLACK_API_URL: undefined, REDIS_CLUSTER: false, LATCH_QUEUE_PREFIX: 'latch', LATCH_SHUTDOWN_TIMEOUT_SECONDS: 25, LATCH_MAX_SLACK_WORK: 64 },
+      env: { ...valid, PORT: 3000, LOG_LEVEL: 'info', SLACK_APP_TOKEN: undefined, SLACK_API_URL: undefined, REDIS_CLUSTER: false, LATCH_QUEUE_PREFIX: 'latch', LATCH_SHUTDOWN_TIMEOUT_SECONDS: 25, LATCH_MAX_SLACK_WORK: 256 },
     });
   });
 
