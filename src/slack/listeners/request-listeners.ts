@@ -107,13 +107,17 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
       requesterId: body.user.id,
       teamId: body.team?.id ?? null,
       ...submission,
+      // Slack shows an error when this answer takes over 3 s, and the person submits again.
+      submissionKey: `slack-view:${view.id}`,
     });
     if (!result.ok) {
       await ack({ response_action: 'errors', errors: requestModalErrors(result.errors, submission.resourceId) });
       return;
     }
     await ack();
-    await ctx.messenger.announce(result.requestId);
+    // A resubmission's request is announced by the first submission (or the re-announce sweep):
+    // announcing it here too, at the same moment, would post it twice.
+    if (!result.resubmitted) await ctx.messenger.announce(result.requestId);
   });
 }
 

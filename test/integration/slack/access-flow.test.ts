@@ -70,10 +70,14 @@ async function approvedAndActive(): Promise<string> {
   return request.id;
 }
 
+// Each submission is of a modal of its own, as each /request-access opens one: the same view
+// submitted twice makes one request.
+let views = 0;
+
 /** The request modal submitted for `prod-db`/`read` with a start picked in the datetimepicker. */
 function submitWithStart(startsAtSeconds: number, duration = '1h') {
   return h.submit(REQUESTER, {
-    id: 'V0REQ',
+    id: `V0REQ${++views}`,
     callback_id: REQUEST_MODAL,
     state: {
       values: {

@@ -55,8 +55,12 @@ function modalValues(fields: { resource?: string; role?: string; duration?: stri
   return values;
 }
 
+// Each submission is of a modal of its own, as each /request-access opens one: the same view
+// submitted twice makes one request.
+let views = 0;
+
 function submitRequest(fields: Parameters<typeof modalValues>[0], userId = REQUESTER) {
-  return h.submit(userId, { id: 'V0REQ', callback_id: REQUEST_MODAL, state: { values: modalValues(fields) } });
+  return h.submit(userId, { id: `V0REQ${++views}`, callback_id: REQUEST_MODAL, state: { values: modalValues(fields) } });
 }
 
 /** Submits a valid request through the modal and returns its id once its messages are out. */
@@ -120,6 +124,26 @@ describe('/request-access', () => {
     const confirmation = h.slack.callsTo('chat.postMessage').find((c) => c.args.channel === REQUESTER)!;
     expect(buttons(confirmation)).toEqual([expect.objectContaining({ action_id: CANCEL, value: id })]);
     expect(await state(id)).toBe('pending');
+  });
+
+  it('makes one request of a form submitted again, as a person does when Slack gave up waiting, and twice at once', async () => {
+    const form = (id: string, reason: string) => ({ id, callback_id: REQUEST_MODAL, state: { values: modalValues({ resource: 'prod-db', role: 'read', duration: '2h', reason }) } });
+    const first = await h.submit(REQUESTER, form('V0AGAIN', 'submitted again'));
+    const again = await h.submit(REQUESTER, form('V0AGAIN', 'submitted again'));
+    for (const response of [first, again]) expect(response.status).toBe(200);
+    const twice = await Promise.all([h.submit(REQUESTER, form('V0TWICE', 'submitted twice at once')), h.submit(REQUESTER, form('V0TWICE', 'submitted twice at once'))]);
+    for (const response of twice) expect(response.status).toBe(200);
+    for (const reason of ['submitted again', 'submitted twice at once']) {
+      const made = await h.db.accessRequest.findMany({ where: { reason } });
+      expect(made, reason).toHaveLength(1);
+      expect(await h.db.auditEvent.count({ where: { requestId: made[0]!.id, action: 'request.created' } }), reason).toBe(1);
+    }
+    // Another form, even with the same content, is another request.
+    await h.submit(REQUESTER, form('V0OTHER', 'submitted again'));
+    expect(await h.db.accessRequest.count({ where: { reason: 'submitted again' } })).toBe(2);
+    // Each request announced once, approvers and requester, before the next test counts messages.
+    await expect.poll(() => h.db.accessRequest.count({ where: { requesterMessageTs: { not: null } } }), { timeout: 10_000 }).toBe(3);
+    expect(h.slack.callsTo('chat.postMessage').filter((call) => call.args.channel === 'C0APPROVALS')).toHaveLength(3);
   });
 
   it('returns a bad duration and a missing reason as errors on their fields, and stores nothing', async () => {

@@ -55,9 +55,13 @@ const buttons = (call: FakeSlackCall) =>
     .flatMap((b) => b.elements ?? []);
 const lastUpdateOf = (channel: string) => h.slack.callsTo('chat.update').filter((c) => c.args.channel === channel).at(-1)!;
 
+// Each submission is of a modal of its own, as each /request-access opens one: the same view
+// submitted twice makes one request.
+let views = 0;
+
 function requestView(fields: { duration: string; reason: string }): ModalLike {
   return {
-    id: 'V0REQ',
+    id: `V0REQ${++views}`,
     callback_id: REQUEST_MODAL,
     state: {
       values: {

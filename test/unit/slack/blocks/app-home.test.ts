@@ -16,6 +16,7 @@ function request(index: number, overrides: Partial<AccessRequest> = {}): AccessR
     durationSeconds: 3600,
     startsAt: null,
     extendsRequestId: null,
+    submissionKey: null,
     reason: 'work <!channel>',
     ticket: null,
     state: 'pending',
