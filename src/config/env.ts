@@ -123,16 +123,19 @@ export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 25;
 /** The admission gate's bound (src/slack/admission-gate.ts explains the number). */
 export const DEFAULT_MAX_SLACK_WORK = 256;
 
-const shutdownTimeoutSeconds = z.preprocess(
-  blankAsMissing,
-  z
-    .string()
-    .default(String(DEFAULT_SHUTDOWN_TIMEOUT_SECONDS))
-    .refine((value) => /^\d{1,4}$/.test(value) && Number(value) >= 1 && Number(value) <= 3600, {
-      error: 'must be a whole number of seconds between 1 and 3600',
-    })
-    .transform(Number),
-);
+/** A whole number from `min` to `max`, `fallback` when unset or blank. */
+function wholeNumber(fallback: number, min: number, max: number, unit = '') {
+  return z.preprocess(
+    blankAsMissing,
+    z
+      .string()
+      .default(String(fallback))
+      .refine((value) => /^\d+$/.test(value) && Number(value) >= min && Number(value) <= max, {
+        error: `must be a whole number${unit} between ${min} and ${max}`,
+      })
+      .transform(Number),
+  );
+}
 
 const policyFile = z.preprocess(
   blankAsMissing,
@@ -183,17 +186,8 @@ export const serviceEnvFields = migrateEnvSchema.extend({
   LATCH_POLICY_FILE: policyFile,
   PORT: port,
   SLACK_API_URL: slackApiUrl,
-  LATCH_SHUTDOWN_TIMEOUT_SECONDS: shutdownTimeoutSeconds,
-  LATCH_MAX_SLACK_WORK: z.preprocess(
-    blankAsMissing,
-    z
-      .string()
-      .default(String(DEFAULT_MAX_SLACK_WORK))
-      .refine((value) => /^\d{1,5}$/.test(value) && Number(value) >= 1 && Number(value) <= 10_000, {
-        error: 'must be a whole number between 1 and 10000',
-      })
-      .transform(Number),
-  ),
+  LATCH_SHUTDOWN_TIMEOUT_SECONDS: wholeNumber(DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, 1, 3600, ' of seconds'),
+  LATCH_MAX_SLACK_WORK: wholeNumber(DEFAULT_MAX_SLACK_WORK, 1, 10_000),
 });
 
 /** What the service (`latch start`) needs. */
