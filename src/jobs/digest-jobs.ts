@@ -1,8 +1,8 @@
-import { Queue, Worker } from 'bullmq';
+import { Queue } from 'bullmq';
 import type { DigestPolicy } from '../domain/policy.ts';
-import { withLogContext } from '../logging/log-context.ts';
 import type { Logger } from '../logging/logger.ts';
 import { createRedisConnection } from './redis-connection.ts';
+import { runScheduledJobs, type RunningScheduledJobs } from './scheduled-jobs.ts';
 
 export const DIGEST_QUEUE = 'latch-digests';
 const SCHEDULER_PREFIX = 'digest-';
@@ -22,18 +22,8 @@ export interface DigestScheduleOptions {
   syncEveryMs?: number;
 }
 
-export interface RunningDigests {
-  /** The digest being sent ("the digest weekly"), for shutdown's log; null when none. */
-  busyWith(): string | null;
-  /** Stops scheduling and fetching; resolves once the running job has finished, however long it takes. */
-  finish(): Promise<void>;
-  /** Drops the worker's connections under a job still running; BullMQ runs it again once its lock expires. */
-  abandon(): Promise<void>;
-  /** Closes the queue's and the worker's connections. */
-  close(): Promise<void>;
-  /** finish() for at most 5 s, then close(): for callers that do not bound it themselves. */
-  stop(): Promise<void>;
-}
+/** The digest schedules and their worker, as shutdown sees them. */
+export type RunningDigests = RunningScheduledJobs;
 
 /**
  * One BullMQ job scheduler per digest of the policy, from its cron expression and time zone, so
@@ -60,47 +50,15 @@ export async function startDigestSchedules(options: DigestScheduleOptions): Prom
     }
   };
   await sync();
-  let running: string | null = null;
-  const worker = new Worker<{ name: string }>(
-    DIGEST_QUEUE,
-    (job) =>
-      withLogContext({ jobId: job.id ?? job.name }, async () => {
-        running = job.data.name;
-        try {
-          await options.send(job.data.name);
-        } finally {
-          running = null;
-        }
-      }),
-    { connection: workerConnection, prefix, concurrency: 1 },
-  );
-  worker.on('failed', (job, error) => logger.error({ err: error, digest: job?.data.name }, 'digest could not be sent'));
-
-  let syncing: Promise<void> = Promise.resolve();
-  const timer = setInterval(() => {
-    syncing = syncing.then(() => sync().catch((error: unknown) => logger.warn({ err: error }, 'could not sync the digest schedules with Redis; will try again')));
-  }, options.syncEveryMs ?? 15_000);
-  timer.unref();
-  let finishing: Promise<void> | null = null;
-  const finish = () =>
-    (finishing ??= (async () => {
-      clearInterval(timer);
-      await syncing;
-      await worker.close();
-    })());
-  const close = async () => {
-    await queue.close();
-    queueConnection.disconnect();
-    workerConnection.disconnect();
-  };
-  return {
-    busyWith: () => (running ? `the digest ${running}` : null),
-    finish,
-    abandon: async () => workerConnection.disconnect(),
-    close,
-    async stop() {
-      await Promise.race([finish(), new Promise((resolve) => setTimeout(resolve, 5_000))]);
-      await close();
-    },
-  };
+  return runScheduledJobs<{ name: string }>({
+    queue,
+    queueConnection,
+    workerConnection,
+    prefix,
+    run: (job) => options.send(job.data.name),
+    describe: (job) => `the digest ${job.data.name}`,
+    onFailed: (job, error) => logger.error({ err: error, digest: job?.data.name }, 'digest could not be sent'),
+    checkSchedules: () => sync().catch((error: unknown) => logger.warn({ err: error }, 'could not sync the digest schedules with Redis; will try again')),
+    checkEveryMs: options.syncEveryMs ?? 15_000,
+  });
 }

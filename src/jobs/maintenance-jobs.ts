@@ -1,7 +1,7 @@
-import { Queue, Worker } from 'bullmq';
-import { withLogContext } from '../logging/log-context.ts';
+import { Queue } from 'bullmq';
 import type { Logger } from '../logging/logger.ts';
 import { createRedisConnection } from './redis-connection.ts';
+import { runScheduledJobs, type RunningScheduledJobs } from './scheduled-jobs.ts';
 
 /**
  * Periodic sweeps over PostgreSQL (expire undecided requests, re-announce, reconcile), run by
@@ -43,18 +43,8 @@ export interface MaintenanceOptions {
   logger: Logger;
 }
 
-export interface RunningMaintenance {
-  /** The sweep running ("the reconcile sweep"), for shutdown's log; null when none. */
-  busyWith(): string | null;
-  /** Stops scheduling and fetching; resolves once the running job has finished, however long it takes. */
-  finish(): Promise<void>;
-  /** Drops the worker's connections under a job still running; BullMQ runs it again once its lock expires. */
-  abandon(): Promise<void>;
-  /** Closes the queue's and the worker's connections. */
-  close(): Promise<void>;
-  /** finish() for at most 5 s, then close(): for callers that do not bound it themselves. */
-  stop(): Promise<void>;
-}
+/** The sweeps' schedules and their worker, as shutdown sees them. */
+export type RunningMaintenance = RunningScheduledJobs;
 
 const SWEEP_HANDLERS: Record<string, keyof MaintenanceSweeps> = {
   'expire-pending-requests': 'expirePendingRequests',
@@ -82,54 +72,21 @@ export async function startMaintenance({
   const schedule = (name: string) =>
     queue.upsertJobScheduler(name, { every: intervalOf(name) }, { name, opts: { removeOnComplete: 100, removeOnFail: 100 } });
   for (const name of Object.keys(SWEEP_HANDLERS)) await schedule(name);
-  let running: string | null = null;
-  const worker = new Worker(
-    MAINTENANCE_QUEUE,
-    (job) =>
-      withLogContext({ jobId: job.id ?? job.name }, async () => {
-        const sweep = SWEEP_HANDLERS[job.name];
-        if (!sweep) throw new Error(`unknown maintenance job ${job.name}`);
-        running = job.name;
-        try {
-          await sweeps[sweep]();
-        } finally {
-          running = null;
-        }
-      }),
-    { connection: workerConnection, prefix, concurrency: 1 },
-  );
-  worker.on('failed', (job, error) => logger.error({ err: error, job: job?.name }, 'maintenance job failed'));
-
-  let guarding: Promise<void> = Promise.resolve();
-  const guard = setInterval(() => {
-    // One check at a time: a slow Redis must not pile checks up.
-    guarding = guarding.then(() => restoreLostSchedules(queue, schedule, logger));
-  }, guardEveryMs);
-  guard.unref();
-
-  let finishing: Promise<void> | null = null;
-  const finish = () =>
-    (finishing ??= (async () => {
-      clearInterval(guard);
-      await guarding;
-      await worker.close();
-    })());
-  const close = async () => {
-    await queue.close();
-    queueConnection.disconnect();
-    workerConnection.disconnect();
-  };
-  return {
-    busyWith: () => (running ? `the ${running} sweep` : null),
-    finish,
-    abandon: async () => workerConnection.disconnect(),
-    close,
-    async stop() {
-      // close() waits for a running job without limit; a sweep is short, but bound it anyway.
-      await Promise.race([finish(), new Promise((resolve) => setTimeout(resolve, 5_000))]);
-      await close();
+  return runScheduledJobs({
+    queue,
+    queueConnection,
+    workerConnection,
+    prefix,
+    async run(job) {
+      const sweep = SWEEP_HANDLERS[job.name];
+      if (!sweep) throw new Error(`unknown maintenance job ${job.name}`);
+      await sweeps[sweep]();
     },
-  };
+    describe: (job) => `the ${job.name} sweep`,
+    onFailed: (job, error) => logger.error({ err: error, job: job?.name }, 'maintenance job failed'),
+    checkSchedules: () => restoreLostSchedules(queue, schedule, logger),
+    checkEveryMs: guardEveryMs,
+  });
 }
 
 /** Restores the schedules Redis no longer has; never throws (Redis may be down right now). */
