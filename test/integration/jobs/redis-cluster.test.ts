@@ -144,7 +144,9 @@ describe('Latch on a Redis Cluster', { timeout: 60_000 }, () => {
       await reconcileAccess(ctx, queues, logger);
     } }, { guardEveryMs: 100 });
     await waitFor(() => reconciles === 1);
-    const { id, principal } = await approvedRequest(4);
+    // Long enough that the revoke job is still waiting while the nodes are flushed, on a busy CI
+    // machine too (at 4 s it had already run once before the first check).
+    const { id, principal } = await approvedRequest(15);
     await queues.requestGrant(id);
     await waitFor(async () => (await stateOf(id)) === 'active');
     const grantId = (await db.grant.findUniqueOrThrow({ where: { requestId: id } })).id;
@@ -158,7 +160,7 @@ describe('Latch on a Redis Cluster', { timeout: 60_000 }, () => {
     expect(await queues.revocations.getJob(revokeJobId(grantId))).toBeUndefined();
     // The next scheduled reconcile is a minute away: only the guard brings it back sooner.
     await waitFor(() => reconciles >= 2, 10_000);
-    await waitFor(async () => (await stateOf(id)) === 'revoked');
+    await waitFor(async () => (await stateOf(id)) === 'revoked', 40_000);
     expect(provider.holds(principal, 'read')).toBe(false);
     expect(provider.callsOf('revoke')).toBe(1);
   });
