@@ -158,6 +158,8 @@ describe('grant and revoke jobs', () => {
     const { id, principal } = await approvedRequest(2);
     await queues.requestGrant(id);
     await waitFor(async () => (await stateOf(id)) === 'active');
+    // The grant job queues the revocation just after the grant commits: lose it after that.
+    await waitFor(async () => (await queues.revocations.getJobs(['delayed', 'waiting'])).length === 1);
     // What FLUSHALL does to this test's keys, without disturbing other test files.
     const keys = await redis.keys(`${prefix}:*`);
     if (keys.length > 0) await redis.del(...keys);
