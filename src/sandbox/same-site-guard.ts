@@ -53,7 +53,9 @@ export class SameSiteGuard {
    */
   refusal(req: IncomingMessage, needsJson: boolean): Refusal | null {
     const host = req.headers.host;
-    if (!host || !this.isOwnHost(host)) return { status: 403, message: 'refused: the Host header does not name this sandbox' };
+    if (!host || !this.isOwnHost(host)) {
+      return { status: 403, message: 'refused: the Host header does not name this sandbox (another name it is reached by must be allowed: allowedHosts, LATCH_DEMO_ALLOWED_HOSTS)' };
+    }
     const origin = req.headers.origin;
     if (origin !== undefined && origin !== `http://${host.toLowerCase()}`) return { status: 403, message: 'refused: requests from another origin are not accepted' };
     if (needsJson && !SAFE_METHODS.has(req.method ?? 'GET') && mediaType(req.headers['content-type']) !== 'application/json') {

@@ -41,9 +41,9 @@ interface RawAnswer {
 }
 
 /** One HTTP request with exactly these headers (fetch would not let a test set Host). */
-function send(method: string, path: string, headers: Record<string, string>, body?: string): Promise<RawAnswer> {
+function send(method: string, path: string, headers: Record<string, string>, body?: string, toPort = port): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) } }, (res) => {
+    const req = request({ host: '127.0.0.1', port: toPort, method, path, headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) } }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (text += chunk));
@@ -114,5 +114,29 @@ describe('the sandbox refuses other web pages', () => {
     const api = await send('POST', '/api/auth.test', { ...own(), 'content-type': 'application/x-www-form-urlencoded', authorization: `Bearer ${BOT_TOKEN}` }, '');
     expect(api.status).toBe(200);
     expect(JSON.parse(api.body)).toMatchObject({ ok: true });
+  });
+
+  it('answers another name only when it is allowed (a DNS name of this machine)', async () => {
+    const named = await startSandbox({
+      port: 0,
+      allowedHosts: ['Latch-Demo.example.'],
+      latchUrl: `http://127.0.0.1:${await freePort()}/slack/events`,
+      signingSecret: 'sandbox-cross-site-secret',
+      botToken: BOT_TOKEN,
+      users: [{ id: REQUESTER, name: 'riley', realName: 'Riley Requester', email: 'riley@example.com' }],
+      channels: [{ id: CHANNEL, name: 'access-requests' }],
+      usergroups: [],
+    });
+    try {
+      const namedPort = Number(new URL(named.url).port);
+      const host = `latch-demo.example:${namedPort}`;
+      const answer = await send('POST', '/sandbox/api/messages', { host, origin: `http://${host}`, 'content-type': 'application/json' }, say('via the allowed name'), namedPort);
+      expect(answer.status, answer.body).toBe(200);
+      // The allowed name does not open the door to other origins.
+      const foreign = await send('POST', '/sandbox/api/messages', { host, origin: 'http://evil.example', 'content-type': 'application/json' }, say('from evil'), namedPort);
+      expect(foreign.status).toBe(403);
+    } finally {
+      await named.close();
+    }
   });
 });
