@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { approvalMessage } from '../../../../src/slack/blocks/approval-message.ts';
+import { approvalMessage, grantFailedReply } from '../../../../src/slack/blocks/approval-message.ts';
 import { APPROVE, DENY, END_ACCESS, revisionOfApprovalBlock } from '../../../../src/slack/blocks/ids.ts';
 import {
   INJECTION,
@@ -293,5 +293,14 @@ describe('approvalMessage: the account', () => {
   it('names the account that will hold the access, escaped, when known', () => {
     expect(shown(requestView({ principal: 'ada<!here>' }))).toContain('*As*\n`ada&lt;!here&gt;`');
     expect(shown(requestView({ principal: null }))).not.toContain('*As*');
+  });
+});
+
+describe('the reply in the approval thread when granting failed', () => {
+  it('says the request failed, with the stored reason escaped in the text and the blocks', () => {
+    const reply = grantFailedReply(requestView({ state: 'failed', outcomeReason: INJECTION }));
+    expect(reply.text).toBe(`⚠️ Latch could not grant this access, and the request is failed. ${INJECTION_ESCAPED}`);
+    expect(JSON.stringify(reply)).not.toContain('<!channel>');
+    expect(grantFailedReply(requestView({ state: 'failed', outcomeReason: null })).text).toBe('⚠️ Latch could not grant this access, and the request is failed.');
   });
 });
