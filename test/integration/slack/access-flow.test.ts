@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_AUTO_APPROVAL_LIMITS } from '../../../src/domain/policy.ts';
 import { transient } from '../../../src/providers/provider.ts';
 import { REVOCATION_ALERT_AFTER_ATTEMPTS } from '../../../src/services/revoke-grant.ts';
 import {
@@ -241,7 +242,7 @@ describe('access through Slack', () => {
     h.policy = testPolicy([
       testResource({
         identity: { map: { [REQUESTER]: 'alice' }, from: 'map-only', template: '{email}' },
-        autoApprove: [{ name: 'short-reads', roles: ['read'], maxDurationSeconds: 3600, requesters: { everyone: true }, schedule: null }],
+        autoApprove: [{ name: 'short-reads', roles: ['read'], maxDurationSeconds: 3600, requesters: { everyone: true }, schedule: null, limits: DEFAULT_AUTO_APPROVAL_LIMITS }],
       }),
     ]);
     try {
