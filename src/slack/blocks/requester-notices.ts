@@ -45,7 +45,7 @@ export function outcomeNotice(view: RequestView): SlackMessage {
 }
 
 /** Approved for a later start and not yet being granted: it can still be called off (Cancel). */
-export function isBookedAhead(view: Pick<RequestView, 'state' | 'startsAt' | 'grant'>): boolean {
+function isBookedAhead(view: Pick<RequestView, 'state' | 'startsAt' | 'grant'>): boolean {
   return view.state === 'approved' && view.startsAt !== null && view.grant === null;
 }
 
