@@ -173,7 +173,8 @@ function statusLine(view: RequestView): string | null {
     case 'denied':
       return `⛔ *Denied*${rule}${reason ? `: ${reason}` : ''}`;
     case 'cancelled':
-      return `🚫 *Cancelled* by the requester${reason ? `: ${reason}` : ''}`;
+      // The reason says who: the requester, or a security admin calling off approved access.
+      return `🚫 *Cancelled*${reason ? `: ${reason}` : ' by the requester'}`;
     case 'expired':
       return '⌛ *Expired*: nobody decided in time';
     case 'failed':

@@ -205,6 +205,7 @@ describe('approvalMessage: how it ended', () => {
     { state: 'denied', overrides: { outcomeReason: 'Use the replica' }, expected: '⛔ *Denied*: Use the replica' },
     { state: 'denied', overrides: {}, expected: '⛔ *Denied*' },
     { state: 'cancelled', overrides: {}, expected: '🚫 *Cancelled* by the requester' },
+    { state: 'cancelled', overrides: { outcomeReason: 'Cancelled by a security admin before access began.' }, expected: '🚫 *Cancelled*: Cancelled by a security admin before access began.' },
     { state: 'expired', overrides: {}, expected: '⌛ *Expired*: nobody decided in time' },
     { state: 'failed', overrides: { outcomeReason: 'provider refused: role does not exist' }, expected: '⚠️ *Failed*: provider refused: role does not exist' },
   ] as const)('$state $overrides → $expected', ({ state, overrides, expected }) => {
