@@ -9,7 +9,8 @@
  * retries at once. Messages are fit to show a person in Slack and never contain a secret.
  *
  * Deliberately left out: deciding whether access *should* end. When two grants overlap, the job
- * layer revokes only when no other active grant covers the same principal and role.
+ * layer revokes only when no other active grant covers the same principal and role (or the same
+ * `accessTarget`, when the provider names one).
  */
 
 import type { ProviderServices } from './target-lock.ts';
