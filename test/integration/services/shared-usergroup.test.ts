@@ -4,6 +4,7 @@ import { createSlackUsergroupProvider } from '../../../src/providers/slack-userg
 import type { AccessContext } from '../../../src/services/access-context.ts';
 import { grantAccess } from '../../../src/services/grant-access.ts';
 import { revokeGrant } from '../../../src/services/revoke-grant.ts';
+import { scanStandingAccess } from '../../../src/services/scan-standing-access.ts';
 import { PostgresAccessLocks } from '../../../src/store/access-lock.ts';
 import { createDatabase, type Database } from '../../../src/store/database.ts';
 import { PostgresTargetLocks } from '../../../src/store/target-lock.ts';
@@ -116,5 +117,16 @@ describe('one Slack user group behind two resources', () => {
     expect(await revokeGrant(ctx, throughA.grantId)).toMatchObject({ outcome: 'revoked', providerCalled: true, coveredBy: [] });
     expect(members()).toEqual([BYSTANDER]);
     expect(slack.usergroup('S0OTHER')?.users).toEqual([BYSTANDER, ALICE]);
+  });
+
+  it('does not call a member standing access on one resource when a grant through the other covers them', async () => {
+    const { ctx } = setup({ 'oncall-a': { usergroup: GROUP, roles: { write: 'S0OTHER' } }, 'oncall-b': { usergroup: GROUP, roles: { write: 'S0OTHER' } } });
+    slack.addUsergroup('S0OTHER', { users: [BYSTANDER] });
+    await activeGrant(ctx, 'oncall-b', 'read', 3600);
+    const scan = await scanStandingAccess(ctx);
+    expect(scan.errors).toEqual([]);
+    // The bystander was put in the groups by hand: standing access, on every resource that lists them.
+    expect(scan.found.filter((finding) => finding.principal === ALICE)).toEqual([]);
+    expect(scan.found.filter((finding) => finding.principal === BYSTANDER)).toHaveLength(4);
   });
 });
