@@ -166,14 +166,22 @@ export class SlackUsergroupProvider implements AccessProvider {
     }
   }
 
+  /**
+   * The workspace's id, from auth.test. Group ids are unique within a workspace; with the team in
+   * the key, two deployments for two workspaces that share a database never wait on each other.
+   */
   #teamId(): Promise<string> {
-    this.#team ??= this.#call('auth.test', () => this.#client.auth.test()).then((answer) => {
+    if (this.#team) return this.#team;
+    const asked = this.#call('auth.test', () => this.#client.auth.test()).then((answer) => {
       if (typeof answer.team_id !== 'string' || answer.team_id === '') throw new Error("Slack's auth.test answered without a team_id");
       return answer.team_id;
     });
+    this.#team = asked;
     // A failure is not kept: the next change asks again.
-    this.#team.catch(() => (this.#team = undefined));
-    return this.#team;
+    asked.catch(() => {
+      if (this.#team === asked) this.#team = undefined;
+    });
+    return asked;
   }
 
   async #add(group: string, user: string): Promise<void> {
