@@ -6,6 +6,7 @@ import { isLiveGrant } from './access-chain.ts';
 import { oneLine, type AccessContext } from './access-context.ts';
 import { lockRequest } from './decide-request.ts';
 import { failureNotice, type FailureSource } from './failure-notice.ts';
+import { accessKeyOf } from './same-access.ts';
 
 export interface GrantAccessInput {
   requestId: string;
@@ -59,7 +60,7 @@ export async function grantAccess(ctx: AccessContext, input: GrantAccessInput): 
   if (!request.principal) return fail(ctx, request.id, null, permanentFailure('the request names no account to grant to'), 'no_account');
   const principal = request.principal;
 
-  return ctx.locks.withLock({ resourceId: request.resourceId, role: request.role, principal }, async (): Promise<GrantAccessResult> => {
+  return ctx.locks.withLock(accessKeyOf(ctx, { resourceId: request.resourceId, role: request.role, principal }), async (): Promise<GrantAccessResult> => {
     const grant = await inTransaction(ctx.db, async (tx) => {
       const locked = await lockRequest(tx, request.id);
       if (locked?.state !== 'approved') return null;
