@@ -69,6 +69,8 @@ export async function appendAuditEvents(tx: Transaction, entries: readonly Audit
       ${rows.map((row) => row.seq.toString())}::bigint[], ${rows.map((row) => row.at.toISOString())}::timestamptz[],
       ${rows.map((row) => row.actor)}::text[], ${rows.map((row) => row.action)}::text[], ${rows.map((row) => row.requestId)}::uuid[],
       ${rows.map((row) => JSON.stringify(row.data))}::jsonb[], ${rows.map((row) => row.prevHash)}::text[], ${rows.map((row) => row.hash)}::text[])`;
+  // A person's signed Slack request, beside its event: one more round trip under the lock, for
+  // decisions only (rare next to what Latch writes by itself).
   const signed = entries.flatMap((entry, i) => (entry.evidence?.transport === 'http' ? [{ seq: rows[i]!.seq, evidence: entry.evidence }] : []));
   for (const { seq, evidence } of signed) {
     await tx.$executeRaw`
