@@ -25,9 +25,14 @@ export interface ReplayedApproval {
 
 export interface ReplayedGrant {
   id: string;
+  /** Who the provider granted to, and which provider (revocation goes to them): when recorded. */
+  principal?: string;
+  provider?: string;
   grantedAt: Date | null;
   expiresAt: Date | null;
   revokedAt: Date | null;
+  endRequestedAt: Date | null;
+  revokedBySlackId: string | null;
 }
 
 export interface ReplayedRequest {
@@ -88,14 +93,16 @@ function apply(replayed: ReplayedRequest, event: ReplayedEvent, data: Record<str
       replayed.reviewedAt = event.at;
       return;
     case 'grant.granted':
-      replayed.grant = { id: grantId ?? '', grantedAt: event.at, expiresAt: dateOf(data.expiresAt), revokedAt: replayed.grant?.revokedAt ?? null };
+      replayed.grant = { ...grantFor(replayed, grantId ?? ''), grantedAt: event.at, expiresAt: dateOf(data.expiresAt) };
+      if (typeof data.principal === 'string') replayed.grant.principal = data.principal;
+      if (typeof data.provider === 'string') replayed.grant.provider = data.provider;
       if (data.endedMeanwhile !== true) replayed.state = 'active';
       return;
     case 'grant.end_requested':
       // The grant's expiry moves to now, unless it was already revoked; a request not yet granted ends.
       if (grantId) {
         const grant = grantFor(replayed, grantId);
-        if (!grant.revokedAt) grant.expiresAt = event.at;
+        if (!grant.revokedAt) Object.assign(grant, { expiresAt: event.at, endRequestedAt: event.at, revokedBySlackId: event.actor });
       }
       if (replayed.state === 'approved') replayed.state = 'revoked';
       return;
@@ -126,7 +133,7 @@ function apply(replayed: ReplayedRequest, event: ReplayedEvent, data: Record<str
 }
 
 function grantFor(replayed: ReplayedRequest, id: string): ReplayedGrant {
-  if (replayed.grant?.id !== id) replayed.grant = { id, grantedAt: null, expiresAt: null, revokedAt: null };
+  if (replayed.grant?.id !== id) replayed.grant = { id, grantedAt: null, expiresAt: null, revokedAt: null, endRequestedAt: null, revokedBySlackId: null };
   return replayed.grant;
 }
 
@@ -169,9 +176,13 @@ export interface StoredApproval {
 
 export interface StoredGrant {
   id: string;
+  principal: string;
+  provider: string;
   grantedAt: Date | null;
   expiresAt: Date | null;
   revokedAt: Date | null;
+  endRequestedAt: Date | null;
+  revokedBySlackId: string | null;
 }
 
 /** One row field that its events do not account for. */
@@ -231,6 +242,10 @@ export function compareWithRows(
       differ('grants', grant.id, 'grantedAt', replayed.grant.grantedAt, grant.grantedAt);
       differ('grants', grant.id, 'expiresAt', replayed.grant.expiresAt, grant.expiresAt);
       differ('grants', grant.id, 'revokedAt', replayed.grant.revokedAt, grant.revokedAt);
+      differ('grants', grant.id, 'endRequestedAt', replayed.grant.endRequestedAt, grant.endRequestedAt);
+      differ('grants', grant.id, 'revokedBySlackId', replayed.grant.revokedBySlackId, grant.revokedBySlackId);
+      if (replayed.grant.principal !== undefined) differ('grants', grant.id, 'principal', replayed.grant.principal, grant.principal);
+      if (replayed.grant.provider !== undefined) differ('grants', grant.id, 'provider', replayed.grant.provider, grant.provider);
     }
   } else if (grant && (grant.grantedAt || grant.expiresAt || grant.revokedAt)) {
     // A row only counting attempts is written before the provider acts, without an event.

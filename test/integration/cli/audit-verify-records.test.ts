@@ -82,7 +82,8 @@ async function approvedAndActive(): Promise<string> {
   return request.id;
 }
 
-describe('latch audit verify against the app role of the README', () => {
+// Each check runs `latch audit verify` as a process of its own, several in some tests.
+describe('latch audit verify against the app role of the README', { timeout: 120_000 }, () => {
   let requestId: string;
 
   it('passes a real decision made through the Bolt app over HTTP, its signed request checked', async () => {

@@ -12,7 +12,7 @@ const history = [
   created,
   event(1, 'U0APP', 'approval.recorded', { decision: 'approve', comment: null, revision: 1 }),
   event(1, 'U0APP', 'request.approved', { approvers: ['U0APP'] }),
-  event(2, 'latch', 'grant.granted', { grantId: GRANT, expiresAt: at(62).toISOString(), endedMeanwhile: false }),
+  event(2, 'latch', 'grant.granted', { grantId: GRANT, provider: 'postgres', principal: 'alice', expiresAt: at(62).toISOString(), endedMeanwhile: false }),
   event(10, 'U0REQ', 'grant.end_requested', { grantId: GRANT, reason: 'ended early by the requester' }),
   event(10, 'U0REQ', 'grant.revoked', { grantId: GRANT, reason: 'ended early by the requester' }),
 ];
@@ -38,7 +38,10 @@ function rows(overrides: { request?: Partial<StoredRequest>; grant?: Partial<Sto
     ...overrides.request,
   };
   const approvals = [{ id: 'A1', approverSlackId: 'U0APP', requestRevision: 1, decision: 'approve', comment: null, approverGroups: [], createdAt: at(1) }];
-  const grant = overrides.grant === null ? null : { id: GRANT, grantedAt: at(2), expiresAt: at(10), revokedAt: at(10), ...overrides.grant };
+  const grant =
+    overrides.grant === null
+      ? null
+      : { id: GRANT, provider: 'postgres', principal: 'alice', grantedAt: at(2), expiresAt: at(10), revokedAt: at(10), endRequestedAt: at(10), revokedBySlackId: 'U0REQ', ...overrides.grant };
   return { request, approvals, grant };
 }
 
@@ -51,6 +54,12 @@ describe('replaying a request’s audit events against its rows', () => {
     const later = new Date(at(10).getTime() + 10 * 365 * 86_400_000);
     expect(compareWithRows(replayRequest(history), rows({ grant: { expiresAt: later } }))).toEqual([
       { table: 'grants', id: GRANT, field: 'expiresAt', expected: at(10).toISOString(), found: later.toISOString() },
+    ]);
+  });
+
+  it('reports a grant moved to another account, which its revocation would then miss', () => {
+    expect(compareWithRows(replayRequest(history), rows({ grant: { principal: 'bob' } }))).toEqual([
+      { table: 'grants', id: GRANT, field: 'principal', expected: 'alice', found: 'bob' },
     ]);
   });
 
@@ -72,6 +81,6 @@ describe('replaying a request’s audit events against its rows', () => {
       event(1, 'latch', 'grant.failed', { grantId: GRANT, kind: 'permanent', cleanup: false }),
     ]);
     expect(replayed).toMatchObject({ state: 'failed', decidedByRule: 'break-glass', decidedAt: at(0), asked: { breakGlass: true } });
-    expect(replayed.grant).toEqual({ id: GRANT, grantedAt: null, expiresAt: null, revokedAt: at(1) });
+    expect(replayed.grant).toEqual({ id: GRANT, grantedAt: null, expiresAt: null, revokedAt: at(1), endRequestedAt: null, revokedBySlackId: null });
   });
 });
