@@ -23,7 +23,7 @@ const MAX_LISTED = 50;
  * when set). Exit 0 and a summary when all holds, exit 1 and each problem otherwise — for CI,
  * cron, or an auditor.
  */
-export async function auditVerifyCommand(options: { anchor?: ChainAnchor | undefined; allowUnsigned?: boolean } = {}): Promise<void> {
+export async function auditVerifyCommand(options: { anchor?: ChainAnchor | undefined; allowUnsigned?: boolean; chainOnly?: boolean } = {}): Promise<void> {
   const { anchor } = options;
   const env = readEnv(verifyEnvSchema);
   const db = createDatabase({ databaseUrl: env.DATABASE_URL, poolSize: 2 });
@@ -32,6 +32,7 @@ export async function auditVerifyCommand(options: { anchor?: ChainAnchor | undef
     if (!report.ok) throw new CliError(`audit chain broken at event ${report.seq}: ${report.message} (${report.events} events before it verified)`);
     const head = report.head ? `head: event ${report.head.seq}, hash ${report.head.hash}` : 'the chain is empty';
     process.stdout.write(`audit chain intact: ${report.events} events verified; ${head}${anchor ? `; anchor event ${anchor.seq} matches` : ''}\n`);
+    if (options.chainOnly) return;
     const records = await verifyAuditRecords(db, { signingSecret: env.SLACK_SIGNING_SECRET ?? null, interactions: decisionInteractions });
     process.stdout.write(`${recordsSummary(records)}\n`);
     const { socketMode, seeded } = records.decisions;

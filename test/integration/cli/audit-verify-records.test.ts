@@ -176,6 +176,9 @@ describe('latch audit verify against the app role of the README', { timeout: 120
     const other = await verify('--anchor', `${head.seq}:${'a'.repeat(64)}`);
     expect(other.stderr).toContain(`event ${head.seq} is not the anchored one`);
     expect(other.code).toBe(1);
+    // The chain itself is intact: the forgeries above are appended with valid hashes.
+    const chainOnly = await verify('--chain-only');
+    expect(chainOnly).toMatchObject({ code: 0, stdout: expect.stringMatching(/^audit chain intact: \d+ events verified; head: event \d+, hash [0-9a-f]{64}\n$/) });
   });
 
   it('passes once more after "I\'m done" in Slack, signed too, on a fresh request', async () => {
