@@ -39,6 +39,15 @@ describe('checking a decision against the signed Slack request kept with it', ()
     expect(checkDecisionEvidence(approval(), evidence, rules)).toEqual({ kind: 'problem', message: expect.stringMatching(message) });
   });
 
+  it('accepts a denial from the deny-reason form the approver submitted for that request', () => {
+    const rawBody = Buffer.from(interactionBody({ type: 'view_submission', user: { id: 'U0APP' }, view: { callback_id: 'latch_deny_modal', private_metadata: REQUEST } }));
+    const evidence = { rawBody, slackTimestamp: TIMESTAMP, slackSignature: slackSignature(SECRET, TIMESTAMP, rawBody) };
+    const denial = approval({ data: { decision: 'deny', comment: 'no ticket', revision: 1, transport: 'http' } });
+    expect(checkDecisionEvidence(denial, evidence, rules)).toEqual({ kind: 'signed', signatureChecked: true });
+    // The same form cannot stand for an approval.
+    expect(checkDecisionEvidence(approval(), evidence, rules)).toMatchObject({ kind: 'problem', message: expect.stringMatching(/another action \(latch_deny_modal\)/) });
+  });
+
   it('refuses evidence signed long before the decision (a replayed click)', () => {
     const verdict = checkDecisionEvidence(approval({ at: new Date(AT.getTime() + 3600_000) }), click('U0APP', 'latch_approve', REQUEST), rules);
     expect(verdict).toMatchObject({ kind: 'problem', message: expect.stringMatching(/signed at another time/) });
