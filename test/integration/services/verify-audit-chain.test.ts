@@ -129,7 +129,8 @@ describe('running as a role that does not own the tables (README: Protecting the
   });
 });
 
-describe('latch audit verify', () => {
+// Two `latch audit verify` processes, each also comparing the state rows and decisions.
+describe('latch audit verify', { timeout: 90_000 }, () => {
   it('exits 0 with the head when intact and 1 naming the event when not', async () => {
     await writeChain(3);
     const intact = await runLatch(['audit', 'verify'], { DATABASE_URL: testDb.url });
