@@ -74,6 +74,9 @@ async function compareStateRows(db: Database, report: AuditRecordsReport): Promi
 async function checkDecisions(db: Database, options: AuditRecordsOptions, report: AuditRecordsReport): Promise<void> {
   const start = await db.auditEvidenceStart.findFirst({ orderBy: { afterSeq: 'asc' } });
   const rules = { evidenceStartsAfter: start?.afterSeq ?? 0n, signingSecret: options.signingSecret, interactions: options.interactions };
+  // One click is one transaction: its events share their time. The same signed request behind
+  // events at another time is a real click copied onto a decision nobody made.
+  const firstUse = new Map<string, { seq: bigint; at: number }>();
   let after = 0n;
   for (;;) {
     const events = await db.auditEvent.findMany({
@@ -83,10 +86,24 @@ async function checkDecisions(db: Database, options: AuditRecordsOptions, report
     });
     const evidence = await db.decisionEvidence.findMany({ where: { seq: { in: events.map((event) => event.seq) } } });
     const evidenceOf = new Map(evidence.map((row) => [row.seq, row]));
-    for (const event of events) count(report, checkDecisionEvidence(event, evidenceOf.get(event.seq) ?? null, rules));
+    for (const event of events) {
+      const kept = evidenceOf.get(event.seq) ?? null;
+      const verdict = checkDecisionEvidence(event, kept, rules);
+      count(report, verdict.kind === 'signed' && kept ? (reuseOf(firstUse, event, kept.slackSignature) ?? verdict) : verdict);
+    }
     if (events.length < BATCH) return;
     after = events.at(-1)!.seq;
   }
+}
+
+function reuseOf(firstUse: Map<string, { seq: bigint; at: number }>, event: { seq: bigint; at: Date; action: string; actor: string }, signature: string): EvidenceVerdict | null {
+  const first = firstUse.get(signature);
+  if (!first) {
+    firstUse.set(signature, { seq: event.seq, at: event.at.getTime() });
+    return null;
+  }
+  if (first.at === event.at.getTime()) return null;
+  return { kind: 'problem', message: `event ${event.seq} (${event.action} by ${event.actor}) reuses the signed Slack request of event ${first.seq}, made at another time` };
 }
 
 function count(report: AuditRecordsReport, verdict: EvidenceVerdict): void {
