@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { grantAppRole } from '../../../src/store/app-role.ts';
 import { appendAuditEvent } from '../../../src/store/audit-log.ts';
 import { createDatabase, type Database } from '../../../src/store/database.ts';
 import { inTransaction } from '../../../src/store/transaction.ts';
@@ -14,9 +13,9 @@ import { SECURITY_ADMIN, testPolicy, testResource } from '../../helpers/test-pol
 
 /**
  * Issue 14, point 5: someone holding Latch's DATABASE_URL, with exactly the grants the README
- * recommends for the app's role, tries to make history say what did not happen. `latch audit
- * verify` must see it: state rows that their events do not account for, and people's decisions
- * that no signed Slack request made.
+ * recommends for the app's role (prisma/app-role.sql), tries to make history say what did not
+ * happen. `latch audit verify` must see it: state rows that their events do not account for, and
+ * people's decisions that no signed Slack request made.
  */
 const REQUESTER = 'U0REQUESTER';
 const APPROVER = 'U0APPROVER1';
@@ -26,23 +25,11 @@ let attacker: Database;
 const role = `latch_app_${randomBytes(4).toString('hex')}`;
 const provider = new MemoryProvider();
 
-/** The README's `CREATE ROLE latch_app …` block, run as it is written, for a role of this test's own. */
-function readmeAppRoleSql(): string {
-  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
-  const block = /```sql\n(CREATE ROLE latch_app[\s\S]*?)```/.exec(readme)?.[1];
-  if (!block) throw new Error('the README no longer has the CREATE ROLE latch_app block');
-  return block.replaceAll('latch_app', role).replace(/PASSWORD '[^']*'/, "PASSWORD 'attacker'");
-}
-
 beforeAll(async () => {
   h = await LatchHarness.start(testPolicy([testResource({ identity: { map: { [REQUESTER]: 'alice' }, from: 'map-only', template: '{email}' } })]), { provider });
-  const owner = new pg.Client({ connectionString: h.databaseUrl });
-  await owner.connect();
-  try {
-    await owner.query(readmeAppRoleSql());
-  } finally {
-    await owner.end();
-  }
+  // The role Latch serves as, with exactly the grants the README points to (prisma/app-role.sql).
+  await adminQuery(inject('adminDatabaseUrl'), `CREATE ROLE ${role} LOGIN PASSWORD 'attacker'`);
+  await grantAppRole(h.databaseUrl, role);
   const url = new URL(h.databaseUrl);
   url.username = role;
   url.password = 'attacker';
