@@ -1,4 +1,5 @@
 import { approverRefusal } from '../domain/access-request-rules.ts';
+import type { SlackRequestEvidence } from '../domain/decision-evidence.ts';
 import { tallyVotes } from '../domain/approval-tally.ts';
 import { findResource, type ResourcePolicy } from '../domain/policy.ts';
 import { canTransition } from '../domain/request-state.ts';
@@ -14,6 +15,8 @@ export interface DecideRequestInput {
   comment?: string | null;
   /** The revision the decider was shown; a vote on an older one is refused. Latest when absent. */
   revision?: number;
+  /** How the decision reached Latch (the signed Slack request over HTTP), kept with its audit events. */
+  evidence?: SlackRequestEvidence | undefined;
 }
 
 export type DecisionRefusal = 'not_found' | 'not_pending' | 'not_allowed' | 'already_decided' | 'stale';
@@ -98,6 +101,7 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
       requestId: request.id,
       at: now,
       data: { decision: input.decision, comment, revision: request.revision, ...(deciderGroups.length > 0 ? { groups: deciderGroups } : {}) },
+      evidence: input.evidence,
     });
     const tally = tallyVotes(
       [
@@ -120,6 +124,7 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
       requestId: request.id,
       at: now,
       data: state === 'approved' ? { approvers: tally.approvers } : { deniedBy: tally.deniedBy, reason: comment },
+      evidence: input.evidence,
     });
     startsAt = request.startsAt;
     return { ok: true, outcome: state, requestId: request.id };

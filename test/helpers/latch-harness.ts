@@ -125,6 +125,11 @@ export class LatchHarness extends SlackSender {
   }
 
   policy!: Policy;
+
+  /** The test database's URL, as its owner (for `latch audit verify`, or to make other roles). */
+  get databaseUrl(): string {
+    return this.testDb.url;
+  }
   /** With `stallableDatabase`, what stands between Latch (and `db`) and PostgreSQL. */
   dbProxy: FreezableProxy | null = null;
 
