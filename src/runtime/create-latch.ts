@@ -6,6 +6,7 @@ import { expirePendingRequests } from '../services/expire-pending-requests.ts';
 import { findUnannouncedRequests } from '../services/find-unannounced-requests.ts';
 import { systemClock, type Clock, type AccessScheduler, type GroupDirectory, type ServiceContext, type UserDirectory } from '../services/service-context.ts';
 import { AdmissionGate } from '../slack/admission-gate.ts';
+import type { SeenSignatures } from '../slack/seen-signatures.ts';
 import { countRateLimits, createSlackApp, type SlackApp } from '../slack/app.ts';
 import { registerDecisionListeners } from '../slack/listeners/decision-listeners.ts';
 import { registerExtensionListeners } from '../slack/listeners/extension-listeners.ts';
@@ -39,6 +40,8 @@ export interface LatchOptions {
   users?: UserDirectory;
   /** Decisions and Slack API errors and rate limits are counted here when given. */
   metrics?: LatchMetrics;
+  /** Where the signatures of Slack's HTTP requests are remembered, so a replayed one is not processed. */
+  seenSignatures: SeenSignatures;
   /** Listener work admitted at once before Slack requests are refused (DEFAULT_MAX_LISTENER_WORK); tests set it low. */
   maxListenerWork?: number | undefined;
 }
@@ -60,7 +63,7 @@ export interface Latch extends SlackApp {
 /** Wires the use cases, the Slack app and its listeners together: the one place that does. */
 export function createLatch(options: LatchOptions): Latch {
   const { db, policy, logger } = options;
-  const slack = createSlackApp({ botToken: options.botToken, signingSecret: options.signingSecret, appToken: options.appToken, apiUrl: options.slackApiUrl, logger, metrics: options.metrics });
+  const slack = createSlackApp({ botToken: options.botToken, signingSecret: options.signingSecret, appToken: options.appToken, apiUrl: options.slackApiUrl, logger, metrics: options.metrics, seenSignatures: options.seenSignatures });
   const fastClient = SlackUsergroupDirectory.fastClient(options.botToken, options.slackApiUrl);
   if (options.metrics) countRateLimits(fastClient, options.metrics);
   const services: ServiceContext = {

@@ -87,7 +87,7 @@ export class SlackSender {
 
   /** A modal submitted with `values` (block_id → action_id → element state). */
   submit(userId: string, view: ModalLike): Promise<Response> {
-    return this.interact({ type: 'view_submission', user: { id: userId, team_id: TEAM_ID }, team: { id: TEAM_ID }, api_app_id: 'A0LATCH', view });
+    return this.interact({ type: 'view_submission', user: { id: userId, team_id: TEAM_ID }, team: { id: TEAM_ID }, api_app_id: 'A0LATCH', trigger_id: this.trigger(), view });
   }
 
   /** An Events API callback (e.g. app_home_opened), as Slack sends it: JSON, signed. */

@@ -19,6 +19,7 @@ import { finishingPart, GracefulShutdown } from '../../runtime/graceful-shutdown
 import { servingPart } from '../../runtime/serving-part.ts';
 import { withTimeout } from '../../runtime/with-timeout.ts';
 import { portOf, startHttpServer } from '../../slack/http-server.ts';
+import { RedisSeenSignatures } from '../../slack/seen-signatures.ts';
 import { createDatabase } from '../../store/database.ts';
 import { findPendingMigrations } from '../../store/migration-status.ts';
 import { CliError, EXIT } from '../cli-error.ts';
@@ -125,6 +126,8 @@ async function startService(env: ServiceEnv, source: PolicySource, logger: Logge
       slackApiUrl: env.SLACK_API_URL,
       metrics,
       maxListenerWork: env.LATCH_MAX_SLACK_WORK,
+      // Under the queues' prefix: every `latch web` sharing this Redis sees what the others took.
+      seenSignatures: new RedisSeenSignatures(redis, env.LATCH_QUEUE_PREFIX),
     });
     const { app, transport, sweeps } = latch;
     await checkSlack(() => app.init(), env.SLACK_API_URL);
