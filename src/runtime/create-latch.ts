@@ -6,6 +6,7 @@ import { expirePendingRequests } from '../services/expire-pending-requests.ts';
 import { findUnannouncedRequests } from '../services/find-unannounced-requests.ts';
 import { systemClock, type Clock, type AccessScheduler, type GroupDirectory, type ServiceContext, type UserDirectory } from '../services/service-context.ts';
 import { AdmissionGate } from '../slack/admission-gate.ts';
+import { AppOriginCheck, learnAppIdentity } from '../slack/app-origin.ts';
 import type { SeenSignatures } from '../slack/seen-signatures.ts';
 import { countRateLimits, createSlackApp, type SlackApp } from '../slack/app.ts';
 import { registerDecisionListeners } from '../slack/listeners/decision-listeners.ts';
@@ -47,6 +48,11 @@ export interface LatchOptions {
 }
 
 export interface Latch extends SlackApp {
+  /**
+   * Checks the bot token (Bolt's auth.test) and learns the workspace and app Latch is, from
+   * Slack: until then every Slack payload is refused. Rejects with Slack's error when a call fails.
+   */
+  init(): Promise<void>;
   services: ServiceContext;
   messenger: RequestMessenger;
   /** The sweeps that need Slack; reconcile and the standing-access scan are the jobs layer's own. */
@@ -76,6 +82,9 @@ export function createLatch(options: LatchOptions): Latch {
     access: options.access,
     metrics: options.metrics,
   };
+  // First of all: a payload from another workspace or for another app goes no further.
+  const origin = new AppOriginCheck(logger);
+  slack.app.use(origin.middleware);
   const listenerWork = new InFlightWork();
   // Global middleware runs before every listener, whatever the transport; its next() resolves
   // once every listener for the event has finished.
@@ -106,5 +115,9 @@ export function createLatch(options: LatchOptions): Latch {
   const postDigest = async (name: string): Promise<void> => {
     await sendDigest(slack.app.client, db, policy(), name, services.clock.now());
   };
-  return { ...slack, services, messenger, sweeps, postDigest, listenerWork };
+  const init = async (): Promise<void> => {
+    await slack.app.init();
+    origin.learn(await learnAppIdentity(slack.app.client));
+  };
+  return { ...slack, init, services, messenger, sweeps, postDigest, listenerWork };
 }

@@ -107,7 +107,7 @@ export class LatchHarness extends SlackSender {
       ...(options.maxListenerWork ? { maxListenerWork: options.maxListenerWork } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
     });
-    await latch.app.init();
+    await latch.init();
     const server = await startHttpServer({ port: 0, host: '127.0.0.1', slack: latch.transport.requestListener, logger });
     await latch.transport.connect();
     let jobs: LatchHarness['jobs'] = null;

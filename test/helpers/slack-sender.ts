@@ -99,8 +99,11 @@ export class SlackSender {
     return this.deliver('interactive', payload);
   }
 
-  /** Over HTTP each type has its encoding: a form, a form holding `payload`, or JSON. */
-  private deliver(type: EnvelopeType, payload: Record<string, unknown>): Promise<Response> {
+  /**
+   * Any payload, as Slack sends that type: over HTTP each type has its encoding (a form, a form
+   * holding `payload`, or JSON); in Socket Mode an envelope.
+   */
+  deliver(type: EnvelopeType, payload: Record<string, unknown>): Promise<Response> {
     if (this.delivery) return this.delivery(type, payload);
     if (type === 'slash_commands') return this.post(slashCommandBody(payload as Record<string, string>));
     if (type === 'interactive') return this.post(interactionBody(payload));

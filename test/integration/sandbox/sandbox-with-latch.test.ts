@@ -71,7 +71,7 @@ beforeAll(async () => {
     access: { requestGrant: async (id: string) => void granted.push(id), scheduleRevocation: async () => undefined },
     seenSignatures: replays.seen,
   });
-  await latch.app.init();
+  await latch.init();
   latchServer = await startHttpServer({ port: latchPort, host: '127.0.0.1', slack: latch.transport.requestListener, logger: createLogger({ level: 'silent' }) });
 });
 
