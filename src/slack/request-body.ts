@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import getRawBody from 'raw-body';
 
 /**
@@ -44,4 +44,31 @@ export async function readLimitedBody(req: IncomingMessage, limit = MAX_SLACK_BO
   } catch {
     return { ok: false, status: 400, reason: 'the body is not valid UTF-8' };
   }
+}
+
+/** After refusing a body, how long and how much of the rest of it is read and dropped before the connection is closed. */
+const LINGER_MS = 2_000;
+const LINGER_BYTES = MAX_SLACK_BODY_BYTES;
+
+/**
+ * Answers a refused body, then stops reading it, but does not close the connection at once: a
+ * socket closed while the client is still sending is reset (RST), and a reset can destroy the
+ * answer before the client reads it. What still arrives is dropped for a moment (at most LINGER_MS
+ * and LINGER_BYTES, as web servers' "lingering close" does), then the socket is closed; a body
+ * that ends within that leaves the connection as it was.
+ */
+export function refuseBody(req: IncomingMessage, res: ServerResponse, status: number, text: string): void {
+  const socket = req.socket;
+  let dropped = 0;
+  const close = () => socket.destroy();
+  const timer = setTimeout(close, LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+  req.once('end', () => clearTimeout(timer));
+  req.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > LINGER_BYTES) close();
+  });
+  req.resume();
+  res.writeHead(status, { 'content-type': 'text/plain' }).end(text);
 }

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { verifySlackRequest } from '@slack/bolt';
 import type { Logger } from '../logging/logger.ts';
-import { readLimitedBody } from './request-body.ts';
+import { readLimitedBody, refuseBody } from './request-body.ts';
 import type { SeenSignatures } from './seen-signatures.ts';
 
 /** How old a request's timestamp may be: Slack's own five minutes (Bolt refuses older ones too). */
@@ -35,8 +35,7 @@ export function guardSignedRequests(bolt: Handler, options: SignedRequestGuardOp
     const reading = await readLimitedBody(req);
     if (!reading.ok) {
       logger.warn({ status: reading.status, reason: reading.reason }, `refused a request to the Slack endpoint: ${reading.reason}`);
-      // The rest of a refused body is not worth reading: close the connection instead.
-      res.writeHead(reading.status, { 'content-type': 'text/plain', connection: 'close' }).end(`${reading.reason}\n`);
+      refuseBody(req, res, reading.status, `${reading.reason}\n`);
       return;
     }
     if (isSslCheck(req, reading.text)) {

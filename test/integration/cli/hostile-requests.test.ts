@@ -203,7 +203,9 @@ describe('a latch start process under hostile requests', { timeout: 120_000 }, (
       ['payload not JSON, signed', signed('payload=%7Bnot+json', 'application/x-www-form-urlencoded'), 400],
       ['payload null, signed', signed(interactionBody(null), 'application/x-www-form-urlencoded'), 400],
       // Read leniently as a command Latch does not have: Bolt answers 404 once nothing acked it.
-      ['bad percent-encoding, signed', signed('command=%E0%A4%A&text=%%%', 'application/x-www-form-urlencoded'), 404],
+      ['bad percent-encoding, signed', signed('command=%E0%A4%A&text=%%%&team_id=T0FAKE&api_app_id=A0LATCH', 'application/x-www-form-urlencoded'), 404],
+      // Signed, but from another workspace: acknowledged (Slack must not retry it) and dropped.
+      ['another workspace, signed', signed('command=%2Frequest-access&team_id=T0OTHER&api_app_id=A0LATCH&user_id=U0REQUESTER&trigger_id=1.2', 'application/x-www-form-urlencoded'), 200],
       ['form with a charset, signed', signed('command=%2Frequest-access', 'application/x-www-form-urlencoded; charset=utf-8'), 400],
       ['unsigned', fetch(`${baseUrl}/slack/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"type":"url_verification","challenge":"x"}' }), 401],
       ['forged', postSignedToSlackApp(`${baseUrl}/slack/events`, '{"type":"url_verification","challenge":"x"}', { signingSecret: 'wrong-secret' }), 401],
