@@ -243,6 +243,9 @@ describe('a latch start process under hostile requests', { timeout: 120_000 }, (
     // Nothing in the battery was a server error.
     const serverErrors = latch.logLines().filter((line) => line.msg === 'http request' && Number(line.status) >= 500);
     expect(serverErrors).toEqual([]);
+    // Refusals are logged at warn, naming why, never with what was typed.
+    const warnings = latch.logLines().filter((line) => line.level === 'warn').map((line) => String(line.msg));
+    expect(warnings).toEqual(expect.arrayContaining([expect.stringMatching(/^refused a Slack request: it is from another workspace/), expect.stringMatching(/^refused an unverified request/), expect.stringMatching(/over the limit/)]));
     expect(latch.stderr).toBe('');
   });
 });
