@@ -3,6 +3,7 @@ import type { FetchFunction } from '@slack/web-api';
 import type { SlackRequestEvidence } from '../domain/decision-evidence.ts';
 import { withLogContext } from '../logging/log-context.ts';
 import type { RequestListener } from './http-server.ts';
+import { MAX_SLACK_BODY_BYTES } from './request-body.ts';
 import { slackErrorOf } from './web-api-response.ts';
 
 export const SLACK_EVENTS_PATH = '/slack/events';
@@ -95,8 +96,15 @@ function signedRequestOf(req: BufferedIncomingMessage): Record<string, SlackRequ
 
 function httpTransport({ signingSecret, logger }: SlackTransportOptions): SlackTransport {
   // Every request to SLACK_EVENTS_PATH is checked against the signing secret (HMAC-SHA256 of
-  // `v0:timestamp:body`, at most 5 minutes old) before any listener sees it.
-  const receiver = new HTTPReceiver({ signingSecret, endpoints: SLACK_EVENTS_PATH, logger, customPropertiesExtractor: signedRequestOf });
+  // `v0:timestamp:body`, at most 5 minutes old) before any listener sees it; Latch's own checks
+  // come first (see guardSignedRequests in app.ts).
+  const receiver = new HTTPReceiver({
+    signingSecret,
+    endpoints: SLACK_EVENTS_PATH,
+    logger,
+    bodyLimit: MAX_SLACK_BODY_BYTES,
+    customPropertiesExtractor: signedRequestOf,
+  });
   return {
     mode: 'http',
     receiver,
