@@ -96,9 +96,11 @@ function signed(body: string, contentType: string, extra: Record<string, string>
 
 /**
  * Streams a body of `total` bytes without a Content-Length (chunked), and gives back the status
- * Latch answered with and how much had been sent by then.
+ * Latch answered with and how much had been sent by then. A connection Latch closes while the
+ * client is still writing can be reset before the client reads the 413 (TCP discards what it had
+ * received): that is a status of null, with what had been sent when the reset came.
  */
-function chunkedUpload(total: number, headers: Record<string, string>): Promise<{ status: number; sentWhenAnswered: number }> {
+function chunkedUpload(total: number, headers: Record<string, string>): Promise<{ status: number | null; sentWhenAnswered: number }> {
   return new Promise((resolve, reject) => {
     let sent = 0;
     const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/slack/events', headers: { ...headers, 'transfer-encoding': 'chunked' } }, (res) => {
@@ -107,7 +109,11 @@ function chunkedUpload(total: number, headers: Record<string, string>): Promise<
       res.on('end', () => resolve({ status: res.statusCode!, sentWhenAnswered }));
       req.destroy();
     });
-    req.on('error', (error) => (sent >= total ? undefined : reject(error)));
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      if (sent >= total) return;
+      if (error.code === 'ECONNRESET' || error.code === 'EPIPE') resolve({ status: null, sentWhenAnswered: sent });
+      else reject(error);
+    });
     const chunk = Buffer.alloc(64 * 1024, 'a');
     const pump = () => {
       while (sent < total && !req.destroyed) {
@@ -181,7 +187,7 @@ describe('a latch start process under hostile requests', { timeout: 120_000 }, (
     expect(announced.status).toBe(413);
     // Chunked: dropped once past the limit, long before the 16 MiB being sent have all gone.
     const streamed = await chunkedUpload(16 * LIMIT, headers);
-    expect(streamed.status).toBe(413);
+    expect([413, null]).toContain(streamed.status);
     expect(streamed.sentWhenAnswered).toBeLessThan(16 * LIMIT);
     // Just under the limit is read (and then refused for its signature, being junk).
     const under = await fetch(`${baseUrl}/slack/events`, { method: 'POST', headers, body: `{"pad":"${'a'.repeat(LIMIT - 20)}"}` });
