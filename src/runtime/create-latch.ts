@@ -2,6 +2,7 @@ import type { Policy } from '../domain/policy.ts';
 import type { MaintenanceSweeps } from '../jobs/maintenance-jobs.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { LatchMetrics } from '../metrics/latch-metrics.ts';
+import type { AccessProvider } from '../providers/provider.ts';
 import { expirePendingRequests } from '../services/expire-pending-requests.ts';
 import { findUnannouncedRequests } from '../services/find-unannounced-requests.ts';
 import { systemClock, type Clock, type AccessScheduler, type GroupDirectory, type ServiceContext, type UserDirectory } from '../services/service-context.ts';
@@ -37,6 +38,8 @@ export interface LatchOptions {
   clock?: Clock;
   groups?: GroupDirectory;
   users?: UserDirectory;
+  /** The providers of the policy in force: requests are checked against their targets when made. */
+  providers?: { get(resourceId: string): AccessProvider | undefined } | undefined;
   /** Decisions and Slack API errors and rate limits are counted here when given. */
   metrics?: LatchMetrics;
   /** Listener work admitted at once before Slack requests are refused (DEFAULT_MAX_LISTENER_WORK); tests set it low. */
@@ -72,6 +75,7 @@ export function createLatch(options: LatchOptions): Latch {
     users: options.users ?? new SlackUserDirectory(fastClient, logger),
     access: options.access,
     metrics: options.metrics,
+    ...(options.providers ? { providerFor: (resourceId: string) => options.providers!.get(resourceId) } : {}),
   };
   const listenerWork = new InFlightWork();
   // Global middleware runs before every listener, whatever the transport; its next() resolves

@@ -101,6 +101,8 @@ export class LatchHarness extends SlackSender {
       clock,
       groups,
       access: queues ?? recorder,
+      // As `latch start` does: a request is checked against the provider's target when made.
+      ...(options.provider ? { providers: { get: () => options.provider } } : {}),
       ...(options.maxListenerWork ? { maxListenerWork: options.maxListenerWork } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
     });

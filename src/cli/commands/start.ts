@@ -125,6 +125,7 @@ async function startService(env: ServiceEnv, source: PolicySource, logger: Logge
       slackApiUrl: env.SLACK_API_URL,
       metrics,
       maxListenerWork: env.LATCH_MAX_SLACK_WORK,
+      providers: source.providers,
     });
     const { app, transport, sweeps } = latch;
     await checkSlack(() => app.init(), env.SLACK_API_URL);
