@@ -60,8 +60,9 @@ export async function principalRefusal(db: pg.Pool | pg.PoolClient, input: Princ
   const facts = rows[0];
   if (!facts) return null;
   if (facts.grantor) return 'it is the account Latch itself connects as (the grantor)';
-  if (facts.grantor_member) return 'it is a member of the account Latch itself connects as (the grantor), and holds its privileges';
+  // Before membership: a superuser is a member of every role.
   if (facts.superuser) return 'it is a superuser';
+  if (facts.grantor_member) return 'it is a member of the account Latch itself connects as (the grantor), and holds its privileges';
   if (facts.createrole) return 'it has CREATEROLE, so it administers roles itself';
   if (facts.managed) return 'it is a role Latch grants to people, not a person’s login';
   const [adminOf] = facts.admin_of;
