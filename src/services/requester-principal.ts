@@ -1,7 +1,14 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { reservedPrincipalRefusal, resolvePrincipal, type PrincipalResult } from '../domain/identity.ts';
 import type { ResourcePolicy } from '../domain/policy.ts';
 import { oneLine } from './access-context.ts';
 import type { ServiceContext } from './service-context.ts';
+
+/**
+ * How long a request waits for the target's word on the account. A form's answer must reach Slack
+ * within 3 s; a target that is slower is asked again, and must agree, before anything is granted.
+ */
+const CHECK_TIMEOUT_MS = 1_500;
 
 /**
  * The account the provider will grant `role` to for a Slack user, resolved when they ask, so that
@@ -20,9 +27,12 @@ export async function requesterPrincipal(ctx: ServiceContext, resource: Resource
   if (reserved) return refuse(ctx, resource, userId, resolved.principal, reserved);
   const provider = ctx.providerFor?.(resource.id);
   if (!provider?.checkPrincipal) return resolved;
-  const checked = await provider
-    .checkPrincipal(resolved.principal, role)
-    .catch((error: unknown) => ({ ok: false as const, failure: { kind: 'transient' as const, message: error instanceof Error ? error.message : String(error) } }));
+  const checked = await Promise.race([
+    provider
+      .checkPrincipal(resolved.principal, role)
+      .catch((error: unknown) => ({ ok: false as const, failure: { kind: 'transient' as const, message: error instanceof Error ? error.message : String(error) } })),
+    sleep(CHECK_TIMEOUT_MS, undefined, { ref: false }).then(() => ({ ok: false as const, failure: { kind: 'transient' as const, message: `no answer within ${CHECK_TIMEOUT_MS} ms` } })),
+  ]);
   if (checked.ok) return resolved;
   if (checked.failure.kind === 'permanent') {
     return refuse(ctx, resource, userId, resolved.principal, `Latch will not change the account "${resolved.principal}" on ${resource.name}: ${oneLine(checked.failure.message)}.`);
