@@ -6,11 +6,14 @@
  * Expected failures are results, not exceptions, and say whether retrying can help: `transient`
  * (timeouts, 5xx, rate limits, a target that is down) is retried with backoff; `permanent` (the
  * role no longer exists, credentials refused, the user is unknown to the target) stops the fast
- * retries at once. Messages are fit to show a person in Slack and never contain a secret.
+ * retries at once. Messages are for the operator's log and never contain a secret.
  *
  * Deliberately left out: deciding whether access *should* end. When two grants overlap, the job
- * layer revokes only when no other active grant covers the same principal and role.
+ * layer revokes only when no other active grant covers the same principal and role (or the same
+ * `accessTarget`, when the provider names one).
  */
+
+import type { ProviderServices } from './target-lock.ts';
 
 export interface ProviderGrant {
   /** Latch's Grant id: stable across retries, usable as an idempotency key. */
@@ -29,7 +32,11 @@ export type ProviderFailureKind = 'transient' | 'permanent';
 
 export interface ProviderFailure {
   kind: ProviderFailureKind;
-  /** One line for people: what failed and, where known, what to fix. No secrets. */
+  /**
+   * One line for the operator: what failed and, where known, what to fix. No secrets. It goes to
+   * the log and the audit event only, never to Slack (it may quote the target's own words): people
+   * read a fixed notice per kind instead (src/services/failure-notice.ts).
+   */
   message: string;
 }
 
@@ -52,6 +59,13 @@ export interface AccessProvider {
    * means the target could not say just now.
    */
   checkPrincipal?(principal: string, role: string): Promise<ProviderResult>;
+  /**
+   * What `role` gives in the target, named so that two resources (or roles) whose grants give the
+   * same thing have the same name: a Slack user group's id. Latch treats grants of one principal
+   * with the same name as one access: one does not end it while another still covers it.
+   * Without it, a resource's role is its own access.
+   */
+  accessTarget?(role: string): string | undefined;
   /** Releases connections; called at shutdown. */
   close?(): Promise<void>;
 }
@@ -75,11 +89,13 @@ export interface ProviderBuildOptions {
  * Builds a provider from its validated policy settings. `env` is where secrets come from: settings
  * name an environment variable, never hold the secret. A bad setting or a missing variable is a
  * list of one-line problems (e.g. `settings.connectionStringEnv: PROD_DB_URL is not set`).
+ * `services` is what Latch lends every provider (the cross-process lock of target-lock.ts); the
+ * registry always passes it, and a provider that needs it declares it required.
  */
 export type ProviderFactory = (
   settings: Record<string, unknown>,
   env: Record<string, string | undefined>,
-  options?: ProviderBuildOptions,
+  services?: ProviderServices & ProviderBuildOptions,
 ) => { ok: true; provider: AccessProvider } | { ok: false; problems: string[] };
 
 export const ok = <T = void>(value?: T): ProviderResult<T> => ({ ok: true, value: value as T });

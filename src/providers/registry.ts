@@ -2,6 +2,7 @@ import type { ProviderType } from '../config/policy-file.ts';
 import type { Policy } from '../domain/policy.ts';
 import { createPostgresProvider } from './postgres/postgres-provider.ts';
 import type { AccessProvider, ProviderFactory, ProviderGuard } from './provider.ts';
+import type { ProviderServices } from './target-lock.ts';
 import { createSlackUsergroupProvider } from './slack-usergroup/slack-usergroup-provider.ts';
 import { createWebhookProvider } from './webhook/webhook-provider.ts';
 
@@ -20,7 +21,7 @@ export type ProvidersResult = { ok: true; providers: Map<string, AccessProvider>
  * (`resources[0].provider.settings.connectionStringEnv: PROD_DB_ADMIN_URL is not set`), so one
  * start-up names all that is missing. Providers built before a problem are closed again.
  */
-export async function createProviders(policy: Policy, env: Record<string, string | undefined>): Promise<ProvidersResult> {
+export async function createProviders(policy: Policy, env: Record<string, string | undefined>, services: ProviderServices): Promise<ProvidersResult> {
   const providers = new Map<string, AccessProvider>();
   const problems: string[] = [];
   policy.resources.forEach((resource, index) => {
@@ -30,7 +31,7 @@ export async function createProviders(policy: Policy, env: Record<string, string
       problems.push(`${at}.type: there is no provider type "${resource.provider.type}"`);
       return;
     }
-    const built = factory(resource.provider.settings, env, { guard: providerGuard(policy, resource.provider.type) });
+    const built = factory(resource.provider.settings, env, { ...services, guard: providerGuard(policy, resource.provider.type) });
     if (built.ok) providers.set(resource.id, built.provider);
     else problems.push(...built.problems.map((problem) => (problem.startsWith('settings.') ? `${at}.${problem}` : `${at}: ${problem}`)));
   });

@@ -4,7 +4,9 @@ import { appendAuditEvent, appendAuditEvents } from '../store/audit-log.ts';
 import type { Grant } from '../store/generated/client.ts';
 import { inTransaction } from '../store/transaction.ts';
 import { oneLine, type AccessContext } from './access-context.ts';
+import { failureNotice } from './failure-notice.ts';
 import { thrownFailure } from './grant-access.ts';
+import { accessKeyOf, sameAccessRoles } from './same-access.ts';
 
 /**
  * After this many failed attempts (or the first permanent failure) a revocation is overdue: the
@@ -37,7 +39,8 @@ export type RevokeGrantResult =
  * provider's revoke succeeds when the access is already gone.
  *
  * Overlapping grants: when another active grant gives the same principal the same role on the same
- * resource, the access must outlive this grant. Under the access lock (no grant or revoke of the
+ * resource, or the same thing in the target through another resource or role (same-access.ts),
+ * the access must outlive this grant. Under the access lock (no grant or revoke of the
  * same access can run meanwhile) Latch looks for such a grant; if there is one, this grant is
  * closed without calling the provider, and the access ends when the last covering grant does.
  */
@@ -45,14 +48,22 @@ export async function revokeGrant(ctx: AccessContext, grantId: string): Promise<
   const grant = await ctx.db.grant.findUnique({ where: { id: grantId } });
   const early = earlyOutcome(grant, ctx.clock.now());
   if (early) return early;
-  const key = { resourceId: grant!.resourceId, role: grant!.role, principal: grant!.principal };
+  const access = { resourceId: grant!.resourceId, role: grant!.role, principal: grant!.principal };
 
-  return ctx.locks.withLock(key, async (): Promise<RevokeGrantResult> => {
+  return ctx.locks.withLock(accessKeyOf(ctx, access), async (): Promise<RevokeGrantResult> => {
     const now = ctx.clock.now();
+    // The same access may come from another resource or role (one Slack user group behind two
+    // resources): a grant through any of them covers it (see same-access.ts).
+    const same = sameAccessRoles(ctx, access.resourceId, access.role);
     // One round trip for both: the grant as it is now (another worker may have finished it while
     // this one waited for the lock), and any other active grant that covers the same access.
     const rows = await ctx.db.grant.findMany({
-      where: { OR: [{ id: grantId }, { ...key, id: { not: grantId }, revokedAt: null, grantedAt: { not: null }, expiresAt: { gt: now } }] },
+      where: {
+        OR: [
+          { id: grantId },
+          { principal: access.principal, OR: same, id: { not: grantId }, revokedAt: null, grantedAt: { not: null }, expiresAt: { gt: now } },
+        ],
+      },
     });
     const current = rows.find((row) => row.id === grantId) ?? null;
     const stillNothing = earlyOutcome(current, now);
@@ -66,7 +77,7 @@ export async function revokeGrant(ctx: AccessContext, grantId: string): Promise<
             .revoke({ grantId: due.id, requestId: due.requestId, resourceId: due.resourceId, role: due.role, principal: due.principal, expiresAt: due.expiresAt! })
             .catch((error: unknown) => ({ ok: false as const, failure: thrownFailure(error) }))
         : { ok: false as const, failure: { kind: 'permanent' as const, message: `the policy no longer configures a provider for ${due.resourceId}; remove the access by hand` } };
-      if (!result.ok) return recordFailedRevocation(ctx, due, result.failure);
+      if (!result.ok) return recordFailedRevocation(ctx, due, result.failure, provider !== undefined);
     }
     return recordRevocation(ctx, due, covering.map((grant) => grant.id), covering.length === 0);
   });
@@ -224,26 +235,31 @@ async function writeRevocations(db: AccessContext['db'], revocations: readonly R
   });
 }
 
-async function recordFailedRevocation(ctx: AccessContext, grant: Grant, failure: ProviderFailure): Promise<RevokeGrantResult> {
+/**
+ * The provider's own message goes to the log and the audit event; the grant's lastError, which the
+ * overdue alert and the approval message show, gets Latch's fixed notice with its reference.
+ */
+async function recordFailedRevocation(ctx: AccessContext, grant: Grant, failure: ProviderFailure, configured: boolean): Promise<RevokeGrantResult> {
   const now = ctx.clock.now();
   const message = oneLine(failure.message);
+  const notice = failureNotice('revocation', configured ? { provider: grant.provider, kind: failure.kind } : 'unconfigured');
   const attempts = grant.revokeAttempts + 1;
   const overdue = failure.kind === 'permanent' || attempts >= REVOCATION_ALERT_AFTER_ATTEMPTS;
   const alert = overdue && grant.overdueAlertedAt === null;
   await inTransaction(ctx.db, async (tx) => {
     await tx.grant.update({
       where: { id: grant.id },
-      data: { revokeAttempts: attempts, lastError: message, lastErrorAt: now, ...(alert ? { overdueAlertedAt: now } : {}) },
+      data: { revokeAttempts: attempts, lastError: notice.text, lastErrorAt: now, ...(alert ? { overdueAlertedAt: now } : {}) },
     });
     await appendAuditEvent(tx, {
       actor: 'latch',
       action: alert ? 'grant.revocation_overdue' : 'grant.revoke_failed',
       requestId: grant.requestId,
       at: now,
-      data: { grantId: grant.id, attempt: attempts, kind: failure.kind, message },
+      data: { grantId: grant.id, attempt: attempts, kind: failure.kind, message, ref: notice.ref },
     });
   });
-  ctx.logger.error({ accessRequestId: grant.requestId, grantId: grant.id, attempt: attempts, failure: message, kind: failure.kind }, 'revocation failed; it will be retried');
+  ctx.logger.error({ accessRequestId: grant.requestId, grantId: grant.id, attempt: attempts, failure: message, kind: failure.kind, ref: notice.ref }, 'revocation failed; it will be retried');
   return { outcome: 'retry', grantId: grant.id, message, attempts, permanent: failure.kind === 'permanent', alert };
 }
 

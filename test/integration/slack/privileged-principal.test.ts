@@ -56,7 +56,9 @@ beforeAll(async () => {
       permanentHolders: [service],
     }),
   ]);
-  const built = await createProviders(policy, { PRIV_DB_URL: grantorUrl.toString() });
+  // The postgres provider takes no target lock (its checks and changes share one transaction).
+  const services = { locks: { withLock: <T>(_key: string, work: () => Promise<T>) => work() } };
+  const built = await createProviders(policy, { PRIV_DB_URL: grantorUrl.toString() }, services);
   if (!built.ok) throw new Error(built.problems.join('\n'));
   provider = built.providers.get('prod-db')!;
   h = await LatchHarness.start(policy, { provider });
