@@ -5,6 +5,7 @@ import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { MAX_REASON_LENGTH } from '../domain/access-request-rules.ts';
 import { formatDuration, parseDuration } from '../domain/duration.ts';
+import { templateKeepsDomain } from '../domain/identity.ts';
 import { DEFAULT_AUTO_APPROVAL_LIMITS, DEFAULT_REQUEST_LIMITS } from '../domain/policy.ts';
 import type { ApproverPolicy, Audience, AutoApprovalRule, BreakGlassPolicy, IdentityPolicy, ReminderPolicy, Policy, ResourcePolicy, RolePolicy, Weekday } from '../domain/policy.ts';
 
@@ -220,6 +221,13 @@ const breakGlassSchema = z.strictObject({
 const IDENTITY_SOURCES = ['slack-user-id', 'email', 'map-only'] as const;
 const TEMPLATE_FIELDS = /\{(?!email\}|localpart\}|domain\})[^}]*\}/;
 
+// A host name: labels of letters, digits and inner hyphens, at least two of them.
+const EMAIL_DOMAIN_PATTERN = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
+const emailDomain = z
+  .string({ error: 'must be an email domain such as example.com' })
+  .regex(EMAIL_DOMAIN_PATTERN, { error: 'must be an email domain such as example.com, without @ or wildcards' })
+  .transform((domain) => domain.toLowerCase());
+
 const identitySchema = z.strictObject({
   from: z.enum(IDENTITY_SOURCES, { error: `must be one of ${IDENTITY_SOURCES.join(', ')}` }).optional(),
   template: z
@@ -228,6 +236,8 @@ const identitySchema = z.strictObject({
     .refine((value) => !TEMPLATE_FIELDS.test(value), { error: 'may only use {email}, {localpart} and {domain}' })
     .optional(),
   map: z.record(userId, z.string().min(1, { error: 'must not be empty' })).default({}),
+  domains: z.array(emailDomain).min(1, { error: 'must list at least one email domain, such as example.com' }).optional(),
+  allowGuests: z.boolean({ error: 'must be true or false' }).optional(),
 });
 
 const resourceSchema = z.strictObject({
@@ -567,14 +577,26 @@ function resolveAutoApprove(resource: ResourceInput, roles: RolePolicy[], { repo
  * Defaults that fit each provider: a Slack user group holds Slack user ids; a database user is
  * usually the email's local part; a webhook gets the email whole.
  */
-function resolveIdentity(resource: ResourceInput): IdentityPolicy {
+function resolveIdentity(resource: ResourceInput, { report }: ResourceContext): IdentityPolicy {
   const own = resource.identity;
   const slack = resource.provider.type === 'slack-usergroup';
-  return {
+  const identity: IdentityPolicy = {
     map: own?.map ?? {},
     from: own?.from ?? (slack ? 'slack-user-id' : 'email'),
     template: own?.template ?? (resource.provider.type === 'postgres' ? '{localpart}' : '{email}'),
+    ...(own?.domains ? { domains: [...new Set(own.domains)] } : {}),
+    ...(own?.allowGuests !== undefined ? { allowGuests: own.allowGuests } : {}),
   };
+  // Without a domain in the principal, ada@anything.example would become the account "ada": an
+  // email anyone can set on their profile must not name somebody else's (or a service's) account.
+  if (identity.from === 'email' && !identity.domains && !templateKeepsDomain(identity.template)) {
+    report(
+      ['identity', 'domains'],
+      `is missing: the identity template "${identity.template}" leaves out the email's domain, so list the email domains ` +
+        'whose people have accounts here (e.g. domains: [example.com]); an email at any other domain then gets no access',
+    );
+  }
+  return identity;
 }
 
 /** A value the resource may set itself or inherit from defaults, one of which must. */
@@ -599,7 +621,7 @@ function resolveResource(resource: ResourceInput, context: ResourceContext): Res
     name: resource.name,
     ...(resource.description === undefined ? {} : { description: resource.description }),
     provider: { type: resource.provider.type, settings: resource.provider.settings },
-    identity: resolveIdentity(resource),
+    identity: resolveIdentity(resource, context),
     roles,
     maxDurationSeconds,
     requesters,

@@ -4,6 +4,9 @@
  * the policy's identity template ({localpart}).
  */
 
+/** Everyone's email domain in the demo workspace: the only one the demo policy's identity accepts. */
+export const DEMO_EMAIL_DOMAIN = 'demo.example';
+
 export interface DemoPerson {
   id: string;
   /** Slack handle, shown as @name. */

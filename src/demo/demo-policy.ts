@@ -1,5 +1,5 @@
 import { stringify } from 'yaml';
-import { APPROVALS_CHANNEL, FIRST_APPROVER, REQUESTER, SECOND_APPROVER, SECURITY_CHANNEL, SECURITY_LEAD } from './demo-cast.ts';
+import { APPROVALS_CHANNEL, DEMO_EMAIL_DOMAIN, FIRST_APPROVER, REQUESTER, SECOND_APPROVER, SECURITY_CHANNEL, SECURITY_LEAD } from './demo-cast.ts';
 import type { DemoNames } from './demo-names.ts';
 
 /** The environment variable the policy names for the grantor's connection string. */
@@ -36,7 +36,7 @@ export function demoPolicyYaml({ names, digestSchedule = '*/5 * * * *' }: DemoPo
           type: 'postgres',
           settings: { connectionStringEnv: ANALYTICS_DB_URL_ENV, roles: { read: names.readRole } },
         },
-        identity: { from: 'email', template: `{localpart}${names.suffix}` },
+        identity: { from: 'email', template: `{localpart}${names.suffix}`, domains: [DEMO_EMAIL_DOMAIN] },
         roles: [{ id: 'read', description: 'SELECT on the revenue tables' }],
         maxDuration: '1h',
         // Short enough to watch the grant end: the form suggests it, anyone may type 1m to 1h.

@@ -93,6 +93,14 @@ export interface IdentityPolicy {
   from: 'slack-user-id' | 'email' | 'map-only';
   /** For `email`: the principal, with `{email}`, `{localpart}` and `{domain}` filled in. */
   template: string;
+  /**
+   * For `email`: the email domains (lower case) whose people have accounts here; an email at any
+   * other domain gives no identity. Absent or empty: any domain, which the policy file allows only
+   * when the template keeps the domain in the principal.
+   */
+  domains?: string[];
+  /** Whether Slack guests (multi- and single-channel) may request this resource; absent means no. */
+  allowGuests?: boolean;
 }
 
 /**

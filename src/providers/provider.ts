@@ -52,6 +52,14 @@ export interface AccessProvider {
   /** Who holds `role` now, where the target can say: finds standing access Latch did not grant. */
   list?(role: string): Promise<ProviderResult<string[]>>;
   /**
+   * Whether `principal` may be given `role` at all, where the target can tell a privileged account
+   * (the grantor itself, an administrator, a role Latch hands out). Asked when a request is made, so
+   * the requester is told at once; `grant` and `revoke` check again, right before they act. A
+   * permanent failure is a refusal, its message saying why ("it is a superuser"); a transient one
+   * means the target could not say just now.
+   */
+  checkPrincipal?(principal: string, role: string): Promise<ProviderResult>;
+  /**
    * What `role` gives in the target, named so that two resources (or roles) whose grants give the
    * same thing have the same name: a Slack user group's id. Latch treats grants of one principal
    * with the same name as one access: one does not end it while another still covers it.
@@ -60,6 +68,21 @@ export interface AccessProvider {
   accessTarget?(role: string): string | undefined;
   /** Releases connections; called at shutdown. */
   close?(): Promise<void>;
+}
+
+/**
+ * What the policy says about accounts a provider must never change, beyond its own settings:
+ * gathered by the registry from every resource served by the same provider type.
+ */
+export interface ProviderGuard {
+  /** The `permanentHolders` of every resource of this provider type. */
+  permanentHolders: string[];
+  /** The settings and role ids of every resource of this provider type, this one's included: what they grant is nobody's account. */
+  peers: Array<{ settings: Record<string, unknown>; roles: string[] }>;
+}
+
+export interface ProviderBuildOptions {
+  guard?: ProviderGuard;
 }
 
 /**
@@ -72,7 +95,7 @@ export interface AccessProvider {
 export type ProviderFactory = (
   settings: Record<string, unknown>,
   env: Record<string, string | undefined>,
-  services?: ProviderServices,
+  services?: ProviderServices & ProviderBuildOptions,
 ) => { ok: true; provider: AccessProvider } | { ok: false; problems: string[] };
 
 export const ok = <T = void>(value?: T): ProviderResult<T> => ({ ok: true, value: value as T });

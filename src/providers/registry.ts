@@ -1,7 +1,7 @@
 import type { ProviderType } from '../config/policy-file.ts';
 import type { Policy } from '../domain/policy.ts';
 import { createPostgresProvider } from './postgres/postgres-provider.ts';
-import type { AccessProvider, ProviderFactory } from './provider.ts';
+import type { AccessProvider, ProviderFactory, ProviderGuard } from './provider.ts';
 import type { ProviderServices } from './target-lock.ts';
 import { createSlackUsergroupProvider } from './slack-usergroup/slack-usergroup-provider.ts';
 import { createWebhookProvider } from './webhook/webhook-provider.ts';
@@ -31,11 +31,29 @@ export async function createProviders(policy: Policy, env: Record<string, string
       problems.push(`${at}.type: there is no provider type "${resource.provider.type}"`);
       return;
     }
-    const built = factory(resource.provider.settings, env, services);
+    const built = factory(resource.provider.settings, env, { ...services, guard: providerGuard(policy, resource.provider.type) });
     if (built.ok) providers.set(resource.id, built.provider);
     else problems.push(...built.problems.map((problem) => (problem.startsWith('settings.') ? `${at}.${problem}` : `${at}: ${problem}`)));
   });
   if (problems.length === 0) return { ok: true, providers };
   await Promise.all([...providers.values()].map((provider) => provider.close?.()));
   return { ok: false, problems };
+}
+
+/**
+ * The provider types whose factories read a guard. Others get an empty one, so that a reload
+ * changing some other resource of their type does not replace them (PolicySource compares guards).
+ */
+const GUARDED_TYPES: ReadonlySet<string> = new Set<ProviderType>(['postgres']);
+
+/**
+ * The accounts the providers of `type` must never change, from every resource they serve: a name
+ * one resource grants, or keeps as a permanent holder, is nobody's personal account on another.
+ */
+export function providerGuard(policy: Policy, type: string): ProviderGuard {
+  const served = GUARDED_TYPES.has(type) ? policy.resources.filter((resource) => resource.provider.type === type) : [];
+  return {
+    permanentHolders: [...new Set(served.flatMap((resource) => resource.permanentHolders))],
+    peers: served.map((resource) => ({ settings: resource.provider.settings, roles: resource.roles.map((role) => role.id) })),
+  };
 }

@@ -2,6 +2,7 @@ import type { Policy } from '../domain/policy.ts';
 import type { MaintenanceSweeps } from '../jobs/maintenance-jobs.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { LatchMetrics } from '../metrics/latch-metrics.ts';
+import type { AccessProvider } from '../providers/provider.ts';
 import { expirePendingRequests } from '../services/expire-pending-requests.ts';
 import { findUnannouncedRequests } from '../services/find-unannounced-requests.ts';
 import { systemClock, type Clock, type AccessScheduler, type GroupDirectory, type ServiceContext, type UserDirectory } from '../services/service-context.ts';
@@ -39,6 +40,8 @@ export interface LatchOptions {
   clock?: Clock;
   groups?: GroupDirectory;
   users?: UserDirectory;
+  /** The providers of the policy in force: requests are checked against their targets when made. */
+  providers?: { get(resourceId: string): AccessProvider | undefined } | undefined;
   /** Decisions and Slack API errors and rate limits are counted here when given. */
   metrics?: LatchMetrics;
   /** Where the signatures of Slack's HTTP requests are remembered, so a replayed one is not processed. */
@@ -81,6 +84,7 @@ export function createLatch(options: LatchOptions): Latch {
     users: options.users ?? new SlackUserDirectory(fastClient, logger),
     access: options.access,
     metrics: options.metrics,
+    ...(options.providers ? { providerFor: (resourceId: string) => options.providers!.get(resourceId) } : {}),
   };
   // First of all: a payload from another workspace or for another app goes no further.
   const origin = new AppOriginCheck(logger);

@@ -4,6 +4,7 @@ import { loadPolicyFile } from '../config/policy-file.ts';
 import type { Policy, ResourcePolicy } from '../domain/policy.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { AccessProvider } from '../providers/provider.ts';
+import { providerGuard } from '../providers/registry.ts';
 
 export type ProviderBuild = { ok: true; providers: Map<string, AccessProvider> } | { ok: false; problems: string[] };
 
@@ -105,7 +106,8 @@ export class PolicySource {
       const kept = previous.providers.get(resource.id);
       const before = previous.policy.resources.find((candidate) => candidate.id === resource.id);
       const fresh = built.providers.get(resource.id)!;
-      if (kept && before && sameProvider(before, resource)) {
+      // A provider also holds what the policy protects (providerGuard): a change there replaces it too.
+      if (kept && before && sameProvider(before, resource) && sameGuard(previous.policy, next, resource.provider.type)) {
         providers.set(resource.id, kept);
         void fresh.close?.().catch(() => undefined);
       } else providers.set(resource.id, fresh);
@@ -143,4 +145,8 @@ export class PolicySource {
 
 function sameProvider(a: ResourcePolicy, b: ResourcePolicy): boolean {
   return a.provider.type === b.provider.type && JSON.stringify(a.provider.settings) === JSON.stringify(b.provider.settings);
+}
+
+function sameGuard(before: Policy, after: Policy, type: string): boolean {
+  return JSON.stringify(providerGuard(before, type)) === JSON.stringify(providerGuard(after, type));
 }

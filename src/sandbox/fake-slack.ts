@@ -34,6 +34,18 @@ export interface FakeSlackUser {
   email?: string;
   tz?: string;
   isBot?: boolean;
+  /** An app's user (`is_app_user`). */
+  isAppUser?: boolean;
+  /** Deactivated (`deleted`). */
+  deleted?: boolean;
+  /** A multi-channel guest (`is_restricted`). */
+  isRestricted?: boolean;
+  /** A single-channel guest (`is_ultra_restricted`, which Slack sends with `is_restricted` true). */
+  isUltraRestricted?: boolean;
+  /** `is_email_confirmed`; true unless the test says otherwise. */
+  emailConfirmed?: boolean;
+  /** The user's own team, for a Slack Connect user of another organisation; the fake's team by default. */
+  teamId?: string;
 }
 
 export interface FakeSlackChannel {
@@ -109,6 +121,7 @@ export class FakeSlack extends EventEmitter<{ answer: [FakeSlackAnswer] }> {
   private readonly slowdowns: Array<{ method: string; ms: number; when: (call: FakeSlackCall) => boolean }> = [];
   private server: Server | undefined;
   private baseUrl = '';
+  private readonly strict: boolean;
 
   private constructor(options: FakeSlackOptions) {
     super();
@@ -117,6 +130,7 @@ export class FakeSlack extends EventEmitter<{ answer: [FakeSlackAnswer] }> {
     this.botUserId = options.botUserId ?? 'U0LATCHBOT';
     this.botId = options.botId ?? 'B0LATCHBOT';
     this.appId = options.appId ?? 'A0LATCH';
+    this.strict = options.strict ?? false;
     for (const user of options.users ?? []) this.users.set(user.id, user);
     for (const channel of options.channels ?? []) this.channels.set(channel.id, channel);
     this.workspace = new Workspace({
@@ -377,7 +391,7 @@ export class FakeSlack extends EventEmitter<{ answer: [FakeSlackAnswer] }> {
         return method.call(workspace, args);
       }
       case 'users.info': {
-        const user = this.users.get(String(args.user));
+        const user = this.users.get(String(args.user)) ?? this.implicitUser(String(args.user));
         if (!user) return { ok: false, error: 'user_not_found' };
         return { ok: true, user: this.userObject(user) };
       }
@@ -473,16 +487,37 @@ export class FakeSlack extends EventEmitter<{ answer: [FakeSlackAnswer] }> {
     return problem ? { ok: false, error: problem } : undefined;
   }
 
-  /** A user in the shape of Slack's user object, with the profile identity templates read. */
+  /**
+   * Lenient (the tests' default, which post anywhere too): a user id nobody added is a plain member
+   * without an email, as every person who can send Latch a command is in a real workspace. Strict
+   * (the sandbox): Slack's `user_not_found`.
+   */
+  private implicitUser(id: string): FakeSlackUser | undefined {
+    if (this.strict || !SLACK_USER_ID.test(id)) return undefined;
+    return { id, name: id.toLowerCase() };
+  }
+
+  /**
+   * A user in the shape of Slack's user object: the profile identity templates read, and the facts
+   * that decide whether the account is a person of this workspace (members by default).
+   */
   private userObject(user: FakeSlackUser): Record<string, unknown> {
     const realName = user.realName ?? user.name;
+    const ultraRestricted = user.isUltraRestricted ?? false;
     return {
       id: user.id,
-      team_id: this.teamId,
+      team_id: user.teamId ?? this.teamId,
       name: user.name,
       real_name: realName,
+      deleted: user.deleted ?? false,
       is_bot: user.isBot ?? false,
-      deleted: false,
+      is_app_user: user.isAppUser ?? false,
+      is_admin: false,
+      is_owner: false,
+      is_primary_owner: false,
+      is_restricted: (user.isRestricted ?? false) || ultraRestricted,
+      is_ultra_restricted: ultraRestricted,
+      is_email_confirmed: user.emailConfirmed ?? true,
       tz: user.tz ?? 'UTC',
       profile: { email: user.email, real_name: realName, display_name: user.name },
     };

@@ -103,5 +103,10 @@ export class SeedPopulation implements GroupDirectory, UserDirectory {
 }
 
 function profileOf(userId: string): SlackProfile {
-  return { id: userId, email: `${userId.toLowerCase()}@example.com` };
+  // Everyone in the simulated workspace is an active member whose email Slack confirmed.
+  return {
+    id: userId,
+    email: `${userId.toLowerCase()}@example.com`,
+    account: { deleted: false, bot: false, guest: false, emailConfirmed: true, ofLatchTeam: true },
+  };
 }

@@ -1,12 +1,12 @@
 import { validateAccessRequest, type AccessRequestDraft, type FieldErrors } from '../domain/access-request-rules.ts';
 import { explainAutoApproval, findAutoApproval, type AutoApprovalCandidate } from '../domain/auto-approval.ts';
-import { resolvePrincipal, type PrincipalResult } from '../domain/identity.ts';
 import { groupsOf, type AutoApprovalRule, type ResourcePolicy } from '../domain/policy.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import { lockRequester } from '../store/requester-lock.ts';
 import { inTransaction, type Transaction } from '../store/transaction.ts';
 import { loadAutoApprovalHistory } from './auto-approval-history.ts';
 import { handOver } from './decide-request.ts';
+import { requesterPrincipal } from './requester-principal.ts';
 import type { ServiceContext } from './service-context.ts';
 
 export interface RequestAccessInput extends AccessRequestDraft {
@@ -63,7 +63,7 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
   if (!validation.ok) return validation;
 
   const { resource, role, durationSeconds, reason, ticket, startsAt } = validation.request;
-  const identity = await principalFor(ctx, resource, input.requesterId);
+  const identity = await requesterPrincipal(ctx, resource, role.id, input.requesterId);
   if (!identity.ok) return { ok: false, errors: { resource: identity.message } };
   const now = ctx.clock.now();
   // What was asked and under which rules: stored on the request and, identically, in its audit event.
@@ -190,17 +190,4 @@ async function requestMadeBy(ctx: ServiceContext, submissionKey: string, request
 
 function isUniqueViolation(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'P2002';
-}
-
-/**
- * The account the provider will grant to. Resolved now, so a requester with no identity on the
- * target is told when asking, not when the grant fails after approval. Slack is asked for the
- * profile only when the identity comes from the email.
- */
-async function principalFor(ctx: ServiceContext, resource: ResourcePolicy, userId: string): Promise<PrincipalResult> {
-  const { identity } = resource;
-  if (identity.map[userId] || identity.from !== 'email') return resolvePrincipal(identity, resource.name, { id: userId });
-  const profile = await ctx.users.profile(userId);
-  if (!profile) return { ok: false, message: 'Latch could not read your Slack profile just now; try again in a minute.' };
-  return resolvePrincipal(identity, resource.name, profile);
 }

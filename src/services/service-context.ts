@@ -1,6 +1,7 @@
 import type { SlackProfile } from '../domain/identity.ts';
 import type { Policy } from '../domain/policy.ts';
 import type { Logger } from '../logging/logger.ts';
+import type { AccessProvider } from '../providers/provider.ts';
 import type { Database } from '../store/database.ts';
 
 export interface Clock {
@@ -57,4 +58,9 @@ export interface ServiceContext {
   access: AccessScheduler;
   logger: Logger;
   metrics?: DecisionMetrics | undefined;
+  /**
+   * The provider serving a resource under the policy in force, where this process has them: a
+   * request is then checked against its target (checkPrincipal) before it is stored.
+   */
+  providerFor?: ((resourceId: string) => AccessProvider | undefined) | undefined;
 }

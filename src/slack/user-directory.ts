@@ -1,17 +1,34 @@
 import type { WebClient } from '@slack/web-api';
-import type { SlackProfile } from '../domain/identity.ts';
+import type { SlackAccount, SlackProfile } from '../domain/identity.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { UserDirectory } from '../services/service-context.ts';
 
 const DEFAULT_TTL_MS = 10 * 60_000;
 
+/** The parts of users.info's user object Latch reads. */
+interface SlackUser {
+  team_id?: string;
+  deleted?: boolean;
+  is_bot?: boolean;
+  is_app_user?: boolean;
+  is_restricted?: boolean;
+  is_ultra_restricted?: boolean;
+  is_email_confirmed?: boolean;
+  profile?: { email?: string };
+}
+
 /**
  * People's Slack profiles (users.info), cached for ten minutes: the email an identity template
  * reads changes rarely. Use a client that fails fast (SlackUsergroupDirectory.fastClient): the
  * lookup happens before an ack. A profile Slack will not give is `null`, and the request is refused.
+ *
+ * A fact Slack leaves out counts as the answer that refuses (no `is_email_confirmed` is an
+ * unconfirmed email), and the workspace Latch is installed in is asked once (auth.test): a user
+ * whose `team_id` differs is another organisation's, e.g. a Slack Connect guest.
  */
 export class SlackUserDirectory implements UserDirectory {
   private readonly cache = new Map<string, { profile: SlackProfile; fetchedAt: number }>();
+  private latchTeam: Promise<string> | undefined;
 
   constructor(
     private readonly client: WebClient,
@@ -24,8 +41,9 @@ export class SlackUserDirectory implements UserDirectory {
     const cached = this.cache.get(userId);
     if (cached && this.now() - cached.fetchedAt < this.ttlMs) return cached.profile;
     try {
-      const { user } = await this.client.users.info({ user: userId });
-      const profile: SlackProfile = { id: userId, email: user?.profile?.email };
+      const [{ user }, latchTeamId] = await Promise.all([this.client.users.info({ user: userId }), this.latchTeamId()]);
+      if (!user) return null;
+      const profile: SlackProfile = { id: userId, email: user.profile?.email, account: accountOf(user, latchTeamId) };
       this.cache.set(userId, { profile, fetchedAt: this.now() });
       return profile;
     } catch (error) {
@@ -33,4 +51,24 @@ export class SlackUserDirectory implements UserDirectory {
       return null;
     }
   }
+
+  /** The team Latch's bot token belongs to; asked once, and again after a failure. */
+  private latchTeamId(): Promise<string> {
+    this.latchTeam ??= this.client.auth.test().then(({ team_id: teamId }) => {
+      if (!teamId) throw new Error('auth.test named no team');
+      return teamId;
+    });
+    this.latchTeam.catch(() => (this.latchTeam = undefined));
+    return this.latchTeam;
+  }
+}
+
+function accountOf(user: SlackUser, latchTeamId: string): SlackAccount {
+  return {
+    deleted: user.deleted !== false,
+    bot: user.is_bot !== false || user.is_app_user === true,
+    guest: user.is_restricted === true || user.is_ultra_restricted === true,
+    emailConfirmed: user.is_email_confirmed === true,
+    ofLatchTeam: user.team_id === latchTeamId,
+  };
 }

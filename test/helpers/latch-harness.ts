@@ -108,6 +108,8 @@ export class LatchHarness extends SlackSender {
       groups,
       access: queues ?? recorder,
       seenSignatures: replays.seen,
+      // As `latch start` does: a request is checked against the provider's target when made.
+      ...(options.provider ? { providers: { get: () => options.provider } } : {}),
       ...(options.maxListenerWork ? { maxListenerWork: options.maxListenerWork } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
     });

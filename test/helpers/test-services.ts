@@ -1,6 +1,6 @@
 import type { Policy } from '../../src/domain/policy.ts';
 import { createLogger } from '../../src/logging/logger.ts';
-import type { SlackProfile } from '../../src/domain/identity.ts';
+import type { SlackAccount, SlackProfile } from '../../src/domain/identity.ts';
 import type { Clock, GroupDirectory, ServiceContext, UserDirectory } from '../../src/services/service-context.ts';
 import type { Database } from '../../src/store/database.ts';
 
@@ -25,11 +25,19 @@ export class TestClock implements Clock {
   }
 }
 
-/** Slack profiles: everyone has `<id in lower case>@example.com` unless the test says otherwise. */
+/** A person of the workspace as Slack describes one: active, not a guest, their email confirmed. */
+export const MEMBER_ACCOUNT: SlackAccount = { deleted: false, bot: false, guest: false, emailConfirmed: true, ofLatchTeam: true };
+
+/** The profile of a person of the workspace; `account` changes what the test is about. */
+export function memberProfile(id: string, email?: string, account: Partial<SlackAccount> = {}): SlackProfile {
+  return { id, ...(email === undefined ? {} : { email }), account: { ...MEMBER_ACCOUNT, ...account } };
+}
+
+/** Slack profiles: everyone is a member with `<id in lower case>@example.com` unless the test says otherwise. */
 export class TestUsers implements UserDirectory {
   readonly profiles = new Map<string, SlackProfile | null>();
   async profile(userId: string): Promise<SlackProfile | null> {
-    return this.profiles.has(userId) ? this.profiles.get(userId)! : { id: userId, email: `${userId.toLowerCase()}@example.com` };
+    return this.profiles.has(userId) ? this.profiles.get(userId)! : memberProfile(userId, `${userId.toLowerCase()}@example.com`);
   }
 }
 

@@ -141,6 +141,7 @@ async function startService(env: ServiceEnv, source: PolicySource, logger: Logge
       maxListenerWork: env.LATCH_MAX_SLACK_WORK,
       // Under the queues' prefix: every `latch web` sharing this Redis sees what the others took.
       seenSignatures: new RedisSeenSignatures(redis, env.LATCH_QUEUE_PREFIX),
+      providers: source.providers,
     });
     const { transport, sweeps } = latch;
     await checkSlack(() => latch.init(), env.SLACK_API_URL);

@@ -7,10 +7,12 @@ import {
   permanent,
   transient,
   type AccessProvider,
+  type ProviderBuildOptions,
   type ProviderFactory,
   type ProviderGrant,
   type ProviderResult,
 } from '../provider.ts';
+import { principalRefusal } from './principal-guard.ts';
 import { classifyPostgresError, sqlStateOf, type FailureContext } from './failures.ts';
 import { parsePostgresSettings, roleNameProblem, type PostgresSettings } from './settings.ts';
 
@@ -37,6 +39,8 @@ const SESSION_POLL_INTERVAL_MS = 50;
 
 // Names PostgreSQL keeps for itself: never a person's login. `public` means everybody, even quoted.
 const RESERVED_PRINCIPALS = new Set(['public', 'none']);
+// The first key of Latch's advisory locks on a principal ('LT'), so they stay apart from an application's.
+const PRINCIPAL_LOCK_SPACE = 0x4c54;
 
 export interface PostgresProviderOptions {
   settings: PostgresSettings;
@@ -45,6 +49,10 @@ export interface PostgresProviderOptions {
   logger?: Logger;
   /** How long a revoke waits for the principal's sessions to end after signalling them. */
   sessionEndTimeoutMs?: number;
+  /** Database roles the policy grants through postgres providers, besides this one's own: never a principal. */
+  managedRoles?: string[];
+  /** Accounts the policy keeps as permanent holders: never granted or revoked. */
+  permanentHolders?: string[];
 }
 
 interface Names {
@@ -59,12 +67,16 @@ export class PostgresRoleProvider implements AccessProvider {
   private readonly logger: Logger | undefined;
   private readonly scrub: SecretScrubber;
   private readonly sessionEndTimeoutMs: number;
+  private readonly managedRoles: string[];
+  private readonly permanentHolders: string[];
   private closing: Promise<void> | undefined;
 
-  constructor({ settings, connectionString, logger, sessionEndTimeoutMs = DEFAULT_SESSION_END_TIMEOUT_MS }: PostgresProviderOptions) {
+  constructor({ settings, connectionString, logger, sessionEndTimeoutMs = DEFAULT_SESSION_END_TIMEOUT_MS, managedRoles = [], permanentHolders = [] }: PostgresProviderOptions) {
     this.settings = settings;
     this.logger = logger;
     this.sessionEndTimeoutMs = sessionEndTimeoutMs;
+    this.managedRoles = [...new Set([...managedRoles, ...Object.values(settings.roles ?? {})])];
+    this.permanentHolders = permanentHolders;
     this.scrub = createSecretScrubber([connectionString, passwordOf(connectionString)]);
     this.pool = new pg.Pool({
       connectionString,
@@ -89,7 +101,8 @@ export class PostgresRoleProvider implements AccessProvider {
     const { role, principal } = names.value;
     try {
       // GRANT takes no bind parameters: both names go in as quoted identifiers, never bare.
-      await this.pool.query(`GRANT ${pg.escapeIdentifier(role)} TO ${pg.escapeIdentifier(principal)}`);
+      const refused = await this.guarded(names.value, (client) => client.query(`GRANT ${pg.escapeIdentifier(role)} TO ${pg.escapeIdentifier(principal)}`));
+      if (refused) return this.failed('grant', names.value, permanent(`Latch refused to grant "${role}" to "${principal}": ${refused}`));
       return ok();
     } catch (error) {
       return this.failure(error, 'grant', names.value);
@@ -101,7 +114,14 @@ export class PostgresRoleProvider implements AccessProvider {
     if (!names.ok) return names;
     const { role, principal } = names.value;
     try {
-      await this.pool.query(`REVOKE ${pg.escapeIdentifier(role)} FROM ${pg.escapeIdentifier(principal)}`);
+      const refused = await this.guarded(names.value, (client) => client.query(`REVOKE ${pg.escapeIdentifier(role)} FROM ${pg.escapeIdentifier(principal)}`));
+      if (refused) {
+        // Revoking from such an account could take the grantor's own ADMIN OPTION, or what a
+        // service keeps on purpose: nothing is changed, and the failure alerts the security channel.
+        return this.failed('revoke', names.value, permanent(
+          `Latch refused to revoke "${role}" from "${principal}": ${refused}; nothing was changed, check by hand who holds "${role}"`,
+        ));
+      }
     } catch (error) {
       const missing = sqlStateOf(error) === '42704' ? await this.missingName(names.value) : undefined;
       if (missing === 'principal') {
@@ -136,6 +156,18 @@ export class PostgresRoleProvider implements AccessProvider {
         [names.value.principal, names.value.role],
       );
       return ok(rows[0]?.member === true);
+    } catch (error) {
+      return this.failure(error, 'check', names.value);
+    }
+  }
+
+  /** Whether `principal` may ever be given `roleId` here: the same check grant and revoke make. */
+  async checkPrincipal(principal: string, roleId: string): Promise<ProviderResult> {
+    const names = this.namesOf({ principal, role: roleId });
+    if (!names.ok) return names;
+    try {
+      const refused = await principalRefusal(this.pool, { ...names.value, managedRoles: this.managedRoles, permanentHolders: this.permanentHolders });
+      return refused ? permanent(refused) : ok();
     } catch (error) {
       return this.failure(error, 'check', names.value);
     }
@@ -213,6 +245,37 @@ export class PostgresRoleProvider implements AccessProvider {
     return ok();
   }
 
+  /**
+   * Runs `change` in one transaction, right after checking the principal in it (principalRefusal),
+   * and returns why it refused, or null once the change is committed. A transaction-scoped
+   * advisory lock on the principal makes every Latch process's checks and changes for one account
+   * take turns, so none can slip between another's check and its change.
+   */
+  private async guarded(names: Names, change: (client: pg.PoolClient) => Promise<unknown>): Promise<string | null> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2::text))', [PRINCIPAL_LOCK_SPACE, names.principal]);
+      const refused = await principalRefusal(client, { ...names, managedRoles: this.managedRoles, permanentHolders: this.permanentHolders });
+      if (refused) {
+        await client.query('ROLLBACK');
+        return refused;
+      }
+      await change(client);
+      await client.query('COMMIT');
+      return null;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+      });
+      throw error;
+    } finally {
+      // A connection whose rollback failed is in an unknown state: the pool drops it.
+      client.release(broken);
+    }
+  }
+
   private async isDirectMember({ role, principal }: Names): Promise<boolean> {
     const { rows } = await this.pool.query<{ member: boolean }>(
       `SELECT EXISTS (
@@ -242,7 +305,7 @@ export class PostgresRoleProvider implements AccessProvider {
     }
   }
 
-  private namesOf(grant: ProviderGrant): ProviderResult<Names> {
+  private namesOf(grant: Pick<ProviderGrant, 'role' | 'principal'>): ProviderResult<Names> {
     const role = this.databaseRoleOf(grant.role);
     const roleProblem = roleNameProblem(role);
     if (roleProblem) return permanent(`database role for "${grant.role}" ${roleProblem}`);
@@ -299,7 +362,7 @@ export class PostgresRoleProvider implements AccessProvider {
   }
 }
 
-export interface PostgresProviderDependencies {
+export interface PostgresProviderDependencies extends ProviderBuildOptions {
   logger?: Logger;
 }
 
@@ -307,7 +370,7 @@ export interface PostgresProviderDependencies {
 export const createPostgresProvider = function createPostgresProvider(
   settings: Record<string, unknown>,
   env: Record<string, string | undefined>,
-  { logger }: PostgresProviderDependencies = {},
+  { logger, guard }: PostgresProviderDependencies = {},
 ) {
   const parsed = parsePostgresSettings(settings);
   if (!parsed.ok) return parsed;
@@ -326,8 +389,19 @@ export const createPostgresProvider = function createPostgresProvider(
       ],
     };
   }
-  return { ok: true, provider: new PostgresRoleProvider({ settings: parsed.settings, connectionString, logger }) };
+  const managedRoles = (guard?.peers ?? []).flatMap((peer) => databaseRolesOf(peer.settings, peer.roles));
+  return {
+    ok: true,
+    provider: new PostgresRoleProvider({ settings: parsed.settings, connectionString, logger, managedRoles, permanentHolders: guard?.permanentHolders ?? [] }),
+  };
 } satisfies ProviderFactory;
+
+/** The database roles a postgres resource grants: each role id through its settings' mapping. */
+function databaseRolesOf(settings: Record<string, unknown>, roleIds: string[]): string[] {
+  const parsed = parsePostgresSettings(settings);
+  const mapping = parsed.ok ? (parsed.settings.roles ?? {}) : {};
+  return roleIds.map((roleId) => (Object.hasOwn(mapping, roleId) ? mapping[roleId]! : roleId));
+}
 
 function isPostgresUrl(value: string): boolean {
   try {

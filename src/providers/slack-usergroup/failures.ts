@@ -20,7 +20,8 @@ export type UsergroupMethod =
   | 'usergroups.list'
   | 'usergroups.users.update'
   | 'usergroups.enable'
-  | 'usergroups.disable';
+  | 'usergroups.disable'
+  | 'users.info';
 
 /** Slack's error codes that say "not now": the same call can work later. */
 const TRANSIENT_ERRORS = new Set([
@@ -38,7 +39,7 @@ const TRANSIENT_ERRORS = new Set([
 const TOKEN_ERRORS = new Set(['invalid_auth', 'not_authed', 'account_inactive', 'token_revoked', 'token_expired', 'not_allowed_token_type']);
 
 const scopeFor = (method: UsergroupMethod) =>
-  method === 'usergroups.users.list' || method === 'usergroups.list' ? 'usergroups:read' : 'usergroups:write';
+  method === 'users.info' ? 'users:read' : method === 'usergroups.users.list' || method === 'usergroups.list' ? 'usergroups:read' : 'usergroups:write';
 
 /** Why Slack refused, in words that say what to fix; the code itself is always quoted first. */
 function hint(code: string, method: UsergroupMethod, data: Record<string, unknown>): string | undefined {

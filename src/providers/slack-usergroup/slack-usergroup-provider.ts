@@ -85,7 +85,20 @@ export class SlackUsergroupProvider implements AccessProvider {
   }
 
   grant(grant: ProviderGrant): Promise<ProviderResult> {
-    return this.#run(grant, 'add', (group, user) => this.#exclusive(group, () => this.#locked(group, () => this.#add(group, user))));
+    return this.#run(grant, 'add', (group, user) =>
+      this.#exclusive(group, () =>
+        this.#locked(group, async () => {
+          // Under the group's lock, right before the write: changes keep the order they were asked in.
+          await this.#requireActivePerson(user);
+          await this.#add(group, user);
+        }),
+      ),
+    );
+  }
+
+  /** Only an active person is added to a group: not a deactivated account, a bot or an app's user. */
+  checkPrincipal(principal: string, role: string): Promise<ProviderResult> {
+    return this.#run({ principal, role }, 'check', (_group, user) => this.#requireActivePerson(user));
   }
 
   revoke(grant: ProviderGrant): Promise<ProviderResult> {
@@ -118,7 +131,7 @@ export class SlackUsergroupProvider implements AccessProvider {
 
   /** Resolves the group and checks the principal, then runs `work`, turning failures into results. */
   async #run<T>(
-    grant: ProviderGrant,
+    grant: Pick<ProviderGrant, 'principal' | 'role'>,
     action: 'add' | 'remove' | 'check',
     work: (group: string, user: string) => Promise<T>,
   ): Promise<ProviderResult<T>> {
@@ -210,6 +223,17 @@ export class SlackUsergroupProvider implements AccessProvider {
     if (rest.length > 0) await this.#update(group, rest);
     else await this.#setEnabled(group, false);
     await this.#verify(group, rest);
+  }
+
+  /**
+   * Asks Slack who `user` is right before adding them: an account deactivated, or a bot or an
+   * app's user, since the request was made is refused (permanently: trying again cannot help).
+   */
+  async #requireActivePerson(user: string): Promise<void> {
+    const response = await this.#call('users.info', () => this.#client.users.info({ user }));
+    const account = response.user;
+    const why = account?.deleted !== false ? 'a deactivated account' : account.is_bot !== false || account.is_app_user === true ? 'a bot or an app' : null;
+    if (why) throw new OperationFailed({ kind: 'permanent', message: `${user} is ${why}, not an active person of the workspace` });
   }
 
   /**

@@ -22,6 +22,7 @@ resources:
   - id: prod-db
     name: Production database
     provider: { type: postgres, settings: { connectionStringEnv: TARGET_DB_URL } }
+    identity: { domains: [example.com] }
     roles: [read]
     maxDuration: 4h
     approvers: { users: [U0APPROVER1] }

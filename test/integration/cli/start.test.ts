@@ -19,6 +19,7 @@ resources:
   - id: prod-db
     name: Production database
     provider: { type: postgres, settings: { connectionStringEnv: TARGET_DB_URL } }
+    identity: { domains: [example.com] }
     roles: [read]
     maxDuration: 4h
     approvers: { users: [U0APPROVER1] }
@@ -236,7 +237,7 @@ ${extra}`;
   it('serves Prometheus metrics on /metrics: requests by state from PostgreSQL, decisions, queues', async () => {
     const own = await createTestDatabase();
     const file = join(mkdtempSync(join(tmpdir(), 'latch-metrics-')), 'policy.yaml');
-    writeFileSync(file, VALID_POLICY.replace('    roles: [read]', '    identity: { from: map-only, map: { U0REQUESTER: alice } }\n    roles: [read]'));
+    writeFileSync(file, VALID_POLICY.replace('    identity: { domains: [example.com] }', '    identity: { from: map-only, map: { U0REQUESTER: alice } }'));
     try {
       const { baseUrl } = await startLatch({ DATABASE_URL: own.url, LATCH_POLICY_FILE: file });
       const sender = new SlackSender(`${baseUrl}/slack/events`, SIGNING_SECRET, (id) => slack.responseUrl(id));

@@ -5,7 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger } from '../../../src/logging/logger.ts';
 import { createPostgresProvider } from '../../../src/providers/postgres/postgres-provider.ts';
-import type { AccessProvider, ProviderGrant, ProviderResult } from '../../../src/providers/provider.ts';
+import type { AccessProvider, ProviderGrant, ProviderGuard, ProviderResult } from '../../../src/providers/provider.ts';
 import { freePort } from '../../helpers/free-port.ts';
 import { adminQuery, withDatabaseName } from '../../helpers/test-database.ts';
 import { describeProviderContract } from './provider-contract.ts';
@@ -75,8 +75,8 @@ function urlFor(user: string, password: string | undefined, base = adminUrl, dat
   return url.toString();
 }
 
-function newProvider(settings: Record<string, unknown> = {}, connectionString = grantorUrl, logger?: ReturnType<typeof createLogger>) {
-  const created = createPostgresProvider({ connectionStringEnv: CONNECTION_ENV, ...settings }, { [CONNECTION_ENV]: connectionString }, { logger });
+function newProvider(settings: Record<string, unknown> = {}, connectionString = grantorUrl, logger?: ReturnType<typeof createLogger>, guard?: ProviderGuard) {
+  const created = createPostgresProvider({ connectionStringEnv: CONNECTION_ENV, ...settings }, { [CONNECTION_ENV]: connectionString }, { logger, ...(guard ? { guard } : {}) });
   if (!created.ok) throw new Error(`provider not created: ${created.problems.join('; ')}`);
   providers.push(created.provider);
   return created.provider;
@@ -274,6 +274,101 @@ describe('postgres: names that need quoting and hostile principals', () => {
     const provider = newProvider({}, urlFor(grantor, GRANTOR_PASSWORD, `postgresql://127.0.0.1:${await freePort()}/x`));
     expect(await provider.grant(grantFor(principal, role))).toEqual(failedWith('permanent'));
     expect(await provider.revoke(grantFor(principal, role))).toEqual(failedWith('permanent'));
+  });
+});
+
+describe('postgres: accounts Latch never grants to nor revokes from', () => {
+  /** pg_auth_members as the superuser sees it: the principal's direct membership in `role`, if any. */
+  async function membership(principal: string, role: string): Promise<{ admin_option: boolean } | null> {
+    const { rows } = await admin.query<{ admin_option: boolean }>(
+      `SELECT m.admin_option FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
+       WHERE r.rolname = $1 AND u.rolname = $2`,
+      [role, principal],
+    );
+    return rows[0] ?? null;
+  }
+
+  /** Neither grant nor revoke touches the account, and checkPrincipal refuses it when asked. */
+  async function expectRefused(provider: AccessProvider, principal: string, role: string, why: RegExp) {
+    const before = await membership(principal, role);
+    expect(await provider.checkPrincipal!(principal, role)).toEqual(failedWith('permanent', why));
+    expect(await provider.grant(grantFor(principal, role))).toEqual(failedWith('permanent', new RegExp(`refused to grant.*${why.source}`)));
+    expect(await membership(principal, role)).toEqual(before);
+    expect(await provider.revoke(grantFor(principal, role))).toEqual(failedWith('permanent', new RegExp(`refused to revoke.*${why.source}.*nothing was changed`)));
+    expect(await membership(principal, role)).toEqual(before);
+  }
+
+  it('refuses the grantor itself: its own ADMIN OPTION membership survives a revoke', async () => {
+    const role = await createManagedRole(roleName('guard_role'));
+    const provider = newProvider();
+    expect(await membership(grantor, role)).toEqual({ admin_option: true });
+    await expectRefused(provider, grantor, role, /the account Latch itself connects as \(the grantor\)/);
+    expect(await membership(grantor, role)).toEqual({ admin_option: true });
+    // And Latch can still grant the role to a person afterwards.
+    const person = await createRole(roleName('after_grantor'), 'LOGIN');
+    expect(await provider.grant(grantFor(person, role))).toEqual(succeeded);
+    expect(await adminHasRole(person, role)).toBe(true);
+  });
+
+  it('refuses a login that is a member of the grantor', async () => {
+    const role = await createManagedRole(roleName('guard_member_role'));
+    const insider = await createRole(roleName('grantor_member'), 'LOGIN');
+    await admin.query(`GRANT ${escapeIdentifier(grantor)} TO ${escapeIdentifier(insider)}`);
+    await expectRefused(newProvider(), insider, role, /a member of the account Latch itself connects as/);
+    expect(await adminHasRole(insider, role)).toBe(true); // through the grantor, untouched
+  });
+
+  it('refuses a superuser and a role with CREATEROLE', async () => {
+    const role = await createManagedRole(roleName('guard_admins_role'));
+    const superuser = await createRole(roleName('super'), 'LOGIN');
+    await admin.query(`ALTER ROLE ${escapeIdentifier(superuser)} SUPERUSER`);
+    const roleAdmin = await createRole(roleName('createrole'), 'LOGIN');
+    await admin.query(`ALTER ROLE ${escapeIdentifier(roleAdmin)} CREATEROLE`);
+    const provider = newProvider();
+    await expectRefused(provider, superuser, role, /it is a superuser/);
+    await expectRefused(provider, roleAdmin, role, /it has CREATEROLE/);
+  });
+
+  it('refuses a role with ADMIN OPTION on a managed role, this one or another the policy grants, and leaves its membership', async () => {
+    const role = await createManagedRole(roleName('guard_admin_of'));
+    const other = await createManagedRole(roleName('guard_other_managed'));
+    const owner = await createRole(roleName('role_owner'), 'LOGIN');
+    await admin.query(`GRANT ${escapeIdentifier(role)} TO ${escapeIdentifier(owner)} WITH ADMIN OPTION`);
+    const otherOwner = await createRole(roleName('other_owner'), 'LOGIN');
+    await admin.query(`GRANT ${escapeIdentifier(other)} TO ${escapeIdentifier(otherOwner)} WITH ADMIN OPTION`);
+    const guard: ProviderGuard = { permanentHolders: [], peers: [{ settings: { connectionStringEnv: CONNECTION_ENV }, roles: [role, other] }] };
+    const provider = newProvider({}, grantorUrl, undefined, guard);
+    await expectRefused(provider, owner, role, new RegExp(`ADMIN OPTION on "${role}"`));
+    expect(await membership(owner, role)).toEqual({ admin_option: true });
+    await expectRefused(provider, otherOwner, role, new RegExp(`ADMIN OPTION on "${other}"`));
+  });
+
+  it('refuses a managed role itself, and a NOLOGIN group role', async () => {
+    const role = await createManagedRole(roleName('guard_target'));
+    // A managed role that can log in (it happens): refused as managed, not only as a group role.
+    const managedLogin = await createRole(roleName('managed_login'), 'LOGIN');
+    const group = await createRole(roleName('some_group'), 'NOLOGIN');
+    const guard: ProviderGuard = { permanentHolders: [], peers: [{ settings: { connectionStringEnv: CONNECTION_ENV, roles: { write: managedLogin } }, roles: ['write'] }] };
+    const provider = newProvider({}, grantorUrl, undefined, guard);
+    await expectRefused(provider, managedLogin, role, /a role Latch grants to people/);
+    await expectRefused(provider, group, role, /cannot log in \(a group role\)/);
+  });
+
+  it("refuses the policy's permanent holders, and a revoke leaves their standing membership", async () => {
+    const role = await createManagedRole(roleName('guard_permanent'));
+    const service = await createRole(roleName('svc_reporting'), 'LOGIN');
+    await admin.query(`GRANT ${escapeIdentifier(role)} TO ${escapeIdentifier(service)}`);
+    const provider = newProvider({}, grantorUrl, undefined, { permanentHolders: [service], peers: [] });
+    await expectRefused(provider, service, role, /permanentHolders/);
+    expect(await adminHasRole(service, role)).toBe(true);
+  });
+
+  it('gives an ordinary login a clean bill, and says nothing is wrong with an account the target does not have', async () => {
+    const role = await createManagedRole(roleName('guard_plain'));
+    const person = await createRole(roleName('plain_person'), 'LOGIN');
+    const provider = newProvider();
+    expect(await provider.checkPrincipal!(person, role)).toEqual(succeeded);
+    expect(await provider.checkPrincipal!(roleName('nobody_here'), role)).toEqual(succeeded);
   });
 });
 

@@ -400,3 +400,39 @@ describe('slack-usergroup provider', () => {
     });
   });
 });
+
+describe('slack-usergroup provider: only active people are added', () => {
+  let slack: FakeSlack;
+  beforeAll(async () => {
+    slack = await FakeSlack.start({
+      users: [
+        { id: 'U0GONE', name: 'gone', deleted: true },
+        { id: 'U0ROBOT', name: 'robot', isBot: true },
+        { id: 'U0APPUSER', name: 'app', isAppUser: true },
+        { id: 'U0PERSON', name: 'person' },
+      ],
+    });
+  });
+  afterAll(() => slack.close());
+
+  it.each([
+    ['U0GONE', 'a deactivated account'],
+    ['U0ROBOT', 'a bot or an app'],
+    ['U0APPUSER', 'a bot or an app'],
+  ])('refuses to add %s (%s), and leaves the group as it was', async (user, why) => {
+    slack.addUsergroup('S0GUARDED', { users: ['U0PERSON'] });
+    const provider = build(slack, { usergroup: 'S0GUARDED' });
+    const refusal = { ok: false, failure: { kind: 'permanent', message: expect.stringContaining(`${user} is ${why}, not an active person of the workspace`) } };
+    expect(await provider.checkPrincipal!(user, 'member')).toEqual(refusal);
+    expect(await provider.grant(grantFor(user, 'member'))).toEqual(refusal);
+    expect(slack.usergroup('S0GUARDED')).toMatchObject({ users: ['U0PERSON'], disabled: false });
+  });
+
+  it('adds an active person, and says so when asked first', async () => {
+    slack.addUsergroup('S0OPEN', { users: ['U0PERSON'] });
+    const provider = build(slack, { usergroup: 'S0OPEN' });
+    expect(await provider.checkPrincipal!('U0NEWPERSON', 'member')).toEqual({ ok: true, value: undefined });
+    expect(await provider.grant(grantFor('U0NEWPERSON', 'member'))).toEqual({ ok: true, value: undefined });
+    expect(slack.usergroup('S0OPEN')?.users).toEqual(['U0PERSON', 'U0NEWPERSON']);
+  });
+});

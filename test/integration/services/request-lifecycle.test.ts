@@ -9,7 +9,7 @@ import { claimPendingReminders, escalateOverdueRequests } from '../../../src/ser
 import { createDatabase, type Database } from '../../../src/store/database.ts';
 import { createTestDatabase, emptyRequestTables, type TestDatabase } from '../../helpers/test-database.ts';
 import { testPolicy, testResource } from '../../helpers/test-policy.ts';
-import { testServiceContext } from '../../helpers/test-services.ts';
+import { memberProfile, testServiceContext } from '../../helpers/test-services.ts';
 
 const REQUESTER = 'U0REQUESTER';
 const [APPROVER1, APPROVER2] = ['U0APPROVER1', 'U0APPROVER2'];
@@ -86,12 +86,12 @@ describe('requestAccess', () => {
 });
 
 describe('requestAccess: who gets the access', () => {
-  const emailIdentity = testResource({ identity: { map: { U0MAPPED: 'svc_mapped' }, from: 'email', template: '{localpart}' } });
+  const emailIdentity = testResource({ identity: { map: { U0MAPPED: 'svc_mapped' }, from: 'email', template: '{localpart}', domains: ['example.com'] } });
 
   it('records the principal from the requester’s Slack email, as the policy’s template says', async () => {
     const { ctx, users } = setup();
     ctx.policyNow = testPolicy([emailIdentity]);
-    users.profiles.set(REQUESTER, { id: REQUESTER, email: 'Grace.Hopper@example.com' });
+    users.profiles.set(REQUESTER, memberProfile(REQUESTER, 'Grace.Hopper@example.com'));
     const result = await requestAccess(ctx, draft);
     if (!result.ok) throw new Error(JSON.stringify(result.errors));
     expect(await db.accessRequest.findUniqueOrThrow({ where: { id: result.requestId } })).toMatchObject({ principal: 'grace.hopper' });
@@ -109,7 +109,7 @@ describe('requestAccess: who gets the access', () => {
   it('refuses, when asked, someone Latch cannot map, and stores nothing', async () => {
     const { ctx, users } = setup();
     ctx.policyNow = testPolicy([emailIdentity]);
-    users.profiles.set(REQUESTER, { id: REQUESTER });
+    users.profiles.set(REQUESTER, memberProfile(REQUESTER));
     expect(await requestAccess(ctx, draft)).toEqual({
       ok: false,
       errors: { resource: 'Latch cannot tell who you are on Production database: your Slack profile shows no email address.' },

@@ -201,14 +201,15 @@ describe('/request-access', () => {
 describe('identity from the Slack profile', () => {
   it('reads the requester’s email through users.info, and refuses someone without one in the form', async () => {
     const saved = h.policy;
-    h.policy = testPolicy([testResource({ identity: { map: {}, from: 'email', template: 'jit_{localpart}' } })]);
+    h.policy = testPolicy([testResource({ identity: { map: {}, from: 'email', template: 'jit_{localpart}', domains: ['example.com'] } })]);
     try {
-      h.slack.addUser({ id: REQUESTER, name: 'rita', email: 'rita@example.com' });
-      const ok = await submitRequest({ resource: 'prod-db', role: 'read', duration: '1h', reason: 'r' });
+      // Someone who has not asked before: Latch keeps a profile it read for ten minutes.
+      h.slack.addUser({ id: 'U0RITA', name: 'rita', email: 'rita@example.com' });
+      const ok = await submitRequest({ resource: 'prod-db', role: 'read', duration: '1h', reason: 'r' }, 'U0RITA');
       expect(ok.status).toBe(200);
       await waitFor(async () => (await h.db.accessRequest.count()) === 1);
       expect((await h.db.accessRequest.findFirstOrThrow()).principal).toBe('jit_rita');
-      expect(h.slack.callsTo('users.info')).toEqual([expect.objectContaining({ args: expect.objectContaining({ user: REQUESTER }) })]);
+      expect(h.slack.callsTo('users.info').filter((call) => call.args.user === 'U0RITA')).toHaveLength(1);
 
       h.slack.addUser({ id: 'U0NOEMAIL', name: 'bot-like' });
       const refused = await submitRequest({ resource: 'prod-db', role: 'read', duration: '1h', reason: 'r' }, 'U0NOEMAIL');
@@ -216,6 +217,74 @@ describe('identity from the Slack profile', () => {
         response_action: 'errors',
         errors: { [REQUEST_RESOURCE_BLOCK]: 'Latch cannot tell who you are on Production database: your Slack profile shows no email address.' },
       });
+    } finally {
+      h.policy = saved;
+    }
+  });
+});
+
+describe('who Slack says the requester is', () => {
+  const emailIdentity = () => testPolicy([testResource({ identity: { map: {}, from: 'email', template: '{localpart}', domains: ['example.com'] } })]);
+
+  it.each([
+    ['a deactivated account', { deleted: true }, 'Your Slack account is deactivated: Latch gives it no access.'],
+    ['a multi-channel guest', { isRestricted: true }, 'Guests of this Slack workspace cannot request Production database.'],
+    ['a single-channel guest', { isUltraRestricted: true }, 'Guests of this Slack workspace cannot request Production database.'],
+    ['a bot', { isBot: true }, 'Latch gives access to people only, and this Slack account is a bot or an app.'],
+    ['an app user', { isAppUser: true }, 'Latch gives access to people only, and this Slack account is a bot or an app.'],
+    ['a user of another team', { teamId: 'T0ELSEWHERE' }, 'Your Slack account belongs to another workspace or organisation (Slack Connect): Latch gives access only to members of its own workspace.'],
+    ['an email Slack has not confirmed', { emailConfirmed: false }, 'Latch cannot tell who you are on Production database: Slack has not confirmed the email address on your profile. Confirm it in Slack, then ask again.'],
+  ] as const)('refuses %s in the form, and stores nothing', async (_name, flags, message) => {
+    const saved = h.policy;
+    h.policy = emailIdentity();
+    try {
+      const id = `U0FLAG${Object.keys(flags)[0]!.toUpperCase()}`;
+      h.slack.addUser({ id, name: 'someone', email: 'someone@example.com', ...flags });
+      const refused = await submitRequest({ resource: 'prod-db', role: 'read', duration: '1h', reason: 'r' }, id);
+      expect(await refused.json()).toEqual({ response_action: 'errors', errors: { [REQUEST_RESOURCE_BLOCK]: message } });
+      expect(await h.db.accessRequest.count()).toBe(0);
+    } finally {
+      h.policy = saved;
+    }
+  });
+
+  it('refuses an account of the workspace that is not a person even when its identity is not the email', async () => {
+    // The Slack user id is the identity here (a slack-usergroup resource's default): a guest still gets nothing.
+    h.slack.addUser({ id: 'U0GUESTUID', name: 'guest', isRestricted: true });
+    const refused = await submitRequest({ resource: 'prod-db', role: 'read', duration: '1h', reason: 'r' }, 'U0GUESTUID');
+    expect(await refused.json()).toEqual({ response_action: 'errors', errors: { [REQUEST_RESOURCE_BLOCK]: 'Guests of this Slack workspace cannot request Production database.' } });
+    expect(await h.db.accessRequest.count()).toBe(0);
+  });
+
+  it('lets a guest ask where the policy allows guests', async () => {
+    const saved = h.policy;
+    h.policy = testPolicy([testResource({ identity: { map: {}, from: 'email', template: '{localpart}', domains: ['example.com'], allowGuests: true } })]);
+    try {
+      h.slack.addUser({ id: 'U0GUESTOK', name: 'guest', email: 'guest.ok@example.com', isRestricted: true });
+      const response = await submitRequest({ resource: 'prod-db', role: 'read', duration: '1h', reason: 'r' }, 'U0GUESTOK');
+      expect(response.status).toBe(200);
+      await waitFor(async () => (await h.db.accessRequest.count()) === 1);
+      expect((await h.db.accessRequest.findFirstOrThrow()).principal).toBe('guest.ok');
+    } finally {
+      h.policy = saved;
+    }
+  });
+
+  it.each([
+    ['latch_grantor@anything.example', 'anything.example'],
+    ['svc_reporting@gmail.com', 'gmail.com'],
+  ])('gives no account to %s, an email at a domain the policy does not list', async (email, domain) => {
+    const saved = h.policy;
+    h.policy = emailIdentity();
+    try {
+      const id = `U0DOM${domain.replace(/[^a-z]/g, '').toUpperCase()}`;
+      h.slack.addUser({ id, name: 'eve', email });
+      const refused = await submitRequest({ resource: 'prod-db', role: 'read', duration: '1h', reason: 'r' }, id);
+      expect(await refused.json()).toEqual({
+        response_action: 'errors',
+        errors: { [REQUEST_RESOURCE_BLOCK]: `Latch cannot tell who you are on Production database: its accounts belong to @example.com addresses, and your Slack profile's email is at @${domain}.` },
+      });
+      expect(await h.db.accessRequest.count()).toBe(0);
     } finally {
       h.policy = saved;
     }

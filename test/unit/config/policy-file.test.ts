@@ -34,7 +34,7 @@ const VALID = [
   '  - id: prod-db', //                  5
   '    name: Production database', //    6
   '    provider:', //                    7
-  '      type: postgres', //             8
+  '      type: webhook', //              8
   '    roles: [read]', //                9
   '    approvers:', //                  10
   '      users: [U0ALICE01]', //        11
@@ -82,7 +82,7 @@ describe('policy.example.yaml', () => {
       name: 'Production database',
       description: 'Read or write access to the production PostgreSQL',
       provider: { type: 'postgres', settings: { connectionStringEnv: 'PROD_DB_ADMIN_URL' } },
-      identity: { map: { U0SRELEAD1: 'sre_lead' }, from: 'email', template: '{localpart}' },
+      identity: { map: { U0SRELEAD1: 'sre_lead' }, from: 'email', template: '{localpart}', domains: ['example.com'], allowGuests: false },
       roles: [
         { id: 'read', maxDurationSeconds: 4 * HOUR },
         { id: 'write', description: 'INSERT, UPDATE, DELETE', maxDurationSeconds: 1 * HOUR },
@@ -201,8 +201,8 @@ describe('defaults', () => {
     expect(policyOf(text).resources[0]).toEqual({
       id: 'prod-db',
       name: 'Production database',
-      provider: { type: 'postgres', settings: {} },
-      identity: { map: {}, from: 'email', template: '{localpart}' },
+      provider: { type: 'webhook', settings: {} },
+      identity: { map: {}, from: 'email', template: '{email}' },
       roles: [{ id: 'read', maxDurationSeconds: HOUR }],
       maxDurationSeconds: HOUR,
       requesters: { everyone: true },
@@ -654,7 +654,6 @@ describe('identity', () => {
       '    approvers: { users: [U0A] }', '    approvalChannel: C0A', identity].join('\n');
 
   it.each([
-    ['postgres', { map: {}, from: 'email', template: '{localpart}' }],
     ['webhook', { map: {}, from: 'email', template: '{email}' }],
     ['slack-usergroup', { map: {}, from: 'slack-user-id', template: '{email}' }],
   ])('defaults to what fits a %s provider', (provider, identity) => {
@@ -667,7 +666,41 @@ describe('identity', () => {
     expect(result.ok && result.policy.resources[0]!.identity).toEqual({ map: { U0ALICE: 'alice' }, from: 'map-only', template: 'db_{localpart}' });
   });
 
+  it('defaults to {localpart} for a postgres provider, which needs the email domains it may come from', () => {
+    const result = parsePolicy(resource('postgres', '    identity: { domains: [Example.COM, corp.example] }'));
+    expect(result.ok && result.policy.resources[0]!.identity).toEqual({ map: {}, from: 'email', template: '{localpart}', domains: ['example.com', 'corp.example'] });
+  });
+
   it.each([
+    ['no identity at all', ''],
+    ['a template that leaves out the domain', '    identity: { template: "jit_{localpart}" }'],
+  ])('refuses a postgres resource with %s and no email domains, naming identity.domains', (_name, line) => {
+    expect(parsePolicy(resource('postgres', line))).toEqual({
+      ok: false,
+      problems: [expect.stringMatching(/^resources\[0\]\.identity\.domains: is missing: the identity template "(jit_)?\{localpart\}" leaves out the email's domain, so list the email domains .* \(line \d+\)$/)],
+    });
+  });
+
+  it.each([
+    ['the template keeps the domain', '    identity: { template: "{email}" }'],
+    ['the identity is not the email', '    identity: { from: slack-user-id }'],
+    ['the identity is mapped only', '    identity: { from: map-only, map: { U0ALICE: alice } }'],
+  ])('needs no email domains when %s', (_name, line) => {
+    expect(parsePolicy(resource('postgres', line))).toMatchObject({ ok: true });
+  });
+
+  it('reads allowGuests, and leaves guests out unless it is true', () => {
+    const allowed = parsePolicy(resource('webhook', '    identity: { allowGuests: true }'));
+    expect(allowed.ok && allowed.policy.resources[0]!.identity.allowGuests).toBe(true);
+    const unsaid = parsePolicy(resource('webhook'));
+    expect(unsaid.ok && unsaid.policy.resources[0]!.identity.allowGuests).toBeUndefined();
+  });
+
+  it.each([
+    ['    identity: { domains: [] }', 'resources[0].identity.domains: must list at least one email domain, such as example.com (line 9)'],
+    ['    identity: { domains: ["@example.com"] }', 'resources[0].identity.domains[0]: must be an email domain such as example.com, without @ or wildcards (line 9)'],
+    ['    identity: { domains: ["*.example.com"] }', 'resources[0].identity.domains[0]: must be an email domain such as example.com, without @ or wildcards (line 9)'],
+    ['    identity: { allowGuests: sometimes }', 'resources[0].identity.allowGuests: must be true or false (line 9)'],
     ['    identity: { from: ldap }', 'resources[0].identity.from: must be one of slack-user-id, email, map-only (line 9)'],
     ['    identity: { template: "{name}" }', 'resources[0].identity.template: may only use {email}, {localpart} and {domain} (line 9)'],
   ])('refuses %s', (line, problem) => {

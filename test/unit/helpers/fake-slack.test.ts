@@ -70,9 +70,55 @@ describe('fake Slack Web API', () => {
     expect((await call('views.open', { view, trigger_id: '1.2.3' })).body).toMatchObject({ ok: true, view: { id: expect.any(String) } });
   });
 
-  it('looks up the users it was given', async () => {
-    expect((await call('users.info', { user: 'U1' })).body.user).toMatchObject({ id: 'U1', tz: 'Europe/London', profile: { email: 'ada@example.com' } });
-    expect((await call('users.info', { user: 'U404' })).body).toEqual({ ok: false, error: 'user_not_found' });
+  it('looks up the users it was given, as Slack describes a member of the workspace', async () => {
+    expect((await call('users.info', { user: 'U1' })).body.user).toMatchObject({
+      id: 'U1',
+      team_id: slack.teamId,
+      tz: 'Europe/London',
+      deleted: false,
+      is_bot: false,
+      is_app_user: false,
+      is_restricted: false,
+      is_ultra_restricted: false,
+      is_email_confirmed: true,
+      profile: { email: 'ada@example.com' },
+    });
+    expect((await call('users.info', { user: 'bad id' })).body).toEqual({ ok: false, error: 'user_not_found' });
+  });
+
+  it('answers for a user it was never given as a plain member without an email; strict, it says user_not_found', async () => {
+    expect((await call('users.info', { user: 'U404' })).body.user).toMatchObject({ id: 'U404', deleted: false, is_bot: false, is_restricted: false, team_id: slack.teamId });
+    expect((await call('users.info', { user: 'U404' })).body.user.profile.email).toBeUndefined();
+    const strict = await FakeSlack.start({ strict: true });
+    try {
+      const response = await fetch(`${strict.apiUrl}users.info`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Bearer ${strict.botToken}` },
+        body: new URLSearchParams({ user: 'U404' }),
+      });
+      expect(await response.json()).toEqual({ ok: false, error: 'user_not_found' });
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('describes deactivated accounts, guests, bots, app users, unconfirmed emails and other teams as Slack does', async () => {
+    slack.addUser({ id: 'U2', name: 'gone', deleted: true });
+    slack.addUser({ id: 'U3', name: 'guest', isRestricted: true });
+    slack.addUser({ id: 'U4', name: 'single', isUltraRestricted: true });
+    slack.addUser({ id: 'U5', name: 'bot', isBot: true });
+    slack.addUser({ id: 'U6', name: 'app', isAppUser: true });
+    slack.addUser({ id: 'U7', name: 'unconfirmed', email: 'u@example.com', emailConfirmed: false });
+    slack.addUser({ id: 'W8', name: 'connect', teamId: 'T0OTHER' });
+    const user = async (id: string) => (await call('users.info', { user: id })).body.user;
+    expect(await user('U2')).toMatchObject({ deleted: true });
+    expect(await user('U3')).toMatchObject({ is_restricted: true, is_ultra_restricted: false });
+    // A single-channel guest is restricted too, as Slack reports it.
+    expect(await user('U4')).toMatchObject({ is_restricted: true, is_ultra_restricted: true });
+    expect(await user('U5')).toMatchObject({ is_bot: true });
+    expect(await user('U6')).toMatchObject({ is_app_user: true, is_bot: false });
+    expect(await user('U7')).toMatchObject({ is_email_confirmed: false });
+    expect(await user('W8')).toMatchObject({ team_id: 'T0OTHER' });
   });
 
   it('keeps user group membership between calls', async () => {

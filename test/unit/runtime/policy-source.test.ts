@@ -63,6 +63,25 @@ describe('PolicySource', () => {
     }
   });
 
+  it('replaces a postgres provider when what it guards changes (permanent holders), though its settings did not', async () => {
+    const database = (holders: string) => `
+  - id: db
+    name: db
+    provider: { type: postgres, settings: { connectionStringEnv: DB_URL } }
+    identity: { from: map-only }
+    roles: [read]
+    maxDuration: 1h
+    approvers: { users: [U0APPROVER1] }
+    approvalChannel: C0APPROVALS
+    permanentHolders: [${holders}]`;
+    const { file, source, initial } = setup(policyText(database('svc_a'), resource('ops', 'S0OPS')));
+    writeFileSync(file, policyText(database('svc_a, svc_b'), resource('ops', 'S0OPS')));
+    expect(await source.reload('test')).toMatchObject({ outcome: 'reloaded' });
+    expect(source.providers.get('db')).not.toBe(initial.get('db'));
+    // Another type's provider does not read the guard: it is kept.
+    expect(source.providers.get('ops')).toBe(initial.get('ops'));
+  });
+
   it('refuses an invalid file, keeping what is in force, and does nothing when the text is the same', async () => {
     const { file, source } = setup(policyText(resource('ops', 'S0OPS')));
     const before = source.policy;

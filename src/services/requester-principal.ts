@@ -1,0 +1,49 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { reservedPrincipalRefusal, resolvePrincipal, type PrincipalResult } from '../domain/identity.ts';
+import type { ResourcePolicy } from '../domain/policy.ts';
+import { oneLine } from './access-context.ts';
+import type { ServiceContext } from './service-context.ts';
+
+/**
+ * How long a request waits for the target's word on the account. A form's answer must reach Slack
+ * within 3 s; a target that is slower is asked again, and must agree, before anything is granted.
+ */
+const CHECK_TIMEOUT_MS = 1_500;
+
+/**
+ * The account the provider will grant `role` to for a Slack user, resolved when they ask, so that
+ * a requester with no usable identity is told then, not after approval. Refused, in this order:
+ * a Slack account that is not a person of this workspace, an identity the policy's rules do not
+ * give (map, template, email domains), one of the policy's permanent holders, and an account the
+ * provider's target calls privileged (the grantor, an administrator, a managed role). The provider
+ * checks again right before it grants or revokes, so what is let through here is not trusted there.
+ */
+export async function requesterPrincipal(ctx: ServiceContext, resource: ResourcePolicy, role: string, userId: string): Promise<PrincipalResult> {
+  const profile = await ctx.users.profile(userId);
+  if (!profile) return { ok: false, message: 'Latch could not read your Slack profile just now; try again in a minute.' };
+  const resolved = resolvePrincipal(resource.identity, resource.name, profile);
+  if (!resolved.ok) return resolved;
+  const reserved = reservedPrincipalRefusal(resource, resolved.principal);
+  if (reserved) return refuse(ctx, resource, userId, resolved.principal, reserved);
+  const provider = ctx.providerFor?.(resource.id);
+  if (!provider?.checkPrincipal) return resolved;
+  const checked = await Promise.race([
+    provider
+      .checkPrincipal(resolved.principal, role)
+      .catch((error: unknown) => ({ ok: false as const, failure: { kind: 'transient' as const, message: error instanceof Error ? error.message : String(error) } })),
+    sleep(CHECK_TIMEOUT_MS, undefined, { ref: false }).then(() => ({ ok: false as const, failure: { kind: 'transient' as const, message: `no answer within ${CHECK_TIMEOUT_MS} ms` } })),
+  ]);
+  if (checked.ok) return resolved;
+  if (checked.failure.kind === 'permanent') {
+    return refuse(ctx, resource, userId, resolved.principal, `Latch will not change the account "${resolved.principal}" on ${resource.name}: ${oneLine(checked.failure.message)}.`);
+  }
+  // The target could not say just now: the provider checks again before it acts, and refuses then.
+  ctx.logger.warn({ resourceId: resource.id, principal: resolved.principal, failure: oneLine(checked.failure.message) }, 'could not check the requested account on the target; the grant will check it');
+  return resolved;
+}
+
+function refuse(ctx: ServiceContext, resource: ResourcePolicy, userId: string, principal: string, message: string): PrincipalResult {
+  // Someone naming a privileged account is worth a look, whether by mistake or not.
+  ctx.logger.warn({ resourceId: resource.id, requester: userId, principal }, 'request refused: the identity names an account Latch never changes');
+  return { ok: false, message };
+}
