@@ -1,5 +1,5 @@
 import type { ProviderType } from '../config/policy-file.ts';
-import type { Policy } from '../domain/policy.ts';
+import type { Policy, ProviderSettings } from '../domain/policy.ts';
 import { createPostgresProvider } from './postgres/postgres-provider.ts';
 import type { AccessProvider, ProviderFactory } from './provider.ts';
 import { createSlackUsergroupProvider } from './slack-usergroup/slack-usergroup-provider.ts';
@@ -37,4 +37,16 @@ export async function createProviders(policy: Policy, env: Record<string, string
   if (problems.length === 0) return { ok: true, providers };
   await Promise.all([...providers.values()].map((provider) => provider.close?.()));
   return { ok: false, problems };
+}
+
+export type ProviderResultOne = { ok: true; provider: AccessProvider } | { ok: false; problems: string[] };
+
+/**
+ * One provider from settings alone (a grant's recorded settings, for revoking access whose
+ * resource left the policy). Secrets still come from the environment, as at start-up.
+ */
+export function createProvider(settings: ProviderSettings, env: Record<string, string | undefined>): ProviderResultOne {
+  const factory = PROVIDER_FACTORIES[settings.type as ProviderType];
+  if (!factory) return { ok: false, problems: [`there is no provider type "${settings.type}"`] };
+  return factory(settings.settings, env);
 }

@@ -1,10 +1,14 @@
+import type { ProviderSettings } from '../domain/policy.ts';
 import { canTransition } from '../domain/request-state.ts';
+import type { PolicyMismatch, StoredRequestFit } from '../domain/stored-request-fit.ts';
 import type { ProviderFailure } from '../providers/provider.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
+import type { Prisma } from '../store/generated/client.ts';
 import { inTransaction, type Transaction } from '../store/transaction.ts';
 import { isLiveGrant } from './access-chain.ts';
 import { oneLine, type AccessContext } from './access-context.ts';
 import { lockRequest } from './decide-request.ts';
+import { recheckStoredRequest } from './recheck-policy.ts';
 
 export interface GrantAccessInput {
   requestId: string;
@@ -53,6 +57,11 @@ export async function grantAccess(ctx: AccessContext, input: GrantAccessInput): 
   if (request.state !== 'approved') return { outcome: 'skipped', reason: `the request is ${request.state}` };
   if (request.startsAt && request.startsAt > ctx.clock.now()) return { outcome: 'not_yet', startsAt: request.startsAt };
 
+  // The policy in force, not the one it was approved under, decides whether it is granted: a
+  // reload since (or during a later start's wait) may have removed or narrowed what it asks for.
+  const fit = await recheckStoredRequest(ctx, request, 'grant');
+  if (!fit.fits) return refuseByPolicy(ctx, request.id, fit);
+  const providerSettings = fit.resource.provider;
   const provider = ctx.providerFor(request.resourceId);
   if (!provider) return fail(ctx, request.id, null, permanentFailure(`the policy no longer configures a provider for ${request.resourceId}`));
   if (!request.principal) return fail(ctx, request.id, null, permanentFailure('the request names no account to grant to'));
@@ -64,8 +73,8 @@ export async function grantAccess(ctx: AccessContext, input: GrantAccessInput): 
       if (locked?.state !== 'approved') return null;
       return tx.grant.upsert({
         where: { requestId: request.id },
-        create: { requestId: request.id, provider: provider.type, principal, resourceId: request.resourceId, role: request.role, grantAttempts: 1 },
-        update: { grantAttempts: { increment: 1 } },
+        create: { requestId: request.id, provider: provider.type, providerSettings: toJson(providerSettings), principal, resourceId: request.resourceId, role: request.role, grantAttempts: 1 },
+        update: { grantAttempts: { increment: 1 }, providerSettings: toJson(providerSettings) },
       });
     });
     if (!grant) return { outcome: 'skipped', reason: 'the request is no longer approved' };
@@ -121,11 +130,23 @@ async function recordFailedAttempt(ctx: AccessContext, requestId: string, grantI
 }
 
 /**
+ * The policy in force no longer allows an approved request: it becomes `failed`, the honest state
+ * for access approved but never given, with the policy's reason and its code in the audit event.
+ * An attempt that may have reached the target (a grant row from an earlier, unanswered try) is
+ * left due for revocation now, as after a transient failure.
+ */
+async function refuseByPolicy(ctx: AccessContext, requestId: string, fit: Extract<StoredRequestFit, { fits: false }>): Promise<GrantAccessResult> {
+  const earlier = await ctx.db.grant.findUnique({ where: { requestId } });
+  const unsure = earlier !== null && earlier.revokedAt === null;
+  return fail(ctx, requestId, earlier?.id ?? null, { kind: unsure ? 'transient' : 'permanent', message: fit.message }, fit.code);
+}
+
+/**
  * The request becomes `failed`, with the reason people will read. After a permanent failure the
  * target refused, so nothing exists and the grant is closed; after a transient one the target's
  * state is unknown, so the grant is left due for revocation now.
  */
-async function fail(ctx: AccessContext, requestId: string, grantId: string | null, failure: ProviderFailure): Promise<GrantAccessResult> {
+async function fail(ctx: AccessContext, requestId: string, grantId: string | null, failure: ProviderFailure, policyCode?: PolicyMismatch): Promise<GrantAccessResult> {
   const now = ctx.clock.now();
   const message = oneLine(failure.message);
   const cleanup = grantId !== null && failure.kind === 'transient';
@@ -134,7 +155,7 @@ async function fail(ctx: AccessContext, requestId: string, grantId: string | nul
     if (!request || !canTransition(request.state, 'failed')) return false;
     await tx.accessRequest.update({
       where: { id: requestId },
-      data: { state: 'failed', endedAt: now, outcomeReason: `Access could not be granted: ${message}` },
+      data: { state: 'failed', endedAt: now, outcomeReason: policyCode ? `The policy changed before the access was granted: ${message}` : `Access could not be granted: ${message}` },
     });
     if (grantId !== null) {
       await tx.grant.update({
@@ -144,7 +165,13 @@ async function fail(ctx: AccessContext, requestId: string, grantId: string | nul
           : { lastError: message, lastErrorAt: now, revokedAt: now, revokeReason: 'grant failed' },
       });
     }
-    await appendAuditEvent(tx, { actor: 'latch', action: 'grant.failed', requestId, at: now, data: { grantId, kind: failure.kind, message, cleanup } });
+    await appendAuditEvent(tx, {
+      actor: 'latch',
+      action: 'grant.failed',
+      requestId,
+      at: now,
+      data: { grantId, kind: failure.kind, message, cleanup, ...(policyCode ? { code: policyCode, policyVersion: ctx.policy().version } : {}) },
+    });
     return true;
   });
   if (!failed) return { outcome: 'skipped', reason: 'the request is no longer approved' };
@@ -159,4 +186,9 @@ function permanentFailure(message: string): ProviderFailure {
 /** A provider that throws broke its contract; treat it as transient, since retrying may help. */
 export function thrownFailure(error: unknown): ProviderFailure {
   return { kind: 'transient', message: `unexpected provider error: ${error instanceof Error ? error.message : String(error)}` };
+}
+
+/** Stored as the policy holds them: plain JSON, validated again when read (see revoke-grant.ts). */
+function toJson(settings: ProviderSettings): Prisma.InputJsonObject {
+  return JSON.parse(JSON.stringify({ type: settings.type, settings: settings.settings })) as Prisma.InputJsonObject;
 }

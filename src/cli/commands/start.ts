@@ -4,7 +4,7 @@ import type { Policy } from '../../domain/policy.ts';
 import { AccessQueues } from '../../jobs/access-queues.ts';
 import { startDigestSchedules } from '../../jobs/digest-jobs.ts';
 import { startMaintenance } from '../../jobs/maintenance-jobs.ts';
-import { createProviders } from '../../providers/registry.ts';
+import { createProvider, createProviders } from '../../providers/registry.ts';
 import type { AccessProvider } from '../../providers/provider.ts';
 import { startAccessJobs } from '../../runtime/start-access-jobs.ts';
 import { createRedisConnection, describeRedisError, redisModeProblem } from '../../jobs/redis-connection.ts';
@@ -48,7 +48,13 @@ export async function startCommand(role: ProcessRole = 'all'): Promise<void> {
   const policy = await readPolicy(env.LATCH_POLICY_FILE);
   logger.info({ policyVersion: policy.version, resources: policy.resources.length }, `policy loaded from ${env.LATCH_POLICY_FILE}`);
   const providers = await buildProviders(policy, env.LATCH_POLICY_FILE);
-  const source = new PolicySource(env.LATCH_POLICY_FILE, { policy, providers }, (next) => createProviders(next, process.env), logger);
+  const source = new PolicySource(
+    env.LATCH_POLICY_FILE,
+    { policy, providers },
+    (next) => createProviders(next, process.env),
+    logger,
+    (settings) => createProvider(settings, process.env),
+  );
   const service = await startService(env, source, logger, role);
   // SIGTERM or SIGINT: see GracefulShutdown (a second one exits at once). Handled before Latch
   // says it listens, so a supervisor that stops it as soon as it has started gets a clean stop.
