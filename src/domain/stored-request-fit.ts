@@ -65,8 +65,8 @@ export type StoredRequestFit =
 export function groupsToCheck(policy: Policy, request: Pick<StoredRequest, 'resourceId' | 'breakGlass' | 'decidedByRule'>): string[] {
   const resource = findResource(policy, request.resourceId);
   if (!resource) return [];
+  if (request.breakGlass) return resource.breakGlass ? groupsOf(resource.breakGlass.requesters) : [];
   const audiences: Audience[] = [resource.requesters];
-  if (request.breakGlass && resource.breakGlass) audiences.push(resource.breakGlass.requesters);
   const rule = !request.breakGlass && request.decidedByRule ? resource.autoApprove.find((candidate) => candidate.name === request.decidedByRule) : undefined;
   if (rule) audiences.push(rule.requesters);
   return [...new Set(audiences.flatMap(groupsOf))];
@@ -97,7 +97,8 @@ export function checkStoredRequest(policy: Policy, request: StoredRequest, quest
   const role = findRole(resource, request.role);
   if (!role) return refuse('role_removed', `The policy no longer offers ${request.role} on ${resource.name}.`);
   const { requesterSlackId: requester } = request;
-  if (!isInAudience(resource.requesters, requester, question.requesterGroups)) {
+  // Break-glass has its own list of who may use it, in place of the requesters (as when asked).
+  if (!request.breakGlass && !isInAudience(resource.requesters, requester, question.requesterGroups)) {
     return refuse('requester_not_allowed', `The policy no longer lists the requester as someone who may ask for ${resource.name}.`);
   }
 

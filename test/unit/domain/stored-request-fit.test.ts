@@ -105,6 +105,11 @@ describe('checkStoredRequest', () => {
     const breakGlass = { requesters: { everyone: true as const }, maxDurationSeconds: HOUR, reviewWithinSeconds: HOUR, remindEverySeconds: HOUR };
     const used = stored({ breakGlass: true, decidedByRule: 'break-glass', durationSeconds: HOUR, decidedAt: created });
     expect(check(testResource({ breakGlass }), used, { moment: 'grant' }).fits).toBe(true);
+    // Its own list replaces the requesters: someone who may not ask for approval may still use it.
+    const onCallOnly = testResource({ requesters: { everyone: false, users: [], groups: [] }, breakGlass: { ...breakGlass, requesters: { everyone: false, users: [], groups: ['S0ONCALL'] } } });
+    expect(groupsToCheck(testPolicy([onCallOnly]), used)).toEqual(['S0ONCALL']);
+    expect(check(onCallOnly, used, { moment: 'grant', requesterGroups: new Set(['S0ONCALL']) }).fits).toBe(true);
+    expect(check(onCallOnly, used, { moment: 'grant' })).toMatchObject({ fits: false, code: 'break_glass_withdrawn' });
     expect(check(testResource(), used, { moment: 'grant' })).toMatchObject({ fits: false, code: 'break_glass_withdrawn' });
     expect(check(testResource({ breakGlass: { ...breakGlass, maxDurationSeconds: 1800 } }), used, { moment: 'grant' })).toMatchObject({ fits: false, code: 'duration_over_maximum' });
   });
