@@ -1,5 +1,5 @@
 import { validateExtension, type ExtensionDraft, type ExtensionErrors, type HeldAccess } from '../domain/extension-rules.ts';
-import { findResource, findRole, type ResourcePolicy, type RolePolicy } from '../domain/policy.ts';
+import { findResource, findRole, groupsOf, isInAudience, type ResourcePolicy, type RolePolicy } from '../domain/policy.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
 import { findAccessChain, heldAccessOf, type ChainedRequest } from './access-chain.ts';
@@ -31,6 +31,12 @@ export async function checkExtension(ctx: ServiceContext, requestId: string, use
   const resource = findResource(ctx.policy(), head.resourceId);
   const role = resource && findRole(resource, head.role);
   if (!resource || !role) return { ok: false, message: `The policy no longer offers ${head.role} on ${head.resourceId}.` };
+  // More time is a request to the approvers: only someone the policy in force lists may ask.
+  const groups = groupsOf(resource.requesters);
+  const userGroups = groups.length > 0 ? await ctx.groups.memberGroups(userId, groups) : new Set<string>();
+  if (!isInAudience(resource.requesters, userId, userGroups)) {
+    return { ok: false, message: `The policy no longer lists you as someone who may ask for ${resource.name}, so you cannot ask for more time.` };
+  }
   return { ok: true, head, held, resource, role };
 }
 

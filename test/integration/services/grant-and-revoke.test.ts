@@ -428,6 +428,13 @@ describe('more time (requestExtension)', () => {
     expect(await db.accessRequest.findUniqueOrThrow({ where: { id: again.requestId } })).toMatchObject({ state: 'failed' });
     expect(provider.callsOf('grant')).toBe(1);
     expect((await grantOf(id)).expiresAt).toEqual(originalEnd);
+
+    // Asked after the requesters were narrowed: refused at once.
+    const narrowed: AccessContext = { ...ctx, policy: () => testPolicy([testResource({ requesters: { everyone: false, users: ['U0SOMEONEELSE'], groups: [] } })]) };
+    expect(await requestExtension(narrowed, { requestId: id, requesterId: REQUESTER, duration: '1h', reason: 'the migration overran' })).toEqual({
+      ok: false,
+      message: 'The policy no longer lists you as someone who may ask for Production database, so you cannot ask for more time.',
+    });
   });
 
   it('lets only the holder ask, one request for more time at a time, and only while the access lasts', async () => {
