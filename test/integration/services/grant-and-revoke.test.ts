@@ -534,11 +534,19 @@ describe('access whose resource a reload removed', () => {
       const requestId = await approvedRequest({ durationSeconds: 600 });
       const granted = await grantAccess(ctx, { requestId, finalAttempt: false });
       if (granted.outcome !== 'granted') throw new Error(JSON.stringify(granted));
+      const early = await approvedRequest({ durationSeconds: 600, principal: 'bob' });
+      const earlyGrant = await grantAccess(ctx, { requestId: early, finalAttempt: false });
+      if (earlyGrant.outcome !== 'granted') throw new Error(JSON.stringify(earlyGrant));
       expect(dbTarget.holds(PRINCIPAL, 'read')).toBe(true);
       expect((await grantOf(requestId)).providerSettings).toEqual({ type: 'slack-usergroup', settings: expect.objectContaining({ usergroup: 'S0DB' }) });
 
       await removeProdDb();
       expect(source.providers.get('prod-db')).toBeUndefined();
+      // "I'm done" after the removal: ended now, through the same path.
+      expect(await endAccessEarly(ctx, { requestId: early, userId: REQUESTER })).toMatchObject({ ok: true });
+      expect(await revokeGrant(ctx, earlyGrant.grantId)).toMatchObject({ outcome: 'revoked', providerCalled: true });
+      expect(dbTarget.holds('bob', 'read')).toBe(false);
+      // And at expiry.
       clock.advance(600);
       expect(await revokeGrant(ctx, granted.grantId)).toMatchObject({ outcome: 'revoked', providerCalled: true });
       expect(dbTarget.holds(PRINCIPAL, 'read')).toBe(false);
