@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Queue } from 'bullmq';
 import pg from 'pg';
-import type { Policy } from '../src/domain/policy.ts';
+import { DEFAULT_REQUEST_LIMITS, type Policy } from '../src/domain/policy.ts';
 import { AccessQueues, revokeJobId } from '../src/jobs/access-queues.ts';
 import { reconcileAccess, RECONCILE_HORIZON_MS } from '../src/jobs/reconcile-access.ts';
 import { createRedisConnection } from '../src/jobs/redis-connection.ts';
@@ -142,4 +142,4 @@ async function bareAddBulk(redisUrl: string, dueTimes: number[], logger: ReturnT
   }
 }
 
-const EMPTY_POLICY: Policy = { version: 'bench', security: { channel: null, admins: { users: [], groups: [] } }, digests: [], resources: [] };
+const EMPTY_POLICY: Policy = { version: 'bench', security: { channel: null, admins: { users: [], groups: [] } }, limits: DEFAULT_REQUEST_LIMITS, digests: [], resources: [] };

@@ -3,7 +3,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import { Queue, Worker } from 'bullmq';
 import pg from 'pg';
-import type { Policy } from '../src/domain/policy.ts';
+import { DEFAULT_REQUEST_LIMITS, type Policy } from '../src/domain/policy.ts';
 import { AccessQueues } from '../src/jobs/access-queues.ts';
 import { startAccessWorkers, type AccessEvents } from '../src/jobs/access-workers.ts';
 import { createRedisConnection } from '../src/jobs/redis-connection.ts';
@@ -286,7 +286,7 @@ export async function runBareBullmq(options: PhaseOptions): Promise<PhaseResult>
 const BENCH_RESOURCE = 'bench-db';
 const BENCH_ROLE = 'read';
 
-const BENCH_POLICY: Policy = { version: 'bench', security: { channel: null, admins: { users: [], groups: [] } }, digests: [], resources: [] };
+const BENCH_POLICY: Policy = { version: 'bench', security: { channel: null, admins: { users: [], groups: [] } }, limits: DEFAULT_REQUEST_LIMITS, digests: [], resources: [] };
 
 /** The Slack side is left out: telling people is not part of taking the access away. */
 const NO_EVENTS: AccessEvents = {

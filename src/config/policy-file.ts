@@ -5,6 +5,7 @@ import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { MAX_REASON_LENGTH } from '../domain/access-request-rules.ts';
 import { formatDuration, parseDuration } from '../domain/duration.ts';
+import { DEFAULT_AUTO_APPROVAL_LIMITS, DEFAULT_REQUEST_LIMITS } from '../domain/policy.ts';
 import type { ApproverPolicy, Audience, AutoApprovalRule, BreakGlassPolicy, IdentityPolicy, ReminderPolicy, Policy, ResourcePolicy, RolePolicy, Weekday } from '../domain/policy.ts';
 
 /**
@@ -203,6 +204,10 @@ const autoApproveSchema = z.strictObject({
   maxDuration: duration.optional(),
   requesters: requestersSchema.default('everyone'),
   schedule: scheduleSchema.optional(),
+  // Limits against chaining auto-approvals into standing access (see AutoApprovalLimits).
+  cooldown: duration.optional(),
+  maxPerDay: z.int({ error: 'must be a whole number, 1 or more' }).min(1, { error: 'must be a whole number, 1 or more' }).optional(),
+  startWithin: duration.optional(),
 });
 
 const breakGlassSchema = z.strictObject({
@@ -271,12 +276,17 @@ const securitySchema = z.strictObject({
   admins: audienceSchema.optional(),
 });
 
+const limitsSchema = z.strictObject({
+  pendingPerPerson: z.int({ error: 'must be a whole number, 1 or more' }).min(1, { error: 'must be a whole number, 1 or more' }).optional(),
+});
+
 // Defaults and each resource are checked on their own (below), so that one broken resource does not
 // hide the problems of the others.
 const fileSchema = z.strictObject(
   {
     defaults: z.unknown().optional(),
     security: securitySchema.optional(),
+    limits: z.unknown().optional(),
     digests: z.unknown().optional(),
     resources: z
       .array(z.unknown(), whenMissing('list at least one resource people can request'))
@@ -294,6 +304,7 @@ const KNOWN_FIELDS: Record<string, readonly string[]> = {
   defaults: Object.keys(defaultsSchema.shape),
   security: Object.keys(securitySchema.shape),
   'security.admins': Object.keys(audienceSchema.shape),
+  limits: Object.keys(limitsSchema.shape),
   'resources[]': Object.keys(resourceSchema.shape),
   'resources[].provider': Object.keys(providerSchema.shape),
   'resources[].identity': Object.keys(identitySchema.shape),
@@ -543,6 +554,11 @@ function resolveAutoApprove(resource: ResourceInput, roles: RolePolicy[], { repo
       schedule: rule.schedule
         ? { timeZone: rule.schedule.timeZone, days: rule.schedule.days, fromMinute: rule.schedule.from, toMinute: rule.schedule.to }
         : null,
+      limits: {
+        cooldownSeconds: rule.cooldown ?? DEFAULT_AUTO_APPROVAL_LIMITS.cooldownSeconds,
+        maxPerDay: rule.maxPerDay ?? DEFAULT_AUTO_APPROVAL_LIMITS.maxPerDay,
+        startWithinSeconds: rule.startWithin ?? DEFAULT_AUTO_APPROVAL_LIMITS.startWithinSeconds,
+      },
     };
   });
 }
@@ -629,6 +645,7 @@ function buildPolicy(content: unknown, version: string): { policy?: Policy; prob
     if (resolved) resources.push(resolved);
   });
   const security = parsePart(securitySchema.optional(), file.security, ['security'], problems);
+  const limits = parsePart(limitsSchema.optional(), file.limits, ['limits'], problems);
   const digests = parsePart(z.array(digestSchema).optional(), file.digests, ['digests'], problems);
   digests?.forEach((digest, index) => {
     const first = digests.findIndex((other) => other.name === digest.name);
@@ -641,7 +658,7 @@ function buildPolicy(content: unknown, version: string): { policy?: Policy; prob
     // Break-glass is announced loudly and reviewed there: without a channel nobody would see it.
     return { problems: [{ path: ['resources', rawResources.findIndex((raw) => isRecord(raw) && raw.id === resources[withBreakGlass]!.id), 'breakGlass'], message: 'needs security.channel, where break-glass use is announced and reviewed' }] };
   }
-  return { policy: { version, security: { channel: security?.channel ?? null, admins }, digests: digests ?? [], resources }, problems };
+  return { policy: { version, security: { channel: security?.channel ?? null, admins }, limits: { pendingPerPerson: limits?.pendingPerPerson ?? DEFAULT_REQUEST_LIMITS.pendingPerPerson }, digests: digests ?? [], resources }, problems };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from '../logging/logger.ts';
+import { grantAppRole } from '../store/app-role.ts';
 import { migrateDatabase } from '../store/migrate.ts';
 import { databaseLoginOf, REQUESTER, SECURITY_LEAD } from './demo-cast.ts';
 import type { DemoNames } from './demo-names.ts';
@@ -13,10 +15,10 @@ export function withDatabase(url: string, database: string): string {
   return parsed.toString();
 }
 
-function withUser(url: string, user: string): string {
+function withUser(url: string, user: string, password = ''): string {
   const parsed = new URL(url);
   parsed.username = user;
-  parsed.password = '';
+  parsed.password = password;
   return parsed.toString();
 }
 
@@ -34,16 +36,23 @@ async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T
 
 /**
  * A fresh, migrated Latch database: each demo starts with no requests, so what the page shows is
- * what the person just did.
+ * what the person just did. Split as the README says to run Latch: the superuser migrates (and
+ * owns the tables), and Latch gets the URL of the app role, which holds only what
+ * prisma/app-role.sql grants, so even the demo's Latch cannot switch off the audit triggers.
  */
 export async function resetLatchDatabase(adminUrl: string, names: DemoNames, logger: Logger): Promise<string> {
+  // A password, though the demo's server trusts loopback: the URL works on a server that does not.
+  const password = randomBytes(12).toString('hex');
   await withClient(adminUrl, async (client) => {
     await client.query(`DROP DATABASE IF EXISTS ${ident(names.latchDatabase)} WITH (FORCE)`);
+    await client.query(`DROP ROLE IF EXISTS ${ident(names.appRole)}`);
     await client.query(`CREATE DATABASE ${ident(names.latchDatabase)}`);
+    await client.query(`CREATE ROLE ${ident(names.appRole)} LOGIN PASSWORD '${password}'`);
   });
-  const url = withDatabase(adminUrl, names.latchDatabase);
-  await migrateDatabase({ databaseUrl: url, logger });
-  return url;
+  const ownerUrl = withDatabase(adminUrl, names.latchDatabase);
+  await migrateDatabase({ databaseUrl: ownerUrl, logger });
+  await grantAppRole(ownerUrl, names.appRole);
+  return withUser(ownerUrl, names.appRole, password);
 }
 
 export interface AnalyticsDatabase {
@@ -90,6 +99,6 @@ export async function dropDemoDatabases(adminUrl: string, names: DemoNames): Pro
   await withClient(adminUrl, async (client) => {
     await client.query(`DROP DATABASE IF EXISTS ${ident(names.latchDatabase)} WITH (FORCE)`);
     await client.query(`DROP DATABASE IF EXISTS ${ident(names.targetDatabase)} WITH (FORCE)`);
-    for (const role of [...logins, names.grantorRole, names.readRole]) await client.query(`DROP ROLE IF EXISTS ${ident(role)}`);
+    for (const role of [...logins, names.grantorRole, names.readRole, names.appRole]) await client.query(`DROP ROLE IF EXISTS ${ident(role)}`);
   });
 }

@@ -7,6 +7,11 @@ export interface DemoNames {
   suffix: string;
   /** Latch's own database: requests, grants, the audit trail. */
   latchDatabase: string;
+  /**
+   * The role Latch runs as: not the tables' owner (the superuser migrates), with exactly the
+   * privileges of prisma/app-role.sql, as the README tells operators to run it.
+   */
+  appRole: string;
   /** The database holding the table the granted role may read. */
   targetDatabase: string;
   /** The role Latch hands out for a while. */
@@ -19,6 +24,7 @@ export function demoNames(suffix = ''): DemoNames {
   return {
     suffix,
     latchDatabase: `latch_demo${suffix}`,
+    appRole: `latch_demo_app${suffix}`,
     targetDatabase: `latch_demo_analytics${suffix}`,
     readRole: `analytics_read${suffix}`,
     grantorRole: `latch_demo_grantor${suffix}`,

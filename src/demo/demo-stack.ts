@@ -26,6 +26,8 @@ export interface DemoStackOptions {
   names: DemoNames;
   /** Where the sandbox page listens; 127.0.0.1 unless it must be reached from another machine. */
   sandboxHost: string;
+  /** Other names the page is reached by (a DNS name of this machine); requests naming others are refused. */
+  sandboxAllowedHosts?: string[];
   sandboxPort: number;
   latchPort: number;
   /** The policy file, Latch's environment and its log are written here. */
@@ -79,6 +81,7 @@ export async function startDemoStack(options: DemoStackOptions): Promise<DemoSta
     const sandbox = await startSandbox({
       port: options.sandboxPort,
       host: options.sandboxHost,
+      ...(options.sandboxAllowedHosts ? { allowedHosts: options.sandboxAllowedHosts } : {}),
       latchUrl: latchEventsUrl,
       signingSecret,
       botToken: DEMO_BOT_TOKEN,

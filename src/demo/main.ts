@@ -34,6 +34,7 @@ function settings() {
     sandboxPort: portSetting('LATCH_DEMO_PORT', 3030),
     latchPort: portSetting('LATCH_DEMO_LATCH_PORT', 3031),
     sandboxHost: process.env.LATCH_DEMO_HOST?.trim() || '127.0.0.1',
+    sandboxAllowedHosts: (process.env.LATCH_DEMO_ALLOWED_HOSTS ?? '').split(',').map((name) => name.trim()).filter(Boolean),
     // One folder per PostgreSQL port, so two demos on other ports never share files.
     workDir: join(tmpdir(), `latch-demo-${pgPort}`),
   };

@@ -17,13 +17,40 @@ export interface AutoApprovalCandidate {
 
 export type RuleVerdict = { rule: AutoApprovalRule; applies: true } | { rule: AutoApprovalRule; applies: false; because: string };
 
+/** A span of the requester's access to the same resource and role: held, booked, or ended. */
+export interface AccessPeriod {
+  start: Date;
+  /** Exclusive: a period starting at this instant continues this one without a gap. */
+  end: Date;
+  /** Approved by an auto-approval rule (not by people, not break-glass). */
+  autoApproved: boolean;
+}
+
+/**
+ * What the requester already has of the same resource and role, read under a per-requester lock
+ * so concurrent requests see each other. Without it, each of 48 requests made within seconds
+ * looks like the first and a rule approves them all into a day of continuous access.
+ */
+export interface AutoApprovalHistory {
+  /** Live and booked access (any approval), and auto-approved access that ended recently. */
+  periods: readonly AccessPeriod[];
+  /** When each auto-approval of the resource and role for the requester was made (at least the last 24 h). */
+  autoApprovedAt: readonly Date[];
+}
+
+/** For `policy explain` and `policy test`: a request with nothing before it. */
+export const NO_HISTORY: AutoApprovalHistory = { periods: [], autoApprovedAt: [] };
+
+const DAY_MS = 24 * 3600 * 1000;
+
 export function findAutoApproval(
   resource: ResourcePolicy,
   request: AutoApprovalCandidate,
   requesterGroups: ReadonlySet<string>,
   now: Date,
+  history: AutoApprovalHistory = NO_HISTORY,
 ): AutoApprovalRule | undefined {
-  return explainAutoApproval(resource, request, requesterGroups, now).find((verdict) => verdict.applies)?.rule;
+  return explainAutoApproval(resource, request, requesterGroups, now, history).find((verdict) => verdict.applies)?.rule;
 }
 
 /** Every rule with whether it applies and, when not, the first condition that fails: for `policy explain`. */
@@ -32,10 +59,13 @@ export function explainAutoApproval(
   request: AutoApprovalCandidate,
   requesterGroups: ReadonlySet<string>,
   now: Date,
+  history: AutoApprovalHistory = NO_HISTORY,
 ): RuleVerdict[] {
   const role = findRole(resource, request.role);
   return resource.autoApprove.map((rule): RuleVerdict => {
-    const because = failedCondition(rule, request, role?.maxDurationSeconds, requesterGroups, request.startsAt ?? now);
+    const because =
+      failedCondition(rule, request, role?.maxDurationSeconds, requesterGroups, request.startsAt ?? now) ??
+      (role ? exceededLimit(rule, request, rule.maxDurationSeconds ?? role.maxDurationSeconds, now, history) : null);
     return because ? { rule, applies: false, because } : { rule, applies: true };
   });
 }
@@ -53,6 +83,61 @@ function failedCondition(
   if (!isInAudience(rule.requesters, request.requesterId, requesterGroups)) return 'the requester is not among its requesters';
   if (rule.schedule && !isWithin(rule.schedule, at)) return `it applies only ${describeWindow(rule.schedule)}`;
   return null;
+}
+
+/**
+ * The limits that keep a rule from being chained into standing access: a bounded later start, a
+ * daily cap, the continuous stretch held to the rule's maximum, and a cooldown between stretches.
+ * A request over a limit is not refused: it goes to people, like any request no rule covers.
+ */
+function exceededLimit(rule: AutoApprovalRule, request: AutoApprovalCandidate, maxStretchSeconds: number, now: Date, history: AutoApprovalHistory): string | null {
+  const { cooldownSeconds, maxPerDay, startWithinSeconds } = rule.limits;
+  const start = request.startsAt && request.startsAt > now ? request.startsAt : now;
+  if (start.getTime() - now.getTime() > startWithinSeconds * 1000) return `it covers only access starting within ${formatDuration(startWithinSeconds)}`;
+  const madeToday = history.autoApprovedAt.filter((at) => at.getTime() > now.getTime() - DAY_MS && at <= now).length;
+  if (madeToday >= maxPerDay) return `it approves at most ${maxPerDay} a day for one person, and ${madeToday} were in the last 24h`;
+  const candidate: AccessPeriod = { start, end: new Date(start.getTime() + request.durationSeconds * 1000), autoApproved: true };
+  const { stretch, outside } = continuousStretch(candidate, history.periods);
+  const stretchSeconds = (stretch.end.getTime() - stretch.start.getTime()) / 1000;
+  if (stretchSeconds > maxStretchSeconds) {
+    return `with the access already held or booked it would run ${formatDuration(stretchSeconds)} without a break, over its ${formatDuration(maxStretchSeconds)}`;
+  }
+  const tooClose = outside.find((period) => period.autoApproved && gapSeconds(period, stretch) < cooldownSeconds);
+  if (tooClose) {
+    const gap = formatDuration(gapSeconds(tooClose, stretch));
+    const where = tooClose.end <= stretch.start ? `start ${gap} after the last one ended` : `end ${gap} before the next one begins`;
+    return `it needs ${formatDuration(cooldownSeconds)} between stretches of auto-approved access, and this one would ${where}`;
+  }
+  return null;
+}
+
+/**
+ * The candidate merged with every period that touches or overlaps it, directly or through another:
+ * one continuous span of access. `outside` holds the periods that are not part of it.
+ */
+export function continuousStretch(candidate: AccessPeriod, periods: readonly AccessPeriod[]): { stretch: { start: Date; end: Date }; outside: AccessPeriod[] } {
+  let start = candidate.start.getTime();
+  let end = candidate.end.getTime();
+  let outside = [...periods];
+  for (let merged = true; merged; ) {
+    merged = false;
+    const rest: AccessPeriod[] = [];
+    for (const period of outside) {
+      if (period.start.getTime() <= end && period.end.getTime() >= start) {
+        start = Math.min(start, period.start.getTime());
+        end = Math.max(end, period.end.getTime());
+        merged = true;
+      } else rest.push(period);
+    }
+    outside = rest;
+  }
+  return { stretch: { start: new Date(start), end: new Date(end) }, outside };
+}
+
+/** Seconds between two spans that do not touch (the earlier one's end to the later one's start). */
+function gapSeconds(a: { start: Date; end: Date }, b: { start: Date; end: Date }): number {
+  const gapMs = a.end <= b.start ? b.start.getTime() - a.end.getTime() : a.start.getTime() - b.end.getTime();
+  return Math.max(0, gapMs / 1000);
 }
 
 const WEEKDAY_BY_NAME: Record<string, Weekday> = { Mon: 'mon', Tue: 'tue', Wed: 'wed', Thu: 'thu', Fri: 'fri', Sat: 'sat', Sun: 'sun' };

@@ -55,7 +55,25 @@ export interface AutoApprovalRule {
   requesters: Audience;
   /** When it applies, by the clock in a time zone; null means at any time. */
   schedule: WeeklyWindow | null;
+  /**
+   * Limits that keep auto-approval from being chained into standing access. The whole continuous
+   * stretch a request would join (the requester's live and booked access of the same resource and
+   * role, plus this request) is held to `maxDurationSeconds` (the role's maximum when null).
+   */
+  limits: AutoApprovalLimits;
 }
+
+export interface AutoApprovalLimits {
+  /** After an auto-approved stretch of the role ends, the next auto-approval waits this long. */
+  cooldownSeconds: number;
+  /** Auto-approvals of the resource and role per person in any rolling 24 hours. */
+  maxPerDay: number;
+  /** Only requests starting within this time of being asked are auto-approved (no far bookings). */
+  startWithinSeconds: number;
+}
+
+/** Safe limits for a rule that sets none: see policy.example.yaml. */
+export const DEFAULT_AUTO_APPROVAL_LIMITS: AutoApprovalLimits = { cooldownSeconds: 3600, maxPerDay: 3, startWithinSeconds: 3600 };
 
 export interface ProviderSettings {
   /** Provider type, e.g. `postgres`, `slack-usergroup`, `webhook`. */
@@ -159,10 +177,19 @@ export interface DigestPolicy {
   channel: string;
 }
 
+/** Limits on what one person can ask for at once, whatever the resource. */
+export interface RequestLimits {
+  /** Requests of one person waiting for approvers at once; a further one is refused when asked. */
+  pendingPerPerson: number;
+}
+
+export const DEFAULT_REQUEST_LIMITS: RequestLimits = { pendingPerPerson: 10 };
+
 export interface Policy {
   /** Hex SHA-256 of the policy file's bytes: recorded on each request decided under it. */
   version: string;
   security: SecurityPolicy;
+  limits: RequestLimits;
   digests: DigestPolicy[];
   resources: ResourcePolicy[];
 }

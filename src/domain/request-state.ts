@@ -1,6 +1,7 @@
 /**
  * The AccessRequest state machine. pending → approved → active → revoked; pending → denied |
- * cancelled | expired; approved | active → failed when a provider gives up. Break-glass requests
+ * cancelled | expired; approved → cancelled before its access is granted (a later start called
+ * off); approved | active → failed when a provider gives up. Break-glass requests
  * are created active. The use cases ask `canTransition` before each change of state, so no code
  * path can skip a state (re-activate a denied request, approve an expired one).
  */
@@ -9,7 +10,7 @@ export type RequestState = (typeof REQUEST_STATES)[number];
 
 const TRANSITIONS: Readonly<Record<RequestState, readonly RequestState[]>> = {
   pending: ['approved', 'denied', 'cancelled', 'expired'],
-  approved: ['active', 'failed', 'revoked'],
+  approved: ['active', 'failed', 'revoked', 'cancelled'],
   active: ['revoked', 'failed'],
   revoked: [],
   denied: [],

@@ -75,6 +75,12 @@ export class AccessQueues implements AccessScheduler {
     );
   }
 
+  /** Removes a grant job still waiting (a later start called off); one already running finds the request cancelled. */
+  async withdrawGrant(requestId: string): Promise<void> {
+    const job = await this.grants.getJob(grantJobId(requestId));
+    if (job && ((await job.isDelayed()) || (await job.isWaiting()))) await job.remove().catch(() => undefined);
+  }
+
   async scheduleRevocation(grantId: string, dueAt: Date): Promise<void> {
     const jobId = revokeJobId(grantId);
     const existing = await this.revocations.getJob(jobId);

@@ -6,7 +6,7 @@
  * Expected failures are results, not exceptions, and say whether retrying can help: `transient`
  * (timeouts, 5xx, rate limits, a target that is down) is retried with backoff; `permanent` (the
  * role no longer exists, credentials refused, the user is unknown to the target) stops the fast
- * retries at once. Messages are fit to show a person in Slack and never contain a secret.
+ * retries at once. Messages are for the operator's log and never contain a secret.
  *
  * Deliberately left out: deciding whether access *should* end. When two grants overlap, the job
  * layer revokes only when no other active grant covers the same principal and role.
@@ -29,7 +29,11 @@ export type ProviderFailureKind = 'transient' | 'permanent';
 
 export interface ProviderFailure {
   kind: ProviderFailureKind;
-  /** One line for people: what failed and, where known, what to fix. No secrets. */
+  /**
+   * One line for the operator: what failed and, where known, what to fix. No secrets. It goes to
+   * the log and the audit event only, never to Slack (it may quote the target's own words): people
+   * read a fixed notice per kind instead (src/services/failure-notice.ts).
+   */
   message: string;
 }
 

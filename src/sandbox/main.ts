@@ -8,6 +8,7 @@ import { startSandbox, type SandboxOptions } from './sandbox.ts';
  *
  *   --port 3030 --host 127.0.0.1 --latch-url http://127.0.0.1:3000/slack/events
  *   --people people.json   (optional: { users, channels, usergroups } as in SandboxOptions)
+ *   --allowed-host name    (repeatable: another name the page is reached by; others are refused)
  *
  * SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN come from the environment (as Latch reads them), with
  * sandbox defaults when unset. Without --people, a requester, two approvers and a security lead in
@@ -35,6 +36,7 @@ async function main(): Promise<void> {
       host: { type: 'string', default: process.env.SANDBOX_HOST ?? '127.0.0.1' },
       'latch-url': { type: 'string', default: process.env.LATCH_URL ?? 'http://127.0.0.1:3000/slack/events' },
       people: { type: 'string' },
+      'allowed-host': { type: 'string', multiple: true, default: [] },
     },
   });
   const port = Number(values.port);
@@ -42,7 +44,7 @@ async function main(): Promise<void> {
   const people = values.people ? (JSON.parse(readFileSync(values.people, 'utf8')) as typeof DEFAULT_PEOPLE) : DEFAULT_PEOPLE;
   const botToken = process.env.SLACK_BOT_TOKEN?.trim() || 'xoxb-0000-0000-latch-sandbox';
   const signingSecret = process.env.SLACK_SIGNING_SECRET?.trim() || 'latch-sandbox-signing-secret';
-  const sandbox = await startSandbox({ port, host: values.host, latchUrl: values['latch-url'], botToken, signingSecret, ...people });
+  const sandbox = await startSandbox({ port, host: values.host, allowedHosts: values['allowed-host'], latchUrl: values['latch-url'], botToken, signingSecret, ...people });
   process.stdout.write(
     `Slack sandbox: ${sandbox.url}\n` +
       `Start Latch with SLACK_API_URL=${sandbox.apiUrl} and the same SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET;\n` +

@@ -5,6 +5,7 @@ import { renderMessage, renderView } from './block-kit/render.ts';
 import type { Directory } from './block-kit/mrkdwn.ts';
 import { FakeSlack, type FakeSlackAnswer } from './fake-slack.ts';
 import { LiveFeed } from './live-feed.ts';
+import { SameSiteGuard, sandboxHostNames } from './same-site-guard.ts';
 import { SandboxClient, SandboxInputError, type RawValue, type RawValues, type SentToApp } from './slack-client.ts';
 import { Workspace, type StoredMessage, type WorkspaceChange } from './workspace.ts';
 
@@ -27,6 +28,11 @@ export interface SandboxUser {
 export interface SandboxOptions {
   port: number;
   host?: string; // page and Web API on the same port
+  /**
+   * Other names the page is reached by (a tunnel, a DNS name of this machine). Requests whose Host
+   * is none of these nor the listen address are refused (see same-site-guard.ts).
+   */
+  allowedHosts?: string[];
   latchUrl: string; // where to POST signed requests, e.g. http://127.0.0.1:3000/slack/events
   signingSecret: string;
   botToken: string;
@@ -97,6 +103,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  sandbox.guard = new SameSiteGuard(sandboxHostNames(options.host ?? '127.0.0.1', options.allowedHosts), port);
   const host = options.host && options.host !== '0.0.0.0' && options.host !== '::' ? options.host : '127.0.0.1';
   const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   slack.servedAt(origin);
@@ -115,6 +122,8 @@ class SandboxServer {
   private readonly panelTimer: NodeJS.Timeout | undefined;
   private readonly lastPanels = new Map<number, string>();
   readonly directory: Directory;
+  /** Set once the server listens (the port is known then); until then every request is refused. */
+  guard: SameSiteGuard | undefined;
 
   constructor(
     private readonly slack: FakeSlack,
@@ -142,6 +151,8 @@ class SandboxServer {
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://sandbox');
     try {
+      const refusal = this.guard ? this.guard.refusal(req, !FakeSlack.serves(url.pathname)) : { status: 403, message: 'refused: not listening yet' };
+      if (refusal) return sendJson(res, refusal.status, { ok: false, error: refusal.message });
       if (FakeSlack.serves(url.pathname)) return await this.slack.handle(req, res);
       const file = STATIC_FILES[url.pathname];
       if (file && req.method === 'GET') return await sendFile(res, file.file, file.type);

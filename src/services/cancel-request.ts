@@ -2,27 +2,58 @@ import { canTransition } from '../domain/request-state.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
 import { lockRequest } from './decide-request.ts';
+import { isSecurityAdmin } from './end-access-early.ts';
 import type { ServiceContext } from './service-context.ts';
 
 export type CancelRequestResult = { ok: true; requestId: string } | { ok: false; message: string };
 
-/** The requester withdraws a request that is still pending. */
+/**
+ * Calls a request off before any access exists: the requester withdraws one still pending, or
+ * the requester or a security admin named in the policy cancels an approved one whose access has
+ * not started (a later start booked, possibly by an auto-approval). Nothing is granted after: the
+ * queued grant job is withdrawn, and the grant job grants only a request still approved. Once
+ * Latch has begun granting, the access is ended instead ("I'm done", "Revoke now").
+ */
 export async function cancelRequest(ctx: ServiceContext, input: { requestId: string; userId: string }): Promise<CancelRequestResult> {
-  const exists = await ctx.db.accessRequest.findUnique({ where: { id: input.requestId }, select: { id: true } }).catch(() => null);
-  if (!exists) return { ok: false, message: 'This request no longer exists.' };
+  const found = await ctx.db.accessRequest.findUnique({ where: { id: input.requestId }, select: { id: true, requesterSlackId: true } }).catch(() => null);
+  if (!found) return { ok: false, message: 'This request no longer exists.' };
+  const byRequester = found.requesterSlackId === input.userId;
+  // Asked before the transaction: the directory may call Slack.
+  const byAdmin = !byRequester && (await isSecurityAdmin(ctx, input.userId));
   const now = ctx.clock.now();
-  const result = await inTransaction(ctx.db, async (tx): Promise<CancelRequestResult> => {
+  const result = await inTransaction(ctx.db, async (tx): Promise<CancelRequestResult & { wasApproved?: boolean }> => {
     const request = await lockRequest(tx, input.requestId);
     if (!request) return { ok: false, message: 'This request no longer exists.' };
-    if (request.requesterSlackId !== input.userId) return { ok: false, message: 'Only the person who asked can cancel a request.' };
+    const approved = request.state === 'approved';
+    if (!byRequester && !(approved && byAdmin)) {
+      return { ok: false, message: approved ? 'Only the person who asked or a security admin named in the policy can cancel approved access.' : 'Only the person who asked can cancel a request.' };
+    }
     if (!canTransition(request.state, 'cancelled')) return { ok: false, message: `This request is already ${request.state}.` };
+    if (approved && (await tx.grant.findUnique({ where: { requestId: request.id }, select: { id: true } }))) {
+      return { ok: false, message: 'Latch has already begun granting this access: end it with “I’m done” once it is active.' };
+    }
+    const by = byRequester ? 'the requester' : 'a security admin';
     await tx.accessRequest.update({
       where: { id: request.id },
-      data: { state: 'cancelled', endedAt: now, outcomeReason: 'Cancelled by the requester.' },
+      data: { state: 'cancelled', endedAt: now, outcomeReason: approved ? `Cancelled by ${by} before access began.` : 'Cancelled by the requester.' },
     });
-    await appendAuditEvent(tx, { actor: input.userId, action: 'request.cancelled', requestId: request.id, at: now });
-    return { ok: true, requestId: request.id };
+    await appendAuditEvent(tx, {
+      actor: input.userId,
+      action: 'request.cancelled',
+      requestId: request.id,
+      at: now,
+      ...(approved ? { data: { wasApproved: true, by: byRequester ? 'requester' : 'security-admin', startsAt: request.startsAt?.toISOString() ?? null } } : {}),
+    });
+    return { ok: true, requestId: request.id, wasApproved: approved };
   });
-  if (result.ok) ctx.logger.info({ accessRequestId: result.requestId }, 'request cancelled');
-  return result;
+  if (!result.ok) return result;
+  if (result.wasApproved) {
+    try {
+      await ctx.access.withdrawGrant?.(result.requestId);
+    } catch (error) {
+      ctx.logger.warn({ err: error, accessRequestId: result.requestId }, 'could not withdraw the queued grant job; it will find the request cancelled and grant nothing');
+    }
+  }
+  ctx.logger.info({ accessRequestId: result.requestId, by: input.userId, wasApproved: result.wasApproved }, 'request cancelled');
+  return { ok: true, requestId: result.requestId };
 }

@@ -8,6 +8,7 @@ import { inTransaction, type Transaction } from '../store/transaction.ts';
 import { isLiveGrant } from './access-chain.ts';
 import { oneLine, type AccessContext } from './access-context.ts';
 import { lockRequest } from './decide-request.ts';
+import { failureNotice, type FailureSource } from './failure-notice.ts';
 import { recheckStoredRequest } from './recheck-policy.ts';
 
 export interface GrantAccessInput {
@@ -63,8 +64,8 @@ export async function grantAccess(ctx: AccessContext, input: GrantAccessInput): 
   if (!fit.fits) return refuseByPolicy(ctx, request.id, fit);
   const providerSettings = fit.resource.provider;
   const provider = ctx.providerFor(request.resourceId);
-  if (!provider) return fail(ctx, request.id, null, permanentFailure(`the policy no longer configures a provider for ${request.resourceId}`));
-  if (!request.principal) return fail(ctx, request.id, null, permanentFailure('the request names no account to grant to'));
+  if (!provider) return fail(ctx, request.id, null, permanentFailure(`the policy no longer configures a provider for ${request.resourceId}`), 'unconfigured');
+  if (!request.principal) return fail(ctx, request.id, null, permanentFailure('the request names no account to grant to'), 'no_account');
   const principal = request.principal;
 
   return ctx.locks.withLock({ resourceId: request.resourceId, role: request.role, principal }, async (): Promise<GrantAccessResult> => {
@@ -89,8 +90,9 @@ export async function grantAccess(ctx: AccessContext, input: GrantAccessInput): 
     };
     const result = await provider.grant(target).catch((error: unknown) => ({ ok: false as const, failure: thrownFailure(error) }));
     if (!result.ok) {
-      if (result.failure.kind === 'transient' && !input.finalAttempt) return recordFailedAttempt(ctx, request.id, grant.id, grant.grantAttempts, result.failure);
-      return fail(ctx, request.id, grant.id, result.failure);
+      const source = { provider: provider.type, kind: result.failure.kind };
+      if (result.failure.kind === 'transient' && !input.finalAttempt) return recordFailedAttempt(ctx, request.id, grant.id, grant.grantAttempts, result.failure, source);
+      return fail(ctx, request.id, grant.id, result.failure, source);
     }
 
     const grantedAt = ctx.clock.now();
@@ -118,14 +120,19 @@ export async function grantAccess(ctx: AccessContext, input: GrantAccessInput): 
   });
 }
 
-async function recordFailedAttempt(ctx: AccessContext, requestId: string, grantId: string, attempt: number, failure: ProviderFailure): Promise<GrantAccessResult> {
+/**
+ * The provider's own message (`failure.message`, which may quote the target) goes to the log and
+ * the audit event; the grant's lastError, which Slack may show, gets Latch's fixed notice.
+ */
+async function recordFailedAttempt(ctx: AccessContext, requestId: string, grantId: string, attempt: number, failure: ProviderFailure, source: FailureSource): Promise<GrantAccessResult> {
   const now = ctx.clock.now();
   const message = oneLine(failure.message);
+  const notice = failureNotice('grant', source);
   await inTransaction(ctx.db, async (tx) => {
-    await tx.grant.update({ where: { id: grantId }, data: { lastError: message, lastErrorAt: now } });
-    await appendAuditEvent(tx, { actor: 'latch', action: 'grant.attempt_failed', requestId, at: now, data: { grantId, attempt, kind: failure.kind, message } });
+    await tx.grant.update({ where: { id: grantId }, data: { lastError: notice.text, lastErrorAt: now } });
+    await appendAuditEvent(tx, { actor: 'latch', action: 'grant.attempt_failed', requestId, at: now, data: { grantId, attempt, kind: failure.kind, message, ref: notice.ref } });
   });
-  ctx.logger.warn({ accessRequestId: requestId, grantId, attempt, failure: message }, 'grant attempt failed; it will be retried');
+  ctx.logger.warn({ accessRequestId: requestId, grantId, attempt, failure: message, ref: notice.ref }, 'grant attempt failed; it will be retried');
   return { outcome: 'retry', message };
 }
 
@@ -138,31 +145,34 @@ async function recordFailedAttempt(ctx: AccessContext, requestId: string, grantI
 async function refuseByPolicy(ctx: AccessContext, requestId: string, fit: Extract<StoredRequestFit, { fits: false }>): Promise<GrantAccessResult> {
   const earlier = await ctx.db.grant.findUnique({ where: { requestId } });
   const unsure = earlier !== null && earlier.revokedAt === null;
-  return fail(ctx, requestId, earlier?.id ?? null, { kind: unsure ? 'transient' : 'permanent', message: fit.message }, fit.code);
+  return fail(ctx, requestId, earlier?.id ?? null, { kind: unsure ? 'transient' : 'permanent', message: fit.message }, 'unconfigured', fit.code);
 }
 
 /**
- * The request becomes `failed`, with the reason people will read. After a permanent failure the
- * target refused, so nothing exists and the grant is closed; after a transient one the target's
- * state is unknown, so the grant is left due for revocation now.
+ * The request becomes `failed`, with the reason people will read: Latch's fixed notice, never the
+ * provider's words (those go to the log and the audit event, under the notice's reference). After
+ * a permanent failure the target refused, so nothing exists and the grant is closed; after a
+ * transient one the target's state is unknown, so the grant is left due for revocation now. A
+ * refusal by the policy (`policyCode`) tells its own reason: Latch's words, from the policy.
  */
-async function fail(ctx: AccessContext, requestId: string, grantId: string | null, failure: ProviderFailure, policyCode?: PolicyMismatch): Promise<GrantAccessResult> {
+async function fail(ctx: AccessContext, requestId: string, grantId: string | null, failure: ProviderFailure, source: FailureSource, policyCode?: PolicyMismatch): Promise<GrantAccessResult> {
   const now = ctx.clock.now();
   const message = oneLine(failure.message);
+  const notice = failureNotice('grant', source);
   const cleanup = grantId !== null && failure.kind === 'transient';
   const failed = await inTransaction(ctx.db, async (tx) => {
     const request = await lockRequest(tx, requestId);
     if (!request || !canTransition(request.state, 'failed')) return false;
     await tx.accessRequest.update({
       where: { id: requestId },
-      data: { state: 'failed', endedAt: now, outcomeReason: policyCode ? `The policy changed before the access was granted: ${message}` : `Access could not be granted: ${message}` },
+      data: { state: 'failed', endedAt: now, outcomeReason: policyCode ? `The policy changed before the access was granted: ${message}` : notice.text },
     });
     if (grantId !== null) {
       await tx.grant.update({
         where: { id: grantId },
         data: cleanup
-          ? { lastError: message, lastErrorAt: now, expiresAt: now, revokeReason: 'grant failed' }
-          : { lastError: message, lastErrorAt: now, revokedAt: now, revokeReason: 'grant failed' },
+          ? { lastError: notice.text, lastErrorAt: now, expiresAt: now, revokeReason: 'grant failed' }
+          : { lastError: notice.text, lastErrorAt: now, revokedAt: now, revokeReason: 'grant failed' },
       });
     }
     await appendAuditEvent(tx, {
@@ -170,12 +180,12 @@ async function fail(ctx: AccessContext, requestId: string, grantId: string | nul
       action: 'grant.failed',
       requestId,
       at: now,
-      data: { grantId, kind: failure.kind, message, cleanup, ...(policyCode ? { code: policyCode, policyVersion: ctx.policy().version } : {}) },
+      data: { grantId, kind: failure.kind, message, cleanup, ref: notice.ref, ...(policyCode ? { code: policyCode, policyVersion: ctx.policy().version } : {}) },
     });
     return true;
   });
   if (!failed) return { outcome: 'skipped', reason: 'the request is no longer approved' };
-  ctx.logger.error({ accessRequestId: requestId, grantId, failure: message, kind: failure.kind }, 'granting access failed; the request is failed');
+  ctx.logger.error({ accessRequestId: requestId, grantId, failure: message, kind: failure.kind, ref: notice.ref }, 'granting access failed; the request is failed');
   return { outcome: 'failed', requestId, message, cleanupGrantId: cleanup ? grantId : null };
 }
 

@@ -1,9 +1,11 @@
 import { validateAccessRequest, type AccessRequestDraft, type FieldErrors } from '../domain/access-request-rules.ts';
-import { findAutoApproval } from '../domain/auto-approval.ts';
+import { explainAutoApproval, findAutoApproval, type AutoApprovalCandidate } from '../domain/auto-approval.ts';
 import { resolvePrincipal, type PrincipalResult } from '../domain/identity.ts';
-import { groupsOf, type ResourcePolicy } from '../domain/policy.ts';
+import { groupsOf, type AutoApprovalRule, type ResourcePolicy } from '../domain/policy.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
-import { inTransaction } from '../store/transaction.ts';
+import { lockRequester } from '../store/requester-lock.ts';
+import { inTransaction, type Transaction } from '../store/transaction.ts';
+import { loadAutoApprovalHistory } from './auto-approval-history.ts';
 import { handOver } from './decide-request.ts';
 import type { ServiceContext } from './service-context.ts';
 
@@ -77,12 +79,22 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
     requiredGroups: resource.approvers.oneFrom,
     policyVersion: policy.version,
   };
-  const rule = input.breakGlass ? undefined : findAutoApproval(resource, { requesterId: input.requesterId, role: role.id, durationSeconds, startsAt }, memberGroups, now);
+  const autoCandidate: AutoApprovalCandidate = { requesterId: input.requesterId, role: role.id, durationSeconds, startsAt };
   const breakGlass = input.breakGlass && resource.breakGlass ? { reviewDueAt: new Date(now.getTime() + resource.breakGlass.reviewWithinSeconds * 1000) } : null;
-  const decidedBy = breakGlass ? BREAK_GLASS_RULE : rule?.name;
+  let rule: AutoApprovalRule | undefined;
+  let decidedBy: string | undefined;
   let requestId: string;
   try {
-    requestId = await inTransaction(ctx.db, async (tx) => {
+    const made = await inTransaction(ctx.db, async (tx) => {
+      // Under the requester's lock, so their concurrent requests count each other (see lockRequester).
+      await lockRequester(tx, input.requesterId);
+      const auto = input.breakGlass ? { rule: undefined, withheld: null } : await autoApprovalFor(tx, resource, autoCandidate, memberGroups, now);
+      rule = auto.rule;
+      decidedBy = breakGlass ? BREAK_GLASS_RULE : rule?.name;
+      if (!decidedBy) {
+        const waiting = await tx.accessRequest.count({ where: { requesterSlackId: input.requesterId, state: 'pending' } });
+        if (waiting >= policy.limits.pendingPerPerson) return { refused: pendingLimitMessage(policy.limits.pendingPerPerson) };
+      }
       const request = await tx.accessRequest.create({
         data: {
           ...asked,
@@ -102,7 +114,7 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
         action: 'request.created',
         requestId: request.id,
         at: now,
-        data: { ...asked, startsAt: startsAt?.toISOString() ?? null, ...(breakGlass ? { breakGlass: true } : {}) },
+        data: { ...asked, startsAt: startsAt?.toISOString() ?? null, ...(breakGlass ? { breakGlass: true } : {}), ...(auto.withheld ? { autoApprovalWithheld: auto.withheld } : {}) },
       });
       if (decidedBy) {
         await appendAuditEvent(tx, {
@@ -113,8 +125,13 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
           data: { rule: decidedBy, policyVersion: policy.version, ...(breakGlass ? { breakGlass: true, reviewDueAt: breakGlass.reviewDueAt.toISOString() } : {}) },
         });
       }
-      return request.id;
+      return { requestId: request.id };
     });
+    if ('refused' in made) {
+      ctx.logger.info({ requester: input.requesterId, resourceId: resource.id }, 'request refused: too many pending requests');
+      return { ok: false, errors: { resource: made.refused } };
+    }
+    requestId = made.requestId;
   } catch (error) {
     // The same form submitted twice at once: the other submission's request is the one.
     const made = input.submissionKey && isUniqueViolation(error) ? await requestMadeBy(ctx, input.submissionKey, input.requesterId) : null;
@@ -127,6 +144,33 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
   if (breakGlass) ctx.logger.warn(logged, 'break-glass access used');
   else ctx.logger.info(logged, 'access requested');
   return { ok: true, requestId, autoApprovedBy: rule?.name ?? null, breakGlass };
+}
+
+/**
+ * The rule that approves the request by itself, if any. The requester's history of the same
+ * resource and role is read only when a rule would apply to a first request: it can only
+ * withhold an approval. `withheld` says which rule the history stopped and why, for the audit.
+ */
+async function autoApprovalFor(
+  tx: Transaction,
+  resource: ResourcePolicy,
+  candidate: AutoApprovalCandidate,
+  memberGroups: ReadonlySet<string>,
+  now: Date,
+): Promise<{ rule: AutoApprovalRule | undefined; withheld: { rule: string; because: string } | null }> {
+  const firstRequest = findAutoApproval(resource, candidate, memberGroups, now);
+  if (!firstRequest) return { rule: undefined, withheld: null };
+  const lookbackSeconds = Math.max(...resource.autoApprove.map((rule) => rule.limits.cooldownSeconds));
+  const history = await loadAutoApprovalHistory(tx, { requesterId: candidate.requesterId, resourceId: resource.id, role: candidate.role }, now, lookbackSeconds);
+  const verdicts = explainAutoApproval(resource, candidate, memberGroups, now, history);
+  const rule = verdicts.find((verdict) => verdict.applies)?.rule;
+  if (rule) return { rule, withheld: null };
+  const stopped = verdicts.find((verdict) => verdict.rule.name === firstRequest.name);
+  return { rule: undefined, withheld: stopped && !stopped.applies ? { rule: stopped.rule.name, because: stopped.because } : null };
+}
+
+function pendingLimitMessage(limit: number): string {
+  return `You already have ${limit} requests waiting for approvers, the most the policy allows at once. Cancel one you no longer need, or wait for a decision, then ask again.`;
 }
 
 /** The request a submission already made, as requestAccess reports it; null when there is none. */

@@ -6,6 +6,7 @@ import { appendAuditEvent, appendAuditEvents } from '../store/audit-log.ts';
 import type { Grant } from '../store/generated/client.ts';
 import { inTransaction } from '../store/transaction.ts';
 import { oneLine, type AccessContext } from './access-context.ts';
+import { failureNotice } from './failure-notice.ts';
 import { thrownFailure } from './grant-access.ts';
 
 /**
@@ -74,7 +75,7 @@ export async function revokeGrant(ctx: AccessContext, grantId: string): Promise<
               message: `no provider can reach ${due.resourceId} any more (it left the policy, or its settings cannot be built); Latch keeps retrying: restore it, or remove the access by hand`,
             },
           };
-      if (!result.ok) return recordFailedRevocation(ctx, due, result.failure);
+      if (!result.ok) return recordFailedRevocation(ctx, due, result.failure, provider !== undefined);
     }
     return recordRevocation(ctx, due, covering.map((grant) => grant.id), covering.length === 0);
   });
@@ -249,26 +250,31 @@ async function writeRevocations(db: AccessContext['db'], revocations: readonly R
   });
 }
 
-async function recordFailedRevocation(ctx: AccessContext, grant: Grant, failure: ProviderFailure): Promise<RevokeGrantResult> {
+/**
+ * The provider's own message goes to the log and the audit event; the grant's lastError, which the
+ * overdue alert and the approval message show, gets Latch's fixed notice with its reference.
+ */
+async function recordFailedRevocation(ctx: AccessContext, grant: Grant, failure: ProviderFailure, configured: boolean): Promise<RevokeGrantResult> {
   const now = ctx.clock.now();
   const message = oneLine(failure.message);
+  const notice = failureNotice('revocation', configured ? { provider: grant.provider, kind: failure.kind } : 'unconfigured');
   const attempts = grant.revokeAttempts + 1;
   const overdue = failure.kind === 'permanent' || attempts >= REVOCATION_ALERT_AFTER_ATTEMPTS;
   const alert = overdue && grant.overdueAlertedAt === null;
   await inTransaction(ctx.db, async (tx) => {
     await tx.grant.update({
       where: { id: grant.id },
-      data: { revokeAttempts: attempts, lastError: message, lastErrorAt: now, ...(alert ? { overdueAlertedAt: now } : {}) },
+      data: { revokeAttempts: attempts, lastError: notice.text, lastErrorAt: now, ...(alert ? { overdueAlertedAt: now } : {}) },
     });
     await appendAuditEvent(tx, {
       actor: 'latch',
       action: alert ? 'grant.revocation_overdue' : 'grant.revoke_failed',
       requestId: grant.requestId,
       at: now,
-      data: { grantId: grant.id, attempt: attempts, kind: failure.kind, message },
+      data: { grantId: grant.id, attempt: attempts, kind: failure.kind, message, ref: notice.ref },
     });
   });
-  ctx.logger.error({ accessRequestId: grant.requestId, grantId: grant.id, attempt: attempts, failure: message, kind: failure.kind }, 'revocation failed; it will be retried');
+  ctx.logger.error({ accessRequestId: grant.requestId, grantId: grant.id, attempt: attempts, failure: message, kind: failure.kind, ref: notice.ref }, 'revocation failed; it will be retried');
   return { outcome: 'retry', grantId: grant.id, message, attempts, permanent: failure.kind === 'permanent', alert };
 }
 

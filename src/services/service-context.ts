@@ -29,6 +29,11 @@ export interface UserDirectory {
 export interface AccessScheduler {
   /** Grants an approved request, not before `notBefore` when it asked for a later start. */
   requestGrant(requestId: string, notBefore?: Date | null): Promise<void>;
+  /**
+   * Drops the queued grant job of a request called off before it started. Optional tidying: the
+   * grant job itself grants only a request that is still approved.
+   */
+  withdrawGrant?(requestId: string): Promise<void>;
   /** Revokes a grant at `dueAt` (at once when past), moving an already scheduled revocation earlier. */
   scheduleRevocation(grantId: string, dueAt: Date): Promise<void>;
 }

@@ -2,7 +2,7 @@ import type { WebClient } from '@slack/web-api';
 import { alertChannelFor, findResource, type Policy } from '../domain/policy.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { Database } from '../store/database.ts';
-import { approvalMessage } from './blocks/approval-message.ts';
+import { approvalMessage, grantFailedReply } from './blocks/approval-message.ts';
 import { breakGlassAlert, breakGlassReminder } from './blocks/break-glass-alert.ts';
 import { approvalReminder, escalationNotice } from './blocks/pending-reminders.ts';
 import { outcomeNotice, requestReceivedNotice } from './blocks/requester-notices.ts';
@@ -158,11 +158,7 @@ export class RequestMessenger {
     const { approvalChannelId, approvalMessageTs } = loaded?.messages ?? {};
     if (!loaded || !approvalChannelId || !approvalMessageTs) return;
     await this.attempt('tell the approvers the grant failed', () =>
-      this.client.chat.postMessage({
-        channel: approvalChannelId,
-        thread_ts: approvalMessageTs,
-        text: `⚠️ Latch could not grant this access, and the request is failed. ${loaded.view.outcomeReason ?? ''}`.trim(),
-      }),
+      this.client.chat.postMessage({ channel: approvalChannelId, thread_ts: approvalMessageTs, ...grantFailedReply(loaded.view) }),
     );
   }
 

@@ -4,7 +4,7 @@ import { DEMO_PEOPLE, FIRST_APPROVER, REQUESTER, SECOND_APPROVER, SECURITY_LEAD,
 import { ANALYTICS_RESOURCE } from '../../src/demo/demo-policy.ts';
 import { sendDemoDigest } from '../../src/demo/demo-stack.ts';
 import { launchChromium, StoryCamera, type TestBrowser } from './chromium.ts';
-import { startDemoUnderTest, type DemoUnderTest } from './demo-under-test.ts';
+import { startDemoUnderTest, type DemoUnderTest } from '../helpers/demo-under-test.ts';
 
 /**
  * The demo a newcomer starts with `npm run demo`, clicked through in Chromium as a person would:

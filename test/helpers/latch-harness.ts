@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { inject } from 'vitest';
-import { AccessQueues } from '../../src/jobs/access-queues.ts';
+import { AccessQueues, type GrantRetryPolicy } from '../../src/jobs/access-queues.ts';
 import type { RevocationBackoff } from '../../src/jobs/revocation-backoff.ts';
 import type { AccessProvider } from '../../src/providers/provider.ts';
 import { startAccessJobs, type RunningAccessJobs } from '../../src/runtime/start-access-jobs.ts';
@@ -59,7 +59,11 @@ export class LatchHarness extends SlackSender {
     policy: Policy,
     options: {
       provider?: AccessProvider;
+      /** With `provider`: resources served by another provider than it, by resource id. */
+      providers?: Record<string, AccessProvider>;
       revocationBackoff?: RevocationBackoff;
+      /** How often and how soon a failed grant job is retried (Latch's default unless given). */
+      grantRetry?: GrantRetryPolicy;
       transport?: 'http' | 'socket-mode';
       /** Connections in Latch's pool (12 unless given). */
       poolSize?: number;
@@ -88,7 +92,7 @@ export class LatchHarness extends SlackSender {
     const granted: string[] = [];
     const logger = createLogger({ level: 'silent' });
     const prefix = `latch-test-${randomBytes(4).toString('hex')}`;
-    const queues = options.provider ? new AccessQueues({ redisUrl: inject('redisUrl'), prefix, logger }) : null;
+    const queues = options.provider ? new AccessQueues({ redisUrl: inject('redisUrl'), prefix, logger, ...(options.grantRetry ? { grantRetry: options.grantRetry } : {}) }) : null;
     const recorder: AccessScheduler = { requestGrant: async (id: string) => void granted.push(id), scheduleRevocation: async () => undefined };
     const latch = createLatch({
       db,
@@ -110,7 +114,7 @@ export class LatchHarness extends SlackSender {
     let jobs: LatchHarness['jobs'] = null;
     if (queues && options.provider) {
       const provider = options.provider;
-      const providers = new Map(policy.resources.map((resource) => [resource.id, provider]));
+      const providers = new Map(policy.resources.map((resource) => [resource.id, options.providers?.[resource.id] ?? provider]));
       const running = await startAccessJobs({ latch, queues, providers, databaseUrl: testDb.url, redisUrl: inject('redisUrl'), prefix, logger, concurrency: 4, ...(options.revocationBackoff ? { revocationBackoff: options.revocationBackoff } : {}) });
       jobs = { queues, running };
     }

@@ -1,4 +1,4 @@
-import type { Policy, ResourcePolicy } from '../../src/domain/policy.ts';
+import { DEFAULT_AUTO_APPROVAL_LIMITS, DEFAULT_REQUEST_LIMITS, type AutoApprovalRule, type Policy, type ResourcePolicy } from '../../src/domain/policy.ts';
 
 /** A resource with sensible defaults for tests; override what the test is about. */
 export function testResource(overrides: Partial<ResourcePolicy> = {}): ResourcePolicy {
@@ -32,5 +32,10 @@ export const SECURITY_CHANNEL = 'C0SECURITY';
 export const SECURITY_ADMIN = 'U0SECADMIN';
 
 export function testPolicy(resources: ResourcePolicy[] = [testResource()]): Policy {
-  return { version: 'test-policy-v1', security: { channel: SECURITY_CHANNEL, admins: { users: [SECURITY_ADMIN], groups: [] } }, digests: [], resources };
+  return { version: 'test-policy-v1', security: { channel: SECURITY_CHANNEL, admins: { users: [SECURITY_ADMIN], groups: [] } }, limits: DEFAULT_REQUEST_LIMITS, digests: [], resources };
+}
+
+/** An auto-approval rule for everyone with the default limits; override what the test is about. */
+export function testAutoApprovalRule(overrides: Partial<AutoApprovalRule> = {}): AutoApprovalRule {
+  return { name: 'auto', roles: null, maxDurationSeconds: null, requesters: { everyone: true }, schedule: null, limits: { ...DEFAULT_AUTO_APPROVAL_LIMITS }, ...overrides };
 }

@@ -17,12 +17,15 @@ export function appHome(data: HomeData, resourceName: (resourceId: string) => st
 
   if (data.active.length === 0) blocks.push(context('You hold no access through Latch right now. Type `/request-access` to ask for some.'));
   for (const request of data.active) {
-    const until = request.grant?.expiresAt && request.state === 'active' ? `until ${slackDate(request.grant.expiresAt)}` : 'being granted';
+    const bookedAhead = request.state === 'approved' && request.startsAt !== null && request.grant === null;
+    const until = request.grant?.expiresAt && request.state === 'active' ? `until ${slackDate(request.grant.expiresAt)}` : bookedAhead ? `from ${slackDate(request.startsAt!)}` : 'being granted';
     const account = request.principal ? ` as \`${escapeAndTruncate(request.principal, 100)}\`` : '';
     blocks.push(section(`${what(request)}${account}, ${until}${request.breakGlass ? ' · 🚨 break-glass' : ''}`));
     if (request.state === 'active') {
       blocks.push(actions(`${HOME_BLOCK_PREFIX}_active:${request.id}`, [button(END_ACCESS, "I'm done", request.id), button(EXTEND_ACCESS, 'Ask for more time', request.id)]));
     }
+    // Approved for a later start, nothing granted yet: it can still be called off.
+    if (bookedAhead) blocks.push(actions(`${HOME_BLOCK_PREFIX}_booked:${request.id}`, [button(CANCEL, 'Cancel', request.id)]));
   }
 
   blocks.push({ type: 'divider' }, { type: 'header', text: plain('Waiting for approval') });

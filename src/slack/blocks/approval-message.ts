@@ -33,6 +33,17 @@ export function approvalMessage(view: RequestView): SlackMessage {
   return { text: notificationText(view), blocks };
 }
 
+/**
+ * The reply in the approval thread when granting failed (an edited message notifies nobody). The
+ * reason is the stored notice, escaped all the same: whatever is stored, nothing in it can mention
+ * the channel or disguise a link.
+ */
+export function grantFailedReply(view: RequestView): SlackMessage {
+  const reason = view.outcomeReason?.trim() ? ` ${escapeAndTruncate(view.outcomeReason.trim(), 2500)}` : '';
+  const text = `⚠️ Latch could not grant this access, and the request is failed.${reason}`;
+  return { text, blocks: [{ type: 'section', text: mrkdwn(text) }] };
+}
+
 /** The push notification and screen-reader text: names only what the policy file defines. */
 function notificationText(view: RequestView): string {
   const what = `${escapeAndTruncate(view.role, MAX_NAME_SHOWN)} on ${escapeAndTruncate(view.resourceName, MAX_NAME_SHOWN)} for ${formatDuration(view.durationSeconds)}${view.extension ? ' more' : ''}`;
@@ -162,7 +173,8 @@ function statusLine(view: RequestView): string | null {
     case 'denied':
       return `⛔ *Denied*${rule}${reason ? `: ${reason}` : ''}`;
     case 'cancelled':
-      return `🚫 *Cancelled* by the requester${reason ? `: ${reason}` : ''}`;
+      // The reason says who: the requester, or a security admin calling off approved access.
+      return `🚫 *Cancelled*${reason ? `: ${reason}` : ' by the requester'}`;
     case 'expired':
       return '⌛ *Expired*: nobody decided in time';
     case 'failed':

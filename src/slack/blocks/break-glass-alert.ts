@@ -29,12 +29,12 @@ export function breakGlassAlert(view: RequestView): SlackMessage {
       elements: [{ type: 'button', action_id: REVIEW_BREAK_GLASS, style: 'primary', text: { type: 'plain_text', text: 'Mark reviewed' }, value: view.id }],
     });
   }
-  return { text: `Break-glass: ${mention(view.requesterId)} took ${view.role} on ${view.resourceName} without approval`, blocks };
+  return { text: `Break-glass: ${mention(view.requesterId)} took ${escapeAndTruncate(view.role, 200)} on ${escapeAndTruncate(view.resourceName, 200)} without approval`, blocks };
 }
 
 /** A reply in the alert's thread while the review is overdue. */
 export function breakGlassReminder(view: RequestView): SlackMessage {
   const due = view.breakGlass?.reviewDueAt ? `; it was due ${slackDate(view.breakGlass.reviewDueAt)}` : '';
   const text = `⏰ ${mention(view.requesterId)}'s break-glass use of \`${escapeAndTruncate(view.role, 200)}\` on *${escapeAndTruncate(view.resourceName, 200)}* is still not reviewed${due}. Press *Mark reviewed* above once someone has looked.`;
-  return { text: `Break-glass review overdue: ${view.role} on ${view.resourceName}`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] };
+  return { text: `Break-glass review overdue: ${escapeAndTruncate(view.role, 200)} on ${escapeAndTruncate(view.resourceName, 200)}`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] };
 }

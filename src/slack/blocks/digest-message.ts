@@ -16,7 +16,7 @@ export function digestMessage(name: string, report: DigestReport): SlackMessage 
   const head = report.chainHead ? `audit chain head: event ${report.chainHead.seq}, \`${report.chainHead.hash}\`` : 'the audit chain is empty';
   if (isQuiet(report)) {
     const line = `🗒️ Access digest *${escapeAndTruncate(name, 100)}*, ${period}: nothing to report; ${head}.`;
-    return { text: `Access digest ${name}: nothing to report`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: line } }] };
+    return { text: `Access digest ${escapeAndTruncate(name, 100)}: nothing to report`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: line } }] };
   }
   const sections = digestSections(report);
   const blocks: types.KnownBlock[] = [
@@ -25,7 +25,7 @@ export function digestMessage(name: string, report: DigestReport): SlackMessage 
     ...sections.map((text): types.SectionBlock => ({ type: 'section', text: { type: 'mrkdwn', text: text.slice(0, MAX_SECTION_TEXT) } })),
     { type: 'context', elements: [{ type: 'mrkdwn', text: `Anchor: ${head}. \`latch audit verify\` checks the chain up to it.` }] },
   ];
-  return { text: `Access digest ${name}: ${report.requestsTotal} request(s), ${report.activeGrants} grant(s) active`, blocks };
+  return { text: `Access digest ${escapeAndTruncate(name, 100)}: ${report.requestsTotal} request(s), ${report.activeGrants} grant(s) active`, blocks };
 }
 
 /** The digest's sections as mrkdwn, also what `latch digest send --dry-run` prints. */

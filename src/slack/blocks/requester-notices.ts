@@ -26,6 +26,7 @@ export function requestReceivedNotice(view: RequestView): SlackMessage {
     blocks.push(context(`If nobody decides by ${slackDate(view.pendingExpiresAt)}, the request expires.`));
   }
   if (view.state === 'pending') blocks.push(cancelButton(view.id));
+  if (isBookedAhead(view)) blocks.push(cancelButton(view.id, 'approved'));
   if (view.state === 'active') blocks.push(activeAccessButtons(view.id));
   return { text: `Your request for ${plainWhat(view)}: ${plainState(view)}`, blocks };
 }
@@ -38,8 +39,14 @@ export function outcomeNotice(view: RequestView): SlackMessage {
       section(`Your request for ${whatWasAsked(view)}:\n${whereItStands(view)}`),
       context(requestDetails(view)),
       ...(view.state === 'active' ? [activeAccessButtons(view.id)] : []),
+      ...(isBookedAhead(view) ? [cancelButton(view.id, 'approved')] : []),
     ],
   };
+}
+
+/** Approved for a later start and not yet being granted: it can still be called off (Cancel). */
+function isBookedAhead(view: Pick<RequestView, 'state' | 'startsAt' | 'grant'>): boolean {
+  return view.state === 'approved' && view.startsAt !== null && view.grant === null;
 }
 
 /** "`read` on *Production DB* for *2h*": policy names, escaped all the same. */
@@ -85,6 +92,7 @@ function whereItStands(view: RequestView): string {
       return `⛔ Denied${by ? ` by ${by}` : ''}${reason ? `: ${reason}` : '.'}`;
     }
     case 'cancelled':
+      if (view.decidedAt) return `🚫 ${reason ?? 'Cancelled before access began.'} Nothing was granted.`;
       return '🚫 Cancelled. Nobody can approve it now.';
     case 'expired':
       return '⌛ Expired: nobody decided in time. You can ask again with /request-access.';
@@ -112,7 +120,8 @@ function deniersOf(view: RequestView): string | null {
   return deniers.length ? deniers.map(mention).join(', ') : null;
 }
 
-function cancelButton(requestId: string): types.ActionsBlock {
+function cancelButton(requestId: string, state: 'pending' | 'approved' = 'pending'): types.ActionsBlock {
+  const approved = state === 'approved';
   return {
     type: 'actions',
     block_id: REQUESTER_ACTIONS_BLOCK,
@@ -120,13 +129,16 @@ function cancelButton(requestId: string): types.ActionsBlock {
       {
         type: 'button',
         action_id: CANCEL,
-        text: { type: 'plain_text', text: 'Cancel request' },
+        text: { type: 'plain_text', text: approved ? 'Cancel access' : 'Cancel request' },
         value: requestId,
         // A stray click should not throw away a request the approvers may be reading.
         confirm: {
-          title: { type: 'plain_text', text: 'Cancel this request?' },
-          text: { type: 'plain_text', text: 'Approvers will no longer be able to approve it. You can ask again later.' },
-          confirm: { type: 'plain_text', text: 'Cancel request' },
+          title: { type: 'plain_text', text: approved ? 'Cancel this access?' : 'Cancel this request?' },
+          text: {
+            type: 'plain_text',
+            text: approved ? 'It was approved but has not started: it will not be granted. You can ask again later.' : 'Approvers will no longer be able to approve it. You can ask again later.',
+          },
+          confirm: { type: 'plain_text', text: approved ? 'Cancel access' : 'Cancel request' },
           deny: { type: 'plain_text', text: 'Keep it' },
           style: 'danger',
         },

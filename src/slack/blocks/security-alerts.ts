@@ -1,4 +1,4 @@
-import { escapeAndTruncate, mention, slackDate } from '../mrkdwn.ts';
+import { escapeAndTruncate, escapeMrkdwn, mention, slackDate } from '../mrkdwn.ts';
 import type { SlackMessage } from './slack-message.ts';
 
 /** A grant whose revocation the security channel hears about. */
@@ -23,7 +23,7 @@ export function revocationOverdueAlert(grant: OverdueGrantView): SlackMessage {
   const due = grant.dueAt ? `, due ${slackDate(grant.dueAt)}` : '';
   const error = grant.lastError ? escapeAndTruncate(grant.lastError, 1000) : 'unknown';
   return {
-    text: `Revocation overdue: ${grant.role} on ${grant.resourceName} for ${mention(grant.requesterId)}`,
+    text: `Revocation overdue: ${escapeAndTruncate(grant.role, 200)} on ${escapeAndTruncate(grant.resourceName, 200)} for ${mention(grant.requesterId)}`,
     blocks: [
       { type: 'header', text: { type: 'plain_text', text: '🚨 Revocation overdue' } },
       {
@@ -33,7 +33,7 @@ export function revocationOverdueAlert(grant: OverdueGrantView): SlackMessage {
           text: `Latch could not revoke ${what}${due}. ${grant.attempts} attempt(s) failed; it keeps retrying until it succeeds.\n*Last error*: ${error}`,
         },
       },
-      { type: 'context', elements: [{ type: 'mrkdwn', text: `Grant \`${grant.grantId}\` · request \`${grant.requestId}\`` }] },
+      { type: 'context', elements: [{ type: 'mrkdwn', text: `Grant \`${escapeMrkdwn(grant.grantId)}\` · request \`${escapeMrkdwn(grant.requestId)}\`` }] },
     ],
   };
 }
@@ -41,7 +41,7 @@ export function revocationOverdueAlert(grant: OverdueGrantView): SlackMessage {
 /** Closes the incident the overdue alert opened. */
 export function overdueRevocationDoneNotice(grant: OverdueGrantView): SlackMessage {
   const text = `✅ The overdue revocation of \`${escapeAndTruncate(grant.role, 200)}\` on *${escapeAndTruncate(grant.resourceName, 200)}* for ${mention(grant.requesterId)} is done (grant \`${grant.grantId}\`).`;
-  return { text: `Overdue revocation done: ${grant.role} on ${grant.resourceName}`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] };
+  return { text: `Overdue revocation done: ${escapeAndTruncate(grant.role, 200)} on ${escapeAndTruncate(grant.resourceName, 200)}`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] };
 }
 
 /** What the standing-access scan tells the security channel: new findings, and ones now gone. */

@@ -125,6 +125,20 @@ describe('grant and revoke jobs', () => {
     expect(provider.callsOf('grant')).toBe(1);
   });
 
+  it('withdraws the delayed grant job of a request called off before its start, and leaves others', async () => {
+    const { queues } = start();
+    const { id } = await approvedRequest(60);
+    const { id: other } = await approvedRequest(60);
+    const later = new Date(Date.now() + 60_000);
+    await queues.requestGrant(id, later);
+    await queues.requestGrant(other, later);
+    await queues.withdrawGrant(id);
+    const jobs = await queues.grants.getJobs(['waiting', 'active', 'delayed']);
+    expect(jobs.map((job) => job.id)).toEqual([grantJobId(other)]);
+    // Nothing queued: nothing to do.
+    await queues.withdrawGrant(id);
+  });
+
   it('retries a grant that fails transiently, and fails the request when the retries run out', async () => {
     const provider = new MemoryProvider();
     const { queues, heard } = start({ provider });

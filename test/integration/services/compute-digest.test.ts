@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_AUTO_APPROVAL_LIMITS } from '../../../src/domain/policy.ts';
 import { computeDigest, isQuiet, type DigestReport } from '../../../src/services/compute-digest.ts';
 import type { AccessContext } from '../../../src/services/access-context.ts';
 import { decideRequest } from '../../../src/services/decide-request.ts';
@@ -41,7 +42,7 @@ beforeAll(async () => {
     testPolicy([
       testResource({
         identity: { map: {}, from: 'slack-user-id', template: '{email}' },
-        autoApprove: [{ name: 'bob-reads', roles: ['read'], maxDurationSeconds: 2 * 3600, requesters: { everyone: false, users: ['U0BOB'], groups: [] }, schedule: null }],
+        autoApprove: [{ name: 'bob-reads', roles: ['read'], maxDurationSeconds: 2 * 3600, requesters: { everyone: false, users: ['U0BOB'], groups: [] }, schedule: null, limits: DEFAULT_AUTO_APPROVAL_LIMITS }],
         breakGlass: { requesters: { everyone: false, users: ['U0CAROL'], groups: [] }, maxDurationSeconds: 4 * 3600, reviewWithinSeconds: 3600, remindEverySeconds: 3600 },
       }),
       testResource({ id: 'vault', name: 'Vault', roles: [{ id: 'admin', maxDurationSeconds: 3600 }] }),

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_AUTO_APPROVAL_LIMITS } from '../../../src/domain/policy.ts';
 import { auditHash, GENESIS_HASH } from '../../../src/domain/audit-hash.ts';
 import { cancelRequest } from '../../../src/services/cancel-request.ts';
 import { decideRequest } from '../../../src/services/decide-request.ts';
@@ -223,7 +224,7 @@ describe('policy rules at decision time', () => {
     const { ctx, granted, groups, clock } = setup();
     ctx.policyNow = testPolicy([
       testResource({
-        autoApprove: [{ name: 'sre-reads', roles: ['read'], maxDurationSeconds: 2 * 3600, requesters: { everyone: false, users: [], groups: ['S0SRE'] }, schedule: null }],
+        autoApprove: [{ name: 'sre-reads', roles: ['read'], maxDurationSeconds: 2 * 3600, requesters: { everyone: false, users: [], groups: ['S0SRE'] }, schedule: null, limits: DEFAULT_AUTO_APPROVAL_LIMITS }],
       }),
     ]);
     // Not in the rule's group: people decide.

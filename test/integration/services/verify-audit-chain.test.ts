@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { verifyAuditChain } from '../../../src/services/verify-audit-chain.ts';
 import { appendAuditEvent } from '../../../src/store/audit-log.ts';
+import { grantAppRole } from '../../../src/store/app-role.ts';
 import { createDatabase, type Database } from '../../../src/store/database.ts';
 import { inTransaction } from '../../../src/store/transaction.ts';
 import { runLatch } from '../../helpers/latch-process.ts';
@@ -107,11 +108,9 @@ describe('the append-only audit table', () => {
 describe('running as a role that does not own the tables (README: Protecting the audit trail)', () => {
   it('can append audit events, but neither rewrite them nor switch off the guard', async () => {
     const role = `latch_app_${Math.random().toString(36).slice(2, 10)}`;
-    await tamper(`CREATE ROLE ${role} LOGIN;
-      GRANT USAGE ON SCHEMA public TO ${role};
-      GRANT SELECT, INSERT, UPDATE, DELETE ON access_requests, approvals, grants TO ${role};
-      GRANT SELECT, INSERT ON audit_events TO ${role};
-      GRANT SELECT ON _prisma_migrations TO ${role}`);
+    await tamper(`CREATE ROLE ${role} LOGIN`);
+    // The README's grants, from the one file that lists them.
+    await grantAppRole(testDb.url, role);
     const url = new URL(testDb.url);
     url.username = role;
     const appDb = createDatabase({ databaseUrl: url.toString(), poolSize: 1 });

@@ -146,6 +146,20 @@ describe('/request-access', () => {
     expect(h.slack.callsTo('chat.postMessage').filter((call) => call.args.channel === 'C0APPROVALS')).toHaveLength(3);
   });
 
+  it('refuses a person’s 11th waiting request, even among 25 commands sent at once, and says why', async () => {
+    const FLOODER = 'U0FLOODER';
+    const responses = await Promise.all(Array.from({ length: 25 }, (_, i) => h.command(FLOODER, `prod-db read 30m flood ${i}`, `flood-${i}`)));
+    for (const response of responses) expect(response.status).toBe(200);
+    const replies = await Promise.all(Array.from({ length: 25 }, (_, i) => h.slack.waitForCall('response_url', (c) => c.args.id === `flood-${i}`)));
+    const said = replies.map((reply) => String(reply.args.text));
+    expect(said.filter((text) => text.includes('Request sent'))).toHaveLength(10);
+    expect(said.filter((text) => text.includes('You already have 10 requests waiting for approvers, the most the policy allows at once.'))).toHaveLength(15);
+    expect(await h.db.accessRequest.count({ where: { requesterSlackId: FLOODER } })).toBe(10);
+    // Everyone else can still ask.
+    await h.command(REQUESTER, 'prod-db read 30m not part of the flood', 'after-flood');
+    expect((await h.slack.waitForCall('response_url', (c) => c.args.id === 'after-flood')).args.text).toContain('Request sent');
+  });
+
   it('returns a bad duration and a missing reason as errors on their fields, and stores nothing', async () => {
     const response = await submitRequest({ resource: 'prod-db', role: 'read', duration: '90', reason: '' });
     expect(response.status).toBe(200);

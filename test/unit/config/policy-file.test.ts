@@ -101,6 +101,7 @@ describe('policy.example.yaml', () => {
           maxDurationSeconds: HOUR,
           requesters: { everyone: false, users: [], groups: ['S0SRE'] },
           schedule: { timeZone: 'Europe/Berlin', days: ['mon', 'tue', 'wed', 'thu', 'fri'], fromMinute: 9 * 60, toMinute: 18 * 60 },
+          limits: { cooldownSeconds: HOUR, maxPerDay: 3, startWithinSeconds: HOUR },
         },
       ],
       breakGlass: { requesters: { everyone: false, users: [], groups: ['S0ONCALL'] }, maxDurationSeconds: HOUR, reviewWithinSeconds: 4 * HOUR, remindEverySeconds: HOUR },
@@ -216,6 +217,17 @@ describe('defaults', () => {
       defaultDurationSeconds: null,
       permanentHolders: [],
     });
+  });
+
+  it('give auto-approval rules and each person safe limits against chaining and flooding, which the file may change', () => {
+    const text = withExtra('    autoApprove:', '      - name: defaults', '      - name: own', '        cooldown: 4h', '        maxPerDay: 1', '        startWithin: 5m');
+    const policy = policyOf(text);
+    expect(policy.resources[0]?.autoApprove.map((rule) => rule.limits)).toEqual([
+      { cooldownSeconds: HOUR, maxPerDay: 3, startWithinSeconds: HOUR },
+      { cooldownSeconds: 4 * HOUR, maxPerDay: 1, startWithinSeconds: 300 },
+    ]);
+    expect(policy.limits).toEqual({ pendingPerPerson: 10 });
+    expect(policyOf(yaml('limits:', '  pendingPerPerson: 3', ...VALID)).limits).toEqual({ pendingPerPerson: 3 });
   });
 
   it('read requesters as listed users and groups', () => {
@@ -453,6 +465,19 @@ describe('a refused policy', () => {
         'resources[0].autoApprove[0].schedule.days[0]: must be one of mon, tue, wed, thu, fri, sat, sun (line 14)',
         'resources[0].autoApprove[0].schedule.from: must be a time of day such as 09:00 (24-hour, hh:mm) (line 14)',
       ],
+    ],
+    [
+      'an auto-approval daily cap of none, and a cooldown without a unit',
+      withExtra('    autoApprove:', '      - name: office', '        maxPerDay: 0', '        cooldown: 30'),
+      [
+        'resources[0].autoApprove[0].maxPerDay: must be a whole number, 1 or more (line 14)',
+        'resources[0].autoApprove[0].cooldown: "30" has no unit: write 30m for minutes or 30h for hours (line 15)',
+      ],
+    ],
+    [
+      'a pending limit of zero',
+      yaml('limits: { pendingPerPerson: 0 }', ...VALID),
+      ['limits.pendingPerPerson: must be a whole number, 1 or more (line 1)'],
     ],
     [
       'a misspelt auto-approval field',

@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
-import { explainAutoApproval, findAutoApproval, isWithin } from '../../../src/domain/auto-approval.ts';
-import type { AutoApprovalRule, WeeklyWindow } from '../../../src/domain/policy.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { explainAutoApproval, findAutoApproval, isWithin, type AccessPeriod, type AutoApprovalHistory } from '../../../src/domain/auto-approval.ts';
+import { DEFAULT_AUTO_APPROVAL_LIMITS, type AutoApprovalRule, type WeeklyWindow } from '../../../src/domain/policy.ts';
 import { testResource } from '../../helpers/test-policy.ts';
 
 const HOUR = 3600;
@@ -11,6 +11,8 @@ const rule = (overrides: Partial<AutoApprovalRule> = {}): AutoApprovalRule => ({
   maxDurationSeconds: HOUR,
   requesters: { everyone: false, users: [], groups: ['S0SRE'] },
   schedule: OFFICE,
+  // Later starts up to a working day ahead, so the schedule is judged at the start (below).
+  limits: { ...DEFAULT_AUTO_APPROVAL_LIMITS, startWithinSeconds: 8 * HOUR },
   ...overrides,
 });
 // Tuesday 2026-11-24, 10:00 in Berlin (UTC+1 in winter).
@@ -75,5 +77,106 @@ describe('isWithin', () => {
     expect(isWithin(OFFICE, new Date('2026-07-07T06:59:00Z'))).toBe(false);
     expect(isWithin(OFFICE, new Date('2026-11-24T08:00:00Z'))).toBe(true);
     expect(isWithin(OFFICE, new Date('2026-11-24T07:59:00Z'))).toBe(false);
+  });
+});
+
+describe('findAutoApproval: chaining requests into standing access', () => {
+  const MINUTE = 60;
+  const NOW = new Date('2026-11-24T09:00:00Z');
+  const at = (minutes: number) => new Date(NOW.getTime() + minutes * MINUTE * 1000);
+  const period = (fromMinute: number, toMinute: number, autoApproved = true): AccessPeriod => ({ start: at(fromMinute), end: at(toMinute), autoApproved });
+  const history = (periods: AccessPeriod[], autoApprovedAt: Date[] = periods.filter((p) => p.autoApproved).map(() => at(-1))): AutoApprovalHistory => ({ periods, autoApprovedAt });
+  // Two hours a stretch, a one-hour cooldown; the daily cap and the later start set loose here
+  // unless the test is about them, so each limit is seen on its own.
+  const limits = { cooldownSeconds: HOUR, maxPerDay: 100, startWithinSeconds: 24 * HOUR };
+  const chainRule = rule({ maxDurationSeconds: 2 * HOUR, schedule: null, limits });
+  let resource = testResource({ autoApprove: [chainRule] });
+  beforeEach(() => {
+    resource = testResource({ autoApprove: [chainRule] });
+  });
+  const ask = (durationMinutes: number, startMinute: number | null = null) => ({ ...request, durationSeconds: durationMinutes * MINUTE, startsAt: startMinute === null ? null : at(startMinute) });
+  const verdict = (candidate: ReturnType<typeof ask>, past: AutoApprovalHistory) => {
+    const [only] = explainAutoApproval(resource, candidate, sre, NOW, past);
+    return only!.applies ? 'applies' : only!.because;
+  };
+
+  it('approves a request that continues held access while the whole stretch stays within the maximum', () => {
+    expect(verdict(ask(30, 60), history([period(0, 60)]))).toBe('applies');
+    expect(verdict(ask(60, 60), history([period(-30, 60)]))).toMatch(/would run 2h 30m without a break, over its 2h/);
+  });
+
+  it('counts booked access after the new request too, and access that only touches it', () => {
+    // Booked 30m–90m, held −60m–0: a request for now to 30m joins them into 2h 30m.
+    expect(verdict(ask(30), history([period(-60, 0), period(30, 90)]))).toMatch(/would run 2h 30m/);
+  });
+
+  it('counts access approved by people in the stretch as well', () => {
+    expect(verdict(ask(60), history([period(-90, 30, false)], []))).toMatch(/would run 2h 30m without a break/);
+  });
+
+  it('breaks the 48-form chain: no stretch longer than the maximum, an hour between stretches', () => {
+    // 48 forms asked at once, each 30m starting where the previous one ends.
+    const booked: AccessPeriod[] = [];
+    const approved: number[] = [];
+    for (let i = 0; i < 48; i++) {
+      if (verdict(ask(30, i * 30), history(booked)) !== 'applies') continue;
+      approved.push(i);
+      booked.push(period(i * 30, i * 30 + 30));
+    }
+    // Four make a 2h stretch; the 5th would run over, the 6th starts 30m after it: people decide.
+    expect(approved.slice(0, 8)).toEqual([0, 1, 2, 3, 6, 7, 8, 9]);
+    expect(approved).toHaveLength(32);
+  });
+
+  it('breaks the same chain after three with the default daily cap and the later start bound', () => {
+    resource = testResource({ autoApprove: [rule({ maxDurationSeconds: 2 * HOUR, schedule: null, limits: DEFAULT_AUTO_APPROVAL_LIMITS })] });
+    const booked: AccessPeriod[] = [];
+    for (let i = 0; i < 48; i++) {
+      if (verdict(ask(30, i * 30), history(booked)) === 'applies') booked.push(period(i * 30, i * 30 + 30));
+    }
+    // 0–30m, 30–60m and 60–90m: the 4th would start more than 1h ahead, and 3 a day is the cap.
+    expect(booked.map((p) => p.start)).toEqual([at(0), at(30), at(60)]);
+  });
+
+  it('holds back-to-back requests asked as each one is due to the maximum, then the cooldown', () => {
+    // The same chain asked just in time: 4 × 30m make the 2h stretch, the 5th goes to people.
+    expect(verdict(ask(30, 0), history([period(-90, 0)]))).toBe('applies');
+    expect(verdict(ask(30, 0), history([period(-120, 0)]))).toMatch(/would run 2h 30m/);
+  });
+
+  it('needs the cooldown between stretches of auto-approved access, on either side', () => {
+    expect(verdict(ask(30), history([period(-61, -59)]))).toMatch(/needs 1h between stretches of auto-approved access, and this one would start 59m after the last one ended/);
+    expect(verdict(ask(30), history([period(-90, -60)]))).toBe('applies');
+    expect(verdict(ask(30, 0), history([period(60, 90)]))).toMatch(/would end 30m before the next one begins/);
+    // Access people approved needs no cooldown.
+    expect(verdict(ask(30), history([period(-90, -1, false)], []))).toBe('applies');
+  });
+
+  it('approves at most maxPerDay a day, over a rolling 24 hours', () => {
+    resource = testResource({ autoApprove: [rule({ schedule: null, limits: { ...limits, maxPerDay: 3 } })] });
+    const threeToday = { periods: [], autoApprovedAt: [at(-23 * 60), at(-600), at(-300)] };
+    expect(verdict(ask(30), threeToday)).toBe('it approves at most 3 a day for one person, and 3 were in the last 24h');
+    const oneFellOut = { periods: [], autoApprovedAt: [at(-24 * 60), at(-600), at(-300)] };
+    expect(verdict(ask(30), oneFellOut)).toBe('applies');
+  });
+
+  it('covers only requests starting within startWithin', () => {
+    resource = testResource({ autoApprove: [rule({ schedule: null, limits: { ...limits, startWithinSeconds: 15 * MINUTE } })] });
+    expect(verdict(ask(30, 15), history([]))).toBe('applies');
+    expect(verdict(ask(30, 16), history([]))).toBe('it covers only access starting within 15m');
+    // A start a little in the past (the form's "now") is now.
+    expect(verdict(ask(30, -3), history([]))).toBe('applies');
+  });
+
+  it('applies the default limits: 1h later start, one hour of cooldown, three a day', () => {
+    expect(DEFAULT_AUTO_APPROVAL_LIMITS).toEqual({ cooldownSeconds: HOUR, maxPerDay: 3, startWithinSeconds: HOUR });
+    const defaults = testResource({ autoApprove: [rule({ schedule: null, limits: DEFAULT_AUTO_APPROVAL_LIMITS })] });
+    expect(findAutoApproval(defaults, ask(30, 61), sre, NOW)).toBeUndefined();
+    expect(findAutoApproval(defaults, ask(30, 60), sre, NOW)?.name).toBe('low-risk');
+  });
+
+  it('lets a later rule approve what an earlier one may not', () => {
+    const twoRules = testResource({ autoApprove: [chainRule, rule({ name: 'long', maxDurationSeconds: 4 * HOUR, schedule: null })] });
+    expect(findAutoApproval(twoRules, ask(60), sre, NOW, history([period(-90, 0)]))?.name).toBe('long');
   });
 });

@@ -8,6 +8,7 @@ const allowed: Array<[RequestState, RequestState]> = [
   ['pending', 'expired'],
   ['approved', 'active'],
   ['approved', 'revoked'],
+  ['approved', 'cancelled'],
   ['approved', 'failed'],
   ['active', 'revoked'],
   ['active', 'failed'],

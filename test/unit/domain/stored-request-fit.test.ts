@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sameProviderSettings, type ResourcePolicy } from '../../../src/domain/policy.ts';
+import { DEFAULT_AUTO_APPROVAL_LIMITS, sameProviderSettings, type ResourcePolicy } from '../../../src/domain/policy.ts';
 import { checkStoredRequest, decisionDeadline, groupsToCheck, type StoredRequest } from '../../../src/domain/stored-request-fit.ts';
 import { testPolicy, testResource } from '../../helpers/test-policy.ts';
 
@@ -115,7 +115,7 @@ describe('checkStoredRequest', () => {
   });
 
   it('needs the auto-approval rule that approved a request to still cover it', () => {
-    const rule = { name: 'short-reads', roles: ['read'], maxDurationSeconds: 2 * HOUR, requesters: { everyone: true as const }, schedule: null };
+    const rule = { name: 'short-reads', roles: ['read'], maxDurationSeconds: 2 * HOUR, requesters: { everyone: true as const }, schedule: null, limits: DEFAULT_AUTO_APPROVAL_LIMITS };
     const approved = stored({ decidedByRule: 'short-reads', decidedAt: created });
     expect(check(testResource({ autoApprove: [rule] }), approved, { moment: 'grant' }).fits).toBe(true);
     for (const changed of [[], [{ ...rule, maxDurationSeconds: HOUR }], [{ ...rule, roles: ['write'] }], [{ ...rule, requesters: { everyone: false as const, users: [], groups: [] } }]]) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { HomeData } from '../../../../src/services/load-home.ts';
 import { appHome } from '../../../../src/slack/blocks/app-home.ts';
-import { END_ACCESS, EXTEND_ACCESS } from '../../../../src/slack/blocks/ids.ts';
+import { CANCEL, END_ACCESS, EXTEND_ACCESS } from '../../../../src/slack/blocks/ids.ts';
 import type { AccessRequest, Grant } from '../../../../src/store/generated/client.ts';
 
 const at = new Date('2026-11-24T10:00:00Z');
@@ -68,6 +68,17 @@ describe('appHome', () => {
     expect(view).toContain(`"action_id":"${END_ACCESS}"`);
     expect(view).toContain(`"action_id":"${EXTEND_ACCESS}"`);
     expect(view).not.toContain('<!channel>');
+  });
+
+  it('offers Cancel on access approved for a later start that Latch has not begun granting', () => {
+    const startsAt = new Date('2026-11-24T22:00:00Z');
+    const booked = { ...request(1, { state: 'approved', startsAt, decidedByRule: 'short-reads' }), grant: null };
+    const granting = { ...request(2, { state: 'approved', startsAt }), grant: { expiresAt: null } as Grant };
+    const { blocks } = appHome({ userId: 'U0ALICE', active: [booked, granting], pending: [], awaiting: [], recent: [] }, () => 'Production database');
+    const view = JSON.stringify(blocks);
+    expect(view).toContain(`from <!date^${startsAt.getTime() / 1000}^`);
+    const cancels = blocks.flatMap((block) => (block.type === 'actions' ? (block as { elements: Array<{ action_id?: string }> }).elements : [])).filter((element) => element.action_id === CANCEL);
+    expect(cancels).toEqual([expect.objectContaining({ value: booked.id })]);
   });
 
   it('says so when there is nothing to show', () => {

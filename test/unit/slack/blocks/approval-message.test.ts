@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { approvalMessage } from '../../../../src/slack/blocks/approval-message.ts';
+import { approvalMessage, grantFailedReply } from '../../../../src/slack/blocks/approval-message.ts';
 import { APPROVE, DENY, END_ACCESS, revisionOfApprovalBlock } from '../../../../src/slack/blocks/ids.ts';
 import {
   INJECTION,
@@ -205,6 +205,7 @@ describe('approvalMessage: how it ended', () => {
     { state: 'denied', overrides: { outcomeReason: 'Use the replica' }, expected: '⛔ *Denied*: Use the replica' },
     { state: 'denied', overrides: {}, expected: '⛔ *Denied*' },
     { state: 'cancelled', overrides: {}, expected: '🚫 *Cancelled* by the requester' },
+    { state: 'cancelled', overrides: { outcomeReason: 'Cancelled by a security admin before access began.' }, expected: '🚫 *Cancelled*: Cancelled by a security admin before access began.' },
     { state: 'expired', overrides: {}, expected: '⌛ *Expired*: nobody decided in time' },
     { state: 'failed', overrides: { outcomeReason: 'provider refused: role does not exist' }, expected: '⚠️ *Failed*: provider refused: role does not exist' },
   ] as const)('$state $overrides → $expected', ({ state, overrides, expected }) => {
@@ -293,5 +294,14 @@ describe('approvalMessage: the account', () => {
   it('names the account that will hold the access, escaped, when known', () => {
     expect(shown(requestView({ principal: 'ada<!here>' }))).toContain('*As*\n`ada&lt;!here&gt;`');
     expect(shown(requestView({ principal: null }))).not.toContain('*As*');
+  });
+});
+
+describe('the reply in the approval thread when granting failed', () => {
+  it('says the request failed, with the stored reason escaped in the text and the blocks', () => {
+    const reply = grantFailedReply(requestView({ state: 'failed', outcomeReason: INJECTION }));
+    expect(reply.text).toBe(`⚠️ Latch could not grant this access, and the request is failed. ${INJECTION_ESCAPED}`);
+    expect(JSON.stringify(reply)).not.toContain('<!channel>');
+    expect(grantFailedReply(requestView({ state: 'failed', outcomeReason: null })).text).toBe('⚠️ Latch could not grant this access, and the request is failed.');
   });
 });

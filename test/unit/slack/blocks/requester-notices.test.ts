@@ -89,6 +89,18 @@ describe('requestReceivedNotice', () => {
     ]);
   });
 
+  it('offers Cancel on access approved for a later start until Latch begins granting it, in the confirmation and the outcome', () => {
+    const booked = requestView({ state: 'approved', decidedByRule: 'short-reads', startsAt: new Date('2024-05-01T22:00:00Z') });
+    for (const { blocks } of [requestReceivedNotice(booked), outcomeNotice(booked)]) {
+      const [actions] = actionsOf(blocks);
+      expect(actions?.elements).toEqual([
+        expect.objectContaining({ action_id: CANCEL, value: REQUEST_ID, text: expect.objectContaining({ text: 'Cancel access' }), confirm: expect.objectContaining({ title: expect.objectContaining({ text: 'Cancel this access?' }) }) }),
+      ]);
+    }
+    const granting = { ...booked, grant: { grantedAt: null, expiresAt: null, revokedAt: null, endedBy: null, overdueError: null } };
+    expect(actionsOf(requestReceivedNotice(granting).blocks)).toEqual([]);
+  });
+
   it('says when a pending request expires', () => {
     expect(JSON.stringify(requestReceivedNotice(requestView()).blocks)).toContain('If nobody decides by <!date^1714561200^');
   });
@@ -103,6 +115,11 @@ describe('outcomeNotice', () => {
     { state: 'denied', overrides: { decisions: [decision('U3', 'deny')], outcomeReason: INJECTION }, expected: `⛔ Denied by <@U3>: ${INJECTION_ESCAPED}` },
     { state: 'denied', overrides: { decidedByRule: 'no-weekends' }, expected: '⛔ Denied by policy rule `no-weekends`.' },
     { state: 'cancelled', overrides: {}, expected: '🚫 Cancelled. Nobody can approve it now.' },
+    {
+      state: 'cancelled',
+      overrides: { decidedAt: new Date('2024-05-01T10:00:00Z'), outcomeReason: 'Cancelled by the requester before access began.' },
+      expected: '🚫 Cancelled by the requester before access began. Nothing was granted.',
+    },
     { state: 'expired', overrides: {}, expected: '⌛ Expired: nobody decided in time. You can ask again with /request-access.' },
     { state: 'failed', overrides: { outcomeReason: 'role <admin> missing' }, expected: '⚠️ Latch could not complete this request: role &lt;admin&gt; missing' },
   ])('$state → $expected', ({ state, overrides, expected }) => {

@@ -6,8 +6,8 @@ import { inject } from 'vitest';
 import { dropDemoDatabases } from '../../src/demo/demo-databases.ts';
 import { demoNames, type DemoNames } from '../../src/demo/demo-names.ts';
 import { startDemoStack, type DemoStack } from '../../src/demo/demo-stack.ts';
-import { freePort } from '../helpers/free-port.ts';
-import { PrivateRedis } from '../helpers/private-redis.ts';
+import { freePort } from './free-port.ts';
+import { PrivateRedis } from './private-redis.ts';
 
 export interface DemoUnderTest {
   stack: DemoStack;
