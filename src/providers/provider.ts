@@ -9,8 +9,11 @@
  * retries at once. Messages are for the operator's log and never contain a secret.
  *
  * Deliberately left out: deciding whether access *should* end. When two grants overlap, the job
- * layer revokes only when no other active grant covers the same principal and role.
+ * layer revokes only when no other active grant covers the same principal and role (or the same
+ * `accessTarget`, when the provider names one).
  */
+
+import type { ProviderServices } from './target-lock.ts';
 
 export interface ProviderGrant {
   /** Latch's Grant id: stable across retries, usable as an idempotency key. */
@@ -48,6 +51,13 @@ export interface AccessProvider {
   check(grant: ProviderGrant): Promise<ProviderResult<boolean>>;
   /** Who holds `role` now, where the target can say: finds standing access Latch did not grant. */
   list?(role: string): Promise<ProviderResult<string[]>>;
+  /**
+   * What `role` gives in the target, named so that two resources (or roles) whose grants give the
+   * same thing have the same name: a Slack user group's id. Latch treats grants of one principal
+   * with the same name as one access: one does not end it while another still covers it.
+   * Without it, a resource's role is its own access.
+   */
+  accessTarget?(role: string): string | undefined;
   /** Releases connections; called at shutdown. */
   close?(): Promise<void>;
 }
@@ -56,10 +66,13 @@ export interface AccessProvider {
  * Builds a provider from its validated policy settings. `env` is where secrets come from: settings
  * name an environment variable, never hold the secret. A bad setting or a missing variable is a
  * list of one-line problems (e.g. `settings.connectionStringEnv: PROD_DB_URL is not set`).
+ * `services` is what Latch lends every provider (the cross-process lock of target-lock.ts); the
+ * registry always passes it, and a provider that needs it declares it required.
  */
 export type ProviderFactory = (
   settings: Record<string, unknown>,
   env: Record<string, string | undefined>,
+  services?: ProviderServices,
 ) => { ok: true; provider: AccessProvider } | { ok: false; problems: string[] };
 
 export const ok = <T = void>(value?: T): ProviderResult<T> => ({ ok: true, value: value as T });

@@ -2,6 +2,7 @@ import type { ProviderType } from '../config/policy-file.ts';
 import type { Policy, ProviderSettings } from '../domain/policy.ts';
 import { createPostgresProvider } from './postgres/postgres-provider.ts';
 import type { AccessProvider, ProviderFactory } from './provider.ts';
+import type { ProviderServices } from './target-lock.ts';
 import { createSlackUsergroupProvider } from './slack-usergroup/slack-usergroup-provider.ts';
 import { createWebhookProvider } from './webhook/webhook-provider.ts';
 
@@ -20,7 +21,7 @@ export type ProvidersResult = { ok: true; providers: Map<string, AccessProvider>
  * (`resources[0].provider.settings.connectionStringEnv: PROD_DB_ADMIN_URL is not set`), so one
  * start-up names all that is missing. Providers built before a problem are closed again.
  */
-export async function createProviders(policy: Policy, env: Record<string, string | undefined>): Promise<ProvidersResult> {
+export async function createProviders(policy: Policy, env: Record<string, string | undefined>, services: ProviderServices): Promise<ProvidersResult> {
   const providers = new Map<string, AccessProvider>();
   const problems: string[] = [];
   policy.resources.forEach((resource, index) => {
@@ -30,7 +31,7 @@ export async function createProviders(policy: Policy, env: Record<string, string
       problems.push(`${at}.type: there is no provider type "${resource.provider.type}"`);
       return;
     }
-    const built = factory(resource.provider.settings, env);
+    const built = factory(resource.provider.settings, env, services);
     if (built.ok) providers.set(resource.id, built.provider);
     else problems.push(...built.problems.map((problem) => (problem.startsWith('settings.') ? `${at}.${problem}` : `${at}: ${problem}`)));
   });
@@ -45,8 +46,8 @@ export type ProviderResultOne = { ok: true; provider: AccessProvider } | { ok: f
  * One provider from settings alone (a grant's recorded settings, for revoking access whose
  * resource left the policy). Secrets still come from the environment, as at start-up.
  */
-export function createProvider(settings: ProviderSettings, env: Record<string, string | undefined>): ProviderResultOne {
+export function createProvider(settings: ProviderSettings, env: Record<string, string | undefined>, services: ProviderServices): ProviderResultOne {
   const factory = PROVIDER_FACTORIES[settings.type as ProviderType];
   if (!factory) return { ok: false, problems: [`there is no provider type "${settings.type}"`] };
-  return factory(settings.settings, env);
+  return factory(settings.settings, env, services);
 }

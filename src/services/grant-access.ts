@@ -10,6 +10,7 @@ import { oneLine, type AccessContext } from './access-context.ts';
 import { lockRequest } from './decide-request.ts';
 import { failureNotice, type FailureSource } from './failure-notice.ts';
 import { recheckStoredRequest } from './recheck-policy.ts';
+import { accessKeyOf } from './same-access.ts';
 
 export interface GrantAccessInput {
   requestId: string;
@@ -68,7 +69,7 @@ export async function grantAccess(ctx: AccessContext, input: GrantAccessInput): 
   if (!request.principal) return fail(ctx, request.id, null, permanentFailure('the request names no account to grant to'), 'no_account');
   const principal = request.principal;
 
-  return ctx.locks.withLock({ resourceId: request.resourceId, role: request.role, principal }, async (): Promise<GrantAccessResult> => {
+  return ctx.locks.withLock(accessKeyOf(ctx, { resourceId: request.resourceId, role: request.role, principal }), async (): Promise<GrantAccessResult> => {
     const grant = await inTransaction(ctx.db, async (tx) => {
       const locked = await lockRequest(tx, request.id);
       if (locked?.state !== 'approved') return null;

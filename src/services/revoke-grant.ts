@@ -8,6 +8,7 @@ import { inTransaction } from '../store/transaction.ts';
 import { oneLine, type AccessContext } from './access-context.ts';
 import { failureNotice } from './failure-notice.ts';
 import { thrownFailure } from './grant-access.ts';
+import { accessKeyOf, sameAccessRoles } from './same-access.ts';
 
 /**
  * After this many failed attempts (or the first permanent failure) a revocation is overdue: the
@@ -40,7 +41,8 @@ export type RevokeGrantResult =
  * provider's revoke succeeds when the access is already gone.
  *
  * Overlapping grants: when another active grant gives the same principal the same role on the same
- * resource, the access must outlive this grant. Under the access lock (no grant or revoke of the
+ * resource, or the same thing in the target through another resource or role (same-access.ts),
+ * the access must outlive this grant. Under the access lock (no grant or revoke of the
  * same access can run meanwhile) Latch looks for such a grant; if there is one, this grant is
  * closed without calling the provider, and the access ends when the last covering grant does.
  */
@@ -48,14 +50,22 @@ export async function revokeGrant(ctx: AccessContext, grantId: string): Promise<
   const grant = await ctx.db.grant.findUnique({ where: { id: grantId } });
   const early = earlyOutcome(grant, ctx.clock.now());
   if (early) return early;
-  const key = { resourceId: grant!.resourceId, role: grant!.role, principal: grant!.principal };
+  const access = { resourceId: grant!.resourceId, role: grant!.role, principal: grant!.principal };
 
-  return ctx.locks.withLock(key, async (): Promise<RevokeGrantResult> => {
+  return ctx.locks.withLock(accessKeyOf(ctx, access), async (): Promise<RevokeGrantResult> => {
     const now = ctx.clock.now();
+    // The same access may come from another resource or role (one Slack user group behind two
+    // resources): a grant through any of them covers it (see same-access.ts).
+    const same = sameAccessRoles(ctx, access.resourceId, access.role);
     // One round trip for both: the grant as it is now (another worker may have finished it while
     // this one waited for the lock), and any other active grant that covers the same access.
     const rows = await ctx.db.grant.findMany({
-      where: { OR: [{ id: grantId }, { ...key, id: { not: grantId }, revokedAt: null, grantedAt: { not: null }, expiresAt: { gt: now } }] },
+      where: {
+        OR: [
+          { id: grantId },
+          { principal: access.principal, OR: same, id: { not: grantId }, revokedAt: null, grantedAt: { not: null }, expiresAt: { gt: now } },
+        ],
+      },
     });
     const current = rows.find((row) => row.id === grantId) ?? null;
     const stillNothing = earlyOutcome(current, now);

@@ -1,6 +1,7 @@
 import { appendAuditEvents, type AuditEntry } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
 import { oneLine, type AccessContext } from './access-context.ts';
+import { sameAccessRoles } from './same-access.ts';
 
 export interface StandingAccess {
   resourceId: string;
@@ -54,7 +55,9 @@ export async function scanStandingAccess(ctx: AccessContext): Promise<StandingAc
 }
 
 async function coveredPrincipals(ctx: AccessContext, resourceId: string, role: string): Promise<Set<string>> {
-  const grants = await ctx.db.grant.findMany({ where: { resourceId, role, revokedAt: null }, select: { principal: true } });
+  // A grant through another resource or role that gives the same thing (one Slack user group behind
+  // two resources) covers its holder here too.
+  const grants = await ctx.db.grant.findMany({ where: { OR: sameAccessRoles(ctx, resourceId, role), revokedAt: null }, select: { principal: true } });
   return new Set(grants.map((grant) => grant.principal));
 }
 

@@ -26,6 +26,11 @@ export interface AccessKey {
   resourceId: string;
   role: string;
   principal: string;
+  /**
+   * What the access is in the target when its provider names it (a Slack user group): then the
+   * lock is the target's and the principal's, shared by every resource and role that gives it.
+   */
+  target?: string;
 }
 
 /** The two-int advisory-lock key space is separate from the one-bigint space the audit lock uses. */
@@ -59,7 +64,7 @@ export class PostgresAccessLocks implements AccessLocks {
 
   async withLock<T>(access: AccessKey, work: () => Promise<T>): Promise<T> {
     // hashtext spreads keys over int4; a collision only makes two accesses take turns.
-    const key = JSON.stringify([access.resourceId, access.role, access.principal]);
+    const key = JSON.stringify(access.target !== undefined ? ['target', access.target, access.principal] : [access.resourceId, access.role, access.principal]);
     const client = await this.pool.connect();
     try {
       await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [ACCESS_LOCK_CLASS, key]);

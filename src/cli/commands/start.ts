@@ -20,6 +20,8 @@ import { servingPart } from '../../runtime/serving-part.ts';
 import { withTimeout } from '../../runtime/with-timeout.ts';
 import { portOf, startHttpServer } from '../../slack/http-server.ts';
 import { createDatabase } from '../../store/database.ts';
+import { PostgresTargetLocks } from '../../store/target-lock.ts';
+import type { ProviderServices } from '../../providers/target-lock.ts';
 import { findPendingMigrations } from '../../store/migration-status.ts';
 import { CliError, EXIT } from '../cli-error.ts';
 import { readEnv } from '../read-env.ts';
@@ -47,15 +49,23 @@ export async function startCommand(role: ProcessRole = 'all'): Promise<void> {
   });
   const policy = await readPolicy(env.LATCH_POLICY_FILE);
   logger.info({ policyVersion: policy.version, resources: policy.resources.length }, `policy loaded from ${env.LATCH_POLICY_FILE}`);
-  const providers = await buildProviders(policy, env.LATCH_POLICY_FILE);
+  // Lent to every provider, those of a reloaded policy too. Its connections open on first use: a
+  // `latch web`, which grants nothing, never opens one.
+  const targetLocks = new PostgresTargetLocks({ databaseUrl: env.DATABASE_URL });
+  const services: ProviderServices = { locks: targetLocks };
+  const providers = await buildProviders(policy, env.LATCH_POLICY_FILE, services).catch(async (error: unknown) => {
+    await targetLocks.close();
+    throw error;
+  });
   const source = new PolicySource(
     env.LATCH_POLICY_FILE,
     { policy, providers },
-    (next) => createProviders(next, process.env),
+    (next) => createProviders(next, process.env, services),
     logger,
-    (settings) => createProvider(settings, process.env),
+    // Access granted under an earlier policy is revoked through the settings its grant recorded.
+    (settings) => createProvider(settings, process.env, services),
   );
-  const service = await startService(env, source, logger, role);
+  const service = await startService(env, source, logger, role, targetLocks);
   // SIGTERM or SIGINT: see GracefulShutdown (a second one exits at once). Handled before Latch
   // says it listens, so a supervisor that stops it as soon as it has started gets a clean stop.
   const stopped = service.shutdown.onSignals();
@@ -92,8 +102,8 @@ async function readPolicy(path: string): Promise<Policy> {
  * One provider per resource, from the policy's settings and the environment: a missing variable
  * or a bad setting stops the start with every problem named, before anything is granted.
  */
-async function buildProviders(policy: Policy, path: string): Promise<Map<string, AccessProvider>> {
-  const built = await createProviders(policy, process.env);
+async function buildProviders(policy: Policy, path: string, services: ProviderServices): Promise<Map<string, AccessProvider>> {
+  const built = await createProviders(policy, process.env, services);
   if (built.ok) return built.providers;
   throw new CliError(
     [`the providers in the policy file ${path} have ${built.problems.length} problem(s):`, ...built.problems.map((problem) => `  ${problem}`)].join('\n'),
@@ -101,7 +111,7 @@ async function buildProviders(policy: Policy, path: string): Promise<Map<string,
   );
 }
 
-async function startService(env: ServiceEnv, source: PolicySource, logger: Logger, role: ProcessRole): Promise<RunningService> {
+async function startService(env: ServiceEnv, source: PolicySource, logger: Logger, role: ProcessRole, targetLocks: PostgresTargetLocks): Promise<RunningService> {
   const db = createDatabase({ databaseUrl: env.DATABASE_URL });
   // Every connection to Redis, its queues' and workers' too: one Redis or a cluster, one key prefix.
   const redisTarget = { redisUrl: env.REDIS_URL, redisCluster: env.REDIS_CLUSTER, prefix: env.LATCH_QUEUE_PREFIX };
@@ -109,6 +119,9 @@ async function startService(env: ServiceEnv, source: PolicySource, logger: Logge
   // Parts in the order they start; they close in the reverse order (see GracefulShutdown).
   const shutdown = new GracefulShutdown({ logger, timeoutMs: env.LATCH_SHUTDOWN_TIMEOUT_SECONDS * 1000 });
   shutdown.add({ name: 'PostgreSQL', close: () => db.$disconnect() });
+  // Closed after the workers (parts close last opened first): a lock still held then belongs to
+  // work already let go of, and ending its connection releases it.
+  shutdown.add({ name: 'the target locks', close: () => targetLocks.close({ force: true }) });
   shutdown.add({ name: 'Redis', close: () => redis.quit().catch(() => redis.disconnect()) });
   shutdown.add({ name: 'the policy', close: () => source.close() });
   try {

@@ -15,6 +15,7 @@ import type { ProviderFailure } from '../provider.ts';
 
 /** The Slack methods this provider calls. */
 export type UsergroupMethod =
+  | 'auth.test'
   | 'usergroups.users.list'
   | 'usergroups.list'
   | 'usergroups.users.update'

@@ -10,16 +10,20 @@ import {
 import { slackFailure, type UsergroupMethod } from './failures.ts';
 import { parseProviderSettings } from '../settings-problems.ts';
 import { slackUsergroupSettingsSchema } from './settings.ts';
+import { TargetLockUnavailable, type TargetLocks } from '../target-lock.ts';
 
 /**
  * Access as membership of a Slack user group: granting adds the user to the group its role maps
  * to, revoking takes them out again, and every other member stays as they are.
  *
  * Slack can only replace a group's whole member list (`usergroups.users.update`), so each change
- * is read, modify, write, then read back to verify. Changes to one group are queued one after the
- * other within this process; two Latch processes, or a person editing the group in Slack at the
- * same moment, can still race, and the read-back turns a lost change into a transient failure
- * that the job's retry repairs.
+ * is read, modify, write, then read back to verify. Two writers that interleave lose a change (and
+ * can write a revoked person back), so every change to a group holds the group's lock across all
+ * Latch processes (TargetLocks, in PostgreSQL) from the read to the read-back; within a process
+ * changes to one group also queue one after the other, so only one of them waits on the database.
+ * The read-back checks the whole member list: exactly what was written, nobody else added or
+ * removed. A person editing the group in Slack at the same moment (Slack has no compare-and-set)
+ * makes it differ: that is a transient failure, the job's retry reads the group again.
  *
  * Slack refuses to empty a group, so the last member is removed by disabling the group. Latch
  * treats a disabled group as having no members (its stale member list is ignored), and granting
@@ -32,6 +36,9 @@ export const SLACK_CALL_TIMEOUT_MS = 10_000;
 /** Slack user ids; also keeps a comma out of the comma-separated member list. */
 const SLACK_USER_ID = /^[UW][A-Z0-9]+$/;
 
+/** How many unexpected members a verification failure names, at most. */
+const NAMED_IN_MISMATCH = 5;
+
 export interface SlackUsergroupProviderOptions {
   /** A client that does not retry by itself (see `createSlackUsergroupProvider`). */
   client: WebClient;
@@ -39,6 +46,8 @@ export interface SlackUsergroupProviderOptions {
   usergroup?: string | undefined;
   /** Policy role id → user group id. */
   roles?: Record<string, string> | undefined;
+  /** Serialises changes to one group across every Latch process. */
+  locks: TargetLocks;
 }
 
 /** A failure that ends the operation; turned into a result at the public methods. */
@@ -48,11 +57,23 @@ class OperationFailed extends Error {
   }
 }
 
+/** A group as Slack holds it: its member list, which a disabled group keeps, and whether it is disabled. */
+interface GroupState {
+  members: string[];
+  disabled: boolean;
+}
+
+/** Who the group gives access to: nobody while it is disabled. */
+const holders = (state: GroupState): string[] => (state.disabled ? [] : state.members);
+
 export class SlackUsergroupProvider implements AccessProvider {
   readonly type = 'slack-usergroup';
   readonly #client: WebClient;
   readonly #usergroup: string | undefined;
   readonly #roles: Readonly<Record<string, string>>;
+  readonly #locks: TargetLocks;
+  /** The workspace (auth.test's team_id), asked once: part of each group's lock key. */
+  #team: Promise<string> | undefined;
   /** The tail of each group's queue of changes; removed when the queue runs empty. */
   readonly #queues = new Map<string, Promise<void>>();
 
@@ -60,18 +81,28 @@ export class SlackUsergroupProvider implements AccessProvider {
     this.#client = options.client;
     this.#usergroup = options.usergroup;
     this.#roles = { ...options.roles };
+    this.#locks = options.locks;
   }
 
   grant(grant: ProviderGrant): Promise<ProviderResult> {
-    return this.#run(grant, 'add', (group, user) => this.#exclusive(group, () => this.#add(group, user)));
+    return this.#run(grant, 'add', (group, user) => this.#exclusive(group, () => this.#locked(group, () => this.#add(group, user))));
   }
 
   revoke(grant: ProviderGrant): Promise<ProviderResult> {
-    return this.#run(grant, 'remove', (group, user) => this.#exclusive(group, () => this.#remove(group, user)));
+    return this.#run(grant, 'remove', (group, user) => this.#exclusive(group, () => this.#locked(group, () => this.#remove(group, user))));
   }
 
   check(grant: ProviderGrant): Promise<ProviderResult<boolean>> {
-    return this.#run(grant, 'check', (group, user) => this.#holds(group, user));
+    return this.#run(grant, 'check', async (group, user) => holders(await this.#read(group)).includes(user));
+  }
+
+  /**
+   * The group a role puts people in. Every slack-usergroup resource uses SLACK_BOT_TOKEN, so all
+   * of them edit one workspace's groups and the group id alone names the access.
+   */
+  accessTarget(role: string): string | undefined {
+    const group = this.#groupFor(role);
+    return group.ok ? `slack-usergroup:${group.value}` : undefined;
   }
 
   async list(role: string): Promise<ProviderResult<string[]>> {
@@ -124,43 +155,87 @@ export class SlackUsergroupProvider implements AccessProvider {
     return ok(group);
   }
 
+  /** The member list's read, write and read-back run holding the group's lock (see TargetLocks). */
+  async #locked<T>(group: string, work: () => Promise<T>): Promise<T> {
+    const key = `slack-usergroup:${await this.#teamId()}:${group}`;
+    try {
+      return await this.#locks.withLock(key, work);
+    } catch (error) {
+      if (!(error instanceof TargetLockUnavailable)) throw error;
+      throw new OperationFailed({ kind: 'transient', message: `another change to the group did not finish in time, nothing was changed (${error.message})` });
+    }
+  }
+
+  /**
+   * The workspace's id, from auth.test. Group ids are unique within a workspace; with the team in
+   * the key, two deployments for two workspaces that share a database never wait on each other.
+   */
+  #teamId(): Promise<string> {
+    if (this.#team) return this.#team;
+    const asked = this.#call('auth.test', () => this.#client.auth.test()).then((answer) => {
+      if (typeof answer.team_id !== 'string' || answer.team_id === '') throw new Error("Slack's auth.test answered without a team_id");
+      return answer.team_id;
+    });
+    this.#team = asked;
+    // A failure is not kept: the next change asks again.
+    asked.catch(() => {
+      if (this.#team === asked) this.#team = undefined;
+    });
+    return asked;
+  }
+
   async #add(group: string, user: string): Promise<void> {
-    const members = await this.#members(group);
-    const disabled = await this.#isDisabled(group);
-    if (!disabled && members.includes(user)) return;
-    if (disabled) {
+    const before = await this.#read(group);
+    // Read holding the lock: no other Latch change can be between this read and now.
+    if (holders(before).includes(user)) return;
+    if (before.disabled) {
       // Whoever the disabled group still lists had their access removed by disabling it: the
       // new list holds only `user`, and is written before the group is enabled again.
-      if (members.length !== 1 || members[0] !== user) await this.#update(group, [user]);
+      if (before.members.length !== 1 || before.members[0] !== user) await this.#update(group, [user]);
       await this.#setEnabled(group, true);
+      await this.#verify(group, [user]);
     } else {
-      await this.#update(group, [...members, user]);
+      const intended = [...before.members, user];
+      await this.#update(group, intended);
+      await this.#verify(group, intended);
     }
-    await this.#verify(group, user, true);
   }
 
   async #remove(group: string, user: string): Promise<void> {
-    const members = await this.#members(group);
-    if (!members.includes(user) || (await this.#isDisabled(group))) return;
-    const rest = members.filter((member) => member !== user);
+    const before = await this.#read(group);
+    // Not a holder, read holding the lock: verified gone.
+    if (!holders(before).includes(user)) return;
+    const rest = before.members.filter((member) => member !== user);
     // Slack refuses an empty member list: a group without members is a disabled group.
     if (rest.length > 0) await this.#update(group, rest);
     else await this.#setEnabled(group, false);
-    await this.#verify(group, user, false);
+    await this.#verify(group, rest);
   }
 
-  async #holds(group: string, user: string): Promise<boolean> {
-    const members = await this.#members(group);
-    return members.includes(user) && !(await this.#isDisabled(group));
-  }
-
-  /** Reads the group back: a change lost to a concurrent edit is a transient failure, so it is retried. */
-  async #verify(group: string, user: string, member: boolean): Promise<void> {
-    if ((await this.#holds(group, user)) === member) return;
+  /**
+   * Reads the group back and checks that it holds exactly `intended`: the change is there and
+   * nobody else was added or removed meanwhile. A difference is a transient failure, so the job
+   * retries (and the retry reads the group afresh); a revocation is recorded only once verified.
+   */
+  async #verify(group: string, intended: readonly string[]): Promise<void> {
+    const now = holders(await this.#read(group));
+    const missing = intended.filter((member) => !now.includes(member));
+    const extra = now.filter((member) => !intended.includes(member));
+    if (missing.length === 0 && extra.length === 0) return;
+    const named = (ids: string[]) => ids.slice(0, NAMED_IN_MISMATCH).join(', ') + (ids.length > NAMED_IN_MISMATCH ? ` and ${ids.length - NAMED_IN_MISMATCH} more` : '');
+    const differences = [
+      ...(missing.length > 0 ? [`missing ${named(missing)}`] : []),
+      ...(extra.length > 0 ? [`also holding ${named(extra)}`] : []),
+    ];
     throw new OperationFailed({
       kind: 'transient',
-      message: `Slack user group ${group} changed while Latch was editing it (${user} is ${member ? 'not yet' : 'still'} a member); trying again settles it`,
+      message: `Slack user group ${group} changed while Latch was editing it (read back ${differences.join('; ')}); trying again settles it`,
     });
+  }
+
+  async #read(group: string): Promise<GroupState> {
+    const members = await this.#members(group);
+    return { members, disabled: await this.#isDisabled(group) };
   }
 
   /** The group's member list as Slack holds it, also for a disabled group. */
@@ -253,7 +328,7 @@ function apiUrlFrom(value: string | undefined): { ok: true; url: string | undefi
  * The client neither retries nor waits out rate limits (by default it would, for up to half an
  * hour, with the job's lock held): a 429 is a transient result at once, and Latch's jobs retry.
  */
-export const createSlackUsergroupProvider: ProviderFactory = (settings, env) => {
+export const createSlackUsergroupProvider: ProviderFactory = (settings, env, services) => {
   const problems: string[] = [];
   const parsed = parseProviderSettings(slackUsergroupSettingsSchema, settings, 'slack-usergroup');
   if (!parsed.ok) problems.push(...parsed.problems);
@@ -263,7 +338,10 @@ export const createSlackUsergroupProvider: ProviderFactory = (settings, env) => 
   }
   const apiUrl = apiUrlFrom(env.SLACK_API_URL);
   if (!apiUrl.ok) problems.push(apiUrl.problem);
-  if (!parsed.ok || !apiUrl.ok || token === undefined || problems.length > 0) return { ok: false, problems };
+  // Without the lock, two workers editing one group can write a revoked person back.
+  const locks = services?.locks;
+  if (!locks) problems.push('the slack-usergroup provider needs the lock Latch keeps in PostgreSQL, and was built without it');
+  if (!parsed.ok || !apiUrl.ok || token === undefined || !locks || problems.length > 0) return { ok: false, problems };
 
   const client = new WebClient(token, {
     ...(apiUrl.url ? { slackApiUrl: apiUrl.url } : {}),
@@ -273,5 +351,5 @@ export const createSlackUsergroupProvider: ProviderFactory = (settings, env) => 
     // Failures come back as results with their reason; the client's own console lines add nothing.
     logLevel: LogLevel.ERROR,
   });
-  return { ok: true, provider: new SlackUsergroupProvider({ client, usergroup: parsed.settings.usergroup, roles: parsed.settings.roles }) };
+  return { ok: true, provider: new SlackUsergroupProvider({ client, usergroup: parsed.settings.usergroup, roles: parsed.settings.roles, locks }) };
 };

@@ -2,12 +2,36 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AccessProvider, ProviderGrant } from '../../../src/providers/provider.ts';
 import { createSlackUsergroupProvider } from '../../../src/providers/slack-usergroup/slack-usergroup-provider.ts';
+import type { TargetLocks } from '../../../src/providers/target-lock.ts';
+import { PostgresTargetLocks } from '../../../src/store/target-lock.ts';
 import { FakeSlack } from '../../helpers/fake-slack.ts';
 import { freePort } from '../../helpers/free-port.ts';
+import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
 import { describeProviderContract } from './provider-contract.ts';
 
-function build(slack: FakeSlack, settings: Record<string, unknown>, env: Record<string, string> = {}): AccessProvider {
-  const built = createSlackUsergroupProvider(settings, { SLACK_BOT_TOKEN: slack.botToken, SLACK_API_URL: slack.apiUrl, ...env });
+// The group locks live in PostgreSQL: a database of this file's own, so no other test's groups
+// share a lock key with these.
+let lockDatabase: TestDatabase;
+const lockPools: PostgresTargetLocks[] = [];
+/** A lock as one Latch process has it: each call is another process, with a pool of its own. */
+function processLocks(options: { waitMs?: number } = {}): PostgresTargetLocks {
+  const locks = new PostgresTargetLocks({ databaseUrl: lockDatabase.url, poolSize: 4, ...options });
+  lockPools.push(locks);
+  return locks;
+}
+let sharedLocks: TargetLocks;
+
+beforeAll(async () => {
+  lockDatabase = await createTestDatabase({ migrated: false });
+  sharedLocks = processLocks();
+});
+afterAll(async () => {
+  await Promise.all(lockPools.map((locks) => locks.close({ force: true })));
+  await lockDatabase?.drop();
+});
+
+function build(slack: FakeSlack, settings: Record<string, unknown>, env: Record<string, string> = {}, locks: TargetLocks = sharedLocks): AccessProvider {
+  const built = createSlackUsergroupProvider(settings, { SLACK_BOT_TOKEN: slack.botToken, SLACK_API_URL: slack.apiUrl, ...env }, { locks });
   if (!built.ok) throw new Error(built.problems.join('\n'));
   return built.provider;
 }
@@ -157,6 +181,79 @@ describe('slack-usergroup provider', () => {
       expect(await provider.grant(grantFor('U0BOB'))).toEqual({ ok: true, value: undefined });
       expect(slack.usergroup('S0RACE')?.users).toEqual(['U0ALICE', 'U0DAVE', 'U0BOB']);
     });
+
+    it('verifies the whole member list it wrote: anyone added or removed behind its back is a transient failure', async () => {
+      slack.addUsergroup('S0WHOLE', { users: ['U0ALICE', 'U0BOB'] });
+      const provider = build(slack, { usergroup: 'S0WHOLE' });
+      // The grant's write lands, and someone else adds Dave at the same moment.
+      slack.replyOnce('usergroups.users.update', (call) => {
+        slack.setUsergroupMembers('S0WHOLE', [...String(call.args.users).split(','), 'U0DAVE']);
+        return { ok: true };
+      });
+      expect(await provider.grant(grantFor('U0CAROL'))).toEqual({
+        ok: false,
+        failure: { kind: 'transient', message: expect.stringMatching(/changed while Latch was editing it \(read back also holding U0DAVE\)/) },
+      });
+
+      // The revocation's write lands (Carol is gone), and someone else takes Alice out meanwhile.
+      slack.setUsergroupMembers('S0WHOLE', ['U0ALICE', 'U0BOB', 'U0CAROL']);
+      slack.replyOnce('usergroups.users.update', (call) => {
+        slack.setUsergroupMembers('S0WHOLE', String(call.args.users).split(',').filter((user) => user !== 'U0ALICE'));
+        return { ok: true };
+      });
+      const revoked = await provider.revoke(grantFor('U0CAROL'));
+      expect(revoked).toEqual({ ok: false, failure: { kind: 'transient', message: expect.stringContaining('(read back missing U0ALICE)') } });
+      expect(slack.usergroup('S0WHOLE')?.users).toEqual(['U0BOB']);
+
+      // The retry reads the group afresh: Carol is verified gone, and nothing more is written.
+      const writes = updates().length;
+      expect(await provider.revoke(grantFor('U0CAROL'))).toEqual({ ok: true, value: undefined });
+      expect(updates()).toHaveLength(writes);
+    });
+
+    it('serialises changes to one group across processes, so interleaved grants and revokes lose nothing', async () => {
+      slack.addUsergroup('S0SHARED', { users: ['U0ALICE', 'U0BOB', 'U0CAROL'] });
+      // Two Latch processes: a provider each, with a lock pool each, on one database.
+      const [first, second] = [build(slack, { usergroup: 'S0SHARED' }, {}, processLocks()), build(slack, { usergroup: 'S0SHARED' }, {}, processLocks())];
+      // Slack takes its time writing, so a read by one process would fall inside the other's write.
+      slack.slowDown('usergroups.users.update', 300);
+      const results = await Promise.all([
+        first.revoke(grantFor('U0ALICE')),
+        second.grant(grantFor('U0DAVE')),
+        first.grant(grantFor('U0ERIN')),
+        second.revoke(grantFor('U0BOB')),
+        first.revoke(grantFor('U0CAROL')),
+        second.grant(grantFor('U0FRANK')),
+      ]);
+      expect(results.map((result) => result.ok)).toEqual([true, true, true, true, true, true]);
+      expect(new Set(slack.usergroup('S0SHARED')?.users)).toEqual(new Set(['U0DAVE', 'U0ERIN', 'U0FRANK']));
+      // No write was ever lost and repaired: each change wrote once.
+      expect(updates()).toHaveLength(6);
+    });
+
+    it('fails transiently, writing nothing, when another holder keeps the group past the wait', async () => {
+      slack.addUsergroup('S0STUCK', { users: ['U0ALICE'] });
+      const stuck = processLocks();
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let holding!: () => void;
+      const taken = new Promise<void>((resolve) => (holding = resolve));
+      const holder = stuck.withLock(`slack-usergroup:${slack.teamId}:S0STUCK`, async () => {
+        holding();
+        await held;
+      });
+      await taken;
+      const provider = build(slack, { usergroup: 'S0STUCK' }, {}, processLocks({ waitMs: 300 }));
+      expect(await provider.revoke(grantFor('U0ALICE'))).toEqual({
+        ok: false,
+        failure: { kind: 'transient', message: expect.stringContaining('another change to the group did not finish in time, nothing was changed') },
+      });
+      expect(slack.callsTo('usergroups.users.list')).toEqual([]);
+      release();
+      await holder;
+      expect(await provider.revoke(grantFor('U0ALICE'))).toEqual({ ok: true, value: undefined });
+      expect(slack.usergroup('S0STUCK')?.disabled).toBe(true);
+    });
   });
 
   describe('failures', () => {
@@ -247,14 +344,22 @@ describe('slack-usergroup provider', () => {
 
   describe('createSlackUsergroupProvider', () => {
     const env = { SLACK_BOT_TOKEN: 'xoxb-1234-secret' };
+    const services = { locks: { withLock: <T>(_key: string, work: () => Promise<T>) => work() } };
     const problems = (settings: Record<string, unknown>, withEnv: Record<string, string | undefined> = env) => {
-      const built = createSlackUsergroupProvider(settings, withEnv);
+      const built = createSlackUsergroupProvider(settings, withEnv, services);
       return built.ok ? [] : built.problems;
     };
 
     it('builds a provider from a group for every role, or a group per role', () => {
-      expect(createSlackUsergroupProvider({ usergroup: 'S0OPS' }, env)).toMatchObject({ ok: true, provider: { type: 'slack-usergroup' } });
-      expect(createSlackUsergroupProvider({ roles: { read: 'S0READ' } }, env).ok).toBe(true);
+      expect(createSlackUsergroupProvider({ usergroup: 'S0OPS' }, env, services)).toMatchObject({ ok: true, provider: { type: 'slack-usergroup' } });
+      expect(createSlackUsergroupProvider({ roles: { read: 'S0READ' } }, env, services).ok).toBe(true);
+    });
+
+    it('is not built without the lock that serialises changes to a group across processes', () => {
+      expect(createSlackUsergroupProvider({ usergroup: 'S0OPS' }, env)).toEqual({
+        ok: false,
+        problems: [expect.stringContaining('needs the lock Latch keeps in PostgreSQL')],
+      });
     });
 
     it('needs the bot token, and never echoes it', () => {

@@ -6,6 +6,8 @@ import { testPolicy, testResource } from '../../helpers/test-policy.ts';
 const postgres = (connectionStringEnv: string) => ({ type: 'postgres', settings: { connectionStringEnv } });
 const webhook = { type: 'webhook', settings: { url: 'https://hooks.example.com/latch', secretEnv: 'HOOK_SECRET' } };
 const usergroup = { type: 'slack-usergroup', settings: { usergroup: 'S0ONCALL' } };
+// Nothing here takes a lock: building a provider only keeps it.
+const services = { locks: { withLock: <T>(_key: string, work: () => Promise<T>) => work() } };
 
 describe('provider registry', () => {
   it('has a factory for every provider type the policy file accepts', () => {
@@ -19,7 +21,7 @@ describe('provider registry', () => {
       testResource({ id: 'group', provider: usergroup }),
     ]);
     const env = { DB_URL: 'postgresql://grantor@127.0.0.1:1/app', HOOK_SECRET: 's3cret-s3cret', SLACK_BOT_TOKEN: 'xoxb-1-2-3' };
-    const result = await createProviders(policy, env);
+    const result = await createProviders(policy, env, services);
     if (!result.ok) throw new Error(result.problems.join('\n'));
     expect([...result.providers].map(([id, provider]) => [id, provider.type])).toEqual([
       ['db', 'postgres'],
@@ -35,7 +37,7 @@ describe('provider registry', () => {
       testResource({ id: 'hook', provider: webhook }),
       testResource({ id: 'group', provider: usergroup }),
     ]);
-    const result = await createProviders(policy, {});
+    const result = await createProviders(policy, {}, services);
     expect(result.ok).toBe(false);
     const problems = result.ok ? [] : result.problems;
     expect(problems).toContain('resources[0].provider.settings.connectionStringEnv: PROD_DB_ADMIN_URL is not set');
