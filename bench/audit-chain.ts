@@ -74,7 +74,8 @@ export async function runAuditChainBenchmark(options: AuditBenchOptions): Promis
       const runs = [
         await runLatch('audit export --format jsonl', ['audit', 'export', '--format', 'jsonl'], database.url, size),
         await runLatch('audit export --format csv', ['audit', 'export', '--format', 'csv'], database.url, size),
-        await runLatch('audit verify', ['audit', 'verify'], database.url, size),
+        // The chain's hashing is what is measured; the synthetic chain has no state rows to match.
+        await runLatch('audit verify', ['audit', 'verify', '--chain-only'], database.url, size),
       ];
       for (const run of runs) {
         say(`  ${line(run, start.wallMs)}`);

@@ -20,7 +20,10 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON access_requests, approvals, grants, stan
 -- Append-only records: read and append, never rewrite (the triggers refuse UPDATE and DELETE to
 -- everyone; without these privileges the app role is refused before the triggers are reached).
 -- A new append-only table goes on this line.
-GRANT SELECT, INSERT ON audit_events TO :"app_role";
+GRANT SELECT, INSERT ON audit_events, decision_evidence TO :"app_role";
+
+-- Where decision evidence starts, set once by the migration: read by `latch audit verify`.
+GRANT SELECT ON audit_evidence_start TO :"app_role";
 
 -- `latch start` checks that every migration is applied before it serves.
 GRANT SELECT ON _prisma_migrations TO :"app_role";

@@ -4,7 +4,7 @@ import { createSecretScrubber } from '../logging/secret-scrubber.ts';
 import { CliError, EXIT } from './cli-error.ts';
 import { accessListCommand } from './commands/access-list.ts';
 import { auditExportCommand, type ExportFormat } from './commands/audit-export.ts';
-import { auditVerifyCommand, auditVerifyFileCommand } from './commands/audit-verify.ts';
+import { auditVerifyCommand, auditVerifyFileCommand, parseAnchor } from './commands/audit-verify.ts';
 import { digestSendCommand } from './commands/digest-send.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { policyCheckCommand } from './commands/policy-check.ts';
@@ -24,7 +24,12 @@ Commands:
   migrate --check    compare the database with prisma/schema.prisma; exit 1 if they differ
   access             list the access Latch has granted and not yet revoked, overdue
                      revocations first; exit 1 when a revocation is overdue
-  audit verify       check the audit trail's hash chain; exit 1 at the first broken event
+  audit verify [--anchor seq:hash] [--allow-unsigned] [--chain-only]
+                     check the audit trail's hash chain (up to a digest's anchor), that the
+                     state rows follow from the events, and each decision's signed Slack request
+                     (SLACK_SIGNING_SECRET); exit 1 naming each problem. --allow-unsigned accepts
+                     decisions made over Socket Mode (or seeded), which Slack does not sign;
+                     --chain-only checks the hash chain alone
   audit verify --file export.jsonl   the same for an export, without the database
   audit export [--since time] [--until time] [--format jsonl|csv]
                      the audit events of a period, with their hashes, on stdout
@@ -72,6 +77,10 @@ async function main(argv: string[]): Promise<void> {
         since: { type: 'string' },
         until: { type: 'string' },
         format: { type: 'string' },
+        // audit verify
+        anchor: { type: 'string' },
+        'allow-unsigned': { type: 'boolean', default: false },
+        'chain-only': { type: 'boolean', default: false },
         // digest send
         'dry-run': { type: 'boolean', default: false },
         // seed (with --until)
@@ -100,8 +109,9 @@ async function main(argv: string[]): Promise<void> {
     return digestSendCommand(extra[1]!, parsed.values['dry-run']);
   }
   if (parsed.values['dry-run']) throw new UsageError('--dry-run only applies to `latch digest send`');
+  if (parsed.values['allow-unsigned'] || parsed.values['chain-only']) throw new UsageError('--allow-unsigned and --chain-only only apply to `latch audit verify`');
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
-  for (const option of ['groups', 'at', 'file', 'since', 'until', 'format', 'requests', 'days', 'seed'] as const) {
+  for (const option of ['groups', 'at', 'file', 'since', 'until', 'format', 'anchor', 'requests', 'days', 'seed'] as const) {
     if (parsed.values[option] !== undefined) throw new UsageError(`--${option} does not apply to \`latch ${args.data.command}\``);
   }
   if (args.data.check && args.data.command !== 'migrate') throw new UsageError('--check only applies to `latch migrate`');
@@ -115,14 +125,27 @@ async function main(argv: string[]): Promise<void> {
 
 async function auditSubcommand(
   extra: string[],
-  options: { file?: string | undefined; since?: string | undefined; until?: string | undefined; format?: string | undefined },
+  options: {
+    file?: string | undefined;
+    since?: string | undefined;
+    until?: string | undefined;
+    format?: string | undefined;
+    anchor?: string | undefined;
+    'allow-unsigned'?: boolean | undefined;
+    'chain-only'?: boolean | undefined;
+  },
 ): Promise<void> {
   const [subcommand, ...rest] = extra;
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
   if (subcommand === 'verify') {
-    if (options.since || options.until || options.format) throw new UsageError('`latch audit verify` takes only --file');
-    return options.file ? auditVerifyFileCommand(options.file) : auditVerifyCommand();
+    if (options.since || options.until || options.format) throw new UsageError('`latch audit verify` takes only --file or --anchor');
+    if (options.file && (options.anchor || options['allow-unsigned'] || options['chain-only'])) throw new UsageError('--file checks an export alone; --anchor, --allow-unsigned and --chain-only apply to the database');
+    if (options.file) return auditVerifyFileCommand(options.file);
+    const anchor = options.anchor === undefined ? undefined : parseAnchor(options.anchor);
+    if (anchor === null) throw new UsageError(`--anchor must be <event number>:<64 hex digit hash>, as a digest posts it, not "${options.anchor}"`);
+    return auditVerifyCommand({ anchor, allowUnsigned: options['allow-unsigned'] === true, chainOnly: options['chain-only'] === true });
   }
+  if (options.anchor || options['allow-unsigned'] || options['chain-only']) throw new UsageError('--anchor, --allow-unsigned and --chain-only only apply to `latch audit verify`');
   if (subcommand === 'export') {
     if (options.file) throw new UsageError('`latch audit export` writes to stdout: redirect it to a file');
     const format = options.format ?? 'jsonl';

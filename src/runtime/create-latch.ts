@@ -6,6 +6,8 @@ import { expirePendingRequests } from '../services/expire-pending-requests.ts';
 import { findUnannouncedRequests } from '../services/find-unannounced-requests.ts';
 import { systemClock, type Clock, type AccessScheduler, type GroupDirectory, type ServiceContext, type UserDirectory } from '../services/service-context.ts';
 import { AdmissionGate } from '../slack/admission-gate.ts';
+import { AppOriginCheck, learnAppIdentity } from '../slack/app-origin.ts';
+import type { SeenSignatures } from '../slack/seen-signatures.ts';
 import { countRateLimits, createSlackApp, type SlackApp } from '../slack/app.ts';
 import { registerDecisionListeners } from '../slack/listeners/decision-listeners.ts';
 import { registerExtensionListeners } from '../slack/listeners/extension-listeners.ts';
@@ -39,11 +41,18 @@ export interface LatchOptions {
   users?: UserDirectory;
   /** Decisions and Slack API errors and rate limits are counted here when given. */
   metrics?: LatchMetrics;
+  /** Where the signatures of Slack's HTTP requests are remembered, so a replayed one is not processed. */
+  seenSignatures: SeenSignatures;
   /** Listener work admitted at once before Slack requests are refused (DEFAULT_MAX_LISTENER_WORK); tests set it low. */
   maxListenerWork?: number | undefined;
 }
 
 export interface Latch extends SlackApp {
+  /**
+   * Checks the bot token (Bolt's auth.test) and learns the workspace and app Latch is, from
+   * Slack: until then every Slack payload is refused. Rejects with Slack's error when a call fails.
+   */
+  init(): Promise<void>;
   services: ServiceContext;
   messenger: RequestMessenger;
   /** The sweeps that need Slack; reconcile and the standing-access scan are the jobs layer's own. */
@@ -60,7 +69,7 @@ export interface Latch extends SlackApp {
 /** Wires the use cases, the Slack app and its listeners together: the one place that does. */
 export function createLatch(options: LatchOptions): Latch {
   const { db, policy, logger } = options;
-  const slack = createSlackApp({ botToken: options.botToken, signingSecret: options.signingSecret, appToken: options.appToken, apiUrl: options.slackApiUrl, logger, metrics: options.metrics });
+  const slack = createSlackApp({ botToken: options.botToken, signingSecret: options.signingSecret, appToken: options.appToken, apiUrl: options.slackApiUrl, logger, metrics: options.metrics, seenSignatures: options.seenSignatures });
   const fastClient = SlackUsergroupDirectory.fastClient(options.botToken, options.slackApiUrl);
   if (options.metrics) countRateLimits(fastClient, options.metrics);
   const services: ServiceContext = {
@@ -73,6 +82,9 @@ export function createLatch(options: LatchOptions): Latch {
     access: options.access,
     metrics: options.metrics,
   };
+  // First of all: a payload from another workspace or for another app goes no further.
+  const origin = new AppOriginCheck(logger);
+  slack.app.use(origin.middleware);
   const listenerWork = new InFlightWork();
   // Global middleware runs before every listener, whatever the transport; its next() resolves
   // once every listener for the event has finished.
@@ -103,5 +115,9 @@ export function createLatch(options: LatchOptions): Latch {
   const postDigest = async (name: string): Promise<void> => {
     await sendDigest(slack.app.client, db, policy(), name, services.clock.now());
   };
-  return { ...slack, services, messenger, sweeps, postDigest, listenerWork };
+  const init = async (): Promise<void> => {
+    await slack.app.init();
+    origin.learn(await learnAppIdentity(slack.app.client));
+  };
+  return { ...slack, init, services, messenger, sweeps, postDigest, listenerWork };
 }

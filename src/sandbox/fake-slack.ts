@@ -69,6 +69,8 @@ export interface FakeSlackOptions {
   botToken?: string;
   teamId?: string;
   botUserId?: string;
+  /** The bot's own id (B…), which auth.test names and bots.info describes. */
+  botId?: string;
   users?: FakeSlackUser[];
   channels?: FakeSlackChannel[];
   appId?: string;
@@ -94,6 +96,7 @@ export class FakeSlack extends EventEmitter<{ answer: [FakeSlackAnswer] }> {
   readonly botToken: string;
   readonly teamId: string;
   readonly botUserId: string;
+  readonly botId: string;
   readonly appId: string;
   readonly workspace: Workspace;
   private readonly users = new Map<string, FakeSlackUser>();
@@ -112,6 +115,7 @@ export class FakeSlack extends EventEmitter<{ answer: [FakeSlackAnswer] }> {
     this.botToken = options.botToken ?? 'xoxb-fake-bot-token';
     this.teamId = options.teamId ?? 'T0FAKE';
     this.botUserId = options.botUserId ?? 'U0LATCHBOT';
+    this.botId = options.botId ?? 'B0LATCHBOT';
     this.appId = options.appId ?? 'A0LATCH';
     for (const user of options.users ?? []) this.users.set(user.id, user);
     for (const channel of options.channels ?? []) this.channels.set(channel.id, channel);
@@ -331,7 +335,11 @@ export class FakeSlack extends EventEmitter<{ answer: [FakeSlackAnswer] }> {
     const args = call.args;
     switch (call.method) {
       case 'auth.test':
-        return { ok: true, url: 'https://fake.slack.com/', team: 'Fake Team', user: 'latch', team_id: this.teamId, user_id: this.botUserId, bot_id: 'B0LATCHBOT' };
+        return { ok: true, url: 'https://fake.slack.com/', team: 'Fake Team', user: 'latch', team_id: this.teamId, user_id: this.botUserId, bot_id: this.botId, is_enterprise_install: false };
+      case 'bots.info':
+        // Slack describes any bot of the workspace; the fake knows only its own.
+        if (args.bot !== this.botId) return { ok: false, error: 'bot_not_found' };
+        return { ok: true, bot: { id: this.botId, deleted: false, name: 'latch', updated: 1_700_000_000, app_id: this.appId, user_id: this.botUserId, icons: {} } };
       case 'chat.postMessage': {
         if (!args.text && !args.blocks && !args.attachments) return args.channel ? { ok: false, error: 'no_text' } : { ok: false, error: 'channel_not_found' };
         return this.checkedMessage(args) ?? this.workspace.postMessage(args);

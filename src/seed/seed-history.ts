@@ -1,5 +1,6 @@
 import { DEFAULT_GRANT_RETRY } from '../jobs/access-queues.ts';
 import { revocationRetryDelayMs } from '../jobs/revocation-backoff.ts';
+import type { SlackRequestEvidence } from '../domain/decision-evidence.ts';
 import type { Policy } from '../domain/policy.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { AccessContext } from '../services/access-context.ts';
@@ -58,6 +59,8 @@ export interface SeedHistoryResult {
 }
 
 const MINUTE = 60_000;
+/** Simulated people's decisions say so in their audit events: `latch audit verify` counts them as seeded, not signed. */
+const SEEDED: SlackRequestEvidence = { transport: 'seed' };
 /**
  * Events at most this far apart in simulated time may run side by side: the audit chain then
  * reads forward in time to within this much.
@@ -144,7 +147,7 @@ export async function seedHistory(deps: SeedHistoryDeps, options: SeedHistoryOpt
     if (!made.autoApprovedBy && !made.breakGlass) scheduleDecisions(plan, requestId, plan.decisions, at);
     if (plan.cancelAfterMs !== null) {
       schedule(at + plan.cancelAfterMs, plan, async (next) => {
-        const result = await cancelRequest(next, { requestId, userId: plan.requester });
+        const result = await cancelRequest(next, { requestId, userId: plan.requester, evidence: SEEDED });
         if (!result.ok) refusal(plan, 'cancelRequest', result.message);
       });
     }
@@ -153,7 +156,7 @@ export async function seedHistory(deps: SeedHistoryDeps, options: SeedHistoryOpt
     const review = plan.review;
     if (review) {
       schedule(at + review.afterMs, plan, async (next) => {
-        const result = await reviewBreakGlass(next, { requestId, userId: review.by });
+        const result = await reviewBreakGlass(next, { requestId, userId: review.by, evidence: SEEDED });
         if (!result.ok) refusal(plan, 'reviewBreakGlass', result.message);
       });
     }
@@ -162,7 +165,7 @@ export async function seedHistory(deps: SeedHistoryDeps, options: SeedHistoryOpt
   function scheduleDecisions(plan: Plan, requestId: string, decisions: PlannedDecision[], since: number): void {
     for (const decision of decisions) {
       schedule(since + decision.afterMs, plan, async (ctx) => {
-        const result = await decideRequest(ctx, { requestId, deciderId: decision.by, decision: decision.decision, comment: decision.comment });
+        const result = await decideRequest(ctx, { requestId, deciderId: decision.by, decision: decision.decision, comment: decision.comment, evidence: SEEDED });
         if (!result.ok) refusal(plan, 'decideRequest', result.message);
       });
     }
@@ -206,7 +209,7 @@ export async function seedHistory(deps: SeedHistoryDeps, options: SeedHistoryOpt
     const at = grantedAt + Math.round(plan.durationSeconds * 1000 * next.atShare);
     if (next.kind === 'end-early') {
       schedule(at, plan, async (ctx) => {
-        const result = await endAccessEarly(ctx, { requestId, userId: next.by });
+        const result = await endAccessEarly(ctx, { requestId, userId: next.by, evidence: SEEDED });
         if (!result.ok) refusal(plan, 'endAccessEarly', result.message);
       });
       return;

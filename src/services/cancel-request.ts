@@ -1,3 +1,4 @@
+import type { SlackRequestEvidence } from '../domain/decision-evidence.ts';
 import { canTransition } from '../domain/request-state.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
@@ -14,7 +15,7 @@ export type CancelRequestResult = { ok: true; requestId: string } | { ok: false;
  * queued grant job is withdrawn, and the grant job grants only a request still approved. Once
  * Latch has begun granting, the access is ended instead ("I'm done", "Revoke now").
  */
-export async function cancelRequest(ctx: ServiceContext, input: { requestId: string; userId: string }): Promise<CancelRequestResult> {
+export async function cancelRequest(ctx: ServiceContext, input: { requestId: string; userId: string; evidence?: SlackRequestEvidence | undefined }): Promise<CancelRequestResult> {
   const found = await ctx.db.accessRequest.findUnique({ where: { id: input.requestId }, select: { id: true, requesterSlackId: true } }).catch(() => null);
   if (!found) return { ok: false, message: 'This request no longer exists.' };
   const byRequester = found.requesterSlackId === input.userId;
@@ -43,6 +44,7 @@ export async function cancelRequest(ctx: ServiceContext, input: { requestId: str
       requestId: request.id,
       at: now,
       ...(approved ? { data: { wasApproved: true, by: byRequester ? 'requester' : 'security-admin', startsAt: request.startsAt?.toISOString() ?? null } } : {}),
+      evidence: input.evidence,
     });
     return { ok: true, requestId: request.id, wasApproved: approved };
   });

@@ -1,4 +1,5 @@
 import { approverRefusal } from '../domain/access-request-rules.ts';
+import type { SlackRequestEvidence } from '../domain/decision-evidence.ts';
 import { tallyVotes } from '../domain/approval-tally.ts';
 import { findResource, type ResourcePolicy } from '../domain/policy.ts';
 import { canTransition } from '../domain/request-state.ts';
@@ -16,6 +17,8 @@ export interface DecideRequestInput {
   comment?: string | null;
   /** The revision the decider was shown; a vote on an older one is refused. Latest when absent. */
   revision?: number;
+  /** How the decision reached Latch (the signed Slack request over HTTP), kept with its audit events. */
+  evidence?: SlackRequestEvidence | undefined;
 }
 
 export type DecisionRefusal = 'not_found' | 'not_pending' | 'not_allowed' | 'already_decided' | 'stale' | 'no_longer_fits';
@@ -125,6 +128,7 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
         ...(deciderGroups.length > 0 ? { groups: deciderGroups } : {}),
         ...(raised ? { requiredApprovals, requiredGroups, policyVersion: ctx.policy().version } : {}),
       },
+      evidence: input.evidence,
     });
     // A vote cast after this one's lookup was checked by its own decision, under the same policy.
     const counted = votes.filter((vote) => stillApprovers.get(vote.approverSlackId) !== false);
@@ -149,6 +153,7 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
       requestId: request.id,
       at: now,
       data: state === 'approved' ? { approvers: tally.approvers, policyVersion: ctx.policy().version } : { deniedBy: tally.deniedBy, reason: comment },
+      evidence: input.evidence,
     });
     startsAt = request.startsAt;
     return { ok: true, outcome: state, requestId: request.id };

@@ -1,3 +1,4 @@
+import type { SlackRequestEvidence } from '../domain/decision-evidence.ts';
 import { canTransition } from '../domain/request-state.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
@@ -20,7 +21,7 @@ export type EndAccessResult =
  * and a request for more time still waiting for approvers is cancelled. Otherwise an extension's
  * grant would keep the access alive after "I'm done".
  */
-export async function endAccessEarly(ctx: ServiceContext, input: { requestId: string; userId: string }): Promise<EndAccessResult> {
+export async function endAccessEarly(ctx: ServiceContext, input: { requestId: string; userId: string; evidence?: SlackRequestEvidence | undefined }): Promise<EndAccessResult> {
   const request = await ctx.db.accessRequest.findUnique({ where: { id: input.requestId } }).catch(() => null);
   if (!request) return { ok: false, message: 'This request no longer exists.' };
   const isRequester = request.requesterSlackId === input.userId;
@@ -45,7 +46,14 @@ export async function endAccessEarly(ctx: ServiceContext, input: { requestId: st
     for (const locked of lockedRows) {
       if (locked.state === 'pending') {
         await tx.accessRequest.update({ where: { id: locked.id }, data: { state: 'cancelled', endedAt: now, outcomeReason: 'The access it would have extended has ended.' } });
-        await appendAuditEvent(tx, { actor: input.userId, action: 'request.cancelled', requestId: locked.id, at: now, data: { reason: 'the access it extends ended early' } });
+        await appendAuditEvent(tx, {
+          actor: input.userId,
+          action: 'request.cancelled',
+          requestId: locked.id,
+          at: now,
+          data: { reason: 'the access it extends ended early', endedWith: clicked.id },
+          evidence: input.evidence,
+        });
         ended.push({ requestId: locked.id, grantId: null });
         continue;
       }
@@ -67,6 +75,7 @@ export async function endAccessEarly(ctx: ServiceContext, input: { requestId: st
         requestId: locked.id,
         at: now,
         data: { grantId: grant?.id ?? null, reason, originalExpiresAt: grant?.expiresAt?.toISOString() ?? null, ...(locked.id !== clicked.id ? { endedWith: clicked.id } : {}) },
+        evidence: input.evidence,
       });
       ended.push({ requestId: locked.id, grantId: grant && !grant.revokedAt ? grant.id : null });
     }

@@ -1,3 +1,4 @@
+import type { SlackRequestEvidence } from '../domain/decision-evidence.ts';
 import { findResource, isInAudience } from '../domain/policy.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
@@ -12,7 +13,7 @@ export type ReviewResult = { ok: true; requestId: string } | { ok: false; messag
  * admin, or one of the resource's approvers (the people who would otherwise have decided).
  * Recorded once, with its audit event; the reminders stop.
  */
-export async function reviewBreakGlass(ctx: ServiceContext, input: { requestId: string; userId: string }): Promise<ReviewResult> {
+export async function reviewBreakGlass(ctx: ServiceContext, input: { requestId: string; userId: string; evidence?: SlackRequestEvidence | undefined }): Promise<ReviewResult> {
   const request = await ctx.db.accessRequest.findUnique({ where: { id: input.requestId } }).catch(() => null);
   if (!request?.breakGlass) return { ok: false, message: 'This is not a break-glass request.' };
   if (request.requesterSlackId === input.userId) return { ok: false, message: 'Someone other than the person who used break-glass must review it.' };
@@ -34,6 +35,7 @@ export async function reviewBreakGlass(ctx: ServiceContext, input: { requestId: 
       requestId: locked.id,
       at: now,
       data: { breakGlass: true, reviewDueAt: locked.reviewDueAt?.toISOString() ?? null, late: locked.reviewDueAt ? now > locked.reviewDueAt : false },
+      evidence: input.evidence,
     });
     return { ok: true, requestId: locked.id };
   });

@@ -2,6 +2,8 @@ import { App } from '@slack/bolt';
 import { WebClientEvent, type FetchFunction, type WebClient } from '@slack/web-api';
 import type { Logger } from '../logging/logger.ts';
 import { slackLoggerFrom } from '../logging/slack-logger.ts';
+import type { SeenSignatures } from './seen-signatures.ts';
+import { guardSignedRequests } from './signed-request-guard.ts';
 import { createSlackTransport, envelopeLogContext, type SlackTransport } from './slack-transport.ts';
 import { slackErrorOf } from './web-api-response.ts';
 
@@ -25,6 +27,8 @@ export interface SlackAppOptions {
   apiUrl?: string | undefined;
   logger: Logger;
   metrics?: SlackApiMetrics | undefined;
+  /** Where the signatures of the requests taken over HTTP are remembered, against replays. */
+  seenSignatures: SeenSignatures;
 }
 
 export interface SlackApp {
@@ -38,12 +42,15 @@ export interface SlackApp {
  * Initialisation is deferred so start-up can check the bot token (auth.test) and report a refusal
  * in one line instead of an unhandled rejection.
  */
-export function createSlackApp({ botToken, signingSecret, appToken, apiUrl, logger, metrics }: SlackAppOptions): SlackApp {
+export function createSlackApp({ botToken, signingSecret, appToken, apiUrl, logger, metrics, seenSignatures }: SlackAppOptions): SlackApp {
   const slackLogger = slackLoggerFrom(logger);
   // Bolt builds a client of its own for each listener besides app.client, from the app's client
   // options: only a fetch given there sees every call they make.
   const fetch = metrics ? observedFetch(globalThis.fetch as FetchFunction, apiUrl ?? SLACK_API_URL, metrics) : undefined;
-  const transport = createSlackTransport({ signingSecret, appToken, apiUrl, fetch, logger: slackLogger });
+  const bare = createSlackTransport({ signingSecret, appToken, apiUrl, fetch, logger: slackLogger });
+  // Over HTTP, the body limit, the timestamp's bounds and replays are checked before Bolt reads anything.
+  const transport: SlackTransport =
+    bare.mode === 'http' ? { ...bare, requestListener: guardSignedRequests(bare.requestListener, { signingSecret, seen: seenSignatures, logger }) } : bare;
   const app = new App({
     receiver: transport.receiver,
     token: botToken,

@@ -3,13 +3,16 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { withLogContext } from '../logging/log-context.ts';
 import type { Logger } from '../logging/logger.ts';
+import { requestPathOf, routeRequest, type Route } from './http-routes.ts';
+import { SLACK_EVENTS_PATH } from './slack-transport.ts';
 
 // Per server: requests being answered (for shutdown's log), and its drain once begun.
 const inProgress = new WeakMap<Server, { inProgress: number }>();
 const drains = new WeakMap<Server, Promise<void>>();
 const IDLE_CHECK_MS = 100;
 
-export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+/** Answers a request; a rejection is logged and answered 500 by the server. */
+export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
 export interface HttpServerOptions {
   port: number;
@@ -24,16 +27,21 @@ export interface HttpServerOptions {
 }
 
 /**
- * The HTTP front door: Slack's requests go to Bolt, `GET /healthz` answers that the process is
- * alive, `GET /readyz` whether it can do its work, `GET /metrics` gives Prometheus its numbers.
- * Each request runs in its own log context, so every line logged while handling it, by
- * Latch or by Bolt, carries the same `requestId`.
+ * The HTTP front door: Slack's requests go to Bolt (`POST /slack/events`), `GET /healthz` answers
+ * that the process is alive, `GET /readyz` whether it can do its work, `GET /metrics` gives
+ * Prometheus its numbers. Anything else gets a plain 404, or 405 with Allow for a wrong method on
+ * one of these paths; nothing else reaches Bolt, whose listener throws for what it does not route.
+ * No request can end the process: whatever a handler throws or rejects with is logged and answered
+ * 500, without its details. Each request runs in its own log context, so every line logged while
+ * handling it, by Latch or by Bolt, carries the same `requestId`.
  */
 export async function startHttpServer({ port, host, slack, readiness, metrics, logger }: HttpServerOptions): Promise<Server> {
   const requests = { inProgress: 0 };
+  const routes = routesOf({ slack, readiness, metrics, logger });
   const server = createServer((req, res) => {
     const requestId = randomUUID();
     const startedAt = process.hrtime.bigint();
+    const path = requestPathOf(req);
     requests.inProgress += 1;
     res.once('close', () => (requests.inProgress -= 1));
     withLogContext({ requestId }, () => {
@@ -45,41 +53,25 @@ export async function startHttpServer({ port, host, slack, readiness, metrics, l
       res.on('finish', () => {
         const durationMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
         // Probes and scrapes arrive every few seconds; at info they would drown everything else.
-        const level = req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics' ? 'debug' : 'info';
+        const level = path !== null && PROBES.has(path) ? 'debug' : 'info';
+        // The path only when it is ours: a made-up one (or its query) is not worth a log line's room.
         logger[level](
-          { method: req.method, path: req.url?.split('?')[0], status: res.statusCode, durationMs, slackRetry: req.headers['x-slack-retry-num'] },
+          { method: req.method, path: path !== null && routes.has(path) ? path : 'other', status: res.statusCode, durationMs, slackRetry: req.headers['x-slack-retry-num'] },
           'http request',
         );
       });
-      if (req.method === 'GET' && req.url === '/healthz') {
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      const routing = routeRequest(req.method, path, routes);
+      if (!('route' in routing)) {
+        refuse(res, routing.status, routing.allow);
         return;
       }
-      if (draining && req.url !== '/healthz') {
+      if (draining && path !== '/healthz') {
         // Slack retries what was not acknowledged; the work is left to a process that stays.
         const report = { ready: false, checks: { shutdown: 'shutting down' } };
         res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify(report));
         return;
       }
-      if (req.method === 'GET' && req.url === '/readyz' && readiness) {
-        void readiness().then(
-          (report) => res.writeHead(report.ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(report)),
-          () => res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready: false, checks: {} })),
-        );
-        return;
-      }
-      if (req.method === 'GET' && req.url === '/metrics' && metrics) {
-        void metrics().then(
-          ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),
-          (error: unknown) => {
-            logger.error({ err: error }, 'could not gather the metrics');
-            res.writeHead(500, { 'content-type': 'text/plain' }).end('could not gather the metrics\n');
-          },
-        );
-        return;
-      }
-      if (slack) slack(req, res);
-      else res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: this process runs jobs only\n');
+      serveSafely(routing.route, req, res, logger);
     });
   });
   inProgress.set(server, requests);
@@ -91,6 +83,62 @@ export async function startHttpServer({ port, host, slack, readiness, metrics, l
     });
   });
   return server;
+}
+
+const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
+
+function routesOf({ slack, readiness, metrics, logger }: Omit<HttpServerOptions, 'port' | 'host'>): Map<string, Route> {
+  const routes = new Map<string, Route>();
+  routes.set('/healthz', { methods: ['GET'], serve: (_req, res) => void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n') });
+  if (readiness) {
+    routes.set('/readyz', {
+      methods: ['GET'],
+      serve: async (_req, res) => {
+        const report = await readiness().catch(() => ({ ready: false, checks: {} }));
+        res.writeHead(report.ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(report));
+      },
+    });
+  }
+  if (metrics) {
+    routes.set('/metrics', {
+      methods: ['GET'],
+      serve: async (_req, res) => {
+        let scraped;
+        try {
+          scraped = await metrics();
+        } catch (error) {
+          logger.error({ err: error }, 'could not gather the metrics');
+          res.writeHead(500, { 'content-type': 'text/plain' }).end('could not gather the metrics\n');
+          return;
+        }
+        res.writeHead(200, { 'content-type': scraped.contentType }).end(scraped.body);
+      },
+    });
+  }
+  const jobsOnly: RequestListener = (_req, res) => void res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: this process runs jobs only\n');
+  routes.set(SLACK_EVENTS_PATH, { methods: ['POST'], serve: slack ?? jobsOnly });
+  return routes;
+}
+
+/** A plain-text 4xx for a request Latch does not serve; the body of the request is not read. */
+function refuse(res: ServerResponse, status: 400 | 404 | 405, allow: string | undefined): void {
+  const text = { 400: 'bad request\n', 404: 'not found\n', 405: 'method not allowed\n' }[status];
+  res.writeHead(status, { 'content-type': 'text/plain', ...(allow !== undefined ? { allow } : {}) }).end(text);
+}
+
+/** Runs a route; what it throws or rejects with is logged and answered 500, never rethrown. */
+function serveSafely(route: Route, req: IncomingMessage, res: ServerResponse, logger: Logger): void {
+  const failed = (error: unknown) => {
+    logger.error({ err: error, method: req.method }, 'unexpected error while answering an HTTP request');
+    if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain', connection: 'close' }).end('internal error\n');
+    else res.destroy();
+  };
+  try {
+    const served = route.serve(req, res);
+    if (served) served.catch(failed);
+  } catch (error) {
+    failed(error);
+  }
 }
 
 export function portOf(server: Server): number {

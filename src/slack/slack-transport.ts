@@ -1,7 +1,9 @@
-import { HTTPReceiver, SocketModeReceiver, type Logger as SlackLogger, type Middleware, type Receiver, type AnyMiddlewareArgs } from '@slack/bolt';
+import { HTTPReceiver, SocketModeReceiver, type BufferedIncomingMessage, type Logger as SlackLogger, type Middleware, type Receiver, type AnyMiddlewareArgs } from '@slack/bolt';
 import type { FetchFunction } from '@slack/web-api';
+import type { SlackRequestEvidence } from '../domain/decision-evidence.ts';
 import { withLogContext } from '../logging/log-context.ts';
 import type { RequestListener } from './http-server.ts';
+import { MAX_SLACK_BODY_BYTES } from './request-body.ts';
 import { slackErrorOf } from './web-api-response.ts';
 
 export const SLACK_EVENTS_PATH = '/slack/events';
@@ -75,10 +77,34 @@ export const envelopeLogContext: Middleware<AnyMiddlewareArgs> = async ({ contex
   else await next();
 };
 
+/** The listener context's key for how a request reached Latch (see evidenceOf). */
+export const EVIDENCE_PROPERTY = 'slackEvidence';
+
+/**
+ * The signed request exactly as Slack sent it, handed to listeners in their context so a
+ * person's decision can keep it as evidence (the receiver has verified it by then).
+ */
+function signedRequestOf(req: BufferedIncomingMessage): Record<string, SlackRequestEvidence> {
+  const header = (name: string) => {
+    const value = req.headers[name];
+    return Array.isArray(value) ? (value[0] ?? '') : (value ?? '');
+  };
+  return {
+    [EVIDENCE_PROPERTY]: { transport: 'http', rawBody: req.rawBody, timestamp: header('x-slack-request-timestamp'), signature: header('x-slack-signature') },
+  };
+}
+
 function httpTransport({ signingSecret, logger }: SlackTransportOptions): SlackTransport {
   // Every request to SLACK_EVENTS_PATH is checked against the signing secret (HMAC-SHA256 of
-  // `v0:timestamp:body`, at most 5 minutes old) before any listener sees it.
-  const receiver = new HTTPReceiver({ signingSecret, endpoints: SLACK_EVENTS_PATH, logger });
+  // `v0:timestamp:body`, at most 5 minutes old) before any listener sees it; Latch's own checks
+  // come first (see guardSignedRequests in app.ts).
+  const receiver = new HTTPReceiver({
+    signingSecret,
+    endpoints: SLACK_EVENTS_PATH,
+    logger,
+    bodyLimit: MAX_SLACK_BODY_BYTES,
+    customPropertiesExtractor: signedRequestOf,
+  });
   return {
     mode: 'http',
     receiver,
@@ -112,7 +138,7 @@ function socketModeTransport(options: SlackTransportOptions & { appToken: string
     appToken,
     logger,
     installerOptions: { clientOptions: { ...(apiUrl ? { slackApiUrl: apiUrl } : {}), fetch: watchedFetch } },
-    customPropertiesExtractor: (args: { envelope_id?: unknown }) => ({ envelopeId: args.envelope_id }),
+    customPropertiesExtractor: (args: { envelope_id?: unknown }) => ({ envelopeId: args.envelope_id, [EVIDENCE_PROPERTY]: { transport: 'socket-mode' } }),
   });
   const client = receiver.client;
   let state: SocketState = 'not connected';

@@ -1,4 +1,5 @@
 import { auditHash, GENESIS_HASH } from '../domain/audit-hash.ts';
+import { TRANSPORT_KEY, type SlackRequestEvidence } from '../domain/decision-evidence.ts';
 import type { Prisma } from './generated/client.ts';
 import type { Transaction } from './transaction.ts';
 
@@ -13,6 +14,11 @@ export interface AuditEntry {
   requestId?: string | null;
   data?: Prisma.InputJsonValue;
   at: Date;
+  /**
+   * A person's decision: how it reached Latch, recorded in the event's data, and over HTTP the
+   * signed Slack request itself, stored beside the event in the same transaction.
+   */
+  evidence?: SlackRequestEvidence | undefined;
 }
 
 /**
@@ -47,7 +53,7 @@ export async function appendAuditEvents(tx: Transaction, entries: readonly Audit
   const rows = entries.map((entry) => {
     seq += 1n;
     const requestId = entry.requestId ?? null;
-    const data = entry.data ?? {};
+    const data = withTransport(entry.data ?? {}, entry.evidence);
     // Stored with millisecond precision (timestamptz(3)), so hash the time as it will read back.
     const at = new Date(Math.floor(entry.at.getTime()));
     const hash = auditHash({ seq, at, actor: entry.actor, action: entry.action, requestId, data, prevHash });
@@ -63,5 +69,19 @@ export async function appendAuditEvents(tx: Transaction, entries: readonly Audit
       ${rows.map((row) => row.seq.toString())}::bigint[], ${rows.map((row) => row.at.toISOString())}::timestamptz[],
       ${rows.map((row) => row.actor)}::text[], ${rows.map((row) => row.action)}::text[], ${rows.map((row) => row.requestId)}::uuid[],
       ${rows.map((row) => JSON.stringify(row.data))}::jsonb[], ${rows.map((row) => row.prevHash)}::text[], ${rows.map((row) => row.hash)}::text[])`;
+  // A person's signed Slack request, beside its event: one more round trip under the lock, for
+  // decisions only (rare next to what Latch writes by itself).
+  const signed = entries.flatMap((entry, i) => (entry.evidence?.transport === 'http' ? [{ seq: rows[i]!.seq, evidence: entry.evidence }] : []));
+  for (const { seq, evidence } of signed) {
+    await tx.$executeRaw`
+      INSERT INTO decision_evidence (audit_seq, slack_timestamp, slack_signature, raw_body)
+      VALUES (${seq.toString()}::bigint, ${evidence.timestamp}, ${evidence.signature}, ${Buffer.from(evidence.rawBody)})`;
+  }
   return rows.map(({ seq, hash }) => ({ seq, hash }));
+}
+
+function withTransport(data: Prisma.InputJsonValue, evidence: SlackRequestEvidence | undefined): Prisma.InputJsonValue {
+  if (!evidence) return data;
+  const object = typeof data === 'object' && data !== null && !Array.isArray(data) ? data : { value: data };
+  return { ...object, [TRANSPORT_KEY]: evidence.transport };
 }

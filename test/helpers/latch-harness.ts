@@ -14,6 +14,7 @@ import { SLACK_EVENTS_PATH } from '../../src/slack/app.ts';
 import { portOf, startHttpServer } from '../../src/slack/http-server.ts';
 import { createDatabase, type Database } from '../../src/store/database.ts';
 import { FakeSlack } from './fake-slack.ts';
+import { testSeenSignatures } from './seen-signatures.ts';
 import { FreezableProxy } from './freezable-proxy.ts';
 import { FakeSocketMode } from './fake-socket-mode.ts';
 import { overSocketMode, SlackSender, type ModalLike } from './slack-sender.ts';
@@ -93,6 +94,7 @@ export class LatchHarness extends SlackSender {
     const logger = createLogger({ level: 'silent' });
     const prefix = `latch-test-${randomBytes(4).toString('hex')}`;
     const queues = options.provider ? new AccessQueues({ redisUrl: inject('redisUrl'), prefix, logger, ...(options.grantRetry ? { grantRetry: options.grantRetry } : {}) }) : null;
+    const replays = testSeenSignatures();
     const recorder: AccessScheduler = { requestGrant: async (id: string) => void granted.push(id), scheduleRevocation: async () => undefined };
     const latch = createLatch({
       db,
@@ -105,10 +107,11 @@ export class LatchHarness extends SlackSender {
       clock,
       groups,
       access: queues ?? recorder,
+      seenSignatures: replays.seen,
       ...(options.maxListenerWork ? { maxListenerWork: options.maxListenerWork } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
     });
-    await latch.app.init();
+    await latch.init();
     const server = await startHttpServer({ port: 0, host: '127.0.0.1', slack: latch.transport.requestListener, logger });
     await latch.transport.connect();
     let jobs: LatchHarness['jobs'] = null;
@@ -121,12 +124,19 @@ export class LatchHarness extends SlackSender {
     const harness = new LatchHarness(slack, latch, db, clock, groups, granted, socket, server, testDb, jobs);
     harness.policy = policy;
     harness.dbProxy = dbProxy;
+    harness.replays = replays;
     return harness;
   }
 
   policy!: Policy;
+
+  /** The test database's URL, as its owner (for `latch audit verify`, or to make other roles). */
+  get databaseUrl(): string {
+    return this.testDb.url;
+  }
   /** With `stallableDatabase`, what stands between Latch (and `db`) and PostgreSQL. */
   dbProxy: FreezableProxy | null = null;
+  private replays: { close(): Promise<void> } | null = null;
 
   /** Runs the standing-access sweep as a worker would (only with a provider). */
   async scanStandingAccess(): Promise<void> {
@@ -144,6 +154,7 @@ export class LatchHarness extends SlackSender {
     await new Promise((resolve) => this.server.close(resolve));
     await this.db.$disconnect();
     await this.dbProxy?.close();
+    await this.replays?.close();
     await this.slack.close();
     await this.socket?.close();
     await this.testDb.drop();

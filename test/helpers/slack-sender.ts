@@ -87,7 +87,7 @@ export class SlackSender {
 
   /** A modal submitted with `values` (block_id → action_id → element state). */
   submit(userId: string, view: ModalLike): Promise<Response> {
-    return this.interact({ type: 'view_submission', user: { id: userId, team_id: TEAM_ID }, team: { id: TEAM_ID }, api_app_id: 'A0LATCH', view });
+    return this.interact({ type: 'view_submission', user: { id: userId, team_id: TEAM_ID }, team: { id: TEAM_ID }, api_app_id: 'A0LATCH', trigger_id: this.trigger(), view });
   }
 
   /** An Events API callback (e.g. app_home_opened), as Slack sends it: JSON, signed. */
@@ -99,8 +99,11 @@ export class SlackSender {
     return this.deliver('interactive', payload);
   }
 
-  /** Over HTTP each type has its encoding: a form, a form holding `payload`, or JSON. */
-  private deliver(type: EnvelopeType, payload: Record<string, unknown>): Promise<Response> {
+  /**
+   * Any payload, as Slack sends that type: over HTTP each type has its encoding (a form, a form
+   * holding `payload`, or JSON); in Socket Mode an envelope.
+   */
+  deliver(type: EnvelopeType, payload: Record<string, unknown>): Promise<Response> {
     if (this.delivery) return this.delivery(type, payload);
     if (type === 'slash_commands') return this.post(slashCommandBody(payload as Record<string, string>));
     if (type === 'interactive') return this.post(interactionBody(payload));

@@ -51,12 +51,12 @@ export async function adminQuery(adminUrl: string, sql: string): Promise<void> {
 }
 
 /**
- * Empties the request tables between tests. audit_events refuses TRUNCATE (it is append-only), so
+ * Empties the request tables between tests. audit_events (and decision_evidence) refuse TRUNCATE (it is append-only), so
  * this does what only a superuser can: skip triggers, for this one transaction only.
  */
 export async function emptyRequestTables(db: Database): Promise<void> {
   await db.$transaction([
     db.$executeRawUnsafe('SET LOCAL session_replication_role = replica'),
-    db.$executeRawUnsafe('TRUNCATE audit_events, approvals, grants, access_requests'),
+    db.$executeRawUnsafe('TRUNCATE audit_events, decision_evidence, approvals, grants, access_requests'),
   ]);
 }

@@ -1,28 +1,80 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { migrateEnvSchema } from '../../config/env.ts';
+import { migrateEnvSchema, serviceEnvFields } from '../../config/env.ts';
 import { AuditChainChecker } from '../../domain/audit-chain.ts';
 import { parseJsonLine } from '../../services/export-audit-events.ts';
-import { verifyAuditChain } from '../../services/verify-audit-chain.ts';
+import { verifyAuditChain, type ChainAnchor } from '../../services/verify-audit-chain.ts';
+import { verifyAuditRecords, type AuditRecordsReport } from '../../services/verify-audit-records.ts';
+import { decisionInteractions } from '../../slack/decision-interactions.ts';
 import { createDatabase } from '../../store/database.ts';
 import { CliError } from '../cli-error.ts';
 import { readEnv } from '../read-env.ts';
 
+/** The signing secret is optional here: without it every check but the signatures' runs. */
+const verifyEnvSchema = migrateEnvSchema.extend({ SLACK_SIGNING_SECRET: serviceEnvFields.shape.SLACK_SIGNING_SECRET.optional() });
+
+/** At most this many problems of each kind are printed; the counts are always whole. */
+const MAX_LISTED = 50;
+
 /**
- * `latch audit verify`: checks the whole hash chain; exit 0 and the chain head when intact, exit 1
- * and the first broken event otherwise — for CI, cron, or an auditor.
+ * `latch audit verify [--anchor seq:hash]`: checks the whole hash chain (up to a head published
+ * elsewhere, when given), then that the state rows are what the events say and that every person's
+ * decision comes with the signed Slack request that made it (checked with SLACK_SIGNING_SECRET
+ * when set). Exit 0 and a summary when all holds, exit 1 and each problem otherwise — for CI,
+ * cron, or an auditor.
  */
-export async function auditVerifyCommand(): Promise<void> {
-  const env = readEnv(migrateEnvSchema);
+export async function auditVerifyCommand(options: { anchor?: ChainAnchor | undefined; allowUnsigned?: boolean; chainOnly?: boolean } = {}): Promise<void> {
+  const { anchor } = options;
+  const env = readEnv(verifyEnvSchema);
   const db = createDatabase({ databaseUrl: env.DATABASE_URL, poolSize: 2 });
   try {
-    const report = await verifyAuditChain(db);
+    const report = await verifyAuditChain(db, anchor);
     if (!report.ok) throw new CliError(`audit chain broken at event ${report.seq}: ${report.message} (${report.events} events before it verified)`);
     const head = report.head ? `head: event ${report.head.seq}, hash ${report.head.hash}` : 'the chain is empty';
-    process.stdout.write(`audit chain intact: ${report.events} events verified; ${head}\n`);
+    process.stdout.write(`audit chain intact: ${report.events} events verified; ${head}${anchor ? `; anchor event ${anchor.seq} matches` : ''}\n`);
+    if (options.chainOnly) return;
+    const records = await verifyAuditRecords(db, { signingSecret: env.SLACK_SIGNING_SECRET ?? null, interactions: decisionInteractions });
+    process.stdout.write(`${recordsSummary(records)}\n`);
+    const { socketMode, seeded } = records.decisions;
+    // Anyone who can append events can claim Socket Mode: accepted only when the operator says so.
+    const unsigned =
+      !options.allowUnsigned && socketMode + seeded > 0
+        ? [`${socketMode + seeded} decision(s) carry no Slack signature (Socket Mode or seeded): pass --allow-unsigned if this Latch ran in Socket Mode`]
+        : [];
+    const problems = [
+      ...records.mismatches.map((m) => `${m.table} ${m.id}: ${m.field} is ${m.found}, its audit events say ${m.expected}`),
+      ...records.decisions.problems,
+      ...unsigned,
+    ];
+    if (problems.length > 0) {
+      for (const problem of problems.slice(0, MAX_LISTED)) process.stderr.write(`${problem}\n`);
+      if (problems.length > MAX_LISTED) process.stderr.write(`… and ${problems.length - MAX_LISTED} more\n`);
+      throw new CliError(
+        `the records do not agree with the audit chain: ${records.mismatches.length} state field(s) differ from the events, ${records.decisions.problems.length} decision(s) without valid evidence`,
+      );
+    }
   } finally {
     await db.$disconnect();
   }
+}
+
+function recordsSummary({ requests, mismatches, decisions }: AuditRecordsReport): string {
+  const unsigned = [
+    decisions.socketMode > 0 ? `${decisions.socketMode} unsigned (Socket Mode)` : null,
+    decisions.predateEvidence > 0 ? `${decisions.predateEvidence} predate evidence` : null,
+    decisions.seeded > 0 ? `${decisions.seeded} seeded (simulated)` : null,
+  ].filter(Boolean);
+  const signed = `${decisions.signed} signed by Slack${decisions.signatureChecked ? ' (signatures verified)' : ' (signatures not checked: SLACK_SIGNING_SECRET is not set)'}`;
+  return [
+    `state: ${requests} requests checked against their events, ${mismatches.length} mismatch(es)`,
+    `decisions: ${signed}${unsigned.length > 0 ? `, ${unsigned.join(', ')}` : ''}, ${decisions.problems.length} without valid evidence`,
+  ].join('\n');
+}
+
+/** `--anchor 1234:<hash>`, as a digest posts the chain head. */
+export function parseAnchor(text: string): ChainAnchor | null {
+  const match = /^(\d{1,18}):([0-9a-f]{64})$/.exec(text.trim());
+  return match ? { seq: BigInt(match[1]!), hash: match[2]! } : null;
 }
 
 /**

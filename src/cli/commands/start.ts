@@ -19,6 +19,8 @@ import { finishingPart, GracefulShutdown } from '../../runtime/graceful-shutdown
 import { servingPart } from '../../runtime/serving-part.ts';
 import { withTimeout } from '../../runtime/with-timeout.ts';
 import { portOf, startHttpServer } from '../../slack/http-server.ts';
+import { RedisSeenSignatures } from '../../slack/seen-signatures.ts';
+import { SlackIdentityError } from '../../slack/app-origin.ts';
 import { createDatabase } from '../../store/database.ts';
 import { PostgresTargetLocks } from '../../store/target-lock.ts';
 import type { ProviderServices } from '../../providers/target-lock.ts';
@@ -144,9 +146,11 @@ async function startService(env: ServiceEnv, source: PolicySource, logger: Logge
       slackApiUrl: env.SLACK_API_URL,
       metrics,
       maxListenerWork: env.LATCH_MAX_SLACK_WORK,
+      // Under the queues' prefix: every `latch web` sharing this Redis sees what the others took.
+      seenSignatures: new RedisSeenSignatures(redis, env.LATCH_QUEUE_PREFIX),
     });
-    const { app, transport, sweeps } = latch;
-    await checkSlack(() => app.init(), env.SLACK_API_URL);
+    const { transport, sweeps } = latch;
+    await checkSlack(() => latch.init(), env.SLACK_API_URL);
     if (role !== 'web') {
       const access = await startAccessJobs({ latch, queues, providers: source.providers, databaseUrl: env.DATABASE_URL, ...redisTarget, logger, metrics });
       shutdown.add(finishingPart('the grant and revoke workers', { ...access.workers, close: access.close }));
@@ -223,7 +227,10 @@ async function checkSlack(init: () => Promise<void>, apiUrl: string | undefined)
   } catch (error) {
     if (error instanceof CliError) throw error;
     const slackError = (error as { data?: { error?: string } }).data?.error;
-    if (slackError) throw new CliError(`SLACK_BOT_TOKEN was refused by Slack (auth.test: ${slackError})`, EXIT.config);
+    const method = error instanceof SlackIdentityError ? error.method : 'auth.test';
+    const hint = method === 'bots.info' && slackError === 'missing_scope' ? ': the bot token needs users:read, as the manifests ask' : '';
+    if (slackError) throw new CliError(`SLACK_BOT_TOKEN was refused by Slack (${method}: ${slackError})${hint}`, EXIT.config);
+    if (error instanceof SlackIdentityError) throw new CliError(`cannot learn which Slack workspace and app Latch is: ${error.message}`, EXIT.config);
     throw new CliError(`cannot reach Slack's Web API: ${messageOf(error)}`, EXIT.unavailable);
   }
 }

@@ -23,9 +23,14 @@ export function digestMessage(name: string, report: DigestReport): SlackMessage 
     { type: 'header', text: { type: 'plain_text', text: `Access digest — ${name}`.slice(0, 150) } },
     { type: 'context', elements: [{ type: 'mrkdwn', text: period }] },
     ...sections.map((text): types.SectionBlock => ({ type: 'section', text: { type: 'mrkdwn', text: text.slice(0, MAX_SECTION_TEXT) } })),
-    { type: 'context', elements: [{ type: 'mrkdwn', text: `Anchor: ${head}. \`latch audit verify\` checks the chain up to it.` }] },
+    { type: 'context', elements: [{ type: 'mrkdwn', text: `Anchor: ${head}. ${anchorCheck(report.chainHead)}` }] },
   ];
   return { text: `Access digest ${escapeAndTruncate(name, 100)}: ${report.requestsTotal} request(s), ${report.activeGrants} grant(s) active`, blocks };
+}
+
+/** The command that checks the chain still reaches this head (cutting its tail does not). */
+function anchorCheck(head: DigestReport['chainHead']): string {
+  return head ? `\`latch audit verify --anchor ${head.seq}:${head.hash}\` checks the chain still reaches it.` : '`latch audit verify` checks the chain.';
 }
 
 /** The digest's sections as mrkdwn, also what `latch digest send --dry-run` prints. */

@@ -8,6 +8,7 @@ import { denyReasonModal, readDenyReason } from '../blocks/deny-reason-modal.ts'
 import type { ModalStateValues } from '../blocks/request-modal.ts';
 import type { ListenerContext } from './listener-context.ts';
 import { parseClick, tellOnly, type Click } from './clicks.ts';
+import { evidenceOf } from './evidence.ts';
 import { requestIdSchema } from './payloads.ts';
 
 /**
@@ -17,7 +18,7 @@ import { requestIdSchema } from './payloads.ts';
  * the database and the policy; a refusal is shown only to the person who clicked.
  */
 export function registerDecisionListeners(app: App, ctx: ListenerContext): void {
-  app.action(APPROVE, async ({ ack, body, client }) => {
+  app.action(APPROVE, async ({ ack, body, client, context }) => {
     await ack();
     const click = parseClick(body, ctx);
     if (!click) return;
@@ -28,7 +29,7 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
       await tellOnly(client, click, 'This button is not from a current Latch message; use the request in its approval channel.', ctx);
       return;
     }
-    const result = await decideRequest(ctx.services, { requestId: click.requestId, deciderId: click.userId, decision: 'approve', revision });
+    const result = await decideRequest(ctx.services, { requestId: click.requestId, deciderId: click.userId, decision: 'approve', revision, evidence: evidenceOf(context) });
     await afterDecision(result, click, client, ctx);
     if (click.fromHome) await ctx.home.publish(click.userId);
   });
@@ -49,7 +50,7 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
     });
   });
 
-  app.view(DENY_MODAL, async ({ ack, body, view }) => {
+  app.view(DENY_MODAL, async ({ ack, body, view, context }) => {
     const requestId = requestIdSchema.safeParse(view.private_metadata);
     if (!requestId.success) {
       await ack({ response_action: 'errors', errors: { [DENY_REASON_BLOCK]: 'This form no longer points at a request.' } });
@@ -61,7 +62,7 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
       return;
     }
     // Decided before the ack, so a refusal (already decided, no longer an approver) shows in the form.
-    const result = await decideRequest(ctx.services, { requestId: requestId.data, deciderId: body.user.id, decision: 'deny', comment: reason });
+    const result = await decideRequest(ctx.services, { requestId: requestId.data, deciderId: body.user.id, decision: 'deny', comment: reason, evidence: evidenceOf(context) });
     if (!result.ok) {
       await ack({ response_action: 'errors', errors: { [DENY_REASON_BLOCK]: result.message } });
       if (result.endedRequestId) await ctx.messenger.announceOutcome(result.endedRequestId);
@@ -71,22 +72,22 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
     await ctx.messenger.announceOutcome(result.requestId);
   });
 
-  app.action(CANCEL, async ({ ack, body, client }) => {
+  app.action(CANCEL, async ({ ack, body, client, context }) => {
     await ack();
     const click = parseClick(body, ctx);
     if (!click) return;
-    const result = await cancelRequest(ctx.services, { requestId: click.requestId, userId: click.userId });
+    const result = await cancelRequest(ctx.services, { requestId: click.requestId, userId: click.userId, evidence: evidenceOf(context) });
     if (!result.ok) await tellOnly(client, click, result.message, ctx);
     else await ctx.messenger.announceOutcome(result.requestId);
     if (click.fromHome) await ctx.home.publish(click.userId);
   });
 
   // "I'm done" in the holder's DM, "Revoke now" on the approval message: the use case decides who may.
-  app.action(END_ACCESS, async ({ ack, body, client }) => {
+  app.action(END_ACCESS, async ({ ack, body, client, context }) => {
     await ack();
     const click = parseClick(body, ctx);
     if (!click) return;
-    const result = await endAccessEarly(ctx.services, { requestId: click.requestId, userId: click.userId });
+    const result = await endAccessEarly(ctx.services, { requestId: click.requestId, userId: click.userId, evidence: evidenceOf(context) });
     if (!result.ok) await tellOnly(client, click, result.message, ctx);
     else for (const { requestId } of result.ended) await ctx.messenger.refresh(requestId);
     if (click.fromHome) await ctx.home.publish(click.userId);

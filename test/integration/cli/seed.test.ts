@@ -68,7 +68,7 @@ describe('latch seed', () => {
       expect(await db.accessRequest.count({ where: { breakGlass: true } })).toBeGreaterThan(0);
       expect(await db.accessRequest.count({ where: { extendsRequestId: { not: null } } })).toBeGreaterThan(0);
 
-      const verified = await runLatch(['audit', 'verify'], { DATABASE_URL: first.url });
+      const verified = await runLatch(['audit', 'verify', '--allow-unsigned'], { DATABASE_URL: first.url });
       expect(verified.code).toBe(0);
       expect(verified.stdout).toContain(`audit chain intact: ${auditEvents} events verified`);
     },
@@ -102,7 +102,7 @@ describe('latch seed', () => {
       const forced = await runLatch(['seed', '--requests', '5', '--seed', '2', '--force'], env(first));
       expect(forced.code).toBe(0);
       expect(await db.accessRequest.count()).toBe(205);
-      expect((await runLatch(['audit', 'verify'], { DATABASE_URL: first.url })).code).toBe(0);
+      expect((await runLatch(['audit', 'verify', '--allow-unsigned'], { DATABASE_URL: first.url })).code).toBe(0);
     },
     SEEDING,
   );

@@ -80,7 +80,9 @@ async function startLatch(overrides: Record<string, string | undefined> = {}, co
 describe('latch start', { timeout: 90_000 }, () => {
   it('checks the bot token with Slack, then serves signed Slack requests and /healthz', async () => {
     const { latch, baseUrl } = await startLatch();
-    expect(slack.callsTo('auth.test')).toEqual([expect.objectContaining({ token: BOT_TOKEN })]);
+    // Bolt's check of the token, then Latch's own to learn its workspace (and bots.info its app).
+    expect(slack.callsTo('auth.test')).toEqual([expect.objectContaining({ token: BOT_TOKEN }), expect.objectContaining({ token: BOT_TOKEN })]);
+    expect(slack.callsTo('bots.info')).toEqual([expect.objectContaining({ token: BOT_TOKEN, args: expect.objectContaining({ bot: slack.botId }) })]);
 
     expect((await fetch(`${baseUrl}/healthz`)).status).toBe(200);
 
@@ -123,7 +125,8 @@ describe('latch start', { timeout: 90_000 }, () => {
     slack.rateLimitOnce('auth.test', 1);
     await startLatch();
     const calls = slack.callsTo('auth.test');
-    expect(calls).toHaveLength(2);
+    // The limited call, its retry a second later, then Latch's own (see above).
+    expect(calls).toHaveLength(3);
     expect(calls[1]!.at.getTime() - calls[0]!.at.getTime()).toBeGreaterThanOrEqual(900);
   });
 
@@ -134,6 +137,7 @@ describe('latch start', { timeout: 90_000 }, () => {
       text: '',
       user_id: 'U0REQUESTER',
       team_id: 'T0FAKE',
+      api_app_id: 'A0LATCH',
       channel_id: 'C0GENERAL',
       trigger_id: '1.2.3',
       response_url: slack.responseUrl('smoke'),

@@ -9,6 +9,7 @@ import { createDatabase, type Database } from '../../../src/store/database.ts';
 import { freePort } from '../../helpers/free-port.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
 import { testPolicy, testResource } from '../../helpers/test-policy.ts';
+import { testSeenSignatures } from '../../helpers/seen-signatures.ts';
 
 /**
  * The sandbox against a real Latch (the Bolt app over HTTP, its own database), driven through the
@@ -28,11 +29,13 @@ const BOT_TOKEN = 'xoxb-sandbox-test-token';
 let sandbox: RunningSandbox;
 let latch: Latch;
 let latchServer: Server;
+let replays: ReturnType<typeof testSeenSignatures> | undefined;
 let db: Database;
 let testDb: TestDatabase;
 const granted: string[] = [];
 
 beforeAll(async () => {
+  replays = testSeenSignatures();
   testDb = await createTestDatabase();
   db = createDatabase({ databaseUrl: testDb.url, poolSize: 6 });
   const latchPort = await freePort();
@@ -66,8 +69,9 @@ beforeAll(async () => {
     signingSecret: SIGNING_SECRET,
     slackApiUrl: sandbox.apiUrl,
     access: { requestGrant: async (id: string) => void granted.push(id), scheduleRevocation: async () => undefined },
+    seenSignatures: replays.seen,
   });
-  await latch.app.init();
+  await latch.init();
   latchServer = await startHttpServer({ port: latchPort, host: '127.0.0.1', slack: latch.transport.requestListener, logger: createLogger({ level: 'silent' }) });
 });
 
@@ -77,6 +81,7 @@ afterAll(async () => {
   await sandbox?.close();
   await db?.$disconnect();
   await testDb?.drop();
+  await replays?.close();
 });
 
 async function call<T = Record<string, any>>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_AUTO_APPROVAL_LIMITS } from '../../../src/domain/policy.ts';
 import { auditHash, GENESIS_HASH } from '../../../src/domain/audit-hash.ts';
 import { cancelRequest } from '../../../src/services/cancel-request.ts';
@@ -6,6 +6,8 @@ import { decideRequest } from '../../../src/services/decide-request.ts';
 import { expirePendingRequests } from '../../../src/services/expire-pending-requests.ts';
 import { requestAccess } from '../../../src/services/request-access.ts';
 import { claimPendingReminders, escalateOverdueRequests } from '../../../src/services/remind-pending-requests.ts';
+import { verifyAuditRecords } from '../../../src/services/verify-audit-records.ts';
+import { decisionInteractions } from '../../../src/slack/decision-interactions.ts';
 import { createDatabase, type Database } from '../../../src/store/database.ts';
 import { createTestDatabase, emptyRequestTables, type TestDatabase } from '../../helpers/test-database.ts';
 import { testPolicy, testResource } from '../../helpers/test-policy.ts';
@@ -260,6 +262,12 @@ describe('policy rules at decision time', () => {
 
 describe('a reloaded policy binds requests already waiting for a decision', () => {
   const approvers = { users: [APPROVER1, APPROVER2], groups: [], required: 1, oneFrom: [] };
+
+  // What each test changed, the events account for: `latch audit verify` finds the rows as they say.
+  afterEach(async () => {
+    const records = await verifyAuditRecords(db, { signingSecret: null, interactions: decisionInteractions });
+    expect(records.mismatches).toEqual([]);
+  });
 
   /** A pending request made under `before`, then the policy reloaded to `after`. */
   async function queuedThenReloaded(after: Parameters<typeof testResource>[0], before: Parameters<typeof testResource>[0] = {}, asked = draft) {

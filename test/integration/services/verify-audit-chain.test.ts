@@ -129,12 +129,13 @@ describe('running as a role that does not own the tables (README: Protecting the
   });
 });
 
-describe('latch audit verify', () => {
+// Two `latch audit verify` processes, each also comparing the state rows and decisions.
+describe('latch audit verify', { timeout: 90_000 }, () => {
   it('exits 0 with the head when intact and 1 naming the event when not', async () => {
     await writeChain(3);
     const intact = await runLatch(['audit', 'verify'], { DATABASE_URL: testDb.url });
     expect(intact.code).toBe(0);
-    expect(intact.stdout).toMatch(/^audit chain intact: 3 events verified; head: event 3, hash [0-9a-f]{64}\n$/);
+    expect(intact.stdout).toMatch(/^audit chain intact: 3 events verified; head: event 3, hash [0-9a-f]{64}\nstate: 0 requests checked against their events, 0 mismatch\(es\)\n/);
     await tamper(`UPDATE audit_events SET action = 'request.approved' WHERE seq = 2`);
     const broken = await runLatch(['audit', 'verify'], { DATABASE_URL: testDb.url });
     expect(broken.code).toBe(1);

@@ -1,12 +1,13 @@
 import type { Server } from 'node:http';
 import { Writable } from 'node:stream';
 import type { App } from '@slack/bolt';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { createLogger } from '../../../src/logging/logger.ts';
 import { LatchMetrics } from '../../../src/metrics/latch-metrics.ts';
 import { createSlackApp, SLACK_EVENTS_PATH } from '../../../src/slack/app.ts';
 import { portOf, startHttpServer } from '../../../src/slack/http-server.ts';
 import { FakeSlack } from '../../helpers/fake-slack.ts';
+import { testSeenSignatures } from '../../helpers/seen-signatures.ts';
 import { postSignedToSlackApp, slashCommandBody } from '../../helpers/slack-signing.ts';
 
 /**
@@ -24,7 +25,10 @@ let eventsUrl: string;
 const logLines: Array<Record<string, unknown>> = [];
 const outcomes: Array<{ ok: boolean; error?: string }> = [];
 
+let replays: ReturnType<typeof testSeenSignatures>;
+
 beforeAll(async () => {
+  replays = testSeenSignatures();
   slack = await FakeSlack.start({ botToken: BOT_TOKEN });
   const destination = new Writable({
     write(chunk, _encoding, done) {
@@ -33,7 +37,7 @@ beforeAll(async () => {
     },
   });
   const logger = createLogger({ level: 'info', destination, secrets: [BOT_TOKEN, SIGNING_SECRET] });
-  const slackApp = createSlackApp({ botToken: BOT_TOKEN, signingSecret: SIGNING_SECRET, apiUrl: slack.apiUrl, logger });
+  const slackApp = createSlackApp({ botToken: BOT_TOKEN, signingSecret: SIGNING_SECRET, apiUrl: slack.apiUrl, logger, seenSignatures: replays.seen });
   app = slackApp.app;
   await app.init();
   // A listener standing in for a feature: ack, then answer through the Web API.
@@ -55,6 +59,7 @@ afterAll(async () => {
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
   await slack.close();
+  await replays.close();
 });
 
 beforeEach(() => {
@@ -109,7 +114,9 @@ describe('Bolt behind Latch, talking to the fake Slack', () => {
   it("counts a 429 and Slack's error codes by method, for calls made from a listener's own client", async () => {
     // An app of its own, with metrics; the database gauges are not what this test reads.
     const metrics = new LatchMetrics({ db: { $queryRaw: (async () => []) as never }, queues: [], logger: createLogger({ level: 'silent' }) });
-    const counted = createSlackApp({ botToken: BOT_TOKEN, signingSecret: SIGNING_SECRET, apiUrl: slack.apiUrl, logger: createLogger({ level: 'silent' }), metrics });
+    const countedReplays = testSeenSignatures();
+    onTestFinished(() => countedReplays.close());
+    const counted = createSlackApp({ botToken: BOT_TOKEN, signingSecret: SIGNING_SECRET, apiUrl: slack.apiUrl, logger: createLogger({ level: 'silent' }), metrics, seenSignatures: countedReplays.seen });
     await counted.app.init();
     const posted: string[] = [];
     counted.app.command('/echo', async ({ ack, command, client }) => {

@@ -147,6 +147,9 @@ describe('Socket Mode', { timeout: 60_000 }, () => {
       ['approval.recorded', APPROVER2],
       ['request.approved', APPROVER2],
     ]);
+    // Socket Mode carries no Slack signature: the decisions say how they came, and keep no evidence.
+    expect(audit.slice(1).map((event) => (event.data as { transport?: string }).transport)).toEqual(['socket-mode', 'socket-mode', 'socket-mode']);
+    expect(await h.db.decisionEvidence.count()).toBe(0);
   });
 
   it('refuses a click from someone who is not an approver, telling only them', async () => {

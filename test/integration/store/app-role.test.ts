@@ -62,6 +62,8 @@ describe('prisma/app-role.sql', () => {
     expect(privileges).toMatchObject({
       access_requests: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
       audit_events: ['SELECT', 'INSERT'],
+      decision_evidence: ['SELECT', 'INSERT'],
+      audit_evidence_start: ['SELECT'],
       _prisma_migrations: ['SELECT'],
     });
     for (const [table, held] of Object.entries(privileges)) {

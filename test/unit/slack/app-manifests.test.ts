@@ -16,7 +16,8 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
  * code starts calling must be added here, which makes whoever adds it say which scope it needs.
  */
 const SCOPES_BY_METHOD: Record<string, string[]> = {
-  'auth.test': [], // start-up's check of the bot token (Bolt's app.init)
+  'auth.test': [], // start-up's check of the bot token (Bolt's app.init), and Latch's workspace
+  'bots.info': ['users:read'], // start-up: the app Latch is (its bot's app_id), to refuse other apps' payloads
   'chat.postMessage': ['chat:write'],
   'chat.update': ['chat:write'],
   'chat.postEphemeral': ['chat:write'],

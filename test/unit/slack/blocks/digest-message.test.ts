@@ -68,4 +68,11 @@ describe('digestMessage', () => {
     // The 20 unreviewed uses all made it, ahead of the reviewed ones.
     expect(listed.slice(0, 20).every((line) => line.includes('not reviewed'))).toBe(true);
   });
+
+  it('posts the chain head as the anchor `latch audit verify --anchor` takes', () => {
+    const blocks = digestMessage('daily', report([use(1, true)])).blocks as Array<{ type: string; elements?: Array<{ text: string }> }>;
+    const anchor = blocks.filter((block) => block.type === 'context').at(-1)!.elements![0]!.text;
+    expect(anchor).toContain(`event 42, \`${'ab'.repeat(32)}\``);
+    expect(anchor).toContain(`\`latch audit verify --anchor 42:${'ab'.repeat(32)}\``);
+  });
 });

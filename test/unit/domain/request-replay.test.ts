@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { compareWithRows, replayRequest, type ReplayedEvent, type StoredGrant, type StoredRequest } from '../../../src/domain/request-replay.ts';
+
+const T0 = Date.UTC(2026, 11, 3, 9, 0, 0);
+const at = (minutes: number) => new Date(T0 + minutes * 60_000);
+const GRANT = '01930000-0000-7000-8000-00000000000g';
+let seq = 0n;
+const event = (minutes: number, actor: string, action: string, data: Record<string, unknown> = {}): ReplayedEvent => ({ seq: ++seq, at: at(minutes), actor, action, data });
+
+const created = event(0, 'U0REQ', 'request.created', { resourceId: 'prod-db', role: 'read', principal: 'alice', durationSeconds: 3600, startsAt: null, requiredApprovals: 1, requiredGroups: [] });
+const history = [
+  created,
+  event(1, 'U0APP', 'approval.recorded', { decision: 'approve', comment: null, revision: 1 }),
+  event(1, 'U0APP', 'request.approved', { approvers: ['U0APP'] }),
+  event(2, 'latch', 'grant.granted', { grantId: GRANT, provider: 'postgres', principal: 'alice', expiresAt: at(62).toISOString(), endedMeanwhile: false }),
+  event(10, 'U0REQ', 'grant.end_requested', { grantId: GRANT, reason: 'ended early by the requester' }),
+  event(10, 'U0REQ', 'grant.revoked', { grantId: GRANT, reason: 'ended early by the requester' }),
+];
+
+function rows(overrides: { request?: Partial<StoredRequest>; grant?: Partial<StoredGrant> | null } = {}) {
+  const request: StoredRequest = {
+    id: 'R1',
+    requesterSlackId: 'U0REQ',
+    resourceId: 'prod-db',
+    role: 'read',
+    principal: 'alice',
+    durationSeconds: 3600,
+    startsAt: null,
+    extendsRequestId: null,
+    requiredApprovals: 1,
+    requiredGroups: [],
+    state: 'revoked',
+    breakGlass: false,
+    decidedAt: at(1),
+    decidedByRule: null,
+    reviewedBySlackId: null,
+    reviewedAt: null,
+    ...overrides.request,
+  };
+  const approvals = [{ id: 'A1', approverSlackId: 'U0APP', requestRevision: 1, decision: 'approve', comment: null, approverGroups: [], createdAt: at(1) }];
+  const grant =
+    overrides.grant === null
+      ? null
+      : { id: GRANT, provider: 'postgres', principal: 'alice', grantedAt: at(2), expiresAt: at(10), revokedAt: at(10), endRequestedAt: at(10), revokedBySlackId: 'U0REQ', ...overrides.grant };
+  return { request, approvals, grant };
+}
+
+describe('replaying a request’s audit events against its rows', () => {
+  it('finds nothing when the rows are what the events say', () => {
+    expect(compareWithRows(replayRequest(history), rows())).toEqual([]);
+  });
+
+  it('names the row and field of a grant whose expiry was moved', () => {
+    const later = new Date(at(10).getTime() + 10 * 365 * 86_400_000);
+    expect(compareWithRows(replayRequest(history), rows({ grant: { expiresAt: later } }))).toEqual([
+      { table: 'grants', id: GRANT, field: 'expiresAt', expected: at(10).toISOString(), found: later.toISOString() },
+    ]);
+  });
+
+  it('reports a grant moved to another account, which its revocation would then miss', () => {
+    expect(compareWithRows(replayRequest(history), rows({ grant: { principal: 'bob' } }))).toEqual([
+      { table: 'grants', id: GRANT, field: 'principal', expected: 'alice', found: 'bob' },
+    ]);
+  });
+
+  it('reports a state, a principal or a review that no event made', () => {
+    const mismatches = compareWithRows(replayRequest(history), rows({ request: { state: 'active', principal: 'postgres', reviewedBySlackId: 'U0SEC', reviewedAt: at(3) } }));
+    expect(mismatches.map((m) => m.field).sort()).toEqual(['principal', 'reviewedAt', 'reviewedBySlackId', 'state']);
+  });
+
+  it('reports an approval row without its event, and a request row without request.created', () => {
+    const withoutApproval = history.filter((e) => e.action !== 'approval.recorded');
+    expect(compareWithRows(replayRequest(withoutApproval), rows())).toEqual([expect.objectContaining({ table: 'approvals', id: 'A1', field: 'id' })]);
+    expect(compareWithRows(replayRequest([]), rows())).toEqual([expect.objectContaining({ table: 'access_requests', id: 'R1', expected: 'a request.created event' })]);
+  });
+
+  it('follows an approval by policy (break-glass) and a grant that failed for good', () => {
+    const replayed = replayRequest([
+      { ...created, data: { ...(created.data as object), breakGlass: true } },
+      event(0, 'policy:break-glass', 'request.approved', { rule: 'break-glass' }),
+      event(1, 'latch', 'grant.failed', { grantId: GRANT, kind: 'permanent', cleanup: false }),
+    ]);
+    expect(replayed).toMatchObject({ state: 'failed', decidedByRule: 'break-glass', decidedAt: at(0), asked: { breakGlass: true } });
+    expect(replayed.grant).toEqual({ id: GRANT, grantedAt: null, expiresAt: null, revokedAt: at(1), endRequestedAt: null, revokedBySlackId: null });
+  });
+});
