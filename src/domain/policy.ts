@@ -207,6 +207,24 @@ export function alertChannelFor(policy: Policy, resource: ResourcePolicy | undef
   return policy.security.channel ?? resource?.approvalChannel ?? null;
 }
 
+/**
+ * The same provider type and settings: the same target, reached the same way. Key order does not
+ * matter (settings read back from PostgreSQL's jsonb come in its own order).
+ */
+export function sameProviderSettings(a: ProviderSettings, b: ProviderSettings): boolean {
+  return a.type === b.type && canonicalJson(a.settings) === canonicalJson(b.settings);
+}
+
+/** JSON text with every object's keys sorted: equal values give equal text. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, item]) => item !== undefined);
+    return `{${entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
 export function findResource(policy: Policy, resourceId: string): ResourcePolicy | undefined {
   return policy.resources.find((resource) => resource.id === resourceId);
 }

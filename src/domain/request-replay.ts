@@ -87,6 +87,9 @@ function apply(replayed: ReplayedRequest, event: ReplayedEvent, data: Record<str
         groups: Array.isArray(data.groups) ? data.groups.map(String) : [],
         at: event.at,
       });
+      // A reload that asks for more approvals raises the request's own count with this vote.
+      if (typeof data.requiredApprovals === 'number') replayed.asked.requiredApprovals = data.requiredApprovals;
+      if (Array.isArray(data.requiredGroups)) replayed.asked.requiredGroups = data.requiredGroups.map(String);
       return;
     case 'request.reviewed':
       replayed.reviewedBySlackId = event.actor;

@@ -1,5 +1,5 @@
 import type { ProviderType } from '../config/policy-file.ts';
-import type { Policy } from '../domain/policy.ts';
+import type { Policy, ProviderSettings } from '../domain/policy.ts';
 import { createPostgresProvider } from './postgres/postgres-provider.ts';
 import type { AccessProvider, ProviderFactory, ProviderGuard } from './provider.ts';
 import type { ProviderServices } from './target-lock.ts';
@@ -56,4 +56,20 @@ export function providerGuard(policy: Policy, type: string): ProviderGuard {
     permanentHolders: [...new Set(served.flatMap((resource) => resource.permanentHolders))],
     peers: served.map((resource) => ({ settings: resource.provider.settings, roles: resource.roles.map((role) => role.id) })),
   };
+}
+
+export type ProviderResultOne = { ok: true; provider: AccessProvider } | { ok: false; problems: string[] };
+
+/**
+ * One provider from settings alone (a grant's recorded settings, for revoking access whose
+ * resource left the policy). Secrets still come from the environment, as at start-up.
+ */
+export function createProvider(
+  settings: ProviderSettings,
+  env: Record<string, string | undefined>,
+  services: ProviderServices & { guard?: ProviderGuard },
+): ProviderResultOne {
+  const factory = PROVIDER_FACTORIES[settings.type as ProviderType];
+  if (!factory) return { ok: false, problems: [`there is no provider type "${settings.type}"`] };
+  return factory(settings.settings, env, services);
 }

@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { loadPolicyFile } from '../config/policy-file.ts';
-import type { Policy, ResourcePolicy } from '../domain/policy.ts';
+import { canonicalJson, sameProviderSettings, type Policy, type ProviderSettings, type ResourcePolicy } from '../domain/policy.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { AccessProvider } from '../providers/provider.ts';
 import { providerGuard } from '../providers/registry.ts';
 
 export type ProviderBuild = { ok: true; providers: Map<string, AccessProvider> } | { ok: false; problems: string[] };
+/** Builds one provider from settings alone (registry.ts createProvider, with the environment). */
+export type SingleProviderBuild = (settings: ProviderSettings) => { ok: true; provider: AccessProvider } | { ok: false; problems: string[] };
 
 export type ReloadResult = { outcome: 'reloaded'; version: string } | { outcome: 'unchanged' } | { outcome: 'refused'; problems: string[] };
 
@@ -28,6 +30,8 @@ const WATCH_INTERVAL_MS = 1_000;
 export class PolicySource {
   private current: { policy: Policy; providers: Map<string, AccessProvider> };
   private readonly retired = new Set<AccessProvider>();
+  /** Providers built from grants' recorded settings, by their canonical JSON; closed with the source. */
+  private readonly recorded = new Map<string, AccessProvider>();
   private reloading: Promise<ReloadResult> | null = null;
   private readonly timers = new Set<NodeJS.Timeout>();
   /** The hash of the file content last acted on (loaded, or refused): each content is tried once. */
@@ -38,6 +42,8 @@ export class PolicySource {
     initial: { policy: Policy; providers: Map<string, AccessProvider> },
     private readonly buildProviders: (policy: Policy) => Promise<ProviderBuild>,
     private readonly logger: Logger,
+    /** Without it, access whose provider left the policy cannot be revoked by Latch (alerted). */
+    private readonly buildProvider?: SingleProviderBuild,
   ) {
     this.current = initial;
     this.lastSeen = initial.policy.version;
@@ -48,7 +54,31 @@ export class PolicySource {
   }
 
   /** Looked up on every use, so a grant job started after a reload uses the new provider. */
-  readonly providers = { get: (resourceId: string): AccessProvider | undefined => this.current.providers.get(resourceId) };
+  readonly providers = {
+    get: (resourceId: string): AccessProvider | undefined => this.current.providers.get(resourceId),
+    fromSettings: async (settings: ProviderSettings): Promise<AccessProvider | undefined> => this.providerForSettings(settings),
+  };
+
+  /**
+   * A provider for settings a grant recorded: a resource's in force when one has the same
+   * settings, else one built for them and kept, so access granted under an earlier policy can
+   * still be revoked after a reload removed its resource or changed its provider.
+   */
+  private providerForSettings(settings: ProviderSettings): AccessProvider | undefined {
+    const inForce = this.current.policy.resources.find((resource) => sameProviderSettings(resource.provider, settings));
+    if (inForce) return this.current.providers.get(inForce.id);
+    const key = canonicalJson(settings);
+    const kept = this.recorded.get(key);
+    if (kept) return kept;
+    const built = this.buildProvider?.(settings);
+    if (!built?.ok) {
+      this.logger.error({ providerType: settings.type, problems: built?.problems ?? ['no provider builder'] }, 'cannot build the provider a grant was made with');
+      return undefined;
+    }
+    this.recorded.set(key, built.provider);
+    this.logger.warn({ providerType: settings.type }, 'built a provider from a grant\'s recorded settings: its resource is no longer in the policy as it was');
+    return built.provider;
+  }
 
   /** Reads the file again; one reload at a time (a signal during a reload waits for it). */
   reload(trigger: string): Promise<ReloadResult> {
@@ -88,7 +118,7 @@ export class PolicySource {
 
   async close(): Promise<void> {
     for (const timer of this.timers) clearTimeout(timer);
-    const open = new Set([...this.current.providers.values(), ...this.retired]);
+    const open = new Set([...this.current.providers.values(), ...this.retired, ...this.recorded.values()]);
     await Promise.all([...open].map((provider) => provider.close?.().catch(() => undefined)));
   }
 
@@ -144,7 +174,7 @@ export class PolicySource {
 }
 
 function sameProvider(a: ResourcePolicy, b: ResourcePolicy): boolean {
-  return a.provider.type === b.provider.type && JSON.stringify(a.provider.settings) === JSON.stringify(b.provider.settings);
+  return sameProviderSettings(a.provider, b.provider);
 }
 
 function sameGuard(before: Policy, after: Policy, type: string): boolean {

@@ -4,6 +4,7 @@ import { reconcileAccess } from '../jobs/reconcile-access.ts';
 import { scanStandingAccess } from '../services/scan-standing-access.ts';
 import type { RevocationBackoff } from '../jobs/revocation-backoff.ts';
 import type { Logger } from '../logging/logger.ts';
+import type { ProviderSettings } from '../domain/policy.ts';
 import type { AccessProvider } from '../providers/provider.ts';
 import type { AccessContext } from '../services/access-context.ts';
 import { PostgresAccessLocks } from '../store/access-lock.ts';
@@ -14,7 +15,11 @@ export interface AccessJobsOptions {
   queues: AccessQueues;
   /** One provider per resource id (createProviders). */
   /** Asked on every use: a reloaded policy brings its own providers. */
-  providers: { get(resourceId: string): AccessProvider | undefined };
+  providers: {
+    get(resourceId: string): AccessProvider | undefined;
+    /** From a grant's recorded settings, once its resource left the policy (PolicySource). */
+    fromSettings?(settings: ProviderSettings): Promise<AccessProvider | undefined>;
+  };
   databaseUrl: string;
   redisUrl: string;
   /** REDIS_URL names a Redis Cluster's seed nodes. */
@@ -50,7 +55,12 @@ export async function startAccessJobs(options: AccessJobsOptions): Promise<Runni
   const { latch, queues, providers, logger } = options;
   const concurrency = options.concurrency ?? 10;
   const locks = new PostgresAccessLocks({ databaseUrl: options.databaseUrl, poolSize: concurrency * 2 });
-  const ctx: AccessContext = { ...latch.services, providerFor: (resourceId) => providers.get(resourceId), locks };
+  const ctx: AccessContext = {
+    ...latch.services,
+    providerFor: (resourceId) => providers.get(resourceId),
+    providerForSettings: async (settings) => providers.fromSettings?.(settings),
+    locks,
+  };
   const { messenger } = latch;
   const events: AccessEvents = {
     granted: (requestId) => messenger.announceOutcome(requestId),

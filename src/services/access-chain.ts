@@ -1,3 +1,4 @@
+import type { HeldAccess } from '../domain/extension-rules.ts';
 import type { Database } from '../store/database.ts';
 import type { AccessRequest, Grant } from '../store/generated/client.ts';
 import type { Transaction } from '../store/transaction.ts';
@@ -32,4 +33,17 @@ export async function findAccessChain(db: Database | Transaction, requestId: str
 /** A grant that holds access now: granted, not revoked, not asked to end. */
 export function isLiveGrant(grant: Grant | null): grant is Grant & { grantedAt: Date; expiresAt: Date } {
   return grant !== null && grant.grantedAt !== null && grant.expiresAt !== null && grant.revokedAt === null && grant.endRequestedAt === null;
+}
+
+/**
+ * The stretch of access a chain holds now: from its first grant to the latest end of its live
+ * grants, with the request whose grant ends last (the one more time runs on from). Null once no
+ * grant of the chain is live.
+ */
+export function heldAccessOf(chain: readonly ChainedRequest[], now: Date): { head: ChainedRequest; held: HeldAccess } | null {
+  const live = chain.filter((request) => request.state === 'active' && isLiveGrant(request.grant));
+  const head = live.reduce<ChainedRequest | undefined>((latest, request) => (!latest || request.grant!.expiresAt! > latest.grant!.expiresAt! ? request : latest), undefined);
+  if (!head?.grant?.expiresAt || head.grant.expiresAt <= now) return null;
+  const since = new Date(Math.min(...chain.flatMap((request) => (request.grant?.grantedAt ? [request.grant.grantedAt.getTime()] : []))));
+  return { head, held: { since, until: head.grant.expiresAt } };
 }

@@ -1,3 +1,4 @@
+import type { ProviderSettings } from '../domain/policy.ts';
 import type { AccessProvider } from '../providers/provider.ts';
 import type { AccessLocks } from '../store/access-lock.ts';
 import type { ServiceContext } from './service-context.ts';
@@ -9,6 +10,12 @@ import type { ServiceContext } from './service-context.ts';
 export interface AccessContext extends ServiceContext {
   /** The provider configured for `resourceId` in the policy in force, if it still has one. */
   providerFor(resourceId: string): AccessProvider | undefined;
+  /**
+   * A provider built from settings a grant recorded, for revoking access whose resource left the
+   * policy (or whose provider changed since): undefined when it cannot be built (a variable it
+   * names is gone). Absent in contexts that only ever see the policy they started with.
+   */
+  providerForSettings?(settings: ProviderSettings): Promise<AccessProvider | undefined>;
   locks: AccessLocks;
 }
 

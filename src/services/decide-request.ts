@@ -3,9 +3,11 @@ import type { SlackRequestEvidence } from '../domain/decision-evidence.ts';
 import { tallyVotes } from '../domain/approval-tally.ts';
 import { findResource, type ResourcePolicy } from '../domain/policy.ts';
 import { canTransition } from '../domain/request-state.ts';
+import type { StoredRequestFit } from '../domain/stored-request-fit.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import type { AccessRequest } from '../store/generated/client.ts';
 import { inTransaction, type Transaction } from '../store/transaction.ts';
+import { recheckStoredRequest } from './recheck-policy.ts';
 import type { ServiceContext } from './service-context.ts';
 
 export interface DecideRequestInput {
@@ -19,11 +21,15 @@ export interface DecideRequestInput {
   evidence?: SlackRequestEvidence | undefined;
 }
 
-export type DecisionRefusal = 'not_found' | 'not_pending' | 'not_allowed' | 'already_decided' | 'stale';
+export type DecisionRefusal = 'not_found' | 'not_pending' | 'not_allowed' | 'already_decided' | 'stale' | 'no_longer_fits';
 
 export type DecideRequestResult =
   | { ok: true; outcome: 'recorded' | 'approved' | 'denied'; requestId: string }
-  | { ok: false; refusal: DecisionRefusal; message: string };
+  /**
+   * `endedRequestId`: the refusal ended the request (it no longer fits the policy in force, or its
+   * decision time has passed): its messages must be rewritten and its requester told.
+   */
+  | { ok: false; refusal: DecisionRefusal; message: string; endedRequestId?: string };
 
 const MAX_COMMENT_LENGTH = 500;
 
@@ -35,12 +41,13 @@ export async function checkDecider(
   ctx: ServiceContext,
   requestId: string,
   deciderId: string,
-): Promise<{ ok: true; resource: ResourcePolicy; request: AccessRequest } | { ok: false; refusal: DecisionRefusal; message: string }> {
+): Promise<{ ok: true; resource: ResourcePolicy; request: AccessRequest } | { ok: false; refusal: DecisionRefusal; message: string; request?: AccessRequest }> {
   const request = await ctx.db.accessRequest.findUnique({ where: { id: requestId } }).catch(() => null);
   if (!request) return { ok: false, refusal: 'not_found', message: 'This request no longer exists.' };
   const resource = findResource(ctx.policy(), request.resourceId);
+  // Nobody can approve it now: decideRequest closes it, so its requester hears why.
   if (!resource) {
-    return { ok: false, refusal: 'not_allowed', message: `The policy no longer has a resource called ${request.resourceId}.` };
+    return { ok: false, refusal: 'no_longer_fits', message: `The policy no longer has a resource called ${request.resourceId}.`, request };
   }
   const escalatedTo = request.escalatedAt ? (resource.reminders?.escalateTo ?? []) : [];
   const groups = await ctx.groups.memberGroups(deciderId, [...resource.approvers.groups, ...escalatedTo]);
@@ -59,12 +66,23 @@ export async function checkDecider(
  */
 export async function decideRequest(ctx: ServiceContext, input: DecideRequestInput): Promise<DecideRequestResult> {
   const allowed = await checkDecider(ctx, input.requestId, input.deciderId);
-  if (!allowed.ok) return allowed;
+  if (!allowed.ok && allowed.refusal === 'no_longer_fits' && allowed.request?.state === 'pending') {
+    const fit = await recheckStoredRequest(ctx, allowed.request, 'decision');
+    if (!fit.fits) return endUnfitRequest(ctx, allowed.request.id, fit, input.deciderId);
+  }
+  if (!allowed.ok) return { ok: false, refusal: allowed.refusal, message: allowed.message };
   const comment = input.comment?.trim().slice(0, MAX_COMMENT_LENGTH) || null;
+  // The policy in force binds what was queued under an older one (see stored-request-fit.ts). A
+  // denial gives nothing, so only the decision time stops it; approval needs the whole fit.
+  const fit = await recheckStoredRequest(ctx, allowed.request, 'decision');
+  if (!fit.fits && (input.decision === 'approve' || fit.code === 'pending_timeout_passed')) return endUnfitRequest(ctx, allowed.request.id, fit, input.deciderId);
   const now = ctx.clock.now();
+  const requiredApprovals = fit.fits ? fit.requiredApprovals : allowed.request.requiredApprovals;
+  const requiredGroups = fit.fits ? fit.requiredGroups : allowed.request.requiredGroups;
   // Which of the groups this request needs an approval from the decider is in, as of now.
-  const required = allowed.request.requiredGroups;
-  const deciderGroups = required.length > 0 ? [...(await ctx.groups.memberGroups(input.deciderId, required))] : [];
+  const deciderGroups = requiredGroups.length > 0 ? [...(await ctx.groups.memberGroups(input.deciderId, requiredGroups))] : [];
+  // Approvals count only from people who are approvers under the policy in force.
+  const stillApprovers = await currentApprovers(ctx, allowed.resource, allowed.request);
 
   // A later start asked for delays the grant job to it.
   let startsAt: Date | null = null;
@@ -84,6 +102,9 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
     if (votes.some((vote) => vote.approverSlackId === input.deciderId)) {
       return { ok: false, refusal: 'already_decided', message: 'You have already decided this request.' };
     }
+    // The policy now asks for more than was stored: the request says so from here on.
+    const raised = requiredApprovals !== request.requiredApprovals || requiredGroups.length !== request.requiredGroups.length;
+    if (raised) await tx.accessRequest.update({ where: { id: request.id }, data: { requiredApprovals, requiredGroups } });
     await tx.approval.create({
       data: {
         requestId: request.id,
@@ -100,17 +121,25 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
       action: 'approval.recorded',
       requestId: request.id,
       at: now,
-      data: { decision: input.decision, comment, revision: request.revision, ...(deciderGroups.length > 0 ? { groups: deciderGroups } : {}) },
+      data: {
+        decision: input.decision,
+        comment,
+        revision: request.revision,
+        ...(deciderGroups.length > 0 ? { groups: deciderGroups } : {}),
+        ...(raised ? { requiredApprovals, requiredGroups, policyVersion: ctx.policy().version } : {}),
+      },
       evidence: input.evidence,
     });
+    // A vote cast after this one's lookup was checked by its own decision, under the same policy.
+    const counted = votes.filter((vote) => stillApprovers.get(vote.approverSlackId) !== false);
     const tally = tallyVotes(
       [
-        ...votes.map((v) => ({ approverId: v.approverSlackId, decision: v.decision, groups: v.approverGroups })),
+        ...counted.map((v) => ({ approverId: v.approverSlackId, decision: v.decision, groups: v.approverGroups })),
         { approverId: input.deciderId, decision: input.decision, groups: deciderGroups },
       ],
-      request.requiredApprovals,
+      requiredApprovals,
       request.requesterSlackId,
-      request.requiredGroups,
+      requiredGroups,
     );
     if (tally.outcome === 'pending') return { ok: true, outcome: 'recorded', requestId: request.id };
     const state = tally.outcome;
@@ -123,7 +152,7 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
       action: `request.${state}`,
       requestId: request.id,
       at: now,
-      data: state === 'approved' ? { approvers: tally.approvers } : { deniedBy: tally.deniedBy, reason: comment },
+      data: state === 'approved' ? { approvers: tally.approvers, policyVersion: ctx.policy().version } : { deniedBy: tally.deniedBy, reason: comment },
       evidence: input.evidence,
     });
     startsAt = request.startsAt;
@@ -134,6 +163,53 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
   if (result.ok && result.outcome === 'approved') await handOver(ctx, () => ctx.access.requestGrant(result.requestId, startsAt), result.requestId);
   if (result.ok) ctx.logger.info({ accessRequestId: result.requestId, decider: input.deciderId, outcome: result.outcome }, 'decision recorded');
   return result;
+}
+
+/**
+ * For each approver who already voted on this revision: are they still an approver under the
+ * policy in force? Someone the policy no longer names cannot help approve, even by an earlier vote.
+ */
+async function currentApprovers(ctx: ServiceContext, resource: ResourcePolicy, request: AccessRequest): Promise<Map<string, boolean>> {
+  const voters = await ctx.db.approval.findMany({ where: { requestId: request.id, requestRevision: request.revision, decision: 'approve' }, select: { approverSlackId: true } });
+  const escalatedTo = request.escalatedAt ? (resource.reminders?.escalateTo ?? []) : [];
+  const entries = await Promise.all(
+    [...new Set(voters.map((voter) => voter.approverSlackId))].map(async (voter): Promise<[string, boolean]> => {
+      const groups = await ctx.groups.memberGroups(voter, [...resource.approvers.groups, ...escalatedTo]);
+      return [voter, approverRefusal(resource, request.requesterSlackId, voter, groups, escalatedTo) === null];
+    }),
+  );
+  return new Map(entries);
+}
+
+/**
+ * Ends a pending request the policy in force no longer allows, instead of recording the vote: past
+ * its decision time it is expired (what the sweep would have done), otherwise it is denied by the
+ * policy. The state change and its audit event, with the reason's code, commit together; the
+ * caller tells the requester.
+ */
+async function endUnfitRequest(ctx: ServiceContext, requestId: string, fit: Extract<StoredRequestFit, { fits: false }>, deciderId: string): Promise<DecideRequestResult> {
+  const now = ctx.clock.now();
+  const state = fit.code === 'pending_timeout_passed' ? 'expired' : 'denied';
+  const policyVersion = ctx.policy().version;
+  const ended = await inTransaction(ctx.db, async (tx) => {
+    const request = await lockRequest(tx, requestId);
+    if (!request || !canTransition(request.state, state)) return false;
+    await tx.accessRequest.update({ where: { id: requestId }, data: { state, decidedAt: state === 'denied' ? now : null, endedAt: now, outcomeReason: fit.message } });
+    await appendAuditEvent(tx, {
+      actor: 'latch',
+      action: `request.${state}`,
+      requestId,
+      at: now,
+      data: { code: fit.code, reason: fit.message, policyVersion, attemptedBy: deciderId },
+    });
+    return true;
+  });
+  ctx.logger.info({ accessRequestId: requestId, code: fit.code, decider: deciderId, ended }, 'decision refused: the request no longer fits the policy in force');
+  const message =
+    state === 'expired'
+      ? 'This request can no longer be approved: nobody decided in time, so it has expired. The requester has been told.'
+      : `This request can no longer be approved: ${fit.message} It has been closed and the requester told.`;
+  return { ok: false, refusal: 'no_longer_fits', message, ...(ended ? { endedRequestId: requestId } : {}) };
 }
 
 /**

@@ -1,11 +1,15 @@
+import type { ProviderSettings } from '../domain/policy.ts';
 import { canTransition } from '../domain/request-state.ts';
+import type { PolicyMismatch, StoredRequestFit } from '../domain/stored-request-fit.ts';
 import type { ProviderFailure } from '../providers/provider.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
+import type { Prisma } from '../store/generated/client.ts';
 import { inTransaction, type Transaction } from '../store/transaction.ts';
 import { isLiveGrant } from './access-chain.ts';
 import { oneLine, type AccessContext } from './access-context.ts';
 import { lockRequest } from './decide-request.ts';
 import { failureNotice, type FailureSource } from './failure-notice.ts';
+import { recheckStoredRequest } from './recheck-policy.ts';
 import { accessKeyOf } from './same-access.ts';
 
 export interface GrantAccessInput {
@@ -55,6 +59,11 @@ export async function grantAccess(ctx: AccessContext, input: GrantAccessInput): 
   if (request.state !== 'approved') return { outcome: 'skipped', reason: `the request is ${request.state}` };
   if (request.startsAt && request.startsAt > ctx.clock.now()) return { outcome: 'not_yet', startsAt: request.startsAt };
 
+  // The policy in force, not the one it was approved under, decides whether it is granted: a
+  // reload since (or during a later start's wait) may have removed or narrowed what it asks for.
+  const fit = await recheckStoredRequest(ctx, request, 'grant');
+  if (!fit.fits) return refuseByPolicy(ctx, request.id, fit);
+  const providerSettings = fit.resource.provider;
   const provider = ctx.providerFor(request.resourceId);
   if (!provider) return fail(ctx, request.id, null, permanentFailure(`the policy no longer configures a provider for ${request.resourceId}`), 'unconfigured');
   if (!request.principal) return fail(ctx, request.id, null, permanentFailure('the request names no account to grant to'), 'no_account');
@@ -66,8 +75,8 @@ export async function grantAccess(ctx: AccessContext, input: GrantAccessInput): 
       if (locked?.state !== 'approved') return null;
       return tx.grant.upsert({
         where: { requestId: request.id },
-        create: { requestId: request.id, provider: provider.type, principal, resourceId: request.resourceId, role: request.role, grantAttempts: 1 },
-        update: { grantAttempts: { increment: 1 } },
+        create: { requestId: request.id, provider: provider.type, providerSettings: toJson(providerSettings), principal, resourceId: request.resourceId, role: request.role, grantAttempts: 1 },
+        update: { grantAttempts: { increment: 1 }, providerSettings: toJson(providerSettings) },
       });
     });
     if (!grant) return { outcome: 'skipped', reason: 'the request is no longer approved' };
@@ -129,12 +138,25 @@ async function recordFailedAttempt(ctx: AccessContext, requestId: string, grantI
 }
 
 /**
+ * The policy in force no longer allows an approved request: it becomes `failed`, the honest state
+ * for access approved but never given, with the policy's reason and its code in the audit event.
+ * An attempt that may have reached the target (a grant row from an earlier, unanswered try) is
+ * left due for revocation now, as after a transient failure.
+ */
+async function refuseByPolicy(ctx: AccessContext, requestId: string, fit: Extract<StoredRequestFit, { fits: false }>): Promise<GrantAccessResult> {
+  const earlier = await ctx.db.grant.findUnique({ where: { requestId } });
+  const unsure = earlier !== null && earlier.revokedAt === null;
+  return fail(ctx, requestId, earlier?.id ?? null, { kind: unsure ? 'transient' : 'permanent', message: fit.message }, 'unconfigured', fit.code);
+}
+
+/**
  * The request becomes `failed`, with the reason people will read: Latch's fixed notice, never the
  * provider's words (those go to the log and the audit event, under the notice's reference). After
  * a permanent failure the target refused, so nothing exists and the grant is closed; after a
- * transient one the target's state is unknown, so the grant is left due for revocation now.
+ * transient one the target's state is unknown, so the grant is left due for revocation now. A
+ * refusal by the policy (`policyCode`) tells its own reason: Latch's words, from the policy.
  */
-async function fail(ctx: AccessContext, requestId: string, grantId: string | null, failure: ProviderFailure, source: FailureSource): Promise<GrantAccessResult> {
+async function fail(ctx: AccessContext, requestId: string, grantId: string | null, failure: ProviderFailure, source: FailureSource, policyCode?: PolicyMismatch): Promise<GrantAccessResult> {
   const now = ctx.clock.now();
   const message = oneLine(failure.message);
   const notice = failureNotice('grant', source);
@@ -144,7 +166,7 @@ async function fail(ctx: AccessContext, requestId: string, grantId: string | nul
     if (!request || !canTransition(request.state, 'failed')) return false;
     await tx.accessRequest.update({
       where: { id: requestId },
-      data: { state: 'failed', endedAt: now, outcomeReason: notice.text },
+      data: { state: 'failed', endedAt: now, outcomeReason: policyCode ? `The policy changed before the access was granted: ${message}` : notice.text },
     });
     if (grantId !== null) {
       await tx.grant.update({
@@ -154,7 +176,13 @@ async function fail(ctx: AccessContext, requestId: string, grantId: string | nul
           : { lastError: notice.text, lastErrorAt: now, revokedAt: now, revokeReason: 'grant failed' },
       });
     }
-    await appendAuditEvent(tx, { actor: 'latch', action: 'grant.failed', requestId, at: now, data: { grantId, kind: failure.kind, message, cleanup, ref: notice.ref } });
+    await appendAuditEvent(tx, {
+      actor: 'latch',
+      action: 'grant.failed',
+      requestId,
+      at: now,
+      data: { grantId, kind: failure.kind, message, cleanup, ref: notice.ref, ...(policyCode ? { code: policyCode, policyVersion: ctx.policy().version } : {}) },
+    });
     return true;
   });
   if (!failed) return { outcome: 'skipped', reason: 'the request is no longer approved' };
@@ -169,4 +197,9 @@ function permanentFailure(message: string): ProviderFailure {
 /** A provider that throws broke its contract; treat it as transient, since retrying may help. */
 export function thrownFailure(error: unknown): ProviderFailure {
   return { kind: 'transient', message: `unexpected provider error: ${error instanceof Error ? error.message : String(error)}` };
+}
+
+/** Stored as the policy holds them: plain JSON, validated again when read (see revoke-grant.ts). */
+function toJson(settings: ProviderSettings): Prisma.InputJsonObject {
+  return JSON.parse(JSON.stringify({ type: settings.type, settings: settings.settings })) as Prisma.InputJsonObject;
 }

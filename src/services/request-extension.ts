@@ -1,8 +1,8 @@
 import { validateExtension, type ExtensionDraft, type ExtensionErrors, type HeldAccess } from '../domain/extension-rules.ts';
-import { findResource, findRole, type ResourcePolicy, type RolePolicy } from '../domain/policy.ts';
+import { findResource, findRole, groupsOf, isInAudience, type ResourcePolicy, type RolePolicy } from '../domain/policy.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
-import { findAccessChain, isLiveGrant, type ChainedRequest } from './access-chain.ts';
+import { findAccessChain, heldAccessOf, type ChainedRequest } from './access-chain.ts';
 import { lockRequest } from './decide-request.ts';
 import type { ServiceContext } from './service-context.ts';
 
@@ -25,16 +25,19 @@ export async function checkExtension(ctx: ServiceContext, requestId: string, use
   if (chain.some((request) => request.state === 'pending' || request.state === 'approved')) {
     return { ok: false, message: 'You have already asked for more time on this access: wait for that decision.' };
   }
-  const live = chain.filter((request) => request.state === 'active' && isLiveGrant(request.grant));
-  const head = live.reduce<ChainedRequest | undefined>((latest, request) => (!latest || request.grant!.expiresAt! > latest.grant!.expiresAt! ? request : latest), undefined);
-  if (!head?.grant?.expiresAt || head.grant.expiresAt <= ctx.clock.now()) {
-    return { ok: false, message: 'This access has already ended: ask for it again with /request-access.' };
-  }
+  const holding = heldAccessOf(chain, ctx.clock.now());
+  if (!holding) return { ok: false, message: 'This access has already ended: ask for it again with /request-access.' };
+  const { head, held } = holding;
   const resource = findResource(ctx.policy(), head.resourceId);
   const role = resource && findRole(resource, head.role);
   if (!resource || !role) return { ok: false, message: `The policy no longer offers ${head.role} on ${head.resourceId}.` };
-  const since = new Date(Math.min(...chain.flatMap((request) => (request.grant?.grantedAt ? [request.grant.grantedAt.getTime()] : []))));
-  return { ok: true, head, held: { since, until: head.grant.expiresAt }, resource, role };
+  // More time is a request to the approvers: only someone the policy in force lists may ask.
+  const groups = groupsOf(resource.requesters);
+  const userGroups = groups.length > 0 ? await ctx.groups.memberGroups(userId, groups) : new Set<string>();
+  if (!isInAudience(resource.requesters, userId, userGroups)) {
+    return { ok: false, message: `The policy no longer lists you as someone who may ask for ${resource.name}, so you cannot ask for more time.` };
+  }
+  return { ok: true, head, held, resource, role };
 }
 
 /**

@@ -1,5 +1,7 @@
+import { z } from 'zod';
+import { findResource, sameProviderSettings } from '../domain/policy.ts';
 import { canTransition, type RequestState } from '../domain/request-state.ts';
-import type { ProviderFailure } from '../providers/provider.ts';
+import type { AccessProvider, ProviderFailure } from '../providers/provider.ts';
 import { appendAuditEvent, appendAuditEvents } from '../store/audit-log.ts';
 import type { Grant } from '../store/generated/client.ts';
 import { inTransaction } from '../store/transaction.ts';
@@ -71,16 +73,39 @@ export async function revokeGrant(ctx: AccessContext, grantId: string): Promise<
     const due = current!;
     const covering = rows.filter((row) => row.id !== grantId);
     if (covering.length === 0) {
-      const provider = ctx.providerFor(due.resourceId);
+      const provider = await revocationProvider(ctx, due);
       const result = provider
         ? await provider
             .revoke({ grantId: due.id, requestId: due.requestId, resourceId: due.resourceId, role: due.role, principal: due.principal, expiresAt: due.expiresAt! })
             .catch((error: unknown) => ({ ok: false as const, failure: thrownFailure(error) }))
-        : { ok: false as const, failure: { kind: 'permanent' as const, message: `the policy no longer configures a provider for ${due.resourceId}; remove the access by hand` } };
+        : {
+            ok: false as const,
+            failure: {
+              kind: 'permanent' as const,
+              message: `no provider can reach ${due.resourceId} any more (it left the policy, or its settings cannot be built); Latch keeps retrying: restore it, or remove the access by hand`,
+            },
+          };
       if (!result.ok) return recordFailedRevocation(ctx, due, result.failure, provider !== undefined);
     }
     return recordRevocation(ctx, due, covering.map((grant) => grant.id), covering.length === 0);
   });
+}
+
+const recordedSettingsSchema = z.object({ type: z.string().min(1), settings: z.record(z.string(), z.unknown()) });
+
+/**
+ * Who takes the access away: the provider the grant was made through. While the policy in force
+ * still configures the resource with the same settings, that is its provider; once a reload
+ * removed the resource or changed its provider, one is built from the settings the grant recorded,
+ * so access is never orphaned by a policy edit. A grant from before settings were recorded can
+ * only use the policy's provider.
+ */
+async function revocationProvider(ctx: AccessContext, grant: Grant): Promise<AccessProvider | undefined> {
+  const recorded = recordedSettingsSchema.safeParse(grant.providerSettings);
+  const resource = findResource(ctx.policy(), grant.resourceId);
+  if (!recorded.success) return resource ? ctx.providerFor(grant.resourceId) : undefined;
+  if (resource && sameProviderSettings(resource.provider, recorded.data)) return ctx.providerFor(grant.resourceId);
+  return ctx.providerForSettings?.(recorded.data);
 }
 
 function earlyOutcome(grant: Grant | null, now: Date): RevokeGrantResult | null {

@@ -30,7 +30,7 @@ const suffix = randomBytes(4).toString('hex');
 const targetName = `latch_e2e_target_${suffix}`;
 /** The role Latch hands out; it may read one table on the target. */
 const managedRole = `latch_e2e_reader_${suffix}`;
-const SCENARIOS = ['scaleout', 'flushall', 'killed', 'stopped', 'overlap'] as const;
+const SCENARIOS = ['scaleout', 'flushall', 'killed', 'stopped', 'overlap', 'removed'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const slackIdOf = (scenario: Scenario) => `U0E2E${scenario.toUpperCase()}`;
 const principalOf = (scenario: Scenario) => `latch_e2e_${scenario}_${suffix}`;
@@ -95,6 +95,11 @@ class Stack {
     readonly redis: PrivateRedis,
     private readonly env: Record<string, string>,
   ) {}
+
+  /** The policy file the processes read (and reload when it changes). */
+  get policyFile(): string {
+    return this.env.LATCH_POLICY_FILE!;
+  }
 
   static async start(options: { processes?: number; targetUrl?: string } = {}): Promise<Stack> {
     const database: TestDatabase = await createTestDatabase();
@@ -313,6 +318,33 @@ describe.concurrent('a real PostgreSQL role, granted and revoked by latch start'
     expect(grant.revokedAt!.getTime()).toBeGreaterThanOrEqual(restartedAt);
     const revoked = await stack.db.auditEvent.findFirstOrThrow({ where: { requestId: id, action: 'grant.revoked' } });
     expect((revoked.data as { lateBySeconds: number }).lateBySeconds).toBeGreaterThanOrEqual(3);
+  });
+
+  it('revokes at expiry the role of a resource a policy reload removed, through the provider settings recorded with the grant', async ({ expect }) => {
+    const stack = await Stack.start();
+    const principal = principalOf('removed');
+    const id = await stack.requestApproved('removed', '1m');
+    expect(await hasRole(principal)).toBe(true);
+    expect((await stack.grantOf(id)).providerSettings).toMatchObject({ type: 'postgres', settings: { connectionStringEnv: 'TARGET_DB_URL' } });
+
+    // The resource leaves the policy while its access is live; the running process reloads.
+    writeFileSync(
+      stack.policyFile,
+      `resources:
+  - id: other
+    name: Other
+    provider: { type: slack-usergroup, settings: { usergroup: S0OTHER } }
+    roles: [member]
+    maxDuration: 1h
+    approvers: { users: [${APPROVER}] }
+    approvalChannel: C0E2EAPPROVALS
+`,
+    );
+    await stack.processes[0]!.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('policy reloaded'), 30_000);
+
+    await waitFor(async () => (await stack.stateOf(id)) === 'revoked', MINUTE_AND_A_HALF);
+    expect(await hasRole(principal)).toBe(false);
+    expect((await stack.auditActions(id)).filter((action) => action.startsWith('grant.revo'))).toEqual(['grant.revoked']);
   });
 
   it('keeps the role while an overlapping grant still covers it, and revokes it when the last one ends', async ({ expect }) => {

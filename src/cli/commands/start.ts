@@ -4,7 +4,7 @@ import type { Policy } from '../../domain/policy.ts';
 import { AccessQueues } from '../../jobs/access-queues.ts';
 import { startDigestSchedules } from '../../jobs/digest-jobs.ts';
 import { startMaintenance } from '../../jobs/maintenance-jobs.ts';
-import { createProviders } from '../../providers/registry.ts';
+import { createProvider, createProviders, providerGuard } from '../../providers/registry.ts';
 import type { AccessProvider } from '../../providers/provider.ts';
 import { startAccessJobs } from '../../runtime/start-access-jobs.ts';
 import { createRedisConnection, describeRedisError, redisModeProblem } from '../../jobs/redis-connection.ts';
@@ -59,7 +59,15 @@ export async function startCommand(role: ProcessRole = 'all'): Promise<void> {
     await targetLocks.close();
     throw error;
   });
-  const source = new PolicySource(env.LATCH_POLICY_FILE, { policy, providers }, (next) => createProviders(next, process.env, services), logger);
+  const source = new PolicySource(
+    env.LATCH_POLICY_FILE,
+    { policy, providers },
+    (next) => createProviders(next, process.env, services),
+    logger,
+    // Access granted under an earlier policy is revoked through the settings its grant recorded,
+    // guarded by the accounts the policy in force protects.
+    (settings) => createProvider(settings, process.env, { ...services, guard: providerGuard(source.policy, settings.type) }),
+  );
   const service = await startService(env, source, logger, role, targetLocks);
   // SIGTERM or SIGINT: see GracefulShutdown (a second one exits at once). Handled before Latch
   // says it listens, so a supervisor that stops it as soon as it has started gets a clean stop.

@@ -65,6 +65,7 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
     const result = await decideRequest(ctx.services, { requestId: requestId.data, deciderId: body.user.id, decision: 'deny', comment: reason, evidence: evidenceOf(context) });
     if (!result.ok) {
       await ack({ response_action: 'errors', errors: { [DENY_REASON_BLOCK]: result.message } });
+      if (result.endedRequestId) await ctx.messenger.announceOutcome(result.endedRequestId);
       return;
     }
     await ack();
@@ -96,6 +97,8 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
 async function afterDecision(result: DecideRequestResult, click: Click, client: WebClient, ctx: ListenerContext): Promise<void> {
   if (!result.ok) {
     await tellOnly(client, click, result.message, ctx);
+    // The policy in force closed the request instead: its messages and its requester say why.
+    if (result.endedRequestId) await ctx.messenger.announceOutcome(result.endedRequestId);
     return;
   }
   if (result.outcome === 'recorded') await ctx.messenger.refresh(result.requestId);

@@ -118,7 +118,10 @@ describe('cancelling approved access before it starts', () => {
     expect(await cancelRequest(ctx, { requestId: id, userId: REQUESTER })).toEqual({ ok: false, message: 'This request is already active.' });
 
     // Granting under way (the grant row exists, the provider is at work): too late to cancel.
-    const second = await bookedAhead({ ...ctx, policy: () => testPolicy([testResource({ autoApprove: [testAutoApprovalRule({ limits: { cooldownSeconds: 0, maxPerDay: 10, startWithinSeconds: 3600 } })] })]) });
+    // The same rule with looser limits, so a second booking is auto-approved; the grant job holds it
+    // to the rule in force, which must still be the one that approved it (stored-request-fit.ts).
+    const looser = testAutoApprovalRule({ name: 'short-reads', roles: ['read'], limits: { cooldownSeconds: 0, maxPerDay: 10, startWithinSeconds: 3600 } });
+    const second = await bookedAhead({ ...ctx, policy: () => testPolicy([testResource({ autoApprove: [looser] })]) });
     clock.advance(30 * 60 + 1);
     const release = provider.pause('grant');
     const granting = grantAccess(ctx, { requestId: second, finalAttempt: false });

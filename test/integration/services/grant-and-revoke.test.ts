@@ -1,4 +1,12 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { parsePolicy } from '../../../src/config/policy-file.ts';
+import { canonicalJson, type Policy, type ProviderSettings } from '../../../src/domain/policy.ts';
+import { createLogger } from '../../../src/logging/logger.ts';
+import { PolicySource } from '../../../src/runtime/policy-source.ts';
+import { decideRequest } from '../../../src/services/decide-request.ts';
 import { transient, permanent } from '../../../src/providers/provider.ts';
 import type { AccessContext } from '../../../src/services/access-context.ts';
 import { endAccessEarly } from '../../../src/services/end-access-early.ts';
@@ -11,7 +19,7 @@ import { PostgresAccessLocks } from '../../../src/store/access-lock.ts';
 import { createDatabase, type Database } from '../../../src/store/database.ts';
 import { MemoryProvider } from '../../helpers/memory-provider.ts';
 import { createTestDatabase, emptyRequestTables, type TestDatabase } from '../../helpers/test-database.ts';
-import { SECURITY_ADMIN, testPolicy } from '../../helpers/test-policy.ts';
+import { SECURITY_ADMIN, testPolicy, testResource } from '../../helpers/test-policy.ts';
 import { testServiceContext } from '../../helpers/test-services.ts';
 
 const REQUESTER = 'U0REQUESTER';
@@ -107,6 +115,22 @@ describe('grantAccess', () => {
     expect(provider.callsOf('grant')).toBe(0);
     clock.advance(3 * 3600);
     expect(await grantAccess(ctx, { requestId: id, finalAttempt: false })).toMatchObject({ outcome: 'granted', expiresAt: new Date(startsAt.getTime() + 1800_000) });
+  });
+
+  it('refuses at its later start a request a reload no longer allows, failed with the reason and audited', async () => {
+    const { ctx, clock, provider } = setup();
+    const startsAt = new Date(clock.now().getTime() + 3 * 3600_000);
+    const id = await approvedRequest({ startsAt, durationSeconds: 2 * 3600 });
+    expect(await grantAccess(ctx, { requestId: id, finalAttempt: false })).toEqual({ outcome: 'not_yet', startsAt });
+    // While it waits, the policy is reloaded with a shorter maximum for read.
+    const tightened: AccessContext = { ...ctx, policy: () => testPolicy([testResource({ roles: [{ id: 'read', maxDurationSeconds: 3600 }] })]) };
+    clock.advance(3 * 3600);
+    const reason = 'The policy now allows at most 1h of read on Production database; this request asks for 2h.';
+    expect(await grantAccess(tightened, { requestId: id, finalAttempt: false })).toEqual({ outcome: 'failed', requestId: id, message: reason, cleanupGrantId: null });
+    expect(provider.calls).toEqual([]);
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id } })).toMatchObject({ state: 'failed', outcomeReason: `The policy changed before the access was granted: ${reason}` });
+    const [event] = await db.auditEvent.findMany({ where: { requestId: id } });
+    expect(event).toMatchObject({ action: 'grant.failed', actor: 'latch', data: { code: 'duration_over_maximum', message: reason, grantId: null } });
   });
 
   it('records a transient failure for a retry, then fails the request on the last attempt and leaves the grant to be revoked', async () => {
@@ -385,6 +409,38 @@ describe('more time (requestExtension)', () => {
     expect(await db.accessRequest.count({ where: { extendsRequestId: id } })).toBe(1);
   });
 
+  it('holds more time asked before a tightening to the policy in force, at the decision and at the grant', async () => {
+    const { ctx, provider, id, ask } = await liveAccess(2);
+    const originalEnd = (await grantOf(id)).expiresAt;
+    // Asked under an 8h maximum: 2h held + 4h more.
+    const asked = await ask('4h');
+    if (!asked.ok) throw new Error(JSON.stringify(asked));
+    const tightened: AccessContext = { ...ctx, policy: () => testPolicy([testResource({ roles: [{ id: 'read', maxDurationSeconds: 4 * 3600 }] })]) };
+    const reason = 'The policy now allows at most 4h of read on Production database; this request asks for 6h in all with the access it extends.';
+    expect(await decideRequest(tightened, { requestId: asked.requestId, deciderId: 'U0APPROVER1', decision: 'approve' })).toMatchObject({
+      ok: false,
+      refusal: 'no_longer_fits',
+      endedRequestId: asked.requestId,
+    });
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id: asked.requestId } })).toMatchObject({ state: 'denied', outcomeReason: reason });
+
+    // Approved just before the reload, granted just after: the grant job refuses it.
+    const again = await ask('4h');
+    if (!again.ok) throw new Error(JSON.stringify(again));
+    await approve(again.requestId);
+    expect(await grantAccess(tightened, { requestId: again.requestId, finalAttempt: false })).toMatchObject({ outcome: 'failed', message: reason });
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id: again.requestId } })).toMatchObject({ state: 'failed' });
+    expect(provider.callsOf('grant')).toBe(1);
+    expect((await grantOf(id)).expiresAt).toEqual(originalEnd);
+
+    // Asked after the requesters were narrowed: refused at once.
+    const narrowed: AccessContext = { ...ctx, policy: () => testPolicy([testResource({ requesters: { everyone: false, users: ['U0SOMEONEELSE'], groups: [] } })]) };
+    expect(await requestExtension(narrowed, { requestId: id, requesterId: REQUESTER, duration: '1h', reason: 'the migration overran' })).toEqual({
+      ok: false,
+      message: 'The policy no longer lists you as someone who may ask for Production database, so you cannot ask for more time.',
+    });
+  });
+
   it('lets only the holder ask, one request for more time at a time, and only while the access lasts', async () => {
     const { ctx, clock, id, ask } = await liveAccess(1);
     expect(await ask('1h', 'U0SOMEONEELSE')).toEqual({ ok: false, message: 'Only the person who holds this access can ask for more time.' });
@@ -420,5 +476,108 @@ describe('more time (requestExtension)', () => {
     await revokeGrant(ctx, (await grantOf(id)).id);
     expect(provider.holds(PRINCIPAL, 'read')).toBe(false);
     expect(provider.callsOf('revoke')).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('access whose resource a reload removed', () => {
+  const resourceYaml = (id: string, usergroup: string) => `
+  - id: ${id}
+    name: ${id}
+    provider: { type: slack-usergroup, settings: { usergroup: ${usergroup} } }
+    roles: [read]
+    maxDuration: 1h
+    approvers: { users: [U0APPROVER1] }
+    approvalChannel: C0APPROVALS`;
+  const policyText = (...resources: string[]) => `resources:${resources.join('')}\n`;
+
+  /**
+   * Latch as `latch start` wires it: the policy and providers from a PolicySource reading a file.
+   * Each target is a memory provider keyed by its settings, so a provider built again from the
+   * same settings reaches the same target, as a database or a user group would.
+   */
+  async function fromPolicyFile() {
+    const text = policyText(resourceYaml('prod-db', 'S0DB'), resourceYaml('other', 'S0OTHER'));
+    const file = join(mkdtempSync(join(tmpdir(), 'latch-removed-')), 'policy.yaml');
+    writeFileSync(file, text);
+    const parsed = parsePolicy(text);
+    if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
+    const targets = new Map<string, MemoryProvider>();
+    const target = (settings: ProviderSettings) => {
+      const key = canonicalJson(settings);
+      if (!targets.has(key)) targets.set(key, new MemoryProvider());
+      return targets.get(key)!;
+    };
+    const providersOf = (policy: Policy) => new Map(policy.resources.map((resource) => [resource.id, target(resource.provider)]));
+    const env = { buildable: true };
+    const source = new PolicySource(
+      file,
+      { policy: parsed.policy, providers: providersOf(parsed.policy) },
+      async (policy) => ({ ok: true as const, providers: providersOf(policy) }),
+      createLogger({ level: 'silent' }),
+      (settings) => (env.buildable ? { ok: true as const, provider: target(settings) } : { ok: false as const, problems: ['settings: SLACK_BOT_TOKEN is not set'] }),
+    );
+    const base = testServiceContext(db, parsed.policy);
+    const ctx: AccessContext = {
+      ...base.ctx,
+      policy: () => source.policy,
+      providerFor: (resourceId) => source.providers.get(resourceId),
+      providerForSettings: (settings) => source.providers.fromSettings(settings),
+      locks,
+    };
+    const dbTarget = target({ type: 'slack-usergroup', settings: { usergroup: 'S0DB' } });
+    const removeProdDb = async () => {
+      writeFileSync(file, policyText(resourceYaml('other', 'S0OTHER')));
+      expect(await source.reload('test')).toMatchObject({ outcome: 'reloaded' });
+    };
+    return { ...base, ctx, source, env, dbTarget, removeProdDb };
+  }
+
+  it('revokes it at expiry through the provider it was granted with, never leaving it orphaned', async () => {
+    const { ctx, clock, source, dbTarget, removeProdDb } = await fromPolicyFile();
+    try {
+      const requestId = await approvedRequest({ durationSeconds: 600 });
+      const granted = await grantAccess(ctx, { requestId, finalAttempt: false });
+      if (granted.outcome !== 'granted') throw new Error(JSON.stringify(granted));
+      const early = await approvedRequest({ durationSeconds: 600, principal: 'bob' });
+      const earlyGrant = await grantAccess(ctx, { requestId: early, finalAttempt: false });
+      if (earlyGrant.outcome !== 'granted') throw new Error(JSON.stringify(earlyGrant));
+      expect(dbTarget.holds(PRINCIPAL, 'read')).toBe(true);
+      expect((await grantOf(requestId)).providerSettings).toEqual({ type: 'slack-usergroup', settings: expect.objectContaining({ usergroup: 'S0DB' }) });
+
+      await removeProdDb();
+      expect(source.providers.get('prod-db')).toBeUndefined();
+      // "I'm done" after the removal: ended now, through the same path.
+      expect(await endAccessEarly(ctx, { requestId: early, userId: REQUESTER })).toMatchObject({ ok: true });
+      expect(await revokeGrant(ctx, earlyGrant.grantId)).toMatchObject({ outcome: 'revoked', providerCalled: true });
+      expect(dbTarget.holds('bob', 'read')).toBe(false);
+      // And at expiry.
+      clock.advance(600);
+      expect(await revokeGrant(ctx, granted.grantId)).toMatchObject({ outcome: 'revoked', providerCalled: true });
+      expect(dbTarget.holds(PRINCIPAL, 'read')).toBe(false);
+      expect(await db.accessRequest.findUniqueOrThrow({ where: { id: requestId } })).toMatchObject({ state: 'revoked' });
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('alerts and keeps retrying while no provider can be built for it, and revokes once one can', async () => {
+    const { ctx, clock, source, env, dbTarget, removeProdDb } = await fromPolicyFile();
+    try {
+      const requestId = await approvedRequest({ durationSeconds: 600 });
+      const granted = await grantAccess(ctx, { requestId, finalAttempt: false });
+      if (granted.outcome !== 'granted') throw new Error(JSON.stringify(granted));
+      await removeProdDb();
+      env.buildable = false;
+      clock.advance(600);
+      expect(await revokeGrant(ctx, granted.grantId)).toMatchObject({ outcome: 'retry', permanent: true, alert: true });
+      expect(await revokeGrant(ctx, granted.grantId)).toMatchObject({ outcome: 'retry', permanent: true, alert: false });
+      expect(dbTarget.holds(PRINCIPAL, 'read')).toBe(true);
+      expect(await actions(requestId)).toEqual(['grant.granted', 'grant.revocation_overdue', 'grant.revoke_failed']);
+      env.buildable = true;
+      expect(await revokeGrant(ctx, granted.grantId)).toMatchObject({ outcome: 'revoked', wasOverdue: true });
+      expect(dbTarget.holds(PRINCIPAL, 'read')).toBe(false);
+    } finally {
+      await source.close();
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_AUTO_APPROVAL_LIMITS } from '../../../src/domain/policy.ts';
 import { auditHash, GENESIS_HASH } from '../../../src/domain/audit-hash.ts';
 import { cancelRequest } from '../../../src/services/cancel-request.ts';
@@ -6,6 +6,8 @@ import { decideRequest } from '../../../src/services/decide-request.ts';
 import { expirePendingRequests } from '../../../src/services/expire-pending-requests.ts';
 import { requestAccess } from '../../../src/services/request-access.ts';
 import { claimPendingReminders, escalateOverdueRequests } from '../../../src/services/remind-pending-requests.ts';
+import { verifyAuditRecords } from '../../../src/services/verify-audit-records.ts';
+import { decisionInteractions } from '../../../src/slack/decision-interactions.ts';
 import { createDatabase, type Database } from '../../../src/store/database.ts';
 import { createTestDatabase, emptyRequestTables, type TestDatabase } from '../../helpers/test-database.ts';
 import { testPolicy, testResource } from '../../helpers/test-policy.ts';
@@ -255,6 +257,126 @@ describe('policy rules at decision time', () => {
     expect(granted).toEqual([id]);
     const lead = await db.approval.findFirstOrThrow({ where: { requestId: id, approverSlackId: 'U0SECLEAD' } });
     expect(lead.approverGroups).toEqual(['S0SECURITY']);
+  });
+});
+
+describe('a reloaded policy binds requests already waiting for a decision', () => {
+  const approvers = { users: [APPROVER1, APPROVER2], groups: [], required: 1, oneFrom: [] };
+
+  // What each test changed, the events account for: `latch audit verify` finds the rows as they say.
+  afterEach(async () => {
+    const records = await verifyAuditRecords(db, { signingSecret: null, interactions: decisionInteractions });
+    expect(records.mismatches).toEqual([]);
+  });
+
+  /** A pending request made under `before`, then the policy reloaded to `after`. */
+  async function queuedThenReloaded(after: Parameters<typeof testResource>[0], before: Parameters<typeof testResource>[0] = {}, asked = draft) {
+    const env = setup();
+    env.ctx.policyNow = testPolicy([testResource({ approvers, ...before })]);
+    const result = await requestAccess(env.ctx, asked);
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    env.ctx.policyNow = { ...testPolicy([testResource({ approvers, ...before, ...after })]), version: 'test-policy-v2' };
+    return { ...env, id: result.requestId };
+  }
+
+  async function lastEvent(id: string) {
+    const event = await db.auditEvent.findFirstOrThrow({ where: { requestId: id }, orderBy: { seq: 'desc' } });
+    return { action: event.action, actor: event.actor, data: event.data };
+  }
+
+  it.each([
+    {
+      label: 'the role was removed',
+      asked: { ...draft, role: 'write', duration: '1h' },
+      after: { roles: [{ id: 'read', maxDurationSeconds: 8 * 3600 }] },
+      code: 'role_removed',
+      reason: 'The policy no longer offers write on Production database.',
+    },
+    {
+      label: 'its maximum was lowered',
+      asked: draft,
+      after: { roles: [{ id: 'read', maxDurationSeconds: 3600 }] },
+      code: 'duration_over_maximum',
+      reason: 'The policy now allows at most 1h of read on Production database; this request asks for 2h.',
+    },
+    {
+      label: 'the requesters were narrowed',
+      asked: draft,
+      after: { requesters: { everyone: false as const, users: [], groups: ['S0ONCALL'] } },
+      code: 'requester_not_allowed',
+      reason: 'The policy no longer lists the requester as someone who may ask for Production database.',
+    },
+  ])('refuses an approval after $label, and closes the request, audited, with the reason for its requester', async ({ asked, after, code, reason }) => {
+    const { ctx, granted, id } = await queuedThenReloaded(after, {}, asked);
+    const result = await decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve' });
+    expect(result).toEqual({ ok: false, refusal: 'no_longer_fits', message: `This request can no longer be approved: ${reason} It has been closed and the requester told.`, endedRequestId: id });
+    expect(granted).toEqual([]);
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id } })).toMatchObject({ state: 'denied', outcomeReason: reason });
+    expect(await db.approval.count({ where: { requestId: id } })).toBe(0);
+    expect(await lastEvent(id)).toEqual({ action: 'request.denied', actor: 'latch', data: { code, reason, policyVersion: 'test-policy-v2', attemptedBy: APPROVER1 } });
+    // Closed for good: a second click changes nothing.
+    expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER2, decision: 'approve' })).toMatchObject({ ok: false, refusal: 'not_pending' });
+  });
+
+  it('closes a request whose resource left the policy at the first click on it', async () => {
+    const env = setup();
+    env.ctx.policyNow = testPolicy([testResource({ approvers })]);
+    const id = await newRequest(env.ctx);
+    env.ctx.policyNow = testPolicy([testResource({ id: 'other-db', approvers })]);
+    expect(await decideRequest(env.ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve' })).toMatchObject({ ok: false, refusal: 'no_longer_fits', endedRequestId: id });
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id } })).toMatchObject({ state: 'denied', outcomeReason: 'The policy no longer has the resource prod-db.' });
+    expect(env.granted).toEqual([]);
+  });
+
+  it('does not count an earlier approval by someone the policy no longer names as an approver', async () => {
+    const { ctx, granted } = setup();
+    ctx.policyNow = testPolicy([testResource({ approvers: { ...approvers, required: 2 } })]);
+    const id = await newRequest(ctx);
+    expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve' })).toMatchObject({ ok: true, outcome: 'recorded' });
+    // Reloaded: APPROVER1 is no longer an approver; U0APPROVER3 is.
+    ctx.policyNow = testPolicy([testResource({ approvers: { users: [APPROVER2, 'U0APPROVER3'], groups: [], required: 2, oneFrom: [] } })]);
+    expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER2, decision: 'approve' })).toEqual({ ok: true, outcome: 'recorded', requestId: id });
+    expect((await db.accessRequest.findUniqueOrThrow({ where: { id } })).state).toBe('pending');
+    expect(granted).toEqual([]);
+    expect(await decideRequest(ctx, { requestId: id, deciderId: 'U0APPROVER3', decision: 'approve' })).toEqual({ ok: true, outcome: 'approved', requestId: id });
+    expect(granted).toEqual([id]);
+  });
+
+  it('asks for the approvals the policy now requires when it requires more than when the request was made', async () => {
+    const { ctx, granted, id } = await queuedThenReloaded({ approvers: { ...approvers, required: 2 } });
+    expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve' })).toEqual({ ok: true, outcome: 'recorded', requestId: id });
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id } })).toMatchObject({ state: 'pending', requiredApprovals: 2 });
+    expect(granted).toEqual([]);
+    expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER2, decision: 'approve' })).toMatchObject({ outcome: 'approved' });
+  });
+
+  it('never approves a request past its decision time, although the expiry sweep has not run', async () => {
+    const { ctx, clock, granted } = setup();
+    const id = await newRequest(ctx);
+    clock.advance(24 * 3600);
+    const result = await decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve' });
+    expect(result).toEqual({
+      ok: false,
+      refusal: 'no_longer_fits',
+      message: 'This request can no longer be approved: nobody decided in time, so it has expired. The requester has been told.',
+      endedRequestId: id,
+    });
+    expect(granted).toEqual([]);
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id } })).toMatchObject({ state: 'expired', outcomeReason: 'Nobody decided in time.' });
+    expect(await auditActions(id)).toEqual(['request.created', 'request.expired']);
+    // The sweep, when it runs, finds nothing more to do.
+    expect(await expirePendingRequests(ctx)).toEqual([]);
+  });
+
+  it('lets a denial through after a tightening, but past the decision time the request expires instead', async () => {
+    const { ctx, clock, id } = await queuedThenReloaded({ roles: [{ id: 'read', maxDurationSeconds: 3600 }] });
+    expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'deny', comment: 'no' })).toMatchObject({ ok: true, outcome: 'denied' });
+    const asked = await requestAccess(ctx, { ...draft, duration: '1h' });
+    if (!asked.ok) throw new Error(JSON.stringify(asked.errors));
+    const late = asked.requestId;
+    clock.advance(24 * 3600);
+    expect(await decideRequest(ctx, { requestId: late, deciderId: APPROVER1, decision: 'deny', comment: 'no' })).toMatchObject({ ok: false, refusal: 'no_longer_fits', endedRequestId: late });
+    expect((await db.accessRequest.findUniqueOrThrow({ where: { id: late } })).state).toBe('expired');
   });
 });
 

@@ -374,6 +374,27 @@ describe('approving and denying', () => {
     expect(await state(id)).toBe('pending');
   });
 
+  it('closes a request a reloaded policy no longer allows at the Approve click, telling the approver and, by DM, the requester why', async () => {
+    const before = h.policy;
+    try {
+      const id = await requestThroughModal();
+      // Reloaded: read on prod-db now lasts at most 1h; the request asked for 2h.
+      h.policy = testPolicy([testResource({ roles: [{ id: 'read', maxDurationSeconds: 3600 }], approvers: { users: [APPROVER1, APPROVER2], groups: [], required: 2, oneFrom: [] } })]);
+      h.slack.reset();
+      await h.click(APPROVER1, APPROVE, id);
+      const refused = await h.slack.waitForCall('chat.postEphemeral', (c) => c.args.user === APPROVER1);
+      const reason = 'The policy now allows at most 1h of read on Production database; this request asks for 2h.';
+      expect(refused.args.text).toBe(`This request can no longer be approved: ${reason} It has been closed and the requester told.`);
+      const dm = await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === REQUESTER);
+      expect(text(dm)).toContain(reason);
+      expect(await state(id)).toBe('denied');
+      expect(buttons(lastUpdateOf('C0APPROVALS'))).toEqual([]);
+      expect(h.granted).toEqual([]);
+    } finally {
+      h.policy = before;
+    }
+  });
+
   it('records one decision for a double click and for clicks that arrive at the same instant', async () => {
     const id = await requestThroughModal();
     const responses = await Promise.all(Array.from({ length: 6 }, () => h.click(APPROVER1, APPROVE, id)));
@@ -536,6 +557,21 @@ describe('cancel and expiry', () => {
     await h.click(APPROVER1, APPROVE, id);
     const refused = await h.slack.waitForCall('chat.postEphemeral');
     expect(refused.args.text).toBe('This request is already expired.');
+  });
+});
+
+describe('past the pending timeout, before the sweep', () => {
+  it('refuses the approval, expires the request and tells the requester', async () => {
+    const id = await requestThroughModal();
+    h.slack.reset();
+    h.clock.advance(24 * 3600);
+    await h.click(APPROVER1, APPROVE, id);
+    const refused = await h.slack.waitForCall('chat.postEphemeral', (c) => c.args.user === APPROVER1);
+    expect(refused.args.text).toBe('This request can no longer be approved: nobody decided in time, so it has expired. The requester has been told.');
+    const dm = await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === REQUESTER);
+    expect(text(dm)).toMatch(/expired/i);
+    expect(await state(id)).toBe('expired');
+    expect(await h.db.approval.count({ where: { requestId: id } })).toBe(0);
   });
 });
 
