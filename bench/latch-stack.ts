@@ -151,6 +151,8 @@ export async function startLatchStack({ adminDatabaseUrl, role, webhookUrl, prep
 
 function benchPolicy(webhookUrl: string): string {
   return `
+# Thousands of requests from 500 people wait at once: above the default of 10 pending each.
+limits: { pendingPerPerson: 1000 }
 resources:
   - id: ${BENCH_RESOURCE}
     name: Production database

@@ -54,6 +54,9 @@ beforeAll(async () => {
   writeFileSync(
     policyFile,
     `
+# 75 requests from five people wait at once: above the default of 10 pending each, which is not
+# what this test is about.
+limits: { pendingPerPerson: 100 }
 resources:
   - id: hook
     name: Webhook target
