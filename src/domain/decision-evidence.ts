@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import type { AuditContent } from './audit-hash.ts';
 
 /**
  * How a person's decision reached Latch, recorded with its audit event. Over HTTP Slack signs
@@ -30,14 +31,8 @@ export const PERSON_DECISION_ACTIONS = ['approval.recorded', 'request.approved',
 /** The Slack interactions (action_id or view callback_id) that can make an audit event. */
 export type DecisionInteractions = (action: string, data: Record<string, unknown>) => readonly string[];
 
-export interface EvidenceEvent {
-  seq: bigint;
-  at: Date;
-  actor: string;
-  action: string;
-  requestId: string | null;
-  data: unknown;
-}
+/** An audit event as the chain hashes it, without its link to the one before. */
+export type EvidenceEvent = Omit<AuditContent, 'prevHash'>;
 
 export interface StoredEvidence {
   slackTimestamp: string;
