@@ -150,6 +150,8 @@ describe('Latch on a Redis Cluster', { timeout: 60_000 }, () => {
     await queues.requestGrant(id);
     await waitFor(async () => (await stateOf(id)) === 'active');
     const grantId = (await db.grant.findUniqueOrThrow({ where: { requestId: id } })).id;
+    // The grant job queues the revocation just after the grant commits (CI once looked in between).
+    await waitFor(async () => (await queues.revocations.getJob(revokeJobId(grantId))) !== undefined);
 
     // FLUSHALL is per node: the other nodes hold none of Latch's keys, so flushing them loses nothing.
     const serving = await cluster.portServing(`${prefix}:${REVOKE_QUEUE}:meta`);
