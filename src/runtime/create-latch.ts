@@ -75,19 +75,20 @@ export function createLatch(options: LatchOptions): Latch {
   const slack = createSlackApp({ botToken: options.botToken, signingSecret: options.signingSecret, appToken: options.appToken, apiUrl: options.slackApiUrl, logger, metrics: options.metrics, seenSignatures: options.seenSignatures });
   const fastClient = SlackUsergroupDirectory.fastClient(options.botToken, options.slackApiUrl);
   if (options.metrics) countRateLimits(fastClient, options.metrics);
+  // Learned at init; the first middleware, and the profiles' workspace check, rely on it.
+  const origin = new AppOriginCheck(logger);
   const services: ServiceContext = {
     db,
     policy,
     logger,
     clock: options.clock ?? systemClock,
     groups: options.groups ?? new SlackUsergroupDirectory(fastClient, logger),
-    users: options.users ?? new SlackUserDirectory(fastClient, logger),
+    users: options.users ?? new SlackUserDirectory(fastClient, () => origin.teamId, logger),
     access: options.access,
     metrics: options.metrics,
     ...(options.providers ? { providerFor: (resourceId: string) => options.providers!.get(resourceId) } : {}),
   };
   // First of all: a payload from another workspace or for another app goes no further.
-  const origin = new AppOriginCheck(logger);
   slack.app.use(origin.middleware);
   const listenerWork = new InFlightWork();
   // Global middleware runs before every listener, whatever the transport; its next() resolves

@@ -94,6 +94,11 @@ export class AppOriginCheck {
     this.identity = identity;
   }
 
+  /** Latch's workspace, once learned. */
+  get teamId(): string | null {
+    return this.identity?.teamId ?? null;
+  }
+
   readonly middleware: Middleware<AnyMiddlewareArgs> = async (args) => {
     const problem = this.identity ? originProblem(args.body, this.identity) : 'Latch does not know its own workspace and app yet';
     if (problem === null) {

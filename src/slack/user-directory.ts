@@ -23,15 +23,16 @@ interface SlackUser {
  * lookup happens before an ack. A profile Slack will not give is `null`, and the request is refused.
  *
  * A fact Slack leaves out counts as the answer that refuses (no `is_email_confirmed` is an
- * unconfirmed email), and the workspace Latch is installed in is asked once (auth.test): a user
- * whose `team_id` differs is another organisation's, e.g. a Slack Connect guest.
+ * unconfirmed email), and a user whose `team_id` is not Latch's workspace (learned at start, see
+ * AppOriginCheck) is another organisation's, e.g. a Slack Connect guest.
  */
 export class SlackUserDirectory implements UserDirectory {
   private readonly cache = new Map<string, { profile: SlackProfile; fetchedAt: number }>();
-  private latchTeam: Promise<string> | undefined;
 
   constructor(
     private readonly client: WebClient,
+    /** Latch's own workspace, once known: no profile is read before it is. */
+    private readonly latchTeamId: () => string | null,
     private readonly logger: Logger,
     private readonly ttlMs = DEFAULT_TTL_MS,
     private readonly now: () => number = Date.now,
@@ -40,8 +41,13 @@ export class SlackUserDirectory implements UserDirectory {
   async profile(userId: string): Promise<SlackProfile | null> {
     const cached = this.cache.get(userId);
     if (cached && this.now() - cached.fetchedAt < this.ttlMs) return cached.profile;
+    const latchTeamId = this.latchTeamId();
+    if (!latchTeamId) {
+      this.logger.warn({ user: userId }, 'cannot judge a Slack profile before Latch knows its own workspace');
+      return null;
+    }
     try {
-      const [{ user }, latchTeamId] = await Promise.all([this.client.users.info({ user: userId }), this.latchTeamId()]);
+      const { user } = await this.client.users.info({ user: userId });
       if (!user) return null;
       const profile: SlackProfile = { id: userId, email: user.profile?.email, account: accountOf(user, latchTeamId) };
       this.cache.set(userId, { profile, fetchedAt: this.now() });
@@ -52,15 +58,6 @@ export class SlackUserDirectory implements UserDirectory {
     }
   }
 
-  /** The team Latch's bot token belongs to; asked once, and again after a failure. */
-  private latchTeamId(): Promise<string> {
-    this.latchTeam ??= this.client.auth.test().then(({ team_id: teamId }) => {
-      if (!teamId) throw new Error('auth.test named no team');
-      return teamId;
-    });
-    this.latchTeam.catch(() => (this.latchTeam = undefined));
-    return this.latchTeam;
-  }
 }
 
 function accountOf(user: SlackUser, latchTeamId: string): SlackAccount {
