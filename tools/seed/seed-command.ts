@@ -1,16 +1,16 @@
 import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { CliError, EXIT } from '../../src/cli/cli-error.ts';
+import { readEnv } from '../../src/cli/read-env.ts';
 import { migrateEnvSchema, serviceEnvFields } from '../../src/config/env.ts';
 import { loadPolicyFile } from '../../src/config/policy-file.ts';
 import { REQUEST_STATES } from '../../src/domain/request-state.ts';
 import { createLogger } from '../../src/logging/logger.ts';
-import { UnseedablePolicyError } from './plans.ts';
-import { SEED_CONCURRENCY, seedHistory } from './seed-history.ts';
 import { PostgresAccessLocks } from '../../src/store/access-lock.ts';
 import { createDatabase } from '../../src/store/database.ts';
 import { findPendingMigrations } from '../../src/store/migration-status.ts';
-import { CliError, EXIT } from '../../src/cli/cli-error.ts';
-import { readEnv } from '../../src/cli/read-env.ts';
+import { UnseedablePolicyError } from './plans.ts';
+import { SEED_CONCURRENCY, seedHistory } from './seed-history.ts';
 
 const seedEnvSchema = migrateEnvSchema.extend(serviceEnvFields.pick({ LATCH_POLICY_FILE: true }).shape);
 
