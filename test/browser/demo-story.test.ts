@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Locator, Page } from 'playwright-core';
-import { DEMO_PEOPLE, FIRST_APPROVER, REQUESTER, SECOND_APPROVER, SECURITY_LEAD, type DemoPerson } from '../../src/demo/demo-cast.ts';
-import { ANALYTICS_RESOURCE } from '../../src/demo/demo-policy.ts';
-import { sendDemoDigest } from '../../src/demo/demo-stack.ts';
+import { DEMO_PEOPLE, FIRST_APPROVER, REQUESTER, SECOND_APPROVER, SECURITY_LEAD, type DemoPerson } from '../../tools/demo/demo-cast.ts';
+import { ANALYTICS_RESOURCE } from '../../tools/demo/demo-policy.ts';
+import { sendDemoDigest } from '../../tools/demo/demo-stack.ts';
 import { launchChromium, StoryCamera, type TestBrowser } from './chromium.ts';
 import { startDemoUnderTest, type DemoUnderTest } from '../helpers/demo-under-test.ts';
 

@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, inject, it } from 'vitest';
 import { SLACK_EVENTS_PATH } from '../../src/slack/app.ts';
 import { createDatabase, type Database } from '../../src/store/database.ts';
-import { FakeSlack } from '../helpers/fake-slack.ts';
+import { FakeSlack } from '../../tools/sandbox/fake-slack.ts';
 import { FreezableProxy } from '../helpers/freezable-proxy.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { LatchProcess } from '../helpers/latch-process.ts';

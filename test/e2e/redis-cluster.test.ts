@@ -8,7 +8,7 @@ import { GRANT_QUEUE, REVOKE_QUEUE } from '../../src/jobs/access-queues.ts';
 import { MAINTENANCE_QUEUE } from '../../src/jobs/maintenance-jobs.ts';
 import { SLACK_EVENTS_PATH } from '../../src/slack/app.ts';
 import { createDatabase, type Database } from '../../src/store/database.ts';
-import { FakeSlack } from '../helpers/fake-slack.ts';
+import { FakeSlack } from '../../tools/sandbox/fake-slack.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { LatchProcess, runLatch } from '../helpers/latch-process.ts';
 import { RedisCluster } from '../helpers/redis-cluster.ts';

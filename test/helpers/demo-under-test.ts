@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject } from 'vitest';
-import { dropDemoDatabases } from '../../src/demo/demo-databases.ts';
-import { demoNames, type DemoNames } from '../../src/demo/demo-names.ts';
-import { startDemoStack, type DemoStack } from '../../src/demo/demo-stack.ts';
+import { dropDemoDatabases } from '../../tools/demo/demo-databases.ts';
+import { demoNames, type DemoNames } from '../../tools/demo/demo-names.ts';
+import { startDemoStack, type DemoStack } from '../../tools/demo/demo-stack.ts';
 import { freePort } from './free-port.ts';
 import { PrivateRedis } from './private-redis.ts';
 
@@ -18,7 +18,7 @@ export interface DemoUnderTest {
 }
 
 /**
- * The demo as `npm run demo` wires it (src/demo's own functions), on the test PostgreSQL server
+ * The demo as `npm run demo` wires it (tools/demo's own functions), on the test PostgreSQL server
  * with names of its own (roles are cluster-wide), a Redis of its own, and free ports.
  */
 export async function startDemoUnderTest(options: { digestSchedule?: string } = {}): Promise<DemoUnderTest> {

@@ -13,7 +13,7 @@ import { createLatch, type Latch } from '../../src/runtime/create-latch.ts';
 import { SLACK_EVENTS_PATH } from '../../src/slack/app.ts';
 import { portOf, startHttpServer } from '../../src/slack/http-server.ts';
 import { createDatabase, type Database } from '../../src/store/database.ts';
-import { FakeSlack } from './fake-slack.ts';
+import { FakeSlack } from '../../tools/sandbox/fake-slack.ts';
 import { testSeenSignatures } from './seen-signatures.ts';
 import { FreezableProxy } from './freezable-proxy.ts';
 import { FakeSocketMode } from './fake-socket-mode.ts';

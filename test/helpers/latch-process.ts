@@ -2,6 +2,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const LATCH_BIN = fileURLToPath(new URL('../../bin/latch.js', import.meta.url));
+const REPOSITORY = fileURLToPath(new URL('../../', import.meta.url));
+
+/** What runs: `latch` itself unless told otherwise. */
+interface Program {
+  file: string;
+  args: string[];
+}
+const LATCH: Program = { file: process.execPath, args: [LATCH_BIN] };
 
 export interface LatchExit {
   code: number | null;
@@ -17,9 +25,10 @@ export class LatchProcess {
   readonly exited: Promise<LatchExit>;
   private readonly child: ChildProcess;
 
-  constructor(args: string[], env: Record<string, string | undefined>) {
+  constructor(args: string[], env: Record<string, string | undefined>, program: Program = LATCH) {
     // Nothing of the test runner's own environment leaks in, so each test states what Latch sees.
-    this.child = spawn(process.execPath, [LATCH_BIN, ...args], {
+    this.child = spawn(program.file, [...program.args, ...args], {
+      cwd: REPOSITORY,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -72,4 +81,9 @@ export class LatchProcess {
 /** Runs `latch` to its end and returns how it ended. */
 export function runLatch(args: string[], env: Record<string, string | undefined>): Promise<LatchExit> {
   return new LatchProcess(args, env).exited;
+}
+
+/** Runs the seeding tool to its end, as a developer does: `npm run seed -- <args>` (tools/seed). */
+export function runSeed(args: string[], env: Record<string, string | undefined>): Promise<LatchExit> {
+  return new LatchProcess(args, env, { file: 'npm', args: ['run', '--silent', 'seed', '--'] }).exited;
 }

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { MIGRATIONS_FOLDER } from '../../../src/store/migrate.ts';
-import { FakeSlack } from '../../helpers/fake-slack.ts';
+import { FakeSlack } from '../../../tools/sandbox/fake-slack.ts';
 import { freePort } from '../../helpers/free-port.ts';
 import { LatchProcess, runLatch } from '../../helpers/latch-process.ts';
 import { SlackSender } from '../../helpers/slack-sender.ts';
-import { postSignedToSlackApp } from '../../helpers/slack-signing.ts';
+import { postSignedToSlackApp } from '../../../tools/sandbox/slack-signing.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
 
 const SIGNING_SECRET = 'b7f0a9c2d4e6f8a1b3c5d7e9f0a2b4c6';

@@ -4,7 +4,7 @@ import type { AccessProvider, ProviderGrant } from '../../../src/providers/provi
 import { createSlackUsergroupProvider } from '../../../src/providers/slack-usergroup/slack-usergroup-provider.ts';
 import type { TargetLocks } from '../../../src/providers/target-lock.ts';
 import { PostgresTargetLocks } from '../../../src/store/target-lock.ts';
-import { FakeSlack } from '../../helpers/fake-slack.ts';
+import { FakeSlack } from '../../../tools/sandbox/fake-slack.ts';
 import { freePort } from '../../helpers/free-port.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
 import { describeProviderContract } from './provider-contract.ts';

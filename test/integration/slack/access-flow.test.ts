@@ -24,7 +24,7 @@ import {
   REQUESTER_ACTIONS_BLOCK,
   requestRoleBlockId,
 } from '../../../src/slack/blocks/ids.ts';
-import type { FakeSlackCall } from '../../helpers/fake-slack.ts';
+import type { FakeSlackCall } from '../../../tools/sandbox/fake-slack.ts';
 import { asOpenView, LatchHarness, textInput } from '../../helpers/latch-harness.ts';
 import { MemoryProvider } from '../../helpers/memory-provider.ts';
 import { SECURITY_ADMIN, SECURITY_CHANNEL, testAutoApprovalRule, testPolicy, testResource } from '../../helpers/test-policy.ts';

@@ -18,7 +18,7 @@ import {
   REQUEST_TICKET_BLOCK,
   requestRoleBlockId,
 } from '../../../src/slack/blocks/ids.ts';
-import type { FakeSlackCall } from '../../helpers/fake-slack.ts';
+import type { FakeSlackCall } from '../../../tools/sandbox/fake-slack.ts';
 import { asOpenView, LatchHarness, selected, textInput, type ModalLike } from '../../helpers/latch-harness.ts';
 import { emptyRequestTables } from '../../helpers/test-database.ts';
 import { testPolicy, testResource } from '../../helpers/test-policy.ts';

@@ -1,16 +1,16 @@
 import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { migrateEnvSchema, serviceEnvFields } from '../../config/env.ts';
-import { loadPolicyFile } from '../../config/policy-file.ts';
-import { REQUEST_STATES } from '../../domain/request-state.ts';
-import { createLogger } from '../../logging/logger.ts';
-import { UnseedablePolicyError } from '../../seed/plans.ts';
-import { SEED_CONCURRENCY, seedHistory } from '../../seed/seed-history.ts';
-import { PostgresAccessLocks } from '../../store/access-lock.ts';
-import { createDatabase } from '../../store/database.ts';
-import { findPendingMigrations } from '../../store/migration-status.ts';
-import { CliError, EXIT } from '../cli-error.ts';
-import { readEnv } from '../read-env.ts';
+import { CliError, EXIT } from '../../src/cli/cli-error.ts';
+import { readEnv } from '../../src/cli/read-env.ts';
+import { migrateEnvSchema, serviceEnvFields } from '../../src/config/env.ts';
+import { loadPolicyFile } from '../../src/config/policy-file.ts';
+import { REQUEST_STATES } from '../../src/domain/request-state.ts';
+import { createLogger } from '../../src/logging/logger.ts';
+import { PostgresAccessLocks } from '../../src/store/access-lock.ts';
+import { createDatabase } from '../../src/store/database.ts';
+import { findPendingMigrations } from '../../src/store/migration-status.ts';
+import { UnseedablePolicyError } from './plans.ts';
+import { SEED_CONCURRENCY, seedHistory } from './seed-history.ts';
 
 const seedEnvSchema = migrateEnvSchema.extend(serviceEnvFields.pick({ LATCH_POLICY_FILE: true }).shape);
 
@@ -25,8 +25,8 @@ export interface SeedCommandOptions {
 }
 
 /**
- * `latch seed --requests N [--days D] [--seed S] [--until time] [--force]`: fills a database with
- * a made-up but realistic history of access (see src/seed/seed-history.ts), for demos, digests
+ * `npm run seed -- --requests N [--days D] [--seed S] [--until time] [--force]` (tools/seed/main.ts):
+ * fills a database with a made-up but realistic history of access (see seed-history.ts), for demos, digests
  * and benchmarks. Refuses a database that already holds requests unless --force: a seeded
  * history mixed into a real one would be indistinguishable from it.
  */
@@ -60,7 +60,7 @@ export async function seedCommand(options: SeedCommandOptions, out: NodeJS.Writa
         days: options.days,
         seed,
         until,
-        onProgress: options.requests >= 5_000 ? (made) => process.stderr.write(`latch: ${made} of ${options.requests} requests seeded\n`) : undefined,
+        onProgress: options.requests >= 5_000 ? (made) => process.stderr.write(`seed: ${made} of ${options.requests} requests seeded\n`) : undefined,
       },
     ).catch((error: unknown) => {
       throw error instanceof UnseedablePolicyError ? new CliError(`cannot seed with ${env.LATCH_POLICY_FILE}: ${error.message}`, EXIT.config) : error;
@@ -74,13 +74,13 @@ export async function seedCommand(options: SeedCommandOptions, out: NodeJS.Writa
       `approved by policy: ${result.autoApproved}; break-glass: ${result.breakGlass}`,
       `audit events written: ${result.auditEvents}`,
       `elapsed: ${seconds.toFixed(1)} s, ${(result.requests / Math.max(seconds, 0.001)).toFixed(1)} requests/s`,
-      `\`latch seed --seed ${seed}\` writes the same requests, people and outcomes again${options.until ? '' : `; add --until ${result.until.toISOString()} for the same times too`}`,
+      `\`npm run seed -- --seed ${seed}\` writes the same requests, people and outcomes again${options.until ? '' : `; add --until ${result.until.toISOString()} for the same times too`}`,
     ];
     for (const skipped of result.skipped) lines.push(`resource ${skipped.resourceId} not seeded: ${skipped.why}`);
     out.write(`${lines.join('\n')}\n`);
     if (result.refused.length > 0) {
-      process.stderr.write(`latch: warning: ${result.refused.length} seeded step(s) were refused by Latch, the first:\n`);
-      for (const line of result.refused.slice(0, 5)) process.stderr.write(`latch:   ${line}\n`);
+      process.stderr.write(`seed: warning: ${result.refused.length} seeded step(s) were refused by Latch, the first:\n`);
+      for (const line of result.refused.slice(0, 5)) process.stderr.write(`seed:   ${line}\n`);
     }
   } finally {
     await locks.close().catch(() => undefined);

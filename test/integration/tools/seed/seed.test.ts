@@ -1,12 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDatabase, type Database } from '../../../src/store/database.ts';
-import { runLatch } from '../../helpers/latch-process.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
+import { createDatabase, type Database } from '../../../../src/store/database.ts';
+import { runLatch, runSeed } from '../../../helpers/latch-process.ts';
+import { createTestDatabase, type TestDatabase } from '../../../helpers/test-database.ts';
 
 // The example names PROD_DB_ADMIN_URL and AWS_WEBHOOK_SECRET for its providers; the seed never
 // builds a real provider, so neither is set here.
-const EXAMPLE_POLICY = fileURLToPath(new URL('../../../policy.example.yaml', import.meta.url));
+const EXAMPLE_POLICY = fileURLToPath(new URL('../../../../policy.example.yaml', import.meta.url));
 const SEEDING = 360_000; // about 100 s on a busy 2-core machine
 
 let first: TestDatabase;
@@ -34,13 +34,13 @@ function summaryStates(stdout: string): Record<string, number> {
   return Object.fromEntries([...stdout.matchAll(/^ {2}([a-z]+) +(\d+)$/gm)].map((match) => [match[1]!, Number(match[2])]));
 }
 
-describe('latch seed', () => {
+describe('npm run seed', () => {
   let firstStates: Record<string, number>;
 
   it(
     'writes 200 requests of history through the use cases, in a mix of outcomes, with an intact audit chain',
     async () => {
-      const seeded = await runLatch(['seed', '--requests', '200', '--seed', '1'], env(first));
+      const seeded = await runSeed(['--requests', '200', '--seed', '1'], env(first));
       expect(seeded.stderr).toBe('');
       expect(seeded.code).toBe(0);
       expect(await db.accessRequest.count()).toBe(200);
@@ -78,7 +78,7 @@ describe('latch seed', () => {
   it(
     'writes the same outcomes again from the same seed, on another database',
     async () => {
-      const seeded = await runLatch(['seed', '--requests', '200', '--seed', '1'], env(second));
+      const seeded = await runSeed(['--requests', '200', '--seed', '1'], env(second));
       expect(seeded.code).toBe(0);
       const other = createDatabase({ databaseUrl: second.url, poolSize: 1 });
       try {
@@ -93,13 +93,13 @@ describe('latch seed', () => {
   it(
     'refuses a database that already holds requests unless --force',
     async () => {
-      const refused = await runLatch(['seed', '--requests', '5', '--seed', '2'], env(first));
+      const refused = await runSeed(['--requests', '5', '--seed', '2'], env(first));
       expect(refused.code).toBe(1);
-      expect(refused.stderr).toContain('latch: the database already holds 200 access request(s)');
+      expect(refused.stderr).toContain('seed: the database already holds 200 access request(s)');
       expect(refused.stderr).toContain('--force');
       expect(await db.accessRequest.count()).toBe(200);
 
-      const forced = await runLatch(['seed', '--requests', '5', '--seed', '2', '--force'], env(first));
+      const forced = await runSeed(['--requests', '5', '--seed', '2', '--force'], env(first));
       expect(forced.code).toBe(0);
       expect(await db.accessRequest.count()).toBe(205);
       expect((await runLatch(['audit', 'verify', '--allow-unsigned'], { DATABASE_URL: first.url })).code).toBe(0);
@@ -108,8 +108,14 @@ describe('latch seed', () => {
   );
 
   it('asks for the number of requests', async () => {
+    const result = await runSeed([], env(first));
+    expect(result.code).toBe(64);
+    expect(result.stderr).toContain('seed: `npm run seed` needs --requests N');
+  });
+
+  it('is a development tool: the product `latch` has no seed command', async () => {
     const result = await runLatch(['seed'], env(first));
     expect(result.code).toBe(64);
-    expect(result.stderr).toContain('latch: `latch seed` needs --requests N');
+    expect(result.stderr).toContain('latch: unknown command "seed"');
   });
 });

@@ -1,6 +1,6 @@
-import { explainAutoApproval } from '../domain/auto-approval.ts';
-import type { Policy, ResourcePolicy, RolePolicy } from '../domain/policy.ts';
-import { permanent, transient, type ProviderResult } from '../providers/provider.ts';
+import { explainAutoApproval } from '../../src/domain/auto-approval.ts';
+import type { Policy, ResourcePolicy, RolePolicy } from '../../src/domain/policy.ts';
+import { permanent, transient, type ProviderResult } from '../../src/providers/provider.ts';
 import type { SeedPopulation } from './population.ts';
 import { SeededRandom } from './random.ts';
 

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { isValidSlackRequest } from '@slack/bolt';
 import { describe, expect, it } from 'vitest';
-import { interactionBody, slackSignatureHeaders, slashCommandBody } from '../../helpers/slack-signing.ts';
+import { interactionBody, slackSignatureHeaders, slashCommandBody } from '../../../../tools/sandbox/slack-signing.ts';
 
 const SECRET = '8f742231b10e8888abcd99yyyzzz85a5';
 const NOW = 1_767_225_600; // 2026-01-01T00:00:00Z

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import type { Logger } from '../logging/logger.ts';
-import { grantAppRole } from '../store/app-role.ts';
-import { migrateDatabase } from '../store/migrate.ts';
+import type { Logger } from '../../src/logging/logger.ts';
+import { grantAppRole } from '../../src/store/app-role.ts';
+import { migrateDatabase } from '../../src/store/migrate.ts';
 import { databaseLoginOf, REQUESTER, SECURITY_LEAD } from './demo-cast.ts';
 import type { DemoNames } from './demo-names.ts';
 

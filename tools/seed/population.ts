@@ -1,6 +1,6 @@
-import { resolvePrincipal, type SlackProfile } from '../domain/identity.ts';
-import { isInAudience, type Audience, type Policy, type ResourcePolicy } from '../domain/policy.ts';
-import type { GroupDirectory, UserDirectory } from '../services/service-context.ts';
+import { resolvePrincipal, type SlackProfile } from '../../src/domain/identity.ts';
+import { isInAudience, type Audience, type Policy, type ResourcePolicy } from '../../src/domain/policy.ts';
+import type { GroupDirectory, UserDirectory } from '../../src/services/service-context.ts';
 
 /**
  * The people of a seeded workspace, derived from the policy alone (nothing is asked of Slack):

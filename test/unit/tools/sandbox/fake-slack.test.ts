@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { FakeSlack } from '../../helpers/fake-slack.ts';
+import { FakeSlack } from '../../../../tools/sandbox/fake-slack.ts';
 
 let slack: FakeSlack;
 

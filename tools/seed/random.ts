@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 /**
- * A small seeded pseudo-random generator (sfc32), so `latch seed --seed S` writes the same history
+ * A small seeded pseudo-random generator (sfc32), so `npm run seed -- --seed S` writes the same history
  * every time. Not for anything secret: it only picks who asks for what and when.
  */
 export class SeededRandom {

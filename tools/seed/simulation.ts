@@ -1,5 +1,5 @@
-import { ok, type AccessProvider, type ProviderGrant, type ProviderResult } from '../providers/provider.ts';
-import type { Clock } from '../services/service-context.ts';
+import { ok, type AccessProvider, type ProviderGrant, type ProviderResult } from '../../src/providers/provider.ts';
+import type { Clock } from '../../src/services/service-context.ts';
 
 /**
  * The seed's clock: each simulated event runs with the time it was scheduled for, never the wall

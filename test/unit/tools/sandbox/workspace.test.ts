@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Workspace } from '../../../src/sandbox/workspace.ts';
+import { Workspace } from '../../../../tools/sandbox/workspace.ts';
 
 function strictWorkspace(triggerLifetimeMs = 3_000) {
   return new Workspace({ strict: true, botUserId: 'U0BOT', teamId: 'T1', appId: 'A1', triggerLifetimeMs, channelIds: () => ['C1'], userIds: () => ['U1', 'U2'] });

@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSandbox, type RunningSandbox } from '../../../src/sandbox/sandbox.ts';
-import { freePort } from '../../helpers/free-port.ts';
+import { startSandbox, type RunningSandbox } from '../../../../tools/sandbox/sandbox.ts';
+import { freePort } from '../../../helpers/free-port.ts';
 
 /**
  * The sandbox acts as any person of its workspace, so another web page the developer opens must not

@@ -1,8 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { APPROVALS_CHANNEL, REQUESTER } from '../../../src/demo/demo-cast.ts';
-import { ANALYTICS_RESOURCE } from '../../../src/demo/demo-policy.ts';
-import { startDemoUnderTest, type DemoUnderTest } from '../../helpers/demo-under-test.ts';
+import { APPROVALS_CHANNEL, REQUESTER } from '../../../../tools/demo/demo-cast.ts';
+import { ANALYTICS_RESOURCE } from '../../../../tools/demo/demo-policy.ts';
+import { startDemoUnderTest, type DemoUnderTest } from '../../../helpers/demo-under-test.ts';
 
 /**
  * `npm run demo` runs Latch as the README says to run it in production: the tables' owner migrates,

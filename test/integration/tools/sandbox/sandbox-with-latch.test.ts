@@ -1,15 +1,15 @@
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../../src/logging/logger.ts';
-import { createLatch, type Latch } from '../../../src/runtime/create-latch.ts';
-import { startSandbox, type RunningSandbox } from '../../../src/sandbox/sandbox.ts';
-import { SLACK_EVENTS_PATH } from '../../../src/slack/app.ts';
-import { startHttpServer } from '../../../src/slack/http-server.ts';
-import { createDatabase, type Database } from '../../../src/store/database.ts';
-import { freePort } from '../../helpers/free-port.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
-import { testPolicy, testResource } from '../../helpers/test-policy.ts';
-import { testSeenSignatures } from '../../helpers/seen-signatures.ts';
+import { createLogger } from '../../../../src/logging/logger.ts';
+import { createLatch, type Latch } from '../../../../src/runtime/create-latch.ts';
+import { startSandbox, type RunningSandbox } from '../../../../tools/sandbox/sandbox.ts';
+import { SLACK_EVENTS_PATH } from '../../../../src/slack/app.ts';
+import { startHttpServer } from '../../../../src/slack/http-server.ts';
+import { createDatabase, type Database } from '../../../../src/store/database.ts';
+import { freePort } from '../../../helpers/free-port.ts';
+import { createTestDatabase, type TestDatabase } from '../../../helpers/test-database.ts';
+import { testPolicy, testResource } from '../../../helpers/test-policy.ts';
+import { testSeenSignatures } from '../../../helpers/seen-signatures.ts';
 
 /**
  * The sandbox against a real Latch (the Bolt app over HTTP, its own database), driven through the

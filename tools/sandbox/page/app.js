@@ -1,5 +1,5 @@
 // The sandbox page: a plain browser module, no bundler. The server renders Block Kit to HTML
-// (src/sandbox/block-kit, unit-tested in Node); this file only places that HTML, turns clicks,
+// (tools/sandbox/block-kit, unit-tested in Node); this file only places that HTML, turns clicks,
 // picks and submissions into calls to the sandbox's API, and follows its live feed (SSE).
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -489,7 +489,7 @@ function hydrate(root) {
   }
 }
 
-/** The same tokens as src/sandbox/block-kit/mrkdwn.ts's formatSlackDate. */
+/** The same tokens as tools/sandbox/block-kit/mrkdwn.ts's formatSlackDate. */
 function formatSlackDate(at, format, timeZone) {
   const part = (options) => new Intl.DateTimeFormat('en-GB', { timeZone, ...options }).format(at);
   const zone = new Intl.DateTimeFormat('en-GB', { timeZone, timeZoneName: 'short' }).formatToParts(at).find((p) => p.type === 'timeZoneName')?.value ?? '';

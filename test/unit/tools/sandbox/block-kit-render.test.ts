@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { mrkdwnHtml, type Directory } from '../../../src/sandbox/block-kit/mrkdwn.ts';
-import { renderBlocks, renderMessage, renderView, type RenderContext } from '../../../src/sandbox/block-kit/render.ts';
-import { approvalMessage } from '../../../src/slack/blocks/approval-message.ts';
-import { breakGlassAlert } from '../../../src/slack/blocks/break-glass-alert.ts';
-import { denyReasonModal } from '../../../src/slack/blocks/deny-reason-modal.ts';
-import { outcomeNotice, requestReceivedNotice } from '../../../src/slack/blocks/requester-notices.ts';
-import { requestModal } from '../../../src/slack/blocks/request-modal.ts';
-import { INJECTION_ESCAPED, requestView } from '../../helpers/request-view-fixture.ts';
+import { mrkdwnHtml, type Directory } from '../../../../tools/sandbox/block-kit/mrkdwn.ts';
+import { renderBlocks, renderMessage, renderView, type RenderContext } from '../../../../tools/sandbox/block-kit/render.ts';
+import { approvalMessage } from '../../../../src/slack/blocks/approval-message.ts';
+import { breakGlassAlert } from '../../../../src/slack/blocks/break-glass-alert.ts';
+import { denyReasonModal } from '../../../../src/slack/blocks/deny-reason-modal.ts';
+import { outcomeNotice, requestReceivedNotice } from '../../../../src/slack/blocks/requester-notices.ts';
+import { requestModal } from '../../../../src/slack/blocks/request-modal.ts';
+import { INJECTION_ESCAPED, requestView } from '../../../helpers/request-view-fixture.ts';
 
 const directory: Directory = {
   userName: (id) => ({ U1: 'Riley Requester', U2: 'Avery Approver' })[id],

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { startSandbox, type SandboxOptions } from './sandbox.ts';
 
 /**
- * `tsx src/sandbox/main.ts`: the local Slack sandbox on its own, for a Latch you run yourself with
+ * `tsx tools/sandbox/main.ts`: the local Slack sandbox on its own, for a Latch you run yourself with
  * SLACK_API_URL set to the Web API URL this prints and the same bot token and signing secret.
  *
  *   --port 3030 --host 127.0.0.1 --latch-url http://127.0.0.1:3000/slack/events
