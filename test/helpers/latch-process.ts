@@ -1,7 +1,24 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const LATCH_BIN = fileURLToPath(new URL('../../bin/latch.js', import.meta.url));
+const LATCH_FOR_TESTS = fileURLToPath(new URL('./latch-for-tests.ts', import.meta.url));
+/** tsx's loader, by path: the test entry is TypeScript, and the child's working directory may be anywhere. */
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+export interface LatchProcessOptions {
+  /**
+   * Run test/helpers/latch-for-tests.ts instead of bin/latch.js: the same CLI, granting for
+   * durations from a second, so a test need not wait out a minute for an expiry.
+   */
+  shortGrants?: boolean;
+}
+
+/** The arguments to `node` that start `latch` (before latch's own arguments). */
+export function latchNodeArgs(options: LatchProcessOptions = {}): string[] {
+  return options.shortGrants ? ['--import', TSX_LOADER, LATCH_FOR_TESTS] : [LATCH_BIN];
+}
 
 export interface LatchExit {
   code: number | null;
@@ -17,9 +34,9 @@ export class LatchProcess {
   readonly exited: Promise<LatchExit>;
   private readonly child: ChildProcess;
 
-  constructor(args: string[], env: Record<string, string | undefined>) {
+  constructor(args: string[], env: Record<string, string | undefined>, options: LatchProcessOptions = {}) {
     // Nothing of the test runner's own environment leaks in, so each test states what Latch sees.
-    this.child = spawn(process.execPath, [LATCH_BIN, ...args], {
+    this.child = spawn(process.execPath, [...latchNodeArgs(options), ...args], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -70,6 +87,6 @@ export class LatchProcess {
 }
 
 /** Runs `latch` to its end and returns how it ended. */
-export function runLatch(args: string[], env: Record<string, string | undefined>): Promise<LatchExit> {
-  return new LatchProcess(args, env).exited;
+export function runLatch(args: string[], env: Record<string, string | undefined>, options: LatchProcessOptions = {}): Promise<LatchExit> {
+  return new LatchProcess(args, env, options).exited;
 }
