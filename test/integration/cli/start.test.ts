@@ -158,11 +158,12 @@ describe('latch start', { timeout: 90_000 }, () => {
       return String((await slack.waitForCall('response_url', (c) => c.args.id === id)).args.text);
     };
 
-    const production = await startLatch({ LATCH_POLICY_FILE: file });
+    // `latch web`, the role that takes requests, started the two ways.
+    const production = await startLatch({ LATCH_POLICY_FILE: file }, 'web');
     expect(await ask(production.baseUrl, 'prod-db read 30s a quick look')).toContain('A duration must be at least one minute.');
     await production.latch.kill();
 
-    const forTests = await startLatch({ LATCH_POLICY_FILE: file }, 'start', { shortGrants: true });
+    const forTests = await startLatch({ LATCH_POLICY_FILE: file }, 'web', { shortGrants: true });
     expect(await ask(forTests.baseUrl, 'prod-db read 30s a quick look')).toBe('Request sent: you will get a message when it is decided.');
     expect(forTests.latch.stderr).toBe('');
   });
