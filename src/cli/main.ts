@@ -10,7 +10,7 @@ import { migrateCommand } from './commands/migrate.ts';
 import { policyCheckCommand } from './commands/policy-check.ts';
 import { policyExplainCommand } from './commands/policy-explain.ts';
 import { policyTestCommand } from './commands/policy-test.ts';
-import { startCommand } from './commands/start.ts';
+import { startCommand, type TestOnlySettings } from './commands/start.ts';
 
 const USAGE = `Usage: latch [command]
 
@@ -55,7 +55,7 @@ class UsageError extends CliError {
   }
 }
 
-async function main(argv: string[]): Promise<void> {
+async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -107,8 +107,8 @@ async function main(argv: string[]): Promise<void> {
   const { command: name } = args.data;
   if (name === 'migrate') await migrateCommand({ check: args.data.check });
   else if (name === 'access') await accessListCommand();
-  else if (name === 'web' || name === 'worker') await startCommand(name);
-  else await startCommand('all');
+  else if (name === 'web' || name === 'worker') await startCommand(name, testOnly);
+  else await startCommand('all', testOnly);
 }
 
 async function auditSubcommand(
@@ -173,13 +173,19 @@ async function policySubcommand(extra: string[], options: { groups?: string | un
 // an unexpected error may quote a connection string.
 const scrub = createSecretScrubber(Object.entries(process.env).filter(([name]) => /TOKEN|SECRET|PASSWORD/.test(name)).map(([, value]) => value));
 
-main(process.argv.slice(2)).then(
-  () => process.exit(EXIT.ok),
-  (error: unknown) => {
-    const known = error instanceof CliError;
-    const message = known ? error.message : `unexpected error: ${error instanceof Error ? error.message : String(error)}`;
-    for (const line of scrub(message).split('\n')) process.stderr.write(`latch: ${line}\n`);
-    if (error instanceof UsageError) process.stderr.write(`\n${USAGE}\n`);
-    process.exit(known ? error.exitCode : EXIT.failure);
-  },
-);
+/**
+ * Runs `latch <argv>` and exits the process with its exit code. bin/latch.js gives no `testOnly`;
+ * only a test's own entry point (test/helpers/latch-for-tests.ts) does.
+ */
+export function runLatchCli(argv: string[], testOnly: TestOnlySettings = {}): void {
+  main(argv, testOnly).then(
+    () => process.exit(EXIT.ok),
+    (error: unknown) => {
+      const known = error instanceof CliError;
+      const message = known ? error.message : `unexpected error: ${error instanceof Error ? error.message : String(error)}`;
+      for (const line of scrub(message).split('\n')) process.stderr.write(`latch: ${line}\n`);
+      if (error instanceof UsageError) process.stderr.write(`\n${USAGE}\n`);
+      process.exit(known ? error.exitCode : EXIT.failure);
+    },
+  );
+}

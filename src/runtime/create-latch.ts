@@ -48,6 +48,8 @@ export interface LatchOptions {
   seenSignatures: SeenSignatures;
   /** Listener work admitted at once before Slack requests are refused (DEFAULT_MAX_LISTENER_WORK); tests set it low. */
   maxListenerWork?: number | undefined;
+  /** Tests only: see ServiceContext.minimumDurationSeconds. */
+  minimumDurationSeconds?: number | undefined;
 }
 
 export interface Latch extends SlackApp {
@@ -87,6 +89,7 @@ export function createLatch(options: LatchOptions): Latch {
     access: options.access,
     metrics: options.metrics,
     ...(options.providers ? { providerFor: (resourceId: string) => options.providers!.get(resourceId) } : {}),
+    minimumDurationSeconds: options.minimumDurationSeconds,
   };
   // First of all: a payload from another workspace or for another app goes no further.
   slack.app.use(origin.middleware);

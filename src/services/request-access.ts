@@ -59,7 +59,7 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
       ]
     : [];
   const memberGroups = relevantGroups.length > 0 ? await ctx.groups.memberGroups(input.requesterId, relevantGroups) : new Set<string>();
-  const validation = validateAccessRequest(policy, input, memberGroups, ctx.clock.now(), input.breakGlass ? 'break-glass' : 'approval');
+  const validation = validateAccessRequest(policy, input, memberGroups, ctx.clock.now(), input.breakGlass ? 'break-glass' : 'approval', ctx.minimumDurationSeconds);
   if (!validation.ok) return validation;
 
   const { resource, role, durationSeconds, reason, ticket, startsAt } = validation.request;

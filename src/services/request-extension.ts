@@ -52,7 +52,7 @@ export async function requestExtension(
 ): Promise<RequestExtensionResult> {
   const check = await checkExtension(ctx, input.requestId, input.requesterId);
   if (!check.ok) return check;
-  const validation = validateExtension(check.role, check.held, input);
+  const validation = validateExtension(check.role, check.held, input, ctx.minimumDurationSeconds);
   if (!validation.ok) return validation;
   const { head, resource, role, held } = check;
   const policy = ctx.policy();

@@ -63,4 +63,10 @@ export interface ServiceContext {
    * request is then checked against its target (checkPrincipal) before it is stored.
    */
   providerFor?: ((resourceId: string) => AccessProvider | undefined) | undefined;
+  /**
+   * The shortest duration a request or an extension may ask for, in seconds; a minute
+   * (MINIMUM_DURATION_SECONDS) when absent. Only tests set it, to grant for seconds: no variable
+   * or policy field a deployment reads reaches it.
+   */
+  minimumDurationSeconds?: number | undefined;
 }

@@ -73,6 +73,8 @@ export class LatchHarness extends SlackSender {
       metrics?: LatchMetrics;
       /** Latch reaches PostgreSQL through a proxy the test can freeze (`dbProxy`), as a stalled PostgreSQL. */
       stallableDatabase?: boolean;
+      /** The shortest duration a request may ask for (a minute unless given): tests grant for seconds. */
+      minimumDurationSeconds?: number;
     } = {},
   ): Promise<LatchHarness> {
     const slack = await FakeSlack.start();
@@ -112,6 +114,7 @@ export class LatchHarness extends SlackSender {
       ...(options.provider ? { providers: { get: () => options.provider } } : {}),
       ...(options.maxListenerWork ? { maxListenerWork: options.maxListenerWork } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
+      minimumDurationSeconds: options.minimumDurationSeconds,
     });
     await latch.init();
     const server = await startHttpServer({ port: 0, host: '127.0.0.1', slack: latch.transport.requestListener, logger });

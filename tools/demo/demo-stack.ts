@@ -34,6 +34,8 @@ export interface DemoStackOptions {
   workDir: string;
   digestSchedule?: string;
   logLevel?: LogLevel;
+  /** How `node` starts Latch: bin/latch.js unless given (a test gives its own entry, which grants for seconds). */
+  latchNodeArgs?: string[];
   /** Stops waiting for Latch (Ctrl-C while it starts); what was started is stopped. */
   abort?: AbortSignal;
   say(line: string): void;
@@ -111,7 +113,7 @@ export async function startDemoStack(options: DemoStackOptions): Promise<DemoSta
     writeFileSync(join(options.workDir, 'latch.env'), Object.entries(latchEnv).map(([name, value]) => `${name}=${value}\n`).join(''), { mode: 0o600 });
     const latchLogFile = join(options.workDir, 'latch.log');
     say(`starting Latch on port ${options.latchPort} (its log: ${latchLogFile})…`);
-    const latch = new LatchChild(['start'], latchEnv, latchLogFile);
+    const latch = new LatchChild(['start'], latchEnv, latchLogFile, options.latchNodeArgs);
     cleanups.push(() => latch.stop());
     await latch.waitUntilReady(options.latchPort, options.abort);
     return { sandboxUrl: sandbox.url, latchUrl, policyFile, latchLogFile, latchEnv, stop };

@@ -24,9 +24,11 @@ export class LatchChild {
     args: string[],
     env: Record<string, string>,
     readonly logFile: string,
+    /** The arguments to `node` that start Latch, before its own. */
+    nodeArgs: string[] = [LATCH_BIN],
   ) {
     const log = openSync(logFile, 'a');
-    this.child = spawn(process.execPath, [LATCH_BIN, ...args], {
+    this.child = spawn(process.execPath, [...nodeArgs, ...args], {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', ...env },
       stdio: ['ignore', log, log],
       // Its own process group: Ctrl-C reaches only the demo, which stops Latch first and the

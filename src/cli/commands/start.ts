@@ -12,7 +12,7 @@ import { splitRedisUrls } from '../../config/redis-cluster.ts';
 import { createLogger, type Logger } from '../../logging/logger.ts';
 import { LatchMetrics } from '../../metrics/latch-metrics.ts';
 import { passwordOf } from '../../logging/secret-scrubber.ts';
-import { createLatch } from '../../runtime/create-latch.ts';
+import { createLatch, type LatchOptions } from '../../runtime/create-latch.ts';
 import { PolicySource } from '../../runtime/policy-source.ts';
 import { readinessCheck } from '../../runtime/readiness.ts';
 import { finishingPart, GracefulShutdown } from '../../runtime/graceful-shutdown.ts';
@@ -37,7 +37,7 @@ const SLACK_CHECK_TIMEOUT_MS = 30_000;
  * misconfigured deployment fails at once with one line per problem, not later in front of a user.
  * Then it serves Slack and runs the maintenance sweeps (expiry, re-announcing).
  */
-export async function startCommand(role: ProcessRole = 'all'): Promise<void> {
+export async function startCommand(role: ProcessRole = 'all', testOnly: TestOnlySettings = {}): Promise<void> {
   const env = readEnv(serviceEnvSchema);
   const logger = createLogger({
     level: env.LOG_LEVEL,
@@ -68,7 +68,7 @@ export async function startCommand(role: ProcessRole = 'all'): Promise<void> {
     // guarded by the accounts the policy in force protects.
     (settings) => createProvider(settings, process.env, { ...services, guard: providerGuard(source.policy, settings.type) }),
   );
-  const service = await startService(env, source, logger, role, targetLocks);
+  const service = await startService(env, source, logger, role, targetLocks, testOnly);
   // SIGTERM or SIGINT: see GracefulShutdown (a second one exits at once). Handled before Latch
   // says it listens, so a supervisor that stops it as soon as it has started gets a clean stop.
   const stopped = service.shutdown.onSignals();
@@ -85,6 +85,12 @@ export async function startCommand(role: ProcessRole = 'all'): Promise<void> {
  * Redis: a scheduled job runs on one worker whatever their number.
  */
 export type ProcessRole = 'all' | 'web' | 'worker';
+
+/**
+ * What only a test's entry point gives (test/helpers/latch-for-tests.ts), never bin/latch.js: no
+ * variable or policy field reaches it, so a deployment cannot grant for seconds.
+ */
+export type TestOnlySettings = Pick<LatchOptions, 'minimumDurationSeconds'>;
 
 interface RunningService {
   port: number;
@@ -114,7 +120,7 @@ async function buildProviders(policy: Policy, path: string, services: ProviderSe
   );
 }
 
-async function startService(env: ServiceEnv, source: PolicySource, logger: Logger, role: ProcessRole, targetLocks: PostgresTargetLocks): Promise<RunningService> {
+async function startService(env: ServiceEnv, source: PolicySource, logger: Logger, role: ProcessRole, targetLocks: PostgresTargetLocks, testOnly: TestOnlySettings): Promise<RunningService> {
   const db = createDatabase({ databaseUrl: env.DATABASE_URL });
   // Every connection to Redis, its queues' and workers' too: one Redis or a cluster, one key prefix.
   const redisTarget = { redisUrl: env.REDIS_URL, redisCluster: env.REDIS_CLUSTER, prefix: env.LATCH_QUEUE_PREFIX };
@@ -150,6 +156,7 @@ async function startService(env: ServiceEnv, source: PolicySource, logger: Logge
       // Under the queues' prefix: every `latch web` sharing this Redis sees what the others took.
       seenSignatures: new RedisSeenSignatures(redis, env.LATCH_QUEUE_PREFIX),
       providers: source.providers,
+      ...testOnly,
     });
     const { transport, sweeps } = latch;
     await checkSlack(() => latch.init(), env.SLACK_API_URL);

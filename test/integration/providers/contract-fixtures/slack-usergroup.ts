@@ -1,5 +1,5 @@
 import { PostgresTargetLocks } from '../../../../src/store/target-lock.ts';
-import { FakeSlack } from '../../../helpers/fake-slack.ts';
+import { FakeSlack } from '../../../../tools/sandbox/fake-slack.ts';
 import { createTestDatabase } from '../../../helpers/test-database.ts';
 import type { ContractSetUp } from '../provider-contract.ts';
 
