@@ -1,6 +1,5 @@
 import type { WebClient } from '@slack/web-api';
 import { alertChannelFor, findResource } from '../domain/policy.ts';
-import type { Logger } from '../logging/logger.ts';
 import type { LoadedRequest } from '../services/load-request-view.ts';
 import { recordPostedMessage } from '../services/record-posted-message.ts';
 import type { ServiceContext } from '../services/service-context.ts';
@@ -23,10 +22,6 @@ export class RequestMessages {
     private readonly client: WebClient,
     private readonly ctx: NotifierContext,
   ) {}
-
-  get logger(): Logger {
-    return this.ctx.logger;
-  }
 
   /** The break-glass alert's channel for a resource: the security channel, else its approval channel. */
   securityChannelFor(resourceId: string): string | null {
@@ -111,7 +106,7 @@ export class RequestMessages {
     try {
       return await call();
     } catch (error) {
-      this.logger.error({ err: error, slackError: (error as { data?: { error?: string } }).data?.error }, `could not ${what}`);
+      this.ctx.logger.error({ err: error, slackError: (error as { data?: { error?: string } }).data?.error }, `could not ${what}`);
       return undefined;
     }
   }
