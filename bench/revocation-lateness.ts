@@ -5,11 +5,12 @@ import { Queue, Worker } from 'bullmq';
 import pg from 'pg';
 import { DEFAULT_REQUEST_LIMITS, type Policy } from '../src/domain/policy.ts';
 import { AccessQueues } from '../src/jobs/access-queues.ts';
-import { startAccessWorkers, type AccessEvents } from '../src/jobs/access-workers.ts';
+import { startAccessWorkers } from '../src/jobs/access-workers.ts';
 import { createRedisConnection } from '../src/jobs/redis-connection.ts';
 import { createLogger } from '../src/logging/logger.ts';
 import { ok, type AccessProvider } from '../src/providers/provider.ts';
 import type { AccessContext } from '../src/services/access-context.ts';
+import { unheardEvents } from '../src/services/latch-events.ts';
 import { systemClock } from '../src/services/service-context.ts';
 import { PostgresAccessLocks } from '../src/store/access-lock.ts';
 import { createDatabase } from '../src/store/database.ts';
@@ -167,12 +168,14 @@ export async function runLatchRevocations(options: LatchPhaseOptions): Promise<L
       groups: { memberGroups: async () => new Set<string>() },
       users: { profile: async () => null },
       access: queues,
+      // The Slack side is left out: telling people is not part of taking the access away.
+      events: unheardEvents,
       logger,
       providerFor: (resourceId) => (resourceId === BENCH_RESOURCE ? provider : undefined),
       locks,
     };
     const monitor = startMonitors();
-    workers = startAccessWorkers({ redisUrl: options.redisUrl, prefix, ctx, queues, events: NO_EVENTS, logger, concurrency });
+    workers = startAccessWorkers({ redisUrl: options.redisUrl, prefix, ctx, logger, concurrency });
 
     const sessions = new Map<string, number>();
     let samples = 0;
@@ -288,14 +291,6 @@ const BENCH_ROLE = 'read';
 
 const BENCH_POLICY: Policy = { version: 'bench', security: { channel: null, admins: { users: [], groups: [] } }, limits: DEFAULT_REQUEST_LIMITS, digests: [], resources: [] };
 
-/** The Slack side is left out: telling people is not part of taking the access away. */
-const NO_EVENTS: AccessEvents = {
-  granted: async () => undefined,
-  grantFailed: async () => undefined,
-  ended: async () => undefined,
-  revocationOverdue: async () => undefined,
-  overdueRevocationDone: async () => undefined,
-};
 
 /** A provider whose target answers at once: only Latch's own work is measured. */
 class NoOpProvider implements AccessProvider {

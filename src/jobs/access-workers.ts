@@ -5,23 +5,9 @@ import type { Logger } from '../logging/logger.ts';
 import type { AccessContext } from '../services/access-context.ts';
 import { grantAccess } from '../services/grant-access.ts';
 import { revokeGrant, type RevokeGrantResult } from '../services/revoke-grant.ts';
-import { GRANT_QUEUE, REVOCATION_BACKOFF_TYPE, REVOKE_QUEUE, type AccessQueues, type GrantJobData, type RevokeJobData } from './access-queues.ts';
+import { GRANT_QUEUE, REVOCATION_BACKOFF_TYPE, REVOKE_QUEUE, type GrantJobData, type RevokeJobData } from './access-queues.ts';
 import { createRedisConnection, type RedisClient } from './redis-connection.ts';
 import { DEFAULT_REVOCATION_BACKOFF, revocationRetryDelayMs, type RevocationBackoff } from './revocation-backoff.ts';
-
-/** What people hear about, after each outcome is committed. Failures to tell are logged, not retried. */
-export interface AccessEvents {
-  /** Access exists now. */
-  granted(requestId: string): Promise<void>;
-  /** Granting failed for good: the request is failed; tell the requester and the approvers. */
-  grantFailed(requestId: string): Promise<void>;
-  /** The access ended: rewrite its messages and tell the requester. */
-  ended(requestId: string): Promise<void>;
-  /** A revocation keeps failing: tell the security channel, naming the grant. */
-  revocationOverdue(grantId: string): Promise<void>;
-  /** A revocation that was overdue finally happened. */
-  overdueRevocationDone(grantId: string): Promise<void>;
-}
 
 /** Told of each revocation and each failed job attempt (the metrics). */
 export interface AccessJobMetrics {
@@ -37,8 +23,6 @@ export interface AccessWorkerOptions {
   /** BullMQ key prefix: the queues' own (AccessQueues). */
   prefix?: string;
   ctx: AccessContext;
-  queues: AccessQueues;
-  events: AccessEvents;
   logger: Logger;
   /** Jobs of each queue run at once in this process; the access lock pool should match. */
   concurrency?: number;
@@ -74,10 +58,12 @@ class RetryableFailure extends Error {
 /**
  * The workers that grant and revoke. Each job only calls its use case, which reads the truth
  * from PostgreSQL, so a job that runs twice, late, or after its request changed does the right
- * thing. A job that is not due yet (a later start, an extended grant) puts itself back to sleep.
+ * thing; the use case also queues what follows and tells people. The job only translates its
+ * result into BullMQ's terms: not due yet (a later start, an extended grant) puts it back to
+ * sleep, a failure worth retrying throws, anything else is done.
  */
 export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessWorkers {
-  const { ctx, queues, events, logger, metrics, prefix = 'latch', concurrency = 10 } = options;
+  const { ctx, logger, metrics, prefix = 'latch', concurrency = 10 } = options;
   const connections: RedisClient[] = [];
   const connect = () => {
     const connection = createRedisConnection(options.redisUrl, 'worker', logger, { cluster: options.redisCluster });
@@ -90,9 +76,6 @@ export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessW
   // minute and a half, too long for a revocation. The lock is renewed every half lockDuration
   // while a job runs, so shorter values bound the recovery, not the length of a job.
   const recovery = { lockDuration: 15_000, stalledInterval: 10_000 };
-  const tell = async (what: string, call: () => Promise<void>) => {
-    await call().catch((error: unknown) => logger.error({ err: error }, `could not ${what}`));
-  };
   // Counted so shutdown can say what it waits for.
   const running = { grant: 0, revoke: 0 };
   const runJob = async <T>(kind: keyof typeof running, job: Job, body: () => Promise<T>): Promise<T> => {
@@ -112,8 +95,7 @@ export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessW
         const result = await grantAccess(ctx, { requestId: job.data.requestId, finalAttempt });
         switch (result.outcome) {
           case 'granted':
-            await queues.scheduleRevocation(result.grantId, result.expiresAt);
-            await tell('announce the grant', () => events.granted(result.requestId));
+          case 'failed':
             return;
           case 'not_yet':
             return sleepUntil(job, result.startsAt, token);
@@ -122,10 +104,6 @@ export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessW
             return;
           case 'retry':
             throw new RetryableFailure(result.message);
-          case 'failed':
-            if (result.cleanupGrantId) await queues.scheduleRevocation(result.cleanupGrantId, new Date());
-            await tell('announce the failed grant', () => events.grantFailed(result.requestId));
-            return;
         }
       }),
     { connection: connect(), prefix, concurrency, ...recovery },
@@ -139,15 +117,12 @@ export function startAccessWorkers(options: AccessWorkerOptions): RunningAccessW
         switch (result.outcome) {
           case 'revoked':
             metrics?.revoked(result.dueAt, result.revokedAt);
-            await tell('announce the revocation', () => events.ended(result.requestId));
-            if (result.wasOverdue) await tell('announce the overdue revocation done', () => events.overdueRevocationDone(result.grantId));
             return;
           case 'nothing':
             return;
           case 'not_due':
             return sleepUntil(job, result.dueAt, token);
           case 'retry':
-            if (result.alert) await tell('alert the security channel', () => events.revocationOverdue(result.grantId));
             throw new RetryableFailure(result.message, result.permanent);
         }
       }),

@@ -1,5 +1,5 @@
 import type { AccessQueues } from '../jobs/access-queues.ts';
-import { startAccessWorkers, type AccessEvents, type AccessJobMetrics, type RunningAccessWorkers } from '../jobs/access-workers.ts';
+import { startAccessWorkers, type AccessJobMetrics, type RunningAccessWorkers } from '../jobs/access-workers.ts';
 import { reconcileAccess } from '../jobs/reconcile-access.ts';
 import { scanStandingAccess } from '../services/scan-standing-access.ts';
 import type { RevocationBackoff } from '../jobs/revocation-backoff.ts';
@@ -48,8 +48,8 @@ export interface RunningAccessJobs {
 
 /**
  * The worker side of granting and revoking: reconciles once at start-up (so a grant that expired
- * while Latch was down is revoked at once), then runs the grant and revoke workers, whose
- * outcomes reach people through the request messenger.
+ * while Latch was down is revoked at once), then runs the grant and revoke workers, whose use
+ * cases tell people through the context's events (the Slack notifier).
  */
 export async function startAccessJobs(options: AccessJobsOptions): Promise<RunningAccessJobs> {
   const { latch, queues, providers, logger } = options;
@@ -61,14 +61,6 @@ export async function startAccessJobs(options: AccessJobsOptions): Promise<Runni
     providerForSettings: async (settings) => providers.fromSettings?.(settings),
     locks,
   };
-  const { messenger } = latch;
-  const events: AccessEvents = {
-    granted: (requestId) => messenger.announceOutcome(requestId),
-    grantFailed: (requestId) => messenger.announceFailure(requestId),
-    ended: (requestId) => messenger.announceOutcome(requestId),
-    revocationOverdue: (grantId) => messenger.alertRevocationOverdue(grantId),
-    overdueRevocationDone: (grantId) => messenger.announceOverdueRevocationDone(grantId),
-  };
   let abandoned = false;
   const reconcile = () => reconcileAccess(ctx, queues, logger);
   await reconcile();
@@ -77,8 +69,6 @@ export async function startAccessJobs(options: AccessJobsOptions): Promise<Runni
     redisCluster: options.redisCluster,
     ...(options.prefix ? { prefix: options.prefix } : {}),
     ctx,
-    queues,
-    events,
     logger,
     concurrency,
     ...(options.revocationBackoff ? { revocationBackoff: options.revocationBackoff } : {}),
@@ -87,7 +77,7 @@ export async function startAccessJobs(options: AccessJobsOptions): Promise<Runni
   return {
     reconcile,
     async scanStandingAccess() {
-      await messenger.alertStandingAccess(await scanStandingAccess(ctx));
+      await scanStandingAccess(ctx);
     },
     workers: {
       busyWith: () => workers.busyWith(),

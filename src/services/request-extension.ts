@@ -4,6 +4,7 @@ import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
 import { findAccessChain, heldAccessOf, type ChainedRequest } from './access-chain.ts';
 import { lockRequest } from './decide-request.ts';
+import { publishCommitted } from './latch-events.ts';
 import type { ServiceContext } from './service-context.ts';
 
 export type ExtensionCheck =
@@ -97,5 +98,6 @@ export async function requestExtension(
   });
   if (!requestId) return { ok: false, message: 'You have already asked for more time on this access: wait for that decision.' };
   ctx.logger.info({ accessRequestId: requestId, extends: head.id, seconds: validation.seconds }, 'more time requested');
+  await publishCommitted(ctx, { type: 'request.created', requestId });
   return { ok: true, requestId };
 }

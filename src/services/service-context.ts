@@ -3,6 +3,7 @@ import type { Policy } from '../domain/policy.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { AccessProvider } from '../providers/provider.ts';
 import type { Database } from '../store/database.ts';
+import type { LatchEventPublisher } from './latch-events.ts';
 
 export interface Clock {
   now(): Date;
@@ -56,6 +57,8 @@ export interface ServiceContext {
   groups: GroupDirectory;
   users: UserDirectory;
   access: AccessScheduler;
+  /** Told what happened after each commit (publishCommitted): who hears of it is not the use case's concern. */
+  events: LatchEventPublisher;
   logger: Logger;
   metrics?: DecisionMetrics | undefined;
   /**

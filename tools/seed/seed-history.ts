@@ -9,6 +9,7 @@ import { decideRequest } from '../../src/services/decide-request.ts';
 import { endAccessEarly } from '../../src/services/end-access-early.ts';
 import { expirePendingRequests } from '../../src/services/expire-pending-requests.ts';
 import { grantAccess } from '../../src/services/grant-access.ts';
+import { unheardEvents } from '../../src/services/latch-events.ts';
 import { requestAccess } from '../../src/services/request-access.ts';
 import { requestExtension } from '../../src/services/request-extension.ts';
 import { reviewBreakGlass } from '../../src/services/review-break-glass.ts';
@@ -120,7 +121,7 @@ export async function seedHistory(deps: SeedHistoryDeps, options: SeedHistoryOpt
         schedule(Math.max(dueAt.getTime(), at) + later(plan, 20, 1_500), plan, (ctx) => revoke(ctx, plan, grantId, 1));
       },
     };
-    return { db, policy: () => policy, clock: clockAt(at), groups: population, users: population, access, logger, providerFor: (id) => providers.get(id), locks };
+    return { db, policy: () => policy, clock: clockAt(at), groups: population, users: population, access, events: unheardEvents, logger, providerFor: (id) => providers.get(id), locks };
   }
 
   async function start(ctx: AccessContext, at: number, plan: Plan): Promise<void> {
@@ -176,7 +177,6 @@ export async function seedHistory(deps: SeedHistoryDeps, options: SeedHistoryOpt
     const result = await grantAccess(ctx, { requestId, finalAttempt: attempt >= DEFAULT_GRANT_RETRY.attempts });
     switch (result.outcome) {
       case 'granted':
-        await ctx.access.scheduleRevocation(result.grantId, result.expiresAt);
         if (result.requestId === firstRequestOf.get(plan)) afterGrant(plan, result.requestId, at);
         return;
       case 'not_yet':
@@ -186,8 +186,6 @@ export async function seedHistory(deps: SeedHistoryDeps, options: SeedHistoryOpt
         schedule(at + DEFAULT_GRANT_RETRY.baseDelayMs * 2 ** (attempt - 1), plan, (next, when) => grant(next, when, plan, requestId, attempt + 1));
         return;
       case 'failed':
-        if (result.cleanupGrantId) await ctx.access.scheduleRevocation(result.cleanupGrantId, new Date(at));
-        return;
       case 'skipped':
         return;
     }

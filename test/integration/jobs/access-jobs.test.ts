@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { AccessQueues, grantJobId } from '../../../src/jobs/access-queues.ts';
-import { startAccessWorkers, type AccessEvents, type RunningAccessWorkers } from '../../../src/jobs/access-workers.ts';
+import { startAccessWorkers, type RunningAccessWorkers } from '../../../src/jobs/access-workers.ts';
+import type { LatchEvent } from '../../../src/services/latch-events.ts';
 import { reconcileAccess } from '../../../src/jobs/reconcile-access.ts';
 import { createLogger } from '../../../src/logging/logger.ts';
 import { transient } from '../../../src/providers/provider.ts';
@@ -50,21 +51,14 @@ function start(options: { provider?: MemoryProvider } = {}) {
   const provider = options.provider ?? new MemoryProvider();
   const queues = new AccessQueues({ redisUrl: inject('redisUrl'), prefix, logger, grantRetry: { attempts: 3, baseDelayMs: 50 } });
   const base = testServiceContext(db, testPolicy()).ctx;
-  const ctx: AccessContext = { ...base, clock: systemClock, access: queues, providerFor: () => provider, locks };
-  const heard: Array<[keyof AccessEvents, string]> = [];
-  const events: AccessEvents = {
-    granted: async (id) => void heard.push(['granted', id]),
-    grantFailed: async (id) => void heard.push(['grantFailed', id]),
-    ended: async (id) => void heard.push(['ended', id]),
-    revocationOverdue: async (id) => void heard.push(['revocationOverdue', id]),
-    overdueRevocationDone: async (id) => void heard.push(['overdueRevocationDone', id]),
-  };
+  // What the grant and revoke use cases publish, named by what it is about (the grant, for revocation alerts).
+  const heard: Array<[LatchEvent['type'], string]> = [];
+  const events = { publish: async (event: LatchEvent) => void heard.push([event.type, subjectOf(event)]) };
+  const ctx: AccessContext = { ...base, clock: systemClock, access: queues, events, providerFor: () => provider, locks };
   const workers = startAccessWorkers({
     redisUrl: inject('redisUrl'),
     prefix,
     ctx,
-    queues,
-    events,
     logger,
     concurrency: 4,
     revocationBackoff: { quickAttempts: 3, quickBaseMs: 20, slowBaseMs: 100, slowMaxMs: 200 },
@@ -92,8 +86,13 @@ async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 15_0
   }
 }
 
+function subjectOf(event: LatchEvent): string {
+  if (event.type === 'standing_access.changed') return 'standing access';
+  return event.type === 'revocation.overdue' || event.type === 'revocation.recovered' ? event.grantId : event.requestId;
+}
+
 /** Events are told after their state change commits, so a test sees the state a moment first. */
-function heardOf(heard: Array<[keyof AccessEvents, string]>, event: keyof AccessEvents, subject: string): boolean {
+function heardOf(heard: Array<[LatchEvent['type'], string]>, event: LatchEvent['type'], subject: string): boolean {
   return heard.some(([name, id]) => name === event && id === subject);
 }
 
@@ -106,11 +105,11 @@ describe('grant and revoke jobs', () => {
     expect(provider.holds(principal, 'read')).toBe(true);
     await waitFor(async () => (await stateOf(id)) === 'revoked');
     expect(provider.holds(principal, 'read')).toBe(false);
-    await waitFor(() => heardOf(heard, 'ended', id));
+    await waitFor(() => heardOf(heard, 'access.ended', id));
     const grant = await db.grant.findUniqueOrThrow({ where: { requestId: id } });
     // Revoked at its expiry, not before it.
     expect(grant.revokedAt!.getTime()).toBeGreaterThanOrEqual(grant.expiresAt!.getTime());
-    expect(heard).toEqual([['granted', id], ['ended', id]]);
+    expect(heard).toEqual([['access.granted', id], ['access.ended', id]]);
   });
 
   it('queues one grant job for one request, however often it is asked', async () => {
@@ -147,7 +146,7 @@ describe('grant and revoke jobs', () => {
     await queues.requestGrant(id);
     await waitFor(async () => (await stateOf(id)) === 'failed');
     // The event follows the committed state change, so it may arrive a moment later.
-    await waitFor(() => heardOf(heard, 'grantFailed', id));
+    await waitFor(() => heardOf(heard, 'grant.failed', id));
     expect(provider.callsOf('grant')).toBe(3);
     // The last failure was a timeout: the clean-up revocation runs.
     await waitFor(() => provider.callsOf('revoke') === 1);
@@ -163,8 +162,8 @@ describe('grant and revoke jobs', () => {
     expect(provider.callsOf('revoke')).toBe(6);
     expect(provider.holds(principal, 'read')).toBe(false);
     const grantId = (await db.grant.findUniqueOrThrow({ where: { requestId: id } })).id;
-    await waitFor(() => heardOf(heard, 'overdueRevocationDone', grantId));
-    expect(heard.filter(([event]) => event === 'revocationOverdue')).toEqual([['revocationOverdue', grantId]]);
+    await waitFor(() => heardOf(heard, 'revocation.recovered', grantId));
+    expect(heard.filter(([event]) => event === 'revocation.overdue')).toEqual([['revocation.overdue', grantId]]);
   });
 
   it('revokes on time after Redis lost every job, once the reconcile job has run', async () => {

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AccessQueues, GRANT_QUEUE, REVOKE_QUEUE, revokeJobId } from '../../../src/jobs/access-queues.ts';
-import { startAccessWorkers, type AccessEvents } from '../../../src/jobs/access-workers.ts';
+import { startAccessWorkers } from '../../../src/jobs/access-workers.ts';
+import type { LatchEvent } from '../../../src/services/latch-events.ts';
 import { DIGEST_QUEUE, startDigestSchedules } from '../../../src/jobs/digest-jobs.ts';
 import { MAINTENANCE_QUEUE, startMaintenance, type MaintenanceSweeps } from '../../../src/jobs/maintenance-jobs.ts';
 import { reconcileAccess } from '../../../src/jobs/reconcile-access.ts';
@@ -52,17 +53,10 @@ const taggedPrefix = () => `{latch-test-${randomBytes(4).toString('hex')}}`;
 function startAccess(prefix: string) {
   const provider = new MemoryProvider();
   const queues = new AccessQueues({ redisUrl: cluster.url, redisCluster: true, prefix, logger, grantRetry: { attempts: 3, baseDelayMs: 50 } });
-  const ctx: AccessContext = { ...testServiceContext(db, testPolicy()).ctx, clock: systemClock, access: queues, providerFor: () => provider, locks };
-  const heard: Array<[keyof AccessEvents, string]> = [];
-  const tell = (event: keyof AccessEvents) => async (id: string) => void heard.push([event, id]);
-  const events: AccessEvents = {
-    granted: tell('granted'),
-    grantFailed: tell('grantFailed'),
-    ended: tell('ended'),
-    revocationOverdue: tell('revocationOverdue'),
-    overdueRevocationDone: tell('overdueRevocationDone'),
-  };
-  const workers = startAccessWorkers({ redisUrl: cluster.url, redisCluster: true, prefix, ctx, queues, events, logger, concurrency: 4 });
+  const heard: Array<[LatchEvent['type'], string]> = [];
+  const events = { publish: async (event: LatchEvent) => void heard.push([event.type, 'requestId' in event ? event.requestId : '']) };
+  const ctx: AccessContext = { ...testServiceContext(db, testPolicy()).ctx, clock: systemClock, access: queues, events, providerFor: () => provider, locks };
+  const workers = startAccessWorkers({ redisUrl: cluster.url, redisCluster: true, prefix, ctx, logger, concurrency: 4 });
   stops.push(() => queues.close(), () => workers.stop());
   return { provider, queues, ctx, heard };
 }
@@ -126,7 +120,7 @@ describe('Latch on a Redis Cluster', { timeout: 60_000 }, () => {
     const actions = (await db.auditEvent.findMany({ where: { requestId: id, action: { in: ['grant.granted', 'grant.revoked'] } } })).map((event) => event.action);
     expect(actions.sort()).toEqual(['grant.granted', 'grant.revoked']);
     await waitFor(() => heard.length === 2);
-    expect(heard).toEqual([['granted', id], ['ended', id]]);
+    expect(heard).toEqual([['access.granted', id], ['access.ended', id]]);
   });
 
   it('runs the maintenance sweeps on their schedule', async () => {

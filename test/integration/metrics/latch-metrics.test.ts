@@ -205,14 +205,10 @@ describe('LatchMetrics', () => {
     const provider = new MemoryProvider();
     provider.failNext('revoke', transient('connection refused'), 1);
     const ctx = { ...testServiceContext(db, testPolicy()).ctx, clock: systemClock, access: queues, providerFor: () => provider, locks };
-    const ignore = async () => undefined;
-    const events = { granted: ignore, grantFailed: ignore, ended: ignore, revocationOverdue: ignore, overdueRevocationDone: ignore };
     const workers = startAccessWorkers({
       redisUrl: inject('redisUrl'),
       prefix: queues.grants.opts.prefix!,
       ctx,
-      queues,
-      events,
       logger,
       metrics,
       revocationBackoff: { quickAttempts: 3, quickBaseMs: 20, slowBaseMs: 100, slowMaxMs: 200 },

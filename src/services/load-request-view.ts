@@ -1,7 +1,7 @@
 import { findResource, type Policy } from '../domain/policy.ts';
 import type { Database } from '../store/database.ts';
-import { findAccessChain, isLiveGrant, type ChainedRequest } from '../services/access-chain.ts';
-import type { RequestView } from './blocks/request-view.ts';
+import { findAccessChain, isLiveGrant, type ChainedRequest } from './access-chain.ts';
+import type { RequestView } from './request-view.ts';
 
 /** Where a request's messages live in Slack, so they can be updated in place. */
 export interface MessageLocations {
@@ -19,8 +19,9 @@ export interface LoadedRequest {
 }
 
 /**
- * Everything a Slack message about one request shows, read fresh from the database: messages are
- * always rebuilt from the stored truth, never patched from what a click carried.
+ * Everything a message about one request shows, and where its messages already are, read fresh
+ * from the database: messages are always rebuilt from the stored truth, never patched from what a
+ * click or an event carried.
  */
 export async function loadRequestView(db: Database, policy: Policy, requestId: string): Promise<LoadedRequest | null> {
   const request = await db.accessRequest.findUnique({ where: { id: requestId }, include: { grant: true } });

@@ -1,5 +1,5 @@
 /**
- * What every Slack message about one request shows, read fresh from the database by
+ * What every message about one request shows (the read model), read fresh from the database by
  * `loadRequestView`. The Block Kit builders take only this, so they stay pure.
  */
 export type RequestStateName = 'pending' | 'approved' | 'active' | 'revoked' | 'denied' | 'cancelled' | 'expired' | 'failed';
