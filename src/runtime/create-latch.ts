@@ -1,5 +1,5 @@
 import type { Policy } from '../domain/policy.ts';
-import type { MaintenanceSweeps } from '../jobs/maintenance-jobs.ts';
+import type { SlackSweeps } from '../jobs/job-context.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { LatchMetrics } from '../metrics/latch-metrics.ts';
 import type { AccessProvider } from '../providers/provider.ts';
@@ -58,8 +58,8 @@ export interface Latch extends SlackApp {
   init(): Promise<void>;
   services: ServiceContext;
   messenger: RequestMessenger;
-  /** The sweeps that need Slack; reconcile and the standing-access scan are the jobs layer's own. */
-  sweeps: Omit<MaintenanceSweeps, 'reconcile' | 'scanStandingAccess'>;
+  /** The sweeps that need Slack (the jobs of the same names run them). */
+  sweeps: SlackSweeps;
   postDigest(name: string): Promise<void>;
   /**
    * Slack events being handled, from Bolt's global middleware to the last listener's end. Bolt
@@ -103,7 +103,7 @@ export function createLatch(options: LatchOptions): Latch {
   registerExtensionListeners(slack.app, listening);
   registerBreakGlassListeners(slack.app, listening);
   registerHomeListeners(slack.app, listening);
-  const sweeps: Omit<MaintenanceSweeps, 'reconcile' | 'scanStandingAccess'> = {
+  const sweeps: SlackSweeps = {
     async expirePendingRequests() {
       for (const requestId of await expirePendingRequests(services)) await messenger.announceOutcome(requestId);
     },

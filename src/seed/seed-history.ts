@@ -1,5 +1,5 @@
-import { DEFAULT_GRANT_RETRY } from '../jobs/access-queues.ts';
-import { revocationRetryDelayMs } from '../jobs/revocation-backoff.ts';
+import { DEFAULT_GRANT_RETRY } from '../jobs/job-settings.ts';
+import { revocationRetryDelayMs } from '../jobs/definitions/revoke-grant.ts';
 import type { SlackRequestEvidence } from '../domain/decision-evidence.ts';
 import type { Policy } from '../domain/policy.ts';
 import type { Logger } from '../logging/logger.ts';

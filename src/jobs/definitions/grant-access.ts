@@ -1,0 +1,45 @@
+import { z } from 'zod';
+import { grantAccess } from '../../services/grant-access.ts';
+import { countOf, defineQueuedJob } from '../job-definition.ts';
+import { JOB_QUEUES } from '../job-queue-specs.ts';
+import { RetryableFailure } from '../retryable-failure.ts';
+import { tell } from './tell.ts';
+
+/**
+ * Grants an approved request. Retried on a transient provider failure (exponential, see
+ * GrantRetryPolicy); the last attempt fails the request. Finished jobs are removed at once, so the
+ * reconcile job can queue the grant again whenever PostgreSQL says it is still needed.
+ */
+export const grantAccessJob = defineQueuedJob({
+  name: 'grant',
+  queue: JOB_QUEUES.grants,
+  payload: z.object({ requestId: z.uuid() }),
+  id: ({ requestId }) => `grant-${requestId}`,
+  options: ({ grantRetry }) => ({
+    attempts: grantRetry.attempts,
+    backoff: { type: 'exponential', delay: grantRetry.baseDelayMs },
+    removeOnComplete: true,
+    removeOnFail: true,
+  }),
+  describe: (running) => countOf(running.length, 'grant job'),
+  async run(ctx, { requestId }, attempt) {
+    const result = await grantAccess(ctx.access, { requestId, finalAttempt: attempt.isFinal });
+    switch (result.outcome) {
+      case 'granted':
+        await ctx.jobs.scheduleRevocation(result.grantId, result.expiresAt);
+        await tell(ctx, 'announce the grant', () => ctx.events.granted(result.requestId));
+        return;
+      case 'not_yet':
+        return attempt.sleepUntil(result.startsAt);
+      case 'skipped':
+        ctx.logger.info({ accessRequestId: requestId, reason: result.reason }, 'grant job had nothing to do');
+        return;
+      case 'retry':
+        throw new RetryableFailure(result.message);
+      case 'failed':
+        if (result.cleanupGrantId) await ctx.jobs.scheduleRevocation(result.cleanupGrantId, new Date());
+        await tell(ctx, 'announce the failed grant', () => ctx.events.grantFailed(result.requestId));
+        return;
+    }
+  },
+});
