@@ -3,7 +3,7 @@ import { grantAccess } from '../../services/grant-access.ts';
 import { countOf, defineQueuedJob } from '../job-definition.ts';
 import { JOB_QUEUES } from '../job-queue-specs.ts';
 import { RetryableFailure } from '../retryable-failure.ts';
-import { tell } from './tell.ts';
+import { tell } from '../tell-people.ts';
 
 /**
  * Grants an approved request. Retried on a transient provider failure (exponential, see

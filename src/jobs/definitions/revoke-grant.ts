@@ -6,7 +6,7 @@ import { countOf, defineQueuedJob } from '../job-definition.ts';
 import { JOB_QUEUES } from '../job-queue-specs.ts';
 import { DEFAULT_REVOCATION_BACKOFF, type RevocationBackoff } from '../job-settings.ts';
 import { PERMANENT_FAILURE, RetryableFailure } from '../retryable-failure.ts';
-import { tell } from './tell.ts';
+import { tell } from '../tell-people.ts';
 
 /** Named in the revoke jobs' options; the worker computes its delays with revocationRetryDelayMs. */
 export const REVOCATION_BACKOFF_TYPE = 'latch-revocation';
