@@ -1,11 +1,7 @@
 import type { Policy } from '../domain/policy.ts';
-import type { MaintenanceSweeps } from '../jobs/maintenance-jobs.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { LatchMetrics } from '../metrics/latch-metrics.ts';
 import type { AccessProvider } from '../providers/provider.ts';
-import { announceMissedRequests } from '../services/announce-missed-requests.ts';
-import { expirePendingRequests } from '../services/expire-pending-requests.ts';
-import { sendReminders } from '../services/send-reminders.ts';
 import { systemClock, type Clock, type AccessScheduler, type GroupDirectory, type ServiceContext, type UserDirectory } from '../services/service-context.ts';
 import { AdmissionGate } from '../slack/admission-gate.ts';
 import { AppOriginCheck, learnAppIdentity } from '../slack/app-origin.ts';
@@ -60,8 +56,6 @@ export interface Latch extends SlackApp {
   services: ServiceContext;
   /** Tells people in Slack what the use cases publish: the services' events. */
   notifier: SlackNotifier;
-  /** The sweeps that need Slack; reconcile and the standing-access scan are the jobs layer's own. */
-  sweeps: Omit<MaintenanceSweeps, 'reconcile' | 'scanStandingAccess'>;
   postDigest(name: string): Promise<void>;
   /**
    * Slack events being handled, from Bolt's global middleware to the last listener's end. Bolt
@@ -107,11 +101,6 @@ export function createLatch(options: LatchOptions): Latch {
   registerExtensionListeners(slack.app, listening);
   registerBreakGlassListeners(slack.app, listening);
   registerHomeListeners(slack.app, listening);
-  const sweeps: Omit<MaintenanceSweeps, 'reconcile' | 'scanStandingAccess'> = {
-    expirePendingRequests: async () => void (await expirePendingRequests(services)),
-    announceMissedRequests: async () => void (await announceMissedRequests(services)),
-    sendReminders: () => sendReminders(services),
-  };
   /** Builds a digest of the policy in force and posts it (the digest schedules call it). */
   const postDigest = async (name: string): Promise<void> => {
     await sendDigest(slack.app.client, db, policy(), name, services.clock.now());
@@ -120,5 +109,5 @@ export function createLatch(options: LatchOptions): Latch {
     await slack.app.init();
     origin.learn(await learnAppIdentity(slack.app.client));
   };
-  return { ...slack, init, services, notifier, sweeps, postDigest, listenerWork };
+  return { ...slack, init, services, notifier, postDigest, listenerWork };
 }

@@ -4,8 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { GRANT_QUEUE, REVOKE_QUEUE } from '../../src/jobs/access-queues.ts';
-import { MAINTENANCE_QUEUE } from '../../src/jobs/maintenance-jobs.ts';
+import { JOB_QUEUES } from '../../src/jobs/job-queue-specs.ts';
 import { SLACK_EVENTS_PATH } from '../../src/slack/app.ts';
 import { createDatabase, type Database } from '../../src/store/database.ts';
 import { FakeSlack } from '../../tools/sandbox/fake-slack.ts';
@@ -164,7 +163,7 @@ describe('latch start on a Redis Cluster', { timeout: 240_000 }, () => {
     expect(keys.length).toBeGreaterThan(0);
     expect(keys.filter(({ key }) => !key.startsWith(`${prefix}:`))).toEqual([]);
     const queues = new Set(keys.map(({ key }) => key.slice(prefix.length + 1).split(':')[0]));
-    for (const queue of [GRANT_QUEUE, REVOKE_QUEUE, MAINTENANCE_QUEUE]) expect(queues).toContain(queue);
+    for (const queue of [JOB_QUEUES.grants.name, JOB_QUEUES.revocations.name, JOB_QUEUES.maintenance.name]) expect(queues).toContain(queue);
     const slots = new Set(await Promise.all(keys.map(({ key }) => cluster.slotOf(key))));
     expect(slots).toEqual(new Set([await cluster.slotOf(prefix)]));
     expect(new Set(keys.map(({ port: node }) => node)).size).toBe(1);
@@ -177,7 +176,7 @@ describe('latch start on a Redis Cluster', { timeout: 240_000 }, () => {
     expect(actions.map((event) => event.action).sort()).toEqual(['grant.granted', 'grant.revoked']);
 
     // The maintenance sweeps run on their schedules on the cluster (expiry and re-announce every 30 s).
-    const sweepsDone = () => cluster.sortedSetSize(`${prefix}:${MAINTENANCE_QUEUE}:completed`);
+    const sweepsDone = () => cluster.sortedSetSize(`${prefix}:${JOB_QUEUES.maintenance.name}:completed`);
     await waitFor(async () => (await sweepsDone()) >= 2, 60_000);
     expect(latch.logLines().filter((line) => line.msg === 'maintenance job failed')).toEqual([]);
     expect(await sweepsDone()).toBeGreaterThanOrEqual(2);

@@ -65,9 +65,22 @@ export class RecordingEvents implements LatchEventPublisher {
   ofType<T extends LatchEvent['type']>(type: T): Array<Extract<LatchEvent, { type: T }>> {
     return this.published.filter((event): event is Extract<LatchEvent, { type: T }> => event.type === type);
   }
+  /** Each event as [type, what it is about]: the grant for a revocation's alerts, the request otherwise. */
+  heard(): Array<[LatchEvent['type'], string]> {
+    return this.published.map((event) => [event.type, subjectOf(event)]);
+  }
+  /** Whether `type` was published about `subject`; events follow their commit, so a test sees the state a moment first. */
+  has(type: LatchEvent['type'], subject: string): boolean {
+    return this.heard().some(([name, about]) => name === type && about === subject);
+  }
   clear(): void {
     this.published.length = 0;
   }
+}
+
+function subjectOf(event: LatchEvent): string {
+  if (event.type === 'standing_access.changed') return 'standing access';
+  return event.type === 'revocation.overdue' || event.type === 'revocation.recovered' ? event.grantId : event.requestId;
 }
 
 export function testServiceContext(db: Database, policy: Policy) {

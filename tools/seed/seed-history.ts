@@ -1,5 +1,5 @@
-import { DEFAULT_GRANT_RETRY } from '../../src/jobs/access-queues.ts';
-import { revocationRetryDelayMs } from '../../src/jobs/revocation-backoff.ts';
+import { DEFAULT_GRANT_RETRY } from '../../src/jobs/job-settings.ts';
+import { revocationRetryDelayMs } from '../../src/jobs/definitions/revoke-grant.ts';
 import type { SlackRequestEvidence } from '../../src/domain/decision-evidence.ts';
 import type { Policy } from '../../src/domain/policy.ts';
 import type { Logger } from '../../src/logging/logger.ts';

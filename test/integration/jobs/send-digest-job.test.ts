@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { startDigestSchedules } from '../../../src/jobs/digest-jobs.ts';
-import type { DigestPolicy } from '../../../src/domain/policy.ts';
+import { sendDigestJob } from '../../../src/jobs/definitions/send-digest.ts';
+import { JobQueues } from '../../../src/jobs/job-queues.ts';
+import { runJobs } from '../../../src/jobs/job-runner.ts';
+import type { DigestPolicy, Policy } from '../../../src/domain/policy.ts';
 import { createLogger } from '../../../src/logging/logger.ts';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { testJobContext } from '../../helpers/job-context.ts';
 
 const logger = createLogger({ level: 'silent' });
 const redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
@@ -18,13 +21,15 @@ async function waitUntil(check: () => boolean, timeoutMs = 10_000) {
   }
 }
 
-describe('digest schedules', () => {
+describe('the digest job', () => {
   it('sends each digest on its cron schedule, and follows the policy when digests are removed', async () => {
     const prefix = `latch-test-${randomBytes(4).toString('hex')}`;
     // Every second (cron with a seconds field), so the test does not wait a minute.
     let digests: DigestPolicy[] = [{ name: 'every-second', schedule: '* * * * * *', timeZone: 'UTC', channel: 'C0SEC' }];
     const sent: string[] = [];
-    const running = await startDigestSchedules({ redisUrl: inject('redisUrl'), prefix, digests: () => digests, send: async (name) => void sent.push(name), logger, syncEveryMs: 100 });
+    const queues = new JobQueues({ redisUrl: inject('redisUrl'), prefix, logger, settings: { scheduleCheckEveryMs: 100 } });
+    const context = testJobContext({ logger, access: { policy: () => ({ digests }) as Policy }, postDigest: async (name) => void sent.push(name) });
+    const running = await runJobs({ queues, context, definitions: [sendDigestJob] });
     const queue = new Queue('latch-digests', { connection: redis, prefix });
     try {
       await waitUntil(() => sent.length >= 2);
@@ -42,6 +47,7 @@ describe('digest schedules', () => {
       expect(sent.length).toBeLessThanOrEqual(after + 1);
     } finally {
       await running.stop();
+      await queues.close();
       await queue.close();
     }
   });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_REVOCATION_BACKOFF, revocationRetryDelayMs } from '../../../src/jobs/revocation-backoff.ts';
+import { revocationRetryDelayMs } from '../../../../src/jobs/definitions/revoke-grant.ts';
+import { DEFAULT_REVOCATION_BACKOFF } from '../../../../src/jobs/job-settings.ts';
 
 describe('revocationRetryDelayMs', () => {
   it('retries quickly a few times, then settles on a slow schedule that never stops', () => {
