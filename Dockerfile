@@ -30,8 +30,9 @@ COPY prisma ./prisma
 COPY scripts/prisma-generate.mjs ./scripts/
 RUN npm run generate
 
-# Final stage: only what running needs. The code stays owned by root and read-only to the
-# process; tsx keeps its cache under /tmp.
+# Final stage: only what running needs, never the development tools (tools/), tests or benchmarks
+# (test/unit/product-files.test.ts holds these COPY lines to that). The code stays owned by root
+# and read-only to the process; tsx keeps its cache under /tmp.
 FROM ${NODE_IMAGE}
 WORKDIR /app
 ENV NODE_ENV=production

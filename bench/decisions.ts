@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { Queue } from 'bullmq';
-import { GRANT_QUEUE } from '../src/jobs/access-queues.ts';
+import { JOB_QUEUES } from '../src/jobs/job-queue-specs.ts';
 import { APPROVE } from '../src/slack/blocks/ids.ts';
 import { problemsLogged } from './ack-latency.ts';
 import { cpuSecondsOf } from './child-processes.ts';
@@ -87,7 +87,7 @@ export async function runDecisions({ adminDatabaseUrl, decisions, clients, pgben
               (SELECT count(*) FROM audit_events WHERE action = 'approval.recorded') AS approval_events`,
     );
     const connection = stack.redis.client();
-    const grants = new Queue(GRANT_QUEUE, { connection, prefix: 'latch' });
+    const grants = new Queue(JOB_QUEUES.grants.name, { connection, prefix: 'latch' });
     const grantJobs = await grants.getJobCountByTypes('waiting', 'delayed', 'prioritized').finally(async () => {
       await grants.close();
       connection.disconnect();

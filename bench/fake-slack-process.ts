@@ -1,12 +1,12 @@
 /**
- * The tests' fake Slack Web API (test/helpers/fake-slack.ts), in a process of its own so that
+ * The tests' fake Slack Web API (tools/sandbox/fake-slack.ts), in a process of its own so that
  * neither the load generator nor Latch shares an event loop with it. Over IPC it says where it
  * listens, counts the calls it got by method, and tells when the `chat.update` of a given
  * message arrives (how the decisions benchmark knows a decision reached Slack).
  *
  * Calls are drained from the fake's record every second so a long run does not hold them all.
  */
-import { FakeSlack } from '../test/helpers/fake-slack.ts';
+import { FakeSlack } from '../tools/sandbox/fake-slack.ts';
 
 type Request = { type: 'counts' } | { type: 'watch-update'; ts: string };
 

@@ -3,8 +3,9 @@ import { performance } from 'node:perf_hooks';
 import { Queue } from 'bullmq';
 import pg from 'pg';
 import { DEFAULT_REQUEST_LIMITS, type Policy } from '../src/domain/policy.ts';
-import { AccessQueues, revokeJobId } from '../src/jobs/access-queues.ts';
-import { reconcileAccess, RECONCILE_HORIZON_MS } from '../src/jobs/reconcile-access.ts';
+import { reconcileAccess, RECONCILE_HORIZON_MS } from '../src/jobs/definitions/reconcile.ts';
+import { revokeGrantJob } from '../src/jobs/definitions/revoke-grant.ts';
+import { JobQueues } from '../src/jobs/job-queues.ts';
 import { createRedisConnection } from '../src/jobs/redis-connection.ts';
 import { createLogger } from '../src/logging/logger.ts';
 import { findReconcileWork } from '../src/services/find-reconcile-work.ts';
@@ -16,7 +17,7 @@ import { createBenchDatabase } from './services.ts';
 
 /**
  * Redis loses everything (FLUSHALL) while `grants` grants are active: how long the worker's
- * reconcile (src/jobs/reconcile-access.ts, the function a worker runs at start-up and every
+ * reconcile (src/jobs/definitions/reconcile.ts, the function a worker runs at start-up and every
  * minute) takes until every grant has its revocation job back. Beside it, the time bare BullMQ
  * takes to add as many delayed jobs with Queue.addBulk, on the same Redis in the same run.
  *
@@ -34,7 +35,7 @@ export interface ReconcileOptions {
 export interface ReconcileResult {
   grants: number;
   insertMs: number;
-  /** The jobs as they were before the flush, scheduled by AccessQueues in pages of 1,000. */
+  /** The jobs as they were before the flush, scheduled by JobQueues in pages of 1,000. */
   firstScheduleMs: number;
   reconcileMs: number;
   /** Reading the same work from PostgreSQL alone (findReconcileWork), without Redis. */
@@ -54,7 +55,7 @@ export async function runReconcileAfterFlush({ adminDatabaseUrl, grants: count, 
   const database = await createBenchDatabase(adminDatabaseUrl);
   const redis = await PrivateRedis.start();
   const db = createDatabase({ databaseUrl: database.url });
-  const queues = new AccessQueues({ redisUrl: redis.url, logger });
+  const queues = new JobQueues({ redisUrl: redis.url, logger });
   const client = new pg.Client({ connectionString: database.url, application_name: 'latch-bench-reconcile' });
   try {
     await migrateDatabase({ databaseUrl: database.url, logger });
@@ -84,11 +85,11 @@ export async function runReconcileAfterFlush({ adminDatabaseUrl, grants: count, 
       await queues.scheduleRevocations(rows.slice(i, i + PAGE).map((row) => ({ grantId: row.id, dueAt: row.expires_at })));
     }
     const firstScheduleMs = performance.now() - scheduleStart;
-    const before = await queues.revocations.getDelayedCount();
-    say(`  their ${before.toLocaleString('en-US')} revocation jobs scheduled through AccessQueues in ${(firstScheduleMs / 1000).toFixed(1)} s`);
+    const before = await queues.queue(revokeGrantJob.queue).getDelayedCount();
+    say(`  their ${before.toLocaleString('en-US')} revocation jobs scheduled through JobQueues in ${(firstScheduleMs / 1000).toFixed(1)} s`);
 
     await redis.flushAll();
-    const afterFlush = await queues.revocations.getDelayedCount();
+    const afterFlush = await queues.queue(revokeGrantJob.queue).getDelayedCount();
     say(`  FLUSHALL: ${afterFlush} revocation jobs left in Redis`);
 
     const ctx = { db, clock: systemClock, logger, policy: () => EMPTY_POLICY } as unknown as ServiceContext;
@@ -96,12 +97,12 @@ export async function runReconcileAfterFlush({ adminDatabaseUrl, grants: count, 
     const reconcileStart = performance.now();
     await reconcileAccess(ctx, queues, logger);
     const reconcileMs = performance.now() - reconcileStart;
-    const restored = await queues.revocations.getDelayedCount();
+    const restored = await queues.queue(revokeGrantJob.queue).getDelayedCount();
     const dueDuringReconcile = rows.filter((row) => row.expires_at.getTime() <= reconcileStartedAt.getTime() + reconcileMs).length;
     let sampledMissing = 0;
     for (let i = 0; i < 200; i++) {
       const row = rows[Math.floor((i * rows.length) / 200)]!;
-      if (!(await queues.revocations.getJob(revokeJobId(row.id)))) sampledMissing++;
+      if (!(await queues.find('revoke', { grantId: row.id }))) sampledMissing++;
     }
     say(`  reconcile put back ${restored.toLocaleString('en-US')} revocation jobs in ${(reconcileMs / 1000).toFixed(1)} s (${sampledMissing} of 200 sampled grants without their job)`);
 

@@ -4,12 +4,15 @@ import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/pr
 import { Queue, Worker } from 'bullmq';
 import pg from 'pg';
 import { DEFAULT_REQUEST_LIMITS, type Policy } from '../src/domain/policy.ts';
-import { AccessQueues } from '../src/jobs/access-queues.ts';
-import { startAccessWorkers, type AccessEvents } from '../src/jobs/access-workers.ts';
+import { grantAccessJob } from '../src/jobs/definitions/grant-access.ts';
+import { revokeGrantJob } from '../src/jobs/definitions/revoke-grant.ts';
+import { JobQueues } from '../src/jobs/job-queues.ts';
+import { runJobs } from '../src/jobs/job-runner.ts';
 import { createRedisConnection } from '../src/jobs/redis-connection.ts';
 import { createLogger } from '../src/logging/logger.ts';
 import { ok, type AccessProvider } from '../src/providers/provider.ts';
 import type { AccessContext } from '../src/services/access-context.ts';
+import { unheardEvents } from '../src/services/latch-events.ts';
 import { systemClock } from '../src/services/service-context.ts';
 import { PostgresAccessLocks } from '../src/store/access-lock.ts';
 import { createDatabase } from '../src/store/database.ts';
@@ -87,13 +90,13 @@ export interface MemoryPeak {
   startHeapUsedMiB: number;
 }
 
-/** The Latch path: rows in PostgreSQL, revoke jobs from AccessQueues, the real revoke workers. */
+/** The Latch path: rows in PostgreSQL, revoke jobs from JobQueues, the real grant and revoke workers (runJobs). */
 export async function runLatchRevocations(options: LatchPhaseOptions): Promise<LatchPhaseResult> {
   const { count, windowMs, leadMs, concurrency, say } = options;
   const logger = createLogger({ level: 'silent' });
   const prefix = `bench-${randomBytes(6).toString('hex')}`;
   const db = createDatabase({ databaseUrl: options.databaseUrl, poolSize: options.dbPoolSize });
-  const queues = new AccessQueues({ redisUrl: options.redisUrl, prefix, logger });
+  const queues = new JobQueues({ redisUrl: options.redisUrl, prefix, logger, settings: { concurrency } });
   const locks = new PostgresAccessLocks({ databaseUrl: options.databaseUrl, poolSize: concurrency * 2 });
   // Polling and sampling go through a connection of their own, never Latch's pools.
   const probe = new pg.Client({ connectionString: options.databaseUrl, application_name: 'latch-bench-probe' });
@@ -167,12 +170,18 @@ export async function runLatchRevocations(options: LatchPhaseOptions): Promise<L
       groups: { memberGroups: async () => new Set<string>() },
       users: { profile: async () => null },
       access: queues,
+      // The Slack side is left out: telling people is not part of taking the access away.
+      events: unheardEvents,
       logger,
       providerFor: (resourceId) => (resourceId === BENCH_RESOURCE ? provider : undefined),
       locks,
     };
     const monitor = startMonitors();
-    workers = startAccessWorkers({ redisUrl: options.redisUrl, prefix, ctx, queues, events: NO_EVENTS, logger, concurrency });
+    workers = await runJobs({
+      queues,
+      definitions: [grantAccessJob, revokeGrantJob],
+      context: { access: ctx, postDigest: async () => undefined, logger },
+    });
 
     const sessions = new Map<string, number>();
     let samples = 0;
@@ -228,8 +237,8 @@ export async function runLatchRevocations(options: LatchPhaseOptions): Promise<L
   } finally {
     await workers?.stop().catch(() => undefined);
     await locks.close().catch(() => undefined);
-    await queues.revocations.obliterate({ force: true }).catch(() => undefined);
-    await queues.grants.obliterate({ force: true }).catch(() => undefined);
+    await queues.queue(revokeGrantJob.queue).obliterate({ force: true }).catch(() => undefined);
+    await queues.queue(grantAccessJob.queue).obliterate({ force: true }).catch(() => undefined);
     await queues.close().catch(() => undefined);
     await db.$disconnect().catch(() => undefined);
     await probe.end().catch(() => undefined);
@@ -287,15 +296,6 @@ const BENCH_RESOURCE = 'bench-db';
 const BENCH_ROLE = 'read';
 
 const BENCH_POLICY: Policy = { version: 'bench', security: { channel: null, admins: { users: [], groups: [] } }, limits: DEFAULT_REQUEST_LIMITS, digests: [], resources: [] };
-
-/** The Slack side is left out: telling people is not part of taking the access away. */
-const NO_EVENTS: AccessEvents = {
-  granted: async () => undefined,
-  grantFailed: async () => undefined,
-  ended: async () => undefined,
-  revocationOverdue: async () => undefined,
-  overdueRevocationDone: async () => undefined,
-};
 
 /** A provider whose target answers at once: only Latch's own work is measured. */
 class NoOpProvider implements AccessProvider {

@@ -243,7 +243,7 @@ async function revocations(settings: RevocationSettings, created: (database: Ben
   say(`database ${database.name} created and migrated in ${Date.now() - migrateStart} ms`);
 
   const phase = { redisUrl: settings.redisUrl, count, windowMs: windowS * 1000, leadMs: leadS * 1000, concurrency, timeoutMs: timeoutS * 1000, say };
-  say('phase 1: Latch (AccessQueues.scheduleRevocations → startAccessWorkers → revokeGrant, no-op provider)');
+  say('phase 1: Latch (JobQueues.scheduleRevocations → runJobs → revoke-grant job → revokeGrant, no-op provider)');
   const latch = await runLatchRevocations({ ...phase, databaseUrl: database.url, dbPoolSize });
   say('phase 2: bare BullMQ (Queue.addBulk of delayed jobs → Worker with a no-op processor)');
   const bare = await runBareBullmq(phase);

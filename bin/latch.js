@@ -4,4 +4,5 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('../src/cli/main.ts');
+const { runLatchCli } = await import('../src/cli/main.ts');
+runLatchCli(process.argv.slice(2));

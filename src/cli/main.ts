@@ -10,8 +10,7 @@ import { migrateCommand } from './commands/migrate.ts';
 import { policyCheckCommand } from './commands/policy-check.ts';
 import { policyExplainCommand } from './commands/policy-explain.ts';
 import { policyTestCommand } from './commands/policy-test.ts';
-import { seedCommand } from './commands/seed.ts';
-import { startCommand } from './commands/start.ts';
+import { startCommand, type TestOnlySettings } from './commands/start.ts';
 
 const USAGE = `Usage: latch [command]
 
@@ -41,16 +40,12 @@ Commands:
                      what the policy would do with that request, and why; exit 1 if refused
   policy test [tests file]  run the cases of a tests file (default policy.tests.yaml) against
                      the policy; exit 1 when one fails
-  seed --requests N [--days D] [--seed S] [--until time] [--force]
-                     fill the database with N requests of made-up history over the last D days
-                     (default 30), through Latch's own use cases; the same S writes the same
-                     history; refuses a database that holds requests unless --force
   help               show this text
 
 Configuration comes from the environment: see .env.example.`;
 
 const argsSchema = z.object({
-  command: z.enum(['start', 'web', 'worker', 'migrate', 'access', 'audit', 'digest', 'policy', 'seed', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
+  command: z.enum(['start', 'web', 'worker', 'migrate', 'access', 'audit', 'digest', 'policy', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
   check: z.boolean(),
 });
 
@@ -60,7 +55,7 @@ class UsageError extends CliError {
   }
 }
 
-async function main(argv: string[]): Promise<void> {
+async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -83,11 +78,6 @@ async function main(argv: string[]): Promise<void> {
         'chain-only': { type: 'boolean', default: false },
         // digest send
         'dry-run': { type: 'boolean', default: false },
-        // seed (with --until)
-        requests: { type: 'string' },
-        days: { type: 'string' },
-        seed: { type: 'string' },
-        force: { type: 'boolean', default: false },
       },
     });
   } catch (error) {
@@ -100,8 +90,6 @@ async function main(argv: string[]): Promise<void> {
   }
   const args = argsSchema.safeParse({ command, check: parsed.values.check });
   if (!args.success) throw new UsageError(args.error.issues[0]?.message ?? 'bad arguments');
-  if (args.data.command === 'seed') return seedSubcommand(extra, parsed.values);
-  if (parsed.values.force) throw new UsageError('--force only applies to `latch seed`');
   if (args.data.command === 'audit') return auditSubcommand(extra, parsed.values);
   if (args.data.command === 'policy') return policySubcommand(extra, parsed.values);
   if (args.data.command === 'digest') {
@@ -111,7 +99,7 @@ async function main(argv: string[]): Promise<void> {
   if (parsed.values['dry-run']) throw new UsageError('--dry-run only applies to `latch digest send`');
   if (parsed.values['allow-unsigned'] || parsed.values['chain-only']) throw new UsageError('--allow-unsigned and --chain-only only apply to `latch audit verify`');
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
-  for (const option of ['groups', 'at', 'file', 'since', 'until', 'format', 'anchor', 'requests', 'days', 'seed'] as const) {
+  for (const option of ['groups', 'at', 'file', 'since', 'until', 'format', 'anchor'] as const) {
     if (parsed.values[option] !== undefined) throw new UsageError(`--${option} does not apply to \`latch ${args.data.command}\``);
   }
   if (args.data.check && args.data.command !== 'migrate') throw new UsageError('--check only applies to `latch migrate`');
@@ -119,8 +107,8 @@ async function main(argv: string[]): Promise<void> {
   const { command: name } = args.data;
   if (name === 'migrate') await migrateCommand({ check: args.data.check });
   else if (name === 'access') await accessListCommand();
-  else if (name === 'web' || name === 'worker') await startCommand(name);
-  else await startCommand('all');
+  else if (name === 'web' || name === 'worker') await startCommand(name, testOnly);
+  else await startCommand('all', testOnly);
 }
 
 async function auditSubcommand(
@@ -163,35 +151,6 @@ async function auditSubcommand(
   throw new UsageError('`latch audit` takes: verify [--file export.jsonl] | export [--since time] [--until time] [--format jsonl|csv]');
 }
 
-async function seedSubcommand(
-  extra: string[],
-  options: { requests?: string | undefined; days?: string | undefined; seed?: string | undefined; until?: string | undefined; force: boolean; [other: string]: unknown },
-): Promise<void> {
-  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
-  for (const option of ['groups', 'at', 'file', 'since', 'format'] as const) {
-    if (options[option] !== undefined) throw new UsageError(`--${option} does not apply to \`latch seed\``);
-  }
-  if (options['dry-run'] || options.check) throw new UsageError(`--${options.check ? 'check' : 'dry-run'} does not apply to \`latch seed\``);
-  const whole = (name: string, value: string | undefined, fallback: number | undefined, max: number) => {
-    if (value === undefined) {
-      if (fallback === undefined) throw new UsageError(`\`latch seed\` needs --${name} N, e.g. --${name} 1000`);
-      return fallback;
-    }
-    const number = Number(value);
-    if (!/^\d+$/.test(value) || number < 1 || number > max) throw new UsageError(`--${name} must be a whole number from 1 to ${max}, not "${value}"`);
-    return number;
-  };
-  const requests = whole('requests', options.requests, undefined, 10_000_000);
-  const days = whole('days', options.days, 30, 3650);
-  if (options.seed !== undefined && options.seed.trim() === '') throw new UsageError('--seed must not be empty');
-  let until: Date | null = null;
-  if (options.until !== undefined) {
-    until = new Date(options.until);
-    if (Number.isNaN(until.getTime())) throw new UsageError(`--until must be a date or time such as 2026-12-01 or 2026-11-24T10:00:00Z, not "${options.until}"`);
-  }
-  return seedCommand({ requests, days, seed: options.seed ?? null, until, force: options.force });
-}
-
 const POLICY_USAGE = '`latch policy` takes: check [file] | explain <requester> <resource> <role> <duration> | test [tests file]';
 
 async function policySubcommand(extra: string[], options: { groups?: string | undefined; at?: string | undefined; file?: string | undefined }): Promise<void> {
@@ -214,13 +173,19 @@ async function policySubcommand(extra: string[], options: { groups?: string | un
 // an unexpected error may quote a connection string.
 const scrub = createSecretScrubber(Object.entries(process.env).filter(([name]) => /TOKEN|SECRET|PASSWORD/.test(name)).map(([, value]) => value));
 
-main(process.argv.slice(2)).then(
-  () => process.exit(EXIT.ok),
-  (error: unknown) => {
-    const known = error instanceof CliError;
-    const message = known ? error.message : `unexpected error: ${error instanceof Error ? error.message : String(error)}`;
-    for (const line of scrub(message).split('\n')) process.stderr.write(`latch: ${line}\n`);
-    if (error instanceof UsageError) process.stderr.write(`\n${USAGE}\n`);
-    process.exit(known ? error.exitCode : EXIT.failure);
-  },
-);
+/**
+ * Runs `latch <argv>` and exits the process with its exit code. bin/latch.js gives no `testOnly`;
+ * only a test's own entry point (test/helpers/latch-for-tests.ts) does.
+ */
+export function runLatchCli(argv: string[], testOnly: TestOnlySettings = {}): void {
+  main(argv, testOnly).then(
+    () => process.exit(EXIT.ok),
+    (error: unknown) => {
+      const known = error instanceof CliError;
+      const message = known ? error.message : `unexpected error: ${error instanceof Error ? error.message : String(error)}`;
+      for (const line of scrub(message).split('\n')) process.stderr.write(`latch: ${line}\n`);
+      if (error instanceof UsageError) process.stderr.write(`\n${USAGE}\n`);
+      process.exit(known ? error.exitCode : EXIT.failure);
+    },
+  );
+}

@@ -8,6 +8,7 @@ import { formatDuration, parseDuration } from '../domain/duration.ts';
 import { templateKeepsDomain } from '../domain/identity.ts';
 import { DEFAULT_AUTO_APPROVAL_LIMITS, DEFAULT_REQUEST_LIMITS } from '../domain/policy.ts';
 import type { ApproverPolicy, Audience, AutoApprovalRule, BreakGlassPolicy, IdentityPolicy, ReminderPolicy, Policy, ResourcePolicy, RolePolicy, Weekday } from '../domain/policy.ts';
+import { PROVIDER_DEFINITIONS, providerDefinition } from '../providers/registry.ts';
 
 /**
  * The policy file (YAML) as people write it, and how it becomes the domain `Policy`. Validation
@@ -15,9 +16,6 @@ import type { ApproverPolicy, Audience, AutoApprovalRule, BreakGlassPolicy, Iden
  * (duplicates, limits, reachability) together with the defaults. Every problem names the field and
  * the line, so the person who edited the file can go straight to the mistake.
  */
-
-export const PROVIDER_TYPES = ['postgres', 'slack-usergroup', 'webhook'] as const;
-export type ProviderType = (typeof PROVIDER_TYPES)[number];
 
 export type PolicyLoadResult = { ok: true; policy: Policy } | { ok: false; problems: string[] };
 
@@ -159,13 +157,32 @@ const approversSchema = z.strictObject(
   whenMissing('list who may approve, with users and/or groups'),
 );
 
-const providerSchema = z.strictObject(
-  {
-    type: z.enum(PROVIDER_TYPES, { error: `must be one of ${PROVIDER_TYPES.join(', ')}` }),
-    settings: z.record(z.string(), z.unknown()).default({}),
-  },
-  whenMissing(`give its type, one of ${PROVIDER_TYPES.join(', ')}`),
+/**
+ * A provider's settings, checked by the schema its definition owns but kept as written: the
+ * provider applies its own defaults when it is built, and a grant records the settings the file
+ * gave (revoke-grant compares that record with the policy in force).
+ */
+function settingsCheckedBy(schema: z.ZodType) {
+  return z
+    .record(z.string(), z.unknown())
+    .prefault({})
+    .superRefine((settings, ctx) => {
+      const parsed = schema.safeParse(settings, { error: friendlyMessage });
+      parsed.error?.issues.forEach((issue) => ctx.addIssue(issue as z.core.$ZodRawIssue));
+    });
+}
+
+const PROVIDER_TYPE_LIST = PROVIDER_DEFINITIONS.map((definition) => definition.type).join(', ');
+const providerTypeMissing = whenMissing(`give its type, one of ${PROVIDER_TYPE_LIST}`).error;
+
+// One option per registered provider type: a new provider needs no line here.
+const providerOptions = PROVIDER_DEFINITIONS.map((definition) =>
+  z.strictObject({ type: z.literal(definition.type), settings: settingsCheckedBy(definition.settings) }),
 );
+
+const providerSchema = z.discriminatedUnion('type', providerOptions as [(typeof providerOptions)[number], ...typeof providerOptions], {
+  error: (issue) => (issue.code === 'invalid_union' ? `must be one of ${PROVIDER_TYPE_LIST}` : providerTypeMissing(issue)),
+});
 
 const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const satisfies readonly Weekday[];
 
@@ -316,7 +333,7 @@ const KNOWN_FIELDS: Record<string, readonly string[]> = {
   'security.admins': Object.keys(audienceSchema.shape),
   limits: Object.keys(limitsSchema.shape),
   'resources[]': Object.keys(resourceSchema.shape),
-  'resources[].provider': Object.keys(providerSchema.shape),
+  'resources[].provider': ['type', 'settings'],
   'resources[].identity': Object.keys(identitySchema.shape),
   'resources[].roles[]': Object.keys(roleObjectSchema.shape),
   'resources[].requesters': Object.keys(audienceSchema.shape),
@@ -391,8 +408,25 @@ function mappingKind(path: Path): string {
   return path.map((segment) => (typeof segment === 'number' ? '[]' : `.${segment}`)).join('').replace(/^\./, '');
 }
 
-function unknownFieldMessage(key: string, parent: Path): string {
-  const known = KNOWN_FIELDS[mappingKind(parent)] ?? [];
+/**
+ * The fields a mapping may have. A provider's settings depend on its type, read beside them in
+ * the part being checked (`input`, at `relativeParent` within it).
+ */
+function knownFields(parent: Path, input: unknown, relativeParent: Path): readonly string[] {
+  const kind = mappingKind(parent);
+  if (kind === 'resources[].provider.settings') {
+    const provider = valueAt(input, relativeParent.slice(0, -1));
+    const definition = isRecord(provider) && typeof provider.type === 'string' ? providerDefinition(provider.type) : undefined;
+    return definition ? Object.keys(definition.settings.shape) : [];
+  }
+  return KNOWN_FIELDS[kind] ?? [];
+}
+
+function valueAt(value: unknown, path: Path): unknown {
+  return path.reduce<unknown>((at, segment) => (isRecord(at) || Array.isArray(at) ? (at as Record<string | number, unknown>)[segment] : undefined), value);
+}
+
+function unknownFieldMessage(key: string, known: readonly string[]): string {
   const closest = known
     .map((field) => ({ field, distance: editDistance(key.toLowerCase(), field.toLowerCase()) }))
     .sort((a, b) => a.distance - b.distance)[0];
@@ -400,11 +434,12 @@ function unknownFieldMessage(key: string, parent: Path): string {
   return `unknown field "${key}"${suggestion}`;
 }
 
-function problemsFromZod(error: z.ZodError, prefix: Path): Problem[] {
+function problemsFromZod(error: z.ZodError, prefix: Path, input: unknown): Problem[] {
   return error.issues.flatMap((issue): Problem[] => {
     const path = [...prefix, ...(issue.path as Path)];
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({ path, message: unknownFieldMessage(key, path), locate: [...path, key] }));
+      const known = knownFields(path, input, issue.path as Path);
+      return issue.keys.map((key) => ({ path, message: unknownFieldMessage(key, known), locate: [...path, key] }));
     }
     return [{ path, message: issue.message }];
   });
@@ -573,17 +608,15 @@ function resolveAutoApprove(resource: ResourceInput, roles: RolePolicy[], { repo
   });
 }
 
-/**
- * Defaults that fit each provider: a Slack user group holds Slack user ids; a database user is
- * usually the email's local part; a webhook gets the email whole.
- */
+/** What the resource leaves unsaid comes from its provider's definition: what fits that target. */
 function resolveIdentity(resource: ResourceInput, { report }: ResourceContext): IdentityPolicy {
   const own = resource.identity;
-  const slack = resource.provider.type === 'slack-usergroup';
+  // The schema admitted only registered types.
+  const defaults = providerDefinition(resource.provider.type)!.identityDefaults;
   const identity: IdentityPolicy = {
     map: own?.map ?? {},
-    from: own?.from ?? (slack ? 'slack-user-id' : 'email'),
-    template: own?.template ?? (resource.provider.type === 'postgres' ? '{localpart}' : '{email}'),
+    from: own?.from ?? defaults.from,
+    template: own?.template ?? defaults.template,
     ...(own?.domains ? { domains: [...new Set(own.domains)] } : {}),
     ...(own?.allowGuests !== undefined ? { allowGuests: own.allowGuests } : {}),
   };
@@ -641,7 +674,7 @@ function resolveResource(resource: ResourceInput, context: ResourceContext): Res
 function parsePart<T extends z.ZodType>(schema: T, value: unknown, path: Path, problems: Problem[]) {
   const parsed = schema.safeParse(value, { error: friendlyMessage });
   if (parsed.success) return parsed.data as z.infer<T>;
-  problems.push(...problemsFromZod(parsed.error, path));
+  problems.push(...problemsFromZod(parsed.error, path, value));
   return undefined;
 }
 

@@ -1,4 +1,4 @@
-import { formatDuration, parseDuration } from './duration.ts';
+import { formatDuration, MINIMUM_DURATION_SECONDS, parseDuration } from './duration.ts';
 import { findResource, findRole, isInAudience, type Policy, type ResourcePolicy, type RolePolicy } from './policy.ts';
 
 /**
@@ -52,6 +52,7 @@ export function validateAccessRequest(
   requesterGroups: ReadonlySet<string>,
   now: Date,
   mode: RequestMode = 'approval',
+  minimumDurationSeconds = MINIMUM_DURATION_SECONDS,
 ): RequestValidation {
   const errors: FieldErrors = {};
   const resource = draft.resourceId ? findResource(policy, draft.resourceId) : undefined;
@@ -71,7 +72,7 @@ export function validateAccessRequest(
     errors.role = `${resource.name} has no role "${draft.role}"; its roles are ${resource.roles.map((r) => r.id).join(', ')}.`;
   }
 
-  const duration = parseDuration(draft.duration);
+  const duration = parseDuration(draft.duration, minimumDurationSeconds);
   if (!duration.ok) errors.duration = duration.message;
   else if (role && duration.seconds > role.maxDurationSeconds) {
     errors.duration = `At most ${formatDuration(role.maxDurationSeconds)} for ${role.id} on ${resource!.name}.`;

@@ -12,7 +12,14 @@ const MINUTE = 60;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
-export function parseDuration(text: string): DurationResult {
+/**
+ * The shortest access anyone may ask for, and the shortest duration a policy may name. Only tests
+ * ask for less (ServiceContext.minimumDurationSeconds), so they need not wait out real minutes;
+ * nothing a deployment configures reaches that setting.
+ */
+export const MINIMUM_DURATION_SECONDS = MINUTE;
+
+export function parseDuration(text: string, minimumSeconds = MINIMUM_DURATION_SECONDS): DurationResult {
   const input = text.trim();
   if (input === '') return { ok: false, message: 'Enter a duration, such as 30m, 2h or 1d.' };
   if (/^[\d.\s]+$/.test(input)) {
@@ -23,7 +30,7 @@ export function parseDuration(text: string): DurationResult {
     return { ok: false, message: `"${input}" is not a duration: use forms like 30m, 2h, 1d or 1h30m.` };
   }
   const seconds = Math.round(milliseconds / 1000);
-  if (seconds < MINUTE) return { ok: false, message: 'A duration must be at least one minute.' };
+  if (seconds < minimumSeconds) return { ok: false, message: `A duration must be at least ${minimumSeconds === MINUTE ? 'one minute' : formatDuration(minimumSeconds)}.` };
   return { ok: true, seconds };
 }
 

@@ -1,5 +1,5 @@
 import { MAX_REASON_LENGTH } from './access-request-rules.ts';
-import { formatDuration, parseDuration } from './duration.ts';
+import { formatDuration, MINIMUM_DURATION_SECONDS, parseDuration } from './duration.ts';
 import type { RolePolicy } from './policy.ts';
 
 /**
@@ -26,9 +26,9 @@ export interface HeldAccess {
 
 export type ExtensionValidation = { ok: true; seconds: number; reason: string; newEnd: Date } | { ok: false; errors: ExtensionErrors };
 
-export function validateExtension(role: RolePolicy, held: HeldAccess, draft: ExtensionDraft): ExtensionValidation {
+export function validateExtension(role: RolePolicy, held: HeldAccess, draft: ExtensionDraft, minimumDurationSeconds = MINIMUM_DURATION_SECONDS): ExtensionValidation {
   const errors: ExtensionErrors = {};
-  const duration = parseDuration(draft.duration);
+  const duration = parseDuration(draft.duration, minimumDurationSeconds);
   let newEnd: Date | null = null;
   if (!duration.ok) errors.duration = duration.message;
   else {
@@ -36,7 +36,7 @@ export function validateExtension(role: RolePolicy, held: HeldAccess, draft: Ext
     if (totalSeconds > role.maxDurationSeconds) {
       const left = role.maxDurationSeconds - Math.round((held.until.getTime() - held.since.getTime()) / 1000);
       errors.duration =
-        left >= 60
+        left >= minimumDurationSeconds
           ? `At most ${formatDuration(left)} more: ${role.id} may be held for ${formatDuration(role.maxDurationSeconds)} in all.`
           : `This access already runs for the longest ${role.id} allows (${formatDuration(role.maxDurationSeconds)}); request it again later.`;
     } else newEnd = new Date(held.until.getTime() + duration.seconds * 1000);

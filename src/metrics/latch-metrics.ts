@@ -6,7 +6,7 @@ import { withTimeout } from '../runtime/with-timeout.ts';
 import type { DecisionOutcome } from '../services/service-context.ts';
 import type { Database } from '../store/database.ts';
 
-/** A BullMQ queue, as far as the metrics read it (AccessQueues' `grants` and `revocations`). */
+/** A BullMQ queue, as far as the metrics read it (JobQueues' grant and revocation queues). */
 export interface JobCountsSource {
   readonly name: string;
   getJobCounts(): Promise<Record<string, number>>;

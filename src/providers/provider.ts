@@ -13,6 +13,8 @@
  * `accessTarget`, when the provider names one).
  */
 
+import type { z } from 'zod';
+import type { IdentityPolicy } from '../domain/policy.ts';
 import type { ProviderServices } from './target-lock.ts';
 
 export interface ProviderGrant {
@@ -97,6 +99,45 @@ export type ProviderFactory = (
   env: Record<string, string | undefined>,
   services?: ProviderServices & ProviderBuildOptions,
 ) => { ok: true; provider: AccessProvider } | { ok: false; problems: string[] };
+
+/**
+ * The optional parts of AccessProvider a provider type offers, said once in its definition, so
+ * that what a type can do is read there (and the contract suite holds its providers to it).
+ */
+export interface ProviderCapabilities {
+  /** `list(role)`: who holds a role now, standing access Latch did not grant included. */
+  listsHolders: boolean;
+  /** `checkPrincipal`: refuses privileged accounts when a request is made. */
+  checksPrincipal: boolean;
+  /** `accessTarget`: names what a role gives, so overlapping grants of it are one access. */
+  namesAccessTarget: boolean;
+  /** Ends the principal's open sessions in the target when access is revoked. */
+  endsSessions: boolean;
+  /** Reads the policy's ProviderGuard when built (a reload that changes it replaces the provider). */
+  readsGuard: boolean;
+}
+
+/**
+ * Everything Latch knows about one provider type, owned by the provider's folder
+ * (`src/providers/<type>/definition.ts`) and listed in registry.ts. The policy file takes the
+ * types and their settings schemas from here; nothing outside the folder names a provider.
+ */
+export interface ProviderDefinition {
+  /** The type as the policy file names it (`provider.type`), and the folder's name. */
+  readonly type: string;
+  /**
+   * The resource's `settings` block. The policy file checks it (so `latch policy check` names a
+   * bad setting and its line), and the factory parses it again: a grant's recorded settings reach
+   * the factory without passing the policy file. Its messages never quote a value.
+   */
+  readonly settings: z.ZodObject;
+  /** How a Slack user becomes this target's principal when the resource's `identity` does not say. */
+  readonly identityDefaults: Pick<IdentityPolicy, 'from' | 'template'>;
+  readonly capabilities: ProviderCapabilities;
+  /** How people are told which target failed: "<targetName> refused the grant". */
+  readonly targetName: string;
+  readonly create: ProviderFactory;
+}
 
 export const ok = <T = void>(value?: T): ProviderResult<T> => ({ ok: true, value: value as T });
 export const transient = (message: string): ProviderResult<never> => ({ ok: false, failure: { kind: 'transient', message } });

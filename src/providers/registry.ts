@@ -1,17 +1,24 @@
-import type { ProviderType } from '../config/policy-file.ts';
 import type { Policy, ProviderSettings } from '../domain/policy.ts';
-import { createPostgresProvider } from './postgres/postgres-provider.ts';
-import type { AccessProvider, ProviderFactory, ProviderGuard } from './provider.ts';
+import { postgresProvider } from './postgres/definition.ts';
+import type { AccessProvider, ProviderDefinition, ProviderGuard } from './provider.ts';
+import { slackUsergroupProvider } from './slack-usergroup/definition.ts';
 import type { ProviderServices } from './target-lock.ts';
-import { createSlackUsergroupProvider } from './slack-usergroup/slack-usergroup-provider.ts';
-import { createWebhookProvider } from './webhook/webhook-provider.ts';
+import { webhookProvider } from './webhook/definition.ts';
 
-/** Every provider type the policy file accepts, and how to build one (typed: none can be missing). */
-export const PROVIDER_FACTORIES: Readonly<Record<ProviderType, ProviderFactory>> = {
-  postgres: createPostgresProvider,
-  'slack-usergroup': createSlackUsergroupProvider,
-  webhook: createWebhookProvider,
-};
+/**
+ * Every provider type Latch has, one line each. The policy file accepts exactly these types, with
+ * the settings each one's schema allows; the contract suite runs every one (README.md).
+ */
+export const PROVIDER_DEFINITIONS: readonly ProviderDefinition[] = [
+  postgresProvider,
+  slackUsergroupProvider,
+  webhookProvider,
+];
+
+/** The definition of a provider type, or undefined for a type Latch does not have. */
+export function providerDefinition(type: string): ProviderDefinition | undefined {
+  return PROVIDER_DEFINITIONS.find((definition) => definition.type === type);
+}
 
 export type ProvidersResult = { ok: true; providers: Map<string, AccessProvider> } | { ok: false; problems: string[] };
 
@@ -26,12 +33,12 @@ export async function createProviders(policy: Policy, env: Record<string, string
   const problems: string[] = [];
   policy.resources.forEach((resource, index) => {
     const at = `resources[${index}].provider`;
-    const factory = PROVIDER_FACTORIES[resource.provider.type as ProviderType];
-    if (!factory) {
+    const definition = providerDefinition(resource.provider.type);
+    if (!definition) {
       problems.push(`${at}.type: there is no provider type "${resource.provider.type}"`);
       return;
     }
-    const built = factory(resource.provider.settings, env, { ...services, guard: providerGuard(policy, resource.provider.type) });
+    const built = definition.create(resource.provider.settings, env, { ...services, guard: providerGuard(policy, resource.provider.type) });
     if (built.ok) providers.set(resource.id, built.provider);
     else problems.push(...built.problems.map((problem) => (problem.startsWith('settings.') ? `${at}.${problem}` : `${at}: ${problem}`)));
   });
@@ -41,17 +48,13 @@ export async function createProviders(policy: Policy, env: Record<string, string
 }
 
 /**
- * The provider types whose factories read a guard. Others get an empty one, so that a reload
- * changing some other resource of their type does not replace them (PolicySource compares guards).
- */
-const GUARDED_TYPES: ReadonlySet<string> = new Set<ProviderType>(['postgres']);
-
-/**
  * The accounts the providers of `type` must never change, from every resource they serve: a name
  * one resource grants, or keeps as a permanent holder, is nobody's personal account on another.
+ * A type that does not read a guard gets an empty one, so that a reload changing some other
+ * resource of its type does not replace its providers (PolicySource compares guards).
  */
 export function providerGuard(policy: Policy, type: string): ProviderGuard {
-  const served = GUARDED_TYPES.has(type) ? policy.resources.filter((resource) => resource.provider.type === type) : [];
+  const served = providerDefinition(type)?.capabilities.readsGuard ? policy.resources.filter((resource) => resource.provider.type === type) : [];
   return {
     permanentHolders: [...new Set(served.flatMap((resource) => resource.permanentHolders))],
     peers: served.map((resource) => ({ settings: resource.provider.settings, roles: resource.roles.map((role) => role.id) })),
@@ -69,7 +72,7 @@ export function createProvider(
   env: Record<string, string | undefined>,
   services: ProviderServices & { guard?: ProviderGuard },
 ): ProviderResultOne {
-  const factory = PROVIDER_FACTORIES[settings.type as ProviderType];
-  if (!factory) return { ok: false, problems: [`there is no provider type "${settings.type}"`] };
-  return factory(settings.settings, env, services);
+  const definition = providerDefinition(settings.type);
+  if (!definition) return { ok: false, problems: [`there is no provider type "${settings.type}"`] };
+  return definition.create(settings.settings, env, services);
 }

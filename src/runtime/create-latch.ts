@@ -1,10 +1,7 @@
 import type { Policy } from '../domain/policy.ts';
-import type { MaintenanceSweeps } from '../jobs/maintenance-jobs.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { LatchMetrics } from '../metrics/latch-metrics.ts';
 import type { AccessProvider } from '../providers/provider.ts';
-import { expirePendingRequests } from '../services/expire-pending-requests.ts';
-import { findUnannouncedRequests } from '../services/find-unannounced-requests.ts';
 import { systemClock, type Clock, type AccessScheduler, type GroupDirectory, type ServiceContext, type UserDirectory } from '../services/service-context.ts';
 import { AdmissionGate } from '../slack/admission-gate.ts';
 import { AppOriginCheck, learnAppIdentity } from '../slack/app-origin.ts';
@@ -15,10 +12,8 @@ import { registerExtensionListeners } from '../slack/listeners/extension-listene
 import { registerBreakGlassListeners } from '../slack/listeners/break-glass-listeners.ts';
 import { registerHomeListeners } from '../slack/listeners/home-listeners.ts';
 import { HomePublisher } from '../slack/home-publisher.ts';
-import { claimBreakGlassReminders } from '../services/remind-break-glass-reviews.ts';
-import { claimPendingReminders, escalateOverdueRequests } from '../services/remind-pending-requests.ts';
 import { registerRequestListeners } from '../slack/listeners/request-listeners.ts';
-import { RequestMessenger } from '../slack/request-messenger.ts';
+import { SlackNotifier } from '../slack/notifier.ts';
 import { sendDigest } from './digests.ts';
 import { InFlightWork } from './in-flight-work.ts';
 import { SlackUsergroupDirectory } from '../slack/usergroup-directory.ts';
@@ -48,6 +43,8 @@ export interface LatchOptions {
   seenSignatures: SeenSignatures;
   /** Listener work admitted at once before Slack requests are refused (DEFAULT_MAX_LISTENER_WORK); tests set it low. */
   maxListenerWork?: number | undefined;
+  /** Tests only: see ServiceContext.minimumDurationSeconds. */
+  minimumDurationSeconds?: number | undefined;
 }
 
 export interface Latch extends SlackApp {
@@ -57,9 +54,8 @@ export interface Latch extends SlackApp {
    */
   init(): Promise<void>;
   services: ServiceContext;
-  messenger: RequestMessenger;
-  /** The sweeps that need Slack; reconcile and the standing-access scan are the jobs layer's own. */
-  sweeps: Omit<MaintenanceSweeps, 'reconcile' | 'scanStandingAccess'>;
+  /** Tells people in Slack what the use cases publish: the services' events. */
+  notifier: SlackNotifier;
   postDigest(name: string): Promise<void>;
   /**
    * Slack events being handled, from Bolt's global middleware to the last listener's end. Bolt
@@ -77,6 +73,7 @@ export function createLatch(options: LatchOptions): Latch {
   if (options.metrics) countRateLimits(fastClient, options.metrics);
   // Learned at init; the first middleware, and the profiles' workspace check, rely on it.
   const origin = new AppOriginCheck(logger);
+  const notifier = new SlackNotifier(slack.app.client, { db, policy, logger });
   const services: ServiceContext = {
     db,
     policy,
@@ -85,8 +82,10 @@ export function createLatch(options: LatchOptions): Latch {
     groups: options.groups ?? new SlackUsergroupDirectory(fastClient, logger),
     users: options.users ?? new SlackUserDirectory(fastClient, () => origin.teamId, logger),
     access: options.access,
+    events: notifier,
     metrics: options.metrics,
     ...(options.providers ? { providerFor: (resourceId: string) => options.providers!.get(resourceId) } : {}),
+    minimumDurationSeconds: options.minimumDurationSeconds,
   };
   // First of all: a payload from another workspace or for another app goes no further.
   slack.app.use(origin.middleware);
@@ -96,26 +95,12 @@ export function createLatch(options: LatchOptions): Latch {
   slack.app.use(({ next }) => listenerWork.track(next));
   // After the tracking, so shutdown also waits for a refusal still being told to the person.
   slack.app.use(new AdmissionGate({ maxInFlight: options.maxListenerWork, logger, metrics: options.metrics }).middleware);
-  const messenger = new RequestMessenger(slack.app.client, db, policy, logger);
-  const listening = { services, messenger, home: new HomePublisher(slack.app.client, services, logger), logger };
+  const listening = { services, home: new HomePublisher(slack.app.client, services, logger), logger };
   registerRequestListeners(slack.app, listening);
   registerDecisionListeners(slack.app, listening);
   registerExtensionListeners(slack.app, listening);
   registerBreakGlassListeners(slack.app, listening);
   registerHomeListeners(slack.app, listening);
-  const sweeps: Omit<MaintenanceSweeps, 'reconcile' | 'scanStandingAccess'> = {
-    async expirePendingRequests() {
-      for (const requestId of await expirePendingRequests(services)) await messenger.announceOutcome(requestId);
-    },
-    async announceMissedRequests() {
-      for (const requestId of await findUnannouncedRequests(services)) await messenger.announce(requestId);
-    },
-    async sendReminders() {
-      for (const requestId of await claimBreakGlassReminders(services)) await messenger.remindBreakGlassReview(requestId);
-      for (const requestId of await escalateOverdueRequests(services)) await messenger.announceEscalation(requestId);
-      for (const requestId of await claimPendingReminders(services)) await messenger.remindApprovers(requestId);
-    },
-  };
   /** Builds a digest of the policy in force and posts it (the digest schedules call it). */
   const postDigest = async (name: string): Promise<void> => {
     await sendDigest(slack.app.client, db, policy(), name, services.clock.now());
@@ -124,5 +109,5 @@ export function createLatch(options: LatchOptions): Latch {
     await slack.app.init();
     origin.learn(await learnAppIdentity(slack.app.client));
   };
-  return { ...slack, init, services, messenger, sweeps, postDigest, listenerWork };
+  return { ...slack, init, services, notifier, postDigest, listenerWork };
 }

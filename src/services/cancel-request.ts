@@ -4,6 +4,7 @@ import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
 import { lockRequest } from './decide-request.ts';
 import { isSecurityAdmin } from './end-access-early.ts';
+import { publishCommitted } from './latch-events.ts';
 import type { ServiceContext } from './service-context.ts';
 
 export type CancelRequestResult = { ok: true; requestId: string } | { ok: false; message: string };
@@ -57,5 +58,6 @@ export async function cancelRequest(ctx: ServiceContext, input: { requestId: str
     }
   }
   ctx.logger.info({ accessRequestId: result.requestId, by: input.userId, wasApproved: result.wasApproved }, 'request cancelled');
+  await publishCommitted(ctx, { type: 'request.cancelled', requestId: result.requestId });
   return { ok: true, requestId: result.requestId };
 }

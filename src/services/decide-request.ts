@@ -7,6 +7,7 @@ import type { StoredRequestFit } from '../domain/stored-request-fit.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import type { AccessRequest } from '../store/generated/client.ts';
 import { inTransaction, type Transaction } from '../store/transaction.ts';
+import { publishCommitted } from './latch-events.ts';
 import { recheckStoredRequest } from './recheck-policy.ts';
 import type { ServiceContext } from './service-context.ts';
 
@@ -27,7 +28,7 @@ export type DecideRequestResult =
   | { ok: true; outcome: 'recorded' | 'approved' | 'denied'; requestId: string }
   /**
    * `endedRequestId`: the refusal ended the request (it no longer fits the policy in force, or its
-   * decision time has passed): its messages must be rewritten and its requester told.
+   * decision time has passed), and published so: its messages are rewritten and its requester told.
    */
   | { ok: false; refusal: DecisionRefusal; message: string; endedRequestId?: string };
 
@@ -161,7 +162,10 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
 
   if (result.ok && result.outcome !== 'recorded') ctx.metrics?.decision(result.outcome, allowed.request.createdAt, now);
   if (result.ok && result.outcome === 'approved') await handOver(ctx, () => ctx.access.requestGrant(result.requestId, startsAt), result.requestId);
-  if (result.ok) ctx.logger.info({ accessRequestId: result.requestId, decider: input.deciderId, outcome: result.outcome }, 'decision recorded');
+  if (result.ok) {
+    ctx.logger.info({ accessRequestId: result.requestId, decider: input.deciderId, outcome: result.outcome }, 'decision recorded');
+    await publishCommitted(ctx, result.outcome === 'recorded' ? { type: 'vote.recorded', requestId: result.requestId } : { type: 'request.decided', requestId: result.requestId, outcome: result.outcome });
+  }
   return result;
 }
 
@@ -184,8 +188,8 @@ async function currentApprovers(ctx: ServiceContext, resource: ResourcePolicy, r
 /**
  * Ends a pending request the policy in force no longer allows, instead of recording the vote: past
  * its decision time it is expired (what the sweep would have done), otherwise it is denied by the
- * policy. The state change and its audit event, with the reason's code, commit together; the
- * caller tells the requester.
+ * policy. The state change and its audit event, with the reason's code, commit together; then it
+ * is published, so the requester hears why.
  */
 async function endUnfitRequest(ctx: ServiceContext, requestId: string, fit: Extract<StoredRequestFit, { fits: false }>, deciderId: string): Promise<DecideRequestResult> {
   const now = ctx.clock.now();
@@ -205,6 +209,7 @@ async function endUnfitRequest(ctx: ServiceContext, requestId: string, fit: Extr
     return true;
   });
   ctx.logger.info({ accessRequestId: requestId, code: fit.code, decider: deciderId, ended }, 'decision refused: the request no longer fits the policy in force');
+  if (ended) await publishCommitted(ctx, state === 'expired' ? { type: 'request.expired', requestId } : { type: 'request.decided', requestId, outcome: 'denied' });
   const message =
     state === 'expired'
       ? 'This request can no longer be approved: nobody decided in time, so it has expired. The requester has been told.'

@@ -4,6 +4,7 @@ import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
 import { findAccessChain } from './access-chain.ts';
 import { handOver, lockRequest } from './decide-request.ts';
+import { publishCommitted } from './latch-events.ts';
 import type { ServiceContext } from './service-context.ts';
 
 export type EndAccessResult =
@@ -87,6 +88,7 @@ export async function endAccessEarly(ctx: ServiceContext, input: { requestId: st
       if (grantId) await handOver(ctx, () => ctx.access.scheduleRevocation(grantId, now), requestId);
     }
     ctx.logger.info({ accessRequestId: result.requestId, by: input.userId, requests: result.ended.length }, 'access ended early');
+    for (const { requestId } of result.ended) await publishCommitted(ctx, { type: 'access.end_requested', requestId });
   }
   return result;
 }

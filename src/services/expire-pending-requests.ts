@@ -1,5 +1,6 @@
 import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
+import { publishCommitted } from './latch-events.ts';
 import type { ServiceContext } from './service-context.ts';
 
 const BATCH_SIZE = 100;
@@ -8,7 +9,7 @@ const BATCH_SIZE = 100;
  * Moves every pending request whose decision time has passed to `expired`, each in its own
  * transaction with its audit event. The update is conditional on the request still being
  * pending, so a decision that lands at the same moment wins cleanly and nothing expires twice.
- * Returns the ids that expired, for the caller to update their messages.
+ * Each expiry is published once all are stored; returns the ids that expired.
  */
 export async function expirePendingRequests(ctx: ServiceContext): Promise<string[]> {
   const now = ctx.clock.now();
@@ -37,5 +38,6 @@ export async function expirePendingRequests(ctx: ServiceContext): Promise<string
     if (due.length < BATCH_SIZE) break;
   }
   if (expired.length > 0) ctx.logger.info({ count: expired.length }, 'pending requests expired');
+  for (const requestId of expired) await publishCommitted(ctx, { type: 'request.expired', requestId });
   return expired;
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { ProviderFailureKind } from '../providers/provider.ts';
+import { providerDefinition } from '../providers/registry.ts';
 
 /**
  * What people are told when granting or revoking fails. A provider's failure message quotes the
@@ -22,13 +23,6 @@ export interface FailureNotice {
   text: string;
 }
 
-/** How people name the target of each provider type; a type not listed is "the target system". */
-const TARGET_NAMES: Record<string, string> = {
-  postgres: 'The database',
-  webhook: 'The access webhook',
-  'slack-usergroup': 'Slack',
-};
-
 export function failureNotice(operation: AccessOperation, source: FailureSource): FailureNotice {
   const ref = randomBytes(4).toString('hex');
   return { ref, text: `${sentence(operation, source)} (reference ${ref})` };
@@ -39,6 +33,7 @@ function sentence(operation: AccessOperation, source: FailureSource): string {
     return operation === 'grant' ? 'The policy no longer configures this resource' : 'The policy no longer configures this resource: remove the access by hand';
   }
   if (source === 'no_account') return 'The request names no account to grant to';
-  const target = TARGET_NAMES[source.provider] ?? 'The target system';
+  // Each provider's definition says how people name its target; a type Latch no longer has cannot.
+  const target = providerDefinition(source.provider)?.targetName ?? 'The target system';
   return source.kind === 'permanent' ? `${target} refused the ${operation}` : `${target} could not complete the ${operation}`;
 }

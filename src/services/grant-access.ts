@@ -7,8 +7,9 @@ import type { Prisma } from '../store/generated/client.ts';
 import { inTransaction, type Transaction } from '../store/transaction.ts';
 import { isLiveGrant } from './access-chain.ts';
 import { oneLine, type AccessContext } from './access-context.ts';
-import { lockRequest } from './decide-request.ts';
+import { handOver, lockRequest } from './decide-request.ts';
 import { failureNotice, type FailureSource } from './failure-notice.ts';
+import { publishCommitted } from './latch-events.ts';
 import { recheckStoredRequest } from './recheck-policy.ts';
 import { accessKeyOf } from './same-access.ts';
 
@@ -19,7 +20,7 @@ export interface GrantAccessInput {
 }
 
 export type GrantAccessResult =
-  /** Access exists; revoke it at `expiresAt`. */
+  /** Access exists; its revocation at `expiresAt` is queued. */
   | { outcome: 'granted'; requestId: string; grantId: string; expiresAt: Date }
   /** The request starts later; try again then. */
   | { outcome: 'not_yet'; startsAt: Date }
@@ -28,9 +29,9 @@ export type GrantAccessResult =
   /** A transient failure, recorded; retrying may help. */
   | { outcome: 'retry'; message: string }
   /**
-   * Latch gave up: the request is `failed` and its people must be told. When the provider's last
-   * word was transient, the access may exist all the same (a timeout after the target acted):
-   * `cleanupGrantId` names the grant to revoke at once.
+   * Latch gave up: the request is `failed`, and published so. When the provider's last word was
+   * transient, the access may exist all the same (a timeout after the target acted):
+   * `cleanupGrantId` names the grant whose revocation is queued at once.
    */
   | { outcome: 'failed'; requestId: string; message: string; cleanupGrantId: string | null };
 
@@ -52,8 +53,25 @@ async function durationStart(tx: Transaction, extendsRequestId: string | null, g
  * The provider call happens outside any database transaction, under the access lock (see
  * AccessLocks): a short transaction before it counts the attempt, a short one after it records
  * the outcome with its audit event. The duration counts from the moment the provider confirmed.
+ *
+ * After the commit it queues what follows, the revocation at expiry (or at once, for what a failed
+ * grant may have left behind), then publishes `access.granted` or `grant.failed`.
  */
 export async function grantAccess(ctx: AccessContext, input: GrantAccessInput): Promise<GrantAccessResult> {
+  const result = await attemptGrant(ctx, input);
+  if (result.outcome === 'granted') {
+    await handOver(ctx, () => ctx.access.scheduleRevocation(result.grantId, result.expiresAt), result.requestId);
+    await publishCommitted(ctx, { type: 'access.granted', requestId: result.requestId, grantId: result.grantId });
+  }
+  if (result.outcome === 'failed') {
+    const { cleanupGrantId } = result;
+    if (cleanupGrantId) await handOver(ctx, () => ctx.access.scheduleRevocation(cleanupGrantId, ctx.clock.now()), result.requestId);
+    await publishCommitted(ctx, { type: 'grant.failed', requestId: result.requestId });
+  }
+  return result;
+}
+
+async function attemptGrant(ctx: AccessContext, input: GrantAccessInput): Promise<GrantAccessResult> {
   const request = await ctx.db.accessRequest.findUnique({ where: { id: input.requestId } });
   if (!request) return { outcome: 'skipped', reason: 'the request does not exist' };
   if (request.state !== 'approved') return { outcome: 'skipped', reason: `the request is ${request.state}` };

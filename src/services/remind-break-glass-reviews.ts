@@ -1,12 +1,13 @@
 import { findResource } from '../domain/policy.ts';
+import { publishCommitted } from './latch-events.ts';
 import type { ServiceContext } from './service-context.ts';
 
 const DEFAULT_REMIND_EVERY_SECONDS = 60 * 60;
 
 /**
  * Break-glass uses whose review is overdue and that were not reminded about within their
- * resource's `remindEvery`: each is claimed (its reminder time set) before the caller posts the
- * reminder, so two workers running this sweep do not remind twice.
+ * resource's `remindEvery`: each is claimed (its reminder time set) before its reminder is
+ * published, so two workers running this sweep do not remind twice. Returns the ids claimed.
  */
 export async function claimBreakGlassReminders(ctx: ServiceContext): Promise<string[]> {
   const now = ctx.clock.now();
@@ -28,5 +29,6 @@ export async function claimBreakGlassReminders(ctx: ServiceContext): Promise<str
     });
     if (count === 1) claimed.push(request.id);
   }
+  for (const requestId of claimed) await publishCommitted(ctx, { type: 'break_glass.review_overdue', requestId });
   return claimed;
 }

@@ -2,15 +2,16 @@ import { findResource } from '../domain/policy.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
 import { lockRequest } from './decide-request.ts';
+import { publishCommitted } from './latch-events.ts';
 import type { ServiceContext } from './service-context.ts';
 
 const BATCH = 200;
 
 /**
  * Undecided requests whose resource asks for reminders and that waited `after` since they were
- * made or last reminded. Each is claimed (its reminder time set, compare-and-set) before the
- * caller posts, so two workers running the sweep remind once. A reminder changes nothing about
- * the request, so it is not audited.
+ * made or last reminded. Each is claimed (its reminder time set, compare-and-set) before its
+ * `reminder.due` is published, so two workers running the sweep remind once. A reminder changes
+ * nothing about the request, so it is not audited. Returns the ids claimed.
  */
 export async function claimPendingReminders(ctx: ServiceContext): Promise<string[]> {
   const now = ctx.clock.now();
@@ -33,12 +34,13 @@ export async function claimPendingReminders(ctx: ServiceContext): Promise<string
     if (count === 1) claimed.push(request.id);
     if (claimed.length >= BATCH) break;
   }
+  for (const requestId of claimed) await publishCommitted(ctx, { type: 'reminder.due', requestId });
   return claimed;
 }
 
 /**
  * Undecided requests that waited `escalateAfter`: escalated once, with an audit event, in one
- * transaction. From then on, members of the escalation groups may decide them too.
+ * transaction, then published. From then on, members of the escalation groups may decide them too.
  */
 export async function escalateOverdueRequests(ctx: ServiceContext): Promise<string[]> {
   const now = ctx.clock.now();
@@ -63,5 +65,6 @@ export async function escalateOverdueRequests(ctx: ServiceContext): Promise<stri
     if (done) escalated.push(request.id);
     if (escalated.length >= BATCH) break;
   }
+  for (const requestId of escalated) await publishCommitted(ctx, { type: 'request.escalated', requestId });
   return escalated;
 }

@@ -6,6 +6,7 @@ import { lockRequester } from '../store/requester-lock.ts';
 import { inTransaction, type Transaction } from '../store/transaction.ts';
 import { loadAutoApprovalHistory } from './auto-approval-history.ts';
 import { handOver } from './decide-request.ts';
+import { publishCommitted } from './latch-events.ts';
 import { requesterPrincipal } from './requester-principal.ts';
 import type { ServiceContext } from './service-context.ts';
 
@@ -39,7 +40,7 @@ export const BREAK_GLASS_RULE = 'break-glass';
  * Stores a new request as pending, with its `request.created` audit event in the same
  * transaction. When one of the resource's auto-approval rules covers it, the request is approved
  * in that same transaction, the rule's name recorded as the decider, and handed on to be granted.
- * The caller posts the Slack messages after the commit: an auto-approved request is announced too.
+ * After the commit it publishes `request.created`: an auto-approved request is announced too.
  */
 export async function requestAccess(ctx: ServiceContext, input: RequestAccessInput): Promise<RequestAccessResult> {
   if (input.submissionKey) {
@@ -59,7 +60,7 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
       ]
     : [];
   const memberGroups = relevantGroups.length > 0 ? await ctx.groups.memberGroups(input.requesterId, relevantGroups) : new Set<string>();
-  const validation = validateAccessRequest(policy, input, memberGroups, ctx.clock.now(), input.breakGlass ? 'break-glass' : 'approval');
+  const validation = validateAccessRequest(policy, input, memberGroups, ctx.clock.now(), input.breakGlass ? 'break-glass' : 'approval', ctx.minimumDurationSeconds);
   if (!validation.ok) return validation;
 
   const { resource, role, durationSeconds, reason, ticket, startsAt } = validation.request;
@@ -143,6 +144,7 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
   const logged = { accessRequestId: requestId, resourceId: resource.id, role: role.id, autoApprovedBy: rule?.name, breakGlass: Boolean(breakGlass) };
   if (breakGlass) ctx.logger.warn(logged, 'break-glass access used');
   else ctx.logger.info(logged, 'access requested');
+  await publishCommitted(ctx, { type: 'request.created', requestId });
   return { ok: true, requestId, autoApprovedBy: rule?.name ?? null, breakGlass };
 }
 

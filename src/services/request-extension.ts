@@ -4,6 +4,7 @@ import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
 import { findAccessChain, heldAccessOf, type ChainedRequest } from './access-chain.ts';
 import { lockRequest } from './decide-request.ts';
+import { publishCommitted } from './latch-events.ts';
 import type { ServiceContext } from './service-context.ts';
 
 export type ExtensionCheck =
@@ -52,7 +53,7 @@ export async function requestExtension(
 ): Promise<RequestExtensionResult> {
   const check = await checkExtension(ctx, input.requestId, input.requesterId);
   if (!check.ok) return check;
-  const validation = validateExtension(check.role, check.held, input);
+  const validation = validateExtension(check.role, check.held, input, ctx.minimumDurationSeconds);
   if (!validation.ok) return validation;
   const { head, resource, role, held } = check;
   const policy = ctx.policy();
@@ -97,5 +98,6 @@ export async function requestExtension(
   });
   if (!requestId) return { ok: false, message: 'You have already asked for more time on this access: wait for that decision.' };
   ctx.logger.info({ accessRequestId: requestId, extends: head.id, seconds: validation.seconds }, 'more time requested');
+  await publishCommitted(ctx, { type: 'request.created', requestId });
   return { ok: true, requestId };
 }

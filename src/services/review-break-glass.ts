@@ -4,6 +4,7 @@ import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
 import { lockRequest } from './decide-request.ts';
 import { isSecurityAdmin } from './end-access-early.ts';
+import { publishCommitted } from './latch-events.ts';
 import type { ServiceContext } from './service-context.ts';
 
 export type ReviewResult = { ok: true; requestId: string } | { ok: false; message: string };
@@ -24,7 +25,7 @@ export async function reviewBreakGlass(ctx: ServiceContext, input: { requestId: 
     return { ok: false, message: 'Only a security admin or an approver of this resource can review break-glass use.' };
   }
   const now = ctx.clock.now();
-  return inTransaction(ctx.db, async (tx): Promise<ReviewResult> => {
+  const result = await inTransaction(ctx.db, async (tx): Promise<ReviewResult> => {
     const locked = await lockRequest(tx, request.id);
     if (!locked) return { ok: false, message: 'This request no longer exists.' };
     if (locked.reviewedAt) return { ok: false, message: `This break-glass use was already reviewed by <@${locked.reviewedBySlackId}>.` };
@@ -39,4 +40,6 @@ export async function reviewBreakGlass(ctx: ServiceContext, input: { requestId: 
     });
     return { ok: true, requestId: locked.id };
   });
+  if (result.ok) await publishCommitted(ctx, { type: 'break_glass.reviewed', requestId: result.requestId });
+  return result;
 }

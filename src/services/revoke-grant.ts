@@ -8,6 +8,7 @@ import { inTransaction } from '../store/transaction.ts';
 import { oneLine, type AccessContext } from './access-context.ts';
 import { failureNotice } from './failure-notice.ts';
 import { thrownFailure } from './grant-access.ts';
+import { publishCommitted } from './latch-events.ts';
 import { accessKeyOf, sameAccessRoles } from './same-access.ts';
 
 /**
@@ -34,7 +35,7 @@ export type RevokeGrantResult =
   /** Not due yet (extended, or the job ran early): run again at `dueAt`. */
   | { outcome: 'not_due'; dueAt: Date }
   /** The provider failed; recorded. `alert` is true the one time the security channel must hear of it. */
-  | { outcome: 'retry'; grantId: string; message: string; attempts: number; permanent: boolean; alert: boolean };
+  | { outcome: 'retry'; requestId: string; grantId: string; message: string; attempts: number; permanent: boolean; alert: boolean };
 
 /**
  * Takes away a grant's access once it is due. Idempotent: a revoked grant stays revoked, and a
@@ -45,8 +46,22 @@ export type RevokeGrantResult =
  * the access must outlive this grant. Under the access lock (no grant or revoke of the
  * same access can run meanwhile) Latch looks for such a grant; if there is one, this grant is
  * closed without calling the provider, and the access ends when the last covering grant does.
+ *
+ * Once the access lock is let go it publishes what happened: the access ended (and an overdue
+ * revocation recovered), or, the one time it must be heard, a revocation overdue.
  */
 export async function revokeGrant(ctx: AccessContext, grantId: string): Promise<RevokeGrantResult> {
+  const result = await attemptRevocation(ctx, grantId);
+  if (result.outcome === 'revoked') {
+    const { requestId } = result;
+    await publishCommitted(ctx, { type: 'access.ended', requestId, grantId });
+    if (result.wasOverdue) await publishCommitted(ctx, { type: 'revocation.recovered', requestId, grantId });
+  }
+  if (result.outcome === 'retry' && result.alert) await publishCommitted(ctx, { type: 'revocation.overdue', requestId: result.requestId, grantId });
+  return result;
+}
+
+async function attemptRevocation(ctx: AccessContext, grantId: string): Promise<RevokeGrantResult> {
   const grant = await ctx.db.grant.findUnique({ where: { id: grantId } });
   const early = earlyOutcome(grant, ctx.clock.now());
   if (early) return early;
@@ -285,7 +300,7 @@ async function recordFailedRevocation(ctx: AccessContext, grant: Grant, failure:
     });
   });
   ctx.logger.error({ accessRequestId: grant.requestId, grantId: grant.id, attempt: attempts, failure: message, kind: failure.kind, ref: notice.ref }, 'revocation failed; it will be retried');
-  return { outcome: 'retry', grantId: grant.id, message, attempts, permanent: failure.kind === 'permanent', alert };
+  return { outcome: 'retry', requestId: grant.requestId, grantId: grant.id, message, attempts, permanent: failure.kind === 'permanent', alert };
 }
 
 /** What the requester and approvers read about how the access ended. */

@@ -1,13 +1,8 @@
 import { appendAuditEvents, type AuditEntry } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
 import { oneLine, type AccessContext } from './access-context.ts';
+import { publishCommitted, type StandingAccess } from './latch-events.ts';
 import { sameAccessRoles } from './same-access.ts';
-
-export interface StandingAccess {
-  resourceId: string;
-  role: string;
-  principal: string;
-}
 
 export interface StandingAccessScan {
   /** Holders found without a grant for the first time: the security channel is told. */
@@ -26,7 +21,7 @@ export interface StandingAccessScan {
  * Latch, or a revocation that silently failed. A grant covers its principal from the moment its
  * row exists until it is revoked, and grants are read before and after the listing, so a grant or
  * a revocation in progress during the scan is not reported. `permanentHolders` are left out.
- * Each new finding and each resolution is audited.
+ * Each new finding and each resolution is audited, then published for the security channel.
  */
 export async function scanStandingAccess(ctx: AccessContext): Promise<StandingAccessScan> {
   const result: StandingAccessScan = { found: [], resolved: [], stillOpen: 0, errors: [] };
@@ -51,6 +46,9 @@ export async function scanStandingAccess(ctx: AccessContext): Promise<StandingAc
   }
   if (result.found.length > 0) ctx.logger.warn({ found: result.found }, 'standing access found: role holders without a grant');
   for (const error of result.errors) ctx.logger.warn({ error }, 'standing-access scan could not list a role');
+  if (result.found.length > 0 || result.resolved.length > 0) {
+    await publishCommitted(ctx, { type: 'standing_access.changed', found: result.found, resolved: result.resolved });
+  }
   return result;
 }
 

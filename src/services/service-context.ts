@@ -3,6 +3,7 @@ import type { Policy } from '../domain/policy.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { AccessProvider } from '../providers/provider.ts';
 import type { Database } from '../store/database.ts';
+import type { LatchEventPublisher } from './latch-events.ts';
 
 export interface Clock {
   now(): Date;
@@ -56,6 +57,8 @@ export interface ServiceContext {
   groups: GroupDirectory;
   users: UserDirectory;
   access: AccessScheduler;
+  /** Told what happened after each commit (publishCommitted): who hears of it is not the use case's concern. */
+  events: LatchEventPublisher;
   logger: Logger;
   metrics?: DecisionMetrics | undefined;
   /**
@@ -63,4 +66,10 @@ export interface ServiceContext {
    * request is then checked against its target (checkPrincipal) before it is stored.
    */
   providerFor?: ((resourceId: string) => AccessProvider | undefined) | undefined;
+  /**
+   * The shortest duration a request or an extension may ask for, in seconds; a minute
+   * (MINIMUM_DURATION_SECONDS) when absent. Only tests set it, to grant for seconds: no variable
+   * or policy field a deployment reads reaches it.
+   */
+  minimumDurationSeconds?: number | undefined;
 }

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Locator, Page } from 'playwright-core';
-import { DEMO_PEOPLE, FIRST_APPROVER, REQUESTER, SECOND_APPROVER, SECURITY_LEAD, type DemoPerson } from '../../src/demo/demo-cast.ts';
-import { ANALYTICS_RESOURCE } from '../../src/demo/demo-policy.ts';
-import { sendDemoDigest } from '../../src/demo/demo-stack.ts';
+import { DEMO_PEOPLE, FIRST_APPROVER, REQUESTER, SECOND_APPROVER, SECURITY_LEAD, type DemoPerson } from '../../tools/demo/demo-cast.ts';
+import { ANALYTICS_RESOURCE } from '../../tools/demo/demo-policy.ts';
+import { sendDemoDigest } from '../../tools/demo/demo-stack.ts';
 import { launchChromium, StoryCamera, type TestBrowser } from './chromium.ts';
 import { startDemoUnderTest, type DemoUnderTest } from '../helpers/demo-under-test.ts';
 
@@ -15,8 +15,9 @@ let demo: DemoUnderTest;
 let browser: TestBrowser;
 
 beforeAll(async () => {
-  // A digest every minute, so one covering the story's break-glass comes within the test.
-  [demo, browser] = await Promise.all([startDemoUnderTest({ digestSchedule: '* * * * *' }), launchChromium()]);
+  // A digest every minute, so one covering the story's break-glass comes within the test; grants
+  // for seconds, so the story's expiry does not take a minute.
+  [demo, browser] = await Promise.all([startDemoUnderTest({ digestSchedule: '* * * * *', shortGrants: true }), launchChromium()]);
 }, 180_000);
 
 afterAll(async () => {
@@ -26,10 +27,12 @@ afterAll(async () => {
 
 // The machine is slow and shared: every wait is for something to appear, with room to spare.
 const SHOWS_UP = { timeout: 30_000 };
-/** A 1m grant, revoked by a delayed job: allow for the minute, the lateness and a busy machine. */
+/** The story's grant (GRANT), revoked by a delayed job: allow for it, the lateness and a busy machine. */
 const EXPIRES = { timeout: 150_000, interval: 1_000 };
 /** The every-minute digest that covers the break-glass use. */
 const DIGEST_ARRIVES = { timeout: 150_000, interval: 1_000 };
+/** Long enough to see pg_has_role turn true on the page before it turns false. */
+const GRANT = '15s';
 
 /** The live pg_has_role panel's value for one login, as the page shows it. */
 async function pgHasRole(page: Page, login: string): Promise<string> {
@@ -102,7 +105,7 @@ describe('the demo in a browser', () => {
     await form.waitFor(SHOWS_UP);
     await pick(form.getByLabel('Resource'), 'Analytics database');
     await pick(form.getByLabel('Role'), 'read');
-    await form.getByLabel('Duration').fill('1m');
+    await form.getByLabel('Duration').fill(GRANT);
     await form.getByLabel('Reason').fill('Checking the November revenue dip for the board deck');
     await camera.shoot(page, 'requester fills the form');
     await form.getByRole('button', { name: 'Request', exact: true }).click();

@@ -17,7 +17,7 @@ import {
 } from '../../src/slack/blocks/ids.ts';
 import { SLACK_EVENTS_PATH } from '../../src/slack/app.ts';
 import { createDatabase, type Database } from '../../src/store/database.ts';
-import { FakeSlack } from '../helpers/fake-slack.ts';
+import { FakeSlack } from '../../tools/sandbox/fake-slack.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { LatchProcess, runLatch, type LatchExit } from '../helpers/latch-process.ts';
 import { PrivateRedis } from '../helpers/private-redis.ts';

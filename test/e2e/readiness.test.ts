@@ -5,7 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkReadiness } from '../../src/runtime/readiness.ts';
 import { createDatabase } from '../../src/store/database.ts';
-import { FakeSlack } from '../helpers/fake-slack.ts';
+import { FakeSlack } from '../../tools/sandbox/fake-slack.ts';
 import { FreezableProxy } from '../helpers/freezable-proxy.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { LatchProcess } from '../helpers/latch-process.ts';

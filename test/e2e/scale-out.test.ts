@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { SLACK_EVENTS_PATH } from '../../src/slack/app.ts';
 import { createDatabase, type Database } from '../../src/store/database.ts';
-import { FakeSlack } from '../helpers/fake-slack.ts';
+import { FakeSlack } from '../../tools/sandbox/fake-slack.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { LatchProcess } from '../helpers/latch-process.ts';
 import { PrivateRedis } from '../helpers/private-redis.ts';
@@ -16,7 +16,9 @@ import { adminQuery, createTestDatabase, withDatabaseName, type TestDatabase } f
 /**
  * Scale-out as DESIGN.md promises it: two `latch web` processes take Slack's requests and two
  * `latch worker` processes run the jobs, against one PostgreSQL and one Redis. Every approval is
- * granted once and revoked once, whichever process takes which request, click and job.
+ * granted once and revoked once, whichever process takes which request, click and job. The
+ * processes start through the test entry (LatchProcess's `shortGrants`), so the access lasts
+ * seconds: long enough for every approval to be granted before the first one expires.
  */
 const SIGNING_SECRET = 'scale-signing-secret-0123456789abc';
 const BOT_TOKEN = 'xoxb-2222-3333-scaleBotToken';
@@ -61,7 +63,7 @@ afterAll(async () => {
 
 async function startLatch(role: 'web' | 'worker', env: Record<string, string>): Promise<string> {
   const port = await freePort();
-  const latch = new LatchProcess([role], { ...env, PORT: String(port) });
+  const latch = new LatchProcess([role], { ...env, PORT: String(port) }, { shortGrants: true });
   processes.push(latch);
   await latch.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('latch is listening'), 60_000);
   return `http://127.0.0.1:${port}${SLACK_EVENTS_PATH}`;
@@ -117,7 +119,7 @@ ${map}
 
     // Each request through one web process, its approval through the other.
     for (let i = 0; i < PEOPLE; i++) {
-      const response = await webs[i % 2]!.command(person(i).slackId, `target-db read 1m scale-out ${i}`);
+      const response = await webs[i % 2]!.command(person(i).slackId, `target-db read 20s scale-out ${i}`);
       expect(response.status).toBe(200);
     }
     await waitFor(async () => (await db.accessRequest.count({ where: { approvalMessageTs: { not: null } } })) === PEOPLE, 30_000);

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { END_ACCESS } from '../../src/slack/blocks/ids.ts';
 import { SLACK_EVENTS_PATH } from '../../src/slack/app.ts';
 import { createDatabase, type Database } from '../../src/store/database.ts';
-import { FakeSlack, type FakeSlackCall } from '../helpers/fake-slack.ts';
+import { FakeSlack, type FakeSlackCall } from '../../tools/sandbox/fake-slack.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { LatchProcess } from '../helpers/latch-process.ts';
 import { PrivateRedis } from '../helpers/private-redis.ts';

@@ -3,10 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject } from 'vitest';
-import { dropDemoDatabases } from '../../src/demo/demo-databases.ts';
-import { demoNames, type DemoNames } from '../../src/demo/demo-names.ts';
-import { startDemoStack, type DemoStack } from '../../src/demo/demo-stack.ts';
+import { dropDemoDatabases } from '../../tools/demo/demo-databases.ts';
+import { demoNames, type DemoNames } from '../../tools/demo/demo-names.ts';
+import { startDemoStack, type DemoStack } from '../../tools/demo/demo-stack.ts';
 import { freePort } from './free-port.ts';
+import { latchNodeArgs } from './latch-process.ts';
 import { PrivateRedis } from './private-redis.ts';
 
 export interface DemoUnderTest {
@@ -18,10 +19,11 @@ export interface DemoUnderTest {
 }
 
 /**
- * The demo as `npm run demo` wires it (src/demo's own functions), on the test PostgreSQL server
- * with names of its own (roles are cluster-wide), a Redis of its own, and free ports.
+ * The demo as `npm run demo` wires it (tools/demo's own functions), on the test PostgreSQL server
+ * with names of its own (roles are cluster-wide), a Redis of its own, and free ports. With
+ * `shortGrants`, Latch starts through the test entry and grants for seconds (see LatchProcess).
  */
-export async function startDemoUnderTest(options: { digestSchedule?: string } = {}): Promise<DemoUnderTest> {
+export async function startDemoUnderTest(options: { digestSchedule?: string; shortGrants?: boolean } = {}): Promise<DemoUnderTest> {
   const names = demoNames(`_t${randomBytes(3).toString('hex')}`);
   const adminUrl = inject('adminDatabaseUrl');
   const redis = await PrivateRedis.start();
@@ -42,6 +44,7 @@ export async function startDemoUnderTest(options: { digestSchedule?: string } = 
       latchPort: await freePort(),
       workDir,
       ...(options.digestSchedule ? { digestSchedule: options.digestSchedule } : {}),
+      ...(options.shortGrants ? { latchNodeArgs: latchNodeArgs({ shortGrants: true }) } : {}),
       say: (line) => said.push(line),
     });
     return {

@@ -1,10 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { inject } from 'vitest';
-import { AccessQueues, type GrantRetryPolicy } from '../../src/jobs/access-queues.ts';
-import type { RevocationBackoff } from '../../src/jobs/revocation-backoff.ts';
+import { JobQueues } from '../../src/jobs/job-queues.ts';
+import type { RunningJobs } from '../../src/jobs/job-runner.ts';
+import type { GrantRetryPolicy, RevocationBackoff } from '../../src/jobs/job-settings.ts';
+import { grantAccessJob } from '../../src/jobs/definitions/grant-access.ts';
+import { revokeGrantJob } from '../../src/jobs/definitions/revoke-grant.ts';
+import { scanStandingAccessJob } from '../../src/jobs/definitions/scan-standing-access.ts';
 import type { AccessProvider } from '../../src/providers/provider.ts';
-import { startAccessJobs, type RunningAccessJobs } from '../../src/runtime/start-access-jobs.ts';
+import { startJobs } from '../../src/runtime/start-jobs.ts';
 import type { AccessScheduler } from '../../src/services/service-context.ts';
 import type { Policy } from '../../src/domain/policy.ts';
 import { createLogger } from '../../src/logging/logger.ts';
@@ -13,7 +17,7 @@ import { createLatch, type Latch } from '../../src/runtime/create-latch.ts';
 import { SLACK_EVENTS_PATH } from '../../src/slack/app.ts';
 import { portOf, startHttpServer } from '../../src/slack/http-server.ts';
 import { createDatabase, type Database } from '../../src/store/database.ts';
-import { FakeSlack } from './fake-slack.ts';
+import { FakeSlack } from '../../tools/sandbox/fake-slack.ts';
 import { testSeenSignatures } from './seen-signatures.ts';
 import { FreezableProxy } from './freezable-proxy.ts';
 import { FakeSocketMode } from './fake-socket-mode.ts';
@@ -46,7 +50,7 @@ export class LatchHarness extends SlackSender {
     readonly socket: FakeSocketMode | null,
     private readonly server: Server,
     private readonly testDb: TestDatabase,
-    private readonly jobs: { queues: AccessQueues; running: RunningAccessJobs } | null,
+    private readonly jobs: { queues: JobQueues; running: RunningJobs } | null,
   ) {
     super(`http://127.0.0.1:${portOf(server)}${SLACK_EVENTS_PATH}`, SIGNING_SECRET, (id) => slack.responseUrl(id), socket && overSocketMode(socket));
   }
@@ -73,6 +77,8 @@ export class LatchHarness extends SlackSender {
       metrics?: LatchMetrics;
       /** Latch reaches PostgreSQL through a proxy the test can freeze (`dbProxy`), as a stalled PostgreSQL. */
       stallableDatabase?: boolean;
+      /** The shortest duration a request may ask for (a minute unless given): tests grant for seconds. */
+      minimumDurationSeconds?: number;
     } = {},
   ): Promise<LatchHarness> {
     const slack = await FakeSlack.start();
@@ -93,7 +99,12 @@ export class LatchHarness extends SlackSender {
     const granted: string[] = [];
     const logger = createLogger({ level: 'silent' });
     const prefix = `latch-test-${randomBytes(4).toString('hex')}`;
-    const queues = options.provider ? new AccessQueues({ redisUrl: inject('redisUrl'), prefix, logger, ...(options.grantRetry ? { grantRetry: options.grantRetry } : {}) }) : null;
+    const settings = {
+      concurrency: 4,
+      ...(options.grantRetry ? { grantRetry: options.grantRetry } : {}),
+      ...(options.revocationBackoff ? { revocationBackoff: options.revocationBackoff } : {}),
+    };
+    const queues = options.provider ? new JobQueues({ redisUrl: inject('redisUrl'), prefix, logger, settings }) : null;
     const replays = testSeenSignatures();
     const recorder: AccessScheduler = { requestGrant: async (id: string) => void granted.push(id), scheduleRevocation: async () => undefined };
     const latch = createLatch({
@@ -112,6 +123,7 @@ export class LatchHarness extends SlackSender {
       ...(options.provider ? { providers: { get: () => options.provider } } : {}),
       ...(options.maxListenerWork ? { maxListenerWork: options.maxListenerWork } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
+      minimumDurationSeconds: options.minimumDurationSeconds,
     });
     await latch.init();
     const server = await startHttpServer({ port: 0, host: '127.0.0.1', slack: latch.transport.requestListener, logger });
@@ -120,7 +132,8 @@ export class LatchHarness extends SlackSender {
     if (queues && options.provider) {
       const provider = options.provider;
       const providers = new Map(policy.resources.map((resource) => [resource.id, options.providers?.[resource.id] ?? provider]));
-      const running = await startAccessJobs({ latch, queues, providers, databaseUrl: testDb.url, redisUrl: inject('redisUrl'), prefix, logger, concurrency: 4, ...(options.revocationBackoff ? { revocationBackoff: options.revocationBackoff } : {}) });
+      // The grants and revocations only: a test runs the sweeps itself, when it means to.
+      const running = await startJobs({ latch, queues, providers, databaseUrl: testDb.url, logger, definitions: [grantAccessJob, revokeGrantJob] });
       jobs = { queues, running };
     }
     const harness = new LatchHarness(slack, latch, db, clock, groups, granted, socket, server, testDb, jobs);
@@ -143,7 +156,7 @@ export class LatchHarness extends SlackSender {
   /** Runs the standing-access sweep as a worker would (only with a provider). */
   async scanStandingAccess(): Promise<void> {
     if (!this.jobs) throw new Error('start the harness with a provider to scan');
-    await this.jobs.running.scanStandingAccess();
+    await this.jobs.running.runNow(scanStandingAccessJob);
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,27 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const LATCH_BIN = fileURLToPath(new URL('../../bin/latch.js', import.meta.url));
+const REPOSITORY = fileURLToPath(new URL('../../', import.meta.url));
+const LATCH_FOR_TESTS = fileURLToPath(new URL('./latch-for-tests.ts', import.meta.url));
+/** tsx's loader, by path: the test entry is TypeScript, and the child's working directory may be anywhere. */
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+export interface LatchProcessOptions {
+  /**
+   * Run test/helpers/latch-for-tests.ts instead of bin/latch.js: the same CLI, granting for
+   * durations from a second, so a test need not wait out a minute for an expiry.
+   */
+  shortGrants?: boolean;
+  /** What runs instead of `latch` (the seeding tool's npm script). */
+  program?: { file: string; args: string[] };
+}
+
+/** The arguments to `node` that start `latch` (before latch's own arguments). */
+export function latchNodeArgs(options: LatchProcessOptions = {}): string[] {
+  return options.shortGrants ? ['--import', TSX_LOADER, LATCH_FOR_TESTS] : [LATCH_BIN];
+}
 
 export interface LatchExit {
   code: number | null;
@@ -17,9 +37,11 @@ export class LatchProcess {
   readonly exited: Promise<LatchExit>;
   private readonly child: ChildProcess;
 
-  constructor(args: string[], env: Record<string, string | undefined>) {
+  constructor(args: string[], env: Record<string, string | undefined>, options: LatchProcessOptions = {}) {
+    const program = options.program ?? { file: process.execPath, args: latchNodeArgs(options) };
     // Nothing of the test runner's own environment leaks in, so each test states what Latch sees.
-    this.child = spawn(process.execPath, [LATCH_BIN, ...args], {
+    this.child = spawn(program.file, [...program.args, ...args], {
+      cwd: REPOSITORY,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -70,6 +92,11 @@ export class LatchProcess {
 }
 
 /** Runs `latch` to its end and returns how it ended. */
-export function runLatch(args: string[], env: Record<string, string | undefined>): Promise<LatchExit> {
-  return new LatchProcess(args, env).exited;
+export function runLatch(args: string[], env: Record<string, string | undefined>, options: LatchProcessOptions = {}): Promise<LatchExit> {
+  return new LatchProcess(args, env, options).exited;
+}
+
+/** Runs the seeding tool to its end, as a developer does: `npm run seed -- <args>` (tools/seed). */
+export function runSeed(args: string[], env: Record<string, string | undefined>): Promise<LatchExit> {
+  return new LatchProcess(args, env, { program: { file: 'npm', args: ['run', '--silent', 'seed', '--'] } }).exited;
 }

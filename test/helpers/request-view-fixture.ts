@@ -1,4 +1,4 @@
-import type { RequestView } from '../../src/slack/blocks/request-view.ts';
+import type { RequestView } from '../../src/services/request-view.ts';
 
 export const REQUEST_ID = '6f1c2a4e-8b7d-4c3e-9a10-2b3c4d5e6f70';
 /** User text that would broadcast and disguise a link if it reached Slack unescaped. */

@@ -1,5 +1,5 @@
 import type { EnvelopeType, FakeSocketMode } from './fake-socket-mode.ts';
-import { interactionBody, postSignedToSlackApp, slashCommandBody } from './slack-signing.ts';
+import { interactionBody, postSignedToSlackApp, slashCommandBody } from '../../tools/sandbox/slack-signing.ts';
 
 export const TEAM_ID = 'T0FAKE';
 

@@ -1,6 +1,7 @@
 import type { Policy } from '../../src/domain/policy.ts';
 import { createLogger } from '../../src/logging/logger.ts';
 import type { SlackAccount, SlackProfile } from '../../src/domain/identity.ts';
+import type { LatchEvent, LatchEventPublisher } from '../../src/services/latch-events.ts';
 import type { Clock, GroupDirectory, ServiceContext, UserDirectory } from '../../src/services/service-context.ts';
 import type { Database } from '../../src/store/database.ts';
 
@@ -49,11 +50,45 @@ export class TestGroups implements GroupDirectory {
   }
 }
 
+/**
+ * Records what the use cases publish, in order. `failing` makes every publish throw after it is
+ * recorded, as a notifier that cannot reach Slack or PostgreSQL would.
+ */
+export class RecordingEvents implements LatchEventPublisher {
+  readonly published: LatchEvent[] = [];
+  failing = false;
+  async publish(event: LatchEvent): Promise<void> {
+    this.published.push(event);
+    if (this.failing) throw new Error('the notifier is down');
+  }
+  /** The events of one type, in order. */
+  ofType<T extends LatchEvent['type']>(type: T): Array<Extract<LatchEvent, { type: T }>> {
+    return this.published.filter((event): event is Extract<LatchEvent, { type: T }> => event.type === type);
+  }
+  /** Each event as [type, what it is about]: the grant for a revocation's alerts, the request otherwise. */
+  heard(): Array<[LatchEvent['type'], string]> {
+    return this.published.map((event) => [event.type, subjectOf(event)]);
+  }
+  /** Whether `type` was published about `subject`; events follow their commit, so a test sees the state a moment first. */
+  has(type: LatchEvent['type'], subject: string): boolean {
+    return this.heard().some(([name, about]) => name === type && about === subject);
+  }
+  clear(): void {
+    this.published.length = 0;
+  }
+}
+
+function subjectOf(event: LatchEvent): string {
+  if (event.type === 'standing_access.changed') return 'standing access';
+  return event.type === 'revocation.overdue' || event.type === 'revocation.recovered' ? event.grantId : event.requestId;
+}
+
 export function testServiceContext(db: Database, policy: Policy) {
   const granted: string[] = [];
   const clock = new TestClock();
   const groups = new TestGroups();
   const users = new TestUsers();
+  const events = new RecordingEvents();
   const ctx: ServiceContext & { policyNow: Policy } = {
     db,
     policyNow: policy,
@@ -62,7 +97,8 @@ export function testServiceContext(db: Database, policy: Policy) {
     groups,
     users,
     access: { requestGrant: async (requestId) => void granted.push(requestId), scheduleRevocation: async () => undefined },
+    events,
     logger: createLogger({ level: 'silent' }),
   };
-  return { ctx, clock, groups, users, granted };
+  return { ctx, clock, groups, users, granted, events };
 }

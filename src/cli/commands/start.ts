@@ -1,18 +1,17 @@
 import { serviceEnvSchema, type ServiceEnv } from '../../config/env.ts';
 import { loadPolicyFile } from '../../config/policy-file.ts';
 import type { Policy } from '../../domain/policy.ts';
-import { AccessQueues } from '../../jobs/access-queues.ts';
-import { startDigestSchedules } from '../../jobs/digest-jobs.ts';
-import { startMaintenance } from '../../jobs/maintenance-jobs.ts';
+import { JOB_QUEUES } from '../../jobs/job-queue-specs.ts';
+import { JobQueues } from '../../jobs/job-queues.ts';
 import { createProvider, createProviders, providerGuard } from '../../providers/registry.ts';
 import type { AccessProvider } from '../../providers/provider.ts';
-import { startAccessJobs } from '../../runtime/start-access-jobs.ts';
+import { startJobs } from '../../runtime/start-jobs.ts';
 import { createRedisConnection, describeRedisError, redisModeProblem } from '../../jobs/redis-connection.ts';
 import { splitRedisUrls } from '../../config/redis-cluster.ts';
 import { createLogger, type Logger } from '../../logging/logger.ts';
 import { LatchMetrics } from '../../metrics/latch-metrics.ts';
 import { passwordOf } from '../../logging/secret-scrubber.ts';
-import { createLatch } from '../../runtime/create-latch.ts';
+import { createLatch, type LatchOptions } from '../../runtime/create-latch.ts';
 import { PolicySource } from '../../runtime/policy-source.ts';
 import { readinessCheck } from '../../runtime/readiness.ts';
 import { finishingPart, GracefulShutdown } from '../../runtime/graceful-shutdown.ts';
@@ -35,9 +34,9 @@ const SLACK_CHECK_TIMEOUT_MS = 30_000;
  * `latch start`: checks everything it depends on (a valid policy, PostgreSQL migrated, Redis
  * reachable, the bot token accepted by Slack) before it takes a single request, so a
  * misconfigured deployment fails at once with one line per problem, not later in front of a user.
- * Then it serves Slack and runs the maintenance sweeps (expiry, re-announcing).
+ * Then it serves Slack and runs the jobs (grants, revocations, sweeps, digests).
  */
-export async function startCommand(role: ProcessRole = 'all'): Promise<void> {
+export async function startCommand(role: ProcessRole = 'all', testOnly: TestOnlySettings = {}): Promise<void> {
   const env = readEnv(serviceEnvSchema);
   const logger = createLogger({
     level: env.LOG_LEVEL,
@@ -68,7 +67,7 @@ export async function startCommand(role: ProcessRole = 'all'): Promise<void> {
     // guarded by the accounts the policy in force protects.
     (settings) => createProvider(settings, process.env, { ...services, guard: providerGuard(source.policy, settings.type) }),
   );
-  const service = await startService(env, source, logger, role, targetLocks);
+  const service = await startService(env, source, logger, role, targetLocks, testOnly);
   // SIGTERM or SIGINT: see GracefulShutdown (a second one exits at once). Handled before Latch
   // says it listens, so a supervisor that stops it as soon as it has started gets a clean stop.
   const stopped = service.shutdown.onSignals();
@@ -85,6 +84,12 @@ export async function startCommand(role: ProcessRole = 'all'): Promise<void> {
  * Redis: a scheduled job runs on one worker whatever their number.
  */
 export type ProcessRole = 'all' | 'web' | 'worker';
+
+/**
+ * What only a test's entry point gives (test/helpers/latch-for-tests.ts), never bin/latch.js: no
+ * variable or policy field reaches it, so a deployment cannot grant for seconds.
+ */
+export type TestOnlySettings = Pick<LatchOptions, 'minimumDurationSeconds'>;
 
 interface RunningService {
   port: number;
@@ -114,7 +119,7 @@ async function buildProviders(policy: Policy, path: string, services: ProviderSe
   );
 }
 
-async function startService(env: ServiceEnv, source: PolicySource, logger: Logger, role: ProcessRole, targetLocks: PostgresTargetLocks): Promise<RunningService> {
+async function startService(env: ServiceEnv, source: PolicySource, logger: Logger, role: ProcessRole, targetLocks: PostgresTargetLocks, testOnly: TestOnlySettings): Promise<RunningService> {
   const db = createDatabase({ databaseUrl: env.DATABASE_URL });
   // Every connection to Redis, its queues' and workers' too: one Redis or a cluster, one key prefix.
   const redisTarget = { redisUrl: env.REDIS_URL, redisCluster: env.REDIS_CLUSTER, prefix: env.LATCH_QUEUE_PREFIX };
@@ -131,10 +136,10 @@ async function startService(env: ServiceEnv, source: PolicySource, logger: Logge
     await checkDatabase(db);
     await checkRedis(redis);
     // Only once Redis answers: a queue's connection would otherwise log every failed retry.
-    const queues = new AccessQueues({ ...redisTarget, logger });
+    const queues = new JobQueues({ ...redisTarget, logger });
     shutdown.add({ name: 'the job queues', close: () => queues.close() });
     // Every role reports the same gauges from PostgreSQL and Redis, and counts what it does itself.
-    const metrics = new LatchMetrics({ db, queues: [queues.grants, queues.revocations], logger });
+    const metrics = new LatchMetrics({ db, queues: [queues.queue(JOB_QUEUES.grants), queues.queue(JOB_QUEUES.revocations)], logger });
     const latch = createLatch({
       db,
       access: queues,
@@ -150,16 +155,14 @@ async function startService(env: ServiceEnv, source: PolicySource, logger: Logge
       // Under the queues' prefix: every `latch web` sharing this Redis sees what the others took.
       seenSignatures: new RedisSeenSignatures(redis, env.LATCH_QUEUE_PREFIX),
       providers: source.providers,
+      ...testOnly,
     });
-    const { transport, sweeps } = latch;
+    const { transport } = latch;
     await checkSlack(() => latch.init(), env.SLACK_API_URL);
+    // `latch web` only enqueues; the other roles run every registered job (src/jobs/job-registry.ts).
     if (role !== 'web') {
-      const access = await startAccessJobs({ latch, queues, providers: source.providers, databaseUrl: env.DATABASE_URL, ...redisTarget, logger, metrics });
-      shutdown.add(finishingPart('the grant and revoke workers', { ...access.workers, close: access.close }));
-      const maintenance = await startMaintenance({ ...redisTarget, sweeps: { ...sweeps, reconcile: access.reconcile, scanStandingAccess: access.scanStandingAccess }, logger });
-      shutdown.add(finishingPart('the maintenance sweeps', maintenance));
-      const digests = await startDigestSchedules({ ...redisTarget, digests: () => source.policy.digests, send: latch.postDigest, logger });
-      shutdown.add(finishingPart('the digests', digests));
+      const jobs = await startJobs({ latch, queues, providers: source.providers, databaseUrl: env.DATABASE_URL, logger, metrics });
+      shutdown.add(finishingPart('the jobs', jobs));
     }
     const server = await startHttpServer({
       port: env.PORT,

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { type ProviderFailure } from '../provider.ts';
+import type { ProviderFailure } from '../provider.ts';
 
 /**
  * What a pg error means for a retry, by SQLSTATE (errors from the server) and errno (errors from

@@ -3,7 +3,7 @@ import { tallyVotes } from '../../domain/approval-tally.ts';
 import { formatDuration } from '../../domain/duration.ts';
 import { countOf, escapeAndTruncate, groupMention, includingOneFrom, mention, slackDate } from '../mrkdwn.ts';
 import { ACTIVE_ACCESS_ACTIONS_BLOCK, approvalActionsBlockId, APPROVE, DENY, END_ACCESS } from './ids.ts';
-import type { DecisionView, RequestView } from './request-view.ts';
+import type { DecisionView, RequestView } from '../../services/request-view.ts';
 import type { SlackMessage } from './slack-message.ts';
 
 /**

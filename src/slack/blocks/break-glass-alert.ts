@@ -2,7 +2,7 @@ import type { types } from '@slack/bolt';
 import { formatDuration } from '../../domain/duration.ts';
 import { escapeAndTruncate, mention, slackDate } from '../mrkdwn.ts';
 import { BREAK_GLASS_ACTIONS_BLOCK, REVIEW_BREAK_GLASS } from './ids.ts';
-import type { RequestView } from './request-view.ts';
+import type { RequestView } from '../../services/request-view.ts';
 import type { SlackMessage } from './slack-message.ts';
 
 /**

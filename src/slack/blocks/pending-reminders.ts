@@ -1,7 +1,7 @@
 import { tallyVotes } from '../../domain/approval-tally.ts';
 import { formatDuration } from '../../domain/duration.ts';
 import { countOf, escapeAndTruncate, groupMention, includingOneFrom, mention } from '../mrkdwn.ts';
-import type { RequestView } from './request-view.ts';
+import type { RequestView } from '../../services/request-view.ts';
 import type { SlackMessage } from './slack-message.ts';
 
 /**

@@ -3,7 +3,7 @@ import { tallyVotes } from '../../domain/approval-tally.ts';
 import { formatDuration } from '../../domain/duration.ts';
 import { countOf, escapeAndTruncate, includingOneFrom, mention, slackDate } from '../mrkdwn.ts';
 import { ACTIVE_ACCESS_ACTIONS_BLOCK, CANCEL, END_ACCESS, EXTEND_ACCESS, REQUESTER_ACTIONS_BLOCK } from './ids.ts';
-import type { RequestView } from './request-view.ts';
+import type { RequestView } from '../../services/request-view.ts';
 import type { SlackMessage } from './slack-message.ts';
 
 /**

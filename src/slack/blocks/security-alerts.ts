@@ -1,18 +1,7 @@
 import { escapeAndTruncate, escapeMrkdwn, mention, slackDate } from '../mrkdwn.ts';
+import type { OverdueGrantView } from '../../services/load-overdue-grant.ts';
 import type { SlackMessage } from './slack-message.ts';
 
-/** A grant whose revocation the security channel hears about. */
-export interface OverdueGrantView {
-  grantId: string;
-  requestId: string;
-  requesterId: string;
-  resourceName: string;
-  role: string;
-  principal: string;
-  dueAt: Date | null;
-  attempts: number;
-  lastError: string | null;
-}
 
 /**
  * Posted once when a revocation keeps failing: access that should be gone still exists, which is

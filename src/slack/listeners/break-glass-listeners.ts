@@ -13,6 +13,5 @@ export function registerBreakGlassListeners(app: App, ctx: ListenerContext): voi
     if (!click) return;
     const result = await reviewBreakGlass(ctx.services, { requestId: click.requestId, userId: click.userId, evidence: evidenceOf(context) });
     if (!result.ok) await tellOnly(client, click, result.message, ctx);
-    else await ctx.messenger.refresh(result.requestId);
   });
 }

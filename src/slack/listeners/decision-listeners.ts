@@ -1,21 +1,22 @@
 import type { App } from '@slack/bolt';
-import type { WebClient } from '@slack/web-api';
 import { endAccessEarly } from '../../services/end-access-early.ts';
 import { cancelRequest } from '../../services/cancel-request.ts';
-import { checkDecider, decideRequest, type DecideRequestResult } from '../../services/decide-request.ts';
+import { checkDecider, decideRequest } from '../../services/decide-request.ts';
 import { APPROVE, CANCEL, DENY, END_ACCESS, DENY_MODAL, DENY_REASON_BLOCK, revisionOfApprovalBlock } from '../blocks/ids.ts';
 import { denyReasonModal, readDenyReason } from '../blocks/deny-reason-modal.ts';
 import type { ModalStateValues } from '../blocks/request-modal.ts';
 import type { ListenerContext } from './listener-context.ts';
-import { parseClick, tellOnly, type Click } from './clicks.ts';
+import { parseClick, tellOnly } from './clicks.ts';
 import { evidenceOf } from './evidence.ts';
+import { holdEvents } from './held-events.ts';
 import { requestIdSchema } from './payloads.ts';
 
 /**
  * Approve, Deny (which asks for a reason first) and Cancel. Deny is not bound to a revision:
  * refusing access that changed since it was shown never grants anything. Every handler acks at once, reads
  * only the request id from the payload, and lets the use case re-check who may do what against
- * the database and the policy; a refusal is shown only to the person who clicked.
+ * the database and the policy; a refusal is shown only to the person who clicked. The messages
+ * that follow come from what the use case publishes.
  */
 export function registerDecisionListeners(app: App, ctx: ListenerContext): void {
   app.action(APPROVE, async ({ ack, body, client, context }) => {
@@ -29,8 +30,12 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
       await tellOnly(client, click, 'This button is not from a current Latch message; use the request in its approval channel.', ctx);
       return;
     }
-    const result = await decideRequest(ctx.services, { requestId: click.requestId, deciderId: click.userId, decision: 'approve', revision, evidence: evidenceOf(context) });
-    await afterDecision(result, click, client, ctx);
+    // A refusal may close the request (it no longer fits the policy in force): the person who
+    // clicked hears why first, then the request's messages and its requester.
+    const held = holdEvents(ctx.services);
+    const result = await decideRequest(held.services, { requestId: click.requestId, deciderId: click.userId, decision: 'approve', revision, evidence: evidenceOf(context) });
+    if (!result.ok) await tellOnly(client, click, result.message, ctx);
+    await held.release();
     if (click.fromHome) await ctx.home.publish(click.userId);
   });
 
@@ -62,14 +67,10 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
       return;
     }
     // Decided before the ack, so a refusal (already decided, no longer an approver) shows in the form.
-    const result = await decideRequest(ctx.services, { requestId: requestId.data, deciderId: body.user.id, decision: 'deny', comment: reason, evidence: evidenceOf(context) });
-    if (!result.ok) {
-      await ack({ response_action: 'errors', errors: { [DENY_REASON_BLOCK]: result.message } });
-      if (result.endedRequestId) await ctx.messenger.announceOutcome(result.endedRequestId);
-      return;
-    }
-    await ack();
-    await ctx.messenger.announceOutcome(result.requestId);
+    const held = holdEvents(ctx.services);
+    const result = await decideRequest(held.services, { requestId: requestId.data, deciderId: body.user.id, decision: 'deny', comment: reason, evidence: evidenceOf(context) });
+    await ack(result.ok ? undefined : { response_action: 'errors', errors: { [DENY_REASON_BLOCK]: result.message } });
+    await held.release();
   });
 
   app.action(CANCEL, async ({ ack, body, client, context }) => {
@@ -78,7 +79,6 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
     if (!click) return;
     const result = await cancelRequest(ctx.services, { requestId: click.requestId, userId: click.userId, evidence: evidenceOf(context) });
     if (!result.ok) await tellOnly(client, click, result.message, ctx);
-    else await ctx.messenger.announceOutcome(result.requestId);
     if (click.fromHome) await ctx.home.publish(click.userId);
   });
 
@@ -89,18 +89,6 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
     if (!click) return;
     const result = await endAccessEarly(ctx.services, { requestId: click.requestId, userId: click.userId, evidence: evidenceOf(context) });
     if (!result.ok) await tellOnly(client, click, result.message, ctx);
-    else for (const { requestId } of result.ended) await ctx.messenger.refresh(requestId);
     if (click.fromHome) await ctx.home.publish(click.userId);
   });
-}
-
-async function afterDecision(result: DecideRequestResult, click: Click, client: WebClient, ctx: ListenerContext): Promise<void> {
-  if (!result.ok) {
-    await tellOnly(client, click, result.message, ctx);
-    // The policy in force closed the request instead: its messages and its requester say why.
-    if (result.endedRequestId) await ctx.messenger.announceOutcome(result.endedRequestId);
-    return;
-  }
-  if (result.outcome === 'recorded') await ctx.messenger.refresh(result.requestId);
-  else await ctx.messenger.announceOutcome(result.requestId);
 }

@@ -4,6 +4,7 @@ import { extensionModal, extensionModalErrors, readExtensionModal } from '../blo
 import { EXTEND_ACCESS, EXTEND_MODAL } from '../blocks/ids.ts';
 import type { ModalStateValues } from '../blocks/request-modal.ts';
 import { parseClick, tellOnly } from './clicks.ts';
+import { holdEvents } from './held-events.ts';
 import type { ListenerContext } from './listener-context.ts';
 import { requestIdSchema } from './payloads.ts';
 
@@ -41,7 +42,8 @@ export function registerExtensionListeners(app: App, ctx: ListenerContext): void
       await ack({ response_action: 'errors', errors: extensionModalErrors({ message: 'This form no longer points at your access.' }) });
       return;
     }
-    const result = await requestExtension(ctx.services, {
+    const held = holdEvents(ctx.services);
+    const result = await requestExtension(held.services, {
       requestId: requestId.data,
       requesterId: body.user.id,
       teamId: body.team?.id ?? null,
@@ -52,6 +54,6 @@ export function registerExtensionListeners(app: App, ctx: ListenerContext): void
       return;
     }
     await ack();
-    await ctx.messenger.announce(result.requestId);
+    await held.release();
   });
 }

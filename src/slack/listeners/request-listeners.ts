@@ -13,6 +13,7 @@ import {
   type RequestModalResource,
 } from '../blocks/request-modal.ts';
 import { escapeMrkdwn } from '../mrkdwn.ts';
+import { holdEvents } from './held-events.ts';
 import type { ListenerContext } from './listener-context.ts';
 import { slashCommandSchema } from './payloads.ts';
 
@@ -68,7 +69,6 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
       await respond({ response_type: 'ephemeral', text: `Your request was not sent:\n${describeErrors(result.errors)}\n${USAGE}` });
       return;
     }
-    await ctx.messenger.announce(result.requestId);
     await respond({
       response_type: 'ephemeral',
       text: result.breakGlass
@@ -103,7 +103,8 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
 
   app.view(REQUEST_MODAL, async ({ ack, body, view }) => {
     const submission = readRequestModal(view.state.values as ModalStateValues);
-    const result = await requestAccess(ctx.services, {
+    const held = holdEvents(ctx.services);
+    const result = await requestAccess(held.services, {
       requesterId: body.user.id,
       teamId: body.team?.id ?? null,
       ...submission,
@@ -115,9 +116,9 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
       return;
     }
     await ack();
-    // A resubmission's request is announced by the first submission (or the re-announce sweep):
-    // announcing it here too, at the same moment, would post it twice.
-    if (!result.resubmitted) await ctx.messenger.announce(result.requestId);
+    // A resubmission publishes nothing: its request is announced by the first submission (or the
+    // re-announce sweep), and announcing it twice at the same moment would post it twice.
+    await held.release();
   });
 }
 

@@ -4,11 +4,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { FakeSlack } from '../../helpers/fake-slack.ts';
+import { FakeSlack } from '../../../tools/sandbox/fake-slack.ts';
 import { freePort } from '../../helpers/free-port.ts';
 import { LatchProcess } from '../../helpers/latch-process.ts';
 import { SlackSender } from '../../helpers/slack-sender.ts';
-import { interactionBody, postSignedToSlackApp, slackSignatureHeaders } from '../../helpers/slack-signing.ts';
+import { interactionBody, postSignedToSlackApp, slackSignatureHeaders } from '../../../tools/sandbox/slack-signing.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
 
 // A real `latch start` process takes a battery of hostile requests: odd methods, paths and query

@@ -25,6 +25,43 @@ describe('latch policy check', () => {
     expect(lines).toContainEqual(expect.stringMatching(/^latch: {3}resources\[0\]: unknown field "aprovers"; did you mean "approvers"\? \(line 7\)$/));
   });
 
+  it("names a bad setting of each provider type with its path and line, never quoting the value", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'latch-policy-')), 'policy.yaml');
+    writeFileSync(file, [
+      'defaults:',
+      '  maxDuration: 1h',
+      '  approvalChannel: C0APPROVALS',
+      'resources:',
+      '  - id: db',
+      '    name: Database',
+      '    provider: { type: postgres, settings: { connectionStringEnv: "postgresql://grantor:Pa55word@db/app" } }',
+      '    roles: [read]',
+      '    approvers: { users: [U0ALICE01] }',
+      '  - id: oncall',
+      '    name: On call',
+      '    provider: { type: slack-usergroup, settings: { usergroup: "@oncall" } }',
+      '    roles: [member]',
+      '    approvers: { users: [U0ALICE01] }',
+      '  - id: hook',
+      '    name: Hook',
+      '    provider:',
+      '      type: webhook',
+      '      settings: { url: "https://hooks.example.com/latch", secretEnv: HOOK_SECRET, timeoutMs: 5s }',
+      '    roles: [read]',
+      '    approvers: { users: [U0ALICE01] }',
+      '',
+    ].join('\n'));
+    const result = await runLatch(['policy', 'check', file], {});
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      `latch: ${file}: 3 problem(s)`,
+      'latch:   resources[0].provider.settings.connectionStringEnv: must be the name of an environment variable (letters, digits and _), not the connection string itself (line 7)',
+      "latch:   resources[1].provider.settings.usergroup: must be a Slack user group id such as S0123ABCD, not a handle like @oncall (Slack's usergroups.list method shows it) (line 12)",
+      'latch:   resources[2].provider.settings.timeoutMs: must be a whole number of milliseconds from 100 to 60000 (line 19)',
+    ]);
+    expect(result.stderr).not.toContain('Pa55word');
+  });
+
   it('reads LATCH_POLICY_FILE when no file is named', async () => {
     const result = await runLatch(['policy', 'check'], { LATCH_POLICY_FILE: EXAMPLE });
     expect(result.code).toBe(0);

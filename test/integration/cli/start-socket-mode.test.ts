@@ -2,12 +2,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { FakeSlack } from '../../helpers/fake-slack.ts';
+import { FakeSlack } from '../../../tools/sandbox/fake-slack.ts';
 import { FakeSocketMode } from '../../helpers/fake-socket-mode.ts';
 import { freePort } from '../../helpers/free-port.ts';
 import { LatchProcess, runLatch } from '../../helpers/latch-process.ts';
 import { overSocketMode, SlackSender } from '../../helpers/slack-sender.ts';
-import { postSignedToSlackApp } from '../../helpers/slack-signing.ts';
+import { postSignedToSlackApp } from '../../../tools/sandbox/slack-signing.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
 
 // `latch start` as an operator runs it with SLACK_APP_TOKEN set: Slack's events come over a

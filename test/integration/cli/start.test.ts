@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { MIGRATIONS_FOLDER } from '../../../src/store/migrate.ts';
-import { FakeSlack } from '../../helpers/fake-slack.ts';
+import { FakeSlack } from '../../../tools/sandbox/fake-slack.ts';
 import { freePort } from '../../helpers/free-port.ts';
-import { LatchProcess, runLatch } from '../../helpers/latch-process.ts';
+import { LatchProcess, runLatch, type LatchProcessOptions } from '../../helpers/latch-process.ts';
 import { SlackSender } from '../../helpers/slack-sender.ts';
-import { postSignedToSlackApp } from '../../helpers/slack-signing.ts';
+import { postSignedToSlackApp } from '../../../tools/sandbox/slack-signing.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
 
 const SIGNING_SECRET = 'b7f0a9c2d4e6f8a1b3c5d7e9f0a2b4c6';
@@ -69,9 +69,9 @@ async function environment(overrides: Record<string, string | undefined> = {}) {
   };
 }
 
-async function startLatch(overrides: Record<string, string | undefined> = {}, command = 'start') {
+async function startLatch(overrides: Record<string, string | undefined> = {}, command = 'start', options: LatchProcessOptions = {}) {
   const env = await environment(overrides);
-  const latch = new LatchProcess([command], env);
+  const latch = new LatchProcess([command], env, options);
   running.push(latch);
   // Generous: other test files may be starting Latch processes on the same two cores.
   await latch.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('latch is listening'), 60_000);
@@ -147,6 +147,25 @@ describe('latch start', { timeout: 90_000 }, () => {
     expect(response.status).toBe(200);
     const open = await slack.waitForCall('views.open');
     expect(JSON.stringify(open.args.view)).toContain('Production database');
+  });
+
+  it('asks for a minute at least; only the test entry (test/helpers/latch-for-tests.ts) takes a seconds-long duration', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'latch-minimum-')), 'policy.yaml');
+    writeFileSync(file, VALID_POLICY.replace('    identity: { domains: [example.com] }', '    identity: { from: map-only, map: { U0REQUESTER: alice } }'));
+    const ask = async (baseUrl: string, text: string) => {
+      const id = `minimum-${Math.random()}`;
+      await new SlackSender(`${baseUrl}/slack/events`, SIGNING_SECRET, (responseId) => slack.responseUrl(responseId)).command('U0REQUESTER', text, id);
+      return String((await slack.waitForCall('response_url', (c) => c.args.id === id)).args.text);
+    };
+
+    // `latch web`, the role that takes requests, started the two ways.
+    const production = await startLatch({ LATCH_POLICY_FILE: file }, 'web');
+    expect(await ask(production.baseUrl, 'prod-db read 30s a quick look')).toContain('A duration must be at least one minute.');
+    await production.latch.kill();
+
+    const forTests = await startLatch({ LATCH_POLICY_FILE: file }, 'web', { shortGrants: true });
+    expect(await ask(forTests.baseUrl, 'prod-db read 30s a quick look')).toBe('Request sent: you will get a message when it is decided.');
+    expect(forTests.latch.stderr).toBe('');
   });
 
   it('reports itself ready on /readyz, naming each dependency', async () => {

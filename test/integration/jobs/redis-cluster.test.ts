@@ -1,10 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AccessQueues, GRANT_QUEUE, REVOKE_QUEUE, revokeJobId } from '../../../src/jobs/access-queues.ts';
-import { startAccessWorkers, type AccessEvents } from '../../../src/jobs/access-workers.ts';
-import { DIGEST_QUEUE, startDigestSchedules } from '../../../src/jobs/digest-jobs.ts';
-import { MAINTENANCE_QUEUE, startMaintenance, type MaintenanceSweeps } from '../../../src/jobs/maintenance-jobs.ts';
-import { reconcileAccess } from '../../../src/jobs/reconcile-access.ts';
+import type { Policy } from '../../../src/domain/policy.ts';
+import { expirePendingRequestsJob } from '../../../src/jobs/definitions/expire-pending-requests.ts';
+import { grantAccessJob } from '../../../src/jobs/definitions/grant-access.ts';
+import { reconcileAccess, reconcileJob } from '../../../src/jobs/definitions/reconcile.ts';
+import { revokeGrantJob } from '../../../src/jobs/definitions/revoke-grant.ts';
+import { sendDigestJob } from '../../../src/jobs/definitions/send-digest.ts';
+import type { JobDefinition } from '../../../src/jobs/job-definition.ts';
+import { JOB_QUEUES } from '../../../src/jobs/job-queue-specs.ts';
+import { JobQueues } from '../../../src/jobs/job-queues.ts';
+import { runJobs } from '../../../src/jobs/job-runner.ts';
+import type { JobSettings } from '../../../src/jobs/job-settings.ts';
 import { createRedisConnection } from '../../../src/jobs/redis-connection.ts';
 import { createLogger } from '../../../src/logging/logger.ts';
 import { checkReadiness } from '../../../src/runtime/readiness.ts';
@@ -12,6 +18,7 @@ import type { AccessContext } from '../../../src/services/access-context.ts';
 import { systemClock } from '../../../src/services/service-context.ts';
 import { PostgresAccessLocks } from '../../../src/store/access-lock.ts';
 import { createDatabase, type Database } from '../../../src/store/database.ts';
+import { testJobContext } from '../../helpers/job-context.ts';
 import { MemoryProvider } from '../../helpers/memory-provider.ts';
 import { RedisCluster } from '../../helpers/redis-cluster.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
@@ -24,7 +31,6 @@ import { testServiceContext } from '../../helpers/test-services.ts';
  * and "Redis lost its data" means the node serving that slot lost it.
  */
 const logger = createLogger({ level: 'silent' });
-const NO_SWEEP = async () => {};
 let cluster: RedisCluster;
 let testDb: TestDatabase;
 let db: Database;
@@ -48,37 +54,29 @@ afterAll(async () => {
 
 const taggedPrefix = () => `{latch-test-${randomBytes(4).toString('hex')}}`;
 
-/** The grant and revoke queues and workers on the cluster, as `latch start` runs them with REDIS_CLUSTER=true. */
-function startAccess(prefix: string) {
-  const provider = new MemoryProvider();
-  const queues = new AccessQueues({ redisUrl: cluster.url, redisCluster: true, prefix, logger, grantRetry: { attempts: 3, baseDelayMs: 50 } });
-  const ctx: AccessContext = { ...testServiceContext(db, testPolicy()).ctx, clock: systemClock, access: queues, providerFor: () => provider, locks };
-  const heard: Array<[keyof AccessEvents, string]> = [];
-  const tell = (event: keyof AccessEvents) => async (id: string) => void heard.push([event, id]);
-  const events: AccessEvents = {
-    granted: tell('granted'),
-    grantFailed: tell('grantFailed'),
-    ended: tell('ended'),
-    revocationOverdue: tell('revocationOverdue'),
-    overdueRevocationDone: tell('overdueRevocationDone'),
-  };
-  const workers = startAccessWorkers({ redisUrl: cluster.url, redisCluster: true, prefix, ctx, queues, events, logger, concurrency: 4 });
-  stops.push(() => queues.close(), () => workers.stop());
-  return { provider, queues, ctx, heard };
+/** The queues of every job on the cluster, as `latch start` makes them with REDIS_CLUSTER=true. */
+function clusterQueues(prefix: string, settings: Partial<JobSettings> = {}) {
+  const queues = new JobQueues({ redisUrl: cluster.url, redisCluster: true, prefix, logger, settings: { concurrency: 4, grantRetry: { attempts: 3, baseDelayMs: 50 }, ...settings } });
+  stops.push(() => queues.close());
+  return queues;
 }
 
-async function startSweeps(prefix: string, sweeps: Partial<MaintenanceSweeps>, timing: { everyMs?: number; guardEveryMs?: number } = {}) {
-  const maintenance = await startMaintenance({
-    redisUrl: cluster.url,
-    redisCluster: true,
-    prefix,
-    everyMs: timing.everyMs ?? 60_000,
-    reconcileEveryMs: 60_000,
-    guardEveryMs: timing.guardEveryMs ?? 15_000,
-    logger,
-    sweeps: { expirePendingRequests: NO_SWEEP, announceMissedRequests: NO_SWEEP, reconcile: NO_SWEEP, sendReminders: NO_SWEEP, scanStandingAccess: NO_SWEEP, ...sweeps },
-  });
-  stops.push(() => maintenance.stop());
+/** The grant and revoke jobs on the cluster, as `latch start` runs them with REDIS_CLUSTER=true. */
+async function startAccess(prefix: string) {
+  const provider = new MemoryProvider();
+  const queues = clusterQueues(prefix);
+  const { ctx: base, events } = testServiceContext(db, testPolicy());
+  const ctx: AccessContext = { ...base, clock: systemClock, access: queues, providerFor: () => provider, locks };
+  const jobs = await runJobs({ queues, context: testJobContext({ access: ctx, logger }), definitions: [grantAccessJob, revokeGrantJob] });
+  stops.push(() => jobs.stop());
+  return { provider, queues, ctx, events };
+}
+
+/** Scheduled jobs on the cluster, on queues of their own (another runner may hold the access jobs). */
+async function startScheduled(prefix: string, definitions: JobDefinition[], settings: Partial<JobSettings>, given: Parameters<typeof testJobContext>[0] = {}) {
+  const queues = clusterQueues(prefix, { sweepEveryMs: 60_000, reconcileEveryMs: 60_000, ...settings });
+  const jobs = await runJobs({ queues, context: testJobContext({ logger, ...given }), definitions });
+  stops.push(() => jobs.stop());
 }
 
 async function approvedRequest(durationSeconds: number) {
@@ -100,8 +98,8 @@ async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 20_0
 }
 
 /** Nothing left to run: no job waiting, delayed or active in either queue. */
-async function queuesSettled(queues: AccessQueues): Promise<boolean> {
-  for (const queue of [queues.grants, queues.revocations]) {
+async function queuesSettled(queues: JobQueues): Promise<boolean> {
+  for (const queue of [queues.queue(JOB_QUEUES.grants), queues.queue(JOB_QUEUES.revocations)]) {
     const counts = await queue.getJobCounts('waiting', 'delayed', 'active', 'prioritized');
     if (Object.values(counts).some((count) => count > 0)) return false;
   }
@@ -110,7 +108,7 @@ async function queuesSettled(queues: AccessQueues): Promise<boolean> {
 
 describe('Latch on a Redis Cluster', { timeout: 60_000 }, () => {
   it('grants an approved request and revokes it at its expiry, each exactly once', async () => {
-    const { provider, queues, heard } = startAccess(taggedPrefix());
+    const { provider, queues, events } = await startAccess(taggedPrefix());
     const { id, principal } = await approvedRequest(2);
     await queues.requestGrant(id);
     await waitFor(async () => (await stateOf(id)) === 'active');
@@ -125,24 +123,27 @@ describe('Latch on a Redis Cluster', { timeout: 60_000 }, () => {
     expect([grant.grantAttempts, grant.revokeAttempts]).toEqual([1, 1]);
     const actions = (await db.auditEvent.findMany({ where: { requestId: id, action: { in: ['grant.granted', 'grant.revoked'] } } })).map((event) => event.action);
     expect(actions.sort()).toEqual(['grant.granted', 'grant.revoked']);
-    await waitFor(() => heard.length === 2);
-    expect(heard).toEqual([['granted', id], ['ended', id]]);
+    await waitFor(() => events.published.length === 2);
+    expect(events.heard()).toEqual([['access.granted', id], ['access.ended', id]]);
   });
 
   it('runs the maintenance sweeps on their schedule', async () => {
     let expiries = 0;
-    await startSweeps(taggedPrefix(), { expirePendingRequests: async () => void expiries++ }, { everyMs: 150 });
+    // Counting its runs instead of running its use case: this is about the schedule on the cluster.
+    const countedExpiry: JobDefinition = { ...expirePendingRequestsJob, run: async () => void expiries++ };
+    await startScheduled(taggedPrefix(), [countedExpiry], { sweepEveryMs: 150 });
     await waitFor(() => expiries >= 3);
   });
 
   it("revokes on time after the node serving the queues' slot lost its data: the guard restores the schedules and the reconcile requeues the revocation", async () => {
     const prefix = taggedPrefix();
-    const { provider, queues, ctx } = startAccess(prefix);
+    const { provider, queues, ctx } = await startAccess(prefix);
     let reconciles = 0;
-    await startSweeps(prefix, { reconcile: async () => {
+    const countedReconcile: JobDefinition = { ...reconcileJob, runAtStart: false, run: async () => {
       reconciles++;
       await reconcileAccess(ctx, queues, logger);
-    } }, { guardEveryMs: 100 });
+    } };
+    await startScheduled(prefix, [countedReconcile], { scheduleCheckEveryMs: 100 });
     await waitFor(() => reconciles === 1);
     // Long enough that the revoke job is still waiting while the nodes are flushed, on a busy CI
     // machine too (at 4 s it had already run once before the first check).
@@ -151,15 +152,15 @@ describe('Latch on a Redis Cluster', { timeout: 60_000 }, () => {
     await waitFor(async () => (await stateOf(id)) === 'active');
     const grantId = (await db.grant.findUniqueOrThrow({ where: { requestId: id } })).id;
     // The grant job queues the revocation just after the grant commits (CI once looked in between).
-    await waitFor(async () => (await queues.revocations.getJob(revokeJobId(grantId))) !== undefined);
+    await waitFor(async () => (await queues.find('revoke', { grantId })) !== undefined);
 
     // FLUSHALL is per node: the other nodes hold none of Latch's keys, so flushing them loses nothing.
-    const serving = await cluster.portServing(`${prefix}:${REVOKE_QUEUE}:meta`);
+    const serving = await cluster.portServing(`${prefix}:${JOB_QUEUES.revocations.name}:meta`);
     for (const port of cluster.ports.filter((p) => p !== serving)) await cluster.flushNode(port);
-    expect(await queues.revocations.getJob(revokeJobId(grantId))).toBeDefined();
+    expect(await queues.find('revoke', { grantId })).toBeDefined();
 
     await cluster.flushNode(serving);
-    expect(await queues.revocations.getJob(revokeJobId(grantId))).toBeUndefined();
+    expect(await queues.find('revoke', { grantId })).toBeUndefined();
     // The next scheduled reconcile is a minute away: only the guard brings it back sooner.
     await waitFor(() => reconciles >= 2, 10_000);
     await waitFor(async () => (await stateOf(id)) === 'revoked', 40_000);
@@ -169,24 +170,18 @@ describe('Latch on a Redis Cluster', { timeout: 60_000 }, () => {
 
   it('keeps every key of every queue under the hash-tagged prefix, in one slot on one node', async () => {
     const prefix = taggedPrefix();
-    const { queues } = startAccess(prefix);
-    await startSweeps(prefix, {});
-    const digests = await startDigestSchedules({
-      redisUrl: cluster.url,
-      redisCluster: true,
-      prefix,
-      digests: () => [{ name: 'weekly', schedule: '0 9 * * 1', timeZone: 'UTC', channel: 'C0SEC' }],
-      send: NO_SWEEP,
-      logger,
-    });
-    stops.push(() => digests.stop());
+    const { queues } = await startAccess(prefix);
+    const digests = { policy: () => ({ digests: [{ name: 'weekly', schedule: '0 9 * * 1', timeZone: 'UTC', channel: 'C0SEC' }] }) as unknown as Policy };
+    // The sweep's queue is what matters here, not its use case.
+    const idleExpiry: JobDefinition = { ...expirePendingRequestsJob, run: async () => {} };
+    await startScheduled(prefix, [idleExpiry, sendDigestJob], {}, { access: digests });
     const { id } = await approvedRequest(60);
     await queues.requestGrant(id);
     await waitFor(async () => (await stateOf(id)) === 'active');
 
     const ours = (await cluster.allKeys()).filter(({ key }) => key.startsWith(prefix));
     const queuesSeen = new Set(ours.map(({ key }) => key.slice(prefix.length + 1).split(':')[0]));
-    expect([...queuesSeen].sort()).toEqual([DIGEST_QUEUE, GRANT_QUEUE, MAINTENANCE_QUEUE, REVOKE_QUEUE].sort());
+    expect([...queuesSeen].sort()).toEqual(Object.values(JOB_QUEUES).map((queue) => queue.name).sort());
     const slots = new Set(await Promise.all(ours.map(({ key }) => cluster.slotOf(key))));
     expect(slots).toEqual(new Set([await cluster.slotOf(prefix)]));
     expect(new Set(ours.map(({ port }) => port)).size).toBe(1);
@@ -194,8 +189,7 @@ describe('Latch on a Redis Cluster', { timeout: 60_000 }, () => {
 
 
   it('fails with CROSSSLOT when the prefix has no hash tag, which is why Latch refuses to start with one', async () => {
-    const queues = new AccessQueues({ redisUrl: cluster.url, redisCluster: true, prefix: `latch-bare-${randomBytes(4).toString('hex')}`, logger });
-    stops.push(() => queues.close());
+    const queues = clusterQueues(`latch-bare-${randomBytes(4).toString('hex')}`);
     const { id } = await approvedRequest(60);
     await expect(queues.requestGrant(id)).rejects.toThrow(/CROSSSLOT/);
   });

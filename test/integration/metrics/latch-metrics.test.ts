@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { AccessQueues } from '../../../src/jobs/access-queues.ts';
-import { startAccessWorkers } from '../../../src/jobs/access-workers.ts';
+import { grantAccessJob } from '../../../src/jobs/definitions/grant-access.ts';
+import { revokeGrantJob } from '../../../src/jobs/definitions/revoke-grant.ts';
+import { JOB_QUEUES } from '../../../src/jobs/job-queue-specs.ts';
+import { JobQueues } from '../../../src/jobs/job-queues.ts';
+import { runJobs } from '../../../src/jobs/job-runner.ts';
 import { createLogger } from '../../../src/logging/logger.ts';
 import { LatchMetrics, type JobCountsSource } from '../../../src/metrics/latch-metrics.ts';
 import { transient } from '../../../src/providers/provider.ts';
@@ -9,6 +12,7 @@ import { systemClock } from '../../../src/services/service-context.ts';
 import { PostgresAccessLocks } from '../../../src/store/access-lock.ts';
 import { createDatabase, type Database } from '../../../src/store/database.ts';
 import { FreezableProxy } from '../../helpers/freezable-proxy.ts';
+import { testJobContext } from '../../helpers/job-context.ts';
 import { MemoryProvider } from '../../helpers/memory-provider.ts';
 import { createTestDatabase, emptyRequestTables, type TestDatabase } from '../../helpers/test-database.ts';
 import { testPolicy } from '../../helpers/test-policy.ts';
@@ -65,11 +69,12 @@ describe('LatchMetrics', () => {
     await grant({ grantedAt: seconds(-600), expiresAt: seconds(-300), revokedAt: seconds(-299) }); // done
     await grant({ grantedAt: null, expiresAt: null }); // being granted
 
-    const queues = new AccessQueues({ redisUrl: inject('redisUrl'), prefix: `latch-test-${randomBytes(4).toString('hex')}`, logger });
+    const queues = new JobQueues({ redisUrl: inject('redisUrl'), prefix: `latch-test-${randomBytes(4).toString('hex')}`, logger });
+    const [grants, revocations] = [queues.queue(JOB_QUEUES.grants), queues.queue(JOB_QUEUES.revocations)];
     try {
       await queues.scheduleRevocation('0190f0f0-0000-7000-8000-000000000001', seconds(3600));
       await queues.requestGrant('0190f0f0-0000-7000-8000-000000000002', seconds(3600));
-      const metrics = new LatchMetrics({ db, queues: [queues.grants, queues.revocations], logger });
+      const metrics = new LatchMetrics({ db, queues: [grants, revocations], logger });
       const { contentType, body } = await metrics.scrape();
       expect(contentType).toMatch(/^text\/plain; version=0\.0\.4/);
 
@@ -93,8 +98,8 @@ describe('LatchMetrics', () => {
       await request('pending');
       expect(sample((await metrics.scrape()).body, 'latch_requests{state="pending"}')).toBe(3);
     } finally {
-      await queues.grants.obliterate({ force: true });
-      await queues.revocations.obliterate({ force: true });
+      await grants.obliterate({ force: true });
+      await revocations.obliterate({ force: true });
       await queues.close();
     }
   });
@@ -198,25 +203,21 @@ describe('LatchMetrics', () => {
     expect(sample(body, 'latch_job_failures_total{queue="latch-revocations"}')).toBe(1);
   });
 
-  it('hears from the access workers: a failed revoke attempt, then the revocation and its lateness', async () => {
-    const queues = new AccessQueues({ redisUrl: inject('redisUrl'), prefix: `latch-test-${randomBytes(4).toString('hex')}`, logger });
+  it('hears from the grant and revoke jobs: a failed revoke attempt, then the revocation and its lateness', async () => {
+    const queues = new JobQueues({
+      redisUrl: inject('redisUrl'),
+      prefix: `latch-test-${randomBytes(4).toString('hex')}`,
+      logger,
+      settings: { revocationBackoff: { quickAttempts: 3, quickBaseMs: 20, slowBaseMs: 100, slowMaxMs: 200 } },
+    });
+    const [grants, revocations] = [queues.queue(JOB_QUEUES.grants), queues.queue(JOB_QUEUES.revocations)];
     const locks = new PostgresAccessLocks({ databaseUrl: testDb.url, poolSize: 2 });
-    const metrics = new LatchMetrics({ db, queues: [queues.grants, queues.revocations], logger });
+    const metrics = new LatchMetrics({ db, queues: [grants, revocations], logger });
     const provider = new MemoryProvider();
     provider.failNext('revoke', transient('connection refused'), 1);
     const ctx = { ...testServiceContext(db, testPolicy()).ctx, clock: systemClock, access: queues, providerFor: () => provider, locks };
-    const ignore = async () => undefined;
-    const events = { granted: ignore, grantFailed: ignore, ended: ignore, revocationOverdue: ignore, overdueRevocationDone: ignore };
-    const workers = startAccessWorkers({
-      redisUrl: inject('redisUrl'),
-      prefix: queues.grants.opts.prefix!,
-      ctx,
-      queues,
-      events,
-      logger,
-      metrics,
-      revocationBackoff: { quickAttempts: 3, quickBaseMs: 20, slowBaseMs: 100, slowMaxMs: 200 },
-    });
+    const context = testJobContext({ access: ctx, logger, metrics });
+    const workers = await runJobs({ queues, context, definitions: [grantAccessJob, revokeGrantJob] });
     try {
       const { id } = await db.accessRequest.create({
         data: { requesterSlackId: 'U0METRICS', resourceId: 'prod-db', role: 'read', principal: 'alice', durationSeconds: 1, reason: 'metrics test', state: 'approved' },
@@ -231,8 +232,8 @@ describe('LatchMetrics', () => {
       expect(sample(body, 'latch_revocation_lateness_seconds_bucket{le="10"}')).toBe(1);
     } finally {
       await workers.stop();
-      await queues.grants.obliterate({ force: true });
-      await queues.revocations.obliterate({ force: true });
+      await grants.obliterate({ force: true });
+      await revocations.obliterate({ force: true });
       await queues.close();
       await locks.close();
     }

@@ -8,7 +8,6 @@ import { createPostgresProvider } from '../../../src/providers/postgres/postgres
 import type { AccessProvider, ProviderGrant, ProviderGuard, ProviderResult } from '../../../src/providers/provider.ts';
 import { freePort } from '../../helpers/free-port.ts';
 import { adminQuery, withDatabaseName } from '../../helpers/test-database.ts';
-import { describeProviderContract } from './provider-contract.ts';
 
 /**
  * The postgres provider against the real test server: a target database of this file's own, and
@@ -148,25 +147,6 @@ afterAll(async () => {
     await adminQuery(adminUrl, `DROP ROLE IF EXISTS ${escapeIdentifier(name)}`);
   }
 });
-
-describeProviderContract(
-  'postgres',
-  async () => {
-    const role = await createManagedRole(roleName('contract_role'));
-    const principal = await createRole(roleName('alice'), 'LOGIN');
-    const bystander = await createRole(roleName('bob'), 'LOGIN');
-    return {
-      provider: newProvider(),
-      role,
-      principal,
-      bystander,
-      missingRole: roleName('missing'),
-      hasAccess: adminHasRole,
-      cleanup: () => dropRoles([principal, bystander, role]),
-    };
-  },
-  { lists: true },
-);
 
 describe('postgres: revoke ends sessions', () => {
   it("ends the principal's open sessions on the target, and leaves a bystander's alone", async () => {

@@ -1,14 +1,22 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AccessProvider, ProviderGrant } from '../../../src/providers/provider.ts';
+import type { AccessProvider, ProviderDefinition, ProviderGrant } from '../../../src/providers/provider.ts';
+import type { ProviderServices } from '../../../src/providers/target-lock.ts';
 
 /**
- * What every provider must do, run against each one with a real (or faithfully faked) target.
- * A provider's own test file calls `describeProviderContract` with a fixture, then adds tests
- * for what is particular to it.
+ * What every provider must do, run against each registered definition with a real (or faithfully
+ * faked) target. Each definition has a fixture in `contract-fixtures/<type>.ts` exporting
+ * `setUpContract`; a definition without one fails the suite. A provider's own test file adds
+ * tests for what is particular to it.
  */
 export interface ContractFixture {
-  provider: AccessProvider;
+  /** The resource's settings as a policy file gives them (checked against the definition's schema). */
+  settings: Record<string, unknown>;
+  /** The environment those settings name (secrets, URLs). */
+  env: Record<string, string>;
+  /** What Latch lends providers, where the provider needs it (the lock). */
+  services?: ProviderServices;
   /** A role the target has, and a principal the target knows, with no access to begin with. */
   role: string;
   principal: string;
@@ -21,13 +29,27 @@ export interface ContractFixture {
   cleanup(): Promise<void>;
 }
 
-export function describeProviderContract(
-  name: string,
-  setup: () => Promise<ContractFixture>,
-  capabilities: { lists: boolean },
-): void {
-  describe(`${name}: the provider contract`, () => {
+export type ContractSetUp = () => Promise<ContractFixture>;
+
+/** Where a provider type's fixture lives. */
+export const fixtureFile = (type: string) => new URL(`./contract-fixtures/${type}.ts`, import.meta.url);
+
+async function loadFixture(type: string): Promise<ContractSetUp> {
+  const file = fixtureFile(type);
+  const missing =
+    `the provider "${type}" is registered but has no contract fixture: add ` +
+    `test/integration/providers/contract-fixtures/${type}.ts exporting setUpContract (see provider-contract.ts)`;
+  if (!existsSync(file)) throw new Error(missing);
+  const module = (await import(file.href)) as { setUpContract?: ContractSetUp };
+  if (typeof module.setUpContract !== 'function') throw new Error(missing);
+  return module.setUpContract;
+}
+
+export function describeProviderContract(definition: ProviderDefinition): void {
+  const { capabilities } = definition;
+  describe(`${definition.type}: the provider contract`, () => {
     let f: ContractFixture;
+    let provider: AccessProvider;
     const grantFor = (principal: string, role = f.role): ProviderGrant => ({
       grantId: randomUUID(),
       requestId: randomUUID(),
@@ -38,61 +60,82 @@ export function describeProviderContract(
     });
 
     beforeAll(async () => {
-      f = await setup();
+      const setUp = await loadFixture(definition.type);
+      f = await setUp();
+      const built = definition.create(f.settings, f.env, f.services);
+      if (!built.ok) throw new Error(`the fixture's settings do not build a provider: ${built.problems.join('; ')}`);
+      provider = built.provider;
     });
     afterAll(async () => {
-      await f.provider.close?.();
-      await f.cleanup();
+      await provider?.close?.();
+      await f?.cleanup();
+    });
+
+    it('is built by its definition from settings its schema accepts, and carries its type', () => {
+      expect(definition.settings.safeParse(f.settings).success).toBe(true);
+      expect(provider.type).toBe(definition.type);
+    });
+
+    it('offers exactly the capabilities its definition declares', () => {
+      expect({
+        listsHolders: typeof provider.list === 'function',
+        checksPrincipal: typeof provider.checkPrincipal === 'function',
+        namesAccessTarget: typeof provider.accessTarget === 'function',
+      }).toEqual({
+        listsHolders: capabilities.listsHolders,
+        checksPrincipal: capabilities.checksPrincipal,
+        namesAccessTarget: capabilities.namesAccessTarget,
+      });
     });
 
     it('grants, reports the access through check, and revokes it', async () => {
       const grant = grantFor(f.principal);
       expect(await f.hasAccess(f.principal, f.role)).toBe(false);
-      expect(await f.provider.grant(grant)).toEqual({ ok: true, value: undefined });
+      expect(await provider.grant(grant)).toEqual({ ok: true, value: undefined });
       expect(await f.hasAccess(f.principal, f.role)).toBe(true);
-      expect(await f.provider.check(grant)).toEqual({ ok: true, value: true });
-      expect(await f.provider.revoke(grant)).toEqual({ ok: true, value: undefined });
+      expect(await provider.check(grant)).toEqual({ ok: true, value: true });
+      expect(await provider.revoke(grant)).toEqual({ ok: true, value: undefined });
       expect(await f.hasAccess(f.principal, f.role)).toBe(false);
-      expect(await f.provider.check(grant)).toEqual({ ok: true, value: false });
+      expect(await provider.check(grant)).toEqual({ ok: true, value: false });
     });
 
     it('is idempotent: granting twice and revoking twice succeed', async () => {
       const grant = grantFor(f.principal);
-      expect((await f.provider.grant(grant)).ok).toBe(true);
-      expect((await f.provider.grant(grant)).ok).toBe(true);
+      expect((await provider.grant(grant)).ok).toBe(true);
+      expect((await provider.grant(grant)).ok).toBe(true);
       expect(await f.hasAccess(f.principal, f.role)).toBe(true);
-      expect((await f.provider.revoke(grant)).ok).toBe(true);
-      expect((await f.provider.revoke(grant)).ok).toBe(true);
+      expect((await provider.revoke(grant)).ok).toBe(true);
+      expect((await provider.revoke(grant)).ok).toBe(true);
       expect(await f.hasAccess(f.principal, f.role)).toBe(false);
     });
 
     it('leaves everybody else’s access alone', async () => {
-      await f.provider.grant(grantFor(f.bystander));
+      await provider.grant(grantFor(f.bystander));
       const grant = grantFor(f.principal);
-      await f.provider.grant(grant);
-      await f.provider.revoke(grant);
+      await provider.grant(grant);
+      await provider.revoke(grant);
       expect(await f.hasAccess(f.bystander, f.role)).toBe(true);
-      await f.provider.revoke(grantFor(f.bystander));
+      await provider.revoke(grantFor(f.bystander));
     });
 
     it('fails permanently, with a message for people, for a role the target does not have', async () => {
-      const result = await f.provider.grant(grantFor(f.principal, f.missingRole));
+      const result = await provider.grant(grantFor(f.principal, f.missingRole));
       expect(result).toEqual({ ok: false, failure: { kind: 'permanent', message: expect.stringMatching(/\S/) } });
     });
 
-    if (capabilities.lists) {
+    if (capabilities.listsHolders) {
       it('lists who holds the role', async () => {
         const grant = grantFor(f.principal);
-        await f.provider.grant(grant);
-        const listed = await f.provider.list!(f.role);
+        await provider.grant(grant);
+        const listed = await provider.list!(f.role);
         expect(listed.ok && listed.value).toContain(f.principal);
-        await f.provider.revoke(grant);
-        const after = await f.provider.list!(f.role);
+        await provider.revoke(grant);
+        const after = await provider.list!(f.role);
         expect(after.ok && after.value).not.toContain(f.principal);
       });
     } else {
       it('says it cannot list, rather than listing nobody', () => {
-        expect(f.provider.list).toBeUndefined();
+        expect(provider.list).toBeUndefined();
       });
     }
   });

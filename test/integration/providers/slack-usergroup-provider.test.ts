@@ -4,10 +4,9 @@ import type { AccessProvider, ProviderGrant } from '../../../src/providers/provi
 import { createSlackUsergroupProvider } from '../../../src/providers/slack-usergroup/slack-usergroup-provider.ts';
 import type { TargetLocks } from '../../../src/providers/target-lock.ts';
 import { PostgresTargetLocks } from '../../../src/store/target-lock.ts';
-import { FakeSlack } from '../../helpers/fake-slack.ts';
+import { FakeSlack } from '../../../tools/sandbox/fake-slack.ts';
 import { freePort } from '../../helpers/free-port.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
-import { describeProviderContract } from './provider-contract.ts';
 
 // The group locks live in PostgreSQL: a database of this file's own, so no other test's groups
 // share a lock key with these.
@@ -47,30 +46,7 @@ function grantFor(principal: string, role = 'admin'): ProviderGrant {
   };
 }
 
-const CONTRACT_GROUP = 'S0CONTRACT';
 const UNKNOWN_GROUP = 'S0NOSUCHGROUP';
-
-describeProviderContract(
-  'slack-usergroup',
-  async () => {
-    const slack = await FakeSlack.start();
-    // Empty to begin with, so the contract also walks through disabling and enabling the group.
-    slack.addUsergroup(CONTRACT_GROUP);
-    return {
-      provider: build(slack, { roles: { member: CONTRACT_GROUP, gone: UNKNOWN_GROUP } }),
-      role: 'member',
-      principal: 'U0CONTRACT1',
-      bystander: 'U0BYSTANDER',
-      missingRole: 'gone',
-      hasAccess: async (principal, role) => {
-        const group = slack.usergroup(role === 'member' ? CONTRACT_GROUP : UNKNOWN_GROUP);
-        return group !== undefined && !group.disabled && group.users.includes(principal);
-      },
-      cleanup: () => slack.close(),
-    };
-  },
-  { lists: true },
-);
 
 describe('slack-usergroup provider', () => {
   let slack: FakeSlack;

@@ -5,30 +5,9 @@ import { signWebhookBody, verifyWebhookSignature } from '../../../src/providers/
 import { createWebhookProvider, webhookProviderFactory } from '../../../src/providers/webhook/webhook-provider.ts';
 import { freePort } from '../../helpers/free-port.ts';
 import { WebhookReceiver } from '../../helpers/webhook-receiver.ts';
-import { describeProviderContract } from './provider-contract.ts';
 
 const SECRET = randomBytes(32).toString('hex');
 const env = { LATCH_TEST_WEBHOOK_SECRET: SECRET };
-
-describeProviderContract(
-  'webhook',
-  async () => {
-    const receiver = await WebhookReceiver.start(SECRET);
-    receiver.refuseRole('no-such-role');
-    const built = createWebhookProvider({ url: receiver.url, secretEnv: 'LATCH_TEST_WEBHOOK_SECRET' }, env);
-    if (!built.ok) throw new Error(built.problems.join('\n'));
-    return {
-      provider: built.provider,
-      role: 'read',
-      principal: 'alice',
-      bystander: 'bob',
-      missingRole: 'no-such-role',
-      hasAccess: async (principal, role) => receiver.hasAccess(principal, role, 'contract-resource'),
-      cleanup: () => receiver.close(),
-    };
-  },
-  { lists: false },
-);
 
 describe('webhook provider', () => {
   let receiver: WebhookReceiver;

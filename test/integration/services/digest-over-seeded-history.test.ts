@@ -3,11 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeDigest, type DigestReport } from '../../../src/services/compute-digest.ts';
 import { createDatabase, type Database } from '../../../src/store/database.ts';
 import { digestFromHistory, readAuditTrail, replayAuditTrail, type ReplayedHistory } from '../../helpers/digest-from-audit-trail.ts';
-import { runLatch } from '../../helpers/latch-process.ts';
+import { runLatch, runSeed } from '../../helpers/latch-process.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
 
 /**
- * Digests over a history written by `latch seed`, checked against the same numbers worked out a
+ * Digests over a history written by `npm run seed`, checked against the same numbers worked out a
  * second way: the audit trail read into the test and replayed in TypeScript
  * (test/helpers/digest-from-audit-trail.ts), not the digest's SQL over the request and grant rows.
  *
@@ -29,7 +29,7 @@ const RECENT_REQUESTS = 200;
 
 const env = (database: TestDatabase) => ({ DATABASE_URL: database.url, LATCH_POLICY_FILE: EXAMPLE_POLICY });
 
-/** The history `latch seed` writes with SEED up to HISTORY_END, and that history replayed from its audit trail. */
+/** The history `npm run seed` writes with SEED up to HISTORY_END, and that history replayed from its audit trail. */
 let fixed: TestDatabase;
 let db: Database;
 let history: ReplayedHistory;
@@ -38,8 +38,8 @@ let recent: TestDatabase;
 let seededFrom: Date;
 
 async function seed(database: TestDatabase, requests: number, until: Date): Promise<void> {
-  const seeded = await runLatch(['seed', '--requests', String(requests), '--days', String(DAYS), '--seed', SEED, '--until', until.toISOString()], env(database));
-  if (seeded.code !== 0 || seeded.stderr !== '') throw new Error(`latch seed failed (${seeded.code}):\n${seeded.stdout}\n${seeded.stderr}`);
+  const seeded = await runSeed(['--requests', String(requests), '--days', String(DAYS), '--seed', SEED, '--until', until.toISOString()], env(database));
+  if (seeded.code !== 0 || seeded.stderr !== '') throw new Error(`npm run seed failed (${seeded.code}):\n${seeded.stdout}\n${seeded.stderr}`);
 }
 
 beforeAll(async () => {

@@ -8,7 +8,7 @@ import { scanStandingAccess } from '../../../src/services/scan-standing-access.t
 import { PostgresAccessLocks } from '../../../src/store/access-lock.ts';
 import { createDatabase, type Database } from '../../../src/store/database.ts';
 import { PostgresTargetLocks } from '../../../src/store/target-lock.ts';
-import { FakeSlack } from '../../helpers/fake-slack.ts';
+import { FakeSlack } from '../../../tools/sandbox/fake-slack.ts';
 import { createTestDatabase, emptyRequestTables, type TestDatabase } from '../../helpers/test-database.ts';
 import { testPolicy, testResource } from '../../helpers/test-policy.ts';
 import { testServiceContext } from '../../helpers/test-services.ts';

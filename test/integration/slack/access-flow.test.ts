@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_AUTO_APPROVAL_LIMITS } from '../../../src/domain/policy.ts';
 import { transient } from '../../../src/providers/provider.ts';
 import { REVOCATION_ALERT_AFTER_ATTEMPTS } from '../../../src/services/revoke-grant.ts';
+import { sendReminders } from '../../../src/services/send-reminders.ts';
 import {
   CANCEL,
   END_ACCESS,
@@ -24,7 +25,7 @@ import {
   REQUESTER_ACTIONS_BLOCK,
   requestRoleBlockId,
 } from '../../../src/slack/blocks/ids.ts';
-import type { FakeSlackCall } from '../../helpers/fake-slack.ts';
+import type { FakeSlackCall } from '../../../tools/sandbox/fake-slack.ts';
 import { asOpenView, LatchHarness, textInput } from '../../helpers/latch-harness.ts';
 import { MemoryProvider } from '../../helpers/memory-provider.ts';
 import { SECURITY_ADMIN, SECURITY_CHANNEL, testAutoApprovalRule, testPolicy, testResource } from '../../helpers/test-policy.ts';
@@ -356,13 +357,13 @@ describe('break-glass through Slack', () => {
 
       // Overdue after a second: one reminder in the alert's thread per interval, not per sweep.
       await sleep(1_100);
-      await h.latch.sweeps.sendReminders();
-      await h.latch.sweeps.sendReminders();
+      await sendReminders(h.latch.services);
+      await sendReminders(h.latch.services);
       const reminders = () => h.slack.callsTo('chat.postMessage').filter((c) => c.args.channel === SECURITY_CHANNEL && c.args.thread_ts === alertTs);
       expect(reminders()).toHaveLength(1);
       expect(text(reminders()[0])).toContain('is still not reviewed');
       await sleep(1_100);
-      await h.latch.sweeps.sendReminders();
+      await sendReminders(h.latch.services);
       expect(reminders()).toHaveLength(2);
 
       await h.click(REQUESTER, REVIEW_BREAK_GLASS, request.id, SECURITY_CHANNEL, 'latch_break_glass_actions');
@@ -379,7 +380,7 @@ describe('break-glass through Slack', () => {
         'request.reviewed',
       ]);
       await sleep(1_100);
-      await h.latch.sweeps.sendReminders();
+      await sendReminders(h.latch.services);
       expect(reminders()).toHaveLength(2);
 
       await h.click(REQUESTER, END_ACCESS, request.id, 'D0REQUESTER', 'latch_active_access_actions');

@@ -6,9 +6,9 @@ import { createLogger } from '../../../src/logging/logger.ts';
 import { LatchMetrics } from '../../../src/metrics/latch-metrics.ts';
 import { createSlackApp, SLACK_EVENTS_PATH } from '../../../src/slack/app.ts';
 import { portOf, startHttpServer } from '../../../src/slack/http-server.ts';
-import { FakeSlack } from '../../helpers/fake-slack.ts';
+import { FakeSlack } from '../../../tools/sandbox/fake-slack.ts';
 import { testSeenSignatures } from '../../helpers/seen-signatures.ts';
-import { postSignedToSlackApp, slashCommandBody } from '../../helpers/slack-signing.ts';
+import { postSignedToSlackApp, slashCommandBody } from '../../../tools/sandbox/slack-signing.ts';
 
 /**
  * The real Bolt app, served over HTTP by Latch's server, receiving requests signed as Slack signs

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createProviders } from '../../../src/providers/registry.ts';
 import type { AccessProvider } from '../../../src/providers/provider.ts';
 import { END_ACCESS } from '../../../src/slack/blocks/ids.ts';
-import type { FakeSlackCall } from '../../helpers/fake-slack.ts';
+import type { FakeSlackCall } from '../../../tools/sandbox/fake-slack.ts';
 import { LatchHarness } from '../../helpers/latch-harness.ts';
 import { adminQuery, withDatabaseName } from '../../helpers/test-database.ts';
 import { SECURITY_CHANNEL, testPolicy, testResource } from '../../helpers/test-policy.ts';

@@ -5,7 +5,7 @@ import { createPostgresProvider } from '../../../src/providers/postgres/postgres
 import type { AccessProvider } from '../../../src/providers/provider.ts';
 import { WebhookProvider } from '../../../src/providers/webhook/webhook-provider.ts';
 import { REVOCATION_ALERT_AFTER_ATTEMPTS } from '../../../src/services/revoke-grant.ts';
-import type { FakeSlackCall } from '../../helpers/fake-slack.ts';
+import type { FakeSlackCall } from '../../../tools/sandbox/fake-slack.ts';
 import { LatchHarness } from '../../helpers/latch-harness.ts';
 import { adminQuery, withDatabaseName } from '../../helpers/test-database.ts';
 import { SECURITY_CHANNEL, testPolicy, testResource } from '../../helpers/test-policy.ts';

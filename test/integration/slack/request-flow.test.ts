@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { announceMissedRequests } from '../../../src/services/announce-missed-requests.ts';
+import { expirePendingRequests } from '../../../src/services/expire-pending-requests.ts';
+import { sendReminders } from '../../../src/services/send-reminders.ts';
 import {
   APPROVE,
   CANCEL,
@@ -18,7 +21,7 @@ import {
   REQUEST_TICKET_BLOCK,
   requestRoleBlockId,
 } from '../../../src/slack/blocks/ids.ts';
-import type { FakeSlackCall } from '../../helpers/fake-slack.ts';
+import type { FakeSlackCall } from '../../../tools/sandbox/fake-slack.ts';
 import { asOpenView, LatchHarness, selected, textInput, type ModalLike } from '../../helpers/latch-harness.ts';
 import { emptyRequestTables } from '../../helpers/test-database.ts';
 import { testPolicy, testResource } from '../../helpers/test-policy.ts';
@@ -507,13 +510,13 @@ describe('reminders and escalation', () => {
       const ts = (await h.db.accessRequest.findUniqueOrThrow({ where: { id } })).approvalMessageTs;
       const threadReplies = () => h.slack.callsTo('chat.postMessage').filter((c) => c.args.channel === 'C0APPROVALS' && c.args.thread_ts === ts);
       h.clock.advance(3600);
-      await h.latch.sweeps.sendReminders();
+      await sendReminders(h.latch.services);
       expect(threadReplies()).toHaveLength(1);
       expect(String(threadReplies()[0]!.args.reply_broadcast)).toBe('true');
       expect(text(threadReplies()[0]!)).toContain(`⏰ <@${APPROVER1}>: <@${REQUESTER}> is still waiting for`);
 
       h.clock.advance(3 * 3600);
-      await h.latch.sweeps.sendReminders();
+      await sendReminders(h.latch.services);
       const escalation = threadReplies().find((c) => text(c).includes('Escalated to <!subteam^S0LEADS>'));
       expect(escalation).toBeDefined();
       await waitFor(() => text(lastUpdateOf('C0APPROVALS')).includes('Escalated: members of <!subteam^S0LEADS> may decide too'));
@@ -545,10 +548,10 @@ describe('cancel and expiry', () => {
     const id = await requestThroughModal();
     h.slack.reset();
     h.clock.advance(23 * 3600);
-    await h.latch.sweeps.expirePendingRequests();
+    await expirePendingRequests(h.latch.services);
     expect(await state(id)).toBe('pending');
     h.clock.advance(3600);
-    await h.latch.sweeps.expirePendingRequests();
+    await expirePendingRequests(h.latch.services);
     expect(await state(id)).toBe('expired');
     const dm = await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === REQUESTER);
     expect(text(dm)).toMatch(/expired|in time/i);
@@ -584,15 +587,15 @@ describe('when Slack refuses the approval message', () => {
     await waitFor(async () => (await h.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).requesterMessageTs !== null);
     expect((await h.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).approvalMessageTs).toBeNull();
 
-    await h.latch.sweeps.announceMissedRequests();
+    await announceMissedRequests(h.latch.services);
     expect(h.slack.callsTo('chat.postMessage')).toHaveLength(2); // within the grace period: left alone
     h.clock.advance(120);
-    await h.latch.sweeps.announceMissedRequests();
+    await announceMissedRequests(h.latch.services);
     const posted = h.slack.callsTo('chat.postMessage').filter((c) => c.args.channel === 'C0APPROVALS');
     expect(posted).toHaveLength(2); // the refused attempt and the sweep's
     expect(h.slack.callsTo('chat.postMessage').filter((c) => c.args.channel === REQUESTER)).toHaveLength(1);
     expect((await h.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).approvalMessageTs).not.toBeNull();
-    await h.latch.sweeps.announceMissedRequests();
+    await announceMissedRequests(h.latch.services);
     expect(h.slack.callsTo('chat.postMessage')).toHaveLength(3);
   });
 });

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { RedisSeenSignatures } from '../../../src/slack/seen-signatures.ts';
 import { LatchHarness, SIGNING_SECRET, TEAM_ID } from '../../helpers/latch-harness.ts';
-import { slackSignatureHeaders, slashCommandBody } from '../../helpers/slack-signing.ts';
+import { slackSignatureHeaders, slashCommandBody } from '../../../tools/sandbox/slack-signing.ts';
 import { testPolicy } from '../../helpers/test-policy.ts';
 
 // Limits on what Slack's endpoint takes over HTTP, through the real Bolt app behind Latch's

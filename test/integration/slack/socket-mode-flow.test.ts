@@ -17,7 +17,7 @@ import {
 import { createLogger } from '../../../src/logging/logger.ts';
 import { slackLoggerFrom } from '../../../src/logging/slack-logger.ts';
 import { createSlackTransport, SlackConnectionError } from '../../../src/slack/slack-transport.ts';
-import type { FakeSlackCall } from '../../helpers/fake-slack.ts';
+import type { FakeSlackCall } from '../../../tools/sandbox/fake-slack.ts';
 import { APP_TOKEN, LatchHarness, selected, textInput, type ModalLike } from '../../helpers/latch-harness.ts';
 import { emptyRequestTables } from '../../helpers/test-database.ts';
 import { testPolicy, testResource } from '../../helpers/test-policy.ts';

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { loadPolicyFile, parsePolicy, PROVIDER_TYPES } from '../../../src/config/policy-file.ts';
+import { loadPolicyFile, parsePolicy } from '../../../src/config/policy-file.ts';
 import type { Policy } from '../../../src/domain/policy.ts';
+import { PROVIDER_DEFINITIONS } from '../../../src/providers/registry.ts';
 
 const EXAMPLE_PATH = fileURLToPath(new URL('../../../policy.example.yaml', import.meta.url));
 const HOUR = 3600;
@@ -25,6 +26,8 @@ function problemsOf(text: string): string[] {
   return result.problems;
 }
 
+const HOOK_URL = 'https://hooks.example.com/latch';
+
 // One valid resource; tests replace lines of it. Line numbers are shown on the right.
 const VALID = [
   'defaults:', //                        1
@@ -33,8 +36,8 @@ const VALID = [
   'resources:', //                       4
   '  - id: prod-db', //                  5
   '    name: Production database', //    6
-  '    provider:', //                    7
-  '      type: webhook', //              8
+  `    provider: { type: webhook, settings: { url: '${HOOK_URL}', secretEnv: HOOK_SECRET } }`, // 7
+  '    permanentHolders: []', //         8 (the default: keeps the line numbers below)
   '    roles: [read]', //                9
   '    approvers:', //                  10
   '      users: [U0ALICE01]', //        11
@@ -63,7 +66,7 @@ describe('policy.example.yaml', () => {
       ['oncall-admins', 'slack-usergroup'],
       ['aws-prod-admin', 'webhook'],
     ]);
-    expect(PROVIDER_TYPES).toEqual(['postgres', 'slack-usergroup', 'webhook']);
+    expect(PROVIDER_DEFINITIONS.map((definition) => definition.type)).toEqual(['postgres', 'slack-usergroup', 'webhook']);
   });
 
   it('keeps secrets out: settings name environment variables', () => {
@@ -196,12 +199,13 @@ describe('defaults', () => {
     });
   });
 
-  it('fall back to 24h, one approval, everyone, no settings and no groups when the file sets none', () => {
+  it('fall back to 24h, one approval, everyone and no groups when the file sets none, and keep the settings as written', () => {
     const text = yaml(...VALID.slice(3), '    maxDuration: 1h', '    approvalChannel: C0APPROVALS');
     expect(policyOf(text).resources[0]).toEqual({
       id: 'prod-db',
       name: 'Production database',
-      provider: { type: 'webhook', settings: {} },
+      // As written: timeoutMs and maxAttempts are the provider's defaults to apply when it is built.
+      provider: { type: 'webhook', settings: { url: HOOK_URL, secretEnv: 'HOOK_SECRET' } },
       identity: { map: {}, from: 'email', template: '{email}' },
       roles: [{ id: 'read', maxDurationSeconds: HOUR }],
       maxDurationSeconds: HOUR,
@@ -351,13 +355,63 @@ describe('a refused policy', () => {
     ],
     [
       'an unknown provider type',
-      withLine(8, '      type: mysql'),
+      withLine(7, '    provider:', '      type: mysql'),
       ['resources[0].provider.type: must be one of postgres, slack-usergroup, webhook (line 8)'],
     ],
     [
       'provider settings that are not a mapping',
-      withLine(8, '      type: webhook', '      settings: [a]'),
+      withLine(7, '    provider:', '      type: webhook', '      settings: [a]'),
       ['resources[0].provider.settings: must be a mapping, not a list (line 9)'],
+    ],
+    [
+      'a provider without its type',
+      withLine(7, '    provider:', '      settings: { secretEnv: HOOK_SECRET }'),
+      ['resources[0].provider.type: must be one of postgres, slack-usergroup, webhook (line 7)'],
+    ],
+    [
+      'a postgres provider without its connection string variable',
+      withLine(7, '    provider:', '      type: postgres', '      settings: { terminateSessions: false }'),
+      ['resources[0].provider.settings.connectionStringEnv: is missing: name the environment variable holding the connection string, e.g. PROD_DB_ADMIN_URL (line 9)'],
+    ],
+    [
+      'a postgres setting of the wrong type, and one misspelt',
+      withLine(7, '    provider:', '      type: postgres', '      settings:', '        connectionStringEnv: PROD_DB_URL', '        terminateSessions: sometimes', '        role: { read: app_read }'),
+      [
+        'resources[0].provider.settings.terminateSessions: must be true or false (line 11)',
+        'resources[0].provider.settings: unknown field "role"; did you mean "roles"? (line 12)',
+      ],
+    ],
+    [
+      'a postgres connection string where its variable belongs',
+      withLine(7, '    provider: { type: postgres, settings: { connectionStringEnv: "postgresql://grantor:pw@db/app" } }'),
+      ['resources[0].provider.settings.connectionStringEnv: must be the name of an environment variable (letters, digits and _), not the connection string itself (line 7)'],
+    ],
+    [
+      'a slack-usergroup provider with neither usergroup nor roles',
+      withLine(7, '    provider:', '      type: slack-usergroup', '      settings: {}'),
+      ['resources[0].provider.settings.usergroup: is missing: give usergroup (one Slack user group for every role) or roles (a user group per role id) (line 9)'],
+    ],
+    [
+      'a slack-usergroup handle instead of an id, and a setting it does not have',
+      withLine(7, '    provider:', '      type: slack-usergroup', '      settings:', '        usergroup: "@oncall"', '        channel: C0ONCALL'),
+      [
+        "resources[0].provider.settings.usergroup: must be a Slack user group id such as S0123ABCD, not a handle like @oncall (Slack's usergroups.list method shows it) (line 10)",
+        'resources[0].provider.settings: unknown field "channel" (line 11)',
+      ],
+    ],
+    [
+      'a webhook provider without its settings',
+      withLine(7, '    provider: { type: webhook }'),
+      ['resources[0].provider.settings.url: is missing (line 7)', 'resources[0].provider.settings.secretEnv: is missing (line 7)'],
+    ],
+    [
+      'a webhook timeout of the wrong type, and a secret where its variable belongs',
+      withLine(7, '    provider:', '      type: webhook', '      settings:', `        url: ${HOOK_URL}`, '        secretEnv: HOOK_SECRET', '        timeoutMs: 5s', '        secret: s3cret'),
+      [
+        'resources[0].provider.settings.timeoutMs: must be a whole number of milliseconds from 100 to 60000 (line 12)',
+        // The value is not quoted: it may be the secret itself.
+        'resources[0].provider.settings: unknown field "secret" (line 13)',
+      ],
     ],
     [
       'approvers that list nobody',
@@ -551,7 +605,7 @@ describe('a refused policy', () => {
       'resources:',
       '  - id: b',
       '    name: B',
-      '    provider: {type: webhook}',
+      `    provider: {type: webhook, settings: {url: '${HOOK_URL}', secretEnv: HOOK_SECRET}}`,
       '    roles: [a]',
       '    approvers: {users: [bob]}',
       '    maxDuration: 1h',
@@ -649,8 +703,13 @@ describe('loadPolicyFile', () => {
 });
 
 describe('identity', () => {
+  const SETTINGS: Record<string, string> = {
+    postgres: '{ connectionStringEnv: DB_URL }',
+    'slack-usergroup': '{ usergroup: S0ONCALL }',
+    webhook: `{ url: '${HOOK_URL}', secretEnv: HOOK_SECRET }`,
+  };
   const resource = (provider: string, identity = '') =>
-    ['resources:', '  - id: r', '    name: R', `    provider: { type: ${provider} }`, '    roles: [read]', '    maxDuration: 1h',
+    ['resources:', '  - id: r', '    name: R', `    provider: { type: ${provider}, settings: ${SETTINGS[provider]} }`, '    roles: [read]', '    maxDuration: 1h',
       '    approvers: { users: [U0A] }', '    approvalChannel: C0A', identity].join('\n');
 
   it.each([

@@ -33,6 +33,11 @@ describe('validateAccessRequest', () => {
     expect(validateAccessRequest(policy, { ...draft, ...change }, new Set(), NOW)).toEqual({ ok: false, errors });
   });
 
+  it('asks for a minute at least, unless a test lowers the minimum', () => {
+    expect(validateAccessRequest(policy, { ...draft, duration: '30s' }, new Set(), NOW)).toEqual({ ok: false, errors: { duration: 'A duration must be at least one minute.' } });
+    expect(validateAccessRequest(policy, { ...draft, duration: '3s' }, new Set(), NOW, 'approval', 1)).toMatchObject({ ok: true, request: { durationSeconds: 3 } });
+  });
+
   it('keeps a later start, and treats a start picked for about now as "once approved"', () => {
     const tonight = new Date('2026-11-24T22:00:00Z');
     expect(validateAccessRequest(policy, { ...draft, startsAt: tonight }, new Set(), NOW)).toMatchObject({ ok: true, request: { startsAt: tonight } });

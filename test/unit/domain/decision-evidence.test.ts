@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkDecisionEvidence, slackSignature, type EvidenceEvent, type EvidenceRules } from '../../../src/domain/decision-evidence.ts';
 import { decisionInteractions } from '../../../src/slack/decision-interactions.ts';
-import { interactionBody } from '../../helpers/slack-signing.ts';
+import { interactionBody } from '../../../tools/sandbox/slack-signing.ts';
 
 const SECRET = 'unit-signing-secret';
 const REQUEST = '01930000-0000-7000-8000-000000000001';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, parseDuration } from '../../../src/domain/duration.ts';
+import { formatDuration, MINIMUM_DURATION_SECONDS, parseDuration } from '../../../src/domain/duration.ts';
 
 describe('parseDuration', () => {
   it.each([
@@ -22,6 +22,14 @@ describe('parseDuration', () => {
     ['-2h', 'A duration must be at least one minute.'],
   ])('refuses %j with a message for a person', (text, message) => {
     expect(parseDuration(text)).toEqual({ ok: false, message });
+  });
+
+  it('reads seconds only under the lower minimum a test gives, and refuses what is below that', () => {
+    expect(MINIMUM_DURATION_SECONDS).toBe(60);
+    expect(parseDuration('3s', 1)).toEqual({ ok: true, seconds: 3 });
+    expect(parseDuration('3s')).toEqual({ ok: false, message: 'A duration must be at least one minute.' });
+    expect(parseDuration('0s', 1)).toEqual({ ok: false, message: 'A duration must be at least 1s.' });
+    expect(parseDuration('-3s', 1)).toEqual({ ok: false, message: 'A duration must be at least 1s.' });
   });
 });
 

@@ -29,6 +29,11 @@ describe('validateExtension', () => {
     expect(validateExtension(role, access, { duration, reason: 'x' })).toEqual({ ok: false, errors: { duration: error } });
   });
 
+  it('asks for a minute more at least, unless a test lowers the minimum', () => {
+    expect(validateExtension(role, held, { duration: '30s', reason: 'x' })).toEqual({ ok: false, errors: { duration: 'A duration must be at least one minute.' } });
+    expect(validateExtension(role, held, { duration: '3s', reason: 'x' }, 1)).toMatchObject({ ok: true, seconds: 3, newEnd: new Date('2026-11-24T12:00:03Z') });
+  });
+
   it('needs a reason, and reports every problem at once', () => {
     expect(validateExtension(role, held, { duration: '', reason: '   ' })).toEqual({
       ok: false,

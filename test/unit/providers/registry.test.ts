@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { PROVIDER_TYPES } from '../../../src/config/policy-file.ts';
-import { createProviders, PROVIDER_FACTORIES } from '../../../src/providers/registry.ts';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createProviders, PROVIDER_DEFINITIONS, providerDefinition, providerGuard } from '../../../src/providers/registry.ts';
 import { testPolicy, testResource } from '../../helpers/test-policy.ts';
 
 const postgres = (connectionStringEnv: string) => ({ type: 'postgres', settings: { connectionStringEnv } });
@@ -10,8 +11,24 @@ const usergroup = { type: 'slack-usergroup', settings: { usergroup: 'S0ONCALL' }
 const services = { locks: { withLock: <T>(_key: string, work: () => Promise<T>) => work() } };
 
 describe('provider registry', () => {
-  it('has a factory for every provider type the policy file accepts', () => {
-    expect(Object.keys(PROVIDER_FACTORIES).sort()).toEqual([...PROVIDER_TYPES].sort());
+  it('lists one definition per provider type, each in a folder of its name with its README', () => {
+    const types = PROVIDER_DEFINITIONS.map((definition) => definition.type);
+    expect(types).toEqual(['postgres', 'slack-usergroup', 'webhook']);
+    for (const type of types) {
+      const folder = fileURLToPath(new URL(`../../../src/providers/${type}/`, import.meta.url));
+      expect(existsSync(`${folder}definition.ts`), `src/providers/${type}/definition.ts`).toBe(true);
+      expect(existsSync(`${folder}README.md`), `src/providers/${type}/README.md`).toBe(true);
+    }
+    expect(providerDefinition('ftp')).toBeUndefined();
+  });
+
+  it('gives a guard only to the types whose definition reads one', () => {
+    const policy = testPolicy([
+      testResource({ id: 'db', provider: postgres('DB_URL'), permanentHolders: ['app_owner'] }),
+      testResource({ id: 'hook', provider: webhook, permanentHolders: ['ops'] }),
+    ]);
+    expect(providerGuard(policy, 'postgres')).toEqual({ permanentHolders: ['app_owner'], peers: [{ settings: { connectionStringEnv: 'DB_URL' }, roles: ['read', 'write'] }] });
+    expect(providerGuard(policy, 'webhook')).toEqual({ permanentHolders: [], peers: [] });
   });
 
   it('builds one provider per resource, of the type its policy names', async () => {

@@ -7,7 +7,7 @@ import {
   REQUEST_ID,
   requestView as baseRequestView,
 } from '../../../helpers/request-view-fixture.ts';
-import type { DecisionView, GrantView, RequestStateName, RequestView } from '../../../../src/slack/blocks/request-view.ts';
+import type { DecisionView, GrantView, RequestStateName, RequestView } from '../../../../src/services/request-view.ts';
 
 function requestView(overrides: Partial<RequestView> = {}): RequestView {
   return baseRequestView({ ticket: 'INC-7', ...overrides });

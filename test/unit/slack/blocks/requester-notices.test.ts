@@ -6,7 +6,7 @@ import {
   REQUEST_ID,
   requestView as baseRequestView,
 } from '../../../helpers/request-view-fixture.ts';
-import type { DecisionView, RequestStateName, RequestView } from '../../../../src/slack/blocks/request-view.ts';
+import type { DecisionView, RequestStateName, RequestView } from '../../../../src/services/request-view.ts';
 import { outcomeNotice, requestReceivedNotice } from '../../../../src/slack/blocks/requester-notices.ts';
 
 function requestView(overrides: Partial<RequestView> = {}): RequestView {

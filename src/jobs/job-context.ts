@@ -1,0 +1,33 @@
+import type { Logger } from '../logging/logger.ts';
+import type { AccessContext } from '../services/access-context.ts';
+import type { AccessScheduler } from '../services/service-context.ts';
+
+/**
+ * What every job definition's `run` gets. `access` is the use cases' own context: its `events`
+ * tell people (the Slack notifier), so a job only calls its use case and hands on the result.
+ * The other fields are what a job needs beyond it (the reconcile's bulk requeue, digests, metrics).
+ */
+export interface JobContext {
+  /** The use cases' context, with this process's providers and access locks. */
+  access: AccessContext;
+  /** Where the reconcile job queues the grants and revocations PostgreSQL says are needed. */
+  jobs: AccessJobScheduler;
+  /** Builds and posts one digest of the policy in force, by name. */
+  postDigest(name: string): Promise<void>;
+  /** Revocation lateness (failed attempts are counted by the runner). */
+  metrics?: AccessJobMetrics | undefined;
+  logger: Logger;
+}
+
+/** AccessScheduler, plus the bulk adds the reconcile job uses (existing ids are left alone). */
+export interface AccessJobScheduler extends AccessScheduler {
+  requestGrants(requests: ReadonlyArray<{ requestId: string; startsAt: Date | null }>): Promise<void>;
+  scheduleRevocations(revocations: ReadonlyArray<{ grantId: string; dueAt: Date }>): Promise<void>;
+}
+
+/** Told of each revocation and each failed job attempt (the metrics). */
+export interface AccessJobMetrics {
+  /** The access was taken away at `revokedAt`; it was due at `dueAt`. */
+  revoked(dueAt: Date, revokedAt: Date): void;
+  jobFailed(queue: string): void;
+}

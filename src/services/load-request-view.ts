@@ -1,0 +1,95 @@
+import { findResource, type Policy } from '../domain/policy.ts';
+import type { Database } from '../store/database.ts';
+import { findAccessChain, isLiveGrant, type ChainedRequest } from './access-chain.ts';
+import type { RequestView } from './request-view.ts';
+
+/** Where a request's messages live in Slack, so they can be updated in place. */
+export interface MessageLocations {
+  approvalChannelId: string | null;
+  approvalMessageTs: string | null;
+  requesterChannelId: string | null;
+  requesterMessageTs: string | null;
+  /** The break-glass alert in the security channel. */
+  securityMessageTs: string | null;
+}
+
+export interface LoadedRequest {
+  view: RequestView;
+  messages: MessageLocations;
+}
+
+/**
+ * Everything a message about one request shows, and where its messages already are, read fresh
+ * from the database: messages are always rebuilt from the stored truth, never patched from what a
+ * click or an event carried.
+ */
+export async function loadRequestView(db: Database, policy: Policy, requestId: string): Promise<LoadedRequest | null> {
+  const request = await db.accessRequest.findUnique({ where: { id: requestId }, include: { grant: true } });
+  if (!request) return null;
+  const decisions = await db.approval.findMany({
+    where: { requestId, requestRevision: request.revision },
+    orderBy: { createdAt: 'asc' },
+  });
+  const [extended, chain] = await Promise.all([
+    request.extendsRequestId ? db.grant.findUnique({ where: { requestId: request.extendsRequestId } }) : null,
+    findAccessChain(db, request.id),
+  ]);
+  const view: RequestView = {
+    id: request.id,
+    requesterId: request.requesterSlackId,
+    resourceId: request.resourceId,
+    // A resource removed from the policy since still needs its messages updated.
+    resourceName: findResource(policy, request.resourceId)?.name ?? request.resourceId,
+    role: request.role,
+    principal: request.principal,
+    durationSeconds: request.durationSeconds,
+    reason: request.reason,
+    ticket: request.ticket,
+    state: request.state,
+    requiredApprovals: request.requiredApprovals,
+    requiredGroups: request.requiredGroups,
+    revision: request.revision,
+    decisions: decisions.map((d) => ({ approverId: d.approverSlackId, decision: d.decision, comment: d.comment, at: d.createdAt, groups: d.approverGroups })),
+    createdAt: request.createdAt,
+    pendingExpiresAt: request.pendingExpiresAt,
+    decidedAt: request.decidedAt,
+    outcomeReason: request.outcomeReason,
+    decidedByRule: request.decidedByRule,
+    startsAt: request.startsAt,
+    grant: request.grant
+      ? {
+          grantedAt: request.grant.grantedAt,
+          expiresAt: request.grant.expiresAt,
+          revokedAt: request.grant.revokedAt,
+          endedBy: request.grant.revokedBySlackId,
+          overdueError: request.grant.overdueAlertedAt && !request.grant.revokedAt ? request.grant.lastError : null,
+        }
+      : null,
+    extension: request.extendsRequestId
+      ? { extendsRequestId: request.extendsRequestId, currentEnd: extended && !extended.revokedAt ? extended.expiresAt : null }
+      : null,
+    continuedUntil: continuedUntil(chain, request.id),
+    escalatedTo: request.escalatedAt ? (findResource(policy, request.resourceId)?.reminders?.escalateTo ?? []) : [],
+    breakGlass: request.breakGlass ? { reviewDueAt: request.reviewDueAt, reviewedBy: request.reviewedBySlackId, reviewedAt: request.reviewedAt } : null,
+  };
+  return {
+    view,
+    messages: {
+      approvalChannelId: request.approvalChannelId,
+      approvalMessageTs: request.approvalMessageTs,
+      requesterChannelId: request.requesterChannelId,
+      requesterMessageTs: request.requesterMessageTs,
+      securityMessageTs: request.securityMessageTs,
+    },
+  };
+}
+
+/** The end of the latest live grant among the requests for more time made after this one. */
+function continuedUntil(chain: ChainedRequest[], requestId: string): Date | null {
+  const self = chain.find((request) => request.id === requestId);
+  if (!self) return null;
+  const ends = chain
+    .filter((request) => request.extendsRequestId !== null && request.createdAt >= self.createdAt && request.id !== requestId && isLiveGrant(request.grant))
+    .map((request) => request.grant!.expiresAt!.getTime());
+  return ends.length > 0 ? new Date(Math.max(...ends)) : null;
+}

@@ -1,0 +1,58 @@
+/**
+ * What every message about one request shows (the read model), read fresh from the database by
+ * `loadRequestView`. The Block Kit builders take only this, so they stay pure.
+ */
+export type RequestStateName = 'pending' | 'approved' | 'active' | 'revoked' | 'denied' | 'cancelled' | 'expired' | 'failed';
+export interface DecisionView { approverId: string; decision: 'approve' | 'deny'; comment: string | null; at: Date; groups?: string[] }
+export interface RequestView {
+  id: string;                 // a UUID
+  requesterId: string;        // Slack user id
+  resourceId: string;
+  resourceName: string;
+  role: string;
+  /** The account the provider will grant to, when known. */
+  principal: string | null;
+  durationSeconds: number;
+  reason: string;             // user text: ALWAYS escape
+  ticket: string | null;      // user text: ALWAYS escape
+  state: RequestStateName;
+  requiredApprovals: number;
+  /** User groups that must each give one of the approvals. */
+  requiredGroups: string[];
+  /** Bumped when what approvers are shown changes; votes on an older revision do not count. */
+  revision: number;
+  decisions: DecisionView[];  // decisions on the current revision, oldest first
+  createdAt: Date;
+  pendingExpiresAt: Date | null;
+  decidedAt: Date | null;
+  outcomeReason: string | null;   // why denied/cancelled/expired/failed: user text when it comes from a person: escape
+  decidedByRule: string | null;   // set when policy, not people, decided
+  /** Asked-for later start, if any. */
+  startsAt: Date | null;
+  /** The grant, once the provider has been asked. */
+  grant: GrantView | null;
+  /** Set on a request for more time: the access it extends, and when that ends (null once ended). */
+  extension: { extendsRequestId: string; currentEnd: Date | null } | null;
+  /** Set when more time on this access was granted: the access runs on until then. */
+  continuedUntil: Date | null;
+  /** The user groups an undecided request was escalated to; empty until it is. */
+  escalatedTo: string[];
+  /** Set on break-glass access: when it must be reviewed by, and who reviewed it. */
+  breakGlass: BreakGlassView | null;
+}
+
+export interface BreakGlassView {
+  reviewDueAt: Date | null;
+  reviewedBy: string | null;
+  reviewedAt: Date | null;
+}
+
+export interface GrantView {
+  grantedAt: Date | null;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  /** Who ended it early (a Slack user id), if someone did. */
+  endedBy: string | null;
+  /** Set while a revocation keeps failing: the last error, fit to show. */
+  overdueError: string | null;
+}

@@ -1,0 +1,81 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { JobContext } from '../../../src/jobs/job-context.ts';
+import { JOB_QUEUES } from '../../../src/jobs/job-queue-specs.ts';
+import { JOB_REGISTRY } from '../../../src/jobs/job-registry.ts';
+import { DEFAULT_JOB_SETTINGS } from '../../../src/jobs/job-settings.ts';
+import type { Policy } from '../../../src/domain/policy.ts';
+
+/** The registry as the runner and the enqueue rely on it: no two jobs alike, ids BullMQ accepts. */
+describe('the job registry', () => {
+  it('names every job once', () => {
+    const names = JOB_REGISTRY.map((definition) => definition.name);
+    expect(new Set(names).size).toBe(names.length);
+  });
+
+  it('puts grants and revocations on queues of their own, and the sweeps and digests on theirs', () => {
+    const queueOf = Object.fromEntries(JOB_REGISTRY.map((definition) => [definition.name, definition.queue.name]));
+    expect(queueOf).toEqual({
+      grant: JOB_QUEUES.grants.name,
+      revoke: JOB_QUEUES.revocations.name,
+      'expire-pending-requests': JOB_QUEUES.maintenance.name,
+      'announce-missed-requests': JOB_QUEUES.maintenance.name,
+      reconcile: JOB_QUEUES.maintenance.name,
+      'send-reminders': JOB_QUEUES.maintenance.name,
+      'scan-standing-access': JOB_QUEUES.maintenance.name,
+      digest: JOB_QUEUES.digests.name,
+    });
+    // Every queue a worker is started for is one the registry uses, and the other way round.
+    expect(new Set(Object.values(queueOf))).toEqual(new Set(Object.values(JOB_QUEUES).map((queue) => queue.name)));
+  });
+
+  it('gives the ids of today, which BullMQ accepts: no colon, never all digits', () => {
+    const id = randomUUID();
+    const ids: string[] = [];
+    for (const definition of JOB_REGISTRY) {
+      if (definition.kind === 'queued') {
+        const payload = definition.name === 'grant' ? { requestId: id } : { grantId: id };
+        ids.push((definition.id as (payload: unknown) => string)(payload));
+      } else if (definition.schedule.kind === 'every') {
+        ids.push(definition.name);
+      } else {
+        const policy = { digests: [{ name: 'weekly', schedule: '0 9 * * 1', timeZone: 'UTC', channel: 'C0SEC' }] } as unknown as Policy;
+        ids.push(...definition.schedule.entries({ access: { policy: () => policy } } as unknown as JobContext).map((entry) => entry.id));
+      }
+    }
+    expect(ids).toEqual([
+      `grant-${id}`,
+      `revoke-${id}`,
+      'expire-pending-requests',
+      'announce-missed-requests',
+      'reconcile',
+      'send-reminders',
+      'scan-standing-access',
+      'digest-weekly',
+    ]);
+    for (const jobId of ids) {
+      expect(jobId).not.toContain(':');
+      expect(jobId).not.toMatch(/^\d+$/);
+    }
+  });
+
+  it('parses each payload as it is written, and refuses one that is not', () => {
+    const id = randomUUID();
+    const [grant, revoke] = JOB_REGISTRY;
+    expect(grant.payload.parse({ requestId: id })).toEqual({ requestId: id });
+    expect(revoke.payload.parse({ grantId: id })).toEqual({ grantId: id });
+    for (const malformed of [undefined, null, 'grant', {}, { requestId: 42 }, { requestId: 'a:b' }]) expect(grant.payload.safeParse(malformed).success).toBe(false);
+    for (const definition of JOB_REGISTRY.filter((candidate) => candidate.kind === 'scheduled' && candidate.schedule.kind === 'every')) {
+      expect(definition.payload.safeParse({}).success).toBe(true);
+    }
+  });
+
+  it('keeps the retry policies: grants give up after their attempts, revocations never', () => {
+    const [grant, revoke] = JOB_REGISTRY;
+    expect(grant.options(DEFAULT_JOB_SETTINGS)).toMatchObject({ attempts: 9, backoff: { type: 'exponential', delay: 2_000 }, removeOnComplete: true, removeOnFail: true });
+    expect(revoke.options(DEFAULT_JOB_SETTINGS)).toMatchObject({ attempts: 1_000_000, backoff: { type: revoke.retryDelay!.type }, removeOnComplete: true, removeOnFail: true });
+    const permanent = Object.assign(new Error('role gone'), { name: 'PermanentProviderFailure' });
+    expect(revoke.retryDelay!.delayMs(1, new Error('timeout'), DEFAULT_JOB_SETTINGS)).toBe(1_000);
+    expect(revoke.retryDelay!.delayMs(1, permanent, DEFAULT_JOB_SETTINGS)).toBe(30_000);
+  });
+});

@@ -1,0 +1,104 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { Logger } from '../../src/logging/logger.ts';
+import { grantAppRole } from '../../src/store/app-role.ts';
+import { migrateDatabase } from '../../src/store/migrate.ts';
+import { databaseLoginOf, REQUESTER, SECURITY_LEAD } from './demo-cast.ts';
+import type { DemoNames } from './demo-names.ts';
+
+/** People who get a login on the analytics database: those who may hold its role. */
+const LOGIN_HOLDERS = [REQUESTER, SECURITY_LEAD];
+
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+function withUser(url: string, user: string, password = ''): string {
+  const parsed = new URL(url);
+  parsed.username = user;
+  parsed.password = password;
+  return parsed.toString();
+}
+
+const ident = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
+async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * A fresh, migrated Latch database: each demo starts with no requests, so what the page shows is
+ * what the person just did. Split as the README says to run Latch: the superuser migrates (and
+ * owns the tables), and Latch gets the URL of the app role, which holds only what
+ * prisma/app-role.sql grants, so even the demo's Latch cannot switch off the audit triggers.
+ */
+export async function resetLatchDatabase(adminUrl: string, names: DemoNames, logger: Logger): Promise<string> {
+  // A password, though the demo's server trusts loopback: the URL works on a server that does not.
+  const password = randomBytes(12).toString('hex');
+  await withClient(adminUrl, async (client) => {
+    await client.query(`DROP DATABASE IF EXISTS ${ident(names.latchDatabase)} WITH (FORCE)`);
+    await client.query(`DROP ROLE IF EXISTS ${ident(names.appRole)}`);
+    await client.query(`CREATE DATABASE ${ident(names.latchDatabase)}`);
+    await client.query(`CREATE ROLE ${ident(names.appRole)} LOGIN PASSWORD '${password}'`);
+  });
+  const ownerUrl = withDatabase(adminUrl, names.latchDatabase);
+  await migrateDatabase({ databaseUrl: ownerUrl, logger });
+  await grantAppRole(ownerUrl, names.appRole);
+  return withUser(ownerUrl, names.appRole, password);
+}
+
+export interface AnalyticsDatabase {
+  /** The grantor's connection string: what the policy's connectionStringEnv holds. */
+  grantorUrl: string;
+  /** A superuser connection to the analytics database, for reading memberships. */
+  adminUrl: string;
+  /** Database logins of the people who may hold the role. */
+  logins: string[];
+}
+
+/**
+ * The target of the demo's grants, made as a DBA would (see src/providers/postgres/README.md): a
+ * database with a revenue table, the role `readRole` that may SELECT it and nothing else, a login
+ * for each person who may hold it (named by the policy's identity template), and a grantor role
+ * that is not a superuser: ADMIN OPTION on readRole, and pg_signal_backend to end sessions at
+ * revoke. Everything from an earlier run is dropped first, memberships included.
+ */
+export async function resetAnalyticsDatabase(adminUrl: string, names: DemoNames): Promise<AnalyticsDatabase> {
+  const logins = LOGIN_HOLDERS.map((person) => databaseLoginOf(person, names.suffix));
+  await withClient(adminUrl, async (client) => {
+    await client.query(`DROP DATABASE IF EXISTS ${ident(names.targetDatabase)} WITH (FORCE)`);
+    for (const role of [...logins, names.grantorRole, names.readRole]) await client.query(`DROP ROLE IF EXISTS ${ident(role)}`);
+    await client.query(`CREATE DATABASE ${ident(names.targetDatabase)}`);
+    await client.query(`CREATE ROLE ${ident(names.readRole)} NOLOGIN`);
+    for (const login of logins) await client.query(`CREATE ROLE ${ident(login)} LOGIN`);
+    await client.query(`CREATE ROLE ${ident(names.grantorRole)} LOGIN`);
+    await client.query(`GRANT ${ident(names.readRole)} TO ${ident(names.grantorRole)} WITH ADMIN OPTION`);
+    await client.query(`GRANT pg_signal_backend TO ${ident(names.grantorRole)}`);
+  });
+  const targetAdminUrl = withDatabase(adminUrl, names.targetDatabase);
+  await withClient(targetAdminUrl, async (client) => {
+    await client.query(`CREATE TABLE revenue (month date PRIMARY KEY, region text NOT NULL, amount_eur numeric(12, 2) NOT NULL)`);
+    await client.query(`INSERT INTO revenue VALUES ('2026-09-01', 'EMEA', 182000), ('2026-10-01', 'EMEA', 194500), ('2026-11-01', 'EMEA', 201250)`);
+    await client.query(`REVOKE ALL ON revenue FROM PUBLIC`);
+    await client.query(`GRANT SELECT ON revenue TO ${ident(names.readRole)}`);
+  });
+  return { grantorUrl: withUser(targetAdminUrl, names.grantorRole), adminUrl: targetAdminUrl, logins };
+}
+
+/** Drops what resetAnalyticsDatabase and resetLatchDatabase made (for tests; the demo keeps them for a look afterwards). */
+export async function dropDemoDatabases(adminUrl: string, names: DemoNames): Promise<void> {
+  const logins = LOGIN_HOLDERS.map((person) => databaseLoginOf(person, names.suffix));
+  await withClient(adminUrl, async (client) => {
+    await client.query(`DROP DATABASE IF EXISTS ${ident(names.latchDatabase)} WITH (FORCE)`);
+    await client.query(`DROP DATABASE IF EXISTS ${ident(names.targetDatabase)} WITH (FORCE)`);
+    for (const role of [...logins, names.grantorRole, names.readRole, names.appRole]) await client.query(`DROP ROLE IF EXISTS ${ident(role)}`);
+  });
+}
