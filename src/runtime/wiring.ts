@@ -35,6 +35,8 @@ import { servingPart } from './serving-part.ts';
  * - the job context (jobs/job-context.ts): the same use-case context plus this process's access
  *   locks and the providers of grants' recorded settings (startJobs, below), the queues, digests
  *   and metrics. Only `latch start` and `latch worker` build it.
+ * The roles differ in three places only, each marked `Role:` below: a worker opens no Socket Mode and
+ * serves no Slack requests over HTTP; a web process runs no jobs, so it opens no access lock.
  * Shutdown: every part is added to GracefulShutdown in the order it opens; all stop taking work
  * at once, the work in hand finishes (bounded), then they close in the reverse order, so no part
  * closes under another still using it (PostgreSQL, opened first, closes last).
@@ -92,7 +94,7 @@ export interface LatchProcess {
 /** Builds, checks and starts every part `role` runs; on a failed check, closes what it opened. */
 export async function startLatchProcess(options: LatchProcessOptions): Promise<LatchProcess> {
   const { env, role, logger, checks } = options;
-  const source = await startPolicySource(options);
+  const { source, targetLocks } = await startPolicySource(options);
   const db = createDatabase({ databaseUrl: env.DATABASE_URL });
   // Every connection to Redis, its queues' and workers' too: one Redis or a cluster, one key prefix.
   const redis = createRedisConnection(env.REDIS_URL, 'queue', logger, { cluster: env.REDIS_CLUSTER });
@@ -100,7 +102,7 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
   shutdown.add({ name: 'PostgreSQL', close: () => db.$disconnect() });
   // Closed after the workers: a lock still held then belongs to work already let go of, and
   // ending its connection releases it.
-  shutdown.add({ name: 'the target locks', close: () => source.targetLocks.close({ force: true }) });
+  shutdown.add({ name: 'the target locks', close: () => targetLocks.close({ force: true }) });
   shutdown.add({ name: 'Redis', close: () => redis.quit().catch(() => redis.disconnect()) });
   shutdown.add({ name: 'the policy', close: () => source.close() });
   try {
@@ -119,7 +121,7 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
       logger,
       botToken: env.SLACK_BOT_TOKEN,
       signingSecret: env.SLACK_SIGNING_SECRET,
-      // A worker takes nothing from Slack, so it never opens a Socket Mode connection.
+      // Role: a worker takes nothing from Slack, so it never opens a Socket Mode connection.
       appToken: role !== 'worker' ? env.SLACK_APP_TOKEN : undefined,
       slackApiUrl: env.SLACK_API_URL,
       metrics,
@@ -130,13 +132,14 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
       ...options.testOnly,
     });
     await checks.slack(() => latch.init());
-    // `latch web` only enqueues, and opens no access lock; the other roles run every registered job.
+    // Role: `latch web` only enqueues, and opens no access lock; the others run every registered job.
     if (role !== 'web') {
       const jobs = await startJobs({ latch, queues, providers: source.providers, databaseUrl: env.DATABASE_URL, logger, metrics });
       shutdown.add(finishingPart('the jobs', jobs));
     }
     const server = await startHttpServer({
       port: env.PORT,
+      // Role: a worker answers /healthz, /readyz and /metrics only.
       ...(role !== 'worker' ? { slack: latch.transport.requestListener } : {}),
       readiness: readinessCheck({ db, redis, queuePrefix: env.LATCH_QUEUE_PREFIX, policyVersion: () => source.policy.version, slackSocket: () => latch.transport.socketState() }),
       metrics: () => metrics.scrape(),
@@ -161,7 +164,7 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
  * a reloaded policy too, borrows the one set of target locks, whose connections open on first
  * use: a `latch web`, which grants nothing, never opens one.
  */
-async function startPolicySource({ env, variables, policy, logger, checks }: LatchProcessOptions): Promise<PolicySource & { targetLocks: PostgresTargetLocks }> {
+async function startPolicySource({ env, variables, policy, logger, checks }: LatchProcessOptions): Promise<{ source: PolicySource; targetLocks: PostgresTargetLocks }> {
   const targetLocks = new PostgresTargetLocks({ databaseUrl: env.DATABASE_URL });
   const services: ProviderServices = { locks: targetLocks };
   const providers = await createProviders(policy, variables, services)
@@ -179,7 +182,7 @@ async function startPolicySource({ env, variables, policy, logger, checks }: Lat
     // guarded by the accounts the policy in force protects.
     (settings) => createProvider(settings, variables, { ...services, guard: providerGuard(source.policy, settings.type) }),
   );
-  return Object.assign(source, { targetLocks });
+  return { source, targetLocks };
 }
 
 export interface StartJobsOptions {
