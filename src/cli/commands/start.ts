@@ -10,11 +10,11 @@ import type { AccessProvider } from '../../providers/provider.ts';
 import { startLatchProcess, type ProcessRole, type StartChecks, type TestOnlySettings } from '../../runtime/wiring.ts';
 import { withTimeout } from '../../runtime/with-timeout.ts';
 import { SlackIdentityError } from '../../slack/app-origin.ts';
+import { SlackConnectionError, type SlackTransport } from '../../slack/slack-transport.ts';
 import type { createDatabase } from '../../store/database.ts';
 import { findPendingMigrations } from '../../store/migration-status.ts';
 import { CliError, EXIT } from '../cli-error.ts';
 import { readEnv } from '../read-env.ts';
-import { connectSlack } from '../slack-connection.ts';
 
 const SLACK_CHECK_TIMEOUT_MS = 30_000;
 
@@ -47,7 +47,7 @@ export async function startCommand(role: ProcessRole = 'all', testOnly: TestOnly
     listenFailed: (error) => {
       throw new CliError(`cannot listen on PORT ${env.PORT}: ${error.code ?? error.message}`, EXIT.unavailable);
     },
-    socketMode: connectSlack,
+    socketMode: checkSocketMode,
   };
   const service = await startLatchProcess({ role, env, variables: process.env, policy, logger, checks, testOnly });
   // SIGTERM or SIGINT: see GracefulShutdown (a second one exits at once). Handled before Latch
@@ -129,6 +129,19 @@ async function checkSlack(init: () => Promise<void>, apiUrl: string | undefined)
     if (slackError) throw new CliError(`SLACK_BOT_TOKEN was refused by Slack (${method}: ${slackError})${hint}`, EXIT.config);
     if (error instanceof SlackIdentityError) throw new CliError(`cannot learn which Slack workspace and app Latch is: ${error.message}`, EXIT.config);
     throw new CliError(`cannot reach Slack's Web API: ${messageOf(error)}`, EXIT.unavailable);
+  }
+}
+
+/**
+ * Opens the Slack transport's connection (Socket Mode; nothing to do over HTTP) before the
+ * process reports itself started: a refused app token stops start-up with one line saying why.
+ */
+async function checkSocketMode(transport: SlackTransport): Promise<void> {
+  try {
+    await transport.connect();
+  } catch (error) {
+    if (error instanceof SlackConnectionError) throw new CliError(error.message, error.reason === 'refused' ? EXIT.config : EXIT.unavailable);
+    throw error;
   }
 }
 
