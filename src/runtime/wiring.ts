@@ -131,12 +131,14 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
       providers: source.providers,
       ...options.testOnly,
     });
+    // Before any job runs: a token Slack refuses stops the start before anything is granted or revoked.
     await checks.slack(() => latch.init());
     // Role: `latch web` only enqueues, and opens no access lock; the others run every registered job.
     if (role !== 'web') {
       const jobs = await startJobs({ latch, queues, providers: source.providers, databaseUrl: env.DATABASE_URL, logger, metrics });
       shutdown.add(finishingPart('the jobs', jobs));
     }
+    // Listening comes late: Slack's requests and the probes arrive once what they reach is built.
     const server = await startHttpServer({
       port: env.PORT,
       // Role: a worker answers /healthz, /readyz and /metrics only.
