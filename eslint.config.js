@@ -1,6 +1,6 @@
 // The linter keeps the shape, not the style: it fails `npm test` on a promise nobody awaits or
 // catches, and on a domain file that imports beyond the pure packages the domain may use.
-// Import cycles are checked by dpdm (scripts/check-cycles.mjs), which is faster than a lint rule.
+// Import cycles are checked by dpdm (scripts/check-import-cycles.ts), which is faster than a lint rule.
 import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
@@ -14,7 +14,6 @@ const allowed = domainAllowedPackages.map(escapeRegExp).join('|');
 export default defineConfig(
   { ignores: ['src/store/generated/**', 'node_modules/**', 'test-output/**'] },
   {
-    // tools/ may or may not exist: a glob that matches nothing is fine.
     files: ['{src,test,bench,tools}/**/*.ts'],
     languageOptions: {
       parser: tseslint.parser,

@@ -41,7 +41,7 @@ export interface PhaseOptions {
 
 export interface LatchPhaseOptions extends PhaseOptions {
   databaseUrl: string;
-  /** Prisma's pool (the app's default is 10); the access-lock pool is twice the concurrency, as startAccessJobs sizes it. */
+  /** Prisma's pool (the app's default is 10); the access-lock pool is twice the concurrency, as startJobs sizes it. */
   dbPoolSize: number;
 }
 

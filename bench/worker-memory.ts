@@ -40,7 +40,7 @@ export interface WorkerMemoryResult {
   problems: Record<string, number>;
 }
 
-/** Revoke jobs each worker runs at once: Latch's default (startAccessJobs). */
+/** Revoke jobs each worker runs at once: Latch's default (startJobs, src/runtime/wiring.ts). */
 const CONCURRENCY = 10;
 
 export async function runWorkerMemory({ adminDatabaseUrl, grants: count, windowS, leadS, say }: WorkerMemoryOptions): Promise<WorkerMemoryResult> {

@@ -10,7 +10,8 @@ import { migrateCommand } from './commands/migrate.ts';
 import { policyCheckCommand } from './commands/policy-check.ts';
 import { policyExplainCommand } from './commands/policy-explain.ts';
 import { policyTestCommand } from './commands/policy-test.ts';
-import { startCommand, type TestOnlySettings } from './commands/start.ts';
+import type { TestOnlySettings } from '../runtime/wiring.ts';
+import { startCommand } from './commands/start.ts';
 
 const USAGE = `Usage: latch [command]
 

@@ -65,7 +65,12 @@ export interface Latch extends SlackApp {
   listenerWork: InFlightWork;
 }
 
-/** Wires the use cases, the Slack app and its listeners together: the one place that does. */
+/**
+ * The Slack side of a process, for wiring.ts (every role) and the test harness: the use cases'
+ * context (its `events` go to the Slack notifier, its user and group directories ask Slack), the
+ * Slack app with its middleware in the order a payload meets it, and the listeners. The job
+ * context extends this context (startJobs in wiring.ts); nothing else builds one.
+ */
 export function createLatch(options: LatchOptions): Latch {
   const { db, policy, logger } = options;
   const slack = createSlackApp({ botToken: options.botToken, signingSecret: options.signingSecret, appToken: options.appToken, apiUrl: options.slackApiUrl, logger, metrics: options.metrics, seenSignatures: options.seenSignatures });

@@ -2,6 +2,7 @@ import type { HeldAccess } from '../domain/extension-rules.ts';
 import type { Database } from '../store/database.ts';
 import type { AccessRequest, Grant } from '../store/generated/client.ts';
 import type { Transaction } from '../store/transaction.ts';
+import { isRequestId } from './request-id.ts';
 
 export type ChainedRequest = AccessRequest & { grant: Grant | null };
 
@@ -15,7 +16,7 @@ const MAX_CHAIN_LENGTH = 100;
  * maximum duration bounds them together.
  */
 export async function findAccessChain(db: Database | Transaction, requestId: string): Promise<ChainedRequest[]> {
-  let root = await db.accessRequest.findUnique({ where: { id: requestId }, include: { grant: true } }).catch(() => null);
+  let root = isRequestId(requestId) ? await db.accessRequest.findUnique({ where: { id: requestId }, include: { grant: true } }) : null;
   for (let hops = 0; root?.extendsRequestId && hops < MAX_CHAIN_LENGTH; hops++) {
     root = await db.accessRequest.findUnique({ where: { id: root.extendsRequestId }, include: { grant: true } });
   }

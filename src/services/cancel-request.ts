@@ -5,9 +5,11 @@ import { inTransaction } from '../store/transaction.ts';
 import { lockRequest } from './decide-request.ts';
 import { isSecurityAdmin } from './end-access-early.ts';
 import { publishCommitted } from './latch-events.ts';
+import { refuse, type Refused } from './refusal.ts';
 import type { ServiceContext } from './service-context.ts';
+import { isRequestId } from './request-id.ts';
 
-export type CancelRequestResult = { ok: true; requestId: string } | { ok: false; message: string };
+export type CancelRequestResult = { ok: true; requestId: string } | Refused;
 
 /**
  * Calls a request off before any access exists: the requester withdraws one still pending, or
@@ -17,22 +19,24 @@ export type CancelRequestResult = { ok: true; requestId: string } | { ok: false;
  * Latch has begun granting, the access is ended instead ("I'm done", "Revoke now").
  */
 export async function cancelRequest(ctx: ServiceContext, input: { requestId: string; userId: string; evidence?: SlackRequestEvidence | undefined }): Promise<CancelRequestResult> {
-  const found = await ctx.db.accessRequest.findUnique({ where: { id: input.requestId }, select: { id: true, requesterSlackId: true } }).catch(() => null);
-  if (!found) return { ok: false, message: 'This request no longer exists.' };
+  const found = isRequestId(input.requestId) ? await ctx.db.accessRequest.findUnique({ where: { id: input.requestId }, select: { id: true, requesterSlackId: true } }) : null;
+  if (!found) return refuse('not_found', 'This request no longer exists.');
   const byRequester = found.requesterSlackId === input.userId;
   // Asked before the transaction: the directory may call Slack.
   const byAdmin = !byRequester && (await isSecurityAdmin(ctx, input.userId));
   const now = ctx.clock.now();
   const result = await inTransaction(ctx.db, async (tx): Promise<CancelRequestResult & { wasApproved?: boolean }> => {
     const request = await lockRequest(tx, input.requestId);
-    if (!request) return { ok: false, message: 'This request no longer exists.' };
+    if (!request) return refuse('not_found', 'This request no longer exists.');
     const approved = request.state === 'approved';
     if (!byRequester && !(approved && byAdmin)) {
-      return { ok: false, message: approved ? 'Only the person who asked or a security admin named in the policy can cancel approved access.' : 'Only the person who asked can cancel a request.' };
+      return refuse('not_allowed', approved ? 'Only the person who asked or a security admin named in the policy can cancel approved access.' : 'Only the person who asked can cancel a request.', {
+        detail: { state: request.state },
+      });
     }
-    if (!canTransition(request.state, 'cancelled')) return { ok: false, message: `This request is already ${request.state}.` };
+    if (!canTransition(request.state, 'cancelled')) return refuse('not_cancellable', `This request is already ${request.state}.`, { detail: { state: request.state } });
     if (approved && (await tx.grant.findUnique({ where: { requestId: request.id }, select: { id: true } }))) {
-      return { ok: false, message: 'Latch has already begun granting this access: end it with “I’m done” once it is active.' };
+      return refuse('already_granting', 'Latch has already begun granting this access: end it with “I’m done” once it is active.');
     }
     const by = byRequester ? 'the requester' : 'a security admin';
     await tx.accessRequest.update({

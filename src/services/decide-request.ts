@@ -9,7 +9,9 @@ import type { AccessRequest } from '../store/generated/client.ts';
 import { inTransaction, type Transaction } from '../store/transaction.ts';
 import { publishCommitted } from './latch-events.ts';
 import { recheckStoredRequest } from './recheck-policy.ts';
+import { refuse, type Refused } from './refusal.ts';
 import type { ServiceContext } from './service-context.ts';
+import { isRequestId } from './request-id.ts';
 
 export interface DecideRequestInput {
   requestId: string;
@@ -22,15 +24,13 @@ export interface DecideRequestInput {
   evidence?: SlackRequestEvidence | undefined;
 }
 
-export type DecisionRefusal = 'not_found' | 'not_pending' | 'not_allowed' | 'already_decided' | 'stale' | 'no_longer_fits';
-
 export type DecideRequestResult =
   | { ok: true; outcome: 'recorded' | 'approved' | 'denied'; requestId: string }
   /**
    * `endedRequestId`: the refusal ended the request (it no longer fits the policy in force, or its
    * decision time has passed), and published so: its messages are rewritten and its requester told.
    */
-  | { ok: false; refusal: DecisionRefusal; message: string; endedRequestId?: string };
+  | (Refused & { endedRequestId?: string });
 
 const MAX_COMMENT_LENGTH = 500;
 
@@ -42,21 +42,19 @@ export async function checkDecider(
   ctx: ServiceContext,
   requestId: string,
   deciderId: string,
-): Promise<{ ok: true; resource: ResourcePolicy; request: AccessRequest } | { ok: false; refusal: DecisionRefusal; message: string; request?: AccessRequest }> {
-  const request = await ctx.db.accessRequest.findUnique({ where: { id: requestId } }).catch(() => null);
-  if (!request) return { ok: false, refusal: 'not_found', message: 'This request no longer exists.' };
+): Promise<{ ok: true; resource: ResourcePolicy; request: AccessRequest } | (Refused & { request?: AccessRequest })> {
+  const request = isRequestId(requestId) ? await ctx.db.accessRequest.findUnique({ where: { id: requestId } }) : null;
+  if (!request) return refuse('not_found', 'This request no longer exists.');
   const resource = findResource(ctx.policy(), request.resourceId);
   // Nobody can approve it now: decideRequest closes it, so its requester hears why.
   if (!resource) {
-    return { ok: false, refusal: 'no_longer_fits', message: `The policy no longer has a resource called ${request.resourceId}.`, request };
+    return { ...refuse('no_longer_fits', `The policy no longer has a resource called ${request.resourceId}.`), request };
   }
   const escalatedTo = request.escalatedAt ? (resource.reminders?.escalateTo ?? []) : [];
   const groups = await ctx.groups.memberGroups(deciderId, [...resource.approvers.groups, ...escalatedTo]);
   const refusal = approverRefusal(resource, request.requesterSlackId, deciderId, groups, escalatedTo);
-  if (refusal) return { ok: false, refusal: 'not_allowed', message: refusal };
-  if (request.state !== 'pending') {
-    return { ok: false, refusal: 'not_pending', message: `This request is already ${request.state}.` };
-  }
+  if (refusal) return refuse(deciderId === request.requesterSlackId ? 'own_request' : 'not_approver', refusal);
+  if (request.state !== 'pending') return refuse('not_pending', `This request is already ${request.state}.`, { detail: { state: request.state } });
   return { ok: true, resource, request };
 }
 
@@ -67,11 +65,11 @@ export async function checkDecider(
  */
 export async function decideRequest(ctx: ServiceContext, input: DecideRequestInput): Promise<DecideRequestResult> {
   const allowed = await checkDecider(ctx, input.requestId, input.deciderId);
-  if (!allowed.ok && allowed.refusal === 'no_longer_fits' && allowed.request?.state === 'pending') {
+  if (!allowed.ok && allowed.refusal.code === 'no_longer_fits' && allowed.request?.state === 'pending') {
     const fit = await recheckStoredRequest(ctx, allowed.request, 'decision');
     if (!fit.fits) return endUnfitRequest(ctx, allowed.request.id, fit, input.deciderId);
   }
-  if (!allowed.ok) return { ok: false, refusal: allowed.refusal, message: allowed.message };
+  if (!allowed.ok) return { ok: false, refusal: allowed.refusal };
   const comment = input.comment?.trim().slice(0, MAX_COMMENT_LENGTH) || null;
   // The policy in force binds what was queued under an older one (see stored-request-fit.ts). A
   // denial gives nothing, so only the decision time stops it; approval needs the whole fit.
@@ -91,17 +89,17 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
     const request = await lockRequest(tx, input.requestId);
     // Votes are taken only while a decision can still move the request on.
     if (!request || !canTransition(request.state, input.decision === 'approve' ? 'approved' : 'denied')) {
-      return { ok: false, refusal: 'not_pending', message: `This request is already ${request?.state ?? 'gone'}.` };
+      return refuse('not_pending', `This request is already ${request?.state ?? 'gone'}.`, { detail: { state: request?.state ?? null } });
     }
     if (input.revision !== undefined && input.revision !== request.revision) {
-      return { ok: false, refusal: 'stale', message: 'This request changed after you saw it; look at it again before deciding.' };
+      return refuse('stale', 'This request changed after you saw it; look at it again before deciding.', { detail: { shown: input.revision, current: request.revision } });
     }
     const votes = await tx.approval.findMany({
       where: { requestId: request.id, requestRevision: request.revision },
       orderBy: { createdAt: 'asc' },
     });
     if (votes.some((vote) => vote.approverSlackId === input.deciderId)) {
-      return { ok: false, refusal: 'already_decided', message: 'You have already decided this request.' };
+      return refuse('already_decided', 'You have already decided this request.');
     }
     // The policy now asks for more than was stored: the request says so from here on.
     const raised = requiredApprovals !== request.requiredApprovals || requiredGroups.length !== request.requiredGroups.length;
@@ -214,7 +212,7 @@ async function endUnfitRequest(ctx: ServiceContext, requestId: string, fit: Extr
     state === 'expired'
       ? 'This request can no longer be approved: nobody decided in time, so it has expired. The requester has been told.'
       : `This request can no longer be approved: ${fit.message} It has been closed and the requester told.`;
-  return { ok: false, refusal: 'no_longer_fits', message, ...(ended ? { endedRequestId: requestId } : {}) };
+  return { ...refuse('no_longer_fits', message, { detail: { fit: fit.code, ended } }), ...(ended ? { endedRequestId: requestId } : {}) };
 }
 
 /**

@@ -5,11 +5,13 @@ import { inTransaction } from '../store/transaction.ts';
 import { findAccessChain } from './access-chain.ts';
 import { handOver, lockRequest } from './decide-request.ts';
 import { publishCommitted } from './latch-events.ts';
+import { refuse, type Refused } from './refusal.ts';
 import type { ServiceContext } from './service-context.ts';
+import { isRequestId } from './request-id.ts';
 
 export type EndAccessResult =
   | { ok: true; requestId: string; grantId: string | null; ended: Array<{ requestId: string; grantId: string | null }> }
-  | { ok: false; message: string };
+  | Refused;
 
 /**
  * Ends access before its expiry: "I'm done" from the person who holds it, or "Revoke now" from a
@@ -23,11 +25,11 @@ export type EndAccessResult =
  * grant would keep the access alive after "I'm done".
  */
 export async function endAccessEarly(ctx: ServiceContext, input: { requestId: string; userId: string; evidence?: SlackRequestEvidence | undefined }): Promise<EndAccessResult> {
-  const request = await ctx.db.accessRequest.findUnique({ where: { id: input.requestId } }).catch(() => null);
-  if (!request) return { ok: false, message: 'This request no longer exists.' };
+  const request = isRequestId(input.requestId) ? await ctx.db.accessRequest.findUnique({ where: { id: input.requestId } }) : null;
+  if (!request) return refuse('not_found', 'This request no longer exists.');
   const isRequester = request.requesterSlackId === input.userId;
   if (!isRequester && !(await isSecurityAdmin(ctx, input.userId))) {
-    return { ok: false, message: 'Only the person who holds this access or a security admin named in the policy can end it.' };
+    return refuse('not_allowed', 'Only the person who holds this access or a security admin named in the policy can end it.');
   }
   const now = ctx.clock.now();
   const reason = isRequester ? 'ended early by the requester' : 'revoked by a security admin';
@@ -41,8 +43,8 @@ export async function endAccessEarly(ctx: ServiceContext, input: { requestId: st
       if (locked) lockedRows.push(locked);
     }
     const clicked = lockedRows.find((row) => row.id === input.requestId);
-    if (!clicked) return { ok: false, message: 'This request no longer exists.' };
-    if (!canTransition(clicked.state, 'revoked')) return { ok: false, message: `This access is not active: the request is ${clicked.state}.` };
+    if (!clicked) return refuse('not_found', 'This request no longer exists.');
+    if (!canTransition(clicked.state, 'revoked')) return refuse('not_active', `This access is not active: the request is ${clicked.state}.`, { detail: { state: clicked.state } });
     const ended: Array<{ requestId: string; grantId: string | null }> = [];
     for (const locked of lockedRows) {
       if (locked.state === 'pending') {

@@ -1,4 +1,4 @@
-import { validateAccessRequest, type AccessRequestDraft, type FieldErrors } from '../domain/access-request-rules.ts';
+import { validateAccessRequest, type AccessRequestDraft } from '../domain/access-request-rules.ts';
 import { explainAutoApproval, findAutoApproval, type AutoApprovalCandidate } from '../domain/auto-approval.ts';
 import { groupsOf, type AutoApprovalRule, type ResourcePolicy } from '../domain/policy.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
@@ -8,6 +8,7 @@ import { loadAutoApprovalHistory } from './auto-approval-history.ts';
 import { handOver } from './decide-request.ts';
 import { publishCommitted } from './latch-events.ts';
 import { requesterPrincipal } from './requester-principal.ts';
+import { invalidInput, refuse, type Refused } from './refusal.ts';
 import type { ServiceContext } from './service-context.ts';
 
 export interface RequestAccessInput extends AccessRequestDraft {
@@ -31,7 +32,7 @@ export type RequestAccessResult =
       /** The same submission made this request before: it is (being) announced already. */
       resubmitted?: true;
     }
-  | { ok: false; errors: FieldErrors };
+  | Refused;
 
 /** The decider recorded for break-glass access: the policy, by its break-glass block. */
 export const BREAK_GLASS_RULE = 'break-glass';
@@ -61,11 +62,11 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
     : [];
   const memberGroups = relevantGroups.length > 0 ? await ctx.groups.memberGroups(input.requesterId, relevantGroups) : new Set<string>();
   const validation = validateAccessRequest(policy, input, memberGroups, ctx.clock.now(), input.breakGlass ? 'break-glass' : 'approval', ctx.minimumDurationSeconds);
-  if (!validation.ok) return validation;
+  if (!validation.ok) return invalidInput(validation.errors);
 
   const { resource, role, durationSeconds, reason, ticket, startsAt } = validation.request;
   const identity = await requesterPrincipal(ctx, resource, role.id, input.requesterId);
-  if (!identity.ok) return { ok: false, errors: { resource: identity.message } };
+  if (!identity.ok) return identity;
   const now = ctx.clock.now();
   // What was asked and under which rules: stored on the request and, identically, in its audit event.
   const asked = {
@@ -94,7 +95,7 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
       decidedBy = breakGlass ? BREAK_GLASS_RULE : rule?.name;
       if (!decidedBy) {
         const waiting = await tx.accessRequest.count({ where: { requesterSlackId: input.requesterId, state: 'pending' } });
-        if (waiting >= policy.limits.pendingPerPerson) return { refused: pendingLimitMessage(policy.limits.pendingPerPerson) };
+        if (waiting >= policy.limits.pendingPerPerson) return { refused: true as const };
       }
       const request = await tx.accessRequest.create({
         data: {
@@ -130,7 +131,7 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
     });
     if ('refused' in made) {
       ctx.logger.info({ requester: input.requesterId, resourceId: resource.id }, 'request refused: too many pending requests');
-      return { ok: false, errors: { resource: made.refused } };
+      return refuse('limit_reached', pendingLimitMessage(policy.limits.pendingPerPerson), { detail: { limit: policy.limits.pendingPerPerson } });
     }
     requestId = made.requestId;
   } catch (error) {

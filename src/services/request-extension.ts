@@ -1,17 +1,20 @@
-import { validateExtension, type ExtensionDraft, type ExtensionErrors, type HeldAccess } from '../domain/extension-rules.ts';
+import { validateExtension, type ExtensionDraft, type HeldAccess } from '../domain/extension-rules.ts';
 import { findResource, findRole, groupsOf, isInAudience, type ResourcePolicy, type RolePolicy } from '../domain/policy.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
 import { findAccessChain, heldAccessOf, type ChainedRequest } from './access-chain.ts';
 import { lockRequest } from './decide-request.ts';
 import { publishCommitted } from './latch-events.ts';
+import { invalidInput, refuse, type Refused } from './refusal.ts';
 import type { ServiceContext } from './service-context.ts';
 
 export type ExtensionCheck =
   | { ok: true; head: ChainedRequest; held: HeldAccess; resource: ResourcePolicy; role: RolePolicy }
-  | { ok: false; message: string };
+  | Refused;
 
-export type RequestExtensionResult = { ok: true; requestId: string } | { ok: false; errors: ExtensionErrors } | { ok: false; message: string };
+export type RequestExtensionResult = { ok: true; requestId: string } | Refused;
+
+const ALREADY_ASKED = 'You have already asked for more time on this access: wait for that decision.';
 
 /**
  * May `userId` ask for more time on the access `requestId` belongs to? Asked when the button is
@@ -21,22 +24,22 @@ export type RequestExtensionResult = { ok: true; requestId: string } | { ok: fal
 export async function checkExtension(ctx: ServiceContext, requestId: string, userId: string): Promise<ExtensionCheck> {
   const chain = await findAccessChain(ctx.db, requestId);
   const first = chain[0];
-  if (!first) return { ok: false, message: 'This request no longer exists.' };
-  if (first.requesterSlackId !== userId) return { ok: false, message: 'Only the person who holds this access can ask for more time.' };
+  if (!first) return refuse('not_found', 'This request no longer exists.');
+  if (first.requesterSlackId !== userId) return refuse('not_allowed', 'Only the person who holds this access can ask for more time.');
   if (chain.some((request) => request.state === 'pending' || request.state === 'approved')) {
-    return { ok: false, message: 'You have already asked for more time on this access: wait for that decision.' };
+    return refuse('already_asked', ALREADY_ASKED);
   }
   const holding = heldAccessOf(chain, ctx.clock.now());
-  if (!holding) return { ok: false, message: 'This access has already ended: ask for it again with /request-access.' };
+  if (!holding) return refuse('already_ended', 'This access has already ended: ask for it again with /request-access.');
   const { head, held } = holding;
   const resource = findResource(ctx.policy(), head.resourceId);
   const role = resource && findRole(resource, head.role);
-  if (!resource || !role) return { ok: false, message: `The policy no longer offers ${head.role} on ${head.resourceId}.` };
+  if (!resource || !role) return refuse('no_longer_fits', `The policy no longer offers ${head.role} on ${head.resourceId}.`);
   // More time is a request to the approvers: only someone the policy in force lists may ask.
   const groups = groupsOf(resource.requesters);
   const userGroups = groups.length > 0 ? await ctx.groups.memberGroups(userId, groups) : new Set<string>();
   if (!isInAudience(resource.requesters, userId, userGroups)) {
-    return { ok: false, message: `The policy no longer lists you as someone who may ask for ${resource.name}, so you cannot ask for more time.` };
+    return refuse('no_longer_fits', `The policy no longer lists you as someone who may ask for ${resource.name}, so you cannot ask for more time.`);
   }
   return { ok: true, head, held, resource, role };
 }
@@ -54,7 +57,7 @@ export async function requestExtension(
   const check = await checkExtension(ctx, input.requestId, input.requesterId);
   if (!check.ok) return check;
   const validation = validateExtension(check.role, check.held, input, ctx.minimumDurationSeconds);
-  if (!validation.ok) return validation;
+  if (!validation.ok) return invalidInput(validation.errors);
   const { head, resource, role, held } = check;
   const policy = ctx.policy();
   const now = ctx.clock.now();
@@ -96,7 +99,7 @@ export async function requestExtension(
     });
     return request.id;
   });
-  if (!requestId) return { ok: false, message: 'You have already asked for more time on this access: wait for that decision.' };
+  if (!requestId) return refuse('already_asked', ALREADY_ASKED);
   ctx.logger.info({ accessRequestId: requestId, extends: head.id, seconds: validation.seconds }, 'more time requested');
   await publishCommitted(ctx, { type: 'request.created', requestId });
   return { ok: true, requestId };

@@ -1,8 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { reservedPrincipalRefusal, resolvePrincipal, type PrincipalResult } from '../domain/identity.ts';
+import { reservedPrincipalRefusal, resolvePrincipal } from '../domain/identity.ts';
 import type { ResourcePolicy } from '../domain/policy.ts';
 import { oneLine } from './access-context.ts';
+import { refuse, type Refused } from './refusal.ts';
 import type { ServiceContext } from './service-context.ts';
+
+export type RequesterPrincipal = { ok: true; principal: string } | Refused;
 
 /**
  * How long a request waits for the target's word on the account. A form's answer must reach Slack
@@ -18,13 +21,13 @@ const CHECK_TIMEOUT_MS = 1_500;
  * provider's target calls privileged (the grantor, an administrator, a managed role). The provider
  * checks again right before it grants or revokes, so what is let through here is not trusted there.
  */
-export async function requesterPrincipal(ctx: ServiceContext, resource: ResourcePolicy, role: string, userId: string): Promise<PrincipalResult> {
+export async function requesterPrincipal(ctx: ServiceContext, resource: ResourcePolicy, role: string, userId: string): Promise<RequesterPrincipal> {
   const profile = await ctx.users.profile(userId);
-  if (!profile) return { ok: false, message: 'Latch could not read your Slack profile just now; try again in a minute.' };
+  if (!profile) return refuse('profile_unavailable', 'Latch could not read your Slack profile just now; try again in a minute.');
   const resolved = resolvePrincipal(resource.identity, resource.name, profile);
-  if (!resolved.ok) return resolved;
+  if (!resolved.ok) return refuse('identity_refused', resolved.message, { detail: { resourceId: resource.id } });
   const reserved = reservedPrincipalRefusal(resource, resolved.principal);
-  if (reserved) return refuse(ctx, resource, userId, resolved.principal, reserved);
+  if (reserved) return refusePrivileged(ctx, resource, userId, resolved.principal, reserved);
   const provider = ctx.providerFor?.(resource.id);
   if (!provider?.checkPrincipal) return resolved;
   const checked = await Promise.race([
@@ -35,15 +38,15 @@ export async function requesterPrincipal(ctx: ServiceContext, resource: Resource
   ]);
   if (checked.ok) return resolved;
   if (checked.failure.kind === 'permanent') {
-    return refuse(ctx, resource, userId, resolved.principal, `Latch will not change the account "${resolved.principal}" on ${resource.name}: ${oneLine(checked.failure.message)}.`);
+    return refusePrivileged(ctx, resource, userId, resolved.principal, `Latch will not change the account "${resolved.principal}" on ${resource.name}: ${oneLine(checked.failure.message)}.`);
   }
   // The target could not say just now: the provider checks again before it acts, and refuses then.
   ctx.logger.warn({ resourceId: resource.id, principal: resolved.principal, failure: oneLine(checked.failure.message) }, 'could not check the requested account on the target; the grant will check it');
   return resolved;
 }
 
-function refuse(ctx: ServiceContext, resource: ResourcePolicy, userId: string, principal: string, message: string): PrincipalResult {
+function refusePrivileged(ctx: ServiceContext, resource: ResourcePolicy, userId: string, principal: string, message: string): Refused {
   // Someone naming a privileged account is worth a look, whether by mistake or not.
   ctx.logger.warn({ resourceId: resource.id, requester: userId, principal }, 'request refused: the identity names an account Latch never changes');
-  return { ok: false, message };
+  return refuse('identity_refused', message, { detail: { resourceId: resource.id, principal } });
 }

@@ -5,9 +5,11 @@ import { inTransaction } from '../store/transaction.ts';
 import { lockRequest } from './decide-request.ts';
 import { isSecurityAdmin } from './end-access-early.ts';
 import { publishCommitted } from './latch-events.ts';
+import { refuse, type Refused } from './refusal.ts';
 import type { ServiceContext } from './service-context.ts';
+import { isRequestId } from './request-id.ts';
 
-export type ReviewResult = { ok: true; requestId: string } | { ok: false; message: string };
+export type ReviewResult = { ok: true; requestId: string } | Refused;
 
 /**
  * Someone other than the person who used break-glass confirms they looked at it: a security
@@ -15,20 +17,22 @@ export type ReviewResult = { ok: true; requestId: string } | { ok: false; messag
  * Recorded once, with its audit event; the reminders stop.
  */
 export async function reviewBreakGlass(ctx: ServiceContext, input: { requestId: string; userId: string; evidence?: SlackRequestEvidence | undefined }): Promise<ReviewResult> {
-  const request = await ctx.db.accessRequest.findUnique({ where: { id: input.requestId } }).catch(() => null);
-  if (!request?.breakGlass) return { ok: false, message: 'This is not a break-glass request.' };
-  if (request.requesterSlackId === input.userId) return { ok: false, message: 'Someone other than the person who used break-glass must review it.' };
+  const request = isRequestId(input.requestId) ? await ctx.db.accessRequest.findUnique({ where: { id: input.requestId } }) : null;
+  if (!request?.breakGlass) return refuse(request ? 'not_break_glass' : 'not_found', 'This is not a break-glass request.');
+  if (request.requesterSlackId === input.userId) return refuse('own_request', 'Someone other than the person who used break-glass must review it.');
   const resource = findResource(ctx.policy(), request.resourceId);
   const approvers = resource ? { everyone: false as const, users: resource.approvers.users, groups: resource.approvers.groups } : null;
   const isApprover = approvers ? isInAudience(approvers, input.userId, await ctx.groups.memberGroups(input.userId, approvers.groups)) : false;
   if (!isApprover && !(await isSecurityAdmin(ctx, input.userId))) {
-    return { ok: false, message: 'Only a security admin or an approver of this resource can review break-glass use.' };
+    return refuse('not_allowed', 'Only a security admin or an approver of this resource can review break-glass use.');
   }
   const now = ctx.clock.now();
   const result = await inTransaction(ctx.db, async (tx): Promise<ReviewResult> => {
     const locked = await lockRequest(tx, request.id);
-    if (!locked) return { ok: false, message: 'This request no longer exists.' };
-    if (locked.reviewedAt) return { ok: false, message: `This break-glass use was already reviewed by <@${locked.reviewedBySlackId}>.` };
+    if (!locked) return refuse('not_found', 'This request no longer exists.');
+    if (locked.reviewedAt) {
+      return refuse('already_reviewed', `This break-glass use was already reviewed by <@${locked.reviewedBySlackId}>.`, { detail: { reviewedAt: locked.reviewedAt.toISOString() } });
+    }
     await tx.accessRequest.update({ where: { id: locked.id }, data: { reviewedAt: now, reviewedBySlackId: input.userId } });
     await appendAuditEvent(tx, {
       actor: input.userId,

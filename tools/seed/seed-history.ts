@@ -135,7 +135,7 @@ export async function seedHistory(deps: SeedHistoryDeps, options: SeedHistoryOpt
       startsAt: plan.startsAt === null ? null : new Date(plan.startsAt),
       breakGlass: plan.breakGlass,
     });
-    if (!made.ok) return refusal(plan, 'requestAccess', made.errors);
+    if (!made.ok) return refusal(plan, 'requestAccess', made.refusal.fields ?? made.refusal.message);
     const requestId = made.requestId;
     firstRequestOf.set(plan, requestId);
     if (made.autoApprovedBy) autoApproved++;
@@ -149,7 +149,7 @@ export async function seedHistory(deps: SeedHistoryDeps, options: SeedHistoryOpt
     if (plan.cancelAfterMs !== null) {
       schedule(at + plan.cancelAfterMs, plan, async (next) => {
         const result = await cancelRequest(next, { requestId, userId: plan.requester, evidence: SEEDED });
-        if (!result.ok) refusal(plan, 'cancelRequest', result.message);
+        if (!result.ok) refusal(plan, 'cancelRequest', result.refusal.message);
       });
     }
     // The maintenance sweep that expires undecided requests (it runs every minute).
@@ -158,7 +158,7 @@ export async function seedHistory(deps: SeedHistoryDeps, options: SeedHistoryOpt
     if (review) {
       schedule(at + review.afterMs, plan, async (next) => {
         const result = await reviewBreakGlass(next, { requestId, userId: review.by, evidence: SEEDED });
-        if (!result.ok) refusal(plan, 'reviewBreakGlass', result.message);
+        if (!result.ok) refusal(plan, 'reviewBreakGlass', result.refusal.message);
       });
     }
   }
@@ -167,7 +167,7 @@ export async function seedHistory(deps: SeedHistoryDeps, options: SeedHistoryOpt
     for (const decision of decisions) {
       schedule(since + decision.afterMs, plan, async (ctx) => {
         const result = await decideRequest(ctx, { requestId, deciderId: decision.by, decision: decision.decision, comment: decision.comment, evidence: SEEDED });
-        if (!result.ok) refusal(plan, 'decideRequest', result.message);
+        if (!result.ok) refusal(plan, 'decideRequest', result.refusal.message);
       });
     }
   }
@@ -208,13 +208,13 @@ export async function seedHistory(deps: SeedHistoryDeps, options: SeedHistoryOpt
     if (next.kind === 'end-early') {
       schedule(at, plan, async (ctx) => {
         const result = await endAccessEarly(ctx, { requestId, userId: next.by, evidence: SEEDED });
-        if (!result.ok) refusal(plan, 'endAccessEarly', result.message);
+        if (!result.ok) refusal(plan, 'endAccessEarly', result.refusal.message);
       });
       return;
     }
     schedule(at, plan, async (ctx, when) => {
       const result = await requestExtension(ctx, { requestId, requesterId: plan.requester, duration: `${next.durationSeconds / 60}m`, reason: next.reason });
-      if (!result.ok) return refusal(plan, 'requestExtension', 'message' in result ? result.message : result.errors);
+      if (!result.ok) return refusal(plan, 'requestExtension', result.refusal.fields ?? result.refusal.message);
       requestIds.push(result.requestId);
       scheduleDecisions(plan, result.requestId, next.decisions, when);
     });

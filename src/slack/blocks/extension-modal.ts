@@ -63,8 +63,9 @@ export function readExtensionModal(stateValues: ModalStateValues): { duration: s
 }
 
 /** Field errors keyed by block_id; a refusal that is about no one field is shown on the duration. */
-export function extensionModalErrors(errors: ExtensionErrors | { message: string }): Record<string, string> {
-  if ('message' in errors) return { [EXTEND_DURATION_BLOCK]: errors.message };
+export function extensionModalErrors(refusal: { message: string; fields?: ExtensionErrors | undefined }): Record<string, string> {
+  const errors = refusal.fields;
+  if (!errors) return { [EXTEND_DURATION_BLOCK]: refusal.message };
   const byBlock: Record<string, string> = {};
   if (errors.duration) byBlock[EXTEND_DURATION_BLOCK] = errors.duration;
   if (errors.reason) byBlock[EXTEND_REASON_BLOCK] = errors.reason;

@@ -1,7 +1,8 @@
 import type { App } from '@slack/bolt';
 import { reviewBreakGlass } from '../../services/review-break-glass.ts';
 import { REVIEW_BREAK_GLASS } from '../blocks/ids.ts';
-import { parseClick, tellOnly } from './clicks.ts';
+import { runForClick, tellRefusal } from './answers.ts';
+import { parseClick } from './clicks.ts';
 import { evidenceOf } from './evidence.ts';
 import type { ListenerContext } from './listener-context.ts';
 
@@ -11,7 +12,9 @@ export function registerBreakGlassListeners(app: App, ctx: ListenerContext): voi
     await ack();
     const click = parseClick(body, ctx);
     if (!click) return;
-    const result = await reviewBreakGlass(ctx.services, { requestId: click.requestId, userId: click.userId, evidence: evidenceOf(context) });
-    if (!result.ok) await tellOnly(client, click, result.message, ctx);
+    const result = await runForClick(ctx, client, click, { action: REVIEW_BREAK_GLASS, what: 'record your review' }, () =>
+      reviewBreakGlass(ctx.services, { requestId: click.requestId, userId: click.userId, evidence: evidenceOf(context) }),
+    );
+    if (result && !result.ok) await tellRefusal(ctx, client, click, REVIEW_BREAK_GLASS, result.refusal);
   });
 }

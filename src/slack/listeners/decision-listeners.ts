@@ -6,6 +6,7 @@ import { APPROVE, CANCEL, DENY, END_ACCESS, DENY_MODAL, DENY_REASON_BLOCK, revis
 import { denyReasonModal, readDenyReason } from '../blocks/deny-reason-modal.ts';
 import type { ModalStateValues } from '../blocks/request-modal.ts';
 import type { ListenerContext } from './listener-context.ts';
+import { logRefusal, runForClick, runUseCase, tellRefusal } from './answers.ts';
 import { parseClick, tellOnly } from './clicks.ts';
 import { evidenceOf } from './evidence.ts';
 import { holdEvents } from './held-events.ts';
@@ -33,8 +34,11 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
     // A refusal may close the request (it no longer fits the policy in force): the person who
     // clicked hears why first, then the request's messages and its requester.
     const held = holdEvents(ctx.services);
-    const result = await decideRequest(held.services, { requestId: click.requestId, deciderId: click.userId, decision: 'approve', revision, evidence: evidenceOf(context) });
-    if (!result.ok) await tellOnly(client, click, result.message, ctx);
+    const result = await runForClick(ctx, client, click, { action: APPROVE, what: 'record your approval' }, () =>
+      decideRequest(held.services, { requestId: click.requestId, deciderId: click.userId, decision: 'approve', revision, evidence: evidenceOf(context) }),
+    );
+    if (!result) return;
+    if (!result.ok) await tellRefusal(ctx, client, click, APPROVE, result.refusal);
     await held.release();
     if (click.fromHome) await ctx.home.publish(click.userId);
   });
@@ -44,9 +48,10 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
     const click = parseClick(body, ctx);
     if (!click || body.type !== 'block_actions') return;
     // Say "not an approver" now, rather than after someone has typed a reason.
-    const allowed = await checkDecider(ctx.services, click.requestId, click.userId);
+    const allowed = await runForClick(ctx, client, click, { action: DENY, what: 'open the form to deny this request' }, () => checkDecider(ctx.services, click.requestId, click.userId));
+    if (!allowed) return;
     if (!allowed.ok) {
-      await tellOnly(client, click, allowed.message, ctx);
+      await tellRefusal(ctx, client, click, DENY, allowed.refusal);
       return;
     }
     await client.views.open({
@@ -68,8 +73,16 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
     }
     // Decided before the ack, so a refusal (already decided, no longer an approver) shows in the form.
     const held = holdEvents(ctx.services);
-    const result = await decideRequest(held.services, { requestId: requestId.data, deciderId: body.user.id, decision: 'deny', comment: reason, evidence: evidenceOf(context) });
-    await ack(result.ok ? undefined : { response_action: 'errors', errors: { [DENY_REASON_BLOCK]: result.message } });
+    const asked = { action: DENY_MODAL, accessRequestId: requestId.data, user: body.user.id };
+    const result = await runUseCase(
+      ctx,
+      { ...asked, what: 'record your denial' },
+      () => decideRequest(held.services, { requestId: requestId.data, deciderId: body.user.id, decision: 'deny', comment: reason, evidence: evidenceOf(context) }),
+      (text) => ack({ response_action: 'errors', errors: { [DENY_REASON_BLOCK]: text } }),
+    );
+    if (!result) return;
+    if (!result.ok) logRefusal(ctx, result.refusal, asked);
+    await ack(result.ok ? undefined : { response_action: 'errors', errors: { [DENY_REASON_BLOCK]: result.refusal.message } });
     await held.release();
   });
 
@@ -77,8 +90,11 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
     await ack();
     const click = parseClick(body, ctx);
     if (!click) return;
-    const result = await cancelRequest(ctx.services, { requestId: click.requestId, userId: click.userId, evidence: evidenceOf(context) });
-    if (!result.ok) await tellOnly(client, click, result.message, ctx);
+    const result = await runForClick(ctx, client, click, { action: CANCEL, what: 'cancel this request' }, () =>
+      cancelRequest(ctx.services, { requestId: click.requestId, userId: click.userId, evidence: evidenceOf(context) }),
+    );
+    if (!result) return;
+    if (!result.ok) await tellRefusal(ctx, client, click, CANCEL, result.refusal);
     if (click.fromHome) await ctx.home.publish(click.userId);
   });
 
@@ -87,8 +103,11 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
     await ack();
     const click = parseClick(body, ctx);
     if (!click) return;
-    const result = await endAccessEarly(ctx.services, { requestId: click.requestId, userId: click.userId, evidence: evidenceOf(context) });
-    if (!result.ok) await tellOnly(client, click, result.message, ctx);
+    const result = await runForClick(ctx, client, click, { action: END_ACCESS, what: 'end this access' }, () =>
+      endAccessEarly(ctx.services, { requestId: click.requestId, userId: click.userId, evidence: evidenceOf(context) }),
+    );
+    if (!result) return;
+    if (!result.ok) await tellRefusal(ctx, client, click, END_ACCESS, result.refusal);
     if (click.fromHome) await ctx.home.publish(click.userId);
   });
 }

@@ -3,7 +3,8 @@ import { checkExtension, requestExtension } from '../../services/request-extensi
 import { extensionModal, extensionModalErrors, readExtensionModal } from '../blocks/extension-modal.ts';
 import { EXTEND_ACCESS, EXTEND_MODAL } from '../blocks/ids.ts';
 import type { ModalStateValues } from '../blocks/request-modal.ts';
-import { parseClick, tellOnly } from './clicks.ts';
+import { logRefusal, runForClick, runUseCase, tellRefusal } from './answers.ts';
+import { parseClick } from './clicks.ts';
 import { holdEvents } from './held-events.ts';
 import type { ListenerContext } from './listener-context.ts';
 import { requestIdSchema } from './payloads.ts';
@@ -18,9 +19,10 @@ export function registerExtensionListeners(app: App, ctx: ListenerContext): void
     await ack();
     const click = parseClick(body, ctx);
     if (!click || !('trigger_id' in body)) return;
-    const check = await checkExtension(ctx.services, click.requestId, click.userId);
+    const check = await runForClick(ctx, client, click, { action: EXTEND_ACCESS, what: 'open the form to ask for more time' }, () => checkExtension(ctx.services, click.requestId, click.userId));
+    if (!check) return;
     if (!check.ok) {
-      await tellOnly(client, click, check.message, ctx);
+      await tellRefusal(ctx, client, click, EXTEND_ACCESS, check.refusal);
       return;
     }
     const heldSeconds = Math.round((check.held.until.getTime() - check.held.since.getTime()) / 1000);
@@ -43,14 +45,17 @@ export function registerExtensionListeners(app: App, ctx: ListenerContext): void
       return;
     }
     const held = holdEvents(ctx.services);
-    const result = await requestExtension(held.services, {
-      requestId: requestId.data,
-      requesterId: body.user.id,
-      teamId: body.team?.id ?? null,
-      ...readExtensionModal(view.state.values as ModalStateValues),
-    });
+    const asked = { action: EXTEND_MODAL, accessRequestId: requestId.data, user: body.user.id };
+    const result = await runUseCase(
+      ctx,
+      { ...asked, what: 'ask for more time' },
+      () => requestExtension(held.services, { requestId: requestId.data, requesterId: body.user.id, teamId: body.team?.id ?? null, ...readExtensionModal(view.state.values as ModalStateValues) }),
+      (text) => ack({ response_action: 'errors', errors: extensionModalErrors({ message: text }) }),
+    );
+    if (!result) return;
     if (!result.ok) {
-      await ack({ response_action: 'errors', errors: extensionModalErrors('errors' in result ? result.errors : result) });
+      logRefusal(ctx, result.refusal, asked);
+      await ack({ response_action: 'errors', errors: extensionModalErrors(result.refusal) });
       return;
     }
     await ack();

@@ -1,8 +1,8 @@
 import type { App } from '@slack/bolt';
-import type { FieldErrors } from '../../domain/access-request-rules.ts';
 import type { ResourcePolicy } from '../../domain/policy.ts';
 import { listRequestableResources } from '../../services/list-requestable-resources.ts';
 import { requestAccess } from '../../services/request-access.ts';
+import type { Refusal } from '../../services/refusal.ts';
 import { REQUEST_MODAL, REQUEST_RESOURCE_ACTION } from '../blocks/ids.ts';
 import {
   readRequestModal,
@@ -13,6 +13,7 @@ import {
   type RequestModalResource,
 } from '../blocks/request-modal.ts';
 import { escapeMrkdwn } from '../mrkdwn.ts';
+import { logRefusal, runUseCase } from './answers.ts';
 import { holdEvents } from './held-events.ts';
 import type { ListenerContext } from './listener-context.ts';
 import { slashCommandSchema } from './payloads.ts';
@@ -55,18 +56,17 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
     const words = text.trim().split(/\s+/);
     const breakGlass = words[0] === BREAK_GLASS_WORD;
     const [resourceId, role, duration, ...reason] = breakGlass ? words.slice(1) : words;
-    const result = await requestAccess(ctx.services, {
-      requesterId: userId,
-      teamId: teamId ?? null,
-      breakGlass,
-      resourceId,
-      role,
-      duration: duration ?? '',
-      reason: reason.join(' '),
-      ticket: null,
-    });
+    const asked = { action: REQUEST_COMMAND, user: userId, resourceId, breakGlass };
+    const result = await runUseCase(
+      ctx,
+      { ...asked, what: 'send your request' },
+      () => requestAccess(ctx.services, { requesterId: userId, teamId: teamId ?? null, breakGlass, resourceId, role, duration: duration ?? '', reason: reason.join(' '), ticket: null }),
+      async (text) => void (await respond({ response_type: 'ephemeral', text })),
+    );
+    if (!result) return;
     if (!result.ok) {
-      await respond({ response_type: 'ephemeral', text: `Your request was not sent:\n${describeErrors(result.errors)}\n${USAGE}` });
+      logRefusal(ctx, result.refusal, asked);
+      await respond({ response_type: 'ephemeral', text: `Your request was not sent:\n${describeRefusal(result.refusal)}\n${USAGE}` });
       return;
     }
     await respond({
@@ -104,15 +104,25 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
   app.view(REQUEST_MODAL, async ({ ack, body, view }) => {
     const submission = readRequestModal(view.state.values as ModalStateValues);
     const held = holdEvents(ctx.services);
-    const result = await requestAccess(held.services, {
-      requesterId: body.user.id,
-      teamId: body.team?.id ?? null,
-      ...submission,
-      // Slack shows an error when this answer takes over 3 s, and the person submits again.
-      submissionKey: `slack-view:${view.id}`,
-    });
+    const asked = { action: REQUEST_MODAL, user: body.user.id, resourceId: submission.resourceId };
+    const result = await runUseCase(
+      ctx,
+      { ...asked, what: 'send your request' },
+      () =>
+        requestAccess(held.services, {
+          requesterId: body.user.id,
+          teamId: body.team?.id ?? null,
+          ...submission,
+          // Slack shows an error when this answer takes over 3 s, and the person submits again.
+          submissionKey: `slack-view:${view.id}`,
+        }),
+      (text) => ack({ response_action: 'errors', errors: requestModalErrors({ resource: text }) }),
+    );
+    if (!result) return;
     if (!result.ok) {
-      await ack({ response_action: 'errors', errors: requestModalErrors(result.errors, submission.resourceId) });
+      logRefusal(ctx, result.refusal, asked);
+      // A refusal about no one field (the pending limit, the identity) is shown on the resource.
+      await ack({ response_action: 'errors', errors: requestModalErrors(result.refusal.fields ?? { resource: result.refusal.message }, submission.resourceId) });
       return;
     }
     await ack();
@@ -136,9 +146,9 @@ function toModalResource(resource: ResourcePolicy): RequestModalResource {
   };
 }
 
-/** The messages quote what was typed, so they are escaped like any user text. */
-function describeErrors(errors: FieldErrors): string {
-  return Object.values(errors)
+/** One line a field, or the refusal's message; they quote what was typed, so they are escaped like any user text. */
+function describeRefusal(refusal: Refusal): string {
+  return Object.values(refusal.fields ?? { refusal: refusal.message })
     .map((message) => `• ${escapeMrkdwn(message)}`)
     .join('\n');
 }

@@ -23,7 +23,7 @@ beforeAll(async () => {
   for (const [index, day] of DAYS.entries()) {
     clock.advance((new Date(day).getTime() - clock.now().getTime()) / 1000);
     const made = await requestAccess(ctx, { requesterId: 'U0REQUESTER', resourceId: 'prod-db', role: 'read', duration: '1h', reason: `day ${index + 1}: "quoted", with a comma\nand a newline`, ticket: null });
-    if (!made.ok) throw new Error(JSON.stringify(made.errors));
+    if (!made.ok) throw new Error(JSON.stringify(made.refusal));
     if (index === 1) await decideRequest(ctx, { requestId: made.requestId, deciderId: 'U0APPROVER1', decision: 'approve' });
   }
 });

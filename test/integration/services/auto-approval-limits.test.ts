@@ -50,7 +50,7 @@ async function ask(ctx: Setup['ctx'], startMinute: number | null, requesterId = 
 }
 
 function ok(result: RequestAccessResult) {
-  if (!result.ok) throw new Error(JSON.stringify(result.errors));
+  if (!result.ok) throw new Error(JSON.stringify(result.refusal));
   return result;
 }
 
@@ -190,7 +190,7 @@ describe('pending requests per person', () => {
     const { ctx } = WITHOUT_RULES();
     const results = await Promise.all(Array.from({ length: 30 }, () => ask(ctx, null)));
     expect(results.filter((result) => result.ok)).toHaveLength(10);
-    expect(results.filter((result) => !result.ok)).toEqual(Array.from({ length: 20 }, () => ({ ok: false, errors: { resource: message } })));
+    expect(results.filter((result) => !result.ok)).toEqual(Array.from({ length: 20 }, () => ({ ok: false, refusal: { code: 'limit_reached', message, detail: { limit: 10 } } })));
     expect(await db.accessRequest.count({ where: { requesterSlackId: REQUESTER } })).toBe(10);
     expect(await db.auditEvent.count()).toBe(10);
     // Someone else is not held back by it.
@@ -200,7 +200,7 @@ describe('pending requests per person', () => {
   it('accepts a new one once one of the ten is no longer pending', async () => {
     const { ctx } = WITHOUT_RULES();
     const ten = await Promise.all(Array.from({ length: 10 }, async () => ok(await ask(ctx, null)).requestId));
-    expect(await ask(ctx, null)).toEqual({ ok: false, errors: { resource: message } });
+    expect(await ask(ctx, null)).toEqual({ ok: false, refusal: { code: 'limit_reached', message, detail: { limit: 10 } } });
     expect(await cancelRequest(ctx, { requestId: ten[0]!, userId: REQUESTER })).toMatchObject({ ok: true });
     expect((await ask(ctx, null)).ok).toBe(true);
   });

@@ -94,7 +94,7 @@ describe('cancelling approved access before it starts', () => {
     for (const userId of [APPROVER, 'U0STRANGER']) {
       expect(await cancelRequest(ctx, { requestId: id, userId })).toEqual({
         ok: false,
-        message: 'Only the person who asked or a security admin named in the policy can cancel approved access.',
+        refusal: { code: 'not_allowed', message: 'Only the person who asked or a security admin named in the policy can cancel approved access.', detail: { state: 'approved' } },
       });
     }
     expect((await db.accessRequest.findUniqueOrThrow({ where: { id } })).state).toBe('approved');
@@ -105,8 +105,8 @@ describe('cancelling approved access before it starts', () => {
   it('still lets only the requester withdraw a pending request', async () => {
     const { ctx } = setup();
     const made = await requestAccess(ctx, { requesterId: REQUESTER, resourceId: 'prod-db', role: 'write', duration: '30m', reason: 'not covered by the rule' });
-    if (!made.ok) throw new Error(JSON.stringify(made.errors));
-    expect(await cancelRequest(ctx, { requestId: made.requestId, userId: SECURITY_ADMIN })).toEqual({ ok: false, message: 'Only the person who asked can cancel a request.' });
+    if (!made.ok) throw new Error(JSON.stringify(made.refusal));
+    expect(await cancelRequest(ctx, { requestId: made.requestId, userId: SECURITY_ADMIN })).toEqual({ ok: false, refusal: { code: 'not_allowed', message: 'Only the person who asked can cancel a request.', detail: { state: 'pending' } } });
     expect(await cancelRequest(ctx, { requestId: made.requestId, userId: REQUESTER })).toEqual({ ok: true, requestId: made.requestId });
   });
 
@@ -115,7 +115,7 @@ describe('cancelling approved access before it starts', () => {
     const id = await bookedAhead(ctx);
     clock.advance(30 * 60);
     expect(await grantAccess(ctx, { requestId: id, finalAttempt: false })).toMatchObject({ outcome: 'granted' });
-    expect(await cancelRequest(ctx, { requestId: id, userId: REQUESTER })).toEqual({ ok: false, message: 'This request is already active.' });
+    expect(await cancelRequest(ctx, { requestId: id, userId: REQUESTER })).toEqual({ ok: false, refusal: { code: 'not_cancellable', message: 'This request is already active.', detail: { state: 'active' } } });
 
     // Granting under way (the grant row exists, the provider is at work): too late to cancel.
     // The same rule with looser limits, so a second booking is auto-approved; the grant job holds it
@@ -126,7 +126,7 @@ describe('cancelling approved access before it starts', () => {
     const release = provider.pause('grant');
     const granting = grantAccess(ctx, { requestId: second, finalAttempt: false });
     await expect.poll(() => provider.calls.length).toBe(2);
-    expect(await cancelRequest(ctx, { requestId: second, userId: REQUESTER })).toEqual({ ok: false, message: 'Latch has already begun granting this access: end it with “I’m done” once it is active.' });
+    expect(await cancelRequest(ctx, { requestId: second, userId: REQUESTER })).toEqual({ ok: false, refusal: { code: 'already_granting', message: 'Latch has already begun granting this access: end it with “I’m done” once it is active.' } });
     release();
     expect(await granting).toMatchObject({ outcome: 'granted' });
   });

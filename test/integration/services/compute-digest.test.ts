@@ -53,7 +53,7 @@ beforeAll(async () => {
   const at = (time: string) => clock.advance((new Date(time).getTime() - clock.now().getTime()) / 1000);
   const ask = async (input: Omit<RequestAccessInput, 'reason' | 'ticket'>) => {
     const made = await requestAccess(ctx, { reason: 'digest history', ticket: null, ...input });
-    if (!made.ok) throw new Error(JSON.stringify(made.errors));
+    if (!made.ok) throw new Error(JSON.stringify(made.refusal));
     return made.requestId;
   };
   const decide = (requestId: string, decision: 'approve' | 'deny') => decideRequest(ctx, { requestId, deciderId: 'U0APPROVER1', decision, comment: decision === 'deny' ? 'no' : null });

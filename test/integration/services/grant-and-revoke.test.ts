@@ -328,7 +328,7 @@ describe('endAccessEarly', () => {
     await grantAccess(ctx, { requestId, finalAttempt: false });
     expect(await endAccessEarly(ctx, { requestId, userId: 'U0STRANGER' })).toEqual({
       ok: false,
-      message: 'Only the person who holds this access or a security admin named in the policy can end it.',
+      refusal: { code: 'not_allowed', message: 'Only the person who holds this access or a security admin named in the policy can end it.' },
     });
     expect(await endAccessEarly(ctx, { requestId, userId: SECURITY_ADMIN })).toMatchObject({ ok: true });
     expect((await grantOf(requestId)).revokeReason).toBe('revoked by a security admin');
@@ -399,7 +399,8 @@ describe('more time (requestExtension)', () => {
 
   it('refuses more time past the role maximum counted from the first grant', async () => {
     const { ctx, id, ask } = await liveAccess(7);
-    expect(await ask('2h')).toEqual({ ok: false, errors: { duration: 'At most 1h more: read may be held for 8h in all.' } });
+    const atMost = 'At most 1h more: read may be held for 8h in all.';
+    expect(await ask('2h')).toEqual({ ok: false, refusal: { code: 'invalid_input', message: atMost, fields: { duration: atMost } } });
     const first = await ask('1h');
     if (!first.ok) throw new Error(JSON.stringify(first));
     await approve(first.requestId);
@@ -407,7 +408,11 @@ describe('more time (requestExtension)', () => {
     // From the extension's own message, the whole stretch counts.
     expect(await ask('1m', REQUESTER, first.requestId)).toEqual({
       ok: false,
-      errors: { duration: 'This access already runs for the longest read allows (8h); request it again later.' },
+      refusal: {
+        code: 'invalid_input',
+        message: 'This access already runs for the longest read allows (8h); request it again later.',
+        fields: { duration: 'This access already runs for the longest read allows (8h); request it again later.' },
+      },
     });
     expect(await db.accessRequest.count({ where: { extendsRequestId: id } })).toBe(1);
   });
@@ -422,7 +427,7 @@ describe('more time (requestExtension)', () => {
     const reason = 'The policy now allows at most 4h of read on Production database; this request asks for 6h in all with the access it extends.';
     expect(await decideRequest(tightened, { requestId: asked.requestId, deciderId: 'U0APPROVER1', decision: 'approve' })).toMatchObject({
       ok: false,
-      refusal: 'no_longer_fits',
+      refusal: { code: 'no_longer_fits' },
       endedRequestId: asked.requestId,
     });
     expect(await db.accessRequest.findUniqueOrThrow({ where: { id: asked.requestId } })).toMatchObject({ state: 'denied', outcomeReason: reason });
@@ -440,21 +445,21 @@ describe('more time (requestExtension)', () => {
     const narrowed: AccessContext = { ...ctx, policy: () => testPolicy([testResource({ requesters: { everyone: false, users: ['U0SOMEONEELSE'], groups: [] } })]) };
     expect(await requestExtension(narrowed, { requestId: id, requesterId: REQUESTER, duration: '1h', reason: 'the migration overran' })).toEqual({
       ok: false,
-      message: 'The policy no longer lists you as someone who may ask for Production database, so you cannot ask for more time.',
+      refusal: { code: 'no_longer_fits', message: 'The policy no longer lists you as someone who may ask for Production database, so you cannot ask for more time.' },
     });
   });
 
   it('lets only the holder ask, one request for more time at a time, and only while the access lasts', async () => {
     const { ctx, clock, id, ask } = await liveAccess(1);
-    expect(await ask('1h', 'U0SOMEONEELSE')).toEqual({ ok: false, message: 'Only the person who holds this access can ask for more time.' });
+    expect(await ask('1h', 'U0SOMEONEELSE')).toEqual({ ok: false, refusal: { code: 'not_allowed', message: 'Only the person who holds this access can ask for more time.' } });
     const [one, two] = await Promise.all([ask('30m'), ask('30m')]);
     expect([one, two].filter((result) => result.ok)).toHaveLength(1);
-    expect([one, two].find((result) => !result.ok)).toEqual({ ok: false, message: 'You have already asked for more time on this access: wait for that decision.' });
+    expect([one, two].find((result) => !result.ok)).toEqual({ ok: false, refusal: { code: 'already_asked', message: 'You have already asked for more time on this access: wait for that decision.' } });
     await db.accessRequest.updateMany({ where: { extendsRequestId: id }, data: { state: 'denied' } });
 
     clock.advance(3600);
     await revokeGrant(ctx, (await grantOf(id)).id);
-    expect(await ask('30m')).toEqual({ ok: false, message: 'This access has already ended: ask for it again with /request-access.' });
+    expect(await ask('30m')).toEqual({ ok: false, refusal: { code: 'already_ended', message: 'This access has already ended: ask for it again with /request-access.' } });
   });
 
   it('ends the extension with the access when the holder is done, and cancels a request for more time still undecided', async () => {

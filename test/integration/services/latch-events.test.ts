@@ -73,7 +73,7 @@ const draft = { requesterId: REQUESTER, resourceId: 'prod-db', role: 'read', dur
 
 async function ask(ctx: AccessContext): Promise<string> {
   const made = await requestAccess(ctx, draft);
-  if (!made.ok) throw new Error(JSON.stringify(made.errors));
+  if (!made.ok) throw new Error(JSON.stringify(made.refusal));
   return made.requestId;
 }
 
@@ -91,7 +91,7 @@ describe('what the request use cases publish', () => {
     const requestId = await ask(ctx);
     events.clear();
     seen.length = 0;
-    expect(await decideRequest(ctx, { requestId, deciderId: 'U0STRANGER', decision: 'approve' })).toMatchObject({ ok: false, refusal: 'not_allowed' });
+    expect(await decideRequest(ctx, { requestId, deciderId: 'U0STRANGER', decision: 'approve' })).toMatchObject({ ok: false, refusal: { code: 'not_approver' } });
     expect(events.published).toEqual([]);
     await decideRequest(ctx, { requestId, deciderId: APPROVER, decision: 'approve' });
     await decideRequest(ctx, { requestId, deciderId: 'U0APPROVER2', decision: 'approve' });
@@ -209,7 +209,7 @@ describe('what granting and revoking publish, and what they queue', () => {
   it('a break-glass review, by someone who may; nothing for the person who used it', async () => {
     const { ctx, events } = setup(testResource({ breakGlass: { requesters: { everyone: true }, maxDurationSeconds: 3600, reviewWithinSeconds: 3600, remindEverySeconds: 600 } }));
     const made = await requestAccess(ctx, { ...draft, duration: '1h', breakGlass: true });
-    if (!made.ok) throw new Error(JSON.stringify(made.errors));
+    if (!made.ok) throw new Error(JSON.stringify(made.refusal));
     events.clear();
     expect(await reviewBreakGlass(ctx, { requestId: made.requestId, userId: REQUESTER })).toMatchObject({ ok: false });
     expect(events.published).toEqual([]);

@@ -40,7 +40,7 @@ const draft = { requesterId: REQUESTER, resourceId: 'prod-db', role: 'read', dur
 
 async function newRequest(ctx: ReturnType<typeof setup>['ctx']) {
   const result = await requestAccess(ctx, draft);
-  if (!result.ok) throw new Error(JSON.stringify(result.errors));
+  if (!result.ok) throw new Error(JSON.stringify(result.refusal));
   return result.requestId;
 }
 
@@ -72,7 +72,14 @@ describe('requestAccess', () => {
   it('refuses bad input field by field and stores nothing', async () => {
     const { ctx } = setup();
     const result = await requestAccess(ctx, { ...draft, role: 'write', duration: '3h', reason: '  ' });
-    expect(result).toEqual({ ok: false, errors: { duration: 'At most 1h for write on Production database.', reason: 'Say why you need this access.' } });
+    expect(result).toEqual({
+      ok: false,
+      refusal: {
+        code: 'invalid_input',
+        message: 'At most 1h for write on Production database. Say why you need this access.',
+        fields: { duration: 'At most 1h for write on Production database.', reason: 'Say why you need this access.' },
+      },
+    });
     expect(await db.accessRequest.count()).toBe(0);
     expect(await db.auditEvent.count()).toBe(0);
   });
@@ -81,7 +88,8 @@ describe('requestAccess', () => {
     const { ctx, groups } = setup();
     ctx.policyNow = testPolicy([testResource({ requesters: { everyone: false, users: [], groups: ['S0ENGINEERS'] } })]);
     const refused = await requestAccess(ctx, draft);
-    expect(refused).toEqual({ ok: false, errors: { resource: 'You may not request access to Production database: the policy does not list you as a requester.' } });
+    const notListed = 'You may not request access to Production database: the policy does not list you as a requester.';
+    expect(refused).toEqual({ ok: false, refusal: { code: 'invalid_input', message: notListed, fields: { resource: notListed } } });
     groups.members.set('S0ENGINEERS', [REQUESTER]);
     expect((await requestAccess(ctx, draft)).ok).toBe(true);
   });
@@ -95,7 +103,7 @@ describe('requestAccess: who gets the access', () => {
     ctx.policyNow = testPolicy([emailIdentity]);
     users.profiles.set(REQUESTER, memberProfile(REQUESTER, 'Grace.Hopper@example.com'));
     const result = await requestAccess(ctx, draft);
-    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    if (!result.ok) throw new Error(JSON.stringify(result.refusal));
     expect(await db.accessRequest.findUniqueOrThrow({ where: { id: result.requestId } })).toMatchObject({ principal: 'grace.hopper' });
     const [created] = await db.auditEvent.findMany({ where: { requestId: result.requestId } });
     expect(created!.data).toMatchObject({ principal: 'grace.hopper' });
@@ -114,12 +122,12 @@ describe('requestAccess: who gets the access', () => {
     users.profiles.set(REQUESTER, memberProfile(REQUESTER));
     expect(await requestAccess(ctx, draft)).toEqual({
       ok: false,
-      errors: { resource: 'Latch cannot tell who you are on Production database: your Slack profile shows no email address.' },
+      refusal: { code: 'identity_refused', message: 'Latch cannot tell who you are on Production database: your Slack profile shows no email address.', detail: { resourceId: 'prod-db' } },
     });
     users.profiles.set(REQUESTER, null);
     expect(await requestAccess(ctx, draft)).toEqual({
       ok: false,
-      errors: { resource: 'Latch could not read your Slack profile just now; try again in a minute.' },
+      refusal: { code: 'profile_unavailable', message: 'Latch could not read your Slack profile just now; try again in a minute.' },
     });
     expect(await db.accessRequest.count()).toBe(0);
   });
@@ -143,8 +151,7 @@ describe('decideRequest', () => {
     const id = await newRequest(ctx);
     expect(await decideRequest(ctx, { requestId: id, deciderId: REQUESTER, decision: 'approve' })).toEqual({
       ok: false,
-      refusal: 'not_allowed',
-      message: 'You cannot decide your own request.',
+      refusal: { code: 'own_request', message: 'You cannot decide your own request.' },
     });
     expect(await db.approval.count()).toBe(0);
   });
@@ -154,7 +161,7 @@ describe('decideRequest', () => {
     const id = await newRequest(ctx);
     expect(await decideRequest(ctx, { requestId: id, deciderId: 'U0STRANGER', decision: 'approve' })).toMatchObject({
       ok: false,
-      message: 'You are not an approver for Production database.',
+      refusal: { code: 'not_approver', message: 'You are not an approver for Production database.' },
     });
     groups.members.set('S0DBAS', ['U0STRANGER']);
     expect(await decideRequest(ctx, { requestId: id, deciderId: 'U0STRANGER', decision: 'approve' })).toMatchObject({ ok: true, outcome: 'approved' });
@@ -164,7 +171,7 @@ describe('decideRequest', () => {
     const { ctx } = setup(2);
     const id = await newRequest(ctx);
     await decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve' });
-    expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve' })).toMatchObject({ ok: false, refusal: 'already_decided' });
+    expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve' })).toMatchObject({ ok: false, refusal: { code: 'already_decided' } });
     expect(await db.approval.count({ where: { requestId: id } })).toBe(1);
   });
 
@@ -188,7 +195,7 @@ describe('decideRequest', () => {
       decideRequest(ctx, { requestId: id, deciderId: APPROVER2, decision: 'deny', comment: 'no' }),
     ]);
     expect([a, b].filter((r) => r.ok)).toHaveLength(1);
-    expect([a, b].find((r) => !r.ok)).toMatchObject({ refusal: 'not_pending' });
+    expect([a, b].find((r) => !r.ok)).toMatchObject({ refusal: { code: 'not_pending' } });
     expect(await db.approval.count({ where: { requestId: id } })).toBe(1);
   });
 
@@ -209,14 +216,14 @@ describe('decideRequest', () => {
     await db.accessRequest.update({ where: { id }, data: { revision: 2, durationSeconds: 4 * 3600 } });
     expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER2, decision: 'approve' })).toMatchObject({ outcome: 'recorded' });
     expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER2, decision: 'approve', revision: 1 })).toMatchObject({ ok: false });
-    expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve', revision: 1 })).toMatchObject({ ok: false, refusal: 'stale' });
+    expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve', revision: 1 })).toMatchObject({ ok: false, refusal: { code: 'stale', detail: { shown: 1, current: 2 } } });
     expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve', revision: 2 })).toMatchObject({ outcome: 'approved' });
   });
 
   it('refuses a decision on a request that does not exist or is not an id', async () => {
     const { ctx } = setup();
     for (const requestId of ['0190f0e2-0000-7000-8000-000000000001', 'not-a-uuid']) {
-      expect(await decideRequest(ctx, { requestId, deciderId: APPROVER1, decision: 'approve' })).toMatchObject({ ok: false, refusal: 'not_found' });
+      expect(await decideRequest(ctx, { requestId, deciderId: APPROVER1, decision: 'approve' })).toEqual({ ok: false, refusal: { code: 'not_found', message: 'This request no longer exists.' } });
     }
   });
 });
@@ -234,7 +241,7 @@ describe('policy rules at decision time', () => {
     expect(byPeople).toMatchObject({ ok: true, autoApprovedBy: null });
     groups.members.set('S0SRE', [REQUESTER]);
     const byRule = await requestAccess(ctx, draft);
-    if (!byRule.ok) throw new Error(JSON.stringify(byRule.errors));
+    if (!byRule.ok) throw new Error(JSON.stringify(byRule.refusal));
     expect(byRule.autoApprovedBy).toBe('sre-reads');
     expect(await db.accessRequest.findUniqueOrThrow({ where: { id: byRule.requestId } })).toMatchObject({ state: 'approved', decidedByRule: 'sre-reads', decidedAt: clock.now() });
     expect(granted).toEqual([byRule.requestId]);
@@ -274,7 +281,7 @@ describe('a reloaded policy binds requests already waiting for a decision', () =
     const env = setup();
     env.ctx.policyNow = testPolicy([testResource({ approvers, ...before })]);
     const result = await requestAccess(env.ctx, asked);
-    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    if (!result.ok) throw new Error(JSON.stringify(result.refusal));
     env.ctx.policyNow = { ...testPolicy([testResource({ approvers, ...before, ...after })]), version: 'test-policy-v2' };
     return { ...env, id: result.requestId };
   }
@@ -309,13 +316,17 @@ describe('a reloaded policy binds requests already waiting for a decision', () =
   ])('refuses an approval after $label, and closes the request, audited, with the reason for its requester', async ({ asked, after, code, reason }) => {
     const { ctx, granted, id } = await queuedThenReloaded(after, {}, asked);
     const result = await decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve' });
-    expect(result).toEqual({ ok: false, refusal: 'no_longer_fits', message: `This request can no longer be approved: ${reason} It has been closed and the requester told.`, endedRequestId: id });
+    expect(result).toEqual({
+      ok: false,
+      refusal: { code: 'no_longer_fits', message: `This request can no longer be approved: ${reason} It has been closed and the requester told.`, detail: { fit: code, ended: true } },
+      endedRequestId: id,
+    });
     expect(granted).toEqual([]);
     expect(await db.accessRequest.findUniqueOrThrow({ where: { id } })).toMatchObject({ state: 'denied', outcomeReason: reason });
     expect(await db.approval.count({ where: { requestId: id } })).toBe(0);
     expect(await lastEvent(id)).toEqual({ action: 'request.denied', actor: 'latch', data: { code, reason, policyVersion: 'test-policy-v2', attemptedBy: APPROVER1 } });
     // Closed for good: a second click changes nothing.
-    expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER2, decision: 'approve' })).toMatchObject({ ok: false, refusal: 'not_pending' });
+    expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER2, decision: 'approve' })).toMatchObject({ ok: false, refusal: { code: 'not_pending', detail: { state: 'denied' } } });
   });
 
   it('closes a request whose resource left the policy at the first click on it', async () => {
@@ -323,7 +334,7 @@ describe('a reloaded policy binds requests already waiting for a decision', () =
     env.ctx.policyNow = testPolicy([testResource({ approvers })]);
     const id = await newRequest(env.ctx);
     env.ctx.policyNow = testPolicy([testResource({ id: 'other-db', approvers })]);
-    expect(await decideRequest(env.ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve' })).toMatchObject({ ok: false, refusal: 'no_longer_fits', endedRequestId: id });
+    expect(await decideRequest(env.ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve' })).toMatchObject({ ok: false, refusal: { code: 'no_longer_fits' }, endedRequestId: id });
     expect(await db.accessRequest.findUniqueOrThrow({ where: { id } })).toMatchObject({ state: 'denied', outcomeReason: 'The policy no longer has the resource prod-db.' });
     expect(env.granted).toEqual([]);
   });
@@ -357,8 +368,11 @@ describe('a reloaded policy binds requests already waiting for a decision', () =
     const result = await decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve' });
     expect(result).toEqual({
       ok: false,
-      refusal: 'no_longer_fits',
-      message: 'This request can no longer be approved: nobody decided in time, so it has expired. The requester has been told.',
+      refusal: {
+        code: 'no_longer_fits',
+        message: 'This request can no longer be approved: nobody decided in time, so it has expired. The requester has been told.',
+        detail: { fit: 'pending_timeout_passed', ended: true },
+      },
       endedRequestId: id,
     });
     expect(granted).toEqual([]);
@@ -372,10 +386,10 @@ describe('a reloaded policy binds requests already waiting for a decision', () =
     const { ctx, clock, id } = await queuedThenReloaded({ roles: [{ id: 'read', maxDurationSeconds: 3600 }] });
     expect(await decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'deny', comment: 'no' })).toMatchObject({ ok: true, outcome: 'denied' });
     const asked = await requestAccess(ctx, { ...draft, duration: '1h' });
-    if (!asked.ok) throw new Error(JSON.stringify(asked.errors));
+    if (!asked.ok) throw new Error(JSON.stringify(asked.refusal));
     const late = asked.requestId;
     clock.advance(24 * 3600);
-    expect(await decideRequest(ctx, { requestId: late, deciderId: APPROVER1, decision: 'deny', comment: 'no' })).toMatchObject({ ok: false, refusal: 'no_longer_fits', endedRequestId: late });
+    expect(await decideRequest(ctx, { requestId: late, deciderId: APPROVER1, decision: 'deny', comment: 'no' })).toMatchObject({ ok: false, refusal: { code: 'no_longer_fits' }, endedRequestId: late });
     expect((await db.accessRequest.findUniqueOrThrow({ where: { id: late } })).state).toBe('expired');
   });
 });
@@ -407,7 +421,7 @@ describe('reminders and escalation', () => {
     ctx.policyNow = reminding();
     groups.members.set('S0LEADS', ['U0LEAD']);
     const id = await newRequest(ctx);
-    expect(await decideRequest(ctx, { requestId: id, deciderId: 'U0LEAD', decision: 'approve' })).toMatchObject({ ok: false, refusal: 'not_allowed' });
+    expect(await decideRequest(ctx, { requestId: id, deciderId: 'U0LEAD', decision: 'approve' })).toMatchObject({ ok: false, refusal: { code: 'not_approver' } });
     clock.advance(4 * 3600 - 1);
     expect(await escalateOverdueRequests(ctx)).toEqual([]);
     clock.advance(1);
@@ -423,9 +437,9 @@ describe('cancelRequest and expirePendingRequests', () => {
   it('lets only the requester cancel, and only while pending', async () => {
     const { ctx } = setup();
     const id = await newRequest(ctx);
-    expect(await cancelRequest(ctx, { requestId: id, userId: APPROVER1 })).toEqual({ ok: false, message: 'Only the person who asked can cancel a request.' });
+    expect(await cancelRequest(ctx, { requestId: id, userId: APPROVER1 })).toEqual({ ok: false, refusal: { code: 'not_allowed', message: 'Only the person who asked can cancel a request.', detail: { state: 'pending' } } });
     expect(await cancelRequest(ctx, { requestId: id, userId: REQUESTER })).toEqual({ ok: true, requestId: id });
-    expect(await cancelRequest(ctx, { requestId: id, userId: REQUESTER })).toEqual({ ok: false, message: 'This request is already cancelled.' });
+    expect(await cancelRequest(ctx, { requestId: id, userId: REQUESTER })).toEqual({ ok: false, refusal: { code: 'not_cancellable', message: 'This request is already cancelled.', detail: { state: 'cancelled' } } });
     expect(await auditActions(id)).toEqual(['request.created', 'request.cancelled']);
   });
 

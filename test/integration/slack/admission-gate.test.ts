@@ -52,7 +52,7 @@ describe('with the listener work bound reached', { timeout: 120_000 }, () => {
 
   it('refuses a command, a click and a submission at the door, saying so, and takes them once the work in hand is done', async () => {
     const pending = await requestAccess(h.latch.services, { requesterId: REQUESTER, resourceId: 'prod-db', role: 'read', duration: '1h', reason: 'to be approved', ticket: null });
-    if (!pending.ok) throw new Error(JSON.stringify(pending.errors));
+    if (!pending.ok) throw new Error(JSON.stringify(pending.refusal));
     await h.command(REQUESTER, '');
     const view = asOpenView({ ...((await h.slack.waitForCall('views.open')).args.view as object), id: 'V0OPEN' }, filledRequestForm());
     await h.latch.listenerWork.idle();

@@ -81,7 +81,7 @@ function describeCall(call: FakeSlackCall) {
 
 async function announced(ctx: AccessContext, notifier: SlackNotifier, breakGlass = false) {
   const made = await requestAccess(ctx, { requesterId: REQUESTER, resourceId: 'prod-db', role: 'read', duration: '1h', reason: 'incident', ticket: null, breakGlass });
-  if (!made.ok) throw new Error(JSON.stringify(made.errors));
+  if (!made.ok) throw new Error(JSON.stringify(made.refusal));
   await notifier.publish({ type: 'request.created', requestId: made.requestId });
   const row = await db.accessRequest.findUniqueOrThrow({ where: { id: made.requestId } });
   return { requestId: made.requestId, row };
@@ -91,7 +91,7 @@ describe('the Slack notifier', () => {
   it('announces a request to its approvers and its requester, once, recording where each message is', async () => {
     const { ctx, notifier } = setup();
     const made = await requestAccess(ctx, { requesterId: REQUESTER, resourceId: 'prod-db', role: 'read', duration: '1h', reason: 'incident', ticket: null });
-    if (!made.ok) throw new Error(JSON.stringify(made.errors));
+    if (!made.ok) throw new Error(JSON.stringify(made.refusal));
     const calls = await callsFor(notifier, { type: 'request.created', requestId: made.requestId });
     expect(calls).toEqual([
       { method: 'chat.postMessage', channel: APPROVALS },
@@ -108,7 +108,7 @@ describe('the Slack notifier', () => {
   it('announces break-glass use to the security channel too, and reminds there, in the alert thread', async () => {
     const { ctx, notifier } = setup();
     const made = await requestAccess(ctx, { requesterId: REQUESTER, resourceId: 'prod-db', role: 'read', duration: '1h', reason: 'outage', ticket: null, breakGlass: true });
-    if (!made.ok) throw new Error(JSON.stringify(made.errors));
+    if (!made.ok) throw new Error(JSON.stringify(made.refusal));
     expect(await callsFor(notifier, { type: 'request.created', requestId: made.requestId })).toEqual([
       { method: 'chat.postMessage', channel: APPROVALS },
       { method: 'chat.postMessage', channel: SECURITY_CHANNEL },

@@ -23,7 +23,7 @@ describe('a burst of approval messages', { timeout: 120_000 }, () => {
     const untold = { ...h.latch.services, events: unheardEvents };
     for (let i = 0; i < BURST; i++) {
       const made = await requestAccess(untold, { requesterId: `U0BURST${i}`, resourceId: 'prod-db', role: 'read', duration: '1h', reason: `burst ${i}`, ticket: null });
-      if (!made.ok) throw new Error(JSON.stringify(made.errors));
+      if (!made.ok) throw new Error(JSON.stringify(made.refusal));
       ids.push(made.requestId);
     }
     h.slack.reset();
