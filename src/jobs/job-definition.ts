@@ -1,7 +1,7 @@
 import type { JobsOptions } from 'bullmq';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { JobContext } from './job-context.ts';
-import type { JobQueueSpec } from './job-queue-specs.ts';
+import { JOB_QUEUES, type JobQueueSpec } from './job-queue-specs.ts';
 import type { JobSettings } from './job-settings.ts';
 
 /**
@@ -96,6 +96,38 @@ export function defineScheduledJob<const Name extends string, Payload>(
   definition: Omit<ScheduledJobDefinition<Name, Payload>, 'kind'>,
 ): ScheduledJobDefinition<Name, Payload> {
   return { kind: 'scheduled', ...definition };
+}
+
+const NO_PAYLOAD = z.object({});
+type NoPayload = z.infer<typeof NO_PAYLOAD>;
+
+/** What a maintenance sweep says about itself; defineSweep fills in what every sweep shares. */
+export interface SweepDefinition<Name extends string> {
+  readonly name: Name;
+  everyMs(settings: JobSettings): number;
+  /** Also run inline when a worker starts, before it takes any job (the reconcile). */
+  readonly runAtStart?: boolean;
+  run(ctx: JobContext): Promise<unknown>;
+}
+
+/**
+ * A maintenance sweep over PostgreSQL: no payload, on the maintenance queue, every few
+ * milliseconds, its last hundred runs kept for inspection. A missed or repeated run changes
+ * nothing but timing, since the use case reads the truth each time.
+ */
+export function defineSweep<const Name extends string>(sweep: SweepDefinition<Name>): ScheduledJobDefinition<Name, NoPayload> {
+  return defineScheduledJob({
+    name: sweep.name,
+    queue: JOB_QUEUES.maintenance,
+    payload: NO_PAYLOAD,
+    schedule: { kind: 'every', everyMs: sweep.everyMs },
+    ...(sweep.runAtStart ? { runAtStart: true } : {}),
+    options: () => ({ removeOnComplete: 100, removeOnFail: 100 }),
+    describe: () => `the ${sweep.name} sweep`,
+    async run(ctx) {
+      await sweep.run(ctx);
+    },
+  });
 }
 
 /** "1 grant job", "2 grant jobs". */

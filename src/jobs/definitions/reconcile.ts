@@ -1,10 +1,8 @@
-import { z } from 'zod';
 import type { Logger } from '../../logging/logger.ts';
 import { findReconcileWork } from '../../services/find-reconcile-work.ts';
 import type { ServiceContext } from '../../services/service-context.ts';
 import type { AccessJobScheduler } from '../job-context.ts';
-import { defineScheduledJob } from '../job-definition.ts';
-import { JOB_QUEUES } from '../job-queue-specs.ts';
+import { defineSweep } from '../job-definition.ts';
 
 /** Revocations due within this window are queued by every run; runs are more frequent than that. */
 export const RECONCILE_HORIZON_MS = 5 * 60_000;
@@ -13,14 +11,10 @@ export const RECONCILE_HORIZON_MS = 5 * 60_000;
  * Puts back into Redis every grant and revocation PostgreSQL says is needed: run when a worker
  * starts (so a grant that expired while Latch was down is revoked at once) and every minute.
  */
-export const reconcileJob = defineScheduledJob({
+export const reconcileJob = defineSweep({
   name: 'reconcile',
-  queue: JOB_QUEUES.maintenance,
-  payload: z.object({}),
-  schedule: { kind: 'every', everyMs: (settings) => settings.reconcileEveryMs },
+  everyMs: (settings) => settings.reconcileEveryMs,
   runAtStart: true,
-  options: () => ({ removeOnComplete: 100, removeOnFail: 100 }),
-  describe: () => 'the reconcile sweep',
   run: (ctx) => reconcileAccess(ctx.access, ctx.jobs, ctx.logger),
 });
 

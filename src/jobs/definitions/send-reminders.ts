@@ -1,15 +1,9 @@
-import { z } from 'zod';
 import { sendReminders } from '../../services/send-reminders.ts';
-import { defineScheduledJob } from '../job-definition.ts';
-import { JOB_QUEUES } from '../job-queue-specs.ts';
+import { defineSweep } from '../job-definition.ts';
 
 /** Reminds people of what waits for them: unreviewed break-glass use, undecided requests. */
-export const sendRemindersJob = defineScheduledJob({
+export const sendRemindersJob = defineSweep({
   name: 'send-reminders',
-  queue: JOB_QUEUES.maintenance,
-  payload: z.object({}),
-  schedule: { kind: 'every', everyMs: (settings) => settings.sweepEveryMs },
-  options: () => ({ removeOnComplete: 100, removeOnFail: 100 }),
-  describe: () => 'the send-reminders sweep',
+  everyMs: (settings) => settings.sweepEveryMs,
   run: (ctx) => sendReminders(ctx.access),
 });
