@@ -180,7 +180,7 @@ export async function runLatchRevocations(options: LatchPhaseOptions): Promise<L
     workers = await runJobs({
       queues,
       definitions: [grantAccessJob, revokeGrantJob],
-      context: { access: ctx, postDigest: async () => undefined, logger },
+      context: { access: ctx, logger },
     });
 
     const sessions = new Map<string, number>();

@@ -5,15 +5,13 @@ import type { AccessScheduler } from '../services/service-context.ts';
 /**
  * What every job definition's `run` gets. `access` is the use cases' own context: its `events`
  * tell people (the Slack notifier), so a job only calls its use case and hands on the result.
- * The other fields are what a job needs beyond it (the reconcile's bulk requeue, digests, metrics).
+ * The other fields are what a job needs beyond it (the reconcile's bulk requeue, metrics).
  */
 export interface JobContext {
   /** The use cases' context, with this process's providers and access locks. */
   access: AccessContext;
   /** Where the reconcile job queues the grants and revocations PostgreSQL says are needed. */
   jobs: AccessJobScheduler;
-  /** Builds and posts one digest of the policy in force, by name. */
-  postDigest(name: string): Promise<void>;
   /** Revocation lateness (failed attempts are counted by the runner). */
   metrics?: AccessJobMetrics | undefined;
   logger: Logger;

@@ -14,7 +14,6 @@ import { registerHomeListeners } from '../slack/listeners/home-listeners.ts';
 import { HomePublisher } from '../slack/home-publisher.ts';
 import { registerRequestListeners } from '../slack/listeners/request-listeners.ts';
 import { SlackNotifier } from '../slack/notifier.ts';
-import { sendDigest } from './digests.ts';
 import { InFlightWork } from './in-flight-work.ts';
 import { SlackUsergroupDirectory } from '../slack/usergroup-directory.ts';
 import { SlackUserDirectory } from '../slack/user-directory.ts';
@@ -56,7 +55,6 @@ export interface Latch extends SlackApp {
   services: ServiceContext;
   /** Tells people in Slack what the use cases publish: the services' events. */
   notifier: SlackNotifier;
-  postDigest(name: string): Promise<void>;
   /**
    * Slack events being handled, from Bolt's global middleware to the last listener's end. Bolt
    * acks before its listeners finish (they go on posting to Slack and writing PostgreSQL), so
@@ -106,13 +104,9 @@ export function createLatch(options: LatchOptions): Latch {
   registerExtensionListeners(slack.app, listening);
   registerBreakGlassListeners(slack.app, listening);
   registerHomeListeners(slack.app, listening);
-  /** Builds a digest of the policy in force and posts it (the digest schedules call it). */
-  const postDigest = async (name: string): Promise<void> => {
-    await sendDigest(slack.app.client, db, policy(), name, services.clock.now());
-  };
   const init = async (): Promise<void> => {
     await slack.app.init();
     origin.learn(await learnAppIdentity(slack.app.client));
   };
-  return { ...slack, init, services, notifier, postDigest, listenerWork };
+  return { ...slack, init, services, notifier, listenerWork };
 }

@@ -33,8 +33,8 @@ import { servingPart } from './serving-part.ts';
  * - `ctx.providerFor`: the provider of a resource in the policy in force, asked on every use, so
  *   a reloaded policy (PolicySource) brings its providers with it.
  * - the job context (jobs/job-context.ts): the same use-case context plus this process's access
- *   locks and the providers of grants' recorded settings (startJobs, below), the queues, digests
- *   and metrics. Only `latch start` and `latch worker` build it.
+ *   locks and the providers of grants' recorded settings (startJobs, below), the queues and
+ *   metrics. Only `latch start` and `latch worker` build it.
  * The roles differ in three places only, each marked `Role:` below: a worker opens no Socket Mode and
  * serves no Slack requests over HTTP; a web process runs no jobs, so it opens no access lock.
  * Shutdown: every part is added to GracefulShutdown in the order it opens; all stop taking work
@@ -214,7 +214,7 @@ export async function startJobs(options: StartJobsOptions): Promise<RunningJobs>
     providerForSettings: async (settings) => providers.fromSettings?.(settings),
     locks,
   };
-  const context = { access, postDigest: latch.postDigest, metrics: options.metrics, logger };
+  const context = { access, metrics: options.metrics, logger };
   const jobs = await runJobs({ queues, context, ...(options.definitions ? { definitions: options.definitions } : {}) }).catch(async (error: unknown) => {
     await locks.close();
     throw error;

@@ -39,7 +39,12 @@ export type LatchEvent =
   /** A break-glass use is still unreviewed past its review time (claimed once per reminder). */
   | { type: 'break_glass.review_overdue'; requestId: string }
   /** The standing-access scan found role holders without a grant, or found earlier ones gone. */
-  | { type: 'standing_access.changed'; found: StandingAccess[]; resolved: StandingAccess[] };
+  | { type: 'standing_access.changed'; found: StandingAccess[]; resolved: StandingAccess[] }
+  /**
+   * A digest of the policy is due: it covers the last period its schedule had ended by `at`.
+   * Nothing was stored, so it is published as is, and a digest Slack refused fails its job (retried).
+   */
+  | { type: 'digest.due'; name: string; at: Date };
 
 /** A role holder the standing-access scan found without a grant covering them. */
 export interface StandingAccess {

@@ -9,6 +9,7 @@ import { approvalReminder, escalationNotice } from './blocks/pending-reminders.t
 import { outcomeNotice } from './blocks/requester-notices.ts';
 import { overdueRevocationDoneNotice, revocationOverdueAlert, standingAccessAlert } from './blocks/security-alerts.ts';
 import type { SlackMessage } from './blocks/slack-message.ts';
+import { sendDigest } from './digests.ts';
 import { RequestMessages, type NotifierContext } from './request-messages.ts';
 
 /**
@@ -21,7 +22,7 @@ export class SlackNotifier implements LatchEventPublisher {
   private readonly messages: RequestMessages;
 
   constructor(
-    client: WebClient,
+    private readonly client: WebClient,
     private readonly ctx: NotifierContext,
   ) {
     this.messages = new RequestMessages(client, ctx);
@@ -65,9 +66,17 @@ export class SlackNotifier implements LatchEventPublisher {
       // The security channel.
       case 'standing_access.changed':
         return this.alertStandingAccess(event.found, event.resolved);
+      // The digest's own channel, from the policy in force.
+      case 'digest.due':
+        return this.postDigest(event.name, event.at);
       default:
         return unreachable(event);
     }
+  }
+
+  /** Builds the digest from the audit trail and posts it; a failure is thrown, so its job is retried. */
+  private async postDigest(name: string, at: Date): Promise<void> {
+    await sendDigest(this.client, this.ctx.db, this.ctx.policy(), name, at);
   }
 
   /**

@@ -80,6 +80,7 @@ export class RecordingEvents implements LatchEventPublisher {
 
 function subjectOf(event: LatchEvent): string {
   if (event.type === 'standing_access.changed') return 'standing access';
+  if (event.type === 'digest.due') return event.name;
   return event.type === 'revocation.overdue' || event.type === 'revocation.recovered' ? event.grantId : event.requestId;
 }
 

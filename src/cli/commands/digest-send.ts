@@ -1,7 +1,7 @@
 import { WebClient } from '@slack/web-api';
 import { migrateEnvSchema, serviceEnvFields } from '../../config/env.ts';
 import { loadPolicyFile } from '../../config/policy-file.ts';
-import { buildDigest, sendDigest } from '../../runtime/digests.ts';
+import { buildDigest, sendDigest } from '../../slack/digests.ts';
 import type { SlackMessage } from '../../slack/blocks/slack-message.ts';
 import { createDatabase } from '../../store/database.ts';
 import { CliError, EXIT } from '../cli-error.ts';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { announceDigest } from '../../services/announce-digest.ts';
 import { defineScheduledJob } from '../job-definition.ts';
 import { JOB_QUEUES } from '../job-queue-specs.ts';
 
@@ -19,5 +20,5 @@ export const sendDigestJob = defineScheduledJob({
   },
   options: () => ({ removeOnComplete: 100, removeOnFail: 100, attempts: 3, backoff: { type: 'exponential', delay: 10_000 } }),
   describe: (running) => running.map(({ name }) => `the digest ${name}`).join(', '),
-  run: (ctx, { name }) => ctx.postDigest(name),
+  run: (ctx, { name }) => announceDigest(ctx.access, name),
 });

@@ -5,6 +5,8 @@ import { JobQueues } from '../../../src/jobs/job-queues.ts';
 import { runJobs } from '../../../src/jobs/job-runner.ts';
 import type { DigestPolicy, Policy } from '../../../src/domain/policy.ts';
 import { createLogger } from '../../../src/logging/logger.ts';
+import type { LatchEvent } from '../../../src/services/latch-events.ts';
+import { systemClock } from '../../../src/services/service-context.ts';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { testJobContext } from '../../helpers/job-context.ts';
@@ -27,8 +29,10 @@ describe('the digest job', () => {
     // Every second (cron with a seconds field), so the test does not wait a minute.
     let digests: DigestPolicy[] = [{ name: 'every-second', schedule: '* * * * * *', timeZone: 'UTC', channel: 'C0SEC' }];
     const sent: string[] = [];
+    // What the job's use case says; the notifier's posting of it is tested with the notifier.
+    const events = { publish: async (event: LatchEvent) => void (event.type === 'digest.due' && sent.push(event.name)) };
     const queues = new JobQueues({ redisUrl: inject('redisUrl'), prefix, logger, settings: { scheduleCheckEveryMs: 100 } });
-    const context = testJobContext({ logger, access: { policy: () => ({ digests }) as Policy }, postDigest: async (name) => void sent.push(name) });
+    const context = testJobContext({ logger, access: { policy: () => ({ digests }) as Policy, clock: systemClock, events } });
     const running = await runJobs({ queues, context, definitions: [sendDigestJob] });
     const queue = new Queue('latch-digests', { connection: redis, prefix });
     try {

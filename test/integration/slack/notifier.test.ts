@@ -208,6 +208,17 @@ describe('the Slack notifier', () => {
     expect(JSON.stringify(slack.callsTo('chat.postMessage')[0]?.args.blocks)).toContain('Production database');
   });
 
+  it("posts a due digest to its own channel, and throws when Slack refuses it so the digest's job is retried", async () => {
+    const policy = { ...testPolicy([resource]), digests: [{ name: 'weekly', schedule: '0 9 * * 1', timeZone: 'UTC', channel: 'C0DIGEST' }] };
+    const notifier = new SlackNotifier(new WebClient(slack.botToken, { slackApiUrl: slack.apiUrl }), { db, policy: () => policy, logger: setup().ctx.logger });
+    const due = { type: 'digest.due', name: 'weekly', at: new Date('2026-12-07T09:00:05Z') } satisfies LatchEvent;
+    expect(await callsFor(notifier, due)).toEqual([{ method: 'chat.postMessage', channel: 'C0DIGEST' }]);
+    expect(JSON.stringify(slack.callsTo('chat.postMessage')[0]?.args.blocks)).toContain('weekly');
+
+    slack.failOnce('chat.postMessage', 'channel_not_found');
+    await expect(notifier.publish(due)).rejects.toThrow(/channel_not_found/);
+  });
+
   it('says nothing of a request that no longer exists', async () => {
     const { notifier } = setup();
     const requestId = '00000000-0000-4000-8000-000000000000';

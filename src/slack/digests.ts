@@ -2,8 +2,8 @@ import type { WebClient } from '@slack/web-api';
 import { digestPeriod } from '../domain/digest-period.ts';
 import type { DigestPolicy, Policy } from '../domain/policy.ts';
 import { computeDigest, type DigestReport } from '../services/compute-digest.ts';
-import { digestMessage } from '../slack/blocks/digest-message.ts';
-import type { SlackMessage } from '../slack/blocks/slack-message.ts';
+import { digestMessage } from './blocks/digest-message.ts';
+import type { SlackMessage } from './blocks/slack-message.ts';
 import type { Database } from '../store/database.ts';
 
 export interface BuiltDigest {
