@@ -12,6 +12,13 @@ export class CliError extends Error {
   }
 }
 
+/** A mistake in the command line itself: printed, then followed by the usage. */
+export class UsageError extends CliError {
+  constructor(message: string) {
+    super(message, EXIT.usage);
+  }
+}
+
 /** Exit codes, after sysexits.h where one fits, so supervisors can tell a bad config from a crash. */
 export const EXIT = {
   ok: 0,

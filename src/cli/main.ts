@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { createSecretScrubber } from '../logging/secret-scrubber.ts';
-import { CliError, EXIT } from './cli-error.ts';
+import { UsageError } from './cli-error.ts';
 import { accessListCommand } from './commands/access-list.ts';
 import { auditExportCommand, type ExportFormat } from './commands/audit-export.ts';
 import { auditVerifyCommand, auditVerifyFileCommand, parseAnchor } from './commands/audit-verify.ts';
@@ -12,6 +11,7 @@ import { policyExplainCommand } from './commands/policy-explain.ts';
 import { policyTestCommand } from './commands/policy-test.ts';
 import type { TestOnlySettings } from '../runtime/wiring.ts';
 import { startCommand } from './commands/start.ts';
+import { runCommandLine } from './run-command-line.ts';
 
 const USAGE = `Usage: latch [command]
 
@@ -49,12 +49,6 @@ const argsSchema = z.object({
   command: z.enum(['start', 'web', 'worker', 'migrate', 'access', 'audit', 'digest', 'policy', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
   check: z.boolean(),
 });
-
-class UsageError extends CliError {
-  constructor(message: string) {
-    super(message, EXIT.usage);
-  }
-}
 
 async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
   let parsed;
@@ -170,23 +164,10 @@ async function policySubcommand(extra: string[], options: { groups?: string | un
   throw new UsageError(POLICY_USAGE);
 }
 
-// Whatever escapes is printed as lines, never as a stack trace, and never with a secret in it:
-// an unexpected error may quote a connection string.
-const scrub = createSecretScrubber(Object.entries(process.env).filter(([name]) => /TOKEN|SECRET|PASSWORD/.test(name)).map(([, value]) => value));
-
 /**
  * Runs `latch <argv>` and exits the process with its exit code. bin/latch.js gives no `testOnly`;
  * only a test's own entry point (test/helpers/latch-for-tests.ts) does.
  */
 export function runLatchCli(argv: string[], testOnly: TestOnlySettings = {}): void {
-  main(argv, testOnly).then(
-    () => process.exit(EXIT.ok),
-    (error: unknown) => {
-      const known = error instanceof CliError;
-      const message = known ? error.message : `unexpected error: ${error instanceof Error ? error.message : String(error)}`;
-      for (const line of scrub(message).split('\n')) process.stderr.write(`latch: ${line}\n`);
-      if (error instanceof UsageError) process.stderr.write(`\n${USAGE}\n`);
-      process.exit(known ? error.exitCode : EXIT.failure);
-    },
-  );
+  runCommandLine('latch', USAGE, () => main(argv, testOnly));
 }

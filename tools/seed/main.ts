@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { CliError, EXIT } from '../../src/cli/cli-error.ts';
-import { createSecretScrubber } from '../../src/logging/secret-scrubber.ts';
+import { UsageError } from '../../src/cli/cli-error.ts';
+import { runCommandLine } from '../../src/cli/run-command-line.ts';
 import { seedCommand } from './seed-command.ts';
 
 // A development tool, not part of the `latch` command: the production image does not carry it.
@@ -10,12 +10,6 @@ Fills the database (DATABASE_URL, migrated) with N requests of made-up history o
 (default 30), through Latch's own use cases, with the people of the policy file (LATCH_POLICY_FILE,
 default policy.yaml). The same S writes the same history; --until ends it at that time instead of
 now. Refuses a database that holds requests unless --force.`;
-
-class UsageError extends CliError {
-  constructor(message: string) {
-    super(message, EXIT.usage);
-  }
-}
 
 async function main(argv: string[]): Promise<void> {
   let parsed;
@@ -59,16 +53,4 @@ async function main(argv: string[]): Promise<void> {
   return seedCommand({ requests, days, seed: options.seed ?? null, until, force: options.force });
 }
 
-// As `latch` does: lines, never a stack trace, and never a secret an unexpected error may quote.
-const scrub = createSecretScrubber(Object.entries(process.env).filter(([name]) => /TOKEN|SECRET|PASSWORD/.test(name)).map(([, value]) => value));
-
-main(process.argv.slice(2)).then(
-  () => process.exit(EXIT.ok),
-  (error: unknown) => {
-    const known = error instanceof CliError;
-    const message = known ? error.message : `unexpected error: ${error instanceof Error ? error.message : String(error)}`;
-    for (const line of scrub(message).split('\n')) process.stderr.write(`seed: ${line}\n`);
-    if (error instanceof UsageError) process.stderr.write(`\n${USAGE}\n`);
-    process.exit(known ? error.exitCode : EXIT.failure);
-  },
-);
+runCommandLine('seed', USAGE, () => main(process.argv.slice(2)));
