@@ -358,6 +358,32 @@ describe('deploy/kubernetes', () => {
     }
   });
 
+  it("has the README create every Secret key and ConfigMap the manifests need", () => {
+    const readme = readFileSync(`${REPOSITORY}README.md`, 'utf8');
+    const section = readme.slice(readme.indexOf('### Run it on Kubernetes'), readme.indexOf('\n### ', readme.indexOf('### Run it on Kubernetes') + 1));
+    // Each `kubectl create secret|configmap <name>` command of the section, with the keys it gives.
+    const created = new Map<string, string[]>();
+    for (const [, kind, name, rest] of section.replaceAll('\\\n', ' ').matchAll(/kubectl create (secret generic|configmap) ([a-z-]+)([^\n]*)/g)) {
+      created.set(`${kind === 'configmap' ? 'ConfigMap' : 'Secret'}/${name}`, [...rest!.matchAll(/--from-(?:literal|file)=([A-Za-z_.]+)=/g)].map((match) => match[1]!));
+    }
+    for (const { workload, container: each } of everyContainer) {
+      for (const variable of each.env) {
+        const ref = variable.valueFrom?.secretKeyRef;
+        if (!ref || ref.optional) continue;
+        expect(created.get(`Secret/${ref.name}`), `${workload.name}: ${variable.name}`).toContain(ref.key);
+      }
+      for (const source of each.envFrom) if (source.secretRef) expect(created.has(`Secret/${source.secretRef.name}`), workload.name).toBe(true);
+    }
+    for (const workload of workloads) {
+      for (const volume of workload.template.spec.volumes) {
+        if (!volume.configMap) continue;
+        const keys = volume.configMap.items?.map((item) => item.key) ?? [];
+        for (const key of keys) expect(created.get(`ConfigMap/${volume.configMap.name}`), workload.name).toContain(key);
+      }
+    }
+    expect(section).toContain(`kubectl apply -k deploy/kubernetes`);
+  });
+
   it("sends the web Service to the web pods' Slack port only", () => {
     const [web] = objects.filter((object) => object.kind === 'Service').map((object) => service.parse(object));
     for (const workload of workloads) {
