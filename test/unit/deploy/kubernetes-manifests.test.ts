@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import parseDuration from 'parse-duration';
 import * as appsV1 from 'kubernetes-models/apps/v1';
@@ -189,6 +191,34 @@ describe('deploy/kubernetes', () => {
     const broken = structuredClone(deploymentNamed('web'));
     (broken.spec.template.spec.containers[0]!.ports[0] as { containerPort: unknown }).containerPort = 'http';
     expect(() => new (modelFor({ apiVersion: 'apps/v1', kind: 'Deployment' }))(broken).validate()).toThrow(/containerPort must be integer/);
+  });
+
+  it('sets no field Kubernetes does not know, as the API server refuses one (a misspelt field would pass the schemas)', () => {
+    // kubernetes-models' TypeScript interfaces list every field of every kind: each object as an
+    // object literal of its interface, and TypeScript refuses an unknown property at any depth.
+    const folder = mkdtempSync(join(tmpdir(), 'latch-k8s-fields-'));
+    try {
+      const source = objects.map((object, index) => `import type { I${object.kind} as T${index} } from 'kubernetes-models/${object.apiVersion}';\nexport const object${index}: T${index} = ${JSON.stringify(object)};\n`);
+      writeFileSync(join(folder, 'objects.ts'), source.join(''));
+      const compilerOptions = { strict: true, noEmit: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', types: [], skipLibCheck: true, paths: { 'kubernetes-models/*': [`${REPOSITORY}node_modules/kubernetes-models/*`] } };
+      writeFileSync(join(folder, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['objects.ts'] }));
+      const check = (): string => {
+        try {
+          execFileSync(`${REPOSITORY}node_modules/.bin/tsc`, ['-p', folder], { encoding: 'utf8' });
+          return '';
+        } catch (error) {
+          return (error as { stdout: string }).stdout;
+        }
+      };
+      expect(check()).toBe('');
+      // And it does refuse one: the web Deployment with a misspelt field deep in a container.
+      const misspelt = structuredClone(deploymentNamed('web')) as unknown as { spec: { template: { spec: { containers: Array<{ securityContext: Record<string, unknown> }> } } } };
+      misspelt.spec.template.spec.containers[0]!.securityContext = { readOnlyRootFilesytem: true };
+      writeFileSync(join(folder, 'objects.ts'), `import type { IDeployment } from 'kubernetes-models/apps/v1';\nexport const misspelt: IDeployment = ${JSON.stringify(misspelt)};\n`);
+      expect(check()).toMatch(/readOnlyRootFilesytem\W+ does not exist in type 'ISecurityContext'/);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it.runIf(existsSync('/usr/bin/kubectl'))('renders exactly as `kubectl kustomize` does', () => {
