@@ -2,7 +2,6 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import parseDuration from 'parse-duration';
 import * as appsV1 from 'kubernetes-models/apps/v1';
 import * as batchV1 from 'kubernetes-models/batch/v1';
@@ -12,6 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, ENV_VARIABLES, migrateCommandEnvSchema, parseEnv, serviceEnvSchema } from '../../../src/config/env.ts';
+import { container, deployment, job, MANIFESTS_FOLDER, pdb, renderManifests, REPOSITORY, service, workloadsOf, type KubernetesObject, type Workload } from '../../helpers/kubernetes-manifests.ts';
 
 /**
  * deploy/kubernetes, rendered as `kubectl apply -k` would, checked against Kubernetes' own schemas
@@ -21,106 +21,7 @@ import { DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, ENV_VARIABLES, migrateCommandEnvSchem
  * operator can run under a restricted Pod Security Standard.
  */
 
-const REPOSITORY = fileURLToPath(new URL('../../../', import.meta.url));
-const FOLDER = `${REPOSITORY}deploy/kubernetes/`;
 const PACKAGE_VERSION = (JSON.parse(readFileSync(`${REPOSITORY}package.json`, 'utf8')) as { version: string }).version;
-
-// The shapes this test reads, from objects the schemas below have validated whole.
-const envVar = z.object({
-  name: z.string(),
-  value: z.string().optional(),
-  valueFrom: z.object({ secretKeyRef: z.object({ name: z.string(), key: z.string(), optional: z.boolean().optional() }).optional() }).passthrough().optional(),
-});
-const httpProbe = z.object({ httpGet: z.object({ path: z.string(), port: z.union([z.string(), z.number()]) }) }).passthrough();
-const securityContext = z
-  .object({
-    runAsNonRoot: z.boolean().optional(),
-    runAsUser: z.number().optional(),
-    readOnlyRootFilesystem: z.boolean().optional(),
-    allowPrivilegeEscalation: z.boolean().optional(),
-    privileged: z.boolean().optional(),
-    capabilities: z.object({ drop: z.array(z.string()).optional(), add: z.array(z.string()).optional() }).optional(),
-    seccompProfile: z.object({ type: z.string() }).optional(),
-  })
-  .passthrough();
-const container = z
-  .object({
-    name: z.string(),
-    image: z.string(),
-    command: z.array(z.string()).optional(),
-    args: z.array(z.string()).default([]),
-    ports: z.array(z.object({ name: z.string().optional(), containerPort: z.number() })).default([]),
-    env: z.array(envVar).default([]),
-    envFrom: z.array(z.object({ secretRef: z.object({ name: z.string(), optional: z.boolean().optional() }).optional(), configMapRef: z.unknown().optional() })).default([]),
-    resources: z.object({ requests: z.record(z.string(), z.union([z.string(), z.number()])).optional(), limits: z.record(z.string(), z.union([z.string(), z.number()])).optional() }).optional(),
-    livenessProbe: httpProbe.optional(),
-    readinessProbe: httpProbe.optional(),
-    startupProbe: httpProbe.optional(),
-    lifecycle: z.object({ preStop: z.object({ sleep: z.object({ seconds: z.number() }).optional() }).passthrough().optional() }).optional(),
-    securityContext: securityContext.optional(),
-    volumeMounts: z.array(z.object({ name: z.string(), mountPath: z.string(), readOnly: z.boolean().optional() })).default([]),
-  })
-  .passthrough();
-const podSpec = z
-  .object({
-    containers: z.array(container),
-    initContainers: z.array(container).default([]),
-    securityContext: securityContext.optional(),
-    terminationGracePeriodSeconds: z.number().optional(),
-    automountServiceAccountToken: z.boolean().optional(),
-    volumes: z.array(z.object({ name: z.string(), emptyDir: z.unknown().optional(), configMap: z.object({ name: z.string(), items: z.array(z.object({ key: z.string(), path: z.string() })).optional() }).optional() }).passthrough()).default([]),
-  })
-  .passthrough();
-const labels = z.record(z.string(), z.string());
-const template = z.object({ metadata: z.object({ labels }), spec: podSpec });
-const deployment = z.object({
-  kind: z.literal('Deployment'),
-  metadata: z.object({ name: z.string() }),
-  spec: z.object({ replicas: z.number(), selector: z.object({ matchLabels: labels }), template }),
-});
-const job = z.object({ kind: z.literal('Job'), metadata: z.object({ name: z.string() }), spec: z.object({ template }) });
-const pdb = z.object({
-  kind: z.literal('PodDisruptionBudget'),
-  metadata: z.object({ name: z.string() }),
-  spec: z.object({ selector: z.object({ matchLabels: labels }), maxUnavailable: z.union([z.number(), z.string()]).optional(), minAvailable: z.union([z.number(), z.string()]).optional() }),
-});
-const service = z.object({
-  kind: z.literal('Service'),
-  metadata: z.object({ name: z.string() }),
-  spec: z.object({ selector: labels, ports: z.array(z.object({ port: z.number(), targetPort: z.union([z.string(), z.number()]) })) }),
-});
-
-type KubernetesObject = { apiVersion: string; kind: string; metadata: { name: string } } & Record<string, unknown>;
-type Workload = { name: string; kind: string; replicas?: number; selector?: Record<string, string>; template: z.infer<typeof template> };
-
-const kustomization = z
-  .object({
-    apiVersion: z.literal('kustomize.config.k8s.io/v1beta1'),
-    kind: z.literal('Kustomization'),
-    resources: z.array(z.string()),
-    images: z.array(z.object({ name: z.string(), newName: z.string().optional(), newTag: z.string() })).default([]),
-  })
-  // Only what render() below does: anything else kustomize would do, this test would not see.
-  .strict();
-
-/** `kubectl kustomize deploy/kubernetes`, for the features kustomization.yaml uses (its schema above). */
-function render(): KubernetesObject[] {
-  const { resources, images } = kustomization.parse(parse(readFileSync(`${FOLDER}kustomization.yaml`, 'utf8')));
-  const objects = resources.flatMap((file) =>
-    parseAllDocuments(readFileSync(`${FOLDER}${file}`, 'utf8')).map((document) => {
-      if (document.errors.length > 0) throw new Error(`${file}: ${document.errors[0]!.message}`);
-      return document.toJS() as KubernetesObject;
-    }),
-  );
-  for (const object of objects) {
-    const spec = (object.spec ?? {}) as { template?: { spec?: { containers?: Array<{ image: string }>; initContainers?: Array<{ image: string }> } } };
-    for (const each of [...(spec.template?.spec?.containers ?? []), ...(spec.template?.spec?.initContainers ?? [])]) {
-      const image = images.find((candidate) => candidate.name === each.image.replace(/[:@].*$/, ''));
-      if (image) each.image = `${image.newName ?? image.name}:${image.newTag}`;
-    }
-  }
-  return objects;
-}
 
 type Model = new (data: unknown) => { validate(): void };
 /** `kubernetes-models`' models by apiVersion: a kind of another API group needs its module here. */
@@ -132,13 +33,10 @@ function modelFor(object: { apiVersion: string; kind: string }): Model {
   return model as Model;
 }
 
-const objects = render();
+const objects = renderManifests();
 const deployments = objects.filter((object) => object.kind === 'Deployment').map((object) => deployment.parse(object));
 const jobs = objects.filter((object) => object.kind === 'Job').map((object) => job.parse(object));
-const workloads: Workload[] = [
-  ...deployments.map((each) => ({ name: each.metadata.name, kind: 'Deployment', replicas: each.spec.replicas, selector: each.spec.selector.matchLabels, template: each.spec.template })),
-  ...jobs.map((each) => ({ name: each.metadata.name, kind: 'Job', template: each.spec.template })),
-];
+const workloads = workloadsOf(objects);
 const containersOf = (workload: Workload) => [...workload.template.spec.initContainers, ...workload.template.spec.containers];
 const everyContainer = workloads.flatMap((workload) => containersOf(workload).map((each) => ({ workload, container: each })));
 const deploymentNamed = (role: string) => deployments.find((each) => each.spec.template.spec.containers[0]!.args[0] === role)!;
@@ -223,7 +121,7 @@ describe('deploy/kubernetes', () => {
 
   it.runIf(existsSync('/usr/bin/kubectl'))('renders exactly as `kubectl kustomize` does', () => {
     const byName = (list: KubernetesObject[]) => Object.fromEntries(list.map((object) => [`${object.kind}/${object.metadata.name}`, object]));
-    const rendered = execFileSync('/usr/bin/kubectl', ['kustomize', FOLDER], { encoding: 'utf8' });
+    const rendered = execFileSync('/usr/bin/kubectl', ['kustomize', MANIFESTS_FOLDER], { encoding: 'utf8' });
     expect(byName(parseAllDocuments(rendered).map((document) => document.toJS() as KubernetesObject))).toEqual(byName(objects));
   });
 
