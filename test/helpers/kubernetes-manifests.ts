@@ -18,7 +18,15 @@ const envVar = z.object({
   value: z.string().optional(),
   valueFrom: z.object({ secretKeyRef: z.object({ name: z.string(), key: z.string(), optional: z.boolean().optional() }).optional() }).passthrough().optional(),
 });
-const httpProbe = z.object({ httpGet: z.object({ path: z.string(), port: z.union([z.string(), z.number()]) }) }).passthrough();
+const httpProbe = z
+  .object({
+    httpGet: z.object({ path: z.string(), port: z.union([z.string(), z.number()]) }),
+    // Kubernetes' defaults when unset.
+    periodSeconds: z.number().default(10),
+    timeoutSeconds: z.number().default(1),
+    failureThreshold: z.number().default(3),
+  })
+  .passthrough();
 const securityContext = z
   .object({
     runAsNonRoot: z.boolean().optional(),
