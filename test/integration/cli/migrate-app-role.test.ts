@@ -49,7 +49,8 @@ async function privilegesOf(role: string): Promise<Record<string, string[]>> {
   }
 }
 
-describe('latch migrate with LATCH_APP_ROLE', () => {
+// Each test runs whole `latch migrate` processes (three in all), seconds each on a busy machine.
+describe('latch migrate with LATCH_APP_ROLE', { timeout: 120_000 }, () => {
   it("migrates, then grants the service's role prisma/app-role.sql's privileges, and does it again on a second run", async () => {
     const role = await newRole();
     const first = await runLatch(['migrate'], { DATABASE_URL: testDb.url, LATCH_APP_ROLE: role });
