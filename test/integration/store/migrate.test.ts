@@ -6,8 +6,8 @@ import pg from 'pg';
 import { createLogger } from '../../../src/logging/logger.ts';
 import { createDatabase } from '../../../src/store/database.ts';
 import { MIGRATION_LOCK_KEY, MIGRATIONS_FOLDER, migrateDatabase } from '../../../src/store/migrate.ts';
-import { findSchemaDrift } from '../../../src/store/schema-drift.ts';
-import { LatchProcess, runLatch } from '../../helpers/latch-process.ts';
+import { findSchemaDrift } from '../../../tools/schema-engine/schema-drift.ts';
+import { LatchProcess, runLatch, runSchemaCheck } from '../../helpers/latch-process.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
 
 const logger = createLogger({ level: 'silent' });
@@ -115,15 +115,19 @@ describe('latch migrate', () => {
     expect(await findSchemaDrift({ databaseUrl: db.url, logger })).toBe('');
   });
 
-  it('notices a database that drifted from schema.prisma, and `--check` fails on it', async () => {
+  it('notices a database that drifted from schema.prisma, and `npm run check:schema` fails on it', async () => {
     const db = await emptyDatabase();
     await migrateDatabase({ databaseUrl: db.url, logger });
+    const matching = await runSchemaCheck({ DATABASE_URL: db.url, LOG_LEVEL: 'info' });
+    expect(matching.code).toBe(0);
+    expect(matching.stdout).toContain('the database matches prisma/schema.prisma');
     await query(db.url, 'DROP INDEX grants_revoked_at_expires_at_idx');
     const drift = await findSchemaDrift({ databaseUrl: db.url, logger });
     expect(drift).toContain('CREATE INDEX "grants_revoked_at_expires_at_idx"');
-    const check = await runLatch(['migrate', '--check'], { DATABASE_URL: db.url });
+    const check = await runSchemaCheck({ DATABASE_URL: db.url });
     expect(check.code).toBe(1);
-    expect(check.stderr).toContain('latch: the database differs from prisma/schema.prisma');
+    expect(check.stderr).toContain('check:schema: the database differs from prisma/schema.prisma');
+    expect(check.stderr).toContain('CREATE INDEX "grants_revoked_at_expires_at_idx"');
   });
 
   it('reports an unreachable database in one line, without the password', async () => {
