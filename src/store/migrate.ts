@@ -179,12 +179,14 @@ function refuseFailedMigrations(history: MigrationRecord[]): void {
 
 function resolveAdvice(name: string): string {
   const quoted = name.replaceAll("'", "''");
-  return (
-    `To resolve ${name}: make sure its failed run left nothing behind (Latch rolls a failed migration back whole), fix it, ` +
-    `mark that run rolled back, and run \`latch migrate\` again. Mark it with \`prisma migrate resolve --rolled-back ${name}\`, or ` +
-    `without the Prisma CLI: UPDATE _prisma_migrations SET rolled_back_at = now() WHERE migration_name = '${quoted}' ` +
-    'AND finished_at IS NULL AND rolled_back_at IS NULL; (https://pris.ly/d/migrate-resolve)'
-  );
+  return [
+    `To resolve ${name}: check that its failed run left nothing behind (Latch rolls a failed migration back whole), fix the`,
+    'migration, mark that run rolled back, then run `latch migrate` again. To mark it:',
+    `  prisma migrate resolve --rolled-back ${name}`,
+    'or, without the Prisma CLI:',
+    `  UPDATE _prisma_migrations SET rolled_back_at = now() WHERE migration_name = '${quoted}' AND finished_at IS NULL AND rolled_back_at IS NULL;`,
+    'See https://pris.ly/d/migrate-resolve',
+  ].join('\n');
 }
 
 /**
