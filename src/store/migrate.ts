@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { Logger } from '../logging/logger.ts';
 import { scriptMatchesChecksum } from './migration-checksum.ts';
+import { MigrationError } from './migration-error.ts';
 import {
   createHistoryTable,
   historyTableExists,
@@ -37,18 +38,6 @@ export interface MigrateOptions {
 export interface MigrateResult {
   /** Migrations applied by this run, in order; empty when the database was already current. */
   applied: string[];
-}
-
-/**
- * The database's migration history stops the run: a failed migration nobody resolved, a
- * migration that failed now, or a schema with no history to build on. The message says which
- * migration and what to do, for the person running `latch migrate`.
- */
-export class MigrationError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'MigrationError';
-  }
 }
 
 /** SQLSTATE 25001: a statement PostgreSQL refuses inside a transaction block. */
@@ -134,8 +123,11 @@ async function applyMigration(client: pg.Client, migration: MigrationFile): Prom
     await client.query('ROLLBACK').catch(() => {});
     const logs = describeFailure(error);
     // The same id as the started row: should the script have committed that row, this completes it.
-    await recordMigrationFailed(client, { id: started?.id, name: migration.name, checksum: migration.checksum, startedAt: started?.startedAt, logs });
-    throw new MigrationError(`migration ${migration.name} failed and was rolled back:\n${logs}\n${resolveAdvice(migration.name)}`);
+    const recorded = await recordMigrationFailed(client, { id: started?.id, name: migration.name, checksum: migration.checksum, startedAt: started?.startedAt, logs }).then(
+      () => resolveAdvice(migration.name),
+      (recordError: Error) => `It could not be recorded as failed either (${recordError.message}): fix it and run \`latch migrate\` again.`,
+    );
+    throw new MigrationError(`migration ${migration.name} failed and was rolled back:\n${logs}\n${recorded}`);
   }
 }
 

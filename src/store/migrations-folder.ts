@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { migrationChecksum } from './migration-checksum.ts';
+import { MigrationError } from './migration-error.ts';
 
 /** One migration of the folder: `<name>/migration.sql`. */
 export interface MigrationFile {
@@ -28,7 +29,7 @@ export async function readMigrationsFolder(folder: string): Promise<MigrationFil
   return Promise.all(
     names.map(async (name) => {
       const script = await readFile(join(baseDir, name, 'migration.sql'), 'utf8').catch((error: NodeJS.ErrnoException) => {
-        throw new Error(`migration ${name} has no readable migration.sql (${error.code ?? error.message})`);
+        throw new MigrationError(`migration ${name} has no readable migration.sql (${error.code ?? error.message})`);
       });
       return { name, script, checksum: migrationChecksum(script) };
     }),
@@ -43,6 +44,6 @@ async function refuseOtherProvider(baseDir: string): Promise<void> {
   const lockfile = await readFile(join(baseDir, 'migration_lock.toml'), 'utf8').catch(() => null);
   const provider = lockfile?.match(/^\s*provider\s*=\s*"([^"]*)"/m)?.[1];
   if (provider !== undefined && provider !== 'postgresql') {
-    throw new Error(`the migrations in ${baseDir} are for "${provider}" (migration_lock.toml), not PostgreSQL`);
+    throw new MigrationError(`the migrations in ${baseDir} are for "${provider}" (migration_lock.toml), not PostgreSQL`);
   }
 }

@@ -1,7 +1,8 @@
 import { migrateEnvSchema } from '../../config/env.ts';
 import { createLogger } from '../../logging/logger.ts';
 import { passwordOf } from '../../logging/secret-scrubber.ts';
-import { MigrationError, migrateDatabase } from '../../store/migrate.ts';
+import { migrateDatabase } from '../../store/migrate.ts';
+import { MigrationError } from '../../store/migration-error.ts';
 import { CliError } from '../cli-error.ts';
 import { readEnv } from '../read-env.ts';
 
