@@ -127,7 +127,7 @@ async function applyMigration(client: pg.Client, migration: MigrationFile): Prom
       () => resolveAdvice(migration.name),
       (recordError: Error) => `It could not be recorded as failed either (${recordError.message}): fix it and run \`latch migrate\` again.`,
     );
-    throw new MigrationError(`migration ${migration.name} failed and was rolled back:\n${logs}\n${recorded}`);
+    throw new MigrationError(`migration ${migration.name} failed:\n${logs}\n${recorded}`);
   }
 }
 
@@ -172,8 +172,8 @@ function refuseFailedMigrations(history: MigrationRecord[]): void {
 function resolveAdvice(name: string): string {
   const quoted = name.replaceAll("'", "''");
   return [
-    `To resolve ${name}: check that its failed run left nothing behind (Latch rolls a failed migration back whole), fix the`,
-    'migration, mark that run rolled back, then run `latch migrate` again. To mark it:',
+    `To resolve ${name}: check that its failed run left nothing behind (Latch rolls a failed migration back whole, unless`,
+    'it committed on its own), fix the migration, mark that run rolled back, then run `latch migrate` again. To mark it:',
     `  prisma migrate resolve --rolled-back ${name}`,
     'or, without the Prisma CLI:',
     `  UPDATE _prisma_migrations SET rolled_back_at = now() WHERE migration_name = '${quoted}' AND finished_at IS NULL AND rolled_back_at IS NULL;`,

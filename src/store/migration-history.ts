@@ -47,8 +47,9 @@ export async function createHistoryTable(client: pg.ClientBase): Promise<void> {
  */
 export async function schemaIsEmpty(client: pg.ClientBase): Promise<boolean> {
   const { rows } = await client.query<{ empty: boolean }>(`
-    SELECT NOT EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = current_schema()::regnamespace)
-       AND NOT EXISTS (SELECT 1 FROM pg_type WHERE typnamespace = current_schema()::regnamespace AND typtype IN ('e', 'd', 'r')) AS empty`);
+    WITH schema AS (SELECT oid FROM pg_namespace WHERE nspname = current_schema())
+    SELECT NOT EXISTS (SELECT 1 FROM pg_class WHERE relnamespace IN (SELECT oid FROM schema))
+       AND NOT EXISTS (SELECT 1 FROM pg_type WHERE typnamespace IN (SELECT oid FROM schema) AND typtype IN ('e', 'd', 'r')) AS empty`);
   return rows[0]?.empty ?? true;
 }
 
