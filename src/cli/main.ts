@@ -21,7 +21,6 @@ Commands:
   web                serve Slack's requests only (scale these behind a load balancer)
   worker             run the jobs only (expiry and re-announce sweeps)
   migrate            apply pending database migrations (safe to run from several processes)
-  migrate --check    compare the database with prisma/schema.prisma; exit 1 if they differ
   access             list the access Latch has granted and not yet revoked, overdue
                      revocations first; exit 1 when a revocation is overdue
   audit verify [--anchor seq:hash] [--allow-unsigned] [--chain-only]
@@ -47,7 +46,6 @@ Configuration comes from the environment: see .env.example.`;
 
 const argsSchema = z.object({
   command: z.enum(['start', 'web', 'worker', 'migrate', 'access', 'audit', 'digest', 'policy', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
-  check: z.boolean(),
 });
 
 async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
@@ -57,7 +55,6 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
       args: argv,
       allowPositionals: true,
       options: {
-        check: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
         // policy explain
         groups: { type: 'string' },
@@ -83,7 +80,7 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  const args = argsSchema.safeParse({ command, check: parsed.values.check });
+  const args = argsSchema.safeParse({ command });
   if (!args.success) throw new UsageError(args.error.issues[0]?.message ?? 'bad arguments');
   if (args.data.command === 'audit') return auditSubcommand(extra, parsed.values);
   if (args.data.command === 'policy') return policySubcommand(extra, parsed.values);
@@ -97,10 +94,9 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
   for (const option of ['groups', 'at', 'file', 'since', 'until', 'format', 'anchor'] as const) {
     if (parsed.values[option] !== undefined) throw new UsageError(`--${option} does not apply to \`latch ${args.data.command}\``);
   }
-  if (args.data.check && args.data.command !== 'migrate') throw new UsageError('--check only applies to `latch migrate`');
 
   const { command: name } = args.data;
-  if (name === 'migrate') await migrateCommand({ check: args.data.check });
+  if (name === 'migrate') await migrateCommand();
   else if (name === 'access') await accessListCommand();
   else if (name === 'web' || name === 'worker') await startCommand(name, testOnly);
   else await startCommand('all', testOnly);

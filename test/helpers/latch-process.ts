@@ -100,3 +100,8 @@ export function runLatch(args: string[], env: Record<string, string | undefined>
 export function runSeed(args: string[], env: Record<string, string | undefined>): Promise<LatchExit> {
   return new LatchProcess(args, env, { program: { file: 'npm', args: ['run', '--silent', 'seed', '--'] } }).exited;
 }
+
+/** Runs the schema drift check to its end, as a developer or CI does: `npm run check:schema` (tools/schema-engine). */
+export function runSchemaCheck(env: Record<string, string | undefined>): Promise<LatchExit> {
+  return new LatchProcess([], env, { program: { file: 'npm', args: ['run', '--silent', 'check:schema'] } }).exited;
+}
