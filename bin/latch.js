@@ -1,8 +1,13 @@
 #!/usr/bin/env node
-// The `latch` command. Latch runs its TypeScript sources through tsx (the generated Prisma client
-// is TypeScript too), so there is no build step that can drift from the source.
-import { register } from 'tsx/esm/api';
+// The `latch` command: the compiled JavaScript in dist/, run by plain node. A packed or installed
+// latch carries dist/; a clone makes it with `npm run build`. Nothing at run time needs tsx or a
+// TypeScript compiler.
+import { existsSync } from 'node:fs';
 
-register();
-const { runLatchCli } = await import('../src/cli/main.ts');
+const entry = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(entry)) {
+  process.stderr.write('latch: dist/ holds no build: run `npm run build` first\n');
+  process.exit(1);
+}
+const { runLatchCli } = await import(entry.href);
 runLatchCli(process.argv.slice(2));

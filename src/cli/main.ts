@@ -1,17 +1,12 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { UsageError } from './cli-error.ts';
-import { accessListCommand } from './commands/access-list.ts';
-import { auditExportCommand, type ExportFormat } from './commands/audit-export.ts';
-import { auditVerifyCommand, auditVerifyFileCommand, parseAnchor } from './commands/audit-verify.ts';
-import { digestSendCommand } from './commands/digest-send.ts';
-import { migrateCommand } from './commands/migrate.ts';
-import { policyCheckCommand } from './commands/policy-check.ts';
-import { policyExplainCommand } from './commands/policy-explain.ts';
-import { policyTestCommand } from './commands/policy-test.ts';
+import type { ExportFormat } from './commands/audit-export.ts';
 import type { TestOnlySettings } from '../runtime/wiring.ts';
-import { startCommand } from './commands/start.ts';
 import { runCommandLine } from './run-command-line.ts';
+
+// Each command's module is imported only when that command runs: `latch --help` or `latch policy
+// check` need not load Bolt, BullMQ, Prisma and pg.
 
 const USAGE = `Usage: latch [command]
 
@@ -86,6 +81,7 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
   if (args.data.command === 'policy') return policySubcommand(extra, parsed.values);
   if (args.data.command === 'digest') {
     if (extra[0] !== 'send' || extra.length !== 2) throw new UsageError('`latch digest` takes: send <name> [--dry-run]');
+    const { digestSendCommand } = await import('./commands/digest-send.ts');
     return digestSendCommand(extra[1]!, parsed.values['dry-run']);
   }
   if (parsed.values['dry-run']) throw new UsageError('--dry-run only applies to `latch digest send`');
@@ -96,10 +92,16 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
   }
 
   const { command: name } = args.data;
-  if (name === 'migrate') await migrateCommand();
-  else if (name === 'access') await accessListCommand();
-  else if (name === 'web' || name === 'worker') await startCommand(name, testOnly);
-  else await startCommand('all', testOnly);
+  if (name === 'migrate') {
+    const { migrateCommand } = await import('./commands/migrate.ts');
+    await migrateCommand();
+  } else if (name === 'access') {
+    const { accessListCommand } = await import('./commands/access-list.ts');
+    await accessListCommand();
+  } else {
+    const { startCommand } = await import('./commands/start.ts');
+    await startCommand(name === 'web' || name === 'worker' ? name : 'all', testOnly);
+  }
 }
 
 async function auditSubcommand(
@@ -119,6 +121,7 @@ async function auditSubcommand(
   if (subcommand === 'verify') {
     if (options.since || options.until || options.format) throw new UsageError('`latch audit verify` takes only --file or --anchor');
     if (options.file && (options.anchor || options['allow-unsigned'] || options['chain-only'])) throw new UsageError('--file checks an export alone; --anchor, --allow-unsigned and --chain-only apply to the database');
+    const { auditVerifyCommand, auditVerifyFileCommand, parseAnchor } = await import('./commands/audit-verify.ts');
     if (options.file) return auditVerifyFileCommand(options.file);
     const anchor = options.anchor === undefined ? undefined : parseAnchor(options.anchor);
     if (anchor === null) throw new UsageError(`--anchor must be <event number>:<64 hex digit hash>, as a digest posts it, not "${options.anchor}"`);
@@ -135,6 +138,7 @@ async function auditSubcommand(
       if (Number.isNaN(parsed.getTime())) throw new UsageError(`--${name} must be a date or time such as 2026-11-01 or 2026-11-24T10:00:00Z, not "${value}"`);
       return parsed;
     };
+    const { auditExportCommand } = await import('./commands/audit-export.ts');
     const exported = await auditExportCommand({ since: time('since', options.since), until: time('until', options.until) }, format as ExportFormat);
     process.stderr.write(`latch: exported ${exported} audit event(s)\n`);
     return;
@@ -147,14 +151,21 @@ const POLICY_USAGE = '`latch policy` takes: check [file] | explain <requester> <
 async function policySubcommand(extra: string[], options: { groups?: string | undefined; at?: string | undefined; file?: string | undefined }): Promise<void> {
   const policyFile = options.file ?? process.env.LATCH_POLICY_FILE ?? 'policy.yaml';
   const [subcommand, ...rest] = extra;
-  if (subcommand === 'check' && rest.length <= 1) return policyCheckCommand(rest[0] ?? options.file);
-  if (subcommand === 'test' && rest.length <= 1) return policyTestCommand(rest[0], policyFile);
+  if (subcommand === 'check' && rest.length <= 1) {
+    const { policyCheckCommand } = await import('./commands/policy-check.ts');
+    return policyCheckCommand(rest[0] ?? options.file);
+  }
+  if (subcommand === 'test' && rest.length <= 1) {
+    const { policyTestCommand } = await import('./commands/policy-test.ts');
+    return policyTestCommand(rest[0], policyFile);
+  }
   if (subcommand === 'explain') {
     const [requester, resource, role, duration] = rest;
     if (!requester || !resource || !role || !duration || rest.length > 4) throw new UsageError('`latch policy explain` takes: <requester> <resource> <role> <duration>, e.g. U0ALICE prod-db read 1h');
     const at = options.at ? new Date(options.at) : new Date();
     if (Number.isNaN(at.getTime())) throw new UsageError(`--at must be a date and time such as 2026-11-24T10:00:00+01:00, not "${options.at}"`);
     const groups = (options.groups ?? '').split(',').map((group) => group.trim()).filter(Boolean);
+    const { policyExplainCommand } = await import('./commands/policy-explain.ts');
     return policyExplainCommand({ requester, resource, role, duration, groups, at, file: policyFile });
   }
   throw new UsageError(POLICY_USAGE);

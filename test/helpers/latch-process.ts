@@ -1,12 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 
 const LATCH_BIN = fileURLToPath(new URL('../../bin/latch.js', import.meta.url));
 const REPOSITORY = fileURLToPath(new URL('../../', import.meta.url));
 const LATCH_FOR_TESTS = fileURLToPath(new URL('./latch-for-tests.ts', import.meta.url));
-/** tsx's loader, by path: the test entry is TypeScript, and the child's working directory may be anywhere. */
-const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 export interface LatchProcessOptions {
   /**
@@ -20,7 +17,7 @@ export interface LatchProcessOptions {
 
 /** The arguments to `node` that start `latch` (before latch's own arguments). */
 export function latchNodeArgs(options: LatchProcessOptions = {}): string[] {
-  return options.shortGrants ? ['--import', TSX_LOADER, LATCH_FOR_TESTS] : [LATCH_BIN];
+  return [options.shortGrants ? LATCH_FOR_TESTS : LATCH_BIN];
 }
 
 export interface LatchExit {
