@@ -1,4 +1,5 @@
 import type { Policy, ProviderSettings } from '../domain/policy.ts';
+import { tracedProvider } from '../observability/provider-spans.ts';
 import { postgresProvider } from './postgres/definition.ts';
 import type { AccessProvider, ProviderDefinition, ProviderGuard } from './provider.ts';
 import { slackUsergroupProvider } from './slack-usergroup/definition.ts';
@@ -39,7 +40,7 @@ export async function createProviders(policy: Policy, env: Record<string, string
       return;
     }
     const built = definition.create(resource.provider.settings, env, { ...services, guard: providerGuard(policy, resource.provider.type) });
-    if (built.ok) providers.set(resource.id, built.provider);
+    if (built.ok) providers.set(resource.id, tracedProvider(built.provider));
     else problems.push(...built.problems.map((problem) => (problem.startsWith('settings.') ? `${at}.${problem}` : `${at}: ${problem}`)));
   });
   if (problems.length === 0) return { ok: true, providers };
@@ -74,5 +75,6 @@ export function createProvider(
 ): ProviderResultOne {
   const definition = providerDefinition(settings.type);
   if (!definition) return { ok: false, problems: [`there is no provider type "${settings.type}"`] };
-  return definition.create(settings.settings, env, services);
+  const built = definition.create(settings.settings, env, services);
+  return built.ok ? { ok: true, provider: tracedProvider(built.provider) } : built;
 }

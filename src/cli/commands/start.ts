@@ -1,9 +1,10 @@
-import { serviceEnvSchema } from '../../config/env.ts';
+import { serviceEnvSchema, type ServiceEnv } from '../../config/env.ts';
 import { loadPolicyFile } from '../../config/policy-file.ts';
 import type { Policy } from '../../domain/policy.ts';
 import { createRedisConnection, describeRedisError, redisModeProblem } from '../../jobs/redis-connection.ts';
 import { splitRedisUrls } from '../../config/redis-cluster.ts';
-import { createLogger } from '../../logging/logger.ts';
+import { createLogger, type Logger } from '../../logging/logger.ts';
+import { startTracing } from '../../observability/start-tracing.ts';
 import { passwordOf } from '../../logging/secret-scrubber.ts';
 import type { ProvidersResult } from '../../providers/registry.ts';
 import type { AccessProvider } from '../../providers/provider.ts';
@@ -37,6 +38,17 @@ export async function startCommand(role: ProcessRole = 'all', testOnly: TestOnly
       ...splitRedisUrls(env.REDIS_URL).map(passwordOf),
     ],
   });
+  const tracing = await startTracing(process.env, role, logger);
+  if (!tracing.ok) throw new CliError(tracing.problems.join('\n'), EXIT.config);
+  try {
+    await serve(env, role, testOnly, logger);
+  } finally {
+    // The spans of the work shutdown waited for, and those of a start that failed, are sent before the process exits.
+    await tracing.tracing?.shutdown();
+  }
+}
+
+async function serve(env: ServiceEnv, role: ProcessRole, testOnly: TestOnlySettings, logger: Logger): Promise<void> {
   const policy = await readPolicy(env.LATCH_POLICY_FILE);
   logger.info({ policyVersion: policy.version, resources: policy.resources.length }, `policy loaded from ${env.LATCH_POLICY_FILE}`);
   const checks: StartChecks = {
