@@ -1,7 +1,7 @@
 import { context, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
+import { detectResources, resourceAttributesEnvDetector, resourceFromAttributes, serviceNameEnvDetector } from '@opentelemetry/resources';
 import {
   AlwaysOffSampler,
   AlwaysOnSampler,
@@ -22,7 +22,8 @@ import type { SamplerSettings, TracingSettings } from './tracing-settings.ts';
  */
 export async function startTraceSdk(settings: Extract<TracingSettings, { on: true }>, attributes: Record<string, string>): Promise<{ shutdown(): Promise<void> }> {
   const exporter = await otlpExporter(settings.protocol);
-  const resource = resourceFromAttributes({ 'service.name': 'latch', ...attributes }).merge(detectResources({ detectors: [envDetector] }));
+  // OTEL_RESOURCE_ATTRIBUTES, then OTEL_SERVICE_NAME, override Latch's own (the later detector wins, as the specification says).
+  const resource = resourceFromAttributes({ 'service.name': 'latch', ...attributes }).merge(detectResources({ detectors: [resourceAttributesEnvDetector, serviceNameEnvDetector] }));
   const provider = new TracerProvider({
     resource,
     sampler: samplerOf(settings.sampler),
