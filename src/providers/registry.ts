@@ -27,7 +27,8 @@ export type ProvidersResult = { ok: true; providers: Map<string, AccessProvider>
  * One provider per resource of the policy, each built from its settings and the environment.
  * Every problem of every resource is reported, each under the resource's path in the policy file
  * (`resources[0].provider.settings.connectionStringEnv: PROD_DB_ADMIN_URL is not set`), so one
- * start-up names all that is missing. Providers built before a problem are closed again.
+ * start-up names all that is missing. Providers built before a problem are closed again. Every
+ * provider built here is traced (observability/provider-spans.ts): its calls to the target are spans.
  */
 export async function createProviders(policy: Policy, env: Record<string, string | undefined>, services: ProviderServices): Promise<ProvidersResult> {
   const providers = new Map<string, AccessProvider>();

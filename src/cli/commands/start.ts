@@ -1,9 +1,9 @@
-import { serviceEnvSchema, type ServiceEnv } from '../../config/env.ts';
+import { serviceEnvSchema } from '../../config/env.ts';
 import { loadPolicyFile } from '../../config/policy-file.ts';
 import type { Policy } from '../../domain/policy.ts';
 import { createRedisConnection, describeRedisError, redisModeProblem } from '../../jobs/redis-connection.ts';
 import { splitRedisUrls } from '../../config/redis-cluster.ts';
-import { createLogger, type Logger } from '../../logging/logger.ts';
+import { createLogger } from '../../logging/logger.ts';
 import { startTracing } from '../../observability/start-tracing.ts';
 import { passwordOf } from '../../logging/secret-scrubber.ts';
 import type { ProvidersResult } from '../../providers/registry.ts';
@@ -38,17 +38,9 @@ export async function startCommand(role: ProcessRole = 'all', testOnly: TestOnly
       ...splitRedisUrls(env.REDIS_URL).map(passwordOf),
     ],
   });
-  const tracing = await startTracing(process.env, role, logger);
-  if (!tracing.ok) throw new CliError(tracing.problems.join('\n'), EXIT.config);
-  try {
-    await serve(env, role, testOnly, logger);
-  } finally {
-    // The spans of the work shutdown waited for, and those of a start that failed, are sent before the process exits.
-    await tracing.tracing?.shutdown();
-  }
-}
-
-async function serve(env: ServiceEnv, role: ProcessRole, testOnly: TestOnlySettings, logger: Logger): Promise<void> {
+  // Before anything that makes spans is built; off (and the SDK not loaded) unless OTEL_* ask for it.
+  const started = await startTracing(process.env, role, logger);
+  if (!started.ok) throw new CliError(started.problems.join('\n'), EXIT.config);
   const policy = await readPolicy(env.LATCH_POLICY_FILE);
   logger.info({ policyVersion: policy.version, resources: policy.resources.length }, `policy loaded from ${env.LATCH_POLICY_FILE}`);
   const checks: StartChecks = {
@@ -61,7 +53,7 @@ async function serve(env: ServiceEnv, role: ProcessRole, testOnly: TestOnlySetti
     },
     socketMode: checkSocketMode,
   };
-  const service = await startLatchProcess({ role, env, variables: process.env, policy, logger, checks, testOnly });
+  const service = await startLatchProcess({ role, env, variables: process.env, policy, logger, checks, testOnly, tracing: started.tracing });
   // SIGTERM or SIGINT: see GracefulShutdown (a second one exits at once). Handled before Latch
   // says it listens, so a supervisor that stops it as soon as it has started gets a clean stop.
   const stopped = service.shutdown.onSignals();
