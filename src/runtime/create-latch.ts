@@ -1,4 +1,5 @@
 import type { Policy } from '../domain/policy.ts';
+import { slackRequestSpan } from '../observability/slack-request-span.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { LatchMetrics } from '../metrics/latch-metrics.ts';
 import type { AccessProvider } from '../providers/provider.ts';
@@ -92,6 +93,8 @@ export function createLatch(options: LatchOptions): Latch {
   };
   // First of all: a payload from another workspace or for another app goes no further.
   slack.app.use(origin.middleware);
+  // A span for each request from here on: its use case, transactions, jobs and Slack calls are its children.
+  slack.app.use(slackRequestSpan);
   const listenerWork = new InFlightWork();
   // Global middleware runs before every listener, whatever the transport; its next() resolves
   // once every listener for the event has finished.

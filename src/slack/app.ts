@@ -2,6 +2,7 @@ import { App } from '@slack/bolt';
 import { WebClientEvent, type FetchFunction, type WebClient } from '@slack/web-api';
 import type { Logger } from '../logging/logger.ts';
 import { slackLoggerFrom } from '../logging/slack-logger.ts';
+import { tracedSlackFetch } from '../observability/slack-api-spans.ts';
 import type { SeenSignatures } from './seen-signatures.ts';
 import { guardSignedRequests } from './signed-request-guard.ts';
 import { createSlackTransport, envelopeLogContext, type SlackTransport } from './slack-transport.ts';
@@ -46,7 +47,7 @@ export function createSlackApp({ botToken, signingSecret, appToken, apiUrl, logg
   const slackLogger = slackLoggerFrom(logger);
   // Bolt builds a client of its own for each listener besides app.client, from the app's client
   // options: only a fetch given there sees every call they make.
-  const fetch = metrics ? observedFetch(globalThis.fetch as FetchFunction, apiUrl ?? SLACK_API_URL, metrics) : undefined;
+  const fetch = tracedSlackFetch(metrics ? observedFetch(globalThis.fetch as FetchFunction, apiUrl ?? SLACK_API_URL, metrics) : (globalThis.fetch as FetchFunction), apiUrl);
   const bare = createSlackTransport({ signingSecret, appToken, apiUrl, fetch, logger: slackLogger });
   // Over HTTP, the body limit, the timestamp's bounds and replays are checked before Bolt reads anything.
   const transport: SlackTransport =
@@ -58,7 +59,7 @@ export function createSlackApp({ botToken, signingSecret, appToken, apiUrl, logg
     deferInitialization: true,
     clientOptions: {
       ...(apiUrl ? { slackApiUrl: apiUrl } : {}),
-      ...(fetch ? { fetch } : {}),
+      fetch,
     },
   });
   if (transport.mode === 'socket-mode') app.use(envelopeLogContext);

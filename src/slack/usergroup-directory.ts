@@ -1,4 +1,5 @@
-import { WebClient } from '@slack/web-api';
+import { WebClient, type FetchFunction } from '@slack/web-api';
+import { tracedSlackFetch } from '../observability/slack-api-spans.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { GroupDirectory } from '../services/service-context.ts';
 
@@ -22,6 +23,7 @@ export class SlackUsergroupDirectory implements GroupDirectory {
       retryConfig: { retries: 0 },
       rejectRateLimitedCalls: true,
       timeout: 2_000,
+      fetch: tracedSlackFetch(globalThis.fetch as FetchFunction, slackApiUrl),
     });
   }
 
