@@ -1,5 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { WebClient } from '@slack/web-api';
 import pg from 'pg';
+import { createSlackApiFetch } from '../src/slack/slack-api-fetch.ts';
 import { APPROVE } from '../src/slack/blocks/ids.ts';
 import { freePort } from '../test/helpers/free-port.ts';
 import { SlackSender } from '../test/helpers/slack-sender.ts';
@@ -42,6 +44,8 @@ export interface CpuKindResult {
 export interface CpuResult {
   command: CpuKindResult;
   click: CpuKindResult;
+  /** CPU milliseconds per Web API call (chat.postMessage) in the calling process: Latch's fetch, and Node's. */
+  slackCallMs: { latch: number; nodeFetch: number };
   /** Peak memory (VmHWM) after the run: latch web and the bare Bolt app. */
   peakMiB: { latch: number; bare: number };
   slackCalls: Record<string, number>;
@@ -130,9 +134,13 @@ export async function runCpuPerRequest({ adminDatabaseUrl, requests, warmup, rat
     const clicks = { latchMs: latchClickMs, bareMs: bareClickMs, notTaken: requests - approved };
     say(`  Approve click: latch web ${clicks.latchMs.toFixed(2)} ms CPU each, bare Bolt ${clicks.bareMs.toFixed(2)} ms (${requests} counted at ${rate}/s after ${warmup} not counted; ${clicks.notTaken} not approved)`);
 
+    const slackCallMs = await slackCallCpu(stack.slack.apiUrl, requests);
+    say(`  Slack Web API call (chat.postMessage, about ${requests} of each kind made from this process): ${slackCallMs.latch.toFixed(3)} ms CPU each through Latch's fetch, ${slackCallMs.nodeFetch.toFixed(3)} ms through Node's fetch`);
+
     return {
       command: commands,
       click: clicks,
+      slackCallMs,
       peakMiB: { latch: memoryOf(stack.latch.pid).hwmMiB, bare: memoryOf(bare.pid).hwmMiB },
       slackCalls: await stack.slack.counts(),
       problems: problemsLogged(stack.latch.stdout),
@@ -153,4 +161,40 @@ async function slackCallsSettled(stack: LatchStack): Promise<void> {
     last = now;
     await sleep(500);
   }
+}
+
+/**
+ * CPU per Web API call on the calling side: a WebClient posting an approval-sized message to the
+ * fake Slack (its own process), through Latch's fetch (src/slack/slack-api-fetch.ts, metrics
+ * counting included) and through Node's fetch (the Web API client's default), alternately, 8 at
+ * a time, after a warm-up of each.
+ */
+async function slackCallCpu(apiUrl: string, calls: number): Promise<{ latch: number; nodeFetch: number }> {
+  const ignore = () => undefined;
+  const clients = {
+    latch: new WebClient(BENCH_BOT_TOKEN, { slackApiUrl: apiUrl, fetch: createSlackApiFetch({ apiUrl, metrics: { slackApiError: ignore, slackRateLimited: ignore } }) }),
+    nodeFetch: new WebClient(BENCH_BOT_TOKEN, { slackApiUrl: apiUrl }),
+  };
+  const blocks = Array.from({ length: 6 }, (_, i) => ({ type: 'section', text: { type: 'mrkdwn', text: `*Field ${i}*\n${'some request detail '.repeat(8)}` } }));
+  const post = async (client: WebClient, total: number) => {
+    let next = 0;
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (next++ < total) await client.chat.postMessage({ channel: BENCH_APPROVAL_CHANNEL, text: 'Access request', blocks });
+    }));
+  };
+  const cpuMs = () => {
+    const { user, system } = process.cpuUsage();
+    return (user + system) / 1000;
+  };
+  const spent = { latch: 0, nodeFetch: 0 };
+  for (const name of ['latch', 'nodeFetch'] as const) await post(clients[name], 100);
+  const perRound = Math.ceil(calls / 4);
+  for (let round = 0; round < 4; round++) {
+    for (const name of ['latch', 'nodeFetch'] as const) {
+      const before = cpuMs();
+      await post(clients[name], perRound);
+      spent[name] += cpuMs() - before;
+    }
+  }
+  return { latch: spent.latch / (perRound * 4), nodeFetch: spent.nodeFetch / (perRound * 4) };
 }

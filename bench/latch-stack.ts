@@ -137,6 +137,8 @@ export async function startLatchStack({ adminDatabaseUrl, role, webhookUrl, prep
       PORT: String(port),
       // What an operator runs with: one JSON line per Slack request.
       LOG_LEVEL: 'info',
+      // Node flags for every latch process of the benchmark (--max-semi-space-size=…, --cpu-prof …).
+      ...(process.env.BENCH_LATCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_LATCH_NODE_OPTIONS } : {}),
       ...extraEnv,
     };
     const latch = new LatchProcess([role], env);

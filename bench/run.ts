@@ -44,6 +44,8 @@
  *   audit:       BENCH_AUDIT_EVENTS (1000000: the chain exported and verified),
  *                BENCH_AUDIT_SMALL_EVENTS (100000, at most a tenth of it: the export's peak memory
  *                is measured at this size too)
+ *   BENCH_LATCH_NODE_OPTIONS: NODE_OPTIONS for every latch process the sections start (V8 heap
+ *   flags, --cpu-prof with --cpu-prof-dir, to compare or profile)
  *   BENCH_DATABASE_URL and BENCH_REDIS_URL: a superuser URL and a Redis of your own; otherwise the
  *   services of scripts/services.sh, started if nothing answers and stopped afterwards. Sections
  *   that need a Redis to themselves (ack, decisions, reconcile, memory) start private
@@ -153,6 +155,7 @@ async function main(): Promise<number> {
         const { latchMs, bareMs } = result[kind];
         say(`CPU per ${kind === 'command' ? 'slash command' : 'Approve click'} at ${fmt(cpuLoad.rate)}/s: latch web ${fmt(latchMs, 2)} ms, bare Bolt ${fmt(bareMs, 2)} ms; Latch / bare ${ratio(latchMs, bareMs)}; target ≤ 3 ms (Latch / target ${ratio(latchMs, 3)})`);
       }
+      say(`CPU per Slack Web API call (chat.postMessage, in the calling process): Latch's fetch ${fmt(result.slackCallMs.latch, 3)} ms, Node's fetch ${fmt(result.slackCallMs.nodeFetch, 3)} ms; Latch / Node ${ratio(result.slackCallMs.latch, result.slackCallMs.nodeFetch)}`);
       say(`peak memory (VmHWM) at ${fmt(cpuLoad.rate)}/s: latch web ${fmt(result.peakMiB.latch)} MiB, bare Bolt ${fmt(result.peakMiB.bare)} MiB; Latch / bare ${ratio(result.peakMiB.latch, result.peakMiB.bare)}`);
       say(`Slack calls Latch made: ${JSON.stringify(result.slackCalls)}`);
       if (Object.keys(result.problems).length) say(`latch web logged warnings or errors: ${JSON.stringify(result.problems)}`);
