@@ -45,7 +45,8 @@
  *                BENCH_AUDIT_SMALL_EVENTS (100000, at most a tenth of it: the export's peak memory
  *                is measured at this size too)
  *   BENCH_LATCH_NODE_OPTIONS: NODE_OPTIONS for every latch process the sections start (V8 heap
- *   flags, --cpu-prof with --cpu-prof-dir, to compare or profile)
+ *   flags, --cpu-prof with --cpu-prof-dir, to compare or profile; the flags on bin/latch.js's first
+ *   line, which every latch process gets, take precedence)
  *   BENCH_DATABASE_URL and BENCH_REDIS_URL: a superuser URL and a Redis of your own; otherwise the
  *   services of scripts/services.sh, started if nothing answers and stopped afterwards. Sections
  *   that need a Redis to themselves (ack, decisions, reconcile, memory) start private

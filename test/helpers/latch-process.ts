@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -18,9 +19,12 @@ export interface LatchProcessOptions {
   program?: { file: string; args: string[] };
 }
 
+/** The Node flags `latch` runs with: those on bin/latch.js's first line, so a test runs it as installed. */
+const LATCH_NODE_FLAGS = /^#!\/usr\/bin\/env -S node(.*)$/m.exec(readFileSync(LATCH_BIN, 'utf8').split('\n', 1)[0]!)?.[1]!.trim().split(/\s+/).filter(Boolean) ?? [];
+
 /** The arguments to `node` that start `latch` (before latch's own arguments). */
 export function latchNodeArgs(options: LatchProcessOptions = {}): string[] {
-  return options.shortGrants ? ['--import', TSX_LOADER, LATCH_FOR_TESTS] : [LATCH_BIN];
+  return options.shortGrants ? [...LATCH_NODE_FLAGS, '--import', TSX_LOADER, LATCH_FOR_TESTS] : [...LATCH_NODE_FLAGS, LATCH_BIN];
 }
 
 export interface LatchExit {
