@@ -37,7 +37,7 @@ export interface CpuKindResult {
   /** CPU milliseconds per request: latch web, and the bare Bolt app. */
   latchMs: number;
   bareMs: number;
-  /** Requests of the measured window Latch refused as busy (commands) or did not approve (clicks). */
+  /** Requests of the measured window that did not do their work: commands not stored and announced (refused as busy, or failed), clicks that approved nothing. */
   notTaken: number;
 }
 
@@ -98,7 +98,7 @@ export async function runCpuPerRequest({ adminDatabaseUrl, requests, warmup, rat
       const bareMs = await measure(bare.pid, () => send(bareSender, warmup, requests, command), requests);
       await send(stack.sender, 0, warmup, command);
       await latchSettled(announcedSql, warmup - refused)();
-      const refusedBefore = refused;
+      const announcedBefore = await count(announcedSql);
       const latchMs = await measure(
         stack.latch.pid,
         async () => {
@@ -107,10 +107,10 @@ export async function runCpuPerRequest({ adminDatabaseUrl, requests, warmup, rat
         },
         requests,
       );
-      return { latchMs, bareMs, notTaken: refused - refusedBefore };
+      return { latchMs, bareMs, notTaken: requests - ((await count(announcedSql)) - announcedBefore) };
     };
     const commands = await commandKind();
-    say(`  slash command: latch web ${commands.latchMs.toFixed(2)} ms CPU each, bare Bolt ${commands.bareMs.toFixed(2)} ms (${requests} counted at ${rate}/s after ${warmup} not counted; ${commands.notTaken} refused as busy)`);
+    say(`  slash command: latch web ${commands.latchMs.toFixed(2)} ms CPU each, bare Bolt ${commands.bareMs.toFixed(2)} ms (${requests} counted at ${rate}/s after ${warmup} not counted; ${commands.notTaken} not stored and announced)`);
 
     // Approve clicks: each approves its own pending request (approval, audit, grant job, message updates).
     const pending = await makePendingRequests(stack, probe, warmup + requests, say);

@@ -160,7 +160,7 @@ async function main(): Promise<number> {
       say(`peak memory (VmHWM) at ${fmt(cpuLoad.rate)}/s: latch web ${fmt(result.peakMiB.latch)} MiB, bare Bolt ${fmt(result.peakMiB.bare)} MiB; Latch / bare ${ratio(result.peakMiB.latch, result.peakMiB.bare)}`);
       say(`Slack calls Latch made: ${JSON.stringify(result.slackCalls)}`);
       if (Object.keys(result.problems).length) say(`latch web logged warnings or errors: ${JSON.stringify(result.problems)}`);
-      if (result.command.notTaken || result.click.notTaken) problems.push(`cpu: at ${cpuLoad.rate}/s latch web refused ${result.command.notTaken} slash commands as busy and left ${result.click.notTaken} clicks unapproved: every request must be served for CPU per request to mean anything`);
+      if (result.command.notTaken || result.click.notTaken) problems.push(`cpu: at ${cpuLoad.rate}/s ${result.command.notTaken} slash commands were not stored and announced and ${result.click.notTaken} clicks approved nothing (see latch web's log lines above): CPU per request counts served requests only when every one is served`);
       figures.cpu = { commandMs: result.command.latchMs, commandBareMs: result.command.bareMs, clickMs: result.click.latchMs, clickBareMs: result.click.bareMs };
     }
 
