@@ -55,5 +55,6 @@ EXPOSE 3000
 # Slim images have no curl: node asks GET /healthz, which every role (start, web, worker) answers.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["node", "bin/latch.js"]
+# The Node flags of bin/latch.js's first line (its shebang is not read when node is named here).
+ENTRYPOINT ["node", "--max-semi-space-size=16", "bin/latch.js"]
 CMD ["start"]

@@ -1,7 +1,11 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=16
 // The `latch` command: the compiled JavaScript in dist/, run by plain node. A packed or installed
 // latch carries dist/; a clone makes it with `npm run build`. Nothing at run time needs tsx or a
-// TypeScript compiler.
+// TypeScript compiler. --max-semi-space-size=16 (MiB, Node's default before V8 scaled it with the
+// machine's memory): on a large machine V8 lets the young generation of a busy `latch web` grow to
+// 2 × 64 MiB, most of its peak memory beyond a bare Bolt app's; at 16 it peaked 19 % lower for
+// about the same CPU per request (bench/cpu-per-request.ts, BENCH_LATCH_NODE_OPTIONS to compare).
+// Whatever starts `node bin/latch.js` directly (the image's entrypoint) must pass the same flag.
 import { existsSync } from 'node:fs';
 
 const entry = new URL('../dist/cli/main.js', import.meta.url);

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const LATCH_BIN = fileURLToPath(new URL('../../bin/latch.js', import.meta.url));
@@ -15,9 +16,12 @@ export interface LatchProcessOptions {
   program?: { file: string; args: string[] };
 }
 
+/** The Node flags `latch` runs with: those on bin/latch.js's first line, so a test runs it as installed. */
+const LATCH_NODE_FLAGS = /^#!\/usr\/bin\/env -S node(.*)$/m.exec(readFileSync(LATCH_BIN, 'utf8').split('\n', 1)[0]!)?.[1]!.trim().split(/\s+/).filter(Boolean) ?? [];
+
 /** The arguments to `node` that start `latch` (before latch's own arguments). */
 export function latchNodeArgs(options: LatchProcessOptions = {}): string[] {
-  return [options.shortGrants ? LATCH_FOR_TESTS : LATCH_BIN];
+  return [...LATCH_NODE_FLAGS, options.shortGrants ? LATCH_FOR_TESTS : LATCH_BIN];
 }
 
 export interface LatchExit {
