@@ -12,7 +12,7 @@ const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const allowed = domainAllowedPackages.map(escapeRegExp).join('|');
 
 export default defineConfig(
-  { ignores: ['src/store/generated/**', 'node_modules/**', 'test-output/**'] },
+  { ignores: ['src/store/generated/**', 'dist/**', 'node_modules/**', 'test-output/**'] },
   {
     files: ['{src,test,bench,tools}/**/*.ts'],
     languageOptions: {

@@ -47,6 +47,8 @@ export interface AckResult {
   commandsRefused: number;
   requestsStored: number;
   requestsCreated: number;
+  /** Approve clicks sent to Latch (warm-up included) and the requests they approved; null with commandsOnly. */
+  clicks: { sent: number; approved: number } | null;
   slackCalls: Record<string, number>;
   /** Warnings and errors Latch logged during the run: message → count. */
   problems: Record<string, number>;
@@ -111,6 +113,7 @@ export async function runAckLatency(options: AckOptions): Promise<AckResult> {
         `the last approval message ${(announceDrainMs / 1000).toFixed(1)} s after the last command was answered`,
     );
 
+    let clicks: AckResult['clicks'] = null;
     if (!options.commandsOnly) {
       // Requests the overload lost are made up, at Latch's pace, so every click approves one.
       const wanted = phases.at(-1)!.result.total;
@@ -123,10 +126,11 @@ export async function runAckLatency(options: AckOptions): Promise<AckResult> {
       await run('latch', 'click', click);
       const approved = await waitForCount(probe, `SELECT count(*) AS n FROM access_requests WHERE state = 'approved'`, Math.min(ids.length, phases.at(-1)!.result.total), 300_000);
       say(`  ${approved.toLocaleString('en-US')} requests approved by the clicks`);
+      clicks = { sent: phases.at(-1)!.result.total, approved };
     }
     memory.latch.peakMiB = memoryOf(stack.latch.pid).hwmMiB;
     memory.bare.peakMiB = memoryOf(bare.pid).hwmMiB;
-    return { phases, memory, announceDrainMs, commandsSent: acked, commandsRefused, requestsStored: stored, requestsCreated: announced, slackCalls: await stack.slack.counts(), problems: problemsLogged(stack.latch.stdout) };
+    return { phases, memory, announceDrainMs, commandsSent: acked, commandsRefused, requestsStored: stored, requestsCreated: announced, clicks, slackCalls: await stack.slack.counts(), problems: problemsLogged(stack.latch.stdout) };
   } finally {
     await probe.end().catch(() => undefined);
     await bare.stop();

@@ -41,6 +41,8 @@ export interface AuditBenchOptions {
   /** The smaller chain measured first (for memory that must not grow with the chain). */
   smallEvents: number;
   say(line: string): void;
+  /** Told the verify rate and the raw SHA-256 rate beside it (for the summary of targets). */
+  figures?(figures: { verifyPerSecond: number; rawSha256PerSecond: number }): void;
 }
 
 interface ChildRun {
@@ -105,6 +107,7 @@ export async function runAuditChainBenchmark(options: AuditBenchOptions): Promis
     const smallest = results[0]!;
     const verify = largest.runs.find((run) => run.command === 'audit verify')!;
     const verifyRate = perSecond(verify.events, verify.wallMs);
+    options.figures?.({ verifyPerSecond: verifyRate, rawSha256PerSecond: raw });
     say('');
     const verifyAfterStartup = perSecond(verify.events, verify.wallMs - start.wallMs);
     say(

@@ -95,6 +95,8 @@ export interface LatchStackOptions {
   webhookUrl?: string;
   /** Runs on the migrated database before Latch starts (rows a worker finds at start-up). */
   prepare?(databaseUrl: string): Promise<void>;
+  /** Settings of Latch's own beyond the stack's (LATCH_MAX_SLACK_WORK). */
+  env?: Record<string, string>;
   say(line: string): void;
 }
 
@@ -104,7 +106,7 @@ export interface LatchStackOptions {
  * queues), the fake Slack in its own process, and a policy with one resource whose provider is
  * a webhook. Stopped and dropped by `stop()`.
  */
-export async function startLatchStack({ adminDatabaseUrl, role, webhookUrl, prepare, say }: LatchStackOptions): Promise<LatchStack> {
+export async function startLatchStack({ adminDatabaseUrl, role, webhookUrl, prepare, env: extraEnv, say }: LatchStackOptions): Promise<LatchStack> {
   const cleanups: Array<() => Promise<unknown>> = [];
   const stop = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => say(`cleanup: ${(error as Error).message}`));
@@ -135,6 +137,9 @@ export async function startLatchStack({ adminDatabaseUrl, role, webhookUrl, prep
       PORT: String(port),
       // What an operator runs with: one JSON line per Slack request.
       LOG_LEVEL: 'info',
+      // Node flags for every latch process of the benchmark (--max-semi-space-size=…, --cpu-prof …).
+      ...(process.env.BENCH_LATCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_LATCH_NODE_OPTIONS } : {}),
+      ...extraEnv,
     };
     const latch = new LatchProcess([role], env);
     cleanups.push(() => latch.kill('SIGKILL'));

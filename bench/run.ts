@@ -2,6 +2,9 @@
  * `npm run bench`: Latch's production benchmarks, each beside a baseline measured in the same run
  * on the same machine, with the ratio between them. Sections, in the order they run:
  *
+ *   cpu          CPU milliseconds per slash command and per Approve click in `latch web` (utime +
+ *                stime of its process over the run, divided by the count) at a fixed rate it can
+ *                take, vs the bare Bolt app under the same load (bench/cpu-per-request.ts)
  *   ack          slash-command and Approve-click ack latency p50/p99 under open-loop load, signed as
  *                Slack signs, to a real `latch web` process vs a bare Bolt app that only acks
  *                (bench/ack-latency.ts)
@@ -19,9 +22,12 @@
  *   audit        `latch audit export` and `latch audit verify` over a million events vs the raw
  *                SHA-256 rate (bench/audit-chain.ts)
  *
- * BENCH_ONLY=ack,decisions,… runs only those (default: all).
+ * BENCH_ONLY=cpu,ack,decisions,… runs only those (default: all). The run ends with a table of issue
+ * 19's targets (bench/targets.ts), each with its figure, baseline and ratio, or "not measured".
  *
  * Settings (environment):
+ *   cpu:         BENCH_CPU_REQUESTS (600 of each kind counted), BENCH_CPU_WARMUP (200 of each kind sent
+ *                first, not counted), BENCH_CPU_RATE (40 requests/s)
  *   ack:         BENCH_ACK_RATE (200 requests/s), BENCH_ACK_SECONDS (20 measured), BENCH_ACK_WARMUP_S
  *                (5, sent first and not counted), for each of the four runs (2 kinds × 2 apps)
  *   decisions:   BENCH_DECISIONS (1000), BENCH_DECISION_CLIENTS (16: approvers clicking at once, and
@@ -38,6 +44,9 @@
  *   audit:       BENCH_AUDIT_EVENTS (1000000: the chain exported and verified),
  *                BENCH_AUDIT_SMALL_EVENTS (100000, at most a tenth of it: the export's peak memory
  *                is measured at this size too)
+ *   BENCH_LATCH_NODE_OPTIONS: NODE_OPTIONS for every latch process the sections start (V8 heap
+ *   flags, --cpu-prof with --cpu-prof-dir, to compare or profile; the flags on bin/latch.js's first
+ *   line, which every latch process gets, take precedence)
  *   BENCH_DATABASE_URL and BENCH_REDIS_URL: a superuser URL and a Redis of your own; otherwise the
  *   services of scripts/services.sh, started if nothing answers and stopped afterwards. Sections
  *   that need a Redis to themselves (ack, decisions, reconcile, memory) start private
@@ -48,11 +57,13 @@ import { createLogger } from '../src/logging/logger.ts';
 import { migrateDatabase } from '../src/store/migrate.ts';
 import { runAckLatency, type AckResult } from './ack-latency.ts';
 import { runAuditChainBenchmark } from './audit-chain.ts';
+import { runCpuPerRequest } from './cpu-per-request.ts';
 import { runDecisions } from './decisions.ts';
 import { runReconcileAfterFlush } from './reconcile-after-flush.ts';
 import { runWorkerMemory } from './worker-memory.ts';
 import { runBareBullmq, runLatchRevocations, type LatchPhaseResult, type PhaseResult } from './revocation-lateness.ts';
 import { createBenchDatabase, ensureServices, type BenchDatabase, type BenchServices } from './services.ts';
+import { targetSummary, type TargetFigures } from './targets.ts';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -68,7 +79,7 @@ const fmt = (value: number, digits = 0) => (Number.isFinite(value) ? value.toLoc
 const ms = (value: number) => `${fmt(value)} ms`;
 const ratio = (a: number, b: number) => (b > 0 && Number.isFinite(a) ? `×${fmt(a / b, a / b < 0.1 ? 4 : 1)}` : 'n/a');
 
-const SECTIONS = ['ack', 'decisions', 'revocations', 'reconcile', 'memory', 'audit'] as const;
+const SECTIONS = ['cpu', 'ack', 'decisions', 'revocations', 'reconcile', 'memory', 'audit'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function selectedSections(): Set<Section> {
@@ -92,6 +103,7 @@ async function main(): Promise<number> {
   const auditSmallEvents = Math.min(intSetting('BENCH_AUDIT_SMALL_EVENTS', 100_000, 1), Math.floor(auditEvents / 10));
   const ack = { rate: intSetting('BENCH_ACK_RATE', 200, 1), seconds: intSetting('BENCH_ACK_SECONDS', 20, 1), warmupS: intSetting('BENCH_ACK_WARMUP_S', 5, 0) };
   const decisions = { decisions: intSetting('BENCH_DECISIONS', 1_000, 1), clients: intSetting('BENCH_DECISION_CLIENTS', 16, 1), pgbenchSeconds: intSetting('BENCH_PGBENCH_S', 10, 1) };
+  const cpuLoad = { requests: intSetting('BENCH_CPU_REQUESTS', 600, 1), warmup: intSetting('BENCH_CPU_WARMUP', 200, 0), rate: intSetting('BENCH_CPU_RATE', 40, 1) };
   const reconcileGrants = intSetting('BENCH_RECONCILE_GRANTS', 100_000, 1);
   const memory = { grants: intSetting('BENCH_MEMORY_GRANTS', 10_000, 1), windowS: intSetting('BENCH_MEMORY_WINDOW_S', 20, 1), leadS: intSetting('BENCH_MEMORY_LEAD_S', 60, 1) };
 
@@ -131,10 +143,26 @@ async function main(): Promise<number> {
     say('');
     say(`== ${title} (load average ${loadavg().map((l) => fmt(l, 2)).join(' ')})`);
   };
+  const figures: TargetFigures = {};
   try {
     services = await ensureServices(say);
     const adminDatabaseUrl = services.adminDatabaseUrl;
     let ackResult: AckResult | undefined;
+
+    if (only.has('cpu')) {
+      heading(`CPU per request: ${fmt(cpuLoad.requests)} slash commands, then as many Approve clicks, at ${fmt(cpuLoad.rate)}/s after ${fmt(cpuLoad.warmup)} of each not counted`);
+      const result = await runCpuPerRequest({ adminDatabaseUrl, ...cpuLoad, say });
+      for (const kind of ['command', 'click'] as const) {
+        const { latchMs, bareMs } = result[kind];
+        say(`CPU per ${kind === 'command' ? 'slash command' : 'Approve click'} at ${fmt(cpuLoad.rate)}/s: latch web ${fmt(latchMs, 2)} ms, bare Bolt ${fmt(bareMs, 2)} ms; Latch / bare ${ratio(latchMs, bareMs)}; target ≤ 3 ms (Latch / target ${ratio(latchMs, 3)})`);
+      }
+      say(`CPU per Slack Web API call (chat.postMessage, in the calling process): Latch's fetch ${fmt(result.slackCallMs.latch, 3)} ms, Node's fetch ${fmt(result.slackCallMs.nodeFetch, 3)} ms; Latch / Node ${ratio(result.slackCallMs.latch, result.slackCallMs.nodeFetch)}`);
+      say(`peak memory (VmHWM) at ${fmt(cpuLoad.rate)}/s: latch web ${fmt(result.peakMiB.latch)} MiB, bare Bolt ${fmt(result.peakMiB.bare)} MiB; Latch / bare ${ratio(result.peakMiB.latch, result.peakMiB.bare)}`);
+      say(`Slack calls Latch made: ${JSON.stringify(result.slackCalls)}`);
+      if (Object.keys(result.problems).length) say(`latch web logged warnings or errors: ${JSON.stringify(result.problems)}`);
+      if (result.command.notTaken || result.click.notTaken) problems.push(`cpu: at ${cpuLoad.rate}/s ${result.command.notTaken} slash commands were not stored and announced and ${result.click.notTaken} clicks approved nothing (see latch web's log lines above): CPU per request counts served requests only when every one is served`);
+      figures.cpu = { commandMs: result.command.latchMs, commandBareMs: result.command.bareMs, clickMs: result.click.latchMs, clickBareMs: result.click.bareMs };
+    }
 
     if (only.has('ack')) {
       heading(`ack latency: ${fmt(ack.rate)} requests/s open-loop for ${ack.seconds} s after ${ack.warmupS} s of warm-up, each kind to each app`);
@@ -154,11 +182,19 @@ async function main(): Promise<number> {
       }
       say(`Slack calls Latch made: ${JSON.stringify(ackResult.slackCalls)}`);
       if (Object.keys(ackResult.problems).length) say(`latch web logged warnings or errors: ${JSON.stringify(ackResult.problems)}`);
+      const p99 = (kind: 'command' | 'click', target: 'latch' | 'bare') => ackResult!.phases.find((phase) => phase.kind === kind && phase.target === target)!.result.latencyMs.p99;
+      figures.ack = {
+        rate: ack.rate,
+        command: { p99: p99('command', 'latch'), bareP99: p99('command', 'bare'), refused: ackResult.commandsRefused },
+        click: { p99: p99('click', 'latch'), bareP99: p99('click', 'bare'), refused: ackResult.clicks ? ackResult.clicks.sent - ackResult.clicks.approved : null },
+      };
+      figures.webMemory = { peakMiB: ackResult.memory.latch.peakMiB, barePeakMiB: ackResult.memory.bare.peakMiB };
     }
 
     if (only.has('decisions')) {
       heading(`decisions per second: ${fmt(decisions.decisions)} approvals by ${decisions.clients} concurrent approvers`);
       const result = await runDecisions({ adminDatabaseUrl, ...decisions, say });
+      figures.decisions = { perSecond: result.perSecond };
       say(
         `decisions end to end: ${fmt(result.perSecond, 1)}/s with ${decisions.clients} concurrent approvers (click → message update p50 ${ms(result.latencyMs.p50)}, p99 ${ms(result.latencyMs.p99)}; latch web CPU ${fmt(result.cpuCoreShare * 100)}% of a core); ` +
           `pgbench simple-update ${fmt(result.pgbench.tps)} transactions/s with ${result.pgbench.clients} clients; Latch / pgbench ${ratio(result.perSecond, result.pgbench.tps)} (${fmt(result.pgbench.tps / result.perSecond, 0)} pgbench transactions per decision)`,
@@ -197,6 +233,7 @@ async function main(): Promise<number> {
       }
       const worker = await runWorkerMemory({ adminDatabaseUrl, ...memory, say });
       const web = ackResult.memory;
+      figures.webMemory = { peakMiB: web.latch.peakMiB, barePeakMiB: web.bare.peakMiB };
       say(`peak memory (VmHWM), latch web under the ack load: ${fmt(web.latch.peakMiB)} MiB (${fmt(web.latch.idleRssMiB)} MiB once started); bare Bolt app: ${fmt(web.bare.peakMiB)} MiB (${fmt(web.bare.idleRssMiB)} MiB once started); Latch / bare ${ratio(web.latch.peakMiB, web.bare.peakMiB)}`);
       say(
         `peak memory (VmHWM), latch worker revoking ${fmt(worker.revoked)} grants: ${fmt(worker.latchWorker.peakMiB)} MiB (${fmt(worker.latchWorker.idleRssMiB)} MiB once started); bare BullMQ worker: ${fmt(worker.bareWorker.peakMiB)} MiB; Latch / bare ${ratio(worker.latchWorker.peakMiB, worker.bareWorker.peakMiB)}; ` +
@@ -210,9 +247,12 @@ async function main(): Promise<number> {
     if (only.has('audit')) {
       heading(`audit chain: ${fmt(auditEvents)} events, the export's memory also at ${fmt(auditSmallEvents)}`);
       auditDatabase = await createBenchDatabase(adminDatabaseUrl);
-      if (!(await runAuditChainBenchmark({ database: auditDatabase, events: auditEvents, smallEvents: auditSmallEvents, say }))) problems.push('audit: a check failed (above)');
+      if (!(await runAuditChainBenchmark({ database: auditDatabase, events: auditEvents, smallEvents: auditSmallEvents, say, figures: (audit) => (figures.audit = audit) }))) problems.push('audit: a check failed (above)');
     }
 
+    say('');
+    say(`== issue 19's targets (decisions: the recorded baseline is main before issue 19; the others are measured in this run)`);
+    for (const line of targetSummary(figures)) say(line);
     say('');
     for (const problem of problems) say(`FAILED: ${problem}`);
     say(`done; load average ${loadavg().map((l) => fmt(l, 2)).join(' ')} at the end`);

@@ -1,8 +1,17 @@
-#!/usr/bin/env node
-// The `latch` command. Latch runs its TypeScript sources through tsx (the generated Prisma client
-// is TypeScript too), so there is no build step that can drift from the source.
-import { register } from 'tsx/esm/api';
+#!/usr/bin/env -S node --max-semi-space-size=16
+// The `latch` command: the compiled JavaScript in dist/, run by plain node. A packed or installed
+// latch carries dist/; a clone makes it with `npm run build`. Nothing at run time needs tsx or a
+// TypeScript compiler. --max-semi-space-size=16 (MiB, Node's default before V8 scaled it with the
+// machine's memory): on a large machine V8 lets the young generation of a busy `latch web` grow to
+// 2 × 64 MiB, most of its peak memory beyond a bare Bolt app's; at 16 it peaked 19 % lower for
+// about the same CPU per request (bench/cpu-per-request.ts, BENCH_LATCH_NODE_OPTIONS to compare).
+// Whatever starts `node bin/latch.js` directly (the image's entrypoint) must pass the same flag.
+import { existsSync } from 'node:fs';
 
-register();
-const { runLatchCli } = await import('../src/cli/main.ts');
+const entry = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(entry)) {
+  process.stderr.write('latch: dist/ holds no build: run `npm run build` first\n');
+  process.exit(1);
+}
+const { runLatchCli } = await import(entry.href);
 runLatchCli(process.argv.slice(2));

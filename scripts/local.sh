@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs Latch on this machine against a local PostgreSQL and Redis (installed and started here, on
-# ports of their own), with the Slack credentials from .env. `npm start` runs this.
+# ports of their own), with the Slack credentials from .env, on Node 24 (from the npm registry when
+# the machine's node is older), from a fresh build. `npm start` runs this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/use-node24.sh
 
 export LATCH_PG_PORT=${LATCH_LOCAL_PG_PORT:-54328}
 export LATCH_REDIS_PORT=${LATCH_LOCAL_REDIS_PORT:-63798}
@@ -13,7 +15,8 @@ if [ ! -f .env ]; then
   echo "Created .env from .env.example: put your Slack app's SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET in it." >&2
 fi
 [ -f policy.yaml ] || cp policy.example.yaml policy.yaml
-[ -d node_modules ] || npm install --no-audit --no-fund
+[ -d node_modules ] || npm ci --no-audit --no-fund
+npm run --silent build
 
 bash scripts/services.sh install
 bash scripts/services.sh start "$services_dir" >/dev/null

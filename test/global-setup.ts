@@ -19,14 +19,17 @@ declare module 'vitest' {
 }
 
 const SERVICES_SCRIPT = fileURLToPath(new URL('../scripts/services.sh', import.meta.url));
+const REPOSITORY = fileURLToPath(new URL('..', import.meta.url));
 
 /**
- * Real PostgreSQL and Redis for the whole run. Uses LATCH_TEST_DATABASE_URL and
+ * The build (dist/) and real PostgreSQL and Redis for the whole run. Uses LATCH_TEST_DATABASE_URL and
  * LATCH_TEST_REDIS_URL when set; otherwise uses scripts/services.sh to install them if missing and
  * start them on ports of their own, and stops them afterwards (unless they were already running). Then migrates a template
  * database once, which each test copies in milliseconds.
  */
 export default async function setup(project: TestProject) {
+  // The process tests run bin/latch.js, which runs the compiled dist/: build it from these sources.
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPOSITORY, stdio: ['ignore', 'ignore', 'inherit'] });
   let adminDatabaseUrl = process.env.LATCH_TEST_DATABASE_URL;
   let redisUrl = process.env.LATCH_TEST_REDIS_URL;
   let stopServices = false;

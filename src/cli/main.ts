@@ -1,17 +1,12 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { UsageError } from './cli-error.ts';
-import { accessListCommand } from './commands/access-list.ts';
-import { auditExportCommand, type ExportFormat } from './commands/audit-export.ts';
-import { auditVerifyCommand, auditVerifyFileCommand, parseAnchor } from './commands/audit-verify.ts';
-import { digestSendCommand } from './commands/digest-send.ts';
-import { migrateCommand } from './commands/migrate.ts';
-import { policyCheckCommand } from './commands/policy-check.ts';
-import { policyExplainCommand } from './commands/policy-explain.ts';
-import { policyTestCommand } from './commands/policy-test.ts';
+import type { ExportFormat } from './commands/audit-export.ts';
 import type { TestOnlySettings } from '../runtime/wiring.ts';
-import { startCommand } from './commands/start.ts';
 import { runCommandLine } from './run-command-line.ts';
+
+// Each command's module is imported only when that command runs: `latch --help` or `latch policy
+// check` need not load Bolt, BullMQ, Prisma and pg.
 
 const USAGE = `Usage: latch [command]
 
@@ -21,7 +16,6 @@ Commands:
   web                serve Slack's requests only (scale these behind a load balancer)
   worker             run the jobs only (expiry and re-announce sweeps)
   migrate            apply pending database migrations (safe to run from several processes)
-  migrate --check    compare the database with prisma/schema.prisma; exit 1 if they differ
   access             list the access Latch has granted and not yet revoked, overdue
                      revocations first; exit 1 when a revocation is overdue
   audit verify [--anchor seq:hash] [--allow-unsigned] [--chain-only]
@@ -47,7 +41,6 @@ Configuration comes from the environment: see .env.example.`;
 
 const argsSchema = z.object({
   command: z.enum(['start', 'web', 'worker', 'migrate', 'access', 'audit', 'digest', 'policy', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
-  check: z.boolean(),
 });
 
 async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
@@ -57,7 +50,6 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
       args: argv,
       allowPositionals: true,
       options: {
-        check: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
         // policy explain
         groups: { type: 'string' },
@@ -83,12 +75,13 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  const args = argsSchema.safeParse({ command, check: parsed.values.check });
+  const args = argsSchema.safeParse({ command });
   if (!args.success) throw new UsageError(args.error.issues[0]?.message ?? 'bad arguments');
   if (args.data.command === 'audit') return auditSubcommand(extra, parsed.values);
   if (args.data.command === 'policy') return policySubcommand(extra, parsed.values);
   if (args.data.command === 'digest') {
     if (extra[0] !== 'send' || extra.length !== 2) throw new UsageError('`latch digest` takes: send <name> [--dry-run]');
+    const { digestSendCommand } = await import('./commands/digest-send.ts');
     return digestSendCommand(extra[1]!, parsed.values['dry-run']);
   }
   if (parsed.values['dry-run']) throw new UsageError('--dry-run only applies to `latch digest send`');
@@ -97,13 +90,18 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
   for (const option of ['groups', 'at', 'file', 'since', 'until', 'format', 'anchor'] as const) {
     if (parsed.values[option] !== undefined) throw new UsageError(`--${option} does not apply to \`latch ${args.data.command}\``);
   }
-  if (args.data.check && args.data.command !== 'migrate') throw new UsageError('--check only applies to `latch migrate`');
 
   const { command: name } = args.data;
-  if (name === 'migrate') await migrateCommand({ check: args.data.check });
-  else if (name === 'access') await accessListCommand();
-  else if (name === 'web' || name === 'worker') await startCommand(name, testOnly);
-  else await startCommand('all', testOnly);
+  if (name === 'migrate') {
+    const { migrateCommand } = await import('./commands/migrate.ts');
+    await migrateCommand();
+  } else if (name === 'access') {
+    const { accessListCommand } = await import('./commands/access-list.ts');
+    await accessListCommand();
+  } else {
+    const { startCommand } = await import('./commands/start.ts');
+    await startCommand(name === 'web' || name === 'worker' ? name : 'all', testOnly);
+  }
 }
 
 async function auditSubcommand(
@@ -123,6 +121,7 @@ async function auditSubcommand(
   if (subcommand === 'verify') {
     if (options.since || options.until || options.format) throw new UsageError('`latch audit verify` takes only --file or --anchor');
     if (options.file && (options.anchor || options['allow-unsigned'] || options['chain-only'])) throw new UsageError('--file checks an export alone; --anchor, --allow-unsigned and --chain-only apply to the database');
+    const { auditVerifyCommand, auditVerifyFileCommand, parseAnchor } = await import('./commands/audit-verify.ts');
     if (options.file) return auditVerifyFileCommand(options.file);
     const anchor = options.anchor === undefined ? undefined : parseAnchor(options.anchor);
     if (anchor === null) throw new UsageError(`--anchor must be <event number>:<64 hex digit hash>, as a digest posts it, not "${options.anchor}"`);
@@ -139,6 +138,7 @@ async function auditSubcommand(
       if (Number.isNaN(parsed.getTime())) throw new UsageError(`--${name} must be a date or time such as 2026-11-01 or 2026-11-24T10:00:00Z, not "${value}"`);
       return parsed;
     };
+    const { auditExportCommand } = await import('./commands/audit-export.ts');
     const exported = await auditExportCommand({ since: time('since', options.since), until: time('until', options.until) }, format as ExportFormat);
     process.stderr.write(`latch: exported ${exported} audit event(s)\n`);
     return;
@@ -151,14 +151,21 @@ const POLICY_USAGE = '`latch policy` takes: check [file] | explain <requester> <
 async function policySubcommand(extra: string[], options: { groups?: string | undefined; at?: string | undefined; file?: string | undefined }): Promise<void> {
   const policyFile = options.file ?? process.env.LATCH_POLICY_FILE ?? 'policy.yaml';
   const [subcommand, ...rest] = extra;
-  if (subcommand === 'check' && rest.length <= 1) return policyCheckCommand(rest[0] ?? options.file);
-  if (subcommand === 'test' && rest.length <= 1) return policyTestCommand(rest[0], policyFile);
+  if (subcommand === 'check' && rest.length <= 1) {
+    const { policyCheckCommand } = await import('./commands/policy-check.ts');
+    return policyCheckCommand(rest[0] ?? options.file);
+  }
+  if (subcommand === 'test' && rest.length <= 1) {
+    const { policyTestCommand } = await import('./commands/policy-test.ts');
+    return policyTestCommand(rest[0], policyFile);
+  }
   if (subcommand === 'explain') {
     const [requester, resource, role, duration] = rest;
     if (!requester || !resource || !role || !duration || rest.length > 4) throw new UsageError('`latch policy explain` takes: <requester> <resource> <role> <duration>, e.g. U0ALICE prod-db read 1h');
     const at = options.at ? new Date(options.at) : new Date();
     if (Number.isNaN(at.getTime())) throw new UsageError(`--at must be a date and time such as 2026-11-24T10:00:00+01:00, not "${options.at}"`);
     const groups = (options.groups ?? '').split(',').map((group) => group.trim()).filter(Boolean);
+    const { policyExplainCommand } = await import('./commands/policy-explain.ts');
     return policyExplainCommand({ requester, resource, role, duration, groups, at, file: policyFile });
   }
   throw new UsageError(POLICY_USAGE);

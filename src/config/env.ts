@@ -20,6 +20,7 @@ export const ENV_VARIABLES = {
   SLACK_API_URL: "the base URL of Slack's Web API, for tests against a fake; default https://slack.com/api/",
   LATCH_SHUTDOWN_TIMEOUT_SECONDS: 'how long running work may take to finish after SIGTERM, in whole seconds; default 25',
   LATCH_MAX_SLACK_WORK: "Slack requests' work a process takes on at once before it answers 'busy'; default 256",
+  LATCH_APP_ROLE: "latch migrate only: the role the service connects as, granted prisma/app-role.sql's privileges after migrating; optional",
 } as const;
 
 export type EnvVariable = keyof typeof ENV_VARIABLES;
@@ -170,6 +171,32 @@ export const migrateEnvSchema = z.object({
   LOG_LEVEL: logLevel,
 });
 
+/**
+ * What `latch migrate` reads: the database, and the role to grant prisma/app-role.sql to after
+ * migrating (a new table needs its grant), so a deployment needs no psql step of its own.
+ */
+export const migrateCommandEnvSchema = migrateEnvSchema
+  .extend({
+    LATCH_APP_ROLE: z.preprocess(
+      blankAsMissing,
+      z
+        .string()
+        .regex(/^[a-z_][a-z0-9_$]{0,62}$/, { error: 'must be a PostgreSQL role name: lower-case letters, digits and _, at most 63 characters' })
+        .optional(),
+    ),
+  })
+  .superRefine((env, ctx) => {
+    // Granting the owner its own tables would pass unnoticed, and leave the service able to switch
+    // off the audit trail's triggers, which is what the separate role prevents.
+    if (env.LATCH_APP_ROLE !== undefined && env.LATCH_APP_ROLE === decodeURIComponent(new URL(env.DATABASE_URL).username)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['LATCH_APP_ROLE'],
+        message: "names the role DATABASE_URL connects as: migrate as the tables' owner, and name the other role, the one the service runs as",
+      });
+    }
+  });
+
 /** The service's variables one by one (pick from these: serviceEnvSchema also checks them together). */
 export const serviceEnvFields = migrateEnvSchema.extend({
   REDIS_URL: redisUrl,
@@ -206,6 +233,7 @@ export const serviceEnvSchema = serviceEnvFields.superRefine((env, ctx) => {
 });
 
 export type MigrateEnv = z.infer<typeof migrateEnvSchema>;
+export type MigrateCommandEnv = z.infer<typeof migrateCommandEnvSchema>;
 export type ServiceEnv = z.infer<typeof serviceEnvSchema>;
 
 export type EnvResult<T> = { ok: true; env: T } | { ok: false; problems: string[] };

@@ -1,5 +1,6 @@
 import { type Job, Queue } from 'bullmq';
 import type { Logger } from '../logging/logger.ts';
+import { inEnqueueSpan } from '../observability/job-trace-context.ts';
 import type { AccessJobScheduler } from './job-context.ts';
 import type { JobQueueSpec } from './job-queue-specs.ts';
 import { queuedJob, JOB_REGISTRY, type PayloadOf, type QueuedJobName } from './job-registry.ts';
@@ -51,14 +52,17 @@ export class JobQueues implements AccessJobScheduler {
   /** Adds a job, `at` a time when given (at once when past); an existing job with its id is left alone. */
   async enqueue<Name extends QueuedJobName>(name: Name, payload: PayloadOf<Name>, at?: Date | null): Promise<void> {
     const { definition, data, opts } = this.prepare(name, payload, at);
-    await this.queue(definition.queue).add(definition.name, data, opts);
+    await inEnqueueSpan({ name: definition.name, queue: definition.queue.name, ids: [opts.jobId] }, (traced) => this.queue(definition.queue).add(definition.name, traced(data), opts));
   }
 
   /** Adds many jobs of one definition in one round trip (the reconcile job). */
   async enqueueMany<Name extends QueuedJobName>(name: Name, jobs: ReadonlyArray<{ payload: PayloadOf<Name>; at?: Date | null }>): Promise<void> {
     if (jobs.length === 0) return;
     const prepared = jobs.map(({ payload, at }) => this.prepare(name, payload, at));
-    await this.queue(queuedJob(name).queue).addBulk(prepared.map(({ definition, data, opts }) => ({ name: definition.name, data, opts })));
+    const { queue } = queuedJob(name);
+    await inEnqueueSpan({ name, queue: queue.name, ids: prepared.map(({ opts }) => opts.jobId) }, (traced) =>
+      this.queue(queue).addBulk(prepared.map(({ definition, data, opts }) => ({ name: definition.name, data: traced(data), opts }))),
+    );
   }
 
   /** The job queued under the id this payload gives, if Redis has it. */

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DelayedError, type Job, UnrecoverableError, Worker, type WorkerOptions } from 'bullmq';
 import { z } from 'zod';
 import { withLogContext } from '../logging/log-context.ts';
+import { inJobSpan, payloadOf, type RunningJob } from '../observability/job-trace-context.ts';
 import type { JobContext } from './job-context.ts';
 import type { CronSchedules, JobAttempt, JobDefinition, ScheduledJobDefinition } from './job-definition.ts';
 import { QUICK_STALL_RECOVERY, type JobQueueSpec } from './job-queue-specs.ts';
@@ -86,20 +87,20 @@ export async function runJobs({ queues, context, definitions = JOB_REGISTRY }: J
     const worker = new Worker(
       spec.name,
       (job, token) =>
-        withLogContext({ jobId: job.id ?? job.name }, async () => {
+        withLogContext({ jobId: job.id ?? job.name }, () => inJobSpan(runningJob(job, spec), isSleep, async () => {
           const definition = byName.get(job.name);
           if (!definition) {
             logger.error({ job: job.id, jobName: job.name, queue: spec.name }, `${spec.name} has a job named ${job.name} that no definition runs; failing it`);
             throw new UnrecoverableError(`no job named ${job.name} is registered for ${spec.name}`);
           }
-          const parsed = definition.payload.safeParse(job.data);
+          const parsed = definition.payload.safeParse(payloadOf(job.data));
           if (!parsed.success) {
             const problems = z.prettifyError(parsed.error).replace(/\n\s*/g, '; ');
             logger.error({ job: job.id, jobName: job.name, queue: spec.name }, `${job.name} job ${job.id} has a malformed payload, so it fails without running: ${problems}`);
             throw new UnrecoverableError(`malformed payload: ${problems}`);
           }
           await track(definition, parsed.data, () => definition.run(ctx, parsed.data, attemptOf(job, token)));
-        }),
+        })),
       workerOptions(spec, ofQueue, connection),
     );
     worker.on('failed', (job, error) => {
@@ -227,6 +228,14 @@ function groupByQueue(definitions: readonly JobDefinition[]): Map<JobQueueSpec, 
   for (const definition of definitions) groups.set(definition.queue, [...(groups.get(definition.queue) ?? []), definition]);
   return groups;
 }
+
+/** A job as its span names it (observability/job-trace-context.ts). */
+function runningJob(job: Job, spec: JobQueueSpec): RunningJob {
+  return { id: job.id ?? job.name, name: job.name, queue: spec.name, attempt: job.attemptsMade + 1, data: job.data };
+}
+
+/** A job put back to sleep (sleepUntil) throws DelayedError: not a failure. */
+const isSleep = (error: unknown) => error instanceof DelayedError;
 
 function attemptOf(job: Job, token: string | undefined): JobAttempt {
   return {

@@ -1,4 +1,5 @@
 import type { Policy, ProviderSettings } from '../domain/policy.ts';
+import { tracedProvider } from '../observability/provider-spans.ts';
 import { postgresProvider } from './postgres/definition.ts';
 import type { AccessProvider, ProviderDefinition, ProviderGuard } from './provider.ts';
 import { slackUsergroupProvider } from './slack-usergroup/definition.ts';
@@ -26,7 +27,8 @@ export type ProvidersResult = { ok: true; providers: Map<string, AccessProvider>
  * One provider per resource of the policy, each built from its settings and the environment.
  * Every problem of every resource is reported, each under the resource's path in the policy file
  * (`resources[0].provider.settings.connectionStringEnv: PROD_DB_ADMIN_URL is not set`), so one
- * start-up names all that is missing. Providers built before a problem are closed again.
+ * start-up names all that is missing. Providers built before a problem are closed again. Every
+ * provider built here is traced (observability/provider-spans.ts): its calls to the target are spans.
  */
 export async function createProviders(policy: Policy, env: Record<string, string | undefined>, services: ProviderServices): Promise<ProvidersResult> {
   const providers = new Map<string, AccessProvider>();
@@ -39,7 +41,7 @@ export async function createProviders(policy: Policy, env: Record<string, string
       return;
     }
     const built = definition.create(resource.provider.settings, env, { ...services, guard: providerGuard(policy, resource.provider.type) });
-    if (built.ok) providers.set(resource.id, built.provider);
+    if (built.ok) providers.set(resource.id, tracedProvider(built.provider));
     else problems.push(...built.problems.map((problem) => (problem.startsWith('settings.') ? `${at}.${problem}` : `${at}: ${problem}`)));
   });
   if (problems.length === 0) return { ok: true, providers };
@@ -74,5 +76,6 @@ export function createProvider(
 ): ProviderResultOne {
   const definition = providerDefinition(settings.type);
   if (!definition) return { ok: false, problems: [`there is no provider type "${settings.type}"`] };
-  return definition.create(settings.settings, env, services);
+  const built = definition.create(settings.settings, env, services);
+  return built.ok ? { ok: true, provider: tracedProvider(built.provider) } : built;
 }

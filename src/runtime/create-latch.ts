@@ -1,4 +1,5 @@
 import type { Policy } from '../domain/policy.ts';
+import { slackRequestSpan } from '../observability/slack-request-span.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { LatchMetrics } from '../metrics/latch-metrics.ts';
 import type { AccessProvider } from '../providers/provider.ts';
@@ -6,7 +7,7 @@ import { systemClock, type Clock, type AccessScheduler, type GroupDirectory, typ
 import { AdmissionGate } from '../slack/admission-gate.ts';
 import { AppOriginCheck, learnAppIdentity } from '../slack/app-origin.ts';
 import type { SeenSignatures } from '../slack/seen-signatures.ts';
-import { countRateLimits, createSlackApp, type SlackApp } from '../slack/app.ts';
+import { createSlackApp, type SlackApp } from '../slack/app.ts';
 import { registerDecisionListeners } from '../slack/listeners/decision-listeners.ts';
 import { registerExtensionListeners } from '../slack/listeners/extension-listeners.ts';
 import { registerBreakGlassListeners } from '../slack/listeners/break-glass-listeners.ts';
@@ -72,8 +73,8 @@ export interface Latch extends SlackApp {
 export function createLatch(options: LatchOptions): Latch {
   const { db, policy, logger } = options;
   const slack = createSlackApp({ botToken: options.botToken, signingSecret: options.signingSecret, appToken: options.appToken, apiUrl: options.slackApiUrl, logger, metrics: options.metrics, seenSignatures: options.seenSignatures });
-  const fastClient = SlackUsergroupDirectory.fastClient(options.botToken, options.slackApiUrl);
-  if (options.metrics) countRateLimits(fastClient, options.metrics);
+  // Its calls are counted by the app's fetch, with the listeners' calls.
+  const fastClient = SlackUsergroupDirectory.fastClient(options.botToken, options.slackApiUrl, slack.slackFetch);
   // Learned at init; the first middleware, and the profiles' workspace check, rely on it.
   const origin = new AppOriginCheck(logger);
   const notifier = new SlackNotifier(slack.app.client, { db, policy, logger });
@@ -92,6 +93,8 @@ export function createLatch(options: LatchOptions): Latch {
   };
   // First of all: a payload from another workspace or for another app goes no further.
   slack.app.use(origin.middleware);
+  // A span for each request from here on: its use case, transactions, jobs and Slack calls are its children.
+  slack.app.use(slackRequestSpan);
   const listenerWork = new InFlightWork();
   // Global middleware runs before every listener, whatever the transport; its next() resolves
   // once every listener for the event has finished.

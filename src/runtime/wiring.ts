@@ -7,6 +7,7 @@ import { JobQueues } from '../jobs/job-queues.ts';
 import { runJobs, type RunningJobs } from '../jobs/job-runner.ts';
 import { createRedisConnection, type RedisClient } from '../jobs/redis-connection.ts';
 import type { Logger } from '../logging/logger.ts';
+import type { Tracing } from '../observability/start-tracing.ts';
 import { LatchMetrics } from '../metrics/latch-metrics.ts';
 import type { AccessProvider } from '../providers/provider.ts';
 import { createProvider, createProviders, providerGuard, type ProvidersResult } from '../providers/registry.ts';
@@ -83,6 +84,8 @@ export interface LatchProcessOptions {
   logger: Logger;
   checks: StartChecks;
   testOnly?: TestOnlySettings;
+  /** The OpenTelemetry SDK when traces are on (observability/start-tracing.ts): its last spans go once everything else has closed. */
+  tracing?: Tracing | null;
 }
 
 export interface LatchProcess {
@@ -99,6 +102,8 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
   // Every connection to Redis, its queues' and workers' too: one Redis or a cluster, one key prefix.
   const redis = createRedisConnection(env.REDIS_URL, 'queue', logger, { cluster: env.REDIS_CLUSTER });
   const shutdown = new GracefulShutdown({ logger, timeoutMs: env.LATCH_SHUTDOWN_TIMEOUT_SECONDS * 1000 });
+  const { tracing } = options;
+  if (tracing) shutdown.add({ name: 'the traces', close: () => tracing.shutdown() });
   shutdown.add({ name: 'PostgreSQL', close: () => db.$disconnect() });
   // Closed after the workers: a lock still held then belongs to work already let go of, and
   // ending its connection releases it.

@@ -1,4 +1,4 @@
-import { WebClient } from '@slack/web-api';
+import { WebClient, type FetchFunction } from '@slack/web-api';
 import type { Logger } from '../logging/logger.ts';
 import type { GroupDirectory } from '../services/service-context.ts';
 
@@ -15,10 +15,12 @@ export class SlackUsergroupDirectory implements GroupDirectory {
   /**
    * A client for lookups made while Slack waits for an ack (3 seconds): no retries, no sleeping
    * through a 429's Retry-After, a short timeout. A lookup that cannot finish in time fails closed.
+   * `fetch`: the Slack app's (SlackApp.slackFetch), so these calls share its connections and metrics.
    */
-  static fastClient(botToken: string, slackApiUrl?: string): WebClient {
+  static fastClient(botToken: string, slackApiUrl?: string, fetch?: FetchFunction): WebClient {
     return new WebClient(botToken, {
       ...(slackApiUrl ? { slackApiUrl } : {}),
+      ...(fetch ? { fetch } : {}),
       retryConfig: { retries: 0 },
       rejectRateLimitedCalls: true,
       timeout: 2_000,

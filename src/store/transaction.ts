@@ -1,3 +1,4 @@
+import { inTransactionSpan } from '../observability/transaction-span.ts';
 import { CONNECTION_WAIT_MS, type Database } from './database.ts';
 import type { Prisma } from './generated/client.ts';
 
@@ -15,5 +16,5 @@ export type Transaction = Prisma.TransactionClient;
  * transaction holding a connection that long is stuck, not busy.
  */
 export function inTransaction<T>(db: Database, work: (tx: Transaction) => Promise<T>): Promise<T> {
-  return db.$transaction(work, { maxWait: CONNECTION_WAIT_MS, timeout: 10_000 });
+  return inTransactionSpan(() => db.$transaction(work, { maxWait: CONNECTION_WAIT_MS, timeout: 10_000 }));
 }

@@ -1,12 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 const LATCH_BIN = fileURLToPath(new URL('../../bin/latch.js', import.meta.url));
 const REPOSITORY = fileURLToPath(new URL('../../', import.meta.url));
 const LATCH_FOR_TESTS = fileURLToPath(new URL('./latch-for-tests.ts', import.meta.url));
-/** tsx's loader, by path: the test entry is TypeScript, and the child's working directory may be anywhere. */
-const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 export interface LatchProcessOptions {
   /**
@@ -18,9 +16,12 @@ export interface LatchProcessOptions {
   program?: { file: string; args: string[] };
 }
 
+/** The Node flags `latch` runs with: those on bin/latch.js's first line, so a test runs it as installed. */
+const LATCH_NODE_FLAGS = /^#!\/usr\/bin\/env -S node(.*)$/m.exec(readFileSync(LATCH_BIN, 'utf8').split('\n', 1)[0]!)?.[1]!.trim().split(/\s+/).filter(Boolean) ?? [];
+
 /** The arguments to `node` that start `latch` (before latch's own arguments). */
 export function latchNodeArgs(options: LatchProcessOptions = {}): string[] {
-  return options.shortGrants ? ['--import', TSX_LOADER, LATCH_FOR_TESTS] : [LATCH_BIN];
+  return [...LATCH_NODE_FLAGS, options.shortGrants ? LATCH_FOR_TESTS : LATCH_BIN];
 }
 
 export interface LatchExit {
@@ -99,4 +100,9 @@ export function runLatch(args: string[], env: Record<string, string | undefined>
 /** Runs the seeding tool to its end, as a developer does: `npm run seed -- <args>` (tools/seed). */
 export function runSeed(args: string[], env: Record<string, string | undefined>): Promise<LatchExit> {
   return new LatchProcess(args, env, { program: { file: 'npm', args: ['run', '--silent', 'seed', '--'] } }).exited;
+}
+
+/** Runs the schema drift check to its end, as a developer or CI does: `npm run check:schema` (tools/schema-engine). */
+export function runSchemaCheck(env: Record<string, string | undefined>): Promise<LatchExit> {
+  return new LatchProcess([], env, { program: { file: 'npm', args: ['run', '--silent', 'check:schema'] } }).exited;
 }

@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The repository's root, which the Dockerfile's build context is. */
@@ -34,21 +34,6 @@ export function dockerContextAllowlist(): string[] {
     .split('\n')
     .filter((line) => line.startsWith('!'))
     .map((line) => line.slice(1).trim());
-}
-
-/**
- * Whether .dockerignore keeps a path (relative to the repository) out of the build context although
- * a folder it allows holds it: its plain lines (`src/store/generated`) and its `**\/name` lines,
- * where `name` may hold one `*`.
- */
-export function dockerContextExclusions(): (path: string) => boolean {
-  const lines = readFileSync(join(REPOSITORY, '.dockerignore'), 'utf8')
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line && !line.startsWith('#') && !line.startsWith('!') && line !== '*');
-  const anywhere = lines.filter((line) => line.startsWith('**/')).map((line) => new RegExp(`^${line.slice(3).replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace('*', '.*')}$`));
-  const exact = lines.filter((line) => !line.startsWith('**/'));
-  return (path) => exact.includes(path) || anywhere.some((pattern) => pattern.test(basename(path)));
 }
 
 /** The source files under `folder` (relative to the repository), recursively. */

@@ -12,29 +12,52 @@ import {
   sourceFilesUnder,
 } from '../helpers/product-files.ts';
 
-// The product is src/ and bin/ (with prisma/ and package.json); development tools live in tools/,
-// tests in test/, benchmarks in bench/. None of those three may reach the production image, so the
-// product must never need them.
+// The product is src/ and bin/ (with prisma/ and package.json); it ships compiled, src/ as dist/.
+// Development tools live in tools/, tests in test/, benchmarks in bench/. None of those three may
+// reach the production image or the packed package, so the product must never need them.
 const PRODUCT_SOURCES = ['src', 'bin'];
 const NOT_PRODUCT = ['tools', 'test', 'bench'];
 
 const isUnder = (path: string, folder: string) => path === folder || path.startsWith(`${folder}/`);
 const productFiles = PRODUCT_SOURCES.flatMap(sourceFilesUnder);
 
+/**
+ * Where a file the product refers to is found once built: src/ runs as its compiled mirror in dist/
+ * (tsc keeps the depth, so `../../prisma/x` from src/store/ and dist/store/ is the same file).
+ */
+const shipped = (path: string) => (isUnder(path, 'src') ? `dist${path.slice('src'.length)}` : path);
+
+/** The files the product refers to by relative path, each as `from → target` (relative to the repository). */
+function productReferences(): Array<{ from: string; target: string }> {
+  return productFiles.flatMap((file) =>
+    moduleReferences(readFileSync(file, 'utf8'))
+      .filter(({ specifier }) => specifier.startsWith('.'))
+      .map(({ specifier }) => ({
+        from: relative(REPOSITORY, file),
+        target: relative(REPOSITORY, resolve(dirname(file), specifier)).split(sep).join('/'),
+      })),
+  );
+}
+
 describe('the product (src/, bin/)', () => {
   it('refers to no file of tools/, test/ or bench/, and to no file the image does not copy', () => {
     const copied = imageCopies();
     const inImage = [...copied.fromContext, ...copied.fromStages].map((path) => path.replace(/^\.\//, '').replace(/\/$/, ''));
-    expect(inImage).toContain('src');
-    const strays: string[] = [];
-    for (const file of productFiles) {
-      for (const { specifier } of moduleReferences(readFileSync(file, 'utf8'))) {
-        if (!specifier.startsWith('.')) continue;
-        const target = relative(REPOSITORY, resolve(dirname(file), specifier)).split(sep).join('/');
-        const from = relative(REPOSITORY, file);
-        if (NOT_PRODUCT.some((folder) => isUnder(target, folder)) || !inImage.some((path) => isUnder(target, path))) strays.push(`${from} → ${target}`);
-      }
-    }
+    expect(inImage).toContain('dist');
+    expect(inImage).not.toContain('src');
+    const strays = productReferences()
+      .filter(({ target }) => NOT_PRODUCT.some((folder) => isUnder(target, folder)) || !inImage.some((path) => isUnder(shipped(target), path)))
+      .map(({ from, target }) => `${from} → ${target}`);
+    expect(strays).toEqual([]);
+  });
+
+  it('refers to no file the packed package (`files` in package.json) leaves out', () => {
+    const { files } = JSON.parse(readFileSync(join(REPOSITORY, 'package.json'), 'utf8')) as { files: string[] };
+    const packed = files.map((path) => path.replace(/\/$/, ''));
+    expect(packed).not.toContain('src');
+    const strays = productReferences()
+      .filter(({ target }) => !packed.some((path) => isUnder(shipped(target), path)))
+      .map(({ from, target }) => `${from} → ${target}`);
     expect(strays).toEqual([]);
   });
 
@@ -87,6 +110,6 @@ describe('the production image', () => {
     }
     // Each copied path is let into the build context, so the Dockerfile and .dockerignore agree.
     for (const path of copied) expect(allowed.some((entry) => isUnder(path, entry)), path).toBe(true);
-    expect(allowed.sort()).toEqual(['bin', 'package-lock.json', 'package.json', 'prisma', 'prisma.config.ts', 'scripts/prisma-generate.mjs', 'src']);
+    expect(allowed.sort()).toEqual(['bin', 'package-lock.json', 'package.json', 'prisma', 'prisma.config.ts', 'scripts/prisma-generate.mjs', 'src', 'tsconfig.build.json', 'tsconfig.json']);
   });
 });

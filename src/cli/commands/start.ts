@@ -4,6 +4,7 @@ import type { Policy } from '../../domain/policy.ts';
 import { createRedisConnection, describeRedisError, redisModeProblem } from '../../jobs/redis-connection.ts';
 import { splitRedisUrls } from '../../config/redis-cluster.ts';
 import { createLogger } from '../../logging/logger.ts';
+import { startTracing } from '../../observability/start-tracing.ts';
 import { passwordOf } from '../../logging/secret-scrubber.ts';
 import type { ProvidersResult } from '../../providers/registry.ts';
 import type { AccessProvider } from '../../providers/provider.ts';
@@ -37,6 +38,9 @@ export async function startCommand(role: ProcessRole = 'all', testOnly: TestOnly
       ...splitRedisUrls(env.REDIS_URL).map(passwordOf),
     ],
   });
+  // Before anything that makes spans is built; off (and the SDK not loaded) unless OTEL_* ask for it.
+  const started = await startTracing(process.env, role, logger);
+  if (!started.ok) throw new CliError(started.problems.join('\n'), EXIT.config);
   const policy = await readPolicy(env.LATCH_POLICY_FILE);
   logger.info({ policyVersion: policy.version, resources: policy.resources.length }, `policy loaded from ${env.LATCH_POLICY_FILE}`);
   const checks: StartChecks = {
@@ -49,7 +53,7 @@ export async function startCommand(role: ProcessRole = 'all', testOnly: TestOnly
     },
     socketMode: checkSocketMode,
   };
-  const service = await startLatchProcess({ role, env, variables: process.env, policy, logger, checks, testOnly });
+  const service = await startLatchProcess({ role, env, variables: process.env, policy, logger, checks, testOnly, tracing: started.tracing });
   // SIGTERM or SIGINT: see GracefulShutdown (a second one exits at once). Handled before Latch
   // says it listens, so a supervisor that stops it as soon as it has started gets a clean stop.
   const stopped = service.shutdown.onSignals();

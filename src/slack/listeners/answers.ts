@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { WebClient } from '@slack/web-api';
+import { inUseCaseSpan } from '../../observability/use-case-span.ts';
 import type { Refusal } from '../../services/refusal.ts';
 import { tellOnly, type Click } from './clicks.ts';
 import type { ListenerContext } from './listener-context.ts';
@@ -32,7 +33,7 @@ export async function runUseCase<T>(
   tell: (message: string) => Promise<void>,
 ): Promise<T | undefined> {
   try {
-    return await run();
+    return await inUseCaseSpan(asked, run);
   } catch (error) {
     const reference = randomBytes(4).toString('hex');
     const { what, ...logged } = asked;

@@ -362,6 +362,13 @@ describe('latch start refuses to run, in one line, when', () => {
     expect(line).toMatch(/^latch: cannot reach Redis at REDIS_URL: /);
   });
 
+  it('an OTEL_* variable asks for traces Latch cannot send, naming it', async () => {
+    expect(await failure({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })).toEqual({
+      code: 78,
+      line: 'latch: OTEL_EXPORTER_OTLP_PROTOCOL must be http/protobuf or http/json: Latch sends traces over OTLP/HTTP (gRPC is not included, to keep the image small)',
+    });
+  });
+
   it('Slack refuses the bot token', async () => {
     slack.failOnce('auth.test', 'invalid_auth');
     expect(await failure({})).toEqual({ code: 78, line: 'latch: SLACK_BOT_TOKEN was refused by Slack (auth.test: invalid_auth)' });

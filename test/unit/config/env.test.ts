@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ENV_VARIABLES, migrateEnvSchema, parseEnv, serviceEnvSchema } from '../../../src/config/env.ts';
+import { ENV_VARIABLES, migrateCommandEnvSchema, migrateEnvSchema, parseEnv, serviceEnvSchema } from '../../../src/config/env.ts';
 
 const policyFile = join(mkdtempSync(join(tmpdir(), 'latch-env-')), 'policy.yaml');
 writeFileSync(policyFile, 'resources: []\n');
@@ -135,6 +135,26 @@ describe('migrate environment', () => {
   it('needs only the database', () => {
     const result = parseEnv(migrateEnvSchema, { DATABASE_URL: valid.DATABASE_URL });
     expect(result).toEqual({ ok: true, env: { DATABASE_URL: valid.DATABASE_URL, LOG_LEVEL: 'info' } });
+  });
+});
+
+describe('latch migrate environment', () => {
+  it('grants no role unless LATCH_APP_ROLE names one', () => {
+    expect(parseEnv(migrateCommandEnvSchema, { DATABASE_URL: valid.DATABASE_URL })).toEqual({ ok: true, env: { DATABASE_URL: valid.DATABASE_URL, LOG_LEVEL: 'info' } });
+    expect(parseEnv(migrateCommandEnvSchema, { DATABASE_URL: valid.DATABASE_URL, LATCH_APP_ROLE: ' ' })).toEqual({ ok: true, env: { DATABASE_URL: valid.DATABASE_URL, LOG_LEVEL: 'info' } });
+    expect(parseEnv(migrateCommandEnvSchema, { DATABASE_URL: valid.DATABASE_URL, LATCH_APP_ROLE: 'latch_app' })).toMatchObject({ ok: true, env: { LATCH_APP_ROLE: 'latch_app' } });
+  });
+
+  it('refuses a role name psql would need quotes for, and the owner DATABASE_URL connects as', () => {
+    expect(parseEnv(migrateCommandEnvSchema, { DATABASE_URL: valid.DATABASE_URL, LATCH_APP_ROLE: 'app; DROP TABLE grants' })).toEqual({
+      ok: false,
+      problems: ['LATCH_APP_ROLE must be a PostgreSQL role name: lower-case letters, digits and _, at most 63 characters'],
+    });
+    // valid.DATABASE_URL connects as `latch`: granting it would leave the service as the owner.
+    expect(parseEnv(migrateCommandEnvSchema, { DATABASE_URL: valid.DATABASE_URL, LATCH_APP_ROLE: 'latch' })).toEqual({
+      ok: false,
+      problems: ["LATCH_APP_ROLE names the role DATABASE_URL connects as: migrate as the tables' owner, and name the other role, the one the service runs as"],
+    });
   });
 });
 

@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import type { Logger } from '../logging/logger.ts';
-import { SCHEMA_PATH } from './migrate.ts';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '../../src/logging/logger.ts';
 import { NO_SCHEMA_FILTER, openSchemaEngine } from './schema-engine.ts';
+
+export const SCHEMA_PATH = fileURLToPath(new URL('../../prisma/schema.prisma', import.meta.url));
 
 export interface SchemaDriftOptions {
   databaseUrl: string;
@@ -12,6 +14,8 @@ export interface SchemaDriftOptions {
 /**
  * The SQL that would turn the live database into what `schema.prisma` describes; empty when the
  * two match. Catches a migration that forgot part of the schema, and hand edits in production.
+ * A development and CI tool (`npm run check:schema`): it needs Prisma's schema engine, which the
+ * product does not ship.
  */
 export async function findSchemaDrift(options: SchemaDriftOptions): Promise<string> {
   const schemaPath = options.schemaPath ?? SCHEMA_PATH;

@@ -8,8 +8,11 @@ import type { SchemaEngine, SchemaFilter } from '@prisma/schema-engine-wasm';
 
 /**
  * Prisma's schema engine compiled to WebAssembly, driving PostgreSQL through the same `pg` adapter
- * the app uses. Latch migrates with it instead of Prisma's native engine, which the CLI downloads
- * from Prisma's servers: air-gapped hosts cannot reach them.
+ * the app uses, for development and CI only: the drift check diffs with it, and the tests migrate
+ * with it to get the history `prisma migrate deploy` writes, which Latch's own runner
+ * (src/store/migrate.ts) must match. Prisma's native engine would need a download from Prisma's
+ * servers, which offline hosts cannot reach; this pre-release is called through its internals,
+ * so nothing in production depends on it.
  */
 
 type EngineModule = typeof import('@prisma/schema-engine-wasm');

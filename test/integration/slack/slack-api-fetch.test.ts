@@ -1,0 +1,93 @@
+import { WebClient } from '@slack/web-api';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../../src/logging/logger.ts';
+import { createSlackApiFetch, type SlackApiMetrics } from '../../../src/slack/slack-api-fetch.ts';
+import { SlackUsergroupDirectory } from '../../../src/slack/usergroup-directory.ts';
+import { slackErrorIn } from '../../../src/slack/web-api-response.ts';
+import { FakeSlack } from '../../../tools/sandbox/fake-slack.ts';
+import { freePort } from '../../helpers/free-port.ts';
+
+/**
+ * The fetch Latch's Web API clients use (pooled connections, each answer read once): the client
+ * gets the same results and errors as through Node's fetch, and the metrics count failures and
+ * 429s by method from the status and the answer's text, without parsing it a second time.
+ */
+
+let slack: FakeSlack;
+let counted: string[];
+const metrics: SlackApiMetrics = {
+  slackApiError: (method, error) => counted.push(`${method} ${error}`),
+  slackRateLimited: (method) => counted.push(`${method} 429`),
+};
+const client = () => new WebClient(slack.botToken, { slackApiUrl: slack.apiUrl, fetch: createSlackApiFetch({ apiUrl: slack.apiUrl, metrics }), retryConfig: { retries: 0 } });
+
+beforeAll(async () => {
+  slack = await FakeSlack.start();
+});
+afterAll(() => slack.close());
+beforeEach(() => {
+  slack.reset();
+  counted = [];
+});
+
+describe('createSlackApiFetch', () => {
+  it("gives the Web API client Slack's answer and counts nothing when the call succeeds", async () => {
+    const posted = await client().chat.postMessage({ channel: 'C0GENERAL', text: 'hello "ok": false' });
+    expect(posted.ok).toBe(true);
+    expect(posted.message?.text).toBe('hello "ok": false');
+    expect(slack.callsTo('chat.postMessage')[0]!.args.text).toBe('hello "ok": false');
+    expect(counted).toEqual([]);
+  });
+
+  it("counts Slack's error code by method, and the client still throws it", async () => {
+    slack.failOnce('chat.postMessage', 'channel_not_found');
+    await expect(client().chat.postMessage({ channel: 'C0NOWHERE', text: 'x' })).rejects.toMatchObject({ data: { ok: false, error: 'channel_not_found' } });
+    expect(counted).toEqual(['chat.postMessage channel_not_found']);
+  });
+
+  it('counts an HTTP error by its status, and a 429 as rate limited', async () => {
+    slack.replyOnce('chat.update', { status: 503, body: 'upstream unavailable' });
+    await expect(client().chat.update({ channel: 'C0GENERAL', ts: '1.2', text: 'x' })).rejects.toMatchObject({ code: 'slack_webapi_http_error', statusCode: 503 });
+    slack.rateLimitOnce('users.info', 30);
+    const impatient = new WebClient(slack.botToken, { slackApiUrl: slack.apiUrl, fetch: createSlackApiFetch({ apiUrl: slack.apiUrl, metrics }), rejectRateLimitedCalls: true });
+    await expect(impatient.users.info({ user: 'U1' })).rejects.toMatchObject({ code: 'slack_webapi_rate_limited_error', retryAfter: 30 });
+    expect(counted).toEqual(['chat.update http_503', 'users.info 429']);
+  });
+
+  it('counts a call that reaches no server as request_failed', async () => {
+    const apiUrl = `http://127.0.0.1:${await freePort()}/api/`;
+    const unreachable = new WebClient('xoxb-1', { slackApiUrl: apiUrl, fetch: createSlackApiFetch({ apiUrl, metrics }), retryConfig: { retries: 0 } });
+    await expect(unreachable.auth.test()).rejects.toMatchObject({ code: 'slack_webapi_request_error' });
+    expect(counted).toEqual(['auth.test request_failed']);
+  });
+
+  it("counts the fast directory client's calls too (it shares the app's fetch)", async () => {
+    slack.rateLimitOnce('usergroups.users.list', 30);
+    const fastClient = SlackUsergroupDirectory.fastClient(slack.botToken, slack.apiUrl, createSlackApiFetch({ apiUrl: slack.apiUrl, metrics }));
+    expect(await new SlackUsergroupDirectory(fastClient, createLogger({ level: 'silent' })).memberGroups('U1', ['S0DBA'])).toEqual(new Set());
+    expect(counted).toEqual(['usergroups.users.list 429']);
+  });
+
+  it('passes posts to a response_url to Node’s fetch, unobserved (their paths carry tokens)', async () => {
+    const fetch = createSlackApiFetch({ apiUrl: slack.apiUrl, metrics });
+    const response = await fetch(slack.responseUrl('cmd-1'), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ text: 'hi' }) });
+    expect(response).toBeInstanceOf(Response);
+    expect(response.status).toBe(200);
+    expect(counted).toEqual([]);
+  });
+});
+
+describe('slackErrorIn', () => {
+  it.each([
+    ['{"ok":true,"ts":"1.2"}', null],
+    ['{"ok": false, "error": "invalid_auth"}', 'invalid_auth'],
+    ['{"ok":false}', 'unknown'],
+    // Only the top level says whether the call failed.
+    ['{"ok":true,"nested":{"ok":false,"error":"not_me"}}', null],
+    // Quotes inside a string value are escaped, so text cannot pass for a failure.
+    ['{"ok":true,"text":"\\"ok\\": false"}', null],
+    ['<html>Bad gateway "ok":false</html>', null],
+  ])('%s → %s', (text, expected) => {
+    expect(slackErrorIn(text)).toBe(expected);
+  });
+});
