@@ -98,8 +98,12 @@ function jsonbText(value: unknown): string {
   }
 }
 
+const ASCII = /^[\x00-\x7f]*$/;
+
 /** jsonb's key order: shorter (in UTF-8 bytes) first, then bytewise. */
 function jsonbKeyOrder(a: string, b: string): number {
+  // ASCII (nearly every key): one byte a character, and bytewise is the strings' own order.
+  if (ASCII.test(a) && ASCII.test(b)) return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
   const left = Buffer.from(a, 'utf8');
   const right = Buffer.from(b, 'utf8');
   return left.length - right.length || Buffer.compare(left, right);

@@ -10,16 +10,17 @@ ALTER TABLE "audit_events" ADD COLUMN "hash_format" SMALLINT NOT NULL DEFAULT 1;
 
 -- The text an event of format 2 hashes: a JSON array of its fields, as PostgreSQL writes jsonb
 -- (", " and ": " separators, object keys ordered by byte length, then bytewise, numbers in plain
--- decimal). The database renders it from the stored row, so `latch audit verify` reads it ready
+-- decimal), written out by concatenation: to_json of text escapes as jsonb's output does, and
+-- data::text is jsonb's output. The database renders it from the stored row, so `latch audit verify` reads it ready
 -- to hash instead of parsing and re-serialising every event's data, and the writer's hash is of
 -- exactly what was stored. Built-ins are schema-qualified: a role that can create functions in
 -- public cannot shadow them for the writer.
 CREATE FUNCTION latch_audit_hash_input_v2(seq BIGINT, at TIMESTAMPTZ, actor TEXT, action TEXT, request_id UUID, prev_hash TEXT, data JSONB)
 RETURNS TEXT
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-  SELECT pg_catalog.jsonb_build_array(
-    'latch-audit-v2', seq::text, pg_catalog.to_char(pg_catalog.timezone('UTC', at), 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-    actor, action, request_id::text, prev_hash, data)::text
+  SELECT '["latch-audit-v2", "' || seq::text || '", "' || pg_catalog.to_char(pg_catalog.timezone('UTC', at), 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '", ' ||
+    pg_catalog.to_json(actor)::text || ', ' || pg_catalog.to_json(action)::text || ', ' || COALESCE(pg_catalog.to_json(request_id::text)::text, 'null') || ', ' ||
+    pg_catalog.to_json(prev_hash)::text || ', ' || data::text || ']'
 $$;
 
 -- Appends a transaction's audit events (and the signed Slack requests behind people's decisions)

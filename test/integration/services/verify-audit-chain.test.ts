@@ -51,6 +51,11 @@ describe('verifyAuditChain', () => {
     expect(await verifyAuditChain(testDb.url)).toEqual({ ok: true, events: 5, head: { seq: 5n, hash: head.hash } });
   });
 
+  it('checks events in sequence order past the ninth (not in the order of their numbers as text)', async () => {
+    await writeChain(12);
+    expect(await verifyAuditChain(testDb.url)).toMatchObject({ ok: true, events: 12, head: { seq: 12n } });
+  });
+
   it('accepts an empty chain', async () => {
     expect(await verifyAuditChain(testDb.url)).toEqual({ ok: true, events: 0, head: null });
   });
