@@ -32,15 +32,14 @@ export class AuditChainChecker {
   /** Null when the event fits; otherwise the problem, naming the sequence number. */
   check(event: ChainedEvent): { seq: bigint; message: string } | null {
     const format = event.hashFormat ?? 1;
-    return this.checkLink(event, () => (isAuditHashFormat(format) ? auditHash(event) : null), format);
+    return this.checkLink(event, isAuditHashFormat(format) ? auditHash(event) : null, format);
   }
 
   /**
    * The same check, with the content's hash computed by the caller (a reader that has the text
-   * an event's format hashes, ready from the database): `contentHash` is called only once the
-   * link holds, and null means the event's format is unknown.
+   * an event's format hashes, ready from the database); null means the event's format is unknown.
    */
-  checkLink(link: EventLink, contentHash: () => string | null, format: number): { seq: bigint; message: string } | null {
+  checkLink(link: EventLink, contentHash: string | null, format: number): { seq: bigint; message: string } | null {
     if (!this.anchored) {
       this.anchored = true;
       this.previous = { seq: link.seq - 1n, hash: link.prevHash };
@@ -53,9 +52,8 @@ export class AuditChainChecker {
     if (link.prevHash !== expectedPrev) {
       return { seq: link.seq, message: `event ${link.seq} does not link to the event before it (inserted, replaced or reordered)` };
     }
-    const computed = contentHash();
-    if (computed === null) return { seq: link.seq, message: `event ${link.seq} has a hash format this Latch does not know (${format}): altered, or written by a newer Latch` };
-    if (computed !== link.hash) return { seq: link.seq, message: `event ${link.seq} does not match its hash (altered)` };
+    if (contentHash === null) return { seq: link.seq, message: `event ${link.seq} has a hash format this Latch does not know (${format}): altered, or written by a newer Latch` };
+    if (contentHash !== link.hash) return { seq: link.seq, message: `event ${link.seq} does not match its hash (altered)` };
     this.previous = { seq: link.seq, hash: link.hash };
     this.events += 1;
     return null;

@@ -23,7 +23,7 @@ export async function verifyAuditChain(databaseUrl: string, anchor?: ChainAnchor
     for (const row of batch) {
       const [seq, format, prevHash, hash, v2Input] = row;
       const hashFormat = Number(format);
-      const problem = checker.checkLink({ seq: BigInt(seq), prevHash, hash }, () => (v2Input !== null ? sha256Hex(v2Input) : hashFromFields(row, hashFormat)), hashFormat);
+      const problem = checker.checkLink({ seq: BigInt(seq), prevHash, hash }, v2Input !== null ? sha256Hex(v2Input) : hashFromFields(row, hashFormat), hashFormat);
       if (problem) return { ok: false, events: checker.events, ...problem };
     }
   }
