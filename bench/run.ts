@@ -37,7 +37,8 @@
  *                or from a slash-command run at the ack settings when ack is not selected
  *   audit:       BENCH_AUDIT_EVENTS (1000000: the chain exported and verified),
  *                BENCH_AUDIT_SMALL_EVENTS (100000, at most a tenth of it: the export's peak memory
- *                is measured at this size too)
+ *                is measured at this size too), BENCH_AUDIT_CPU_PROF_DIR (unset: where `latch audit
+ *                verify` writes its CPU profiles, node --cpu-prof)
  *   BENCH_DATABASE_URL and BENCH_REDIS_URL: a superuser URL and a Redis of your own; otherwise the
  *   services of scripts/services.sh, started if nothing answers and stopped afterwards. Sections
  *   that need a Redis to themselves (ack, decisions, reconcile, memory) start private
@@ -210,7 +211,7 @@ async function main(): Promise<number> {
     if (only.has('audit')) {
       heading(`audit chain: ${fmt(auditEvents)} events, the export's memory also at ${fmt(auditSmallEvents)}`);
       auditDatabase = await createBenchDatabase(adminDatabaseUrl);
-      if (!(await runAuditChainBenchmark({ database: auditDatabase, events: auditEvents, smallEvents: auditSmallEvents, say }))) problems.push('audit: a check failed (above)');
+      if (!(await runAuditChainBenchmark({ database: auditDatabase, events: auditEvents, smallEvents: auditSmallEvents, say, cpuProfileDir: process.env.BENCH_AUDIT_CPU_PROF_DIR || undefined }))) problems.push('audit: a check failed (above)');
     }
 
     say('');
