@@ -140,10 +140,14 @@ async function main(): Promise<number> {
       heading(`ack latency: ${fmt(ack.rate)} requests/s open-loop for ${ack.seconds} s after ${ack.warmupS} s of warm-up, each kind to each app`);
       ackResult = await runAckLatency({ adminDatabaseUrl, ...ack, say });
       for (const kind of ['command', 'click'] as const) {
-        const latch = ackResult.phases.find((phase) => phase.kind === kind && phase.target === 'latch')!.result;
-        const bare = ackResult.phases.find((phase) => phase.kind === kind && phase.target === 'bare')!.result;
+        const latchPhase = ackResult.phases.find((phase) => phase.kind === kind && phase.target === 'latch')!;
+        const barePhase = ackResult.phases.find((phase) => phase.kind === kind && phase.target === 'bare')!;
+        const [latch, bare] = [latchPhase.result, barePhase.result];
         const what = kind === 'command' ? 'slash command' : 'Approve click';
         say(`${what} ack latency at ${fmt(ack.rate)}/s: latch web p50 ${fmt(latch.latencyMs.p50, 1)} ms, p99 ${fmt(latch.latencyMs.p99, 1)} ms; bare Bolt p50 ${fmt(bare.latencyMs.p50, 1)} ms, p99 ${fmt(bare.latencyMs.p99, 1)} ms; Latch / bare: p50 ${ratio(latch.latencyMs.p50, bare.latencyMs.p50)}, p99 ${ratio(latch.latencyMs.p99, bare.latencyMs.p99)}`);
+        // CPU per request: the process's CPU over the phase (its work after each ack included) per request answered.
+        const [latchCpuMs, bareCpuMs] = [latchPhase, barePhase].map((phase) => (phase.cpuCoreShare * 1000) / phase.result.achievedRate) as [number, number];
+        say(`${what} CPU per request at ${fmt(ack.rate)}/s: latch web ${fmt(latchCpuMs, 2)} ms (target at most 3 ms: ${latchCpuMs <= 3 ? 'met' : 'not met'}); bare Bolt ${fmt(bareCpuMs, 2)} ms; Latch / bare ${ratio(latchCpuMs, bareCpuMs)}`);
         if (latch.failed) problems.push(`${latch.failed} ${what}s to latch web were not answered 200: ${JSON.stringify(latch.statuses)}`);
       }
       // Acked and not refused as busy must equal stored: a refusal says so in its ack; anything else lost was lost after the ack.

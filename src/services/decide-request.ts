@@ -6,7 +6,8 @@ import { canTransition } from '../domain/request-state.ts';
 import type { StoredRequestFit } from '../domain/stored-request-fit.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import type { AccessRequest } from '../store/generated/client.ts';
-import { inTransaction, type Transaction } from '../store/transaction.ts';
+import { lockRequest } from '../store/request-lock.ts';
+import { inTransaction } from '../store/transaction.ts';
 import { publishCommitted } from './latch-events.ts';
 import { recheckStoredRequest } from './recheck-policy.ts';
 import { refuse, type Refused } from './refusal.ts';
@@ -225,10 +226,4 @@ export async function handOver(ctx: ServiceContext, enqueue: () => Promise<void>
   } catch (error) {
     ctx.logger.warn({ err: error, accessRequestId: requestId }, 'could not queue the next step; the reconcile job will');
   }
-}
-
-/** Reads the request and holds its row lock until the transaction ends. */
-export async function lockRequest(tx: Transaction, requestId: string) {
-  await tx.$queryRaw`SELECT id FROM access_requests WHERE id = ${requestId}::uuid FOR UPDATE`;
-  return tx.accessRequest.findUnique({ where: { id: requestId } });
 }

@@ -7,11 +7,12 @@ import type { Prisma } from '../store/generated/client.ts';
 import { inTransaction, type Transaction } from '../store/transaction.ts';
 import { isLiveGrant } from './access-chain.ts';
 import { oneLine, type AccessContext } from './access-context.ts';
-import { handOver, lockRequest } from './decide-request.ts';
+import { handOver } from './decide-request.ts';
 import { failureNotice, type FailureSource } from './failure-notice.ts';
 import { publishCommitted } from './latch-events.ts';
 import { recheckStoredRequest } from './recheck-policy.ts';
 import { accessKeyOf } from './same-access.ts';
+import { lockRequest } from '../store/request-lock.ts';
 
 export interface GrantAccessInput {
   requestId: string;
