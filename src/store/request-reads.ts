@@ -63,3 +63,11 @@ export async function readRequestForDecision(db: Database, requestId: string): P
   const { approvedBy, ...request } = row;
   return { request, approvedBy };
 }
+
+const REQUEST = `SELECT ${accessRequestColumns('r')} FROM access_requests AS r WHERE r.id = $1`;
+
+/** One request, as its row is (plain SQL, one statement). Null when there is none. */
+export async function readRequest(db: Database, requestId: string): Promise<AccessRequest | null> {
+  const { rows } = await db.pool.query<AccessRequest>(REQUEST, [requestId]);
+  return rows[0] ?? null;
+}
