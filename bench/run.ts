@@ -3,8 +3,8 @@
  * on the same machine, with the ratio between them. Sections, in the order they run:
  *
  *   ack          slash-command and Approve-click ack latency p50/p99 under open-loop load, signed as
- *                Slack signs, to a real `latch web` process vs a bare Bolt app that only acks
- *                (bench/ack-latency.ts)
+ *                Slack signs, to a real `latch web` process vs a bare Bolt app that only acks, and
+ *                the CPU each spends per request (bench/ack-latency.ts)
  *   decisions    decisions per second end to end (click → decision and audit events stored → grant
  *                queued → message update at Slack), concurrent approvers vs pgbench -b
  *                simple-update with as many clients on the same PostgreSQL (bench/decisions.ts)
@@ -38,6 +38,7 @@
  *   audit:       BENCH_AUDIT_EVENTS (1000000: the chain exported and verified),
  *                BENCH_AUDIT_SMALL_EVENTS (100000, at most a tenth of it: the export's peak memory
  *                is measured at this size too)
+ *   BENCH_CPU_PROF_DIR: a CPU profile (node --cpu-prof) of each latch process, written there when it stops.
  *   BENCH_DATABASE_URL and BENCH_REDIS_URL: a superuser URL and a Redis of your own; otherwise the
  *   services of scripts/services.sh, started if nothing answers and stopped afterwards. Sections
  *   that need a Redis to themselves (ack, decisions, reconcile, memory) start private
