@@ -135,9 +135,12 @@ export async function startLatchStack({ adminDatabaseUrl, role, webhookUrl, prep
       PORT: String(port),
       // What an operator runs with: one JSON line per Slack request.
       LOG_LEVEL: 'info',
+      // BENCH_CPU_PROF_DIR: a CPU profile of the latch process (node --cpu-prof), written there when it exits.
+      ...(process.env.BENCH_CPU_PROF_DIR ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}` } : {}),
     };
     const latch = new LatchProcess([role], env);
-    cleanups.push(() => latch.kill('SIGKILL'));
+    // A profiled process must exit by itself to write its profile: asked to stop, it shuts down.
+    cleanups.push(() => latch.kill(process.env.BENCH_CPU_PROF_DIR ? 'SIGTERM' : 'SIGKILL'));
     await latch.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('latch is listening'), 120_000);
     // Its log is read only to see it start: the rest would pile up in this process.
     latch.stdout = '';
