@@ -10,21 +10,22 @@ export type PostedMessage =
   | { kind: 'security'; ts: string };
 
 /**
- * Remembers where a request's message was posted. Not audited: it changes nothing about the
- * request, only where Latch finds its messages again (and the re-announce sweep, which messages
- * are still missing).
+ * Remembers where a request's message was posted, and that it shows the request as of audit
+ * event `shownSeq` (see messages-shown.ts): the request's messages are then known to be up to date
+ * only as far as the oldest of them. Not audited: it changes nothing about the request, only where
+ * Latch finds its messages again (and the sweeps, which messages are missing or out of date).
  */
-export async function recordPostedMessage(ctx: Pick<ServiceContext, 'db'>, requestId: string, posted: PostedMessage): Promise<void> {
-  await ctx.db.accessRequest.update({ where: { id: requestId }, data: locationOf(posted) });
-}
-
-function locationOf(posted: PostedMessage) {
+export async function recordPostedMessage(ctx: Pick<ServiceContext, 'db'>, requestId: string, posted: PostedMessage, shownSeq: bigint): Promise<void> {
+  const now = new Date();
   switch (posted.kind) {
     case 'approval':
-      return { approvalMessageTs: posted.ts };
+      await ctx.db.$executeRaw`UPDATE access_requests SET approval_message_ts = ${posted.ts}, messages_seq = LEAST(messages_seq, ${shownSeq}::bigint), updated_at = ${now}::timestamptz WHERE id = ${requestId}::uuid`;
+      return;
     case 'requester':
-      return { requesterChannelId: posted.channelId, requesterMessageTs: posted.ts };
+      await ctx.db.$executeRaw`UPDATE access_requests SET requester_channel_id = ${posted.channelId}, requester_message_ts = ${posted.ts}, messages_seq = LEAST(messages_seq, ${shownSeq}::bigint), updated_at = ${now}::timestamptz WHERE id = ${requestId}::uuid`;
+      return;
     case 'security':
-      return { securityMessageTs: posted.ts };
+      await ctx.db.$executeRaw`UPDATE access_requests SET security_message_ts = ${posted.ts}, messages_seq = LEAST(messages_seq, ${shownSeq}::bigint), updated_at = ${now}::timestamptz WHERE id = ${requestId}::uuid`;
+      return;
   }
 }

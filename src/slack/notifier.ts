@@ -2,7 +2,6 @@ import type { WebClient } from '@slack/web-api';
 import { findResource } from '../domain/policy.ts';
 import type { LatchEvent, LatchEventPublisher, StandingAccess } from '../services/latch-events.ts';
 import { loadOverdueGrant, type OverdueGrantView } from '../services/load-overdue-grant.ts';
-import { loadRequestView, type LoadedRequest } from '../services/load-request-view.ts';
 import { grantFailedReply } from './blocks/approval-message.ts';
 import { breakGlassReminder } from './blocks/break-glass-alert.ts';
 import { approvalReminder, escalationNotice } from './blocks/pending-reminders.ts';
@@ -10,7 +9,7 @@ import { outcomeNotice } from './blocks/requester-notices.ts';
 import { overdueRevocationDoneNotice, revocationOverdueAlert, standingAccessAlert } from './blocks/security-alerts.ts';
 import type { SlackMessage } from './blocks/slack-message.ts';
 import { sendDigest } from './digests.ts';
-import { RequestMessages, type NotifierContext } from './request-messages.ts';
+import { RequestMessages, type NotifierContext, type RequestAsRead } from './request-messages.ts';
 
 /**
  * Who is told what, in Slack, after each thing that happened: the one place that decides it. Every
@@ -34,10 +33,12 @@ export class SlackNotifier implements LatchEventPublisher {
       case 'request.created':
       case 'request.unannounced':
         return this.announce(event.requestId);
-      // Nobody is notified; the request's messages show the change.
+      // Nobody is notified; the request's messages show the change (or, found by the messages
+      // sweep, a change they missed).
       case 'vote.recorded':
       case 'access.end_requested':
       case 'break_glass.reviewed':
+      case 'messages.outdated':
         return this.refresh(event.requestId);
       // The request's messages, and the requester by DM.
       case 'request.decided':
@@ -81,14 +82,13 @@ export class SlackNotifier implements LatchEventPublisher {
 
   /**
    * Posts what is not posted yet, so the re-announce sweep fills in what Slack refused earlier
-   * without posting anything twice.
+   * without posting anything twice; then catches up with a change made while they were posted.
    */
   private async announce(requestId: string): Promise<void> {
     const loaded = await this.load(requestId);
     if (!loaded) return;
-    await this.messages.postApprovalMessage(loaded);
-    await this.messages.postBreakGlassAlert(loaded);
-    await this.messages.confirmToRequester(loaded);
+    const posted = [await this.messages.postApprovalMessage(loaded), await this.messages.postBreakGlassAlert(loaded), await this.messages.confirmToRequester(loaded)];
+    if (posted.some(Boolean)) await this.messages.catchUp(loaded);
   }
 
   private async refresh(requestId: string): Promise<void> {
@@ -161,8 +161,8 @@ export class SlackNotifier implements LatchEventPublisher {
     await this.messages.post(channel, standingAccessAlert({ found: found.map(named), resolved: resolved.map(named) }), 'alert the security channel of standing access');
   }
 
-  private load(requestId: string): Promise<LoadedRequest | null> {
-    return loadRequestView(this.ctx.db, this.ctx.policy(), requestId);
+  private load(requestId: string): Promise<RequestAsRead | null> {
+    return this.messages.load(requestId);
   }
 }
 
