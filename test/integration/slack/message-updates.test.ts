@@ -78,42 +78,46 @@ async function request(resource = 'prod-db'): Promise<string> {
   return id;
 }
 
-/** The next call to `method` that `when` accepts is answered only after `ms`, the others at once. */
-function slowDownOnce(method: string, ms: number, when: (call: FakeSlackCall) => boolean): void {
-  let slowed = false;
-  h.slack.slowDown(method, ms, (call) => {
-    if (slowed || !when(call)) return false;
-    slowed = true;
+/** The next call to `method` that `when` accepts is answered only once the returned function is called. */
+function holdOnce(method: string, when: (call: FakeSlackCall) => boolean): () => void {
+  let held = false;
+  return h.slack.hold(method, (call) => {
+    if (held || !when(call)) return false;
+    held = true;
     return true;
   });
 }
+
+const dmsTo = (user: string) => h.slack.callsTo('chat.postMessage').filter((call) => call.args.channel === user);
 
 describe('a decision made while the request is still being announced', () => {
   it('reaches the approval message posted before its ts was recorded', async () => {
     // Slack answers the approval message's post late: the approver has it on screen and clicks
     // Approve before Latch has recorded where it is.
-    slowDownOnce('chat.postMessage', 1_500, (call) => call.args.channel === APPROVALS);
+    const answer = holdOnce('chat.postMessage', (call) => call.args.channel === APPROVALS);
     expect((await h.command(REQUESTER, 'prod-db read 2h investigating INC-42')).status).toBe(200);
     await h.slack.waitForCall('chat.postMessage', (call) => call.args.channel === APPROVALS);
     const { id } = await h.db.accessRequest.findFirstOrThrow();
     expect((await h.click(APPROVER1, APPROVE, id)).status).toBe(200);
-    await waitFor(async () => (await row(id)).state === 'approved');
+    await waitFor(() => dmsTo(REQUESTER).length === 1); // the decision's DM to the requester
+    expect((await row(id)).state).toBe('approved');
     expect((await row(id)).approvalMessageTs).toBeNull();
+    answer();
 
     await waitFor(() => messagesShowDecided(id));
-    expect((await row(id)).state).toBe('approved');
   });
 
   it("reaches the requester's confirmation posted before its ts was recorded", async () => {
-    slowDownOnce('chat.postMessage', 1_500, (call) => call.args.channel === REQUESTER);
+    const answer = holdOnce('chat.postMessage', (call) => call.args.channel === REQUESTER);
     expect((await h.command(REQUESTER, 'prod-db read 2h investigating INC-42')).status).toBe(200);
     await h.slack.waitForCall('chat.postMessage', (call) => call.args.channel === REQUESTER);
     const { id, approvalMessageTs } = await h.db.accessRequest.findFirstOrThrow();
     expect(approvalMessageTs).not.toBeNull();
     expect((await h.click(APPROVER1, APPROVE, id)).status).toBe(200);
-    await waitFor(async () => (await row(id)).state === 'approved');
-    await h.slack.waitForCall('chat.update', (call) => call.args.ts === approvalMessageTs);
+    await waitFor(() => dmsTo(REQUESTER).length === 2); // the held confirmation, and the decision's DM
+    expect((await row(id)).state).toBe('approved');
     expect((await row(id)).requesterMessageTs).toBeNull();
+    answer();
 
     await waitFor(() => messagesShowDecided(id));
   });
@@ -125,14 +129,16 @@ describe('two updates of one message reaching Slack out of order', () => {
     const { approvalMessageTs } = await row(id);
     // The first vote's update of the approval message is answered late; the second approver
     // decides meanwhile, and that update reaches Slack first.
-    slowDownOnce('chat.update', 1_000, (call) => call.args.ts === approvalMessageTs);
+    const answer = holdOnce('chat.update', (call) => call.args.ts === approvalMessageTs);
     const answered: FakeSlackAnswer[] = [];
-    h.slack.on('answer', (answer) => answered.push(answer));
+    h.slack.on('answer', (reply) => answered.push(reply));
     expect((await h.click(APPROVER1, APPROVE, id)).status).toBe(200);
     const voteUpdate = await h.slack.waitForCall('chat.update', (call) => call.args.ts === approvalMessageTs);
     expect((await h.click(APPROVER2, APPROVE, id)).status).toBe(200);
-    await waitFor(async () => (await row(id)).state === 'approved');
-    await waitFor(() => answered.some((answer) => answer.call === voteUpdate));
+    await waitFor(() => dmsTo(REQUESTER).length === 2); // the decision's messages are written, and its DM sent
+    expect((await row(id)).state).toBe('approved');
+    answer();
+    await waitFor(() => answered.some((reply) => reply.call === voteUpdate));
 
     await waitFor(() => messagesShowDecided(id));
   });
@@ -145,7 +151,7 @@ describe('the messages sweep', () => {
     h.slack.failOnce('chat.update', 'internal_error');
     expect((await h.click(APPROVER1, APPROVE, id)).status).toBe(200);
     // The decision's notices are out: the refused update of the approval message, the rest taken.
-    await waitFor(() => h.slack.callsTo('chat.postMessage').filter((call) => call.args.channel === REQUESTER).length === 2);
+    await waitFor(() => dmsTo(REQUESTER).length === 2);
     expect((await row(id)).state).toBe('approved');
     expect(buttonsShown(APPROVALS, approvalMessageTs!)).toContain(APPROVE);
 
@@ -160,7 +166,7 @@ describe('the messages sweep', () => {
     const id = await request();
     h.slack.failOnce('chat.update', 'message_not_found');
     expect((await h.click(APPROVER1, APPROVE, id)).status).toBe(200);
-    await waitFor(() => h.slack.callsTo('chat.postMessage').filter((call) => call.args.channel === REQUESTER).length === 2);
+    await waitFor(() => dmsTo(REQUESTER).length === 2);
     h.clock.advance(120);
     expect(await refreshOutdatedMessages(h.latch.services)).toEqual([]);
   });
