@@ -99,12 +99,14 @@ export class SlackNotifier implements LatchEventPublisher {
   private async announceOutcome(requestId: string): Promise<void> {
     const loaded = await this.load(requestId);
     if (!loaded) return;
-    await this.messages.rewrite(loaded);
     const { view } = loaded;
     // A grant that ended while its extension carries the access on changes nothing for the
     // holder: its messages say so, without a DM that reads like the access ended.
-    if (view.state === 'revoked' && view.continuedUntil) return;
-    await this.messages.post(view.requesterId, outcomeNotice(view), 'tell the requester the outcome');
+    const tellRequester = !(view.state === 'revoked' && view.continuedUntil);
+    await this.messages.rewrite(loaded, async () => {
+      if (tellRequester) await this.messages.post(view.requesterId, outcomeNotice(view), 'tell the requester the outcome');
+    });
+    if (!tellRequester) return;
     // The extended access's own messages now say until when it really lasts.
     if (view.extension && view.state === 'active') await this.refresh(view.extension.extendsRequestId);
   }

@@ -109,14 +109,24 @@ export class RequestMessages {
    * records that they show it. When the request changed while they were written, another rewrite
    * may have reached Slack first with the newer state, so they are written again from a fresh read.
    * An update Slack did not take leaves them marked out of date, for the messages sweep.
+   * `then` (a notice that follows the rewrite) runs once Slack took the first round of updates,
+   * while they are recorded, so it does not wait for PostgreSQL.
    */
-  async rewrite(loaded: RequestAsRead): Promise<void> {
+  async rewrite(loaded: RequestAsRead, then: () => Promise<void> = async () => undefined): Promise<void> {
     let current = loaded;
+    let next: (() => Promise<void>) | null = then;
+    const runNext = () => {
+      const running = next?.();
+      next = null;
+      return running;
+    };
     for (let round = 1; ; round += 1) {
       const { messages, seq, view } = current;
-      if (!(messages.approvalMessageTs || messages.requesterMessageTs || messages.securityMessageTs)) return;
-      if (!(await this.updateEach(current))) return;
-      const { latest } = await markMessagesShown(this.ctx.db, view.id, messages, seq);
+      if (!(messages.approvalMessageTs || messages.requesterMessageTs || messages.securityMessageTs) || !(await this.updateEach(current))) {
+        await runNext();
+        return;
+      }
+      const [{ latest }] = await Promise.all([markMessagesShown(this.ctx.db, view.id, messages, seq), runNext()]);
       if (latest <= seq || round === MAX_REWRITES) return;
       const fresh = await this.load(view.id);
       if (!fresh) return;
