@@ -165,6 +165,8 @@ async function main(): Promise<number> {
         problems.push(`ack: latch web took ${fmt(taken)} slash commands at ${fmt(ack.rate)}/s (acked ${fmt(ackResult.commandsSent)}, refused ${fmt(ackResult.commandsRefused)} as busy) but stored ${fmt(ackResult.requestsStored)} requests (announced ${fmt(ackResult.requestsCreated)}): the difference failed after the ack (see its log lines below)`);
       }
       say(`Slack calls Latch made: ${JSON.stringify(ackResult.slackCalls)}`);
+      const updates = ackResult.updates;
+      if (updates && updates.made < updates.expected) problems.push(`ack: ${fmt(updates.expected - updates.made)} of the ${fmt(updates.expected)} message updates the approvals make never reached Slack (chat.update)`);
       if (Object.keys(ackResult.problems).length) say(`latch web logged warnings or errors: ${JSON.stringify(ackResult.problems)}`);
     }
 

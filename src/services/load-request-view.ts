@@ -17,6 +17,11 @@ export interface MessageLocations {
 export interface LoadedRequest {
   view: RequestView;
   messages: MessageLocations;
+  /**
+   * The seq of the request's newest audit event as of this read (0 before any): the version of
+   * the request its messages built from this read show (messages-shown.ts).
+   */
+  seq: bigint;
 }
 
 /**
@@ -27,7 +32,7 @@ export interface LoadedRequest {
 export async function loadRequestView(db: Database, policy: Policy, requestId: string): Promise<LoadedRequest | null> {
   const read = await readRequestForMessages(db, requestId);
   if (!read) return null;
-  const { request, grant, decisions } = read;
+  const { request, grant, decisions, eventSeq } = read;
   // Only a request for more time, or one more time was asked on, has a chain to read (rarely).
   const chain = read.chained ? await findAccessChain(db, request.id) : [];
   const extended = request.extendsRequestId ? (chain.find((member) => member.id === request.extendsRequestId)?.grant ?? null) : null;
@@ -78,6 +83,7 @@ export async function loadRequestView(db: Database, policy: Policy, requestId: s
       requesterMessageTs: request.requesterMessageTs,
       securityMessageTs: request.securityMessageTs,
     },
+    seq: eventSeq,
   };
 }
 

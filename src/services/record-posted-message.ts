@@ -9,10 +9,11 @@ import type { ServiceContext } from './service-context.ts';
 export type PostedMessage = MessageLocation;
 
 /**
- * Remembers where a request's message was posted. Not audited: it changes nothing about the
- * request, only where Latch finds its messages again (and the re-announce sweep, which messages
- * are still missing).
+ * Remembers where a request's message was posted, and that it shows the request as of audit
+ * event `shownSeq` (see messages-shown.ts): the request's messages are then known to be up to date
+ * only as far as the oldest of them. Not audited: it changes nothing about the request, only where
+ * Latch finds its messages again (and the sweeps, which messages are missing or out of date).
  */
-export async function recordPostedMessage(ctx: Pick<ServiceContext, 'db'>, requestId: string, posted: PostedMessage): Promise<void> {
-  await storeMessageLocation(ctx.db, requestId, posted);
+export async function recordPostedMessage(ctx: Pick<ServiceContext, 'db'>, requestId: string, posted: PostedMessage, shownSeq: bigint): Promise<void> {
+  await storeMessageLocation(ctx.db, requestId, posted, shownSeq);
 }

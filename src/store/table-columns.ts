@@ -1,3 +1,4 @@
+import pg from 'pg';
 import type { AccessRequest, Grant } from './generated/client.ts';
 
 /**
@@ -38,6 +39,7 @@ const ACCESS_REQUEST_COLUMNS: Record<keyof AccessRequest, string> = {
   reviewedBySlackId: 'reviewed_by_slack_id',
   reviewedAt: 'reviewed_at',
   securityMessageTs: 'security_message_ts',
+  messagesSeq: 'messages_seq',
   lastRemindedAt: 'last_reminded_at',
   escalatedAt: 'escalated_at',
   createdAt: 'created_at',
@@ -65,6 +67,15 @@ const GRANT_COLUMNS: Record<keyof Grant, string> = {
   overdueAlertedAt: 'overdue_alerted_at',
   createdAt: 'created_at',
   updatedAt: 'updated_at',
+};
+
+/**
+ * How plain-SQL reads parse column types so their rows match the models: int8 (a BigInt field such
+ * as messagesSeq) as a bigint, as Prisma reads it, instead of pg's default text.
+ */
+export const MODEL_TYPES: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === pg.types.builtins.INT8 && format !== 'binary' ? (text: string) => BigInt(text) : pg.types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
 };
 
 /** `alias.column AS "field", …`: every column of access_requests, named as AccessRequest's fields. */

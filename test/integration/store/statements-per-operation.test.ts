@@ -16,20 +16,22 @@ import { testPolicy } from '../../helpers/test-policy.ts';
  * trip to an operation fails here; one that removes some should lower its ceiling.
  *
  * Counted from the Slack request (or the job's use case) to the last message rebuilt, the access
- * locks' own connection included. The audit append is 3 statements of these (lock, chain head,
- * insert) and 1 more per signed Slack request kept as decision evidence.
+ * locks' own connection included. The audit append is 1 statement of these, the last before
+ * COMMIT, with any signed Slack request kept as decision evidence (latch_append_audit_events).
+ * Keeping messages up to date (services/messages-shown.ts) costs a rewrite 1 statement (recorded
+ * as shown) and a new request's messages 1 (has the request changed since they were built?).
  */
 const CEILINGS = {
-  /** `/request-access prod-db read 2h …`: the request and its audit event, its approval message and DM located. */
-  command: 10,
-  /** Approve (one approval needed): the vote, the decision and their audit events, the messages rebuilt. */
-  click: 12,
-  /** The grant job: the attempt counted, the provider called under the access lock, the grant recorded, the messages rebuilt. */
-  grant: 12,
-  /** The revocation job: the grant and any covering one read under the access lock, the revocation recorded, the messages rebuilt. */
-  revocation: 12,
-  /** Rebuilding a request's messages: everything they show, read once. */
-  messages: 1,
+  /** `/request-access prod-db read 2h …`: the request and its audit event, its approval message and DM located, checked still current. */
+  command: 9,
+  /** Approve (one approval needed): the vote, the decision and their audit events, the messages rebuilt and recorded as shown. */
+  click: 9,
+  /** The grant job: the attempt counted, the provider called under the access lock, the grant recorded, the messages rebuilt and recorded as shown. */
+  grant: 11,
+  /** The revocation job: the grant and any covering one read under the access lock, the revocation recorded, the messages rebuilt and recorded as shown. */
+  revocation: 11,
+  /** Rebuilding a request's messages: everything they show, read once; then recorded as shown. */
+  messages: 2,
 };
 
 const REQUESTER = 'U0REQUESTER';
