@@ -44,6 +44,12 @@ export function createDatabase({ databaseUrl, poolSize = 10 }: DatabaseOptions):
     idleTimeoutMillis: 30_000,
     application_name: 'latch',
   });
+  // An idle connection that PostgreSQL closed (a restart, a failover, a terminated backend) is
+  // dropped by the pool, which opens another when one is next needed; the next query that fails
+  // reports the outage. Without a listener, Node throws the pool's 'error' event and the process
+  // ends: Prisma's listener exists only while it is connected, and the plain-SQL paths use the pool
+  // before Prisma connects and after it disconnects.
+  pool.on('error', () => undefined);
   const client = new PrismaClient({ adapter: new PrismaPg(pool), errorFormat: 'minimal' });
   const disconnectPrisma = client.$disconnect.bind(client);
   return Object.assign(client, {
