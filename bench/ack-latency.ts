@@ -4,7 +4,7 @@ import { APPROVE } from '../src/slack/blocks/ids.ts';
 import { freePort } from '../test/helpers/free-port.ts';
 import { SlackSender } from '../test/helpers/slack-sender.ts';
 import { BenchChild, cpuSecondsOf, memoryOf } from './child-processes.ts';
-import { BENCH_APPROVAL_CHANNEL, BENCH_APPROVER, BENCH_BOT_TOKEN, BENCH_RESOURCE, BENCH_SIGNING_SECRET, makePendingRequests, requesterOf, startLatchStack } from './latch-stack.ts';
+import { BENCH_APPROVAL_CHANNEL, BENCH_APPROVER, BENCH_BOT_TOKEN, BENCH_RESOURCE, BENCH_SIGNING_SECRET, makePendingRequests, requesterOf, startLatchStack, type LatchStack } from './latch-stack.ts';
 import { runOpenLoop, statusOf, type OpenLoopResult } from './open-loop.ts';
 
 /**
@@ -50,6 +50,13 @@ export interface AckResult {
   /** Approve clicks sent to Latch (warm-up included) and the requests they approved; null with commandsOnly. */
   clicks: { sent: number; approved: number } | null;
   slackCalls: Record<string, number>;
+  /**
+   * The clicks' message updates: each approval rewrites its request's two messages (the approval
+   * message and the requester's DM), so `expected` is twice the approvals; `made` is the
+   * `chat.update` calls the fake Slack got once they stopped coming (waited for, since they follow
+   * the stored approval). Null when no click was sent.
+   */
+  updates: { expected: number; made: number } | null;
   /** Warnings and errors Latch logged during the run: message → count. */
   problems: Record<string, number>;
 }
@@ -114,6 +121,7 @@ export async function runAckLatency(options: AckOptions): Promise<AckResult> {
     );
 
     let clicks: AckResult['clicks'] = null;
+    let updates: AckResult['updates'] = null;
     if (!options.commandsOnly) {
       // Requests the overload lost are made up, at Latch's pace, so every click approves one.
       const wanted = phases.at(-1)!.result.total;
@@ -127,10 +135,12 @@ export async function runAckLatency(options: AckOptions): Promise<AckResult> {
       const approved = await waitForCount(probe, `SELECT count(*) AS n FROM access_requests WHERE state = 'approved'`, Math.min(ids.length, phases.at(-1)!.result.total), 300_000);
       say(`  ${approved.toLocaleString('en-US')} requests approved by the clicks`);
       clicks = { sent: phases.at(-1)!.result.total, approved };
+      updates = { expected: approved * 2, made: await waitForUpdates(stack.slack, approved * 2) };
+      say(`  ${updates.made.toLocaleString('en-US')} of the ${updates.expected.toLocaleString('en-US')} message updates the approvals make reached Slack`);
     }
     memory.latch.peakMiB = memoryOf(stack.latch.pid).hwmMiB;
     memory.bare.peakMiB = memoryOf(bare.pid).hwmMiB;
-    return { phases, memory, announceDrainMs, commandsSent: acked, commandsRefused, requestsStored: stored, requestsCreated: announced, clicks, slackCalls: await stack.slack.counts(), problems: problemsLogged(stack.latch.stdout) };
+    return { phases, memory, announceDrainMs, commandsSent: acked, commandsRefused, requestsStored: stored, requestsCreated: announced, clicks, slackCalls: await stack.slack.counts(), updates, problems: problemsLogged(stack.latch.stdout) };
   } finally {
     await probe.end().catch(() => undefined);
     await bare.stop();
@@ -168,6 +178,24 @@ export async function waitForCount(probe: pg.Client, sql: string, expected: numb
       lastReport = Date.now();
       progress(count);
     }
+    await sleep(250);
+  }
+}
+
+/**
+ * Polls the fake Slack's `chat.update` count until it reaches `expected` or has not moved for 30 s:
+ * the updates follow the stored approvals, so counting them at once would miss the last ones.
+ */
+async function waitForUpdates(slack: LatchStack['slack'], expected: number): Promise<number> {
+  let made = -1;
+  let movedAt = Date.now();
+  for (;;) {
+    const count = (await slack.counts())['chat.update'] ?? 0;
+    if (count !== made) {
+      made = count;
+      movedAt = Date.now();
+    }
+    if (made >= expected || Date.now() - movedAt > 30_000) return made;
     await sleep(250);
   }
 }

@@ -4,8 +4,10 @@
  * rate of this machine measured in the same run.
  *
  * The chain is built fast but valid: its events look like Latch's own (a request's created,
- * approval, approved, granted, revoked), their hashes are computed with the product's auditHash
- * here in Node, and they are bulk-inserted with INSERT … SELECT FROM unnest in batches, straight
+ * approval, approved, granted, revoked), in the hash format Latch writes today
+ * (CURRENT_AUDIT_HASH_FORMAT), their hashes computed with the product's auditHash here in Node
+ * (which also checks, a million times, that Node's rendering of format 2 is PostgreSQL's), and
+ * they are bulk-inserted with INSERT … SELECT FROM unnest in batches, straight
  * into the migrated schema (its indexes and append-only triggers included). The chain is built to
  * the small size first and measured, then extended to the full size and measured again, so the
  * export's peak memory can be compared across a tenfold difference in events.
@@ -19,11 +21,11 @@ import { createHash, randomUUID } from 'node:crypto';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import canonicalize from 'canonicalize';
 import pg from 'pg';
-import { auditHash, GENESIS_HASH, type AuditContent } from '../src/domain/audit-hash.ts';
+import { auditHash, auditHashInputV2, CURRENT_AUDIT_HASH_FORMAT, GENESIS_HASH, sha256Hex, type AuditContent } from '../src/domain/audit-hash.ts';
 import { createLogger } from '../src/logging/logger.ts';
 import { migrateDatabase } from '../src/store/migrate.ts';
+import { cpuSecondsOf } from './child-processes.ts';
 import type { BenchDatabase } from './services.ts';
 
 const LATCH_BIN = fileURLToPath(new URL('../bin/latch.js', import.meta.url));
@@ -43,6 +45,8 @@ export interface AuditBenchOptions {
   say(line: string): void;
   /** Told the verify rate and the raw SHA-256 rate beside it (for the summary of targets). */
   figures?(figures: { verifyPerSecond: number; rawSha256PerSecond: number }): void;
+  /** Where `latch audit verify` writes a CPU profile (node --cpu-prof), when set. */
+  cpuProfileDir?: string | undefined;
 }
 
 interface ChildRun {
@@ -50,6 +54,8 @@ interface ChildRun {
   events: number;
   wallMs: number;
   peakRssMiB: number;
+  /** CPU time (user + system) of the child, sampled with its memory (so up to 20 ms short). */
+  cpuSeconds: number;
   stdout: string;
   stderr: string;
   code: number | null;
@@ -77,31 +83,40 @@ export async function runAuditChainBenchmark(options: AuditBenchOptions): Promis
         await runLatch('audit export --format jsonl', ['audit', 'export', '--format', 'jsonl'], database.url, size),
         await runLatch('audit export --format csv', ['audit', 'export', '--format', 'csv'], database.url, size),
         // The chain's hashing is what is measured; the synthetic chain has no state rows to match.
-        await runLatch('audit verify', ['audit', 'verify', '--chain-only'], database.url, size),
+        await runLatch('audit verify', ['audit', 'verify', '--chain-only'], database.url, size, options.cpuProfileDir),
       ];
       for (const run of runs) {
-        say(`  ${line(run, start.wallMs)}`);
+        say(`  ${line(run, start)}`);
         const problem = check(run);
         if (problem) problems.push(problem);
       }
       results.push({ size, runs });
     }
-    const canonical = builder.sampleCanonical;
+    const hashed = builder.sampleHashed;
     const contents = builder.sampleContents;
 
     say('');
     say(`process start-up, for scale (\`latch audit export\` of a period with no events): ${fmt(start.wallMs / 1000, 2)} s, peak RSS ${fmt(start.peakRssMiB)} MiB`);
     const raw = rate(() => {
-      for (const text of canonical) createHash('sha256').update(text).digest('hex');
-      return canonical.length;
+      for (const text of hashed) createHash('sha256').update(text).digest('hex');
+      return hashed.length;
     });
-    const averageBytes = canonical.reduce((sum, text) => sum + Buffer.byteLength(text), 0) / canonical.length;
-    const hashed = rate(() => {
+    const oneShot = rate(() => {
+      for (const text of hashed) sha256Hex(text);
+      return hashed.length;
+    });
+    const averageBytes = hashed.reduce((sum, text) => sum + Buffer.byteLength(text), 0) / hashed.length;
+    const inNode = rate(() => {
       for (const content of contents) auditHash(content);
       return contents.length;
     });
-    say(`raw SHA-256 (node:crypto, in this process, the chain's own canonical JSON, ${fmt(averageBytes)} bytes on average): ${fmt(raw)} hashes/s`);
-    say(`auditHash (RFC 8785 canonical JSON, then SHA-256) of the same events: ${fmt(hashed)} events/s`);
+    const format1 = rate(() => {
+      for (const content of contents) auditHash({ ...content, hashFormat: 1 });
+      return contents.length;
+    });
+    say(`raw SHA-256 (node:crypto createHash, in this process, the very text each event's hash covers, ${fmt(averageBytes)} bytes on average): ${fmt(raw)} hashes/s`);
+    say(`  (the one-shot crypto.hash that verify uses: ${fmt(oneShot)} hashes/s)`);
+    say(`auditHash in Node of the same events: format ${CURRENT_AUDIT_HASH_FORMAT} (rendered in Node, then SHA-256) ${fmt(inNode)} events/s; format 1 (RFC 8785 canonical JSON, then SHA-256) ${fmt(format1)} events/s`);
 
     const largest = results.at(-1)!;
     const smallest = results[0]!;
@@ -112,8 +127,11 @@ export async function runAuditChainBenchmark(options: AuditBenchOptions): Promis
     const verifyAfterStartup = perSecond(verify.events, verify.wallMs - start.wallMs);
     say(
       `latch audit verify over ${fmt(largest.size)} events: ${fmt(verifyRate)} events/s, beside raw SHA-256 ${fmt(raw)} hashes/s: ` +
-        `ratio ${fmt(verifyRate / raw, 3)} (verify ÷ raw SHA-256; ${fmt(verifyAfterStartup / raw, 3)} counting from after the process's start-up)`,
+        `ratio ${fmt(verifyRate / raw, 3)} (verify ÷ raw SHA-256, target at least 0.5; ${fmt(verifyAfterStartup / raw, 3)} counting from after the process's start-up)`,
     );
+    // CPU is less sensitive to a busy machine than wall time: the same comparison in CPU per event.
+    const verifyCpuRate = 1e6 / cpuMicrosPerEvent(verify, start);
+    say(`latch audit verify in CPU: ${fmt(cpuMicrosPerEvent(verify, start), 2)} µs an event beyond start-up, i.e. ${fmt(verifyCpuRate)} events per CPU-second: ratio ${fmt(verifyCpuRate / raw, 3)} to raw SHA-256`);
     for (const format of ['jsonl', 'csv']) {
       const command = `audit export --format ${format}`;
       const small = smallest.runs.find((run) => run.command === command)!;
@@ -132,13 +150,17 @@ export async function runAuditChainBenchmark(options: AuditBenchOptions): Promis
   return problems.length === 0;
 }
 
-function line(run: ChildRun, startupMs: number): string {
-  const afterStartup = perSecond(run.events, run.wallMs - startupMs);
+function line(run: ChildRun, start: ChildRun): string {
+  const afterStartup = perSecond(run.events, run.wallMs - start.wallMs);
   return (
     `latch ${run.command.padEnd(26)} ${fmt(run.events).padStart(9)} events in ${fmt(run.wallMs / 1000, 1).padStart(5)} s: ` +
-    `${fmt(perSecond(run.events, run.wallMs)).padStart(7)} events/s (${fmt(afterStartup)} after start-up), peak RSS ${fmt(run.peakRssMiB)} MiB`
+    `${fmt(perSecond(run.events, run.wallMs)).padStart(7)} events/s (${fmt(afterStartup)} after start-up), peak RSS ${fmt(run.peakRssMiB)} MiB, ` +
+    `CPU ${fmt(run.cpuSeconds, 2)} s (${fmt(cpuMicrosPerEvent(run, start), 2)} µs an event beyond start-up's)`
   );
 }
+
+/** CPU per event of a run, less the CPU of a start-up alone (an export of nothing). */
+const cpuMicrosPerEvent = (run: ChildRun, start: ChildRun) => ((run.cpuSeconds - start.cpuSeconds) / run.events) * 1e6;
 
 function check(run: ChildRun): string | null {
   if (run.code !== 0) return `latch ${run.command} exited ${run.code}: ${run.stderr.trim()}`;
@@ -158,12 +180,12 @@ function rate(work: () => number): number {
 }
 
 /** `latch <args>` as a child process, stdout to /dev/null for exports, peak memory sampled. */
-async function runLatch(command: string, args: string[], databaseUrl: string, events: number): Promise<ChildRun> {
+async function runLatch(command: string, args: string[], databaseUrl: string, events: number, cpuProfileDir?: string): Promise<ChildRun> {
   const exporting = args[1] === 'export';
   const devNull = exporting ? openSync('/dev/null', 'w') : null;
   const started = performance.now();
   const child = spawn(process.execPath, [LATCH_BIN, ...args], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: databaseUrl },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: databaseUrl, ...(cpuProfileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${cpuProfileDir}` } : {}) },
     stdio: ['ignore', devNull ?? 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -171,10 +193,13 @@ async function runLatch(command: string, args: string[], databaseUrl: string, ev
   child.stdout?.on('data', (chunk) => (stdout += chunk));
   child.stderr!.on('data', (chunk) => (stderr += chunk));
   let peakKiB = 0;
+  let cpuSeconds = 0;
   const sample = () => {
     try {
       const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
       if (match) peakKiB = Math.max(peakKiB, Number(match[1]));
+      const cpu = cpuSecondsOf(child.pid);
+      if (Number.isFinite(cpu)) cpuSeconds = Math.max(cpuSeconds, cpu);
     } catch {
       // Gone already: the last sample stands.
     }
@@ -185,17 +210,17 @@ async function runLatch(command: string, args: string[], databaseUrl: string, ev
   clearInterval(sampler);
   if (devNull !== null) closeSync(devNull);
   await new Promise((resolve) => setImmediate(resolve));
-  return { command, events, wallMs, peakRssMiB: peakKiB / 1024, stdout, stderr, code };
+  return { command, events, wallMs, peakRssMiB: peakKiB / 1024, cpuSeconds, stdout, stderr, code };
 }
 
 /**
  * A valid chain, appended to in batches: each batch's requests first (events name a request, and
  * the foreign key wants it to exist), then its events, hashed in order. Keeps a sample of the
- * canonical JSON and content it hashed, for the raw SHA-256 comparison.
+ * text and content it hashed, for the raw SHA-256 comparison.
  */
 class ChainBuilder {
   length = 0;
-  readonly sampleCanonical: string[] = [];
+  readonly sampleHashed: string[] = [];
   readonly sampleContents: AuditContent[] = [];
   private prevHash = GENESIS_HASH;
   private readonly pool: pg.Pool;
@@ -248,11 +273,11 @@ class ChainBuilder {
         this.request = { id: randomUUID(), grantId: randomUUID(), principal: `user${person}`, requester: `U0BENCH${String(person).padStart(4, '0')}` };
         requests.push({ id: this.request.id, requester: this.request.requester, principal: this.request.principal, at });
       }
-      const content: AuditContent = { seq: BigInt(seq), at, ...this.eventOf(step, at), requestId: this.request.id, prevHash: this.prevHash };
+      const content: AuditContent = { seq: BigInt(seq), at, ...this.eventOf(step, at), requestId: this.request.id, prevHash: this.prevHash, hashFormat: CURRENT_AUDIT_HASH_FORMAT };
       const hash = auditHash(content);
       if (seq % 10 === 0 && this.sampleContents.length < 20_000) {
         this.sampleContents.push(content);
-        this.sampleCanonical.push(canonicalize({ ...content, seq: content.seq.toString(), at: content.at.toISOString(), data: content.data ?? null })!);
+        this.sampleHashed.push(auditHashInputV2(content));
       }
       events.push({ ...content, hash });
       this.prevHash = hash;
@@ -298,8 +323,8 @@ class ChainBuilder {
         );
       }
       await client.query(
-        `INSERT INTO audit_events (seq, at, actor, action, request_id, data, prev_hash, hash)
-         SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::uuid[], $6::jsonb[], $7::text[], $8::text[])`,
+        `INSERT INTO audit_events (seq, at, actor, action, request_id, data, prev_hash, hash, hash_format)
+         SELECT *, ${CURRENT_AUDIT_HASH_FORMAT} FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::uuid[], $6::jsonb[], $7::text[], $8::text[])`,
         [
           events.map((e) => e.seq.toString()),
           events.map((e) => e.at.toISOString()),

@@ -137,12 +137,14 @@ export async function startLatchStack({ adminDatabaseUrl, role, webhookUrl, prep
       PORT: String(port),
       // What an operator runs with: one JSON line per Slack request.
       LOG_LEVEL: 'info',
-      // Node flags for every latch process of the benchmark (--max-semi-space-size=…, --cpu-prof …).
-      ...(process.env.BENCH_LATCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_LATCH_NODE_OPTIONS } : {}),
+      // Node flags for every latch process of the benchmark (BENCH_LATCH_NODE_OPTIONS: --max-semi-space-size=…),
+      // and with BENCH_CPU_PROF_DIR a CPU profile of each (node --cpu-prof), written there when it exits.
+      ...latchNodeOptions(),
       ...extraEnv,
     };
     const latch = new LatchProcess([role], env);
-    cleanups.push(() => latch.kill('SIGKILL'));
+    // A profiled process must exit by itself to write its profile: asked to stop, it shuts down.
+    cleanups.push(() => latch.kill(process.env.BENCH_CPU_PROF_DIR ? 'SIGTERM' : 'SIGKILL'));
     await latch.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('latch is listening'), 120_000);
     // Its log is read only to see it start: the rest would pile up in this process.
     latch.stdout = '';
@@ -201,4 +203,11 @@ export async function makePendingRequests(stack: LatchStack, probe: { query<R>(s
     }
   }
   return have;
+}
+
+/** NODE_OPTIONS for the benchmark's latch processes: BENCH_LATCH_NODE_OPTIONS, plus a CPU profile when BENCH_CPU_PROF_DIR is set. */
+function latchNodeOptions(): { NODE_OPTIONS?: string } {
+  const profile = process.env.BENCH_CPU_PROF_DIR ? `--cpu-prof --cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}` : '';
+  const options = [process.env.BENCH_LATCH_NODE_OPTIONS ?? '', profile].filter(Boolean).join(' ');
+  return options ? { NODE_OPTIONS: options } : {};
 }

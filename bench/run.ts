@@ -6,8 +6,11 @@
  *                stime of its process over the run, divided by the count) at a fixed rate it can
  *                take, vs the bare Bolt app under the same load (bench/cpu-per-request.ts)
  *   ack          slash-command and Approve-click ack latency p50/p99 under open-loop load, signed as
- *                Slack signs, to a real `latch web` process vs a bare Bolt app that only acks
- *                (bench/ack-latency.ts)
+ *                Slack signs, to a real `latch web` process vs a bare Bolt app that only acks, and
+ *                the CPU each spends per request (bench/ack-latency.ts)
+ *   cpu-loop     CPU per slash command and per Approve click of `latch web`, closed loop (each
+ *                operation whole: stored, announced or updated at Slack) vs the bare Bolt app's
+ *                CPU per request (bench/cpu-per-operation.ts)
  *   decisions    decisions per second end to end (click → decision and audit events stored → grant
  *                queued → message update at Slack), concurrent approvers vs pgbench -b
  *                simple-update with as many clients on the same PostgreSQL (bench/decisions.ts)
@@ -22,7 +25,7 @@
  *   audit        `latch audit export` and `latch audit verify` over a million events vs the raw
  *                SHA-256 rate (bench/audit-chain.ts)
  *
- * BENCH_ONLY=cpu,ack,decisions,… runs only those (default: all). The run ends with a table of issue
+ * BENCH_ONLY=cpu,cpu-loop,ack,decisions,… runs only those (default: all). The run ends with a table of issue
  * 19's targets (bench/targets.ts), each with its figure, baseline and ratio, or "not measured".
  *
  * Settings (environment):
@@ -30,6 +33,7 @@
  *                first, not counted), BENCH_CPU_RATE (40 requests/s)
  *   ack:         BENCH_ACK_RATE (200 requests/s), BENCH_ACK_SECONDS (20 measured), BENCH_ACK_WARMUP_S
  *                (5, sent first and not counted), for each of the four runs (2 kinds × 2 apps)
+ *   cpu-loop:    BENCH_CPU_OPERATIONS (200 commands, then as many clicks), BENCH_CPU_CLIENTS (4 at a time)
  *   decisions:   BENCH_DECISIONS (1000), BENCH_DECISION_CLIENTS (16: approvers clicking at once, and
  *                pgbench's clients), BENCH_PGBENCH_S (10)
  *   revocations: BENCH_GRANTS (100000), BENCH_WINDOW_S (200: due times spread over this window, so
@@ -43,10 +47,12 @@
  *                or from a slash-command run at the ack settings when ack is not selected
  *   audit:       BENCH_AUDIT_EVENTS (1000000: the chain exported and verified),
  *                BENCH_AUDIT_SMALL_EVENTS (100000, at most a tenth of it: the export's peak memory
- *                is measured at this size too)
+ *                is measured at this size too), BENCH_AUDIT_CPU_PROF_DIR (unset: where `latch audit
+ *                verify` writes its CPU profiles, node --cpu-prof)
  *   BENCH_LATCH_NODE_OPTIONS: NODE_OPTIONS for every latch process the sections start (V8 heap
- *   flags, --cpu-prof with --cpu-prof-dir, to compare or profile; the flags on bin/latch.js's first
- *   line, which every latch process gets, take precedence)
+ *   flags, to compare; the flags on bin/latch.js's first line, which every latch process gets, take
+ *   precedence). BENCH_CPU_PROF_DIR: a CPU profile (node --cpu-prof) of each latch process, written
+ *   there when it stops.
  *   BENCH_DATABASE_URL and BENCH_REDIS_URL: a superuser URL and a Redis of your own; otherwise the
  *   services of scripts/services.sh, started if nothing answers and stopped afterwards. Sections
  *   that need a Redis to themselves (ack, decisions, reconcile, memory) start private
@@ -58,6 +64,7 @@ import { migrateDatabase } from '../src/store/migrate.ts';
 import { runAckLatency, type AckResult } from './ack-latency.ts';
 import { runAuditChainBenchmark } from './audit-chain.ts';
 import { runCpuPerRequest } from './cpu-per-request.ts';
+import { runCpuPerOperation } from './cpu-per-operation.ts';
 import { runDecisions } from './decisions.ts';
 import { runReconcileAfterFlush } from './reconcile-after-flush.ts';
 import { runWorkerMemory } from './worker-memory.ts';
@@ -79,7 +86,7 @@ const fmt = (value: number, digits = 0) => (Number.isFinite(value) ? value.toLoc
 const ms = (value: number) => `${fmt(value)} ms`;
 const ratio = (a: number, b: number) => (b > 0 && Number.isFinite(a) ? `×${fmt(a / b, a / b < 0.1 ? 4 : 1)}` : 'n/a');
 
-const SECTIONS = ['cpu', 'ack', 'decisions', 'revocations', 'reconcile', 'memory', 'audit'] as const;
+const SECTIONS = ['cpu', 'cpu-loop', 'ack', 'decisions', 'revocations', 'reconcile', 'memory', 'audit'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function selectedSections(): Set<Section> {
@@ -102,6 +109,7 @@ async function main(): Promise<number> {
   const auditEvents = intSetting('BENCH_AUDIT_EVENTS', 1_000_000, 10);
   const auditSmallEvents = Math.min(intSetting('BENCH_AUDIT_SMALL_EVENTS', 100_000, 1), Math.floor(auditEvents / 10));
   const ack = { rate: intSetting('BENCH_ACK_RATE', 200, 1), seconds: intSetting('BENCH_ACK_SECONDS', 20, 1), warmupS: intSetting('BENCH_ACK_WARMUP_S', 5, 0) };
+  const cpuLoop = { count: intSetting('BENCH_CPU_OPERATIONS', 200, 1), clients: intSetting('BENCH_CPU_CLIENTS', 4, 1) };
   const decisions = { decisions: intSetting('BENCH_DECISIONS', 1_000, 1), clients: intSetting('BENCH_DECISION_CLIENTS', 16, 1), pgbenchSeconds: intSetting('BENCH_PGBENCH_S', 10, 1) };
   const cpuLoad = { requests: intSetting('BENCH_CPU_REQUESTS', 600, 1), warmup: intSetting('BENCH_CPU_WARMUP', 200, 0), rate: intSetting('BENCH_CPU_RATE', 40, 1) };
   const reconcileGrants = intSetting('BENCH_RECONCILE_GRANTS', 100_000, 1);
@@ -168,10 +176,14 @@ async function main(): Promise<number> {
       heading(`ack latency: ${fmt(ack.rate)} requests/s open-loop for ${ack.seconds} s after ${ack.warmupS} s of warm-up, each kind to each app`);
       ackResult = await runAckLatency({ adminDatabaseUrl, ...ack, say });
       for (const kind of ['command', 'click'] as const) {
-        const latch = ackResult.phases.find((phase) => phase.kind === kind && phase.target === 'latch')!.result;
-        const bare = ackResult.phases.find((phase) => phase.kind === kind && phase.target === 'bare')!.result;
+        const latchPhase = ackResult.phases.find((phase) => phase.kind === kind && phase.target === 'latch')!;
+        const barePhase = ackResult.phases.find((phase) => phase.kind === kind && phase.target === 'bare')!;
+        const [latch, bare] = [latchPhase.result, barePhase.result];
         const what = kind === 'command' ? 'slash command' : 'Approve click';
         say(`${what} ack latency at ${fmt(ack.rate)}/s: latch web p50 ${fmt(latch.latencyMs.p50, 1)} ms, p99 ${fmt(latch.latencyMs.p99, 1)} ms; bare Bolt p50 ${fmt(bare.latencyMs.p50, 1)} ms, p99 ${fmt(bare.latencyMs.p99, 1)} ms; Latch / bare: p50 ${ratio(latch.latencyMs.p50, bare.latencyMs.p50)}, p99 ${ratio(latch.latencyMs.p99, bare.latencyMs.p99)}`);
+        // CPU per request: the process's CPU over the phase (its work after each ack included) per request answered.
+        const [latchCpuMs, bareCpuMs] = [latchPhase, barePhase].map((phase) => (phase.cpuCoreShare * 1000) / phase.result.achievedRate) as [number, number];
+        say(`${what} CPU per request at ${fmt(ack.rate)}/s: latch web ${fmt(latchCpuMs, 2)} ms (target at most 3 ms: ${latchCpuMs <= 3 ? 'met' : 'not met'}); bare Bolt ${fmt(bareCpuMs, 2)} ms; Latch / bare ${ratio(latchCpuMs, bareCpuMs)}`);
         if (latch.failed) problems.push(`${latch.failed} ${what}s to latch web were not answered 200: ${JSON.stringify(latch.statuses)}`);
       }
       // Acked and not refused as busy must equal stored: a refusal says so in its ack; anything else lost was lost after the ack.
@@ -181,6 +193,8 @@ async function main(): Promise<number> {
         problems.push(`ack: latch web took ${fmt(taken)} slash commands at ${fmt(ack.rate)}/s (acked ${fmt(ackResult.commandsSent)}, refused ${fmt(ackResult.commandsRefused)} as busy) but stored ${fmt(ackResult.requestsStored)} requests (announced ${fmt(ackResult.requestsCreated)}): the difference failed after the ack (see its log lines below)`);
       }
       say(`Slack calls Latch made: ${JSON.stringify(ackResult.slackCalls)}`);
+      const updates = ackResult.updates;
+      if (updates && updates.made < updates.expected) problems.push(`ack: ${fmt(updates.expected - updates.made)} of the ${fmt(updates.expected)} message updates the approvals make never reached Slack (chat.update)`);
       if (Object.keys(ackResult.problems).length) say(`latch web logged warnings or errors: ${JSON.stringify(ackResult.problems)}`);
       const p99 = (kind: 'command' | 'click', target: 'latch' | 'bare') => ackResult!.phases.find((phase) => phase.kind === kind && phase.target === target)!.result.latencyMs.p99;
       figures.ack = {
@@ -189,6 +203,17 @@ async function main(): Promise<number> {
         click: { p99: p99('click', 'latch'), bareP99: p99('click', 'bare'), refused: ackResult.clicks ? ackResult.clicks.sent - ackResult.clicks.approved : null },
       };
       figures.webMemory = { peakMiB: ackResult.memory.latch.peakMiB, barePeakMiB: ackResult.memory.bare.peakMiB };
+    }
+
+    if (only.has('cpu-loop')) {
+      heading(`CPU per operation: ${fmt(cpuLoop.count)} slash commands, then as many Approve clicks, ${cpuLoop.clients} at a time, each until its Slack calls are made`);
+      const result = await runCpuPerOperation({ adminDatabaseUrl, ...cpuLoop, say });
+      for (const [what, latch, bare] of [
+        ['slash command', result.latch.commandMs, result.bare.commandMs],
+        ['Approve click', result.latch.clickMs, result.bare.clickMs],
+      ] as const) {
+        say(`CPU per ${what}: latch web ${fmt(latch, 2)} ms (target at most 3 ms: ${latch <= 3 ? 'met' : 'not met'}); bare Bolt app ${fmt(bare, 2)} ms per request; Latch / bare ${ratio(latch, bare)}`);
+      }
     }
 
     if (only.has('decisions')) {
@@ -247,7 +272,7 @@ async function main(): Promise<number> {
     if (only.has('audit')) {
       heading(`audit chain: ${fmt(auditEvents)} events, the export's memory also at ${fmt(auditSmallEvents)}`);
       auditDatabase = await createBenchDatabase(adminDatabaseUrl);
-      if (!(await runAuditChainBenchmark({ database: auditDatabase, events: auditEvents, smallEvents: auditSmallEvents, say, figures: (audit) => (figures.audit = audit) }))) problems.push('audit: a check failed (above)');
+      if (!(await runAuditChainBenchmark({ database: auditDatabase, events: auditEvents, smallEvents: auditSmallEvents, say, figures: (audit) => (figures.audit = audit), cpuProfileDir: process.env.BENCH_AUDIT_CPU_PROF_DIR || undefined }))) problems.push('audit: a check failed (above)');
     }
 
     say('');

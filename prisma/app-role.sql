@@ -22,6 +22,10 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON access_requests, approvals, grants, stan
 -- A new append-only table goes on this line.
 GRANT SELECT, INSERT ON audit_events, decision_evidence TO :"app_role";
 
+-- How audit events are appended: one call at the end of each transaction (it runs with the
+-- caller's privileges, the INSERTs above).
+GRANT EXECUTE ON FUNCTION latch_append_audit_events(TIMESTAMPTZ[], TEXT[], TEXT[], UUID[], JSONB[], TEXT[], TEXT[], TEXT[]) TO :"app_role";
+
 -- Where decision evidence starts, set once by the migration: read by `latch audit verify`.
 GRANT SELECT ON audit_evidence_start TO :"app_role";
 

@@ -1,10 +1,13 @@
-import { auditHash, GENESIS_HASH, type AuditContent } from './audit-hash.ts';
+import { auditHash, GENESIS_HASH, isAuditHashFormat, type AuditContent } from './audit-hash.ts';
 
 export interface ChainedEvent extends AuditContent {
   hash: string;
 }
 
 export type ChainLink = { seq: bigint; hash: string };
+
+/** An event's place in the chain: what links it, before its content is looked at. */
+export type EventLink = { seq: bigint; prevHash: string; hash: string };
 
 /**
  * Checks events one at a time, in sequence order, against the chain so far: a gap in the sequence
@@ -28,20 +31,30 @@ export class AuditChainChecker {
 
   /** Null when the event fits; otherwise the problem, naming the sequence number. */
   check(event: ChainedEvent): { seq: bigint; message: string } | null {
+    const format = event.hashFormat ?? 1;
+    return this.checkLink(event, isAuditHashFormat(format) ? auditHash(event) : null, format);
+  }
+
+  /**
+   * The same check, with the content's hash computed by the caller (a reader that has the text
+   * an event's format hashes, ready from the database); null means the event's format is unknown.
+   */
+  checkLink(link: EventLink, contentHash: string | null, format: number): { seq: bigint; message: string } | null {
     if (!this.anchored) {
       this.anchored = true;
-      this.previous = { seq: event.seq - 1n, hash: event.prevHash };
+      this.previous = { seq: link.seq - 1n, hash: link.prevHash };
     }
     const expectedSeq = (this.previous?.seq ?? 0n) + 1n;
-    if (event.seq !== expectedSeq) {
-      return { seq: expectedSeq, message: `event ${expectedSeq} is missing: the sequence jumps to ${event.seq} (removed)` };
+    if (link.seq !== expectedSeq) {
+      return { seq: expectedSeq, message: `event ${expectedSeq} is missing: the sequence jumps to ${link.seq} (removed)` };
     }
     const expectedPrev = this.previous?.hash ?? GENESIS_HASH;
-    if (event.prevHash !== expectedPrev) {
-      return { seq: event.seq, message: `event ${event.seq} does not link to the event before it (inserted, replaced or reordered)` };
+    if (link.prevHash !== expectedPrev) {
+      return { seq: link.seq, message: `event ${link.seq} does not link to the event before it (inserted, replaced or reordered)` };
     }
-    if (auditHash(event) !== event.hash) return { seq: event.seq, message: `event ${event.seq} does not match its hash (altered)` };
-    this.previous = { seq: event.seq, hash: event.hash };
+    if (contentHash === null) return { seq: link.seq, message: `event ${link.seq} has a hash format this Latch does not know (${format}): altered, or written by a newer Latch` };
+    if (contentHash !== link.hash) return { seq: link.seq, message: `event ${link.seq} does not match its hash (altered)` };
+    this.previous = { seq: link.seq, hash: link.hash };
     this.events += 1;
     return null;
   }

@@ -3,6 +3,7 @@ import { announceMissedRequestsJob } from './definitions/announce-missed-request
 import { expirePendingRequestsJob } from './definitions/expire-pending-requests.ts';
 import { grantAccessJob } from './definitions/grant-access.ts';
 import { reconcileJob } from './definitions/reconcile.ts';
+import { refreshOutdatedMessagesJob } from './definitions/refresh-outdated-messages.ts';
 import { revokeGrantJob } from './definitions/revoke-grant.ts';
 import { scanStandingAccessJob } from './definitions/scan-standing-access.ts';
 import { sendDigestJob } from './definitions/send-digest.ts';
@@ -18,6 +19,7 @@ export const JOB_REGISTRY = [
   revokeGrantJob,
   expirePendingRequestsJob,
   announceMissedRequestsJob,
+  refreshOutdatedMessagesJob,
   reconcileJob,
   sendRemindersJob,
   scanStandingAccessJob,

@@ -2,12 +2,12 @@ import type { SlackRequestEvidence } from '../domain/decision-evidence.ts';
 import { canTransition } from '../domain/request-state.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
-import { lockRequest } from './decide-request.ts';
 import { isSecurityAdmin } from './end-access-early.ts';
 import { publishCommitted } from './latch-events.ts';
 import { refuse, type Refused } from './refusal.ts';
 import type { ServiceContext } from './service-context.ts';
 import { isRequestId } from './request-id.ts';
+import { lockRequest } from '../store/request-lock.ts';
 
 export type CancelRequestResult = { ok: true; requestId: string } | Refused;
 

@@ -4,9 +4,12 @@ import { tallyVotes } from '../domain/approval-tally.ts';
 import { findResource, type ResourcePolicy } from '../domain/policy.ts';
 import { canTransition } from '../domain/request-state.ts';
 import type { StoredRequestFit } from '../domain/stored-request-fit.ts';
-import { appendAuditEvent } from '../store/audit-log.ts';
+import { appendAuditEvent, appendAuditEvents, type AuditEntry } from '../store/audit-log.ts';
 import type { AccessRequest } from '../store/generated/client.ts';
-import { inTransaction, type Transaction } from '../store/transaction.ts';
+import { lockRequest } from '../store/request-lock.ts';
+import { readRequestForDecision } from '../store/request-reads.ts';
+import { readVotes, recordVote } from '../store/votes.ts';
+import { inTransaction } from '../store/transaction.ts';
 import { publishCommitted } from './latch-events.ts';
 import { recheckStoredRequest } from './recheck-policy.ts';
 import { refuse, type Refused } from './refusal.ts';
@@ -42,9 +45,10 @@ export async function checkDecider(
   ctx: ServiceContext,
   requestId: string,
   deciderId: string,
-): Promise<{ ok: true; resource: ResourcePolicy; request: AccessRequest } | (Refused & { request?: AccessRequest })> {
-  const request = isRequestId(requestId) ? await ctx.db.accessRequest.findUnique({ where: { id: requestId } }) : null;
-  if (!request) return refuse('not_found', 'This request no longer exists.');
+): Promise<{ ok: true; resource: ResourcePolicy; request: AccessRequest; approvedBy: string[] } | (Refused & { request?: AccessRequest })> {
+  const read = isRequestId(requestId) ? await readRequestForDecision(ctx.db, requestId) : null;
+  if (!read) return refuse('not_found', 'This request no longer exists.');
+  const { request, approvedBy } = read;
   const resource = findResource(ctx.policy(), request.resourceId);
   // Nobody can approve it now: decideRequest closes it, so its requester hears why.
   if (!resource) {
@@ -55,7 +59,7 @@ export async function checkDecider(
   const refusal = approverRefusal(resource, request.requesterSlackId, deciderId, groups, escalatedTo);
   if (refusal) return refuse(deciderId === request.requesterSlackId ? 'own_request' : 'not_approver', refusal);
   if (request.state !== 'pending') return refuse('not_pending', `This request is already ${request.state}.`, { detail: { state: request.state } });
-  return { ok: true, resource, request };
+  return { ok: true, resource, request, approvedBy };
 }
 
 /**
@@ -81,7 +85,7 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
   // Which of the groups this request needs an approval from the decider is in, as of now.
   const deciderGroups = requiredGroups.length > 0 ? [...(await ctx.groups.memberGroups(input.deciderId, requiredGroups))] : [];
   // Approvals count only from people who are approvers under the policy in force.
-  const stillApprovers = await currentApprovers(ctx, allowed.resource, allowed.request);
+  const stillApprovers = await currentApprovers(ctx, allowed.resource, allowed.request, allowed.approvedBy);
 
   // A later start asked for delays the grant job to it.
   let startsAt: Date | null = null;
@@ -94,28 +98,37 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
     if (input.revision !== undefined && input.revision !== request.revision) {
       return refuse('stale', 'This request changed after you saw it; look at it again before deciding.', { detail: { shown: input.revision, current: request.revision } });
     }
-    const votes = await tx.approval.findMany({
-      where: { requestId: request.id, requestRevision: request.revision },
-      orderBy: { createdAt: 'asc' },
-    });
+    const votes = await readVotes(tx, request.id, request.revision);
     if (votes.some((vote) => vote.approverSlackId === input.deciderId)) {
       return refuse('already_decided', 'You have already decided this request.');
     }
     // The policy now asks for more than was stored: the request says so from here on.
     const raised = requiredApprovals !== request.requiredApprovals || requiredGroups.length !== request.requiredGroups.length;
-    if (raised) await tx.accessRequest.update({ where: { id: request.id }, data: { requiredApprovals, requiredGroups } });
-    await tx.approval.create({
-      data: {
-        requestId: request.id,
-        requestRevision: request.revision,
-        approverSlackId: input.deciderId,
-        decision: input.decision,
-        comment,
-        approverGroups: deciderGroups,
-        createdAt: now,
-      },
+    // A vote cast after this one's lookup was checked by its own decision, under the same policy.
+    const counted = votes.filter((vote) => stillApprovers.get(vote.approverSlackId) !== false);
+    const tally = tallyVotes(
+      [
+        ...counted.map((v) => ({ approverId: v.approverSlackId, decision: v.decision, groups: v.approverGroups })),
+        { approverId: input.deciderId, decision: input.decision, groups: deciderGroups },
+      ],
+      requiredApprovals,
+      request.requesterSlackId,
+      requiredGroups,
+    );
+    const state = tally.outcome === 'pending' ? null : tally.outcome;
+    // The vote and what it changes on the request, in one statement; then both audit events at once.
+    await recordVote(tx, {
+      requestId: request.id,
+      revision: request.revision,
+      approverSlackId: input.deciderId,
+      decision: input.decision,
+      comment,
+      approverGroups: deciderGroups,
+      at: now,
+      raised: raised ? { requiredApprovals, requiredGroups } : null,
+      outcome: state ? { state, outcomeReason: state === 'denied' ? comment : null } : null,
     });
-    await appendAuditEvent(tx, {
+    const recorded: AuditEntry = {
       actor: input.deciderId,
       action: 'approval.recorded',
       requestId: request.id,
@@ -128,34 +141,24 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
         ...(raised ? { requiredApprovals, requiredGroups, policyVersion: ctx.policy().version } : {}),
       },
       evidence: input.evidence,
-    });
-    // A vote cast after this one's lookup was checked by its own decision, under the same policy.
-    const counted = votes.filter((vote) => stillApprovers.get(vote.approverSlackId) !== false);
-    const tally = tallyVotes(
-      [
-        ...counted.map((v) => ({ approverId: v.approverSlackId, decision: v.decision, groups: v.approverGroups })),
-        { approverId: input.deciderId, decision: input.decision, groups: deciderGroups },
-      ],
-      requiredApprovals,
-      request.requesterSlackId,
-      requiredGroups,
-    );
-    if (tally.outcome === 'pending') return { ok: true, outcome: 'recorded', requestId: request.id };
-    const state = tally.outcome;
-    await tx.accessRequest.update({
-      where: { id: request.id },
-      data: { state, decidedAt: now, endedAt: state === 'denied' ? now : null, outcomeReason: state === 'denied' ? comment : null },
-    });
-    await appendAuditEvent(tx, {
-      actor: input.deciderId,
-      action: `request.${state}`,
-      requestId: request.id,
-      at: now,
-      data: state === 'approved' ? { approvers: tally.approvers, policyVersion: ctx.policy().version } : { deniedBy: tally.deniedBy, reason: comment },
-      evidence: input.evidence,
-    });
+    };
+    if (tally.outcome === 'pending') {
+      await appendAuditEvents(tx, [recorded]);
+      return { ok: true, outcome: 'recorded', requestId: request.id };
+    }
+    await appendAuditEvents(tx, [
+      recorded,
+      {
+        actor: input.deciderId,
+        action: `request.${tally.outcome}`,
+        requestId: request.id,
+        at: now,
+        data: tally.outcome === 'approved' ? { approvers: tally.approvers, policyVersion: ctx.policy().version } : { deniedBy: tally.deniedBy, reason: comment },
+        evidence: input.evidence,
+      },
+    ]);
     startsAt = request.startsAt;
-    return { ok: true, outcome: state, requestId: request.id };
+    return { ok: true, outcome: tally.outcome, requestId: request.id };
   });
 
   if (result.ok && result.outcome !== 'recorded') ctx.metrics?.decision(result.outcome, allowed.request.createdAt, now);
@@ -171,11 +174,10 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
  * For each approver who already voted on this revision: are they still an approver under the
  * policy in force? Someone the policy no longer names cannot help approve, even by an earlier vote.
  */
-async function currentApprovers(ctx: ServiceContext, resource: ResourcePolicy, request: AccessRequest): Promise<Map<string, boolean>> {
-  const voters = await ctx.db.approval.findMany({ where: { requestId: request.id, requestRevision: request.revision, decision: 'approve' }, select: { approverSlackId: true } });
+async function currentApprovers(ctx: ServiceContext, resource: ResourcePolicy, request: AccessRequest, approvedBy: readonly string[]): Promise<Map<string, boolean>> {
   const escalatedTo = request.escalatedAt ? (resource.reminders?.escalateTo ?? []) : [];
   const entries = await Promise.all(
-    [...new Set(voters.map((voter) => voter.approverSlackId))].map(async (voter): Promise<[string, boolean]> => {
+    approvedBy.map(async (voter): Promise<[string, boolean]> => {
       const groups = await ctx.groups.memberGroups(voter, [...resource.approvers.groups, ...escalatedTo]);
       return [voter, approverRefusal(resource, request.requesterSlackId, voter, groups, escalatedTo) === null];
     }),
@@ -225,10 +227,4 @@ export async function handOver(ctx: ServiceContext, enqueue: () => Promise<void>
   } catch (error) {
     ctx.logger.warn({ err: error, accessRequestId: requestId }, 'could not queue the next step; the reconcile job will');
   }
-}
-
-/** Reads the request and holds its row lock until the transaction ends. */
-export async function lockRequest(tx: Transaction, requestId: string) {
-  await tx.$queryRaw`SELECT id FROM access_requests WHERE id = ${requestId}::uuid FOR UPDATE`;
-  return tx.accessRequest.findUnique({ where: { id: requestId } });
 }

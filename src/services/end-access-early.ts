@@ -3,11 +3,12 @@ import { canTransition } from '../domain/request-state.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
 import { findAccessChain } from './access-chain.ts';
-import { handOver, lockRequest } from './decide-request.ts';
+import { handOver } from './decide-request.ts';
 import { publishCommitted } from './latch-events.ts';
 import { refuse, type Refused } from './refusal.ts';
 import type { ServiceContext } from './service-context.ts';
 import { isRequestId } from './request-id.ts';
+import { lockRequest } from '../store/request-lock.ts';
 
 export type EndAccessResult =
   | { ok: true; requestId: string; grantId: string | null; ended: Array<{ requestId: string; grantId: string | null }> }

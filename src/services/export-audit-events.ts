@@ -31,9 +31,13 @@ export async function* auditEventsOf(db: Database, period: ExportPeriod): AsyncG
   }
 }
 
-/** One event as a JSON line; `seq` is a string, since JSON numbers cannot hold every bigint. */
+/**
+ * One event as a JSON line; `seq` is a string, since JSON numbers cannot hold every bigint.
+ * `hashFormat` says how its hash is computed (src/domain/audit-hash.ts); lines without it, from
+ * before formats were recorded, are format 1.
+ */
 export function jsonLine(event: ChainedEvent): string {
-  return `${JSON.stringify({ seq: event.seq.toString(), at: event.at.toISOString(), actor: event.actor, action: event.action, requestId: event.requestId, data: event.data, prevHash: event.prevHash, hash: event.hash })}\n`;
+  return `${JSON.stringify({ seq: event.seq.toString(), at: event.at.toISOString(), actor: event.actor, action: event.action, requestId: event.requestId, data: event.data, prevHash: event.prevHash, hash: event.hash, hashFormat: event.hashFormat ?? 1 })}\n`;
 }
 
 /** The inverse of `jsonLine`, for verifying an export; throws on a line that is not an event. */
@@ -47,13 +51,15 @@ export function parseJsonLine(line: string): ChainedEvent {
   if (Number.isNaN(at.getTime())) throw new Error('"at" is not a time');
   const requestId = value.requestId;
   if (requestId !== null && typeof requestId !== 'string') throw new Error('"requestId" is not text or null');
-  return { seq: BigInt(text('seq')), at, actor: text('actor'), action: text('action'), requestId, data: value.data ?? null, prevHash: text('prevHash'), hash: text('hash') };
+  const hashFormat = value.hashFormat ?? 1;
+  if (typeof hashFormat !== 'number' || !Number.isInteger(hashFormat)) throw new Error('"hashFormat" is not a whole number');
+  return { seq: BigInt(text('seq')), at, actor: text('actor'), action: text('action'), requestId, data: value.data ?? null, prevHash: text('prevHash'), hash: text('hash'), hashFormat };
 }
 
-export const CSV_HEADER = 'seq,at,actor,action,request_id,data,prev_hash,hash\n';
+export const CSV_HEADER = 'seq,at,actor,action,request_id,data,prev_hash,hash,hash_format\n';
 
 /** RFC 4180: every field quoted, quotes doubled; `data` is its JSON text. */
 export function csvRow(event: ChainedEvent): string {
-  const fields = [event.seq.toString(), event.at.toISOString(), event.actor, event.action, event.requestId ?? '', JSON.stringify(event.data ?? null), event.prevHash, event.hash];
+  const fields = [event.seq.toString(), event.at.toISOString(), event.actor, event.action, event.requestId ?? '', JSON.stringify(event.data ?? null), event.prevHash, event.hash, String(event.hashFormat ?? 1)];
   return `${fields.map((field) => `"${field.replaceAll('"', '""')}"`).join(',')}\n`;
 }

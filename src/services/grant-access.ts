@@ -7,11 +7,14 @@ import type { Prisma } from '../store/generated/client.ts';
 import { inTransaction, type Transaction } from '../store/transaction.ts';
 import { isLiveGrant } from './access-chain.ts';
 import { oneLine, type AccessContext } from './access-context.ts';
-import { handOver, lockRequest } from './decide-request.ts';
+import { handOver } from './decide-request.ts';
 import { failureNotice, type FailureSource } from './failure-notice.ts';
 import { publishCommitted } from './latch-events.ts';
 import { recheckStoredRequest } from './recheck-policy.ts';
 import { accessKeyOf } from './same-access.ts';
+import { completeGrant, startGrantAttempt } from '../store/grant-writes.ts';
+import { lockRequest } from '../store/request-lock.ts';
+import { readRequest } from '../store/request-reads.ts';
 
 export interface GrantAccessInput {
   requestId: string;
@@ -72,7 +75,7 @@ export async function grantAccess(ctx: AccessContext, input: GrantAccessInput): 
 }
 
 async function attemptGrant(ctx: AccessContext, input: GrantAccessInput): Promise<GrantAccessResult> {
-  const request = await ctx.db.accessRequest.findUnique({ where: { id: input.requestId } });
+  const request = await readRequest(ctx.db, input.requestId);
   if (!request) return { outcome: 'skipped', reason: 'the request does not exist' };
   if (request.state !== 'approved') return { outcome: 'skipped', reason: `the request is ${request.state}` };
   if (request.startsAt && request.startsAt > ctx.clock.now()) return { outcome: 'not_yet', startsAt: request.startsAt };
@@ -88,15 +91,7 @@ async function attemptGrant(ctx: AccessContext, input: GrantAccessInput): Promis
   const principal = request.principal;
 
   return ctx.locks.withLock(accessKeyOf(ctx, { resourceId: request.resourceId, role: request.role, principal }), async (): Promise<GrantAccessResult> => {
-    const grant = await inTransaction(ctx.db, async (tx) => {
-      const locked = await lockRequest(tx, request.id);
-      if (locked?.state !== 'approved') return null;
-      return tx.grant.upsert({
-        where: { requestId: request.id },
-        create: { requestId: request.id, provider: provider.type, providerSettings: toJson(providerSettings), principal, resourceId: request.resourceId, role: request.role, grantAttempts: 1 },
-        update: { grantAttempts: { increment: 1 }, providerSettings: toJson(providerSettings) },
-      });
-    });
+    const grant = await startGrantAttempt(ctx.db, { requestId: request.id, provider: provider.type, providerSettings: toJson(providerSettings), principal, resourceId: request.resourceId, role: request.role });
     if (!grant) return { outcome: 'skipped', reason: 'the request is no longer approved' };
 
     const target = {
@@ -117,15 +112,12 @@ async function attemptGrant(ctx: AccessContext, input: GrantAccessInput): Promis
     const grantedAt = ctx.clock.now();
     return inTransaction(ctx.db, async (tx): Promise<GrantAccessResult> => {
       const locked = await lockRequest(tx, request.id);
-      const current = await tx.grant.findUniqueOrThrow({ where: { id: grant.id } });
-      // Someone ended the request while the provider worked: the access exists, so it must be
-      // revoked at once, not after its full duration.
-      const stillWanted = locked?.state === 'approved' && current.endRequestedAt === null;
-      const expiresAt = stillWanted ? new Date((await durationStart(tx, request.extendsRequestId, grantedAt)).getTime() + request.durationSeconds * 1000) : grantedAt;
-      await tx.grant.update({ where: { id: grant.id }, data: { grantedAt, expiresAt, lastError: null, lastErrorAt: null } });
-      if (stillWanted && canTransition('approved', 'active')) {
-        await tx.accessRequest.update({ where: { id: request.id }, data: { state: 'active' } });
-      }
+      const requestApproved = locked?.state === 'approved';
+      const wantedExpiry = new Date((requestApproved ? await durationStart(tx, request.extendsRequestId, grantedAt) : grantedAt).getTime() + request.durationSeconds * 1000);
+      // Someone ended the request while the provider worked (the request is no longer approved, or
+      // the grant's end was asked for): the access exists, so it must be revoked at once, not after
+      // its full duration. completeGrant reads the grant's end as it updates it, in one statement.
+      const { expiresAt, stillWanted } = await completeGrant(tx, { requestId: request.id, grantId: grant.id, grantedAt, expiresAt: wantedExpiry, requestApproved });
       await appendAuditEvent(tx, {
         actor: 'latch',
         action: 'grant.granted',

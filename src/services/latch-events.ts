@@ -34,6 +34,11 @@ export type LatchEvent =
   | { type: 'revocation.overdue'; requestId: string; grantId: string }
   /** A revocation that was overdue finally happened. */
   | { type: 'revocation.recovered'; requestId: string; grantId: string }
+  /**
+   * A message of the request may show an older state than the request's (Slack did not take an
+   * update, or a process stopped before making it), found by the messages sweep.
+   */
+  | { type: 'messages.outdated'; requestId: string }
   /** Someone reviewed a break-glass use. */
   | { type: 'break_glass.reviewed'; requestId: string }
   /** A break-glass use is still unreviewed past its review time (claimed once per reminder). */

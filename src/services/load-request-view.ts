@@ -1,5 +1,6 @@
 import { findResource, type Policy } from '../domain/policy.ts';
 import type { Database } from '../store/database.ts';
+import { readRequestForMessages } from '../store/request-reads.ts';
 import { findAccessChain, isLiveGrant, type ChainedRequest } from './access-chain.ts';
 import type { RequestView } from './request-view.ts';
 
@@ -16,6 +17,11 @@ export interface MessageLocations {
 export interface LoadedRequest {
   view: RequestView;
   messages: MessageLocations;
+  /**
+   * The seq of the request's newest audit event as of this read (0 before any): the version of
+   * the request its messages built from this read show (messages-shown.ts).
+   */
+  seq: bigint;
 }
 
 /**
@@ -24,16 +30,12 @@ export interface LoadedRequest {
  * click or an event carried.
  */
 export async function loadRequestView(db: Database, policy: Policy, requestId: string): Promise<LoadedRequest | null> {
-  const request = await db.accessRequest.findUnique({ where: { id: requestId }, include: { grant: true } });
-  if (!request) return null;
-  const decisions = await db.approval.findMany({
-    where: { requestId, requestRevision: request.revision },
-    orderBy: { createdAt: 'asc' },
-  });
-  const [extended, chain] = await Promise.all([
-    request.extendsRequestId ? db.grant.findUnique({ where: { requestId: request.extendsRequestId } }) : null,
-    findAccessChain(db, request.id),
-  ]);
+  const read = await readRequestForMessages(db, requestId);
+  if (!read) return null;
+  const { request, grant, decisions, eventSeq } = read;
+  // Only a request for more time, or one more time was asked on, has a chain to read (rarely).
+  const chain = read.chained ? await findAccessChain(db, request.id) : [];
+  const extended = request.extendsRequestId ? (chain.find((member) => member.id === request.extendsRequestId)?.grant ?? null) : null;
   const view: RequestView = {
     id: request.id,
     requesterId: request.requesterSlackId,
@@ -56,13 +58,13 @@ export async function loadRequestView(db: Database, policy: Policy, requestId: s
     outcomeReason: request.outcomeReason,
     decidedByRule: request.decidedByRule,
     startsAt: request.startsAt,
-    grant: request.grant
+    grant: grant
       ? {
-          grantedAt: request.grant.grantedAt,
-          expiresAt: request.grant.expiresAt,
-          revokedAt: request.grant.revokedAt,
-          endedBy: request.grant.revokedBySlackId,
-          overdueError: request.grant.overdueAlertedAt && !request.grant.revokedAt ? request.grant.lastError : null,
+          grantedAt: grant.grantedAt,
+          expiresAt: grant.expiresAt,
+          revokedAt: grant.revokedAt,
+          endedBy: grant.revokedBySlackId,
+          overdueError: grant.overdueAlertedAt && !grant.revokedAt ? grant.lastError : null,
         }
       : null,
     extension: request.extendsRequestId
@@ -81,6 +83,7 @@ export async function loadRequestView(db: Database, policy: Policy, requestId: s
       requesterMessageTs: request.requesterMessageTs,
       securityMessageTs: request.securityMessageTs,
     },
+    seq: eventSeq,
   };
 }
 

@@ -1,30 +1,19 @@
+import { storeMessageLocation, type MessageLocation } from '../store/message-locations.ts';
 import type { ServiceContext } from './service-context.ts';
 
-/** A message about a request that reached Slack, and where it is, so it can be rewritten in place. */
-export type PostedMessage =
-  /** The approval message in the resource's approval channel. */
-  | { kind: 'approval'; ts: string }
-  /** The requester's confirmation DM; Slack names the DM channel in its answer. */
-  | { kind: 'requester'; channelId: string | null; ts: string }
-  /** The break-glass alert in the security channel. */
-  | { kind: 'security'; ts: string };
+/**
+ * A message about a request that reached Slack, and where it is, so it can be rewritten in place:
+ * the approval message in the resource's approval channel, the requester's confirmation DM (Slack
+ * names the DM channel in its answer), or the break-glass alert in the security channel.
+ */
+export type PostedMessage = MessageLocation;
 
 /**
- * Remembers where a request's message was posted. Not audited: it changes nothing about the
- * request, only where Latch finds its messages again (and the re-announce sweep, which messages
- * are still missing).
+ * Remembers where a request's message was posted, and that it shows the request as of audit
+ * event `shownSeq` (see messages-shown.ts): the request's messages are then known to be up to date
+ * only as far as the oldest of them. Not audited: it changes nothing about the request, only where
+ * Latch finds its messages again (and the sweeps, which messages are missing or out of date).
  */
-export async function recordPostedMessage(ctx: Pick<ServiceContext, 'db'>, requestId: string, posted: PostedMessage): Promise<void> {
-  await ctx.db.accessRequest.update({ where: { id: requestId }, data: locationOf(posted) });
-}
-
-function locationOf(posted: PostedMessage) {
-  switch (posted.kind) {
-    case 'approval':
-      return { approvalMessageTs: posted.ts };
-    case 'requester':
-      return { requesterChannelId: posted.channelId, requesterMessageTs: posted.ts };
-    case 'security':
-      return { securityMessageTs: posted.ts };
-  }
+export async function recordPostedMessage(ctx: Pick<ServiceContext, 'db'>, requestId: string, posted: PostedMessage, shownSeq: bigint): Promise<void> {
+  await storeMessageLocation(ctx.db, requestId, posted, shownSeq);
 }

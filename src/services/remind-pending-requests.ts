@@ -1,9 +1,9 @@
 import { findResource } from '../domain/policy.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
-import { lockRequest } from './decide-request.ts';
 import { publishCommitted } from './latch-events.ts';
 import type { ServiceContext } from './service-context.ts';
+import { lockRequest } from '../store/request-lock.ts';
 
 const BATCH = 200;
 

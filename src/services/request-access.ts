@@ -1,7 +1,8 @@
 import { validateAccessRequest, type AccessRequestDraft } from '../domain/access-request-rules.ts';
 import { explainAutoApproval, findAutoApproval, type AutoApprovalCandidate } from '../domain/auto-approval.ts';
 import { groupsOf, type AutoApprovalRule, type ResourcePolicy } from '../domain/policy.ts';
-import { appendAuditEvent } from '../store/audit-log.ts';
+import { appendAuditEvents, type AuditEntry } from '../store/audit-log.ts';
+import { insertRequest, isUniqueViolation } from '../store/request-insert.ts';
 import { lockRequester } from '../store/requester-lock.ts';
 import { inTransaction, type Transaction } from '../store/transaction.ts';
 import { loadAutoApprovalHistory } from './auto-approval-history.ts';
@@ -93,41 +94,49 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
       const auto = input.breakGlass ? { rule: undefined, withheld: null } : await autoApprovalFor(tx, resource, autoCandidate, memberGroups, now);
       rule = auto.rule;
       decidedBy = breakGlass ? BREAK_GLASS_RULE : rule?.name;
-      if (!decidedBy) {
-        const waiting = await tx.accessRequest.count({ where: { requesterSlackId: input.requesterId, state: 'pending' } });
-        if (waiting >= policy.limits.pendingPerPerson) return { refused: true as const };
-      }
-      const request = await tx.accessRequest.create({
-        data: {
+      // Stored with the pending limit checked in the same statement, unless it is decided already.
+      const requestId = await insertRequest(
+        tx,
+        {
           ...asked,
           requesterSlackId: input.requesterId,
           slackTeamId: input.teamId ?? null,
           state: decidedBy ? 'approved' : 'pending',
           approvalChannelId: resource.approvalChannel,
           pendingExpiresAt: new Date(now.getTime() + resource.pendingTimeoutSeconds * 1000),
-          ...(decidedBy ? { decidedAt: now, decidedByRule: decidedBy } : {}),
-          ...(breakGlass ? { breakGlass: true, reviewDueAt: breakGlass.reviewDueAt } : {}),
-          ...(input.submissionKey ? { submissionKey: input.submissionKey } : {}),
+          decidedAt: decidedBy ? now : null,
+          decidedByRule: decidedBy ?? null,
+          breakGlass: breakGlass !== null,
+          reviewDueAt: breakGlass?.reviewDueAt ?? null,
+          submissionKey: input.submissionKey || null,
           createdAt: now,
         },
-      });
-      await appendAuditEvent(tx, {
+        decidedBy ? null : policy.limits.pendingPerPerson,
+      );
+      if (!requestId) return { refused: true as const };
+      const created: AuditEntry = {
         actor: input.requesterId,
         action: 'request.created',
-        requestId: request.id,
+        requestId,
         at: now,
         data: { ...asked, startsAt: startsAt?.toISOString() ?? null, ...(breakGlass ? { breakGlass: true } : {}), ...(auto.withheld ? { autoApprovalWithheld: auto.withheld } : {}) },
-      });
-      if (decidedBy) {
-        await appendAuditEvent(tx, {
-          actor: `policy:${decidedBy}`,
-          action: 'request.approved',
-          requestId: request.id,
-          at: now,
-          data: { rule: decidedBy, policyVersion: policy.version, ...(breakGlass ? { breakGlass: true, reviewDueAt: breakGlass.reviewDueAt.toISOString() } : {}) },
-        });
-      }
-      return { requestId: request.id };
+      };
+      await appendAuditEvents(
+        tx,
+        decidedBy
+          ? [
+              created,
+              {
+                actor: `policy:${decidedBy}`,
+                action: 'request.approved',
+                requestId,
+                at: now,
+                data: { rule: decidedBy, policyVersion: policy.version, ...(breakGlass ? { breakGlass: true, reviewDueAt: breakGlass.reviewDueAt.toISOString() } : {}) },
+              },
+            ]
+          : [created],
+      );
+      return { requestId };
     });
     if ('refused' in made) {
       ctx.logger.info({ requester: input.requesterId, resourceId: resource.id }, 'request refused: too many pending requests');
@@ -189,8 +198,4 @@ async function requestMadeBy(ctx: ServiceContext, submissionKey: string, request
     breakGlass: made.breakGlass && made.reviewDueAt ? { reviewDueAt: made.reviewDueAt } : null,
     resubmitted: true,
   };
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'P2002';
 }

@@ -3,10 +3,10 @@ import { findResource, findRole, groupsOf, isInAudience, type ResourcePolicy, ty
 import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
 import { findAccessChain, heldAccessOf, type ChainedRequest } from './access-chain.ts';
-import { lockRequest } from './decide-request.ts';
 import { publishCommitted } from './latch-events.ts';
 import { invalidInput, refuse, type Refused } from './refusal.ts';
 import type { ServiceContext } from './service-context.ts';
+import { lockRequest } from '../store/request-lock.ts';
 
 export type ExtensionCheck =
   | { ok: true; head: ChainedRequest; held: HeldAccess; resource: ResourcePolicy; role: RolePolicy }

@@ -2,12 +2,12 @@ import type { SlackRequestEvidence } from '../domain/decision-evidence.ts';
 import { findResource, isInAudience } from '../domain/policy.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
-import { lockRequest } from './decide-request.ts';
 import { isSecurityAdmin } from './end-access-early.ts';
 import { publishCommitted } from './latch-events.ts';
 import { refuse, type Refused } from './refusal.ts';
 import type { ServiceContext } from './service-context.ts';
 import { isRequestId } from './request-id.ts';
+import { lockRequest } from '../store/request-lock.ts';
 
 export type ReviewResult = { ok: true; requestId: string } | Refused;
 

@@ -4,6 +4,7 @@ import { canTransition, type RequestState } from '../domain/request-state.ts';
 import type { AccessProvider, ProviderFailure } from '../providers/provider.ts';
 import { appendAuditEvent, appendAuditEvents } from '../store/audit-log.ts';
 import type { Grant } from '../store/generated/client.ts';
+import { readGrant, readGrantAndCovering } from '../store/grant-reads.ts';
 import { inTransaction } from '../store/transaction.ts';
 import { oneLine, type AccessContext } from './access-context.ts';
 import { failureNotice } from './failure-notice.ts';
@@ -62,7 +63,7 @@ export async function revokeGrant(ctx: AccessContext, grantId: string): Promise<
 }
 
 async function attemptRevocation(ctx: AccessContext, grantId: string): Promise<RevokeGrantResult> {
-  const grant = await ctx.db.grant.findUnique({ where: { id: grantId } });
+  const grant = await readGrant(ctx.db, grantId);
   const early = earlyOutcome(grant, ctx.clock.now());
   if (early) return early;
   const access = { resourceId: grant!.resourceId, role: grant!.role, principal: grant!.principal };
@@ -74,19 +75,10 @@ async function attemptRevocation(ctx: AccessContext, grantId: string): Promise<R
     const same = sameAccessRoles(ctx, access.resourceId, access.role);
     // One round trip for both: the grant as it is now (another worker may have finished it while
     // this one waited for the lock), and any other active grant that covers the same access.
-    const rows = await ctx.db.grant.findMany({
-      where: {
-        OR: [
-          { id: grantId },
-          { principal: access.principal, OR: same, id: { not: grantId }, revokedAt: null, grantedAt: { not: null }, expiresAt: { gt: now } },
-        ],
-      },
-    });
-    const current = rows.find((row) => row.id === grantId) ?? null;
+    const { grant: current, covering } = await readGrantAndCovering(ctx.db, grantId, access.principal, same, now);
     const stillNothing = earlyOutcome(current, now);
     if (stillNothing) return stillNothing;
     const due = current!;
-    const covering = rows.filter((row) => row.id !== grantId);
     if (covering.length === 0) {
       const provider = await revocationProvider(ctx, due);
       const result = provider

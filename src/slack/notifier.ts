@@ -2,7 +2,7 @@ import type { WebClient } from '@slack/web-api';
 import { findResource } from '../domain/policy.ts';
 import type { LatchEvent, LatchEventPublisher, StandingAccess } from '../services/latch-events.ts';
 import { loadOverdueGrant, type OverdueGrantView } from '../services/load-overdue-grant.ts';
-import { loadRequestView, type LoadedRequest } from '../services/load-request-view.ts';
+import type { LoadedRequest } from '../services/load-request-view.ts';
 import { grantFailedReply } from './blocks/approval-message.ts';
 import { breakGlassReminder } from './blocks/break-glass-alert.ts';
 import { approvalReminder, escalationNotice } from './blocks/pending-reminders.ts';
@@ -34,10 +34,12 @@ export class SlackNotifier implements LatchEventPublisher {
       case 'request.created':
       case 'request.unannounced':
         return this.announce(event.requestId);
-      // Nobody is notified; the request's messages show the change.
+      // Nobody is notified; the request's messages show the change (or, found by the messages
+      // sweep, a change they missed).
       case 'vote.recorded':
       case 'access.end_requested':
       case 'break_glass.reviewed':
+      case 'messages.outdated':
         return this.refresh(event.requestId);
       // The request's messages, and the requester by DM.
       case 'request.decided':
@@ -81,14 +83,13 @@ export class SlackNotifier implements LatchEventPublisher {
 
   /**
    * Posts what is not posted yet, so the re-announce sweep fills in what Slack refused earlier
-   * without posting anything twice.
+   * without posting anything twice; then catches up with a change made while they were posted.
    */
   private async announce(requestId: string): Promise<void> {
     const loaded = await this.load(requestId);
     if (!loaded) return;
-    await this.messages.postApprovalMessage(loaded);
-    await this.messages.postBreakGlassAlert(loaded);
-    await this.messages.confirmToRequester(loaded);
+    const posted = [await this.messages.postApprovalMessage(loaded), await this.messages.postBreakGlassAlert(loaded), await this.messages.confirmToRequester(loaded)];
+    if (posted.some(Boolean)) await this.messages.catchUp(loaded);
   }
 
   private async refresh(requestId: string): Promise<void> {
@@ -99,12 +100,14 @@ export class SlackNotifier implements LatchEventPublisher {
   private async announceOutcome(requestId: string): Promise<void> {
     const loaded = await this.load(requestId);
     if (!loaded) return;
-    await this.messages.rewrite(loaded);
     const { view } = loaded;
     // A grant that ended while its extension carries the access on changes nothing for the
     // holder: its messages say so, without a DM that reads like the access ended.
-    if (view.state === 'revoked' && view.continuedUntil) return;
-    await this.messages.post(view.requesterId, outcomeNotice(view), 'tell the requester the outcome');
+    const tellRequester = !(view.state === 'revoked' && view.continuedUntil);
+    await this.messages.rewrite(loaded, async () => {
+      if (tellRequester) await this.messages.post(view.requesterId, outcomeNotice(view), 'tell the requester the outcome');
+    });
+    if (!tellRequester) return;
     // The extended access's own messages now say until when it really lasts.
     if (view.extension && view.state === 'active') await this.refresh(view.extension.extendsRequestId);
   }
@@ -162,7 +165,7 @@ export class SlackNotifier implements LatchEventPublisher {
   }
 
   private load(requestId: string): Promise<LoadedRequest | null> {
-    return loadRequestView(this.ctx.db, this.ctx.policy(), requestId);
+    return this.messages.load(requestId);
   }
 }
 

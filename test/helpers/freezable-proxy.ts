@@ -3,17 +3,27 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 /**
  * A TCP proxy in front of a server that a test can freeze: while frozen, nothing the clients send
  * reaches the server (new connections included), so a client's query hangs as it would against a
- * stuck target. Thawing delivers what was held, in order.
+ * stuck target. Thawing delivers what was held, in order. A `tap` sees every byte the clients send
+ * as it is forwarded (PostgresStatementLog reads statements off it).
  */
+export interface ProxyTap {
+  read(connection: number, chunk: Buffer): void;
+  closed(connection: number): void;
+}
+
 export class FreezableProxy {
   private frozen = false;
-  private readonly connections = new Set<{ client: Socket; upstream: Socket; held: Buffer[] }>();
+  private readonly connections = new Set<{ id: number; client: Socket; upstream: Socket; held: Buffer[] }>();
+  private opened = 0;
 
-  private constructor(private readonly server: Server) {}
+  private constructor(
+    private readonly server: Server,
+    private readonly tap: ProxyTap | undefined,
+  ) {}
 
-  static async start(target: { host: string; port: number }): Promise<FreezableProxy> {
+  static async start(target: { host: string; port: number }, tap?: ProxyTap): Promise<FreezableProxy> {
     const server = createServer();
-    const proxy = new FreezableProxy(server);
+    const proxy = new FreezableProxy(server, tap);
     server.on('connection', (client) => proxy.accept(client, target));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return proxy;
@@ -35,7 +45,7 @@ export class FreezableProxy {
   thaw(): void {
     this.frozen = false;
     for (const connection of this.connections) {
-      for (const chunk of connection.held.splice(0)) connection.upstream.write(chunk);
+      for (const chunk of connection.held.splice(0)) this.forward(connection, chunk);
     }
   }
 
@@ -49,15 +59,15 @@ export class FreezableProxy {
 
   private accept(client: Socket, target: { host: string; port: number }): void {
     const upstream = connect(target.port, target.host);
-    const connection = { client, upstream, held: [] as Buffer[] };
+    const connection = { id: ++this.opened, client, upstream, held: [] as Buffer[] };
     this.connections.add(connection);
     client.on('data', (chunk: Buffer) => {
       if (this.frozen) connection.held.push(chunk);
-      else upstream.write(chunk);
+      else this.forward(connection, chunk);
     });
     upstream.on('data', (chunk: Buffer) => client.write(chunk));
     const close = () => {
-      this.connections.delete(connection);
+      if (this.connections.delete(connection)) this.tap?.closed(connection.id);
       client.destroy();
       upstream.destroy();
     };
@@ -65,5 +75,10 @@ export class FreezableProxy {
     upstream.on('close', close);
     client.on('error', close);
     upstream.on('error', close);
+  }
+
+  private forward(connection: { id: number; upstream: Socket }, chunk: Buffer): void {
+    this.tap?.read(connection.id, chunk);
+    connection.upstream.write(chunk);
   }
 }

@@ -20,6 +20,7 @@ import { createDatabase, type Database } from '../../src/store/database.ts';
 import { FakeSlack } from '../../tools/sandbox/fake-slack.ts';
 import { testSeenSignatures } from './seen-signatures.ts';
 import { FreezableProxy } from './freezable-proxy.ts';
+import { PostgresStatementLog } from './postgres-statement-log.ts';
 import { FakeSocketMode } from './fake-socket-mode.ts';
 import { overSocketMode, SlackSender, type ModalLike } from './slack-sender.ts';
 import { createTestDatabase, type TestDatabase } from './test-database.ts';
@@ -77,6 +78,8 @@ export class LatchHarness extends SlackSender {
       metrics?: LatchMetrics;
       /** Latch reaches PostgreSQL through a proxy the test can freeze (`dbProxy`), as a stalled PostgreSQL. */
       stallableDatabase?: boolean;
+      /** Latch reaches PostgreSQL through a proxy that logs every statement it sends (`statements`). */
+      countStatements?: boolean;
       /** The shortest duration a request may ask for (a minute unless given): tests grant for seconds. */
       minimumDurationSeconds?: number;
     } = {},
@@ -87,9 +90,10 @@ export class LatchHarness extends SlackSender {
     const testDb = await createTestDatabase();
     let dbProxy: FreezableProxy | null = null;
     let databaseUrl = testDb.url;
-    if (options.stallableDatabase) {
+    const statements = options.countStatements ? new PostgresStatementLog() : null;
+    if (options.stallableDatabase || statements) {
       const target = new URL(testDb.url);
-      dbProxy = await FreezableProxy.start({ host: target.hostname, port: Number(target.port) });
+      dbProxy = await FreezableProxy.start({ host: target.hostname, port: Number(target.port) }, statements ?? undefined);
       target.port = String(dbProxy.port);
       databaseUrl = target.toString();
     }
@@ -133,12 +137,13 @@ export class LatchHarness extends SlackSender {
       const provider = options.provider;
       const providers = new Map(policy.resources.map((resource) => [resource.id, options.providers?.[resource.id] ?? provider]));
       // The grants and revocations only: a test runs the sweeps itself, when it means to.
-      const running = await startJobs({ latch, queues, providers, databaseUrl: testDb.url, logger, definitions: [grantAccessJob, revokeGrantJob] });
+      const running = await startJobs({ latch, queues, providers, databaseUrl, logger, definitions: [grantAccessJob, revokeGrantJob] });
       jobs = { queues, running };
     }
     const harness = new LatchHarness(slack, latch, db, clock, groups, granted, socket, server, testDb, jobs);
     harness.policy = policy;
     harness.dbProxy = dbProxy;
+    harness.statements = statements;
     harness.replays = replays;
     return harness;
   }
@@ -149,8 +154,10 @@ export class LatchHarness extends SlackSender {
   get databaseUrl(): string {
     return this.testDb.url;
   }
-  /** With `stallableDatabase`, what stands between Latch (and `db`) and PostgreSQL. */
+  /** With `stallableDatabase` or `countStatements`, what stands between Latch (and `db`) and PostgreSQL. */
   dbProxy: FreezableProxy | null = null;
+  /** With `countStatements`, every statement Latch sent to PostgreSQL (its pool, its locks' connections). */
+  statements: PostgresStatementLog | null = null;
   private replays: { close(): Promise<void> } | null = null;
 
   /** Runs the standing-access sweep as a worker would (only with a provider). */

@@ -119,6 +119,7 @@ export class FakeSlack extends EventEmitter<{ answer: [FakeSlackAnswer] }> {
   private readonly usergroups = new Map<string, FakeSlackUsergroup>();
   private socketMode: { appToken: string; connectionUrl: () => string } | null = null;
   private readonly slowdowns: Array<{ method: string; ms: number; when: (call: FakeSlackCall) => boolean }> = [];
+  private readonly holds: Array<{ method: string; when: (call: FakeSlackCall) => boolean; released: Promise<void>; release(): void }> = [];
   private server: Server | undefined;
   private baseUrl = '';
   private readonly strict: boolean;
@@ -248,12 +249,24 @@ export class FakeSlack extends EventEmitter<{ answer: [FakeSlackAnswer] }> {
     this.slowdowns.push({ method, ms, when });
   }
 
-  /** Forgets scripted replies, slowdowns and recorded calls. */
+  /**
+   * Answers the calls to `method` that `when` accepts only once the returned function is called,
+   * as a Slack that is slow for exactly as long as a test needs; until reset(), which releases them.
+   */
+  hold(method: string, when: (call: FakeSlackCall) => boolean = () => true): () => void {
+    let release = () => undefined as void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    this.holds.push({ method, when, released, release });
+    return release;
+  }
+
+  /** Forgets scripted replies, slowdowns, holds (answering what they held) and recorded calls. */
   reset(): void {
     this.calls.length = 0;
     this.scripted.clear();
     this.overrides.clear();
     this.slowdowns.length = 0;
+    for (const held of this.holds.splice(0)) held.release();
   }
 
   /** Resolves with the first call to `method` (already made or still to come) that matches. */
@@ -315,6 +328,8 @@ export class FakeSlack extends EventEmitter<{ answer: [FakeSlackAnswer] }> {
     this.record(call);
     const slow = this.slowdowns.find((rule) => rule.method === call.method && rule.when(call));
     if (slow) await new Promise((resolve) => setTimeout(resolve, slow.ms));
+    const held = this.holds.find((rule) => rule.method === call.method && rule.when(call));
+    if (held) await held.released;
     const reply = this.scriptedReply(call) ?? this.defaultReply(call);
     if ('status' in reply && typeof reply.status === 'number') {
       send(res, reply.status, reply.body ?? {}, reply.headers as Record<string, string> | undefined);

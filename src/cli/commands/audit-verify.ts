@@ -26,13 +26,13 @@ const MAX_LISTED = 50;
 export async function auditVerifyCommand(options: { anchor?: ChainAnchor | undefined; allowUnsigned?: boolean; chainOnly?: boolean } = {}): Promise<void> {
   const { anchor } = options;
   const env = readEnv(verifyEnvSchema);
+  const report = await verifyAuditChain(env.DATABASE_URL, anchor);
+  if (!report.ok) throw new CliError(`audit chain broken at event ${report.seq}: ${report.message} (${report.events} events before it verified)`);
+  const head = report.head ? `head: event ${report.head.seq}, hash ${report.head.hash}` : 'the chain is empty';
+  process.stdout.write(`audit chain intact: ${report.events} events verified; ${head}${anchor ? `; anchor event ${anchor.seq} matches` : ''}\n`);
+  if (options.chainOnly) return;
   const db = createDatabase({ databaseUrl: env.DATABASE_URL, poolSize: 2 });
   try {
-    const report = await verifyAuditChain(db, anchor);
-    if (!report.ok) throw new CliError(`audit chain broken at event ${report.seq}: ${report.message} (${report.events} events before it verified)`);
-    const head = report.head ? `head: event ${report.head.seq}, hash ${report.head.hash}` : 'the chain is empty';
-    process.stdout.write(`audit chain intact: ${report.events} events verified; ${head}${anchor ? `; anchor event ${anchor.seq} matches` : ''}\n`);
-    if (options.chainOnly) return;
     const records = await verifyAuditRecords(db, { signingSecret: env.SLACK_SIGNING_SECRET ?? null, interactions: decisionInteractions });
     process.stdout.write(`${recordsSummary(records)}\n`);
     const { socketMode, seeded } = records.decisions;

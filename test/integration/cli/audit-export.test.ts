@@ -48,7 +48,7 @@ describe('latch audit export', () => {
     // created, created, approval.recorded, approved, created
     expect(lines.map((line) => line.seq)).toEqual(['1', '2', '3', '4', '5']);
     expect(lines.map((line) => line.action)).toEqual(['request.created', 'request.created', 'approval.recorded', 'request.approved', 'request.created']);
-    expect(lines[0]).toMatchObject({ prevHash: '0'.repeat(64), hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(lines[0]).toMatchObject({ prevHash: '0'.repeat(64), hash: expect.stringMatching(/^[0-9a-f]{64}$/), hashFormat: 2 });
     expect(result.stderr).toBe('latch: exported 5 audit event(s)\n');
 
     const verified = await runLatch(['audit', 'verify', '--file', file], {});
@@ -81,7 +81,7 @@ describe('latch audit export', () => {
 
   it('writes CSV with every field quoted, so reasons with quotes, commas and newlines stay whole', async () => {
     const { result } = await exportTo('all.csv', '--format', 'csv');
-    expect(result.stdout.startsWith('seq,at,actor,action,request_id,data,prev_hash,hash\n"1","2026-11-01T10:00:00.000Z","U0REQUESTER","request.created","')).toBe(true);
+    expect(result.stdout.startsWith('seq,at,actor,action,request_id,data,prev_hash,hash,hash_format\n"1","2026-11-01T10:00:00.000Z","U0REQUESTER","request.created","')).toBe(true);
     expect(result.stdout).toContain('day 1: \\""quoted\\"", with a comma\\nand a newline');
   });
 

@@ -124,7 +124,7 @@ describe('latch audit verify against the app role of the README', { timeout: 120
     const real = await h.db.decisionEvidence.findUniqueOrThrow({ where: { seq: approval.seq } });
     const edited = Buffer.from(Buffer.from(real.rawBody).toString('utf8').replaceAll(APPROVER, SECURITY_ADMIN));
     const http = (rawBody: Uint8Array) => ({ transport: 'http' as const, rawBody, timestamp: real.slackTimestamp, signature: real.slackSignature });
-    const [editedEvent, reusedEvent, otherRequestEvent, copiedEvent] = await inTransaction(attacker, async (tx) => [
+    await inTransaction(attacker, async (tx) => [
       // The click, edited to be the security lead's: the signature no longer holds.
       await appendAuditEvent(tx, { actor: SECURITY_ADMIN, action: 'request.reviewed', requestId, at: new Date(), data: {}, evidence: http(edited) }),
       // The approver's click, unedited, behind the security lead's end of the access.
@@ -141,6 +141,8 @@ describe('latch audit verify against the app role of the README', { timeout: 120
       // The approver's real click, copied as their approval of a later revision of the same request.
       await appendAuditEvent(tx, { actor: APPROVER, action: 'approval.recorded', requestId, at: new Date(), data: { decision: 'approve', revision: 2 }, evidence: http(real.rawBody) }),
     ]);
+    // Appended in that order, last in the chain.
+    const [editedEvent, reusedEvent, otherRequestEvent, copiedEvent] = (await h.db.auditEvent.findMany({ orderBy: { seq: 'desc' }, take: 4 })).reverse();
     const verified = await verify();
     expect(verified.stderr).toContain(`event ${editedEvent!.seq} (request.reviewed by ${SECURITY_ADMIN}) has evidence whose Slack signature does not verify`);
     expect(verified.stderr).toContain(`event ${reusedEvent!.seq} (grant.end_requested by ${SECURITY_ADMIN}) has evidence of another person (${APPROVER}) acting`);

@@ -193,7 +193,7 @@ describe('revokeGrant', () => {
     expect(await db.grant.count({ where: { revokedAt: null } })).toBe(0);
     expect(await db.accessRequest.count({ where: { state: 'revoked' } })).toBe(40);
     expect(await db.auditEvent.count({ where: { action: 'grant.revoked' } })).toBe(40);
-    expect(await verifyAuditChain(db)).toMatchObject({ ok: true, events: 80 });
+    expect(await verifyAuditChain(testDb.url)).toMatchObject({ ok: true, events: 80 });
   });
 
   it('leaves access alone before its expiry, and takes it away after, once', async () => {
@@ -209,7 +209,7 @@ describe('revokeGrant', () => {
     expect(provider.callsOf('revoke')).toBe(1);
     expect(await db.accessRequest.findUniqueOrThrow({ where: { id: requestId } })).toMatchObject({ state: 'revoked', outcomeReason: 'The access expired.' });
     expect(await actions(requestId)).toEqual(['grant.granted', 'grant.revoked']);
-    expect((await verifyAuditChain(db)).ok).toBe(true);
+    expect((await verifyAuditChain(testDb.url)).ok).toBe(true);
   });
 
   it('keeps access that an overlapping grant still covers, and ends it with the last grant', async () => {

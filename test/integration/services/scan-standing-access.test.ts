@@ -73,7 +73,7 @@ describe('scanStandingAccess', () => {
       ['standing_access.found', 'dave'],
       ['standing_access.resolved', 'bob'],
     ]);
-    expect((await verifyAuditChain(db)).ok).toBe(true);
+    expect((await verifyAuditChain(testDb.url)).ok).toBe(true);
   });
 
   it('leaves findings alone and says why when a role cannot be listed', async () => {

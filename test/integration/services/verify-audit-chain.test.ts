@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { auditHash, GENESIS_HASH } from '../../../src/domain/audit-hash.ts';
 import { verifyAuditChain } from '../../../src/services/verify-audit-chain.ts';
-import { appendAuditEvent } from '../../../src/store/audit-log.ts';
+import { appendAuditEvent, appendAuditEvents } from '../../../src/store/audit-log.ts';
 import { grantAppRole } from '../../../src/store/app-role.ts';
 import { createDatabase, type Database } from '../../../src/store/database.ts';
 import { inTransaction } from '../../../src/store/transaction.ts';
@@ -47,11 +48,16 @@ describe('verifyAuditChain', () => {
   it('accepts an intact chain and reports its head', async () => {
     await writeChain(5);
     const head = await db.auditEvent.findFirstOrThrow({ where: { seq: 5n } });
-    expect(await verifyAuditChain(db)).toEqual({ ok: true, events: 5, head: { seq: 5n, hash: head.hash } });
+    expect(await verifyAuditChain(testDb.url)).toEqual({ ok: true, events: 5, head: { seq: 5n, hash: head.hash } });
+  });
+
+  it('checks events in sequence order past the ninth (not in the order of their numbers as text)', async () => {
+    await writeChain(12);
+    expect(await verifyAuditChain(testDb.url)).toMatchObject({ ok: true, events: 12, head: { seq: 12n } });
   });
 
   it('accepts an empty chain', async () => {
-    expect(await verifyAuditChain(db)).toEqual({ ok: true, events: 0, head: null });
+    expect(await verifyAuditChain(testDb.url)).toEqual({ ok: true, events: 0, head: null });
   });
 
   it.each([
@@ -83,13 +89,107 @@ describe('verifyAuditChain', () => {
   ])('finds the first broken event when one was %s', async (_how, sql, seq, message) => {
     await writeChain(5);
     await tamper(sql);
-    const report = await verifyAuditChain(db);
+    const report = await verifyAuditChain(testDb.url);
     if (seq === null) {
       // Cutting the tail leaves a valid shorter chain: that is why digests anchor the head in Slack.
       expect(report).toMatchObject({ ok: true, events: 4 });
       return;
     }
     expect(report).toMatchObject({ ok: false, seq, message: expect.stringMatching(message!) });
+  });
+});
+
+/**
+ * Format 1 events as Latch wrote them before format 2: hashed in Node (RFC 8785), inserted without
+ * a hash_format, which the column's default makes 1. As an old Latch still running during a
+ * rolling upgrade would too.
+ */
+async function writeFormat1Chain(length: number) {
+  const client = new pg.Client({ connectionString: testDb.url });
+  await client.connect();
+  try {
+    let prevHash = GENESIS_HASH;
+    for (let seq = 1n; seq <= BigInt(length); seq++) {
+      const event = { seq, at: new Date(Date.UTC(2026, 9, 1, 9, 0, Number(seq))), actor: `U${seq}`, action: 'request.created', requestId: null, data: { n: Number(seq), note: 'format 1' }, prevHash };
+      const hash = auditHash({ ...event, hashFormat: 1 });
+      await client.query('INSERT INTO audit_events (seq, at, actor, action, request_id, data, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [
+        seq.toString(), event.at, event.actor, event.action, null, JSON.stringify(event.data), prevHash, hash,
+      ]);
+      prevHash = hash;
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+describe('hash formats', () => {
+  it('verifies a chain of format 1 events continued by format 2 events, and finds tampering in either', async () => {
+    await writeFormat1Chain(3);
+    await writeChain(3);
+    const formats = await db.auditEvent.findMany({ orderBy: { seq: 'asc' }, select: { seq: true, hashFormat: true } });
+    expect(formats.map((event) => event.hashFormat)).toEqual([1, 1, 1, 2, 2, 2]);
+    expect(await verifyAuditChain(testDb.url)).toMatchObject({ ok: true, events: 6 });
+
+    await tamper(`UPDATE audit_events SET data = '{"n": 5, "note": "format 2"}' WHERE seq = 5`);
+    expect(await verifyAuditChain(testDb.url)).toMatchObject({ ok: false, seq: 5n, events: 4, message: expect.stringMatching(/does not match its hash \(altered\)/) });
+    await tamper(`UPDATE audit_events SET actor = 'U0MALLORY' WHERE seq = 2`);
+    expect(await verifyAuditChain(testDb.url)).toMatchObject({ ok: false, seq: 2n, events: 1, message: expect.stringMatching(/altered/) });
+  });
+
+  it.each([
+    ['claims the other known format', 'UPDATE audit_events SET hash_format = 1 WHERE seq = 2', /event 2 does not match its hash \(altered\)/],
+    ['claims a format nobody wrote', 'UPDATE audit_events SET hash_format = 7 WHERE seq = 2', /event 2 has a hash format this Latch does not know \(7\)/],
+  ])('reports an event that %s', async (_how, sql, message) => {
+    await writeChain(3);
+    await tamper(sql);
+    expect(await verifyAuditChain(testDb.url)).toMatchObject({ ok: false, seq: 2n, message: expect.stringMatching(message) });
+  });
+
+  it('hashes format 2 in Node exactly as PostgreSQL does, whatever the data holds', async () => {
+    const awkward = [
+      { 'z': 1, 'aa': 2, 'b': 3, '10': 'integer-like keys', '9': 'sort apart in JavaScript', 'é': 'two bytes', 'ab': { '': [], 'y': {} } },
+      { text: 'quotes " and \\ backslash, \n newline \t tab \u0001 control \u007f del \u2028 separator 😀 emoji, ü' },
+      { numbers: [0, -0, 1, -1, 0.1, 1.5e-7, 1e21, -2.5e30, 123456789012345, 2 ** 53, 1.7976931348623157e308, 5e-324] },
+      { nested: [{ b: null, a: true }, [false, 'x'], []], empty: '' },
+      [1, 'array at the top'],
+      'a string at the top',
+      42,
+      null,
+    ];
+    await inTransaction(db, (tx) =>
+      appendAuditEvents(tx, awkward.map((data, i) => ({ actor: i === 0 ? 'U"1\nx' : 'policy:low-risk', action: 'request.created', at: new Date(Date.UTC(2026, 10, 24, 9, 0, i, 7)), data: data as never }))),
+    );
+    const events = await db.auditEvent.findMany({ orderBy: { seq: 'asc' } });
+    expect(events).toHaveLength(awkward.length);
+    for (const event of events) expect({ seq: event.seq, hash: auditHash(event) }).toEqual({ seq: event.seq, hash: event.hash });
+    expect(await verifyAuditChain(testDb.url)).toMatchObject({ ok: true, events: awkward.length });
+  });
+
+  it('writes every event of a transaction in order, after its work, and none when the work fails', async () => {
+    await inTransaction(db, async (tx) => {
+      await appendAuditEvent(tx, { actor: 'U1', action: 'first', at: new Date(), data: {} });
+      await tx.$executeRaw`SELECT 1`;
+      await appendAuditEvents(tx, [
+        { actor: 'U1', action: 'second', at: new Date(), data: {} },
+        { actor: 'U1', action: 'third', at: new Date(), data: {} },
+      ]);
+    });
+    await expect(
+      inTransaction(db, async (tx) => {
+        await appendAuditEvent(tx, { actor: 'U1', action: 'rolled back', at: new Date(), data: {} });
+        throw new Error('the state change failed');
+      }),
+    ).rejects.toThrow('the state change failed');
+    expect((await db.auditEvent.findMany({ orderBy: { seq: 'asc' } })).map((event) => [event.seq, event.action])).toEqual([
+      [1n, 'first'],
+      [2n, 'second'],
+      [3n, 'third'],
+    ]);
+    expect(await verifyAuditChain(testDb.url)).toMatchObject({ ok: true, events: 3 });
+  });
+
+  it('refuses an event appended outside inTransaction, which would never write it', async () => {
+    await expect(db.$transaction((tx) => appendAuditEvent(tx, { actor: 'U1', action: 'lost', at: new Date(), data: {} }))).rejects.toThrow(/inside inTransaction/);
   });
 });
 
@@ -101,7 +201,7 @@ describe('the append-only audit table', () => {
   ])('refuses %s, even through the app’s own connection', async (operation, sql) => {
     await writeChain(2);
     await expect(db.$executeRawUnsafe(sql)).rejects.toThrow(new RegExp(`audit_events is append-only: ${operation} is not allowed`));
-    expect(await verifyAuditChain(db)).toMatchObject({ ok: true, events: 2 });
+    expect(await verifyAuditChain(testDb.url)).toMatchObject({ ok: true, events: 2 });
   });
 });
 
@@ -119,7 +219,7 @@ describe('running as a role that does not own the tables (README: Protecting the
       await expect(appDb.$executeRawUnsafe(`UPDATE audit_events SET actor = 'x'`)).rejects.toThrow(/permission denied|append-only/);
       await expect(appDb.$executeRawUnsafe('ALTER TABLE audit_events DISABLE TRIGGER ALL')).rejects.toThrow(/must be owner/);
       await expect(appDb.$executeRawUnsafe('DELETE FROM audit_events')).rejects.toThrow(/permission denied|append-only/);
-      expect(await verifyAuditChain(db)).toMatchObject({ ok: true, events: 1 });
+      expect(await verifyAuditChain(testDb.url)).toMatchObject({ ok: true, events: 1 });
     } finally {
       await appDb.$disconnect();
       // Roles are cluster-wide: drop the database holding its privileges, then the role itself.

@@ -38,6 +38,7 @@ function request(index: number, overrides: Partial<AccessRequest> = {}): AccessR
     reviewedBySlackId: null,
     reviewedAt: null,
     securityMessageTs: null,
+    messagesSeq: null,
     lastRemindedAt: null,
     escalatedAt: null,
     createdAt: at,

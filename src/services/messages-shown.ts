@@ -1,0 +1,47 @@
+import type { Database } from '../store/database.ts';
+import type { MessageLocations } from './load-request-view.ts';
+
+/*
+ * Whether a request's messages in Slack are up to date, told by the audit trail: every change a
+ * message shows commits with an audit event of the request, so "the newest audit event of the
+ * request" is the version of what its messages should show. A message is built from the request
+ * read in the same statement as that event's seq (loadRequestView, one snapshot), so it shows that
+ * version. `access_requests.messages_seq` keeps the version every message already in Slack shows
+ * (at least): posting one lowers it to what that one shows (recordPostedMessage), a rewrite of all
+ * of them that Slack took raises it (markMessagesShown). A request whose newest event is past it
+ * has a message that may be out of date: the messages sweep rewrites it
+ * (refresh-outdated-messages.ts), after a Slack refusal or a process that stopped in between.
+ */
+
+/** The seq of the request's newest audit event (0 before any): has the request changed since a read of it? */
+export async function latestEventSeq(db: Database, requestId: string): Promise<bigint> {
+  const [row] = await db.$queryRaw<Array<{ seq: bigint | null }>>`SELECT max(seq) AS seq FROM audit_events WHERE request_id = ${requestId}::uuid`;
+  return row?.seq ?? 0n;
+}
+
+/**
+ * After Slack took a rewrite of every message at `locations`, built as of `shownSeq`: records that
+ * they show it, unless a message was posted since (its poster answers for it) or the request
+ * changed since (`latest` past `shownSeq`). Returns the request's newest event seq, read after
+ * Slack's answers: when it is past `shownSeq`, a change committed while the messages were being
+ * written, and its own rewrite may have reached Slack before this one, so the caller writes them
+ * again from a fresh read. When it is not, any later change commits after this and its rewrite
+ * reaches Slack after this one.
+ */
+export async function markMessagesShown(db: Database, requestId: string, locations: MessageLocations, shownSeq: bigint): Promise<{ latest: bigint }> {
+  const { approvalMessageTs, requesterMessageTs, securityMessageTs } = locations;
+  const [row] = await db.$queryRaw<Array<{ latest: bigint | null }>>`
+    WITH latest AS (SELECT max(seq) AS seq FROM audit_events WHERE request_id = ${requestId}::uuid),
+    -- Runs although nothing reads it, as a data-modifying WITH does.
+    marked AS (
+      UPDATE access_requests SET messages_seq = ${shownSeq}::bigint
+      WHERE id = ${requestId}::uuid
+        AND approval_message_ts IS NOT DISTINCT FROM ${approvalMessageTs}::text
+        AND requester_message_ts IS NOT DISTINCT FROM ${requesterMessageTs}::text
+        AND security_message_ts IS NOT DISTINCT FROM ${securityMessageTs}::text
+        AND (messages_seq IS NULL OR messages_seq < ${shownSeq}::bigint)
+        AND ${shownSeq}::bigint >= coalesce((SELECT seq FROM latest), 0)
+    )
+    SELECT (SELECT seq FROM latest) AS latest`;
+  return { latest: row?.latest ?? 0n };
+}

@@ -1,0 +1,32 @@
+import type { Database } from './database.ts';
+import type { Grant } from './generated/client.ts';
+import { grantColumns } from './table-columns.ts';
+
+const GRANT = `SELECT ${grantColumns('g')} FROM grants AS g WHERE g.id = $1`;
+
+/** One grant, as its row is (plain SQL, one statement). Null when there is none. */
+export async function readGrant(db: Database, grantId: string): Promise<Grant | null> {
+  const { rows } = await db.pool.query<Grant>(GRANT, [grantId]);
+  return rows[0] ?? null;
+}
+
+const GRANT_AND_COVERING = `
+  SELECT ${grantColumns('g')} FROM grants AS g
+   WHERE g.id = $1
+      OR (g.principal = $2 AND (g.resource_id, g.role) IN (SELECT * FROM unnest($3::text[], $4::text[]))
+          AND g.id <> $1 AND g.revoked_at IS NULL AND g.granted_at IS NOT NULL AND g.expires_at > $5)`;
+
+/**
+ * In one statement: the grant as it is now, and every other grant that gives its principal the
+ * same access (any of `sameAccess`'s resources and roles) and is live at `now`.
+ */
+export async function readGrantAndCovering(
+  db: Database,
+  grantId: string,
+  principal: string,
+  sameAccess: ReadonlyArray<{ resourceId: string; role: string }>,
+  now: Date,
+): Promise<{ grant: Grant | null; covering: Grant[] }> {
+  const { rows } = await db.pool.query<Grant>(GRANT_AND_COVERING, [grantId, principal, sameAccess.map((access) => access.resourceId), sameAccess.map((access) => access.role), now]);
+  return { grant: rows.find((row) => row.id === grantId) ?? null, covering: rows.filter((row) => row.id !== grantId) };
+}

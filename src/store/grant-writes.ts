@@ -1,0 +1,68 @@
+import type { Database } from './database.ts';
+import type { Grant } from './generated/client.ts';
+import { grantColumns } from './table-columns.ts';
+import type { Transaction } from './transaction.ts';
+import { uuidV7 } from './uuid-v7.ts';
+
+export interface GrantAttempt {
+  requestId: string;
+  provider: string;
+  /** The provider's type and settings from the policy (plain JSON). */
+  providerSettings: unknown;
+  principal: string;
+  resourceId: string;
+  role: string;
+}
+
+const GRANT = grantColumns('grants');
+
+/**
+ * Counts an attempt to grant an approved request: creates its grant row the first time, counts
+ * one more attempt after that. One statement, its own transaction: it locks the request's row
+ * while it checks that the request is still approved, so a request cancelled meanwhile gets no
+ * attempt (null).
+ */
+export async function startGrantAttempt(db: Database, attempt: GrantAttempt): Promise<Grant | null> {
+  const { rows } = await db.pool.query<Grant>(
+    `INSERT INTO grants (id, request_id, provider, provider_settings, principal, resource_id, role, grant_attempts, updated_at)
+     SELECT $1, r.id, $3, $4::jsonb, $5, $6, $7, 1, now() FROM access_requests AS r WHERE r.id = $2 AND r.state = 'approved' FOR UPDATE
+     ON CONFLICT (request_id) DO UPDATE SET grant_attempts = grants.grant_attempts + 1, provider_settings = EXCLUDED.provider_settings, updated_at = now()
+     RETURNING ${GRANT}`,
+    [uuidV7(), attempt.requestId, attempt.provider, JSON.stringify(attempt.providerSettings), attempt.principal, attempt.resourceId, attempt.role],
+  );
+  return rows[0] ?? null;
+}
+
+export interface GrantDone {
+  requestId: string;
+  grantId: string;
+  grantedAt: Date;
+  /** When the access ends if it is still wanted. */
+  expiresAt: Date;
+  /** The request, under its row lock, is still approved. */
+  requestApproved: boolean;
+}
+
+/**
+ * Records the provider's grant, inside the caller's transaction (which holds the request's row
+ * lock), in one statement: the grant's times, and the request active. Access whose end was asked
+ * for while the provider worked (the grant's end_requested_at, read as the update finds the row)
+ * or whose request is no longer approved expires at once instead. Says which it was.
+ */
+export async function completeGrant(tx: Transaction, done: GrantDone): Promise<{ expiresAt: Date; stillWanted: boolean }> {
+  const [row] = await tx.$queryRaw<Array<{ expiresAt: Date; stillWanted: boolean }>>`
+    WITH done AS (
+      UPDATE grants
+         SET granted_at = ${done.grantedAt}::timestamptz,
+             expires_at = CASE WHEN end_requested_at IS NULL AND ${done.requestApproved}::boolean THEN ${done.expiresAt}::timestamptz ELSE ${done.grantedAt}::timestamptz END,
+             last_error = NULL, last_error_at = NULL, updated_at = now()
+       WHERE id = ${done.grantId}::uuid
+      RETURNING expires_at, end_requested_at IS NULL AND ${done.requestApproved}::boolean AS still_wanted
+    ), activated AS (
+      UPDATE access_requests SET state = 'active', updated_at = now()
+       WHERE id = ${done.requestId}::uuid AND state = 'approved' AND (SELECT still_wanted FROM done)
+    )
+    SELECT expires_at AS "expiresAt", still_wanted AS "stillWanted" FROM done`;
+  if (!row) throw new Error(`grant ${done.grantId} is missing`);
+  return row;
+}

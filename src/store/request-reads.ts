@@ -1,0 +1,81 @@
+import type { AccessRequest, Approval, Grant } from './generated/client.ts';
+import type { Database } from './database.ts';
+import { accessRequestColumns, grantColumns, MODEL_TYPES, unprefixed } from './table-columns.ts';
+
+/** A decision on the request's current revision, as its messages show it. */
+export type ShownDecision = Pick<Approval, 'approverSlackId' | 'decision' | 'comment' | 'createdAt' | 'approverGroups'>;
+
+export interface RequestForMessages {
+  request: AccessRequest;
+  grant: Grant | null;
+  /** Oldest first. */
+  decisions: ShownDecision[];
+  /** The request extends another, or another extends it: its access chain is worth reading. */
+  chained: boolean;
+  /**
+   * The seq of the request's newest audit event (0 before any), read in the same snapshot as the
+   * rest: the version of the request what is read shows (services/messages-shown.ts).
+   */
+  eventSeq: bigint;
+}
+
+const GRANT_PREFIX = 'grant.';
+
+const REQUEST_FOR_MESSAGES = `
+  SELECT ${accessRequestColumns('r')}, ${grantColumns('g', GRANT_PREFIX)},
+         COALESCE((SELECT json_agg(json_build_object('approverSlackId', a.approver_slack_id, 'decision', a.decision, 'comment', a.comment,
+                                                     'createdAt', a.created_at, 'approverGroups', a.approver_groups) ORDER BY a.created_at)
+                     FROM approvals AS a WHERE a.request_id = r.id AND a.request_revision = r.revision), '[]') AS "decisions",
+         (r.extends_request_id IS NOT NULL OR EXISTS (SELECT 1 FROM access_requests AS x WHERE x.extends_request_id = r.id)) AS "chained",
+         COALESCE((SELECT max(e.seq) FROM audit_events AS e WHERE e.request_id = r.id), 0) AS "eventSeq"
+    FROM access_requests AS r LEFT JOIN grants AS g ON g.request_id = r.id
+   WHERE r.id = $1`;
+
+/**
+ * Everything a message about one request shows, in one statement (one round trip, plain SQL):
+ * the request, its grant, the decisions on its current revision and the newest audit event it
+ * shows. Null when there is none.
+ */
+export async function readRequestForMessages(db: Database, requestId: string): Promise<RequestForMessages | null> {
+  const { rows } = await db.pool.query<Record<string, unknown>>({ text: REQUEST_FOR_MESSAGES, values: [requestId], types: MODEL_TYPES });
+  const row = rows[0];
+  if (!row) return null;
+  const { decisions, chained, eventSeq, ...fields } = row as { decisions: Array<ShownDecision & { createdAt: string }>; chained: boolean; eventSeq: bigint };
+  const grant = unprefixed<Grant>(fields, GRANT_PREFIX);
+  const request = Object.fromEntries(Object.entries(fields).filter(([name]) => !name.startsWith(GRANT_PREFIX))) as unknown as AccessRequest;
+  return {
+    request,
+    grant: grant.id === null ? null : grant,
+    // JSON carries the time as text.
+    decisions: decisions.map((decision) => ({ ...decision, createdAt: new Date(decision.createdAt) })),
+    chained,
+    eventSeq,
+  };
+}
+
+const REQUEST_FOR_DECISION = `
+  SELECT ${accessRequestColumns('r')},
+         ARRAY(SELECT DISTINCT a.approver_slack_id FROM approvals AS a
+                WHERE a.request_id = r.id AND a.request_revision = r.revision AND a.decision = 'approve') AS "approvedBy"
+    FROM access_requests AS r
+   WHERE r.id = $1`;
+
+/**
+ * A request as a decision is checked against it before its transaction, with who has approved its
+ * current revision so far, in one statement. Null when there is none.
+ */
+export async function readRequestForDecision(db: Database, requestId: string): Promise<{ request: AccessRequest; approvedBy: string[] } | null> {
+  const { rows } = await db.pool.query<AccessRequest & { approvedBy: string[] }>({ text: REQUEST_FOR_DECISION, values: [requestId], types: MODEL_TYPES });
+  const row = rows[0];
+  if (!row) return null;
+  const { approvedBy, ...request } = row;
+  return { request, approvedBy };
+}
+
+const REQUEST = `SELECT ${accessRequestColumns('r')} FROM access_requests AS r WHERE r.id = $1`;
+
+/** One request, as its row is (plain SQL, one statement). Null when there is none. */
+export async function readRequest(db: Database, requestId: string): Promise<AccessRequest | null> {
+  const { rows } = await db.pool.query<AccessRequest>({ text: REQUEST, values: [requestId], types: MODEL_TYPES });
+  return rows[0] ?? null;
+}
