@@ -53,18 +53,21 @@ export async function schemaIsEmpty(client: pg.ClientBase): Promise<boolean> {
   return rows[0]?.empty ?? true;
 }
 
+/** A row of `_prisma_migrations` as PostgreSQL returns it, column for column. */
+export interface MigrationHistoryRow {
+  id: string;
+  migration_name: string;
+  checksum: string;
+  started_at: Date;
+  finished_at: Date | null;
+  rolled_back_at: Date | null;
+  logs: string | null;
+  applied_steps_count: number;
+}
+
 /** Every row, in the order the migrations started (Prisma's own order). */
 export async function listMigrationHistory(client: pg.ClientBase): Promise<MigrationRecord[]> {
-  const { rows } = await client.query<{
-    id: string;
-    migration_name: string;
-    checksum: string;
-    started_at: Date;
-    finished_at: Date | null;
-    rolled_back_at: Date | null;
-    logs: string | null;
-    applied_steps_count: number;
-  }>('SELECT id, migration_name, checksum, started_at, finished_at, rolled_back_at, logs, applied_steps_count FROM _prisma_migrations ORDER BY started_at');
+  const { rows } = await client.query<MigrationHistoryRow>('SELECT id, migration_name, checksum, started_at, finished_at, rolled_back_at, logs, applied_steps_count FROM _prisma_migrations ORDER BY started_at');
   return rows.map((row) => ({
     id: row.id,
     migrationName: row.migration_name,

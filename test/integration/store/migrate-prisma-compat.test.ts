@@ -7,6 +7,7 @@ import pg from 'pg';
 import { createLogger } from '../../../src/logging/logger.ts';
 import { createDatabase } from '../../../src/store/database.ts';
 import { MIGRATIONS_FOLDER, migrateDatabase } from '../../../src/store/migrate.ts';
+import type { MigrationHistoryRow } from '../../../src/store/migration-history.ts';
 import { findPendingMigrations } from '../../../src/store/migration-status.ts';
 import { migrateWithPrismaEngine } from '../../../tools/schema-engine/engine-migrate.ts';
 import { findSchemaDrift } from '../../../tools/schema-engine/schema-drift.ts';
@@ -44,21 +45,10 @@ async function query<T extends pg.QueryResultRow>(url: string, sql: string): Pro
   }
 }
 
-interface HistoryRow {
-  id: string;
-  migration_name: string;
-  checksum: string;
-  started_at: Date;
-  finished_at: Date | null;
-  rolled_back_at: Date | null;
-  logs: string | null;
-  applied_steps_count: number;
-}
-
-const history = (url: string) => query<HistoryRow>(url, 'SELECT * FROM _prisma_migrations ORDER BY migration_name, started_at');
+const history = (url: string) => query<MigrationHistoryRow>(url, 'SELECT * FROM _prisma_migrations ORDER BY migration_name, started_at');
 
 /** What a history row says, without what differs from run to run (its random id and its times). */
-function meaning(row: HistoryRow) {
+function meaning(row: MigrationHistoryRow) {
   return {
     migration_name: row.migration_name,
     checksum: row.checksum,

@@ -7,6 +7,7 @@ import pg from 'pg';
 import { createLogger } from '../../../src/logging/logger.ts';
 import { createDatabase } from '../../../src/store/database.ts';
 import { MIGRATION_LOCK_KEY, MIGRATIONS_FOLDER, PRISMA_MIGRATE_LOCK_KEY, migrateDatabase } from '../../../src/store/migrate.ts';
+import type { MigrationHistoryRow } from '../../../src/store/migration-history.ts';
 import { findPendingMigrations } from '../../../src/store/migration-status.ts';
 import { findSchemaDrift } from '../../../tools/schema-engine/schema-drift.ts';
 import { LatchProcess, runLatch, runSchemaCheck } from '../../helpers/latch-process.ts';
@@ -53,19 +54,8 @@ function folderWith(extra: Record<string, string>): string {
   return folder;
 }
 
-interface HistoryRow {
-  id: string;
-  migration_name: string;
-  checksum: string;
-  started_at: Date;
-  finished_at: Date | null;
-  rolled_back_at: Date | null;
-  logs: string | null;
-  applied_steps_count: number;
-}
-
 const rowsOf = (url: string, name: string) =>
-  query<HistoryRow>(url, `SELECT * FROM _prisma_migrations WHERE migration_name = '${name}' ORDER BY started_at`);
+  query<MigrationHistoryRow>(url, `SELECT * FROM _prisma_migrations WHERE migration_name = '${name}' ORDER BY started_at`);
 const tableExists = async (url: string, name: string) =>
   (await query<{ exists: boolean }>(url, `SELECT to_regclass('${name}') IS NOT NULL AS exists`))[0]!.exists;
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
