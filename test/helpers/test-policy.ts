@@ -39,3 +39,19 @@ export function testPolicy(resources: ResourcePolicy[] = [testResource()]): Poli
 export function testAutoApprovalRule(overrides: Partial<AutoApprovalRule> = {}): AutoApprovalRule {
   return { name: 'auto', roles: null, maxDurationSeconds: null, requesters: { everyone: true }, schedule: null, limits: { ...DEFAULT_AUTO_APPROVAL_LIMITS }, ...overrides };
 }
+
+/**
+ * A policy file with one resource, `prod-db` (PostgreSQL, its admin URL in TARGET_DB_URL), as the
+ * tests that start a `latch` process write it.
+ */
+export const PROD_DB_POLICY_YAML = `
+resources:
+  - id: prod-db
+    name: Production database
+    provider: { type: postgres, settings: { connectionStringEnv: TARGET_DB_URL } }
+    identity: { domains: [example.com] }
+    roles: [read]
+    maxDuration: 4h
+    approvers: { users: [U0APPROVER1] }
+    approvalChannel: C0APPROVALS
+`;

@@ -10,6 +10,7 @@ import { LatchProcess } from '../../helpers/latch-process.ts';
 import { SlackSender } from '../../helpers/slack-sender.ts';
 import { interactionBody, postSignedToSlackApp, slackSignatureHeaders } from '../../../tools/sandbox/slack-signing.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
+import { PROD_DB_POLICY_YAML } from '../../helpers/test-policy.ts';
 
 // A real `latch start` process takes a battery of hostile requests: odd methods, paths and query
 // strings, malformed request targets, bodies over the limit, broken encodings, bad signatures.
@@ -20,17 +21,6 @@ const SIGNING_SECRET = 'f00dfeedf00dfeedf00dfeedf00dfeed';
 const BOT_TOKEN = 'xoxb-7777-8888-hostileTestBotToken';
 const LIMIT = 1024 * 1024;
 
-const POLICY = `
-resources:
-  - id: prod-db
-    name: Production database
-    provider: { type: postgres, settings: { connectionStringEnv: TARGET_DB_URL } }
-    identity: { domains: [example.com] }
-    roles: [read]
-    maxDuration: 4h
-    approvers: { users: [U0APPROVER1] }
-    approvalChannel: C0APPROVALS
-`;
 
 let slack: FakeSlack;
 let db: TestDatabase;
@@ -42,7 +32,7 @@ beforeAll(async () => {
   slack = await FakeSlack.start({ botToken: BOT_TOKEN });
   db = await createTestDatabase();
   const policyFile = join(mkdtempSync(join(tmpdir(), 'latch-hostile-')), 'policy.yaml');
-  writeFileSync(policyFile, POLICY);
+  writeFileSync(policyFile, PROD_DB_POLICY_YAML);
   port = await freePort();
   baseUrl = `http://127.0.0.1:${port}`;
   latch = new LatchProcess(['start'], {

@@ -11,22 +11,12 @@ import { LockedDownLatch } from '../../helpers/locked-down-latch.ts';
 import { readOnlyRootProgram } from '../../helpers/read-only-root.ts';
 import { REPOSITORY } from '../../helpers/product-files.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
+import { PROD_DB_POLICY_YAML } from '../../helpers/test-policy.ts';
 
 const run = promisify(execFile);
 // npm pack, then npm install -g, which fetches the production dependencies (from npm's cache when it can).
 const INSTALLING = 240_000;
 const BOT_TOKEN = 'xoxb-2222-3333-installedPackageBotToken';
-const POLICY = `
-resources:
-  - id: prod-db
-    name: Production database
-    provider: { type: postgres, settings: { connectionStringEnv: TARGET_DB_URL } }
-    identity: { domains: [example.com] }
-    roles: [read]
-    maxDuration: 4h
-    approvers: { users: [U0APPROVER1] }
-    approvalChannel: C0APPROVALS
-`;
 
 const migrationCount = () => readdirSync(join(REPOSITORY, 'prisma/migrations'), { withFileTypes: true }).filter((entry) => entry.isDirectory()).length;
 
@@ -61,7 +51,7 @@ describe('latch installed with `npm install -g` from its packed tarball', () => 
     await run('npm', ['install', '--global', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', join(folder, filename)], { cwd: folder });
     path = [join(prefix, 'bin'), process.env.PATH].join(delimiter);
     policyFile = join(folder, 'policy.yaml');
-    writeFileSync(policyFile, POLICY);
+    writeFileSync(policyFile, PROD_DB_POLICY_YAML);
   }, INSTALLING);
   afterEach(async () => {
     await Promise.all(running.splice(0).map((latch) => latch.kill()));

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { grantAppRole } from '../../../src/store/app-role.ts';
+import { TestRoles, tablePrivilegesOf } from '../../helpers/database-roles.ts';
 import { runLatch } from '../../helpers/latch-process.ts';
-import { adminQuery, createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
+import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
 
 /**
  * `LATCH_APP_ROLE=latch_app latch migrate`, run as the tables' owner, migrates and then grants the
@@ -12,7 +12,9 @@ import { adminQuery, createTestDatabase, type TestDatabase } from '../../helpers
  */
 
 let testDb: TestDatabase;
-const roles: string[] = [];
+const roles = new TestRoles();
+const newRole = () => roles.create(testDb.url);
+const privilegesOf = (role: string) => tablePrivilegesOf(testDb.url, role);
 
 beforeAll(async () => {
   testDb = await createTestDatabase({ migrated: false });
@@ -20,34 +22,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await testDb?.drop();
-  for (const role of roles) await adminQuery(inject('adminDatabaseUrl'), `DROP ROLE IF EXISTS ${pg.escapeIdentifier(role)}`);
+  await roles.dropAll(inject('adminDatabaseUrl'));
 });
-
-async function newRole(): Promise<string> {
-  const role = `latch_app_test_${randomBytes(4).toString('hex')}`;
-  await adminQuery(testDb.url, `CREATE ROLE ${pg.escapeIdentifier(role)} LOGIN`);
-  roles.push(role);
-  return role;
-}
-
-/** table → the privileges `role` holds on it, for every table in the public schema. */
-async function privilegesOf(role: string): Promise<Record<string, string[]>> {
-  const client = new pg.Client({ connectionString: testDb.url });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ table: string; privileges: string[] }>(
-      `SELECT c.relname AS table,
-              array(SELECT p FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS p WHERE has_table_privilege($1, c.oid, p)) AS privileges
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = 'public' AND c.relkind = 'r'
-        ORDER BY c.relname`,
-      [role],
-    );
-    return Object.fromEntries(rows.map((row) => [row.table, row.privileges]));
-  } finally {
-    await client.end();
-  }
-}
 
 // Each test runs whole `latch migrate` processes (three in all), seconds each on a busy machine.
 describe('latch migrate with LATCH_APP_ROLE', { timeout: 120_000 }, () => {

@@ -9,6 +9,7 @@ import { LatchProcess, runLatch } from '../../helpers/latch-process.ts';
 import { overSocketMode, SlackSender } from '../../helpers/slack-sender.ts';
 import { postSignedToSlackApp } from '../../../tools/sandbox/slack-signing.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
+import { PROD_DB_POLICY_YAML } from '../../helpers/test-policy.ts';
 
 // `latch start` as an operator runs it with SLACK_APP_TOKEN set: Slack's events come over a
 // WebSocket Latch opens (to the fake Socket Mode server), and HTTP serves only the probes.
@@ -17,17 +18,6 @@ const SIGNING_SECRET = 'c8e1b0d3f5a7c9e2b4d6f8a0c1e3a5b7';
 const BOT_TOKEN = 'xoxb-4444-5555-socketModeBotToken';
 const APP_TOKEN = 'xapp-1-A0LATCH-6666-socketModeAppToken';
 
-const POLICY = `
-resources:
-  - id: prod-db
-    name: Production database
-    provider: { type: postgres, settings: { connectionStringEnv: TARGET_DB_URL } }
-    identity: { domains: [example.com] }
-    roles: [read]
-    maxDuration: 4h
-    approvers: { users: [U0APPROVER1] }
-    approvalChannel: C0APPROVALS
-`;
 
 let slack: FakeSlack;
 let socket: FakeSocketMode;
@@ -39,7 +29,7 @@ beforeAll(async () => {
   [slack, socket, db] = await Promise.all([FakeSlack.start({ botToken: BOT_TOKEN }), FakeSocketMode.start(), createTestDatabase()]);
   slack.acceptSocketMode(APP_TOKEN, () => socket.connectionUrl());
   policyFile = join(mkdtempSync(join(tmpdir(), 'latch-socket-')), 'policy.yaml');
-  writeFileSync(policyFile, POLICY);
+  writeFileSync(policyFile, PROD_DB_POLICY_YAML);
 });
 afterEach(async () => {
   await Promise.all(running.splice(0).map((latch) => latch.kill()));

@@ -9,22 +9,12 @@ import { LatchProcess, runLatch, type LatchProcessOptions } from '../../helpers/
 import { SlackSender } from '../../helpers/slack-sender.ts';
 import { postSignedToSlackApp } from '../../../tools/sandbox/slack-signing.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
+import { PROD_DB_POLICY_YAML } from '../../helpers/test-policy.ts';
 
 const SIGNING_SECRET = 'b7f0a9c2d4e6f8a1b3c5d7e9f0a2b4c6';
 const BOT_TOKEN = 'xoxb-2222-3333-startTestBotToken';
 const DB_PASSWORD = 'not-checked-but-never-logged';
 
-const VALID_POLICY = `
-resources:
-  - id: prod-db
-    name: Production database
-    provider: { type: postgres, settings: { connectionStringEnv: TARGET_DB_URL } }
-    identity: { domains: [example.com] }
-    roles: [read]
-    maxDuration: 4h
-    approvers: { users: [U0APPROVER1] }
-    approvalChannel: C0APPROVALS
-`;
 
 let slack: FakeSlack;
 let db: TestDatabase;
@@ -36,7 +26,7 @@ beforeAll(async () => {
   slack = await FakeSlack.start({ botToken: BOT_TOKEN });
   [db, emptyDb] = await Promise.all([createTestDatabase(), createTestDatabase({ migrated: false })]);
   policyFile = join(mkdtempSync(join(tmpdir(), 'latch-start-')), 'policy.yaml');
-  writeFileSync(policyFile, VALID_POLICY);
+  writeFileSync(policyFile, PROD_DB_POLICY_YAML);
 });
 afterEach(async () => {
   await Promise.all(running.splice(0).map((latch) => latch.kill()));
@@ -151,7 +141,7 @@ describe('latch start', { timeout: 90_000 }, () => {
 
   it('asks for a minute at least; only the test entry (test/helpers/latch-for-tests.ts) takes a seconds-long duration', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'latch-minimum-')), 'policy.yaml');
-    writeFileSync(file, VALID_POLICY.replace('    identity: { domains: [example.com] }', '    identity: { from: map-only, map: { U0REQUESTER: alice } }'));
+    writeFileSync(file, PROD_DB_POLICY_YAML.replace('    identity: { domains: [example.com] }', '    identity: { from: map-only, map: { U0REQUESTER: alice } }'));
     const ask = async (baseUrl: string, text: string) => {
       const id = `minimum-${Math.random()}`;
       await new SlackSender(`${baseUrl}/slack/events`, SIGNING_SECRET, (responseId) => slack.responseUrl(responseId)).command('U0REQUESTER', text, id);
@@ -256,7 +246,7 @@ ${extra}`;
   it('serves Prometheus metrics on /metrics: requests by state from PostgreSQL, decisions, queues', async () => {
     const own = await createTestDatabase();
     const file = join(mkdtempSync(join(tmpdir(), 'latch-metrics-')), 'policy.yaml');
-    writeFileSync(file, VALID_POLICY.replace('    identity: { domains: [example.com] }', '    identity: { from: map-only, map: { U0REQUESTER: alice } }'));
+    writeFileSync(file, PROD_DB_POLICY_YAML.replace('    identity: { domains: [example.com] }', '    identity: { from: map-only, map: { U0REQUESTER: alice } }'));
     try {
       const { baseUrl } = await startLatch({ DATABASE_URL: own.url, LATCH_POLICY_FILE: file });
       const sender = new SlackSender(`${baseUrl}/slack/events`, SIGNING_SECRET, (id) => slack.responseUrl(id));
@@ -376,7 +366,7 @@ describe('latch start refuses to run, in one line, when', () => {
 
   it('the policy file has mistakes, naming each bad field by its path', async () => {
     const broken = join(mkdtempSync(join(tmpdir(), 'latch-start-')), 'policy.yaml');
-    writeFileSync(broken, VALID_POLICY.replace('maxDuration: 4h', 'maxDuration: soon').replace('C0APPROVALS', '#approvals'));
+    writeFileSync(broken, PROD_DB_POLICY_YAML.replace('maxDuration: 4h', 'maxDuration: soon').replace('C0APPROVALS', '#approvals'));
     const result = await runLatch(['start'], await environment({ LATCH_POLICY_FILE: broken }));
     expect(result.code).toBe(78);
     const lines = result.stderr.trim().split('\n');

@@ -6,7 +6,8 @@ import pg from 'pg';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { APP_ROLE_SQL_PATH, grantAppRole } from '../../../src/store/app-role.ts';
-import { adminQuery, createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
+import { TestRoles, tablePrivilegesOf } from '../../helpers/database-roles.ts';
+import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
 
 /**
  * prisma/app-role.sql is the one list of the app role's privileges: the README tells operators to
@@ -17,7 +18,9 @@ import { adminQuery, createTestDatabase, type TestDatabase } from '../../helpers
 
 const PSQL = ['/usr/bin/psql', '/usr/lib/postgresql/15/bin/psql'].find((path) => existsSync(path));
 let testDb: TestDatabase;
-const roles: string[] = [];
+const roles = new TestRoles();
+const newRole = () => roles.create(testDb.url);
+const privilegesOf = (role: string) => tablePrivilegesOf(testDb.url, role);
 
 beforeAll(async () => {
   testDb = await createTestDatabase();
@@ -25,34 +28,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await testDb?.drop();
-  for (const role of roles) await adminQuery(inject('adminDatabaseUrl'), `DROP ROLE IF EXISTS ${pg.escapeIdentifier(role)}`);
+  await roles.dropAll(inject('adminDatabaseUrl'));
 });
-
-async function newRole(): Promise<string> {
-  const role = `latch_app_test_${randomBytes(4).toString('hex')}`;
-  await adminQuery(testDb.url, `CREATE ROLE ${pg.escapeIdentifier(role)} LOGIN`);
-  roles.push(role);
-  return role;
-}
-
-/** table → the privileges `role` holds on it, for every table in the public schema. */
-async function privilegesOf(role: string): Promise<Record<string, string[]>> {
-  const client = new pg.Client({ connectionString: testDb.url });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ table: string; privileges: string[] }>(
-      `SELECT c.relname AS table,
-              array(SELECT p FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS p WHERE has_table_privilege($1, c.oid, p)) AS privileges
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = 'public' AND c.relkind = 'r'
-        ORDER BY c.relname`,
-      [role],
-    );
-    return Object.fromEntries(rows.map((row) => [row.table, row.privileges]));
-  } finally {
-    await client.end();
-  }
-}
 
 describe('prisma/app-role.sql', () => {
   it('gives every table a grant: state tables read-write, append-only ones SELECT and INSERT, never TRUNCATE', async () => {
@@ -92,7 +69,7 @@ describe('prisma/app-role.sql', () => {
     // The service's own shell command, as Compose would run it ($$ is Compose's escaped $), on a
     // role name of this test's own (roles are cluster-wide), twice: a restart must not fail.
     const role = `${appUser}_${randomBytes(4).toString('hex')}`;
-    roles.push(role);
+    roles.track(role);
     const command = appRole!.command[0]!.replaceAll('$$', '$').replace(`app_role=${appUser}`, `app_role=${role}`).replace(mounted.target, APP_ROLE_SQL_PATH);
     const target = new URL(testDb.url);
     const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', PGHOST: target.hostname, PGPORT: target.port, PGUSER: decodeURIComponent(target.username), PGDATABASE: testDb.name, LATCH_APP_PASSWORD: 'compose-test-password' };
