@@ -167,6 +167,23 @@ describe('the machines API', { timeout: 90_000 }, () => {
     await problem(await api(`/requests/${request.id}/release`, { token, method: 'POST' }), 409, 'not_active');
   });
 
+  it("shows a machine owned by a user group with that group, and tells the group in the approval thread", async () => {
+    const made = (await (await ask(tokens['other-bot'], { ...READ_PROD, reason: 'nightly export' })).json()) as { id: string };
+    const card = await slack.waitForCall('chat.postMessage', (call) => call.args.channel === 'C0APPROVALS' && JSON.stringify(call.args).includes(made.id));
+    expect(JSON.stringify(card.args.blocks)).toContain('machine `other-bot` (owner <!subteam^S0PLATFORM>)');
+    const sender = new SlackSender(`${baseUrl}/slack/events`, SIGNING_SECRET, (id) => slack.responseUrl(id));
+    expect((await sender.click(APPROVER, 'latch_approve', made.id)).status).toBe(200);
+    const told = await slack.waitForCall('chat.postMessage', (call) => typeof call.args.thread_ts === 'string' && String(call.args.text).startsWith('<!subteam^S0PLATFORM>'), 30_000);
+    expect(told.args.channel).toBe('C0APPROVALS');
+    // A group gets no DM: Slack has no direct message to a user group.
+    expect(slack.callsTo('chat.postMessage').some((call) => call.args.channel === 'S0PLATFORM')).toBe(false);
+  });
+
+  it("keeps an audit trail that `latch audit verify` accepts, machines' requests and tokens included", async () => {
+    const verified = await runLatch(['audit', 'verify'], env);
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+  });
+
   it('refuses calls without a valid token, with a 401 that says why', async () => {
     await problem(await ask(undefined, READ_PROD), 401, 'token_missing');
     await problem(await ask('latch_not-a-token', READ_PROD), 401, 'token_invalid');
