@@ -223,8 +223,13 @@ describe('the machines API', { timeout: 90_000 }, () => {
     await problem(await api(`/requests/${made.id}/release`, { token: other, method: 'POST' }), 404, 'not_found');
     await problem(await api(`/requests/${made.id}/approve`, { token: other, method: 'POST' }), 403, 'not_approver');
     await problem(await api(`/requests/${made.id}/approve`, { token: tokens['deploy-pipeline'], method: 'POST' }), 403, 'not_approver');
+    // Nor through Slack: a click signed as if a machine had pressed Approve decides nothing.
+    const sender = new SlackSender(`${baseUrl}/slack/events`, SIGNING_SECRET, (id) => slack.responseUrl(id));
+    await sender.click('machine:deploy-pipeline', 'latch_approve', made.id);
+    await sender.click('machine:other-bot', 'latch_approve', made.id);
     const state = await sql.query<{ state: string }>('SELECT state FROM access_requests WHERE id = $1', [made.id]);
     expect(state.rows[0]!.state).toBe('pending');
+    expect((await sql.query('SELECT 1 FROM approvals WHERE request_id = $1', [made.id])).rowCount).toBe(0);
   });
 
   it('refuses a bad body and a request beyond the policy with the words a person gets', async () => {
@@ -253,6 +258,18 @@ describe('the machines API', { timeout: 90_000 }, () => {
     await problem(limited, 429, 'rate_limited');
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect((await api('/access', { token: tokens['deploy-pipeline'] })).status).toBe(200);
+  });
+
+  it('refuses the tokens of a machine taken out of the policy, from the reload on', async () => {
+    const token = tokens['deploy-pipeline'];
+    expect((await api('/access', { token })).status).toBe(200);
+    const without = policyYaml(receiver.url).replace(/  - id: deploy-pipeline\n(    .*\n){3}/, '').replace('machines: [deploy-pipeline, ', 'machines: [');
+    expect(without).not.toContain('deploy-pipeline');
+    writeFileSync(env.LATCH_POLICY_FILE!, without);
+    await expect.poll(async () => (await api('/access', { token })).status, { timeout: 30_000 }).toBe(401);
+    await problem(await api('/access', { token }), 401, 'token_machine_unknown');
+    const listed = await runLatch(['token', 'list', 'deploy-pipeline'], env);
+    expect(listed.stdout).toContain('refused: the machine is no longer in the policy');
   });
 
   it('serves an OpenAPI document generated from the schemas the handlers use', async () => {
