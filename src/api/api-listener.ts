@@ -67,7 +67,7 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
     // Only the caller's own: another's request answers as one that does not exist.
     const own = await readOwnRequest(services, { requesterId: caller.requesterId, requestId: id! });
     if (!own.ok) return refused(res, own);
-    const ended = await endAccessEarly(services, { requestId: id!, userId: caller.requesterId });
+    const ended = await endAccessEarly(services, { requestId: id!, userId: caller.requesterId, tokenId: caller.tokenId });
     if (!ended.ok) return refused(res, ended);
     await answerRequest(res, caller, id!, 200);
   }

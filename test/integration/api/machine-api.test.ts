@@ -163,6 +163,8 @@ describe('the machines API', { timeout: 90_000 }, () => {
     expect(released.status).toBe(200);
     await expect.poll(async () => ((await (await api(`/requests/${request.id}`, { token })).json()) as { state: string }).state, { timeout: 30_000 }).toBe('revoked');
     expect(receiver.hasAccess('deploy_bot', 'read', 'prod-db')).toBe(false);
+    const ended = await sql.query("SELECT actor, data FROM audit_events WHERE action = 'grant.end_requested' AND request_id = $1", [request.id]);
+    expect(ended.rows).toEqual([{ actor: 'machine:deploy-pipeline', data: expect.objectContaining({ tokenId: created.rows[0]!.data.tokenId }) }]);
     expect(((await (await api('/access', { token })).json()) as { access: unknown[] }).access).toEqual([]);
     await problem(await api(`/requests/${request.id}/release`, { token, method: 'POST' }), 409, 'not_active');
   });
