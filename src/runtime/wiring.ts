@@ -14,6 +14,8 @@ import { createProvider, createProviders, providerGuard, type ProvidersResult } 
 import type { ProviderServices } from '../providers/target-lock.ts';
 import type { AccessContext } from '../services/access-context.ts';
 import { portOf, startHttpServer } from '../slack/http-server.ts';
+import { createApiListener } from '../api/api-listener.ts';
+import { API_PREFIX } from '../api/openapi.ts';
 import { RedisSeenSignatures } from '../slack/seen-signatures.ts';
 import type { SlackTransport } from '../slack/slack-transport.ts';
 import { PostgresAccessLocks } from '../store/access-lock.ts';
@@ -147,7 +149,7 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
     const server = await startHttpServer({
       port: env.PORT,
       // Role: a worker answers /healthz, /readyz and /metrics only.
-      ...(role !== 'worker' ? { slack: latch.transport.requestListener } : {}),
+      ...(role !== 'worker' ? { slack: latch.transport.requestListener, api: { prefix: API_PREFIX, serve: createApiListener({ services: latch.services, logger }) } } : {}),
       readiness: readinessCheck({ db, redis, queuePrefix: env.LATCH_QUEUE_PREFIX, policyVersion: () => source.policy.version, slackSocket: () => latch.transport.socketState() }),
       metrics: () => metrics.scrape(),
       logger,

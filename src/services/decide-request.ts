@@ -2,6 +2,7 @@ import { approverRefusal } from '../domain/access-request-rules.ts';
 import type { SlackRequestEvidence } from '../domain/decision-evidence.ts';
 import { tallyVotes } from '../domain/approval-tally.ts';
 import { findResource, type ResourcePolicy } from '../domain/policy.ts';
+import { isMachineRequester } from '../domain/machine.ts';
 import { canTransition } from '../domain/request-state.ts';
 import type { StoredRequestFit } from '../domain/stored-request-fit.ts';
 import { appendAuditEvent, appendAuditEvents, type AuditEntry } from '../store/audit-log.ts';
@@ -49,6 +50,8 @@ export async function checkDecider(
   const read = isRequestId(requestId) ? await readRequestForDecision(ctx.db, requestId) : null;
   if (!read) return refuse('not_found', 'This request no longer exists.');
   const { request, approvedBy } = read;
+  // Approvers are people: no policy can name a machine as one, and no machine id decides.
+  if (isMachineRequester(deciderId)) return refuse('not_approver', 'Machines can never approve or deny requests: only people decide.');
   const resource = findResource(ctx.policy(), request.resourceId);
   // Nobody can approve it now: decideRequest closes it, so its requester hears why.
   if (!resource) {

@@ -1,5 +1,6 @@
 import { validateAccessRequest, type AccessRequestDraft } from '../domain/access-request-rules.ts';
 import { explainAutoApproval, findAutoApproval, type AutoApprovalCandidate } from '../domain/auto-approval.ts';
+import { isMachineRequester } from '../domain/machine.ts';
 import { groupsOf, type AutoApprovalRule, type ResourcePolicy } from '../domain/policy.ts';
 import { appendAuditEvents, type AuditEntry } from '../store/audit-log.ts';
 import { insertRequest, isUniqueViolation } from '../store/request-insert.ts';
@@ -22,6 +23,8 @@ export interface RequestAccessInput extends AccessRequestDraft {
    * A second submission gives back the request the first one made, not another.
    */
   submissionKey?: string | null;
+  /** The API token a machine asked with: recorded in the request's audit event. */
+  tokenId?: string;
 }
 
 export type RequestAccessResult =
@@ -61,7 +64,8 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
         ]),
       ]
     : [];
-  const memberGroups = relevantGroups.length > 0 ? await ctx.groups.memberGroups(input.requesterId, relevantGroups) : new Set<string>();
+  // A machine is in no Slack user group: it is named in the policy, or not there at all.
+  const memberGroups = relevantGroups.length > 0 && !isMachineRequester(input.requesterId) ? await ctx.groups.memberGroups(input.requesterId, relevantGroups) : new Set<string>();
   const validation = validateAccessRequest(policy, input, memberGroups, ctx.clock.now(), input.breakGlass ? 'break-glass' : 'approval', ctx.minimumDurationSeconds);
   if (!validation.ok) return invalidInput(validation.errors);
 
@@ -119,7 +123,7 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
         action: 'request.created',
         requestId,
         at: now,
-        data: { ...asked, startsAt: startsAt?.toISOString() ?? null, ...(breakGlass ? { breakGlass: true } : {}), ...(auto.withheld ? { autoApprovalWithheld: auto.withheld } : {}) },
+        data: { ...asked, startsAt: startsAt?.toISOString() ?? null, ...(input.tokenId ? { tokenId: input.tokenId } : {}), ...(breakGlass ? { breakGlass: true } : {}), ...(auto.withheld ? { autoApprovalWithheld: auto.withheld } : {}) },
       };
       await appendAuditEvents(
         tx,

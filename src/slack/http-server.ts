@@ -23,6 +23,8 @@ export interface HttpServerOptions {
   readiness?: () => Promise<{ ready: boolean; checks: Record<string, string> }>;
   /** Answers `GET /metrics` in Prometheus' text format (LatchMetrics.scrape). */
   metrics?: () => Promise<{ contentType: string; body: string }>;
+  /** Serves every path under `prefix` (the machines' API, `/api/v1`); absent in a worker. */
+  api?: { prefix: string; serve: RequestListener };
   logger: Logger;
 }
 
@@ -35,13 +37,14 @@ export interface HttpServerOptions {
  * 500, without its details. Each request runs in its own log context, so every line logged while
  * handling it, by Latch or by Bolt, carries the same `requestId`.
  */
-export async function startHttpServer({ port, host, slack, readiness, metrics, logger }: HttpServerOptions): Promise<Server> {
+export async function startHttpServer({ port, host, slack, readiness, metrics, api, logger }: HttpServerOptions): Promise<Server> {
   const requests = { inProgress: 0 };
   const routes = routesOf({ slack, readiness, metrics, logger });
   const server = createServer((req, res) => {
     const requestId = randomUUID();
     const startedAt = process.hrtime.bigint();
     const path = requestPathOf(req);
+    const underApi = api !== undefined && path !== null && path.startsWith(`${api.prefix}/`);
     requests.inProgress += 1;
     res.once('close', () => (requests.inProgress -= 1));
     withLogContext({ requestId }, () => {
@@ -56,11 +59,11 @@ export async function startHttpServer({ port, host, slack, readiness, metrics, l
         const level = path !== null && PROBES.has(path) ? 'debug' : 'info';
         // The path only when it is ours: a made-up one (or its query) is not worth a log line's room.
         logger[level](
-          { method: req.method, path: path !== null && routes.has(path) ? path : 'other', status: res.statusCode, durationMs, slackRetry: req.headers['x-slack-retry-num'] },
+          { method: req.method, path: path !== null && routes.has(path) ? path : underApi ? api!.prefix : 'other', status: res.statusCode, durationMs, slackRetry: req.headers['x-slack-retry-num'] },
           'http request',
         );
       });
-      const routing = routeRequest(req.method, path, routes);
+      const routing: ReturnType<typeof routeRequest> = underApi ? { route: { methods: [], serve: api.serve } } : routeRequest(req.method, path, routes);
       if (!('route' in routing)) {
         refuse(res, routing.status, routing.allow);
         return;
