@@ -35,6 +35,11 @@ export class FakeSlackChild {
     return new FakeSlackChild(child, ready.apiUrl, ready.responseUrlBase);
   }
 
+  /** Its process id (the decisions section reads its CPU time). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   responseUrl(id: string): string {
     return `${this.responseUrlBase}${encodeURIComponent(id)}`;
   }
