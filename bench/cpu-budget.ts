@@ -24,14 +24,20 @@ export interface CpuBudget {
   entries: BudgetEntry[];
   /** PostgreSQL's own processes (WAL writer, checkpointer, …): the whole server's, shared with anything else using it. */
   postgresServerSeconds: number;
-  /** pg_stat_activity samples of the database's backends other than the sampler's own: how many were in each state. */
+  /** pg_stat_activity samples of the database's backends other than the sampler's own: how many were in each state (by application_name). */
   waits: Record<string, number>;
   samples: number;
+  /** Redis commands run during the window, by command (EVALSHA counts BullMQ's scripts). */
+  redisCommands: Record<string, number>;
+  /** Transactions committed and rolled back in the database during the window (pg_stat_database). */
+  transactions: number;
 }
 
 export interface BudgetOptions {
   /** Processes to account for, by name. */
   processes: Record<string, number | undefined>;
+  /** The section's own Redis (its commands are counted, by command, from INFO commandstats). */
+  redis?: { info(section: 'commandstats'): Promise<string> };
   /** The section's database (its backends are summed) on a superuser connection. */
   databaseUrl: string;
   sampleEveryMs?: number;
@@ -50,6 +56,8 @@ export class CpuBudgetSampler {
   private sampling: Promise<void> = Promise.resolve();
   private startedAt = 0;
   private driverStart: NodeJS.CpuUsage = process.cpuUsage();
+  private redisStart: Record<string, number> = {};
+  private transactionsStart = 0;
 
   constructor(private readonly options: BudgetOptions) {
     this.probe = new pg.Client({ connectionString: options.databaseUrl, application_name: 'latch-bench-budget' });
@@ -58,6 +66,8 @@ export class CpuBudgetSampler {
 
   async start(): Promise<void> {
     await this.probe.connect();
+    this.redisStart = await this.redisCommands();
+    this.transactionsStart = await this.transactions();
     // The backends connected now count from their current CPU; later ones from zero.
     const { backends, server } = await this.listBackends();
     for (const pid of backends) this.backendFirst.set(pid, cpuSecondsOf(pid));
@@ -83,8 +93,25 @@ export class CpuBudgetSampler {
     entries.push({ name: 'bench driver (signing, HTTP, webhook receiver, this sampler)', cpuSeconds: (driver.user + driver.system) / 1e6 });
     let postgresServerSeconds = 0;
     for (const [pid, last] of this.serverLast) postgresServerSeconds += last - (this.serverFirst.get(pid) ?? 0);
+    const redisEnd = await this.redisCommands();
+    const redisCommands = Object.fromEntries(Object.entries(redisEnd).map(([command, calls]) => [command, calls - (this.redisStart[command] ?? 0)]).filter(([, calls]) => Number(calls) > 0));
+    // Minus the sampler's own: one a sample, plus the reads of the counter itself.
+    const transactions = (await this.transactions()) - this.transactionsStart - this.samples - 1;
     await this.probe.end().catch(() => undefined);
-    return { seconds, entries, postgresServerSeconds, waits: this.waits, samples: this.samples };
+    return { seconds, entries, postgresServerSeconds, waits: this.waits, samples: this.samples, redisCommands, transactions };
+  }
+
+  private async redisCommands(): Promise<Record<string, number>> {
+    if (!this.options.redis) return {};
+    const info = await this.options.redis.info('commandstats');
+    return Object.fromEntries([...info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)].map((match) => [match[1]!, Number(match[2])]));
+  }
+
+  private async transactions(): Promise<number> {
+    // The statistics of this transaction are a snapshot: clear it so the counter is current.
+    await this.probe.query('SELECT pg_stat_clear_snapshot()');
+    const { rows } = await this.probe.query<{ n: string }>('SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()');
+    return Number(rows[0]!.n);
   }
 
   private async listBackends(): Promise<{ backends: number[]; server: number[] }> {
@@ -98,8 +125,8 @@ export class CpuBudgetSampler {
   private async sample(): Promise<void> {
     // Which advisory lock a backend waits for or holds: the audit chain's (one bigint key,
     // objsubid 1) or an access lock (two int4 keys, objsubid 2; src/store/access-lock.ts).
-    const { rows } = await this.probe.query<{ pid: number; mine: boolean; state: string | null; wait: string | null; waits_for: string | null; holds_chain: boolean }>(
-      `SELECT a.pid, a.datname IS NOT DISTINCT FROM current_database() AS mine, a.state, a.wait_event_type || ':' || a.wait_event AS wait,
+    const { rows } = await this.probe.query<{ pid: number; mine: boolean; app: string; state: string | null; wait: string | null; waits_for: string | null; holds_chain: boolean }>(
+      `SELECT a.pid, a.application_name AS app, a.datname IS NOT DISTINCT FROM current_database() AS mine, a.state, a.wait_event_type || ':' || a.wait_event AS wait,
               (SELECT CASE WHEN l.objsubid = 1 THEN 'audit chain' ELSE 'access lock' END FROM pg_locks l
                 WHERE l.pid = a.pid AND NOT l.granted AND l.locktype = 'advisory' LIMIT 1) AS waits_for,
               EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.granted AND l.locktype = 'advisory' AND l.objsubid = 1) AS holds_chain
@@ -117,7 +144,7 @@ export class CpuBudgetSampler {
       this.backendLast.set(row.pid, cpu);
       if (row.state === null || row.state === 'idle') continue;
       // "active" with no wait is on the CPU (or about to be); ClientRead in a transaction is waiting for its client.
-      const key = `${row.state}, ${row.waits_for ? `waiting for the ${row.waits_for}` : (row.wait ?? 'on CPU')}${row.holds_chain ? ', holding the audit chain lock' : ''}`;
+      const key = `${row.app || '?'} ${row.state}, ${row.waits_for ? `waiting for the ${row.waits_for}` : (row.wait ?? 'on CPU')}${row.holds_chain ? ', holding the audit chain lock' : ''}`;
       this.waits[key] = (this.waits[key] ?? 0) + 1;
     }
   }
@@ -141,6 +168,12 @@ export function budgetLines(budget: CpuBudget, operations: number, operation: st
     `  ceiling on ${cores} cores: ${((cores * 1000) / totalMs).toFixed(0)} ${operation}s/s if every process could use any core (${cores} × 1000 / ${totalMs.toFixed(2)} ms); ` +
       `${(1000 / perOp(busiest.cpuSeconds)).toFixed(0)}/s for ${busiest.name} alone on one core`,
   );
+  const commands = Object.entries(budget.redisCommands).sort((a, b) => b[1] - a[1]);
+  const redisTotal = commands.reduce((sum, [, calls]) => sum + calls, 0);
+  if (redisTotal > 0) {
+    lines.push(`  Redis commands per ${operation}: ${(redisTotal / operations).toFixed(1)} (${commands.slice(0, 24).map(([command, calls]) => `${command} ${(calls / operations).toFixed(1)}`).join(', ')})`);
+  }
+  lines.push(`  PostgreSQL transactions per ${operation} (pg_stat_database, the sampler's own left out): ${(budget.transactions / operations).toFixed(1)}`);
   const waited = Object.entries(budget.waits).sort((a, b) => b[1] - a[1]);
   if (budget.samples > 0) {
     lines.push(`  backends of the database not idle, mean over ${budget.samples} samples of pg_stat_activity: ${waited.map(([key, n]) => `${(n / budget.samples).toFixed(2)} ${key}`).join('; ') || 'none'}`);

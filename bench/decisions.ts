@@ -12,7 +12,7 @@ import { APPROVE } from '../src/slack/blocks/ids.ts';
 import { problemsLogged, waitForCount } from './ack-latency.ts';
 import { cpuSecondsOf } from './child-processes.ts';
 import { budgetLines, CpuBudgetSampler, type CpuBudget } from './cpu-budget.ts';
-import { BENCH_APPROVAL_CHANNEL, BENCH_APPROVER, makePendingRequests, startLatchStack } from './latch-stack.ts';
+import { BENCH_APPROVAL_CHANNEL, BENCH_APPROVER, makePendingRequests, startLatchStack, withApplicationName } from './latch-stack.ts';
 import { percentiles, type Percentiles } from './revocation-lateness.ts';
 import { createBenchDatabase } from './services.ts';
 
@@ -78,7 +78,8 @@ export async function runDecisions({ adminDatabaseUrl, decisions, clients, pgben
   probe.on('error', () => undefined);
   const slack = stack.slack.listen();
   // The worker of the same stack: its own port for its health endpoints, everything else shared.
-  const worker = new LatchProcess(['worker'], { ...stack.env, PORT: String(await freePort()) });
+  // application_name tells the two apart in pg_stat_activity (the budget's lock waits).
+  const worker = new LatchProcess(['worker'], { ...stack.env, DATABASE_URL: withApplicationName(stack.database.url, 'latch-worker'), PORT: String(await freePort()) });
   try {
     await worker.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('latch is listening'), 120_000);
     worker.stdout = '';
@@ -90,8 +91,10 @@ export async function runDecisions({ adminDatabaseUrl, decisions, clients, pgben
       `SELECT id, approval_message_ts AS ts FROM access_requests WHERE state = 'pending' AND approval_message_ts IS NOT NULL ORDER BY created_at`,
     );
 
+    const redis = stack.redis.client();
     const sampler = new CpuBudgetSampler({
       databaseUrl: stack.database.url,
+      redis,
       processes: { 'latch web': stack.latch.pid, 'latch worker': worker.pid, 'redis-server': stack.redis.pid, 'fake Slack': stack.slack.pid },
     });
     await sampler.start();
@@ -119,7 +122,7 @@ export async function runDecisions({ adminDatabaseUrl, decisions, clients, pgben
       say(`  … ${n.toLocaleString('en-US')} of ${latencies.length.toLocaleString('en-US')} approved requests granted by latch worker`),
     );
     const grantedMs = Date.now() - started;
-    const budget = await sampler.stop();
+    const budget = await sampler.stop().finally(() => redis.disconnect());
     say(`  ${granted.toLocaleString('en-US')} granted by latch worker through the webhook provider (${webhookCalls.toLocaleString('en-US')} webhook calls) ${((grantedMs - elapsedMs) / 1000).toFixed(1)} s after the last update`);
     const lines = budgetLines(budget, latencies.length, 'decision', cpus().length);
     for (const line of lines) say(line);
