@@ -31,6 +31,10 @@ export interface CpuBudget {
   redisCommands: Record<string, number>;
   /** Transactions committed and rolled back in the database during the window (pg_stat_database). */
   transactions: number;
+  /** Transactions that appended to the audit chain during the window (each took its lock once). */
+  chainAppends: number;
+  /** Samples in which some backend held the audit chain's lock. */
+  chainHeldSamples: number;
 }
 
 export interface BudgetOptions {
@@ -58,6 +62,8 @@ export class CpuBudgetSampler {
   private driverStart: NodeJS.CpuUsage = process.cpuUsage();
   private redisStart: Record<string, number> = {};
   private transactionsStart = 0;
+  private chainHeadStart = 0;
+  private chainHeldSamples = 0;
 
   constructor(private readonly options: BudgetOptions) {
     this.probe = new pg.Client({ connectionString: options.databaseUrl, application_name: 'latch-bench-budget' });
@@ -68,6 +74,7 @@ export class CpuBudgetSampler {
     await this.probe.connect();
     this.redisStart = await this.redisCommands();
     this.transactionsStart = await this.transactions();
+    this.chainHeadStart = Number((await this.probe.query<{ seq: string | null }>('SELECT max(seq) AS seq FROM audit_events')).rows[0]!.seq ?? 0);
     // The backends connected now count from their current CPU; later ones from zero.
     const { backends, server } = await this.listBackends();
     for (const pid of backends) this.backendFirst.set(pid, cpuSecondsOf(pid));
@@ -97,8 +104,11 @@ export class CpuBudgetSampler {
     const redisCommands = Object.fromEntries(Object.entries(redisEnd).map(([command, calls]) => [command, calls - (this.redisStart[command] ?? 0)]).filter(([, calls]) => Number(calls) > 0));
     // Minus the sampler's own: one a sample, plus the reads of the counter itself.
     const transactions = (await this.transactions()) - this.transactionsStart - this.samples - 1;
+    // Audit events are never updated, so a row's xmin is the transaction that appended it.
+    const { rows } = await this.probe.query<{ n: string }>('SELECT count(DISTINCT xmin::text) AS n FROM audit_events WHERE seq > $1', [this.chainHeadStart]);
+    const chainAppends = Number(rows[0]!.n);
     await this.probe.end().catch(() => undefined);
-    return { seconds, entries, postgresServerSeconds, waits: this.waits, samples: this.samples, redisCommands, transactions };
+    return { seconds, entries, postgresServerSeconds, waits: this.waits, samples: this.samples, redisCommands, transactions, chainAppends, chainHeldSamples: this.chainHeldSamples };
   }
 
   private async redisCommands(): Promise<Record<string, number>> {
@@ -134,6 +144,7 @@ export class CpuBudgetSampler {
         WHERE a.pid <> pg_backend_pid() AND (a.datname = current_database() OR a.backend_type NOT IN ('client backend', 'autovacuum worker', 'parallel worker'))`,
     );
     this.samples++;
+    if (rows.some((row) => row.mine && row.holds_chain)) this.chainHeldSamples++;
     for (const row of rows) {
       const cpu = cpuSecondsOf(row.pid);
       if (!Number.isFinite(cpu)) continue;
@@ -174,6 +185,13 @@ export function budgetLines(budget: CpuBudget, operations: number, operation: st
     lines.push(`  Redis commands per ${operation}: ${(redisTotal / operations).toFixed(1)} (${commands.slice(0, 24).map(([command, calls]) => `${command} ${(calls / operations).toFixed(1)}`).join(', ')})`);
   }
   lines.push(`  PostgreSQL transactions per ${operation} (pg_stat_database, the sampler's own left out): ${(budget.transactions / operations).toFixed(1)}`);
+  if (budget.chainAppends > 0 && budget.samples > 0) {
+    const held = budget.chainHeldSamples / budget.samples;
+    lines.push(
+      `  audit chain lock: ${budget.chainAppends.toLocaleString('en-US')} appends (${(budget.chainAppends / operations).toFixed(1)} per ${operation}), held in ${(held * 100).toFixed(0)}% of the samples: ` +
+        `about ${((held * budget.seconds * 1000) / budget.chainAppends).toFixed(1)} ms each, so at most ${(budget.chainAppends / operations > 0 ? budget.chainAppends / (held * budget.seconds) / (budget.chainAppends / operations) : Number.NaN).toFixed(0)} ${operation}s/s while it is held that long`,
+    );
+  }
   const waited = Object.entries(budget.waits).sort((a, b) => b[1] - a[1]);
   if (budget.samples > 0) {
     lines.push(`  backends of the database not idle, mean over ${budget.samples} samples of pg_stat_activity: ${waited.map(([key, n]) => `${(n / budget.samples).toFixed(2)} ${key}`).join('; ') || 'none'}`);
