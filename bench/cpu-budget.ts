@@ -194,7 +194,7 @@ export function budgetLines(budget: CpuBudget, operations: number, operation: st
   }
   const waited = Object.entries(budget.waits).sort((a, b) => b[1] - a[1]);
   if (budget.samples > 0) {
-    lines.push(`  backends of the database not idle, mean over ${budget.samples} samples of pg_stat_activity: ${waited.map(([key, n]) => `${(n / budget.samples).toFixed(2)} ${key}`).join('; ') || 'none'}`);
+    lines.push(`  backends of the database not idle, mean over ${budget.samples} samples of pg_stat_activity: ${waited.filter(([, n]) => n / budget.samples >= 0.01).map(([key, n]) => `${(n / budget.samples).toFixed(2)} ${key}`).join('; ') || 'none'}`);
   }
   return lines;
 }
