@@ -35,6 +35,11 @@ export class FakeSlackChild {
     return new FakeSlackChild(child, ready.apiUrl, ready.responseUrlBase);
   }
 
+  /** Its process id (the decisions section reads its CPU time). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   responseUrl(id: string): string {
     return `${this.responseUrlBase}${encodeURIComponent(id)}`;
   }
@@ -127,7 +132,8 @@ export async function startLatchStack({ adminDatabaseUrl, role, webhookUrl, prep
     writeFileSync(policyFile, benchPolicy(webhookUrl ?? 'http://127.0.0.1:9/never-called'));
     const port = await freePort();
     const env = {
-      DATABASE_URL: database.url,
+      // Named in pg_stat_activity, so a benchmark can tell whose backends wait for what.
+      DATABASE_URL: withApplicationName(database.url, `latch-${role}`),
       REDIS_URL: redis.url,
       SLACK_BOT_TOKEN: BENCH_BOT_TOKEN,
       SLACK_SIGNING_SECRET: BENCH_SIGNING_SECRET,
@@ -203,6 +209,13 @@ export async function makePendingRequests(stack: LatchStack, probe: { query<R>(s
     }
   }
   return have;
+}
+
+/** A database URL whose connections carry `name` as their application_name. */
+export function withApplicationName(databaseUrl: string, name: string): string {
+  const url = new URL(databaseUrl);
+  url.searchParams.set('application_name', name);
+  return url.toString();
 }
 
 /** NODE_OPTIONS for the benchmark's latch processes: BENCH_LATCH_NODE_OPTIONS, plus a CPU profile when BENCH_CPU_PROF_DIR is set. */

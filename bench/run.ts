@@ -224,11 +224,12 @@ async function main(): Promise<number> {
         `decisions end to end: ${fmt(result.perSecond, 1)}/s with ${decisions.clients} concurrent approvers (click → message update p50 ${ms(result.latencyMs.p50)}, p99 ${ms(result.latencyMs.p99)}; latch web CPU ${fmt(result.cpuCoreShare * 100)}% of a core); ` +
           `pgbench simple-update ${fmt(result.pgbench.tps)} transactions/s with ${result.pgbench.clients} clients; Latch / pgbench ${ratio(result.perSecond, result.pgbench.tps)} (${fmt(result.pgbench.tps / result.perSecond, 0)} pgbench transactions per decision)`,
       );
-      say(`checks: ${fmt(result.checks.approved)} requests approved, ${fmt(result.checks.approvalEvents)} approval.recorded and ${fmt(result.checks.approvedEvents)} request.approved audit events, ${fmt(result.checks.grantJobs)} grant jobs queued`);
-      if (Object.keys(result.problems).length) say(`latch web logged warnings or errors: ${JSON.stringify(result.problems)}`);
-      const { approved, approvedEvents, approvalEvents, grantJobs } = result.checks;
-      if (result.decided < decisions.decisions || approved !== result.decided || approvedEvents !== approved || approvalEvents !== approved || grantJobs !== approved) {
-        problems.push(`decisions: ${result.decided} of ${decisions.decisions} reached Slack; approved ${approved}, audit events ${approvalEvents}/${approvedEvents}, grant jobs ${grantJobs}`);
+      say(`all granted by latch worker: ${fmt(result.grantedPerSecond, 1)} decisions/s from the first click to the last grant`);
+      say(`checks: ${fmt(result.checks.approved)} requests approved, ${fmt(result.checks.approvalEvents)} approval.recorded and ${fmt(result.checks.approvedEvents)} request.approved audit events, ${fmt(result.checks.granted)} granted by the worker`);
+      if (Object.keys(result.problems).length) say(`latch web or worker logged warnings or errors: ${JSON.stringify(result.problems)}`);
+      const { approved, approvedEvents, approvalEvents, granted } = result.checks;
+      if (result.decided < decisions.decisions || approved !== result.decided || approvedEvents !== approved || approvalEvents !== approved || granted !== approved) {
+        problems.push(`decisions: ${result.decided} of ${decisions.decisions} reached Slack; approved ${approved}, audit events ${approvalEvents}/${approvedEvents}, granted ${granted}`);
       }
     }
 
