@@ -19,7 +19,8 @@
  *   reconcile    after FLUSHALL with many active grants, the time the worker's reconcile takes to put
  *                every revocation job back vs bare BullMQ addBulk of as many delayed jobs
  *                (bench/reconcile-after-flush.ts)
- *   memory       peak memory (VmHWM) of `latch web` under the ack load vs the bare Bolt app, and of a
+ *   memory       peak memory (VmHWM) of `latch web` under the ack load vs the bare Bolt app (plain
+ *                node, no loader), with each one's CPU per request, and of a
  *                `latch worker` revoking grants vs a bare BullMQ worker process and an idle Node
  *                process (bench/worker-memory.ts)
  *   audit        `latch audit export` and `latch audit verify` over a million events vs the raw
@@ -43,8 +44,8 @@
  *                per 100 grants if more: how long after the window a phase may take to finish)
  *   reconcile:   BENCH_RECONCILE_GRANTS (100000)
  *   memory:      BENCH_MEMORY_GRANTS (10000), BENCH_MEMORY_WINDOW_S (20), BENCH_MEMORY_LEAD_S (60:
- *                the worker's start-up must fit in it); the web figures come from the ack section,
- *                or from a slash-command run at the ack settings when ack is not selected
+ *                the worker's start-up must fit in it); latch web under the ack settings' load
+ *                (slash commands, then clicks) beside the bare Bolt app run as plain node
  *   audit:       BENCH_AUDIT_EVENTS (1000000: the chain exported and verified),
  *                BENCH_AUDIT_SMALL_EVENTS (100000, at most a tenth of it: the export's peak memory
  *                is measured at this size too), BENCH_AUDIT_CPU_PROF_DIR (unset: where `latch audit
@@ -67,7 +68,7 @@ import { runCpuPerRequest } from './cpu-per-request.ts';
 import { runCpuPerOperation } from './cpu-per-operation.ts';
 import { runDecisions } from './decisions.ts';
 import { runReconcileAfterFlush } from './reconcile-after-flush.ts';
-import { runWorkerMemory } from './worker-memory.ts';
+import { runWebMemory, runWorkerMemory } from './worker-memory.ts';
 import { runBareBullmq, runLatchRevocations, type LatchPhaseResult, type PhaseResult } from './revocation-lateness.ts';
 import { createBenchDatabase, ensureServices, type BenchDatabase, type BenchServices } from './services.ts';
 import { targetSummary, type TargetFigures } from './targets.ts';
@@ -253,14 +254,13 @@ async function main(): Promise<number> {
 
     if (only.has('memory')) {
       heading(`peak memory: latch web under the ack load, latch worker revoking ${fmt(memory.grants)} grants due over ${memory.windowS} s`);
-      if (!ackResult) {
-        say(`latch web and the bare Bolt app under ${fmt(ack.rate)} slash commands/s for ${ack.seconds} s:`);
-        ackResult = await runAckLatency({ adminDatabaseUrl, ...ack, commandsOnly: true, say });
-      }
+      say(`latch web and the bare Bolt app (plain node) under ${fmt(ack.rate)} slash commands/s, then as many Approve clicks/s, for ${ack.seconds} s each after ${ack.warmupS} s:`);
+      const web = await runWebMemory({ adminDatabaseUrl, ...ack, say });
       const worker = await runWorkerMemory({ adminDatabaseUrl, ...memory, say });
-      const web = ackResult.memory;
       figures.webMemory = { peakMiB: web.latch.peakMiB, barePeakMiB: web.bare.peakMiB };
       say(`peak memory (VmHWM), latch web under the ack load: ${fmt(web.latch.peakMiB)} MiB (${fmt(web.latch.idleRssMiB)} MiB once started); bare Bolt app: ${fmt(web.bare.peakMiB)} MiB (${fmt(web.bare.idleRssMiB)} MiB once started); Latch / bare ${ratio(web.latch.peakMiB, web.bare.peakMiB)}`);
+      say(`CPU per request meanwhile: latch web ${fmt(web.latch.cpuMs.command, 2)} ms a slash command, ${fmt(web.latch.cpuMs.click, 2)} ms a click (${fmt(web.commandsRefused)} commands refused as busy); bare Bolt ${fmt(web.bare.cpuMs.command, 2)} / ${fmt(web.bare.cpuMs.click, 2)} ms`);
+      if (Object.keys(web.problems).length) say(`latch web logged warnings or errors: ${JSON.stringify(web.problems)}`);
       say(
         `peak memory (VmHWM), latch worker revoking ${fmt(worker.revoked)} grants: ${fmt(worker.latchWorker.peakMiB)} MiB (${fmt(worker.latchWorker.idleRssMiB)} MiB once started); bare BullMQ worker: ${fmt(worker.bareWorker.peakMiB)} MiB; Latch / bare ${ratio(worker.latchWorker.peakMiB, worker.bareWorker.peakMiB)}; ` +
           `idle bare Node: ${fmt(worker.bareNode.peakMiB)} MiB`,
