@@ -35,7 +35,7 @@ export class FakeSlackChild {
     return new FakeSlackChild(child, ready.apiUrl, ready.responseUrlBase);
   }
 
-  /** Its process id (the decisions section reads its CPU time). */
+  /** The fake's process id (for its CPU time in /proc). */
   get pid(): number | undefined {
     return this.child.pid;
   }
@@ -141,7 +141,7 @@ export async function startLatchStack({ adminDatabaseUrl, role, webhookUrl, prep
       LATCH_POLICY_FILE: policyFile,
       BENCH_WEBHOOK_SECRET: WEBHOOK_SECRET,
       PORT: String(port),
-      // What an operator runs with: one JSON line per Slack request.
+      // What an operator runs with: a line for what each use case did, none for each ack.
       LOG_LEVEL: 'info',
       // Node flags for every latch process of the benchmark (BENCH_LATCH_NODE_OPTIONS: --max-semi-space-size=…),
       // and with BENCH_CPU_PROF_DIR a CPU profile of each (node --cpu-prof), written there when it exits.

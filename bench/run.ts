@@ -190,7 +190,7 @@ async function main(): Promise<number> {
       // Acked and not refused as busy must equal stored: a refusal says so in its ack; anything else lost was lost after the ack.
       const taken = ackResult.commandsSent - ackResult.commandsRefused;
       say(`slash commands: ${fmt(ackResult.commandsSent)} acked, ${fmt(ackResult.commandsRefused)} of them refused as busy, ${fmt(ackResult.requestsStored)} stored`);
-      if (ackResult.requestsStored !== taken) {
+      if (ackResult.requestsStored < taken - ackResult.commandsUnanswered || ackResult.requestsStored > taken) {
         problems.push(`ack: latch web took ${fmt(taken)} slash commands at ${fmt(ack.rate)}/s (acked ${fmt(ackResult.commandsSent)}, refused ${fmt(ackResult.commandsRefused)} as busy) but stored ${fmt(ackResult.requestsStored)} requests (announced ${fmt(ackResult.requestsCreated)}): the difference failed after the ack (see its log lines below)`);
       }
       say(`Slack calls Latch made: ${JSON.stringify(ackResult.slackCalls)}`);

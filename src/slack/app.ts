@@ -4,7 +4,6 @@ import type { Logger } from '../logging/logger.ts';
 import { slackLoggerFrom } from '../logging/slack-logger.ts';
 import { tracedSlackFetch } from '../observability/slack-api-spans.ts';
 import type { SeenSignatures } from './seen-signatures.ts';
-import { guardSignedRequests } from './signed-request-guard.ts';
 import { createSlackApiFetch, type SlackApiMetrics } from './slack-api-fetch.ts';
 import { createSlackTransport, envelopeLogContext, type SlackTransport } from './slack-transport.ts';
 
@@ -42,10 +41,8 @@ export function createSlackApp({ botToken, signingSecret, appToken, apiUrl, logg
   // Bolt builds a client of its own for each listener besides app.client, from the app's client
   // options: only a fetch given there sees every call they make.
   const fetch = tracedSlackFetch(createSlackApiFetch({ apiUrl, metrics }), apiUrl);
-  const bare = createSlackTransport({ signingSecret, appToken, apiUrl, fetch, logger: slackLogger });
-  // Over HTTP, the body limit, the timestamp's bounds and replays are checked before Bolt reads anything.
-  const transport: SlackTransport =
-    bare.mode === 'http' ? { ...bare, requestListener: guardSignedRequests(bare.requestListener, { signingSecret, seen: seenSignatures, logger }) } : bare;
+  // Over HTTP, the body limit, the signature, the timestamp's bounds and replays are checked before Bolt gets anything.
+  const transport = createSlackTransport({ signingSecret, appToken, apiUrl, fetch, logger: slackLogger, http: { seenSignatures, logger } });
   const app = new App({
     receiver: transport.receiver,
     token: botToken,

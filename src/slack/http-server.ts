@@ -54,9 +54,9 @@ export async function startHttpServer({ port, host, slack, readiness, metrics, a
       const draining = !server.listening;
       if (draining) res.setHeader('connection', 'close');
       res.on('finish', () => {
+        const level = accessLogLevel(path, res.statusCode);
+        if (!logger.isLevelEnabled(level)) return;
         const durationMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
-        // Probes and scrapes arrive every few seconds; at info they would drown everything else.
-        const level = path !== null && PROBES.has(path) ? 'debug' : 'info';
         // The path only when it is ours: a made-up one (or its query) is not worth a log line's room.
         logger[level](
           { method: req.method, path: path !== null && routes.has(path) ? path : underApi ? api!.prefix : 'other', status: res.statusCode, durationMs, slackRetry: req.headers['x-slack-retry-num'] },
@@ -89,6 +89,18 @@ export async function startHttpServer({ port, host, slack, readiness, metrics, a
 }
 
 const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
+
+/**
+ * The level of a request's access line. A request refused or failed (4xx, 5xx) is logged at info,
+ * except a probe's. A Slack request answered is logged at debug: what it did is logged at info by
+ * its use case ('access requested', 'decision recorded', a refusal), with the same requestId, and a
+ * line for each ack besides would double the log and its cost per request under load. Probes and
+ * scrapes arrive every few seconds: at info they would drown everything else.
+ */
+function accessLogLevel(path: string | null, status: number): 'debug' | 'info' {
+  if (path !== null && PROBES.has(path)) return 'debug';
+  return status >= 400 ? 'info' : 'debug';
+}
 
 function routesOf({ slack, readiness, metrics, logger }: Omit<HttpServerOptions, 'port' | 'host'>): Map<string, Route> {
   const routes = new Map<string, Route>();
