@@ -164,53 +164,47 @@ export class CopyBinaryParser {
   private pending: Buffer | null = null;
   private headerRead = false;
   private finished = false;
+  // Where each column of each event is, reused from piece to piece (a batch is read before the next).
+  private starts = new Int32Array(256 * COLUMNS);
+  private lengths = new Int32Array(256 * COLUMNS);
 
-  /** The whole events in what has arrived so far. */
+  /** The whole events in what has arrived so far; the batch is valid until the next push. */
   push(chunk: Buffer): AuditChainBatch {
     const bytes = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
     let at = 0;
     if (!this.headerRead) {
-      if (bytes.length < SIGNATURE.length + 8) return this.keep(bytes, 0, 0, new Int32Array(0), new Int32Array(0));
+      if (bytes.length < SIGNATURE.length + 8) return this.keep(bytes, 0, 0);
       if (!bytes.subarray(0, SIGNATURE.length).equals(SIGNATURE)) throw new Error('the audit chain COPY did not start with the binary COPY signature');
       at = SIGNATURE.length + 8 + bytes.readUInt32BE(SIGNATURE.length + 4);
-      if (bytes.length < at) return this.keep(bytes, 0, 0, new Int32Array(0), new Int32Array(0));
+      if (bytes.length < at) return this.keep(bytes, 0, 0);
       this.headerRead = true;
     }
-    // Each event is at least 2 + COLUMNS * 4 bytes: a bound on how many this piece can hold.
-    const most = Math.floor((bytes.length - at) / (2 + COLUMNS * 4)) + 1;
-    const starts = new Int32Array(most * COLUMNS);
-    const lengths = new Int32Array(most * COLUMNS);
+    const end = bytes.length;
     let rows = 0;
-    while (at + 2 <= bytes.length && !this.finished) {
-      const fields = bytes.readInt16BE(at);
+    rows: while (at + 2 <= end && !this.finished) {
+      const fields = (bytes[at]! << 24) >> 16 | bytes[at + 1]!;
       if (fields === -1) {
         this.finished = true;
         at += 2;
         break;
       }
       if (fields !== COLUMNS) throw new Error(`the audit chain COPY sent an event of ${fields} columns, not ${COLUMNS}`);
+      if ((rows + 1) * COLUMNS > this.starts.length) this.grow();
+      const { starts, lengths } = this;
       let field = at + 2;
-      let whole = true;
-      for (let column = 0; column < COLUMNS; column++) {
-        if (field + 4 > bytes.length) {
-          whole = false;
-          break;
-        }
-        const length = bytes.readInt32BE(field);
+      for (let column = rows * COLUMNS, last = column + COLUMNS; column < last; column++) {
+        if (field + 4 > end) break rows;
+        const length = (bytes[field]! << 24) | (bytes[field + 1]! << 16) | (bytes[field + 2]! << 8) | bytes[field + 3]!;
         field += 4;
-        starts[rows * COLUMNS + column] = field;
-        lengths[rows * COLUMNS + column] = length;
+        starts[column] = field;
+        lengths[column] = length;
         if (length > 0) field += length;
-        if (field > bytes.length) {
-          whole = false;
-          break;
-        }
+        if (field > end) break rows;
       }
-      if (!whole) break;
       rows += 1;
       at = field;
     }
-    return this.keep(bytes, at, rows, starts, lengths);
+    return this.keep(bytes, at, rows);
   }
 
   /** Throws unless the stream ended where the format says it ends. */
@@ -218,9 +212,18 @@ export class CopyBinaryParser {
     if (!this.finished || (this.pending && this.pending.length > 0)) throw new Error('the audit chain COPY ended before its trailer');
   }
 
-  private keep(bytes: Buffer, consumed: number, rows: number, starts: Int32Array, lengths: Int32Array): AuditChainBatch {
+  private grow(): void {
+    const starts = new Int32Array(this.starts.length * 2);
+    const lengths = new Int32Array(this.lengths.length * 2);
+    starts.set(this.starts);
+    lengths.set(this.lengths);
+    this.starts = starts;
+    this.lengths = lengths;
+  }
+
+  private keep(bytes: Buffer, consumed: number, rows: number): AuditChainBatch {
     this.pending = consumed < bytes.length ? bytes.subarray(consumed) : null;
-    return new AuditChainBatch(bytes, starts, lengths, rows);
+    return new AuditChainBatch(bytes, this.starts, this.lengths, rows);
   }
 }
 

@@ -68,16 +68,20 @@ export class AuditHashInputWriter {
 
   /** UTF-8 text as a JSON string, as PostgreSQL's to_json writes it. */
   jsonString(source: Buffer, start: number, end: number): void {
+    const { out } = this;
+    let at = this.at;
+    out[at++] = 0x22;
     for (let i = start; i < end; i++) {
       const byte = source[i]!;
       if (byte < 0x20 || byte === 0x22 || byte === 0x5c) {
-        this.at += this.out.write(JSON.stringify(source.toString('utf8', start, end)), this.at, 'utf8');
+        // Rare: text that needs escaping is escaped by the rule to_json shares with JSON.stringify.
+        this.at += out.write(JSON.stringify(source.toString('utf8', start, end)), this.at, 'utf8');
         return;
       }
+      out[at++] = byte;
     }
-    this.out[this.at++] = 0x22;
-    this.raw(source, start, end);
-    this.out[this.at++] = 0x22;
+    out[at++] = 0x22;
+    this.at = at;
   }
 
   /** A uuid's 16 bytes as uuid_out writes them (lowercase, 8-4-4-4-12), quoted. */
