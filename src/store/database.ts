@@ -27,6 +27,9 @@ export interface DatabaseOptions {
  */
 export const CONNECTION_WAIT_MS = 30_000;
 
+/** How long a transaction may sit idle between its statements before PostgreSQL ends it. */
+export const TRANSACTION_IDLE_LIMIT_MS = 10_000;
+
 /**
  * The Prisma client on a `pg` pool with a bounded wait for a connection (CONNECTION_WAIT_MS).
  * `$disconnect` also ends the pool.
@@ -43,6 +46,10 @@ export function createDatabase({ databaseUrl, poolSize = 10 }: DatabaseOptions):
     connectionTimeoutMillis: CONNECTION_WAIT_MS,
     idleTimeoutMillis: 30_000,
     application_name: 'latch',
+    // A transaction left idle (its process stuck between statements) is ended by PostgreSQL, which
+    // releases its locks; Prisma's interactive transactions time out after as long (transaction.ts).
+    // A startup parameter of each connection: no round trip per transaction.
+    idle_in_transaction_session_timeout: TRANSACTION_IDLE_LIMIT_MS,
   });
   // An idle connection that PostgreSQL closed (a restart, a failover, a terminated backend) is
   // dropped by the pool, which opens another when one is next needed; the next query that fails
