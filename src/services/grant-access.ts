@@ -114,13 +114,13 @@ async function attemptGrant(ctx: AccessContext, input: GrantAccessInput): Promis
 
     const grantedAt = ctx.clock.now();
     return inSqlTransaction(ctx.db, async (tx): Promise<GrantAccessResult> => {
-      const locked = await lockRequest(tx, request.id);
-      const requestApproved = locked?.state === 'approved';
-      const wantedExpiry = new Date((requestApproved ? await durationStart(tx, request.extendsRequestId, grantedAt) : grantedAt).getTime() + request.durationSeconds * 1000);
+      // More time on live access runs on from that access's end, read under the request's lock.
+      const extending = request.extendsRequestId ? await lockRequest(tx, request.id) : null;
+      const start = extending?.state === 'approved' ? await durationStart(tx, request.extendsRequestId, grantedAt) : grantedAt;
       // Someone ended the request while the provider worked (the request is no longer approved, or
       // the grant's end was asked for): the access exists, so it must be revoked at once, not after
-      // its full duration. completeGrant reads the grant's end as it updates it, in one statement.
-      const { expiresAt, stillWanted } = await completeGrant(tx, { requestId: request.id, grantId: grant.id, grantedAt, expiresAt: wantedExpiry, requestApproved });
+      // its full duration. completeGrant locks the request and reads both as it updates them, in one statement.
+      const { expiresAt, stillWanted } = await completeGrant(tx, { requestId: request.id, grantId: grant.id, grantedAt, expiresAt: new Date(start.getTime() + request.durationSeconds * 1000) });
       await appendAuditEvent(tx, {
         actor: 'latch',
         action: 'grant.granted',

@@ -39,33 +39,34 @@ export interface GrantDone {
   grantedAt: Date;
   /** When the access ends if it is still wanted. */
   expiresAt: Date;
-  /** The request, under its row lock, is still approved. */
-  requestApproved: boolean;
 }
 
 /**
- * Records the provider's grant, inside the caller's transaction (which holds the request's row
- * lock), in one statement: the grant's times, and the request active. Access whose end was asked
- * for while the provider worked (the grant's end_requested_at, read as the update finds the row)
- * or whose request is no longer approved expires at once instead. Says which it was.
+ * Records the provider's grant, inside the caller's transaction, in one statement: it locks the
+ * request's row (a lock that waited reads the row as its holder committed it), and if the request
+ * is still approved and the grant's end was not asked for while the provider worked (the grant's
+ * end_requested_at, read as the update finds the row), stores the grant's times and makes the
+ * request active; otherwise the access expires at once. Says which it was.
  */
 export async function completeGrant(tx: SqlTransaction, done: GrantDone): Promise<{ expiresAt: Date; stillWanted: boolean }> {
-  const [row] = await tx.rows<{ expiresAt: Date; stillWanted: boolean }>(COMPLETE_GRANT, [done.grantedAt, done.requestApproved, done.expiresAt, done.grantId, done.requestId]);
+  const [row] = await tx.rows<{ expiresAt: Date; stillWanted: boolean }>(COMPLETE_GRANT, [done.grantedAt, done.expiresAt, done.grantId, done.requestId]);
   if (!row) throw new Error(`grant ${done.grantId} is missing`);
   return row;
 }
 
 const COMPLETE_GRANT = `
-  WITH done AS (
+  WITH request AS (
+    SELECT state = 'approved' AS approved FROM access_requests WHERE id = $4::uuid FOR UPDATE
+  ), done AS (
     UPDATE grants
        SET granted_at = $1::timestamptz,
-           expires_at = CASE WHEN end_requested_at IS NULL AND $2::boolean THEN $3::timestamptz ELSE $1::timestamptz END,
+           expires_at = CASE WHEN end_requested_at IS NULL AND COALESCE((SELECT approved FROM request), false) THEN $2::timestamptz ELSE $1::timestamptz END,
            last_error = NULL, last_error_at = NULL, updated_at = now()
-     WHERE id = $4::uuid
-    RETURNING expires_at, end_requested_at IS NULL AND $2::boolean AS still_wanted
+     WHERE id = $3::uuid
+    RETURNING expires_at, end_requested_at IS NULL AND COALESCE((SELECT approved FROM request), false) AS still_wanted
   ), activated AS (
     UPDATE access_requests SET state = 'active', updated_at = now()
-     WHERE id = $5::uuid AND state = 'approved' AND (SELECT still_wanted FROM done)
+     WHERE id = $4::uuid AND state = 'approved' AND (SELECT still_wanted FROM done)
   )
   SELECT expires_at AS "expiresAt", still_wanted AS "stillWanted" FROM done`;
 
