@@ -62,21 +62,33 @@ export function startRecordingAuditEvents(tx: AnyTransaction): void {
  * Slack request beside each person's decision. Nothing to write, no statement and no lock.
  */
 export async function writeRecordedAuditEvents(tx: AnyTransaction): Promise<void> {
+  const append = takeRecordedAuditEvents(tx);
+  if (append) await executeIn(tx, append.text, append.values);
+}
+
+/**
+ * The statement that writes the events the transaction recorded (see writeRecordedAuditEvents),
+ * which from here are the caller's to send; null when there are none.
+ */
+export function takeRecordedAuditEvents(tx: AnyTransaction): { text: string; values: unknown[] } | null {
   const entries = recorded.get(tx) ?? [];
   recorded.delete(tx);
-  if (entries.length === 0) return;
+  if (entries.length === 0) return null;
   const evidence = entries.map((entry) => (entry.evidence?.transport === 'http' ? entry.evidence : null));
-  // Stored with millisecond precision (timestamptz(3)); the database hashes the time as stored.
-  await executeIn(tx, APPEND_AUDIT_EVENTS, [
-    entries.map((entry) => new Date(Math.floor(entry.at.getTime())).toISOString()),
-    entries.map((entry) => entry.actor),
-    entries.map((entry) => entry.action),
-    entries.map((entry) => entry.requestId ?? null),
-    entries.map((entry) => JSON.stringify(withTransport(entry.data ?? {}, entry.evidence))),
-    evidence.map((signed) => signed?.timestamp ?? null),
-    evidence.map((signed) => signed?.signature ?? null),
-    evidence.map((signed) => (signed ? Buffer.from(signed.rawBody).toString('hex') : null)),
-  ]);
+  return {
+    text: APPEND_AUDIT_EVENTS,
+    values: [
+      // Stored with millisecond precision (timestamptz(3)); the database hashes the time as stored.
+      entries.map((entry) => new Date(Math.floor(entry.at.getTime())).toISOString()),
+      entries.map((entry) => entry.actor),
+      entries.map((entry) => entry.action),
+      entries.map((entry) => entry.requestId ?? null),
+      entries.map((entry) => JSON.stringify(withTransport(entry.data ?? {}, entry.evidence))),
+      evidence.map((signed) => signed?.timestamp ?? null),
+      evidence.map((signed) => signed?.signature ?? null),
+      evidence.map((signed) => (signed ? Buffer.from(signed.rawBody).toString('hex') : null)),
+    ],
+  };
 }
 
 const APPEND_AUDIT_EVENTS = `

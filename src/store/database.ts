@@ -50,6 +50,10 @@ export function createDatabase({ databaseUrl, poolSize = 10 }: DatabaseOptions):
     // releases its locks; Prisma's interactive transactions time out after as long (transaction.ts).
     // A startup parameter of each connection: no round trip per transaction.
     idle_in_transaction_session_timeout: TRANSACTION_IDLE_LIMIT_MS,
+    // A statement may be sent before the previous one's answer is in (node-postgres's pipelining):
+    // inSqlTransaction sends BEGIN with its first statement and the audit append with COMMIT
+    // (transaction.ts). A caller that awaits each statement, as Prisma does, sees no difference.
+    pipeline: true,
   });
   // An idle connection that PostgreSQL closed (a restart, a failover, a terminated backend) is
   // dropped by the pool, which opens another when one is next needed; the next query that fails

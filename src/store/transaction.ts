@@ -1,5 +1,5 @@
 import { inTransactionSpan } from '../observability/transaction-span.ts';
-import { startRecordingAuditEvents, writeRecordedAuditEvents } from './audit-log.ts';
+import { startRecordingAuditEvents, takeRecordedAuditEvents, writeRecordedAuditEvents } from './audit-log.ts';
 import { CONNECTION_WAIT_MS, type Database } from './database.ts';
 import type { Prisma } from './generated/client.ts';
 import { SqlTransaction } from './sql-transaction.ts';
@@ -13,6 +13,11 @@ export type Transaction = Prisma.TransactionClient;
  * the work recorded are written after it, as the transaction's last statement, so the audit
  * chain's lock is held only from there to COMMIT (src/store/audit-log.ts). Any failure rolls back.
  *
+ * Two waits fewer than statements: the pool pipelines (database.ts), so BEGIN goes out with the
+ * work's first statement and COMMIT right behind the audit append, each answering for itself.
+ * PostgreSQL runs them in order; a BEGIN can only fail with its connection, which fails what
+ * follows it too, and an append that fails leaves the COMMIT behind it a ROLLBACK.
+ *
  * Work inside must be database work only: no Slack calls, no other connection's queries. Waiting
  * for a connection is bounded by the pool (CONNECTION_WAIT_MS); a transaction left idle, its
  * process stuck, is ended by PostgreSQL (the pool's idle_in_transaction_session_timeout,
@@ -22,13 +27,19 @@ export function inSqlTransaction<T>(db: Database, work: (tx: SqlTransaction) => 
   return inTransactionSpan(async () => {
     const client = await db.pool.connect();
     const tx = new SqlTransaction(client);
+    const begun = client.query('BEGIN');
+    // Awaited below, after the work's statements that went out behind it.
+    begun.catch(() => undefined);
     let result: T;
     try {
-      await client.query('BEGIN');
       startRecordingAuditEvents(tx);
       result = await work(tx);
-      await writeRecordedAuditEvents(tx);
-      await client.query('COMMIT');
+      await begun;
+      // Both statements are handed to pg now, in this order (rows() sends before its first await).
+      const append = takeRecordedAuditEvents(tx);
+      const [, committed] = await Promise.all([append && tx.rows(append.text, append.values), client.query('COMMIT')]);
+      // A statement failed and the work carried on: PostgreSQL answers COMMIT with a ROLLBACK.
+      if (committed.command !== 'COMMIT') throw new Error(`the transaction was rolled back (${committed.command}) after a statement in it failed`);
     } catch (error) {
       // A connection whose ROLLBACK fails is in an unknown state: destroyed, not pooled again.
       const broken = await client.query('ROLLBACK').then(

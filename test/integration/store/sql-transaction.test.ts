@@ -63,6 +63,20 @@ describe('inSqlTransaction (the hot paths’ transactions on one pooled pg conne
         await tx.rows('INSERT INTO changes (name) VALUES ($1)', ['duplicate']);
       }),
     ).rejects.toMatchObject({ code: '23505' });
+    // The audit append, sent with COMMIT behind it, fails: the COMMIT is a ROLLBACK.
+    await expect(
+      inSqlTransaction(db, async (tx) => {
+        await tx.rows('INSERT INTO changes (name) VALUES ($1)', ['unaudited']);
+        await appendAuditEvent(tx, { actor: 'U1', action: 'unwritable', requestId: 'not a request id', at: new Date(), data: {} });
+      }),
+    ).rejects.toThrow(/uuid/);
+    // A failed statement the work carried on past: nothing commits, and the caller hears of it.
+    await expect(
+      inSqlTransaction(db, async (tx) => {
+        await tx.rows('INSERT INTO changes (name) VALUES ($1)', ['swallowed']);
+        await tx.rows('SELECT 1 / 0').catch(() => undefined);
+      }),
+    ).rejects.toThrow(/rolled back/);
     expect(await changes()).toEqual([]);
     expect(await auditActions()).toEqual([]);
     await inSqlTransaction(db, async (tx) => {
