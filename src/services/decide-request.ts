@@ -91,7 +91,8 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
   // A later start asked for delays the grant job to it.
   let startsAt: Date | null = null;
   const result = await inSqlTransaction(ctx.db, async (tx): Promise<DecideRequestResult> => {
-    const request = await lockRequest(tx, input.requestId);
+    // One wait for both: the votes' read goes out behind the lock and runs once it is granted (readVotes).
+    const [request, votes] = await Promise.all([lockRequest(tx, input.requestId), readVotes(tx, input.requestId)]);
     // Votes are taken only while a decision can still move the request on.
     if (!request || !canTransition(request.state, input.decision === 'approve' ? 'approved' : 'denied')) {
       return refuse('not_pending', `This request is already ${request?.state ?? 'gone'}.`, { detail: { state: request?.state ?? null } });
@@ -99,7 +100,6 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
     if (input.revision !== undefined && input.revision !== request.revision) {
       return refuse('stale', 'This request changed after you saw it; look at it again before deciding.', { detail: { shown: input.revision, current: request.revision } });
     }
-    const votes = await readVotes(tx, request.id, request.revision);
     if (votes.some((vote) => vote.approverSlackId === input.deciderId)) {
       return refuse('already_decided', 'You have already decided this request.');
     }

@@ -4,12 +4,18 @@ import { uuidV7 } from './uuid-v7.ts';
 
 export type CastVote = Pick<Approval, 'approverSlackId' | 'decision' | 'approverGroups'>;
 
-/** The votes on one revision of a request, oldest first (read under the request's row lock). */
-export function readVotes(tx: SqlTransaction, requestId: string, revision: number): Promise<CastVote[]> {
+/**
+ * The votes on the request's current revision, oldest first. Meant to be sent right behind the
+ * request's row lock without waiting for it (lockRequest; the pool pipelines, transaction.ts):
+ * PostgreSQL runs it once the lock is granted, in a snapshot taken then, so it reads every vote
+ * committed under the lock before, on the revision the lock read.
+ */
+export function readVotes(tx: SqlTransaction, requestId: string): Promise<CastVote[]> {
   return tx.rows<CastVote>(
-    `SELECT approver_slack_id AS "approverSlackId", decision::text AS "decision", approver_groups AS "approverGroups"
-       FROM approvals WHERE request_id = $1::uuid AND request_revision = $2::int ORDER BY created_at`,
-    [requestId, revision],
+    `SELECT a.approver_slack_id AS "approverSlackId", a.decision::text AS "decision", a.approver_groups AS "approverGroups"
+       FROM approvals AS a JOIN access_requests AS r ON r.id = a.request_id AND a.request_revision = r.revision
+      WHERE a.request_id = $1::uuid ORDER BY a.created_at`,
+    [requestId],
   );
 }
 
