@@ -5,7 +5,9 @@ import { groupsOf, type AutoApprovalRule, type ResourcePolicy } from '../domain/
 import { appendAuditEvents, type AuditEntry } from '../store/audit-log.ts';
 import { insertRequest, isUniqueViolation } from '../store/request-insert.ts';
 import { lockRequester } from '../store/requester-lock.ts';
-import { inTransaction, type Transaction } from '../store/transaction.ts';
+import { readRequestBySubmission } from '../store/request-reads.ts';
+import type { SqlTransaction } from '../store/sql-transaction.ts';
+import { inSqlTransaction } from '../store/transaction.ts';
 import { loadAutoApprovalHistory } from './auto-approval-history.ts';
 import { handOver } from './decide-request.ts';
 import { publishCommitted } from './latch-events.ts';
@@ -92,9 +94,12 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
   let decidedBy: string | undefined;
   let requestId: string;
   try {
-    const made = await inTransaction(ctx.db, async (tx) => {
+    const made = await inSqlTransaction(ctx.db, async (tx) => {
       // Under the requester's lock, so their concurrent requests count each other (see lockRequester).
-      await lockRequester(tx, input.requesterId);
+      // Sent without waiting for its answer (the pool pipelines, transaction.ts): PostgreSQL runs
+      // each later statement once the lock is granted, in a snapshot taken then.
+      const locked = lockRequester(tx, input.requesterId);
+      locked.catch(() => undefined); // awaited below
       const auto = input.breakGlass ? { rule: undefined, withheld: null } : await autoApprovalFor(tx, resource, autoCandidate, memberGroups, now);
       rule = auto.rule;
       decidedBy = breakGlass ? BREAK_GLASS_RULE : rule?.name;
@@ -117,6 +122,7 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
         },
         decidedBy ? null : policy.limits.pendingPerPerson,
       );
+      await locked;
       if (!requestId) return { refused: true as const };
       const created: AuditEntry = {
         actor: input.requesterId,
@@ -168,7 +174,7 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
  * withhold an approval. `withheld` says which rule the history stopped and why, for the audit.
  */
 async function autoApprovalFor(
-  tx: Transaction,
+  tx: SqlTransaction,
   resource: ResourcePolicy,
   candidate: AutoApprovalCandidate,
   memberGroups: ReadonlySet<string>,
@@ -191,7 +197,7 @@ function pendingLimitMessage(limit: number): string {
 
 /** The request a submission already made, as requestAccess reports it; null when there is none. */
 async function requestMadeBy(ctx: ServiceContext, submissionKey: string, requesterId: string): Promise<RequestAccessResult | null> {
-  const made = await ctx.db.accessRequest.findUnique({ where: { submissionKey } });
+  const made = await readRequestBySubmission(ctx.db, submissionKey);
   // A key is a Slack view id, shown to one person: another's is not theirs to find.
   if (!made || made.requesterSlackId !== requesterId) return null;
   ctx.logger.info({ accessRequestId: made.id }, 'the same request form was submitted again; the request it made stands');

@@ -27,6 +27,9 @@ export interface DatabaseOptions {
  */
 export const CONNECTION_WAIT_MS = 30_000;
 
+/** How long a transaction may sit idle between its statements before PostgreSQL ends it. */
+export const TRANSACTION_IDLE_LIMIT_MS = 10_000;
+
 /**
  * The Prisma client on a `pg` pool with a bounded wait for a connection (CONNECTION_WAIT_MS).
  * `$disconnect` also ends the pool.
@@ -48,6 +51,14 @@ export function createDatabase({ databaseUrl, poolSize = 10 }: DatabaseOptions):
     connectionTimeoutMillis: CONNECTION_WAIT_MS,
     idleTimeoutMillis: 30_000,
     application_name: 'latch',
+    // A transaction left idle (its process stuck between statements) is ended by PostgreSQL, which
+    // releases its locks; Prisma's interactive transactions time out after as long (transaction.ts).
+    // A startup parameter of each connection: no round trip per transaction.
+    idle_in_transaction_session_timeout: TRANSACTION_IDLE_LIMIT_MS,
+    // A statement may be sent before the previous one's answer is in (node-postgres's pipelining):
+    // inSqlTransaction sends BEGIN with its first statement and the audit append with COMMIT
+    // (transaction.ts). A caller that awaits each statement, as Prisma does, sees no difference.
+    pipeline: true,
   });
   // An idle connection that PostgreSQL closed (a restart, a failover, a terminated backend) is
   // dropped by the pool, which opens another when one is next needed; the next query that fails
