@@ -68,11 +68,24 @@ describe('createSlackApiFetch', () => {
     expect(counted).toEqual(['usergroups.users.list 429']);
   });
 
-  it('passes posts to a response_url to Node’s fetch, unobserved (their paths carry tokens)', async () => {
+  it('delivers posts to a response_url, unobserved (their paths carry tokens)', async () => {
     const fetch = createSlackApiFetch({ apiUrl: slack.apiUrl, metrics });
     const response = await fetch(slack.responseUrl('cmd-1'), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ text: 'hi' }) });
-    expect(response).toBeInstanceOf(Response);
     expect(response.status).toBe(200);
+    expect(response.ok).toBe(true);
+    expect(slack.callsTo('response_url')).toMatchObject([{ args: { id: 'cmd-1', text: 'hi' } }]);
+    expect(counted).toEqual([]);
+  });
+
+  it("answers a used-up response_url's refusal as not ok, for Bolt's respond() to throw", async () => {
+    const fetch = createSlackApiFetch({ apiUrl: slack.apiUrl, metrics });
+    // Slack takes five posts to a response_url; the sixth is refused with an HTTP error.
+    slack.workspace.issueResponseUrl('cmd-2', { userId: 'U1', channel: 'C0GENERAL' });
+    const post = () => fetch(slack.responseUrl('cmd-2'), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ text: 'again' }) });
+    for (let i = 0; i < 5; i++) expect((await post()).ok).toBe(true);
+    const response = await post();
+    expect(response.ok).toBe(false);
+    expect(response.status).toBe(404);
     expect(counted).toEqual([]);
   });
 });
