@@ -23,7 +23,13 @@ type FetchResponse = Awaited<ReturnType<FetchFunction>>;
  * about a third of fetch's CPU per call (measured with a 1.7 kB answer on loopback).
  */
 let pool: Agent | undefined;
-const sharedPool = () => (pool ??= new Agent({ keepAliveTimeout: 30_000 }));
+/**
+ * Connections open at once to one origin; requests beyond wait in the pool's queue. The WebClient's
+ * own queue let 100 calls run at once; Latch's client (slack-web-client.ts) has no queue, so a
+ * burst of messages is bounded here instead of opening a connection (a TLS handshake) per call.
+ */
+const MAX_CONNECTIONS_PER_ORIGIN = 100;
+const sharedPool = () => (pool ??= new Agent({ keepAliveTimeout: 30_000, connections: MAX_CONNECTIONS_PER_ORIGIN }));
 
 export interface SlackApiFetchOptions {
   /** Base URL of the Web API; Slack's own when absent. */
