@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { WebClient } from '@slack/web-api';
 import pg from 'pg';
 import { createSlackApiFetch } from '../src/slack/slack-api-fetch.ts';
+import { SlackWebClient } from '../src/slack/slack-web-client.ts';
 import { APPROVE } from '../src/slack/blocks/ids.ts';
 import { freePort } from '../test/helpers/free-port.ts';
 import { SlackSender } from '../test/helpers/slack-sender.ts';
@@ -164,15 +165,15 @@ async function slackCallsSettled(stack: LatchStack): Promise<void> {
 }
 
 /**
- * CPU per Web API call on the calling side: a WebClient posting an approval-sized message to the
- * fake Slack (its own process), through Latch's fetch (src/slack/slack-api-fetch.ts, metrics
- * counting included) and through Node's fetch (the Web API client's default), alternately, 8 at
- * a time, after a warm-up of each.
+ * CPU per Web API call on the calling side: posting an approval-sized message to the fake Slack
+ * (its own process) through Latch's client (src/slack/slack-web-client.ts on Latch's fetch,
+ * src/slack/slack-api-fetch.ts, metrics counting included) and through a default WebClient on
+ * Node's fetch, alternately, 8 at a time, after a warm-up of each.
  */
 async function slackCallCpu(apiUrl: string, calls: number): Promise<{ latch: number; nodeFetch: number }> {
   const ignore = () => undefined;
   const clients = {
-    latch: new WebClient(BENCH_BOT_TOKEN, { slackApiUrl: apiUrl, fetch: createSlackApiFetch({ apiUrl, metrics: { slackApiError: ignore, slackRateLimited: ignore } }) }),
+    latch: new SlackWebClient(BENCH_BOT_TOKEN, { slackApiUrl: apiUrl, fetch: createSlackApiFetch({ apiUrl, metrics: { slackApiError: ignore, slackRateLimited: ignore } }) }),
     nodeFetch: new WebClient(BENCH_BOT_TOKEN, { slackApiUrl: apiUrl }),
   };
   const blocks = Array.from({ length: 6 }, (_, i) => ({ type: 'section', text: { type: 'mrkdwn', text: `*Field ${i}*\n${'some request detail '.repeat(8)}` } }));

@@ -5,6 +5,7 @@ import { slackLoggerFrom } from '../logging/slack-logger.ts';
 import { tracedSlackFetch } from '../observability/slack-api-spans.ts';
 import type { SeenSignatures } from './seen-signatures.ts';
 import { createSlackApiFetch, type SlackApiMetrics } from './slack-api-fetch.ts';
+import { SlackWebClient } from './slack-web-client.ts';
 import { createSlackTransport, envelopeLogContext, type SlackTransport } from './slack-transport.ts';
 
 export { SLACK_EVENTS_PATH } from './slack-transport.ts';
@@ -43,16 +44,11 @@ export function createSlackApp({ botToken, signingSecret, appToken, apiUrl, logg
   const fetch = tracedSlackFetch(createSlackApiFetch({ apiUrl, metrics }), apiUrl);
   // Over HTTP, the body limit, the signature, the timestamp's bounds and replays are checked before Bolt gets anything.
   const transport = createSlackTransport({ signingSecret, appToken, apiUrl, fetch, logger: slackLogger, http: { seenSignatures, logger } });
-  const app = new App({
-    receiver: transport.receiver,
-    token: botToken,
-    logger: slackLogger,
-    deferInitialization: true,
-    clientOptions: {
-      ...(apiUrl ? { slackApiUrl: apiUrl } : {}),
-      fetch,
-    },
-  });
+  const clientOptions = { ...(apiUrl ? { slackApiUrl: apiUrl } : {}), fetch };
+  const app = new App({ receiver: transport.receiver, token: botToken, logger: slackLogger, deferInitialization: true, clientOptions });
+  // Latch's own calls (the notifier's messages and updates, App Home) go through app.client: give
+  // it the client whose hot methods skip the WebClient's queue and retry wrapper.
+  app.client = new SlackWebClient(botToken, { ...clientOptions, logger: slackLogger });
   if (transport.mode === 'socket-mode') app.use(envelopeLogContext);
   return { app, transport, slackFetch: fetch };
 }
