@@ -45,7 +45,7 @@ export interface CpuKindResult {
 export interface CpuResult {
   command: CpuKindResult;
   click: CpuKindResult;
-  /** CPU milliseconds per Web API call (chat.postMessage) in the calling process: Latch's fetch, and Node's. */
+  /** CPU milliseconds per Web API call (chat.postMessage) in the calling process: Latch's client, and a default WebClient on Node's fetch. */
   slackCallMs: { latch: number; nodeFetch: number };
   /** Peak memory (VmHWM) after the run: latch web and the bare Bolt app. */
   peakMiB: { latch: number; bare: number };
@@ -136,7 +136,7 @@ export async function runCpuPerRequest({ adminDatabaseUrl, requests, warmup, rat
     say(`  Approve click: latch web ${clicks.latchMs.toFixed(2)} ms CPU each, bare Bolt ${clicks.bareMs.toFixed(2)} ms (${requests} counted at ${rate}/s after ${warmup} not counted; ${clicks.notTaken} not approved)`);
 
     const slackCallMs = await slackCallCpu(stack.slack.apiUrl, requests);
-    say(`  Slack Web API call (chat.postMessage, about ${requests} of each kind made from this process): ${slackCallMs.latch.toFixed(3)} ms CPU each through Latch's fetch, ${slackCallMs.nodeFetch.toFixed(3)} ms through Node's fetch`);
+    say(`  Slack Web API call (chat.postMessage, about ${requests} of each kind made from this process): ${slackCallMs.latch.toFixed(3)} ms CPU each through Latch's client, ${slackCallMs.nodeFetch.toFixed(3)} ms through a default WebClient on Node's fetch`);
 
     return {
       command: commands,

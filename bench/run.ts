@@ -165,7 +165,7 @@ async function main(): Promise<number> {
         const { latchMs, bareMs } = result[kind];
         say(`CPU per ${kind === 'command' ? 'slash command' : 'Approve click'} at ${fmt(cpuLoad.rate)}/s: latch web ${fmt(latchMs, 2)} ms, bare Bolt ${fmt(bareMs, 2)} ms; Latch / bare ${ratio(latchMs, bareMs)}; target ≤ 3 ms (Latch / target ${ratio(latchMs, 3)})`);
       }
-      say(`CPU per Slack Web API call (chat.postMessage, in the calling process): Latch's fetch ${fmt(result.slackCallMs.latch, 3)} ms, Node's fetch ${fmt(result.slackCallMs.nodeFetch, 3)} ms; Latch / Node ${ratio(result.slackCallMs.latch, result.slackCallMs.nodeFetch)}`);
+      say(`CPU per Slack Web API call (chat.postMessage, in the calling process): Latch's client ${fmt(result.slackCallMs.latch, 3)} ms, default WebClient ${fmt(result.slackCallMs.nodeFetch, 3)} ms; Latch / default ${ratio(result.slackCallMs.latch, result.slackCallMs.nodeFetch)}`);
       say(`peak memory (VmHWM) at ${fmt(cpuLoad.rate)}/s: latch web ${fmt(result.peakMiB.latch)} MiB, bare Bolt ${fmt(result.peakMiB.bare)} MiB; Latch / bare ${ratio(result.peakMiB.latch, result.peakMiB.bare)}`);
       say(`Slack calls Latch made: ${JSON.stringify(result.slackCalls)}`);
       if (Object.keys(result.problems).length) say(`latch web logged warnings or errors: ${JSON.stringify(result.problems)}`);
