@@ -20,6 +20,7 @@ import { PostgresAccessLocks } from '../store/access-lock.ts';
 import { createDatabase, type Database } from '../store/database.ts';
 import { PostgresTargetLocks } from '../store/target-lock.ts';
 import { createLatch, type Latch, type LatchOptions } from './create-latch.ts';
+import { QueuedNotices } from './queued-notices.ts';
 import { finishingPart, GracefulShutdown } from './graceful-shutdown.ts';
 import { PolicySource } from './policy-source.ts';
 import { readinessCheck } from './readiness.ts';
@@ -29,8 +30,10 @@ import { servingPart } from './serving-part.ts';
  * The one place a Latch process is put together, for each of its roles. What the use cases get:
  * - `ctx.access`: where a use case queues what follows its commit (a grant, a revocation): the
  *   BullMQ queues (jobs/job-queues.ts), in every role, since `latch web` approves too.
- * - `ctx.events`: who hears what happened: the Slack notifier (slack/notifier.ts), built with the
- *   Slack app by createLatch (create-latch.ts, which also registers the listeners).
+ * - `ctx.events`: who hears what happened. The listeners' use cases queue it (QueuedNotices, a
+ *   `notify` job), in every role, so a worker tells people; the jobs' use cases tell the Slack
+ *   notifier (slack/notifier.ts) directly. Both are built with the Slack app by createLatch
+ *   (create-latch.ts, which also registers the listeners).
  * - `ctx.providerFor`: the provider of a resource in the policy in force, asked on every use, so
  *   a reloaded policy (PolicySource) brings its providers with it.
  * - the job context (jobs/job-context.ts): the same use-case context plus this process's access
@@ -122,6 +125,8 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
     const latch = createLatch({
       db,
       access: queues,
+      // The Slack notices that follow a command or click: a worker posts them (any worker).
+      events: (notifier) => new QueuedNotices(queues, db, notifier),
       policy: () => source.policy,
       logger,
       botToken: env.SLACK_BOT_TOKEN,
@@ -207,14 +212,16 @@ export interface StartJobsOptions {
 
 /**
  * The worker side (`latch start`, `latch worker`): the job context from the Slack app's use-case
- * context (whose events reach the notifier), with this process's access locks, then every
- * registered job (jobs/job-runner.ts). The locks close after the jobs.
+ * context, whose events reach the notifier in this process (a job is where notices end up, never
+ * queued again), with this process's access locks, then every registered job
+ * (jobs/job-runner.ts). The locks close after the jobs.
  */
 export async function startJobs(options: StartJobsOptions): Promise<RunningJobs> {
   const { latch, queues, providers, logger } = options;
   const locks = new PostgresAccessLocks({ databaseUrl: options.databaseUrl, poolSize: queues.settings.concurrency * 2 });
   const access: AccessContext = {
     ...latch.services,
+    events: latch.notifier,
     providerFor: (resourceId) => providers.get(resourceId),
     providerForSettings: async (settings) => providers.fromSettings?.(settings),
     locks,
