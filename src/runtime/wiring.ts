@@ -30,17 +30,18 @@ import { servingPart } from './serving-part.ts';
  * The one place a Latch process is put together, for each of its roles. What the use cases get:
  * - `ctx.access`: where a use case queues what follows its commit (a grant, a revocation): the
  *   BullMQ queues (jobs/job-queues.ts), in every role, since `latch web` approves too.
- * - `ctx.events`: who hears what happened. The listeners' use cases queue it (QueuedNotices, a
- *   `notify` job), in every role, so a worker tells people; the jobs' use cases tell the Slack
- *   notifier (slack/notifier.ts) directly. Both are built with the Slack app by createLatch
- *   (create-latch.ts, which also registers the listeners).
+ * - `ctx.events`: who hears what happened: the Slack notifier (slack/notifier.ts), built with the
+ *   Slack app by createLatch (create-latch.ts, which also registers the listeners). In `latch web`
+ *   the listeners' use cases queue it instead (QueuedNotices, a `notify` job), so a worker tells
+ *   people; the jobs' use cases always tell the notifier of their own process.
  * - `ctx.providerFor`: the provider of a resource in the policy in force, asked on every use, so
  *   a reloaded policy (PolicySource) brings its providers with it.
  * - the job context (jobs/job-context.ts): the same use-case context plus this process's access
  *   locks and the providers of grants' recorded settings (startJobs, below), the queues and
  *   metrics. Only `latch start` and `latch worker` build it.
- * The roles differ in three places only, each marked `Role:` below: a worker opens no Socket Mode and
- * serves no Slack requests over HTTP; a web process runs no jobs, so it opens no access lock.
+ * The roles differ in four places only, each marked `Role:` below: a worker opens no Socket Mode and
+ * serves no Slack requests over HTTP; a web process runs no jobs, so it opens no access lock, and
+ * leaves its Slack notices to the workers.
  * Shutdown: every part is added to GracefulShutdown in the order it opens; all stop taking work
  * at once, the work in hand finishes (bounded), then they close in the reverse order, so no part
  * closes under another still using it (PostgreSQL, opened first, closes last).
@@ -125,8 +126,11 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
     const latch = createLatch({
       db,
       access: queues,
-      // The Slack notices that follow a command or click: a worker posts them (any worker).
-      events: (notifier) => new QueuedNotices(queues, db, notifier),
+      // Role: in `latch web` the Slack notices that follow a command or click are a job any worker
+      // runs, so they cost the web process one enqueue and survive its death after the commit. `latch
+      // start` posts them itself, as its own jobs' notices: a queue buys one process nothing, and
+      // its shutdown then finishes them with the handlers that made them.
+      ...(role === 'web' ? { events: (notifier: Latch['notifier']) => new QueuedNotices(queues, db, notifier) } : {}),
       policy: () => source.policy,
       logger,
       botToken: env.SLACK_BOT_TOKEN,
