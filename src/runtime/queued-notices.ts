@@ -1,3 +1,4 @@
+import { happensMoreThanOnce } from '../jobs/definitions/notify-people.ts';
 import type { JobQueues } from '../jobs/job-queues.ts';
 import { isRequestEvent, type LatchEvent, type LatchEventPublisher } from '../services/latch-events.ts';
 import { latestEventSeq } from '../services/messages-shown.ts';
@@ -27,8 +28,9 @@ export class QueuedNotices implements LatchEventPublisher {
 
   async publish(event: LatchEvent): Promise<void> {
     if (!isRequestEvent(event)) return this.inProcess.publish(event);
-    // Read after the commit: the job's id names the version of the request it follows.
-    const seq = await latestEventSeq(this.db, event.requestId);
-    await this.queues.enqueue('notify', { event, seq: String(seq) });
+    // Read after the commit, and only for an event that may happen again: the job's id then names
+    // the version of the request it follows. A command or the deciding click costs no read.
+    const seq = happensMoreThanOnce(event) ? { seq: String(await latestEventSeq(this.db, event.requestId)) } : {};
+    await this.queues.enqueue('notify', { event, ...seq });
   }
 }

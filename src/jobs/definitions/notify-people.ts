@@ -30,15 +30,28 @@ const requestEvent: z.ZodType<RequestEvent> = z.discriminatedUnion('type', [
 ]);
 
 /**
+ * What happens to a request at most once (its state moves on, or it is marked, in the same
+ * commit): its event alone names the notice. Any other (a vote, of which a request gets several)
+ * is named with the version of the request it follows.
+ */
+const ONCE_PER_REQUEST: ReadonlySet<RequestEvent['type']> = new Set(['request.created', 'request.decided', 'request.expired', 'request.cancelled', 'access.end_requested', 'break_glass.reviewed']);
+
+/** Does the notice of this event need the request's newest audit seq in its id? */
+export function happensMoreThanOnce(event: RequestEvent): boolean {
+  return !ONCE_PER_REQUEST.has(event.type);
+}
+
+/**
  * Tells people in Slack what a use case run by `latch web` published (runtime/queued-notices.ts):
  * the approval message and the requester's DM of a new request, the rewrites after a vote, the
  * outcome. The worker's Slack notifier does it exactly as the web process did in-process.
  *
- * `seq` is the request's newest audit event when the event was queued, so the id names the event
- * and the version of the request it follows: a retried enqueue, or the same event published twice,
- * is one job, while two votes in a row are two (their seqs differ). Two events of one type queued
- * at the same seq are one job, which is enough: it runs after both commits and reads them both.
- * Finished jobs are kept an hour, so the id still refuses a late duplicate (an outcome DM twice).
+ * The id names the event, so a retried enqueue, or the same event published twice, is one job:
+ * the type and request of an event that happens once to a request, plus `seq` for the others, the
+ * request's newest audit event when it was queued. Two votes in a row are two jobs (their seqs
+ * differ); two events of one type queued at the same seq are one, which is enough: it runs after
+ * both commits and reads them both. Finished jobs are kept an hour, so the id still refuses a late
+ * duplicate (an outcome DM twice).
  *
  * Retried a few times when it throws (PostgreSQL unreachable while loading the request); Slack's
  * own refusals are logged by the notifier and repaired by the sweeps, never retried here. The
@@ -48,8 +61,10 @@ const requestEvent: z.ZodType<RequestEvent> = z.discriminatedUnion('type', [
 export const notifyPeopleJob = defineQueuedJob({
   name: 'notify',
   queue: JOB_QUEUES.notices,
-  payload: z.object({ event: requestEvent, seq: z.string().regex(/^\d+$/) }),
-  id: ({ event, seq }) => `notify-${event.type}-${event.requestId}-${seq}`,
+  payload: z
+    .object({ event: requestEvent, seq: z.string().regex(/^\d+$/).optional() })
+    .refine(({ event, seq }) => (seq !== undefined) === happensMoreThanOnce(event), 'seq is given for an event that may happen more than once to a request, and only then'),
+  id: ({ event, seq }) => `notify-${event.type}-${event.requestId}${seq === undefined ? '' : `-${seq}`}`,
   options: () => ({
     attempts: 3,
     backoff: { type: 'exponential', delay: 1_000 },

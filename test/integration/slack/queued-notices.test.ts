@@ -14,13 +14,20 @@ import { testPolicy, testResource } from '../../helpers/test-policy.ts';
  */
 const [REQUESTER, OTHER] = ['U0REQUESTER', 'U0OTHERPERSON'];
 const APPROVER = 'U0APPROVER1';
+const PANEL = ['U0PANEL1', 'U0PANEL2', 'U0PANEL3'];
 
 let redis: PrivateRedis;
 let h: LatchHarness;
 
 beforeAll(async () => {
   redis = await PrivateRedis.start();
-  h = await LatchHarness.start(testPolicy([testResource({ approvers: { users: [APPROVER], groups: [], required: 1, oneFrom: [] } })]), { queuedNotices: { redisUrl: redis.url } });
+  h = await LatchHarness.start(
+    testPolicy([
+      testResource({ approvers: { users: [APPROVER], groups: [], required: 1, oneFrom: [] } }),
+      testResource({ id: 'vault', name: 'Vault', approvers: { users: PANEL, groups: [], required: 3, oneFrom: [] } }),
+    ]),
+    { queuedNotices: { redisUrl: redis.url } },
+  );
 });
 afterAll(async () => {
   await h?.close();
@@ -35,12 +42,17 @@ beforeEach(async () => {
 const approvalMessage = (call: FakeSlackCall) => call.args.channel === 'C0APPROVALS' && !call.args.thread_ts;
 
 /** Sends `/request-access prod-db read 2h …` and waits until its listener has finished (answered, and queued or failed to queue). */
-async function requestAccess(userId: string): Promise<string> {
-  const response = await h.command(userId, `prod-db read 2h investigating INC-${userId}`);
+async function requestAccess(userId: string, resource = 'prod-db'): Promise<string> {
+  const response = await h.command(userId, `${resource} read 2h investigating INC-${userId}`);
   expect(response.status).toBe(200);
   await h.latch.listenerWork.idle();
   const request = await h.db.accessRequest.findFirstOrThrow({ where: { requesterSlackId: userId }, orderBy: { createdAt: 'desc' } });
   return request.id;
+}
+
+async function waitForAnnounced(requestId: string) {
+  await waitFor(async () => (await h.db.accessRequest.findUniqueOrThrow({ where: { id: requestId } })).approvalMessageTs !== null);
+  return h.db.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
 }
 
 async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
@@ -87,6 +99,24 @@ describe('Slack notices queued by the web side and posted by a worker', () => {
     await h.startNoticeWorker();
     await waitFor(async () => (await h.db.accessRequest.findUniqueOrThrow({ where: { id: requestId } })).requesterMessageTs !== null);
     expect(h.slack.callsTo('chat.postMessage').filter(approvalMessage)).toHaveLength(1);
+  });
+
+  it('queues two votes in a row as two notices, and the same vote published again as none more', async () => {
+    await h.stopNoticeWorker();
+    const requestId = await requestAccess(REQUESTER, 'vault');
+    for (const approver of PANEL.slice(0, 2)) {
+      expect((await h.click(approver, APPROVE, requestId)).status).toBe(200);
+      await h.latch.listenerWork.idle();
+    }
+    await h.latch.services.events.publish({ type: 'vote.recorded', requestId });
+    // The request's notice, and one for each vote.
+    expect(await h.noticesWaiting()).toBe(3);
+
+    await h.startNoticeWorker();
+    const { approvalMessageTs } = await waitForAnnounced(requestId);
+    // However the jobs ran, the approval message in Slack ends up showing both votes.
+    const shown = () => h.slack.callsTo('chat.update').filter((call) => call.args.ts === approvalMessageTs).at(-1) ?? h.slack.callsTo('chat.postMessage').find(approvalMessage);
+    await waitFor(() => PANEL.slice(0, 2).every((approver) => JSON.stringify(shown()?.args.blocks).includes(approver)));
   });
 
   it('announces a request whose notice Redis refused, once the re-announce sweep runs', async () => {

@@ -74,24 +74,31 @@ describe('the job registry', () => {
     }
   });
 
-  it('takes a notice as the event about a request, ids only, and the seq it follows', () => {
+  it('takes a notice as the event about a request, ids only, and for an event that may repeat the seq it follows', () => {
     const notify = JOB_REGISTRY.find((definition) => definition.name === 'notify')!;
     const [requestId, grantId] = [randomUUID(), randomUUID()];
-    for (const event of [
-      { type: 'request.created', requestId },
-      { type: 'request.decided', requestId, outcome: 'approved' },
-      { type: 'access.granted', requestId, grantId },
+    // What happens once to a request is named by the event alone; a vote, by the seq it follows too.
+    for (const payload of [
+      { event: { type: 'request.created', requestId } },
+      { event: { type: 'request.decided', requestId, outcome: 'approved' } },
+      { event: { type: 'vote.recorded', requestId }, seq: '7' },
+      { event: { type: 'access.granted', requestId, grantId }, seq: '7' },
     ]) {
-      expect(notify.payload.parse({ event, seq: '7' })).toEqual({ event, seq: '7' });
+      expect(notify.payload.parse(payload)).toEqual(payload);
     }
+    const id = notify.id as (payload: unknown) => string;
+    expect(id({ event: { type: 'request.created', requestId } })).toBe(`notify-request.created-${requestId}`);
+    expect(id({ event: { type: 'vote.recorded', requestId }, seq: '7' })).toBe(`notify-vote.recorded-${requestId}-7`);
     for (const malformed of [
-      { event: { type: 'request.created', requestId }, seq: 7 },
-      { event: { type: 'request.created', requestId }, seq: '7:1' },
-      { event: { type: 'request.created', requestId: 'a:b' }, seq: '7' },
-      { event: { type: 'request.decided', requestId, outcome: 'maybe' }, seq: '7' },
+      { event: { type: 'vote.recorded', requestId }, seq: 7 },
+      { event: { type: 'vote.recorded', requestId }, seq: '7:1' },
+      { event: { type: 'vote.recorded', requestId } },
+      { event: { type: 'request.created', requestId }, seq: '7' },
+      { event: { type: 'request.created', requestId: 'a:b' } },
+      { event: { type: 'request.decided', requestId, outcome: 'maybe' } },
       { event: { type: 'access.granted', requestId }, seq: '7' },
-      { event: { type: 'digest.due', name: 'weekly', at: new Date() }, seq: '7' },
-      { event: { type: 'standing_access.changed', found: [], resolved: [] }, seq: '7' },
+      { event: { type: 'digest.due', name: 'weekly', at: new Date() } },
+      { event: { type: 'standing_access.changed', found: [], resolved: [] } },
     ]) {
       expect(notify.payload.safeParse(malformed).success).toBe(false);
     }
