@@ -73,8 +73,8 @@ export interface Latch extends SlackApp {
 /**
  * The Slack side of a process, for wiring.ts (every role) and the test harness: the use cases'
  * context (its `events` go where `options.events` says, the Slack notifier unless told; its user
- * and group directories ask Slack), the
- * Slack app with its middleware in the order a payload meets it, and the listeners. The job
+ * and group directories ask Slack), the Slack app with its middleware in the order a payload meets
+ * it, and the listeners. The job
  * context extends this context (startJobs in wiring.ts); nothing else builds one.
  */
 export function createLatch(options: LatchOptions): Latch {

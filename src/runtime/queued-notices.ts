@@ -5,8 +5,9 @@ import { latestEventSeq } from '../services/messages-shown.ts';
 import type { Database } from '../store/database.ts';
 
 /**
- * Where the use cases run by the Slack listeners of `latch web` publish: an event about a request becomes a `notify` job (jobs/definitions/notify-people.ts)
- * that a worker runs with the same Slack notifier. The web process only acks, commits, queues and
+ * Where the use cases run by the Slack listeners of `latch web` publish: an event about a request
+ * becomes a `notify` job (jobs/definitions/notify-people.ts) that a worker runs with the same Slack
+ * notifier. The web process only acks, commits, queues and
  * answers the person (the `response_url` answer, the modal's update); the approval message, the
  * DMs and the rewrites that follow cost it nothing more, and a web process that dies after its
  * commit no longer takes them with it. What a worker's own jobs publish (grants, revocations,
