@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Queue } from 'bullmq';
+import { JOB_QUEUES } from '../src/jobs/job-queue-specs.ts';
 import { createLogger } from '../src/logging/logger.ts';
 import { SLACK_EVENTS_PATH } from '../src/slack/app.ts';
 import { migrateDatabase } from '../src/store/migrate.ts';
@@ -86,6 +88,12 @@ export interface LatchStack {
   redis: PrivateRedis;
   slack: FakeSlackChild;
   latch: LatchProcess;
+  /**
+   * With a `web` stack, the `latch worker` that posts the Slack notices its commands and clicks
+   * queue (approval messages, DMs, updates); the grants queue is paused, so, as before the notices
+   * moved, no grant runs and none is measured.
+   */
+  worker: LatchProcess | null;
   /** Signed requests to Latch's Slack endpoint (a `web` stack). */
   sender: SlackSender;
   /** Environment the latch process got (for another process on the same stack). */
@@ -109,7 +117,8 @@ export interface LatchStackOptions {
  * A real `latch web` or `latch worker` process (bin/latch.js) with everything it needs of its
  * own: a migrated database, a private Redis (so nothing another run or test does shares its
  * queues), the fake Slack in its own process, and a policy with one resource whose provider is
- * a webhook. Stopped and dropped by `stop()`.
+ * a webhook. A `web` stack also runs a `latch worker`, which posts what the web process's
+ * commands and clicks queue for Slack (see `worker`). Stopped and dropped by `stop()`.
  */
 export async function startLatchStack({ adminDatabaseUrl, role, webhookUrl, prepare, env: extraEnv, say }: LatchStackOptions): Promise<LatchStack> {
   const cleanups: Array<() => Promise<unknown>> = [];
@@ -148,17 +157,38 @@ export async function startLatchStack({ adminDatabaseUrl, role, webhookUrl, prep
       ...latchNodeOptions(),
       ...extraEnv,
     };
-    const latch = new LatchProcess([role], env);
-    // A profiled process must exit by itself to write its profile: asked to stop, it shuts down.
-    cleanups.push(() => latch.kill(process.env.BENCH_CPU_PROF_DIR ? 'SIGTERM' : 'SIGKILL'));
-    await latch.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('latch is listening'), 120_000);
-    // Its log is read only to see it start: the rest would pile up in this process.
-    latch.stdout = '';
+    const startLatch = async (processRole: 'web' | 'worker', processEnv: Record<string, string>) => {
+      const latch = new LatchProcess([processRole], processEnv);
+      // A profiled process must exit by itself to write its profile: asked to stop, it shuts down.
+      cleanups.push(() => latch.kill(process.env.BENCH_CPU_PROF_DIR ? 'SIGTERM' : 'SIGKILL'));
+      await latch.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('latch is listening'), 120_000);
+      // Its log is read only to see it start: the rest would pile up in this process.
+      latch.stdout = '';
+      return latch;
+    };
+    const latch = await startLatch(role, env);
+    let worker: LatchProcess | null = null;
+    if (role === 'web') {
+      await pauseGrants(redis);
+      worker = await startLatch('worker', { ...env, PORT: String(await freePort()) });
+    }
     const sender = new SlackSender(`http://127.0.0.1:${port}${SLACK_EVENTS_PATH}`, BENCH_SIGNING_SECRET, (id) => slack.responseUrl(id));
-    return { database, redis, slack, latch, sender, env, stop };
+    return { database, redis, slack, latch, worker, sender, env, stop };
   } catch (error) {
     await stop();
     throw error;
+  }
+}
+
+/** The grants queue of the stack (under Latch's default prefix) takes jobs but hands none out. */
+async function pauseGrants(redis: PrivateRedis): Promise<void> {
+  const connection = redis.client();
+  const grants = new Queue(JOB_QUEUES.grants.name, { connection, prefix: 'latch' });
+  try {
+    await grants.pause();
+  } finally {
+    await grants.close();
+    connection.disconnect();
   }
 }
 
