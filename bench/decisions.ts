@@ -1,7 +1,5 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
@@ -15,6 +13,7 @@ import { budgetLines, CpuBudgetSampler, type CpuBudget } from './cpu-budget.ts';
 import { BENCH_APPROVAL_CHANNEL, BENCH_APPROVER, makePendingRequests, startLatchStack, withApplicationName } from './latch-stack.ts';
 import { percentiles, type Percentiles } from './revocation-lateness.ts';
 import { createBenchDatabase } from './services.ts';
+import { startWebhookSink } from './webhook-sink.ts';
 
 const run = promisify(execFile);
 
@@ -62,16 +61,10 @@ export interface DecisionResult {
 }
 
 export async function runDecisions({ adminDatabaseUrl, decisions, clients, pgbenchSeconds, say }: DecisionOptions): Promise<DecisionResult> {
-  let webhookCalls = 0;
-  const webhook = createServer((req, res) => {
-    webhookCalls++;
-    req.resume();
-    req.on('end', () => res.writeHead(204).end());
-  });
-  await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
-  const webhookUrl = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/latch`;
+  const webhook = await startWebhookSink();
+  const webhookUrl = webhook.url;
   const stack = await startLatchStack({ adminDatabaseUrl, role: 'web', webhookUrl, say }).catch(async (error: unknown) => {
-    await new Promise((resolve) => webhook.close(resolve));
+    await webhook.close();
     throw error;
   });
   const probe = new pg.Client({ connectionString: stack.database.url, application_name: 'latch-bench-probe' });
@@ -123,7 +116,7 @@ export async function runDecisions({ adminDatabaseUrl, decisions, clients, pgben
     );
     const grantedMs = Date.now() - started;
     const budget = await sampler.stop().finally(() => redis.disconnect());
-    say(`  ${granted.toLocaleString('en-US')} granted by latch worker through the webhook provider (${webhookCalls.toLocaleString('en-US')} webhook calls) ${((grantedMs - elapsedMs) / 1000).toFixed(1)} s after the last update`);
+    say(`  ${granted.toLocaleString('en-US')} granted by latch worker through the webhook provider (${webhook.calls().toLocaleString('en-US')} webhook calls) ${((grantedMs - elapsedMs) / 1000).toFixed(1)} s after the last update`);
     const lines = budgetLines(budget, latencies.length, 'decision', cpus().length);
     for (const line of lines) say(line);
 
@@ -154,7 +147,7 @@ export async function runDecisions({ adminDatabaseUrl, decisions, clients, pgben
     await worker.kill(process.env.BENCH_CPU_PROF_DIR ? 'SIGTERM' : 'SIGKILL');
     await probe.end().catch(() => undefined);
     await stack.stop();
-    await new Promise((resolve) => webhook.close(resolve));
+    await webhook.close();
   }
 }
 

@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import pg from 'pg';
@@ -16,6 +14,7 @@ import { BenchChild, cpuSecondsOf, memoryOf } from './child-processes.ts';
 import { BENCH_APPROVAL_CHANNEL, BENCH_APPROVER, BENCH_BOT_TOKEN, BENCH_RESOURCE, BENCH_SIGNING_SECRET, requesterOf, startLatchStack } from './latch-stack.ts';
 import { runOpenLoop, statusOf, type OpenLoopResult } from './open-loop.ts';
 import { percentiles, type Percentiles } from './revocation-lateness.ts';
+import { startWebhookSink } from './webhook-sink.ts';
 
 /**
  * Peak memory (VmHWM) of a real `latch web` process under the ack load: slash commands, then
@@ -143,14 +142,8 @@ export interface WorkerMemoryResult {
 const CONCURRENCY = 10;
 
 export async function runWorkerMemory({ adminDatabaseUrl, grants: count, windowS, leadS, say }: WorkerMemoryOptions): Promise<WorkerMemoryResult> {
-  let webhookCalls = 0;
-  const webhook = createServer((req, res) => {
-    webhookCalls++;
-    req.resume();
-    req.on('end', () => res.writeHead(204).end());
-  });
-  await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
-  const webhookUrl = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/latch`;
+  const webhook = await startWebhookSink();
+  const webhookUrl = webhook.url;
   let windowStart = 0;
   const stack = await startLatchStack({
     adminDatabaseUrl,
@@ -179,7 +172,7 @@ export async function runWorkerMemory({ adminDatabaseUrl, grants: count, windowS
     const cpuCoreShare = (cpuSecondsOf(stack.latch.pid) - cpuBefore) / ((Date.now() - cpuFrom) / 1000);
     const { rows } = await probe.query<{ late: number }>('SELECT (extract(epoch FROM revoked_at - expires_at) * 1000)::float8 AS late FROM grants WHERE revoked_at IS NOT NULL');
     const latchWorker = { idleRssMiB, peakMiB: memoryOf(stack.latch.pid).hwmMiB, cpuCoreShare, lateness: percentiles(rows.map((row) => row.late)) };
-    say(`  latch worker: ${revoked.toLocaleString('en-US')} grants revoked through the webhook provider (${webhookCalls.toLocaleString('en-US')} webhook calls); peak ${latchWorker.peakMiB.toFixed(0)} MiB (${idleRssMiB.toFixed(0)} MiB once started)`);
+    say(`  latch worker: ${revoked.toLocaleString('en-US')} grants revoked through the webhook provider (${webhook.calls().toLocaleString('en-US')} webhook calls); peak ${latchWorker.peakMiB.toFixed(0)} MiB (${idleRssMiB.toFixed(0)} MiB once started)`);
     const problems = problemsLogged(stack.latch.stdout);
     await probe.end();
     await stack.stop();
@@ -188,11 +181,11 @@ export async function runWorkerMemory({ adminDatabaseUrl, grants: count, windowS
     say(`  bare BullMQ worker process: peak ${bareWorker.peakMiB.toFixed(0)} MiB (${bareWorker.idleRssMiB.toFixed(0)} MiB once started)`);
     const bareNode = await idleNodePeak();
     say(`  bare Node process (idle): peak ${bareNode.peakMiB.toFixed(0)} MiB`);
-    return { grants: count, revoked, latchWorker, bareWorker, bareNode, webhookCalls, problems };
+    return { grants: count, revoked, latchWorker, bareWorker, bareNode, webhookCalls: webhook.calls(), problems };
   } finally {
     await probe.end().catch(() => undefined);
     await stack.stop();
-    await new Promise((resolve) => webhook.close(resolve));
+    await webhook.close();
   }
 }
 
