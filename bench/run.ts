@@ -170,7 +170,7 @@ async function main(): Promise<number> {
       say(`Slack calls Latch made: ${JSON.stringify(result.slackCalls)}`);
       if (Object.keys(result.problems).length) say(`latch web logged warnings or errors: ${JSON.stringify(result.problems)}`);
       if (result.command.notTaken || result.click.notTaken) problems.push(`cpu: at ${cpuLoad.rate}/s ${result.command.notTaken} slash commands were not stored and announced and ${result.click.notTaken} clicks approved nothing (see latch web's log lines above): CPU per request counts served requests only when every one is served`);
-      figures.cpu = { commandMs: result.command.latchMs, commandBareMs: result.command.bareMs, clickMs: result.click.latchMs, clickBareMs: result.click.bareMs };
+      figures.cpu = { commandMs: result.command.latchMs, commandWorkerMs: result.command.workerMs, commandBareMs: result.command.bareMs, clickMs: result.click.latchMs, clickWorkerMs: result.click.workerMs, clickBareMs: result.click.bareMs };
     }
 
     if (only.has('ack')) {
