@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { APPROVE } from '../src/slack/blocks/ids.ts';
@@ -34,6 +35,21 @@ export interface AckPhase {
   result: OpenLoopResult;
   /** CPU the target process used during the phase, as a share of one core. */
   cpuCoreShare: number;
+  /** Where the machine's CPU went during the phase: what saturates when the target cannot keep up. */
+  cpu: CpuShares;
+}
+
+/** CPU during a phase, each as a share of one core, and the machine's cores busy (all processes). */
+export interface CpuShares {
+  /** This process: the load generator signing and sending the requests. */
+  generator: number;
+  /** The PostgreSQL backends connected to the bench's database (Latch's pool, the probe). */
+  postgres: number;
+  fakeSlack: number;
+  redis: number;
+  /** Every process on the machine (/proc/stat), out of `cores`: 2 of 2 is a saturated machine. */
+  machine: number;
+  cores: number;
 }
 
 export interface AckResult {
@@ -45,6 +61,12 @@ export interface AckResult {
   commandsSent: number;
   /** Of those, the ones Latch refused at the door (busy) in their ack: they must store nothing. */
   commandsRefused: number;
+  /**
+   * Of those, the ones whose answer never reached the generator (the connection failed or timed
+   * out, or a status other than 200): Latch may have taken them or not, so the requests stored are
+   * between the commands acked and not refused, and that plus these.
+   */
+  commandsUnanswered: number;
   requestsStored: number;
   requestsCreated: number;
   /** Approve clicks sent to Latch (warm-up included) and the requests they approved; null with commandsOnly. */
@@ -89,34 +111,50 @@ export async function runAckLatency(options: AckOptions): Promise<AckResult> {
       bare: { idleRssMiB: memoryOf(bare.pid).rssMiB, peakMiB: Number.NaN },
     };
     const phases: AckPhase[] = [];
+    const redisPid = await redisServerPid(stack);
     const run = async (target: 'latch' | 'bare', kind: 'command' | 'click', send: (sender: SlackSender, i: number) => Promise<Response>) => {
       const pid = target === 'latch' ? stack.latch.pid : bare.pid;
       const cpuBefore = cpuSecondsOf(pid);
+      const others = await otherCpu(probe, stack.slack.pid, redisPid);
       const startedAt = Date.now();
       const result = await runOpenLoop({ rate, warmupMs, durationMs, send: (i) => statusOf(send(senders[target], i)) });
-      const cpuCoreShare = (cpuSecondsOf(pid) - cpuBefore) / ((Date.now() - startedAt) / 1000);
-      phases.push({ target, kind, result, cpuCoreShare });
+      const seconds = (Date.now() - startedAt) / 1000;
+      const cpuCoreShare = (cpuSecondsOf(pid) - cpuBefore) / seconds;
+      const cpu = await others.since(seconds);
+      phases.push({ target, kind, result, cpuCoreShare, cpu });
       say(`  ${kind === 'command' ? 'slash command' : 'Approve click'} → ${target === 'latch' ? 'latch web' : 'bare Bolt'}: ${latencyLine(result)}; its CPU ${(cpuCoreShare * 100).toFixed(0)}% of a core`);
+      say(`    meanwhile: generator ${pct(cpu.generator)}, PostgreSQL backends ${pct(cpu.postgres)}, fake Slack ${pct(cpu.fakeSlack)}, Redis ${pct(cpu.redis)} of a core; the machine ${cpu.machine.toFixed(2)} of ${cpu.cores} cores busy`);
     };
 
     // The baseline first, then Latch, for each kind: the same load, one after the other.
     let commandsRefused = 0;
+    let commandsUnanswered = 0;
     const command = async (sender: SlackSender, i: number) => {
-      const response = await sender.command(requesterOf(i), `${BENCH_RESOURCE} read 2h ${REASON} #${i}`);
+      const toLatch = sender === stack.sender;
+      let response: Response;
+      try {
+        response = await sender.command(requesterOf(i), `${BENCH_RESOURCE} read 2h ${REASON} #${i}`);
+      } catch (error) {
+        if (toLatch) commandsUnanswered += 1;
+        throw error;
+      }
+      if (toLatch && response.status !== 200) commandsUnanswered += 1;
       // The admission gate refuses in the ack itself, with an ephemeral message saying Latch is busy.
-      if (sender === stack.sender && /Latch is busy/.test(await response.clone().text())) commandsRefused += 1;
+      if (toLatch && /Latch is busy/.test(await response.clone().text())) commandsRefused += 1;
       return response;
     };
     await run('bare', 'command', command);
     await run('latch', 'command', command);
     const commandsAnswered = Date.now();
     const acked = phases.at(-1)!.result.total;
+    // The commands that got no answer may have been taken: waited for as if they were.
     const expected = acked - commandsRefused;
     const announced = await waitForCount(probe, 'SELECT count(*) AS n FROM access_requests WHERE approval_message_ts IS NOT NULL', expected, 300_000, (n) => say(`  … ${n.toLocaleString('en-US')} of ${expected.toLocaleString('en-US')} requests announced`));
     const announceDrainMs = Date.now() - commandsAnswered;
     const stored = Number((await probe.query<{ n: string }>('SELECT count(*) AS n FROM access_requests')).rows[0]!.n);
     say(
-      `  of ${acked.toLocaleString('en-US')} slash commands Latch acked, ${commandsRefused.toLocaleString('en-US')} were refused as busy in the ack, ${stored.toLocaleString('en-US')} became requests and ${announced.toLocaleString('en-US')} were announced; ` +
+      `  of ${acked.toLocaleString('en-US')} slash commands sent to Latch, ${commandsUnanswered.toLocaleString('en-US')} got no answer (the generator's connection failed or timed out), ` +
+        `${commandsRefused.toLocaleString('en-US')} were refused as busy in the ack, ${stored.toLocaleString('en-US')} became requests and ${announced.toLocaleString('en-US')} were announced; ` +
         `the last approval message ${(announceDrainMs / 1000).toFixed(1)} s after the last command was answered`,
     );
 
@@ -140,12 +178,65 @@ export async function runAckLatency(options: AckOptions): Promise<AckResult> {
     }
     memory.latch.peakMiB = memoryOf(stack.latch.pid).hwmMiB;
     memory.bare.peakMiB = memoryOf(bare.pid).hwmMiB;
-    return { phases, memory, announceDrainMs, commandsSent: acked, commandsRefused, requestsStored: stored, requestsCreated: announced, clicks, slackCalls: await stack.slack.counts(), updates, problems: problemsLogged(stack.latch.stdout) };
+    return { phases, memory, announceDrainMs, commandsSent: acked, commandsRefused, commandsUnanswered, requestsStored: stored, requestsCreated: announced, clicks, slackCalls: await stack.slack.counts(), updates, problems: problemsLogged(stack.latch.stdout) };
   } finally {
     await probe.end().catch(() => undefined);
     await bare.stop();
     await stack.stop();
   }
+}
+
+const pct = (share: number) => `${(share * 100).toFixed(0)}%`;
+
+/** The private redis-server's process id, from its own INFO. */
+async function redisServerPid(stack: LatchStack): Promise<number | undefined> {
+  const client = stack.redis.client();
+  try {
+    return Number(/process_id:(\d+)/.exec(await client.info('server'))?.[1]) || undefined;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** The machine's busy and total CPU time so far, in seconds, over all cores (/proc/stat). */
+function machineCpuSeconds(): { busy: number; cores: number } {
+  const stat = readFileSync('/proc/stat', 'utf8');
+  const [, ...fields] = stat.split('\n', 1)[0]!.trim().split(/\s+/).map(Number);
+  // user nice system idle iowait irq softirq steal: idle and iowait are not busy.
+  const busy = fields.slice(0, 8).reduce((sum, value, i) => (i === 3 || i === 4 ? sum : sum + value), 0);
+  return { busy: busy / 100, cores: (stat.match(/^cpu\d+ /gm) ?? []).length };
+}
+
+/**
+ * Starts counting the CPU of everything but the target during a phase; `since` gives each share
+ * of one core over `seconds`. PostgreSQL's are the backends connected to the bench's database,
+ * read from /proc like the others.
+ */
+async function otherCpu(probe: pg.Client, fakeSlackPid: number | undefined, redisPid: number | undefined): Promise<{ since(seconds: number): Promise<CpuShares> }> {
+  const backendPids = async () => (await probe.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')).rows.map((row) => row.pid);
+  const backends = new Map((await backendPids()).map((pid) => [pid, cpuSecondsOf(pid)]));
+  // A backend that started meanwhile (the pool opens connections as it needs them) counts whole;
+  // one that ended meanwhile is not counted: the share is at least this.
+  const postgresSince = async () =>
+    [...new Set([...backends.keys(), ...(await backendPids())])].reduce((sum, pid) => {
+      const used = cpuSecondsOf(pid) - (backends.get(pid) ?? 0);
+      return sum + (Number.isFinite(used) ? used : 0);
+    }, 0);
+  const before = { generator: process.cpuUsage(), fakeSlack: cpuSecondsOf(fakeSlackPid), redis: cpuSecondsOf(redisPid), machine: machineCpuSeconds() };
+  return {
+    async since(seconds) {
+      const generator = process.cpuUsage(before.generator);
+      const machine = machineCpuSeconds();
+      return {
+        generator: (generator.user + generator.system) / 1e6 / seconds,
+        postgres: (await postgresSince()) / seconds,
+        fakeSlack: (cpuSecondsOf(fakeSlackPid) - before.fakeSlack) / seconds,
+        redis: (cpuSecondsOf(redisPid) - before.redis) / seconds,
+        machine: (machine.busy - before.machine.busy) / seconds,
+        cores: machine.cores,
+      };
+    },
+  };
 }
 
 export function latencyLine(result: OpenLoopResult): string {

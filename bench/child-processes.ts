@@ -29,15 +29,19 @@ export function cpuSecondsOf(pid: number | undefined): number {
   }
 }
 
-/** A script of bench/ run as its own Node process (TypeScript through tsx), talking over IPC. */
+/**
+ * A script of bench/ run as its own Node process, talking over IPC: its TypeScript through tsx, or
+ * with `plainNode` through Node's own type stripping, so nothing of tsx's loader (about 13 MiB
+ * resident) counts in a baseline's memory.
+ */
 export class BenchChild {
   stderr = '';
   readonly exited: Promise<number | null>;
   private readonly child: ChildProcess;
 
-  constructor(script: string, env: Record<string, string>) {
+  constructor(script: string, env: Record<string, string>, options: { plainNode?: boolean } = {}) {
     const path = fileURLToPath(new URL(script, import.meta.url));
-    this.child = spawn(process.execPath, ['--import', 'tsx', path], {
+    this.child = spawn(process.execPath, [...(options.plainNode ? [] : ['--import', 'tsx']), path], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });

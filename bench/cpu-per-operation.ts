@@ -11,7 +11,8 @@ import { BENCH_APPROVAL_CHANNEL, BENCH_APPROVER, BENCH_BOT_TOKEN, BENCH_RESOURCE
  * the requests they made (each approved, its messages updated, the requester told), `clients` at
  * a time, to a real `latch web`; the same requests to the bare Bolt app that only acks. The CPU
  * each process used (/proc, user + system) from the first request until the last Slack call the
- * operations make has arrived, per operation. Nothing is refused as busy at this pace, so every
+ * operations make has arrived, per operation: latch web, and the `latch worker` beside it that
+ * posts the Slack notices the operations queue (their sum is what an operation costs Latch). Nothing is refused as busy at this pace, so every
  * operation is counted whole, its work after the ack included; CPU time, unlike latency, changes
  * little on a busy machine.
  */
@@ -24,6 +25,7 @@ export interface CpuOptions {
 
 export interface CpuResult {
   latch: { commandMs: number; clickMs: number };
+  worker: { commandMs: number; clickMs: number };
   bare: { commandMs: number; clickMs: number };
 }
 
@@ -41,14 +43,15 @@ export async function runCpuPerOperation({ adminDatabaseUrl, count, clients, say
     await closedLoop(Math.min(count, 20), clients, (i) => command(stack.sender, count + i));
     await settled(stack.slack, { 'chat.postMessage': 0 });
 
-    const latchCommands = await measured(stack.latch.pid!, async () => {
+    const pids = [stack.latch.pid!, stack.worker!.pid!];
+    const [latchCommands, workerCommands] = await measuredEach(pids, async () => {
       const before = await stack.slack.counts();
       await closedLoop(count, clients, (i) => command(stack.sender, i));
       // Each command: its approval message and the requester's DM posted, and its answer.
       await settled(stack.slack, { 'chat.postMessage': (before['chat.postMessage'] ?? 0) + 2 * count, response_url: (before.response_url ?? 0) + count });
     });
     const ids = await pendingRequestIds(stack, count);
-    const latchClicks = await measured(stack.latch.pid!, async () => {
+    const [latchClicks, workerClicks] = await measuredEach(pids, async () => {
       const before = await stack.slack.counts();
       await closedLoop(ids.length, clients, (i) => stack.sender.click(BENCH_APPROVER, APPROVE, ids[i]!, BENCH_APPROVAL_CHANNEL, 'latch_approval_actions:r1'));
       // Each click: the approval message and the DM updated, the outcome DM posted.
@@ -57,7 +60,8 @@ export async function runCpuPerOperation({ adminDatabaseUrl, count, clients, say
     const bareCommands = await measured(bare.pid!, () => closedLoop(count, clients, (i) => command(bareSender, i)));
     const bareClicks = await measured(bare.pid!, () => closedLoop(ids.length, clients, (i) => bareSender.click(BENCH_APPROVER, APPROVE, ids[i]!, BENCH_APPROVAL_CHANNEL, 'latch_approval_actions:r1')));
     return {
-      latch: { commandMs: (latchCommands * 1000) / count, clickMs: (latchClicks * 1000) / ids.length },
+      latch: { commandMs: (latchCommands! * 1000) / count, clickMs: (latchClicks! * 1000) / ids.length },
+      worker: { commandMs: (workerCommands! * 1000) / count, clickMs: (workerClicks! * 1000) / ids.length },
       bare: { commandMs: (bareCommands * 1000) / count, clickMs: (bareClicks * 1000) / ids.length },
     };
   } finally {
@@ -68,9 +72,14 @@ export async function runCpuPerOperation({ adminDatabaseUrl, count, clients, say
 
 /** CPU seconds the process used while `work` ran. */
 async function measured(pid: number, work: () => Promise<unknown>): Promise<number> {
-  const before = cpuSecondsOf(pid);
+  return (await measuredEach([pid], work))[0]!;
+}
+
+/** CPU seconds each process used while `work` ran. */
+async function measuredEach(pids: number[], work: () => Promise<unknown>): Promise<number[]> {
+  const before = pids.map(cpuSecondsOf);
   await work();
-  return cpuSecondsOf(pid) - before;
+  return pids.map((pid, i) => cpuSecondsOf(pid) - before[i]!);
 }
 
 /** `total` requests, `clients` in flight at a time, each answered before its client sends the next. */

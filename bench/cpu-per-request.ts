@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { WebClient } from '@slack/web-api';
 import pg from 'pg';
 import { createSlackApiFetch } from '../src/slack/slack-api-fetch.ts';
+import { SlackWebClient } from '../src/slack/slack-web-client.ts';
 import { APPROVE } from '../src/slack/blocks/ids.ts';
 import { freePort } from '../test/helpers/free-port.ts';
 import { SlackSender } from '../test/helpers/slack-sender.ts';
@@ -15,8 +16,11 @@ import { runOpenLoop, statusOf } from './open-loop.ts';
  * at a fixed rate (its admission gate raised, so that on a busy machine work queues instead of
  * being refused), and the CPU time its process used (utime + stime from /proc/<pid>/stat) from the first request
  * until the work they started has finished (every request announced, or approved, and its Slack
- * calls made) is divided by the count. Beside it, in the same run, the bare Bolt app that only
- * acks (bench/bare-bolt-app.ts) under the same load: the floor of any Bolt app on this machine.
+ * calls made) is divided by the count. The same for the `latch worker` beside it, which posts the
+ * Slack notices the commands and clicks queue (the approval message and DMs, the updates), and
+ * their sum: what a command or click costs Latch in all. Beside them, in the same run, the bare
+ * Bolt app that only acks (bench/bare-bolt-app.ts) under the same load: the floor of any Bolt app
+ * on this machine.
  * A warm-up of each kind goes first, not counted, so the JIT has compiled the hot paths.
  *
  * CPU time, unlike latency, hardly depends on what else runs on the machine, so this is the
@@ -34,8 +38,9 @@ export interface CpuOptions {
 }
 
 export interface CpuKindResult {
-  /** CPU milliseconds per request: latch web, and the bare Bolt app. */
+  /** CPU milliseconds per request: latch web, the latch worker's notices for it, and the bare Bolt app. */
   latchMs: number;
+  workerMs: number;
   bareMs: number;
   /** Requests of the measured window that did not do their work: commands not stored and announced (refused as busy, or failed), clicks that approved nothing. */
   notTaken: number;
@@ -44,7 +49,7 @@ export interface CpuKindResult {
 export interface CpuResult {
   command: CpuKindResult;
   click: CpuKindResult;
-  /** CPU milliseconds per Web API call (chat.postMessage) in the calling process: Latch's fetch, and Node's. */
+  /** CPU milliseconds per Web API call (chat.postMessage) in the calling process: Latch's client, and a default WebClient on Node's fetch. */
   slackCallMs: { latch: number; nodeFetch: number };
   /** Peak memory (VmHWM) after the run: latch web and the bare Bolt app. */
   peakMiB: { latch: number; bare: number };
@@ -82,11 +87,14 @@ export async function runCpuPerRequest({ adminDatabaseUrl, requests, warmup, rat
       if (result.failed) say(`  WARNING: ${result.failed} requests not answered 200: ${JSON.stringify(result.statuses)}`);
     };
     /** CPU milliseconds per request of `pid` while `total` requests are sent and their work settles. */
-    const measure = async (pid: number | undefined, work: () => Promise<void>, total: number) => {
-      const before = cpuSecondsOf(pid);
+    const measure = async (pid: number | undefined, work: () => Promise<void>, total: number) => (await measureEach([pid], work, total))[0]!;
+    /** The same for several processes over one run of `work`. */
+    const measureEach = async (pids: Array<number | undefined>, work: () => Promise<void>, total: number) => {
+      const before = pids.map(cpuSecondsOf);
       await work();
-      return ((cpuSecondsOf(pid) - before) * 1000) / total;
+      return pids.map((pid, i) => ((cpuSecondsOf(pid) - before[i]!) * 1000) / total);
     };
+    const latchPids = [stack.latch.pid, stack.worker?.pid];
     const latchSettled = (sql: string, expected: number) => async () => {
       await waitForCount(probe, sql, expected, 300_000);
       await slackCallsSettled(stack);
@@ -99,18 +107,18 @@ export async function runCpuPerRequest({ adminDatabaseUrl, requests, warmup, rat
       await send(stack.sender, 0, warmup, command);
       await latchSettled(announcedSql, warmup - refused)();
       const announcedBefore = await count(announcedSql);
-      const latchMs = await measure(
-        stack.latch.pid,
+      const [latchMs, workerMs] = await measureEach(
+        latchPids,
         async () => {
           await send(stack.sender, warmup, requests, command);
           await latchSettled(announcedSql, warmup + requests - refused)();
         },
         requests,
       );
-      return { latchMs, bareMs, notTaken: requests - ((await count(announcedSql)) - announcedBefore) };
+      return { latchMs: latchMs!, workerMs: workerMs!, bareMs, notTaken: requests - ((await count(announcedSql)) - announcedBefore) };
     };
     const commands = await commandKind();
-    say(`  slash command: latch web ${commands.latchMs.toFixed(2)} ms CPU each, bare Bolt ${commands.bareMs.toFixed(2)} ms (${requests} counted at ${rate}/s after ${warmup} not counted; ${commands.notTaken} not stored and announced)`);
+    say(`  slash command: ${spent(commands)} (${requests} counted at ${rate}/s after ${warmup} not counted; ${commands.notTaken} not stored and announced)`);
 
     // Approve clicks: each approves its own pending request (approval, audit, grant job, message updates).
     const pending = await makePendingRequests(stack, probe, warmup + requests, say);
@@ -122,8 +130,8 @@ export async function runCpuPerRequest({ adminDatabaseUrl, requests, warmup, rat
     const bareClickMs = await measure(bare.pid, () => send(bareSender, warmup, requests, click), requests);
     await send(stack.sender, 0, warmup, click);
     await latchSettled(approvedSql, warmup)();
-    const latchClickMs = await measure(
-      stack.latch.pid,
+    const [latchClickMs, workerClickMs] = await measureEach(
+      latchPids,
       async () => {
         await send(stack.sender, warmup, requests, click);
         await latchSettled(approvedSql, warmup + requests)();
@@ -131,11 +139,11 @@ export async function runCpuPerRequest({ adminDatabaseUrl, requests, warmup, rat
       requests,
     );
     const approved = (await count(approvedSql)) - warmup;
-    const clicks = { latchMs: latchClickMs, bareMs: bareClickMs, notTaken: requests - approved };
-    say(`  Approve click: latch web ${clicks.latchMs.toFixed(2)} ms CPU each, bare Bolt ${clicks.bareMs.toFixed(2)} ms (${requests} counted at ${rate}/s after ${warmup} not counted; ${clicks.notTaken} not approved)`);
+    const clicks = { latchMs: latchClickMs!, workerMs: workerClickMs!, bareMs: bareClickMs, notTaken: requests - approved };
+    say(`  Approve click: ${spent(clicks)} (${requests} counted at ${rate}/s after ${warmup} not counted; ${clicks.notTaken} not approved)`);
 
     const slackCallMs = await slackCallCpu(stack.slack.apiUrl, requests);
-    say(`  Slack Web API call (chat.postMessage, about ${requests} of each kind made from this process): ${slackCallMs.latch.toFixed(3)} ms CPU each through Latch's fetch, ${slackCallMs.nodeFetch.toFixed(3)} ms through Node's fetch`);
+    say(`  Slack Web API call (chat.postMessage, about ${requests} of each kind made from this process): ${slackCallMs.latch.toFixed(3)} ms CPU each through Latch's client, ${slackCallMs.nodeFetch.toFixed(3)} ms through a default WebClient on Node's fetch`);
 
     return {
       command: commands,
@@ -143,13 +151,18 @@ export async function runCpuPerRequest({ adminDatabaseUrl, requests, warmup, rat
       slackCallMs,
       peakMiB: { latch: memoryOf(stack.latch.pid).hwmMiB, bare: memoryOf(bare.pid).hwmMiB },
       slackCalls: await stack.slack.counts(),
-      problems: problemsLogged(stack.latch.stdout),
+      problems: problemsLogged(`${stack.latch.stdout}\n${stack.worker?.stdout ?? ''}`),
     };
   } finally {
     await probe.end().catch(() => undefined);
     await bare.stop();
     await stack.stop();
   }
+}
+
+/** "latch web 2.10 ms CPU each, latch worker 1.20 ms, both 3.30 ms; bare Bolt 1.00 ms". */
+function spent({ latchMs, workerMs, bareMs }: CpuKindResult): string {
+  return `latch web ${latchMs.toFixed(2)} ms CPU each, latch worker ${workerMs.toFixed(2)} ms, both ${(latchMs + workerMs).toFixed(2)} ms; bare Bolt ${bareMs.toFixed(2)} ms`;
 }
 
 /** Until the fake Slack has seen no new call for half a second: the work after the acks is done. */
@@ -164,15 +177,15 @@ async function slackCallsSettled(stack: LatchStack): Promise<void> {
 }
 
 /**
- * CPU per Web API call on the calling side: a WebClient posting an approval-sized message to the
- * fake Slack (its own process), through Latch's fetch (src/slack/slack-api-fetch.ts, metrics
- * counting included) and through Node's fetch (the Web API client's default), alternately, 8 at
- * a time, after a warm-up of each.
+ * CPU per Web API call on the calling side: posting an approval-sized message to the fake Slack
+ * (its own process) through Latch's client (src/slack/slack-web-client.ts on Latch's fetch,
+ * src/slack/slack-api-fetch.ts, metrics counting included) and through a default WebClient on
+ * Node's fetch, alternately, 8 at a time, after a warm-up of each.
  */
 async function slackCallCpu(apiUrl: string, calls: number): Promise<{ latch: number; nodeFetch: number }> {
   const ignore = () => undefined;
   const clients = {
-    latch: new WebClient(BENCH_BOT_TOKEN, { slackApiUrl: apiUrl, fetch: createSlackApiFetch({ apiUrl, metrics: { slackApiError: ignore, slackRateLimited: ignore } }) }),
+    latch: new SlackWebClient(BENCH_BOT_TOKEN, { slackApiUrl: apiUrl, fetch: createSlackApiFetch({ apiUrl, metrics: { slackApiError: ignore, slackRateLimited: ignore } }) }),
     nodeFetch: new WebClient(BENCH_BOT_TOKEN, { slackApiUrl: apiUrl }),
   };
   const blocks = Array.from({ length: 6 }, (_, i) => ({ type: 'section', text: { type: 'mrkdwn', text: `*Field ${i}*\n${'some request detail '.repeat(8)}` } }));

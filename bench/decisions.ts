@@ -1,16 +1,19 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { Queue } from 'bullmq';
-import { JOB_QUEUES } from '../src/jobs/job-queue-specs.ts';
+import { freePort } from '../test/helpers/free-port.ts';
+import { LatchProcess } from '../test/helpers/latch-process.ts';
 import { APPROVE } from '../src/slack/blocks/ids.ts';
-import { problemsLogged } from './ack-latency.ts';
+import { problemsLogged, waitForCount } from './ack-latency.ts';
 import { cpuSecondsOf } from './child-processes.ts';
-import { BENCH_APPROVAL_CHANNEL, BENCH_APPROVER, makePendingRequests, startLatchStack } from './latch-stack.ts';
+import { budgetLines, CpuBudgetSampler, type CpuBudget } from './cpu-budget.ts';
+import { BENCH_APPROVAL_CHANNEL, BENCH_APPROVER, makePendingRequests, startLatchStack, withApplicationName } from './latch-stack.ts';
 import { percentiles, type Percentiles } from './revocation-lateness.ts';
 import { createBenchDatabase } from './services.ts';
+import { startWebhookSink } from './webhook-sink.ts';
 
 const run = promisify(execFile);
 
@@ -19,7 +22,12 @@ const run = promisify(execFile);
  * wait until that decision has reached Slack (the approval message's `chat.update` arrives at the
  * fake Slack: by then the decision and its audit events are committed and the grant job queued,
  * since Latch updates the message after both), then click the next: a closed loop of `clients`
- * concurrent decisions, like pgbench's clients. Beside it, pgbench's built-in simple-update
+ * concurrent decisions, like pgbench's clients. Latch runs as in production: a `latch web` and a
+ * `latch worker` process, the worker granting each approved request through the policy's webhook
+ * provider (a receiver in the bench driver that answers 204 at once). The section's window runs
+ * from the first click until every grant is done, and its CPU is accounted process by process
+ * (bench/cpu-budget.ts): latch web, latch worker, the database's PostgreSQL backends, Redis, the
+ * fake Slack and the driver, per decision, with the ceiling that sum sets on this machine. Beside it, pgbench's built-in simple-update
  * script (`-b simple-update`, i.e. `-N`) with the same number of clients, on the same PostgreSQL,
  * in its own database, in the same run.
  *
@@ -41,17 +49,33 @@ export interface DecisionResult {
   latencyMs: Percentiles;
   /** CPU latch web used during the decisions, as a share of one core. */
   cpuCoreShare: number;
+  /** From the first click until the last grant was done (the worker may finish after the last update). */
+  grantedPerSecond: number;
+  budget: CpuBudget;
+  /** The budget as printed (CPU ms per decision by process, the ceiling, the backends' waits). */
+  budgetLines: string[];
   pgbench: { tps: number; clients: number; seconds: number; version: string };
-  checks: { approved: number; approvedEvents: number; approvalEvents: number; grantJobs: number };
+  /** Requests approved or already granted (active), their audit events, and grants done by the worker. */
+  checks: { approved: number; approvedEvents: number; approvalEvents: number; granted: number };
   problems: Record<string, number>;
 }
 
 export async function runDecisions({ adminDatabaseUrl, decisions, clients, pgbenchSeconds, say }: DecisionOptions): Promise<DecisionResult> {
-  const stack = await startLatchStack({ adminDatabaseUrl, role: 'web', say });
+  const webhook = await startWebhookSink();
+  const webhookUrl = webhook.url;
+  const stack = await startLatchStack({ adminDatabaseUrl, role: 'web', webhookUrl, say }).catch(async (error: unknown) => {
+    await webhook.close();
+    throw error;
+  });
   const probe = new pg.Client({ connectionString: stack.database.url, application_name: 'latch-bench-probe' });
   probe.on('error', () => undefined);
   const slack = stack.slack.listen();
+  // The worker of the same stack: its own port for its health endpoints, everything else shared.
+  // application_name tells the two apart in pg_stat_activity (the budget's lock waits).
+  const worker = new LatchProcess(['worker'], { ...stack.env, DATABASE_URL: withApplicationName(stack.database.url, 'latch-worker'), PORT: String(await freePort()) });
   try {
+    await worker.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('latch is listening'), 120_000);
+    worker.stdout = '';
     await probe.connect();
     const made = performance.now();
     const announced = await makePendingRequests(stack, probe, decisions, say);
@@ -60,6 +84,13 @@ export async function runDecisions({ adminDatabaseUrl, decisions, clients, pgben
       `SELECT id, approval_message_ts AS ts FROM access_requests WHERE state = 'pending' AND approval_message_ts IS NOT NULL ORDER BY created_at`,
     );
 
+    const redis = stack.redis.client();
+    const sampler = new CpuBudgetSampler({
+      databaseUrl: stack.database.url,
+      redis,
+      processes: { 'latch web': stack.latch.pid, 'latch worker': worker.pid, 'redis-server': stack.redis.pid, 'fake Slack': stack.slack.pid },
+    });
+    await sampler.start();
     const latencies: number[] = [];
     let taken = 0;
     const cpuBefore = cpuSecondsOf(stack.latch.pid);
@@ -80,37 +111,48 @@ export async function runDecisions({ adminDatabaseUrl, decisions, clients, pgben
     const elapsedMs = Date.now() - started;
     const cpuCoreShare = (cpuSecondsOf(stack.latch.pid) - cpuBefore) / (elapsedMs / 1000);
     say(`  ${latencies.length.toLocaleString('en-US')} decisions by ${clients} concurrent approvers in ${(elapsedMs / 1000).toFixed(1)} s`);
+    const granted = await waitForCount(probe, 'SELECT count(*) AS n FROM grants WHERE granted_at IS NOT NULL', latencies.length, 120_000, (n) =>
+      say(`  … ${n.toLocaleString('en-US')} of ${latencies.length.toLocaleString('en-US')} approved requests granted by latch worker`),
+    );
+    const grantedMs = Date.now() - started;
+    const budget = await sampler.stop().finally(() => redis.disconnect());
+    say(`  ${granted.toLocaleString('en-US')} granted by latch worker through the webhook provider (${webhook.calls().toLocaleString('en-US')} webhook calls) ${((grantedMs - elapsedMs) / 1000).toFixed(1)} s after the last update`);
+    const lines = budgetLines(budget, latencies.length, 'decision', cpus().length);
+    for (const line of lines) say(line);
 
     const checks = await probe.query<{ approved: string; approved_events: string; approval_events: string }>(
-      `SELECT (SELECT count(*) FROM access_requests WHERE state = 'approved') AS approved,
+      `SELECT (SELECT count(*) FROM access_requests WHERE state IN ('approved', 'active')) AS approved,
               (SELECT count(*) FROM audit_events WHERE action = 'request.approved') AS approved_events,
               (SELECT count(*) FROM audit_events WHERE action = 'approval.recorded') AS approval_events`,
     );
-    const connection = stack.redis.client();
-    const grants = new Queue(JOB_QUEUES.grants.name, { connection, prefix: 'latch' });
-    const grantJobs = await grants.getJobCountByTypes('waiting', 'delayed', 'prioritized').finally(async () => {
-      await grants.close();
-      connection.disconnect();
-    });
     const pgbench = await runPgbench(adminDatabaseUrl, clients, pgbenchSeconds, say);
     return {
       decided: latencies.length,
       perSecond: (latencies.length / elapsedMs) * 1000,
       latencyMs: percentiles(latencies),
       cpuCoreShare,
+      grantedPerSecond: (granted / grantedMs) * 1000,
+      budget,
+      budgetLines: lines,
       pgbench,
       checks: {
         approved: Number(checks.rows[0]!.approved),
         approvedEvents: Number(checks.rows[0]!.approved_events),
         approvalEvents: Number(checks.rows[0]!.approval_events),
-        grantJobs,
+        granted,
       },
-      problems: problemsLogged(stack.latch.stdout),
+      problems: { ...problemsLogged(stack.latch.stdout), ...prefixed('worker ', problemsLogged(worker.stdout)) },
     };
   } finally {
+    await worker.kill(process.env.BENCH_CPU_PROF_DIR ? 'SIGTERM' : 'SIGKILL');
     await probe.end().catch(() => undefined);
     await stack.stop();
+    await webhook.close();
   }
+}
+
+function prefixed(prefix: string, counts: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(counts).map(([key, n]) => [`${prefix}${key}`, n]));
 }
 
 function withDeadline(promise: Promise<number>, ms: number): Promise<number> {

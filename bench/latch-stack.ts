@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Queue } from 'bullmq';
+import { JOB_QUEUES } from '../src/jobs/job-queue-specs.ts';
 import { createLogger } from '../src/logging/logger.ts';
 import { SLACK_EVENTS_PATH } from '../src/slack/app.ts';
 import { migrateDatabase } from '../src/store/migrate.ts';
@@ -33,6 +35,11 @@ export class FakeSlackChild {
     const child = new BenchChild('./fake-slack-process.ts', { BENCH_BOT_TOKEN });
     const ready = await child.next<{ apiUrl: string; responseUrlBase: string }>('ready');
     return new FakeSlackChild(child, ready.apiUrl, ready.responseUrlBase);
+  }
+
+  /** The fake's process id (for its CPU time in /proc). */
+  get pid(): number | undefined {
+    return this.child.pid;
   }
 
   responseUrl(id: string): string {
@@ -81,6 +88,12 @@ export interface LatchStack {
   redis: PrivateRedis;
   slack: FakeSlackChild;
   latch: LatchProcess;
+  /**
+   * With a `web` stack, the `latch worker` that posts the Slack notices its commands and clicks
+   * queue (approval messages, DMs, updates); the grants queue is paused, so, as before the notices
+   * moved, no grant runs and none is measured.
+   */
+  worker: LatchProcess | null;
   /** Signed requests to Latch's Slack endpoint (a `web` stack). */
   sender: SlackSender;
   /** Environment the latch process got (for another process on the same stack). */
@@ -104,7 +117,8 @@ export interface LatchStackOptions {
  * A real `latch web` or `latch worker` process (bin/latch.js) with everything it needs of its
  * own: a migrated database, a private Redis (so nothing another run or test does shares its
  * queues), the fake Slack in its own process, and a policy with one resource whose provider is
- * a webhook. Stopped and dropped by `stop()`.
+ * a webhook. A `web` stack also runs a `latch worker`, which posts what the web process's
+ * commands and clicks queue for Slack (see `worker`). Stopped and dropped by `stop()`.
  */
 export async function startLatchStack({ adminDatabaseUrl, role, webhookUrl, prepare, env: extraEnv, say }: LatchStackOptions): Promise<LatchStack> {
   const cleanups: Array<() => Promise<unknown>> = [];
@@ -127,7 +141,8 @@ export async function startLatchStack({ adminDatabaseUrl, role, webhookUrl, prep
     writeFileSync(policyFile, benchPolicy(webhookUrl ?? 'http://127.0.0.1:9/never-called'));
     const port = await freePort();
     const env = {
-      DATABASE_URL: database.url,
+      // Named in pg_stat_activity, so a benchmark can tell whose backends wait for what.
+      DATABASE_URL: withApplicationName(database.url, `latch-${role}`),
       REDIS_URL: redis.url,
       SLACK_BOT_TOKEN: BENCH_BOT_TOKEN,
       SLACK_SIGNING_SECRET: BENCH_SIGNING_SECRET,
@@ -135,24 +150,45 @@ export async function startLatchStack({ adminDatabaseUrl, role, webhookUrl, prep
       LATCH_POLICY_FILE: policyFile,
       BENCH_WEBHOOK_SECRET: WEBHOOK_SECRET,
       PORT: String(port),
-      // What an operator runs with: one JSON line per Slack request.
+      // What an operator runs with: a line for what each use case did, none for each ack.
       LOG_LEVEL: 'info',
       // Node flags for every latch process of the benchmark (BENCH_LATCH_NODE_OPTIONS: --max-semi-space-size=…),
       // and with BENCH_CPU_PROF_DIR a CPU profile of each (node --cpu-prof), written there when it exits.
       ...latchNodeOptions(),
       ...extraEnv,
     };
-    const latch = new LatchProcess([role], env);
-    // A profiled process must exit by itself to write its profile: asked to stop, it shuts down.
-    cleanups.push(() => latch.kill(process.env.BENCH_CPU_PROF_DIR ? 'SIGTERM' : 'SIGKILL'));
-    await latch.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('latch is listening'), 120_000);
-    // Its log is read only to see it start: the rest would pile up in this process.
-    latch.stdout = '';
+    const startLatch = async (processRole: 'web' | 'worker', processEnv: Record<string, string>) => {
+      const latch = new LatchProcess([processRole], processEnv);
+      // A profiled process must exit by itself to write its profile: asked to stop, it shuts down.
+      cleanups.push(() => latch.kill(process.env.BENCH_CPU_PROF_DIR ? 'SIGTERM' : 'SIGKILL'));
+      await latch.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('latch is listening'), 120_000);
+      // Its log is read only to see it start: the rest would pile up in this process.
+      latch.stdout = '';
+      return latch;
+    };
+    const latch = await startLatch(role, env);
+    let worker: LatchProcess | null = null;
+    if (role === 'web') {
+      await pauseGrants(redis);
+      worker = await startLatch('worker', { ...env, PORT: String(await freePort()) });
+    }
     const sender = new SlackSender(`http://127.0.0.1:${port}${SLACK_EVENTS_PATH}`, BENCH_SIGNING_SECRET, (id) => slack.responseUrl(id));
-    return { database, redis, slack, latch, sender, env, stop };
+    return { database, redis, slack, latch, worker, sender, env, stop };
   } catch (error) {
     await stop();
     throw error;
+  }
+}
+
+/** The grants queue of the stack (under Latch's default prefix) takes jobs but hands none out. */
+async function pauseGrants(redis: PrivateRedis): Promise<void> {
+  const connection = redis.client();
+  const grants = new Queue(JOB_QUEUES.grants.name, { connection, prefix: 'latch' });
+  try {
+    await grants.pause();
+  } finally {
+    await grants.close();
+    connection.disconnect();
   }
 }
 
@@ -203,6 +239,13 @@ export async function makePendingRequests(stack: LatchStack, probe: { query<R>(s
     }
   }
   return have;
+}
+
+/** A database URL whose connections carry `name` as their application_name. */
+export function withApplicationName(databaseUrl: string, name: string): string {
+  const url = new URL(databaseUrl);
+  url.searchParams.set('application_name', name);
+  return url.toString();
 }
 
 /** NODE_OPTIONS for the benchmark's latch processes: BENCH_LATCH_NODE_OPTIONS, plus a CPU profile when BENCH_CPU_PROF_DIR is set. */

@@ -143,4 +143,4 @@ async function bareAddBulk(redisUrl: string, dueTimes: number[], logger: ReturnT
   }
 }
 
-const EMPTY_POLICY: Policy = { version: 'bench', security: { channel: null, admins: { users: [], groups: [] } }, limits: DEFAULT_REQUEST_LIMITS, digests: [], resources: [] };
+const EMPTY_POLICY: Policy = { version: 'bench', security: { channel: null, admins: { users: [], groups: [] } }, limits: DEFAULT_REQUEST_LIMITS, digests: [], resources: [], machines: [] };

@@ -295,7 +295,7 @@ export async function runBareBullmq(options: PhaseOptions): Promise<PhaseResult>
 const BENCH_RESOURCE = 'bench-db';
 const BENCH_ROLE = 'read';
 
-const BENCH_POLICY: Policy = { version: 'bench', security: { channel: null, admins: { users: [], groups: [] } }, limits: DEFAULT_REQUEST_LIMITS, digests: [], resources: [] };
+const BENCH_POLICY: Policy = { version: 'bench', security: { channel: null, admins: { users: [], groups: [] } }, limits: DEFAULT_REQUEST_LIMITS, digests: [], resources: [], machines: [] };
 
 /** A provider whose target answers at once: only Latch's own work is measured. */
 class NoOpProvider implements AccessProvider {

@@ -9,7 +9,8 @@ export const RECORDED_DECISIONS_PER_SECOND = 69.2;
 
 /** What the sections measured that the targets need; a section not run leaves its part out. */
 export interface TargetFigures {
-  cpu?: { commandMs: number; commandBareMs: number; clickMs: number; clickBareMs: number };
+  /** latch web's CPU (the target's), and the worker's for the Slack notices web queues (shown beside it, so moved work stays visible). */
+  cpu?: { commandMs: number; commandWorkerMs: number; commandBareMs: number; clickMs: number; clickWorkerMs: number; clickBareMs: number };
   decisions?: { perSecond: number };
   ack?: {
     rate: number;
@@ -46,7 +47,8 @@ export function targetSummary(figures: TargetFigures): string[] {
     else {
       const latch = kind === 'command' ? cpu.commandMs : cpu.clickMs;
       const bare = kind === 'command' ? cpu.commandBareMs : cpu.clickBareMs;
-      rows.push({ target, figure: `${fmt(latch, 2)} ms`, baseline: `bare Bolt ${fmt(bare, 2)} ms`, ratio: `${times(latch, bare)} bare; ${times(latch, 3)} target`, verdict: verdict(latch <= 3) });
+      const worker = kind === 'command' ? cpu.commandWorkerMs : cpu.clickWorkerMs;
+      rows.push({ target, figure: `${fmt(latch, 2)} ms (+ ${fmt(worker, 2)} ms in the worker for its notices)`, baseline: `bare Bolt ${fmt(bare, 2)} ms`, ratio: `${times(latch, bare)} bare; ${times(latch, 3)} target`, verdict: verdict(latch <= 3) });
     }
   }
   {
@@ -54,7 +56,7 @@ export function targetSummary(figures: TargetFigures): string[] {
     if (!decisions) rows.push(notMeasured(target, 'decisions'));
     else {
       const ratio = decisions.perSecond / RECORDED_DECISIONS_PER_SECOND;
-      rows.push({ target, figure: `${fmt(decisions.perSecond, 1)}/s`, baseline: `${RECORDED_DECISIONS_PER_SECOND}/s recorded (BENCHMARKS.md, quiet run)`, ratio: `×${fmt(ratio, 2)}`, verdict: verdict(ratio >= 5) });
+      rows.push({ target, figure: `${fmt(decisions.perSecond, 1)}/s`, baseline: `${RECORDED_DECISIONS_PER_SECOND}/s recorded (BENCHMARKS.md, quiet run: latch web alone, posting the update itself; now a worker posts it and grants each request too)`, ratio: `×${fmt(ratio, 2)}`, verdict: verdict(ratio >= 5) });
     }
   }
   for (const kind of ['command', 'click'] as const) {

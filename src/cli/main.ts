@@ -35,12 +35,17 @@ Commands:
                      what the policy would do with that request, and why; exit 1 if refused
   policy test [tests file]  run the cases of a tests file (default policy.tests.yaml) against
                      the policy; exit 1 when one fails
+  token create <machine> [--expires 30d]
+                     print a new API token for a machine of the policy, once (at most 366d)
+  token list [machine]
+                     the machines' API tokens and whether each is valid, expired or revoked
+  token revoke <id>  revoke an API token at once
   help               show this text
 
 Configuration comes from the environment: see .env.example.`;
 
 const argsSchema = z.object({
-  command: z.enum(['start', 'web', 'worker', 'migrate', 'access', 'audit', 'digest', 'policy', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
+  command: z.enum(['start', 'web', 'worker', 'migrate', 'access', 'audit', 'digest', 'policy', 'token', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
 });
 
 async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
@@ -65,6 +70,8 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
         'chain-only': { type: 'boolean', default: false },
         // digest send
         'dry-run': { type: 'boolean', default: false },
+        // token create
+        expires: { type: 'string' },
       },
     });
   } catch (error) {
@@ -79,6 +86,8 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
   if (!args.success) throw new UsageError(args.error.issues[0]?.message ?? 'bad arguments');
   if (args.data.command === 'audit') return auditSubcommand(extra, parsed.values);
   if (args.data.command === 'policy') return policySubcommand(extra, parsed.values);
+  if (args.data.command === 'token') return tokenSubcommand(extra, parsed.values.expires);
+  if (parsed.values.expires !== undefined) throw new UsageError('--expires only applies to `latch token create`');
   if (args.data.command === 'digest') {
     if (extra[0] !== 'send' || extra.length !== 2) throw new UsageError('`latch digest` takes: send <name> [--dry-run]');
     const { digestSendCommand } = await import('./commands/digest-send.ts');
@@ -144,6 +153,18 @@ async function auditSubcommand(
     return;
   }
   throw new UsageError('`latch audit` takes: verify [--file export.jsonl] | export [--since time] [--until time] [--format jsonl|csv]');
+}
+
+const TOKEN_USAGE = '`latch token` takes: create <machine> [--expires 30d] | list [machine] | revoke <id>';
+
+async function tokenSubcommand(extra: string[], expires: string | undefined): Promise<void> {
+  const [subcommand, ...rest] = extra;
+  const { tokenCreateCommand, tokenListCommand, tokenRevokeCommand } = await import('./commands/token.ts');
+  if (expires !== undefined && subcommand !== 'create') throw new UsageError('--expires only applies to `latch token create`');
+  if (subcommand === 'create' && rest.length === 1) return tokenCreateCommand(rest[0]!, expires);
+  if (subcommand === 'list' && rest.length <= 1) return tokenListCommand(rest[0]);
+  if (subcommand === 'revoke' && rest.length === 1) return tokenRevokeCommand(rest[0]!);
+  throw new UsageError(TOKEN_USAGE);
 }
 
 const POLICY_USAGE = '`latch policy` takes: check [file] | explain <requester> <resource> <role> <duration> | test [tests file]';

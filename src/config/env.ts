@@ -171,6 +171,9 @@ export const migrateEnvSchema = z.object({
   LOG_LEVEL: logLevel,
 });
 
+/** What `latch token …` reads: the database, and the policy that names the machines. */
+export const tokenEnvSchema = migrateEnvSchema.extend({ LATCH_POLICY_FILE: policyFile });
+
 /**
  * What `latch migrate` reads: the database, and the role to grant prisma/app-role.sql to after
  * migrating (a new table needs its grant), so a deployment needs no psql step of its own.

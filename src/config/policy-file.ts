@@ -7,6 +7,7 @@ import { MAX_REASON_LENGTH } from '../domain/access-request-rules.ts';
 import { formatDuration, parseDuration } from '../domain/duration.ts';
 import { templateKeepsDomain } from '../domain/identity.ts';
 import { DEFAULT_AUTO_APPROVAL_LIMITS, DEFAULT_REQUEST_LIMITS } from '../domain/policy.ts';
+import type { MachinePolicy } from '../domain/machine.ts';
 import type { ApproverPolicy, Audience, AutoApprovalRule, BreakGlassPolicy, IdentityPolicy, ReminderPolicy, Policy, ResourcePolicy, RolePolicy, Weekday } from '../domain/policy.ts';
 import { PROVIDER_DEFINITIONS, providerDefinition } from '../providers/registry.ts';
 
@@ -138,13 +139,23 @@ const roleObjectSchema = z.strictObject({
 // `- read` is shorthand for `- id: read`.
 const roleSchema = z.preprocess((value) => (typeof value === 'string' ? { id: value } : value), roleObjectSchema);
 
+// A machine in a list of people who decide: said plainly rather than as an unknown field.
+const noMachines = (what: string) => z.never({ error: `machines can never ${what}: only people (users and groups) can` }).optional();
+
 const audienceSchema = z.strictObject({
   users: z.array(userId).default([]),
   groups: z.array(groupId).default([]),
 });
 
-const requestersSchema = z.union([z.literal('everyone'), audienceSchema], {
-  error: 'must be everyone, or a mapping with users and/or groups',
+const adminsSchema = audienceSchema.extend({ machines: noMachines('be security admins') });
+
+const machineId = id('give the machine an id such as deploy-pipeline');
+
+/** Who may ask: people, and machines named by their id under `machines` (never by `everyone`). */
+const requesterAudienceSchema = audienceSchema.extend({ machines: z.array(machineId).default([]) });
+
+const requestersSchema = z.union([z.literal('everyone'), requesterAudienceSchema], {
+  error: 'must be everyone, or a mapping with users, groups and/or machines',
 });
 
 const approversSchema = z.strictObject(
@@ -153,6 +164,7 @@ const approversSchema = z.strictObject(
     groups: z.array(groupId).default([]),
     required: approvalCount.optional(),
     oneFrom: z.array(groupId).default([]),
+    machines: noMachines('approve'),
   },
   whenMissing('list who may approve, with users and/or groups'),
 );
@@ -300,7 +312,26 @@ const digestSchema = z
 
 const securitySchema = z.strictObject({
   channel: channelId.optional(),
-  admins: audienceSchema.optional(),
+  admins: adminsSchema.optional(),
+});
+
+const MACHINE_AUTHENTICATIONS = ['token'] as const;
+
+/** A machine principal: a pipeline or an agent that asks through the API, answered for by a person. */
+const machineSchema = z.strictObject({
+  id: machineId,
+  description: description.optional(),
+  owner: z.union([z.strictObject({ user: userId }), z.strictObject({ group: groupId })], {
+    error: (issue) =>
+      issue.input === undefined
+        ? 'is missing: name the person who answers for this machine, as user: U012ABCDEF or group: S0123ABCD'
+        : 'must be user: U012ABCDEF or group: S0123ABCD, the Slack user or user group who answers for this machine',
+  }),
+  // Room for workload identity (OIDC claims) beside `token` later.
+  authentication: z.enum(MACHINE_AUTHENTICATIONS, {
+    error: (issue) => (issue.input === undefined ? `is missing: say how the machine proves who it is (${MACHINE_AUTHENTICATIONS.join(', ')})` : `must be one of ${MACHINE_AUTHENTICATIONS.join(', ')}`),
+  }),
+  account: textField('give the account providers grant to for this machine, such as deploy_bot').trim().min(1, { error: 'must not be empty' }),
 });
 
 const limitsSchema = z.strictObject({
@@ -315,6 +346,7 @@ const fileSchema = z.strictObject(
     security: securitySchema.optional(),
     limits: z.unknown().optional(),
     digests: z.unknown().optional(),
+    machines: z.unknown().optional(),
     resources: z
       .array(z.unknown(), whenMissing('list at least one resource people can request'))
       .min(1, { error: 'is empty: list at least one resource people can request' }),
@@ -331,15 +363,17 @@ const KNOWN_FIELDS: Record<string, readonly string[]> = {
   defaults: Object.keys(defaultsSchema.shape),
   security: Object.keys(securitySchema.shape),
   'security.admins': Object.keys(audienceSchema.shape),
+  'machines[]': Object.keys(machineSchema.shape),
+  'machines[].owner': ['user', 'group'],
   limits: Object.keys(limitsSchema.shape),
   'resources[]': Object.keys(resourceSchema.shape),
   'resources[].provider': ['type', 'settings'],
   'resources[].identity': Object.keys(identitySchema.shape),
   'resources[].roles[]': Object.keys(roleObjectSchema.shape),
-  'resources[].requesters': Object.keys(audienceSchema.shape),
+  'resources[].requesters': Object.keys(requesterAudienceSchema.shape),
   'resources[].approvers': Object.keys(approversSchema.shape),
   'resources[].autoApprove[]': Object.keys(autoApproveSchema.shape),
-  'resources[].autoApprove[].requesters': Object.keys(audienceSchema.shape),
+  'resources[].autoApprove[].requesters': Object.keys(requesterAudienceSchema.shape),
   'resources[].autoApprove[].schedule': ['timeZone', 'days', 'from', 'to'],
   'digests[]': ['name', 'schedule', 'timeZone', 'channel'],
   'resources[].breakGlass': Object.keys(breakGlassSchema.shape),
@@ -455,6 +489,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 /** What a resource inherits, and where its problems go. */
 interface ResourceContext {
   defaults: Defaults;
+  /** The ids of the policy's machines, which requesters may name; null when they could not be read. */
+  machineIds: ReadonlySet<string> | null;
   /** Records a problem with a field of the resource, given by its path inside the resource. */
   report: (field: Path, message: string) => void;
 }
@@ -496,11 +532,23 @@ function resolveRoles(resource: ResourceInput, maxDurationSeconds: number, { rep
   });
 }
 
-function resolveRequesters({ requesters }: ResourceInput, { report }: ResourceContext): Audience {
-  if (requesters !== 'everyone' && requesters.users.length === 0 && requesters.groups.length === 0) {
-    report(['requesters'], 'must list at least one user or group, or be everyone');
+function resolveRequesters({ requesters }: ResourceInput, context: ResourceContext): Audience {
+  if (requesters !== 'everyone' && requesters.users.length === 0 && requesters.groups.length === 0 && requesters.machines.length === 0) {
+    context.report(['requesters'], 'must list at least one user, group or machine, or be everyone');
   }
+  checkMachinesNamed(requesters, ['requesters'], context);
   return audienceOf(requesters);
+}
+
+/** Every machine a requester list names must be one of the policy's machines. */
+function checkMachinesNamed(requesters: ResourceInput['requesters'], at: Path, { machineIds, report }: ResourceContext): void {
+  // Broken machines are reported on their own: naming one is then no second mistake.
+  if (requesters === 'everyone' || machineIds === null) return;
+  requesters.machines.forEach((machine, index) => {
+    if (machineIds.has(machine)) return;
+    const known = machineIds.size > 0 ? `the machines are ${[...machineIds].join(', ')}` : 'the policy has no machines section';
+    report([...at, 'machines', index], `names no machine "${machine}": ${known}`);
+  });
 }
 
 const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`;
@@ -529,8 +577,10 @@ function resolveApprovers({ approvers }: ResourceInput, { defaults, report }: Re
   return { users, groups, required, oneFrom: [...new Set(approvers.oneFrom)] };
 }
 
-function audienceOf(requesters: ResourceInput['requesters']): Audience {
-  return requesters === 'everyone' ? { everyone: true } : { everyone: false, users: requesters.users, groups: requesters.groups };
+function audienceOf(requesters: ResourceInput['requesters'] | { users: string[]; groups: string[] }): Audience {
+  if (requesters === 'everyone') return { everyone: true };
+  const machines = 'machines' in requesters && requesters.machines ? requesters.machines : [];
+  return { everyone: false, users: requesters.users, groups: requesters.groups, ...(machines.length > 0 ? { machines } : {}) };
 }
 
 function resolveDefaultDuration(resource: ResourceInput, maxDurationSeconds: number, { defaults, report }: ResourceContext): number | null {
@@ -566,18 +616,23 @@ function resolveBreakGlass(resource: ResourceInput, maxDurationSeconds: number, 
   if (own.requesters !== 'everyone' && own.requesters.users.length === 0 && own.requesters.groups.length === 0) {
     report(['breakGlass', 'requesters'], 'must list at least one user or group who may use break-glass');
   }
+  // Break-glass is for people on call: a machine asks the approvers.
+  if (own.requesters !== 'everyone' && own.requesters.machines.length > 0) {
+    report(['breakGlass', 'requesters', 'machines'], 'machines can never use break-glass: only people (users and groups) can');
+  }
   if (own.maxDuration > maxDurationSeconds) {
     report(['breakGlass', 'maxDuration'], `${formatDuration(own.maxDuration)} is longer than the resource's maxDuration of ${formatDuration(maxDurationSeconds)}`);
   }
   return {
-    requesters: audienceOf(own.requesters),
+    requesters: own.requesters === 'everyone' ? audienceOf(own.requesters) : audienceOf({ users: own.requesters.users, groups: own.requesters.groups }),
     maxDurationSeconds: own.maxDuration,
     reviewWithinSeconds: own.reviewWithin,
     remindEverySeconds: own.remindEvery ?? DEFAULT_BREAK_GLASS_REMINDER_SECONDS,
   };
 }
 
-function resolveAutoApprove(resource: ResourceInput, roles: RolePolicy[], { report }: ResourceContext): AutoApprovalRule[] {
+function resolveAutoApprove(resource: ResourceInput, roles: RolePolicy[], context: ResourceContext): AutoApprovalRule[] {
+  const { report } = context;
   const firstIndex = new Map<string, number>();
   return resource.autoApprove.map((rule, index) => {
     const first = firstIndex.get(rule.name);
@@ -588,9 +643,10 @@ function resolveAutoApprove(resource: ResourceInput, roles: RolePolicy[], { repo
         report(['autoApprove', index, 'roles', roleIndex], `the resource has no role "${role}"; its roles are ${roles.map((known) => known.id).join(', ')}`);
       }
     });
-    if (rule.requesters !== 'everyone' && rule.requesters.users.length === 0 && rule.requesters.groups.length === 0) {
-      report(['autoApprove', index, 'requesters'], 'must list at least one user or group, or be everyone');
+    if (rule.requesters !== 'everyone' && rule.requesters.users.length === 0 && rule.requesters.groups.length === 0 && rule.requesters.machines.length === 0) {
+      report(['autoApprove', index, 'requesters'], 'must list at least one user, group or machine, or be everyone');
     }
+    checkMachinesNamed(rule.requesters, ['autoApprove', index, 'requesters'], context);
     return {
       name: rule.name,
       roles: rule.roles ?? null,
@@ -671,6 +727,24 @@ function resolveResource(resource: ResourceInput, context: ResourceContext): Res
   };
 }
 
+/** The policy's machines; undefined when they have problems (reported in `problems`). */
+function resolveMachines(raw: unknown, problems: Problem[]): MachinePolicy[] | undefined {
+  if (raw === undefined) return [];
+  const machines = parsePart(z.array(machineSchema), raw, ['machines'], problems);
+  if (!machines) return undefined;
+  machines.forEach((machine, index) => {
+    const first = machines.findIndex((other) => other.id === machine.id);
+    if (first !== index) problems.push({ path: ['machines', index, 'id'], message: `"${machine.id}" is already the id of machines[${first}]` });
+  });
+  return machines.map((machine) => ({
+    id: machine.id,
+    ...(machine.description === undefined ? {} : { description: machine.description }),
+    owner: machine.owner,
+    authentication: { type: machine.authentication },
+    account: machine.account,
+  }));
+}
+
 function parsePart<T extends z.ZodType>(schema: T, value: unknown, path: Path, problems: Problem[]) {
   const parsed = schema.safeParse(value, { error: friendlyMessage });
   if (parsed.success) return parsed.data as z.infer<T>;
@@ -690,13 +764,15 @@ function buildPolicy(content: unknown, version: string): { policy?: Policy; prob
   // With broken defaults, every resource that inherits them would add a misleading problem.
   const defaultsUsable = file.defaults === undefined || defaults !== undefined;
   problems.push(...duplicateResourceIds(rawResources));
+  const machines = resolveMachines(file.machines, problems);
+  const machineIds = machines ? new Set(machines.map((machine) => machine.id)) : null;
   const resources: ResourcePolicy[] = [];
   rawResources.forEach((raw, index) => {
     const path: Path = ['resources', index];
     const resource = parsePart(resourceSchema, raw, path, problems);
     if (resource === undefined || !defaultsUsable) return;
     const report = (field: Path, message: string) => problems.push({ path: [...path, ...field], message });
-    const resolved = resolveResource(resource, { defaults: defaults ?? {}, report });
+    const resolved = resolveResource(resource, { defaults: defaults ?? {}, machineIds, report });
     if (resolved) resources.push(resolved);
   });
   const security = parsePart(securitySchema.optional(), file.security, ['security'], problems);
@@ -713,7 +789,7 @@ function buildPolicy(content: unknown, version: string): { policy?: Policy; prob
     // Break-glass is announced loudly and reviewed there: without a channel nobody would see it.
     return { problems: [{ path: ['resources', rawResources.findIndex((raw) => isRecord(raw) && raw.id === resources[withBreakGlass]!.id), 'breakGlass'], message: 'needs security.channel, where break-glass use is announced and reviewed' }] };
   }
-  return { policy: { version, security: { channel: security?.channel ?? null, admins }, limits: { pendingPerPerson: limits?.pendingPerPerson ?? DEFAULT_REQUEST_LIMITS.pendingPerPerson }, digests: digests ?? [], resources }, problems };
+  return { policy: { version, security: { channel: security?.channel ?? null, admins }, limits: { pendingPerPerson: limits?.pendingPerPerson ?? DEFAULT_REQUEST_LIMITS.pendingPerPerson }, digests: digests ?? [], resources, machines: machines ?? [] }, problems };
 }
 
 // ---------------------------------------------------------------------------------------------

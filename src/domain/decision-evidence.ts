@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { AuditContent } from './audit-hash.ts';
+import { isMachineRequester } from './machine.ts';
 
 /**
  * How a person's decision reached Latch, recorded with its audit event. Over HTTP Slack signs
@@ -59,7 +60,15 @@ export interface EvidenceRules {
 const MAX_SECONDS_AFTER_SIGNING = 6 * 60;
 const MAX_CLOCK_SKEW_SECONDS = 60;
 
+/**
+ * What a machine may do itself through the API, authenticated by its token, not by Slack: end its
+ * own access early (cancelling a pending extension of it). Any other decision with a machine as
+ * its actor still needs a person's signed Slack request, so it is reported: machines never decide.
+ */
+const MACHINE_ACTIONS: readonly string[] = ['grant.end_requested', 'request.cancelled'];
+
 export function isPersonDecision(event: Pick<EvidenceEvent, 'actor' | 'action'>): boolean {
+  if (isMachineRequester(event.actor) && MACHINE_ACTIONS.includes(event.action)) return false;
   return (PERSON_DECISION_ACTIONS as readonly string[]).includes(event.action) && event.actor !== 'latch' && !event.actor.startsWith('policy:');
 }
 

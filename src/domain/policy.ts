@@ -1,11 +1,16 @@
+import { isMachineRequester, machineIdOf, type MachinePolicy } from './machine.ts';
+
 /**
  * The policy, as the rest of Latch sees it once the file has been validated: durations are whole
  * seconds, defaults are already applied, and ids are Slack ids. The YAML file's own shape and its
  * validation live in src/config/policy-file.ts.
  */
 
-/** Who a rule applies to. `everyone` means every member of the workspace. */
-export type Audience = { everyone: true } | { everyone: false; users: string[]; groups: string[] };
+/**
+ * Who a rule applies to. `everyone` means every member of the workspace, never a machine: a
+ * machine is in an audience only when it is named in `machines`.
+ */
+export type Audience = { everyone: true } | { everyone: false; users: string[]; groups: string[]; machines?: string[] };
 
 export interface RolePolicy {
   /** The id people pick and the provider receives, e.g. `read`. */
@@ -200,6 +205,8 @@ export interface Policy {
   limits: RequestLimits;
   digests: DigestPolicy[];
   resources: ResourcePolicy[];
+  /** Machine principals (pipelines, agents) that may ask through the API. */
+  machines: MachinePolicy[];
 }
 
 /** Where alerts about `resource` go: the security channel, else the resource's approval channel. */
@@ -243,6 +250,8 @@ export function groupsOf(audience: Audience): string[] {
  * be in (resolved through Slack by the caller): the domain does no I/O.
  */
 export function isInAudience(audience: Audience, userId: string, memberGroups: ReadonlySet<string>): boolean {
+  // A machine belongs only where it is named; approvers and reviewers never name machines.
+  if (isMachineRequester(userId)) return !audience.everyone && (audience.machines ?? []).includes(machineIdOf(userId)!);
   if (audience.everyone) return true;
   return audience.users.includes(userId) || audience.groups.some((group) => memberGroups.has(group));
 }

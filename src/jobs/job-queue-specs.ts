@@ -1,6 +1,8 @@
 /**
  * Latch's BullMQ queues and how their workers run. Grants and revocations have queues apart, so
- * a burst of grants never delays a revocation; the sweeps and the digests run one at a time.
+ * a burst of grants never delays a revocation; the Slack notices that follow what people do in
+ * Slack have theirs, so a burst of clicks never delays either; the sweeps and the digests run one
+ * at a time.
  */
 export interface JobQueueSpec {
   /** The queue's name in Redis, under the key prefix (LATCH_QUEUE_PREFIX). */
@@ -18,6 +20,8 @@ export interface JobQueueSpec {
 export const JOB_QUEUES = {
   grants: { name: 'latch-grants', concurrency: 'configured', quickStallRecovery: true },
   revocations: { name: 'latch-revocations', concurrency: 'configured', quickStallRecovery: true },
+  // A notice a dead worker dropped is also found by the sweeps (announce, refresh) every 30 s.
+  notices: { name: 'latch-notices', concurrency: 'configured', quickStallRecovery: false },
   maintenance: { name: 'latch-maintenance', concurrency: 'one', quickStallRecovery: false },
   digests: { name: 'latch-digests', concurrency: 'one', quickStallRecovery: false },
 } as const satisfies Record<string, JobQueueSpec>;

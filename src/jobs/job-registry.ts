@@ -2,6 +2,7 @@ import type { QueuedJobDefinition } from './job-definition.ts';
 import { announceMissedRequestsJob } from './definitions/announce-missed-requests.ts';
 import { expirePendingRequestsJob } from './definitions/expire-pending-requests.ts';
 import { grantAccessJob } from './definitions/grant-access.ts';
+import { notifyPeopleJob } from './definitions/notify-people.ts';
 import { reconcileJob } from './definitions/reconcile.ts';
 import { refreshOutdatedMessagesJob } from './definitions/refresh-outdated-messages.ts';
 import { revokeGrantJob } from './definitions/revoke-grant.ts';
@@ -17,6 +18,7 @@ import { sendRemindersJob } from './definitions/send-reminders.ts';
 export const JOB_REGISTRY = [
   grantAccessJob,
   revokeGrantJob,
+  notifyPeopleJob,
   expirePendingRequestsJob,
   announceMissedRequestsJob,
   refreshOutdatedMessagesJob,

@@ -13,7 +13,8 @@ export interface JobCountsSource {
 }
 
 export interface LatchMetricsOptions {
-  db: Pick<Database, '$queryRaw'>;
+  /** Read on the pool in plain SQL: a scrape must not be what builds a web process's Prisma client. */
+  db: Pick<Database, 'pool'>;
   queues: readonly JobCountsSource[];
   /** A scrape waits this long for PostgreSQL and for Redis, then reports the previous values. */
   collectTimeoutMs?: number;
@@ -262,14 +263,16 @@ class LatestReading<T> {
 }
 
 /** One round trip: requests by state, grants in force, and overdue revocations. */
-async function readDatabaseCounts(db: Pick<Database, '$queryRaw'>): Promise<DatabaseCounts> {
-  const rows = await db.$queryRaw<Array<{ kind: string; key: string; n: number }>>`
-    SELECT 'request' AS kind, state::text AS key, count(*)::int AS n FROM access_requests GROUP BY state
-    UNION ALL
-    SELECT 'active', '', count(*)::int FROM grants WHERE revoked_at IS NULL AND granted_at IS NOT NULL
-    UNION ALL
-    SELECT 'overdue', '', count(*)::int FROM grants
-    WHERE revoked_at IS NULL AND expires_at < now() - make_interval(secs => ${OVERDUE_AFTER_SECONDS})`;
+async function readDatabaseCounts(db: Pick<Database, 'pool'>): Promise<DatabaseCounts> {
+  const { rows } = await db.pool.query<{ kind: string; key: string; n: number }>(
+    `SELECT 'request' AS kind, state::text AS key, count(*)::int AS n FROM access_requests GROUP BY state
+     UNION ALL
+     SELECT 'active', '', count(*)::int FROM grants WHERE revoked_at IS NULL AND granted_at IS NOT NULL
+     UNION ALL
+     SELECT 'overdue', '', count(*)::int FROM grants
+     WHERE revoked_at IS NULL AND expires_at < now() - make_interval(secs => $1)`,
+    [OVERDUE_AFTER_SECONDS],
+  );
   // Every state is reported, zeros included, so a series never disappears when its last row leaves.
   const requests = new Map<string, number>(REQUEST_STATES.map((state) => [state, 0]));
   let grantsActive = 0;

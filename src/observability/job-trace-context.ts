@@ -1,6 +1,6 @@
 import { context, propagation, ROOT_CONTEXT, SpanKind, type Attributes } from '@opentelemetry/api';
 import { z } from 'zod';
-import { inSpan } from './tracer.ts';
+import { inSpan, tracingIsOn } from './tracer.ts';
 
 /**
  * The key of a queued job's data that carries the W3C trace context of the span that queued it
@@ -24,6 +24,7 @@ export interface QueuedJob {
  * the trace context added, to store instead of the bare payload.
  */
 export function inEnqueueSpan<T>(job: QueuedJob, add: (withTraceContext: <D>(data: D) => D) => Promise<T>): Promise<T> {
+  if (!tracingIsOn()) return add(asItIs);
   const attributes: Attributes = { 'messaging.system': 'bullmq', 'messaging.operation.type': 'send', 'messaging.destination.name': job.queue, 'latch.job.name': job.name };
   if (job.ids.length === 1) attributes['latch.job.id'] = job.ids[0]!;
   else attributes['messaging.batch.message_count'] = job.ids.length;
@@ -35,6 +36,8 @@ export function inEnqueueSpan<T>(job: QueuedJob, add: (withTraceContext: <D>(dat
     return add(traced);
   });
 }
+
+const asItIs = <D>(data: D): D => data;
 
 /** The job's payload without the trace context, for its definition's schema. */
 export function payloadOf(data: unknown): unknown {
@@ -58,6 +61,7 @@ export interface RunningJob {
  * a throw that is not a failure (a job put back to sleep) from one that is.
  */
 export function inJobSpan<T>(job: RunningJob, isExpected: (error: unknown) => boolean, run: () => Promise<T>): Promise<T> {
+  if (!tracingIsOn()) return run();
   const carrier = carrierSchema.safeParse((job.data as Record<string, unknown> | null)?.[TRACE_CONTEXT_KEY]);
   const parent = carrier.success ? propagation.extract(ROOT_CONTEXT, carrier.data) : ROOT_CONTEXT;
   const attributes: Attributes = {

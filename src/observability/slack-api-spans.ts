@@ -1,6 +1,6 @@
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { FetchFunction } from '@slack/web-api';
-import { inSpan } from './tracer.ts';
+import { inSpan, tracingIsOn } from './tracer.ts';
 
 /**
  * `fetch`, with a CLIENT span around each HTTP attempt the Slack clients make: a Web API call is
@@ -12,6 +12,7 @@ import { inSpan } from './tracer.ts';
 export function tracedSlackFetch(fetch: FetchFunction, apiUrl = SLACK_API_URL): FetchFunction {
   const base = apiUrl.endsWith('/') ? apiUrl : `${apiUrl}/`;
   return (url, init) => {
+    if (!tracingIsOn()) return fetch(url, init);
     const method = webApiMethodOf(String(url), base);
     const attributes = { 'slack.method': method ?? 'response_url', 'http.request.method': init?.method ?? 'GET' };
     return inSpan(`slack ${method ?? 'response_url'}`, { kind: SpanKind.CLIENT, attributes }, async (span) => {

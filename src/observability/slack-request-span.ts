@@ -2,7 +2,7 @@ import { SpanKind, type Attributes } from '@opentelemetry/api';
 import type { AnyMiddlewareArgs, Middleware } from '@slack/bolt';
 import { currentLogContext } from '../logging/log-context.ts';
 import { isRequestId } from '../services/request-id.ts';
-import { inSpan } from './tracer.ts';
+import { inSpan, tracingIsOn } from './tracer.ts';
 
 /**
  * Bolt global middleware: one SERVER span for each Slack request Latch serves (a command, a click,
@@ -11,8 +11,10 @@ import { inSpan } from './tracer.ts';
  * Named after what was asked (`slack action latch_approve`, `slack command /request-access`), with
  * Latch's request id (the `requestId` of the log lines and the `x-request-id` header) and the
  * access request a button names. Never the person's text: no command text, no form values.
+ * With tracing off it only passes the request on.
  */
 export const slackRequestSpan: Middleware<AnyMiddlewareArgs> = ({ body, next }) => {
+  if (!tracingIsOn()) return next();
   const { name, attributes } = describe(body as SlackBody);
   const { requestId } = currentLogContext();
   return inSpan(name, { kind: SpanKind.SERVER, attributes: { ...attributes, ...(requestId ? { 'latch.request_id': requestId } : {}) } }, () => next());

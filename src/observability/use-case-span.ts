@@ -1,5 +1,5 @@
 import { SpanKind, type Attributes } from '@opentelemetry/api';
-import { inSpan } from './tracer.ts';
+import { inSpan, tracingIsOn } from './tracer.ts';
 
 /** What a listener says about the use case it runs (answers.ts's `asked`). */
 export interface UseCaseAsked {
@@ -17,6 +17,7 @@ export interface UseCaseAsked {
  * (never its message, which may quote the policy or the person's input).
  */
 export function inUseCaseSpan<T>(asked: UseCaseAsked, run: () => Promise<T>): Promise<T> {
+  if (!tracingIsOn()) return run();
   const attributes: Attributes = { 'latch.use_case.action': asked.action };
   if (typeof asked.accessRequestId === 'string') attributes['latch.access_request.id'] = asked.accessRequestId;
   if (typeof asked.resourceId === 'string') attributes['latch.resource.id'] = asked.resourceId;

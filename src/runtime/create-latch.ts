@@ -3,6 +3,7 @@ import { slackRequestSpan } from '../observability/slack-request-span.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { LatchMetrics } from '../metrics/latch-metrics.ts';
 import type { AccessProvider } from '../providers/provider.ts';
+import type { LatchEventPublisher } from '../services/latch-events.ts';
 import { systemClock, type Clock, type AccessScheduler, type GroupDirectory, type ServiceContext, type UserDirectory } from '../services/service-context.ts';
 import { AdmissionGate } from '../slack/admission-gate.ts';
 import { AppOriginCheck, learnAppIdentity } from '../slack/app-origin.ts';
@@ -43,6 +44,11 @@ export interface LatchOptions {
   seenSignatures: SeenSignatures;
   /** Listener work admitted at once before Slack requests are refused (DEFAULT_MAX_LISTENER_WORK); tests set it low. */
   maxListenerWork?: number | undefined;
+  /**
+   * Where the listeners' use cases publish, given the notifier: the queued notices in a Latch
+   * process (wiring.ts); the notifier itself, in this process, unless given (the test harness).
+   */
+  events?: (notifier: SlackNotifier) => LatchEventPublisher;
   /** Tests only: see ServiceContext.minimumDurationSeconds. */
   minimumDurationSeconds?: number | undefined;
 }
@@ -66,8 +72,9 @@ export interface Latch extends SlackApp {
 
 /**
  * The Slack side of a process, for wiring.ts (every role) and the test harness: the use cases'
- * context (its `events` go to the Slack notifier, its user and group directories ask Slack), the
- * Slack app with its middleware in the order a payload meets it, and the listeners. The job
+ * context (its `events` go where `options.events` says, the Slack notifier unless told; its user
+ * and group directories ask Slack), the Slack app with its middleware in the order a payload meets
+ * it, and the listeners. The job
  * context extends this context (startJobs in wiring.ts); nothing else builds one.
  */
 export function createLatch(options: LatchOptions): Latch {
@@ -86,7 +93,7 @@ export function createLatch(options: LatchOptions): Latch {
     groups: options.groups ?? new SlackUsergroupDirectory(fastClient, logger),
     users: options.users ?? new SlackUserDirectory(fastClient, () => origin.teamId, logger),
     access: options.access,
-    events: notifier,
+    events: options.events?.(notifier) ?? notifier,
     metrics: options.metrics,
     ...(options.providers ? { providerFor: (resourceId: string) => options.providers!.get(resourceId) } : {}),
     minimumDurationSeconds: options.minimumDurationSeconds,

@@ -14,12 +14,15 @@ import { createProvider, createProviders, providerGuard, type ProvidersResult } 
 import type { ProviderServices } from '../providers/target-lock.ts';
 import type { AccessContext } from '../services/access-context.ts';
 import { portOf, startHttpServer } from '../slack/http-server.ts';
+import { createApiListener } from '../api/api-listener.ts';
+import { API_PREFIX } from '../api/openapi.ts';
 import { RedisSeenSignatures } from '../slack/seen-signatures.ts';
 import type { SlackTransport } from '../slack/slack-transport.ts';
 import { PostgresAccessLocks } from '../store/access-lock.ts';
 import { createDatabase, type Database } from '../store/database.ts';
 import { PostgresTargetLocks } from '../store/target-lock.ts';
 import { createLatch, type Latch, type LatchOptions } from './create-latch.ts';
+import { QueuedNotices } from './queued-notices.ts';
 import { finishingPart, GracefulShutdown } from './graceful-shutdown.ts';
 import { PolicySource } from './policy-source.ts';
 import { readinessCheck } from './readiness.ts';
@@ -30,14 +33,17 @@ import { servingPart } from './serving-part.ts';
  * - `ctx.access`: where a use case queues what follows its commit (a grant, a revocation): the
  *   BullMQ queues (jobs/job-queues.ts), in every role, since `latch web` approves too.
  * - `ctx.events`: who hears what happened: the Slack notifier (slack/notifier.ts), built with the
- *   Slack app by createLatch (create-latch.ts, which also registers the listeners).
+ *   Slack app by createLatch (create-latch.ts, which also registers the listeners). In `latch web`
+ *   the listeners' use cases queue it instead (QueuedNotices, a `notify` job), so a worker tells
+ *   people; the jobs' use cases always tell the notifier of their own process.
  * - `ctx.providerFor`: the provider of a resource in the policy in force, asked on every use, so
  *   a reloaded policy (PolicySource) brings its providers with it.
  * - the job context (jobs/job-context.ts): the same use-case context plus this process's access
  *   locks and the providers of grants' recorded settings (startJobs, below), the queues and
  *   metrics. Only `latch start` and `latch worker` build it.
- * The roles differ in three places only, each marked `Role:` below: a worker opens no Socket Mode and
- * serves no Slack requests over HTTP; a web process runs no jobs, so it opens no access lock.
+ * The roles differ in four places only, each marked `Role:` below: a worker opens no Socket Mode and
+ * serves no Slack requests over HTTP; a web process runs no jobs, so it opens no access lock, and
+ * leaves its Slack notices to the workers.
  * Shutdown: every part is added to GracefulShutdown in the order it opens; all stop taking work
  * at once, the work in hand finishes (bounded), then they close in the reverse order, so no part
  * closes under another still using it (PostgreSQL, opened first, closes last).
@@ -122,6 +128,11 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
     const latch = createLatch({
       db,
       access: queues,
+      // Role: in `latch web` the Slack notices that follow a command or click are a job any worker
+      // runs, so they cost the web process one enqueue and survive its death after the commit. `latch
+      // start` posts them itself, as its own jobs' notices: a queue buys one process nothing, and
+      // its shutdown then finishes them with the handlers that made them.
+      ...(role === 'web' ? { events: (notifier: Latch['notifier']) => new QueuedNotices(queues, db, notifier) } : {}),
       policy: () => source.policy,
       logger,
       botToken: env.SLACK_BOT_TOKEN,
@@ -147,7 +158,7 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
     const server = await startHttpServer({
       port: env.PORT,
       // Role: a worker answers /healthz, /readyz and /metrics only.
-      ...(role !== 'worker' ? { slack: latch.transport.requestListener } : {}),
+      ...(role !== 'worker' ? { slack: latch.transport.requestListener, api: { prefix: API_PREFIX, serve: createApiListener({ services: latch.services, logger }) } } : {}),
       readiness: readinessCheck({ db, redis, queuePrefix: env.LATCH_QUEUE_PREFIX, policyVersion: () => source.policy.version, slackSocket: () => latch.transport.socketState() }),
       metrics: () => metrics.scrape(),
       logger,
@@ -207,14 +218,16 @@ export interface StartJobsOptions {
 
 /**
  * The worker side (`latch start`, `latch worker`): the job context from the Slack app's use-case
- * context (whose events reach the notifier), with this process's access locks, then every
- * registered job (jobs/job-runner.ts). The locks close after the jobs.
+ * context, whose events reach the notifier in this process (a job is where notices end up, never
+ * queued again), with this process's access locks, then every registered job
+ * (jobs/job-runner.ts). The locks close after the jobs.
  */
 export async function startJobs(options: StartJobsOptions): Promise<RunningJobs> {
   const { latch, queues, providers, logger } = options;
   const locks = new PostgresAccessLocks({ databaseUrl: options.databaseUrl, poolSize: queues.settings.concurrency * 2 });
   const access: AccessContext = {
     ...latch.services,
+    events: latch.notifier,
     providerFor: (resourceId) => providers.get(resourceId),
     providerForSettings: async (settings) => providers.fromSettings?.(settings),
     locks,

@@ -1,6 +1,7 @@
 import type { AccessPeriod, AutoApprovalHistory } from '../domain/auto-approval.ts';
 import type { AccessRequest, Grant } from '../store/generated/client.ts';
-import type { Transaction } from '../store/transaction.ts';
+import { readRequesterAccess } from '../store/requester-access.ts';
+import type { SqlTransaction } from '../store/sql-transaction.ts';
 
 const DAY_SECONDS = 24 * 3600;
 
@@ -11,21 +12,13 @@ const DAY_SECONDS = 24 * 3600;
  * transaction, under the requester's lock (see lockRequester), so concurrent requests count.
  */
 export async function loadAutoApprovalHistory(
-  tx: Transaction,
+  tx: SqlTransaction,
   access: { requesterId: string; resourceId: string; role: string },
   now: Date,
   lookbackSeconds: number,
 ): Promise<AutoApprovalHistory> {
   const since = new Date(now.getTime() - Math.max(DAY_SECONDS, lookbackSeconds) * 1000);
-  const rows = await tx.accessRequest.findMany({
-    where: {
-      requesterSlackId: access.requesterId,
-      resourceId: access.resourceId,
-      role: access.role,
-      OR: [{ state: { in: ['approved', 'active'] } }, { decidedAt: { gte: since } }, { grant: { revokedAt: { gte: since } } }],
-    },
-    include: { grant: true },
-  });
+  const rows = await readRequesterAccess(tx, access, since);
   const autoApproved = (row: AccessRequest) => row.decidedByRule !== null && !row.breakGlass;
   const periods = new Map<string, AccessPeriod>();
   // Granted access first: a booked request for more time runs on from the end of the access it extends.

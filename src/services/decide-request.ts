@@ -2,6 +2,7 @@ import { approverRefusal } from '../domain/access-request-rules.ts';
 import type { SlackRequestEvidence } from '../domain/decision-evidence.ts';
 import { tallyVotes } from '../domain/approval-tally.ts';
 import { findResource, type ResourcePolicy } from '../domain/policy.ts';
+import { isMachineRequester } from '../domain/machine.ts';
 import { canTransition } from '../domain/request-state.ts';
 import type { StoredRequestFit } from '../domain/stored-request-fit.ts';
 import { appendAuditEvent, appendAuditEvents, type AuditEntry } from '../store/audit-log.ts';
@@ -9,7 +10,8 @@ import type { AccessRequest } from '../store/generated/client.ts';
 import { lockRequest } from '../store/request-lock.ts';
 import { readRequestForDecision } from '../store/request-reads.ts';
 import { readVotes, recordVote } from '../store/votes.ts';
-import { inTransaction } from '../store/transaction.ts';
+import { endRequest } from '../store/request-end.ts';
+import { inSqlTransaction } from '../store/transaction.ts';
 import { publishCommitted } from './latch-events.ts';
 import { recheckStoredRequest } from './recheck-policy.ts';
 import { refuse, type Refused } from './refusal.ts';
@@ -49,6 +51,8 @@ export async function checkDecider(
   const read = isRequestId(requestId) ? await readRequestForDecision(ctx.db, requestId) : null;
   if (!read) return refuse('not_found', 'This request no longer exists.');
   const { request, approvedBy } = read;
+  // Approvers are people: no policy can name a machine as one, and no machine id decides.
+  if (isMachineRequester(deciderId)) return refuse('not_approver', 'Machines can never approve or deny requests: only people decide.');
   const resource = findResource(ctx.policy(), request.resourceId);
   // Nobody can approve it now: decideRequest closes it, so its requester hears why.
   if (!resource) {
@@ -89,8 +93,9 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
 
   // A later start asked for delays the grant job to it.
   let startsAt: Date | null = null;
-  const result = await inTransaction(ctx.db, async (tx): Promise<DecideRequestResult> => {
-    const request = await lockRequest(tx, input.requestId);
+  const result = await inSqlTransaction(ctx.db, async (tx): Promise<DecideRequestResult> => {
+    // One wait for both: the votes' read goes out behind the lock and runs once it is granted (readVotes).
+    const [request, votes] = await Promise.all([lockRequest(tx, input.requestId), readVotes(tx, input.requestId)]);
     // Votes are taken only while a decision can still move the request on.
     if (!request || !canTransition(request.state, input.decision === 'approve' ? 'approved' : 'denied')) {
       return refuse('not_pending', `This request is already ${request?.state ?? 'gone'}.`, { detail: { state: request?.state ?? null } });
@@ -98,7 +103,6 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
     if (input.revision !== undefined && input.revision !== request.revision) {
       return refuse('stale', 'This request changed after you saw it; look at it again before deciding.', { detail: { shown: input.revision, current: request.revision } });
     }
-    const votes = await readVotes(tx, request.id, request.revision);
     if (votes.some((vote) => vote.approverSlackId === input.deciderId)) {
       return refuse('already_decided', 'You have already decided this request.');
     }
@@ -195,10 +199,10 @@ async function endUnfitRequest(ctx: ServiceContext, requestId: string, fit: Extr
   const now = ctx.clock.now();
   const state = fit.code === 'pending_timeout_passed' ? 'expired' : 'denied';
   const policyVersion = ctx.policy().version;
-  const ended = await inTransaction(ctx.db, async (tx) => {
+  const ended = await inSqlTransaction(ctx.db, async (tx) => {
     const request = await lockRequest(tx, requestId);
     if (!request || !canTransition(request.state, state)) return false;
-    await tx.accessRequest.update({ where: { id: requestId }, data: { state, decidedAt: state === 'denied' ? now : null, endedAt: now, outcomeReason: fit.message } });
+    await endRequest(tx, requestId, { state, decidedAt: state === 'denied' ? now : null, endedAt: now, outcomeReason: fit.message });
     await appendAuditEvent(tx, {
       actor: 'latch',
       action: `request.${state}`,

@@ -25,7 +25,11 @@ export type EndAccessResult =
  * and a request for more time still waiting for approvers is cancelled. Otherwise an extension's
  * grant would keep the access alive after "I'm done".
  */
-export async function endAccessEarly(ctx: ServiceContext, input: { requestId: string; userId: string; evidence?: SlackRequestEvidence | undefined }): Promise<EndAccessResult> {
+export async function endAccessEarly(
+  ctx: ServiceContext,
+  // tokenId: the API token a machine ended its access with, recorded in the audit event.
+  input: { requestId: string; userId: string; evidence?: SlackRequestEvidence | undefined; tokenId?: string },
+): Promise<EndAccessResult> {
   const request = isRequestId(input.requestId) ? await ctx.db.accessRequest.findUnique({ where: { id: input.requestId } }) : null;
   if (!request) return refuse('not_found', 'This request no longer exists.');
   const isRequester = request.requesterSlackId === input.userId;
@@ -78,7 +82,13 @@ export async function endAccessEarly(ctx: ServiceContext, input: { requestId: st
         action: 'grant.end_requested',
         requestId: locked.id,
         at: now,
-        data: { grantId: grant?.id ?? null, reason, originalExpiresAt: grant?.expiresAt?.toISOString() ?? null, ...(locked.id !== clicked.id ? { endedWith: clicked.id } : {}) },
+        data: {
+          grantId: grant?.id ?? null,
+          reason,
+          originalExpiresAt: grant?.expiresAt?.toISOString() ?? null,
+          ...(locked.id !== clicked.id ? { endedWith: clicked.id } : {}),
+          ...(input.tokenId ? { tokenId: input.tokenId } : {}),
+        },
         evidence: input.evidence,
       });
       ended.push({ requestId: locked.id, grantId: grant && !grant.revokedAt ? grant.id : null });

@@ -8,27 +8,53 @@ export interface ExportPeriod {
   until?: Date | undefined;
 }
 
+/** An audit_events row as pg gives it: int8 as text (every bigint fits), jsonb parsed, timestamptz a Date. */
+interface AuditEventRow {
+  seq: string;
+  at: Date;
+  actor: string;
+  action: string;
+  request_id: string | null;
+  data: unknown;
+  prev_hash: string;
+  hash: string;
+  hash_format: number;
+}
+
+const EVENTS_AFTER = `
+  SELECT seq, at, actor, action, request_id, data, prev_hash, hash, hash_format
+  FROM audit_events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT ${BATCH}`;
+
 /**
  * The audit events of a period, in sequence order, a batch at a time (constant memory for any
  * number of rows). The period picks the first and last sequence numbers whose time falls in it,
  * and everything between them is exported: an unbroken stretch of the chain that can be verified
  * on its own (`latch audit verify --file`), even when writers' clocks put an event a moment out of
  * order.
+ *
+ * Read in plain SQL on the pool, not through Prisma: the ORM's objects for each row of a batch
+ * lived long enough to be promoted to V8's old generation, where they piled up between full
+ * collections, so the export's peak memory grew with the number of events (164 MiB at 30,000,
+ * 293 MiB at 300,000); and a command that never queries through Prisma never loads its engine.
  */
-export async function* auditEventsOf(db: Database, period: ExportPeriod): AsyncGenerator<ChainedEvent[]> {
-  const at = { ...(period.since ? { gte: period.since } : {}), ...(period.until ? { lt: period.until } : {}) };
-  const bounds = await db.auditEvent.aggregate({ _min: { seq: true }, _max: { seq: true }, where: period.since || period.until ? { at } : {} });
-  const first = bounds._min.seq;
-  const last = bounds._max.seq;
-  if (first === null || last === null) return;
-  let after = first - 1n;
+export async function* auditEventsOf(db: Pick<Database, 'pool'>, period: ExportPeriod): AsyncGenerator<ChainedEvent[]> {
+  const { rows: [bounds] } = await db.pool.query<{ first: string | null; last: string | null }>(
+    'SELECT min(seq) AS first, max(seq) AS last FROM audit_events WHERE ($1::timestamptz IS NULL OR at >= $1) AND ($2::timestamptz IS NULL OR at < $2)',
+    [period.since ?? null, period.until ?? null],
+  );
+  if (!bounds?.first || !bounds.last) return;
+  let after = (BigInt(bounds.first) - 1n).toString();
   for (;;) {
-    const batch = await db.auditEvent.findMany({ where: { seq: { gt: after, lte: last } }, orderBy: { seq: 'asc' }, take: BATCH });
-    if (batch.length === 0) return;
-    yield batch;
-    after = batch.at(-1)!.seq;
-    if (after >= last) return;
+    const { rows } = await db.pool.query<AuditEventRow>(EVENTS_AFTER, [after, bounds.last]);
+    if (rows.length === 0) return;
+    yield rows.map(chainedEvent);
+    after = rows.at(-1)!.seq;
+    if (after === bounds.last) return;
   }
+}
+
+function chainedEvent(row: AuditEventRow): ChainedEvent {
+  return { seq: BigInt(row.seq), at: row.at, actor: row.actor, action: row.action, requestId: row.request_id, data: row.data, prevHash: row.prev_hash, hash: row.hash, hashFormat: row.hash_format };
 }
 
 /**

@@ -4,7 +4,8 @@ import type { PolicyMismatch, StoredRequestFit } from '../domain/stored-request-
 import type { ProviderFailure } from '../providers/provider.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import type { Prisma } from '../store/generated/client.ts';
-import { inTransaction, type Transaction } from '../store/transaction.ts';
+import type { SqlTransaction } from '../store/sql-transaction.ts';
+import { inSqlTransaction } from '../store/transaction.ts';
 import { isLiveGrant } from './access-chain.ts';
 import { oneLine, type AccessContext } from './access-context.ts';
 import { handOver } from './decide-request.ts';
@@ -12,7 +13,9 @@ import { failureNotice, type FailureSource } from './failure-notice.ts';
 import { publishCommitted } from './latch-events.ts';
 import { recheckStoredRequest } from './recheck-policy.ts';
 import { accessKeyOf } from './same-access.ts';
-import { completeGrant, startGrantAttempt } from '../store/grant-writes.ts';
+import { readGrantOfRequest } from '../store/grant-reads.ts';
+import { closeFailedGrant, completeGrant, recordGrantError, startGrantAttempt } from '../store/grant-writes.ts';
+import { endRequest } from '../store/request-end.ts';
 import { lockRequest } from '../store/request-lock.ts';
 import { readRequest } from '../store/request-reads.ts';
 
@@ -42,9 +45,9 @@ export type GrantAccessResult =
  * Where the duration counts from: the moment of the grant, except for more time on access still
  * live, which runs on from that access's end so nothing lapses and nothing is counted twice.
  */
-async function durationStart(tx: Transaction, extendsRequestId: string | null, grantedAt: Date): Promise<Date> {
+async function durationStart(tx: SqlTransaction, extendsRequestId: string | null, grantedAt: Date): Promise<Date> {
   if (!extendsRequestId) return grantedAt;
-  const extended = await tx.grant.findUnique({ where: { requestId: extendsRequestId } });
+  const extended = await readGrantOfRequest(tx, extendsRequestId);
   return isLiveGrant(extended) && extended.expiresAt > grantedAt ? extended.expiresAt : grantedAt;
 }
 
@@ -110,14 +113,14 @@ async function attemptGrant(ctx: AccessContext, input: GrantAccessInput): Promis
     }
 
     const grantedAt = ctx.clock.now();
-    return inTransaction(ctx.db, async (tx): Promise<GrantAccessResult> => {
-      const locked = await lockRequest(tx, request.id);
-      const requestApproved = locked?.state === 'approved';
-      const wantedExpiry = new Date((requestApproved ? await durationStart(tx, request.extendsRequestId, grantedAt) : grantedAt).getTime() + request.durationSeconds * 1000);
+    return inSqlTransaction(ctx.db, async (tx): Promise<GrantAccessResult> => {
+      // More time on live access runs on from that access's end, read under the request's lock.
+      const extending = request.extendsRequestId ? await lockRequest(tx, request.id) : null;
+      const start = extending?.state === 'approved' ? await durationStart(tx, request.extendsRequestId, grantedAt) : grantedAt;
       // Someone ended the request while the provider worked (the request is no longer approved, or
       // the grant's end was asked for): the access exists, so it must be revoked at once, not after
-      // its full duration. completeGrant reads the grant's end as it updates it, in one statement.
-      const { expiresAt, stillWanted } = await completeGrant(tx, { requestId: request.id, grantId: grant.id, grantedAt, expiresAt: wantedExpiry, requestApproved });
+      // its full duration. completeGrant locks the request and reads both as it updates them, in one statement.
+      const { expiresAt, stillWanted } = await completeGrant(tx, { requestId: request.id, grantId: grant.id, grantedAt, expiresAt: new Date(start.getTime() + request.durationSeconds * 1000) });
       await appendAuditEvent(tx, {
         actor: 'latch',
         action: 'grant.granted',
@@ -139,8 +142,8 @@ async function recordFailedAttempt(ctx: AccessContext, requestId: string, grantI
   const now = ctx.clock.now();
   const message = oneLine(failure.message);
   const notice = failureNotice('grant', source);
-  await inTransaction(ctx.db, async (tx) => {
-    await tx.grant.update({ where: { id: grantId }, data: { lastError: notice.text, lastErrorAt: now } });
+  await inSqlTransaction(ctx.db, async (tx) => {
+    await recordGrantError(tx, grantId, notice.text, now);
     await appendAuditEvent(tx, { actor: 'latch', action: 'grant.attempt_failed', requestId, at: now, data: { grantId, attempt, kind: failure.kind, message, ref: notice.ref } });
   });
   ctx.logger.warn({ accessRequestId: requestId, grantId, attempt, failure: message, ref: notice.ref }, 'grant attempt failed; it will be retried');
@@ -154,7 +157,7 @@ async function recordFailedAttempt(ctx: AccessContext, requestId: string, grantI
  * left due for revocation now, as after a transient failure.
  */
 async function refuseByPolicy(ctx: AccessContext, requestId: string, fit: Extract<StoredRequestFit, { fits: false }>): Promise<GrantAccessResult> {
-  const earlier = await ctx.db.grant.findUnique({ where: { requestId } });
+  const earlier = await readGrantOfRequest(ctx.db, requestId);
   const unsure = earlier !== null && earlier.revokedAt === null;
   return fail(ctx, requestId, earlier?.id ?? null, { kind: unsure ? 'transient' : 'permanent', message: fit.message }, 'unconfigured', fit.code);
 }
@@ -171,21 +174,11 @@ async function fail(ctx: AccessContext, requestId: string, grantId: string | nul
   const message = oneLine(failure.message);
   const notice = failureNotice('grant', source);
   const cleanup = grantId !== null && failure.kind === 'transient';
-  const failed = await inTransaction(ctx.db, async (tx) => {
+  const failed = await inSqlTransaction(ctx.db, async (tx) => {
     const request = await lockRequest(tx, requestId);
     if (!request || !canTransition(request.state, 'failed')) return false;
-    await tx.accessRequest.update({
-      where: { id: requestId },
-      data: { state: 'failed', endedAt: now, outcomeReason: policyCode ? `The policy changed before the access was granted: ${message}` : notice.text },
-    });
-    if (grantId !== null) {
-      await tx.grant.update({
-        where: { id: grantId },
-        data: cleanup
-          ? { lastError: notice.text, lastErrorAt: now, expiresAt: now, revokeReason: 'grant failed' }
-          : { lastError: notice.text, lastErrorAt: now, revokedAt: now, revokeReason: 'grant failed' },
-      });
-    }
+    await endRequest(tx, requestId, { state: 'failed', endedAt: now, outcomeReason: policyCode ? `The policy changed before the access was granted: ${message}` : notice.text });
+    if (grantId !== null) await closeFailedGrant(tx, grantId, notice.text, now, cleanup);
     await appendAuditEvent(tx, {
       actor: 'latch',
       action: 'grant.failed',

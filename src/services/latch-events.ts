@@ -51,6 +51,14 @@ export type LatchEvent =
    */
   | { type: 'digest.due'; name: string; at: Date };
 
+/** The events about one request (every one but the scan's and the digests'). */
+export type RequestEvent = Extract<LatchEvent, { requestId: string }>;
+
+/** Is it about one request (and so names it)? */
+export function isRequestEvent(event: LatchEvent): event is RequestEvent {
+  return 'requestId' in event;
+}
+
 /** A role holder the standing-access scan found without a grant covering them. */
 export interface StandingAccess {
   resourceId: string;

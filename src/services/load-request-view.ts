@@ -1,3 +1,4 @@
+import { findMachine, machineIdOf } from '../domain/machine.ts';
 import { findResource, type Policy } from '../domain/policy.ts';
 import type { Database } from '../store/database.ts';
 import { readRequestForMessages } from '../store/request-reads.ts';
@@ -36,9 +37,11 @@ export async function loadRequestView(db: Database, policy: Policy, requestId: s
   // Only a request for more time, or one more time was asked on, has a chain to read (rarely).
   const chain = read.chained ? await findAccessChain(db, request.id) : [];
   const extended = request.extendsRequestId ? (chain.find((member) => member.id === request.extendsRequestId)?.grant ?? null) : null;
+  const machineId = machineIdOf(request.requesterSlackId);
   const view: RequestView = {
     id: request.id,
     requesterId: request.requesterSlackId,
+    machine: machineId === null ? null : { id: machineId, owner: findMachine(policy.machines, machineId)?.owner ?? null },
     resourceId: request.resourceId,
     // A resource removed from the policy since still needs its messages updated.
     resourceName: findResource(policy, request.resourceId)?.name ?? request.resourceId,

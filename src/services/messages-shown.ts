@@ -1,4 +1,5 @@
 import type { Database } from '../store/database.ts';
+import { MODEL_TYPES } from '../store/table-columns.ts';
 import type { MessageLocations } from './load-request-view.ts';
 
 /*
@@ -15,8 +16,8 @@ import type { MessageLocations } from './load-request-view.ts';
 
 /** The seq of the request's newest audit event (0 before any): has the request changed since a read of it? */
 export async function latestEventSeq(db: Database, requestId: string): Promise<bigint> {
-  const [row] = await db.$queryRaw<Array<{ seq: bigint | null }>>`SELECT max(seq) AS seq FROM audit_events WHERE request_id = ${requestId}::uuid`;
-  return row?.seq ?? 0n;
+  const { rows } = await db.pool.query<{ seq: bigint | null }>({ text: LATEST_EVENT_SEQ, values: [requestId], types: MODEL_TYPES });
+  return rows[0]?.seq ?? 0n;
 }
 
 /**
@@ -30,18 +31,26 @@ export async function latestEventSeq(db: Database, requestId: string): Promise<b
  */
 export async function markMessagesShown(db: Database, requestId: string, locations: MessageLocations, shownSeq: bigint): Promise<{ latest: bigint }> {
   const { approvalMessageTs, requesterMessageTs, securityMessageTs } = locations;
-  const [row] = await db.$queryRaw<Array<{ latest: bigint | null }>>`
-    WITH latest AS (SELECT max(seq) AS seq FROM audit_events WHERE request_id = ${requestId}::uuid),
-    -- Runs although nothing reads it, as a data-modifying WITH does.
-    marked AS (
-      UPDATE access_requests SET messages_seq = ${shownSeq}::bigint
-      WHERE id = ${requestId}::uuid
-        AND approval_message_ts IS NOT DISTINCT FROM ${approvalMessageTs}::text
-        AND requester_message_ts IS NOT DISTINCT FROM ${requesterMessageTs}::text
-        AND security_message_ts IS NOT DISTINCT FROM ${securityMessageTs}::text
-        AND (messages_seq IS NULL OR messages_seq < ${shownSeq}::bigint)
-        AND ${shownSeq}::bigint >= coalesce((SELECT seq FROM latest), 0)
-    )
-    SELECT (SELECT seq FROM latest) AS latest`;
-  return { latest: row?.latest ?? 0n };
+  const { rows } = await db.pool.query<{ latest: bigint | null }>({
+    text: MARK_MESSAGES_SHOWN,
+    values: [requestId, shownSeq.toString(), approvalMessageTs, requesterMessageTs, securityMessageTs],
+    types: MODEL_TYPES,
+  });
+  return { latest: rows[0]?.latest ?? 0n };
 }
+
+const LATEST_EVENT_SEQ = 'SELECT max(seq) AS seq FROM audit_events WHERE request_id = $1::uuid';
+
+const MARK_MESSAGES_SHOWN = `
+  WITH latest AS (SELECT max(seq) AS seq FROM audit_events WHERE request_id = $1::uuid),
+  -- Runs although nothing reads it, as a data-modifying WITH does.
+  marked AS (
+    UPDATE access_requests SET messages_seq = $2::bigint
+    WHERE id = $1::uuid
+      AND approval_message_ts IS NOT DISTINCT FROM $3::text
+      AND requester_message_ts IS NOT DISTINCT FROM $4::text
+      AND security_message_ts IS NOT DISTINCT FROM $5::text
+      AND (messages_seq IS NULL OR messages_seq < $2::bigint)
+      AND $2::bigint >= coalesce((SELECT seq FROM latest), 0)
+  )
+  SELECT (SELECT seq FROM latest) AS latest`;

@@ -1,10 +1,13 @@
 import { validateAccessRequest, type AccessRequestDraft } from '../domain/access-request-rules.ts';
 import { explainAutoApproval, findAutoApproval, type AutoApprovalCandidate } from '../domain/auto-approval.ts';
+import { isMachineRequester } from '../domain/machine.ts';
 import { groupsOf, type AutoApprovalRule, type ResourcePolicy } from '../domain/policy.ts';
 import { appendAuditEvents, type AuditEntry } from '../store/audit-log.ts';
 import { insertRequest, isUniqueViolation } from '../store/request-insert.ts';
 import { lockRequester } from '../store/requester-lock.ts';
-import { inTransaction, type Transaction } from '../store/transaction.ts';
+import { readRequestBySubmission } from '../store/request-reads.ts';
+import type { SqlTransaction } from '../store/sql-transaction.ts';
+import { inSqlTransaction } from '../store/transaction.ts';
 import { loadAutoApprovalHistory } from './auto-approval-history.ts';
 import { handOver } from './decide-request.ts';
 import { publishCommitted } from './latch-events.ts';
@@ -22,6 +25,8 @@ export interface RequestAccessInput extends AccessRequestDraft {
    * A second submission gives back the request the first one made, not another.
    */
   submissionKey?: string | null;
+  /** The API token a machine asked with: recorded in the request's audit event. */
+  tokenId?: string;
 }
 
 export type RequestAccessResult =
@@ -61,7 +66,8 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
         ]),
       ]
     : [];
-  const memberGroups = relevantGroups.length > 0 ? await ctx.groups.memberGroups(input.requesterId, relevantGroups) : new Set<string>();
+  // A machine is in no Slack user group: it is named in the policy, or not there at all.
+  const memberGroups = relevantGroups.length > 0 && !isMachineRequester(input.requesterId) ? await ctx.groups.memberGroups(input.requesterId, relevantGroups) : new Set<string>();
   const validation = validateAccessRequest(policy, input, memberGroups, ctx.clock.now(), input.breakGlass ? 'break-glass' : 'approval', ctx.minimumDurationSeconds);
   if (!validation.ok) return invalidInput(validation.errors);
 
@@ -88,9 +94,12 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
   let decidedBy: string | undefined;
   let requestId: string;
   try {
-    const made = await inTransaction(ctx.db, async (tx) => {
+    const made = await inSqlTransaction(ctx.db, async (tx) => {
       // Under the requester's lock, so their concurrent requests count each other (see lockRequester).
-      await lockRequester(tx, input.requesterId);
+      // Sent without waiting for its answer (the pool pipelines, transaction.ts): PostgreSQL runs
+      // each later statement once the lock is granted, in a snapshot taken then.
+      const locked = lockRequester(tx, input.requesterId);
+      locked.catch(() => undefined); // awaited below
       const auto = input.breakGlass ? { rule: undefined, withheld: null } : await autoApprovalFor(tx, resource, autoCandidate, memberGroups, now);
       rule = auto.rule;
       decidedBy = breakGlass ? BREAK_GLASS_RULE : rule?.name;
@@ -113,13 +122,14 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
         },
         decidedBy ? null : policy.limits.pendingPerPerson,
       );
+      await locked;
       if (!requestId) return { refused: true as const };
       const created: AuditEntry = {
         actor: input.requesterId,
         action: 'request.created',
         requestId,
         at: now,
-        data: { ...asked, startsAt: startsAt?.toISOString() ?? null, ...(breakGlass ? { breakGlass: true } : {}), ...(auto.withheld ? { autoApprovalWithheld: auto.withheld } : {}) },
+        data: { ...asked, startsAt: startsAt?.toISOString() ?? null, ...(input.tokenId ? { tokenId: input.tokenId } : {}), ...(breakGlass ? { breakGlass: true } : {}), ...(auto.withheld ? { autoApprovalWithheld: auto.withheld } : {}) },
       };
       await appendAuditEvents(
         tx,
@@ -164,7 +174,7 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
  * withhold an approval. `withheld` says which rule the history stopped and why, for the audit.
  */
 async function autoApprovalFor(
-  tx: Transaction,
+  tx: SqlTransaction,
   resource: ResourcePolicy,
   candidate: AutoApprovalCandidate,
   memberGroups: ReadonlySet<string>,
@@ -187,7 +197,7 @@ function pendingLimitMessage(limit: number): string {
 
 /** The request a submission already made, as requestAccess reports it; null when there is none. */
 async function requestMadeBy(ctx: ServiceContext, submissionKey: string, requesterId: string): Promise<RequestAccessResult | null> {
-  const made = await ctx.db.accessRequest.findUnique({ where: { submissionKey } });
+  const made = await readRequestBySubmission(ctx.db, submissionKey);
   // A key is a Slack view id, shown to one person: another's is not theirs to find.
   if (!made || made.requesterSlackId !== requesterId) return null;
   ctx.logger.info({ accessRequestId: made.id }, 'the same request form was submitted again; the request it made stands');

@@ -1,3 +1,5 @@
+import type { MachineOwner } from '../domain/machine.ts';
+
 /**
  * What every message about one request shows (the read model), read fresh from the database by
  * `loadRequestView`. The Block Kit builders take only this, so they stay pure.
@@ -6,7 +8,9 @@ export type RequestStateName = 'pending' | 'approved' | 'active' | 'revoked' | '
 export interface DecisionView { approverId: string; decision: 'approve' | 'deny'; comment: string | null; at: Date; groups?: string[] }
 export interface RequestView {
   id: string;                 // a UUID
-  requesterId: string;        // Slack user id
+  requesterId: string;        // Slack user id, or machine:<id> for a machine
+  /** Set when a machine asked: its id and its owner in the policy in force (null once it left the policy). */
+  machine?: { id: string; owner: MachineOwner | null } | null;
   resourceId: string;
   resourceName: string;
   role: string;

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { reservedPrincipalRefusal, resolvePrincipal } from '../domain/identity.ts';
+import { reservedPrincipalRefusal, resolvePrincipal, type PrincipalResult } from '../domain/identity.ts';
+import { findMachine, machineIdOf } from '../domain/machine.ts';
 import type { ResourcePolicy } from '../domain/policy.ts';
 import { oneLine } from './access-context.ts';
 import { refuse, type Refused } from './refusal.ts';
@@ -22,9 +23,17 @@ const CHECK_TIMEOUT_MS = 1_500;
  * checks again right before it grants or revokes, so what is let through here is not trusted there.
  */
 export async function requesterPrincipal(ctx: ServiceContext, resource: ResourcePolicy, role: string, userId: string): Promise<RequesterPrincipal> {
-  const profile = await ctx.users.profile(userId);
-  if (!profile) return refuse('profile_unavailable', 'Latch could not read your Slack profile just now; try again in a minute.');
-  const resolved = resolvePrincipal(resource.identity, resource.name, profile);
+  const machineId = machineIdOf(userId);
+  let resolved: PrincipalResult;
+  if (machineId !== null) {
+    // A machine has no Slack profile: its account is named in the policy, and checked as a person's is.
+    const machine = findMachine(ctx.policy().machines, machineId);
+    resolved = machine ? { ok: true, principal: machine.account } : { ok: false, message: `The policy has no machine "${machineId}".` };
+  } else {
+    const profile = await ctx.users.profile(userId);
+    if (!profile) return refuse('profile_unavailable', 'Latch could not read your Slack profile just now; try again in a minute.');
+    resolved = resolvePrincipal(resource.identity, resource.name, profile);
+  }
   if (!resolved.ok) return refuse('identity_refused', resolved.message, { detail: { resourceId: resource.id } });
   const reserved = reservedPrincipalRefusal(resource, resolved.principal);
   if (reserved) return refusePrivileged(ctx, resource, userId, resolved.principal, reserved);

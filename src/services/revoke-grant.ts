@@ -5,7 +5,8 @@ import type { AccessProvider, ProviderFailure } from '../providers/provider.ts';
 import { appendAuditEvent, appendAuditEvents } from '../store/audit-log.ts';
 import type { Grant } from '../store/generated/client.ts';
 import { readGrant, readGrantAndCovering } from '../store/grant-reads.ts';
-import { inTransaction } from '../store/transaction.ts';
+import { recordRevocationError } from '../store/grant-writes.ts';
+import { inSqlTransaction } from '../store/transaction.ts';
 import { oneLine, type AccessContext } from './access-context.ts';
 import { failureNotice } from './failure-notice.ts';
 import { thrownFailure } from './grant-access.ts';
@@ -216,9 +217,11 @@ function revocationWriter(db: AccessContext['db']): RevocationWriter {
  */
 async function writeRevocations(db: AccessContext['db'], revocations: readonly Revocation[]): Promise<void> {
   const requestIds = [...new Set(revocations.map(({ grant }) => grant.requestId))].sort();
-  await inTransaction(db, async (tx) => {
-    const requests = await tx.$queryRaw<Array<{ id: string; state: RequestState }>>`
-      SELECT id::text AS id, state::text AS state FROM access_requests WHERE id = ANY(${requestIds}::uuid[]) ORDER BY id FOR UPDATE`;
+  await inSqlTransaction(db, async (tx) => {
+    const requests = await tx.rows<{ id: string; state: RequestState }>(
+      'SELECT id::text AS id, state::text AS state FROM access_requests WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE',
+      [requestIds],
+    );
     const stateOf = new Map(requests.map((request) => [request.id, request.state]));
     const ending = revocations.filter(({ grant }) => {
       const state = stateOf.get(grant.requestId);
@@ -226,26 +229,33 @@ async function writeRevocations(db: AccessContext['db'], revocations: readonly R
     });
     const reasonOf = (grant: Grant) => grant.revokeReason ?? 'expired';
     const updatedAt = new Date();
-    const [written] = await tx.$queryRaw<Array<{ grants: number }>>`
-      WITH closed AS (
-        UPDATE grants AS g
-           SET revoked_at = v.at, revoke_reason = v.reason, revoke_attempts = g.revoke_attempts + v.attempts,
-               last_error = NULL, last_error_at = NULL, updated_at = ${updatedAt}::timestamptz
-          FROM unnest(${revocations.map(({ grant }) => grant.id)}::uuid[], ${revocations.map(({ at }) => at.toISOString())}::timestamptz[],
-                      ${revocations.map(({ grant }) => reasonOf(grant))}::text[], ${revocations.map(({ providerCalled }) => (providerCalled ? 1 : 0))}::int[])
-               AS v(id, at, reason, attempts)
-         WHERE g.id = v.id
-        RETURNING g.id
-      ), ended AS (
-        UPDATE access_requests AS r
-           SET state = 'revoked', ended_at = v.at, outcome_reason = v.reason, updated_at = ${updatedAt}::timestamptz
-          FROM unnest(${ending.map(({ grant }) => grant.requestId)}::uuid[], ${ending.map(({ at }) => at.toISOString())}::timestamptz[],
-                      ${ending.map(({ grant }) => outcomeReasonFor(reasonOf(grant)))}::text[])
-               AS v(id, at, reason)
-         WHERE r.id = v.id
-        RETURNING r.id
-      )
-      SELECT (SELECT count(*) FROM closed)::int AS grants, (SELECT count(*) FROM ended)::int AS requests`;
+    const [written] = await tx.rows<{ grants: number }>(
+      `WITH closed AS (
+         UPDATE grants AS g
+            SET revoked_at = v.at, revoke_reason = v.reason, revoke_attempts = g.revoke_attempts + v.attempts,
+                last_error = NULL, last_error_at = NULL, updated_at = $1::timestamptz
+           FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::int[]) AS v(id, at, reason, attempts)
+          WHERE g.id = v.id
+         RETURNING g.id
+       ), ended AS (
+         UPDATE access_requests AS r
+            SET state = 'revoked', ended_at = v.at, outcome_reason = v.reason, updated_at = $1::timestamptz
+           FROM unnest($6::uuid[], $7::timestamptz[], $8::text[]) AS v(id, at, reason)
+          WHERE r.id = v.id
+         RETURNING r.id
+       )
+       SELECT (SELECT count(*) FROM closed)::int AS grants, (SELECT count(*) FROM ended)::int AS requests`,
+      [
+        updatedAt,
+        revocations.map(({ grant }) => grant.id),
+        revocations.map(({ at }) => at.toISOString()),
+        revocations.map(({ grant }) => reasonOf(grant)),
+        revocations.map(({ providerCalled }) => (providerCalled ? 1 : 0)),
+        ending.map(({ grant }) => grant.requestId),
+        ending.map(({ at }) => at.toISOString()),
+        ending.map(({ grant }) => outcomeReasonFor(reasonOf(grant))),
+      ],
+    );
     if (written?.grants !== revocations.length) throw new Error(`closed ${written?.grants ?? 0} of ${revocations.length} grants: a grant is missing`);
     await appendAuditEvents(
       tx,
@@ -278,11 +288,8 @@ async function recordFailedRevocation(ctx: AccessContext, grant: Grant, failure:
   const attempts = grant.revokeAttempts + 1;
   const overdue = failure.kind === 'permanent' || attempts >= REVOCATION_ALERT_AFTER_ATTEMPTS;
   const alert = overdue && grant.overdueAlertedAt === null;
-  await inTransaction(ctx.db, async (tx) => {
-    await tx.grant.update({
-      where: { id: grant.id },
-      data: { revokeAttempts: attempts, lastError: notice.text, lastErrorAt: now, ...(alert ? { overdueAlertedAt: now } : {}) },
-    });
+  await inSqlTransaction(ctx.db, async (tx) => {
+    await recordRevocationError(tx, grant.id, attempts, notice.text, now, alert);
     await appendAuditEvent(tx, {
       actor: 'latch',
       action: alert ? 'grant.revocation_overdue' : 'grant.revoke_failed',

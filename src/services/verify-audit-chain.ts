@@ -1,6 +1,7 @@
 import { AuditChainChecker } from '../domain/audit-chain.ts';
 import { auditHash, sha256Hex } from '../domain/audit-hash.ts';
-import { readAuditChain, readAuditHash, type AuditChainRow } from '../store/audit-chain-reader.ts';
+import { readAuditChain, readAuditHash, type AuditChainBatch } from '../store/audit-chain-reader.ts';
+import { AuditHashInputWriter } from '../store/audit-hash-input-writer.ts';
 
 export type AuditChainReport =
   | { ok: true; events: number; head: { seq: bigint; hash: string } | null }
@@ -14,16 +15,18 @@ export type ChainAnchor = { seq: bigint; hash: string };
  * first event that was altered (its hash no longer matches its content), removed (a gap in the
  * sequence) or inserted, replaced or reordered (it does not link to the event before it).
  *
- * Events of hash format 2 arrive with the text their hash covers, rendered by PostgreSQL: one
- * SHA-256 each, no JSON parsed. Older events are hashed from their fields as they always were.
+ * An event of hash format 2 costs one SHA-256 of bytes written from its stored columns as they
+ * arrive (no string made of its data, no JSON parsed); older events are hashed from their fields
+ * as they always were. Every event goes through the same AuditChainChecker as an export's, so
+ * what is reported, and when, is the checker's.
  */
 export async function verifyAuditChain(databaseUrl: string, anchor?: ChainAnchor): Promise<AuditChainReport> {
   const checker = new AuditChainChecker('genesis');
+  const writer = new AuditHashInputWriter();
   for await (const batch of readAuditChain(databaseUrl)) {
-    for (const row of batch) {
-      const [seq, format, prevHash, hash, v2Input] = row;
-      const hashFormat = Number(format);
-      const problem = checker.checkLink({ seq: BigInt(seq), prevHash, hash }, v2Input !== null ? sha256Hex(v2Input) : hashFromFields(row, hashFormat), hashFormat);
+    for (let row = 0; row < batch.length; row++) {
+      const hashFormat = batch.hashFormat(row);
+      const problem = checker.checkLink(batch.link(row), contentHash(batch, row, hashFormat, writer), hashFormat);
       if (problem) return { ok: false, events: checker.events, ...problem };
     }
   }
@@ -41,8 +44,9 @@ export async function verifyAuditChain(databaseUrl: string, anchor?: ChainAnchor
   return { ok: true, events: checker.events, head };
 }
 
-/** An event of a format other than 2, hashed in Node from its fields; null for an unknown format. */
-function hashFromFields([seq, , prevHash, , , atMs, actor, action, requestId, data]: AuditChainRow, hashFormat: number): string | null {
-  if (hashFormat !== 1) return null;
-  return auditHash({ seq: BigInt(seq), at: new Date(Number(atMs)), actor: actor!, action: action!, requestId, data: JSON.parse(data!) as unknown, prevHash, hashFormat });
+/** The hash of the event's content by the rule of its format; null for a format this code does not know. */
+function contentHash(batch: AuditChainBatch, row: number, hashFormat: number, writer: AuditHashInputWriter): string | null {
+  if (hashFormat === 2) return batch.writeHashInputV2(row, writer) ? sha256Hex(writer.bytes) : null;
+  if (hashFormat === 1) return auditHash(batch.content(row));
+  return null;
 }

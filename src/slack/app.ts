@@ -4,8 +4,8 @@ import type { Logger } from '../logging/logger.ts';
 import { slackLoggerFrom } from '../logging/slack-logger.ts';
 import { tracedSlackFetch } from '../observability/slack-api-spans.ts';
 import type { SeenSignatures } from './seen-signatures.ts';
-import { guardSignedRequests } from './signed-request-guard.ts';
 import { createSlackApiFetch, type SlackApiMetrics } from './slack-api-fetch.ts';
+import { SlackWebClient } from './slack-web-client.ts';
 import { createSlackTransport, envelopeLogContext, type SlackTransport } from './slack-transport.ts';
 
 export { SLACK_EVENTS_PATH } from './slack-transport.ts';
@@ -42,20 +42,13 @@ export function createSlackApp({ botToken, signingSecret, appToken, apiUrl, logg
   // Bolt builds a client of its own for each listener besides app.client, from the app's client
   // options: only a fetch given there sees every call they make.
   const fetch = tracedSlackFetch(createSlackApiFetch({ apiUrl, metrics }), apiUrl);
-  const bare = createSlackTransport({ signingSecret, appToken, apiUrl, fetch, logger: slackLogger });
-  // Over HTTP, the body limit, the timestamp's bounds and replays are checked before Bolt reads anything.
-  const transport: SlackTransport =
-    bare.mode === 'http' ? { ...bare, requestListener: guardSignedRequests(bare.requestListener, { signingSecret, seen: seenSignatures, logger }) } : bare;
-  const app = new App({
-    receiver: transport.receiver,
-    token: botToken,
-    logger: slackLogger,
-    deferInitialization: true,
-    clientOptions: {
-      ...(apiUrl ? { slackApiUrl: apiUrl } : {}),
-      fetch,
-    },
-  });
+  // Over HTTP, the body limit, the signature, the timestamp's bounds and replays are checked before Bolt gets anything.
+  const transport = createSlackTransport({ signingSecret, appToken, apiUrl, fetch, logger: slackLogger, http: { seenSignatures, logger } });
+  const clientOptions = { ...(apiUrl ? { slackApiUrl: apiUrl } : {}), fetch };
+  const app = new App({ receiver: transport.receiver, token: botToken, logger: slackLogger, deferInitialization: true, clientOptions });
+  // Latch's own calls (the notifier's messages and updates, App Home) go through app.client: give
+  // it the client whose hot methods skip the WebClient's queue and retry wrapper.
+  app.client = new SlackWebClient(botToken, { ...clientOptions, logger: slackLogger });
   if (transport.mode === 'socket-mode') app.use(envelopeLogContext);
   return { app, transport, slackFetch: fetch };
 }

@@ -23,6 +23,8 @@ export interface HttpServerOptions {
   readiness?: () => Promise<{ ready: boolean; checks: Record<string, string> }>;
   /** Answers `GET /metrics` in Prometheus' text format (LatchMetrics.scrape). */
   metrics?: () => Promise<{ contentType: string; body: string }>;
+  /** Serves every path under `prefix` (the machines' API, `/api/v1`); absent in a worker. */
+  api?: { prefix: string; serve: RequestListener };
   logger: Logger;
 }
 
@@ -35,13 +37,14 @@ export interface HttpServerOptions {
  * 500, without its details. Each request runs in its own log context, so every line logged while
  * handling it, by Latch or by Bolt, carries the same `requestId`.
  */
-export async function startHttpServer({ port, host, slack, readiness, metrics, logger }: HttpServerOptions): Promise<Server> {
+export async function startHttpServer({ port, host, slack, readiness, metrics, api, logger }: HttpServerOptions): Promise<Server> {
   const requests = { inProgress: 0 };
   const routes = routesOf({ slack, readiness, metrics, logger });
   const server = createServer((req, res) => {
     const requestId = randomUUID();
     const startedAt = process.hrtime.bigint();
     const path = requestPathOf(req);
+    const underApi = api !== undefined && path !== null && path.startsWith(`${api.prefix}/`);
     requests.inProgress += 1;
     res.once('close', () => (requests.inProgress -= 1));
     withLogContext({ requestId }, () => {
@@ -51,16 +54,16 @@ export async function startHttpServer({ port, host, slack, readiness, metrics, l
       const draining = !server.listening;
       if (draining) res.setHeader('connection', 'close');
       res.on('finish', () => {
+        const level = accessLogLevel(path, res.statusCode);
+        if (!logger.isLevelEnabled(level)) return;
         const durationMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
-        // Probes and scrapes arrive every few seconds; at info they would drown everything else.
-        const level = path !== null && PROBES.has(path) ? 'debug' : 'info';
         // The path only when it is ours: a made-up one (or its query) is not worth a log line's room.
         logger[level](
-          { method: req.method, path: path !== null && routes.has(path) ? path : 'other', status: res.statusCode, durationMs, slackRetry: req.headers['x-slack-retry-num'] },
+          { method: req.method, path: path !== null && routes.has(path) ? path : underApi ? api!.prefix : 'other', status: res.statusCode, durationMs, slackRetry: req.headers['x-slack-retry-num'] },
           'http request',
         );
       });
-      const routing = routeRequest(req.method, path, routes);
+      const routing: ReturnType<typeof routeRequest> = underApi ? { route: { methods: [], serve: api.serve } } : routeRequest(req.method, path, routes);
       if (!('route' in routing)) {
         refuse(res, routing.status, routing.allow);
         return;
@@ -86,6 +89,18 @@ export async function startHttpServer({ port, host, slack, readiness, metrics, l
 }
 
 const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
+
+/**
+ * The level of a request's access line. A request refused or failed (4xx, 5xx) is logged at info,
+ * except a probe's. A Slack request answered is logged at debug: what it did is logged at info by
+ * its use case ('access requested', 'decision recorded', a refusal), with the same requestId, and a
+ * line for each ack besides would double the log and its cost per request under load. Probes and
+ * scrapes arrive every few seconds: at info they would drown everything else.
+ */
+function accessLogLevel(path: string | null, status: number): 'debug' | 'info' {
+  if (path !== null && PROBES.has(path)) return 'debug';
+  return status >= 400 ? 'info' : 'debug';
+}
 
 function routesOf({ slack, readiness, metrics, logger }: Omit<HttpServerOptions, 'port' | 'host'>): Map<string, Route> {
   const routes = new Map<string, Route>();

@@ -11,6 +11,7 @@ import { overdueRevocationDoneNotice, revocationOverdueAlert, standingAccessAler
 import type { SlackMessage } from './blocks/slack-message.ts';
 import { sendDigest } from './digests.ts';
 import { RequestMessages, type NotifierContext } from './request-messages.ts';
+import { ownerGroupNotice, requesterInbox } from './requester-inbox.ts';
 
 /**
  * Who is told what, in Slack, after each thing that happened: the one place that decides it. Every
@@ -105,7 +106,12 @@ export class SlackNotifier implements LatchEventPublisher {
     // holder: its messages say so, without a DM that reads like the access ended.
     const tellRequester = !(view.state === 'revoked' && view.continuedUntil);
     await this.messages.rewrite(loaded, async () => {
-      if (tellRequester) await this.messages.post(view.requesterId, outcomeNotice(view), 'tell the requester the outcome');
+      if (!tellRequester) return;
+      // A machine's owner is told in its place: by DM, or a group in the approval thread.
+      const inbox = requesterInbox(view);
+      const groupNotice = inbox ? null : ownerGroupNotice(view, outcomeNotice(view));
+      if (inbox) await this.messages.post(inbox, outcomeNotice(view), 'tell the requester the outcome');
+      else if (groupNotice) await this.messages.replyInApprovalThread(loaded, groupNotice, "tell the machine's owners the outcome", false);
     });
     if (!tellRequester) return;
     // The extended access's own messages now say until when it really lasts.

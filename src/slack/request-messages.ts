@@ -7,6 +7,7 @@ import type { ServiceContext } from '../services/service-context.ts';
 import { approvalMessage } from './blocks/approval-message.ts';
 import { breakGlassAlert } from './blocks/break-glass-alert.ts';
 import { requestReceivedNotice } from './blocks/requester-notices.ts';
+import { requesterInbox } from './requester-inbox.ts';
 import type { SlackMessage } from './blocks/slack-message.ts';
 
 /** What the Slack mechanics read and record through: the use cases' database and policy. */
@@ -88,9 +89,12 @@ export class RequestMessages {
   /** Confirms the request to the requester by DM, once, and remembers the DM to update it later; true when posted. */
   async confirmToRequester({ view, messages, seq }: LoadedRequest): Promise<boolean> {
     if (messages.requesterMessageTs) return false;
+    // A machine's owning group sees the approval message; outcomes reach it in its thread.
+    const inbox = requesterInbox(view);
+    if (!inbox) return false;
     // Slack sends DMs from the app to a user id; the answer names the DM channel to update later.
     const confirmed = await this.attempt('confirm the request to the requester', () =>
-      this.client.chat.postMessage({ channel: view.requesterId, ...requestReceivedNotice(view) }),
+      this.client.chat.postMessage({ channel: inbox, ...requestReceivedNotice(view) }),
     );
     if (!confirmed?.ts) return false;
     await recordPostedMessage(this.ctx, view.id, { kind: 'requester', channelId: confirmed.channel ?? null, ts: confirmed.ts }, seq);

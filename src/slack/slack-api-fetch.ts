@@ -23,7 +23,13 @@ type FetchResponse = Awaited<ReturnType<FetchFunction>>;
  * about a third of fetch's CPU per call (measured with a 1.7 kB answer on loopback).
  */
 let pool: Agent | undefined;
-const sharedPool = () => (pool ??= new Agent({ keepAliveTimeout: 30_000 }));
+/**
+ * Connections open at once to one origin; requests beyond wait in the pool's queue. The WebClient's
+ * own queue let 100 calls run at once; Latch's client (slack-web-client.ts) has no queue, so a
+ * burst of messages is bounded here instead of opening a connection (a TLS handshake) per call.
+ */
+const MAX_CONNECTIONS_PER_ORIGIN = 100;
+const sharedPool = () => (pool ??= new Agent({ keepAliveTimeout: 30_000, connections: MAX_CONNECTIONS_PER_ORIGIN }));
 
 export interface SlackApiFetchOptions {
   /** Base URL of the Web API; Slack's own when absent. */
@@ -33,21 +39,22 @@ export interface SlackApiFetchOptions {
 }
 
 /**
- * The `fetch` Latch's Web API clients use. Web API calls (URLs under `apiUrl`) go through the
- * shared connection pool and their answer is read once, as text, which the client then parses:
- * failures and 429s are counted from the status and, for Slack's `{ ok: false }` answers, from
- * that text (parsed only when it says `"ok": false`). Each HTTP attempt counts (a call retried
- * after a 429 or a 5xx counts once per attempt).
+ * The `fetch` Latch's Web API clients use. Every request with a text body (or none) goes through
+ * the shared connection pool and its answer is read once, as text, which the client then parses.
+ * Web API calls (URLs under `apiUrl`) are counted: failures and 429s from the status and, for
+ * Slack's `{ ok: false }` answers, from that text (parsed only when it says `"ok": false`). Each
+ * HTTP attempt counts (a call retried after a 429 or a 5xx counts once per attempt). Posts to a
+ * response_url take the pool too, unobserved: their paths carry tokens and are never fit for a label.
  *
- * Anything else (response_url posts, whose paths carry tokens and are never fit for a label;
- * file uploads' form bodies) goes to Node's fetch, unobserved, as before.
+ * Anything else (file uploads' form bodies) goes to Node's fetch, unobserved, as before.
  */
 export function createSlackApiFetch({ apiUrl = SLACK_API_URL, metrics }: SlackApiFetchOptions = {}): FetchFunction {
   const base = apiUrl.endsWith('/') ? apiUrl : `${apiUrl}/`;
   return async (url, init) => {
+    if (init?.body !== undefined && typeof init.body !== 'string') return (globalThis.fetch as FetchFunction)(url, init);
     const href = String(url);
     const method = webApiMethodOf(href, base);
-    if (!method || (init?.body !== undefined && typeof init.body !== 'string')) return (globalThis.fetch as FetchFunction)(url, init);
+    if (!method) return requestThroughPool(href, init);
     let response: BufferedResponse;
     try {
       response = await requestThroughPool(href, init);
@@ -78,7 +85,7 @@ async function requestThroughPool(href: string, init: FetchRequestInit | undefin
     signal: init?.signal,
   });
   // The client reads every answer whole (its JSON, or an error's text): read it here, once.
-  // Redirects are not followed (fetch was asked to refuse them): the client fails on a 3xx as on any status but 200 and 429.
+  // Redirects are not followed (the Web API client asks fetch to refuse them; Slack's response_urls do not redirect): a 3xx fails as any status but 200 and 429.
   return new BufferedResponse(href, statusCode, statusText || STATUS_CODES[statusCode] || '', headers, Buffer.from(await body.arrayBuffer()));
 }
 

@@ -1,9 +1,12 @@
-import { HTTPReceiver, SocketModeReceiver, type BufferedIncomingMessage, type Logger as SlackLogger, type Middleware, type Receiver, type AnyMiddlewareArgs } from '@slack/bolt';
+import { SocketModeReceiver, type BufferedIncomingMessage, type Logger as SlackLogger, type Middleware, type Receiver, type AnyMiddlewareArgs } from '@slack/bolt';
 import type { FetchFunction } from '@slack/web-api';
 import type { SlackRequestEvidence } from '../domain/decision-evidence.ts';
 import { withLogContext } from '../logging/log-context.ts';
+import type { Logger } from '../logging/logger.ts';
 import type { RequestListener } from './http-server.ts';
-import { MAX_SLACK_BODY_BYTES } from './request-body.ts';
+import type { SeenSignatures } from './seen-signatures.ts';
+import { guardSignedRequests } from './signed-request-guard.ts';
+import { VerifiedRequestReceiver } from './verified-request-receiver.ts';
 import { slackErrorOf } from './web-api-response.ts';
 
 export const SLACK_EVENTS_PATH = '/slack/events';
@@ -26,7 +29,7 @@ export type SocketState = 'not connected' | 'connecting' | 'connected' | 'discon
 export interface SlackTransport {
   readonly mode: 'http' | 'socket-mode';
   readonly receiver: Receiver;
-  /** Answers every HTTP request that is not a probe: Bolt's HTTP receiver, or a 404 in Socket Mode. */
+  /** Answers every HTTP request to SLACK_EVENTS_PATH: the signed-request guard, then Bolt; a 404 in Socket Mode. */
   readonly requestListener: RequestListener;
   /**
    * Socket Mode: opens the connection and waits for Slack's hello; throws a SlackConnectionError
@@ -60,6 +63,8 @@ export interface SlackTransportOptions {
   /** The fetch the Web API clients use (Latch's counts errors and 429s for the metrics). */
   fetch?: FetchFunction | undefined;
   logger: SlackLogger;
+  /** Over HTTP: where the signatures of the requests taken are remembered (against replays), and the log of refusals. */
+  http?: { seenSignatures: SeenSignatures; logger: Logger };
   connectTimeoutMs?: number;
 }
 
@@ -94,21 +99,16 @@ function signedRequestOf(req: BufferedIncomingMessage): Record<string, SlackRequ
   };
 }
 
-function httpTransport({ signingSecret, logger }: SlackTransportOptions): SlackTransport {
-  // Every request to SLACK_EVENTS_PATH is checked against the signing secret (HMAC-SHA256 of
-  // `v0:timestamp:body`, at most 5 minutes old) before any listener sees it; Latch's own checks
-  // come first (see guardSignedRequests in app.ts).
-  const receiver = new HTTPReceiver({
-    signingSecret,
-    endpoints: SLACK_EVENTS_PATH,
-    logger,
-    bodyLimit: MAX_SLACK_BODY_BYTES,
-    customPropertiesExtractor: signedRequestOf,
-  });
+function httpTransport({ signingSecret, logger, http }: SlackTransportOptions): SlackTransport {
+  if (!http) throw new Error('Slack over HTTP needs where to remember the signatures it took (seenSignatures), against replays');
+  // Every request to SLACK_EVENTS_PATH passes the guard before any listener sees it: body limit,
+  // signature (HMAC-SHA256 of `v0:timestamp:body`), timestamp bounds, replay; the receiver then
+  // hands the payload the guard parsed to Bolt.
+  const receiver = new VerifiedRequestReceiver(logger, signedRequestOf);
   return {
     mode: 'http',
     receiver,
-    requestListener: receiver.requestListener,
+    requestListener: guardSignedRequests(receiver.dispatch, { signingSecret, seen: http.seenSignatures, logger: http.logger }),
     connect: async () => {},
     disconnect: async () => {},
     socketState: () => null,

@@ -4,6 +4,8 @@ import type { Logger } from '../logging/logger.ts';
 import type { UserDirectory } from '../services/service-context.ts';
 
 const DEFAULT_TTL_MS = 10 * 60_000;
+/** Profiles kept at most: a workspace's active requesters fit, and a flood of new ids cannot grow the process. */
+const DEFAULT_MAX_PROFILES = 5_000;
 
 /** The parts of users.info's user object Latch reads. */
 interface SlackUser {
@@ -22,6 +24,12 @@ interface SlackUser {
  * reads changes rarely. Use a client that fails fast (SlackUsergroupDirectory.fastClient): the
  * lookup happens before an ack. A profile Slack will not give is `null`, and the request is refused.
  *
+ * What a cached profile can let through for up to the TTL, and why that is acceptable: a person
+ * deactivated in Slack cannot send Slack anything to act on (Slack ends their sessions); an email
+ * changed in Slack keeps resolving to the old, confirmed one, the account they were already
+ * given, never to the new one before it is confirmed. A profile that refuses is cached too, so
+ * refusals fail closed. At most `maxProfiles` are kept; the oldest read goes first.
+ *
  * A fact Slack leaves out counts as the answer that refuses (no `is_email_confirmed` is an
  * unconfirmed email), and a user whose `team_id` is not Latch's workspace (learned at start, see
  * AppOriginCheck) is another organisation's, e.g. a Slack Connect guest.
@@ -36,6 +44,7 @@ export class SlackUserDirectory implements UserDirectory {
     private readonly logger: Logger,
     private readonly ttlMs = DEFAULT_TTL_MS,
     private readonly now: () => number = Date.now,
+    private readonly maxProfiles = DEFAULT_MAX_PROFILES,
   ) {}
 
   async profile(userId: string): Promise<SlackProfile | null> {
@@ -50,7 +59,7 @@ export class SlackUserDirectory implements UserDirectory {
       const { user } = await this.client.users.info({ user: userId });
       if (!user) return null;
       const profile: SlackProfile = { id: userId, email: user.profile?.email, account: accountOf(user, latchTeamId) };
-      this.cache.set(userId, { profile, fetchedAt: this.now() });
+      this.remember(userId, profile);
       return profile;
     } catch (error) {
       this.logger.warn({ err: error, user: userId }, 'cannot read a Slack profile');
@@ -58,6 +67,12 @@ export class SlackUserDirectory implements UserDirectory {
     }
   }
 
+  /** Kept in the order read (a Map keeps insertion order), so the first entry is the oldest. */
+  private remember(userId: string, profile: SlackProfile): void {
+    this.cache.delete(userId);
+    if (this.cache.size >= this.maxProfiles) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(userId, { profile, fetchedAt: this.now() });
+  }
 }
 
 function accountOf(user: SlackUser, latchTeamId: string): SlackAccount {

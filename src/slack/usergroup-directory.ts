@@ -1,6 +1,7 @@
-import { WebClient, type FetchFunction } from '@slack/web-api';
+import type { FetchFunction, WebClient } from '@slack/web-api';
 import type { Logger } from '../logging/logger.ts';
 import type { GroupDirectory } from '../services/service-context.ts';
+import { SlackWebClient } from './slack-web-client.ts';
 
 /** How long a user group's member list is trusted before Slack is asked again. */
 const DEFAULT_TTL_MS = 60_000;
@@ -18,7 +19,7 @@ export class SlackUsergroupDirectory implements GroupDirectory {
    * `fetch`: the Slack app's (SlackApp.slackFetch), so these calls share its connections and metrics.
    */
   static fastClient(botToken: string, slackApiUrl?: string, fetch?: FetchFunction): WebClient {
-    return new WebClient(botToken, {
+    return new SlackWebClient(botToken, {
       ...(slackApiUrl ? { slackApiUrl } : {}),
       ...(fetch ? { fetch } : {}),
       retryConfig: { retries: 0 },

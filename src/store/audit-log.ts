@@ -1,6 +1,6 @@
 import { TRANSPORT_KEY, type SlackRequestEvidence } from '../domain/decision-evidence.ts';
 import type { Prisma } from './generated/client.ts';
-import type { Transaction } from './transaction.ts';
+import { executeIn, type AnyTransaction } from './sql-transaction.ts';
 
 export interface AuditEntry {
   /** Slack user id, or `latch` / `policy:<rule>` for what Latch did by itself. */
@@ -18,17 +18,17 @@ export interface AuditEntry {
 }
 
 /**
- * The events each open transaction has recorded, in order, until inTransaction writes them just
- * before COMMIT (writeRecordedAuditEvents). Keyed by the transaction client, so nothing outlives
- * its transaction.
+ * The events each open transaction has recorded, in order, until inSqlTransaction or
+ * inTransaction writes them just before COMMIT (writeRecordedAuditEvents). Keyed by the
+ * transaction, so nothing outlives it.
  */
-const recorded = new WeakMap<Transaction, AuditEntry[]>();
+const recorded = new WeakMap<AnyTransaction, AuditEntry[]>();
 
 /**
  * Records one event for the hash chain, inside the caller's transaction, so the event exists if
  * and only if the state change it records does. See appendAuditEvents.
  */
-export async function appendAuditEvent(tx: Transaction, entry: AuditEntry): Promise<void> {
+export async function appendAuditEvent(tx: AnyTransaction, entry: AuditEntry): Promise<void> {
   await appendAuditEvents(tx, [entry]);
 }
 
@@ -43,15 +43,15 @@ export async function appendAuditEvent(tx: Transaction, entry: AuditEntry): Prom
  * transaction's round trips (about seven for a decision), so decisions queued on it; written at
  * the end, in one statement, it is held for that statement and the COMMIT.
  */
-export async function appendAuditEvents(tx: Transaction, entries: readonly AuditEntry[]): Promise<void> {
+export async function appendAuditEvents(tx: AnyTransaction, entries: readonly AuditEntry[]): Promise<void> {
   const events = recorded.get(tx);
-  // A transaction not opened by inTransaction would never write them: refuse rather than lose them.
-  if (!events) throw new Error('audit events are appended inside inTransaction (src/store/transaction.ts), which writes them before COMMIT');
+  // A transaction not opened by transaction.ts would never write them: refuse rather than lose them.
+  if (!events) throw new Error('audit events are appended inside inTransaction or inSqlTransaction (src/store/transaction.ts), which write them before COMMIT');
   events.push(...entries);
 }
 
-/** Called by inTransaction when a transaction opens: from here its events are recorded. */
-export function startRecordingAuditEvents(tx: Transaction): void {
+/** Called by transaction.ts when a transaction opens: from here its events are recorded. */
+export function startRecordingAuditEvents(tx: AnyTransaction): void {
   recorded.set(tx, []);
 }
 
@@ -61,23 +61,38 @@ export function startRecordingAuditEvents(tx: Transaction): void {
  * head, hashes (format 2, src/domain/audit-hash.ts) and inserts every event, and the signed
  * Slack request beside each person's decision. Nothing to write, no statement and no lock.
  */
-export async function writeRecordedAuditEvents(tx: Transaction): Promise<void> {
+export async function writeRecordedAuditEvents(tx: AnyTransaction): Promise<void> {
+  const append = takeRecordedAuditEvents(tx);
+  if (append) await executeIn(tx, append.text, append.values);
+}
+
+/**
+ * The statement that writes the events the transaction recorded (see writeRecordedAuditEvents),
+ * which from here are the caller's to send; null when there are none.
+ */
+export function takeRecordedAuditEvents(tx: AnyTransaction): { text: string; values: unknown[] } | null {
   const entries = recorded.get(tx) ?? [];
   recorded.delete(tx);
-  if (entries.length === 0) return;
+  if (entries.length === 0) return null;
   const evidence = entries.map((entry) => (entry.evidence?.transport === 'http' ? entry.evidence : null));
-  // Stored with millisecond precision (timestamptz(3)); the database hashes the time as stored.
-  await tx.$executeRaw`
-    SELECT latch_append_audit_events(
-      ${entries.map((entry) => new Date(Math.floor(entry.at.getTime())).toISOString())}::timestamptz[],
-      ${entries.map((entry) => entry.actor)}::text[],
-      ${entries.map((entry) => entry.action)}::text[],
-      ${entries.map((entry) => entry.requestId ?? null)}::uuid[],
-      ${entries.map((entry) => JSON.stringify(withTransport(entry.data ?? {}, entry.evidence)))}::jsonb[],
-      ${evidence.map((signed) => signed?.timestamp ?? null)}::text[],
-      ${evidence.map((signed) => signed?.signature ?? null)}::text[],
-      ${evidence.map((signed) => (signed ? Buffer.from(signed.rawBody).toString('hex') : null))}::text[])`;
+  return {
+    text: APPEND_AUDIT_EVENTS,
+    values: [
+      // Stored with millisecond precision (timestamptz(3)); the database hashes the time as stored.
+      entries.map((entry) => new Date(Math.floor(entry.at.getTime())).toISOString()),
+      entries.map((entry) => entry.actor),
+      entries.map((entry) => entry.action),
+      entries.map((entry) => entry.requestId ?? null),
+      entries.map((entry) => JSON.stringify(withTransport(entry.data ?? {}, entry.evidence))),
+      evidence.map((signed) => signed?.timestamp ?? null),
+      evidence.map((signed) => signed?.signature ?? null),
+      evidence.map((signed) => (signed ? Buffer.from(signed.rawBody).toString('hex') : null)),
+    ],
+  };
 }
+
+const APPEND_AUDIT_EVENTS = `
+  SELECT latch_append_audit_events($1::timestamptz[], $2::text[], $3::text[], $4::uuid[], $5::jsonb[], $6::text[], $7::text[], $8::text[])`;
 
 function withTransport(data: Prisma.InputJsonValue, evidence: SlackRequestEvidence | undefined): Prisma.InputJsonValue {
   if (!evidence) return data;

@@ -27,9 +27,17 @@ export interface DatabaseOptions {
  */
 export const CONNECTION_WAIT_MS = 30_000;
 
+/** How long a transaction may sit idle between its statements before PostgreSQL ends it. */
+export const TRANSACTION_IDLE_LIMIT_MS = 10_000;
+
 /**
  * The Prisma client on a `pg` pool with a bounded wait for a connection (CONNECTION_WAIT_MS).
  * `$disconnect` also ends the pool.
+ *
+ * The Prisma client is made on first use, not here: a process whose work all runs in plain SQL on
+ * `pool` (`latch web` on its hot paths, its start-up and readiness checks) never builds Prisma's
+ * runtime data model nor instantiates its WASM query compiler, which together cost about 40 MiB of
+ * resident memory (measured: client construction 8 MiB, the first query 31 MiB).
  *
  * `errorFormat: 'minimal'`: any other format makes Prisma capture a stack trace (`new Error()`)
  * at every query, for the code frame it prints with an error; that cost about a quarter of a
@@ -43,6 +51,14 @@ export function createDatabase({ databaseUrl, poolSize = 10 }: DatabaseOptions):
     connectionTimeoutMillis: CONNECTION_WAIT_MS,
     idleTimeoutMillis: 30_000,
     application_name: 'latch',
+    // A transaction left idle (its process stuck between statements) is ended by PostgreSQL, which
+    // releases its locks; Prisma's interactive transactions time out after as long (transaction.ts).
+    // A startup parameter of each connection: no round trip per transaction.
+    idle_in_transaction_session_timeout: TRANSACTION_IDLE_LIMIT_MS,
+    // A statement may be sent before the previous one's answer is in (node-postgres's pipelining):
+    // inSqlTransaction sends BEGIN with its first statement and the audit append with COMMIT
+    // (transaction.ts). A caller that awaits each statement, as Prisma does, sees no difference.
+    pipeline: true,
   });
   // An idle connection that PostgreSQL closed (a restart, a failover, a terminated backend) is
   // dropped by the pool, which opens another when one is next needed; the next query that fails
@@ -50,13 +66,21 @@ export function createDatabase({ databaseUrl, poolSize = 10 }: DatabaseOptions):
   // ends: Prisma's listener exists only while it is connected, and the plain-SQL paths use the pool
   // before Prisma connects and after it disconnects.
   pool.on('error', () => undefined);
-  const client = new PrismaClient({ adapter: new PrismaPg(pool), errorFormat: 'minimal' });
-  const disconnectPrisma = client.$disconnect.bind(client);
-  return Object.assign(client, {
+  let client: PrismaClient | undefined;
+  const prisma = () => (client ??= new PrismaClient({ adapter: new PrismaPg(pool), errorFormat: 'minimal' }));
+  const own = {
     pool,
     $disconnect: async () => {
-      await disconnectPrisma();
+      if (client) await client.$disconnect();
       if (!pool.ended) await pool.end();
     },
-  });
+  };
+  return new Proxy(own, {
+    get(target, key) {
+      if (Object.hasOwn(target, key)) return Reflect.get(target, key);
+      const value: unknown = Reflect.get(prisma(), key);
+      // Methods keep the client as `this` (Prisma's `$transaction`, `$queryRaw` read it).
+      return typeof value === 'function' ? value.bind(client) : value;
+    },
+  }) as unknown as Database;
 }

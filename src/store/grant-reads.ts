@@ -1,12 +1,22 @@
 import type { Database } from './database.ts';
 import type { Grant } from './generated/client.ts';
-import { grantColumns } from './table-columns.ts';
+import { SqlTransaction } from './sql-transaction.ts';
+import { grantColumns, MODEL_TYPES } from './table-columns.ts';
 
 const GRANT = `SELECT ${grantColumns('g')} FROM grants AS g WHERE g.id = $1`;
 
 /** One grant, as its row is (plain SQL, one statement). Null when there is none. */
 export async function readGrant(db: Database, grantId: string): Promise<Grant | null> {
   const { rows } = await db.pool.query<Grant>(GRANT, [grantId]);
+  return rows[0] ?? null;
+}
+
+const GRANT_OF_REQUEST = `SELECT ${grantColumns('g')} FROM grants AS g WHERE g.request_id = $1::uuid`;
+
+/** A request's grant, as its row is, read in `source` (a transaction, or the pool). Null when there is none. */
+export async function readGrantOfRequest(source: Database | SqlTransaction, requestId: string): Promise<Grant | null> {
+  if (source instanceof SqlTransaction) return (await source.rows<Grant>(GRANT_OF_REQUEST, [requestId]))[0] ?? null;
+  const { rows } = await source.pool.query<Grant>({ text: GRANT_OF_REQUEST, values: [requestId], types: MODEL_TYPES });
   return rows[0] ?? null;
 }
 

@@ -1,7 +1,7 @@
 import type { Database } from './database.ts';
 import type { Grant } from './generated/client.ts';
 import { grantColumns } from './table-columns.ts';
-import type { Transaction } from './transaction.ts';
+import type { SqlTransaction } from './sql-transaction.ts';
 import { uuidV7 } from './uuid-v7.ts';
 
 export interface GrantAttempt {
@@ -39,30 +39,63 @@ export interface GrantDone {
   grantedAt: Date;
   /** When the access ends if it is still wanted. */
   expiresAt: Date;
-  /** The request, under its row lock, is still approved. */
-  requestApproved: boolean;
 }
 
 /**
- * Records the provider's grant, inside the caller's transaction (which holds the request's row
- * lock), in one statement: the grant's times, and the request active. Access whose end was asked
- * for while the provider worked (the grant's end_requested_at, read as the update finds the row)
- * or whose request is no longer approved expires at once instead. Says which it was.
+ * Records the provider's grant, inside the caller's transaction, in one statement: it locks the
+ * request's row (a lock that waited reads the row as its holder committed it), and if the request
+ * is still approved and the grant's end was not asked for while the provider worked (the grant's
+ * end_requested_at, read as the update finds the row), stores the grant's times and makes the
+ * request active; otherwise the access expires at once. Says which it was.
  */
-export async function completeGrant(tx: Transaction, done: GrantDone): Promise<{ expiresAt: Date; stillWanted: boolean }> {
-  const [row] = await tx.$queryRaw<Array<{ expiresAt: Date; stillWanted: boolean }>>`
-    WITH done AS (
-      UPDATE grants
-         SET granted_at = ${done.grantedAt}::timestamptz,
-             expires_at = CASE WHEN end_requested_at IS NULL AND ${done.requestApproved}::boolean THEN ${done.expiresAt}::timestamptz ELSE ${done.grantedAt}::timestamptz END,
-             last_error = NULL, last_error_at = NULL, updated_at = now()
-       WHERE id = ${done.grantId}::uuid
-      RETURNING expires_at, end_requested_at IS NULL AND ${done.requestApproved}::boolean AS still_wanted
-    ), activated AS (
-      UPDATE access_requests SET state = 'active', updated_at = now()
-       WHERE id = ${done.requestId}::uuid AND state = 'approved' AND (SELECT still_wanted FROM done)
-    )
-    SELECT expires_at AS "expiresAt", still_wanted AS "stillWanted" FROM done`;
+export async function completeGrant(tx: SqlTransaction, done: GrantDone): Promise<{ expiresAt: Date; stillWanted: boolean }> {
+  const [row] = await tx.rows<{ expiresAt: Date; stillWanted: boolean }>(COMPLETE_GRANT, [done.grantedAt, done.expiresAt, done.grantId, done.requestId]);
   if (!row) throw new Error(`grant ${done.grantId} is missing`);
   return row;
+}
+
+const COMPLETE_GRANT = `
+  WITH request AS (
+    SELECT state = 'approved' AS approved FROM access_requests WHERE id = $4::uuid FOR UPDATE
+  ), done AS (
+    UPDATE grants
+       SET granted_at = $1::timestamptz,
+           expires_at = CASE WHEN end_requested_at IS NULL AND COALESCE((SELECT approved FROM request), false) THEN $2::timestamptz ELSE $1::timestamptz END,
+           last_error = NULL, last_error_at = NULL, updated_at = now()
+     WHERE id = $3::uuid
+    RETURNING expires_at, end_requested_at IS NULL AND COALESCE((SELECT approved FROM request), false) AS still_wanted
+  ), activated AS (
+    UPDATE access_requests SET state = 'active', updated_at = now()
+     WHERE id = $4::uuid AND state = 'approved' AND (SELECT still_wanted FROM done)
+  )
+  SELECT expires_at AS "expiresAt", still_wanted AS "stillWanted" FROM done`;
+
+/** Records why the latest attempt on a grant failed (Latch's notice, which Slack may show), and when. */
+export async function recordGrantError(tx: SqlTransaction, grantId: string, notice: string, at: Date): Promise<void> {
+  await tx.rows('UPDATE grants SET last_error = $2, last_error_at = $3::timestamptz, updated_at = now() WHERE id = $1::uuid', [grantId, notice, at]);
+}
+
+/**
+ * Closes the grant of a request that failed, with why. `unsure`: the target's state is unknown
+ * (the provider's last word was transient), so the grant is left due for revocation at `at`
+ * instead of closed as revoked.
+ */
+export async function closeFailedGrant(tx: SqlTransaction, grantId: string, notice: string, at: Date, unsure: boolean): Promise<void> {
+  await tx.rows(
+    `UPDATE grants SET last_error = $2, last_error_at = $3::timestamptz, revoke_reason = 'grant failed',
+                       expires_at = CASE WHEN $4::boolean THEN $3::timestamptz ELSE expires_at END,
+                       revoked_at = CASE WHEN $4::boolean THEN revoked_at ELSE $3::timestamptz END, updated_at = now()
+      WHERE id = $1::uuid`,
+    [grantId, notice, at, unsure],
+  );
+}
+
+/** Counts a failed revocation attempt, with why (Latch's notice); `alerted` when the security channel is told now. */
+export async function recordRevocationError(tx: SqlTransaction, grantId: string, attempts: number, notice: string, at: Date, alerted: boolean): Promise<void> {
+  await tx.rows(
+    `UPDATE grants SET revoke_attempts = $2::int, last_error = $3, last_error_at = $4::timestamptz,
+                       overdue_alerted_at = CASE WHEN $5::boolean THEN $4::timestamptz ELSE overdue_alerted_at END, updated_at = now()
+      WHERE id = $1::uuid`,
+    [grantId, attempts, notice, at, alerted],
+  );
 }

@@ -7,13 +7,15 @@ import { MIGRATIONS_FOLDER } from './migrate.ts';
  * start on a database that is behind its code, rather than fail on the first query that needs a
  * new column.
  */
-export async function findPendingMigrations(db: Database, folder = MIGRATIONS_FOLDER): Promise<string[]> {
+export async function findPendingMigrations(db: Pick<Database, 'pool'>, folder = MIGRATIONS_FOLDER): Promise<string[]> {
   const expected = await migrationsIn(folder);
-  const [table] = await db.$queryRaw<{ exists: boolean }[]>`SELECT to_regclass('_prisma_migrations') IS NOT NULL AS exists`;
+  // Plain SQL on the pool: the start-up check and the readiness probe must not be what makes a
+  // `latch web` build its Prisma client (src/store/database.ts).
+  const { rows: [table] } = await db.pool.query<{ exists: boolean }>(`SELECT to_regclass('_prisma_migrations') IS NOT NULL AS exists`);
   if (!table?.exists) return expected;
-  const applied = await db.$queryRaw<{ migration_name: string }[]>`
-    SELECT migration_name FROM _prisma_migrations
-    WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`;
+  const { rows: applied } = await db.pool.query<{ migration_name: string }>(
+    'SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL',
+  );
   const done = new Set(applied.map((row) => row.migration_name));
   return expected.filter((name) => !done.has(name));
 }

@@ -1,5 +1,5 @@
 import type { AccessRequest } from './generated/client.ts';
-import type { Transaction } from './transaction.ts';
+import type { SqlTransaction } from './sql-transaction.ts';
 import { uuidV7 } from './uuid-v7.ts';
 
 /** What a new request stores; the rest of its row takes the table's defaults. */
@@ -33,31 +33,54 @@ export type NewRequest = Pick<
  * and the insert are one statement, run after the caller took the requester's lock in a statement
  * of its own (so the count sees every request committed before the lock was granted).
  */
-export async function insertRequest(tx: Transaction, request: NewRequest, pendingLimit: number | null): Promise<string | null> {
-  const id = uuidV7(request.createdAt.getTime());
-  const inserted = await tx.$queryRaw<Array<{ id: string }>>`
-    INSERT INTO access_requests (id, requester_slack_id, slack_team_id, resource_id, role, principal, duration_seconds, starts_at, reason, ticket,
-                                 state, break_glass, required_approvals, required_groups, policy_version, approval_channel_id, pending_expires_at,
-                                 decided_at, decided_by_rule, review_due_at, submission_key, created_at, updated_at)
-    SELECT ${id}::uuid, ${request.requesterSlackId}, ${request.slackTeamId}, ${request.resourceId}, ${request.role}, ${request.principal},
-           ${request.durationSeconds}::int, ${request.startsAt}::timestamptz, ${request.reason}, ${request.ticket}, ${request.state}::request_state,
-           ${request.breakGlass}::boolean, ${request.requiredApprovals}::int, ${request.requiredGroups}::text[], ${request.policyVersion},
-           ${request.approvalChannelId}, ${request.pendingExpiresAt}::timestamptz, ${request.decidedAt}::timestamptz, ${request.decidedByRule},
-           ${request.reviewDueAt}::timestamptz, ${request.submissionKey}, ${request.createdAt}::timestamptz, now()
-     WHERE ${pendingLimit}::int IS NULL
-        OR (SELECT count(*) FROM access_requests WHERE requester_slack_id = ${request.requesterSlackId} AND state = 'pending') < ${pendingLimit}::int
-    RETURNING id::text AS id`;
+export async function insertRequest(tx: SqlTransaction, request: NewRequest, pendingLimit: number | null): Promise<string | null> {
+  const inserted = await tx.rows<{ id: string }>(INSERT_REQUEST, [
+    uuidV7(request.createdAt.getTime()),
+    request.requesterSlackId,
+    request.slackTeamId,
+    request.resourceId,
+    request.role,
+    request.principal,
+    request.durationSeconds,
+    request.startsAt,
+    request.reason,
+    request.ticket,
+    request.state,
+    request.breakGlass,
+    request.requiredApprovals,
+    request.requiredGroups,
+    request.policyVersion,
+    request.approvalChannelId,
+    request.pendingExpiresAt,
+    request.decidedAt,
+    request.decidedByRule,
+    request.reviewDueAt,
+    request.submissionKey,
+    request.createdAt,
+    pendingLimit,
+  ]);
   return inserted[0]?.id ?? null;
 }
 
+const INSERT_REQUEST = `
+  INSERT INTO access_requests (id, requester_slack_id, slack_team_id, resource_id, role, principal, duration_seconds, starts_at, reason, ticket,
+                               state, break_glass, required_approvals, required_groups, policy_version, approval_channel_id, pending_expires_at,
+                               decided_at, decided_by_rule, review_due_at, submission_key, created_at, updated_at)
+  SELECT $1::uuid, $2, $3, $4, $5, $6, $7::int, $8::timestamptz, $9, $10, $11::request_state, $12::boolean, $13::int, $14::text[], $15, $16,
+         $17::timestamptz, $18::timestamptz, $19, $20::timestamptz, $21, $22::timestamptz, now()
+   WHERE $23::int IS NULL
+      OR (SELECT count(*) FROM access_requests WHERE requester_slack_id = $2 AND state = 'pending') < $23::int
+  RETURNING id::text AS id`;
+
 /**
- * The insert broke a unique key (the same form's submission key, submitted twice at once). Raw
- * statements fail as Prisma's P2010 with PostgreSQL's own code beneath; model queries as P2002.
+ * The insert broke a unique key (the same form's submission key, submitted twice at once). pg
+ * fails with PostgreSQL's own code (23505); through Prisma, raw statements fail as P2010 with that
+ * code beneath, model queries as P2002.
  */
 export function isUniqueViolation(error: unknown): boolean {
   const failure = error as { code?: unknown; meta?: { driverAdapterError?: { cause?: { originalCode?: unknown; kind?: unknown } } } } | null;
   if (typeof failure !== 'object' || failure === null) return false;
-  if (failure.code === 'P2002') return true;
+  if (failure.code === '23505' || failure.code === 'P2002') return true;
   const cause = failure.meta?.driverAdapterError?.cause;
   return failure.code === 'P2010' && (cause?.originalCode === '23505' || cause?.kind === 'UniqueConstraintViolation');
 }

@@ -79,3 +79,11 @@ export async function readRequest(db: Database, requestId: string): Promise<Acce
   const { rows } = await db.pool.query<AccessRequest>({ text: REQUEST, values: [requestId], types: MODEL_TYPES });
   return rows[0] ?? null;
 }
+
+const REQUEST_BY_SUBMISSION = `SELECT ${accessRequestColumns('r')} FROM access_requests AS r WHERE r.submission_key = $1`;
+
+/** The request a form submission made (its submission key), as its row is. Null when there is none. */
+export async function readRequestBySubmission(db: Database, submissionKey: string): Promise<AccessRequest | null> {
+  const { rows } = await db.pool.query<AccessRequest>({ text: REQUEST_BY_SUBMISSION, values: [submissionKey], types: MODEL_TYPES });
+  return rows[0] ?? null;
+}

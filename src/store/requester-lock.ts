@@ -1,4 +1,4 @@
-import type { Transaction } from './transaction.ts';
+import type { SqlTransaction } from './sql-transaction.ts';
 
 /**
  * The advisory-lock class of per-requester locks, in PostgreSQL's two-int key space beside the
@@ -12,8 +12,10 @@ const REQUESTER_LOCK_CLASS = 4918;
  * auto-approval would chain onto, how many requests are waiting) must see every earlier request
  * of theirs: without the lock, 48 forms submitted at once each see "nothing booked" and each pass.
  * Taken first in the transaction, before the audit lock, so the two are always taken in one order.
+ * The caller may send its next statements without waiting for it (the pool pipelines): PostgreSQL
+ * runs them once the lock is granted, each in a snapshot taken then.
  */
-export async function lockRequester(tx: Transaction, requesterId: string): Promise<void> {
+export async function lockRequester(tx: SqlTransaction, requesterId: string): Promise<void> {
   // hashtext spreads ids over int4; a collision only makes two people's requests take turns.
-  await tx.$executeRaw`SELECT pg_advisory_xact_lock(${REQUESTER_LOCK_CLASS}::int, hashtext(${requesterId}))`;
+  await tx.rows('SELECT pg_advisory_xact_lock($1::int, hashtext($2))', [REQUESTER_LOCK_CLASS, requesterId]);
 }

@@ -1,17 +1,64 @@
 import { inTransactionSpan } from '../observability/transaction-span.ts';
-import { startRecordingAuditEvents, writeRecordedAuditEvents } from './audit-log.ts';
+import { startRecordingAuditEvents, takeRecordedAuditEvents, writeRecordedAuditEvents } from './audit-log.ts';
 import { CONNECTION_WAIT_MS, type Database } from './database.ts';
 import type { Prisma } from './generated/client.ts';
+import { SqlTransaction } from './sql-transaction.ts';
 
-/** The client inside an interactive transaction. */
+/** The client inside one of Prisma's interactive transactions (the cold paths: sweeps, admin commands). */
 export type Transaction = Prisma.TransactionClient;
 
 /**
- * Runs `work` in one interactive transaction with explicit bounds. Work inside must be database
- * work only: no Slack calls, no outer-client queries (a timeout firing during COMMIT has crashed
- * processes, prisma/orm#29952). The audit events the work recorded are written after it, as the
- * transaction's last statement, so the audit chain's lock is held only from there to COMMIT
- * (src/store/audit-log.ts).
+ * Runs `work` in one transaction on one pooled `pg` connection (BEGIN … COMMIT): the hot paths'
+ * transactions, a slash command's, a decision's, a grant's and a revocation's. The audit events
+ * the work recorded are written after it, as the transaction's last statement, so the audit
+ * chain's lock is held only from there to COMMIT (src/store/audit-log.ts). Any failure rolls back.
+ *
+ * Two waits fewer than statements: the pool pipelines (database.ts), so BEGIN goes out with the
+ * work's first statement and COMMIT right behind the audit append, each answering for itself.
+ * PostgreSQL runs them in order; a BEGIN can only fail with its connection, which fails what
+ * follows it too, and an append that fails leaves the COMMIT behind it a ROLLBACK.
+ *
+ * Work inside must be database work only: no Slack calls, no other connection's queries. Waiting
+ * for a connection is bounded by the pool (CONNECTION_WAIT_MS); a transaction left idle, its
+ * process stuck, is ended by PostgreSQL (the pool's idle_in_transaction_session_timeout,
+ * database.ts), which releases its locks.
+ */
+export function inSqlTransaction<T>(db: Database, work: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+  return inTransactionSpan(async () => {
+    const client = await db.pool.connect();
+    const tx = new SqlTransaction(client);
+    const begun = client.query('BEGIN');
+    // Awaited below, after the work's statements that went out behind it.
+    begun.catch(() => undefined);
+    let result: T;
+    try {
+      startRecordingAuditEvents(tx);
+      result = await work(tx);
+      await begun;
+      // Both statements are handed to pg now, in this order (rows() sends before its first await).
+      const append = takeRecordedAuditEvents(tx);
+      const [, committed] = await Promise.all([append && tx.rows(append.text, append.values), client.query('COMMIT')]);
+      // A statement failed and the work carried on: PostgreSQL answers COMMIT with a ROLLBACK.
+      if (committed.command !== 'COMMIT') throw new Error(`the transaction was rolled back (${committed.command}) after a statement in it failed`);
+    } catch (error) {
+      // A connection whose ROLLBACK fails is in an unknown state: destroyed, not pooled again.
+      const broken = await client.query('ROLLBACK').then(
+        () => undefined,
+        (rollbackError: unknown) => (rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))),
+      );
+      client.release(broken);
+      throw error;
+    }
+    client.release();
+    return result;
+  });
+}
+
+/**
+ * Runs `work` in one of Prisma's interactive transactions with explicit bounds, for the cold
+ * paths written with Prisma's models. Work inside must be database work only: no Slack calls, no
+ * outer-client queries (a timeout firing during COMMIT has crashed processes, prisma/orm#29952).
+ * The audit events the work recorded are written as its last statement, as inSqlTransaction does.
  *
  * `maxWait` (waiting to start, i.e. for a connection) matches the pool's CONNECTION_WAIT_MS: a
  * transaction that was merely queued behind others must wait its turn, not fail after its Slack

@@ -1,14 +1,22 @@
 import type { Approval, RequestState } from './generated/client.ts';
-import type { Transaction } from './transaction.ts';
+import type { SqlTransaction } from './sql-transaction.ts';
 import { uuidV7 } from './uuid-v7.ts';
 
 export type CastVote = Pick<Approval, 'approverSlackId' | 'decision' | 'approverGroups'>;
 
-/** The votes on one revision of a request, oldest first (read under the request's row lock). */
-export function readVotes(tx: Transaction, requestId: string, revision: number): Promise<CastVote[]> {
-  return tx.$queryRaw<CastVote[]>`
-    SELECT approver_slack_id AS "approverSlackId", decision::text AS "decision", approver_groups AS "approverGroups"
-      FROM approvals WHERE request_id = ${requestId}::uuid AND request_revision = ${revision} ORDER BY created_at`;
+/**
+ * The votes on the request's current revision, oldest first. Meant to be sent right behind the
+ * request's row lock without waiting for it (lockRequest; the pool pipelines, transaction.ts):
+ * PostgreSQL runs it once the lock is granted, in a snapshot taken then, so it reads every vote
+ * committed under the lock before, on the revision the lock read.
+ */
+export function readVotes(tx: SqlTransaction, requestId: string): Promise<CastVote[]> {
+  return tx.rows<CastVote>(
+    `SELECT a.approver_slack_id AS "approverSlackId", a.decision::text AS "decision", a.approver_groups AS "approverGroups"
+       FROM approvals AS a JOIN access_requests AS r ON r.id = a.request_id AND a.request_revision = r.revision
+      WHERE a.request_id = $1::uuid ORDER BY a.created_at`,
+    [requestId],
+  );
 }
 
 export interface VoteToRecord {
@@ -30,23 +38,39 @@ export interface VoteToRecord {
  * statement: the caller has computed the tally, under the request's row lock, from the votes before
  * this one. The unique key on (request, revision, approver) still refuses a second vote.
  */
-export async function recordVote(tx: Transaction, vote: VoteToRecord): Promise<void> {
+export async function recordVote(tx: SqlTransaction, vote: VoteToRecord): Promise<void> {
   const { raised, outcome } = vote;
   const state = outcome?.state ?? null;
-  const endedAt = state === 'denied' ? vote.at : null;
-  await tx.$executeRaw`
-    WITH vote AS (
-      INSERT INTO approvals (id, request_id, request_revision, approver_slack_id, decision, comment, approver_groups, created_at)
-      VALUES (${uuidV7()}::uuid, ${vote.requestId}::uuid, ${vote.revision}, ${vote.approverSlackId}, ${vote.decision}::decision, ${vote.comment},
-              ${vote.approverGroups}::text[], ${vote.at}::timestamptz)
-    )
-    UPDATE access_requests
-       SET required_approvals = COALESCE(${raised?.requiredApprovals ?? null}::int, required_approvals),
-           required_groups = COALESCE(${raised?.requiredGroups ?? null}::text[], required_groups),
-           state = COALESCE(${state}::request_state, state),
-           decided_at = CASE WHEN ${state}::text IS NULL THEN decided_at ELSE ${vote.at}::timestamptz END,
-           ended_at = CASE WHEN ${state}::text IS NULL THEN ended_at ELSE ${endedAt}::timestamptz END,
-           outcome_reason = CASE WHEN ${state}::text IS NULL THEN outcome_reason ELSE ${outcome?.outcomeReason ?? null}::text END,
-           updated_at = now()
-     WHERE id = ${vote.requestId}::uuid AND (${raised !== null}::boolean OR ${state}::text IS NOT NULL)`;
+  await tx.rows(RECORD_VOTE, [
+    uuidV7(),
+    vote.requestId,
+    vote.revision,
+    vote.approverSlackId,
+    vote.decision,
+    vote.comment,
+    vote.approverGroups,
+    vote.at,
+    raised?.requiredApprovals ?? null,
+    raised?.requiredGroups ?? null,
+    state,
+    state === 'denied' ? vote.at : null,
+    outcome?.outcomeReason ?? null,
+    raised !== null,
+  ]);
 }
+
+// $11: the new state (null while the request stays pending); $12: its ended_at; $13: its outcome_reason.
+const RECORD_VOTE = `
+  WITH vote AS (
+    INSERT INTO approvals (id, request_id, request_revision, approver_slack_id, decision, comment, approver_groups, created_at)
+    VALUES ($1::uuid, $2::uuid, $3::int, $4, $5::decision, $6, $7::text[], $8::timestamptz)
+  )
+  UPDATE access_requests
+     SET required_approvals = COALESCE($9::int, required_approvals),
+         required_groups = COALESCE($10::text[], required_groups),
+         state = COALESCE($11::request_state, state),
+         decided_at = CASE WHEN $11::request_state IS NULL THEN decided_at ELSE $8::timestamptz END,
+         ended_at = CASE WHEN $11::request_state IS NULL THEN ended_at ELSE $12::timestamptz END,
+         outcome_reason = CASE WHEN $11::request_state IS NULL THEN outcome_reason ELSE $13::text END,
+         updated_at = now()
+   WHERE id = $2::uuid AND ($14::boolean OR $11::request_state IS NOT NULL)`;

@@ -226,8 +226,10 @@ describe('graceful shutdown of latch start', { timeout: 420_000 }, () => {
       waitingFor: expect.arrayContaining([expect.stringMatching(/\d+ Slack handlers?/)]),
     });
     expect(latch.logLines().at(-1)).toMatchObject({ msg: 'shutdown complete', complete: true });
-    // The signal landed in the burst: some requests answered, some left for Slack to retry.
-    expect(answered.length).toBeGreaterThanOrEqual(60);
+    // The signal landed in the burst: some requests answered, some left for Slack to retry. Sent
+    // 6 at a time, up to 5 of the first 60 were still on their way when the signal went: one that
+    // reaches the server after it is answered 503 by design, so 55 is what is certain.
+    expect(answered.length).toBeGreaterThanOrEqual(55);
     expect(unanswered.length).toBeGreaterThan(0);
 
     // Everything answered is there whole: the row, its audit events, its Slack messages.

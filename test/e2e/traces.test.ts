@@ -180,7 +180,7 @@ describe('OpenTelemetry traces from latch web and latch worker', { timeout: 240_
     expect(descendsFrom(providerSpan, jobSpan, trace)).toBe(true);
     const updates = trace.filter((span) => span.name === 'slack chat.update');
     expect(updates.every((update) => update.kind === SPAN_KIND.client && update.attributes['slack.method'] === 'chat.update' && update.attributes['http.response.status_code'] === 200)).toBe(true);
-    // The decision's update (web) and the grant's (worker), each within the click's trace.
+    // The decision's update (its notify job) and the grant's (the grant job), each within the click's trace.
     expect(updates.some((update) => descendsFrom(update, clickSpan, trace) && !descendsFrom(update, jobSpan, trace))).toBe(true);
     expect(updates.some((update) => descendsFrom(update, jobSpan, trace))).toBe(true);
 

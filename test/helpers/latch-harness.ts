@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { inject } from 'vitest';
+import { JOB_QUEUES } from '../../src/jobs/job-queue-specs.ts';
 import { JobQueues } from '../../src/jobs/job-queues.ts';
 import type { RunningJobs } from '../../src/jobs/job-runner.ts';
 import type { GrantRetryPolicy, RevocationBackoff } from '../../src/jobs/job-settings.ts';
+import { announceMissedRequestsJob } from '../../src/jobs/definitions/announce-missed-requests.ts';
 import { grantAccessJob } from '../../src/jobs/definitions/grant-access.ts';
+import { notifyPeopleJob } from '../../src/jobs/definitions/notify-people.ts';
 import { revokeGrantJob } from '../../src/jobs/definitions/revoke-grant.ts';
 import { scanStandingAccessJob } from '../../src/jobs/definitions/scan-standing-access.ts';
 import type { AccessProvider } from '../../src/providers/provider.ts';
@@ -13,6 +16,7 @@ import type { Policy } from '../../src/domain/policy.ts';
 import { createLogger } from '../../src/logging/logger.ts';
 import type { LatchMetrics } from '../../src/metrics/latch-metrics.ts';
 import { createLatch, type Latch } from '../../src/runtime/create-latch.ts';
+import { QueuedNotices } from '../../src/runtime/queued-notices.ts';
 import { startJobs } from '../../src/runtime/wiring.ts';
 import { SLACK_EVENTS_PATH } from '../../src/slack/app.ts';
 import { portOf, startHttpServer } from '../../src/slack/http-server.ts';
@@ -82,6 +86,12 @@ export class LatchHarness extends SlackSender {
       countStatements?: boolean;
       /** The shortest duration a request may ask for (a minute unless given): tests grant for seconds. */
       minimumDurationSeconds?: number;
+      /**
+       * The Slack notices of commands and clicks are queued as in a Latch process (QueuedNotices),
+       * on this Redis, and posted only by the notice worker (`startNoticeWorker`); in this process
+       * at once otherwise.
+       */
+      queuedNotices?: { redisUrl: string };
     } = {},
   ): Promise<LatchHarness> {
     const slack = await FakeSlack.start();
@@ -110,6 +120,7 @@ export class LatchHarness extends SlackSender {
     };
     const queues = options.provider ? new JobQueues({ redisUrl: inject('redisUrl'), prefix, logger, settings }) : null;
     const replays = testSeenSignatures();
+    const noticeQueues = options.queuedNotices ? new JobQueues({ redisUrl: options.queuedNotices.redisUrl, prefix, logger, settings }) : null;
     const recorder: AccessScheduler = { requestGrant: async (id: string) => void granted.push(id), scheduleRevocation: async () => undefined };
     const latch = createLatch({
       db,
@@ -128,6 +139,7 @@ export class LatchHarness extends SlackSender {
       ...(options.maxListenerWork ? { maxListenerWork: options.maxListenerWork } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
       minimumDurationSeconds: options.minimumDurationSeconds,
+      ...(noticeQueues ? { events: (notifier) => new QueuedNotices(noticeQueues, db, notifier) } : {}),
     });
     await latch.init();
     const server = await startHttpServer({ port: 0, host: '127.0.0.1', slack: latch.transport.requestListener, logger });
@@ -145,6 +157,7 @@ export class LatchHarness extends SlackSender {
     harness.dbProxy = dbProxy;
     harness.statements = statements;
     harness.replays = replays;
+    harness.notices = noticeQueues && { queues: noticeQueues, databaseUrl, logger, running: null };
     return harness;
   }
 
@@ -160,6 +173,34 @@ export class LatchHarness extends SlackSender {
   statements: PostgresStatementLog | null = null;
   private replays: { close(): Promise<void> } | null = null;
 
+  private notices: { queues: JobQueues; databaseUrl: string; logger: ReturnType<typeof createLogger>; running: RunningJobs | null } | null = null;
+
+  /** With `queuedNotices`: a worker that runs the notify jobs (and nothing else) starts taking them. */
+  async startNoticeWorker(): Promise<void> {
+    if (!this.notices) throw new Error('start the harness with queuedNotices to run a notice worker');
+    if (this.notices.running) return;
+    const { queues, databaseUrl, logger } = this.notices;
+    this.notices.running = await startJobs({ latch: this.latch, queues, providers: new Map(), databaseUrl, logger, definitions: [notifyPeopleJob] });
+  }
+
+  /** The notice worker stops, as a `latch worker` that went away; queued notices wait in Redis. */
+  async stopNoticeWorker(): Promise<void> {
+    await this.notices?.running?.stop();
+    if (this.notices) this.notices.running = null;
+  }
+
+  /** With `queuedNotices`: the notify jobs waiting in Redis for a worker. */
+  noticesWaiting(): Promise<number> {
+    if (!this.notices) throw new Error('start the harness with queuedNotices to queue notices');
+    return this.notices.queues.queue(JOB_QUEUES.notices).getJobCountByTypes('waiting', 'delayed', 'prioritized');
+  }
+
+  /** Runs the re-announce sweep as the notice worker would (with `queuedNotices`, once it has started). */
+  async announceMissedRequests(): Promise<void> {
+    if (!this.notices?.running) throw new Error('start the notice worker first');
+    await this.notices.running.runNow(announceMissedRequestsJob);
+  }
+
   /** Runs the standing-access sweep as a worker would (only with a provider). */
   async scanStandingAccess(): Promise<void> {
     if (!this.jobs) throw new Error('start the harness with a provider to scan');
@@ -171,6 +212,10 @@ export class LatchHarness extends SlackSender {
     if (this.jobs) {
       await this.jobs.running.stop();
       await this.jobs.queues.close();
+    }
+    if (this.notices) {
+      await this.stopNoticeWorker();
+      await this.notices.queues.close();
     }
     this.server.closeAllConnections();
     await new Promise((resolve) => this.server.close(resolve));

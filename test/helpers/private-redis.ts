@@ -40,6 +40,11 @@ export class PrivateRedis {
     }
   }
 
+  /** The redis-server's process id (the benchmarks read its CPU time in /proc). */
+  get pid(): number | undefined {
+    return this.server.pid;
+  }
+
   get port(): number {
     return Number(new URL(this.url).port);
   }

@@ -32,7 +32,7 @@ export const SECURITY_CHANNEL = 'C0SECURITY';
 export const SECURITY_ADMIN = 'U0SECADMIN';
 
 export function testPolicy(resources: ResourcePolicy[] = [testResource()]): Policy {
-  return { version: 'test-policy-v1', security: { channel: SECURITY_CHANNEL, admins: { users: [SECURITY_ADMIN], groups: [] } }, limits: DEFAULT_REQUEST_LIMITS, digests: [], resources };
+  return { version: 'test-policy-v1', security: { channel: SECURITY_CHANNEL, admins: { users: [SECURITY_ADMIN], groups: [] } }, limits: DEFAULT_REQUEST_LIMITS, digests: [], resources, machines: [] };
 }
 
 /** An auto-approval rule for everyone with the default limits; override what the test is about. */

@@ -4,9 +4,7 @@ import { migrateEnvSchema, serviceEnvFields } from '../../config/env.ts';
 import { AuditChainChecker } from '../../domain/audit-chain.ts';
 import { parseJsonLine } from '../../services/export-audit-events.ts';
 import { verifyAuditChain, type ChainAnchor } from '../../services/verify-audit-chain.ts';
-import { verifyAuditRecords, type AuditRecordsReport } from '../../services/verify-audit-records.ts';
-import { decisionInteractions } from '../../slack/decision-interactions.ts';
-import { createDatabase } from '../../store/database.ts';
+import type { AuditRecordsReport } from '../../services/verify-audit-records.ts';
 import { CliError } from '../cli-error.ts';
 import { readEnv } from '../read-env.ts';
 
@@ -31,6 +29,12 @@ export async function auditVerifyCommand(options: { anchor?: ChainAnchor | undef
   const head = report.head ? `head: event ${report.head.seq}, hash ${report.head.hash}` : 'the chain is empty';
   process.stdout.write(`audit chain intact: ${report.events} events verified; ${head}${anchor ? `; anchor event ${anchor.seq} matches` : ''}\n`);
   if (options.chainOnly) return;
+  // Loaded only now: the ORM is most of a start-up, and the chain's check (all of --chain-only) needs none of it.
+  const [{ createDatabase }, { verifyAuditRecords }, { decisionInteractions }] = await Promise.all([
+    import('../../store/database.ts'),
+    import('../../services/verify-audit-records.ts'),
+    import('../../slack/decision-interactions.ts'),
+  ]);
   const db = createDatabase({ databaseUrl: env.DATABASE_URL, poolSize: 2 });
   try {
     const records = await verifyAuditRecords(db, { signingSecret: env.SLACK_SIGNING_SECRET ?? null, interactions: decisionInteractions });

@@ -12,6 +12,7 @@ export async function policyCheckCommand(file: string | undefined): Promise<void
   if (!loaded.ok) {
     throw new CliError([`${path}: ${loaded.problems.length} problem(s)`, ...loaded.problems.map((problem) => `  ${problem}`)].join('\n'));
   }
-  const { resources, version } = loaded.policy;
-  process.stdout.write(`${path}: valid; ${resources.length} resource(s): ${resources.map((r) => r.id).join(', ')}; version ${version.slice(0, 12)}\n`);
+  const { resources, machines, version } = loaded.policy;
+  const machineList = machines.length > 0 ? `; ${machines.length} machine(s): ${machines.map((m) => m.id).join(', ')}` : '';
+  process.stdout.write(`${path}: valid; ${resources.length} resource(s): ${resources.map((r) => r.id).join(', ')}${machineList}; version ${version.slice(0, 12)}\n`);
 }

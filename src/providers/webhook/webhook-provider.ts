@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream';
+import { request } from 'undici';
 import { z } from 'zod';
 import {
   ok,
@@ -140,7 +142,10 @@ export class WebhookProvider implements AccessProvider {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.#timeoutMs);
     try {
-      const response = await fetch(this.#url, {
+      // undici's request API (beneath Node's fetch) on its own keep-alive pool: the grant job's
+      // provider call without fetch's Request, Response and WHATWG streams around it. It follows
+      // no redirect: one would re-send the signed request somewhere the policy does not name.
+      const response = await request(this.#url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -151,20 +156,18 @@ export class WebhookProvider implements AccessProvider {
         },
         body,
         signal: controller.signal,
-        // A redirect would re-send the signed request somewhere the policy does not name.
-        redirect: 'manual',
       });
-      const { status } = response;
+      const status = response.statusCode;
       if (status >= 200 && status < 300) {
         if (action !== 'check') {
-          await response.body?.cancel().catch(() => undefined);
+          await response.body.dump().catch(() => undefined);
           return { outcome: 'done', body: '' };
         }
-        return { outcome: 'done', body: await readText(response, MAX_CHECK_BODY_BYTES) };
+        return { outcome: 'done', body: await readText(response.body, MAX_CHECK_BODY_BYTES) };
       }
-      const said = this.#quote(await readText(response, MAX_ERROR_BODY_BYTES));
+      const said = this.#quote(await readText(response.body, MAX_ERROR_BODY_BYTES));
       const reason = `HTTP ${status}${said ? `: ${said}` : ''}`;
-      if (isRetryableStatus(status)) return { outcome: 'retry', reason, retryAfterMs: retryAfterMs(response.headers.get('retry-after'), now) };
+      if (isRetryableStatus(status)) return { outcome: 'retry', reason, retryAfterMs: retryAfterMs(headerOf(response.headers['retry-after']), now) };
       if (status >= 300 && status < 400) {
         return { outcome: 'refused', reason: `HTTP ${status} redirect, which is not followed: set the provider’s url to the final address` };
       }
@@ -205,23 +208,26 @@ function retryAfterMs(header: string | null, now: Date): number | undefined {
 }
 
 /** Reads at most `limit` bytes of a body, and drops the rest unread. */
-async function readText(response: Response, limit: number): Promise<string> {
-  if (!response.body) return '';
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
+async function readText(body: Readable, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
   let size = 0;
-  while (size < limit) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    size += value.byteLength;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    size += chunk.byteLength;
+    if (size >= limit) break;
   }
-  if (size >= limit) await reader.cancel().catch(() => undefined);
+  // Leaving the loop early destroys the stream: the rest is dropped unread.
   return new TextDecoder().decode(Buffer.concat(chunks).subarray(0, limit));
 }
 
-/** `ECONNREFUSED`, `ENOTFOUND`, … from undici's `fetch failed` and its cause. */
+function headerOf(value: string | string[] | undefined): string | null {
+  return (Array.isArray(value) ? value[0] : value) ?? null;
+}
+
+/** `ECONNREFUSED`, `ENOTFOUND`, `UND_ERR_SOCKET`, … from undici's error (or, from fetch, its cause). */
 function networkErrorCode(error: unknown): string {
+  const own = (error as { code?: unknown } | null)?.code;
+  if (typeof own === 'string') return own;
   const cause = error instanceof Error ? (error.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
   if (typeof cause?.code === 'string') return cause.code;
   if (typeof cause?.message === 'string') return cause.message;

@@ -48,7 +48,14 @@ export function grantFailedReply(view: RequestView): SlackMessage {
 function notificationText(view: RequestView): string {
   const what = `${escapeAndTruncate(view.role, MAX_NAME_SHOWN)} on ${escapeAndTruncate(view.resourceName, MAX_NAME_SHOWN)} for ${formatDuration(view.durationSeconds)}${view.extension ? ' more' : ''}`;
   const state = view.state === 'pending' ? '' : ` (${view.state})`;
-  return `${view.extension ? 'Request for more time' : 'Access request'} from ${mention(view.requesterId)}: ${what}${state}`;
+  return `${view.extension ? 'Request for more time' : 'Access request'} from ${requesterShown(view)}: ${what}${state}`;
+}
+
+/** The person who asked, or a machine with the person who answers for it. */
+function requesterShown(view: RequestView): string {
+  if (!view.machine) return mention(view.requesterId);
+  const owner = view.machine.owner ? ('user' in view.machine.owner ? mention(view.machine.owner.user) : groupMention(view.machine.owner.group)) : 'none: no longer in the policy';
+  return `machine \`${escapeAndTruncate(view.machine.id, MAX_NAME_SHOWN)}\` (owner ${owner})`;
 }
 
 function header(view: RequestView): types.HeaderBlock {
@@ -61,7 +68,7 @@ function detailFields(view: RequestView): types.SectionBlock {
   // Each piece is cut before it is composed, so no field passes Slack's 2000 characters and the
   // whole message stays well under the ~13k characters Slack has refused (bolt-js#2509).
   const fields: Array<[string, string]> = [
-    ['Requester', mention(view.requesterId)],
+    ['Requester', requesterShown(view)],
     ['Resource', `${escapeAndTruncate(view.resourceName, MAX_NAME_SHOWN)} (\`${escapeAndTruncate(view.resourceId, MAX_NAME_SHOWN)}\`)`],
     ['Role', `\`${escapeAndTruncate(view.role, MAX_NAME_SHOWN)}\``],
     // The account that will hold the access, so approvers approve a known identity.

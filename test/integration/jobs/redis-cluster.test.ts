@@ -14,6 +14,7 @@ import type { JobSettings } from '../../../src/jobs/job-settings.ts';
 import { createRedisConnection } from '../../../src/jobs/redis-connection.ts';
 import { createLogger } from '../../../src/logging/logger.ts';
 import { checkReadiness } from '../../../src/runtime/readiness.ts';
+import { QueuedNotices } from '../../../src/runtime/queued-notices.ts';
 import type { AccessContext } from '../../../src/services/access-context.ts';
 import { systemClock } from '../../../src/services/service-context.ts';
 import { PostgresAccessLocks } from '../../../src/store/access-lock.ts';
@@ -178,6 +179,8 @@ describe('Latch on a Redis Cluster', { timeout: 60_000 }, () => {
     const { id } = await approvedRequest(60);
     await queues.requestGrant(id);
     await waitFor(async () => (await stateOf(id)) === 'active');
+    // latch web queues its Slack notices; no worker runs them here, so the job stays in its queue.
+    await new QueuedNotices(queues, db, { publish: async () => {} }).publish({ type: 'request.decided', requestId: id, outcome: 'approved' });
 
     const ours = (await cluster.allKeys()).filter(({ key }) => key.startsWith(prefix));
     const queuesSeen = new Set(ours.map(({ key }) => key.slice(prefix.length + 1).split(':')[0]));

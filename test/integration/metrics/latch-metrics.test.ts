@@ -106,9 +106,7 @@ describe('LatchMetrics', () => {
 
   it('never fails a scrape when PostgreSQL or Redis fail: it counts the error and reports what it read last', async () => {
     let failing = false;
-    const flaky = {
-      $queryRaw: ((...args: Parameters<Database['$queryRaw']>) => (failing ? Promise.reject(new Error('connection refused')) : db.$queryRaw(...args))) as Database['$queryRaw'],
-    };
+    const flaky = { pool: { query: (...args: unknown[]) => (failing ? Promise.reject(new Error('connection refused')) : db.pool.query(...(args as [string, unknown[]]))) } as unknown as Database['pool'] };
     const queue: JobCountsSource = {
       name: 'latch-grants',
       getJobCounts: async () => {
@@ -136,7 +134,7 @@ describe('LatchMetrics', () => {
   });
 
   it('reports NaN, not a reassuring zero, when it could never read PostgreSQL', async () => {
-    const broken = { $queryRaw: (() => Promise.reject(new Error('no database'))) as unknown as Database['$queryRaw'] };
+    const broken = { pool: { query: () => Promise.reject(new Error('no database')) } as unknown as Database['pool'] };
     const { body } = await new LatchMetrics({ db: broken, queues: noQueues, logger }).scrape();
     expect(body).toMatch(/^latch_revocations_overdue Nan$/m);
     expect(body).not.toMatch(/^latch_requests\{/m);
@@ -150,7 +148,7 @@ describe('LatchMetrics', () => {
     proxied.port = String(proxy.port);
     const slow = createDatabase({ databaseUrl: proxied.toString(), poolSize: 4 });
     let queries = 0;
-    const counting = { $queryRaw: ((...args: Parameters<Database['$queryRaw']>) => (queries++, slow.$queryRaw(...args))) as Database['$queryRaw'] };
+    const counting = { pool: { query: (...args: unknown[]) => (queries++, slow.pool.query(...(args as [string, unknown[]]))) } as unknown as Database['pool'] };
     try {
       await grant({ grantedAt: seconds(-600), expiresAt: seconds(-120) });
       const metrics = new LatchMetrics({ db: counting, queues: noQueues, logger, collectTimeoutMs: 300 });

@@ -146,6 +146,18 @@ describe('decideRequest', () => {
     expect(await auditActions(id)).toEqual(['request.created', 'approval.recorded', 'approval.recorded', 'request.approved']);
   });
 
+  it('counts both votes when two approvers decide at the same instant, and approves once', async () => {
+    for (let round = 0; round < 8; round++) {
+      const { ctx, granted } = setup(2);
+      const id = await newRequest(ctx);
+      const outcomes = await Promise.all([APPROVER1, APPROVER2].map((deciderId) => decideRequest(ctx, { requestId: id, deciderId, decision: 'approve' })));
+      expect(outcomes.map((outcome) => (outcome.ok ? outcome.outcome : outcome.refusal.code)).sort()).toEqual(['approved', 'recorded']);
+      expect((await db.accessRequest.findUniqueOrThrow({ where: { id } })).state).toBe('approved');
+      expect(granted).toEqual([id]);
+      expect((await auditActions(id)).sort()).toEqual(['approval.recorded', 'approval.recorded', 'request.approved', 'request.created']);
+    }
+  });
+
   it('never lets the requester decide, even when the policy names them as an approver', async () => {
     const { ctx } = setup();
     const id = await newRequest(ctx);

@@ -100,6 +100,83 @@ describe('verifyAuditChain', () => {
 });
 
 /**
+ * The chain streams in as one binary COPY, in pieces cut anywhere: far enough in, an event is
+ * read from the pieces of several socket reads, and the verifier stops reading at the first
+ * problem.
+ */
+describe('verifyAuditChain over a chain of many COPY pieces', () => {
+  const LENGTH = 3_000;
+  async function writeLongChain() {
+    await inTransaction(db, (tx) =>
+      appendAuditEvents(
+        tx,
+        Array.from({ length: LENGTH }, (_, i) => ({
+          actor: `U${i}`,
+          action: 'request.created',
+          at: new Date(Date.UTC(2026, 10, 24, 9, 0, 0, i * 997)),
+          data: { n: i, reason: 'x'.repeat(i % 300), nested: { list: [i, null, true] } },
+        })),
+      ),
+    );
+  }
+
+  it.each([
+    ['intact', null, null],
+    ['altered (its data)', `UPDATE audit_events SET data = '{"n": 2499}' WHERE seq = 2500`, [2500n, 2499, /^event 2500 does not match its hash \(altered\)$/]],
+    ['altered (its time)', `UPDATE audit_events SET at = at + interval '1 millisecond' WHERE seq = 2501`, [2501n, 2500, /^event 2501 does not match its hash \(altered\)$/]],
+    [
+      'altered (its request)',
+      `UPDATE audit_events SET request_id = '0190f0e2-0000-7000-8000-000000000001' WHERE seq = 2502`,
+      [2502n, 2501, /^event 2502 does not match its hash \(altered\)$/],
+    ],
+    ['removed', 'DELETE FROM audit_events WHERE seq = 2600', [2600n, 2599, /^event 2600 is missing: the sequence jumps to 2601 \(removed\)$/]],
+    [
+      'reordered',
+      'UPDATE audit_events SET seq = 100000 WHERE seq = 2700; UPDATE audit_events SET seq = 2700 WHERE seq = 2701; UPDATE audit_events SET seq = 2701 WHERE seq = 100000',
+      [2700n, 2699, /^event 2700 does not link to the event before it \(inserted, replaced or reordered\)$/],
+    ],
+  ] as const)('reports it %s, as for a short chain', async (_how, sql, broken) => {
+    await writeLongChain();
+    if (sql) await tamper(sql);
+    const report = await verifyAuditChain(testDb.url);
+    if (!broken) {
+      const head = await db.auditEvent.findFirstOrThrow({ where: { seq: BigInt(LENGTH) } });
+      expect(report).toEqual({ ok: true, events: LENGTH, head: { seq: BigInt(LENGTH), hash: head.hash } });
+      return;
+    }
+    const [seq, events, message] = broken;
+    expect(report).toMatchObject({ ok: false, seq, events, message: expect.stringMatching(message) });
+  });
+});
+
+describe('times as the database renders them', () => {
+  it('verifies events of any year the database writes, rendered by it where Node does not', async () => {
+    const times = ['0500-06-15T12:34:56.789Z', '1999-12-31T23:59:59.999Z', '2000-01-01T00:00:00.000Z', '2024-02-29T00:00:00.001Z'];
+    await inTransaction(db, (tx) => appendAuditEvents(tx, times.map((at) => ({ actor: 'latch', action: 'request.created', at: new Date(at), data: {} }))));
+    // Years Node does not render (to_char writes them its own way), appended by the database's own writer.
+    const farTimes = ['12000-01-01 00:00:00.001+00', '0044-03-15 12:00:00+00 BC'];
+    const client = new pg.Client({ connectionString: testDb.url });
+    await client.connect();
+    try {
+      await client.query(`SELECT latch_append_audit_events($1::timestamptz[], $2::text[], $3::text[], $4::uuid[], $5::jsonb[], $6::text[], $6::text[], $6::text[])`, [
+        farTimes, farTimes.map(() => 'latch'), farTimes.map(() => 'request.created'), farTimes.map(() => null), farTimes.map(() => '{}'), farTimes.map(() => null),
+      ]);
+    } finally {
+      await client.end();
+    }
+    expect(await verifyAuditChain(testDb.url)).toMatchObject({ ok: true, events: times.length + farTimes.length });
+    await tamper(`UPDATE audit_events SET at = '12000-01-01 00:00:00.002+00' WHERE seq = 5`);
+    expect(await verifyAuditChain(testDb.url)).toMatchObject({ ok: false, seq: 5n, message: 'event 5 does not match its hash (altered)' });
+  });
+
+  it('reports an event whose time was set to infinity as it always has (the database renders no text for it)', async () => {
+    await writeChain(3);
+    await tamper(`UPDATE audit_events SET at = 'infinity' WHERE seq = 2`);
+    expect(await verifyAuditChain(testDb.url)).toMatchObject({ ok: false, seq: 2n, message: 'event 2 has a hash format this Latch does not know (2): altered, or written by a newer Latch' });
+  });
+});
+
+/**
  * Format 1 events as Latch wrote them before format 2: hashed in Node (RFC 8785), inserted without
  * a hash_format, which the column's default makes 1. As an old Latch still running during a
  * rolling upgrade would too.

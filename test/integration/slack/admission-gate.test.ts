@@ -43,7 +43,7 @@ async function ackBody(response: Response): Promise<Record<string, unknown>> {
 describe('with the listener work bound reached', { timeout: 120_000 }, () => {
   const BOUND = 2;
   let h: LatchHarness;
-  const metrics = new LatchMetrics({ db: { $queryRaw: (async () => []) as never }, queues: [] });
+  const metrics = new LatchMetrics({ db: { pool: { query: async () => ({ rows: [] }) } as never }, queues: [] });
 
   beforeAll(async () => {
     h = await LatchHarness.start(testPolicy(), { maxListenerWork: BOUND, metrics });

@@ -113,7 +113,7 @@ describe('Bolt behind Latch, talking to the fake Slack', () => {
 
   it("counts a 429 and Slack's error codes by method, for calls made from a listener's own client", async () => {
     // An app of its own, with metrics; the database gauges are not what this test reads.
-    const metrics = new LatchMetrics({ db: { $queryRaw: (async () => []) as never }, queues: [], logger: createLogger({ level: 'silent' }) });
+    const metrics = new LatchMetrics({ db: { pool: { query: async () => ({ rows: [] }) } as never }, queues: [], logger: createLogger({ level: 'silent' }) });
     const countedReplays = testSeenSignatures();
     onTestFinished(() => countedReplays.close());
     const counted = createSlackApp({ botToken: BOT_TOKEN, signingSecret: SIGNING_SECRET, apiUrl: slack.apiUrl, logger: createLogger({ level: 'silent' }), metrics, seenSignatures: countedReplays.seen });

@@ -90,6 +90,28 @@ describe('a replayed Slack request', () => {
   });
 });
 
+describe('a Slack request whose signature is written another way', () => {
+  it('is refused (upper-case hex, anything appended), so a copy cannot pass the replay check under another key', async () => {
+    const body = commandBody();
+    const timestamp = nowSeconds();
+    const signed = slackSignatureHeaders(body, SIGNING_SECRET, timestamp);
+    const hash = signed['x-slack-signature'].slice('v0='.length);
+    for (const signature of [`v0=${hash.toUpperCase()}`, `v0=${hash}00`, `v0=${hash}=`, `V0=${hash}`, hash]) {
+      const response = await fetch(h.eventsUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': String(timestamp), 'x-slack-signature': signature },
+        body,
+      });
+      expect(response.status, signature).toBe(401);
+    }
+    await settled();
+    expect(h.slack.calls).toEqual([]);
+    // The same bytes with the signature as Slack wrote it are taken.
+    expect((await h.post(body, { timestamp })).status).toBe(200);
+    await h.slack.waitForCall('views.open');
+  });
+});
+
 describe('a Slack request timestamped in the future', () => {
   it('is refused more than a minute ahead, and nothing happens', async () => {
     for (const ahead of [120, 24 * 3600]) {

@@ -1,7 +1,10 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { WebClient } from '@slack/web-api';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { createLogger } from '../../../src/logging/logger.ts';
 import { createSlackApiFetch, type SlackApiMetrics } from '../../../src/slack/slack-api-fetch.ts';
+import { SlackWebClient } from '../../../src/slack/slack-web-client.ts';
 import { SlackUsergroupDirectory } from '../../../src/slack/usergroup-directory.ts';
 import { slackErrorIn } from '../../../src/slack/web-api-response.ts';
 import { FakeSlack } from '../../../tools/sandbox/fake-slack.ts';
@@ -68,12 +71,58 @@ describe('createSlackApiFetch', () => {
     expect(counted).toEqual(['usergroups.users.list 429']);
   });
 
-  it('passes posts to a response_url to Node’s fetch, unobserved (their paths carry tokens)', async () => {
+  it('delivers posts to a response_url, unobserved (their paths carry tokens)', async () => {
     const fetch = createSlackApiFetch({ apiUrl: slack.apiUrl, metrics });
     const response = await fetch(slack.responseUrl('cmd-1'), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ text: 'hi' }) });
-    expect(response).toBeInstanceOf(Response);
     expect(response.status).toBe(200);
+    expect(response.ok).toBe(true);
+    expect(slack.callsTo('response_url')).toMatchObject([{ args: { id: 'cmd-1', text: 'hi' } }]);
     expect(counted).toEqual([]);
+  });
+
+  it("answers a used-up response_url's refusal as not ok, for Bolt's respond() to throw", async () => {
+    const fetch = createSlackApiFetch({ apiUrl: slack.apiUrl, metrics });
+    // Slack takes five posts to a response_url; the sixth is refused with an HTTP error.
+    slack.workspace.issueResponseUrl('cmd-2', { userId: 'U1', channel: 'C0GENERAL' });
+    const post = () => fetch(slack.responseUrl('cmd-2'), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ text: 'again' }) });
+    for (let i = 0; i < 5; i++) expect((await post()).ok).toBe(true);
+    const response = await post();
+    expect(response.ok).toBe(false);
+    expect(response.status).toBe(404);
+    expect(counted).toEqual([]);
+  });
+});
+
+describe('the connection pool', () => {
+  it('opens at most 100 connections to Slack for a burst of calls, the rest waiting their turn', async () => {
+    const sockets = new Set<unknown>();
+    let inFlight = 0;
+    let mostInFlight = 0;
+    // Answers each call 50 ms after it arrives, so a burst piles up on the server.
+    const server = createServer((req, res) => {
+      sockets.add(req.socket);
+      inFlight += 1;
+      mostInFlight = Math.max(mostInFlight, inFlight);
+      req.resume();
+      req.on('end', () =>
+        setTimeout(() => {
+          inFlight -= 1;
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true,"ts":"1.2"}');
+        }, 50),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/`;
+    // Latch's client has no queue of its own: the pool is what bounds a burst.
+    const burst = new SlackWebClient('xoxb-1', { slackApiUrl: apiUrl, fetch: createSlackApiFetch({ apiUrl, metrics }), retryConfig: { retries: 0 } });
+    const results = await Promise.all(Array.from({ length: 150 }, (_, i) => burst.chat.update({ channel: 'C0GENERAL', ts: '1.2', text: `${i}` })));
+    expect(results.every((result) => result.ok)).toBe(true);
+    expect(sockets.size).toBeLessThanOrEqual(100);
+    expect(mostInFlight).toBeLessThanOrEqual(100);
   });
 });
 

@@ -27,7 +27,7 @@ const CEILINGS = {
   /** Approve (one approval needed): the vote, the decision and their audit events, the messages rebuilt and recorded as shown. */
   click: 9,
   /** The grant job: the attempt counted, the provider called under the access lock, the grant recorded, the messages rebuilt and recorded as shown. */
-  grant: 11,
+  grant: 10,
   /** The revocation job: the grant and any covering one read under the access lock, the revocation recorded, the messages rebuilt and recorded as shown. */
   revocation: 11,
   /** Rebuilding a request's messages: everything they show, read once; then recorded as shown. */

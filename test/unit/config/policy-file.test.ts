@@ -450,12 +450,12 @@ describe('a refused policy', () => {
     [
       'requesters that list nobody',
       withExtra('    requesters: {}'),
-      ['resources[0].requesters: must list at least one user or group, or be everyone (line 12)'],
+      ['resources[0].requesters: must list at least one user, group or machine, or be everyone (line 12)'],
     ],
     [
       'requesters that are neither',
       withExtra('    requesters: anyone'),
-      ['resources[0].requesters: must be everyone, or a mapping with users and/or groups (line 12)'],
+      ['resources[0].requesters: must be everyone, or a mapping with users, groups and/or machines (line 12)'],
     ],
     [
       'an empty field',

@@ -66,3 +66,14 @@ describe('checking a decision against the signed Slack request kept with it', ()
     expect(checkDecisionEvidence(chained, click('U0REQ', 'latch_end_access', endedWith), rules)).toEqual({ kind: 'signed', signatureChecked: true });
   });
 });
+
+describe('a machine in the audit trail', () => {
+  it('ends its own access with its token, not a Slack click: no evidence is asked of it', () => {
+    const ended = approval({ actor: 'machine:deploy-pipeline', action: 'grant.end_requested', data: { reason: 'ended early by the requester' } });
+    expect(checkDecisionEvidence(ended, null, rules)).toEqual({ kind: 'not-a-decision' });
+  });
+
+  it('is reported when recorded as deciding: only a person’s signed click can approve', () => {
+    expect(checkDecisionEvidence(approval({ actor: 'machine:deploy-pipeline', data: { decision: 'approve', revision: 1 } }), null, rules)).toEqual({ kind: 'problem', message: expect.stringMatching(/has no evidence/) });
+  });
+});

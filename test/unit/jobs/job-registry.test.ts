@@ -13,11 +13,12 @@ describe('the job registry', () => {
     expect(new Set(names).size).toBe(names.length);
   });
 
-  it('puts grants and revocations on queues of their own, and the sweeps and digests on theirs', () => {
+  it('puts grants, revocations and Slack notices on queues of their own, and the sweeps and digests on theirs', () => {
     const queueOf = Object.fromEntries(JOB_REGISTRY.map((definition) => [definition.name, definition.queue.name]));
     expect(queueOf).toEqual({
       grant: JOB_QUEUES.grants.name,
       revoke: JOB_QUEUES.revocations.name,
+      notify: JOB_QUEUES.notices.name,
       'expire-pending-requests': JOB_QUEUES.maintenance.name,
       'announce-missed-requests': JOB_QUEUES.maintenance.name,
       'refresh-outdated-messages': JOB_QUEUES.maintenance.name,
@@ -35,7 +36,7 @@ describe('the job registry', () => {
     const ids: string[] = [];
     for (const definition of JOB_REGISTRY) {
       if (definition.kind === 'queued') {
-        const payload = definition.name === 'grant' ? { requestId: id } : { grantId: id };
+        const payload = definition.name === 'grant' ? { requestId: id } : definition.name === 'notify' ? { event: { type: 'vote.recorded', requestId: id }, seq: '42' } : { grantId: id };
         ids.push((definition.id as (payload: unknown) => string)(payload));
       } else if (definition.schedule.kind === 'every') {
         ids.push(definition.name);
@@ -47,6 +48,7 @@ describe('the job registry', () => {
     expect(ids).toEqual([
       `grant-${id}`,
       `revoke-${id}`,
+      `notify-vote.recorded-${id}-42`,
       'expire-pending-requests',
       'announce-missed-requests',
       'refresh-outdated-messages',
@@ -69,6 +71,36 @@ describe('the job registry', () => {
     for (const malformed of [undefined, null, 'grant', {}, { requestId: 42 }, { requestId: 'a:b' }]) expect(grant.payload.safeParse(malformed).success).toBe(false);
     for (const definition of JOB_REGISTRY.filter((candidate) => candidate.kind === 'scheduled' && candidate.schedule.kind === 'every')) {
       expect(definition.payload.safeParse({}).success).toBe(true);
+    }
+  });
+
+  it('takes a notice as the event about a request, ids only, and for an event that may repeat the seq it follows', () => {
+    const notify = JOB_REGISTRY.find((definition) => definition.name === 'notify')!;
+    const [requestId, grantId] = [randomUUID(), randomUUID()];
+    // What happens once to a request is named by the event alone; a vote, by the seq it follows too.
+    for (const payload of [
+      { event: { type: 'request.created', requestId } },
+      { event: { type: 'request.decided', requestId, outcome: 'approved' } },
+      { event: { type: 'vote.recorded', requestId }, seq: '7' },
+      { event: { type: 'access.granted', requestId, grantId }, seq: '7' },
+    ]) {
+      expect(notify.payload.parse(payload)).toEqual(payload);
+    }
+    const id = notify.id as (payload: unknown) => string;
+    expect(id({ event: { type: 'request.created', requestId } })).toBe(`notify-request.created-${requestId}`);
+    expect(id({ event: { type: 'vote.recorded', requestId }, seq: '7' })).toBe(`notify-vote.recorded-${requestId}-7`);
+    for (const malformed of [
+      { event: { type: 'vote.recorded', requestId }, seq: 7 },
+      { event: { type: 'vote.recorded', requestId }, seq: '7:1' },
+      { event: { type: 'vote.recorded', requestId } },
+      { event: { type: 'request.created', requestId }, seq: '7' },
+      { event: { type: 'request.created', requestId: 'a:b' } },
+      { event: { type: 'request.decided', requestId, outcome: 'maybe' } },
+      { event: { type: 'access.granted', requestId }, seq: '7' },
+      { event: { type: 'digest.due', name: 'weekly', at: new Date() } },
+      { event: { type: 'standing_access.changed', found: [], resolved: [] } },
+    ]) {
+      expect(notify.payload.safeParse(malformed).success).toBe(false);
     }
   });
 

@@ -1,0 +1,60 @@
+import { z } from 'zod';
+import { MAX_REASON_LENGTH, MAX_TICKET_LENGTH } from '../domain/access-request-rules.ts';
+
+/**
+ * The API's bodies, in and out, as zod schemas: the handlers parse with them and the OpenAPI
+ * document (openapi.ts) is generated from them, so the two cannot drift apart.
+ */
+
+export const createRequestBody = z
+  .strictObject({
+    resource: z.string().min(1).max(64).describe('A resource id from the policy, e.g. prod-db'),
+    role: z.string().min(1).max(64).describe('One of the resource\'s roles, e.g. read'),
+    duration: z.string().min(1).max(32).describe('How long the access should last once granted, e.g. 15m, 2h'),
+    reason: z.string().min(1).max(MAX_REASON_LENGTH).describe('Why: shown to the approvers in Slack'),
+    ticket: z.string().min(1).max(MAX_TICKET_LENGTH).optional().describe('A ticket reference, when the resource asks for one'),
+  });
+
+const API_STATES = ['pending_approval', 'approved', 'active', 'revoked', 'denied', 'cancelled', 'expired', 'failed'] as const;
+export type ApiRequestState = (typeof API_STATES)[number];
+
+const timestamp = z.iso.datetime();
+
+export const requestResource = z
+  .object({
+    id: z.uuid(),
+    state: z.enum(API_STATES).describe('pending_approval until people decide in Slack; active once granted'),
+    resource: z.string(),
+    role: z.string(),
+    account: z.string().nullable().describe('The account the access is granted to'),
+    durationSeconds: z.int(),
+    reason: z.string(),
+    ticket: z.string().nullable(),
+    createdAt: timestamp,
+    decidedAt: timestamp.nullable(),
+    decidedByRule: z.string().nullable().describe('The auto-approval rule that approved it, when the policy decided'),
+    outcome: z.string().nullable().describe('Why it was denied, cancelled, expired or failed'),
+    grant: z.object({ grantedAt: timestamp.nullable(), expiresAt: timestamp.nullable(), revokedAt: timestamp.nullable() }).nullable(),
+  });
+
+export const accessList = z.object({ access: z.array(requestResource) });
+
+export const problemDetails = z
+  .object({
+    type: z.string().describe('A URI naming the kind of problem'),
+    title: z.string(),
+    status: z.int(),
+    detail: z.string().describe('What went wrong, fit to show a person'),
+    code: z.string().describe('A stable code for programs; the detail may be reworded'),
+    errors: z.record(z.string(), z.string()).optional().describe('For invalid input: a message per field'),
+  });
+
+/** The named schemas of the OpenAPI document's components: each is referenced where it is used. */
+export const apiSchemas = z.registry<{ id: string }>();
+apiSchemas.add(createRequestBody, { id: 'CreateRequest' });
+apiSchemas.add(requestResource, { id: 'Request' });
+apiSchemas.add(accessList, { id: 'AccessList' });
+apiSchemas.add(problemDetails, { id: 'Problem' });
+
+export type RequestResource = z.infer<typeof requestResource>;
+export type ProblemDetails = z.infer<typeof problemDetails>;

@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import { apiSchemas } from './api-schemas.ts';
+
+/** The path every API route lives under, on latch web's port. */
+export const API_PREFIX = '/api/v1';
+
+const ref = (id: string) => ({ $ref: `#/components/schemas/${id}` });
+const json = (id: string) => ({ content: { 'application/json': { schema: ref(id) } } });
+const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: ref('Problem') } } });
+const requestId = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+const errors = {
+  401: problem('No token, or one that is invalid, expired, revoked or of a machine no longer in the policy'),
+  429: problem('Too many calls from this machine: wait for Retry-After seconds'),
+};
+
+/**
+ * The OpenAPI 3.1 document of `/api/v1`, with its schemas generated from the zod schemas the
+ * handlers parse with (zod's own JSON Schema output, the dialect OpenAPI 3.1 uses).
+ */
+export function openApiDocument(): Record<string, unknown> {
+  const { schemas } = z.toJSONSchema(apiSchemas, { uri: (id) => `#/components/schemas/${id}`, io: 'output' }) as { schemas: Record<string, Record<string, unknown>> };
+  // The request body is read as input: its optional fields stay optional.
+  const { schemas: inputs } = z.toJSONSchema(apiSchemas, { uri: (id) => `#/components/schemas/${id}`, io: 'input' }) as { schemas: Record<string, Record<string, unknown>> };
+  const components = Object.fromEntries(Object.entries({ ...schemas, CreateRequest: inputs.CreateRequest! }).map(([id, schema]) => [id, withoutDialect(schema)]));
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Latch API',
+      version: '1',
+      description: 'Machines (pipelines, agents) ask for just-in-time access; people decide in Slack. Authenticate with a token from `latch token create <machine>`.',
+    },
+    servers: [{ url: API_PREFIX }],
+    security: [{ bearer: [] }],
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'latch_… token' } }, schemas: components },
+    paths: {
+      '/requests': {
+        post: {
+          operationId: 'createRequest',
+          summary: 'Ask for access; answers pending_approval while people decide in Slack, or the refusal',
+          requestBody: { required: true, ...json('CreateRequest') },
+          responses: { 201: { description: 'The request was made', ...json('Request') }, 403: problem('The policy does not allow it'), 409: problem('A limit of the policy'), 422: problem('The body is not a valid request'), ...errors },
+        },
+      },
+      '/requests/{id}': {
+        get: {
+          operationId: 'getRequest',
+          summary: "One of the caller's own requests",
+          parameters: [requestId],
+          responses: { 200: { description: 'The request', ...json('Request') }, 404: problem('No such request among the caller\'s'), ...errors },
+        },
+      },
+      '/requests/{id}/release': {
+        post: {
+          operationId: 'releaseRequest',
+          summary: 'End the access early (the task is done)',
+          parameters: [requestId],
+          responses: { 200: { description: 'The access is being revoked', ...json('Request') }, 404: problem('No such request among the caller\'s'), 409: problem('The access is not active'), ...errors },
+        },
+      },
+      '/access': {
+        get: {
+          operationId: 'listAccess',
+          summary: "The caller's approved or active access",
+          responses: { 200: { description: 'The access', ...json('AccessList') }, ...errors },
+        },
+      },
+    },
+  };
+}
+
+function withoutDialect(schema: Record<string, unknown>): Record<string, unknown> {
+  // Each component is known by its place in the document, not by a dialect or id of its own.
+  const { $schema: _dialect, $id: _id, ...rest } = schema;
+  return rest;
+}

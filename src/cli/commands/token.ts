@@ -1,0 +1,86 @@
+import { userInfo } from 'node:os';
+import { loadPolicyFile } from '../../config/policy-file.ts';
+import { tokenEnvSchema } from '../../config/env.ts';
+import { formatDuration, parseDuration } from '../../domain/duration.ts';
+import type { Policy } from '../../domain/policy.ts';
+import { createMachineToken } from '../../services/create-machine-token.ts';
+import { revokeMachineToken } from '../../services/revoke-machine-token.ts';
+import { systemClock } from '../../services/service-context.ts';
+import { createDatabase, type Database } from '../../store/database.ts';
+import { listMachineTokens } from '../../store/machine-tokens.ts';
+import { CliError, EXIT, UsageError } from '../cli-error.ts';
+import { readEnv } from '../read-env.ts';
+
+/** How long a token lives unless `--expires` says otherwise, and the longest it may. */
+const DEFAULT_EXPIRY_SECONDS = 30 * 24 * 3600;
+const MAX_EXPIRY_SECONDS = 366 * 24 * 3600;
+
+/** The audit trail's actor for what an operator did with the CLI: who ran it, as the OS knows them. */
+function cliActor(): string {
+  let name = 'unknown';
+  try {
+    name = userInfo().username;
+  } catch {
+    // No user database in some containers: the actor stays anonymous but is still the CLI.
+  }
+  return `cli:${name}`;
+}
+
+async function withStore<T>(work: (db: Database, policy: Policy) => Promise<T>): Promise<T> {
+  const env = readEnv(tokenEnvSchema);
+  const loaded = await loadPolicyFile(env.LATCH_POLICY_FILE);
+  if (!loaded.ok) throw new CliError([`${env.LATCH_POLICY_FILE}: ${loaded.problems.length} problem(s)`, ...loaded.problems.map((p) => `  ${p}`)].join('\n'), EXIT.config);
+  const db = createDatabase({ databaseUrl: env.DATABASE_URL, poolSize: 1 });
+  try {
+    return await work(db, loaded.policy);
+  } finally {
+    await db.$disconnect();
+  }
+}
+
+/**
+ * `latch token create <machine> [--expires 30d]`: prints a new API token for a machine of the
+ * policy, once, on stdout (and what it is on stderr, so `TOKEN=$(latch token create …)` works).
+ */
+export async function tokenCreateCommand(machineId: string, expires: string | undefined): Promise<void> {
+  let expiresInSeconds = DEFAULT_EXPIRY_SECONDS;
+  if (expires !== undefined) {
+    const parsed = parseDuration(expires);
+    if (!parsed.ok) throw new UsageError(`--expires: ${parsed.message}`);
+    if (parsed.seconds > MAX_EXPIRY_SECONDS) throw new UsageError(`--expires may be at most ${formatDuration(MAX_EXPIRY_SECONDS)}: a token that never needs renewing is a standing credential`);
+    expiresInSeconds = parsed.seconds;
+  }
+  await withStore(async (db, policy) => {
+    const created = await createMachineToken({ db, policy: () => policy, clock: systemClock }, { machineId, expiresInSeconds, actor: cliActor() });
+    if (!created.ok) throw new CliError(created.refusal.message);
+    process.stderr.write(`latch: token ${created.tokenId} for machine ${machineId}, expires ${created.expiresAt.toISOString()}; it is shown once, keep it in a secret store\n`);
+    process.stdout.write(`${created.token}\n`);
+  });
+}
+
+/** `latch token list [machine]`: every token with its state; never a secret, which is not stored. */
+export async function tokenListCommand(machineId: string | undefined, now: Date = new Date()): Promise<void> {
+  await withStore(async (db, policy) => {
+    const tokens = await listMachineTokens(db, machineId);
+    if (tokens.length === 0) process.stdout.write(machineId ? `no tokens for machine ${machineId}\n` : 'no tokens\n');
+    for (const token of tokens) {
+      const state = token.revokedAt
+        ? `revoked ${token.revokedAt.toISOString()}`
+        : token.expiresAt <= now
+          ? `expired ${token.expiresAt.toISOString()}`
+          : policy.machines.some((machine) => machine.id === token.machineId)
+            ? `valid until ${token.expiresAt.toISOString()}`
+            : 'refused: the machine is no longer in the policy';
+      process.stdout.write(`${token.id}  ${token.machineId}  created ${token.createdAt.toISOString()}  ${state}\n`);
+    }
+  });
+}
+
+/** `latch token revoke <id>`: refused from the next call on, in every process. */
+export async function tokenRevokeCommand(tokenId: string): Promise<void> {
+  await withStore(async (db, policy) => {
+    const revoked = await revokeMachineToken({ db, policy: () => policy, clock: systemClock }, { tokenId, actor: cliActor() });
+    if (!revoked.ok) throw new CliError(revoked.refusal.message);
+    process.stdout.write(`revoked token ${revoked.tokenId} of machine ${revoked.machineId}\n`);
+  });
+}

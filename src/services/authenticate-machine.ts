@@ -1,0 +1,41 @@
+import { parseToken, secretMatches } from '../domain/api-token.ts';
+import { findMachine, machineRequesterId, type MachinePolicy } from '../domain/machine.ts';
+import { findMachineToken } from '../store/machine-tokens.ts';
+import type { TokenContext } from './create-machine-token.ts';
+
+/** Why a bearer token is not accepted; each says what to do about it, and none says more. */
+export type TokenRejection = 'missing' | 'invalid' | 'expired' | 'revoked' | 'machine_unknown';
+
+export type MachineAuthentication =
+  | { ok: true; machine: MachinePolicy; requesterId: string; tokenId: string }
+  | { ok: false; rejection: TokenRejection; message: string; tokenId?: string };
+
+const MESSAGES: Record<TokenRejection, string> = {
+  missing: 'Send a Latch API token as "Authorization: Bearer latch_…" (`latch token create <machine>` makes one).',
+  invalid: 'This is not a valid Latch API token.',
+  expired: 'This API token has expired: ask an operator for a new one (`latch token create <machine>`).',
+  revoked: 'This API token was revoked: ask an operator for a new one (`latch token create <machine>`).',
+  machine_unknown: 'The machine this token was issued to is no longer in the policy, so its tokens are refused.',
+};
+
+const rejected = (rejection: TokenRejection, tokenId?: string): MachineAuthentication => ({ ok: false, rejection, message: MESSAGES[rejection], ...(tokenId ? { tokenId } : {}) });
+
+/**
+ * Which machine an `Authorization` header speaks for. The token's row is read by its id and its
+ * secret compared with the stored hash in constant time; an unknown id and a wrong secret get the
+ * same answer. Expiry, revocation and the machine's place in the policy in force are checked on
+ * every call, so revoking a token or removing a machine takes effect at once.
+ */
+export async function authenticateMachine(ctx: TokenContext, authorization: string | undefined): Promise<MachineAuthentication> {
+  const match = /^Bearer +(\S+) *$/i.exec(authorization ?? '');
+  if (!match) return rejected('missing');
+  const parts = parseToken(match[1]!);
+  if (!parts) return rejected('invalid');
+  const row = await findMachineToken(ctx.db, parts.id);
+  if (!row || !secretMatches(parts.secret, row.secretHash)) return rejected('invalid');
+  if (row.revokedAt) return rejected('revoked', row.id);
+  if (row.expiresAt.getTime() <= ctx.clock.now().getTime()) return rejected('expired', row.id);
+  const machine = findMachine(ctx.policy().machines, row.machineId);
+  if (!machine || machine.authentication.type !== 'token') return rejected('machine_unknown', row.id);
+  return { ok: true, machine, requesterId: machineRequesterId(machine.id), tokenId: row.id };
+}

@@ -1,0 +1,41 @@
+import type pg from 'pg';
+import { MODEL_TYPES } from './table-columns.ts';
+import type { Transaction } from './transaction.ts';
+
+/**
+ * A transaction on one pooled `pg` connection, opened by inSqlTransaction (transaction.ts): the
+ * hot paths' transactions (a slash command, a decision, a grant, a revocation) in plain SQL. A
+ * statement here is one round trip through pg, a fraction of the CPU of Prisma's interactive
+ * transaction, which runs each statement, BEGIN and COMMIT through its query engine and keeps a
+ * transaction registry and timers besides.
+ *
+ * Rows are parsed as the generated models read them (MODEL_TYPES: an int8 is a bigint), so a row
+ * selected with the columns of table-columns.ts has its model's type.
+ */
+export class SqlTransaction {
+  constructor(private readonly client: pg.PoolClient) {}
+
+  /** Runs one statement (`$1`… parameters) and gives back its rows, typed by the caller. */
+  async rows<Row>(text: string, values: readonly unknown[] = []): Promise<Row[]> {
+    const result = await this.client.query<Row & pg.QueryResultRow>({ text, values: values as unknown[], types: MODEL_TYPES });
+    return result.rows;
+  }
+}
+
+/** Either kind of transaction: the hot paths' (SqlTransaction) or a cold path's (Prisma's). */
+export type AnyTransaction = SqlTransaction | Transaction;
+
+/**
+ * One statement in either kind of transaction, for the store's helpers that both hot and cold use
+ * cases call (the request's row lock, the audit append). The statement casts its own parameters,
+ * so it reads alike through pg and through Prisma's raw queries.
+ */
+export function rowsIn<Row>(tx: AnyTransaction, text: string, values: readonly unknown[]): Promise<Row[]> {
+  return tx instanceof SqlTransaction ? tx.rows<Row>(text, values) : tx.$queryRawUnsafe<Row[]>(text, ...values);
+}
+
+/** A statement whose result is not read (Prisma's raw queries cannot read a `void` column). */
+export async function executeIn(tx: AnyTransaction, text: string, values: readonly unknown[]): Promise<void> {
+  if (tx instanceof SqlTransaction) await tx.rows(text, values);
+  else await tx.$executeRawUnsafe(text, ...values);
+}

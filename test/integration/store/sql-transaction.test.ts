@@ -1,0 +1,114 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { verifyAuditChain } from '../../../src/services/verify-audit-chain.ts';
+import { appendAuditEvent, appendAuditEvents } from '../../../src/store/audit-log.ts';
+import { createDatabase, type Database } from '../../../src/store/database.ts';
+import { SqlTransaction } from '../../../src/store/sql-transaction.ts';
+import { inSqlTransaction, inTransaction } from '../../../src/store/transaction.ts';
+import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
+
+let testDb: TestDatabase;
+let db: Database;
+
+// Each test gets its own database and a pool of one connection: a connection a transaction left
+// broken or still open would fail the next one.
+beforeEach(async () => {
+  testDb = await createTestDatabase();
+  db = createDatabase({ databaseUrl: testDb.url, poolSize: 1 });
+  await db.pool.query('CREATE TABLE changes (name text PRIMARY KEY)');
+});
+afterEach(async () => {
+  await db.$disconnect();
+  await testDb.drop();
+});
+
+async function changes(): Promise<string[]> {
+  return (await db.pool.query<{ name: string }>('SELECT name FROM changes ORDER BY name')).rows.map((row) => row.name);
+}
+
+async function auditActions(): Promise<string[]> {
+  return (await db.auditEvent.findMany({ orderBy: { seq: 'asc' } })).map((event) => event.action);
+}
+
+describe('inSqlTransaction (the hot paths’ transactions on one pooled pg connection)', () => {
+  it('commits the work with its audit events, written in order after it, and gives back what the work returned', async () => {
+    const result = await inSqlTransaction(db, async (tx) => {
+      await appendAuditEvent(tx, { actor: 'U1', action: 'first', at: new Date(), data: {} });
+      await tx.rows('INSERT INTO changes (name) VALUES ($1)', ['a']);
+      await appendAuditEvents(tx, [
+        { actor: 'U1', action: 'second', at: new Date(), data: {} },
+        { actor: 'U1', action: 'third', at: new Date(), data: {} },
+      ]);
+      return (await tx.rows<{ n: bigint }>('SELECT count(*) AS n FROM changes'))[0]!.n;
+    });
+    // int8 reads as a bigint, as the generated models read it.
+    expect(result).toBe(1n);
+    expect(await changes()).toEqual(['a']);
+    expect(await auditActions()).toEqual(['first', 'second', 'third']);
+    expect(await verifyAuditChain(testDb.url)).toMatchObject({ ok: true, events: 3 });
+  });
+
+  it('leaves nothing when the work fails: neither its changes nor its audit events, and the connection serves the next one', async () => {
+    await expect(
+      inSqlTransaction(db, async (tx) => {
+        await tx.rows('INSERT INTO changes (name) VALUES ($1)', ['rolled back']);
+        await appendAuditEvent(tx, { actor: 'U1', action: 'rolled back', at: new Date(), data: {} });
+        throw new Error('the state change failed');
+      }),
+    ).rejects.toThrow('the state change failed');
+    // A statement PostgreSQL refuses fails the transaction the same way.
+    await expect(
+      inSqlTransaction(db, async (tx) => {
+        await tx.rows('INSERT INTO changes (name) VALUES ($1)', ['duplicate']);
+        await appendAuditEvent(tx, { actor: 'U1', action: 'refused', at: new Date(), data: {} });
+        await tx.rows('INSERT INTO changes (name) VALUES ($1)', ['duplicate']);
+      }),
+    ).rejects.toMatchObject({ code: '23505' });
+    // The audit append, sent with COMMIT behind it, fails: the COMMIT is a ROLLBACK.
+    await expect(
+      inSqlTransaction(db, async (tx) => {
+        await tx.rows('INSERT INTO changes (name) VALUES ($1)', ['unaudited']);
+        await appendAuditEvent(tx, { actor: 'U1', action: 'unwritable', requestId: 'not a request id', at: new Date(), data: {} });
+      }),
+    ).rejects.toThrow(/uuid/);
+    // A failed statement the work carried on past: nothing commits, and the caller hears of it.
+    await expect(
+      inSqlTransaction(db, async (tx) => {
+        await tx.rows('INSERT INTO changes (name) VALUES ($1)', ['swallowed']);
+        await tx.rows('SELECT 1 / 0').catch(() => undefined);
+      }),
+    ).rejects.toThrow(/rolled back/);
+    expect(await changes()).toEqual([]);
+    expect(await auditActions()).toEqual([]);
+    await inSqlTransaction(db, async (tx) => {
+      await tx.rows('INSERT INTO changes (name) VALUES ($1)', ['after']);
+      await appendAuditEvent(tx, { actor: 'U1', action: 'after', at: new Date(), data: {} });
+    });
+    expect(await changes()).toEqual(['after']);
+    expect(await auditActions()).toEqual(['after']);
+  });
+
+  it('keeps one gapless chain when its transactions and Prisma’s append at once', async () => {
+    const concurrent = createDatabase({ databaseUrl: testDb.url, poolSize: 6 });
+    try {
+      await Promise.all(
+        Array.from({ length: 24 }, (_, i) =>
+          i % 2 === 0
+            ? inSqlTransaction(concurrent, (tx) => appendAuditEvents(tx, [{ actor: `U${i}`, action: 'plain', at: new Date(), data: { i } }, { actor: `U${i}`, action: 'plain.second', at: new Date(), data: { i } }]))
+            : inTransaction(concurrent, (tx) => appendAuditEvent(tx, { actor: `U${i}`, action: 'prisma', at: new Date(), data: { i } })),
+        ),
+      );
+    } finally {
+      await concurrent.$disconnect();
+    }
+    expect(await verifyAuditChain(testDb.url)).toMatchObject({ ok: true, events: 36 });
+  });
+
+  it('refuses an event appended in a transaction it did not open, which would never write it', async () => {
+    const client = await db.pool.connect();
+    try {
+      await expect(appendAuditEvent(new SqlTransaction(client), { actor: 'U1', action: 'lost', at: new Date(), data: {} })).rejects.toThrow(/inside inTransaction or inSqlTransaction/);
+    } finally {
+      client.release();
+    }
+  });
+});
