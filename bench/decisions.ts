@@ -4,13 +4,11 @@ import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { freePort } from '../test/helpers/free-port.ts';
-import { LatchProcess } from '../test/helpers/latch-process.ts';
 import { APPROVE } from '../src/slack/blocks/ids.ts';
 import { problemsLogged, waitForCount } from './ack-latency.ts';
 import { cpuSecondsOf } from './child-processes.ts';
 import { budgetLines, CpuBudgetSampler, type CpuBudget } from './cpu-budget.ts';
-import { BENCH_APPROVAL_CHANNEL, BENCH_APPROVER, makePendingRequests, startLatchStack, withApplicationName } from './latch-stack.ts';
+import { BENCH_APPROVAL_CHANNEL, BENCH_APPROVER, makePendingRequests, startLatchStack } from './latch-stack.ts';
 import { percentiles, type Percentiles } from './revocation-lateness.ts';
 import { createBenchDatabase } from './services.ts';
 import { startWebhookSink } from './webhook-sink.ts';
@@ -63,19 +61,17 @@ export interface DecisionResult {
 export async function runDecisions({ adminDatabaseUrl, decisions, clients, pgbenchSeconds, say }: DecisionOptions): Promise<DecisionResult> {
   const webhook = await startWebhookSink();
   const webhookUrl = webhook.url;
-  const stack = await startLatchStack({ adminDatabaseUrl, role: 'web', webhookUrl, say }).catch(async (error: unknown) => {
+  const stack = await startLatchStack({ adminDatabaseUrl, role: 'web', webhookUrl, grants: 'run', say }).catch(async (error: unknown) => {
     await webhook.close();
     throw error;
   });
   const probe = new pg.Client({ connectionString: stack.database.url, application_name: 'latch-bench-probe' });
   probe.on('error', () => undefined);
   const slack = stack.slack.listen();
-  // The worker of the same stack: its own port for its health endpoints, everything else shared.
-  // application_name tells the two apart in pg_stat_activity (the budget's lock waits).
-  const worker = new LatchProcess(['worker'], { ...stack.env, DATABASE_URL: withApplicationName(stack.database.url, 'latch-worker'), PORT: String(await freePort()) });
+  // The stack's worker posts the notices web queues and grants each approval (application_name
+  // tells web's and worker's backends apart in pg_stat_activity, for the budget's lock waits).
+  const worker = stack.worker!;
   try {
-    await worker.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('latch is listening'), 120_000);
-    worker.stdout = '';
     await probe.connect();
     const made = performance.now();
     const announced = await makePendingRequests(stack, probe, decisions, say);
@@ -144,7 +140,6 @@ export async function runDecisions({ adminDatabaseUrl, decisions, clients, pgben
       problems: { ...problemsLogged(stack.latch.stdout), ...prefixed('worker ', problemsLogged(worker.stdout)) },
     };
   } finally {
-    await worker.kill(process.env.BENCH_CPU_PROF_DIR ? 'SIGTERM' : 'SIGKILL');
     await probe.end().catch(() => undefined);
     await stack.stop();
     await webhook.close();

@@ -90,8 +90,8 @@ export interface LatchStack {
   latch: LatchProcess;
   /**
    * With a `web` stack, the `latch worker` that posts the Slack notices its commands and clicks
-   * queue (approval messages, DMs, updates); the grants queue is paused, so, as before the notices
-   * moved, no grant runs and none is measured.
+   * queue (approval messages, DMs, updates). Unless asked to grant (`grants: 'run'`), the grants
+   * queue is paused, so, as before the notices moved, no grant runs and none is measured.
    */
   worker: LatchProcess | null;
   /** Signed requests to Latch's Slack endpoint (a `web` stack). */
@@ -104,8 +104,10 @@ export interface LatchStack {
 export interface LatchStackOptions {
   adminDatabaseUrl: string;
   role: 'web' | 'worker';
-  /** Where the webhook provider of the bench policy sends grants and revokes (a worker stack). */
+  /** Where the webhook provider of the bench policy sends grants and revokes. */
   webhookUrl?: string;
+  /** Whether a `web` stack's worker grants what is approved ('run'), or leaves it queued ('paused', the default). */
+  grants?: 'run' | 'paused';
   /** Runs on the migrated database before Latch starts (rows a worker finds at start-up). */
   prepare?(databaseUrl: string): Promise<void>;
   /** Settings of Latch's own beyond the stack's (LATCH_MAX_SLACK_WORK). */
@@ -120,7 +122,7 @@ export interface LatchStackOptions {
  * a webhook. A `web` stack also runs a `latch worker`, which posts what the web process's
  * commands and clicks queue for Slack (see `worker`). Stopped and dropped by `stop()`.
  */
-export async function startLatchStack({ adminDatabaseUrl, role, webhookUrl, prepare, env: extraEnv, say }: LatchStackOptions): Promise<LatchStack> {
+export async function startLatchStack({ adminDatabaseUrl, role, webhookUrl, grants = 'paused', prepare, env: extraEnv, say }: LatchStackOptions): Promise<LatchStack> {
   const cleanups: Array<() => Promise<unknown>> = [];
   const stop = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => say(`cleanup: ${(error as Error).message}`));
@@ -169,8 +171,8 @@ export async function startLatchStack({ adminDatabaseUrl, role, webhookUrl, prep
     const latch = await startLatch(role, env);
     let worker: LatchProcess | null = null;
     if (role === 'web') {
-      await pauseGrants(redis);
-      worker = await startLatch('worker', { ...env, PORT: String(await freePort()) });
+      if (grants === 'paused') await pauseGrants(redis);
+      worker = await startLatch('worker', { ...env, DATABASE_URL: withApplicationName(database.url, 'latch-worker'), PORT: String(await freePort()) });
     }
     const sender = new SlackSender(`http://127.0.0.1:${port}${SLACK_EVENTS_PATH}`, BENCH_SIGNING_SECRET, (id) => slack.responseUrl(id));
     return { database, redis, slack, latch, worker, sender, env, stop };

@@ -16,6 +16,7 @@ import { unheardEvents } from '../src/services/latch-events.ts';
 import { systemClock } from '../src/services/service-context.ts';
 import { PostgresAccessLocks } from '../src/store/access-lock.ts';
 import { createDatabase } from '../src/store/database.ts';
+import { testResource } from '../test/helpers/test-policy.ts';
 
 /**
  * Revocation lateness: how long after a grant's expiry Latch has actually taken the access away
@@ -295,7 +296,16 @@ export async function runBareBullmq(options: PhaseOptions): Promise<PhaseResult>
 const BENCH_RESOURCE = 'bench-db';
 const BENCH_ROLE = 'read';
 
-const BENCH_POLICY: Policy = { version: 'bench', security: { channel: null, admins: { users: [], groups: [] } }, limits: DEFAULT_REQUEST_LIMITS, digests: [], resources: [], machines: [] };
+// The resource is in the policy in force, as in production: revokeGrant revokes through the
+// provider of a resource the policy still configures (a grant whose resource left the policy finds none).
+const BENCH_POLICY: Policy = {
+  version: 'bench',
+  security: { channel: null, admins: { users: [], groups: [] } },
+  limits: DEFAULT_REQUEST_LIMITS,
+  digests: [],
+  resources: [testResource({ id: BENCH_RESOURCE, name: 'Bench database', provider: { type: 'bench', settings: {} } })],
+  machines: [],
+};
 
 /** A provider whose target answers at once: only Latch's own work is measured. */
 class NoOpProvider implements AccessProvider {
