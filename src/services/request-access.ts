@@ -96,8 +96,8 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
   try {
     const made = await inSqlTransaction(ctx.db, async (tx) => {
       // Under the requester's lock, so their concurrent requests count each other (see lockRequester).
-      // Handed to pg without waiting for its answer (pg queues what follows on the connection):
-      // PostgreSQL runs each later statement once the lock is granted, in a snapshot taken then.
+      // Sent without waiting for its answer (the pool pipelines, transaction.ts): PostgreSQL runs
+      // each later statement once the lock is granted, in a snapshot taken then.
       const locked = lockRequester(tx, input.requesterId);
       locked.catch(() => undefined); // awaited below
       const auto = input.breakGlass ? { rule: undefined, withheld: null } : await autoApprovalFor(tx, resource, autoCandidate, memberGroups, now);

@@ -55,12 +55,10 @@ export function createDatabase({ databaseUrl, poolSize = 10 }: DatabaseOptions):
     // releases its locks; Prisma's interactive transactions time out after as long (transaction.ts).
     // A startup parameter of each connection: no round trip per transaction.
     idle_in_transaction_session_timeout: TRANSACTION_IDLE_LIMIT_MS,
-    // No pipelining (node-postgres's `pipeline`, which would let inSqlTransaction send BEGIN with
-    // its first statement and COMMIT behind the audit append): with it on, the bench's revocation
-    // lateness went from p50 8 ms / p99 161 ms to p50 2.1 s / p99 3.2 s (20,000 grants due at
-    // 500/s, the same tree with only this line changed), and to p50 49 s at 100,000. Revoking on
-    // time comes first; decisions per second were its gain. Why it stalls is not known yet.
-    pipeline: false,
+    // A statement may be sent before the previous one's answer is in (node-postgres's pipelining):
+    // inSqlTransaction sends BEGIN with its first statement and the audit append with COMMIT
+    // (transaction.ts). A caller that awaits each statement, as Prisma does, sees no difference.
+    pipeline: true,
   });
   // An idle connection that PostgreSQL closed (a restart, a failover, a terminated backend) is
   // dropped by the pool, which opens another when one is next needed; the next query that fails

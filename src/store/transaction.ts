@@ -13,10 +13,10 @@ export type Transaction = Prisma.TransactionClient;
  * the work recorded are written after it, as the transaction's last statement, so the audit
  * chain's lock is held only from there to COMMIT (src/store/audit-log.ts). Any failure rolls back.
  *
- * BEGIN and COMMIT are handed to pg without waiting: pg queues a connection's statements and sends
- * each when the one before has answered (the pool does not pipeline: database.ts says why), and
- * each answers for itself. A BEGIN can only fail with its connection, which fails what follows it
- * too, and an append that fails leaves the COMMIT behind it a ROLLBACK.
+ * Two waits fewer than statements: the pool pipelines (database.ts), so BEGIN goes out with the
+ * work's first statement and COMMIT right behind the audit append, each answering for itself.
+ * PostgreSQL runs them in order; a BEGIN can only fail with its connection, which fails what
+ * follows it too, and an append that fails leaves the COMMIT behind it a ROLLBACK.
  *
  * Work inside must be database work only: no Slack calls, no other connection's queries. Waiting
  * for a connection is bounded by the pool (CONNECTION_WAIT_MS); a transaction left idle, its

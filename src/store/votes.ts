@@ -6,7 +6,7 @@ export type CastVote = Pick<Approval, 'approverSlackId' | 'decision' | 'approver
 
 /**
  * The votes on the request's current revision, oldest first. Meant to be sent right behind the
- * request's row lock without waiting for it (lockRequest; pg queues it on the connection):
+ * request's row lock without waiting for it (lockRequest; the pool pipelines, transaction.ts):
  * PostgreSQL runs it once the lock is granted, in a snapshot taken then, so it reads every vote
  * committed under the lock before, on the revision the lock read.
  */
