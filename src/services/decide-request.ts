@@ -94,8 +94,8 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
   // A later start asked for delays the grant job to it.
   let startsAt: Date | null = null;
   const result = await inSqlTransaction(ctx.db, async (tx): Promise<DecideRequestResult> => {
-    // One wait for both: the votes' read goes out behind the lock and runs once it is granted (readVotes).
-    const [request, votes] = await Promise.all([lockRequest(tx, input.requestId), readVotes(tx, input.requestId)]);
+    const request = await lockRequest(tx, input.requestId);
+    const votes = await readVotes(tx, input.requestId);
     // Votes are taken only while a decision can still move the request on.
     if (!request || !canTransition(request.state, input.decision === 'approve' ? 'approved' : 'denied')) {
       return refuse('not_pending', `This request is already ${request?.state ?? 'gone'}.`, { detail: { state: request?.state ?? null } });

@@ -96,10 +96,7 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
   try {
     const made = await inSqlTransaction(ctx.db, async (tx) => {
       // Under the requester's lock, so their concurrent requests count each other (see lockRequester).
-      // Sent without waiting for its answer (the pool pipelines, transaction.ts): PostgreSQL runs
-      // each later statement once the lock is granted, in a snapshot taken then.
-      const locked = lockRequester(tx, input.requesterId);
-      locked.catch(() => undefined); // awaited below
+      await lockRequester(tx, input.requesterId);
       const auto = input.breakGlass ? { rule: undefined, withheld: null } : await autoApprovalFor(tx, resource, autoCandidate, memberGroups, now);
       rule = auto.rule;
       decidedBy = breakGlass ? BREAK_GLASS_RULE : rule?.name;
@@ -122,7 +119,6 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
         },
         decidedBy ? null : policy.limits.pendingPerPerson,
       );
-      await locked;
       if (!requestId) return { refused: true as const };
       const created: AuditEntry = {
         actor: input.requesterId,

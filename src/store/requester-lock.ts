@@ -12,8 +12,6 @@ const REQUESTER_LOCK_CLASS = 4918;
  * auto-approval would chain onto, how many requests are waiting) must see every earlier request
  * of theirs: without the lock, 48 forms submitted at once each see "nothing booked" and each pass.
  * Taken first in the transaction, before the audit lock, so the two are always taken in one order.
- * The caller may send its next statements without waiting for it (the pool pipelines): PostgreSQL
- * runs them once the lock is granted, each in a snapshot taken then.
  */
 export async function lockRequester(tx: SqlTransaction, requesterId: string): Promise<void> {
   // hashtext spreads ids over int4; a collision only makes two people's requests take turns.

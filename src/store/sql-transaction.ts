@@ -13,12 +13,24 @@ import type { Transaction } from './transaction.ts';
  * selected with the columns of table-columns.ts has its model's type.
  */
 export class SqlTransaction {
+  private running = false;
+
   constructor(private readonly client: pg.PoolClient) {}
 
-  /** Runs one statement (`$1`… parameters) and gives back its rows, typed by the caller. */
+  /**
+   * Runs one statement (`$1`… parameters) and gives back its rows, typed by the caller. One at a
+   * time: a statement sent while another is running is refused at once, as a programming error,
+   * rather than queued by pg (which warns) or pipelined (which made revocations late: database.ts).
+   */
   async rows<Row>(text: string, values: readonly unknown[] = []): Promise<Row[]> {
-    const result = await this.client.query<Row & pg.QueryResultRow>({ text, values: values as unknown[], types: MODEL_TYPES });
-    return result.rows;
+    if (this.running) throw new Error('a statement was sent while another in the same transaction was still running: await each one');
+    this.running = true;
+    try {
+      const result = await this.client.query<Row & pg.QueryResultRow>({ text, values: values as unknown[], types: MODEL_TYPES });
+      return result.rows;
+    } finally {
+      this.running = false;
+    }
   }
 }
 

@@ -13,10 +13,9 @@ export type Transaction = Prisma.TransactionClient;
  * the work recorded are written after it, as the transaction's last statement, so the audit
  * chain's lock is held only from there to COMMIT (src/store/audit-log.ts). Any failure rolls back.
  *
- * Two waits fewer than statements: the pool pipelines (database.ts), so BEGIN goes out with the
- * work's first statement and COMMIT right behind the audit append, each answering for itself.
- * PostgreSQL runs them in order; a BEGIN can only fail with its connection, which fails what
- * follows it too, and an append that fails leaves the COMMIT behind it a ROLLBACK.
+ * Each statement is sent once the one before has answered (the pool does not pipeline:
+ * database.ts says why). A COMMIT that PostgreSQL answers with ROLLBACK (a statement failed and
+ * the work carried on) is reported as a failure.
  *
  * Work inside must be database work only: no Slack calls, no other connection's queries. Waiting
  * for a connection is bounded by the pool (CONNECTION_WAIT_MS); a transaction left idle, its
@@ -27,17 +26,14 @@ export function inSqlTransaction<T>(db: Database, work: (tx: SqlTransaction) => 
   return inTransactionSpan(async () => {
     const client = await db.pool.connect();
     const tx = new SqlTransaction(client);
-    const begun = client.query('BEGIN');
-    // Awaited below, after the work's statements that went out behind it.
-    begun.catch(() => undefined);
     let result: T;
     try {
+      await client.query('BEGIN');
       startRecordingAuditEvents(tx);
       result = await work(tx);
-      await begun;
-      // Both statements are handed to pg now, in this order (rows() sends before its first await).
       const append = takeRecordedAuditEvents(tx);
-      const [, committed] = await Promise.all([append && tx.rows(append.text, append.values), client.query('COMMIT')]);
+      if (append) await tx.rows(append.text, append.values);
+      const committed = await client.query('COMMIT');
       // A statement failed and the work carried on: PostgreSQL answers COMMIT with a ROLLBACK.
       if (committed.command !== 'COMMIT') throw new Error(`the transaction was rolled back (${committed.command}) after a statement in it failed`);
     } catch (error) {

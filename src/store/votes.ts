@@ -5,10 +5,9 @@ import { uuidV7 } from './uuid-v7.ts';
 export type CastVote = Pick<Approval, 'approverSlackId' | 'decision' | 'approverGroups'>;
 
 /**
- * The votes on the request's current revision, oldest first. Meant to be sent right behind the
- * request's row lock without waiting for it (lockRequest; the pool pipelines, transaction.ts):
- * PostgreSQL runs it once the lock is granted, in a snapshot taken then, so it reads every vote
- * committed under the lock before, on the revision the lock read.
+ * The votes on the request's current revision, oldest first. Read under the request's row lock
+ * (lockRequest), so it sees every vote committed under the lock before, on the revision the lock
+ * read.
  */
 export function readVotes(tx: SqlTransaction, requestId: string): Promise<CastVote[]> {
   return tx.rows<CastVote>(

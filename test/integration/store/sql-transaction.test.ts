@@ -63,7 +63,7 @@ describe('inSqlTransaction (the hot paths’ transactions on one pooled pg conne
         await tx.rows('INSERT INTO changes (name) VALUES ($1)', ['duplicate']);
       }),
     ).rejects.toMatchObject({ code: '23505' });
-    // The audit append, sent with COMMIT behind it, fails: the COMMIT is a ROLLBACK.
+    // The audit append fails: nothing commits.
     await expect(
       inSqlTransaction(db, async (tx) => {
         await tx.rows('INSERT INTO changes (name) VALUES ($1)', ['unaudited']);
@@ -101,6 +101,21 @@ describe('inSqlTransaction (the hot paths’ transactions on one pooled pg conne
       await concurrent.$disconnect();
     }
     expect(await verifyAuditChain(testDb.url)).toMatchObject({ ok: true, events: 36 });
+  });
+
+  it('refuses a statement sent while another of the same transaction is still running, and rolls the work back', async () => {
+    await expect(
+      inSqlTransaction(db, async (tx) => {
+        await tx.rows('INSERT INTO changes (name) VALUES ($1)', ['first']);
+        // The second is sent before the first has answered: pg would queue (or pipeline) it.
+        const [, second] = await Promise.allSettled([tx.rows('SELECT pg_sleep(0.05)'), tx.rows('INSERT INTO changes (name) VALUES ($1)', ['second'])]);
+        if (second.status === 'rejected') throw second.reason;
+      }),
+    ).rejects.toThrow(/still running: await each one/);
+    expect(await changes()).toEqual([]);
+    // The connection still serves the next transaction.
+    await inSqlTransaction(db, (tx) => tx.rows('INSERT INTO changes (name) VALUES ($1)', ['after']));
+    expect(await changes()).toEqual(['after']);
   });
 
   it('refuses an event appended in a transaction it did not open, which would never write it', async () => {
