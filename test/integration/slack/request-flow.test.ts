@@ -192,6 +192,18 @@ describe('/request-access', () => {
     expect(bad.args.text).toContain('There is no resource called "no&lt;-such".');
   });
 
+  it('shows the usage help with its <resource> <role> placeholders escaped, so Slack shows them instead of swallowing them as links', async () => {
+    await h.command(REQUESTER, 'help', 'usage-help');
+    const help = await h.slack.waitForCall('response_url', (c) => c.args.id === 'usage-help');
+    expect(help.args.text).toContain('`/request-access &lt;resource&gt; &lt;role&gt; &lt;duration&gt; &lt;reason&gt;`');
+    expect(help.args.text).not.toMatch(/<(resource|role|duration|reason)>/);
+    await h.command(REQUESTER, 'prod-db', 'usage-after-refusal');
+    const refused = await h.slack.waitForCall('response_url', (c) => c.args.id === 'usage-after-refusal');
+    expect(refused.args.text).toContain('Your request was not sent');
+    expect(refused.args.text).toContain('`/request-access break-glass &lt;resource&gt; &lt;role&gt; &lt;duration&gt; &lt;reason&gt;`');
+    expect(refused.args.text).not.toMatch(/<(resource|role|duration|reason)>/);
+  });
+
   it('escapes <!channel> and disguised links in the reason before they reach Slack', async () => {
     await requestThroughModal('<!channel> urgent, see <https://evil.example|the runbook> & hurry');
     const approval = h.slack.callsTo('chat.postMessage').find((c) => c.args.channel === 'C0APPROVALS')!;
