@@ -349,6 +349,9 @@ describe('approving and denying', () => {
     expect(h.granted).toEqual([id]);
     expect(buttons(lastUpdateOf('C0APPROVALS'))).toEqual([]);
     expect(text(lastUpdateOf('C0APPROVALS'))).toMatch(/approved/i);
+    // The status line says who approved and labels the time as theirs.
+    const decidedAt = (await h.db.accessRequest.findUniqueOrThrow({ where: { id } })).decidedAt!;
+    expect(text(lastUpdateOf('C0APPROVALS'))).toContain(`✅ *Approved* by <@${APPROVER1}>, <@${APPROVER2}> at <!date^${Math.floor(decidedAt.getTime() / 1000)}^{time} ({date_short_pretty})|`);
     expect(text(dm)).toMatch(/approved/i);
   });
 
@@ -461,8 +464,13 @@ describe('approving and denying', () => {
     const dm = await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === REQUESTER);
     expect(await state(id)).toBe('denied');
     expect(text(dm)).toContain('use the &lt;!here&gt; replica');
+    expect(buttons(dm)).toEqual([]);
     expect(buttons(lastUpdateOf('C0APPROVALS'))).toEqual([]);
     expect(text(lastUpdateOf('C0APPROVALS'))).toMatch(/denied/i);
+    // Who denied and when, labelled: not a bare date at the end of the status line.
+    expect(text(lastUpdateOf('C0APPROVALS'))).toContain(`⛔ *Denied* by <@${APPROVER1}> at <!date^`);
+    // The confirmation's Cancel button is gone too: nothing in the requester's DM can be pressed for it.
+    await waitFor(async () => !h.slack.workspace.messagesIn(`D${REQUESTER}`, REQUESTER).some((message) => JSON.stringify(message.blocks ?? []).includes(id)));
   });
 
   it('shows a refusal in the deny form when the request was decided meanwhile', async () => {

@@ -189,7 +189,7 @@ describe('approvalMessage: how it ended', () => {
   const AT = 'at <!date^1714559400^{time} ({date_short_pretty})|2024-05-01 10:30 UTC>';
   const approvedBy = (approverId: string): DecisionView => ({ approverId, decision: 'approve', comment: null, at: decidedAt, groups: [] });
   const deniedBy = (approverId: string): DecisionView => ({ approverId, decision: 'deny', comment: 'no', at: decidedAt, groups: [] });
-  it.each([
+  it.each<{ state: RequestStateName; overrides: Partial<RequestView>; expected: string }>([
     { state: 'approved', overrides: {}, expected: `✅ *Approved* ${AT}, access is being granted` },
     { state: 'approved', overrides: { decisions: [approvedBy('U2'), approvedBy('U3'), approvedBy('U2')] }, expected: `✅ *Approved* by <@U2>, <@U3> ${AT}, access is being granted` },
     { state: 'approved', overrides: { decidedByRule: 'read-only-office-hours' }, expected: `✅ *Approved* by policy rule \`read-only-office-hours\` ${AT}, access is being granted` },
@@ -213,7 +213,7 @@ describe('approvalMessage: how it ended', () => {
     { state: 'cancelled', overrides: { outcomeReason: 'Cancelled by a security admin before access began.' }, expected: `🚫 *Cancelled*: Cancelled by a security admin before access began.\nApproved ${AT}` },
     { state: 'expired', overrides: { decidedAt: null }, expected: '⌛ *Expired*: nobody decided in time' },
     { state: 'failed', overrides: { outcomeReason: 'provider refused: role does not exist' }, expected: `⚠️ *Failed*: provider refused: role does not exist\nApproved ${AT}` },
-  ] as const)('$state $overrides → $expected', ({ state, overrides, expected }) => {
+  ])('$state $overrides → $expected', ({ state, overrides, expected }) => {
     const blocks = approvalMessage(requestView({ state, decidedAt, ...overrides })).blocks as AnyBlock[];
     const status = blocks.filter((block) => block.type !== 'actions').at(-1);
     expect(status?.type).toBe('section');
