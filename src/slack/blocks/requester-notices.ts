@@ -29,7 +29,8 @@ export function requestReceivedNotice(view: RequestView): SlackMessage {
   }
   if (view.state === 'pending') blocks.push(cancelButton(view.id));
   if (isBookedAhead(view)) blocks.push(cancelButton(view.id, 'approved'));
-  if (view.state === 'active') blocks.push(activeAccessButtons(view.id));
+  // Carried on by a request for more time, the access's buttons are on that request's confirmation (the latest).
+  if (view.state === 'active' && !view.continuedUntil) blocks.push(activeAccessButtons(view.id));
   return { text: `Your request for ${plainWhat(view)}: ${plainState(view)}`, blocks };
 }
 
@@ -85,7 +86,7 @@ function whereItStands(view: RequestView, shownIn: 'confirmation' | 'notice' = '
         ? `✅ Approved by ${rule ?? approversOf(view)}. Access will be granted ${slackDate(view.startsAt)}.`
         : `✅ Approved by ${rule ?? approversOf(view)}. Access is being granted.`;
     case 'active':
-      if (view.continuedUntil) return `✅ Access extended: it now lasts until ${slackDate(view.continuedUntil)}, then is revoked automatically.`;
+      if (view.continuedUntil) return `✅ Access extended: it now lasts until ${slackDate(view.continuedUntil)}, then is revoked automatically. "I'm done" and "Ask for more time" are on your request for more time, below.`;
       return view.grant?.expiresAt
         ? `✅ Access granted until ${slackDate(view.grant.expiresAt)}, then revoked automatically.${shownIn === 'confirmation' ? ' Press "I\'m done" to end it sooner.' : ''}`
         : `✅ Access granted. It is revoked automatically after ${formatDuration(view.durationSeconds)}.`;

@@ -292,10 +292,14 @@ describe('access through Slack', () => {
     expect(text(granted)).toContain('Access granted until');
     // The first request's messages now say the access lasts longer.
     await waitFor(() => h.slack.callsTo('chat.update').some((c) => text(c).includes('Access extended')));
+    // One set of buttons for the whole access, on the latest confirmation: the extension's.
+    await waitFor(() => liveButtonsInDm(id).length === 0 && liveButtonsInDm(extension.id).length === 1);
+    expect(liveButtonsInDm(extension.id)).toEqual([[END_ACCESS, EXTEND_ACCESS]]);
 
-    await h.click(REQUESTER, END_ACCESS, id, 'D0REQUESTER', 'latch_active_access_actions');
+    await h.click(REQUESTER, END_ACCESS, extension.id, 'D0REQUESTER', 'latch_active_access_actions');
     await waitFor(async () => (await state(id)) === 'revoked' && (await state(extension.id)) === 'revoked');
     expect(provider.holds('alice', 'read')).toBe(false);
+    await waitFor(() => liveButtonsInDm(id).length === 0 && liveButtonsInDm(extension.id).length === 0);
   });
 
   it('tells someone who may not ask for more time why, without opening the form', async () => {

@@ -57,9 +57,11 @@ describe('requestReceivedNotice', () => {
 
   it('says how long extended access now lasts, and that a grant carried on by its extension has not ended the access', () => {
     const continuedUntil = new Date('2024-05-01T14:30:00Z');
-    expect(firstSection(requestReceivedNotice(requestView({ state: 'active', continuedUntil })).blocks)).toContain(
-      'Access extended: it now lasts until <!date^1714573800^',
-    );
+    const extended = requestReceivedNotice(requestView({ state: 'active', continuedUntil }));
+    expect(firstSection(extended.blocks)).toContain('Access extended: it now lasts until <!date^1714573800^');
+    // One set of buttons: the extension's confirmation has them, this one points there.
+    expect(actionsOf(extended.blocks)).toEqual([]);
+    expect(firstSection(extended.blocks)).toContain('"I\'m done" and "Ask for more time" are on your request for more time, below.');
     expect(firstSection(requestReceivedNotice(requestView({ state: 'revoked', continuedUntil })).blocks)).toContain(
       'This grant ended; your access continues under the extension until <!date^1714573800^',
     );
