@@ -27,8 +27,9 @@ Commands:
   audit verify --file export.jsonl   the same for an export, without the database
   audit export [--since time] [--until time] [--format jsonl|csv]
                      the audit events of a period, with their hashes, on stdout
-  digest send <name> [--dry-run]
-                     post the policy's digest <name> for its last period (or only print it)
+  digest send <name> [--so-far] [--dry-run]
+                     post the policy's digest <name> for its last period (or only print it);
+                     --so-far: for the period running now, from its latest run up to now
   policy check [file]  validate a policy file (default: LATCH_POLICY_FILE or policy.yaml);
                      exit 1 with each problem's path and line
   policy explain <requester> <resource> <role> <duration> [--groups S…,S…] [--at time] [--file f]
@@ -70,6 +71,7 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
         'chain-only': { type: 'boolean', default: false },
         // digest send
         'dry-run': { type: 'boolean', default: false },
+        'so-far': { type: 'boolean', default: false },
         // token create
         expires: { type: 'string' },
       },
@@ -89,11 +91,12 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
   if (args.data.command === 'token') return tokenSubcommand(extra, parsed.values.expires);
   if (parsed.values.expires !== undefined) throw new UsageError('--expires only applies to `latch token create`');
   if (args.data.command === 'digest') {
-    if (extra[0] !== 'send' || extra.length !== 2) throw new UsageError('`latch digest` takes: send <name> [--dry-run]');
+    if (extra[0] !== 'send' || extra.length !== 2) throw new UsageError('`latch digest` takes: send <name> [--so-far] [--dry-run]');
     const { digestSendCommand } = await import('./commands/digest-send.ts');
-    return digestSendCommand(extra[1]!, parsed.values['dry-run']);
+    return digestSendCommand(extra[1]!, parsed.values['dry-run'], parsed.values['so-far'] ? 'so-far' : 'last');
   }
   if (parsed.values['dry-run']) throw new UsageError('--dry-run only applies to `latch digest send`');
+  if (parsed.values['so-far']) throw new UsageError('--so-far only applies to `latch digest send`');
   if (parsed.values['allow-unsigned'] || parsed.values['chain-only']) throw new UsageError('--allow-unsigned and --chain-only only apply to `latch audit verify`');
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
   for (const option of ['groups', 'at', 'file', 'since', 'until', 'format', 'anchor'] as const) {

@@ -12,3 +12,12 @@ export function digestPeriod(schedule: string, timeZone: string, now: Date): { s
   const since = runs.prev().toDate();
   return { since, until };
 }
+
+/**
+ * The period running now: from the schedule's latest run at or before `now` up to `now`. What a
+ * person sending a digest by hand usually wants to see is what just happened, which the last
+ * complete period (digestPeriod) leaves out until the next run.
+ */
+export function digestPeriodSoFar(schedule: string, timeZone: string, now: Date): { since: Date; until: Date } {
+  return { since: digestPeriod(schedule, timeZone, now).until, until: now };
+}

@@ -1,5 +1,5 @@
 import type { WebClient } from '@slack/web-api';
-import { digestPeriod } from '../domain/digest-period.ts';
+import { digestPeriod, digestPeriodSoFar } from '../domain/digest-period.ts';
 import type { DigestPolicy, Policy } from '../domain/policy.ts';
 import { computeDigest, type DigestReport } from '../services/compute-digest.ts';
 import { digestMessage } from './blocks/digest-message.ts';
@@ -12,21 +12,27 @@ export interface BuiltDigest {
   message: SlackMessage;
 }
 
+/**
+ * Which period a digest covers: `last`, the last complete one (what the schedule posts), or
+ * `so-far`, from the latest scheduled run up to now (a digest sent by hand to see what just happened).
+ */
+export type DigestPeriodKind = 'last' | 'so-far';
+
 /** The digest named `name` in the policy, for the period its schedule gives at `now`. */
-export async function buildDigest(db: Database, policy: Policy, name: string, now: Date): Promise<BuiltDigest> {
+export async function buildDigest(db: Database, policy: Policy, name: string, now: Date, period: DigestPeriodKind = 'last'): Promise<BuiltDigest> {
   const digest = policy.digests.find((candidate) => candidate.name === name);
   if (!digest) {
     const known = policy.digests.map((candidate) => candidate.name);
     throw new Error(`the policy has no digest "${name}"${known.length > 0 ? `; it has ${known.join(', ')}` : ': add one under digests'}`);
   }
-  const { since, until } = digestPeriod(digest.schedule, digest.timeZone, now);
+  const { since, until } = (period === 'so-far' ? digestPeriodSoFar : digestPeriod)(digest.schedule, digest.timeZone, now);
   const report = await computeDigest(db, since, until);
   return { digest, report, message: digestMessage(digest.name, report) };
 }
 
 /** Builds the digest and posts it to its channel. */
-export async function sendDigest(client: WebClient, db: Database, policy: Policy, name: string, now: Date): Promise<BuiltDigest> {
-  const built = await buildDigest(db, policy, name, now);
+export async function sendDigest(client: WebClient, db: Database, policy: Policy, name: string, now: Date, period: DigestPeriodKind = 'last'): Promise<BuiltDigest> {
+  const built = await buildDigest(db, policy, name, now, period);
   await client.chat.postMessage({ channel: built.digest.channel, ...built.message });
   return built;
 }

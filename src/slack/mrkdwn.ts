@@ -63,10 +63,18 @@ export function groupMention(groupId: string): string {
  * A time that each reader sees in their own Slack time zone; clients that cannot render it show
  * the UTC fallback.
  */
-export function slackDate(at: Date): string {
+export function slackDate(at: Date, format = '{date_short_pretty} at {time}'): string {
   const unixSeconds = Math.floor(at.getTime() / 1000);
   const fallback = `${at.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-  return `<!date^${unixSeconds}^{date_short_pretty} at {time}|${fallback}>`;
+  return `<!date^${unixSeconds}^${format}|${fallback}>`;
+}
+
+/**
+ * "at 14:05 (today)": a moment after a verb ("Approved by @ana at …"). Time first, since Slack's
+ * pretty date reads "today" or "yesterday", and "at today at 14:05" would not read.
+ */
+export function atSlackTime(at: Date): string {
+  return `at ${slackDate(at, '{time} ({date_short_pretty})')}`;
 }
 
 /** `1 approval`, `2 approvals`. */

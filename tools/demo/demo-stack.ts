@@ -149,9 +149,13 @@ export function readLatchEnv(workDir: string): Record<string, string> {
   );
 }
 
-/** `latch digest send security` against the demo: the digest appears in #security. Resolves with what it printed. */
+/**
+ * `latch digest send security --so-far` against the demo: the digest appears in #security. The
+ * period running now, not the last complete one: a person who just clicked through the story wants
+ * to see it there. Resolves with what it printed.
+ */
 export async function sendDemoDigest(latchEnv: Record<string, string>): Promise<string> {
-  const { stdout } = await promisify(execFile)(process.execPath, [LATCH_BIN, 'digest', 'send', DIGEST_NAME], {
+  const { stdout } = await promisify(execFile)(process.execPath, [LATCH_BIN, 'digest', 'send', DIGEST_NAME, '--so-far'], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', ...latchEnv },
     timeout: 60_000,
   });

@@ -9,7 +9,8 @@ import { readLatchEnv, sendDemoDigest, startDemoStack, type DemoStack } from './
 
 /**
  * `npm run demo`: Latch with a local Slack sandbox in the browser, on this machine, with nothing
- * to set up. `npm run demo -- digest` posts the security digest now, beside a running demo.
+ * to set up. `npm run demo -- digest` posts the security digest now, for the period so far, beside
+ * a running demo.
  *
  * Settings (environment): LATCH_DEMO_PORT (the sandbox page, 3030), LATCH_DEMO_HOST (127.0.0.1;
  * 0.0.0.0 to open the page from another machine), LATCH_DEMO_LATCH_PORT (3031),
@@ -111,8 +112,8 @@ ${people}
        granted, and false again when the two minutes are up and Latch revokes it.
     4. Break-glass: as ${REQUESTER.realName}, /request-access break-glass ${ANALYTICS_RESOURCE} read 5m <reason>.
        It is granted at once and announced in #${SECURITY_CHANNEL.name}; as ${SECURITY_LEAD.realName}, press Mark reviewed there.
-    5. The security digest comes to #${SECURITY_CHANNEL.name} every five minutes; to send it now, in another
-       terminal: npm run demo -- digest
+    5. The security digest comes to #${SECURITY_CHANNEL.name} every five minutes; to send it now, covering
+       what you just did (since the last one), in another terminal: npm run demo -- digest
 
   Latch's log: ${stack.latchLogFile}
   The policy: ${stack.policyFile}
@@ -129,7 +130,7 @@ async function main(args: string[]): Promise<void> {
     return;
   }
   if (command === 'help' || command === '--help' || command === '-h') {
-    process.stdout.write('Usage: npm run demo            start the demo (Ctrl-C stops it)\n       npm run demo -- digest  post the security digest now, beside a running demo\n');
+    process.stdout.write('Usage: npm run demo            start the demo (Ctrl-C stops it)\n       npm run demo -- digest  post the security digest now, for the period so far, beside a running demo\n');
     return;
   }
   throw new Error(`unknown argument "${args.join(' ')}": npm run demo, or npm run demo -- digest`);

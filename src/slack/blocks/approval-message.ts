@@ -1,7 +1,7 @@
 import type { types } from '@slack/bolt';
 import { tallyVotes } from '../../domain/approval-tally.ts';
 import { formatDuration } from '../../domain/duration.ts';
-import { countOf, escapeAndTruncate, groupMention, includingOneFrom, mention, slackDate } from '../mrkdwn.ts';
+import { atSlackTime, countOf, escapeAndTruncate, groupMention, includingOneFrom, mention, slackDate } from '../mrkdwn.ts';
 import { ACTIVE_ACCESS_ACTIONS_BLOCK, approvalActionsBlockId, APPROVE, DENY, END_ACCESS } from './ids.ts';
 import type { DecisionView, RequestView } from '../../services/request-view.ts';
 import type { SlackMessage } from './slack-message.ts';
@@ -156,36 +156,54 @@ function fitLines(lines: readonly string[], max: number): string {
 function statusSection(view: RequestView): types.SectionBlock | null {
   const status = statusLine(view);
   if (!status) return null;
-  const when = view.decidedAt ? ` · ${slackDate(view.decidedAt)}` : '';
-  return { type: 'section', text: mrkdwn(status + when) };
+  return { type: 'section', text: mrkdwn(status) };
+}
+
+/**
+ * " by @ana, @ben at 14:05 (today)": who made the decision and when, so the time in the status line
+ * says what it is. A policy rule decides as its name; break-glass is the rule `break-glass`.
+ */
+function decidedBy(view: RequestView, decision: 'approve' | 'deny'): string {
+  const deciders = [...new Set(view.decisions.filter((d) => d.decision === decision).map((d) => d.approverId))];
+  const by = view.decidedByRule
+    ? ` by policy rule \`${escapeAndTruncate(view.decidedByRule, MAX_NAME_SHOWN)}\``
+    : deciders.length > 0
+      ? ` by ${deciders.map(mention).join(', ')}`
+      : '';
+  return `${by}${view.decidedAt ? ` ${atSlackTime(view.decidedAt)}` : ''}`;
+}
+
+/** For a request that ended after it was approved: a second line saying who approved it and when. */
+function approvedEarlier(view: RequestView): string {
+  return view.decidedAt ? `\nApproved${decidedBy(view, 'approve')}` : '';
 }
 
 /** How an ended request ended, for the approvers' channel. Reasons people wrote are escaped. */
 function statusLine(view: RequestView): string | null {
-  // Cut so the whole line, with its date, stays within a section's 3000 characters.
+  // Cut so the whole line, with its dates, stays within a section's 3000 characters.
   const reason = view.outcomeReason?.trim() ? escapeAndTruncate(view.outcomeReason.trim(), 2500) : null;
-  const rule = view.decidedByRule ? ` by policy rule \`${escapeAndTruncate(view.decidedByRule, MAX_NAME_SHOWN)}\`` : '';
+  const approved = `✅ *Approved*${decidedBy(view, 'approve')}`;
   switch (view.state) {
     case 'pending':
       return null;
     case 'approved':
-      return view.startsAt ? `✅ *Approved*${rule}, access starts ${slackDate(view.startsAt)}` : `✅ *Approved*${rule}, access is being granted`;
+      return view.startsAt ? `${approved}, access starts ${slackDate(view.startsAt)}` : `${approved}, access is being granted`;
     case 'active':
-      return `✅ *Approved*${rule}, access is active${until(view)}${continued(view)}${overdue(view)}`;
+      return `${approved}, access is active${until(view)}${continued(view)}${overdue(view)}`;
     case 'revoked':
       if (view.continuedUntil) {
-        return `⏹️ *This grant ended*${view.grant?.revokedAt ? ` ${slackDate(view.grant.revokedAt)}` : ''}; the access continues under the extension${continued(view)}`;
+        return `⏹️ *This grant ended*${view.grant?.revokedAt ? ` ${slackDate(view.grant.revokedAt)}` : ''}; the access continues under the extension${continued(view)}${approvedEarlier(view)}`;
       }
-      return `⏹️ *Access ended*${view.grant?.revokedAt ? ` ${slackDate(view.grant.revokedAt)}` : ''}${reason ? `: ${reason}` : ''}${endedBy(view)}${overdue(view)}`;
+      return `⏹️ *Access ended*${view.grant?.revokedAt ? ` ${slackDate(view.grant.revokedAt)}` : ''}${reason ? `: ${reason}` : ''}${endedBy(view)}${overdue(view)}${approvedEarlier(view)}`;
     case 'denied':
-      return `⛔ *Denied*${rule}${reason ? `: ${reason}` : ''}`;
+      return `⛔ *Denied*${decidedBy(view, 'deny')}${reason ? `: ${reason}` : ''}`;
     case 'cancelled':
       // The reason says who: the requester, or a security admin calling off approved access.
-      return `🚫 *Cancelled*${reason ? `: ${reason}` : ' by the requester'}`;
+      return `🚫 *Cancelled*${reason ? `: ${reason}` : ' by the requester'}${approvedEarlier(view)}`;
     case 'expired':
       return '⌛ *Expired*: nobody decided in time';
     case 'failed':
-      return `⚠️ *Failed*: ${reason ?? 'the provider gave up'}`;
+      return `⚠️ *Failed*: ${reason ?? 'the provider gave up'}${approvedEarlier(view)}`;
   }
 }
 

@@ -8,7 +8,9 @@ import type { SlackMessage } from './slack-message.ts';
 
 /**
  * The requester's direct messages: a confirmation posted when the request is made (and rewritten
- * after every change, so it never shows a stale Cancel button), and one notice when it ends.
+ * after every change, so it never shows a stale Cancel button), and a notice at each outcome. Only
+ * the confirmation has buttons: it is the one message Latch rewrites, so its buttons go when the
+ * access ends, and the requester has one set of them, never a second that outlives the access.
  */
 
 // Keeps every section within Slack's 3000 characters however long the user text is.
@@ -27,20 +29,21 @@ export function requestReceivedNotice(view: RequestView): SlackMessage {
   }
   if (view.state === 'pending') blocks.push(cancelButton(view.id));
   if (isBookedAhead(view)) blocks.push(cancelButton(view.id, 'approved'));
-  if (view.state === 'active') blocks.push(activeAccessButtons(view.id));
+  // Carried on by a request for more time, the access's buttons are on that request's confirmation (the latest).
+  if (view.state === 'active' && !view.continuedUntil) blocks.push(activeAccessButtons(view.id));
   return { text: `Your request for ${plainWhat(view)}: ${plainState(view)}`, blocks };
 }
 
-/** The notice sent once a request is decided or ends, saying why in the decider's words. */
+/**
+ * The notice sent once a request is decided or ends, saying why in the decider's words. Plain: it
+ * is posted and never rewritten, so buttons on it would stay live after the access ended; it
+ * points at the confirmation's instead.
+ */
 export function outcomeNotice(view: RequestView): SlackMessage {
+  const buttonsAbove = view.state === 'active' && !view.continuedUntil ? ['"I\'m done" and "Ask for more time" are on your request above.'] : isBookedAhead(view) ? ['"Cancel access" is on your request above.'] : [];
   return {
     text: `Your request for ${plainWhat(view)}: ${plainState(view)}`,
-    blocks: [
-      section(`Your request for ${whatWasAsked(view)}:\n${whereItStands(view)}`),
-      context(requestDetails(view)),
-      ...(view.state === 'active' ? [activeAccessButtons(view.id)] : []),
-      ...(isBookedAhead(view) ? [cancelButton(view.id, 'approved')] : []),
-    ],
+    blocks: [section(`Your request for ${whatWasAsked(view)}:\n${whereItStands(view, 'notice')}`), context([requestDetails(view), ...buttonsAbove].join('\n'))],
   };
 }
 
@@ -68,8 +71,11 @@ function requestDetails(view: RequestView): string {
   return `Reason: ${escapeAndTruncate(view.reason, MAX_REASON_SHOWN)}${ticket}`;
 }
 
-/** One line, in the second person, for each state. People's words (reasons) are escaped. */
-function whereItStands(view: RequestView): string {
+/**
+ * One line, in the second person, for each state. People's words (reasons) are escaped. In the
+ * `notice`, which has no buttons, nothing says to press one.
+ */
+function whereItStands(view: RequestView, shownIn: 'confirmation' | 'notice' = 'confirmation'): string {
   const reason = view.outcomeReason?.trim() ? escapeAndTruncate(view.outcomeReason.trim(), MAX_OUTCOME_REASON_SHOWN) : null;
   const rule = view.decidedByRule ? `policy rule \`${escapeAndTruncate(view.decidedByRule, 200)}\`` : null;
   switch (view.state) {
@@ -80,9 +86,9 @@ function whereItStands(view: RequestView): string {
         ? `✅ Approved by ${rule ?? approversOf(view)}. Access will be granted ${slackDate(view.startsAt)}.`
         : `✅ Approved by ${rule ?? approversOf(view)}. Access is being granted.`;
     case 'active':
-      if (view.continuedUntil) return `✅ Access extended: it now lasts until ${slackDate(view.continuedUntil)}, then is revoked automatically.`;
+      if (view.continuedUntil) return `✅ Access extended: it now lasts until ${slackDate(view.continuedUntil)}, then is revoked automatically. "I'm done" and "Ask for more time" are on your request for more time, below.`;
       return view.grant?.expiresAt
-        ? `✅ Access granted until ${slackDate(view.grant.expiresAt)}, then revoked automatically. Press "I'm done" to end it sooner.`
+        ? `✅ Access granted until ${slackDate(view.grant.expiresAt)}, then revoked automatically.${shownIn === 'confirmation' ? ' Press "I\'m done" to end it sooner.' : ''}`
         : `✅ Access granted. It is revoked automatically after ${formatDuration(view.durationSeconds)}.`;
     case 'revoked':
       if (view.continuedUntil) return `⏹️ This grant ended; your access continues under the extension until ${slackDate(view.continuedUntil)}.`;

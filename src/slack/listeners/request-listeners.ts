@@ -20,9 +20,11 @@ import { slashCommandSchema } from './payloads.ts';
 
 export const REQUEST_COMMAND = '/request-access';
 
-const USAGE =
+// Escaped like any text for Slack: unescaped, `<resource>` would be read as a link and show nothing.
+const USAGE = escapeMrkdwn(
   'Type `/request-access` to pick from a form, or `/request-access <resource> <role> <duration> <reason>`, e.g. `/request-access prod-db read 2h investigating INC-42`. ' +
-  'In an emergency, where the policy allows it: `/request-access break-glass <resource> <role> <duration> <reason>` grants at once, tells the security channel, and must be reviewed afterwards.';
+  'In an emergency, where the policy allows it: `/request-access break-glass <resource> <role> <duration> <reason>` grants at once, tells the security channel, and must be reviewed afterwards.',
+);
 const BREAK_GLASS_WORD = 'break-glass';
 
 /**

@@ -56,6 +56,28 @@ describe('latch digest send', () => {
     expect(JSON.stringify(posted.args.blocks)).toContain('Access digest — weekly');
   });
 
+  it('with --so-far covers the period running now, so a request just made is in it; without, the last complete day is', async () => {
+    await db.accessRequest.create({
+      data: { requesterSlackId: 'U0BOB', resourceId: 'prod-db', role: 'read', principal: 'bob', durationSeconds: 3600, reason: 'just now', state: 'denied' },
+    });
+    const last = await runLatch(['digest', 'send', 'daily', '--dry-run'], env());
+    expect(last.code).toBe(0);
+    expect(last.stdout).not.toContain('1 denied');
+    const soFar = await runLatch(['digest', 'send', 'daily', '--so-far', '--dry-run'], env());
+    expect(soFar.code).toBe(0);
+    expect(soFar.stdout).toMatch(/\*Requests\*: [1-9]\d* \(.*1 denied/);
+
+    const sent = await runLatch(['digest', 'send', 'daily', '--so-far'], env({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_API_URL: slack.apiUrl }));
+    expect(sent.code).toBe(0);
+    expect(JSON.stringify(slack.callsTo('chat.postMessage').at(-1)!.args.blocks)).toContain('1 denied');
+  });
+
+  it('refuses --so-far on another command', async () => {
+    const result = await runLatch(['migrate', '--so-far'], env());
+    expect(result.code).toBe(64);
+    expect(result.stderr).toContain('--so-far only applies to `latch digest send`');
+  });
+
   it('needs the bot token to post, and says so', async () => {
     const result = await runLatch(['digest', 'send', 'daily'], env());
     expect(result.code).toBe(78);

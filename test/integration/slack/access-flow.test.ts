@@ -26,6 +26,7 @@ import {
   requestRoleBlockId,
 } from '../../../src/slack/blocks/ids.ts';
 import type { FakeSlackCall } from '../../../tools/sandbox/fake-slack.ts';
+import { Workspace } from '../../../tools/sandbox/workspace.ts';
 import { asOpenView, LatchHarness, textInput } from '../../helpers/latch-harness.ts';
 import { MemoryProvider } from '../../helpers/memory-provider.ts';
 import { SECURITY_ADMIN, SECURITY_CHANNEL, testAutoApprovalRule, testPolicy, testResource } from '../../helpers/test-policy.ts';
@@ -62,6 +63,23 @@ const text = (call: FakeSlackCall | undefined) => JSON.stringify(call?.args.bloc
 const actionIds = (call: FakeSlackCall | undefined) =>
   ((call?.args.blocks ?? []) as Array<{ type: string; elements?: Array<{ action_id?: string }> }>).filter((b) => b.type === 'actions').flatMap((b) => b.elements ?? []).map((e) => e.action_id);
 const lastUpdateOf = (channel: string) => h.slack.callsTo('chat.update').filter((c) => c.args.channel === channel).at(-1);
+
+/**
+ * The buttons for request `id` the requester can press now: per message in their DM, as Slack
+ * holds it after every post and update, the action ids of the buttons that carry this request.
+ */
+function liveButtonsInDm(id: string): string[][] {
+  return h.slack.workspace
+    .messagesIn(Workspace.dmChannelOf(REQUESTER), REQUESTER)
+    .map((message) =>
+      ((message.blocks ?? []) as Array<{ type: string; elements?: Array<{ action_id?: string; value?: string }> }>)
+        .filter((block) => block.type === 'actions')
+        .flatMap((block) => block.elements ?? [])
+        .filter((element) => element.value === id)
+        .map((element) => element.action_id ?? ''),
+    )
+    .filter((ids) => ids.length > 0);
+}
 
 async function approvedAndActive(): Promise<string> {
   h.slack.reset();
@@ -178,15 +196,24 @@ describe('access through Slack', () => {
     expect(actionIds(lastUpdateOf('C0APPROVALS'))).toEqual([END_ACCESS]);
     const granted = await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === REQUESTER && text(c).includes('Access granted until'));
     expect(text(granted)).toContain(until);
-    expect(actionIds(granted)).toEqual([END_ACCESS, EXTEND_ACCESS]);
+    // The notice is plain and points at the confirmation, whose buttons are the requester's one set.
+    expect(actionIds(granted)).toEqual([]);
+    expect(text(granted)).toContain('are on your request above');
+    await waitFor(() => liveButtonsInDm(id).some((ids) => ids.includes(END_ACCESS)));
+    expect(liveButtonsInDm(id)).toEqual([[END_ACCESS, EXTEND_ACCESS]]);
 
     await h.click(REQUESTER, END_ACCESS, id, 'D0REQUESTER', 'latch_active_access_actions');
     await waitFor(async () => (await state(id)) === 'revoked');
     expect(provider.holds('alice', 'read')).toBe(false);
     await waitFor(() => text(lastUpdateOf('C0APPROVALS')).includes('Access ended'));
     expect(text(lastUpdateOf('C0APPROVALS'))).toContain('Ended early by the requester.');
+    expect(text(lastUpdateOf('C0APPROVALS'))).toContain(`Approved by <@${APPROVER}> at <!date^`);
     expect(actionIds(lastUpdateOf('C0APPROVALS'))).toEqual([]);
-    await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === REQUESTER && text(c).includes('Your access has ended'));
+    const ended = await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === REQUESTER && text(c).includes('Your access has ended'));
+    expect(actionIds(ended)).toEqual([]);
+    // Once the access ended, nothing in the DM can be pressed for it.
+    await waitFor(() => liveButtonsInDm(id).length === 0);
+    expect(liveButtonsInDm(id)).toEqual([]);
   });
 
   it('refuses "Revoke now" from someone who is neither the holder nor a security admin, and keeps the access', async () => {
@@ -265,10 +292,14 @@ describe('access through Slack', () => {
     expect(text(granted)).toContain('Access granted until');
     // The first request's messages now say the access lasts longer.
     await waitFor(() => h.slack.callsTo('chat.update').some((c) => text(c).includes('Access extended')));
+    // One set of buttons for the whole access, on the latest confirmation: the extension's.
+    await waitFor(() => liveButtonsInDm(id).length === 0 && liveButtonsInDm(extension.id).length === 1);
+    expect(liveButtonsInDm(extension.id)).toEqual([[END_ACCESS, EXTEND_ACCESS]]);
 
-    await h.click(REQUESTER, END_ACCESS, id, 'D0REQUESTER', 'latch_active_access_actions');
+    await h.click(REQUESTER, END_ACCESS, extension.id, 'D0REQUESTER', 'latch_active_access_actions');
     await waitFor(async () => (await state(id)) === 'revoked' && (await state(extension.id)) === 'revoked');
     expect(provider.holds('alice', 'read')).toBe(false);
+    await waitFor(() => liveButtonsInDm(id).length === 0 && liveButtonsInDm(extension.id).length === 0);
   });
 
   it('tells someone who may not ask for more time why, without opening the form', async () => {

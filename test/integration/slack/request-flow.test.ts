@@ -192,6 +192,18 @@ describe('/request-access', () => {
     expect(bad.args.text).toContain('There is no resource called "no&lt;-such".');
   });
 
+  it('shows the usage help with its <resource> <role> placeholders escaped, so Slack shows them instead of swallowing them as links', async () => {
+    await h.command(REQUESTER, 'help', 'usage-help');
+    const help = await h.slack.waitForCall('response_url', (c) => c.args.id === 'usage-help');
+    expect(help.args.text).toContain('`/request-access &lt;resource&gt; &lt;role&gt; &lt;duration&gt; &lt;reason&gt;`');
+    expect(help.args.text).not.toMatch(/<(resource|role|duration|reason)>/);
+    await h.command(REQUESTER, 'prod-db', 'usage-after-refusal');
+    const refused = await h.slack.waitForCall('response_url', (c) => c.args.id === 'usage-after-refusal');
+    expect(refused.args.text).toContain('Your request was not sent');
+    expect(refused.args.text).toContain('`/request-access break-glass &lt;resource&gt; &lt;role&gt; &lt;duration&gt; &lt;reason&gt;`');
+    expect(refused.args.text).not.toMatch(/<(resource|role|duration|reason)>/);
+  });
+
   it('escapes <!channel> and disguised links in the reason before they reach Slack', async () => {
     await requestThroughModal('<!channel> urgent, see <https://evil.example|the runbook> & hurry');
     const approval = h.slack.callsTo('chat.postMessage').find((c) => c.args.channel === 'C0APPROVALS')!;
@@ -337,6 +349,9 @@ describe('approving and denying', () => {
     expect(h.granted).toEqual([id]);
     expect(buttons(lastUpdateOf('C0APPROVALS'))).toEqual([]);
     expect(text(lastUpdateOf('C0APPROVALS'))).toMatch(/approved/i);
+    // The status line says who approved and labels the time as theirs.
+    const decidedAt = (await h.db.accessRequest.findUniqueOrThrow({ where: { id } })).decidedAt!;
+    expect(text(lastUpdateOf('C0APPROVALS'))).toContain(`✅ *Approved* by <@${APPROVER1}>, <@${APPROVER2}> at <!date^${Math.floor(decidedAt.getTime() / 1000)}^{time} ({date_short_pretty})|`);
     expect(text(dm)).toMatch(/approved/i);
   });
 
@@ -449,8 +464,13 @@ describe('approving and denying', () => {
     const dm = await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === REQUESTER);
     expect(await state(id)).toBe('denied');
     expect(text(dm)).toContain('use the &lt;!here&gt; replica');
+    expect(buttons(dm)).toEqual([]);
     expect(buttons(lastUpdateOf('C0APPROVALS'))).toEqual([]);
     expect(text(lastUpdateOf('C0APPROVALS'))).toMatch(/denied/i);
+    // Who denied and when, labelled: not a bare date at the end of the status line.
+    expect(text(lastUpdateOf('C0APPROVALS'))).toContain(`⛔ *Denied* by <@${APPROVER1}> at <!date^`);
+    // The confirmation's Cancel button is gone too: nothing in the requester's DM can be pressed for it.
+    await waitFor(async () => !h.slack.workspace.messagesIn(`D${REQUESTER}`, REQUESTER).some((message) => JSON.stringify(message.blocks ?? []).includes(id)));
   });
 
   it('shows a refusal in the deny form when the request was decided meanwhile', async () => {

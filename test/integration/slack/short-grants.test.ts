@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { Workspace } from '../../../tools/sandbox/workspace.ts';
 import { LatchHarness } from '../../helpers/latch-harness.ts';
 import { MemoryProvider } from '../../helpers/memory-provider.ts';
 import { testPolicy, testResource } from '../../helpers/test-policy.ts';
@@ -24,6 +25,16 @@ async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 15_0
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/** The action ids of the buttons for request `id` still in the requester's DM, as Slack holds it now. */
+function buttonsFor(harness: LatchHarness, id: string): string[] {
+  return harness.slack.workspace
+    .messagesIn(Workspace.dmChannelOf(REQUESTER), REQUESTER)
+    .flatMap((message) => ((message.blocks ?? []) as Array<{ type: string; elements?: Array<{ action_id?: string; value?: string }> }>).filter((block) => block.type === 'actions'))
+    .flatMap((block) => block.elements ?? [])
+    .filter((element) => element.value === id)
+    .map((element) => element.action_id ?? '');
 }
 
 async function ask(harness: LatchHarness, text: string): Promise<string> {
@@ -56,5 +67,15 @@ describe('seconds-long grants', () => {
     const grant = await h.db.grant.findUniqueOrThrow({ where: { requestId: request.id } });
     expect(grant.expiresAt!.getTime() - grant.grantedAt!.getTime()).toBe(3_000);
     expect(grant.revokedAt!.getTime()).toBeGreaterThanOrEqual(grant.expiresAt!.getTime());
+
+    // The requester's DM: the access ended on its own, so nothing there can be pressed for it any more.
+    const dm = Workspace.dmChannelOf(REQUESTER);
+    const ended = async () => h!.slack.workspace.messagesIn(dm, REQUESTER).some((message) => message.text.includes(': revoked'));
+    await waitFor(ended);
+    await waitFor(() => buttonsFor(h!, request.id).length === 0);
+    const texts = h.slack.workspace.messagesIn(dm, REQUESTER).map((message) => message.text);
+    // The confirmation (rewritten, first) and the last notice both say the access ended.
+    expect(texts[0]).toBe('Your request for read on Production database for 3s: revoked');
+    expect(texts.at(-1)).toBe('Your request for read on Production database for 3s: revoked');
   });
 });

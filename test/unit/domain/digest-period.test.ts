@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { digestPeriod } from '../../../src/domain/digest-period.ts';
+import { digestPeriod, digestPeriodSoFar } from '../../../src/domain/digest-period.ts';
 
 describe('digestPeriod', () => {
   it.each([
@@ -30,6 +30,29 @@ describe('digestPeriod', () => {
     },
   ])('$label', ({ schedule, zone, now, since, until }) => {
     const period = digestPeriod(schedule, zone, new Date(now));
+    expect({ since: period.since.toISOString(), until: period.until.toISOString() }).toEqual({ since, until });
+  });
+});
+
+describe('digestPeriodSoFar', () => {
+  it.each([
+    {
+      label: 'every five minutes, sent by hand at 10:13: since 10:10, what was just done included',
+      schedule: '*/5 * * * *', zone: 'UTC', now: '2026-12-04T10:13:20.000Z',
+      since: '2026-12-04T10:10:00.000Z', until: '2026-12-04T10:13:20.000Z',
+    },
+    {
+      label: 'daily at 09:00 in Berlin, sent in the afternoon: since this morning’s run',
+      schedule: '0 9 * * *', zone: 'Europe/Berlin', now: '2026-11-24T15:00:00.000Z',
+      since: '2026-11-24T08:00:00.000Z', until: '2026-11-24T15:00:00.000Z',
+    },
+    {
+      label: 'sent exactly as a run fires: that run starts the period, which is empty',
+      schedule: '*/5 * * * *', zone: 'UTC', now: '2026-12-04T10:15:00.000Z',
+      since: '2026-12-04T10:15:00.000Z', until: '2026-12-04T10:15:00.000Z',
+    },
+  ])('$label', ({ schedule, zone, now, since, until }) => {
+    const period = digestPeriodSoFar(schedule, zone, new Date(now));
     expect({ since: period.since.toISOString(), until: period.until.toISOString() }).toEqual({ since, until });
   });
 });

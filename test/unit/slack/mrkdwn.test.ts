@@ -8,6 +8,8 @@ describe('escapeMrkdwn', () => {
     ['a & b', 'a &amp; b'],
     // `&` first: an escaped `<` must not become `&amp;lt;`.
     ['&lt; is already text', '&amp;lt; is already text'],
+    // Placeholders in usage help: unescaped, Slack reads `<resource>` as a link and shows nothing.
+    ['`/request-access <resource> <role>`', '`/request-access &lt;resource&gt; &lt;role&gt;`'],
     ['<&>', '&lt;&amp;&gt;'],
     // Nothing else is touched: Slack's formatting characters are the author's to use.
     ['*bold* _it_ ~s~ `code` "q" \'a\'', '*bold* _it_ ~s~ `code` "q" \'a\''],

@@ -3,8 +3,10 @@
  * > quotes, links (`<https://…|label>`), user mentions shown as names (`<@U…>`), channel and user
  * group mentions, `<!here>`-style specials, and `<!date^…>` as a `<time>` the page shows in the
  * reader's time zone. Text arrives with Slack's own escaping (`&amp;`, `&lt;`, `&gt;`); everything
- * is HTML-escaped on the way out, so nothing an app or a person typed becomes markup.
+ * is HTML-escaped on the way out, so nothing an app or a person typed becomes markup. Emoji are
+ * drawn as images (emoji.ts), since the machine showing the page may have no emoji font.
  */
+import { drawEmoji } from './emoji.ts';
 
 export interface Directory {
   userName(id: string): string | undefined;
@@ -23,9 +25,9 @@ function unescapeSlack(text: string): string {
   return text.replaceAll('&lt;', '<').replaceAll('&gt;', '>').replaceAll('&amp;', '&');
 }
 
-/** Plain text as Slack shows it: escaped, line breaks kept. */
+/** Plain text as Slack shows it: escaped, line breaks kept, emoji drawn. */
 export function plainTextHtml(text: string): string {
-  return escapeHtml(text).replaceAll('\n', '<br>');
+  return drawEmoji(escapeHtml(text)).replaceAll('\n', '<br>');
 }
 
 export function mrkdwnHtml(text: string, directory: Directory = emptyDirectory): string {
@@ -34,7 +36,7 @@ export function mrkdwnHtml(text: string, directory: Directory = emptyDirectory):
     .split(/(```[\s\S]*?```)/)
     .map((part) =>
       part.startsWith('```') && part.endsWith('```') && part.length >= 6
-        ? `<pre class="mrkdwn-pre">${escapeHtml(unescapeSlack(part.slice(3, -3).replace(/^\n/, '')))}</pre>`
+        ? `<pre class="mrkdwn-pre">${drawEmoji(escapeHtml(unescapeSlack(part.slice(3, -3).replace(/^\n/, ''))))}</pre>`
         : formatLines(part, directory),
     )
     .join('');
@@ -55,8 +57,9 @@ function formatInline(text: string, directory: Directory): string {
   const tokens: string[] = [];
   const hold = (html: string) => `\u0000${tokens.push(html) - 1}\u0000`;
   let held = text.replace(/<([^<>\n]+)>/g, (_match, inner: string) => hold(angleToken(inner, directory)));
-  held = held.replace(/`([^`\n]+)`/g, (_match, code: string) => hold(`<code>${escapeHtml(unescapeSlack(code))}</code>`));
-  let html = escapeHtml(unescapeSlack(held));
+  held = held.replace(/`([^`\n]+)`/g, (_match, code: string) => hold(`<code>${drawEmoji(escapeHtml(unescapeSlack(code)))}</code>`));
+  // Emoji are drawn while the text holds no tags, only placeholders, so no attribute is touched.
+  let html = drawEmoji(escapeHtml(unescapeSlack(held)));
   const around = (marker: string, tag: string) => {
     const m = marker === '*' ? '\\*' : marker;
     const pattern = new RegExp(`(^|[\\s(>\\u0000_~*])${m}(?=\\S)([^${m}\\n]*?\\S)${m}(?=$|[\\s.,!?;:)<\\u0000_~*'"-])`, 'g');

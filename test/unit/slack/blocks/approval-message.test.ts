@@ -185,34 +185,39 @@ function grantView(overrides: Partial<GrantView> = {}): GrantView {
 
 describe('approvalMessage: how it ended', () => {
   const decidedAt = new Date('2024-05-01T10:30:00Z');
-  it.each([
-    { state: 'approved', overrides: {}, expected: '✅ *Approved*, access is being granted' },
-    { state: 'approved', overrides: { decidedByRule: 'read-only-office-hours' }, expected: '✅ *Approved* by policy rule `read-only-office-hours`, access is being granted' },
-    { state: 'approved', overrides: { startsAt: new Date('2024-05-01T22:00:00Z') }, expected: '✅ *Approved*, access starts <!date^1714600800^{date_short_pretty} at {time}|2024-05-01 22:00 UTC>' },
-    { state: 'active', overrides: {}, expected: '✅ *Approved*, access is active' },
-    { state: 'active', overrides: { grant: grantView() }, expected: '✅ *Approved*, access is active until <!date^1714563000^{date_short_pretty} at {time}|2024-05-01 11:30 UTC>' },
+  // The decision time, labelled by what it is the time of (time first: Slack's pretty date says "today").
+  const AT = 'at <!date^1714559400^{time} ({date_short_pretty})|2024-05-01 10:30 UTC>';
+  const approvedBy = (approverId: string): DecisionView => ({ approverId, decision: 'approve', comment: null, at: decidedAt, groups: [] });
+  const deniedBy = (approverId: string): DecisionView => ({ approverId, decision: 'deny', comment: 'no', at: decidedAt, groups: [] });
+  it.each<{ state: RequestStateName; overrides: Partial<RequestView>; expected: string }>([
+    { state: 'approved', overrides: {}, expected: `✅ *Approved* ${AT}, access is being granted` },
+    { state: 'approved', overrides: { decisions: [approvedBy('U2'), approvedBy('U3'), approvedBy('U2')] }, expected: `✅ *Approved* by <@U2>, <@U3> ${AT}, access is being granted` },
+    { state: 'approved', overrides: { decidedByRule: 'read-only-office-hours' }, expected: `✅ *Approved* by policy rule \`read-only-office-hours\` ${AT}, access is being granted` },
+    { state: 'approved', overrides: { startsAt: new Date('2024-05-01T22:00:00Z') }, expected: `✅ *Approved* ${AT}, access starts <!date^1714600800^{date_short_pretty} at {time}|2024-05-01 22:00 UTC>` },
+    { state: 'active', overrides: {}, expected: `✅ *Approved* ${AT}, access is active` },
+    { state: 'active', overrides: { grant: grantView() }, expected: `✅ *Approved* ${AT}, access is active until <!date^1714563000^{date_short_pretty} at {time}|2024-05-01 11:30 UTC>` },
     {
       state: 'active',
       overrides: { grant: grantView({ expiresAt: new Date('2024-05-01T10:00:00Z'), overdueError: 'connect <ECONNREFUSED>' }) },
-      expected: '✅ *Approved*, access is active until <!date^1714557600^{date_short_pretty} at {time}|2024-05-01 10:00 UTC>\n🚨 *Revocation overdue*: Latch keeps retrying. Last error: connect &lt;ECONNREFUSED&gt;',
+      expected: `✅ *Approved* ${AT}, access is active until <!date^1714557600^{date_short_pretty} at {time}|2024-05-01 10:00 UTC>\n🚨 *Revocation overdue*: Latch keeps retrying. Last error: connect &lt;ECONNREFUSED&gt;`,
     },
-    { state: 'revoked', overrides: {}, expected: '⏹️ *Access ended*' },
+    { state: 'revoked', overrides: {}, expected: `⏹️ *Access ended*\nApproved ${AT}` },
     {
       state: 'revoked',
-      overrides: { outcomeReason: 'Ended early by the requester.', grant: grantView({ revokedAt: new Date('2024-05-01T10:45:00Z'), endedBy: 'U1' }) },
-      expected: '⏹️ *Access ended* <!date^1714560300^{date_short_pretty} at {time}|2024-05-01 10:45 UTC>: Ended early by the requester. (<@U1>)',
+      overrides: { decisions: [approvedBy('U2')], outcomeReason: 'Ended early by the requester.', grant: grantView({ revokedAt: new Date('2024-05-01T10:45:00Z'), endedBy: 'U1' }) },
+      expected: `⏹️ *Access ended* <!date^1714560300^{date_short_pretty} at {time}|2024-05-01 10:45 UTC>: Ended early by the requester. (<@U1>)\nApproved by <@U2> ${AT}`,
     },
-    { state: 'denied', overrides: { outcomeReason: 'Use the replica' }, expected: '⛔ *Denied*: Use the replica' },
-    { state: 'denied', overrides: {}, expected: '⛔ *Denied*' },
-    { state: 'cancelled', overrides: {}, expected: '🚫 *Cancelled* by the requester' },
-    { state: 'cancelled', overrides: { outcomeReason: 'Cancelled by a security admin before access began.' }, expected: '🚫 *Cancelled*: Cancelled by a security admin before access began.' },
-    { state: 'expired', overrides: {}, expected: '⌛ *Expired*: nobody decided in time' },
-    { state: 'failed', overrides: { outcomeReason: 'provider refused: role does not exist' }, expected: '⚠️ *Failed*: provider refused: role does not exist' },
-  ] as const)('$state $overrides → $expected', ({ state, overrides, expected }) => {
+    { state: 'denied', overrides: { outcomeReason: 'Use the replica' }, expected: `⛔ *Denied* ${AT}: Use the replica` },
+    { state: 'denied', overrides: { decisions: [approvedBy('U3'), deniedBy('U2')] }, expected: `⛔ *Denied* by <@U2> ${AT}` },
+    { state: 'cancelled', overrides: { decidedAt: null }, expected: '🚫 *Cancelled* by the requester' },
+    { state: 'cancelled', overrides: { outcomeReason: 'Cancelled by a security admin before access began.' }, expected: `🚫 *Cancelled*: Cancelled by a security admin before access began.\nApproved ${AT}` },
+    { state: 'expired', overrides: { decidedAt: null }, expected: '⌛ *Expired*: nobody decided in time' },
+    { state: 'failed', overrides: { outcomeReason: 'provider refused: role does not exist' }, expected: `⚠️ *Failed*: provider refused: role does not exist\nApproved ${AT}` },
+  ])('$state $overrides → $expected', ({ state, overrides, expected }) => {
     const blocks = approvalMessage(requestView({ state, decidedAt, ...overrides })).blocks as AnyBlock[];
     const status = blocks.filter((block) => block.type !== 'actions').at(-1);
     expect(status?.type).toBe('section');
-    expect(status?.text.text).toBe(`${expected} · <!date^1714559400^{date_short_pretty} at {time}|2024-05-01 10:30 UTC>`);
+    expect(status?.text.text).toBe(expected);
   });
 
   it('has no status line while pending', () => {

@@ -57,9 +57,11 @@ describe('requestReceivedNotice', () => {
 
   it('says how long extended access now lasts, and that a grant carried on by its extension has not ended the access', () => {
     const continuedUntil = new Date('2024-05-01T14:30:00Z');
-    expect(firstSection(requestReceivedNotice(requestView({ state: 'active', continuedUntil })).blocks)).toContain(
-      'Access extended: it now lasts until <!date^1714573800^',
-    );
+    const extended = requestReceivedNotice(requestView({ state: 'active', continuedUntil }));
+    expect(firstSection(extended.blocks)).toContain('Access extended: it now lasts until <!date^1714573800^');
+    // One set of buttons: the extension's confirmation has them, this one points there.
+    expect(actionsOf(extended.blocks)).toEqual([]);
+    expect(firstSection(extended.blocks)).toContain('"I\'m done" and "Ask for more time" are on your request for more time, below.');
     expect(firstSection(requestReceivedNotice(requestView({ state: 'revoked', continuedUntil })).blocks)).toContain(
       'This grant ended; your access continues under the extension until <!date^1714573800^',
     );
@@ -89,14 +91,15 @@ describe('requestReceivedNotice', () => {
     ]);
   });
 
-  it('offers Cancel on access approved for a later start until Latch begins granting it, in the confirmation and the outcome', () => {
+  it('offers Cancel on access approved for a later start until Latch begins granting it, in the confirmation only; the outcome points at it', () => {
     const booked = requestView({ state: 'approved', decidedByRule: 'short-reads', startsAt: new Date('2024-05-01T22:00:00Z') });
-    for (const { blocks } of [requestReceivedNotice(booked), outcomeNotice(booked)]) {
-      const [actions] = actionsOf(blocks);
-      expect(actions?.elements).toEqual([
-        expect.objectContaining({ action_id: CANCEL, value: REQUEST_ID, text: expect.objectContaining({ text: 'Cancel access' }), confirm: expect.objectContaining({ title: expect.objectContaining({ text: 'Cancel this access?' }) }) }),
-      ]);
-    }
+    const [actions] = actionsOf(requestReceivedNotice(booked).blocks);
+    expect(actions?.elements).toEqual([
+      expect.objectContaining({ action_id: CANCEL, value: REQUEST_ID, text: expect.objectContaining({ text: 'Cancel access' }), confirm: expect.objectContaining({ title: expect.objectContaining({ text: 'Cancel this access?' }) }) }),
+    ]);
+    const outcome = outcomeNotice(booked);
+    expect(actionsOf(outcome.blocks)).toEqual([]);
+    expect(JSON.stringify(outcome.blocks)).toContain('\\"Cancel access\\" is on your request above.');
     const granting = { ...booked, grant: { grantedAt: null, expiresAt: null, revokedAt: null, endedBy: null, overdueError: null } };
     expect(actionsOf(requestReceivedNotice(granting).blocks)).toEqual([]);
   });
@@ -126,7 +129,17 @@ describe('outcomeNotice', () => {
     const { text, blocks } = outcomeNotice(requestView({ state, ...overrides }));
     expect(firstSection(blocks)).toBe(`Your request for \`read\` on *Production database* for *2h*:\n${expected}`);
     expect(text).toBe(`Your request for read on Production database for 2h: ${state}`);
-    expect(actionsOf(blocks)).toHaveLength(state === 'active' ? 1 : 0);
+    // Never rewritten, so never any buttons: they would outlive the access (the confirmation has them).
+    expect(actionsOf(blocks)).toEqual([]);
+  });
+
+  it('tells the holder of active access where their buttons are, and does not ask them to press one it lacks', () => {
+    const active = requestView({ state: 'active', grant: { grantedAt: new Date('2024-05-01T10:30:00Z'), expiresAt: new Date('2024-05-01T12:30:00Z'), revokedAt: null, endedBy: null, overdueError: null } });
+    const notice = JSON.stringify(outcomeNotice(active).blocks);
+    expect(notice).toContain('Access granted until <!date^1714566600^');
+    expect(notice).not.toContain('Press');
+    expect(notice).toContain('\\"I\'m done\\" and \\"Ask for more time\\" are on your request above.');
+    expect(JSON.stringify(requestReceivedNotice(active).blocks)).toContain('Press \\"I\'m done\\" to end it sooner.');
   });
 
   it('keeps every section within 3000 characters, however long the reasons', () => {

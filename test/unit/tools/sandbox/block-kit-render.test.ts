@@ -42,6 +42,30 @@ describe('mrkdwn as HTML', () => {
   });
 });
 
+/** What a reader's text is, tags taken out (what copying or searching the page finds). */
+const textOf = (html: string) => html.replace(/<[^>]*>/g, '');
+
+describe('emoji on a machine without an emoji font', () => {
+  it('draws the emoji Latch sends as inline SVGs, keeping each character in the text', () => {
+    const html = mrkdwnHtml('✅ *Approved* · ⛔ Denied · ⏹️ ended · ⚠️ failed');
+    expect(html.match(/<svg /g)).toHaveLength(4);
+    expect(html).toContain('<span class="emoji" data-emoji="✅"><svg viewBox="0 0 20 20"');
+    expect(html).toContain('<strong>Approved</strong>');
+    expect(textOf(html)).toBe('✅ Approved · ⛔ Denied · ⏹️ ended · ⚠️ failed');
+  });
+
+  it('draws them in headers, buttons and code too, and leaves an emoji it has no drawing for as text', () => {
+    expect(renderBlocks([{ type: 'header', text: { type: 'plain_text', text: '🚨 Revocation overdue' } }], context())).toContain('data-emoji="🚨"');
+    expect(mrkdwnHtml('`⏳ waiting`')).toMatch(/^<code><span class="emoji" data-emoji="⏳">.*<\/span> waiting<\/code>$/);
+    expect(mrkdwnHtml('🦄 unicorn')).toBe('🦄 unicorn');
+  });
+
+  it('touches nothing inside a tag: a name with an emoji in a mention stays text, escaped', () => {
+    const named: Directory = { ...directory, userName: (id) => (id === 'U7' ? '✅ "Checked" <b>' : undefined) };
+    expect(mrkdwnHtml('<@U7>', named)).toBe('<span class="mention" data-user-id="U7">@✅ &quot;Checked&quot; &lt;b&gt;</span>');
+  });
+});
+
 describe('Block Kit as HTML', () => {
   it("draws Latch's approval message: header, fields, context and the styled Approve and Deny buttons", () => {
     const html = renderBlocks(approvalMessage(requestView({ requiredApprovals: 2 })).blocks, context());
