@@ -109,7 +109,8 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
       const signal = stopWaiting ? AbortSignal.any([hungUp.signal, stopWaiting]) : hungUp.signal;
       const waited = await waitForRequest(services, { requesterId: caller.requesterId, requestId: id!, timeoutMs: wait.data * 1000, signal });
       if (!waited.ok) return refused(res, waited);
-      if (!hungUp.signal.aborted) sendJson(res, 200, resourceOf(waited));
+      if (hungUp.signal.aborted) logger.debug({ machine: caller.machineId, accessRequestId: waited.id }, 'long-poll ended early: the client hung up');
+      else sendJson(res, 200, resourceOf(waited));
     } finally {
       res.off('close', onClose);
     }

@@ -69,7 +69,8 @@ beforeAll(async () => {
     LATCH_QUEUE_PREFIX: `latch-request-wait-${process.pid}`,
     HOOK_SECRET,
     PORT: String(await freePort()),
-    LOG_LEVEL: 'info',
+    // The end of a long-poll whose client hung up is logged at debug.
+    LOG_LEVEL: 'debug',
   };
   baseUrl = `http://127.0.0.1:${env.PORT}`;
   for (const machine of ['deploy-pipeline', 'other-bot']) {
@@ -97,9 +98,13 @@ interface ApiRequest {
   outcome: string | null;
 }
 
-function api(path: string, { token = tokens['deploy-pipeline'], method = 'GET', body, headers = {} }: { token?: string | undefined; method?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Response> {
+function api(
+  path: string,
+  { token = tokens['deploy-pipeline'], method = 'GET', body, headers = {}, signal }: { token?: string | undefined; method?: string; body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {},
+): Promise<Response> {
   return fetch(`${baseUrl}/api/v1${path}`, {
     method,
+    ...(signal ? { signal } : {}),
     headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
@@ -167,6 +172,18 @@ describe('waiting for a decision (long-poll)', { timeout: 90_000 }, () => {
     expect((await answer.json()) as ApiRequest).toMatchObject({ id: request.id, state: 'pending_approval' });
     // wait=0 reads it at once.
     expect(((await (await api(`/requests/${request.id}?wait=0`)).json()) as ApiRequest).state).toBe('pending_approval');
+  });
+
+  it('stops waiting when the client hangs up', async () => {
+    const request = await ask('long-poll abandoned by its client');
+    const hangUp = new AbortController();
+    const waiting = api(`/requests/${request.id}?wait=60`, { signal: hangUp.signal }).catch((error: unknown) => error);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    hangUp.abort();
+    expect(await waiting).toMatchObject({ name: 'AbortError' });
+    // Well before the 60 s asked for: the wait ended with the connection.
+    const ended = await latch.waitForLog((line) => line.msg === 'long-poll ended early: the client hung up' && line.accessRequestId === request.id, 20_000);
+    expect(ended).toMatchObject({ machine: 'deploy-pipeline' });
   });
 
   it('refuses a wait that is not a whole number of seconds from 0 to 60', async () => {
