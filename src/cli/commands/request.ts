@@ -64,7 +64,8 @@ export async function requestCommand(options: RequestOptions, client: LatchApiCl
     const left = deadline - Date.now();
     if (left <= 0) {
       write(request, options.format);
-      throw new CliError(`timed out after ${formatDuration(options.timeoutSeconds!)} waiting for request ${request.id}; it is still ${request.state.replace('_', ' ')} in Slack`, REQUEST_EXIT.timedOut);
+      const still = request.state === 'approved' ? 'it is approved and still being granted' : 'it is still pending approval in Slack';
+      throw new CliError(`timed out after ${formatDuration(options.timeoutSeconds!)} waiting for request ${request.id}; ${still}`, REQUEST_EXIT.timedOut);
     }
     request = requestOf(await client.waitForRequest(request.id, Math.min(MAX_WAIT_SECONDS, Math.ceil(left / 1000)))).request;
   }
