@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { asksTheSame, idempotencySubmissionKey, parseIdempotencyKey } from '../domain/idempotency-key.ts';
 import type { Logger } from '../logging/logger.ts';
 import { authenticateMachine } from '../services/authenticate-machine.ts';
 import { endAccessEarly } from '../services/end-access-early.ts';
 import { listOwnAccess, readOwnRequest, type OwnRequest } from '../services/read-own-request.ts';
 import { requestAccess } from '../services/request-access.ts';
 import { waitForRequest } from '../services/wait-for-request.ts';
-import { asksTheSame, idempotencySubmissionKey, parseIdempotencyKey } from '../domain/idempotency-key.ts';
 import type { Refused } from '../services/refusal.ts';
 import type { ServiceContext } from '../services/service-context.ts';
 import { readLimitedBody } from '../slack/request-body.ts';
