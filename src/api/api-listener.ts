@@ -1,13 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { asksTheSame, idempotencySubmissionKey, parseIdempotencyKey } from '../domain/idempotency-key.ts';
 import type { Logger } from '../logging/logger.ts';
 import { authenticateMachine } from '../services/authenticate-machine.ts';
 import { endAccessEarly } from '../services/end-access-early.ts';
 import { listOwnAccess, readOwnRequest, type OwnRequest } from '../services/read-own-request.ts';
 import { requestAccess } from '../services/request-access.ts';
+import { waitForRequest } from '../services/wait-for-request.ts';
 import type { Refused } from '../services/refusal.ts';
 import type { ServiceContext } from '../services/service-context.ts';
 import { readLimitedBody } from '../slack/request-body.ts';
-import { createRequestBody, type ApiRequestState, type RequestResource } from './api-schemas.ts';
+import { createRequestBody, waitSeconds, type ApiRequestState, type RequestResource } from './api-schemas.ts';
 import { API_PREFIX, openApiDocument } from './openapi.ts';
 import { sendProblem, statusOfRefusal } from './problem.ts';
 import { PrincipalRateLimiter } from './rate-limiter.ts';
@@ -23,12 +25,24 @@ interface Caller {
 
 type Handler = (req: IncomingMessage, res: ServerResponse, caller: Caller, id: string | undefined) => Promise<void>;
 
+export interface ApiListenerOptions {
+  services: ServiceContext;
+  logger: Logger;
+  limiter?: PrincipalRateLimiter;
+  /**
+   * Aborted when the process shuts down: every long-poll (`?wait=`) answers at once with the
+   * request as it is, so a waiting client never holds shutdown for up to a minute. The client
+   * asks again, of another process.
+   */
+  stopWaiting?: AbortSignal;
+}
+
 /**
  * `/api/v1`: machines ask for access with a bearer token and call the same use cases Slack's
  * listeners call; people still decide in Slack. Every call is authenticated (token.ts rules),
  * rate-limited per machine, and answered with JSON or a problem+json refusal.
  */
-export function createApiListener({ services, logger, limiter = new PrincipalRateLimiter() }: { services: ServiceContext; logger: Logger; limiter?: PrincipalRateLimiter }) {
+export function createApiListener({ services, logger, limiter = new PrincipalRateLimiter(), stopWaiting }: ApiListenerOptions) {
   const openapi = JSON.stringify(openApiDocument());
   const routes: Array<{ pattern: RegExp; methods: Record<string, Handler> }> = [
     { pattern: /^\/requests$/, methods: { POST: createRequest } },
@@ -45,6 +59,8 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
   }
 
   async function createRequest(req: IncomingMessage, res: ServerResponse, caller: Caller): Promise<void> {
+    const idempotency = idempotencyKeyOf(req);
+    if (!idempotency.ok) return sendProblem(res, 422, 'invalid_idempotency_key', idempotency.message, { errors: { 'Idempotency-Key': idempotency.message } });
     const body = await readJsonBody(req, res);
     if (body === undefined) return;
     const parsed = createRequestBody.safeParse(body);
@@ -54,13 +70,50 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
       return;
     }
     const { resource, role, duration, reason, ticket } = parsed.data;
-    const made = await requestAccess(services, { requesterId: caller.requesterId, resourceId: resource, role, duration, reason, ticket: ticket ?? null, tokenId: caller.tokenId });
+    const made = await requestAccess(services, {
+      requesterId: caller.requesterId,
+      resourceId: resource,
+      role,
+      duration,
+      reason,
+      ticket: ticket ?? null,
+      tokenId: caller.tokenId,
+      submissionKey: idempotency.key === null ? null : idempotencySubmissionKey(caller.requesterId, idempotency.key),
+    });
     if (!made.ok) return refused(res, made);
-    await answerRequest(res, caller, made.requestId, 201);
+    if (!made.resubmitted) return answerRequest(res, caller, made.requestId, 201);
+    // The same key again: the request it made, unless this body asks for something else.
+    const own = await readOwnRequest(services, { requesterId: caller.requesterId, requestId: made.requestId });
+    if (!own.ok) return refused(res, own);
+    if (!asksTheSame(own, parsed.data, services.minimumDurationSeconds)) {
+      logger.warn({ machine: caller.machineId, accessRequestId: own.id }, 'an Idempotency-Key was reused for a different request');
+      return sendProblem(res, 422, 'idempotency_key_reused', `This Idempotency-Key was already used for request ${own.id}, which asked for something else: use a new key for a new request.`, {
+        errors: { 'Idempotency-Key': 'already used for a different request' },
+      });
+    }
+    sendJson(res, 200, resourceOf(own), { 'idempotent-replayed': 'true' });
   }
 
-  async function getRequest(_req: IncomingMessage, res: ServerResponse, caller: Caller, id: string | undefined): Promise<void> {
-    await answerRequest(res, caller, id!, 200);
+  async function getRequest(req: IncomingMessage, res: ServerResponse, caller: Caller, id: string | undefined): Promise<void> {
+    const raw = new URL(req.url ?? '', 'http://latch').searchParams.get('wait');
+    if (raw === null) return answerRequest(res, caller, id!, 200);
+    const wait = /^\d{1,3}$/.test(raw) ? waitSeconds.safeParse(Number(raw)) : null;
+    if (!wait?.success) {
+      return sendProblem(res, 422, 'invalid_wait', `wait must be a whole number of seconds from 0 to 60, not "${raw.slice(0, 20)}": ask again to wait longer.`, { errors: { wait: 'a whole number from 0 to 60' } });
+    }
+    // The wait ends early when the client hangs up (nobody to answer) or Latch shuts down.
+    const hungUp = new AbortController();
+    const onClose = () => hungUp.abort();
+    res.once('close', onClose);
+    try {
+      const signal = stopWaiting ? AbortSignal.any([hungUp.signal, stopWaiting]) : hungUp.signal;
+      const waited = await waitForRequest(services, { requesterId: caller.requesterId, requestId: id!, timeoutMs: wait.data * 1000, signal });
+      if (!waited.ok) return refused(res, waited);
+      if (hungUp.signal.aborted) logger.debug({ machine: caller.machineId, accessRequestId: waited.id }, 'long-poll ended early: the client hung up');
+      else sendJson(res, 200, resourceOf(waited));
+    } finally {
+      res.off('close', onClose);
+    }
   }
 
   async function releaseRequest(_req: IncomingMessage, res: ServerResponse, caller: Caller, id: string | undefined): Promise<void> {
@@ -144,8 +197,16 @@ function refused(res: ServerResponse, { refusal }: Refused): void {
   sendProblem(res, statusOfRefusal(refusal.code), refusal.code, refusal.message, refusal.fields ? { errors: { ...refusal.fields } } : {});
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers }).end(JSON.stringify(body));
+}
+
+/** The Idempotency-Key header, if sent (key null when not), or why it is not a key. */
+function idempotencyKeyOf(req: IncomingMessage): { ok: true; key: string | null } | { ok: false; message: string } {
+  const header = req.headers['idempotency-key'];
+  if (header === undefined) return { ok: true, key: null };
+  // Node joins a repeated header's values with ", ": typed as a list, it never is one here.
+  return parseIdempotencyKey(Array.isArray(header) ? header.join(', ') : header);
 }
 
 const iso = (at: Date | null) => at?.toISOString() ?? null;

@@ -15,6 +15,13 @@ export const createRequestBody = z
     ticket: z.string().min(1).max(MAX_TICKET_LENGTH).optional().describe('A ticket reference, when the resource asks for one'),
   });
 
+/** `GET /requests/{id}?wait=N`: how long to hold the answer until the request settles. */
+export const waitSeconds = z
+  .int()
+  .min(0)
+  .max(60)
+  .describe('Seconds to wait, at most 60, for the request to settle (granted, denied, expired, cancelled, failed) before answering; the answer comes as soon as it does, or with the request still pending when the time is up. Ask again to wait longer.');
+
 const API_STATES = ['pending_approval', 'approved', 'active', 'revoked', 'denied', 'cancelled', 'expired', 'failed'] as const;
 export type ApiRequestState = (typeof API_STATES)[number];
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { apiSchemas } from './api-schemas.ts';
+import { MAX_IDEMPOTENCY_KEY_LENGTH } from '../domain/idempotency-key.ts';
+import { apiSchemas, waitSeconds } from './api-schemas.ts';
 
 /** The path every API route lives under, on latch web's port. */
 export const API_PREFIX = '/api/v1';
@@ -7,6 +8,13 @@ export const API_PREFIX = '/api/v1';
 const ref = (id: string) => ({ $ref: `#/components/schemas/${id}` });
 const json = (id: string) => ({ content: { 'application/json': { schema: ref(id) } } });
 const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: ref('Problem') } } });
+const idempotencyKey = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description: 'Makes a retry safe: the same key and body from the same machine answer the request the first call made (200, Idempotent-Replayed: true) instead of making another',
+  schema: { type: 'string', minLength: 1, maxLength: MAX_IDEMPOTENCY_KEY_LENGTH, pattern: '^[\\x20-\\x7e]+$' },
+};
 const requestId = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const errors = {
   401: problem('No token, or one that is invalid, expired, revoked or of a machine no longer in the policy'),
@@ -37,16 +45,24 @@ export function openApiDocument(): Record<string, unknown> {
         post: {
           operationId: 'createRequest',
           summary: 'Ask for access; answers pending_approval while people decide in Slack, or the refusal',
+          parameters: [idempotencyKey],
           requestBody: { required: true, ...json('CreateRequest') },
-          responses: { 201: { description: 'The request was made', ...json('Request') }, 403: problem('The policy does not allow it'), 409: problem('A limit of the policy'), 422: problem('The body is not a valid request'), ...errors },
+          responses: {
+            200: { description: 'The same Idempotency-Key and body as an earlier call: the request that call made', headers: { 'Idempotent-Replayed': { schema: { type: 'string', const: 'true' } } }, ...json('Request') },
+            201: { description: 'The request was made', ...json('Request') },
+            403: problem('The policy does not allow it'),
+            409: problem('A limit of the policy'),
+            422: problem('The body is not a valid request, or its Idempotency-Key was used for a different one'),
+            ...errors,
+          },
         },
       },
       '/requests/{id}': {
         get: {
           operationId: 'getRequest',
-          summary: "One of the caller's own requests",
-          parameters: [requestId],
-          responses: { 200: { description: 'The request', ...json('Request') }, 404: problem('No such request among the caller\'s'), ...errors },
+          summary: "One of the caller's own requests; with ?wait=N, once it settles or N seconds have passed (long-poll)",
+          parameters: [requestId, { name: 'wait', in: 'query', required: false, schema: withoutDialect(z.toJSONSchema(waitSeconds) as Record<string, unknown>) }],
+          responses: { 200: { description: 'The request', ...json('Request') }, 404: problem('No such request among the caller\'s'), 422: problem('wait is not a whole number from 0 to 60'), ...errors },
         },
       },
       '/requests/{id}/release': {

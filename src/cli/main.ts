@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { parseDuration } from '../domain/duration.ts';
 import { UsageError } from './cli-error.ts';
 import type { ExportFormat } from './commands/audit-export.ts';
 import type { TestOnlySettings } from '../runtime/wiring.ts';
@@ -41,12 +42,21 @@ Commands:
   token list [machine]
                      the machines' API tokens and whether each is valid, expired or revoked
   token revoke <id>  revoke an API token at once
+  request <resource> <role> <duration> --reason "..." [--ticket T] [--wait] [--timeout 30m]
+          [--format text|json|env] [--idempotency-key K]
+                     ask Latch's API for access as a machine (LATCH_URL, LATCH_TOKEN); with
+                     --wait, wait while people decide in Slack (at most --timeout). Exit 0
+                     granted (or asked, without --wait), 2 denied, 3 expired undecided,
+                     4 timed out waiting, 5 refused (policy, limit, bad request), 6 cancelled
+                     or failed, 64 usage, 78 LATCH_URL/LATCH_TOKEN wrong, 69 Latch unreachable
+  release <id> [--format text|json|env]
+                     end a request's access early, once the task is done (same exit codes)
   help               show this text
 
 Configuration comes from the environment: see .env.example.`;
 
 const argsSchema = z.object({
-  command: z.enum(['start', 'web', 'worker', 'migrate', 'access', 'audit', 'digest', 'policy', 'token', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
+  command: z.enum(['start', 'web', 'worker', 'migrate', 'access', 'audit', 'digest', 'policy', 'token', 'request', 'release', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
 });
 
 async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
@@ -74,6 +84,12 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
         'so-far': { type: 'boolean', default: false },
         // token create
         expires: { type: 'string' },
+        // request (and --format)
+        reason: { type: 'string' },
+        ticket: { type: 'string' },
+        wait: { type: 'boolean', default: false },
+        timeout: { type: 'string' },
+        'idempotency-key': { type: 'string' },
       },
     });
   } catch (error) {
@@ -86,6 +102,11 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
   }
   const args = argsSchema.safeParse({ command });
   if (!args.success) throw new UsageError(args.error.issues[0]?.message ?? 'bad arguments');
+  if (args.data.command === 'request' || args.data.command === 'release') return requestSubcommand(args.data.command, extra, parsed.values);
+  for (const option of ['reason', 'ticket', 'timeout', 'idempotency-key'] as const) {
+    if (parsed.values[option] !== undefined) throw new UsageError(`--${option} only applies to \`latch request\``);
+  }
+  if (parsed.values.wait) throw new UsageError('--wait only applies to `latch request`');
   if (args.data.command === 'audit') return auditSubcommand(extra, parsed.values);
   if (args.data.command === 'policy') return policySubcommand(extra, parsed.values);
   if (args.data.command === 'token') return tokenSubcommand(extra, parsed.values.expires);
@@ -156,6 +177,38 @@ async function auditSubcommand(
     return;
   }
   throw new UsageError('`latch audit` takes: verify [--file export.jsonl] | export [--since time] [--until time] [--format jsonl|csv]');
+}
+
+const REQUEST_USAGE = '`latch request` takes: <resource> <role> <duration> --reason "..." [--ticket T] [--wait] [--timeout 30m] [--format text|json|env] [--idempotency-key K]';
+
+async function requestSubcommand(
+  command: 'request' | 'release',
+  extra: string[],
+  options: { reason?: string | undefined; ticket?: string | undefined; wait?: boolean | undefined; timeout?: string | undefined; format?: string | undefined; 'idempotency-key'?: string | undefined; [other: string]: unknown },
+): Promise<void> {
+  const others = ['groups', 'at', 'file', 'since', 'until', 'anchor', 'expires'].filter((option) => options[option] !== undefined);
+  if (others.length > 0 || options['dry-run'] || options['allow-unsigned'] || options['chain-only']) throw new UsageError(`--${others[0] ?? 'dry-run'} does not apply to \`latch ${command}\``);
+  const format = options.format ?? 'text';
+  if (format !== 'text' && format !== 'json' && format !== 'env') throw new UsageError(`--format must be text, json or env, not "${format}"`);
+  const { requestCommand, releaseCommand } = await import('./commands/request.ts');
+  if (command === 'release') {
+    if (extra.length !== 1) throw new UsageError('`latch release` takes: <request id> [--format text|json|env]');
+    if (options.reason !== undefined || options.ticket !== undefined || options.wait || options.timeout !== undefined || options['idempotency-key'] !== undefined) {
+      throw new UsageError('`latch release` takes only a request id and --format');
+    }
+    return releaseCommand(extra[0]!, format);
+  }
+  const [resource, role, duration, ...rest] = extra;
+  if (!resource || !role || !duration || rest.length > 0) throw new UsageError(REQUEST_USAGE);
+  if (!options.reason?.trim()) throw new UsageError('--reason is required: say why, for the approvers in Slack');
+  if (options.timeout !== undefined && !options.wait) throw new UsageError('--timeout bounds --wait: add --wait, or leave --timeout out');
+  let timeoutSeconds: number | undefined;
+  if (options.timeout !== undefined) {
+    const parsedTimeout = parseDuration(options.timeout, 1);
+    if (!parsedTimeout.ok) throw new UsageError(`--timeout: ${parsedTimeout.message}`);
+    timeoutSeconds = parsedTimeout.seconds;
+  }
+  return requestCommand({ resource, role, duration, reason: options.reason, ticket: options.ticket, wait: options.wait === true, timeoutSeconds, format, idempotencyKey: options['idempotency-key'] });
 }
 
 const TOKEN_USAGE = '`latch token` takes: create <machine> [--expires 30d] | list [machine] | revoke <id>';

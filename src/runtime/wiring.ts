@@ -154,11 +154,15 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
       const jobs = await startJobs({ latch, queues, providers: source.providers, databaseUrl: env.DATABASE_URL, logger, metrics });
       shutdown.add(finishingPart('the jobs', jobs));
     }
+    // At shutdown the API's long-polls answer at once with the request as it is: a client waiting
+    // up to a minute for a decision must not hold the process that long.
+    const apiWaits = new AbortController();
+    shutdown.add({ name: "the API's long-polls", stopTaking: () => apiWaits.abort() });
     // Listening comes late: Slack's requests and the probes arrive once what they reach is built.
     const server = await startHttpServer({
       port: env.PORT,
       // Role: a worker answers /healthz, /readyz and /metrics only.
-      ...(role !== 'worker' ? { slack: latch.transport.requestListener, api: { prefix: API_PREFIX, serve: createApiListener({ services: latch.services, logger }) } } : {}),
+      ...(role !== 'worker' ? { slack: latch.transport.requestListener, api: { prefix: API_PREFIX, serve: createApiListener({ services: latch.services, logger, stopWaiting: apiWaits.signal }) } } : {}),
       readiness: readinessCheck({ db, redis, queuePrefix: env.LATCH_QUEUE_PREFIX, policyVersion: () => source.policy.version, slackSocket: () => latch.transport.socketState() }),
       metrics: () => metrics.scrape(),
       logger,

@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { asksTheSame, idempotencySubmissionKey, parseIdempotencyKey } from '../../../src/domain/idempotency-key.ts';
+
+describe('Idempotency-Key', () => {
+  it('takes printable ASCII keys up to 200 characters', () => {
+    expect(parseIdempotencyKey('run-42/attempt 1:deploy')).toEqual({ ok: true, key: 'run-42/attempt 1:deploy' });
+    expect(parseIdempotencyKey('k'.repeat(200)).ok).toBe(true);
+  });
+
+  it('refuses an empty key, a long one and one with control or non-ASCII characters, saying why', () => {
+    expect(parseIdempotencyKey('')).toMatchObject({ ok: false, message: expect.stringMatching(/empty/) });
+    expect(parseIdempotencyKey('k'.repeat(201))).toMatchObject({ ok: false, message: expect.stringMatching(/201 characters long: keep it to 200/) });
+    for (const key of ['a\tb', 'a\u0000b', 'clé']) expect(parseIdempotencyKey(key)).toMatchObject({ ok: false, message: expect.stringMatching(/printable ASCII/) });
+  });
+
+  it("keeps one requester's keys apart from another's", () => {
+    expect(idempotencySubmissionKey('machine:a', 'k')).not.toBe(idempotencySubmissionKey('machine:b', 'k'));
+    // Nor can a key be chosen to look like another requester's.
+    expect(idempotencySubmissionKey('machine:a', 'b:k')).not.toBe(idempotencySubmissionKey('machine:a:b', 'k'));
+  });
+
+  const stored = { resourceId: 'prod-db', role: 'read', durationSeconds: 900, reason: 'deploy 4f2a', ticket: null };
+  const body = { resource: 'prod-db', role: 'read', duration: '15m', reason: 'deploy 4f2a' };
+
+  it('treats the same request in other words as the same', () => {
+    expect(asksTheSame(stored, body)).toBe(true);
+    expect(asksTheSame(stored, { ...body, duration: '900s', reason: '  deploy 4f2a ', ticket: '  ' })).toBe(true);
+  });
+
+  it('tells any difference in what is asked', () => {
+    for (const other of [{ resource: 'billing-db' }, { role: 'write' }, { duration: '16m' }, { duration: 'soon' }, { reason: 'deploy 4f2b' }, { ticket: 'OPS-1' }]) {
+      expect(asksTheSame(stored, { ...body, ...other }), JSON.stringify(other)).toBe(false);
+    }
+  });
+});
