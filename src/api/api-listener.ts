@@ -150,7 +150,8 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 
 const iso = (at: Date | null) => at?.toISOString() ?? null;
 
-function resourceOf(request: OwnRequest): RequestResource {
+/** A request as the API and the MCP tools answer with it. */
+export function resourceOf(request: OwnRequest): RequestResource {
   const state: ApiRequestState = request.state === 'pending' ? 'pending_approval' : request.state;
   return {
     id: request.id,

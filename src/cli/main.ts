@@ -40,12 +40,14 @@ Commands:
   token list [machine]
                      the machines' API tokens and whether each is valid, expired or revoked
   token revoke <id>  revoke an API token at once
+  mcp                an MCP server on stdin/stdout for an AI agent running locally: forwards its
+                     tool calls to the Latch at LATCH_URL with the machine token LATCH_TOKEN
   help               show this text
 
 Configuration comes from the environment: see .env.example.`;
 
 const argsSchema = z.object({
-  command: z.enum(['start', 'web', 'worker', 'migrate', 'access', 'audit', 'digest', 'policy', 'token', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
+  command: z.enum(['start', 'web', 'worker', 'migrate', 'access', 'audit', 'digest', 'policy', 'token', 'mcp', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
 });
 
 async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
@@ -107,6 +109,9 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
   } else if (name === 'access') {
     const { accessListCommand } = await import('./commands/access-list.ts');
     await accessListCommand();
+  } else if (name === 'mcp') {
+    const { mcpCommand } = await import('./commands/mcp.ts');
+    await mcpCommand();
   } else {
     const { startCommand } = await import('./commands/start.ts');
     await startCommand(name === 'web' || name === 'worker' ? name : 'all', testOnly);

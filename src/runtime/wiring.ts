@@ -16,6 +16,9 @@ import type { AccessContext } from '../services/access-context.ts';
 import { portOf, startHttpServer } from '../slack/http-server.ts';
 import { createApiListener } from '../api/api-listener.ts';
 import { API_PREFIX } from '../api/openapi.ts';
+import { PrincipalRateLimiter } from '../api/rate-limiter.ts';
+import { createMcpListener } from '../mcp/mcp-listener.ts';
+import { MCP_PATH } from '../mcp/mcp-path.ts';
 import { RedisSeenSignatures } from '../slack/seen-signatures.ts';
 import type { SlackTransport } from '../slack/slack-transport.ts';
 import { PostgresAccessLocks } from '../store/access-lock.ts';
@@ -158,7 +161,7 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
     const server = await startHttpServer({
       port: env.PORT,
       // Role: a worker answers /healthz, /readyz and /metrics only.
-      ...(role !== 'worker' ? { slack: latch.transport.requestListener, api: { prefix: API_PREFIX, serve: createApiListener({ services: latch.services, logger }) } } : {}),
+      ...(role !== 'worker' ? machineListeners(latch, logger) : {}),
       readiness: readinessCheck({ db, redis, queuePrefix: env.LATCH_QUEUE_PREFIX, policyVersion: () => source.policy.version, slackSocket: () => latch.transport.socketState() }),
       metrics: () => metrics.scrape(),
       logger,
@@ -175,6 +178,19 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
     await shutdown.run('start-up failed');
     throw error;
   }
+}
+
+/**
+ * What a `latch web` serves besides probes: Slack's requests, and the machines' /api/v1 and /mcp,
+ * which share one rate limiter, so a machine cannot double its calls by using both.
+ */
+function machineListeners(latch: Latch, logger: Logger) {
+  const limiter = new PrincipalRateLimiter();
+  return {
+    slack: latch.transport.requestListener,
+    api: { prefix: API_PREFIX, serve: createApiListener({ services: latch.services, logger, limiter }) },
+    mcp: { path: MCP_PATH, serve: createMcpListener({ services: latch.services, logger, limiter }) },
+  };
 }
 
 /**
