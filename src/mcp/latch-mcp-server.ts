@@ -5,6 +5,7 @@ import { accessList, createRequestBody, requestResource, type RequestResource } 
 import { resourceOf } from '../api/api-listener.ts';
 import { endAccessEarly } from '../services/end-access-early.ts';
 import { listOwnAccess, readOwnRequest } from '../services/read-own-request.ts';
+import type { Logger } from '../logging/logger.ts';
 import type { Refused } from '../services/refusal.ts';
 import { requestAccess } from '../services/request-access.ts';
 import type { ServiceContext } from '../services/service-context.ts';
@@ -33,9 +34,11 @@ const requestId = z.string().min(1).max(64).describe('The request id request_acc
  * agent can read. A tool sees only its caller's own requests: another's id is not found. There is
  * no tool to approve or deny: machines never decide.
  *
- * One server a call (the HTTP endpoint is stateless): the caller is fixed when it is built.
+ * One server a call (the HTTP endpoint is stateless): the caller is fixed when it is built. A tool
+ * that fails unexpectedly answers a plain tool error and logs why: the SDK would otherwise hand the
+ * agent the error's own message, which may say more about Latch's insides than an agent should read.
  */
-export function createLatchMcpServer(services: ServiceContext, caller: McpCaller, hangUp: AbortSignal): McpServer {
+export function createLatchMcpServer({ services, logger, caller, hangUp }: { services: ServiceContext; logger: Logger; caller: McpCaller; hangUp: AbortSignal }): McpServer {
   const server = new McpServer(LATCH_MCP_SERVER, {
     instructions:
       'Latch gives temporary access to sensitive resources once people approve it in Slack. Call request_access with the task you are doing, then wait_for_decision with the request id until it is active (or ends without access), and release_access as soon as the task is done.',
@@ -54,11 +57,11 @@ export function createLatchMcpServer(services: ServiceContext, caller: McpCaller
       outputSchema: requestResource.shape,
       annotations: { destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
-    async ({ resource, role, duration, reason, ticket }) => {
+    safely('request_access', async ({ resource, role, duration, reason, ticket }) => {
       const made = await requestAccess(services, { requesterId: caller.requesterId, resourceId: resource, role, duration, reason, ticket: ticket ?? null, tokenId: caller.tokenId });
       if (!made.ok) return refusedResult(made);
       return ownRequestResult(made.requestId);
-    },
+    }),
   );
 
   server.registerTool(
@@ -70,7 +73,7 @@ export function createLatchMcpServer(services: ServiceContext, caller: McpCaller
       outputSchema: requestResource.shape,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    async ({ id }) => ownRequestResult(id),
+    safely('check_request', ({ id }) => ownRequestResult(id)),
   );
 
   server.registerTool(
@@ -85,13 +88,13 @@ export function createLatchMcpServer(services: ServiceContext, caller: McpCaller
       outputSchema: requestResource.shape,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    async ({ id, seconds }, extra) => {
+    safely('wait_for_decision', async ({ id, seconds }, extra) => {
       // The MCP client cancelling the call, or its HTTP request hanging up: either ends the wait.
       const signal = AbortSignal.any([extra.signal, hangUp]);
       const waited = await waitForRequest(services, { requesterId: caller.requesterId, requestId: id, timeoutMs: seconds * 1000, signal });
       if (!waited.ok) return refusedResult(waited);
       return requestResult(resourceOf(waited));
-    },
+    }),
   );
 
   server.registerTool(
@@ -102,12 +105,12 @@ export function createLatchMcpServer(services: ServiceContext, caller: McpCaller
       outputSchema: accessList.shape,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    async () => {
+    safely('list_access', async () => {
       const access = (await listOwnAccess(services, caller.requesterId)).map(resourceOf);
       const lines = access.map((request) => `- ${summaryOf(request)}`);
       const text = access.length === 0 ? 'You hold no access from Latch.' : `Your access (${access.length}):\n${lines.join('\n')}`;
       return { content: [{ type: 'text', text }], structuredContent: { access } };
-    },
+    }),
   );
 
   server.registerTool(
@@ -119,15 +122,27 @@ export function createLatchMcpServer(services: ServiceContext, caller: McpCaller
       outputSchema: requestResource.shape,
       annotations: { destructiveHint: true, idempotentHint: true, openWorldHint: false },
     },
-    async ({ id }) => {
+    safely('release_access', async ({ id }) => {
       // Only the caller's own: another's request answers as one that does not exist.
       const own = await readOwnRequest(services, { requesterId: caller.requesterId, requestId: id });
       if (!own.ok) return refusedResult(own);
       const ended = await endAccessEarly(services, { requestId: id, userId: caller.requesterId, tokenId: caller.tokenId });
       if (!ended.ok) return refusedResult(ended);
       return ownRequestResult(id);
-    },
+    }),
   );
+
+  /** The tool's handler, with an unexpected failure logged and answered without its details. */
+  function safely<Args extends unknown[]>(tool: string, handler: (...args: Args) => Promise<CallToolResult>): (...args: Args) => Promise<CallToolResult> {
+    return async (...args) => {
+      try {
+        return await handler(...args);
+      } catch (error) {
+        logger.error({ err: error, tool, machine: caller.machineId }, 'an MCP tool failed');
+        return { content: [{ type: 'text', text: `Latch could not run ${tool} because of an internal error; it is logged. Try again later.` }], isError: true };
+      }
+    };
+  }
 
   async function ownRequestResult(id: string): Promise<CallToolResult> {
     const own = await readOwnRequest(services, { requesterId: caller.requesterId, requestId: id });

@@ -44,7 +44,7 @@ export function createMcpListener({ services, logger, limiter = new PrincipalRat
     }
 
     const hangUp = new AbortController();
-    const server = createLatchMcpServer(services, caller, hangUp.signal);
+    const server = createLatchMcpServer({ services, logger, caller, hangUp: hangUp.signal });
     // Stateless: no session id, and plain JSON answers (nothing is streamed back to an agent).
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     res.once('close', () => {
