@@ -197,6 +197,17 @@ describe('the MCP server', { timeout: 120_000 }, () => {
     expect(requestTool.inputSchema.required).toEqual(expect.arrayContaining(['resource', 'role', 'duration', 'reason']));
     expect(requestTool.outputSchema).toBeDefined();
     expect(client.getServerVersion()?.name).toBe('latch');
+    // As the README's curl asks: one POST, no session, plain JSON back.
+    const listed = await fetch(`${baseUrl}/mcp`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokens['http-agent']}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    expect(listed.status).toBe(200);
+    expect(listed.headers.get('mcp-session-id')).toBeNull();
+    const body = (await listed.json()) as { result: { tools: Array<{ name: string }> } };
+    expect(body.result.tools).toHaveLength(5);
+    expect((await fetch(`${baseUrl}/mcp`, { headers: { authorization: `Bearer ${tokens['http-agent']}` } })).status).toBe(405);
     const approve = await client.callTool({ name: 'approve_request', arguments: { id: '00000000-0000-7000-8000-000000000000' } }).catch((error: Error) => ({ isError: true, content: [{ type: 'text', text: error.message }] }));
     expect(approve.isError).toBe(true);
     expect(JSON.stringify(approve.content)).toContain('Tool approve_request not found');
