@@ -34,11 +34,13 @@ const requestId = z.string().min(1).max(64).describe('The request id request_acc
  * agent can read. A tool sees only its caller's own requests: another's id is not found. There is
  * no tool to approve or deny: machines never decide.
  *
- * One server a call (the HTTP endpoint is stateless): the caller is fixed when it is built. A tool
+ * One server a call (the HTTP endpoint is stateless): the caller is fixed when it is built, and
+ * `ending` aborts when the call is ending (its client hung up, or this process is shutting down),
+ * which cuts a wait short: it answers the request as it stands, and the agent asks again. A tool
  * that fails unexpectedly answers a plain tool error and logs why: the SDK would otherwise hand the
  * agent the error's own message, which may say more about Latch's insides than an agent should read.
  */
-export function createLatchMcpServer({ services, logger, caller, hangUp }: { services: ServiceContext; logger: Logger; caller: McpCaller; hangUp: AbortSignal }): McpServer {
+export function createLatchMcpServer({ services, logger, caller, ending }: { services: ServiceContext; logger: Logger; caller: McpCaller; ending: AbortSignal }): McpServer {
   const server = new McpServer(LATCH_MCP_SERVER, {
     instructions:
       'Latch gives temporary access to sensitive resources once people approve it in Slack. Call request_access with the task you are doing, then wait_for_decision with the request id until it is active (or ends without access), and release_access as soon as the task is done.',
@@ -89,8 +91,8 @@ export function createLatchMcpServer({ services, logger, caller, hangUp }: { ser
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     safely('wait_for_decision', async ({ id, seconds }, extra) => {
-      // The MCP client cancelling the call, or its HTTP request hanging up: either ends the wait.
-      const signal = AbortSignal.any([extra.signal, hangUp]);
+      // The MCP client cancelling the call, or the call ending: either ends the wait.
+      const signal = AbortSignal.any([extra.signal, ending]);
       const waited = await waitForRequest(services, { requesterId: caller.requesterId, requestId: id, timeoutMs: seconds * 1000, signal });
       if (!waited.ok) return refusedResult(waited);
       return requestResult(resourceOf(waited));

@@ -18,7 +18,18 @@ const MAX_BODY_BYTES = 64 * 1024;
  * authenticated with a machine's API token, exactly as /api/v1 is, and counted against the same
  * per-machine rate limit (pass /api/v1's limiter), before anything of it is read.
  */
-export function createMcpListener({ services, logger, limiter = new PrincipalRateLimiter() }: { services: ServiceContext; logger: Logger; limiter?: PrincipalRateLimiter }) {
+export function createMcpListener({
+  services,
+  logger,
+  limiter = new PrincipalRateLimiter(),
+  stopping,
+}: {
+  services: ServiceContext;
+  logger: Logger;
+  limiter?: PrincipalRateLimiter;
+  /** Aborted when the process begins to shut down: a call waiting for a decision answers at once. */
+  stopping?: AbortSignal;
+}) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const auth = await authenticateMachine(services, req.headers.authorization);
     if (!auth.ok) {
@@ -44,7 +55,8 @@ export function createMcpListener({ services, logger, limiter = new PrincipalRat
     }
 
     const hangUp = new AbortController();
-    const server = createLatchMcpServer({ services, logger, caller, hangUp: hangUp.signal });
+    const ending = stopping ? AbortSignal.any([hangUp.signal, stopping]) : hangUp.signal;
+    const server = createLatchMcpServer({ services, logger, caller, ending });
     // Stateless: no session id, and plain JSON answers (nothing is streamed back to an agent).
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     res.once('close', () => {

@@ -158,15 +158,18 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
       shutdown.add(finishingPart('the jobs', jobs));
     }
     // Listening comes late: Slack's requests and the probes arrive once what they reach is built.
+    // Role: a worker answers /healthz, /readyz and /metrics only.
+    const listeners = role !== 'worker' ? machineListeners(latch, logger) : null;
     const server = await startHttpServer({
       port: env.PORT,
-      // Role: a worker answers /healthz, /readyz and /metrics only.
-      ...(role !== 'worker' ? machineListeners(latch, logger) : {}),
+      ...listeners?.serve,
       readiness: readinessCheck({ db, redis, queuePrefix: env.LATCH_QUEUE_PREFIX, policyVersion: () => source.policy.version, slackSocket: () => latch.transport.socketState() }),
       metrics: () => metrics.scrape(),
       logger,
     }).catch((error: NodeJS.ErrnoException) => checks.listenFailed(error));
     shutdown.add(servingPart(server, latch.listenerWork));
+    // A machine's call waiting for a decision answers at once, so the drain need not wait it out.
+    if (listeners) shutdown.add({ name: "the machines' waits", stopTaking: () => listeners.stopWaiting() });
     // Socket Mode: Slack's events arrive once the connection opens. At shutdown it closes first, so
     // Slack sends new events to the app's other connections while the work in hand finishes.
     await checks.socketMode(latch.transport);
@@ -186,10 +189,14 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
  */
 function machineListeners(latch: Latch, logger: Logger) {
   const limiter = new PrincipalRateLimiter();
+  const stopping = new AbortController();
   return {
-    slack: latch.transport.requestListener,
-    api: { prefix: API_PREFIX, serve: createApiListener({ services: latch.services, logger, limiter }) },
-    mcp: { path: MCP_PATH, serve: createMcpListener({ services: latch.services, logger, limiter }) },
+    serve: {
+      slack: latch.transport.requestListener,
+      api: { prefix: API_PREFIX, serve: createApiListener({ services: latch.services, logger, limiter }) },
+      mcp: { path: MCP_PATH, serve: createMcpListener({ services: latch.services, logger, limiter, stopping: stopping.signal }) },
+    },
+    stopWaiting: () => stopping.abort(),
   };
 }
 

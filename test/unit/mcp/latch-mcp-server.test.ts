@@ -9,19 +9,40 @@ import type { ServiceContext } from '../../../src/services/service-context.ts';
 const CALLER = { requesterId: 'machine:agent', machineId: 'agent', tokenId: '0190aaaa-0000-7000-8000-000000000001' };
 const REQUEST_ID = '0190aaaa-0000-7000-8000-000000000002';
 
-/** A client connected in memory to the tools of a Latch whose database fails with `failure`. */
-async function toolsOverFailingDatabase(failure: Error) {
+/** A client connected in memory to Latch's tools over `accessRequest` (the database's reads). */
+async function toolsOver(accessRequest: Record<string, () => Promise<unknown>>, ending = new AbortController().signal) {
   const lines: Array<Record<string, unknown>> = [];
   const logger = createLogger({ level: 'info', destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) } });
-  const fail = () => Promise.reject(failure);
-  const services = { db: { accessRequest: { findUnique: fail, findMany: fail } } } as unknown as ServiceContext;
-  const server = createLatchMcpServer({ services, logger, caller: CALLER, hangUp: new AbortController().signal });
+  const services = { db: { accessRequest } } as unknown as ServiceContext;
+  const server = createLatchMcpServer({ services, logger, caller: CALLER, ending });
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
   await server.connect(serverSide);
   const client = new Client({ name: 'test', version: '1.0.0' });
   await client.connect(clientSide);
   return { client, lines };
 }
+
+function toolsOverFailingDatabase(failure: Error) {
+  const fail = () => Promise.reject(failure);
+  return toolsOver({ findUnique: fail, findMany: fail });
+}
+
+const PENDING = {
+  id: REQUEST_ID,
+  requesterSlackId: CALLER.requesterId,
+  state: 'pending',
+  resourceId: 'prod-db',
+  role: 'read',
+  principal: 'agent_bot',
+  durationSeconds: 900,
+  reason: 'Run the report',
+  ticket: null,
+  createdAt: new Date('2026-12-01T10:00:00Z'),
+  decidedAt: null,
+  decidedByRule: null,
+  outcomeReason: null,
+  grant: null,
+};
 
 describe("Latch's MCP tools", () => {
   it('answer an unexpected failure with a plain tool error, and keep its details for the log', async () => {
@@ -42,6 +63,17 @@ describe("Latch's MCP tools", () => {
     const { client } = await toolsOverFailingDatabase(new Error('the database must not be read'));
     const result = (await client.callTool({ name: 'check_request', arguments: { id: 'not-a-request-id' } })) as CallToolResult;
     expect(result).toMatchObject({ isError: true, content: [{ type: 'text', text: 'Refused (not_found): There is no request with this id among yours.' }] });
+    await client.close();
+  });
+
+  it('end a wait for a decision when the call is ending (Latch shutting down), answering the request as it stands', async () => {
+    const ending = new AbortController();
+    let reads = 0;
+    const { client } = await toolsOver({ findUnique: () => Promise.resolve(++reads === 2 ? (ending.abort(), PENDING) : PENDING) }, ending.signal);
+    // Without the abort this would wait the full minute, past the test's timeout.
+    const result = (await client.callTool({ name: 'wait_for_decision', arguments: { id: REQUEST_ID, seconds: 60 } })) as CallToolResult;
+    expect(result.isError).toBeFalsy();
+    expect(result.structuredContent).toMatchObject({ id: REQUEST_ID, state: 'pending_approval', account: 'agent_bot', reason: 'Run the report' });
     await client.close();
   });
 });
