@@ -8,10 +8,18 @@ import { MCP_PATH } from '../../mcp/mcp-path.ts';
 import { CliError, EXIT } from '../cli-error.ts';
 import { readEnv } from '../read-env.ts';
 
-/** What `latch mcp` reads: where Latch is, and the machine token it speaks with. */
+const blankAsMissing = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
+const missingOr = (expected: string, invalid: string) => ({ error: (issue: { input?: unknown }) => (issue.input === undefined ? `is missing: set it to ${expected}` : invalid) });
+const LATCH_URL = 'the http(s) URL of the Latch server, e.g. https://latch.example.com';
+const LATCH_TOKEN = 'a machine API token (`latch token create <machine>` prints one)';
+
+/**
+ * What `latch mcp` reads: where Latch is, and the machine token it speaks with. Like every
+ * variable's message (config/env.ts), none echoes the value: a token is a secret.
+ */
 const mcpEnvSchema = z.object({
-  LATCH_URL: z.url({ protocol: /^https?$/, error: 'LATCH_URL must be the http(s) URL of a Latch server, e.g. https://latch.example.com' }),
-  LATCH_TOKEN: z.string({ error: 'LATCH_TOKEN must be set to a machine API token (`latch token create <machine>` prints one)' }).regex(/^latch_/, 'LATCH_TOKEN must be a Latch API token, starting with latch_'),
+  LATCH_URL: z.preprocess(blankAsMissing, z.url({ protocol: /^https?$/, ...missingOr(LATCH_URL, `is not a valid http:// or https:// URL: expected ${LATCH_URL}`) })),
+  LATCH_TOKEN: z.preprocess(blankAsMissing, z.string(missingOr(LATCH_TOKEN, 'must be text')).regex(/^latch_\S+$/, `does not look like ${LATCH_TOKEN}`)),
 });
 
 /**

@@ -166,8 +166,11 @@ async function askApproveUseRelease(client: Client, machine: Machine): Promise<v
   const blocks = JSON.stringify(card.args.blocks);
   expect(blocks).toContain(`machine \`${machine}\` (owner <@${OWNER}>)`);
   expect(blocks).toContain(JSON.stringify(`*Task stated by machine \`${machine}\`*\n${TASK}`).slice(1, -1));
-  const created = await sql.query<{ actor: string }>("SELECT actor FROM audit_events WHERE action = 'request.created' AND request_id = $1", [request.id]);
-  expect(created.rows).toEqual([{ actor: `machine:${machine}` }]);
+  // Audited as the machine, with the token it asked with.
+  const created = await sql.query<{ actor: string; token_id: string }>("SELECT actor, data->>'tokenId' AS token_id FROM audit_events WHERE action = 'request.created' AND request_id = $1", [request.id]);
+  expect(created.rows).toHaveLength(1);
+  expect(created.rows[0]!.actor).toBe(`machine:${machine}`);
+  expect(created.rows[0]!.token_id.replaceAll('-', '')).toBe(/^latch_([0-9a-f]{32})_/.exec(tokens[machine])![1]);
 
   // Nobody decided yet: a short wait answers that it is still pending.
   expect(requestOf(await call(client, 'wait_for_decision', { id: request.id, seconds: 1 })).state).toBe('pending_approval');
@@ -237,6 +240,23 @@ describe('the MCP server', { timeout: 120_000 }, () => {
     expect(exit.code).toBe(78);
     expect(exit.stderr).toContain(`latch: Latch at ${baseUrl} refused LATCH_TOKEN: This is not a valid Latch API token.`);
     expect(latch.stdout).not.toContain(tokens['http-agent']);
+  });
+
+  it('has `latch mcp` say what is wrong with its settings, or that Latch is unreachable, and exit', async () => {
+    const unset = await runLatch(['mcp'], {});
+    expect(unset.code).toBe(78);
+    expect(unset.stderr).toContain('latch: LATCH_URL is missing: set it to the http(s) URL of the Latch server');
+    expect(unset.stderr).toContain('latch: LATCH_TOKEN is missing: set it to a machine API token');
+    const wrong = await runLatch(['mcp'], { LATCH_URL: 'ftp://latch.example.com', LATCH_TOKEN: 'xoxb-not-latch' });
+    expect(wrong.code).toBe(78);
+    expect(wrong.stderr).toContain('latch: LATCH_URL is not a valid http:// or https:// URL');
+    expect(wrong.stderr).toContain('latch: LATCH_TOKEN does not look like a machine API token');
+    expect(wrong.stderr).not.toContain('xoxb-not-latch');
+    const nobodyThere = `http://127.0.0.1:${await freePort()}`;
+    const unreachable = await runLatch(['mcp'], { LATCH_URL: nobodyThere, LATCH_TOKEN: tokens['http-agent'] });
+    expect(unreachable.code).toBe(69);
+    expect(unreachable.stderr).toContain(`latch: could not reach Latch at ${nobodyThere}`);
+    expect(unreachable.stderr).not.toContain(tokens['http-agent']);
   });
 
   it("answers another machine's request id as one that does not exist", async () => {
