@@ -31,6 +31,13 @@ export function createMcpListener({
   stopping?: AbortSignal;
 }) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // The MCP specification asks servers to check Origin against DNS rebinding. Agents are
+    // programs, which send none; a browser always sends one with a POST, so a web page gets no
+    // further, whatever it holds, even before a token would stop it.
+    if (req.headers.origin !== undefined) {
+      logger.warn({ path: MCP_PATH }, 'MCP call refused: sent from a web page (Origin header)');
+      return sendProblem(res, 403, 'origin_refused', "Latch's MCP endpoint answers agents, not web pages: a call with an Origin header is refused.");
+    }
     const auth = await authenticateMachine(services, req.headers.authorization);
     if (!auth.ok) {
       // Never the token itself: its id, when it named a real one, is enough to find it.

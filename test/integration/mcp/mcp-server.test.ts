@@ -235,6 +235,15 @@ describe('the MCP server', { timeout: 120_000 }, () => {
     expect(raw.status).toBe(401);
     expect(raw.headers.get('www-authenticate')).toMatch(/^Bearer /);
 
+    // From a web page (DNS rebinding, a page that got hold of a token): refused whatever it holds.
+    const fromPage = await fetch(`${baseUrl}/mcp`, {
+      method: 'POST',
+      headers: { origin: 'http://evil.example', authorization: `Bearer ${tokens['http-agent']}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    expect(fromPage.status).toBe(403);
+    expect(((await fromPage.json()) as { code: string }).code).toBe('origin_refused');
+
     const proxy = new LatchProcess(['mcp'], { LATCH_URL: baseUrl, LATCH_TOKEN: 'latch_not-a-token' });
     const exit = await proxy.exited;
     expect(exit.code).toBe(78);
