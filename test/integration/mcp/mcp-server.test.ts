@@ -295,6 +295,20 @@ describe('the MCP server', { timeout: 120_000 }, () => {
     expect(textOf(tooMuchWait)).toMatch(/seconds/);
   });
 
+  it('refuses a body that is not JSON, too large, or not JSON-RPC, with a problem or a JSON-RPC error', async () => {
+    const post = (body: string, contentType = 'application/json') =>
+      fetch(`${baseUrl}/mcp`, { method: 'POST', headers: { authorization: `Bearer ${tokens['other-agent']}`, 'content-type': contentType, accept: 'application/json, text/event-stream' }, body });
+    const malformed = await post('{not json');
+    expect(malformed.status).toBe(400);
+    expect(((await malformed.json()) as { code: string }).code).toBe('malformed_json');
+    const huge = await post(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { padding: 'x'.repeat(100_000) } }));
+    expect(huge.status).toBe(413);
+    expect((await post('resource=prod-db', 'text/plain')).status).toBe(415);
+    const notRpc = await post(JSON.stringify({ hello: 'world' }));
+    expect(notRpc.status).toBe(400);
+    expect(JSON.stringify(await notRpc.json())).toMatch(/"jsonrpc":"2.0"/);
+  });
+
   it('counts MCP calls against the same per-machine rate limit as /api/v1', async () => {
     const token = tokens['chatty-agent'];
     let status = 200;
