@@ -82,7 +82,7 @@ export function createLatchMcpServer({ services, logger, caller, ending }: { ser
     'wait_for_decision',
     {
       title: 'Wait for a decision',
-      description: `Wait up to \`seconds\` (at most ${MAX_WAIT_SECONDS}) for one of your requests to be granted or to end without access, then answer where it stands. Still pending_approval when the time is up: call it again.`,
+      description: `Wait up to \`seconds\` (at most ${MAX_WAIT_SECONDS}) for one of your requests to be granted or to end without access, then answer where it stands. Still pending_approval when the time is up: call it again. Many MCP clients give up on a call after 60 s: stay under yours.`,
       inputSchema: {
         id: requestId,
         seconds: z.int().min(1).max(MAX_WAIT_SECONDS).default(DEFAULT_WAIT_SECONDS).describe(`How long to wait at most, in seconds (1 to ${MAX_WAIT_SECONDS}, default ${DEFAULT_WAIT_SECONDS})`),
