@@ -211,7 +211,8 @@ function idempotencyKeyOf(req: IncomingMessage): { ok: true; key: string | null 
 
 const iso = (at: Date | null) => at?.toISOString() ?? null;
 
-function resourceOf(request: OwnRequest): RequestResource {
+/** A request as the API and the MCP tools answer with it. */
+export function resourceOf(request: OwnRequest): RequestResource {
   const state: ApiRequestState = request.state === 'pending' ? 'pending_approval' : request.state;
   return {
     id: request.id,

@@ -51,12 +51,14 @@ Commands:
                      or failed, 64 usage, 78 LATCH_URL/LATCH_TOKEN wrong, 69 Latch unreachable
   release <id> [--format text|json|env]
                      end a request's access early, once the task is done (same exit codes)
+  mcp                an MCP server on stdin/stdout for an AI agent running locally: forwards its
+                     tool calls to the Latch at LATCH_URL with the machine token LATCH_TOKEN
   help               show this text
 
 Configuration comes from the environment: see .env.example.`;
 
 const argsSchema = z.object({
-  command: z.enum(['start', 'web', 'worker', 'migrate', 'access', 'audit', 'digest', 'policy', 'token', 'request', 'release', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
+  command: z.enum(['start', 'web', 'worker', 'migrate', 'access', 'audit', 'digest', 'policy', 'token', 'request', 'release', 'mcp', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
 });
 
 async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
@@ -131,6 +133,9 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
   } else if (name === 'access') {
     const { accessListCommand } = await import('./commands/access-list.ts');
     await accessListCommand();
+  } else if (name === 'mcp') {
+    const { mcpCommand } = await import('./commands/mcp.ts');
+    await mcpCommand();
   } else {
     const { startCommand } = await import('./commands/start.ts');
     await startCommand(name === 'web' || name === 'worker' ? name : 'all', testOnly);

@@ -16,6 +16,9 @@ import type { AccessContext } from '../services/access-context.ts';
 import { portOf, startHttpServer } from '../slack/http-server.ts';
 import { createApiListener } from '../api/api-listener.ts';
 import { API_PREFIX } from '../api/openapi.ts';
+import { PrincipalRateLimiter } from '../api/rate-limiter.ts';
+import { createMcpListener } from '../mcp/mcp-listener.ts';
+import { MCP_PATH } from '../mcp/mcp-path.ts';
 import { RedisSeenSignatures } from '../slack/seen-signatures.ts';
 import type { SlackTransport } from '../slack/slack-transport.ts';
 import { PostgresAccessLocks } from '../store/access-lock.ts';
@@ -154,20 +157,20 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
       const jobs = await startJobs({ latch, queues, providers: source.providers, databaseUrl: env.DATABASE_URL, logger, metrics });
       shutdown.add(finishingPart('the jobs', jobs));
     }
-    // At shutdown the API's long-polls answer at once with the request as it is: a client waiting
-    // up to a minute for a decision must not hold the process that long.
-    const apiWaits = new AbortController();
-    shutdown.add({ name: "the API's long-polls", stopTaking: () => apiWaits.abort() });
     // Listening comes late: Slack's requests and the probes arrive once what they reach is built.
+    // Role: a worker answers /healthz, /readyz and /metrics only.
+    const listeners = role !== 'worker' ? machineListeners(latch, logger) : null;
     const server = await startHttpServer({
       port: env.PORT,
-      // Role: a worker answers /healthz, /readyz and /metrics only.
-      ...(role !== 'worker' ? { slack: latch.transport.requestListener, api: { prefix: API_PREFIX, serve: createApiListener({ services: latch.services, logger, stopWaiting: apiWaits.signal }) } } : {}),
+      ...listeners?.serve,
       readiness: readinessCheck({ db, redis, queuePrefix: env.LATCH_QUEUE_PREFIX, policyVersion: () => source.policy.version, slackSocket: () => latch.transport.socketState() }),
       metrics: () => metrics.scrape(),
       logger,
     }).catch((error: NodeJS.ErrnoException) => checks.listenFailed(error));
     shutdown.add(servingPart(server, latch.listenerWork));
+    // A machine's call waiting for a decision (the API's long-poll, the MCP wait) answers at once
+    // with the request as it is, so the drain need not wait out a minute.
+    if (listeners) shutdown.add({ name: "the machines' waits", stopTaking: () => listeners.stopWaiting() });
     // Socket Mode: Slack's events arrive once the connection opens. At shutdown it closes first, so
     // Slack sends new events to the app's other connections while the work in hand finishes.
     await checks.socketMode(latch.transport);
@@ -179,6 +182,23 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
     await shutdown.run('start-up failed');
     throw error;
   }
+}
+
+/**
+ * What a `latch web` serves besides probes: Slack's requests, and the machines' /api/v1 and /mcp,
+ * which share one rate limiter, so a machine cannot double its calls by using both.
+ */
+function machineListeners(latch: Latch, logger: Logger) {
+  const limiter = new PrincipalRateLimiter();
+  const stopping = new AbortController();
+  return {
+    serve: {
+      slack: latch.transport.requestListener,
+      api: { prefix: API_PREFIX, serve: createApiListener({ services: latch.services, logger, limiter, stopWaiting: stopping.signal }) },
+      mcp: { path: MCP_PATH, serve: createMcpListener({ services: latch.services, logger, limiter, stopping: stopping.signal }) },
+    },
+    stopWaiting: () => stopping.abort(),
+  };
 }
 
 /**

@@ -25,6 +25,8 @@ export interface HttpServerOptions {
   metrics?: () => Promise<{ contentType: string; body: string }>;
   /** Serves every path under `prefix` (the machines' API, `/api/v1`); absent in a worker. */
   api?: { prefix: string; serve: RequestListener };
+  /** Serves `POST <path>` (`/mcp`), the MCP endpoint for AI agents; absent in a worker. */
+  mcp?: { path: string; serve: RequestListener };
   logger: Logger;
 }
 
@@ -37,9 +39,9 @@ export interface HttpServerOptions {
  * 500, without its details. Each request runs in its own log context, so every line logged while
  * handling it, by Latch or by Bolt, carries the same `requestId`.
  */
-export async function startHttpServer({ port, host, slack, readiness, metrics, api, logger }: HttpServerOptions): Promise<Server> {
+export async function startHttpServer({ port, host, slack, readiness, metrics, api, mcp, logger }: HttpServerOptions): Promise<Server> {
   const requests = { inProgress: 0 };
-  const routes = routesOf({ slack, readiness, metrics, logger });
+  const routes = routesOf({ slack, readiness, metrics, mcp, logger });
   const server = createServer((req, res) => {
     const requestId = randomUUID();
     const startedAt = process.hrtime.bigint();
@@ -102,7 +104,7 @@ function accessLogLevel(path: string | null, status: number): 'debug' | 'info' {
   return status >= 400 ? 'info' : 'debug';
 }
 
-function routesOf({ slack, readiness, metrics, logger }: Omit<HttpServerOptions, 'port' | 'host'>): Map<string, Route> {
+function routesOf({ slack, readiness, metrics, mcp, logger }: Omit<HttpServerOptions, 'port' | 'host'>): Map<string, Route> {
   const routes = new Map<string, Route>();
   routes.set('/healthz', { methods: ['GET'], serve: (_req, res) => void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n') });
   if (readiness) {
@@ -132,6 +134,8 @@ function routesOf({ slack, readiness, metrics, logger }: Omit<HttpServerOptions,
   }
   const jobsOnly: RequestListener = (_req, res) => void res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: this process runs jobs only\n');
   routes.set(SLACK_EVENTS_PATH, { methods: ['POST'], serve: slack ?? jobsOnly });
+  // Stateless MCP has no stream to GET and no session to DELETE: a client is told 405 and goes on.
+  if (mcp) routes.set(mcp.path, { methods: ['POST'], serve: mcp.serve });
   return routes;
 }
 

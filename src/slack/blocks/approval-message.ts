@@ -88,8 +88,12 @@ function detailFields(view: RequestView): types.SectionBlock {
   return { type: 'section', fields: fields.map(([label, value]) => mrkdwn(`*${label}*\n${value}`)) };
 }
 
+/**
+ * Why, in the requester's words. A machine's (an AI agent's, a pipeline's) is the task it states it
+ * is doing: labelled as such, so approvers weigh it as the machine's claim, not its owner's.
+ */
 function reasonSection(view: RequestView): types.SectionBlock {
-  const prefix = '*Reason*\n';
+  const prefix = view.machine ? `*Task stated by machine \`${escapeAndTruncate(view.machine.id, MAX_NAME_SHOWN)}\`*\n` : '*Reason*\n';
   const reason = view.reason.trim() === '' ? '—' : escapeAndTruncate(view.reason, MAX_SECTION_TEXT - prefix.length);
   return { type: 'section', text: mrkdwn(prefix + reason) };
 }

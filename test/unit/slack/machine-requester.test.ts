@@ -17,6 +17,12 @@ describe('a machine as the requester in Slack', () => {
     expect(JSON.stringify(approvalMessage(orphan))).toContain('machine `gone` (owner none: no longer in the policy)');
   });
 
+  it("shows a machine's reason as the task the machine states, and a person's as their reason", () => {
+    const machineCard = approvalMessage(requestView({ ...byUser, reason: 'Run migration 0042 on prod-db for ticket OPS-7' }));
+    expect(JSON.stringify(machineCard.blocks)).toContain(JSON.stringify('*Task stated by machine `deploy-pipeline`*\nRun migration 0042 on prod-db for ticket OPS-7'));
+    expect(JSON.stringify(approvalMessage(requestView({ reason: 'Look into the invoice job' })).blocks)).toContain(JSON.stringify('*Reason*\nLook into the invoice job'));
+  });
+
   it('has its DMs go to its owner when a person, and to nobody when a group or gone', () => {
     expect(requesterInbox(requestView())).toBe('U1');
     expect(requesterInbox(byUser)).toBe('U0OWNER01');
