@@ -64,6 +64,24 @@ export function openApiDocument(): Record<string, unknown> {
           responses: { 200: { description: 'The access', ...json('AccessList') }, ...errors },
         },
       },
+      '/oidc/token': {
+        post: {
+          operationId: 'exchangeOidcToken',
+          summary: "Trade a workload's OIDC token (GitHub Actions, …) for a short-lived API token of the one machine its claims match",
+          security: [],
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: ref('OidcTokenExchange') }, 'application/x-www-form-urlencoded': { schema: ref('OidcTokenExchange') } },
+          },
+          responses: {
+            200: { description: 'The API token, shown once', ...json('ExchangedToken') },
+            401: problem('The OIDC token is malformed, expired, replayed, wrongly signed, for another audience or from an issuer the policy does not trust'),
+            403: problem("The token's claims match no machine of the policy, or more than one"),
+            429: problem('Too many exchanges from this address: wait for Retry-After seconds'),
+            503: problem("The issuer's keys could not be read just now"),
+          },
+        },
+      },
     },
   };
 }

@@ -16,6 +16,8 @@ import type { AccessContext } from '../services/access-context.ts';
 import { portOf, startHttpServer } from '../slack/http-server.ts';
 import { createApiListener } from '../api/api-listener.ts';
 import { API_PREFIX } from '../api/openapi.ts';
+import { OidcIssuers } from '../api/oidc-verifier.ts';
+import { RedisSeenOidcTokens } from '../api/redis-seen-oidc-tokens.ts';
 import { RedisSeenSignatures } from '../slack/seen-signatures.ts';
 import type { SlackTransport } from '../slack/slack-transport.ts';
 import { PostgresAccessLocks } from '../store/access-lock.ts';
@@ -158,7 +160,7 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
     const server = await startHttpServer({
       port: env.PORT,
       // Role: a worker answers /healthz, /readyz and /metrics only.
-      ...(role !== 'worker' ? { slack: latch.transport.requestListener, api: { prefix: API_PREFIX, serve: createApiListener({ services: latch.services, logger }) } } : {}),
+      ...(role !== 'worker' ? { slack: latch.transport.requestListener, api: { prefix: API_PREFIX, serve: createApiListener({ services: latch.services, logger, oidc: { verifier: new OidcIssuers(), seen: new RedisSeenOidcTokens(redis, env.LATCH_QUEUE_PREFIX) } }) } } : {}),
       readiness: readinessCheck({ db, redis, queuePrefix: env.LATCH_QUEUE_PREFIX, policyVersion: () => source.policy.version, slackSocket: () => latch.transport.socketState() }),
       metrics: () => metrics.scrape(),
       logger,

@@ -36,6 +36,9 @@ export async function authenticateMachine(ctx: TokenContext, authorization: stri
   if (row.revokedAt) return rejected('revoked', row.id);
   if (row.expiresAt.getTime() <= ctx.clock.now().getTime()) return rejected('expired', row.id);
   const machine = findMachine(ctx.policy().machines, row.machineId);
-  if (!machine || machine.authentication.type !== 'token') return rejected('machine_unknown', row.id);
+  // A token is good only while its machine still authenticates the way it was issued: an operator's
+  // token stops when the machine moves to OIDC, an exchanged one when it moves off it.
+  const issuedFor = row.source === 'oidc' ? 'oidc' : 'token';
+  if (!machine || machine.authentication.type !== issuedFor) return rejected('machine_unknown', row.id);
   return { ok: true, machine, requesterId: machineRequesterId(machine.id), tokenId: row.id };
 }

@@ -9,9 +9,15 @@ export interface MachineTokenRow {
   createdAt: Date;
   expiresAt: Date;
   revokedAt: Date | null;
+  /** `operator` (`latch token create`) or `oidc` (exchanged for a workload's OIDC token). */
+  source: MachineTokenSource;
+  /** The OIDC token's `sub`, for an exchanged token. */
+  oidcSubject: string | null;
 }
 
-export function insertMachineToken(tx: Transaction, row: { id: string; machineId: string; secretHash: string; createdAt: Date; expiresAt: Date }): Promise<MachineTokenRow> {
+export type MachineTokenSource = 'operator' | 'oidc';
+
+export function insertMachineToken(tx: Transaction, row: { id: string; machineId: string; secretHash: string; createdAt: Date; expiresAt: Date; source?: MachineTokenSource; oidcSubject?: string }): Promise<MachineTokenRow> {
   return tx.machineToken.create({ data: row });
 }
 
