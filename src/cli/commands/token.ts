@@ -71,7 +71,8 @@ export async function tokenListCommand(machineId: string | undefined, now: Date 
           : policy.machines.some((machine) => machine.id === token.machineId)
             ? `valid until ${token.expiresAt.toISOString()}`
             : 'refused: the machine is no longer in the policy';
-      process.stdout.write(`${token.id}  ${token.machineId}  created ${token.createdAt.toISOString()}  ${state}\n`);
+      const source = token.source === 'oidc' ? `  exchanged for the OIDC token of ${token.oidcSubject ?? 'a workload'}` : '';
+      process.stdout.write(`${token.id}  ${token.machineId}  created ${token.createdAt.toISOString()}  ${state}${source}\n`);
     }
   });
 }

@@ -216,10 +216,13 @@ describe('workload identity (OIDC) token exchange', { timeout: 90_000 }, () => {
     expect((await refusalsAudited()).filter((code) => code === 'oidc_replayed')).toHaveLength(2);
   });
 
-  it('refuses to make an operator token for a machine that authenticates with OIDC', async () => {
+  it('refuses to make an operator token for a machine that authenticates with OIDC, and lists the exchanged ones', async () => {
     const created = await runLatch(['token', 'create', 'deploy-pipeline', '--expires', '1h'], env);
     expect(created.code).not.toBe(0);
     expect(created.stderr).toContain('does not authenticate with tokens');
+    // The exchanged tokens are listed like any, saying whose OIDC token each was given for.
+    const listed = await runLatch(['token', 'list', 'deploy-pipeline'], env);
+    expect(listed.stdout).toMatch(/deploy-pipeline {2}created .* valid until .* exchanged for the OIDC token of repo:octo-org\/deploy:ref:refs\/heads\/main/);
   });
 
   it("keeps an audit trail that `latch audit verify` accepts, with the exchanges and refusals", async () => {
