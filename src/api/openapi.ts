@@ -27,7 +27,7 @@ export function openApiDocument(): Record<string, unknown> {
     info: {
       title: 'Latch API',
       version: '1',
-      description: 'Machines (pipelines, agents) ask for just-in-time access; people decide in Slack. Authenticate with a token from `latch token create <machine>`.',
+      description: 'Machines (pipelines, agents) ask for just-in-time access; people decide in Slack. Authenticate with a token from `latch token create <machine>`, or one a workload gets for its OIDC token at POST /oidc/token.',
     },
     servers: [{ url: API_PREFIX }],
     security: [{ bearer: [] }],
