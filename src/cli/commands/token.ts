@@ -68,9 +68,11 @@ export async function tokenListCommand(machineId: string | undefined, now: Date 
         ? `revoked ${token.revokedAt.toISOString()}`
         : token.expiresAt <= now
           ? `expired ${token.expiresAt.toISOString()}`
-          : policy.machines.some((machine) => machine.id === token.machineId)
-            ? `valid until ${token.expiresAt.toISOString()}`
-            : 'refused: the machine is no longer in the policy';
+          : !policy.machines.some((machine) => machine.id === token.machineId)
+            ? 'refused: the machine is no longer in the policy'
+            : policy.machines.some((machine) => machine.id === token.machineId && machine.authentication.type === (token.source === 'oidc' ? 'oidc' : 'token'))
+              ? `valid until ${token.expiresAt.toISOString()}`
+              : `refused: the machine no longer authenticates with ${token.source === 'oidc' ? 'OIDC' : 'tokens'}`;
       const source = token.source === 'oidc' ? `  exchanged for the OIDC token of ${token.oidcSubject ?? 'a workload'}` : '';
       process.stdout.write(`${token.id}  ${token.machineId}  created ${token.createdAt.toISOString()}  ${state}${source}\n`);
     }
