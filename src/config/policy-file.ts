@@ -780,6 +780,9 @@ function resolveMachines(raw: unknown, problems: Problem[]): MachinePolicy[] | u
   machines.forEach((machine, index) => {
     const first = machines.findIndex((other) => other.id === machine.id);
     if (first !== index) problems.push({ path: ['machines', index, 'id'], message: `"${machine.id}" is already the id of machines[${first}]` });
+    // Rules that are the same would let every token fit both machines, and the exchange refuses those.
+    const sameRules = machine.oidc ? machines.findIndex((other) => other.oidc !== undefined && sameOidcRules(other.oidc, machine.oidc!)) : index;
+    if (sameRules !== index) problems.push({ path: ['machines', index, 'oidc'], message: `has the same issuer, audience and claims as machines[${sameRules}]: a token would match both, and is then refused` });
   });
   return machines.map((machine) => ({
     id: machine.id,
@@ -788,6 +791,11 @@ function resolveMachines(raw: unknown, problems: Problem[]): MachinePolicy[] | u
     authentication: machine.oidc ? { type: 'oidc' as const, ...machine.oidc } : { type: 'token' as const },
     account: machine.account,
   }));
+}
+
+function sameOidcRules(a: z.infer<typeof oidcSchema>, b: z.infer<typeof oidcSchema>): boolean {
+  const canonical = (rules: z.infer<typeof oidcSchema>) => JSON.stringify([rules.issuer, rules.audience, Object.entries(rules.claims).map(([claim, values]) => [claim, [...values].sort()]).sort()]);
+  return canonical(a) === canonical(b);
 }
 
 function parsePart<T extends z.ZodType>(schema: T, value: unknown, path: Path, problems: Problem[]) {

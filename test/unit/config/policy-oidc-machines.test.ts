@@ -79,4 +79,12 @@ describe('machines with workload identity (OIDC) in the policy file', () => {
       'machines[0].oidc: is only for a machine with authentication: oidc (line 5)',
     ]);
   });
+
+  it('refuses two machines with the same rules, whose tokens would match both', () => {
+    const text = policyText(['    authentication: oidc', '    oidc: { audience: latch, claims: { repository: octo-org/deploy, ref: [b, a] } }']).replace(
+      'resources:',
+      ['  - id: deploy-copy', '    owner: { user: U0OWNER01 }', '    authentication: oidc', '    oidc: { audience: latch, claims: { ref: [a, b], repository: octo-org/deploy } }', '    account: deploy_copy', 'resources:'].join('\n'),
+    );
+    expect(problemsOf(text)).toEqual(['machines[1].oidc: has the same issuer, audience and claims as machines[0]: a token would match both, and is then refused (line 10)']);
+  });
 });
