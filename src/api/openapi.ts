@@ -9,7 +9,7 @@ const json = (id: string) => ({ content: { 'application/json': { schema: ref(id)
 const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: ref('Problem') } } });
 const requestId = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const errors = {
-  401: problem('No token, or one that is invalid, expired, revoked or of a machine no longer in the policy'),
+  401: problem('No token, or one that is invalid, expired, revoked, of a machine no longer in the policy, or exchanged for OIDC claims its rules no longer accept'),
   429: problem('Too many calls from this machine: wait for Retry-After seconds'),
 };
 

@@ -107,7 +107,7 @@ export async function exchangeOidcToken(ctx: OidcExchangeContext, input: { jwt: 
   const { secret, secretHash } = newTokenSecret();
   const id = uuidV7(now.getTime());
   await inTransaction(ctx.db, async (tx) => {
-    await insertMachineToken(tx, { id, machineId: machine.id, secretHash, createdAt: now, expiresAt, source: 'oidc', oidcSubject: subject });
+    await insertMachineToken(tx, { id, machineId: machine.id, secretHash, createdAt: now, expiresAt, source: 'oidc', oidcSubject: subject, oidcWorkload: workload });
     await appendAuditEvent(tx, {
       actor: machineRequesterId(machine.id),
       action: 'token.exchanged',

@@ -42,7 +42,7 @@ function acceptingVerifier(lifetimeSeconds: number, seenCalls: Array<ReadonlyMap
       return {
         ok: true,
         token: {
-          workload: { issuer: ISSUER, audiences: ['https://latch.test'], claims: { repository: 'octo-org/deploy', sub: 'repo:octo-org/deploy:ref:refs/heads/main' } },
+          workload: { issuer: ISSUER, audiences: ['https://latch.test'], claims: { repository: 'octo-org/deploy', ref: 'refs/heads/main', sub: 'repo:octo-org/deploy:ref:refs/heads/main' } },
           subject: 'repo:octo-org/deploy:ref:refs/heads/main',
           jti: `jti-${Math.random()}`,
           expiresAt: new Date(now.getTime() + lifetimeSeconds * 1000),
@@ -91,7 +91,7 @@ describe('exchanging an OIDC token', () => {
     expect(audited[0]!.data).toMatchObject({ code: 'oidc_several_machines', machines: ['deploy-pipeline', 'deploy-copy'], ip: '192.0.2.1', subject: 'repo:octo-org/deploy:ref:refs/heads/main' });
   });
 
-  it('accepts an exchanged token only while its machine authenticates with OIDC, and an operator token only while it uses tokens', async () => {
+  it('accepts an exchanged token only while its machine authenticates with OIDC and its rules in force accept the claims, and an operator token only while it uses tokens', async () => {
     const { ctx, exchangeCtx } = setup([machine('deploy-pipeline', RULES), machine('token-bot', { type: 'token' })], 300);
     const exchanged = await exchangeOidcToken(exchangeCtx, { jwt: 'x', ip: '192.0.2.1' });
     if (!exchanged.ok) throw new Error(exchanged.message);
@@ -99,6 +99,13 @@ describe('exchanging an OIDC token', () => {
     if (!made.ok) throw new Error(made.refusal.message);
     expect(await authenticateMachine(ctx, `Bearer ${exchanged.token}`)).toMatchObject({ ok: true, requesterId: 'machine:deploy-pipeline' });
     expect(await authenticateMachine(ctx, `Bearer ${made.token}`)).toMatchObject({ ok: true, requesterId: 'machine:token-bot' });
+
+    // Rules narrowed since the exchange apply at the next call; widened again, the token works again.
+    const narrowed = { ...RULES, claims: { repository: ['octo-org/deploy'], ref: ['refs/tags/v*'] } };
+    ctx.policyNow = { ...ctx.policyNow, machines: [machine('deploy-pipeline', narrowed), machine('token-bot', { type: 'token' })] };
+    expect(await authenticateMachine(ctx, `Bearer ${exchanged.token}`)).toMatchObject({ ok: false, rejection: 'claims_no_longer_match' });
+    ctx.policyNow = { ...ctx.policyNow, machines: [machine('deploy-pipeline', { ...narrowed, claims: { ...narrowed.claims, ref: ['refs/heads/main'] } }), machine('token-bot', { type: 'token' })] };
+    expect(await authenticateMachine(ctx, `Bearer ${exchanged.token}`)).toMatchObject({ ok: true });
 
     // The policy swaps how the two machines authenticate: neither token speaks for its machine any more.
     ctx.policyNow = { ...ctx.policyNow, machines: [machine('deploy-pipeline', { type: 'token' }), machine('token-bot', { ...RULES, claims: { repository: ['octo-org/bot'] } })] };
