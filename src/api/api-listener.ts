@@ -3,13 +3,14 @@ import { asksTheSame, idempotencySubmissionKey, parseIdempotencyKey } from '../d
 import type { Logger } from '../logging/logger.ts';
 import { authenticateMachine } from '../services/authenticate-machine.ts';
 import { endAccessEarly } from '../services/end-access-early.ts';
+import { exchangeOidcToken, type OidcVerifier, type SeenOidcTokens } from '../services/exchange-oidc-token.ts';
 import { listOwnAccess, readOwnRequest, type OwnRequest } from '../services/read-own-request.ts';
 import { requestAccess } from '../services/request-access.ts';
 import { waitForRequest } from '../services/wait-for-request.ts';
 import type { Refused } from '../services/refusal.ts';
 import type { ServiceContext } from '../services/service-context.ts';
 import { readLimitedBody } from '../slack/request-body.ts';
-import { createRequestBody, waitSeconds, type ApiRequestState, type RequestResource } from './api-schemas.ts';
+import { createRequestBody, oidcTokenBody, waitSeconds, type ApiRequestState, type RequestResource } from './api-schemas.ts';
 import { API_PREFIX, openApiDocument } from './openapi.ts';
 import { sendProblem, statusOfRefusal } from './problem.ts';
 import { PrincipalRateLimiter } from './rate-limiter.ts';
@@ -35,14 +36,33 @@ export interface ApiListenerOptions {
    * asks again, of another process.
    */
   stopWaiting?: AbortSignal;
+  /** The OIDC exchange's parts: without them, `POST /oidc/token` answers that workload identity is not set up. */
+  oidc?: OidcExchangeParts | undefined;
 }
+
+/** What `POST /oidc/token` needs: without it, the route answers that workload identity is not set up. */
+export interface OidcExchangeParts {
+  verifier: OidcVerifier;
+  seen: SeenOidcTokens;
+  /**
+   * Per client address, before any token is looked at: whoever hammers the exchange with tokens
+   * waits, and never makes Latch fetch keys or write audit events faster than this.
+   */
+  limiter?: PrincipalRateLimiter;
+}
+
+/** The exchange's default limit per address: a burst of 30, then one call every 2 s. */
+export const OIDC_EXCHANGES_PER_MINUTE = 30;
+export const OIDC_EXCHANGE_BURST = 30;
 
 /**
  * `/api/v1`: machines ask for access with a bearer token and call the same use cases Slack's
  * listeners call; people still decide in Slack. Every call is authenticated (token.ts rules),
- * rate-limited per machine, and answered with JSON or a problem+json refusal.
+ * rate-limited per machine, and answered with JSON or a problem+json refusal. A workload with an
+ * OIDC token (a GitHub Actions job) first trades it for a bearer token at `POST /oidc/token`.
  */
-export function createApiListener({ services, logger, limiter = new PrincipalRateLimiter(), stopWaiting }: ApiListenerOptions) {
+export function createApiListener({ services, logger, limiter = new PrincipalRateLimiter(), stopWaiting, oidc }: ApiListenerOptions) {
+  const oidcLimiter = oidc?.limiter ?? new PrincipalRateLimiter(OIDC_EXCHANGES_PER_MINUTE, OIDC_EXCHANGE_BURST);
   const openapi = JSON.stringify(openApiDocument());
   const routes: Array<{ pattern: RegExp; methods: Record<string, Handler> }> = [
     { pattern: /^\/requests$/, methods: { POST: createRequest } },
@@ -130,6 +150,32 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
     sendJson(res, 200, { access: access.map(resourceOf) });
   }
 
+  /** `POST /oidc/token`: no bearer token, the OIDC token in the body is the credential. */
+  async function exchangeToken(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') return sendProblem(res, 405, 'method_not_allowed', 'Use POST.', { headers: { allow: 'POST' } });
+    const ip = req.socket.remoteAddress ?? 'unknown';
+    const wait = oidcLimiter.take(`ip:${ip}`);
+    if (wait !== null) {
+      logger.warn({ ip }, 'OIDC token exchange refused: too many calls from this address');
+      return sendProblem(res, 429, 'rate_limited', `Too many token exchanges from this address: try again in ${wait} s.`, { headers: { 'retry-after': String(wait) } });
+    }
+    if (!oidc) return sendProblem(res, 404, 'not_found', 'Workload identity (OIDC) is not set up on this Latch.');
+    const body = await readBody(req, res, ['application/json', 'application/x-www-form-urlencoded']);
+    if (body === undefined) return;
+    const parsed = oidcTokenBody.safeParse(body);
+    // A missing or oversized token is still a refusal to audit: `malformed` below says what to send.
+    const jwt = parsed.success ? parsed.data.token : '';
+    const exchanged = await exchangeOidcToken({ db: services.db, policy: services.policy, clock: services.clock, ...oidc }, { jwt, ip });
+    if (!exchanged.ok) {
+      // Never the token itself: the audit event and this line say whose it claimed to be.
+      logger.warn({ code: `oidc_${exchanged.refusal}`, ip, detail: exchanged.detail }, 'OIDC token exchange refused');
+      const headers: Record<string, string> = exchanged.status === 401 ? { 'www-authenticate': 'Bearer realm="latch", error="invalid_token"' } : exchanged.status === 503 ? { 'retry-after': '60' } : {};
+      return sendProblem(res, exchanged.status, `oidc_${exchanged.refusal}`, exchanged.message, { headers });
+    }
+    logger.info({ machine: exchanged.machineId, tokenId: exchanged.tokenId, ip }, 'OIDC token exchanged for an API token');
+    sendJson(res, 200, { access_token: exchanged.token, token_type: 'Bearer', expires_in: Math.max(0, Math.floor((exchanged.expiresAt.getTime() - services.clock.now().getTime()) / 1000)), expires_at: exchanged.expiresAt.toISOString(), machine: exchanged.machineId });
+  }
+
   async function answerRequest(res: ServerResponse, caller: Caller, requestId: string, status: number): Promise<void> {
     const own = await readOwnRequest(services, { requesterId: caller.requesterId, requestId });
     if (!own.ok) return refused(res, own);
@@ -143,6 +189,7 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
       res.writeHead(200, { 'content-type': 'application/json' }).end(openapi);
       return;
     }
+    if (path === '/oidc/token') return exchangeToken(req, res);
     const route = routes.map((candidate) => ({ candidate, match: candidate.pattern.exec(path) })).find(({ match }) => match);
     if (!route) return sendProblem(res, 404, 'not_found', `There is no ${API_PREFIX}${path.slice(0, 100)}: see ${API_PREFIX}/openapi.json.`);
     const handler = route.candidate.methods[req.method ?? ''];
@@ -174,10 +221,16 @@ function decodeURIComponentSafe(text: string): string {
 }
 
 /** The body as JSON, or undefined once a problem has been answered. */
-async function readJsonBody(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
+function readJsonBody(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
+  return readBody(req, res, ['application/json']);
+}
+
+/** The body as JSON, or a form's fields as an object, or undefined once a problem has been answered. */
+async function readBody(req: IncomingMessage, res: ServerResponse, mediaTypes: readonly string[]): Promise<unknown> {
   const mediaType = (req.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase();
-  if (mediaType !== 'application/json') {
-    sendProblem(res, 415, 'unsupported_media_type', 'Send the body as JSON, with Content-Type: application/json.');
+  if (!mediaTypes.includes(mediaType)) {
+    const form = mediaTypes.includes('application/x-www-form-urlencoded') ? ' (or as a form, application/x-www-form-urlencoded)' : '';
+    sendProblem(res, 415, 'unsupported_media_type', `Send the body as JSON, with Content-Type: application/json${form}.`);
     return undefined;
   }
   const read = await readLimitedBody(req, MAX_BODY_BYTES);
@@ -185,6 +238,7 @@ async function readJsonBody(req: IncomingMessage, res: ServerResponse): Promise<
     sendProblem(res, read.status, 'unreadable_body', read.status === 413 ? `The body is over ${MAX_BODY_BYTES} bytes.` : 'The body could not be read.', { headers: { connection: 'close' } });
     return undefined;
   }
+  if (mediaType === 'application/x-www-form-urlencoded') return Object.fromEntries(new URLSearchParams(read.text));
   try {
     return JSON.parse(read.text) as unknown;
   } catch {

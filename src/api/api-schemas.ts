@@ -22,6 +22,19 @@ export const waitSeconds = z
   .max(60)
   .describe('Seconds to wait, at most 60, for the request to settle (granted, denied, expired, cancelled, failed) before answering; the answer comes as soon as it does, or with the request still pending when the time is up. Ask again to wait longer.');
 
+/** A JWT is three base64url parts; GitHub's are about 1 KB, 8 KB is far beyond any real one. */
+export const oidcTokenBody = z.object({
+  token: z.string().min(1).max(8192).describe("The workload's OIDC token (a JWT), e.g. from GitHub Actions' ACTIONS_ID_TOKEN_REQUEST_URL"),
+});
+
+export const exchangedToken = z.object({
+  access_token: z.string().describe('A Latch API token (latch_…): send it as Authorization: Bearer'),
+  token_type: z.literal('Bearer'),
+  expires_in: z.int().describe('Seconds it is valid for: at most an hour, and never beyond the OIDC token'),
+  expires_at: z.iso.datetime(),
+  machine: z.string().describe('The machine of the policy whose rules the OIDC token met'),
+});
+
 const API_STATES = ['pending_approval', 'approved', 'active', 'revoked', 'denied', 'cancelled', 'expired', 'failed'] as const;
 export type ApiRequestState = (typeof API_STATES)[number];
 
@@ -62,6 +75,8 @@ apiSchemas.add(createRequestBody, { id: 'CreateRequest' });
 apiSchemas.add(requestResource, { id: 'Request' });
 apiSchemas.add(accessList, { id: 'AccessList' });
 apiSchemas.add(problemDetails, { id: 'Problem' });
+apiSchemas.add(oidcTokenBody, { id: 'OidcTokenExchange' });
+apiSchemas.add(exchangedToken, { id: 'ExchangedToken' });
 
 export type RequestResource = z.infer<typeof requestResource>;
 export type ProblemDetails = z.infer<typeof problemDetails>;

@@ -17,7 +17,7 @@ const idempotencyKey = {
 };
 const requestId = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const errors = {
-  401: problem('No token, or one that is invalid, expired, revoked or of a machine no longer in the policy'),
+  401: problem('No token, or one that is invalid, expired, revoked, of a machine no longer in the policy, or exchanged for OIDC claims its rules no longer accept'),
   429: problem('Too many calls from this machine: wait for Retry-After seconds'),
 };
 
@@ -35,7 +35,7 @@ export function openApiDocument(): Record<string, unknown> {
     info: {
       title: 'Latch API',
       version: '1',
-      description: 'Machines (pipelines, agents) ask for just-in-time access; people decide in Slack. Authenticate with a token from `latch token create <machine>`.',
+      description: 'Machines (pipelines, agents) ask for just-in-time access; people decide in Slack. Authenticate with a token from `latch token create <machine>`, or one a workload gets for its OIDC token at POST /oidc/token.',
     },
     servers: [{ url: API_PREFIX }],
     security: [{ bearer: [] }],
@@ -78,6 +78,24 @@ export function openApiDocument(): Record<string, unknown> {
           operationId: 'listAccess',
           summary: "The caller's approved or active access",
           responses: { 200: { description: 'The access', ...json('AccessList') }, ...errors },
+        },
+      },
+      '/oidc/token': {
+        post: {
+          operationId: 'exchangeOidcToken',
+          summary: "Trade a workload's OIDC token (GitHub Actions, …) for a short-lived API token of the one machine its claims match",
+          security: [],
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: ref('OidcTokenExchange') }, 'application/x-www-form-urlencoded': { schema: ref('OidcTokenExchange') } },
+          },
+          responses: {
+            200: { description: 'The API token, shown once', ...json('ExchangedToken') },
+            401: problem('The OIDC token is malformed, expired, replayed, wrongly signed, for another audience or from an issuer the policy does not trust'),
+            403: problem("The token's claims match no machine of the policy, or more than one"),
+            429: problem('Too many exchanges from this address: wait for Retry-After seconds'),
+            503: problem("The issuer's keys could not be read just now"),
+          },
         },
       },
     },

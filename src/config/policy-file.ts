@@ -8,6 +8,7 @@ import { formatDuration, parseDuration } from '../domain/duration.ts';
 import { templateKeepsDomain } from '../domain/identity.ts';
 import { DEFAULT_AUTO_APPROVAL_LIMITS, DEFAULT_REQUEST_LIMITS } from '../domain/policy.ts';
 import type { MachinePolicy } from '../domain/machine.ts';
+import { GITHUB_ACTIONS_ISSUER, issuerUrlProblem, unpinnedGithubProblem } from '../domain/oidc-claims.ts';
 import type { ApproverPolicy, Audience, AutoApprovalRule, BreakGlassPolicy, IdentityPolicy, ReminderPolicy, Policy, ResourcePolicy, RolePolicy, Weekday } from '../domain/policy.ts';
 import { PROVIDER_DEFINITIONS, providerDefinition } from '../providers/registry.ts';
 
@@ -315,24 +316,67 @@ const securitySchema = z.strictObject({
   admins: adminsSchema.optional(),
 });
 
-const MACHINE_AUTHENTICATIONS = ['token'] as const;
+const MACHINE_AUTHENTICATIONS = ['token', 'oidc'] as const;
+
+/** A claim's allowed values: one pattern or a list of them (exact text, `*` and `**` globs). */
+const claimPatterns = z.preprocess(
+  (value) => (typeof value === 'string' ? [value] : value),
+  z
+    .array(z.string({ error: 'must be text, such as octo-org/deploy or refs/heads/*' }).trim().min(1, { error: 'must not be empty' }), {
+      error: 'must be a value such as octo-org/deploy, or a list of them',
+    })
+    .min(1, { error: 'must list at least one value' }),
+);
+
+/** Workload identity: which OIDC tokens speak for the machine. */
+const oidcSchema = z.strictObject({
+  issuer: textField()
+    .superRefine((issuer, ctx) => {
+      const problem = issuerUrlProblem(issuer);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .default(GITHUB_ACTIONS_ISSUER),
+  audience: textField('give the audience the job asks its OIDC token for, such as https://latch.example.com')
+    .trim()
+    .min(1, { error: 'must not be empty' })
+    .max(255, { error: 'must be at most 255 characters' }),
+  claims: z
+    .record(z.string(), claimPatterns, { error: 'must be a mapping of claim names to values, such as repository: octo-org/deploy' })
+    .refine((claims) => Object.keys(claims).length > 0, {
+      error: 'must match at least one claim, such as repository: octo-org/deploy: without one, any token with this audience would do',
+    }),
+});
 
 /** A machine principal: a pipeline or an agent that asks through the API, answered for by a person. */
-const machineSchema = z.strictObject({
-  id: machineId,
-  description: description.optional(),
-  owner: z.union([z.strictObject({ user: userId }), z.strictObject({ group: groupId })], {
-    error: (issue) =>
-      issue.input === undefined
-        ? 'is missing: name the person who answers for this machine, as user: U012ABCDEF or group: S0123ABCD'
-        : 'must be user: U012ABCDEF or group: S0123ABCD, the Slack user or user group who answers for this machine',
-  }),
-  // Room for workload identity (OIDC claims) beside `token` later.
-  authentication: z.enum(MACHINE_AUTHENTICATIONS, {
-    error: (issue) => (issue.input === undefined ? `is missing: say how the machine proves who it is (${MACHINE_AUTHENTICATIONS.join(', ')})` : `must be one of ${MACHINE_AUTHENTICATIONS.join(', ')}`),
-  }),
-  account: textField('give the account providers grant to for this machine, such as deploy_bot').trim().min(1, { error: 'must not be empty' }),
-});
+const machineSchema = z
+  .strictObject({
+    id: machineId,
+    description: description.optional(),
+    owner: z.union([z.strictObject({ user: userId }), z.strictObject({ group: groupId })], {
+      error: (issue) =>
+        issue.input === undefined
+          ? 'is missing: name the person who answers for this machine, as user: U012ABCDEF or group: S0123ABCD'
+          : 'must be user: U012ABCDEF or group: S0123ABCD, the Slack user or user group who answers for this machine',
+    }),
+    authentication: z.enum(MACHINE_AUTHENTICATIONS, {
+      error: (issue) => (issue.input === undefined ? `is missing: say how the machine proves who it is (${MACHINE_AUTHENTICATIONS.join(', ')})` : `must be one of ${MACHINE_AUTHENTICATIONS.join(', ')}`),
+    }),
+    oidc: oidcSchema.optional(),
+    account: textField('give the account providers grant to for this machine, such as deploy_bot').trim().min(1, { error: 'must not be empty' }),
+  })
+  .superRefine((machine, ctx) => {
+    if (machine.authentication === 'oidc' && machine.oidc === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['oidc'], message: 'is missing: a machine with authentication: oidc says which tokens are its own (audience and claims)' });
+    }
+    if (machine.authentication !== 'oidc' && machine.oidc !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['oidc'], message: 'is only for a machine with authentication: oidc' });
+    }
+    // No claims at all is said once, above.
+    if (machine.oidc && Object.keys(machine.oidc.claims).length > 0) {
+      const problem = unpinnedGithubProblem({ type: 'oidc', ...machine.oidc });
+      if (problem) ctx.addIssue({ code: 'custom', path: ['oidc', 'claims'], message: problem });
+    }
+  });
 
 const limitsSchema = z.strictObject({
   pendingPerPerson: z.int({ error: 'must be a whole number, 1 or more' }).min(1, { error: 'must be a whole number, 1 or more' }).optional(),
@@ -364,6 +408,7 @@ const KNOWN_FIELDS: Record<string, readonly string[]> = {
   security: Object.keys(securitySchema.shape),
   'security.admins': Object.keys(audienceSchema.shape),
   'machines[]': Object.keys(machineSchema.shape),
+  'machines[].oidc': Object.keys(oidcSchema.shape),
   'machines[].owner': ['user', 'group'],
   limits: Object.keys(limitsSchema.shape),
   'resources[]': Object.keys(resourceSchema.shape),
@@ -735,14 +780,22 @@ function resolveMachines(raw: unknown, problems: Problem[]): MachinePolicy[] | u
   machines.forEach((machine, index) => {
     const first = machines.findIndex((other) => other.id === machine.id);
     if (first !== index) problems.push({ path: ['machines', index, 'id'], message: `"${machine.id}" is already the id of machines[${first}]` });
+    // Rules that are the same would let every token fit both machines, and the exchange refuses those.
+    const sameRules = machine.oidc ? machines.findIndex((other) => other.oidc !== undefined && sameOidcRules(other.oidc, machine.oidc!)) : index;
+    if (sameRules !== index) problems.push({ path: ['machines', index, 'oidc'], message: `has the same issuer, audience and claims as machines[${sameRules}]: a token would match both, and is then refused` });
   });
   return machines.map((machine) => ({
     id: machine.id,
     ...(machine.description === undefined ? {} : { description: machine.description }),
     owner: machine.owner,
-    authentication: { type: machine.authentication },
+    authentication: machine.oidc ? { type: 'oidc' as const, ...machine.oidc } : { type: 'token' as const },
     account: machine.account,
   }));
+}
+
+function sameOidcRules(a: z.infer<typeof oidcSchema>, b: z.infer<typeof oidcSchema>): boolean {
+  const canonical = (rules: z.infer<typeof oidcSchema>) => JSON.stringify([rules.issuer, rules.audience, Object.entries(rules.claims).map(([claim, values]) => [claim, [...values].sort()]).sort()]);
+  return canonical(a) === canonical(b);
 }
 
 function parsePart<T extends z.ZodType>(schema: T, value: unknown, path: Path, problems: Problem[]) {

@@ -12,10 +12,21 @@
 export type MachineOwner = { user: string } | { group: string };
 
 /**
- * How a machine proves who it is. Only `token` today (`latch token create`); workload identity
- * (OIDC claims) joins this union later.
+ * How a machine proves who it is: a token an operator made (`latch token create`), or workload
+ * identity, an OIDC token its platform (GitHub Actions, …) issues to the running job, exchanged
+ * at `POST /api/v1/oidc/token` for a short-lived Latch token.
  */
-export type MachineAuthentication = { type: 'token' };
+export type MachineAuthentication = { type: 'token' } | OidcAuthentication;
+
+export interface OidcAuthentication {
+  type: 'oidc';
+  /** The issuer's URL exactly as its tokens' `iss` says, e.g. https://token.actions.githubusercontent.com. */
+  issuer: string;
+  /** The `aud` the job asks its platform for; a token for another audience is not for Latch. */
+  audience: string;
+  /** Claim name → the values it may have (exact or `*` globs, see oidc-claims.ts); every claim must match one. */
+  claims: Readonly<Record<string, readonly string[]>>;
+}
 
 export interface MachinePolicy {
   /** The id tokens are issued for and policies name, e.g. `deploy-pipeline`. */

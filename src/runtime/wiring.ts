@@ -14,11 +14,13 @@ import { createProvider, createProviders, providerGuard, type ProvidersResult } 
 import type { ProviderServices } from '../providers/target-lock.ts';
 import type { AccessContext } from '../services/access-context.ts';
 import { portOf, startHttpServer } from '../slack/http-server.ts';
-import { createApiListener } from '../api/api-listener.ts';
+import { createApiListener, type OidcExchangeParts } from '../api/api-listener.ts';
 import { API_PREFIX } from '../api/openapi.ts';
 import { PrincipalRateLimiter } from '../api/rate-limiter.ts';
 import { createMcpListener } from '../mcp/mcp-listener.ts';
 import { MCP_PATH } from '../mcp/mcp-path.ts';
+import { OidcIssuers } from '../api/oidc-verifier.ts';
+import { RedisSeenOidcTokens } from '../api/redis-seen-oidc-tokens.ts';
 import { RedisSeenSignatures } from '../slack/seen-signatures.ts';
 import type { SlackTransport } from '../slack/slack-transport.ts';
 import { PostgresAccessLocks } from '../store/access-lock.ts';
@@ -159,7 +161,7 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
     }
     // Listening comes late: Slack's requests and the probes arrive once what they reach is built.
     // Role: a worker answers /healthz, /readyz and /metrics only.
-    const listeners = role !== 'worker' ? machineListeners(latch, logger) : null;
+    const listeners = role !== 'worker' ? machineListeners(latch, logger, { verifier: new OidcIssuers(), seen: new RedisSeenOidcTokens(redis, env.LATCH_QUEUE_PREFIX) }) : null;
     const server = await startHttpServer({
       port: env.PORT,
       ...listeners?.serve,
@@ -188,13 +190,13 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
  * What a `latch web` serves besides probes: Slack's requests, and the machines' /api/v1 and /mcp,
  * which share one rate limiter, so a machine cannot double its calls by using both.
  */
-function machineListeners(latch: Latch, logger: Logger) {
+function machineListeners(latch: Latch, logger: Logger, oidc: OidcExchangeParts) {
   const limiter = new PrincipalRateLimiter();
   const stopping = new AbortController();
   return {
     serve: {
       slack: latch.transport.requestListener,
-      api: { prefix: API_PREFIX, serve: createApiListener({ services: latch.services, logger, limiter, stopWaiting: stopping.signal }) },
+      api: { prefix: API_PREFIX, serve: createApiListener({ services: latch.services, logger, limiter, stopWaiting: stopping.signal, oidc }) },
       mcp: { path: MCP_PATH, serve: createMcpListener({ services: latch.services, logger, limiter, stopping: stopping.signal }) },
     },
     stopWaiting: () => stopping.abort(),

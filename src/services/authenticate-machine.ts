@@ -1,10 +1,11 @@
 import { parseToken, secretMatches } from '../domain/api-token.ts';
 import { findMachine, machineRequesterId, type MachinePolicy } from '../domain/machine.ts';
+import { workloadMatches } from '../domain/oidc-claims.ts';
 import { findMachineToken } from '../store/machine-tokens.ts';
 import type { TokenContext } from './create-machine-token.ts';
 
 /** Why a bearer token is not accepted; each says what to do about it, and none says more. */
-export type TokenRejection = 'missing' | 'invalid' | 'expired' | 'revoked' | 'machine_unknown';
+export type TokenRejection = 'missing' | 'invalid' | 'expired' | 'revoked' | 'machine_unknown' | 'claims_no_longer_match';
 
 export type MachineAuthentication =
   | { ok: true; machine: MachinePolicy; requesterId: string; tokenId: string }
@@ -16,6 +17,7 @@ const MESSAGES: Record<TokenRejection, string> = {
   expired: 'This API token has expired: ask an operator for a new one (`latch token create <machine>`).',
   revoked: 'This API token was revoked: ask an operator for a new one (`latch token create <machine>`).',
   machine_unknown: 'The machine this token was issued to is no longer in the policy, so its tokens are refused.',
+  claims_no_longer_match: "The machine's OIDC rules in the policy no longer accept the OIDC token this API token was exchanged for: exchange a fresh one.",
 };
 
 const rejected = (rejection: TokenRejection, tokenId?: string): MachineAuthentication => ({ ok: false, rejection, message: MESSAGES[rejection], ...(tokenId ? { tokenId } : {}) });
@@ -36,6 +38,11 @@ export async function authenticateMachine(ctx: TokenContext, authorization: stri
   if (row.revokedAt) return rejected('revoked', row.id);
   if (row.expiresAt.getTime() <= ctx.clock.now().getTime()) return rejected('expired', row.id);
   const machine = findMachine(ctx.policy().machines, row.machineId);
-  if (!machine || machine.authentication.type !== 'token') return rejected('machine_unknown', row.id);
+  // A token is good only while its machine still authenticates the way it was issued: an operator's
+  // token stops when the machine moves to OIDC, an exchanged one when it moves off it.
+  const issuedFor = row.source === 'oidc' ? 'oidc' : 'token';
+  if (!machine || machine.authentication.type !== issuedFor) return rejected('machine_unknown', row.id);
+  // The policy in force decides at every call: rules narrowed since the exchange apply at once.
+  if (machine.authentication.type === 'oidc' && (!row.oidcWorkload || !workloadMatches(machine.authentication, row.oidcWorkload))) return rejected('claims_no_longer_match', row.id);
   return { ok: true, machine, requesterId: machineRequesterId(machine.id), tokenId: row.id };
 }

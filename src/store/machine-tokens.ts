@@ -1,4 +1,6 @@
+import type { VerifiedWorkload } from '../domain/oidc-claims.ts';
 import type { Database } from './database.ts';
+import type { Prisma } from './generated/client.ts';
 import type { Transaction } from './transaction.ts';
 
 /** A machine token's row as Latch reads it: never the secret, only its hash. */
@@ -9,19 +11,39 @@ export interface MachineTokenRow {
   createdAt: Date;
   expiresAt: Date;
   revokedAt: Date | null;
+  /** `operator` (`latch token create`) or `oidc` (exchanged for a workload's OIDC token). */
+  source: MachineTokenSource;
+  /** The OIDC token's `sub`, for an exchanged token. */
+  oidcSubject: string | null;
+  /** What the OIDC token said, for an exchanged token: the machine's rules must still accept it at every call. */
+  oidcWorkload: VerifiedWorkload | null;
 }
 
-export function insertMachineToken(tx: Transaction, row: { id: string; machineId: string; secretHash: string; createdAt: Date; expiresAt: Date }): Promise<MachineTokenRow> {
-  return tx.machineToken.create({ data: row });
+export type MachineTokenSource = 'operator' | 'oidc';
+
+type StoredRow = Omit<MachineTokenRow, 'oidcWorkload'> & { oidcWorkload: Prisma.JsonValue };
+
+export async function insertMachineToken(
+  tx: Transaction,
+  row: { id: string; machineId: string; secretHash: string; createdAt: Date; expiresAt: Date; source?: MachineTokenSource; oidcSubject?: string; oidcWorkload?: VerifiedWorkload },
+): Promise<MachineTokenRow> {
+  const { oidcWorkload, ...rest } = row;
+  return rowOf(await tx.machineToken.create({ data: { ...rest, ...(oidcWorkload ? { oidcWorkload: oidcWorkload as unknown as Prisma.InputJsonValue } : {}) } }));
 }
 
-export function findMachineToken(db: Database | Transaction, id: string): Promise<MachineTokenRow | null> {
-  return db.machineToken.findUnique({ where: { id } });
+export async function findMachineToken(db: Database | Transaction, id: string): Promise<MachineTokenRow | null> {
+  const row = await db.machineToken.findUnique({ where: { id } });
+  return row ? rowOf(row) : null;
 }
 
 /** Every token, newest first, optionally of one machine. */
-export function listMachineTokens(db: Database, machineId?: string): Promise<MachineTokenRow[]> {
-  return db.machineToken.findMany({ where: machineId ? { machineId } : {}, orderBy: { createdAt: 'desc' } });
+export async function listMachineTokens(db: Database, machineId?: string): Promise<MachineTokenRow[]> {
+  return (await db.machineToken.findMany({ where: machineId ? { machineId } : {}, orderBy: { createdAt: 'desc' } })).map(rowOf);
+}
+
+/** Written only by insertMachineToken, from a verified token: read back as it was written. */
+function rowOf(row: StoredRow): MachineTokenRow {
+  return { ...row, oidcWorkload: row.oidcWorkload === null ? null : (row.oidcWorkload as unknown as VerifiedWorkload) };
 }
 
 /** Revokes a token not revoked yet; the row as revoked, or null when there was none to revoke. */

@@ -2,12 +2,14 @@ import { userInfo } from 'node:os';
 import { loadPolicyFile } from '../../config/policy-file.ts';
 import { tokenEnvSchema } from '../../config/env.ts';
 import { formatDuration, parseDuration } from '../../domain/duration.ts';
+import type { MachinePolicy } from '../../domain/machine.ts';
+import { workloadMatches } from '../../domain/oidc-claims.ts';
 import type { Policy } from '../../domain/policy.ts';
 import { createMachineToken } from '../../services/create-machine-token.ts';
 import { revokeMachineToken } from '../../services/revoke-machine-token.ts';
 import { systemClock } from '../../services/service-context.ts';
 import { createDatabase, type Database } from '../../store/database.ts';
-import { listMachineTokens } from '../../store/machine-tokens.ts';
+import { listMachineTokens, type MachineTokenRow } from '../../store/machine-tokens.ts';
 import { CliError, EXIT, UsageError } from '../cli-error.ts';
 import { readEnv } from '../read-env.ts';
 
@@ -68,12 +70,20 @@ export async function tokenListCommand(machineId: string | undefined, now: Date 
         ? `revoked ${token.revokedAt.toISOString()}`
         : token.expiresAt <= now
           ? `expired ${token.expiresAt.toISOString()}`
-          : policy.machines.some((machine) => machine.id === token.machineId)
-            ? `valid until ${token.expiresAt.toISOString()}`
-            : 'refused: the machine is no longer in the policy';
-      process.stdout.write(`${token.id}  ${token.machineId}  created ${token.createdAt.toISOString()}  ${state}\n`);
+          : !policy.machines.some((machine) => machine.id === token.machineId)
+            ? 'refused: the machine is no longer in the policy'
+            : refusalOf(token, policy.machines.find((machine) => machine.id === token.machineId)!) ?? `valid until ${token.expiresAt.toISOString()}`;
+      const source = token.source === 'oidc' ? `  exchanged for the OIDC token of ${token.oidcSubject ?? 'a workload'}` : '';
+      process.stdout.write(`${token.id}  ${token.machineId}  created ${token.createdAt.toISOString()}  ${state}${source}\n`);
     }
   });
+}
+
+/** Why the API refuses a live token of a machine in the policy, as authenticateMachine decides; null when it accepts it. */
+function refusalOf(token: MachineTokenRow, machine: MachinePolicy): string | null {
+  if (machine.authentication.type !== (token.source === 'oidc' ? 'oidc' : 'token')) return `refused: the machine no longer authenticates with ${token.source === 'oidc' ? 'OIDC' : 'tokens'}`;
+  if (machine.authentication.type === 'oidc' && (!token.oidcWorkload || !workloadMatches(machine.authentication, token.oidcWorkload))) return "refused: the machine's OIDC rules no longer accept its claims";
+  return null;
 }
 
 /** `latch token revoke <id>`: refused from the next call on, in every process. */

@@ -62,7 +62,7 @@ describe('machines in the policy file', () => {
   it('refuses a machine without an owner, authentication or account, naming each', () => {
     expect(problemsOf(policyText({ machine: ['  - id: deploy-pipeline'] }))).toEqual([
       'machines[0].owner: is missing: name the person who answers for this machine, as user: U012ABCDEF or group: S0123ABCD (line 2)',
-      'machines[0].authentication: is missing: say how the machine proves who it is (token) (line 2)',
+      'machines[0].authentication: is missing: say how the machine proves who it is (token, oidc) (line 2)',
       'machines[0].account: is missing: give the account providers grant to for this machine, such as deploy_bot (line 2)',
     ]);
   });
@@ -73,7 +73,7 @@ describe('machines in the policy file', () => {
     machine[2] = '    authentication: password';
     expect(problemsOf(policyText({ machine }))).toEqual([
       'machines[0].owner.user: must be a Slack user id such as U012ABCDEF, not a name (in Slack: profile → ⋮ → Copy member ID) (line 3)',
-      'machines[0].authentication: must be one of token (line 4)',
+      'machines[0].authentication: must be one of token, oidc (line 4)',
     ]);
   });
 
