@@ -30,6 +30,21 @@ export interface ProviderGrant {
   expiresAt: Date;
 }
 
+/**
+ * A login made for one request (a provider's own, e.g. `credentials: dynamic` on postgres), handed
+ * to its requester once. The password is a secret: it goes to the requester's answer and nowhere
+ * else (no log line, no audit event, no Slack message, no table).
+ */
+export interface IssuedCredentials {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: string;
+  /** When the target itself stops accepting the login, Latch or no Latch. */
+  validUntil: Date | null;
+}
+
 export type ProviderFailureKind = 'transient' | 'permanent';
 
 export interface ProviderFailure {
@@ -68,6 +83,12 @@ export interface AccessProvider {
    * Without it, a resource's role is its own access.
    */
   accessTarget?(role: string): string | undefined;
+  /**
+   * For access handed out as a login of the provider's own (ProviderDefinition.loginFor): gives the
+   * login a new password and returns it. Latch calls it once per grant and keeps no copy; a later
+   * call would make the earlier password useless. A login that is gone is a permanent failure.
+   */
+  issueCredentials?(grant: ProviderGrant): Promise<ProviderResult<IssuedCredentials>>;
   /** Releases connections; called at shutdown. */
   close?(): Promise<void>;
 }
@@ -115,6 +136,8 @@ export interface ProviderCapabilities {
   endsSessions: boolean;
   /** Reads the policy's ProviderGuard when built (a reload that changes it replaces the provider). */
   readsGuard: boolean;
+  /** `issueCredentials`: can create a login of its own per request and hand its password out. */
+  issuesCredentials: boolean;
 }
 
 /**
@@ -134,6 +157,12 @@ export interface ProviderDefinition {
   /** How a Slack user becomes this target's principal when the resource's `identity` does not say. */
   readonly identityDefaults: Pick<IdentityPolicy, 'from' | 'template'>;
   readonly capabilities: ProviderCapabilities;
+  /**
+   * When `settings` make the provider create a login of its own for each request: the name of the
+   * login for `requestId`, which becomes the request's principal (no identity is resolved for the
+   * requester, who receives the login's credentials instead). Undefined otherwise.
+   */
+  readonly loginFor?: (settings: Record<string, unknown>, role: string, requestId: string) => string | undefined;
   /** How people are told which target failed: "<targetName> refused the grant". */
   readonly targetName: string;
   readonly create: ProviderFactory;
