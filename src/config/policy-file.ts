@@ -668,7 +668,13 @@ function resolveAutoApprove(resource: ResourceInput, roles: RolePolicy[], contex
 function resolveIdentity(resource: ResourceInput, { report }: ResourceContext): IdentityPolicy {
   const own = resource.identity;
   // The schema admitted only registered types.
-  const defaults = providerDefinition(resource.provider.type)!.identityDefaults;
+  const definition = providerDefinition(resource.provider.type)!;
+  const defaults = definition.identityDefaults;
+  if (definition.createsLogins?.(resource.provider.settings)) {
+    // Latch makes the account itself (credentials: dynamic): nobody's identity names one.
+    if (own !== undefined) report(['identity'], 'is not used with credentials: dynamic: Latch creates a login for each request and hands its password to the requester; remove identity');
+    return { map: {}, from: defaults.from, template: defaults.template };
+  }
   const identity: IdentityPolicy = {
     map: own?.map ?? {},
     from: own?.from ?? defaults.from,

@@ -163,6 +163,8 @@ export interface ProviderDefinition {
    * requester, who receives the login's credentials instead). Undefined otherwise.
    */
   readonly loginFor?: (settings: Record<string, unknown>, role: string, requestId: string) => string | undefined;
+  /** Whether `settings` make the provider create a login per request (loginFor then names it): the policy then needs no identity rules. */
+  readonly createsLogins?: (settings: Record<string, unknown>) => boolean;
   /** How people are told which target failed: "<targetName> refused the grant". */
   readonly targetName: string;
   readonly create: ProviderFactory;
