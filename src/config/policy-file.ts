@@ -671,8 +671,8 @@ function resolveIdentity(resource: ResourceInput, { report }: ResourceContext): 
   const definition = providerDefinition(resource.provider.type)!;
   const defaults = definition.identityDefaults;
   if (definition.createsLogins?.(resource.provider.settings)) {
-    // Latch makes the account itself (credentials: dynamic): nobody's identity names one.
-    if (own !== undefined) report(['identity'], 'is not used with credentials: dynamic: Latch creates a login for each request and hands its password to the requester; remove identity');
+    // Latch makes the account itself (postgres `credentials: dynamic`): nobody's identity names one.
+    if (own !== undefined) report(['identity'], "is not used here: with these provider settings Latch creates a login for each request and hands its credentials to the requester; remove identity");
     return { map: {}, from: defaults.from, template: defaults.template };
   }
   const identity: IdentityPolicy = {
