@@ -39,6 +39,10 @@ export async function issueCredentials(ctx: ServiceContext, input: { requestId: 
     if (request.state === 'pending' || request.state === 'approved') {
       return refuse('not_granted', `This access is not granted yet (the request is ${request.state === 'pending' ? 'waiting for approval' : 'approved and being granted'}): fetch its credentials once it is active.`, { detail: { state: request.state } });
     }
+    if (request.extendsRequestId) {
+      // More time on the same login: it keeps the password handed out for the access it extends.
+      return refuse('no_credentials', `This request gives more time to earlier access: its login and password are those handed out for request ${request.extendsRequestId}, now valid until the new end.`);
+    }
     const grant = await readGrantOfRequest(tx, request.id);
     if (request.state !== 'active' || !grant?.grantedAt || grant.revokedAt || !grant.expiresAt || grant.expiresAt <= now) {
       return refuse('not_active', `This access is not active: the request is ${request.state}.`, { detail: { state: request.state } });

@@ -256,5 +256,13 @@ describe('dynamic postgres credentials through the API', { timeout: 120_000 }, (
       expect(target.serverLog()).not.toContain(password);
     }
     expect(latch.stdout).toContain('credentials handed to the requester');
+
+    // The once-only claim is a state row its audit events account for: clearing it (to fetch again) shows.
+    const verified = await runLatch(['audit', 'verify'], env);
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+    await sql.query('UPDATE grants SET credentials_issued_at = NULL WHERE request_id = $1', [request.id]);
+    const tampered = await runLatch(['audit', 'verify'], env);
+    expect(tampered.code).toBe(1);
+    expect(tampered.stdout + tampered.stderr).toContain('credentialsIssuedAt');
   });
 });
