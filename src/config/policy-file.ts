@@ -134,6 +134,7 @@ const roleObjectSchema = z.strictObject({
   id: id('give the role an id such as read'),
   description: description.optional(),
   maxDuration: duration.optional(),
+  uses: z.literal(1, { error: 'must be 1 (single-use access: one session); leave it out for access that lasts its duration' }).optional(),
 });
 
 // `- read` is shorthand for `- id: read`.
@@ -513,7 +514,12 @@ function duplicateResourceIds(resources: unknown[]): Problem[] {
 
 function resolveRoles(resource: ResourceInput, maxDurationSeconds: number, { report }: ResourceContext): RolePolicy[] {
   const firstIndex = new Map<string, number>();
+  // The schema admitted only registered types.
+  const createsLogins = providerDefinition(resource.provider.type)!.createsLogins?.(resource.provider.settings) === true;
   return resource.roles.map((role, index) => {
+    if (role.uses !== undefined && !createsLogins) {
+      report(['roles', index, 'uses'], 'needs provider settings that create a login per request (postgres: credentials: dynamic): only such a login can be ended after its one session');
+    }
     const first = firstIndex.get(role.id);
     if (first === undefined) firstIndex.set(role.id, index);
     else report(['roles', index, 'id'], `"${role.id}" is already the id of roles[${first}]`);
@@ -528,6 +534,7 @@ function resolveRoles(resource: ResourceInput, maxDurationSeconds: number, { rep
       id: role.id,
       ...(role.description === undefined ? {} : { description: role.description }),
       maxDurationSeconds: role.maxDuration ?? maxDurationSeconds,
+      ...(role.uses === undefined ? {} : { uses: role.uses }),
     };
   });
 }

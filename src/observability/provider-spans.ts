@@ -25,6 +25,7 @@ export function tracedProvider(provider: AccessProvider): AccessProvider {
       : {}),
     // The answer holds a password: the span records the call and its outcome, never the value.
     ...(provider.issueCredentials ? { issueCredentials: (grant: ProviderGrant) => traced('issue-credentials', grantAttributes(grant), () => provider.issueCredentials!(grant)) } : {}),
+    ...(provider.watchSingleUse ? { watchSingleUse: (grant: ProviderGrant) => traced('watch-single-use', grantAttributes(grant), () => provider.watchSingleUse!(grant)) } : {}),
     // Answered from the settings, without reaching the target: nothing to trace.
     ...(provider.accessTarget ? { accessTarget: (role: string) => provider.accessTarget!(role) } : {}),
     ...(provider.close ? { close: () => provider.close!() } : {}),

@@ -28,7 +28,15 @@ export interface ProviderGrant {
   principal: string;
   /** When Latch will revoke; informational for the target (Latch revokes, not the target). */
   expiresAt: Date;
+  /** Single-use access (a role's `uses: 1`): the login made for the request serves one session. */
+  singleUse?: boolean;
 }
+
+/**
+ * Where single-use access stands on the target: no session yet; its one session is open (and no
+ * other can start); or that session has ended, so the access is spent.
+ */
+export type SingleUseState = 'unused' | 'in_use' | 'used';
 
 /**
  * A login made for one request (a provider's own, e.g. `credentials: dynamic` on postgres), handed
@@ -89,6 +97,12 @@ export interface AccessProvider {
    * call would make the earlier password useless. A login that is gone is a permanent failure.
    */
   issueCredentials?(grant: ProviderGrant): Promise<ProviderResult<IssuedCredentials>>;
+  /**
+   * For single-use access (ProviderGrant.singleUse): looks at the login's sessions. The first time
+   * it sees one, it stops any further login at once (the session itself goes on); once that session
+   * is gone, the access is `used` and Latch ends it.
+   */
+  watchSingleUse?(grant: ProviderGrant): Promise<ProviderResult<SingleUseState>>;
   /** Releases connections; called at shutdown. */
   close?(): Promise<void>;
 }

@@ -93,6 +93,7 @@ async function attemptGrant(ctx: AccessContext, input: GrantAccessInput): Promis
   if (!provider) return fail(ctx, request.id, null, permanentFailure(`the policy no longer configures a provider for ${request.resourceId}`), 'unconfigured');
   if (!request.principal) return fail(ctx, request.id, null, permanentFailure('the request names no account to grant to'), 'no_account');
   const principal = request.principal;
+  const singleUse = fit.resource.roles.find((role) => role.id === request.role)?.uses === 1;
 
   return ctx.locks.withLock(accessKeyOf(ctx, { resourceId: request.resourceId, role: request.role, principal }), async (): Promise<GrantAccessResult> => {
     const grant = await startGrantAttempt(ctx.db, { requestId: request.id, provider: provider.type, providerSettings: toJson(providerSettings), principal, resourceId: request.resourceId, role: request.role });
@@ -108,6 +109,7 @@ async function attemptGrant(ctx: AccessContext, input: GrantAccessInput): Promis
       role: request.role,
       principal,
       expiresAt: new Date(expectedStart.getTime() + request.durationSeconds * 1000),
+      ...(singleUse ? { singleUse } : {}),
     };
     const result = await provider.grant(target).catch((error: unknown) => ({ ok: false as const, failure: thrownFailure(error) }));
     if (!result.ok) {

@@ -12,6 +12,7 @@ import {
   type ProviderFactory,
   type ProviderGrant,
   type ProviderResult,
+  type SingleUseState,
 } from '../provider.ts';
 import { DYNAMIC_LOGIN_MARKER, isDynamicLoginName, newDynamicPassword } from './dynamic-login.ts';
 import { principalRefusal } from './principal-guard.ts';
@@ -118,7 +119,7 @@ export class PostgresRoleProvider implements AccessProvider {
     const names = this.namesOf(grant);
     if (!names.ok) return names;
     const { role, principal } = names.value;
-    if (this.dynamic) return this.grantLogin(names.value, grant.expiresAt);
+    if (this.dynamic) return this.grantLogin(names.value, grant.expiresAt, grant.singleUse === true);
     try {
       // GRANT takes no bind parameters: both names go in as quoted identifiers, never bare.
       const refused = await this.guarded(names.value, (client) => client.query(`GRANT ${pg.escapeIdentifier(role)} TO ${pg.escapeIdentifier(principal)}`));
@@ -254,6 +255,33 @@ export class PostgresRoleProvider implements AccessProvider {
     }
   }
 
+  /**
+   * Single-use access: the login's sessions on the server, under the principal's lock. The first
+   * session seen makes the login NOLOGIN (that session goes on; no other may start), which is how
+   * the target itself remembers the use; a NOLOGIN login without sessions is used up.
+   */
+  async watchSingleUse(grant: ProviderGrant): Promise<ProviderResult<SingleUseState>> {
+    if (!this.dynamic) return permanent('single-use access needs credentials: dynamic');
+    const names = this.namesOf(grant);
+    if (!names.ok) return names;
+    const { principal } = names.value;
+    try {
+      const state = await this.withPrincipalLock(principal, async (client): Promise<ProviderResult<SingleUseState>> => {
+        const facts = await this.loginFacts(client, principal);
+        if (!facts) return ok('used');
+        if (!facts.marked) return permanent(notOurs(principal));
+        const { rows } = await client.query<{ open: number }>(`SELECT count(*)::int AS open FROM pg_stat_activity WHERE usename = $1::name`, [principal]);
+        const open = rows[0]?.open ?? 0;
+        if (open === 0) return ok(facts.can_login ? 'unused' : 'used');
+        if (facts.can_login) await client.query(`ALTER ROLE ${pg.escapeIdentifier(principal)} NOLOGIN`);
+        return ok('in_use');
+      });
+      return state.ok ? state : this.failed('watch single use', names.value, state);
+    } catch (error) {
+      return this.failure(error, 'watch single use', names.value);
+    }
+  }
+
   async close(): Promise<void> {
     this.closing ??= this.pool.end();
     await this.closing;
@@ -349,7 +377,7 @@ export class PostgresRoleProvider implements AccessProvider {
    * `VALID UNTIL` the grant's end, a connection limit, marked as Latch's), or, on a retry or an
    * extension, finds it and moves its end later; then grants it the role. One transaction.
    */
-  private async grantLogin(names: Names, expiresAt: Date): Promise<ProviderResult> {
+  private async grantLogin(names: Names, expiresAt: Date, singleUse: boolean): Promise<ProviderResult> {
     const { role, principal } = names;
     const login = pg.escapeIdentifier(principal);
     const until = pg.escapeLiteral(expiresAt.toISOString());
@@ -361,7 +389,8 @@ export class PostgresRoleProvider implements AccessProvider {
           // CREATE ROLE takes no bind parameters: the name is a quoted identifier, the rest literals Latch made.
           await client.query(
             `CREATE ROLE ${login} WITH LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION ` +
-              `CONNECTION LIMIT ${this.settings.connectionLimit ?? DEFAULT_CONNECTION_LIMIT} PASSWORD NULL VALID UNTIL ${until}`,
+              // Single-use: one session, so a second cannot start beside the first before Latch sees it.
+              `CONNECTION LIMIT ${singleUse ? 1 : (this.settings.connectionLimit ?? DEFAULT_CONNECTION_LIMIT)} PASSWORD NULL VALID UNTIL ${until}`,
           );
           await client.query(`COMMENT ON ROLE ${login} IS ${pg.escapeLiteral(DYNAMIC_LOGIN_MARKER)}`);
         } else if (facts.valid_until === null || facts.valid_until < expiresAt) {

@@ -46,8 +46,11 @@ resources:
         connectionStringEnv: TARGET_DB_URL
         credentials: dynamic
         connectionLimit: 2
-        roles: { read: ${ROLE} }
-    roles: [read]
+        roles: { read: ${ROLE}, deploy: ${ROLE} }
+    roles:
+      - read
+      - id: deploy
+        uses: 1
     maxDuration: 4h
     requesters: { machines: [deploy-pipeline, other-bot] }
     approvers: { users: [${APPROVER}] }
@@ -141,14 +144,14 @@ async function problem(response: Response, status: number, code: string): Promis
   return body.detail;
 }
 
-async function askAndApprove(resource: string, duration: string): Promise<{ id: string; account: string }> {
-  const made = await api('/requests', tokens['deploy-pipeline'], 'POST', { resource, role: 'read', duration, reason: 'deploy 4f2a' });
+async function askAndApprove(resource: string, duration: string, role = 'read'): Promise<{ id: string; account: string }> {
+  const made = await api('/requests', tokens['deploy-pipeline'], 'POST', { resource, role, duration, reason: 'deploy 4f2a' });
   expect(made.status).toBe(201);
   const request = (await made.json()) as { id: string; account: string };
   await slack.waitForCall('chat.postMessage', (call) => call.args.channel === 'C0APPROVALS' && JSON.stringify(call.args).includes(request.id));
   const sender = new SlackSender(`${baseUrl}/slack/events`, SIGNING_SECRET, (id) => slack.responseUrl(id));
   expect((await sender.click(APPROVER, 'latch_approve', request.id)).status).toBe(200);
-  await expect.poll(async () => ((await (await api(`/requests/${request.id}`, tokens['deploy-pipeline'])).json()) as { state: string }).state, { timeout: 30_000 }).toBe('active');
+  await expect.poll(() => stateOf(request.id), { timeout: 30_000 }).toBe('active');
   return request;
 }
 
@@ -173,6 +176,9 @@ async function logIn(credentials: Credentials): Promise<{ client: pg.Client } | 
   }
 }
 
+// Read from Latch's database, not the API, so waiting does not spend the machine's rate limit.
+const stateOf = async (requestId: string) => (await sql.query<{ state: string }>('SELECT state FROM access_requests WHERE id = $1', [requestId])).rows[0]?.state;
+
 const loginExists = async (user: string) => (await targetAdmin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [user])).rowCount === 1;
 
 describe('dynamic postgres credentials through the API', { timeout: 120_000 }, () => {
@@ -186,7 +192,7 @@ describe('dynamic postgres credentials through the API', { timeout: 120_000 }, (
     await slack.waitForCall('chat.postMessage', (call) => call.args.channel === 'C0APPROVALS' && JSON.stringify(call.args).includes(request.id));
     const sender = new SlackSender(`${baseUrl}/slack/events`, SIGNING_SECRET, (id) => slack.responseUrl(id));
     expect((await sender.click(APPROVER, 'latch_approve', request.id)).status).toBe(200);
-    await expect.poll(async () => ((await (await api(`/requests/${request.id}`, tokens['deploy-pipeline'])).json()) as { state: string }).state, { timeout: 30_000 }).toBe('active');
+    await expect.poll(() => stateOf(request.id), { timeout: 30_000 }).toBe('active');
     expect(await loginExists(request.account)).toBe(true);
 
     // Another machine: as if the request did not exist; nothing is claimed by asking.
@@ -212,7 +218,7 @@ describe('dynamic postgres credentials through the API', { timeout: 120_000 }, (
 
     const ended = new Promise((resolve) => session.client.once('error', resolve));
     expect((await api(`/requests/${request.id}/release`, tokens['deploy-pipeline'], 'POST')).status).toBe(200);
-    await expect.poll(async () => ((await (await api(`/requests/${request.id}`, tokens['deploy-pipeline'])).json()) as { state: string }).state, { timeout: 30_000 }).toBe('revoked');
+    await expect.poll(() => stateOf(request.id), { timeout: 30_000 }).toBe('revoked');
     await ended;
     expect(await loginExists(request.account)).toBe(false);
     expect(await logIn(credentials)).toEqual({ refused: '28P01' });
@@ -232,6 +238,27 @@ describe('dynamic postgres credentials through the API', { timeout: 120_000 }, (
     expect(document.components.schemas.Credentials?.required).toEqual(['host', 'port', 'database', 'user', 'password', 'validUntil']);
   });
 
+  it('ends single-use access (uses: 1) as soon as its one session ends, without waiting for the expiry', async () => {
+    const request = await askAndApprove('app-db', '1h', 'deploy');
+    const credentials = (await (await fetchCredentials(request.id)).json()) as Credentials;
+    passwords.push(credentials.password);
+    const session = await logIn(credentials);
+    if (!('client' in session)) throw new Error(`the login was refused: ${session.refused}`);
+    // One session only: a second beside it is refused, at once by the connection limit, and after
+    // Latch has seen the first, by the login being closed.
+    expect(await logIn(credentials)).toHaveProperty('refused');
+    expect((await session.client.query('SELECT version FROM deployments')).rows).toEqual([{ version: '4f2a' }]);
+    await expect.poll(async () => (await targetAdmin.query<{ rolcanlogin: boolean }>('SELECT rolcanlogin FROM pg_roles WHERE rolname = $1', [request.account])).rows[0]?.rolcanlogin, { timeout: 30_000 }).toBe(false);
+    expect((await (await api(`/requests/${request.id}`, tokens['deploy-pipeline'])).json()) as { state: string }).toMatchObject({ state: 'active' });
+
+    await session.client.end();
+    await expect.poll(() => stateOf(request.id), { timeout: 30_000 }).toBe('revoked');
+    expect(await loginExists(request.account)).toBe(false);
+    expect(await logIn(credentials)).toEqual({ refused: '28P01' });
+    const ended = await sql.query<{ actor: string; data: { reason: string } }>("SELECT actor, data FROM audit_events WHERE action = 'grant.end_requested' AND request_id = $1", [request.id]);
+    expect(ended.rows).toEqual([{ actor: 'latch', data: expect.objectContaining({ reason: 'its single session ended' }) }]);
+  });
+
   it('lets the database refuse the login after VALID UNTIL while Latch is down, and never logged nor posted the password', async () => {
     const request = await askAndApprove('app-db', '4s');
     const credentials = (await (await fetchCredentials(request.id)).json()) as Credentials;
@@ -246,7 +273,7 @@ describe('dynamic postgres credentials through the API', { timeout: 120_000 }, (
     // Latch never got to revoke it: the database alone keeps the end.
     expect(await loginExists(request.account)).toBe(true);
 
-    expect(passwords).toHaveLength(2);
+    expect(passwords).toHaveLength(3);
     const slackCalls = JSON.stringify(slack.calls);
     const tables = JSON.stringify((await sql.query('SELECT * FROM grants')).rows) + JSON.stringify((await sql.query('SELECT * FROM audit_events')).rows);
     for (const password of passwords) {
