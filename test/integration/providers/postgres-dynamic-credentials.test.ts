@@ -185,8 +185,29 @@ describe('postgres provider with credentials: dynamic', { timeout: 60_000 }, () 
     expect(await roleFacts('latch_grantor')).toMatchObject({ rolcanlogin: true });
   });
 
+  it('watches a single-use login: one session, no other once it is seen, used up when it ends', async () => {
+    const grant = { ...grantFor(), singleUse: true };
+    await provider.grant(grant);
+    expect(await roleFacts(grant.principal)).toMatchObject({ rolconnlimit: 1 });
+    expect(await provider.watchSingleUse!(grant)).toEqual({ ok: true, value: 'unused' });
+    const credentials = await issue(grant);
+    const session = await logIn(credentials);
+    if (!('client' in session)) throw new Error(`the login was refused: ${session.refused}`);
+    expect(await provider.watchSingleUse!(grant)).toEqual({ ok: true, value: 'in_use' });
+    expect(await roleFacts(grant.principal)).toMatchObject({ rolcanlogin: false });
+    // The session goes on; no other can start, even once the first has ended.
+    expect((await session.client.query('SELECT id FROM incidents')).rows).toEqual([{ id: 7 }]);
+    expect(await provider.watchSingleUse!(grant)).toEqual({ ok: true, value: 'in_use' });
+    await session.client.end();
+    clients.splice(clients.indexOf(session.client), 1);
+    await expect.poll(async () => (await provider.watchSingleUse!(grant)), { timeout: 10_000 }).toEqual({ ok: true, value: 'used' });
+    expect(await logIn(credentials)).toEqual({ refused: '28000' });
+    expect(await provider.revoke(grant)).toEqual({ ok: true, value: undefined });
+    expect(await provider.watchSingleUse!(grant)).toEqual({ ok: true, value: 'used' });
+  });
+
   it('writes no password to its log, nor lets one reach the server’s statement log', () => {
-    expect(issuedPasswords.length).toBeGreaterThanOrEqual(3);
+    expect(issuedPasswords.length).toBeGreaterThanOrEqual(4);
     expect(logLines.length).toBeGreaterThan(0);
     const serverLog = server.serverLog();
     expect(serverLog).toContain('ALTER ROLE');
