@@ -4,13 +4,14 @@ import type { Logger } from '../logging/logger.ts';
 import { authenticateMachine } from '../services/authenticate-machine.ts';
 import { endAccessEarly } from '../services/end-access-early.ts';
 import { exchangeOidcToken, type OidcVerifier, type SeenOidcTokens } from '../services/exchange-oidc-token.ts';
+import { issueCredentials } from '../services/issue-credentials.ts';
 import { listOwnAccess, readOwnRequest, type OwnRequest } from '../services/read-own-request.ts';
 import { requestAccess } from '../services/request-access.ts';
 import { waitForRequest } from '../services/wait-for-request.ts';
 import type { Refused } from '../services/refusal.ts';
 import type { ServiceContext } from '../services/service-context.ts';
 import { readLimitedBody } from '../slack/request-body.ts';
-import { createRequestBody, oidcTokenBody, waitSeconds, type ApiRequestState, type RequestResource } from './api-schemas.ts';
+import { createRequestBody, oidcTokenBody, waitSeconds, type ApiRequestState, type CredentialsResource, type RequestResource } from './api-schemas.ts';
 import { API_PREFIX, openApiDocument } from './openapi.ts';
 import { sendProblem, statusOfRefusal } from './problem.ts';
 import { PrincipalRateLimiter } from './rate-limiter.ts';
@@ -68,6 +69,7 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
     { pattern: /^\/requests$/, methods: { POST: createRequest } },
     { pattern: /^\/requests\/([^/]+)$/, methods: { GET: getRequest } },
     { pattern: /^\/requests\/([^/]+)\/release$/, methods: { POST: releaseRequest } },
+    { pattern: /^\/requests\/([^/]+)\/credentials$/, methods: { POST: fetchCredentials } },
     { pattern: /^\/access$/, methods: { GET: listAccess } },
     // Said plainly, rather than "not found", to a machine (or a person holding its token) that tries.
     { pattern: /^\/requests\/([^/]+)\/(?:approve|deny|review)$/, methods: { POST: refuseDecision } },
@@ -143,6 +145,15 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
     const ended = await endAccessEarly(services, { requestId: id!, userId: caller.requesterId, tokenId: caller.tokenId });
     if (!ended.ok) return refused(res, ended);
     await answerRequest(res, caller, id!, 200);
+  }
+
+  async function fetchCredentials(_req: IncomingMessage, res: ServerResponse, caller: Caller, id: string | undefined): Promise<void> {
+    const issued = await issueCredentials(services, { requestId: id!, requesterId: caller.requesterId, tokenId: caller.tokenId });
+    if (!issued.ok) return refused(res, issued);
+    const { credentials } = issued;
+    // The password is in this answer and nowhere else: the body is never logged, and no-store keeps it out of caches.
+    const body: CredentialsResource = { ...credentials, validUntil: iso(credentials.validUntil) };
+    sendJson(res, 200, body);
   }
 
   async function listAccess(_req: IncomingMessage, res: ServerResponse, caller: Caller): Promise<void> {

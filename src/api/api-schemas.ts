@@ -59,6 +59,17 @@ export const requestResource = z
 
 export const accessList = z.object({ access: z.array(requestResource) });
 
+export const credentialsResource = z
+  .object({
+    host: z.string(),
+    port: z.int(),
+    database: z.string(),
+    user: z.string().describe('The login Latch created for this request'),
+    password: z.string().describe('Given once: Latch keeps no copy, and a second call is refused'),
+    validUntil: timestamp.nullable().describe('When the database itself stops accepting the login'),
+  })
+  .describe('Credentials of a login Latch created for one request (a resource with credentials: dynamic)');
+
 export const problemDetails = z
   .object({
     type: z.string().describe('A URI naming the kind of problem'),
@@ -74,9 +85,11 @@ export const apiSchemas = z.registry<{ id: string }>();
 apiSchemas.add(createRequestBody, { id: 'CreateRequest' });
 apiSchemas.add(requestResource, { id: 'Request' });
 apiSchemas.add(accessList, { id: 'AccessList' });
+apiSchemas.add(credentialsResource, { id: 'Credentials' });
 apiSchemas.add(problemDetails, { id: 'Problem' });
 apiSchemas.add(oidcTokenBody, { id: 'OidcTokenExchange' });
 apiSchemas.add(exchangedToken, { id: 'ExchangedToken' });
 
 export type RequestResource = z.infer<typeof requestResource>;
+export type CredentialsResource = z.infer<typeof credentialsResource>;
 export type ProblemDetails = z.infer<typeof problemDetails>;

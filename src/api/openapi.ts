@@ -73,6 +73,20 @@ export function openApiDocument(): Record<string, unknown> {
           responses: { 200: { description: 'The access is being revoked', ...json('Request') }, 404: problem('No such request among the caller\'s'), 409: problem('The access is not active'), ...errors },
         },
       },
+      '/requests/{id}/credentials': {
+        post: {
+          operationId: 'fetchCredentials',
+          summary: 'The credentials of the login made for this request (credentials: dynamic), once',
+          parameters: [requestId],
+          responses: {
+            200: { description: 'The credentials; a second call is refused', ...json('Credentials') },
+            404: problem('No such request among the caller\'s'),
+            409: problem('Not granted yet, no longer active, handed out already, or a resource without credentials'),
+            503: problem('The database could not set them just now: try again'),
+            ...errors,
+          },
+        },
+      },
       '/access': {
         get: {
           operationId: 'listAccess',

@@ -135,6 +135,7 @@ const roleObjectSchema = z.strictObject({
   id: id('give the role an id such as read'),
   description: description.optional(),
   maxDuration: duration.optional(),
+  uses: z.literal(1, { error: 'must be 1 (single-use access: one session); leave it out for access that lasts its duration' }).optional(),
 });
 
 // `- read` is shorthand for `- id: read`.
@@ -558,7 +559,12 @@ function duplicateResourceIds(resources: unknown[]): Problem[] {
 
 function resolveRoles(resource: ResourceInput, maxDurationSeconds: number, { report }: ResourceContext): RolePolicy[] {
   const firstIndex = new Map<string, number>();
+  // The schema admitted only registered types.
+  const createsLogins = providerDefinition(resource.provider.type)!.createsLogins?.(resource.provider.settings) === true;
   return resource.roles.map((role, index) => {
+    if (role.uses !== undefined && !createsLogins) {
+      report(['roles', index, 'uses'], 'needs provider settings that create a login per request (postgres: credentials: dynamic): only such a login can be ended after its one session');
+    }
     const first = firstIndex.get(role.id);
     if (first === undefined) firstIndex.set(role.id, index);
     else report(['roles', index, 'id'], `"${role.id}" is already the id of roles[${first}]`);
@@ -573,6 +579,7 @@ function resolveRoles(resource: ResourceInput, maxDurationSeconds: number, { rep
       id: role.id,
       ...(role.description === undefined ? {} : { description: role.description }),
       maxDurationSeconds: role.maxDuration ?? maxDurationSeconds,
+      ...(role.uses === undefined ? {} : { uses: role.uses }),
     };
   });
 }
@@ -713,7 +720,13 @@ function resolveAutoApprove(resource: ResourceInput, roles: RolePolicy[], contex
 function resolveIdentity(resource: ResourceInput, { report }: ResourceContext): IdentityPolicy {
   const own = resource.identity;
   // The schema admitted only registered types.
-  const defaults = providerDefinition(resource.provider.type)!.identityDefaults;
+  const definition = providerDefinition(resource.provider.type)!;
+  const defaults = definition.identityDefaults;
+  if (definition.createsLogins?.(resource.provider.settings)) {
+    // Latch makes the account itself (postgres `credentials: dynamic`): nobody's identity names one.
+    if (own !== undefined) report(['identity'], "is not used here: with these provider settings Latch creates a login for each request and hands its credentials to the requester; remove identity");
+    return { map: {}, from: defaults.from, template: defaults.template };
+  }
   const identity: IdentityPolicy = {
     map: own?.map ?? {},
     from: own?.from ?? defaults.from,

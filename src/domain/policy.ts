@@ -18,6 +18,11 @@ export interface RolePolicy {
   description?: string;
   /** The longest duration that may be requested for this role (the resource's unless narrowed). */
   maxDurationSeconds: number;
+  /**
+   * `1`: single-use access. The login made for the request serves one session; once Latch sees
+   * that session end, the access ends at once instead of at its expiry. Absent: it lasts its duration.
+   */
+  uses?: 1;
 }
 
 export interface ApproverPolicy {

@@ -33,6 +33,8 @@ export interface ReplayedGrant {
   revokedAt: Date | null;
   endRequestedAt: Date | null;
   revokedBySlackId: string | null;
+  /** When a login's credentials were handed out (`credentials.issued`), given back by `credentials.issue_failed`. */
+  credentialsIssuedAt: Date | null;
 }
 
 export interface ReplayedRequest {
@@ -113,6 +115,12 @@ function apply(replayed: ReplayedRequest, event: ReplayedEvent, data: Record<str
       if (grantId) grantFor(replayed, grantId).revokedAt = event.at;
       if (replayed.state === 'approved' || replayed.state === 'active') replayed.state = 'revoked';
       return;
+    case 'credentials.issued':
+      if (grantId) grantFor(replayed, grantId).credentialsIssuedAt = event.at;
+      return;
+    case 'credentials.issue_failed':
+      if (grantId) grantFor(replayed, grantId).credentialsIssuedAt = null;
+      return;
     case 'grant.failed':
       replayed.state = 'failed';
       if (grantId) {
@@ -136,7 +144,7 @@ function apply(replayed: ReplayedRequest, event: ReplayedEvent, data: Record<str
 }
 
 function grantFor(replayed: ReplayedRequest, id: string): ReplayedGrant {
-  if (replayed.grant?.id !== id) replayed.grant = { id, grantedAt: null, expiresAt: null, revokedAt: null, endRequestedAt: null, revokedBySlackId: null };
+  if (replayed.grant?.id !== id) replayed.grant = { id, grantedAt: null, expiresAt: null, revokedAt: null, endRequestedAt: null, revokedBySlackId: null, credentialsIssuedAt: null };
   return replayed.grant;
 }
 
@@ -186,6 +194,8 @@ export interface StoredGrant {
   revokedAt: Date | null;
   endRequestedAt: Date | null;
   revokedBySlackId: string | null;
+  /** Absent in rows read before the column existed: then it is taken as never issued. */
+  credentialsIssuedAt?: Date | null;
 }
 
 /** One row field that its events do not account for. */
@@ -247,6 +257,7 @@ export function compareWithRows(
       differ('grants', grant.id, 'revokedAt', replayed.grant.revokedAt, grant.revokedAt);
       differ('grants', grant.id, 'endRequestedAt', replayed.grant.endRequestedAt, grant.endRequestedAt);
       differ('grants', grant.id, 'revokedBySlackId', replayed.grant.revokedBySlackId, grant.revokedBySlackId);
+      differ('grants', grant.id, 'credentialsIssuedAt', replayed.grant.credentialsIssuedAt, grant.credentialsIssuedAt ?? null);
       if (replayed.grant.principal !== undefined) differ('grants', grant.id, 'principal', replayed.grant.principal, grant.principal);
       if (replayed.grant.provider !== undefined) differ('grants', grant.id, 'provider', replayed.grant.provider, grant.provider);
     }

@@ -1,5 +1,6 @@
 import type { QueuedJobDefinition } from './job-definition.ts';
 import { announceMissedRequestsJob } from './definitions/announce-missed-requests.ts';
+import { endUsedAccessJob } from './definitions/end-used-access.ts';
 import { expirePendingRequestsJob } from './definitions/expire-pending-requests.ts';
 import { grantAccessJob } from './definitions/grant-access.ts';
 import { notifyPeopleJob } from './definitions/notify-people.ts';
@@ -25,6 +26,7 @@ export const JOB_REGISTRY = [
   reconcileJob,
   sendRemindersJob,
   scanStandingAccessJob,
+  endUsedAccessJob,
   sendDigestJob,
 ] as const;
 

@@ -14,6 +14,11 @@ export interface JobSettings {
   reconcileEveryMs: number;
   /** The standing-access scan asks every target, so it runs less often. */
   scanEveryMs: number;
+  /**
+   * How often single-use logins' sessions are looked at: a session is seen within this long, and
+   * its end too (a session shorter than this may go unseen: see the postgres provider's README).
+   */
+  singleUseCheckEveryMs: number;
   /** How often each process checks the schedules in Redis (lost ones, a reloaded policy's digests). */
   scheduleCheckEveryMs: number;
 }
@@ -59,6 +64,7 @@ export const DEFAULT_JOB_SETTINGS: JobSettings = {
   sweepEveryMs: 30_000,
   reconcileEveryMs: 60_000,
   scanEveryMs: 10 * 60_000,
+  singleUseCheckEveryMs: 5_000,
   scheduleCheckEveryMs: 15_000,
 };
 

@@ -23,6 +23,9 @@ export function tracedProvider(provider: AccessProvider): AccessProvider {
     ...(provider.checkPrincipal
       ? { checkPrincipal: (principal: string, role: string) => traced('check-principal', { 'latch.role': role }, () => provider.checkPrincipal!(principal, role)) }
       : {}),
+    // The answer holds a password: the span records the call and its outcome, never the value.
+    ...(provider.issueCredentials ? { issueCredentials: (grant: ProviderGrant) => traced('issue-credentials', grantAttributes(grant), () => provider.issueCredentials!(grant)) } : {}),
+    ...(provider.watchSingleUse ? { watchSingleUse: (grant: ProviderGrant) => traced('watch-single-use', grantAttributes(grant), () => provider.watchSingleUse!(grant)) } : {}),
     // Answered from the settings, without reaching the target: nothing to trace.
     ...(provider.accessTarget ? { accessTarget: (role: string) => provider.accessTarget!(role) } : {}),
     ...(provider.close ? { close: () => provider.close!() } : {}),

@@ -28,6 +28,29 @@ export interface ProviderGrant {
   principal: string;
   /** When Latch will revoke; informational for the target (Latch revokes, not the target). */
   expiresAt: Date;
+  /** Single-use access (a role's `uses: 1`): the login made for the request serves one session. */
+  singleUse?: boolean;
+}
+
+/**
+ * Where single-use access stands on the target: no session yet; its one session is open (and no
+ * other can start); or that session has ended, so the access is spent.
+ */
+export type SingleUseState = 'unused' | 'in_use' | 'used';
+
+/**
+ * A login made for one request (a provider's own, e.g. `credentials: dynamic` on postgres), handed
+ * to its requester once. The password is a secret: it goes to the requester's answer and nowhere
+ * else (no log line, no audit event, no Slack message, no table).
+ */
+export interface IssuedCredentials {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: string;
+  /** When the target itself stops accepting the login, Latch or no Latch. */
+  validUntil: Date | null;
 }
 
 export type ProviderFailureKind = 'transient' | 'permanent';
@@ -68,6 +91,18 @@ export interface AccessProvider {
    * Without it, a resource's role is its own access.
    */
   accessTarget?(role: string): string | undefined;
+  /**
+   * For access handed out as a login of the provider's own (ProviderDefinition.loginFor): gives the
+   * login a new password and returns it. Latch calls it once per grant and keeps no copy; a later
+   * call would make the earlier password useless. A login that is gone is a permanent failure.
+   */
+  issueCredentials?(grant: ProviderGrant): Promise<ProviderResult<IssuedCredentials>>;
+  /**
+   * For single-use access (ProviderGrant.singleUse): looks at the login's sessions. The first time
+   * it sees one, it stops any further login at once (the session itself goes on); once that session
+   * is gone, the access is `used` and Latch ends it.
+   */
+  watchSingleUse?(grant: ProviderGrant): Promise<ProviderResult<SingleUseState>>;
   /** Releases connections; called at shutdown. */
   close?(): Promise<void>;
 }
@@ -115,6 +150,8 @@ export interface ProviderCapabilities {
   endsSessions: boolean;
   /** Reads the policy's ProviderGuard when built (a reload that changes it replaces the provider). */
   readsGuard: boolean;
+  /** `issueCredentials`: can create a login of its own per request and hand its password out. */
+  issuesCredentials: boolean;
 }
 
 /**
@@ -134,6 +171,14 @@ export interface ProviderDefinition {
   /** How a Slack user becomes this target's principal when the resource's `identity` does not say. */
   readonly identityDefaults: Pick<IdentityPolicy, 'from' | 'template'>;
   readonly capabilities: ProviderCapabilities;
+  /**
+   * When `settings` make the provider create a login of its own for each request: the name of the
+   * login for `requestId`, which becomes the request's principal (no identity is resolved for the
+   * requester, who receives the login's credentials instead). Undefined otherwise.
+   */
+  readonly loginFor?: (settings: Record<string, unknown>, role: string, requestId: string) => string | undefined;
+  /** Whether `settings` make the provider create a login per request (loginFor then names it): the policy then needs no identity rules. */
+  readonly createsLogins?: (settings: Record<string, unknown>) => boolean;
   /** How people are told which target failed: "<targetName> refused the grant". */
   readonly targetName: string;
   readonly create: ProviderFactory;

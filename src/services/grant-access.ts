@@ -4,6 +4,7 @@ import type { PolicyMismatch, StoredRequestFit } from '../domain/stored-request-
 import type { ProviderFailure } from '../providers/provider.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import type { Prisma } from '../store/generated/client.ts';
+import type { Database } from '../store/database.ts';
 import type { SqlTransaction } from '../store/sql-transaction.ts';
 import { inSqlTransaction } from '../store/transaction.ts';
 import { isLiveGrant } from './access-chain.ts';
@@ -45,7 +46,7 @@ export type GrantAccessResult =
  * Where the duration counts from: the moment of the grant, except for more time on access still
  * live, which runs on from that access's end so nothing lapses and nothing is counted twice.
  */
-async function durationStart(tx: SqlTransaction, extendsRequestId: string | null, grantedAt: Date): Promise<Date> {
+async function durationStart(tx: SqlTransaction | Database, extendsRequestId: string | null, grantedAt: Date): Promise<Date> {
   if (!extendsRequestId) return grantedAt;
   const extended = await readGrantOfRequest(tx, extendsRequestId);
   return isLiveGrant(extended) && extended.expiresAt > grantedAt ? extended.expiresAt : grantedAt;
@@ -92,18 +93,23 @@ async function attemptGrant(ctx: AccessContext, input: GrantAccessInput): Promis
   if (!provider) return fail(ctx, request.id, null, permanentFailure(`the policy no longer configures a provider for ${request.resourceId}`), 'unconfigured');
   if (!request.principal) return fail(ctx, request.id, null, permanentFailure('the request names no account to grant to'), 'no_account');
   const principal = request.principal;
+  const singleUse = fit.resource.roles.find((role) => role.id === request.role)?.uses === 1;
 
   return ctx.locks.withLock(accessKeyOf(ctx, { resourceId: request.resourceId, role: request.role, principal }), async (): Promise<GrantAccessResult> => {
     const grant = await startGrantAttempt(ctx.db, { requestId: request.id, provider: provider.type, providerSettings: toJson(providerSettings), principal, resourceId: request.resourceId, role: request.role });
     if (!grant) return { outcome: 'skipped', reason: 'the request is no longer approved' };
 
+    // The end as it will be recorded (more time runs on from the extended access's end): a target
+    // that enforces it itself (a login's VALID UNTIL) must not end the access before Latch does.
+    const expectedStart = await durationStart(ctx.db, request.extendsRequestId, ctx.clock.now());
     const target = {
       grantId: grant.id,
       requestId: request.id,
       resourceId: request.resourceId,
       role: request.role,
       principal,
-      expiresAt: new Date(ctx.clock.now().getTime() + request.durationSeconds * 1000),
+      expiresAt: new Date(expectedStart.getTime() + request.durationSeconds * 1000),
+      ...(singleUse ? { singleUse } : {}),
     };
     const result = await provider.grant(target).catch((error: unknown) => ({ ok: false as const, failure: thrownFailure(error) }));
     if (!result.ok) {

@@ -55,7 +55,15 @@ export type RefusalCode =
   /** A review of a request that is not break-glass. */
   | 'not_break_glass'
   /** A second review of the same break-glass use. */
-  | 'already_reviewed';
+  | 'already_reviewed'
+  /** Credentials asked of a resource that grants roles to existing accounts (it makes no logins). */
+  | 'no_credentials'
+  /** Credentials asked for before the access is granted. */
+  | 'not_granted'
+  /** A second fetch of credentials that are handed out once. */
+  | 'credentials_issued'
+  /** The target could not set the credentials just now; asking again later may work. */
+  | 'credentials_unavailable';
 
 /** A use case's answer when it refuses: `{ ok: false, refusal }`, with whatever else callers need beside it. */
 export type Refused = { ok: false; refusal: Refusal };

@@ -4,6 +4,7 @@ import { isMachineRequester } from '../domain/machine.ts';
 import { groupsOf, type AutoApprovalRule, type ResourcePolicy } from '../domain/policy.ts';
 import { appendAuditEvents, type AuditEntry } from '../store/audit-log.ts';
 import { insertRequest, isUniqueViolation } from '../store/request-insert.ts';
+import { uuidV7 } from '../store/uuid-v7.ts';
 import { lockRequester } from '../store/requester-lock.ts';
 import { readRequestBySubmission } from '../store/request-reads.ts';
 import type { SqlTransaction } from '../store/sql-transaction.ts';
@@ -72,9 +73,11 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
   if (!validation.ok) return invalidInput(validation.errors);
 
   const { resource, role, durationSeconds, reason, ticket, startsAt } = validation.request;
-  const identity = await requesterPrincipal(ctx, resource, role.id, input.requesterId);
-  if (!identity.ok) return identity;
   const now = ctx.clock.now();
+  // Known before the insert: a resource that creates a login per request names it after the request.
+  const newRequestId = uuidV7(now.getTime());
+  const identity = await requesterPrincipal(ctx, resource, role.id, input.requesterId, newRequestId);
+  if (!identity.ok) return identity;
   // What was asked and under which rules: stored on the request and, identically, in its audit event.
   const asked = {
     resourceId: resource.id,
@@ -105,6 +108,7 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
         tx,
         {
           ...asked,
+          id: newRequestId,
           requesterSlackId: input.requesterId,
           slackTeamId: input.teamId ?? null,
           state: decidedBy ? 'approved' : 'pending',

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { reservedPrincipalRefusal, resolvePrincipal, type PrincipalResult } from '../domain/identity.ts';
 import { findMachine, machineIdOf } from '../domain/machine.ts';
 import type { ResourcePolicy } from '../domain/policy.ts';
+import { providerDefinition } from '../providers/registry.ts';
 import { oneLine } from './access-context.ts';
 import { refuse, type Refused } from './refusal.ts';
 import type { ServiceContext } from './service-context.ts';
@@ -22,7 +23,11 @@ const CHECK_TIMEOUT_MS = 1_500;
  * provider's target calls privileged (the grantor, an administrator, a managed role). The provider
  * checks again right before it grants or revokes, so what is let through here is not trusted there.
  */
-export async function requesterPrincipal(ctx: ServiceContext, resource: ResourcePolicy, role: string, userId: string): Promise<RequesterPrincipal> {
+export async function requesterPrincipal(ctx: ServiceContext, resource: ResourcePolicy, role: string, userId: string, requestId?: string): Promise<RequesterPrincipal> {
+  // A resource that makes a login of its own for each request grants to that login, whoever asks:
+  // the requester needs no account on the target, and receives the login's credentials instead.
+  const ownLogin = requestId === undefined ? undefined : providerDefinition(resource.provider.type)?.loginFor?.(resource.provider.settings, role, requestId);
+  if (ownLogin !== undefined) return { ok: true, principal: ownLogin };
   const machineId = machineIdOf(userId);
   let resolved: PrincipalResult;
   if (machineId !== null) {

@@ -25,7 +25,11 @@ export type NewRequest = Pick<
   | 'reviewDueAt'
   | 'submissionKey'
   | 'createdAt'
-> & { state: 'pending' | 'approved' };
+> & {
+  state: 'pending' | 'approved';
+  /** The id, when the caller needed it before the insert (a login named after it); a new uuid v7 otherwise. */
+  id?: string;
+};
 
 /**
  * Inserts a request and gives back its id, in one statement. With `pendingLimit`, only while its
@@ -35,7 +39,7 @@ export type NewRequest = Pick<
  */
 export async function insertRequest(tx: SqlTransaction, request: NewRequest, pendingLimit: number | null): Promise<string | null> {
   const inserted = await tx.rows<{ id: string }>(INSERT_REQUEST, [
-    uuidV7(request.createdAt.getTime()),
+    request.id ?? uuidV7(request.createdAt.getTime()),
     request.requesterSlackId,
     request.slackTeamId,
     request.resourceId,

@@ -65,6 +65,7 @@ const GRANT_COLUMNS: Record<keyof Grant, string> = {
   lastError: 'last_error',
   lastErrorAt: 'last_error_at',
   overdueAlertedAt: 'overdue_alerted_at',
+  credentialsIssuedAt: 'credentials_issued_at',
   createdAt: 'created_at',
   updatedAt: 'updated_at',
 };

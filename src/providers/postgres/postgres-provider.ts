@@ -7,14 +7,18 @@ import {
   permanent,
   transient,
   type AccessProvider,
+  type IssuedCredentials,
   type ProviderBuildOptions,
   type ProviderFactory,
   type ProviderGrant,
   type ProviderResult,
+  type SingleUseState,
 } from '../provider.ts';
+import { DYNAMIC_LOGIN_MARKER, isDynamicLoginName, newDynamicPassword } from './dynamic-login.ts';
 import { principalRefusal } from './principal-guard.ts';
+import { scramSha256Verifier } from './scram-verifier.ts';
 import { classifyPostgresError, sqlStateOf, type FailureContext } from './failures.ts';
-import { parsePostgresSettings, roleNameProblem, type PostgresSettings } from './settings.ts';
+import { DEFAULT_CONNECTION_LIMIT, parsePostgresSettings, roleNameProblem, type PostgresSettings } from './settings.ts';
 
 /**
  * Temporary membership in a PostgreSQL role: `GRANT role TO principal`, and at expiry `REVOKE`
@@ -60,6 +64,20 @@ interface Names {
   principal: string;
 }
 
+/** What the target says about a login Latch may have created (`credentials: dynamic`). */
+interface LoginFacts {
+  marked: boolean;
+  can_login: boolean;
+  valid_until: Date | null;
+}
+
+/** Where the holder of dynamic credentials connects: the grantor's server and database, unless the settings say otherwise. */
+interface Endpoint {
+  host: string;
+  port: number;
+  database: string;
+}
+
 export class PostgresRoleProvider implements AccessProvider {
   readonly type = POSTGRES_PROVIDER_TYPE;
   private readonly pool: pg.Pool;
@@ -69,6 +87,7 @@ export class PostgresRoleProvider implements AccessProvider {
   private readonly sessionEndTimeoutMs: number;
   private readonly managedRoles: string[];
   private readonly permanentHolders: string[];
+  private readonly endpoint: Endpoint;
   private closing: Promise<void> | undefined;
 
   constructor({ settings, connectionString, logger, sessionEndTimeoutMs = DEFAULT_SESSION_END_TIMEOUT_MS, managedRoles = [], permanentHolders = [] }: PostgresProviderOptions) {
@@ -78,6 +97,7 @@ export class PostgresRoleProvider implements AccessProvider {
     this.managedRoles = [...new Set([...managedRoles, ...Object.values(settings.roles ?? {})])];
     this.permanentHolders = permanentHolders;
     this.scrub = createSecretScrubber([connectionString, passwordOf(connectionString)]);
+    this.endpoint = endpointOf(connectionString, settings);
     this.pool = new pg.Pool({
       connectionString,
       max: POOL_SIZE,
@@ -99,6 +119,7 @@ export class PostgresRoleProvider implements AccessProvider {
     const names = this.namesOf(grant);
     if (!names.ok) return names;
     const { role, principal } = names.value;
+    if (this.dynamic) return this.grantLogin(names.value, grant.expiresAt, grant.singleUse === true);
     try {
       // GRANT takes no bind parameters: both names go in as quoted identifiers, never bare.
       const refused = await this.guarded(names.value, (client) => client.query(`GRANT ${pg.escapeIdentifier(role)} TO ${pg.escapeIdentifier(principal)}`));
@@ -113,6 +134,7 @@ export class PostgresRoleProvider implements AccessProvider {
     const names = this.namesOf(grant);
     if (!names.ok) return names;
     const { role, principal } = names.value;
+    if (this.dynamic) return this.revokeLogin(names.value);
     try {
       const refused = await this.guarded(names.value, (client) => client.query(`REVOKE ${pg.escapeIdentifier(role)} FROM ${pg.escapeIdentifier(principal)}`));
       if (refused) {
@@ -150,6 +172,7 @@ export class PostgresRoleProvider implements AccessProvider {
   async check(grant: ProviderGrant): Promise<ProviderResult<boolean>> {
     const names = this.namesOf(grant);
     if (!names.ok) return names;
+    if (this.dynamic) return this.checkLogin(names.value);
     try {
       const { rows } = await this.pool.query<{ member: boolean }>(
         `SELECT pg_has_role($1::name, $2::name, 'MEMBER') AS member`,
@@ -166,6 +189,10 @@ export class PostgresRoleProvider implements AccessProvider {
     const names = this.namesOf({ principal, role: roleId });
     if (!names.ok) return names;
     try {
+      if (this.dynamic) {
+        const facts = await this.loginFacts(this.pool, names.value.principal);
+        return facts && !facts.marked ? permanent(notOurs(names.value.principal)) : ok();
+      }
       const refused = await principalRefusal(this.pool, { ...names.value, managedRoles: this.managedRoles, permanentHolders: this.permanentHolders });
       return refused ? permanent(refused) : ok();
     } catch (error) {
@@ -201,6 +228,60 @@ export class PostgresRoleProvider implements AccessProvider {
     }
   }
 
+  /**
+   * `credentials: dynamic`: a new random password for the request's login, set as a SCRAM verifier
+   * (the clear password never reaches the server's SQL text), and given back with where to connect.
+   * Nothing keeps the password: a second call replaces it, so the caller must call once.
+   */
+  async issueCredentials(grant: ProviderGrant): Promise<ProviderResult<IssuedCredentials>> {
+    if (!this.dynamic) return permanent('this resource grants roles to existing logins; it has no credentials to hand out');
+    const names = this.namesOf(grant);
+    if (!names.ok) return names;
+    const { principal } = names.value;
+    const password = newDynamicPassword();
+    try {
+      const outcome = await this.withPrincipalLock(principal, async (client): Promise<ProviderResult<Date | null>> => {
+        const facts = await this.loginFacts(client, principal);
+        if (!facts) return permanent(`the login "${principal}" no longer exists: its access has ended`);
+        if (!facts.marked) return permanent(notOurs(principal));
+        if (!facts.can_login) return permanent(`the login "${principal}" is being revoked`);
+        await client.query(`ALTER ROLE ${pg.escapeIdentifier(principal)} PASSWORD ${pg.escapeLiteral(scramSha256Verifier(password))}`);
+        return ok(facts.valid_until);
+      });
+      if (!outcome.ok) return this.failed('issue credentials', names.value, outcome);
+      return ok({ ...this.endpoint, user: principal, password, validUntil: outcome.value });
+    } catch (error) {
+      return this.failure(error, 'issue credentials', names.value);
+    }
+  }
+
+  /**
+   * Single-use access: the login's sessions on the server, under the principal's lock. The first
+   * session seen makes the login NOLOGIN (that session goes on; no other may start), which is how
+   * the target itself remembers the use; a NOLOGIN login without sessions is used up.
+   */
+  async watchSingleUse(grant: ProviderGrant): Promise<ProviderResult<SingleUseState>> {
+    if (!this.dynamic) return permanent('single-use access needs credentials: dynamic');
+    const names = this.namesOf(grant);
+    if (!names.ok) return names;
+    const { principal } = names.value;
+    try {
+      const state = await this.withPrincipalLock(principal, async (client): Promise<ProviderResult<SingleUseState>> => {
+        const facts = await this.loginFacts(client, principal);
+        if (!facts) return ok('used');
+        if (!facts.marked) return permanent(notOurs(principal));
+        const { rows } = await client.query<{ open: number }>(`SELECT count(*)::int AS open FROM pg_stat_activity WHERE usename = $1::name`, [principal]);
+        const open = rows[0]?.open ?? 0;
+        if (open === 0) return ok(facts.can_login ? 'unused' : 'used');
+        if (facts.can_login) await client.query(`ALTER ROLE ${pg.escapeIdentifier(principal)} NOLOGIN`);
+        return ok('in_use');
+      });
+      return state.ok ? state : this.failed('watch single use', names.value, state);
+    } catch (error) {
+      return this.failure(error, 'watch single use', names.value);
+    }
+  }
+
   async close(): Promise<void> {
     this.closing ??= this.pool.end();
     await this.closing;
@@ -211,13 +292,14 @@ export class PostgresRoleProvider implements AccessProvider {
    * only done when nothing can still use the role. A session that outlives the wait is a transient
    * failure, so the job retries (REVOKE again, terminate again).
    */
-  private async endSessions({ role, principal }: Names): Promise<ProviderResult> {
+  private async endSessions({ role, principal }: Names, everyDatabase = false): Promise<ProviderResult> {
     // pg_terminate_backend is in the select list, so it runs only for the rows the WHERE keeps.
+    // A login of Latch's own is nobody else's: its sessions end on every database of the server.
     const { rows } = await this.pool.query<{ pid: number }>(
       `SELECT pid, pg_terminate_backend(pid) AS signalled
        FROM pg_stat_activity
-       WHERE usename = $1::name AND datname = current_database() AND pid <> pg_backend_pid()`,
-      [principal],
+       WHERE usename = $1::name AND ($2::boolean OR datname = current_database()) AND pid <> pg_backend_pid()`,
+      [principal, everyDatabase],
     );
     if (rows.length === 0) return ok();
     const pids = rows.map((row) => row.pid);
@@ -252,19 +334,29 @@ export class PostgresRoleProvider implements AccessProvider {
    * take turns, so none can slip between another's check and its change.
    */
   private async guarded(names: Names, change: (client: pg.PoolClient) => Promise<unknown>): Promise<string | null> {
+    return this.withPrincipalLock(names.principal, async (client) => {
+      const refused = await principalRefusal(client, { ...names, managedRoles: this.managedRoles, permanentHolders: this.permanentHolders });
+      if (refused) return refused;
+      await change(client);
+      return null;
+    });
+  }
+
+  /**
+   * Runs `work` in one transaction holding the transaction-scoped advisory lock on `principal`, so
+   * every Latch process's checks and changes for one account take turns. A result that is not ok
+   * (or a string: a refusal) rolls back; anything else commits.
+   */
+  private async withPrincipalLock<T>(principal: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2::text))', [PRINCIPAL_LOCK_SPACE, names.principal]);
-      const refused = await principalRefusal(client, { ...names, managedRoles: this.managedRoles, permanentHolders: this.permanentHolders });
-      if (refused) {
-        await client.query('ROLLBACK');
-        return refused;
-      }
-      await change(client);
-      await client.query('COMMIT');
-      return null;
+      await client.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2::text))', [PRINCIPAL_LOCK_SPACE, principal]);
+      const result = await work(client);
+      const refused = typeof result === 'string' || (typeof result === 'object' && result !== null && (result as { ok?: unknown }).ok === false);
+      await client.query(refused ? 'ROLLBACK' : 'COMMIT');
+      return result;
     } catch (error) {
       await client.query('ROLLBACK').catch((rollbackError: unknown) => {
         broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
@@ -274,6 +366,112 @@ export class PostgresRoleProvider implements AccessProvider {
       // A connection whose rollback failed is in an unknown state: the pool drops it.
       client.release(broken);
     }
+  }
+
+  private get dynamic(): boolean {
+    return this.settings.credentials === 'dynamic';
+  }
+
+  /**
+   * `credentials: dynamic` grant: creates the request's login (no password until it is fetched,
+   * `VALID UNTIL` the grant's end, a connection limit, marked as Latch's), or, on a retry or an
+   * extension, finds it and moves its end later; then grants it the role. One transaction.
+   */
+  private async grantLogin(names: Names, expiresAt: Date, singleUse: boolean): Promise<ProviderResult> {
+    const { role, principal } = names;
+    const login = pg.escapeIdentifier(principal);
+    const until = pg.escapeLiteral(expiresAt.toISOString());
+    try {
+      const outcome = await this.withPrincipalLock(principal, async (client): Promise<ProviderResult> => {
+        const facts = await this.loginFacts(client, principal);
+        if (facts && !facts.marked) return permanent(notOurs(principal));
+        if (!facts) {
+          // CREATE ROLE takes no bind parameters: the name is a quoted identifier, the rest literals Latch made.
+          await client.query(
+            `CREATE ROLE ${login} WITH LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION ` +
+              // Single-use: one session, so a second cannot start beside the first before Latch sees it.
+              `CONNECTION LIMIT ${singleUse ? 1 : (this.settings.connectionLimit ?? DEFAULT_CONNECTION_LIMIT)} PASSWORD NULL VALID UNTIL ${until}`,
+          );
+          await client.query(`COMMENT ON ROLE ${login} IS ${pg.escapeLiteral(DYNAMIC_LOGIN_MARKER)}`);
+        } else if (facts.valid_until === null || facts.valid_until < expiresAt) {
+          await client.query(`ALTER ROLE ${login} VALID UNTIL ${until}`);
+        }
+        await client.query(`GRANT ${pg.escapeIdentifier(role)} TO ${login}`);
+        return ok();
+      });
+      return outcome.ok ? outcome : this.failed('grant', names, outcome);
+    } catch (error) {
+      return this.failure(error, 'grant', names, sqlStateOf(error) === '42704' ? 'role' : undefined);
+    }
+  }
+
+  /**
+   * `credentials: dynamic` revoke: the login may no longer log in (NOLOGIN, committed first), its
+   * sessions on every database end, and the role is dropped with whatever it owns here. A login
+   * that is gone already is revoked; one Latch did not mark is never touched.
+   */
+  private async revokeLogin(names: Names): Promise<ProviderResult> {
+    const { principal } = names;
+    const login = pg.escapeIdentifier(principal);
+    try {
+      const disabled = await this.withPrincipalLock(principal, async (client): Promise<ProviderResult<boolean>> => {
+        const facts = await this.loginFacts(client, principal);
+        if (!facts) return ok(false);
+        if (!facts.marked) return permanent(`${notOurs(principal)}; nothing was changed`);
+        await client.query(`ALTER ROLE ${login} NOLOGIN`);
+        return ok(true);
+      });
+      if (!disabled.ok) return this.failed('revoke', names, disabled);
+      if (!disabled.value) return ok();
+      const ended = await this.endSessions(names, true);
+      if (!ended.ok) return ended;
+      await this.dropLogin(principal);
+      if (await this.loginFacts(this.pool, principal)) {
+        return this.failed('revoke', names, transient(`the login "${principal}" is still there after DROP ROLE; will retry`));
+      }
+      return ok();
+    } catch (error) {
+      return this.failure(error, 'revoke', names);
+    }
+  }
+
+  /**
+   * DROP ROLE; when the login owns something (a table it made), the grantor makes itself a member
+   * for the moment (CREATEROLE allows it) so that DROP OWNED may remove it, all in one transaction.
+   */
+  private async dropLogin(principal: string): Promise<void> {
+    const login = pg.escapeIdentifier(principal);
+    try {
+      await this.withPrincipalLock(principal, (client) => client.query(`DROP ROLE IF EXISTS ${login}`));
+    } catch (error) {
+      if (sqlStateOf(error) !== '2BP01') throw error;
+      await this.withPrincipalLock(principal, async (client) => {
+        await client.query(`GRANT ${login} TO CURRENT_USER`);
+        await client.query(`DROP OWNED BY ${login}`);
+        await client.query(`DROP ROLE ${login}`);
+      });
+    }
+  }
+
+  private async checkLogin(names: Names): Promise<ProviderResult<boolean>> {
+    try {
+      const facts = await this.loginFacts(this.pool, names.principal);
+      if (!facts?.marked || !facts.can_login) return ok(false);
+      const { rows } = await this.pool.query<{ member: boolean }>(`SELECT pg_has_role($1::name, $2::name, 'MEMBER') AS member`, [names.principal, names.role]);
+      return ok(rows[0]?.member === true);
+    } catch (error) {
+      return this.failure(error, 'check', names);
+    }
+  }
+
+  private async loginFacts(db: pg.Pool | pg.PoolClient, principal: string): Promise<LoginFacts | null> {
+    const { rows } = await db.query<LoginFacts>(
+      `SELECT shobj_description(oid, 'pg_authid') IS NOT DISTINCT FROM $2::text AS marked,
+              rolcanlogin AS can_login, rolvaliduntil AS valid_until
+       FROM pg_roles WHERE rolname = $1::name`,
+      [principal, DYNAMIC_LOGIN_MARKER],
+    );
+    return rows[0] ?? null;
   }
 
   private async isDirectMember({ role, principal }: Names): Promise<boolean> {
@@ -314,6 +512,10 @@ export class PostgresRoleProvider implements AccessProvider {
     if (principalProblem) return permanent(`database user name ${principalProblem}`);
     if (RESERVED_PRINCIPALS.has(principal) || principal.startsWith('pg_')) {
       return permanent(`"${principal}" is a name PostgreSQL reserves, not a database user`);
+    }
+    if (this.dynamic && !isDynamicLoginName(principal)) {
+      // With dynamic credentials Latch creates and drops logins: only ever ones of its own naming.
+      return permanent(`"${principal}" is not a login Latch creates (latch_ and a request id): with credentials: dynamic, nothing else is changed`);
     }
     return ok({ role, principal });
   }
@@ -401,6 +603,20 @@ function databaseRolesOf(settings: Record<string, unknown>, roleIds: string[]): 
   const parsed = parsePostgresSettings(settings);
   const mapping = parsed.ok ? (parsed.settings.roles ?? {}) : {};
   return roleIds.map((roleId) => (Object.hasOwn(mapping, roleId) ? mapping[roleId]! : roleId));
+}
+
+function notOurs(principal: string): string {
+  return `a role named "${principal}" exists that Latch did not create (it lacks Latch's comment); Latch neither changes nor drops it`;
+}
+
+function endpointOf(connectionString: string, settings: PostgresSettings): Endpoint {
+  const url = new URL(connectionString);
+  const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || decodeURIComponent(url.username) || 'postgres';
+  return {
+    host: settings.credentialsHost ?? (decodeURIComponent(url.hostname.replace(/^\[(.*)\]$/, '$1')) || 'localhost'),
+    port: settings.credentialsPort ?? (url.port ? Number(url.port) : 5432),
+    database,
+  };
 }
 
 function isPostgresUrl(value: string): boolean {

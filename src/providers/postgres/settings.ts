@@ -20,6 +20,11 @@ export function roleNameProblem(name: string): string | undefined {
   return undefined;
 }
 
+export const CREDENTIAL_MODES = ['grant', 'dynamic'] as const;
+/** Sessions a dynamic login may open at once, unless the settings say otherwise. */
+export const DEFAULT_CONNECTION_LIMIT = 2;
+const MAX_CONNECTION_LIMIT = 100;
+
 const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 const databaseRoleName = z.string({ error: 'must be the name of a database role' }).superRefine((name, ctx) => {
@@ -38,6 +43,27 @@ export const postgresSettingsSchema = z.strictObject({
   roles: z.record(z.string(), databaseRoleName).optional(),
   /** End the principal's open sessions on the target database after a revoke. */
   terminateSessions: z.boolean({ error: 'must be true or false' }).default(true),
+  /**
+   * `grant` (the default): the role is granted to the requester's own login. `dynamic`: Latch creates
+   * a login of its own for each request, hands its password out once, and drops it at the end.
+   */
+  credentials: z.enum(CREDENTIAL_MODES, { error: `must be ${CREDENTIAL_MODES.join(' or ')}` }).default('grant'),
+  /** With `credentials: dynamic`: how many sessions the login may open at once. */
+  connectionLimit: z
+    .int({ error: 'must be a whole number of connections' })
+    .min(1, { error: 'must be at least 1' })
+    .max(MAX_CONNECTION_LIMIT, { error: `must be at most ${MAX_CONNECTION_LIMIT}` })
+    .optional(),
+  /** With `credentials: dynamic`: the host people and pipelines connect to, when not the grantor's. */
+  credentialsHost: z.string({ error: 'must be a host name' }).min(1, { error: 'must not be empty' }).max(253, { error: 'is longer than a host name can be' }).optional(),
+  /** With `credentials: dynamic`: the port they connect to, when not the grantor's. */
+  credentialsPort: z.int({ error: 'must be a port number' }).min(1, { error: 'must be a port number' }).max(65_535, { error: 'must be a port number' }).optional(),
+}).superRefine((settings, ctx) => {
+  if (settings.credentials === 'dynamic') return;
+  // Said at once, rather than silently ignored: the operator meant dynamic credentials.
+  for (const field of ['connectionLimit', 'credentialsHost', 'credentialsPort'] as const) {
+    if (settings[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: 'applies only with credentials: dynamic' });
+  }
 });
 
 export type PostgresSettings = z.infer<typeof postgresSettingsSchema>;

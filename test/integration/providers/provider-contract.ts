@@ -81,10 +81,12 @@ export function describeProviderContract(definition: ProviderDefinition): void {
         listsHolders: typeof provider.list === 'function',
         checksPrincipal: typeof provider.checkPrincipal === 'function',
         namesAccessTarget: typeof provider.accessTarget === 'function',
+        issuesCredentials: typeof provider.issueCredentials === 'function',
       }).toEqual({
         listsHolders: capabilities.listsHolders,
         checksPrincipal: capabilities.checksPrincipal,
         namesAccessTarget: capabilities.namesAccessTarget,
+        issuesCredentials: capabilities.issuesCredentials,
       });
     });
 

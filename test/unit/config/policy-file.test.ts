@@ -748,6 +748,32 @@ describe('identity', () => {
     expect(parsePolicy(resource('postgres', line))).toMatchObject({ ok: true });
   });
 
+  it('needs no identity for a postgres resource that creates a login per request, and says so when one is given', () => {
+    const dynamic = (identity = '') => resource('postgres', identity).replace('{ connectionStringEnv: DB_URL }', '{ connectionStringEnv: DB_URL, credentials: dynamic }');
+    expect(parsePolicy(dynamic())).toMatchObject({ ok: true });
+    expect(parsePolicy(dynamic('    identity: { domains: [example.com] }'))).toEqual({
+      ok: false,
+      problems: [expect.stringMatching(/^resources\[0\]\.identity: is not used here: with these provider settings Latch creates a login for each request .*remove identity \(line 9\)$/)],
+    });
+  });
+
+  it('reads uses: 1 on a role of a resource that creates logins, and refuses it elsewhere or with another count', () => {
+    const dynamic = (roles: string) => resource('postgres').replace('{ connectionStringEnv: DB_URL }', '{ connectionStringEnv: DB_URL, credentials: dynamic }').replace('    roles: [read]', roles);
+    const single = parsePolicy(dynamic('    roles: [read, { id: deploy, uses: 1 }]'));
+    expect(single.ok && single.policy.resources[0]!.roles).toEqual([
+      { id: 'read', maxDurationSeconds: 3600 },
+      { id: 'deploy', maxDurationSeconds: 3600, uses: 1 },
+    ]);
+    expect(parsePolicy(dynamic('    roles: [{ id: deploy, uses: 2 }]'))).toEqual({ ok: false, problems: [expect.stringMatching(/^resources\[0\]\.roles\[0\]\.uses: must be 1 \(single-use access: one session\)/)] });
+    const granted = parsePolicy(resource('webhook').replace('    roles: [read]', '    roles: [{ id: read, uses: 1 }]'));
+    expect(granted).toEqual({ ok: false, problems: [expect.stringMatching(/^resources\[0\]\.roles\[0\]\.uses: needs provider settings that create a login per request/)] });
+  });
+
+  it('names a dynamic-credentials setting given without credentials: dynamic', () => {
+    const result = parsePolicy(resource('postgres', '    identity: { domains: [example.com] }').replace('{ connectionStringEnv: DB_URL }', '{ connectionStringEnv: DB_URL, connectionLimit: 3 }'));
+    expect(result).toEqual({ ok: false, problems: [expect.stringMatching(/^resources\[0\]\.provider\.settings\.connectionLimit: applies only with credentials: dynamic/)] });
+  });
+
   it('reads allowGuests, and leaves guests out unless it is true', () => {
     const allowed = parsePolicy(resource('webhook', '    identity: { allowGuests: true }'));
     expect(allowed.ok && allowed.policy.resources[0]!.identity.allowGuests).toBe(true);

@@ -81,6 +81,18 @@ describe('replaying a request’s audit events against its rows', () => {
       event(1, 'latch', 'grant.failed', { grantId: GRANT, kind: 'permanent', cleanup: false }),
     ]);
     expect(replayed).toMatchObject({ state: 'failed', decidedByRule: 'break-glass', decidedAt: at(0), asked: { breakGlass: true } });
-    expect(replayed.grant).toEqual({ id: GRANT, grantedAt: null, expiresAt: null, revokedAt: at(1), endRequestedAt: null, revokedBySlackId: null });
+    expect(replayed.grant).toEqual({ id: GRANT, grantedAt: null, expiresAt: null, revokedAt: at(1), endRequestedAt: null, revokedBySlackId: null, credentialsIssuedAt: null });
+  });
+
+  it('accounts for credentials handed out once, and a claim given back after the target failed', () => {
+    const issued = [...history.slice(0, 4), event(3, 'machine:deploy', 'credentials.issued', { grantId: GRANT, user: 'alice' }), ...history.slice(4)];
+    expect(replayRequest(issued).grant?.credentialsIssuedAt).toEqual(at(3));
+    expect(compareWithRows(replayRequest(issued), rows({ grant: { credentialsIssuedAt: at(3) } }))).toEqual([]);
+    // Cleared by hand (to fetch the password again): the row no longer matches its events.
+    expect(compareWithRows(replayRequest(issued), rows({ grant: { credentialsIssuedAt: null } }))).toEqual([expect.objectContaining({ table: 'grants', field: 'credentialsIssuedAt' })]);
+    // Set without an event: a fetch that was never audited.
+    expect(compareWithRows(replayRequest(history), rows({ grant: { credentialsIssuedAt: at(3) } }))).toEqual([expect.objectContaining({ table: 'grants', field: 'credentialsIssuedAt' })]);
+    const givenBack = [...issued.slice(0, 5), event(3, 'latch', 'credentials.issue_failed', { grantId: GRANT, kind: 'transient' }), ...issued.slice(5)];
+    expect(compareWithRows(replayRequest(givenBack), rows({ grant: { credentialsIssuedAt: null } }))).toEqual([]);
   });
 });

@@ -25,6 +25,7 @@ describe('the job registry', () => {
       reconcile: JOB_QUEUES.maintenance.name,
       'send-reminders': JOB_QUEUES.maintenance.name,
       'scan-standing-access': JOB_QUEUES.maintenance.name,
+      'end-used-access': JOB_QUEUES.maintenance.name,
       digest: JOB_QUEUES.digests.name,
     });
     // Every queue a worker is started for is one the registry uses, and the other way round.
@@ -55,6 +56,7 @@ describe('the job registry', () => {
       'reconcile',
       'send-reminders',
       'scan-standing-access',
+      'end-used-access',
       'digest-weekly',
     ]);
     for (const jobId of ids) {
