@@ -104,7 +104,8 @@ const mariadb: DialectStatements = {
   holdersOf: (role) => ({ sql: 'SELECT User AS user, Host AS host FROM mysql.roles_mapping WHERE Role = ? ORDER BY User, Host', values: [role.name] }),
   roleExists: (role) => ({ sql: "SELECT 1 AS found FROM mysql.user WHERE User = ? AND is_role = 'Y' LIMIT 1", values: [role.name] }),
   accountFacts: ({ user, host }) => ({
-    sql: `SELECT ${PRIVILEGED} AS privileged, is_role = 'Y' AS is_role FROM mysql.user WHERE User = ? AND Host = ?`,
+    // A MariaDB role has no host (''): found by its name, so that naming one is refused as a role.
+    sql: `SELECT ${PRIVILEGED} AS privileged, is_role = 'Y' AS is_role FROM mysql.user WHERE User = ? AND (Host = ? OR (Host = '' AND is_role = 'Y')) LIMIT 1`,
     values: [user, host],
   }),
   adminRolesOf: ({ user, host }) => ({
