@@ -264,8 +264,11 @@ export class MysqlRoleProvider implements AccessProvider {
       await change(connection);
       return null;
     } finally {
-      if (locked) await rowsOf(connection, { sql: 'SELECT RELEASE_LOCK(?) AS released', values: [lock] }).catch(() => connection.destroy());
-      connection.release();
+      // A connection whose lock could not be released (lost, or stuck) is closed instead of pooled:
+      // the server drops a connection's locks with it.
+      const released = !locked || (await rowsOf(connection, { sql: 'SELECT RELEASE_LOCK(?) AS released', values: [lock] }).then(() => true, () => false));
+      if (released) connection.release();
+      else connection.destroy();
     }
   }
 

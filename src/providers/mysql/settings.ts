@@ -43,11 +43,21 @@ export const mysqlSettingsSchema = z
       .refine((host) => !host.includes('\0'), { error: 'contains a NUL character' })
       .default('%'),
     /** Policy role id → role name on the server. A role id not listed here is used as the role name. */
-    roles: z.record(z.string(), z.string({ error: 'must be the name of a role on the server' })).optional(),
+    roles: z
+      .record(
+        z.string(),
+        z.string({ error: 'must be the name of a role on the server' }).superRefine((name, ctx) => {
+          // The longer of the two limits here; MySQL 8's shorter one below, once the dialect is known.
+          const problem = accountNameProblem(name, 'mariadb');
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+      )
+      .optional(),
     /** End the account's open connections after a revoke (MariaDB sessions keep a revoked role). */
     terminateSessions: z.boolean({ error: 'must be true or false' }).default(true),
   })
   .superRefine((settings, ctx) => {
+    if (settings.dialect !== 'mysql8') return;
     for (const [roleId, name] of Object.entries(settings.roles ?? {})) {
       const problem = accountNameProblem(name, settings.dialect);
       if (problem) ctx.addIssue({ code: 'custom', path: ['roles', roleId], message: problem });

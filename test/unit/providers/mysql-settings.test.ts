@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createMysqlProvider } from '../../../src/providers/mysql/mysql-provider.ts';
 import { parseMysqlSettings } from '../../../src/providers/mysql/settings.ts';
+import { parsePolicy } from '../../../src/config/policy-file.ts';
 import { classifyMysqlError } from '../../../src/providers/mysql/failures.ts';
 
 const problemsOf = (settings: Record<string, unknown>) => {
@@ -23,6 +24,8 @@ describe('mysql provider settings', () => {
       'settings.dialect: must be "mariadb" or "mysql8": the server whose role syntax Latch speaks',
       'settings.connectionStringEnv: must be the name of an environment variable (letters, digits and _), not the connection string itself',
       'settings.accountHost: is empty: use "%" for accounts that may connect from any host',
+      'settings.roles.read: is empty',
+      "settings.roles.admin: is longer than 80 characters, the server's limit for a user or role name",
       'settings.terminateSessions: must be true or false',
       'settings.colour: is not a mysql setting (known: dialect, connectionStringEnv, accountHost, roles, terminateSessions)',
     ]);
@@ -36,6 +39,31 @@ describe('mysql provider settings', () => {
       "settings.roles.read: is longer than 32 characters, the server's limit for a user or role name",
     ]);
     expect(problemsOf({ dialect: 'mariadb', connectionStringEnv: 'U', roles: { read: 'a\0b' } })).toEqual(['settings.roles.read: contains a NUL character']);
+  });
+
+  it('reaches `latch policy check` with the setting’s path in the policy file and its line', () => {
+    const text = [
+      'resources:',
+      '  - id: orders-db',
+      '    name: Orders',
+      '    provider:',
+      '      type: mysql',
+      '      settings:',
+      '        dialect: mysql',
+      '        connectionStringEnv: ORDERS_DB_URL',
+      '        roles: { read: "" }',
+      '    identity: { domains: [example.com] }',
+      '    roles: [read]',
+      '    maxDuration: 1h',
+      '    approvers: { users: [U0A] }',
+      '    approvalChannel: C0A',
+      '',
+    ].join('\n');
+    const parsed = parsePolicy(text);
+    expect(parsed.ok ? [] : parsed.problems).toEqual([
+      'resources[0].provider.settings.dialect: must be "mariadb" or "mysql8": the server whose role syntax Latch speaks (line 7)',
+      'resources[0].provider.settings.roles.read: is empty (line 9)',
+    ]);
   });
 
   it('is built only with its connection string set, and a mysql:// one', () => {
