@@ -94,7 +94,7 @@ resources:
     { shortGrants: true },
   );
   await latch.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('latch is listening'), 60_000);
-}, 120_000);
+}, 180_000);
 
 afterAll(async () => {
   await Promise.all(sessions.map((session) => session.end().catch(() => undefined)));

@@ -17,7 +17,7 @@ import { freePort } from './free-port.ts';
 
 const SERVER_CANDIDATES = ['/usr/sbin/mariadbd', '/usr/bin/mariadbd', '/usr/libexec/mariadbd'];
 const INSTALL_DB_CANDIDATES = ['/usr/bin/mariadb-install-db', '/usr/sbin/mariadb-install-db'];
-const START_TIMEOUT_MS = 60_000;
+const START_TIMEOUT_MS = 120_000;
 
 function installed(candidates: string[], what: string): string {
   const found = candidates.find((path) => existsSync(path));

@@ -52,10 +52,15 @@ export interface DialectStatements {
   /** Sets the account's default roles to exactly `roles` (none: `NONE`). MariaDB takes at most one. */
   setDefaultRoles(account: Account, roles: readonly RoleName[]): string;
   /**
-   * The default roles once `role` is granted: MariaDB has room for one, so it replaces any other;
-   * MySQL 8 adds it to the list.
+   * The default roles once `role` is granted, from the current ones and the roles the account holds
+   * (`role` included): MariaDB has room for one, so it replaces any other; MySQL 8 adds it to the
+   * list, leaving out roles no longer held, which `SET DEFAULT ROLE` would refuse (3530).
    */
-  defaultRolesAfterGrant(current: readonly RoleName[], role: RoleName): RoleName[];
+  defaultRolesAfterGrant(current: readonly RoleName[], held: readonly RoleName[], role: RoleName): RoleName[];
+  /** The default roles once `role` is revoked (`held` no longer has it): the same list without it. */
+  defaultRolesAfterRevoke(current: readonly RoleName[], held: readonly RoleName[], role: RoleName): RoleName[];
+  /** Rows { name, host } of the roles the account holds directly. */
+  heldRolesOf(account: Account): Query;
   /** Rows { name, host } of the account's default roles. */
   defaultRolesOf(account: Account): Query;
   /** A row when the account holds `role` directly. */
@@ -92,7 +97,10 @@ const mariadb: DialectStatements = {
     if (roles.length > 1) throw new Error('MariaDB keeps one default role per account');
     return `SET DEFAULT ROLE ${roles[0] ? quoteRole(roles[0]) : 'NONE'} FOR ${quoteAccount(account)}`;
   },
-  defaultRolesAfterGrant: (_current, role) => [role],
+  defaultRolesAfterGrant: (_current, _held, role) => [role],
+  // Only the role Latch revoked is taken out: another default role is the account owner's business.
+  defaultRolesAfterRevoke: (current, _held, role) => current.filter((each) => !sameRole(each, role)),
+  heldRolesOf: ({ user, host }) => ({ sql: 'SELECT Role AS name, NULL AS host FROM mysql.roles_mapping WHERE User = ? AND Host = ? ORDER BY Role', values: [user, host] }),
   defaultRolesOf: ({ user, host }) => ({
     sql: "SELECT default_role AS name, NULL AS host FROM mysql.user WHERE User = ? AND Host = ? AND default_role <> ''",
     values: [user, host],
@@ -121,8 +129,15 @@ const mysql8: DialectStatements = {
   revokeRole: (role, account) => `REVOKE ${quoteRole(role)} FROM ${quoteAccount(account)}`,
   setDefaultRoles: (account, roles) =>
     `SET DEFAULT ROLE ${roles.length > 0 ? roles.map(quoteRole).join(', ') : 'NONE'} TO ${quoteAccount(account)}`,
-  defaultRolesAfterGrant: (current, role) =>
-    current.some((each) => sameRole(each, role)) ? [...current] : [...current, role],
+  defaultRolesAfterGrant: (current, held, role) => {
+    const kept = current.filter((each) => held.some((other) => sameRole(each, other)));
+    return kept.some((each) => sameRole(each, role)) ? kept : [...kept, role];
+  },
+  defaultRolesAfterRevoke: (current, held, role) => current.filter((each) => !sameRole(each, role) && held.some((other) => sameRole(each, other))),
+  heldRolesOf: ({ user, host }) => ({
+    sql: 'SELECT FROM_USER AS name, FROM_HOST AS host FROM mysql.role_edges WHERE TO_USER = ? AND TO_HOST = ? ORDER BY FROM_USER, FROM_HOST',
+    values: [user, host],
+  }),
   defaultRolesOf: ({ user, host }) => ({
     sql: 'SELECT DEFAULT_ROLE_USER AS name, DEFAULT_ROLE_HOST AS host FROM mysql.default_roles WHERE USER = ? AND HOST = ? ORDER BY 1, 2',
     values: [user, host],

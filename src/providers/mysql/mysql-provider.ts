@@ -98,7 +98,7 @@ export class MysqlRoleProvider implements AccessProvider {
       const refused = await this.guarded(names.value, async (connection) => {
         await this.run(connection, this.sql.grantRole(role, account));
         const current = await this.defaultRolesOf(connection, account);
-        const wanted = this.sql.defaultRolesAfterGrant(current, role);
+        const wanted = this.sql.defaultRolesAfterGrant(current, await this.heldRolesOf(connection, account), role);
         if (!sameRoles(current, wanted)) await this.run(connection, this.sql.setDefaultRoles(account, wanted));
       });
       if (refused) return this.failed('grant', names.value, permanent(`Latch refused to grant "${role.name}" to "${account.user}": ${refused}`));
@@ -119,8 +119,8 @@ export class MysqlRoleProvider implements AccessProvider {
         // MariaDB keeps a default role through REVOKE: the next login would find it named, and
         // a later grant of the same role would be active at once.
         const current = await this.defaultRolesOf(connection, account);
-        const remaining = current.filter((each) => !sameRole(each, role));
-        if (remaining.length !== current.length) await this.run(connection, this.sql.setDefaultRoles(account, remaining));
+        const remaining = this.sql.defaultRolesAfterRevoke(current, await this.heldRolesOf(connection, account), role);
+        if (!sameRoles(current, remaining)) await this.run(connection, this.sql.setDefaultRoles(account, remaining));
       });
       if (refused) {
         return this.failed('revoke', names.value, permanent(
@@ -295,6 +295,11 @@ export class MysqlRoleProvider implements AccessProvider {
 
   private async defaultRolesOf(db: Queryable, account: Account): Promise<RoleName[]> {
     const rows = await rowsOf<{ name: string; host: string | null }>(db, this.sql.defaultRolesOf(account));
+    return rows.map((row) => ({ name: row.name, host: row.host ?? undefined }));
+  }
+
+  private async heldRolesOf(db: Queryable, account: Account): Promise<RoleName[]> {
+    const rows = await rowsOf<{ name: string; host: string | null }>(db, this.sql.heldRolesOf(account));
     return rows.map((row) => ({ name: row.name, host: row.host ?? undefined }));
   }
 

@@ -83,7 +83,8 @@ beforeAll(async () => {
   await admin.query(`CREATE ROLE ${OTHER_ROLE}`);
   await admin.query(`GRANT SELECT, INSERT ON orders.* TO ${OTHER_ROLE}`);
   grantorUrl = await createMariadbGrantor(server, admin, [ROLE, OTHER_ROLE]);
-});
+  // Initialising a data directory takes seconds when the machine is idle, far longer when it is not.
+}, 180_000);
 
 afterAll(async () => {
   await Promise.all(sessions.map((session) => session.end().catch(() => undefined)));

@@ -34,9 +34,20 @@ describe('mysql provider statements', () => {
   it('keeps the other default roles on MySQL 8, and replaces the one on MariaDB', () => {
     const other = { name: 'billing_read', host: '%' };
     const role = mysql8.role('orders_read');
-    expect(mysql8.defaultRolesAfterGrant([other], role)).toEqual([other, role]);
-    expect(mysql8.defaultRolesAfterGrant([other, role], role)).toEqual([other, role]);
-    expect(mariadb.defaultRolesAfterGrant([mariadb.role('billing_read')], mariadb.role('orders_read'))).toEqual([mariadb.role('orders_read')]);
+    expect(mysql8.defaultRolesAfterGrant([other], [other, role], role)).toEqual([other, role]);
+    expect(mysql8.defaultRolesAfterGrant([other, role], [other, role], role)).toEqual([other, role]);
+    expect(mysql8.defaultRolesAfterRevoke([other, role], [other], role)).toEqual([other]);
+    const [billing, orders] = [mariadb.role('billing_read'), mariadb.role('orders_read')];
+    expect(mariadb.defaultRolesAfterGrant([billing], [billing, orders], orders)).toEqual([orders]);
+    expect(mariadb.defaultRolesAfterRevoke([orders], [billing], orders)).toEqual([]);
+    expect(mariadb.defaultRolesAfterRevoke([billing], [billing], orders)).toEqual([billing]);
+  });
+
+  it('MySQL 8: leaves out a default role the account no longer holds, which SET DEFAULT ROLE would refuse', () => {
+    const gone = { name: 'old_role', host: '%' };
+    const role = mysql8.role('orders_read');
+    expect(mysql8.defaultRolesAfterGrant([gone], [role], role)).toEqual([role]);
+    expect(mysql8.setDefaultRoles({ user: 'alice', host: '%' }, mysql8.defaultRolesAfterRevoke([gone, role], [], role))).toBe('SET DEFAULT ROLE NONE TO `alice`@`%`');
   });
 
   it('reads each server’s own tables, with every name bound, never spliced', () => {
