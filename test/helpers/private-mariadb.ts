@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chown, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,7 +54,20 @@ export class PrivateMariadb {
     if (asRoot) await chown(dir, ...(await mysqlIds()));
     const data = join(dir, 'data');
     // `normal`: root@localhost authenticates by (an empty) password over the socket, whoever runs the tests.
-    await run(installDb, ['--no-defaults', `--datadir=${data}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...userArgs], 'mariadb-install-db');
+    // Small InnoDB files: the default 96 MiB redo log is written in full, slow on a busy disk.
+    const serverOptions = ['--innodb-log-file-size=8M', '--innodb-buffer-pool-size=16M', '--innodb-flush-log-at-trx-commit=0'];
+    // A temporary folder of its own: two servers initialising at once in /tmp collide on their
+    // temporary tables' names (#sql-temptable-…) and one fails.
+    const temporary = join(dir, 'tmp');
+    await mkdir(temporary);
+    if (asRoot) await chown(temporary, ...(await mysqlIds()));
+    serverOptions.push(`--tmpdir=${temporary}`);
+    try {
+      await run(installDb, ['--no-defaults', `--datadir=${data}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...userArgs, ...serverOptions], 'mariadb-install-db');
+    } catch (error) {
+      await rm(dir, { recursive: true, force: true });
+      throw error;
+    }
     const port = await freePort();
     const socket = join(dir, 'mariadb.sock');
     const server = spawn(
@@ -70,8 +83,7 @@ export class PrivateMariadb {
         `--log-error=${join(dir, 'error.log')}`,
         '--skip-name-resolve',
         '--skip-log-bin',
-        '--innodb-buffer-pool-size=16M',
-        '--innodb-flush-log-at-trx-commit=0',
+        ...serverOptions,
       ],
       { stdio: 'ignore' },
     );
