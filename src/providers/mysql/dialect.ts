@@ -155,7 +155,8 @@ const mysql8: DialectStatements = {
     values: [role.name, role.host ?? MYSQL8_ROLE_HOST],
   }),
   accountFacts: ({ user, host }) => ({
-    sql: `SELECT ${PRIVILEGED} AS privileged, 0 AS is_role FROM mysql.user WHERE User = ? AND Host = ?`,
+    // A MySQL 8 role is a locked account (CREATE ROLE locks it): a locked account is nobody's login either.
+    sql: `SELECT ${PRIVILEGED} AS privileged, account_locked = 'Y' AS is_role FROM mysql.user WHERE User = ? AND Host = ?`,
     values: [user, host],
   }),
   adminRolesOf: ({ user, host }) => ({

@@ -50,7 +50,7 @@ export async function principalRefusal(db: Queryable, sql: DialectStatements, in
   if (managed.has(account.user)) return 'it is a role Latch grants to people, not a person’s login';
   const [facts] = await rowsOf<{ privileged: number | string; is_role: number | string }>(db, sql.accountFacts(account));
   if (!facts) return null;
-  if (Number(facts.is_role) === 1) return 'it is a role, so it is nobody’s personal account';
+  if (Number(facts.is_role) === 1) return 'it is a role (or, on MySQL 8, a locked account), so it is nobody’s personal login';
   if (Number(facts.privileged) === 1) return 'it administers accounts (SUPER, GRANT OPTION or CREATE USER)';
   const adminOf = (await rowsOf<{ name: string }>(db, sql.adminRolesOf(account))).find((row) => managed.has(row.name));
   if (adminOf) return `it holds ADMIN OPTION on "${adminOf.name}", a role Latch grants`;
