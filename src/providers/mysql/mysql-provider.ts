@@ -15,7 +15,7 @@ import {
 } from '../provider.ts';
 import { dialectStatements, killConnection, sameRole, sessionsOf, type Account, type DialectStatements, type RoleName } from './dialect.ts';
 import { classifyMysqlError, ER, NOT_FOUND_ERRORS, serverErrorOf, type FailureContext } from './failures.ts';
-import { principalRefusal, reservedUserProblem, rowsOf, type Queryable } from './principal-guard.ts';
+import { principalRefusal, QUERY_TIMEOUT_MS, reservedUserProblem, rowsOf, type Queryable } from './principal-guard.ts';
 import { accountNameProblem, parseMysqlSettings, type MysqlSettings } from './settings.ts';
 
 /**
@@ -30,8 +30,6 @@ export const MYSQL_PROVIDER_TYPE = 'mysql';
 
 const POOL_SIZE = 2;
 const CONNECT_TIMEOUT_MS = 5_000;
-// Client-side: a role change is a catalog write that takes a moment; anything slower is a stuck server.
-const QUERY_TIMEOUT_MS = 15_000;
 const IDLE_TIMEOUT_MS = 30_000;
 // How long a grant or revoke waits for another Latch process working on the same account.
 const PRINCIPAL_LOCK_WAIT_SECONDS = 5;
@@ -304,7 +302,7 @@ export class MysqlRoleProvider implements AccessProvider {
   }
 
   private async run(db: Queryable, statement: string): Promise<void> {
-    await db.query({ sql: statement, values: [], timeout: QUERY_TIMEOUT_MS } as { sql: string; values: [] });
+    await db.query({ sql: statement, values: [], timeout: QUERY_TIMEOUT_MS });
   }
 
   /** After "no such role or account": which of the two names the target lacks, when it can say. */

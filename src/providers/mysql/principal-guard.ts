@@ -9,8 +9,11 @@ import type { Account, DialectStatements, Query, RoleName } from './dialect.ts';
  */
 
 export interface Queryable {
-  query(options: { sql: string; values: Array<string | number> }): Promise<[unknown, unknown]>;
+  query(options: { sql: string; values: Array<string | number>; timeout?: number }): Promise<[unknown, unknown]>;
 }
+
+// Client-side, for a server that stops answering: anything slower than this is a stuck target.
+export const QUERY_TIMEOUT_MS = 15_000;
 
 export interface PrincipalGuardInput {
   account: Account;
@@ -32,7 +35,7 @@ export function reservedUserProblem(user: string): string | undefined {
 }
 
 export async function rowsOf<T>(db: Queryable, query: Query): Promise<T[]> {
-  const [rows] = await db.query({ sql: query.sql, values: query.values });
+  const [rows] = await db.query({ sql: query.sql, values: query.values, timeout: QUERY_TIMEOUT_MS });
   return rows as T[];
 }
 
