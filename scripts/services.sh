@@ -3,7 +3,8 @@
 # when missing, run on loopback on ports of their own so they never collide with a developer's
 # services, and kept in one folder that `stop` tears down.
 #
-#   scripts/services.sh install             apt-get install what is missing (needs root)
+#   scripts/services.sh install             apt-get install what is missing (needs root), MariaDB's
+#                                           server included (its tests start their own)
 #   scripts/services.sh start [DIR]         start both (idempotent); prints the URLs to use
 #   scripts/services.sh stop [DIR]          stop both
 #
@@ -39,7 +40,10 @@ install() {
   local missing=()
   pg_bin >/dev/null || missing+=(postgresql)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-  if [ ${#missing[@]} -eq 0 ]; then say "PostgreSQL and Redis already installed"; return 0; fi
+  # MariaDB is not started here: the mysql provider's tests start a server of their own
+  # (test/helpers/private-mariadb.ts) from this package.
+  [ -x /usr/sbin/mariadbd ] || command -v mariadbd >/dev/null 2>&1 || missing+=(mariadb-server)
+  if [ ${#missing[@]} -eq 0 ]; then say "PostgreSQL, Redis and MariaDB already installed"; return 0; fi
   if [ "$(id -u)" != 0 ]; then
     say "missing ${missing[*]}: install them (sudo apt-get install -y ${missing[*]}) and run again"
     return 1

@@ -1,5 +1,6 @@
 import type { Policy, ProviderSettings } from '../domain/policy.ts';
 import { tracedProvider } from '../observability/provider-spans.ts';
+import { mysqlProvider } from './mysql/definition.ts';
 import { postgresProvider } from './postgres/definition.ts';
 import type { AccessProvider, ProviderDefinition, ProviderGuard } from './provider.ts';
 import { slackUsergroupProvider } from './slack-usergroup/definition.ts';
@@ -12,6 +13,7 @@ import { webhookProvider } from './webhook/definition.ts';
  */
 export const PROVIDER_DEFINITIONS: readonly ProviderDefinition[] = [
   postgresProvider,
+  mysqlProvider,
   slackUsergroupProvider,
   webhookProvider,
 ];

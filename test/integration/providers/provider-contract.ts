@@ -65,7 +65,8 @@ export function describeProviderContract(definition: ProviderDefinition): void {
       const built = definition.create(f.settings, f.env, f.services);
       if (!built.ok) throw new Error(`the fixture's settings do not build a provider: ${built.problems.join('; ')}`);
       provider = built.provider;
-    });
+      // A fixture may start a server of its own (MariaDB initialises a data directory): slow on a busy machine.
+    }, 180_000);
     afterAll(async () => {
       await provider?.close?.();
       await f?.cleanup();
