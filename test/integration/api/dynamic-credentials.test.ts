@@ -1,15 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { FakeSlack } from '../../../tools/sandbox/fake-slack.ts';
-import { freePort } from '../../helpers/free-port.ts';
-import { LatchProcess, runLatch } from '../../helpers/latch-process.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FakeSlack } from '../../../tools/sandbox/fake-slack.ts';
+import { LatchOverHttp } from '../../helpers/latch-over-http.ts';
+import { runLatch, type LatchProcess } from '../../helpers/latch-process.ts';
 import { PrivatePostgres } from '../../helpers/private-postgres.ts';
-import { SlackSender } from '../../helpers/slack-sender.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
-import { WebhookReceiver } from '../../helpers/webhook-receiver.ts';
 
 /**
  * Credentials that expire by themselves, through the real `latch start`: a machine asks for a
@@ -19,9 +13,6 @@ import { WebhookReceiver } from '../../helpers/webhook-receiver.ts';
  * the database while Latch is down. The password is in no log line, no Slack call, no table.
  */
 
-const SIGNING_SECRET = 'dynamic-credentials-signing-secret-0123';
-const BOT_TOKEN = 'xoxb-2222-3333-dynamicCredsBotToken';
-const HOOK_SECRET = 'dynamic-credentials-hook-secret-0123456';
 const APPROVER = 'U0APPROVER1';
 const OWNER = 'U0OWNER01';
 const GRANTOR_PASSWORD = 'grantor-password-abcdefghij';
@@ -65,20 +56,19 @@ resources:
     approvalChannel: C0APPROVALS
 `;
 
+let stack: LatchOverHttp;
 let slack: FakeSlack;
-let receiver: WebhookReceiver;
-let db: TestDatabase;
 let target: PrivatePostgres;
 let targetAdmin: pg.Client;
 let sql: pg.Client;
 let latch: LatchProcess;
 let env: Record<string, string>;
 let baseUrl: string;
-const tokens: Record<string, string> = {};
+let tokens: Record<string, string>;
 const passwords: string[] = [];
 
 beforeAll(async () => {
-  [slack, receiver, db, target] = await Promise.all([FakeSlack.start({ botToken: BOT_TOKEN }), WebhookReceiver.start(HOOK_SECRET), createTestDatabase(), PrivatePostgres.start()]);
+  target = await PrivatePostgres.start();
   targetAdmin = new pg.Client({ connectionString: target.adminUrl });
   await targetAdmin.connect();
   await targetAdmin.query(`CREATE ROLE ${ROLE} NOLOGIN`);
@@ -88,42 +78,22 @@ beforeAll(async () => {
   await targetAdmin.query(`GRANT ${ROLE} TO latch_grantor WITH ADMIN OPTION`);
   await targetAdmin.query('GRANT pg_signal_backend TO latch_grantor');
 
-  const policyFile = join(mkdtempSync(join(tmpdir(), 'latch-dynamic-credentials-')), 'policy.yaml');
-  writeFileSync(policyFile, policyYaml(receiver.url));
-  env = {
-    DATABASE_URL: db.url,
-    REDIS_URL: inject('redisUrl'),
-    SLACK_BOT_TOKEN: BOT_TOKEN,
-    SLACK_SIGNING_SECRET: SIGNING_SECRET,
-    SLACK_API_URL: slack.apiUrl,
-    LATCH_POLICY_FILE: policyFile,
-    LATCH_QUEUE_PREFIX: `latch-dynamic-credentials-${process.pid}`,
-    TARGET_DB_URL: target.urlFor('latch_grantor', GRANTOR_PASSWORD),
-    HOOK_SECRET,
-    PORT: String(await freePort()),
-    LOG_LEVEL: 'debug',
-  };
-  baseUrl = `http://127.0.0.1:${env.PORT}`;
+  stack = await LatchOverHttp.start({
+    name: 'dynamic-credentials',
+    policy: ({ hookUrl }) => policyYaml(hookUrl),
+    machines: ['deploy-pipeline', 'other-bot'],
+    env: { TARGET_DB_URL: target.urlFor('latch_grantor', GRANTOR_PASSWORD), LOG_LEVEL: 'debug' },
+    process: { shortGrants: true },
+  });
+  ({ slack, sql, latch, env, baseUrl, tokens } = stack);
   const checked = await runLatch(['policy', 'check'], env);
   expect(checked.code, checked.stdout + checked.stderr).toBe(0);
-  for (const machine of ['deploy-pipeline', 'other-bot']) {
-    const created = await runLatch(['token', 'create', machine, '--expires', '1h'], env);
-    expect(created.code, created.stderr).toBe(0);
-    tokens[machine] = created.stdout.trim();
-  }
-  latch = new LatchProcess(['start'], env, { shortGrants: true });
-  await latch.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('latch is listening'), 60_000);
-  sql = new pg.Client({ connectionString: db.url });
-  await sql.connect();
 }, 120_000);
 
 afterAll(async () => {
-  await latch?.kill();
-  await sql?.end();
+  await stack?.close();
   await targetAdmin?.end();
-  await Promise.all([slack?.close(), receiver?.close()]);
   await target?.stop();
-  await db?.drop();
 });
 
 function api(path: string, token: string | undefined, method = 'GET', body?: unknown): Promise<Response> {
@@ -149,7 +119,7 @@ async function askAndApprove(resource: string, duration: string, role = 'read'):
   expect(made.status).toBe(201);
   const request = (await made.json()) as { id: string; account: string };
   await slack.waitForCall('chat.postMessage', (call) => call.args.channel === 'C0APPROVALS' && JSON.stringify(call.args).includes(request.id));
-  const sender = new SlackSender(`${baseUrl}/slack/events`, SIGNING_SECRET, (id) => slack.responseUrl(id));
+  const sender = stack.sender;
   expect((await sender.click(APPROVER, 'latch_approve', request.id)).status).toBe(200);
   await expect.poll(() => stateOf(request.id), { timeout: 30_000 }).toBe('active');
   return request;
@@ -190,7 +160,7 @@ describe('dynamic postgres credentials through the API', { timeout: 120_000 }, (
     expect(await problem(await fetchCredentials(request.id), 409, 'not_granted')).toMatch(/not granted yet .*waiting for approval/);
 
     await slack.waitForCall('chat.postMessage', (call) => call.args.channel === 'C0APPROVALS' && JSON.stringify(call.args).includes(request.id));
-    const sender = new SlackSender(`${baseUrl}/slack/events`, SIGNING_SECRET, (id) => slack.responseUrl(id));
+    const sender = stack.sender;
     expect((await sender.click(APPROVER, 'latch_approve', request.id)).status).toBe(200);
     await expect.poll(() => stateOf(request.id), { timeout: 30_000 }).toBe('active');
     expect(await loginExists(request.account)).toBe(true);

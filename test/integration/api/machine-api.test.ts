@@ -1,14 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { FakeSlack } from '../../../tools/sandbox/fake-slack.ts';
-import { freePort } from '../../helpers/free-port.ts';
-import { LatchProcess, runLatch } from '../../helpers/latch-process.ts';
-import { SlackSender } from '../../helpers/slack-sender.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
-import { WebhookReceiver } from '../../helpers/webhook-receiver.ts';
+import { writeFileSync } from 'node:fs';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FakeSlack } from '../../../tools/sandbox/fake-slack.ts';
+import { expectProblem, LatchOverHttp, type ApiCall } from '../../helpers/latch-over-http.ts';
+import { runLatch, type LatchProcess } from '../../helpers/latch-process.ts';
+import type { WebhookReceiver } from '../../helpers/webhook-receiver.ts';
 
 /**
  * Machines through the real `latch start` over HTTP: a token made by the CLI, a request made
@@ -16,9 +12,6 @@ import { WebhookReceiver } from '../../helpers/webhook-receiver.ts';
  * through the API; and every refusal a machine can meet, each as problem+json.
  */
 
-const SIGNING_SECRET = 'machine-api-signing-secret-0123456789';
-const BOT_TOKEN = 'xoxb-2222-3333-machineApiBotToken';
-const HOOK_SECRET = 'machine-api-hook-secret-0123456789';
 const APPROVER = 'U0APPROVER1';
 const OWNER = 'U0OWNER01';
 
@@ -55,69 +48,25 @@ resources:
     approvalChannel: C0APPROVALS
 `;
 
+let stack: LatchOverHttp;
 let slack: FakeSlack;
 let receiver: WebhookReceiver;
-let db: TestDatabase;
 let sql: pg.Client;
 let latch: LatchProcess;
 let env: Record<string, string>;
 let baseUrl: string;
-const tokens: Record<string, string> = {};
+let tokens: Record<string, string>;
 
 beforeAll(async () => {
-  [slack, receiver, db] = await Promise.all([FakeSlack.start({ botToken: BOT_TOKEN }), WebhookReceiver.start(HOOK_SECRET), createTestDatabase()]);
-  const policyFile = join(mkdtempSync(join(tmpdir(), 'latch-machine-api-')), 'policy.yaml');
-  writeFileSync(policyFile, policyYaml(receiver.url));
-  env = {
-    DATABASE_URL: db.url,
-    REDIS_URL: inject('redisUrl'),
-    SLACK_BOT_TOKEN: BOT_TOKEN,
-    SLACK_SIGNING_SECRET: SIGNING_SECRET,
-    SLACK_API_URL: slack.apiUrl,
-    LATCH_POLICY_FILE: policyFile,
-    LATCH_QUEUE_PREFIX: `latch-machine-api-${process.pid}`,
-    HOOK_SECRET,
-    PORT: String(await freePort()),
-    LOG_LEVEL: 'info',
-  };
-  baseUrl = `http://127.0.0.1:${env.PORT}`;
-  for (const machine of ['deploy-pipeline', 'other-bot', 'chatty-bot']) {
-    const created = await runLatch(['token', 'create', machine, '--expires', '1h'], env);
-    expect(created.code, created.stderr).toBe(0);
-    tokens[machine] = created.stdout.trim();
-  }
-  latch = new LatchProcess(['start'], env);
-  await latch.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('latch is listening'), 60_000);
-  sql = new pg.Client({ connectionString: db.url });
-  await sql.connect();
+  stack = await LatchOverHttp.start({ name: 'machine-api', policy: ({ hookUrl }) => policyYaml(hookUrl), machines: ['deploy-pipeline', 'other-bot', 'chatty-bot'] });
+  ({ slack, receiver, sql, latch, env, baseUrl, tokens } = stack);
 }, 120_000);
 
-afterAll(async () => {
-  await latch?.kill();
-  await sql?.end();
-  await Promise.all([slack?.close(), receiver?.close()]);
-  await db?.drop();
-});
+afterAll(() => stack?.close());
 
-function api(path: string, { token, method = 'GET', body, contentType = 'application/json' }: { token?: string | undefined; method?: string; body?: string; contentType?: string } = {}): Promise<Response> {
-  return fetch(`${baseUrl}/api/v1${path}`, {
-    method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': contentType } : {}) },
-    ...(body !== undefined ? { body } : {}),
-  });
-}
-
+const api = (path: string, call?: ApiCall) => stack.api(path, call);
 const ask = (token: string | undefined, request: Record<string, unknown>) => api('/requests', { token, method: 'POST', body: JSON.stringify(request) });
 const READ_PROD = { resource: 'prod-db', role: 'read', duration: '15m', reason: 'deploy 4f2a' };
-
-async function problem(response: Response, status: number, code: string): Promise<{ detail: string; errors?: Record<string, string> }> {
-  expect(response.status).toBe(status);
-  expect(response.headers.get('content-type')).toBe('application/problem+json');
-  const body = (await response.json()) as { status: number; code: string; detail: string; title: string; errors?: Record<string, string> };
-  expect(body).toMatchObject({ status, code, title: expect.any(String), detail: expect.any(String) });
-  expect(JSON.stringify(body)).not.toMatch(/at .+\.(ts|js):\d+/);
-  return body;
-}
 
 describe('the machines API', { timeout: 90_000 }, () => {
   it('prints a token once with a well-known prefix, and keeps only a hash of its secret', async () => {
@@ -149,7 +98,7 @@ describe('the machines API', { timeout: 90_000 }, () => {
     const created = await sql.query<{ actor: string; data: { tokenId: string } }>("SELECT actor, data FROM audit_events WHERE action = 'request.created' AND request_id = $1", [request.id]);
     expect(created.rows[0]).toMatchObject({ actor: 'machine:deploy-pipeline', data: { tokenId: expect.stringMatching(/^[0-9a-f-]{36}$/) } });
 
-    const sender = new SlackSender(`${baseUrl}/slack/events`, SIGNING_SECRET, (id) => slack.responseUrl(id));
+    const sender = stack.sender;
     expect((await sender.click(APPROVER, 'latch_approve', request.id)).status).toBe(200);
     await expect.poll(async () => ((await (await api(`/requests/${request.id}`, { token })).json()) as { state: string }).state, { timeout: 30_000 }).toBe('active');
     expect(receiver.hasAccess('deploy_bot', 'read', 'prod-db')).toBe(true);
@@ -166,14 +115,14 @@ describe('the machines API', { timeout: 90_000 }, () => {
     const ended = await sql.query("SELECT actor, data FROM audit_events WHERE action = 'grant.end_requested' AND request_id = $1", [request.id]);
     expect(ended.rows).toEqual([{ actor: 'machine:deploy-pipeline', data: expect.objectContaining({ tokenId: created.rows[0]!.data.tokenId }) }]);
     expect(((await (await api('/access', { token })).json()) as { access: unknown[] }).access).toEqual([]);
-    await problem(await api(`/requests/${request.id}/release`, { token, method: 'POST' }), 409, 'not_active');
+    await expectProblem(await api(`/requests/${request.id}/release`, { token, method: 'POST' }), 409, 'not_active');
   });
 
   it("shows a machine owned by a user group with that group, and tells the group in the approval thread", async () => {
     const made = (await (await ask(tokens['other-bot'], { ...READ_PROD, reason: 'nightly export' })).json()) as { id: string };
     const card = await slack.waitForCall('chat.postMessage', (call) => call.args.channel === 'C0APPROVALS' && JSON.stringify(call.args).includes(made.id));
     expect(JSON.stringify(card.args.blocks)).toContain('machine `other-bot` (owner <!subteam^S0PLATFORM>)');
-    const sender = new SlackSender(`${baseUrl}/slack/events`, SIGNING_SECRET, (id) => slack.responseUrl(id));
+    const sender = stack.sender;
     expect((await sender.click(APPROVER, 'latch_approve', made.id)).status).toBe(200);
     const told = await slack.waitForCall('chat.postMessage', (call) => typeof call.args.thread_ts === 'string' && String(call.args.text).startsWith('<!subteam^S0PLATFORM>'), 30_000);
     expect(told.args.channel).toBe('C0APPROVALS');
@@ -187,11 +136,11 @@ describe('the machines API', { timeout: 90_000 }, () => {
   });
 
   it('refuses calls without a valid token, with a 401 that says why', async () => {
-    await problem(await ask(undefined, READ_PROD), 401, 'token_missing');
-    await problem(await ask('latch_not-a-token', READ_PROD), 401, 'token_invalid');
+    await expectProblem(await ask(undefined, READ_PROD), 401, 'token_missing');
+    await expectProblem(await ask('latch_not-a-token', READ_PROD), 401, 'token_invalid');
     // A real token's id with another secret: the same answer as a made-up token.
     const forged = `${tokens['deploy-pipeline']!.slice(0, 39)}${'A'.repeat(43)}`;
-    await problem(await ask(forged, READ_PROD), 401, 'token_invalid');
+    await expectProblem(await ask(forged, READ_PROD), 401, 'token_invalid');
     const response = await api('/access');
     expect(response.headers.get('www-authenticate')).toMatch(/^Bearer /);
     expect(latch.stdout).not.toContain(tokens['deploy-pipeline']);
@@ -204,14 +153,14 @@ describe('the machines API', { timeout: 90_000 }, () => {
     // An hour passing, as far as this token is concerned.
     const expiringId = /^latch_([0-9a-f]{32})_/.exec(expiring)![1]!;
     await sql.query("UPDATE machine_tokens SET expires_at = now() - interval '1 second' WHERE replace(id::text, '-', '') = $1", [expiringId]);
-    const expired = await problem(await api('/access', { token: expiring }), 401, 'token_expired');
+    const expired = await expectProblem(await api('/access', { token: expiring }), 401, 'token_expired');
     expect(expired.detail).toContain('expired');
 
     const revokingId = /^latch_([0-9a-f]{32})_/.exec(revoking)![1]!;
     const uuid = `${revokingId.slice(0, 8)}-${revokingId.slice(8, 12)}-${revokingId.slice(12, 16)}-${revokingId.slice(16, 20)}-${revokingId.slice(20)}`;
     const revoked = await runLatch(['token', 'revoke', uuid], env);
     expect(revoked.code, revoked.stderr).toBe(0);
-    await problem(await api('/access', { token: revoking }), 401, 'token_revoked');
+    await expectProblem(await api('/access', { token: revoking }), 401, 'token_revoked');
     const audited = await sql.query("SELECT 1 FROM audit_events WHERE action = 'token.revoked' AND data->>'tokenId' = $1", [uuid]);
     expect(audited.rowCount).toBe(1);
   });
@@ -219,14 +168,14 @@ describe('the machines API', { timeout: 90_000 }, () => {
   it("answers another machine's request as one that does not exist, and never lets a machine decide", async () => {
     const made = (await (await ask(tokens['deploy-pipeline'], { ...READ_PROD, reason: 'not yours' })).json()) as { id: string };
     const other = tokens['other-bot'];
-    const read = await problem(await api(`/requests/${made.id}`, { token: other }), 404, 'not_found');
-    await problem(await api('/requests/00000000-0000-7000-8000-000000000000', { token: other }), 404, 'not_found');
+    const read = await expectProblem(await api(`/requests/${made.id}`, { token: other }), 404, 'not_found');
+    await expectProblem(await api('/requests/00000000-0000-7000-8000-000000000000', { token: other }), 404, 'not_found');
     expect(read.detail).toBe('There is no request with this id among yours.');
-    await problem(await api(`/requests/${made.id}/release`, { token: other, method: 'POST' }), 404, 'not_found');
-    await problem(await api(`/requests/${made.id}/approve`, { token: other, method: 'POST' }), 403, 'not_approver');
-    await problem(await api(`/requests/${made.id}/approve`, { token: tokens['deploy-pipeline'], method: 'POST' }), 403, 'not_approver');
+    await expectProblem(await api(`/requests/${made.id}/release`, { token: other, method: 'POST' }), 404, 'not_found');
+    await expectProblem(await api(`/requests/${made.id}/approve`, { token: other, method: 'POST' }), 403, 'not_approver');
+    await expectProblem(await api(`/requests/${made.id}/approve`, { token: tokens['deploy-pipeline'], method: 'POST' }), 403, 'not_approver');
     // Nor through Slack: a click signed as if a machine had pressed Approve decides nothing.
-    const sender = new SlackSender(`${baseUrl}/slack/events`, SIGNING_SECRET, (id) => slack.responseUrl(id));
+    const sender = stack.sender;
     await sender.click('machine:deploy-pipeline', 'latch_approve', made.id);
     await sender.click('machine:other-bot', 'latch_approve', made.id);
     const state = await sql.query<{ state: string }>('SELECT state FROM access_requests WHERE id = $1', [made.id]);
@@ -236,19 +185,19 @@ describe('the machines API', { timeout: 90_000 }, () => {
 
   it('refuses a bad body and a request beyond the policy with the words a person gets', async () => {
     const token = tokens['other-bot'];
-    const missing = await problem(await ask(token, { resource: 'prod-db', role: 'read', duration: '15m' }), 422, 'invalid_body');
+    const missing = await expectProblem(await ask(token, { resource: 'prod-db', role: 'read', duration: '15m' }), 422, 'invalid_body');
     expect(missing.errors).toHaveProperty('reason');
-    await problem(await ask(token, { ...READ_PROD, extra: 1 }), 422, 'invalid_body');
-    await problem(await api('/requests', { token, method: 'POST', body: '{not json' }), 400, 'malformed_json');
-    await problem(await api('/requests', { token, method: 'POST', body: 'resource=prod-db', contentType: 'application/x-www-form-urlencoded' }), 415, 'unsupported_media_type');
-    await problem(await api('/requests', { token, method: 'POST', body: JSON.stringify({ ...READ_PROD, reason: 'x'.repeat(20_000) }) }), 413, 'unreadable_body');
+    await expectProblem(await ask(token, { ...READ_PROD, extra: 1 }), 422, 'invalid_body');
+    await expectProblem(await api('/requests', { token, method: 'POST', body: '{not json' }), 400, 'malformed_json');
+    await expectProblem(await api('/requests', { token, method: 'POST', body: 'resource=prod-db', contentType: 'application/x-www-form-urlencoded' }), 415, 'unsupported_media_type');
+    await expectProblem(await api('/requests', { token, method: 'POST', body: JSON.stringify({ ...READ_PROD, reason: 'x'.repeat(20_000) }) }), 413, 'unreadable_body');
 
-    const tooLong = await problem(await ask(token, { ...READ_PROD, duration: '8h' }), 422, 'invalid_input');
+    const tooLong = await expectProblem(await ask(token, { ...READ_PROD, duration: '8h' }), 422, 'invalid_input');
     expect(tooLong.errors).toEqual({ duration: 'At most 4h for read on Production database.' });
-    const notListed = await problem(await ask(token, { ...READ_PROD, resource: 'billing-db' }), 422, 'invalid_input');
+    const notListed = await expectProblem(await ask(token, { ...READ_PROD, resource: 'billing-db' }), 422, 'invalid_input');
     expect(notListed.errors).toEqual({ resource: 'You may not request access to Billing database: the policy does not list you as a requester.' });
-    await problem(await api('/nothing-here', { token }), 404, 'not_found');
-    await problem(await api('/access', { token, method: 'DELETE' }), 405, 'method_not_allowed');
+    await expectProblem(await api('/nothing-here', { token }), 404, 'not_found');
+    await expectProblem(await api('/access', { token, method: 'DELETE' }), 405, 'method_not_allowed');
   });
 
   it('limits how fast one machine may call, without slowing the others', async () => {
@@ -257,7 +206,7 @@ describe('the machines API', { timeout: 90_000 }, () => {
     for (let call = 0; call < 40; call++) statuses.push((await api('/access', { token })).status);
     expect(statuses.slice(0, 20).every((status) => status === 200)).toBe(true);
     const limited = await api('/access', { token });
-    await problem(limited, 429, 'rate_limited');
+    await expectProblem(limited, 429, 'rate_limited');
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect((await api('/access', { token: tokens['deploy-pipeline'] })).status).toBe(200);
   });
@@ -269,7 +218,7 @@ describe('the machines API', { timeout: 90_000 }, () => {
     expect(without).not.toContain('deploy-pipeline');
     writeFileSync(env.LATCH_POLICY_FILE!, without);
     await expect.poll(async () => (await api('/access', { token })).status, { timeout: 30_000 }).toBe(401);
-    await problem(await api('/access', { token }), 401, 'token_machine_unknown');
+    await expectProblem(await api('/access', { token }), 401, 'token_machine_unknown');
     const listed = await runLatch(['token', 'list', 'deploy-pipeline'], env);
     expect(listed.stdout).toContain('refused: the machine is no longer in the policy');
   });

@@ -1,15 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { FakeSlack } from '../../../tools/sandbox/fake-slack.ts';
-import { freePort } from '../../helpers/free-port.ts';
-import { LatchProcess, runLatch } from '../../helpers/latch-process.ts';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FakeSlack } from '../../../tools/sandbox/fake-slack.ts';
+import { LatchOverHttp } from '../../helpers/latch-over-http.ts';
+import { runLatch, type LatchProcess } from '../../helpers/latch-process.ts';
 import { hmacToken, LoopbackOidcIssuer, unsignedToken } from '../../helpers/oidc-issuer.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
-import { WebhookReceiver } from '../../helpers/webhook-receiver.ts';
+import type { WebhookReceiver } from '../../helpers/webhook-receiver.ts';
 
 /**
  * Workload identity through the real `latch start` over HTTP: a job's OIDC token, signed by an
@@ -19,8 +15,6 @@ import { WebhookReceiver } from '../../helpers/webhook-receiver.ts';
  * claims of no machine, an unknown key), each answered as problem+json and audited.
  */
 
-const BOT_TOKEN = 'xoxb-2222-3333-oidcExchangeBotToken';
-const HOOK_SECRET = 'oidc-exchange-hook-secret-0123456789';
 const AUDIENCE = 'https://latch.test';
 const JOB = { aud: AUDIENCE, repository: 'octo-org/deploy', ref: 'refs/heads/main', environment: 'production' };
 
@@ -51,44 +45,25 @@ resources:
     approvalChannel: C0APPROVALS
 `;
 
+let stack: LatchOverHttp;
 let slack: FakeSlack;
 let receiver: WebhookReceiver;
 let issuer: LoopbackOidcIssuer;
 let stranger: LoopbackOidcIssuer;
-let db: TestDatabase;
 let sql: pg.Client;
 let latch: LatchProcess;
 let env: Record<string, string>;
 let baseUrl: string;
 
 beforeAll(async () => {
-  [slack, receiver, db, issuer, stranger] = await Promise.all([FakeSlack.start({ botToken: BOT_TOKEN }), WebhookReceiver.start(HOOK_SECRET), createTestDatabase(), LoopbackOidcIssuer.start(), LoopbackOidcIssuer.start()]);
-  const policyFile = join(mkdtempSync(join(tmpdir(), 'latch-oidc-')), 'policy.yaml');
-  writeFileSync(policyFile, policyYaml(receiver.url, issuer.url));
-  env = {
-    DATABASE_URL: db.url,
-    REDIS_URL: inject('redisUrl'),
-    SLACK_BOT_TOKEN: BOT_TOKEN,
-    SLACK_SIGNING_SECRET: 'oidc-exchange-signing-secret-0123456789',
-    SLACK_API_URL: slack.apiUrl,
-    LATCH_POLICY_FILE: policyFile,
-    LATCH_QUEUE_PREFIX: `latch-oidc-exchange-${process.pid}`,
-    HOOK_SECRET,
-    PORT: String(await freePort()),
-    LOG_LEVEL: 'info',
-  };
-  baseUrl = `http://127.0.0.1:${env.PORT}`;
-  latch = new LatchProcess(['start'], env);
-  await latch.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('latch is listening'), 60_000);
-  sql = new pg.Client({ connectionString: db.url });
-  await sql.connect();
+  [issuer, stranger] = await Promise.all([LoopbackOidcIssuer.start(), LoopbackOidcIssuer.start()]);
+  stack = await LatchOverHttp.start({ name: 'oidc-exchange', policy: ({ hookUrl }) => policyYaml(hookUrl, issuer.url) });
+  ({ slack, receiver, sql, latch, env, baseUrl } = stack);
 }, 120_000);
 
 afterAll(async () => {
-  await latch?.kill();
-  await sql?.end();
-  await Promise.all([slack?.close(), receiver?.close(), issuer?.close(), stranger?.close()]);
-  await db?.drop();
+  await stack?.close();
+  await Promise.all([issuer?.close(), stranger?.close()]);
 });
 
 function exchange(body: string, contentType = 'application/json'): Promise<Response> {

@@ -1,15 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { FakeSlack } from '../../../tools/sandbox/fake-slack.ts';
-import { freePort } from '../../helpers/free-port.ts';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FakeSlack } from '../../../tools/sandbox/fake-slack.ts';
 import { asOpenView, textInput } from '../../helpers/latch-harness.ts';
-import { LatchProcess, runLatch } from '../../helpers/latch-process.ts';
-import { SlackSender } from '../../helpers/slack-sender.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
-import { WebhookReceiver } from '../../helpers/webhook-receiver.ts';
+import { expectProblem, LatchOverHttp, type ApiCall } from '../../helpers/latch-over-http.ts';
+import type { LatchProcess } from '../../helpers/latch-process.ts';
+import type { SlackSender } from '../../helpers/slack-sender.ts';
+import type { WebhookReceiver } from '../../helpers/webhook-receiver.ts';
 
 /**
  * What a pipeline leans on, through the real `latch start` over HTTP: a long-poll
@@ -18,9 +14,6 @@ import { WebhookReceiver } from '../../helpers/webhook-receiver.ts';
  * `Idempotency-Key`, which makes a retried POST answer the request the first one made.
  */
 
-const SIGNING_SECRET = 'request-wait-signing-secret-0123456789';
-const BOT_TOKEN = 'xoxb-2222-3333-requestWaitBotToken';
-const HOOK_SECRET = 'request-wait-hook-secret-0123456789';
 const APPROVER = 'U0APPROVER1';
 
 const POLICY = (hookUrl: string) => `
@@ -46,51 +39,22 @@ resources:
     approvalChannel: C0APPROVALS
 `;
 
+let stack: LatchOverHttp;
 let slack: FakeSlack;
 let receiver: WebhookReceiver;
-let db: TestDatabase;
 let sql: pg.Client;
 let latch: LatchProcess;
 let baseUrl: string;
+let tokens: Record<string, string>;
 let sender: SlackSender;
-const tokens: Record<string, string> = {};
 
 beforeAll(async () => {
-  [slack, receiver, db] = await Promise.all([FakeSlack.start({ botToken: BOT_TOKEN }), WebhookReceiver.start(HOOK_SECRET), createTestDatabase()]);
-  const policyFile = join(mkdtempSync(join(tmpdir(), 'latch-request-wait-')), 'policy.yaml');
-  writeFileSync(policyFile, POLICY(receiver.url));
-  const env = {
-    DATABASE_URL: db.url,
-    REDIS_URL: inject('redisUrl'),
-    SLACK_BOT_TOKEN: BOT_TOKEN,
-    SLACK_SIGNING_SECRET: SIGNING_SECRET,
-    SLACK_API_URL: slack.apiUrl,
-    LATCH_POLICY_FILE: policyFile,
-    LATCH_QUEUE_PREFIX: `latch-request-wait-${process.pid}`,
-    HOOK_SECRET,
-    PORT: String(await freePort()),
-    // The end of a long-poll whose client hung up is logged at debug.
-    LOG_LEVEL: 'debug',
-  };
-  baseUrl = `http://127.0.0.1:${env.PORT}`;
-  for (const machine of ['deploy-pipeline', 'other-bot']) {
-    const created = await runLatch(['token', 'create', machine, '--expires', '1h'], env);
-    expect(created.code, created.stderr).toBe(0);
-    tokens[machine] = created.stdout.trim();
-  }
-  latch = new LatchProcess(['start'], env);
-  await latch.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('latch is listening'), 60_000);
-  sql = new pg.Client({ connectionString: db.url });
-  await sql.connect();
-  sender = new SlackSender(`${baseUrl}/slack/events`, SIGNING_SECRET, (id) => slack.responseUrl(id));
+  // The end of a long-poll whose client hung up is logged at debug.
+  stack = await LatchOverHttp.start({ name: 'request-wait', policy: ({ hookUrl }) => POLICY(hookUrl), machines: ['deploy-pipeline', 'other-bot'], env: { LOG_LEVEL: 'debug' } });
+  ({ slack, receiver, sql, latch, baseUrl, tokens, sender } = stack);
 }, 120_000);
 
-afterAll(async () => {
-  await latch?.kill();
-  await sql?.end();
-  await Promise.all([slack?.close(), receiver?.close()]);
-  await db?.drop();
-});
+afterAll(() => stack?.close());
 
 interface ApiRequest {
   id: string;
@@ -98,17 +62,8 @@ interface ApiRequest {
   outcome: string | null;
 }
 
-function api(
-  path: string,
-  { token = tokens['deploy-pipeline'], method = 'GET', body, headers = {}, signal }: { token?: string | undefined; method?: string; body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {},
-): Promise<Response> {
-  return fetch(`${baseUrl}/api/v1${path}`, {
-    method,
-    ...(signal ? { signal } : {}),
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-}
+/** A call to /api/v1 as deploy-pipeline, unless another token is given. */
+const api = (path: string, call: ApiCall = {}) => stack.api(path, { token: tokens['deploy-pipeline'], ...call });
 
 const READ_PROD = { resource: 'prod-db', role: 'read', duration: '15m', reason: 'deploy 4f2a' };
 
@@ -119,14 +74,6 @@ async function ask(reason: string, token = tokens['deploy-pipeline']): Promise<A
   // Its card is posted: a person could decide it now.
   await slack.waitForCall('chat.postMessage', (call) => call.args.channel === 'C0APPROVALS' && JSON.stringify(call.args).includes(request.id));
   return request;
-}
-
-async function problem(response: Response, status: number, code: string): Promise<{ detail: string; errors?: Record<string, string> }> {
-  expect(response.status).toBe(status);
-  expect(response.headers.get('content-type')).toBe('application/problem+json');
-  const body = (await response.json()) as { code: string; detail: string; errors?: Record<string, string> };
-  expect(body.code).toBe(code);
-  return body;
 }
 
 /** Tracks whether a pending fetch has answered yet. */
@@ -189,7 +136,7 @@ describe('waiting for a decision (long-poll)', { timeout: 90_000 }, () => {
   it('refuses a wait that is not a whole number of seconds from 0 to 60', async () => {
     const request = await ask('bad wait values');
     for (const wait of ['61', '-1', '1.5', 'soon', '', '0x10', '1e1']) {
-      const refused = await problem(await api(`/requests/${request.id}?wait=${encodeURIComponent(wait)}`), 422, 'invalid_wait');
+      const refused = await expectProblem(await api(`/requests/${request.id}?wait=${encodeURIComponent(wait)}`), 422, 'invalid_wait');
       expect(refused.detail).toMatch(/whole number of seconds from 0 to 60/);
     }
   });
@@ -197,8 +144,8 @@ describe('waiting for a decision (long-poll)', { timeout: 90_000 }, () => {
   it("answers another machine's request id as one that does not exist, at once", async () => {
     const request = await ask('not yours to wait on');
     const waiting = watch(api(`/requests/${request.id}?wait=60`, { token: tokens['other-bot'] }));
-    await problem(await waiting.response, 404, 'not_found');
-    await problem(await api('/requests/0193e0a0-0000-7000-8000-000000000000?wait=5'), 404, 'not_found');
+    await expectProblem(await waiting.response, 404, 'not_found');
+    await expectProblem(await api('/requests/0193e0a0-0000-7000-8000-000000000000?wait=5'), 404, 'not_found');
   });
 
   it('shows the wait parameter and Idempotency-Key in the OpenAPI document', async () => {
@@ -245,7 +192,7 @@ describe('Idempotency-Key', { timeout: 60_000 }, () => {
   it('refuses the same key with a different body, and makes nothing', async () => {
     const headers = { 'idempotency-key': 'reused-key' };
     expect((await api('/requests', { method: 'POST', body: { ...READ_PROD, reason: 'first use of a key' }, headers })).status).toBe(201);
-    const refused = await problem(await api('/requests', { method: 'POST', body: { ...READ_PROD, reason: 'second use of a key' }, headers }), 422, 'idempotency_key_reused');
+    const refused = await expectProblem(await api('/requests', { method: 'POST', body: { ...READ_PROD, reason: 'second use of a key' }, headers }), 422, 'idempotency_key_reused');
     expect(refused.detail).toMatch(/already used for request .* use a new key/);
     expect(await count('second use of a key')).toBe(0);
   });
@@ -262,9 +209,9 @@ describe('Idempotency-Key', { timeout: 60_000 }, () => {
 
   it('refuses a key that is too long or not printable', async () => {
     const body = { ...READ_PROD, reason: 'bad keys' };
-    const long = await problem(await api('/requests', { method: 'POST', body, headers: { 'idempotency-key': 'k'.repeat(201) } }), 422, 'invalid_idempotency_key');
+    const long = await expectProblem(await api('/requests', { method: 'POST', body, headers: { 'idempotency-key': 'k'.repeat(201) } }), 422, 'invalid_idempotency_key');
     expect(long.detail).toMatch(/201 characters long: keep it to 200/);
-    const tab = await problem(await api('/requests', { method: 'POST', body, headers: { 'idempotency-key': 'a\tb' } }), 422, 'invalid_idempotency_key');
+    const tab = await expectProblem(await api('/requests', { method: 'POST', body, headers: { 'idempotency-key': 'a\tb' } }), 422, 'invalid_idempotency_key');
     expect(tab.detail).toMatch(/printable ASCII/);
     expect(await count('bad keys')).toBe(0);
   });

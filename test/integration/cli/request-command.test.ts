@@ -1,15 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { FakeSlack } from '../../../tools/sandbox/fake-slack.ts';
-import { freePort } from '../../helpers/free-port.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FakeSlack } from '../../../tools/sandbox/fake-slack.ts';
 import { asOpenView, textInput } from '../../helpers/latch-harness.ts';
+import { LatchOverHttp } from '../../helpers/latch-over-http.ts';
 import { LatchProcess, runLatch, type LatchExit } from '../../helpers/latch-process.ts';
-import { SlackSender } from '../../helpers/slack-sender.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
-import { WebhookReceiver } from '../../helpers/webhook-receiver.ts';
+import type { SlackSender } from '../../helpers/slack-sender.ts';
+import type { WebhookReceiver } from '../../helpers/webhook-receiver.ts';
 
 /**
  * `latch request` and `latch release` as a pipeline runs them: child processes with LATCH_URL and
@@ -17,9 +13,6 @@ import { WebhookReceiver } from '../../helpers/webhook-receiver.ts';
  * clicks. Each outcome is told by its exit code.
  */
 
-const SIGNING_SECRET = 'request-cli-signing-secret-0123456789';
-const BOT_TOKEN = 'xoxb-2222-3333-requestCliBotToken';
-const HOOK_SECRET = 'request-cli-hook-secret-0123456789';
 const APPROVER = 'U0APPROVER1';
 
 const POLICY = (hookUrl: string) => `
@@ -49,44 +42,21 @@ resources:
     approvalChannel: C0APPROVALS
 `;
 
+let stack: LatchOverHttp;
 let slack: FakeSlack;
 let receiver: WebhookReceiver;
-let db: TestDatabase;
 let latch: LatchProcess;
 let sender: SlackSender;
 /** What a pipeline step has: the address of Latch and its machine's token, nothing else of Latch's. */
 let pipelineEnv: Record<string, string>;
 
 beforeAll(async () => {
-  [slack, receiver, db] = await Promise.all([FakeSlack.start({ botToken: BOT_TOKEN }), WebhookReceiver.start(HOOK_SECRET), createTestDatabase()]);
-  const policyFile = join(mkdtempSync(join(tmpdir(), 'latch-request-cli-')), 'policy.yaml');
-  writeFileSync(policyFile, POLICY(receiver.url));
-  const env = {
-    DATABASE_URL: db.url,
-    REDIS_URL: inject('redisUrl'),
-    SLACK_BOT_TOKEN: BOT_TOKEN,
-    SLACK_SIGNING_SECRET: SIGNING_SECRET,
-    SLACK_API_URL: slack.apiUrl,
-    LATCH_POLICY_FILE: policyFile,
-    LATCH_QUEUE_PREFIX: `latch-request-cli-${process.pid}`,
-    HOOK_SECRET,
-    PORT: String(await freePort()),
-    LOG_LEVEL: 'info',
-  };
-  const created = await runLatch(['token', 'create', 'deploy-pipeline', '--expires', '1h'], env);
-  expect(created.code, created.stderr).toBe(0);
-  latch = new LatchProcess(['start'], env);
-  await latch.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('latch is listening'), 60_000);
-  const baseUrl = `http://127.0.0.1:${env.PORT}`;
-  pipelineEnv = { LATCH_URL: baseUrl, LATCH_TOKEN: created.stdout.trim() };
-  sender = new SlackSender(`${baseUrl}/slack/events`, SIGNING_SECRET, (id) => slack.responseUrl(id));
+  stack = await LatchOverHttp.start({ name: 'request-cli', policy: ({ hookUrl }) => POLICY(hookUrl), machines: ['deploy-pipeline'] });
+  ({ slack, receiver, latch, sender } = stack);
+  pipelineEnv = { LATCH_URL: stack.baseUrl, LATCH_TOKEN: stack.tokens['deploy-pipeline']! };
 }, 120_000);
 
-afterAll(async () => {
-  await latch?.kill();
-  await Promise.all([slack?.close(), receiver?.close()]);
-  await db?.drop();
-});
+afterAll(() => stack?.close());
 
 /** `latch request prod-db read 15m --reason <reason> <options>` started as a pipeline step would. */
 function request(reason: string, ...options: string[]): LatchProcess {

@@ -1,18 +1,14 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { FakeSlack } from '../../../tools/sandbox/fake-slack.ts';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FakeSlack } from '../../../tools/sandbox/fake-slack.ts';
 import { freePort } from '../../helpers/free-port.ts';
+import { LatchOverHttp } from '../../helpers/latch-over-http.ts';
 import { LatchProcess, latchNodeArgs, runLatch } from '../../helpers/latch-process.ts';
-import { SlackSender } from '../../helpers/slack-sender.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
-import { WebhookReceiver } from '../../helpers/webhook-receiver.ts';
+import type { WebhookReceiver } from '../../helpers/webhook-receiver.ts';
 
 /**
  * AI agents through the real `latch start`, with the MCP SDK's own client: over Streamable HTTP at
@@ -22,9 +18,6 @@ import { WebhookReceiver } from '../../helpers/webhook-receiver.ts';
  * are each refused.
  */
 
-const SIGNING_SECRET = 'mcp-server-signing-secret-0123456789';
-const BOT_TOKEN = 'xoxb-2222-3333-mcpServerBotToken';
-const HOOK_SECRET = 'mcp-server-hook-secret-0123456789';
 const APPROVER = 'U0APPROVER1';
 const OWNER = 'U0OWNER01';
 const MACHINES = ['http-agent', 'stdio-agent', 'other-agent', 'chatty-agent'] as const;
@@ -44,50 +37,25 @@ resources:
     approvalChannel: C0APPROVALS
 `;
 
+let stack: LatchOverHttp;
 let slack: FakeSlack;
 let receiver: WebhookReceiver;
-let db: TestDatabase;
 let sql: pg.Client;
 let latch: LatchProcess;
 let env: Record<string, string>;
 let baseUrl: string;
-const tokens = {} as Record<Machine, string>;
+let tokens: Record<Machine, string>;
 const clients: Client[] = [];
 
 beforeAll(async () => {
-  [slack, receiver, db] = await Promise.all([FakeSlack.start({ botToken: BOT_TOKEN }), WebhookReceiver.start(HOOK_SECRET), createTestDatabase()]);
-  const policyFile = join(mkdtempSync(join(tmpdir(), 'latch-mcp-')), 'policy.yaml');
-  writeFileSync(policyFile, policyYaml(receiver.url));
-  env = {
-    DATABASE_URL: db.url,
-    REDIS_URL: inject('redisUrl'),
-    SLACK_BOT_TOKEN: BOT_TOKEN,
-    SLACK_SIGNING_SECRET: SIGNING_SECRET,
-    SLACK_API_URL: slack.apiUrl,
-    LATCH_POLICY_FILE: policyFile,
-    LATCH_QUEUE_PREFIX: `latch-mcp-${process.pid}`,
-    HOOK_SECRET,
-    PORT: String(await freePort()),
-    LOG_LEVEL: 'info',
-  };
-  baseUrl = `http://127.0.0.1:${env.PORT}`;
-  for (const machine of MACHINES) {
-    const created = await runLatch(['token', 'create', machine, '--expires', '1h'], env);
-    expect(created.code, created.stderr).toBe(0);
-    tokens[machine] = created.stdout.trim();
-  }
-  latch = new LatchProcess(['start'], env);
-  await latch.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('latch is listening'), 60_000);
-  sql = new pg.Client({ connectionString: db.url });
-  await sql.connect();
+  stack = await LatchOverHttp.start({ name: 'mcp-server', policy: ({ hookUrl }) => policyYaml(hookUrl), machines: MACHINES });
+  ({ slack, receiver, sql, latch, env, baseUrl } = stack);
+  tokens = stack.tokens as Record<Machine, string>;
 }, 120_000);
 
 afterAll(async () => {
   await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
-  await latch?.kill();
-  await sql?.end();
-  await Promise.all([slack?.close(), receiver?.close()]);
-  await db?.drop();
+  await stack?.close();
 });
 
 function httpTransport(token: string | undefined): StreamableHTTPClientTransport {
@@ -149,7 +117,7 @@ async function waitUntilSettled(client: Client, id: string): Promise<RequestShow
   throw new Error(`request ${id} did not settle`);
 }
 
-const sender = () => new SlackSender(`${baseUrl}/slack/events`, SIGNING_SECRET, (id) => slack.responseUrl(id));
+const sender = () => stack.sender;
 const TASK = 'Run the read-only report for incident INC-42';
 
 /** An agent's whole journey: ask, a person approves in Slack, wait, list, release. */
