@@ -12,6 +12,7 @@ import type { Refused } from '../services/refusal.ts';
 import type { ServiceContext } from '../services/service-context.ts';
 import { readLimitedBody } from '../slack/request-body.ts';
 import { createRequestBody, oidcTokenBody, waitSeconds, type ApiRequestState, type CredentialsResource, type RequestResource } from './api-schemas.ts';
+import { clientAddress } from './client-address.ts';
 import { API_PREFIX, openApiDocument } from './openapi.ts';
 import { sendProblem, statusOfRefusal } from './problem.ts';
 import { PrincipalRateLimiter } from './rate-limiter.ts';
@@ -39,6 +40,8 @@ export interface ApiListenerOptions {
   stopWaiting?: AbortSignal;
   /** The OIDC exchange's parts: without them, `POST /oidc/token` answers that workload identity is not set up. */
   oidc?: OidcExchangeParts | undefined;
+  /** Reverse proxies in front of Latch that append to X-Forwarded-For (client-address.ts); 0 when none. */
+  trustedProxyHops?: number;
 }
 
 /** What `POST /oidc/token` needs: without it, the route answers that workload identity is not set up. */
@@ -62,7 +65,7 @@ export const OIDC_EXCHANGE_BURST = 30;
  * rate-limited per machine, and answered with JSON or a problem+json refusal. A workload with an
  * OIDC token (a GitHub Actions job) first trades it for a bearer token at `POST /oidc/token`.
  */
-export function createApiListener({ services, logger, limiter = new PrincipalRateLimiter(), stopWaiting, oidc }: ApiListenerOptions) {
+export function createApiListener({ services, logger, limiter = new PrincipalRateLimiter(), stopWaiting, oidc, trustedProxyHops = 0 }: ApiListenerOptions) {
   const oidcLimiter = oidc?.limiter ?? new PrincipalRateLimiter(OIDC_EXCHANGES_PER_MINUTE, OIDC_EXCHANGE_BURST);
   const openapi = JSON.stringify(openApiDocument());
   const routes: Array<{ pattern: RegExp; methods: Record<string, Handler> }> = [
@@ -164,7 +167,7 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
   /** `POST /oidc/token`: no bearer token, the OIDC token in the body is the credential. */
   async function exchangeToken(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST') return sendProblem(res, 405, 'method_not_allowed', 'Use POST.', { headers: { allow: 'POST' } });
-    const ip = req.socket.remoteAddress ?? 'unknown';
+    const ip = clientAddress(req, trustedProxyHops);
     const wait = oidcLimiter.take(`ip:${ip}`);
     if (wait !== null) {
       logger.warn({ ip }, 'OIDC token exchange refused: too many calls from this address');

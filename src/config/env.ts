@@ -20,6 +20,7 @@ export const ENV_VARIABLES = {
   SLACK_API_URL: "the base URL of Slack's Web API, for tests against a fake; default https://slack.com/api/",
   LATCH_SHUTDOWN_TIMEOUT_SECONDS: 'how long running work may take to finish after SIGTERM, in whole seconds; default 25',
   LATCH_MAX_SLACK_WORK: "Slack requests' work a process takes on at once before it answers 'busy'; default 256",
+  LATCH_TRUSTED_PROXY_HOPS: 'how many reverse proxies in front of Latch append to X-Forwarded-For, so limits per address see the caller; default 0 (the TCP peer)',
   LATCH_APP_ROLE: "latch migrate only: the role the service connects as, granted prisma/app-role.sql's privileges after migrating; optional",
 } as const;
 
@@ -218,6 +219,7 @@ export const serviceEnvFields = migrateEnvSchema.extend({
   SLACK_API_URL: slackApiUrl,
   LATCH_SHUTDOWN_TIMEOUT_SECONDS: wholeNumber(DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, 1, 3600, ' of seconds'),
   LATCH_MAX_SLACK_WORK: wholeNumber(DEFAULT_MAX_SLACK_WORK, 1, 10_000),
+  LATCH_TRUSTED_PROXY_HOPS: wholeNumber(0, 0, 10),
 });
 
 /** What the service (`latch start`) needs. */

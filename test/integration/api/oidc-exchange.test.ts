@@ -206,9 +206,9 @@ describe('workload identity (OIDC) token exchange', { timeout: 90_000 }, () => {
   });
 
   it('slows down an address that hammers the exchange, without slowing the others', async () => {
-    const fromAddress = (localAddress: string, body: string) =>
+    const fromAddress = (localAddress: string, body: string, headers: Record<string, string> = {}) =>
       new Promise<{ status: number; retryAfter: string | undefined }>((resolve, reject) => {
-        const call = httpRequest(`${baseUrl}/api/v1/oidc/token`, { method: 'POST', localAddress, headers: { 'content-type': 'application/json' } }, (response) => {
+        const call = httpRequest(`${baseUrl}/api/v1/oidc/token`, { method: 'POST', localAddress, headers: { 'content-type': 'application/json', ...headers } }, (response) => {
           response.resume();
           response.on('end', () => resolve({ status: response.statusCode ?? 0, retryAfter: response.headers['retry-after'] as string | undefined }));
         });
@@ -225,6 +225,8 @@ describe('workload identity (OIDC) token exchange', { timeout: 90_000 }, () => {
     expect(limited, `statuses: ${statuses.join(',')}`).toBeDefined();
     expect(statuses.filter((status) => status === 401).length).toBeGreaterThanOrEqual(10);
     expect(Number(limited!.retryAfter)).toBeGreaterThanOrEqual(1);
+    // With no proxy trusted (LATCH_TRUSTED_PROXY_HOPS unset), a caller cannot name another address to escape its limit.
+    expect((await fromAddress('127.0.0.2', JSON.stringify({ token: 'junk' }), { 'x-forwarded-for': '198.51.100.9' })).status).toBe(429);
     // Another address still exchanges.
     const other = await fromAddress('127.0.0.3', JSON.stringify({ token: await issuer.sign(JOB) }));
     expect(other.status).toBe(200);
