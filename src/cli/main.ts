@@ -42,7 +42,7 @@ Commands:
   token list [machine]
                      the machines' API tokens and whether each is valid, expired or revoked
   token revoke <id>  revoke an API token at once
-  request <resource> <role> <duration> --reason "..." [--ticket T] [--wait] [--timeout 30m]
+  request <resource> <role> <duration> --reason "..." [--ticket T] [--wait [--credentials]] [--timeout 30m]
           [--format text|json|env] [--idempotency-key K]
                      ask Latch's API for access as a machine (LATCH_URL, LATCH_TOKEN); with
                      --wait, wait while people decide in Slack (at most --timeout). Exit 0
@@ -51,6 +51,12 @@ Commands:
                      or failed, 64 usage, 78 LATCH_URL/LATCH_TOKEN wrong, 69 Latch unreachable
   release <id> [--format text|json|env]
                      end a request's access early, once the task is done (same exit codes)
+  credentials <id> [--format text|json|env]
+                     the login of a granted request on a resource with credentials: dynamic,
+                     once (or: latch request … --wait --credentials); env prints PGHOST, PGUSER,
+                     PGPASSWORD… Without LATCH_TOKEN, request, release and credentials trade the
+                     job's OIDC token (LATCH_OIDC_TOKEN, or GitHub Actions' with
+                     LATCH_OIDC_AUDIENCE) for one
   mcp                an MCP server on stdin/stdout for an AI agent running locally: forwards its
                      tool calls to the Latch at LATCH_URL with the machine token LATCH_TOKEN
   help               show this text
@@ -58,7 +64,7 @@ Commands:
 Configuration comes from the environment: see .env.example.`;
 
 const argsSchema = z.object({
-  command: z.enum(['start', 'web', 'worker', 'migrate', 'access', 'audit', 'digest', 'policy', 'token', 'request', 'release', 'mcp', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
+  command: z.enum(['start', 'web', 'worker', 'migrate', 'access', 'audit', 'digest', 'policy', 'token', 'request', 'release', 'credentials', 'mcp', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
 });
 
 async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
@@ -92,6 +98,7 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
         wait: { type: 'boolean', default: false },
         timeout: { type: 'string' },
         'idempotency-key': { type: 'string' },
+        credentials: { type: 'boolean', default: false },
       },
     });
   } catch (error) {
@@ -104,10 +111,11 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
   }
   const args = argsSchema.safeParse({ command });
   if (!args.success) throw new UsageError(args.error.issues[0]?.message ?? 'bad arguments');
-  if (args.data.command === 'request' || args.data.command === 'release') return requestSubcommand(args.data.command, extra, parsed.values);
+  if (args.data.command === 'request' || args.data.command === 'release' || args.data.command === 'credentials') return requestSubcommand(args.data.command, extra, parsed.values);
   for (const option of ['reason', 'ticket', 'timeout', 'idempotency-key'] as const) {
     if (parsed.values[option] !== undefined) throw new UsageError(`--${option} only applies to \`latch request\``);
   }
+  if (parsed.values.credentials) throw new UsageError('--credentials only applies to `latch request`');
   if (parsed.values.wait) throw new UsageError('--wait only applies to `latch request`');
   if (args.data.command === 'audit') return auditSubcommand(extra, parsed.values);
   if (args.data.command === 'policy') return policySubcommand(extra, parsed.values);
@@ -184,25 +192,26 @@ async function auditSubcommand(
   throw new UsageError('`latch audit` takes: verify [--file export.jsonl] | export [--since time] [--until time] [--format jsonl|csv]');
 }
 
-const REQUEST_USAGE = '`latch request` takes: <resource> <role> <duration> --reason "..." [--ticket T] [--wait] [--timeout 30m] [--format text|json|env] [--idempotency-key K]';
+const REQUEST_USAGE = '`latch request` takes: <resource> <role> <duration> --reason "..." [--ticket T] [--wait [--credentials]] [--timeout 30m] [--format text|json|env] [--idempotency-key K]';
 
 async function requestSubcommand(
-  command: 'request' | 'release',
+  command: 'request' | 'release' | 'credentials',
   extra: string[],
-  options: { reason?: string | undefined; ticket?: string | undefined; wait?: boolean | undefined; timeout?: string | undefined; format?: string | undefined; 'idempotency-key'?: string | undefined; [other: string]: unknown },
+  options: { reason?: string | undefined; ticket?: string | undefined; wait?: boolean | undefined; timeout?: string | undefined; format?: string | undefined; 'idempotency-key'?: string | undefined; credentials?: boolean | undefined; [other: string]: unknown },
 ): Promise<void> {
   const others = ['groups', 'at', 'file', 'since', 'until', 'anchor', 'expires'].filter((option) => options[option] !== undefined);
   if (others.length > 0 || options['dry-run'] || options['allow-unsigned'] || options['chain-only']) throw new UsageError(`--${others[0] ?? 'dry-run'} does not apply to \`latch ${command}\``);
   const format = options.format ?? 'text';
   if (format !== 'text' && format !== 'json' && format !== 'env') throw new UsageError(`--format must be text, json or env, not "${format}"`);
-  const { requestCommand, releaseCommand } = await import('./commands/request.ts');
-  if (command === 'release') {
-    if (extra.length !== 1) throw new UsageError('`latch release` takes: <request id> [--format text|json|env]');
-    if (options.reason !== undefined || options.ticket !== undefined || options.wait || options.timeout !== undefined || options['idempotency-key'] !== undefined) {
-      throw new UsageError('`latch release` takes only a request id and --format');
+  const { credentialsCommand, requestCommand, releaseCommand } = await import('./commands/request.ts');
+  if (command === 'release' || command === 'credentials') {
+    if (extra.length !== 1) throw new UsageError(`\`latch ${command}\` takes: <request id> [--format text|json|env]`);
+    if (options.reason !== undefined || options.ticket !== undefined || options.wait || options.timeout !== undefined || options['idempotency-key'] !== undefined || options.credentials) {
+      throw new UsageError(`\`latch ${command}\` takes only a request id and --format`);
     }
-    return releaseCommand(extra[0]!, format);
+    return command === 'release' ? releaseCommand(extra[0]!, format) : credentialsCommand(extra[0]!, format);
   }
+  if (options.credentials && !options.wait) throw new UsageError('--credentials needs --wait: the credentials exist once the request is granted');
   const [resource, role, duration, ...rest] = extra;
   if (!resource || !role || !duration || rest.length > 0) throw new UsageError(REQUEST_USAGE);
   if (!options.reason?.trim()) throw new UsageError('--reason is required: say why, for the approvers in Slack');
@@ -213,7 +222,7 @@ async function requestSubcommand(
     if (!parsedTimeout.ok) throw new UsageError(`--timeout: ${parsedTimeout.message}`);
     timeoutSeconds = parsedTimeout.seconds;
   }
-  return requestCommand({ resource, role, duration, reason: options.reason, ticket: options.ticket, wait: options.wait === true, timeoutSeconds, format, idempotencyKey: options['idempotency-key'] });
+  return requestCommand({ resource, role, duration, reason: options.reason, ticket: options.ticket, wait: options.wait === true, timeoutSeconds, format, idempotencyKey: options['idempotency-key'], credentials: options.credentials === true });
 }
 
 const TOKEN_USAGE = '`latch token` takes: create <machine> [--expires 30d] | list [machine] | revoke <id>';

@@ -1,9 +1,10 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { accessList, createRequestBody, requestResource, type RequestResource } from '../api/api-schemas.ts';
+import { accessList, createRequestBody, credentialsResource, requestResource, type RequestResource } from '../api/api-schemas.ts';
 import { resourceOf } from '../api/api-listener.ts';
 import { endAccessEarly } from '../services/end-access-early.ts';
+import { issueCredentials } from '../services/issue-credentials.ts';
 import { listOwnAccess, readOwnRequest } from '../services/read-own-request.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { Refused } from '../services/refusal.ts';
@@ -131,6 +132,27 @@ export function createLatchMcpServer({ services, logger, caller, ending }: { ser
       const ended = await endAccessEarly(services, { requestId: id, userId: caller.requesterId, tokenId: caller.tokenId });
       if (!ended.ok) return refusedResult(ended);
       return ownRequestResult(id);
+    }),
+  );
+
+  server.registerTool(
+    'get_credentials',
+    {
+      title: 'Get the credentials of granted access',
+      description:
+        'For a resource that creates a login for each request (a database): the host, user and password of the login your active request was granted. They are given ONCE: keep them for the task, never write them into output, files or messages; Latch keeps no copy, so a second call is refused. The database refuses them after validUntil, and when the access is released.',
+      inputSchema: { id: requestId },
+      outputSchema: credentialsResource.shape,
+      annotations: { readOnlyHint: false, idempotentHint: false, openWorldHint: false },
+    },
+    safely('get_credentials', async ({ id }) => {
+      const issued = await issueCredentials(services, { requestId: id, requesterId: caller.requesterId, tokenId: caller.tokenId });
+      if (!issued.ok) return refusedResult(issued);
+      const { credentials } = issued;
+      const structured = { ...credentials, validUntil: credentials.validUntil?.toISOString() ?? null };
+      // The text is what a model reads: it needs the password to use it, and is told it is shown once.
+      const text = `Credentials for request ${id} (shown once, Latch keeps no copy): host ${credentials.host}, port ${credentials.port}, database ${credentials.database}, user ${credentials.user}, password ${credentials.password}, valid until ${structured.validUntil ?? 'the access ends'}.`;
+      return { content: [{ type: 'text', text }], structuredContent: structured };
     }),
   );
 

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { RequestResource } from '../../api/api-schemas.ts';
+import type { CredentialsResource, RequestResource } from '../../api/api-schemas.ts';
 import { formatDuration } from '../../domain/duration.ts';
 import { CliError, EXIT } from '../cli-error.ts';
-import { LatchApiClient, type ApiAnswer } from '../latch-api-client.ts';
+import { LatchApiClient, type ApiAnswer, type CredentialsAnswer } from '../latch-api-client.ts';
 
 /**
  * `latch request` and `latch release`: a pipeline step asks for access through the API, waits
@@ -44,12 +44,15 @@ export interface RequestOptions {
   format: OutputFormat;
   /** Makes a rerun of the same pipeline step find its first request; a fresh one otherwise. */
   idempotencyKey?: string | undefined;
+  /** Once granted, fetch and print the login's credentials (a resource with `credentials: dynamic`). */
+  credentials?: boolean;
 }
 
 /** The longest one long-poll may last, as the API allows it. */
 const MAX_WAIT_SECONDS = 60;
 
-export async function requestCommand(options: RequestOptions, client: LatchApiClient = LatchApiClient.fromEnv()): Promise<void> {
+export async function requestCommand(options: RequestOptions, given?: LatchApiClient): Promise<void> {
+  const client = given ?? (await LatchApiClient.fromEnvOrOidc());
   const body = { resource: options.resource, role: options.role, duration: options.duration, reason: options.reason, ...(options.ticket === undefined ? {} : { ticket: options.ticket }) };
   const deadline = options.timeoutSeconds === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.timeoutSeconds * 1000;
   const made = requestOf(await client.createRequest(body, options.idempotencyKey ?? randomUUID()));
@@ -69,14 +72,33 @@ export async function requestCommand(options: RequestOptions, client: LatchApiCl
     }
     request = requestOf(await client.waitForRequest(request.id, Math.min(MAX_WAIT_SECONDS, Math.ceil(left / 1000)))).request;
   }
-  write(request, options.format);
   const ending = endingOf(request);
-  if (ending) throw new CliError(ending.message, ending.code);
+  if (ending) {
+    write(request, options.format);
+    throw new CliError(ending.message, ending.code);
+  }
+  if (!options.credentials) return write(request, options.format);
+  write(request, options.format, credentialsOf(await client.fetchCredentials(request.id)));
 }
 
-export async function releaseCommand(id: string, format: OutputFormat, client: LatchApiClient = LatchApiClient.fromEnv()): Promise<void> {
+export async function releaseCommand(id: string, format: OutputFormat, given?: LatchApiClient): Promise<void> {
+  const client = given ?? (await LatchApiClient.fromEnvOrOidc());
   const released = requestOf(await client.releaseRequest(id));
   write(released.request, format);
+}
+
+/** `latch credentials <id>`: the login of an active request, once (a second call is refused, exit 5). */
+export async function credentialsCommand(id: string, format: OutputFormat, given?: LatchApiClient): Promise<void> {
+  const client = given ?? (await LatchApiClient.fromEnvOrOidc());
+  const credentials = credentialsOf(await client.fetchCredentials(id));
+  const request = requestOf(await client.waitForRequest(id, 0)).request;
+  write(request, format, credentials);
+}
+
+function credentialsOf(answer: CredentialsAnswer): CredentialsResource {
+  if (!answer.ok) throw refusalOf(answer);
+  process.stderr.write('latch: these credentials are shown once: Latch keeps no copy of the password\n');
+  return answer.credentials;
 }
 
 /** A request that will not change by waiting: granted, or ended without access. */
@@ -102,14 +124,32 @@ function endingOf(request: RequestResource): { message: string; code: number } |
 /** The request an answer holds, or a CliError with the problem's detail and the exit code it means. */
 function requestOf(answer: ApiAnswer): Extract<ApiAnswer, { ok: true }> {
   if (answer.ok) return answer;
-  const { detail, errors = {} } = answer.problem;
-  // Each field's own message too, unless the detail already says it.
-  const fields = Object.entries(errors).filter(([, message]) => !detail.includes(message)).map(([field, message]) => `\n${field}: ${message}`);
-  throw new CliError(`${detail}${fields.join('')}`, answer.status === 401 ? REQUEST_EXIT.config : REQUEST_EXIT.refused);
+  throw refusalOf(answer);
 }
 
-function write(request: RequestResource, format: OutputFormat): void {
-  process.stdout.write(format === 'json' ? `${JSON.stringify(request, null, 2)}\n` : format === 'env' ? asEnv(request) : `${asText(request)}\n`);
+function refusalOf({ status, problem }: Extract<ApiAnswer | CredentialsAnswer, { ok: false }>): CliError {
+  const { detail, errors = {} } = problem;
+  // Each field's own message too, unless the detail already says it.
+  const fields = Object.entries(errors).filter(([, message]) => !detail.includes(message)).map(([field, message]) => `\n${field}: ${message}`);
+  return new CliError(`${detail}${fields.join('')}`, status === 401 ? REQUEST_EXIT.config : REQUEST_EXIT.refused);
+}
+
+function write(request: RequestResource, format: OutputFormat, credentials?: CredentialsResource): void {
+  if (format === 'json') process.stdout.write(`${JSON.stringify(credentials ? { ...request, credentials } : request, null, 2)}\n`);
+  else if (format === 'env') process.stdout.write(asEnv(request) + (credentials ? asPgEnv(credentials) : ''));
+  else process.stdout.write(`${asText(request)}\n${credentials ? asCredentialsText(credentials) : ''}`);
+}
+
+/** libpq's own variables: `psql`, pg_dump and most PostgreSQL clients read them as they are. */
+function asPgEnv(credentials: CredentialsResource): string {
+  const values = { PGHOST: credentials.host, PGPORT: String(credentials.port), PGDATABASE: credentials.database, PGUSER: credentials.user, PGPASSWORD: credentials.password, LATCH_CREDENTIALS_VALID_UNTIL: credentials.validUntil ?? '' };
+  return Object.entries(values)
+    .map(([name, value]) => `${name}=${shellQuote(value)}\n`)
+    .join('');
+}
+
+function asCredentialsText(credentials: CredentialsResource): string {
+  return `login: ${credentials.user} on ${credentials.host}:${credentials.port}/${credentials.database}, password ${credentials.password}${credentials.validUntil ? `, valid until ${credentials.validUntil}` : ''}\n`;
 }
 
 function asText(request: RequestResource): string {

@@ -160,10 +160,10 @@ async function askApproveUseRelease(client: Client, machine: Machine): Promise<v
 }
 
 describe('the MCP server', { timeout: 120_000 }, () => {
-  it('offers the five access tools, each with an input schema, and no way to approve', async () => {
+  it('offers the six access tools, each with an input schema, and no way to approve', async () => {
     const client = await httpClient('http-agent');
     const { tools } = await client.listTools();
-    expect(tools.map((tool) => tool.name).sort()).toEqual(['check_request', 'list_access', 'release_access', 'request_access', 'wait_for_decision']);
+    expect(tools.map((tool) => tool.name).sort()).toEqual(['check_request', 'get_credentials', 'list_access', 'release_access', 'request_access', 'wait_for_decision']);
     const requestTool = tools.find((tool) => tool.name === 'request_access')!;
     expect(requestTool.inputSchema.required).toEqual(expect.arrayContaining(['resource', 'role', 'duration', 'reason']));
     expect(requestTool.outputSchema).toBeDefined();
@@ -177,7 +177,7 @@ describe('the MCP server', { timeout: 120_000 }, () => {
     expect(listed.status).toBe(200);
     expect(listed.headers.get('mcp-session-id')).toBeNull();
     const body = (await listed.json()) as { result: { tools: Array<{ name: string }> } };
-    expect(body.result.tools).toHaveLength(5);
+    expect(body.result.tools).toHaveLength(6);
     expect((await fetch(`${baseUrl}/mcp`, { headers: { authorization: `Bearer ${tokens['http-agent']}` } })).status).toBe(405);
     const approve = await client.callTool({ name: 'approve_request', arguments: { id: '00000000-0000-7000-8000-000000000000' } }).catch((error: Error) => ({ isError: true, content: [{ type: 'text', text: error.message }] }));
     expect(approve.isError).toBe(true);
