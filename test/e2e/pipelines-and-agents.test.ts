@@ -2,11 +2,12 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDynamicLoginsTarget } from '../helpers/dynamic-logins-target.ts';
 import { asOpenView, textInput } from '../helpers/latch-harness.ts';
 import { LatchOverHttp } from '../helpers/latch-over-http.ts';
 import { LatchProcess } from '../helpers/latch-process.ts';
 import { LoopbackOidcIssuer } from '../helpers/oidc-issuer.ts';
-import { PrivatePostgres } from '../helpers/private-postgres.ts';
+import type { PrivatePostgres } from '../helpers/private-postgres.ts';
 
 /**
  * Issue 16's promise, end to end through the real `latch start`: a pipeline step (`latch request`
@@ -21,7 +22,6 @@ import { PrivatePostgres } from '../helpers/private-postgres.ts';
 const APPROVERS = ['U0APPROVER1', 'U0APPROVER2'] as const;
 const OWNER = 'U0OWNER01';
 const ROLE = 'app_reader';
-const GRANTOR_PASSWORD = 'grantor-password-pipelines-0123';
 const AUDIENCE = 'https://latch.test';
 const JOB = { aud: AUDIENCE, repository: 'octo-org/deploy', ref: 'refs/heads/main' };
 
@@ -65,20 +65,13 @@ let issuer: LoopbackOidcIssuer;
 let stack: LatchOverHttp;
 
 beforeAll(async () => {
-  [target, issuer] = await Promise.all([PrivatePostgres.start(), LoopbackOidcIssuer.start()]);
-  targetAdmin = new pg.Client({ connectionString: target.adminUrl });
-  await targetAdmin.connect();
-  await targetAdmin.query(`CREATE ROLE ${ROLE} NOLOGIN`);
-  await targetAdmin.query('CREATE TABLE deployments (version text); INSERT INTO deployments VALUES ($$4f2a$$)');
-  await targetAdmin.query(`GRANT SELECT ON deployments TO ${ROLE}`);
-  await targetAdmin.query(`CREATE ROLE latch_grantor LOGIN CREATEROLE PASSWORD '${GRANTOR_PASSWORD}'`);
-  await targetAdmin.query(`GRANT ${ROLE} TO latch_grantor WITH ADMIN OPTION`);
-  await targetAdmin.query('GRANT pg_signal_backend TO latch_grantor');
+  let grantorUrl: string;
+  [{ target, admin: targetAdmin, grantorUrl }, issuer] = await Promise.all([startDynamicLoginsTarget(ROLE), LoopbackOidcIssuer.start()]);
   stack = await LatchOverHttp.start({
     name: 'pipelines-and-agents',
     policy: () => policyYaml(issuer.url),
     machines: ['release-agent', 'nightly-job'],
-    env: { TARGET_DB_URL: target.urlFor('latch_grantor', GRANTOR_PASSWORD) },
+    env: { TARGET_DB_URL: grantorUrl },
     // Durations from a second, so the end of access comes within the test.
     process: { shortGrants: true },
   });

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeSlack } from '../../../tools/sandbox/fake-slack.ts';
 import { LatchOverHttp } from '../../helpers/latch-over-http.ts';
 import { runLatch, type LatchProcess } from '../../helpers/latch-process.ts';
-import { PrivatePostgres } from '../../helpers/private-postgres.ts';
+import { startDynamicLoginsTarget } from '../../helpers/dynamic-logins-target.ts';
+import type { PrivatePostgres } from '../../helpers/private-postgres.ts';
 
 /**
  * Credentials that expire by themselves, through the real `latch start`: a machine asks for a
@@ -15,7 +16,6 @@ import { PrivatePostgres } from '../../helpers/private-postgres.ts';
 
 const APPROVER = 'U0APPROVER1';
 const OWNER = 'U0OWNER01';
-const GRANTOR_PASSWORD = 'grantor-password-abcdefghij';
 const ROLE = 'app_reader';
 
 const policyYaml = (hookUrl: string) => `
@@ -68,21 +68,13 @@ let tokens: Record<string, string>;
 const passwords: string[] = [];
 
 beforeAll(async () => {
-  target = await PrivatePostgres.start();
-  targetAdmin = new pg.Client({ connectionString: target.adminUrl });
-  await targetAdmin.connect();
-  await targetAdmin.query(`CREATE ROLE ${ROLE} NOLOGIN`);
-  await targetAdmin.query('CREATE TABLE deployments (version text); INSERT INTO deployments VALUES ($$4f2a$$)');
-  await targetAdmin.query(`GRANT SELECT ON deployments TO ${ROLE}`);
-  await targetAdmin.query(`CREATE ROLE latch_grantor LOGIN CREATEROLE PASSWORD '${GRANTOR_PASSWORD}'`);
-  await targetAdmin.query(`GRANT ${ROLE} TO latch_grantor WITH ADMIN OPTION`);
-  await targetAdmin.query('GRANT pg_signal_backend TO latch_grantor');
-
+  let grantorUrl: string;
+  ({ target, admin: targetAdmin, grantorUrl } = await startDynamicLoginsTarget(ROLE));
   stack = await LatchOverHttp.start({
     name: 'dynamic-credentials',
     policy: ({ hookUrl }) => policyYaml(hookUrl),
     machines: ['deploy-pipeline', 'other-bot'],
-    env: { TARGET_DB_URL: target.urlFor('latch_grantor', GRANTOR_PASSWORD), LOG_LEVEL: 'debug' },
+    env: { TARGET_DB_URL: grantorUrl, LOG_LEVEL: 'debug' },
     process: { shortGrants: true },
   });
   ({ slack, sql, latch, env, baseUrl, tokens } = stack);
