@@ -3,42 +3,39 @@ import { z } from 'zod';
 import { credentialsResource, exchangedToken, problemDetails, requestResource, type CredentialsResource, type ProblemDetails, type RequestResource } from '../api/api-schemas.ts';
 import { API_PREFIX } from '../api/openapi.ts';
 import { CliError, EXIT } from './cli-error.ts';
+import { readWorkloadOidcToken } from './workload-oidc-token.ts';
 
 /**
  * `/api/v1` as `latch request` and `latch release` call it: from a pipeline, with the machine's
- * token from LATCH_TOKEN (never an argument, which `ps` would show to every user of the runner).
+ * token from LATCH_TOKEN (never an argument, which `ps` would show to every user of the runner),
+ * or, without one, with a token traded for the job's OIDC token (workload-oidc-token.ts), so a
+ * GitHub Actions job keeps no Latch secret at all.
  * Every answer is parsed with the schemas the server answers with. A call that meets a network
  * error, a 5xx or a 429 is tried again, a few times, after a pause (Retry-After when given): a
  * deploy should not fail because one `latch web` restarted. A POST is safe to try again because
  * it carries an Idempotency-Key.
  */
 
+const latchUrl = z
+  .url({ protocol: /^https?$/, error: 'must be the http:// or https:// address of Latch, e.g. https://latch.example.com' })
+  .transform((url) => url.replace(/\/+$/, '').replace(/\/api\/v1$/, ''));
+
 const clientEnv = z.object({
-  LATCH_URL: z
-    .url({ protocol: /^https?$/, error: 'must be the http:// or https:// address of Latch, e.g. https://latch.example.com' })
-    .transform((url) => url.replace(/\/+$/, '').replace(/\/api\/v1$/, '')),
+  LATCH_URL: latchUrl,
   LATCH_TOKEN: z
     .string({ error: 'is missing: set it to a token from `latch token create <machine>` (a secret of your CI, never an argument)' })
     .trim()
     .regex(/^latch_\S+$/, { error: 'does not look like a Latch token (latch_…): create one with `latch token create <machine>`' }),
 });
 
-/** The answer to a call: the request, or the problem the API refused it with. */
-export type ApiAnswer = { ok: true; status: number; request: RequestResource; replayed: boolean } | Refusal;
-export type CredentialsAnswer = { ok: true; status: number; credentials: CredentialsResource } | Refusal;
-type Refusal = { ok: false; status: number; problem: ProblemDetails };
+/** The answer to a call: what the API answers with, or the problem it refused the call with. */
+type Answer<T> = { ok: true; status: number; value: T; replayed: boolean } | { ok: false; status: number; problem: ProblemDetails };
 
-/**
- * Where a job's OIDC token comes from when there is no LATCH_TOKEN: LATCH_OIDC_TOKEN, or GitHub
- * Actions' own endpoint (a job with `permissions: id-token: write`), asked for the audience the
- * machine's rules in the policy name.
- */
-const oidcEnv = z.object({
-  LATCH_OIDC_TOKEN: z.string().trim().min(1).optional(),
-  ACTIONS_ID_TOKEN_REQUEST_URL: z.url({ protocol: /^https?$/ }).optional(),
-  ACTIONS_ID_TOKEN_REQUEST_TOKEN: z.string().min(1).optional(),
-  LATCH_OIDC_AUDIENCE: z.string().trim().min(1).optional(),
-});
+/** The answer to a call about a request: the request, or the problem the API refused it with. */
+export type ApiAnswer = { ok: true; status: number; request: RequestResource; replayed: boolean } | { ok: false; status: number; problem: ProblemDetails };
+
+/** The answer to a credentials fetch: the login and its password, or the problem. */
+export type CredentialsAnswer = { ok: true; credentials: CredentialsResource } | { ok: false; status: number; problem: ProblemDetails };
 
 /** How many times one call is tried before a network or server failure is final. */
 const ATTEMPTS = 5;
@@ -48,8 +45,14 @@ const LONGEST_PAUSE_MS = 15_000;
 export class LatchApiClient {
   private constructor(
     private readonly baseUrl: string,
-    private readonly token: string,
+    private token: string,
     private readonly pause: (ms: number) => Promise<unknown> = sleep,
+    /**
+     * A fresh token when Latch refuses this one (401): a token traded for an OIDC token lasts no
+     * longer than it, a few minutes on GitHub, while a --wait may last half an hour. Only where a
+     * fresh OIDC token can be had (GitHub Actions' runner); a given LATCH_OIDC_TOKEN is used once.
+     */
+    private readonly renew?: () => Promise<string>,
   ) {}
 
   /** A client from LATCH_URL and LATCH_TOKEN, or a CliError (exit 78) naming what is wrong. */
@@ -58,7 +61,7 @@ export class LatchApiClient {
     if (!parsed.success) {
       const problems = parsed.error.issues.map((issue) => {
         const name = String(issue.path[0]);
-        return source[name] === undefined || source[name] === '' ? `${name} is missing: ${name === 'LATCH_URL' ? 'set it to the address of Latch, e.g. https://latch.example.com' : 'set it to a token from `latch token create <machine>`'}` : `${name} ${issue.message}`;
+        return source[name] === undefined || source[name] === '' ? `${name} is missing: ${name === 'LATCH_URL' ? 'set it to the address of Latch, e.g. https://latch.example.com' : 'set it to a token from `latch token create <machine>`, or give the job an OIDC token (LATCH_OIDC_TOKEN, or GitHub Actions with `id-token: write`)'}` : `${name} ${issue.message}`;
       });
       throw new CliError([...new Set(problems)].join('\n'), EXIT.config);
     }
@@ -66,62 +69,80 @@ export class LatchApiClient {
   }
 
   /**
-   * A client for the job at hand: with LATCH_TOKEN when it is set; otherwise with a token that
-   * Latch gives in exchange for the job's OIDC token (workload identity: no Latch secret stored in
-   * the CI at all). Neither token is ever printed.
+   * A client with LATCH_TOKEN when it is set; otherwise with a token traded at `POST /oidc/token`
+   * for the job's OIDC token (LATCH_OIDC_TOKEN, or GitHub Actions' own). An exchange Latch refuses
+   * is a CliError (exit 78) with the API's reason; neither token is ever in a message.
    */
-  static async fromEnvOrOidc(source: NodeJS.ProcessEnv = process.env): Promise<LatchApiClient> {
-    const oidc = oidcEnv.safeParse(source);
-    const hasOidc = oidc.success && (oidc.data.LATCH_OIDC_TOKEN !== undefined || (oidc.data.ACTIONS_ID_TOKEN_REQUEST_URL !== undefined && oidc.data.ACTIONS_ID_TOKEN_REQUEST_TOKEN !== undefined));
-    if ((source.LATCH_TOKEN ?? '').trim() !== '' || !hasOidc) return LatchApiClient.fromEnv(source);
-    const url = clientEnv.shape.LATCH_URL.safeParse(source.LATCH_URL);
-    if (!url.success) throw new CliError(source.LATCH_URL ? `LATCH_URL ${url.error.issues[0]!.message}` : 'LATCH_URL is missing: set it to the address of Latch, e.g. https://latch.example.com', EXIT.config);
-    const jwt = oidc.data.LATCH_OIDC_TOKEN ?? (await githubOidcToken(oidc.data.ACTIONS_ID_TOKEN_REQUEST_URL!, oidc.data.ACTIONS_ID_TOKEN_REQUEST_TOKEN!, oidc.data.LATCH_OIDC_AUDIENCE));
-    const exchanging = new LatchApiClient(url.data, '');
-    const answer = await exchanging.call('POST', '/oidc/token', { body: { token: jwt }, anonymous: true }, (json) => exchangedToken.safeParse(json).data);
-    if (!answer.ok) throw new CliError(`Latch refused the job's OIDC token: ${answer.problem.detail}`, EXIT.config);
-    return new LatchApiClient(url.data, answer.value.access_token);
+  static async connect(source: NodeJS.ProcessEnv = process.env, pause: (ms: number) => Promise<unknown> = sleep): Promise<LatchApiClient> {
+    if (source.LATCH_TOKEN !== undefined && source.LATCH_TOKEN !== '') return LatchApiClient.fromEnv(source);
+    const url = latchUrl.safeParse(source.LATCH_URL);
+    const oidcToken = url.success ? await readWorkloadOidcToken(source, url.data) : null;
+    if (!url.success || oidcToken === null) return LatchApiClient.fromEnv(source);
+    const anonymous = new LatchApiClient(url.data, '', pause);
+    const exchange = async (jwt: string): Promise<string> => {
+      const exchanged = await anonymous.call('POST', '/oidc/token', exchangedToken, { body: { token: jwt } });
+      if (!exchanged.ok) throw new CliError(`Latch refused the job's OIDC token: ${exchanged.problem.detail}`, EXIT.config);
+      return exchanged.value.access_token;
+    };
+    const fromRunner = !source.LATCH_OIDC_TOKEN?.trim();
+    const renew = fromRunner ? async () => exchange((await readWorkloadOidcToken(source, url.data))!) : undefined;
+    return new LatchApiClient(url.data, await exchange(oidcToken), pause, renew);
   }
 
-  createRequest(body: Record<string, string>, idempotencyKey: string): Promise<ApiAnswer> {
-    return this.requestCall('POST', '/requests', { body, headers: { 'idempotency-key': idempotencyKey } });
+  async createRequest(body: Record<string, string>, idempotencyKey: string): Promise<ApiAnswer> {
+    return asRequestAnswer(await this.call('POST', '/requests', requestResource, { body, headers: { 'idempotency-key': idempotencyKey } }));
   }
 
   /** The request, once it settles or after `waitSeconds` (at most 60) have passed. */
-  waitForRequest(id: string, waitSeconds: number): Promise<ApiAnswer> {
-    return this.requestCall('GET', `/requests/${encodeURIComponent(id)}?wait=${waitSeconds}`, { answerWithinMs: (waitSeconds + 30) * 1000 });
+  async waitForRequest(id: string, waitSeconds: number): Promise<ApiAnswer> {
+    return asRequestAnswer(await this.call('GET', `/requests/${encodeURIComponent(id)}?wait=${waitSeconds}`, requestResource, { answerWithinMs: (waitSeconds + 30) * 1000 }));
   }
 
-  releaseRequest(id: string): Promise<ApiAnswer> {
-    return this.requestCall('POST', `/requests/${encodeURIComponent(id)}/release`, {});
+  async releaseRequest(id: string): Promise<ApiAnswer> {
+    return asRequestAnswer(await this.call('POST', `/requests/${encodeURIComponent(id)}/release`, requestResource, {}));
   }
 
-  /** The credentials of the login an active request was granted: given once, so never retried once answered. */
+  /**
+   * The credentials of a granted request's login: given once. Not tried again after a network
+   * error or a 5xx (only after a 429): the first try may have set the password, and a second
+   * would be refused as issued.
+   */
   async fetchCredentials(id: string): Promise<CredentialsAnswer> {
-    const answer = await this.call('POST', `/requests/${encodeURIComponent(id)}/credentials`, {}, (json) => credentialsResource.safeParse(json).data);
-    return answer.ok ? { ok: true, status: answer.status, credentials: answer.value } : answer;
+    const answer = await this.call('POST', `/requests/${encodeURIComponent(id)}/credentials`, credentialsResource, { once: true });
+    return answer.ok ? { ok: true, credentials: answer.value } : answer;
   }
 
-  private async requestCall(method: string, path: string, options: CallOptions): Promise<ApiAnswer> {
-    const answer = await this.call(method, path, options, (json) => requestResource.safeParse(json).data);
-    return answer.ok ? { ok: true, status: answer.status, request: answer.value, replayed: answer.replayed } : answer;
-  }
-
-  private async call<T>(method: string, path: string, { body, headers = {}, answerWithinMs = 30_000, anonymous = false }: CallOptions, parse: (json: unknown) => T | undefined): Promise<Answer<T>> {
+  private async call<T>(
+    method: string,
+    path: string,
+    schema: z.ZodType<T>,
+    { body, headers = {}, answerWithinMs = 30_000, once = false }: { body?: unknown; headers?: Record<string, string>; answerWithinMs?: number; once?: boolean },
+  ): Promise<Answer<T>> {
     const url = `${this.baseUrl}${API_PREFIX}${path}`;
     let pauseMs = FIRST_PAUSE_MS;
+    let renewed = false;
     for (let attempt = 1; ; attempt++) {
       let failure: string;
       let retryAfterMs: number | null = null;
+      let rateLimited = false;
       try {
         const response = await fetch(url, {
           method,
-          headers: { ...(anonymous ? {} : { authorization: `Bearer ${this.token}` }), accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+          headers: { ...(this.token === '' ? {} : { authorization: `Bearer ${this.token}` }), accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
           ...(body === undefined ? {} : { body: JSON.stringify(body) }),
           signal: AbortSignal.timeout(answerWithinMs),
           redirect: 'error',
         });
-        if (response.status < 500 && response.status !== 429) return await readAnswer(response, parse);
+        if (response.status === 401 && this.renew && !renewed) {
+          // Refused before anything was done: the same call, once, with a token traded for a fresh OIDC token.
+          await response.body?.cancel();
+          renewed = true;
+          this.token = await this.renew();
+          attempt--;
+          continue;
+        }
+        if (response.status < 500 && response.status !== 429) return await readAnswer(response, schema);
+        rateLimited = response.status === 429;
         failure = `Latch answered ${response.status}${await detailOf(response)}`;
         const retryAfter = Number(response.headers.get('retry-after'));
         if (Number.isFinite(retryAfter) && retryAfter > 0) retryAfterMs = Math.min(retryAfter * 1000, 60_000);
@@ -129,6 +150,8 @@ export class LatchApiClient {
         if (error instanceof CliError) throw error;
         failure = `Latch could not be reached at ${this.baseUrl}: ${describeFetchError(error)}`;
       }
+      // A 429 did nothing; after anything else, the first try may have handed the credentials out already.
+      if (once && !rateLimited) throw new CliError(`${failure}; not tried again, as Latch may have handed them out already: if they are lost, release the access and ask again`, EXIT.unavailable);
       if (attempt >= ATTEMPTS) throw new CliError(`${failure} (tried ${ATTEMPTS} times)`, EXIT.unavailable);
       process.stderr.write(`latch: ${failure}; trying again\n`);
       await this.pause(retryAfterMs ?? pauseMs);
@@ -137,17 +160,11 @@ export class LatchApiClient {
   }
 }
 
-interface CallOptions {
-  body?: unknown;
-  headers?: Record<string, string>;
-  answerWithinMs?: number;
-  /** Sent without the bearer token: the OIDC exchange, whose body is the credential. */
-  anonymous?: boolean;
+function asRequestAnswer(answer: Answer<RequestResource>): ApiAnswer {
+  return answer.ok ? { ok: true, status: answer.status, request: answer.value, replayed: answer.replayed } : answer;
 }
 
-type Answer<T> = { ok: true; status: number; value: T; replayed: boolean } | Refusal;
-
-async function readAnswer<T>(response: Response, parse: (json: unknown) => T | undefined): Promise<Answer<T>> {
+async function readAnswer<T>(response: Response, schema: z.ZodType<T>): Promise<Answer<T>> {
   const text = await response.text();
   let json: unknown;
   try {
@@ -156,8 +173,8 @@ async function readAnswer<T>(response: Response, parse: (json: unknown) => T | u
     json = undefined;
   }
   if (response.ok) {
-    const value = parse(json);
-    if (value !== undefined) return { ok: true, status: response.status, value, replayed: response.headers.get('idempotent-replayed') === 'true' };
+    const value = schema.safeParse(json);
+    if (value.success) return { ok: true, status: response.status, value: value.data, replayed: response.headers.get('idempotent-replayed') === 'true' };
   } else {
     const problem = problemDetails.safeParse(json);
     if (problem.success) return { ok: false, status: response.status, problem: problem.data };
@@ -175,23 +192,4 @@ function describeFetchError(error: unknown): string {
   if (error instanceof Error && error.name === 'TimeoutError') return 'no answer in time';
   const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
   return cause instanceof Error ? cause.message : String(cause);
-}
-
-/**
- * The job's OIDC token from GitHub Actions: GET ACTIONS_ID_TOKEN_REQUEST_URL (with &audience=…)
- * with ACTIONS_ID_TOKEN_REQUEST_TOKEN as bearer, answered {"value": "<jwt>"} (GitHub's docs,
- * "Configuring OpenID Connect in cloud providers").
- */
-async function githubOidcToken(requestUrl: string, requestToken: string, audience: string | undefined): Promise<string> {
-  const url = new URL(requestUrl);
-  if (audience) url.searchParams.set('audience', audience);
-  let response: Response;
-  try {
-    response = await fetch(url, { headers: { authorization: `bearer ${requestToken}`, accept: 'application/json' }, signal: AbortSignal.timeout(30_000), redirect: 'error' });
-  } catch (error) {
-    throw new CliError(`the job's OIDC token could not be fetched from ACTIONS_ID_TOKEN_REQUEST_URL: ${describeFetchError(error)}`, EXIT.unavailable);
-  }
-  const body = z.object({ value: z.string().min(1) }).safeParse(await response.json().catch(() => undefined));
-  if (!response.ok || !body.success) throw new CliError(`the job's OIDC token could not be fetched (HTTP ${response.status}): does the job have \`permissions: id-token: write\`?`, EXIT.config);
-  return body.data.value;
 }

@@ -42,21 +42,23 @@ Commands:
   token list [machine]
                      the machines' API tokens and whether each is valid, expired or revoked
   token revoke <id>  revoke an API token at once
-  request <resource> <role> <duration> --reason "..." [--ticket T] [--wait [--credentials]] [--timeout 30m]
-          [--format text|json|env] [--idempotency-key K]
-                     ask Latch's API for access as a machine (LATCH_URL, LATCH_TOKEN); with
+  request <resource> <role> <duration> --reason "..." [--ticket T] [--wait] [--timeout 30m]
+          [--format text|json|env] [--idempotency-key K] [--credentials]
+                     ask Latch's API for access as a machine (LATCH_URL, LATCH_TOKEN; without
+                     LATCH_TOKEN, a token traded for the job's OIDC token: LATCH_OIDC_TOKEN, or
+                     GitHub Actions' with audience LATCH_OIDC_AUDIENCE, default LATCH_URL); with
                      --wait, wait while people decide in Slack (at most --timeout). Exit 0
                      granted (or asked, without --wait), 2 denied, 3 expired undecided,
                      4 timed out waiting, 5 refused (policy, limit, bad request), 6 cancelled
-                     or failed, 64 usage, 78 LATCH_URL/LATCH_TOKEN wrong, 69 Latch unreachable
+                     or failed, 64 usage, 78 LATCH_URL/LATCH_TOKEN wrong or the OIDC token
+                     refused, 69 Latch unreachable
   release <id> [--format text|json|env]
                      end a request's access early, once the task is done (same exit codes)
   credentials <id> [--format text|json|env]
-                     the login of a granted request on a resource with credentials: dynamic,
-                     once (or: latch request … --wait --credentials); env prints PGHOST, PGUSER,
-                     PGPASSWORD… Without LATCH_TOKEN, request, release and credentials trade the
-                     job's OIDC token (LATCH_OIDC_TOKEN, or GitHub Actions' with
-                     LATCH_OIDC_AUDIENCE) for one
+                     print the login and password of a granted request (a resource with
+                     credentials: dynamic), given once; request --wait --credentials does it
+                     as soon as the access is granted. env prints PGHOST, PGPORT, PGDATABASE,
+                     PGUSER, PGPASSWORD. A second fetch is refused (5)
   mcp                an MCP server on stdin/stdout for an AI agent running locally: forwards its
                      tool calls to the Latch at LATCH_URL with the machine token LATCH_TOKEN
   help               show this text
@@ -96,9 +98,9 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
         reason: { type: 'string' },
         ticket: { type: 'string' },
         wait: { type: 'boolean', default: false },
+        credentials: { type: 'boolean', default: false },
         timeout: { type: 'string' },
         'idempotency-key': { type: 'string' },
-        credentials: { type: 'boolean', default: false },
       },
     });
   } catch (error) {
@@ -115,8 +117,8 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
   for (const option of ['reason', 'ticket', 'timeout', 'idempotency-key'] as const) {
     if (parsed.values[option] !== undefined) throw new UsageError(`--${option} only applies to \`latch request\``);
   }
-  if (parsed.values.credentials) throw new UsageError('--credentials only applies to `latch request`');
   if (parsed.values.wait) throw new UsageError('--wait only applies to `latch request`');
+  if (parsed.values.credentials) throw new UsageError('--credentials only applies to `latch request`');
   if (args.data.command === 'audit') return auditSubcommand(extra, parsed.values);
   if (args.data.command === 'policy') return policySubcommand(extra, parsed.values);
   if (args.data.command === 'token') return tokenSubcommand(extra, parsed.values.expires);
@@ -192,29 +194,29 @@ async function auditSubcommand(
   throw new UsageError('`latch audit` takes: verify [--file export.jsonl] | export [--since time] [--until time] [--format jsonl|csv]');
 }
 
-const REQUEST_USAGE = '`latch request` takes: <resource> <role> <duration> --reason "..." [--ticket T] [--wait [--credentials]] [--timeout 30m] [--format text|json|env] [--idempotency-key K]';
+const REQUEST_USAGE = '`latch request` takes: <resource> <role> <duration> --reason "..." [--ticket T] [--wait] [--timeout 30m] [--format text|json|env] [--idempotency-key K] [--credentials]';
 
 async function requestSubcommand(
   command: 'request' | 'release' | 'credentials',
   extra: string[],
-  options: { reason?: string | undefined; ticket?: string | undefined; wait?: boolean | undefined; timeout?: string | undefined; format?: string | undefined; 'idempotency-key'?: string | undefined; credentials?: boolean | undefined; [other: string]: unknown },
+  options: { reason?: string | undefined; ticket?: string | undefined; wait?: boolean | undefined; credentials?: boolean | undefined; timeout?: string | undefined; format?: string | undefined; 'idempotency-key'?: string | undefined; [other: string]: unknown },
 ): Promise<void> {
   const others = ['groups', 'at', 'file', 'since', 'until', 'anchor', 'expires'].filter((option) => options[option] !== undefined);
   if (others.length > 0 || options['dry-run'] || options['allow-unsigned'] || options['chain-only']) throw new UsageError(`--${others[0] ?? 'dry-run'} does not apply to \`latch ${command}\``);
   const format = options.format ?? 'text';
   if (format !== 'text' && format !== 'json' && format !== 'env') throw new UsageError(`--format must be text, json or env, not "${format}"`);
-  const { credentialsCommand, requestCommand, releaseCommand } = await import('./commands/request.ts');
+  const { requestCommand, releaseCommand, credentialsCommand } = await import('./commands/request.ts');
   if (command === 'release' || command === 'credentials') {
     if (extra.length !== 1) throw new UsageError(`\`latch ${command}\` takes: <request id> [--format text|json|env]`);
-    if (options.reason !== undefined || options.ticket !== undefined || options.wait || options.timeout !== undefined || options['idempotency-key'] !== undefined || options.credentials) {
+    if (options.reason !== undefined || options.ticket !== undefined || options.wait || options.credentials || options.timeout !== undefined || options['idempotency-key'] !== undefined) {
       throw new UsageError(`\`latch ${command}\` takes only a request id and --format`);
     }
     return command === 'release' ? releaseCommand(extra[0]!, format) : credentialsCommand(extra[0]!, format);
   }
-  if (options.credentials && !options.wait) throw new UsageError('--credentials needs --wait: the credentials exist once the request is granted');
   const [resource, role, duration, ...rest] = extra;
   if (!resource || !role || !duration || rest.length > 0) throw new UsageError(REQUEST_USAGE);
   if (!options.reason?.trim()) throw new UsageError('--reason is required: say why, for the approvers in Slack');
+  if (options.credentials && !options.wait) throw new UsageError('--credentials needs --wait: the credentials come once the access is granted (or use `latch credentials <id>` then)');
   if (options.timeout !== undefined && !options.wait) throw new UsageError('--timeout bounds --wait: add --wait, or leave --timeout out');
   let timeoutSeconds: number | undefined;
   if (options.timeout !== undefined) {

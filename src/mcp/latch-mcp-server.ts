@@ -1,7 +1,7 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { accessList, createRequestBody, credentialsResource, requestResource, type RequestResource } from '../api/api-schemas.ts';
+import { accessList, createRequestBody, credentialsResource, requestResource, type CredentialsResource, type RequestResource } from '../api/api-schemas.ts';
 import { resourceOf } from '../api/api-listener.ts';
 import { endAccessEarly } from '../services/end-access-early.ts';
 import { issueCredentials } from '../services/issue-credentials.ts';
@@ -44,7 +44,7 @@ const requestId = z.string().min(1).max(64).describe('The request id request_acc
 export function createLatchMcpServer({ services, logger, caller, ending }: { services: ServiceContext; logger: Logger; caller: McpCaller; ending: AbortSignal }): McpServer {
   const server = new McpServer(LATCH_MCP_SERVER, {
     instructions:
-      'Latch gives temporary access to sensitive resources once people approve it in Slack. Call request_access with the task you are doing, then wait_for_decision with the request id until it is active (or ends without access), and release_access as soon as the task is done.',
+      'Latch gives temporary access to sensitive resources once people approve it in Slack. Call request_access with the task you are doing, then wait_for_decision with the request id until it is active (or ends without access); for a database that makes a login per request, get_credentials once it is active (shown once); and release_access as soon as the task is done.',
   });
 
   server.registerTool(
@@ -117,6 +117,28 @@ export function createLatchMcpServer({ services, logger, caller, ending }: { ser
   );
 
   server.registerTool(
+    'get_credentials',
+    {
+      title: 'Get the credentials',
+      description:
+        'The login and password of one of your requests once it is active, for a resource that makes a login per request (a database with dynamic credentials). They are shown ONCE: Latch keeps no copy and refuses a second call, so keep them for the task and never repeat them in your answer or a log. Refused before the access is active, and for a resource that grants access to an account of your own.',
+      inputSchema: { id: requestId },
+      outputSchema: credentialsResource.shape,
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    },
+    safely('get_credentials', async ({ id }) => {
+      const issued = await issueCredentials(services, { requestId: id, requesterId: caller.requesterId, tokenId: caller.tokenId });
+      if (!issued.ok) return refusedResult(issued);
+      const credentials: CredentialsResource = { ...issued.credentials, validUntil: issued.credentials.validUntil?.toISOString() ?? null };
+      const text = [
+        `Credentials of request ${id}, shown once (Latch keeps no copy): host ${credentials.host}, port ${credentials.port}, database ${credentials.database}, user ${credentials.user}, password ${credentials.password}, valid until ${credentials.validUntil ?? 'the end of the access'}.`,
+        'Call release_access when your task is done: the login is then dropped.',
+      ].join(' ');
+      return { content: [{ type: 'text', text }], structuredContent: credentials };
+    }),
+  );
+
+  server.registerTool(
     'release_access',
     {
       title: 'Release access',
@@ -132,27 +154,6 @@ export function createLatchMcpServer({ services, logger, caller, ending }: { ser
       const ended = await endAccessEarly(services, { requestId: id, userId: caller.requesterId, tokenId: caller.tokenId });
       if (!ended.ok) return refusedResult(ended);
       return ownRequestResult(id);
-    }),
-  );
-
-  server.registerTool(
-    'get_credentials',
-    {
-      title: 'Get the credentials of granted access',
-      description:
-        'For a resource that creates a login for each request (a database): the host, user and password of the login your active request was granted. They are given ONCE: keep them for the task, never write them into output, files or messages; Latch keeps no copy, so a second call is refused. The database refuses them after validUntil, and when the access is released.',
-      inputSchema: { id: requestId },
-      outputSchema: credentialsResource.shape,
-      annotations: { readOnlyHint: false, idempotentHint: false, openWorldHint: false },
-    },
-    safely('get_credentials', async ({ id }) => {
-      const issued = await issueCredentials(services, { requestId: id, requesterId: caller.requesterId, tokenId: caller.tokenId });
-      if (!issued.ok) return refusedResult(issued);
-      const { credentials } = issued;
-      const structured = { ...credentials, validUntil: credentials.validUntil?.toISOString() ?? null };
-      // The text is what a model reads: it needs the password to use it, and is told it is shown once.
-      const text = `Credentials for request ${id} (shown once, Latch keeps no copy): host ${credentials.host}, port ${credentials.port}, database ${credentials.database}, user ${credentials.user}, password ${credentials.password}, valid until ${structured.validUntil ?? 'the access ends'}.`;
-      return { content: [{ type: 'text', text }], structuredContent: structured };
     }),
   );
 

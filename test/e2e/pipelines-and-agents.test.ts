@@ -1,29 +1,36 @@
+import { execFileSync } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FakeSlack } from '../../tools/sandbox/fake-slack.ts';
 import { startDynamicLoginsTarget } from '../helpers/dynamic-logins-target.ts';
 import { asOpenView, textInput } from '../helpers/latch-harness.ts';
 import { LatchOverHttp } from '../helpers/latch-over-http.ts';
-import { LatchProcess } from '../helpers/latch-process.ts';
+import { LatchProcess, runLatch, type LatchExit } from '../helpers/latch-process.ts';
 import { LoopbackOidcIssuer } from '../helpers/oidc-issuer.ts';
 import type { PrivatePostgres } from '../helpers/private-postgres.ts';
+import type { SlackSender } from '../helpers/slack-sender.ts';
 
 /**
- * Issue 16's promise, end to end through the real `latch start`: a pipeline step (`latch request`
- * as a child process) that holds no Latch secret, only its job's OIDC token from an issuer on
- * loopback, asks for a database; two people approve in (fake) Slack; the step exits 0 with
- * credentials of a login of its own that really connect to a real PostgreSQL that checks
- * passwords, and that the database refuses once the access has ended. An AI agent does the same
- * through /mcp with the MCP SDK's own client. A token-authenticated machine that is denied exits
- * with the denial code.
+ * Issue 16's "done when", through one real `latch start` with only Slack faked: a pipeline step
+ * (the `latch` CLI as a child process) proves who it is with an OIDC token of an issuer on
+ * loopback, asks for a login on a real, password-checking PostgreSQL (`credentials: dynamic`)
+ * that needs two approvals, waits while two approvers click in Slack, and gets credentials that
+ * really log in, and really stop working once the access ends. An AI agent does the same through
+ * the MCP server over HTTP with its machine token. A machine whose request is denied in Slack sees
+ * it in the CLI's exit code.
  */
 
 const APPROVERS = ['U0APPROVER1', 'U0APPROVER2'] as const;
 const OWNER = 'U0OWNER01';
-const ROLE = 'app_reader';
 const AUDIENCE = 'https://latch.test';
-const JOB = { aud: AUDIENCE, repository: 'octo-org/deploy', ref: 'refs/heads/main' };
+const ROLE = 'app_reader';
+/** What GitHub's runner would check before handing a job its OIDC token. */
+const ACTIONS_REQUEST_TOKEN = 'actions-request-token-not-for-logs';
 
 const policyYaml = (issuerUrl: string) => `
 machines:
@@ -33,12 +40,14 @@ machines:
     oidc:
       issuer: ${issuerUrl}
       audience: ${AUDIENCE}
-      claims: { repository: octo-org/deploy, ref: refs/heads/main }
+      claims:
+        repository: octo-org/deploy
+        ref: refs/heads/main
     account: deploy_bot
-  - id: release-agent
+  - id: coding-agent
     owner: { user: ${OWNER} }
     authentication: token
-    account: release_agent
+    account: coding_agent
   - id: nightly-job
     owner: { user: ${OWNER} }
     authentication: token
@@ -53,48 +62,61 @@ resources:
         credentials: dynamic
         roles: { read: ${ROLE} }
     roles: [read]
-    maxDuration: 1h
-    requesters: { machines: [deploy-pipeline, release-agent, nightly-job] }
+    maxDuration: 4h
+    requesters: { machines: [deploy-pipeline, coding-agent, nightly-job] }
     approvers: { users: [${APPROVERS.join(', ')}], required: 2 }
     approvalChannel: C0APPROVALS
 `;
 
+const JOB_CLAIMS = { aud: AUDIENCE, repository: 'octo-org/deploy', ref: 'refs/heads/main' };
+
+let stack: LatchOverHttp;
+let slack: FakeSlack;
 let target: PrivatePostgres;
 let targetAdmin: pg.Client;
+let sql: pg.Client;
 let issuer: LoopbackOidcIssuer;
-let stack: LatchOverHttp;
+let latch: LatchProcess;
+let sender: SlackSender;
+let baseUrl: string;
+let tokens: Record<string, string>;
 
 beforeAll(async () => {
   let grantorUrl: string;
   [{ target, admin: targetAdmin, grantorUrl }, issuer] = await Promise.all([startDynamicLoginsTarget(ROLE), LoopbackOidcIssuer.start()]);
   stack = await LatchOverHttp.start({
-    name: 'pipelines-and-agents',
+    name: 'pipelines-agents',
     policy: () => policyYaml(issuer.url),
-    machines: ['release-agent', 'nightly-job'],
+    machines: ['coding-agent', 'nightly-job'],
     env: { TARGET_DB_URL: grantorUrl },
-    // Durations from a second, so the end of access comes within the test.
-    process: { shortGrants: true },
   });
+  ({ slack, sql, latch, sender, baseUrl, tokens } = stack);
 }, 120_000);
 
 afterAll(async () => {
   await stack?.close();
   await targetAdmin?.end();
-  await Promise.all([target?.stop(), issuer?.close()]);
+  await Promise.all([issuer?.close(), target?.stop()]);
 });
 
-/** The id of the request the approval card with `reason` is for, once it is posted. */
+/** The id of the request whose approval card says `reason`, once Latch has posted it. */
 async function cardFor(reason: string): Promise<string> {
-  const card = await stack.slack.waitForCall('chat.postMessage', (call) => call.args.channel === 'C0APPROVALS' && JSON.stringify(call.args).includes(reason), 30_000);
+  const card = await slack.waitForCall('chat.postMessage', (call) => call.args.channel === 'C0APPROVALS' && JSON.stringify(call.args).includes(reason), 30_000);
   return /[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}/.exec(JSON.stringify(card.args))![0];
 }
 
-/** Both approvers click Approve on the card, as Slack sends the clicks, signed. */
-async function approveTwice(id: string): Promise<void> {
-  for (const approver of APPROVERS) expect((await stack.sender.click(approver, 'latch_approve', id)).status).toBe(200);
+// Read from Latch's database, not the API, so waiting spends no machine's rate limit.
+const stateOf = async (requestId: string) => (await sql.query<{ state: string }>('SELECT state FROM access_requests WHERE id = $1', [requestId])).rows[0]?.state;
+
+/** Both approvers click Approve; after the first, the request still waits for the second. */
+async function approveByBoth(id: string): Promise<void> {
+  expect((await sender.click(APPROVERS[0], 'latch_approve', id)).status).toBe(200);
+  await expect.poll(async () => (await sql.query("SELECT 1 FROM audit_events WHERE action = 'approval.recorded' AND request_id = $1", [id])).rowCount, { timeout: 15_000 }).toBe(1);
+  expect(await stateOf(id)).toBe('pending');
+  expect((await sender.click(APPROVERS[1], 'latch_approve', id)).status).toBe(200);
 }
 
-interface Login {
+interface Credentials {
   host: string;
   port: number;
   database: string;
@@ -102,97 +124,146 @@ interface Login {
   password: string;
 }
 
-/** Logs in with `login` and reads the table the role allows; the database's refusal code when it will not. */
-async function readAs(login: Login): Promise<string> {
-  const client = new pg.Client({ ...login, connectionTimeoutMillis: 5_000 });
+/** Logs in with the credentials and reads what the role may read; or the SQLSTATE the login was refused with. */
+async function readAs(credentials: Credentials): Promise<{ rows: unknown[] } | { refused: string }> {
+  const client = new pg.Client({ ...credentials });
   client.on('error', () => undefined);
   try {
     await client.connect();
-    return (await client.query<{ version: string }>('SELECT version FROM deployments')).rows[0]!.version;
   } catch (error) {
-    return `refused: ${(error as { code?: string }).code ?? (error as Error).message}`;
-  } finally {
     await client.end().catch(() => undefined);
+    return { refused: String((error as { code?: string }).code ?? (error as Error).message) };
+  }
+  try {
+    return { rows: (await client.query('SELECT version FROM deployments')).rows };
+  } finally {
+    await client.end();
   }
 }
 
-describe('pipelines and agents, end to end', { timeout: 120_000 }, () => {
-  it('a pipeline step with only its OIDC token waits for two approvals and gets a login that works until the access ends', async () => {
-    const reason = 'deploy 4f2a from octo-org/deploy';
-    // What a GitHub Actions step has: the address of Latch and its job's OIDC token, no Latch secret.
-    const step = new LatchProcess(['request', 'app-db', 'read', '8s', '--reason', reason, '--wait', '--credentials', '--format', 'env'], {
-      LATCH_URL: stack.baseUrl,
-      LATCH_OIDC_TOKEN: await issuer.sign(JOB),
-    });
-    const id = await cardFor(reason);
+/** GitHub Actions' OIDC token endpoint as a runner offers it to a job with `id-token: write`. */
+async function actionsTokenEndpoint(): Promise<{ url: string; audiences: string[]; close: () => Promise<void> }> {
+  const audiences: string[] = [];
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://runner');
+    if (req.headers.authorization !== `bearer ${ACTIONS_REQUEST_TOKEN}`) return void res.writeHead(401).end();
+    audiences.push(url.searchParams.get('audience') ?? '');
+    void issuer.sign({ ...JOB_CLAIMS, aud: url.searchParams.get('audience') }).then((value) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ count: 1, value })));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  // As GitHub gives it: a URL that already has a query, to which the job appends &audience=.
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/token?api-version=2.0`;
+  return { url, audiences, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+describe('pipelines and agents, end to end', { timeout: 180_000 }, () => {
+  it('a pipeline step with an OIDC token waits for two approvals and gets a login that works until it releases it', async () => {
+    const jwt = await issuer.sign(JOB_CLAIMS);
+    const step = new LatchProcess(['request', 'app-db', 'read', '15m', '--reason', 'deploy 4f2a migration', '--wait', '--credentials', '--format', 'env'], { LATCH_URL: baseUrl, LATCH_OIDC_TOKEN: jwt });
+    const id = await cardFor('deploy 4f2a migration');
     await expect.poll(() => step.stderr, { timeout: 30_000 }).toContain(`request ${id} is waiting for approval in Slack`);
-    // One approval of the two needed: still waiting.
-    expect((await stack.sender.click(APPROVERS[0], 'latch_approve', id)).status).toBe(200);
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-    expect(step.stderr).not.toContain('shown once');
-    expect((await stack.sender.click(APPROVERS[1], 'latch_approve', id)).status).toBe(200);
-
-    const exit = await step.exited;
+    await approveByBoth(id);
+    const exit: LatchExit = await step.exited;
     expect(exit.code, exit.stderr).toBe(0);
-    expect(exit.stderr).toContain('these credentials are shown once');
-    const vars = Object.fromEntries(exit.stdout.trim().split('\n').map((line) => /^([A-Z_]+)='(.*)'$/.exec(line)!.slice(1, 3) as [string, string]));
-    expect(vars).toMatchObject({ LATCH_REQUEST_ID: id, LATCH_REQUEST_STATE: 'active', PGUSER: `latch_${id.replaceAll('-', '')}` });
-    const login = { host: vars.PGHOST!, port: Number(vars.PGPORT), database: vars.PGDATABASE!, user: vars.PGUSER!, password: vars.PGPASSWORD! };
-    expect(await readAs(login)).toBe('4f2a');
-    // Someone who read the login's name but not its password gets nothing.
-    expect(await readAs({ ...login, password: 'not-the-password' })).toBe('refused: 28P01');
+    expect(exit.stderr).toContain('shown once');
+    // Neither the OIDC token nor the API token it was traded for is printed.
+    expect(exit.stdout + exit.stderr).not.toContain(jwt.split('.')[2]);
+    expect(exit.stdout + exit.stderr).not.toMatch(/latch_[0-9a-f]{32}_/);
 
-    // At the end of its 8 s the access is revoked: the login is gone, and the database refuses it.
-    await expect.poll(() => readAs(login), { timeout: 60_000, interval: 1_000 }).toMatch(/^refused: /);
-    const events = await stack.sql.query<{ action: string }>('SELECT action FROM audit_events WHERE request_id = $1 ORDER BY seq', [id]);
-    expect(events.rows.map((row) => row.action)).toEqual(expect.arrayContaining(['request.created', 'credentials.issued']));
-    // The password is in no log line of Latch and no call to Slack.
-    expect(stack.latch.stdout + stack.latch.stderr).not.toContain(login.password);
-    expect(JSON.stringify(stack.slack.calls)).not.toContain(login.password);
+    // What a later step does with it: source the lines, and connect with the PG* variables.
+    const sourced = execFileSync('bash', ['-c', 'eval "$OUTPUT"; printf "%s\\n" "$LATCH_REQUEST_ID" "$LATCH_REQUEST_STATE" "$PGHOST" "$PGPORT" "$PGDATABASE" "$PGUSER" "$PGPASSWORD"'], { env: { PATH: process.env.PATH, OUTPUT: exit.stdout }, encoding: 'utf8' }).split('\n');
+    const [requestId, state, host, port, database, user, password] = sourced;
+    expect([requestId, state, user]).toEqual([id, 'active', `latch_${id.replaceAll('-', '')}`]);
+    const credentials = { host: host!, port: Number(port), database: database!, user: user!, password: password! };
+    expect(credentials).toMatchObject(target.endpoint());
+    expect(await readAs(credentials)).toEqual({ rows: [{ version: '4f2a' }] });
+    const audited = await sql.query<{ action: string }>("SELECT action FROM audit_events WHERE request_id = $1 AND action = 'credentials.issued'", [id]);
+    expect(audited.rowCount).toBe(1);
+
+    // Given once: a second fetch (a fresh OIDC token, as a later step would have) is refused.
+    const again = await runLatch(['credentials', id], { LATCH_URL: baseUrl, LATCH_OIDC_TOKEN: await issuer.sign(JOB_CLAIMS) });
+    expect(again.code).toBe(5);
+    expect(again.stderr).toMatch(/handed out already/);
+    expect(again.stdout).not.toContain(credentials.password);
+
+    // The task is done: released from a GitHub Actions step, whose OIDC token the CLI asks the runner for.
+    const runner = await actionsTokenEndpoint();
+    try {
+      const released = await runLatch(['release', id], { LATCH_URL: baseUrl, LATCH_OIDC_AUDIENCE: AUDIENCE, ACTIONS_ID_TOKEN_REQUEST_URL: runner.url, ACTIONS_ID_TOKEN_REQUEST_TOKEN: ACTIONS_REQUEST_TOKEN });
+      expect(released.code, released.stderr).toBe(0);
+      expect(runner.audiences).toEqual([AUDIENCE]);
+      expect(released.stdout + released.stderr).not.toContain(ACTIONS_REQUEST_TOKEN);
+    } finally {
+      await runner.close();
+    }
+    await expect.poll(() => stateOf(id), { timeout: 30_000 }).toBe('revoked');
+    expect(await readAs(credentials)).toEqual({ refused: '28P01' });
   });
 
-  it('an agent over MCP asks, waits for the two approvals, gets its login once, and releases it', async () => {
-    const agent = new Client({ name: 'release-agent', version: '1.0.0' });
-    await agent.connect(new StreamableHTTPClientTransport(new URL('/mcp', stack.baseUrl), { requestInit: { headers: { authorization: `Bearer ${stack.tokens['release-agent']}` } } }));
+  it('refuses an OIDC token Latch does not accept with the config exit code and its reason', async () => {
+    const wrongAudience = await issuer.sign({ ...JOB_CLAIMS, aud: 'https://someone-else.test' });
+    const exit = await runLatch(['request', 'app-db', 'read', '15m', '--reason', 'never asked'], { LATCH_URL: baseUrl, LATCH_OIDC_TOKEN: wrongAudience });
+    expect(exit.code).toBe(78);
+    expect(exit.stderr).toMatch(/^latch: Latch refused the job's OIDC token: .*audience/i);
+    expect(exit.stderr).not.toContain(wrongAudience.split('.')[2]);
+    expect(await sql.query("SELECT 1 FROM access_requests WHERE reason = 'never asked'").then((r) => r.rowCount)).toBe(0);
+  });
+
+  it('an agent over MCP asks, waits for two approvals, gets its login once, and gives it back', async () => {
+    const client = new Client({ name: 'e2e-agent', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL('/mcp', baseUrl), { requestInit: { headers: { authorization: `Bearer ${tokens['coding-agent']}` } } }));
     try {
-      const asked = await agent.callTool({ name: 'request_access', arguments: { resource: 'app-db', role: 'read', duration: '10m', reason: 'check the 4f2a release' } });
-      expect(asked.structuredContent).toMatchObject({ state: 'pending_approval' });
-      const id = (asked.structuredContent as { id: string }).id;
-      await cardFor('check the 4f2a release');
-      await approveTwice(id);
-      const decided = await agent.callTool({ name: 'wait_for_decision', arguments: { id, seconds: 30 } });
-      expect(decided.structuredContent).toMatchObject({ id, state: 'active' });
+      const call = async (name: string, args: Record<string, unknown>) => (await client.callTool({ name, arguments: args })) as CallToolResult;
+      const made = await call('request_access', { resource: 'app-db', role: 'read', duration: '15m', reason: 'agent: fix the failing report query' });
+      expect(made.isError, JSON.stringify(made.content)).toBeFalsy();
+      const request = made.structuredContent as { id: string; state: string; account: string };
+      expect(request.state).toBe('pending_approval');
+      expect(await cardFor(request.id)).toBe(request.id);
 
-      const issued = await agent.callTool({ name: 'get_credentials', arguments: { id } });
-      const login = issued.structuredContent as unknown as Login;
-      expect(login.user).toBe(`latch_${id.replaceAll('-', '')}`);
-      expect(await readAs(login)).toBe('4f2a');
-      // Once only: Latch keeps no copy.
-      const again = await agent.callTool({ name: 'get_credentials', arguments: { id } });
-      expect(again.isError).toBe(true);
+      const early = await call('get_credentials', { id: request.id });
+      expect(early.isError).toBe(true);
+      expect(JSON.stringify(early.content)).toContain('not_granted');
 
-      const released = await agent.callTool({ name: 'release_access', arguments: { id } });
-      expect(released.structuredContent).toMatchObject({ id });
-      await expect.poll(() => readAs(login), { timeout: 30_000, interval: 500 }).toMatch(/^refused: /);
+      await approveByBoth(request.id);
+      let state = request.state;
+      for (let tries = 0; state !== 'active' && tries < 10; tries++) {
+        const waited = await call('wait_for_decision', { id: request.id, seconds: 20 });
+        expect(waited.isError, JSON.stringify(waited.content)).toBeFalsy();
+        state = (waited.structuredContent as { state: string }).state;
+      }
+      expect(state).toBe('active');
+
+      const fetched = await call('get_credentials', { id: request.id });
+      expect(fetched.isError, JSON.stringify(fetched.content)).toBeFalsy();
+      const credentials = fetched.structuredContent as unknown as Credentials;
+      expect(credentials).toMatchObject({ ...target.endpoint(), user: request.account });
+      expect(JSON.stringify(fetched.content)).toContain('shown once');
+      expect(await readAs(credentials)).toEqual({ rows: [{ version: '4f2a' }] });
+      const second = await call('get_credentials', { id: request.id });
+      expect(second.isError).toBe(true);
+      expect(JSON.stringify(second.content)).toContain('credentials_issued');
+      expect(JSON.stringify(second.content)).not.toContain(credentials.password);
+
+      const released = await call('release_access', { id: request.id });
+      expect(released.isError, JSON.stringify(released.content)).toBeFalsy();
+      await expect.poll(() => stateOf(request.id), { timeout: 30_000 }).toBe('revoked');
+      expect(await readAs(credentials)).toEqual({ refused: '28P01' });
     } finally {
-      await agent.close();
+      await client.close();
     }
   });
 
-  it('a token-authenticated machine that is denied exits with the denial code', async () => {
-    const reason = 'nightly export of app-db';
-    const step = new LatchProcess(['request', 'app-db', 'read', '10m', '--reason', reason, '--wait', '--credentials'], { LATCH_URL: stack.baseUrl, LATCH_TOKEN: stack.tokens['nightly-job']! });
-    const id = await cardFor(reason);
+  it('a token-authenticated machine denied in Slack sees the denial in the exit code', async () => {
+    const step = new LatchProcess(['request', 'app-db', 'read', '15m', '--reason', 'nightly export to be denied', '--wait', '--credentials'], { LATCH_URL: baseUrl, LATCH_TOKEN: tokens['nightly-job'] });
+    const id = await cardFor('nightly export to be denied');
     await expect.poll(() => step.stderr, { timeout: 30_000 }).toContain(`request ${id} is waiting for approval in Slack`);
-    expect((await stack.sender.click(APPROVERS[0], 'latch_deny', id)).status).toBe(200);
-    const modal = await stack.slack.waitForCall('views.open', (call) => JSON.stringify(call.args.view).includes(id));
-    const denied = asOpenView(modal.args.view as Record<string, unknown>, { latch_deny_reason: { latch_deny_reason_input: textInput('use the replica') } });
-    expect((await stack.sender.submit(APPROVERS[0], denied)).status).toBe(200);
+    expect((await sender.click(APPROVERS[1], 'latch_deny', id)).status).toBe(200);
+    const modal = await slack.waitForCall('views.open', (call) => JSON.stringify(call.args.view).includes(id));
+    expect((await sender.submit(APPROVERS[1], asOpenView(modal.args.view as Record<string, unknown>, { latch_deny_reason: { latch_deny_reason_input: textInput('use the export bucket') } }))).status).toBe(200);
     const exit = await step.exited;
     expect(exit.code, exit.stderr).toBe(2);
-    expect(exit.stderr).toContain('use the replica');
+    expect(exit.stderr).toContain(`request ${id} was denied`);
+    expect(exit.stderr).toContain('use the export bucket');
     expect(exit.stderr).not.toContain('shown once');
-    // Nothing was created on the database for a request that was never granted.
-    expect((await targetAdmin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [`latch_${id.replaceAll('-', '')}`])).rowCount).toBe(0);
   });
 });

@@ -24,7 +24,7 @@ export const REQUEST_EXIT = {
   /** It ended without access: cancelled, failed to be granted, or already revoked. */
   ended: 6,
   usage: EXIT.usage,
-  /** LATCH_URL or LATCH_TOKEN missing or wrong, or the token refused (401). */
+  /** LATCH_URL or LATCH_TOKEN missing or wrong, the token refused (401), or the job's OIDC token refused. */
   config: EXIT.config,
   /** Latch could not be reached, or failed, after a few tries. */
   unavailable: EXIT.unavailable,
@@ -44,15 +44,15 @@ export interface RequestOptions {
   format: OutputFormat;
   /** Makes a rerun of the same pipeline step find its first request; a fresh one otherwise. */
   idempotencyKey?: string | undefined;
-  /** Once granted, fetch and print the login's credentials (a resource with `credentials: dynamic`). */
-  credentials?: boolean;
+  /** Once granted (with --wait), fetch the login's credentials, given once, and print them too. */
+  credentials?: boolean | undefined;
 }
 
 /** The longest one long-poll may last, as the API allows it. */
 const MAX_WAIT_SECONDS = 60;
 
-export async function requestCommand(options: RequestOptions, given?: LatchApiClient): Promise<void> {
-  const client = given ?? (await LatchApiClient.fromEnvOrOidc());
+export async function requestCommand(options: RequestOptions, client?: LatchApiClient): Promise<void> {
+  client ??= await LatchApiClient.connect();
   const body = { resource: options.resource, role: options.role, duration: options.duration, reason: options.reason, ...(options.ticket === undefined ? {} : { ticket: options.ticket }) };
   const deadline = options.timeoutSeconds === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.timeoutSeconds * 1000;
   const made = requestOf(await client.createRequest(body, options.idempotencyKey ?? randomUUID()));
@@ -73,32 +73,25 @@ export async function requestCommand(options: RequestOptions, given?: LatchApiCl
     request = requestOf(await client.waitForRequest(request.id, Math.min(MAX_WAIT_SECONDS, Math.ceil(left / 1000)))).request;
   }
   const ending = endingOf(request);
-  if (ending) {
+  if (ending || !options.credentials) {
     write(request, options.format);
-    throw new CliError(ending.message, ending.code);
+    if (ending) throw new CliError(ending.message, ending.code);
+    return;
   }
-  if (!options.credentials) return write(request, options.format);
-  write(request, options.format, credentialsOf(await client.fetchCredentials(request.id)));
+  const credentials = credentialsOf(await client.fetchCredentials(request.id), request.id, () => write(request, options.format));
+  writeCredentials(credentials, options.format, request);
 }
 
-export async function releaseCommand(id: string, format: OutputFormat, given?: LatchApiClient): Promise<void> {
-  const client = given ?? (await LatchApiClient.fromEnvOrOidc());
+/** `latch credentials <id>`: the credentials of a granted request's login, which Latch gives once. */
+export async function credentialsCommand(id: string, format: OutputFormat, client?: LatchApiClient): Promise<void> {
+  client ??= await LatchApiClient.connect();
+  writeCredentials(credentialsOf(await client.fetchCredentials(id), id), format, null);
+}
+
+export async function releaseCommand(id: string, format: OutputFormat, client?: LatchApiClient): Promise<void> {
+  client ??= await LatchApiClient.connect();
   const released = requestOf(await client.releaseRequest(id));
   write(released.request, format);
-}
-
-/** `latch credentials <id>`: the login of an active request, once (a second call is refused, exit 5). */
-export async function credentialsCommand(id: string, format: OutputFormat, given?: LatchApiClient): Promise<void> {
-  const client = given ?? (await LatchApiClient.fromEnvOrOidc());
-  const credentials = credentialsOf(await client.fetchCredentials(id));
-  const request = requestOf(await client.waitForRequest(id, 0)).request;
-  write(request, format, credentials);
-}
-
-function credentialsOf(answer: CredentialsAnswer): CredentialsResource {
-  if (!answer.ok) throw refusalOf(answer);
-  process.stderr.write('latch: these credentials are shown once: Latch keeps no copy of the password\n');
-  return answer.credentials;
 }
 
 /** A request that will not change by waiting: granted, or ended without access. */
@@ -124,32 +117,56 @@ function endingOf(request: RequestResource): { message: string; code: number } |
 /** The request an answer holds, or a CliError with the problem's detail and the exit code it means. */
 function requestOf(answer: ApiAnswer): Extract<ApiAnswer, { ok: true }> {
   if (answer.ok) return answer;
-  throw refusalOf(answer);
-}
-
-function refusalOf({ status, problem }: Extract<ApiAnswer | CredentialsAnswer, { ok: false }>): CliError {
-  const { detail, errors = {} } = problem;
+  const { detail, errors = {} } = answer.problem;
   // Each field's own message too, unless the detail already says it.
   const fields = Object.entries(errors).filter(([, message]) => !detail.includes(message)).map(([field, message]) => `\n${field}: ${message}`);
-  return new CliError(`${detail}${fields.join('')}`, status === 401 ? REQUEST_EXIT.config : REQUEST_EXIT.refused);
+  throw new CliError(`${detail}${fields.join('')}`, answer.status === 401 ? REQUEST_EXIT.config : REQUEST_EXIT.refused);
 }
 
-function write(request: RequestResource, format: OutputFormat, credentials?: CredentialsResource): void {
-  if (format === 'json') process.stdout.write(`${JSON.stringify(credentials ? { ...request, credentials } : request, null, 2)}\n`);
-  else if (format === 'env') process.stdout.write(asEnv(request) + (credentials ? asPgEnv(credentials) : ''));
-  else process.stdout.write(`${asText(request)}\n${credentials ? asCredentialsText(credentials) : ''}`);
+/** The credentials an answer holds, or a CliError with the problem's detail (a 409, already given or not granted, is refused: 5). */
+function credentialsOf(answer: CredentialsAnswer, id: string, beforeFailing: () => void = () => {}): CredentialsResource {
+  if (answer.ok) return answer.credentials;
+  beforeFailing();
+  throw new CliError(`the credentials of request ${id} were not given: ${answer.problem.detail}`, answer.status === 401 ? REQUEST_EXIT.config : REQUEST_EXIT.refused);
 }
 
-/** libpq's own variables: `psql`, pg_dump and most PostgreSQL clients read them as they are. */
-function asPgEnv(credentials: CredentialsResource): string {
-  const values = { PGHOST: credentials.host, PGPORT: String(credentials.port), PGDATABASE: credentials.database, PGUSER: credentials.user, PGPASSWORD: credentials.password, LATCH_CREDENTIALS_VALID_UNTIL: credentials.validUntil ?? '' };
-  return Object.entries(values)
-    .map(([name, value]) => `${name}=${shellQuote(value)}\n`)
-    .join('');
+/**
+ * The credentials in the format asked for: text and json as they are; env as the libpq variables
+ * `psql` and most PostgreSQL clients read (PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD),
+ * single-quoted, after the request's LATCH_* lines. Latch keeps no copy: stderr says so.
+ */
+function writeCredentials(credentials: CredentialsResource, format: OutputFormat, request: RequestResource | null): void {
+  process.stderr.write('latch: these credentials are shown once: Latch keeps no copy and gives them no second time; keep them out of logs\n');
+  if (format === 'json') {
+    process.stdout.write(`${JSON.stringify(request ? { ...request, credentials } : credentials, null, 2)}\n`);
+    return;
+  }
+  if (format === 'env') {
+    const values: Record<string, string> = {
+      PGHOST: credentials.host,
+      PGPORT: String(credentials.port),
+      PGDATABASE: credentials.database,
+      PGUSER: credentials.user,
+      PGPASSWORD: credentials.password,
+    };
+    const pg = Object.entries(values).map(([name, value]) => `${name}=${shellQuote(value)}\n`);
+    process.stdout.write(`${request ? asEnv(request) : ''}${pg.join('')}`);
+    return;
+  }
+  const lines = [
+    ...(request ? [asText(request)] : []),
+    `host: ${credentials.host}`,
+    `port: ${credentials.port}`,
+    `database: ${credentials.database}`,
+    `user: ${credentials.user}`,
+    `password: ${credentials.password}`,
+    `valid until: ${credentials.validUntil ?? 'the end of the access'}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-function asCredentialsText(credentials: CredentialsResource): string {
-  return `login: ${credentials.user} on ${credentials.host}:${credentials.port}/${credentials.database}, password ${credentials.password}${credentials.validUntil ? `, valid until ${credentials.validUntil}` : ''}\n`;
+function write(request: RequestResource, format: OutputFormat): void {
+  process.stdout.write(format === 'json' ? `${JSON.stringify(request, null, 2)}\n` : format === 'env' ? asEnv(request) : `${asText(request)}\n`);
 }
 
 function asText(request: RequestResource): string {

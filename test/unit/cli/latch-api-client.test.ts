@@ -90,43 +90,4 @@ describe('LatchApiClient', () => {
     expect(badToken.message).toMatch(/LATCH_TOKEN does not look like a Latch token/);
     expect(badToken.message).not.toContain('hunter2');
   });
-
-  describe('without LATCH_TOKEN, in a GitHub Actions job', () => {
-    const JOB_JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJqb2IifQ.c2lnbmF0dXJl';
-    const EXCHANGED = 'latch_fedcba9876543210fedcba9876543210_exchangedTokenSecret';
-
-    it("asks GitHub for the job's OIDC token with the audience, trades it, and calls with the token it got", async () => {
-      const { url, calls } = await serve((req, res) => {
-        if (req.url!.startsWith('/github-token')) return json(res, 200, { value: JOB_JWT });
-        if (req.url === '/api/v1/oidc/token') return json(res, 200, { access_token: EXCHANGED, token_type: 'Bearer', expires_in: 300, expires_at: '2026-12-04T10:05:00.000Z', machine: 'deploy-pipeline' });
-        return json(res, 201, REQUEST);
-      });
-      const client = await LatchApiClient.fromEnvOrOidc({
-        LATCH_URL: url,
-        ACTIONS_ID_TOKEN_REQUEST_URL: `${url}/github-token?api-version=2.0`,
-        ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'runner-request-token',
-        LATCH_OIDC_AUDIENCE: 'https://latch.example.com',
-      });
-      await client.createRequest({ resource: 'prod-db' }, 'key-1');
-      expect(calls.map((call) => call.url)).toEqual(['/github-token?api-version=2.0&audience=https%3A%2F%2Flatch.example.com', '/api/v1/oidc/token', '/api/v1/requests']);
-      expect(calls[0]!.headers.authorization).toBe('bearer runner-request-token');
-      // The exchange itself carries no bearer token: the OIDC token in its body is the credential.
-      expect(calls[1]!.headers.authorization).toBeUndefined();
-      expect(calls[2]!.headers.authorization).toBe(`Bearer ${EXCHANGED}`);
-    });
-
-    it("exits 78 with Latch's reason when it refuses the job's OIDC token", async () => {
-      const { url } = await serve((_req, res) =>
-        res.writeHead(401, { 'content-type': 'application/problem+json' }).end(JSON.stringify({ type: 'about:blank', title: 'Unauthorized', status: 401, code: 'oidc_audience_wrong', detail: 'The OIDC token is for another audience.' })),
-      );
-      const refused = await LatchApiClient.fromEnvOrOidc({ LATCH_URL: url, LATCH_OIDC_TOKEN: JOB_JWT }).catch((error: unknown) => error);
-      expect(refused).toBeInstanceOf(CliError);
-      expect(refused).toMatchObject({ exitCode: 78, message: "Latch refused the job's OIDC token: The OIDC token is for another audience." });
-    });
-
-    it('still asks for LATCH_TOKEN when there is no OIDC token either', () => {
-      expect(() => LatchApiClient.fromEnv({ LATCH_URL: 'https://latch.example.com' })).toThrow(/LATCH_TOKEN is missing/);
-      return expect(LatchApiClient.fromEnvOrOidc({ LATCH_URL: 'https://latch.example.com' })).rejects.toThrow(/LATCH_TOKEN is missing/);
-    });
-  });
 });
