@@ -305,7 +305,9 @@ async function writeRevocations(db: AccessContext['db'], revocations: readonly R
           reason: reasonOf(grant),
           providerCalled,
           coveredBy,
-          // The provider looked at the target afterwards and found the access gone.
+          // Through which provider type, and whether it looked at the target afterwards and found
+          // the access gone (the digests' lateness per provider reads both).
+          provider: grant.provider,
           verified,
           dueAt: grant.expiresAt!.toISOString(),
           lateBySeconds: Math.max(0, Math.round((at.getTime() - grant.expiresAt!.getTime()) / 1000)),
