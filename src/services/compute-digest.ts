@@ -165,6 +165,7 @@ export function isQuiet(report: DigestReport): boolean {
     report.breakGlass.length === 0 &&
     report.standingAccess.length === 0 &&
     report.activeGrants === 0 &&
+    report.revocationsByProvider.length === 0 &&
     report.lateRevocations + report.failedRevocationAttempts + report.overdueNow === 0
   );
 }
