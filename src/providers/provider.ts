@@ -86,9 +86,10 @@ export interface AccessProvider {
    * started the revocation). Latch records a revocation as done only when this says `gone`; access
    * that remains is a failed revocation (retried, alerted when overdue). Providers whose target
    * cannot be asked leave it out (capabilities.verifiesRevocation) and their revocations are
-   * recorded as reported, unverified.
+   * recorded as reported, unverified; so are those of a resource whose target cannot be asked
+   * (a webhook receiver not said to answer `check`), for which it answers null.
    */
-  verifyRevoked?(grant: ProviderGrant, since: Date): Promise<ProviderResult<RevocationCheck>>;
+  verifyRevoked?(grant: ProviderGrant, since: Date): Promise<ProviderResult<RevocationCheck | null>>;
   /** Who holds `role` now, where the target can say: finds standing access Latch did not grant. */
   list?(role: string): Promise<ProviderResult<string[]>>;
   /**
@@ -167,7 +168,10 @@ export interface ProviderCapabilities {
   readsGuard: boolean;
   /** `issueCredentials`: can create a login of its own per request and hand its password out. */
   issuesCredentials: boolean;
-  /** `verifyRevoked`: checks the target after each revocation, so Latch records access verified gone. */
+  /**
+   * `verifyRevoked`: checks the target after each revocation, so Latch records access verified
+   * gone (the webhook's only where its settings say the receiver answers `check`).
+   */
   verifiesRevocation: boolean;
 }
 

@@ -115,7 +115,8 @@ async function attemptRevocation(ctx: AccessContext, grantId: string): Promise<R
 
 /**
  * Asks the provider to look at the target again after it reported the revocation done: true when
- * it found the access gone, false when the provider cannot look (capabilities.verifiesRevocation).
+ * it found the access gone, false when the provider cannot look (capabilities.verifiesRevocation, or
+ * a webhook whose receiver is not said to answer check).
  * Access still in place is a failed revocation like any other, transient so that it is retried,
  * and alerted as overdue once it has failed long enough; a look that fails is one too.
  */
@@ -123,6 +124,7 @@ async function verifyRevocation(provider: AccessProvider, target: ProviderGrant,
   if (!provider.verifyRevoked) return { ok: true, value: false };
   const looked = await provider.verifyRevoked(target, since).catch((error: unknown) => ({ ok: false as const, failure: thrownFailure(error) }));
   if (!looked.ok) return { ok: false, failure: { kind: 'transient', message: `the revocation could not be verified: ${looked.failure.message}` } };
+  if (looked.value === null) return { ok: true, value: false };
   if (!looked.value.gone) {
     return { ok: false, failure: { kind: 'transient', message: `the provider reported the revocation done, but the access remains: ${looked.value.remains}` } };
   }

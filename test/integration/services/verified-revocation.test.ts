@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { revokeGrantJob } from '../../../src/jobs/definitions/revoke-grant.ts';
@@ -7,6 +7,7 @@ import { RetryableFailure } from '../../../src/jobs/retryable-failure.ts';
 import { createLogger } from '../../../src/logging/logger.ts';
 import { LatchMetrics } from '../../../src/metrics/latch-metrics.ts';
 import { createPostgresProvider } from '../../../src/providers/postgres/postgres-provider.ts';
+import { createWebhookProvider } from '../../../src/providers/webhook/webhook-provider.ts';
 import { ok, type AccessProvider, type ProviderGrant, type ProviderResult, type RevocationCheck } from '../../../src/providers/provider.ts';
 import type { AccessContext } from '../../../src/services/access-context.ts';
 import { computeDigest } from '../../../src/services/compute-digest.ts';
@@ -23,6 +24,7 @@ import { MemoryProvider } from '../../helpers/memory-provider.ts';
 import { adminQuery, createTestDatabase, emptyRequestTables, type TestDatabase } from '../../helpers/test-database.ts';
 import { testPolicy, testResource } from '../../helpers/test-policy.ts';
 import { testServiceContext } from '../../helpers/test-services.ts';
+import { WebhookReceiver } from '../../helpers/webhook-receiver.ts';
 
 /**
  * Revocations that are verified, not assumed: after a provider reports a revocation done, it looks
@@ -93,7 +95,7 @@ class LyingProvider implements AccessProvider {
   check(grant: ProviderGrant): Promise<ProviderResult<boolean>> {
     return this.real.check(grant);
   }
-  verifyRevoked(grant: ProviderGrant, since: Date): Promise<ProviderResult<RevocationCheck>> {
+  verifyRevoked(grant: ProviderGrant, since: Date): Promise<ProviderResult<RevocationCheck | null>> {
     return this.real.verifyRevoked!(grant, since);
   }
 }
@@ -252,5 +254,36 @@ describe('lateness from the scheduled end to the verified end, per provider', ()
     const text = JSON.stringify(digestMessage('Daily', report));
     expect(text).toContain('`postgres`: 1 verified gone, 5 s after the scheduled end at the median, 5 s at worst');
     expect(text).toContain('`memory`: 1 not verifiable (recorded as the provider reported)');
+  });
+});
+
+describe('the webhook: verified only where its receiver is said to answer check', () => {
+  it('records nothing verified without verifyRevocations, and with it asks the receiver, which catches a revoke it did not do', async () => {
+    const secret = randomBytes(32).toString('hex');
+    const receiver = await WebhookReceiver.start(secret);
+    try {
+      const build = (settings: Record<string, unknown>) => {
+        const built = createWebhookProvider({ url: receiver.url, secretEnv: 'LATCH_TEST_VERIFY_SECRET', ...settings }, { LATCH_TEST_VERIFY_SECRET: secret });
+        if (!built.ok) throw new Error(built.problems.join('; '));
+        return built.provider;
+      };
+      const unasked = build({});
+      const asking = build({ verifyRevocations: true });
+      const grant: ProviderGrant = { grantId: randomUUID(), requestId: randomUUID(), resourceId: 'wiki', role: 'read', principal: 'alice', expiresAt: new Date() };
+      expect((await asking.grant(grant)).ok).toBe(true);
+      // The receiver answers the revoke 200 without doing it.
+      receiver.failNext(1, 200);
+      expect((await asking.revoke(grant)).ok).toBe(true);
+      expect(receiver.hasAccess('alice', 'read', 'wiki')).toBe(true);
+
+      expect(await unasked.verifyRevoked!(grant, new Date())).toEqual({ ok: true, value: null });
+      expect(receiver.callsFor('check')).toHaveLength(0);
+      expect(await asking.verifyRevoked!(grant, new Date())).toEqual({ ok: true, value: { gone: false, remains: expect.stringContaining('{"active": true}') } });
+
+      expect((await asking.revoke({ ...grant, grantId: randomUUID() })).ok).toBe(true);
+      expect(await asking.verifyRevoked!(grant, new Date())).toEqual({ ok: true, value: { gone: true } });
+    } finally {
+      await receiver.close();
+    }
   });
 });
