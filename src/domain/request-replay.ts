@@ -35,6 +35,8 @@ export interface ReplayedGrant {
   revokedBySlackId: string | null;
   /** When a login's credentials were handed out (`credentials.issued`), given back by `credentials.issue_failed`. */
   credentialsIssuedAt: Date | null;
+  /** The `grant.revoked` event's time when it says the provider verified the access gone. */
+  verifiedRevokedAt: Date | null;
 }
 
 export interface ReplayedRequest {
@@ -112,7 +114,7 @@ function apply(replayed: ReplayedRequest, event: ReplayedEvent, data: Record<str
       if (replayed.state === 'approved') replayed.state = 'revoked';
       return;
     case 'grant.revoked':
-      if (grantId) grantFor(replayed, grantId).revokedAt = event.at;
+      if (grantId) Object.assign(grantFor(replayed, grantId), { revokedAt: event.at, verifiedRevokedAt: data.verified === true ? event.at : null });
       if (replayed.state === 'approved' || replayed.state === 'active') replayed.state = 'revoked';
       return;
     case 'credentials.issued':
@@ -144,7 +146,7 @@ function apply(replayed: ReplayedRequest, event: ReplayedEvent, data: Record<str
 }
 
 function grantFor(replayed: ReplayedRequest, id: string): ReplayedGrant {
-  if (replayed.grant?.id !== id) replayed.grant = { id, grantedAt: null, expiresAt: null, revokedAt: null, endRequestedAt: null, revokedBySlackId: null, credentialsIssuedAt: null };
+  if (replayed.grant?.id !== id) replayed.grant = { id, grantedAt: null, expiresAt: null, revokedAt: null, endRequestedAt: null, revokedBySlackId: null, credentialsIssuedAt: null, verifiedRevokedAt: null };
   return replayed.grant;
 }
 
@@ -196,6 +198,8 @@ export interface StoredGrant {
   revokedBySlackId: string | null;
   /** Absent in rows read before the column existed: then it is taken as never issued. */
   credentialsIssuedAt?: Date | null;
+  /** Absent in rows read before the column existed: then it is taken as never verified. */
+  verifiedRevokedAt?: Date | null;
 }
 
 /** One row field that its events do not account for. */
@@ -258,6 +262,7 @@ export function compareWithRows(
       differ('grants', grant.id, 'endRequestedAt', replayed.grant.endRequestedAt, grant.endRequestedAt);
       differ('grants', grant.id, 'revokedBySlackId', replayed.grant.revokedBySlackId, grant.revokedBySlackId);
       differ('grants', grant.id, 'credentialsIssuedAt', replayed.grant.credentialsIssuedAt, grant.credentialsIssuedAt ?? null);
+      differ('grants', grant.id, 'verifiedRevokedAt', replayed.grant.verifiedRevokedAt, grant.verifiedRevokedAt ?? null);
       if (replayed.grant.principal !== undefined) differ('grants', grant.id, 'principal', replayed.grant.principal, grant.principal);
       if (replayed.grant.provider !== undefined) differ('grants', grant.id, 'provider', replayed.grant.provider, grant.provider);
     }

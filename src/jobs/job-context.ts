@@ -25,7 +25,10 @@ export interface AccessJobScheduler extends AccessScheduler {
 
 /** Told of each revocation and each failed job attempt (the metrics). */
 export interface AccessJobMetrics {
-  /** The access was taken away at `revokedAt`; it was due at `dueAt`. */
-  revoked(dueAt: Date, revokedAt: Date): void;
+  /**
+   * The access was taken away at `revokedAt`; it was due at `dueAt`; through `provider`, which
+   * found it gone at `verifiedAt` (null: the provider cannot look, or another grant kept the access).
+   */
+  revoked(dueAt: Date, revokedAt: Date, verification?: { provider: string; verifiedAt: Date | null }): void;
   jobFailed(queue: string): void;
 }

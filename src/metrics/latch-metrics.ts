@@ -37,6 +37,12 @@ const LATENESS_BUCKETS_SECONDS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 3
 const SLACK_METHOD = /^[a-zA-Z]+(\.[a-zA-Z]+){1,4}$/;
 const SLACK_ERROR = /^[a-z0-9_]{1,64}$/;
 
+/** Through which provider type a revocation went, and when it found the access gone (null: not looked at). */
+export interface RevocationVerification {
+  provider: string;
+  verifiedAt: Date | null;
+}
+
 interface DatabaseCounts {
   requests: Map<string, number>;
   grantsActive: number;
@@ -61,6 +67,8 @@ export class LatchMetrics {
   private readonly decisions: Counter<'outcome'>;
   private readonly timeToDecision: Histogram<'outcome'>;
   private readonly revocationLateness: Histogram;
+  private readonly verifiedRevocationLateness: Histogram<'provider'>;
+  private readonly unverifiedRevocations: Counter<'provider'>;
   private readonly jobFailures: Counter<'queue'>;
   private readonly slackApiErrors: Counter<'method' | 'error'>;
   private readonly slackRateLimits: Counter<'method'>;
@@ -156,6 +164,19 @@ export class LatchMetrics {
       buckets: LATENESS_BUCKETS_SECONDS,
       registers,
     });
+    this.verifiedRevocationLateness = new Histogram({
+      name: 'latch_revocation_verified_lateness_seconds',
+      help: "From a grant's expiry to when its provider, looking at the target again, found the access gone, by provider type, for the revocations done in this process",
+      labelNames: ['provider'],
+      buckets: LATENESS_BUCKETS_SECONDS,
+      registers,
+    });
+    this.unverifiedRevocations = new Counter({
+      name: 'latch_revocations_unverified_total',
+      help: 'Revocations recorded as the provider reported them, without a look at the target (a provider that cannot verify, e.g. webhook), by provider type',
+      labelNames: ['provider'],
+      registers,
+    });
     this.jobFailures = new Counter({
       name: 'latch_job_failures_total',
       help: 'Failed job attempts in this process (each retry counts), by queue',
@@ -190,9 +211,17 @@ export class LatchMetrics {
     this.timeToDecision.observe({ outcome }, Math.max(0, (decidedAt.getTime() - createdAt.getTime()) / 1000));
   }
 
-  /** A grant's access was taken away: `dueAt` is its expiry. */
-  revoked(dueAt: Date, revokedAt: Date): void {
+  /**
+   * A grant's access was taken away: `dueAt` is its expiry. `verification` says through which
+   * provider type, and when that provider found the access gone (null: it could not look).
+   */
+  revoked(dueAt: Date, revokedAt: Date, verification?: RevocationVerification): void {
     this.revocationLateness.observe(Math.max(0, (revokedAt.getTime() - dueAt.getTime()) / 1000));
+    if (!verification) return;
+    // Provider types are the registry's few names, a bounded label.
+    const { provider, verifiedAt } = verification;
+    if (verifiedAt) this.verifiedRevocationLateness.observe({ provider }, Math.max(0, (verifiedAt.getTime() - dueAt.getTime()) / 1000));
+    else this.unverifiedRevocations.inc({ provider });
   }
 
   jobFailed(queue: string): void {

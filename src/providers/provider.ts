@@ -65,6 +65,12 @@ export interface ProviderFailure {
   message: string;
 }
 
+/**
+ * What the target showed when a provider looked again after a revocation: the access gone, or
+ * what remains of it (one line for the operator, e.g. "still a member of role x"). No secrets.
+ */
+export type RevocationCheck = { gone: true } | { gone: false; remains: string };
+
 export type ProviderResult<T = void> = { ok: true; value: T } | { ok: false; failure: ProviderFailure };
 
 export interface AccessProvider {
@@ -74,6 +80,16 @@ export interface AccessProvider {
   revoke(grant: ProviderGrant): Promise<ProviderResult>;
   /** Is the access there now? */
   check(grant: ProviderGrant): Promise<ProviderResult<boolean>>;
+  /**
+   * Looks at the target after a revocation reported success, independently of it: the membership
+   * and, where the provider ends sessions, the sessions that began before `since` (when Latch
+   * started the revocation). Latch records a revocation as done only when this says `gone`; access
+   * that remains is a failed revocation (retried, alerted when overdue). Providers whose target
+   * cannot be asked leave it out (capabilities.verifiesRevocation) and their revocations are
+   * recorded as reported, unverified; so are those of a resource whose target cannot be asked
+   * (a webhook receiver not said to answer `check`), for which it answers null.
+   */
+  verifyRevoked?(grant: ProviderGrant, since: Date): Promise<ProviderResult<RevocationCheck | null>>;
   /** Who holds `role` now, where the target can say: finds standing access Latch did not grant. */
   list?(role: string): Promise<ProviderResult<string[]>>;
   /**
@@ -152,6 +168,11 @@ export interface ProviderCapabilities {
   readsGuard: boolean;
   /** `issueCredentials`: can create a login of its own per request and hand its password out. */
   issuesCredentials: boolean;
+  /**
+   * `verifyRevoked`: checks the target after each revocation, so Latch records access verified
+   * gone (the webhook's only where its settings say the receiver answers `check`).
+   */
+  verifiesRevocation: boolean;
 }
 
 /**

@@ -22,6 +22,12 @@ export interface DigestReport {
   lateRevocations: number;
   failedRevocationAttempts: number;
   overdueNow: number;
+  /**
+   * Revocations in the period that reached the target, by provider type: how many the provider
+   * verified gone and how late (from the scheduled end to the verified end), and how many it could
+   * not verify (recorded as the provider reported them).
+   */
+  revocationsByProvider: ProviderRevocations[];
   /** Role holders without a grant that the standing-access scan has open now. */
   standingAccess: Array<{ resourceId: string; role: string; principal: string; firstSeenAt: Date }>;
   /** From request to the people's decision, for requests people decided in the period. */
@@ -30,6 +36,14 @@ export interface DigestReport {
   topResources: Array<{ id: string; requests: number }>;
   /** The audit chain's last event when the digest was made: posted, it anchors the chain outside the database. */
   chainHead: { seq: bigint; hash: string } | null;
+}
+
+export interface ProviderRevocations {
+  provider: string;
+  verified: number;
+  unverified: number;
+  /** Seconds from the scheduled end to the verified end, over the verified ones; null when none was. */
+  verifiedLateness: { medianSeconds: number; maxSeconds: number } | null;
 }
 
 export interface BreakGlassUse {
@@ -59,7 +73,7 @@ const LATE_AFTER_SECONDS = 60;
 const TOP = 5;
 
 export async function computeDigest(db: Database, since: Date, until: Date): Promise<DigestReport> {
-  const [byState, decisions, breakGlass, active, longest, revocations, latency, requesters, resources, head, standing] = await Promise.all([
+  const [byState, decisions, breakGlass, active, longest, revocations, latency, requesters, resources, head, standing, byProvider] = await Promise.all([
     db.$queryRaw<Array<{ state: string; count: bigint }>>`
       SELECT state::text AS state, count(*) AS count FROM access_requests
       WHERE created_at >= ${since} AND created_at < ${until} GROUP BY state`,
@@ -99,6 +113,18 @@ export async function computeDigest(db: Database, since: Date, until: Date): Pro
       take: 50,
       select: { resourceId: true, role: true, principal: true, firstSeenAt: true },
     }),
+    // The revocation events that called a provider (a grant closed while another covered the
+    // access did not). Events from before verification name no provider and are left out.
+    db.$queryRaw<Array<{ provider: string; verified: bigint; unverified: bigint; median: number | null; max: number | null }>>`
+      SELECT data->>'provider' AS provider,
+             count(*) FILTER (WHERE data->>'verified' = 'true') AS verified,
+             count(*) FILTER (WHERE data->>'verified' IS DISTINCT FROM 'true') AS unverified,
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY greatest(0, extract(epoch FROM at - (data->>'dueAt')::timestamptz)))
+               FILTER (WHERE data->>'verified' = 'true') AS median,
+             max(greatest(0, extract(epoch FROM at - (data->>'dueAt')::timestamptz))) FILTER (WHERE data->>'verified' = 'true') AS max
+      FROM audit_events
+      WHERE action = 'grant.revoked' AND at >= ${since} AND at < ${until} AND data->>'providerCalled' = 'true' AND data->>'provider' IS NOT NULL
+      GROUP BY data->>'provider' ORDER BY data->>'provider'`,
   ]);
   const requestsByState = Object.fromEntries(byState.map((row) => [row.state, Number(row.count)]));
   const decided = decisions[0];
@@ -117,6 +143,12 @@ export async function computeDigest(db: Database, since: Date, until: Date): Pro
     lateRevocations: Number(revocations[0]?.late ?? 0),
     failedRevocationAttempts: Number(revocations[0]?.failed ?? 0),
     overdueNow: Number(revocations[0]?.overdue ?? 0),
+    revocationsByProvider: byProvider.map((row) => ({
+      provider: row.provider,
+      verified: Number(row.verified),
+      unverified: Number(row.unverified),
+      verifiedLateness: row.median === null ? null : { medianSeconds: Number(row.median), maxSeconds: Number(row.max) },
+    })),
     standingAccess: standing,
     decisionLatency: times?.median === null || times?.median === undefined ? null : { medianSeconds: Number(times.median), p90Seconds: Number(times.p90) },
     topRequesters: requesters.map((row) => ({ id: row.id, requests: Number(row.requests) })),
@@ -133,6 +165,7 @@ export function isQuiet(report: DigestReport): boolean {
     report.breakGlass.length === 0 &&
     report.standingAccess.length === 0 &&
     report.activeGrants === 0 &&
+    report.revocationsByProvider.length === 0 &&
     report.lateRevocations + report.failedRevocationAttempts + report.overdueNow === 0
   );
 }

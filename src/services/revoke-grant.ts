@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { findResource, sameProviderSettings } from '../domain/policy.ts';
 import { canTransition, type RequestState } from '../domain/request-state.ts';
-import type { AccessProvider, ProviderFailure } from '../providers/provider.ts';
+import type { AccessProvider, ProviderFailure, ProviderGrant, ProviderResult } from '../providers/provider.ts';
 import { appendAuditEvent, appendAuditEvents } from '../store/audit-log.ts';
 import type { Grant } from '../store/generated/client.ts';
 import { readGrant, readGrantAndCovering } from '../store/grant-reads.ts';
@@ -31,6 +31,14 @@ export type RevokeGrantResult =
       /** When the access was due to end (the grant's expiresAt), and when it was taken away. */
       dueAt: Date;
       revokedAt: Date;
+      /** The provider type the grant was made through. */
+      provider: string;
+      /**
+       * When the provider, looking at the target again, found the access gone (the revocation's
+       * own time); null when it was not looked at: a provider that cannot verify, or a grant
+       * closed while another covers the access.
+       */
+      verifiedAt: Date | null;
     }
   /** Nothing to do: the grant is revoked already, or was never completed. */
   | { outcome: 'nothing'; reason: string }
@@ -80,12 +88,15 @@ async function attemptRevocation(ctx: AccessContext, grantId: string): Promise<R
     const stillNothing = earlyOutcome(current, now);
     if (stillNothing) return stillNothing;
     const due = current!;
+    let verified = false;
     if (covering.length === 0) {
       const provider = await revocationProvider(ctx, due);
+      const target: ProviderGrant = { grantId: due.id, requestId: due.requestId, resourceId: due.resourceId, role: due.role, principal: due.principal, expiresAt: due.expiresAt! };
+      // Compared with the target's own clock (when its sessions began), so the host's time, not the
+      // use cases' clock, which tests may set anywhere.
+      const startedAt = new Date();
       const result = provider
-        ? await provider
-            .revoke({ grantId: due.id, requestId: due.requestId, resourceId: due.resourceId, role: due.role, principal: due.principal, expiresAt: due.expiresAt! })
-            .catch((error: unknown) => ({ ok: false as const, failure: thrownFailure(error) }))
+        ? await provider.revoke(target).catch((error: unknown) => ({ ok: false as const, failure: thrownFailure(error) }))
         : {
             ok: false as const,
             failure: {
@@ -94,9 +105,30 @@ async function attemptRevocation(ctx: AccessContext, grantId: string): Promise<R
             },
           };
       if (!result.ok) return recordFailedRevocation(ctx, due, result.failure, provider !== undefined);
+      const verification = await verifyRevocation(provider!, target, startedAt);
+      if (!verification.ok) return recordFailedRevocation(ctx, due, verification.failure, true);
+      verified = verification.value;
     }
-    return recordRevocation(ctx, due, covering.map((grant) => grant.id), covering.length === 0);
+    return recordRevocation(ctx, due, covering.map((grant) => grant.id), covering.length === 0, verified);
   });
+}
+
+/**
+ * Asks the provider to look at the target again after it reported the revocation done: true when
+ * it found the access gone, false when the provider cannot look (capabilities.verifiesRevocation, or
+ * a webhook whose receiver is not said to answer check).
+ * Access still in place is a failed revocation like any other, transient so that it is retried,
+ * and alerted as overdue once it has failed long enough; a look that fails is one too.
+ */
+async function verifyRevocation(provider: AccessProvider, target: ProviderGrant, since: Date): Promise<ProviderResult<boolean>> {
+  if (!provider.verifyRevoked) return { ok: true, value: false };
+  const looked = await provider.verifyRevoked(target, since).catch((error: unknown) => ({ ok: false as const, failure: thrownFailure(error) }));
+  if (!looked.ok) return { ok: false, failure: { kind: 'transient', message: `the revocation could not be verified: ${looked.failure.message}` } };
+  if (looked.value === null) return { ok: true, value: false };
+  if (!looked.value.gone) {
+    return { ok: false, failure: { kind: 'transient', message: `the provider reported the revocation done, but the access remains: ${looked.value.remains}` } };
+  }
+  return { ok: true, value: true };
 }
 
 const recordedSettingsSchema = z.object({ type: z.string().min(1), settings: z.record(z.string(), z.unknown()) });
@@ -125,11 +157,11 @@ function earlyOutcome(grant: Grant | null, now: Date): RevokeGrantResult | null 
   return null;
 }
 
-async function recordRevocation(ctx: AccessContext, grant: Grant, coveredBy: string[], providerCalled: boolean): Promise<RevokeGrantResult> {
+async function recordRevocation(ctx: AccessContext, grant: Grant, coveredBy: string[], providerCalled: boolean, verified: boolean): Promise<RevokeGrantResult> {
   // Still under the access lock: it is released only once the revocation is committed.
   const at = ctx.clock.now();
-  await revocationWriter(ctx.db).write({ grant, coveredBy, providerCalled, at });
-  ctx.logger.info({ accessRequestId: grant.requestId, grantId: grant.id, providerCalled, coveredBy }, 'access revoked');
+  await revocationWriter(ctx.db).write({ grant, coveredBy, providerCalled, verified, at });
+  ctx.logger.info({ accessRequestId: grant.requestId, grantId: grant.id, providerCalled, coveredBy, verified }, 'access revoked');
   return {
     outcome: 'revoked',
     requestId: grant.requestId,
@@ -139,6 +171,8 @@ async function recordRevocation(ctx: AccessContext, grant: Grant, coveredBy: str
     wasOverdue: grant.overdueAlertedAt !== null,
     dueAt: grant.expiresAt!,
     revokedAt: at,
+    provider: grant.provider,
+    verifiedAt: verified ? at : null,
   };
 }
 
@@ -146,6 +180,8 @@ interface Revocation {
   grant: Grant;
   coveredBy: string[];
   providerCalled: boolean;
+  /** The provider looked at the target afterwards and found the access gone: verifiedRevokedAt is `at`. */
+  verified: boolean;
   /** When the access was taken away: the grant's revokedAt and its audit event's time. */
   at: Date;
 }
@@ -233,8 +269,9 @@ async function writeRevocations(db: AccessContext['db'], revocations: readonly R
       `WITH closed AS (
          UPDATE grants AS g
             SET revoked_at = v.at, revoke_reason = v.reason, revoke_attempts = g.revoke_attempts + v.attempts,
+                verified_revoked_at = CASE WHEN v.verified THEN v.at END,
                 last_error = NULL, last_error_at = NULL, updated_at = $1::timestamptz
-           FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::int[]) AS v(id, at, reason, attempts)
+           FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::int[], $9::boolean[]) AS v(id, at, reason, attempts, verified)
           WHERE g.id = v.id
          RETURNING g.id
        ), ended AS (
@@ -254,12 +291,13 @@ async function writeRevocations(db: AccessContext['db'], revocations: readonly R
         ending.map(({ grant }) => grant.requestId),
         ending.map(({ at }) => at.toISOString()),
         ending.map(({ grant }) => outcomeReasonFor(reasonOf(grant))),
+        revocations.map(({ verified }) => verified),
       ],
     );
     if (written?.grants !== revocations.length) throw new Error(`closed ${written?.grants ?? 0} of ${revocations.length} grants: a grant is missing`);
     await appendAuditEvents(
       tx,
-      revocations.map(({ grant, coveredBy, providerCalled, at }) => ({
+      revocations.map(({ grant, coveredBy, providerCalled, verified, at }) => ({
         actor: grant.revokedBySlackId ?? 'latch',
         action: 'grant.revoked',
         requestId: grant.requestId,
@@ -269,6 +307,10 @@ async function writeRevocations(db: AccessContext['db'], revocations: readonly R
           reason: reasonOf(grant),
           providerCalled,
           coveredBy,
+          // Through which provider type, and whether it looked at the target afterwards and found
+          // the access gone (the digests' lateness per provider reads both).
+          provider: grant.provider,
+          verified,
           dueAt: grant.expiresAt!.toISOString(),
           lateBySeconds: Math.max(0, Math.round((at.getTime() - grant.expiresAt!.getTime()) / 1000)),
         },

@@ -66,6 +66,7 @@ const GRANT_COLUMNS: Record<keyof Grant, string> = {
   lastErrorAt: 'last_error_at',
   overdueAlertedAt: 'overdue_alerted_at',
   credentialsIssuedAt: 'credentials_issued_at',
+  verifiedRevokedAt: 'verified_revoked_at',
   createdAt: 'created_at',
   updatedAt: 'updated_at',
 };

@@ -212,6 +212,7 @@ export function digestFromHistory(history: ReplayedHistory, since: Date, until: 
     decisionLatency: latencies.length === 0 ? null : { medianSeconds: percentile(latencies, 0.5), p90Seconds: percentile(latencies, 0.9) },
     topRequesters: top(made.map((request) => request.requesterId)),
     topResources: top(made.map((request) => request.resourceId)),
+    revocationsByProvider: revocationsByProvider(eventsInPeriod),
     chainHead: head ? { seq: head.seq, hash: head.hash } : null,
   };
 }
@@ -245,4 +246,28 @@ function openStandingAccess(events: AuditRow[]): DigestReport['standingAccess'] 
     else if (!open.has(key)) open.set(key, { resourceId, role, principal, firstSeenAt: event.at });
   }
   return [...open.values()].sort((a, b) => a.firstSeenAt.getTime() - b.firstSeenAt.getTime() || (a.principal < b.principal ? -1 : 1));
+}
+
+/** Per provider type, the revocations that called it: verified gone (and how late), or not verifiable. */
+function revocationsByProvider(events: AuditRow[]): DigestReport['revocationsByProvider'] {
+  const byProvider = new Map<string, { verified: number[]; unverified: number }>();
+  for (const event of events) {
+    const data = (event.data ?? {}) as Record<string, unknown>;
+    if (event.action !== 'grant.revoked' || data.providerCalled !== true || typeof data.provider !== 'string') continue;
+    const row = byProvider.get(data.provider) ?? { verified: [], unverified: 0 };
+    byProvider.set(data.provider, row);
+    if (data.verified === true) row.verified.push(Math.max(0, (event.at.getTime() - new Date(String(data.dueAt)).getTime()) / 1000));
+    else row.unverified++;
+  }
+  return [...byProvider.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([provider, row]) => {
+      const late = [...row.verified].sort((a, b) => a - b);
+      return {
+        provider,
+        verified: late.length,
+        unverified: row.unverified,
+        verifiedLateness: late.length === 0 ? null : { medianSeconds: percentile(late, 0.5), maxSeconds: late.at(-1)! },
+      };
+    });
 }

@@ -30,7 +30,8 @@ export const revokeGrantJob = defineQueuedJob({
     const result = await revokeWhenDue(ctx.access, grantId);
     switch (result.outcome) {
       case 'revoked':
-        ctx.metrics?.revoked(result.dueAt, result.revokedAt);
+        // A grant closed while another covers the access had no provider call to verify.
+        ctx.metrics?.revoked(result.dueAt, result.revokedAt, result.providerCalled ? { provider: result.provider, verifiedAt: result.verifiedAt } : undefined);
         return;
       case 'nothing':
         return;

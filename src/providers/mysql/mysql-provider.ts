@@ -12,6 +12,7 @@ import {
   type ProviderFactory,
   type ProviderGrant,
   type ProviderResult,
+  type RevocationCheck,
 } from '../provider.ts';
 import { dialectStatements, killConnection, sameRole, sessionsOf, type Account, type DialectStatements, type RoleName } from './dialect.ts';
 import { classifyMysqlError, ER, NOT_FOUND_ERRORS, serverErrorOf, type FailureContext } from './failures.ts';
@@ -140,6 +141,26 @@ export class MysqlRoleProvider implements AccessProvider {
     if (!names.ok) return names;
     try {
       return ok(await this.holds(this.pool, names.value));
+    } catch (error) {
+      return this.failure(error, 'check', names.value);
+    }
+  }
+
+  /**
+   * Looks again after a revocation: the account holds the role no more, and does not name it as a
+   * default role (MariaDB keeps one through REVOKE). Open connections are not read here: the
+   * process list does not say when a connection began, so one opened since (which has no role)
+   * cannot be told from one that kept it; revoke itself ends them and waits until they are gone.
+   */
+  async verifyRevoked(grant: ProviderGrant): Promise<ProviderResult<RevocationCheck>> {
+    const names = this.namesOf(grant);
+    if (!names.ok) return names;
+    const { role, account } = names.value;
+    try {
+      if (await this.holds(this.pool, names.value)) return ok({ gone: false, remains: `"${account.user}" still holds role "${role.name}"` });
+      const defaults = await this.defaultRolesOf(this.pool, account);
+      if (defaults.some((held) => sameRole(held, role))) return ok({ gone: false, remains: `"${account.user}" still has role "${role.name}" as a default role` });
+      return ok({ gone: true });
     } catch (error) {
       return this.failure(error, 'check', names.value);
     }

@@ -12,6 +12,7 @@ import {
   type ProviderFactory,
   type ProviderGrant,
   type ProviderResult,
+  type RevocationCheck,
   type SingleUseState,
 } from '../provider.ts';
 import { DYNAMIC_LOGIN_MARKER, isDynamicLoginName, newDynamicPassword } from './dynamic-login.ts';
@@ -179,6 +180,39 @@ export class PostgresRoleProvider implements AccessProvider {
         [names.value.principal, names.value.role],
       );
       return ok(rows[0]?.member === true);
+    } catch (error) {
+      return this.failure(error, 'check', names.value);
+    }
+  }
+
+  /**
+   * Looks again after a revocation: the direct membership Latch granted is gone (for a login of
+   * Latch's own, the login cannot log in or holds no role), and, where sessions are ended, no
+   * session of the principal on this database began before `since`: a session that had SET ROLE
+   * keeps acting as the role after REVOKE. Sessions begun since cannot take the role up.
+   */
+  async verifyRevoked(grant: ProviderGrant, since: Date): Promise<ProviderResult<RevocationCheck>> {
+    const names = this.namesOf(grant);
+    if (!names.ok) return names;
+    const { role, principal } = names.value;
+    try {
+      if (this.dynamic) {
+        const held = await this.checkLogin(names.value);
+        if (!held.ok) return held;
+        if (held.value) return ok({ gone: false, remains: `login "${principal}" can still log in as a member of "${role}"` });
+      } else if (await this.isDirectMember(names.value)) {
+        return ok({ gone: false, remains: `"${principal}" is still a member of database role "${role}"` });
+      }
+      if (this.settings.terminateSessions || this.dynamic) {
+        const { rows } = await this.pool.query<{ open: number }>(
+          `SELECT count(*)::int AS open FROM pg_stat_activity
+           WHERE usename = $1::name AND ($2::boolean OR datname = current_database()) AND backend_start < $3::timestamptz AND pid <> pg_backend_pid()`,
+          [principal, this.dynamic, since],
+        );
+        const open = rows[0]?.open ?? 0;
+        if (open > 0) return ok({ gone: false, remains: `${open} session(s) of "${principal}" begun before the revocation are still open` });
+      }
+      return ok({ gone: true });
     } catch (error) {
       return this.failure(error, 'check', names.value);
     }

@@ -6,6 +6,7 @@ import {
   type ProviderFailure,
   type ProviderGrant,
   type ProviderResult,
+  type RevocationCheck,
 } from '../provider.ts';
 import { slackFailure, type UsergroupMethod } from './failures.ts';
 import { parseProviderSettings } from '../settings-problems.ts';
@@ -107,6 +108,13 @@ export class SlackUsergroupProvider implements AccessProvider {
 
   check(grant: ProviderGrant): Promise<ProviderResult<boolean>> {
     return this.#run(grant, 'check', async (group, user) => holders(await this.#read(group)).includes(user));
+  }
+
+  /** Looks again after a revocation: the person is no longer among the group's members. */
+  async verifyRevoked(grant: ProviderGrant): Promise<ProviderResult<RevocationCheck>> {
+    const held = await this.check(grant);
+    if (!held.ok) return held;
+    return ok(held.value ? { gone: false, remains: `${grant.principal} is still a member of the Slack user group` } : { gone: true });
   }
 
   /**

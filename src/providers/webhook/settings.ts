@@ -42,6 +42,11 @@ export const webhookSettingsSchema = z.strictObject({
     .regex(ENV_NAME, { error: 'must be the name of an environment variable (letters, digits and _), not the secret itself' }),
   timeoutMs: wholeNumber(100, 60_000, 'milliseconds').default(5_000),
   maxAttempts: wholeNumber(1, 10, 'attempts').default(3),
+  /**
+   * The receiver answers `check` truthfully: after each revocation Latch sends `check` and records
+   * the access verified gone only on `{"active": false}`. Off, revocations are recorded unverified.
+   */
+  verifyRevocations: z.boolean({ error: 'must be true or false' }).default(false),
 });
 
 export type WebhookSettings = z.infer<typeof webhookSettingsSchema>;

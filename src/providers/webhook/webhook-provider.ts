@@ -9,6 +9,7 @@ import {
   type ProviderFactory,
   type ProviderGrant,
   type ProviderResult,
+  type RevocationCheck,
 } from '../provider.ts';
 import { parseProviderSettings } from '../settings-problems.ts';
 import { webhookSettingsSchema } from './settings.ts';
@@ -32,6 +33,8 @@ export interface WebhookProviderOptions {
   secret: string;
   timeoutMs: number;
   maxAttempts: number;
+  /** settings.verifyRevocations: the receiver's `check` answers truthfully, so revocations are verified by it. */
+  verifyRevocations?: boolean;
 }
 
 /** What tests replace: the clock and the wait between attempts. */
@@ -62,6 +65,7 @@ export class WebhookProvider implements AccessProvider {
   readonly #target: string;
   readonly #timeoutMs: number;
   readonly #maxAttempts: number;
+  readonly #verifyRevocations: boolean;
   readonly #sleep: (ms: number) => Promise<void>;
   readonly #now: () => Date;
 
@@ -72,6 +76,7 @@ export class WebhookProvider implements AccessProvider {
     this.#target = `${options.url.origin}${options.url.pathname}`;
     this.#timeoutMs = options.timeoutMs;
     this.#maxAttempts = options.maxAttempts;
+    this.#verifyRevocations = options.verifyRevocations === true;
     this.#sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.#now = deps.now ?? (() => new Date());
   }
@@ -100,6 +105,17 @@ export class WebhookProvider implements AccessProvider {
       return permanent(`webhook check at ${this.#target} answered 2xx with the wrong JSON; expected {"active": true|false}, got: ${this.#quote(sent.value)}`);
     }
     return ok(answer.data.active);
+  }
+
+  /**
+   * After a revocation: asks the receiver (`check`) when the settings say it answers truthfully;
+   * otherwise null, as the receiver's word on the revocation is all Latch has.
+   */
+  async verifyRevoked(grant: ProviderGrant): Promise<ProviderResult<RevocationCheck | null>> {
+    if (!this.#verifyRevocations) return ok(null);
+    const active = await this.check(grant);
+    if (!active.ok) return active;
+    return ok(active.value ? { gone: false, remains: `the receiver at ${this.#target} answers check with {"active": true}` } : { gone: true });
   }
 
   /** Sends one operation, retrying what may pass; the value is the 2xx response's body. */
@@ -239,11 +255,11 @@ export function webhookProviderFactory(deps: WebhookProviderDeps = {}): Provider
   return (settings, env) => {
     const parsed = parseProviderSettings(webhookSettingsSchema, settings, 'webhook');
     if (!parsed.ok) return parsed;
-    const { url, secretEnv, timeoutMs, maxAttempts } = parsed.settings;
+    const { url, secretEnv, timeoutMs, maxAttempts, verifyRevocations } = parsed.settings;
     const secret = env[secretEnv];
     if (secret === undefined) return { ok: false, problems: [`settings.secretEnv: ${secretEnv} is not set`] };
     if (secret.trim() === '') return { ok: false, problems: [`settings.secretEnv: ${secretEnv} is empty`] };
-    return { ok: true, provider: new WebhookProvider({ url: new URL(url), secret, timeoutMs, maxAttempts }, deps) };
+    return { ok: true, provider: new WebhookProvider({ url: new URL(url), secret, timeoutMs, maxAttempts, verifyRevocations }, deps) };
   };
 }
 

@@ -65,7 +65,14 @@ export function digestSections(report: DigestReport): string[] {
   );
   sections.push(`*Active grants now*: ${report.activeGrants}${longest.length > 0 ? `; the longest:\n${longest.join('\n')}` : ''}`);
   const revocations = `*Revocations*: ${report.lateRevocations} more than a minute late, ${report.failedRevocationAttempts} failed attempt(s)${report.overdueNow > 0 ? ` · 🚨 *${report.overdueNow} overdue now*` : ', none overdue'}`;
-  sections.push(revocations);
+  const perProvider = report.revocationsByProvider.map((row) => {
+    const verified = row.verifiedLateness
+      ? `${row.verified} verified gone, ${lateness(row.verifiedLateness.medianSeconds)} after the scheduled end at the median, ${lateness(row.verifiedLateness.maxSeconds)} at worst`
+      : null;
+    const unverified = row.unverified > 0 ? `${row.unverified} not verifiable (recorded as the provider reported)` : null;
+    return `• \`${escapeAndTruncate(row.provider, 40)}\`: ${[verified, unverified].filter(Boolean).join('; ')}`;
+  });
+  sections.push(perProvider.length > 0 ? `${revocations}\n${perProvider.join('\n')}` : revocations);
   const top = (label: string, rows: Array<{ id: string; requests: number }>, show: (id: string) => string) =>
     rows.length > 0 ? `*${label}*: ${rows.map((row) => `${show(row.id)} (${row.requests})`).join(', ')}` : null;
   const tops = [top('Top requesters', report.topRequesters, mention), top('Top resources', report.topResources, (id) => `\`${escapeAndTruncate(id, 100)}\``)].filter(Boolean);
@@ -93,4 +100,11 @@ export function withinSection(heading: string, lines: string[]): string {
 /** Whole minutes from a minute up, whole seconds below it. */
 function roundToMinute(seconds: number): number {
   return seconds >= 60 ? Math.round(seconds / 60) * 60 : Math.round(seconds);
+}
+
+/** A lateness as people read it: sub-second in ms, then seconds, then a duration. */
+function lateness(seconds: number): string {
+  if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
+  if (seconds < 120) return `${Math.round(seconds)} s`;
+  return formatDuration(Math.round(seconds));
 }

@@ -83,11 +83,13 @@ export function describeProviderContract(definition: ProviderDefinition): void {
         checksPrincipal: typeof provider.checkPrincipal === 'function',
         namesAccessTarget: typeof provider.accessTarget === 'function',
         issuesCredentials: typeof provider.issueCredentials === 'function',
+        verifiesRevocation: typeof provider.verifyRevoked === 'function',
       }).toEqual({
         listsHolders: capabilities.listsHolders,
         checksPrincipal: capabilities.checksPrincipal,
         namesAccessTarget: capabilities.namesAccessTarget,
         issuesCredentials: capabilities.issuesCredentials,
+        verifiesRevocation: capabilities.verifiesRevocation,
       });
     });
 
@@ -139,6 +141,22 @@ export function describeProviderContract(definition: ProviderDefinition): void {
     } else {
       it('says it cannot list, rather than listing nobody', () => {
         expect(provider.list).toBeUndefined();
+      });
+    }
+
+    if (capabilities.verifiesRevocation) {
+      it('verifies a revocation by looking at the target: access still there is not gone, access revoked is', async () => {
+        const grant = grantFor(f.principal);
+        expect((await provider.grant(grant)).ok).toBe(true);
+        // Still granted: the look must say so, whatever revoke would have reported.
+        const held = await provider.verifyRevoked!(grant, new Date());
+        expect(held).toEqual({ ok: true, value: { gone: false, remains: expect.stringMatching(/\S/) } });
+        expect((await provider.revoke(grant)).ok).toBe(true);
+        expect(await provider.verifyRevoked!(grant, new Date())).toEqual({ ok: true, value: { gone: true } });
+      });
+    } else {
+      it('says it cannot verify a revocation, rather than verifying nothing', () => {
+        expect(provider.verifyRevoked).toBeUndefined();
       });
     }
   });

@@ -323,8 +323,8 @@ describe('webhook provider', () => {
 
     it('names unknown settings fields', () => {
       expect(problemsOf(build({ secret: 'oops', retries: 2 }))).toEqual([
-        'settings.secret: is not a webhook setting (known: url, secretEnv, timeoutMs, maxAttempts)',
-        'settings.retries: is not a webhook setting (known: url, secretEnv, timeoutMs, maxAttempts)',
+        'settings.secret: is not a webhook setting (known: url, secretEnv, timeoutMs, maxAttempts, verifyRevocations)',
+        'settings.retries: is not a webhook setting (known: url, secretEnv, timeoutMs, maxAttempts, verifyRevocations)',
       ]);
     });
 

@@ -81,7 +81,7 @@ describe('replaying a request’s audit events against its rows', () => {
       event(1, 'latch', 'grant.failed', { grantId: GRANT, kind: 'permanent', cleanup: false }),
     ]);
     expect(replayed).toMatchObject({ state: 'failed', decidedByRule: 'break-glass', decidedAt: at(0), asked: { breakGlass: true } });
-    expect(replayed.grant).toEqual({ id: GRANT, grantedAt: null, expiresAt: null, revokedAt: at(1), endRequestedAt: null, revokedBySlackId: null, credentialsIssuedAt: null });
+    expect(replayed.grant).toEqual({ id: GRANT, grantedAt: null, expiresAt: null, revokedAt: at(1), endRequestedAt: null, revokedBySlackId: null, credentialsIssuedAt: null, verifiedRevokedAt: null });
   });
 
   it('accounts for credentials handed out once, and a claim given back after the target failed', () => {
@@ -94,5 +94,15 @@ describe('replaying a request’s audit events against its rows', () => {
     expect(compareWithRows(replayRequest(history), rows({ grant: { credentialsIssuedAt: at(3) } }))).toEqual([expect.objectContaining({ table: 'grants', field: 'credentialsIssuedAt' })]);
     const givenBack = [...issued.slice(0, 5), event(3, 'latch', 'credentials.issue_failed', { grantId: GRANT, kind: 'transient' }), ...issued.slice(5)];
     expect(compareWithRows(replayRequest(givenBack), rows({ grant: { credentialsIssuedAt: null } }))).toEqual([]);
+  });
+
+  it('accounts for a revocation verified gone: set only by a grant.revoked event that says verified', () => {
+    const verified = history.map((row) => (row.action === 'grant.revoked' ? { ...row, data: { ...(row.data as object), provider: 'postgres', verified: true } } : row));
+    expect(replayRequest(verified).grant?.verifiedRevokedAt).toEqual(at(10));
+    expect(compareWithRows(replayRequest(verified), rows({ grant: { verifiedRevokedAt: at(10) } }))).toEqual([]);
+    // Said verified in the row, but the event says nothing of it (or says unverified): the row lies.
+    expect(compareWithRows(replayRequest(history), rows({ grant: { verifiedRevokedAt: at(10) } }))).toEqual([expect.objectContaining({ table: 'grants', field: 'verifiedRevokedAt' })]);
+    // Verified by its event, but cleared in the row.
+    expect(compareWithRows(replayRequest(verified), rows({ grant: { verifiedRevokedAt: null } }))).toEqual([expect.objectContaining({ table: 'grants', field: 'verifiedRevokedAt' })]);
   });
 });

@@ -8,7 +8,8 @@ export const setUpContract: ContractSetUp = async () => {
   const receiver = await WebhookReceiver.start(secret);
   receiver.refuseRole('no-such-role');
   return {
-    settings: { url: receiver.url, secretEnv: 'LATCH_CONTRACT_WEBHOOK_SECRET' },
+    // The receiver answers check truthfully, so the contract's verification applies to it.
+    settings: { url: receiver.url, secretEnv: 'LATCH_CONTRACT_WEBHOOK_SECRET', verifyRevocations: true },
     env: { LATCH_CONTRACT_WEBHOOK_SECRET: secret },
     role: 'read',
     principal: 'alice',

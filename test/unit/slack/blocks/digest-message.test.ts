@@ -20,6 +20,7 @@ function report(breakGlass: BreakGlassUse[]): DigestReport {
     lateRevocations: 0,
     failedRevocationAttempts: 0,
     overdueNow: 0,
+    revocationsByProvider: [],
     standingAccess: [],
     decisionLatency: null,
     topRequesters: [],
