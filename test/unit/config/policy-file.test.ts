@@ -89,7 +89,7 @@ describe('policy.example.yaml', () => {
     expect(settings).toEqual([
       { connectionStringEnv: 'PROD_DB_ADMIN_URL' },
       { usergroup: 'S0ONCALL01' },
-      { url: 'https://access-broker.internal.example.com/latch', secretEnv: 'AWS_WEBHOOK_SECRET' },
+      { url: 'https://access-broker.internal.example.com/latch', secretEnv: 'AWS_WEBHOOK_SECRET', verifyRevocations: true },
     ]);
   });
 
