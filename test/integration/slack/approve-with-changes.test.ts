@@ -106,7 +106,7 @@ describe('approve with changes', () => {
     const narrowed = await request(id);
     expect({ role: narrowed.role, durationSeconds: narrowed.durationSeconds, revision: narrowed.revision }).toEqual({ role: 'read', durationSeconds: 1800, revision: 2 });
     const grant = await h.db.grant.findUniqueOrThrow({ where: { requestId: id } });
-    expect(grant.expiresAt.getTime() - grant.grantedAt!.getTime()).toBe(30 * 60 * 1000);
+    expect(grant.expiresAt!.getTime() - grant.grantedAt!.getTime()).toBe(30 * 60 * 1000);
     expect(provider.holds('alice', 'read')).toBe(true);
     expect(provider.holds('alice', 'write')).toBe(false);
 
@@ -185,6 +185,6 @@ describe('approve with changes', () => {
     await h.click(SECOND_APPROVER, APPROVE, id, CHANNEL, approvalActionsBlockId(2));
     await waitFor(async () => (await request(id)).state === 'active');
     const grant = await h.db.grant.findUniqueOrThrow({ where: { requestId: id } });
-    expect(grant.expiresAt.getTime() - grant.grantedAt!.getTime()).toBe(3600 * 1000);
+    expect(grant.expiresAt!.getTime() - grant.grantedAt!.getTime()).toBe(3600 * 1000);
   });
 });
