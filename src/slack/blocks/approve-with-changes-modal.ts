@@ -1,13 +1,13 @@
 import type { types } from '@slack/bolt';
 import { formatDuration } from '../../domain/duration.ts';
 import { escapeAndTruncate } from '../mrkdwn.ts';
-import { APPROVE_WITH_CHANGES_MODAL, CHANGE_DURATION_ACTION, CHANGE_DURATION_BLOCK, CHANGE_ROLE_ACTION, CHANGE_ROLE_BLOCK } from './ids.ts';
+import { APPROVE_WITH_CHANGES_MODAL, changeShownBlockId, CHANGE_DURATION_ACTION, CHANGE_DURATION_BLOCK, CHANGE_ROLE_ACTION, CHANGE_ROLE_BLOCK } from './ids.ts';
 import type { ModalStateValues } from './request-modal.ts';
 
 /**
  * Opened by "Approve with changes…": the approver may shorten the duration or pick a lesser role
- * (those the policy lists), then approve. The request id and the revision the approver saw travel
- * in `private_metadata`; the submit handler re-checks everything against the stored request, so a
+ * (those the policy lists), then approve. The request id travels in `private_metadata` (as
+ * in every Latch form), the revision the approver saw in the first block's id; the submit handler re-checks everything against the stored request, so a
  * forged form can neither widen the request nor approve another revision.
  */
 
@@ -44,12 +44,12 @@ export function approveWithChangesModal(input: ApproveWithChangesModalInput): ty
   return {
     type: 'modal',
     callback_id: APPROVE_WITH_CHANGES_MODAL,
-    private_metadata: JSON.stringify({ requestId: input.requestId, revision: input.revision }),
+    private_metadata: input.requestId,
     title: { type: 'plain_text', text: 'Approve with changes' },
     submit: { type: 'plain_text', text: 'Approve' },
     close: { type: 'plain_text', text: 'Cancel' },
     blocks: [
-      { type: 'section', text: { type: 'mrkdwn', text: `The request is for ${what}. You can narrow it before approving; the requester is told what changed.` } },
+      { type: 'section', block_id: changeShownBlockId(input.revision), text: { type: 'mrkdwn', text: `The request is for ${what}. You can narrow it before approving; the requester is told what changed.` } },
       roleBlock,
       {
         type: 'input',

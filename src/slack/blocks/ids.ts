@@ -63,6 +63,22 @@ export const REQUEST_START_BLOCK = 'latch_request_start';
 export const REQUEST_START_ACTION = 'latch_request_start_input';
 
 // The approve-with-changes modal's inputs.
+/**
+ * The modal's first block names the request revision the approver saw, as the approval buttons'
+ * block_id does; private_metadata stays the bare request id (what `latch audit verify` reads).
+ */
+export function changeShownBlockId(revision: number): string {
+  return `latch_change_shown:r${revision}`;
+}
+
+/** The revision a submitted approve-with-changes form was opened on, from its blocks' ids. */
+export function revisionOfChangeForm(blockIds: ReadonlyArray<string | undefined>): number | undefined {
+  for (const blockId of blockIds) {
+    const match = /^latch_change_shown:r(\d{1,9})$/.exec(blockId ?? '');
+    if (match) return Number(match[1]);
+  }
+  return undefined;
+}
 export const CHANGE_ROLE_BLOCK = 'latch_change_role';
 export const CHANGE_ROLE_ACTION = 'latch_change_role_select';
 export const CHANGE_DURATION_BLOCK = 'latch_change_duration';

@@ -4,7 +4,7 @@ import { lesserRoles } from '../../domain/approval-change.ts';
 import { parseDuration } from '../../domain/duration.ts';
 import { checkDecider, decideRequest } from '../../services/decide-request.ts';
 import { approveWithChangesModal, readApprovalChange } from '../blocks/approve-with-changes-modal.ts';
-import { APPROVE_WITH_CHANGES, APPROVE_WITH_CHANGES_MODAL, CHANGE_DURATION_BLOCK, CHANGE_ROLE_BLOCK, revisionOfApprovalBlock } from '../blocks/ids.ts';
+import { APPROVE_WITH_CHANGES, APPROVE_WITH_CHANGES_MODAL, CHANGE_DURATION_BLOCK, CHANGE_ROLE_BLOCK, revisionOfApprovalBlock, revisionOfChangeForm } from '../blocks/ids.ts';
 import type { ModalStateValues } from '../blocks/request-modal.ts';
 import type { ListenerContext } from './listener-context.ts';
 import { logRefusal, runForClick, runUseCase, tellRefusal } from './answers.ts';
@@ -13,8 +13,8 @@ import { evidenceOf } from './evidence.ts';
 import { holdEvents } from './held-events.ts';
 import { requestIdSchema } from './payloads.ts';
 
-/** What the modal carries from the card to its submission: the request and the revision the approver saw. */
-const changeMetadataSchema = z.object({ requestId: requestIdSchema, revision: z.number().int().positive() });
+/** The blocks of a submitted form, for the id naming the revision the approver saw. */
+const submittedBlocksSchema = z.array(z.object({ block_id: z.string().optional() }));
 
 /**
  * "Approve with changes…": the click opens the modal for the revision the card showed (an outdated
@@ -56,8 +56,10 @@ export function registerApproveWithChangesListeners(app: App, ctx: ListenerConte
   });
 
   app.view(APPROVE_WITH_CHANGES_MODAL, async ({ ack, body, view, context }) => {
-    const shown = parseMetadata(view.private_metadata);
-    if (!shown) {
+    const requestId = requestIdSchema.safeParse(view.private_metadata);
+    const blocks = submittedBlocksSchema.safeParse((view as { blocks?: unknown }).blocks);
+    const revision = blocks.success ? revisionOfChangeForm(blocks.data.map((block) => block.block_id)) : undefined;
+    if (!requestId.success || revision === undefined) {
       await ack({ response_action: 'errors', errors: { [CHANGE_DURATION_BLOCK]: 'This form no longer points at a request.' } });
       return;
     }
@@ -68,6 +70,7 @@ export function registerApproveWithChangesListeners(app: App, ctx: ListenerConte
       await ack({ response_action: 'errors', errors: { [CHANGE_DURATION_BLOCK]: duration.message } });
       return;
     }
+    const shown = { requestId: requestId.data, revision };
     const held = holdEvents(ctx.services);
     const asked = { action: APPROVE_WITH_CHANGES_MODAL, accessRequestId: shown.requestId, user: body.user.id };
     const errorBlock = role !== null ? CHANGE_ROLE_BLOCK : CHANGE_DURATION_BLOCK;
@@ -90,13 +93,4 @@ export function registerApproveWithChangesListeners(app: App, ctx: ListenerConte
     await ack(result.ok ? undefined : { response_action: 'errors', errors: { [errorBlock]: result.refusal.message } });
     await held.release();
   });
-}
-
-function parseMetadata(metadata: string): z.infer<typeof changeMetadataSchema> | null {
-  try {
-    const parsed = changeMetadataSchema.safeParse(JSON.parse(metadata));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
-  }
 }

@@ -9,9 +9,11 @@ import {
   CHANGE_ROLE_BLOCK,
   approvalActionsBlockId,
 } from '../../../src/slack/blocks/ids.ts';
+import { verifyAuditRecords } from '../../../src/services/verify-audit-records.ts';
+import { decisionInteractions } from '../../../src/slack/decision-interactions.ts';
 import type { FakeSlackCall } from '../../../tools/sandbox/fake-slack.ts';
 import { Workspace } from '../../../tools/sandbox/workspace.ts';
-import { asOpenView, LatchHarness, selected, textInput } from '../../helpers/latch-harness.ts';
+import { asOpenView, LatchHarness, selected, SIGNING_SECRET, textInput } from '../../helpers/latch-harness.ts';
 import { MemoryProvider } from '../../helpers/memory-provider.ts';
 import { testPolicy, testResource } from '../../helpers/test-policy.ts';
 
@@ -179,12 +181,22 @@ describe('approve with changes', () => {
     const second = await h.slack.waitForCall('chat.postEphemeral', (c) => c.args.user === SECOND_APPROVER && String(c.args.text).includes('changed after this message showed it'));
     expect(second).toBeDefined();
     expect(h.slack.callsTo('views.open')).toEqual([]);
-    expect((await request(id)).state).toBe('pending');
+    // A form opened on the card before the change (as the first approver's was) is refused too.
+    const staleForm = await submitChanges(SECOND_APPROVER, view, 'read', '30m');
+    expect(Object.values(staleForm?.errors ?? {}).join(' ')).toContain('changed after you saw it');
+    expect(await request(id)).toMatchObject({ state: 'pending', revision: 2, durationSeconds: 3600 });
 
     // On the card they see now, their approval completes it: the narrowed request is granted.
     await h.click(SECOND_APPROVER, APPROVE, id, CHANNEL, approvalActionsBlockId(2));
     await waitFor(async () => (await request(id)).state === 'active');
     const grant = await h.db.grant.findUniqueOrThrow({ where: { requestId: id } });
     expect(grant.expiresAt!.getTime() - grant.grantedAt!.getTime()).toBe(3600 * 1000);
+  });
+
+  it('leaves an audit trail that accounts for every narrowed request, each change signed by the approver in the form', async () => {
+    const report = await verifyAuditRecords(h.db, { signingSecret: SIGNING_SECRET, interactions: decisionInteractions });
+    expect(report.mismatches).toEqual([]);
+    expect(report.decisions.problems).toEqual([]);
+    expect(await h.db.auditEvent.count({ where: { action: 'request.changed' } })).toBe(3);
   });
 });
