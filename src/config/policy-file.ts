@@ -136,6 +136,7 @@ const roleObjectSchema = z.strictObject({
   description: description.optional(),
   maxDuration: duration.optional(),
   uses: z.literal(1, { error: 'must be 1 (single-use access: one session); leave it out for access that lasts its duration' }).optional(),
+  lesser: z.array(id('name a role of this resource that gives less, such as read')).min(1, { error: 'must list at least one role, or leave lesser out' }).optional(),
 });
 
 // `- read` is shorthand for `- id: read`.
@@ -575,13 +576,35 @@ function resolveRoles(resource: ResourceInput, maxDurationSeconds: number, { rep
           `${formatDuration(maxDurationSeconds)}; a role may only narrow it`,
       );
     }
+    role.lesser?.forEach((lesser, lesserIndex) => {
+      const where = ['roles', index, 'lesser', lesserIndex];
+      const other = resource.roles.find((candidate) => candidate.id === lesser);
+      if (lesser === role.id) report(where, `"${lesser}" is this role itself: list the roles that give less than it`);
+      else if (!other) report(where, `"${lesser}" is not a role of this resource (roles: ${resource.roles.map((r) => r.id).join(', ')})`);
+      // A loop orders nothing: approvers could widen a request step by step by "narrowing" it.
+      else if (reachesRole(resource.roles, lesser, role.id)) report(where, `"${lesser}" leads back to "${role.id}" through lesser: the roles must not form a loop`);
+    });
     return {
       id: role.id,
       ...(role.description === undefined ? {} : { description: role.description }),
       maxDurationSeconds: role.maxDuration ?? maxDurationSeconds,
       ...(role.uses === undefined ? {} : { uses: role.uses }),
+      ...(role.lesser === undefined ? {} : { lesser: [...new Set(role.lesser)] }),
     };
   });
+}
+
+/** Can `from` be narrowed, through `lesser` one step after another, to `to`? */
+function reachesRole(roles: ResourceInput['roles'], from: string, to: string): boolean {
+  const seen = new Set<string>();
+  const queue = [from];
+  for (let next = queue.pop(); next !== undefined; next = queue.pop()) {
+    if (next === to) return true;
+    if (seen.has(next)) continue;
+    seen.add(next);
+    queue.push(...(roles.find((role) => role.id === next)?.lesser ?? []));
+  }
+  return false;
 }
 
 function resolveRequesters({ requesters }: ResourceInput, context: ResourceContext): Audience {

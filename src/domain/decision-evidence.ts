@@ -27,7 +27,7 @@ export type SlackRequestEvidence =
 export const TRANSPORT_KEY = 'transport';
 
 /** Audit actions that record a person's decision; made by a Slack user, each needs evidence. */
-export const PERSON_DECISION_ACTIONS = ['approval.recorded', 'request.approved', 'request.denied', 'request.cancelled', 'request.reviewed', 'grant.end_requested'] as const;
+export const PERSON_DECISION_ACTIONS = ['approval.recorded', 'request.changed', 'request.approved', 'request.denied', 'request.cancelled', 'request.reviewed', 'grant.end_requested'] as const;
 
 /** The Slack interactions (action_id or view callback_id) that can make an audit event. */
 export type DecisionInteractions = (action: string, data: Record<string, unknown>) => readonly string[];

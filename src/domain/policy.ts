@@ -23,6 +23,11 @@ export interface RolePolicy {
    * that session end, the access ends at once instead of at its expiry. Absent: it lasts its duration.
    */
   uses?: 1;
+  /**
+   * Roles of the same resource this one may be narrowed to when an approver approves with changes
+   * (`write` lists `read`). Absent: an approver can only shorten the duration, never pick another role.
+   */
+  lesser?: string[];
 }
 
 export interface ApproverPolicy {

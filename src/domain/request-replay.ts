@@ -95,6 +95,11 @@ function apply(replayed: ReplayedRequest, event: ReplayedEvent, data: Record<str
       if (typeof data.requiredApprovals === 'number') replayed.asked.requiredApprovals = data.requiredApprovals;
       if (Array.isArray(data.requiredGroups)) replayed.asked.requiredGroups = data.requiredGroups.map(String);
       return;
+    case 'request.changed':
+      // An approver narrowed the request as they approved it: what is granted is this from here on.
+      if (typeof data.role === 'string') replayed.asked.role = data.role;
+      if (typeof data.durationSeconds === 'number') replayed.asked.durationSeconds = data.durationSeconds;
+      return;
     case 'request.reviewed':
       replayed.reviewedBySlackId = event.actor;
       replayed.reviewedAt = event.at;

@@ -9,6 +9,7 @@ import { AdmissionGate } from '../slack/admission-gate.ts';
 import { AppOriginCheck, learnAppIdentity } from '../slack/app-origin.ts';
 import type { SeenSignatures } from '../slack/seen-signatures.ts';
 import { createSlackApp, type SlackApp } from '../slack/app.ts';
+import { registerApproveWithChangesListeners } from '../slack/listeners/approve-with-changes-listeners.ts';
 import { registerDecisionListeners } from '../slack/listeners/decision-listeners.ts';
 import { registerExtensionListeners } from '../slack/listeners/extension-listeners.ts';
 import { registerBreakGlassListeners } from '../slack/listeners/break-glass-listeners.ts';
@@ -111,6 +112,7 @@ export function createLatch(options: LatchOptions): Latch {
   const listening = { services, home: new HomePublisher(slack.app.client, services, logger), logger };
   registerRequestListeners(slack.app, listening);
   registerDecisionListeners(slack.app, listening);
+  registerApproveWithChangesListeners(slack.app, listening);
   registerExtensionListeners(slack.app, listening);
   registerBreakGlassListeners(slack.app, listening);
   registerHomeListeners(slack.app, listening);

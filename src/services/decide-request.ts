@@ -1,4 +1,6 @@
 import { approverRefusal } from '../domain/access-request-rules.ts';
+import { approvalChangeRefusal } from '../domain/approval-change.ts';
+import { MINIMUM_DURATION_SECONDS } from '../domain/duration.ts';
 import type { SlackRequestEvidence } from '../domain/decision-evidence.ts';
 import { tallyVotes } from '../domain/approval-tally.ts';
 import { findResource, type ResourcePolicy } from '../domain/policy.ts';
@@ -7,6 +9,7 @@ import { canTransition } from '../domain/request-state.ts';
 import type { StoredRequestFit } from '../domain/stored-request-fit.ts';
 import { appendAuditEvent, appendAuditEvents, type AuditEntry } from '../store/audit-log.ts';
 import type { AccessRequest } from '../store/generated/client.ts';
+import { narrowRequest } from '../store/approval-change.ts';
 import { lockRequest } from '../store/request-lock.ts';
 import { readRequestForDecision } from '../store/request-reads.ts';
 import { readVotes, recordVote } from '../store/votes.ts';
@@ -25,6 +28,11 @@ export interface DecideRequestInput {
   comment?: string | null;
   /** The revision the decider was shown; a vote on an older one is refused. Latest when absent. */
   revision?: number;
+  /**
+   * "Approve with changes": approve a narrower request than the one shown (a shorter duration, a
+   * lesser role). Only with `approve` and a `revision`; refused unless it narrows what is stored.
+   */
+  change?: { role: string | null; durationSeconds: number } | undefined;
   /** How the decision reached Latch (the signed Slack request over HTTP), kept with its audit events. */
   evidence?: SlackRequestEvidence | undefined;
 }
@@ -106,10 +114,32 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
     if (votes.some((vote) => vote.approverSlackId === input.deciderId)) {
       return refuse('already_decided', 'You have already decided this request.');
     }
+    // An edit narrows the request and starts a new revision, in this transaction with the vote:
+    // the approval applies to exactly the narrowed request, and earlier votes (on what was asked
+    // before) no longer count. Checked against the stored request, whatever the form claimed.
+    let revision = request.revision;
+    const changeEvents: AuditEntry[] = [];
+    if (input.change) {
+      const minimum = ctx.minimumDurationSeconds ?? MINIMUM_DURATION_SECONDS;
+      const asked = { role: request.role, durationSeconds: request.durationSeconds, extension: request.extendsRequestId !== null };
+      // No role given: it stays as stored (the form offered no lesser one).
+      const change = { role: input.change.role ?? request.role, durationSeconds: input.change.durationSeconds };
+      const refusal = input.decision !== 'approve' || input.revision === undefined ? 'Only an approval of the request you saw can change it.' : approvalChangeRefusal(allowed.resource, asked, change, minimum);
+      if (refusal) return refuse('invalid_input', refusal, { detail: { asked, change } });
+      revision = await narrowRequest(tx, request.id, change);
+      changeEvents.push({
+        actor: input.deciderId,
+        action: 'request.changed',
+        requestId: request.id,
+        at: now,
+        data: { from: { role: request.role, durationSeconds: request.durationSeconds }, role: change.role, durationSeconds: change.durationSeconds, revision },
+        evidence: input.evidence,
+      });
+    }
     // The policy now asks for more than was stored: the request says so from here on.
     const raised = requiredApprovals !== request.requiredApprovals || requiredGroups.length !== request.requiredGroups.length;
     // A vote cast after this one's lookup was checked by its own decision, under the same policy.
-    const counted = votes.filter((vote) => stillApprovers.get(vote.approverSlackId) !== false);
+    const counted = (revision === request.revision ? votes : []).filter((vote) => stillApprovers.get(vote.approverSlackId) !== false);
     const tally = tallyVotes(
       [
         ...counted.map((v) => ({ approverId: v.approverSlackId, decision: v.decision, groups: v.approverGroups })),
@@ -123,7 +153,7 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
     // The vote and what it changes on the request, in one statement; then both audit events at once.
     await recordVote(tx, {
       requestId: request.id,
-      revision: request.revision,
+      revision,
       approverSlackId: input.deciderId,
       decision: input.decision,
       comment,
@@ -140,17 +170,18 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
       data: {
         decision: input.decision,
         comment,
-        revision: request.revision,
+        revision,
         ...(deciderGroups.length > 0 ? { groups: deciderGroups } : {}),
         ...(raised ? { requiredApprovals, requiredGroups, policyVersion: ctx.policy().version } : {}),
       },
       evidence: input.evidence,
     };
     if (tally.outcome === 'pending') {
-      await appendAuditEvents(tx, [recorded]);
+      await appendAuditEvents(tx, [...changeEvents, recorded]);
       return { ok: true, outcome: 'recorded', requestId: request.id };
     }
     await appendAuditEvents(tx, [
+      ...changeEvents,
       recorded,
       {
         actor: input.deciderId,

@@ -33,7 +33,7 @@ export interface LoadedRequest {
 export async function loadRequestView(db: Database, policy: Policy, requestId: string): Promise<LoadedRequest | null> {
   const read = await readRequestForMessages(db, requestId);
   if (!read) return null;
-  const { request, grant, decisions, eventSeq } = read;
+  const { request, grant, decisions, changed, eventSeq } = read;
   // Only a request for more time, or one more time was asked on, has a chain to read (rarely).
   const chain = read.chained ? await findAccessChain(db, request.id) : [];
   const extended = request.extendsRequestId ? (chain.find((member) => member.id === request.extendsRequestId)?.grant ?? null) : null;
@@ -54,6 +54,7 @@ export async function loadRequestView(db: Database, policy: Policy, requestId: s
     requiredApprovals: request.requiredApprovals,
     requiredGroups: request.requiredGroups,
     revision: request.revision,
+    changed: changedOf(changed),
     decisions: decisions.map((d) => ({ approverId: d.approverSlackId, decision: d.decision, comment: d.comment, at: d.createdAt, groups: d.approverGroups })),
     createdAt: request.createdAt,
     pendingExpiresAt: request.pendingExpiresAt,
@@ -98,4 +99,11 @@ function continuedUntil(chain: ChainedRequest[], requestId: string): Date | null
     .filter((request) => request.extendsRequestId !== null && request.createdAt >= self.createdAt && request.id !== requestId && isLiveGrant(request.grant))
     .map((request) => request.grant!.expiresAt!.getTime());
   return ends.length > 0 ? new Date(Math.max(...ends)) : null;
+}
+
+/** What the newest `request.changed` event says was asked before; null when none (or unreadable). */
+function changedOf(changed: { by: string; data: unknown } | null): RequestView['changed'] {
+  const from = changed && typeof changed.data === 'object' && changed.data !== null ? (changed.data as { from?: { role?: unknown; durationSeconds?: unknown } }).from : undefined;
+  if (!changed || typeof from?.role !== 'string' || typeof from.durationSeconds !== 'number') return null;
+  return { by: changed.by, fromRole: from.role, fromDurationSeconds: from.durationSeconds };
 }

@@ -25,6 +25,11 @@ export interface RequestView {
   requiredGroups: string[];
   /** Bumped when what approvers are shown changes; votes on an older revision do not count. */
   revision: number;
+  /**
+   * Set once an approver narrowed the request while approving it (the newest such change): who,
+   * and what was asked before. `role` and `durationSeconds` above are what it is now.
+   */
+  changed: { by: string; fromRole: string; fromDurationSeconds: number } | null;
   decisions: DecisionView[];  // decisions on the current revision, oldest first
   createdAt: Date;
   pendingExpiresAt: Date | null;

@@ -10,6 +10,8 @@ export interface RequestForMessages {
   grant: Grant | null;
   /** Oldest first. */
   decisions: ShownDecision[];
+  /** The newest `request.changed` audit event's actor and data (an approver narrowed it), if any. */
+  changed: { by: string; data: unknown } | null;
   /** The request extends another, or another extends it: its access chain is worth reading. */
   chained: boolean;
   /**
@@ -26,6 +28,8 @@ const REQUEST_FOR_MESSAGES = `
          COALESCE((SELECT json_agg(json_build_object('approverSlackId', a.approver_slack_id, 'decision', a.decision, 'comment', a.comment,
                                                      'createdAt', a.created_at, 'approverGroups', a.approver_groups) ORDER BY a.created_at)
                      FROM approvals AS a WHERE a.request_id = r.id AND a.request_revision = r.revision), '[]') AS "decisions",
+         (SELECT json_build_object('by', e.actor, 'data', e.data) FROM audit_events AS e
+           WHERE e.request_id = r.id AND e.action = 'request.changed' ORDER BY e.seq DESC LIMIT 1) AS "changed",
          (r.extends_request_id IS NOT NULL OR EXISTS (SELECT 1 FROM access_requests AS x WHERE x.extends_request_id = r.id)) AS "chained",
          COALESCE((SELECT max(e.seq) FROM audit_events AS e WHERE e.request_id = r.id), 0) AS "eventSeq"
     FROM access_requests AS r LEFT JOIN grants AS g ON g.request_id = r.id
@@ -40,7 +44,7 @@ export async function readRequestForMessages(db: Database, requestId: string): P
   const { rows } = await db.pool.query<Record<string, unknown>>({ text: REQUEST_FOR_MESSAGES, values: [requestId], types: MODEL_TYPES });
   const row = rows[0];
   if (!row) return null;
-  const { decisions, chained, eventSeq, ...fields } = row as { decisions: Array<ShownDecision & { createdAt: string }>; chained: boolean; eventSeq: bigint };
+  const { decisions, changed, chained, eventSeq, ...fields } = row as { decisions: Array<ShownDecision & { createdAt: string }>; changed: { by: string; data: unknown } | null; chained: boolean; eventSeq: bigint };
   const grant = unprefixed<Grant>(fields, GRANT_PREFIX);
   const request = Object.fromEntries(Object.entries(fields).filter(([name]) => !name.startsWith(GRANT_PREFIX))) as unknown as AccessRequest;
   return {
@@ -48,6 +52,7 @@ export async function readRequestForMessages(db: Database, requestId: string): P
     grant: grant.id === null ? null : grant,
     // JSON carries the time as text.
     decisions: decisions.map((decision) => ({ ...decision, createdAt: new Date(decision.createdAt) })),
+    changed: changed ?? null,
     chained,
     eventSeq,
   };

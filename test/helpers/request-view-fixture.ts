@@ -20,6 +20,7 @@ export function requestView(overrides: Partial<RequestView> = {}): RequestView {
     state: 'pending',
     requiredApprovals: 1,
     revision: 1,
+    changed: null,
     decisions: [],
     createdAt: new Date('2024-05-01T10:00:00Z'),
     pendingExpiresAt: new Date('2024-05-01T11:00:00Z'),

@@ -2,8 +2,9 @@ import type { types } from '@slack/bolt';
 import { tallyVotes } from '../../domain/approval-tally.ts';
 import { formatDuration } from '../../domain/duration.ts';
 import { atSlackTime, countOf, escapeAndTruncate, groupMention, includingOneFrom, mention, slackDate } from '../mrkdwn.ts';
-import { ACTIVE_ACCESS_ACTIONS_BLOCK, approvalActionsBlockId, APPROVE, DENY, END_ACCESS } from './ids.ts';
+import { ACTIVE_ACCESS_ACTIONS_BLOCK, approvalActionsBlockId, APPROVE, APPROVE_WITH_CHANGES, DENY, END_ACCESS } from './ids.ts';
 import type { DecisionView, RequestView } from '../../services/request-view.ts';
+import { changeLine } from './change-line.ts';
 import type { SlackMessage } from './slack-message.ts';
 
 /**
@@ -94,8 +95,10 @@ function detailFields(view: RequestView): types.SectionBlock {
  */
 function reasonSection(view: RequestView): types.SectionBlock {
   const prefix = view.machine ? `*Task stated by machine \`${escapeAndTruncate(view.machine.id, MAX_NAME_SHOWN)}\`*\n` : '*Reason*\n';
-  const reason = view.reason.trim() === '' ? '—' : escapeAndTruncate(view.reason, MAX_SECTION_TEXT - prefix.length);
-  return { type: 'section', text: mrkdwn(prefix + reason) };
+  // Later approvers see that an approver narrowed it, and from what (the fields show what it is now).
+  const changed = changeLine(view);
+  const reason = view.reason.trim() === '' ? '—' : escapeAndTruncate(view.reason, MAX_SECTION_TEXT - prefix.length - changed.length);
+  return { type: 'section', text: mrkdwn(prefix + reason + changed) };
 }
 
 /** Who decided what, oldest first, and while pending how many approvals are still missing. */
@@ -259,6 +262,7 @@ function decisionButtons(requestId: string, revision: number): types.ActionsBloc
     block_id: approvalActionsBlockId(revision),
     elements: [
       { type: 'button', action_id: APPROVE, style: 'primary', text: { type: 'plain_text', text: 'Approve' }, value: requestId },
+      { type: 'button', action_id: APPROVE_WITH_CHANGES, text: { type: 'plain_text', text: 'Approve with changes…' }, value: requestId },
       { type: 'button', action_id: DENY, style: 'danger', text: { type: 'plain_text', text: 'Deny' }, value: requestId },
     ],
   };

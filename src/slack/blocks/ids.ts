@@ -7,10 +7,14 @@
 // Modals (view callback_id).
 export const REQUEST_MODAL = 'latch_request_modal';
 export const DENY_MODAL = 'latch_deny_modal';
+/** "Approve with changes": a shorter duration or a lesser role, then approve. */
+export const APPROVE_WITH_CHANGES_MODAL = 'latch_approve_with_changes_modal';
 
 // Buttons on messages (action_id); their value is the request id and nothing else.
 export const APPROVE = 'latch_approve';
 export const DENY = 'latch_deny';
+/** Opens the approve-with-changes modal; sits in the approval block, so it carries the revision shown. */
+export const APPROVE_WITH_CHANGES = 'latch_approve_with_changes';
 export const CANCEL = 'latch_cancel';
 /** Ends active access before its expiry: "I'm done" for the holder, "Revoke now" for an admin. */
 export const END_ACCESS = 'latch_end_access';
@@ -57,6 +61,28 @@ export const REQUEST_TICKET_BLOCK = 'latch_request_ticket';
 export const REQUEST_TICKET_ACTION = 'latch_request_ticket_input';
 export const REQUEST_START_BLOCK = 'latch_request_start';
 export const REQUEST_START_ACTION = 'latch_request_start_input';
+
+// The approve-with-changes modal's inputs.
+/**
+ * The modal's first block names the request revision the approver saw, as the approval buttons'
+ * block_id does; private_metadata stays the bare request id (what `latch audit verify` reads).
+ */
+export function changeShownBlockId(revision: number): string {
+  return `latch_change_shown:r${revision}`;
+}
+
+/** The revision a submitted approve-with-changes form was opened on, from its blocks' ids. */
+export function revisionOfChangeForm(blockIds: ReadonlyArray<string | undefined>): number | undefined {
+  for (const blockId of blockIds) {
+    const match = /^latch_change_shown:r(\d{1,9})$/.exec(blockId ?? '');
+    if (match) return Number(match[1]);
+  }
+  return undefined;
+}
+export const CHANGE_ROLE_BLOCK = 'latch_change_role';
+export const CHANGE_ROLE_ACTION = 'latch_change_role_select';
+export const CHANGE_DURATION_BLOCK = 'latch_change_duration';
+export const CHANGE_DURATION_ACTION = 'latch_change_duration_input';
 
 // The deny-reason modal's one input.
 export const DENY_REASON_BLOCK = 'latch_deny_reason';

@@ -4,6 +4,7 @@ import { formatDuration } from '../../domain/duration.ts';
 import { countOf, escapeAndTruncate, includingOneFrom, mention, slackDate } from '../mrkdwn.ts';
 import { ACTIVE_ACCESS_ACTIONS_BLOCK, CANCEL, END_ACCESS, EXTEND_ACCESS, REQUESTER_ACTIONS_BLOCK } from './ids.ts';
 import type { RequestView } from '../../services/request-view.ts';
+import { changeLine } from './change-line.ts';
 import type { SlackMessage } from './slack-message.ts';
 
 /**
@@ -43,7 +44,7 @@ export function outcomeNotice(view: RequestView): SlackMessage {
   const buttonsAbove = view.state === 'active' && !view.continuedUntil ? ['"I\'m done" and "Ask for more time" are on your request above.'] : isBookedAhead(view) ? ['"Cancel access" is on your request above.'] : [];
   return {
     text: `Your request for ${plainWhat(view)}: ${plainState(view)}`,
-    blocks: [section(`Your request for ${whatWasAsked(view)}:\n${whereItStands(view, 'notice')}`), context([requestDetails(view), ...buttonsAbove].join('\n'))],
+    blocks: [section(`Your request for ${whatWasAsked(view)}:\n${whereItStands(view, 'notice')}${changeLine(view)}`), context([requestDetails(view), ...buttonsAbove].join('\n'))],
   };
 }
 
@@ -172,3 +173,4 @@ function section(text: string): types.SectionBlock {
 function context(text: string): types.ContextBlock {
   return { type: 'context', elements: [{ type: 'mrkdwn', text }] };
 }
+

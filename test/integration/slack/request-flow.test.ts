@@ -4,6 +4,7 @@ import { expirePendingRequests } from '../../../src/services/expire-pending-requ
 import { sendReminders } from '../../../src/services/send-reminders.ts';
 import {
   APPROVE,
+  APPROVE_WITH_CHANGES,
   CANCEL,
   DENY,
   DENY_MODAL,
@@ -122,6 +123,7 @@ describe('/request-access', () => {
     expect(text(approval)).toContain('INC-42');
     expect(buttons(approval)).toEqual([
       expect.objectContaining({ action_id: APPROVE, value: id }),
+      expect.objectContaining({ action_id: APPROVE_WITH_CHANGES, value: id }),
       expect.objectContaining({ action_id: DENY, value: id }),
     ]);
     const confirmation = h.slack.callsTo('chat.postMessage').find((c) => c.args.channel === REQUESTER)!;
@@ -340,7 +342,7 @@ describe('approving and denying', () => {
     await h.slack.waitForCall('chat.update', (c) => c.args.channel === 'C0APPROVALS');
     expect(await state(id)).toBe('pending');
     expect(text(lastUpdateOf('C0APPROVALS'))).toContain('1 more approval needed');
-    expect(buttons(lastUpdateOf('C0APPROVALS')).map((b) => b.action_id)).toEqual([APPROVE, DENY]);
+    expect(buttons(lastUpdateOf('C0APPROVALS')).map((b) => b.action_id)).toEqual([APPROVE, APPROVE_WITH_CHANGES, DENY]);
 
     h.slack.reset();
     await h.click(APPROVER2, APPROVE, id);

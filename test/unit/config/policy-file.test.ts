@@ -103,7 +103,7 @@ describe('policy.example.yaml', () => {
       identity: { map: { U0SRELEAD1: 'sre_lead' }, from: 'email', template: '{localpart}', domains: ['example.com'], allowGuests: false },
       roles: [
         { id: 'read', maxDurationSeconds: 4 * HOUR },
-        { id: 'write', description: 'INSERT, UPDATE, DELETE', maxDurationSeconds: 1 * HOUR },
+        { id: 'write', description: 'INSERT, UPDATE, DELETE', maxDurationSeconds: 1 * HOUR, lesser: ['read'] },
       ],
       maxDurationSeconds: 4 * HOUR,
       requesters: { everyone: false, users: [], groups: ['S0ENGINEERS'] },
@@ -805,5 +805,23 @@ describe('identity', () => {
     ['    identity: { template: "{name}" }', 'resources[0].identity.template: may only use {email}, {localpart} and {domain} (line 9)'],
   ])('refuses %s', (line, problem) => {
     expect(parsePolicy(resource('postgres', line))).toEqual({ ok: false, problems: [problem] });
+  });
+});
+
+describe('lesser roles (approve with changes)', () => {
+  const withRoles = (...lines: string[]) => withLine(9, '    roles:', ...lines);
+
+  it('are kept as listed, once each', () => {
+    const [resource] = policyOf(withRoles('      - read', '      - id: write', '        lesser: [read, read]')).resources;
+    expect(resource!.roles).toEqual([{ id: 'read', maxDurationSeconds: 8 * HOUR }, { id: 'write', maxDurationSeconds: 8 * HOUR, lesser: ['read'] }]);
+  });
+
+  it.each([
+    ['a role the resource does not have', ['      - read', '      - id: write', '        lesser: [reed]'], '"reed" is not a role of this resource (roles: read, write)'],
+    ['the role itself', ['      - id: write', '        lesser: [write]'], '"write" is this role itself'],
+    ['a loop', ['      - id: read', '        lesser: [admin]', '      - id: write', '        lesser: [read]', '      - id: admin', '        lesser: [write]'], 'the roles must not form a loop'],
+    ['an empty list', ['      - read', '      - id: write', '        lesser: []'], 'must list at least one role, or leave lesser out'],
+  ])('refuse %s', (_what, lines, expected) => {
+    expect(problemsOf(withRoles(...lines)).join('\n')).toContain(expected);
   });
 });

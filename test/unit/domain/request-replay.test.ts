@@ -106,3 +106,25 @@ describe('replaying a request’s audit events against its rows', () => {
     expect(compareWithRows(replayRequest(verified), rows({ grant: { verifiedRevokedAt: null } }))).toEqual([expect.objectContaining({ table: 'grants', field: 'verifiedRevokedAt' })]);
   });
 });
+
+describe('an approver narrowing the request as they approve (request.changed)', () => {
+  const asked = { ...created, data: { ...(created.data as object), role: 'write', durationSeconds: 7200 } };
+  const changedHistory = [
+    asked,
+    event(1, 'U0APP', 'request.changed', { from: { role: 'write', durationSeconds: 7200 }, role: 'read', durationSeconds: 3600, revision: 2 }),
+    event(1, 'U0APP', 'approval.recorded', { decision: 'approve', comment: null, revision: 2 }),
+    ...history.slice(2),
+  ];
+  const changedRows = (request: Partial<StoredRequest> = {}) => {
+    const stored = rows({ request });
+    return { ...stored, approvals: stored.approvals.map((approval) => ({ ...approval, requestRevision: 2 })) };
+  };
+
+  it('expects the rows to hold the narrowed role and duration', () => {
+    expect(compareWithRows(replayRequest(changedHistory), changedRows())).toEqual([]);
+  });
+
+  it('reports a row widened back to what was asked', () => {
+    expect(compareWithRows(replayRequest(changedHistory), changedRows({ role: 'write', durationSeconds: 7200 })).map((m) => m.field).sort()).toEqual(['durationSeconds', 'role']);
+  });
+});

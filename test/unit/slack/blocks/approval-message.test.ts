@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { approvalMessage, grantFailedReply } from '../../../../src/slack/blocks/approval-message.ts';
-import { APPROVE, DENY, END_ACCESS, revisionOfApprovalBlock } from '../../../../src/slack/blocks/ids.ts';
+import { APPROVE, APPROVE_WITH_CHANGES, DENY, END_ACCESS, revisionOfApprovalBlock } from '../../../../src/slack/blocks/ids.ts';
 import {
   INJECTION,
   INJECTION_ESCAPED,
@@ -146,10 +146,11 @@ describe('approvalMessage: buttons', () => {
     ]);
   });
 
-  it('offers Approve and Deny whose value is the request id and nothing else', () => {
+  it('offers Approve, Approve with changes and Deny whose value is the request id and nothing else', () => {
     const [actions] = actionsOf(requestView());
     expect(actions?.elements).toEqual([
       expect.objectContaining({ type: 'button', action_id: APPROVE, style: 'primary', text: expect.objectContaining({ text: 'Approve' }), value: REQUEST_ID }),
+      expect.objectContaining({ type: 'button', action_id: APPROVE_WITH_CHANGES, text: expect.objectContaining({ text: 'Approve with changes…' }), value: REQUEST_ID }),
       expect.objectContaining({ type: 'button', action_id: DENY, style: 'danger', text: expect.objectContaining({ text: 'Deny' }), value: REQUEST_ID }),
     ]);
   });
