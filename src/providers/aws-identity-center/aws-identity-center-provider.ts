@@ -38,6 +38,7 @@ export interface AwsIdentityCenterDeps {
   ssoAdmin?: SSOAdminClient;
   identityStore?: IdentitystoreClient;
   sleep?: (ms: number) => Promise<void>;
+  /** The first wait between polls of a status (it doubles, up to 2 s). */
   pollIntervalMs?: number;
   /** How long grant and revoke wait for an assignment's status before a transient failure. */
   maxWaitMs?: number;
@@ -45,7 +46,9 @@ export interface AwsIdentityCenterDeps {
   visibilityChecks?: number;
 }
 
-const DEFAULT_POLL_INTERVAL_MS = 1_000;
+// AWS usually finishes an assignment in a second or two: poll soon, then less often.
+const DEFAULT_POLL_INTERVAL_MS = 250;
+const MAX_POLL_INTERVAL_MS = 2_000;
 const DEFAULT_MAX_WAIT_MS = 60_000;
 const DEFAULT_VISIBILITY_CHECKS = 5;
 /** SDK attempts per call (the first and its retries of throttling, 5xx and network errors). */
@@ -240,7 +243,7 @@ export class AwsIdentityCenterProvider implements AccessProvider {
       const held = await this.#holds(target, userId, 'revoke');
       if (!held.ok) return held;
       if (!held.value) return ok();
-      if (attempt < this.#visibilityChecks) await this.#sleep(this.#pollIntervalMs);
+      if (attempt < this.#visibilityChecks) await this.#sleep(Math.min(this.#pollIntervalMs * 2 ** (attempt - 1), MAX_POLL_INTERVAL_MS));
     }
     return transient(`revoke of ${grant.role} from ${grant.principal}: Identity Center reported the deletion done, but still lists the assignment; will retry`);
   }
@@ -255,12 +258,15 @@ export class AwsIdentityCenterProvider implements AccessProvider {
     const what = operation === 'grant' ? `grant of ${grant.role} to ${grant.principal}` : `revoke of ${grant.role} from ${grant.principal}`;
     let status = first;
     let waited = 0;
+    let polls = 0;
     while (status?.Status === 'IN_PROGRESS') {
       const requestId = status.RequestId;
       if (!requestId) return transient(`${what}: Identity Center gave no request id to follow; will retry`);
       if (waited >= this.#maxWaitMs) return transient(`${what}: still in progress after ${Math.round(waited / 1000)} s; will retry`);
-      await this.#sleep(this.#pollIntervalMs);
-      waited += this.#pollIntervalMs;
+      const interval = Math.min(this.#pollIntervalMs * 2 ** polls, MAX_POLL_INTERVAL_MS);
+      await this.#sleep(interval);
+      waited += interval;
+      polls++;
       try {
         status = await describe(requestId);
       } catch (error) {
