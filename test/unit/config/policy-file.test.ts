@@ -66,7 +66,7 @@ describe('policy.example.yaml', () => {
       ['oncall-admins', 'slack-usergroup'],
       ['aws-prod-admin', 'webhook'],
     ]);
-    expect(PROVIDER_DEFINITIONS.map((definition) => definition.type)).toEqual(['postgres', 'mysql', 'slack-usergroup', 'webhook']);
+    expect(PROVIDER_DEFINITIONS.map((definition) => definition.type)).toEqual(['postgres', 'mysql', 'slack-usergroup', 'webhook', 'aws-identity-center']);
   });
 
   it('shows a mysql resource, commented out, that is valid once uncommented', () => {
@@ -371,7 +371,7 @@ describe('a refused policy', () => {
     [
       'an unknown provider type',
       withLine(7, '    provider:', '      type: ftp'),
-      ['resources[0].provider.type: must be one of postgres, mysql, slack-usergroup, webhook (line 8)'],
+      ['resources[0].provider.type: must be one of postgres, mysql, slack-usergroup, webhook, aws-identity-center (line 8)'],
     ],
     [
       'provider settings that are not a mapping',
@@ -381,7 +381,7 @@ describe('a refused policy', () => {
     [
       'a provider without its type',
       withLine(7, '    provider:', '      settings: { secretEnv: HOOK_SECRET }'),
-      ['resources[0].provider.type: must be one of postgres, mysql, slack-usergroup, webhook (line 7)'],
+      ['resources[0].provider.type: must be one of postgres, mysql, slack-usergroup, webhook, aws-identity-center (line 7)'],
     ],
     [
       'a postgres provider without its connection string variable',
@@ -636,7 +636,7 @@ describe('a refused policy', () => {
     expect(problemsOf(text)).toEqual([
       `resources[0].approvers.users[0]: ${USER_ID_MESSAGE} (line 6)`,
       `resources[1].id: ${ID_MESSAGE} (line 9)`,
-      'resources[1].provider.type: must be one of postgres, mysql, slack-usergroup, webhook (line 11)',
+      'resources[1].provider.type: must be one of postgres, mysql, slack-usergroup, webhook, aws-identity-center (line 11)',
       'resources[1].maxDuration: "forever" is not a duration: use forms like 30m, 2h, 1d or 1h30m (line 14)',
     ]);
   });
