@@ -72,8 +72,8 @@ describe('policy.example.yaml', () => {
   it('shows a mysql resource, commented out, that is valid once uncommented', () => {
     const start = text.indexOf('  # - id: orders-db');
     expect(start).toBeGreaterThan(0);
-    const uncommented = text
-      .slice(start)
+    // Up to the blank line that ends it: another commented-out example follows.
+    const uncommented = (text.slice(start).split('\n\n')[0] ?? '')
       .split('\n')
       .map((line) => line.replace(/^  # ?/, '  '))
       .join('\n');
@@ -81,6 +81,27 @@ describe('policy.example.yaml', () => {
     expect(policy.resources[0]?.provider).toEqual({
       type: 'mysql',
       settings: { dialect: 'mariadb', connectionStringEnv: 'PROD_MYSQL_ADMIN_URL', accountHost: '%', roles: { read: 'orders_read' }, terminateSessions: true },
+    });
+  });
+
+  it('shows an aws-identity-center resource, commented out, that is valid once uncommented', () => {
+    const start = text.indexOf('  # - id: aws-prod');
+    expect(start).toBeGreaterThan(0);
+    const uncommented = text
+      .slice(start)
+      .split('\n')
+      .map((line) => line.replace(/^  # ?/, '  '))
+      .join('\n');
+    const policy = policyOf(`defaults:\n  approvalChannel: C0APPROVALS\nresources:\n${uncommented}`);
+    expect(policy.resources[0]?.provider).toEqual({
+      type: 'aws-identity-center',
+      settings: {
+        region: 'eu-west-1',
+        instanceArn: 'arn:aws:sso:::instance/ssoins-1111222233334444',
+        identityStoreId: 'd-1234567890',
+        matchUserBy: 'email',
+        roles: { admin: { accountId: '111122223333', permissionSetArn: 'arn:aws:sso:::permissionSet/ssoins-1111222233334444/ps-1111222233334444' } },
+      },
     });
   });
 
