@@ -12,8 +12,8 @@ import type { AddressInfo } from 'node:net';
  *
  * Creating and deleting an account assignment are asynchronous as in AWS: the call answers
  * IN_PROGRESS with a request id, and the change happens when a later Describe…Status answers
- * SUCCEEDED (after `progressPolls` polls) or FAILED. Tests can make it throttle, report a FAILED
- * status, and lag: ListAccountAssignments then shows a change only after `listLag` more listings.
+ * SUCCEEDED (after `progressPolls` polls) or FAILED. Tests can make it throttle, answer
+ * ConflictException, report a FAILED status, and lag: ListAccountAssignments then shows a change only after `listLag` more listings.
  */
 
 interface FakeUser {
@@ -72,6 +72,7 @@ export class FakeAwsIdentityCenter {
   readonly #operations = new Map<string, Operation>();
   #throttleNext = 0;
   #failNext: string | undefined;
+  #conflictNext = false;
   readonly #server: Server;
   #url = '';
 
@@ -119,6 +120,11 @@ export class FakeAwsIdentityCenter {
   /** The next create or delete ends FAILED with this reason. */
   failNextOperation(reason: string): void {
     this.#failNext = reason;
+  }
+
+  /** The next create or delete answers ConflictException, as AWS does while another change of the assignment runs. */
+  conflictNextOperation(): void {
+    this.#conflictNext = true;
   }
 
   async close(): Promise<void> {
@@ -182,6 +188,10 @@ export class FakeAwsIdentityCenter {
       case 'CreateAccountAssignment':
       case 'DeleteAccountAssignment': {
         const key = this.#validAssignment(body);
+        if (this.#conflictNext) {
+          this.#conflictNext = false;
+          throw new AwsError(409, 'ConflictException', 'an operation on this assignment is in progress');
+        }
         const kind = operation === 'CreateAccountAssignment' ? 'create' : 'delete';
         const requestId = randomUUID();
         const op: Operation = { requestId, kind, key, pollsLeft: this.progressPolls, status: 'IN_PROGRESS', body };

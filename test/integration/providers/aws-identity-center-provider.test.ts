@@ -91,6 +91,19 @@ describe('aws-identity-center provider against the fake SSO Admin and Identity S
     expect(aws.hasAssignment(ACCOUNT, admin, aliceId)).toBe(false);
   });
 
+  it('gives a transient failure while another change of the assignment runs, or one stays IN_PROGRESS too long, then succeeds on retry', async () => {
+    const provider = build({}, { maxWaitMs: 5 });
+    const grant = grantOf('alice');
+    aws.conflictNextOperation();
+    expect(await provider.grant(grant)).toEqual({ ok: false, failure: { kind: 'transient', message: expect.stringContaining('ConflictException') } });
+    aws.progressPolls = 1_000;
+    expect(await provider.grant(grant)).toEqual({ ok: false, failure: { kind: 'transient', message: expect.stringContaining('still in progress') } });
+    aws.progressPolls = 1;
+    expect(await provider.grant(grant)).toEqual({ ok: true, value: undefined });
+    expect(aws.hasAssignment(ACCOUNT, admin, aliceId)).toBe(true);
+    expect(await provider.revoke(grant)).toEqual({ ok: true, value: undefined });
+  });
+
   it('verifies a revocation against the listing: a lagging listing is waited for, one that never catches up is a transient failure', async () => {
     const provider = build({}, { visibilityChecks: 4 });
     const grant = grantOf('alice');
