@@ -108,8 +108,13 @@ export class AwsIdentityCenterProvider implements AccessProvider {
     const target = this.#target(grant.role);
     if (!target) return this.#unknownRole(grant.role);
     const user = await this.#userId(grant.principal, 'revoke');
-    // A user gone from the identity store holds nothing: Identity Center deletes its assignments.
-    if (!user.ok) return user.unknown ? ok() : user.result;
+    // Not "already gone": a user whose userName or email changed since the grant is still assigned
+    // under its UserId, and only a person can tell a renamed user from a deleted one.
+    if (!user.ok) {
+      return user.unknown
+        ? permanent(`revoke of ${grant.role} from ${grant.principal}: the identity store no longer finds this user (renamed or deleted?); remove its assignment by hand, or map it in settings.users`)
+        : user.result;
+    }
     const held = await this.#holds(target, user.userId, 'revoke');
     if (!held.ok) return held;
     if (held.value) {
@@ -135,7 +140,7 @@ export class AwsIdentityCenterProvider implements AccessProvider {
     const target = this.#target(grant.role);
     if (!target) return this.#unknownRole(grant.role);
     const user = await this.#userId(grant.principal, 'check');
-    if (!user.ok) return user.unknown ? ok(false) : user.result;
+    if (!user.ok) return user.result;
     return this.#holds(target, user.userId, 'check');
   }
 
