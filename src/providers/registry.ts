@@ -1,5 +1,6 @@
 import type { Policy, ProviderSettings } from '../domain/policy.ts';
 import { tracedProvider } from '../observability/provider-spans.ts';
+import { awsIdentityCenterProvider } from './aws-identity-center/definition.ts';
 import { mysqlProvider } from './mysql/definition.ts';
 import { postgresProvider } from './postgres/definition.ts';
 import type { AccessProvider, ProviderDefinition, ProviderGuard } from './provider.ts';
@@ -16,6 +17,7 @@ export const PROVIDER_DEFINITIONS: readonly ProviderDefinition[] = [
   mysqlProvider,
   slackUsergroupProvider,
   webhookProvider,
+  awsIdentityCenterProvider,
 ];
 
 /** The definition of a provider type, or undefined for a type Latch does not have. */

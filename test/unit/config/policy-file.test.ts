@@ -66,11 +66,26 @@ describe('policy.example.yaml', () => {
       ['oncall-admins', 'slack-usergroup'],
       ['aws-prod-admin', 'webhook'],
     ]);
-    expect(PROVIDER_DEFINITIONS.map((definition) => definition.type)).toEqual(['postgres', 'mysql', 'slack-usergroup', 'webhook']);
+    expect(PROVIDER_DEFINITIONS.map((definition) => definition.type)).toEqual(['postgres', 'mysql', 'slack-usergroup', 'webhook', 'aws-identity-center']);
   });
 
   it('shows a mysql resource, commented out, that is valid once uncommented', () => {
     const start = text.indexOf('  # - id: orders-db');
+    expect(start).toBeGreaterThan(0);
+    // Up to the blank line that ends it: another commented-out example follows.
+    const uncommented = (text.slice(start).split('\n\n')[0] ?? '')
+      .split('\n')
+      .map((line) => line.replace(/^  # ?/, '  '))
+      .join('\n');
+    const policy = policyOf(`defaults:\n  approvalChannel: C0APPROVALS\nresources:\n${uncommented}`);
+    expect(policy.resources[0]?.provider).toEqual({
+      type: 'mysql',
+      settings: { dialect: 'mariadb', connectionStringEnv: 'PROD_MYSQL_ADMIN_URL', accountHost: '%', roles: { read: 'orders_read' }, terminateSessions: true },
+    });
+  });
+
+  it('shows an aws-identity-center resource, commented out, that is valid once uncommented', () => {
+    const start = text.indexOf('  # - id: aws-prod');
     expect(start).toBeGreaterThan(0);
     const uncommented = text
       .slice(start)
@@ -79,8 +94,14 @@ describe('policy.example.yaml', () => {
       .join('\n');
     const policy = policyOf(`defaults:\n  approvalChannel: C0APPROVALS\nresources:\n${uncommented}`);
     expect(policy.resources[0]?.provider).toEqual({
-      type: 'mysql',
-      settings: { dialect: 'mariadb', connectionStringEnv: 'PROD_MYSQL_ADMIN_URL', accountHost: '%', roles: { read: 'orders_read' }, terminateSessions: true },
+      type: 'aws-identity-center',
+      settings: {
+        region: 'eu-west-1',
+        instanceArn: 'arn:aws:sso:::instance/ssoins-1111222233334444',
+        identityStoreId: 'd-1234567890',
+        matchUserBy: 'email',
+        roles: { admin: { accountId: '111122223333', permissionSetArn: 'arn:aws:sso:::permissionSet/ssoins-1111222233334444/ps-1111222233334444' } },
+      },
     });
   });
 
@@ -371,7 +392,7 @@ describe('a refused policy', () => {
     [
       'an unknown provider type',
       withLine(7, '    provider:', '      type: ftp'),
-      ['resources[0].provider.type: must be one of postgres, mysql, slack-usergroup, webhook (line 8)'],
+      ['resources[0].provider.type: must be one of postgres, mysql, slack-usergroup, webhook, aws-identity-center (line 8)'],
     ],
     [
       'provider settings that are not a mapping',
@@ -381,7 +402,7 @@ describe('a refused policy', () => {
     [
       'a provider without its type',
       withLine(7, '    provider:', '      settings: { secretEnv: HOOK_SECRET }'),
-      ['resources[0].provider.type: must be one of postgres, mysql, slack-usergroup, webhook (line 7)'],
+      ['resources[0].provider.type: must be one of postgres, mysql, slack-usergroup, webhook, aws-identity-center (line 7)'],
     ],
     [
       'a postgres provider without its connection string variable',
@@ -636,7 +657,7 @@ describe('a refused policy', () => {
     expect(problemsOf(text)).toEqual([
       `resources[0].approvers.users[0]: ${USER_ID_MESSAGE} (line 6)`,
       `resources[1].id: ${ID_MESSAGE} (line 9)`,
-      'resources[1].provider.type: must be one of postgres, mysql, slack-usergroup, webhook (line 11)',
+      'resources[1].provider.type: must be one of postgres, mysql, slack-usergroup, webhook, aws-identity-center (line 11)',
       'resources[1].maxDuration: "forever" is not a duration: use forms like 30m, 2h, 1d or 1h30m (line 14)',
     ]);
   });
