@@ -16,6 +16,7 @@ import {
   type ProviderFactory,
   type ProviderGrant,
   type ProviderResult,
+  type RevocationCheck,
 } from '../provider.ts';
 import { classifyAwsError } from './failures.ts';
 import { parseAwsIdentityCenterSettings, type AccountAssignmentTarget, type AwsIdentityCenterSettings } from './settings.ts';
@@ -142,6 +143,17 @@ export class AwsIdentityCenterProvider implements AccessProvider {
     const user = await this.#userId(grant.principal, 'check');
     if (!user.ok) return user.result;
     return this.#holds(target, user.userId, 'check');
+  }
+
+  /**
+   * After a revocation: the account assignment is no longer listed for the user. Sessions already
+   * started from it keep their credentials until they expire (README.md): that is the effective
+   * end this cannot see.
+   */
+  async verifyRevoked(grant: ProviderGrant): Promise<ProviderResult<RevocationCheck>> {
+    const held = await this.check(grant);
+    if (!held.ok) return held;
+    return ok(held.value ? { gone: false, remains: `${grant.principal} still has the account assignment` } : { gone: true });
   }
 
   /** The users assigned the role's permission set in its account (assignments to groups are not people: left out). */
