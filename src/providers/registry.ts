@@ -1,4 +1,5 @@
 import type { Policy, ProviderSettings } from '../domain/policy.ts';
+import { githubTeamProvider } from './github-team/definition.ts';
 import { tracedProvider } from '../observability/provider-spans.ts';
 import { mysqlProvider } from './mysql/definition.ts';
 import { postgresProvider } from './postgres/definition.ts';
@@ -16,6 +17,7 @@ export const PROVIDER_DEFINITIONS: readonly ProviderDefinition[] = [
   mysqlProvider,
   slackUsergroupProvider,
   webhookProvider,
+  githubTeamProvider,
 ];
 
 /** The definition of a provider type, or undefined for a type Latch does not have. */
