@@ -44,6 +44,8 @@ export class FakeGithub {
   /** Every request, as `METHOD /path` (the path with its query string). */
   readonly requests: string[] = [];
   readonly #failures: InjectedFailure[] = [];
+  /** When set, DELETE answers 204 but keeps the membership (a removal that did not happen). */
+  ignoreRemovals = false;
 
   private constructor(
     private readonly server: Server,
@@ -155,7 +157,7 @@ export class FakeGithub {
         return send(200, this.#membership(state));
       }
       case 'delete /orgs/{org}/teams/{team_slug}/memberships/{username}':
-        team?.members.delete(username!.toLowerCase());
+        if (!this.ignoreRemovals) team?.members.delete(username!.toLowerCase());
         return send(204);
       default:
         this.violations.push(`${method.toUpperCase()} ${route.template} is not one the fake serves`);

@@ -90,6 +90,10 @@ export class GithubTeamProvider implements AccessProvider {
           request: { signal },
         }),
       );
+      // Verified, not assumed: a revocation GitHub reports done while the membership remains is retried.
+      if ((await this.#membership(team, login)) !== 'none') {
+        throw new OperationFailed({ kind: 'transient', message: `GitHub accepted the removal but ${login} is still in ${this.#where(team)}` });
+      }
     });
   }
 

@@ -62,6 +62,19 @@ describe('github-team provider', () => {
     expect(github.isActiveMember('release', 'latecomer')).toBe(false);
   });
 
+  it('verifies a revocation: a removal GitHub reports done while the membership remains is a transient failure', async () => {
+    const grant = grantFor('alice');
+    expect((await provider.grant(grant)).ok).toBe(true);
+    github.ignoreRemovals = true;
+    try {
+      expect(await provider.revoke(grant)).toEqual({ ok: false, failure: { kind: 'transient', message: expect.stringContaining('is still in') } });
+    } finally {
+      github.ignoreRemovals = false;
+    }
+    expect(await provider.revoke(grant)).toEqual({ ok: true, value: undefined });
+    expect(github.isActiveMember('release', 'alice')).toBe(false);
+  });
+
   it('refuses a team synced with an identity provider, and changes nothing', async () => {
     const before = github.requests.length;
     const result = await provider.grant(grantFor('alice', 'synced'));
