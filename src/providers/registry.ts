@@ -1,6 +1,7 @@
 import type { Policy, ProviderSettings } from '../domain/policy.ts';
 import { tracedProvider } from '../observability/provider-spans.ts';
 import { awsIdentityCenterProvider } from './aws-identity-center/definition.ts';
+import { githubTeamProvider } from './github-team/definition.ts';
 import { mysqlProvider } from './mysql/definition.ts';
 import { postgresProvider } from './postgres/definition.ts';
 import type { AccessProvider, ProviderDefinition, ProviderGuard } from './provider.ts';
@@ -18,6 +19,7 @@ export const PROVIDER_DEFINITIONS: readonly ProviderDefinition[] = [
   slackUsergroupProvider,
   webhookProvider,
   awsIdentityCenterProvider,
+  githubTeamProvider,
 ];
 
 /** The definition of a provider type, or undefined for a type Latch does not have. */

@@ -66,7 +66,7 @@ describe('policy.example.yaml', () => {
       ['oncall-admins', 'slack-usergroup'],
       ['aws-prod-admin', 'webhook'],
     ]);
-    expect(PROVIDER_DEFINITIONS.map((definition) => definition.type)).toEqual(['postgres', 'mysql', 'slack-usergroup', 'webhook', 'aws-identity-center']);
+    expect(PROVIDER_DEFINITIONS.map((definition) => definition.type)).toEqual(['postgres', 'mysql', 'slack-usergroup', 'webhook', 'aws-identity-center', 'github-team']);
   });
 
   it('shows a mysql resource, commented out, that is valid once uncommented', () => {
@@ -102,6 +102,20 @@ describe('policy.example.yaml', () => {
         matchUserBy: 'email',
         roles: { admin: { accountId: '111122223333', permissionSetArn: 'arn:aws:sso:::permissionSet/ssoins-1111222233334444/ps-1111222233334444' } },
       },
+    });
+  });
+  it('shows a github-team resource, commented out, that is valid once uncommented', () => {
+    const start = text.indexOf('  # - id: release-managers');
+    expect(start).toBeGreaterThan(0);
+    const uncommented = text
+      .slice(start, text.indexOf('\n\n', start))
+      .split('\n')
+      .map((line) => line.replace(/^  # ?/, '  '))
+      .join('\n');
+    const policy = policyOf(`defaults:\n  approvalChannel: C0APPROVALS\nresources:\n${uncommented}`);
+    expect(policy.resources[0]?.provider).toEqual({
+      type: 'github-team',
+      settings: { org: 'example-org', team: 'release-managers', tokenEnv: 'GITHUB_TEAMS_TOKEN' },
     });
   });
 
@@ -392,7 +406,7 @@ describe('a refused policy', () => {
     [
       'an unknown provider type',
       withLine(7, '    provider:', '      type: ftp'),
-      ['resources[0].provider.type: must be one of postgres, mysql, slack-usergroup, webhook, aws-identity-center (line 8)'],
+      ['resources[0].provider.type: must be one of postgres, mysql, slack-usergroup, webhook, aws-identity-center, github-team (line 8)'],
     ],
     [
       'provider settings that are not a mapping',
@@ -402,7 +416,7 @@ describe('a refused policy', () => {
     [
       'a provider without its type',
       withLine(7, '    provider:', '      settings: { secretEnv: HOOK_SECRET }'),
-      ['resources[0].provider.type: must be one of postgres, mysql, slack-usergroup, webhook, aws-identity-center (line 7)'],
+      ['resources[0].provider.type: must be one of postgres, mysql, slack-usergroup, webhook, aws-identity-center, github-team (line 7)'],
     ],
     [
       'a postgres provider without its connection string variable',
@@ -657,7 +671,7 @@ describe('a refused policy', () => {
     expect(problemsOf(text)).toEqual([
       `resources[0].approvers.users[0]: ${USER_ID_MESSAGE} (line 6)`,
       `resources[1].id: ${ID_MESSAGE} (line 9)`,
-      'resources[1].provider.type: must be one of postgres, mysql, slack-usergroup, webhook, aws-identity-center (line 11)',
+      'resources[1].provider.type: must be one of postgres, mysql, slack-usergroup, webhook, aws-identity-center, github-team (line 11)',
       'resources[1].maxDuration: "forever" is not a duration: use forms like 30m, 2h, 1d or 1h30m (line 14)',
     ]);
   });

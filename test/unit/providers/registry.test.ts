@@ -13,7 +13,7 @@ const services = { locks: { withLock: <T>(_key: string, work: () => Promise<T>) 
 describe('provider registry', () => {
   it('lists one definition per provider type, each in a folder of its name with its README', () => {
     const types = PROVIDER_DEFINITIONS.map((definition) => definition.type);
-    expect(types).toEqual(['postgres', 'mysql', 'slack-usergroup', 'webhook', 'aws-identity-center']);
+    expect(types).toEqual(['postgres', 'mysql', 'slack-usergroup', 'webhook', 'aws-identity-center', 'github-team']);
     for (const type of types) {
       const folder = fileURLToPath(new URL(`../../../src/providers/${type}/`, import.meta.url));
       expect(existsSync(`${folder}definition.ts`), `src/providers/${type}/definition.ts`).toBe(true);
