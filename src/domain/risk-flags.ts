@@ -6,7 +6,8 @@
  * usual, the signals that need it stay silent rather than flag everyone.
  */
 
-export type RiskSignal = 'first-request' | 'unusual-hours' | 'long-duration' | 'request-burst' | 'recent-denial' | 'recent-break-glass';
+export const RISK_SIGNALS = ['first-request', 'unusual-hours', 'long-duration', 'request-burst', 'recent-denial', 'recent-break-glass'] as const;
+export type RiskSignal = (typeof RISK_SIGNALS)[number];
 
 export interface RiskFlag {
   signal: RiskSignal;

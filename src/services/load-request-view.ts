@@ -3,7 +3,8 @@ import { findResource, type Policy } from '../domain/policy.ts';
 import type { Database } from '../store/database.ts';
 import { readRequestForMessages } from '../store/request-reads.ts';
 import { findAccessChain, isLiveGrant, type ChainedRequest } from './access-chain.ts';
-import type { RequestView } from './request-view.ts';
+import type { RequestView, RiskFlagView } from './request-view.ts';
+import { z } from 'zod';
 
 /** Where a request's messages live in Slack, so they can be updated in place. */
 export interface MessageLocations {
@@ -75,6 +76,7 @@ export async function loadRequestView(db: Database, policy: Policy, requestId: s
       : null,
     continuedUntil: continuedUntil(chain, request.id),
     escalatedTo: request.escalatedAt ? (findResource(policy, request.resourceId)?.reminders?.escalateTo ?? []) : [],
+    riskFlags: storedRiskFlags(request.riskFlags),
     breakGlass: request.breakGlass ? { reviewDueAt: request.reviewDueAt, reviewedBy: request.reviewedBySlackId, reviewedAt: request.reviewedAt } : null,
   };
   return {
@@ -98,4 +100,12 @@ function continuedUntil(chain: ChainedRequest[], requestId: string): Date | null
     .filter((request) => request.extendsRequestId !== null && request.createdAt >= self.createdAt && request.id !== requestId && isLiveGrant(request.grant))
     .map((request) => request.grant!.expiresAt!.getTime());
   return ends.length > 0 ? new Date(Math.max(...ends)) : null;
+}
+
+const storedRiskFlagsSchema = z.array(z.object({ signal: z.string(), explanation: z.string() }));
+
+/** The flags stored with the request; a row that holds anything else shows none rather than fail the message. */
+function storedRiskFlags(stored: unknown): RiskFlagView[] {
+  const parsed = storedRiskFlagsSchema.safeParse(stored);
+  return parsed.success ? parsed.data : [];
 }
