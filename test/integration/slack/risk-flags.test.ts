@@ -87,6 +87,9 @@ describe('risk flags on the approval card', () => {
     await h.click(APPROVER2, 'latch_approve', flagged.id);
     await waitFor(async () => (await stateOf(h!, flagged.id)) !== 'pending');
     expect(await stateOf(h, flagged.id)).not.toBe('denied');
+    // Audited with the decision: what the approvers weighed.
+    const approved = await h.db.auditEvent.findFirstOrThrow({ where: { requestId: flagged.id, action: 'request.approved' } });
+    expect((approved.data as { riskFlags: Array<{ signal: string }> }).riskFlags.map((flag) => flag.signal)).toEqual(['first-request']);
 
     // The same person again, now with history: nothing unusual, one approval is enough.
     const usual = await ask(h);
