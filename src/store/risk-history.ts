@@ -3,37 +3,37 @@ import type { SqlTransaction } from './sql-transaction.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
 
-const ASKED_BEFORE = `
-  SELECT EXISTS (SELECT 1 FROM access_requests WHERE requester_slack_id = $1 AND resource_id = $2) AS asked`;
+// One round trip for the three things the rules need. Requests for more time are left out of the
+// role's durations: their duration is added to access already held. The caps are far above what
+// a person makes in the lookback; they bound the read whatever the table holds.
+const RISK_HISTORY = `
+  SELECT EXISTS (SELECT 1 FROM access_requests WHERE requester_slack_id = $1 AND resource_id = $2) AS "askedBefore",
+         COALESCE((SELECT json_agg(json_build_object('resourceId', resource_id, 'role', role, 'createdAt', created_at,
+                                                    'denied', state::text = 'denied', 'breakGlass', break_glass))
+                     FROM (SELECT * FROM access_requests WHERE requester_slack_id = $1 AND created_at >= $4::timestamptz
+                            ORDER BY created_at DESC LIMIT 500) AS mine), '[]'::json) AS "recentRequests",
+         COALESCE((SELECT array_agg(duration_seconds)
+                     FROM (SELECT duration_seconds FROM access_requests
+                            WHERE resource_id = $2 AND role = $3 AND extends_request_id IS NULL AND created_at >= $4::timestamptz
+                            ORDER BY created_at DESC LIMIT 1000) AS role_requests), '{}'::int[]) AS "roleDurations"`;
 
-const RECENT_REQUESTS = `
-  SELECT resource_id AS "resourceId", role, created_at AS "createdAt", state::text = 'denied' AS denied, break_glass AS "breakGlass"
-    FROM access_requests
-   WHERE requester_slack_id = $1 AND created_at >= $2::timestamptz
-   ORDER BY created_at DESC
-   LIMIT 500`;
-
-// Requests for more time are left out: their duration is added to access already held.
-const ROLE_DURATIONS = `
-  SELECT duration_seconds AS "durationSeconds"
-    FROM access_requests
-   WHERE resource_id = $1 AND role = $2 AND extends_request_id IS NULL AND created_at >= $3::timestamptz
-   ORDER BY created_at DESC
-   LIMIT 1000`;
+interface RiskHistoryRow {
+  askedBefore: boolean;
+  recentRequests: Array<Omit<PastRequest, 'createdAt'> & { createdAt: string }>;
+  roleDurations: number[];
+}
 
 /**
  * What the risk rules judge a new request against (domain/risk-flags.ts), read in the caller's
  * transaction before the request is inserted, so the request never counts itself. Bounded: at
- * most the last RISK_LOOKBACK_DAYS, and a cap on rows that no real person reaches.
+ * most the last RISK_LOOKBACK_DAYS.
  */
 export async function loadRiskHistory(tx: SqlTransaction, request: { requesterId: string; resourceId: string; role: string }, now: Date): Promise<RiskHistory> {
   const since = new Date(now.getTime() - RISK_LOOKBACK_DAYS * DAY_MS);
-  const [asked] = await tx.rows<{ asked: boolean }>(ASKED_BEFORE, [request.requesterId, request.resourceId]);
-  const recent = await tx.rows<PastRequest>(RECENT_REQUESTS, [request.requesterId, since]);
-  const durations = await tx.rows<{ durationSeconds: number }>(ROLE_DURATIONS, [request.resourceId, request.role, since]);
+  const [row] = await tx.rows<RiskHistoryRow>(RISK_HISTORY, [request.requesterId, request.resourceId, request.role, since]);
   return {
-    askedForResourceBefore: asked?.asked === true,
-    recentRequests: recent.map((row) => ({ ...row, createdAt: new Date(row.createdAt) })),
-    roleDurationsSeconds: durations.map((row) => Number(row.durationSeconds)),
+    askedForResourceBefore: row?.askedBefore === true,
+    recentRequests: (row?.recentRequests ?? []).map((past) => ({ ...past, createdAt: new Date(past.createdAt) })),
+    roleDurationsSeconds: (row?.roleDurations ?? []).map(Number),
   };
 }
