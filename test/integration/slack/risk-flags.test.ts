@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ResourcePolicy } from '../../../src/domain/policy.ts';
+import { LatchMetrics } from '../../../src/metrics/latch-metrics.ts';
 import { LatchHarness } from '../../helpers/latch-harness.ts';
 import { testPolicy, testResource } from '../../helpers/test-policy.ts';
 
@@ -54,8 +55,9 @@ async function askedBefore(harness: LatchHarness): Promise<void> {
 const stateOf = async (harness: LatchHarness, id: string) => (await harness.db.accessRequest.findUniqueOrThrow({ where: { id } })).state;
 
 describe('risk flags on the approval card', () => {
-  it("shows a first request's flag with its explanation, and records it with the request and its audit event", async () => {
-    h = await LatchHarness.start(testPolicy());
+  it("shows a first request's flag with its explanation, records it with the request and its audit event, and counts it", async () => {
+    const metrics = new LatchMetrics({ db: { pool: { query: async () => ({ rows: [] }) } as never }, queues: [] });
+    h = await LatchHarness.start(testPolicy(), { metrics });
     const { id, card } = await ask(h);
     expect(card).toContain('Risk flags (1)');
     expect(card).toContain('first-request');
@@ -64,6 +66,9 @@ describe('risk flags on the approval card', () => {
     expect(stored.riskFlags).toEqual([{ signal: 'first-request', explanation: 'First request for this resource by this person.' }]);
     const created = await h.db.auditEvent.findFirstOrThrow({ where: { requestId: id, action: 'request.created' } });
     expect((created.data as { riskFlags: unknown }).riskFlags).toEqual(stored.riskFlags);
+    const scraped = (await metrics.scrape()).body;
+    expect(scraped).toContain('latch_risk_flags_total{signal="first-request"} 1');
+    expect(scraped).toContain('latch_risk_flags_total{signal="recent-denial"} 0');
   });
 
   it('shows no flags for a request like the ones the person made before', async () => {
