@@ -167,6 +167,7 @@ const approversSchema = z.strictObject(
     groups: z.array(groupId).default([]),
     required: approvalCount.optional(),
     oneFrom: z.array(groupId).default([]),
+    oneMoreWhenFlagged: z.boolean({ error: 'must be true or false' }).default(false),
     machines: noMachines('approve'),
   },
   whenMissing('list who may approve, with users and/or groups'),
@@ -634,12 +635,12 @@ function resolveApprovers({ approvers }: ResourceInput, { defaults, report }: Re
   const distinctUsers = new Set(users).size;
   if (users.length === 0 && groups.length === 0) {
     report(['approvers'], 'must list at least one user or group who may approve');
-  } else if (groups.length === 0 && required > distinctUsers) {
+  } else if (groups.length === 0 && required + (approvers.oneMoreWhenFlagged ? 1 : 0) > distinctUsers) {
     // Group sizes are only known at run time; a short list of named users is known now.
     const own = approvers.required !== undefined;
     report(
       own ? ['approvers', 'required'] : ['approvers'],
-      `needs ${plural(required, 'approval')}${own ? '' : ' (from defaults.approvals)'} but lists only ` +
+      `needs ${plural(required, 'approval')}${own ? '' : ' (from defaults.approvals)'}${approvers.oneMoreWhenFlagged ? ' and one more when a risk flag is raised (oneMoreWhenFlagged)' : ''} but lists only ` +
         `${plural(distinctUsers, 'user')} and no groups, so no request could ever be approved: ` +
         `add approvers or ${own ? 'lower required' : 'set approvers.required on this resource'}`,
     );
@@ -649,7 +650,7 @@ function resolveApprovers({ approvers }: ResourceInput, { defaults, report }: Re
       report(['approvers', 'oneFrom', index], `${group} is not in approvers.groups: only approvers may approve, so add it there too`);
     }
   });
-  return { users, groups, required, oneFrom: [...new Set(approvers.oneFrom)] };
+  return { users, groups, required, oneFrom: [...new Set(approvers.oneFrom)], ...(approvers.oneMoreWhenFlagged ? { oneMoreWhenFlagged: true } : {}) };
 }
 
 function audienceOf(requesters: ResourceInput['requesters'] | { users: string[]; groups: string[] }): Audience {

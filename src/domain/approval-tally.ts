@@ -30,3 +30,11 @@ export function tallyVotes(votes: readonly Vote[], required: number, requesterId
   const remaining = Math.max(required - approvers.length, missingGroups.length > 0 ? 1 : 0);
   return { outcome: 'pending', approvers, remaining, missingGroups };
 }
+
+/**
+ * Approvals a new request needs: the policy's count, and one more when the policy asks for it and
+ * the request raised a risk flag. Fixed when the request is made, so the tally counts it.
+ */
+export function approvalsRequired(required: number, oneMoreWhenFlagged: boolean, riskFlagCount: number): number {
+  return oneMoreWhenFlagged && riskFlagCount > 0 ? required + 1 : required;
+}

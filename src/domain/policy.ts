@@ -42,6 +42,8 @@ export interface ApproverPolicy {
    * security"): approved only when every group here has an approver among the approvals.
    */
   oneFrom: string[];
+  /** One more approval when the request raised a risk flag (domain/risk-flags.ts). */
+  oneMoreWhenFlagged?: boolean;
 }
 
 export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { RISK_SIGNALS } from '../domain/risk-flags.ts';
 import { REQUEST_STATES } from '../domain/request-state.ts';
 import type { Logger } from '../logging/logger.ts';
 import { REFUSED_KINDS, type RefusedKind } from '../slack/admission-gate.ts';
@@ -65,6 +66,7 @@ export class LatchMetrics {
   readonly registry = new Registry();
   private readonly collectErrors: Counter<'source'>;
   private readonly decisions: Counter<'outcome'>;
+  private readonly riskFlags: Counter<'signal'>;
   private readonly timeToDecision: Histogram<'outcome'>;
   private readonly revocationLateness: Histogram;
   private readonly verifiedRevocationLateness: Histogram<'provider'>;
@@ -147,6 +149,13 @@ export class LatchMetrics {
       labelNames: ['outcome'],
       registers,
     });
+    this.riskFlags = new Counter({
+      name: 'latch_risk_flags_total',
+      help: 'Risk flags raised on new requests in this process, by signal (first-request, unusual-hours, long-duration, request-burst, recent-denial, recent-break-glass)',
+      labelNames: ['signal'],
+      registers,
+    });
+    for (const signal of RISK_SIGNALS) this.riskFlags.inc({ signal }, 0);
     this.timeToDecision = new Histogram({
       name: 'latch_time_to_decision_seconds',
       help: 'From a request to its decision, for the decisions made in this process',
@@ -209,6 +218,10 @@ export class LatchMetrics {
   decision(outcome: DecisionOutcome, createdAt: Date, decidedAt: Date): void {
     this.decisions.inc({ outcome });
     this.timeToDecision.observe({ outcome }, Math.max(0, (decidedAt.getTime() - createdAt.getTime()) / 1000));
+  }
+
+  riskFlag(signal: string): void {
+    this.riskFlags.inc({ signal });
   }
 
   /**

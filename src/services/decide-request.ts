@@ -188,7 +188,11 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
         action: `request.${tally.outcome}`,
         requestId: request.id,
         at: now,
-        data: tally.outcome === 'approved' ? { approvers: tally.approvers, policyVersion: ctx.policy().version } : { deniedBy: tally.deniedBy, reason: comment },
+        // The risk flags the approvers were shown, so the decision's record says what it weighed.
+        data: {
+          ...(tally.outcome === 'approved' ? { approvers: tally.approvers, policyVersion: ctx.policy().version } : { deniedBy: tally.deniedBy, reason: comment }),
+          riskFlags: request.riskFlags ?? [],
+        },
         evidence: input.evidence,
       },
     ]);

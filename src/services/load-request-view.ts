@@ -3,7 +3,8 @@ import { findResource, type Policy } from '../domain/policy.ts';
 import type { Database } from '../store/database.ts';
 import { readRequestForMessages } from '../store/request-reads.ts';
 import { findAccessChain, isLiveGrant, type ChainedRequest } from './access-chain.ts';
-import type { RequestView } from './request-view.ts';
+import type { RequestView, RiskFlagView } from './request-view.ts';
+import { z } from 'zod';
 
 /** Where a request's messages live in Slack, so they can be updated in place. */
 export interface MessageLocations {
@@ -76,6 +77,7 @@ export async function loadRequestView(db: Database, policy: Policy, requestId: s
       : null,
     continuedUntil: continuedUntil(chain, request.id),
     escalatedTo: request.escalatedAt ? (findResource(policy, request.resourceId)?.reminders?.escalateTo ?? []) : [],
+    riskFlags: storedRiskFlags(request.riskFlags),
     breakGlass: request.breakGlass ? { reviewDueAt: request.reviewDueAt, reviewedBy: request.reviewedBySlackId, reviewedAt: request.reviewedAt } : null,
   };
   return {
@@ -106,4 +108,12 @@ function changedOf(changed: { by: string; data: unknown } | null): RequestView['
   const from = changed && typeof changed.data === 'object' && changed.data !== null ? (changed.data as { from?: { role?: unknown; durationSeconds?: unknown } }).from : undefined;
   if (!changed || typeof from?.role !== 'string' || typeof from.durationSeconds !== 'number') return null;
   return { by: changed.by, fromRole: from.role, fromDurationSeconds: from.durationSeconds };
+}
+
+const storedRiskFlagsSchema = z.array(z.object({ signal: z.string(), explanation: z.string() }));
+
+/** The flags stored with the request; a row that holds anything else shows none rather than fail the message. */
+function storedRiskFlags(stored: unknown): RiskFlagView[] {
+  const parsed = storedRiskFlagsSchema.safeParse(stored);
+  return parsed.success ? parsed.data : [];
 }

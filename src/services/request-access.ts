@@ -10,6 +10,9 @@ import { readRequestBySubmission } from '../store/request-reads.ts';
 import type { SqlTransaction } from '../store/sql-transaction.ts';
 import { inSqlTransaction } from '../store/transaction.ts';
 import { loadAutoApprovalHistory } from './auto-approval-history.ts';
+import { approvalsRequired } from '../domain/approval-tally.ts';
+import { assessRisk, type RiskFlag } from '../domain/risk-flags.ts';
+import { loadRiskHistory } from '../store/risk-history.ts';
 import { handOver } from './decide-request.ts';
 import { publishCommitted } from './latch-events.ts';
 import { requesterPrincipal } from './requester-principal.ts';
@@ -96,6 +99,7 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
   let rule: AutoApprovalRule | undefined;
   let decidedBy: string | undefined;
   let requestId: string;
+  let riskFlags: RiskFlag[] = [];
   try {
     const made = await inSqlTransaction(ctx.db, async (tx) => {
       // Under the requester's lock, so their concurrent requests count each other (see lockRequester).
@@ -103,11 +107,16 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
       const auto = input.breakGlass ? { rule: undefined, withheld: null } : await autoApprovalFor(tx, resource, autoCandidate, memberGroups, now);
       rule = auto.rule;
       decidedBy = breakGlass ? BREAK_GLASS_RULE : rule?.name;
+      // Judged against history read before the insert, so the request never counts itself.
+      riskFlags = assessRisk({ resourceId: resource.id, role: role.id, durationSeconds, at: now }, await loadRiskHistory(tx, { requesterId: input.requesterId, resourceId: resource.id, role: role.id }, now));
+      const requiredApprovals = approvalsRequired(asked.requiredApprovals, resource.approvers.oneMoreWhenFlagged === true, riskFlags.length);
       // Stored with the pending limit checked in the same statement, unless it is decided already.
       const requestId = await insertRequest(
         tx,
         {
           ...asked,
+          requiredApprovals,
+          riskFlags,
           id: newRequestId,
           requesterSlackId: input.requesterId,
           slackTeamId: input.teamId ?? null,
@@ -129,7 +138,7 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
         action: 'request.created',
         requestId,
         at: now,
-        data: { ...asked, startsAt: startsAt?.toISOString() ?? null, ...(input.tokenId ? { tokenId: input.tokenId } : {}), ...(breakGlass ? { breakGlass: true } : {}), ...(auto.withheld ? { autoApprovalWithheld: auto.withheld } : {}) },
+        data: { ...asked, requiredApprovals, riskFlags: riskFlags.map(({ signal, explanation }) => ({ signal, explanation })), startsAt: startsAt?.toISOString() ?? null, ...(input.tokenId ? { tokenId: input.tokenId } : {}), ...(breakGlass ? { breakGlass: true } : {}), ...(auto.withheld ? { autoApprovalWithheld: auto.withheld } : {}) },
       };
       await appendAuditEvents(
         tx,
@@ -160,6 +169,7 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
     throw error;
   }
   if (decidedBy) ctx.metrics?.decision('approved_by_policy', now, now);
+  for (const flag of riskFlags) ctx.metrics?.riskFlag?.(flag.signal);
   if (decidedBy) await handOver(ctx, () => ctx.access.requestGrant(requestId, startsAt), requestId);
   const logged = { accessRequestId: requestId, resourceId: resource.id, role: role.id, autoApprovedBy: rule?.name, breakGlass: Boolean(breakGlass) };
   if (breakGlass) ctx.logger.warn(logged, 'break-glass access used');

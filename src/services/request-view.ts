@@ -46,6 +46,8 @@ export interface RequestView {
   continuedUntil: Date | null;
   /** The user groups an undecided request was escalated to; empty until it is. */
   escalatedTo: string[];
+  /** What was unusual about the request when it was made, each with its explanation (domain/risk-flags.ts). */
+  riskFlags?: RiskFlagView[];
   /** Set on break-glass access: when it must be reviewed by, and who reviewed it. */
   breakGlass: BreakGlassView | null;
 }
@@ -64,4 +66,9 @@ export interface GrantView {
   endedBy: string | null;
   /** Set while a revocation keeps failing: the last error, fit to show. */
   overdueError: string | null;
+}
+
+export interface RiskFlagView {
+  signal: string;
+  explanation: string;
 }

@@ -46,6 +46,8 @@ export type DecisionOutcome = 'approved' | 'denied' | 'approved_by_policy';
 /** Told of each decision after its commit (the metrics); a use case never depends on it. */
 export interface DecisionMetrics {
   decision(outcome: DecisionOutcome, createdAt: Date, decidedAt: Date): void;
+  /** A new request raised this risk flag (domain/risk-flags.ts). */
+  riskFlag?(signal: string): void;
 }
 
 /** What every use case gets: injected, so tests can give a fixed clock or a fake directory. */

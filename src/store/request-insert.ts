@@ -26,6 +26,8 @@ export type NewRequest = Pick<
   | 'submissionKey'
   | 'createdAt'
 > & {
+  /** What was unusual about it (domain/risk-flags.ts); none when absent. */
+  riskFlags?: ReadonlyArray<{ signal: string; explanation: string }>;
   state: 'pending' | 'approved';
   /** The id, when the caller needed it before the insert (a login named after it); a new uuid v7 otherwise. */
   id?: string;
@@ -62,6 +64,7 @@ export async function insertRequest(tx: SqlTransaction, request: NewRequest, pen
     request.submissionKey,
     request.createdAt,
     pendingLimit,
+    JSON.stringify(request.riskFlags ?? []),
   ]);
   return inserted[0]?.id ?? null;
 }
@@ -69,9 +72,9 @@ export async function insertRequest(tx: SqlTransaction, request: NewRequest, pen
 const INSERT_REQUEST = `
   INSERT INTO access_requests (id, requester_slack_id, slack_team_id, resource_id, role, principal, duration_seconds, starts_at, reason, ticket,
                                state, break_glass, required_approvals, required_groups, policy_version, approval_channel_id, pending_expires_at,
-                               decided_at, decided_by_rule, review_due_at, submission_key, created_at, updated_at)
+                               decided_at, decided_by_rule, review_due_at, submission_key, created_at, updated_at, risk_flags)
   SELECT $1::uuid, $2, $3, $4, $5, $6, $7::int, $8::timestamptz, $9, $10, $11::request_state, $12::boolean, $13::int, $14::text[], $15, $16,
-         $17::timestamptz, $18::timestamptz, $19, $20::timestamptz, $21, $22::timestamptz, now()
+         $17::timestamptz, $18::timestamptz, $19, $20::timestamptz, $21, $22::timestamptz, now(), $24::jsonb
    WHERE $23::int IS NULL
       OR (SELECT count(*) FROM access_requests WHERE requester_slack_id = $2 AND state = 'pending') < $23::int
   RETURNING id::text AS id`;

@@ -36,6 +36,7 @@ const ACCESS_REQUEST_COLUMNS: Record<keyof AccessRequest, string> = {
   endedAt: 'ended_at',
   outcomeReason: 'outcome_reason',
   reviewDueAt: 'review_due_at',
+  riskFlags: 'risk_flags',
   reviewedBySlackId: 'reviewed_by_slack_id',
   reviewedAt: 'reviewed_at',
   securityMessageTs: 'security_message_ts',

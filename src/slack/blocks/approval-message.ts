@@ -22,9 +22,11 @@ const MAX_HEADER_TEXT = 150;
 const MAX_NAME_SHOWN = 300;
 const MAX_TICKET_SHOWN = 600;
 
-/** At most six blocks whatever the request holds (Slack allows 50): decisions share one context. */
+/** At most seven blocks whatever the request holds (Slack allows 50): decisions share one context. */
 export function approvalMessage(view: RequestView): SlackMessage {
   const blocks: types.KnownBlock[] = [header(view), detailFields(view), reasonSection(view)];
+  const risks = riskFlagsContext(view);
+  if (risks) blocks.push(risks);
   const decisions = decisionsContext(view);
   if (decisions) blocks.push(decisions);
   const status = statusSection(view);
@@ -102,6 +104,17 @@ function reasonSection(view: RequestView): types.SectionBlock {
 }
 
 /** Who decided what, oldest first, and while pending how many approvals are still missing. */
+/**
+ * What is unusual about the request, one line a flag, each naming its signal and why: approvers
+ * weigh the reasons, not a score. The explanations are Latch's own text, escaped all the same.
+ */
+function riskFlagsContext(view: RequestView): types.ContextBlock | null {
+  const flags = view.riskFlags ?? [];
+  if (flags.length === 0) return null;
+  const lines = flags.map((flag) => `⚠️ *${escapeAndTruncate(flag.signal, MAX_NAME_SHOWN)}*: ${escapeAndTruncate(flag.explanation, MAX_NAME_SHOWN)}`);
+  return { type: 'context', elements: [mrkdwn(fitLines([`*Risk flags (${flags.length})*`, ...lines], MAX_CONTEXT_TEXT))] };
+}
+
 function decisionsContext(view: RequestView): types.ContextBlock | null {
   const pending = view.state === 'pending' ? pendingLines(view).join('\n') : '';
   // The pending lines matter most to an approver: decisions get the room that is left.

@@ -23,7 +23,7 @@ import { testPolicy } from '../../helpers/test-policy.ts';
  */
 const CEILINGS = {
   /** `/request-access prod-db read 2h …`: the request and its audit event, its approval message and DM located, checked still current. */
-  command: 9,
+  command: 10, // one of them reads the history risk flags are judged against (store/risk-history.ts)
   /** Approve (one approval needed): the vote, the decision and their audit events, the messages rebuilt and recorded as shown. */
   click: 9,
   /** The grant job: the attempt counted, the provider called under the access lock, the grant recorded, the messages rebuilt and recorded as shown. */

@@ -481,6 +481,18 @@ describe('a refused policy', () => {
       ],
     ],
     [
+      'one more approval for a risk flag than listed users can give',
+      withExtra('      oneMoreWhenFlagged: true'),
+      [
+        'resources[0].approvers: needs 1 approval (from defaults.approvals) and one more when a risk flag is raised (oneMoreWhenFlagged) but lists only 1 user and no groups, so no request could ever be approved: add approvers or set approvers.required on this resource (line 10)',
+      ],
+    ],
+    [
+      'oneMoreWhenFlagged that is not a yes/no',
+      withExtra('      oneMoreWhenFlagged: sometimes'),
+      ['resources[0].approvers.oneMoreWhenFlagged: must be true or false (line 12)'],
+    ],
+    [
       'more default approvals than a resource lists users',
       withLine(3, '  approvalChannel: C0APPROVALS', '  approvals: 3'),
       [

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { tallyVotes, type Vote } from '../../../src/domain/approval-tally.ts';
+import { approvalsRequired, tallyVotes, type Vote } from '../../../src/domain/approval-tally.ts';
 
 const approve = (approverId: string): Vote => ({ approverId, decision: 'approve' });
 const deny = (approverId: string): Vote => ({ approverId, decision: 'deny' });
@@ -33,5 +33,14 @@ describe('tallyVotes', () => {
       expect(tallyVotes([fromGroup('U2', 'S0SEC')], 1, 'U1', ['S0SEC', 'S0DBA'])).toMatchObject({ outcome: 'pending', missingGroups: ['S0DBA'] });
       expect(tallyVotes([fromGroup('U2', 'S0SEC', 'S0DBA')], 1, 'U1', ['S0SEC', 'S0DBA'])).toEqual({ outcome: 'approved', approvers: ['U2'] });
     });
+  });
+});
+
+describe('approvalsRequired', () => {
+  it('asks one more approval of a flagged request only when the policy says so', () => {
+    expect(approvalsRequired(1, true, 2)).toBe(2);
+    expect(approvalsRequired(2, true, 1)).toBe(3);
+    expect(approvalsRequired(1, true, 0)).toBe(1);
+    expect(approvalsRequired(1, false, 3)).toBe(1);
   });
 });

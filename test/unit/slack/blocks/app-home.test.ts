@@ -35,6 +35,7 @@ function request(index: number, overrides: Partial<AccessRequest> = {}): AccessR
     endedAt: null,
     outcomeReason: null,
     reviewDueAt: null,
+    riskFlags: [],
     reviewedBySlackId: null,
     reviewedAt: null,
     securityMessageTs: null,

@@ -124,6 +124,26 @@ describe('approvalMessage: what approvers see', () => {
     expect(ended).toContain('continues under the extension, extended until <!date^1714573800^');
   });
 
+  it('lists each risk flag with its signal and explanation, after the reason, and nothing when there are none', () => {
+    const flagged = requestView({
+      riskFlags: [
+        { signal: 'first-request', explanation: 'First request for this resource by this person.' },
+        { signal: 'recent-denial', explanation: 'The same request was denied in the last 7 days.' },
+      ],
+    });
+    const blocks = approvalMessage(flagged).blocks as AnyBlock[];
+    expect(textsOf([blocks[3]!]).join('\n')).toBe(
+      '*Risk flags (2)*\n⚠️ *first-request*: First request for this resource by this person.\n⚠️ *recent-denial*: The same request was denied in the last 7 days.',
+    );
+    expect(shown(requestView({ riskFlags: [] }))).not.toContain('Risk flags');
+    expect(shown(requestView())).not.toContain('Risk flags');
+  });
+
+  it('escapes what a stored flag says, whatever the row holds', () => {
+    expect(shown(requestView({ riskFlags: [{ signal: '<!channel>', explanation: '<https://evil.example|click>' }] }))).toContain('&lt;!channel&gt;');
+    expect(shown(requestView({ riskFlags: [{ signal: '<!channel>', explanation: '<https://evil.example|click>' }] }))).not.toContain('<https://evil');
+  });
+
   it('shows a dash when there is no ticket', () => {
     const details = approvalMessage(requestView({ ticket: null })).blocks[1] as AnyBlock;
     expect(details.fields.map((field: AnyBlock) => field.text)).toContain('*Ticket*\n—');

@@ -1,0 +1,39 @@
+import { RISK_LOOKBACK_DAYS, type PastRequest, type RiskHistory } from '../domain/risk-flags.ts';
+import type { SqlTransaction } from './sql-transaction.ts';
+
+const DAY_MS = 24 * 3600 * 1000;
+
+// One round trip for the three things the rules need. Requests for more time are left out of the
+// role's durations: their duration is added to access already held. The caps are far above what
+// a person makes in the lookback; they bound the read whatever the table holds.
+const RISK_HISTORY = `
+  SELECT EXISTS (SELECT 1 FROM access_requests WHERE requester_slack_id = $1 AND resource_id = $2) AS "askedBefore",
+         COALESCE((SELECT json_agg(json_build_object('resourceId', resource_id, 'role', role, 'createdAt', created_at,
+                                                    'denied', state::text = 'denied', 'breakGlass', break_glass))
+                     FROM (SELECT * FROM access_requests WHERE requester_slack_id = $1 AND created_at >= $4::timestamptz
+                            ORDER BY created_at DESC LIMIT 500) AS mine), '[]'::json) AS "recentRequests",
+         COALESCE((SELECT array_agg(duration_seconds)
+                     FROM (SELECT duration_seconds FROM access_requests
+                            WHERE resource_id = $2 AND role = $3 AND extends_request_id IS NULL AND created_at >= $4::timestamptz
+                            ORDER BY created_at DESC LIMIT 1000) AS role_requests), '{}'::int[]) AS "roleDurations"`;
+
+interface RiskHistoryRow {
+  askedBefore: boolean;
+  recentRequests: Array<Omit<PastRequest, 'createdAt'> & { createdAt: string }>;
+  roleDurations: number[];
+}
+
+/**
+ * What the risk rules judge a new request against (domain/risk-flags.ts), read in the caller's
+ * transaction before the request is inserted, so the request never counts itself. Bounded: at
+ * most the last RISK_LOOKBACK_DAYS.
+ */
+export async function loadRiskHistory(tx: SqlTransaction, request: { requesterId: string; resourceId: string; role: string }, now: Date): Promise<RiskHistory> {
+  const since = new Date(now.getTime() - RISK_LOOKBACK_DAYS * DAY_MS);
+  const [row] = await tx.rows<RiskHistoryRow>(RISK_HISTORY, [request.requesterId, request.resourceId, request.role, since]);
+  return {
+    askedForResourceBefore: row?.askedBefore === true,
+    recentRequests: (row?.recentRequests ?? []).map((past) => ({ ...past, createdAt: new Date(past.createdAt) })),
+    roleDurationsSeconds: (row?.roleDurations ?? []).map(Number),
+  };
+}
