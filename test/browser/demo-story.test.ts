@@ -119,11 +119,11 @@ describe('the demo in a browser', () => {
     for (const [index, approver] of [FIRST_APPROVER, SECOND_APPROVER].entries()) {
       await actAs(page, approver);
       await openChannel(page, 'access-requests');
-      await request.getByRole('button', { name: 'Approve' }).click();
+      await request.getByRole('button', { name: 'Approve', exact: true }).click();
       if (index === 0) await expect.poll(() => request.textContent(), SHOWS_UP).toContain('1 more approval needed');
       await camera.shoot(page, `approved by ${approver.name}`);
     }
-    await expect.poll(() => request.getByRole('button', { name: 'Approve' }).count(), SHOWS_UP).toBe(0);
+    await expect.poll(() => request.getByRole('button', { name: 'Approve', exact: true }).count(), SHOWS_UP).toBe(0);
 
     // The grant is real: PostgreSQL itself says the requester's login holds the role, then not.
     await expect.poll(() => pgHasRole(page, requesterLogin), SHOWS_UP).toBe('true');

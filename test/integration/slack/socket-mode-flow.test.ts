@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   APPROVE,
+  APPROVE_WITH_CHANGES,
   DENY,
   REQUEST_DURATION_ACTION,
   REQUEST_DURATION_BLOCK,
@@ -119,11 +120,15 @@ describe('Socket Mode', { timeout: 60_000 }, () => {
     expect(await h.db.accessRequest.count()).toBe(0);
   });
 
-  it('creates the request from a valid submission and posts it for approval, with Approve and Deny', async () => {
+  it('creates the request from a valid submission and posts it for approval, with Approve, Approve with changes and Deny', async () => {
     const id = await requestThroughModal();
     const approval = h.slack.callsTo('chat.postMessage').find((c) => c.args.channel === 'C0APPROVALS')!;
     expect(text(approval)).toContain('investigating INC-42');
-    expect(buttons(approval)).toEqual([expect.objectContaining({ action_id: APPROVE, value: id }), expect.objectContaining({ action_id: DENY, value: id })]);
+    expect(buttons(approval)).toEqual([
+      expect.objectContaining({ action_id: APPROVE, value: id }),
+      expect.objectContaining({ action_id: APPROVE_WITH_CHANGES, value: id }),
+      expect.objectContaining({ action_id: DENY, value: id }),
+    ]);
     await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === REQUESTER);
     expect(await state(id)).toBe('pending');
   });
