@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import pg from 'pg';
@@ -10,7 +11,7 @@ import type { FakeSlack } from '../../tools/sandbox/fake-slack.ts';
 import { startDynamicLoginsTarget } from '../helpers/dynamic-logins-target.ts';
 import { asOpenView, textInput } from '../helpers/latch-harness.ts';
 import { LatchOverHttp } from '../helpers/latch-over-http.ts';
-import { LatchProcess, runLatch, type LatchExit } from '../helpers/latch-process.ts';
+import { latchNodeArgs, LatchProcess, runLatch, type LatchExit } from '../helpers/latch-process.ts';
 import { LoopbackOidcIssuer } from '../helpers/oidc-issuer.ts';
 import type { PrivatePostgres } from '../helpers/private-postgres.ts';
 import type { SlackSender } from '../helpers/slack-sender.ts';
@@ -209,12 +210,17 @@ describe('pipelines and agents, end to end', { timeout: 180_000 }, () => {
     expect(await sql.query("SELECT 1 FROM access_requests WHERE reason = 'never asked'").then((r) => r.rowCount)).toBe(0);
   });
 
-  it('an agent over MCP asks, waits for two approvals, gets its login once, and gives it back', async () => {
+  // Over HTTP to Latch's /mcp, and through `latch mcp` on stdio as an agent's host starts it locally.
+  it.each(['http', 'stdio'] as const)('an agent over MCP (%s) asks, waits for two approvals, gets its login once, and gives it back', async (transport) => {
     const client = new Client({ name: 'e2e-agent', version: '1.0.0' });
-    await client.connect(new StreamableHTTPClientTransport(new URL('/mcp', baseUrl), { requestInit: { headers: { authorization: `Bearer ${tokens['coding-agent']}` } } }));
+    await client.connect(
+      transport === 'http'
+        ? new StreamableHTTPClientTransport(new URL('/mcp', baseUrl), { requestInit: { headers: { authorization: `Bearer ${tokens['coding-agent']}` } } })
+        : new StdioClientTransport({ command: process.execPath, args: [...latchNodeArgs(), 'mcp'], env: { PATH: process.env.PATH ?? '', LATCH_URL: baseUrl, LATCH_TOKEN: tokens['coding-agent']! }, stderr: 'pipe' }),
+    );
     try {
       const call = async (name: string, args: Record<string, unknown>) => (await client.callTool({ name, arguments: args })) as CallToolResult;
-      const made = await call('request_access', { resource: 'app-db', role: 'read', duration: '15m', reason: 'agent: fix the failing report query' });
+      const made = await call('request_access', { resource: 'app-db', role: 'read', duration: '15m', reason: `agent over ${transport}: fix the failing report query` });
       expect(made.isError, JSON.stringify(made.content)).toBeFalsy();
       const request = made.structuredContent as { id: string; state: string; account: string };
       expect(request.state).toBe('pending_approval');
