@@ -233,6 +233,42 @@ describe('a latch start process under hostile requests', { timeout: 120_000 }, (
     expect(utf8.status).toBe(400);
   });
 
+  it('answers hostile calls to /api/v1 and /mcp with a problem, never a 5xx or a stack trace', async () => {
+    const api = (path: string, init: RequestInit = {}) => fetch(`${baseUrl}/api/v1${path}`, init);
+    const json = { 'content-type': 'application/json' };
+    const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+    const fakeToken = `latch_${'0'.repeat(32)}_${'A'.repeat(43)}`;
+    const cases: Array<[what: string, response: Promise<Response>, status: number]> = [
+      ['no token', api('/access'), 401],
+      ['basic auth', api('/access', { headers: { authorization: 'Basic YWRtaW46YWRtaW4=' } }), 401],
+      ['a token of no row', api('/access', { headers: bearer(fakeToken) }), 401],
+      ['a token with a SQL id', api('/access', { headers: bearer("latch_0'||1--_x") }), 401],
+      ['a huge header token', api('/access', { headers: bearer(`latch_${'a'.repeat(6_000)}`) }), 401],
+      ['an unknown route', api('/admin'), 404],
+      ['a wrong method', api('/requests', { method: 'DELETE', headers: bearer(fakeToken) }), 405],
+      ['an encoded traversal', api('/requests/..%2F..%2Fmetrics', { headers: bearer(fakeToken) }), 401],
+      ['a body over 16 KiB', api('/requests', { method: 'POST', headers: { ...json, ...bearer(fakeToken) }, body: `{"reason":"${'x'.repeat(40_000)}"}` }), 401],
+      ['logins: not JSON', api('/logins', { method: 'POST', headers: json, body: '{"client":' }), 400],
+      ['logins: a form', api('/logins', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'client=x' }), 415],
+      ['logins: GET', api('/logins'), 405],
+      ['logins: a body over 16 KiB', api('/logins', { method: 'POST', headers: json, body: `{"client":"${'x'.repeat(40_000)}"}` }), 413],
+      ['login token: a guessed device code', api('/logins/token', { method: 'POST', headers: json, body: '{"deviceCode":"latchdevice_AAAA"}' }), 400],
+      ['login token: a device code of another type', api('/logins/token', { method: 'POST', headers: json, body: '{"deviceCode":["x"]}' }), 422],
+      ['login token: JSON null', api('/logins/token', { method: 'POST', headers: json, body: 'null' }), 422],
+      ['logout without a token', api('/logout', { method: 'POST' }), 401],
+      ['oidc: not a JWT', api('/oidc/token', { method: 'POST', headers: json, body: '{"token":"not.a.jwt"}' }), 401],
+      ['mcp: no token', fetch(`${baseUrl}/mcp`, { method: 'POST', headers: { ...json, accept: 'application/json, text/event-stream' }, body: '{}' }), 401],
+      ['mcp: a browser origin', fetch(`${baseUrl}/mcp`, { method: 'POST', headers: { ...json, ...bearer(fakeToken), origin: 'https://evil.example', accept: 'application/json, text/event-stream' }, body: '{}' }), 403],
+    ];
+    for (const [what, pending, status] of cases) {
+      const response = await pending;
+      const text = await response.text();
+      expect({ what, status: response.status }).toEqual({ what, status });
+      expect(text, what).not.toMatch(/at .+\.(ts|js):\d+|Prisma|pg_|SELECT /);
+      if (!what.startsWith('mcp')) expect({ what, type: response.headers.get('content-type') }).toEqual({ what, type: 'application/problem+json' });
+    }
+  });
+
   it('is still alive afterwards: /healthz answers and a signed slash command is served', async () => {
     expect(await Promise.race([latch.exited.then(() => 'exited'), new Promise((resolve) => setTimeout(() => resolve('running'), 200))])).toBe('running');
     expect((await fetch(`${baseUrl}/healthz`)).status).toBe(200);
