@@ -3,7 +3,7 @@ import { formatDuration } from '../../domain/duration.ts';
 import type { HomeData } from '../../services/load-home.ts';
 import type { AccessRequest } from '../../store/generated/client.ts';
 import { escapeAndTruncate, mention, slackDate } from '../mrkdwn.ts';
-import { APPROVE, approvalActionsBlockId, CANCEL, DENY, END_ACCESS, EXTEND_ACCESS, HOME_BLOCK_PREFIX } from './ids.ts';
+import { APPROVE, APPROVE_WITH_CHANGES, approvalActionsBlockId, CANCEL, DENY, END_ACCESS, EXTEND_ACCESS, HOME_BLOCK_PREFIX } from './ids.ts';
 
 /**
  * The App Home tab: the person's access now (with "I'm done" and "Ask for more time"), their
@@ -43,6 +43,7 @@ export function appHome(data: HomeData, resourceName: (resourceId: string) => st
     blocks.push(
       actions(approvalActionsBlockId(request.revision, request.id), [
         { ...button(APPROVE, 'Approve', request.id), style: 'primary' },
+        button(APPROVE_WITH_CHANGES, 'Approve with changes…', request.id),
         { ...button(DENY, 'Deny', request.id), style: 'danger' },
       ]),
     );

@@ -92,5 +92,9 @@ export function registerApproveWithChangesListeners(app: App, ctx: ListenerConte
     if (!result.ok) logRefusal(ctx, result.refusal, asked);
     await ack(result.ok ? undefined : { response_action: 'errors', errors: { [errorBlock]: result.refusal.message } });
     await held.release();
+    // The form may have been opened from App Home, whose "Waiting for your decision" must drop the
+    // request. The form cannot say where it was opened (its private_metadata is the request id,
+    // which the signed evidence is checked against), and this is a rare action: rebuild it always.
+    if (result.ok) await ctx.home.publish(body.user.id);
   });
 }

@@ -193,10 +193,38 @@ describe('approve with changes', () => {
     expect(grant.expiresAt!.getTime() - grant.grantedAt!.getTime()).toBe(3600 * 1000);
   });
 
+  it("works from the approver's App Home too, which then no longer shows the request", async () => {
+    const id = await asked('prod-db write 1h tidying the invoice table');
+    h.slack.reset();
+    await h.event({ type: 'app_home_opened', user: APPROVER, channel: `D0${APPROVER}`, tab: 'home' });
+    const home = await h.slack.waitForCall('views.publish', (c) => c.args.user_id === APPROVER);
+    const blockId = approvalActionsBlockId(1, id);
+    expect(JSON.stringify(home.args.view)).toContain(`"block_id":"${blockId}"`);
+    expect(JSON.stringify(home.args.view)).toContain(`"action_id":"${APPROVE_WITH_CHANGES}"`);
+
+    h.slack.reset();
+    await h.interact({
+      type: 'block_actions',
+      user: { id: APPROVER, team_id: 'T0FAKE' },
+      team: { id: 'T0FAKE' },
+      api_app_id: 'A0LATCH',
+      trigger_id: '9.9.home-changes',
+      container: { type: 'view', view_id: 'V0HOME' },
+      view: { id: 'V0HOME', type: 'home' },
+      actions: [{ type: 'button', action_id: APPROVE_WITH_CHANGES, block_id: blockId, value: id, action_ts: '1700000000.000901' }],
+    });
+    const view = (await h.slack.waitForCall('views.open')).args.view as Record<string, unknown>;
+    expect(await submitChanges(APPROVER, view, 'read', '15m')).toBeNull();
+    await waitFor(async () => (await request(id)).state === 'active');
+    expect(await request(id)).toMatchObject({ role: 'read', durationSeconds: 900, revision: 2 });
+    const republished = await h.slack.waitForCall('views.publish', (c) => c.args.user_id === APPROVER);
+    expect(JSON.stringify(republished.args.view)).not.toContain(id);
+  });
+
   it('leaves an audit trail that accounts for every narrowed request, each change signed by the approver in the form', async () => {
     const report = await verifyAuditRecords(h.db, { signingSecret: SIGNING_SECRET, interactions: decisionInteractions });
     expect(report.mismatches).toEqual([]);
     expect(report.decisions.problems).toEqual([]);
-    expect(await h.db.auditEvent.count({ where: { action: 'request.changed' } })).toBe(3);
+    expect(await h.db.auditEvent.count({ where: { action: 'request.changed' } })).toBe(4);
   });
 });
