@@ -17,7 +17,7 @@ const MAX_SECTION_TEXT = 3000;
 export function digestMessage(name: string, report: DigestReport, health: ApproverHealth | null = null): SlackMessage {
   const period = `${slackDate(report.since)} – ${slackDate(report.until)}`;
   const head = report.chainHead ? `audit chain head: event ${report.chainHead.seq}, \`${report.chainHead.hash}\`` : 'the audit chain is empty';
-  // A request that expired undecided, or an approval vote, in an otherwise still period is news.
+  // A request made in an earlier period that expired undecided in this one is news, however still it was.
   if (isQuiet(report) && (health === null || isApproverHealthEmpty(health))) {
     const line = `🗒️ Access digest *${escapeAndTruncate(name, 100)}*, ${period}: nothing to report; ${head}.`;
     return { text: `Access digest ${escapeAndTruncate(name, 100)}: nothing to report`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: line } }] };
