@@ -4,12 +4,13 @@ import { type Document, isMap, isNode, isScalar, LineCounter, type Node, parseDo
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { MAX_REASON_LENGTH } from '../domain/access-request-rules.ts';
+import { DEFAULT_RUBBER_STAMP_UNDER_SECONDS } from '../domain/approver-health.ts';
 import { formatDuration, parseDuration } from '../domain/duration.ts';
 import { templateKeepsDomain } from '../domain/identity.ts';
 import { DEFAULT_AUTO_APPROVAL_LIMITS, DEFAULT_REQUEST_LIMITS } from '../domain/policy.ts';
 import type { MachinePolicy } from '../domain/machine.ts';
 import { GITHUB_ACTIONS_ISSUER, issuerUrlProblem, unpinnedGithubProblem } from '../domain/oidc-claims.ts';
-import type { ApproverPolicy, Audience, AutoApprovalRule, BreakGlassPolicy, IdentityPolicy, ReminderPolicy, Policy, ResourcePolicy, RolePolicy, Weekday } from '../domain/policy.ts';
+import type { ApproverPolicy, Audience, AutoApprovalRule, BreakGlassPolicy, DigestPolicy, IdentityPolicy, ReminderPolicy, Policy, ResourcePolicy, RolePolicy, Weekday } from '../domain/policy.ts';
 import { PROVIDER_DEFINITIONS, providerDefinition } from '../providers/registry.ts';
 
 /**
@@ -86,6 +87,31 @@ const duration = z.preprocess(
     if (parsed.ok) return parsed.seconds;
     ctx.addIssue({ code: 'custom', message: withoutFullStop(parsed.message) });
     return z.NEVER;
+  }),
+);
+
+/** The longest rubber-stamp threshold: beyond it, an approval may well have been read. */
+const RUBBER_STAMP_MAX_SECONDS = 600;
+
+/** A digest's rubber-stamp threshold: seconds are the point here, so a duration under a minute is allowed. */
+const rubberStampUnder = z.preprocess(
+  (value) => (typeof value === 'number' ? String(value) : value),
+  z.string({ error: 'must be a duration such as 10s or 30s' }).transform((value, ctx) => {
+    // parseDuration's advice for a bare number is minutes or hours; here it is seconds.
+    if (/^\s*\d+\s*$/.test(value)) {
+      ctx.addIssue({ code: 'custom', message: `"${value.trim()}" has no unit: write ${value.trim()}s for seconds` });
+      return z.NEVER;
+    }
+    const parsed = parseDuration(value, 1);
+    if (!parsed.ok) {
+      ctx.addIssue({ code: 'custom', message: withoutFullStop(parsed.message) });
+      return z.NEVER;
+    }
+    if (parsed.seconds > RUBBER_STAMP_MAX_SECONDS) {
+      ctx.addIssue({ code: 'custom', message: `must be at most ${formatDuration(RUBBER_STAMP_MAX_SECONDS)}: it is how soon an approval is too quick to have been read, such as 10s` });
+      return z.NEVER;
+    }
+    return parsed.seconds;
   }),
 );
 
@@ -305,6 +331,7 @@ const digestSchema = z
     schedule: z.string({ error: 'is missing: a cron expression such as "0 9 * * *" (09:00 every day)' }),
     timeZone: timeZone.default('UTC'),
     channel: channelId,
+    rubberStampUnder: rubberStampUnder.optional(),
   })
   .superRefine((digest, ctx) => {
     try {
@@ -312,7 +339,8 @@ const digestSchema = z
     } catch (error) {
       ctx.addIssue({ code: 'custom', path: ['schedule'], message: `is not a cron expression such as "0 9 * * 1" (09:00 on Mondays): ${(error as Error).message}` });
     }
-  });
+  })
+  .transform(({ rubberStampUnder: seconds, ...digest }): DigestPolicy => ({ ...digest, rubberStampUnderSeconds: seconds ?? DEFAULT_RUBBER_STAMP_UNDER_SECONDS }));
 
 const securitySchema = z.strictObject({
   channel: channelId.optional(),
@@ -423,7 +451,7 @@ const KNOWN_FIELDS: Record<string, readonly string[]> = {
   'resources[].autoApprove[]': Object.keys(autoApproveSchema.shape),
   'resources[].autoApprove[].requesters': Object.keys(requesterAudienceSchema.shape),
   'resources[].autoApprove[].schedule': ['timeZone', 'days', 'from', 'to'],
-  'digests[]': ['name', 'schedule', 'timeZone', 'channel'],
+  'digests[]': ['name', 'schedule', 'timeZone', 'channel', 'rubberStampUnder'],
   'resources[].breakGlass': Object.keys(breakGlassSchema.shape),
   'resources[].reminders': Object.keys(remindersSchema.shape),
   'defaults.reminders': Object.keys(remindersSchema.shape),

@@ -200,6 +200,11 @@ export interface DigestPolicy {
   timeZone: string;
   /** Slack channel id (C…/G…). */
   channel: string;
+  /**
+   * An approval given sooner than this after its request was made counts as rubber-stamped: too
+   * quick to have read the request. The digest names who gave such approvals (domain/approver-health.ts).
+   */
+  rubberStampUnderSeconds: number;
 }
 
 /** Limits on what one person can ask for at once, whatever the resource. */

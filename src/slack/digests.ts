@@ -1,6 +1,8 @@
 import type { WebClient } from '@slack/web-api';
 import { digestPeriod, digestPeriodSoFar } from '../domain/digest-period.ts';
 import type { DigestPolicy, Policy } from '../domain/policy.ts';
+import type { ApproverHealth } from '../domain/approver-health.ts';
+import { computeApproverHealth } from '../services/compute-approver-health.ts';
 import { computeDigest, type DigestReport } from '../services/compute-digest.ts';
 import { digestMessage } from './blocks/digest-message.ts';
 import type { SlackMessage } from './blocks/slack-message.ts';
@@ -9,6 +11,7 @@ import type { Database } from '../store/database.ts';
 export interface BuiltDigest {
   digest: DigestPolicy;
   report: DigestReport;
+  health: ApproverHealth;
   message: SlackMessage;
 }
 
@@ -26,8 +29,12 @@ export async function buildDigest(db: Database, policy: Policy, name: string, no
     throw new Error(`the policy has no digest "${name}"${known.length > 0 ? `; it has ${known.join(', ')}` : ': add one under digests'}`);
   }
   const { since, until } = (period === 'so-far' ? digestPeriodSoFar : digestPeriod)(digest.schedule, digest.timeZone, now);
-  const report = await computeDigest(db, since, until);
-  return { digest, report, message: digestMessage(digest.name, report) };
+  const [report, health] = await Promise.all([
+    computeDigest(db, since, until),
+    // Approver groups as the policy in force names them: a digest describes today's groups.
+    computeApproverHealth(db, { resources: policy.resources, since, until, rubberStampUnderSeconds: digest.rubberStampUnderSeconds }),
+  ]);
+  return { digest, report, health, message: digestMessage(digest.name, report, health) };
 }
 
 /** Builds the digest and posts it to its channel. */

@@ -1,3 +1,5 @@
+import { approverGroupsOf, groupOfResource, type ApproverHealth } from '../../src/domain/approver-health.ts';
+import type { ResourcePolicy } from '../../src/domain/policy.ts';
 import type { Database } from '../../src/store/database.ts';
 import type { DigestReport } from '../../src/services/compute-digest.ts';
 
@@ -270,4 +272,78 @@ function revocationsByProvider(events: AuditRow[]): DigestReport['revocationsByP
         verifiedLateness: late.length === 0 ? null : { medianSeconds: percentile(late, 0.5), maxSeconds: late.at(-1)! },
       };
     });
+}
+
+/**
+ * Approver health for [since, until), from the replayed history: votes are the `approval.recorded`
+ * events, decisions by people and expiries the requests' stories. Only the naming of approver
+ * groups is the digest's own (approverGroupsOf: which resources share a rule is a definition, not
+ * a computation); counts, percentiles and pairs are worked out here. Lists come sorted by their
+ * group key or ids, not in the digest's order: compare them after sorting the digest's the same way.
+ */
+export function approverHealthFromHistory(history: ReplayedHistory, resources: readonly ResourcePolicy[], since: Date, until: Date, rubberStampUnderSeconds: number): ApproverHealth {
+  const inPeriod = (at: Date) => at >= since && at < until;
+  const groups = approverGroupsOf(resources);
+  const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+  const latencies = new Map<string, { group: ReturnType<typeof groupOfResource>; seconds: number[] }>();
+  for (const request of history.requests.values()) {
+    if (request.decidedByPeopleAt === null || !inPeriod(request.decidedByPeopleAt)) continue;
+    const group = groupOfResource(groups, request.resourceId);
+    const entry = latencies.get(group.key) ?? { group, seconds: [] };
+    latencies.set(group.key, entry);
+    entry.seconds.push((request.decidedByPeopleAt.getTime() - request.createdAt.getTime()) / 1000);
+  }
+
+  // Per approver, the requests they approved in the period and those approved quickly; per (approver, requester), the requests.
+  const approvedBy = new Map<string, { all: Set<string>; quick: Set<string> }>();
+  const approvedOf = new Map<string, Set<string>>();
+  for (const event of history.events) {
+    const data = (event.data ?? {}) as Record<string, unknown>;
+    if (event.action !== 'approval.recorded' || data.decision !== 'approve' || !inPeriod(event.at)) continue;
+    const request = history.requests.get(event.requestId!)!;
+    const mine = approvedBy.get(event.actor) ?? { all: new Set<string>(), quick: new Set<string>() };
+    approvedBy.set(event.actor, mine);
+    mine.all.add(request.id);
+    if (event.at.getTime() - request.createdAt.getTime() < rubberStampUnderSeconds * 1000) mine.quick.add(request.id);
+    const edge = JSON.stringify([event.actor, request.requesterId]);
+    approvedOf.set(edge, (approvedOf.get(edge) ?? new Set<string>()).add(request.id));
+  }
+  const mutual: ApproverHealth['mutualApprovals'] = [];
+  for (const [edge, requests] of approvedOf) {
+    const [approver, requester] = JSON.parse(edge) as [string, string];
+    const back = approvedOf.get(JSON.stringify([requester, approver]));
+    if (approver < requester && back) mutual.push({ people: [approver, requester], approvals: [requests.size, back.size] });
+  }
+
+  const expiredBy = new Map<string, number>();
+  for (const event of history.events) {
+    if (event.action !== 'request.expired' || !inPeriod(event.at)) continue;
+    const { resourceId } = history.requests.get(event.requestId!)!;
+    expiredBy.set(resourceId, (expiredBy.get(resourceId) ?? 0) + 1);
+  }
+  const expiredGroups = new Map<string, ApproverHealth['expiredUndecided']['byGroup'][number]>();
+  for (const [resourceId, requests] of [...expiredBy].sort(([a], [b]) => byText(a, b))) {
+    const group = groupOfResource(groups, resourceId);
+    const entry = expiredGroups.get(group.key) ?? { group, total: 0, resources: [] };
+    expiredGroups.set(group.key, entry);
+    entry.total += requests;
+    entry.resources.push({ resourceId, requests });
+  }
+
+  return {
+    rubberStampUnderSeconds,
+    decisionTimes: [...latencies.values()]
+      .map(({ group, seconds }) => {
+        const sorted = [...seconds].sort((a, b) => a - b);
+        return { group, decisions: sorted.length, medianSeconds: percentile(sorted, 0.5), p90Seconds: percentile(sorted, 0.9) };
+      })
+      .sort((a, b) => byText(a.group.key, b.group.key)),
+    quickApprovers: [...approvedBy]
+      .filter(([, mine]) => mine.quick.size > 0)
+      .map(([approverId, mine]) => ({ approverId, quick: mine.quick.size, approvals: mine.all.size }))
+      .sort((a, b) => byText(a.approverId, b.approverId)),
+    mutualApprovals: mutual.sort((a, b) => byText(a.people.join(' '), b.people.join(' '))),
+    expiredUndecided: { total: [...expiredBy.values()].reduce((sum, count) => sum + count, 0), byGroup: [...expiredGroups.values()].sort((a, b) => byText(a.group.key, b.group.key)) },
+  };
 }

@@ -1,24 +1,28 @@
 import type { types } from '@slack/bolt';
+import { isApproverHealthEmpty, type ApproverHealth } from '../../domain/approver-health.ts';
 import { formatDuration } from '../../domain/duration.ts';
 import type { DigestReport } from '../../services/compute-digest.ts';
 import { isQuiet } from '../../services/compute-digest.ts';
 import { escapeAndTruncate, mention, slackDate } from '../mrkdwn.ts';
+import { approverHealthSections } from './approver-health-sections.ts';
 import type { SlackMessage } from './slack-message.ts';
 
 const MAX_SECTION_TEXT = 3000;
 
 /**
- * A digest for the security channel: what happened to access in the period, what is held now,
- * and the audit chain's head, which, once posted, anchors the chain in Slack's own history.
+ * A digest for the security channel: what happened to access in the period, how approvers
+ * behaved in it (`health`, when given), what is held now, and the audit chain's head, which, once
+ * posted, anchors the chain in Slack's own history.
  */
-export function digestMessage(name: string, report: DigestReport): SlackMessage {
+export function digestMessage(name: string, report: DigestReport, health: ApproverHealth | null = null): SlackMessage {
   const period = `${slackDate(report.since)} – ${slackDate(report.until)}`;
   const head = report.chainHead ? `audit chain head: event ${report.chainHead.seq}, \`${report.chainHead.hash}\`` : 'the audit chain is empty';
-  if (isQuiet(report)) {
+  // A request made in an earlier period that expired undecided in this one is news, however still it was.
+  if (isQuiet(report) && (health === null || isApproverHealthEmpty(health))) {
     const line = `🗒️ Access digest *${escapeAndTruncate(name, 100)}*, ${period}: nothing to report; ${head}.`;
     return { text: `Access digest ${escapeAndTruncate(name, 100)}: nothing to report`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: line } }] };
   }
-  const sections = digestSections(report);
+  const sections = digestSections(report, health);
   const blocks: types.KnownBlock[] = [
     { type: 'header', text: { type: 'plain_text', text: `Access digest — ${name}`.slice(0, 150) } },
     { type: 'context', elements: [{ type: 'mrkdwn', text: period }] },
@@ -34,7 +38,7 @@ function anchorCheck(head: DigestReport['chainHead']): string {
 }
 
 /** The digest's sections as mrkdwn, also what `latch digest send --dry-run` prints. */
-export function digestSections(report: DigestReport): string[] {
+export function digestSections(report: DigestReport, health: ApproverHealth | null = null): string[] {
   const states = Object.entries(report.requestsByState)
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([state, count]) => `${count} ${state}`)
@@ -73,6 +77,7 @@ export function digestSections(report: DigestReport): string[] {
     return `• \`${escapeAndTruncate(row.provider, 40)}\`: ${[verified, unverified].filter(Boolean).join('; ')}`;
   });
   sections.push(perProvider.length > 0 ? `${revocations}\n${perProvider.join('\n')}` : revocations);
+  if (health) sections.push(...approverHealthSections(health));
   const top = (label: string, rows: Array<{ id: string; requests: number }>, show: (id: string) => string) =>
     rows.length > 0 ? `*${label}*: ${rows.map((row) => `${show(row.id)} (${row.requests})`).join(', ')}` : null;
   const tops = [top('Top requesters', report.topRequesters, mention), top('Top resources', report.topResources, (id) => `\`${escapeAndTruncate(id, 100)}\``)].filter(Boolean);

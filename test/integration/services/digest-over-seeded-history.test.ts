@@ -1,8 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadPolicyFile } from '../../../src/config/policy-file.ts';
+import type { ApproverHealth } from '../../../src/domain/approver-health.ts';
+import { computeApproverHealth } from '../../../src/services/compute-approver-health.ts';
 import { computeDigest, type DigestReport } from '../../../src/services/compute-digest.ts';
 import { createDatabase, type Database } from '../../../src/store/database.ts';
-import { digestFromHistory, readAuditTrail, replayAuditTrail, type ReplayedHistory } from '../../helpers/digest-from-audit-trail.ts';
+import { approverHealthFromHistory, digestFromHistory, readAuditTrail, replayAuditTrail, type ReplayedHistory } from '../../helpers/digest-from-audit-trail.ts';
 import { runLatch, runSeed } from '../../helpers/latch-process.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
 
@@ -106,6 +109,43 @@ describe('a digest over a seeded history', () => {
     expect(expected.overdueNow).toBeGreaterThan(0);
     expect(expected.overdueNow).toBeLessThanOrEqual(expected.activeGrants);
     expectSameDigest(await computeDigest(db, since, until), expected);
+  });
+});
+
+/** The digest's approver health in the replay's order (by group key and ids), percentiles to within rounding. */
+function expectSameApproverHealth(actual: ApproverHealth, expected: ApproverHealth): void {
+  const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  const times = [...actual.decisionTimes].sort((a, b) => byText(a.group.key, b.group.key));
+  expect(times.map(({ group, decisions }) => ({ group, decisions }))).toEqual(expected.decisionTimes.map(({ group, decisions }) => ({ group, decisions })));
+  times.forEach((row, index) => {
+    expect(row.medianSeconds).toBeCloseTo(expected.decisionTimes[index]!.medianSeconds, 6);
+    expect(row.p90Seconds).toBeCloseTo(expected.decisionTimes[index]!.p90Seconds, 6);
+  });
+  expect([...actual.quickApprovers].sort((a, b) => byText(a.approverId, b.approverId))).toEqual(expected.quickApprovers);
+  expect([...actual.mutualApprovals].sort((a, b) => byText(a.people.join(' '), b.people.join(' ')))).toEqual(expected.mutualApprovals);
+  const byResource = (entry: ApproverHealth['expiredUndecided']['byGroup'][number]) => ({ ...entry, resources: [...entry.resources].sort((a, b) => byText(a.resourceId, b.resourceId)) });
+  expect({ total: actual.expiredUndecided.total, byGroup: actual.expiredUndecided.byGroup.map(byResource).sort((a, b) => byText(a.group.key, b.group.key)) }).toEqual(expected.expiredUndecided);
+}
+
+describe('approver health over a seeded history', () => {
+  // The seed's first approvals come half a minute or more after the request: the longest threshold
+  // a policy may set (10m) makes some quick, so the comparison is not one of empty lists.
+  const RUBBER_STAMP_UNDER = 600;
+
+  // Two SRE leads approve each other's requests in the whole history (not on the Wednesday).
+  it.each([
+    ['a day inside it', WEDNESDAY.since, WEDNESDAY.until, false],
+    ['the whole history', HISTORY_START, HISTORY_END, true],
+  ])('reports for %s what the audit trail, replayed, says approvers did', async (_, since, until, withPairs) => {
+    const loaded = await loadPolicyFile(EXAMPLE_POLICY);
+    if (!loaded.ok) throw new Error(loaded.problems.join('\n'));
+    const { resources } = loaded.policy;
+    const expected = approverHealthFromHistory(history, resources, since, until, RUBBER_STAMP_UNDER);
+    expect(expected.decisionTimes.length, 'approver groups that decided').toBeGreaterThan(1);
+    expect(expected.quickApprovers.length, 'quick approvers').toBeGreaterThan(0);
+    expect(expected.expiredUndecided.total, 'expired undecided').toBeGreaterThan(0);
+    if (withPairs) expect(expected.mutualApprovals.length, 'people approving each other').toBeGreaterThan(0);
+    expectSameApproverHealth(await computeApproverHealth(db, { resources, since, until, rubberStampUnderSeconds: RUBBER_STAMP_UNDER }), expected);
   });
 });
 

@@ -206,7 +206,7 @@ describe('the Slack notifier', () => {
   });
 
   it("posts a due digest to its own channel, and throws when Slack refuses it so the digest's job is retried", async () => {
-    const policy = { ...testPolicy([resource]), digests: [{ name: 'weekly', schedule: '0 9 * * 1', timeZone: 'UTC', channel: 'C0DIGEST' }] };
+    const policy = { ...testPolicy([resource]), digests: [{ name: 'weekly', schedule: '0 9 * * 1', timeZone: 'UTC', channel: 'C0DIGEST', rubberStampUnderSeconds: 10 }] };
     const notifier = new SlackNotifier(new WebClient(slack.botToken, { slackApiUrl: slack.apiUrl }), { db, policy: () => policy, logger: setup().ctx.logger });
     const due = { type: 'digest.due', name: 'weekly', at: new Date('2026-12-07T09:00:05Z') } satisfies LatchEvent;
     expect(await callsFor(notifier, due)).toEqual([{ method: 'chat.postMessage', channel: 'C0DIGEST' }]);

@@ -178,8 +178,8 @@ describe('policy.example.yaml', () => {
 
   it('schedules a daily and a weekly digest', () => {
     expect(policyOf(text).digests).toEqual([
-      { name: 'daily', schedule: '0 9 * * *', timeZone: 'Europe/Berlin', channel: 'C0SECACCESS' },
-      { name: 'weekly', schedule: '0 8 * * 1', timeZone: 'Europe/Berlin', channel: 'C0SECLEADS' },
+      { name: 'daily', schedule: '0 9 * * *', timeZone: 'Europe/Berlin', channel: 'C0SECACCESS', rubberStampUnderSeconds: 10 },
+      { name: 'weekly', schedule: '0 8 * * 1', timeZone: 'Europe/Berlin', channel: 'C0SECLEADS', rubberStampUnderSeconds: 30 },
     ]);
   });
 
@@ -634,6 +634,21 @@ describe('a refused policy', () => {
       'a digest schedule that is not a cron expression',
       yaml('digests:', '  - { name: daily, schedule: "every morning", channel: C0SEC }', ...VALID),
       ['digests[0].schedule: is not a cron expression such as "0 9 * * 1" (09:00 on Mondays): Validation error, cannot resolve alias "eve" (line 2)'],
+    ],
+    [
+      'a rubber-stamp threshold of nothing',
+      yaml('digests:', '  - { name: daily, schedule: "0 9 * * *", channel: C0SEC, rubberStampUnder: 0s }', ...VALID),
+      ['digests[0].rubberStampUnder: A duration must be at least 1s (line 2)'],
+    ],
+    [
+      'a rubber-stamp threshold too long to mean anything',
+      yaml('digests:', '  - { name: daily, schedule: "0 9 * * *", channel: C0SEC, rubberStampUnder: 1h }', ...VALID),
+      ['digests[0].rubberStampUnder: must be at most 10m: it is how soon an approval is too quick to have been read, such as 10s (line 2)'],
+    ],
+    [
+      'a rubber-stamp threshold without a unit',
+      yaml('digests:', '  - { name: daily, schedule: "0 9 * * *", channel: C0SEC, rubberStampUnder: 10 }', ...VALID),
+      ['digests[0].rubberStampUnder: "10" has no unit: write 10s for seconds (line 2)'],
     ],
     [
       'a repeated digest name',
