@@ -113,7 +113,10 @@ describe('the demo in a browser', () => {
     const request = latchMessages(page, 'Access request');
     await request.waitFor(SHOWS_UP);
     await expect.poll(() => request.textContent()).toContain('2 more approvals needed');
-    await camera.shoot(page, 'request posted for approval');
+    // Latch's own history says what is unusual: the requester has never asked for this before.
+    await expect.poll(() => request.textContent()).toContain('Risk flags (1)');
+    await expect(request.textContent()).resolves.toContain('first-request: First request for this resource by this person.');
+    await camera.shoot(page, 'request posted for approval, with a risk flag');
 
     // Each approver, in turn, approves it in the channel.
     for (const [index, approver] of [FIRST_APPROVER, SECOND_APPROVER].entries()) {
