@@ -117,7 +117,14 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ti
 /** What Slack saw: an answer (HTTP 200), or none (refused, reset, 503), which it would retry. */
 type Outcome = 'answered' | 'unanswered';
 
-async function outcomeOf(send: () => Promise<Response>): Promise<Outcome> {
+/**
+ * What Slack saw of one request to `latch`. Once `latch` has exited, its port is free, and another
+ * test file's server on these cores may take it and answer (a fake Slack's 404): that answer is
+ * not Latch's, and to Slack it is a request nobody took.
+ */
+async function outcomeOf(latch: LatchProcess, send: () => Promise<Response>): Promise<Outcome> {
+  let gone = false;
+  void latch.exited.then(() => (gone = true));
   let response: Response;
   try {
     response = await send();
@@ -129,6 +136,7 @@ async function outcomeOf(send: () => Promise<Response>): Promise<Outcome> {
   await response.arrayBuffer();
   if (response.status === 200) return 'answered';
   if (response.status === 503) return 'unanswered';
+  if (gone) return 'unanswered';
   throw new Error(`Latch answered ${response.status}: neither done nor refused`);
 }
 
@@ -208,7 +216,7 @@ describe('graceful shutdown of latch start', { timeout: 420_000 }, () => {
     let exited: Promise<LatchExit> | undefined;
     const { latch, sender } = running;
     const outcomes = await inParallel(
-      burst.map((item) => () => outcomeOf(() => send(sender, item))),
+      burst.map((item) => () => outcomeOf(latch, () => send(sender, item))),
       6,
       (index) => {
         if (index === 60) exited = latch.kill('SIGTERM');
@@ -267,7 +275,7 @@ describe('graceful shutdown of latch start', { timeout: 420_000 }, () => {
     // Slack retries what it got no answer to; the restarted Latch takes it, and runs the queued grants.
     running = await startLatch();
     const retried = await inParallel(
-      unanswered.map((item) => () => outcomeOf(() => send(running.sender, item))),
+      unanswered.map((item) => () => outcomeOf(running.latch, () => send(running.sender, item))),
       6,
     );
     expect(retried.every((outcome) => outcome === 'answered')).toBe(true);
