@@ -8,6 +8,7 @@ import { formatDuration, parseDuration } from '../domain/duration.ts';
 import { templateKeepsDomain } from '../domain/identity.ts';
 import { DEFAULT_AUTO_APPROVAL_LIMITS, DEFAULT_REQUEST_LIMITS } from '../domain/policy.ts';
 import type { MachinePolicy } from '../domain/machine.ts';
+import { ON_CALL_PROVIDERS, type OnCallCondition } from '../domain/on-call.ts';
 import { GITHUB_ACTIONS_ISSUER, issuerUrlProblem, unpinnedGithubProblem } from '../domain/oidc-claims.ts';
 import type { ApproverPolicy, Audience, AutoApprovalRule, BreakGlassPolicy, IdentityPolicy, ReminderPolicy, Policy, ResourcePolicy, RolePolicy, Weekday } from '../domain/policy.ts';
 import { PROVIDER_DEFINITIONS, providerDefinition } from '../providers/registry.ts';
@@ -232,6 +233,28 @@ const scheduleSchema = z
   })
   .refine((schedule) => schedule.from !== schedule.to, { error: 'from and to must differ (use no schedule for all day)', path: ['to'] });
 
+/** A schedule, escalation policy or service id of PagerDuty (PABC123) or Opsgenie (a UUID): it goes into a URL. */
+const onCallId = z
+  .string({ error: 'must be an id such as PABC123 (PagerDuty) or a UUID (Opsgenie), in quotes if it could be read as a number' })
+  .regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/, { error: 'must be an id such as PABC123 (PagerDuty) or a UUID (Opsgenie): letters, digits and "-", not a name' });
+
+// A key in the policy file would be read by everyone who can read the file, and shown in reviews.
+const noApiKey = z
+  .never({ error: 'must not be in the policy file: Latch reads the API key from PAGERDUTY_API_KEY or OPSGENIE_API_KEY in its environment' })
+  .optional();
+
+const onCallSchema = z.strictObject({
+  provider: z.enum(ON_CALL_PROVIDERS, {
+    error: (issue) => (issue.input === undefined ? `is missing: say which on-call service to ask, ${ON_CALL_PROVIDERS.join(' or ')}` : `must be one of ${ON_CALL_PROVIDERS.join(', ')}`),
+  }),
+  schedules: z.array(onCallId).default([]),
+  escalationPolicies: z.array(onCallId).default([]),
+  maxLevel: z.int({ error: 'must be a whole number, 1 or more (1 is the first escalation level)' }).min(1, { error: 'must be a whole number, 1 or more (1 is the first escalation level)' }).optional(),
+  incidentOpenOn: z.array(onCallId).default([]),
+  apiKey: noApiKey,
+  token: noApiKey,
+});
+
 const autoApproveSchema = z.strictObject({
   name: id('name the rule, such as read-in-office-hours: it is shown as the decider'),
   roles: z.array(z.string()).min(1, { error: 'must list at least one role, or leave roles out for every role' }).optional(),
@@ -242,6 +265,7 @@ const autoApproveSchema = z.strictObject({
   cooldown: duration.optional(),
   maxPerDay: z.int({ error: 'must be a whole number, 1 or more' }).min(1, { error: 'must be a whole number, 1 or more' }).optional(),
   startWithin: duration.optional(),
+  onCall: onCallSchema.optional(),
 });
 
 const breakGlassSchema = z.strictObject({
@@ -423,6 +447,7 @@ const KNOWN_FIELDS: Record<string, readonly string[]> = {
   'resources[].autoApprove[]': Object.keys(autoApproveSchema.shape),
   'resources[].autoApprove[].requesters': Object.keys(requesterAudienceSchema.shape),
   'resources[].autoApprove[].schedule': ['timeZone', 'days', 'from', 'to'],
+  'resources[].autoApprove[].onCall': Object.keys(onCallSchema.shape),
   'digests[]': ['name', 'schedule', 'timeZone', 'channel'],
   'resources[].breakGlass': Object.keys(breakGlassSchema.shape),
   'resources[].reminders': Object.keys(remindersSchema.shape),
@@ -723,6 +748,7 @@ function resolveAutoApprove(resource: ResourceInput, roles: RolePolicy[], contex
       report(['autoApprove', index, 'requesters'], 'must list at least one user, group or machine, or be everyone');
     }
     checkMachinesNamed(rule.requesters, ['autoApprove', index, 'requesters'], context);
+    const onCall = rule.onCall ? resolveOnCall(rule.onCall, ['autoApprove', index, 'onCall'], context) : undefined;
     return {
       name: rule.name,
       roles: rule.roles ?? null,
@@ -736,8 +762,32 @@ function resolveAutoApprove(resource: ResourceInput, roles: RolePolicy[], contex
         maxPerDay: rule.maxPerDay ?? DEFAULT_AUTO_APPROVAL_LIMITS.maxPerDay,
         startWithinSeconds: rule.startWithin ?? DEFAULT_AUTO_APPROVAL_LIMITS.startWithinSeconds,
       },
+      ...(onCall ? { onCall } : {}),
     };
   });
+}
+
+/** An on-call condition must say who or what it waits for, in terms its provider knows. */
+function resolveOnCall(onCall: z.infer<typeof onCallSchema>, at: Path, { report }: ResourceContext): OnCallCondition {
+  if (onCall.schedules.length === 0 && onCall.escalationPolicies.length === 0 && onCall.incidentOpenOn.length === 0) {
+    report(at, 'must name schedules, escalationPolicies and/or incidentOpenOn: without one it would wait for nothing');
+  }
+  if (onCall.provider === 'opsgenie' && onCall.escalationPolicies.length > 0) {
+    report([...at, 'escalationPolicies'], "is PagerDuty's: with Opsgenie, name the schedules whose on-call people it covers");
+  }
+  if (onCall.provider === 'opsgenie' && onCall.maxLevel !== undefined) {
+    report([...at, 'maxLevel'], "is PagerDuty's: Opsgenie's on-call answer has no escalation levels");
+  }
+  if (onCall.maxLevel !== undefined && onCall.schedules.length === 0 && onCall.escalationPolicies.length === 0) {
+    report([...at, 'maxLevel'], 'limits whose on-call entries count: name schedules or escalationPolicies too');
+  }
+  return {
+    provider: onCall.provider,
+    schedules: [...new Set(onCall.schedules)],
+    escalationPolicies: [...new Set(onCall.escalationPolicies)],
+    maxLevel: onCall.maxLevel ?? null,
+    incidentOpenOn: [...new Set(onCall.incidentOpenOn)],
+  };
 }
 
 /** What the resource leaves unsaid comes from its provider's definition: what fits that target. */

@@ -78,6 +78,7 @@ export async function loadRequestView(db: Database, policy: Policy, requestId: s
     continuedUntil: continuedUntil(chain, request.id),
     escalatedTo: request.escalatedAt ? (findResource(policy, request.resourceId)?.reminders?.escalateTo ?? []) : [],
     riskFlags: storedRiskFlags(request.riskFlags),
+    onCallNote: request.onCallNote,
     breakGlass: request.breakGlass ? { reviewDueAt: request.reviewDueAt, reviewedBy: request.reviewedBySlackId, reviewedAt: request.reviewedAt } : null,
   };
   return {
