@@ -6,6 +6,8 @@
  * threat model): whoever can change a schedule there can make someone "on call" here.
  */
 
+import type { SlackProfile } from './identity.ts';
+
 export const ON_CALL_PROVIDERS = ['pagerduty', 'opsgenie'] as const;
 export type OnCallProvider = (typeof ON_CALL_PROVIDERS)[number];
 
@@ -96,3 +98,14 @@ export function describeOnCall(condition: OnCallCondition): string {
 }
 
 export const PROVIDER_NAMES: Record<OnCallProvider, string> = { pagerduty: 'PagerDuty', opsgenie: 'Opsgenie' };
+
+/**
+ * The email a person is found on call by: their Slack profile's, only when Slack confirmed they own
+ * it and the account is a person of this workspace. An email anyone can type into a profile must
+ * not make them somebody on call.
+ */
+export function onCallEmailOf(profile: SlackProfile | null): string | null {
+  const account = profile?.account;
+  if (!profile?.email || !account || !account.emailConfirmed || !account.ofLatchTeam || account.deleted || account.bot) return null;
+  return profile.email;
+}

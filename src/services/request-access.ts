@@ -18,7 +18,7 @@ import { publishCommitted } from './latch-events.ts';
 import { requesterPrincipal } from './requester-principal.ts';
 import { invalidInput, refuse, type Refused } from './refusal.ts';
 import type { OnCallAnswer, ServiceContext } from './service-context.ts';
-import type { OnCallFacts } from '../domain/on-call.ts';
+import { onCallEmailOf, type OnCallFacts } from '../domain/on-call.ts';
 
 export interface RequestAccessInput extends AccessRequestDraft {
   teamId?: string | null;
@@ -232,16 +232,12 @@ function onCallNoteOf(verdicts: readonly RuleVerdict[]): string | null {
 
 /**
  * Asks the on-call providers about every on-call rule that could approve this request, once per
- * distinct condition and all at once. The requester is matched by their Slack email, only when
- * Slack has confirmed it and the account is a person of this workspace: an email anyone can type
- * into their profile must not make them somebody on call.
+ * distinct condition and all at once. The requester is matched by their confirmed Slack email.
  */
 async function gatherOnCallEvidence(ctx: ServiceContext, resource: ResourcePolicy, candidate: AutoApprovalCandidate, memberGroups: ReadonlySet<string>, now: Date): Promise<OnCallEvidence | undefined> {
   const rules = onCallRulesToCheck(resource, candidate, memberGroups, now);
   if (rules.length === 0) return undefined;
-  const profile = isMachineRequester(candidate.requesterId) ? null : await ctx.users.profile(candidate.requesterId);
-  const account = profile?.account;
-  const email = profile?.email && account && account.emailConfirmed && account.ofLatchTeam && !account.deleted && !account.bot ? profile.email : null;
+  const email = onCallEmailOf(isMachineRequester(candidate.requesterId) ? null : await ctx.users.profile(candidate.requesterId));
   const answers = new Map<string, Promise<OnCallAnswer>>();
   const byRule = new Map<string, { facts: OnCallFacts } | { unavailable: string }>();
   await Promise.all(
