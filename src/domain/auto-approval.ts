@@ -1,5 +1,5 @@
 import { formatDuration } from './duration.ts';
-import { judgeOnCall, type OnCallFacts } from './on-call.ts';
+import { describeCondition, judgeOnCall, type OnCallFacts } from './on-call.ts';
 import { findRole, isInAudience, type AutoApprovalRule, type ResourcePolicy, type WeeklyWindow, type Weekday } from './policy.ts';
 
 /**
@@ -114,7 +114,7 @@ function onCallVerdict(rule: AutoApprovalRule, request: AutoApprovalCandidate, n
   // On call is a fact about now: a booking for later would be judged on a shift that may be over by then.
   if (request.startsAt && request.startsAt > now) return { holds: false, because: 'it covers only access starting now: on call is checked when asked' };
   const evidence = request.onCall?.byRule.get(rule.name);
-  if (!evidence) return { holds: false, because: 'on call is checked only when a request is made' };
+  if (!evidence) return { holds: false, because: `it needs ${describeCondition(rule.onCall)}, which Latch asks only when a request is made` };
   if ('unavailable' in evidence) return { holds: false, because: `on call could not be checked: ${evidence.unavailable}`, unavailable: evidence.unavailable };
   const verdict = judgeOnCall(rule.onCall, request.onCall?.email ?? null, evidence.facts, now);
   if (!verdict.holds) return verdict;

@@ -97,6 +97,13 @@ export function describeOnCall(condition: OnCallCondition): string {
   return `${parts.join(', ')}${levels} in ${PROVIDER_NAMES[condition.provider]}`;
 }
 
+/** What the whole condition asks for, for `policy explain`: "on call now for …, and an incident open on …". */
+export function describeCondition(condition: OnCallCondition): string {
+  const onCall = condition.schedules.length > 0 || condition.escalationPolicies.length > 0 ? `someone on call now for ${describeOnCall(condition)}` : null;
+  const incident = condition.incidentOpenOn.length > 0 ? `an incident open on ${condition.incidentOpenOn.join(', ')} in ${PROVIDER_NAMES[condition.provider]}` : null;
+  return [onCall, incident].filter((part) => part !== null).join(', and ');
+}
+
 export const PROVIDER_NAMES: Record<OnCallProvider, string> = { pagerduty: 'PagerDuty', opsgenie: 'Opsgenie' };
 
 /**

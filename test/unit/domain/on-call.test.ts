@@ -87,7 +87,9 @@ describe('auto-approval rules with an on-call condition', () => {
   });
 
   it('fails closed when nobody asked the provider (policy explain, a caller that forgot)', () => {
-    expect(explainAutoApproval(resource, request, new Set(), NOW)[0]).toMatchObject({ applies: false, because: 'on call is checked only when a request is made' });
+    expect(explainAutoApproval(resource, request, new Set(), NOW)[0]).toMatchObject({ applies: false, because: 'it needs someone on call now for schedule PSCHED1 in PagerDuty, which Latch asks only when a request is made' });
+    const withIncident = testResource({ autoApprove: [onCallRule({ onCall: condition({ incidentOpenOn: ['PSVC1'] }) })] });
+    expect(explainAutoApproval(withIncident, request, new Set(), NOW)[0]).toMatchObject({ because: 'it needs someone on call now for schedule PSCHED1 in PagerDuty, and an incident open on PSVC1 in PagerDuty, which Latch asks only when a request is made' });
   });
 
   it('never approves a later start on a shift judged now', () => {
