@@ -162,6 +162,28 @@ const requestersSchema = z.union([z.literal('everyone'), requesterAudienceSchema
   error: 'must be everyone, or a mapping with users, groups and/or machines',
 });
 
+/** A schedule, escalation policy or service id of PagerDuty (PABC123) or Opsgenie (a UUID): it goes into a URL. */
+const onCallId = z
+  .string({ error: 'must be an id such as PABC123 (PagerDuty) or a UUID (Opsgenie), in quotes if it could be read as a number' })
+  .regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/, { error: 'must be an id such as PABC123 (PagerDuty) or a UUID (Opsgenie): letters, digits and "-", not a name' });
+
+// A key in the policy file would be read by everyone who can read the file, and shown in reviews.
+const noApiKey = z
+  .never({ error: 'must not be in the policy file: Latch reads the API key from PAGERDUTY_API_KEY or OPSGENIE_API_KEY in its environment' })
+  .optional();
+
+const onCallSchema = z.strictObject({
+  provider: z.enum(ON_CALL_PROVIDERS, {
+    error: (issue) => (issue.input === undefined ? `is missing: say which on-call service to ask, ${ON_CALL_PROVIDERS.join(' or ')}` : `must be one of ${ON_CALL_PROVIDERS.join(', ')}`),
+  }),
+  schedules: z.array(onCallId).default([]),
+  escalationPolicies: z.array(onCallId).default([]),
+  maxLevel: z.int({ error: 'must be a whole number, 1 or more (1 is the first escalation level)' }).min(1, { error: 'must be a whole number, 1 or more (1 is the first escalation level)' }).optional(),
+  incidentOpenOn: z.array(onCallId).default([]),
+  apiKey: noApiKey,
+  token: noApiKey,
+});
+
 const approversSchema = z.strictObject(
   {
     users: z.array(userId).default([]),
@@ -169,6 +191,7 @@ const approversSchema = z.strictObject(
     required: approvalCount.optional(),
     oneFrom: z.array(groupId).default([]),
     oneMoreWhenFlagged: z.boolean({ error: 'must be true or false' }).default(false),
+    onCall: onCallSchema.optional(),
     machines: noMachines('approve'),
   },
   whenMissing('list who may approve, with users and/or groups'),
@@ -232,28 +255,6 @@ const scheduleSchema = z
     to: clockTime,
   })
   .refine((schedule) => schedule.from !== schedule.to, { error: 'from and to must differ (use no schedule for all day)', path: ['to'] });
-
-/** A schedule, escalation policy or service id of PagerDuty (PABC123) or Opsgenie (a UUID): it goes into a URL. */
-const onCallId = z
-  .string({ error: 'must be an id such as PABC123 (PagerDuty) or a UUID (Opsgenie), in quotes if it could be read as a number' })
-  .regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/, { error: 'must be an id such as PABC123 (PagerDuty) or a UUID (Opsgenie): letters, digits and "-", not a name' });
-
-// A key in the policy file would be read by everyone who can read the file, and shown in reviews.
-const noApiKey = z
-  .never({ error: 'must not be in the policy file: Latch reads the API key from PAGERDUTY_API_KEY or OPSGENIE_API_KEY in its environment' })
-  .optional();
-
-const onCallSchema = z.strictObject({
-  provider: z.enum(ON_CALL_PROVIDERS, {
-    error: (issue) => (issue.input === undefined ? `is missing: say which on-call service to ask, ${ON_CALL_PROVIDERS.join(' or ')}` : `must be one of ${ON_CALL_PROVIDERS.join(', ')}`),
-  }),
-  schedules: z.array(onCallId).default([]),
-  escalationPolicies: z.array(onCallId).default([]),
-  maxLevel: z.int({ error: 'must be a whole number, 1 or more (1 is the first escalation level)' }).min(1, { error: 'must be a whole number, 1 or more (1 is the first escalation level)' }).optional(),
-  incidentOpenOn: z.array(onCallId).default([]),
-  apiKey: noApiKey,
-  token: noApiKey,
-});
 
 const autoApproveSchema = z.strictObject({
   name: id('name the rule, such as read-in-office-hours: it is shown as the decider'),
@@ -448,6 +449,7 @@ const KNOWN_FIELDS: Record<string, readonly string[]> = {
   'resources[].autoApprove[].requesters': Object.keys(requesterAudienceSchema.shape),
   'resources[].autoApprove[].schedule': ['timeZone', 'days', 'from', 'to'],
   'resources[].autoApprove[].onCall': Object.keys(onCallSchema.shape),
+  'resources[].approvers.onCall': Object.keys(onCallSchema.shape),
   'digests[]': ['name', 'schedule', 'timeZone', 'channel'],
   'resources[].breakGlass': Object.keys(breakGlassSchema.shape),
   'resources[].reminders': Object.keys(remindersSchema.shape),
@@ -654,13 +656,19 @@ function checkMachinesNamed(requesters: ResourceInput['requesters'], at: Path, {
 
 const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`;
 
-function resolveApprovers({ approvers }: ResourceInput, { defaults, report }: ResourceContext): ApproverPolicy {
+function resolveApprovers({ approvers }: ResourceInput, context: ResourceContext): ApproverPolicy {
+  const { defaults, report } = context;
   const { users, groups } = approvers;
   const required = approvers.required ?? defaults.approvals ?? DEFAULT_APPROVALS;
   const distinctUsers = new Set(users).size;
-  if (users.length === 0 && groups.length === 0) {
+  const onCall = approvers.onCall ? resolveOnCall(approvers.onCall, ['approvers', 'onCall'], context) : undefined;
+  if (onCall && onCall.schedules.length === 0 && onCall.escalationPolicies.length === 0) {
+    // An incident alone would make every member of the workspace an approver while it is open.
+    report(['approvers', 'onCall'], 'must name schedules or escalationPolicies: whoever is on call there may approve (incidentOpenOn alone would let anyone)');
+  }
+  if (users.length === 0 && groups.length === 0 && !onCall) {
     report(['approvers'], 'must list at least one user or group who may approve');
-  } else if (groups.length === 0 && required + (approvers.oneMoreWhenFlagged ? 1 : 0) > distinctUsers) {
+  } else if (groups.length === 0 && !onCall && required + (approvers.oneMoreWhenFlagged ? 1 : 0) > distinctUsers) {
     // Group sizes are only known at run time; a short list of named users is known now.
     const own = approvers.required !== undefined;
     report(
@@ -675,7 +683,7 @@ function resolveApprovers({ approvers }: ResourceInput, { defaults, report }: Re
       report(['approvers', 'oneFrom', index], `${group} is not in approvers.groups: only approvers may approve, so add it there too`);
     }
   });
-  return { users, groups, required, oneFrom: [...new Set(approvers.oneFrom)], ...(approvers.oneMoreWhenFlagged ? { oneMoreWhenFlagged: true } : {}) };
+  return { users, groups, required, oneFrom: [...new Set(approvers.oneFrom)], ...(approvers.oneMoreWhenFlagged ? { oneMoreWhenFlagged: true } : {}), ...(onCall ? { onCall } : {}) };
 }
 
 function audienceOf(requesters: ResourceInput['requesters'] | { users: string[]; groups: string[] }): Audience {

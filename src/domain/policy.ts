@@ -45,6 +45,11 @@ export interface ApproverPolicy {
   oneFrom: string[];
   /** One more approval when the request raised a risk flag (domain/risk-flags.ts). */
   oneMoreWhenFlagged?: boolean;
+  /**
+   * Whoever is on call now for these schedules or escalation policies (PagerDuty, Opsgenie) may
+   * decide too, asked when they click; absent: only `users` and `groups`.
+   */
+  onCall?: OnCallCondition;
 }
 
 export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';

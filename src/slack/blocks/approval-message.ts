@@ -157,6 +157,7 @@ function pendingLines(view: RequestView): string[] {
   const tally = tallyVotes(view.decisions, view.requiredApprovals, view.requesterId, view.requiredGroups);
   const lines: string[] = [];
   if (tally.outcome === 'pending') lines.push(`${countOf(tally.remaining, 'more approval')} needed${includingOneFrom(tally.missingGroups)}`);
+  if (view.onCallApprovers) lines.push(`📟 Whoever is on call now for ${escapeAndTruncate(view.onCallApprovers, MAX_NAME_SHOWN)} may decide too`);
   if (view.escalatedTo.length > 0) lines.push(`⏫ Escalated: members of ${view.escalatedTo.map(groupMention).join(' and ')} may decide too`);
   if (view.pendingExpiresAt) lines.push(`Expires if nobody decides by ${slackDate(view.pendingExpiresAt)}`);
   return lines;

@@ -118,6 +118,8 @@ describe('on-call auto-approval with PagerDuty', () => {
     { label: 'is down', breakIt: (fake: FakePagerDuty) => void (fake.down = true), says: 'PagerDuty could not be reached' },
     { label: 'answers too slowly', breakIt: (fake: FakePagerDuty) => void (fake.delayMs = 1500), says: 'PagerDuty did not answer in time' },
     { label: 'refuses the key', breakIt: (fake: FakePagerDuty) => fake.failures.push({ status: 401 }), says: "PagerDuty refused Latch's API key (401)" },
+    { label: 'answers in a shape it never documented', breakIt: (fake: FakePagerDuty) => fake.failures.push({ status: 200, body: { oncalls: [{ user: 'PUSERADA', end: 42 }] } }), says: 'PagerDuty answered in a shape Latch does not know' },
+    { label: 'answers 500', breakIt: (fake: FakePagerDuty) => fake.failures.push({ status: 500 }), says: 'PagerDuty answered with an error (500)' },
   ])('fails closed when PagerDuty $label: people decide, and the card says why', async ({ breakIt, says }) => {
     h = await startWithPagerDuty({}, 300);
     pagerDuty!.putOnCall({ userId: 'PUSERADA', scheduleId: 'PSCHED1', escalationPolicyId: 'PPOL1', level: 1, start: null, end: null });

@@ -51,3 +51,35 @@ describe('autoApprove[].onCall in the policy file', () => {
     expect(problemsOf(base(...lines))).toContain(problem);
   });
 });
+
+describe('approvers.onCall in the policy file', () => {
+  const withApprovers = (...approvers: string[]) =>
+    [
+      'defaults: { maxDuration: 8h, approvalChannel: C0APPROVALS }',
+      'resources:',
+      '  - id: prod-db',
+      '    name: Production database',
+      "    provider: { type: webhook, settings: { url: 'https://hooks.example.com/latch', secretEnv: HOOK_SECRET } }",
+      '    roles: [read]',
+      '    approvers:', //                    line 7
+      ...approvers,
+    ].join('\n') + '\n';
+
+  it('lets whoever is on call approve, with or without named approvers, and any number of approvals', () => {
+    const result = parsePolicy(withApprovers('      required: 2', '      onCall: { provider: opsgenie, schedules: [5f2b1c3e-aaaa-4bbb-8ccc-000000000001] }'));
+    expect(result.ok && result.policy.resources[0]!.approvers).toEqual({
+      users: [],
+      groups: [],
+      required: 2,
+      oneFrom: [],
+      onCall: { provider: 'opsgenie', schedules: ['5f2b1c3e-aaaa-4bbb-8ccc-000000000001'], escalationPolicies: [], maxLevel: null, incidentOpenOn: [] },
+    });
+  });
+
+  it('refuses an incident alone, which would make everyone an approver while it is open', () => {
+    const result = parsePolicy(withApprovers('      users: [U0ALICE01]', '      onCall: { provider: pagerduty, incidentOpenOn: [PSVC1] }'));
+    expect(result.ok ? [] : result.problems).toEqual([
+      'resources[0].approvers.onCall: must name schedules or escalationPolicies: whoever is on call there may approve (incidentOpenOn alone would let anyone) (line 9)',
+    ]);
+  });
+});
