@@ -21,6 +21,10 @@ export const ENV_VARIABLES = {
   LATCH_SHUTDOWN_TIMEOUT_SECONDS: 'how long running work may take to finish after SIGTERM, in whole seconds; default 25',
   LATCH_MAX_SLACK_WORK: "Slack requests' work a process takes on at once before it answers 'busy'; default 256",
   LATCH_TRUSTED_PROXY_HOPS: 'how many reverse proxies in front of Latch append to X-Forwarded-For, so limits per address see the caller; default 0 (the TCP peer)',
+  PAGERDUTY_API_KEY: 'a PagerDuty REST API key (read-only is enough), for auto-approval rules with onCall; optional',
+  PAGERDUTY_API_URL: "PagerDuty's REST API base URL, for tests against a fake; default https://api.pagerduty.com",
+  OPSGENIE_API_KEY: 'the key of an Opsgenie API integration with Read access, for onCall rules with provider opsgenie; optional',
+  OPSGENIE_API_URL: "Opsgenie's REST API base URL; default https://api.opsgenie.com (https://api.eu.opsgenie.com for the EU instance)",
   LATCH_APP_ROLE: "latch migrate only: the role the service connects as, granted prisma/app-role.sql's privileges after migrating; optional",
 } as const;
 
@@ -166,6 +170,17 @@ const slackApiUrl = z.preprocess(
     .transform((value) => (value === undefined || value.endsWith('/') ? value : `${value}/`)),
 );
 
+/** An on-call provider's API key: one line of text, never echoed back. */
+const onCallApiKey = z.preprocess(
+  blankAsMissing,
+  z
+    .string()
+    .refine((value) => !/\s/.test(value), { error: 'must be one key without spaces' })
+    .optional(),
+);
+
+const onCallApiUrl = z.preprocess(blankAsMissing, z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional());
+
 /** What `latch migrate` needs. */
 export const migrateEnvSchema = z.object({
   DATABASE_URL: databaseUrl,
@@ -220,6 +235,10 @@ export const serviceEnvFields = migrateEnvSchema.extend({
   LATCH_SHUTDOWN_TIMEOUT_SECONDS: wholeNumber(DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, 1, 3600, ' of seconds'),
   LATCH_MAX_SLACK_WORK: wholeNumber(DEFAULT_MAX_SLACK_WORK, 1, 10_000),
   LATCH_TRUSTED_PROXY_HOPS: wholeNumber(0, 0, 10),
+  PAGERDUTY_API_KEY: onCallApiKey,
+  PAGERDUTY_API_URL: onCallApiUrl,
+  OPSGENIE_API_KEY: onCallApiKey,
+  OPSGENIE_API_URL: onCallApiUrl,
 });
 
 /** What the service (`latch start`) needs. */

@@ -9,6 +9,7 @@ import { formatDuration, parseDuration } from '../domain/duration.ts';
 import { templateKeepsDomain } from '../domain/identity.ts';
 import { DEFAULT_AUTO_APPROVAL_LIMITS, DEFAULT_REQUEST_LIMITS } from '../domain/policy.ts';
 import type { MachinePolicy } from '../domain/machine.ts';
+import { ON_CALL_PROVIDERS, type OnCallCondition } from '../domain/on-call.ts';
 import { GITHUB_ACTIONS_ISSUER, issuerUrlProblem, unpinnedGithubProblem } from '../domain/oidc-claims.ts';
 import type { ApproverPolicy, Audience, AutoApprovalRule, BreakGlassPolicy, DigestPolicy, IdentityPolicy, ReminderPolicy, Policy, ResourcePolicy, RolePolicy, Weekday } from '../domain/policy.ts';
 import { PROVIDER_DEFINITIONS, providerDefinition } from '../providers/registry.ts';
@@ -187,6 +188,28 @@ const requestersSchema = z.union([z.literal('everyone'), requesterAudienceSchema
   error: 'must be everyone, or a mapping with users, groups and/or machines',
 });
 
+/** A schedule, escalation policy or service id of PagerDuty (PABC123) or Opsgenie (a UUID): it goes into a URL. */
+const onCallId = z
+  .string({ error: 'must be an id such as PABC123 (PagerDuty) or a UUID (Opsgenie), in quotes if it could be read as a number' })
+  .regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/, { error: 'must be an id such as PABC123 (PagerDuty) or a UUID (Opsgenie): letters, digits and "-", not a name' });
+
+// A key in the policy file would be read by everyone who can read the file, and shown in reviews.
+const noApiKey = z
+  .never({ error: 'must not be in the policy file: Latch reads the API key from PAGERDUTY_API_KEY or OPSGENIE_API_KEY in its environment' })
+  .optional();
+
+const onCallSchema = z.strictObject({
+  provider: z.enum(ON_CALL_PROVIDERS, {
+    error: (issue) => (issue.input === undefined ? `is missing: say which on-call service to ask, ${ON_CALL_PROVIDERS.join(' or ')}` : `must be one of ${ON_CALL_PROVIDERS.join(', ')}`),
+  }),
+  schedules: z.array(onCallId).default([]),
+  escalationPolicies: z.array(onCallId).default([]),
+  maxLevel: z.int({ error: 'must be a whole number, 1 or more (1 is the first escalation level)' }).min(1, { error: 'must be a whole number, 1 or more (1 is the first escalation level)' }).optional(),
+  incidentOpenOn: z.array(onCallId).default([]),
+  apiKey: noApiKey,
+  token: noApiKey,
+});
+
 const approversSchema = z.strictObject(
   {
     users: z.array(userId).default([]),
@@ -194,6 +217,7 @@ const approversSchema = z.strictObject(
     required: approvalCount.optional(),
     oneFrom: z.array(groupId).default([]),
     oneMoreWhenFlagged: z.boolean({ error: 'must be true or false' }).default(false),
+    onCall: onCallSchema.optional(),
     machines: noMachines('approve'),
   },
   whenMissing('list who may approve, with users and/or groups'),
@@ -268,6 +292,7 @@ const autoApproveSchema = z.strictObject({
   cooldown: duration.optional(),
   maxPerDay: z.int({ error: 'must be a whole number, 1 or more' }).min(1, { error: 'must be a whole number, 1 or more' }).optional(),
   startWithin: duration.optional(),
+  onCall: onCallSchema.optional(),
 });
 
 const breakGlassSchema = z.strictObject({
@@ -451,6 +476,8 @@ const KNOWN_FIELDS: Record<string, readonly string[]> = {
   'resources[].autoApprove[]': Object.keys(autoApproveSchema.shape),
   'resources[].autoApprove[].requesters': Object.keys(requesterAudienceSchema.shape),
   'resources[].autoApprove[].schedule': ['timeZone', 'days', 'from', 'to'],
+  'resources[].autoApprove[].onCall': Object.keys(onCallSchema.shape),
+  'resources[].approvers.onCall': Object.keys(onCallSchema.shape),
   'digests[]': ['name', 'schedule', 'timeZone', 'channel', 'rubberStampUnder'],
   'resources[].breakGlass': Object.keys(breakGlassSchema.shape),
   'resources[].reminders': Object.keys(remindersSchema.shape),
@@ -657,13 +684,19 @@ function checkMachinesNamed(requesters: ResourceInput['requesters'], at: Path, {
 
 const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`;
 
-function resolveApprovers({ approvers }: ResourceInput, { defaults, report }: ResourceContext): ApproverPolicy {
+function resolveApprovers({ approvers }: ResourceInput, context: ResourceContext): ApproverPolicy {
+  const { defaults, report } = context;
   const { users, groups } = approvers;
   const required = approvers.required ?? defaults.approvals ?? DEFAULT_APPROVALS;
   const distinctUsers = new Set(users).size;
-  if (users.length === 0 && groups.length === 0) {
+  const onCall = approvers.onCall ? resolveOnCall(approvers.onCall, ['approvers', 'onCall'], context) : undefined;
+  if (onCall && onCall.schedules.length === 0 && onCall.escalationPolicies.length === 0) {
+    // An incident alone would make every member of the workspace an approver while it is open.
+    report(['approvers', 'onCall'], 'must name schedules or escalationPolicies: whoever is on call there may approve (incidentOpenOn alone would let anyone)');
+  }
+  if (users.length === 0 && groups.length === 0 && !onCall) {
     report(['approvers'], 'must list at least one user or group who may approve');
-  } else if (groups.length === 0 && required + (approvers.oneMoreWhenFlagged ? 1 : 0) > distinctUsers) {
+  } else if (groups.length === 0 && !onCall && required + (approvers.oneMoreWhenFlagged ? 1 : 0) > distinctUsers) {
     // Group sizes are only known at run time; a short list of named users is known now.
     const own = approvers.required !== undefined;
     report(
@@ -678,7 +711,7 @@ function resolveApprovers({ approvers }: ResourceInput, { defaults, report }: Re
       report(['approvers', 'oneFrom', index], `${group} is not in approvers.groups: only approvers may approve, so add it there too`);
     }
   });
-  return { users, groups, required, oneFrom: [...new Set(approvers.oneFrom)], ...(approvers.oneMoreWhenFlagged ? { oneMoreWhenFlagged: true } : {}) };
+  return { users, groups, required, oneFrom: [...new Set(approvers.oneFrom)], ...(approvers.oneMoreWhenFlagged ? { oneMoreWhenFlagged: true } : {}), ...(onCall ? { onCall } : {}) };
 }
 
 function audienceOf(requesters: ResourceInput['requesters'] | { users: string[]; groups: string[] }): Audience {
@@ -751,6 +784,7 @@ function resolveAutoApprove(resource: ResourceInput, roles: RolePolicy[], contex
       report(['autoApprove', index, 'requesters'], 'must list at least one user, group or machine, or be everyone');
     }
     checkMachinesNamed(rule.requesters, ['autoApprove', index, 'requesters'], context);
+    const onCall = rule.onCall ? resolveOnCall(rule.onCall, ['autoApprove', index, 'onCall'], context) : undefined;
     return {
       name: rule.name,
       roles: rule.roles ?? null,
@@ -764,8 +798,32 @@ function resolveAutoApprove(resource: ResourceInput, roles: RolePolicy[], contex
         maxPerDay: rule.maxPerDay ?? DEFAULT_AUTO_APPROVAL_LIMITS.maxPerDay,
         startWithinSeconds: rule.startWithin ?? DEFAULT_AUTO_APPROVAL_LIMITS.startWithinSeconds,
       },
+      ...(onCall ? { onCall } : {}),
     };
   });
+}
+
+/** An on-call condition must say who or what it waits for, in terms its provider knows. */
+function resolveOnCall(onCall: z.infer<typeof onCallSchema>, at: Path, { report }: ResourceContext): OnCallCondition {
+  if (onCall.schedules.length === 0 && onCall.escalationPolicies.length === 0 && onCall.incidentOpenOn.length === 0) {
+    report(at, 'must name schedules, escalationPolicies and/or incidentOpenOn: without one it would wait for nothing');
+  }
+  if (onCall.provider === 'opsgenie' && onCall.escalationPolicies.length > 0) {
+    report([...at, 'escalationPolicies'], "is PagerDuty's: with Opsgenie, name the schedules whose on-call people it covers");
+  }
+  if (onCall.provider === 'opsgenie' && onCall.maxLevel !== undefined) {
+    report([...at, 'maxLevel'], "is PagerDuty's: Opsgenie's on-call answer has no escalation levels");
+  }
+  if (onCall.maxLevel !== undefined && onCall.schedules.length === 0 && onCall.escalationPolicies.length === 0) {
+    report([...at, 'maxLevel'], 'limits whose on-call entries count: name schedules or escalationPolicies too');
+  }
+  return {
+    provider: onCall.provider,
+    schedules: [...new Set(onCall.schedules)],
+    escalationPolicies: [...new Set(onCall.escalationPolicies)],
+    maxLevel: onCall.maxLevel ?? null,
+    incidentOpenOn: [...new Set(onCall.incidentOpenOn)],
+  };
 }
 
 /** What the resource leaves unsaid comes from its provider's definition: what fits that target. */

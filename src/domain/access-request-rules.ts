@@ -120,9 +120,20 @@ export function approverRefusal(
   deciderGroups: ReadonlySet<string>,
   /** Groups a request was escalated to: their members may decide it too. */
   escalatedTo: readonly string[] = [],
+  /** Whether the decider is on call now as `approvers.onCall` asks (true), is not (false), or could not be asked (why). */
+  onCall: boolean | { unavailable: string } = false,
 ): string | null {
   if (deciderId === requesterId) return 'You cannot decide your own request.';
   const { users, groups } = resource.approvers;
   if (users.includes(deciderId) || [...groups, ...escalatedTo].some((group) => deciderGroups.has(group))) return null;
+  if (onCall === true) return null;
+  // Fail closed: a provider that cannot answer makes nobody an approver by being on call.
+  if (typeof onCall === 'object') return `You are not an approver for ${resource.name}, and whether you are on call could not be checked: ${onCall.unavailable}.`;
   return `You are not an approver for ${resource.name}.`;
+}
+
+/** Whether `deciderId` is an approver through users and groups alone (no on-call question needed). */
+export function isNamedApprover(resource: ResourcePolicy, deciderId: string, deciderGroups: ReadonlySet<string>, escalatedTo: readonly string[] = []): boolean {
+  const { users, groups } = resource.approvers;
+  return users.includes(deciderId) || [...groups, ...escalatedTo].some((group) => deciderGroups.has(group));
 }

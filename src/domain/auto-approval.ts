@@ -1,4 +1,5 @@
 import { formatDuration } from './duration.ts';
+import { describeCondition, judgeOnCall, type OnCallFacts } from './on-call.ts';
 import { findRole, isInAudience, type AutoApprovalRule, type ResourcePolicy, type WeeklyWindow, type Weekday } from './policy.ts';
 
 /**
@@ -13,9 +14,32 @@ export interface AutoApprovalCandidate {
   durationSeconds: number;
   /** A later start is judged at the time the access would start, not when it is asked. */
   startsAt: Date | null;
+  /** What the on-call providers said, for rules with an `onCall` condition; absent: not asked. */
+  onCall?: OnCallEvidence;
 }
 
-export type RuleVerdict = { rule: AutoApprovalRule; applies: true } | { rule: AutoApprovalRule; applies: false; because: string };
+/** The on-call facts gathered for a request, before any rule is judged (the domain does no I/O). */
+export interface OnCallEvidence {
+  /** The requester's confirmed Slack email; null when there is none (nobody is on call without one). */
+  email: string | null;
+  /** By rule name: the provider's facts, or why they could not be had (down, slow, rate-limited). */
+  byRule: ReadonlyMap<string, { facts: OnCallFacts } | { unavailable: string }>;
+}
+
+export type RuleVerdict =
+  | {
+      rule: AutoApprovalRule;
+      applies: true;
+      /** For an on-call rule: the shift's end, where the access must end at the latest; null when unbounded. */
+      onCallUntil?: Date | null;
+    }
+  | {
+      rule: AutoApprovalRule;
+      applies: false;
+      because: string;
+      /** The on-call provider could not be asked: people decide, and the card says why. */
+      onCallUnavailable?: string;
+    };
 
 /** A span of the requester's access to the same resource and role: held, booked, or ended. */
 export interface AccessPeriod {
@@ -63,11 +87,40 @@ export function explainAutoApproval(
 ): RuleVerdict[] {
   const role = findRole(resource, request.role);
   return resource.autoApprove.map((rule): RuleVerdict => {
-    const because =
-      failedCondition(rule, request, role?.maxDurationSeconds, requesterGroups, request.startsAt ?? now) ??
-      (role ? exceededLimit(rule, request, rule.maxDurationSeconds ?? role.maxDurationSeconds, now, history) : null);
-    return because ? { rule, applies: false, because } : { rule, applies: true };
+    const failed = failedCondition(rule, request, role?.maxDurationSeconds, requesterGroups, request.startsAt ?? now);
+    if (failed) return { rule, applies: false, because: failed };
+    const onCall = onCallVerdict(rule, request, now);
+    if (onCall && !onCall.holds) return { rule, applies: false, because: onCall.because, ...(onCall.unavailable ? { onCallUnavailable: onCall.unavailable } : {}) };
+    const because = role ? exceededLimit(rule, request, rule.maxDurationSeconds ?? role.maxDurationSeconds, now, history) : null;
+    if (because) return { rule, applies: false, because };
+    return onCall ? { rule, applies: true, onCallUntil: onCall.until } : { rule, applies: true };
   });
+}
+
+/**
+ * The rules whose on-call condition is worth asking a provider about: every other condition of
+ * theirs holds. Asking for the others would spend the provider's rate limit on nothing.
+ */
+export function onCallRulesToCheck(resource: ResourcePolicy, request: AutoApprovalCandidate, requesterGroups: ReadonlySet<string>, now: Date): AutoApprovalRule[] {
+  const role = findRole(resource, request.role);
+  return resource.autoApprove.filter((rule) => rule.onCall && failedCondition(rule, request, role?.maxDurationSeconds, requesterGroups, request.startsAt ?? now) === null);
+}
+
+type OnCallOutcome = { holds: true; until: Date | null } | { holds: false; because: string; unavailable?: string };
+
+/** Null for a rule without an on-call condition. Fails closed: no facts, no approval. */
+function onCallVerdict(rule: AutoApprovalRule, request: AutoApprovalCandidate, now: Date): OnCallOutcome | null {
+  if (!rule.onCall) return null;
+  // On call is a fact about now: a booking for later would be judged on a shift that may be over by then.
+  if (request.startsAt && request.startsAt > now) return { holds: false, because: 'it covers only access starting now: on call is checked when asked' };
+  const evidence = request.onCall?.byRule.get(rule.name);
+  if (!evidence) return { holds: false, because: `it needs ${describeCondition(rule.onCall)}, which Latch asks only when a request is made` };
+  if ('unavailable' in evidence) return { holds: false, because: `on call could not be checked: ${evidence.unavailable}`, unavailable: evidence.unavailable };
+  const verdict = judgeOnCall(rule.onCall, request.onCall?.email ?? null, evidence.facts, now);
+  if (!verdict.holds) return verdict;
+  // A shift that ends before the shortest useful access would approve access that is over at once.
+  if (verdict.until && verdict.until.getTime() - now.getTime() < 1000) return { holds: false, because: 'the on-call shift is ending now' };
+  return verdict;
 }
 
 function failedCondition(

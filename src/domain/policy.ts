@@ -1,4 +1,5 @@
 import { isMachineRequester, machineIdOf, type MachinePolicy } from './machine.ts';
+import type { OnCallCondition } from './on-call.ts';
 
 /**
  * The policy, as the rest of Latch sees it once the file has been validated: durations are whole
@@ -44,6 +45,11 @@ export interface ApproverPolicy {
   oneFrom: string[];
   /** One more approval when the request raised a risk flag (domain/risk-flags.ts). */
   oneMoreWhenFlagged?: boolean;
+  /**
+   * Whoever is on call now for these schedules or escalation policies (PagerDuty, Opsgenie) may
+   * decide too, asked when they click; absent: only `users` and `groups`.
+   */
+  onCall?: OnCallCondition;
 }
 
 export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
@@ -78,6 +84,12 @@ export interface AutoApprovalRule {
    * role, plus this request) is held to `maxDurationSeconds` (the role's maximum when null).
    */
   limits: AutoApprovalLimits;
+  /**
+   * Only for whoever is on call now (or while an incident is open), as PagerDuty or Opsgenie says
+   * when the request is made; absent: no such condition. Access approved this way ends at the
+   * on-call shift's end at the latest, and earlier when a later check finds the condition gone.
+   */
+  onCall?: OnCallCondition;
 }
 
 export interface AutoApprovalLimits {

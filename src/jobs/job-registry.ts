@@ -1,5 +1,6 @@
 import type { QueuedJobDefinition } from './job-definition.ts';
 import { announceMissedRequestsJob } from './definitions/announce-missed-requests.ts';
+import { endOffCallAccessJob } from './definitions/end-off-call-access.ts';
 import { endUsedAccessJob } from './definitions/end-used-access.ts';
 import { expirePendingRequestsJob } from './definitions/expire-pending-requests.ts';
 import { grantAccessJob } from './definitions/grant-access.ts';
@@ -27,6 +28,7 @@ export const JOB_REGISTRY = [
   sendRemindersJob,
   scanStandingAccessJob,
   endUsedAccessJob,
+  endOffCallAccessJob,
   sendDigestJob,
 ] as const;
 

@@ -19,6 +19,11 @@ export interface JobSettings {
    * its end too (a session shorter than this may go unseen: see the postgres provider's README).
    */
   singleUseCheckEveryMs: number;
+  /**
+   * How often access approved by an on-call rule is checked against PagerDuty or Opsgenie: someone
+   * who went off call (or whose incident was resolved) keeps it at most this long after.
+   */
+  onCallCheckEveryMs: number;
   /** How often each process checks the schedules in Redis (lost ones, a reloaded policy's digests). */
   scheduleCheckEveryMs: number;
 }
@@ -65,6 +70,7 @@ export const DEFAULT_JOB_SETTINGS: JobSettings = {
   reconcileEveryMs: 60_000,
   scanEveryMs: 10 * 60_000,
   singleUseCheckEveryMs: 5_000,
+  onCallCheckEveryMs: 60_000,
   scheduleCheckEveryMs: 15_000,
 };
 

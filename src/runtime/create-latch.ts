@@ -4,7 +4,7 @@ import type { Logger } from '../logging/logger.ts';
 import type { LatchMetrics } from '../metrics/latch-metrics.ts';
 import type { AccessProvider } from '../providers/provider.ts';
 import type { LatchEventPublisher } from '../services/latch-events.ts';
-import { systemClock, type Clock, type AccessScheduler, type GroupDirectory, type ServiceContext, type UserDirectory } from '../services/service-context.ts';
+import { systemClock, type Clock, type AccessScheduler, type GroupDirectory, type OnCallDirectory, type ServiceContext, type UserDirectory } from '../services/service-context.ts';
 import { AdmissionGate } from '../slack/admission-gate.ts';
 import { AppOriginCheck, learnAppIdentity } from '../slack/app-origin.ts';
 import type { SeenSignatures } from '../slack/seen-signatures.ts';
@@ -38,6 +38,8 @@ export interface LatchOptions {
   clock?: Clock;
   groups?: GroupDirectory;
   users?: UserDirectory;
+  /** Who is on call (PagerDuty, Opsgenie), for on-call auto-approval rules; without it they fail closed. */
+  onCall?: OnCallDirectory | undefined;
   /** The providers of the policy in force: requests are checked against their targets when made. */
   providers?: { get(resourceId: string): AccessProvider | undefined } | undefined;
   /** Decisions and Slack API errors and rate limits are counted here when given. */
@@ -94,6 +96,7 @@ export function createLatch(options: LatchOptions): Latch {
     clock: options.clock ?? systemClock,
     groups: options.groups ?? new SlackUsergroupDirectory(fastClient, logger),
     users: options.users ?? new SlackUserDirectory(fastClient, () => origin.teamId, logger),
+    onCall: options.onCall,
     access: options.access,
     events: options.events?.(notifier) ?? notifier,
     metrics: options.metrics,

@@ -1,4 +1,5 @@
 import type { ServiceEnv } from '../config/env.ts';
+import { ProviderOnCallDirectory } from '../oncall/on-call-directory.ts';
 import type { Policy } from '../domain/policy.ts';
 import type { AccessJobMetrics } from '../jobs/job-context.ts';
 import type { JobDefinition } from '../jobs/job-definition.ts';
@@ -150,6 +151,7 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
       // Under the queues' prefix: every `latch web` sharing this Redis sees what the others took.
       seenSignatures: new RedisSeenSignatures(redis, env.LATCH_QUEUE_PREFIX),
       providers: source.providers,
+      onCall: ProviderOnCallDirectory.fromEnv(env, logger),
       ...options.testOnly,
     });
     // Before any job runs: a token Slack refuses stops the start before anything is granted or revoked.

@@ -1,4 +1,5 @@
 import { approverRefusal } from '../domain/access-request-rules.ts';
+import { onCallApproverStatus } from './on-call-approver.ts';
 import { approvalChangeRefusal } from '../domain/approval-change.ts';
 import { MINIMUM_DURATION_SECONDS } from '../domain/duration.ts';
 import type { SlackRequestEvidence } from '../domain/decision-evidence.ts';
@@ -68,7 +69,8 @@ export async function checkDecider(
   }
   const escalatedTo = request.escalatedAt ? (resource.reminders?.escalateTo ?? []) : [];
   const groups = await ctx.groups.memberGroups(deciderId, [...resource.approvers.groups, ...escalatedTo]);
-  const refusal = approverRefusal(resource, request.requesterSlackId, deciderId, groups, escalatedTo);
+  const onCall = deciderId === request.requesterSlackId ? false : await onCallApproverStatus(ctx, resource, deciderId, groups, escalatedTo);
+  const refusal = approverRefusal(resource, request.requesterSlackId, deciderId, groups, escalatedTo, onCall);
   if (refusal) return refuse(deciderId === request.requesterSlackId ? 'own_request' : 'not_approver', refusal);
   if (request.state !== 'pending') return refuse('not_pending', `This request is already ${request.state}.`, { detail: { state: request.state } });
   return { ok: true, resource, request, approvedBy };
@@ -218,7 +220,8 @@ async function currentApprovers(ctx: ServiceContext, resource: ResourcePolicy, r
   const entries = await Promise.all(
     approvedBy.map(async (voter): Promise<[string, boolean]> => {
       const groups = await ctx.groups.memberGroups(voter, [...resource.approvers.groups, ...escalatedTo]);
-      return [voter, approverRefusal(resource, request.requesterSlackId, voter, groups, escalatedTo) === null];
+      const onCall = voter === request.requesterSlackId ? false : await onCallApproverStatus(ctx, resource, voter, groups, escalatedTo);
+      return [voter, approverRefusal(resource, request.requesterSlackId, voter, groups, escalatedTo, onCall) === null];
     }),
   );
   return new Map(entries);

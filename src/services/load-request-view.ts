@@ -1,5 +1,6 @@
 import { findMachine, machineIdOf } from '../domain/machine.ts';
-import { findResource, type Policy } from '../domain/policy.ts';
+import { describeOnCall } from '../domain/on-call.ts';
+import { findResource, type Policy, type ResourcePolicy } from '../domain/policy.ts';
 import type { Database } from '../store/database.ts';
 import { readRequestForMessages } from '../store/request-reads.ts';
 import { findAccessChain, isLiveGrant, type ChainedRequest } from './access-chain.ts';
@@ -78,6 +79,8 @@ export async function loadRequestView(db: Database, policy: Policy, requestId: s
     continuedUntil: continuedUntil(chain, request.id),
     escalatedTo: request.escalatedAt ? (findResource(policy, request.resourceId)?.reminders?.escalateTo ?? []) : [],
     riskFlags: storedRiskFlags(request.riskFlags),
+    onCallNote: request.onCallNote,
+    onCallApprovers: onCallApproversOf(findResource(policy, request.resourceId)),
     breakGlass: request.breakGlass ? { reviewDueAt: request.reviewDueAt, reviewedBy: request.reviewedBySlackId, reviewedAt: request.reviewedAt } : null,
   };
   return {
@@ -116,4 +119,10 @@ const storedRiskFlagsSchema = z.array(z.object({ signal: z.string(), explanation
 function storedRiskFlags(stored: unknown): RiskFlagView[] {
   const parsed = storedRiskFlagsSchema.safeParse(stored);
   return parsed.success ? parsed.data : [];
+}
+
+/** "schedule PSCHED1 in PagerDuty", when the resource lets whoever is on call there decide. */
+function onCallApproversOf(resource: ResourcePolicy | undefined): string | null {
+  const condition = resource?.approvers.onCall;
+  return condition ? describeOnCall(condition) : null;
 }

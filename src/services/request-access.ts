@@ -1,7 +1,7 @@
 import { validateAccessRequest, type AccessRequestDraft } from '../domain/access-request-rules.ts';
-import { explainAutoApproval, findAutoApproval, type AutoApprovalCandidate } from '../domain/auto-approval.ts';
+import { explainAutoApproval, onCallRulesToCheck, type AutoApprovalCandidate, type OnCallEvidence, type RuleVerdict } from '../domain/auto-approval.ts';
 import { isMachineRequester } from '../domain/machine.ts';
-import { groupsOf, type AutoApprovalRule, type ResourcePolicy } from '../domain/policy.ts';
+import { canonicalJson, groupsOf, type AutoApprovalRule, type ResourcePolicy } from '../domain/policy.ts';
 import { appendAuditEvents, type AuditEntry } from '../store/audit-log.ts';
 import { insertRequest, isUniqueViolation } from '../store/request-insert.ts';
 import { uuidV7 } from '../store/uuid-v7.ts';
@@ -17,7 +17,8 @@ import { handOver } from './decide-request.ts';
 import { publishCommitted } from './latch-events.ts';
 import { requesterPrincipal } from './requester-principal.ts';
 import { invalidInput, refuse, type Refused } from './refusal.ts';
-import type { ServiceContext } from './service-context.ts';
+import type { OnCallAnswer, ServiceContext } from './service-context.ts';
+import { onCallEmailOf, type OnCallFacts } from '../domain/on-call.ts';
 
 export interface RequestAccessInput extends AccessRequestDraft {
   teamId?: string | null;
@@ -94,18 +95,24 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
     requiredGroups: resource.approvers.oneFrom,
     policyVersion: policy.version,
   };
-  const autoCandidate: AutoApprovalCandidate = { requesterId: input.requesterId, role: role.id, durationSeconds, startsAt };
+  const plainCandidate: AutoApprovalCandidate = { requesterId: input.requesterId, role: role.id, durationSeconds, startsAt };
+  // Asked before the transaction: the providers are on the network, and bounded in time.
+  const onCall = input.breakGlass ? undefined : await gatherOnCallEvidence(ctx, resource, plainCandidate, memberGroups, now);
+  const autoCandidate: AutoApprovalCandidate = onCall ? { ...plainCandidate, onCall } : plainCandidate;
   const breakGlass = input.breakGlass && resource.breakGlass ? { reviewDueAt: new Date(now.getTime() + resource.breakGlass.reviewWithinSeconds * 1000) } : null;
   let rule: AutoApprovalRule | undefined;
   let decidedBy: string | undefined;
   let requestId: string;
   let riskFlags: RiskFlag[] = [];
+  let grantedSeconds = durationSeconds;
   try {
     const made = await inSqlTransaction(ctx.db, async (tx) => {
       // Under the requester's lock, so their concurrent requests count each other (see lockRequester).
       await lockRequester(tx, input.requesterId);
-      const auto = input.breakGlass ? { rule: undefined, withheld: null } : await autoApprovalFor(tx, resource, autoCandidate, memberGroups, now);
+      const auto: AutoApproval = input.breakGlass ? { rule: undefined, withheld: null, onCallUntil: null, onCallNote: null } : await autoApprovalFor(tx, resource, autoCandidate, memberGroups, now);
       rule = auto.rule;
+      // Access approved because someone is on call ends when their shift does, at the latest.
+      grantedSeconds = auto.onCallUntil ? Math.min(durationSeconds, Math.floor((auto.onCallUntil.getTime() - now.getTime()) / 1000)) : durationSeconds;
       decidedBy = breakGlass ? BREAK_GLASS_RULE : rule?.name;
       // Judged against history read before the insert, so the request never counts itself.
       riskFlags = assessRisk({ resourceId: resource.id, role: role.id, durationSeconds, at: now }, await loadRiskHistory(tx, { requesterId: input.requesterId, resourceId: resource.id, role: role.id }, now));
@@ -115,8 +122,10 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
         tx,
         {
           ...asked,
+          durationSeconds: grantedSeconds,
           requiredApprovals,
           riskFlags,
+          onCallNote: auto.onCallNote,
           id: newRequestId,
           requesterSlackId: input.requesterId,
           slackTeamId: input.teamId ?? null,
@@ -138,7 +147,7 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
         action: 'request.created',
         requestId,
         at: now,
-        data: { ...asked, requiredApprovals, riskFlags: riskFlags.map(({ signal, explanation }) => ({ signal, explanation })), startsAt: startsAt?.toISOString() ?? null, ...(input.tokenId ? { tokenId: input.tokenId } : {}), ...(breakGlass ? { breakGlass: true } : {}), ...(auto.withheld ? { autoApprovalWithheld: auto.withheld } : {}) },
+        data: { ...asked, durationSeconds: grantedSeconds, requiredApprovals, riskFlags: riskFlags.map(({ signal, explanation }) => ({ signal, explanation })), startsAt: startsAt?.toISOString() ?? null, ...(input.tokenId ? { tokenId: input.tokenId } : {}), ...(breakGlass ? { breakGlass: true } : {}), ...(auto.withheld ? { autoApprovalWithheld: auto.withheld } : {}), ...(auto.onCallNote ? { onCallNote: auto.onCallNote } : {}) },
       };
       await appendAuditEvents(
         tx,
@@ -150,7 +159,11 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
                 action: 'request.approved',
                 requestId,
                 at: now,
-                data: { rule: decidedBy, policyVersion: policy.version, ...(breakGlass ? { breakGlass: true, reviewDueAt: breakGlass.reviewDueAt.toISOString() } : {}) },
+                data: {
+                  rule: decidedBy,
+                  policyVersion: policy.version,
+                  ...(auto.onCallUntil ? { onCallUntil: auto.onCallUntil.toISOString(), askedSeconds: durationSeconds } : {}),
+                  ...(breakGlass ? { breakGlass: true, reviewDueAt: breakGlass.reviewDueAt.toISOString() } : {}) },
               },
             ]
           : [created],
@@ -178,6 +191,15 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
   return { ok: true, requestId, autoApprovedBy: rule?.name ?? null, breakGlass };
 }
 
+interface AutoApproval {
+  rule: AutoApprovalRule | undefined;
+  withheld: { rule: string; because: string } | null;
+  /** For an on-call rule: the end of the shift that approved it (the access ends there at the latest). */
+  onCallUntil: Date | null;
+  /** When no rule approved it and an on-call provider could not be asked: said on the approval card. */
+  onCallNote: string | null;
+}
+
 /**
  * The rule that approves the request by itself, if any. The requester's history of the same
  * resource and role is read only when a rule would apply to a first request: it can only
@@ -189,16 +211,44 @@ async function autoApprovalFor(
   candidate: AutoApprovalCandidate,
   memberGroups: ReadonlySet<string>,
   now: Date,
-): Promise<{ rule: AutoApprovalRule | undefined; withheld: { rule: string; because: string } | null }> {
-  const firstRequest = findAutoApproval(resource, candidate, memberGroups, now);
-  if (!firstRequest) return { rule: undefined, withheld: null };
+): Promise<AutoApproval> {
+  const firstVerdicts = explainAutoApproval(resource, candidate, memberGroups, now);
+  const firstRequest = firstVerdicts.find((verdict) => verdict.applies)?.rule;
+  if (!firstRequest) return { rule: undefined, withheld: null, onCallUntil: null, onCallNote: onCallNoteOf(firstVerdicts) };
   const lookbackSeconds = Math.max(...resource.autoApprove.map((rule) => rule.limits.cooldownSeconds));
   const history = await loadAutoApprovalHistory(tx, { requesterId: candidate.requesterId, resourceId: resource.id, role: candidate.role }, now, lookbackSeconds);
   const verdicts = explainAutoApproval(resource, candidate, memberGroups, now, history);
-  const rule = verdicts.find((verdict) => verdict.applies)?.rule;
-  if (rule) return { rule, withheld: null };
+  const applied = verdicts.find((verdict) => verdict.applies);
+  if (applied) return { rule: applied.rule, withheld: null, onCallUntil: applied.onCallUntil ?? null, onCallNote: null };
   const stopped = verdicts.find((verdict) => verdict.rule.name === firstRequest.name);
-  return { rule: undefined, withheld: stopped && !stopped.applies ? { rule: stopped.rule.name, because: stopped.because } : null };
+  return { rule: undefined, withheld: stopped && !stopped.applies ? { rule: stopped.rule.name, because: stopped.because } : null, onCallUntil: null, onCallNote: onCallNoteOf(verdicts) };
+}
+
+/** "On-call could not be checked: PagerDuty did not answer in time", when that kept a rule from deciding. */
+function onCallNoteOf(verdicts: readonly RuleVerdict[]): string | null {
+  const unavailable = verdicts.find((verdict) => !verdict.applies && verdict.onCallUnavailable);
+  return unavailable && !unavailable.applies ? `On-call could not be checked: ${unavailable.onCallUnavailable}` : null;
+}
+
+/**
+ * Asks the on-call providers about every on-call rule that could approve this request, once per
+ * distinct condition and all at once. The requester is matched by their confirmed Slack email.
+ */
+async function gatherOnCallEvidence(ctx: ServiceContext, resource: ResourcePolicy, candidate: AutoApprovalCandidate, memberGroups: ReadonlySet<string>, now: Date): Promise<OnCallEvidence | undefined> {
+  const rules = onCallRulesToCheck(resource, candidate, memberGroups, now);
+  if (rules.length === 0) return undefined;
+  const email = onCallEmailOf(isMachineRequester(candidate.requesterId) ? null : await ctx.users.profile(candidate.requesterId));
+  const answers = new Map<string, Promise<OnCallAnswer>>();
+  const byRule = new Map<string, { facts: OnCallFacts } | { unavailable: string }>();
+  await Promise.all(
+    rules.map(async (rule) => {
+      const condition = rule.onCall!;
+      const key = canonicalJson(condition);
+      if (!answers.has(key)) answers.set(key, ctx.onCall ? ctx.onCall.check(condition, now) : Promise.resolve({ unavailable: 'no on-call provider is configured in Latch' }));
+      byRule.set(rule.name, await answers.get(key)!);
+    }),
+  );
+  return { email, byRule };
 }
 
 function pendingLimitMessage(limit: number): string {

@@ -48,6 +48,10 @@ export interface RequestView {
   escalatedTo: string[];
   /** What was unusual about the request when it was made, each with its explanation (domain/risk-flags.ts). */
   riskFlags?: RiskFlagView[];
+  /** Set when whoever is on call may decide too (approvers.onCall): what they are on call for. */
+  onCallApprovers?: string | null;
+  /** Why an on-call rule could not judge the request ("On-call could not be checked: …"): people decide. */
+  onCallNote?: string | null;
   /** Set on break-glass access: when it must be reviewed by, and who reviewed it. */
   breakGlass: BreakGlassView | null;
 }

@@ -1,4 +1,5 @@
 import type { SlackProfile } from '../domain/identity.ts';
+import type { OnCallCondition, OnCallFacts } from '../domain/on-call.ts';
 import type { Policy } from '../domain/policy.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { AccessProvider } from '../providers/provider.ts';
@@ -22,6 +23,17 @@ export interface GroupDirectory {
 /** People's Slack profiles, for mapping them to the identity a provider knows. */
 export interface UserDirectory {
   profile(userId: string): Promise<SlackProfile | null>;
+}
+
+/** What an on-call provider said, or why it could not say (fit to show people). */
+export type OnCallAnswer = { facts: OnCallFacts } | { unavailable: string };
+
+/**
+ * Who is on call now, and which services have an open incident, from PagerDuty or Opsgenie. Never
+ * throws, and bounded in time: use cases call it before opening a transaction, never inside one.
+ */
+export interface OnCallDirectory {
+  check(condition: OnCallCondition, now: Date): Promise<OnCallAnswer>;
 }
 
 /**
@@ -58,6 +70,8 @@ export interface ServiceContext {
   clock: Clock;
   groups: GroupDirectory;
   users: UserDirectory;
+  /** The on-call providers; absent, every on-call rule fails closed (people decide). */
+  onCall?: OnCallDirectory | undefined;
   access: AccessScheduler;
   /** Told what happened after each commit (publishCommitted): who hears of it is not the use case's concern. */
   events: LatchEventPublisher;

@@ -37,6 +37,7 @@ const ACCESS_REQUEST_COLUMNS: Record<keyof AccessRequest, string> = {
   outcomeReason: 'outcome_reason',
   reviewDueAt: 'review_due_at',
   riskFlags: 'risk_flags',
+  onCallNote: 'on_call_note',
   reviewedBySlackId: 'reviewed_by_slack_id',
   reviewedAt: 'reviewed_at',
   securityMessageTs: 'security_message_ts',

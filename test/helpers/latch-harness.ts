@@ -11,7 +11,7 @@ import { notifyPeopleJob } from '../../src/jobs/definitions/notify-people.ts';
 import { revokeGrantJob } from '../../src/jobs/definitions/revoke-grant.ts';
 import { scanStandingAccessJob } from '../../src/jobs/definitions/scan-standing-access.ts';
 import type { AccessProvider } from '../../src/providers/provider.ts';
-import type { AccessScheduler } from '../../src/services/service-context.ts';
+import type { AccessScheduler, OnCallDirectory } from '../../src/services/service-context.ts';
 import type { Policy } from '../../src/domain/policy.ts';
 import { createLogger } from '../../src/logging/logger.ts';
 import type { LatchMetrics } from '../../src/metrics/latch-metrics.ts';
@@ -92,6 +92,8 @@ export class LatchHarness extends SlackSender {
        * at once otherwise.
        */
       queuedNotices?: { redisUrl: string };
+      /** Who is on call, for on-call auto-approval rules (a ProviderOnCallDirectory on the fake PagerDuty or Opsgenie). */
+      onCall?: OnCallDirectory;
     } = {},
   ): Promise<LatchHarness> {
     const slack = await FakeSlack.start();
@@ -139,6 +141,7 @@ export class LatchHarness extends SlackSender {
       ...(options.maxListenerWork ? { maxListenerWork: options.maxListenerWork } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
       minimumDurationSeconds: options.minimumDurationSeconds,
+      ...(options.onCall ? { onCall: options.onCall } : {}),
       ...(noticeQueues ? { events: (notifier) => new QueuedNotices(noticeQueues, db, notifier) } : {}),
     });
     await latch.init();

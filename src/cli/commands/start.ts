@@ -34,6 +34,8 @@ export async function startCommand(role: ProcessRole = 'all', testOnly: TestOnly
       env.SLACK_BOT_TOKEN,
       env.SLACK_SIGNING_SECRET,
       env.SLACK_APP_TOKEN,
+      env.PAGERDUTY_API_KEY,
+      env.OPSGENIE_API_KEY,
       passwordOf(env.DATABASE_URL),
       ...splitRedisUrls(env.REDIS_URL).map(passwordOf),
     ],

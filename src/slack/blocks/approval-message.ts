@@ -22,11 +22,13 @@ const MAX_HEADER_TEXT = 150;
 const MAX_NAME_SHOWN = 300;
 const MAX_TICKET_SHOWN = 600;
 
-/** At most seven blocks whatever the request holds (Slack allows 50): decisions share one context. */
+/** At most eight blocks whatever the request holds (Slack allows 50): decisions share one context. */
 export function approvalMessage(view: RequestView): SlackMessage {
   const blocks: types.KnownBlock[] = [header(view), detailFields(view), reasonSection(view)];
   const risks = riskFlagsContext(view);
   if (risks) blocks.push(risks);
+  const onCall = onCallContext(view);
+  if (onCall) blocks.push(onCall);
   const decisions = decisionsContext(view);
   if (decisions) blocks.push(decisions);
   const status = statusSection(view);
@@ -115,6 +117,15 @@ function riskFlagsContext(view: RequestView): types.ContextBlock | null {
   return { type: 'context', elements: [mrkdwn(fitLines([`*Risk flags (${flags.length})*`, ...lines], MAX_CONTEXT_TEXT))] };
 }
 
+/**
+ * Why an on-call rule did not decide: its provider could not be asked, so people decide instead
+ * (and, once decided, did). Latch's own text, with the provider's name in it: escaped all the same.
+ */
+function onCallContext(view: RequestView): types.ContextBlock | null {
+  if (!view.onCallNote) return null;
+  return { type: 'context', elements: [mrkdwn(`⚠️ ${escapeAndTruncate(view.onCallNote, MAX_CONTEXT_TEXT - 100)}. People decide this request, not the on-call rule.`)] };
+}
+
 function decisionsContext(view: RequestView): types.ContextBlock | null {
   const pending = view.state === 'pending' ? pendingLines(view).join('\n') : '';
   // The pending lines matter most to an approver: decisions get the room that is left.
@@ -146,6 +157,7 @@ function pendingLines(view: RequestView): string[] {
   const tally = tallyVotes(view.decisions, view.requiredApprovals, view.requesterId, view.requiredGroups);
   const lines: string[] = [];
   if (tally.outcome === 'pending') lines.push(`${countOf(tally.remaining, 'more approval')} needed${includingOneFrom(tally.missingGroups)}`);
+  if (view.onCallApprovers) lines.push(`📟 Whoever is on call now for ${escapeAndTruncate(view.onCallApprovers, MAX_NAME_SHOWN)} may decide too`);
   if (view.escalatedTo.length > 0) lines.push(`⏫ Escalated: members of ${view.escalatedTo.map(groupMention).join(' and ')} may decide too`);
   if (view.pendingExpiresAt) lines.push(`Expires if nobody decides by ${slackDate(view.pendingExpiresAt)}`);
   return lines;

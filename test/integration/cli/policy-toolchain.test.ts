@@ -63,6 +63,8 @@ describe('latch policy explain', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('U0ALICE01, in S0ENGINEERS, S0SRE, asks for read on prod-db for 30m:\n  auto-approved by rule read-in-office-hours\n');
     expect(result.stdout).toContain('read-in-office-hours: applies');
+    // An on-call rule cannot be judged from the files alone: it says what it would ask PagerDuty.
+    expect(result.stdout).toContain('read-when-on-call: does not apply: it needs someone on call now for schedule PSCHED01, escalation policy PPOL001 (levels 1–2) in PagerDuty, which Latch asks only when a request is made');
     expect(result.stdout).toContain('a ticket matching ^(INC|CHG)-\\d+$');
   });
 

@@ -58,6 +58,8 @@ describe('service environment', () => {
     ['PORT', '3000abc', 'must be a port number between 1 and 65535'],
     ['LOG_LEVEL', 'verbose', 'must be one of fatal, error, warn, info, debug, trace, silent'],
     ['SLACK_API_URL', 'ftp://fake', 'must be an http:// or https:// URL'],
+    ['PAGERDUTY_API_KEY', 'two words', 'must be one key without spaces'],
+    ['OPSGENIE_API_URL', 'ftp://opsgenie', 'must be an http:// or https:// URL'],
     ['LATCH_SHUTDOWN_TIMEOUT_SECONDS', '0', 'must be a whole number of seconds between 1 and 3600'],
     ['LATCH_SHUTDOWN_TIMEOUT_SECONDS', '2.5', 'must be a whole number of seconds between 1 and 3600'],
     ['LATCH_MAX_SLACK_WORK', '0', 'must be a whole number between 1 and 10000'],

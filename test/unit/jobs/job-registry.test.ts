@@ -26,6 +26,7 @@ describe('the job registry', () => {
       'send-reminders': JOB_QUEUES.maintenance.name,
       'scan-standing-access': JOB_QUEUES.maintenance.name,
       'end-used-access': JOB_QUEUES.maintenance.name,
+      'end-off-call-access': JOB_QUEUES.maintenance.name,
       digest: JOB_QUEUES.digests.name,
     });
     // Every queue a worker is started for is one the registry uses, and the other way round.
@@ -57,6 +58,7 @@ describe('the job registry', () => {
       'send-reminders',
       'scan-standing-access',
       'end-used-access',
+      'end-off-call-access',
       'digest-weekly',
     ]);
     for (const jobId of ids) {

@@ -36,6 +36,7 @@ function request(index: number, overrides: Partial<AccessRequest> = {}): AccessR
     outcomeReason: null,
     reviewDueAt: null,
     riskFlags: [],
+    onCallNote: null,
     reviewedBySlackId: null,
     reviewedAt: null,
     securityMessageTs: null,

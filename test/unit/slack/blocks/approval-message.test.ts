@@ -331,3 +331,17 @@ describe('the reply in the approval thread when granting failed', () => {
     expect(grantFailedReply(requestView({ state: 'failed', outcomeReason: null })).text).toBe('⚠️ Latch could not grant this access, and the request is failed.');
   });
 });
+
+describe('on-call on the approval card (issue 20)', () => {
+  it('says when on-call could not be checked and people decide, escaped', () => {
+    const text = shown(requestView({ onCallNote: "On-call could not be checked: PagerDuty is limiting Latch's requests (429 rate limit)" }));
+    expect(text).toContain("⚠️ On-call could not be checked: PagerDuty is limiting Latch's requests (429 rate limit). People decide this request, not the on-call rule.");
+    expect(shown(requestView({ onCallNote: `On-call could not be checked: ${INJECTION}` }))).toContain(INJECTION_ESCAPED);
+    expect(shown(requestView())).not.toContain('On-call');
+  });
+
+  it('tells approvers that whoever is on call may decide too, while the request waits', () => {
+    expect(shown(requestView({ onCallApprovers: 'schedule PSCHED1 in PagerDuty' }))).toContain('📟 Whoever is on call now for schedule PSCHED1 in PagerDuty may decide too');
+    expect(shown(requestView({ state: 'approved', onCallApprovers: 'schedule PSCHED1 in PagerDuty' }))).not.toContain('Whoever is on call');
+  });
+});
