@@ -61,6 +61,12 @@ Commands:
                      credentials: dynamic), given once; request --wait --credentials does it
                      as soon as the access is granted. env prints PGHOST, PGPORT, PGDATABASE,
                      PGUSER, PGPASSWORD. A second fetch is refused (5)
+  scopes install <resource> [--file f]
+                     print the SQL a DBA applies once for a postgres resource's rowScopes
+                     (row-level security keyed on the login; needs its connection string)
+  scopes check <resource> [--file f]
+                     connect as the grantor and list what is missing for its rowScopes; exit 1
+                     until nothing is
   login              use Latch from this terminal as yourself: prints a code to type in Slack
                      (/request-access login CODE); once you confirm there, keeps a token for a
                      working day (in ~/.config/latch, mode 0600) that request, credentials and
@@ -74,7 +80,7 @@ Commands:
 Configuration comes from the environment: see .env.example.`;
 
 const argsSchema = z.object({
-  command: z.enum(['start', 'web', 'worker', 'migrate', 'access', 'audit', 'digest', 'policy', 'token', 'request', 'release', 'credentials', 'login', 'logout', 'mcp', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
+  command: z.enum(['start', 'web', 'worker', 'migrate', 'access', 'audit', 'digest', 'policy', 'token', 'request', 'release', 'credentials', 'login', 'logout', 'scopes', 'mcp', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
 });
 
 async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
@@ -129,6 +135,12 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
   if (parsed.values.credentials) throw new UsageError('--credentials only applies to `latch request`');
   if (args.data.command === 'audit') return auditSubcommand(extra, parsed.values);
   if (args.data.command === 'policy') return policySubcommand(extra, parsed.values);
+  if (args.data.command === 'scopes') {
+    const [subcommand, resource, ...rest] = extra;
+    if ((subcommand !== 'install' && subcommand !== 'check') || !resource || rest.length > 0) throw new UsageError('`latch scopes` takes: install <resource> | check <resource> [--file policy.yaml]');
+    const { scopesCommand } = await import('./commands/scopes.ts');
+    return scopesCommand(subcommand, resource, parsed.values.file ?? process.env.LATCH_POLICY_FILE ?? 'policy.yaml');
+  }
   if (args.data.command === 'token') return tokenSubcommand(extra, parsed.values.expires);
   if (parsed.values.expires !== undefined) throw new UsageError('--expires only applies to `latch token create`');
   if (args.data.command === 'digest') {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseProviderSettings, type SettingsResult } from '../settings-problems.ts';
+import { scopedColumnProblem } from './row-scopes.ts';
 
 /**
  * The `settings` block of a resource whose provider is `postgres`, as written in the policy file.
@@ -58,6 +59,28 @@ export const postgresSettingsSchema = z.strictObject({
   credentialsHost: z.string({ error: 'must be a host name' }).min(1, { error: 'must not be empty' }).max(253, { error: 'is longer than a host name can be' }).optional(),
   /** With `credentials: dynamic`: the port they connect to, when not the grantor's. */
   credentialsPort: z.int({ error: 'must be a port number' }).min(1, { error: 'must be a port number' }).max(65_535, { error: 'must be a port number' }).optional(),
+  /**
+   * Row-level scopes (row-scopes.ts): scope name → the table columns it limits, e.g.
+   * `customer: [{ table: public.orders, column: customer_id }]`. `latch scopes install` prints the
+   * SQL a DBA applies for them; `latch scopes check` says what is missing on the target.
+   */
+  rowScopes: z
+    .record(
+      z.string(),
+      z
+        .array(z.strictObject({ table: z.string({ error: 'must be [schema.]table' }), column: z.string({ error: 'must be a column name' }) }), { error: 'must be a list of { table, column }' })
+        .min(1, { error: 'must name at least one table column' }),
+      { error: 'must map each scope name to the table columns it limits' },
+    )
+    .superRefine((scopes, ctx) => {
+      for (const [scope, columns] of Object.entries(scopes)) {
+        columns.forEach((column, index) => {
+          const problem = scopedColumnProblem({ scope, ...column });
+          if (problem) ctx.addIssue({ code: 'custom', path: [scope, index], message: problem });
+        });
+      }
+    })
+    .optional(),
 }).superRefine((settings, ctx) => {
   if (settings.credentials === 'dynamic') return;
   // Said at once, rather than silently ignored: the operator meant dynamic credentials.

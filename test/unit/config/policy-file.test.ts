@@ -860,6 +860,16 @@ describe('identity', () => {
     expect(result).toEqual({ ok: false, problems: [expect.stringMatching(/^resources\[0\]\.provider\.settings\.connectionLimit: applies only with credentials: dynamic/)] });
   });
 
+  it('reads a postgres resource\'s rowScopes, and refuses a table, column or scope name that is not a plain identifier', () => {
+    const scoped = (rowScopes: string) => resource('postgres', '    identity: { domains: [example.com] }').replace('{ connectionStringEnv: DB_URL }', `{ connectionStringEnv: DB_URL, rowScopes: ${rowScopes} }`);
+    expect(parsePolicy(scoped('{ customer: [{ table: public.orders, column: customer_id }] }'))).toMatchObject({ ok: true });
+    expect(parsePolicy(scoped('{ customer: [{ table: "orders; DROP TABLE x", column: customer_id }] }'))).toEqual({
+      ok: false,
+      problems: [expect.stringMatching(/^resources\[0\]\.provider\.settings\.rowScopes\.customer\[0\]: table .* must be \[schema\.\]table/)],
+    });
+    expect(parsePolicy(scoped('{ customer: [] }'))).toEqual({ ok: false, problems: [expect.stringMatching(/rowScopes\.customer: must name at least one table column/)] });
+  });
+
   it('reads allowGuests, and leaves guests out unless it is true', () => {
     const allowed = parsePolicy(resource('webhook', '    identity: { allowGuests: true }'));
     expect(allowed.ok && allowed.policy.resources[0]!.identity.allowGuests).toBe(true);

@@ -1,0 +1,50 @@
+import pg from 'pg';
+import { loadPolicyFile } from '../../config/policy-file.ts';
+import { findResource } from '../../domain/policy.ts';
+import { rowScopesInstallSql, rowScopesProblems, type ScopedColumn } from '../../providers/postgres/row-scopes.ts';
+import { parsePostgresSettings } from '../../providers/postgres/settings.ts';
+import { CliError, EXIT } from '../cli-error.ts';
+
+/**
+ * `latch scopes install <resource>` prints the SQL a DBA applies once on a postgres resource's
+ * target for its `rowScopes` (src/providers/postgres/row-scopes.ts); `latch scopes check
+ * <resource>` connects as the grantor and says what is missing, exiting 1 until nothing is.
+ */
+export async function scopesCommand(subcommand: 'install' | 'check', resourceId: string, policyFile: string, source: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const loaded = await loadPolicyFile(policyFile);
+  if (!loaded.ok) throw new CliError([`${policyFile}: ${loaded.problems.length} problem(s)`, ...loaded.problems.map((problem) => `  ${problem}`)].join('\n'), EXIT.config);
+  const resource = findResource(loaded.policy, resourceId);
+  if (!resource) throw new CliError(`the policy has no resource "${resourceId}"`, EXIT.config);
+  if (resource.provider.type !== 'postgres') throw new CliError(`${resourceId} is granted by the ${resource.provider.type} provider: row-level scopes are for postgres resources`, EXIT.config);
+  const settings = parsePostgresSettings(resource.provider.settings);
+  if (!settings.ok) throw new CliError(settings.problems.join('\n'), EXIT.config);
+  const columns: ScopedColumn[] = Object.entries(settings.settings.rowScopes ?? {}).flatMap(([scope, list]) => list.map((column) => ({ scope, ...column })));
+  if (columns.length === 0) throw new CliError(`${resourceId} has no rowScopes in its provider settings: name the table columns each scope limits first`, EXIT.config);
+  const url = source[settings.settings.connectionStringEnv];
+  if (!url) throw new CliError(`${settings.settings.connectionStringEnv} is not set: it holds the grantor's connection string, as for \`latch start\``, EXIT.config);
+  let grantor: string;
+  try {
+    grantor = decodeURIComponent(new URL(url).username);
+  } catch {
+    throw new CliError(`${settings.settings.connectionStringEnv} is not a postgresql:// connection string`, EXIT.config);
+  }
+  if (subcommand === 'install') {
+    process.stdout.write(rowScopesInstallSql({ grantor, columns }));
+    process.stderr.write(`latch: apply this as the owner of the tables (psql -v ON_ERROR_STOP=1 -f …), then run \`latch scopes check ${resourceId}\`\n`);
+    return;
+  }
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  try {
+    await client.connect();
+  } catch (error) {
+    // Never the connection string: it holds the grantor's password.
+    throw new CliError(`could not connect to ${resourceId}'s database as the grantor: ${(error as Error).message.replace(url, '…')}`, EXIT.unavailable);
+  }
+  try {
+    const problems = await rowScopesProblems(client, columns);
+    if (problems.length > 0) throw new CliError([`${resourceId}: ${problems.length} problem(s) with its row-level scopes`, ...problems.map((problem) => `  ${problem}`)].join('\n'));
+    process.stdout.write(`${resourceId}: row-level scopes in place for ${columns.map((column) => `${column.scope} (${column.table}.${column.column})`).join(', ')}\n`);
+  } finally {
+    await client.end();
+  }
+}
