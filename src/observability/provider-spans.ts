@@ -24,6 +24,7 @@ export function tracedProvider(provider: AccessProvider): AccessProvider {
     ...(provider.verifyRevoked
       ? { verifyRevoked: (grant: ProviderGrant, since: Date) => traced('verify-revoked', grantAttributes(grant), () => provider.verifyRevoked!(grant, since)) }
       : {}),
+    ...(provider.effectiveEndLag ? { effectiveEndLag: (role: string) => traced('effective-end-lag', { 'latch.role': role }, () => provider.effectiveEndLag!(role)) } : {}),
     ...(provider.checkPrincipal
       ? { checkPrincipal: (principal: string, role: string) => traced('check-principal', { 'latch.role': role }, () => provider.checkPrincipal!(principal, role)) }
       : {}),

@@ -137,10 +137,27 @@ async function askAndApprove(person: { slackId: string }, duration: string) {
   return request;
 }
 
+/** The Slack date token of `at` (whole seconds), as Latch writes times in messages. */
+const slackTime = (at: Date) => `<!date^${Math.floor(at.getTime() / 1000)}^`;
+
+/** A message Latch posted to (or rewrote in) `person`'s DM holding `text`. */
+function dmHolding(person: { slackId: string }, text: string) {
+  const dm = (channel: unknown) => channel === person.slackId || channel === `D0${person.slackId}`;
+  return slack.waitForCall('chat.postMessage', (call) => dm(call.args.channel) && JSON.stringify(call.args.blocks).includes(text), 20_000);
+}
+
 describe.concurrent('an AWS IAM Identity Center account assignment, granted and revoked by latch start', () => {
   it('creates the assignment on approval, deletes it at expiry and records it verified gone', { timeout: 180_000 }, async ({ expect }) => {
     const request = await askAndApprove(ADA, `${GRANT_SECONDS}s`);
     expect(assigned(ADA)).toBe(true);
+    // The "Access granted" DM says until when sessions already started keep working: the grant's
+    // end plus the permission set's session duration (PT1H), which Latch asked of AWS.
+    const granted = await grantOf(request.id);
+    expect(granted.effectiveEndLagSeconds).toBe(3600);
+    const effectiveEnd = new Date(granted.expiresAt!.getTime() + 3600_000);
+    await dmHolding(ADA, `Sessions already started can keep working until ${slackTime(effectiveEnd)}`);
+    await dmHolding(ADA, `Access granted until ${slackTime(granted.expiresAt!)}`);
+    expect(aws.calls).toContain('SWBExternalService.DescribePermissionSet');
 
     await waitForValue(async () => ((await stateOf(request.id)) === 'revoked' ? true : undefined), (GRANT_SECONDS + 60) * 1000);
     expect(assigned(ADA)).toBe(false);
@@ -150,6 +167,8 @@ describe.concurrent('an AWS IAM Identity Center account assignment, granted and 
     expect(grant.verifiedRevokedAt!.getTime()).toBe(grant.revokedAt!.getTime());
     const revoked = await db.auditEvent.findFirstOrThrow({ where: { requestId: request.id, action: 'grant.revoked' } });
     expect(revoked.data).toMatchObject({ provider: 'aws-identity-center', verified: true });
+    // Told again once it ended: sessions started before may run an hour past the revocation.
+    await dmHolding(ADA, `Sessions started before it ended can keep working until ${slackTime(new Date(grant.revokedAt!.getTime() + 3600_000))}`);
     // Nothing of the fake's protocol was refused: every call the SDK made was one AWS serves.
     expect(aws.calls.filter((target) => !/^(SWBExternalService|AWSIdentityStore)\./.test(target))).toEqual([]);
   });

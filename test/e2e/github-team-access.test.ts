@@ -146,6 +146,11 @@ describe('a GitHub team membership, granted and revoked by latch start', () => {
     expect(grant.verifiedRevokedAt!.getTime()).toBeLessThan(grant.grantedAt!.getTime() + 2 * 3600_000);
     const revoked = await db.auditEvent.findFirstOrThrow({ where: { requestId: request.id, action: 'grant.revoked' } });
     expect(revoked.data).toMatchObject({ provider: 'github-team', verified: true });
+    // GitHub leaves no session running after a removal: nobody is told of one.
+    expect(grant.effectiveEndLagSeconds).toBeNull();
+    const toAda = slack.callsTo('chat.postMessage').filter((call) => call.args.channel === ADA.slackId || call.args.channel === `D0${ADA.slackId}`);
+    expect(toAda.length).toBeGreaterThan(0);
+    expect(JSON.stringify(toAda.map((call) => call.args.blocks))).not.toContain('Sessions');
     expect(github.violations).toEqual([]);
   });
 

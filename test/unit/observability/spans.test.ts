@@ -33,6 +33,7 @@ describe('with tracing off (no SDK registered)', () => {
       ...fakeProvider({ ok: true, value: undefined }),
       verifyRevoked: async (grant, at) => (seen.push(grant.grantId, at), { ok: true, value: { gone: false, remains: 'still a member' } }),
       list: async () => ({ ok: true, value: ['alice'] }),
+      effectiveEndLag: async () => ({ ok: true, value: 3600 }),
       checkPrincipal: async () => ({ ok: true, value: undefined }),
       accessTarget: () => 'group-1',
       issueCredentials: async () => ({ ok: false, failure: { kind: 'permanent', message: 'none' } }),
