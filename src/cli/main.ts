@@ -17,8 +17,11 @@ Commands:
   web                serve Slack's requests only (scale these behind a load balancer)
   worker             run the jobs only (expiry and re-announce sweeps)
   migrate            apply pending database migrations (safe to run from several processes)
-  access             list the access Latch has granted and not yet revoked, overdue
-                     revocations first; exit 1 when a revocation is overdue
+  access [--ended duration]
+                     list the access Latch has granted and not yet revoked, overdue
+                     revocations first; exit 1 when a revocation is overdue. --ended 24h first
+                     lists the access that ended in the last 24h, and whether the target was
+                     seen without it (verified gone), how late
   audit verify [--anchor seq:hash] [--allow-unsigned] [--chain-only]
                      check the audit trail's hash chain (up to a digest's anchor), that the
                      state rows follow from the events, and each decision's signed Slack request
@@ -94,6 +97,8 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
         'so-far': { type: 'boolean', default: false },
         // token create
         expires: { type: 'string' },
+        // access
+        ended: { type: 'string' },
         // request (and --format)
         reason: { type: 'string' },
         ticket: { type: 'string' },
@@ -119,6 +124,7 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
   }
   if (parsed.values.wait) throw new UsageError('--wait only applies to `latch request`');
   if (parsed.values.credentials) throw new UsageError('--credentials only applies to `latch request`');
+  if (parsed.values.ended !== undefined && args.data.command !== 'access') throw new UsageError('--ended only applies to `latch access`');
   if (args.data.command === 'audit') return auditSubcommand(extra, parsed.values);
   if (args.data.command === 'policy') return policySubcommand(extra, parsed.values);
   if (args.data.command === 'token') return tokenSubcommand(extra, parsed.values.expires);
@@ -142,7 +148,7 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
     await migrateCommand();
   } else if (name === 'access') {
     const { accessListCommand } = await import('./commands/access-list.ts');
-    await accessListCommand();
+    await accessListCommand(parsed.values.ended === undefined ? {} : { endedWithinSeconds: endedWindow(parsed.values.ended) });
   } else if (name === 'mcp') {
     const { mcpCommand } = await import('./commands/mcp.ts');
     await mcpCommand();
@@ -270,4 +276,11 @@ async function policySubcommand(extra: string[], options: { groups?: string | un
  */
 export function runLatchCli(argv: string[], testOnly: TestOnlySettings = {}): void {
   runCommandLine('latch', USAGE, () => main(argv, testOnly));
+}
+
+/** `latch access --ended <duration>`: how far back to list ended access (at least a minute). */
+function endedWindow(text: string): number {
+  const parsed = parseDuration(text);
+  if (!parsed.ok) throw new UsageError(`--ended: ${parsed.message}`);
+  return parsed.seconds;
 }
