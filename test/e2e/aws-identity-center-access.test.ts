@@ -157,6 +157,8 @@ describe.concurrent('an AWS IAM Identity Center account assignment, granted and 
     const effectiveEnd = new Date(granted.expiresAt!.getTime() + 3600_000);
     await dmHolding(ADA, `Sessions already started can keep working until ${slackTime(effectiveEnd)}`);
     await dmHolding(ADA, `Access granted until ${slackTime(granted.expiresAt!)}`);
+    // And the approval message's status, for the approvers.
+    await slack.waitForCall('chat.update', (call) => call.args.channel === APPROVALS && JSON.stringify(call.args.blocks).includes(`sessions already started can work until ${slackTime(effectiveEnd)}`), 20_000);
     expect(aws.calls).toContain('SWBExternalService.DescribePermissionSet');
 
     await waitForValue(async () => ((await stateOf(request.id)) === 'revoked' ? true : undefined), (GRANT_SECONDS + 60) * 1000);
