@@ -1,5 +1,5 @@
 import { formatDuration } from '../../domain/duration.ts';
-import type { RequestView } from '../../services/request-view.ts';
+import type { RequestStateName } from '../../services/request-view.ts';
 import { slackDate } from '../mrkdwn.ts';
 
 /**
@@ -9,8 +9,15 @@ import { slackDate } from '../mrkdwn.ts';
  * plus the lag, in words that name no target, so the builders need not know the providers.
  */
 
+/** What these read of a request: a RequestView, or a request with its stored grant (App Home). */
+interface EndingAccess {
+  state: RequestStateName;
+  grant: { expiresAt: Date | null; revokedAt: Date | null; effectiveEndLagSeconds?: number | null } | null;
+  continuedUntil?: Date | null;
+}
+
 /** When sessions started from the access may stop working at the latest; null when nothing outlives it. */
-export function effectiveEnd(view: Pick<RequestView, 'state' | 'grant' | 'continuedUntil'>): Date | null {
+export function effectiveEnd(view: EndingAccess): Date | null {
   const lag = view.grant?.effectiveEndLagSeconds;
   if (!lag || lag <= 0 || !view.grant) return null;
   const end = view.state === 'revoked' ? view.grant.revokedAt : view.state === 'active' ? (view.continuedUntil ?? view.grant.expiresAt) : null;
@@ -18,7 +25,7 @@ export function effectiveEnd(view: Pick<RequestView, 'state' | 'grant' | 'contin
 }
 
 /** A sentence for the requester, or '' when nothing outlives the access. */
-export function effectiveEndSentence(view: Pick<RequestView, 'state' | 'grant' | 'continuedUntil'>): string {
+export function effectiveEndSentence(view: EndingAccess): string {
   const at = effectiveEnd(view);
   if (!at) return '';
   const lag = formatDuration(view.grant!.effectiveEndLagSeconds!);
@@ -28,7 +35,7 @@ export function effectiveEndSentence(view: Pick<RequestView, 'state' | 'grant' |
 }
 
 /** The same for the approval card's status line: a clause, or ''. */
-export function effectiveEndClause(view: Pick<RequestView, 'state' | 'grant' | 'continuedUntil'>): string {
+export function effectiveEndClause(view: EndingAccess): string {
   const at = effectiveEnd(view);
   return at ? `; sessions already started can work until ${slackDate(at)}` : '';
 }
