@@ -14,6 +14,7 @@ import {
 } from '../blocks/request-modal.ts';
 import { escapeMrkdwn } from '../mrkdwn.ts';
 import { logRefusal, runUseCase } from './answers.ts';
+import { answerLoginCommand, LOGIN_WORD } from './cli-login-listeners.ts';
 import { holdEvents } from './held-events.ts';
 import type { ListenerContext } from './listener-context.ts';
 import { slashCommandSchema } from './payloads.ts';
@@ -23,7 +24,8 @@ export const REQUEST_COMMAND = '/request-access';
 // Escaped like any text for Slack: unescaped, `<resource>` would be read as a link and show nothing.
 const USAGE = escapeMrkdwn(
   'Type `/request-access` to pick from a form, or `/request-access <resource> <role> <duration> <reason>`, e.g. `/request-access prod-db read 2h investigating INC-42`. ' +
-  'In an emergency, where the policy allows it: `/request-access break-glass <resource> <role> <duration> <reason>` grants at once, tells the security channel, and must be reviewed afterwards.',
+  'In an emergency, where the policy allows it: `/request-access break-glass <resource> <role> <duration> <reason>` grants at once, tells the security channel, and must be reviewed afterwards. ' +
+  'To use Latch from a terminal: run `latch login` there, then `/request-access login <code>` with the code it prints.',
 );
 const BREAK_GLASS_WORD = 'break-glass';
 
@@ -56,6 +58,10 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
       return;
     }
     const words = text.trim().split(/\s+/);
+    if (words[0] === LOGIN_WORD) {
+      await answerLoginCommand(ctx, userId, words.slice(1).join(' '), respond);
+      return;
+    }
     const breakGlass = words[0] === BREAK_GLASS_WORD;
     const [resourceId, role, duration, ...reason] = breakGlass ? words.slice(1) : words;
     const asked = { action: REQUEST_COMMAND, user: userId, resourceId, breakGlass };

@@ -232,7 +232,7 @@ describe('the machines API', { timeout: 90_000 }, () => {
     expect(response.status).toBe(200);
     const document = (await response.json()) as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, { required?: string[]; additionalProperties?: boolean }> } };
     expect(document.openapi).toBe('3.1.0');
-    expect(Object.keys(document.paths)).toEqual(['/requests', '/requests/{id}', '/requests/{id}/release', '/requests/{id}/credentials', '/access', '/oidc/token']);
+    expect(Object.keys(document.paths)).toEqual(['/requests', '/requests/{id}', '/requests/{id}/release', '/requests/{id}/credentials', '/access', '/logins', '/logins/token', '/logout', '/oidc/token']);
     expect(document.components.schemas.CreateRequest).toMatchObject({ required: ['resource', 'role', 'duration', 'reason'], additionalProperties: false });
     expect(document.components.schemas).toHaveProperty('Problem');
     const request = document.components.schemas.Request as { properties: { grant: { anyOf?: Array<{ properties?: Record<string, unknown>; required?: string[] }> } } };

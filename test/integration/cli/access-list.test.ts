@@ -91,5 +91,7 @@ describe('latch access', () => {
     const elsewhere = await runLatch(['migrate', '--ended', '1h'], { DATABASE_URL: testDb.url });
     expect(elsewhere.code).not.toBe(0);
     expect(elsewhere.stderr).toContain('--ended only applies to `latch access`');
+    const request = await runLatch(['request', 'prod-db', 'read', '1h', '--reason', 'x', '--ended', '1h'], { DATABASE_URL: testDb.url });
+    expect(request.stderr).toContain('--ended only applies to `latch access`');
   });
 });
