@@ -371,6 +371,8 @@ export function resourceOf(request: OwnRequest): RequestResource {
     decidedAt: iso(request.decidedAt),
     decidedByRule: request.decidedByRule,
     outcome: request.outcomeReason,
-    grant: request.grant ? { grantedAt: iso(request.grant.grantedAt), expiresAt: iso(request.grant.expiresAt), revokedAt: iso(request.grant.revokedAt) } : null,
+    grant: request.grant
+      ? { grantedAt: iso(request.grant.grantedAt), expiresAt: iso(request.grant.expiresAt), revokedAt: iso(request.grant.revokedAt), verifiedRevokedAt: iso(request.grant.verifiedRevokedAt) }
+      : null,
   };
 }

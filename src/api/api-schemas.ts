@@ -81,7 +81,20 @@ export const requestResource = z
     decidedAt: timestamp.nullable(),
     decidedByRule: z.string().nullable().describe('The auto-approval rule that approved it, when the policy decided'),
     outcome: z.string().nullable().describe('Why it was denied, cancelled, expired or failed'),
-    grant: z.object({ grantedAt: timestamp.nullable(), expiresAt: timestamp.nullable(), revokedAt: timestamp.nullable() }).nullable(),
+    grant: z
+      .object({
+        grantedAt: timestamp.nullable(),
+        expiresAt: timestamp.nullable(),
+        revokedAt: timestamp.nullable(),
+        // Optional so that `latch request` and `latch mcp` keep reading a Latch from before it; this one always sends it.
+        verifiedRevokedAt: timestamp
+          .nullable()
+          .optional()
+          .describe(
+            'When Latch, looking at the target again after revoking, found the access gone; null until then, and for a revocation the target could not be asked about (a webhook without verifyRevocations) or that another grant of the same access covered. Always sent; absent only from older Latch versions',
+          ),
+      })
+      .nullable(),
   });
 
 export const accessList = z.object({ access: z.array(requestResource) });

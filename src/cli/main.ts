@@ -17,8 +17,11 @@ Commands:
   web                serve Slack's requests only (scale these behind a load balancer)
   worker             run the jobs only (expiry and re-announce sweeps)
   migrate            apply pending database migrations (safe to run from several processes)
-  access             list the access Latch has granted and not yet revoked, overdue
-                     revocations first; exit 1 when a revocation is overdue
+  access [--ended duration]
+                     list the access Latch has granted and not yet revoked, overdue
+                     revocations first; exit 1 when a revocation is overdue. --ended 24h first
+                     lists the access that ended in the last 24h, and whether the target was
+                     seen without it (verified gone), how late
   audit verify [--anchor seq:hash] [--allow-unsigned] [--chain-only]
                      check the audit trail's hash chain (up to a digest's anchor), that the
                      state rows follow from the events, and each decision's signed Slack request
@@ -108,6 +111,8 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
         'so-far': { type: 'boolean', default: false },
         // token create
         expires: { type: 'string' },
+        // access
+        ended: { type: 'string' },
         // request (and --format)
         reason: { type: 'string' },
         ticket: { type: 'string' },
@@ -127,6 +132,7 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
   }
   const args = argsSchema.safeParse({ command });
   if (!args.success) throw new UsageError(args.error.issues[0]?.message ?? 'bad arguments');
+  if (parsed.values.ended !== undefined && args.data.command !== 'access') throw new UsageError('--ended only applies to `latch access`');
   if (args.data.command === 'request' || args.data.command === 'release' || args.data.command === 'credentials') return requestSubcommand(args.data.command, extra, parsed.values);
   for (const option of ['reason', 'ticket', 'timeout', 'idempotency-key'] as const) {
     if (parsed.values[option] !== undefined) throw new UsageError(`--${option} only applies to \`latch request\``);
@@ -162,7 +168,7 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
     await migrateCommand();
   } else if (name === 'access') {
     const { accessListCommand } = await import('./commands/access-list.ts');
-    await accessListCommand();
+    await accessListCommand(parsed.values.ended === undefined ? {} : { endedWithinSeconds: endedWindow(parsed.values.ended) });
   } else if (name === 'login' || name === 'logout') {
     const { loginCommand, logoutCommand } = await import('./commands/login.ts');
     await (name === 'login' ? loginCommand() : logoutCommand());
@@ -293,4 +299,11 @@ async function policySubcommand(extra: string[], options: { groups?: string | un
  */
 export function runLatchCli(argv: string[], testOnly: TestOnlySettings = {}): void {
   runCommandLine('latch', USAGE, () => main(argv, testOnly));
+}
+
+/** `latch access --ended <duration>`: how far back to list ended access (at least a minute). */
+function endedWindow(text: string): number {
+  const parsed = parseDuration(text);
+  if (!parsed.ok) throw new UsageError(`--ended: ${parsed.message}`);
+  return parsed.seconds;
 }

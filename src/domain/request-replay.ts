@@ -37,6 +37,8 @@ export interface ReplayedGrant {
   credentialsIssuedAt: Date | null;
   /** The `grant.revoked` event's time when it says the provider verified the access gone. */
   verifiedRevokedAt: Date | null;
+  /** What `grant.granted` recorded of how long sessions may outlive the revocation (null when nothing). */
+  effectiveEndLagSeconds: number | null;
 }
 
 export interface ReplayedRequest {
@@ -108,6 +110,7 @@ function apply(replayed: ReplayedRequest, event: ReplayedEvent, data: Record<str
       replayed.grant = { ...grantFor(replayed, grantId ?? ''), grantedAt: event.at, expiresAt: dateOf(data.expiresAt) };
       if (typeof data.principal === 'string') replayed.grant.principal = data.principal;
       if (typeof data.provider === 'string') replayed.grant.provider = data.provider;
+      replayed.grant.effectiveEndLagSeconds = typeof data.effectiveEndLagSeconds === 'number' ? data.effectiveEndLagSeconds : null;
       if (data.endedMeanwhile !== true) replayed.state = 'active';
       return;
     case 'grant.end_requested':
@@ -151,7 +154,7 @@ function apply(replayed: ReplayedRequest, event: ReplayedEvent, data: Record<str
 }
 
 function grantFor(replayed: ReplayedRequest, id: string): ReplayedGrant {
-  if (replayed.grant?.id !== id) replayed.grant = { id, grantedAt: null, expiresAt: null, revokedAt: null, endRequestedAt: null, revokedBySlackId: null, credentialsIssuedAt: null, verifiedRevokedAt: null };
+  if (replayed.grant?.id !== id) replayed.grant = { id, grantedAt: null, expiresAt: null, revokedAt: null, endRequestedAt: null, revokedBySlackId: null, credentialsIssuedAt: null, verifiedRevokedAt: null, effectiveEndLagSeconds: null };
   return replayed.grant;
 }
 
@@ -205,6 +208,8 @@ export interface StoredGrant {
   credentialsIssuedAt?: Date | null;
   /** Absent in rows read before the column existed: then it is taken as never verified. */
   verifiedRevokedAt?: Date | null;
+  /** Absent in rows read before the column existed: then it is taken as none. */
+  effectiveEndLagSeconds?: number | null;
 }
 
 /** One row field that its events do not account for. */
@@ -268,6 +273,7 @@ export function compareWithRows(
       differ('grants', grant.id, 'revokedBySlackId', replayed.grant.revokedBySlackId, grant.revokedBySlackId);
       differ('grants', grant.id, 'credentialsIssuedAt', replayed.grant.credentialsIssuedAt, grant.credentialsIssuedAt ?? null);
       differ('grants', grant.id, 'verifiedRevokedAt', replayed.grant.verifiedRevokedAt, grant.verifiedRevokedAt ?? null);
+      differ('grants', grant.id, 'effectiveEndLagSeconds', replayed.grant.effectiveEndLagSeconds, grant.effectiveEndLagSeconds ?? null);
       if (replayed.grant.principal !== undefined) differ('grants', grant.id, 'principal', replayed.grant.principal, grant.principal);
       if (replayed.grant.provider !== undefined) differ('grants', grant.id, 'provider', replayed.grant.provider, grant.provider);
     }

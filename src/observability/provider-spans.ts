@@ -20,6 +20,11 @@ export function tracedProvider(provider: AccessProvider): AccessProvider {
     revoke: (grant) => traced('revoke', grantAttributes(grant), () => provider.revoke(grant)),
     check: (grant) => traced('check', grantAttributes(grant), () => provider.check(grant)),
     ...(provider.list ? { list: (role: string) => traced('list', { 'latch.role': role }, () => provider.list!(role)) } : {}),
+    // Dropped here, no revocation was ever recorded verified, nor caught while access remained.
+    ...(provider.verifyRevoked
+      ? { verifyRevoked: (grant: ProviderGrant, since: Date) => traced('verify-revoked', grantAttributes(grant), () => provider.verifyRevoked!(grant, since)) }
+      : {}),
+    ...(provider.effectiveEndLag ? { effectiveEndLag: (role: string) => traced('effective-end-lag', { 'latch.role': role }, () => provider.effectiveEndLag!(role)) } : {}),
     ...(provider.checkPrincipal
       ? { checkPrincipal: (principal: string, role: string) => traced('check-principal', { 'latch.role': role }, () => provider.checkPrincipal!(principal, role)) }
       : {}),

@@ -90,6 +90,13 @@ export interface AccessProvider {
    * (a webhook receiver not said to answer `check`), for which it answers null.
    */
   verifyRevoked?(grant: ProviderGrant, since: Date): Promise<ProviderResult<RevocationCheck | null>>;
+  /**
+   * How long, in seconds, sessions started from `role`'s access may keep working after Latch
+   * revokes it, where the target lets them outlive the revocation (credentials issued for a fixed
+   * time that nothing can cut short). Latch shows people this effective end: the access's end plus
+   * the lag. Null when the target ends everything at revocation. Asked once a grant succeeded.
+   */
+  effectiveEndLag?(role: string): Promise<ProviderResult<number | null>>;
   /** Who holds `role` now, where the target can say: finds standing access Latch did not grant. */
   list?(role: string): Promise<ProviderResult<string[]>>;
   /**
@@ -173,6 +180,8 @@ export interface ProviderCapabilities {
    * gone (the webhook's only where its settings say the receiver answers `check`).
    */
   verifiesRevocation: boolean;
+  /** `effectiveEndLag`: sessions may outlive a revocation by a known time, which Slack shows. */
+  reportsEffectiveEndLag: boolean;
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { ProviderSettings } from '../domain/policy.ts';
 import { canTransition } from '../domain/request-state.ts';
 import type { PolicyMismatch, StoredRequestFit } from '../domain/stored-request-fit.ts';
-import type { ProviderFailure } from '../providers/provider.ts';
+import type { AccessProvider, ProviderFailure } from '../providers/provider.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import type { Prisma } from '../store/generated/client.ts';
 import type { Database } from '../store/database.ts';
@@ -118,6 +118,7 @@ async function attemptGrant(ctx: AccessContext, input: GrantAccessInput): Promis
       return fail(ctx, request.id, grant.id, result.failure, source);
     }
 
+    const effectiveEndLagSeconds = await effectiveEndLag(ctx, provider, request.role, request.id);
     const grantedAt = ctx.clock.now();
     return inSqlTransaction(ctx.db, async (tx): Promise<GrantAccessResult> => {
       // More time on live access runs on from that access's end, read under the request's lock.
@@ -126,18 +127,31 @@ async function attemptGrant(ctx: AccessContext, input: GrantAccessInput): Promis
       // Someone ended the request while the provider worked (the request is no longer approved, or
       // the grant's end was asked for): the access exists, so it must be revoked at once, not after
       // its full duration. completeGrant locks the request and reads both as it updates them, in one statement.
-      const { expiresAt, stillWanted } = await completeGrant(tx, { requestId: request.id, grantId: grant.id, grantedAt, expiresAt: new Date(start.getTime() + request.durationSeconds * 1000) });
+      const { expiresAt, stillWanted } = await completeGrant(tx, { requestId: request.id, grantId: grant.id, grantedAt, expiresAt: new Date(start.getTime() + request.durationSeconds * 1000), effectiveEndLagSeconds });
       await appendAuditEvent(tx, {
         actor: 'latch',
         action: 'grant.granted',
         requestId: request.id,
         at: grantedAt,
-        data: { grantId: grant.id, provider: provider.type, principal, expiresAt: expiresAt.toISOString(), attempt: grant.grantAttempts, endedMeanwhile: !stillWanted },
+        data: { grantId: grant.id, provider: provider.type, principal, expiresAt: expiresAt.toISOString(), attempt: grant.grantAttempts, endedMeanwhile: !stillWanted, effectiveEndLagSeconds },
       });
       ctx.logger.info({ accessRequestId: request.id, grantId: grant.id, expiresAt }, 'access granted');
       return { outcome: 'granted', requestId: request.id, grantId: grant.id, expiresAt };
     });
   });
+}
+
+/**
+ * How long sessions started from the access may outlive its revocation, where the provider says
+ * (capabilities.reportsEffectiveEndLag). The access exists already, so a failure to say does not
+ * undo it: it is logged, and people are shown the access's end alone, as for any other target.
+ */
+async function effectiveEndLag(ctx: AccessContext, provider: AccessProvider, role: string, requestId: string): Promise<number | null> {
+  if (!provider.effectiveEndLag) return null;
+  const answer = await provider.effectiveEndLag(role).catch((error: unknown) => ({ ok: false as const, failure: thrownFailure(error) }));
+  if (answer.ok) return answer.value !== null && Number.isSafeInteger(answer.value) && answer.value > 0 ? answer.value : null;
+  ctx.logger.warn({ accessRequestId: requestId, failure: oneLine(answer.failure.message), kind: answer.failure.kind }, 'the provider could not say how long sessions outlive the access');
+  return null;
 }
 
 /**

@@ -71,6 +71,7 @@ export async function loadRequestView(db: Database, policy: Policy, requestId: s
           revokedAt: grant.revokedAt,
           endedBy: grant.revokedBySlackId,
           overdueError: grant.overdueAlertedAt && !grant.revokedAt ? grant.lastError : null,
+          effectiveEndLagSeconds: grant.effectiveEndLagSeconds,
         }
       : null,
     extension: request.extendsRequestId

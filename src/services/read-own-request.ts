@@ -17,7 +17,8 @@ export interface OwnRequest {
   decidedAt: Date | null;
   decidedByRule: string | null;
   outcomeReason: string | null;
-  grant: { grantedAt: Date | null; expiresAt: Date | null; revokedAt: Date | null } | null;
+  /** verifiedRevokedAt: when the provider, looking at the target after revoking, found the access gone. */
+  grant: { grantedAt: Date | null; expiresAt: Date | null; revokedAt: Date | null; verifiedRevokedAt: Date | null } | null;
 }
 
 const NOT_FOUND = 'There is no request with this id among yours.';
@@ -44,7 +45,7 @@ export async function listOwnAccess(ctx: Pick<ServiceContext, 'db'>, requesterId
 }
 
 type StoredRequest = NonNullable<Awaited<ReturnType<ServiceContext['db']['accessRequest']['findUnique']>>> & {
-  grant: { grantedAt: Date | null; expiresAt: Date | null; revokedAt: Date | null } | null;
+  grant: { grantedAt: Date | null; expiresAt: Date | null; revokedAt: Date | null; verifiedRevokedAt: Date | null } | null;
 };
 
 function ownRequestOf(request: StoredRequest): OwnRequest {
@@ -61,6 +62,8 @@ function ownRequestOf(request: StoredRequest): OwnRequest {
     decidedAt: request.decidedAt,
     decidedByRule: request.decidedByRule,
     outcomeReason: request.outcomeReason,
-    grant: request.grant ? { grantedAt: request.grant.grantedAt, expiresAt: request.grant.expiresAt, revokedAt: request.grant.revokedAt } : null,
+    grant: request.grant
+      ? { grantedAt: request.grant.grantedAt, expiresAt: request.grant.expiresAt, revokedAt: request.grant.revokedAt, verifiedRevokedAt: request.grant.verifiedRevokedAt }
+      : null,
   };
 }

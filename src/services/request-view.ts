@@ -70,6 +70,11 @@ export interface GrantView {
   endedBy: string | null;
   /** Set while a revocation keeps failing: the last error, fit to show. */
   overdueError: string | null;
+  /**
+   * How long sessions started from the access may keep working after it ends (the provider's
+   * effectiveEndLag, in seconds), or null when nothing outlives the revocation. Absent: null.
+   */
+  effectiveEndLagSeconds?: number | null;
 }
 
 export interface RiskFlagView {

@@ -39,6 +39,8 @@ export interface GrantDone {
   grantedAt: Date;
   /** When the access ends if it is still wanted. */
   expiresAt: Date;
+  /** How long sessions may outlive the revocation, as the provider said (null: nothing does). */
+  effectiveEndLagSeconds: number | null;
 }
 
 /**
@@ -49,7 +51,7 @@ export interface GrantDone {
  * request active; otherwise the access expires at once. Says which it was.
  */
 export async function completeGrant(tx: SqlTransaction, done: GrantDone): Promise<{ expiresAt: Date; stillWanted: boolean }> {
-  const [row] = await tx.rows<{ expiresAt: Date; stillWanted: boolean }>(COMPLETE_GRANT, [done.grantedAt, done.expiresAt, done.grantId, done.requestId]);
+  const [row] = await tx.rows<{ expiresAt: Date; stillWanted: boolean }>(COMPLETE_GRANT, [done.grantedAt, done.expiresAt, done.grantId, done.requestId, done.effectiveEndLagSeconds]);
   if (!row) throw new Error(`grant ${done.grantId} is missing`);
   return row;
 }
@@ -61,6 +63,7 @@ const COMPLETE_GRANT = `
     UPDATE grants
        SET granted_at = $1::timestamptz,
            expires_at = CASE WHEN end_requested_at IS NULL AND COALESCE((SELECT approved FROM request), false) THEN $2::timestamptz ELSE $1::timestamptz END,
+           effective_end_lag_seconds = $5::int,
            last_error = NULL, last_error_at = NULL, updated_at = now()
      WHERE id = $3::uuid
     RETURNING expires_at, end_requested_at IS NULL AND COALESCE((SELECT approved FROM request), false) AS still_wanted

@@ -69,6 +69,7 @@ const GRANT_COLUMNS: Record<keyof Grant, string> = {
   overdueAlertedAt: 'overdue_alerted_at',
   credentialsIssuedAt: 'credentials_issued_at',
   verifiedRevokedAt: 'verified_revoked_at',
+  effectiveEndLagSeconds: 'effective_end_lag_seconds',
   createdAt: 'created_at',
   updatedAt: 'updated_at',
 };

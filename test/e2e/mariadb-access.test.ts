@@ -155,5 +155,7 @@ describe('a real MariaDB role, granted and revoked by latch start', () => {
     expect(Number((rows as Array<{ n: number }>)[0]?.n)).toBe(0);
     const grant = await db.grant.findUniqueOrThrow({ where: { requestId: request.id } });
     expect(grant.revokedAt!.getTime()).toBeGreaterThanOrEqual(grant.expiresAt!.getTime());
+    // The provider looked again after revoking and found the role gone: recorded as verified.
+    expect(grant.verifiedRevokedAt).toEqual(grant.revokedAt);
   });
 });

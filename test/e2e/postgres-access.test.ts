@@ -257,6 +257,8 @@ describe.concurrent('a real PostgreSQL role, granted and revoked by latch start'
     expect(grant.revokedAt!.getTime()).toBeGreaterThanOrEqual(grant.expiresAt!.getTime());
     expect(grant.expiresAt!.getTime() - grant.grantedAt!.getTime()).toBe(GRANT_SECONDS * 1000);
     expect((await stack.auditActions(id)).filter((action) => action === 'grant.revoked')).toHaveLength(1);
+    // Looked at again after the revoke (membership and sessions): recorded as verified gone.
+    expect(grant.verifiedRevokedAt).toEqual(grant.revokedAt);
   });
 
   it('revokes on time when Redis lost everything between grant and expiry, without a restart', async ({ expect }) => {

@@ -14,6 +14,9 @@ import type { AddressInfo } from 'node:net';
  * IN_PROGRESS with a request id, and the change happens when a later Describe…Status answers
  * SUCCEEDED (after `progressPolls` polls) or FAILED. Tests can make it throttle, answer
  * ConflictException, report a FAILED status, and lag: ListAccountAssignments then shows a change only after `listLag` more listings.
+ * It can also lie: a deletion for a principal in `keptPrincipals` reports SUCCEEDED but leaves the
+ * assignment in place (a revocation that says done while access remains). DescribePermissionSet
+ * answers each permission set's SessionDuration (ISO 8601, PT1H unless given).
  */
 
 interface FakeUser {
@@ -63,7 +66,10 @@ export class FakeAwsIdentityCenter {
   pageSize = 2;
   readonly #users = new Map<string, FakeUser>();
   readonly #accounts = new Set<string>();
-  readonly #permissionSets = new Set<string>();
+  /** Permission set ARN → its SessionDuration (ISO 8601), as DescribePermissionSet answers it. */
+  readonly #permissionSets = new Map<string, string>();
+  /** Principal ids whose deletions report SUCCEEDED but keep the assignment. */
+  readonly keptPrincipals = new Set<string>();
   /** The truth: `${account}|${permissionSet}|${principalType}|${principalId}`. */
   readonly #assignments = new Set<string>();
   /** What ListAccountAssignments shows, behind the truth by `listLag` listings. */
@@ -95,9 +101,10 @@ export class FakeAwsIdentityCenter {
     this.#accounts.add(accountId);
   }
 
-  addPermissionSet(name: string): string {
+  /** `sessionDuration` is the permission set's SessionDuration (ISO 8601; AWS's default is PT1H). */
+  addPermissionSet(name: string, sessionDuration = 'PT1H'): string {
     const arn = `arn:aws:sso:::permissionSet/ssoins-1111222233334444/ps-${name.padEnd(16, '0').slice(0, 16)}`;
-    this.#permissionSets.add(arn);
+    this.#permissionSets.set(arn, sessionDuration);
     return arn;
   }
 
@@ -209,6 +216,12 @@ export class FakeAwsIdentityCenter {
         if (op.status === 'IN_PROGRESS' && --op.pollsLeft <= 0) this.#finish(op);
         return { [creation ? 'AccountAssignmentCreationStatus' : 'AccountAssignmentDeletionStatus']: this.#status(op) };
       }
+      case 'DescribePermissionSet': {
+        const arn = String(body.PermissionSetArn);
+        const sessionDuration = this.#permissionSets.get(arn);
+        if (sessionDuration === undefined) throw new AwsError(400, 'ResourceNotFoundException', 'permission set not found');
+        return { PermissionSet: { Name: arn.split('/').at(-1), PermissionSetArn: arn, CreatedDate: Date.now() / 1000, SessionDuration: sessionDuration } };
+      }
       case 'ListAccountAssignments': {
         if (!this.#accounts.has(String(body.AccountId)) || !this.#permissionSets.has(String(body.PermissionSetArn))) {
           throw new AwsError(400, 'ResourceNotFoundException', 'account or permission set not found');
@@ -246,6 +259,8 @@ export class FakeAwsIdentityCenter {
     }
     op.status = 'SUCCEEDED';
     const present = op.kind === 'create';
+    // The lie a test asked for: the deletion says done, the assignment stays.
+    if (!present && this.keptPrincipals.has(String(op.body.PrincipalId))) return;
     if (present) this.#assignments.add(op.key);
     else this.#assignments.delete(op.key);
     this.#pendingVisibility.push({ key: op.key, present, listingsLeft: this.listLag });

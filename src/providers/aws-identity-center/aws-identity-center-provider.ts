@@ -4,6 +4,7 @@ import {
   DeleteAccountAssignmentCommand,
   DescribeAccountAssignmentCreationStatusCommand,
   DescribeAccountAssignmentDeletionStatusCommand,
+  DescribePermissionSetCommand,
   paginateListAccountAssignments,
   SSOAdminClient,
   type AccountAssignmentOperationStatus,
@@ -156,6 +157,27 @@ export class AwsIdentityCenterProvider implements AccessProvider {
     return ok(held.value ? { gone: false, remains: `${grant.principal} still has the account assignment` } : { gone: true });
   }
 
+  /**
+   * The permission set's session duration (DescribePermissionSet's SessionDuration, ISO 8601 such
+   * as PT1H): a session started just before the revocation keeps its credentials that long after
+   * it, and nothing Latch or Identity Center does can end it sooner.
+   */
+  async effectiveEndLag(role: string): Promise<ProviderResult<number | null>> {
+    const target = this.#target(role);
+    if (!target) return this.#unknownRole(role);
+    let sessionDuration: string | undefined;
+    try {
+      const answer = await this.#ssoAdmin.send(new DescribePermissionSetCommand({ InstanceArn: this.#settings.instanceArn, PermissionSetArn: target.permissionSetArn }));
+      sessionDuration = answer.PermissionSet?.SessionDuration;
+    } catch (error) {
+      return { ok: false, failure: classifyAwsError(error, `session duration of ${role}`) };
+    }
+    // AWS leaves it out for a permission set created without one: its default then applies.
+    if (sessionDuration === undefined) return ok(DEFAULT_SESSION_DURATION_SECONDS);
+    const seconds = sessionDurationSeconds(sessionDuration);
+    return seconds === null ? transient(`session duration of ${role}: Identity Center answered a SessionDuration Latch cannot read (${quote(sessionDuration)})`) : ok(seconds);
+  }
+
   /** The users assigned the role's permission set in its account (assignments to groups are not people: left out). */
   async list(role: string): Promise<ProviderResult<string[]>> {
     const target = this.#target(role);
@@ -294,6 +316,20 @@ export class AwsIdentityCenterProvider implements AccessProvider {
     if (status?.Status === 'FAILED') return permanent(`${what}: Identity Center reported it FAILED: ${quote(status.FailureReason ?? 'no reason given')}`);
     return transient(`${what}: Identity Center answered without a status; will retry`);
   }
+}
+
+/** A permission set's session duration when it names none: one hour (AWS's documented default). */
+const DEFAULT_SESSION_DURATION_SECONDS = 3600;
+
+/**
+ * A SessionDuration as DescribePermissionSet answers it: ISO 8601 with a time part only
+ * (PT1H, PT12H, PT90M, PT1H30M), as its API reference's pattern allows; null for anything else.
+ */
+export function sessionDurationSeconds(text: string): number | null {
+  const match = /^PT(?:(\d{1,3})H)?(?:(\d{1,4})M)?(?:(\d{1,6})S)?$/.exec(text);
+  if (!match || text === 'PT') return null;
+  const [, hours = '0', minutes = '0', seconds = '0'] = match;
+  return Number(hours) * 3600 + Number(minutes) * 60 + Number(seconds);
 }
 
 /** AWS-supplied text made one short line with no control characters. */

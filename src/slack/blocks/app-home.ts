@@ -3,6 +3,7 @@ import { formatDuration } from '../../domain/duration.ts';
 import type { HomeData } from '../../services/load-home.ts';
 import type { AccessRequest } from '../../store/generated/client.ts';
 import { escapeAndTruncate, mention, slackDate } from '../mrkdwn.ts';
+import { effectiveEndClause } from './effective-end.ts';
 import { APPROVE, APPROVE_WITH_CHANGES, approvalActionsBlockId, CANCEL, DENY, END_ACCESS, EXTEND_ACCESS, HOME_BLOCK_PREFIX } from './ids.ts';
 
 /**
@@ -18,7 +19,12 @@ export function appHome(data: HomeData, resourceName: (resourceId: string) => st
   if (data.active.length === 0) blocks.push(context('You hold no access through Latch right now. Type `/request-access` to ask for some.'));
   for (const request of data.active) {
     const bookedAhead = request.state === 'approved' && request.startsAt !== null && request.grant === null;
-    const until = request.grant?.expiresAt && request.state === 'active' ? `until ${slackDate(request.grant.expiresAt)}` : bookedAhead ? `from ${slackDate(request.startsAt!)}` : 'being granted';
+    const until =
+      request.grant?.expiresAt && request.state === 'active'
+        ? `until ${slackDate(request.grant.expiresAt)}${effectiveEndClause(request)}`
+        : bookedAhead
+          ? `from ${slackDate(request.startsAt!)}`
+          : 'being granted';
     const account = request.principal ? ` as \`${escapeAndTruncate(request.principal, 100)}\`` : '';
     blocks.push(section(`${what(request)}${account}, ${until}${request.breakGlass ? ' · 🚨 break-glass' : ''}`));
     if (request.state === 'active') {

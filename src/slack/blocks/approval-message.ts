@@ -2,6 +2,7 @@ import type { types } from '@slack/bolt';
 import { tallyVotes } from '../../domain/approval-tally.ts';
 import { formatDuration } from '../../domain/duration.ts';
 import { atSlackTime, countOf, escapeAndTruncate, groupMention, includingOneFrom, mention, slackDate } from '../mrkdwn.ts';
+import { effectiveEndClause } from './effective-end.ts';
 import { ACTIVE_ACCESS_ACTIONS_BLOCK, approvalActionsBlockId, APPROVE, APPROVE_WITH_CHANGES, DENY, END_ACCESS } from './ids.ts';
 import type { DecisionView, RequestView } from '../../services/request-view.ts';
 import { changeLine } from './change-line.ts';
@@ -221,12 +222,12 @@ function statusLine(view: RequestView): string | null {
     case 'approved':
       return view.startsAt ? `${approved}, access starts ${slackDate(view.startsAt)}` : `${approved}, access is being granted`;
     case 'active':
-      return `${approved}, access is active${until(view)}${continued(view)}${overdue(view)}`;
+      return `${approved}, access is active${until(view)}${continued(view)}${effectiveEndClause(view)}${overdue(view)}`;
     case 'revoked':
       if (view.continuedUntil) {
         return `⏹️ *This grant ended*${view.grant?.revokedAt ? ` ${slackDate(view.grant.revokedAt)}` : ''}; the access continues under the extension${continued(view)}${approvedEarlier(view)}`;
       }
-      return `⏹️ *Access ended*${view.grant?.revokedAt ? ` ${slackDate(view.grant.revokedAt)}` : ''}${reason ? `: ${reason}` : ''}${endedBy(view)}${overdue(view)}${approvedEarlier(view)}`;
+      return `⏹️ *Access ended*${view.grant?.revokedAt ? ` ${slackDate(view.grant.revokedAt)}` : ''}${reason ? `: ${reason}` : ''}${endedBy(view)}${effectiveEndClause(view)}${overdue(view)}${approvedEarlier(view)}`;
     case 'denied':
       return `⛔ *Denied*${decidedBy(view, 'deny')}${reason ? `: ${reason}` : ''}`;
     case 'cancelled':

@@ -5,6 +5,7 @@ import { countOf, escapeAndTruncate, includingOneFrom, mention, slackDate } from
 import { ACTIVE_ACCESS_ACTIONS_BLOCK, CANCEL, END_ACCESS, EXTEND_ACCESS, REQUESTER_ACTIONS_BLOCK } from './ids.ts';
 import type { RequestView } from '../../services/request-view.ts';
 import { changeLine } from './change-line.ts';
+import { effectiveEndSentence } from './effective-end.ts';
 import type { SlackMessage } from './slack-message.ts';
 
 /**
@@ -87,13 +88,13 @@ function whereItStands(view: RequestView, shownIn: 'confirmation' | 'notice' = '
         ? `✅ Approved by ${rule ?? approversOf(view)}. Access will be granted ${slackDate(view.startsAt)}.`
         : `✅ Approved by ${rule ?? approversOf(view)}. Access is being granted.`;
     case 'active':
-      if (view.continuedUntil) return `✅ Access extended: it now lasts until ${slackDate(view.continuedUntil)}, then is revoked automatically. "I'm done" and "Ask for more time" are on your request for more time, below.`;
+      if (view.continuedUntil) return `✅ Access extended: it now lasts until ${slackDate(view.continuedUntil)}, then is revoked automatically. "I'm done" and "Ask for more time" are on your request for more time, below.${effectiveEndSentence(view)}`;
       return view.grant?.expiresAt
-        ? `✅ Access granted until ${slackDate(view.grant.expiresAt)}, then revoked automatically.${shownIn === 'confirmation' ? ' Press "I\'m done" to end it sooner.' : ''}`
+        ? `✅ Access granted until ${slackDate(view.grant.expiresAt)}, then revoked automatically.${shownIn === 'confirmation' ? ' Press "I\'m done" to end it sooner.' : ''}${effectiveEndSentence(view)}`
         : `✅ Access granted. It is revoked automatically after ${formatDuration(view.durationSeconds)}.`;
     case 'revoked':
       if (view.continuedUntil) return `⏹️ This grant ended; your access continues under the extension until ${slackDate(view.continuedUntil)}.`;
-      return `⏹️ Your access has ended${reason ? `: ${reason}` : '.'}`;
+      return `⏹️ Your access has ended${reason ? `: ${reason}` : '.'}${effectiveEndSentence(view)}`;
     case 'denied': {
       const by = rule ?? deniersOf(view);
       return `⛔ Denied${by ? ` by ${by}` : ''}${reason ? `: ${reason}` : '.'}`;

@@ -32,7 +32,7 @@ machines:
 resources:
   - id: prod-db
     name: Production database
-    provider: { type: webhook, settings: { url: '${hookUrl}', secretEnv: HOOK_SECRET } }
+    provider: { type: webhook, settings: { url: '${hookUrl}', secretEnv: HOOK_SECRET, verifyRevocations: true } }
     roles: [read]
     maxDuration: 4h
     requesters: { machines: [deploy-pipeline, other-bot, chatty-bot] }
@@ -106,12 +106,16 @@ describe('the machines API', { timeout: 90_000 }, () => {
     await expect.poll(() => slack.callsTo('chat.postMessage').filter((call) => call.args.channel === OWNER).length, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
 
     const access = (await (await api('/access', { token })).json()) as { access: Array<{ id: string; state: string; grant: { expiresAt: string } }> };
-    expect(access.access).toEqual([expect.objectContaining({ id: request.id, state: 'active', grant: expect.objectContaining({ expiresAt: expect.any(String) }) })]);
+    expect(access.access).toEqual([expect.objectContaining({ id: request.id, state: 'active', grant: expect.objectContaining({ expiresAt: expect.any(String), revokedAt: null, verifiedRevokedAt: null }) })]);
 
     const released = await api(`/requests/${request.id}/release`, { token, method: 'POST' });
     expect(released.status).toBe(200);
     await expect.poll(async () => ((await (await api(`/requests/${request.id}`, { token })).json()) as { state: string }).state, { timeout: 30_000 }).toBe('revoked');
     expect(receiver.hasAccess('deploy_bot', 'read', 'prod-db')).toBe(false);
+    // The receiver answers check (verifyRevocations): the machine reads when its access was verified gone.
+    const revoked = (await (await api(`/requests/${request.id}`, { token })).json()) as { grant: { revokedAt: string; verifiedRevokedAt: string | null } };
+    expect(revoked.grant.verifiedRevokedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(revoked.grant.verifiedRevokedAt).toBe(revoked.grant.revokedAt);
     const ended = await sql.query("SELECT actor, data FROM audit_events WHERE action = 'grant.end_requested' AND request_id = $1", [request.id]);
     expect(ended.rows).toEqual([{ actor: 'machine:deploy-pipeline', data: expect.objectContaining({ tokenId: created.rows[0]!.data.tokenId }) }]);
     expect(((await (await api('/access', { token })).json()) as { access: unknown[] }).access).toEqual([]);
@@ -231,5 +235,9 @@ describe('the machines API', { timeout: 90_000 }, () => {
     expect(Object.keys(document.paths)).toEqual(['/requests', '/requests/{id}', '/requests/{id}/release', '/requests/{id}/credentials', '/access', '/logins', '/logins/token', '/logout', '/oidc/token']);
     expect(document.components.schemas.CreateRequest).toMatchObject({ required: ['resource', 'role', 'duration', 'reason'], additionalProperties: false });
     expect(document.components.schemas).toHaveProperty('Problem');
+    const request = document.components.schemas.Request as { properties: { grant: { anyOf?: Array<{ properties?: Record<string, unknown>; required?: string[] }> } } };
+    const grant = request.properties.grant.anyOf?.find((option) => option.properties);
+    expect(grant?.required).toEqual(['grantedAt', 'expiresAt', 'revokedAt']);
+    expect(grant?.properties?.verifiedRevokedAt).toMatchObject({ description: expect.stringContaining('found the access gone') });
   });
 });

@@ -62,6 +62,64 @@ describe('latch policy check', () => {
     expect(result.stderr).not.toContain('Pa55word');
   });
 
+  it('names a bad setting of the mysql, aws-identity-center and github-team providers with its path and line, and refuses secrets in the file without quoting them', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'latch-policy-')), 'policy.yaml');
+    writeFileSync(file, [
+      'defaults:',
+      '  maxDuration: 1h',
+      '  approvalChannel: C0APPROVALS',
+      'resources:',
+      '  - id: orders',
+      '    name: Orders',
+      '    provider:',
+      '      type: mysql',
+      '      settings:',
+      '        dialect: mysql5',
+      '        connectionStringEnv: "mysql://grantor:Pa55word@db/orders"',
+      '        roles: { read: orders_read }',
+      '    roles: [read]',
+      '    approvers: { users: [U0ALICE01] }',
+      '  - id: aws-prod',
+      '    name: AWS production',
+      '    provider:',
+      '      type: aws-identity-center',
+      '      settings:',
+      '        region: eu-west-1',
+      '        instanceArn: arn:aws:sso:::instance/ssoins-1111222233334444',
+      '        identityStoreId: d-1234567890',
+      // Credentials come from the AWS chain (the environment), never from the file.
+      '        secretAccessKey: wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY',
+      '        roles:',
+      '          admin: { accountId: "1111-2222-3333", permissionSetArn: arn:aws:sso:::permissionSet/ssoins-1111222233334444/ps-1111222233334444 }',
+      '    roles: [admin]',
+      '    approvers: { users: [U0ALICE01] }',
+      '  - id: release',
+      '    name: Release managers',
+      '    provider:',
+      '      type: github-team',
+      '      settings:',
+      '        org: example-org',
+      '        team: Release Managers',
+      '        tokenEnv: ghp_abcdefghijklmnopqrstuvwxyz0123456789',
+      '    identity: { from: map-only, map: { U0ALICE01: octo-ada } }',
+      '    roles: [member]',
+      '    approvers: { users: [U0ALICE01] }',
+      '',
+    ].join('\n'));
+    const result = await runLatch(['policy', 'check', file], {});
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      `latch: ${file}: 6 problem(s)`,
+      'latch:   resources[0].provider.settings.dialect: must be "mariadb" or "mysql8": the server whose role syntax Latch speaks (line 10)',
+      'latch:   resources[0].provider.settings.connectionStringEnv: must be the name of an environment variable (letters, digits and _), not the connection string itself (line 11)',
+      'latch:   resources[1].provider.settings: unknown field "secretAccessKey" (line 23)',
+      'latch:   resources[1].provider.settings.roles.admin.accountId: must be the 12-digit AWS account id (line 25)',
+      'latch:   resources[2].provider.settings.team: must be a team slug such as platform-oncall (the last part of the team’s URL), not its display name (line 34)',
+      'latch:   resources[2].provider.settings.tokenEnv: must be the name of an environment variable, not the token itself (line 35)',
+    ]);
+    for (const secret of ['Pa55word', 'wJalrXUtnFEMIK7MDENG', 'ghp_abcdefghijklmnop']) expect(result.stderr).not.toContain(secret);
+  });
+
   it('reads LATCH_POLICY_FILE when no file is named', async () => {
     const result = await runLatch(['policy', 'check'], { LATCH_POLICY_FILE: EXAMPLE });
     expect(result.code).toBe(0);

@@ -141,6 +141,19 @@ describe('aws-identity-center provider against the fake SSO Admin and Identity S
     expect(await provider.revoke(nobody)).toEqual({ ok: false, failure: { kind: 'permanent', message: expect.stringContaining('renamed or deleted') } });
   });
 
+  it('reports how long sessions outlive a revocation: the permission set\'s SessionDuration, asked of DescribePermissionSet', async () => {
+    const short = aws.addPermissionSet('providershort', 'PT1H30M');
+    const long = aws.addPermissionSet('providerlong00', 'PT12H');
+    const provider = build({ roles: { admin: { accountId: ACCOUNT, permissionSetArn: admin }, short: { accountId: ACCOUNT, permissionSetArn: short }, long: { accountId: ACCOUNT, permissionSetArn: long } } });
+    expect(await provider.effectiveEndLag!('admin')).toEqual({ ok: true, value: 3600 });
+    expect(await provider.effectiveEndLag!('short')).toEqual({ ok: true, value: 5400 });
+    expect(await provider.effectiveEndLag!('long')).toEqual({ ok: true, value: 12 * 3600 });
+    expect(await provider.effectiveEndLag!('nobody-has-it')).toMatchObject({ ok: false, failure: { kind: 'permanent' } });
+    // A permission set AWS no longer has: its assignment cannot outlive anything, but Latch cannot say.
+    const gone = build({ roles: { admin: { accountId: ACCOUNT, permissionSetArn: 'arn:aws:sso:::permissionSet/ssoins-1111222233334444/ps-gone000000000000' } } });
+    expect(await gone.effectiveEndLag!('admin')).toMatchObject({ ok: false, failure: { kind: 'permanent' } });
+  });
+
   it('names the same permission set in the same account as one access target', () => {
     const provider = build({ roles: { admin: { accountId: ACCOUNT, permissionSetArn: admin }, breakglass: { accountId: ACCOUNT, permissionSetArn: admin } } });
     expect(provider.accessTarget!('admin')).toBe(provider.accessTarget!('breakglass'));

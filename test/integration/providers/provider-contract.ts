@@ -84,12 +84,14 @@ export function describeProviderContract(definition: ProviderDefinition): void {
         namesAccessTarget: typeof provider.accessTarget === 'function',
         issuesCredentials: typeof provider.issueCredentials === 'function',
         verifiesRevocation: typeof provider.verifyRevoked === 'function',
+        reportsEffectiveEndLag: typeof provider.effectiveEndLag === 'function',
       }).toEqual({
         listsHolders: capabilities.listsHolders,
         checksPrincipal: capabilities.checksPrincipal,
         namesAccessTarget: capabilities.namesAccessTarget,
         issuesCredentials: capabilities.issuesCredentials,
         verifiesRevocation: capabilities.verifiesRevocation,
+        reportsEffectiveEndLag: capabilities.reportsEffectiveEndLag,
       });
     });
 
@@ -157,6 +159,15 @@ export function describeProviderContract(definition: ProviderDefinition): void {
     } else {
       it('says it cannot verify a revocation, rather than verifying nothing', () => {
         expect(provider.verifyRevoked).toBeUndefined();
+      });
+    }
+
+    if (capabilities.reportsEffectiveEndLag) {
+      it('says how long sessions may outlive a revocation of its role, in whole seconds, and refuses a role it does not have', async () => {
+        const lag = await provider.effectiveEndLag!(f.role);
+        expect(lag.ok).toBe(true);
+        if (lag.ok && lag.value !== null) expect(Number.isSafeInteger(lag.value) && lag.value > 0).toBe(true);
+        expect(await provider.effectiveEndLag!(f.missingRole)).toMatchObject({ ok: false, failure: { kind: 'permanent' } });
       });
     }
   });

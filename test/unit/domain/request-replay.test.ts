@@ -81,7 +81,7 @@ describe('replaying a request’s audit events against its rows', () => {
       event(1, 'latch', 'grant.failed', { grantId: GRANT, kind: 'permanent', cleanup: false }),
     ]);
     expect(replayed).toMatchObject({ state: 'failed', decidedByRule: 'break-glass', decidedAt: at(0), asked: { breakGlass: true } });
-    expect(replayed.grant).toEqual({ id: GRANT, grantedAt: null, expiresAt: null, revokedAt: at(1), endRequestedAt: null, revokedBySlackId: null, credentialsIssuedAt: null, verifiedRevokedAt: null });
+    expect(replayed.grant).toEqual({ id: GRANT, grantedAt: null, expiresAt: null, revokedAt: at(1), endRequestedAt: null, revokedBySlackId: null, credentialsIssuedAt: null, verifiedRevokedAt: null, effectiveEndLagSeconds: null });
   });
 
   it('accounts for credentials handed out once, and a claim given back after the target failed', () => {
@@ -104,6 +104,16 @@ describe('replaying a request’s audit events against its rows', () => {
     expect(compareWithRows(replayRequest(history), rows({ grant: { verifiedRevokedAt: at(10) } }))).toEqual([expect.objectContaining({ table: 'grants', field: 'verifiedRevokedAt' })]);
     // Verified by its event, but cleared in the row.
     expect(compareWithRows(replayRequest(verified), rows({ grant: { verifiedRevokedAt: null } }))).toEqual([expect.objectContaining({ table: 'grants', field: 'verifiedRevokedAt' })]);
+  });
+
+  it('accounts for the effective end lag the grant.granted event recorded, and none where it recorded none', () => {
+    const lagged = history.map((row) => (row.action === 'grant.granted' ? { ...row, data: { ...(row.data as object), effectiveEndLagSeconds: 3600 } } : row));
+    expect(replayRequest(lagged).grant?.effectiveEndLagSeconds).toBe(3600);
+    expect(compareWithRows(replayRequest(lagged), rows({ grant: { effectiveEndLagSeconds: 3600 } }))).toEqual([]);
+    // A row that says sessions outlive the access by more (or less) than the grant recorded.
+    expect(compareWithRows(replayRequest(lagged), rows({ grant: { effectiveEndLagSeconds: 60 } }))).toEqual([expect.objectContaining({ table: 'grants', field: 'effectiveEndLagSeconds' })]);
+    expect(compareWithRows(replayRequest(history), rows({ grant: { effectiveEndLagSeconds: 3600 } }))).toEqual([expect.objectContaining({ table: 'grants', field: 'effectiveEndLagSeconds' })]);
+    expect(compareWithRows(replayRequest(history), rows({ grant: { effectiveEndLagSeconds: null } }))).toEqual([]);
   });
 });
 

@@ -26,6 +26,27 @@ describe('with tracing off (no SDK registered)', () => {
     expect(await enqueueOne({ requestId: REQUEST_ID })).toEqual({ requestId: REQUEST_ID });
   });
 
+  it('keeps every optional part of the provider it wraps, and passes each its arguments', async () => {
+    const since = new Date('2026-12-05T10:00:00Z');
+    const seen: unknown[] = [];
+    const full: Required<AccessProvider> = {
+      ...fakeProvider({ ok: true, value: undefined }),
+      verifyRevoked: async (grant, at) => (seen.push(grant.grantId, at), { ok: true, value: { gone: false, remains: 'still a member' } }),
+      list: async () => ({ ok: true, value: ['alice'] }),
+      effectiveEndLag: async () => ({ ok: true, value: 3600 }),
+      checkPrincipal: async () => ({ ok: true, value: undefined }),
+      accessTarget: () => 'group-1',
+      issueCredentials: async () => ({ ok: false, failure: { kind: 'permanent', message: 'none' } }),
+      watchSingleUse: async () => ({ ok: true, value: 'unused' }),
+      close: async () => undefined,
+    };
+    const traced = tracedProvider(full);
+    expect(Object.keys(traced).sort()).toEqual(Object.keys(full).sort());
+    // A revocation the target contradicts must reach revokeGrant as the provider said it.
+    expect(await traced.verifyRevoked!(GRANT, since)).toEqual({ ok: true, value: { gone: false, remains: 'still a member' } });
+    expect(seen).toEqual([GRANT.grantId, since]);
+  });
+
   it('runs what it wraps and returns its result', async () => {
     const provider = tracedProvider(fakeProvider({ ok: true, value: undefined }));
     expect(await provider.grant(GRANT)).toEqual({ ok: true, value: undefined });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { sessionDurationSeconds } from '../../../src/providers/aws-identity-center/aws-identity-center-provider.ts';
 import { classifyAwsError } from '../../../src/providers/aws-identity-center/failures.ts';
 
 /** An error shaped as the AWS SDK v3 throws a service exception. */
@@ -38,5 +39,22 @@ describe('classifyAwsError', () => {
 
   it('never quotes AWS’s own message', () => {
     expect(classifyAwsError(serviceError('ValidationException', 400), 'grant').message).not.toContain('ssoins-secretish');
+  });
+});
+
+describe('sessionDurationSeconds (a permission set\'s SessionDuration, ISO 8601)', () => {
+  it.each([
+    ['PT1H', 3600],
+    ['PT12H', 43_200],
+    ['PT90M', 5400],
+    ['PT1H30M', 5400],
+    ['PT15M', 900],
+    ['PT3600S', 3600],
+  ])('%s is %i seconds', (text, seconds) => {
+    expect(sessionDurationSeconds(text)).toBe(seconds);
+  });
+
+  it.each(['', 'PT', 'P1D', '1H', 'PT1.5H', 'PT-1H', 'pt1h', 'PT1H ', 'PT99999H'])('%j is not one it reads', (text) => {
+    expect(sessionDurationSeconds(text)).toBeNull();
   });
 });

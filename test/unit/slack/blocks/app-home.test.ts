@@ -73,6 +73,15 @@ describe('appHome', () => {
     expect(view).not.toContain('<!channel>');
   });
 
+  it('says until when sessions may still work where the target lets them outlive the access, and nothing more elsewhere', () => {
+    const lagged = { ...request(1, { state: 'active' }), grant: { expiresAt: new Date('2026-11-24T12:00:00Z'), revokedAt: null, effectiveEndLagSeconds: 3600 } as Grant };
+    const plainGrant = { ...request(2, { state: 'active' }), grant: { expiresAt: new Date('2026-11-24T12:00:00Z'), revokedAt: null, effectiveEndLagSeconds: null } as Grant };
+    const sections = (active: HomeData['active']) => JSON.stringify(appHome({ userId: 'U0ALICE', active, pending: [], awaiting: [], recent: [] }, () => 'AWS production'));
+    // 12:00 + 1h = 13:00 UTC.
+    expect(sections([lagged])).toContain(`; sessions already started can work until <!date^${Date.parse('2026-11-24T13:00:00Z') / 1000}^`);
+    expect(sections([plainGrant])).not.toContain('sessions');
+  });
+
   it('offers Cancel on access approved for a later start that Latch has not begun granting', () => {
     const startsAt = new Date('2026-11-24T22:00:00Z');
     const booked = { ...request(1, { state: 'approved', startsAt, decidedByRule: 'short-reads' }), grant: null };

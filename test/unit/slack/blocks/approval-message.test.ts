@@ -218,6 +218,12 @@ describe('approvalMessage: how it ended', () => {
     { state: 'active', overrides: {}, expected: `✅ *Approved* ${AT}, access is active` },
     { state: 'active', overrides: { grant: grantView() }, expected: `✅ *Approved* ${AT}, access is active until <!date^1714563000^{date_short_pretty} at {time}|2024-05-01 11:30 UTC>` },
     {
+      // A target whose sessions outlive the access by an hour: 11:30 + 1h.
+      state: 'active',
+      overrides: { grant: grantView({ effectiveEndLagSeconds: 3600 }) },
+      expected: `✅ *Approved* ${AT}, access is active until <!date^1714563000^{date_short_pretty} at {time}|2024-05-01 11:30 UTC>; sessions already started can work until <!date^1714566600^{date_short_pretty} at {time}|2024-05-01 12:30 UTC>`,
+    },
+    {
       state: 'active',
       overrides: { grant: grantView({ expiresAt: new Date('2024-05-01T10:00:00Z'), overdueError: 'connect <ECONNREFUSED>' }) },
       expected: `✅ *Approved* ${AT}, access is active until <!date^1714557600^{date_short_pretty} at {time}|2024-05-01 10:00 UTC>\n🚨 *Revocation overdue*: Latch keeps retrying. Last error: connect &lt;ECONNREFUSED&gt;`,

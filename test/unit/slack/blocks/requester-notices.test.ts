@@ -133,6 +133,22 @@ describe('outcomeNotice', () => {
     expect(actionsOf(blocks)).toEqual([]);
   });
 
+  it('says until when sessions already started may still work where the target lets them outlive the access, and nothing where it does not', () => {
+    const grant = { grantedAt: new Date('2024-05-01T10:30:00Z'), expiresAt: new Date('2024-05-01T12:30:00Z'), revokedAt: null, endedBy: null, overdueError: null, effectiveEndLagSeconds: 3600 };
+    // 12:30 + 1h = 13:30 UTC = 1714570200.
+    const granted = JSON.stringify(outcomeNotice(requestView({ state: 'active', grant })).blocks);
+    expect(granted).toContain('Access granted until <!date^1714566600^');
+    expect(granted).toContain('Sessions already started can keep working until <!date^1714570200^{date_short_pretty} at {time}|2024-05-01 13:30 UTC>, up to 1h after the access ends');
+    expect(JSON.stringify(requestReceivedNotice(requestView({ state: 'active', grant })).blocks)).toContain('<!date^1714570200^');
+    // Ended early at 11:00: sessions started before may run to 12:00 (1714564800).
+    const ended = JSON.stringify(outcomeNotice(requestView({ state: 'revoked', grant: { ...grant, revokedAt: new Date('2024-05-01T11:00:00Z') } })).blocks);
+    expect(ended).toContain('Your access has ended.');
+    expect(ended).toContain('Sessions started before it ended can keep working until <!date^1714564800^');
+    for (const lag of [null, undefined, 0]) {
+      expect(JSON.stringify(outcomeNotice(requestView({ state: 'active', grant: { ...grant, effectiveEndLagSeconds: lag } })).blocks)).not.toContain('Sessions');
+    }
+  });
+
   it('tells the holder of active access where their buttons are, and does not ask them to press one it lacks', () => {
     const active = requestView({ state: 'active', grant: { grantedAt: new Date('2024-05-01T10:30:00Z'), expiresAt: new Date('2024-05-01T12:30:00Z'), revokedAt: null, endedBy: null, overdueError: null } });
     const notice = JSON.stringify(outcomeNotice(active).blocks);
