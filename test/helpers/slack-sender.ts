@@ -75,6 +75,16 @@ export class SlackSender {
     });
   }
 
+  /** A click on a button of the person's App Home tab (no channel, no response_url). */
+  clickInHome(userId: string, actionId: string, value: string, blockId: string): Promise<Response> {
+    return this.interact({
+      ...this.blockAction(userId),
+      container: { type: 'view', view_id: 'V0HOME' },
+      view: { id: 'V0HOME', type: 'home' },
+      actions: [{ type: 'button', action_id: actionId, block_id: blockId, value, action_ts: '1700000000.000900' }],
+    });
+  }
+
   /** A choice in a select inside an open modal, as Slack sends it with `dispatch_action`. */
   selectInModal(userId: string, view: ModalLike, actionId: string, blockId: string, value: string): Promise<Response> {
     return this.interact({

@@ -203,16 +203,7 @@ describe('approve with changes', () => {
     expect(JSON.stringify(home.args.view)).toContain(`"action_id":"${APPROVE_WITH_CHANGES}"`);
 
     h.slack.reset();
-    await h.interact({
-      type: 'block_actions',
-      user: { id: APPROVER, team_id: 'T0FAKE' },
-      team: { id: 'T0FAKE' },
-      api_app_id: 'A0LATCH',
-      trigger_id: '9.9.home-changes',
-      container: { type: 'view', view_id: 'V0HOME' },
-      view: { id: 'V0HOME', type: 'home' },
-      actions: [{ type: 'button', action_id: APPROVE_WITH_CHANGES, block_id: blockId, value: id, action_ts: '1700000000.000901' }],
-    });
+    await h.clickInHome(APPROVER, APPROVE_WITH_CHANGES, id, blockId);
     const view = (await h.slack.waitForCall('views.open')).args.view as Record<string, unknown>;
     expect(await submitChanges(APPROVER, view, 'read', '15m')).toBeNull();
     await waitFor(async () => (await request(id)).state === 'active');

@@ -504,16 +504,7 @@ describe('App Home', () => {
     expect(approverHome).toContain(`"block_id":"latch_approval_actions:r1:${id}"`);
 
     h.slack.reset();
-    await h.interact({
-      type: 'block_actions',
-      user: { id: APPROVER1, team_id: 'T0FAKE' },
-      team: { id: 'T0FAKE' },
-      api_app_id: 'A0LATCH',
-      trigger_id: '9.9.home',
-      container: { type: 'view', view_id: 'V0HOME' },
-      view: { id: 'V0HOME', type: 'home' },
-      actions: [{ type: 'button', action_id: APPROVE, block_id: `latch_approval_actions:r1:${id}`, value: id, action_ts: '1700000000.000900' }],
-    });
+    await h.clickInHome(APPROVER1, APPROVE, id, `latch_approval_actions:r1:${id}`);
     const republished = await h.slack.waitForCall('views.publish', (c) => c.args.user_id === APPROVER1);
     expect(await h.db.approval.count({ where: { requestId: id, approverSlackId: APPROVER1 } })).toBe(1);
     expect(JSON.stringify(republished.args.view)).toContain('Nothing waits for you.');
