@@ -39,6 +39,23 @@ export function revisionOfApprovalBlock(blockId: string | undefined): number | u
   const match = /^latch_approval_actions:r(\d{1,9})(?::[0-9a-f-]{36})?$/.exec(blockId ?? '');
   return match ? Number(match[1]) : undefined;
 }
+/**
+ * "Approve all" on the card of a request for several resources: its value is the card's request
+ * id (the bundle's id); its block_id names the revision of every item shown, in the order asked,
+ * so the approval applies to exactly what the approver saw.
+ */
+export const APPROVE_ALL = 'latch_approve_all';
+export const BUNDLE_ACTIONS_BLOCK = 'latch_bundle_actions';
+
+export function bundleActionsBlockId(revisions: readonly number[]): string {
+  return `${BUNDLE_ACTIONS_BLOCK}:r${revisions.join('.')}`;
+}
+
+/** The revisions an "Approve all" click was made on, in the order asked; undefined for a block_id Latch did not write. */
+export function revisionsOfBundleBlock(blockId: string | undefined): number[] | undefined {
+  const match = /^latch_bundle_actions:r(\d{1,9}(?:\.\d{1,9}){0,49})$/.exec(blockId ?? '');
+  return match ? match[1]!.split('.').map(Number) : undefined;
+}
 export const REQUESTER_ACTIONS_BLOCK = 'latch_requester_actions';
 export const ACTIVE_ACCESS_ACTIONS_BLOCK = 'latch_active_access_actions';
 

@@ -1,7 +1,9 @@
 import type { App } from '@slack/bolt';
 import type { ResourcePolicy } from '../../domain/policy.ts';
 import { listRequestableResources } from '../../services/list-requestable-resources.ts';
-import { requestAccess } from '../../services/request-access.ts';
+import { requestAccess, type RequestAccessResult } from '../../services/request-access.ts';
+import { requestAccessBundle, type RequestAccessBundleResult } from '../../services/request-access-bundle.ts';
+import { parseItemList } from '../../domain/request-bundle.ts';
 import type { Refusal } from '../../services/refusal.ts';
 import { REQUEST_MODAL, REQUEST_RESOURCE_ACTION } from '../blocks/ids.ts';
 import {
@@ -23,6 +25,7 @@ export const REQUEST_COMMAND = '/request-access';
 // Escaped like any text for Slack: unescaped, `<resource>` would be read as a link and show nothing.
 const USAGE = escapeMrkdwn(
   'Type `/request-access` to pick from a form, or `/request-access <resource> <role> <duration> <reason>`, e.g. `/request-access prod-db read 2h investigating INC-42`. ' +
+  'Several at once: `/request-access prod-db:read,billing-db:admin 2h investigating INC-42` (up to 10 resource:role pairs, each decided on its own). ' +
   'In an emergency, where the policy allows it: `/request-access break-glass <resource> <role> <duration> <reason>` grants at once, tells the security channel, and must be reviewed afterwards.',
 );
 const BREAK_GLASS_WORD = 'break-glass';
@@ -56,6 +59,11 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
       return;
     }
     const words = text.trim().split(/\s+/);
+    // `prod-db:read,billing-db:admin 2h reason`: several resources at once.
+    if (words[0]?.includes(':')) {
+      await requestSeveral(ctx, respond, { userId, teamId: teamId ?? null, list: words[0], duration: words[1] ?? '', reason: words.slice(2).join(' ') });
+      return;
+    }
     const breakGlass = words[0] === BREAK_GLASS_WORD;
     const [resourceId, role, duration, ...reason] = breakGlass ? words.slice(1) : words;
     const asked = { action: REQUEST_COMMAND, user: userId, resourceId, breakGlass };
@@ -131,6 +139,46 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
     // A resubmission publishes nothing: its request is announced by the first submission (or the
     // re-announce sweep), and announcing it twice at the same moment would post it twice.
     await held.release();
+  });
+}
+
+/**
+ * The inline command's list form: every item checked, then all requested in one go or none, each
+ * refusal naming its item. One item is an ordinary request.
+ */
+async function requestSeveral(
+  ctx: ListenerContext,
+  respond: (message: { response_type: 'ephemeral'; text: string }) => Promise<unknown>,
+  asked: { userId: string; teamId: string | null; list: string; duration: string; reason: string },
+): Promise<void> {
+  const parsed = parseItemList(asked.list);
+  if (!parsed.ok) {
+    await respond({ response_type: 'ephemeral', text: `Your request was not sent:\n• ${escapeMrkdwn(parsed.message)}\n${USAGE}` });
+    return;
+  }
+  const logged = { action: REQUEST_COMMAND, user: asked.userId, items: parsed.items.length };
+  const common = { requesterId: asked.userId, teamId: asked.teamId, duration: asked.duration, reason: asked.reason, ticket: null };
+  const [only] = parsed.items;
+  const result = await runUseCase(
+    ctx,
+    { ...logged, what: 'send your request' },
+    (): Promise<RequestAccessResult | RequestAccessBundleResult> => (parsed.items.length === 1 && only ? requestAccess(ctx.services, { ...common, resourceId: only.resourceId, role: only.role }) : requestAccessBundle(ctx.services, { ...common, items: parsed.items })),
+    async (text) => void (await respond({ response_type: 'ephemeral', text })),
+  );
+  if (!result) return;
+  if (!result.ok) {
+    logRefusal(ctx, result.refusal, logged);
+    await respond({ response_type: 'ephemeral', text: `Your request was not sent:\n${describeRefusal(result.refusal)}\n${USAGE}` });
+    return;
+  }
+  const autoApproved = 'items' in result ? result.items.filter((item) => item.autoApprovedBy).length : result.autoApprovedBy ? 1 : 0;
+  const count = 'items' in result ? result.items.length : 1;
+  await respond({
+    response_type: 'ephemeral',
+    text:
+      count === 1
+        ? autoApproved ? 'Approved by policy: your access is being granted, and you will get a message when it is.' : 'Request sent: you will get a message when it is decided.'
+        : `Request for ${count} resources sent${autoApproved > 0 ? ` (${autoApproved} approved by policy)` : ''}: each is decided on its own, and you will get a message as each is.`,
   });
 }
 

@@ -36,6 +36,8 @@ function request(index: number, overrides: Partial<AccessRequest> = {}): AccessR
     outcomeReason: null,
     reviewDueAt: null,
     riskFlags: [],
+    bundleId: null,
+    bundlePosition: null,
     reviewedBySlackId: null,
     reviewedAt: null,
     securityMessageTs: null,
