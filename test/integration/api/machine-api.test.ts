@@ -196,6 +196,15 @@ describe('the machines API', { timeout: 90_000 }, () => {
     expect(tooLong.errors).toEqual({ duration: 'At most 4h for read on Production database.' });
     const notListed = await expectProblem(await ask(token, { ...READ_PROD, resource: 'billing-db' }), 422, 'invalid_input');
     expect(notListed.errors).toEqual({ resource: 'You may not request access to Billing database: the policy does not list you as a requester.' });
+    // Several at once: one item beyond the policy refuses them all, naming it, and none is made.
+    const before = await sql.query("SELECT count(*)::int AS n FROM access_requests WHERE requester_slack_id = 'machine:other-bot'");
+    const bundle = { items: [{ resource: 'prod-db', role: 'read' }, { resource: 'billing-db', role: 'read' }], duration: '15m', reason: 'deploy 4f2a' };
+    const oneRefused = await expectProblem(await ask(token, bundle), 422, 'invalid_input');
+    expect(oneRefused.errors?.resource).toContain('billing-db:read (item 2 of 2): You may not request access to Billing database');
+    expect((await sql.query("SELECT count(*)::int AS n FROM access_requests WHERE requester_slack_id = 'machine:other-bot'")).rows).toEqual(before.rows);
+    const both = await expectProblem(await ask(token, { ...bundle, resource: 'prod-db', role: 'read' }), 422, 'invalid_body');
+    expect(both.errors).toHaveProperty('items');
+    await expectProblem(await ask(token, { duration: '15m', reason: 'deploy 4f2a' }), 422, 'invalid_body');
     await expectProblem(await api('/nothing-here', { token }), 404, 'not_found');
     await expectProblem(await api('/access', { token, method: 'DELETE' }), 405, 'method_not_allowed');
   });
@@ -229,7 +238,9 @@ describe('the machines API', { timeout: 90_000 }, () => {
     const document = (await response.json()) as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, { required?: string[]; additionalProperties?: boolean }> } };
     expect(document.openapi).toBe('3.1.0');
     expect(Object.keys(document.paths)).toEqual(['/requests', '/requests/{id}', '/requests/{id}/release', '/requests/{id}/credentials', '/access', '/oidc/token']);
-    expect(document.components.schemas.CreateRequest).toMatchObject({ required: ['resource', 'role', 'duration', 'reason'], additionalProperties: false });
+    // resource and role, or items (several at once): the handler refuses a body with neither or both.
+    expect(document.components.schemas.CreateRequest).toMatchObject({ required: ['duration', 'reason'], additionalProperties: false });
+    expect(document.components.schemas).toHaveProperty('RequestBundle');
     expect(document.components.schemas).toHaveProperty('Problem');
   });
 });
