@@ -5,7 +5,7 @@ import { readRequestBySubmission } from '../store/request-reads.ts';
 import { lockRequester } from '../store/requester-lock.ts';
 import { inSqlTransaction } from '../store/transaction.ts';
 import { publishCommitted } from './latch-events.ts';
-import { invalidInput, refuse, type Refused } from './refusal.ts';
+import { refuse, type Refused } from './refusal.ts';
 import {
   followUpRequest,
   pendingLimitRefusal,
@@ -98,13 +98,15 @@ export async function requestAccessBundle(ctx: ServiceContext, input: RequestAcc
 
 class PendingLimitReached extends Error {}
 
-/** A refusal of one item, for the whole request: every message names the item it is about. */
+/**
+ * A refusal of one item, for the whole request: every message names the item it is about, and
+ * the detail says which (`item`, as `resource:role`), so a form can show it by that item.
+ */
 function namingItem(refused: Refused, item: BundleItem, index: number, count: number): Refused {
   const label = `${itemName(item)} (item ${index + 1} of ${count})`;
-  const fields = refused.refusal.fields ? Object.fromEntries(Object.entries(refused.refusal.fields).map(([field, message]) => [field, `${label}: ${message}`])) : undefined;
-  const message = `${label}: ${refused.refusal.message} Nothing was requested.`;
-  if (refused.refusal.code === 'invalid_input' && fields) return { ...invalidInput(fields), refusal: { ...invalidInput(fields).refusal, message } };
-  return refuse(refused.refusal.code, message, { ...(refused.refusal.detail ? { detail: { ...refused.refusal.detail, item: itemName(item) } } : { detail: { item: itemName(item) } }), ...(fields ? { fields } : {}) });
+  const { code, detail, fields } = refused.refusal;
+  const named = fields ? Object.fromEntries(Object.entries(fields).map(([field, message]) => [field, `${label}: ${message}`])) : undefined;
+  return refuse(code, `${label}: ${refused.refusal.message} Nothing was requested.`, { detail: { ...detail, item: itemName(item) }, ...(named ? { fields: named } : {}) });
 }
 
 /** The bundle a submission already made, as requestAccessBundle reports it; null when there is none. */

@@ -76,6 +76,9 @@ export const REQUEST_REASON_BLOCK = 'latch_request_reason';
 export const REQUEST_REASON_ACTION = 'latch_request_reason_input';
 export const REQUEST_TICKET_BLOCK = 'latch_request_ticket';
 export const REQUEST_TICKET_ACTION = 'latch_request_ticket_input';
+/** More resource and role pairs asked for with the one picked above (a request for several resources). */
+export const REQUEST_ALSO_BLOCK = 'latch_request_also';
+export const REQUEST_ALSO_ACTION = 'latch_request_also_select';
 export const REQUEST_START_BLOCK = 'latch_request_start';
 export const REQUEST_START_ACTION = 'latch_request_start_input';
 

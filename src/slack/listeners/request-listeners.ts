@@ -7,6 +7,7 @@ import { parseItemList } from '../../domain/request-bundle.ts';
 import type { Refusal } from '../../services/refusal.ts';
 import { REQUEST_MODAL, REQUEST_RESOURCE_ACTION } from '../blocks/ids.ts';
 import {
+  alsoValues,
   readRequestModal,
   requestModal,
   requestModalErrors,
@@ -101,7 +102,7 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
       view: requestModal({
         resources: resources.map(toModalResource),
         ...(submission.resourceId ? { selectedResourceId: submission.resourceId } : {}),
-        values: { duration: submission.duration, reason: submission.reason, ticket: submission.ticket ?? '', startsAt: submission.startsAt },
+        values: { duration: submission.duration, reason: submission.reason, ticket: submission.ticket ?? '', startsAt: submission.startsAt, also: alsoValues(submission) },
       }),
     });
   });
@@ -114,25 +115,33 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
   app.view(REQUEST_MODAL, async ({ ack, body, view }) => {
     const submission = readRequestModal(view.state.values as ModalStateValues);
     const held = holdEvents(ctx.services);
-    const asked = { action: REQUEST_MODAL, user: body.user.id, resourceId: submission.resourceId };
+    const asked = { action: REQUEST_MODAL, user: body.user.id, resourceId: submission.resourceId, also: submission.also.length };
+    const { also, ...one } = submission;
+    const common = {
+      requesterId: body.user.id,
+      teamId: body.team?.id ?? null,
+      // Slack shows an error when this answer takes over 3 s, and the person submits again.
+      submissionKey: `slack-view:${view.id}`,
+    };
+    // With "also request" pairs picked, the pair above is the first of several.
+    const several = also.length > 0 && one.resourceId && one.role ? [{ resourceId: one.resourceId, role: one.role }, ...also] : null;
     const result = await runUseCase(
       ctx,
       { ...asked, what: 'send your request' },
-      () =>
-        requestAccess(held.services, {
-          requesterId: body.user.id,
-          teamId: body.team?.id ?? null,
-          ...submission,
-          // Slack shows an error when this answer takes over 3 s, and the person submits again.
-          submissionKey: `slack-view:${view.id}`,
-        }),
+      (): Promise<RequestAccessResult | RequestAccessBundleResult> =>
+        several ? requestAccessBundle(held.services, { ...common, ...one, items: several }) : requestAccess(held.services, { ...common, ...one }),
       (text) => ack({ response_action: 'errors', errors: requestModalErrors({ resource: text }) }),
     );
     if (!result) return;
     if (!result.ok) {
       logRefusal(ctx, result.refusal, asked);
       // A refusal about no one field (the pending limit, the identity) is shown on the resource.
-      await ack({ response_action: 'errors', errors: requestModalErrors(result.refusal.fields ?? { resource: result.refusal.message }, submission.resourceId) });
+      const fields = result.refusal.fields ?? { resource: result.refusal.message };
+      // A refusal of an "also request" pair is shown there; the message names the pair.
+      const item = result.refusal.detail?.item;
+      const aboutAlso = several !== null && typeof item === 'string' && item !== `${one.resourceId}:${one.role}`;
+      const shown = aboutAlso ? { ...fields, resource: undefined, role: undefined, also: fields.resource ?? fields.role ?? result.refusal.message } : fields;
+      await ack({ response_action: 'errors', errors: requestModalErrors(shown, submission.resourceId) });
       return;
     }
     await ack();

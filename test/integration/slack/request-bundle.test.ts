@@ -1,9 +1,24 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ResourcePolicy } from '../../../src/domain/policy.ts';
-import { APPROVE, APPROVE_ALL, DENY, DENY_REASON_ACTION, DENY_REASON_BLOCK } from '../../../src/slack/blocks/ids.ts';
-import { asOpenView, LatchHarness, textInput } from '../../helpers/latch-harness.ts';
+import {
+  APPROVE,
+  APPROVE_ALL,
+  DENY,
+  DENY_REASON_ACTION,
+  DENY_REASON_BLOCK,
+  REQUEST_ALSO_ACTION,
+  REQUEST_ALSO_BLOCK,
+  REQUEST_DURATION_ACTION,
+  REQUEST_DURATION_BLOCK,
+  REQUEST_REASON_ACTION,
+  REQUEST_REASON_BLOCK,
+  REQUEST_RESOURCE_ACTION,
+  REQUEST_RESOURCE_BLOCK,
+  REQUEST_ROLE_ACTION,
+} from '../../../src/slack/blocks/ids.ts';
+import { asOpenView, LatchHarness, selected, textInput } from '../../helpers/latch-harness.ts';
 import { MemoryProvider } from '../../helpers/memory-provider.ts';
-import { testPolicy, testResource } from '../../helpers/test-policy.ts';
+import { testAutoApprovalRule, testPolicy, testResource } from '../../helpers/test-policy.ts';
 
 /**
  * Issue 20, one request for many resources, through the real Bolt app with only Slack faked: one
@@ -188,5 +203,62 @@ describe('one request for several resources', () => {
     await h.click(APPROVER2, APPROVE_ALL, items[0]!.id, 'C0APPROVALS', 'latch_approval_actions:r1');
     expect((await h.slack.waitForCall('chat.postEphemeral', (c) => c.args.user === APPROVER2)).args.text).toContain('not from a current Latch message');
     expect(await h.db.approval.count()).toBe(0);
+  });
+
+  it('takes more pairs from the form\'s "Also request" menu, makes them once however often the form is submitted, and refuses a pair the menu never offered', async () => {
+    h = await LatchHarness.start(testPolicy([prodDb(), billing(), testResource({ id: 'hr-db', name: 'HR database', identity, approvalChannel: 'C0HR', requesters: { everyone: false, users: ['U0SOMEONEELSE'], groups: [] } })]));
+    await h.command(REQUESTER, '');
+    const open = await h.slack.waitForCall('views.open');
+    const view = open.args.view as { blocks: Array<{ block_id?: string; element?: { options?: Array<{ value: string }> } }> };
+    // Every pair the requester may ask for, and only those.
+    expect(view.blocks.find((block) => block.block_id === REQUEST_ALSO_BLOCK)?.element?.options?.map((option) => option.value)).toEqual(['prod-db:read', 'prod-db:write', 'billing-db:admin']);
+    const values = (also: string[]) => ({
+      [REQUEST_RESOURCE_BLOCK]: { [REQUEST_RESOURCE_ACTION]: selected('prod-db') },
+      'latch_request_role:prod-db': { [REQUEST_ROLE_ACTION]: selected('read') },
+      [REQUEST_ALSO_BLOCK]: { [REQUEST_ALSO_ACTION]: { type: 'multi_static_select', selected_options: also.map((value) => ({ value })) } },
+      [REQUEST_DURATION_BLOCK]: { [REQUEST_DURATION_ACTION]: textInput('1h') },
+      [REQUEST_REASON_BLOCK]: { [REQUEST_REASON_ACTION]: textInput('month-end close') },
+    });
+
+    // A pair the menu did not offer (the requester may not ask for hr-db): refused on the menu, naming it.
+    const forged = await h.submit(REQUESTER, { ...asOpenView(open.args.view as Record<string, unknown>, values(['hr-db:read'])), id: 'V0FORGED' });
+    const refusal = (await forged.json()) as { response_action: string; errors: Record<string, string> };
+    expect(refusal.response_action).toBe('errors');
+    expect(refusal.errors[REQUEST_ALSO_BLOCK]).toContain('hr-db:read (item 2 of 2)');
+    expect(await h.db.accessRequest.count()).toBe(0);
+
+    const form = { ...asOpenView(open.args.view as Record<string, unknown>, values(['billing-db:admin'])), id: 'V0BUNDLEFORM' };
+    expect((await h.submit(REQUESTER, form)).status).toBe(200);
+    await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS');
+    // Slack gave up waiting, the person submitted again: the same two requests, no more.
+    expect((await h.submit(REQUESTER, form)).status).toBe(200);
+    const rows = await h.db.accessRequest.findMany({ orderBy: { bundlePosition: 'asc' } });
+    expect(rows.map((row) => [row.resourceId, row.role, row.durationSeconds, row.reason, row.bundleId])).toEqual([
+      ['prod-db', 'read', 3600, 'month-end close', rows[0]!.id],
+      ['billing-db', 'admin', 3600, 'month-end close', rows[0]!.id],
+    ]);
+  });
+
+  it('refuses the whole request when its items would pass the pending limit, writing none of them', async () => {
+    const policy = { ...testPolicy([prodDb(), billing()]), limits: { ...testPolicy().limits, pendingPerPerson: 1 } };
+    h = await LatchHarness.start(policy);
+    await h.command(REQUESTER, 'prod-db:read,billing-db:admin 2h restoring the invoices', 'over-limit');
+    const refused = await h.slack.waitForCall('response_url', (c) => c.args.id === 'over-limit');
+    expect(refused.args.text).toContain('You already have 1 requests waiting');
+    expect(await h.db.accessRequest.count()).toBe(0);
+    expect(await h.db.auditEvent.count()).toBe(0);
+  });
+
+  it('applies each item\'s own rules: an auto-approval rule approves its item, the other waits for people', async () => {
+    h = await LatchHarness.start(testPolicy([prodDb({ autoApprove: [testAutoApprovalRule({ name: 'reads-are-fine', roles: ['read'] })] }), billing()]));
+    const { items } = await askForBoth(h, 'C0APPROVALS');
+    const [prod, bill] = [items[0]!, items[1]!];
+    expect(await stateOf(h, prod.id)).toBe('approved');
+    expect(await stateOf(h, bill.id)).toBe('pending');
+    expect(h.granted).toEqual([prod.id]);
+    await waitFor(() => {
+      const card = [...h!.slack.callsTo('chat.postMessage'), ...h!.slack.callsTo('chat.update')].filter((c) => c.args.channel === 'C0APPROVALS').at(-1)!;
+      return text(card).includes('reads-are-fine') && actionIds(card).filter((id) => id === APPROVE).length === 1 && !actionIds(card).includes(APPROVE_ALL);
+    });
   });
 });
