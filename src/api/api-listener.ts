@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseDuration } from '../domain/duration.ts';
 import { asksTheSame, idempotencySubmissionKey, parseIdempotencyKey } from '../domain/idempotency-key.ts';
 import type { Logger } from '../logging/logger.ts';
 import { authenticateMachine } from '../services/authenticate-machine.ts';
@@ -143,7 +144,8 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
     }
     if (!made.resubmitted) return sendJson(res, 201, { bundle: made.bundleId, requests });
     const sameItems = requests.length === asked.items.length && requests.every((request, index) => request.resource === asked.items[index]!.resourceId && request.role === asked.items[index]!.role);
-    const sameRest = requests.every((request) => request.reason === asked.reason.trim() && request.ticket === (asked.ticket?.trim() || null));
+    const duration = parseDuration(asked.duration, services.minimumDurationSeconds);
+    const sameRest = duration.ok && requests.every((request) => request.durationSeconds === duration.seconds && request.reason === asked.reason.trim() && request.ticket === (asked.ticket?.trim() || null));
     if (!sameItems || !sameRest) {
       logger.warn({ machine: caller.machineId, bundle: made.bundleId }, 'an Idempotency-Key was reused for a different request');
       return sendProblem(res, 422, 'idempotency_key_reused', `This Idempotency-Key was already used for the requests of ${made.bundleId}, which asked for something else: use a new key for a new request.`, {

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ResourcePolicy } from '../../../src/domain/policy.ts';
+import { announceMissedRequests } from '../../../src/services/announce-missed-requests.ts';
 import {
   APPROVE,
   APPROVE_ALL,
@@ -260,5 +261,24 @@ describe('one request for several resources', () => {
       const card = [...h!.slack.callsTo('chat.postMessage'), ...h!.slack.callsTo('chat.update')].filter((c) => c.args.channel === 'C0APPROVALS').at(-1)!;
       return text(card).includes('reads-are-fine') && actionIds(card).filter((id) => id === APPROVE).length === 1 && !actionIds(card).includes(APPROVE_ALL);
     });
+  });
+
+  it('posts the card once, for every item, when the sweep finds it missing after Slack refused it', async () => {
+    h = await LatchHarness.start(testPolicy([prodDb(), billing()]));
+    h.slack.failOnce('chat.postMessage', 'internal_error');
+    await h.command(REQUESTER, 'prod-db:read,billing-db:admin 2h slack was down', 'refused-card');
+    await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === REQUESTER);
+    await waitFor(async () => (await h!.db.accessRequest.count({ where: { requesterMessageTs: { not: null } } })) === 2);
+    expect(await h.db.accessRequest.count({ where: { approvalMessageTs: null } })).toBe(2);
+
+    h.clock.advance(120);
+    expect(await announceMissedRequests(h.latch.services)).toHaveLength(1);
+    const cards = h.slack.callsTo('chat.postMessage').filter((c) => c.args.channel === 'C0APPROVALS');
+    expect(cards).toHaveLength(2); // the refused attempt and the sweep's, which shows both items
+    expect(text(cards[1]!)).toContain('Billing database');
+    expect(await h.db.accessRequest.count({ where: { approvalMessageTs: null } })).toBe(0);
+    expect(h.slack.callsTo('chat.postMessage').filter((c) => c.args.channel === REQUESTER)).toHaveLength(1);
+    await announceMissedRequests(h.latch.services);
+    expect(h.slack.callsTo('chat.postMessage').filter((c) => c.args.channel === 'C0APPROVALS')).toHaveLength(2);
   });
 });
