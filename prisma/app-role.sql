@@ -15,7 +15,7 @@
 GRANT USAGE ON SCHEMA public TO :"app_role";
 
 -- State: Latch changes these rows.
-GRANT SELECT, INSERT, UPDATE, DELETE ON access_requests, approvals, grants, standing_access_findings, machine_tokens TO :"app_role";
+GRANT SELECT, INSERT, UPDATE, DELETE ON access_requests, approvals, grants, standing_access_findings, machine_tokens, cli_logins TO :"app_role";
 
 -- Append-only records: read and append, never rewrite (the triggers refuse UPDATE and DELETE to
 -- everyone; without these privileges the app role is refused before the triggers are reached).

@@ -2,7 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseDuration } from '../domain/duration.ts';
 import { asksTheSame, idempotencySubmissionKey, parseIdempotencyKey } from '../domain/idempotency-key.ts';
 import type { Logger } from '../logging/logger.ts';
-import { authenticateMachine } from '../services/authenticate-machine.ts';
+import { authenticateApiCaller } from '../services/authenticate-api-caller.ts';
+import { collectCliLoginToken, endCliLogin, startCliLogin } from '../services/cli-logins.ts';
+import { cleanClientName } from '../domain/cli-login.ts';
 import { endAccessEarly } from '../services/end-access-early.ts';
 import { exchangeOidcToken, type OidcVerifier, type SeenOidcTokens } from '../services/exchange-oidc-token.ts';
 import { issueCredentials } from '../services/issue-credentials.ts';
@@ -13,7 +15,7 @@ import { waitForRequest } from '../services/wait-for-request.ts';
 import type { Refused } from '../services/refusal.ts';
 import type { ServiceContext } from '../services/service-context.ts';
 import { readLimitedBody } from '../slack/request-body.ts';
-import { createRequestBody, oidcTokenBody, waitSeconds, type ApiRequestState, type CredentialsResource, type RequestResource } from './api-schemas.ts';
+import { collectLoginBody, createRequestBody, oidcTokenBody, startLoginBody, waitSeconds, type ApiRequestState, type CredentialsResource, type PersonToken, type RequestResource, type StartedLogin } from './api-schemas.ts';
 import { clientAddress } from './client-address.ts';
 import { API_PREFIX, openApiDocument } from './openapi.ts';
 import { sendProblem, statusOfRefusal } from './problem.ts';
@@ -24,7 +26,8 @@ const MAX_BODY_BYTES = 16 * 1024;
 
 interface Caller {
   requesterId: string;
-  machineId: string;
+  /** The machine of the policy; null for a person with the token of their `latch login`. */
+  machineId: string | null;
   tokenId: string;
 }
 
@@ -44,6 +47,8 @@ export interface ApiListenerOptions {
   oidc?: OidcExchangeParts | undefined;
   /** Reverse proxies in front of Latch that append to X-Forwarded-For (client-address.ts); 0 when none. */
   trustedProxyHops?: number;
+  /** Per client address: `POST /logins` (starting one) and `POST /logins/token` (polling). */
+  loginLimiters?: { start?: PrincipalRateLimiter; poll?: PrincipalRateLimiter };
 }
 
 /** What `POST /oidc/token` needs: without it, the route answers that workload identity is not set up. */
@@ -60,6 +65,12 @@ export interface OidcExchangeParts {
 /** The exchange's default limit per address: a burst of 30, then one call every 2 s. */
 export const OIDC_EXCHANGES_PER_MINUTE = 30;
 export const OIDC_EXCHANGE_BURST = 30;
+/** Logins started per address: a few people behind one NAT, not a flood of codes to guess among. */
+export const LOGINS_PER_MINUTE = 10;
+export const LOGIN_BURST = 10;
+/** Polls per address: each terminal polls every few seconds (LOGIN_POLL_SECONDS). */
+export const LOGIN_POLLS_PER_MINUTE = 120;
+export const LOGIN_POLL_BURST = 40;
 
 /**
  * `/api/v1`: machines ask for access with a bearer token and call the same use cases Slack's
@@ -67,8 +78,10 @@ export const OIDC_EXCHANGE_BURST = 30;
  * rate-limited per machine, and answered with JSON or a problem+json refusal. A workload with an
  * OIDC token (a GitHub Actions job) first trades it for a bearer token at `POST /oidc/token`.
  */
-export function createApiListener({ services, logger, limiter = new PrincipalRateLimiter(), stopWaiting, oidc, trustedProxyHops = 0 }: ApiListenerOptions) {
+export function createApiListener({ services, logger, limiter = new PrincipalRateLimiter(), stopWaiting, oidc, trustedProxyHops = 0, loginLimiters = {} }: ApiListenerOptions) {
   const oidcLimiter = oidc?.limiter ?? new PrincipalRateLimiter(OIDC_EXCHANGES_PER_MINUTE, OIDC_EXCHANGE_BURST);
+  const loginStartLimiter = loginLimiters.start ?? new PrincipalRateLimiter(LOGINS_PER_MINUTE, LOGIN_BURST);
+  const loginPollLimiter = loginLimiters.poll ?? new PrincipalRateLimiter(LOGIN_POLLS_PER_MINUTE, LOGIN_POLL_BURST);
   const openapi = JSON.stringify(openApiDocument());
   const routes: Array<{ pattern: RegExp; methods: Record<string, Handler> }> = [
     { pattern: /^\/requests$/, methods: { POST: createRequest } },
@@ -76,13 +89,73 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
     { pattern: /^\/requests\/([^/]+)\/release$/, methods: { POST: releaseRequest } },
     { pattern: /^\/requests\/([^/]+)\/credentials$/, methods: { POST: fetchCredentials } },
     { pattern: /^\/access$/, methods: { GET: listAccess } },
+    { pattern: /^\/logout$/, methods: { POST: logout } },
     // Said plainly, rather than "not found", to a machine (or a person holding its token) that tries.
     { pattern: /^\/requests\/([^/]+)\/(?:approve|deny|review)$/, methods: { POST: refuseDecision } },
   ];
 
   async function refuseDecision(_req: IncomingMessage, res: ServerResponse, caller: Caller): Promise<void> {
+    if (caller.machineId === null) {
+      // A person's terminal token is a convenience for their own requests, not a way to decide.
+      logger.warn({ user: caller.requesterId, tokenId: caller.tokenId }, 'a CLI login tried to decide a request');
+      return sendProblem(res, 403, 'not_approver', 'Requests are approved, denied and reviewed in Slack only, where Slack vouches for each click: not through the API.');
+    }
     logger.warn({ machine: caller.machineId, tokenId: caller.tokenId }, 'a machine tried to decide a request');
     sendProblem(res, 403, 'not_approver', 'Machines can never approve, deny or review requests: only people decide, in Slack.');
+  }
+
+  async function logout(_req: IncomingMessage, res: ServerResponse, caller: Caller): Promise<void> {
+    if (caller.machineId !== null) return sendProblem(res, 403, 'not_a_login', `This is a token of the machine ${caller.machineId}, not a person's login: an operator revokes it with \`latch token revoke ${caller.tokenId}\`.`);
+    await endCliLogin(services, { loginId: caller.tokenId, actor: caller.requesterId });
+    logger.info({ user: caller.requesterId, tokenId: caller.tokenId }, 'a CLI login was ended');
+    res.writeHead(204, { 'cache-control': 'no-store' }).end();
+  }
+
+  /** `POST /logins`: no token, anyone may start one; only a person confirming it in Slack gives it meaning. */
+  async function startLogin(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') return sendProblem(res, 405, 'method_not_allowed', 'Use POST.', { headers: { allow: 'POST' } });
+    const ip = clientAddress(req, trustedProxyHops);
+    const wait = loginStartLimiter.take(`ip:${ip}`);
+    if (wait !== null) return sendProblem(res, 429, 'rate_limited', `Too many logins started from this address: try again in ${wait} s.`, { headers: { 'retry-after': String(wait) } });
+    const empty = req.headers['content-length'] === '0' || (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined);
+    const body = empty ? {} : await readJsonBody(req, res);
+    if (body === undefined) return;
+    const parsed = startLoginBody.safeParse(body);
+    if (!parsed.success) return sendProblem(res, 422, 'invalid_body', 'The body may only name the terminal: {"client": "<host name>"}.');
+    const started = await startCliLogin(services, { clientAddress: ip, clientName: cleanClientName(parsed.data.client) });
+    logger.info({ loginId: started.loginId, ip }, 'a CLI login was started');
+    const answer: StartedLogin = {
+      deviceCode: started.deviceCode,
+      userCode: started.userCode,
+      slackCommand: `/request-access login ${started.userCode}`,
+      expiresAt: started.expiresAt.toISOString(),
+      expiresIn: Math.round((started.expiresAt.getTime() - services.clock.now().getTime()) / 1000),
+      interval: started.intervalSeconds,
+    };
+    sendJson(res, 201, answer);
+  }
+
+  /** `POST /logins/token`: the device code in the body is the credential. */
+  async function collectLogin(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') return sendProblem(res, 405, 'method_not_allowed', 'Use POST.', { headers: { allow: 'POST' } });
+    const ip = clientAddress(req, trustedProxyHops);
+    const wait = loginPollLimiter.take(`ip:${ip}`);
+    if (wait !== null) return sendProblem(res, 429, 'slow_down', `Polled too often from this address: try again in ${wait} s.`, { headers: { 'retry-after': String(wait) } });
+    const body = await readJsonBody(req, res);
+    if (body === undefined) return;
+    const parsed = collectLoginBody.safeParse(body);
+    if (!parsed.success) return sendProblem(res, 422, 'invalid_body', 'Send the device code POST /logins gave: {"deviceCode": "latchdevice_…"}.');
+    const collected = await collectCliLoginToken(services, { deviceCode: parsed.data.deviceCode });
+    if (!collected.ok) return sendProblem(res, collected.error === 'access_denied' ? 403 : 400, collected.error, collected.message);
+    logger.info({ user: collected.slackUserId, tokenId: collected.tokenId, ip }, 'a CLI login collected its token');
+    const answer: PersonToken = {
+      access_token: collected.token,
+      token_type: 'Bearer',
+      expires_in: Math.round((collected.expiresAt.getTime() - services.clock.now().getTime()) / 1000),
+      expires_at: collected.expiresAt.toISOString(),
+      user: collected.slackUserId,
+    };
+    sendJson(res, 200, answer);
   }
 
   async function createRequest(req: IncomingMessage, res: ServerResponse, caller: Caller): Promise<void> {
@@ -240,6 +313,8 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
       return;
     }
     if (path === '/oidc/token') return exchangeToken(req, res);
+    if (path === '/logins') return startLogin(req, res);
+    if (path === '/logins/token') return collectLogin(req, res);
     const route = routes.map((candidate) => ({ candidate, match: candidate.pattern.exec(path) })).find(({ match }) => match);
     if (!route) return sendProblem(res, 404, 'not_found', `There is no ${API_PREFIX}${path.slice(0, 100)}: see ${API_PREFIX}/openapi.json.`);
     const handler = route.candidate.methods[req.method ?? ''];
@@ -247,16 +322,17 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
       const allow = Object.keys(route.candidate.methods).join(', ');
       return sendProblem(res, 405, 'method_not_allowed', `Use ${allow} here.`, { headers: { allow } });
     }
-    const auth = await authenticateMachine(services, req.headers.authorization);
+    const auth = await authenticateApiCaller(services, req.headers.authorization);
     if (!auth.ok) {
       // Never the token itself: its id, when it named a real one, is enough to find it.
       logger.warn({ rejection: auth.rejection, tokenId: auth.tokenId, path: route.candidate.pattern.source }, 'API call refused: bad token');
-      return sendProblem(res, 401, `token_${auth.rejection}`, auth.message, { headers: { 'www-authenticate': `Bearer realm="latch", error="invalid_token"` } });
+      const headers: Record<string, string> = auth.status === 401 ? { 'www-authenticate': `Bearer realm="latch", error="invalid_token"` } : { 'retry-after': '30' };
+      return sendProblem(res, auth.status, `token_${auth.rejection}`, auth.message, { headers });
     }
-    const caller: Caller = { requesterId: auth.requesterId, machineId: auth.machine.id, tokenId: auth.tokenId };
+    const caller: Caller = { requesterId: auth.requesterId, machineId: auth.kind === 'machine' ? auth.machine.id : null, tokenId: auth.tokenId };
     const wait = limiter.take(caller.requesterId);
     if (wait !== null) {
-      return sendProblem(res, 429, 'rate_limited', `Too many calls from ${auth.machine.id}: try again in ${wait} s.`, { headers: { 'retry-after': String(wait) } });
+      return sendProblem(res, 429, 'rate_limited', `Too many calls from ${caller.machineId ?? 'your login'}: try again in ${wait} s.`, { headers: { 'retry-after': String(wait) } });
     }
     await handler(req, res, caller, route.match?.[1] === undefined ? undefined : decodeURIComponentSafe(route.match[1]));
   };

@@ -53,6 +53,33 @@ export const exchangedToken = z.object({
   machine: z.string().describe('The machine of the policy whose rules the OIDC token met'),
 });
 
+/** `POST /logins`: a terminal starts a person's `latch login`. */
+export const startLoginBody = z.strictObject({
+  client: z.string().max(200).optional().describe("The terminal's name (its host name), shown to the person when they confirm"),
+});
+
+export const startedLogin = z.object({
+  deviceCode: z.string().describe('The secret to poll POST /logins/token with; keep it to this terminal'),
+  userCode: z.string().describe('What the person types in Slack, e.g. BCDF-GHJK'),
+  slackCommand: z.string().describe('The command to type in Slack: /request-access login <userCode>'),
+  expiresAt: z.iso.datetime(),
+  expiresIn: z.int().describe('Seconds left to confirm'),
+  interval: z.int().describe('Seconds to wait between polls'),
+});
+
+/** `POST /logins/token`: the terminal's poll, with the device code it was given. */
+export const collectLoginBody = z.strictObject({
+  deviceCode: z.string().min(1).max(200),
+});
+
+export const personToken = z.object({
+  access_token: z.string().describe('A Latch API token (latch_…) acting as the person: send it as Authorization: Bearer'),
+  token_type: z.literal('Bearer'),
+  expires_in: z.int(),
+  expires_at: z.iso.datetime(),
+  user: z.string().describe('The Slack user id the token acts as'),
+});
+
 const API_STATES = ['pending_approval', 'approved', 'active', 'revoked', 'denied', 'cancelled', 'expired', 'failed'] as const;
 export type ApiRequestState = (typeof API_STATES)[number];
 
@@ -115,7 +142,13 @@ apiSchemas.add(credentialsResource, { id: 'Credentials' });
 apiSchemas.add(problemDetails, { id: 'Problem' });
 apiSchemas.add(oidcTokenBody, { id: 'OidcTokenExchange' });
 apiSchemas.add(exchangedToken, { id: 'ExchangedToken' });
+apiSchemas.add(startLoginBody, { id: 'StartLogin' });
+apiSchemas.add(startedLogin, { id: 'StartedLogin' });
+apiSchemas.add(collectLoginBody, { id: 'CollectLogin' });
+apiSchemas.add(personToken, { id: 'PersonToken' });
 
 export type RequestResource = z.infer<typeof requestResource>;
 export type CredentialsResource = z.infer<typeof credentialsResource>;
 export type ProblemDetails = z.infer<typeof problemDetails>;
+export type StartedLogin = z.infer<typeof startedLogin>;
+export type PersonToken = z.infer<typeof personToken>;

@@ -29,13 +29,14 @@ export function openApiDocument(): Record<string, unknown> {
   const { schemas } = z.toJSONSchema(apiSchemas, { uri: (id) => `#/components/schemas/${id}`, io: 'output' }) as { schemas: Record<string, Record<string, unknown>> };
   // The request body is read as input: its optional fields stay optional.
   const { schemas: inputs } = z.toJSONSchema(apiSchemas, { uri: (id) => `#/components/schemas/${id}`, io: 'input' }) as { schemas: Record<string, Record<string, unknown>> };
-  const components = Object.fromEntries(Object.entries({ ...schemas, CreateRequest: inputs.CreateRequest! }).map(([id, schema]) => [id, withoutDialect(schema)]));
+  const components = Object.fromEntries(Object.entries({ ...schemas, CreateRequest: inputs.CreateRequest!, StartLogin: inputs.StartLogin! }).map(([id, schema]) => [id, withoutDialect(schema)]));
   return {
     openapi: '3.1.0',
     info: {
       title: 'Latch API',
       version: '1',
-      description: 'Machines (pipelines, agents) ask for just-in-time access; people decide in Slack. Authenticate with a token from `latch token create <machine>`, or one a workload gets for its OIDC token at POST /oidc/token.',
+      description:
+        'Machines (pipelines, agents) ask for just-in-time access; people decide in Slack. Authenticate with a token from `latch token create <machine>`, or one a workload gets for its OIDC token at POST /oidc/token. People use the same routes from a terminal with the token of a `latch login` they confirmed in Slack (POST /logins).',
     },
     servers: [{ url: API_PREFIX }],
     security: [{ bearer: [] }],
@@ -95,6 +96,36 @@ export function openApiDocument(): Record<string, unknown> {
           operationId: 'listAccess',
           summary: "The caller's approved or active access",
           responses: { 200: { description: 'The access', ...json('AccessList') }, ...errors },
+        },
+      },
+      '/logins': {
+        post: {
+          operationId: 'startLogin',
+          summary: "Start a person's `latch login`: they type the code in Slack (/request-access login <code>) and confirm",
+          security: [],
+          requestBody: { required: false, ...json('StartLogin') },
+          responses: { 201: { description: 'The login, waiting for the person', ...json('StartedLogin') }, 422: problem('The body is not valid'), 429: problem('Too many logins from this address: wait for Retry-After seconds') },
+        },
+      },
+      '/logins/token': {
+        post: {
+          operationId: 'collectLoginToken',
+          summary: 'Poll for the token of a login, given once after the person confirmed it in Slack',
+          security: [],
+          requestBody: { required: true, ...json('CollectLogin') },
+          responses: {
+            200: { description: "The token acting as the person, shown once", ...json('PersonToken') },
+            400: problem('authorization_pending (not confirmed yet: poll again after the interval), expired_token, or invalid_grant (unknown or already collected)'),
+            403: problem('access_denied: the person refused the login in Slack'),
+            429: problem('Polled too often from this address: wait for Retry-After seconds'),
+          },
+        },
+      },
+      '/logout': {
+        post: {
+          operationId: 'logout',
+          summary: "End the caller's `latch login`: its token is refused from now on (people only)",
+          responses: { 204: { description: 'Logged out' }, 403: problem('A machine token: revoke it with `latch token revoke`'), ...errors },
         },
       },
       '/oidc/token': {

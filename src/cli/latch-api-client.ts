@@ -1,8 +1,21 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { credentialsResource, exchangedToken, problemDetails, requestResource, type CredentialsResource, type ProblemDetails, type RequestResource } from '../api/api-schemas.ts';
+import {
+  credentialsResource,
+  exchangedToken,
+  personToken,
+  problemDetails,
+  requestResource,
+  startedLogin,
+  type CredentialsResource,
+  type PersonToken,
+  type ProblemDetails,
+  type RequestResource,
+  type StartedLogin,
+} from '../api/api-schemas.ts';
 import { API_PREFIX } from '../api/openapi.ts';
 import { CliError, EXIT } from './cli-error.ts';
+import { readStoredLogin } from './stored-login.ts';
 import { readWorkloadOidcToken } from './workload-oidc-token.ts';
 
 /**
@@ -16,7 +29,7 @@ import { readWorkloadOidcToken } from './workload-oidc-token.ts';
  * it carries an Idempotency-Key.
  */
 
-const latchUrl = z
+export const latchUrl = z
   .url({ protocol: /^https?$/, error: 'must be the http:// or https:// address of Latch, e.g. https://latch.example.com' })
   .transform((url) => url.replace(/\/+$/, '').replace(/\/api\/v1$/, ''));
 
@@ -29,7 +42,7 @@ const clientEnv = z.object({
 });
 
 /** The answer to a call: what the API answers with, or the problem it refused the call with. */
-type Answer<T> = { ok: true; status: number; value: T; replayed: boolean } | { ok: false; status: number; problem: ProblemDetails };
+export type Answer<T> = { ok: true; status: number; value: T; replayed: boolean } | { ok: false; status: number; problem: ProblemDetails };
 
 /** The answer to a call about a request: the request, or the problem the API refused it with. */
 export type ApiAnswer = { ok: true; status: number; request: RequestResource; replayed: boolean } | { ok: false; status: number; problem: ProblemDetails };
@@ -61,7 +74,7 @@ export class LatchApiClient {
     if (!parsed.success) {
       const problems = parsed.error.issues.map((issue) => {
         const name = String(issue.path[0]);
-        return source[name] === undefined || source[name] === '' ? `${name} is missing: ${name === 'LATCH_URL' ? 'set it to the address of Latch, e.g. https://latch.example.com' : 'set it to a token from `latch token create <machine>`, or give the job an OIDC token (LATCH_OIDC_TOKEN, or GitHub Actions with `id-token: write`)'}` : `${name} ${issue.message}`;
+        return source[name] === undefined || source[name] === '' ? `${name} is missing: ${name === 'LATCH_URL' ? 'set it to the address of Latch, e.g. https://latch.example.com' : 'set it to a token from `latch token create <machine>`, or give the job an OIDC token (LATCH_OIDC_TOKEN, or GitHub Actions with `id-token: write`); a person runs `latch login`'}` : `${name} ${issue.message}`;
       });
       throw new CliError([...new Set(problems)].join('\n'), EXIT.config);
     }
@@ -77,6 +90,10 @@ export class LatchApiClient {
     if (source.LATCH_TOKEN !== undefined && source.LATCH_TOKEN !== '') return LatchApiClient.fromEnv(source);
     const url = latchUrl.safeParse(source.LATCH_URL);
     const oidcToken = url.success ? await readWorkloadOidcToken(source, url.data) : null;
+    if (oidcToken === null) {
+      const person = LatchApiClient.fromStoredLogin(source, pause);
+      if (person) return person;
+    }
     if (!url.success || oidcToken === null) return LatchApiClient.fromEnv(source);
     const anonymous = new LatchApiClient(url.data, '', pause);
     const exchange = async (jwt: string): Promise<string> => {
@@ -87,6 +104,45 @@ export class LatchApiClient {
     const fromRunner = !source.LATCH_OIDC_TOKEN?.trim();
     const renew = fromRunner ? async () => exchange((await readWorkloadOidcToken(source, url.data))!) : undefined;
     return new LatchApiClient(url.data, await exchange(oidcToken), pause, renew);
+  }
+
+  /**
+   * A person's client, with the token `latch login` stored, when there is one for LATCH_URL (or,
+   * LATCH_URL unset, for the Latch it was made for); a CliError (78) when it has expired.
+   */
+  private static fromStoredLogin(source: NodeJS.ProcessEnv, pause: (ms: number) => Promise<unknown>): LatchApiClient | null {
+    const login = readStoredLogin(source);
+    if (!login) return null;
+    const wanted = latchUrl.safeParse(source.LATCH_URL);
+    if (source.LATCH_URL && (!wanted.success || wanted.data !== login.url)) return null;
+    if (new Date(login.expiresAt).getTime() <= Date.now()) throw new CliError(`your \`latch login\` to ${login.url} expired at ${login.expiresAt}: run \`latch login\` again`, EXIT.config);
+    return new LatchApiClient(login.url, login.token, pause);
+  }
+
+  /** A client with no token, for what needs none: starting and collecting a `latch login`. */
+  static anonymous(url: string, pause: (ms: number) => Promise<unknown> = sleep): LatchApiClient {
+    return new LatchApiClient(url, '', pause);
+  }
+
+  /** With the token of a person's login, for `latch logout`. */
+  static withToken(url: string, token: string): LatchApiClient {
+    return new LatchApiClient(url, token);
+  }
+
+  startLogin(client: string): Promise<Answer<StartedLogin>> {
+    return this.call('POST', '/logins', startedLogin, { body: { client } });
+  }
+
+  collectLogin(deviceCode: string): Promise<Answer<PersonToken>> {
+    return this.call('POST', '/logins/token', personToken, { body: { deviceCode } });
+  }
+
+  /** Ends this client's login: true when Latch ended it, false when it was already not accepted (401). */
+  async logout(): Promise<boolean> {
+    const answer = await this.call('POST', '/logout', z.unknown(), { emptyAnswer: true });
+    if (answer.ok) return true;
+    if (answer.status === 401) return false;
+    throw new CliError(answer.problem.detail, EXIT.failure);
   }
 
   async createRequest(body: Record<string, string>, idempotencyKey: string): Promise<ApiAnswer> {
@@ -116,7 +172,7 @@ export class LatchApiClient {
     method: string,
     path: string,
     schema: z.ZodType<T>,
-    { body, headers = {}, answerWithinMs = 30_000, once = false }: { body?: unknown; headers?: Record<string, string>; answerWithinMs?: number; once?: boolean },
+    { body, headers = {}, answerWithinMs = 30_000, once = false, emptyAnswer = false }: { body?: unknown; headers?: Record<string, string>; answerWithinMs?: number; once?: boolean; emptyAnswer?: boolean },
   ): Promise<Answer<T>> {
     const url = `${this.baseUrl}${API_PREFIX}${path}`;
     let pauseMs = FIRST_PAUSE_MS;
@@ -141,6 +197,7 @@ export class LatchApiClient {
           attempt--;
           continue;
         }
+        if (emptyAnswer && response.status === 204) return { ok: true, status: 204, value: schema.parse(undefined), replayed: false };
         if (response.status < 500 && response.status !== 429) return await readAnswer(response, schema);
         rateLimited = response.status === 429;
         failure = `Latch answered ${response.status}${await detailOf(response)}`;

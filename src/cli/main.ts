@@ -41,12 +41,14 @@ Commands:
                      print a new API token for a machine of the policy, once (at most 366d)
   token list [machine]
                      the machines' API tokens and whether each is valid, expired or revoked
-  token revoke <id>  revoke an API token at once
+                     (without a machine, people's \`latch login\` tokens too)
+  token revoke <id>  revoke an API token, or a person's login, at once
   request <resource> <role> <duration> --reason "..." [--ticket T] [--wait] [--timeout 30m]
           [--format text|json|env] [--idempotency-key K] [--credentials]
                      ask Latch's API for access as a machine (LATCH_URL, LATCH_TOKEN; without
                      LATCH_TOKEN, a token traded for the job's OIDC token: LATCH_OIDC_TOKEN, or
-                     GitHub Actions' with audience LATCH_OIDC_AUDIENCE, default LATCH_URL); with
+                     GitHub Actions' with audience LATCH_OIDC_AUDIENCE, default LATCH_URL), or
+                     as yourself after \`latch login\`; with
                      --wait, wait while people decide in Slack (at most --timeout). Exit 0
                      granted (or asked, without --wait), 2 denied, 3 expired undecided,
                      4 timed out waiting, 5 refused (policy, limit, bad request), 6 cancelled
@@ -59,6 +61,12 @@ Commands:
                      credentials: dynamic), given once; request --wait --credentials does it
                      as soon as the access is granted. env prints PGHOST, PGPORT, PGDATABASE,
                      PGUSER, PGPASSWORD. A second fetch is refused (5)
+  login              use Latch from this terminal as yourself: prints a code to type in Slack
+                     (/request-access login CODE); once you confirm there, keeps a token for a
+                     working day (in ~/.config/latch, mode 0600) that request, credentials and
+                     release use when LATCH_TOKEN is unset. Exit 0 logged in, 2 refused in
+                     Slack, 3 not confirmed in time, 78 LATCH_URL missing
+  logout             end this terminal's login at once, and forget its token
   mcp                an MCP server on stdin/stdout for an AI agent running locally: forwards its
                      tool calls to the Latch at LATCH_URL with the machine token LATCH_TOKEN
   help               show this text
@@ -66,7 +74,7 @@ Commands:
 Configuration comes from the environment: see .env.example.`;
 
 const argsSchema = z.object({
-  command: z.enum(['start', 'web', 'worker', 'migrate', 'access', 'audit', 'digest', 'policy', 'token', 'request', 'release', 'credentials', 'mcp', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
+  command: z.enum(['start', 'web', 'worker', 'migrate', 'access', 'audit', 'digest', 'policy', 'token', 'request', 'release', 'credentials', 'login', 'logout', 'mcp', 'help'], { error: (issue) => `unknown command "${String(issue.input)}"` }),
 });
 
 async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
@@ -143,6 +151,9 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
   } else if (name === 'access') {
     const { accessListCommand } = await import('./commands/access-list.ts');
     await accessListCommand();
+  } else if (name === 'login' || name === 'logout') {
+    const { loginCommand, logoutCommand } = await import('./commands/login.ts');
+    await (name === 'login' ? loginCommand() : logoutCommand());
   } else if (name === 'mcp') {
     const { mcpCommand } = await import('./commands/mcp.ts');
     await mcpCommand();

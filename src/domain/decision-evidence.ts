@@ -67,8 +67,17 @@ const MAX_CLOCK_SKEW_SECONDS = 60;
  */
 const MACHINE_ACTIONS: readonly string[] = ['grant.end_requested', 'request.cancelled'];
 
-export function isPersonDecision(event: Pick<EvidenceEvent, 'actor' | 'action'>): boolean {
+/**
+ * What a person may do from their terminal with the token of a `latch login` (its id in the
+ * event's `tokenId`), authenticated by that token rather than a Slack signature: the same as a
+ * machine, only ending or calling off their own access, which takes privilege away and gives
+ * none. Anything else a person does still needs their signed Slack request.
+ */
+const isEndedWithToken = (event: Pick<EvidenceEvent, 'action' | 'data'>) => MACHINE_ACTIONS.includes(event.action) && typeof recordOf(event.data).tokenId === 'string';
+
+export function isPersonDecision(event: Pick<EvidenceEvent, 'actor' | 'action' | 'data'>): boolean {
   if (isMachineRequester(event.actor) && MACHINE_ACTIONS.includes(event.action)) return false;
+  if (isEndedWithToken(event)) return false;
   return (PERSON_DECISION_ACTIONS as readonly string[]).includes(event.action) && event.actor !== 'latch' && !event.actor.startsWith('policy:');
 }
 

@@ -13,6 +13,7 @@ import { registerApproveWithChangesListeners } from '../slack/listeners/approve-
 import { registerDecisionListeners } from '../slack/listeners/decision-listeners.ts';
 import { registerExtensionListeners } from '../slack/listeners/extension-listeners.ts';
 import { registerBreakGlassListeners } from '../slack/listeners/break-glass-listeners.ts';
+import { registerCliLoginListeners } from '../slack/listeners/cli-login-listeners.ts';
 import { registerHomeListeners } from '../slack/listeners/home-listeners.ts';
 import { HomePublisher } from '../slack/home-publisher.ts';
 import { registerRequestListeners } from '../slack/listeners/request-listeners.ts';
@@ -115,6 +116,7 @@ export function createLatch(options: LatchOptions): Latch {
   registerApproveWithChangesListeners(slack.app, listening);
   registerExtensionListeners(slack.app, listening);
   registerBreakGlassListeners(slack.app, listening);
+  registerCliLoginListeners(slack.app, listening);
   registerHomeListeners(slack.app, listening);
   const init = async (): Promise<void> => {
     await slack.app.init();

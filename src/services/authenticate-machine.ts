@@ -1,4 +1,4 @@
-import { parseToken, secretMatches } from '../domain/api-token.ts';
+import { parseToken, secretMatches, type TokenParts } from '../domain/api-token.ts';
 import { findMachine, machineRequesterId, type MachinePolicy } from '../domain/machine.ts';
 import { workloadMatches } from '../domain/oidc-claims.ts';
 import { findMachineToken } from '../store/machine-tokens.ts';
@@ -29,12 +29,24 @@ const rejected = (rejection: TokenRejection, tokenId?: string): MachineAuthentic
  * every call, so revoking a token or removing a machine takes effect at once.
  */
 export async function authenticateMachine(ctx: TokenContext, authorization: string | undefined): Promise<MachineAuthentication> {
+  const parts = bearerTokenParts(authorization);
+  if (!parts.ok) return parts;
+  return (await authenticateMachineToken(ctx, parts.token)) ?? rejected('invalid');
+}
+
+/** The token in an `Authorization: Bearer …` header, split, or why there is none. */
+export function bearerTokenParts(authorization: string | undefined): { ok: true; token: TokenParts } | { ok: false; rejection: 'missing' | 'invalid'; message: string } {
   const match = /^Bearer +(\S+) *$/i.exec(authorization ?? '');
-  if (!match) return rejected('missing');
-  const parts = parseToken(match[1]!);
-  if (!parts) return rejected('invalid');
+  if (!match) return { ok: false, rejection: 'missing', message: MESSAGES.missing };
+  const token = parseToken(match[1]!);
+  return token ? { ok: true, token } : { ok: false, rejection: 'invalid', message: MESSAGES.invalid };
+}
+
+/** As authenticateMachine, for a token already split; null when no machine token has its id. */
+export async function authenticateMachineToken(ctx: TokenContext, parts: TokenParts): Promise<MachineAuthentication | null> {
   const row = await findMachineToken(ctx.db, parts.id);
-  if (!row || !secretMatches(parts.secret, row.secretHash)) return rejected('invalid');
+  if (!row) return null;
+  if (!secretMatches(parts.secret, row.secretHash)) return rejected('invalid');
   if (row.revokedAt) return rejected('revoked', row.id);
   if (row.expiresAt.getTime() <= ctx.clock.now().getTime()) return rejected('expired', row.id);
   const machine = findMachine(ctx.policy().machines, row.machineId);

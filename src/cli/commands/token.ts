@@ -5,10 +5,12 @@ import { formatDuration, parseDuration } from '../../domain/duration.ts';
 import type { MachinePolicy } from '../../domain/machine.ts';
 import { workloadMatches } from '../../domain/oidc-claims.ts';
 import type { Policy } from '../../domain/policy.ts';
+import { endCliLogin } from '../../services/cli-logins.ts';
 import { createMachineToken } from '../../services/create-machine-token.ts';
 import { revokeMachineToken } from '../../services/revoke-machine-token.ts';
 import { systemClock } from '../../services/service-context.ts';
 import { createDatabase, type Database } from '../../store/database.ts';
+import { listCollectedCliLogins } from '../../store/cli-logins.ts';
 import { listMachineTokens, type MachineTokenRow } from '../../store/machine-tokens.ts';
 import { CliError, EXIT, UsageError } from '../cli-error.ts';
 import { readEnv } from '../read-env.ts';
@@ -76,6 +78,12 @@ export async function tokenListCommand(machineId: string | undefined, now: Date 
       const source = token.source === 'oidc' ? `  exchanged for the OIDC token of ${token.oidcSubject ?? 'a workload'}` : '';
       process.stdout.write(`${token.id}  ${token.machineId}  created ${token.createdAt.toISOString()}  ${state}${source}\n`);
     }
+    if (machineId !== undefined) return;
+    // People's terminals too (`latch login`), so one command shows every token the API accepts.
+    for (const login of await listCollectedCliLogins(db, now)) {
+      const state = login.revokedAt ? `revoked ${login.revokedAt.toISOString()}` : `valid until ${login.tokenExpiresAt!.toISOString()}`;
+      process.stdout.write(`${login.id}  person ${login.slackUserId}  created ${login.tokenIssuedAt!.toISOString()}  ${state}  \`latch login\` from ${login.clientAddress} (${login.clientName})\n`);
+    }
   });
 }
 
@@ -90,6 +98,10 @@ function refusalOf(token: MachineTokenRow, machine: MachinePolicy): string | nul
 export async function tokenRevokeCommand(tokenId: string): Promise<void> {
   await withStore(async (db, policy) => {
     const revoked = await revokeMachineToken({ db, policy: () => policy, clock: systemClock }, { tokenId, actor: cliActor() });
+    if (!revoked.ok && revoked.refusal.code === 'not_found' && (await endCliLogin({ db, clock: systemClock }, { loginId: tokenId, actor: cliActor() }))) {
+      process.stdout.write(`revoked the \`latch login\` ${tokenId}\n`);
+      return;
+    }
     if (!revoked.ok) throw new CliError(revoked.refusal.message);
     process.stdout.write(`revoked token ${revoked.tokenId} of machine ${revoked.machineId}\n`);
   });

@@ -129,3 +129,7 @@ export const BREAK_GLASS_ACTIONS_BLOCK = 'latch_break_glass_actions';
 
 // App Home: the buttons of each listed request sit in a block of their own.
 export const HOME_BLOCK_PREFIX = 'latch_home';
+
+// A person's `latch login`, confirmed in Slack: the value is `<login id>|<code typed>`.
+export const CLI_LOGIN_CONFIRM = 'latch_cli_login_confirm';
+export const CLI_LOGIN_REFUSE = 'latch_cli_login_refuse';

@@ -17,6 +17,7 @@ import {
 } from '../blocks/request-modal.ts';
 import { escapeMrkdwn } from '../mrkdwn.ts';
 import { logRefusal, runUseCase } from './answers.ts';
+import { answerLoginCommand, LOGIN_WORD } from './cli-login-listeners.ts';
 import { holdEvents } from './held-events.ts';
 import type { ListenerContext } from './listener-context.ts';
 import { slashCommandSchema } from './payloads.ts';
@@ -27,7 +28,8 @@ export const REQUEST_COMMAND = '/request-access';
 const USAGE = escapeMrkdwn(
   'Type `/request-access` to pick from a form, or `/request-access <resource> <role> <duration> <reason>`, e.g. `/request-access prod-db read 2h investigating INC-42`. ' +
   'Several at once: `/request-access prod-db:read,billing-db:admin 2h investigating INC-42` (up to 10 resource:role pairs, each decided on its own). ' +
-  'In an emergency, where the policy allows it: `/request-access break-glass <resource> <role> <duration> <reason>` grants at once, tells the security channel, and must be reviewed afterwards.',
+  'In an emergency, where the policy allows it: `/request-access break-glass <resource> <role> <duration> <reason>` grants at once, tells the security channel, and must be reviewed afterwards. ' +
+  'To use Latch from a terminal: run `latch login` there, then `/request-access login <code>` with the code it prints.',
 );
 const BREAK_GLASS_WORD = 'break-glass';
 
@@ -60,6 +62,10 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
       return;
     }
     const words = text.trim().split(/\s+/);
+    if (words[0] === LOGIN_WORD) {
+      await answerLoginCommand(ctx, userId, words.slice(1).join(' '), respond);
+      return;
+    }
     // `prod-db:read,billing-db:admin 2h reason`: several resources at once.
     if (words[0]?.includes(':')) {
       await requestSeveral(ctx, respond, { userId, teamId: teamId ?? null, list: words[0], duration: words[1] ?? '', reason: words.slice(2).join(' ') });

@@ -277,7 +277,7 @@ describe('the machines API', { timeout: 90_000 }, () => {
     expect(response.status).toBe(200);
     const document = (await response.json()) as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, { required?: string[]; additionalProperties?: boolean }> } };
     expect(document.openapi).toBe('3.1.0');
-    expect(Object.keys(document.paths)).toEqual(['/requests', '/requests/{id}', '/requests/{id}/release', '/requests/{id}/credentials', '/access', '/oidc/token']);
+    expect(Object.keys(document.paths)).toEqual(['/requests', '/requests/{id}', '/requests/{id}/release', '/requests/{id}/credentials', '/access', '/logins', '/logins/token', '/logout', '/oidc/token']);
     // resource and role, or items (several at once): the handler refuses a body with neither or both.
     expect(document.components.schemas.CreateRequest).toMatchObject({ required: ['duration', 'reason'], additionalProperties: false });
     expect(document.components.schemas).toHaveProperty('RequestBundle');

@@ -72,7 +72,7 @@ describe('latch migrate', () => {
     const { applied } = await migrateDatabase({ databaseUrl: db.url, logger });
     expect(applied).toEqual(MIGRATIONS);
     const tables = await query<{ tablename: string }>(db.url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1");
-    expect(tables.map((t) => t.tablename)).toEqual(['_prisma_migrations', 'access_requests', 'approvals', 'audit_events', 'audit_evidence_start', 'decision_evidence', 'grants', 'machine_tokens', 'standing_access_findings']);
+    expect(tables.map((t) => t.tablename)).toEqual(['_prisma_migrations', 'access_requests', 'approvals', 'audit_events', 'audit_evidence_start', 'cli_logins', 'decision_evidence', 'grants', 'machine_tokens', 'standing_access_findings']);
     expect(await findSchemaDrift({ databaseUrl: db.url, logger })).toBe('');
   });
 

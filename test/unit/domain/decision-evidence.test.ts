@@ -77,3 +77,17 @@ describe('a machine in the audit trail', () => {
     expect(checkDecisionEvidence(approval({ actor: 'machine:deploy-pipeline', data: { decision: 'approve', revision: 1 } }), null, rules)).toEqual({ kind: 'problem', message: expect.stringMatching(/has no evidence/) });
   });
 });
+
+describe("a person's terminal (`latch login`) in the audit trail", () => {
+  const tokenId = '01930000-0000-7000-8000-00000000000a';
+
+  it('ends their own access with the login token, not a Slack click: no evidence is asked of it', () => {
+    const ended = approval({ actor: 'U0REQ', action: 'grant.end_requested', data: { reason: 'ended early by the requester', tokenId } });
+    expect(checkDecisionEvidence(ended, null, rules)).toEqual({ kind: 'not-a-decision' });
+  });
+
+  it('is reported when an approval names a token: a person approves only with a signed click', () => {
+    const approved = approval({ actor: 'U0APPROVER', data: { decision: 'approve', revision: 1, tokenId } });
+    expect(checkDecisionEvidence(approved, null, rules)).toEqual({ kind: 'problem', message: expect.stringMatching(/has no evidence/) });
+  });
+});

@@ -1,0 +1,71 @@
+import { randomInt } from 'node:crypto';
+
+/**
+ * A person's `latch login` from a terminal, as a device authorization (RFC 8628): the terminal
+ * has no Slack session, so it shows a short code, the person types it in Slack (where Slack has
+ * already said who they are) and confirms, and the terminal collects a token that acts as them.
+ */
+
+/** How long a started login waits to be confirmed and collected. */
+export const LOGIN_PENDING_SECONDS = 10 * 60;
+/** How long a person's CLI token lasts: a working day, then `latch login` again. */
+export const LOGIN_TOKEN_SECONDS = 8 * 60 * 60;
+/** How often the terminal asks whether the person has confirmed. */
+export const LOGIN_POLL_SECONDS = 3;
+
+/**
+ * RFC 8628 §6.1's alphabet: consonants only, so a code never spells a word, and no letters that
+ * read alike. 20^8 ≈ 2.6·10^10 codes; a login lives ten minutes and Slack rate-limits the guesses.
+ */
+const ALPHABET = 'BCDFGHJKLMNPQRSTVWXZ';
+const CODE_LENGTH = 8;
+
+/** A new code, as stored and compared: 8 letters, no dash. */
+export function newUserCode(): string {
+  let code = '';
+  for (let i = 0; i < CODE_LENGTH; i++) code += ALPHABET[randomInt(ALPHABET.length)];
+  return code;
+}
+
+/** The code as people read and type it: ABCD-EFGH. */
+export function formatUserCode(code: string): string {
+  return `${code.slice(0, 4)}-${code.slice(4)}`;
+}
+
+/**
+ * What a person typed, as stored, or null when it cannot be a code: case, spaces and dashes do
+ * not matter (people copy it as they see it).
+ */
+export function normalizeUserCode(typed: string): string | null {
+  const code = typed.replace(/[\s-]/g, '').toUpperCase();
+  return code.length === CODE_LENGTH && [...code].every((letter) => ALPHABET.includes(letter)) ? code : null;
+}
+
+/**
+ * The name a terminal gives itself (its host name), cut to what a Slack message should show:
+ * printable characters only, at most 64. It is the terminal's word, shown as such.
+ */
+export function cleanClientName(name: string | undefined): string {
+  const cleaned = (name ?? '').replace(/[^\p{L}\p{N} ._@()-]/gu, '').trim().slice(0, 64);
+  return cleaned === '' ? 'unnamed terminal' : cleaned;
+}
+
+/** Where a login stands, from its row's times. */
+export type CliLoginState = 'pending' | 'confirmed' | 'refused' | 'collected' | 'expired' | 'revoked';
+
+export interface CliLoginTimes {
+  expiresAt: Date;
+  confirmedAt: Date | null;
+  refusedAt: Date | null;
+  tokenIssuedAt: Date | null;
+  tokenExpiresAt: Date | null;
+  revokedAt: Date | null;
+}
+
+export function cliLoginState(login: CliLoginTimes, now: Date): CliLoginState {
+  if (login.revokedAt) return 'revoked';
+  if (login.refusedAt) return 'refused';
+  if (login.tokenIssuedAt) return login.tokenExpiresAt && login.tokenExpiresAt > now ? 'collected' : 'expired';
+  if (login.expiresAt <= now) return 'expired';
+  return login.confirmedAt ? 'confirmed' : 'pending';
+}

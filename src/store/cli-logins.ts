@@ -1,0 +1,70 @@
+import type { Database } from './database.ts';
+import type { Transaction } from './transaction.ts';
+
+/** A `latch login` row as Latch reads it: never a secret, only hashes. */
+export interface CliLoginRow {
+  id: string;
+  deviceSecretHash: string;
+  userCode: string;
+  clientAddress: string;
+  clientName: string;
+  createdAt: Date;
+  expiresAt: Date;
+  slackUserId: string | null;
+  confirmedAt: Date | null;
+  refusedAt: Date | null;
+  tokenSecretHash: string | null;
+  tokenIssuedAt: Date | null;
+  tokenExpiresAt: Date | null;
+  revokedAt: Date | null;
+}
+
+export async function insertCliLogin(
+  tx: Transaction,
+  row: Pick<CliLoginRow, 'id' | 'deviceSecretHash' | 'userCode' | 'clientAddress' | 'clientName' | 'createdAt' | 'expiresAt'>,
+): Promise<CliLoginRow> {
+  return tx.cliLogin.create({ data: row });
+}
+
+export async function findCliLogin(db: Database | Transaction, id: string): Promise<CliLoginRow | null> {
+  return db.cliLogin.findUnique({ where: { id } });
+}
+
+/** The login a terminal polls for, by the hash of its device secret. */
+export async function findCliLoginByDeviceSecret(db: Database | Transaction, deviceSecretHash: string): Promise<CliLoginRow | null> {
+  return db.cliLogin.findUnique({ where: { deviceSecretHash } });
+}
+
+/** Logins with this code that still wait for a person, newest first (two at once is refused as ambiguous). */
+export async function findWaitingCliLogins(db: Database | Transaction, userCode: string, now: Date): Promise<CliLoginRow[]> {
+  return db.cliLogin.findMany({ where: { userCode, expiresAt: { gt: now }, confirmedAt: null, refusedAt: null, revokedAt: null }, orderBy: { createdAt: 'desc' }, take: 2 });
+}
+
+/** The row, locked until the transaction ends, so that a confirmation and a collection never cross. */
+export async function lockCliLogin(tx: Transaction, id: string): Promise<CliLoginRow | null> {
+  const locked = await tx.$queryRaw<Array<{ id: string }>>`SELECT id FROM cli_logins WHERE id = ${id}::uuid FOR UPDATE`;
+  return locked.length === 0 ? null : findCliLogin(tx, id);
+}
+
+export async function confirmCliLogin(tx: Transaction, id: string, slackUserId: string, at: Date): Promise<void> {
+  await tx.cliLogin.update({ where: { id }, data: { slackUserId, confirmedAt: at } });
+}
+
+export async function refuseCliLogin(tx: Transaction, id: string, slackUserId: string, at: Date): Promise<void> {
+  await tx.cliLogin.update({ where: { id }, data: { slackUserId, refusedAt: at } });
+}
+
+export async function recordCliLoginToken(tx: Transaction, id: string, token: { secretHash: string; issuedAt: Date; expiresAt: Date }): Promise<void> {
+  await tx.cliLogin.update({ where: { id }, data: { tokenSecretHash: token.secretHash, tokenIssuedAt: token.issuedAt, tokenExpiresAt: token.expiresAt } });
+}
+
+/** Revokes a login not revoked yet; whether this call revoked it. */
+export async function revokeCliLogin(tx: Transaction, id: string, at: Date): Promise<boolean> {
+  const { count } = await tx.cliLogin.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: at } });
+  return count === 1;
+}
+
+/** Logins whose token was collected and has not expired (revoked ones included), newest first: for `latch token list`. */
+export async function listCollectedCliLogins(db: Database | Transaction, now: Date): Promise<CliLoginRow[]> {
+  return db.cliLogin.findMany({ where: { tokenExpiresAt: { gt: now } }, orderBy: { createdAt: 'desc' } });
+}

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { cleanClientName, cliLoginState, formatUserCode, newUserCode, normalizeUserCode } from '../../../src/domain/cli-login.ts';
+
+describe('login codes', () => {
+  it('are 8 consonants that read alike in no font, shown as ABCD-EFGH', () => {
+    const codes = Array.from({ length: 200 }, newUserCode);
+    for (const code of codes) expect(code).toMatch(/^[BCDFGHJKLMNPQRSTVWXZ]{8}$/);
+    // 200 draws from 20^8 codes: a repeat would mean the generator is not random.
+    expect(new Set(codes).size).toBe(200);
+    expect(formatUserCode('BCDFGHJK')).toBe('BCDF-GHJK');
+  });
+
+  it('are read as typed: case, spaces and dashes do not matter; anything else is no code', () => {
+    expect(normalizeUserCode('bcdf-ghjk')).toBe('BCDFGHJK');
+    expect(normalizeUserCode(' BCDF GHJK ')).toBe('BCDFGHJK');
+    expect(normalizeUserCode('BCDF-GHJ')).toBeNull();
+    // Vowels and digits are not in the alphabet: a typo, or not a code at all.
+    expect(normalizeUserCode('ABCD-EFGH')).toBeNull();
+    expect(normalizeUserCode("BCDF'; DROP")).toBeNull();
+  });
+});
+
+describe('a terminal\'s name', () => {
+  it('keeps letters, digits and a few separators, at most 64 characters', () => {
+    expect(cleanClientName('alice-laptop.local')).toBe('alice-laptop.local');
+    expect(cleanClientName('<!channel> *urgent* `x`')).toBe('channel urgent x');
+    expect(cleanClientName('x'.repeat(100))).toHaveLength(64);
+    expect(cleanClientName(undefined)).toBe('unnamed terminal');
+    expect(cleanClientName('<>')).toBe('unnamed terminal');
+  });
+});
+
+describe('where a login stands', () => {
+  const now = new Date('2026-12-04T12:00:00Z');
+  const later = new Date('2026-12-04T12:05:00Z');
+  const earlier = new Date('2026-12-04T11:55:00Z');
+  const waiting = { expiresAt: later, confirmedAt: null, refusedAt: null, tokenIssuedAt: null, tokenExpiresAt: null, revokedAt: null };
+
+  it('waits, is confirmed, then collected until its token expires', () => {
+    expect(cliLoginState(waiting, now)).toBe('pending');
+    expect(cliLoginState({ ...waiting, confirmedAt: earlier }, now)).toBe('confirmed');
+    expect(cliLoginState({ ...waiting, confirmedAt: earlier, tokenIssuedAt: earlier, tokenExpiresAt: later }, now)).toBe('collected');
+    expect(cliLoginState({ ...waiting, confirmedAt: earlier, tokenIssuedAt: earlier, tokenExpiresAt: now }, now)).toBe('expired');
+  });
+
+  it('expires unconfirmed, and a refusal or a revocation is final', () => {
+    expect(cliLoginState({ ...waiting, expiresAt: now }, now)).toBe('expired');
+    expect(cliLoginState({ ...waiting, confirmedAt: earlier, expiresAt: earlier }, now)).toBe('expired');
+    expect(cliLoginState({ ...waiting, refusedAt: earlier }, now)).toBe('refused');
+    expect(cliLoginState({ ...waiting, confirmedAt: earlier, tokenIssuedAt: earlier, tokenExpiresAt: later, revokedAt: earlier }, now)).toBe('revoked');
+  });
+});
