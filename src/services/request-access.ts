@@ -306,6 +306,11 @@ async function requestMadeBy(ctx: ServiceContext, submissionKey: string, request
   const made = await readRequestBySubmission(ctx.db, submissionKey);
   // A key is a Slack view id, shown to one person: another's is not theirs to find.
   if (!made || made.requesterSlackId !== requesterId) return null;
+  // It made a request for several resources: one of them is not what this submission asks for.
+  if (made.bundleId) {
+    const message = 'This submission already made a request for several resources at once. To ask for something else, start a new one.';
+    return refuse('invalid_input', message, { fields: { resource: message }, detail: { bundleId: made.bundleId } });
+  }
   ctx.logger.info({ accessRequestId: made.id }, 'the same request form was submitted again; the request it made stands');
   return {
     ok: true,

@@ -236,6 +236,8 @@ describe('the machines API', { timeout: 90_000 }, () => {
     expect(replay.headers.get('idempotent-replayed')).toBe('true');
     expect(((await replay.json()) as { requests: Array<{ id: string }> }).requests.map((request) => request.id)).toEqual(answer.requests.map((request) => request.id));
     await expectProblem(await api('/requests', { token, method: 'POST', body: JSON.stringify({ ...body, items: body.items.slice(0, 1) }), headers }), 422, 'idempotency_key_reused');
+    // Nor does a single request with the key of several find one of them.
+    await expectProblem(await api('/requests', { token, method: 'POST', body: JSON.stringify({ resource: 'prod-db', role: 'read', duration: '15m', reason: body.reason }), headers }), 422, 'invalid_input');
 
     const card = await slack.waitForCall('chat.postMessage', (call) => call.args.channel === 'C0APPROVALS' && JSON.stringify(call.args).includes(answer.bundle) && JSON.stringify(call.args).includes('Logs database'));
     const approveAll = (card.args.blocks as Array<{ type: string; block_id?: string; elements?: Array<{ action_id?: string }> }>).find((block) => block.elements?.some((element) => element.action_id === 'latch_approve_all'));
