@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseDuration } from '../domain/duration.ts';
 import { asksTheSame, idempotencySubmissionKey, parseIdempotencyKey } from '../domain/idempotency-key.ts';
 import type { Logger } from '../logging/logger.ts';
 import { authenticateApiCaller } from '../services/authenticate-api-caller.ts';
@@ -9,6 +10,7 @@ import { exchangeOidcToken, type OidcVerifier, type SeenOidcTokens } from '../se
 import { issueCredentials } from '../services/issue-credentials.ts';
 import { listOwnAccess, readOwnRequest, type OwnRequest } from '../services/read-own-request.ts';
 import { requestAccess } from '../services/request-access.ts';
+import { requestAccessBundle } from '../services/request-access-bundle.ts';
 import { waitForRequest } from '../services/wait-for-request.ts';
 import type { Refused } from '../services/refusal.ts';
 import type { ServiceContext } from '../services/service-context.ts';
@@ -167,7 +169,11 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
       sendProblem(res, 422, 'invalid_body', `The body is not a valid request: ${Object.entries(errors).map(([field, message]) => `${field}: ${message}`).join('; ')}.`, { errors });
       return;
     }
-    const { resource, role, duration, reason, ticket } = parsed.data;
+    const { resource, role, duration, reason, ticket, items } = parsed.data;
+    const submissionKey = idempotency.key === null ? null : idempotencySubmissionKey(caller.requesterId, idempotency.key);
+    if (items) return createBundle(res, caller, { items: items.map((item) => ({ resourceId: item.resource, role: item.role })), duration, reason, ticket: ticket ?? null, submissionKey });
+    // The schema refuses a body with neither; this keeps the types honest.
+    if (resource === undefined || role === undefined) return sendProblem(res, 422, 'invalid_body', 'Give resource and role, or items.');
     const made = await requestAccess(services, {
       requesterId: caller.requesterId,
       resourceId: resource,
@@ -176,20 +182,50 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
       reason,
       ticket: ticket ?? null,
       tokenId: caller.tokenId,
-      submissionKey: idempotency.key === null ? null : idempotencySubmissionKey(caller.requesterId, idempotency.key),
+      submissionKey,
     });
     if (!made.ok) return refused(res, made);
     if (!made.resubmitted) return answerRequest(res, caller, made.requestId, 201);
     // The same key again: the request it made, unless this body asks for something else.
     const own = await readOwnRequest(services, { requesterId: caller.requesterId, requestId: made.requestId });
     if (!own.ok) return refused(res, own);
-    if (!asksTheSame(own, parsed.data, services.minimumDurationSeconds)) {
+    if (!asksTheSame(own, { resource, role, duration, reason, ticket }, services.minimumDurationSeconds)) {
       logger.warn({ machine: caller.machineId, accessRequestId: own.id }, 'an Idempotency-Key was reused for a different request');
       return sendProblem(res, 422, 'idempotency_key_reused', `This Idempotency-Key was already used for request ${own.id}, which asked for something else: use a new key for a new request.`, {
         errors: { 'Idempotency-Key': 'already used for a different request' },
       });
     }
     sendJson(res, 200, resourceOf(own), { 'idempotent-replayed': 'true' });
+  }
+
+  /**
+   * Several resources at once: one request an item, all made or none. The same Idempotency-Key
+   * again answers the requests it made, if it asked for the same items; a different list is refused.
+   */
+  async function createBundle(
+    res: ServerResponse,
+    caller: Caller,
+    asked: { items: Array<{ resourceId: string; role: string }>; duration: string; reason: string; ticket: string | null; submissionKey: string | null },
+  ): Promise<void> {
+    const made = await requestAccessBundle(services, { requesterId: caller.requesterId, tokenId: caller.tokenId, ...asked });
+    if (!made.ok) return refused(res, made);
+    const requests: RequestResource[] = [];
+    for (const item of made.items) {
+      const own = await readOwnRequest(services, { requesterId: caller.requesterId, requestId: item.requestId });
+      if (!own.ok) return refused(res, own);
+      requests.push(resourceOf(own));
+    }
+    if (!made.resubmitted) return sendJson(res, 201, { bundle: made.bundleId, requests });
+    const sameItems = requests.length === asked.items.length && requests.every((request, index) => request.resource === asked.items[index]!.resourceId && request.role === asked.items[index]!.role);
+    const duration = parseDuration(asked.duration, services.minimumDurationSeconds);
+    const sameRest = duration.ok && requests.every((request) => request.durationSeconds === duration.seconds && request.reason === asked.reason.trim() && request.ticket === (asked.ticket?.trim() || null));
+    if (!sameItems || !sameRest) {
+      logger.warn({ machine: caller.machineId, bundle: made.bundleId }, 'an Idempotency-Key was reused for a different request');
+      return sendProblem(res, 422, 'idempotency_key_reused', `This Idempotency-Key was already used for the requests of ${made.bundleId}, which asked for something else: use a new key for a new request.`, {
+        errors: { 'Idempotency-Key': 'already used for a different request' },
+      });
+    }
+    sendJson(res, 200, { bundle: made.bundleId, requests }, { 'idempotent-replayed': 'true' });
   }
 
   async function getRequest(req: IncomingMessage, res: ServerResponse, caller: Caller, id: string | undefined): Promise<void> {

@@ -1,18 +1,36 @@
 import { z } from 'zod';
 import { MAX_REASON_LENGTH, MAX_TICKET_LENGTH } from '../domain/access-request-rules.ts';
+import { MAX_BUNDLE_ITEMS } from '../domain/request-bundle.ts';
 
 /**
  * The API's bodies, in and out, as zod schemas: the handlers parse with them and the OpenAPI
  * document (openapi.ts) is generated from them, so the two cannot drift apart.
  */
 
+export const requestItem = z.strictObject({
+  resource: z.string().min(1).max(64).describe('A resource id from the policy, e.g. prod-db'),
+  role: z.string().min(1).max(64).describe("One of the resource's roles, e.g. read"),
+});
+
 export const createRequestBody = z
   .strictObject({
-    resource: z.string().min(1).max(64).describe('A resource id from the policy, e.g. prod-db'),
-    role: z.string().min(1).max(64).describe('One of the resource\'s roles, e.g. read'),
+    resource: z.string().min(1).max(64).optional().describe('A resource id from the policy, e.g. prod-db (or give items)'),
+    role: z.string().min(1).max(64).optional().describe('One of the resource\'s roles, e.g. read (or give items)'),
+    items: z
+      .array(requestItem)
+      .min(1)
+      .max(MAX_BUNDLE_ITEMS)
+      .optional()
+      .describe(`Several resource and role pairs at once (at most ${MAX_BUNDLE_ITEMS}), instead of resource and role: each becomes a request of its own, decided, granted and revoked on its own; one the policy refuses refuses them all, and nothing is requested`),
     duration: z.string().min(1).max(32).describe('How long the access should last once granted, e.g. 15m, 2h'),
     reason: z.string().min(1).max(MAX_REASON_LENGTH).describe('Why: shown to the approvers in Slack'),
     ticket: z.string().min(1).max(MAX_TICKET_LENGTH).optional().describe('A ticket reference, when the resource asks for one'),
+  })
+  .superRefine((body, ctx) => {
+    const single = body.resource !== undefined || body.role !== undefined;
+    if (body.items && single) ctx.addIssue({ code: 'custom', path: ['items'], message: 'give either resource and role, or items, not both' });
+    if (!body.items && body.resource === undefined) ctx.addIssue({ code: 'custom', path: ['resource'], message: 'give resource and role, or items' });
+    if (!body.items && body.role === undefined) ctx.addIssue({ code: 'custom', path: ['role'], message: 'give resource and role, or items' });
   });
 
 /** `GET /requests/{id}?wait=N`: how long to hold the answer until the request settles. */
@@ -99,6 +117,13 @@ export const requestResource = z
 
 export const accessList = z.object({ access: z.array(requestResource) });
 
+export const requestBundle = z
+  .object({
+    bundle: z.uuid().describe('The id shared by the items: the item whose approval card in Slack shows them all'),
+    requests: z.array(requestResource).describe('One request an item, in the order asked: follow each with GET /requests/{id}'),
+  })
+  .describe('The answer to a request for several resources at once (items)');
+
 export const credentialsResource = z
   .object({
     host: z.string(),
@@ -125,6 +150,7 @@ export const apiSchemas = z.registry<{ id: string }>();
 apiSchemas.add(createRequestBody, { id: 'CreateRequest' });
 apiSchemas.add(requestResource, { id: 'Request' });
 apiSchemas.add(accessList, { id: 'AccessList' });
+apiSchemas.add(requestBundle, { id: 'RequestBundle' });
 apiSchemas.add(credentialsResource, { id: 'Credentials' });
 apiSchemas.add(problemDetails, { id: 'Problem' });
 apiSchemas.add(oidcTokenBody, { id: 'OidcTokenExchange' });

@@ -50,7 +50,10 @@ export function openApiDocument(): Record<string, unknown> {
           requestBody: { required: true, ...json('CreateRequest') },
           responses: {
             200: { description: 'The same Idempotency-Key and body as an earlier call: the request that call made', headers: { 'Idempotent-Replayed': { schema: { type: 'string', const: 'true' } } }, ...json('Request') },
-            201: { description: 'The request was made', ...json('Request') },
+            201: {
+              description: 'The request was made: a Request, or with items a RequestBundle (one request an item)',
+              content: { 'application/json': { schema: { oneOf: [ref('Request'), ref('RequestBundle')] } } },
+            },
             403: problem('The policy does not allow it'),
             409: problem('A limit of the policy'),
             422: problem('The body is not a valid request, or its Idempotency-Key was used for a different one'),

@@ -1,7 +1,7 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { accessList, createRequestBody, credentialsResource, requestResource, type CredentialsResource, type RequestResource } from '../api/api-schemas.ts';
+import { accessList, createRequestBody, requestItem, credentialsResource, requestResource, type CredentialsResource, type RequestResource } from '../api/api-schemas.ts';
 import { resourceOf } from '../api/api-listener.ts';
 import { endAccessEarly } from '../services/end-access-early.ts';
 import { issueCredentials } from '../services/issue-credentials.ts';
@@ -54,7 +54,11 @@ export function createLatchMcpServer({ services, logger, caller, ending }: { ser
       description:
         'Ask for temporary access to a resource of the policy. People approve or deny it in Slack; the answer is usually pending_approval with the request id: then call wait_for_decision. A request beyond the policy is refused with the reason.',
       inputSchema: {
-        ...createRequestBody.shape,
+        // One resource a call: the API's `items` (several at once) is not offered to agents here.
+        resource: requestItem.shape.resource,
+        role: requestItem.shape.role,
+        duration: createRequestBody.shape.duration,
+        ticket: createRequestBody.shape.ticket,
         reason: createRequestBody.shape.reason.describe('The task you are doing that needs this access, in a sentence: shown to the people who approve'),
       },
       outputSchema: requestResource.shape,

@@ -11,10 +11,12 @@ export async function announceMissedRequests(ctx: ServiceContext, graceSeconds =
   const before = new Date(ctx.clock.now().getTime() - graceSeconds * 1000);
   const rows = await ctx.db.accessRequest.findMany({
     where: { state: 'pending', approvalMessageTs: null, createdAt: { lt: before } },
-    select: { id: true },
+    select: { id: true, bundleId: true },
     orderBy: { createdAt: 'asc' },
     take: 100,
   });
-  for (const { id } of rows) await publishCommitted(ctx, { type: 'request.unannounced', requestId: id });
-  return rows.map((row) => row.id);
+  // The items of a bundle share one card, posted by its card's item: announced once, by that id.
+  const ids = [...new Set(rows.map((row) => row.bundleId ?? row.id))];
+  for (const id of ids) await publishCommitted(ctx, { type: 'request.unannounced', requestId: id });
+  return ids;
 }

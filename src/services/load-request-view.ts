@@ -3,6 +3,7 @@ import { describeOnCall } from '../domain/on-call.ts';
 import { findResource, type Policy, type ResourcePolicy } from '../domain/policy.ts';
 import type { Database } from '../store/database.ts';
 import { readRequestForMessages } from '../store/request-reads.ts';
+import { readBundleItems } from '../store/request-bundle-reads.ts';
 import { findAccessChain, isLiveGrant, type ChainedRequest } from './access-chain.ts';
 import type { RequestView, RiskFlagView } from './request-view.ts';
 import { z } from 'zod';
@@ -33,6 +34,27 @@ export interface LoadedRequest {
  * click or an event carried.
  */
 export async function loadRequestView(db: Database, policy: Policy, requestId: string): Promise<LoadedRequest | null> {
+  const loaded = await loadOneRequest(db, policy, requestId);
+  if (!loaded?.bundleId) return loaded;
+  return withBundle(db, policy, loaded, loaded.bundleId);
+}
+
+/**
+ * An item of a bundle shows every item: its messages are the bundle's. Their version is the newest
+ * event of any item, so a change to another item makes this one's messages out of date too.
+ */
+async function withBundle(db: Database, policy: Policy, loaded: LoadedRequest, bundleId: string): Promise<LoadedRequest> {
+  const ids = (await readBundleItems(db, bundleId)).map((item) => item.id);
+  const items: LoadedRequest[] = [];
+  for (const id of ids) {
+    const item = id === loaded.view.id ? loaded : await loadOneRequest(db, policy, id);
+    if (item) items.push(item);
+  }
+  const seq = items.reduce((newest, item) => (item.seq > newest ? item.seq : newest), loaded.seq);
+  return { ...loaded, view: { ...loaded.view, bundle: { cardRequestId: bundleId, items: items.map((item) => item.view) } }, seq };
+}
+
+async function loadOneRequest(db: Database, policy: Policy, requestId: string): Promise<(LoadedRequest & { bundleId: string | null }) | null> {
   const read = await readRequestForMessages(db, requestId);
   if (!read) return null;
   const { request, grant, decisions, changed, eventSeq } = read;
@@ -94,6 +116,7 @@ export async function loadRequestView(db: Database, policy: Policy, requestId: s
       securityMessageTs: request.securityMessageTs,
     },
     seq: eventSeq,
+    bundleId: request.bundleId,
   };
 }
 

@@ -39,6 +39,18 @@ export async function markMessagesShown(db: Database, requestId: string, locatio
   return { latest: rows[0]?.latest ?? 0n };
 }
 
+/**
+ * For an item of a bundle (a request for several resources), whose messages show every item: the
+ * newest audit event of any of them. Otherwise the request's own newest.
+ */
+export async function latestShownSeq(db: Database, requestId: string, bundleId: string | null | undefined): Promise<bigint> {
+  if (!bundleId) return latestEventSeq(db, requestId);
+  const { rows } = await db.pool.query<{ seq: bigint | null }>({ text: LATEST_BUNDLE_EVENT_SEQ, values: [bundleId], types: MODEL_TYPES });
+  return rows[0]?.seq ?? 0n;
+}
+
+const LATEST_BUNDLE_EVENT_SEQ = 'SELECT max(e.seq) AS seq FROM audit_events AS e JOIN access_requests AS r ON r.id = e.request_id WHERE r.bundle_id = $1::uuid';
+
 const LATEST_EVENT_SEQ = 'SELECT max(seq) AS seq FROM audit_events WHERE request_id = $1::uuid';
 
 const MARK_MESSAGES_SHOWN = `

@@ -1,7 +1,7 @@
 import { validateAccessRequest, type AccessRequestDraft } from '../domain/access-request-rules.ts';
 import { explainAutoApproval, onCallRulesToCheck, type AutoApprovalCandidate, type OnCallEvidence, type RuleVerdict } from '../domain/auto-approval.ts';
 import { isMachineRequester } from '../domain/machine.ts';
-import { canonicalJson, groupsOf, type AutoApprovalRule, type ResourcePolicy } from '../domain/policy.ts';
+import { canonicalJson, groupsOf, type AutoApprovalRule, type ResourcePolicy, type RolePolicy } from '../domain/policy.ts';
 import { appendAuditEvents, type AuditEntry } from '../store/audit-log.ts';
 import { insertRequest, isUniqueViolation } from '../store/request-insert.ts';
 import { uuidV7 } from '../store/uuid-v7.ts';
@@ -59,6 +59,68 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
     const made = await requestMadeBy(ctx, input.submissionKey, input.requesterId);
     if (made) return made;
   }
+  const prepared = await prepareRequest(ctx, input);
+  if (!prepared.ok) return prepared;
+  const { request } = prepared;
+  const policy = ctx.policy();
+  let written: WrittenRequest;
+  try {
+    const made = await inSqlTransaction(ctx.db, async (tx) => {
+      // Under the requester's lock, so their concurrent requests count each other (see lockRequester).
+      await lockRequester(tx, input.requesterId);
+      return (await writeRequest(tx, ctx, request, { approvalChannelId: request.resource.approvalChannel, submissionKey: input.submissionKey || null, bundle: null })) ?? { refused: true as const };
+    });
+    if ('refused' in made) {
+      ctx.logger.info({ requester: input.requesterId, resourceId: request.resource.id }, 'request refused: too many pending requests');
+      return pendingLimitRefusal(policy.limits.pendingPerPerson);
+    }
+    written = made;
+  } catch (error) {
+    // The same form submitted twice at once: the other submission's request is the one.
+    const made = input.submissionKey && isUniqueViolation(error) ? await requestMadeBy(ctx, input.submissionKey, input.requesterId) : null;
+    if (made) return made;
+    throw error;
+  }
+  await followUpRequest(ctx, request, written);
+  await publishCommitted(ctx, { type: 'request.created', requestId: written.requestId });
+  return { ok: true, requestId: written.requestId, autoApprovedBy: written.rule?.name ?? null, breakGlass: request.breakGlass };
+}
+
+/** A request checked against the policy in force, with everything its row and audit event store. */
+export interface PreparedRequest {
+  /** Known before the insert: a resource that creates a login per request names it after the request. */
+  id: string;
+  requesterId: string;
+  teamId: string | null;
+  tokenId: string | undefined;
+  resource: ResourcePolicy;
+  role: RolePolicy;
+  startsAt: Date | null;
+  memberGroups: ReadonlySet<string>;
+  breakGlass: { reviewDueAt: Date } | null;
+  /** What the on-call providers said, for the resource's on-call rules that could approve it. */
+  onCall: OnCallEvidence | undefined;
+  /** What was asked and under which rules: stored on the request and, identically, in its audit event. */
+  asked: {
+    resourceId: string;
+    role: string;
+    principal: string | null;
+    durationSeconds: number;
+    reason: string;
+    ticket: string | null;
+    startsAt: Date | null;
+    requiredApprovals: number;
+    requiredGroups: string[];
+    policyVersion: string;
+  };
+  now: Date;
+}
+
+/**
+ * Checks one request against the policy in force (who may ask, the role, the duration, the
+ * reason and ticket rules) and resolves the account it would be granted to. Writes nothing.
+ */
+export async function prepareRequest(ctx: ServiceContext, input: RequestAccessInput): Promise<{ ok: true; request: PreparedRequest } | Refused> {
   const policy = ctx.policy();
   const candidate = policy.resources.find((r) => r.id === input.resourceId);
   // Every group that may matter to this request, asked about at once (the lookups are cached).
@@ -78,117 +140,151 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
 
   const { resource, role, durationSeconds, reason, ticket, startsAt } = validation.request;
   const now = ctx.clock.now();
-  // Known before the insert: a resource that creates a login per request names it after the request.
-  const newRequestId = uuidV7(now.getTime());
-  const identity = await requesterPrincipal(ctx, resource, role.id, input.requesterId, newRequestId);
+  const id = uuidV7(now.getTime());
+  const identity = await requesterPrincipal(ctx, resource, role.id, input.requesterId, id);
   if (!identity.ok) return identity;
-  // What was asked and under which rules: stored on the request and, identically, in its audit event.
-  const asked = {
-    resourceId: resource.id,
-    role: role.id,
-    principal: identity.principal,
-    durationSeconds,
-    reason,
-    ticket,
-    startsAt,
-    requiredApprovals: resource.approvers.required,
-    requiredGroups: resource.approvers.oneFrom,
-    policyVersion: policy.version,
+  // Asked before any transaction: the providers are on the network, and bounded in time.
+  const onCall = input.breakGlass ? undefined : await gatherOnCallEvidence(ctx, resource, { requesterId: input.requesterId, role: role.id, durationSeconds, startsAt }, memberGroups, now);
+  return {
+    ok: true,
+    request: {
+      id,
+      requesterId: input.requesterId,
+      teamId: input.teamId ?? null,
+      tokenId: input.tokenId,
+      resource,
+      role,
+      startsAt,
+      memberGroups,
+      breakGlass: input.breakGlass && resource.breakGlass ? { reviewDueAt: new Date(now.getTime() + resource.breakGlass.reviewWithinSeconds * 1000) } : null,
+      onCall,
+      asked: {
+        resourceId: resource.id,
+        role: role.id,
+        principal: identity.principal,
+        durationSeconds,
+        reason,
+        ticket,
+        startsAt,
+        requiredApprovals: resource.approvers.required,
+        requiredGroups: resource.approvers.oneFrom,
+        policyVersion: policy.version,
+      },
+      now,
+    },
   };
-  const plainCandidate: AutoApprovalCandidate = { requesterId: input.requesterId, role: role.id, durationSeconds, startsAt };
-  // Asked before the transaction: the providers are on the network, and bounded in time.
-  const onCall = input.breakGlass ? undefined : await gatherOnCallEvidence(ctx, resource, plainCandidate, memberGroups, now);
-  const autoCandidate: AutoApprovalCandidate = onCall ? { ...plainCandidate, onCall } : plainCandidate;
-  const breakGlass = input.breakGlass && resource.breakGlass ? { reviewDueAt: new Date(now.getTime() + resource.breakGlass.reviewWithinSeconds * 1000) } : null;
-  let rule: AutoApprovalRule | undefined;
-  let decidedBy: string | undefined;
-  let requestId: string;
-  let riskFlags: RiskFlag[] = [];
-  let grantedSeconds = durationSeconds;
-  try {
-    const made = await inSqlTransaction(ctx.db, async (tx) => {
-      // Under the requester's lock, so their concurrent requests count each other (see lockRequester).
-      await lockRequester(tx, input.requesterId);
-      const auto: AutoApproval = input.breakGlass ? { rule: undefined, withheld: null, onCallUntil: null, onCallNote: null } : await autoApprovalFor(tx, resource, autoCandidate, memberGroups, now);
-      rule = auto.rule;
-      // Access approved because someone is on call ends when their shift does, at the latest.
-      grantedSeconds = auto.onCallUntil ? Math.min(durationSeconds, Math.floor((auto.onCallUntil.getTime() - now.getTime()) / 1000)) : durationSeconds;
-      decidedBy = breakGlass ? BREAK_GLASS_RULE : rule?.name;
-      // Judged against history read before the insert, so the request never counts itself.
-      riskFlags = assessRisk({ resourceId: resource.id, role: role.id, durationSeconds, at: now }, await loadRiskHistory(tx, { requesterId: input.requesterId, resourceId: resource.id, role: role.id }, now));
-      const requiredApprovals = approvalsRequired(asked.requiredApprovals, resource.approvers.oneMoreWhenFlagged === true, riskFlags.length);
-      // Stored with the pending limit checked in the same statement, unless it is decided already.
-      const requestId = await insertRequest(
-        tx,
-        {
-          ...asked,
-          durationSeconds: grantedSeconds,
-          requiredApprovals,
-          riskFlags,
-          onCallNote: auto.onCallNote,
-          id: newRequestId,
-          requesterSlackId: input.requesterId,
-          slackTeamId: input.teamId ?? null,
-          state: decidedBy ? 'approved' : 'pending',
-          approvalChannelId: resource.approvalChannel,
-          pendingExpiresAt: new Date(now.getTime() + resource.pendingTimeoutSeconds * 1000),
-          decidedAt: decidedBy ? now : null,
-          decidedByRule: decidedBy ?? null,
-          breakGlass: breakGlass !== null,
-          reviewDueAt: breakGlass?.reviewDueAt ?? null,
-          submissionKey: input.submissionKey || null,
-          createdAt: now,
-        },
-        decidedBy ? null : policy.limits.pendingPerPerson,
-      );
-      if (!requestId) return { refused: true as const };
-      const created: AuditEntry = {
-        actor: input.requesterId,
-        action: 'request.created',
-        requestId,
-        at: now,
-        data: { ...asked, durationSeconds: grantedSeconds, requiredApprovals, riskFlags: riskFlags.map(({ signal, explanation }) => ({ signal, explanation })), startsAt: startsAt?.toISOString() ?? null, ...(input.tokenId ? { tokenId: input.tokenId } : {}), ...(breakGlass ? { breakGlass: true } : {}), ...(auto.withheld ? { autoApprovalWithheld: auto.withheld } : {}), ...(auto.onCallNote ? { onCallNote: auto.onCallNote } : {}) },
-      };
-      await appendAuditEvents(
-        tx,
-        decidedBy
-          ? [
-              created,
-              {
-                actor: `policy:${decidedBy}`,
-                action: 'request.approved',
-                requestId,
-                at: now,
-                data: {
-                  rule: decidedBy,
-                  policyVersion: policy.version,
-                  ...(auto.onCallUntil ? { onCallUntil: auto.onCallUntil.toISOString(), askedSeconds: durationSeconds } : {}),
-                  ...(breakGlass ? { breakGlass: true, reviewDueAt: breakGlass.reviewDueAt.toISOString() } : {}) },
-              },
-            ]
-          : [created],
-      );
-      return { requestId };
-    });
-    if ('refused' in made) {
-      ctx.logger.info({ requester: input.requesterId, resourceId: resource.id }, 'request refused: too many pending requests');
-      return refuse('limit_reached', pendingLimitMessage(policy.limits.pendingPerPerson), { detail: { limit: policy.limits.pendingPerPerson } });
-    }
-    requestId = made.requestId;
-  } catch (error) {
-    // The same form submitted twice at once: the other submission's request is the one.
-    const made = input.submissionKey && isUniqueViolation(error) ? await requestMadeBy(ctx, input.submissionKey, input.requesterId) : null;
-    if (made) return made;
-    throw error;
-  }
-  if (decidedBy) ctx.metrics?.decision('approved_by_policy', now, now);
+}
+
+/** A request stored by writeRequest: decided already when a policy rule (or break-glass) did. */
+export interface WrittenRequest {
+  requestId: string;
+  rule: AutoApprovalRule | undefined;
+  decidedBy: string | undefined;
+  riskFlags: RiskFlag[];
+}
+
+/** Where a request's approval message goes, and what links it to the other items of its bundle. */
+export interface RequestPlacement {
+  approvalChannelId: string;
+  submissionKey: string | null;
+  bundle: { id: string; position: number } | null;
+}
+
+/**
+ * Stores a prepared request and its audit events in `tx`, which holds the requester's lock:
+ * approved at once when an auto-approval rule (or break-glass) covers it. Null when the requester
+ * already has as many pending requests as the policy allows (nothing is written then).
+ */
+export async function writeRequest(tx: SqlTransaction, ctx: ServiceContext, prepared: PreparedRequest, placement: RequestPlacement): Promise<WrittenRequest | null> {
+  const { asked, breakGlass, now, resource, requesterId } = prepared;
+  const policy = ctx.policy();
+  const plainCandidate: AutoApprovalCandidate = { requesterId, role: asked.role, durationSeconds: asked.durationSeconds, startsAt: asked.startsAt };
+  const autoCandidate: AutoApprovalCandidate = prepared.onCall ? { ...plainCandidate, onCall: prepared.onCall } : plainCandidate;
+  const auto: AutoApproval = breakGlass ? { rule: undefined, withheld: null, onCallUntil: null, onCallNote: null } : await autoApprovalFor(tx, resource, autoCandidate, prepared.memberGroups, now);
+  const rule = auto.rule;
+  const decidedBy = breakGlass ? BREAK_GLASS_RULE : rule?.name;
+  // Access approved because someone is on call ends when their shift does, at the latest.
+  const grantedSeconds = auto.onCallUntil ? Math.min(asked.durationSeconds, Math.floor((auto.onCallUntil.getTime() - now.getTime()) / 1000)) : asked.durationSeconds;
+  // Judged against history read before the insert, so the request never counts itself.
+  const riskFlags = assessRisk({ resourceId: resource.id, role: asked.role, durationSeconds: asked.durationSeconds, at: now }, await loadRiskHistory(tx, { requesterId, resourceId: resource.id, role: asked.role }, now));
+  const requiredApprovals = approvalsRequired(asked.requiredApprovals, resource.approvers.oneMoreWhenFlagged === true, riskFlags.length);
+  // Stored with the pending limit checked in the same statement, unless it is decided already.
+  const requestId = await insertRequest(
+    tx,
+    {
+      ...asked,
+      durationSeconds: grantedSeconds,
+      requiredApprovals,
+      riskFlags,
+      onCallNote: auto.onCallNote,
+      id: prepared.id,
+      requesterSlackId: requesterId,
+      slackTeamId: prepared.teamId,
+      state: decidedBy ? 'approved' : 'pending',
+      approvalChannelId: placement.approvalChannelId,
+      pendingExpiresAt: new Date(now.getTime() + resource.pendingTimeoutSeconds * 1000),
+      decidedAt: decidedBy ? now : null,
+      decidedByRule: decidedBy ?? null,
+      breakGlass: breakGlass !== null,
+      reviewDueAt: breakGlass?.reviewDueAt ?? null,
+      submissionKey: placement.submissionKey,
+      createdAt: now,
+      bundleId: placement.bundle?.id ?? null,
+      bundlePosition: placement.bundle?.position ?? null,
+    },
+    decidedBy ? null : policy.limits.pendingPerPerson,
+  );
+  if (!requestId) return null;
+  const created: AuditEntry = {
+    actor: requesterId,
+    action: 'request.created',
+    requestId,
+    at: now,
+    data: {
+      ...asked,
+      durationSeconds: grantedSeconds,
+      requiredApprovals,
+      riskFlags: riskFlags.map(({ signal, explanation }) => ({ signal, explanation })),
+      startsAt: asked.startsAt?.toISOString() ?? null,
+      ...(placement.bundle ? { bundle: placement.bundle } : {}),
+      ...(prepared.tokenId ? { tokenId: prepared.tokenId } : {}),
+      ...(breakGlass ? { breakGlass: true } : {}),
+      ...(auto.withheld ? { autoApprovalWithheld: auto.withheld } : {}),
+      ...(auto.onCallNote ? { onCallNote: auto.onCallNote } : {}),
+    },
+  };
+  await appendAuditEvents(
+    tx,
+    decidedBy
+      ? [
+          created,
+          {
+            actor: `policy:${decidedBy}`,
+            action: 'request.approved',
+            requestId,
+            at: now,
+            data: {
+              rule: decidedBy,
+              policyVersion: policy.version,
+              ...(auto.onCallUntil ? { onCallUntil: auto.onCallUntil.toISOString(), askedSeconds: asked.durationSeconds } : {}),
+              ...(breakGlass ? { breakGlass: true, reviewDueAt: breakGlass.reviewDueAt.toISOString() } : {}),
+            },
+          },
+        ]
+      : [created],
+  );
+  return { requestId, rule, decidedBy, riskFlags };
+}
+
+/** After the commit: metrics, the grant of a request decided already, and the log line. */
+export async function followUpRequest(ctx: ServiceContext, prepared: PreparedRequest, written: WrittenRequest): Promise<void> {
+  const { requestId, decidedBy, riskFlags, rule } = written;
+  if (decidedBy) ctx.metrics?.decision('approved_by_policy', prepared.now, prepared.now);
   for (const flag of riskFlags) ctx.metrics?.riskFlag?.(flag.signal);
-  if (decidedBy) await handOver(ctx, () => ctx.access.requestGrant(requestId, startsAt), requestId);
-  const logged = { accessRequestId: requestId, resourceId: resource.id, role: role.id, autoApprovedBy: rule?.name, breakGlass: Boolean(breakGlass) };
-  if (breakGlass) ctx.logger.warn(logged, 'break-glass access used');
+  if (decidedBy) await handOver(ctx, () => ctx.access.requestGrant(requestId, prepared.startsAt), requestId);
+  const logged = { accessRequestId: requestId, resourceId: prepared.resource.id, role: prepared.role.id, autoApprovedBy: rule?.name, breakGlass: Boolean(prepared.breakGlass) };
+  if (prepared.breakGlass) ctx.logger.warn(logged, 'break-glass access used');
   else ctx.logger.info(logged, 'access requested');
-  await publishCommitted(ctx, { type: 'request.created', requestId });
-  return { ok: true, requestId, autoApprovedBy: rule?.name ?? null, breakGlass };
 }
 
 interface AutoApproval {
@@ -251,8 +347,13 @@ async function gatherOnCallEvidence(ctx: ServiceContext, resource: ResourcePolic
   return { email, byRule };
 }
 
-function pendingLimitMessage(limit: number): string {
-  return `You already have ${limit} requests waiting for approvers, the most the policy allows at once. Cancel one you no longer need, or wait for a decision, then ask again.`;
+/** The requester has as many requests waiting as the policy allows. */
+export function pendingLimitRefusal(limit: number): Refused {
+  return refuse(
+    'limit_reached',
+    `You already have ${limit} requests waiting for approvers, the most the policy allows at once. Cancel one you no longer need, or wait for a decision, then ask again.`,
+    { detail: { limit } },
+  );
 }
 
 /** The request a submission already made, as requestAccess reports it; null when there is none. */
@@ -260,6 +361,11 @@ async function requestMadeBy(ctx: ServiceContext, submissionKey: string, request
   const made = await readRequestBySubmission(ctx.db, submissionKey);
   // A key is a Slack view id, shown to one person: another's is not theirs to find.
   if (!made || made.requesterSlackId !== requesterId) return null;
+  // It made a request for several resources: one of them is not what this submission asks for.
+  if (made.bundleId) {
+    const message = 'This submission already made a request for several resources at once. To ask for something else, start a new one.';
+    return refuse('invalid_input', message, { fields: { resource: message }, detail: { bundleId: made.bundleId } });
+  }
   ctx.logger.info({ accessRequestId: made.id }, 'the same request form was submitted again; the request it made stands');
   return {
     ok: true,

@@ -54,6 +54,18 @@ export interface RequestView {
   onCallNote?: string | null;
   /** Set on break-glass access: when it must be reviewed by, and who reviewed it. */
   breakGlass: BreakGlassView | null;
+  /** Set on an item of a request for several resources at once: all its items. */
+  bundle?: BundleView | null;
+}
+
+/**
+ * The items of a request for several resources at once, each a request of its own, shown together:
+ * on one approval card (in the channel of `cardRequestId`, the strictest item) and one confirmation.
+ */
+export interface BundleView {
+  cardRequestId: string;
+  /** Every item, this one included, in the order asked. */
+  items: RequestView[];
 }
 
 export interface BreakGlassView {

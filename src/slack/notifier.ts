@@ -89,6 +89,9 @@ export class SlackNotifier implements LatchEventPublisher {
   private async announce(requestId: string): Promise<void> {
     const loaded = await this.load(requestId);
     if (!loaded) return;
+    // An item of a bundle is announced by the card's item, which posts for all of them.
+    const card = loaded.view.bundle?.cardRequestId;
+    if (card && card !== requestId) return this.announce(card);
     const posted = [await this.messages.postApprovalMessage(loaded), await this.messages.postBreakGlassAlert(loaded), await this.messages.confirmToRequester(loaded)];
     if (posted.some(Boolean)) await this.messages.catchUp(loaded);
   }

@@ -1,7 +1,9 @@
 import type { WebClient } from '@slack/web-api';
 import { alertChannelFor, findResource } from '../domain/policy.ts';
 import { loadRequestView, type LoadedRequest } from '../services/load-request-view.ts';
-import { latestEventSeq, markMessagesShown } from '../services/messages-shown.ts';
+import { latestShownSeq, markMessagesShown } from '../services/messages-shown.ts';
+import type { PostedMessage } from '../services/record-posted-message.ts';
+import type { RequestView } from '../services/request-view.ts';
 import { recordPostedMessage } from '../services/record-posted-message.ts';
 import type { ServiceContext } from '../services/service-context.ts';
 import { approvalMessage } from './blocks/approval-message.ts';
@@ -57,7 +59,7 @@ export class RequestMessages {
    * its own rewrite finds them.
    */
   async catchUp(posted: LoadedRequest): Promise<void> {
-    if ((await latestEventSeq(this.ctx.db, posted.view.id)) <= posted.seq) return;
+    if ((await latestShownSeq(this.ctx.db, posted.view.id, posted.view.bundle?.cardRequestId)) <= posted.seq) return;
     const fresh = await this.load(posted.view.id);
     if (fresh) await this.rewrite(fresh);
   }
@@ -65,11 +67,16 @@ export class RequestMessages {
   /** Posts the approval message to the resource's approval channel, once, and remembers where; true when posted. */
   async postApprovalMessage({ view, messages, seq }: LoadedRequest): Promise<boolean> {
     const channel = messages.approvalChannelId;
-    if (!channel || messages.approvalMessageTs) return false;
+    if (!channel || messages.approvalMessageTs || !postsForBundle(view)) return false;
     const posted = await this.attempt('post the approval message', () => this.client.chat.postMessage({ channel, ...approvalMessage(view) }));
     if (!posted?.ts) return false;
-    await recordPostedMessage(this.ctx, view.id, { kind: 'approval', ts: posted.ts }, seq);
+    await this.recordPosted(view, { kind: 'approval', ts: posted.ts }, seq);
     return true;
+  }
+
+  /** Where a message went; every item of a bundle shares its messages, so each finds them again. */
+  private async recordPosted(view: RequestView, posted: PostedMessage, seq: bigint): Promise<void> {
+    for (const id of view.bundle ? view.bundle.items.map((item) => item.id) : [view.id]) await recordPostedMessage(this.ctx, id, posted, seq);
   }
 
   /**
@@ -88,7 +95,7 @@ export class RequestMessages {
 
   /** Confirms the request to the requester by DM, once, and remembers the DM to update it later; true when posted. */
   async confirmToRequester({ view, messages, seq }: LoadedRequest): Promise<boolean> {
-    if (messages.requesterMessageTs) return false;
+    if (messages.requesterMessageTs || !postsForBundle(view)) return false;
     // A machine's owning group sees the approval message; outcomes reach it in its thread.
     const inbox = requesterInbox(view);
     if (!inbox) return false;
@@ -97,7 +104,7 @@ export class RequestMessages {
       this.client.chat.postMessage({ channel: inbox, ...requestReceivedNotice(view) }),
     );
     if (!confirmed?.ts) return false;
-    await recordPostedMessage(this.ctx, view.id, { kind: 'requester', channelId: confirmed.channel ?? null, ts: confirmed.ts }, seq);
+    await this.recordPosted(view, { kind: 'requester', channelId: confirmed.channel ?? null, ts: confirmed.ts }, seq);
     return true;
   }
 
@@ -123,7 +130,9 @@ export class RequestMessages {
         await runNext();
         return;
       }
-      const [{ latest }] = await Promise.all([markMessagesShown(this.ctx.db, view.id, messages, seq), runNext()]);
+      const [{ latest: own }] = await Promise.all([markMessagesShown(this.ctx.db, view.id, messages, seq), runNext()]);
+      // A bundle's messages show every item: a change to another item is a change to them.
+      const latest = view.bundle ? await latestShownSeq(this.ctx.db, view.id, view.bundle.cardRequestId) : own;
       if (latest <= seq || round === MAX_REWRITES) return;
       const fresh = await this.load(view.id);
       if (!fresh) return;
@@ -197,4 +206,9 @@ export class RequestMessages {
       return undefined;
     }
   }
+}
+
+/** A bundle's messages are posted by its card's item (the strictest), for all of its items. */
+function postsForBundle(view: RequestView): boolean {
+  return !view.bundle || view.bundle.cardRequestId === view.id;
 }

@@ -25,6 +25,8 @@ export type NewRequest = Pick<
   | 'reviewDueAt'
   | 'submissionKey'
   | 'createdAt'
+  | 'bundleId'
+  | 'bundlePosition'
 > & {
   /** What was unusual about it (domain/risk-flags.ts); none when absent. */
   riskFlags?: ReadonlyArray<{ signal: string; explanation: string }>;
@@ -68,6 +70,8 @@ export async function insertRequest(tx: SqlTransaction, request: NewRequest, pen
     pendingLimit,
     JSON.stringify(request.riskFlags ?? []),
     request.onCallNote ?? null,
+    request.bundleId,
+    request.bundlePosition,
   ]);
   return inserted[0]?.id ?? null;
 }
@@ -75,9 +79,11 @@ export async function insertRequest(tx: SqlTransaction, request: NewRequest, pen
 const INSERT_REQUEST = `
   INSERT INTO access_requests (id, requester_slack_id, slack_team_id, resource_id, role, principal, duration_seconds, starts_at, reason, ticket,
                                state, break_glass, required_approvals, required_groups, policy_version, approval_channel_id, pending_expires_at,
-                               decided_at, decided_by_rule, review_due_at, submission_key, created_at, updated_at, risk_flags, on_call_note)
+                               decided_at, decided_by_rule, review_due_at, submission_key, created_at, updated_at, risk_flags, on_call_note,
+                               bundle_id, bundle_position)
   SELECT $1::uuid, $2, $3, $4, $5, $6, $7::int, $8::timestamptz, $9, $10, $11::request_state, $12::boolean, $13::int, $14::text[], $15, $16,
-         $17::timestamptz, $18::timestamptz, $19, $20::timestamptz, $21, $22::timestamptz, now(), $24::jsonb, $25
+         $17::timestamptz, $18::timestamptz, $19, $20::timestamptz, $21, $22::timestamptz, now(), $24::jsonb, $25,
+         $26::uuid, $27::int
    WHERE $23::int IS NULL
       OR (SELECT count(*) FROM access_requests WHERE requester_slack_id = $2 AND state = 'pending') < $23::int
   RETURNING id::text AS id`;

@@ -41,6 +41,8 @@ const ACCESS_REQUEST_COLUMNS: Record<keyof AccessRequest, string> = {
   reviewedBySlackId: 'reviewed_by_slack_id',
   reviewedAt: 'reviewed_at',
   securityMessageTs: 'security_message_ts',
+  bundleId: 'bundle_id',
+  bundlePosition: 'bundle_position',
   messagesSeq: 'messages_seq',
   lastRemindedAt: 'last_reminded_at',
   escalatedAt: 'escalated_at',

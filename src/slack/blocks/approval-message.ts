@@ -1,9 +1,9 @@
 import type { types } from '@slack/bolt';
 import { tallyVotes } from '../../domain/approval-tally.ts';
 import { formatDuration } from '../../domain/duration.ts';
-import { atSlackTime, countOf, escapeAndTruncate, groupMention, includingOneFrom, mention, slackDate } from '../mrkdwn.ts';
+import { atSlackTime, countOf, escapeAndTruncate, groupMention, includingOneFrom, mention, slackDate, truncate } from '../mrkdwn.ts';
 import { effectiveEndClause } from './effective-end.ts';
-import { ACTIVE_ACCESS_ACTIONS_BLOCK, approvalActionsBlockId, APPROVE, APPROVE_WITH_CHANGES, DENY, END_ACCESS } from './ids.ts';
+import { ACTIVE_ACCESS_ACTIONS_BLOCK, approvalActionsBlockId, APPROVE, APPROVE_ALL, APPROVE_WITH_CHANGES, bundleActionsBlockId, DENY, END_ACCESS } from './ids.ts';
 import type { DecisionView, RequestView } from '../../services/request-view.ts';
 import { changeLine } from './change-line.ts';
 import type { SlackMessage } from './slack-message.ts';
@@ -25,6 +25,7 @@ const MAX_TICKET_SHOWN = 600;
 
 /** At most eight blocks whatever the request holds (Slack allows 50): decisions share one context. */
 export function approvalMessage(view: RequestView): SlackMessage {
+  if (view.bundle && view.bundle.items.length > 1) return bundleApprovalMessage(view, view.bundle.items);
   const blocks: types.KnownBlock[] = [header(view), detailFields(view), reasonSection(view)];
   const risks = riskFlagsContext(view);
   if (risks) blocks.push(risks);
@@ -259,10 +260,11 @@ function overdue(view: RequestView): string {
 }
 
 /** For a security admin: ends the access at once (the handler checks who clicked). */
-function revokeNowButton(requestId: string): types.ActionsBlock {
+function revokeNowButton(requestId: string, uniqueIn?: string): types.ActionsBlock {
   return {
     type: 'actions',
-    block_id: ACTIVE_ACCESS_ACTIONS_BLOCK,
+    // Block ids are unique within a message: a bundle card holds one such block an item.
+    block_id: uniqueIn ? `${ACTIVE_ACCESS_ACTIONS_BLOCK}:${uniqueIn}` : ACTIVE_ACCESS_ACTIONS_BLOCK,
     elements: [
       {
         type: 'button',
@@ -282,14 +284,100 @@ function revokeNowButton(requestId: string): types.ActionsBlock {
   };
 }
 
-function decisionButtons(requestId: string, revision: number): types.ActionsBlock {
+function decisionButtons(requestId: string, revision: number, uniqueIn?: string): types.ActionsBlock {
   return {
     type: 'actions',
-    block_id: approvalActionsBlockId(revision),
+    block_id: approvalActionsBlockId(revision, uniqueIn),
     elements: [
       { type: 'button', action_id: APPROVE, style: 'primary', text: { type: 'plain_text', text: 'Approve' }, value: requestId },
       { type: 'button', action_id: APPROVE_WITH_CHANGES, text: { type: 'plain_text', text: 'Approve with changes…' }, value: requestId },
       { type: 'button', action_id: DENY, style: 'danger', text: { type: 'plain_text', text: 'Deny' }, value: requestId },
+    ],
+  };
+}
+
+/** Per item of a bundle card: whole lines of decisions and status within this, so ten items stay far below Slack's ~13k characters. */
+const MAX_ITEM_TEXT = 900;
+
+/**
+ * The one card of a request for several resources (each item a request of its own): what they
+ * share once (requester, duration, reason, ticket), then each item with its own state and its own
+ * buttons (the ones a single request has, so every check of a decision applies item by item), and
+ * "Approve all" while more than one waits. At most 4 + 2 an item + 2 blocks: 26 for ten items.
+ */
+function bundleApprovalMessage(card: RequestView, items: readonly RequestView[]): SlackMessage {
+  const pending = items.filter((item) => item.state === 'pending');
+  const blocks: types.KnownBlock[] = [
+    { type: 'header', text: { type: 'plain_text', text: `Access request — ${items.length} resources${pending.length === 0 ? ' — decided' : ''}`.slice(0, MAX_HEADER_TEXT) } },
+    bundleFields(card),
+    reasonSection({ ...card, changed: null }),
+  ];
+  const risks = bundleRiskFlags(items);
+  if (risks) blocks.push(risks);
+  for (const [index, item] of items.entries()) {
+    blocks.push({ type: 'section', text: mrkdwn(bundleItemText(item, index, card)) });
+    if (item.state === 'pending') blocks.push(decisionButtons(item.id, item.revision, item.id));
+    if (item.state === 'active') blocks.push(revokeNowButton(item.id, item.id));
+  }
+  // Items of different resources may wait for different times: the first to go is the one to know.
+  const expires = pending.map((item) => item.pendingExpiresAt).filter((at): at is Date => at !== null).sort((a, b) => a.getTime() - b.getTime())[0];
+  if (expires) blocks.push({ type: 'context', elements: [mrkdwn(`Items nobody decides in time expire, the first ${slackDate(expires)}.`)] });
+  if (pending.length > 1) blocks.push(approveAllButton(card.id, items));
+  const summary = items.map((item) => `${escapeAndTruncate(item.role, 60)} on ${escapeAndTruncate(item.resourceName, 60)}${item.state === 'pending' ? '' : ` (${item.state})`}`).join(', ');
+  return { text: truncate(`Access request from ${requesterShown(card)} for ${formatDuration(card.durationSeconds)}: ${summary}`, 2900), blocks };
+}
+
+function bundleFields(view: RequestView): types.SectionBlock {
+  const fields: Array<[string, string]> = [
+    ['Requester', requesterShown(view)],
+    ['Duration', formatDuration(view.durationSeconds)],
+    ...(view.startsAt ? [['Starts', slackDate(view.startsAt)] as [string, string]] : []),
+    ['Ticket', view.ticket ? escapeAndTruncate(view.ticket, MAX_TICKET_SHOWN) : '—'],
+    ['Requested', slackDate(view.createdAt)],
+  ];
+  return { type: 'section', fields: fields.map(([label, value]) => mrkdwn(`*${label}*\n${value}`)) };
+}
+
+/** Every item's flags, each line naming the item it is about. */
+function bundleRiskFlags(items: readonly RequestView[]): types.ContextBlock | null {
+  const lines = items.flatMap((item) =>
+    (item.riskFlags ?? []).map((flag) => `⚠️ \`${escapeAndTruncate(item.resourceId, 60)}:${escapeAndTruncate(item.role, 60)}\` *${escapeAndTruncate(flag.signal, MAX_NAME_SHOWN)}*: ${escapeAndTruncate(flag.explanation, MAX_NAME_SHOWN)}`),
+  );
+  if (lines.length === 0) return null;
+  return { type: 'context', elements: [mrkdwn(fitLines([`*Risk flags (${lines.length})*`, ...lines], MAX_CONTEXT_TEXT))] };
+}
+
+/** "*1. Production DB* (`prod-db`) · `read`", the account, then its decisions and where it stands. */
+function bundleItemText(item: RequestView, index: number, card: RequestView): string {
+  // An approver may have shortened one item: its own duration is shown where it differs.
+  const duration = item.durationSeconds !== card.durationSeconds ? ` for ${formatDuration(item.durationSeconds)}` : '';
+  const title = `*${index + 1}. ${escapeAndTruncate(item.resourceName, 100)}* (\`${escapeAndTruncate(item.resourceId, 100)}\`) · \`${escapeAndTruncate(item.role, 100)}\`${duration}${item.principal ? ` as \`${escapeAndTruncate(item.principal, 100)}\`` : ''}`;
+  const changed = changeLine(item).trim();
+  const status = item.state === 'pending' ? pendingLines(item).filter((line) => !line.startsWith('Expires')) : [statusLine(item) ?? ''];
+  const lines = [...(changed ? [changed] : []), ...distinctDecisions(item.decisions).map(decisionLine), ...status].filter((line) => line !== '');
+  // Whole lines only, so no mention or date is cut in half: what does not fit is counted.
+  return fitLines([title, ...lines], MAX_ITEM_TEXT);
+}
+
+/** Approves every item the clicker may approve, each on the revision shown here. */
+function approveAllButton(cardId: string, items: readonly RequestView[]): types.ActionsBlock {
+  return {
+    type: 'actions',
+    block_id: bundleActionsBlockId(items.map((item) => item.revision)),
+    elements: [
+      {
+        type: 'button',
+        action_id: APPROVE_ALL,
+        style: 'primary',
+        text: { type: 'plain_text', text: 'Approve all' },
+        value: cardId,
+        confirm: {
+          title: { type: 'plain_text', text: 'Approve every item?' },
+          text: { type: 'plain_text', text: 'Your approval is recorded on each waiting item you may approve. Items you may not approve are left for others.' },
+          confirm: { type: 'plain_text', text: 'Approve all' },
+          deny: { type: 'plain_text', text: 'Not yet' },
+        },
+      },
     ],
   };
 }

@@ -39,6 +39,23 @@ export function revisionOfApprovalBlock(blockId: string | undefined): number | u
   const match = /^latch_approval_actions:r(\d{1,9})(?::[0-9a-f-]{36})?$/.exec(blockId ?? '');
   return match ? Number(match[1]) : undefined;
 }
+/**
+ * "Approve all" on the card of a request for several resources: its value is the card's request
+ * id (the bundle's id); its block_id names the revision of every item shown, in the order asked,
+ * so the approval applies to exactly what the approver saw.
+ */
+export const APPROVE_ALL = 'latch_approve_all';
+export const BUNDLE_ACTIONS_BLOCK = 'latch_bundle_actions';
+
+export function bundleActionsBlockId(revisions: readonly number[]): string {
+  return `${BUNDLE_ACTIONS_BLOCK}:r${revisions.join('.')}`;
+}
+
+/** The revisions an "Approve all" click was made on, in the order asked; undefined for a block_id Latch did not write. */
+export function revisionsOfBundleBlock(blockId: string | undefined): number[] | undefined {
+  const match = /^latch_bundle_actions:r(\d{1,9}(?:\.\d{1,9}){0,49})$/.exec(blockId ?? '');
+  return match ? match[1]!.split('.').map(Number) : undefined;
+}
 export const REQUESTER_ACTIONS_BLOCK = 'latch_requester_actions';
 export const ACTIVE_ACCESS_ACTIONS_BLOCK = 'latch_active_access_actions';
 
@@ -59,6 +76,9 @@ export const REQUEST_REASON_BLOCK = 'latch_request_reason';
 export const REQUEST_REASON_ACTION = 'latch_request_reason_input';
 export const REQUEST_TICKET_BLOCK = 'latch_request_ticket';
 export const REQUEST_TICKET_ACTION = 'latch_request_ticket_input';
+/** More resource and role pairs asked for with the one picked above (a request for several resources). */
+export const REQUEST_ALSO_BLOCK = 'latch_request_also';
+export const REQUEST_ALSO_ACTION = 'latch_request_also_select';
 export const REQUEST_START_BLOCK = 'latch_request_start';
 export const REQUEST_START_ACTION = 'latch_request_start_input';
 

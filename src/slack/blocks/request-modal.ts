@@ -2,7 +2,10 @@ import type { types } from '@slack/bolt';
 import { MAX_REASON_LENGTH, MAX_TICKET_LENGTH, type FieldErrors } from '../../domain/access-request-rules.ts';
 import { formatDuration } from '../../domain/duration.ts';
 import { truncate } from '../mrkdwn.ts';
+import { MAX_BUNDLE_ITEMS, parseItemList, type BundleItem } from '../../domain/request-bundle.ts';
 import {
+  REQUEST_ALSO_ACTION,
+  REQUEST_ALSO_BLOCK,
   REQUEST_DURATION_ACTION,
   REQUEST_DURATION_BLOCK,
   REQUEST_MODAL,
@@ -47,6 +50,8 @@ export interface RequestModalValues {
   reason?: string;
   ticket?: string;
   startsAt?: Date | null;
+  /** The "also request" pairs picked, as `resource:role`. */
+  also?: string[];
 }
 
 export interface RequestModalInput {
@@ -64,12 +69,17 @@ export interface RequestModalSubmission {
   ticket: string | null;
   /** A later start picked in the modal; absent means as soon as approved. */
   startsAt: Date | null;
+  /** More resource and role pairs to ask for with the one above, in the order picked; empty for one. */
+  also: BundleItem[];
 }
 
 /** `view.state.values` as Slack sends it: block_id → action_id → the element's state. */
 export type ModalStateValues = Record<
   string,
-  Record<string, { type: string; value?: string | null; selected_option?: { value: string } | null; selected_date_time?: number | null }>
+  Record<
+    string,
+    { type: string; value?: string | null; selected_option?: { value: string } | null; selected_options?: Array<{ value: string }> | null; selected_date_time?: number | null }
+  >
 >;
 
 // Slack's limits on select menus.
@@ -90,6 +100,7 @@ export function requestModal(input: RequestModalInput): types.ModalView {
     blocks: [
       resourceInput(input.resources, selected),
       ...roleBlocks(selected, values.role),
+      ...alsoInput(input.resources, values.also),
       durationInput(selected, values.duration),
       reasonInput(values.reason),
       ticketInput(values.ticket),
@@ -113,6 +124,9 @@ export function readRequestModal(stateValues: ModalStateValues): RequestModalSub
   const resourceId = stateValues[REQUEST_RESOURCE_BLOCK]?.[REQUEST_RESOURCE_ACTION]?.selected_option?.value;
   const role = roleBlockId ? stateValues[roleBlockId]?.[REQUEST_ROLE_ACTION]?.selected_option?.value : undefined;
   const ticket = textValue(stateValues, REQUEST_TICKET_BLOCK, REQUEST_TICKET_ACTION);
+  const also = (stateValues[REQUEST_ALSO_BLOCK]?.[REQUEST_ALSO_ACTION]?.selected_options ?? []).map((option) => option.value);
+  // Only what this modal offered can come back; anything else is not a pair and is dropped.
+  const parsedAlso = also.length > 0 ? parseItemList(also.join(',')) : null;
   return {
     ...(resourceId ? { resourceId } : {}),
     ...(role ? { role } : {}),
@@ -120,7 +134,13 @@ export function readRequestModal(stateValues: ModalStateValues): RequestModalSub
     reason: textValue(stateValues, REQUEST_REASON_BLOCK, REQUEST_REASON_ACTION),
     ticket: ticket === '' ? null : ticket,
     startsAt: startOf(stateValues),
+    also: parsedAlso?.ok ? parsedAlso.items : [],
   };
+}
+
+/** The picked "also request" pairs as `resource:role`, to carry over when the view is rebuilt. */
+export function alsoValues(submission: Pick<RequestModalSubmission, 'also'>): string[] {
+  return submission.also.map((item) => `${item.resourceId}:${item.role}`);
 }
 
 /** Slack's datetimepicker gives Unix seconds. */
@@ -133,7 +153,7 @@ function startOf(stateValues: ModalStateValues): Date | null {
  * The use case's field errors keyed by block_id, as `ack({ response_action: 'errors', errors })`
  * wants them. Without a role block (no resource selected) a role error is shown on the resource.
  */
-export function requestModalErrors(errors: FieldErrors, selectedResourceId?: string): Record<string, string> {
+export function requestModalErrors(errors: FieldErrors & { also?: string }, selectedResourceId?: string): Record<string, string> {
   const roleBlock = selectedResourceId ? requestRoleBlockId(selectedResourceId) : REQUEST_RESOURCE_BLOCK;
   const blockOf = {
     resource: REQUEST_RESOURCE_BLOCK,
@@ -142,6 +162,7 @@ export function requestModalErrors(errors: FieldErrors, selectedResourceId?: str
     reason: REQUEST_REASON_BLOCK,
     ticket: REQUEST_TICKET_BLOCK,
     startsAt: REQUEST_START_BLOCK,
+    also: REQUEST_ALSO_BLOCK,
   } as const;
   const byBlock: Record<string, string> = {};
   for (const [field, message] of Object.entries(errors) as [keyof typeof blockOf, string | undefined][]) {
@@ -189,6 +210,39 @@ function roleBlocks(selected: RequestModalResource | undefined, role?: string): 
       },
     },
   ];
+}
+
+/**
+ * "Also request": more resource and role pairs, asked for with the one above as one request (each
+ * still decided, granted and revoked on its own). Offered while every pair fits one static menu
+ * (Slack's 100 options, 75 characters a value); a longer policy uses the command's list form.
+ */
+function alsoInput(resources: readonly RequestModalResource[], picked: readonly string[] = []): types.InputBlock[] {
+  const pairs = resources.flatMap((resource) => resource.roles.map((role) => ({ value: `${resource.id}:${role.id}`, option: pairOption(resource, role) })));
+  if (pairs.length < 2 || pairs.length > MAX_STATIC_OPTIONS || pairs.some((pair) => pair.value.length > MAX_OPTION_TEXT)) return [];
+  const options = pairs.map((pair) => pair.option);
+  const initial = pairs.filter((pair) => picked.includes(pair.value)).map((pair) => pair.option);
+  return [
+    {
+      type: 'input',
+      block_id: REQUEST_ALSO_BLOCK,
+      optional: true,
+      label: plainText('Also request'),
+      hint: plainText(`More resources for the same time and reason, up to ${MAX_BUNDLE_ITEMS} in all. Each is approved and granted on its own.`),
+      element: {
+        type: 'multi_static_select',
+        action_id: REQUEST_ALSO_ACTION,
+        placeholder: plainText('Add resource · role pairs'),
+        max_selected_items: MAX_BUNDLE_ITEMS - 1,
+        options,
+        ...(initial.length > 0 ? { initial_options: initial } : {}),
+      },
+    },
+  ];
+}
+
+function pairOption(resource: RequestModalResource, role: RequestModalRole): types.PlainTextOption {
+  return { text: plainText(truncate(`${resource.name} · ${role.id}`, MAX_OPTION_TEXT)), value: `${resource.id}:${role.id}` };
 }
 
 function durationInput(selected: RequestModalResource | undefined, duration?: string): types.InputBlock {

@@ -22,6 +22,7 @@ const MAX_TICKET_SHOWN = 200;
 
 /** The confirmation: what was asked for, for how long, and where it stands. */
 export function requestReceivedNotice(view: RequestView): SlackMessage {
+  if (view.bundle && view.bundle.items.length > 1) return bundleReceivedNotice(view, view.bundle.items);
   const blocks: types.KnownBlock[] = [
     section(`You asked for ${whatWasAsked(view)}.\n${whereItStands(view)}`),
     context(requestDetails(view)),
@@ -34,6 +35,26 @@ export function requestReceivedNotice(view: RequestView): SlackMessage {
   // Carried on by a request for more time, the access's buttons are on that request's confirmation (the latest).
   if (view.state === 'active' && !view.continuedUntil) blocks.push(activeAccessButtons(view.id));
   return { text: `Your request for ${plainWhat(view)}: ${plainState(view)}`, blocks };
+}
+
+/**
+ * The confirmation of a request for several resources: what they share once, then each item
+ * with where it stands and its own buttons (each item is a request of its own). At most 2 + 2 an
+ * item blocks: 22 for ten items.
+ */
+function bundleReceivedNotice(card: RequestView, items: readonly RequestView[]): SlackMessage {
+  const blocks: types.KnownBlock[] = [
+    section(`You asked for ${items.length} resources at once, for *${formatDuration(card.durationSeconds)}* each. Each is decided, granted and revoked on its own.`),
+    context(requestDetails(card)),
+  ];
+  for (const item of items) {
+    blocks.push(section(`• ${whatWasAsked(item)}\n${whereItStands(item)}${changeLine(item)}`));
+    const buttons = item.state === 'pending' ? cancelButton(item.id) : isBookedAhead(item) ? cancelButton(item.id, 'approved') : item.state === 'active' && !item.continuedUntil ? activeAccessButtons(item.id) : null;
+    // Block ids are unique within a message: one buttons block an item.
+    if (buttons) blocks.push({ ...buttons, block_id: `${buttons.block_id}:${item.id}` });
+  }
+  const waiting = items.filter((item) => item.state === 'pending').length;
+  return { text: `Your request for ${items.length} resources: ${waiting > 0 ? `${waiting} waiting for approval` : 'decided'}`, blocks };
 }
 
 /**

@@ -2,7 +2,10 @@ import type { App } from '@slack/bolt';
 import { endAccessEarly } from '../../services/end-access-early.ts';
 import { cancelRequest } from '../../services/cancel-request.ts';
 import { checkDecider, decideRequest } from '../../services/decide-request.ts';
-import { APPROVE, CANCEL, DENY, END_ACCESS, DENY_MODAL, DENY_REASON_BLOCK, revisionOfApprovalBlock } from '../blocks/ids.ts';
+import { approveBundle } from '../../services/approve-bundle.ts';
+import type { Refusal } from '../../services/refusal.ts';
+import { escapeMrkdwn } from '../mrkdwn.ts';
+import { APPROVE, APPROVE_ALL, revisionsOfBundleBlock, CANCEL, DENY, END_ACCESS, DENY_MODAL, DENY_REASON_BLOCK, revisionOfApprovalBlock } from '../blocks/ids.ts';
 import { denyReasonModal, readDenyReason } from '../blocks/deny-reason-modal.ts';
 import type { ModalStateValues } from '../blocks/request-modal.ts';
 import type { ListenerContext } from './listener-context.ts';
@@ -41,6 +44,29 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
     if (!result.ok) await tellRefusal(ctx, client, click, APPROVE, result.refusal);
     await held.release();
     if (click.fromHome) await ctx.home.publish(click.userId);
+  });
+
+  // "Approve all" on a bundle's card: an approval on each waiting item, each checked on its own.
+  app.action(APPROVE_ALL, async ({ ack, body, client, context }) => {
+    await ack();
+    const click = parseClick(body, ctx);
+    if (!click) return;
+    const revisions = revisionsOfBundleBlock(click.blockId);
+    if (revisions === undefined) {
+      await tellOnly(client, click, 'This button is not from a current Latch message; use the request in its approval channel.', ctx);
+      return;
+    }
+    const held = holdEvents(ctx.services);
+    const result = await runForClick(ctx, client, click, { action: APPROVE_ALL, what: 'record your approvals' }, () =>
+      approveBundle(held.services, { bundleId: click.requestId, deciderId: click.userId, revisions, evidence: evidenceOf(context) }),
+    );
+    if (!result) return;
+    if (!result.ok) await tellRefusal(ctx, client, click, APPROVE_ALL, result.refusal);
+    else if (result.left.length > 0) {
+      for (const { refusal, requestId } of result.left) logRefusal(ctx, refusal, { action: APPROVE_ALL, accessRequestId: requestId, user: click.userId });
+      await tellOnly(client, click, approveAllLeftText(result.approved.length, result.left), ctx);
+    }
+    await held.release();
   });
 
   app.action(DENY, async ({ ack, body, client }) => {
@@ -110,4 +136,11 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
     if (!result.ok) await tellRefusal(ctx, client, click, END_ACCESS, result.refusal);
     if (click.fromHome) await ctx.home.publish(click.userId);
   });
+}
+
+/** What "Approve all" left undone, and why, item by item: only the person who clicked sees it. */
+function approveAllLeftText(approved: number, left: ReadonlyArray<{ item: string; refusal: Refusal }>): string {
+  const head = approved > 0 ? `Your approval was recorded on ${approved} of ${approved + left.length} waiting items.` : 'Your approval was not recorded on any item.';
+  const lines = left.map(({ item, refusal }) => `• \`${escapeMrkdwn(item)}\`: ${escapeMrkdwn(refusal.message)}`);
+  return [head, 'Left for others:', ...lines].join('\n');
 }

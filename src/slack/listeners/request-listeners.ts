@@ -1,10 +1,13 @@
 import type { App } from '@slack/bolt';
 import type { ResourcePolicy } from '../../domain/policy.ts';
 import { listRequestableResources } from '../../services/list-requestable-resources.ts';
-import { requestAccess } from '../../services/request-access.ts';
+import { requestAccess, type RequestAccessResult } from '../../services/request-access.ts';
+import { requestAccessBundle, type RequestAccessBundleResult } from '../../services/request-access-bundle.ts';
+import { parseItemList } from '../../domain/request-bundle.ts';
 import type { Refusal } from '../../services/refusal.ts';
 import { REQUEST_MODAL, REQUEST_RESOURCE_ACTION } from '../blocks/ids.ts';
 import {
+  alsoValues,
   readRequestModal,
   requestModal,
   requestModalErrors,
@@ -24,6 +27,7 @@ export const REQUEST_COMMAND = '/request-access';
 // Escaped like any text for Slack: unescaped, `<resource>` would be read as a link and show nothing.
 const USAGE = escapeMrkdwn(
   'Type `/request-access` to pick from a form, or `/request-access <resource> <role> <duration> <reason>`, e.g. `/request-access prod-db read 2h investigating INC-42`. ' +
+  'Several at once: `/request-access prod-db:read,billing-db:admin 2h investigating INC-42` (up to 10 resource:role pairs, each decided on its own). ' +
   'In an emergency, where the policy allows it: `/request-access break-glass <resource> <role> <duration> <reason>` grants at once, tells the security channel, and must be reviewed afterwards. ' +
   'To use Latch from a terminal: run `latch login` there, then `/request-access login <code>` with the code it prints.',
 );
@@ -60,6 +64,11 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
     const words = text.trim().split(/\s+/);
     if (words[0] === LOGIN_WORD) {
       await answerLoginCommand(ctx, userId, words.slice(1).join(' '), respond);
+      return;
+    }
+    // `prod-db:read,billing-db:admin 2h reason`: several resources at once.
+    if (words[0]?.includes(':')) {
+      await requestSeveral(ctx, respond, { userId, teamId: teamId ?? null, list: words[0], duration: words[1] ?? '', reason: words.slice(2).join(' ') });
       return;
     }
     const breakGlass = words[0] === BREAK_GLASS_WORD;
@@ -99,7 +108,7 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
       view: requestModal({
         resources: resources.map(toModalResource),
         ...(submission.resourceId ? { selectedResourceId: submission.resourceId } : {}),
-        values: { duration: submission.duration, reason: submission.reason, ticket: submission.ticket ?? '', startsAt: submission.startsAt },
+        values: { duration: submission.duration, reason: submission.reason, ticket: submission.ticket ?? '', startsAt: submission.startsAt, also: alsoValues(submission) },
       }),
     });
   });
@@ -112,31 +121,79 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
   app.view(REQUEST_MODAL, async ({ ack, body, view }) => {
     const submission = readRequestModal(view.state.values as ModalStateValues);
     const held = holdEvents(ctx.services);
-    const asked = { action: REQUEST_MODAL, user: body.user.id, resourceId: submission.resourceId };
+    const asked = { action: REQUEST_MODAL, user: body.user.id, resourceId: submission.resourceId, also: submission.also.length };
+    const { also, ...one } = submission;
+    const common = {
+      requesterId: body.user.id,
+      teamId: body.team?.id ?? null,
+      // Slack shows an error when this answer takes over 3 s, and the person submits again.
+      submissionKey: `slack-view:${view.id}`,
+    };
+    // With "also request" pairs picked, the pair above is the first of several.
+    const several = also.length > 0 && one.resourceId && one.role ? [{ resourceId: one.resourceId, role: one.role }, ...also] : null;
     const result = await runUseCase(
       ctx,
       { ...asked, what: 'send your request' },
-      () =>
-        requestAccess(held.services, {
-          requesterId: body.user.id,
-          teamId: body.team?.id ?? null,
-          ...submission,
-          // Slack shows an error when this answer takes over 3 s, and the person submits again.
-          submissionKey: `slack-view:${view.id}`,
-        }),
+      (): Promise<RequestAccessResult | RequestAccessBundleResult> =>
+        several ? requestAccessBundle(held.services, { ...common, ...one, items: several }) : requestAccess(held.services, { ...common, ...one }),
       (text) => ack({ response_action: 'errors', errors: requestModalErrors({ resource: text }) }),
     );
     if (!result) return;
     if (!result.ok) {
       logRefusal(ctx, result.refusal, asked);
       // A refusal about no one field (the pending limit, the identity) is shown on the resource.
-      await ack({ response_action: 'errors', errors: requestModalErrors(result.refusal.fields ?? { resource: result.refusal.message }, submission.resourceId) });
+      const fields = result.refusal.fields ?? { resource: result.refusal.message };
+      // A refusal of an "also request" pair is shown there; the message names the pair.
+      const item = result.refusal.detail?.item;
+      const aboutAlso = several !== null && typeof item === 'string' && item !== `${one.resourceId}:${one.role}`;
+      const shown = aboutAlso ? { ...fields, resource: undefined, role: undefined, also: fields.resource ?? fields.role ?? result.refusal.message } : fields;
+      await ack({ response_action: 'errors', errors: requestModalErrors(shown, submission.resourceId) });
       return;
     }
     await ack();
     // A resubmission publishes nothing: its request is announced by the first submission (or the
     // re-announce sweep), and announcing it twice at the same moment would post it twice.
     await held.release();
+  });
+}
+
+/**
+ * The inline command's list form: every item checked, then all requested in one go or none, each
+ * refusal naming its item. One item is an ordinary request.
+ */
+async function requestSeveral(
+  ctx: ListenerContext,
+  respond: (message: { response_type: 'ephemeral'; text: string }) => Promise<unknown>,
+  asked: { userId: string; teamId: string | null; list: string; duration: string; reason: string },
+): Promise<void> {
+  const parsed = parseItemList(asked.list);
+  if (!parsed.ok) {
+    await respond({ response_type: 'ephemeral', text: `Your request was not sent:\n• ${escapeMrkdwn(parsed.message)}\n${USAGE}` });
+    return;
+  }
+  const logged = { action: REQUEST_COMMAND, user: asked.userId, items: parsed.items.length };
+  const common = { requesterId: asked.userId, teamId: asked.teamId, duration: asked.duration, reason: asked.reason, ticket: null };
+  const [only] = parsed.items;
+  const result = await runUseCase(
+    ctx,
+    { ...logged, what: 'send your request' },
+    (): Promise<RequestAccessResult | RequestAccessBundleResult> => (parsed.items.length === 1 && only ? requestAccess(ctx.services, { ...common, resourceId: only.resourceId, role: only.role }) : requestAccessBundle(ctx.services, { ...common, items: parsed.items })),
+    async (text) => void (await respond({ response_type: 'ephemeral', text })),
+  );
+  if (!result) return;
+  if (!result.ok) {
+    logRefusal(ctx, result.refusal, logged);
+    await respond({ response_type: 'ephemeral', text: `Your request was not sent:\n${describeRefusal(result.refusal)}\n${USAGE}` });
+    return;
+  }
+  const autoApproved = 'items' in result ? result.items.filter((item) => item.autoApprovedBy).length : result.autoApprovedBy ? 1 : 0;
+  const count = 'items' in result ? result.items.length : 1;
+  await respond({
+    response_type: 'ephemeral',
+    text:
+      count === 1
+        ? autoApproved ? 'Approved by policy: your access is being granted, and you will get a message when it is.' : 'Request sent: you will get a message when it is decided.'
+        : `Request for ${count} resources sent${autoApproved > 0 ? ` (${autoApproved} approved by policy)` : ''}: each is decided on its own, and you will get a message as each is.`,
   });
 }
 

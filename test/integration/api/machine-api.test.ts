@@ -38,6 +38,14 @@ resources:
     requesters: { machines: [deploy-pipeline, other-bot, chatty-bot] }
     approvers: { users: [${APPROVER}] }
     approvalChannel: C0APPROVALS
+  - id: logs-db
+    name: Logs database
+    provider: { type: webhook, settings: { url: '${hookUrl}', secretEnv: HOOK_SECRET } }
+    roles: [read]
+    maxDuration: 4h
+    requesters: { machines: [other-bot] }
+    approvers: { users: [${APPROVER}] }
+    approvalChannel: C0APPROVALS
   - id: billing-db
     name: Billing database
     provider: { type: webhook, settings: { url: '${hookUrl}', secretEnv: HOOK_SECRET } }
@@ -200,8 +208,51 @@ describe('the machines API', { timeout: 90_000 }, () => {
     expect(tooLong.errors).toEqual({ duration: 'At most 4h for read on Production database.' });
     const notListed = await expectProblem(await ask(token, { ...READ_PROD, resource: 'billing-db' }), 422, 'invalid_input');
     expect(notListed.errors).toEqual({ resource: 'You may not request access to Billing database: the policy does not list you as a requester.' });
+    // Several at once: one item beyond the policy refuses them all, naming it, and none is made.
+    const before = await sql.query("SELECT count(*)::int AS n FROM access_requests WHERE requester_slack_id = 'machine:other-bot'");
+    const bundle = { items: [{ resource: 'prod-db', role: 'read' }, { resource: 'billing-db', role: 'read' }], duration: '15m', reason: 'deploy 4f2a' };
+    const oneRefused = await expectProblem(await ask(token, bundle), 422, 'invalid_input');
+    expect(oneRefused.errors?.resource).toContain('billing-db:read (item 2 of 2): You may not request access to Billing database');
+    expect((await sql.query("SELECT count(*)::int AS n FROM access_requests WHERE requester_slack_id = 'machine:other-bot'")).rows).toEqual(before.rows);
+    const both = await expectProblem(await ask(token, { ...bundle, resource: 'prod-db', role: 'read' }), 422, 'invalid_body');
+    expect(both.errors).toHaveProperty('items');
+    await expectProblem(await ask(token, { duration: '15m', reason: 'deploy 4f2a' }), 422, 'invalid_body');
     await expectProblem(await api('/nothing-here', { token }), 404, 'not_found');
     await expectProblem(await api('/access', { token, method: 'DELETE' }), 405, 'method_not_allowed');
+  });
+
+  it('takes several resources at once: one request an item, one card, Approve all grants each; a retry replays them', async () => {
+    const token = tokens['other-bot'];
+    const body = { items: [{ resource: 'prod-db', role: 'read' }, { resource: 'logs-db', role: 'read' }], duration: '15m', reason: 'nightly export with logs' };
+    const headers = { 'idempotency-key': 'bundle-export-1' };
+    const made = await api('/requests', { token, method: 'POST', body: JSON.stringify(body), headers });
+    expect(made.status).toBe(201);
+    const answer = (await made.json()) as { bundle: string; requests: Array<{ id: string; state: string; resource: string; account: string }> };
+    expect(answer.requests.map((request) => [request.resource, request.state, request.account])).toEqual([
+      ['prod-db', 'pending_approval', 'other_bot'],
+      ['logs-db', 'pending_approval', 'other_bot'],
+    ]);
+    expect(answer.bundle).toBe(answer.requests[0]!.id);
+
+    // The same key and body: the same requests; the same key for other items: refused.
+    const replay = await api('/requests', { token, method: 'POST', body: JSON.stringify(body), headers });
+    expect(replay.status).toBe(200);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect(((await replay.json()) as { requests: Array<{ id: string }> }).requests.map((request) => request.id)).toEqual(answer.requests.map((request) => request.id));
+    await expectProblem(await api('/requests', { token, method: 'POST', body: JSON.stringify({ ...body, items: body.items.slice(0, 1) }), headers }), 422, 'idempotency_key_reused');
+    // Nor does a single request with the key of several find one of them.
+    await expectProblem(await api('/requests', { token, method: 'POST', body: JSON.stringify({ resource: 'prod-db', role: 'read', duration: '15m', reason: body.reason }), headers }), 422, 'invalid_input');
+
+    const card = await slack.waitForCall('chat.postMessage', (call) => call.args.channel === 'C0APPROVALS' && JSON.stringify(call.args).includes(answer.bundle) && JSON.stringify(call.args).includes('Logs database'));
+    const approveAll = (card.args.blocks as Array<{ type: string; block_id?: string; elements?: Array<{ action_id?: string }> }>).find((block) => block.elements?.some((element) => element.action_id === 'latch_approve_all'));
+    expect((await stack.sender.click(APPROVER, 'latch_approve_all', answer.bundle, 'C0APPROVALS', approveAll?.block_id)).status).toBe(200);
+    for (const request of answer.requests) {
+      await expect.poll(async () => ((await (await api(`/requests/${request.id}`, { token })).json()) as { state: string }).state, { timeout: 30_000 }).toBe('active');
+    }
+    expect(receiver.hasAccess('other_bot', 'read', 'prod-db')).toBe(true);
+    expect(receiver.hasAccess('other_bot', 'read', 'logs-db')).toBe(true);
+    for (const request of answer.requests) expect((await api(`/requests/${request.id}/release`, { token, method: 'POST' })).status).toBe(200);
+    await expect.poll(() => receiver.hasAccess('other_bot', 'read', 'logs-db'), { timeout: 30_000 }).toBe(false);
   });
 
   it('limits how fast one machine may call, without slowing the others', async () => {
@@ -233,7 +284,9 @@ describe('the machines API', { timeout: 90_000 }, () => {
     const document = (await response.json()) as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, { required?: string[]; additionalProperties?: boolean }> } };
     expect(document.openapi).toBe('3.1.0');
     expect(Object.keys(document.paths)).toEqual(['/requests', '/requests/{id}', '/requests/{id}/release', '/requests/{id}/credentials', '/access', '/logins', '/logins/token', '/logout', '/oidc/token']);
-    expect(document.components.schemas.CreateRequest).toMatchObject({ required: ['resource', 'role', 'duration', 'reason'], additionalProperties: false });
+    // resource and role, or items (several at once): the handler refuses a body with neither or both.
+    expect(document.components.schemas.CreateRequest).toMatchObject({ required: ['duration', 'reason'], additionalProperties: false });
+    expect(document.components.schemas).toHaveProperty('RequestBundle');
     expect(document.components.schemas).toHaveProperty('Problem');
     const request = document.components.schemas.Request as { properties: { grant: { anyOf?: Array<{ properties?: Record<string, unknown>; required?: string[] }> } } };
     const grant = request.properties.grant.anyOf?.find((option) => option.properties);

@@ -37,6 +37,8 @@ function request(index: number, overrides: Partial<AccessRequest> = {}): AccessR
     reviewDueAt: null,
     riskFlags: [],
     onCallNote: null,
+    bundleId: null,
+    bundlePosition: null,
     reviewedBySlackId: null,
     reviewedAt: null,
     securityMessageTs: null,

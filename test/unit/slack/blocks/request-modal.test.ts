@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  REQUEST_ALSO_ACTION,
+  REQUEST_ALSO_BLOCK,
   REQUEST_DURATION_BLOCK,
   REQUEST_MODAL,
   REQUEST_REASON_BLOCK,
@@ -50,6 +52,29 @@ const blockById = (blocks: readonly AnyBlock[], blockId: string) => blocks.find(
 const roleBlock = (blocks: readonly AnyBlock[]) => blocks.find((block) => String(block.block_id).startsWith('latch_request_role:'));
 
 describe('requestModal', () => {
+  it('offers every resource and role pair to ask for with the one picked, keeping what was picked when rebuilt', () => {
+    const view = requestModal({ resources: [prodDb, deployBot], values: { also: [`${deployBot.id}:${deployBot.roles[0]!.id}`] } });
+    const also = blockById(view.blocks, REQUEST_ALSO_BLOCK) as { optional?: boolean; element?: { type: string; options: Array<{ value: string }>; initial_options?: Array<{ value: string }>; max_selected_items?: number } } | undefined;
+    expect(also?.optional).toBe(true);
+    expect(also?.element?.type).toBe('multi_static_select');
+    expect(also?.element?.options.map((option) => option.value)).toEqual([...prodDb.roles, ...deployBot.roles].map((role, index) => `${index < prodDb.roles.length ? prodDb.id : deployBot.id}:${role.id}`));
+    expect(also?.element?.initial_options?.map((option) => option.value)).toEqual([`${deployBot.id}:${deployBot.roles[0]!.id}`]);
+    expect(also?.element?.max_selected_items).toBe(9);
+  });
+
+  it('offers no "Also request" menu when there is nothing else to ask for, or more pairs than one menu holds', () => {
+    const single = { ...prodDb, roles: prodDb.roles.slice(0, 1) };
+    expect(blockById(requestModal({ resources: [single] }).blocks, REQUEST_ALSO_BLOCK)).toBeUndefined();
+    const many = Array.from({ length: 101 }, (_, index) => ({ ...single, id: `db-${index}` }));
+    expect(blockById(requestModal({ resources: many }).blocks, REQUEST_ALSO_BLOCK)).toBeUndefined();
+  });
+
+  it('reads the picked pairs, and drops a value that is not a resource:role pair', () => {
+    const pairs = (values: string[]): ModalStateValues => ({ [REQUEST_ALSO_BLOCK]: { [REQUEST_ALSO_ACTION]: { type: 'multi_static_select', selected_options: values.map((value) => ({ value })) } } });
+    expect(readRequestModal(pairs(['billing-db:admin', 'hr-db:read'])).also).toEqual([{ resourceId: 'billing-db', role: 'admin' }, { resourceId: 'hr-db', role: 'read' }]);
+    expect(readRequestModal(pairs(['billing-db'])).also).toEqual([]);
+  });
+
   it('is a modal that submits to REQUEST_MODAL', () => {
     const view = requestModal({ resources: [prodDb] });
     expect(view).toMatchObject({
@@ -219,6 +244,7 @@ describe('readRequestModal', () => {
       reason: 'Investigate INC-7',
       ticket: 'INC-7',
       startsAt: null,
+      also: [],
     });
   });
 
@@ -262,7 +288,7 @@ describe('readRequestModal', () => {
       latch_request_duration: { latch_request_duration_input: { type: 'plain_text_input', value: null } },
       latch_request_reason: { latch_request_reason_input: { type: 'plain_text_input', value: 'x' } },
     };
-    expect(readRequestModal(state)).toEqual({ duration: '', reason: 'x', ticket: null, startsAt: null });
+    expect(readRequestModal(state)).toEqual({ duration: '', reason: 'x', ticket: null, startsAt: null, also: [] });
   });
 });
 
