@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Locator, Page } from 'playwright-core';
 import { DEMO_PEOPLE, FIRST_APPROVER, REQUESTER, SECOND_APPROVER, SECURITY_LEAD, type DemoPerson } from '../../tools/demo/demo-cast.ts';
-import { ANALYTICS_RESOURCE } from '../../tools/demo/demo-policy.ts';
+import { ANALYTICS_RESOURCE, DASHBOARD_RESOURCE } from '../../tools/demo/demo-policy.ts';
 import { sendDemoDigest } from '../../tools/demo/demo-stack.ts';
 import { launchChromium, StoryCamera, type TestBrowser } from './chromium.ts';
 import { startDemoUnderTest, type DemoUnderTest } from '../helpers/demo-under-test.ts';
@@ -157,6 +157,27 @@ describe('the demo in a browser', () => {
     expect(await sendDemoDigest(demo.stack.latchEnv)).toMatch(/^digest security .* posted to /);
     await expect.poll(() => digests.count(), SHOWS_UP).toBe(before + 1);
     await camera.shoot(page, 'digest in the security channel');
+
+    // Two resources in one request: one card, each item decided on its own rule.
+    await actAs(page, REQUESTER);
+    await openChannel(page, 'access-requests');
+    await say(page, `/request-access ${ANALYTICS_RESOURCE}:read,${DASHBOARD_RESOURCE}:edit ${GRANT} Board deck: the revenue figures and the dashboard that shows them`);
+    const bundle = latchMessages(page, 'Access request — 2 resources');
+    await bundle.waitFor(SHOWS_UP);
+    await expect(bundle.textContent()).resolves.toContain('Revenue dashboard');
+    await camera.shoot(page, 'one request for two resources');
+    await actAs(page, FIRST_APPROVER);
+    await openChannel(page, 'access-requests');
+    await bundle.getByRole('button', { name: 'Approve all' }).click();
+    await page.getByRole('dialog', { name: 'Approve every item?' }).getByRole('button', { name: 'Approve all' }).click();
+    // The dashboard needs one approval and is granted; the database needs a second.
+    await expect.poll(() => bundle.textContent(), SHOWS_UP).toContain('1 more approval needed');
+    await actAs(page, SECOND_APPROVER);
+    await openChannel(page, 'access-requests');
+    await bundle.getByRole('button', { name: 'Approve', exact: true }).click();
+    await expect.poll(() => bundle.textContent(), SHOWS_UP).toContain('2 resources — decided');
+    await expect.poll(() => pgHasRole(page, requesterLogin), SHOWS_UP).toBe('true');
+    await camera.shoot(page, 'both items approved and granted');
     await page.close();
   }, 480_000);
 });

@@ -64,7 +64,9 @@ export const DEMO_CHANNELS = [APPROVALS_CHANNEL, SECURITY_CHANNEL] as const;
 
 /** The approvers as a user group too, so the sandbox can show a group mention. */
 export const DATA_OWNERS_GROUP = { id: 'S0DEMODATAOWNERS', handle: 'data-owners', users: [FIRST_APPROVER.id, SECOND_APPROVER.id] };
-export const DEMO_USERGROUPS = [DATA_OWNERS_GROUP] as const;
+/** Who may edit the revenue dashboard: a group Latch adds people to for a while (the demo's second resource). */
+export const DASHBOARD_EDITORS_GROUP = { id: 'S0DEMODASHEDIT', handle: 'dashboard-editors', users: [] as string[] };
+export const DEMO_USERGROUPS = [DATA_OWNERS_GROUP, DASHBOARD_EDITORS_GROUP] as const;
 
 /** The database login a person's email gives under the template `{localpart}<suffix>`. */
 export function databaseLoginOf(person: DemoPerson, suffix = ''): string {

@@ -1,11 +1,13 @@
 import { stringify } from 'yaml';
-import { APPROVALS_CHANNEL, DEMO_EMAIL_DOMAIN, FIRST_APPROVER, REQUESTER, SECOND_APPROVER, SECURITY_CHANNEL, SECURITY_LEAD } from './demo-cast.ts';
+import { APPROVALS_CHANNEL, DASHBOARD_EDITORS_GROUP, DEMO_EMAIL_DOMAIN, FIRST_APPROVER, REQUESTER, SECOND_APPROVER, SECURITY_CHANNEL, SECURITY_LEAD } from './demo-cast.ts';
 import type { DemoNames } from './demo-names.ts';
 
 /** The environment variable the policy names for the grantor's connection string. */
 export const ANALYTICS_DB_URL_ENV = 'DEMO_ANALYTICS_DB_URL';
 /** The resource people ask for in the demo. */
 export const ANALYTICS_RESOURCE = 'analytics-db';
+/** The second resource: asked for with the first in one request, to show a card for several. */
+export const DASHBOARD_RESOURCE = 'revenue-dashboard';
 export const DIGEST_NAME = 'security';
 
 export interface DemoPolicyOptions {
@@ -51,6 +53,19 @@ export function demoPolicyYaml({ names, digestSchedule = '*/5 * * * *' }: DemoPo
           reviewWithin: '1h',
           remindEvery: '15m',
         },
+      },
+      {
+        id: DASHBOARD_RESOURCE,
+        name: 'Revenue dashboard',
+        description: `Edit the revenue dashboard (Slack user group @${DASHBOARD_EDITORS_GROUP.handle})`,
+        provider: { type: 'slack-usergroup', settings: { usergroup: DASHBOARD_EDITORS_GROUP.id } },
+        roles: [{ id: 'edit', description: 'Change the dashboard and its queries' }],
+        maxDuration: '1h',
+        defaultDuration: '2m',
+        pendingTimeout: '1h',
+        minReasonLength: 10,
+        approvers: { users: [FIRST_APPROVER.id, SECOND_APPROVER.id], required: 1 },
+        approvalChannel: APPROVALS_CHANNEL.id,
       },
     ],
   };
