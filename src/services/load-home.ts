@@ -1,5 +1,6 @@
 import { approverRefusal } from '../domain/access-request-rules.ts';
-import { findResource } from '../domain/policy.ts';
+import { findResource, type ResourcePolicy } from '../domain/policy.ts';
+import { onCallApproverStatus } from './on-call-approver.ts';
 import type { AccessRequest, Grant } from '../store/generated/client.ts';
 import type { ServiceContext } from './service-context.ts';
 
@@ -35,13 +36,22 @@ export async function loadHome(ctx: ServiceContext, userId: string): Promise<Hom
   const policy = ctx.policy();
   const groups = [...new Set(policy.resources.flatMap((resource) => [...resource.approvers.groups, ...(resource.reminders?.escalateTo ?? [])]))];
   const memberOf = groups.length > 0 ? await ctx.groups.memberGroups(userId, groups) : new Set<string>();
-  const awaiting = candidates
-    .filter((request) => {
+  // Whether the person approves by being on call (approvers.onCall), asked once per resource and
+  // only for resources that say so; a provider that cannot answer shows nothing (fail closed).
+  const onCallByResource = new Map<string, Promise<boolean | { unavailable: string }>>();
+  const onCallFor = (resource: ResourcePolicy, escalatedTo: readonly string[]) => {
+    if (!onCallByResource.has(resource.id)) onCallByResource.set(resource.id, onCallApproverStatus(ctx, resource, userId, memberOf, escalatedTo));
+    return onCallByResource.get(resource.id)!;
+  };
+  const decidable = await Promise.all(
+    candidates.map(async (request) => {
       const resource = findResource(policy, request.resourceId);
       if (!resource) return false;
       const escalatedTo = request.escalatedAt ? (resource.reminders?.escalateTo ?? []) : [];
-      return approverRefusal(resource, request.requesterSlackId, userId, memberOf, escalatedTo) === null;
-    })
-    .slice(0, AWAITING);
+      if (approverRefusal(resource, request.requesterSlackId, userId, memberOf, escalatedTo) === null) return true;
+      return resource.approvers.onCall !== undefined && approverRefusal(resource, request.requesterSlackId, userId, memberOf, escalatedTo, await onCallFor(resource, escalatedTo)) === null;
+    }),
+  );
+  const awaiting = candidates.filter((_, index) => decidable[index]).slice(0, AWAITING);
   return { userId, active, pending, awaiting, recent };
 }

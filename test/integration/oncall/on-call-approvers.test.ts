@@ -60,6 +60,21 @@ describe('approvers.onCall', () => {
     expect(pagerDuty!.violations).toEqual([]);
   });
 
+  it("shows the request in the on-call person's App Home, not in someone else's off call", async () => {
+    h = await start();
+    const { id } = await ask(h);
+    const homeOf = async (userId: string) => {
+      await h!.event({ type: 'app_home_opened', user: userId, channel: `D0${userId}`, tab: 'home' });
+      return JSON.stringify((await h!.slack.waitForCall('views.publish', (call) => call.args.user_id === userId)).args.view);
+    };
+    expect(await homeOf(ON_CALL)).toContain(`latch_approval_actions:r1:${id}`);
+    expect(await homeOf(OFF_CALL)).not.toContain(id);
+    // PagerDuty failing: nothing is offered (fail closed), and the Home still opens.
+    pagerDuty!.failures.push({ status: 500 }, { status: 500 }, { status: 500 });
+    h.slack.reset();
+    expect(await homeOf(ON_CALL)).not.toContain(id);
+  });
+
   it('refuses the on-call person while PagerDuty rate-limits, telling them why; a named approver still decides', async () => {
     h = await start();
     const { id } = await ask(h);
