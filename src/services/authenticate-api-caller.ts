@@ -3,7 +3,7 @@ import { cliLoginState } from '../domain/cli-login.ts';
 import { accountRefusal } from '../domain/identity.ts';
 import type { MachinePolicy } from '../domain/machine.ts';
 import { authenticateMachineToken, bearerTokenParts } from './authenticate-machine.ts';
-import { readCliLogin } from './cli-logins.ts';
+import { findCliLogin } from '../store/cli-logins.ts';
 import type { ServiceContext } from './service-context.ts';
 
 /** Who an /api/v1 call speaks for: a machine of the policy, or a person through their `latch login`. */
@@ -35,7 +35,7 @@ export async function authenticateApiCaller(ctx: Pick<ServiceContext, 'db' | 'po
   if (!parts.ok) return { ...parts, status: 401 };
   const machine = await authenticateMachineToken(ctx, parts.token);
   if (machine) return machine.ok ? { ok: true, kind: 'machine', machine: machine.machine, requesterId: machine.requesterId, tokenId: machine.tokenId } : { ...machine, status: 401 };
-  const login = await readCliLogin(ctx, parts.token.id);
+  const login = await findCliLogin(ctx.db, parts.token.id);
   const rejected = (rejection: keyof typeof PERSON_MESSAGES, message: string = PERSON_MESSAGES[rejection]): ApiAuthentication => ({
     ok: false,
     status: rejection === 'profile_unavailable' ? 503 : 401,

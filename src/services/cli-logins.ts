@@ -1,11 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { formatToken, newTokenSecret } from '../domain/api-token.ts';
+import { formatToken, hashTokenSecret, newTokenSecret } from '../domain/api-token.ts';
 import { cliLoginState, formatUserCode, LOGIN_PENDING_SECONDS, LOGIN_POLL_SECONDS, LOGIN_TOKEN_SECONDS, newUserCode, normalizeUserCode } from '../domain/cli-login.ts';
 import { accountRefusal } from '../domain/identity.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import {
   confirmCliLogin,
-  findCliLogin,
   findCliLoginByDeviceSecret,
   findWaitingCliLogins,
   insertCliLogin,
@@ -49,12 +47,12 @@ export interface StartedCliLogin {
 /** Starts a login for a terminal at `clientAddress` that calls itself `clientName`. */
 export async function startCliLogin(ctx: Pick<ServiceContext, 'db' | 'clock'>, input: { clientAddress: string; clientName: string }): Promise<StartedCliLogin> {
   const now = ctx.clock.now();
-  const secret = randomBytes(32).toString('base64url');
+  const { secret, secretHash: deviceSecretHash } = newTokenSecret();
   const id = uuidV7(now.getTime());
   const userCode = newUserCode();
   const expiresAt = new Date(now.getTime() + LOGIN_PENDING_SECONDS * 1000);
   await inTransaction(ctx.db, async (tx) => {
-    await insertCliLogin(tx, { id, deviceSecretHash: hashSecret(secret), userCode, clientAddress: input.clientAddress, clientName: input.clientName, createdAt: now, expiresAt });
+    await insertCliLogin(tx, { id, deviceSecretHash, userCode, clientAddress: input.clientAddress, clientName: input.clientName, createdAt: now, expiresAt });
     await appendAuditEvent(tx, { actor: 'anonymous', action: 'login.started', at: now, data: { loginId: id, clientAddress: input.clientAddress, clientName: input.clientName, expiresAt: expiresAt.toISOString() } });
   });
   return { loginId: id, deviceCode: `${DEVICE_PREFIX}${secret}`, userCode: formatUserCode(userCode), expiresAt, intervalSeconds: LOGIN_POLL_SECONDS };
@@ -135,7 +133,7 @@ export type CollectLoginResult =
 export async function collectCliLoginToken(ctx: Pick<ServiceContext, 'db' | 'clock'>, input: { deviceCode: string }): Promise<CollectLoginResult> {
   const invalid = { ok: false as const, error: 'invalid_grant' as const, message: 'This login is unknown or was already collected: run `latch login` again.' };
   if (!input.deviceCode.startsWith(DEVICE_PREFIX)) return invalid;
-  const found = await findCliLoginByDeviceSecret(ctx.db, hashSecret(input.deviceCode.slice(DEVICE_PREFIX.length)));
+  const found = await findCliLoginByDeviceSecret(ctx.db, hashTokenSecret(input.deviceCode.slice(DEVICE_PREFIX.length)));
   if (!found) return invalid;
   const now = ctx.clock.now();
   return inTransaction(ctx.db, async (tx): Promise<CollectLoginResult> => {
@@ -173,15 +171,6 @@ export async function endCliLogin(ctx: Pick<ServiceContext, 'db' | 'clock'>, inp
   });
 }
 
-/** A login by its token's id (the row id), for authentication. */
-export function readCliLogin(ctx: Pick<ServiceContext, 'db'>, id: string): Promise<CliLoginRow | null> {
-  return findCliLogin(ctx.db, id);
-}
-
 function waitingOf(login: CliLoginRow): WaitingCliLogin {
   return { loginId: login.id, userCode: formatUserCode(login.userCode), clientAddress: login.clientAddress, clientName: login.clientName, startedAt: login.createdAt, expiresAt: login.expiresAt };
-}
-
-function hashSecret(secret: string): string {
-  return createHash('sha256').update(secret, 'utf8').digest('hex');
 }

@@ -1,5 +1,4 @@
-import { loadPolicyFile } from '../../config/policy-file.ts';
-import { CliError } from '../cli-error.ts';
+import { loadPolicyOrFail } from '../load-policy.ts';
 
 /**
  * `latch policy check [file]`: validates a policy file the way `latch start` will, without any
@@ -8,11 +7,7 @@ import { CliError } from '../cli-error.ts';
  */
 export async function policyCheckCommand(file: string | undefined): Promise<void> {
   const path = file ?? process.env.LATCH_POLICY_FILE ?? 'policy.yaml';
-  const loaded = await loadPolicyFile(path);
-  if (!loaded.ok) {
-    throw new CliError([`${path}: ${loaded.problems.length} problem(s)`, ...loaded.problems.map((problem) => `  ${problem}`)].join('\n'));
-  }
-  const { resources, machines, version } = loaded.policy;
+  const { resources, machines, version } = await loadPolicyOrFail(path);
   const machineList = machines.length > 0 ? `; ${machines.length} machine(s): ${machines.map((m) => m.id).join(', ')}` : '';
   process.stdout.write(`${path}: valid; ${resources.length} resource(s): ${resources.map((r) => r.id).join(', ')}${machineList}; version ${version.slice(0, 12)}\n`);
 }

@@ -1,4 +1,4 @@
-import { loadPolicyFile } from '../../config/policy-file.ts';
+import { loadPolicyOrFail } from '../load-policy.ts';
 import { describeOutcome, explainRequest } from '../../domain/request-outcome.ts';
 import { CliError } from '../cli-error.ts';
 
@@ -20,9 +20,8 @@ export interface ExplainArguments {
  * (and why each other one would not), or why it would be refused. Exit 1 when it would be refused.
  */
 export async function policyExplainCommand(args: ExplainArguments): Promise<void> {
-  const loaded = await loadPolicyFile(args.file);
-  if (!loaded.ok) throw new CliError([`${args.file}: ${loaded.problems.length} problem(s)`, ...loaded.problems.map((problem) => `  ${problem}`)].join('\n'));
-  const explanation = explainRequest(loaded.policy, {
+  const policy = await loadPolicyOrFail(args.file);
+  const explanation = explainRequest(policy, {
     requesterId: args.requester,
     requesterGroups: new Set(args.groups),
     resourceId: args.resource,
@@ -32,7 +31,7 @@ export async function policyExplainCommand(args: ExplainArguments): Promise<void
   });
   const groups = args.groups.length > 0 ? `in ${args.groups.join(', ')}` : 'in no user groups (pass --groups S…,S… to say which)';
   const lines = [
-    `${args.file} (version ${loaded.policy.version.slice(0, 12)}), at ${args.at.toISOString()}`,
+    `${args.file} (version ${policy.version.slice(0, 12)}), at ${args.at.toISOString()}`,
     `${args.requester}, ${groups}, asks for ${args.role} on ${args.resource} for ${args.duration}:`,
     `  ${describeOutcome(explanation.outcome)}`,
   ];

@@ -1,5 +1,5 @@
 import { relative } from 'node:path';
-import { loadPolicyFile } from '../../config/policy-file.ts';
+import { fileProblemsError, loadPolicyOrFail } from '../load-policy.ts';
 import { describeExpectation, loadPolicyTests, meets } from '../../config/policy-tests-file.ts';
 import { describeOutcome, explainRequest } from '../../domain/request-outcome.ts';
 import { CliError } from '../cli-error.ts';
@@ -12,16 +12,15 @@ import { CliError } from '../cli-error.ts';
 export async function policyTestCommand(testsFile: string | undefined, policyFileFallback: string): Promise<void> {
   const path = testsFile ?? 'policy.tests.yaml';
   const tests = await loadPolicyTests(path);
-  if (!tests.ok) throw new CliError([`${path}: ${tests.problems.length} problem(s)`, ...tests.problems.map((problem) => `  ${problem}`)].join('\n'));
+  if (!tests.ok) throw fileProblemsError(path, tests.problems);
   const policyPath = tests.policyPath ?? policyFileFallback;
-  const loaded = await loadPolicyFile(policyPath);
-  if (!loaded.ok) throw new CliError([`${policyPath}: ${loaded.problems.length} problem(s)`, ...loaded.problems.map((problem) => `  ${problem}`)].join('\n'));
+  const policy = await loadPolicyOrFail(policyPath);
 
-  const out: string[] = [`${path} against ${relative(process.cwd(), policyPath) || policyPath} (version ${loaded.policy.version.slice(0, 12)})`];
+  const out: string[] = [`${path} against ${relative(process.cwd(), policyPath) || policyPath} (version ${policy.version.slice(0, 12)})`];
   let failed = 0;
   for (const testCase of tests.cases) {
     const { request } = testCase;
-    const { outcome } = explainRequest(loaded.policy, {
+    const { outcome } = explainRequest(policy, {
       requesterId: request.requester,
       requesterGroups: new Set(request.groups),
       resourceId: request.resource,

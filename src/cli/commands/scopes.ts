@@ -1,9 +1,9 @@
 import pg from 'pg';
-import { loadPolicyFile } from '../../config/policy-file.ts';
 import { findResource } from '../../domain/policy.ts';
 import { rowScopesInstallSql, rowScopesProblems, type ScopedColumn } from '../../providers/postgres/row-scopes.ts';
 import { parsePostgresSettings } from '../../providers/postgres/settings.ts';
 import { CliError, EXIT } from '../cli-error.ts';
+import { loadPolicyOrFail } from '../load-policy.ts';
 
 /**
  * `latch scopes install <resource>` prints the SQL a DBA applies once on a postgres resource's
@@ -11,9 +11,7 @@ import { CliError, EXIT } from '../cli-error.ts';
  * <resource>` connects as the grantor and says what is missing, exiting 1 until nothing is.
  */
 export async function scopesCommand(subcommand: 'install' | 'check', resourceId: string, policyFile: string, source: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const loaded = await loadPolicyFile(policyFile);
-  if (!loaded.ok) throw new CliError([`${policyFile}: ${loaded.problems.length} problem(s)`, ...loaded.problems.map((problem) => `  ${problem}`)].join('\n'), EXIT.config);
-  const resource = findResource(loaded.policy, resourceId);
+  const resource = findResource(await loadPolicyOrFail(policyFile, EXIT.config), resourceId);
   if (!resource) throw new CliError(`the policy has no resource "${resourceId}"`, EXIT.config);
   if (resource.provider.type !== 'postgres') throw new CliError(`${resourceId} is granted by the ${resource.provider.type} provider: row-level scopes are for postgres resources`, EXIT.config);
   const settings = parsePostgresSettings(resource.provider.settings);

@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os';
-import { loadPolicyFile } from '../../config/policy-file.ts';
+import { loadPolicyOrFail } from '../load-policy.ts';
 import { tokenEnvSchema } from '../../config/env.ts';
 import { formatDuration, parseDuration } from '../../domain/duration.ts';
 import type { MachinePolicy } from '../../domain/machine.ts';
@@ -32,11 +32,10 @@ function cliActor(): string {
 
 async function withStore<T>(work: (db: Database, policy: Policy) => Promise<T>): Promise<T> {
   const env = readEnv(tokenEnvSchema);
-  const loaded = await loadPolicyFile(env.LATCH_POLICY_FILE);
-  if (!loaded.ok) throw new CliError([`${env.LATCH_POLICY_FILE}: ${loaded.problems.length} problem(s)`, ...loaded.problems.map((p) => `  ${p}`)].join('\n'), EXIT.config);
+  const policy = await loadPolicyOrFail(env.LATCH_POLICY_FILE, EXIT.config);
   const db = createDatabase({ databaseUrl: env.DATABASE_URL, poolSize: 1 });
   try {
-    return await work(db, loaded.policy);
+    return await work(db, policy);
   } finally {
     await db.$disconnect();
   }
