@@ -12,6 +12,7 @@ import { LatchProcess } from '../helpers/latch-process.ts';
 import { PrivateRedis } from '../helpers/private-redis.ts';
 import { SlackSender } from '../helpers/slack-sender.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
+import { waitForValue } from '../helpers/wait-for-value.ts';
 
 /**
  * Latch as an operator runs it against GitHub: a `latch start` process (the real Bolt app over
@@ -104,16 +105,6 @@ afterAll(async () => {
   await slack?.close();
   await github?.close();
 });
-
-async function waitForValue<T>(find: () => Promise<T | undefined | null>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await find();
-    if (value !== undefined && value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 const stateOf = async (id: string) => (await db.accessRequest.findUniqueOrThrow({ where: { id } })).state;
 const grantOf = (requestId: string) => db.grant.findUniqueOrThrow({ where: { requestId } });

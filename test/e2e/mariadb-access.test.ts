@@ -13,6 +13,7 @@ import { PrivateMariadb } from '../helpers/private-mariadb.ts';
 import { PrivateRedis } from '../helpers/private-redis.ts';
 import { SlackSender } from '../helpers/slack-sender.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
+import { waitForValue } from '../helpers/wait-for-value.ts';
 
 /**
  * Latch as an operator runs it, on a real MariaDB: a `latch start` process (the real Bolt app over
@@ -117,16 +118,6 @@ async function readsIncidents(session: mysql.Connection): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-async function waitForValue<T>(find: () => Promise<T | undefined | null>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await find();
-    if (value !== undefined && value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 const stateOf = async (id: string) => (await db.accessRequest.findUniqueOrThrow({ where: { id } })).state;

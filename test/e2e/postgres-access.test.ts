@@ -14,6 +14,7 @@ import { LatchProcess } from '../helpers/latch-process.ts';
 import { PrivateRedis } from '../helpers/private-redis.ts';
 import { SlackSender } from '../helpers/slack-sender.ts';
 import { adminQuery, createTestDatabase, withDatabaseName, type TestDatabase } from '../helpers/test-database.ts';
+import { waitForValue } from '../helpers/wait-for-value.ts';
 
 /**
  * Latch as an operator runs it: `latch start` processes (the real Bolt app over HTTP, the real
@@ -215,16 +216,6 @@ async function sessionAlive(client: pg.Client): Promise<boolean> {
 
 async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
   await waitForValue(async () => ((await check()) ? true : undefined), timeoutMs);
-}
-
-async function waitForValue<T>(find: () => Promise<T | undefined | null>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await find();
-    if (value !== undefined && value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 const sleepUntil = (at: Date) => new Promise((resolve) => setTimeout(resolve, Math.max(0, at.getTime() - Date.now())));
