@@ -1,4 +1,5 @@
 import { SpanKind, SpanStatusCode, type Attributes, type Span } from '@opentelemetry/api';
+import type { RequestScope } from '../domain/request-scope.ts';
 import type { AccessProvider, ProviderGrant, ProviderResult } from '../providers/provider.ts';
 import { inSpan } from './tracer.ts';
 
@@ -28,6 +29,8 @@ export function tracedProvider(provider: AccessProvider): AccessProvider {
     ...(provider.checkPrincipal
       ? { checkPrincipal: (principal: string, role: string) => traced('check-principal', { 'latch.role': role }, () => provider.checkPrincipal!(principal, role)) }
       : {}),
+    // Scope values stay out of the span: a customer id can be personal data.
+    ...(provider.checkScope ? { checkScope: (role: string, scope: RequestScope) => traced('check-scope', { 'latch.role': role }, () => provider.checkScope!(role, scope)) } : {}),
     // The answer holds a password: the span records the call and its outcome, never the value.
     ...(provider.issueCredentials ? { issueCredentials: (grant: ProviderGrant) => traced('issue-credentials', grantAttributes(grant), () => provider.issueCredentials!(grant)) } : {}),
     ...(provider.watchSingleUse ? { watchSingleUse: (grant: ProviderGrant) => traced('watch-single-use', grantAttributes(grant), () => provider.watchSingleUse!(grant)) } : {}),

@@ -15,6 +15,7 @@
 
 import type { z } from 'zod';
 import type { IdentityPolicy } from '../domain/policy.ts';
+import type { RequestScope } from '../domain/request-scope.ts';
 import type { ProviderServices } from './target-lock.ts';
 
 export interface ProviderGrant {
@@ -30,6 +31,12 @@ export interface ProviderGrant {
   expiresAt: Date;
   /** Single-use access (a role's `uses: 1`): the login made for the request serves one session. */
   singleUse?: boolean;
+  /**
+   * What of the role was asked for, when its policy declares scope parameters (one customer's rows,
+   * some tables): the provider grants only that. Absent: the whole role. A provider must be able to
+   * revoke without it (a revocation finds what the grant made by `requestId`).
+   */
+  scope?: RequestScope;
 }
 
 /**
@@ -126,6 +133,13 @@ export interface AccessProvider {
    * is gone, the access is `used` and Latch ends it.
    */
   watchSingleUse?(grant: ProviderGrant): Promise<ProviderResult<SingleUseState>>;
+  /**
+   * Whether the target can grant `scope` for `role` as asked (the tables exist, the scoped columns
+   * are in place): asked when a request is made, so a bad value is refused in the form. A permanent
+   * failure is a refusal whose message a person can read ("table public.x does not exist");
+   * a transient one means the target could not say just now.
+   */
+  checkScope?(role: string, scope: RequestScope): Promise<ProviderResult>;
   /** Releases connections; called at shutdown. */
   close?(): Promise<void>;
 }

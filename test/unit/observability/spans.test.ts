@@ -35,6 +35,7 @@ describe('with tracing off (no SDK registered)', () => {
       list: async () => ({ ok: true, value: ['alice'] }),
       effectiveEndLag: async () => ({ ok: true, value: 3600 }),
       checkPrincipal: async () => ({ ok: true, value: undefined }),
+      checkScope: async () => ({ ok: true, value: undefined }),
       accessTarget: () => 'group-1',
       issueCredentials: async () => ({ ok: false, failure: { kind: 'permanent', message: 'none' } }),
       watchSingleUse: async () => ({ ok: true, value: 'unused' }),
