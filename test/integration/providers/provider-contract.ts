@@ -85,6 +85,7 @@ export function describeProviderContract(definition: ProviderDefinition): void {
         issuesCredentials: typeof provider.issueCredentials === 'function',
         verifiesRevocation: typeof provider.verifyRevoked === 'function',
         reportsEffectiveEndLag: typeof provider.effectiveEndLag === 'function',
+        listsScopedAccess: typeof provider.listScopedAccess === 'function',
       }).toEqual({
         listsHolders: capabilities.listsHolders,
         checksPrincipal: capabilities.checksPrincipal,
@@ -92,6 +93,7 @@ export function describeProviderContract(definition: ProviderDefinition): void {
         issuesCredentials: capabilities.issuesCredentials,
         verifiesRevocation: capabilities.verifiesRevocation,
         reportsEffectiveEndLag: capabilities.reportsEffectiveEndLag,
+        listsScopedAccess: capabilities.listsScopedAccess,
       });
     });
 
