@@ -34,6 +34,7 @@ import {
   SCOPED_ROLE_MARKER,
   scopeTableExists,
   shown,
+  type ScopePlan,
 } from './scoped-access.ts';
 import { SCOPES_SCHEMA } from './scopes-schema.ts';
 import { tableGrantsProblems } from './table-grants.ts';
@@ -282,19 +283,25 @@ export class PostgresRoleProvider implements AccessProvider {
         ...(plan.tables.length > 0 && this.settings.tableGrants ? await tableGrantsProblems(this.pool, this.settings.tableGrants, { tables: plan.tables, privileges: plan.privileges }) : []),
       ];
       if (problems.length > 0) return permanent(`the database is not ready for this scope: ${[...new Set(problems)].join('; ')}`);
-      for (const [name, query] of Object.entries(this.settings.scopeValues ?? {})) {
-        const values = name === this.settings.tableGrants?.scope ? plan.tables : plan.rows[name];
-        if (!values || values.length === 0) continue;
-        const unknown = await this.valuesOutside(query, values);
-        if (unknown.length > 0) {
-          const listed = unknown.slice(0, 5).map(shown).join(', ') + (unknown.length > 5 ? ` and ${unknown.length - 5} more` : '');
-          return permanent(`${name} ${listed} ${unknown.length === 1 ? 'is not one of the values' : 'are not among the values'} this resource allows for ${name}`);
-        }
-      }
-      return ok();
+      const outside = await this.valuesRefusal(plan);
+      return outside ? permanent(outside) : ok();
     } catch (error) {
       return this.failure(error, 'check scope', {});
     }
+  }
+
+  /** Why some value of `plan` is outside what its scope's scopeValues query returns, or null. */
+  private async valuesRefusal(plan: ScopePlan): Promise<string | null> {
+    for (const [name, query] of Object.entries(this.settings.scopeValues ?? {})) {
+      const values = name === this.settings.tableGrants?.scope ? plan.tables : plan.rows[name];
+      if (!values || values.length === 0) continue;
+      const unknown = await this.valuesOutside(query, values);
+      if (unknown.length > 0) {
+        const listed = unknown.slice(0, 5).map(shown).join(', ') + (unknown.length > 5 ? ` and ${unknown.length - 5} more` : '');
+        return `${name} ${listed} ${unknown.length === 1 ? 'is not one of the values' : 'are not among the values'} this resource allows for ${name}`;
+      }
+    }
+    return null;
   }
 
   /**
@@ -564,6 +571,10 @@ export class PostgresRoleProvider implements AccessProvider {
     const roleName = scopedRoleName(grant.requestId);
     if (!roleName) return this.failed('grant', names, permanent('a scoped grant needs a request id that is a uuid'));
     try {
+      if (!(await scopeTableExists(this.pool))) return this.failed('grant', names, permanent(SCOPES_NOT_INSTALLED));
+      // Asked again right before granting, as the principal is: a value may have left the bound since the request.
+      const outside = await this.valuesRefusal(planned.plan);
+      if (outside) return this.failed('grant', names, permanent(`Latch refused the scoped grant: ${outside}`));
       const outcome = await this.withPrincipalLock(principal, async (client): Promise<ProviderResult> => {
         if (!(await scopeTableExists(client))) return permanent(SCOPES_NOT_INSTALLED);
         if (this.dynamic) {
