@@ -295,7 +295,18 @@ export class PostgresRoleProvider implements AccessProvider {
     for (const [name, query] of Object.entries(this.settings.scopeValues ?? {})) {
       const values = name === this.settings.tableGrants?.scope ? plan.tables : plan.rows[name];
       if (!values || values.length === 0) continue;
-      const unknown = await this.valuesOutside(query, values);
+      let unknown: string[];
+      try {
+        unknown = await this.valuesOutside(query, values);
+      } catch (error) {
+        // The query itself is wrong for this target (a missing table, a privilege, a syntax or type
+        // error): no retry helps, and nothing is allowed while it cannot answer.
+        const state = sqlStateOf(error);
+        if (state?.startsWith('42') || state?.startsWith('22')) {
+          return `Latch cannot check the ${name} values: the resource's scopeValues query for ${name} fails on the database (SQLSTATE ${state}); an administrator must fix settings.scopeValues.${name}`;
+        }
+        throw error;
+      }
       if (unknown.length > 0) {
         const listed = unknown.slice(0, 5).map(shown).join(', ') + (unknown.length > 5 ? ` and ${unknown.length - 5} more` : '');
         return `${name} ${listed} ${unknown.length === 1 ? 'is not one of the values' : 'are not among the values'} this resource allows for ${name}`;

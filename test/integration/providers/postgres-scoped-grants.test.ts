@@ -190,6 +190,12 @@ describe('scoped grants on PostgreSQL', { timeout: 60_000 }, () => {
     );
     expect(roleRow!.privileges).toEqual(['SELECT']);
 
+    // A table grant of a row-scoped table is not a row scope: every row of it, while it lasts.
+    const orders = grantOf({ tables: ['public.orders'] }, { role: 'read', principal: 'support_bob' });
+    await expectOk(provider.grant(orders));
+    expect(await customersSeen(bob)).toEqual([4711, 4712, 4713]);
+    await expectOk(provider.revoke(orders));
+
     const since = new Date();
     await expectOk(provider.revoke(grant));
     expect(await expectOk(provider.verifyRevoked!(grant, since))).toEqual({ gone: true });
@@ -251,6 +257,16 @@ describe('scoped grants on PostgreSQL', { timeout: 60_000 }, () => {
     expect(await refusal('read', { tables: ['public.missing'] })).toContain('table public.missing does not exist');
     expect(await refusal('read', { tables: ['public.audit_log'] })).toContain('the grantor cannot grant SELECT on table public.audit_log (it needs them WITH GRANT OPTION)');
     expect(await refusal('debug', { tables: ['public.invoices'] })).toContain('role debug grants no table privileges here');
+    // A bound whose query the target cannot run refuses, and says who must fix what.
+    const broken = build({ ...SETTINGS, scopeValues: { customer: 'SELECT id::text FROM no_such_table' } });
+    try {
+      expect(await broken.checkScope!('debug', { customer: ['4711'] })).toEqual({
+        ok: false,
+        failure: { kind: 'permanent', message: expect.stringMatching(/^Latch cannot check the customer values: .*SQLSTATE 42P01.*fix settings\.scopeValues\.customer$/) },
+      });
+    } finally {
+      await broken.close?.();
+    }
 
     // A target where the DBA has not applied the install yet.
     await admin.query('CREATE DATABASE bare');

@@ -172,5 +172,16 @@ export function describeProviderContract(definition: ProviderDefinition): void {
         expect(await provider.effectiveEndLag!(f.missingRole)).toMatchObject({ ok: false, failure: { kind: 'permanent' } });
       });
     }
+
+    if (capabilities.listsScopedAccess) {
+      it('lists what scoped grants left on the target, and an unscoped grant is none of it', async () => {
+        const grant = grantFor(f.principal);
+        expect((await provider.grant(grant)).ok).toBe(true);
+        const listed = await provider.listScopedAccess!();
+        expect(listed.ok).toBe(true);
+        expect(listed.ok && listed.value.filter((found) => found.requestId === grant.requestId)).toEqual([]);
+        expect((await provider.revoke(grant)).ok).toBe(true);
+      });
+    }
   });
 }
