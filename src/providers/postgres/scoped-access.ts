@@ -158,6 +158,14 @@ export async function dropScopedRole(client: Queryable, roleName: string): Promi
   for (const table of rows) {
     await client.query(`REVOKE ALL ON TABLE ${pg.escapeIdentifier(table.schema)}.${pg.escapeIdentifier(table.name)} FROM ${role}`);
   }
+  const owns = await client.query<{ owns: boolean }>(`SELECT EXISTS (SELECT 1 FROM pg_shdepend d JOIN pg_roles r ON r.oid = d.refobjid WHERE r.rolname = $1::name AND d.deptype = 'o') AS owns`, [roleName]);
+  if (owns.rows[0]?.owns) {
+    // Something its member made while acting as it (SET ROLE, then CREATE TABLE): the grantor
+    // becomes a member for the moment (CREATEROLE allows it) so that DROP OWNED may remove it, in
+    // the same transaction as the DROP ROLE.
+    await client.query(`GRANT ${role} TO CURRENT_USER`);
+    await client.query(`DROP OWNED BY ${role}`);
+  }
   await client.query(`DROP ROLE ${role}`);
   return null;
 }

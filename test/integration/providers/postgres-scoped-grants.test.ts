@@ -95,6 +95,8 @@ beforeAll(async () => {
     INSERT INTO secrets VALUES (1);
     CREATE ROLE support_read NOLOGIN;
     GRANT SELECT ON orders TO support_read;
+    -- So a scoped login can leave something behind that its revocation must clean up.
+    GRANT CREATE ON SCHEMA public TO support_read;
     CREATE ROLE latch_grantor LOGIN CREATEROLE PASSWORD '${PASSWORD}';
     GRANT support_read TO latch_grantor WITH ADMIN OPTION;
     GRANT pg_signal_backend TO latch_grantor;
@@ -133,6 +135,9 @@ describe('scoped grants on PostgreSQL', { timeout: 60_000 }, () => {
     expect(await customersSeen(alice)).toEqual([4711]);
     // The role gives what support_read gives, nothing else.
     await expect(alice.query('SELECT * FROM secrets')).rejects.toThrow(/permission denied/);
+    // Something made as the request's role goes with it.
+    await alice.query(`SET ROLE ${scopedRoleName(grant.requestId)}`);
+    await alice.query('CREATE TABLE scratch_4711 (id integer)');
     await alice.query('SET ROLE support_read');
 
     const since = new Date();
@@ -141,6 +146,7 @@ describe('scoped grants on PostgreSQL', { timeout: 60_000 }, () => {
     await expectOk(provider.revoke(untold));
     await expect(alice.query('SELECT 1')).rejects.toThrow();
     expect(await leftOf(grant)).toEqual({ role: false, rows: 0 });
+    expect((await admin.query(`SELECT to_regclass('public.scratch_4711') AS left`)).rows).toEqual([{ left: null }]);
     expect(await expectOk(provider.verifyRevoked!(grant, since))).toEqual({ gone: true });
     expect(await expectOk(provider.check(grant))).toBe(false);
     const again = await connectAs('support_alice');
