@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { SCOPES_SCHEMA } from './scopes-schema.ts';
+import { SCOPES_SCHEMA, TABLE_SCOPE } from './scopes-schema.ts';
 
 /**
  * Table-level grants on a PostgreSQL target (issue 17): a scoped request names tables, and the
@@ -100,9 +100,16 @@ export async function tableGrantsProblems(
 ): Promise<string[]> {
   const tables = only?.tables ?? settings.tables;
   const privileges = [...new Set(only?.privileges ?? Object.values(settings.privileges).flat())];
-  const { rows: [installed] } = await client.query<{ allows: string | null }>(`SELECT to_regprocedure('${SCOPES_SCHEMA}.table_allows(text)')::text AS allows`);
+  const { rows: [installed] } = await client.query<{ allows: string | null; current_scoped: boolean }>(
+    `SELECT to_regprocedure('${SCOPES_SCHEMA}.table_allows(text)')::text AS allows,
+            COALESCE((SELECT position($1 IN prosrc) > 0 FROM pg_proc WHERE oid = to_regprocedure('${SCOPES_SCHEMA}.scoped()')), false) AS current_scoped`,
+    [pg.escapeLiteral(TABLE_SCOPE)],
+  );
   const problems: string[] = [];
   if (!installed?.allows) problems.push(`the ${SCOPES_SCHEMA} schema's table_allows function is missing: apply \`latch scopes install\`'s SQL as the tables' owner`);
+  // An install from before table grants: its scoped() counts their rows, so a login granted a
+  // table would see nothing of the row-scoped tables it otherwise reads.
+  else if (!installed.current_scoped) problems.push(`the ${SCOPES_SCHEMA}.scoped() function predates table grants: apply \`latch scopes install\`'s SQL again`);
   for (const table of tables) {
     const { rows: [found] } = await client.query<{ exists: boolean; rls: boolean | null; policy: boolean | null; missing: string[] | null }>(
       `SELECT c.oid IS NOT NULL AS exists, c.relrowsecurity AS rls,

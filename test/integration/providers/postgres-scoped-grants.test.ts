@@ -263,6 +263,13 @@ describe('scoped grants on PostgreSQL', { timeout: 60_000 }, () => {
     expect(await refusal('read', { tables: ['public.missing'] })).toContain('table public.missing does not exist');
     expect(await refusal('read', { tables: ['public.audit_log'] })).toContain('the grantor cannot grant SELECT on table public.audit_log (it needs them WITH GRANT OPTION)');
     expect(await refusal('debug', { tables: ['public.invoices'] })).toContain('role debug grants no table privileges here');
+    // An install from before table grants (its scoped() counts their rows) is asked to be applied again.
+    await admin.query(`CREATE OR REPLACE FUNCTION latch_scopes.scoped() RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+      AS $$ SELECT EXISTS (SELECT 1 FROM latch_scopes.grants WHERE login = session_user) $$`);
+    expect(await refusal('read', { tables: ['public.invoices'] })).toContain('latch_scopes.scoped() function predates table grants');
+    await admin.query(rowScopesInstallSql({ grantor: 'latch_grantor', columns: [{ scope: 'customer', table: 'public.orders', column: 'customer_id' }], tables: INSTALLED_TABLES }));
+    expect(await provider.checkScope!('read', { tables: ['public.invoices'] })).toEqual({ ok: true, value: undefined });
+
     // A bound whose query the target cannot run refuses, and says who must fix what.
     const broken = build({ ...SETTINGS, scopeValues: { customer: 'SELECT id::text FROM no_such_table' } });
     try {
