@@ -31,6 +31,7 @@ export function tracedProvider(provider: AccessProvider): AccessProvider {
       : {}),
     // Scope values stay out of the span: a customer id can be personal data.
     ...(provider.checkScope ? { checkScope: (role: string, scope: RequestScope) => traced('check-scope', { 'latch.role': role }, () => provider.checkScope!(role, scope)) } : {}),
+    ...(provider.listScopedAccess ? { listScopedAccess: () => traced('list-scoped-access', {}, () => provider.listScopedAccess!()) } : {}),
     // The answer holds a password: the span records the call and its outcome, never the value.
     ...(provider.issueCredentials ? { issueCredentials: (grant: ProviderGrant) => traced('issue-credentials', grantAttributes(grant), () => provider.issueCredentials!(grant)) } : {}),
     ...(provider.watchSingleUse ? { watchSingleUse: (grant: ProviderGrant) => traced('watch-single-use', grantAttributes(grant), () => provider.watchSingleUse!(grant)) } : {}),

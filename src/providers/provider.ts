@@ -78,6 +78,19 @@ export interface ProviderFailure {
  */
 export type RevocationCheck = { gone: true } | { gone: false; remains: string };
 
+/**
+ * Something a scoped grant made that is on the target now (listScopedAccess): the standing-access
+ * scan reports it when no active grant of `requestId` covers it. No scope value: one can be
+ * personal data (a customer id).
+ */
+export interface ScopedAccessFound {
+  requestId: string;
+  /** Who holds it, in the target's terms; null when nobody does (a request's role left without members). */
+  login: string | null;
+  /** One line for the operator: what is there, e.g. "role latch_s_… (privileges on public.orders)". */
+  what: string;
+}
+
 export type ProviderResult<T = void> = { ok: true; value: T } | { ok: false; failure: ProviderFailure };
 
 export interface AccessProvider {
@@ -140,6 +153,13 @@ export interface AccessProvider {
    * a transient one means the target could not say just now.
    */
   checkScope?(role: string, scope: RequestScope): Promise<ProviderResult>;
+  /**
+   * Everything scoped grants made that is on the target now (a request's own role, its table
+   * grants, its scope rows), each with its request id: the standing-access scan reports what no
+   * active grant covers (a revocation that silently failed, or access made by hand in Latch's
+   * name). Providers whose scoped grants leave nothing of their own out (capabilities.listsScopedAccess).
+   */
+  listScopedAccess?(): Promise<ProviderResult<ScopedAccessFound[]>>;
   /** Releases connections; called at shutdown. */
   close?(): Promise<void>;
 }
@@ -196,6 +216,8 @@ export interface ProviderCapabilities {
   verifiesRevocation: boolean;
   /** `effectiveEndLag`: sessions may outlive a revocation by a known time, which Slack shows. */
   reportsEffectiveEndLag: boolean;
+  /** `listScopedAccess`: lists what scoped grants made on the target, for the standing-access scan. */
+  listsScopedAccess: boolean;
 }
 
 /**

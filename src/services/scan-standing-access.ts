@@ -1,3 +1,4 @@
+import type { AccessProvider } from '../providers/provider.ts';
 import { appendAuditEvents, type AuditEntry } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
 import { oneLine, type AccessContext } from './access-context.ts';
@@ -43,6 +44,16 @@ export async function scanStandingAccess(ctx: AccessContext): Promise<StandingAc
       result.resolved.push(...recorded.resolved);
       result.stillOpen += recorded.stillOpen;
     }
+    if (provider.listScopedAccess) {
+      const recorded = await scanScopedAccess(ctx, resource.id, provider.listScopedAccess.bind(provider));
+      if (typeof recorded === 'string') {
+        result.errors.push(recorded);
+        continue;
+      }
+      result.found.push(...recorded.found);
+      result.resolved.push(...recorded.resolved);
+      result.stillOpen += recorded.stillOpen;
+    }
   }
   if (result.found.length > 0) ctx.logger.warn({ found: result.found }, 'standing access found: role holders without a grant');
   for (const error of result.errors) ctx.logger.warn({ error }, 'standing-access scan could not list a role');
@@ -50,6 +61,28 @@ export async function scanStandingAccess(ctx: AccessContext): Promise<StandingAc
     await publishCommitted(ctx, { type: 'standing_access.changed', found: result.found, resolved: result.resolved });
   }
   return result;
+}
+
+/** The role a finding of scoped access is filed under: it is a request's, not one of the policy's roles. */
+export const SCOPED_ACCESS_ROLE = 'scoped access';
+
+/**
+ * What scoped grants made on the resource's target (a request's own role, its table grants, its
+ * scope rows) that no active grant of that request covers: one finding per login and request,
+ * named `<login> (request <id>)`. Active grants are read before and after the listing, as above.
+ */
+async function scanScopedAccess(ctx: AccessContext, resourceId: string, listScopedAccess: NonNullable<AccessProvider['listScopedAccess']>) {
+  // Before the listing, every active grant (their ids are not known yet); after it, those of the
+  // requests it found: a revocation that finishes while the target is read is covered by the first.
+  const activeBefore = await ctx.db.grant.findMany({ where: { revokedAt: null }, select: { requestId: true } });
+  const listed = await listScopedAccess().catch((error: unknown) => ({ ok: false as const, failure: { message: (error as Error).message } }));
+  if (!listed.ok) return `${resourceId} scoped access: ${oneLine(listed.failure.message)}`;
+  const requestIds = [...new Set(listed.value.map((found) => found.requestId))];
+  const activeAfter = await ctx.db.grant.findMany({ where: { requestId: { in: requestIds }, revokedAt: null }, select: { requestId: true } });
+  const covered = new Set([...activeBefore, ...activeAfter].map((grant) => grant.requestId));
+  const uncovered = listed.value.filter((found) => !covered.has(found.requestId));
+  if (uncovered.length > 0) ctx.logger.warn({ resourceId, uncovered }, 'scoped access on the target that no active grant covers');
+  return record(ctx, resourceId, SCOPED_ACCESS_ROLE, new Set(uncovered.map((found) => `${found.login ?? '(no member)'} (request ${found.requestId})`)));
 }
 
 async function coveredPrincipals(ctx: AccessContext, resourceId: string, role: string): Promise<Set<string>> {

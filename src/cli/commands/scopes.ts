@@ -2,12 +2,14 @@ import pg from 'pg';
 import { findResource } from '../../domain/policy.ts';
 import { rowScopesInstallSql, rowScopesProblems, type ScopedColumn } from '../../providers/postgres/row-scopes.ts';
 import { parsePostgresSettings } from '../../providers/postgres/settings.ts';
+import { tableGrantsProblems } from '../../providers/postgres/table-grants.ts';
 import { CliError, EXIT } from '../cli-error.ts';
 import { loadPolicyOrFail } from '../load-policy.ts';
 
 /**
  * `latch scopes install <resource>` prints the SQL a DBA applies once on a postgres resource's
- * target for its `rowScopes` (src/providers/postgres/row-scopes.ts); `latch scopes check
+ * target for its `rowScopes` and `tableGrants` (src/providers/postgres/row-scopes.ts,
+ * table-grants.ts); `latch scopes check
  * <resource>` connects as the grantor and says what is missing, exiting 1 until nothing is.
  */
 export async function scopesCommand(subcommand: 'install' | 'check', resourceId: string, policyFile: string, source: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -17,7 +19,10 @@ export async function scopesCommand(subcommand: 'install' | 'check', resourceId:
   const settings = parsePostgresSettings(resource.provider.settings);
   if (!settings.ok) throw new CliError(settings.problems.join('\n'), EXIT.config);
   const columns: ScopedColumn[] = Object.entries(settings.settings.rowScopes ?? {}).flatMap(([scope, list]) => list.map((column) => ({ scope, ...column })));
-  if (columns.length === 0) throw new CliError(`${resourceId} has no rowScopes in its provider settings: name the table columns each scope limits first`, EXIT.config);
+  const tableGrants = settings.settings.tableGrants;
+  if (columns.length === 0 && !tableGrants) {
+    throw new CliError(`${resourceId} has no rowScopes or tableGrants in its provider settings: name the table columns each scope limits, or the tables a request may name, first`, EXIT.config);
+  }
   const url = source[settings.settings.connectionStringEnv];
   if (!url) throw new CliError(`${settings.settings.connectionStringEnv} is not set: it holds the grantor's connection string, as for \`latch start\``, EXIT.config);
   let grantor: string;
@@ -27,7 +32,7 @@ export async function scopesCommand(subcommand: 'install' | 'check', resourceId:
     throw new CliError(`${settings.settings.connectionStringEnv} is not a postgresql:// connection string`, EXIT.config);
   }
   if (subcommand === 'install') {
-    process.stdout.write(rowScopesInstallSql({ grantor, columns }));
+    process.stdout.write(rowScopesInstallSql({ grantor, columns, tables: tableGrants?.tables ?? [] }));
     process.stderr.write(`latch: apply this as the owner of the tables (psql -v ON_ERROR_STOP=1 -f …), then run \`latch scopes check ${resourceId}\`\n`);
     return;
   }
@@ -39,9 +44,10 @@ export async function scopesCommand(subcommand: 'install' | 'check', resourceId:
     throw new CliError(`could not connect to ${resourceId}'s database as the grantor: ${(error as Error).message.replace(url, '…')}`, EXIT.unavailable);
   }
   try {
-    const problems = await rowScopesProblems(client, columns);
-    if (problems.length > 0) throw new CliError([`${resourceId}: ${problems.length} problem(s) with its row-level scopes`, ...problems.map((problem) => `  ${problem}`)].join('\n'));
-    process.stdout.write(`${resourceId}: row-level scopes in place for ${columns.map((column) => `${column.scope} (${column.table}.${column.column})`).join(', ')}\n`);
+    const problems = [...new Set([...(await rowScopesProblems(client, columns)), ...(tableGrants ? await tableGrantsProblems(client, tableGrants) : [])])];
+    if (problems.length > 0) throw new CliError([`${resourceId}: ${problems.length} problem(s) with its scopes`, ...problems.map((problem) => `  ${problem}`)].join('\n'));
+    if (columns.length > 0) process.stdout.write(`${resourceId}: row-level scopes in place for ${columns.map((column) => `${column.scope} (${column.table}.${column.column})`).join(', ')}\n`);
+    if (tableGrants) process.stdout.write(`${resourceId}: table grants (${tableGrants.scope}) in place for ${tableGrants.tables.join(', ')}\n`);
   } finally {
     await client.end();
   }

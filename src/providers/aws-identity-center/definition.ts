@@ -8,7 +8,7 @@ export const awsIdentityCenterProvider: ProviderDefinition = {
   settings: awsIdentityCenterSettingsSchema,
   // Identity store users are usually named by their email (userName or the email attribute).
   identityDefaults: { from: 'email', template: '{email}' },
-  capabilities: { listsHolders: true, checksPrincipal: false, namesAccessTarget: true, endsSessions: false, readsGuard: false, issuesCredentials: false, verifiesRevocation: true, reportsEffectiveEndLag: true },
+  capabilities: { listsHolders: true, checksPrincipal: false, namesAccessTarget: true, endsSessions: false, readsGuard: false, issuesCredentials: false, verifiesRevocation: true, reportsEffectiveEndLag: true, listsScopedAccess: false },
   targetName: 'AWS IAM Identity Center',
   create: createAwsIdentityCenterProvider,
 };

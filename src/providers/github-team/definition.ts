@@ -8,7 +8,7 @@ export const githubTeamProvider: ProviderDefinition = {
   settings: githubTeamSettingsSchema,
   // GitHub logins do not follow emails: each person's login is mapped in the policy (identity.map).
   identityDefaults: { from: 'map-only', template: '{localpart}' },
-  capabilities: { listsHolders: true, checksPrincipal: false, namesAccessTarget: false, endsSessions: false, readsGuard: false, issuesCredentials: false, verifiesRevocation: true, reportsEffectiveEndLag: false },
+  capabilities: { listsHolders: true, checksPrincipal: false, namesAccessTarget: false, endsSessions: false, readsGuard: false, issuesCredentials: false, verifiesRevocation: true, reportsEffectiveEndLag: false, listsScopedAccess: false },
   targetName: 'GitHub',
   create: createGithubTeamProvider,
 };

@@ -8,7 +8,7 @@ export const mysqlProvider: ProviderDefinition = {
   settings: mysqlSettingsSchema,
   // A database user is usually the email's local part; the policy file then asks for the domains.
   identityDefaults: { from: 'email', template: '{localpart}' },
-  capabilities: { listsHolders: true, checksPrincipal: true, namesAccessTarget: false, endsSessions: true, readsGuard: true, issuesCredentials: false, verifiesRevocation: true, reportsEffectiveEndLag: false },
+  capabilities: { listsHolders: true, checksPrincipal: true, namesAccessTarget: false, endsSessions: true, readsGuard: true, issuesCredentials: false, verifiesRevocation: true, reportsEffectiveEndLag: false, listsScopedAccess: false },
   targetName: 'The database',
   create: createMysqlProvider,
 };

@@ -14,7 +14,7 @@ export const postgresProvider: ProviderDefinition = {
   settings: postgresSettingsSchema,
   // A database user is usually the email's local part; the policy file then asks for the domains.
   identityDefaults: { from: 'email', template: '{localpart}' },
-  capabilities: { listsHolders: true, checksPrincipal: true, namesAccessTarget: false, endsSessions: true, readsGuard: true, issuesCredentials: true, verifiesRevocation: true, reportsEffectiveEndLag: false },
+  capabilities: { listsHolders: true, checksPrincipal: true, namesAccessTarget: false, endsSessions: true, readsGuard: true, issuesCredentials: true, verifiesRevocation: true, reportsEffectiveEndLag: false, listsScopedAccess: true },
   loginFor: (settings, _role, requestId) => (createsLogins(settings) ? dynamicLoginName(requestId) : undefined),
   createsLogins,
   targetName: 'The database',

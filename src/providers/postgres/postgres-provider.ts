@@ -13,10 +13,31 @@ import {
   type ProviderGrant,
   type ProviderResult,
   type RevocationCheck,
+  type ScopedAccessFound,
   type SingleUseState,
 } from '../provider.ts';
+import type { RequestScope } from '../../domain/request-scope.ts';
 import { DYNAMIC_LOGIN_MARKER, isDynamicLoginName, newDynamicPassword } from './dynamic-login.ts';
 import { principalRefusal } from './principal-guard.ts';
+import { rowScopesProblems } from './row-scopes.ts';
+import {
+  dropScopedRole,
+  grantScoped,
+  isScopedRoleName,
+  planScope,
+  removeRequestScopeRows,
+  requestScopeRowCount,
+  revokeScopedMembership,
+  scopedLeftovers,
+  scopedRoleFacts,
+  scopedRoleName,
+  SCOPED_ROLE_MARKER,
+  scopeTableExists,
+  shown,
+  type ScopePlan,
+} from './scoped-access.ts';
+import { SCOPES_SCHEMA } from './scopes-schema.ts';
+import { tableGrantsProblems } from './table-grants.ts';
 import { scramSha256Verifier } from './scram-verifier.ts';
 import { classifyPostgresError, sqlStateOf, type FailureContext } from './failures.ts';
 import { DEFAULT_CONNECTION_LIMIT, parsePostgresSettings, roleNameProblem, type PostgresSettings } from './settings.ts';
@@ -40,6 +61,9 @@ const LOCK_TIMEOUT_MS = 5_000;
 const QUERY_TIMEOUT_MS = 15_000;
 const IDLE_TIMEOUT_MS = 30_000;
 const DEFAULT_SESSION_END_TIMEOUT_MS = 5_000;
+// A scopeValues query bounds what a request may name: it runs while the requester waits.
+const SCOPE_VALUES_TIMEOUT_MS = 2_000;
+const SCOPES_NOT_INSTALLED = `the ${SCOPES_SCHEMA} schema is not installed on the target: apply \`latch scopes install\`'s SQL as the tables' owner`;
 const SESSION_POLL_INTERVAL_MS = 50;
 
 // Names PostgreSQL keeps for itself: never a person's login. `public` means everybody, even quoted.
@@ -120,6 +144,7 @@ export class PostgresRoleProvider implements AccessProvider {
     const names = this.namesOf(grant);
     if (!names.ok) return names;
     const { role, principal } = names.value;
+    if (grant.scope !== undefined) return this.grantScopedAccess(names.value, grant, grant.scope);
     if (this.dynamic) return this.grantLogin(names.value, grant.expiresAt, grant.singleUse === true);
     try {
       // GRANT takes no bind parameters: both names go in as quoted identifiers, never bare.
@@ -135,7 +160,8 @@ export class PostgresRoleProvider implements AccessProvider {
     const names = this.namesOf(grant);
     if (!names.ok) return names;
     const { role, principal } = names.value;
-    if (this.dynamic) return this.revokeLogin(names.value);
+    if (this.dynamic) return this.revokeLogin(names.value, grant.requestId);
+    if (await this.isScoped(grant).catch(() => grant.scope !== undefined)) return this.revokeScopedAccess(names.value, grant.requestId);
     try {
       const refused = await this.guarded(names.value, (client) => client.query(`REVOKE ${pg.escapeIdentifier(role)} FROM ${pg.escapeIdentifier(principal)}`));
       if (refused) {
@@ -173,8 +199,9 @@ export class PostgresRoleProvider implements AccessProvider {
   async check(grant: ProviderGrant): Promise<ProviderResult<boolean>> {
     const names = this.namesOf(grant);
     if (!names.ok) return names;
-    if (this.dynamic) return this.checkLogin(names.value);
     try {
+      if (await this.isScoped(grant)) return ok(await this.holdsScopedRole(names.value.principal, grant.requestId));
+      if (this.dynamic) return await this.checkLogin(names.value);
       const { rows } = await this.pool.query<{ member: boolean }>(
         `SELECT pg_has_role($1::name, $2::name, 'MEMBER') AS member`,
         [names.value.principal, names.value.role],
@@ -196,14 +223,19 @@ export class PostgresRoleProvider implements AccessProvider {
     if (!names.ok) return names;
     const { role, principal } = names.value;
     try {
+      const scoped = this.dynamic || (await this.isScoped(grant));
+      if (scoped) {
+        const left = await this.scopedRemains(principal, grant.requestId);
+        if (left) return ok({ gone: false, remains: left });
+      }
       if (this.dynamic) {
         const held = await this.checkLogin(names.value);
         if (!held.ok) return held;
         if (held.value) return ok({ gone: false, remains: `login "${principal}" can still log in as a member of "${role}"` });
-      } else if (await this.isDirectMember(names.value)) {
+      } else if (!scoped && (await this.isDirectMember(names.value))) {
         return ok({ gone: false, remains: `"${principal}" is still a member of database role "${role}"` });
       }
-      if (this.settings.terminateSessions || this.dynamic) {
+      if (this.settings.terminateSessions || scoped) {
         const { rows } = await this.pool.query<{ open: number }>(
           `SELECT count(*)::int AS open FROM pg_stat_activity
            WHERE usename = $1::name AND ($2::boolean OR datname = current_database()) AND backend_start < $3::timestamptz AND pid <> pg_backend_pid()`,
@@ -235,9 +267,96 @@ export class PostgresRoleProvider implements AccessProvider {
   }
 
   /**
+   * Whether `scope` can be granted for `roleId` as asked: every name a row scope or the table
+   * scope of these settings, every table one they list, what the grants need installed on the
+   * target (rowScopesProblems, tableGrantsProblems), and every value among those its scopeValues
+   * query returns. Refusals are sentences for the requester.
+   */
+  async checkScope(roleId: string, scope: RequestScope): Promise<ProviderResult> {
+    const planned = planScope(this.settings, roleId, scope);
+    if (!planned.ok) return permanent(planned.problem);
+    const { plan } = planned;
+    try {
+      const columns = Object.keys(plan.rows).flatMap((name) => (this.settings.rowScopes?.[name] ?? []).map((column) => ({ scope: name, ...column })));
+      const problems = [
+        ...(columns.length > 0 || plan.tables.length > 0 ? await rowScopesProblems(this.pool, columns) : []),
+        ...(plan.tables.length > 0 && this.settings.tableGrants ? await tableGrantsProblems(this.pool, this.settings.tableGrants, { tables: plan.tables, privileges: plan.privileges }) : []),
+      ];
+      if (problems.length > 0) return permanent(`the database is not ready for this scope: ${[...new Set(problems)].join('; ')}`);
+      const outside = await this.valuesRefusal(plan);
+      return outside ? permanent(outside) : ok();
+    } catch (error) {
+      return this.failure(error, 'check scope', {});
+    }
+  }
+
+  /** Why some value of `plan` is outside what its scope's scopeValues query returns, or null. */
+  private async valuesRefusal(plan: ScopePlan): Promise<string | null> {
+    for (const [name, query] of Object.entries(this.settings.scopeValues ?? {})) {
+      const values = name === this.settings.tableGrants?.scope ? plan.tables : plan.rows[name];
+      if (!values || values.length === 0) continue;
+      let unknown: string[];
+      try {
+        unknown = await this.valuesOutside(query, values);
+      } catch (error) {
+        // The query itself is wrong for this target (a missing table, a privilege, a syntax or type
+        // error): no retry helps, and nothing is allowed while it cannot answer.
+        const state = sqlStateOf(error);
+        if (state?.startsWith('42') || state?.startsWith('22')) {
+          return `Latch cannot check the ${name} values: the resource's scopeValues query for ${name} fails on the database (SQLSTATE ${state}); an administrator must fix settings.scopeValues.${name}`;
+        }
+        throw error;
+      }
+      if (unknown.length > 0) {
+        const listed = unknown.slice(0, 5).map(shown).join(', ') + (unknown.length > 5 ? ` and ${unknown.length - 5} more` : '');
+        return `${name} ${listed} ${unknown.length === 1 ? 'is not one of the values' : 'are not among the values'} this resource allows for ${name}`;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Everything scoped grants made that is on the target now (request roles, scope rows), for the
+   * standing-access scan to hold against the active grants. Values are never included.
+   */
+  async listScopedAccess(): Promise<ProviderResult<ScopedAccessFound[]>> {
+    try {
+      return ok(await scopedLeftovers(this.pool));
+    } catch (error) {
+      return this.failure(error, 'list scoped access', {});
+    }
+  }
+
+  /**
+   * The `values` a scopeValues query does not return: the query runs in a READ ONLY transaction
+   * with a short statement timeout, its first column compared as text, the values bound as one
+   * array parameter (never SQL text).
+   */
+  private async valuesOutside(query: string, values: readonly string[]): Promise<string[]> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN TRANSACTION READ ONLY');
+      await client.query(`SET LOCAL statement_timeout = ${SCOPE_VALUES_TIMEOUT_MS}`);
+      const { rows } = await client.query<{ value: string }>(
+        `SELECT requested.value FROM unnest($1::text[]) AS requested(value)
+          WHERE NOT EXISTS (SELECT 1 FROM (${query}) AS allowed(value) WHERE allowed.value::text = requested.value)
+          ORDER BY 1`,
+        [values],
+      );
+      return rows.map((row) => row.value);
+    } finally {
+      await client.query('ROLLBACK').catch((error: unknown) => {
+        broken = error instanceof Error ? error : new Error(String(error));
+      });
+      client.release(broken);
+    }
+  }
+
+  /**
    * The direct members of the database role behind `roleId`, except the grantor itself (which holds
-   * ADMIN OPTION through a membership of its own). Members that are group roles are listed too:
-   * their members hold the role as well.
+   * ADMIN OPTION through a membership of its own), and scoped requests' own roles (listScopedAccess
+   * accounts for them). Members that are group roles are listed too: their members hold the role as well.
    */
   async list(roleId: string): Promise<ProviderResult<string[]>> {
     const role = this.databaseRoleOf(roleId);
@@ -248,11 +367,12 @@ export class PostgresRoleProvider implements AccessProvider {
         `SELECT array(
            SELECT DISTINCT member.rolname::text
            FROM pg_auth_members m JOIN pg_roles member ON member.oid = m.member
-           WHERE m.roleid = r.oid AND member.rolname <> current_user
+           WHERE m.roleid = r.oid AND member.rolname <> current_user 
+             AND NOT (member.rolname ~ '^latch_s_[0-9a-f]{32}$' AND shobj_description(member.oid, 'pg_authid') IS NOT DISTINCT FROM $2::text)
            ORDER BY 1
          ) AS members
          FROM pg_roles r WHERE r.rolname = $1::name`,
-        [role],
+        [role, SCOPED_ROLE_MARKER],
       );
       const found = rows[0];
       if (!found) return this.failed('list', { role }, permanent(`database role "${role}" does not exist on the target`));
@@ -413,24 +533,11 @@ export class PostgresRoleProvider implements AccessProvider {
    */
   private async grantLogin(names: Names, expiresAt: Date, singleUse: boolean): Promise<ProviderResult> {
     const { role, principal } = names;
-    const login = pg.escapeIdentifier(principal);
-    const until = pg.escapeLiteral(expiresAt.toISOString());
     try {
       const outcome = await this.withPrincipalLock(principal, async (client): Promise<ProviderResult> => {
-        const facts = await this.loginFacts(client, principal);
-        if (facts && !facts.marked) return permanent(notOurs(principal));
-        if (!facts) {
-          // CREATE ROLE takes no bind parameters: the name is a quoted identifier, the rest literals Latch made.
-          await client.query(
-            `CREATE ROLE ${login} WITH LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION ` +
-              // Single-use: one session, so a second cannot start beside the first before Latch sees it.
-              `CONNECTION LIMIT ${singleUse ? 1 : (this.settings.connectionLimit ?? DEFAULT_CONNECTION_LIMIT)} PASSWORD NULL VALID UNTIL ${until}`,
-          );
-          await client.query(`COMMENT ON ROLE ${login} IS ${pg.escapeLiteral(DYNAMIC_LOGIN_MARKER)}`);
-        } else if (facts.valid_until === null || facts.valid_until < expiresAt) {
-          await client.query(`ALTER ROLE ${login} VALID UNTIL ${until}`);
-        }
-        await client.query(`GRANT ${pg.escapeIdentifier(role)} TO ${login}`);
+        const login = await this.ensureLogin(client, principal, expiresAt, singleUse);
+        if (!login.ok) return login;
+        await client.query(`GRANT ${pg.escapeIdentifier(role)} TO ${pg.escapeIdentifier(principal)}`);
         return ok();
       });
       return outcome.ok ? outcome : this.failed('grant', names, outcome);
@@ -440,13 +547,127 @@ export class PostgresRoleProvider implements AccessProvider {
   }
 
   /**
+   * In the caller's transaction: creates the request's login (no password until it is fetched,
+   * `VALID UNTIL` the grant's end, a connection limit, marked as Latch's), or, on a retry or an
+   * extension, finds it and moves its end later.
+   */
+  private async ensureLogin(client: pg.PoolClient, principal: string, expiresAt: Date, singleUse: boolean): Promise<ProviderResult> {
+    const login = pg.escapeIdentifier(principal);
+    const until = pg.escapeLiteral(expiresAt.toISOString());
+    const facts = await this.loginFacts(client, principal);
+    if (facts && !facts.marked) return permanent(notOurs(principal));
+    if (!facts) {
+      // CREATE ROLE takes no bind parameters: the name is a quoted identifier, the rest literals Latch made.
+      await client.query(
+        `CREATE ROLE ${login} WITH LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION ` +
+          // Single-use: one session, so a second cannot start beside the first before Latch sees it.
+          `CONNECTION LIMIT ${singleUse ? 1 : (this.settings.connectionLimit ?? DEFAULT_CONNECTION_LIMIT)} PASSWORD NULL VALID UNTIL ${until}`,
+      );
+      await client.query(`COMMENT ON ROLE ${login} IS ${pg.escapeLiteral(DYNAMIC_LOGIN_MARKER)}`);
+    } else if (facts.valid_until === null || facts.valid_until < expiresAt) {
+      await client.query(`ALTER ROLE ${login} VALID UNTIL ${until}`);
+    }
+    return ok();
+  }
+
+  /**
+   * A scoped grant (scoped-access.ts): in one transaction under the principal's lock, the
+   * principal check (or, with dynamic credentials, the request's login), the scope rows, the
+   * request's own role with what it holds, and last the principal's membership in it.
+   */
+  private async grantScopedAccess(names: Names, grant: ProviderGrant, scope: RequestScope): Promise<ProviderResult> {
+    const { role, principal } = names;
+    const planned = planScope(this.settings, grant.role, scope);
+    if (!planned.ok) return this.failed('grant', names, permanent(`Latch refused the scoped grant: ${planned.problem}`));
+    const roleName = scopedRoleName(grant.requestId);
+    if (!roleName) return this.failed('grant', names, permanent('a scoped grant needs a request id that is a uuid'));
+    try {
+      if (!(await scopeTableExists(this.pool))) return this.failed('grant', names, permanent(SCOPES_NOT_INSTALLED));
+      // Asked again right before granting, as the principal is: a value may have left the bound since the request.
+      const outside = await this.valuesRefusal(planned.plan);
+      if (outside) return this.failed('grant', names, permanent(`Latch refused the scoped grant: ${outside}`));
+      const outcome = await this.withPrincipalLock(principal, async (client): Promise<ProviderResult> => {
+        if (!(await scopeTableExists(client))) return permanent(SCOPES_NOT_INSTALLED);
+        if (this.dynamic) {
+          const login = await this.ensureLogin(client, principal, grant.expiresAt, grant.singleUse === true);
+          if (!login.ok) return login;
+        } else {
+          const refused = await principalRefusal(client, { ...names, managedRoles: this.managedRoles, permanentHolders: this.permanentHolders });
+          if (refused) return permanent(`Latch refused to grant "${role}" to "${principal}": ${refused}`);
+        }
+        const refused = await grantScoped(client, { roleName, baseRole: role, login: principal, requestId: grant.requestId, expiresAt: grant.expiresAt, plan: planned.plan });
+        return refused ? permanent(refused) : ok();
+      });
+      return outcome.ok ? outcome : this.failed('grant', names, outcome);
+    } catch (error) {
+      return this.failure(error, 'grant', names);
+    }
+  }
+
+  /**
+   * Ends a scoped grant without its scope values, in this order: the membership goes, the
+   * principal's sessions end (one could have SET ROLE to what the grant gave), the request's role
+   * loses its privileges and is dropped, and only then its scope rows go: deleting them first
+   * would leave a login that still holds the role unscoped, seeing every row. Each step is
+   * idempotent, so a retried revocation picks up where a failed one stopped.
+   */
+  private async revokeScopedAccess(names: Names, requestId: string): Promise<ProviderResult> {
+    const { principal } = names;
+    const roleName = scopedRoleName(requestId);
+    if (!roleName) return this.failed('revoke', names, permanent('a scoped grant has a request id that is a uuid'));
+    const scopedNames = { role: roleName, principal };
+    try {
+      // No principal check: taking a request's own role away cannot take anybody's other access.
+      const refused = await this.withPrincipalLock(principal, (client) => revokeScopedMembership(client, roleName, principal));
+      if (refused) return this.failed('revoke', scopedNames, permanent(refused));
+      const ended = await this.endSessions(scopedNames);
+      if (!ended.ok) return ended;
+      const notOursRole = await this.withPrincipalLock(principal, (client) => dropScopedRole(client, roleName));
+      if (notOursRole) return this.failed('revoke', scopedNames, permanent(notOursRole));
+      await removeRequestScopeRows(this.pool, principal, requestId);
+      return ok();
+    } catch (error) {
+      return this.failure(error, 'revoke', scopedNames);
+    }
+  }
+
+  /** Whether `grant` was scoped: said by the grant, or found on the target (its role, its scope rows). */
+  private async isScoped(grant: Pick<ProviderGrant, 'scope' | 'requestId' | 'principal'>): Promise<boolean> {
+    if (grant.scope !== undefined) return true;
+    const roleName = scopedRoleName(grant.requestId);
+    if (roleName && (await scopedRoleFacts(this.pool, roleName))?.marked) return true;
+    return (await requestScopeRowCount(this.pool, grant.principal, grant.requestId)) > 0;
+  }
+
+  /** The principal is a member of the request's own (marked) role; with dynamic credentials, its login may also still log in. */
+  private async holdsScopedRole(principal: string, requestId: string): Promise<boolean> {
+    const roleName = scopedRoleName(requestId);
+    if (!roleName || !(await scopedRoleFacts(this.pool, roleName))?.marked) return false;
+    if (this.dynamic) {
+      const facts = await this.loginFacts(this.pool, principal);
+      if (!facts?.marked || !facts.can_login) return false;
+    }
+    const { rows } = await this.pool.query<{ member: boolean }>(`SELECT pg_has_role($1::name, $2::name, 'MEMBER') AS member`, [principal, roleName]);
+    return rows[0]?.member === true;
+  }
+
+  /** What a scoped grant left on the target (its role, its scope rows), or null when nothing. */
+  private async scopedRemains(principal: string, requestId: string): Promise<string | null> {
+    const roleName = scopedRoleName(requestId);
+    if (roleName && (await scopedRoleFacts(this.pool, roleName))) return `the request's role "${roleName}" still exists`;
+    const rows = await requestScopeRowCount(this.pool, principal, requestId);
+    return rows > 0 ? `${rows} scope row(s) of the request for "${principal}" are still in ${SCOPES_SCHEMA}.grants` : null;
+  }
+
+  /**
    * `credentials: dynamic` revoke: the login may no longer log in (NOLOGIN, committed first), its
    * sessions on every database end, and the role is dropped with whatever it owns here. A login
    * that is gone already is revoked; one Latch did not mark is never touched.
    */
-  private async revokeLogin(names: Names): Promise<ProviderResult> {
+  private async revokeLogin(names: Names, requestId: string): Promise<ProviderResult> {
     const { principal } = names;
     const login = pg.escapeIdentifier(principal);
+    const scopedRole = scopedRoleName(requestId);
     try {
       const disabled = await this.withPrincipalLock(principal, async (client): Promise<ProviderResult<boolean>> => {
         const facts = await this.loginFacts(client, principal);
@@ -456,13 +677,21 @@ export class PostgresRoleProvider implements AccessProvider {
         return ok(true);
       });
       if (!disabled.ok) return this.failed('revoke', names, disabled);
-      if (!disabled.value) return ok();
-      const ended = await this.endSessions(names, true);
-      if (!ended.ok) return ended;
-      await this.dropLogin(principal);
+      if (disabled.value) {
+        const ended = await this.endSessions(names, true);
+        if (!ended.ok) return ended;
+      }
+      // A scoped grant's role, then the login, then (last, as for any scoped grant) its scope rows;
+      // each is found by the request id, so a retry after any step finishes the rest.
+      if (scopedRole) {
+        const notOursRole = await this.withPrincipalLock(principal, (client) => dropScopedRole(client, scopedRole));
+        if (notOursRole) return this.failed('revoke', names, permanent(notOursRole));
+      }
+      if (disabled.value) await this.dropLogin(principal);
       if (await this.loginFacts(this.pool, principal)) {
         return this.failed('revoke', names, transient(`the login "${principal}" is still there after DROP ROLE; will retry`));
       }
+      await removeRequestScopeRows(this.pool, principal, requestId);
       return ok();
     } catch (error) {
       return this.failure(error, 'revoke', names);
@@ -547,6 +776,7 @@ export class PostgresRoleProvider implements AccessProvider {
     if (RESERVED_PRINCIPALS.has(principal) || principal.startsWith('pg_')) {
       return permanent(`"${principal}" is a name PostgreSQL reserves, not a database user`);
     }
+    if (isScopedRoleName(principal)) return permanent(`"${principal}" is the role of a scoped request, not a database user`);
     if (this.dynamic && !isDynamicLoginName(principal)) {
       // With dynamic credentials Latch creates and drops logins: only ever ones of its own naming.
       return permanent(`"${principal}" is not a login Latch creates (latch_ and a request id): with credentials: dynamic, nothing else is changed`);

@@ -1,4 +1,6 @@
 import pg from 'pg';
+import { SCOPES_SCHEMA, TABLE_SCOPE } from './scopes-schema.ts';
+import { tableExpiryInstallLines } from './table-grants.ts';
 
 /**
  * Row-level scopes on a PostgreSQL target (issue 17): a login Latch grants a role to sees only the
@@ -21,7 +23,7 @@ import pg from 'pg';
  *   quoted with pg.escapeIdentifier after a strict shape check.
  */
 
-export const SCOPES_SCHEMA = 'latch_scopes';
+export { SCOPES_SCHEMA, TABLE_SCOPE };
 
 /** One table column a scope limits: `public.orders.customer_id` for the scope `customer`. */
 export interface ScopedColumn {
@@ -34,9 +36,15 @@ export interface ScopedColumn {
 const NAME = /^[a-z_][a-z0-9_$]{0,62}$/;
 const SCOPE_NAME = /^[a-z][a-z0-9_-]{0,39}$/;
 
+/** Why `scope` cannot name a scope parameter, or null. */
+export function scopeNameProblem(scope: string): string | null {
+  return SCOPE_NAME.test(scope) ? null : `scope "${scope}" must be lower-case letters, digits, - or _ (at most 40), starting with a letter`;
+}
+
 /** Why a scoped column is not one Latch will write SQL for, or null. */
 export function scopedColumnProblem(column: ScopedColumn): string | null {
-  if (!SCOPE_NAME.test(column.scope)) return `scope "${column.scope}" must be lower-case letters, digits, - or _ (at most 40), starting with a letter`;
+  const scopeProblem = scopeNameProblem(column.scope);
+  if (scopeProblem) return scopeProblem;
   const parts = column.table.split('.');
   if (parts.length > 2 || !parts.every((part) => NAME.test(part))) return `table "${column.table}" must be [schema.]table in lower case (letters, digits, _)`;
   if (!NAME.test(column.column)) return `column "${column.column}" must be a lower-case column name (letters, digits, _)`;
@@ -60,7 +68,7 @@ function policyName(column: ScopedColumn): string {
  * everyone, so enabling RLS takes nothing from the roles that read it today; one that already
  * had RLS keeps its own policies, which Latch's restrictive one narrows for scoped logins only.
  */
-export function rowScopesInstallSql(input: { grantor: string; columns: readonly ScopedColumn[] }): string {
+export function rowScopesInstallSql(input: { grantor: string; columns: readonly ScopedColumn[]; tables?: readonly string[] }): string {
   for (const column of input.columns) {
     const problem = scopedColumnProblem(column);
     if (problem) throw new Error(problem);
@@ -86,12 +94,17 @@ export function rowScopesInstallSql(input: { grantor: string; columns: readonly 
     `GRANT SELECT, INSERT, UPDATE, DELETE ON ${schema}.grants TO ${grantor};`,
     `CREATE OR REPLACE FUNCTION ${schema}.scoped() RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER`,
     '  SET search_path = pg_catalog, pg_temp',
-    `  AS $$ SELECT EXISTS (SELECT 1 FROM ${schema}.grants WHERE login = session_user) $$;`,
+    `  AS $$ SELECT EXISTS (SELECT 1 FROM ${schema}.grants WHERE login = session_user AND scope <> ${pg.escapeLiteral(TABLE_SCOPE)}) $$;`,
     `CREATE OR REPLACE FUNCTION ${schema}.allows(p_scope text, p_value text) RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER`,
     '  SET search_path = pg_catalog, pg_temp',
     `  AS $$ SELECT EXISTS (SELECT 1 FROM ${schema}.grants WHERE login = session_user AND scope = p_scope AND value = p_value AND expires_at > clock_timestamp()) $$;`,
-    `REVOKE ALL ON FUNCTION ${schema}.scoped(), ${schema}.allows(text, text) FROM PUBLIC;`,
-    `GRANT EXECUTE ON FUNCTION ${schema}.scoped(), ${schema}.allows(text, text) TO PUBLIC;`,
+    // A table grant's table: open unless the login holds table rows for it, and then only while one is unexpired.
+    `CREATE OR REPLACE FUNCTION ${schema}.table_allows(p_table text) RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER`,
+    '  SET search_path = pg_catalog, pg_temp',
+    `  AS $$ SELECT NOT EXISTS (SELECT 1 FROM ${schema}.grants WHERE login = session_user AND scope = ${pg.escapeLiteral(TABLE_SCOPE)} AND value = p_table)`,
+    `        OR EXISTS (SELECT 1 FROM ${schema}.grants WHERE login = session_user AND scope = ${pg.escapeLiteral(TABLE_SCOPE)} AND value = p_table AND expires_at > clock_timestamp()) $$;`,
+    `REVOKE ALL ON FUNCTION ${schema}.scoped(), ${schema}.allows(text, text), ${schema}.table_allows(text) FROM PUBLIC;`,
+    `GRANT EXECUTE ON FUNCTION ${schema}.scoped(), ${schema}.allows(text, text), ${schema}.table_allows(text) TO PUBLIC;`,
   ];
   for (const column of input.columns) {
     const table = qualified(column.table);
@@ -113,7 +126,7 @@ export function rowScopesInstallSql(input: { grantor: string; columns: readonly 
       `  WITH CHECK (${predicate});`,
     );
   }
-  lines.push('COMMIT;');
+  lines.push(...tableExpiryInstallLines(input.tables ?? []), 'COMMIT;');
   return `${lines.join('\n')}\n`;
 }
 

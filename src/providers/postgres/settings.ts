@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseProviderSettings, type SettingsResult } from '../settings-problems.ts';
-import { scopedColumnProblem } from './row-scopes.ts';
+import { scopedColumnProblem, scopeNameProblem } from './row-scopes.ts';
+import { qualifiedTableProblem, scopeValuesQueryProblem, TABLE_PRIVILEGES } from './table-grants.ts';
 
 /**
  * The `settings` block of a resource whose provider is `postgres`, as written in the policy file.
@@ -81,7 +82,65 @@ export const postgresSettingsSchema = z.strictObject({
       }
     })
     .optional(),
+  /**
+   * Table-level grants (table-grants.ts): a scoped request names tables in the scope parameter
+   * `scope` (values `schema.table`, each one of `tables`), and is granted `privileges[role]` on
+   * those tables alone, instead of the role's database role.
+   */
+  tableGrants: z
+    .strictObject({
+      scope: z.string({ error: 'must be the name of the scope parameter that lists tables, e.g. tables' }).superRefine((scope, ctx) => {
+        const problem = scopeNameProblem(scope);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+      tables: z
+        .array(
+          z.string({ error: 'must be schema.table' }).superRefine((table, ctx) => {
+            const problem = qualifiedTableProblem(table);
+            if (problem) ctx.addIssue({ code: 'custom', message: problem });
+          }),
+          { error: 'must list the tables a request may name (schema.table)' },
+        )
+        .min(1, { error: 'must list at least one table' }),
+      privileges: z.record(
+        z.string(),
+        z
+          .array(z.enum(TABLE_PRIVILEGES, { error: `must be one of ${TABLE_PRIVILEGES.join(', ')}` }), { error: `must be a list of ${TABLE_PRIVILEGES.join(', ')}` })
+          .min(1, { error: 'must name at least one privilege' }),
+        { error: 'must map each role id to the table privileges it grants, e.g. read: [SELECT]' },
+      ),
+    }, { error: 'must be { scope, tables, privileges }' })
+    .optional(),
+  /**
+   * Scope name → a read-only query whose first column bounds the values a request may name, e.g.
+   * `customer: SELECT id::text FROM customers` (asked when a request is made, with the values bound).
+   */
+  scopeValues: z
+    .record(
+      z.string(),
+      z.string({ error: 'must be a SELECT query returning the allowed values' }).superRefine((query, ctx) => {
+        const problem = scopeValuesQueryProblem(query);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+      { error: 'must map scope names to read-only queries' },
+    )
+    .optional(),
 }).superRefine((settings, ctx) => {
+  const rowScopeNames = Object.keys(settings.rowScopes ?? {});
+  const tableScope = settings.tableGrants?.scope;
+  if (tableScope !== undefined && rowScopeNames.includes(tableScope)) {
+    ctx.addIssue({ code: 'custom', path: ['tableGrants', 'scope'], message: 'is also a row scope: name the table parameter differently' });
+  }
+  for (const scope of Object.keys(settings.scopeValues ?? {})) {
+    if (!rowScopeNames.includes(scope) && scope !== tableScope) {
+      ctx.addIssue({ code: 'custom', path: ['scopeValues', scope], message: 'is neither a row scope (rowScopes) nor the tableGrants scope' });
+    }
+  }
+  if ((rowScopeNames.length > 0 || tableScope !== undefined) && !settings.terminateSessions) {
+    // A session kept open past the revocation could have SET ROLE to what the grant gave; once the
+    // scope rows are gone it would see every row. Scoped access always ends sessions.
+    ctx.addIssue({ code: 'custom', path: ['terminateSessions'], message: 'must be true with rowScopes or tableGrants: a scoped login’s open sessions are ended at revocation' });
+  }
   if (settings.credentials === 'dynamic') return;
   // Said at once, rather than silently ignored: the operator meant dynamic credentials.
   for (const field of ['connectionLimit', 'credentialsHost', 'credentialsPort'] as const) {

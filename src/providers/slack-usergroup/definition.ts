@@ -8,7 +8,7 @@ export const slackUsergroupProvider: ProviderDefinition = {
   settings: slackUsergroupSettingsSchema,
   // A user group holds Slack user ids.
   identityDefaults: { from: 'slack-user-id', template: '{email}' },
-  capabilities: { listsHolders: true, checksPrincipal: true, namesAccessTarget: true, endsSessions: false, readsGuard: false, issuesCredentials: false, verifiesRevocation: true, reportsEffectiveEndLag: false },
+  capabilities: { listsHolders: true, checksPrincipal: true, namesAccessTarget: true, endsSessions: false, readsGuard: false, issuesCredentials: false, verifiesRevocation: true, reportsEffectiveEndLag: false, listsScopedAccess: false },
   targetName: 'Slack',
   create: createSlackUsergroupProvider,
 };

@@ -8,7 +8,7 @@ export const webhookProvider: ProviderDefinition = {
   settings: webhookSettingsSchema,
   // The receiver gets the email whole: it knows best how its target names people.
   identityDefaults: { from: 'email', template: '{email}' },
-  capabilities: { listsHolders: false, checksPrincipal: false, namesAccessTarget: false, endsSessions: false, readsGuard: false, issuesCredentials: false, verifiesRevocation: true, reportsEffectiveEndLag: false },
+  capabilities: { listsHolders: false, checksPrincipal: false, namesAccessTarget: false, endsSessions: false, readsGuard: false, issuesCredentials: false, verifiesRevocation: true, reportsEffectiveEndLag: false, listsScopedAccess: false },
   targetName: 'The access webhook',
   create: createWebhookProvider,
 };

@@ -41,6 +41,22 @@ beforeAll(async () => {
     requesters: { users: [U0SUPPORT1] }
     approvers: { users: [U0LEAD0001] }
     approvalChannel: C0APPROVALS
+  - id: reports-db
+    name: Reports database
+    provider:
+      type: postgres
+      settings:
+        connectionStringEnv: SUPPORT_DB_URL
+        tableGrants:
+          scope: tables
+          tables: [public.invoices]
+          privileges: { read: [SELECT] }
+    identity: { domains: [example.com] }
+    roles: [read]
+    maxDuration: 1h
+    requesters: { users: [U0SUPPORT1] }
+    approvers: { users: [U0LEAD0001] }
+    approvalChannel: C0APPROVALS
   - id: hook
     name: Hook
     provider: { type: webhook, settings: { url: 'https://hooks.example.com', secretEnv: HOOK_SECRET } }
@@ -75,6 +91,24 @@ describe('latch scopes', { timeout: 60_000 }, () => {
     expect(after.code, after.stderr).toBe(0);
     expect(after.stdout).toContain('row-level scopes in place for customer (public.orders.customer_id)');
     for (const output of [before, install, after]) expect(output.stdout + output.stderr).not.toContain(GRANTOR_PASSWORD);
+  });
+
+  it('checks table grants: the table, the grantor’s grant option, and the expiry policy the install adds', async () => {
+    const missing = await runLatch(['scopes', 'check', 'reports-db'], env);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('table public.invoices does not exist');
+    await admin.query('CREATE TABLE invoices (id integer)');
+    const noOption = await runLatch(['scopes', 'check', 'reports-db'], env);
+    expect(noOption.stderr).toContain('the grantor cannot grant SELECT on table public.invoices (it needs them WITH GRANT OPTION)');
+    expect(noOption.stderr).toContain("lacks Latch's restrictive policy latch_table_grant_expiry");
+    await admin.query('GRANT SELECT ON invoices TO latch_grantor WITH GRANT OPTION');
+    const install = await runLatch(['scopes', 'install', 'reports-db'], env);
+    expect(install.code, install.stderr).toBe(0);
+    expect(install.stdout).toContain('CREATE POLICY latch_table_grant_expiry ON "public"."invoices" AS RESTRICTIVE');
+    await admin.query(install.stdout);
+    const after = await runLatch(['scopes', 'check', 'reports-db'], env);
+    expect(after.code, after.stderr).toBe(0);
+    expect(after.stdout).toContain('reports-db: table grants (tables) in place for public.invoices');
   });
 
   it('says plainly what it needs: a postgres resource with rowScopes, and its connection string', async () => {

@@ -85,6 +85,7 @@ export function describeProviderContract(definition: ProviderDefinition): void {
         issuesCredentials: typeof provider.issueCredentials === 'function',
         verifiesRevocation: typeof provider.verifyRevoked === 'function',
         reportsEffectiveEndLag: typeof provider.effectiveEndLag === 'function',
+        listsScopedAccess: typeof provider.listScopedAccess === 'function',
       }).toEqual({
         listsHolders: capabilities.listsHolders,
         checksPrincipal: capabilities.checksPrincipal,
@@ -92,6 +93,7 @@ export function describeProviderContract(definition: ProviderDefinition): void {
         issuesCredentials: capabilities.issuesCredentials,
         verifiesRevocation: capabilities.verifiesRevocation,
         reportsEffectiveEndLag: capabilities.reportsEffectiveEndLag,
+        listsScopedAccess: capabilities.listsScopedAccess,
       });
     });
 
@@ -168,6 +170,17 @@ export function describeProviderContract(definition: ProviderDefinition): void {
         expect(lag.ok).toBe(true);
         if (lag.ok && lag.value !== null) expect(Number.isSafeInteger(lag.value) && lag.value > 0).toBe(true);
         expect(await provider.effectiveEndLag!(f.missingRole)).toMatchObject({ ok: false, failure: { kind: 'permanent' } });
+      });
+    }
+
+    if (capabilities.listsScopedAccess) {
+      it('lists what scoped grants left on the target, and an unscoped grant is none of it', async () => {
+        const grant = grantFor(f.principal);
+        expect((await provider.grant(grant)).ok).toBe(true);
+        const listed = await provider.listScopedAccess!();
+        expect(listed.ok).toBe(true);
+        expect(listed.ok && listed.value.filter((found) => found.requestId === grant.requestId)).toEqual([]);
+        expect((await provider.revoke(grant)).ok).toBe(true);
       });
     }
   });

@@ -39,9 +39,10 @@ function setup() {
 }
 
 /** A grant row as Latch keeps it: `revokedAt` set means Latch believes the access is gone. */
-async function grantRow(principal: string, fields: { grantedAt?: Date | null; revokedAt?: Date | null } = {}) {
+async function grantRow(principal: string, fields: { grantedAt?: Date | null; revokedAt?: Date | null } = {}): Promise<string> {
   const request = await db.accessRequest.create({ data: { requesterSlackId: 'U0X', resourceId: 'prod-db', role: 'read', principal, durationSeconds: 3600, reason: 'scan', state: 'active' } });
   await db.grant.create({ data: { requestId: request.id, provider: 'memory', principal, resourceId: 'prod-db', role: 'read', grantedAt: fields.grantedAt === undefined ? new Date() : fields.grantedAt, expiresAt: new Date(Date.now() + 3600_000), revokedAt: fields.revokedAt ?? null } });
+  return request.id;
 }
 
 const auditActions = async () => (await db.auditEvent.findMany({ orderBy: { seq: 'asc' } })).map((event) => [event.action, (event.data as { principal: string }).principal]);
@@ -84,5 +85,36 @@ describe('scanStandingAccess', () => {
     const failed = await scanStandingAccess(ctx);
     expect(failed.errors).toEqual(['prod-db read: bad credentials for the target', 'prod-db write: bad credentials for the target']);
     expect(await db.standingAccessFinding.count({ where: { resolvedAt: null } })).toBe(1);
+  });
+
+  it('reports what scoped grants left on the target that no active grant of their request covers, and resolves it once gone', async () => {
+    const { ctx, provider } = setup();
+    const active = await grantRow('alice');
+    const revoked = await grantRow('bob', { revokedAt: new Date() });
+    const unknown = '01930000-0000-7000-8000-0000000000ff';
+    let onTarget = [
+      { requestId: active, login: 'alice', what: 'role latch_s_a (a database role)' },
+      { requestId: active, login: 'alice', what: 'scope rows (customer)' },
+      { requestId: revoked, login: 'bob', what: 'scope rows (customer)' },
+      { requestId: unknown, login: null, what: 'role latch_s_b (privileges on public.orders), with no member' },
+    ];
+    Object.assign(provider, { listScopedAccess: async () => ({ ok: true as const, value: onTarget }) });
+
+    const first = await scanStandingAccess(ctx);
+    expect(first.found).toEqual([
+      { resourceId: 'prod-db', role: 'scoped access', principal: `bob (request ${revoked})` },
+      { resourceId: 'prod-db', role: 'scoped access', principal: `(no member) (request ${unknown})` },
+    ]);
+
+    onTarget = onTarget.filter((found) => found.requestId !== revoked);
+    const second = await scanStandingAccess(ctx);
+    expect(second.resolved).toEqual([{ resourceId: 'prod-db', role: 'scoped access', principal: `bob (request ${revoked})` }]);
+    expect(second.stillOpen).toBe(1);
+
+    // A target that cannot say leaves the findings as they were.
+    Object.assign(provider, { listScopedAccess: async () => permanent('the grantor cannot read latch_scopes.grants') });
+    const failed = await scanStandingAccess(ctx);
+    expect(failed.errors).toEqual(['prod-db scoped access: the grantor cannot read latch_scopes.grants']);
+    expect(await db.standingAccessFinding.count({ where: { resolvedAt: null, role: 'scoped access' } })).toBe(1);
   });
 });

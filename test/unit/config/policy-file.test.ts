@@ -870,6 +870,34 @@ describe('identity', () => {
     expect(parsePolicy(scoped('{ customer: [] }'))).toEqual({ ok: false, problems: [expect.stringMatching(/rowScopes\.customer: must name at least one table column/)] });
   });
 
+  it("reads a postgres resource's tableGrants and scopeValues, and names each bad one with its path and line", () => {
+    const scoped = (extra: string) => resource('postgres', '    identity: { domains: [example.com] }').replace('{ connectionStringEnv: DB_URL }', `{ connectionStringEnv: DB_URL, ${extra} }`);
+    const grants = (body: string) => scoped(`rowScopes: { customer: [{ table: public.orders, column: customer_id }] }, tableGrants: ${body}`);
+    const valid = grants('{ scope: tables, tables: [public.orders, sales.invoices], privileges: { read: [SELECT], write: [SELECT, INSERT, UPDATE] } }, scopeValues: { customer: "SELECT id::text FROM customers" }');
+    expect(parsePolicy(valid)).toMatchObject({ ok: true });
+    const problems = (text: string) => {
+      const result = parsePolicy(text);
+      return result.ok ? [] : result.problems;
+    };
+    expect(problems(grants('{ scope: tables, tables: ["public.orders; DROP TABLE x", orders], privileges: { read: [SELECT] } }'))).toEqual([
+      expect.stringMatching(/^resources\[0\]\.provider\.settings\.tableGrants\.tables\[0\]: must be schema\.table in lower case .*\(line \d+\)$/),
+      expect.stringMatching(/^resources\[0\]\.provider\.settings\.tableGrants\.tables\[1\]: must be schema\.table in lower case .*\(line \d+\)$/),
+    ]);
+    expect(problems(grants('{ scope: tables, tables: [public.orders], privileges: { read: [SELECT, TRUNCATE] } }'))).toEqual([
+      expect.stringMatching(/^resources\[0\]\.provider\.settings\.tableGrants\.privileges\.read\[1\]: must be one of SELECT, INSERT, UPDATE, DELETE \(line \d+\)$/),
+    ]);
+    expect(problems(grants('{ scope: customer, tables: [public.orders], privileges: { read: [SELECT] } }'))).toEqual([
+      expect.stringMatching(/^resources\[0\]\.provider\.settings\.tableGrants\.scope: is also a row scope/),
+    ]);
+    expect(problems(scoped('rowScopes: { customer: [{ table: public.orders, column: customer_id }] }, scopeValues: { region: "SELECT 1", customer: "SELECT 1; DROP TABLE customers" }'))).toEqual([
+      expect.stringMatching(/^resources\[0\]\.provider\.settings\.scopeValues\.customer: must be one query, without ;/),
+      expect.stringMatching(/^resources\[0\]\.provider\.settings\.scopeValues\.region: is neither a row scope \(rowScopes\) nor the tableGrants scope/),
+    ]);
+    expect(problems(scoped('terminateSessions: false, rowScopes: { customer: [{ table: public.orders, column: customer_id }] }'))).toEqual([
+      expect.stringMatching(/^resources\[0\]\.provider\.settings\.terminateSessions: must be true with rowScopes or tableGrants/),
+    ]);
+  });
+
   it('reads allowGuests, and leaves guests out unless it is true', () => {
     const allowed = parsePolicy(resource('webhook', '    identity: { allowGuests: true }'));
     expect(allowed.ok && allowed.policy.resources[0]!.identity.allowGuests).toBe(true);

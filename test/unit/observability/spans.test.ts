@@ -36,6 +36,7 @@ describe('with tracing off (no SDK registered)', () => {
       effectiveEndLag: async () => ({ ok: true, value: 3600 }),
       checkPrincipal: async () => ({ ok: true, value: undefined }),
       checkScope: async () => ({ ok: true, value: undefined }),
+      listScopedAccess: async () => ({ ok: true, value: [{ requestId: REQUEST_ID, login: 'alice', what: 'role latch_s_x' }] }),
       accessTarget: () => 'group-1',
       issueCredentials: async () => ({ ok: false, failure: { kind: 'permanent', message: 'none' } }),
       watchSingleUse: async () => ({ ok: true, value: 'unused' }),
@@ -46,6 +47,8 @@ describe('with tracing off (no SDK registered)', () => {
     // A revocation the target contradicts must reach revokeGrant as the provider said it.
     expect(await traced.verifyRevoked!(GRANT, since)).toEqual({ ok: true, value: { gone: false, remains: 'still a member' } });
     expect(seen).toEqual([GRANT.grantId, since]);
+    // The standing-access scan reads what scoped grants left through the wrapper.
+    expect(await traced.listScopedAccess!()).toEqual({ ok: true, value: [{ requestId: REQUEST_ID, login: 'alice', what: 'role latch_s_x' }] });
   });
 
   it('runs what it wraps and returns its result', async () => {
