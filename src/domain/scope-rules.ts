@@ -59,7 +59,11 @@ export const SCOPE_PARAMETER_NAME = /^[a-z][a-z0-9_]{0,31}$/;
 // C0 and C1 controls, and the line and paragraph separators: nothing a person means as part of an id.
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
 
-export type ScopeCheck = { ok: true; scope: RequestScope | null } | { ok: false; problems: string[] };
+/**
+ * `problems` says everything wrong; `fields` says it again per parameter (a parameter's name, or
+ * `''` for what belongs to none), so a form can show each problem beside its own field.
+ */
+export type ScopeCheck = { ok: true; scope: RequestScope | null } | { ok: false; problems: string[]; fields: Record<string, string> };
 
 /** Whether the role declares scope parameters: then every request of it states its scope. */
 export function isScopedRole(role: ScopedRole): boolean {
@@ -80,42 +84,53 @@ export function checkScope(role: ScopedRole, asked: Readonly<Record<string, read
   const given = asked ?? {};
   const parameters = role.scopes ?? [];
   const names = Object.keys(given);
+  const problems: string[] = [];
+  const fields: Record<string, string> = {};
+  const report = (field: string, message: string) => {
+    problems.push(message);
+    fields[field] = fields[field] === undefined ? message : `${fields[field]} ${message}`;
+  };
   if (parameters.length === 0) {
     if (names.length === 0) return { ok: true, scope: null };
-    return { ok: false, problems: [`The role ${role.id} takes no scope (${names.join(', ')}): leave it out to ask for the whole role.`] };
+    report('', `The role ${role.id} takes no scope (${names.map(shortened).join(', ')}): leave it out to ask for the whole role.`);
+    return { ok: false, problems, fields };
   }
-  const problems: string[] = [];
   const known = parameters.map((parameter) => parameter.name);
   for (const name of names) {
-    if (!known.includes(name)) problems.push(`The role ${role.id} has no scope parameter "${shortened(name)}"; its parameters are ${known.join(', ')}.`);
+    if (!known.includes(name)) report('', `The role ${role.id} has no scope parameter "${shortened(name)}"; its parameters are ${known.join(', ')}.`);
   }
   const scope: Record<string, string[]> = {};
   for (const parameter of parameters) {
     const raw = Object.hasOwn(given, parameter.name) ? given[parameter.name] : undefined;
-    const values = cleanValues(parameter, raw ?? [], problems);
+    const values = cleanValues(parameter, raw ?? [], (message) => report(parameter.name, message));
     if (values === null) continue;
     if (values.length < parameter.minValues) {
-      problems.push(
+      report(
+        parameter.name,
         parameter.minValues === 1
           ? `Give ${parameter.name}: the role ${role.id} is only granted for ${describeParameter(parameter)}.`
           : `Give at least ${parameter.minValues} values of ${parameter.name}.`,
       );
     } else if (values.length > parameter.maxValues) {
-      problems.push(`At most ${parameter.maxValues} ${parameter.maxValues === 1 ? 'value' : 'values'} of ${parameter.name} (${values.length} given).`);
+      report(parameter.name, `At most ${parameter.maxValues} ${parameter.maxValues === 1 ? 'value' : 'values'} of ${parameter.name} (${values.length} given).`);
     }
     if (values.length > 0) scope[parameter.name] = values;
   }
-  if (problems.length > 0) return { ok: false, problems };
+  if (problems.length > 0) return { ok: false, problems, fields };
   return { ok: true, scope: Object.keys(scope).length > 0 ? scope : null };
 }
 
-/** The values of one parameter, trimmed and deduplicated; null (with problems added) when one is unusable. */
-function cleanValues(parameter: ScopeParameter, raw: readonly unknown[], problems: string[]): string[] | null {
+/** The values of one parameter, trimmed and deduplicated; null (with problems reported) when one is unusable. */
+function cleanValues(parameter: ScopeParameter, raw: readonly unknown[], report: (message: string) => void): string[] | null {
+  const problems: string[] = [];
+  const done = (values: string[]) => {
+    problems.forEach(report);
+    return problems.length > 0 ? null : values;
+  };
   if (!Array.isArray(raw)) {
     problems.push(`${parameter.name} must be a list of values.`);
-    return null;
+    return done([]);
   }
-  const before = problems.length;
   const values: string[] = [];
   for (const item of raw) {
     if (typeof item !== 'string') {
@@ -130,13 +145,21 @@ function cleanValues(parameter: ScopeParameter, raw: readonly unknown[], problem
     else if (parameter.values !== null && !parameter.values.includes(value)) problems.push(`${parameter.name}: ${value} is not one of ${parameter.values.join(', ')}.`);
     else if (!values.includes(value)) values.push(value);
   }
-  return problems.length > before ? null : values;
+  return done(values);
 }
 
 /** "one customer matching ^[0-9]+$", "a value of tables from public.orders, public.invoices". */
 function describeParameter(parameter: ScopeParameter): string {
   if (parameter.values !== null) return `${parameter.name} from ${parameter.values.join(', ')}`;
   return `a ${parameter.name} matching ${parameter.pattern}`;
+}
+
+/** "customer: 1 to 3 values matching [0-9]+", for `latch policy explain` and the form's hint. */
+export function describeScopeParameter(parameter: ScopeParameter): string {
+  const count = parameter.minValues === parameter.maxValues ? `${parameter.minValues}` : `${parameter.minValues} to ${parameter.maxValues}`;
+  const values = parameter.maxValues === 1 && parameter.minValues <= 1 ? 'value' : 'values';
+  const rules = [parameter.pattern !== null ? `matching ${parameter.pattern}` : null, parameter.values !== null ? `from ${parameter.values.join(', ')}` : null].filter(Boolean).join(', ');
+  return `${parameter.name}: ${count} ${values} ${rules}`;
 }
 
 function shortened(text: string): string {

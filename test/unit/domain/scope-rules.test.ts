@@ -23,38 +23,54 @@ describe('checkScope', () => {
   });
 
   it('says which value does not match the pattern, anchored to the whole value', () => {
-    expect(checkScope(DEBUG, { customer: ['47x1'] })).toEqual({ ok: false, problems: ['customer "47x1" does not match ^[0-9]+$.'] });
+    expect(checkScope(DEBUG, { customer: ['47x1'] })).toMatchObject({ ok: false, problems: ['customer "47x1" does not match ^[0-9]+$.'] });
     const unanchored: ScopedRole = { id: 'r', scopes: [{ name: 'customer', pattern: '[0-9]+', values: null, minValues: 1, maxValues: 1 }] };
     expect(checkScope(unanchored, { customer: ['4711; DROP TABLE x'] })).toMatchObject({ ok: false, problems: ['customer "4711; DROP TABLE x" does not match [0-9]+.'] });
     expect(checkScope(unanchored, { customer: ['4711'] })).toEqual({ ok: true, scope: { customer: ['4711'] } });
   });
 
   it('says which value is not on the allow-list, and how many values are too many', () => {
-    expect(checkScope(DEBUG, { customer: ['1'], tables: ['public.secrets'] })).toEqual({
+    expect(checkScope(DEBUG, { customer: ['1'], tables: ['public.secrets'] })).toMatchObject({
       ok: false,
       problems: ['tables: public.secrets is not one of public.orders, public.invoices, public.payments.'],
     });
-    expect(checkScope(DEBUG, { customer: ['1', '2', '3'] })).toEqual({ ok: false, problems: ['At most 2 values of customer (3 given).'] });
+    expect(checkScope(DEBUG, { customer: ['1', '2', '3'] })).toMatchObject({ ok: false, problems: ['At most 2 values of customer (3 given).'] });
   });
 
   it('requires the required parameters, and refuses parameters the role does not have', () => {
-    expect(checkScope(DEBUG, null)).toEqual({ ok: false, problems: ['Give customer: the role debug is only granted for a customer matching ^[0-9]+$.'] });
-    expect(checkScope(DEBUG, { customer: ['1'], tenant: ['x'] })).toEqual({ ok: false, problems: ['The role debug has no scope parameter "tenant"; its parameters are customer, tables.'] });
+    expect(checkScope(DEBUG, null)).toMatchObject({ ok: false, problems: ['Give customer: the role debug is only granted for a customer matching ^[0-9]+$.'] });
+    expect(checkScope(DEBUG, { customer: ['1'], tenant: ['x'] })).toMatchObject({ ok: false, problems: ['The role debug has no scope parameter "tenant"; its parameters are customer, tables.'] });
+  });
+
+  it('says each problem again under the parameter it is about, for a form', () => {
+    expect(checkScope(DEBUG, { customer: ['x', '1', '2', '3'], tables: ['public.secrets'], tenant: ['1'] })).toEqual({
+      ok: false,
+      problems: [
+        'The role debug has no scope parameter "tenant"; its parameters are customer, tables.',
+        'customer "x" does not match ^[0-9]+$.',
+        'tables: public.secrets is not one of public.orders, public.invoices, public.payments.',
+      ],
+      fields: {
+        '': 'The role debug has no scope parameter "tenant"; its parameters are customer, tables.',
+        customer: 'customer "x" does not match ^[0-9]+$.',
+        tables: 'tables: public.secrets is not one of public.orders, public.invoices, public.payments.',
+      },
+    });
   });
 
   it('refuses any scope on a role without scopes, and accepts none', () => {
-    expect(checkScope({ id: 'read' }, { customer: ['4711'] })).toEqual({ ok: false, problems: ['The role read takes no scope (customer): leave it out to ask for the whole role.'] });
+    expect(checkScope({ id: 'read' }, { customer: ['4711'] })).toMatchObject({ ok: false, problems: ['The role read takes no scope (customer): leave it out to ask for the whole role.'] });
     expect(checkScope({ id: 'read' }, {})).toEqual({ ok: true, scope: null });
     expect(checkScope({ id: 'read' }, undefined)).toEqual({ ok: true, scope: null });
   });
 
   it('refuses control characters, overlong values and values that are not text', () => {
     const anyText: ScopedRole = { id: 'r', scopes: [{ name: 'note', pattern: '.*', values: null, minValues: 1, maxValues: 5 }] };
-    expect(checkScope(anyText, { note: ['a\u0000b'] })).toEqual({ ok: false, problems: ['A value of note contains a control character.'] });
-    expect(checkScope(anyText, { note: ['a\u2028b'] })).toEqual({ ok: false, problems: ['A value of note contains a control character.'] });
-    expect(checkScope(anyText, { note: ['x'.repeat(101)] })).toEqual({ ok: false, problems: ['A value of note is longer than 100 characters.'] });
-    expect(checkScope(anyText, { note: [42] })).toEqual({ ok: false, problems: ['Each value of note must be text.'] });
-    expect(checkScope(anyText, { note: 'x' as unknown as string[] })).toEqual({ ok: false, problems: ['note must be a list of values.'] });
+    expect(checkScope(anyText, { note: ['a\u0000b'] })).toMatchObject({ ok: false, problems: ['A value of note contains a control character.'] });
+    expect(checkScope(anyText, { note: ['a\u2028b'] })).toMatchObject({ ok: false, problems: ['A value of note contains a control character.'] });
+    expect(checkScope(anyText, { note: ['x'.repeat(101)] })).toMatchObject({ ok: false, problems: ['A value of note is longer than 100 characters.'] });
+    expect(checkScope(anyText, { note: [42] })).toMatchObject({ ok: false, problems: ['Each value of note must be text.'] });
+    expect(checkScope(anyText, { note: 'x' as unknown as string[] })).toMatchObject({ ok: false, problems: ['note must be a list of values.'] });
   });
 
   it('treats a value shaped like SQL as just a value, checked like any other', () => {
