@@ -97,6 +97,8 @@ async function attemptGrant(ctx: AccessContext, input: GrantAccessInput): Promis
   const singleUse = fit.resource.roles.find((role) => role.id === request.role)?.uses === 1;
   // Checked readable and allowed by the policy in force just above (recheckStoredRequest).
   const scope = readStoredScope(request.scope);
+  // A provider that knows nothing of scopes would grant the whole role: never widen a request.
+  if (scope && !provider.checkScope) return fail(ctx, request.id, null, permanentFailure(`the provider of ${request.resourceId} (${provider.type}) does not take scopes; Latch will not grant the whole role for a scoped request`), 'unconfigured');
 
   return ctx.locks.withLock(accessKeyOf(ctx, { resourceId: request.resourceId, role: request.role, principal }), async (): Promise<GrantAccessResult> => {
     const grant = await startGrantAttempt(ctx.db, { requestId: request.id, provider: provider.type, providerSettings: toJson(providerSettings), principal, resourceId: request.resourceId, role: request.role });

@@ -375,12 +375,17 @@ const SCOPE_CHECK_TIMEOUT_MS = 1_500;
 
 /**
  * Asks the resource's provider whether it can grant `scope` (the tables exist, the scoped columns
- * are in place), when it can tell: a refusal is shown to the person like any bad value; a target
+ * are in place); a provider that cannot take scopes at all (no checkScope) refuses every one. A refusal is shown to the person like any bad value; a target
  * that cannot answer now refuses the request too (fail closed), with a "try again".
  */
 async function targetScopeRefusal(ctx: ServiceContext, resource: ResourcePolicy, role: string, scope: RequestScope): Promise<Refused | null> {
   const provider = ctx.providerFor?.(resource.id);
-  if (!provider?.checkScope) return null;
+  if (!provider) return null;
+  if (!provider.checkScope) {
+    // A provider that knows nothing of scopes would grant the whole role: refused, not widened.
+    const message = `${resource.name} cannot grant part of a role: its provider (${provider.type}) does not take scopes.`;
+    return refuse('invalid_input', message, { fields: { scope: message }, detail: { resourceId: resource.id } });
+  }
   const checked = await Promise.race([
     provider.checkScope(role, scope).catch((error: unknown) => ({ ok: false as const, failure: { kind: 'transient' as const, message: error instanceof Error ? error.message : String(error) } })),
     sleep(SCOPE_CHECK_TIMEOUT_MS, undefined, { ref: false }).then(() => ({ ok: false as const, failure: { kind: 'transient' as const, message: `no answer within ${SCOPE_CHECK_TIMEOUT_MS} ms` } })),
