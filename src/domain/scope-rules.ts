@@ -193,11 +193,16 @@ function ruleApplies(rule: ScopeApprovalRule, scope: RequestScope): boolean {
   });
 }
 
-/** "customer 4711, 4712 · tables public.orders": what was asked, for people. Empty for no scope. */
+/**
+ * "customer 4711, 4712 · tables public.orders": what was asked, for people. Empty for no scope.
+ * Parameters in the order of their names: PostgreSQL's jsonb keeps keys in an order of its own,
+ * and every message about a request must read the same.
+ */
 export function formatScope(scope: RequestScope | null | undefined): string {
   if (!scope) return '';
   return Object.entries(scope)
     .filter(([, values]) => values.length > 0)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([name, values]) => `${name} ${values.join(', ')}`)
     .join(' · ');
 }

@@ -105,6 +105,8 @@ describe('scopeApprovals', () => {
 describe('showing and reading scopes', () => {
   it('formats a scope for people', () => {
     expect(formatScope({ customer: ['4711', '4712'], tables: ['public.orders'] })).toBe('customer 4711, 4712 · tables public.orders');
+    // The order of the names, not of the keys: jsonb gives them back in an order of its own.
+    expect(formatScope({ tables: ['public.orders'], customer: ['4711'] })).toBe('customer 4711 · tables public.orders');
     expect(formatScope(null)).toBe('');
   });
 
