@@ -29,17 +29,19 @@ export interface AskedAccess {
  * lesser role, nor an unscoped one a role that needs a scope.
  */
 export function lesserRoles(resource: ResourcePolicy, role: string, scope: RequestScope | null = null): string[] {
-  return (findRole(resource, role)?.lesser ?? []).filter((id) => {
-    const lesser = findRole(resource, id);
-    return lesser !== undefined && checkScope(lesser, scope).ok;
-  });
+  return listedLesserRoles(resource, role).filter((id) => checkScope(findRole(resource, id)!, scope).ok);
+}
+
+/** The roles the policy lists below `role` that it still has, whatever they take. */
+function listedLesserRoles(resource: ResourcePolicy, role: string): string[] {
+  return (findRole(resource, role)?.lesser ?? []).filter((id) => findRole(resource, id) !== undefined);
 }
 
 /** Why this change cannot be made, fit to show the approver; null when it narrows the request. */
 export function approvalChangeRefusal(resource: ResourcePolicy, asked: AskedAccess, change: ApprovalChange, minimumSeconds: number): string | null {
   if (change.role !== asked.role) {
     if (asked.extension) return 'A request for more time keeps the role of the access it extends: only its duration can be shortened.';
-    if (!lesserRoles(resource, asked.role).includes(change.role)) {
+    if (!listedLesserRoles(resource, asked.role).includes(change.role)) {
       return `\`${change.role}\` is not a lesser role than \`${asked.role}\` on ${resource.name}: an approval can only narrow a request.`;
     }
     if (!lesserRoles(resource, asked.role, asked.scope ?? null).includes(change.role)) {

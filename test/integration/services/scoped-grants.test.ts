@@ -4,6 +4,7 @@ import type { RequestScope } from '../../../src/domain/request-scope.ts';
 import { ok, type ProviderGrant, type ProviderResult } from '../../../src/providers/provider.ts';
 import type { AccessContext } from '../../../src/services/access-context.ts';
 import { grantAccess } from '../../../src/services/grant-access.ts';
+import { requestExtension } from '../../../src/services/request-extension.ts';
 import { revokeGrant } from '../../../src/services/revoke-grant.ts';
 import { PostgresAccessLocks } from '../../../src/store/access-lock.ts';
 import { createDatabase, type Database } from '../../../src/store/database.ts';
@@ -127,6 +128,23 @@ describe('scoped grants and overlapping access', () => {
     expect(await revokeGrant(ctx, scoped.grantId)).toMatchObject({ outcome: 'revoked', providerCalled: true, coveredBy: [] });
     expect(provider.revoked.map((grant) => [grant.requestId, grant.scope])).toEqual([[scoped.requestId, { customer: ['4711'] }]]);
     expect([...provider.live.keys()]).toEqual([whole.requestId]);
+  });
+
+  it('asks more time for the same scope, and grants the extension with it', async () => {
+    const moreApprovers = testPolicy([testResource({ roles: [{ ...scopedRead, moreApprovers: [{ when: { customer: { moreThan: 1 } }, add: 1, oneFrom: [] }] }] })]);
+    const { ctx, clock, provider } = setup(moreApprovers);
+    const head = await granted(ctx, await approvedRequest({ customer: ['4711', '4712'] }));
+    clock.advance(1800);
+    const asked = await requestExtension(ctx, { requestId: head.requestId, requesterId: 'U0REQUESTER', duration: '1h', reason: 'the fix needs longer' });
+    if (!asked.ok) throw new Error(JSON.stringify(asked));
+    const extension = await db.accessRequest.findUniqueOrThrow({ where: { id: asked.requestId } });
+    // The same scope, and the approvals that scope needs.
+    expect([extension.scope, extension.requiredApprovals]).toEqual([{ customer: ['4711', '4712'] }, 2]);
+    const created = await db.auditEvent.findFirstOrThrow({ where: { requestId: asked.requestId, action: 'request.created' } });
+    expect(created.data).toMatchObject({ scope: { customer: ['4711', '4712'] } });
+    await db.accessRequest.update({ where: { id: asked.requestId }, data: { state: 'approved' } });
+    await granted(ctx, asked.requestId);
+    expect(provider.live.get(asked.requestId)).toEqual({ customer: ['4711', '4712'] });
   });
 
   it('still lets unscoped grants cover each other, as before', async () => {
