@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseDuration } from '../domain/duration.ts';
-import { asksTheSame, idempotencySubmissionKey, parseIdempotencyKey } from '../domain/idempotency-key.ts';
+import { asksTheSame, idempotencySubmissionKey, parseIdempotencyKey, sameAskedScope } from '../domain/idempotency-key.ts';
 import type { Logger } from '../logging/logger.ts';
 import { authenticateApiCaller } from '../services/authenticate-api-caller.ts';
 import { collectCliLoginToken, endCliLogin, startCliLogin } from '../services/cli-logins.ts';
@@ -169,9 +169,9 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
       sendProblem(res, 422, 'invalid_body', `The body is not a valid request: ${Object.entries(errors).map(([field, message]) => `${field}: ${message}`).join('; ')}.`, { errors });
       return;
     }
-    const { resource, role, duration, reason, ticket, items } = parsed.data;
+    const { resource, role, duration, reason, ticket, items, scope } = parsed.data;
     const submissionKey = idempotency.key === null ? null : idempotencySubmissionKey(caller.requesterId, idempotency.key);
-    if (items) return createBundle(res, caller, { items: items.map((item) => ({ resourceId: item.resource, role: item.role })), duration, reason, ticket: ticket ?? null, submissionKey });
+    if (items) return createBundle(res, caller, { items: items.map((item) => ({ resourceId: item.resource, role: item.role, scope: item.scope ?? null })), duration, reason, ticket: ticket ?? null, submissionKey });
     // The schema refuses a body with neither; this keeps the types honest.
     if (resource === undefined || role === undefined) return sendProblem(res, 422, 'invalid_body', 'Give resource and role, or items.');
     const made = await requestAccess(services, {
@@ -181,6 +181,7 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
       duration,
       reason,
       ticket: ticket ?? null,
+      scope: scope ?? null,
       tokenId: caller.tokenId,
       submissionKey,
     });
@@ -189,7 +190,7 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
     // The same key again: the request it made, unless this body asks for something else.
     const own = await readOwnRequest(services, { requesterId: caller.requesterId, requestId: made.requestId });
     if (!own.ok) return refused(res, own);
-    if (!asksTheSame(own, { resource, role, duration, reason, ticket }, services.minimumDurationSeconds)) {
+    if (!asksTheSame(own, { resource, role, duration, reason, ticket, scope }, services.minimumDurationSeconds)) {
       logger.warn({ machine: caller.machineId, accessRequestId: own.id }, 'an Idempotency-Key was reused for a different request');
       return sendProblem(res, 422, 'idempotency_key_reused', `This Idempotency-Key was already used for request ${own.id}, which asked for something else: use a new key for a new request.`, {
         errors: { 'Idempotency-Key': 'already used for a different request' },
@@ -205,7 +206,7 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
   async function createBundle(
     res: ServerResponse,
     caller: Caller,
-    asked: { items: Array<{ resourceId: string; role: string }>; duration: string; reason: string; ticket: string | null; submissionKey: string | null },
+    asked: { items: Array<{ resourceId: string; role: string; scope: Record<string, string[]> | null }>; duration: string; reason: string; ticket: string | null; submissionKey: string | null },
   ): Promise<void> {
     const made = await requestAccessBundle(services, { requesterId: caller.requesterId, tokenId: caller.tokenId, ...asked });
     if (!made.ok) return refused(res, made);
@@ -216,7 +217,9 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
       requests.push(resourceOf(own));
     }
     if (!made.resubmitted) return sendJson(res, 201, { bundle: made.bundleId, requests });
-    const sameItems = requests.length === asked.items.length && requests.every((request, index) => request.resource === asked.items[index]!.resourceId && request.role === asked.items[index]!.role);
+    const sameItems =
+      requests.length === asked.items.length &&
+      requests.every((request, index) => request.resource === asked.items[index]!.resourceId && request.role === asked.items[index]!.role && sameAskedScope(request.scope ?? null, asked.items[index]!.scope));
     const duration = parseDuration(asked.duration, services.minimumDurationSeconds);
     const sameRest = duration.ok && requests.every((request) => request.durationSeconds === duration.seconds && request.reason === asked.reason.trim() && request.ticket === (asked.ticket?.trim() || null));
     if (!sameItems || !sameRest) {
@@ -403,6 +406,7 @@ export function resourceOf(request: OwnRequest): RequestResource {
     durationSeconds: request.durationSeconds,
     reason: request.reason,
     ticket: request.ticket,
+    scope: request.scope,
     createdAt: request.createdAt.toISOString(),
     decidedAt: iso(request.decidedAt),
     decidedByRule: request.decidedByRule,

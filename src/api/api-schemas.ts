@@ -1,15 +1,26 @@
 import { z } from 'zod';
 import { MAX_REASON_LENGTH, MAX_TICKET_LENGTH } from '../domain/access-request-rules.ts';
 import { MAX_BUNDLE_ITEMS } from '../domain/request-bundle.ts';
+import { MAX_SCOPE_VALUE_LENGTH, MAX_SCOPE_VALUES } from '../domain/scope-rules.ts';
 
 /**
  * The API's bodies, in and out, as zod schemas: the handlers parse with them and the OpenAPI
  * document (openapi.ts) is generated from them, so the two cannot drift apart.
  */
 
+/**
+ * A scope as a body gives it: bounded here against oversized bodies, checked against the role's
+ * parameters by the use case, whose messages say what is wrong with each value.
+ */
+export const requestScope = z
+  .record(z.string().min(1).max(64), z.array(z.string().max(2 * MAX_SCOPE_VALUE_LENGTH)).max(MAX_SCOPE_VALUES))
+  .refine((scope) => Object.keys(scope).length <= 20, { message: 'at most 20 scope parameters' })
+  .describe('For a role whose policy declares scope parameters: the values of each, e.g. { "customer": ["4711"] } or { "tables": ["public.orders"] }. Required for such a role, refused for any other');
+
 export const requestItem = z.strictObject({
   resource: z.string().min(1).max(64).describe('A resource id from the policy, e.g. prod-db'),
   role: z.string().min(1).max(64).describe("One of the resource's roles, e.g. read"),
+  scope: requestScope.optional(),
 });
 
 export const createRequestBody = z
@@ -25,9 +36,11 @@ export const createRequestBody = z
     duration: z.string().min(1).max(32).describe('How long the access should last once granted, e.g. 15m, 2h'),
     reason: z.string().min(1).max(MAX_REASON_LENGTH).describe('Why: shown to the approvers in Slack'),
     ticket: z.string().min(1).max(MAX_TICKET_LENGTH).optional().describe('A ticket reference, when the resource asks for one'),
+    scope: requestScope.optional(),
   })
   .superRefine((body, ctx) => {
     const single = body.resource !== undefined || body.role !== undefined;
+    if (body.items && body.scope) ctx.addIssue({ code: 'custom', path: ['scope'], message: 'with items, give each item its own scope' });
     if (body.items && single) ctx.addIssue({ code: 'custom', path: ['items'], message: 'give either resource and role, or items, not both' });
     if (!body.items && body.resource === undefined) ctx.addIssue({ code: 'custom', path: ['resource'], message: 'give resource and role, or items' });
     if (!body.items && body.role === undefined) ctx.addIssue({ code: 'custom', path: ['role'], message: 'give resource and role, or items' });
@@ -95,6 +108,8 @@ export const requestResource = z
     durationSeconds: z.int(),
     reason: z.string(),
     ticket: z.string().nullable(),
+    // Optional so that `latch request` and `latch mcp` keep reading a Latch from before it; this one always sends it.
+    scope: z.record(z.string(), z.array(z.string())).nullable().optional().describe('What of the role was asked for, when its policy declares scope parameters; null for the whole role'),
     createdAt: timestamp,
     decidedAt: timestamp.nullable(),
     decidedByRule: z.string().nullable().describe('The auto-approval rule that approved it, when the policy decided'),

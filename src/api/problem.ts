@@ -41,6 +41,7 @@ export function statusOfRefusal(code: RefusalCode): number {
     case 'not_found':
       return 404;
     case 'profile_unavailable':
+    case 'scope_unavailable':
     case 'credentials_unavailable':
       return 503;
     case 'not_allowed':

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { parseDuration } from '../domain/duration.ts';
+import { parseScopeToken, scopeFromTokens } from '../domain/scope-rules.ts';
 import { UsageError } from './cli-error.ts';
 import type { ExportFormat } from './commands/audit-export.ts';
 import type { TestOnlySettings } from '../runtime/wiring.ts';
@@ -37,7 +38,8 @@ Commands:
   policy check [file]  validate a policy file (default: LATCH_POLICY_FILE or policy.yaml);
                      exit 1 with each problem's path and line
   policy explain <requester> <resource> <role> <duration> [--groups S…,S…] [--at time] [--file f]
-                     what the policy would do with that request, and why; exit 1 if refused
+          [--scope name=value[,value]]…
+                     what the policy would do with that request (and scope), and why; exit 1 if refused
   policy test [tests file]  run the cases of a tests file (default policy.tests.yaml) against
                      the policy; exit 1 when one fails
   token create <machine> [--expires 30d]
@@ -94,8 +96,9 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
       allowPositionals: true,
       options: {
         help: { type: 'boolean', short: 'h', default: false },
-        // policy explain
+        // policy explain, request
         groups: { type: 'string' },
+        scope: { type: 'string', multiple: true },
         at: { type: 'string' },
         file: { type: 'string' },
         // audit export
@@ -141,6 +144,7 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
   if (parsed.values.credentials) throw new UsageError('--credentials only applies to `latch request`');
   if (args.data.command === 'audit') return auditSubcommand(extra, parsed.values);
   if (args.data.command === 'policy') return policySubcommand(extra, parsed.values);
+  if (parsed.values.scope !== undefined) throw new UsageError('--scope only applies to `latch policy explain`');
   if (args.data.command === 'scopes') {
     const [subcommand, resource, ...rest] = extra;
     if ((subcommand !== 'install' && subcommand !== 'check') || !resource || rest.length > 0) throw new UsageError('`latch scopes` takes: install <resource> | check <resource> [--file policy.yaml]');
@@ -270,9 +274,10 @@ async function tokenSubcommand(extra: string[], expires: string | undefined): Pr
 
 const POLICY_USAGE = '`latch policy` takes: check [file] | explain <requester> <resource> <role> <duration> | test [tests file]';
 
-async function policySubcommand(extra: string[], options: { groups?: string | undefined; at?: string | undefined; file?: string | undefined }): Promise<void> {
+async function policySubcommand(extra: string[], options: { groups?: string | undefined; at?: string | undefined; file?: string | undefined; scope?: string[] | undefined }): Promise<void> {
   const policyFile = options.file ?? process.env.LATCH_POLICY_FILE ?? 'policy.yaml';
   const [subcommand, ...rest] = extra;
+  if (options.scope !== undefined && subcommand !== 'explain') throw new UsageError('--scope only applies to `latch policy explain` (a tests file gives each case its scope)');
   if (subcommand === 'check' && rest.length <= 1) {
     const { policyCheckCommand } = await import('./commands/policy-check.ts');
     return policyCheckCommand(rest[0] ?? options.file);
@@ -287,8 +292,13 @@ async function policySubcommand(extra: string[], options: { groups?: string | un
     const at = options.at ? new Date(options.at) : new Date();
     if (Number.isNaN(at.getTime())) throw new UsageError(`--at must be a date and time such as 2026-11-24T10:00:00+01:00, not "${options.at}"`);
     const groups = (options.groups ?? '').split(',').map((group) => group.trim()).filter(Boolean);
+    const tokens = (options.scope ?? []).map((token) => {
+      const parsed = parseScopeToken(token.trim());
+      if (!parsed) throw new UsageError(`--scope takes name=value[,value], such as customer=4711, not "${token}"`);
+      return parsed;
+    });
     const { policyExplainCommand } = await import('./commands/policy-explain.ts');
-    return policyExplainCommand({ requester, resource, role, duration, groups, at, file: policyFile });
+    return policyExplainCommand({ requester, resource, role, duration, groups, at, file: policyFile, scope: tokens.length > 0 ? scopeFromTokens(tokens) : null });
   }
   throw new UsageError(POLICY_USAGE);
 }

@@ -11,6 +11,7 @@ import { DEFAULT_AUTO_APPROVAL_LIMITS, DEFAULT_REQUEST_LIMITS } from '../domain/
 import type { MachinePolicy } from '../domain/machine.ts';
 import { ON_CALL_PROVIDERS, type OnCallCondition } from '../domain/on-call.ts';
 import { GITHUB_ACTIONS_ISSUER, issuerUrlProblem, unpinnedGithubProblem } from '../domain/oidc-claims.ts';
+import { MAX_SCOPE_VALUE_LENGTH, MAX_SCOPE_VALUES, SCOPE_PARAMETER_NAME, wholeValuePattern, type ScopeApprovalRule, type ScopeParameter } from '../domain/scope-rules.ts';
 import type { ApproverPolicy, Audience, AutoApprovalRule, BreakGlassPolicy, DigestPolicy, IdentityPolicy, ReminderPolicy, Policy, ResourcePolicy, RolePolicy, Weekday } from '../domain/policy.ts';
 import { PROVIDER_DEFINITIONS, providerDefinition } from '../providers/registry.ts';
 
@@ -125,16 +126,20 @@ const description = textField().max(DESCRIPTION_MAX_LENGTH, {
 });
 
 /** A regular expression, checked to compile here so a typo fails `policy check`, not a request. */
-const ticketPattern = z
-  .string({ error: 'must be a regular expression such as ^SEC-\\d+$, in quotes' })
-  .min(1, { error: 'must not be empty' })
-  .superRefine((pattern, ctx) => {
-    try {
-      new RegExp(pattern, 'u');
-    } catch (error) {
-      ctx.addIssue({ code: 'custom', message: `is not a valid regular expression: ${(error as Error).message.replace(/^Invalid regular expression: /, '')}` });
-    }
-  });
+function regularExpression(example: string) {
+  return z
+    .string({ error: `must be a regular expression such as ${example}, in quotes` })
+    .min(1, { error: 'must not be empty' })
+    .superRefine((pattern, ctx) => {
+      try {
+        new RegExp(pattern, 'u');
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `is not a valid regular expression: ${(error as Error).message.replace(/^Invalid regular expression: /, '')}` });
+      }
+    });
+}
+
+const ticketPattern = regularExpression('^SEC-\\d+$');
 
 const minReasonLength = z
   .int({ error: 'must be a whole number of characters' })
@@ -158,12 +163,45 @@ const defaultsSchema = z.strictObject({
   defaultDuration: duration.optional(),
 });
 
+const scopeValueCount = (least: number) =>
+  z
+    .int({ error: `must be a whole number, ${least} or more` })
+    .min(least, { error: `must be a whole number, ${least} or more` })
+    .max(MAX_SCOPE_VALUES, { error: `must be at most ${MAX_SCOPE_VALUES}` });
+
+/** One scope parameter of a role (issue 17): what each value must look like, and how many. */
+const scopeParameterSchema = z.strictObject({
+  description: description.optional(),
+  // Anchored when used: the whole value must match.
+  pattern: regularExpression('^[0-9]+$').optional(),
+  values: z
+    .array(z.string({ error: 'must be text, such as public.orders' }).trim().min(1, { error: 'must not be empty' }), { error: 'must be a list of the values allowed, such as [public.orders, public.invoices]' })
+    .min(1, { error: 'must list at least one value, or leave values out and give a pattern' })
+    .optional(),
+  minValues: scopeValueCount(0).optional(),
+  maxValues: scopeValueCount(1).optional(),
+});
+
+const scopeConditionSchema = z.strictObject({
+  moreThan: z.int({ error: 'must be a whole number, 0 or more' }).min(0, { error: 'must be a whole number, 0 or more' }).optional(),
+  anyOf: z.array(z.string({ error: 'must be text' }).trim().min(1, { error: 'must not be empty' })).min(1, { error: 'must list at least one value' }).optional(),
+});
+
+/** Scopes that need more approvers: `when` every condition holds, `add` approvals and/or `oneFrom` groups. */
+const scopeApprovalSchema = z.strictObject({
+  when: z.record(z.string(), scopeConditionSchema, { error: 'must be a mapping of scope parameters to conditions, such as customer: { moreThan: 1 }' }),
+  add: approvalCount.optional(),
+  oneFrom: z.array(groupId).min(1, { error: 'must list at least one user group, or leave oneFrom out' }).optional(),
+});
+
 const roleObjectSchema = z.strictObject({
   id: id('give the role an id such as read'),
   description: description.optional(),
   maxDuration: duration.optional(),
   uses: z.literal(1, { error: 'must be 1 (single-use access: one session); leave it out for access that lasts its duration' }).optional(),
   lesser: z.array(id('name a role of this resource that gives less, such as read')).min(1, { error: 'must list at least one role, or leave lesser out' }).optional(),
+  scopes: z.record(z.string(), scopeParameterSchema, { error: 'must be a mapping of parameter names to their rules, such as customer: { pattern: "^[0-9]+$" }' }).optional(),
+  moreApprovers: z.array(scopeApprovalSchema).min(1, { error: 'must list at least one rule, or leave moreApprovers out' }).optional(),
 });
 
 // `- read` is shorthand for `- id: read`.
@@ -471,6 +509,7 @@ const KNOWN_FIELDS: Record<string, readonly string[]> = {
   'resources[].provider': ['type', 'settings'],
   'resources[].identity': Object.keys(identitySchema.shape),
   'resources[].roles[]': Object.keys(roleObjectSchema.shape),
+  'resources[].roles[].moreApprovers[]': Object.keys(scopeApprovalSchema.shape),
   'resources[].requesters': Object.keys(requesterAudienceSchema.shape),
   'resources[].approvers': Object.keys(approversSchema.shape),
   'resources[].autoApprove[]': Object.keys(autoApproveSchema.shape),
@@ -551,6 +590,9 @@ function mappingKind(path: Path): string {
  */
 function knownFields(parent: Path, input: unknown, relativeParent: Path): readonly string[] {
   const kind = mappingKind(parent);
+  // Scope parameters and conditions are keyed by the parameter's own name.
+  if (/^resources\[\]\.roles\[\]\.scopes\.[^.]+$/.test(kind)) return Object.keys(scopeParameterSchema.shape);
+  if (/^resources\[\]\.roles\[\]\.moreApprovers\[\]\.when\.[^.]+$/.test(kind)) return Object.keys(scopeConditionSchema.shape);
   if (kind === 'resources[].provider.settings') {
     const provider = valueAt(input, relativeParent.slice(0, -1));
     const definition = isRecord(provider) && typeof provider.type === 'string' ? providerDefinition(provider.type) : undefined;
@@ -640,12 +682,99 @@ function resolveRoles(resource: ResourceInput, maxDurationSeconds: number, { rep
       // A loop orders nothing: approvers could widen a request step by step by "narrowing" it.
       else if (reachesRole(resource.roles, lesser, role.id)) report(where, `"${lesser}" leads back to "${role.id}" through lesser: the roles must not form a loop`);
     });
+    const scopes = role.scopes === undefined ? undefined : resolveScopes(role.scopes, ['roles', index, 'scopes'], report);
+    const moreApprovers = role.moreApprovers === undefined ? undefined : resolveMoreApprovers(role.moreApprovers, scopes ?? [], resource, ['roles', index, 'moreApprovers'], report);
     return {
       id: role.id,
       ...(role.description === undefined ? {} : { description: role.description }),
       maxDurationSeconds: role.maxDuration ?? maxDurationSeconds,
       ...(role.uses === undefined ? {} : { uses: role.uses }),
       ...(role.lesser === undefined ? {} : { lesser: [...new Set(role.lesser)] }),
+      ...(scopes && scopes.length > 0 ? { scopes } : {}),
+      ...(moreApprovers ? { moreApprovers } : {}),
+    };
+  });
+}
+
+// Control characters have no place in an allowed value: it is shown to people and used downstream.
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
+
+/** A role's scope parameters, in the order written, with their defaults (one value, required). */
+function resolveScopes(scopes: Record<string, z.infer<typeof scopeParameterSchema>>, at: Path, report: ResourceContext['report']): ScopeParameter[] {
+  const entries = Object.entries(scopes);
+  if (entries.length === 0) report(at, 'must declare at least one parameter, or leave scopes out');
+  return entries.map(([name, parameter]) => {
+    const where = [...at, name];
+    if (!SCOPE_PARAMETER_NAME.test(name)) report(where, `"${name}" is not a parameter name: up to 32 lowercase letters, digits and "_", starting with a letter (it is typed as name=value)`);
+    if (parameter.pattern === undefined && parameter.values === undefined) {
+      report(where, 'must give a pattern every value must match, or the values allowed: otherwise any text would be accepted');
+    }
+    const minValues = parameter.minValues ?? 1;
+    const maxValues = parameter.maxValues ?? 1;
+    if (minValues > maxValues) report([...where, parameter.minValues === undefined ? 'maxValues' : 'minValues'], `minValues (${minValues}) is more than maxValues (${maxValues})`);
+    const values = parameter.values === undefined ? null : [...new Set(parameter.values)];
+    values?.forEach((value, valueIndex) => {
+      const place = [...where, 'values', valueIndex];
+      if (value.length > MAX_SCOPE_VALUE_LENGTH || CONTROL_CHARACTERS.test(value)) report(place, `must be at most ${MAX_SCOPE_VALUE_LENGTH} characters, with no control characters`);
+      else if (parameter.pattern !== undefined && !safeTest(parameter.pattern, value)) report(place, `"${value}" does not match this parameter's pattern ${parameter.pattern}, so it could never be asked for`);
+    });
+    return {
+      name,
+      ...(parameter.description === undefined ? {} : { description: parameter.description }),
+      pattern: parameter.pattern ?? null,
+      values,
+      minValues,
+      maxValues,
+    };
+  });
+}
+
+/** Whether `value` matches `pattern` as a whole; false for a pattern that does not compile (reported on its own). */
+function safeTest(pattern: string, value: string): boolean {
+  try {
+    return wholeValuePattern(pattern).test(value);
+  } catch {
+    return true;
+  }
+}
+
+/** moreApprovers rules, each naming only the role's parameters, with conditions that can hold. */
+function resolveMoreApprovers(
+  rules: Array<z.infer<typeof scopeApprovalSchema>>,
+  scopes: readonly ScopeParameter[],
+  resource: ResourceInput,
+  at: Path,
+  report: ResourceContext['report'],
+): ScopeApprovalRule[] {
+  if (scopes.length === 0) report(at, 'needs scopes on this role: moreApprovers rules look at the scope a request asks for');
+  return rules.map((rule, index) => {
+    const where = [...at, index];
+    const conditions = Object.entries(rule.when);
+    if (conditions.length === 0) report([...where, 'when'], 'must name at least one scope parameter, such as customer: { moreThan: 1 }');
+    if (rule.add === undefined && rule.oneFrom === undefined) report(where, 'must say what more it needs: add (approvals) and/or oneFrom (user groups)');
+    for (const [name, condition] of conditions) {
+      const place = [...where, 'when', name];
+      const parameter = scopes.find((candidate) => candidate.name === name);
+      if (!parameter) {
+        if (scopes.length > 0) report(place, `"${name}" is not a scope parameter of this role; its parameters are ${scopes.map((candidate) => candidate.name).join(', ')}`);
+        continue;
+      }
+      if (condition.moreThan === undefined && condition.anyOf === undefined) report(place, 'must give moreThan and/or anyOf');
+      if (condition.moreThan !== undefined && condition.moreThan >= parameter.maxValues) {
+        report([...place, 'moreThan'], `can never hold: ${name} takes at most ${parameter.maxValues} ${parameter.maxValues === 1 ? 'value' : 'values'}`);
+      }
+      condition.anyOf?.forEach((value, valueIndex) => {
+        const allowed = (parameter.values === null || parameter.values.includes(value)) && (parameter.pattern === null || safeTest(parameter.pattern, value));
+        if (!allowed) report([...place, 'anyOf', valueIndex], `"${value}" is not a value ${name} allows, so this rule could never apply`);
+      });
+    }
+    rule.oneFrom?.forEach((group, groupIndex) => {
+      if (!resource.approvers.groups.includes(group)) report([...where, 'oneFrom', groupIndex], `${group} is not in approvers.groups: only approvers may approve, so add it there too`);
+    });
+    return {
+      when: Object.fromEntries(conditions.map(([name, condition]) => [name, { ...(condition.moreThan === undefined ? {} : { moreThan: condition.moreThan }), ...(condition.anyOf === undefined ? {} : { anyOf: [...new Set(condition.anyOf)] }) }])),
+      add: rule.add ?? 0,
+      oneFrom: [...new Set(rule.oneFrom ?? [])],
     };
   });
 }

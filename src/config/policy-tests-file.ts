@@ -19,6 +19,12 @@ const caseSchema = z.strictObject({
     role: z.string(),
     duration: z.union([z.string(), z.number()]).transform(String),
     at: z.iso.datetime({ offset: true, error: 'must be a date and time with its offset, such as 2026-11-24T10:00:00+01:00' }).optional(),
+    // The scope asked for, for a role with scope parameters: customer: ["4711"] (a single value may be bare).
+    scope: z
+      .record(z.string(), z.preprocess((value) => (Array.isArray(value) ? value : [value]), z.array(z.union([z.string(), z.number()]).transform(String))), {
+        error: 'must be a mapping of scope parameters to values, such as customer: ["4711"]',
+      })
+      .optional(),
   }),
   expect: z.union(
     [

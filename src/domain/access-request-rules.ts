@@ -1,5 +1,7 @@
 import { formatDuration, MINIMUM_DURATION_SECONDS, parseDuration } from './duration.ts';
 import { findResource, findRole, isInAudience, type Policy, type ResourcePolicy, type RolePolicy } from './policy.ts';
+import type { RequestScope } from './request-scope.ts';
+import { checkScope } from './scope-rules.ts';
 
 /**
  * What a request must satisfy before it is stored: the resource and role exist, the requester may
@@ -10,7 +12,8 @@ import { findResource, findRole, isInAudience, type Policy, type ResourcePolicy,
 export const MAX_REASON_LENGTH = 1000;
 export const MAX_TICKET_LENGTH = 100;
 
-export type RequestField = 'resource' | 'role' | 'duration' | 'reason' | 'ticket' | 'startsAt';
+/** `scope` is a problem with the scope as a whole; `scope.<parameter>` one with a parameter's values. */
+export type RequestField = 'resource' | 'role' | 'duration' | 'reason' | 'ticket' | 'startsAt' | 'scope' | `scope.${string}`;
 
 /** How far ahead a later start may be asked for: a maintenance window, not a standing booking. */
 export const MAX_START_AHEAD_SECONDS = 14 * 24 * 3600;
@@ -27,6 +30,8 @@ export interface AccessRequestDraft {
   ticket?: string | null | undefined;
   /** Access asked for from this time (a maintenance window); as soon as approved when absent. */
   startsAt?: Date | null | undefined;
+  /** The scope parameters asked for (`{ customer: ['4711'] }`), as given: checked against the role here. */
+  scope?: Readonly<Record<string, readonly unknown[]>> | null | undefined;
 }
 
 export interface ValidAccessRequest {
@@ -36,6 +41,8 @@ export interface ValidAccessRequest {
   reason: string;
   ticket: string | null;
   startsAt: Date | null;
+  /** The scope checked against the role: trimmed, deduplicated; null for a role without scopes. */
+  scope: RequestScope | null;
 }
 
 export type RequestValidation = { ok: true; request: ValidAccessRequest } | { ok: false; errors: FieldErrors };
@@ -105,8 +112,17 @@ export function validateAccessRequest(
     else if (aheadSeconds <= 0) startsAt = null;
   }
 
-  if (Object.keys(errors).length > 0 || !resource || !role || !duration.ok) return { ok: false, errors };
-  return { ok: true, request: { resource, role, durationSeconds: duration.seconds, reason, ticket, startsAt } };
+  // Break-glass too: a scoped role is only ever granted for a stated scope.
+  const scope = role ? checkScope(role, draft.scope) : undefined;
+  if (scope && !scope.ok) {
+    for (const [parameter, message] of Object.entries(scope.fields)) {
+      const field: RequestField = parameter === '' ? 'scope' : `scope.${parameter}`;
+      errors[field] = message;
+    }
+  }
+
+  if (Object.keys(errors).length > 0 || !resource || !role || !duration.ok || !scope?.ok) return { ok: false, errors };
+  return { ok: true, request: { resource, role, durationSeconds: duration.seconds, reason, ticket, startsAt, scope: scope.scope } };
 }
 
 /**

@@ -1,5 +1,7 @@
 import { formatDuration } from './duration.ts';
 import { findRole, type ResourcePolicy } from './policy.ts';
+import type { RequestScope } from './request-scope.ts';
+import { checkScope } from './scope-rules.ts';
 
 /**
  * An approver's edit made while approving ("Approve with changes"): the request approved is then
@@ -17,10 +19,21 @@ export interface AskedAccess {
   durationSeconds: number;
   /** A request for more time runs on the role of the access it extends: its role cannot change. */
   extension: boolean;
+  /** The scope asked for (kept as it is: an approval changes the role or the duration, never the scope). */
+  scope?: RequestScope | null;
 }
 
-/** The roles the asked one may be narrowed to, as the policy orders them (none when it does not). */
-export function lesserRoles(resource: ResourcePolicy, role: string): string[] {
+/**
+ * The roles the asked one may be narrowed to, as the policy orders them (none when it does not),
+ * of those that take the request's scope as it is: a scoped request never becomes the whole of a
+ * lesser role, nor an unscoped one a role that needs a scope.
+ */
+export function lesserRoles(resource: ResourcePolicy, role: string, scope: RequestScope | null = null): string[] {
+  return listedLesserRoles(resource, role).filter((id) => checkScope(findRole(resource, id)!, scope).ok);
+}
+
+/** The roles the policy lists below `role` that it still has, whatever they take. */
+function listedLesserRoles(resource: ResourcePolicy, role: string): string[] {
   return (findRole(resource, role)?.lesser ?? []).filter((id) => findRole(resource, id) !== undefined);
 }
 
@@ -28,8 +41,11 @@ export function lesserRoles(resource: ResourcePolicy, role: string): string[] {
 export function approvalChangeRefusal(resource: ResourcePolicy, asked: AskedAccess, change: ApprovalChange, minimumSeconds: number): string | null {
   if (change.role !== asked.role) {
     if (asked.extension) return 'A request for more time keeps the role of the access it extends: only its duration can be shortened.';
-    if (!lesserRoles(resource, asked.role).includes(change.role)) {
+    if (!listedLesserRoles(resource, asked.role).includes(change.role)) {
       return `\`${change.role}\` is not a lesser role than \`${asked.role}\` on ${resource.name}: an approval can only narrow a request.`;
+    }
+    if (!lesserRoles(resource, asked.role, asked.scope ?? null).includes(change.role)) {
+      return `\`${change.role}\` does not take this request's scope as it was asked: approve it as \`${asked.role}\`, or deny it.`;
     }
   }
   if (!Number.isSafeInteger(change.durationSeconds) || change.durationSeconds < minimumSeconds) {

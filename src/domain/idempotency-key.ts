@@ -1,4 +1,5 @@
 import { parseDuration } from './duration.ts';
+import { sameScope } from './scope-rules.ts';
 
 /**
  * `Idempotency-Key` on a machine's request for access: a pipeline step retried after a timeout or
@@ -37,6 +38,8 @@ export interface AskedRequest {
   durationSeconds: number;
   reason: string;
   ticket: string | null;
+  /** The scope as stored: trimmed and deduplicated. */
+  scope?: Readonly<Record<string, readonly string[]>> | null;
 }
 
 /** What a body asks for, as the API received it. */
@@ -46,6 +49,7 @@ export interface AskedBody {
   duration: string;
   reason: string;
   ticket?: string | undefined;
+  scope?: Readonly<Record<string, readonly string[]>> | null | undefined;
 }
 
 /**
@@ -61,6 +65,13 @@ export function asksTheSame(stored: AskedRequest, body: AskedBody, minimumDurati
     duration.ok &&
     duration.seconds === stored.durationSeconds &&
     stored.reason === body.reason.trim() &&
-    stored.ticket === (body.ticket?.trim() || null)
+    stored.ticket === (body.ticket?.trim() || null) &&
+    sameAskedScope(stored.scope ?? null, body.scope ?? null)
   );
+}
+
+/** A scope as stored against one as a body gave it (untrimmed, perhaps with duplicates and empty parameters). */
+export function sameAskedScope(stored: Readonly<Record<string, readonly string[]>> | null, asked: Readonly<Record<string, readonly string[]>> | null): boolean {
+  const cleaned = Object.fromEntries(Object.entries(asked ?? {}).map(([name, values]) => [name, [...new Set(values.map((value) => value.trim()).filter((value) => value !== ''))]]));
+  return sameScope(stored, cleaned);
 }

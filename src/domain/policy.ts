@@ -1,5 +1,6 @@
 import { isMachineRequester, machineIdOf, type MachinePolicy } from './machine.ts';
 import type { OnCallCondition } from './on-call.ts';
+import type { ScopeApprovalRule, ScopeParameter } from './scope-rules.ts';
 
 /**
  * The policy, as the rest of Latch sees it once the file has been validated: durations are whole
@@ -29,6 +30,13 @@ export interface RolePolicy {
    * (`write` lists `read`). Absent: an approver can only shorten the duration, never pick another role.
    */
   lesser?: string[];
+  /**
+   * Parameters every request of this role fills in (issue 17: one customer's rows, some tables),
+   * in the order the policy lists them; absent: the role is granted whole and takes no scope.
+   */
+  scopes?: ScopeParameter[];
+  /** Scopes that need more approvers than the resource's (more than one customer, a sensitive table). */
+  moreApprovers?: ScopeApprovalRule[];
 }
 
 export interface ApproverPolicy {

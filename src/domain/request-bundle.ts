@@ -14,6 +14,8 @@ export const MAX_BUNDLE_ITEMS = 10;
 export interface BundleItem {
   resourceId: string;
   role: string;
+  /** The scope asked for this item, when its role declares scope parameters (domain/scope-rules.ts). */
+  scope?: Readonly<Record<string, readonly unknown[]>> | null;
 }
 
 /** How an item is named to people: `prod-db:read`, as the inline command takes it. */

@@ -2,6 +2,7 @@ import { validateAccessRequest } from './access-request-rules.ts';
 import { explainAutoApproval, type RuleVerdict } from './auto-approval.ts';
 import { formatDuration } from './duration.ts';
 import type { Policy, ResourcePolicy } from './policy.ts';
+import { checkScope, describeScopeParameter, scopeApprovals } from './scope-rules.ts';
 
 /**
  * What the policy would do with a request, without storing anything: refuse it, approve it by a
@@ -19,6 +20,8 @@ export interface RequestQuestion {
   duration: string;
   /** When it would be asked (auto-approval schedules depend on it). */
   at: Date;
+  /** The scope asked for, for a role with scope parameters (`--scope customer=4711`). */
+  scope?: Readonly<Record<string, readonly string[]>> | null;
 }
 
 export type RequestOutcome =
@@ -39,7 +42,7 @@ export function explainRequest(policy: Policy, question: RequestQuestion): Reque
   // A reason and a ticket that satisfy the resource's rules: the question is about everything else.
   const validation = validateAccessRequest(
     policy,
-    { requesterId: question.requesterId, resourceId: question.resourceId, role: question.role, duration: question.duration, reason: 'x'.repeat(resource?.minReasonLength ?? 1), ticket: null },
+    { requesterId: question.requesterId, resourceId: question.resourceId, role: question.role, duration: question.duration, reason: 'x'.repeat(resource?.minReasonLength ?? 1), ticket: null, scope: question.scope ?? null },
     question.requesterGroups,
     question.at,
   );
@@ -50,11 +53,17 @@ export function explainRequest(policy: Policy, question: RequestQuestion): Reque
     if (reasons.length > 0 || !resource) return { outcome: { kind: 'refused', reasons }, rules: [], requirements };
   }
   const durationSeconds = validation.ok ? validation.request.durationSeconds : 0;
+  // Reached only when the role and the scope are valid (the ticket and reason rules aside).
+  const role = resource!.roles.find((candidate) => candidate.id === question.role)!;
+  const scope = checkScope(role, question.scope);
+  const more = scopeApprovals(role, scope.ok ? scope.scope : null);
+  const scopeNeedsMore = more.add > 0 || more.oneFrom.length > 0;
   const rules = explainAutoApproval(resource!, { requesterId: question.requesterId, role: question.role, durationSeconds, startsAt: null }, question.requesterGroups, question.at);
-  const approving = rules.find((verdict) => verdict.applies);
+  // As when asked: a scope that needs more approvers is never approved by a rule alone.
+  const approving = scopeNeedsMore ? undefined : rules.find((verdict) => verdict.applies);
   if (approving) return { outcome: { kind: 'auto-approved', rule: approving.rule.name }, rules, requirements };
   const { required, oneFrom, users, groups } = resource!.approvers;
-  return { outcome: { kind: 'needs-approval', approvals: required, oneFrom, users, groups }, rules, requirements };
+  return { outcome: { kind: 'needs-approval', approvals: required + more.add, oneFrom: [...new Set([...oneFrom, ...more.oneFrom])], users, groups }, rules, requirements };
 }
 
 /** One line, the same for an outcome and for what a test case expects of it. */
@@ -76,5 +85,8 @@ function requirementsOf(resource: ResourcePolicy): string[] {
   const requirements = [`a reason of at least ${resource.minReasonLength} character${resource.minReasonLength === 1 ? '' : 's'}`];
   if (resource.ticketPattern) requirements.push(`a ticket matching ${resource.ticketPattern}`);
   requirements.push(`longest durations: ${resource.roles.map((role) => `${role.id} ${formatDuration(role.maxDurationSeconds)}`).join(', ')}`);
+  for (const role of resource.roles) {
+    for (const parameter of role.scopes ?? []) requirements.push(`for ${role.id}: ${describeScopeParameter(parameter)}`);
+  }
   return requirements;
 }

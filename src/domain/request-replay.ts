@@ -1,3 +1,4 @@
+import { canonicalJson } from './policy.ts';
 import { REQUEST_STATES, type RequestState } from './request-state.ts';
 
 /**
@@ -83,6 +84,9 @@ function apply(replayed: ReplayedRequest, event: ReplayedEvent, data: Record<str
       replayed.state = 'pending';
       replayed.asked = { requesterSlackId: event.actor, breakGlass: data.breakGlass === true };
       for (const field of ASKED_FIELDS) if (field in data) replayed.asked[field] = data[field];
+      // Every request has a scope column: none recorded (an unscoped request, or one from before
+      // scopes) means it must be empty, so a scope written into the row afterwards shows.
+      replayed.asked.scope = data.scope ?? null;
       return;
     case 'approval.recorded':
       replayed.approvals.push({
@@ -101,6 +105,7 @@ function apply(replayed: ReplayedRequest, event: ReplayedEvent, data: Record<str
       // An approver narrowed the request as they approved it: what is granted is this from here on.
       if (typeof data.role === 'string') replayed.asked.role = data.role;
       if (typeof data.durationSeconds === 'number') replayed.asked.durationSeconds = data.durationSeconds;
+      if ('scope' in data) replayed.asked.scope = data.scope ?? null;
       return;
     case 'request.reviewed':
       replayed.reviewedBySlackId = event.actor;
@@ -292,7 +297,8 @@ function normalised(value: unknown): unknown {
 }
 
 function sameValue(a: unknown, b: unknown): boolean {
-  return JSON.stringify(normalisedAll(a)) === JSON.stringify(normalisedAll(b));
+  // canonicalJson: jsonb keeps an object's keys in an order of its own (a scope's parameters).
+  return canonicalJson(normalisedAll(a)) === canonicalJson(normalisedAll(b));
 }
 
 function normalisedAll(value: unknown): unknown {

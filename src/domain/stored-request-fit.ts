@@ -1,6 +1,7 @@
 import { formatDuration } from './duration.ts';
 import type { HeldAccess } from './extension-rules.ts';
 import { findResource, findRole, groupsOf, isInAudience, type Audience, type Policy, type ResourcePolicy, type RolePolicy } from './policy.ts';
+import { checkScope, readStoredScope, scopeApprovals } from './scope-rules.ts';
 
 /**
  * Does a request stored under an earlier policy still fit the policy in force? A reload can remove
@@ -17,6 +18,7 @@ export type PolicyMismatch =
   | 'duration_over_maximum'
   | 'break_glass_withdrawn'
   | 'auto_approval_withdrawn'
+  | 'scope_not_allowed'
   | 'pending_timeout_passed';
 
 /** What the check needs of a stored request (an AccessRequest row has all of it). */
@@ -33,6 +35,8 @@ export interface StoredRequest {
   createdAt: Date;
   pendingExpiresAt: Date | null;
   decidedAt: Date | null;
+  /** What of the role was asked for, as stored (jsonb); null or absent: the whole role. */
+  scope?: unknown;
 }
 
 /**
@@ -102,6 +106,14 @@ export function checkStoredRequest(policy: Policy, request: StoredRequest, quest
     return refuse('requester_not_allowed', `The policy no longer lists the requester as someone who may ask for ${resource.name}.`);
   }
 
+  // The scope is held to the role in force too: a reload may have narrowed what may be asked, or
+  // made the role scoped (an unscoped request for it would now be the whole of what it guards).
+  const scope = readStoredScope(request.scope);
+  if (scope === 'invalid') return refuse('scope_not_allowed', `The scope stored with this request for ${role.id} on ${resource.name} cannot be read.`);
+  const scopeCheck = checkScope(role, scope);
+  if (!scopeCheck.ok) return refuse('scope_not_allowed', `The policy no longer allows this scope of ${role.id} on ${resource.name}: ${scopeCheck.problems.join(' ')}`);
+  const more = scopeApprovals(role, scope);
+
   let maxSeconds = role.maxDurationSeconds;
   if (request.breakGlass) {
     const breakGlass = resource.breakGlass;
@@ -112,6 +124,8 @@ export function checkStoredRequest(policy: Policy, request: StoredRequest, quest
   } else if (request.decidedByRule) {
     const autoApproval = autoApprovalRefusal(resource, request, question.requesterGroups);
     if (autoApproval) return refuse('auto_approval_withdrawn', autoApproval);
+    // The policy now wants more people to look at this scope: no rule approves it alone.
+    if (more.add > 0 || more.oneFrom.length > 0) return refuse('auto_approval_withdrawn', `The policy now asks more approvers for this scope of ${role.id} on ${resource.name}; ask again for people to decide.`);
   }
 
   // More time counts the whole stretch, from the first grant to the new end (as extension-rules.ts).
@@ -126,8 +140,8 @@ export function checkStoredRequest(policy: Policy, request: StoredRequest, quest
     fits: true,
     resource,
     role,
-    requiredApprovals: Math.max(request.requiredApprovals, resource.approvers.required),
-    requiredGroups: [...new Set([...request.requiredGroups, ...resource.approvers.oneFrom])],
+    requiredApprovals: Math.max(request.requiredApprovals, resource.approvers.required + more.add),
+    requiredGroups: [...new Set([...request.requiredGroups, ...resource.approvers.oneFrom, ...more.oneFrom])],
   };
 }
 

@@ -59,13 +59,14 @@ export function createLatchMcpServer({ services, logger, caller, ending }: { ser
         role: requestItem.shape.role,
         duration: createRequestBody.shape.duration,
         ticket: createRequestBody.shape.ticket,
+        scope: requestItem.shape.scope,
         reason: createRequestBody.shape.reason.describe('The task you are doing that needs this access, in a sentence: shown to the people who approve'),
       },
       outputSchema: requestResource.shape,
       annotations: { destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
-    safely('request_access', async ({ resource, role, duration, reason, ticket }) => {
-      const made = await requestAccess(services, { requesterId: caller.requesterId, resourceId: resource, role, duration, reason, ticket: ticket ?? null, tokenId: caller.tokenId });
+    safely('request_access', async ({ resource, role, duration, reason, ticket, scope }) => {
+      const made = await requestAccess(services, { requesterId: caller.requesterId, resourceId: resource, role, duration, reason, ticket: ticket ?? null, scope: scope ?? null, tokenId: caller.tokenId });
       if (!made.ok) return refusedResult(made);
       return ownRequestResult(made.requestId);
     }),

@@ -1,3 +1,5 @@
+import type { RequestScope } from '../domain/request-scope.ts';
+import { readStoredScope } from '../domain/scope-rules.ts';
 import type { Database } from '../store/database.ts';
 
 /**
@@ -61,6 +63,8 @@ export interface ActiveGrantLine {
   principal: string;
   resourceId: string;
   role: string;
+  /** What of the role was granted (issue 17); null or absent for the whole role. */
+  scope?: RequestScope | null;
   grantedAt: Date;
   expiresAt: Date;
 }
@@ -86,8 +90,8 @@ export async function computeDigest(db: Database, since: Date, until: Date): Pro
       SELECT id::text, requester_slack_id AS requester, resource_id AS resource, role, created_at AS at, reviewed_by_slack_id AS reviewed_by, review_due_at
       FROM access_requests WHERE break_glass AND created_at >= ${since} AND created_at < ${until} ORDER BY created_at`,
     db.$queryRaw<Array<{ count: bigint }>>`SELECT count(*) AS count FROM grants WHERE revoked_at IS NULL AND granted_at IS NOT NULL`,
-    db.$queryRaw<Array<{ requester: string; principal: string; resource: string; role: string; granted_at: Date; expires_at: Date }>>`
-      SELECT r.requester_slack_id AS requester, g.principal, g.resource_id AS resource, g.role, g.granted_at, g.expires_at
+    db.$queryRaw<Array<{ requester: string; principal: string; resource: string; role: string; scope: unknown; granted_at: Date; expires_at: Date }>>`
+      SELECT r.requester_slack_id AS requester, g.principal, g.resource_id AS resource, g.role, r.scope, g.granted_at, g.expires_at
       FROM grants g JOIN access_requests r ON r.id = g.request_id
       WHERE g.revoked_at IS NULL AND g.granted_at IS NOT NULL AND g.expires_at IS NOT NULL
       ORDER BY g.expires_at - g.granted_at DESC, g.granted_at LIMIT ${TOP}`,
@@ -139,7 +143,7 @@ export async function computeDigest(db: Database, since: Date, until: Date): Pro
     denied: Number(decided?.denied ?? 0),
     breakGlass: breakGlass.map((row) => ({ requestId: row.id, requesterId: row.requester, resourceId: row.resource, role: row.role, at: row.at, reviewedBy: row.reviewed_by, reviewDueAt: row.review_due_at })),
     activeGrants: Number(active[0]?.count ?? 0),
-    longestActive: longest.map((row) => ({ requesterId: row.requester, principal: row.principal, resourceId: row.resource, role: row.role, grantedAt: row.granted_at, expiresAt: row.expires_at })),
+    longestActive: longest.map((row) => ({ requesterId: row.requester, principal: row.principal, resourceId: row.resource, role: row.role, scope: digestScope(row.scope), grantedAt: row.granted_at, expiresAt: row.expires_at })),
     lateRevocations: Number(revocations[0]?.late ?? 0),
     failedRevocationAttempts: Number(revocations[0]?.failed ?? 0),
     overdueNow: Number(revocations[0]?.overdue ?? 0),
@@ -168,4 +172,10 @@ export function isQuiet(report: DigestReport): boolean {
     report.revocationsByProvider.length === 0 &&
     report.lateRevocations + report.failedRevocationAttempts + report.overdueNow === 0
   );
+}
+
+/** A stored scope for the digest; one that cannot be read is shown as such, never as the whole role. */
+function digestScope(stored: unknown): RequestScope | null {
+  const scope = readStoredScope(stored);
+  return scope === 'invalid' ? { scope: ['(stored in a form Latch cannot read)'] } : scope;
 }

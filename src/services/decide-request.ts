@@ -1,3 +1,4 @@
+import { readStoredScope } from '../domain/scope-rules.ts';
 import { approverRefusal } from '../domain/access-request-rules.ts';
 import { onCallApproverStatus } from './on-call-approver.ts';
 import { approvalChangeRefusal } from '../domain/approval-change.ts';
@@ -123,7 +124,9 @@ export async function decideRequest(ctx: ServiceContext, input: DecideRequestInp
     const changeEvents: AuditEntry[] = [];
     if (input.change) {
       const minimum = ctx.minimumDurationSeconds ?? MINIMUM_DURATION_SECONDS;
-      const asked = { role: request.role, durationSeconds: request.durationSeconds, extension: request.extendsRequestId !== null };
+      const storedScope = readStoredScope(request.scope);
+      // A scope that cannot be read fits no role: the change is refused (and so is the grant).
+      const asked = { role: request.role, durationSeconds: request.durationSeconds, extension: request.extendsRequestId !== null, scope: storedScope === 'invalid' ? { '': ['?'] } : storedScope };
       // No role given: it stays as stored (the form offered no lesser one).
       const change = { role: input.change.role ?? request.role, durationSeconds: input.change.durationSeconds };
       const refusal = input.decision !== 'approve' || input.revision === undefined ? 'Only an approval of the request you saw can change it.' : approvalChangeRefusal(allowed.resource, asked, change, minimum);

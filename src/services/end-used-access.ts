@@ -1,3 +1,5 @@
+import { readStoredScope } from '../domain/scope-rules.ts';
+import { readRequestScope } from '../store/request-reads.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import { lockRequest } from '../store/request-lock.ts';
 import { inTransaction } from '../store/transaction.ts';
@@ -35,7 +37,8 @@ export async function endUsedAccess(ctx: AccessContext): Promise<UsedAccessSweep
   for (const grant of grants) {
     const provider = ctx.providerFor(grant.resourceId);
     if (!provider?.watchSingleUse) continue;
-    const target = { grantId: grant.id, requestId: grant.requestId, resourceId: grant.resourceId, role: grant.role, principal: grant.principal, expiresAt: grant.expiresAt!, singleUse: true };
+    const scope = readStoredScope(await readRequestScope(ctx.db, grant.requestId));
+    const target = { grantId: grant.id, requestId: grant.requestId, resourceId: grant.resourceId, role: grant.role, principal: grant.principal, expiresAt: grant.expiresAt!, singleUse: true, ...(scope && scope !== 'invalid' ? { scope } : {}) };
     const state = await provider.watchSingleUse(target).catch((error: unknown) => ({ ok: false as const, failure: thrownFailure(error) }));
     if (!state.ok) {
       sweep.errors.push(`${grant.id}: ${oneLine(state.failure.message)}`);

@@ -1,3 +1,4 @@
+import { readStoredScope } from '../domain/scope-rules.ts';
 import type { ProviderSettings } from '../domain/policy.ts';
 import { canTransition } from '../domain/request-state.ts';
 import type { PolicyMismatch, StoredRequestFit } from '../domain/stored-request-fit.ts';
@@ -94,6 +95,10 @@ async function attemptGrant(ctx: AccessContext, input: GrantAccessInput): Promis
   if (!request.principal) return fail(ctx, request.id, null, permanentFailure('the request names no account to grant to'), 'no_account');
   const principal = request.principal;
   const singleUse = fit.resource.roles.find((role) => role.id === request.role)?.uses === 1;
+  // Checked readable and allowed by the policy in force just above (recheckStoredRequest).
+  const scope = readStoredScope(request.scope);
+  // A provider that knows nothing of scopes would grant the whole role: never widen a request.
+  if (scope && !provider.checkScope) return fail(ctx, request.id, null, permanentFailure(`the provider of ${request.resourceId} (${provider.type}) does not take scopes; Latch will not grant the whole role for a scoped request`), 'unconfigured');
 
   return ctx.locks.withLock(accessKeyOf(ctx, { resourceId: request.resourceId, role: request.role, principal }), async (): Promise<GrantAccessResult> => {
     const grant = await startGrantAttempt(ctx.db, { requestId: request.id, provider: provider.type, providerSettings: toJson(providerSettings), principal, resourceId: request.resourceId, role: request.role });
@@ -110,6 +115,7 @@ async function attemptGrant(ctx: AccessContext, input: GrantAccessInput): Promis
       principal,
       expiresAt: new Date(expectedStart.getTime() + request.durationSeconds * 1000),
       ...(singleUse ? { singleUse } : {}),
+      ...(scope && scope !== 'invalid' ? { scope } : {}),
     };
     const result = await provider.grant(target).catch((error: unknown) => ({ ok: false as const, failure: thrownFailure(error) }));
     if (!result.ok) {

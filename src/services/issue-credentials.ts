@@ -1,3 +1,4 @@
+import { readStoredScope } from '../domain/scope-rules.ts';
 import { findResource } from '../domain/policy.ts';
 import type { IssuedCredentials } from '../providers/provider.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
@@ -61,12 +62,12 @@ export async function issueCredentials(ctx: ServiceContext, input: { requestId: 
       at: now,
       data: { grantId: grant.id, user: grant.principal, ...(input.tokenId ? { tokenId: input.tokenId } : {}) },
     });
-    return { ok: true as const, grant };
+    return { ok: true as const, grant, scope: readStoredScope(request.scope) };
   });
   if (!claimed.ok) return claimed;
-  const { grant } = claimed;
+  const { grant, scope } = claimed;
 
-  const target = { grantId: grant.id, requestId: grant.requestId, resourceId: grant.resourceId, role: grant.role, principal: grant.principal, expiresAt: grant.expiresAt! };
+  const target = { grantId: grant.id, requestId: grant.requestId, resourceId: grant.resourceId, role: grant.role, principal: grant.principal, expiresAt: grant.expiresAt!, ...(scope && scope !== 'invalid' ? { scope } : {}) };
   const issued = await provider.issueCredentials(target).catch((error: unknown) => ({ ok: false as const, failure: thrownFailure(error) }));
   if (issued.ok) {
     ctx.logger.info({ accessRequestId: grant.requestId, grantId: grant.id, user: grant.principal }, 'credentials handed to the requester');

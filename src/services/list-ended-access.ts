@@ -1,3 +1,4 @@
+import { scopeText } from './list-open-access.ts';
 import type { Database } from '../store/database.ts';
 
 /**
@@ -12,6 +13,8 @@ export interface EndedGrant {
   requesterId: string;
   resourceId: string;
   role: string;
+  /** What of the role was granted ("customer 4711"); '' for the whole role. */
+  scope: string;
   principal: string;
   provider: string;
   /** When the access was due to end: the lateness of the revocation counts from here. */
@@ -25,7 +28,7 @@ export interface EndedGrant {
 export async function listEndedAccess(db: Database, since: Date): Promise<EndedGrant[]> {
   const grants = await db.grant.findMany({
     where: { revokedAt: { gte: since }, grantedAt: { not: null } },
-    include: { request: { select: { requesterSlackId: true } } },
+    include: { request: { select: { requesterSlackId: true, scope: true } } },
     orderBy: [{ revokedAt: 'desc' }, { id: 'asc' }],
   });
   return grants.map((grant) => ({
@@ -34,6 +37,7 @@ export async function listEndedAccess(db: Database, since: Date): Promise<EndedG
     requesterId: grant.request.requesterSlackId,
     resourceId: grant.resourceId,
     role: grant.role,
+    scope: scopeText(grant.request.scope),
     principal: grant.principal,
     provider: grant.provider,
     expiresAt: grant.expiresAt,

@@ -1,3 +1,4 @@
+import { formatScope, readStoredScope } from '../domain/scope-rules.ts';
 import type { Database } from '../store/database.ts';
 
 /**
@@ -15,6 +16,8 @@ export interface OpenGrant {
   requesterId: string;
   resourceId: string;
   role: string;
+  /** What of the role was granted, as people read it ("customer 4711"); '' for the whole role. */
+  scope: string;
   principal: string;
   grantedAt: Date | null;
   expiresAt: Date | null;
@@ -30,7 +33,7 @@ const STATUS_ORDER: Record<OpenGrantStatus, number> = { revocation_overdue: 0, a
 export async function listOpenAccess(db: Database, now: Date, overdueAfterMs = OVERDUE_AFTER_MS): Promise<OpenGrant[]> {
   const grants = await db.grant.findMany({
     where: { revokedAt: null },
-    include: { request: { select: { requesterSlackId: true } } },
+    include: { request: { select: { requesterSlackId: true, scope: true } } },
     orderBy: [{ expiresAt: 'asc' }, { id: 'asc' }],
   });
   return grants
@@ -44,6 +47,7 @@ export async function listOpenAccess(db: Database, now: Date, overdueAfterMs = O
         requesterId: grant.request.requesterSlackId,
         resourceId: grant.resourceId,
         role: grant.role,
+        scope: scopeText(grant.request.scope),
         principal: grant.principal,
         grantedAt: grant.grantedAt,
         expiresAt: grant.expiresAt,
@@ -52,4 +56,10 @@ export async function listOpenAccess(db: Database, now: Date, overdueAfterMs = O
       };
     })
     .sort((a, b) => STATUS_ORDER[a.status] - STATUS_ORDER[b.status]);
+}
+
+/** A stored scope as a line of text; one that cannot be read says so rather than nothing. */
+export function scopeText(stored: unknown): string {
+  const scope = readStoredScope(stored);
+  return scope === 'invalid' ? '(a scope Latch cannot read)' : formatScope(scope);
 }

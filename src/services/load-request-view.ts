@@ -1,3 +1,5 @@
+import { readStoredScope } from '../domain/scope-rules.ts';
+import type { RequestScope } from '../domain/request-scope.ts';
 import { findMachine, machineIdOf } from '../domain/machine.ts';
 import { describeOnCall } from '../domain/on-call.ts';
 import { findResource, type Policy, type ResourcePolicy } from '../domain/policy.ts';
@@ -74,6 +76,7 @@ async function loadOneRequest(db: Database, policy: Policy, requestId: string): 
     durationSeconds: request.durationSeconds,
     reason: request.reason,
     ticket: request.ticket,
+    scope: viewScope(request.scope),
     state: request.state,
     requiredApprovals: request.requiredApprovals,
     requiredGroups: request.requiredGroups,
@@ -149,4 +152,10 @@ function storedRiskFlags(stored: unknown): RiskFlagView[] {
 function onCallApproversOf(resource: ResourcePolicy | undefined): string | null {
   const condition = resource?.approvers.onCall;
   return condition ? describeOnCall(condition) : null;
+}
+
+/** A stored scope for the messages; one that cannot be read is shown as such, never as the whole role. */
+function viewScope(stored: unknown): RequestScope | null {
+  const scope = readStoredScope(stored);
+  return scope === 'invalid' ? { scope: ['(stored in a form Latch cannot read)'] } : scope;
 }

@@ -1,3 +1,4 @@
+import { readStoredScope } from '../domain/scope-rules.ts';
 import type { RequestStateName } from './request-view.ts';
 import { refuse, type Refused } from './refusal.ts';
 import { isRequestId } from './request-id.ts';
@@ -13,6 +14,8 @@ export interface OwnRequest {
   durationSeconds: number;
   reason: string;
   ticket: string | null;
+  /** What of the role was asked for; null for the whole role. */
+  scope: Record<string, string[]> | null;
   createdAt: Date;
   decidedAt: Date | null;
   decidedByRule: string | null;
@@ -58,6 +61,7 @@ function ownRequestOf(request: StoredRequest): OwnRequest {
     durationSeconds: request.durationSeconds,
     reason: request.reason,
     ticket: request.ticket,
+    scope: shownScope(request.scope),
     createdAt: request.createdAt,
     decidedAt: request.decidedAt,
     decidedByRule: request.decidedByRule,
@@ -66,4 +70,10 @@ function ownRequestOf(request: StoredRequest): OwnRequest {
       ? { grantedAt: request.grant.grantedAt, expiresAt: request.grant.expiresAt, revokedAt: request.grant.revokedAt, verifiedRevokedAt: request.grant.verifiedRevokedAt }
       : null,
   };
+}
+
+/** The stored scope as the requester reads it back; one that cannot be read shows as none. */
+function shownScope(value: unknown): Record<string, string[]> | null {
+  const scope = readStoredScope(value);
+  return scope && scope !== 'invalid' ? Object.fromEntries(Object.entries(scope).map(([name, values]) => [name, [...values]])) : null;
 }

@@ -42,6 +42,8 @@ export type RefusalCode =
   | 'identity_refused'
   /** Slack could not say who the person is just now; asking again later may work. */
   | 'profile_unavailable'
+  /** The target could not say just now whether it can grant the scope asked for; asking again later may work. */
+  | 'scope_unavailable'
   /** A cancellation of a request that is past being called off. */
   | 'not_cancellable'
   /** Latch has begun granting: too late to cancel, the access is ended instead. */

@@ -17,8 +17,8 @@ import {
 } from './request-access.ts';
 import type { ServiceContext } from './service-context.ts';
 
-export interface RequestAccessBundleInput extends Omit<RequestAccessInput, 'resourceId' | 'role' | 'breakGlass'> {
-  /** The resource and role pairs, in the order asked; every other answer applies to each. */
+export interface RequestAccessBundleInput extends Omit<RequestAccessInput, 'resourceId' | 'role' | 'breakGlass' | 'scope'> {
+  /** The resource and role pairs (and each one's scope), in the order asked; every other answer applies to each. */
   items: BundleItem[];
 }
 
@@ -51,7 +51,7 @@ export async function requestAccessBundle(ctx: ServiceContext, input: RequestAcc
   if (problem) return refuse('invalid_input', problem, { fields: { resource: problem } });
   const prepared: PreparedRequest[] = [];
   for (const [index, item] of input.items.entries()) {
-    const one = await prepareRequest(ctx, { ...input, resourceId: item.resourceId, role: item.role, breakGlass: false });
+    const one = await prepareRequest(ctx, { ...input, resourceId: item.resourceId, role: item.role, scope: item.scope ?? null, breakGlass: false });
     if (!one.ok) return namingItem(one, item, index, input.items.length);
     prepared.push(one.request);
   }

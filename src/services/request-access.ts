@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { validateAccessRequest, type AccessRequestDraft } from '../domain/access-request-rules.ts';
 import { explainAutoApproval, onCallRulesToCheck, type AutoApprovalCandidate, type OnCallEvidence, type RuleVerdict } from '../domain/auto-approval.ts';
 import { isMachineRequester } from '../domain/machine.ts';
@@ -19,6 +20,9 @@ import { requesterPrincipal } from './requester-principal.ts';
 import { invalidInput, refuse, type Refused } from './refusal.ts';
 import type { OnCallAnswer, ServiceContext } from './service-context.ts';
 import { onCallEmailOf, type OnCallFacts } from '../domain/on-call.ts';
+import type { RequestScope } from '../domain/request-scope.ts';
+import { formatScope, scopeApprovals } from '../domain/scope-rules.ts';
+import { oneLine } from './access-context.ts';
 
 export interface RequestAccessInput extends AccessRequestDraft {
   teamId?: string | null;
@@ -112,7 +116,11 @@ export interface PreparedRequest {
     requiredApprovals: number;
     requiredGroups: string[];
     policyVersion: string;
+    /** What of the role was asked for (domain/scope-rules.ts); null: the whole role. */
+    scope: RequestScope | null;
   };
+  /** The scope asks for more approvers than the resource's (moreApprovers): no rule approves it alone. */
+  scopeNeedsMore: boolean;
   now: Date;
 }
 
@@ -138,11 +146,16 @@ export async function prepareRequest(ctx: ServiceContext, input: RequestAccessIn
   const validation = validateAccessRequest(policy, input, memberGroups, ctx.clock.now(), input.breakGlass ? 'break-glass' : 'approval', ctx.minimumDurationSeconds);
   if (!validation.ok) return invalidInput(validation.errors);
 
-  const { resource, role, durationSeconds, reason, ticket, startsAt } = validation.request;
+  const { resource, role, durationSeconds, reason, ticket, startsAt, scope } = validation.request;
   const now = ctx.clock.now();
   const id = uuidV7(now.getTime());
   const identity = await requesterPrincipal(ctx, resource, role.id, input.requesterId, id);
   if (!identity.ok) return identity;
+  if (scope) {
+    const targetSays = await targetScopeRefusal(ctx, resource, role.id, scope);
+    if (targetSays) return targetSays;
+  }
+  const more = scopeApprovals(role, scope);
   // Asked before any transaction: the providers are on the network, and bounded in time.
   const onCall = input.breakGlass ? undefined : await gatherOnCallEvidence(ctx, resource, { requesterId: input.requesterId, role: role.id, durationSeconds, startsAt }, memberGroups, now);
   return {
@@ -166,10 +179,12 @@ export async function prepareRequest(ctx: ServiceContext, input: RequestAccessIn
         reason,
         ticket,
         startsAt,
-        requiredApprovals: resource.approvers.required,
-        requiredGroups: resource.approvers.oneFrom,
+        requiredApprovals: resource.approvers.required + more.add,
+        requiredGroups: [...new Set([...resource.approvers.oneFrom, ...more.oneFrom])],
         policyVersion: policy.version,
+        scope,
       },
+      scopeNeedsMore: more.add > 0 || more.oneFrom.length > 0,
       now,
     },
   };
@@ -200,7 +215,12 @@ export async function writeRequest(tx: SqlTransaction, ctx: ServiceContext, prep
   const policy = ctx.policy();
   const plainCandidate: AutoApprovalCandidate = { requesterId, role: asked.role, durationSeconds: asked.durationSeconds, startsAt: asked.startsAt };
   const autoCandidate: AutoApprovalCandidate = prepared.onCall ? { ...plainCandidate, onCall: prepared.onCall } : plainCandidate;
-  const auto: AutoApproval = breakGlass ? { rule: undefined, withheld: null, onCallUntil: null, onCallNote: null } : await autoApprovalFor(tx, resource, autoCandidate, prepared.memberGroups, now);
+  const auto: AutoApproval = breakGlass
+    ? { rule: undefined, withheld: null, onCallUntil: null, onCallNote: null }
+    : prepared.scopeNeedsMore
+      ? // The policy asks more people to look at this scope: a rule alone must not approve it.
+        { rule: undefined, withheld: null, onCallUntil: null, onCallNote: null }
+      : await autoApprovalFor(tx, resource, autoCandidate, prepared.memberGroups, now);
   const rule = auto.rule;
   const decidedBy = breakGlass ? BREAK_GLASS_RULE : rule?.name;
   // Access approved because someone is on call ends when their shift does, at the latest.
@@ -235,17 +255,20 @@ export async function writeRequest(tx: SqlTransaction, ctx: ServiceContext, prep
     decidedBy ? null : policy.limits.pendingPerPerson,
   );
   if (!requestId) return null;
+  const { scope: _scope, ...askedWithoutScope } = asked;
   const created: AuditEntry = {
     actor: requesterId,
     action: 'request.created',
     requestId,
     at: now,
     data: {
-      ...asked,
+      ...askedWithoutScope,
       durationSeconds: grantedSeconds,
       requiredApprovals,
       riskFlags: riskFlags.map(({ signal, explanation }) => ({ signal, explanation })),
       startsAt: asked.startsAt?.toISOString() ?? null,
+      // Recorded only for a scoped request, so the events of every other request stay as they were.
+      ...(asked.scope ? { scope: asked.scope } : {}),
       ...(placement.bundle ? { bundle: placement.bundle } : {}),
       ...(prepared.tokenId ? { tokenId: prepared.tokenId } : {}),
       ...(breakGlass ? { breakGlass: true } : {}),
@@ -345,6 +368,36 @@ async function gatherOnCallEvidence(ctx: ServiceContext, resource: ResourcePolic
     }),
   );
   return { email, byRule };
+}
+
+/** How long a request waits for the target's word on a scope (a form's answer must reach Slack within 3 s). */
+const SCOPE_CHECK_TIMEOUT_MS = 1_500;
+
+/**
+ * Asks the resource's provider whether it can grant `scope` (the tables exist, the scoped columns
+ * are in place); a provider that cannot take scopes at all (no checkScope) refuses every one. A refusal is shown to the person like any bad value; a target
+ * that cannot answer now refuses the request too (fail closed), with a "try again".
+ */
+async function targetScopeRefusal(ctx: ServiceContext, resource: ResourcePolicy, role: string, scope: RequestScope): Promise<Refused | null> {
+  const provider = ctx.providerFor?.(resource.id);
+  if (!provider) return null;
+  if (!provider.checkScope) {
+    // A provider that knows nothing of scopes would grant the whole role: refused, not widened.
+    const message = `${resource.name} cannot grant part of a role: its provider (${provider.type}) does not take scopes.`;
+    return refuse('invalid_input', message, { fields: { scope: message }, detail: { resourceId: resource.id } });
+  }
+  const checked = await Promise.race([
+    provider.checkScope(role, scope).catch((error: unknown) => ({ ok: false as const, failure: { kind: 'transient' as const, message: error instanceof Error ? error.message : String(error) } })),
+    sleep(SCOPE_CHECK_TIMEOUT_MS, undefined, { ref: false }).then(() => ({ ok: false as const, failure: { kind: 'transient' as const, message: `no answer within ${SCOPE_CHECK_TIMEOUT_MS} ms` } })),
+  ]);
+  if (checked.ok) return null;
+  if (checked.failure.kind === 'permanent') {
+    const message = `${resource.name} cannot grant ${formatScope(scope)}: ${oneLine(checked.failure.message)}.`;
+    ctx.logger.info({ resourceId: resource.id, role, failure: oneLine(checked.failure.message) }, 'request refused: the target cannot grant the scope');
+    return refuse('invalid_input', message, { fields: { scope: message }, detail: { resourceId: resource.id } });
+  }
+  ctx.logger.warn({ resourceId: resource.id, role, failure: oneLine(checked.failure.message) }, 'could not check the requested scope on the target');
+  return refuse('scope_unavailable', `Latch could not check that scope on ${resource.name} just now; try again in a minute.`, { detail: { resourceId: resource.id } });
 }
 
 /** The requester has as many requests waiting as the policy allows. */

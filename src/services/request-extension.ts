@@ -1,5 +1,6 @@
 import { validateExtension, type ExtensionDraft, type HeldAccess } from '../domain/extension-rules.ts';
 import { findResource, findRole, groupsOf, isInAudience, type ResourcePolicy, type RolePolicy } from '../domain/policy.ts';
+import { checkScope, readStoredScope, scopeApprovals } from '../domain/scope-rules.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
 import { findAccessChain, heldAccessOf, type ChainedRequest } from './access-chain.ts';
@@ -61,6 +62,12 @@ export async function requestExtension(
   const { head, resource, role, held } = check;
   const policy = ctx.policy();
   const now = ctx.clock.now();
+  // More time is for the same access: a scoped grant's extension keeps its scope (never the whole role).
+  const scope = readStoredScope(head.scope);
+  if (scope === 'invalid') return refuse('no_longer_fits', 'The scope this access was granted for can no longer be read; ask again for a new request.');
+  const scopeCheck = checkScope(role, scope);
+  if (!scopeCheck.ok) return refuse('no_longer_fits', `The policy no longer allows the scope of this access: ${scopeCheck.problems.join(' ')}`);
+  const more = scopeApprovals(role, scope);
   const asked = {
     resourceId: resource.id,
     role: role.id,
@@ -69,9 +76,10 @@ export async function requestExtension(
     reason: validation.reason,
     ticket: head.ticket,
     extendsRequestId: head.id,
-    requiredApprovals: resource.approvers.required,
-    requiredGroups: resource.approvers.oneFrom,
+    requiredApprovals: resource.approvers.required + more.add,
+    requiredGroups: [...new Set([...resource.approvers.oneFrom, ...more.oneFrom])],
     policyVersion: policy.version,
+    ...(scope ? { scope } : {}),
   };
   const requestId = await inTransaction(ctx.db, async (tx) => {
     // Two submissions at once: the head's row lock makes them take turns, and the second sees the first.

@@ -1,3 +1,4 @@
+import type { RequestScope } from '../domain/request-scope.ts';
 import type { MachineOwner } from '../domain/machine.ts';
 
 /**
@@ -19,6 +20,8 @@ export interface RequestView {
   durationSeconds: number;
   reason: string;             // user text: ALWAYS escape
   ticket: string | null;      // user text: ALWAYS escape
+  /** What of the role was asked for (values are user text: ALWAYS escape); null: the whole role. */
+  scope?: RequestScope | null;
   state: RequestStateName;
   requiredApprovals: number;
   /** User groups that must each give one of the approvals. */

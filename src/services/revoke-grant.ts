@@ -4,7 +4,9 @@ import { canTransition, type RequestState } from '../domain/request-state.ts';
 import type { AccessProvider, ProviderFailure, ProviderGrant, ProviderResult } from '../providers/provider.ts';
 import { appendAuditEvent, appendAuditEvents } from '../store/audit-log.ts';
 import type { Grant } from '../store/generated/client.ts';
+import { readStoredScope } from '../domain/scope-rules.ts';
 import { readGrant, readGrantAndCovering } from '../store/grant-reads.ts';
+import { readRequestScope } from '../store/request-reads.ts';
 import { recordRevocationError } from '../store/grant-writes.ts';
 import { inSqlTransaction } from '../store/transaction.ts';
 import { oneLine, type AccessContext } from './access-context.ts';
@@ -53,7 +55,8 @@ export type RevokeGrantResult =
  *
  * Overlapping grants: when another active grant gives the same principal the same role on the same
  * resource, or the same thing in the target through another resource or role (same-access.ts),
- * the access must outlive this grant. Under the access lock (no grant or revoke of the
+ * the access must outlive this grant. A scoped grant is its own access (its own target objects,
+ * keyed by its request): it never covers another grant and is never covered by one. Under the access lock (no grant or revoke of the
  * same access can run meanwhile) Latch looks for such a grant; if there is one, this grant is
  * closed without calling the provider, and the access ends when the last covering grant does.
  *
@@ -91,7 +94,17 @@ async function attemptRevocation(ctx: AccessContext, grantId: string): Promise<R
     let verified = false;
     if (covering.length === 0) {
       const provider = await revocationProvider(ctx, due);
-      const target: ProviderGrant = { grantId: due.id, requestId: due.requestId, resourceId: due.resourceId, role: due.role, principal: due.principal, expiresAt: due.expiresAt! };
+      const scope = readStoredScope(await readRequestScope(ctx.db, due.requestId));
+      const target: ProviderGrant = {
+        grantId: due.id,
+        requestId: due.requestId,
+        resourceId: due.resourceId,
+        role: due.role,
+        principal: due.principal,
+        expiresAt: due.expiresAt!,
+        // A help, never a need: a provider finds what a scoped grant made by its request id.
+        ...(scope && scope !== 'invalid' ? { scope } : {}),
+      };
       // Compared with the target's own clock (when its sessions began), so the host's time, not the
       // use cases' clock, which tests may set anywhere.
       const startedAt = new Date();

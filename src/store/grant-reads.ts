@@ -24,11 +24,16 @@ const GRANT_AND_COVERING = `
   SELECT ${grantColumns('g')} FROM grants AS g
    WHERE g.id = $1
       OR (g.principal = $2 AND (g.resource_id, g.role) IN (SELECT * FROM unnest($3::text[], $4::text[]))
-          AND g.id <> $1 AND g.revoked_at IS NULL AND g.granted_at IS NOT NULL AND g.expires_at > $5)`;
+          AND g.id <> $1 AND g.revoked_at IS NULL AND g.granted_at IS NOT NULL AND g.expires_at > $5
+          AND NOT EXISTS (SELECT 1 FROM access_requests AS r
+                           WHERE r.id IN (g.request_id, (SELECT d.request_id FROM grants AS d WHERE d.id = $1))
+                             AND r.scope IS NOT NULL))`;
 
 /**
  * In one statement: the grant as it is now, and every other grant that gives its principal the
- * same access (any of `sameAccess`'s resources and roles) and is live at `now`.
+ * same access (any of `sameAccess`'s resources and roles) and is live at `now`. A scoped grant
+ * (its request has a scope) covers nothing and is covered by nothing: each has target objects of
+ * its own that only its own revocation removes.
  */
 export async function readGrantAndCovering(
   db: Database,

@@ -1,3 +1,4 @@
+import type { RequestScope } from '../domain/request-scope.ts';
 import type { AccessRequest } from './generated/client.ts';
 import type { SqlTransaction } from './sql-transaction.ts';
 import { uuidV7 } from './uuid-v7.ts';
@@ -30,6 +31,8 @@ export type NewRequest = Pick<
 > & {
   /** What was unusual about it (domain/risk-flags.ts); none when absent. */
   riskFlags?: ReadonlyArray<{ signal: string; explanation: string }>;
+  /** What of the role was asked for (domain/scope-rules.ts); the whole role when absent or null. */
+  scope?: RequestScope | null;
   /** Why an on-call rule could not judge it (shown on the approval card); none when absent. */
   onCallNote?: string | null;
   state: 'pending' | 'approved';
@@ -72,6 +75,7 @@ export async function insertRequest(tx: SqlTransaction, request: NewRequest, pen
     request.onCallNote ?? null,
     request.bundleId,
     request.bundlePosition,
+    request.scope ? JSON.stringify(request.scope) : null,
   ]);
   return inserted[0]?.id ?? null;
 }
@@ -80,10 +84,10 @@ const INSERT_REQUEST = `
   INSERT INTO access_requests (id, requester_slack_id, slack_team_id, resource_id, role, principal, duration_seconds, starts_at, reason, ticket,
                                state, break_glass, required_approvals, required_groups, policy_version, approval_channel_id, pending_expires_at,
                                decided_at, decided_by_rule, review_due_at, submission_key, created_at, updated_at, risk_flags, on_call_note,
-                               bundle_id, bundle_position)
+                               bundle_id, bundle_position, scope)
   SELECT $1::uuid, $2, $3, $4, $5, $6, $7::int, $8::timestamptz, $9, $10, $11::request_state, $12::boolean, $13::int, $14::text[], $15, $16,
          $17::timestamptz, $18::timestamptz, $19, $20::timestamptz, $21, $22::timestamptz, now(), $24::jsonb, $25,
-         $26::uuid, $27::int
+         $26::uuid, $27::int, $28::jsonb
    WHERE $23::int IS NULL
       OR (SELECT count(*) FROM access_requests WHERE requester_slack_id = $2 AND state = 'pending') < $23::int
   RETURNING id::text AS id`;

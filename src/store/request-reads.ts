@@ -92,3 +92,12 @@ export async function readRequestBySubmission(db: Database, submissionKey: strin
   const { rows } = await db.pool.query<AccessRequest>({ text: REQUEST_BY_SUBMISSION, values: [submissionKey], types: MODEL_TYPES });
   return rows[0] ?? null;
 }
+
+/**
+ * The scope a request asked for, for what a provider is told about its grant (a revocation, a
+ * session watch): null for none, or for a request that no longer exists.
+ */
+export async function readRequestScope(db: Database, requestId: string): Promise<unknown> {
+  const { rows } = await db.pool.query<{ scope: unknown }>('SELECT scope FROM access_requests WHERE id = $1::uuid', [requestId]);
+  return rows[0]?.scope ?? null;
+}

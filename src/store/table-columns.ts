@@ -38,6 +38,7 @@ const ACCESS_REQUEST_COLUMNS: Record<keyof AccessRequest, string> = {
   reviewDueAt: 'review_due_at',
   riskFlags: 'risk_flags',
   onCallNote: 'on_call_note',
+  scope: 'scope',
   reviewedBySlackId: 'reviewed_by_slack_id',
   reviewedAt: 'reviewed_at',
   securityMessageTs: 'security_message_ts',

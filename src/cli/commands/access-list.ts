@@ -32,7 +32,7 @@ export async function accessListCommand(options: { endedWithinSeconds?: number }
 
 function describe(grant: OpenGrant, now: Date): string {
   const who = `${grant.principal} (${grant.requesterId})`;
-  const what = `${grant.role} on ${grant.resourceId}`;
+  const what = `${grant.role}${grant.scope ? ` (${grant.scope})` : ''} on ${grant.resourceId}`;
   const ids = `grant ${grant.grantId}, request ${grant.requestId}`;
   switch (grant.status) {
     case 'revocation_overdue': {
@@ -59,7 +59,7 @@ async function printEndedAccess(db: ReturnType<typeof createDatabase>, withinSec
 
 function describeEnded(grant: EndedGrant): string {
   const who = `${grant.principal} (${grant.requesterId})`;
-  const what = `${grant.role} on ${grant.resourceId} (${grant.provider})`;
+  const what = `${grant.role}${grant.scope ? ` (${grant.scope})` : ''} on ${grant.resourceId} (${grant.provider})`;
   const ids = `grant ${grant.grantId}, request ${grant.requestId}`;
   const reason = grant.revokeReason ? ` (${grant.revokeReason})` : '';
   if (grant.verifiedRevokedAt) {

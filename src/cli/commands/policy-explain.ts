@@ -1,5 +1,6 @@
 import { loadPolicyOrFail } from '../load-policy.ts';
 import { describeOutcome, explainRequest } from '../../domain/request-outcome.ts';
+import { formatScope } from '../../domain/scope-rules.ts';
 import { CliError } from '../cli-error.ts';
 
 export interface ExplainArguments {
@@ -12,6 +13,8 @@ export interface ExplainArguments {
   /** When it would be asked; now when absent. */
   at: Date;
   file: string;
+  /** The scope asked for (`--scope customer=4711`), for a role with scope parameters. */
+  scope?: Record<string, string[]> | null;
 }
 
 /**
@@ -28,11 +31,12 @@ export async function policyExplainCommand(args: ExplainArguments): Promise<void
     role: args.role,
     duration: args.duration,
     at: args.at,
+    scope: args.scope ?? null,
   });
   const groups = args.groups.length > 0 ? `in ${args.groups.join(', ')}` : 'in no user groups (pass --groups S…,S… to say which)';
   const lines = [
     `${args.file} (version ${policy.version.slice(0, 12)}), at ${args.at.toISOString()}`,
-    `${args.requester}, ${groups}, asks for ${args.role} on ${args.resource} for ${args.duration}:`,
+    `${args.requester}, ${groups}, asks for ${args.role}${args.scope ? ` (${formatScope(args.scope)})` : ''} on ${args.resource} for ${args.duration}:`,
     `  ${describeOutcome(explanation.outcome)}`,
   ];
   if (explanation.rules.length > 0) {

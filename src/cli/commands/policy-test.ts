@@ -27,6 +27,7 @@ export async function policyTestCommand(testsFile: string | undefined, policyFil
       role: request.role,
       duration: request.duration,
       at: request.at ? new Date(request.at) : new Date(),
+      scope: request.scope ?? null,
     });
     if (meets(outcome, testCase.expect)) {
       out.push(`  ✓ ${testCase.name}`);

@@ -47,6 +47,12 @@ export const webhookSettingsSchema = z.strictObject({
    * the access verified gone only on `{"active": false}`. Off, revocations are recorded unverified.
    */
   verifyRevocations: z.boolean({ error: 'must be true or false' }).default(false),
+  /**
+   * The receiver grants only the `scope` a grant carries (issue 17: one customer's rows, some
+   * tables). Off (the default), a request for a scoped role is refused: a receiver that ignored
+   * the scope would grant the whole role.
+   */
+  acceptsScopes: z.boolean({ error: 'must be true or false' }).default(false),
 });
 
 export type WebhookSettings = z.infer<typeof webhookSettingsSchema>;

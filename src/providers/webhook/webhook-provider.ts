@@ -35,6 +35,8 @@ export interface WebhookProviderOptions {
   maxAttempts: number;
   /** settings.verifyRevocations: the receiver's `check` answers truthfully, so revocations are verified by it. */
   verifyRevocations?: boolean;
+  /** settings.acceptsScopes: the receiver grants only the scope a grant carries. */
+  acceptsScopes?: boolean;
 }
 
 /** What tests replace: the clock and the wait between attempts. */
@@ -66,6 +68,7 @@ export class WebhookProvider implements AccessProvider {
   readonly #timeoutMs: number;
   readonly #maxAttempts: number;
   readonly #verifyRevocations: boolean;
+  readonly #acceptsScopes: boolean;
   readonly #sleep: (ms: number) => Promise<void>;
   readonly #now: () => Date;
 
@@ -77,8 +80,15 @@ export class WebhookProvider implements AccessProvider {
     this.#timeoutMs = options.timeoutMs;
     this.#maxAttempts = options.maxAttempts;
     this.#verifyRevocations = options.verifyRevocations === true;
+    this.#acceptsScopes = options.acceptsScopes === true;
     this.#sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.#now = deps.now ?? (() => new Date());
+  }
+
+  /** A scope is the receiver's to grant: Latch can only say whether the receiver takes scopes at all. */
+  async checkScope(): Promise<ProviderResult> {
+    if (this.#acceptsScopes) return ok();
+    return { ok: false, failure: { kind: 'permanent', message: 'its webhook receiver does not take scopes (the policy does not set acceptsScopes), so only the whole role could be granted' } };
   }
 
   async grant(grant: ProviderGrant): Promise<ProviderResult> {
@@ -153,6 +163,8 @@ export class WebhookProvider implements AccessProvider {
       resource: grant.resourceId,
       role: grant.role,
       expiresAt: grant.expiresAt.toISOString(),
+      // Only for a scoped grant, so that every other body stays as receivers know it.
+      ...(grant.scope ? { scope: grant.scope } : {}),
       sentAt: now.toISOString(),
     });
     const controller = new AbortController();
@@ -255,11 +267,11 @@ export function webhookProviderFactory(deps: WebhookProviderDeps = {}): Provider
   return (settings, env) => {
     const parsed = parseProviderSettings(webhookSettingsSchema, settings, 'webhook');
     if (!parsed.ok) return parsed;
-    const { url, secretEnv, timeoutMs, maxAttempts, verifyRevocations } = parsed.settings;
+    const { url, secretEnv, timeoutMs, maxAttempts, verifyRevocations, acceptsScopes } = parsed.settings;
     const secret = env[secretEnv];
     if (secret === undefined) return { ok: false, problems: [`settings.secretEnv: ${secretEnv} is not set`] };
     if (secret.trim() === '') return { ok: false, problems: [`settings.secretEnv: ${secretEnv} is empty`] };
-    return { ok: true, provider: new WebhookProvider({ url: new URL(url), secret, timeoutMs, maxAttempts, verifyRevocations }, deps) };
+    return { ok: true, provider: new WebhookProvider({ url: new URL(url), secret, timeoutMs, maxAttempts, verifyRevocations, acceptsScopes }, deps) };
   };
 }
 

@@ -5,6 +5,7 @@ import type { AccessRequest } from '../../store/generated/client.ts';
 import { escapeAndTruncate, mention, slackDate } from '../mrkdwn.ts';
 import { effectiveEndClause } from './effective-end.ts';
 import { APPROVE, APPROVE_WITH_CHANGES, approvalActionsBlockId, CANCEL, DENY, END_ACCESS, EXTEND_ACCESS, HOME_BLOCK_PREFIX } from './ids.ts';
+import { storedScopeShown } from './scope-shown.ts';
 
 /**
  * The App Home tab: the person's access now (with "I'm done" and "Ask for more time"), their
@@ -13,7 +14,7 @@ import { APPROVE, APPROVE_WITH_CHANGES, approvalActionsBlockId, CANCEL, DENY, EN
  */
 export function appHome(data: HomeData, resourceName: (resourceId: string) => string): types.HomeView {
   const what = (request: AccessRequest) =>
-    `\`${escapeAndTruncate(request.role, 100)}\` on *${escapeAndTruncate(resourceName(request.resourceId), 100)}*`;
+    `\`${escapeAndTruncate(request.role, 100)}\`${scopeOf(request)} on *${escapeAndTruncate(resourceName(request.resourceId), 100)}*`;
   const blocks: types.KnownBlock[] = [{ type: 'header', text: plain('Your access') }];
 
   if (data.active.length === 0) blocks.push(context('You hold no access through Latch right now. Type `/request-access` to ask for some.'));
@@ -80,4 +81,10 @@ function actions(blockId: string, elements: types.Button[]): types.ActionsBlock 
 
 function button(actionId: string, text: string, value: string): types.Button {
   return { type: 'button', action_id: actionId, text: plain(text), value };
+}
+
+/** " (customer 4711)" after the role of a scoped request. */
+function scopeOf(request: AccessRequest): string {
+  const shown = storedScopeShown(request.scope, 300);
+  return shown === '' ? '' : ` (${shown})`;
 }

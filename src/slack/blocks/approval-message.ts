@@ -7,6 +7,7 @@ import { ACTIVE_ACCESS_ACTIONS_BLOCK, approvalActionsBlockId, APPROVE, APPROVE_A
 import type { DecisionView, RequestView } from '../../services/request-view.ts';
 import { changeLine } from './change-line.ts';
 import type { SlackMessage } from './slack-message.ts';
+import { scopeShown, scopeSuffix } from './scope-shown.ts';
 
 /**
  * The message in a resource's approval channel. It is rebuilt whole from the stored request after
@@ -19,6 +20,8 @@ import type { SlackMessage } from './slack-message.ts';
 const MAX_SECTION_TEXT = 3000;
 const MAX_CONTEXT_TEXT = 3000;
 const MAX_HEADER_TEXT = 150;
+// A scope is at most a few values of 100 characters each; more is cut, never dropped silently.
+const MAX_SCOPE_SHOWN = 1500;
 // Our own caps: policy names are short in practice, and a ticket is at most 100 characters typed.
 const MAX_NAME_SHOWN = 300;
 const MAX_TICKET_SHOWN = 600;
@@ -53,7 +56,7 @@ export function grantFailedReply(view: RequestView): SlackMessage {
 
 /** The push notification and screen-reader text: names only what the policy file defines. */
 function notificationText(view: RequestView): string {
-  const what = `${escapeAndTruncate(view.role, MAX_NAME_SHOWN)} on ${escapeAndTruncate(view.resourceName, MAX_NAME_SHOWN)} for ${formatDuration(view.durationSeconds)}${view.extension ? ' more' : ''}`;
+  const what = `${escapeAndTruncate(view.role, MAX_NAME_SHOWN)}${scopeSuffix(view.scope, MAX_NAME_SHOWN)} on ${escapeAndTruncate(view.resourceName, MAX_NAME_SHOWN)} for ${formatDuration(view.durationSeconds)}${view.extension ? ' more' : ''}`;
   const state = view.state === 'pending' ? '' : ` (${view.state})`;
   return `${view.extension ? 'Request for more time' : 'Access request'} from ${requesterShown(view)}: ${what}${state}`;
 }
@@ -78,6 +81,8 @@ function detailFields(view: RequestView): types.SectionBlock {
     ['Requester', requesterShown(view)],
     ['Resource', `${escapeAndTruncate(view.resourceName, MAX_NAME_SHOWN)} (\`${escapeAndTruncate(view.resourceId, MAX_NAME_SHOWN)}\`)`],
     ['Role', `\`${escapeAndTruncate(view.role, MAX_NAME_SHOWN)}\``],
+    // Exactly what was asked of the role: approvers approve this, and the provider grants only this.
+    ...(view.scope ? [['Scope', scopeShown(view.scope, MAX_SCOPE_SHOWN) || '—'] as [string, string]] : []),
     // The account that will hold the access, so approvers approve a known identity.
     ...(view.principal ? [['As', `\`${escapeAndTruncate(view.principal, MAX_NAME_SHOWN)}\``] as [string, string]] : []),
     ...(view.extension
@@ -351,7 +356,7 @@ function bundleRiskFlags(items: readonly RequestView[]): types.ContextBlock | nu
 function bundleItemText(item: RequestView, index: number, card: RequestView): string {
   // An approver may have shortened one item: its own duration is shown where it differs.
   const duration = item.durationSeconds !== card.durationSeconds ? ` for ${formatDuration(item.durationSeconds)}` : '';
-  const title = `*${index + 1}. ${escapeAndTruncate(item.resourceName, 100)}* (\`${escapeAndTruncate(item.resourceId, 100)}\`) · \`${escapeAndTruncate(item.role, 100)}\`${duration}${item.principal ? ` as \`${escapeAndTruncate(item.principal, 100)}\`` : ''}`;
+  const title = `*${index + 1}. ${escapeAndTruncate(item.resourceName, 100)}* (\`${escapeAndTruncate(item.resourceId, 100)}\`) · \`${escapeAndTruncate(item.role, 100)}\`${scopeSuffix(item.scope, 300)}${duration}${item.principal ? ` as \`${escapeAndTruncate(item.principal, 100)}\`` : ''}`;
   const changed = changeLine(item).trim();
   const status = item.state === 'pending' ? pendingLines(item).filter((line) => !line.startsWith('Expires')) : [statusLine(item) ?? ''];
   const lines = [...(changed ? [changed] : []), ...distinctDecisions(item.decisions).map(decisionLine), ...status].filter((line) => line !== '');

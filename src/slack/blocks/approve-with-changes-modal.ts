@@ -19,13 +19,15 @@ export interface ApproveWithChangesModalInput {
   durationSeconds: number;
   /** The roles the policy orders below `role`; empty: only the duration can change. */
   lesserRoles: string[];
+  /** The scope asked for, already escaped for mrkdwn (scope-shown.ts); '' for none. It is approved as asked. */
+  scope?: string;
 }
 
 const MAX_NAME_SHOWN = 70;
 
 export function approveWithChangesModal(input: ApproveWithChangesModalInput): types.ModalView {
   const roleOption = (role: string): types.PlainTextOption => ({ text: { type: 'plain_text', text: role.slice(0, MAX_NAME_SHOWN) }, value: role });
-  const what = `\`${escapeAndTruncate(input.role, 200)}\` on *${escapeAndTruncate(input.resourceName, 200)}* for ${formatDuration(input.durationSeconds)}`;
+  const what = `\`${escapeAndTruncate(input.role, 200)}\`${input.scope ? ` (${input.scope})` : ''} on *${escapeAndTruncate(input.resourceName, 200)}* for ${formatDuration(input.durationSeconds)}`;
   const roleBlock: types.KnownBlock =
     input.lesserRoles.length > 0
       ? {
@@ -51,6 +53,8 @@ export function approveWithChangesModal(input: ApproveWithChangesModalInput): ty
     blocks: [
       { type: 'section', block_id: changeShownBlockId(input.revision), text: { type: 'mrkdwn', text: `The request is for ${what}. You can narrow it before approving; the requester is told what changed.` } },
       roleBlock,
+      // The scope is approved exactly as asked: shown so the approver sees what they approve.
+      ...(input.scope ? [{ type: 'context', elements: [{ type: 'mrkdwn', text: `*Scope*, approved as asked: ${input.scope}` }] } as types.ContextBlock] : []),
       {
         type: 'input',
         block_id: CHANGE_DURATION_BLOCK,

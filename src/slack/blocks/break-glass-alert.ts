@@ -4,6 +4,7 @@ import { escapeAndTruncate, mention, slackDate } from '../mrkdwn.ts';
 import { BREAK_GLASS_ACTIONS_BLOCK, REVIEW_BREAK_GLASS } from './ids.ts';
 import type { RequestView } from '../../services/request-view.ts';
 import type { SlackMessage } from './slack-message.ts';
+import { scopeSuffix } from './scope-shown.ts';
 
 /**
  * Break-glass use, announced loudly in the security channel: who took what, why, and until when
@@ -11,7 +12,7 @@ import type { SlackMessage } from './slack-message.ts';
  */
 export function breakGlassAlert(view: RequestView): SlackMessage {
   const review = view.breakGlass;
-  const what = `\`${escapeAndTruncate(view.role, 200)}\` on *${escapeAndTruncate(view.resourceName, 200)}* for *${formatDuration(view.durationSeconds)}*`;
+  const what = `\`${escapeAndTruncate(view.role, 200)}\`${scopeSuffix(view.scope)} on *${escapeAndTruncate(view.resourceName, 200)}* for *${formatDuration(view.durationSeconds)}*`;
   const account = view.principal ? ` as \`${escapeAndTruncate(view.principal, 200)}\`` : '';
   const status = review?.reviewedAt
     ? `✅ Reviewed by ${mention(review.reviewedBy ?? 'someone')} ${slackDate(review.reviewedAt)}`

@@ -1,3 +1,4 @@
+import { scopeSuffix } from './scope-shown.ts';
 import type { types } from '@slack/bolt';
 import { isApproverHealthEmpty, type ApproverHealth } from '../../domain/approver-health.ts';
 import { formatDuration } from '../../domain/duration.ts';
@@ -65,7 +66,7 @@ export function digestSections(report: DigestReport, health: ApproverHealth | nu
     sections.push(withinSection(`🚨 *Standing access*: ${report.standingAccess.length} holder(s) without a grant`, holders));
   }
   const longest = report.longestActive.map(
-    (grant) => `• ${mention(grant.requesterId)} as \`${escapeAndTruncate(grant.principal, 100)}\`: \`${escapeAndTruncate(grant.role, 100)}\` on \`${escapeAndTruncate(grant.resourceId, 100)}\` for ${formatDuration(roundToMinute((grant.expiresAt.getTime() - grant.grantedAt.getTime()) / 1000))}, until ${slackDate(grant.expiresAt)}`,
+    (grant) => `• ${mention(grant.requesterId)} as \`${escapeAndTruncate(grant.principal, 100)}\`: \`${escapeAndTruncate(grant.role, 100)}\`${scopeSuffix(grant.scope, 200)} on \`${escapeAndTruncate(grant.resourceId, 100)}\` for ${formatDuration(roundToMinute((grant.expiresAt.getTime() - grant.grantedAt.getTime()) / 1000))}, until ${slackDate(grant.expiresAt)}`,
   );
   sections.push(`*Active grants now*: ${report.activeGrants}${longest.length > 0 ? `; the longest:\n${longest.join('\n')}` : ''}`);
   const revocations = `*Revocations*: ${report.lateRevocations} more than a minute late, ${report.failedRevocationAttempts} failed attempt(s)${report.overdueNow > 0 ? ` · 🚨 *${report.overdueNow} overdue now*` : ', none overdue'}`;

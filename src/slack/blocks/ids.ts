@@ -81,6 +81,9 @@ export const REQUEST_ALSO_BLOCK = 'latch_request_also';
 export const REQUEST_ALSO_ACTION = 'latch_request_also_select';
 export const REQUEST_START_BLOCK = 'latch_request_start';
 export const REQUEST_START_ACTION = 'latch_request_start_input';
+/** One text input per scope parameter of the resource's roles: this prefix, then the parameter's name. */
+export const REQUEST_SCOPE_BLOCK_PREFIX = 'latch_request_scope:';
+export const REQUEST_SCOPE_ACTION = 'latch_request_scope_input';
 
 // The approve-with-changes modal's inputs.
 /**

@@ -3,6 +3,7 @@ import { formatDuration } from '../../domain/duration.ts';
 import { countOf, escapeAndTruncate, groupMention, includingOneFrom, mention } from '../mrkdwn.ts';
 import type { RequestView } from '../../services/request-view.ts';
 import type { SlackMessage } from './slack-message.ts';
+import { scopeSuffix } from './scope-shown.ts';
 
 /**
  * Replies in an undecided request's approval thread, broadcast to the channel: an edited message
@@ -13,7 +14,7 @@ export function approvalReminder(view: RequestView, approvers: { users: string[]
   const tally = tallyVotes(view.decisions, view.requiredApprovals, view.requesterId, view.requiredGroups);
   const missing = tally.outcome === 'pending' ? `${countOf(tally.remaining, 'more approval')} needed${includingOneFrom(tally.missingGroups)}` : 'a decision is needed';
   const who = [...approvers.users.filter((user) => user !== view.requesterId).map(mention), ...approvers.groups.map(groupMention)].join(' ');
-  const text = `⏰ ${who ? `${who}: ` : ''}${mention(view.requesterId)} is still waiting for \`${escapeAndTruncate(view.role, 200)}\` on *${escapeAndTruncate(view.resourceName, 200)}* for ${formatDuration(view.durationSeconds)}; ${missing}.`;
+  const text = `⏰ ${who ? `${who}: ` : ''}${mention(view.requesterId)} is still waiting for \`${escapeAndTruncate(view.role, 200)}\`${scopeSuffix(view.scope)} on *${escapeAndTruncate(view.resourceName, 200)}* for ${formatDuration(view.durationSeconds)}; ${missing}.`;
   return { text: `Still waiting for a decision: ${escapeAndTruncate(view.role, 200)} on ${escapeAndTruncate(view.resourceName, 200)}`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] };
 }
 

@@ -1,6 +1,7 @@
 import type { types } from '@slack/bolt';
 import { MAX_REASON_LENGTH, MAX_TICKET_LENGTH, type FieldErrors } from '../../domain/access-request-rules.ts';
 import { formatDuration } from '../../domain/duration.ts';
+import { describeScopeParameter, MAX_SCOPE_VALUE_LENGTH, type ScopeParameter } from '../../domain/scope-rules.ts';
 import { truncate } from '../mrkdwn.ts';
 import { MAX_BUNDLE_ITEMS, parseItemList, type BundleItem } from '../../domain/request-bundle.ts';
 import {
@@ -13,6 +14,8 @@ import {
   REQUEST_REASON_BLOCK,
   REQUEST_RESOURCE_ACTION,
   REQUEST_RESOURCE_BLOCK,
+  REQUEST_SCOPE_ACTION,
+  REQUEST_SCOPE_BLOCK_PREFIX,
   REQUEST_ROLE_ACTION,
   REQUEST_ROLE_BLOCK_PREFIX,
   REQUEST_ROLE_HINT_BLOCK,
@@ -33,6 +36,8 @@ export interface RequestModalRole {
   id: string;
   description?: string;
   maxDurationSeconds: number;
+  /** The role's scope parameters (domain/scope-rules.ts): one field each in the form. */
+  scopes?: ScopeParameter[];
 }
 
 export interface RequestModalResource {
@@ -52,6 +57,8 @@ export interface RequestModalValues {
   startsAt?: Date | null;
   /** The "also request" pairs picked, as `resource:role`. */
   also?: string[];
+  /** What was typed in each scope field, by parameter. */
+  scope?: Record<string, string>;
 }
 
 export interface RequestModalInput {
@@ -71,6 +78,10 @@ export interface RequestModalSubmission {
   startsAt: Date | null;
   /** More resource and role pairs to ask for with the one above, in the order picked; empty for one. */
   also: BundleItem[];
+  /** The scope fields filled in, values split at commas; empty fields left out (null when none). */
+  scope: Record<string, string[]> | null;
+  /** The scope fields as typed, to carry over when the view is rebuilt. */
+  scopeText: Record<string, string>;
 }
 
 /** `view.state.values` as Slack sends it: block_id → action_id → the element's state. */
@@ -86,6 +97,7 @@ export type ModalStateValues = Record<
 const MAX_STATIC_OPTIONS = 100;
 const MAX_OPTION_TEXT = 75;
 const MAX_PLACEHOLDER = 150;
+const MAX_HINT = 2000;
 const EXAMPLE_DURATION_SECONDS = 2 * 60 * 60;
 
 export function requestModal(input: RequestModalInput): types.ModalView {
@@ -100,6 +112,7 @@ export function requestModal(input: RequestModalInput): types.ModalView {
     blocks: [
       resourceInput(input.resources, selected),
       ...roleBlocks(selected, values.role),
+      ...scopeInputs(selected, values.scope),
       ...alsoInput(input.resources, values.also),
       durationInput(selected, values.duration),
       reasonInput(values.reason),
@@ -127,6 +140,13 @@ export function readRequestModal(stateValues: ModalStateValues): RequestModalSub
   const also = (stateValues[REQUEST_ALSO_BLOCK]?.[REQUEST_ALSO_ACTION]?.selected_options ?? []).map((option) => option.value);
   // Only what this modal offered can come back; anything else is not a pair and is dropped.
   const parsedAlso = also.length > 0 ? parseItemList(also.join(',')) : null;
+  const scopeText: Record<string, string> = {};
+  for (const blockId of Object.keys(stateValues)) {
+    if (!blockId.startsWith(REQUEST_SCOPE_BLOCK_PREFIX)) continue;
+    const text = textValue(stateValues, blockId, REQUEST_SCOPE_ACTION);
+    if (text !== '') scopeText[blockId.slice(REQUEST_SCOPE_BLOCK_PREFIX.length)] = text;
+  }
+  const scopeEntries = Object.entries(scopeText).map(([name, text]) => [name, text.split(',').map((value) => value.trim()).filter((value) => value !== '')] as const);
   return {
     ...(resourceId ? { resourceId } : {}),
     ...(role ? { role } : {}),
@@ -135,6 +155,8 @@ export function readRequestModal(stateValues: ModalStateValues): RequestModalSub
     ticket: ticket === '' ? null : ticket,
     startsAt: startOf(stateValues),
     also: parsedAlso?.ok ? parsedAlso.items : [],
+    scope: scopeEntries.length > 0 ? Object.fromEntries(scopeEntries) : null,
+    scopeText,
   };
 }
 
@@ -153,7 +175,7 @@ function startOf(stateValues: ModalStateValues): Date | null {
  * The use case's field errors keyed by block_id, as `ack({ response_action: 'errors', errors })`
  * wants them. Without a role block (no resource selected) a role error is shown on the resource.
  */
-export function requestModalErrors(errors: FieldErrors & { also?: string }, selectedResourceId?: string): Record<string, string> {
+export function requestModalErrors(errors: FieldErrors & { also?: string }, selectedResourceId?: string, scopeFields: readonly string[] = []): Record<string, string> {
   const roleBlock = selectedResourceId ? requestRoleBlockId(selectedResourceId) : REQUEST_RESOURCE_BLOCK;
   const blockOf = {
     resource: REQUEST_RESOURCE_BLOCK,
@@ -165,9 +187,17 @@ export function requestModalErrors(errors: FieldErrors & { also?: string }, sele
     also: REQUEST_ALSO_BLOCK,
   } as const;
   const byBlock: Record<string, string> = {};
-  for (const [field, message] of Object.entries(errors) as [keyof typeof blockOf, string | undefined][]) {
+  for (const [field, message] of Object.entries(errors) as [string, string | undefined][]) {
     if (!message) continue;
-    const blockId = blockOf[field];
+    // A parameter's problem goes beside its field; one the form has no field for, beside the role.
+    const parameter = field.startsWith('scope.') ? field.slice('scope.'.length) : null;
+    const blockId =
+      parameter !== null && scopeFields.includes(parameter)
+        ? `${REQUEST_SCOPE_BLOCK_PREFIX}${parameter}`
+        : field === 'scope' || parameter !== null
+          ? roleBlock
+          : blockOf[field as keyof typeof blockOf];
+    if (!blockId) continue;
     byBlock[blockId] = byBlock[blockId] ? `${byBlock[blockId]} ${message}` : message;
   }
   return byBlock;
@@ -210,6 +240,42 @@ function roleBlocks(selected: RequestModalResource | undefined, role?: string): 
       },
     },
   ];
+}
+
+/**
+ * One text field per scope parameter of the selected resource's roles (a parameter several roles
+ * share is one field). Optional in the form: which are needed depends on the role picked, and the
+ * use case says so beside the field. Several values are separated by commas.
+ */
+function scopeInputs(selected: RequestModalResource | undefined, typed: Record<string, string> = {}): types.InputBlock[] {
+  const byName = new Map<string, { parameter: ScopeParameter; roles: string[] }>();
+  for (const role of selected?.roles ?? []) {
+    for (const parameter of role.scopes ?? []) {
+      const known = byName.get(parameter.name);
+      if (known) known.roles.push(role.id);
+      else byName.set(parameter.name, { parameter, roles: [role.id] });
+    }
+  }
+  return [...byName.values()].map(({ parameter, roles }) => {
+    const several = parameter.maxValues > 1 ? ` Up to ${parameter.maxValues} values, separated by commas.` : '';
+    const forRoles = roles.length === selected!.roles.length ? '' : ` For ${roles.join(', ')}.`;
+    const hint = `${parameter.description ?? describeScopeParameter(parameter)}.${several}${forRoles}`.replace(/\.\./g, '.');
+    const initial = Object.hasOwn(typed, parameter.name) ? typed[parameter.name] : undefined;
+    return {
+      type: 'input',
+      block_id: `${REQUEST_SCOPE_BLOCK_PREFIX}${parameter.name}`,
+      optional: true,
+      label: plainText(truncate(`Scope: ${parameter.name}`, MAX_OPTION_TEXT)),
+      hint: plainText(truncate(hint, MAX_HINT)),
+      element: {
+        type: 'plain_text_input',
+        action_id: REQUEST_SCOPE_ACTION,
+        max_length: (MAX_SCOPE_VALUE_LENGTH + 1) * parameter.maxValues,
+        placeholder: plainText(truncate(parameter.values ? parameter.values.join(', ') : `e.g. a value matching ${parameter.pattern}`, MAX_PLACEHOLDER)),
+        ...(initial ? { initial_value: initial } : {}),
+      },
+    };
+  });
 }
 
 /**

@@ -7,6 +7,7 @@ import type { RequestView } from '../../services/request-view.ts';
 import { changeLine } from './change-line.ts';
 import { effectiveEndSentence } from './effective-end.ts';
 import type { SlackMessage } from './slack-message.ts';
+import { scopeSuffix } from './scope-shown.ts';
 
 /**
  * The requester's direct messages: a confirmation posted when the request is made (and rewritten
@@ -77,12 +78,12 @@ function isBookedAhead(view: Pick<RequestView, 'state' | 'startsAt' | 'grant'>):
 
 /** "`read` on *Production DB* for *2h*": policy names, escaped all the same. */
 function whatWasAsked(view: RequestView): string {
-  return `\`${escapeAndTruncate(view.role, 200)}\` on *${escapeAndTruncate(view.resourceName, 200)}* for *${formatDuration(view.durationSeconds)}*${view.extension ? ' more' : ''}`;
+  return `\`${escapeAndTruncate(view.role, 200)}\`${scopeSuffix(view.scope)} on *${escapeAndTruncate(view.resourceName, 200)}* for *${formatDuration(view.durationSeconds)}*${view.extension ? ' more' : ''}`;
 }
 
 /** The same without formatting, for the notification text. */
 function plainWhat(view: RequestView): string {
-  return `${escapeAndTruncate(view.role, 200)} on ${escapeAndTruncate(view.resourceName, 200)} for ${formatDuration(view.durationSeconds)}${view.extension ? ' more' : ''}`;
+  return `${escapeAndTruncate(view.role, 200)}${scopeSuffix(view.scope, 200)} on ${escapeAndTruncate(view.resourceName, 200)} for ${formatDuration(view.durationSeconds)}${view.extension ? ' more' : ''}`;
 }
 
 function plainState(view: RequestView): string {

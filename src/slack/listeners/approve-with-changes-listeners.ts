@@ -1,3 +1,5 @@
+import { readStoredScope } from '../../domain/scope-rules.ts';
+import { scopeShown } from '../blocks/scope-shown.ts';
 import type { App } from '@slack/bolt';
 import { z } from 'zod';
 import { lesserRoles } from '../../domain/approval-change.ts';
@@ -38,6 +40,7 @@ export function registerApproveWithChangesListeners(app: App, ctx: ListenerConte
       return;
     }
     const { request, resource } = allowed;
+    const scope = readStoredScope(request.scope);
     if (request.revision !== revision) {
       await tellOnly(client, click, 'This request changed after this message showed it: look at the updated request before approving.', ctx);
       return;
@@ -50,7 +53,8 @@ export function registerApproveWithChangesListeners(app: App, ctx: ListenerConte
         resourceName: resource.name,
         role: request.role,
         durationSeconds: request.durationSeconds,
-        lesserRoles: request.extendsRequestId ? [] : lesserRoles(resource, request.role),
+        scope: scopeShown(scope === 'invalid' ? null : scope),
+        lesserRoles: request.extendsRequestId || scope === 'invalid' ? [] : lesserRoles(resource, request.role, scope),
       }),
     });
   });

@@ -5,7 +5,8 @@ import { requestAccess, type RequestAccessResult } from '../../services/request-
 import { requestAccessBundle, type RequestAccessBundleResult } from '../../services/request-access-bundle.ts';
 import { parseItemList } from '../../domain/request-bundle.ts';
 import type { Refusal } from '../../services/refusal.ts';
-import { REQUEST_MODAL, REQUEST_RESOURCE_ACTION } from '../blocks/ids.ts';
+import { parseScopeToken, scopeFromTokens } from '../../domain/scope-rules.ts';
+import { REQUEST_MODAL, REQUEST_RESOURCE_ACTION, REQUEST_SCOPE_BLOCK_PREFIX } from '../blocks/ids.ts';
 import {
   alsoValues,
   readRequestModal,
@@ -27,6 +28,7 @@ export const REQUEST_COMMAND = '/request-access';
 // Escaped like any text for Slack: unescaped, `<resource>` would be read as a link and show nothing.
 const USAGE = escapeMrkdwn(
   'Type `/request-access` to pick from a form, or `/request-access <resource> <role> <duration> <reason>`, e.g. `/request-access prod-db read 2h investigating INC-42`. ' +
+  'For a role with a scope, give it after the duration: `/request-access support-db debug 30m customer=4711,4712 tables=public.orders <reason>`. ' +
   'Several at once: `/request-access prod-db:read,billing-db:admin 2h investigating INC-42` (up to 10 resource:role pairs, each decided on its own). ' +
   'In an emergency, where the policy allows it: `/request-access break-glass <resource> <role> <duration> <reason>` grants at once, tells the security channel, and must be reviewed afterwards. ' +
   'To use Latch from a terminal: run `latch login` there, then `/request-access login <code>` with the code it prints.',
@@ -68,16 +70,23 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
     }
     // `prod-db:read,billing-db:admin 2h reason`: several resources at once.
     if (words[0]?.includes(':')) {
+      if (leadingScopeTokens(words.slice(2)).tokens.length > 0) {
+        await respond({ response_type: 'ephemeral', text: `Your request was not sent:\n• ${escapeMrkdwn(SCOPE_IN_LIST)}\n${USAGE}` });
+        return;
+      }
       await requestSeveral(ctx, respond, { userId, teamId: teamId ?? null, list: words[0], duration: words[1] ?? '', reason: words.slice(2).join(' ') });
       return;
     }
     const breakGlass = words[0] === BREAK_GLASS_WORD;
-    const [resourceId, role, duration, ...reason] = breakGlass ? words.slice(1) : words;
+    const [resourceId, role, duration, ...rest] = breakGlass ? words.slice(1) : words;
+    // `customer=4711,4712 tables=public.orders` right after the duration: the scope asked for.
+    const { tokens, reason } = leadingScopeTokens(rest);
+    const scope = tokens.length > 0 ? scopeFromTokens(tokens) : null;
     const asked = { action: REQUEST_COMMAND, user: userId, resourceId, breakGlass };
     const result = await runUseCase(
       ctx,
       { ...asked, what: 'send your request' },
-      () => requestAccess(ctx.services, { requesterId: userId, teamId: teamId ?? null, breakGlass, resourceId, role, duration: duration ?? '', reason: reason.join(' '), ticket: null }),
+      () => requestAccess(ctx.services, { requesterId: userId, teamId: teamId ?? null, breakGlass, resourceId, role, duration: duration ?? '', reason: reason.join(' '), ticket: null, scope }),
       async (text) => void (await respond({ response_type: 'ephemeral', text })),
     );
     if (!result) return;
@@ -108,7 +117,7 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
       view: requestModal({
         resources: resources.map(toModalResource),
         ...(submission.resourceId ? { selectedResourceId: submission.resourceId } : {}),
-        values: { duration: submission.duration, reason: submission.reason, ticket: submission.ticket ?? '', startsAt: submission.startsAt, also: alsoValues(submission) },
+        values: { duration: submission.duration, reason: submission.reason, ticket: submission.ticket ?? '', startsAt: submission.startsAt, also: alsoValues(submission), scope: submission.scopeText },
       }),
     });
   });
@@ -129,13 +138,15 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
       // Slack shows an error when this answer takes over 3 s, and the person submits again.
       submissionKey: `slack-view:${view.id}`,
     };
-    // With "also request" pairs picked, the pair above is the first of several.
-    const several = also.length > 0 && one.resourceId && one.role ? [{ resourceId: one.resourceId, role: one.role }, ...also] : null;
+    const { scope, scopeText: _typed, ...answers } = one;
+    // With "also request" pairs picked, the pair above is the first of several (the scope fields are its own).
+    const several = also.length > 0 && answers.resourceId && answers.role ? [{ resourceId: answers.resourceId, role: answers.role, scope }, ...also] : null;
+    const scopeFields = Object.keys(view.state.values).filter((blockId) => blockId.startsWith(REQUEST_SCOPE_BLOCK_PREFIX)).map((blockId) => blockId.slice(REQUEST_SCOPE_BLOCK_PREFIX.length));
     const result = await runUseCase(
       ctx,
       { ...asked, what: 'send your request' },
       (): Promise<RequestAccessResult | RequestAccessBundleResult> =>
-        several ? requestAccessBundle(held.services, { ...common, ...one, items: several }) : requestAccess(held.services, { ...common, ...one }),
+        several ? requestAccessBundle(held.services, { ...common, ...answers, items: several }) : requestAccess(held.services, { ...common, ...answers, scope }),
       (text) => ack({ response_action: 'errors', errors: requestModalErrors({ resource: text }) }),
     );
     if (!result) return;
@@ -147,7 +158,7 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
       const item = result.refusal.detail?.item;
       const aboutAlso = several !== null && typeof item === 'string' && item !== `${one.resourceId}:${one.role}`;
       const shown = aboutAlso ? { ...fields, resource: undefined, role: undefined, also: fields.resource ?? fields.role ?? result.refusal.message } : fields;
-      await ack({ response_action: 'errors', errors: requestModalErrors(shown, submission.resourceId) });
+      await ack({ response_action: 'errors', errors: requestModalErrors(shown, submission.resourceId, scopeFields) });
       return;
     }
     await ack();
@@ -197,6 +208,20 @@ async function requestSeveral(
   });
 }
 
+const SCOPE_IN_LIST = 'A scope (name=value) can be given for one resource at a time: /request-access <resource> <role> <duration> customer=4711 <reason>.';
+
+/** The `name=value[,value]` tokens at the start of `words`, and the words after them (the reason). */
+function leadingScopeTokens(words: readonly string[]): { tokens: Array<{ name: string; values: string[] }>; reason: string[] } {
+  const tokens: Array<{ name: string; values: string[] }> = [];
+  let index = 0;
+  for (; index < words.length; index++) {
+    const token = parseScopeToken(words[index]!);
+    if (!token) break;
+    tokens.push(token);
+  }
+  return { tokens, reason: words.slice(index) };
+}
+
 function toModalResource(resource: ResourcePolicy): RequestModalResource {
   return {
     id: resource.id,
@@ -206,6 +231,7 @@ function toModalResource(resource: ResourcePolicy): RequestModalResource {
       id: role.id,
       ...(role.description ? { description: role.description } : {}),
       maxDurationSeconds: role.maxDurationSeconds,
+      ...(role.scopes ? { scopes: role.scopes } : {}),
     })),
     ...(resource.defaultDurationSeconds ? { defaultDurationSeconds: resource.defaultDurationSeconds } : {}),
   };

@@ -46,6 +46,18 @@ resources:
     requesters: { machines: [other-bot] }
     approvers: { users: [${APPROVER}] }
     approvalChannel: C0APPROVALS
+  - id: support-db
+    name: Support database
+    provider: { type: webhook, settings: { url: '${hookUrl}', secretEnv: HOOK_SECRET, acceptsScopes: true } }
+    roles:
+      - id: debug
+        scopes:
+          customer: { pattern: '[0-9]+', maxValues: 2 }
+          tables: { values: [public.orders, public.invoices], minValues: 0 }
+    maxDuration: 4h
+    requesters: { machines: [other-bot] }
+    approvers: { users: [${APPROVER}] }
+    approvalChannel: C0APPROVALS
   - id: billing-db
     name: Billing database
     provider: { type: webhook, settings: { url: '${hookUrl}', secretEnv: HOOK_SECRET } }
@@ -145,6 +157,30 @@ describe('the machines API', { timeout: 90_000 }, () => {
   it("keeps an audit trail that `latch audit verify` accepts, machines' requests and tokens included", async () => {
     const verified = await runLatch(['audit', 'verify'], env);
     expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+  });
+
+  it('takes a scope: refuses a bad value field by field, and grants exactly the scope asked for', async () => {
+    const token = tokens['other-bot'];
+    const debug = { resource: 'support-db', role: 'debug', duration: '15m', reason: 'ticket 99' };
+    await expectProblem(await ask(token, { ...debug, scope: { customer: ['47x1'], tables: ['public.secrets'] } }), 422, 'invalid_input');
+    const refused = (await (await ask(token, { ...debug, scope: { customer: ['47x1'] } })).json()) as { errors: Record<string, string> };
+    expect(refused.errors).toEqual({ 'scope.customer': 'customer "47x1" does not match [0-9]+.' });
+    const missing = (await (await ask(token, debug)).json()) as { errors: Record<string, string> };
+    expect(missing.errors['scope.customer']).toContain('Give customer');
+    expect((await (await ask(token, { ...READ_PROD, resource: 'logs-db', scope: { customer: ['4711'] } })).json()) as { errors: Record<string, string> }).toMatchObject({ errors: { scope: expect.stringContaining('takes no scope') } });
+
+    const made = await ask(token, { ...debug, scope: { customer: [' 4711 '], tables: ['public.orders'] } });
+    expect(made.status).toBe(201);
+    const request = (await made.json()) as { id: string; scope: unknown };
+    expect(request.scope).toEqual({ customer: ['4711'], tables: ['public.orders'] });
+    expect((await stack.sender.click(APPROVER, 'latch_approve', request.id)).status).toBe(200);
+    await expect.poll(async () => ((await (await api(`/requests/${request.id}`, { token })).json()) as { state: string }).state, { timeout: 30_000 }).toBe('active');
+    // The receiver was told the scope, and grants only that.
+    const grant = receiver.callsFor('grant').find((call) => call.body?.requestId === request.id);
+    expect(grant?.body).toMatchObject({ resource: 'support-db', role: 'debug', user: 'other_bot', scope: { customer: ['4711'], tables: ['public.orders'] } });
+    // Other grants' bodies are as they always were: no scope field.
+    expect(receiver.callsFor('grant').filter((call) => call.body?.resource !== 'support-db').every((call) => !('scope' in (call.body ?? {})))).toBe(true);
+    expect((await api(`/requests/${request.id}/release`, { token, method: 'POST' })).status).toBe(200);
   });
 
   it('refuses calls without a valid token, with a 401 that says why', async () => {
@@ -287,6 +323,8 @@ describe('the machines API', { timeout: 90_000 }, () => {
     // resource and role, or items (several at once): the handler refuses a body with neither or both.
     expect(document.components.schemas.CreateRequest).toMatchObject({ required: ['duration', 'reason'], additionalProperties: false });
     expect(document.components.schemas).toHaveProperty('RequestBundle');
+    // A scope per request, or per item of several (issue 17).
+    expect(document.components.schemas.CreateRequest).toMatchObject({ properties: { scope: { description: expect.stringContaining('scope parameters') } } });
     expect(document.components.schemas).toHaveProperty('Problem');
     const request = document.components.schemas.Request as { properties: { grant: { anyOf?: Array<{ properties?: Record<string, unknown>; required?: string[] }> } } };
     const grant = request.properties.grant.anyOf?.find((option) => option.properties);

@@ -18,7 +18,7 @@ describe('latch policy test', () => {
   it('passes the shipped example cases against the shipped example policy', async () => {
     const result = await runLatch(['policy', 'test', EXAMPLE_TESTS], {});
     expect(result.stdout).toContain('✓ an SRE reading production during office hours is approved by policy');
-    expect(result.stdout.trim().split('\n').at(-1)).toBe('6 passed, 0 failed');
+    expect(result.stdout.trim().split('\n').at(-1)).toBe('9 passed, 0 failed');
     expect(result.code).toBe(0);
   });
 
@@ -55,6 +55,16 @@ describe('latch policy test', () => {
 });
 
 describe('latch policy explain', () => {
+  it('takes scope values, and counts the approvers a scope adds', async () => {
+    const result = await runLatch(['policy', 'explain', 'U0ALICE01', 'prod-db', 'support', '30m', '--groups', 'S0ENGINEERS', '--scope', 'customer=4711,4712', '--scope', 'tables=public.payments', '--file', EXAMPLE_POLICY], {});
+    expect(result.stdout).toContain('asks for support (customer 4711, 4712 · tables public.payments) on prod-db for 30m:');
+    expect(result.stdout).toContain('needs 3 approvals, including one from S0DBAS');
+    expect(result.code).toBe(0);
+    const refused = await runLatch(['policy', 'explain', 'U0ALICE01', 'prod-db', 'support', '30m', '--groups', 'S0ENGINEERS', '--scope', 'tables=public.secrets', '--file', EXAMPLE_POLICY], {});
+    expect(refused.stdout).toContain('refused: Give customer: the role support is only granted for a customer matching [0-9]{1,10}. tables: public.secrets is not one of public.orders, public.invoices, public.payments.');
+    expect(refused.code).toBe(1);
+  });
+
   it('names the auto-approval rule that would approve a request', async () => {
     const result = await runLatch(
       ['policy', 'explain', 'U0ALICE01', 'prod-db', 'read', '30m', '--groups', 'S0ENGINEERS,S0SRE', '--at', '2026-11-24T10:00:00+01:00', '--file', EXAMPLE_POLICY],

@@ -139,6 +139,19 @@ describe('policy.example.yaml', () => {
       roles: [
         { id: 'read', maxDurationSeconds: 4 * HOUR },
         { id: 'write', description: 'INSERT, UPDATE, DELETE', maxDurationSeconds: 1 * HOUR, lesser: ['read'] },
+        {
+          id: 'support',
+          description: "Read one customer's data while debugging their ticket",
+          maxDurationSeconds: 1 * HOUR,
+          scopes: [
+            { name: 'customer', description: 'The customer id from the ticket, e.g. 4711', pattern: '[0-9]{1,10}', values: null, minValues: 1, maxValues: 3 },
+            { name: 'tables', description: 'Tables to read, as schema.table', pattern: null, values: ['public.orders', 'public.invoices', 'public.payments'], minValues: 0, maxValues: 2 },
+          ],
+          moreApprovers: [
+            { when: { customer: { moreThan: 1 } }, add: 1, oneFrom: [] },
+            { when: { tables: { anyOf: ['public.payments'] } }, add: 0, oneFrom: ['S0DBAS'] },
+          ],
+        },
       ],
       maxDurationSeconds: 4 * HOUR,
       requesters: { everyone: false, users: [], groups: ['S0ENGINEERS'] },

@@ -100,3 +100,29 @@ describe('approverRefusal', () => {
     expect(approverRefusal(resource, 'U0REQ', decider as string, new Set(groups as string[]))).toBe(refusal);
   });
 });
+
+describe('validateAccessRequest with a scope', () => {
+  const scoped = testResource({
+    roles: [
+      { id: 'read', maxDurationSeconds: 3600 },
+      { id: 'debug', maxDurationSeconds: 3600, scopes: [{ name: 'customer', pattern: '^[0-9]+$', values: null, minValues: 1, maxValues: 1 }] },
+    ],
+  });
+  const at = new Date('2026-11-24T10:00:00Z');
+  const draft = { requesterId: 'U0REQUESTER', resourceId: 'prod-db', duration: '30m', reason: 'ticket 99' };
+
+  it('gives back the checked scope, and puts each problem under the parameter it is about', () => {
+    expect(validateAccessRequest(testPolicy([scoped]), { ...draft, role: 'debug', scope: { customer: [' 4711 '] } }, new Set(), at)).toMatchObject({ ok: true, request: { scope: { customer: ['4711'] } } });
+    expect(validateAccessRequest(testPolicy([scoped]), { ...draft, role: 'debug', scope: { customer: ['47x1'] } }, new Set(), at)).toEqual({ ok: false, errors: { 'scope.customer': 'customer "47x1" does not match ^[0-9]+$.' } });
+    expect(validateAccessRequest(testPolicy([scoped]), { ...draft, role: 'read', scope: { customer: ['4711'] } }, new Set(), at)).toEqual({
+      ok: false,
+      errors: { scope: 'The role read takes no scope (customer): leave it out to ask for the whole role.' },
+    });
+    expect(validateAccessRequest(testPolicy([scoped]), { ...draft, role: 'read' }, new Set(), at)).toMatchObject({ ok: true, request: { scope: null } });
+  });
+
+  it('requires the scope for break-glass too', () => {
+    const withBreakGlass = testResource({ ...scoped, breakGlass: { requesters: { everyone: true }, maxDurationSeconds: 3600, reviewWithinSeconds: 3600, remindEverySeconds: 3600 } });
+    expect(validateAccessRequest(testPolicy([withBreakGlass]), { ...draft, role: 'debug' }, new Set(), at, 'break-glass')).toMatchObject({ ok: false, errors: { 'scope.customer': expect.stringContaining('Give customer') } });
+  });
+});

@@ -46,3 +46,21 @@ describe('approving with changes', () => {
     expect(refusal('write', HOUR, extension)).toBeNull();
   });
 });
+
+describe('approving a scoped request with changes', () => {
+  const customer = { name: 'customer', pattern: '[0-9]+', values: null, minValues: 1, maxValues: 2 };
+  const scopedResource = testResource({
+    roles: [
+      { id: 'debug-write', maxDurationSeconds: 4 * HOUR, scopes: [customer], lesser: ['debug-read', 'read'] },
+      { id: 'debug-read', maxDurationSeconds: 4 * HOUR, scopes: [customer] },
+      { id: 'read', maxDurationSeconds: 8 * HOUR },
+    ],
+  });
+  const scoped = { role: 'debug-write', durationSeconds: 2 * HOUR, extension: false, scope: { customer: ['4711'] } };
+
+  it('offers only the lesser roles that take the scope as it was asked, never the whole of an unscoped role', () => {
+    expect(lesserRoles(scopedResource, 'debug-write', { customer: ['4711'] })).toEqual(['debug-read']);
+    expect(approvalChangeRefusal(scopedResource, scoped, { role: 'debug-read', durationSeconds: HOUR }, 60)).toBeNull();
+    expect(approvalChangeRefusal(scopedResource, scoped, { role: 'read', durationSeconds: HOUR }, 60)).toContain("`read` does not take this request's scope as it was asked");
+  });
+});

@@ -50,6 +50,19 @@ describe('replaying a request’s audit events against its rows', () => {
     expect(compareWithRows(replayRequest(history), rows())).toEqual([]);
   });
 
+  it('reports a scope written into the row of an unscoped request, or widened on a scoped one', () => {
+    expect(compareWithRows(replayRequest(history), rows({ request: { scope: { customer: ['4711'] } } }))).toEqual([
+      { table: 'access_requests', id: 'R1', field: 'scope', expected: 'null', found: '{"customer":["4711"]}' },
+    ]);
+    const scoped = [event(0, 'U0REQ', 'request.created', { ...(created.data as object), scope: { customer: ['4711'], tables: ['public.orders'] } }), ...history.slice(1)];
+    // jsonb gives the parameters back in an order of its own: that is no difference.
+    expect(compareWithRows(replayRequest(scoped), rows({ request: { scope: { tables: ['public.orders'], customer: ['4711'] } } }))).toEqual([]);
+    expect(compareWithRows(replayRequest(scoped), rows({ request: { scope: { customer: ['4711', '4712'], tables: ['public.orders'] } } }))).toMatchObject([
+      { table: 'access_requests', field: 'scope', found: '{"customer":["4711","4712"],"tables":["public.orders"]}' },
+    ]);
+    expect(compareWithRows(replayRequest(scoped), rows({ request: { scope: null } }))).toMatchObject([{ field: 'scope', found: 'null' }]);
+  });
+
   it('names the row and field of a grant whose expiry was moved', () => {
     const later = new Date(at(10).getTime() + 10 * 365 * 86_400_000);
     expect(compareWithRows(replayRequest(history), rows({ grant: { expiresAt: later } }))).toEqual([

@@ -29,6 +29,38 @@ function stored(overrides: Partial<StoredRequest> = {}): StoredRequest {
 const check = (resource: ResourcePolicy | null, request: StoredRequest, extra: Partial<Parameters<typeof checkStoredRequest>[2]> = {}) =>
   checkStoredRequest(testPolicy(resource ? [resource] : []), request, { moment: 'decision', now, requesterGroups: none, ...extra });
 
+describe('checkStoredRequest with scopes', () => {
+  const scopedRead = {
+    id: 'read',
+    maxDurationSeconds: 4 * HOUR,
+    scopes: [{ name: 'customer', pattern: '[0-9]+', values: null, minValues: 1, maxValues: 3 }],
+    moreApprovers: [{ when: { customer: { moreThan: 1 } }, add: 1, oneFrom: ['S0SECURITY'] }],
+  };
+
+  it('holds the stored scope to the role in force, and adds the approvers its scope needs now', () => {
+    expect(check(testResource({ roles: [scopedRead] }), stored({ scope: { customer: ['4711', '4712'] } }))).toMatchObject({ fits: true, requiredApprovals: 2, requiredGroups: ['S0SECURITY'] });
+    expect(check(testResource({ roles: [scopedRead] }), stored({ scope: { customer: ['4711'] } }))).toMatchObject({ fits: true, requiredApprovals: 1, requiredGroups: [] });
+  });
+
+  it('refuses a request whose role became scoped, whose scope the policy narrowed away, or whose scope cannot be read', () => {
+    expect(check(testResource({ roles: [scopedRead] }), stored())).toMatchObject({ fits: false, code: 'scope_not_allowed' });
+    const narrowed = { ...scopedRead, scopes: [{ ...scopedRead.scopes[0]!, maxValues: 1 }], moreApprovers: [] };
+    expect(check(testResource({ roles: [narrowed] }), stored({ scope: { customer: ['4711', '4712'] } }))).toEqual({
+      fits: false,
+      code: 'scope_not_allowed',
+      message: 'The policy no longer allows this scope of read on Production database: At most 1 value of customer (2 given).',
+    });
+    expect(check(testResource(), stored({ scope: { customer: ['4711'] } }))).toMatchObject({ fits: false, code: 'scope_not_allowed' });
+    expect(check(testResource({ roles: [scopedRead] }), stored({ scope: { customer: 4711 } }))).toMatchObject({ fits: false, code: 'scope_not_allowed' });
+  });
+
+  it('withdraws an auto-approval once the policy asks more approvers for its scope', () => {
+    const resource = testResource({ roles: [scopedRead], autoApprove: [{ name: 'quick', roles: null, maxDurationSeconds: null, requesters: { everyone: true }, schedule: null, limits: DEFAULT_AUTO_APPROVAL_LIMITS }] });
+    expect(check(resource, stored({ decidedByRule: 'quick', decidedAt: now, scope: { customer: ['4711'] } }), { moment: 'grant' })).toMatchObject({ fits: true });
+    expect(check(resource, stored({ decidedByRule: 'quick', decidedAt: now, scope: { customer: ['4711', '4712'] } }), { moment: 'grant' })).toMatchObject({ fits: false, code: 'auto_approval_withdrawn' });
+  });
+});
+
 describe('checkStoredRequest', () => {
   it('lets a request that still fits through, with the resource and role in force', () => {
     const fit = check(testResource(), stored());

@@ -37,6 +37,7 @@ function request(index: number, overrides: Partial<AccessRequest> = {}): AccessR
     reviewDueAt: null,
     riskFlags: [],
     onCallNote: null,
+    scope: null,
     bundleId: null,
     bundlePosition: null,
     reviewedBySlackId: null,

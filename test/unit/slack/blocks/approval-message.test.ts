@@ -351,3 +351,23 @@ describe('on-call on the approval card (issue 20)', () => {
     expect(shown(requestView({ state: 'approved', onCallApprovers: 'schedule PSCHED1 in PagerDuty' }))).not.toContain('Whoever is on call');
   });
 });
+
+describe('a scoped request', () => {
+  it('shows exactly the scope asked for, beside the role and in the notification text', () => {
+    const message = approvalMessage(requestView({ role: 'debug', scope: { customer: ['4711', '4712'], tables: ['public.orders'] } }));
+    const fields = (message.blocks as AnyBlock[]).flatMap((block) => (block.fields ?? []).map((field: { text: string }) => field.text));
+    expect(fields).toContain('*Scope*\ncustomer 4711, 4712 · tables public.orders');
+    expect(message.text).toContain('debug (customer 4711, 4712 · tables public.orders) on');
+  });
+
+  it('escapes a scope value like any text a person typed', () => {
+    const message = approvalMessage(requestView({ role: 'debug', scope: { note: [INJECTION] } }));
+    expect(JSON.stringify(message)).not.toContain(INJECTION);
+    expect(JSON.stringify(message.blocks)).toContain(JSON.stringify(INJECTION_ESCAPED).slice(1, -1));
+  });
+
+  it('shows no scope line for an unscoped request', () => {
+    const fields = (approvalMessage(requestView()).blocks as AnyBlock[]).flatMap((block) => (block.fields ?? []).map((field: { text: string }) => field.text));
+    expect(fields.some((text: string) => text.startsWith('*Scope*'))).toBe(false);
+  });
+});

@@ -245,6 +245,8 @@ describe('readRequestModal', () => {
       ticket: 'INC-7',
       startsAt: null,
       also: [],
+      scope: null,
+      scopeText: {},
     });
   });
 
@@ -288,7 +290,7 @@ describe('readRequestModal', () => {
       latch_request_duration: { latch_request_duration_input: { type: 'plain_text_input', value: null } },
       latch_request_reason: { latch_request_reason_input: { type: 'plain_text_input', value: 'x' } },
     };
-    expect(readRequestModal(state)).toEqual({ duration: '', reason: 'x', ticket: null, startsAt: null, also: [] });
+    expect(readRequestModal(state)).toEqual({ duration: '', reason: 'x', ticket: null, startsAt: null, also: [], scope: null, scopeText: {} });
   });
 });
 
@@ -326,5 +328,55 @@ describe('resourceOptions', () => {
   it('returns at most 100 options', () => {
     expect(resourceOptions(manyResources(250), 'res')).toHaveLength(100);
     expect(resourceOptions(manyResources(250), 'resource 2')).toHaveLength(1 + 10 + 50);
+  });
+});
+
+describe('scope fields', () => {
+  const supportDb: RequestModalResource = {
+    id: 'support-db',
+    name: 'Support database',
+    roles: [
+      { id: 'read', maxDurationSeconds: 3600 },
+      {
+        id: 'debug',
+        maxDurationSeconds: 3600,
+        scopes: [
+          { name: 'customer', description: 'The customer id from the ticket', pattern: '[0-9]+', values: null, minValues: 1, maxValues: 3 },
+          { name: 'tables', pattern: null, values: ['public.orders', 'public.invoices'], minValues: 0, maxValues: 2 },
+        ],
+      },
+    ],
+  };
+
+  it('offers one optional text field per parameter of the resource, its description as the hint, keeping what was typed', () => {
+    const { blocks } = requestModal({ resources: [supportDb], selectedResourceId: 'support-db', values: { scope: { customer: '4711' } } });
+    const customer = blockById(blocks, 'latch_request_scope:customer');
+    expect(customer).toMatchObject({
+      type: 'input',
+      optional: true,
+      label: { text: 'Scope: customer' },
+      hint: { text: 'The customer id from the ticket. Up to 3 values, separated by commas. For debug.' },
+      element: { type: 'plain_text_input', action_id: 'latch_request_scope_input', initial_value: '4711' },
+    });
+    expect(blockById(blocks, 'latch_request_scope:tables')).toMatchObject({ element: { placeholder: { text: 'public.orders, public.invoices' } } });
+    // A resource without scoped roles has no scope fields.
+    expect(requestModal({ resources: [prodDb], selectedResourceId: prodDb.id }).blocks.some((block) => String(block.block_id).startsWith('latch_request_scope:'))).toBe(false);
+  });
+
+  it('reads the fields filled in as a scope, values split at commas, empty fields left out', () => {
+    const state: ModalStateValues = {
+      'latch_request_scope:customer': { latch_request_scope_input: { type: 'plain_text_input', value: ' 4711, 4712 ,' } },
+      'latch_request_scope:tables': { latch_request_scope_input: { type: 'plain_text_input', value: '' } },
+      latch_request_reason: { latch_request_reason_input: { type: 'plain_text_input', value: 'x' } },
+    };
+    expect(readRequestModal(state)).toMatchObject({ scope: { customer: ['4711', '4712'] }, scopeText: { customer: '4711, 4712 ,' } });
+  });
+
+  it('shows a parameter\'s problem beside its field, and one about no field beside the role', () => {
+    expect(requestModalErrors({ 'scope.customer': 'customer "x" does not match [0-9]+.', scope: 'The role read takes no scope (customer).' }, 'support-db', ['customer', 'tables'])).toEqual({
+      'latch_request_scope:customer': 'customer "x" does not match [0-9]+.',
+      'latch_request_role:support-db': 'The role read takes no scope (customer).',
+    });
+    expect(requestModalErrors({ 'scope.tenant': 'Give tenant.' }, 'support-db', ['customer'])).toEqual({ 'latch_request_role:support-db': 'Give tenant.' });
   });
 });
