@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Locator, Page } from 'playwright-core';
 import { DEMO_PEOPLE, FIRST_APPROVER, REQUESTER, SECOND_APPROVER, SECURITY_LEAD, type DemoPerson } from '../../tools/demo/demo-cast.ts';
-import { ANALYTICS_RESOURCE, DASHBOARD_RESOURCE } from '../../tools/demo/demo-policy.ts';
+import { ANALYTICS_RESOURCE, DASHBOARD_RESOURCE, SUPPORT_RESOURCE } from '../../tools/demo/demo-policy.ts';
+import { DEMO_CUSTOMER } from '../../tools/demo/demo-databases.ts';
 import { sendDemoDigest } from '../../tools/demo/demo-stack.ts';
 import { launchChromium, StoryCamera, type TestBrowser } from './chromium.ts';
 import { startDemoUnderTest, type DemoUnderTest } from '../helpers/demo-under-test.ts';
@@ -39,6 +40,16 @@ async function pgHasRole(page: Page, login: string): Promise<string> {
   const panel = page.getByRole('region', { name: /pg_has_role/ });
   const row = panel.getByRole('row').filter({ has: page.getByRole('cell', { name: login, exact: true }) });
   return (await row.getByRole('cell').last().textContent()) ?? '';
+}
+
+/** The customers the second panel says the login's own session sees in orders, as the page shows them. */
+async function customersSeen(page: Page): Promise<string[]> {
+  const panel = page.getByRole('region', { name: /sees of orders/ });
+  const rows = await panel.getByRole('row').all();
+  const seen: string[] = [];
+  // The first row is the header; each other row is login, customer, orders.
+  for (const row of rows.slice(1)) seen.push(((await row.getByRole('cell').nth(1).textContent()) ?? '').trim());
+  return seen;
 }
 
 async function actAs(page: Page, person: DemoPerson): Promise<void> {
@@ -178,6 +189,22 @@ describe('the demo in a browser', () => {
     await expect.poll(() => bundle.textContent(), SHOWS_UP).toContain('2 resources — decided');
     await expect.poll(() => pgHasRole(page, requesterLogin), SHOWS_UP).toBe('true');
     await camera.shoot(page, 'both items approved and granted');
+
+    // Support asks for one customer's orders: the database shows them that customer, and no other.
+    await expect.poll(() => customersSeen(page), SHOWS_UP).toEqual([expect.stringMatching(/^refused: permission denied/)]);
+    await actAs(page, REQUESTER);
+    await openChannel(page, 'access-requests');
+    await say(page, `/request-access ${SUPPORT_RESOURCE} debug ${GRANT} customer=${DEMO_CUSTOMER} Customer ${DEMO_CUSTOMER} says the refund never arrived`);
+    const scoped = latchMessages(page, `customer ${DEMO_CUSTOMER}`);
+    await scoped.waitFor(SHOWS_UP);
+    await camera.shoot(page, 'a request for one customer');
+    await actAs(page, FIRST_APPROVER);
+    await openChannel(page, 'access-requests');
+    await scoped.getByRole('button', { name: 'Approve', exact: true }).click();
+    await expect.poll(() => customersSeen(page), SHOWS_UP).toEqual([String(DEMO_CUSTOMER)]);
+    await camera.shoot(page, 'the login sees that customer only');
+    await expect.poll(async () => (await customersSeen(page))[0], EXPIRES).not.toBe(String(DEMO_CUSTOMER));
+    await camera.shoot(page, 'the scope ended at expiry');
     await page.close();
   }, 480_000);
 });

@@ -3,8 +3,14 @@ import pg from 'pg';
 import type { Logger } from '../../src/logging/logger.ts';
 import { grantAppRole } from '../../src/store/app-role.ts';
 import { migrateDatabase } from '../../src/store/migrate.ts';
+import { rowScopesInstallSql } from '../../src/providers/postgres/row-scopes.ts';
 import { databaseLoginOf, REQUESTER, SECURITY_LEAD } from './demo-cast.ts';
 import type { DemoNames } from './demo-names.ts';
+
+/** The customer the support story asks for; the orders table has others that stay hidden. */
+export const DEMO_CUSTOMER = 4711;
+/** The column the `customer` scope narrows. */
+export const DEMO_SCOPED_COLUMN = { scope: 'customer', table: 'public.orders', column: 'customer_id' } as const;
 
 /** People who get a login on the analytics database: those who may hold its role. */
 const LOGIN_HOLDERS = [REQUESTER, SECURITY_LEAD];
@@ -15,7 +21,7 @@ export function withDatabase(url: string, database: string): string {
   return parsed.toString();
 }
 
-function withUser(url: string, user: string, password = ''): string {
+export function withUser(url: string, user: string, password = ''): string {
   const parsed = new URL(url);
   parsed.username = user;
   parsed.password = password;
@@ -75,12 +81,14 @@ export async function resetAnalyticsDatabase(adminUrl: string, names: DemoNames)
   const logins = LOGIN_HOLDERS.map((person) => databaseLoginOf(person, names.suffix));
   await withClient(adminUrl, async (client) => {
     await client.query(`DROP DATABASE IF EXISTS ${ident(names.targetDatabase)} WITH (FORCE)`);
-    for (const role of [...logins, names.grantorRole, names.readRole]) await client.query(`DROP ROLE IF EXISTS ${ident(role)}`);
+    for (const role of [...logins, names.grantorRole, names.readRole, names.supportRole]) await client.query(`DROP ROLE IF EXISTS ${ident(role)}`);
     await client.query(`CREATE DATABASE ${ident(names.targetDatabase)}`);
     await client.query(`CREATE ROLE ${ident(names.readRole)} NOLOGIN`);
+    await client.query(`CREATE ROLE ${ident(names.supportRole)} NOLOGIN`);
     for (const login of logins) await client.query(`CREATE ROLE ${ident(login)} LOGIN`);
     await client.query(`CREATE ROLE ${ident(names.grantorRole)} LOGIN`);
     await client.query(`GRANT ${ident(names.readRole)} TO ${ident(names.grantorRole)} WITH ADMIN OPTION`);
+    await client.query(`GRANT ${ident(names.supportRole)} TO ${ident(names.grantorRole)} WITH ADMIN OPTION`);
     await client.query(`GRANT pg_signal_backend TO ${ident(names.grantorRole)}`);
   });
   const targetAdminUrl = withDatabase(adminUrl, names.targetDatabase);
@@ -89,6 +97,15 @@ export async function resetAnalyticsDatabase(adminUrl: string, names: DemoNames)
     await client.query(`INSERT INTO revenue VALUES ('2026-09-01', 'EMEA', 182000), ('2026-10-01', 'EMEA', 194500), ('2026-11-01', 'EMEA', 201250)`);
     await client.query(`REVOKE ALL ON revenue FROM PUBLIC`);
     await client.query(`GRANT SELECT ON revenue TO ${ident(names.readRole)}`);
+    // The support story: orders of several customers, and a role that reads them all, which Latch
+    // lends narrowed to the customers asked for, through the row-level scopes a DBA installs once.
+    await client.query(`CREATE TABLE orders (id serial PRIMARY KEY, customer_id integer NOT NULL, item text NOT NULL, total_eur numeric(10, 2) NOT NULL)`);
+    await client.query(
+      `INSERT INTO orders (customer_id, item, total_eur) VALUES (${DEMO_CUSTOMER}, 'Standing desk', 489), (${DEMO_CUSTOMER}, 'Desk lamp', 39.90), (4712, 'Office chair', 329), (4713, 'Monitor arm', 119)`,
+    );
+    await client.query(`REVOKE ALL ON orders FROM PUBLIC`);
+    await client.query(`GRANT SELECT ON orders TO ${ident(names.supportRole)}`);
+    await client.query(rowScopesInstallSql({ grantor: names.grantorRole, columns: [DEMO_SCOPED_COLUMN] }));
   });
   return { grantorUrl: withUser(targetAdminUrl, names.grantorRole), adminUrl: targetAdminUrl, logins };
 }
@@ -99,6 +116,6 @@ export async function dropDemoDatabases(adminUrl: string, names: DemoNames): Pro
   await withClient(adminUrl, async (client) => {
     await client.query(`DROP DATABASE IF EXISTS ${ident(names.latchDatabase)} WITH (FORCE)`);
     await client.query(`DROP DATABASE IF EXISTS ${ident(names.targetDatabase)} WITH (FORCE)`);
-    for (const role of [...logins, names.grantorRole, names.readRole, names.appRole]) await client.query(`DROP ROLE IF EXISTS ${ident(role)}`);
+    for (const role of [...logins, names.grantorRole, names.readRole, names.supportRole, names.appRole]) await client.query(`DROP ROLE IF EXISTS ${ident(role)}`);
   });
 }

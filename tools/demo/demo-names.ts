@@ -16,6 +16,8 @@ export interface DemoNames {
   targetDatabase: string;
   /** The role Latch hands out for a while. */
   readRole: string;
+  /** The role support engineers are lent, narrowed to the customers they ask for (row-level scopes). */
+  supportRole: string;
   /** The role Latch connects as to grant and revoke readRole (never a superuser). */
   grantorRole: string;
 }
@@ -27,6 +29,7 @@ export function demoNames(suffix = ''): DemoNames {
     appRole: `latch_demo_app${suffix}`,
     targetDatabase: `latch_demo_analytics${suffix}`,
     readRole: `analytics_read${suffix}`,
+    supportRole: `support_read${suffix}`,
     grantorRole: `latch_demo_grantor${suffix}`,
   };
 }

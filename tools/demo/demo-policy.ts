@@ -1,5 +1,6 @@
 import { stringify } from 'yaml';
 import { APPROVALS_CHANNEL, DASHBOARD_EDITORS_GROUP, DEMO_EMAIL_DOMAIN, FIRST_APPROVER, REQUESTER, SECOND_APPROVER, SECURITY_CHANNEL, SECURITY_LEAD } from './demo-cast.ts';
+import { DEMO_SCOPED_COLUMN } from './demo-databases.ts';
 import type { DemoNames } from './demo-names.ts';
 
 /** The environment variable the policy names for the grantor's connection string. */
@@ -8,6 +9,8 @@ export const ANALYTICS_DB_URL_ENV = 'DEMO_ANALYTICS_DB_URL';
 export const ANALYTICS_RESOURCE = 'analytics-db';
 /** The second resource: asked for with the first in one request, to show a card for several. */
 export const DASHBOARD_RESOURCE = 'revenue-dashboard';
+/** The third: one customer's orders, lent to support through row-level scopes. */
+export const SUPPORT_RESOURCE = 'support-db';
 export const DIGEST_NAME = 'security';
 
 export interface DemoPolicyOptions {
@@ -60,6 +63,33 @@ export function demoPolicyYaml({ names, digestSchedule = '*/5 * * * *' }: DemoPo
         description: `Edit the revenue dashboard (Slack user group @${DASHBOARD_EDITORS_GROUP.handle})`,
         provider: { type: 'slack-usergroup', settings: { usergroup: DASHBOARD_EDITORS_GROUP.id } },
         roles: [{ id: 'edit', description: 'Change the dashboard and its queries' }],
+        maxDuration: '1h',
+        defaultDuration: '2m',
+        pendingTimeout: '1h',
+        minReasonLength: 10,
+        approvers: { users: [FIRST_APPROVER.id, SECOND_APPROVER.id], required: 1 },
+        approvalChannel: APPROVALS_CHANNEL.id,
+      },
+      {
+        id: SUPPORT_RESOURCE,
+        name: 'Support: customer orders',
+        description: `One customer's orders at a time, narrowed by row-level security (PostgreSQL role ${names.supportRole})`,
+        provider: {
+          type: 'postgres',
+          settings: {
+            connectionStringEnv: ANALYTICS_DB_URL_ENV,
+            roles: { debug: names.supportRole },
+            rowScopes: { [DEMO_SCOPED_COLUMN.scope]: [{ table: DEMO_SCOPED_COLUMN.table, column: DEMO_SCOPED_COLUMN.column }] },
+          },
+        },
+        identity: { from: 'email', template: `{localpart}${names.suffix}`, domains: [DEMO_EMAIL_DOMAIN] },
+        roles: [
+          {
+            id: 'debug',
+            description: "Read one customer's orders",
+            scopes: { [DEMO_SCOPED_COLUMN.scope]: { description: 'The customer number, e.g. 4711', pattern: '[0-9]{1,10}', maxValues: 1 } },
+          },
+        ],
         maxDuration: '1h',
         defaultDuration: '2m',
         pendingTimeout: '1h',

@@ -10,7 +10,7 @@ import { createLogger } from '../../src/logging/logger.ts';
 import { SLACK_EVENTS_PATH } from '../../src/slack/app.ts';
 import { startSandbox } from '../sandbox/sandbox.ts';
 import { DEMO_CHANNELS, DEMO_PEOPLE, DEMO_USERGROUPS } from './demo-cast.ts';
-import { resetAnalyticsDatabase, resetLatchDatabase } from './demo-databases.ts';
+import { resetAnalyticsDatabase, resetLatchDatabase, withUser } from './demo-databases.ts';
 import type { DemoNames } from './demo-names.ts';
 import { ANALYTICS_DB_URL_ENV, demoPolicyYaml, DIGEST_NAME } from './demo-policy.ts';
 import { LatchChild } from './latch-child.ts';
@@ -75,7 +75,10 @@ export async function startDemoStack(options: DemoStackOptions): Promise<DemoSta
   // An idle connection the server ends (PostgreSQL stopping, at Ctrl-C or otherwise) must not
   // bring the demo down: the panel shows the next read's error instead.
   memberships.on('error', () => undefined);
-  const cleanups: Array<() => Promise<unknown>> = [() => memberships.end()];
+  // The requester's own login, as they would query: what the database itself lets them see.
+  const requesterView = new pg.Pool({ connectionString: withUser(analytics.adminUrl, analytics.logins[0]!), max: 1, connectionTimeoutMillis: 5_000 });
+  requesterView.on('error', () => undefined);
+  const cleanups: Array<() => Promise<unknown>> = [() => memberships.end(), () => requesterView.end()];
   const stop = async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
   };
@@ -94,6 +97,10 @@ export async function startDemoStack(options: DemoStackOptions): Promise<DemoSta
         {
           title: `PostgreSQL, live: pg_has_role(login, '${names.readRole}', 'MEMBER')`,
           read: () => readMemberships(memberships, analytics.logins, names.readRole),
+        },
+        {
+          title: `PostgreSQL, live: what ${analytics.logins[0]} sees of orders`,
+          read: () => readOrdersSeen(requesterView, analytics.logins[0]!),
         },
       ],
     });
@@ -130,6 +137,22 @@ async function readMemberships(pool: pg.Pool, logins: string[], role: string): P
     [logins, role],
   );
   return rows.map((row) => ({ login: row.login, role, pg_has_role: row.member }));
+}
+
+/**
+ * The customers whose orders `login` can read now, asked as that login: nothing without a grant,
+ * all of them with the whole role, only the asked-for customer with a scoped one, and nothing once
+ * the scope's time is up. The session is kept between reads, as a person's open psql would be.
+ */
+async function readOrdersSeen(pool: pg.Pool, login: string): Promise<Array<Record<string, string | number>>> {
+  try {
+    const { rows } = await pool.query<{ customer_id: number; orders: string }>('SELECT customer_id, count(*) AS orders FROM orders GROUP BY 1 ORDER BY 1');
+    if (rows.length === 0) return [{ login, customer: 'none', orders: 0 }];
+    return rows.map((row) => ({ login, customer: row.customer_id, orders: Number(row.orders) }));
+  } catch (error) {
+    // Not a failure of the demo: what PostgreSQL answers the person (no privilege, session ended).
+    return [{ login, customer: `refused: ${(error as Error).message}`, orders: 0 }];
+  }
 }
 
 /** Latch's environment as the running demo wrote it, for commands run beside it. */
