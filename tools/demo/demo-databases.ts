@@ -74,19 +74,24 @@ export interface AnalyticsDatabase {
  * The target of the demo's grants, made as a DBA would (see src/providers/postgres/README.md): a
  * database with a revenue table, the role `readRole` that may SELECT it and nothing else, a login
  * for each person who may hold it (named by the policy's identity template), and a grantor role
- * that is not a superuser: ADMIN OPTION on readRole, and pg_signal_backend to end sessions at
- * revoke. Everything from an earlier run is dropped first, memberships included.
+ * that is not a superuser: ADMIN OPTION on readRole and supportRole, CREATEROLE for the per-request
+ * roles of scoped grants, and pg_signal_backend to end sessions at revoke. The orders table has
+ * Latch's row-level scopes installed, as `latch scopes install` prints them. Everything from an
+ * earlier run is dropped first, memberships and a stopped demo's per-request roles included.
  */
 export async function resetAnalyticsDatabase(adminUrl: string, names: DemoNames): Promise<AnalyticsDatabase> {
   const logins = LOGIN_HOLDERS.map((person) => databaseLoginOf(person, names.suffix));
   await withClient(adminUrl, async (client) => {
     await client.query(`DROP DATABASE IF EXISTS ${ident(names.targetDatabase)} WITH (FORCE)`);
+    await dropScopedRolesOf(client, logins);
     for (const role of [...logins, names.grantorRole, names.readRole, names.supportRole]) await client.query(`DROP ROLE IF EXISTS ${ident(role)}`);
     await client.query(`CREATE DATABASE ${ident(names.targetDatabase)}`);
     await client.query(`CREATE ROLE ${ident(names.readRole)} NOLOGIN`);
     await client.query(`CREATE ROLE ${ident(names.supportRole)} NOLOGIN`);
     for (const login of logins) await client.query(`CREATE ROLE ${ident(login)} LOGIN`);
-    await client.query(`CREATE ROLE ${ident(names.grantorRole)} LOGIN`);
+    // CREATEROLE: a scoped grant (the support story) is a role of its own per request, which the
+    // grantor creates and drops (src/providers/postgres/README.md, scoped grants).
+    await client.query(`CREATE ROLE ${ident(names.grantorRole)} LOGIN CREATEROLE`);
     await client.query(`GRANT ${ident(names.readRole)} TO ${ident(names.grantorRole)} WITH ADMIN OPTION`);
     await client.query(`GRANT ${ident(names.supportRole)} TO ${ident(names.grantorRole)} WITH ADMIN OPTION`);
     await client.query(`GRANT pg_signal_backend TO ${ident(names.grantorRole)}`);
@@ -110,12 +115,27 @@ export async function resetAnalyticsDatabase(adminUrl: string, names: DemoNames)
   return { grantorUrl: withUser(targetAdminUrl, names.grantorRole), adminUrl: targetAdminUrl, logins };
 }
 
+/**
+ * The per-request roles of scoped grants (latch_s_…) whose members are these logins: roles are
+ * cluster-wide, so a demo stopped while a scoped grant was active leaves one behind once its
+ * database is dropped. Others' (a test's, another demo's) are left alone.
+ */
+async function dropScopedRolesOf(client: pg.Client, logins: string[]): Promise<void> {
+  const { rows } = await client.query<{ role: string }>(
+    `SELECT DISTINCT r.rolname::text AS role FROM pg_roles r JOIN pg_auth_members m ON m.roleid = r.oid JOIN pg_roles l ON l.oid = m.member
+      WHERE r.rolname ~ '^latch_s_[0-9a-f]{32}$' AND l.rolname = ANY($1::text[])`,
+    [logins],
+  );
+  for (const { role } of rows) await client.query(`DROP ROLE IF EXISTS ${ident(role)}`);
+}
+
 /** Drops what resetAnalyticsDatabase and resetLatchDatabase made (for tests; the demo keeps them for a look afterwards). */
 export async function dropDemoDatabases(adminUrl: string, names: DemoNames): Promise<void> {
   const logins = LOGIN_HOLDERS.map((person) => databaseLoginOf(person, names.suffix));
   await withClient(adminUrl, async (client) => {
     await client.query(`DROP DATABASE IF EXISTS ${ident(names.latchDatabase)} WITH (FORCE)`);
     await client.query(`DROP DATABASE IF EXISTS ${ident(names.targetDatabase)} WITH (FORCE)`);
+    await dropScopedRolesOf(client, logins);
     for (const role of [...logins, names.grantorRole, names.readRole, names.supportRole, names.appRole]) await client.query(`DROP ROLE IF EXISTS ${ident(role)}`);
   });
 }

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { DEMO_PEOPLE, REQUESTER, SECURITY_CHANNEL, APPROVALS_CHANNEL, SECURITY_LEAD, FIRST_APPROVER, SECOND_APPROVER, databaseLoginOf } from './demo-cast.ts';
 import { demoNames } from './demo-names.ts';
-import { ANALYTICS_RESOURCE } from './demo-policy.ts';
+import { DEMO_CUSTOMER } from './demo-databases.ts';
+import { ANALYTICS_RESOURCE, SUPPORT_RESOURCE } from './demo-policy.ts';
 import { startDemoServices, type DemoServices } from './demo-services.ts';
 import { readLatchEnv, sendDemoDigest, startDemoStack, type DemoStack } from './demo-stack.ts';
 
@@ -114,6 +115,9 @@ ${people}
        It is granted at once and announced in #${SECURITY_CHANNEL.name}; as ${SECURITY_LEAD.realName}, press Mark reviewed there.
     5. The security digest comes to #${SECURITY_CHANNEL.name} every five minutes; to send it now, covering
        what you just did (since the last one), in another terminal: npm run demo -- digest
+    6. One customer's rows: as ${REQUESTER.realName}, /request-access ${SUPPORT_RESOURCE} debug 2m customer=${DEMO_CUSTOMER} <reason>.
+       Once ${FIRST_APPROVER.realName} approves, the second panel shows what ${login} sees of the orders
+       table: customer ${DEMO_CUSTOMER} only, and nothing once the two minutes are up.
 
   Latch's log: ${stack.latchLogFile}
   The policy: ${stack.policyFile}
