@@ -145,7 +145,7 @@ export class LatchApiClient {
     throw new CliError(answer.problem.detail, EXIT.failure);
   }
 
-  async createRequest(body: Record<string, string>, idempotencyKey: string): Promise<ApiAnswer> {
+  async createRequest(body: Record<string, string | Record<string, string[]>>, idempotencyKey: string): Promise<ApiAnswer> {
     return asRequestAnswer(await this.call('POST', '/requests', requestResource, { body, headers: { 'idempotency-key': idempotencyKey } }));
   }
 

@@ -48,7 +48,7 @@ Commands:
                      the machines' API tokens and whether each is valid, expired or revoked
                      (without a machine, people's \`latch login\` tokens too)
   token revoke <id>  revoke an API token, or a person's login, at once
-  request <resource> <role> <duration> --reason "..." [--ticket T] [--wait] [--timeout 30m]
+  request <resource> <role> <duration> --reason "..." [--ticket T] [--scope name=value]… [--wait] [--timeout 30m]
           [--format text|json|env] [--idempotency-key K] [--credentials]
                      ask Latch's API for access as a machine (LATCH_URL, LATCH_TOKEN; without
                      LATCH_TOKEN, a token traded for the job's OIDC token: LATCH_OIDC_TOKEN, or
@@ -144,7 +144,7 @@ async function main(argv: string[], testOnly: TestOnlySettings): Promise<void> {
   if (parsed.values.credentials) throw new UsageError('--credentials only applies to `latch request`');
   if (args.data.command === 'audit') return auditSubcommand(extra, parsed.values);
   if (args.data.command === 'policy') return policySubcommand(extra, parsed.values);
-  if (parsed.values.scope !== undefined) throw new UsageError('--scope only applies to `latch policy explain`');
+  if (parsed.values.scope !== undefined) throw new UsageError('--scope only applies to `latch request` and `latch policy explain`');
   if (args.data.command === 'scopes') {
     const [subcommand, resource, ...rest] = extra;
     if ((subcommand !== 'install' && subcommand !== 'check') || !resource || rest.length > 0) throw new UsageError('`latch scopes` takes: install <resource> | check <resource> [--file policy.yaml]');
@@ -227,12 +227,12 @@ async function auditSubcommand(
   throw new UsageError('`latch audit` takes: verify [--file export.jsonl] | export [--since time] [--until time] [--format jsonl|csv]');
 }
 
-const REQUEST_USAGE = '`latch request` takes: <resource> <role> <duration> --reason "..." [--ticket T] [--wait] [--timeout 30m] [--format text|json|env] [--idempotency-key K] [--credentials]';
+const REQUEST_USAGE = '`latch request` takes: <resource> <role> <duration> --reason "..." [--ticket T] [--scope name=value[,value]]… [--wait] [--timeout 30m] [--format text|json|env] [--idempotency-key K] [--credentials]';
 
 async function requestSubcommand(
   command: 'request' | 'release' | 'credentials',
   extra: string[],
-  options: { reason?: string | undefined; ticket?: string | undefined; wait?: boolean | undefined; credentials?: boolean | undefined; timeout?: string | undefined; format?: string | undefined; 'idempotency-key'?: string | undefined; [other: string]: unknown },
+  options: { reason?: string | undefined; ticket?: string | undefined; scope?: string[] | undefined; wait?: boolean | undefined; credentials?: boolean | undefined; timeout?: string | undefined; format?: string | undefined; 'idempotency-key'?: string | undefined; [other: string]: unknown },
 ): Promise<void> {
   const others = ['groups', 'at', 'file', 'since', 'until', 'anchor', 'expires'].filter((option) => options[option] !== undefined);
   if (others.length > 0 || options['dry-run'] || options['allow-unsigned'] || options['chain-only']) throw new UsageError(`--${others[0] ?? 'dry-run'} does not apply to \`latch ${command}\``);
@@ -241,7 +241,7 @@ async function requestSubcommand(
   const { requestCommand, releaseCommand, credentialsCommand } = await import('./commands/request.ts');
   if (command === 'release' || command === 'credentials') {
     if (extra.length !== 1) throw new UsageError(`\`latch ${command}\` takes: <request id> [--format text|json|env]`);
-    if (options.reason !== undefined || options.ticket !== undefined || options.wait || options.credentials || options.timeout !== undefined || options['idempotency-key'] !== undefined) {
+    if (options.reason !== undefined || options.ticket !== undefined || options.scope !== undefined || options.wait || options.credentials || options.timeout !== undefined || options['idempotency-key'] !== undefined) {
       throw new UsageError(`\`latch ${command}\` takes only a request id and --format`);
     }
     return command === 'release' ? releaseCommand(extra[0]!, format) : credentialsCommand(extra[0]!, format);
@@ -257,7 +257,18 @@ async function requestSubcommand(
     if (!parsedTimeout.ok) throw new UsageError(`--timeout: ${parsedTimeout.message}`);
     timeoutSeconds = parsedTimeout.seconds;
   }
-  return requestCommand({ resource, role, duration, reason: options.reason, ticket: options.ticket, wait: options.wait === true, timeoutSeconds, format, idempotencyKey: options['idempotency-key'], credentials: options.credentials === true });
+  const scope = scopeOption(options.scope);
+  return requestCommand({ resource, role, duration, reason: options.reason, ticket: options.ticket, scope, wait: options.wait === true, timeoutSeconds, format, idempotencyKey: options['idempotency-key'], credentials: options.credentials === true });
+}
+
+/** `--scope customer=4711,4712 --scope tables=public.orders` as one scope; null when none is given. */
+function scopeOption(given: readonly string[] | undefined): Record<string, string[]> | null {
+  const tokens = (given ?? []).map((token) => {
+    const parsed = parseScopeToken(token.trim());
+    if (!parsed) throw new UsageError(`--scope takes name=value[,value], such as customer=4711, not "${token}"`);
+    return parsed;
+  });
+  return tokens.length > 0 ? scopeFromTokens(tokens) : null;
 }
 
 const TOKEN_USAGE = '`latch token` takes: create <machine> [--expires 30d] | list [machine] | revoke <id>';
@@ -292,13 +303,8 @@ async function policySubcommand(extra: string[], options: { groups?: string | un
     const at = options.at ? new Date(options.at) : new Date();
     if (Number.isNaN(at.getTime())) throw new UsageError(`--at must be a date and time such as 2026-11-24T10:00:00+01:00, not "${options.at}"`);
     const groups = (options.groups ?? '').split(',').map((group) => group.trim()).filter(Boolean);
-    const tokens = (options.scope ?? []).map((token) => {
-      const parsed = parseScopeToken(token.trim());
-      if (!parsed) throw new UsageError(`--scope takes name=value[,value], such as customer=4711, not "${token}"`);
-      return parsed;
-    });
     const { policyExplainCommand } = await import('./commands/policy-explain.ts');
-    return policyExplainCommand({ requester, resource, role, duration, groups, at, file: policyFile, scope: tokens.length > 0 ? scopeFromTokens(tokens) : null });
+    return policyExplainCommand({ requester, resource, role, duration, groups, at, file: policyFile, scope: scopeOption(options.scope) });
   }
   throw new UsageError(POLICY_USAGE);
 }

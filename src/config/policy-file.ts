@@ -656,7 +656,7 @@ function duplicateResourceIds(resources: unknown[]): Problem[] {
   return problems;
 }
 
-function resolveRoles(resource: ResourceInput, maxDurationSeconds: number, { report }: ResourceContext): RolePolicy[] {
+function resolveRoles(resource: ResourceInput, maxDurationSeconds: number, { report, defaults }: ResourceContext): RolePolicy[] {
   const firstIndex = new Map<string, number>();
   // The schema admitted only registered types.
   const createsLogins = providerDefinition(resource.provider.type)!.createsLogins?.(resource.provider.settings) === true;
@@ -683,7 +683,7 @@ function resolveRoles(resource: ResourceInput, maxDurationSeconds: number, { rep
       else if (reachesRole(resource.roles, lesser, role.id)) report(where, `"${lesser}" leads back to "${role.id}" through lesser: the roles must not form a loop`);
     });
     const scopes = role.scopes === undefined ? undefined : resolveScopes(role.scopes, ['roles', index, 'scopes'], report);
-    const moreApprovers = role.moreApprovers === undefined ? undefined : resolveMoreApprovers(role.moreApprovers, scopes ?? [], resource, ['roles', index, 'moreApprovers'], report);
+    const moreApprovers = role.moreApprovers === undefined ? undefined : resolveMoreApprovers(role.moreApprovers, scopes ?? [], resource, ['roles', index, 'moreApprovers'], report, resource.approvers.required ?? defaults.approvals ?? DEFAULT_APPROVALS);
     return {
       id: role.id,
       ...(role.description === undefined ? {} : { description: role.description }),
@@ -745,6 +745,7 @@ function resolveMoreApprovers(
   resource: ResourceInput,
   at: Path,
   report: ResourceContext['report'],
+  required: number,
 ): ScopeApprovalRule[] {
   if (scopes.length === 0) report(at, 'needs scopes on this role: moreApprovers rules look at the scope a request asks for');
   return rules.map((rule, index) => {
@@ -771,6 +772,11 @@ function resolveMoreApprovers(
     rule.oneFrom?.forEach((group, groupIndex) => {
       if (!resource.approvers.groups.includes(group)) report([...where, 'oneFrom', groupIndex], `${group} is not in approvers.groups: only approvers may approve, so add it there too`);
     });
+    // As for approvers.required: with named users only, a count beyond them could never be reached.
+    const users = new Set(resource.approvers.users).size;
+    if (rule.add !== undefined && resource.approvers.groups.length === 0 && !resource.approvers.onCall && required + rule.add > users) {
+      report([...where, 'add'], `needs ${required + rule.add} approvals in all but approvers lists only ${users} ${users === 1 ? 'user' : 'users'} and no groups, so such a request could never be approved`);
+    }
     return {
       when: Object.fromEntries(conditions.map(([name, condition]) => [name, { ...(condition.moreThan === undefined ? {} : { moreThan: condition.moreThan }), ...(condition.anyOf === undefined ? {} : { anyOf: [...new Set(condition.anyOf)] }) }])),
       add: rule.add ?? 0,

@@ -53,6 +53,8 @@ export interface BreakGlassUse {
   requesterId: string;
   resourceId: string;
   role: string;
+  /** What of the role was taken (issue 17); null or absent for the whole role. */
+  scope?: RequestScope | null;
   at: Date;
   reviewedBy: string | null;
   reviewDueAt: Date | null;
@@ -86,8 +88,8 @@ export async function computeDigest(db: Database, since: Date, until: Date): Pro
              count(*) FILTER (WHERE action = 'request.approved' AND actor NOT LIKE 'policy:%') AS by_people,
              count(*) FILTER (WHERE action = 'request.denied') AS denied
       FROM audit_events WHERE at >= ${since} AND at < ${until} AND action IN ('request.approved', 'request.denied')`,
-    db.$queryRaw<Array<{ id: string; requester: string; resource: string; role: string; at: Date; reviewed_by: string | null; review_due_at: Date | null }>>`
-      SELECT id::text, requester_slack_id AS requester, resource_id AS resource, role, created_at AS at, reviewed_by_slack_id AS reviewed_by, review_due_at
+    db.$queryRaw<Array<{ id: string; requester: string; resource: string; role: string; scope: unknown; at: Date; reviewed_by: string | null; review_due_at: Date | null }>>`
+      SELECT id::text, requester_slack_id AS requester, resource_id AS resource, role, scope, created_at AS at, reviewed_by_slack_id AS reviewed_by, review_due_at
       FROM access_requests WHERE break_glass AND created_at >= ${since} AND created_at < ${until} ORDER BY created_at`,
     db.$queryRaw<Array<{ count: bigint }>>`SELECT count(*) AS count FROM grants WHERE revoked_at IS NULL AND granted_at IS NOT NULL`,
     db.$queryRaw<Array<{ requester: string; principal: string; resource: string; role: string; scope: unknown; granted_at: Date; expires_at: Date }>>`
@@ -141,7 +143,7 @@ export async function computeDigest(db: Database, since: Date, until: Date): Pro
     approvedByPolicy: Number(decided?.by_policy ?? 0),
     approvedByPeople: Number(decided?.by_people ?? 0),
     denied: Number(decided?.denied ?? 0),
-    breakGlass: breakGlass.map((row) => ({ requestId: row.id, requesterId: row.requester, resourceId: row.resource, role: row.role, at: row.at, reviewedBy: row.reviewed_by, reviewDueAt: row.review_due_at })),
+    breakGlass: breakGlass.map((row) => ({ requestId: row.id, requesterId: row.requester, resourceId: row.resource, role: row.role, scope: digestScope(row.scope), at: row.at, reviewedBy: row.reviewed_by, reviewDueAt: row.review_due_at })),
     activeGrants: Number(active[0]?.count ?? 0),
     longestActive: longest.map((row) => ({ requesterId: row.requester, principal: row.principal, resourceId: row.resource, role: row.role, scope: digestScope(row.scope), grantedAt: row.granted_at, expiresAt: row.expires_at })),
     lateRevocations: Number(revocations[0]?.late ?? 0),

@@ -38,6 +38,8 @@ export interface RequestOptions {
   duration: string;
   reason: string;
   ticket?: string | undefined;
+  /** The scope asked for (`--scope customer=4711`), for a role whose policy declares scope parameters. */
+  scope?: Record<string, string[]> | null | undefined;
   wait: boolean;
   /** How long --wait may wait in all, in seconds; undefined waits until the request settles. */
   timeoutSeconds?: number | undefined;
@@ -53,7 +55,14 @@ const MAX_WAIT_SECONDS = 60;
 
 export async function requestCommand(options: RequestOptions, client?: LatchApiClient): Promise<void> {
   client ??= await LatchApiClient.connect();
-  const body = { resource: options.resource, role: options.role, duration: options.duration, reason: options.reason, ...(options.ticket === undefined ? {} : { ticket: options.ticket }) };
+  const body = {
+    resource: options.resource,
+    role: options.role,
+    duration: options.duration,
+    reason: options.reason,
+    ...(options.ticket === undefined ? {} : { ticket: options.ticket }),
+    ...(options.scope ? { scope: options.scope } : {}),
+  };
   const deadline = options.timeoutSeconds === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.timeoutSeconds * 1000;
   const made = requestOf(await client.createRequest(body, options.idempotencyKey ?? randomUUID()));
   let request = made.request;

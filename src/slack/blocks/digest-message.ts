@@ -55,7 +55,7 @@ export function digestSections(report: DigestReport, health: ApproverHealth | nu
     const ordered = [...report.breakGlass].sort((a, b) => Number(a.reviewedBy !== null) - Number(b.reviewedBy !== null));
     const uses = ordered.map((use) => {
       const review = use.reviewedBy ? `reviewed by ${mention(use.reviewedBy)}` : `⚠️ *not reviewed*${use.reviewDueAt ? ` (due ${slackDate(use.reviewDueAt)})` : ''}`;
-      return `• ${mention(use.requesterId)}: \`${escapeAndTruncate(use.role, 100)}\` on \`${escapeAndTruncate(use.resourceId, 100)}\`, ${slackDate(use.at)}, ${review}`;
+      return `• ${mention(use.requesterId)}: \`${escapeAndTruncate(use.role, 100)}\`${scopeSuffix(use.scope, 200)} on \`${escapeAndTruncate(use.resourceId, 100)}\`, ${slackDate(use.at)}, ${review}`;
     });
     sections.push(withinSection(`*Break-glass*: ${report.breakGlass.length}`, uses));
   }

@@ -98,6 +98,7 @@ const MAX_STATIC_OPTIONS = 100;
 const MAX_OPTION_TEXT = 75;
 const MAX_PLACEHOLDER = 150;
 const MAX_HINT = 2000;
+const MAX_TEXT_INPUT = 3000;
 const EXAMPLE_DURATION_SECONDS = 2 * 60 * 60;
 
 export function requestModal(input: RequestModalInput): types.ModalView {
@@ -270,7 +271,8 @@ function scopeInputs(selected: RequestModalResource | undefined, typed: Record<s
       element: {
         type: 'plain_text_input',
         action_id: REQUEST_SCOPE_ACTION,
-        max_length: (MAX_SCOPE_VALUE_LENGTH + 1) * parameter.maxValues,
+        // Slack refuses a text input longer than 3000 characters.
+        max_length: Math.min(MAX_TEXT_INPUT, (MAX_SCOPE_VALUE_LENGTH + 1) * parameter.maxValues),
         placeholder: plainText(truncate(parameter.values ? parameter.values.join(', ') : `e.g. a value matching ${parameter.pattern}`, MAX_PLACEHOLDER)),
         ...(initial ? { initial_value: initial } : {}),
       },

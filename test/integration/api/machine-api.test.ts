@@ -181,6 +181,19 @@ describe('the machines API', { timeout: 90_000 }, () => {
     // Other grants' bodies are as they always were: no scope field.
     expect(receiver.callsFor('grant').filter((call) => call.body?.resource !== 'support-db').every((call) => !('scope' in (call.body ?? {})))).toBe(true);
     expect((await api(`/requests/${request.id}/release`, { token, method: 'POST' })).status).toBe(200);
+
+    // Several at once: each item has its own scope; an item without the scope its role needs refuses them all.
+    const items = (scope?: Record<string, string[]>) => ({ items: [{ resource: 'support-db', role: 'debug', ...(scope ? { scope } : {}) }, { resource: 'logs-db', role: 'read' }], duration: '15m', reason: 'ticket 100' });
+    const refusedItems = await ask(token, items());
+    expect(refusedItems.status).toBe(422);
+    expect(JSON.stringify(await refusedItems.json())).toContain('Give customer');
+    const both = await ask(token, items({ customer: ['4712'] }));
+    expect(both.status).toBe(201);
+    const bundle = (await both.json()) as { requests: Array<{ resource: string; scope: unknown }> };
+    expect(bundle.requests.map((item) => [item.resource, item.scope])).toEqual([
+      ['support-db', { customer: ['4712'] }],
+      ['logs-db', null],
+    ]);
   });
 
   it('refuses calls without a valid token, with a 401 that says why', async () => {

@@ -145,6 +145,15 @@ describe('latch request', { timeout: 90_000 }, () => {
     expect(exit.stdout).toBe('');
   });
 
+  it('sends --scope with the request: a role without scopes refuses it with the words a person gets', async () => {
+    const exit = await runLatch(['request', 'prod-db', 'read', '15m', '--reason', 'one customer', '--scope', 'customer=4711'], pipelineEnv);
+    expect(exit.code).toBe(5);
+    expect(exit.stderr).toContain('The role read takes no scope (customer)');
+    const usage = await runLatch(['request', 'prod-db', 'read', '15m', '--reason', 'x', '--scope', 'customer'], pipelineEnv);
+    expect(usage.code).toBe(64);
+    expect(usage.stderr).toContain('--scope takes name=value[,value], such as customer=4711, not "customer"');
+  });
+
   it('exits 78 when the token is missing or refused, and 64 on a usage mistake', async () => {
     const missing = await runLatch(['request', 'prod-db', 'read', '15m', '--reason', 'x'], { LATCH_URL: pipelineEnv.LATCH_URL });
     expect(missing.code).toBe(78);

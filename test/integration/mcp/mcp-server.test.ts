@@ -255,6 +255,10 @@ describe('the MCP server', { timeout: 120_000 }, () => {
     const tooLong = await call(client, 'request_access', { resource: 'prod-db', role: 'read', duration: '8h', reason: 'a long job' });
     expect(tooLong.isError).toBe(true);
     expect(textOf(tooLong)).toContain('duration: At most 4h for read on Production database.');
+    // A scope reaches the same checks as through the API: this role takes none.
+    const scoped = await call(client, 'request_access', { resource: 'prod-db', role: 'read', duration: '15m', reason: 'one customer', scope: { customer: ['4711'] } });
+    expect(scoped.isError).toBe(true);
+    expect(textOf(scoped)).toContain('The role read takes no scope (customer)');
     const missing = await call(client, 'request_access', { resource: 'prod-db', role: 'read', duration: '15m' });
     expect(missing.isError).toBe(true);
     expect(textOf(missing)).toMatch(/Input validation error: .*reason/s);

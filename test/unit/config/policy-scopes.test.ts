@@ -114,6 +114,22 @@ describe('scopes in the policy file', () => {
     ]);
   });
 
+  it('refuses an add that named approvers alone could never reach', () => {
+    const text = yaml(
+      ...HEAD.slice(0, 5),
+      '    approvers: { users: [U0ALICE01, U0BOB0001] }', //                6
+      ...HEAD.slice(6),
+      '          customer: { pattern: "[0-9]+", maxValues: 3 }', //         10
+      '        moreApprovers:',
+      '          - when: { customer: { moreThan: 1 } }',
+      '            add: 2', //                                               13
+    );
+    expect(parsePolicy(text)).toEqual({
+      ok: false,
+      problems: ['resources[0].roles[0].moreApprovers[0].add: needs 3 approvals in all but approvers lists only 2 users and no groups, so such a request could never be approved (line 13)'],
+    });
+  });
+
   it('refuses moreApprovers on a role without scopes', () => {
     const text = yaml(...HEAD.slice(0, 8), '        moreApprovers:', '          - when: { customer: { moreThan: 1 } }', '            add: 1');
     const result = parsePolicy(text);

@@ -102,3 +102,12 @@ describe('appHome', () => {
     expect(view).toContain('Nothing waits for you.');
   });
 });
+
+describe('appHome with scoped access', () => {
+  it('shows the scope after the role, escaped', () => {
+    const scoped = { ...request(1, { state: 'active', role: 'debug', scope: { customer: ['4711'], note: ['<!here>'] } }), grant };
+    const view = JSON.stringify(appHome({ userId: 'U0ALICE', active: [scoped], pending: [], awaiting: [], recent: [] }, () => 'Support database'));
+    expect(view).toContain('`debug` (customer 4711 · note &lt;!here&gt;) on *Support database*');
+    expect(view).not.toContain('<!here>');
+  });
+});

@@ -77,3 +77,13 @@ describe('digestMessage', () => {
     expect(anchor).toContain(`\`latch audit verify --anchor 42:${'ab'.repeat(32)}\``);
   });
 });
+
+describe('digestMessage with scoped access', () => {
+  it('says what of the role a break-glass use and a long grant were for', () => {
+    const scoped = { ...use(1, false), role: 'debug', scope: { customer: ['4711'] } };
+    const longest = { requesterId: 'U0ALICE', principal: 'alice', resourceId: 'support-db', role: 'debug', scope: { customer: ['4712'], tables: ['public.orders'] }, grantedAt: since, expiresAt: until };
+    const text = JSON.stringify(digestMessage('daily', { ...report([scoped]), activeGrants: 1, longestActive: [longest] }));
+    expect(text).toContain('`debug` (customer 4711) on');
+    expect(text).toContain('`debug` (customer 4712 · tables public.orders) on');
+  });
+});

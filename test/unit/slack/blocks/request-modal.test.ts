@@ -359,6 +359,9 @@ describe('scope fields', () => {
       element: { type: 'plain_text_input', action_id: 'latch_request_scope_input', initial_value: '4711' },
     });
     expect(blockById(blocks, 'latch_request_scope:tables')).toMatchObject({ element: { placeholder: { text: 'public.orders, public.invoices' } } });
+    // Within Slack's 3000 characters of a text input, however many values a parameter allows.
+    const many = requestModal({ resources: [{ ...supportDb, roles: [{ id: 'debug', maxDurationSeconds: 3600, scopes: [{ name: 'customer', pattern: '[0-9]+', values: null, minValues: 1, maxValues: 50 }] }] }], selectedResourceId: 'support-db' });
+    expect(blockById(many.blocks, 'latch_request_scope:customer')).toMatchObject({ element: { max_length: 3000 } });
     // A resource without scoped roles has no scope fields.
     expect(requestModal({ resources: [prodDb], selectedResourceId: prodDb.id }).blocks.some((block) => String(block.block_id).startsWith('latch_request_scope:'))).toBe(false);
   });
