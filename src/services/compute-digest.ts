@@ -143,9 +143,9 @@ export async function computeDigest(db: Database, since: Date, until: Date): Pro
     approvedByPolicy: Number(decided?.by_policy ?? 0),
     approvedByPeople: Number(decided?.by_people ?? 0),
     denied: Number(decided?.denied ?? 0),
-    breakGlass: breakGlass.map((row) => ({ requestId: row.id, requesterId: row.requester, resourceId: row.resource, role: row.role, scope: digestScope(row.scope), at: row.at, reviewedBy: row.reviewed_by, reviewDueAt: row.review_due_at })),
+    breakGlass: breakGlass.map((row) => ({ requestId: row.id, requesterId: row.requester, resourceId: row.resource, role: row.role, ...digestScope(row.scope), at: row.at, reviewedBy: row.reviewed_by, reviewDueAt: row.review_due_at })),
     activeGrants: Number(active[0]?.count ?? 0),
-    longestActive: longest.map((row) => ({ requesterId: row.requester, principal: row.principal, resourceId: row.resource, role: row.role, scope: digestScope(row.scope), grantedAt: row.granted_at, expiresAt: row.expires_at })),
+    longestActive: longest.map((row) => ({ requesterId: row.requester, principal: row.principal, resourceId: row.resource, role: row.role, ...digestScope(row.scope), grantedAt: row.granted_at, expiresAt: row.expires_at })),
     lateRevocations: Number(revocations[0]?.late ?? 0),
     failedRevocationAttempts: Number(revocations[0]?.failed ?? 0),
     overdueNow: Number(revocations[0]?.overdue ?? 0),
@@ -176,8 +176,9 @@ export function isQuiet(report: DigestReport): boolean {
   );
 }
 
-/** A stored scope for the digest; one that cannot be read is shown as such, never as the whole role. */
-function digestScope(stored: unknown): RequestScope | null {
+/** A stored scope for a digest line (none for the whole role); one that cannot be read is shown as such, never as the whole role. */
+function digestScope(stored: unknown): { scope?: RequestScope } {
   const scope = readStoredScope(stored);
-  return scope === 'invalid' ? { scope: ['(stored in a form Latch cannot read)'] } : scope;
+  if (scope === 'invalid') return { scope: { scope: ['(stored in a form Latch cannot read)'] } };
+  return scope ? { scope } : {};
 }

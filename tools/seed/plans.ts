@@ -278,7 +278,8 @@ function tryPlan(kind: PlanKind, index: number, rng: SeededRandom, facts: Resour
   const fact = rng.weighted(candidates.map((f) => [f, f.weight] as const));
   const { resource } = fact;
   const requester = rng.pick(breakGlass ? fact.breakGlassRequesters : fact.requesters);
-  const role = rng.weighted(resource.roles.map((r, i) => [r, i === 0 ? 3 : 1] as const));
+  // Roles that take a scope are left out: the history would need made-up customers and tables.
+  const role = rng.weighted(resource.roles.filter((r) => !r.scopes).map((r, i) => [r, i === 0 ? 3 : 1] as const));
   const pendingMs = resource.pendingTimeoutSeconds * 1000;
 
   // How long the access is asked for: what the form suggests, or a usual length within the limits.
