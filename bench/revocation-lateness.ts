@@ -8,13 +8,13 @@ import { grantAccessJob } from '../src/jobs/definitions/grant-access.ts';
 import { revokeGrantJob } from '../src/jobs/definitions/revoke-grant.ts';
 import { JobQueues } from '../src/jobs/job-queues.ts';
 import { runJobs } from '../src/jobs/job-runner.ts';
-import { createRedisConnection } from '../src/jobs/redis-connection.ts';
+import { createRedisConnection, type RedisClient } from '../src/jobs/redis-connection.ts';
 import { createLogger } from '../src/logging/logger.ts';
 import { ok, type AccessProvider } from '../src/providers/provider.ts';
 import type { AccessContext } from '../src/services/access-context.ts';
 import { unheardEvents } from '../src/services/latch-events.ts';
 import { systemClock } from '../src/services/service-context.ts';
-import { PostgresAccessLocks } from '../src/store/access-lock.ts';
+import { PostgresAccessLocks, type AccessLocks } from '../src/store/access-lock.ts';
 import { createDatabase } from '../src/store/database.ts';
 import { testResource } from '../test/helpers/test-policy.ts';
 
@@ -80,6 +80,31 @@ export interface LatchPhaseResult extends PhaseResult {
   checks: { requestsRevoked: number; auditEvents: number; providerRevokes: number };
   /** PostgreSQL sessions of the benchmark database, averaged over samples during the run. */
   postgresSessions: { samples: number; byState: Array<{ state: string; average: number }> };
+  /** Where a revocation's lateness is spent: waiting in BullMQ, or in the worker's handler. */
+  where: WhereTheTimeGoes;
+}
+
+/**
+ * The lateness split by mechanism, so a backlog can be told apart from slow work: how late the
+ * handler started (the job's wait in Redis and in the worker's fetch), how long it ran, how long of
+ * that it waited for the access lock, how many ran at once, and where the due jobs sat in Redis.
+ */
+export interface WhereTheTimeGoes {
+  /** Due time → the handler's first start, per grant. */
+  startedLate: Percentiles;
+  /** Handler runs (a job that slept and ran again counts twice). */
+  handlerMs: Percentiles;
+  /** Waiting for the access lock, per handler run that took it. */
+  lockWaitMs: Percentiles;
+  /** Handler runs in all (more than the grants when a job ran early and went back to sleep). */
+  handlerRuns: number;
+  /** Handlers running at once, sampled every 50 ms during the window: mean and max. */
+  runningAtOnce: { mean: number; max: number };
+  /**
+   * Due jobs in Redis, sampled every second during the window: still in the delayed set though
+   * due (not promoted), and in the wait list (promoted, not yet taken by the worker). Means and maxima.
+   */
+  dueInRedis: { delayedMean: number; delayedMax: number; waitMean: number; waitMax: number; samples: number };
 }
 
 export interface MemoryPeak {
@@ -102,6 +127,8 @@ export async function runLatchRevocations(options: LatchPhaseOptions): Promise<L
   // Polling and sampling go through a connection of their own, never Latch's pools.
   const probe = new pg.Client({ connectionString: options.databaseUrl, application_name: 'latch-bench-probe' });
   const provider = new NoOpProvider();
+  // Where the due jobs sit in Redis is sampled on a connection of its own too.
+  const sampler = createRedisConnection(options.redisUrl, 'queue', logger);
   let workers: { stop(): Promise<void> } | undefined;
   let lost: Error | undefined;
   probe.on('error', (error) => {
@@ -109,6 +136,7 @@ export async function runLatchRevocations(options: LatchPhaseOptions): Promise<L
   });
   try {
     await probe.connect();
+    await sampler.connect();
     const phaseStart = Date.now();
     const windowStart = phaseStart + leadMs;
     const grantedAt = new Date(phaseStart - 60 * 60_000);
@@ -177,11 +205,12 @@ export async function runLatchRevocations(options: LatchPhaseOptions): Promise<L
       providerFor: (resourceId) => (resourceId === BENCH_RESOURCE ? provider : undefined),
       locks,
     };
+    const where = watchWhereTheTimeGoes(sampler, `${prefix}:${revokeGrantJob.queue.name}`, new Map(grants.map((grant) => [grant.id, grant.expiresAt.getTime()])), windowStart);
     const monitor = startMonitors();
     workers = await runJobs({
       queues,
-      definitions: [grantAccessJob, revokeGrantJob],
-      context: { access: ctx, logger },
+      definitions: [grantAccessJob, where.timed(revokeGrantJob)],
+      context: { access: { ...ctx, locks: where.timedLocks(locks) }, logger },
     });
 
     const sessions = new Map<string, number>();
@@ -192,8 +221,11 @@ export async function runLatchRevocations(options: LatchPhaseOptions): Promise<L
     while (remaining > 0 && Date.now() < deadline) {
       await sleep(200);
       if (lost) throw new Error(`lost the connection to PostgreSQL during the run: ${lost.message}`);
-      const { rows } = await probe.query<{ remaining: string }>('SELECT count(*) AS remaining FROM grants WHERE revoked_at IS NULL');
+      const { rows } = await probe.query<{ remaining: string; overdue: string }>(
+        'SELECT count(*) AS remaining, count(*) FILTER (WHERE expires_at <= now()) AS overdue FROM grants WHERE revoked_at IS NULL',
+      );
       remaining = Number(rows[0]!.remaining);
+      const overdue = Number(rows[0]!.overdue);
       if (Date.now() >= windowStart) {
         samples++;
         const activity = await probe.query<{ state: string; n: string }>(
@@ -204,10 +236,11 @@ export async function runLatchRevocations(options: LatchPhaseOptions): Promise<L
       }
       if (Date.now() - lastReport >= 10_000) {
         lastReport = Date.now();
-        say(`  Latch: ${remaining.toLocaleString('en-US')} grants not yet revoked, ${secondsFrom(windowStart)}`);
+        say(`  Latch: ${remaining.toLocaleString('en-US')} grants not yet revoked (${overdue.toLocaleString('en-US')} of them due), ${secondsFrom(windowStart)}; ${where.now()}`);
       }
     }
     const observed = monitor.stop();
+    const whereTheTimeGoes = await where.stop();
     await workers.stop();
     workers = undefined;
     if (remaining > 0) say(`  Latch: TIMED OUT with ${remaining.toLocaleString('en-US')} of ${count.toLocaleString('en-US')} grants not revoked`);
@@ -234,6 +267,7 @@ export async function runLatchRevocations(options: LatchPhaseOptions): Promise<L
         samples,
         byState: [...sessions].map(([state, total]) => ({ state, average: samples ? total / samples : 0 })).sort((a, b) => b.average - a.average),
       },
+      where: whereTheTimeGoes,
     };
   } finally {
     await workers?.stop().catch(() => undefined);
@@ -241,9 +275,89 @@ export async function runLatchRevocations(options: LatchPhaseOptions): Promise<L
     await queues.queue(revokeGrantJob.queue).obliterate({ force: true }).catch(() => undefined);
     await queues.queue(grantAccessJob.queue).obliterate({ force: true }).catch(() => undefined);
     await queues.close().catch(() => undefined);
+    sampler.disconnect();
     await db.$disconnect().catch(() => undefined);
     await probe.end().catch(() => undefined);
   }
+}
+
+/**
+ * Watches the Latch phase's revoke jobs: wraps the job definition (handler start and end) and the
+ * access locks (time to take one), and samples how many handlers run at once and where the due
+ * jobs sit in Redis. Only the bench does this; the worker under test is otherwise unchanged.
+ */
+function watchWhereTheTimeGoes(redis: RedisClient, queueKey: string, dueAt: ReadonlyMap<string, number>, windowStart: number) {
+  const firstStart = new Map<string, number>();
+  const handlerMs: number[] = [];
+  const lockWaitMs: number[] = [];
+  let running = 0;
+  const runningSamples: number[] = [];
+  const delayed: number[] = [];
+  const waiting: number[] = [];
+  const sampleRunning = setInterval(() => {
+    if (Date.now() >= windowStart) runningSamples.push(running);
+  }, 50);
+  let stopped = false;
+  const sampleRedis = (async () => {
+    const key = (name: string) => `${queueKey}:${name}`;
+    while (!stopped) {
+      await sleep(1_000);
+      if (Date.now() < windowStart) continue;
+      // BullMQ scores a delayed job by its due time × 0x1000 (its low bits order jobs due together).
+      const [dueDelayed, wait] = await Promise.all([redis.zcount(key('delayed'), 0, Date.now() * 0x1000), redis.llen(key('wait'))]);
+      delayed.push(dueDelayed);
+      waiting.push(wait);
+    }
+  })();
+  return {
+    /** The moment's figures, for the progress lines. */
+    now(): string {
+      return `handlers running ${running}; due jobs in Redis: ${delayed.at(-1) ?? 0} not promoted, ${waiting.at(-1) ?? 0} waiting`;
+    },
+    timed(definition: typeof revokeGrantJob): typeof revokeGrantJob {
+      return {
+        ...definition,
+        async run(ctx, payload, attempt) {
+          const start = Date.now();
+          if (!firstStart.has(payload.grantId)) firstStart.set(payload.grantId, start);
+          running++;
+          try {
+            await definition.run(ctx, payload, attempt);
+          } finally {
+            running--;
+            handlerMs.push(Date.now() - start);
+          }
+        },
+      };
+    },
+    timedLocks(locks: AccessLocks): AccessLocks {
+      return {
+        withLock(access, work) {
+          const asked = Date.now();
+          return locks.withLock(access, () => {
+            lockWaitMs.push(Date.now() - asked);
+            return work();
+          });
+        },
+        close: (options) => locks.close(options),
+      };
+    },
+    async stop(): Promise<WhereTheTimeGoes> {
+      stopped = true;
+      clearInterval(sampleRunning);
+      await sampleRedis.catch(() => undefined);
+      const mean = (values: number[]) => (values.length ? values.reduce((sum, value) => sum + value, 0) / values.length : 0);
+      const max = (values: number[]) => values.reduce((most, value) => Math.max(most, value), 0);
+      return {
+        startedLate: percentiles([...firstStart].map(([grantId, start]) => start - (dueAt.get(grantId) ?? start))),
+        handlerMs: percentiles(handlerMs),
+        lockWaitMs: percentiles(lockWaitMs),
+        handlerRuns: handlerMs.length,
+        runningAtOnce: { mean: mean(runningSamples), max: max(runningSamples) },
+        dueInRedis: { delayedMean: mean(delayed), delayedMax: max(delayed), waitMean: mean(waiting), waitMax: max(waiting), samples: delayed.length },
+      };
+    },
+  };
 }
 
 /** Bare BullMQ: the same number of delayed jobs over the same window, a no-op processor. */

@@ -325,6 +325,16 @@ async function revocations(settings: RevocationSettings, created: (database: Ben
   say(`peak memory (bare BullMQ run): ${memoryLine(bare)}`);
   say(`process CPU (Latch run): ${fmt(latch.cpuCoreShare * 100)}% of one core over ${fmt(latch.runMs / 1000, 1)} s; event-loop delay p99 ${ms(latch.eventLoopDelayMs.p99)}, max ${ms(latch.eventLoopDelayMs.max)}`);
   say(`process CPU (bare BullMQ run): ${fmt(bare.cpuCoreShare * 100)}% of one core over ${fmt(bare.runMs / 1000, 1)} s; event-loop delay p99 ${ms(bare.eventLoopDelayMs.p99)}, max ${ms(bare.eventLoopDelayMs.max)}`);
+  const { where } = latch;
+  say(
+    `where the Latch lateness goes: handler started late p50 ${ms(where.startedLate.p50)}, p99 ${ms(where.startedLate.p99)}; ` +
+      `handler p50 ${ms(where.handlerMs.p50)}, p99 ${ms(where.handlerMs.p99)} (${fmt(where.handlerRuns)} runs), of which the access lock's wait p50 ${ms(where.lockWaitMs.p50)}, p99 ${ms(where.lockWaitMs.p99)}`,
+  );
+  say(
+    `  handlers running at once: mean ${fmt(where.runningAtOnce.mean, 1)}, max ${fmt(where.runningAtOnce.max)} of ${fmt(concurrency)}; ` +
+      `due jobs in Redis (${fmt(where.dueInRedis.samples)} samples): not yet promoted mean ${fmt(where.dueInRedis.delayedMean)}, max ${fmt(where.dueInRedis.delayedMax)}; ` +
+      `in the wait list mean ${fmt(where.dueInRedis.waitMean)}, max ${fmt(where.dueInRedis.waitMax)}`,
+  );
   say(`PostgreSQL sessions of the bench database during the Latch run (average of ${latch.postgresSessions.samples} samples):`);
   for (const { state, average } of latch.postgresSessions.byState) say(`  ${fmt(average, 1).padStart(6)}  ${state}`);
   say(

@@ -1,5 +1,6 @@
 import type { Logger } from '../logging/logger.ts';
 import type { AccessContext } from '../services/access-context.ts';
+import type { LatchEventPublisher } from '../services/latch-events.ts';
 import type { AccessScheduler } from '../services/service-context.ts';
 
 /**
@@ -14,6 +15,12 @@ export interface JobContext {
   jobs: AccessJobScheduler;
   /** Revocation lateness (failed attempts are counted by the runner). */
   metrics?: AccessJobMetrics | undefined;
+  /**
+   * Where the revoke job tells people, when set: as notify jobs (runtime/queued-notices.ts), so a
+   * revocation's worker slot is free once the access is gone and recorded, not once Slack has
+   * answered (see revoke-grant.ts). Unset: the use cases' own `events`, in this process.
+   */
+  revocationNotices?: LatchEventPublisher | undefined;
   logger: Logger;
 }
 

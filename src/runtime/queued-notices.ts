@@ -10,8 +10,9 @@ import type { Database } from '../store/database.ts';
  * notifier. The web process only acks, commits, queues and
  * answers the person (the `response_url` answer, the modal's update); the approval message, the
  * DMs and the rewrites that follow cost it nothing more, and a web process that dies after its
- * commit no longer takes them with it. What a worker's own jobs publish (grants, revocations,
- * sweeps) does not come here: the job context tells its notifier directly (startJobs).
+ * commit no longer takes them with it. What a worker's own jobs publish (grants, sweeps) does
+ * not come here: the job context tells its notifier directly (startJobs). A revocation's does, in
+ * a worker that runs the notify jobs, so a revoke job's slot never waits on Slack (issue 19).
  *
  * When the enqueue fails after the commit (Redis down), publishCommitted logs it and nothing is
  * posted now; the sweeps repair what people would miss: announce-missed-requests posts the approval

@@ -2,10 +2,12 @@ import type { ServiceEnv } from '../config/env.ts';
 import { ProviderOnCallDirectory } from '../oncall/on-call-directory.ts';
 import type { Policy } from '../domain/policy.ts';
 import type { AccessJobMetrics } from '../jobs/job-context.ts';
+import { notifyPeopleJob } from '../jobs/definitions/notify-people.ts';
 import type { JobDefinition } from '../jobs/job-definition.ts';
 import { JOB_QUEUES } from '../jobs/job-queue-specs.ts';
 import { JobQueues } from '../jobs/job-queues.ts';
 import { runJobs, type RunningJobs } from '../jobs/job-runner.ts';
+import { JOB_REGISTRY } from '../jobs/job-registry.ts';
 import { createRedisConnection, type RedisClient } from '../jobs/redis-connection.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { Tracing } from '../observability/start-tracing.ts';
@@ -41,7 +43,8 @@ import { servingPart } from './serving-part.ts';
  * - `ctx.events`: who hears what happened: the Slack notifier (slack/notifier.ts), built with the
  *   Slack app by createLatch (create-latch.ts, which also registers the listeners). In `latch web`
  *   the listeners' use cases queue it instead (QueuedNotices, a `notify` job), so a worker tells
- *   people; the jobs' use cases always tell the notifier of their own process.
+ *   people; the jobs' use cases tell the notifier of their own process, except the revocations',
+ *   which are queued too where this process runs the notify jobs (startJobs).
  * - `ctx.providerFor`: the provider of a resource in the policy in force, asked on every use, so
  *   a reloaded policy (PolicySource) brings its providers with it.
  * - the job context (jobs/job-context.ts): the same use-case context plus this process's access
@@ -249,6 +252,10 @@ export interface StartJobsOptions {
  * context, whose events reach the notifier in this process (a job is where notices end up, never
  * queued again), with this process's access locks, then every registered job
  * (jobs/job-runner.ts). The locks close after the jobs.
+ *
+ * The exception is the revoke job: when this process runs the notify jobs (every `latch worker`
+ * does), what a revocation publishes is queued as one (QueuedNotices), so its slot is free for the
+ * next revocation as soon as the access is gone and recorded, however slowly Slack answers.
  */
 export async function startJobs(options: StartJobsOptions): Promise<RunningJobs> {
   const { latch, queues, providers, logger } = options;
@@ -260,7 +267,11 @@ export async function startJobs(options: StartJobsOptions): Promise<RunningJobs>
     providerForSettings: async (settings) => providers.fromSettings?.(settings),
     locks,
   };
-  const context = { access, metrics: options.metrics, logger };
+  // A revocation's notices are queued (a notify job, which this process runs too) rather than sent
+  // from its worker slot: revocations a second must not wait on Slack's answers and rate limits.
+  const runsNotices = (options.definitions ?? JOB_REGISTRY).includes(notifyPeopleJob);
+  const revocationNotices = runsNotices ? new QueuedNotices(queues, latch.services.db, latch.notifier) : undefined;
+  const context = { access, metrics: options.metrics, logger, revocationNotices };
   const jobs = await runJobs({ queues, context, ...(options.definitions ? { definitions: options.definitions } : {}) }).catch(async (error: unknown) => {
     await locks.close();
     throw error;

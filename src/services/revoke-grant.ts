@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { findResource, sameProviderSettings } from '../domain/policy.ts';
-import { canTransition, type RequestState } from '../domain/request-state.ts';
+import { canTransition, REQUEST_STATES } from '../domain/request-state.ts';
 import type { AccessProvider, ProviderFailure, ProviderGrant, ProviderResult } from '../providers/provider.ts';
-import { appendAuditEvent, appendAuditEvents } from '../store/audit-log.ts';
+import { inTransactionSpan } from '../observability/transaction-span.ts';
+import { appendAuditEvent } from '../store/audit-log.ts';
 import type { Grant } from '../store/generated/client.ts';
 import { readStoredScope } from '../domain/scope-rules.ts';
 import { readGrant, readGrantAndCovering } from '../store/grant-reads.ts';
@@ -199,25 +200,27 @@ interface Revocation {
   at: Date;
 }
 
-/** Revocations written in one transaction at most; a burst beyond it takes several. */
+/** Revocations written in one statement at most; a burst beyond it takes several. */
 const MAX_REVOCATIONS_PER_TRANSACTION = 200;
-/** Transactions a process writes at once: one can prepare its rows while another holds the audit lock. */
+/** Statements a process has in flight at once: one can be on its way while another holds the audit lock. */
 const MAX_TRANSACTIONS_IN_FLIGHT = 2;
 
+type WaitingRevocation = Revocation & { done(): void; failed(error: unknown): void };
+
 /**
- * Writes revocations to PostgreSQL, several in one transaction when they are done at the same
+ * Writes revocations to PostgreSQL, several in one statement when they are done at the same
  * moment (group commit). Every audit append takes its turn on the audit chain's lock, which every
  * writer in every process queues on; a transaction per revocation capped all revocations at a few
- * hundred a second however many workers ran. Here, revocations that finish while a transaction is
+ * hundred a second however many workers ran. Here, revocations that finish while a statement is
  * being written wait for the next one, which writes them all under one turn of the lock. A quiet
  * moment pays nothing: a lone revocation is written at once, alone.
  *
  * Each revocation's state change and its audit event still commit together, in the same
- * transaction; a transaction that fails is written again one revocation at a time, so one bad
- * revocation cannot hold back the others.
+ * statement (its own transaction); a statement that fails is written again one revocation at a
+ * time, so one bad revocation cannot hold back the others.
  */
 class RevocationWriter {
-  private readonly waiting: Array<Revocation & { done(): void; failed(error: unknown): void }> = [];
+  private readonly waiting: WaitingRevocation[] = [];
   private inFlight = 0;
 
   constructor(private readonly db: AccessContext['db']) {}
@@ -240,14 +243,21 @@ class RevocationWriter {
     }
   }
 
-  private async commit(batch: Array<Revocation & { done(): void; failed(error: unknown): void }>): Promise<void> {
+  private async commit(batch: WaitingRevocation[]): Promise<void> {
     try {
-      await writeRevocations(this.db, batch);
-      for (const revocation of batch) revocation.done();
+      settle(batch, await writeRevocations(this.db, batch));
     } catch (error) {
       if (batch.length === 1) return batch[0]!.failed(error);
-      await Promise.all(batch.map((revocation) => writeRevocations(this.db, [revocation]).then(revocation.done, revocation.failed)));
+      await Promise.all(batch.map((revocation) => writeRevocations(this.db, [revocation]).then((closed) => settle([revocation], closed), revocation.failed)));
     }
+  }
+}
+
+/** Done for each revocation whose grant the statement closed; a grant that was not there fails its own revocation only. */
+function settle(batch: readonly WaitingRevocation[], closed: ReadonlySet<string>): void {
+  for (const revocation of batch) {
+    if (closed.has(revocation.grant.id)) revocation.done();
+    else revocation.failed(new Error(`the grant ${revocation.grant.id} is missing: its revocation was not recorded`));
   }
 }
 
@@ -259,63 +269,42 @@ function revocationWriter(db: AccessContext['db']): RevocationWriter {
   return writer;
 }
 
+/** The request states a revocation ends (the domain's transitions, not a copy of them). */
+const ENDS_REQUESTS_IN = REQUEST_STATES.filter((state) => canTransition(state, 'revoked'));
+
 /**
- * One transaction: lock the requests (in id order, so two writers never deadlock), close the
- * grants and end the requests that can still end in one statement, then append the audit events
- * in one turn of the audit lock, last, so the lock is held as briefly as possible.
+ * One statement, so one round trip and its own transaction: lock the requests (in id order, so two
+ * writers never deadlock), close the grants, end the requests that can still end, and append an
+ * audit event for each grant closed (latch_append_audit_events, as store/audit-log.ts writes them:
+ * the chain's lock, the head read once the lock is had, hashed in the database).
+ *
+ * Why one statement (issue 19): a revocation job holds its worker slot, and its access lock,
+ * until its revocation is committed, and a worker runs a bounded number at once, so revocations a
+ * second are those slots divided by the time each one waits. As a transaction (BEGIN, lock, update,
+ * append, COMMIT) the write was five round trips of the nine a revocation made, two of them with the
+ * audit chain's lock held while the client answered; at 500 due a second the slots filled and a
+ * backlog built up (bench: 40,000 grants over 80 s, p50 5–22 s late, every slot busy, PostgreSQL
+ * idle). As one statement the chain's lock is held only while PostgreSQL runs it.
+ *
+ * Gives back the ids of the grants closed: all of them, unless a grant row is gone, whose
+ * revocation then records nothing (no event, no request ended) and fails alone.
  */
-async function writeRevocations(db: AccessContext['db'], revocations: readonly Revocation[]): Promise<void> {
-  const requestIds = [...new Set(revocations.map(({ grant }) => grant.requestId))].sort();
-  await inSqlTransaction(db, async (tx) => {
-    const requests = await tx.rows<{ id: string; state: RequestState }>(
-      'SELECT id::text AS id, state::text AS state FROM access_requests WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE',
-      [requestIds],
-    );
-    const stateOf = new Map(requests.map((request) => [request.id, request.state]));
-    const ending = revocations.filter(({ grant }) => {
-      const state = stateOf.get(grant.requestId);
-      return state !== undefined && canTransition(state, 'revoked');
-    });
-    const reasonOf = (grant: Grant) => grant.revokeReason ?? 'expired';
-    const updatedAt = new Date();
-    const [written] = await tx.rows<{ grants: number }>(
-      `WITH closed AS (
-         UPDATE grants AS g
-            SET revoked_at = v.at, revoke_reason = v.reason, revoke_attempts = g.revoke_attempts + v.attempts,
-                verified_revoked_at = CASE WHEN v.verified THEN v.at END,
-                last_error = NULL, last_error_at = NULL, updated_at = $1::timestamptz
-           FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::int[], $9::boolean[]) AS v(id, at, reason, attempts, verified)
-          WHERE g.id = v.id
-         RETURNING g.id
-       ), ended AS (
-         UPDATE access_requests AS r
-            SET state = 'revoked', ended_at = v.at, outcome_reason = v.reason, updated_at = $1::timestamptz
-           FROM unnest($6::uuid[], $7::timestamptz[], $8::text[]) AS v(id, at, reason)
-          WHERE r.id = v.id
-         RETURNING r.id
-       )
-       SELECT (SELECT count(*) FROM closed)::int AS grants, (SELECT count(*) FROM ended)::int AS requests`,
-      [
-        updatedAt,
-        revocations.map(({ grant }) => grant.id),
-        revocations.map(({ at }) => at.toISOString()),
-        revocations.map(({ grant }) => reasonOf(grant)),
-        revocations.map(({ providerCalled }) => (providerCalled ? 1 : 0)),
-        ending.map(({ grant }) => grant.requestId),
-        ending.map(({ at }) => at.toISOString()),
-        ending.map(({ grant }) => outcomeReasonFor(reasonOf(grant))),
-        revocations.map(({ verified }) => verified),
-      ],
-    );
-    if (written?.grants !== revocations.length) throw new Error(`closed ${written?.grants ?? 0} of ${revocations.length} grants: a grant is missing`);
-    await appendAuditEvents(
-      tx,
-      revocations.map(({ grant, coveredBy, providerCalled, verified, at }) => ({
-        actor: grant.revokedBySlackId ?? 'latch',
-        action: 'grant.revoked',
-        requestId: grant.requestId,
-        at,
-        data: {
+async function writeRevocations(db: AccessContext['db'], revocations: readonly Revocation[]): Promise<Set<string>> {
+  const reasonOf = (grant: Grant) => grant.revokeReason ?? 'expired';
+  const { rows } = await inTransactionSpan(() =>
+    db.pool.query<{ closed: string[] }>(WRITE_REVOCATIONS, [
+      new Date(),
+      revocations.map(({ grant }) => grant.id),
+      // Millisecond precision, as the audit chain hashes and stores its times (timestamptz(3)).
+      revocations.map(({ at }) => at.toISOString()),
+      revocations.map(({ grant }) => reasonOf(grant)),
+      revocations.map(({ providerCalled }) => (providerCalled ? 1 : 0)),
+      revocations.map(({ verified }) => verified),
+      revocations.map(({ grant }) => grant.requestId),
+      revocations.map(({ grant }) => outcomeReasonFor(reasonOf(grant))),
+      revocations.map(({ grant }) => grant.revokedBySlackId ?? 'latch'),
+      revocations.map(({ grant, coveredBy, providerCalled, verified, at }) =>
+        JSON.stringify({
           grantId: grant.id,
           reason: reasonOf(grant),
           providerCalled,
@@ -326,11 +315,46 @@ async function writeRevocations(db: AccessContext['db'], revocations: readonly R
           verified,
           dueAt: grant.expiresAt!.toISOString(),
           lateBySeconds: Math.max(0, Math.round((at.getTime() - grant.expiresAt!.getTime()) / 1000)),
-        },
-      })),
-    );
-  });
+        }),
+      ),
+      ENDS_REQUESTS_IN,
+    ]),
+  );
+  return new Set(rows[0]?.closed ?? []);
 }
+
+// The CTEs that read each other's results run in that order; `locked` is read by `ended`, so its
+// row locks are taken. The events are appended in the order given (`n`), for the grants closed.
+const WRITE_REVOCATIONS = `
+  WITH v AS (
+    SELECT * FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::int[], $6::boolean[], $7::uuid[], $8::text[], $9::text[], $10::jsonb[])
+      WITH ORDINALITY AS v(grant_id, at, reason, attempts, verified, request_id, outcome_reason, actor, data, n)
+  ), locked AS (
+    SELECT r.id, r.state FROM access_requests AS r WHERE r.id IN (SELECT request_id FROM v) ORDER BY r.id FOR UPDATE
+  ), closed AS (
+    UPDATE grants AS g
+       SET revoked_at = v.at, revoke_reason = v.reason, revoke_attempts = g.revoke_attempts + v.attempts,
+           verified_revoked_at = CASE WHEN v.verified THEN v.at END,
+           last_error = NULL, last_error_at = NULL, updated_at = $1::timestamptz
+      FROM v
+     WHERE g.id = v.grant_id
+    RETURNING g.id
+  ), ended AS (
+    UPDATE access_requests AS r
+       SET state = 'revoked', ended_at = v.at, outcome_reason = v.outcome_reason, updated_at = $1::timestamptz
+      FROM v JOIN locked AS l ON l.id = v.request_id
+     WHERE r.id = v.request_id AND l.state = ANY($11::request_state[]) AND v.grant_id IN (SELECT id FROM closed)
+    RETURNING r.id
+  ), appended AS (
+    SELECT latch_append_audit_events(
+             array_agg(v.at ORDER BY v.n), array_agg(v.actor ORDER BY v.n), array_agg('grant.revoked'::text ORDER BY v.n),
+             array_agg(v.request_id ORDER BY v.n), array_agg(v.data ORDER BY v.n),
+             array_agg(NULL::text ORDER BY v.n), array_agg(NULL::text ORDER BY v.n), array_agg(NULL::text ORDER BY v.n))
+      FROM v
+     WHERE v.grant_id IN (SELECT id FROM closed)
+    HAVING count(*) > 0
+  )
+  SELECT array(SELECT id::text FROM closed) AS closed, (SELECT count(*) FROM ended)::int AS ended, (SELECT count(*) FROM appended)::int AS appended`;
 
 /**
  * The provider's own message goes to the log and the audit event; the grant's lastError, which the

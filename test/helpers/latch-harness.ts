@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import { inject } from 'vitest';
 import { JOB_QUEUES } from '../../src/jobs/job-queue-specs.ts';
 import { JobQueues } from '../../src/jobs/job-queues.ts';
+import type { JobDefinition } from '../../src/jobs/job-definition.ts';
 import type { RunningJobs } from '../../src/jobs/job-runner.ts';
 import type { GrantRetryPolicy, RevocationBackoff } from '../../src/jobs/job-settings.ts';
 import { announceMissedRequestsJob } from '../../src/jobs/definitions/announce-missed-requests.ts';
@@ -94,6 +95,11 @@ export class LatchHarness extends SlackSender {
       queuedNotices?: { redisUrl: string };
       /** Who is on call, for on-call auto-approval rules (a ProviderOnCallDirectory on the fake PagerDuty or Opsgenie). */
       onCall?: OnCallDirectory;
+      /**
+       * With `provider`: the jobs its worker runs, the grants and revocations unless given. With the
+       * notify job among them, a revocation's notices are queued to it, as in `latch worker`.
+       */
+      workerJobs?: JobDefinition[];
     } = {},
   ): Promise<LatchHarness> {
     const slack = await FakeSlack.start();
@@ -152,7 +158,7 @@ export class LatchHarness extends SlackSender {
       const provider = options.provider;
       const providers = new Map(policy.resources.map((resource) => [resource.id, options.providers?.[resource.id] ?? provider]));
       // The grants and revocations only: a test runs the sweeps itself, when it means to.
-      const running = await startJobs({ latch, queues, providers, databaseUrl, logger, definitions: [grantAccessJob, revokeGrantJob] });
+      const running = await startJobs({ latch, queues, providers, databaseUrl, logger, definitions: options.workerJobs ?? [grantAccessJob, revokeGrantJob] });
       jobs = { queues, running };
     }
     const harness = new LatchHarness(slack, latch, db, clock, groups, granted, socket, server, testDb, jobs);

@@ -27,7 +27,11 @@ export const revokeGrantJob = defineQueuedJob({
   },
   describe: (running) => countOf(running.length, 'revoke job'),
   async run(ctx, { grantId }, attempt) {
-    const result = await revokeWhenDue(ctx.access, grantId);
+    // Issue 19: a worker runs a bounded number of revocations at once, and a slot that waits for
+    // Slack (the outcome's message rewrites and DM; a rate limit is waited out, for minutes) is one
+    // that takes no other access away. The notices go to the notices queue instead, when it is run.
+    const access = ctx.revocationNotices ? { ...ctx.access, events: ctx.revocationNotices } : ctx.access;
+    const result = await revokeWhenDue(access, grantId);
     switch (result.outcome) {
       case 'revoked':
         // A grant closed while another covers the access had no provider call to verify.

@@ -146,6 +146,26 @@ describe('grant and revoke jobs', () => {
     await waitFor(() => provider.callsOf('revoke') === 1);
   });
 
+  it('runs as many revocations at once as its concurrency, none waiting for another to finish', async () => {
+    // Issue 19: a worker makes at most its concurrency divided by one revocation's time a second,
+    // so anything that made revocations of different people take turns (a lock held across the
+    // provider call, a write serialised behind another) would cap all of them. Here every revoke
+    // call is held open: the worker must have all of its 4 slots in the provider at once.
+    const { provider, queues } = await start();
+    const release = provider.pause('revoke');
+    const requests = await Promise.all(Array.from({ length: 6 }, () => approvedRequest(1)));
+    for (const { id } of requests) await queues.requestGrant(id);
+    await waitFor(() => provider.callsOf('revoke') === 4);
+    const inFlight = provider.calls.filter((call) => call.op === 'revoke').map((call) => call.grantId);
+    expect(new Set(inFlight).size).toBe(4);
+    // The other two wait for a slot; none is revoked while its provider call is held.
+    expect(await db.grant.count({ where: { requestId: { in: requests.map(({ id }) => id) }, revokedAt: { not: null } } })).toBe(0);
+    release();
+    for (const { id } of requests) await waitFor(async () => (await stateOf(id)) === 'revoked');
+    expect(provider.callsOf('revoke')).toBe(6);
+    for (const { principal } of requests) expect(provider.holds(principal, 'read')).toBe(false);
+  });
+
   it('keeps retrying a failing revocation, alerts once, and revokes when the target recovers', async () => {
     const provider = new MemoryProvider();
     const { queues, events } = await start({ provider });

@@ -196,6 +196,38 @@ describe('revokeGrant', () => {
     expect(await verifyAuditChain(testDb.url)).toMatchObject({ ok: true, events: 80 });
   });
 
+  it('records the rest of a burst when one grant is gone by the time it is written, and fails only that revocation', async () => {
+    const { ctx, clock, provider } = setup();
+    const grants = await Promise.all(Array.from({ length: 6 }, (_, index) => activeGrant(ctx, { durationSeconds: 600, principal: `gone_${index}` })));
+    const gone = grants[2]!;
+    clock.advance(600);
+    // The provider takes the access away, and meanwhile the grant's row disappears (deleted by hand).
+    const deleting: AccessContext = {
+      ...ctx,
+      providerFor: () => ({
+        ...provider,
+        type: provider.type,
+        check: (grant) => provider.check(grant),
+        grant: (grant) => provider.grant(grant),
+        revoke: async (grant) => {
+          const result = await provider.revoke(grant);
+          if (grant.grantId === gone.grantId) await db.grant.delete({ where: { id: gone.grantId } });
+          return result;
+        },
+      }),
+    };
+    const results = await Promise.allSettled(grants.map(({ grantId }) => revokeGrant(deleting, grantId)));
+    expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled']);
+    expect(String((results[2] as PromiseRejectedResult).reason)).toContain(`the grant ${gone.grantId} is missing`);
+    expect(await db.grant.count({ where: { revokedAt: { not: null } } })).toBe(5);
+    // Nothing recorded for the one gone: its request did not end, and no event says it was revoked.
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id: gone.requestId } })).toMatchObject({ state: 'active' });
+    expect(await db.accessRequest.count({ where: { state: 'revoked' } })).toBe(5);
+    expect(await actions(gone.requestId)).toEqual(['grant.granted']);
+    expect(await db.auditEvent.count({ where: { action: 'grant.revoked' } })).toBe(5);
+    expect(await verifyAuditChain(testDb.url)).toMatchObject({ ok: true, events: 11 });
+  });
+
   it('leaves access alone before its expiry, and takes it away after, once', async () => {
     const { ctx, clock, provider } = setup();
     const { grantId, requestId, expiresAt } = await activeGrant(ctx, { durationSeconds: 3600 });
