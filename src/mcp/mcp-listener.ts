@@ -1,16 +1,29 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { sendProblem } from '../api/problem.ts';
 import { PrincipalRateLimiter } from '../api/rate-limiter.ts';
 import type { Logger } from '../logging/logger.ts';
 import { authenticateMachine } from '../services/authenticate-machine.ts';
 import type { ServiceContext } from '../services/service-context.ts';
 import { readLimitedBody } from '../slack/request-body.ts';
-import { createLatchMcpServer, type McpCaller } from './latch-mcp-server.ts';
+import type { McpCaller } from './latch-mcp-server.ts';
 import { MCP_PATH } from './mcp-path.ts';
 
 /** One JSON-RPC message of an agent: an initialize with its capabilities is a few kB. */
 const MAX_BODY_BYTES = 64 * 1024;
+
+/**
+ * The MCP SDK and Latch's tools on it, loaded by the first call that gets past the token check,
+ * not at start-up: a `latch web` no agent calls never holds them (the SDK and its JSON-schema
+ * validators came to about 10 MiB of its heap). A load that fails is tried again by the next call.
+ */
+let mcpParts: Promise<[typeof import('@modelcontextprotocol/sdk/server/streamableHttp.js'), typeof import('./latch-mcp-server.ts')]> | undefined;
+function loadMcpParts() {
+  mcpParts ??= Promise.all([import('@modelcontextprotocol/sdk/server/streamableHttp.js'), import('./latch-mcp-server.ts')]).catch((error: unknown) => {
+    mcpParts = undefined;
+    throw error;
+  });
+  return mcpParts;
+}
 
 /**
  * `POST /mcp`: the MCP Streamable HTTP transport, stateless (no session: each POST is answered on
@@ -61,6 +74,7 @@ export function createMcpListener({
       return sendProblem(res, 400, 'malformed_json', 'The body is not valid JSON.');
     }
 
+    const [{ StreamableHTTPServerTransport }, { createLatchMcpServer }] = await loadMcpParts();
     const hangUp = new AbortController();
     const ending = stopping ? AbortSignal.any([hangUp.signal, stopping]) : hangUp.signal;
     const server = createLatchMcpServer({ services, logger, caller, ending });

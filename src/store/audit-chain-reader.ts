@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import type { EventLink } from '../domain/audit-chain.ts';
+import type { ChainedEvent, EventLink } from '../domain/audit-chain.ts';
 import type { AuditContent } from '../domain/audit-hash.ts';
 import { piece, type AuditHashInputWriter } from './audit-hash-input-writer.ts';
 
@@ -13,14 +13,23 @@ import { piece, type AuditHashInputWriter } from './audit-hash-input-writer.ts';
  * the verifier hashes, and the database does a third of the work it did rendering the text.
  * Built-ins are schema-qualified for the same reason. Ordered by the table's column.
  */
-const CHAIN_COPY = `COPY (
+const chainCopy = (range: SeqRange | null) => `COPY (
   SELECT seq, hash_format, prev_hash, hash, at, actor, action, request_id, data::text,
     CASE WHEN at < '0001-01-01 00:00:00+00' OR at >= '10000-01-01 00:00:00+00'
       THEN pg_catalog.to_char(pg_catalog.timezone('UTC', at), 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') END
-  FROM audit_events ORDER BY audit_events.seq
+  FROM audit_events${range ? ` WHERE seq >= ${range.first.toString()} AND seq <= ${range.last.toString()}` : ''} ORDER BY audit_events.seq
 ) TO STDOUT (FORMAT binary)`;
 
-/** Where each column of CHAIN_COPY is in an event. */
+/**
+ * The events from sequence number `first` to `last`, both included. COPY takes no parameters:
+ * the bounds are bigints written out as their digits, never text from outside.
+ */
+export interface SeqRange {
+  first: bigint;
+  last: bigint;
+}
+
+/** Where each column of chainCopy's is in an event. */
 const Column = { Seq: 0, HashFormat: 1, PrevHash: 2, Hash: 3, At: 4, Actor: 5, Action: 6, RequestId: 7, Data: 8, AtText: 9 } as const;
 type Column = (typeof Column)[keyof typeof Column];
 const COLUMNS = 10;
@@ -116,6 +125,14 @@ export class AuditChainBatch {
       prevHash: this.text(row, Column.PrevHash)!,
       hashFormat: this.hashFormat(row),
     };
+  }
+
+  /**
+   * The whole event as pg would give it in text mode (its text columns as UTF-8, the data parsed
+   * from jsonb's text, the time to the millisecond), for `latch audit export`.
+   */
+  event(row: number): ChainedEvent {
+    return { ...this.content(row), hash: this.text(row, Column.Hash)! };
   }
 
   private seq(row: number): bigint {
@@ -236,20 +253,30 @@ export class CopyBinaryParser {
 export async function* readAuditChain(databaseUrl: string): AsyncGenerator<AuditChainBatch> {
   const client = new pg.Client({ connectionString: databaseUrl, application_name: 'latch-audit-verify' });
   await client.connect();
-  const stream = client.query(copyTo(CHAIN_COPY));
-  // A caller that stops early leaves the COPY running: ending the client then drops the
-  // connection, and the stream hears of it as an error nobody needs.
-  stream.on('error', () => undefined);
   try {
-    const parser = new CopyBinaryParser();
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      const batch = parser.push(chunk);
-      if (batch.length > 0) yield batch;
-    }
-    parser.end();
+    yield* copyAuditEvents(client, null);
   } finally {
     await client.end();
   }
+}
+
+/**
+ * The events of `range` (all of them when null) in sequence order, in one binary COPY on
+ * `client`, a piece at a time as it streams in: a piece is parsed only once the last one was
+ * consumed, and COPY's flow control holds the rest in PostgreSQL. A caller that stops early
+ * leaves the COPY unfinished on `client`, which must then be closed, not reused.
+ */
+export async function* copyAuditEvents(client: pg.ClientBase, range: SeqRange | null): AsyncGenerator<AuditChainBatch> {
+  const stream = client.query(copyTo(chainCopy(range)));
+  // Ending the client mid-COPY drops the connection, and the stream hears of it as an error
+  // nobody needs (a real failure reaches the loop below first).
+  stream.on('error', () => undefined);
+  const parser = new CopyBinaryParser();
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    const batch = parser.push(chunk);
+    if (batch.length > 0) yield batch;
+  }
+  parser.end();
 }
 
 /** The hash stored for event `seq`, or null when there is none. */

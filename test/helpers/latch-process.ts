@@ -46,8 +46,9 @@ export class LatchProcess {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    this.child.stdout!.on('data', (chunk) => (this.stdout += chunk));
-    this.child.stderr!.on('data', (chunk) => (this.stderr += chunk));
+    // Decoded as a stream: a character whose bytes a pipe splits between two chunks stays whole.
+    this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk));
+    this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
     this.exited = new Promise((resolve) =>
       this.child.on('close', (code, signal) => resolve({ code, signal, stdout: this.stdout, stderr: this.stderr })),
     );

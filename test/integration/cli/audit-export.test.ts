@@ -2,9 +2,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChainedEvent } from '../../../src/domain/audit-chain.ts';
 import { decideRequest } from '../../../src/services/decide-request.ts';
+import { csvRow, CSV_HEADER, jsonLine } from '../../../src/services/export-audit-events.ts';
 import { requestAccess } from '../../../src/services/request-access.ts';
+import { appendAuditEvents } from '../../../src/store/audit-log.ts';
 import { createDatabase, type Database } from '../../../src/store/database.ts';
+import { inTransaction } from '../../../src/store/transaction.ts';
 import { runLatch } from '../../helpers/latch-process.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
 import { testPolicy } from '../../helpers/test-policy.ts';
@@ -90,5 +94,64 @@ describe('latch audit export', () => {
     const badTime = await runLatch(['audit', 'export', '--since', 'yesterday'], env());
     expect(badTime.code).toBe(64);
     expect(badTime.stderr).toContain('--since must be a date or time');
+  });
+});
+
+describe('latch audit export of a long chain', () => {
+  let longDb: TestDatabase;
+  let longDatabase: Database;
+  beforeAll(async () => {
+    longDb = await createTestDatabase();
+    longDatabase = createDatabase({ databaseUrl: longDb.url, poolSize: 2 });
+    // Enough events for many pieces of the stream (64 KiB each), among them one larger than a
+    // piece, and text that is not ASCII (several bytes a character in UTF-8).
+    await inTransaction(longDatabase, (tx) =>
+      appendAuditEvents(
+        tx,
+        Array.from({ length: 2_000 }, (_, i) => ({
+          actor: i % 7 === 0 ? `Ü${i}` : `U${i}`,
+          action: 'request.created',
+          at: new Date(Date.UTC(2026, 10, 24, 9, 0, 0, i * 997)),
+          data: { n: i, reason: i === 1_000 ? 'ß☃𝄞"\n'.repeat(20_000) : `why ${'ü'.repeat(i % 300)}`, big: 12345678901234567890, nested: { list: [i, null, true, 1.5] } },
+        })),
+      ),
+    );
+  });
+  afterAll(async () => {
+    await longDatabase.$disconnect();
+    await longDb.drop();
+  });
+
+  /** Every event as pg reads it in text mode, one query: what the export must write for each. */
+  async function eventsAsPgReadsThem(): Promise<ChainedEvent[]> {
+    const { rows } = await longDatabase.pool.query<{ seq: string; at: Date; actor: string; action: string; request_id: string | null; data: unknown; prev_hash: string; hash: string; hash_format: number }>(
+      'SELECT seq, at, actor, action, request_id, data, prev_hash, hash, hash_format FROM audit_events ORDER BY seq',
+    );
+    return rows.map((row) => ({ seq: BigInt(row.seq), at: row.at, actor: row.actor, action: row.action, requestId: row.request_id, data: row.data, prevHash: row.prev_hash, hash: row.hash, hashFormat: row.hash_format }));
+  }
+
+  it('writes every event whole and in order, the one larger than a piece included, in both formats', async () => {
+    const expected = await eventsAsPgReadsThem();
+    expect(expected).toHaveLength(2_000);
+    const jsonl = await runLatch(['audit', 'export'], { DATABASE_URL: longDb.url });
+    expect(jsonl.code).toBe(0);
+    expect(jsonl.stderr).toBe('latch: exported 2000 audit event(s)\n');
+    expect(jsonl.stdout).toBe(expected.map(jsonLine).join(''));
+    const csv = await runLatch(['audit', 'export', '--format', 'csv'], { DATABASE_URL: longDb.url });
+    expect(csv.code).toBe(0);
+    expect(csv.stdout).toBe(CSV_HEADER + expected.map(csvRow).join(''));
+
+    const file = join(dir, 'long.jsonl');
+    writeFileSync(file, jsonl.stdout);
+    const verified = await runLatch(['audit', 'verify', '--file', file], {});
+    expect(verified.stdout).toContain('export intact: 2000 events, 1 to 2000');
+  });
+
+  it('exports the stretch of a period from its first event to its last', async () => {
+    const expected = (await eventsAsPgReadsThem()).filter((event) => event.at >= new Date('2026-11-24T09:03:00Z') && event.at < new Date('2026-11-24T09:25:00Z'));
+    expect(expected.length).toBeGreaterThan(1_000);
+    const result = await runLatch(['audit', 'export', '--since', '2026-11-24T09:03:00Z', '--until', '2026-11-24T09:25:00Z'], { DATABASE_URL: longDb.url });
+    expect(result.stdout).toBe(expected.map(jsonLine).join(''));
+    expect(result.stderr).toBe(`latch: exported ${expected.length} audit event(s)\n`);
   });
 });
