@@ -92,6 +92,9 @@ export class WebhookProvider implements AccessProvider {
   }
 
   async grant(grant: ProviderGrant): Promise<ProviderResult> {
+    // Asked again here, not only when the request was made: the settings may have changed since,
+    // and a receiver that does not read the scope would grant the whole role.
+    if (grant.scope && !this.#acceptsScopes) return this.checkScope();
     const sent = await this.#send('grant', grant);
     return sent.ok ? ok() : sent;
   }

@@ -79,6 +79,15 @@ describe('webhook provider', () => {
       expect(timestamp).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));
     });
 
+    it('never sends a scoped grant to a receiver the settings do not say takes scopes: it would grant the whole role', async () => {
+      const scoped = grantFor({ scope: { customer: ['4711'] } });
+      const refused = await providerWith().grant(scoped);
+      expect(refused).toMatchObject({ ok: false, failure: { kind: 'permanent', message: expect.stringContaining('does not take scopes') } });
+      expect(receiver.calls).toEqual([]);
+      expect(await providerWith({ acceptsScopes: true }).grant(scoped)).toEqual({ ok: true, value: undefined });
+      expect(receiver.calls.map((call) => (call.body as { scope?: unknown }).scope)).toEqual([{ customer: ['4711'] }]);
+    });
+
     it('names each operation in the body and in the idempotency key', async () => {
       const provider = providerWith();
       const grant = grantFor();
@@ -323,8 +332,8 @@ describe('webhook provider', () => {
 
     it('names unknown settings fields', () => {
       expect(problemsOf(build({ secret: 'oops', retries: 2 }))).toEqual([
-        'settings.secret: is not a webhook setting (known: url, secretEnv, timeoutMs, maxAttempts, verifyRevocations)',
-        'settings.retries: is not a webhook setting (known: url, secretEnv, timeoutMs, maxAttempts, verifyRevocations)',
+        'settings.secret: is not a webhook setting (known: url, secretEnv, timeoutMs, maxAttempts, verifyRevocations, acceptsScopes)',
+        'settings.retries: is not a webhook setting (known: url, secretEnv, timeoutMs, maxAttempts, verifyRevocations, acceptsScopes)',
       ]);
     });
 
