@@ -7,7 +7,6 @@ import { appendAuditEvent } from '../store/audit-log.ts';
 import type { Grant } from '../store/generated/client.ts';
 import { readStoredScope } from '../domain/scope-rules.ts';
 import { readGrant, readGrantAndCovering } from '../store/grant-reads.ts';
-import { readRequestScope } from '../store/request-reads.ts';
 import { recordRevocationError } from '../store/grant-writes.ts';
 import { inSqlTransaction } from '../store/transaction.ts';
 import { oneLine, type AccessContext } from './access-context.ts';
@@ -88,14 +87,14 @@ async function attemptRevocation(ctx: AccessContext, grantId: string): Promise<R
     const same = sameAccessRoles(ctx, access.resourceId, access.role);
     // One round trip for both: the grant as it is now (another worker may have finished it while
     // this one waited for the lock), and any other active grant that covers the same access.
-    const { grant: current, covering } = await readGrantAndCovering(ctx.db, grantId, access.principal, same, now);
+    const { grant: current, covering, scope: storedScope } = await readGrantAndCovering(ctx.db, grantId, access.principal, same, now);
     const stillNothing = earlyOutcome(current, now);
     if (stillNothing) return stillNothing;
     const due = current!;
     let verified = false;
     if (covering.length === 0) {
       const provider = await revocationProvider(ctx, due);
-      const scope = readStoredScope(await readRequestScope(ctx.db, due.requestId));
+      const scope = readStoredScope(storedScope);
       const target: ProviderGrant = {
         grantId: due.id,
         requestId: due.requestId,

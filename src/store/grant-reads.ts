@@ -21,7 +21,7 @@ export async function readGrantOfRequest(source: Database | SqlTransaction, requ
 }
 
 const GRANT_AND_COVERING = `
-  SELECT ${grantColumns('g')} FROM grants AS g
+  SELECT ${grantColumns('g')}, (SELECT r.scope FROM access_requests AS r WHERE r.id = g.request_id) AS "requestScope" FROM grants AS g
    WHERE g.id = $1
       OR (g.principal = $2 AND (g.resource_id, g.role) IN (SELECT * FROM unnest($3::text[], $4::text[]))
           AND g.id <> $1 AND g.revoked_at IS NULL AND g.granted_at IS NOT NULL AND g.expires_at > $5
@@ -33,7 +33,8 @@ const GRANT_AND_COVERING = `
  * In one statement: the grant as it is now, and every other grant that gives its principal the
  * same access (any of `sameAccess`'s resources and roles) and is live at `now`. A scoped grant
  * (its request has a scope) covers nothing and is covered by nothing: each has target objects of
- * its own that only its own revocation removes.
+ * its own that only its own revocation removes. Also the grant's request's scope, which the
+ * provider is told at revocation (as a help: it finds what the grant made by its request id).
  */
 export async function readGrantAndCovering(
   db: Database,
@@ -41,7 +42,9 @@ export async function readGrantAndCovering(
   principal: string,
   sameAccess: ReadonlyArray<{ resourceId: string; role: string }>,
   now: Date,
-): Promise<{ grant: Grant | null; covering: Grant[] }> {
-  const { rows } = await db.pool.query<Grant>(GRANT_AND_COVERING, [grantId, principal, sameAccess.map((access) => access.resourceId), sameAccess.map((access) => access.role), now]);
-  return { grant: rows.find((row) => row.id === grantId) ?? null, covering: rows.filter((row) => row.id !== grantId) };
+): Promise<{ grant: Grant | null; covering: Grant[]; scope: unknown }> {
+  const { rows } = await db.pool.query<Grant & { requestScope: unknown }>(GRANT_AND_COVERING, [grantId, principal, sameAccess.map((access) => access.resourceId), sameAccess.map((access) => access.role), now]);
+  const strip = ({ requestScope: _scope, ...grant }: Grant & { requestScope: unknown }): Grant => grant;
+  const found = rows.find((row) => row.id === grantId);
+  return { grant: found ? strip(found) : null, covering: rows.filter((row) => row.id !== grantId).map(strip), scope: found?.requestScope ?? null };
 }
