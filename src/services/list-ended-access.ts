@@ -1,4 +1,4 @@
-import { scopeText } from './list-open-access.ts';
+import { listedGrant, type ListedGrant } from './list-open-access.ts';
 import type { Database } from '../store/database.ts';
 
 /**
@@ -7,15 +7,7 @@ import type { Database } from '../store/database.ts';
  * A revocation not verified is one whose target could not be asked (a webhook without
  * verifyRevocations) or one closed while another grant still gave the same access.
  */
-export interface EndedGrant {
-  grantId: string;
-  requestId: string;
-  requesterId: string;
-  resourceId: string;
-  role: string;
-  /** What of the role was granted ("customer 4711"); '' for the whole role. */
-  scope: string;
-  principal: string;
+export interface EndedGrant extends ListedGrant {
   provider: string;
   /** When the access was due to end: the lateness of the revocation counts from here. */
   expiresAt: Date | null;
@@ -32,13 +24,7 @@ export async function listEndedAccess(db: Database, since: Date): Promise<EndedG
     orderBy: [{ revokedAt: 'desc' }, { id: 'asc' }],
   });
   return grants.map((grant) => ({
-    grantId: grant.id,
-    requestId: grant.requestId,
-    requesterId: grant.request.requesterSlackId,
-    resourceId: grant.resourceId,
-    role: grant.role,
-    scope: scopeText(grant.request.scope),
-    principal: grant.principal,
+    ...listedGrant(grant),
     provider: grant.provider,
     expiresAt: grant.expiresAt,
     revokedAt: grant.revokedAt!,

@@ -9,8 +9,8 @@ import type { Database } from '../store/database.ts';
 
 export type OpenGrantStatus = 'revocation_overdue' | 'active' | 'granting';
 
-export interface OpenGrant {
-  status: OpenGrantStatus;
+/** What an operator's listing says of any grant, open or ended: whose access to what. */
+export interface ListedGrant {
   grantId: string;
   requestId: string;
   requesterId: string;
@@ -19,6 +19,23 @@ export interface OpenGrant {
   /** What of the role was granted, as people read it ("customer 4711"); '' for the whole role. */
   scope: string;
   principal: string;
+}
+
+/** A grant row, with its request's requester and scope, as a listing shows it. */
+export function listedGrant(grant: { id: string; requestId: string; resourceId: string; role: string; principal: string; request: { requesterSlackId: string; scope: unknown } }): ListedGrant {
+  return {
+    grantId: grant.id,
+    requestId: grant.requestId,
+    requesterId: grant.request.requesterSlackId,
+    resourceId: grant.resourceId,
+    role: grant.role,
+    scope: scopeText(grant.request.scope),
+    principal: grant.principal,
+  };
+}
+
+export interface OpenGrant extends ListedGrant {
+  status: OpenGrantStatus;
   grantedAt: Date | null;
   expiresAt: Date | null;
   revokeAttempts: number;
@@ -42,13 +59,7 @@ export async function listOpenAccess(db: Database, now: Date, overdueAfterMs = O
       const status: OpenGrantStatus = late || grant.overdueAlertedAt ? 'revocation_overdue' : grant.grantedAt ? 'active' : 'granting';
       return {
         status,
-        grantId: grant.id,
-        requestId: grant.requestId,
-        requesterId: grant.request.requesterSlackId,
-        resourceId: grant.resourceId,
-        role: grant.role,
-        scope: scopeText(grant.request.scope),
-        principal: grant.principal,
+        ...listedGrant(grant),
         grantedAt: grant.grantedAt,
         expiresAt: grant.expiresAt,
         revokeAttempts: grant.revokeAttempts,
