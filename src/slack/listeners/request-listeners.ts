@@ -26,13 +26,28 @@ import { slashCommandSchema } from './payloads.ts';
 export const REQUEST_COMMAND = '/request-access';
 
 // Escaped like any text for Slack: unescaped, `<resource>` would be read as a link and show nothing.
+const USAGE_ONE =
+  'Type `/request-access` to pick from a form, or `/request-access <resource> <role> <duration> <reason>`, e.g. `/request-access prod-db read 2h investigating INC-42`.';
+const USAGE_SCOPE = 'For a role with a scope, give it after the duration: `/request-access support-db debug 30m customer=4711,4712 tables=public.orders <reason>`.';
 const USAGE = escapeMrkdwn(
-  'Type `/request-access` to pick from a form, or `/request-access <resource> <role> <duration> <reason>`, e.g. `/request-access prod-db read 2h investigating INC-42`. ' +
-  'For a role with a scope, give it after the duration: `/request-access support-db debug 30m customer=4711,4712 tables=public.orders <reason>`. ' +
+  `${USAGE_ONE} ${USAGE_SCOPE} ` +
   'Several at once: `/request-access prod-db:read,billing-db:admin 2h investigating INC-42` (up to 10 resource:role pairs, each decided on its own). ' +
   'In an emergency, where the policy allows it: `/request-access break-glass <resource> <role> <duration> <reason>` grants at once, tells the security channel, and must be reviewed afterwards. ' +
   'To use Latch from a terminal: run `latch login` there, then `/request-access login <code>` with the code it prints.',
 );
+const HELP_HINT = 'Type `/request-access help` for every way to ask.';
+
+/**
+ * What follows a refusal's lines: the whole usage when the command itself was malformed, the scope
+ * form alone when only the scope was wrong, and a pointer to `help` when the command was well
+ * formed and the policy (or the target) said no, where the usage would bury the one line that matters.
+ */
+function usageAfter(refusal: Refusal): string {
+  if (refusal.code !== 'invalid_input') return escapeMrkdwn(HELP_HINT);
+  const fields = Object.keys(refusal.fields ?? {});
+  const aboutScopeOnly = fields.length > 0 && fields.every((field) => field === 'scope' || field.startsWith('scope.'));
+  return aboutScopeOnly ? escapeMrkdwn(`${USAGE_SCOPE} ${HELP_HINT}`) : USAGE;
+}
 const BREAK_GLASS_WORD = 'break-glass';
 
 /**
@@ -71,7 +86,7 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
     // `prod-db:read,billing-db:admin 2h reason`: several resources at once.
     if (words[0]?.includes(':')) {
       if (leadingScopeTokens(words.slice(2)).tokens.length > 0) {
-        await respond({ response_type: 'ephemeral', text: `Your request was not sent:\n• ${escapeMrkdwn(SCOPE_IN_LIST)}\n${USAGE}` });
+        await respond({ response_type: 'ephemeral', text: `Your request was not sent:\n• ${escapeMrkdwn(SCOPE_IN_LIST)}\n${escapeMrkdwn(HELP_HINT)}` });
         return;
       }
       await requestSeveral(ctx, respond, { userId, teamId: teamId ?? null, list: words[0], duration: words[1] ?? '', reason: words.slice(2).join(' ') });
@@ -92,7 +107,7 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
     if (!result) return;
     if (!result.ok) {
       logRefusal(ctx, result.refusal, asked);
-      await respond({ response_type: 'ephemeral', text: `Your request was not sent:\n${describeRefusal(result.refusal)}\n${USAGE}` });
+      await respond({ response_type: 'ephemeral', text: `Your request was not sent:\n${describeRefusal(result.refusal)}\n${usageAfter(result.refusal)}` });
       return;
     }
     await respond({
@@ -194,7 +209,7 @@ async function requestSeveral(
   if (!result) return;
   if (!result.ok) {
     logRefusal(ctx, result.refusal, logged);
-    await respond({ response_type: 'ephemeral', text: `Your request was not sent:\n${describeRefusal(result.refusal)}\n${USAGE}` });
+    await respond({ response_type: 'ephemeral', text: `Your request was not sent:\n${describeRefusal(result.refusal)}\n${usageAfter(result.refusal)}` });
     return;
   }
   const autoApproved = 'items' in result ? result.items.filter((item) => item.autoApprovedBy).length : result.autoApprovedBy ? 1 : 0;

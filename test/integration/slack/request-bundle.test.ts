@@ -246,6 +246,9 @@ describe('one request for several resources', () => {
     await h.command(REQUESTER, 'prod-db:read,billing-db:admin 2h restoring the invoices', 'over-limit');
     const refused = await h.slack.waitForCall('response_url', (c) => c.args.id === 'over-limit');
     expect(refused.args.text).toContain('You already have 1 requests waiting');
+    // A well-formed command the policy refused: a pointer to the help, not the whole usage again.
+    expect(refused.args.text).toContain('Type `/request-access help` for every way to ask.');
+    expect(refused.args.text).not.toContain('In an emergency');
     expect(await h.db.accessRequest.count()).toBe(0);
     expect(await h.db.auditEvent.count()).toBe(0);
   });

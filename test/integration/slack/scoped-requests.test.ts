@@ -136,6 +136,9 @@ describe('a scoped request', () => {
       const answer = await inline(h, command, `bad-${index}`);
       expect(answer).toContain('Your request was not sent');
       expect(answer).toContain(message);
+      // The scope's own form follows, not the whole usage (break-glass, lists, login) burying the line above.
+      expect(answer).toContain('Type `/request-access help` for every way to ask.');
+      expect(answer).not.toContain('In an emergency');
     }
     // The policy refused each before the target was asked; nothing was stored.
     expect(provider.checked).toEqual([]);
@@ -146,7 +149,9 @@ describe('a scoped request', () => {
   it("refuses what the target says it cannot grant, and asks to try again when the target cannot say", async () => {
     const provider = new ScopeRecordingProvider();
     h = await LatchHarness.start(testPolicy([supportDb()]), { provider });
-    expect(await inline(h, 'support-db debug 30m customer=9999 debugging', 'unknown')).toContain('Support database cannot grant customer 9999: customer 9999 has no rows in public.orders.');
+    const unknown = await inline(h, 'support-db debug 30m customer=9999 debugging', 'unknown');
+    expect(unknown).toContain('Support database cannot grant customer 9999: customer 9999 has no rows in public.orders.');
+    expect(unknown).toContain('For a role with a scope, give it after the duration');
     provider.unreachable = true;
     expect(await inline(h, 'support-db debug 30m customer=4711 debugging', 'down')).toContain('Latch could not check that scope on Support database just now; try again in a minute.');
     expect(await h.db.accessRequest.count()).toBe(0);
