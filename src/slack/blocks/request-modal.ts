@@ -113,7 +113,7 @@ export function requestModal(input: RequestModalInput): types.ModalView {
     blocks: [
       resourceInput(input.resources, selected),
       ...roleBlocks(selected, values.role),
-      ...scopeInputs(selected, values.scope),
+      ...scopeInputs(selected, values.role, values.scope),
       ...alsoInput(input.resources, values.also),
       durationInput(selected, values.duration),
       reasonInput(values.reason),
@@ -227,10 +227,13 @@ function roleBlocks(selected: RequestModalResource | undefined, role?: string): 
   // A policy with more than 100 roles on one resource is not realistic; Slack would refuse it whole.
   const options = selected.roles.slice(0, MAX_STATIC_OPTIONS).map(roleOption);
   const initial = options.find((option) => option.value === role);
+  // Where roles differ in their scope fields, picking one rebuilds the form with its own fields.
+  const scoped = selected.roles.some((each) => (each.scopes ?? []).length > 0);
   return [
     {
       type: 'input',
       block_id: requestRoleBlockId(selected.id),
+      ...(scoped ? { dispatch_action: true } : {}),
       label: plainText('Role'),
       element: {
         type: 'static_select',
@@ -244,28 +247,30 @@ function roleBlocks(selected: RequestModalResource | undefined, role?: string): 
 }
 
 /**
- * One text field per scope parameter of the selected resource's roles (a parameter several roles
- * share is one field). Optional in the form: which are needed depends on the role picked, and the
- * use case says so beside the field. Several values are separated by commas.
+ * One text field per scope parameter. Once a role is picked, its own parameters, each required
+ * when the role needs a value of it (Slack then refuses an empty field before sending). Before
+ * that, every parameter of the resource's roles, optional, saying which roles take it (a
+ * parameter several roles share is one field). Several values are separated by commas.
  */
-function scopeInputs(selected: RequestModalResource | undefined, typed: Record<string, string> = {}): types.InputBlock[] {
+function scopeInputs(selected: RequestModalResource | undefined, role: string | undefined, typed: Record<string, string> = {}): types.InputBlock[] {
+  const picked = selected?.roles.find((each) => each.id === role);
   const byName = new Map<string, { parameter: ScopeParameter; roles: string[] }>();
-  for (const role of selected?.roles ?? []) {
-    for (const parameter of role.scopes ?? []) {
+  for (const each of picked ? [picked] : (selected?.roles ?? [])) {
+    for (const parameter of each.scopes ?? []) {
       const known = byName.get(parameter.name);
-      if (known) known.roles.push(role.id);
-      else byName.set(parameter.name, { parameter, roles: [role.id] });
+      if (known) known.roles.push(each.id);
+      else byName.set(parameter.name, { parameter, roles: [each.id] });
     }
   }
   return [...byName.values()].map(({ parameter, roles }) => {
     const several = parameter.maxValues > 1 ? ` Up to ${parameter.maxValues} values, separated by commas.` : '';
-    const forRoles = roles.length === selected!.roles.length ? '' : ` For ${roles.join(', ')}.`;
+    const forRoles = picked || roles.length === selected!.roles.length ? '' : ` For ${roles.join(', ')}.`;
     const hint = `${parameter.description ?? describeScopeParameter(parameter)}.${several}${forRoles}`.replace(/\.\./g, '.');
     const initial = Object.hasOwn(typed, parameter.name) ? typed[parameter.name] : undefined;
     return {
       type: 'input',
       block_id: `${REQUEST_SCOPE_BLOCK_PREFIX}${parameter.name}`,
-      optional: true,
+      optional: !picked || parameter.minValues === 0,
       label: plainText(truncate(`Scope: ${parameter.name}`, MAX_OPTION_TEXT)),
       hint: plainText(truncate(hint, MAX_HINT)),
       element: {

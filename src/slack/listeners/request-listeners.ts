@@ -6,7 +6,7 @@ import { requestAccessBundle, type RequestAccessBundleResult } from '../../servi
 import { parseItemList } from '../../domain/request-bundle.ts';
 import type { Refusal } from '../../services/refusal.ts';
 import { parseScopeToken, scopeFromTokens } from '../../domain/scope-rules.ts';
-import { REQUEST_MODAL, REQUEST_RESOURCE_ACTION, REQUEST_SCOPE_BLOCK_PREFIX } from '../blocks/ids.ts';
+import { REQUEST_MODAL, REQUEST_RESOURCE_ACTION, REQUEST_ROLE_ACTION, REQUEST_SCOPE_BLOCK_PREFIX } from '../blocks/ids.ts';
 import {
   alsoValues,
   readRequestModal,
@@ -120,22 +120,34 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
     });
   });
 
-  app.action(REQUEST_RESOURCE_ACTION, async ({ ack, body, client }) => {
-    await ack();
-    if (body.type !== 'block_actions' || !body.view) return;
-    const submission = readRequestModal(body.view.state.values as ModalStateValues);
-    const resources = await listRequestableResources(ctx.services, body.user.id);
-    await client.views.update({
-      view_id: body.view.id,
-      // Slack refuses the update if the view changed since this click: no lost keystrokes.
-      hash: body.view.hash,
-      view: requestModal({
-        resources: resources.map(toModalResource),
-        ...(submission.resourceId ? { selectedResourceId: submission.resourceId } : {}),
-        values: { duration: submission.duration, reason: submission.reason, ticket: submission.ticket ?? '', startsAt: submission.startsAt, also: alsoValues(submission), scope: submission.scopeText },
-      }),
+  // Picking a resource shows its roles; picking a role shows that role's scope fields.
+  for (const [action, keepRole] of [[REQUEST_RESOURCE_ACTION, false], [REQUEST_ROLE_ACTION, true]] as const) {
+    app.action(action, async ({ ack, body, client }) => {
+      await ack();
+      if (body.type !== 'block_actions' || !body.view) return;
+      const submission = readRequestModal(body.view.state.values as ModalStateValues);
+      const resources = await listRequestableResources(ctx.services, body.user.id);
+      await client.views.update({
+        view_id: body.view.id,
+        // Slack refuses the update if the view changed since this click: no lost keystrokes.
+        hash: body.view.hash,
+        view: requestModal({
+          resources: resources.map(toModalResource),
+          ...(submission.resourceId ? { selectedResourceId: submission.resourceId } : {}),
+          values: {
+            // Another resource has other roles: its role is picked afresh.
+            ...(keepRole && submission.role ? { role: submission.role } : {}),
+            duration: submission.duration,
+            reason: submission.reason,
+            ticket: submission.ticket ?? '',
+            startsAt: submission.startsAt,
+            also: alsoValues(submission),
+            scope: submission.scopeText,
+          },
+        }),
+      });
     });
-  });
+  }
 
   app.options(REQUEST_RESOURCE_ACTION, async ({ ack, body }) => {
     const resources = await listRequestableResources(ctx.services, body.user.id);

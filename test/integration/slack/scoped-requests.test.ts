@@ -188,6 +188,19 @@ describe('a scoped request', () => {
     expect(customerField?.hint?.text).toContain('The customer id from the ticket');
     expect(view.blocks.some((block) => block.block_id === 'latch_request_scope:tables')).toBe(true);
 
+    // Picking a role shows that role's fields: debug needs a customer; read takes no scope.
+    const pickRole = async (role: string, viewId: string) => {
+      const before = h!.slack.callsTo('views.update').length;
+      await h!.selectInModal(REQUESTER, { ...asOpenView(update.args.view as Record<string, unknown>, { [REQUEST_RESOURCE_BLOCK]: { [REQUEST_RESOURCE_ACTION]: selected('support-db') } }), id: viewId }, REQUEST_ROLE_ACTION, requestRoleBlockId('support-db'), role);
+      await waitFor(() => h!.slack.callsTo('views.update').length > before);
+      return (h!.slack.callsTo('views.update').at(-1)!.args.view as { blocks: Array<{ block_id?: string; optional?: boolean }> }).blocks;
+    };
+    const forDebug = await pickRole('debug', 'V0DEBUG');
+    expect(forDebug.find((block) => block.block_id === 'latch_request_scope:customer')?.optional).toBe(false);
+    expect(forDebug.find((block) => block.block_id === 'latch_request_scope:tables')?.optional).toBe(true);
+    const forRead = await pickRole('read', 'V0READ');
+    expect(forRead.some((block) => block.block_id?.startsWith('latch_request_scope:'))).toBe(false);
+
     const values = (customer: string): Record<string, Record<string, Record<string, unknown>>> => ({
       [REQUEST_RESOURCE_BLOCK]: { [REQUEST_RESOURCE_ACTION]: selected('support-db') },
       [requestRoleBlockId('support-db')]: { [REQUEST_ROLE_ACTION]: selected('debug') },

@@ -366,6 +366,22 @@ describe('scope fields', () => {
     expect(requestModal({ resources: [prodDb], selectedResourceId: prodDb.id }).blocks.some((block) => String(block.block_id).startsWith('latch_request_scope:'))).toBe(false);
   });
 
+  it("once a role is picked, shows that role's fields alone, required where the role needs a value", () => {
+    const debug = requestModal({ resources: [supportDb], selectedResourceId: 'support-db', values: { role: 'debug', scope: { customer: '4711' } } });
+    expect(blockById(debug.blocks, 'latch_request_scope:customer')).toMatchObject({
+      optional: false,
+      hint: { text: 'The customer id from the ticket. Up to 3 values, separated by commas.' },
+      element: { initial_value: '4711' },
+    });
+    expect(blockById(debug.blocks, 'latch_request_scope:tables')).toMatchObject({ optional: true });
+    // A role without a scope: no scope fields at all.
+    const read = requestModal({ resources: [supportDb], selectedResourceId: 'support-db', values: { role: 'read', scope: { customer: '4711' } } });
+    expect(read.blocks.some((block) => String(block.block_id).startsWith('latch_request_scope:'))).toBe(false);
+    // Picking a role rebuilds the form only where roles have scope fields to switch.
+    expect(blockById(read.blocks, 'latch_request_role:support-db')).toMatchObject({ dispatch_action: true });
+    expect(blockById(requestModal({ resources: [prodDb], selectedResourceId: prodDb.id }).blocks, `latch_request_role:${prodDb.id}`)).not.toHaveProperty('dispatch_action');
+  });
+
   it('reads the fields filled in as a scope, values split at commas, empty fields left out', () => {
     const state: ModalStateValues = {
       'latch_request_scope:customer': { latch_request_scope_input: { type: 'plain_text_input', value: ' 4711, 4712 ,' } },
