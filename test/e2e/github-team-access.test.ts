@@ -1,18 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SLACK_EVENTS_PATH } from '../../src/slack/app.ts';
 import { ACTIVE_ACCESS_ACTIONS_BLOCK, APPROVE, END_ACCESS } from '../../src/slack/blocks/ids.ts';
-import { createDatabase, type Database } from '../../src/store/database.ts';
-import { FakeSlack } from '../../tools/sandbox/fake-slack.ts';
 import { FakeGithub } from '../helpers/fake-github.ts';
-import { freePort } from '../helpers/free-port.ts';
-import { LatchProcess } from '../helpers/latch-process.ts';
-import { PrivateRedis } from '../helpers/private-redis.ts';
-import { SlackSender } from '../helpers/slack-sender.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 import { waitForValue } from '../helpers/wait-for-value.ts';
+import { startE2eLatch, type E2eLatch } from '../helpers/e2e-latch.ts';
+import type { Database } from '../../src/store/database.ts';
+import type { FakeSlack } from '../../tools/sandbox/fake-slack.ts';
+import type { SlackSender } from '../helpers/slack-sender.ts';
 
 /**
  * Latch as an operator runs it against GitHub: a `latch start` process (the real Bolt app over
@@ -23,8 +16,6 @@ import { waitForValue } from '../helpers/wait-for-value.ts';
  * through the test entry, so access lasts seconds.
  */
 
-const SIGNING_SECRET = 'e2e-signing-secret-0123456789abcdef';
-const BOT_TOKEN = 'xoxb-2222-3333-e2eBotToken';
 const APPROVER = 'U0E2EAPPROVER';
 const APPROVALS = 'C0E2EAPPROVALS';
 const SECURITY = 'C0E2ESECURITY';
@@ -33,27 +24,20 @@ const ADA = { slackId: 'U0E2EADA', login: 'octo-ada' };
 const BEN = { slackId: 'U0E2EBEN', login: 'octo-ben' };
 const GRANT_SECONDS = 5;
 
-let github: FakeGithub;
+let e2e: E2eLatch;
 let slack: FakeSlack;
-let database: TestDatabase;
 let db: Database;
-let redis: PrivateRedis;
-let latch: LatchProcess;
 let sender: SlackSender;
+let github: FakeGithub;
 
 beforeAll(async () => {
   github = await FakeGithub.start();
   github.addTeam(TEAM);
   for (const person of [ADA, BEN]) github.addUser(person.login, { inOrg: true });
 
-  slack = await FakeSlack.start({ botToken: BOT_TOKEN });
-  database = await createTestDatabase();
-  db = createDatabase({ databaseUrl: database.url, poolSize: 2 });
-  redis = await PrivateRedis.start();
-  const policyFile = join(mkdtempSync(join(tmpdir(), 'latch-e2e-github-')), 'policy.yaml');
-  writeFileSync(
-    policyFile,
-    `
+  e2e = await startE2eLatch({
+    name: 'github',
+    policyYaml: `
 security:
   channel: ${SECURITY}
 resources:
@@ -76,33 +60,15 @@ resources:
     approvers: { users: [${APPROVER}] }
     approvalChannel: ${APPROVALS}
 `,
-  );
-  const port = await freePort();
-  latch = new LatchProcess(
-    ['start'],
-    {
-      DATABASE_URL: database.url,
-      REDIS_URL: redis.url,
-      SLACK_BOT_TOKEN: BOT_TOKEN,
-      SLACK_SIGNING_SECRET: SIGNING_SECRET,
-      SLACK_API_URL: slack.apiUrl,
-      LATCH_POLICY_FILE: policyFile,
+    env: {
       GITHUB_TEAMS_TOKEN: github.token,
-      LOG_LEVEL: 'info',
-      PORT: String(port),
     },
-    { shortGrants: true },
-  );
-  await latch.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('latch is listening'), 60_000);
-  sender = new SlackSender(`http://127.0.0.1:${port}${SLACK_EVENTS_PATH}`, SIGNING_SECRET, (id) => slack.responseUrl(id));
+  });
+  ({ slack, db, sender } = e2e);
 }, 180_000);
 
 afterAll(async () => {
-  await latch?.kill('SIGKILL');
-  await db?.$disconnect();
-  await redis?.stop();
-  await database?.drop();
-  await slack?.close();
+  await e2e?.close();
   await github?.close();
 });
 

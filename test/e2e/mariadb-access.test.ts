@@ -1,19 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SLACK_EVENTS_PATH } from '../../src/slack/app.ts';
-import { createDatabase, type Database } from '../../src/store/database.ts';
-import { FakeSlack } from '../../tools/sandbox/fake-slack.ts';
-import { freePort } from '../helpers/free-port.ts';
-import { LatchProcess } from '../helpers/latch-process.ts';
 import { createMariadbGrantor } from '../helpers/mariadb-grantor.ts';
 import { PrivateMariadb } from '../helpers/private-mariadb.ts';
-import { PrivateRedis } from '../helpers/private-redis.ts';
-import { SlackSender } from '../helpers/slack-sender.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 import { waitForValue } from '../helpers/wait-for-value.ts';
+import { startE2eLatch, type E2eLatch } from '../helpers/e2e-latch.ts';
+import type { Database } from '../../src/store/database.ts';
 
 /**
  * Latch as an operator runs it, on a real MariaDB: a `latch start` process (the real Bolt app over
@@ -22,8 +13,6 @@ import { waitForValue } from '../helpers/wait-for-value.ts';
  * keep reading. Only Slack is faked. Started through the test entry, so access lasts seconds.
  */
 
-const SIGNING_SECRET = 'e2e-signing-secret-0123456789abcdef';
-const BOT_TOKEN = 'xoxb-2222-3333-e2eBotToken';
 const APPROVER = 'U0E2EAPPROVER';
 const REQUESTER = 'U0E2EMARIADB';
 const PRINCIPAL = 'nina';
@@ -31,14 +20,10 @@ const PASSWORD = 'nina-password';
 const ROLE = 'incidents_read';
 const GRANT_SECONDS = 15;
 
+let e2e: E2eLatch;
+let db: Database;
 let server: PrivateMariadb;
 let admin: mysql.Connection;
-let slack: FakeSlack;
-let database: TestDatabase;
-let db: Database;
-let redis: PrivateRedis;
-let latch: LatchProcess;
-let port: number;
 const sessions: mysql.Connection[] = [];
 
 beforeAll(async () => {
@@ -51,14 +36,9 @@ beforeAll(async () => {
   await admin.query('CREATE USER ?@? IDENTIFIED BY ?', [PRINCIPAL, '%', PASSWORD]);
   const grantorUrl = await createMariadbGrantor(server, admin, [ROLE]);
 
-  slack = await FakeSlack.start({ botToken: BOT_TOKEN });
-  database = await createTestDatabase();
-  db = createDatabase({ databaseUrl: database.url, poolSize: 2 });
-  redis = await PrivateRedis.start();
-  const policyFile = join(mkdtempSync(join(tmpdir(), 'latch-e2e-mariadb-')), 'policy.yaml');
-  writeFileSync(
-    policyFile,
-    `
+  e2e = await startE2eLatch({
+    name: 'mariadb',
+    policyYaml: `
 resources:
   - id: ops-db
     name: Ops database
@@ -77,33 +57,16 @@ resources:
     approvers: { users: [${APPROVER}] }
     approvalChannel: C0E2EAPPROVALS
 `,
-  );
-  port = await freePort();
-  latch = new LatchProcess(
-    ['start'],
-    {
-      DATABASE_URL: database.url,
-      REDIS_URL: redis.url,
-      SLACK_BOT_TOKEN: BOT_TOKEN,
-      SLACK_SIGNING_SECRET: SIGNING_SECRET,
-      SLACK_API_URL: slack.apiUrl,
-      LATCH_POLICY_FILE: policyFile,
+    env: {
       OPS_DB_URL: grantorUrl,
-      LOG_LEVEL: 'info',
-      PORT: String(port),
     },
-    { shortGrants: true },
-  );
-  await latch.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('latch is listening'), 60_000);
+  });
+  ({ db } = e2e);
 }, 180_000);
 
 afterAll(async () => {
+  await e2e?.close();
   await Promise.all(sessions.map((session) => session.end().catch(() => undefined)));
-  await latch?.kill('SIGKILL');
-  await db?.$disconnect();
-  await redis?.stop();
-  await database?.drop();
-  await slack?.close();
   await admin?.end();
   await server?.stop();
 });
@@ -124,7 +87,7 @@ const stateOf = async (id: string) => (await db.accessRequest.findUniqueOrThrow(
 
 describe('a real MariaDB role, granted and revoked by latch start', () => {
   it('grants on approval as the default role, and at expiry revokes it and ends the open session', { timeout: 180_000 }, async () => {
-    const sender = new SlackSender(`http://127.0.0.1:${port}${SLACK_EVENTS_PATH}`, SIGNING_SECRET, (id) => slack.responseUrl(id));
+    const { sender } = e2e;
     const response = await sender.command(REQUESTER, `ops-db read ${GRANT_SECONDS}s end-to-end on MariaDB`);
     expect(response.status).toBe(200);
     const request = await waitForValue(() => db.accessRequest.findFirst({ where: { requesterSlackId: REQUESTER, approvalMessageTs: { not: null } } }));
