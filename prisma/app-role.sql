@@ -22,9 +22,14 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON access_requests, approvals, grants, stan
 -- A new append-only table goes on this line.
 GRANT SELECT, INSERT ON audit_events, decision_evidence TO :"app_role";
 
--- How audit events are appended: one call at the end of each transaction (it runs with the
--- caller's privileges, the INSERTs above).
+-- How audit events are appended: one call at the end of each transaction stages them, and a
+-- trigger at COMMIT chains them into audit_events and empties the staging table (both run with the
+-- caller's privileges: these and the INSERTs above). Only a running transaction's own staged rows
+-- are ever there to read or delete.
 GRANT EXECUTE ON FUNCTION latch_append_audit_events(TIMESTAMPTZ[], TEXT[], TEXT[], UUID[], JSONB[], TEXT[], TEXT[], TEXT[]) TO :"app_role";
+GRANT USAGE ON SCHEMA latch_staging TO :"app_role";
+GRANT SELECT, INSERT, DELETE ON latch_staging.audit_events TO :"app_role";
+GRANT USAGE ON SEQUENCE latch_staging.audit_events_id_seq TO :"app_role";
 
 -- Where decision evidence starts, set once by the migration: read by `latch audit verify`.
 GRANT SELECT ON audit_evidence_start TO :"app_role";

@@ -274,8 +274,9 @@ const ENDS_REQUESTS_IN = REQUEST_STATES.filter((state) => canTransition(state, '
 /**
  * One statement, so one round trip and its own transaction: lock the requests (in id order, so two
  * writers never deadlock), close the grants, end the requests that can still end, and append an
- * audit event for each grant closed (latch_append_audit_events, as store/audit-log.ts writes them:
- * the chain's lock, the head read once the lock is had, hashed in the database).
+ * audit event for each grant closed (latch_append_audit_events, as store/audit-log.ts writes them,
+ * chained at the statement's commit: the chain's lock, the head read once the lock is had, hashed
+ * in the database).
  *
  * Why one statement (issue 19): a revocation job holds its worker slot, and its access lock,
  * until its revocation is committed, and a worker runs a bounded number at once, so revocations a

@@ -10,8 +10,9 @@ export type Transaction = Prisma.TransactionClient;
 /**
  * Runs `work` in one transaction on one pooled `pg` connection (BEGIN … COMMIT): the hot paths'
  * transactions, a slash command's, a decision's, a grant's and a revocation's. The audit events
- * the work recorded are written after it, as the transaction's last statement, so the audit
- * chain's lock is held only from there to COMMIT (src/store/audit-log.ts). Any failure rolls back.
+ * the work recorded are written after it, as the transaction's last statement, and chained into
+ * the audit trail at COMMIT, where the chain's lock is taken (src/store/audit-log.ts). Any failure
+ * rolls back.
  *
  * Each statement is sent once the one before has answered (the pool does not pipeline:
  * database.ts says why). A COMMIT that PostgreSQL answers with ROLLBACK (a statement failed and

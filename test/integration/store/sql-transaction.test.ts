@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../../src/services/verify-audit-chain.ts';
 import { appendAuditEvent, appendAuditEvents } from '../../../src/store/audit-log.ts';
@@ -101,6 +102,34 @@ describe('inSqlTransaction (the hot paths’ transactions on one pooled pg conne
       await concurrent.$disconnect();
     }
     expect(await verifyAuditChain(testDb.url)).toMatchObject({ ok: true, events: 36 });
+  });
+
+  it('takes the chain’s lock only at COMMIT: a transaction that has appended but not committed holds nobody back, and the chain is in commit order', async () => {
+    const open = new pg.Client({ connectionString: testDb.url });
+    await open.connect();
+    try {
+      await open.query('BEGIN');
+      await open.query("SELECT latch_append_audit_events(ARRAY[now()]::timestamptz[], ARRAY['U1'], ARRAY['written first'], ARRAY[NULL]::uuid[], ARRAY['{}']::jsonb[], ARRAY[NULL], ARRAY[NULL], ARRAY[NULL])");
+      // Appended and still open: no advisory lock is held (before, the chain's was, until COMMIT).
+      const { rows } = await db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND pid = $1", [(open as unknown as { processID: number }).processID]);
+      expect(rows[0]!.n).toBe(0);
+      // So another transaction appends and commits meanwhile, and its event comes first.
+      await inSqlTransaction(db, (tx) => appendAuditEvent(tx, { actor: 'U2', action: 'committed first', at: new Date(), data: {} }));
+      expect(await auditActions()).toEqual(['committed first']);
+      await open.query('COMMIT');
+    } finally {
+      await open.end();
+    }
+    expect(await auditActions()).toEqual(['committed first', 'written first']);
+    expect(await verifyAuditChain(testDb.url)).toMatchObject({ ok: true, events: 2 });
+    // Nothing is left staged once the transactions have ended, committed or not.
+    await expect(inSqlTransaction(db, async (tx) => {
+      await appendAuditEvent(tx, { actor: 'U3', action: 'rolled back', at: new Date(), data: {} });
+      await tx.rows('SELECT latch_append_audit_events(ARRAY[now()]::timestamptz[], ARRAY[$1], ARRAY[$2], ARRAY[NULL]::uuid[], ARRAY[\'{}\']::jsonb[], ARRAY[NULL], ARRAY[NULL], ARRAY[NULL])', ['U3', 'staged then rolled back']);
+      throw new Error('the work failed');
+    })).rejects.toThrow('the work failed');
+    expect((await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM latch_staging.audit_events')).rows[0]!.n).toBe(0);
+    expect(await auditActions()).toEqual(['committed first', 'written first']);
   });
 
   it('refuses a statement sent while another of the same transaction is still running, and rolls the work back', async () => {
