@@ -11,8 +11,8 @@
 --
 -- Now: latch_append_audit_events only stages the events in latch_staging.audit_events, without the lock.
 -- A constraint trigger, deferred to COMMIT, takes the lock, reads the head, hashes and inserts
--- every staged event of the transaction in the order it wrote them (and the evidence beside
--- people's decisions), and deletes them from staging. The lock is held from there to the end of
+-- each staged event of the transaction in the order it wrote them (and the evidence beside
+-- people's decisions), and deletes it from staging. The lock is held from there to the end of
 -- the commit, inside PostgreSQL: no round trip. The events still exist if and only if the
 -- transaction commits, and the chain's order is the order of commits, as before.
 --
@@ -52,14 +52,14 @@ BEGIN
 END;
 $$;
 
--- Runs at COMMIT once per staged event; the first run chains all of them, in id order, and the
--- others find nothing left. Only this transaction's staged events are visible to it (the rows of
--- transactions still running are not), and DELETE … RETURNING takes each exactly once even if a
--- committed leftover were ever there to be found: it is chained then, not lost.
+-- Runs at COMMIT once per staged event, in the order they were staged: chains that one event and
+-- takes it out of staging. Only its own row is touched, by its key, so however many dead rows the
+-- staging table holds between vacuums, nothing scans them.
 --
 -- plpgsql runs each statement with a fresh snapshot (READ COMMITTED), so the head is read after
--- the lock is granted and sees the previous holder's committed events: no fork. Built-ins are
--- schema-qualified, as in latch_audit_hash_input_v2.
+-- the lock is granted and sees the previous holder's committed events, and this transaction's own
+-- events chained by the runs before this one: no fork. Built-ins are schema-qualified, as in
+-- latch_audit_hash_input_v2.
 CREATE FUNCTION latch_chain_pending_audit_events()
 RETURNS TRIGGER
 LANGUAGE plpgsql VOLATILE AS $$
@@ -67,28 +67,20 @@ DECLARE
   head_seq BIGINT;
   head_hash TEXT;
   event_hash TEXT;
-  staged RECORD;
 BEGIN
   PERFORM pg_catalog.pg_advisory_xact_lock(4917320118);
-  FOR staged IN
-    WITH taken AS (DELETE FROM latch_staging.audit_events RETURNING *) SELECT * FROM taken ORDER BY id
-  LOOP
-    IF head_seq IS NULL THEN
-      SELECT e.seq, e.hash INTO head_seq, head_hash FROM audit_events e ORDER BY e.seq DESC LIMIT 1;
-      head_seq := COALESCE(head_seq, 0);
-      head_hash := COALESCE(head_hash, pg_catalog.repeat('0', 64));
-    END IF;
-    head_seq := head_seq + 1;
-    event_hash := pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
-      latch_audit_hash_input_v2(head_seq, staged.at, staged.actor, staged.action, staged.request_id, head_hash, staged.data), 'UTF8')), 'hex');
-    INSERT INTO audit_events (seq, at, actor, action, request_id, data, prev_hash, hash, hash_format)
-      VALUES (head_seq, staged.at, staged.actor, staged.action, staged.request_id, staged.data, head_hash, event_hash, 2);
-    IF staged.raw_body IS NOT NULL THEN
-      INSERT INTO decision_evidence (audit_seq, slack_timestamp, slack_signature, raw_body)
-        VALUES (head_seq, staged.slack_timestamp, staged.slack_signature, staged.raw_body);
-    END IF;
-    head_hash := event_hash;
-  END LOOP;
+  SELECT e.seq, e.hash INTO head_seq, head_hash FROM audit_events e ORDER BY e.seq DESC LIMIT 1;
+  head_seq := COALESCE(head_seq, 0) + 1;
+  head_hash := COALESCE(head_hash, pg_catalog.repeat('0', 64));
+  event_hash := pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
+    latch_audit_hash_input_v2(head_seq, NEW.at, NEW.actor, NEW.action, NEW.request_id, head_hash, NEW.data), 'UTF8')), 'hex');
+  INSERT INTO audit_events (seq, at, actor, action, request_id, data, prev_hash, hash, hash_format)
+    VALUES (head_seq, NEW.at, NEW.actor, NEW.action, NEW.request_id, NEW.data, head_hash, event_hash, 2);
+  IF NEW.raw_body IS NOT NULL THEN
+    INSERT INTO decision_evidence (audit_seq, slack_timestamp, slack_signature, raw_body)
+      VALUES (head_seq, NEW.slack_timestamp, NEW.slack_signature, NEW.raw_body);
+  END IF;
+  DELETE FROM latch_staging.audit_events WHERE id = NEW.id;
   RETURN NULL;
 END;
 $$;
