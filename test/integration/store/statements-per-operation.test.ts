@@ -36,7 +36,7 @@ const CEILINGS = {
    * called, the grant and its audit event recorded in one statement, the lock let go, the messages
    * rebuilt and recorded as shown. As a transaction the grant's record cost 3 more (10).
    */
-  grant: 10,
+  grant: 7,
   /**
    * The revocation job: the grant read, the access lock taken, the grant and any covering one read
    * under it, the revocation recorded in one statement (the grant closed, the request ended and the
