@@ -9,12 +9,11 @@ import { findResource, type ResourcePolicy } from '../domain/policy.ts';
 import { isMachineRequester } from '../domain/machine.ts';
 import { canTransition } from '../domain/request-state.ts';
 import type { StoredRequestFit } from '../domain/stored-request-fit.ts';
-import { appendAuditEvent, appendAuditEvents, type AuditEntry } from '../store/audit-log.ts';
+import { appendAuditEvent, type AuditEntry } from '../store/audit-log.ts';
 import type { AccessRequest } from '../store/generated/client.ts';
-import { narrowRequest } from '../store/approval-change.ts';
 import { lockRequest } from '../store/request-lock.ts';
-import { readRequestForDecision } from '../store/request-reads.ts';
-import { readVotes, recordVote } from '../store/votes.ts';
+import { readRequestForDecision, type RequestForDecision } from '../store/request-reads.ts';
+import { recordDecision } from '../store/decision-write.ts';
 import { endRequest } from '../store/request-end.ts';
 import { inSqlTransaction } from '../store/transaction.ts';
 import { publishCommitted } from './latch-events.ts';
@@ -57,10 +56,10 @@ export async function checkDecider(
   ctx: ServiceContext,
   requestId: string,
   deciderId: string,
-): Promise<{ ok: true; resource: ResourcePolicy; request: AccessRequest; approvedBy: string[] } | (Refused & { request?: AccessRequest })> {
+): Promise<({ ok: true; resource: ResourcePolicy } & RequestForDecision) | (Refused & { request?: AccessRequest })> {
   const read = isRequestId(requestId) ? await readRequestForDecision(ctx.db, requestId) : null;
   if (!read) return refuse('not_found', 'This request no longer exists.');
-  const { request, approvedBy } = read;
+  const { request } = read;
   // Approvers are people: no policy can name a machine as one, and no machine id decides.
   if (isMachineRequester(deciderId)) return refuse('not_approver', 'Machines can never approve or deny requests: only people decide.');
   const resource = findResource(ctx.policy(), request.resourceId);
@@ -74,144 +73,164 @@ export async function checkDecider(
   const refusal = approverRefusal(resource, request.requesterSlackId, deciderId, groups, escalatedTo, onCall);
   if (refusal) return refuse(deciderId === request.requesterSlackId ? 'own_request' : 'not_approver', refusal);
   if (request.state !== 'pending') return refuse('not_pending', `This request is already ${request.state}.`, { detail: { state: request.state } });
-  return { ok: true, resource, request, approvedBy };
+  return { ok: true, resource, ...read };
 }
 
 /**
- * Records one approver's decision. Authorisation is checked against the policy in force; the
- * request row is locked for the transaction, so concurrent clicks take turns and each sees the
- * votes before it: one vote per approver and revision, and the request leaves `pending` once.
+ * How many times a decision is computed again when the request changed between its read and its
+ * write. Each time another decision (or change) was written meanwhile, so even approvers all
+ * clicking one request at once are through long before this; past it, the click fails as an error.
+ */
+const DECISION_ATTEMPTS = 20;
+
+/**
+ * Records one approver's decision. Authorisation is checked against the policy in force, from the
+ * request and its votes as read, and the decision is written only if the request is still as read
+ * (store/decision-write.ts): concurrent clicks take turns, and each is counted with the votes before
+ * it: one vote per approver and revision, and the request leaves `pending` once.
  */
 export async function decideRequest(ctx: ServiceContext, input: DecideRequestInput): Promise<DecideRequestResult> {
+  for (let attempt = 1; attempt <= DECISION_ATTEMPTS; attempt += 1) {
+    const decided = await decideOnce(ctx, input);
+    if (decided === 'changed') continue;
+    const { result } = decided;
+    if (!('request' in decided)) return result;
+    const { request, at } = decided;
+    if (result.ok && result.outcome !== 'recorded') ctx.metrics?.decision(result.outcome, request.createdAt, at);
+    // A later start asked for delays the grant job to it.
+    if (result.ok && result.outcome === 'approved') await handOver(ctx, () => ctx.access.requestGrant(result.requestId, request.startsAt), result.requestId);
+    if (result.ok) {
+      ctx.logger.info({ accessRequestId: result.requestId, decider: input.deciderId, outcome: result.outcome, attempt }, 'decision recorded');
+      await publishCommitted(ctx, result.outcome === 'recorded' ? { type: 'vote.recorded', requestId: result.requestId } : { type: 'request.decided', requestId: result.requestId, outcome: result.outcome });
+    }
+    return result;
+  }
+  throw new Error(`request ${input.requestId} changed under each of ${DECISION_ATTEMPTS} attempts to record a decision on it`);
+}
+
+/**
+ * One attempt at a decision: read, checked, counted and written in one statement if the request
+ * is still as read; 'changed' when it is not, and nothing was written. A refusal or a recorded
+ * decision comes with the request it was computed from.
+ */
+async function decideOnce(
+  ctx: ServiceContext,
+  input: DecideRequestInput,
+): Promise<'changed' | { result: DecideRequestResult } | { result: DecideRequestResult; request: AccessRequest; at: Date }> {
   const allowed = await checkDecider(ctx, input.requestId, input.deciderId);
   if (!allowed.ok && allowed.refusal.code === 'no_longer_fits' && allowed.request?.state === 'pending') {
     const fit = await recheckStoredRequest(ctx, allowed.request, 'decision');
-    if (!fit.fits) return endUnfitRequest(ctx, allowed.request.id, fit, input.deciderId);
+    if (!fit.fits) return { result: await endUnfitRequest(ctx, allowed.request.id, fit, input.deciderId) };
   }
-  if (!allowed.ok) return { ok: false, refusal: allowed.refusal };
+  if (!allowed.ok) return { result: { ok: false, refusal: allowed.refusal } };
+  const { request, votes, rowVersion } = allowed;
+  // Votes are taken only while a decision can still move the request on.
+  if (!canTransition(request.state, input.decision === 'approve' ? 'approved' : 'denied')) {
+    return { result: refuse('not_pending', `This request is already ${request.state}.`, { detail: { state: request.state } }) };
+  }
+  if (input.revision !== undefined && input.revision !== request.revision) {
+    return { result: refuse('stale', 'This request changed after you saw it; look at it again before deciding.', { detail: { shown: input.revision, current: request.revision } }) };
+  }
+  if (votes.some((vote) => vote.approverSlackId === input.deciderId)) {
+    return { result: refuse('already_decided', 'You have already decided this request.') };
+  }
   const comment = input.comment?.trim().slice(0, MAX_COMMENT_LENGTH) || null;
   // The policy in force binds what was queued under an older one (see stored-request-fit.ts). A
   // denial gives nothing, so only the decision time stops it; approval needs the whole fit.
-  const fit = await recheckStoredRequest(ctx, allowed.request, 'decision');
-  if (!fit.fits && (input.decision === 'approve' || fit.code === 'pending_timeout_passed')) return endUnfitRequest(ctx, allowed.request.id, fit, input.deciderId);
+  const fit = await recheckStoredRequest(ctx, request, 'decision');
+  if (!fit.fits && (input.decision === 'approve' || fit.code === 'pending_timeout_passed')) return { result: await endUnfitRequest(ctx, request.id, fit, input.deciderId) };
   const now = ctx.clock.now();
-  const requiredApprovals = fit.fits ? fit.requiredApprovals : allowed.request.requiredApprovals;
-  const requiredGroups = fit.fits ? fit.requiredGroups : allowed.request.requiredGroups;
+  const requiredApprovals = fit.fits ? fit.requiredApprovals : request.requiredApprovals;
+  const requiredGroups = fit.fits ? fit.requiredGroups : request.requiredGroups;
   // Which of the groups this request needs an approval from the decider is in, as of now.
   const deciderGroups = requiredGroups.length > 0 ? [...(await ctx.groups.memberGroups(input.deciderId, requiredGroups))] : [];
   // Approvals count only from people who are approvers under the policy in force.
-  const stillApprovers = await currentApprovers(ctx, allowed.resource, allowed.request, allowed.approvedBy);
+  const stillApprovers = await currentApprovers(ctx, allowed.resource, request, allowed.approvedBy);
 
-  // A later start asked for delays the grant job to it.
-  let startsAt: Date | null = null;
-  const result = await inSqlTransaction(ctx.db, async (tx): Promise<DecideRequestResult> => {
-    const request = await lockRequest(tx, input.requestId);
-    const votes = await readVotes(tx, input.requestId);
-    // Votes are taken only while a decision can still move the request on.
-    if (!request || !canTransition(request.state, input.decision === 'approve' ? 'approved' : 'denied')) {
-      return refuse('not_pending', `This request is already ${request?.state ?? 'gone'}.`, { detail: { state: request?.state ?? null } });
-    }
-    if (input.revision !== undefined && input.revision !== request.revision) {
-      return refuse('stale', 'This request changed after you saw it; look at it again before deciding.', { detail: { shown: input.revision, current: request.revision } });
-    }
-    if (votes.some((vote) => vote.approverSlackId === input.deciderId)) {
-      return refuse('already_decided', 'You have already decided this request.');
-    }
-    // An edit narrows the request and starts a new revision, in this transaction with the vote:
-    // the approval applies to exactly the narrowed request, and earlier votes (on what was asked
-    // before) no longer count. Checked against the stored request, whatever the form claimed.
-    let revision = request.revision;
-    const changeEvents: AuditEntry[] = [];
-    if (input.change) {
-      const minimum = ctx.minimumDurationSeconds ?? MINIMUM_DURATION_SECONDS;
-      const storedScope = readStoredScope(request.scope);
-      // A scope that cannot be read fits no role: the change is refused (and so is the grant).
-      const asked = { role: request.role, durationSeconds: request.durationSeconds, extension: request.extendsRequestId !== null, scope: storedScope === 'invalid' ? { '': ['?'] } : storedScope };
-      // No role given: it stays as stored (the form offered no lesser one).
-      const change = { role: input.change.role ?? request.role, durationSeconds: input.change.durationSeconds };
-      const refusal = input.decision !== 'approve' || input.revision === undefined ? 'Only an approval of the request you saw can change it.' : approvalChangeRefusal(allowed.resource, asked, change, minimum);
-      if (refusal) return refuse('invalid_input', refusal, { detail: { asked, change } });
-      revision = await narrowRequest(tx, request.id, change);
-      changeEvents.push({
-        actor: input.deciderId,
-        action: 'request.changed',
-        requestId: request.id,
-        at: now,
-        data: { from: { role: request.role, durationSeconds: request.durationSeconds }, role: change.role, durationSeconds: change.durationSeconds, revision },
-        evidence: input.evidence,
-      });
-    }
-    // The policy now asks for more than was stored: the request says so from here on.
-    const raised = requiredApprovals !== request.requiredApprovals || requiredGroups.length !== request.requiredGroups.length;
-    // A vote cast after this one's lookup was checked by its own decision, under the same policy.
-    const counted = (revision === request.revision ? votes : []).filter((vote) => stillApprovers.get(vote.approverSlackId) !== false);
-    const tally = tallyVotes(
-      [
-        ...counted.map((v) => ({ approverId: v.approverSlackId, decision: v.decision, groups: v.approverGroups })),
-        { approverId: input.deciderId, decision: input.decision, groups: deciderGroups },
-      ],
-      requiredApprovals,
-      request.requesterSlackId,
-      requiredGroups,
-    );
-    const state = tally.outcome === 'pending' ? null : tally.outcome;
-    // The vote and what it changes on the request, in one statement; then both audit events at once.
-    await recordVote(tx, {
+  // An edit narrows the request and starts a new revision, in the statement with the vote: the
+  // approval applies to exactly the narrowed request, and earlier votes (on what was asked before)
+  // no longer count. Checked against the stored request, whatever the form claimed.
+  let narrowed: { role: string; durationSeconds: number } | null = null;
+  const changeEvents: AuditEntry[] = [];
+  if (input.change) {
+    const minimum = ctx.minimumDurationSeconds ?? MINIMUM_DURATION_SECONDS;
+    const storedScope = readStoredScope(request.scope);
+    // A scope that cannot be read fits no role: the change is refused (and so is the grant).
+    const asked = { role: request.role, durationSeconds: request.durationSeconds, extension: request.extendsRequestId !== null, scope: storedScope === 'invalid' ? { '': ['?'] } : storedScope };
+    // No role given: it stays as stored (the form offered no lesser one).
+    const change = { role: input.change.role ?? request.role, durationSeconds: input.change.durationSeconds };
+    const refusal = input.decision !== 'approve' || input.revision === undefined ? 'Only an approval of the request you saw can change it.' : approvalChangeRefusal(allowed.resource, asked, change, minimum);
+    if (refusal) return { result: refuse('invalid_input', refusal, { detail: { asked, change } }) };
+    narrowed = change;
+    changeEvents.push({
+      actor: input.deciderId,
+      action: 'request.changed',
       requestId: request.id,
-      revision,
-      approverSlackId: input.deciderId,
+      at: now,
+      data: { from: { role: request.role, durationSeconds: request.durationSeconds }, role: change.role, durationSeconds: change.durationSeconds, revision: request.revision + 1 },
+      evidence: input.evidence,
+    });
+  }
+  const revision = narrowed ? request.revision + 1 : request.revision;
+  // The policy now asks for more than was stored: the request says so from here on.
+  const raised = requiredApprovals !== request.requiredApprovals || requiredGroups.length !== request.requiredGroups.length;
+  // Every vote on this revision was read with the request, and each was checked by its own decision.
+  const counted = (narrowed ? [] : votes).filter((vote) => stillApprovers.get(vote.approverSlackId) !== false);
+  const tally = tallyVotes(
+    [
+      ...counted.map((v) => ({ approverId: v.approverSlackId, decision: v.decision, groups: v.approverGroups })),
+      { approverId: input.deciderId, decision: input.decision, groups: deciderGroups },
+    ],
+    requiredApprovals,
+    request.requesterSlackId,
+    requiredGroups,
+  );
+  const state = tally.outcome === 'pending' ? null : tally.outcome;
+  const recorded: AuditEntry = {
+    actor: input.deciderId,
+    action: 'approval.recorded',
+    requestId: request.id,
+    at: now,
+    data: {
       decision: input.decision,
       comment,
-      approverGroups: deciderGroups,
-      at: now,
-      raised: raised ? { requiredApprovals, requiredGroups } : null,
-      outcome: state ? { state, outcomeReason: state === 'denied' ? comment : null } : null,
-    });
-    const recorded: AuditEntry = {
+      revision,
+      ...(deciderGroups.length > 0 ? { groups: deciderGroups } : {}),
+      ...(raised ? { requiredApprovals, requiredGroups, policyVersion: ctx.policy().version } : {}),
+    },
+    evidence: input.evidence,
+  };
+  const events = [...changeEvents, recorded];
+  if (tally.outcome !== 'pending') {
+    events.push({
       actor: input.deciderId,
-      action: 'approval.recorded',
+      action: `request.${tally.outcome}`,
       requestId: request.id,
       at: now,
+      // The risk flags the approvers were shown, so the decision's record says what it weighed.
       data: {
-        decision: input.decision,
-        comment,
-        revision,
-        ...(deciderGroups.length > 0 ? { groups: deciderGroups } : {}),
-        ...(raised ? { requiredApprovals, requiredGroups, policyVersion: ctx.policy().version } : {}),
+        ...(tally.outcome === 'approved' ? { approvers: tally.approvers, policyVersion: ctx.policy().version } : { deniedBy: tally.deniedBy, reason: comment }),
+        riskFlags: request.riskFlags ?? [],
       },
       evidence: input.evidence,
-    };
-    if (tally.outcome === 'pending') {
-      await appendAuditEvents(tx, [...changeEvents, recorded]);
-      return { ok: true, outcome: 'recorded', requestId: request.id };
-    }
-    await appendAuditEvents(tx, [
-      ...changeEvents,
-      recorded,
-      {
-        actor: input.deciderId,
-        action: `request.${tally.outcome}`,
-        requestId: request.id,
-        at: now,
-        // The risk flags the approvers were shown, so the decision's record says what it weighed.
-        data: {
-          ...(tally.outcome === 'approved' ? { approvers: tally.approvers, policyVersion: ctx.policy().version } : { deniedBy: tally.deniedBy, reason: comment }),
-          riskFlags: request.riskFlags ?? [],
-        },
-        evidence: input.evidence,
-      },
-    ]);
-    startsAt = request.startsAt;
-    return { ok: true, outcome: tally.outcome, requestId: request.id };
-  });
-
-  if (result.ok && result.outcome !== 'recorded') ctx.metrics?.decision(result.outcome, allowed.request.createdAt, now);
-  if (result.ok && result.outcome === 'approved') await handOver(ctx, () => ctx.access.requestGrant(result.requestId, startsAt), result.requestId);
-  if (result.ok) {
-    ctx.logger.info({ accessRequestId: result.requestId, decider: input.deciderId, outcome: result.outcome }, 'decision recorded');
-    await publishCommitted(ctx, result.outcome === 'recorded' ? { type: 'vote.recorded', requestId: result.requestId } : { type: 'request.decided', requestId: result.requestId, outcome: result.outcome });
+    });
   }
-  return result;
+  const written = await recordDecision(ctx.db, {
+    requestId: request.id,
+    rowVersion,
+    revision,
+    narrowed,
+    approverSlackId: input.deciderId,
+    decision: input.decision,
+    comment,
+    approverGroups: deciderGroups,
+    at: now,
+    raised: raised ? { requiredApprovals, requiredGroups } : null,
+    outcome: state ? { state, outcomeReason: state === 'denied' ? comment : null } : null,
+    events,
+  });
+  if (!written) return 'changed';
+  return { result: { ok: true, outcome: tally.outcome === 'pending' ? 'recorded' : tally.outcome, requestId: request.id }, request, at: now };
 }
 
 /**

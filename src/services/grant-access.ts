@@ -3,7 +3,7 @@ import type { ProviderSettings } from '../domain/policy.ts';
 import { canTransition } from '../domain/request-state.ts';
 import type { PolicyMismatch, StoredRequestFit } from '../domain/stored-request-fit.ts';
 import type { AccessProvider, ProviderFailure } from '../providers/provider.ts';
-import { appendAuditEvent } from '../store/audit-log.ts';
+import { appendAuditEvent, type AuditEntry } from '../store/audit-log.ts';
 import type { Prisma } from '../store/generated/client.ts';
 import type { Database } from '../store/database.ts';
 import type { SqlTransaction } from '../store/sql-transaction.ts';
@@ -126,24 +126,31 @@ async function attemptGrant(ctx: AccessContext, input: GrantAccessInput): Promis
 
     const effectiveEndLagSeconds = await effectiveEndLag(ctx, provider, request.role, request.id);
     const grantedAt = ctx.clock.now();
-    return inSqlTransaction(ctx.db, async (tx): Promise<GrantAccessResult> => {
-      // More time on live access runs on from that access's end, read under the request's lock.
-      const extending = request.extendsRequestId ? await lockRequest(tx, request.id) : null;
-      const start = extending?.state === 'approved' ? await durationStart(tx, request.extendsRequestId, grantedAt) : grantedAt;
-      // Someone ended the request while the provider worked (the request is no longer approved, or
-      // the grant's end was asked for): the access exists, so it must be revoked at once, not after
-      // its full duration. completeGrant locks the request and reads both as it updates them, in one statement.
-      const { expiresAt, stillWanted } = await completeGrant(tx, { requestId: request.id, grantId: grant.id, grantedAt, expiresAt: new Date(start.getTime() + request.durationSeconds * 1000), effectiveEndLagSeconds });
-      await appendAuditEvent(tx, {
+    // Someone ended the request while the provider worked (the request is no longer approved, or
+    // the grant's end was asked for): the access exists, so it must be revoked at once, not after
+    // its full duration. completeGrant locks the request and reads both as it updates them, and
+    // appends the audit event for what it found, in one statement.
+    const complete = (on: Database | SqlTransaction, start: Date) => {
+      const expiresAt = new Date(start.getTime() + request.durationSeconds * 1000);
+      const event = (endedMeanwhile: boolean): AuditEntry => ({
         actor: 'latch',
         action: 'grant.granted',
         requestId: request.id,
         at: grantedAt,
-        data: { grantId: grant.id, provider: provider.type, principal, expiresAt: expiresAt.toISOString(), attempt: grant.grantAttempts, endedMeanwhile: !stillWanted, effectiveEndLagSeconds },
+        data: { grantId: grant.id, provider: provider.type, principal, expiresAt: (endedMeanwhile ? grantedAt : expiresAt).toISOString(), attempt: grant.grantAttempts, endedMeanwhile, effectiveEndLagSeconds },
       });
-      ctx.logger.info({ accessRequestId: request.id, grantId: grant.id, expiresAt }, 'access granted');
-      return { outcome: 'granted', requestId: request.id, grantId: grant.id, expiresAt };
-    });
+      return completeGrant(on, { requestId: request.id, grantId: grant.id, grantedAt, expiresAt, effectiveEndLagSeconds, event: { wanted: event(false), endedMeanwhile: event(true) } });
+    };
+    // More time on live access runs on from that access's end, read under the request's lock: a
+    // transaction for that. Otherwise the statement is the grant's whole write.
+    const { expiresAt } = request.extendsRequestId
+      ? await inSqlTransaction(ctx.db, async (tx) => {
+          const extending = await lockRequest(tx, request.id);
+          return complete(tx, extending?.state === 'approved' ? await durationStart(tx, request.extendsRequestId, grantedAt) : grantedAt);
+        })
+      : await complete(ctx.db, grantedAt);
+    ctx.logger.info({ accessRequestId: request.id, grantId: grant.id, expiresAt }, 'access granted');
+    return { outcome: 'granted', requestId: request.id, grantId: grant.id, expiresAt };
   });
 }
 

@@ -77,25 +77,38 @@ export function takeRecordedAuditEvents(tx: AnyTransaction): { text: string; val
   const entries = recorded.get(tx) ?? [];
   recorded.delete(tx);
   if (entries.length === 0) return null;
-  const evidence = entries.map((entry) => (entry.evidence?.transport === 'http' ? entry.evidence : null));
-  return {
-    text: APPEND_AUDIT_EVENTS,
-    values: [
-      // Stored with millisecond precision (timestamptz(3)); the database hashes the time as stored.
-      entries.map((entry) => new Date(Math.floor(entry.at.getTime())).toISOString()),
-      entries.map((entry) => entry.actor),
-      entries.map((entry) => entry.action),
-      entries.map((entry) => entry.requestId ?? null),
-      entries.map((entry) => JSON.stringify(withTransport(entry.data ?? {}, entry.evidence))),
-      evidence.map((signed) => signed?.timestamp ?? null),
-      evidence.map((signed) => signed?.signature ?? null),
-      evidence.map((signed) => (signed ? Buffer.from(signed.rawBody).toString('hex') : null)),
-    ],
-  };
+  return { text: APPEND_AUDIT_EVENTS, values: auditEventArguments(entries) };
 }
 
-const APPEND_AUDIT_EVENTS = `
-  SELECT latch_append_audit_events($1::timestamptz[], $2::text[], $3::text[], $4::uuid[], $5::jsonb[], $6::text[], $7::text[], $8::text[])`;
+/**
+ * The eight arguments latch_append_audit_events takes for `entries`, in its order (the events'
+ * times, actors, actions, request ids, data, and each one's signed Slack request or nulls), for a
+ * statement that appends its own events as one of its parts, after the state change they record
+ * (store/decision-write.ts, store/grant-writes.ts), so the change and its events commit together
+ * in one round trip and the chain's lock is held only while PostgreSQL runs that statement.
+ */
+export function auditEventArguments(entries: readonly AuditEntry[]): unknown[] {
+  const evidence = entries.map((entry) => (entry.evidence?.transport === 'http' ? entry.evidence : null));
+  return [
+    // Stored with millisecond precision (timestamptz(3)); the database hashes the time as stored.
+    entries.map((entry) => new Date(Math.floor(entry.at.getTime())).toISOString()),
+    entries.map((entry) => entry.actor),
+    entries.map((entry) => entry.action),
+    entries.map((entry) => entry.requestId ?? null),
+    entries.map((entry) => JSON.stringify(withTransport(entry.data ?? {}, entry.evidence))),
+    evidence.map((signed) => signed?.timestamp ?? null),
+    evidence.map((signed) => signed?.signature ?? null),
+    evidence.map((signed) => (signed ? Buffer.from(signed.rawBody).toString('hex') : null)),
+  ];
+}
+
+/** latch_append_audit_events's parameters as auditEventArguments gives them, numbered from `first`. */
+export function auditEventParameters(first: number): string {
+  const types = ['timestamptz', 'text', 'text', 'uuid', 'jsonb', 'text', 'text', 'text'];
+  return types.map((type, index) => `$${first + index}::${type}[]`).join(', ');
+}
+
+const APPEND_AUDIT_EVENTS = `SELECT latch_append_audit_events(${auditEventParameters(1)})`;
 
 function withTransport(data: Prisma.InputJsonValue, evidence: SlackRequestEvidence | undefined): Prisma.InputJsonValue {
   if (!evidence) return data;

@@ -1,7 +1,9 @@
 import type { Database } from './database.ts';
 import type { Grant } from './generated/client.ts';
 import { grantColumns } from './table-columns.ts';
-import type { SqlTransaction } from './sql-transaction.ts';
+import { SqlTransaction } from './sql-transaction.ts';
+import { auditEventArguments, type AuditEntry } from './audit-log.ts';
+import { inTransactionSpan } from '../observability/transaction-span.ts';
 import { uuidV7 } from './uuid-v7.ts';
 
 export interface GrantAttempt {
@@ -41,21 +43,41 @@ export interface GrantDone {
   expiresAt: Date;
   /** How long sessions may outlive the revocation, as the provider said (null: nothing does). */
   effectiveEndLagSeconds: number | null;
+  /**
+   * The grant's audit event, as it is recorded when the access is still wanted (ending at
+   * `expiresAt`), and when it was ended meanwhile (ending at `grantedAt`, revoked at once).
+   */
+  event: { wanted: AuditEntry; endedMeanwhile: AuditEntry };
 }
 
 /**
- * Records the provider's grant, inside the caller's transaction, in one statement: it locks the
- * request's row (a lock that waited reads the row as its holder committed it), and if the request
- * is still approved and the grant's end was not asked for while the provider worked (the grant's
+ * Records the provider's grant and its audit event in one statement: it locks the request's row
+ * (a lock that waited reads the row as its holder committed it), and if the request is still
+ * approved and the grant's end was not asked for while the provider worked (the grant's
  * end_requested_at, read as the update finds the row), stores the grant's times and makes the
- * request active; otherwise the access expires at once. Says which it was.
+ * request active; otherwise the access expires at once. Then it appends the event for whichever it
+ * was. Says which it was.
+ *
+ * Given the pool (`db`), the statement is its own transaction (issue 19: no BEGIN and COMMIT round
+ * trips, and the audit chain's lock is held only while PostgreSQL runs it, as the revocation's
+ * write does); given a transaction, it is part of that one.
  */
-export async function completeGrant(tx: SqlTransaction, done: GrantDone): Promise<{ expiresAt: Date; stillWanted: boolean }> {
-  const [row] = await tx.rows<{ expiresAt: Date; stillWanted: boolean }>(COMPLETE_GRANT, [done.grantedAt, done.expiresAt, done.grantId, done.requestId, done.effectiveEndLagSeconds]);
+export async function completeGrant(on: Database | SqlTransaction, done: GrantDone): Promise<{ expiresAt: Date; stillWanted: boolean }> {
+  const values = [done.grantedAt, done.expiresAt, done.grantId, done.requestId, done.effectiveEndLagSeconds, ...auditEventArguments([done.event.wanted, done.event.endedMeanwhile])];
+  const [row] = on instanceof SqlTransaction ? await on.rows<CompletedGrant>(COMPLETE_GRANT, values) : (await inTransactionSpan(() => on.pool.query<CompletedGrant>(COMPLETE_GRANT, values))).rows;
   if (!row) throw new Error(`grant ${done.grantId} is missing`);
-  return row;
+  if (row.appended !== 1) throw new Error(`grant ${done.grantId} was recorded without its audit event`);
+  return { expiresAt: row.expiresAt, stillWanted: row.stillWanted };
 }
 
+interface CompletedGrant {
+  expiresAt: Date;
+  stillWanted: boolean;
+  appended: number;
+}
+
+// $6–$13: the two events (auditEventArguments), each array [wanted, ended meanwhile]; `appended`
+// takes the one slice ([1:1] or [2:2]) that says what happened.
 const COMPLETE_GRANT = `
   WITH request AS (
     SELECT state = 'approved' AS approved FROM access_requests WHERE id = $4::uuid FOR UPDATE
@@ -70,8 +92,14 @@ const COMPLETE_GRANT = `
   ), activated AS (
     UPDATE access_requests SET state = 'active', updated_at = now()
      WHERE id = $4::uuid AND state = 'approved' AND (SELECT still_wanted FROM done)
+  ), event AS (
+    SELECT CASE WHEN still_wanted THEN 1 ELSE 2 END AS i FROM done
+  ), appended AS (
+    SELECT latch_append_audit_events(($6::timestamptz[])[i:i], ($7::text[])[i:i], ($8::text[])[i:i], ($9::uuid[])[i:i], ($10::jsonb[])[i:i],
+                                     ($11::text[])[i:i], ($12::text[])[i:i], ($13::text[])[i:i])
+      FROM event
   )
-  SELECT expires_at AS "expiresAt", still_wanted AS "stillWanted" FROM done`;
+  SELECT expires_at AS "expiresAt", still_wanted AS "stillWanted", (SELECT count(*) FROM appended)::int AS appended FROM done`;
 
 /** Records why the latest attempt on a grant failed (Latch's notice, which Slack may show), and when. */
 export async function recordGrantError(tx: SqlTransaction, grantId: string, notice: string, at: Date): Promise<void> {

@@ -58,23 +58,42 @@ export async function readRequestForMessages(db: Database, requestId: string): P
   };
 }
 
+/** A vote on the request's current revision, as a decision counts it. */
+export type CastVote = Pick<Approval, 'approverSlackId' | 'decision' | 'approverGroups'>;
+
+export interface RequestForDecision {
+  request: AccessRequest;
+  /** The votes on its current revision, oldest first. */
+  votes: CastVote[];
+  /** Who has approved its current revision so far. */
+  approvedBy: string[];
+  /**
+   * The version of the request's row that was read (its xmin): a decision computed from this read
+   * is recorded only while the row is still this version (store/decision-write.ts). Every vote
+   * writes the row, so a vote cast since, or any other change to the request, makes it stale.
+   */
+  rowVersion: string;
+}
+
 const REQUEST_FOR_DECISION = `
-  SELECT ${accessRequestColumns('r')},
-         ARRAY(SELECT DISTINCT a.approver_slack_id FROM approvals AS a
-                WHERE a.request_id = r.id AND a.request_revision = r.revision AND a.decision = 'approve') AS "approvedBy"
+  SELECT ${accessRequestColumns('r')}, r.xmin::text AS "rowVersion",
+         COALESCE((SELECT json_agg(json_build_object('approverSlackId', a.approver_slack_id, 'decision', a.decision, 'approverGroups', a.approver_groups)
+                                   ORDER BY a.created_at, a.id)
+                     FROM approvals AS a WHERE a.request_id = r.id AND a.request_revision = r.revision), '[]') AS "votes"
     FROM access_requests AS r
    WHERE r.id = $1`;
 
 /**
- * A request as a decision is checked against it before its transaction, with who has approved its
- * current revision so far, in one statement. Null when there is none.
+ * A request as a decision is checked and counted against it, with the votes on its current
+ * revision and the row's version, in one statement (one snapshot). Null when there is none.
  */
-export async function readRequestForDecision(db: Database, requestId: string): Promise<{ request: AccessRequest; approvedBy: string[] } | null> {
-  const { rows } = await db.pool.query<AccessRequest & { approvedBy: string[] }>({ text: REQUEST_FOR_DECISION, values: [requestId], types: MODEL_TYPES });
+export async function readRequestForDecision(db: Database, requestId: string): Promise<RequestForDecision | null> {
+  const { rows } = await db.pool.query<AccessRequest & { votes: CastVote[]; rowVersion: string }>({ text: REQUEST_FOR_DECISION, values: [requestId], types: MODEL_TYPES });
   const row = rows[0];
   if (!row) return null;
-  const { approvedBy, ...request } = row;
-  return { request, approvedBy };
+  const { votes, rowVersion, ...request } = row;
+  const approvedBy = [...new Set(votes.filter((vote) => vote.decision === 'approve').map((vote) => vote.approverSlackId))];
+  return { request, votes, approvedBy, rowVersion };
 }
 
 const REQUEST = `SELECT ${accessRequestColumns('r')} FROM access_requests AS r WHERE r.id = $1`;

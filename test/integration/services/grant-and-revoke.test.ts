@@ -93,6 +93,14 @@ describe('grantAccess', () => {
     expect(await grantOf(id)).toMatchObject({ grantedAt: clock.now(), expiresAt: new Date(clock.now().getTime() + 7200_000), principal: PRINCIPAL, grantAttempts: 1 });
     expect((await db.accessRequest.findUniqueOrThrow({ where: { id } })).state).toBe('active');
     expect(await actions(id)).toEqual(['grant.granted']);
+    // The event says what was recorded: the access's end, still wanted.
+    const grant = await grantOf(id);
+    expect((await db.auditEvent.findFirstOrThrow({ where: { requestId: id, action: 'grant.granted' } })).data).toMatchObject({
+      grantId: grant.id,
+      expiresAt: grant.expiresAt!.toISOString(),
+      endedMeanwhile: false,
+      attempt: 1,
+    });
   });
 
   it('grants once when two grant jobs for one request run at the same time', async () => {
@@ -378,6 +386,9 @@ describe('endAccessEarly', () => {
     expect(granted).toMatchObject({ outcome: 'granted' });
     const grant = await grantOf(requestId);
     expect(grant.expiresAt).toEqual(grant.grantedAt);
+    // Its one event says so: the access ends as it was granted.
+    const events = await db.auditEvent.findMany({ where: { requestId, action: 'grant.granted' } });
+    expect(events.map((event) => event.data)).toEqual([expect.objectContaining({ grantId: grant.id, expiresAt: grant.grantedAt!.toISOString(), endedMeanwhile: true })]);
     expect(await revokeGrant(ctx, grant.id)).toMatchObject({ outcome: 'revoked', providerCalled: true });
     expect(provider.holds(PRINCIPAL, 'read')).toBe(false);
     expect((await db.accessRequest.findUniqueOrThrow({ where: { id: requestId } })).state).toBe('revoked');

@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type pg from 'pg';
 import { DEFAULT_AUTO_APPROVAL_LIMITS } from '../../../src/domain/policy.ts';
 import { auditHash, GENESIS_HASH } from '../../../src/domain/audit-hash.ts';
 import { cancelRequest } from '../../../src/services/cancel-request.ts';
@@ -156,6 +157,61 @@ describe('decideRequest', () => {
       expect(granted).toEqual([id]);
       expect((await auditActions(id)).sort()).toEqual(['approval.recorded', 'approval.recorded', 'request.approved', 'request.created']);
     }
+  });
+
+  it('counts a vote recorded between another decision’s read and its write, and approves once', async () => {
+    const { ctx, granted } = setup(2);
+    const id = await newRequest(ctx);
+    // APPROVER2 decides, whole, after APPROVER1's decision has read the request (its approver
+    // check looks up groups) and before it is written.
+    let second: Awaited<ReturnType<typeof decideRequest>> | undefined;
+    const interleaving = {
+      ...ctx,
+      groups: {
+        memberGroups: async (userId: string, groups: readonly string[]) => {
+          if (userId === APPROVER1 && !second) second = await decideRequest(ctx, { requestId: id, deciderId: APPROVER2, decision: 'approve' });
+          return ctx.groups.memberGroups(userId, groups);
+        },
+      },
+    };
+    expect(await decideRequest(interleaving, { requestId: id, deciderId: APPROVER1, decision: 'approve' })).toEqual({ ok: true, outcome: 'approved', requestId: id });
+    expect(second).toEqual({ ok: true, outcome: 'recorded', requestId: id });
+    expect(await db.approval.count({ where: { requestId: id } })).toBe(2);
+    expect((await db.accessRequest.findUniqueOrThrow({ where: { id } })).state).toBe('approved');
+    expect(granted).toEqual([id]);
+    expect(await auditActions(id)).toEqual(['request.created', 'approval.recorded', 'approval.recorded', 'request.approved']);
+    const approved = await db.auditEvent.findFirstOrThrow({ where: { requestId: id, action: 'request.approved' } });
+    expect(approved).toMatchObject({ actor: APPROVER1, data: { approvers: [APPROVER2, APPROVER1] } });
+  });
+
+  it('counts a vote committed while a decision waits for the request’s row', async () => {
+    const { ctx, granted } = setup(2);
+    const id = await newRequest(ctx);
+    // Another transaction holds the row; the decision, read before it, waits on it to write.
+    const holder = await db.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT id FROM access_requests WHERE id = $1 FOR UPDATE', [id]);
+      const deciding = decideRequest(ctx, { requestId: id, deciderId: APPROVER1, decision: 'approve' });
+      await waitForRowLockWaiter(holder);
+      // Meanwhile APPROVER2's vote commits, and writes the row as every vote does.
+      await holder.query(
+        `INSERT INTO approvals (id, request_id, request_revision, approver_slack_id, decision, approver_groups, created_at)
+         VALUES (gen_random_uuid(), $1, 1, $2, 'approve', '{}', now())`,
+        [id, APPROVER2],
+      );
+      await holder.query('UPDATE access_requests SET updated_at = now() WHERE id = $1', [id]);
+      await holder.query('COMMIT');
+      // The write finds the row changed, so the decision is made again with that vote counted.
+      expect(await deciding).toEqual({ ok: true, outcome: 'approved', requestId: id });
+    } finally {
+      holder.release();
+    }
+    expect(await db.approval.count({ where: { requestId: id } })).toBe(2);
+    expect((await db.accessRequest.findUniqueOrThrow({ where: { id } })).state).toBe('approved');
+    expect(granted).toEqual([id]);
+    const approved = await db.auditEvent.findFirstOrThrow({ where: { requestId: id, action: 'request.approved' } });
+    expect(approved.data).toMatchObject({ approvers: [APPROVER2, APPROVER1] });
   });
 
   it('never lets the requester decide, even when the policy names them as an approver', async () => {
@@ -485,3 +541,20 @@ describe('the audit trail these use cases write', () => {
     }
   });
 });
+
+/**
+ * Until another session of this database waits for a row lock `holder` has (polled; no deadline but
+ * the test's). Asked from the holder's transaction, which sees activity as of each fresh snapshot.
+ */
+async function waitForRowLockWaiter(holder: pg.PoolClient): Promise<void> {
+  for (;;) {
+    // Statistics views are read once per transaction unless cleared.
+    await holder.query('SELECT pg_stat_clear_snapshot()');
+    const { rows } = await holder.query<{ waiting: number }>(
+      `SELECT count(*)::int AS waiting FROM pg_stat_activity
+        WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE '%UPDATE access_requests%'`,
+    );
+    if (rows[0]!.waiting > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

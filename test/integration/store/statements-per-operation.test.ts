@@ -24,10 +24,19 @@ import { testPolicy } from '../../helpers/test-policy.ts';
 const CEILINGS = {
   /** `/request-access prod-db read 2h …`: the request and its audit event, its approval message and DM located, checked still current. */
   command: 10, // one of them reads the history risk flags are judged against (store/risk-history.ts)
-  /** Approve (one approval needed): the vote, the decision and their audit events, the messages rebuilt and recorded as shown. */
-  click: 9,
-  /** The grant job: the attempt counted, the provider called under the access lock, the grant recorded, the messages rebuilt and recorded as shown. */
-  grant: 10,
+  /**
+   * Approve (one approval needed): the request and its votes read, then the vote, the decision and
+   * their audit events written in one statement if the request is still as read
+   * (store/decision-write.ts); the messages rebuilt and recorded as shown. As a transaction that
+   * locked the row first it cost 5 more (9).
+   */
+  click: 4,
+  /**
+   * The grant job: the request read, the access lock taken, the attempt counted, the provider
+   * called, the grant and its audit event recorded in one statement, the lock let go, the messages
+   * rebuilt and recorded as shown. As a transaction the grant's record cost 3 more (10).
+   */
+  grant: 7,
   /**
    * The revocation job: the grant read, the access lock taken, the grant and any covering one read
    * under it, the revocation recorded in one statement (the grant closed, the request ended and the
