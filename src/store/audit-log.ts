@@ -1,6 +1,6 @@
 import { TRANSPORT_KEY, type SlackRequestEvidence } from '../domain/decision-evidence.ts';
 import type { Prisma } from './generated/client.ts';
-import { executeIn, type AnyTransaction } from './sql-transaction.ts';
+import { executeIn, type AnyTransaction, type SqlTransaction } from './sql-transaction.ts';
 
 export interface AuditEntry {
   /** Slack user id, or `latch` / `policy:<rule>` for what Latch did by itself. */
@@ -94,8 +94,43 @@ export function takeRecordedAuditEvents(tx: AnyTransaction): { text: string; val
   };
 }
 
-const APPEND_AUDIT_EVENTS = `
-  SELECT latch_append_audit_events($1::timestamptz[], $2::text[], $3::text[], $4::uuid[], $5::jsonb[], $6::text[], $7::text[], $8::text[])`;
+/** latch_append_audit_events's arguments, in order, as takeRecordedAuditEvents gives their values. */
+const APPEND_ARGUMENT_TYPES = ['timestamptz[]', 'text[]', 'text[]', 'uuid[]', 'jsonb[]', 'text[]', 'text[]', 'text[]'];
+
+/** The call with its arguments bound from `$first` on. */
+function appendCall(first: number): string {
+  return `latch_append_audit_events(${APPEND_ARGUMENT_TYPES.map((type, i) => `$${first + i}::${type}`).join(', ')})`;
+}
+
+const APPEND_AUDIT_EVENTS = `SELECT ${appendCall(1)}`;
+
+/**
+ * Runs the transaction's last state change and writes the events recorded so far in the same
+ * statement, one round trip instead of two: the events are appended if and only if the statement
+ * gave back a row (an INSERT … RETURNING that inserted, an UPDATE … RETURNING that matched), so a
+ * change refused by its own condition (a limit checked in the statement) writes no event. Gives
+ * back the statement's rows. Events recorded after it are written before COMMIT as usual.
+ *
+ * `text` must be one statement that returns rows and whose parameters are `$1`… `values.length`:
+ * it becomes a data-modifying CTE (so not one with a WITH of its own that modifies data). The
+ * chain's lock is taken as the statement ends and held to COMMIT, so it must be the last round
+ * trip before COMMIT, as the append at the end is (see appendAuditEvents for why that matters).
+ * The append runs after the change, in the same statement: PostgreSQL's checks of the events (a
+ * request id must name a request) see the row the change made.
+ */
+export async function rowsWithRecordedAuditEvents<Row>(tx: SqlTransaction, text: string, values: readonly unknown[]): Promise<Row[]> {
+  const append = takeRecordedAuditEvents(tx);
+  startRecordingAuditEvents(tx);
+  if (!append) return tx.rows<Row>(text, values);
+  // `appended` is read in a one-time filter, evaluated before the rows are: it runs the change
+  // (EXISTS reads it) and then, only if a row came back, the append.
+  return tx.rows<Row>(
+    `WITH latch_change AS (${text}),
+          latch_appended AS (SELECT ${appendCall(values.length + 1)} WHERE EXISTS (SELECT 1 FROM latch_change))
+     SELECT latch_change.* FROM latch_change WHERE (SELECT count(*) FROM latch_appended) >= 0`,
+    [...values, ...append.values],
+  );
+}
 
 function withTransport(data: Prisma.InputJsonValue, evidence: SlackRequestEvidence | undefined): Prisma.InputJsonValue {
   if (!evidence) return data;
