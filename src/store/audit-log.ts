@@ -113,10 +113,9 @@ const APPEND_AUDIT_EVENTS = `SELECT ${appendCall(1)}`;
  *
  * `text` must be one statement that returns rows and whose parameters are `$1`… `values.length`:
  * it becomes a data-modifying CTE (so not one with a WITH of its own that modifies data). The
- * chain's lock is taken as the statement ends and held to COMMIT, so it must be the last round
- * trip before COMMIT, as the append at the end is (see appendAuditEvents for why that matters).
- * The append runs after the change, in the same statement: PostgreSQL's checks of the events (a
- * request id must name a request) see the row the change made.
+ * events are staged by it and chained at COMMIT, as writeRecordedAuditEvents's are, so the chain's
+ * lock is not taken here; the events name rows the change made (a request's id), which exist by
+ * the time they are chained.
  */
 export async function rowsWithRecordedAuditEvents<Row>(tx: SqlTransaction, text: string, values: readonly unknown[]): Promise<Row[]> {
   const append = takeRecordedAuditEvents(tx);

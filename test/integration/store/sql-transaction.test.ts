@@ -244,8 +244,8 @@ describe('rowsWithRecordedAuditEvents (the last state change and its audit event
     const rows = await inSqlTransaction(db, async (tx) => {
       await appendAuditEvent(tx, { actor: 'U1', action: 'before', at: new Date(), data: {} });
       const inserted = await rowsWithRecordedAuditEvents<{ name: string }>(tx, INSERT_IF, ['a', true]);
-      // Written by the statement: the chain already has it, inside this transaction.
-      expect((await tx.rows<{ action: string }>('SELECT action FROM audit_events')).map((event) => event.action)).toEqual(['before']);
+      // Staged by the statement itself (chained at COMMIT): no statement of its own is left to send.
+      expect((await tx.rows<{ action: string }>('SELECT action FROM latch_staging.audit_events ORDER BY id')).map((event) => event.action)).toEqual(['before']);
       await appendAuditEvent(tx, { actor: 'U1', action: 'after', at: new Date(), data: {} });
       return inserted;
     });
@@ -265,7 +265,7 @@ describe('rowsWithRecordedAuditEvents (the last state change and its audit event
     expect(await auditActions()).toEqual([]);
   });
 
-  it('fails the whole statement, change included, when the events cannot be written', async () => {
+  it('commits neither the change nor the events when the events cannot be written', async () => {
     await expect(
       inSqlTransaction(db, async (tx) => {
         await appendAuditEvent(tx, { actor: 'U1', action: 'unwritable', requestId: '00000000-0000-7000-8000-000000000000', at: new Date(), data: {} });
