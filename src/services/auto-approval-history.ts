@@ -9,7 +9,7 @@ const DAY_SECONDS = 24 * 3600;
  * The requester's access of one resource and role that an auto-approval must take into account:
  * held and booked access (however it was approved) and, for the cooldown and the daily cap, what
  * ended or was auto-approved within `lookbackSeconds` (at least a day). Read inside the request's
- * transaction, under the requester's lock (see lockRequester), so concurrent requests count.
+ * transaction, under the requester's lock (see lockingRequester), so concurrent requests count.
  */
 export async function loadAutoApprovalHistory(
   tx: SqlTransaction,

@@ -2,7 +2,7 @@ import { bundleRefusal, itemName, strictestItemIndex, type BundleItem } from '..
 import { isUniqueViolation } from '../store/request-insert.ts';
 import { readBundleItems } from '../store/request-bundle-reads.ts';
 import { readRequestBySubmission } from '../store/request-reads.ts';
-import { lockRequester } from '../store/requester-lock.ts';
+import { lockingRequester } from '../store/requester-lock.ts';
 import { inSqlTransaction } from '../store/transaction.ts';
 import { publishCommitted } from './latch-events.ts';
 import { refuse, type Refused } from './refusal.ts';
@@ -59,23 +59,24 @@ export async function requestAccessBundle(ctx: ServiceContext, input: RequestAcc
   const bundleId = strictest.id;
   let written: WrittenRequest[];
   try {
+    // Under the requester's lock, taken with BEGIN: the pending limit counts every item, and their other requests.
     const made = await inSqlTransaction(ctx.db, async (tx) => {
-      // Under the requester's lock: the pending limit counts every item, and their other requests.
-      await lockRequester(tx, input.requesterId);
       const stored: WrittenRequest[] = [];
       for (const [position, item] of prepared.entries()) {
-        const one = await writeRequest(tx, ctx, item, {
+        const placement = {
           approvalChannelId: strictest.resource.approvalChannel,
           // The card's item answers for the submission: a second one finds the whole bundle through it.
           submissionKey: item === strictest ? input.submissionKey || null : null,
           bundle: { id: bundleId, position },
-        });
+        };
+        // The last item's insert writes every item's audit events, in its round trip.
+        const one = await writeRequest(tx, ctx, item, placement, { last: position === prepared.length - 1 });
         // Over the pending limit: nothing of the bundle is kept.
         if (!one) throw new PendingLimitReached();
         stored.push(one);
       }
       return stored;
-    });
+    }, lockingRequester(input.requesterId));
     written = made;
   } catch (error) {
     if (error instanceof PendingLimitReached) {

@@ -6,7 +6,7 @@ import { canonicalJson, groupsOf, type AutoApprovalRule, type ResourcePolicy, ty
 import { appendAuditEvents, type AuditEntry } from '../store/audit-log.ts';
 import { insertRequest, isUniqueViolation } from '../store/request-insert.ts';
 import { uuidV7 } from '../store/uuid-v7.ts';
-import { lockRequester } from '../store/requester-lock.ts';
+import { lockingRequester } from '../store/requester-lock.ts';
 import { readRequestBySubmission } from '../store/request-reads.ts';
 import type { SqlTransaction } from '../store/sql-transaction.ts';
 import { inSqlTransaction } from '../store/transaction.ts';
@@ -69,11 +69,13 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
   const policy = ctx.policy();
   let written: WrittenRequest;
   try {
-    const made = await inSqlTransaction(ctx.db, async (tx) => {
-      // Under the requester's lock, so their concurrent requests count each other (see lockRequester).
-      await lockRequester(tx, input.requesterId);
-      return (await writeRequest(tx, ctx, request, { approvalChannelId: request.resource.approvalChannel, submissionKey: input.submissionKey || null, bundle: null })) ?? { refused: true as const };
-    });
+    const placement: RequestPlacement = { approvalChannelId: request.resource.approvalChannel, submissionKey: input.submissionKey || null, bundle: null };
+    // Under the requester's lock, taken with BEGIN, so their concurrent requests count each other (see lockingRequester).
+    const made = await inSqlTransaction(
+      ctx.db,
+      async (tx) => (await writeRequest(tx, ctx, request, placement, { last: true })) ?? { refused: true as const },
+      lockingRequester(input.requesterId),
+    );
     if ('refused' in made) {
       ctx.logger.info({ requester: input.requesterId, resourceId: request.resource.id }, 'request refused: too many pending requests');
       return pendingLimitRefusal(policy.limits.pendingPerPerson);
@@ -209,8 +211,18 @@ export interface RequestPlacement {
  * Stores a prepared request and its audit events in `tx`, which holds the requester's lock:
  * approved at once when an auto-approval rule (or break-glass) covers it. Null when the requester
  * already has as many pending requests as the policy allows (nothing is written then).
+ *
+ * `last`: the insert is the transaction's last statement, so it writes the transaction's audit
+ * events too, in the same round trip (insertRequest's withAuditEvents); refused, it writes none
+ * of them, and the caller must then commit nothing else (or roll back).
  */
-export async function writeRequest(tx: SqlTransaction, ctx: ServiceContext, prepared: PreparedRequest, placement: RequestPlacement): Promise<WrittenRequest | null> {
+export async function writeRequest(
+  tx: SqlTransaction,
+  ctx: ServiceContext,
+  prepared: PreparedRequest,
+  placement: RequestPlacement,
+  { last }: { last: boolean },
+): Promise<WrittenRequest | null> {
   const { asked, breakGlass, now, resource, requesterId } = prepared;
   const policy = ctx.policy();
   const plainCandidate: AutoApprovalCandidate = { requesterId, role: asked.role, durationSeconds: asked.durationSeconds, startsAt: asked.startsAt };
@@ -228,6 +240,47 @@ export async function writeRequest(tx: SqlTransaction, ctx: ServiceContext, prep
   // Judged against history read before the insert, so the request never counts itself.
   const riskFlags = assessRisk({ resourceId: resource.id, role: asked.role, durationSeconds: asked.durationSeconds, at: now }, await loadRiskHistory(tx, { requesterId, resourceId: resource.id, role: asked.role }, now));
   const requiredApprovals = approvalsRequired(asked.requiredApprovals, resource.approvers.oneMoreWhenFlagged === true, riskFlags.length);
+  const { scope: _scope, ...askedWithoutScope } = asked;
+  const created: AuditEntry = {
+    actor: requesterId,
+    action: 'request.created',
+    requestId: prepared.id,
+    at: now,
+    data: {
+      ...askedWithoutScope,
+      durationSeconds: grantedSeconds,
+      requiredApprovals,
+      riskFlags: riskFlags.map(({ signal, explanation }) => ({ signal, explanation })),
+      startsAt: asked.startsAt?.toISOString() ?? null,
+      // Recorded only for a scoped request, so the events of every other request stay as they were.
+      ...(asked.scope ? { scope: asked.scope } : {}),
+      ...(placement.bundle ? { bundle: placement.bundle } : {}),
+      ...(prepared.tokenId ? { tokenId: prepared.tokenId } : {}),
+      ...(breakGlass ? { breakGlass: true } : {}),
+      ...(auto.withheld ? { autoApprovalWithheld: auto.withheld } : {}),
+      ...(auto.onCallNote ? { onCallNote: auto.onCallNote } : {}),
+    },
+  };
+  const events: AuditEntry[] =
+    decidedBy
+      ? [
+          created,
+          {
+            actor: `policy:${decidedBy}`,
+            action: 'request.approved',
+            requestId: prepared.id,
+            at: now,
+            data: {
+              rule: decidedBy,
+              policyVersion: policy.version,
+              ...(auto.onCallUntil ? { onCallUntil: auto.onCallUntil.toISOString(), askedSeconds: asked.durationSeconds } : {}),
+              ...(breakGlass ? { breakGlass: true, reviewDueAt: breakGlass.reviewDueAt.toISOString() } : {}),
+            },
+          },
+        ]
+      : [created];
+  // Recorded first when the insert writes them (last), after it otherwise: never for a refused insert.
+  if (last) await appendAuditEvents(tx, events);
   // Stored with the pending limit checked in the same statement, unless it is decided already.
   const requestId = await insertRequest(
     tx,
@@ -253,49 +306,10 @@ export async function writeRequest(tx: SqlTransaction, ctx: ServiceContext, prep
       bundlePosition: placement.bundle?.position ?? null,
     },
     decidedBy ? null : policy.limits.pendingPerPerson,
+    { withAuditEvents: last },
   );
   if (!requestId) return null;
-  const { scope: _scope, ...askedWithoutScope } = asked;
-  const created: AuditEntry = {
-    actor: requesterId,
-    action: 'request.created',
-    requestId,
-    at: now,
-    data: {
-      ...askedWithoutScope,
-      durationSeconds: grantedSeconds,
-      requiredApprovals,
-      riskFlags: riskFlags.map(({ signal, explanation }) => ({ signal, explanation })),
-      startsAt: asked.startsAt?.toISOString() ?? null,
-      // Recorded only for a scoped request, so the events of every other request stay as they were.
-      ...(asked.scope ? { scope: asked.scope } : {}),
-      ...(placement.bundle ? { bundle: placement.bundle } : {}),
-      ...(prepared.tokenId ? { tokenId: prepared.tokenId } : {}),
-      ...(breakGlass ? { breakGlass: true } : {}),
-      ...(auto.withheld ? { autoApprovalWithheld: auto.withheld } : {}),
-      ...(auto.onCallNote ? { onCallNote: auto.onCallNote } : {}),
-    },
-  };
-  await appendAuditEvents(
-    tx,
-    decidedBy
-      ? [
-          created,
-          {
-            actor: `policy:${decidedBy}`,
-            action: 'request.approved',
-            requestId,
-            at: now,
-            data: {
-              rule: decidedBy,
-              policyVersion: policy.version,
-              ...(auto.onCallUntil ? { onCallUntil: auto.onCallUntil.toISOString(), askedSeconds: asked.durationSeconds } : {}),
-              ...(breakGlass ? { breakGlass: true, reviewDueAt: breakGlass.reviewDueAt.toISOString() } : {}),
-            },
-          },
-        ]
-      : [created],
-  );
+  if (!last) await appendAuditEvents(tx, events);
   return { requestId, rule, decidedBy, riskFlags };
 }
 

@@ -1,6 +1,6 @@
 import { TRANSPORT_KEY, type SlackRequestEvidence } from '../domain/decision-evidence.ts';
 import type { Prisma } from './generated/client.ts';
-import { executeIn, type AnyTransaction } from './sql-transaction.ts';
+import { executeIn, type AnyTransaction, type SqlTransaction } from './sql-transaction.ts';
 
 export interface AuditEntry {
   /** Slack user id, or `latch` / `policy:<rule>` for what Latch did by itself. */
@@ -85,7 +85,7 @@ export function takeRecordedAuditEvents(tx: AnyTransaction): { text: string; val
  * times, actors, actions, request ids, data, and each one's signed Slack request or nulls), for a
  * statement that appends its own events as one of its parts, after the state change they record
  * (store/decision-write.ts, store/grant-writes.ts), so the change and its events commit together
- * in one round trip and the chain's lock is held only while PostgreSQL runs that statement.
+ * in one round trip; the events are chained at that commit, as writeRecordedAuditEvents's are.
  */
 export function auditEventArguments(entries: readonly AuditEntry[]): unknown[] {
   const evidence = entries.map((entry) => (entry.evidence?.transport === 'http' ? entry.evidence : null));
@@ -109,6 +109,33 @@ export function auditEventParameters(first: number): string {
 }
 
 const APPEND_AUDIT_EVENTS = `SELECT latch_append_audit_events(${auditEventParameters(1)})`;
+
+/**
+ * Runs the transaction's last state change and writes the events recorded so far in the same
+ * statement, one round trip instead of two: the events are appended if and only if the statement
+ * gave back a row (an INSERT … RETURNING that inserted, an UPDATE … RETURNING that matched), so a
+ * change refused by its own condition (a limit checked in the statement) writes no event. Gives
+ * back the statement's rows. Events recorded after it are written before COMMIT as usual.
+ *
+ * `text` must be one statement that returns rows and whose parameters are `$1`… `values.length`:
+ * it becomes a data-modifying CTE (so not one with a WITH of its own that modifies data). The
+ * events are staged by it and chained at COMMIT, as writeRecordedAuditEvents's are, so the chain's
+ * lock is not taken here; the events name rows the change made (a request's id), which exist by
+ * the time they are chained.
+ */
+export async function rowsWithRecordedAuditEvents<Row>(tx: SqlTransaction, text: string, values: readonly unknown[]): Promise<Row[]> {
+  const append = takeRecordedAuditEvents(tx);
+  startRecordingAuditEvents(tx);
+  if (!append) return tx.rows<Row>(text, values);
+  // `appended` is read in a one-time filter, evaluated before the rows are: it runs the change
+  // (EXISTS reads it) and then, only if a row came back, the append.
+  return tx.rows<Row>(
+    `WITH latch_change AS (${text}),
+          latch_appended AS (SELECT latch_append_audit_events(${auditEventParameters(values.length + 1)}) WHERE EXISTS (SELECT 1 FROM latch_change))
+     SELECT latch_change.* FROM latch_change WHERE (SELECT count(*) FROM latch_appended) >= 0`,
+    [...values, ...append.values],
+  );
+}
 
 function withTransport(data: Prisma.InputJsonValue, evidence: SlackRequestEvidence | undefined): Prisma.InputJsonValue {
   if (!evidence) return data;

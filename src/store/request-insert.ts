@@ -1,4 +1,5 @@
 import type { RequestScope } from '../domain/request-scope.ts';
+import { rowsWithRecordedAuditEvents } from './audit-log.ts';
 import type { AccessRequest } from './generated/client.ts';
 import type { SqlTransaction } from './sql-transaction.ts';
 import { uuidV7 } from './uuid-v7.ts';
@@ -45,9 +46,13 @@ export type NewRequest = Pick<
  * requester has fewer pending requests than that: null when they have as many already. The count
  * and the insert are one statement, run after the caller took the requester's lock in a statement
  * of its own (so the count sees every request committed before the lock was granted).
+ *
+ * `withAuditEvents`: the insert is the transaction's last statement, and writes the audit events
+ * it recorded (its own `request.created` among them) in the same round trip, if it inserted
+ * (rowsWithRecordedAuditEvents); refused by the limit, it writes none.
  */
-export async function insertRequest(tx: SqlTransaction, request: NewRequest, pendingLimit: number | null): Promise<string | null> {
-  const inserted = await tx.rows<{ id: string }>(INSERT_REQUEST, [
+export async function insertRequest(tx: SqlTransaction, request: NewRequest, pendingLimit: number | null, options: { withAuditEvents: boolean }): Promise<string | null> {
+  const values = [
     request.id ?? uuidV7(request.createdAt.getTime()),
     request.requesterSlackId,
     request.slackTeamId,
@@ -76,7 +81,8 @@ export async function insertRequest(tx: SqlTransaction, request: NewRequest, pen
     request.bundleId,
     request.bundlePosition,
     request.scope ? JSON.stringify(request.scope) : null,
-  ]);
+  ];
+  const inserted = options.withAuditEvents ? await rowsWithRecordedAuditEvents<{ id: string }>(tx, INSERT_REQUEST, values) : await tx.rows<{ id: string }>(INSERT_REQUEST, values);
   return inserted[0]?.id ?? null;
 }
 

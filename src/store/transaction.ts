@@ -2,6 +2,8 @@ import { inTransactionSpan } from '../observability/transaction-span.ts';
 import { startRecordingAuditEvents, takeRecordedAuditEvents, writeRecordedAuditEvents } from './audit-log.ts';
 import { CONNECTION_WAIT_MS, type Database } from './database.ts';
 import type { Prisma } from './generated/client.ts';
+import { renderOpeningStatement, type OpeningStatement } from './opening-statement.ts';
+import { MODEL_TYPES } from './table-columns.ts';
 import { SqlTransaction } from './sql-transaction.ts';
 
 /** The client inside one of Prisma's interactive transactions (the cold paths: sweeps, admin commands). */
@@ -18,20 +20,36 @@ export type Transaction = Prisma.TransactionClient;
  * database.ts says why). A COMMIT that PostgreSQL answers with ROLLBACK (a statement failed and
  * the work carried on) is reported as a failure.
  *
+ * With `opening`, the transaction's first statement (a lock, keyed by integers Latch computed) is
+ * sent with BEGIN, in the same round trip (opening-statement.ts), and its rows are given to the
+ * work; if it fails, nothing runs and the transaction is rolled back like any other failure.
+ *
  * Work inside must be database work only: no Slack calls, no other connection's queries. Waiting
  * for a connection is bounded by the pool (CONNECTION_WAIT_MS); a transaction left idle, its
  * process stuck, is ended by PostgreSQL (the pool's idle_in_transaction_session_timeout,
  * database.ts), which releases its locks.
  */
-export function inSqlTransaction<T>(db: Database, work: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+export function inSqlTransaction<T, Row = Record<string, unknown>>(
+  db: Database,
+  work: (tx: SqlTransaction, opened: Row[]) => Promise<T>,
+  opening?: OpeningStatement,
+): Promise<T> {
   return inTransactionSpan(async () => {
+    // Rendered before a connection is taken: a value that is not an integer sends nothing.
+    const openingText = opening ? renderOpeningStatement(opening) : null;
     const client = await db.pool.connect();
     const tx = new SqlTransaction(client);
     let result: T;
     try {
-      await client.query('BEGIN');
+      let opened: Row[] = [];
+      if (openingText === null) await client.query('BEGIN');
+      else {
+        // One simple-protocol query, two statements: pg gives back a result for each.
+        const results = (await client.query({ text: `BEGIN; ${openingText}`, types: MODEL_TYPES })) as unknown as Array<{ rows: Row[] }>;
+        opened = results[results.length - 1]?.rows ?? [];
+      }
       startRecordingAuditEvents(tx);
-      result = await work(tx);
+      result = await work(tx, opened);
       const append = takeRecordedAuditEvents(tx);
       if (append) await tx.rows(append.text, append.values);
       const committed = await client.query('COMMIT');

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../../src/services/verify-audit-chain.ts';
-import { appendAuditEvent, appendAuditEvents } from '../../../src/store/audit-log.ts';
+import { appendAuditEvent, appendAuditEvents, rowsWithRecordedAuditEvents } from '../../../src/store/audit-log.ts';
 import { createDatabase, type Database } from '../../../src/store/database.ts';
 import { SqlTransaction } from '../../../src/store/sql-transaction.ts';
 import { inSqlTransaction, inTransaction } from '../../../src/store/transaction.ts';
@@ -154,5 +154,125 @@ describe('inSqlTransaction (the hot paths’ transactions on one pooled pg conne
     } finally {
       client.release();
     }
+  });
+});
+
+describe('an opening statement, sent with BEGIN in one round trip', () => {
+  const LOCK = { text: 'SELECT pg_advisory_xact_lock($1::int, $2::int)', values: [4918, -2147483648] };
+
+  /** Whether another session could take the opening's lock now (and lets it go again at once). */
+  async function lockIsFree(): Promise<boolean> {
+    const other = new pg.Client({ connectionString: testDb.url });
+    await other.connect();
+    try {
+      const { rows } = await other.query<{ free: boolean }>('SELECT pg_try_advisory_lock(4918, -2147483648) AS free');
+      if (rows[0]!.free) await other.query('SELECT pg_advisory_unlock(4918, -2147483648)');
+      return rows[0]!.free;
+    } finally {
+      await other.end();
+    }
+  }
+
+  it('runs inside the transaction: the work sees the same transaction, and the lock it takes is held until COMMIT', async () => {
+    const result = await inSqlTransaction(
+      db,
+      async (tx, opened) => {
+        // Held while the work runs: the BEGIN before it really opened the transaction.
+        expect(await lockIsFree()).toBe(false);
+        const [now] = await tx.rows<{ xid: string }>('SELECT txid_current()::text AS xid');
+        await tx.rows('INSERT INTO changes (name) VALUES ($1)', ['locked']);
+        return { opened, xid: now!.xid };
+      },
+      { text: 'SELECT pg_advisory_xact_lock($1::int, $2::int), txid_current()::text AS xid, $1::int AS class', values: LOCK.values },
+    );
+    expect(result.opened).toEqual([{ pg_advisory_xact_lock: '', xid: result.xid, class: 4918 }]);
+    expect(await changes()).toEqual(['locked']);
+    expect(await lockIsFree()).toBe(true);
+  });
+
+  it('rolls back, and lets the lock go, when the opening or the work after it fails; the connection serves the next one', async () => {
+    let ran = false;
+    await expect(
+      inSqlTransaction(
+        db,
+        async () => {
+          ran = true;
+        },
+        { text: 'SELECT 1 / $1::int', values: [0] },
+      ),
+    ).rejects.toThrow(/division by zero/);
+    expect(ran).toBe(false);
+    await expect(
+      inSqlTransaction(
+        db,
+        async (tx) => {
+          await tx.rows('INSERT INTO changes (name) VALUES ($1)', ['rolled back']);
+          await appendAuditEvent(tx, { actor: 'U1', action: 'rolled back', at: new Date(), data: {} });
+          throw new Error('the state change failed');
+        },
+        LOCK,
+      ),
+    ).rejects.toThrow('the state change failed');
+    expect(await lockIsFree()).toBe(true);
+    expect(await changes()).toEqual([]);
+    expect(await auditActions()).toEqual([]);
+    await inSqlTransaction(db, (tx) => tx.rows('INSERT INTO changes (name) VALUES ($1)', ['after']), LOCK);
+    expect(await changes()).toEqual(['after']);
+  });
+
+  it('refuses a value that is not an integer before sending anything', async () => {
+    let ran = false;
+    const opening = { text: 'SELECT pg_advisory_xact_lock($1::int, hashtext($2))', values: [4918, "U1'); DROP TABLE changes; --" as unknown as number] };
+    await expect(
+      inSqlTransaction(
+        db,
+        async () => {
+          ran = true;
+        },
+        opening,
+      ),
+    ).rejects.toThrow(/integers only/);
+    expect(ran).toBe(false);
+    expect(await changes()).toEqual([]);
+  });
+});
+
+describe('rowsWithRecordedAuditEvents (the last state change and its audit events in one statement)', () => {
+  const INSERT_IF = 'INSERT INTO changes (name) SELECT $1 WHERE $2::boolean RETURNING name';
+
+  it('writes the events recorded so far with the change, and those recorded after it before COMMIT', async () => {
+    const rows = await inSqlTransaction(db, async (tx) => {
+      await appendAuditEvent(tx, { actor: 'U1', action: 'before', at: new Date(), data: {} });
+      const inserted = await rowsWithRecordedAuditEvents<{ name: string }>(tx, INSERT_IF, ['a', true]);
+      // Staged by the statement itself (chained at COMMIT): no statement of its own is left to send.
+      expect((await tx.rows<{ action: string }>('SELECT action FROM latch_staging.audit_events ORDER BY id')).map((event) => event.action)).toEqual(['before']);
+      await appendAuditEvent(tx, { actor: 'U1', action: 'after', at: new Date(), data: {} });
+      return inserted;
+    });
+    expect(rows).toEqual([{ name: 'a' }]);
+    expect(await changes()).toEqual(['a']);
+    expect(await auditActions()).toEqual(['before', 'after']);
+    expect(await verifyAuditChain(testDb.url)).toMatchObject({ ok: true, events: 2 });
+  });
+
+  it('writes none of them when the statement changes nothing (a limit checked in it refused)', async () => {
+    const rows = await inSqlTransaction(db, async (tx) => {
+      await appendAuditEvent(tx, { actor: 'U1', action: 'refused', at: new Date(), data: {} });
+      return rowsWithRecordedAuditEvents<{ name: string }>(tx, INSERT_IF, ['b', false]);
+    });
+    expect(rows).toEqual([]);
+    expect(await changes()).toEqual([]);
+    expect(await auditActions()).toEqual([]);
+  });
+
+  it('commits neither the change nor the events when the events cannot be written', async () => {
+    await expect(
+      inSqlTransaction(db, async (tx) => {
+        await appendAuditEvent(tx, { actor: 'U1', action: 'unwritable', requestId: '00000000-0000-7000-8000-000000000000', at: new Date(), data: {} });
+        await rowsWithRecordedAuditEvents(tx, INSERT_IF, ['c', true]);
+      }),
+    ).rejects.toThrow(/foreign key/);
+    expect(await changes()).toEqual([]);
+    expect(await auditActions()).toEqual([]);
   });
 });

@@ -17,13 +17,19 @@ import { testPolicy } from '../../helpers/test-policy.ts';
  *
  * Counted from the Slack request (or the job's use case) to the last message rebuilt, the access
  * locks' own connection included. The audit append is 1 statement of these, the last before
- * COMMIT, with any signed Slack request kept as decision evidence (latch_append_audit_events).
+ * COMMIT, with any signed Slack request kept as decision evidence (latch_append_audit_events), or
+ * rides on that last statement (a command's insert: rowsWithRecordedAuditEvents). A BEGIN sent with
+ * the transaction's first statement (an opening statement, store/opening-statement.ts) is 1.
  * Keeping messages up to date (services/messages-shown.ts) costs a rewrite 1 statement (recorded
  * as shown) and a new request's messages 1 (has the request changed since they were built?).
  */
 const CEILINGS = {
-  /** `/request-access prod-db read 2h …`: the request and its audit event, its approval message and DM located, checked still current. */
-  command: 10, // one of them reads the history risk flags are judged against (store/risk-history.ts)
+  /**
+   * `/request-access prod-db read 2h …`: the request and its audit event, its approval message and DM located, checked still current.
+   * The transaction is 4 round trips (issue 19: it was 6): BEGIN with the requester's lock, the history risk flags are judged
+   * against (store/risk-history.ts), the insert with its audit event (one statement), COMMIT.
+   */
+  command: 8,
   /**
    * Approve (one approval needed): the request and its votes read, then the vote, the decision and
    * their audit events written in one statement if the request is still as read
