@@ -1,17 +1,22 @@
-#!/usr/bin/env -S node --max-semi-space-size=16
+#!/usr/bin/env -S node --max-semi-space-size=8
 // The `latch` command: the compiled JavaScript in dist/, run by plain node. A packed or installed
 // latch carries dist/; a clone makes it with `npm run build`. Nothing at run time needs tsx or a
-// TypeScript compiler. --max-semi-space-size=16 (MiB, Node's default before V8 scaled it with the
-// machine's memory): on a large machine V8 lets the young generation of a busy `latch web` grow to
-// 2 × 64 MiB, most of its peak memory beyond a bare Bolt app's; at 16 it peaked 19 % lower for
-// about the same CPU per request (bench/cpu-per-request.ts, BENCH_LATCH_NODE_OPTIONS to compare).
-// Weighed again on a busy machine, at 200 commands/s one after another and at 40/s side by side:
-// V8's default peaked at 388 / 310 MiB, 16 at 206 / 209, 8 no lower (214 / 219) for twice the
-// scavenges, while garbage collection is 3 % of latch web's CPU at 16: 16 stays.
+// TypeScript compiler. --max-semi-space-size=8 (MiB): V8 scales the young generation with the
+// machine's memory (2 × 64 MiB on a large machine), and a busy `latch web` grows it to the
+// maximum, which stays resident while idle too. 16 peaked 19 % lower than V8's default for about
+// the same CPU per request. 8 holds 14-15 MiB less resident memory at idle than 16 (latch web
+// 150 -> 136 MiB) and peaked 10-28 MiB lower under 200 commands/s, for the same CPU per request
+// above a busy shared machine's noise (BENCHMARKS.md, "latch web's young generation"): scavenges
+// come twice as often, each shorter. The bench's peak after the clicks that follow was no lower
+// (216 vs 218 MiB): that part is the old generation's garbage. 4 saves as much again at idle, but
+// its peaks under the bench's load were no lower than 8's for four times the scavenges.
 // --heap-growing-percent=50 (the old generation kept within 1.5 × the live heap) was tried and
 // dropped: on a busy machine latch web peaked at 201-205 MiB with it against 221-279 without, but
 // on the quiet machine it doubled the ack's median at 200 commands/s (8.6 vs 3.7 ms; p99 37 vs
 // 30 ms; clicks p99 17.8 vs 9.7 ms), the more frequent full collections landing in requests.
+// --optimize-for-size was tried too: it pins the young generation near 1 MiB and keeps the old one
+// small (peak 145-147 MiB, ×1.2 the bare Bolt app, in two runs), but in those runs a click cost
+// about a third more CPU and the ack's median tripled, as with --heap-growing-percent: not used.
 // Whatever starts `node bin/latch.js` directly (the image's entrypoint) must pass the same flags.
 import { existsSync } from 'node:fs';
 

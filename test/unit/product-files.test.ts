@@ -112,4 +112,14 @@ describe('the production image', () => {
     for (const path of copied) expect(allowed.some((entry) => isUnder(path, entry)), path).toBe(true);
     expect(allowed.sort()).toEqual(['bin', 'package-lock.json', 'package.json', 'prisma', 'prisma.config.ts', 'scripts/prisma-generate.mjs', 'src', 'tsconfig.build.json', 'tsconfig.json']);
   });
+
+  // The entrypoint names node, so bin/latch.js's shebang is not read there: its heap flags (the
+  // young generation's size, which sets much of latch web's memory) must be repeated, the same.
+  it('starts latch with the Node flags of bin/latch.js\'s first line', () => {
+    const shebang = readFileSync(join(REPOSITORY, 'bin/latch.js'), 'utf8').split('\n', 1)[0]!;
+    const flags = /^#!\/usr\/bin\/env -S node(.*)$/.exec(shebang)?.[1]!.trim().split(/\s+/).filter(Boolean);
+    const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(REPOSITORY, 'Dockerfile'), 'utf8'))?.[1];
+    expect(flags?.some((flag) => flag.startsWith('--max-semi-space-size='))).toBe(true);
+    expect(JSON.parse(entrypoint ?? 'null')).toEqual(['node', ...flags!, 'bin/latch.js']);
+  });
 });

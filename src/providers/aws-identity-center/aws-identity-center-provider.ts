@@ -1,14 +1,6 @@
-import { DescribeUserCommand, GetUserIdCommand, IdentitystoreClient } from '@aws-sdk/client-identitystore';
-import {
-  CreateAccountAssignmentCommand,
-  DeleteAccountAssignmentCommand,
-  DescribeAccountAssignmentCreationStatusCommand,
-  DescribeAccountAssignmentDeletionStatusCommand,
-  DescribePermissionSetCommand,
-  paginateListAccountAssignments,
-  SSOAdminClient,
-  type AccountAssignmentOperationStatus,
-} from '@aws-sdk/client-sso-admin';
+import { createRequire } from 'node:module';
+import type { IdentitystoreClient } from '@aws-sdk/client-identitystore';
+import type { AccountAssignmentOperationStatus, SSOAdminClient } from '@aws-sdk/client-sso-admin';
 import {
   ok,
   permanent,
@@ -58,11 +50,29 @@ const SDK_MAX_ATTEMPTS = 4;
 /** Characters of AWS's FailureReason kept in a failure message. */
 const MAX_REASON = 200;
 
+/**
+ * The two AWS SDK clients, loaded when the first AWS provider is built rather than with the
+ * provider registry: a Latch whose policy has no AWS resource never holds them, about 8 MiB of
+ * resident memory. Both are CommonJS (their package.json has no "exports"), so `import` and this
+ * `require` give the same module and the same classes.
+ */
+interface AwsSdk {
+  ssoAdmin: typeof import('@aws-sdk/client-sso-admin');
+  identityStore: typeof import('@aws-sdk/client-identitystore');
+}
+let loadedSdk: AwsSdk | undefined;
+function awsSdk(): AwsSdk {
+  const require = createRequire(import.meta.url);
+  loadedSdk ??= { ssoAdmin: require('@aws-sdk/client-sso-admin') as AwsSdk['ssoAdmin'], identityStore: require('@aws-sdk/client-identitystore') as AwsSdk['identityStore'] };
+  return loadedSdk;
+}
+
 type UserLookup = { ok: true; userId: string } | { ok: false; result: ProviderResult<never>; unknown: boolean };
 
 export class AwsIdentityCenterProvider implements AccessProvider {
   readonly type = 'aws-identity-center';
   readonly #settings: AwsIdentityCenterSettings;
+  readonly #sdk = awsSdk();
   readonly #ssoAdmin: SSOAdminClient;
   readonly #identityStore: IdentitystoreClient;
   readonly #sleep: (ms: number) => Promise<void>;
@@ -93,14 +103,14 @@ export class AwsIdentityCenterProvider implements AccessProvider {
     if (!user.ok) return user.result;
     let status: AccountAssignmentOperationStatus | undefined;
     try {
-      const created = await this.#ssoAdmin.send(new CreateAccountAssignmentCommand(this.#assignment(target, user.userId)));
+      const created = await this.#ssoAdmin.send(new this.#sdk.ssoAdmin.CreateAccountAssignmentCommand(this.#assignment(target, user.userId)));
       status = created.AccountAssignmentCreationStatus;
     } catch (error) {
       return { ok: false, failure: classifyAwsError(error, `grant of ${grant.role} to ${grant.principal}`) };
     }
     return this.#awaitStatus(status, 'grant', grant, async (requestId) => {
       const answer = await this.#ssoAdmin.send(
-        new DescribeAccountAssignmentCreationStatusCommand({ InstanceArn: this.#settings.instanceArn, AccountAssignmentCreationRequestId: requestId }),
+        new this.#sdk.ssoAdmin.DescribeAccountAssignmentCreationStatusCommand({ InstanceArn: this.#settings.instanceArn, AccountAssignmentCreationRequestId: requestId }),
       );
       return answer.AccountAssignmentCreationStatus;
     });
@@ -122,14 +132,14 @@ export class AwsIdentityCenterProvider implements AccessProvider {
     if (held.value) {
       let status: AccountAssignmentOperationStatus | undefined;
       try {
-        const deleted = await this.#ssoAdmin.send(new DeleteAccountAssignmentCommand(this.#assignment(target, user.userId)));
+        const deleted = await this.#ssoAdmin.send(new this.#sdk.ssoAdmin.DeleteAccountAssignmentCommand(this.#assignment(target, user.userId)));
         status = deleted.AccountAssignmentDeletionStatus;
       } catch (error) {
         return { ok: false, failure: classifyAwsError(error, `revoke of ${grant.role} from ${grant.principal}`) };
       }
       const done = await this.#awaitStatus(status, 'revoke', grant, async (requestId) => {
         const answer = await this.#ssoAdmin.send(
-          new DescribeAccountAssignmentDeletionStatusCommand({ InstanceArn: this.#settings.instanceArn, AccountAssignmentDeletionRequestId: requestId }),
+          new this.#sdk.ssoAdmin.DescribeAccountAssignmentDeletionStatusCommand({ InstanceArn: this.#settings.instanceArn, AccountAssignmentDeletionRequestId: requestId }),
         );
         return answer.AccountAssignmentDeletionStatus;
       });
@@ -167,7 +177,7 @@ export class AwsIdentityCenterProvider implements AccessProvider {
     if (!target) return this.#unknownRole(role);
     let sessionDuration: string | undefined;
     try {
-      const answer = await this.#ssoAdmin.send(new DescribePermissionSetCommand({ InstanceArn: this.#settings.instanceArn, PermissionSetArn: target.permissionSetArn }));
+      const answer = await this.#ssoAdmin.send(new this.#sdk.ssoAdmin.DescribePermissionSetCommand({ InstanceArn: this.#settings.instanceArn, PermissionSetArn: target.permissionSetArn }));
       sessionDuration = answer.PermissionSet?.SessionDuration;
     } catch (error) {
       return { ok: false, failure: classifyAwsError(error, `session duration of ${role}`) };
@@ -193,7 +203,7 @@ export class AwsIdentityCenterProvider implements AccessProvider {
         continue;
       }
       try {
-        const user = await this.#identityStore.send(new DescribeUserCommand({ IdentityStoreId: this.#settings.identityStoreId, UserId: userId }));
+        const user = await this.#identityStore.send(new this.#sdk.identityStore.DescribeUserCommand({ IdentityStoreId: this.#settings.identityStoreId, UserId: userId }));
         const email = user.Emails?.find((candidate) => candidate.Primary)?.Value ?? user.Emails?.[0]?.Value;
         const principal = this.#settings.matchUserBy === 'email' ? email : user.UserName;
         // A user without the attribute Latch names people by is still standing access: listed by its id.
@@ -236,7 +246,7 @@ export class AwsIdentityCenterProvider implements AccessProvider {
     const attributePath = this.#settings.matchUserBy === 'email' ? 'emails.value' : 'userName';
     try {
       const answer = await this.#identityStore.send(
-        new GetUserIdCommand({
+        new this.#sdk.identityStore.GetUserIdCommand({
           IdentityStoreId: this.#settings.identityStoreId,
           AlternateIdentifier: { UniqueAttribute: { AttributePath: attributePath, AttributeValue: principal } },
         }),
@@ -256,7 +266,7 @@ export class AwsIdentityCenterProvider implements AccessProvider {
   async #assignedUsers(target: AccountAssignmentTarget, operation: string): Promise<ProviderResult<string[]>> {
     const userIds: string[] = [];
     try {
-      const pages = paginateListAccountAssignments(
+      const pages = this.#sdk.ssoAdmin.paginateListAccountAssignments(
         { client: this.#ssoAdmin },
         { InstanceArn: this.#settings.instanceArn, AccountId: target.accountId, PermissionSetArn: target.permissionSetArn },
       );
@@ -364,8 +374,8 @@ export function buildAwsIdentityCenterProvider(
     ...(parsed.settings.endpoint ? { endpoint: parsed.settings.endpoint } : {}),
     ...(credentialsFrom(env) ? { credentials: credentialsFrom(env) } : {}),
   };
-  const ssoAdmin = deps.ssoAdmin ?? new SSOAdminClient(config);
-  const identityStore = deps.identityStore ?? new IdentitystoreClient(config);
+  const ssoAdmin = deps.ssoAdmin ?? new (awsSdk().ssoAdmin.SSOAdminClient)(config);
+  const identityStore = deps.identityStore ?? new (awsSdk().identityStore.IdentitystoreClient)(config);
   return { ok: true, provider: new AwsIdentityCenterProvider(parsed.settings, ssoAdmin, identityStore, deps) };
 }
 
