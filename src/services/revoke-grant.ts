@@ -284,7 +284,8 @@ const ENDS_REQUESTS_IN = REQUEST_STATES.filter((state) => canTransition(state, '
  * append, COMMIT) the write was five round trips of the nine a revocation made, two of them with the
  * audit chain's lock held while the client answered; at 500 due a second the slots filled and a
  * backlog built up (bench: 40,000 grants over 80 s, p50 5–22 s late, every slot busy, PostgreSQL
- * idle). As one statement the chain's lock is held only while PostgreSQL runs it.
+ * idle). As one statement, no round trip waits in the middle of it (and since migration
+ * 20261207120000 the chain's lock is taken at its commit, for the commit alone).
  *
  * Gives back the ids of the grants closed: all of them, unless a grant row is gone, whose
  * revocation then records nothing (no event, no request ended) and fails alone.

@@ -37,8 +37,8 @@ export interface DecisionToRecord {
  *
  * Why optimistic (issue 19): `latch web` spends its CPU per click mostly waking up for round trips.
  * Locking the row first (BEGIN, SELECT … FOR UPDATE, the votes, the vote, the audit append, COMMIT)
- * cost six round trips, two of them with the audit chain's lock held; this is one, and the chain's
- * lock is held only while PostgreSQL runs it.
+ * cost six round trips, two of them with the audit chain's lock held; this is one, and its events
+ * are chained at its commit (store/audit-log.ts).
  *
  * Why it is safe: the UPDATE locks the row, and a row a concurrent transaction changed meanwhile is
  * re-read before its WHERE is checked again (READ COMMITTED's re-check), so `xmin` is that of the

@@ -59,8 +59,8 @@ export interface GrantDone {
  * was. Says which it was.
  *
  * Given the pool (`db`), the statement is its own transaction (issue 19: no BEGIN and COMMIT round
- * trips, and the audit chain's lock is held only while PostgreSQL runs it, as the revocation's
- * write does); given a transaction, it is part of that one.
+ * trips, as the revocation's write does; its events are chained at its commit, store/audit-log.ts);
+ * given a transaction, it is part of that one.
  */
 export async function completeGrant(on: Database | SqlTransaction, done: GrantDone): Promise<{ expiresAt: Date; stillWanted: boolean }> {
   const values = [done.grantedAt, done.expiresAt, done.grantId, done.requestId, done.effectiveEndLagSeconds, ...auditEventArguments([done.event.wanted, done.event.endedMeanwhile])];
