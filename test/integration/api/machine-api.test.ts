@@ -88,6 +88,13 @@ const api = (path: string, call?: ApiCall) => stack.api(path, call);
 const ask = (token: string | undefined, request: Record<string, unknown>) => api('/requests', { token, method: 'POST', body: JSON.stringify(request) });
 const READ_PROD = { resource: 'prod-db', role: 'read', duration: '15m', reason: 'deploy 4f2a' };
 
+/**
+ * Polling a machine's own API: slower than the API's refill rate for one machine (120 calls a minute,
+ * src/api/rate-limiter.ts), so a grant that takes a while on a busy machine does not drain the
+ * bucket and leave the test's next call refused with 429, as it did once in CI.
+ */
+const POLL_WITHIN_RATE = { timeout: 30_000, interval: 600 };
+
 describe('the machines API', { timeout: 90_000 }, () => {
   it('prints a token once with a well-known prefix, and keeps only a hash of its secret', async () => {
     expect(tokens['deploy-pipeline']).toMatch(/^latch_[0-9a-f]{32}_[A-Za-z0-9_-]{43}$/);
@@ -120,7 +127,7 @@ describe('the machines API', { timeout: 90_000 }, () => {
 
     const sender = stack.sender;
     expect((await sender.click(APPROVER, 'latch_approve', request.id)).status).toBe(200);
-    await expect.poll(async () => ((await (await api(`/requests/${request.id}`, { token })).json()) as { state: string }).state, { timeout: 30_000 }).toBe('active');
+    await expect.poll(async () => ((await (await api(`/requests/${request.id}`, { token })).json()) as { state: string }).state, POLL_WITHIN_RATE).toBe('active');
     expect(receiver.hasAccess('deploy_bot', 'read', 'prod-db')).toBe(true);
     // The owner hears the outcome too.
     await expect.poll(() => slack.callsTo('chat.postMessage').filter((call) => call.args.channel === OWNER).length, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
@@ -130,7 +137,7 @@ describe('the machines API', { timeout: 90_000 }, () => {
 
     const released = await api(`/requests/${request.id}/release`, { token, method: 'POST' });
     expect(released.status).toBe(200);
-    await expect.poll(async () => ((await (await api(`/requests/${request.id}`, { token })).json()) as { state: string }).state, { timeout: 30_000 }).toBe('revoked');
+    await expect.poll(async () => ((await (await api(`/requests/${request.id}`, { token })).json()) as { state: string }).state, POLL_WITHIN_RATE).toBe('revoked');
     expect(receiver.hasAccess('deploy_bot', 'read', 'prod-db')).toBe(false);
     // The receiver answers check (verifyRevocations): the machine reads when its access was verified gone.
     const revoked = (await (await api(`/requests/${request.id}`, { token })).json()) as { grant: { revokedAt: string; verifiedRevokedAt: string | null } };
@@ -174,7 +181,7 @@ describe('the machines API', { timeout: 90_000 }, () => {
     const request = (await made.json()) as { id: string; scope: unknown };
     expect(request.scope).toEqual({ customer: ['4711'], tables: ['public.orders'] });
     expect((await stack.sender.click(APPROVER, 'latch_approve', request.id)).status).toBe(200);
-    await expect.poll(async () => ((await (await api(`/requests/${request.id}`, { token })).json()) as { state: string }).state, { timeout: 30_000 }).toBe('active');
+    await expect.poll(async () => ((await (await api(`/requests/${request.id}`, { token })).json()) as { state: string }).state, POLL_WITHIN_RATE).toBe('active');
     // The receiver was told the scope, and grants only that.
     const grant = receiver.callsFor('grant').find((call) => call.body?.requestId === request.id);
     expect(grant?.body).toMatchObject({ resource: 'support-db', role: 'debug', user: 'other_bot', scope: { customer: ['4711'], tables: ['public.orders'] } });
@@ -296,7 +303,7 @@ describe('the machines API', { timeout: 90_000 }, () => {
     const approveAll = (card.args.blocks as Array<{ type: string; block_id?: string; elements?: Array<{ action_id?: string }> }>).find((block) => block.elements?.some((element) => element.action_id === 'latch_approve_all'));
     expect((await stack.sender.click(APPROVER, 'latch_approve_all', answer.bundle, 'C0APPROVALS', approveAll?.block_id)).status).toBe(200);
     for (const request of answer.requests) {
-      await expect.poll(async () => ((await (await api(`/requests/${request.id}`, { token })).json()) as { state: string }).state, { timeout: 30_000 }).toBe('active');
+      await expect.poll(async () => ((await (await api(`/requests/${request.id}`, { token })).json()) as { state: string }).state, POLL_WITHIN_RATE).toBe('active');
     }
     expect(receiver.hasAccess('other_bot', 'read', 'prod-db')).toBe(true);
     expect(receiver.hasAccess('other_bot', 'read', 'logs-db')).toBe(true);
