@@ -1,5 +1,5 @@
 import type { Database } from '../store/database.ts';
-import { preparedStatement } from '../store/prepared-statement.ts';
+import { preparedStatement, runPrepared } from '../store/prepared-statement.ts';
 import { MODEL_TYPES } from '../store/table-columns.ts';
 import type { MessageLocations } from './load-request-view.ts';
 
@@ -17,7 +17,7 @@ import type { MessageLocations } from './load-request-view.ts';
 
 /** The seq of the request's newest audit event (0 before any): has the request changed since a read of it? */
 export async function latestEventSeq(db: Database, requestId: string): Promise<bigint> {
-  const { rows } = await db.pool.query<{ seq: bigint | null }>({ ...LATEST_EVENT_SEQ, values: [requestId], types: MODEL_TYPES });
+  const { rows } = await runPrepared<{ seq: bigint | null }>(db.pool, LATEST_EVENT_SEQ, [requestId], MODEL_TYPES);
   return rows[0]?.seq ?? 0n;
 }
 
@@ -32,11 +32,12 @@ export async function latestEventSeq(db: Database, requestId: string): Promise<b
  */
 export async function markMessagesShown(db: Database, requestId: string, locations: MessageLocations, shownSeq: bigint): Promise<{ latest: bigint }> {
   const { approvalMessageTs, requesterMessageTs, securityMessageTs } = locations;
-  const { rows } = await db.pool.query<{ latest: bigint | null }>({
-    ...MARK_MESSAGES_SHOWN,
-    values: [requestId, shownSeq.toString(), approvalMessageTs, requesterMessageTs, securityMessageTs],
-    types: MODEL_TYPES,
-  });
+  const { rows } = await runPrepared<{ latest: bigint | null }>(
+    db.pool,
+    MARK_MESSAGES_SHOWN,
+    [requestId, shownSeq.toString(), approvalMessageTs, requesterMessageTs, securityMessageTs],
+    MODEL_TYPES,
+  );
   return { latest: rows[0]?.latest ?? 0n };
 }
 

@@ -1,7 +1,7 @@
 import { inTransactionSpan } from '../observability/transaction-span.ts';
 import { auditEventArguments, auditEventParameters, type AuditEntry } from './audit-log.ts';
 import type { Database } from './database.ts';
-import { preparedStatement } from './prepared-statement.ts';
+import { preparedStatement, runPrepared } from './prepared-statement.ts';
 import type { RequestState } from './generated/client.ts';
 import { uuidV7 } from './uuid-v7.ts';
 
@@ -54,28 +54,25 @@ export async function recordDecision(db: Database, decision: DecisionToRecord): 
   const { raised, outcome, narrowed } = decision;
   const state = outcome?.state ?? null;
   const { rows } = await inTransactionSpan(() =>
-    db.pool.query<{ recorded: number; appended: number }>({
-      ...RECORD_DECISION,
-      values: [
-        uuidV7(),
-        decision.requestId,
-        decision.rowVersion,
-        decision.revision,
-        narrowed?.role ?? null,
-        narrowed?.durationSeconds ?? null,
-        decision.approverSlackId,
-        decision.decision,
-        decision.comment,
-        decision.approverGroups,
-        decision.at,
-        raised?.requiredApprovals ?? null,
-        raised?.requiredGroups ?? null,
-        state,
-        state === 'denied' ? decision.at : null,
-        outcome?.outcomeReason ?? null,
-        ...auditEventArguments(decision.events),
-      ],
-    }),
+    runPrepared<{ recorded: number; appended: number }>(db.pool, RECORD_DECISION, [
+      uuidV7(),
+      decision.requestId,
+      decision.rowVersion,
+      decision.revision,
+      narrowed?.role ?? null,
+      narrowed?.durationSeconds ?? null,
+      decision.approverSlackId,
+      decision.decision,
+      decision.comment,
+      decision.approverGroups,
+      decision.at,
+      raised?.requiredApprovals ?? null,
+      raised?.requiredGroups ?? null,
+      state,
+      state === 'denied' ? decision.at : null,
+      outcome?.outcomeReason ?? null,
+      ...auditEventArguments(decision.events),
+    ]),
   );
   const row = rows[0];
   if (!row || row.recorded === 0) return false;

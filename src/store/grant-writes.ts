@@ -4,7 +4,7 @@ import { grantColumns } from './table-columns.ts';
 import { SqlTransaction } from './sql-transaction.ts';
 import { auditEventArguments, type AuditEntry } from './audit-log.ts';
 import { inTransactionSpan } from '../observability/transaction-span.ts';
-import { preparedStatement } from './prepared-statement.ts';
+import { preparedStatement, runPrepared } from './prepared-statement.ts';
 import { uuidV7 } from './uuid-v7.ts';
 
 export interface GrantAttempt {
@@ -34,10 +34,15 @@ const START_GRANT_ATTEMPT = preparedStatement(
  * attempt (null).
  */
 export async function startGrantAttempt(db: Database, attempt: GrantAttempt): Promise<Grant | null> {
-  const { rows } = await db.pool.query<Grant>({
-    ...START_GRANT_ATTEMPT,
-    values: [uuidV7(), attempt.requestId, attempt.provider, JSON.stringify(attempt.providerSettings), attempt.principal, attempt.resourceId, attempt.role],
-  });
+  const { rows } = await runPrepared<Grant>(db.pool, START_GRANT_ATTEMPT, [
+    uuidV7(),
+    attempt.requestId,
+    attempt.provider,
+    JSON.stringify(attempt.providerSettings),
+    attempt.principal,
+    attempt.resourceId,
+    attempt.role,
+  ]);
   return rows[0] ?? null;
 }
 
@@ -70,7 +75,7 @@ export interface GrantDone {
  */
 export async function completeGrant(on: Database | SqlTransaction, done: GrantDone): Promise<{ expiresAt: Date; stillWanted: boolean }> {
   const values = [done.grantedAt, done.expiresAt, done.grantId, done.requestId, done.effectiveEndLagSeconds, ...auditEventArguments([done.event.wanted, done.event.endedMeanwhile])];
-  const [row] = on instanceof SqlTransaction ? await on.rows<CompletedGrant>(COMPLETE_GRANT.text, values) : (await inTransactionSpan(() => on.pool.query<CompletedGrant>({ ...COMPLETE_GRANT, values }))).rows;
+  const [row] = on instanceof SqlTransaction ? await on.rows<CompletedGrant>(COMPLETE_GRANT.text, values) : (await inTransactionSpan(() => runPrepared<CompletedGrant>(on.pool, COMPLETE_GRANT, values))).rows;
   if (!row) throw new Error(`grant ${done.grantId} is missing`);
   if (row.appended !== 1) throw new Error(`grant ${done.grantId} was recorded without its audit event`);
   return { expiresAt: row.expiresAt, stillWanted: row.stillWanted };

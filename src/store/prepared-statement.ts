@@ -1,3 +1,5 @@
+import type pg from 'pg';
+
 /**
  * A statement that each pooled connection parses and plans once, then runs by name (node-postgres's
  * named statements: PostgreSQL's extended protocol `Parse` with a name, once per connection, then
@@ -10,7 +12,7 @@
  * prepared statement is planned for its first five runs on a connection, then PostgreSQL keeps a
  * generic plan when it costs no more than those (plan_cache_mode auto): for these statements,
  * each keyed by an id, the same index scans. PostgreSQL re-plans a prepared statement by itself
- * when a migration changes a table it reads.
+ * when a migration changes a table it reads (runPrepared covers the one change it refuses).
  *
  * Only for hot statements whose text is fixed: a name stands for exactly one text, and using one
  * name for two texts is refused when the second is made (pg would refuse it only on the first
@@ -29,4 +31,26 @@ export function preparedStatement(name: string, text: string): PreparedStatement
   if (known !== undefined && known !== text) throw new Error(`prepared statement ${name} is already defined with another text`);
   texts.set(name, text);
   return { name: `latch_${name}`, text };
+}
+
+/**
+ * Runs a prepared statement on the pool, as its own transaction. Once more when PostgreSQL
+ * refuses the plan it keeps for it because a migration changed the type of a column it returns
+ * ("cached plan must not change result type", seen once per connection and statement after such
+ * a migration while Latch runs): the refusal comes when the statement is bound, before anything
+ * ran, and PostgreSQL takes the new type from the next run.
+ */
+export async function runPrepared<Row extends pg.QueryResultRow>(pool: pg.Pool, statement: PreparedStatement, values: unknown[], types?: pg.CustomTypesConfig): Promise<pg.QueryResult<Row>> {
+  const query = { ...statement, values, ...(types ? { types } : {}) };
+  try {
+    return await pool.query<Row>(query);
+  } catch (error) {
+    if (!isChangedResultType(error)) throw error;
+    return pool.query<Row>(query);
+  }
+}
+
+function isChangedResultType(error: unknown): boolean {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  return code === '0A000' && message === 'cached plan must not change result type';
 }

@@ -1,6 +1,6 @@
 import type { AccessRequest, Approval, Grant } from './generated/client.ts';
 import type { Database } from './database.ts';
-import { preparedStatement } from './prepared-statement.ts';
+import { preparedStatement, runPrepared } from './prepared-statement.ts';
 import { accessRequestColumns, grantColumns, MODEL_TYPES, unprefixed } from './table-columns.ts';
 
 /** A decision on the request's current revision, as its messages show it. */
@@ -45,7 +45,7 @@ const REQUEST_FOR_MESSAGES = preparedStatement(
  * shows. Null when there is none.
  */
 export async function readRequestForMessages(db: Database, requestId: string): Promise<RequestForMessages | null> {
-  const { rows } = await db.pool.query<Record<string, unknown>>({ ...REQUEST_FOR_MESSAGES, values: [requestId], types: MODEL_TYPES });
+  const { rows } = await runPrepared<Record<string, unknown>>(db.pool, REQUEST_FOR_MESSAGES, [requestId], MODEL_TYPES);
   const row = rows[0];
   if (!row) return null;
   const { decisions, changed, chained, eventSeq, ...fields } = row as { decisions: Array<ShownDecision & { createdAt: string }>; changed: { by: string; data: unknown } | null; chained: boolean; eventSeq: bigint };
@@ -95,7 +95,7 @@ const REQUEST_FOR_DECISION = preparedStatement(
  * revision and the row's version, in one statement (one snapshot). Null when there is none.
  */
 export async function readRequestForDecision(db: Database, requestId: string): Promise<RequestForDecision | null> {
-  const { rows } = await db.pool.query<AccessRequest & { votes: CastVote[]; rowVersion: string }>({ ...REQUEST_FOR_DECISION, values: [requestId], types: MODEL_TYPES });
+  const { rows } = await runPrepared<AccessRequest & { votes: CastVote[]; rowVersion: string }>(db.pool, REQUEST_FOR_DECISION, [requestId], MODEL_TYPES);
   const row = rows[0];
   if (!row) return null;
   const { votes, rowVersion, ...request } = row;
@@ -107,7 +107,7 @@ const REQUEST = preparedStatement('request', `SELECT ${accessRequestColumns('r')
 
 /** One request, as its row is (plain SQL, one statement). Null when there is none. */
 export async function readRequest(db: Database, requestId: string): Promise<AccessRequest | null> {
-  const { rows } = await db.pool.query<AccessRequest>({ ...REQUEST, values: [requestId], types: MODEL_TYPES });
+  const { rows } = await runPrepared<AccessRequest>(db.pool, REQUEST, [requestId], MODEL_TYPES);
   return rows[0] ?? null;
 }
 

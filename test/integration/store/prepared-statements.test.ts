@@ -46,4 +46,17 @@ describe('prepared statements', () => {
     expect(await readRequestForMessages(db, id)).toBeNull();
     expect(await prepared()).toContain('latch_request_for_messages');
   });
+
+  it("reads again at once after a migration changes the type of a column it returns, which PostgreSQL's plan refuses once", async () => {
+    const id = randomUUID();
+    expect(await readRequestForMessages(db, id)).toBeNull();
+    expect(await readRequest(db, id)).toBeNull();
+    // Unretried, the next run of each fails with "cached plan must not change result type" (0A000).
+    await db.pool.query('ALTER TABLE access_requests ALTER COLUMN reason TYPE varchar(5000)');
+    expect(await readRequestForMessages(db, id)).toBeNull();
+    expect(await readRequest(db, id)).toBeNull();
+    await db.pool.query('ALTER TABLE access_requests ALTER COLUMN reason TYPE text');
+    expect(await readRequestForMessages(db, id)).toBeNull();
+    expect(await prepared()).toContain('latch_request_for_messages');
+  });
 });
