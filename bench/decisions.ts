@@ -25,7 +25,9 @@ const run = promisify(execFile);
  * provider (a receiver in the bench driver that answers 204 at once). The section's window runs
  * from the first click until every grant is done, and its CPU is accounted process by process
  * (bench/cpu-budget.ts): latch web, latch worker, the database's PostgreSQL backends, Redis, the
- * fake Slack and the driver, per decision, with the ceiling that sum sets on this machine. Beside it, pgbench's built-in simple-update
+ * fake Slack and the driver, per decision, with the ceiling that sum sets on this machine, and the
+ * Slack calls the fake got meanwhile, per decision by method (a rewrite of a request's messages is
+ * two updates, an outcome one DM; a second DM of one outcome would show here). Beside it, pgbench's built-in simple-update
  * script (`-b simple-update`, i.e. `-N`) with the same number of clients, on the same PostgreSQL,
  * in its own database, in the same run.
  *
@@ -89,6 +91,7 @@ export async function runDecisions({ adminDatabaseUrl, decisions, clients, pgben
     await sampler.start();
     const latencies: number[] = [];
     let taken = 0;
+    const slackBefore = await stack.slack.counts();
     const cpuBefore = cpuSecondsOf(stack.latch.pid);
     const started = Date.now();
     await Promise.all(
@@ -114,6 +117,7 @@ export async function runDecisions({ adminDatabaseUrl, decisions, clients, pgben
     const budget = await sampler.stop().finally(() => redis.disconnect());
     say(`  ${granted.toLocaleString('en-US')} granted by latch worker through the webhook provider (${webhook.calls().toLocaleString('en-US')} webhook calls) ${((grantedMs - elapsedMs) / 1000).toFixed(1)} s after the last update`);
     const lines = budgetLines(budget, latencies.length, 'decision', cpus().length);
+    lines.push(slackCallsLine(slackBefore, await stack.slack.counts(), latencies.length));
     for (const line of lines) say(line);
 
     const checks = await probe.query<{ approved: string; approved_events: string; approval_events: string }>(
@@ -144,6 +148,16 @@ export async function runDecisions({ adminDatabaseUrl, decisions, clients, pgben
     await stack.stop();
     await webhook.close();
   }
+}
+
+/** The Slack calls the fake got during the decisions and their grants, per decision, by method. */
+function slackCallsLine(before: Record<string, number>, after: Record<string, number>, decisions: number): string {
+  const per = Object.entries(after)
+    .map(([method, n]) => [method, (n - (before[method] ?? 0)) / Math.max(1, decisions)] as const)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1]);
+  const total = per.reduce((sum, [, n]) => sum + n, 0);
+  return `  Slack calls per decision: ${total.toFixed(2)} (${per.map(([method, n]) => `${method} ${n.toFixed(2)}`).join(', ')})`;
 }
 
 function prefixed(prefix: string, counts: Record<string, number>): Record<string, number> {

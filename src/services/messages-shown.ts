@@ -1,4 +1,5 @@
 import type { Database } from '../store/database.ts';
+import { preparedStatement, runPrepared } from '../store/prepared-statement.ts';
 import { MODEL_TYPES } from '../store/table-columns.ts';
 import type { MessageLocations } from './load-request-view.ts';
 
@@ -16,7 +17,7 @@ import type { MessageLocations } from './load-request-view.ts';
 
 /** The seq of the request's newest audit event (0 before any): has the request changed since a read of it? */
 export async function latestEventSeq(db: Database, requestId: string): Promise<bigint> {
-  const { rows } = await db.pool.query<{ seq: bigint | null }>({ text: LATEST_EVENT_SEQ, values: [requestId], types: MODEL_TYPES });
+  const { rows } = await runPrepared<{ seq: bigint | null }>(db.pool, LATEST_EVENT_SEQ, [requestId], MODEL_TYPES);
   return rows[0]?.seq ?? 0n;
 }
 
@@ -31,11 +32,12 @@ export async function latestEventSeq(db: Database, requestId: string): Promise<b
  */
 export async function markMessagesShown(db: Database, requestId: string, locations: MessageLocations, shownSeq: bigint): Promise<{ latest: bigint }> {
   const { approvalMessageTs, requesterMessageTs, securityMessageTs } = locations;
-  const { rows } = await db.pool.query<{ latest: bigint | null }>({
-    text: MARK_MESSAGES_SHOWN,
-    values: [requestId, shownSeq.toString(), approvalMessageTs, requesterMessageTs, securityMessageTs],
-    types: MODEL_TYPES,
-  });
+  const { rows } = await runPrepared<{ latest: bigint | null }>(
+    db.pool,
+    MARK_MESSAGES_SHOWN,
+    [requestId, shownSeq.toString(), approvalMessageTs, requesterMessageTs, securityMessageTs],
+    MODEL_TYPES,
+  );
   return { latest: rows[0]?.latest ?? 0n };
 }
 
@@ -51,9 +53,11 @@ export async function latestShownSeq(db: Database, requestId: string, bundleId: 
 
 const LATEST_BUNDLE_EVENT_SEQ = 'SELECT max(e.seq) AS seq FROM audit_events AS e JOIN access_requests AS r ON r.id = e.request_id WHERE r.bundle_id = $1::uuid';
 
-const LATEST_EVENT_SEQ = 'SELECT max(seq) AS seq FROM audit_events WHERE request_id = $1::uuid';
+const LATEST_EVENT_SEQ = preparedStatement('latest_event_seq', 'SELECT max(seq) AS seq FROM audit_events WHERE request_id = $1::uuid');
 
-const MARK_MESSAGES_SHOWN = `
+const MARK_MESSAGES_SHOWN = preparedStatement(
+  'mark_messages_shown',
+  `
   WITH latest AS (SELECT max(seq) AS seq FROM audit_events WHERE request_id = $1::uuid),
   -- Runs although nothing reads it, as a data-modifying WITH does.
   marked AS (
@@ -65,4 +69,5 @@ const MARK_MESSAGES_SHOWN = `
       AND (messages_seq IS NULL OR messages_seq < $2::bigint)
       AND $2::bigint >= coalesce((SELECT seq FROM latest), 0)
   )
-  SELECT (SELECT seq FROM latest) AS latest`;
+  SELECT (SELECT seq FROM latest) AS latest`,
+);

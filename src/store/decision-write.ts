@@ -1,6 +1,7 @@
 import { inTransactionSpan } from '../observability/transaction-span.ts';
 import { auditEventArguments, auditEventParameters, type AuditEntry } from './audit-log.ts';
 import type { Database } from './database.ts';
+import { preparedStatement, runPrepared } from './prepared-statement.ts';
 import type { RequestState } from './generated/client.ts';
 import { uuidV7 } from './uuid-v7.ts';
 
@@ -53,7 +54,7 @@ export async function recordDecision(db: Database, decision: DecisionToRecord): 
   const { raised, outcome, narrowed } = decision;
   const state = outcome?.state ?? null;
   const { rows } = await inTransactionSpan(() =>
-    db.pool.query<{ recorded: number; appended: number }>(RECORD_DECISION, [
+    runPrepared<{ recorded: number; appended: number }>(db.pool, RECORD_DECISION, [
       uuidV7(),
       decision.requestId,
       decision.rowVersion,
@@ -83,7 +84,9 @@ export async function recordDecision(db: Database, decision: DecisionToRecord): 
 // $14: the new state (null while the request stays pending); $15: its ended_at; $16: its
 // outcome_reason. `vote` and `appended` read `decided`, so they run after the row is locked and
 // only if it was written.
-const RECORD_DECISION = `
+const RECORD_DECISION = preparedStatement(
+  'record_decision',
+  `
   WITH decided AS (
     UPDATE access_requests
        SET revision = $4::int,
@@ -104,4 +107,5 @@ const RECORD_DECISION = `
   ), appended AS (
     SELECT latch_append_audit_events(${auditEventParameters(17)}) FROM decided
   )
-  SELECT (SELECT count(*) FROM decided)::int AS recorded, (SELECT count(*) FROM appended)::int AS appended`;
+  SELECT (SELECT count(*) FROM decided)::int AS recorded, (SELECT count(*) FROM appended)::int AS appended`,
+);

@@ -4,6 +4,7 @@ import { grantColumns } from './table-columns.ts';
 import { SqlTransaction } from './sql-transaction.ts';
 import { auditEventArguments, type AuditEntry } from './audit-log.ts';
 import { inTransactionSpan } from '../observability/transaction-span.ts';
+import { preparedStatement, runPrepared } from './prepared-statement.ts';
 import { uuidV7 } from './uuid-v7.ts';
 
 export interface GrantAttempt {
@@ -18,6 +19,14 @@ export interface GrantAttempt {
 
 const GRANT = grantColumns('grants');
 
+const START_GRANT_ATTEMPT = preparedStatement(
+  'start_grant_attempt',
+  `INSERT INTO grants (id, request_id, provider, provider_settings, principal, resource_id, role, grant_attempts, updated_at)
+   SELECT $1, r.id, $3, $4::jsonb, $5, $6, $7, 1, now() FROM access_requests AS r WHERE r.id = $2 AND r.state = 'approved' FOR UPDATE
+   ON CONFLICT (request_id) DO UPDATE SET grant_attempts = grants.grant_attempts + 1, provider_settings = EXCLUDED.provider_settings, updated_at = now()
+   RETURNING ${GRANT}`,
+);
+
 /**
  * Counts an attempt to grant an approved request: creates its grant row the first time, counts
  * one more attempt after that. One statement, its own transaction: it locks the request's row
@@ -25,13 +34,15 @@ const GRANT = grantColumns('grants');
  * attempt (null).
  */
 export async function startGrantAttempt(db: Database, attempt: GrantAttempt): Promise<Grant | null> {
-  const { rows } = await db.pool.query<Grant>(
-    `INSERT INTO grants (id, request_id, provider, provider_settings, principal, resource_id, role, grant_attempts, updated_at)
-     SELECT $1, r.id, $3, $4::jsonb, $5, $6, $7, 1, now() FROM access_requests AS r WHERE r.id = $2 AND r.state = 'approved' FOR UPDATE
-     ON CONFLICT (request_id) DO UPDATE SET grant_attempts = grants.grant_attempts + 1, provider_settings = EXCLUDED.provider_settings, updated_at = now()
-     RETURNING ${GRANT}`,
-    [uuidV7(), attempt.requestId, attempt.provider, JSON.stringify(attempt.providerSettings), attempt.principal, attempt.resourceId, attempt.role],
-  );
+  const { rows } = await runPrepared<Grant>(db.pool, START_GRANT_ATTEMPT, [
+    uuidV7(),
+    attempt.requestId,
+    attempt.provider,
+    JSON.stringify(attempt.providerSettings),
+    attempt.principal,
+    attempt.resourceId,
+    attempt.role,
+  ]);
   return rows[0] ?? null;
 }
 
@@ -64,7 +75,7 @@ export interface GrantDone {
  */
 export async function completeGrant(on: Database | SqlTransaction, done: GrantDone): Promise<{ expiresAt: Date; stillWanted: boolean }> {
   const values = [done.grantedAt, done.expiresAt, done.grantId, done.requestId, done.effectiveEndLagSeconds, ...auditEventArguments([done.event.wanted, done.event.endedMeanwhile])];
-  const [row] = on instanceof SqlTransaction ? await on.rows<CompletedGrant>(COMPLETE_GRANT, values) : (await inTransactionSpan(() => on.pool.query<CompletedGrant>(COMPLETE_GRANT, values))).rows;
+  const [row] = on instanceof SqlTransaction ? await on.rows<CompletedGrant>(COMPLETE_GRANT.text, values) : (await inTransactionSpan(() => runPrepared<CompletedGrant>(on.pool, COMPLETE_GRANT, values))).rows;
   if (!row) throw new Error(`grant ${done.grantId} is missing`);
   if (row.appended !== 1) throw new Error(`grant ${done.grantId} was recorded without its audit event`);
   return { expiresAt: row.expiresAt, stillWanted: row.stillWanted };
@@ -78,7 +89,9 @@ interface CompletedGrant {
 
 // $6–$13: the two events (auditEventArguments), each array [wanted, ended meanwhile]; `appended`
 // takes the one slice ([1:1] or [2:2]) that says what happened.
-const COMPLETE_GRANT = `
+const COMPLETE_GRANT = preparedStatement(
+  'complete_grant',
+  `
   WITH request AS (
     SELECT state = 'approved' AS approved FROM access_requests WHERE id = $4::uuid FOR UPDATE
   ), done AS (
@@ -99,7 +112,8 @@ const COMPLETE_GRANT = `
                                      ($11::text[])[i:i], ($12::text[])[i:i], ($13::text[])[i:i])
       FROM event
   )
-  SELECT expires_at AS "expiresAt", still_wanted AS "stillWanted", (SELECT count(*) FROM appended)::int AS appended FROM done`;
+  SELECT expires_at AS "expiresAt", still_wanted AS "stillWanted", (SELECT count(*) FROM appended)::int AS appended FROM done`,
+);
 
 /** Records why the latest attempt on a grant failed (Latch's notice, which Slack may show), and when. */
 export async function recordGrantError(tx: SqlTransaction, grantId: string, notice: string, at: Date): Promise<void> {

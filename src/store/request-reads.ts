@@ -1,5 +1,6 @@
 import type { AccessRequest, Approval, Grant } from './generated/client.ts';
 import type { Database } from './database.ts';
+import { preparedStatement, runPrepared } from './prepared-statement.ts';
 import { accessRequestColumns, grantColumns, MODEL_TYPES, unprefixed } from './table-columns.ts';
 
 /** A decision on the request's current revision, as its messages show it. */
@@ -23,7 +24,9 @@ export interface RequestForMessages {
 
 const GRANT_PREFIX = 'grant.';
 
-const REQUEST_FOR_MESSAGES = `
+const REQUEST_FOR_MESSAGES = preparedStatement(
+  'request_for_messages',
+  `
   SELECT ${accessRequestColumns('r')}, ${grantColumns('g', GRANT_PREFIX)},
          COALESCE((SELECT json_agg(json_build_object('approverSlackId', a.approver_slack_id, 'decision', a.decision, 'comment', a.comment,
                                                      'createdAt', a.created_at, 'approverGroups', a.approver_groups) ORDER BY a.created_at)
@@ -33,7 +36,8 @@ const REQUEST_FOR_MESSAGES = `
          (r.extends_request_id IS NOT NULL OR EXISTS (SELECT 1 FROM access_requests AS x WHERE x.extends_request_id = r.id)) AS "chained",
          COALESCE((SELECT max(e.seq) FROM audit_events AS e WHERE e.request_id = r.id), 0) AS "eventSeq"
     FROM access_requests AS r LEFT JOIN grants AS g ON g.request_id = r.id
-   WHERE r.id = $1`;
+   WHERE r.id = $1`,
+);
 
 /**
  * Everything a message about one request shows, in one statement (one round trip, plain SQL):
@@ -41,7 +45,7 @@ const REQUEST_FOR_MESSAGES = `
  * shows. Null when there is none.
  */
 export async function readRequestForMessages(db: Database, requestId: string): Promise<RequestForMessages | null> {
-  const { rows } = await db.pool.query<Record<string, unknown>>({ text: REQUEST_FOR_MESSAGES, values: [requestId], types: MODEL_TYPES });
+  const { rows } = await runPrepared<Record<string, unknown>>(db.pool, REQUEST_FOR_MESSAGES, [requestId], MODEL_TYPES);
   const row = rows[0];
   if (!row) return null;
   const { decisions, changed, chained, eventSeq, ...fields } = row as { decisions: Array<ShownDecision & { createdAt: string }>; changed: { by: string; data: unknown } | null; chained: boolean; eventSeq: bigint };
@@ -75,20 +79,23 @@ export interface RequestForDecision {
   rowVersion: string;
 }
 
-const REQUEST_FOR_DECISION = `
+const REQUEST_FOR_DECISION = preparedStatement(
+  'request_for_decision',
+  `
   SELECT ${accessRequestColumns('r')}, r.xmin::text AS "rowVersion",
          COALESCE((SELECT json_agg(json_build_object('approverSlackId', a.approver_slack_id, 'decision', a.decision, 'approverGroups', a.approver_groups)
                                    ORDER BY a.created_at, a.id)
                      FROM approvals AS a WHERE a.request_id = r.id AND a.request_revision = r.revision), '[]') AS "votes"
     FROM access_requests AS r
-   WHERE r.id = $1`;
+   WHERE r.id = $1`,
+);
 
 /**
  * A request as a decision is checked and counted against it, with the votes on its current
  * revision and the row's version, in one statement (one snapshot). Null when there is none.
  */
 export async function readRequestForDecision(db: Database, requestId: string): Promise<RequestForDecision | null> {
-  const { rows } = await db.pool.query<AccessRequest & { votes: CastVote[]; rowVersion: string }>({ text: REQUEST_FOR_DECISION, values: [requestId], types: MODEL_TYPES });
+  const { rows } = await runPrepared<AccessRequest & { votes: CastVote[]; rowVersion: string }>(db.pool, REQUEST_FOR_DECISION, [requestId], MODEL_TYPES);
   const row = rows[0];
   if (!row) return null;
   const { votes, rowVersion, ...request } = row;
@@ -96,11 +103,11 @@ export async function readRequestForDecision(db: Database, requestId: string): P
   return { request, votes, approvedBy, rowVersion };
 }
 
-const REQUEST = `SELECT ${accessRequestColumns('r')} FROM access_requests AS r WHERE r.id = $1`;
+const REQUEST = preparedStatement('request', `SELECT ${accessRequestColumns('r')} FROM access_requests AS r WHERE r.id = $1`);
 
 /** One request, as its row is (plain SQL, one statement). Null when there is none. */
 export async function readRequest(db: Database, requestId: string): Promise<AccessRequest | null> {
-  const { rows } = await db.pool.query<AccessRequest>({ text: REQUEST, values: [requestId], types: MODEL_TYPES });
+  const { rows } = await runPrepared<AccessRequest>(db.pool, REQUEST, [requestId], MODEL_TYPES);
   return rows[0] ?? null;
 }
 
