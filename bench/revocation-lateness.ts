@@ -122,7 +122,7 @@ export async function runLatchRevocations(options: LatchPhaseOptions): Promise<L
   const logger = createLogger({ level: 'silent' });
   const prefix = `bench-${randomBytes(6).toString('hex')}`;
   const db = createDatabase({ databaseUrl: options.databaseUrl, poolSize: options.dbPoolSize });
-  const queues = new JobQueues({ redisUrl: options.redisUrl, prefix, logger, settings: { concurrency } });
+  const queues = new JobQueues({ redisUrl: options.redisUrl, prefix, logger, settings: { concurrency, revokeConcurrency: concurrency } });
   const locks = new PostgresAccessLocks({ databaseUrl: options.databaseUrl, poolSize: concurrency * 2 });
   // Polling and sampling go through a connection of their own, never Latch's pools.
   const probe = new pg.Client({ connectionString: options.databaseUrl, application_name: 'latch-bench-probe' });

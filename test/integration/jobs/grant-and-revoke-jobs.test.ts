@@ -49,7 +49,7 @@ afterAll(async () => {
   await testDb.drop();
 });
 
-async function start(options: { provider?: MemoryProvider; logger?: Logger } = {}) {
+async function start(options: { provider?: MemoryProvider; logger?: Logger; slots?: { concurrency: number; revokeConcurrency: number } } = {}) {
   const prefix = `latch-test-${randomBytes(4).toString('hex')}`;
   const provider = options.provider ?? new MemoryProvider();
   const queues = new JobQueues({
@@ -58,6 +58,8 @@ async function start(options: { provider?: MemoryProvider; logger?: Logger } = {
     logger,
     settings: {
       concurrency: 4,
+      revokeConcurrency: 4,
+      ...options.slots,
       grantRetry: { attempts: 3, baseDelayMs: 50 },
       revocationBackoff: { quickAttempts: 3, quickBaseMs: 20, slowBaseMs: 100, slowMaxMs: 200 },
     },
@@ -146,23 +148,27 @@ describe('grant and revoke jobs', () => {
     await waitFor(() => provider.callsOf('revoke') === 1);
   });
 
-  it('runs as many revocations at once as its concurrency, none waiting for another to finish', async () => {
-    // Issue 19: a worker makes at most its concurrency divided by one revocation's time a second,
-    // so anything that made revocations of different people take turns (a lock held across the
-    // provider call, a write serialised behind another) would cap all of them. Here every revoke
-    // call is held open: the worker must have all of its 4 slots in the provider at once.
-    const { provider, queues } = await start();
+  it('runs as many revocations at once as LATCH_REVOKE_CONCURRENCY says, none waiting for another to finish', async () => {
+    // Issue 19: a worker makes at most its revocation slots divided by one revocation's time a
+    // second, so anything that made revocations of different people take turns (a lock held across
+    // the provider call, a write serialised behind another) would cap all of them. Here every
+    // revoke call is held open: the worker must have all of its 5 revocation slots in the provider
+    // at once, more than the 2 its grants are given (revocations have a setting of their own).
+    const { provider, queues, revocations } = await start({ slots: { concurrency: 2, revokeConcurrency: 5 } });
     const release = provider.pause('revoke');
-    const requests = await Promise.all(Array.from({ length: 6 }, () => approvedRequest(1)));
+    const requests = await Promise.all(Array.from({ length: 7 }, () => approvedRequest(1)));
     for (const { id } of requests) await queues.requestGrant(id);
-    await waitFor(() => provider.callsOf('revoke') === 4);
+    await waitFor(() => provider.callsOf('revoke') === 5);
+    // The other two are due and wait for a slot, taken by no other.
+    await waitFor(async () => (await revocations.getJobCounts('waiting')).waiting === 2);
     const inFlight = provider.calls.filter((call) => call.op === 'revoke').map((call) => call.grantId);
-    expect(new Set(inFlight).size).toBe(4);
-    // The other two wait for a slot; none is revoked while its provider call is held.
+    expect(new Set(inFlight).size).toBe(5);
+    expect((await revocations.getJobCounts('active')).active).toBe(5);
+    // None is revoked while its provider call is held.
     expect(await db.grant.count({ where: { requestId: { in: requests.map(({ id }) => id) }, revokedAt: { not: null } } })).toBe(0);
     release();
     for (const { id } of requests) await waitFor(async () => (await stateOf(id)) === 'revoked');
-    expect(provider.callsOf('revoke')).toBe(6);
+    expect(provider.callsOf('revoke')).toBe(7);
     for (const { principal } of requests) expect(provider.holds(principal, 'read')).toBe(false);
   });
 
