@@ -130,9 +130,10 @@ export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 25;
 /** The admission gate's bound (src/slack/admission-gate.ts explains the number). */
 export const DEFAULT_MAX_SLACK_WORK = 256;
 /**
- * Revocations a worker process runs at once. A revocation waits on about four PostgreSQL round
- * trips in its slot, so a worker's revocations a second are this divided by that wait: on a
- * database a network hop away, 10 slots fell behind 500 due a second (BENCHMARKS.md). The bound:
+ * Revocations a worker process runs at once. A revocation waits on about five PostgreSQL round
+ * trips and its provider call in its slot, so a worker's revocations a second are this divided by
+ * that wait: 10 slots fell behind 500 due a second with a webhook provider (BENCHMARKS.md), and a
+ * database a network hop away lengthens every round trip. The bound:
  * each running revocation holds a connection of its own for its access lock, and the process's
  * pool grows with it too (README, *Configuration*), so 100 already means about 220 connections.
  */
