@@ -130,7 +130,7 @@ export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 25;
 /** The admission gate's bound (src/slack/admission-gate.ts explains the number). */
 export const DEFAULT_MAX_SLACK_WORK = 256;
 /**
- * Revocations a worker process runs at once. A revocation waits on about five PostgreSQL round
+ * Revocations a worker process runs at once. A revocation waits on three PostgreSQL round
  * trips and its provider call in its slot, so a worker's revocations a second are this divided by
  * that wait: 10 slots fell behind 500 due a second with a webhook provider (BENCHMARKS.md), and a
  * database a network hop away lengthens every round trip. The bound:
