@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import { Queue, Worker } from 'bullmq';
-import pg from 'pg';
+import pg, { type QueryResultRow } from 'pg';
 import { DEFAULT_REQUEST_LIMITS, type Policy } from '../src/domain/policy.ts';
 import { grantAccessJob } from '../src/jobs/definitions/grant-access.ts';
 import { revokeGrantJob } from '../src/jobs/definitions/revoke-grant.ts';
@@ -14,7 +14,7 @@ import { ok, type AccessProvider } from '../src/providers/provider.ts';
 import type { AccessContext } from '../src/services/access-context.ts';
 import { unheardEvents } from '../src/services/latch-events.ts';
 import { systemClock } from '../src/services/service-context.ts';
-import { PostgresAccessLocks, type AccessLocks } from '../src/store/access-lock.ts';
+import { PostgresAccessLocks, type AccessKey, type AccessLocks, type LockedRead } from '../src/store/access-lock.ts';
 import { createDatabase } from '../src/store/database.ts';
 import { testResource } from '../test/helpers/test-policy.ts';
 
@@ -122,7 +122,7 @@ export async function runLatchRevocations(options: LatchPhaseOptions): Promise<L
   const logger = createLogger({ level: 'silent' });
   const prefix = `bench-${randomBytes(6).toString('hex')}`;
   const db = createDatabase({ databaseUrl: options.databaseUrl, poolSize: options.dbPoolSize });
-  const queues = new JobQueues({ redisUrl: options.redisUrl, prefix, logger, settings: { concurrency } });
+  const queues = new JobQueues({ redisUrl: options.redisUrl, prefix, logger, settings: { concurrency, revokeConcurrency: concurrency } });
   const locks = new PostgresAccessLocks({ databaseUrl: options.databaseUrl, poolSize: concurrency * 2 });
   // Polling and sampling go through a connection of their own, never Latch's pools.
   const probe = new pg.Client({ connectionString: options.databaseUrl, application_name: 'latch-bench-probe' });
@@ -337,6 +337,14 @@ function watchWhereTheTimeGoes(redis: RedisClient, queueKey: string, dueAt: Read
           return locks.withLock(access, () => {
             lockWaitMs.push(Date.now() - asked);
             return work();
+          });
+        },
+        withLockAndRead<R extends QueryResultRow, T>(access: AccessKey, read: LockedRead, work: (rows: R[]) => Promise<T>): Promise<T> {
+          // With the read under the lock in the same round trip, the wait measured includes it.
+          const asked = Date.now();
+          return locks.withLockAndRead<R, T>(access, read, (rows) => {
+            lockWaitMs.push(Date.now() - asked);
+            return work(rows);
           });
         },
         close: (options) => locks.close(options),

@@ -54,7 +54,7 @@
  *   flags, to compare; the flags on bin/latch.js's first line, which every latch process gets, take
  *   precedence). BENCH_CPU_PROF_DIR: a CPU profile (node --cpu-prof) of each latch process, written
  *   there when it stops.
- *   BENCH_DATABASE_URL and BENCH_REDIS_URL: a superuser URL and a Redis of your own; otherwise the
+ *   BENCH_DATABASE_URL and BENCH_REDIS_URL (both or neither): a superuser URL and a Redis of your own; otherwise the
  *   services of scripts/services.sh, started if nothing answers and stopped afterwards. Sections
  *   that need a Redis to themselves (ack, decisions, reconcile, memory) start private
  *   redis-servers; every section drops the databases it creates.

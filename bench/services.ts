@@ -25,6 +25,11 @@ export interface BenchServices {
  * at the end. Services that were already running are left running.
  */
 export async function ensureServices(say: (line: string) => void): Promise<BenchServices> {
+  // One without the other used to be ignored without a word, and the bench ran against the
+  // services' PostgreSQL instead of the one asked for (issue 19's round-trip runs): refuse it.
+  if (Boolean(process.env.BENCH_DATABASE_URL) !== Boolean(process.env.BENCH_REDIS_URL)) {
+    throw new Error('set BENCH_DATABASE_URL and BENCH_REDIS_URL together (e.g. BENCH_REDIS_URL=redis://127.0.0.1:63799 for the services\' Redis), or neither');
+  }
   const fromEnv = process.env.BENCH_DATABASE_URL && process.env.BENCH_REDIS_URL;
   const urls = fromEnv
     ? { DATABASE_URL: process.env.BENCH_DATABASE_URL!, REDIS_URL: process.env.BENCH_REDIS_URL! }

@@ -20,6 +20,7 @@ export const ENV_VARIABLES = {
   SLACK_API_URL: "the base URL of Slack's Web API, for tests against a fake; default https://slack.com/api/",
   LATCH_SHUTDOWN_TIMEOUT_SECONDS: 'how long running work may take to finish after SIGTERM, in whole seconds; default 25',
   LATCH_MAX_SLACK_WORK: "Slack requests' work a process takes on at once before it answers 'busy'; default 256",
+  LATCH_REVOKE_CONCURRENCY: 'revocations each worker process runs at once (each holds a PostgreSQL connection for its access lock while it runs); default 10',
   LATCH_TRUSTED_PROXY_HOPS: 'how many reverse proxies in front of Latch append to X-Forwarded-For, so limits per address see the caller; default 0 (the TCP peer)',
   PAGERDUTY_API_KEY: 'a PagerDuty REST API key (read-only is enough), for auto-approval rules with onCall; optional',
   PAGERDUTY_API_URL: "PagerDuty's REST API base URL, for tests against a fake; default https://api.pagerduty.com",
@@ -128,6 +129,16 @@ const port = z.preprocess(
 export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 25;
 /** The admission gate's bound (src/slack/admission-gate.ts explains the number). */
 export const DEFAULT_MAX_SLACK_WORK = 256;
+/**
+ * Revocations a worker process runs at once. A revocation waits on three PostgreSQL round
+ * trips and its provider call in its slot, so a worker's revocations a second are this divided by
+ * that wait: 10 slots fell behind 500 due a second with a webhook provider (BENCHMARKS.md), and a
+ * database a network hop away lengthens every round trip. The bound:
+ * each running revocation holds a connection of its own for its access lock, and the process's
+ * pool grows with it too (README, *Configuration*), so 100 already means about 220 connections.
+ */
+export const DEFAULT_REVOKE_CONCURRENCY = 10;
+export const MAX_REVOKE_CONCURRENCY = 100;
 
 /** A whole number from `min` to `max`, `fallback` when unset or blank. */
 function wholeNumber(fallback: number, min: number, max: number, unit = '') {
@@ -234,6 +245,7 @@ export const serviceEnvFields = migrateEnvSchema.extend({
   SLACK_API_URL: slackApiUrl,
   LATCH_SHUTDOWN_TIMEOUT_SECONDS: wholeNumber(DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, 1, 3600, ' of seconds'),
   LATCH_MAX_SLACK_WORK: wholeNumber(DEFAULT_MAX_SLACK_WORK, 1, 10_000),
+  LATCH_REVOKE_CONCURRENCY: wholeNumber(DEFAULT_REVOKE_CONCURRENCY, 1, MAX_REVOKE_CONCURRENCY),
   LATCH_TRUSTED_PROXY_HOPS: wholeNumber(0, 0, 10),
   PAGERDUTY_API_KEY: onCallApiKey,
   PAGERDUTY_API_URL: onCallApiUrl,

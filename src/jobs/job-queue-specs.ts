@@ -7,8 +7,11 @@
 export interface JobQueueSpec {
   /** The queue's name in Redis, under the key prefix (LATCH_QUEUE_PREFIX). */
   name: string;
-  /** `configured`: JobSettings.concurrency jobs at once in each process; otherwise one. */
-  concurrency: 'configured' | 'one';
+  /**
+   * `configured`: JobSettings.concurrency jobs at once in each process; `revocations`:
+   * JobSettings.revokeConcurrency; otherwise one.
+   */
+  concurrency: 'configured' | 'revocations' | 'one';
   /**
    * A job whose worker died (kill -9, a lost host) is found again only once its lock has expired
    * and two stalled checks have seen it: with BullMQ's defaults (30 s and 30 s) that is up to a
@@ -19,7 +22,7 @@ export interface JobQueueSpec {
 
 export const JOB_QUEUES = {
   grants: { name: 'latch-grants', concurrency: 'configured', quickStallRecovery: true },
-  revocations: { name: 'latch-revocations', concurrency: 'configured', quickStallRecovery: true },
+  revocations: { name: 'latch-revocations', concurrency: 'revocations', quickStallRecovery: true },
   // A notice a dead worker dropped is also found by the sweeps (announce, refresh) every 30 s.
   notices: { name: 'latch-notices', concurrency: 'configured', quickStallRecovery: false },
   maintenance: { name: 'latch-maintenance', concurrency: 'one', quickStallRecovery: false },

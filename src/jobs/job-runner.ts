@@ -118,7 +118,7 @@ export async function runJobs({ queues, context, definitions = JOB_REGISTRY }: J
     return {
       connection,
       prefix: queues.redis.prefix,
-      concurrency: spec.concurrency === 'configured' ? settings.concurrency : 1,
+      concurrency: spec.concurrency === 'configured' ? settings.concurrency : spec.concurrency === 'revocations' ? settings.revokeConcurrency : 1,
       ...(spec.quickStallRecovery ? QUICK_STALL_RECOVERY : {}),
       ...(delays.length > 0
         ? { settings: { backoffStrategy: (attemptsMade: number, type?: string, error?: Error) => delays.find((delay) => delay.type === type)?.delayMs(attemptsMade, error, settings) ?? 0 } }

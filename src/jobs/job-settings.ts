@@ -5,8 +5,14 @@ import { REVOCATION_ALERT_AFTER_ATTEMPTS } from '../services/revoke-grant.ts';
  * failures are retried, how often the sweeps run. Latch's defaults in production; tests shorten them.
  */
 export interface JobSettings {
-  /** Grant and revoke jobs run at once in this process; the access lock pool is sized from it. */
+  /** Grant jobs (and Slack notices) run at once in this process; the access lock pool is sized from it. */
   concurrency: number;
+  /**
+   * Revoke jobs run at once in this process (LATCH_REVOKE_CONCURRENCY). Apart from `concurrency`
+   * because revocations a second are these slots divided by a revocation's time in its slot, which
+   * grows with the database's distance; the access lock pool and the database pool grow with it.
+   */
+  revokeConcurrency: number;
   grantRetry: GrantRetryPolicy;
   revocationBackoff: RevocationBackoff;
   /** Expiry, re-announcing and reminders. */
@@ -64,6 +70,7 @@ export const DEFAULT_REVOCATION_BACKOFF: RevocationBackoff = {
 
 export const DEFAULT_JOB_SETTINGS: JobSettings = {
   concurrency: 10,
+  revokeConcurrency: 10,
   grantRetry: DEFAULT_GRANT_RETRY,
   revocationBackoff: DEFAULT_REVOCATION_BACKOFF,
   sweepEveryMs: 30_000,

@@ -27,7 +27,7 @@ import { RedisSeenOidcTokens } from '../api/redis-seen-oidc-tokens.ts';
 import { RedisSeenSignatures } from '../slack/seen-signatures.ts';
 import type { SlackTransport } from '../slack/slack-transport.ts';
 import { PostgresAccessLocks } from '../store/access-lock.ts';
-import { createDatabase, type Database } from '../store/database.ts';
+import { createDatabase, DEFAULT_POOL_SIZE, type Database } from '../store/database.ts';
 import { PostgresTargetLocks } from '../store/target-lock.ts';
 import { createLatch, type Latch, type LatchOptions } from './create-latch.ts';
 import { QueuedNotices } from './queued-notices.ts';
@@ -113,7 +113,10 @@ export interface LatchProcess {
 export async function startLatchProcess(options: LatchProcessOptions): Promise<LatchProcess> {
   const { env, role, logger, checks } = options;
   const { source, targetLocks } = await startPolicySource(options);
-  const db = createDatabase({ databaseUrl: env.DATABASE_URL });
+  // A process that runs revocations sends up to one statement per running revocation at once: the
+  // pool grows with LATCH_REVOKE_CONCURRENCY beyond pg's default of 10, or the slots would queue
+  // for connections instead of for PostgreSQL.
+  const db = createDatabase({ databaseUrl: env.DATABASE_URL, poolSize: role === 'web' ? DEFAULT_POOL_SIZE : Math.max(DEFAULT_POOL_SIZE, env.LATCH_REVOKE_CONCURRENCY) });
   // Every connection to Redis, its queues' and workers' too: one Redis or a cluster, one key prefix.
   const redis = createRedisConnection(env.REDIS_URL, 'queue', logger, { cluster: env.REDIS_CLUSTER });
   const shutdown = new GracefulShutdown({ logger, timeoutMs: env.LATCH_SHUTDOWN_TIMEOUT_SECONDS * 1000 });
@@ -129,7 +132,7 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
     await checks.database(db);
     await checks.redis(redis);
     // Only once Redis answers: a queue's connection would otherwise log every failed retry.
-    const queues = new JobQueues({ redisUrl: env.REDIS_URL, redisCluster: env.REDIS_CLUSTER, prefix: env.LATCH_QUEUE_PREFIX, logger });
+    const queues = new JobQueues({ redisUrl: env.REDIS_URL, redisCluster: env.REDIS_CLUSTER, prefix: env.LATCH_QUEUE_PREFIX, logger, settings: { revokeConcurrency: env.LATCH_REVOKE_CONCURRENCY } });
     shutdown.add({ name: 'the job queues', close: () => queues.close() });
     // Every role reports the same gauges from PostgreSQL and Redis, and counts what it does itself.
     const metrics = new LatchMetrics({ db, queues: [queues.queue(JOB_QUEUES.grants), queues.queue(JOB_QUEUES.revocations)], logger });
@@ -259,7 +262,8 @@ export interface StartJobsOptions {
  */
 export async function startJobs(options: StartJobsOptions): Promise<RunningJobs> {
   const { latch, queues, providers, logger } = options;
-  const locks = new PostgresAccessLocks({ databaseUrl: options.databaseUrl, poolSize: queues.settings.concurrency * 2 });
+  // One connection for each grant and each revocation that can run at once: each holds its lock's.
+  const locks = new PostgresAccessLocks({ databaseUrl: options.databaseUrl, poolSize: queues.settings.concurrency + queues.settings.revokeConcurrency });
   const access: AccessContext = {
     ...latch.services,
     events: latch.notifier,

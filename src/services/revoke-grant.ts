@@ -6,7 +6,7 @@ import { inTransactionSpan } from '../observability/transaction-span.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import type { Grant } from '../store/generated/client.ts';
 import { readStoredScope } from '../domain/scope-rules.ts';
-import { readGrant, readGrantAndCovering } from '../store/grant-reads.ts';
+import { grantAndCoveringOf, grantAndCoveringRead, readGrant, type GrantAndCoveringRow } from '../store/grant-reads.ts';
 import { recordRevocationError } from '../store/grant-writes.ts';
 import { inSqlTransaction } from '../store/transaction.ts';
 import { oneLine, type AccessContext } from './access-context.ts';
@@ -80,14 +80,17 @@ async function attemptRevocation(ctx: AccessContext, grantId: string): Promise<R
   if (early) return early;
   const access = { resourceId: grant!.resourceId, role: grant!.role, principal: grant!.principal };
 
-  return ctx.locks.withLock(accessKeyOf(ctx, access), async (): Promise<RevokeGrantResult> => {
-    const now = ctx.clock.now();
-    // The same access may come from another resource or role (one Slack user group behind two
-    // resources): a grant through any of them covers it (see same-access.ts).
-    const same = sameAccessRoles(ctx, access.resourceId, access.role);
-    // One round trip for both: the grant as it is now (another worker may have finished it while
-    // this one waited for the lock), and any other active grant that covers the same access.
-    const { grant: current, covering, scope: storedScope } = await readGrantAndCovering(ctx.db, grantId, access.principal, same, now);
+  // The same access may come from another resource or role (one Slack user group behind two
+  // resources): a grant through any of them covers it (see same-access.ts).
+  const same = sameAccessRoles(ctx, access.resourceId, access.role);
+  // Read once the lock is held, in the lock's own round trip: the grant as it is now (another
+  // worker may have finished it while this one waited for the lock), and any other active grant
+  // that covers the same access. `now` is taken before the lock: a grant that ends while this one
+  // waits still counts as covering, which only keeps access a moment longer, never ends it early.
+  const now = ctx.clock.now();
+  const underLock = grantAndCoveringRead(grantId, access.principal, same, now);
+  return ctx.locks.withLockAndRead(accessKeyOf(ctx, access), underLock, async (rows: GrantAndCoveringRow[]): Promise<RevokeGrantResult> => {
+    const { grant: current, covering, scope: storedScope } = grantAndCoveringOf(rows, grantId);
     const stillNothing = earlyOutcome(current, now);
     if (stillNothing) return stillNothing;
     const due = current!;

@@ -15,6 +15,12 @@ import pg from 'pg';
 export interface AccessLocks {
   withLock<T>(access: AccessKey, work: () => Promise<T>): Promise<T>;
   /**
+   * withLock, with `read` run first under the lock, on the lock's own connection, and sent with
+   * the lock's statement: one round trip for both where withLock and a read would take two. The
+   * read runs once the lock is held, so it sees everything committed by whoever held it before.
+   */
+  withLockAndRead<R extends pg.QueryResultRow, T>(access: AccessKey, read: LockedRead, work: (rows: R[]) => Promise<T>): Promise<T>;
+  /**
    * Waits for the locks held to be released, then closes. With `force`, does not wait: the
    * connections of locks still held are closed, which releases them in PostgreSQL (shutdown, once
    * the work holding them has been let go).
@@ -33,6 +39,12 @@ export interface AccessKey {
   target?: string;
 }
 
+/** A statement to read under the lock (parameterised, as `pg` takes it). */
+export interface LockedRead {
+  text: string;
+  values: unknown[];
+}
+
 /** The two-int advisory-lock key space is separate from the one-bigint space the audit lock uses. */
 const ACCESS_LOCK_CLASS = 4917;
 
@@ -42,6 +54,14 @@ export interface AccessLockOptions {
   poolSize?: number;
   /** How long to wait for a lock another process holds before giving up (and retrying later). */
   waitMs?: number;
+}
+
+const LOCK = 'SELECT pg_advisory_lock($1, hashtext($2))';
+const UNLOCK = 'SELECT pg_advisory_unlock($1, hashtext($2)) AS released';
+
+/** hashtext spreads keys over int4; a collision only makes two accesses take turns. */
+function lockKey(access: AccessKey): string {
+  return JSON.stringify(access.target !== undefined ? ['target', access.target, access.principal] : [access.resourceId, access.role, access.principal]);
 }
 
 export class PostgresAccessLocks implements AccessLocks {
@@ -57,34 +77,68 @@ export class PostgresAccessLocks implements AccessLocks {
       application_name: 'latch-access-lock',
       // A startup parameter of each connection, rather than a SET round trip before every lock.
       lock_timeout: Math.max(1, Math.floor(waitMs)),
+      // Statements are sent without waiting for the one before to be answered (withLockAndRead).
+      // Nothing here opens a transaction or a cursor across statements, so each is its own.
+      pipeline: true,
     });
     // An idle connection that drops is replaced on the next checkout; say so instead of crashing.
     this.pool.on('error', () => undefined);
   }
 
   async withLock<T>(access: AccessKey, work: () => Promise<T>): Promise<T> {
-    // hashtext spreads keys over int4; a collision only makes two accesses take turns.
-    const key = JSON.stringify(access.target !== undefined ? ['target', access.target, access.principal] : [access.resourceId, access.role, access.principal]);
+    return this.withLockAndRead(access, null, () => work());
+  }
+
+  async withLockAndRead<R extends pg.QueryResultRow, T>(access: AccessKey, read: LockedRead | null, work: (rows: R[]) => Promise<T>): Promise<T> {
+    const key = lockKey(access);
     const client = await this.pool.connect();
+    let rows: R[];
     try {
-      await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [ACCESS_LOCK_CLASS, key]);
+      // Both statements go out together (the pool's connections pipeline). PostgreSQL runs them in
+      // order, each in its own implicit transaction: the read starts, and takes its snapshot, only
+      // once the lock statement has returned, i.e. once the lock is held. If taking the lock fails
+      // (lock_timeout), the read still runs and its rows are dropped: nothing was done under it.
+      const locked = client.query(LOCK, [ACCESS_LOCK_CLASS, key]);
+      const reading = read ? client.query<R>(read.text, read.values) : null;
+      // Whatever happens to the lock, the read's outcome is collected, never left unhandled.
+      const readResult = reading?.then((result) => ({ ok: true as const, rows: result.rows }), (error: unknown) => ({ ok: false as const, error }));
+      await locked;
+      const outcome = await readResult;
+      if (outcome && !outcome.ok) throw outcome.error;
+      rows = outcome?.rows ?? [];
     } catch (error) {
+      // The lock may be held (the read failed after it was taken): closing the connection releases it.
       client.release(true);
       throw error;
     }
     this.held.add(client);
     try {
-      return await work();
+      return await work(rows);
     } finally {
-      this.held.delete(client);
-      try {
-        await client.query('SELECT pg_advisory_unlock($1, hashtext($2))', [ACCESS_LOCK_CLASS, key]);
-        client.release();
-      } catch {
-        // The lock's state is unknown: close the connection, which releases it.
-        client.release(true);
-      }
+      this.letGo(client, key);
     }
+  }
+
+  /**
+   * Releases the lock without making its holder wait for PostgreSQL's answer: the work under it is
+   * done and committed, so the caller (a revocation's worker slot) is free at once, and whoever
+   * waits for the lock gets it as soon as PostgreSQL runs the unlock, as before. The connection
+   * goes back to the pool only once PostgreSQL has answered that the lock is released: a session's
+   * advisory locks stack, so a connection reused before its unlock ran could take the same lock a
+   * second time, and the one unlock would leave it held. Any other answer, or none, closes the
+   * connection, which releases every lock it held. Until then it counts as held (close()).
+   */
+  private letGo(client: pg.PoolClient, key: string): void {
+    client.query<{ released: boolean }>(UNLOCK, [ACCESS_LOCK_CLASS, key]).then(
+      (result) => {
+        this.held.delete(client);
+        client.release(result.rows[0]?.released === true ? undefined : true);
+      },
+      () => {
+        this.held.delete(client);
+        client.release(true);
+      },
+    );
   }
 
   async close({ force = false }: { force?: boolean } = {}): Promise<void> {

@@ -9,9 +9,12 @@ import { PrismaClient } from './generated/client.ts';
  */
 export type Database = InstanceType<typeof PrismaClient> & { readonly pool: pg.Pool };
 
+/** Connections in a process's pool unless told otherwise: pg's own default. */
+export const DEFAULT_POOL_SIZE = 10;
+
 export interface DatabaseOptions {
   databaseUrl: string;
-  /** Connections in the pool; pg's default is 10. */
+  /** Connections in the pool; DEFAULT_POOL_SIZE unless told. */
   poolSize?: number;
 }
 
@@ -44,7 +47,7 @@ export const TRANSACTION_IDLE_LIMIT_MS = 10_000;
  * millisecond of CPU per query, on every query, to decorate the rare one that fails. Errors keep
  * their message and code; pino logs their stack.
  */
-export function createDatabase({ databaseUrl, poolSize = 10 }: DatabaseOptions): Database {
+export function createDatabase({ databaseUrl, poolSize = DEFAULT_POOL_SIZE }: DatabaseOptions): Database {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: poolSize,

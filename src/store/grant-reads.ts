@@ -29,22 +29,37 @@ const GRANT_AND_COVERING = `
                            WHERE r.id IN (g.request_id, (SELECT d.request_id FROM grants AS d WHERE d.id = $1))
                              AND r.scope IS NOT NULL))`;
 
+/** What the grant-and-covering read finds: the grant as it is now, the grants that cover it, its request's scope. */
+export interface GrantAndCovering {
+  grant: Grant | null;
+  covering: Grant[];
+  scope: unknown;
+}
+
+export type GrantAndCoveringRow = Grant & { requestScope: unknown };
+
 /**
- * In one statement: the grant as it is now, and every other grant that gives its principal the
- * same access (any of `sameAccess`'s resources and roles) and is live at `now`. A scoped grant
- * (its request has a scope) covers nothing and is covered by nothing: each has target objects of
- * its own that only its own revocation removes. Also the grant's request's scope, which the
- * provider is told at revocation (as a help: it finds what the grant made by its request id).
+ * One statement: the grant as it is now, and every other grant that gives its principal the same
+ * access (any of `sameAccess`'s resources and roles) and is live at `now`. A scoped grant (its
+ * request has a scope) covers nothing and is covered by nothing: each has target objects of its
+ * own that only its own revocation removes. Also the grant's request's scope, which the provider
+ * is told at revocation (as a help: it finds what the grant made by its request id).
+ *
+ * Given as a statement, not run: the revocation runs it under the access lock, on the lock's own
+ * connection, in the lock's round trip (AccessLocks.withLockAndRead); grantAndCoveringOf reads
+ * its rows.
  */
-export async function readGrantAndCovering(
-  db: Database,
+export function grantAndCoveringRead(
   grantId: string,
   principal: string,
   sameAccess: ReadonlyArray<{ resourceId: string; role: string }>,
   now: Date,
-): Promise<{ grant: Grant | null; covering: Grant[]; scope: unknown }> {
-  const { rows } = await db.pool.query<Grant & { requestScope: unknown }>(GRANT_AND_COVERING, [grantId, principal, sameAccess.map((access) => access.resourceId), sameAccess.map((access) => access.role), now]);
-  const strip = ({ requestScope: _scope, ...grant }: Grant & { requestScope: unknown }): Grant => grant;
+): { text: string; values: unknown[] } {
+  return { text: GRANT_AND_COVERING, values: [grantId, principal, sameAccess.map((access) => access.resourceId), sameAccess.map((access) => access.role), now] };
+}
+
+export function grantAndCoveringOf(rows: readonly GrantAndCoveringRow[], grantId: string): GrantAndCovering {
+  const strip = ({ requestScope: _scope, ...grant }: GrantAndCoveringRow): Grant => grant;
   const found = rows.find((row) => row.id === grantId);
   return { grant: found ? strip(found) : null, covering: rows.filter((row) => row.id !== grantId).map(strip), scope: found?.requestScope ?? null };
 }

@@ -123,6 +123,7 @@ export class LatchHarness extends SlackSender {
     const prefix = `latch-test-${randomBytes(4).toString('hex')}`;
     const settings = {
       concurrency: 4,
+      revokeConcurrency: 4,
       ...(options.grantRetry ? { grantRetry: options.grantRetry } : {}),
       ...(options.revocationBackoff ? { revocationBackoff: options.revocationBackoff } : {}),
     };

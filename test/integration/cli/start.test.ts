@@ -352,6 +352,12 @@ describe('latch start refuses to run, in one line, when', () => {
     expect(line).toMatch(/^latch: cannot reach Redis at REDIS_URL: /);
   });
 
+  it('LATCH_REVOKE_CONCURRENCY is beyond what a worker may open connections for', async () => {
+    const { code, line } = await failure({ LATCH_REVOKE_CONCURRENCY: '500' });
+    expect(code).toBe(78);
+    expect(line).toMatch(/^latch: LATCH_REVOKE_CONCURRENCY .*must be a whole number between 1 and 100/);
+  });
+
   it('an OTEL_* variable asks for traces Latch cannot send, naming it', async () => {
     expect(await failure({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })).toEqual({
       code: 78,

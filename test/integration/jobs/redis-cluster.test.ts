@@ -57,7 +57,7 @@ const taggedPrefix = () => `{latch-test-${randomBytes(4).toString('hex')}}`;
 
 /** The queues of every job on the cluster, as `latch start` makes them with REDIS_CLUSTER=true. */
 function clusterQueues(prefix: string, settings: Partial<JobSettings> = {}) {
-  const queues = new JobQueues({ redisUrl: cluster.url, redisCluster: true, prefix, logger, settings: { concurrency: 4, grantRetry: { attempts: 3, baseDelayMs: 50 }, ...settings } });
+  const queues = new JobQueues({ redisUrl: cluster.url, redisCluster: true, prefix, logger, settings: { concurrency: 4, revokeConcurrency: 4, grantRetry: { attempts: 3, baseDelayMs: 50 }, ...settings } });
   stops.push(() => queues.close());
   return queues;
 }

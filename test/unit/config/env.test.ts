@@ -26,7 +26,7 @@ describe('service environment', () => {
     const result = parseEnv(serviceEnvSchema, valid);
     expect(result).toEqual({
       ok: true,
-      env: { ...valid, PORT: 3000, LOG_LEVEL: 'info', SLACK_APP_TOKEN: undefined, SLACK_API_URL: undefined, REDIS_CLUSTER: false, LATCH_QUEUE_PREFIX: 'latch', LATCH_SHUTDOWN_TIMEOUT_SECONDS: 25, LATCH_MAX_SLACK_WORK: 256, LATCH_TRUSTED_PROXY_HOPS: 0 },
+      env: { ...valid, PORT: 3000, LOG_LEVEL: 'info', SLACK_APP_TOKEN: undefined, SLACK_API_URL: undefined, REDIS_CLUSTER: false, LATCH_QUEUE_PREFIX: 'latch', LATCH_SHUTDOWN_TIMEOUT_SECONDS: 25, LATCH_MAX_SLACK_WORK: 256, LATCH_REVOKE_CONCURRENCY: 10, LATCH_TRUSTED_PROXY_HOPS: 0 },
     });
   });
 
@@ -64,6 +64,9 @@ describe('service environment', () => {
     ['LATCH_SHUTDOWN_TIMEOUT_SECONDS', '2.5', 'must be a whole number of seconds between 1 and 3600'],
     ['LATCH_MAX_SLACK_WORK', '0', 'must be a whole number between 1 and 10000'],
     ['LATCH_MAX_SLACK_WORK', 'lots', 'must be a whole number between 1 and 10000'],
+    ['LATCH_REVOKE_CONCURRENCY', '0', 'must be a whole number between 1 and 100'],
+    ['LATCH_REVOKE_CONCURRENCY', '101', 'must be a whole number between 1 and 100'],
+    ['LATCH_REVOKE_CONCURRENCY', '2.5', 'must be a whole number between 1 and 100'],
     ['LATCH_TRUSTED_PROXY_HOPS', '-1', 'must be a whole number between 0 and 10'],
     ['LATCH_TRUSTED_PROXY_HOPS', 'all', 'must be a whole number between 0 and 10'],
     ['LATCH_POLICY_FILE', '/nonexistent/policy.yaml', 'is /nonexistent/policy.yaml, which does not exist or cannot be read'],
@@ -85,6 +88,11 @@ describe('service environment', () => {
   it('reads LATCH_MAX_SLACK_WORK as a number', () => {
     const result = parseEnv(serviceEnvSchema, { ...valid, LATCH_MAX_SLACK_WORK: '200' });
     expect(result.ok && result.env.LATCH_MAX_SLACK_WORK).toBe(200);
+  });
+
+  it('reads LATCH_REVOKE_CONCURRENCY as a number', () => {
+    const result = parseEnv(serviceEnvSchema, { ...valid, LATCH_REVOKE_CONCURRENCY: '40' });
+    expect(result.ok && result.env.LATCH_REVOKE_CONCURRENCY).toBe(40);
   });
 
   it('reads PORT as a number and adds the trailing slash the Web API client needs', () => {
