@@ -45,9 +45,13 @@ export class SlackSender {
     private readonly delivery: SlackDelivery | null = null,
   ) {}
 
-  /** `/request-access <text>` typed by `userId`. */
-  command(userId: string, text = '', responseId = `cmd-${++this.triggers}`): Promise<Response> {
-    return this.deliver('slash_commands', {
+  /**
+   * `/request-access <text>` typed by `userId`. An answer Latch put in the ack is handed to the fake
+   * Slack's response URL marked `from=ack` before this resolves, as Slack shows it to the person like
+   * a message posted there: a test finds the person's answer in one place, whichever way it came.
+   */
+  async command(userId: string, text = '', responseId = `cmd-${++this.triggers}`): Promise<Response> {
+    const acked = await this.deliver('slash_commands', {
       command: '/request-access',
       text,
       user_id: userId,
@@ -58,6 +62,17 @@ export class SlackSender {
       response_url: this.responseUrlFor(responseId),
       api_app_id: 'A0LATCH',
     });
+    await this.showAckAnswer(acked, responseId);
+    return acked;
+  }
+
+  private async showAckAnswer(acked: Response, responseId: string): Promise<void> {
+    if (acked.status !== 200) return;
+    const body = await acked.clone().text();
+    if (body === '') return;
+    const answer = acked.headers.get('content-type')?.includes('application/json') ? body : JSON.stringify({ text: body });
+    const shown = await fetch(`${this.responseUrlFor(responseId)}?from=ack`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: answer });
+    await shown.arrayBuffer();
   }
 
   /**
