@@ -20,7 +20,7 @@ import {
 import { escapeMrkdwn } from '../mrkdwn.ts';
 import { logRefusal, runUseCase } from './answers.ts';
 import { answerLoginCommand, LOGIN_WORD } from './cli-login-listeners.ts';
-import { CommandReply } from './command-reply.ts';
+import { ANSWER_IN_ACK_WHILE_IN_FLIGHT_AT_MOST, CommandReply } from './command-reply.ts';
 import { holdEvents } from './held-events.ts';
 import type { ListenerContext } from './listener-context.ts';
 import { slashCommandSchema } from './payloads.ts';
@@ -62,6 +62,8 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
     // The answer goes in the ack when it is ready in time (see CommandReply), through response_url otherwise.
     const reply = new CommandReply(ack, respond, ctx.logger);
     try {
+      // Under load the ack goes at once, like every other listener's, and the answer follows.
+      if ((ctx.slackWorkInFlight?.() ?? 0) > ANSWER_IN_ACK_WHILE_IN_FLIGHT_AT_MOST) await reply.acknowledge();
       await answerCommand(ctx, reply, body, client, respond);
     } finally {
       await reply.finish();

@@ -1,8 +1,9 @@
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ANSWER_IN_ACK_WITHIN_MS } from '../../../src/slack/listeners/command-reply.ts';
+import { ANSWER_IN_ACK_WHILE_IN_FLIGHT_AT_MOST, ANSWER_IN_ACK_WITHIN_MS } from '../../../src/slack/listeners/command-reply.ts';
 import { LatchHarness } from '../../helpers/latch-harness.ts';
 import { emptyRequestTables } from '../../helpers/test-database.ts';
+import { waitForValue } from '../../helpers/wait-for-value.ts';
 import { testPolicy, testResource } from '../../helpers/test-policy.ts';
 
 // A slash command's answer travels in its ack when the work is done in time, so Latch makes no
@@ -83,5 +84,36 @@ describe('a slash command whose work outlasts the ack bound', () => {
     await h.latch.listenerWork.idle();
     expect(h.slack.callsTo('response_url').filter((call) => call.args.id === 'slow')).toHaveLength(1);
     expect(await h.db.accessRequest.count({ where: { requesterSlackId: REQUESTER } })).toBe(1);
+  });
+});
+
+describe('a slash command while much Slack work is in flight', () => {
+  it(`acks at once and answers through response_url when more than ${ANSWER_IN_ACK_WHILE_IN_FLIGHT_AT_MOST} requests are being worked on`, async () => {
+    const busy = Array.from({ length: ANSWER_IN_ACK_WHILE_IN_FLIGHT_AT_MOST }, (_, i) => `U0BUSY${i}`);
+    const holder = new pg.Client({ connectionString: h.databaseUrl });
+    await holder.connect();
+    let held: Promise<Response[]>;
+    try {
+      // Their requesters' locks held elsewhere: these commands stay in flight.
+      await holder.query('BEGIN');
+      for (const user of busy) await holder.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2))', [4918, user]);
+      held = Promise.all(busy.map((user, i) => h.command(user, `prod-db read 30m held ${i}`, `held-${i}`)));
+      await waitForValue(async () => h.latch.listenerWork.count >= busy.length || null);
+      // This one's work has nothing to wait for, yet the process is busy: no answer in its ack.
+      const acked = await h.command(REQUESTER, 'prod-db read 30m while Latch is busy', 'while-busy');
+      expect(acked.status).toBe(200);
+      expect(await acked.text()).toBe('');
+      const answer = await h.slack.waitForCall('response_url', (call) => call.args.id === 'while-busy');
+      expect(answer.args).toMatchObject({ text: 'Request sent: you will get a message when it is decided.' });
+      expect(answer.args.from).toBeUndefined();
+      await holder.query('COMMIT');
+    } finally {
+      await holder.end();
+    }
+    // The held ones are answered too, each once, and stored.
+    await held;
+    await h.latch.listenerWork.idle();
+    for (const [i] of busy.entries()) expect(h.slack.callsTo('response_url').filter((call) => call.args.id === `held-${i}`).map((call) => call.args.text)).toEqual([expect.stringMatching(/Request sent/)]);
+    expect(await h.db.accessRequest.count()).toBe(busy.length + 1);
   });
 });
