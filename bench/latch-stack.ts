@@ -174,7 +174,8 @@ export async function startLatchStack({ adminDatabaseUrl, role, webhookUrl, gran
       if (grants === 'paused') await pauseGrants(redis);
       worker = await startLatch('worker', { ...env, DATABASE_URL: withApplicationName(database.url, 'latch-worker'), PORT: String(await freePort()) });
     }
-    const sender = new SlackSender(`http://127.0.0.1:${port}${SLACK_EVENTS_PATH}`, BENCH_SIGNING_SECRET, (id) => slack.responseUrl(id));
+    // A command's answer in its ack is read from the ack (cpu-per-operation.ts), not handed on to the fake Slack.
+    const sender = new SlackSender(`http://127.0.0.1:${port}${SLACK_EVENTS_PATH}`, BENCH_SIGNING_SECRET, (id) => slack.responseUrl(id), null, { showAckAnswers: false });
     return { database, redis, slack, latch, worker, sender, env, stop };
   } catch (error) {
     await stop();

@@ -113,7 +113,7 @@ export function createLatch(options: LatchOptions): Latch {
   slack.app.use(({ next }) => listenerWork.track(next));
   // After the tracking, so shutdown also waits for a refusal still being told to the person.
   slack.app.use(new AdmissionGate({ maxInFlight: options.maxListenerWork, logger, metrics: options.metrics }).middleware);
-  const listening = { services, home: new HomePublisher(slack.app.client, services, logger), logger };
+  const listening = { services, home: new HomePublisher(slack.app.client, services, logger), logger, slackWorkInFlight: () => listenerWork.count };
   registerRequestListeners(slack.app, listening);
   registerDecisionListeners(slack.app, listening);
   registerApproveWithChangesListeners(slack.app, listening);

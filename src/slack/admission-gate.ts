@@ -5,7 +5,8 @@ import type { Logger } from '../logging/logger.ts';
 /**
  * How much listener work may run at once before Slack requests are refused at the door.
  *
- * Every admitted listener acks at once and then takes its turn for one of the pool's connections
+ * Every admitted listener acks at once (a slash command within 1.5 s, its answer in the ack when
+ * ready by then: listeners/command-reply.ts) and then takes its turn for one of the pool's connections
  * (10 by default) for a few short transactions, with Slack calls in between that hold none. 256
  * is about 25 listeners waiting per connection: at the 70 or so requests a second a busy 2-core
  * machine got through, that queue drains in under 4 s, far inside the 30 s an admitted request
@@ -50,8 +51,8 @@ interface LooseBody {
 
 /**
  * Admission control for Slack requests, as Bolt global middleware (HTTP and Socket Mode alike).
- * Listeners ack first and work after, so work taken on beyond what PostgreSQL can serve fails
- * after the person was told it was taken. The gate counts the listener work it let in; once that
+ * Listeners ack first (a slash command at the latest after 1.5 s) and work after, so work taken on
+ * beyond what PostgreSQL can serve fails after the person was told it was taken. The gate counts the listener work it let in; once that
  * reaches the bound, a request is refused before any listener runs, and the person is told in the
  * way that request type allows: the command's ack, the click's response_url, the modal's errors.
  * Nothing is written for a refused request, so trying again is safe.

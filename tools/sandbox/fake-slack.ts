@@ -291,7 +291,8 @@ export class FakeSlack extends EventEmitter<{ answer: [FakeSlackAnswer] }> {
 
   /**
    * A `response_url` for a slash command or interaction payload. What Latch posts to it is
-   * recorded as a call to the pseudo-method `response_url`, with `id` among its arguments.
+   * recorded as a call to the pseudo-method `response_url`, with `id` among its arguments, and
+   * `from: 'ack'` when it was the answer in the app's ack, shown by Slack the same way.
    */
   responseUrl(id: string): string {
     return `${this.baseUrl}/response/${encodeURIComponent(id)}`;
@@ -303,10 +304,11 @@ export class FakeSlack extends EventEmitter<{ answer: [FakeSlackAnswer] }> {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const response = /^\/response\/([^/]+)$/.exec(req.url ?? '');
+    const response = /^\/response\/([^/?]+)(\?from=ack)?$/.exec(req.url ?? '');
     if (response && req.method === 'POST') {
       const id = decodeURIComponent(response[1]!);
-      const args = { ...parseArguments(await readBody(req), req.headers['content-type']), id };
+      // `from=ack`: an answer the app put in its ack, which Slack shows as if posted here (a test's SlackSender hands it over).
+      const args = { ...parseArguments(await readBody(req), req.headers['content-type']), id, ...(response[2] ? { from: 'ack' } : {}) };
       const call: FakeSlackCall = { method: 'response_url', args, token: undefined, at: new Date() };
       this.record(call);
       const answer = this.workspace.respond(id, args) ?? { ok: true };

@@ -8,4 +8,6 @@ export interface ListenerContext {
   /** Rebuilds a person's App Home after they acted from it. */
   home: HomePublisher;
   logger: Logger;
+  /** Slack requests whose listeners are running now, this one included (absent: counted as none). */
+  slackWorkInFlight?: () => number;
 }

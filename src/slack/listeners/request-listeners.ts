@@ -1,4 +1,5 @@
-import type { App } from '@slack/bolt';
+import type { App, RespondFn } from '@slack/bolt';
+import type { WebClient } from '@slack/web-api';
 import type { ResourcePolicy } from '../../domain/policy.ts';
 import { listRequestableResources } from '../../services/list-requestable-resources.ts';
 import { requestAccess, type RequestAccessResult } from '../../services/request-access.ts';
@@ -19,6 +20,7 @@ import {
 import { escapeMrkdwn } from '../mrkdwn.ts';
 import { logRefusal, runUseCase } from './answers.ts';
 import { answerLoginCommand, LOGIN_WORD } from './cli-login-listeners.ts';
+import { ANSWER_IN_ACK_WHILE_IN_FLIGHT_AT_MOST, CommandReply } from './command-reply.ts';
 import { holdEvents } from './held-events.ts';
 import type { ListenerContext } from './listener-context.ts';
 import { slashCommandSchema } from './payloads.ts';
@@ -57,67 +59,15 @@ const BREAK_GLASS_WORD = 'break-glass';
  */
 export function registerRequestListeners(app: App, ctx: ListenerContext): void {
   app.command(REQUEST_COMMAND, async ({ ack, body, client, respond }) => {
-    await ack();
-    const command = slashCommandSchema.safeParse(body);
-    if (!command.success) {
-      ctx.logger.warn({ issues: command.error.issues }, 'ignored a malformed slash command');
-      return;
+    // The answer goes in the ack when it is ready in time (see CommandReply), through response_url otherwise.
+    const reply = new CommandReply(ack, respond, ctx.logger);
+    try {
+      // Under load the ack goes at once, like every other listener's, and the answer follows.
+      if ((ctx.slackWorkInFlight?.() ?? 0) > ANSWER_IN_ACK_WHILE_IN_FLIGHT_AT_MOST) await reply.acknowledge();
+      await answerCommand(ctx, reply, body, client, respond);
+    } finally {
+      await reply.finish();
     }
-    const { user_id: userId, team_id: teamId, trigger_id: triggerId, text } = command.data;
-    if (text.trim() === '') {
-      // trigger_id lives 3 seconds: open the modal before anything slow.
-      const resources = await listRequestableResources(ctx.services, userId);
-      if (resources.length === 0) {
-        await respond({ response_type: 'ephemeral', text: 'There is nothing you may request access to: the policy lists you as a requester of no resource.' });
-        return;
-      }
-      await client.views.open({ trigger_id: triggerId, view: requestModal({ resources: resources.map(toModalResource) }) });
-      return;
-    }
-    if (text.trim() === 'help') {
-      await respond({ response_type: 'ephemeral', text: USAGE });
-      return;
-    }
-    const words = text.trim().split(/\s+/);
-    if (words[0] === LOGIN_WORD) {
-      await answerLoginCommand(ctx, userId, words.slice(1).join(' '), respond);
-      return;
-    }
-    // `prod-db:read,billing-db:admin 2h reason`: several resources at once.
-    if (words[0]?.includes(':')) {
-      if (leadingScopeTokens(words.slice(2)).tokens.length > 0) {
-        await respond({ response_type: 'ephemeral', text: `Your request was not sent:\n• ${escapeMrkdwn(SCOPE_IN_LIST)}\n${escapeMrkdwn(HELP_HINT)}` });
-        return;
-      }
-      await requestSeveral(ctx, respond, { userId, teamId: teamId ?? null, list: words[0], duration: words[1] ?? '', reason: words.slice(2).join(' ') });
-      return;
-    }
-    const breakGlass = words[0] === BREAK_GLASS_WORD;
-    const [resourceId, role, duration, ...rest] = breakGlass ? words.slice(1) : words;
-    // `customer=4711,4712 tables=public.orders` right after the duration: the scope asked for.
-    const { tokens, reason } = leadingScopeTokens(rest);
-    const scope = tokens.length > 0 ? scopeFromTokens(tokens) : null;
-    const asked = { action: REQUEST_COMMAND, user: userId, resourceId, breakGlass };
-    const result = await runUseCase(
-      ctx,
-      { ...asked, what: 'send your request' },
-      () => requestAccess(ctx.services, { requesterId: userId, teamId: teamId ?? null, breakGlass, resourceId, role, duration: duration ?? '', reason: reason.join(' '), ticket: null, scope }),
-      async (text) => void (await respond({ response_type: 'ephemeral', text })),
-    );
-    if (!result) return;
-    if (!result.ok) {
-      logRefusal(ctx, result.refusal, asked);
-      await respond({ response_type: 'ephemeral', text: `Your request was not sent:\n${describeRefusal(result.refusal)}\n${usageAfter(result.refusal)}` });
-      return;
-    }
-    await respond({
-      response_type: 'ephemeral',
-      text: result.breakGlass
-        ? 'Break-glass: your access is being granted now. The security channel has been told, and someone else must review this use.'
-        : result.autoApprovedBy
-          ? `Approved by policy rule ${result.autoApprovedBy}: your access is being granted, and you will get a message when it is.`
-          : 'Request sent: you will get a message when it is decided.',
-    });
   });
 
   // Picking a resource shows its roles; picking a role shows that role's scope fields.
@@ -192,6 +142,73 @@ export function registerRequestListeners(app: App, ctx: ListenerContext): void {
     // A resubmission publishes nothing: its request is announced by the first submission (or the
     // re-announce sweep), and announcing it twice at the same moment would post it twice.
     await held.release();
+  });
+}
+
+/** `/request-access` with whatever was typed after it; every answer goes through `reply`. */
+async function answerCommand(ctx: ListenerContext, reply: CommandReply, body: unknown, client: WebClient, respond: RespondFn): Promise<void> {
+  const command = slashCommandSchema.safeParse(body);
+  if (!command.success) {
+    ctx.logger.warn({ issues: command.error.issues }, 'ignored a malformed slash command');
+    return;
+  }
+  const { user_id: userId, team_id: teamId, trigger_id: triggerId, text } = command.data;
+  if (text.trim() === '') {
+    // trigger_id lives 3 seconds: acked at once, and the modal opened before anything slow.
+    await reply.acknowledge();
+    const resources = await listRequestableResources(ctx.services, userId);
+    if (resources.length === 0) {
+      await respond({ response_type: 'ephemeral', text: 'There is nothing you may request access to: the policy lists you as a requester of no resource.' });
+      return;
+    }
+    await client.views.open({ trigger_id: triggerId, view: requestModal({ resources: resources.map(toModalResource) }) });
+    return;
+  }
+  if (text.trim() === 'help') {
+    await reply.say({ response_type: 'ephemeral', text: USAGE });
+    return;
+  }
+  const words = text.trim().split(/\s+/);
+  if (words[0] === LOGIN_WORD) {
+    // Its prompt carries buttons, answered through response_url as before.
+    await reply.acknowledge();
+    await answerLoginCommand(ctx, userId, words.slice(1).join(' '), respond);
+    return;
+  }
+  // `prod-db:read,billing-db:admin 2h reason`: several resources at once.
+  if (words[0]?.includes(':')) {
+    if (leadingScopeTokens(words.slice(2)).tokens.length > 0) {
+      await reply.say({ response_type: 'ephemeral', text: `Your request was not sent:\n• ${escapeMrkdwn(SCOPE_IN_LIST)}\n${escapeMrkdwn(HELP_HINT)}` });
+      return;
+    }
+    await requestSeveral(ctx, (message) => reply.say(message), { userId, teamId: teamId ?? null, list: words[0], duration: words[1] ?? '', reason: words.slice(2).join(' ') });
+    return;
+  }
+  const breakGlass = words[0] === BREAK_GLASS_WORD;
+  const [resourceId, role, duration, ...rest] = breakGlass ? words.slice(1) : words;
+  // `customer=4711,4712 tables=public.orders` right after the duration: the scope asked for.
+  const { tokens, reason } = leadingScopeTokens(rest);
+  const scope = tokens.length > 0 ? scopeFromTokens(tokens) : null;
+  const asked = { action: REQUEST_COMMAND, user: userId, resourceId, breakGlass };
+  const result = await runUseCase(
+    ctx,
+    { ...asked, what: 'send your request' },
+    () => requestAccess(ctx.services, { requesterId: userId, teamId: teamId ?? null, breakGlass, resourceId, role, duration: duration ?? '', reason: reason.join(' '), ticket: null, scope }),
+    async (text) => void (await reply.say({ response_type: 'ephemeral', text })),
+  );
+  if (!result) return;
+  if (!result.ok) {
+    logRefusal(ctx, result.refusal, asked);
+    await reply.say({ response_type: 'ephemeral', text: `Your request was not sent:\n${describeRefusal(result.refusal)}\n${usageAfter(result.refusal)}` });
+    return;
+  }
+  await reply.say({
+    response_type: 'ephemeral',
+    text: result.breakGlass
+      ? 'Break-glass: your access is being granted now. The security channel has been told, and someone else must review this use.'
+      : result.autoApprovedBy
+        ? `Approved by policy rule ${result.autoApprovedBy}: your access is being granted, and you will get a message when it is.`
+        : 'Request sent: you will get a message when it is decided.',
   });
 }
 
