@@ -56,5 +56,5 @@ EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # The Node flags of bin/latch.js's first line (its shebang is not read when node is named here).
-ENTRYPOINT ["node", "--max-semi-space-size=8", "bin/latch.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=8", "--max-old-space-size=256", "bin/latch.js"]
 CMD ["start"]

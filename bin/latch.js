@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
+#!/usr/bin/env -S node --max-semi-space-size=8 --max-old-space-size=256
 // The `latch` command: the compiled JavaScript in dist/, run by plain node. A packed or installed
 // latch carries dist/; a clone makes it with `npm run build`. Nothing at run time needs tsx or a
 // TypeScript compiler. --max-semi-space-size=8 (MiB): V8 scales the young generation with the
@@ -17,6 +17,20 @@
 // --optimize-for-size was tried too: it pins the young generation near 1 MiB and keeps the old one
 // small (peak 145-147 MiB, ×1.2 the bare Bolt app, in two runs), but in those runs a click cost
 // about a third more CPU and the ack's median tripled, as with --heap-growing-percent: not used.
+// --max-old-space-size=256 (MiB): V8 sizes its old generation from the host's memory (about
+// 4 GiB on a 23.5 GiB machine), and with that much room a busy `latch web` let promoted garbage
+// pile up to two or three times what was live before a full collection (peaks of 217-225 MiB
+// resident for 40-60 MiB live). With the budget a 512Mi pod gives it (Node sizes V8's heap from
+// a cgroup's memory limit, so the pods of deploy/kubernetes/ get about this limit already),
+// V8 collects sooner: the peak fell to 167-168 MiB in back-to-back pairs on a shared machine,
+// idle 136 -> 130 MiB, CPU per request unchanged within the noise (BENCHMARKS.md, "latch web's
+// memory under load"). Headroom: latch web's live heap after a full collection stayed at 40-60
+// MiB idle and under 200 requests/s with up to 256 in flight (the admission gate's bound); with
+// this limit `latch worker` revoked 10,000 grants due at 500/s peaking at 202 MiB resident, and
+// `latch audit` reads its chain in bounded batches. V8 collects harder as it nears the limit and
+// fails only when what is live exceeds it, four times latch web's largest. Flags here come after
+// NODE_OPTIONS' and win: a deployment that needs more starts node with flags of its own (the
+// README's Kubernetes section: the container's `command`).
 // Whatever starts `node bin/latch.js` directly (the image's entrypoint) must pass the same flags.
 import { existsSync } from 'node:fs';
 

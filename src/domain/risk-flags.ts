@@ -39,8 +39,21 @@ export interface RiskHistory {
   askedForResourceBefore: boolean;
   /** The person's requests within the last RISK_LOOKBACK_DAYS, this one excluded. */
   recentRequests: readonly PastRequest[];
-  /** Durations (seconds) of earlier requests for this resource and role, by anyone, within the lookback. */
-  roleDurationsSeconds: readonly number[];
+  /** Earlier requests for this resource and role, by anyone, within the lookback (loadRiskHistory). */
+  roleDurations: RoleDurations;
+}
+
+/**
+ * How long earlier requests for a role asked for: how many there were, and the
+ * USUAL_DURATION_PERCENTILE-th percentile of their durations by nearest rank (a duration that
+ * was actually asked for: the smallest one with at least that share of the durations at or below
+ * it), null when there were none. The store works the percentile out where the rows are
+ * (PostgreSQL's percentile_disc is this nearest rank), so a slash command does not read and
+ * parse up to a thousand durations to use one of them.
+ */
+export interface RoleDurations {
+  count: number;
+  usualSeconds: number | null;
 }
 
 /** How far back history is read: long enough to learn habits, short enough that they are current. */
@@ -90,13 +103,12 @@ function unusualHours(request: RiskCandidate, history: RiskHistory): RiskFlag | 
 }
 
 function longDuration(request: RiskCandidate, history: RiskHistory): RiskFlag | null {
-  const durations = history.roleDurationsSeconds;
-  if (durations.length < MIN_REQUESTS_FOR_USUAL_DURATION) return null;
-  const usual = percentile(durations, USUAL_DURATION_PERCENTILE);
+  const { count, usualSeconds: usual } = history.roleDurations;
+  if (count < MIN_REQUESTS_FOR_USUAL_DURATION || usual === null) return null;
   if (request.durationSeconds <= usual) return null;
   return {
     signal: 'long-duration',
-    explanation: `Duration above this role's usual: ${minutes(request.durationSeconds)} asked, p${USUAL_DURATION_PERCENTILE} of the last ${durations.length} requests is ${minutes(usual)}.`,
+    explanation: `Duration above this role's usual: ${minutes(request.durationSeconds)} asked, p${USUAL_DURATION_PERCENTILE} of the last ${count} requests is ${minutes(usual)}.`,
   };
 }
 
@@ -127,12 +139,6 @@ function recentBreakGlass(request: RiskCandidate, history: RiskHistory): RiskFla
 function hourDistance(a: number, b: number): number {
   const apart = Math.abs(a - b);
   return Math.min(apart, 24 - apart);
-}
-
-/** Nearest-rank percentile: a value that was actually asked for. */
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
 function minutes(seconds: number): string {

@@ -114,12 +114,14 @@ describe('the production image', () => {
   });
 
   // The entrypoint names node, so bin/latch.js's shebang is not read there: its heap flags (the
-  // young generation's size, which sets much of latch web's memory) must be repeated, the same.
+  // young generation's size and the old generation's limit, which set much of latch web's
+  // memory) must be repeated, the same.
   it('starts latch with the Node flags of bin/latch.js\'s first line', () => {
     const shebang = readFileSync(join(REPOSITORY, 'bin/latch.js'), 'utf8').split('\n', 1)[0]!;
     const flags = /^#!\/usr\/bin\/env -S node(.*)$/.exec(shebang)?.[1]!.trim().split(/\s+/).filter(Boolean);
     const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(REPOSITORY, 'Dockerfile'), 'utf8'))?.[1];
     expect(flags?.some((flag) => flag.startsWith('--max-semi-space-size='))).toBe(true);
+    expect(flags?.some((flag) => flag.startsWith('--max-old-space-size='))).toBe(true);
     expect(JSON.parse(entrypoint ?? 'null')).toEqual(['node', ...flags!, 'bin/latch.js']);
   });
 });

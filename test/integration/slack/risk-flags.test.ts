@@ -28,9 +28,9 @@ async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 15_0
 }
 
 /** Asks through the slash command and gives back the request and the approval card as first posted. */
-async function ask(harness: LatchHarness): Promise<{ id: string; card: string }> {
+async function ask(harness: LatchHarness, duration = '1h'): Promise<{ id: string; card: string }> {
   harness.slack.reset();
-  expect((await harness.command(REQUESTER, 'prod-db read 1h restoring the invoice table')).status).toBe(200);
+  expect((await harness.command(REQUESTER, `prod-db read ${duration} restoring the invoice table`)).status).toBe(200);
   const posted = await harness.slack.waitForCall('chat.postMessage', (call) => call.args.channel === 'C0APPROVALS');
   const request = await harness.db.accessRequest.findFirstOrThrow({ where: { requesterSlackId: REQUESTER }, orderBy: { createdAt: 'desc' } });
   await waitFor(async () => (await harness.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).approvalMessageTs !== null);
@@ -48,6 +48,22 @@ async function askedBefore(harness: LatchHarness): Promise<void> {
       reason: 'restoring the invoice table',
       state: 'revoked',
       createdAt: new Date(harness.clock.now().getTime() - 2 * DAY_MS),
+    },
+  });
+}
+
+/** Someone else's earlier request for the same access, a day ago unless said otherwise. */
+function earlier(harness: LatchHarness, minutes: number, fields: { createdAt?: Date; extendsRequestId?: string } = {}) {
+  return harness.db.accessRequest.create({
+    data: {
+      requesterSlackId: 'U0SOMEONE',
+      resourceId: 'prod-db',
+      role: 'read',
+      durationSeconds: minutes * 60,
+      reason: 'earlier work on the invoice table',
+      state: 'revoked',
+      createdAt: new Date(harness.clock.now().getTime() - DAY_MS),
+      ...fields,
     },
   });
 }
@@ -79,6 +95,33 @@ describe('risk flags on the approval card', () => {
     expect((await h.db.accessRequest.findUniqueOrThrow({ where: { id } })).riskFlags).toEqual([]);
     await h.click(APPROVER1, 'latch_approve', id);
     await waitFor(async () => (await stateOf(h!, id)) !== 'pending');
+  });
+
+  it("flags a duration above the 90th percentile, by nearest rank, of the role's requests by anyone in the last 30 days, extensions left out", async () => {
+    h = await LatchHarness.start(testPolicy());
+    await askedBefore(h); // 60 min
+    const first = await earlier(h, 10);
+    for (const minutes of [20, 30, 40, 50, 70, 80, 90, 100, 110, 120]) await earlier(h, minutes);
+    // Neither counts: more time on access already held, and a request older than the lookback.
+    await earlier(h, 480, { extendsRequestId: first.id });
+    await earlier(h, 480, { createdAt: new Date(h.clock.now().getTime() - 31 * DAY_MS) });
+    // 10 to 120 min, 12 durations: nearest rank puts p90 at the 11th, 110 min (interpolated it
+    // would be 109 min; with the two left out counted, 8 h).
+    const { card } = await ask(h, '2h');
+    expect(card).toContain('long-duration');
+    expect(card).toContain("Duration above this role's usual: 2 h asked, p90 of the last 12 requests is 110 min.");
+  });
+
+  it('says nothing about duration up to the percentile, nor before the role has ten earlier requests', async () => {
+    h = await LatchHarness.start(testPolicy());
+    await askedBefore(h); // 60 min
+    for (const minutes of [10, 20, 30, 40, 50, 70, 80, 90]) await earlier(h, minutes);
+    // Nine earlier requests: too few to know what is usual.
+    expect((await ask(h, '8h')).card).not.toContain('long-duration');
+    // Ten now (the 8 h one counts): p90 by nearest rank is the 9th, 90 min, asked exactly.
+    expect((await ask(h, '90m')).card).not.toContain('long-duration');
+    // Eleven: the 10th, 90 min again; above it is flagged.
+    expect((await ask(h, '2h')).card).toContain("Duration above this role's usual: 2 h asked, p90 of the last 11 requests is 90 min.");
   });
 
   it('asks one more approver of a flagged request when the policy says so, and no more of a usual one', async () => {
