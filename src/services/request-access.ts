@@ -12,9 +12,8 @@ import type { SqlTransaction } from '../store/sql-transaction.ts';
 import { inSqlTransaction } from '../store/transaction.ts';
 import { loadAutoApprovalHistory } from './auto-approval-history.ts';
 import { approvalsRequired } from '../domain/approval-tally.ts';
-import { assessRisk, type RiskFlag, type RiskHistory } from '../domain/risk-flags.ts';
-import { loadRiskHistory, readingRiskHistory, riskHistoryFrom, type RiskHistoryRow } from '../store/risk-history.ts';
-import { followedBy } from '../store/opening-statement.ts';
+import { assessRisk, type RiskFlag } from '../domain/risk-flags.ts';
+import { loadRiskHistory } from '../store/risk-history.ts';
 import { handOver } from './decide-request.ts';
 import { publishCommitted } from './latch-events.ts';
 import { requesterPrincipal } from './requester-principal.ts';
@@ -71,16 +70,11 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
   let written: WrittenRequest;
   try {
     const placement: RequestPlacement = { approvalChannelId: request.resource.approvalChannel, submissionKey: input.submissionKey || null, bundle: null };
-    // Under the requester's lock, taken with BEGIN, so their concurrent requests count each other
-    // (see lockingRequester); their risk history is read under it in the same round trip.
-    const made = await inSqlTransaction<WrittenRequest | { refused: true }, RiskHistoryRow>(
+    // Under the requester's lock, taken with BEGIN, so their concurrent requests count each other (see lockingRequester).
+    const made = await inSqlTransaction(
       ctx.db,
-      async (tx, [history]) => {
-        // The read always gives one row; without it the risk rules would judge an empty past (fail closed).
-        if (!history) throw new Error("the requester's risk history was not read with the transaction's opening");
-        return (await writeRequest(tx, ctx, request, placement, { last: true, riskHistory: riskHistoryFrom(history) })) ?? { refused: true as const };
-      },
-      followedBy(lockingRequester(input.requesterId), readingRiskHistory({ requesterId: input.requesterId, resourceId: request.resource.id, role: request.asked.role }, request.now)),
+      async (tx) => (await writeRequest(tx, ctx, request, placement, { last: true })) ?? { refused: true as const },
+      lockingRequester(input.requesterId),
     );
     if ('refused' in made) {
       ctx.logger.info({ requester: input.requesterId, resourceId: request.resource.id }, 'request refused: too many pending requests');
@@ -227,7 +221,7 @@ export async function writeRequest(
   ctx: ServiceContext,
   prepared: PreparedRequest,
   placement: RequestPlacement,
-  { last, riskHistory }: { last: boolean; riskHistory?: RiskHistory },
+  { last }: { last: boolean },
 ): Promise<WrittenRequest | null> {
   const { asked, breakGlass, now, resource, requesterId } = prepared;
   const policy = ctx.policy();
@@ -243,9 +237,8 @@ export async function writeRequest(
   const decidedBy = breakGlass ? BREAK_GLASS_RULE : rule?.name;
   // Access approved because someone is on call ends when their shift does, at the latest.
   const grantedSeconds = auto.onCallUntil ? Math.min(asked.durationSeconds, Math.floor((auto.onCallUntil.getTime() - now.getTime()) / 1000)) : asked.durationSeconds;
-  // Judged against history read before the insert (by the caller, under the same lock, when given), so the request never counts itself.
-  const history = riskHistory ?? (await loadRiskHistory(tx, { requesterId, resourceId: resource.id, role: asked.role }, now));
-  const riskFlags = assessRisk({ resourceId: resource.id, role: asked.role, durationSeconds: asked.durationSeconds, at: now }, history);
+  // Judged against history read before the insert, so the request never counts itself.
+  const riskFlags = assessRisk({ resourceId: resource.id, role: asked.role, durationSeconds: asked.durationSeconds, at: now }, await loadRiskHistory(tx, { requesterId, resourceId: resource.id, role: asked.role }, now));
   const requiredApprovals = approvalsRequired(asked.requiredApprovals, resource.approvers.oneMoreWhenFlagged === true, riskFlags.length);
   const { scope: _scope, ...askedWithoutScope } = asked;
   const created: AuditEntry = {

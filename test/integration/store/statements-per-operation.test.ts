@@ -26,10 +26,10 @@ import { testPolicy } from '../../helpers/test-policy.ts';
 const CEILINGS = {
   /**
    * `/request-access prod-db read 2h …`: the request and its audit event, its approval message and DM located, checked still current.
-   * The transaction is 3 round trips (issue 19: it was 6): BEGIN with the requester's lock and the history risk flags are judged
-   * against (store/risk-history.ts, in the same simple query), the insert with its audit event (one statement), COMMIT.
+   * The transaction is 4 round trips (issue 19: it was 6): BEGIN with the requester's lock, the history risk flags are judged
+   * against (store/risk-history.ts), the insert with its audit event (one statement), COMMIT.
    */
-  command: 7,
+  command: 8,
   /**
    * Approve (one approval needed): the request and its votes read, then the vote, the decision and
    * their audit events written in one statement if the request is still as read
