@@ -7,6 +7,7 @@ import type { JobContext } from './job-context.ts';
 import type { CronSchedules, JobAttempt, JobDefinition, ScheduledJobDefinition } from './job-definition.ts';
 import { QUICK_STALL_RECOVERY, type JobQueueSpec } from './job-queue-specs.ts';
 import type { JobQueues } from './job-queues.ts';
+import type { JobSettings } from './job-settings.ts';
 import { JOB_REGISTRY } from './job-registry.ts';
 import { createRedisConnection, type RedisClient } from './redis-connection.ts';
 
@@ -43,6 +44,13 @@ const MIN_SLEEP_MS = 250;
 /** How long abandon() waits for BullMQ to let go before it cuts the connections itself. */
 const DISCONNECT_BOUND_MS = 2_000;
 const STOP_BOUND_MS = 10_000;
+
+/** Jobs each process runs at once from a queue, by its spec's `concurrency`. */
+const SLOTS: Record<JobQueueSpec['concurrency'], (settings: JobSettings) => number> = {
+  configured: (settings) => settings.concurrency,
+  revocations: (settings) => settings.revokeConcurrency,
+  one: () => 1,
+};
 
 /**
  * Runs every registered job in this process (`latch start`, `latch worker`): first the jobs that
@@ -118,7 +126,7 @@ export async function runJobs({ queues, context, definitions = JOB_REGISTRY }: J
     return {
       connection,
       prefix: queues.redis.prefix,
-      concurrency: spec.concurrency === 'configured' ? settings.concurrency : spec.concurrency === 'revocations' ? settings.revokeConcurrency : 1,
+      concurrency: SLOTS[spec.concurrency](settings),
       ...(spec.quickStallRecovery ? QUICK_STALL_RECOVERY : {}),
       ...(delays.length > 0
         ? { settings: { backoffStrategy: (attemptsMade: number, type?: string, error?: Error) => delays.find((delay) => delay.type === type)?.delayMs(attemptsMade, error, settings) ?? 0 } }

@@ -1,3 +1,4 @@
+import type { LockedRead } from './access-lock.ts';
 import type { Database } from './database.ts';
 import type { Grant } from './generated/client.ts';
 import { SqlTransaction } from './sql-transaction.ts';
@@ -54,7 +55,7 @@ export function grantAndCoveringRead(
   principal: string,
   sameAccess: ReadonlyArray<{ resourceId: string; role: string }>,
   now: Date,
-): { text: string; values: unknown[] } {
+): LockedRead {
   return { text: GRANT_AND_COVERING, values: [grantId, principal, sameAccess.map((access) => access.resourceId), sameAccess.map((access) => access.role), now] };
 }
 
