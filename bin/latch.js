@@ -20,11 +20,12 @@
 // --max-old-space-size=256 (MiB): V8 sizes its old generation from the host's memory (about
 // 4 GiB on a 23.5 GiB machine), and with that much room a busy `latch web` let promoted garbage
 // pile up to two or three times what was live before a full collection (peaks of 217-225 MiB
-// resident for 40-60 MiB live). With the budget a 512Mi pod gives it (Node sizes V8's heap from
-// a cgroup's memory limit, so the pods of deploy/kubernetes/ get about this limit already),
+// resident for 40-60 MiB live). With a budget that fits the 512Mi pods of deploy/kubernetes/
+// (Node also sizes V8's heap from a cgroup's memory limit; what it picks there was not checked),
 // V8 collects sooner: the peak fell to 167-168 MiB in back-to-back pairs on a shared machine,
-// idle 136 -> 130 MiB, CPU per request unchanged within the noise (BENCHMARKS.md, "latch web's
-// memory under load"). Headroom: latch web's live heap after a full collection stayed at 40-60
+// idle 136 -> 130 MiB (BENCHMARKS.md, "latch web's memory under load"), for about 0.2 ms more CPU
+// a request in four pairs on a quiet machine (BENCHMARKS.md, the quiet run after the fourth
+// round): a bound on a burst's memory is worth more than that at Slack's rates. Headroom: latch web's live heap after a full collection stayed at 40-60
 // MiB idle and under 200 requests/s with up to 256 in flight (the admission gate's bound); with
 // this limit `latch worker` revoked 10,000 grants due at 500/s peaking at 202 MiB resident, and
 // `latch audit` reads its chain in bounded batches. V8 collects harder as it nears the limit and
