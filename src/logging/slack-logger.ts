@@ -8,11 +8,16 @@ import type { Logger } from './logger.ts';
 export function slackLoggerFrom(logger: Logger): SlackLogger {
   const child = logger.child({ component: 'slack' });
   const text = (parts: unknown[]) => parts.map((p) => (typeof p === 'string' ? p : safeJson(p))).join(' ');
+  // Bolt logs at debug on every request (its ack, its middleware): a line below the level is not
+  // worth building, and some of what Bolt passes is serialised to JSON to build it.
+  const at = (level: 'debug' | 'info' | 'warn' | 'error') => (...msg: unknown[]) => {
+    if (child.isLevelEnabled(level)) child[level](text(msg));
+  };
   return {
-    debug: (...msg) => child.debug(text(msg)),
-    info: (...msg) => child.info(text(msg)),
-    warn: (...msg) => child.warn(text(msg)),
-    error: (...msg) => child.error(text(msg)),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
     // The level is Latch's LOG_LEVEL; Bolt may not change it.
     setLevel: () => {},
     getLevel: () => toSlackLevel(child.level),

@@ -45,7 +45,10 @@ export function createSlackApp({ botToken, signingSecret, appToken, apiUrl, logg
   // Over HTTP, the body limit, the signature, the timestamp's bounds and replays are checked before Bolt gets anything.
   const transport = createSlackTransport({ signingSecret, appToken, apiUrl, fetch, logger: slackLogger, http: { seenSignatures, logger } });
   const clientOptions = { ...(apiUrl ? { slackApiUrl: apiUrl } : {}), fetch };
-  const app = new App({ receiver: transport.receiver, token: botToken, logger: slackLogger, deferInitialization: true, clientOptions });
+  // No conversation store: Latch keeps no state in Bolt's (context.conversation is never read),
+  // and Bolt's default in-memory store answers every request without one by making and
+  // catching an Error ("Conversation not found"), a stack trace captured per click and command.
+  const app = new App({ receiver: transport.receiver, token: botToken, logger: slackLogger, deferInitialization: true, clientOptions, convoStore: false });
   // Latch's own calls (the notifier's messages and updates, App Home) go through app.client: give
   // it the client whose hot methods skip the WebClient's queue and retry wrapper.
   app.client = new SlackWebClient(botToken, { ...clientOptions, logger: slackLogger });

@@ -10,6 +10,9 @@ import getRawBody from 'raw-body';
  */
 export const MAX_SLACK_BODY_BYTES = 1024 * 1024;
 
+/** Decodes a whole body at once (never a stream), so one decoder serves every request. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /** The only encodings Slack posts: forms (commands, interactions) and JSON (events). */
 const SLACK_CONTENT_TYPES = new Set(['application/x-www-form-urlencoded', 'application/json']);
 
@@ -40,7 +43,7 @@ export async function readLimitedBody(req: IncomingMessage, limit = MAX_SLACK_BO
       : { ok: false, status: 400, reason: `the body could not be read: ${(error as Error).message}` };
   }
   try {
-    return { ok: true, body, text: new TextDecoder('utf-8', { fatal: true }).decode(body) };
+    return { ok: true, body, text: UTF8.decode(body) };
   } catch {
     return { ok: false, status: 400, reason: 'the body is not valid UTF-8' };
   }

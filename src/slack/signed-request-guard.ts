@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseForm } from 'node:querystring';
 import type { Logger } from '../logging/logger.ts';
@@ -41,6 +41,8 @@ export type VerifiedRequestHandler = (req: IncomingMessage, res: ServerResponse,
 export function guardSignedRequests(next: VerifiedRequestHandler, options: SignedRequestGuardOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const { logger } = options;
   const now = options.now ?? Date.now;
+  // Made once: a string key is converted and copied again for every HMAC otherwise.
+  const signingKey = createSecretKey(Buffer.from(options.signingSecret, 'utf8'));
   return async (req, res) => {
     const reading = await readLimitedBody(req);
     if (!reading.ok) {
@@ -58,7 +60,7 @@ export function guardSignedRequests(next: VerifiedRequestHandler, options: Signe
       return;
     }
     const signature = singleHeader(req, 'x-slack-signature');
-    const refusal = signatureProblem(reading.body, signature, singleHeader(req, 'x-slack-request-timestamp'), options.signingSecret, now());
+    const refusal = signatureProblem(reading.body, signature, singleHeader(req, 'x-slack-request-timestamp'), signingKey, now());
     if (refusal || !signature) {
       logger.warn({ reason: refusal }, `refused an unverified request to the Slack endpoint: ${refusal}`);
       res.writeHead(401, { 'content-type': 'text/plain' }).end('unauthorized\n');
@@ -96,14 +98,14 @@ export function guardSignedRequests(next: VerifiedRequestHandler, options: Signe
  * timestamp at most five minutes old (the same checks as Bolt's verifySlackRequest, with one HMAC
  * where its comparison makes three).
  */
-function signatureProblem(body: Buffer, signature: string | undefined, timestamp: string | undefined, signingSecret: string, nowMs: number): string | null {
+function signatureProblem(body: Buffer, signature: string | undefined, timestamp: string | undefined, signingKey: KeyObject, nowMs: number): string | null {
   if (!signature || !timestamp) return 'missing x-slack-signature or x-slack-request-timestamp';
   if (!/^\d{1,12}$/.test(timestamp)) return 'malformed x-slack-request-timestamp';
   const seconds = Number(timestamp);
   if (seconds > nowMs / 1000 + MAX_FUTURE_SKEW_SECONDS) return `timestamp more than ${MAX_FUTURE_SKEW_SECONDS} s in the future`;
   if (seconds < Math.floor(nowMs / 1000) - MAX_REQUEST_AGE_SECONDS) return `timestamp more than ${MAX_REQUEST_AGE_SECONDS / 60} minutes old`;
   if (!signature.startsWith('v0=')) return 'unknown signature version';
-  const expected = Buffer.from(`v0=${createHmac('sha256', signingSecret).update(`v0:${timestamp}:`).update(body).digest('hex')}`);
+  const expected = Buffer.from(`v0=${createHmac('sha256', signingKey).update(`v0:${timestamp}:`).update(body).digest('hex')}`);
   // The header as it is, byte for byte: a signature written another way (upper case, anything
   // appended) is another key for the replay check, so it must not verify.
   const given = Buffer.from(signature);
