@@ -117,19 +117,23 @@ const APPEND_AUDIT_EVENTS = `SELECT latch_append_audit_events(${auditEventParame
  * change refused by its own condition (a limit checked in the statement) writes no event. Gives
  * back the statement's rows. Events recorded after it are written before COMMIT as usual.
  *
+ * `thenCommit`: COMMIT goes behind the statement in the same write (SqlTransaction.rowsThenCommit),
+ * for a statement that is the transaction's one change; nothing may be recorded or run after it.
+ *
  * `text` must be one statement that returns rows and whose parameters are `$1`… `values.length`:
  * it becomes a data-modifying CTE (so not one with a WITH of its own that modifies data). The
  * events are staged by it and chained at COMMIT, as writeRecordedAuditEvents's are, so the chain's
  * lock is not taken here; the events name rows the change made (a request's id), which exist by
  * the time they are chained.
  */
-export async function rowsWithRecordedAuditEvents<Row>(tx: SqlTransaction, text: string, values: readonly unknown[]): Promise<Row[]> {
+export async function rowsWithRecordedAuditEvents<Row>(tx: SqlTransaction, text: string, values: readonly unknown[], { thenCommit = false }: { thenCommit?: boolean } = {}): Promise<Row[]> {
   const append = takeRecordedAuditEvents(tx);
   startRecordingAuditEvents(tx);
-  if (!append) return tx.rows<Row>(text, values);
+  const run = (statement: string, parameters: readonly unknown[]) => (thenCommit ? tx.rowsThenCommit<Row>(statement, parameters) : tx.rows<Row>(statement, parameters));
+  if (!append) return run(text, values);
   // `appended` is read in a one-time filter, evaluated before the rows are: it runs the change
   // (EXISTS reads it) and then, only if a row came back, the append.
-  return tx.rows<Row>(
+  return run(
     `WITH latch_change AS (${text}),
           latch_appended AS (SELECT latch_append_audit_events(${auditEventParameters(values.length + 1)}) WHERE EXISTS (SELECT 1 FROM latch_change))
      SELECT latch_change.* FROM latch_change WHERE (SELECT count(*) FROM latch_appended) >= 0`,

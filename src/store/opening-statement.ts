@@ -13,6 +13,13 @@ export interface OpeningStatement {
   text: string;
   /** Safe integers (Number.isSafeInteger): written into the text as decimal literals. */
   values: readonly number[];
+  /**
+   * A statement with bound parameters that runs next, sent in the same write as BEGIN and this one
+   * (sendPipelined, pipelined-statements.ts), not after their answer: a read that needs the lock
+   * held, such as a slash command's risk history. Its values are parameters, never text in the
+   * SQL; its rows are the ones the transaction's work is given.
+   */
+  followedBy?: { text: string; values: readonly unknown[] };
 }
 
 /**

@@ -50,8 +50,11 @@ export type NewRequest = Pick<
  * `withAuditEvents`: the insert is the transaction's last statement, and writes the audit events
  * it recorded (its own `request.created` among them) in the same round trip, if it inserted
  * (rowsWithRecordedAuditEvents); refused by the limit, it writes none.
+ *
+ * `thenCommit`: the insert is the transaction's one change, and COMMIT goes behind it in the same
+ * write (SqlTransaction.rowsThenCommit); refused by the limit, the transaction commits nothing.
  */
-export async function insertRequest(tx: SqlTransaction, request: NewRequest, pendingLimit: number | null, options: { withAuditEvents: boolean }): Promise<string | null> {
+export async function insertRequest(tx: SqlTransaction, request: NewRequest, pendingLimit: number | null, options: { withAuditEvents: boolean; thenCommit?: boolean }): Promise<string | null> {
   const values = [
     request.id ?? uuidV7(request.createdAt.getTime()),
     request.requesterSlackId,
@@ -82,7 +85,12 @@ export async function insertRequest(tx: SqlTransaction, request: NewRequest, pen
     request.bundlePosition,
     request.scope ? JSON.stringify(request.scope) : null,
   ];
-  const inserted = options.withAuditEvents ? await rowsWithRecordedAuditEvents<{ id: string }>(tx, INSERT_REQUEST, values) : await tx.rows<{ id: string }>(INSERT_REQUEST, values);
+  const thenCommit = options.thenCommit === true;
+  const inserted = options.withAuditEvents
+    ? await rowsWithRecordedAuditEvents<{ id: string }>(tx, INSERT_REQUEST, values, { thenCommit })
+    : thenCommit
+      ? await tx.rowsThenCommit<{ id: string }>(INSERT_REQUEST, values)
+      : await tx.rows<{ id: string }>(INSERT_REQUEST, values);
   return inserted[0]?.id ?? null;
 }
 

@@ -35,12 +35,35 @@ interface RiskHistoryRow {
  * transaction before the request is inserted, so the request never counts itself. Bounded: at
  * most the last RISK_LOOKBACK_DAYS.
  */
-export async function loadRiskHistory(tx: SqlTransaction, request: { requesterId: string; resourceId: string; role: string }, now: Date): Promise<RiskHistory> {
+export async function loadRiskHistory(tx: SqlTransaction, request: RiskHistoryOf, now: Date): Promise<RiskHistory> {
+  const { text, values } = readingRiskHistory(request, now);
+  return riskHistoryFrom(await tx.rows<RiskHistoryRow>(text, values));
+}
+
+/** Whose history, of what. */
+export interface RiskHistoryOf {
+  requesterId: string;
+  resourceId: string;
+  role: string;
+}
+
+/**
+ * The read of loadRiskHistory as a statement with its parameters, for a transaction that sends it
+ * behind its opening lock in the same write (OpeningStatement.followedBy); riskHistoryFrom reads
+ * its rows. The requester, resource and role stay bound parameters.
+ */
+export function readingRiskHistory(request: RiskHistoryOf, now: Date): { text: string; values: unknown[] } {
   const since = new Date(now.getTime() - RISK_LOOKBACK_DAYS * DAY_MS);
-  const [row] = await tx.rows<RiskHistoryRow>(RISK_HISTORY, [request.requesterId, request.resourceId, request.role, since, USUAL_DURATION_PERCENTILE / 100]);
+  return { text: RISK_HISTORY, values: [request.requesterId, request.resourceId, request.role, since, USUAL_DURATION_PERCENTILE / 100] };
+}
+
+/** The history in the rows of readingRiskHistory's statement. No row fails: an empty past would judge a request too kindly. */
+export function riskHistoryFrom(rows: readonly unknown[]): RiskHistory {
+  const row = rows[0] as RiskHistoryRow | undefined;
+  if (!row) throw new Error('the risk history read gave back no row');
   return {
-    askedForResourceBefore: row?.askedBefore === true,
-    recentRequests: (row?.recentRequests ?? []).map((past) => ({ ...past, createdAt: new Date(past.createdAt) })),
-    roleDurations: { count: row?.roleRequests ?? 0, usualSeconds: row?.usualDuration ?? null },
+    askedForResourceBefore: row.askedBefore === true,
+    recentRequests: (row.recentRequests ?? []).map((past) => ({ ...past, createdAt: new Date(past.createdAt) })),
+    roleDurations: { count: row.roleRequests ?? 0, usualSeconds: row.usualDuration ?? null },
   };
 }
