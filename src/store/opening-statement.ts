@@ -1,3 +1,5 @@
+import type { PreparedStatement } from './prepared-statement.ts';
+
 /**
  * A transaction's first statement, sent in the same round trip as its BEGIN (inSqlTransaction,
  * transaction.ts): `BEGIN; <statement>` as one simple-protocol query. Issue 19: on a quiet 2-vCPU
@@ -19,7 +21,7 @@ export interface OpeningStatement {
    * held, such as a slash command's risk history. Its values are parameters, never text in the
    * SQL; its rows are the ones the transaction's work is given.
    */
-  followedBy?: { text: string; values: readonly unknown[] };
+  followedBy?: { statement: string | PreparedStatement; values: readonly unknown[] };
 }
 
 /**

@@ -5,7 +5,7 @@ import type { Prisma } from './generated/client.ts';
 import { renderOpeningStatement, type OpeningStatement } from './opening-statement.ts';
 import { sendPipelined } from './pipelined-statements.ts';
 import { MODEL_TYPES } from './table-columns.ts';
-import { SqlTransaction } from './sql-transaction.ts';
+import { queryOf, SqlTransaction } from './sql-transaction.ts';
 
 /** The client inside one of Prisma's interactive transactions (the cold paths: sweeps, admin commands). */
 export type Transaction = Prisma.TransactionClient;
@@ -52,7 +52,7 @@ export function inSqlTransaction<T, Row = Record<string, unknown>>(
         // behind it: one write, and PostgreSQL runs it once the opening's lock is granted.
         const [, next] = await sendPipelined(client, [
           { text: `BEGIN; ${openingText}`, types: MODEL_TYPES },
-          { text: opening.followedBy.text, values: [...opening.followedBy.values], types: MODEL_TYPES },
+          queryOf(opening.followedBy.statement, opening.followedBy.values),
         ]);
         opened = (next?.rows ?? []) as Row[];
       } else {

@@ -4,6 +4,7 @@ import { verifyAuditChain } from '../../../src/services/verify-audit-chain.ts';
 import { appendAuditEvent, rowsWithRecordedAuditEvents } from '../../../src/store/audit-log.ts';
 import { createDatabase, type Database } from '../../../src/store/database.ts';
 import { sendPipelined } from '../../../src/store/pipelined-statements.ts';
+import { preparedStatement } from '../../../src/store/prepared-statement.ts';
 import { lockingRequester } from '../../../src/store/requester-lock.ts';
 import { inSqlTransaction } from '../../../src/store/transaction.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
@@ -95,7 +96,7 @@ describe('inSqlTransaction with a statement pipelined behind its opening lock, a
       const waiting = inSqlTransaction(
         db,
         async (_tx, opened: Array<{ seen: number }>) => opened[0]!.seen,
-        { ...lockingRequester('U0REQUESTER'), followedBy: { text: 'SELECT count(*)::int AS seen FROM changes WHERE requester = $1', values: ['U0REQUESTER'] } },
+        { ...lockingRequester('U0REQUESTER'), followedBy: { statement: 'SELECT count(*)::int AS seen FROM changes WHERE requester = $1', values: ['U0REQUESTER'] } },
       );
       await someoneWaitsForLockOf(holder, 'U0REQUESTER');
       await holder.query('COMMIT');
@@ -114,12 +115,17 @@ describe('inSqlTransaction with a statement pipelined behind its opening lock, a
           await tx.rows('INSERT INTO changes (name) VALUES ($1)', ['never']);
           return 'ran';
         },
-        { ...lockingRequester('U0REQUESTER'), followedBy: { text: 'SELECT 1 / $1::int', values: [0] } },
+        { ...lockingRequester('U0REQUESTER'), followedBy: { statement: 'SELECT 1 / $1::int', values: [0] } },
       ),
     ).rejects.toThrow('division by zero');
     expect(await changes()).toEqual([]);
-    // The lock was let go with the transaction: another takes it at once.
-    expect(await inSqlTransaction(db, async (_tx, opened: Array<{ n: number }>) => opened[0]!.n, { ...lockingRequester('U0REQUESTER'), followedBy: { text: 'SELECT $1::int AS n', values: [7] } })).toBe(7);
+    // The lock was let go with the transaction: another takes it at once; a prepared statement
+    // behind the opening is parsed once on the connection, then run by its name.
+    const seven = preparedStatement('pipelined_test_seven', 'SELECT $1::int AS n');
+    for (let run = 0; run < 2; run += 1) {
+      expect(await inSqlTransaction(db, async (_tx, opened: Array<{ n: number }>) => opened[0]!.n, { ...lockingRequester('U0REQUESTER'), followedBy: { statement: seven, values: [7] } })).toBe(7);
+    }
+    expect((await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name = 'latch_pipelined_test_seven'`)).rows[0]!.n).toBe(1);
   });
 
   it('commits the change and its events with the change’s own round trip, and sends nothing after it', async () => {
