@@ -12,8 +12,8 @@ import type { SqlTransaction } from '../store/sql-transaction.ts';
 import { inSqlTransaction } from '../store/transaction.ts';
 import { loadAutoApprovalHistory } from './auto-approval-history.ts';
 import { approvalsRequired } from '../domain/approval-tally.ts';
-import { assessRisk, type RiskFlag } from '../domain/risk-flags.ts';
-import { loadRiskHistory } from '../store/risk-history.ts';
+import { assessRisk, type RiskFlag, type RiskHistory } from '../domain/risk-flags.ts';
+import { loadRiskHistory, readingRiskHistory, riskHistoryFrom } from '../store/risk-history.ts';
 import { handOver } from './decide-request.ts';
 import { publishCommitted } from './latch-events.ts';
 import { requesterPrincipal } from './requester-principal.ts';
@@ -71,10 +71,13 @@ export async function requestAccess(ctx: ServiceContext, input: RequestAccessInp
   try {
     const placement: RequestPlacement = { approvalChannelId: request.resource.approvalChannel, submissionKey: input.submissionKey || null, bundle: null };
     // Under the requester's lock, taken with BEGIN, so their concurrent requests count each other (see lockingRequester).
+    // The risk history is read under that lock, sent in the same write as BEGIN and the lock, and
+    // the insert, this transaction's one change, carries COMMIT: two round trips in all.
+    const riskRead = readingRiskHistory({ requesterId: request.requesterId, resourceId: request.resource.id, role: request.asked.role }, request.now);
     const made = await inSqlTransaction(
       ctx.db,
-      async (tx) => (await writeRequest(tx, ctx, request, placement, { last: true })) ?? { refused: true as const },
-      lockingRequester(input.requesterId),
+      async (tx, opened) => (await writeRequest(tx, ctx, request, placement, { last: true, onlyChange: true, riskHistory: riskHistoryFrom(opened) })) ?? { refused: true as const },
+      { ...lockingRequester(input.requesterId), followedBy: riskRead },
     );
     if ('refused' in made) {
       ctx.logger.info({ requester: input.requesterId, resourceId: request.resource.id }, 'request refused: too many pending requests');
@@ -214,15 +217,20 @@ export interface RequestPlacement {
  *
  * `last`: the insert is the transaction's last statement, so it writes the transaction's audit
  * events too, in the same round trip (insertRequest's withAuditEvents); refused, it writes none
- * of them, and the caller must then commit nothing else (or roll back).
+ * of them, and the caller must then commit nothing else (or roll back). `onlyChange` (with
+ * `last`): the insert is the transaction's one change, so it carries COMMIT too (insertRequest's
+ * thenCommit; a refused insert commits nothing); never for a bundle, whose earlier items a refused
+ * last one must roll back. `riskHistory`: read by the caller under the requester's lock in this
+ * transaction (readingRiskHistory, sent with the lock); read here when absent.
  */
 export async function writeRequest(
   tx: SqlTransaction,
   ctx: ServiceContext,
   prepared: PreparedRequest,
   placement: RequestPlacement,
-  { last }: { last: boolean },
+  { last, onlyChange = false, riskHistory }: { last: boolean; onlyChange?: boolean; riskHistory?: RiskHistory },
 ): Promise<WrittenRequest | null> {
+  if (onlyChange && !last) throw new Error('the only change of a transaction is its last statement');
   const { asked, breakGlass, now, resource, requesterId } = prepared;
   const policy = ctx.policy();
   const plainCandidate: AutoApprovalCandidate = { requesterId, role: asked.role, durationSeconds: asked.durationSeconds, startsAt: asked.startsAt };
@@ -238,7 +246,7 @@ export async function writeRequest(
   // Access approved because someone is on call ends when their shift does, at the latest.
   const grantedSeconds = auto.onCallUntil ? Math.min(asked.durationSeconds, Math.floor((auto.onCallUntil.getTime() - now.getTime()) / 1000)) : asked.durationSeconds;
   // Judged against history read before the insert, so the request never counts itself.
-  const riskFlags = assessRisk({ resourceId: resource.id, role: asked.role, durationSeconds: asked.durationSeconds, at: now }, await loadRiskHistory(tx, { requesterId, resourceId: resource.id, role: asked.role }, now));
+  const riskFlags = assessRisk({ resourceId: resource.id, role: asked.role, durationSeconds: asked.durationSeconds, at: now }, riskHistory ?? (await loadRiskHistory(tx, { requesterId, resourceId: resource.id, role: asked.role }, now)));
   const requiredApprovals = approvalsRequired(asked.requiredApprovals, resource.approvers.oneMoreWhenFlagged === true, riskFlags.length);
   const { scope: _scope, ...askedWithoutScope } = asked;
   const created: AuditEntry = {
@@ -306,7 +314,7 @@ export async function writeRequest(
       bundlePosition: placement.bundle?.position ?? null,
     },
     decidedBy ? null : policy.limits.pendingPerPerson,
-    { withAuditEvents: last },
+    { withAuditEvents: last, thenCommit: onlyChange },
   );
   if (!requestId) return null;
   if (!last) await appendAuditEvents(tx, events);

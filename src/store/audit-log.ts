@@ -1,5 +1,6 @@
 import { TRANSPORT_KEY, type SlackRequestEvidence } from '../domain/decision-evidence.ts';
 import type { Prisma } from './generated/client.ts';
+import { preparedStatement, type PreparedStatement } from './prepared-statement.ts';
 import { executeIn, type AnyTransaction, type SqlTransaction } from './sql-transaction.ts';
 
 export interface AuditEntry {
@@ -117,24 +118,34 @@ const APPEND_AUDIT_EVENTS = `SELECT latch_append_audit_events(${auditEventParame
  * change refused by its own condition (a limit checked in the statement) writes no event. Gives
  * back the statement's rows. Events recorded after it are written before COMMIT as usual.
  *
- * `text` must be one statement that returns rows and whose parameters are `$1`… `values.length`:
+ * `thenCommit`: COMMIT goes behind the statement in the same write (SqlTransaction.rowsThenCommit),
+ * for a statement that is the transaction's one change; nothing may be recorded or run after it.
+ * A PreparedStatement stays one with its events (named after it, `…_with_audit_events`).
+ *
+ * `statement` must be one statement that returns rows and whose parameters are `$1`… `values.length`:
  * it becomes a data-modifying CTE (so not one with a WITH of its own that modifies data). The
  * events are staged by it and chained at COMMIT, as writeRecordedAuditEvents's are, so the chain's
  * lock is not taken here; the events name rows the change made (a request's id), which exist by
  * the time they are chained.
  */
-export async function rowsWithRecordedAuditEvents<Row>(tx: SqlTransaction, text: string, values: readonly unknown[]): Promise<Row[]> {
+export async function rowsWithRecordedAuditEvents<Row>(
+  tx: SqlTransaction,
+  statement: string | PreparedStatement,
+  values: readonly unknown[],
+  { thenCommit = false }: { thenCommit?: boolean } = {},
+): Promise<Row[]> {
   const append = takeRecordedAuditEvents(tx);
   startRecordingAuditEvents(tx);
-  if (!append) return tx.rows<Row>(text, values);
+  const run = (sent: string | PreparedStatement, parameters: readonly unknown[]) => (thenCommit ? tx.rowsThenCommit<Row>(sent, parameters) : tx.rows<Row>(sent, parameters));
+  if (!append) return run(statement, values);
+  const text = typeof statement === 'string' ? statement : statement.text;
   // `appended` is read in a one-time filter, evaluated before the rows are: it runs the change
   // (EXISTS reads it) and then, only if a row came back, the append.
-  return tx.rows<Row>(
-    `WITH latch_change AS (${text}),
+  const withEvents = `WITH latch_change AS (${text}),
           latch_appended AS (SELECT latch_append_audit_events(${auditEventParameters(values.length + 1)}) WHERE EXISTS (SELECT 1 FROM latch_change))
-     SELECT latch_change.* FROM latch_change WHERE (SELECT count(*) FROM latch_appended) >= 0`,
-    [...values, ...append.values],
-  );
+     SELECT latch_change.* FROM latch_change WHERE (SELECT count(*) FROM latch_appended) >= 0`;
+  // A prepared change stays prepared with its events: its text depends only on the change's.
+  return run(typeof statement === 'string' ? withEvents : preparedStatement(`${statement.name.replace(/^latch_/, '')}_with_audit_events`, withEvents), [...values, ...append.values]);
 }
 
 function withTransport(data: Prisma.InputJsonValue, evidence: SlackRequestEvidence | undefined): Prisma.InputJsonValue {

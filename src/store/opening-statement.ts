@@ -1,3 +1,5 @@
+import type { PreparedStatement } from './prepared-statement.ts';
+
 /**
  * A transaction's first statement, sent in the same round trip as its BEGIN (inSqlTransaction,
  * transaction.ts): `BEGIN; <statement>` as one simple-protocol query. Issue 19: on a quiet 2-vCPU
@@ -13,6 +15,13 @@ export interface OpeningStatement {
   text: string;
   /** Safe integers (Number.isSafeInteger): written into the text as decimal literals. */
   values: readonly number[];
+  /**
+   * A statement with bound parameters that runs next, sent in the same write as BEGIN and this one
+   * (sendPipelined, pipelined-statements.ts), not after their answer: a read that needs the lock
+   * held, such as a slash command's risk history. Its values are parameters, never text in the
+   * SQL; its rows are the ones the transaction's work is given.
+   */
+  followedBy?: { statement: string | PreparedStatement; values: readonly unknown[] };
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { RequestScope } from '../domain/request-scope.ts';
 import { rowsWithRecordedAuditEvents } from './audit-log.ts';
 import type { AccessRequest } from './generated/client.ts';
+import { preparedStatement } from './prepared-statement.ts';
 import type { SqlTransaction } from './sql-transaction.ts';
 import { uuidV7 } from './uuid-v7.ts';
 
@@ -50,8 +51,11 @@ export type NewRequest = Pick<
  * `withAuditEvents`: the insert is the transaction's last statement, and writes the audit events
  * it recorded (its own `request.created` among them) in the same round trip, if it inserted
  * (rowsWithRecordedAuditEvents); refused by the limit, it writes none.
+ *
+ * `thenCommit`: the insert is the transaction's one change, and COMMIT goes behind it in the same
+ * write (SqlTransaction.rowsThenCommit); refused by the limit, the transaction commits nothing.
  */
-export async function insertRequest(tx: SqlTransaction, request: NewRequest, pendingLimit: number | null, options: { withAuditEvents: boolean }): Promise<string | null> {
+export async function insertRequest(tx: SqlTransaction, request: NewRequest, pendingLimit: number | null, options: { withAuditEvents: boolean; thenCommit?: boolean }): Promise<string | null> {
   const values = [
     request.id ?? uuidV7(request.createdAt.getTime()),
     request.requesterSlackId,
@@ -82,11 +86,18 @@ export async function insertRequest(tx: SqlTransaction, request: NewRequest, pen
     request.bundlePosition,
     request.scope ? JSON.stringify(request.scope) : null,
   ];
-  const inserted = options.withAuditEvents ? await rowsWithRecordedAuditEvents<{ id: string }>(tx, INSERT_REQUEST, values) : await tx.rows<{ id: string }>(INSERT_REQUEST, values);
+  const thenCommit = options.thenCommit === true;
+  const inserted = options.withAuditEvents
+    ? await rowsWithRecordedAuditEvents<{ id: string }>(tx, INSERT_REQUEST, values, { thenCommit })
+    : thenCommit
+      ? await tx.rowsThenCommit<{ id: string }>(INSERT_REQUEST, values)
+      : await tx.rows<{ id: string }>(INSERT_REQUEST, values);
   return inserted[0]?.id ?? null;
 }
 
-const INSERT_REQUEST = `
+const INSERT_REQUEST = preparedStatement(
+  'request_insert',
+  `
   INSERT INTO access_requests (id, requester_slack_id, slack_team_id, resource_id, role, principal, duration_seconds, starts_at, reason, ticket,
                                state, break_glass, required_approvals, required_groups, policy_version, approval_channel_id, pending_expires_at,
                                decided_at, decided_by_rule, review_due_at, submission_key, created_at, updated_at, risk_flags, on_call_note,
@@ -96,7 +107,8 @@ const INSERT_REQUEST = `
          $26::uuid, $27::int, $28::jsonb
    WHERE $23::int IS NULL
       OR (SELECT count(*) FROM access_requests WHERE requester_slack_id = $2 AND state = 'pending') < $23::int
-  RETURNING id::text AS id`;
+  RETURNING id::text AS id`,
+);
 
 /**
  * The insert broke a unique key (the same form's submission key, submitted twice at once). pg

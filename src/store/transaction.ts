@@ -3,8 +3,9 @@ import { startRecordingAuditEvents, takeRecordedAuditEvents, writeRecordedAuditE
 import { CONNECTION_WAIT_MS, type Database } from './database.ts';
 import type { Prisma } from './generated/client.ts';
 import { renderOpeningStatement, type OpeningStatement } from './opening-statement.ts';
+import { sendPipelined } from './pipelined-statements.ts';
 import { MODEL_TYPES } from './table-columns.ts';
-import { SqlTransaction } from './sql-transaction.ts';
+import { queryOf, SqlTransaction } from './sql-transaction.ts';
 
 /** The client inside one of Prisma's interactive transactions (the cold paths: sweeps, admin commands). */
 export type Transaction = Prisma.TransactionClient;
@@ -22,7 +23,10 @@ export type Transaction = Prisma.TransactionClient;
  *
  * With `opening`, the transaction's first statement (a lock, keyed by integers Latch computed) is
  * sent with BEGIN, in the same round trip (opening-statement.ts), and its rows are given to the
- * work; if it fails, nothing runs and the transaction is rolled back like any other failure.
+ * work; if it fails, nothing runs and the transaction is rolled back like any other failure. An
+ * opening `followedBy` a statement with parameters sends that one in the same write too, and the
+ * work is given its rows instead. A work whose last statement carried COMMIT (rowsThenCommit)
+ * is not committed again.
  *
  * Work inside must be database work only: no Slack calls, no other connection's queries. Waiting
  * for a connection is bounded by the pool (CONNECTION_WAIT_MS); a transaction left idle, its
@@ -43,7 +47,15 @@ export function inSqlTransaction<T, Row = Record<string, unknown>>(
     try {
       let opened: Row[] = [];
       if (openingText === null) await client.query('BEGIN');
-      else {
+      else if (opening?.followedBy) {
+        // BEGIN and the opening as one simple-protocol query, the statement after them pipelined
+        // behind it: one write, and PostgreSQL runs it once the opening's lock is granted.
+        const [, next] = await sendPipelined(client, [
+          { text: `BEGIN; ${openingText}`, types: MODEL_TYPES },
+          queryOf(opening.followedBy.statement, opening.followedBy.values),
+        ]);
+        opened = (next?.rows ?? []) as Row[];
+      } else {
         // One simple-protocol query, two statements: pg gives back a result for each.
         const results = (await client.query({ text: `BEGIN; ${openingText}`, types: MODEL_TYPES })) as unknown as Array<{ rows: Row[] }>;
         opened = results[results.length - 1]?.rows ?? [];
@@ -51,10 +63,15 @@ export function inSqlTransaction<T, Row = Record<string, unknown>>(
       startRecordingAuditEvents(tx);
       result = await work(tx, opened);
       const append = takeRecordedAuditEvents(tx);
-      if (append) await tx.rows(append.text, append.values);
-      const committed = await client.query('COMMIT');
-      // A statement failed and the work carried on: PostgreSQL answers COMMIT with a ROLLBACK.
-      if (committed.command !== 'COMMIT') throw new Error(`the transaction was rolled back (${committed.command}) after a statement in it failed`);
+      if (tx.committed) {
+        // The work's last statement carried COMMIT (rowsThenCommit): events recorded after it were never written.
+        if (append) throw new Error('audit events were recorded after the transaction committed');
+      } else {
+        if (append) await tx.rows(append.text, append.values);
+        const committed = await client.query('COMMIT');
+        // A statement failed and the work carried on: PostgreSQL answers COMMIT with a ROLLBACK.
+        if (committed.command !== 'COMMIT') throw new Error(`the transaction was rolled back (${committed.command}) after a statement in it failed`);
+      }
     } catch (error) {
       // A connection whose ROLLBACK fails is in an unknown state: destroyed, not pooled again.
       const broken = await client.query('ROLLBACK').then(

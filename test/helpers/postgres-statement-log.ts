@@ -1,9 +1,12 @@
 /**
  * What a client asks PostgreSQL, read off the wire (the frontend side of the protocol, v3): each
  * statement run (a simple `Query`, or an extended-protocol `Execute`) with its SQL, and each round
- * trip (a `Query`, or a `Sync` that ends an extended-protocol batch and waits for the server's
- * answer). Fed the bytes a proxy forwards (FreezableProxy's `tap`), so it counts what really
- * reaches the server whatever library sends it: Prisma, pg, or anything after them.
+ * trip: a write of the client's that holds one or more `Query`s or `Sync`s (each waits for the
+ * server's answer), so statements pipelined in one write (store/pipelined-statements.ts) are one
+ * round trip, as they are to the client, which waits once. A client never sends its next round
+ * trip before the server answered the last, so two never arrive as one read of the proxy. Fed the
+ * bytes a proxy forwards (FreezableProxy's `tap`), so it counts what really reaches the server
+ * whatever library sends it: Prisma, pg, or anything after them.
  */
 export class PostgresStatementLog {
   /** The SQL of each statement run, in the order they reached the proxy (across connections). */
@@ -25,7 +28,12 @@ export class PostgresStatementLog {
   read(id: number, chunk: Buffer): void {
     let reader = this.connections.get(id);
     if (!reader) this.connections.set(id, (reader = new WireReader()));
-    reader.push(chunk, (type, body) => this.message(reader, type, body));
+    let waits = false;
+    reader.push(chunk, (type, body) => {
+      waits ||= type === 'Q' || type === 'S';
+      this.message(reader, type, body);
+    });
+    if (waits) this.roundTripCount += 1;
   }
 
   /** Connection `id` closed. */
@@ -37,7 +45,6 @@ export class PostgresStatementLog {
     switch (type) {
       case 'Q':
         this.statements.push(cString(body, 0).text);
-        this.roundTripCount += 1;
         return;
       case 'P': {
         const name = cString(body, 0);
@@ -51,9 +58,6 @@ export class PostgresStatementLog {
       }
       case 'E':
         this.statements.push(reader.portals.get(cString(body, 0).text) ?? '?');
-        return;
-      case 'S':
-        this.roundTripCount += 1;
         return;
     }
   }

@@ -20,16 +20,18 @@ import { testPolicy } from '../../helpers/test-policy.ts';
  * COMMIT, with any signed Slack request kept as decision evidence (latch_append_audit_events), or
  * rides on that last statement (a command's insert: rowsWithRecordedAuditEvents). A BEGIN sent with
  * the transaction's first statement (an opening statement, store/opening-statement.ts) is 1.
+ * Statements pipelined in one write (store/pipelined-statements.ts) are one round trip.
  * Keeping messages up to date (services/messages-shown.ts) costs a rewrite 1 statement (recorded
  * as shown) and a new request's messages 1 (has the request changed since they were built?).
  */
 const CEILINGS = {
   /**
    * `/request-access prod-db read 2h …`: the request and its audit event, its approval message and DM located, checked still current.
-   * The transaction is 4 round trips (issue 19: it was 6): BEGIN with the requester's lock, the history risk flags are judged
-   * against (store/risk-history.ts), the insert with its audit event (one statement), COMMIT.
+   * The transaction is 4 statements in 2 round trips (issue 19: it was 6 in 6): BEGIN with the requester's lock and, pipelined
+   * behind them, the history risk flags are judged against (store/risk-history.ts); the insert with its audit event (one
+   * statement) and, pipelined behind it, COMMIT (store/pipelined-statements.ts).
    */
-  command: 8,
+  command: { statements: 8, roundTrips: 6 },
   /**
    * Approve (one approval needed): the request and its votes read, then the vote, the decision and
    * their audit events written in one statement if the request is still as read
@@ -85,8 +87,11 @@ async function counted(work: () => Promise<unknown>): Promise<{ statements: numb
 }
 
 function expectAtMost(what: keyof typeof CEILINGS, cost: { statements: number; roundTrips: number; sql: string }): void {
-  expect(cost.statements, `${what}: ${cost.statements} statements (ceiling ${CEILINGS[what]}):\n${cost.sql}`).toBeLessThanOrEqual(CEILINGS[what]);
-  expect(cost.roundTrips, `${what}: ${cost.roundTrips} round trips`).toBeLessThanOrEqual(CEILINGS[what]);
+  // One figure: as many round trips as statements at most; two: statements pipelined in one write count one round trip.
+  const ceiling: number | { statements: number; roundTrips: number } = CEILINGS[what];
+  const { statements, roundTrips } = typeof ceiling === 'number' ? { statements: ceiling, roundTrips: ceiling } : ceiling;
+  expect(cost.statements, `${what}: ${cost.statements} statements (ceiling ${statements}):\n${cost.sql}`).toBeLessThanOrEqual(statements);
+  expect(cost.roundTrips, `${what}: ${cost.roundTrips} round trips (ceiling ${roundTrips})`).toBeLessThanOrEqual(roundTrips);
 }
 
 describe('statements per operation, counted on a real PostgreSQL', () => {
