@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { APPROVE } from '../src/slack/blocks/ids.ts';
@@ -6,6 +8,7 @@ import { freePort } from '../test/helpers/free-port.ts';
 import { SlackSender } from '../test/helpers/slack-sender.ts';
 import { BenchChild, cpuSecondsOf, memoryOf } from './child-processes.ts';
 import { BENCH_APPROVAL_CHANNEL, BENCH_APPROVER, BENCH_BOT_TOKEN, BENCH_RESOURCE, BENCH_SIGNING_SECRET, makePendingRequests, requesterOf, startLatchStack, type LatchStack } from './latch-stack.ts';
+import { LoopProbe, loopSummaryLines, summarizeProbe, type LoopSummary } from './loop-probe-summary.ts';
 import { runOpenLoop, statusOf, type OpenLoopResult } from './open-loop.ts';
 
 /**
@@ -26,6 +29,11 @@ export interface AckOptions {
   seconds: number;
   /** Only the slash commands (the memory section's web load). */
   commandsOnly?: boolean;
+  /**
+   * Load the event-loop probe (bench/event-loop-probe.ts) into latch web and the bare Bolt app
+   * and say where each phase's slow answers went (default: on; BENCH_ACK_PROBE=0 turns it off).
+   */
+  probe?: boolean;
   say(line: string): void;
 }
 
@@ -37,6 +45,10 @@ export interface AckPhase {
   cpuCoreShare: number;
   /** Where the machine's CPU went during the phase: what saturates when the target cannot keep up. */
   cpu: CpuShares;
+  /** The machine's 1-minute load average when the phase started. */
+  loadAverage: number;
+  /** What the event-loop probe saw in the target process during the phase (null without it). */
+  loop: LoopSummary | null;
 }
 
 /** CPU during a phase, each as a share of one core, and the machine's cores busy (all processes). */
@@ -96,9 +108,11 @@ export async function runAckLatency(options: AckOptions): Promise<AckResult> {
   const { rate, say } = options;
   const warmupMs = options.warmupS * 1000;
   const durationMs = options.seconds * 1000;
-  const stack = await startLatchStack({ adminDatabaseUrl: options.adminDatabaseUrl, role: 'web', say });
+  const probeDir = options.probe === false ? null : mkdtempSync(join(process.env.TMPDIR ?? tmpdir(), 'latch-bench-loop-'));
+  const loopProbe = probeDir ? new LoopProbe(probeDir) : null;
+  const stack = await startLatchStack({ adminDatabaseUrl: options.adminDatabaseUrl, role: 'web', roleEnv: (env) => loopProbe?.env(env.NODE_OPTIONS) ?? {}, say });
   const barePort = await freePort();
-  const bare = new BenchChild('./bare-bolt-app.ts', { PORT: String(barePort), SLACK_SIGNING_SECRET: BENCH_SIGNING_SECRET, SLACK_BOT_TOKEN: BENCH_BOT_TOKEN, SLACK_API_URL: stack.slack.apiUrl });
+  const bare = new BenchChild('./bare-bolt-app.ts', { PORT: String(barePort), SLACK_SIGNING_SECRET: BENCH_SIGNING_SECRET, SLACK_BOT_TOKEN: BENCH_BOT_TOKEN, SLACK_API_URL: stack.slack.apiUrl, ...loopProbe?.env() });
   const probe = new pg.Client({ connectionString: stack.database.url, application_name: 'latch-bench-probe' });
   probe.on('error', () => undefined);
   try {
@@ -114,16 +128,21 @@ export async function runAckLatency(options: AckOptions): Promise<AckResult> {
     const redisPid = await redisServerPid(stack);
     const run = async (target: 'latch' | 'bare', kind: 'command' | 'click', send: (sender: SlackSender, i: number) => Promise<Response>) => {
       const pid = target === 'latch' ? stack.latch.pid : bare.pid;
+      const loadAverage = loadavg()[0]!;
       const cpuBefore = cpuSecondsOf(pid);
       const others = await otherCpu(probe, stack.slack.pid, redisPid);
+      // The probe counts from here; the warm-up is in it too (the generator's figures leave it out).
+      if (loopProbe && pid) await loopProbe.take(pid);
       const startedAt = Date.now();
       const result = await runOpenLoop({ rate, warmupMs, durationMs, send: (i) => statusOf(send(senders[target], i)) });
       const seconds = (Date.now() - startedAt) / 1000;
       const cpuCoreShare = (cpuSecondsOf(pid) - cpuBefore) / seconds;
+      const loop = loopProbe && pid ? summarizeProbe(await loopProbe.take(pid)) : null;
       const cpu = await others.since(seconds);
-      phases.push({ target, kind, result, cpuCoreShare, cpu });
+      phases.push({ target, kind, result, cpuCoreShare, cpu, loadAverage, loop });
       say(`  ${kind === 'command' ? 'slash command' : 'Approve click'} → ${target === 'latch' ? 'latch web' : 'bare Bolt'}: ${latencyLine(result)}; its CPU ${(cpuCoreShare * 100).toFixed(0)}% of a core`);
-      say(`    meanwhile: generator ${pct(cpu.generator)}, PostgreSQL backends ${pct(cpu.postgres)}, fake Slack ${pct(cpu.fakeSlack)}, Redis ${pct(cpu.redis)} of a core; the machine ${cpu.machine.toFixed(2)} of ${cpu.cores} cores busy`);
+      say(`    meanwhile: generator ${pct(cpu.generator)}, PostgreSQL backends ${pct(cpu.postgres)}, fake Slack ${pct(cpu.fakeSlack)}, Redis ${pct(cpu.redis)} of a core; the machine ${cpu.machine.toFixed(2)} of ${cpu.cores} cores busy; load average ${loadAverage.toFixed(2)} at the start`);
+      for (const line of loop ? loopSummaryLines(loop) : []) say(`    ${line}`);
     };
 
     // The baseline first, then Latch, for each kind: the same load, one after the other.
@@ -183,6 +202,7 @@ export async function runAckLatency(options: AckOptions): Promise<AckResult> {
     await probe.end().catch(() => undefined);
     await bare.stop();
     await stack.stop();
+    if (probeDir) rmSync(probeDir, { recursive: true, force: true });
   }
 }
 
