@@ -58,6 +58,8 @@ export interface CpuShares {
   /** The PostgreSQL backends connected to the bench's database (Latch's pool, the probe). */
   postgres: number;
   fakeSlack: number;
+  /** The stack's `latch worker`, which posts the approval messages the commands queue. */
+  worker: number;
   redis: number;
   /** Every process on the machine (/proc/stat), out of `cores`: 2 of 2 is a saturated machine. */
   machine: number;
@@ -130,7 +132,7 @@ export async function runAckLatency(options: AckOptions): Promise<AckResult> {
       const pid = target === 'latch' ? stack.latch.pid : bare.pid;
       const loadAverage = loadavg()[0]!;
       const cpuBefore = cpuSecondsOf(pid);
-      const others = await otherCpu(probe, stack.slack.pid, redisPid);
+      const others = await otherCpu(probe, stack.slack.pid, stack.worker?.pid, redisPid);
       // The probe counts from here; the warm-up is in it too (the generator's figures leave it out).
       if (loopProbe && pid) await loopProbe.take(pid);
       const startedAt = Date.now();
@@ -141,7 +143,7 @@ export async function runAckLatency(options: AckOptions): Promise<AckResult> {
       const cpu = await others.since(seconds);
       phases.push({ target, kind, result, cpuCoreShare, cpu, loadAverage, loop });
       say(`  ${kind === 'command' ? 'slash command' : 'Approve click'} → ${target === 'latch' ? 'latch web' : 'bare Bolt'}: ${latencyLine(result)}; its CPU ${(cpuCoreShare * 100).toFixed(0)}% of a core`);
-      say(`    meanwhile: generator ${pct(cpu.generator)}, PostgreSQL backends ${pct(cpu.postgres)}, fake Slack ${pct(cpu.fakeSlack)}, Redis ${pct(cpu.redis)} of a core; the machine ${cpu.machine.toFixed(2)} of ${cpu.cores} cores busy; load average ${loadAverage.toFixed(2)} at the start`);
+      say(`    meanwhile: generator ${pct(cpu.generator)}, PostgreSQL backends ${pct(cpu.postgres)}, fake Slack ${pct(cpu.fakeSlack)}, latch worker ${pct(cpu.worker)}, Redis ${pct(cpu.redis)} of a core; the machine ${cpu.machine.toFixed(2)} of ${cpu.cores} cores busy; load average ${loadAverage.toFixed(2)} at the start`);
       for (const line of loop ? loopSummaryLines(loop) : []) say(`    ${line}`);
     };
 
@@ -232,7 +234,7 @@ function machineCpuSeconds(): { busy: number; cores: number } {
  * of one core over `seconds`. PostgreSQL's are the backends connected to the bench's database,
  * read from /proc like the others.
  */
-async function otherCpu(probe: pg.Client, fakeSlackPid: number | undefined, redisPid: number | undefined): Promise<{ since(seconds: number): Promise<CpuShares> }> {
+async function otherCpu(probe: pg.Client, fakeSlackPid: number | undefined, workerPid: number | undefined, redisPid: number | undefined): Promise<{ since(seconds: number): Promise<CpuShares> }> {
   const backendPids = async () => (await probe.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')).rows.map((row) => row.pid);
   const backends = new Map((await backendPids()).map((pid) => [pid, cpuSecondsOf(pid)]));
   // A backend that started meanwhile (the pool opens connections as it needs them) counts whole;
@@ -242,7 +244,7 @@ async function otherCpu(probe: pg.Client, fakeSlackPid: number | undefined, redi
       const used = cpuSecondsOf(pid) - (backends.get(pid) ?? 0);
       return sum + (Number.isFinite(used) ? used : 0);
     }, 0);
-  const before = { generator: process.cpuUsage(), fakeSlack: cpuSecondsOf(fakeSlackPid), redis: cpuSecondsOf(redisPid), machine: machineCpuSeconds() };
+  const before = { generator: process.cpuUsage(), fakeSlack: cpuSecondsOf(fakeSlackPid), worker: cpuSecondsOf(workerPid), redis: cpuSecondsOf(redisPid), machine: machineCpuSeconds() };
   return {
     async since(seconds) {
       const generator = process.cpuUsage(before.generator);
@@ -251,6 +253,7 @@ async function otherCpu(probe: pg.Client, fakeSlackPid: number | undefined, redi
         generator: (generator.user + generator.system) / 1e6 / seconds,
         postgres: (await postgresSince()) / seconds,
         fakeSlack: (cpuSecondsOf(fakeSlackPid) - before.fakeSlack) / seconds,
+        worker: (cpuSecondsOf(workerPid) - before.worker) / seconds,
         redis: (cpuSecondsOf(redisPid) - before.redis) / seconds,
         machine: (machine.busy - before.machine.busy) / seconds,
         cores: machine.cores,

@@ -16,7 +16,7 @@
  * nothing here may need tsx or a compiler.
  */
 import { subscribe } from 'node:diagnostics_channel';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PerformanceObserver, performance, type PerformanceEntry } from 'node:perf_hooks';
 
@@ -50,6 +50,8 @@ export interface ProbeSnapshot {
   gcs: ProbeGc[];
   /** Each HTTP request's time in the process, request start to response finish, ms. */
   requestMs: number[];
+  /** CPU of the process's threads over the snapshot by thread name (V8's helpers, libuv's pool), ms. */
+  threadCpuMs: Record<string, number>;
 }
 
 const GC_KINDS: Record<number, string> = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weakcb', 16: 'minor' };
@@ -64,6 +66,29 @@ export function threadSchedstat(path: string): { ranNs: number; waitedNs: number
   }
 }
 
+/** CPU time so far of each of this process's threads, by name (threads of one name summed), ms. */
+export function threadCpu(): Record<string, number> {
+  const cpu: Record<string, number> = {};
+  let tids: string[] = [];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return cpu;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const name = tid === String(process.pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // utime and stime, in clock ticks of 10 ms.
+      cpu[name] = (cpu[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) * 10;
+    } catch {
+      // A thread that ended meanwhile.
+    }
+  }
+  return cpu;
+}
+
 export function startProbe(dir: string): void {
   const schedstat = `/proc/self/task/${process.pid}/schedstat`;
   let stalls: ProbeStall[] = [];
@@ -71,6 +96,7 @@ export function startProbe(dir: string): void {
   let requestMs: number[] = [];
   let since = performance.now();
   let sinceSched = threadSchedstat(schedstat);
+  let sinceThreads = threadCpu();
   let written = 0;
 
   let due = performance.now() + TICK_MS;
@@ -105,6 +131,7 @@ export function startProbe(dir: string): void {
   process.on('SIGUSR2', () => {
     const now = performance.now();
     const sched = threadSchedstat(schedstat);
+    const threads = threadCpu();
     const snapshot: ProbeSnapshot = {
       pid: process.pid,
       wallMs: now - since,
@@ -113,6 +140,7 @@ export function startProbe(dir: string): void {
       stalls,
       gcs,
       requestMs,
+      threadCpuMs: Object.fromEntries(Object.entries(threads).map(([name, ms]) => [name, ms - (sinceThreads[name] ?? 0)])),
     };
     written += 1;
     const file = join(dir, `${process.pid}-${written}.json`);
@@ -123,6 +151,7 @@ export function startProbe(dir: string): void {
     requestMs = [];
     since = now;
     sinceSched = sched;
+    sinceThreads = threads;
   });
 }
 

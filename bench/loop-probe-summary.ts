@@ -29,6 +29,8 @@ export interface LoopSummary {
   gc: Record<string, { count: number; totalMs: number; p99Ms: number; maxMs: number }>;
   /** Each HTTP request's time inside the process, from Node reading it to the answer written. */
   requestMs: Percentiles;
+  /** CPU of the process's threads other than the main one, by name, as a share of one core. */
+  helperThreads: Record<string, number>;
 }
 
 export function summarizeProbe(snapshot: ProbeSnapshot): LoopSummary {
@@ -60,6 +62,11 @@ export function summarizeProbe(snapshot: ProbeSnapshot): LoopSummary {
     stalls: { count: snapshot.stalls.length, lateMs: percentiles(snapshot.stalls.map((stall) => stall.lateMs)), totalLateMs, ranMs, waitedMs, gcMs },
     gc,
     requestMs: percentiles(snapshot.requestMs),
+    helperThreads: Object.fromEntries(
+      Object.entries(snapshot.threadCpuMs)
+        .filter(([name, ms]) => name !== 'main' && ms > 0)
+        .map(([name, ms]) => [name, ms / snapshot.wallMs]),
+    ),
   };
 }
 
@@ -78,8 +85,12 @@ export function loopSummaryLines(summary: LoopSummary): string[] {
     .map(([kind, g]) => `${kind} ${g.count} (${ms(g.totalMs)} in all, p99 ${ms(g.p99Ms)}, max ${ms(g.maxMs)})`)
     .join(', ');
   const { stalls } = summary;
+  const helpers = Object.entries(summary.helperThreads)
+    .sort(([, a], [, b]) => b - a)
+    .map(([name, share]) => `${name} ${(share * 100).toFixed(1)}%`)
+    .join(', ');
   return [
-    `in the process: request p50 ${ms(summary.requestMs.p50)}, p99 ${ms(summary.requestMs.p99)}, max ${ms(summary.requestMs.max)}; main thread on a core ${(summary.ranCoreShare * 100).toFixed(0)}%, waiting for one ${ms(summary.waitedMsPerS)} a second; collections: ${gcKinds || 'none'}`,
+    `in the process: request p50 ${ms(summary.requestMs.p50)}, p99 ${ms(summary.requestMs.p99)}, max ${ms(summary.requestMs.max)}; main thread on a core ${(summary.ranCoreShare * 100).toFixed(0)}%, waiting for one ${ms(summary.waitedMsPerS)} a second; its other threads ${helpers || 'idle'} of a core; collections: ${gcKinds || 'none'}`,
     `event-loop stalls over 5 ms: ${stalls.count} (p50 ${ms(stalls.lateMs.p50)}, p99 ${ms(stalls.lateMs.p99)}, max ${ms(stalls.lateMs.max)}; ${ms(stalls.totalLateMs)} in all: running ${ms(stalls.ranMs)}, waiting for a core ${ms(stalls.waitedMs)}; V8's collections overlapping them ${ms(stalls.gcMs)})`,
   ];
 }

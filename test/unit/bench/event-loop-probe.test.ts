@@ -105,6 +105,7 @@ describe('summarizeProbe', () => {
         { at: 1500, ms: 40, kind: 'major' },
       ],
       requestMs: [1, 2, 3, 50],
+      threadCpuMs: { main: 500, 'V8 DefaultWorke': 100, 'libuv-worker': 0 },
     };
     const summary = summarizeProbe(snapshot);
     expect(summary.ranCoreShare).toBe(0.25);
@@ -112,5 +113,6 @@ describe('summarizeProbe', () => {
     expect(summary.stalls).toMatchObject({ count: 2, totalLateMs: 30, ranMs: 21, waitedMs: 9, gcMs: 8 });
     expect(summary.gc).toEqual({ minor: { count: 2, totalMs: 15, p99Ms: 13, maxMs: 13 }, major: { count: 1, totalMs: 40, p99Ms: 40, maxMs: 40 } });
     expect(summary.requestMs).toMatchObject({ count: 4, p50: 2, max: 50 });
+    expect(summary.helperThreads).toEqual({ 'V8 DefaultWorke': 0.05 });
   });
 });
