@@ -63,6 +63,11 @@ export interface CpuShares {
   redis: number;
   /** Every process on the machine (/proc/stat), out of `cores`: 2 of 2 is a saturated machine. */
   machine: number;
+  /**
+   * The share of the phase in which some runnable task on the machine waited for a core (Linux's
+   * pressure stall information, /proc/pressure/cpu "some"); NaN where the kernel has none.
+   */
+  cpuPressure: number;
   cores: number;
 }
 
@@ -143,7 +148,7 @@ export async function runAckLatency(options: AckOptions): Promise<AckResult> {
       const cpu = await others.since(seconds);
       phases.push({ target, kind, result, cpuCoreShare, cpu, loadAverage, loop });
       say(`  ${kind === 'command' ? 'slash command' : 'Approve click'} → ${target === 'latch' ? 'latch web' : 'bare Bolt'}: ${latencyLine(result)}; its CPU ${(cpuCoreShare * 100).toFixed(0)}% of a core`);
-      say(`    meanwhile: generator ${pct(cpu.generator)}, PostgreSQL backends ${pct(cpu.postgres)}, fake Slack ${pct(cpu.fakeSlack)}, latch worker ${pct(cpu.worker)}, Redis ${pct(cpu.redis)} of a core; the machine ${cpu.machine.toFixed(2)} of ${cpu.cores} cores busy; load average ${loadAverage.toFixed(2)} at the start`);
+      say(`    meanwhile: generator ${pct(cpu.generator)}, PostgreSQL backends ${pct(cpu.postgres)}, fake Slack ${pct(cpu.fakeSlack)}, latch worker ${pct(cpu.worker)}, Redis ${pct(cpu.redis)} of a core; the machine ${cpu.machine.toFixed(2)} of ${cpu.cores} cores busy, a task waiting for a core ${Number.isNaN(cpu.cpuPressure) ? 'unknown' : pct(cpu.cpuPressure)} of the time; load average ${loadAverage.toFixed(2)} at the start`);
       for (const line of loop ? loopSummaryLines(loop) : []) say(`    ${line}`);
     };
 
@@ -220,6 +225,15 @@ async function redisServerPid(stack: LatchStack): Promise<number | undefined> {
   }
 }
 
+/** Microseconds so far in which some runnable task waited for a core (/proc/pressure/cpu), or NaN. */
+function cpuPressureMicroseconds(): number {
+  try {
+    return Number(/^some .*total=(\d+)$/m.exec(readFileSync('/proc/pressure/cpu', 'utf8'))?.[1] ?? Number.NaN);
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** The machine's busy and total CPU time so far, in seconds, over all cores (/proc/stat). */
 function machineCpuSeconds(): { busy: number; cores: number } {
   const stat = readFileSync('/proc/stat', 'utf8');
@@ -244,7 +258,7 @@ async function otherCpu(probe: pg.Client, fakeSlackPid: number | undefined, work
       const used = cpuSecondsOf(pid) - (backends.get(pid) ?? 0);
       return sum + (Number.isFinite(used) ? used : 0);
     }, 0);
-  const before = { generator: process.cpuUsage(), fakeSlack: cpuSecondsOf(fakeSlackPid), worker: cpuSecondsOf(workerPid), redis: cpuSecondsOf(redisPid), machine: machineCpuSeconds() };
+  const before = { generator: process.cpuUsage(), fakeSlack: cpuSecondsOf(fakeSlackPid), worker: cpuSecondsOf(workerPid), redis: cpuSecondsOf(redisPid), machine: machineCpuSeconds(), pressure: cpuPressureMicroseconds() };
   return {
     async since(seconds) {
       const generator = process.cpuUsage(before.generator);
@@ -256,6 +270,7 @@ async function otherCpu(probe: pg.Client, fakeSlackPid: number | undefined, work
         worker: (cpuSecondsOf(workerPid) - before.worker) / seconds,
         redis: (cpuSecondsOf(redisPid) - before.redis) / seconds,
         machine: (machine.busy - before.machine.busy) / seconds,
+        cpuPressure: (cpuPressureMicroseconds() - before.pressure) / 1e6 / seconds,
         cores: machine.cores,
       };
     },
