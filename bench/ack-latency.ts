@@ -31,7 +31,9 @@ export interface AckOptions {
   commandsOnly?: boolean;
   /**
    * Load the event-loop probe (bench/event-loop-probe.ts) into latch web and the bare Bolt app
-   * and say where each phase's slow answers went (default: on; BENCH_ACK_PROBE=0 turns it off).
+   * and say where each phase's slow answers went (BENCH_ACK_PROBE=1). Off by default: its timer and
+   * /proc reads cost latch web 0.1-0.3 ms of CPU a request in two back-to-back pairs (BENCHMARKS.md,
+   * "Where the ack's tail goes"), so the targets are measured without it.
    */
   probe?: boolean;
   say(line: string): void;
@@ -112,11 +114,19 @@ export interface ProcessMemory {
 const REASON = 'investigating slow queries reported by support';
 
 export async function runAckLatency(options: AckOptions): Promise<AckResult> {
+  // The probe's snapshots go to a directory of the run's own, removed however the run ends.
+  const probeDir = !options.probe ? null : mkdtempSync(join(process.env.TMPDIR ?? tmpdir(), 'latch-bench-loop-'));
+  try {
+    return await measureAckLatency(options, probeDir ? new LoopProbe(probeDir) : null);
+  } finally {
+    if (probeDir) rmSync(probeDir, { recursive: true, force: true });
+  }
+}
+
+async function measureAckLatency(options: AckOptions, loopProbe: LoopProbe | null): Promise<AckResult> {
   const { rate, say } = options;
   const warmupMs = options.warmupS * 1000;
   const durationMs = options.seconds * 1000;
-  const probeDir = options.probe === false ? null : mkdtempSync(join(process.env.TMPDIR ?? tmpdir(), 'latch-bench-loop-'));
-  const loopProbe = probeDir ? new LoopProbe(probeDir) : null;
   const stack = await startLatchStack({ adminDatabaseUrl: options.adminDatabaseUrl, role: 'web', roleEnv: (env) => loopProbe?.env(env.NODE_OPTIONS) ?? {}, say });
   const barePort = await freePort();
   const bare = new BenchChild('./bare-bolt-app.ts', { PORT: String(barePort), SLACK_SIGNING_SECRET: BENCH_SIGNING_SECRET, SLACK_BOT_TOKEN: BENCH_BOT_TOKEN, SLACK_API_URL: stack.slack.apiUrl, ...loopProbe?.env() });
@@ -209,7 +219,6 @@ export async function runAckLatency(options: AckOptions): Promise<AckResult> {
     await probe.end().catch(() => undefined);
     await bare.stop();
     await stack.stop();
-    if (probeDir) rmSync(probeDir, { recursive: true, force: true });
   }
 }
 
