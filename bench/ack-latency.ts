@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { APPROVE } from '../src/slack/blocks/ids.ts';
@@ -6,6 +8,7 @@ import { freePort } from '../test/helpers/free-port.ts';
 import { SlackSender } from '../test/helpers/slack-sender.ts';
 import { BenchChild, cpuSecondsOf, memoryOf } from './child-processes.ts';
 import { BENCH_APPROVAL_CHANNEL, BENCH_APPROVER, BENCH_BOT_TOKEN, BENCH_RESOURCE, BENCH_SIGNING_SECRET, makePendingRequests, requesterOf, startLatchStack, type LatchStack } from './latch-stack.ts';
+import { LoopProbe, loopSummaryLines, summarizeProbe, type LoopSummary } from './loop-probe-summary.ts';
 import { runOpenLoop, statusOf, type OpenLoopResult } from './open-loop.ts';
 
 /**
@@ -26,6 +29,13 @@ export interface AckOptions {
   seconds: number;
   /** Only the slash commands (the memory section's web load). */
   commandsOnly?: boolean;
+  /**
+   * Load the event-loop probe (bench/event-loop-probe.ts) into latch web and the bare Bolt app
+   * and say where each phase's slow answers went (BENCH_ACK_PROBE=1). Off by default: its timer and
+   * /proc reads cost latch web 0.1-0.3 ms of CPU a request in two back-to-back pairs (BENCHMARKS.md,
+   * "Where the ack's tail goes"), so the targets are measured without it.
+   */
+  probe?: boolean;
   say(line: string): void;
 }
 
@@ -37,6 +47,10 @@ export interface AckPhase {
   cpuCoreShare: number;
   /** Where the machine's CPU went during the phase: what saturates when the target cannot keep up. */
   cpu: CpuShares;
+  /** The machine's 1-minute load average when the phase started. */
+  loadAverage: number;
+  /** What the event-loop probe saw in the target process during the phase (null without it). */
+  loop: LoopSummary | null;
 }
 
 /** CPU during a phase, each as a share of one core, and the machine's cores busy (all processes). */
@@ -46,9 +60,16 @@ export interface CpuShares {
   /** The PostgreSQL backends connected to the bench's database (Latch's pool, the probe). */
   postgres: number;
   fakeSlack: number;
+  /** The stack's `latch worker`, which posts the approval messages the commands queue. */
+  worker: number;
   redis: number;
   /** Every process on the machine (/proc/stat), out of `cores`: 2 of 2 is a saturated machine. */
   machine: number;
+  /**
+   * The share of the phase in which some runnable task on the machine waited for a core (Linux's
+   * pressure stall information, /proc/pressure/cpu "some"); NaN where the kernel has none.
+   */
+  cpuPressure: number;
   cores: number;
 }
 
@@ -93,12 +114,22 @@ export interface ProcessMemory {
 const REASON = 'investigating slow queries reported by support';
 
 export async function runAckLatency(options: AckOptions): Promise<AckResult> {
+  // The probe's snapshots go to a directory of the run's own, removed however the run ends.
+  const probeDir = !options.probe ? null : mkdtempSync(join(process.env.TMPDIR ?? tmpdir(), 'latch-bench-loop-'));
+  try {
+    return await measureAckLatency(options, probeDir ? new LoopProbe(probeDir) : null);
+  } finally {
+    if (probeDir) rmSync(probeDir, { recursive: true, force: true });
+  }
+}
+
+async function measureAckLatency(options: AckOptions, loopProbe: LoopProbe | null): Promise<AckResult> {
   const { rate, say } = options;
   const warmupMs = options.warmupS * 1000;
   const durationMs = options.seconds * 1000;
-  const stack = await startLatchStack({ adminDatabaseUrl: options.adminDatabaseUrl, role: 'web', say });
+  const stack = await startLatchStack({ adminDatabaseUrl: options.adminDatabaseUrl, role: 'web', roleEnv: (env) => loopProbe?.env(env.NODE_OPTIONS) ?? {}, say });
   const barePort = await freePort();
-  const bare = new BenchChild('./bare-bolt-app.ts', { PORT: String(barePort), SLACK_SIGNING_SECRET: BENCH_SIGNING_SECRET, SLACK_BOT_TOKEN: BENCH_BOT_TOKEN, SLACK_API_URL: stack.slack.apiUrl });
+  const bare = new BenchChild('./bare-bolt-app.ts', { PORT: String(barePort), SLACK_SIGNING_SECRET: BENCH_SIGNING_SECRET, SLACK_BOT_TOKEN: BENCH_BOT_TOKEN, SLACK_API_URL: stack.slack.apiUrl, ...loopProbe?.env() });
   const probe = new pg.Client({ connectionString: stack.database.url, application_name: 'latch-bench-probe' });
   probe.on('error', () => undefined);
   try {
@@ -114,16 +145,21 @@ export async function runAckLatency(options: AckOptions): Promise<AckResult> {
     const redisPid = await redisServerPid(stack);
     const run = async (target: 'latch' | 'bare', kind: 'command' | 'click', send: (sender: SlackSender, i: number) => Promise<Response>) => {
       const pid = target === 'latch' ? stack.latch.pid : bare.pid;
+      const loadAverage = loadavg()[0]!;
       const cpuBefore = cpuSecondsOf(pid);
-      const others = await otherCpu(probe, stack.slack.pid, redisPid);
+      const others = await otherCpu(probe, stack.slack.pid, stack.worker?.pid, redisPid);
+      // The probe counts from here; the warm-up is in it too (the generator's figures leave it out).
+      if (loopProbe && pid) await loopProbe.take(pid);
       const startedAt = Date.now();
       const result = await runOpenLoop({ rate, warmupMs, durationMs, send: (i) => statusOf(send(senders[target], i)) });
       const seconds = (Date.now() - startedAt) / 1000;
       const cpuCoreShare = (cpuSecondsOf(pid) - cpuBefore) / seconds;
+      const loop = loopProbe && pid ? summarizeProbe(await loopProbe.take(pid)) : null;
       const cpu = await others.since(seconds);
-      phases.push({ target, kind, result, cpuCoreShare, cpu });
+      phases.push({ target, kind, result, cpuCoreShare, cpu, loadAverage, loop });
       say(`  ${kind === 'command' ? 'slash command' : 'Approve click'} → ${target === 'latch' ? 'latch web' : 'bare Bolt'}: ${latencyLine(result)}; its CPU ${(cpuCoreShare * 100).toFixed(0)}% of a core`);
-      say(`    meanwhile: generator ${pct(cpu.generator)}, PostgreSQL backends ${pct(cpu.postgres)}, fake Slack ${pct(cpu.fakeSlack)}, Redis ${pct(cpu.redis)} of a core; the machine ${cpu.machine.toFixed(2)} of ${cpu.cores} cores busy`);
+      say(`    meanwhile: generator ${pct(cpu.generator)}, PostgreSQL backends ${pct(cpu.postgres)}, fake Slack ${pct(cpu.fakeSlack)}, latch worker ${pct(cpu.worker)}, Redis ${pct(cpu.redis)} of a core; the machine ${cpu.machine.toFixed(2)} of ${cpu.cores} cores busy, a task waiting for a core ${Number.isNaN(cpu.cpuPressure) ? 'unknown' : pct(cpu.cpuPressure)} of the time; load average ${loadAverage.toFixed(2)} at the start`);
+      for (const line of loop ? loopSummaryLines(loop) : []) say(`    ${line}`);
     };
 
     // The baseline first, then Latch, for each kind: the same load, one after the other.
@@ -198,6 +234,15 @@ async function redisServerPid(stack: LatchStack): Promise<number | undefined> {
   }
 }
 
+/** Microseconds so far in which some runnable task waited for a core (/proc/pressure/cpu), or NaN. */
+function cpuPressureMicroseconds(): number {
+  try {
+    return Number(/^some .*total=(\d+)$/m.exec(readFileSync('/proc/pressure/cpu', 'utf8'))?.[1] ?? Number.NaN);
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** The machine's busy and total CPU time so far, in seconds, over all cores (/proc/stat). */
 function machineCpuSeconds(): { busy: number; cores: number } {
   const stat = readFileSync('/proc/stat', 'utf8');
@@ -212,7 +257,7 @@ function machineCpuSeconds(): { busy: number; cores: number } {
  * of one core over `seconds`. PostgreSQL's are the backends connected to the bench's database,
  * read from /proc like the others.
  */
-async function otherCpu(probe: pg.Client, fakeSlackPid: number | undefined, redisPid: number | undefined): Promise<{ since(seconds: number): Promise<CpuShares> }> {
+async function otherCpu(probe: pg.Client, fakeSlackPid: number | undefined, workerPid: number | undefined, redisPid: number | undefined): Promise<{ since(seconds: number): Promise<CpuShares> }> {
   const backendPids = async () => (await probe.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')).rows.map((row) => row.pid);
   const backends = new Map((await backendPids()).map((pid) => [pid, cpuSecondsOf(pid)]));
   // A backend that started meanwhile (the pool opens connections as it needs them) counts whole;
@@ -222,7 +267,7 @@ async function otherCpu(probe: pg.Client, fakeSlackPid: number | undefined, redi
       const used = cpuSecondsOf(pid) - (backends.get(pid) ?? 0);
       return sum + (Number.isFinite(used) ? used : 0);
     }, 0);
-  const before = { generator: process.cpuUsage(), fakeSlack: cpuSecondsOf(fakeSlackPid), redis: cpuSecondsOf(redisPid), machine: machineCpuSeconds() };
+  const before = { generator: process.cpuUsage(), fakeSlack: cpuSecondsOf(fakeSlackPid), worker: cpuSecondsOf(workerPid), redis: cpuSecondsOf(redisPid), machine: machineCpuSeconds(), pressure: cpuPressureMicroseconds() };
   return {
     async since(seconds) {
       const generator = process.cpuUsage(before.generator);
@@ -231,8 +276,10 @@ async function otherCpu(probe: pg.Client, fakeSlackPid: number | undefined, redi
         generator: (generator.user + generator.system) / 1e6 / seconds,
         postgres: (await postgresSince()) / seconds,
         fakeSlack: (cpuSecondsOf(fakeSlackPid) - before.fakeSlack) / seconds,
+        worker: (cpuSecondsOf(workerPid) - before.worker) / seconds,
         redis: (cpuSecondsOf(redisPid) - before.redis) / seconds,
         machine: (machine.busy - before.machine.busy) / seconds,
+        cpuPressure: (cpuPressureMicroseconds() - before.pressure) / 1e6 / seconds,
         cores: machine.cores,
       };
     },

@@ -112,6 +112,8 @@ export interface LatchStackOptions {
   prepare?(databaseUrl: string): Promise<void>;
   /** Settings of Latch's own beyond the stack's (LATCH_MAX_SLACK_WORK). */
   env?: Record<string, string>;
+  /** Environment for the `role` process alone (not a web stack's worker), given the stack's: the ack section's event-loop probe. */
+  roleEnv?(env: Record<string, string>): Record<string, string>;
   say(line: string): void;
 }
 
@@ -122,7 +124,7 @@ export interface LatchStackOptions {
  * a webhook. A `web` stack also runs a `latch worker`, which posts what the web process's
  * commands and clicks queue for Slack (see `worker`). Stopped and dropped by `stop()`.
  */
-export async function startLatchStack({ adminDatabaseUrl, role, webhookUrl, grants = 'paused', prepare, env: extraEnv, say }: LatchStackOptions): Promise<LatchStack> {
+export async function startLatchStack({ adminDatabaseUrl, role, webhookUrl, grants = 'paused', prepare, env: extraEnv, roleEnv, say }: LatchStackOptions): Promise<LatchStack> {
   const cleanups: Array<() => Promise<unknown>> = [];
   const stop = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => say(`cleanup: ${(error as Error).message}`));
@@ -168,7 +170,7 @@ export async function startLatchStack({ adminDatabaseUrl, role, webhookUrl, gran
       latch.stdout = '';
       return latch;
     };
-    const latch = await startLatch(role, env);
+    const latch = await startLatch(role, { ...env, ...roleEnv?.(env) });
     let worker: LatchProcess | null = null;
     if (role === 'web') {
       if (grants === 'paused') await pauseGrants(redis);

@@ -33,7 +33,10 @@
  *   cpu:         BENCH_CPU_REQUESTS (600 of each kind counted), BENCH_CPU_WARMUP (200 of each kind sent
  *                first, not counted), BENCH_CPU_RATE (40 requests/s)
  *   ack:         BENCH_ACK_RATE (200 requests/s), BENCH_ACK_SECONDS (20 measured), BENCH_ACK_WARMUP_S
- *                (5, sent first and not counted), for each of the four runs (2 kinds × 2 apps)
+ *                (5, sent first and not counted), for each of the four runs (2 kinds × 2 apps);
+ *                BENCH_ACK_PROBE=1 adds the event-loop probe (bench/event-loop-probe.ts) that
+ *                says, for each run, where the target's slow answers went (stalls, collections,
+ *                run-queue wait); off by default, as it costs CPU in the processes it measures
  *   cpu-loop:    BENCH_CPU_OPERATIONS (200 commands, then as many clicks), BENCH_CPU_CLIENTS (4 at a time)
  *   decisions:   BENCH_DECISIONS (1000), BENCH_DECISION_CLIENTS (16: approvers clicking at once, and
  *                pgbench's clients), BENCH_PGBENCH_S (10)
@@ -175,7 +178,7 @@ async function main(): Promise<number> {
 
     if (only.has('ack')) {
       heading(`ack latency: ${fmt(ack.rate)} requests/s open-loop for ${ack.seconds} s after ${ack.warmupS} s of warm-up, each kind to each app`);
-      ackResult = await runAckLatency({ adminDatabaseUrl, ...ack, say });
+      ackResult = await runAckLatency({ adminDatabaseUrl, ...ack, probe: process.env.BENCH_ACK_PROBE === '1', say });
       for (const kind of ['command', 'click'] as const) {
         const latchPhase = ackResult.phases.find((phase) => phase.kind === kind && phase.target === 'latch')!;
         const barePhase = ackResult.phases.find((phase) => phase.kind === kind && phase.target === 'bare')!;
