@@ -223,7 +223,7 @@ async function main(): Promise<number> {
     if (only.has('decisions')) {
       heading(`decisions per second: ${fmt(decisions.decisions)} approvals by ${decisions.clients} concurrent approvers`);
       const result = await runDecisions({ adminDatabaseUrl, ...decisions, say });
-      figures.decisions = { perSecond: result.perSecond };
+      figures.decisions = { perSecond: result.perSecond, pgbenchTps: result.pgbench.tps };
       say(
         `decisions end to end: ${fmt(result.perSecond, 1)}/s with ${decisions.clients} concurrent approvers (click → message update p50 ${ms(result.latencyMs.p50)}, p99 ${ms(result.latencyMs.p99)}; latch web CPU ${fmt(result.cpuCoreShare * 100)}% of a core); ` +
           `pgbench simple-update ${fmt(result.pgbench.tps)} transactions/s with ${result.pgbench.clients} clients; Latch / pgbench ${ratio(result.perSecond, result.pgbench.tps)} (${fmt(result.pgbench.tps / result.perSecond, 0)} pgbench transactions per decision)`,

@@ -6,12 +6,23 @@
 
 /** Decisions end to end per second on main before issue 19: BENCHMARKS.md's quiet run (main at 4a5d50f). */
 export const RECORDED_DECISIONS_PER_SECOND = 69.2;
+/** pgbench simple-update's transactions a second beside that run (16 clients): how fast the host was then. */
+export const RECORDED_PGBENCH_TPS = 8_627;
+/**
+ * The bare Bolt app's CPU per request in the quiet runs that tracked the 3 ms targets (BENCHMARKS.md:
+ * 0.93 ms at 21cd643, 0.97 at d3a648e). The same VM measured it from 0.37 to 0.93 ms within the
+ * next two hours, pgbench beside it from 9,987 to 13,454 tps (the host's speed moves), so a figure
+ * in ms alone would call a target met on a fast hour that a slow hour misses: each CPU figure is
+ * also scaled by this over the bare app's own figure in the same run, and a target is met only
+ * when both are within it.
+ */
+export const REFERENCE_BARE_CPU_MS = 0.93;
 
 /** What the sections measured that the targets need; a section not run leaves its part out. */
 export interface TargetFigures {
   /** latch web's CPU (the target's), and the worker's for the Slack notices web queues (shown beside it, so moved work stays visible). */
   cpu?: { commandMs: number; commandWorkerMs: number; commandBareMs: number; clickMs: number; clickWorkerMs: number; clickBareMs: number };
-  decisions?: { perSecond: number };
+  decisions?: { perSecond: number; pgbenchTps: number };
   ack?: {
     rate: number;
     command: { p99: number; bareP99: number; refused: number };
@@ -48,7 +59,15 @@ export function targetSummary(figures: TargetFigures): string[] {
       const latch = kind === 'command' ? cpu.commandMs : cpu.clickMs;
       const bare = kind === 'command' ? cpu.commandBareMs : cpu.clickBareMs;
       const worker = kind === 'command' ? cpu.commandWorkerMs : cpu.clickWorkerMs;
-      rows.push({ target, figure: `${fmt(latch, 2)} ms (+ ${fmt(worker, 2)} ms in the worker for its notices)`, baseline: `bare Bolt ${fmt(bare, 2)} ms`, ratio: `${times(latch, bare)} bare; ${times(latch, 3)} target`, verdict: verdict(latch <= 3) });
+      // As if on the host of the reference runs: a faster hour makes the bare app cheaper too.
+      const scaled = bare > 0 ? (latch * REFERENCE_BARE_CPU_MS) / bare : Number.NaN;
+      rows.push({
+        target,
+        figure: `${fmt(latch, 2)} ms (+ ${fmt(worker, 2)} ms in the worker for its notices); ${fmt(scaled, 2)} ms scaled to a bare Bolt of ${REFERENCE_BARE_CPU_MS} ms`,
+        baseline: `bare Bolt ${fmt(bare, 2)} ms`,
+        ratio: `${times(latch, bare)} bare; ${times(latch, 3)} target; scaled ${times(scaled, 3)} target`,
+        verdict: verdict(latch <= 3 && scaled <= 3),
+      });
     }
   }
   {
@@ -56,7 +75,15 @@ export function targetSummary(figures: TargetFigures): string[] {
     if (!decisions) rows.push(notMeasured(target, 'decisions'));
     else {
       const ratio = decisions.perSecond / RECORDED_DECISIONS_PER_SECOND;
-      rows.push({ target, figure: `${fmt(decisions.perSecond, 1)}/s`, baseline: `${RECORDED_DECISIONS_PER_SECOND}/s recorded (BENCHMARKS.md, quiet run: latch web alone, posting the update itself; now a worker posts it and grants each request too)`, ratio: `×${fmt(ratio, 2)}`, verdict: verdict(ratio >= 5) });
+      // Against pgbench on the same PostgreSQL in each run, so a faster host counts for neither side.
+      const pgbenchRatio = decisions.pgbenchTps > 0 ? decisions.perSecond / decisions.pgbenchTps / (RECORDED_DECISIONS_PER_SECOND / RECORDED_PGBENCH_TPS) : Number.NaN;
+      rows.push({
+        target,
+        figure: `${fmt(decisions.perSecond, 1)}/s beside pgbench ${fmt(decisions.pgbenchTps)} tps`,
+        baseline: `${RECORDED_DECISIONS_PER_SECOND}/s recorded beside pgbench ${fmt(RECORDED_PGBENCH_TPS)} tps (BENCHMARKS.md, quiet run: latch web alone, posting the update itself; now a worker posts it and grants each request too)`,
+        ratio: `×${fmt(ratio, 2)}; ×${fmt(pgbenchRatio, 2)} as shares of pgbench`,
+        verdict: verdict(ratio >= 5 && pgbenchRatio >= 5),
+      });
     }
   }
   for (const kind of ['command', 'click'] as const) {
