@@ -4,7 +4,7 @@ import { asksTheSame, idempotencySubmissionKey, parseIdempotencyKey, sameAskedSc
 import type { Logger } from '../logging/logger.ts';
 import { authenticateApiCaller } from '../services/authenticate-api-caller.ts';
 import { collectCliLoginToken, endCliLogin, startCliLogin } from '../services/cli-logins.ts';
-import { cleanClientName } from '../domain/cli-login.ts';
+import { cleanClientName, DEFAULT_MAX_WAITING_LOGINS } from '../domain/cli-login.ts';
 import { endAccessEarly } from '../services/end-access-early.ts';
 import { exchangeOidcToken, type OidcVerifier, type SeenOidcTokens } from '../services/exchange-oidc-token.ts';
 import { issueCredentials } from '../services/issue-credentials.ts';
@@ -49,6 +49,8 @@ export interface ApiListenerOptions {
   trustedProxyHops?: number;
   /** Per client address: `POST /logins` (starting one) and `POST /logins/token` (polling). */
   loginLimiters?: { start?: PrincipalRateLimiter; poll?: PrincipalRateLimiter };
+  /** Logins waiting for a person at once, in total (LATCH_MAX_WAITING_LOGINS): beyond it `POST /logins` is refused. */
+  maxWaitingLogins?: number;
 }
 
 /** What `POST /oidc/token` needs: without it, the route answers that workload identity is not set up. */
@@ -68,6 +70,8 @@ export const OIDC_EXCHANGE_BURST = 30;
 /** Logins started per address: a few people behind one NAT, not a flood of codes to guess among. */
 export const LOGINS_PER_MINUTE = 10;
 export const LOGIN_BURST = 10;
+/** While login starts are refused as too many wait, one warning per this long, not one per refusal. */
+export const FULL_LOGINS_WARNING_INTERVAL_MS = 60_000;
 /** Polls per address: each terminal polls every few seconds (LOGIN_POLL_SECONDS). */
 export const LOGIN_POLLS_PER_MINUTE = 120;
 export const LOGIN_POLL_BURST = 40;
@@ -78,10 +82,11 @@ export const LOGIN_POLL_BURST = 40;
  * rate-limited per machine, and answered with JSON or a problem+json refusal. A workload with an
  * OIDC token (a GitHub Actions job) first trades it for a bearer token at `POST /oidc/token`.
  */
-export function createApiListener({ services, logger, limiter = new PrincipalRateLimiter(), stopWaiting, oidc, trustedProxyHops = 0, loginLimiters = {} }: ApiListenerOptions) {
+export function createApiListener({ services, logger, limiter = new PrincipalRateLimiter(), stopWaiting, oidc, trustedProxyHops = 0, loginLimiters = {}, maxWaitingLogins = DEFAULT_MAX_WAITING_LOGINS }: ApiListenerOptions) {
   const oidcLimiter = oidc?.limiter ?? new PrincipalRateLimiter(OIDC_EXCHANGES_PER_MINUTE, OIDC_EXCHANGE_BURST);
   const loginStartLimiter = loginLimiters.start ?? new PrincipalRateLimiter(LOGINS_PER_MINUTE, LOGIN_BURST);
   const loginPollLimiter = loginLimiters.poll ?? new PrincipalRateLimiter(LOGIN_POLLS_PER_MINUTE, LOGIN_POLL_BURST);
+  const fullLogins = { warnedAtMs: Number.NEGATIVE_INFINITY, refusedSinceWarning: 0 };
   const openapi = JSON.stringify(openApiDocument());
   const routes: Array<{ pattern: RegExp; methods: Record<string, Handler> }> = [
     { pattern: /^\/requests$/, methods: { POST: createRequest } },
@@ -122,7 +127,18 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
     if (body === undefined) return;
     const parsed = startLoginBody.safeParse(body);
     if (!parsed.success) return sendProblem(res, 422, 'invalid_body', 'The body may only name the terminal: {"client": "<host name>"}.');
-    const started = await startCliLogin(services, { clientAddress: ip, clientName: cleanClientName(parsed.data.client) });
+    const result = await startCliLogin(services, { clientAddress: ip, clientName: cleanClientName(parsed.data.client), maxWaiting: maxWaitingLogins });
+    if (!result.ok) {
+      warnOfFullLogins(ip, result.waiting);
+      // 429, not 503: nothing is wrong with Latch, callers together sent too many. A 5xx would
+      // count against Latch in a proxy's outlier detection and in error budgets, so a flood of
+      // starts could get its instances ejected, Slack's requests with them; the CLI waits out
+      // Retry-After and tries again after either.
+      return sendProblem(res, 429, 'too_many_waiting_logins', 'Too many logins are waiting to be confirmed; try again in a few minutes.', {
+        headers: { 'retry-after': String(result.retryAfterSeconds) },
+      });
+    }
+    const started = result.login;
     logger.info({ loginId: started.loginId, ip }, 'a CLI login was started');
     const answer: StartedLogin = {
       deviceCode: started.deviceCode,
@@ -133,6 +149,23 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
       interval: started.intervalSeconds,
     };
     sendJson(res, 201, answer);
+  }
+
+  /**
+   * The security team should hear that someone fills the waiting logins (people's `latch login`
+   * is refused meanwhile), once a minute per process with how many starts were refused, rather
+   * than once per refusal: the flood must not become a flood of log lines.
+   */
+  function warnOfFullLogins(ip: string, waiting: number): void {
+    fullLogins.refusedSinceWarning++;
+    const nowMs = services.clock.now().getTime();
+    if (nowMs - fullLogins.warnedAtMs < FULL_LOGINS_WARNING_INTERVAL_MS) return;
+    logger.warn(
+      { waiting, maxWaitingLogins, refused: fullLogins.refusedSinceWarning, lastIp: ip },
+      'CLI login starts are refused: as many logins as LATCH_MAX_WAITING_LOGINS wait to be confirmed, so someone may be flooding POST /api/v1/logins and people cannot `latch login` until they lapse',
+    );
+    fullLogins.warnedAtMs = nowMs;
+    fullLogins.refusedSinceWarning = 0;
   }
 
   /** `POST /logins/token`: the device code in the body is the credential. */

@@ -104,7 +104,7 @@ export function openApiDocument(): Record<string, unknown> {
           summary: "Start a person's `latch login`: they type the code in Slack (/request-access login <code>) and confirm",
           security: [],
           requestBody: { required: false, ...json('StartLogin') },
-          responses: { 201: { description: 'The login, waiting for the person', ...json('StartedLogin') }, 422: problem('The body is not valid'), 429: problem('Too many logins from this address: wait for Retry-After seconds') },
+          responses: { 201: { description: 'The login, waiting for the person', ...json('StartedLogin') }, 422: problem('The body is not valid'), 429: problem('Too many logins started from this address (rate_limited), or too many waiting to be confirmed in all (too_many_waiting_logins): wait for Retry-After seconds') },
         },
       },
       '/logins/token': {

@@ -1,5 +1,6 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { z } from 'zod';
+import { DEFAULT_MAX_WAITING_LOGINS } from '../domain/cli-login.ts';
 import { hashTaggedPrefixFor, hashTagOf, redisClusterUrlProblem, splitRedisUrls } from './redis-cluster.ts';
 
 /**
@@ -22,6 +23,7 @@ export const ENV_VARIABLES = {
   LATCH_MAX_SLACK_WORK: "Slack requests' work a process takes on at once before it answers 'busy'; default 256",
   LATCH_REVOKE_CONCURRENCY: 'revocations each worker process runs at once (each holds a PostgreSQL connection for its access lock while it runs); default 10',
   LATCH_TRUSTED_PROXY_HOPS: 'how many reverse proxies in front of Latch append to X-Forwarded-For, so limits per address see the caller; default 0 (the TCP peer)',
+  LATCH_MAX_WAITING_LOGINS: "how many `latch login`s may wait to be confirmed at once, in all, before POST /api/v1/logins refuses new ones; default 200",
   PAGERDUTY_API_KEY: 'a PagerDuty REST API key (read-only is enough), for auto-approval rules with onCall; optional',
   PAGERDUTY_API_URL: "PagerDuty's REST API base URL, for tests against a fake; default https://api.pagerduty.com",
   OPSGENIE_API_KEY: 'the key of an Opsgenie API integration with Read access, for onCall rules with provider opsgenie; optional',
@@ -247,6 +249,7 @@ export const serviceEnvFields = migrateEnvSchema.extend({
   LATCH_MAX_SLACK_WORK: wholeNumber(DEFAULT_MAX_SLACK_WORK, 1, 10_000),
   LATCH_REVOKE_CONCURRENCY: wholeNumber(DEFAULT_REVOKE_CONCURRENCY, 1, MAX_REVOKE_CONCURRENCY),
   LATCH_TRUSTED_PROXY_HOPS: wholeNumber(0, 0, 10),
+  LATCH_MAX_WAITING_LOGINS: wholeNumber(DEFAULT_MAX_WAITING_LOGINS, 1, 100_000),
   PAGERDUTY_API_KEY: onCallApiKey,
   PAGERDUTY_API_URL: onCallApiUrl,
   OPSGENIE_API_KEY: onCallApiKey,

@@ -14,6 +14,26 @@ export const LOGIN_TOKEN_SECONDS = 8 * 60 * 60;
 export const LOGIN_POLL_SECONDS = 3;
 
 /**
+ * How many logins may wait to be confirmed at once, across every Latch process, unless
+ * LATCH_MAX_WAITING_LOGINS says otherwise. Starting one needs no token, so the per-address limit
+ * alone lets someone with many addresses append rows and audit events without end, and every
+ * waiting login is one more code a guess in Slack could land on. 200 is far more than the people
+ * of one organisation start in any ten minutes; a flood fills it and is refused (and logged).
+ */
+export const DEFAULT_MAX_WAITING_LOGINS = 200;
+
+/**
+ * When a full set of waiting logins frees a place: the earliest of their expiries (a login lapses
+ * unconfirmed after LOGIN_PENDING_SECONDS), in whole seconds from `now`, at least 1. What a refused
+ * terminal is told to wait (Retry-After); a confirmation or refusal in Slack may free one sooner.
+ */
+export function secondsUntilAWaitingLoginLapses(earliestExpiry: Date | null, now: Date): number {
+  if (earliestExpiry === null) return 1;
+  const seconds = Math.ceil((earliestExpiry.getTime() - now.getTime()) / 1000);
+  return Math.min(Math.max(seconds, 1), LOGIN_PENDING_SECONDS);
+}
+
+/**
  * RFC 8628 §6.1's alphabet: consonants only, so a code never spells a word, and no letters that
  * read alike. 20^8 ≈ 2.6·10^10 codes; a login lives ten minutes and Slack rate-limits the guesses.
  */

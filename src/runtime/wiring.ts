@@ -169,7 +169,7 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
     }
     // Listening comes late: Slack's requests and the probes arrive once what they reach is built.
     // Role: a worker answers /healthz, /readyz and /metrics only.
-    const listeners = role !== 'worker' ? machineListeners(latch, logger, { verifier: new OidcIssuers(), seen: new RedisSeenOidcTokens(redis, env.LATCH_QUEUE_PREFIX) }, env.LATCH_TRUSTED_PROXY_HOPS) : null;
+    const listeners = role !== 'worker' ? machineListeners(latch, logger, { verifier: new OidcIssuers(), seen: new RedisSeenOidcTokens(redis, env.LATCH_QUEUE_PREFIX) }, { trustedProxyHops: env.LATCH_TRUSTED_PROXY_HOPS, maxWaitingLogins: env.LATCH_MAX_WAITING_LOGINS }) : null;
     const server = await startHttpServer({
       port: env.PORT,
       ...listeners?.serve,
@@ -198,13 +198,13 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
  * What a `latch web` serves besides probes: Slack's requests, and the machines' /api/v1 and /mcp,
  * which share one rate limiter, so a machine cannot double its calls by using both.
  */
-function machineListeners(latch: Latch, logger: Logger, oidc: OidcExchangeParts, trustedProxyHops: number) {
+function machineListeners(latch: Latch, logger: Logger, oidc: OidcExchangeParts, { trustedProxyHops, maxWaitingLogins }: { trustedProxyHops: number; maxWaitingLogins: number }) {
   const limiter = new PrincipalRateLimiter();
   const stopping = new AbortController();
   return {
     serve: {
       slack: latch.transport.requestListener,
-      api: { prefix: API_PREFIX, serve: createApiListener({ services: latch.services, logger, limiter, stopWaiting: stopping.signal, oidc, trustedProxyHops }) },
+      api: { prefix: API_PREFIX, serve: createApiListener({ services: latch.services, logger, limiter, stopWaiting: stopping.signal, oidc, trustedProxyHops, maxWaitingLogins }) },
       mcp: { path: MCP_PATH, serve: createMcpListener({ services: latch.services, logger, limiter, stopping: stopping.signal }) },
     },
     stopWaiting: () => stopping.abort(),

@@ -1,13 +1,16 @@
 import { formatToken, hashTokenSecret, newTokenSecret } from '../domain/api-token.ts';
-import { cliLoginState, formatUserCode, LOGIN_PENDING_SECONDS, LOGIN_POLL_SECONDS, LOGIN_TOKEN_SECONDS, newUserCode, normalizeUserCode } from '../domain/cli-login.ts';
+import { cliLoginState, formatUserCode, LOGIN_PENDING_SECONDS, LOGIN_POLL_SECONDS, LOGIN_TOKEN_SECONDS, newUserCode, normalizeUserCode, secondsUntilAWaitingLoginLapses } from '../domain/cli-login.ts';
 import { accountRefusal } from '../domain/identity.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import {
   confirmCliLogin,
+  countWaitingCliLogins,
+  earliestWaitingCliLoginExpiry,
   findCliLoginByDeviceSecret,
   findWaitingCliLogins,
   insertCliLogin,
   lockCliLogin,
+  lockLoginStarts,
   recordCliLoginToken,
   refuseCliLogin,
   revokeCliLogin,
@@ -44,18 +47,30 @@ export interface StartedCliLogin {
   intervalSeconds: number;
 }
 
-/** Starts a login for a terminal at `clientAddress` that calls itself `clientName`. */
-export async function startCliLogin(ctx: Pick<ServiceContext, 'db' | 'clock'>, input: { clientAddress: string; clientName: string }): Promise<StartedCliLogin> {
+/** Started, or refused because `maxWaiting` logins already wait: nothing was written then. */
+export type StartLoginResult = { ok: true; login: StartedCliLogin } | { ok: false; waiting: number; retryAfterSeconds: number };
+
+/**
+ * Starts a login for a terminal at `clientAddress` that calls itself `clientName`, unless
+ * `maxWaiting` logins already wait for a person (DEFAULT_MAX_WAITING_LOGINS): anyone may start
+ * one, so the bound is what keeps a flood from many addresses from appending to the table and the
+ * audit trail without end. Counted and inserted under one lock (lockLoginStarts), so processes
+ * starting logins at once never pass it together.
+ */
+export async function startCliLogin(ctx: Pick<ServiceContext, 'db' | 'clock'>, input: { clientAddress: string; clientName: string; maxWaiting: number }): Promise<StartLoginResult> {
   const now = ctx.clock.now();
   const { secret, secretHash: deviceSecretHash } = newTokenSecret();
   const id = uuidV7(now.getTime());
   const userCode = newUserCode();
   const expiresAt = new Date(now.getTime() + LOGIN_PENDING_SECONDS * 1000);
-  await inTransaction(ctx.db, async (tx) => {
+  return inTransaction(ctx.db, async (tx): Promise<StartLoginResult> => {
+    await lockLoginStarts(tx);
+    const waiting = await countWaitingCliLogins(tx, now, input.maxWaiting);
+    if (waiting >= input.maxWaiting) return { ok: false, waiting, retryAfterSeconds: secondsUntilAWaitingLoginLapses(await earliestWaitingCliLoginExpiry(tx, now), now) };
     await insertCliLogin(tx, { id, deviceSecretHash, userCode, clientAddress: input.clientAddress, clientName: input.clientName, createdAt: now, expiresAt });
     await appendAuditEvent(tx, { actor: 'anonymous', action: 'login.started', at: now, data: { loginId: id, clientAddress: input.clientAddress, clientName: input.clientName, expiresAt: expiresAt.toISOString() } });
+    return { ok: true, login: { loginId: id, deviceCode: `${DEVICE_PREFIX}${secret}`, userCode: formatUserCode(userCode), expiresAt, intervalSeconds: LOGIN_POLL_SECONDS } };
   });
-  return { loginId: id, deviceCode: `${DEVICE_PREFIX}${secret}`, userCode: formatUserCode(userCode), expiresAt, intervalSeconds: LOGIN_POLL_SECONDS };
 }
 
 /** A waiting login as the person is asked to confirm it. */

@@ -30,6 +30,43 @@ export async function findCliLogin(db: Database | Transaction, id: string): Prom
   return db.cliLogin.findUnique({ where: { id } });
 }
 
+/**
+ * The key of the advisory lock that makes login starts take turns, in PostgreSQL's one-bigint key
+ * space beside the migration lock (4917320117, migrate.ts) and the audit chain's (4917320118,
+ * migration 20261207120000); the two-int space of the access, requester and target locks is
+ * apart from it.
+ */
+const LOGIN_STARTS_LOCK_KEY = 4_917_320_119n;
+
+/**
+ * Makes every process's login starts take turns until the transaction ends, so that counting the
+ * waiting logins and inserting one are a single step: two starts at once would otherwise both see
+ * room for one more. Taken in a statement of its own before the count, whose snapshot then sees
+ * every start committed before the lock was granted. Held for a start's two statements and its
+ * COMMIT: starts are few and short, and nothing else waits on it.
+ */
+export async function lockLoginStarts(tx: Transaction): Promise<void> {
+  await tx.$queryRaw`SELECT 1 AS locked FROM pg_advisory_xact_lock(${LOGIN_STARTS_LOCK_KEY})`;
+}
+
+/** Logins not confirmed, refused or logged out, not expired: those waiting for a person. */
+const waitingAt = (now: Date) => ({ expiresAt: { gt: now }, confirmedAt: null, refusedAt: null, revokedAt: null });
+
+/**
+ * How many logins wait for a person, counted up to `upTo` (no further: the caller only asks whether
+ * the bound is reached). Cheap through cli_logins_expires_at_idx: only logins started in the last
+ * LOGIN_PENDING_SECONDS are unexpired.
+ */
+export async function countWaitingCliLogins(tx: Transaction, now: Date, upTo: number): Promise<number> {
+  return tx.cliLogin.count({ where: waitingAt(now), take: upTo });
+}
+
+/** When the first of the waiting logins lapses; null when none waits. */
+export async function earliestWaitingCliLoginExpiry(tx: Transaction, now: Date): Promise<Date | null> {
+  const first = await tx.cliLogin.findFirst({ where: waitingAt(now), orderBy: { expiresAt: 'asc' }, select: { expiresAt: true } });
+  return first?.expiresAt ?? null;
+}
+
 /** The login a terminal polls for, by the hash of its device secret. */
 export async function findCliLoginByDeviceSecret(db: Database | Transaction, deviceSecretHash: string): Promise<CliLoginRow | null> {
   return db.cliLogin.findUnique({ where: { deviceSecretHash } });
@@ -37,7 +74,7 @@ export async function findCliLoginByDeviceSecret(db: Database | Transaction, dev
 
 /** Logins with this code that still wait for a person, newest first (two at once is refused as ambiguous). */
 export async function findWaitingCliLogins(db: Database | Transaction, userCode: string, now: Date): Promise<CliLoginRow[]> {
-  return db.cliLogin.findMany({ where: { userCode, expiresAt: { gt: now }, confirmedAt: null, refusedAt: null, revokedAt: null }, orderBy: { createdAt: 'desc' }, take: 2 });
+  return db.cliLogin.findMany({ where: { userCode, ...waitingAt(now) }, orderBy: { createdAt: 'desc' }, take: 2 });
 }
 
 /** The row, locked until the transaction ends, so that a confirmation and a collection never cross. */

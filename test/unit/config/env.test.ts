@@ -26,7 +26,7 @@ describe('service environment', () => {
     const result = parseEnv(serviceEnvSchema, valid);
     expect(result).toEqual({
       ok: true,
-      env: { ...valid, PORT: 3000, LOG_LEVEL: 'info', SLACK_APP_TOKEN: undefined, SLACK_API_URL: undefined, REDIS_CLUSTER: false, LATCH_QUEUE_PREFIX: 'latch', LATCH_SHUTDOWN_TIMEOUT_SECONDS: 25, LATCH_MAX_SLACK_WORK: 256, LATCH_REVOKE_CONCURRENCY: 10, LATCH_TRUSTED_PROXY_HOPS: 0 },
+      env: { ...valid, PORT: 3000, LOG_LEVEL: 'info', SLACK_APP_TOKEN: undefined, SLACK_API_URL: undefined, REDIS_CLUSTER: false, LATCH_QUEUE_PREFIX: 'latch', LATCH_SHUTDOWN_TIMEOUT_SECONDS: 25, LATCH_MAX_SLACK_WORK: 256, LATCH_REVOKE_CONCURRENCY: 10, LATCH_TRUSTED_PROXY_HOPS: 0, LATCH_MAX_WAITING_LOGINS: 200 },
     });
   });
 
@@ -69,6 +69,8 @@ describe('service environment', () => {
     ['LATCH_REVOKE_CONCURRENCY', '2.5', 'must be a whole number between 1 and 100'],
     ['LATCH_TRUSTED_PROXY_HOPS', '-1', 'must be a whole number between 0 and 10'],
     ['LATCH_TRUSTED_PROXY_HOPS', 'all', 'must be a whole number between 0 and 10'],
+    ['LATCH_MAX_WAITING_LOGINS', '0', 'must be a whole number between 1 and 100000'],
+    ['LATCH_MAX_WAITING_LOGINS', 'lots', 'must be a whole number between 1 and 100000'],
     ['LATCH_POLICY_FILE', '/nonexistent/policy.yaml', 'is /nonexistent/policy.yaml, which does not exist or cannot be read'],
   ])('refuses %s=%s', (name, value, message) => {
     const problems = problemsFor({ [name]: value });

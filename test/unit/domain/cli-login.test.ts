@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cleanClientName, cliLoginState, formatUserCode, newUserCode, normalizeUserCode } from '../../../src/domain/cli-login.ts';
+import { cleanClientName, cliLoginState, formatUserCode, LOGIN_PENDING_SECONDS, newUserCode, normalizeUserCode, secondsUntilAWaitingLoginLapses } from '../../../src/domain/cli-login.ts';
 
 describe('login codes', () => {
   it('are 8 consonants that read alike in no font, shown as ABCD-EFGH', () => {
@@ -48,5 +48,24 @@ describe('where a login stands', () => {
     expect(cliLoginState({ ...waiting, confirmedAt: earlier, expiresAt: earlier }, now)).toBe('expired');
     expect(cliLoginState({ ...waiting, refusedAt: earlier }, now)).toBe('refused');
     expect(cliLoginState({ ...waiting, confirmedAt: earlier, tokenIssuedAt: earlier, tokenExpiresAt: later, revokedAt: earlier }, now)).toBe('revoked');
+  });
+});
+
+describe('when a full set of waiting logins frees a place', () => {
+  const now = new Date('2026-12-09T09:00:00.000Z');
+  const inSeconds = (seconds: number) => new Date(now.getTime() + seconds * 1000);
+
+  it('is when the first of them lapses, in whole seconds rounded up', () => {
+    expect(secondsUntilAWaitingLoginLapses(inSeconds(42), now)).toBe(42);
+    expect(secondsUntilAWaitingLoginLapses(inSeconds(41.2), now)).toBe(42);
+  });
+
+  it('is never under a second, nor over how long a login waits', () => {
+    // Lapsing this very moment, or none left (freed between the count and the read): try again at once, not "0 s".
+    expect(secondsUntilAWaitingLoginLapses(inSeconds(0.001), now)).toBe(1);
+    expect(secondsUntilAWaitingLoginLapses(now, now)).toBe(1);
+    expect(secondsUntilAWaitingLoginLapses(null, now)).toBe(1);
+    // A row written with a later expiry by hand or by a clock ahead still tells no one to wait longer than a login lives.
+    expect(secondsUntilAWaitingLoginLapses(inSeconds(3 * LOGIN_PENDING_SECONDS), now)).toBe(LOGIN_PENDING_SECONDS);
   });
 });
