@@ -89,3 +89,32 @@ export function cliLoginState(login: CliLoginTimes, now: Date): CliLoginState {
   if (login.expiresAt <= now) return 'expired';
   return login.confirmedAt ? 'confirmed' : 'pending';
 }
+
+/**
+ * How long a login's row is kept once nothing can use it any more: a day, so an operator looking
+ * into yesterday's login (a refusal, a token someone asks about) still finds it. After that its
+ * `login.*` audit events say everything the row did (the address and name, the person, the times),
+ * and a flood of starts leaves no more than a day of rows behind.
+ */
+export const LAPSED_LOGIN_KEPT_SECONDS = 24 * 60 * 60;
+
+/** Logins that nothing could use any more before this moment are swept at `now`. */
+export function lapsedLoginCutoff(now: Date): Date {
+  return new Date(now.getTime() - LAPSED_LOGIN_KEPT_SECONDS * 1000);
+}
+
+/**
+ * Whether a login's row may be deleted at `now`: nothing could use it since before the cutoff
+ * (lapsedLoginCutoff). A login without a token cannot be confirmed or collected once its wait has
+ * lapsed (refused ones never can, and are refused within the wait); a login with a token is kept
+ * until the token has expired, so `latch token list` still shows a revoked one while it would
+ * otherwise be live. A deleted row's token is refused as unknown: its id is never given again and
+ * its secret's hash went with the row, so deleting never brings a revoked token back.
+ */
+export function isLapsedCliLogin(login: CliLoginTimes, now: Date): boolean {
+  const cutoff = lapsedLoginCutoff(now);
+  // Every login's wait lapses before its token expires: the token is issued during the wait.
+  if (login.expiresAt >= cutoff) return false;
+  if (login.tokenIssuedAt === null) return true;
+  return login.tokenExpiresAt !== null && login.tokenExpiresAt < cutoff;
+}

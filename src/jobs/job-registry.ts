@@ -11,6 +11,7 @@ import { revokeGrantJob } from './definitions/revoke-grant.ts';
 import { scanStandingAccessJob } from './definitions/scan-standing-access.ts';
 import { sendDigestJob } from './definitions/send-digest.ts';
 import { sendRemindersJob } from './definitions/send-reminders.ts';
+import { sweepLapsedLoginsJob } from './definitions/sweep-lapsed-logins.ts';
 
 /**
  * Every job Latch runs. The runner starts a worker for each queue named here and a schedule for
@@ -29,6 +30,7 @@ export const JOB_REGISTRY = [
   scanStandingAccessJob,
   endUsedAccessJob,
   endOffCallAccessJob,
+  sweepLapsedLoginsJob,
   sendDigestJob,
 ] as const;
 

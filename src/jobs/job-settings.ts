@@ -30,6 +30,11 @@ export interface JobSettings {
    * who went off call (or whose incident was resolved) keeps it at most this long after.
    */
   onCallCheckEveryMs: number;
+  /**
+   * How often `latch login` rows nothing can use any more are deleted (a day after they lapsed):
+   * each run that finds some appends an audit event, so not every sweep interval.
+   */
+  loginSweepEveryMs: number;
   /** How often each process checks the schedules in Redis (lost ones, a reloaded policy's digests). */
   scheduleCheckEveryMs: number;
 }
@@ -78,6 +83,7 @@ export const DEFAULT_JOB_SETTINGS: JobSettings = {
   scanEveryMs: 10 * 60_000,
   singleUseCheckEveryMs: 5_000,
   onCallCheckEveryMs: 60_000,
+  loginSweepEveryMs: 60 * 60_000,
   scheduleCheckEveryMs: 15_000,
 };
 

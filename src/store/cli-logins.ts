@@ -105,3 +105,21 @@ export async function revokeCliLogin(tx: Transaction, id: string, at: Date): Pro
 export async function listCollectedCliLogins(db: Database | Transaction, now: Date): Promise<CliLoginRow[]> {
   return db.cliLogin.findMany({ where: { tokenExpiresAt: { gt: now } }, orderBy: { createdAt: 'desc' } });
 }
+
+/**
+ * Deletes up to `limit` logins nothing could use since before `cutoff` (isLapsedCliLogin, in SQL):
+ * waits that lapsed before it, unless a token was issued that expired after it. Returns how many.
+ * Found through cli_logins_expires_at_idx (a token is issued during the wait, so it expires after
+ * the wait lapses), oldest first; a row a poll or a decision holds just now is skipped, not waited
+ * for, and the next run takes it.
+ */
+export async function deleteLapsedCliLogins(tx: Transaction, cutoff: Date, limit: number): Promise<number> {
+  return tx.$executeRaw`
+    DELETE FROM cli_logins WHERE id IN (
+      SELECT id FROM cli_logins
+      WHERE expires_at < ${cutoff}::timestamptz AND (token_issued_at IS NULL OR token_expires_at < ${cutoff}::timestamptz)
+      ORDER BY expires_at
+      LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED
+    )`;
+}

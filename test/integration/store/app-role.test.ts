@@ -38,6 +38,8 @@ describe('prisma/app-role.sql', () => {
     const privileges = await privilegesOf(role);
     expect(privileges).toMatchObject({
       access_requests: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+      // The worker's sweep deletes the logins nothing can use any more (sweep-lapsed-logins.ts).
+      cli_logins: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
       audit_events: ['SELECT', 'INSERT'],
       decision_evidence: ['SELECT', 'INSERT'],
       audit_evidence_start: ['SELECT'],

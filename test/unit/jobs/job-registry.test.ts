@@ -27,6 +27,7 @@ describe('the job registry', () => {
       'scan-standing-access': JOB_QUEUES.maintenance.name,
       'end-used-access': JOB_QUEUES.maintenance.name,
       'end-off-call-access': JOB_QUEUES.maintenance.name,
+      'sweep-lapsed-logins': JOB_QUEUES.maintenance.name,
       digest: JOB_QUEUES.digests.name,
     });
     // Every queue a worker is started for is one the registry uses, and the other way round.
@@ -59,6 +60,7 @@ describe('the job registry', () => {
       'scan-standing-access',
       'end-used-access',
       'end-off-call-access',
+      'sweep-lapsed-logins',
       'digest-weekly',
     ]);
     for (const jobId of ids) {
