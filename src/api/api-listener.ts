@@ -16,7 +16,7 @@ import type { Refused } from '../services/refusal.ts';
 import type { ServiceContext } from '../services/service-context.ts';
 import { readLimitedBody } from '../slack/request-body.ts';
 import { collectLoginBody, createRequestBody, oidcTokenBody, startLoginBody, waitSeconds, type ApiRequestState, type CredentialsResource, type PersonToken, type RequestResource, type StartedLogin } from './api-schemas.ts';
-import { clientAddress } from './client-address.ts';
+import { addressLimitKey, clientAddress } from './client-address.ts';
 import { API_PREFIX, openApiDocument } from './openapi.ts';
 import { sendProblem, statusOfRefusal } from './problem.ts';
 import { PrincipalRateLimiter } from './rate-limiter.ts';
@@ -120,7 +120,7 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
   async function startLogin(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST') return sendProblem(res, 405, 'method_not_allowed', 'Use POST.', { headers: { allow: 'POST' } });
     const ip = clientAddress(req, trustedProxyHops);
-    const wait = loginStartLimiter.take(`ip:${ip}`);
+    const wait = loginStartLimiter.take(`ip:${addressLimitKey(ip)}`);
     if (wait !== null) return sendProblem(res, 429, 'rate_limited', `Too many logins started from this address: try again in ${wait} s.`, { headers: { 'retry-after': String(wait) } });
     const empty = req.headers['content-length'] === '0' || (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined);
     const body = empty ? {} : await readJsonBody(req, res);
@@ -172,7 +172,7 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
   async function collectLogin(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST') return sendProblem(res, 405, 'method_not_allowed', 'Use POST.', { headers: { allow: 'POST' } });
     const ip = clientAddress(req, trustedProxyHops);
-    const wait = loginPollLimiter.take(`ip:${ip}`);
+    const wait = loginPollLimiter.take(`ip:${addressLimitKey(ip)}`);
     if (wait !== null) return sendProblem(res, 429, 'slow_down', `Polled too often from this address: try again in ${wait} s.`, { headers: { 'retry-after': String(wait) } });
     const body = await readJsonBody(req, res);
     if (body === undefined) return;
@@ -313,7 +313,7 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
   async function exchangeToken(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST') return sendProblem(res, 405, 'method_not_allowed', 'Use POST.', { headers: { allow: 'POST' } });
     const ip = clientAddress(req, trustedProxyHops);
-    const wait = oidcLimiter.take(`ip:${ip}`);
+    const wait = oidcLimiter.take(`ip:${addressLimitKey(ip)}`);
     if (wait !== null) {
       logger.warn({ ip }, 'OIDC token exchange refused: too many calls from this address');
       return sendProblem(res, 429, 'rate_limited', `Too many token exchanges from this address: try again in ${wait} s.`, { headers: { 'retry-after': String(wait) } });

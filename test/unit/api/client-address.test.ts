@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientAddress } from '../../../src/api/client-address.ts';
+import { addressLimitKey, clientAddress } from '../../../src/api/client-address.ts';
 
 const call = (peer: string | undefined, forwardedFor?: string | string[]) => ({
   socket: { remoteAddress: peer } as never,
@@ -30,5 +30,24 @@ describe('the address a call came from', () => {
 
   it('reads IPv6 entries', () => {
     expect(clientAddress(call('::1', '2001:db8::7'), 1)).toBe('2001:db8::7');
+  });
+});
+
+describe('what a limit per address counts an address as', () => {
+  it('counts an IPv6 address by its /64, however it is written', () => {
+    expect(addressLimitKey('2001:db8:aa:1::1')).toBe('2001:db8:aa:1::/64');
+    expect(addressLimitKey('2001:db8:aa:1:ffff:ffff:ffff:fffe')).toBe('2001:db8:aa:1::/64');
+    expect(addressLimitKey('2001:0DB8:00aa:0001:0:0:0:9')).toBe('2001:db8:aa:1::/64');
+    expect(addressLimitKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+    expect(addressLimitKey('::1')).toBe('0:0:0:0::/64');
+    expect(addressLimitKey('2001:db8:aa:2::1')).not.toBe(addressLimitKey('2001:db8:aa:1::1'));
+  });
+
+  it('counts an IPv4 address as itself, also as a dual-stack socket writes it', () => {
+    expect(addressLimitKey('198.51.100.7')).toBe('198.51.100.7');
+    expect(addressLimitKey('::ffff:198.51.100.7')).toBe('198.51.100.7');
+    expect(addressLimitKey('::ffff:c633:6407')).toBe('198.51.100.7');
+    expect(addressLimitKey('::ffff:198.51.100.8')).not.toBe(addressLimitKey('::ffff:198.51.100.7'));
+    expect(addressLimitKey('unknown')).toBe('unknown');
   });
 });
