@@ -103,7 +103,8 @@ export function checkDecisionEvidence(event: EvidenceEvent, evidence: StoredEvid
   if (interaction.userId !== event.actor) return problem(event, `has evidence of another person (${interaction.userId}) acting`);
   const expected = rules.interactions(event.action, data);
   if (!expected.includes(interaction.id)) return problem(event, `has evidence of another action (${interaction.id})`);
-  const requestIds = [event.requestId, typeof data.endedWith === 'string' ? data.endedWith : null];
+  // endedWith: the access an "I'm done" was clicked on; approvedAllOf: the card an "Approve all" was clicked on.
+  const requestIds = [event.requestId, ...[data.endedWith, data.approvedAllOf].filter((id): id is string => typeof id === 'string')];
   if (!interaction.requestId || !requestIds.includes(interaction.requestId)) {
     return problem(event, `has evidence of an action on another request (${interaction.requestId ?? 'none'})`);
   }

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ResourcePolicy } from '../../../src/domain/policy.ts';
 import { announceMissedRequests } from '../../../src/services/announce-missed-requests.ts';
+import { verifyAuditRecords } from '../../../src/services/verify-audit-records.ts';
+import { decisionInteractions } from '../../../src/slack/decision-interactions.ts';
 import {
   APPROVE,
   APPROVE_ALL,
@@ -17,7 +19,7 @@ import {
   REQUEST_RESOURCE_BLOCK,
   REQUEST_ROLE_ACTION,
 } from '../../../src/slack/blocks/ids.ts';
-import { asOpenView, LatchHarness, selected, textInput } from '../../helpers/latch-harness.ts';
+import { asOpenView, LatchHarness, selected, SIGNING_SECRET, textInput } from '../../helpers/latch-harness.ts';
 import { MemoryProvider } from '../../helpers/memory-provider.ts';
 import { testAutoApprovalRule, testPolicy, testResource } from '../../helpers/test-policy.ts';
 
@@ -111,6 +113,9 @@ describe('one request for several resources', () => {
       expect(actions.slice(0, 3)).toEqual(['request.created', 'approval.recorded', 'request.approved']);
       expect(actions).toContain('grant.granted');
     }
+    // Each item's vote carries the signed "Approve all" click as its evidence, which the audit check accepts.
+    const report = await verifyAuditRecords(h.db, { signingSecret: SIGNING_SECRET, interactions: decisionInteractions });
+    expect(report.decisions.problems).toEqual([]);
     // The card shows both active, with no approval buttons left.
     await waitFor(() => {
       const update = lastCardUpdate(h!, 'C0APPROVALS');

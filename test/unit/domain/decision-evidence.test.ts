@@ -65,6 +65,17 @@ describe('checking a decision against the signed Slack request kept with it', ()
     const chained = approval({ actor: 'U0REQ', action: 'grant.end_requested', data: { endedWith, transport: 'http' } });
     expect(checkDecisionEvidence(chained, click('U0REQ', 'latch_end_access', endedWith), rules)).toEqual({ kind: 'signed', signatureChecked: true });
   });
+
+  it('accepts one "Approve all" click on a bundle’s card as the evidence of each item’s vote, and only that click', () => {
+    const card = '01930000-0000-7000-8000-000000000009';
+    const item = approval({ data: { decision: 'approve', revision: 1, approvedAllOf: card, transport: 'http' } });
+    expect(checkDecisionEvidence(item, click('U0APP', 'latch_approve_all', card), rules)).toEqual({ kind: 'signed', signatureChecked: true });
+    expect(checkDecisionEvidence({ ...item, action: 'request.approved' }, click('U0APP', 'latch_approve_all', card), rules)).toEqual({ kind: 'signed', signatureChecked: true });
+    // The card item's own Approve is not a vote on the other items, nor "Approve all" a vote outside a bundle.
+    expect(checkDecisionEvidence(item, click('U0APP', 'latch_approve', card), rules)).toMatchObject({ kind: 'problem', message: expect.stringMatching(/another action \(latch_approve\)/) });
+    expect(checkDecisionEvidence(approval(), click('U0APP', 'latch_approve_all', REQUEST), rules)).toMatchObject({ kind: 'problem', message: expect.stringMatching(/another action \(latch_approve_all\)/) });
+    expect(checkDecisionEvidence(item, click('U0APP', 'latch_approve_all', '01930000-0000-7000-8000-000000000002'), rules)).toMatchObject({ kind: 'problem', message: expect.stringMatching(/another request/) });
+  });
 });
 
 describe('a machine in the audit trail', () => {
