@@ -56,6 +56,18 @@ export interface EvidenceRules {
   interactions: DecisionInteractions;
 }
 
+/**
+ * What the audit chain (verified intact) says of the request an "Approve all" vote is on, read by
+ * the caller from the events, never from the state rows, which DATABASE_URL can UPDATE. The click
+ * names only the card: which requests are its items is this.
+ */
+export interface ApproveAllFacts {
+  /** The bundle the request's first `request.created` event put it in, and that event's seq; null: in none. */
+  itemOf: { bundleId: string; createdSeq: bigint } | null;
+  /** The seq of the first event that carries the vote's signed click. */
+  clickFirstSeq: bigint;
+}
+
 /** Slack refuses a request more than five minutes old; the decision follows within seconds. */
 const MAX_SECONDS_AFTER_SIGNING = 6 * 60;
 const MAX_CLOCK_SKEW_SECONDS = 60;
@@ -81,8 +93,11 @@ export function isPersonDecision(event: Pick<EvidenceEvent, 'actor' | 'action' |
   return (PERSON_DECISION_ACTIONS as readonly string[]).includes(event.action) && event.actor !== 'latch' && !event.actor.startsWith('policy:');
 }
 
-/** Does this event of a person's decision come with evidence that it is what they did? */
-export function checkDecisionEvidence(event: EvidenceEvent, evidence: StoredEvidence | null, rules: EvidenceRules): EvidenceVerdict {
+/**
+ * Does this event of a person's decision come with evidence that it is what they did?
+ * `approveAll`: needed for a vote given through "Approve all" (absent, it is taken for a request in no bundle).
+ */
+export function checkDecisionEvidence(event: EvidenceEvent, evidence: StoredEvidence | null, rules: EvidenceRules, approveAll?: ApproveAllFacts): EvidenceVerdict {
   if (!isPersonDecision(event)) return { kind: 'not-a-decision' };
   const data = recordOf(event.data);
   const transport = data[TRANSPORT_KEY];
@@ -103,11 +118,29 @@ export function checkDecisionEvidence(event: EvidenceEvent, evidence: StoredEvid
   if (interaction.userId !== event.actor) return problem(event, `has evidence of another person (${interaction.userId}) acting`);
   const expected = rules.interactions(event.action, data);
   if (!expected.includes(interaction.id)) return problem(event, `has evidence of another action (${interaction.id})`);
-  const requestIds = [event.requestId, typeof data.endedWith === 'string' ? data.endedWith : null];
+  // approvedAllOf: the card an "Approve all" was clicked on, the one request its click names;
+  // endedWith: the access an "I'm done" was clicked on.
+  const card = typeof data.approvedAllOf === 'string' ? data.approvedAllOf : null;
+  const requestIds = card !== null ? [card] : [event.requestId, ...(typeof data.endedWith === 'string' ? [data.endedWith] : [])];
   if (!interaction.requestId || !requestIds.includes(interaction.requestId)) {
     return problem(event, `has evidence of an action on another request (${interaction.requestId ?? 'none'})`);
   }
+  if (card !== null) {
+    const item = approveAll?.itemOf;
+    // Anyone holding DATABASE_URL can append a vote on any request naming any card: only the card's items count.
+    if (!approveAll || item?.bundleId !== card) return problem(event, `has evidence of "Approve all" on a request that is not an item of its card (${card})`);
+    // Every item is created before its card is posted, so before any click on it; one appended afterwards naming the card is not an item.
+    if (item.createdSeq >= approveAll.clickFirstSeq) {
+      return problem(event, `has evidence of "Approve all" on a request created (event ${item.createdSeq}) after that click was first used (event ${approveAll.clickFirstSeq})`);
+    }
+  }
   return { kind: 'signed', signatureChecked: rules.signingSecret !== null };
+}
+
+/** The bundle a `request.created` event's data puts its request in (`bundle.id`), or null. */
+export function bundleCreatedIn(data: unknown): string | null {
+  const bundle = recordOf(recordOf(data).bundle);
+  return typeof bundle.id === 'string' ? bundle.id : null;
 }
 
 /** Slack's scheme: `v0=` + hex HMAC-SHA256 of `v0:<timestamp>:<raw body>`, compared in constant time. */

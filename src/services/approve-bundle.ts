@@ -36,12 +36,14 @@ export async function approveBundle(ctx: ServiceContext, input: ApproveBundleInp
   if (items.length === 0) return refuse('not_found', 'This request no longer exists.');
   // Shown a different list (not Latch's card, or not this bundle's): nothing is approved.
   if (input.revisions.length !== items.length) return refuse('stale', 'This request changed after you saw it; look at it again before deciding.', { detail: { shown: input.revisions.length, items: items.length } });
+  // One click, one moment: each item's events carry it, as `latch audit verify` expects of events that share a signed request.
+  const at = ctx.clock.now();
   const approved: Array<{ requestId: string; item: string; outcome: 'recorded' | 'approved' }> = [];
   const left: Array<{ requestId: string; item: string; refusal: Refusal }> = [];
   for (const [index, item] of items.entries()) {
     if (item.state !== 'pending') continue;
     const name = itemName({ resourceId: item.resourceId, role: item.role });
-    const result: DecideRequestResult = await decideRequest(ctx, { requestId: item.id, deciderId: input.deciderId, decision: 'approve', revision: input.revisions[index]!, evidence: input.evidence });
+    const result: DecideRequestResult = await decideRequest(ctx, { requestId: item.id, deciderId: input.deciderId, decision: 'approve', revision: input.revisions[index]!, evidence: input.evidence, approvedAllOf: input.bundleId, at });
     if (result.ok) approved.push({ requestId: item.id, item: name, outcome: result.outcome === 'approved' ? 'approved' : 'recorded' });
     else left.push({ requestId: item.id, item: name, refusal: result.refusal });
   }

@@ -36,6 +36,13 @@ export interface DecideRequestInput {
   change?: { role: string | null; durationSeconds: number } | undefined;
   /** How the decision reached Latch (the signed Slack request over HTTP), kept with its audit events. */
   evidence?: SlackRequestEvidence | undefined;
+  /**
+   * The bundle whose "Approve all" made this approval: recorded with its audit events, so the
+   * signed click (on the bundle's card, with the bundle's id) is checked as the evidence of each item.
+   */
+  approvedAllOf?: string;
+  /** When the click was taken, for its audit events: "Approve all" records each item's vote at the one moment of its one click. */
+  at?: Date;
 }
 
 export type DecideRequestResult =
@@ -139,7 +146,7 @@ async function decideOnce(
   // denial gives nothing, so only the decision time stops it; approval needs the whole fit.
   const fit = await recheckStoredRequest(ctx, request, 'decision');
   if (!fit.fits && (input.decision === 'approve' || fit.code === 'pending_timeout_passed')) return { result: await endUnfitRequest(ctx, request.id, fit, input.deciderId) };
-  const now = ctx.clock.now();
+  const now = input.at ?? ctx.clock.now();
   const requiredApprovals = fit.fits ? fit.requiredApprovals : request.requiredApprovals;
   const requiredGroups = fit.fits ? fit.requiredGroups : request.requiredGroups;
   // Which of the groups this request needs an approval from the decider is in, as of now.
@@ -197,6 +204,7 @@ async function decideOnce(
       revision,
       ...(deciderGroups.length > 0 ? { groups: deciderGroups } : {}),
       ...(raised ? { requiredApprovals, requiredGroups, policyVersion: ctx.policy().version } : {}),
+      ...(input.approvedAllOf ? { approvedAllOf: input.approvedAllOf } : {}),
     },
     evidence: input.evidence,
   };
@@ -211,6 +219,7 @@ async function decideOnce(
       data: {
         ...(tally.outcome === 'approved' ? { approvers: tally.approvers, policyVersion: ctx.policy().version } : { deniedBy: tally.deniedBy, reason: comment }),
         riskFlags: request.riskFlags ?? [],
+        ...(input.approvedAllOf ? { approvedAllOf: input.approvedAllOf } : {}),
       },
       evidence: input.evidence,
     });

@@ -1,4 +1,4 @@
-import { checkDecisionEvidence, PERSON_DECISION_ACTIONS, type DecisionInteractions, type EvidenceVerdict } from '../domain/decision-evidence.ts';
+import { bundleCreatedIn, checkDecisionEvidence, PERSON_DECISION_ACTIONS, type ApproveAllFacts, type DecisionInteractions, type EvidenceVerdict } from '../domain/decision-evidence.ts';
 import { compareWithRows, replayRequest, type StateMismatch } from '../domain/request-replay.ts';
 import type { Database } from '../store/database.ts';
 import type { AccessRequest, Approval, Grant } from '../store/generated/client.ts';
@@ -86,15 +86,44 @@ async function checkDecisions(db: Database, options: AuditRecordsOptions, report
     });
     const evidence = await db.decisionEvidence.findMany({ where: { seq: { in: events.map((event) => event.seq) } } });
     const evidenceOf = new Map(evidence.map((row) => [row.seq, row]));
+    const itemOf = await bundleItemsOf(db, events);
     for (const event of events) {
       const kept = evidenceOf.get(event.seq) ?? null;
-      const verdict = checkDecisionEvidence(event, kept, rules);
+      const approveAll: ApproveAllFacts | undefined = kept
+        ? { itemOf: event.requestId === null ? null : (itemOf.get(event.requestId) ?? null), clickFirstSeq: firstUse.get(kept.slackSignature)?.seq ?? event.seq }
+        : undefined;
+      const verdict = checkDecisionEvidence(event, kept, rules, approveAll);
       count(report, verdict.kind === 'signed' && kept ? (reuseOf(firstUse, event, kept.slackSignature) ?? verdict) : verdict);
     }
     if (events.length < BATCH) return;
     after = events.at(-1)!.seq;
   }
 }
+
+/**
+ * The bundle each "Approve all" vote's request is an item of, as the chain says: its first
+ * `request.created` event, written with the request. A later one is appended, so it is not read.
+ */
+async function bundleItemsOf(db: Database, votes: Array<{ requestId: string | null; data: unknown }>): Promise<Map<string, { bundleId: string; createdSeq: bigint }>> {
+  const items = new Map<string, { bundleId: string; createdSeq: bigint }>();
+  const requestIds = [...new Set(votes.filter((vote) => hasApprovedAllOf(vote.data) && vote.requestId !== null).map((vote) => vote.requestId!))];
+  if (requestIds.length === 0) return items;
+  const created = await db.auditEvent.findMany({
+    where: { action: 'request.created', requestId: { in: requestIds } },
+    orderBy: { seq: 'asc' },
+    select: { seq: true, requestId: true, data: true },
+  });
+  const seen = new Set<string>();
+  for (const event of created) {
+    if (seen.has(event.requestId!)) continue;
+    seen.add(event.requestId!);
+    const bundleId = bundleCreatedIn(event.data);
+    if (bundleId !== null) items.set(event.requestId!, { bundleId, createdSeq: event.seq });
+  }
+  return items;
+}
+
+const hasApprovedAllOf = (data: unknown) => typeof data === 'object' && data !== null && typeof (data as { approvedAllOf?: unknown }).approvedAllOf === 'string';
 
 function reuseOf(firstUse: Map<string, { seq: bigint; at: number }>, event: { seq: bigint; at: Date; action: string; actor: string }, signature: string): EvidenceVerdict | null {
   const first = firstUse.get(signature);

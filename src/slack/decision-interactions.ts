@@ -1,5 +1,5 @@
 import type { DecisionInteractions } from '../domain/decision-evidence.ts';
-import { APPROVE, APPROVE_WITH_CHANGES_MODAL, CANCEL, DENY_MODAL, END_ACCESS, REVIEW_BREAK_GLASS } from './blocks/ids.ts';
+import { APPROVE, APPROVE_ALL, APPROVE_WITH_CHANGES_MODAL, CANCEL, DENY_MODAL, END_ACCESS, REVIEW_BREAK_GLASS } from './blocks/ids.ts';
 
 /**
  * Which of Latch's buttons (action_id) or forms (callback_id) makes each audit event of a person's
@@ -8,9 +8,11 @@ import { APPROVE, APPROVE_WITH_CHANGES_MODAL, CANCEL, DENY_MODAL, END_ACCESS, RE
 export const decisionInteractions: DecisionInteractions = (action, data) => {
   switch (action) {
     case 'approval.recorded':
-      return data.decision === 'deny' ? [DENY_MODAL] : [APPROVE, APPROVE_WITH_CHANGES_MODAL];
+      if (data.decision === 'deny') return [DENY_MODAL];
+      // "Approve all" on a bundle's card votes on each item: its click is the evidence of each, and of nothing else.
+      return typeof data.approvedAllOf === 'string' ? [APPROVE_ALL] : [APPROVE, APPROVE_WITH_CHANGES_MODAL];
     case 'request.approved':
-      return [APPROVE, APPROVE_WITH_CHANGES_MODAL];
+      return typeof data.approvedAllOf === 'string' ? [APPROVE_ALL] : [APPROVE, APPROVE_WITH_CHANGES_MODAL];
     case 'request.changed':
       return [APPROVE_WITH_CHANGES_MODAL];
     case 'request.denied':

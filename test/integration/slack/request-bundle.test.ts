@@ -1,6 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ResourcePolicy } from '../../../src/domain/policy.ts';
 import { announceMissedRequests } from '../../../src/services/announce-missed-requests.ts';
+import { appendAuditEvent } from '../../../src/store/audit-log.ts';
+import { inTransaction } from '../../../src/store/transaction.ts';
+import { verifyAuditRecords } from '../../../src/services/verify-audit-records.ts';
+import { decisionInteractions } from '../../../src/slack/decision-interactions.ts';
 import {
   APPROVE,
   APPROVE_ALL,
@@ -17,7 +21,7 @@ import {
   REQUEST_RESOURCE_BLOCK,
   REQUEST_ROLE_ACTION,
 } from '../../../src/slack/blocks/ids.ts';
-import { asOpenView, LatchHarness, selected, textInput } from '../../helpers/latch-harness.ts';
+import { asOpenView, LatchHarness, selected, SIGNING_SECRET, textInput } from '../../helpers/latch-harness.ts';
 import { MemoryProvider } from '../../helpers/memory-provider.ts';
 import { testAutoApprovalRule, testPolicy, testResource } from '../../helpers/test-policy.ts';
 
@@ -111,11 +115,52 @@ describe('one request for several resources', () => {
       expect(actions.slice(0, 3)).toEqual(['request.created', 'approval.recorded', 'request.approved']);
       expect(actions).toContain('grant.granted');
     }
+    // Each item's vote carries the signed "Approve all" click as its evidence, which the audit check accepts.
+    const report = await verifyAuditRecords(h.db, { signingSecret: SIGNING_SECRET, interactions: decisionInteractions });
+    expect(report.decisions.problems).toEqual([]);
     // The card shows both active, with no approval buttons left.
     await waitFor(() => {
       const update = lastCardUpdate(h!, 'C0APPROVALS');
       return update !== undefined && !actionIds(update).includes(APPROVE) && (text(update).match(/access is active/g) ?? []).length === 2;
     });
+  });
+
+  it('takes an "Approve all" click as evidence only for the items of its card: a vote appended on another request with it is reported', async () => {
+    // A live clock, as Slack signs with the real time.
+    h = await LatchHarness.start(testPolicy([prodDb(), billing(), testResource({ id: 'ledger', name: 'Ledger', identity })]), { provider: new MemoryProvider() });
+    const { items, card: posted } = await askForBoth(h, 'C0APPROVALS');
+    const card = items[0]!.id;
+    // Another request of the same person, on its own (no bundle), still waiting.
+    h.slack.reset();
+    await h.command(REQUESTER, 'ledger read 1h closing the quarter', 'ask-ledger');
+    await h.slack.waitForCall('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS');
+    const other = await h.db.accessRequest.findFirstOrThrow({ where: { resourceId: 'ledger' } });
+    await h.click(APPROVER1, APPROVE_ALL, card, 'C0APPROVALS', blockIdOf(posted, APPROVE_ALL, card));
+    await waitFor(async () => (await h!.db.grant.count({ where: { grantedAt: { not: null } } })) === 2);
+    // The real signed click, as kept with an item's vote, and the click's one moment.
+    const vote = await h.db.auditEvent.findFirstOrThrow({ where: { requestId: items[1]!.id, action: 'approval.recorded' } });
+    const click = await h.db.decisionEvidence.findUniqueOrThrow({ where: { seq: vote.seq } });
+    const evidence = { transport: 'http' as const, rawBody: click.rawBody, timestamp: click.slackTimestamp, signature: click.slackSignature };
+    const forgedVote = (requestId: string) => ({ actor: APPROVER1, action: 'approval.recorded', requestId, at: vote.at, data: { decision: 'approve', revision: 1, approvedAllOf: card }, evidence });
+    // Someone holding DATABASE_URL (the app role may INSERT audit events) appends with valid hashes:
+    // the click behind a vote on the unrelated request, claiming it came through the card;
+    await inTransaction(h.db, (tx) => appendAuditEvent(tx, forgedVote(other.id)));
+    const onOther = await h.db.auditEvent.findFirstOrThrow({ orderBy: { seq: 'desc' } });
+    // and a request made up afterwards, its request.created naming the card's bundle, with such a vote.
+    const madeUp = await h.db.accessRequest.create({ data: { requesterSlackId: REQUESTER, resourceId: 'ledger', role: 'read', durationSeconds: 3600, reason: 'x', bundleId: card, bundlePosition: 2 } });
+    await inTransaction(h.db, async (tx) => {
+      await appendAuditEvent(tx, { actor: REQUESTER, action: 'request.created', requestId: madeUp.id, at: vote.at, data: { resourceId: 'ledger', role: 'read', bundle: { id: card, position: 2 } } });
+      await appendAuditEvent(tx, forgedVote(madeUp.id));
+    });
+    const onMadeUp = await h.db.auditEvent.findFirstOrThrow({ orderBy: { seq: 'desc' } });
+
+    const report = await verifyAuditRecords(h.db, { signingSecret: SIGNING_SECRET, interactions: decisionInteractions });
+    expect(report.decisions.problems).toEqual([
+      expect.stringMatching(new RegExp(`^event ${onOther.seq} \\(approval.recorded by ${APPROVER1}\\) has evidence of "Approve all" on a request that is not an item of its card \\(${card}\\)$`)),
+      expect.stringMatching(new RegExp(`^event ${onMadeUp.seq} \\(approval.recorded by ${APPROVER1}\\) has evidence of "Approve all" on a request created \\(event ${onMadeUp.seq - 1n}\\) after that click was first used \\(event \\d+\\)$`)),
+    ]);
+    // The real votes of both items, the card's own among them, still count as signed.
+    expect(report.decisions.signed).toBe(4);
   });
 
   it('decides item by item: one approved, the other denied with a reason, each on its own', async () => {

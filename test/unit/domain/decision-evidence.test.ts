@@ -65,6 +65,36 @@ describe('checking a decision against the signed Slack request kept with it', ()
     const chained = approval({ actor: 'U0REQ', action: 'grant.end_requested', data: { endedWith, transport: 'http' } });
     expect(checkDecisionEvidence(chained, click('U0REQ', 'latch_end_access', endedWith), rules)).toEqual({ kind: 'signed', signatureChecked: true });
   });
+
+  describe('one "Approve all" click on a bundle’s card', () => {
+    const card = '01930000-0000-7000-8000-000000000009';
+    const item = approval({ data: { decision: 'approve', revision: 1, approvedAllOf: card, transport: 'http' } });
+    // As the chain says: the item's first request.created (event 5) put it in the card's bundle, before the click was first used (event 11).
+    const itemOfCard = { itemOf: { bundleId: card, createdSeq: 5n }, clickFirstSeq: 11n };
+
+    it('is the evidence of each item’s vote, and only that click', () => {
+      expect(checkDecisionEvidence(item, click('U0APP', 'latch_approve_all', card), rules, itemOfCard)).toEqual({ kind: 'signed', signatureChecked: true });
+      expect(checkDecisionEvidence({ ...item, action: 'request.approved' }, click('U0APP', 'latch_approve_all', card), rules, itemOfCard)).toEqual({ kind: 'signed', signatureChecked: true });
+      // The card's own item: its bundle is named by its own id.
+      const cardItem = { ...item, requestId: card };
+      expect(checkDecisionEvidence(cardItem, click('U0APP', 'latch_approve_all', card), rules, itemOfCard)).toEqual({ kind: 'signed', signatureChecked: true });
+      // The card item's own Approve is not a vote on the other items, nor "Approve all" a vote outside a bundle.
+      expect(checkDecisionEvidence(item, click('U0APP', 'latch_approve', card), rules, itemOfCard)).toMatchObject({ kind: 'problem', message: expect.stringMatching(/another action \(latch_approve\)/) });
+      expect(checkDecisionEvidence(approval(), click('U0APP', 'latch_approve_all', REQUEST), rules)).toMatchObject({ kind: 'problem', message: expect.stringMatching(/another action \(latch_approve_all\)/) });
+      expect(checkDecisionEvidence(item, click('U0APP', 'latch_approve_all', '01930000-0000-7000-8000-000000000002'), rules, itemOfCard)).toMatchObject({ kind: 'problem', message: expect.stringMatching(/another request/) });
+      // An "Approve all" click on the vote's own request (a card too) does not stand for the card it claims.
+      expect(checkDecisionEvidence(item, click('U0APP', 'latch_approve_all', REQUEST), rules, itemOfCard)).toMatchObject({ kind: 'problem', message: expect.stringMatching(/another request \(01930000-0000-7000-8000-000000000001\)/) });
+    });
+
+    it.each([
+      ['a request the chain puts in no bundle', { itemOf: null, clickFirstSeq: 11n }, /on a request that is not an item of its card \(01930000-0000-7000-8000-000000000009\)/],
+      ['a request of another bundle', { itemOf: { bundleId: REQUEST, createdSeq: 5n }, clickFirstSeq: 11n }, /on a request that is not an item of its card/],
+      ['nothing known of the request (no facts given)', undefined, /on a request that is not an item of its card/],
+      ['a request created after the click was first used (appended afterwards, naming the card)', { itemOf: { bundleId: card, createdSeq: 12n }, clickFirstSeq: 11n }, /on a request created \(event 12\) after that click was first used \(event 11\)/],
+    ])('is no evidence of a vote on %s', (_what, facts, message) => {
+      expect(checkDecisionEvidence(item, click('U0APP', 'latch_approve_all', card), rules, facts)).toEqual({ kind: 'problem', message: expect.stringMatching(message) });
+    });
+  });
 });
 
 describe('a machine in the audit trail', () => {
