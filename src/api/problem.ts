@@ -48,6 +48,7 @@ export function statusOfRefusal(code: RefusalCode): number {
     case 'not_approver':
     case 'own_request':
     case 'identity_refused':
+    case 'account_refused':
     case 'no_longer_fits':
       return 403;
     default:

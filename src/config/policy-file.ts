@@ -636,6 +636,8 @@ interface ResourceContext {
   defaults: Defaults;
   /** The ids of the policy's machines, which requesters may name; null when they could not be read. */
   machineIds: ReadonlySet<string> | null;
+  /** The policy's machines, with their owners; null when they could not be read. */
+  machines: readonly MachinePolicy[] | null;
   /** Records a problem with a field of the resource, given by its path inside the resource. */
   report: (field: Path, message: string) => void;
 }
@@ -849,6 +851,36 @@ function resolveApprovers({ approvers }: ResourceInput, context: ResourceContext
   return { users, groups, required, oneFrom: [...new Set(approvers.oneFrom)], ...(approvers.oneMoreWhenFlagged ? { oneMoreWhenFlagged: true } : {}), ...(onCall ? { onCall } : {}) };
 }
 
+/**
+ * A machine's owner may not approve what it asks (they can drive it): the approvers left must
+ * still be able to approve its requests. As for approvers.required, only what the file says is
+ * judged: named users, and whether any group (other than the owner's) or on-call rule remains.
+ */
+function checkMachineRequestsApprovable({ requesters }: ResourceInput, approvers: ApproverPolicy, { machines, report }: ResourceContext): void {
+  if (requesters === 'everyone' || machines === null) return;
+  requesters.machines.forEach((machineId, index) => {
+    const machine = machines.find((known) => known.id === machineId);
+    if (!machine) return;
+    const ownerUser = 'user' in machine.owner ? machine.owner.user : null;
+    const ownerGroup = 'group' in machine.owner ? machine.owner.group : null;
+    const owner = ownerUser ? `its owner ${ownerUser}` : `the members of its owner group ${ownerGroup}`;
+    const where: Path = ['requesters', 'machines', index];
+    if (ownerGroup && approvers.oneFrom.includes(ownerGroup)) {
+      report(where, `${machineId} needs an approval from ${ownerGroup} (approvers.oneFrom), but ${owner} may not approve its requests, so they could never be approved: give the machine another owner or take ${ownerGroup} out of oneFrom`);
+      return;
+    }
+    if (approvers.onCall || approvers.groups.some((group) => group !== ownerGroup)) return;
+    const others = new Set(approvers.users.filter((user) => user !== ownerUser)).size;
+    const needed = approvers.required + (approvers.oneMoreWhenFlagged ? 1 : 0);
+    if (needed <= others) return;
+    report(
+      where,
+      `${machineId}'s requests need ${plural(needed, 'approval')}${approvers.oneMoreWhenFlagged ? ' (with oneMoreWhenFlagged)' : ''}, but ${owner} may not approve them and approvers then leaves ` +
+        `${plural(others, 'user')} and no groups, so they could never be approved: add approvers or give the machine another owner`,
+    );
+  });
+}
+
 function audienceOf(requesters: ResourceInput['requesters'] | { users: string[]; groups: string[] }): Audience {
   if (requesters === 'everyone') return { everyone: true };
   const machines = 'machines' in requesters && requesters.machines ? requesters.machines : [];
@@ -1006,6 +1038,7 @@ function resolveResource(resource: ResourceInput, context: ResourceContext): Res
   const approvalChannel = inherited('approvalChannel', resource.approvalChannel, defaults.approvalChannel, context);
   const requesters = resolveRequesters(resource, context);
   const approvers = resolveApprovers(resource, context);
+  checkMachineRequestsApprovable(resource, approvers, context);
   if (maxDurationSeconds === undefined || approvalChannel === undefined) return undefined;
   const roles = resolveRoles(resource, maxDurationSeconds, context);
   return {
@@ -1083,7 +1116,7 @@ function buildPolicy(content: unknown, version: string): { policy?: Policy; prob
     const resource = parsePart(resourceSchema, raw, path, problems);
     if (resource === undefined || !defaultsUsable) return;
     const report = (field: Path, message: string) => problems.push({ path: [...path, ...field], message });
-    const resolved = resolveResource(resource, { defaults: defaults ?? {}, machineIds, report });
+    const resolved = resolveResource(resource, { defaults: defaults ?? {}, machineIds, machines: machines ?? null, report });
     if (resolved) resources.push(resolved);
   });
   const security = parsePart(securitySchema.optional(), file.security, ['security'], problems);

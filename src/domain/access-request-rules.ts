@@ -2,6 +2,7 @@ import { formatDuration, MINIMUM_DURATION_SECONDS, parseDuration } from './durat
 import { findResource, findRole, isInAudience, type Policy, type ResourcePolicy, type RolePolicy } from './policy.ts';
 import type { RequestScope } from './request-scope.ts';
 import { checkScope } from './scope-rules.ts';
+import { ownsMachine, type MachinePolicy } from './machine.ts';
 
 /**
  * What a request must satisfy before it is stored: the resource and role exist, the requester may
@@ -152,4 +153,15 @@ export function approverRefusal(
 export function isNamedApprover(resource: ResourcePolicy, deciderId: string, deciderGroups: ReadonlySet<string>, escalatedTo: readonly string[] = []): boolean {
   const { users, groups } = resource.approvers;
   return users.includes(deciderId) || [...groups, ...escalatedTo].some((group) => deciderGroups.has(group));
+}
+
+/**
+ * Why `deciderId` may not approve a request `machine` made, or null. Whoever answers for a machine
+ * can drive it (its token, its pipeline), so approving what it asks would be approving their own
+ * request: someone else must. Denying stays open to them, as it gives nothing.
+ */
+export function machineOwnerRefusal(machine: MachinePolicy, deciderId: string, deciderGroups: ReadonlySet<string>): string | null {
+  if (!ownsMachine(machine, deciderId, deciderGroups)) return null;
+  const how = 'user' in machine.owner ? 'You own' : 'You are in the user group that owns';
+  return `${how} the machine ${machine.id}: someone else must approve its requests.`;
 }

@@ -94,6 +94,18 @@ export function accountRefusal(account: SlackAccount, identity: Pick<IdentityPol
 }
 
 /**
+ * Why this Slack account may not decide for others (approve, deny, review break-glass, revoke), or
+ * null. The same people-of-this-workspace rule as for requesters, and never a guest: a resource's
+ * `allowGuests` lets guests ask for it, and deciding what others get is not asking.
+ */
+export function deciderAccountRefusal(account: SlackAccount): string | null {
+  const refused = accountRefusal(account, { allowGuests: true }, 'Latch');
+  if (refused) return refused;
+  if (account.guest) return 'Guests of this Slack workspace cannot approve, deny or review requests: only its members can.';
+  return null;
+}
+
+/**
  * Why `principal` can never be given access on `resource` through a request, or null. The
  * policy's `permanentHolders` (service accounts, owners) hold the resource's roles on purpose:
  * granting would change nothing, and revoking would take away what the policy says they keep.

@@ -60,3 +60,16 @@ export function isMachineRequester(requesterId: string): boolean {
 export function findMachine(machines: readonly MachinePolicy[], machineId: string): MachinePolicy | undefined {
   return machines.find((machine) => machine.id === machineId);
 }
+
+/** The user group that answers for a machine, if a group does: its members own the machine too. */
+export function ownerGroupOf(machine: MachinePolicy): string | null {
+  return 'group' in machine.owner ? machine.owner.group : null;
+}
+
+/**
+ * Whether `personId` answers for `machine`: its owner, or a member of its owning user group
+ * (`personGroups`: which of the groups asked about the person is in, ownerGroupOf's among them).
+ */
+export function ownsMachine(machine: MachinePolicy, personId: string, personGroups: ReadonlySet<string>): boolean {
+  return 'user' in machine.owner ? machine.owner.user === personId : personGroups.has(machine.owner.group);
+}

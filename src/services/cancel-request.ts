@@ -3,6 +3,7 @@ import { canTransition } from '../domain/request-state.ts';
 import { appendAuditEvent } from '../store/audit-log.ts';
 import { inTransaction } from '../store/transaction.ts';
 import { isSecurityAdmin } from './end-access-early.ts';
+import { deciderAccountRefused } from './decider-account.ts';
 import { publishCommitted } from './latch-events.ts';
 import { refuse, type Refused } from './refusal.ts';
 import type { ServiceContext } from './service-context.ts';
@@ -24,6 +25,9 @@ export async function cancelRequest(ctx: ServiceContext, input: { requestId: str
   const byRequester = found.requesterSlackId === input.userId;
   // Asked before the transaction: the directory may call Slack.
   const byAdmin = !byRequester && (await isSecurityAdmin(ctx, input.userId));
+  // Calling off someone else's access is a decision for others: only a member of this workspace makes it.
+  const accountRefused = byAdmin ? await deciderAccountRefused(ctx, input.userId) : null;
+  if (accountRefused) return accountRefused;
   const now = ctx.clock.now();
   const result = await inTransaction(ctx.db, async (tx): Promise<CancelRequestResult & { wasApproved?: boolean }> => {
     const request = await lockRequest(tx, input.requestId);

@@ -1,12 +1,12 @@
 import { readStoredScope } from '../domain/scope-rules.ts';
-import { approverRefusal } from '../domain/access-request-rules.ts';
+import { approverRefusal, machineOwnerRefusal } from '../domain/access-request-rules.ts';
 import { onCallApproverStatus } from './on-call-approver.ts';
 import { approvalChangeRefusal } from '../domain/approval-change.ts';
 import { MINIMUM_DURATION_SECONDS } from '../domain/duration.ts';
 import type { SlackRequestEvidence } from '../domain/decision-evidence.ts';
 import { tallyVotes } from '../domain/approval-tally.ts';
 import { findResource, type ResourcePolicy } from '../domain/policy.ts';
-import { isMachineRequester } from '../domain/machine.ts';
+import { findMachine, isMachineRequester, machineIdOf, ownerGroupOf, type MachinePolicy } from '../domain/machine.ts';
 import { canTransition } from '../domain/request-state.ts';
 import type { StoredRequestFit } from '../domain/stored-request-fit.ts';
 import { appendAuditEvent, type AuditEntry } from '../store/audit-log.ts';
@@ -21,6 +21,7 @@ import { recheckStoredRequest } from './recheck-policy.ts';
 import { refuse, type Refused } from './refusal.ts';
 import type { ServiceContext } from './service-context.ts';
 import { isRequestId } from './request-id.ts';
+import { deciderAccountRefused } from './decider-account.ts';
 
 export interface DecideRequestInput {
   requestId: string;
@@ -56,31 +57,50 @@ export type DecideRequestResult =
 const MAX_COMMENT_LENGTH = 500;
 
 /**
- * May `deciderId` decide this request? Used before a Deny opens its modal, so a non-approver is
- * told at once. Everything is re-read from the database: a button's value is only an id.
+ * May `deciderId` make this decision on this request? Used before a Deny or an "Approve with
+ * changes" opens its modal too, so a person who may not is told at once. Everything is re-read
+ * from the database: a button's value is only an id. The decider's Slack account is read while
+ * their groups are (both cached), so the check adds no wait and no database round trip.
  */
 export async function checkDecider(
   ctx: ServiceContext,
   requestId: string,
   deciderId: string,
+  decision: 'approve' | 'deny',
 ): Promise<({ ok: true; resource: ResourcePolicy } & RequestForDecision) | (Refused & { request?: AccessRequest })> {
   const read = isRequestId(requestId) ? await readRequestForDecision(ctx.db, requestId) : null;
   if (!read) return refuse('not_found', 'This request no longer exists.');
   const { request } = read;
   // Approvers are people: no policy can name a machine as one, and no machine id decides.
   if (isMachineRequester(deciderId)) return refuse('not_approver', 'Machines can never approve or deny requests: only people decide.');
-  const resource = findResource(ctx.policy(), request.resourceId);
+  const policy = ctx.policy();
+  const resource = findResource(policy, request.resourceId);
   // Nobody can approve it now: decideRequest closes it, so its requester hears why.
   if (!resource) {
     return { ...refuse('no_longer_fits', `The policy no longer has a resource called ${request.resourceId}.`), request };
   }
   const escalatedTo = request.escalatedAt ? (resource.reminders?.escalateTo ?? []) : [];
-  const groups = await ctx.groups.memberGroups(deciderId, [...resource.approvers.groups, ...escalatedTo]);
+  // Ownership as the policy in force says, at this click.
+  const machine = requestingMachine(policy.machines, request.requesterSlackId);
+  const ownerGroup = machine ? ownerGroupOf(machine) : null;
+  const [groups, accountRefused] = await Promise.all([
+    ctx.groups.memberGroups(deciderId, [...resource.approvers.groups, ...escalatedTo, ...(ownerGroup ? [ownerGroup] : [])]),
+    deciderAccountRefused(ctx, deciderId),
+  ]);
   const onCall = deciderId === request.requesterSlackId ? false : await onCallApproverStatus(ctx, resource, deciderId, groups, escalatedTo);
   const refusal = approverRefusal(resource, request.requesterSlackId, deciderId, groups, escalatedTo, onCall);
   if (refusal) return refuse(deciderId === request.requesterSlackId ? 'own_request' : 'not_approver', refusal);
+  if (accountRefused) return accountRefused;
+  const ownerRefusal = machine && decision === 'approve' ? machineOwnerRefusal(machine, deciderId, groups) : null;
+  if (ownerRefusal) return refuse('own_request', ownerRefusal, { detail: { machineId: machine!.id } });
   if (request.state !== 'pending') return refuse('not_pending', `This request is already ${request.state}.`, { detail: { state: request.state } });
   return { ok: true, resource, ...read };
+}
+
+/** The machine a request is from, under the policy in force; undefined for a person's, or a machine it no longer has. */
+function requestingMachine(machines: readonly MachinePolicy[], requesterId: string): MachinePolicy | undefined {
+  const machineId = machineIdOf(requesterId);
+  return machineId === null ? undefined : findMachine(machines, machineId);
 }
 
 /**
@@ -124,7 +144,7 @@ async function decideOnce(
   ctx: ServiceContext,
   input: DecideRequestInput,
 ): Promise<'changed' | { result: DecideRequestResult } | { result: DecideRequestResult; request: AccessRequest; at: Date }> {
-  const allowed = await checkDecider(ctx, input.requestId, input.deciderId);
+  const allowed = await checkDecider(ctx, input.requestId, input.deciderId, input.decision);
   if (!allowed.ok && allowed.refusal.code === 'no_longer_fits' && allowed.request?.state === 'pending') {
     const fit = await recheckStoredRequest(ctx, allowed.request, 'decision');
     if (!fit.fits) return { result: await endUnfitRequest(ctx, allowed.request.id, fit, input.deciderId) };
@@ -244,15 +264,19 @@ async function decideOnce(
 
 /**
  * For each approver who already voted on this revision: are they still an approver under the
- * policy in force? Someone the policy no longer names cannot help approve, even by an earlier vote.
+ * policy in force? Someone the policy no longer names cannot help approve, even by an earlier vote,
+ * nor can someone it has since made the owner of the machine that asked.
  */
 async function currentApprovers(ctx: ServiceContext, resource: ResourcePolicy, request: AccessRequest, approvedBy: readonly string[]): Promise<Map<string, boolean>> {
   const escalatedTo = request.escalatedAt ? (resource.reminders?.escalateTo ?? []) : [];
+  const machine = requestingMachine(ctx.policy().machines, request.requesterSlackId);
+  const ownerGroup = machine ? ownerGroupOf(machine) : null;
   const entries = await Promise.all(
     approvedBy.map(async (voter): Promise<[string, boolean]> => {
-      const groups = await ctx.groups.memberGroups(voter, [...resource.approvers.groups, ...escalatedTo]);
+      const groups = await ctx.groups.memberGroups(voter, [...resource.approvers.groups, ...escalatedTo, ...(ownerGroup ? [ownerGroup] : [])]);
       const onCall = voter === request.requesterSlackId ? false : await onCallApproverStatus(ctx, resource, voter, groups, escalatedTo);
-      return [voter, approverRefusal(resource, request.requesterSlackId, voter, groups, escalatedTo, onCall) === null];
+      const approver = approverRefusal(resource, request.requesterSlackId, voter, groups, escalatedTo, onCall) === null;
+      return [voter, approver && !(machine && machineOwnerRefusal(machine, voter, groups))];
     }),
   );
   return new Map(entries);

@@ -8,6 +8,7 @@ import { publishCommitted } from './latch-events.ts';
 import { refuse, type Refused } from './refusal.ts';
 import type { ServiceContext } from './service-context.ts';
 import { isRequestId } from './request-id.ts';
+import { deciderAccountRefused } from './decider-account.ts';
 import { lockRequest } from '../store/request-lock.ts';
 
 export type EndAccessResult =
@@ -36,6 +37,9 @@ export async function endAccessEarly(
   if (!isRequester && !(await isSecurityAdmin(ctx, input.userId))) {
     return refuse('not_allowed', 'Only the person who holds this access or a security admin named in the policy can end it.');
   }
+  // Ending someone else's access is a decision for others: only a member of this workspace makes it.
+  const accountRefused = isRequester ? null : await deciderAccountRefused(ctx, input.userId);
+  if (accountRefused) return accountRefused;
   const now = ctx.clock.now();
   const reason = isRequester ? 'ended early by the requester' : 'revoked by a security admin';
   const result = await inTransaction(ctx.db, async (tx): Promise<EndAccessResult> => {

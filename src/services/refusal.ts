@@ -40,6 +40,8 @@ export type RefusalCode =
   | 'limit_reached'
   /** Latch will not grant to the account the person's identity resolves to, or cannot tell it. */
   | 'identity_refused'
+  /** The person's Slack account may not decide: deactivated, a bot, a guest, another workspace's. */
+  | 'account_refused'
   /** Slack could not say who the person is just now; asking again later may work. */
   | 'profile_unavailable'
   /** The target could not say just now whether it can grant the scope asked for; asking again later may work. */

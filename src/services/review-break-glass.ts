@@ -7,6 +7,7 @@ import { publishCommitted } from './latch-events.ts';
 import { refuse, type Refused } from './refusal.ts';
 import type { ServiceContext } from './service-context.ts';
 import { isRequestId } from './request-id.ts';
+import { deciderAccountRefused } from './decider-account.ts';
 import { lockRequest } from '../store/request-lock.ts';
 
 export type ReviewResult = { ok: true; requestId: string } | Refused;
@@ -26,6 +27,8 @@ export async function reviewBreakGlass(ctx: ServiceContext, input: { requestId: 
   if (!isApprover && !(await isSecurityAdmin(ctx, input.userId))) {
     return refuse('not_allowed', 'Only a security admin or an approver of this resource can review break-glass use.');
   }
+  const accountRefused = await deciderAccountRefused(ctx, input.userId);
+  if (accountRefused) return accountRefused;
   const now = ctx.clock.now();
   const result = await inTransaction(ctx.db, async (tx): Promise<ReviewResult> => {
     const locked = await lockRequest(tx, request.id);

@@ -33,7 +33,7 @@ export function registerApproveWithChangesListeners(app: App, ctx: ListenerConte
       await tellOnly(client, click, 'This button is not from a current Latch message; use the request in its approval channel.', ctx);
       return;
     }
-    const allowed = await runForClick(ctx, client, click, { action: APPROVE_WITH_CHANGES, what: 'open the form to approve with changes' }, () => checkDecider(ctx.services, click.requestId, click.userId));
+    const allowed = await runForClick(ctx, client, click, { action: APPROVE_WITH_CHANGES, what: 'open the form to approve with changes' }, () => checkDecider(ctx.services, click.requestId, click.userId, 'approve'));
     if (!allowed) return;
     if (!allowed.ok) {
       await tellRefusal(ctx, client, click, APPROVE_WITH_CHANGES, allowed.refusal);

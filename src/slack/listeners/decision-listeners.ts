@@ -74,7 +74,7 @@ export function registerDecisionListeners(app: App, ctx: ListenerContext): void 
     const click = parseClick(body, ctx);
     if (!click || body.type !== 'block_actions') return;
     // Say "not an approver" now, rather than after someone has typed a reason.
-    const allowed = await runForClick(ctx, client, click, { action: DENY, what: 'open the form to deny this request' }, () => checkDecider(ctx.services, click.requestId, click.userId));
+    const allowed = await runForClick(ctx, client, click, { action: DENY, what: 'open the form to deny this request' }, () => checkDecider(ctx.services, click.requestId, click.userId, 'deny'));
     if (!allowed) return;
     if (!allowed.ok) {
       await tellRefusal(ctx, client, click, DENY, allowed.refusal);

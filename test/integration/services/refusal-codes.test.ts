@@ -57,12 +57,12 @@ describe('deciding', () => {
   it('own_request, not_approver, not_pending and not_found, before the form and at the decision', async () => {
     const { ctx } = setup();
     const id = await pending(ctx);
-    expect(await checkDecider(ctx, id, REQUESTER)).toEqual({ ok: false, refusal: { code: 'own_request', message: 'You cannot decide your own request.' } });
-    expect(await checkDecider(ctx, id, STRANGER)).toEqual({ ok: false, refusal: { code: 'not_approver', message: 'You are not an approver for Production database.' } });
+    expect(await checkDecider(ctx, id, REQUESTER, 'approve')).toEqual({ ok: false, refusal: { code: 'own_request', message: 'You cannot decide your own request.' } });
+    expect(await checkDecider(ctx, id, STRANGER, 'approve')).toEqual({ ok: false, refusal: { code: 'not_approver', message: 'You are not an approver for Production database.' } });
     expect(await decideRequest(ctx, { requestId: id, deciderId: STRANGER, decision: 'deny', comment: 'no' })).toMatchObject({ ok: false, refusal: { code: 'not_approver' } });
     expect(await cancelRequest(ctx, { requestId: id, userId: REQUESTER })).toMatchObject({ ok: true });
-    expect(await checkDecider(ctx, id, APPROVER)).toEqual({ ok: false, refusal: { code: 'not_pending', message: 'This request is already cancelled.', detail: { state: 'cancelled' } } });
-    expect(await checkDecider(ctx, UNKNOWN_ID, APPROVER)).toEqual({ ok: false, refusal: { code: 'not_found', message: 'This request no longer exists.' } });
+    expect(await checkDecider(ctx, id, APPROVER, 'approve')).toEqual({ ok: false, refusal: { code: 'not_pending', message: 'This request is already cancelled.', detail: { state: 'cancelled' } } });
+    expect(await checkDecider(ctx, UNKNOWN_ID, APPROVER, 'approve')).toEqual({ ok: false, refusal: { code: 'not_found', message: 'This request no longer exists.' } });
   });
 });
 

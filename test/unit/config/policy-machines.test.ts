@@ -103,4 +103,37 @@ describe('machines in the policy file', () => {
     const problems = problemsOf(policyText({ approvers: ['    approvers:', "      users: ['machine:deploy-pipeline']"] }));
     expect(problems[0]).toMatch(/^resources\[0\]\.approvers\.users\[0\]: must be a Slack user id/);
   });
+
+  describe('a machine whose owner would be the only approver', () => {
+    const ownedByGroup = () => {
+      const machine = [...MACHINE];
+      machine[1] = '    owner: { group: S0PLATFORM }';
+      return machine;
+    };
+
+    it('refuses a policy where nobody but its owner could approve what it asks, saying what to change', () => {
+      expect(problemsOf(policyText({ approvers: ['    approvers:', '      users: [U0OWNER01]'] }))).toEqual([
+        "resources[0].requesters.machines[0]: deploy-pipeline's requests need 1 approval, but its owner U0OWNER01 may not approve them and approvers then leaves 0 users and no groups, so they could never be approved: add approvers or give the machine another owner (line 13)",
+      ]);
+      // Two approvals from the owner and one other person: as impossible.
+      expect(problemsOf(policyText({ approvers: ['    approvers:', '      users: [U0OWNER01, U0ALICE01]', '      required: 2'] }))[0]).toContain("deploy-pipeline's requests need 2 approvals, but its owner U0OWNER01 may not approve them and approvers then leaves 1 user and no groups");
+    });
+
+    it('refuses one owned by a user group that is the only approver group, or one oneFrom needs', () => {
+      expect(problemsOf(policyText({ machine: ownedByGroup(), approvers: ['    approvers:', '      groups: [S0PLATFORM]'] }))).toEqual([
+        "resources[0].requesters.machines[0]: deploy-pipeline's requests need 1 approval, but the members of its owner group S0PLATFORM may not approve them and approvers then leaves 0 users and no groups, so they could never be approved: add approvers or give the machine another owner (line 13)",
+      ]);
+      expect(problemsOf(policyText({ machine: ownedByGroup(), approvers: ['    approvers:', '      users: [U0ALICE01]', '      groups: [S0PLATFORM, S0SECURITY]', '      oneFrom: [S0PLATFORM]'] }))).toEqual([
+        'resources[0].requesters.machines[0]: deploy-pipeline needs an approval from S0PLATFORM (approvers.oneFrom), but the members of its owner group S0PLATFORM may not approve its requests, so they could never be approved: give the machine another owner or take S0PLATFORM out of oneFrom (line 13)',
+      ]);
+    });
+
+    it('accepts an owner among approvers who can outvote them: another user, another group, or whoever is on call', () => {
+      policyOf(policyText({ approvers: ['    approvers:', '      users: [U0OWNER01, U0ALICE01]'] }));
+      policyOf(policyText({ machine: ownedByGroup(), approvers: ['    approvers:', '      groups: [S0PLATFORM, S0SECURITY]'] }));
+      policyOf(policyText({ approvers: ['    approvers:', '      users: [U0OWNER01]', '      onCall: { provider: pagerduty, schedules: [P0SCHED] }'] }));
+      // People asking are judged as before: the owner may approve a person's request.
+      policyOf(policyText({ requesters: '    requesters: { users: [U0ALICE01] }', approvers: ['    approvers:', '      users: [U0OWNER01]'] }));
+    });
+  });
 });

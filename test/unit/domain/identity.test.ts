@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { accountRefusal, reservedPrincipalRefusal, resolvePrincipal, templateKeepsDomain, type SlackAccount, type SlackProfile } from '../../../src/domain/identity.ts';
+import { accountRefusal, deciderAccountRefusal, reservedPrincipalRefusal, resolvePrincipal, templateKeepsDomain, type SlackAccount, type SlackProfile } from '../../../src/domain/identity.ts';
 import type { IdentityPolicy } from '../../../src/domain/policy.ts';
 
 const identity = (overrides: Partial<IdentityPolicy> = {}): IdentityPolicy => ({ map: {}, from: 'email', template: '{localpart}', domains: ['example.com'], ...overrides });
@@ -68,6 +68,18 @@ describe('accountRefusal', () => {
     // Allowing guests never lets a deactivated guest or a bot in.
     expect(accountRefusal({ ...member, guest: true, deleted: true }, { allowGuests: true }, 'X')).not.toBeNull();
     expect(accountRefusal({ ...member, bot: true }, { allowGuests: true }, 'X')).not.toBeNull();
+  });
+});
+
+describe('deciderAccountRefusal', () => {
+  it('lets only a member of the workspace decide: never a guest, however a resource treats guests asking', () => {
+    expect(deciderAccountRefusal(member)).toBeNull();
+    expect(deciderAccountRefusal({ ...member, guest: true })).toBe('Guests of this Slack workspace cannot approve, deny or review requests: only its members can.');
+    expect(deciderAccountRefusal({ ...member, deleted: true })).toBe('Your Slack account is deactivated: Latch gives it no access.');
+    expect(deciderAccountRefusal({ ...member, bot: true })).toBe('Latch gives access to people only, and this Slack account is a bot or an app.');
+    expect(deciderAccountRefusal({ ...member, ofLatchTeam: false })).toContain('belongs to another workspace or organisation');
+    // Deciding needs no email: an unconfirmed one refuses nothing here.
+    expect(deciderAccountRefusal({ ...member, emailConfirmed: false })).toBeNull();
   });
 });
 
