@@ -371,16 +371,10 @@ export function createApiListener({
       const allow = Object.keys(route.candidate.methods).join(', ');
       return sendProblem(res, 405, 'method_not_allowed', `Use ${allow} here.`, { headers: { allow } });
     }
-    const ip = clientAddress(req, trustedProxyHops);
-    const held = failedTokenChecks.admit(ip, API_PREFIX);
-    if (held !== null) return refuseUnchecked(res, held);
-    // Latch failing (its database down) is no failure of the caller's: the check is given back.
-    const auth = await authenticateApiCaller(services, req.headers.authorization).catch((error: unknown) => {
-      failedTokenChecks.passed(ip);
-      throw error;
-    });
-    // A 503 is Latch failing to ask Slack about a person whose secret matched: no failure of theirs.
-    if (auth.ok || auth.status === 503) failedTokenChecks.passed(ip);
+    // A 503 is Latch failing to ask Slack about a person whose secret matched: not counted.
+    const checked = await failedTokenChecks.check(clientAddress(req, trustedProxyHops), API_PREFIX, () => authenticateApiCaller(services, req.headers.authorization), (auth) => !auth.ok && auth.status === 401);
+    if (!checked.ok) return refuseUnchecked(res, checked.waitSeconds);
+    const auth = checked.result;
     if (!auth.ok) {
       // Never the token itself: its id, when it named a real one, is enough to find it.
       logger.warn({ rejection: auth.rejection, tokenId: auth.tokenId, path: route.candidate.pattern.source }, 'API call refused: bad token');

@@ -15,8 +15,9 @@ export const REFUSED_TOKEN_CHECKS_WARNING_INTERVAL_MS = 60_000;
  * alike (one instance serves both, so alternating gains nothing). Checking a token costs primary-
  * key reads and a warning line whether or not its id is real, so whoever guesses or replays tokens
  * would otherwise spend both as fast as they can send. Each check takes a place in its address's
- * bucket before the token is looked at, and a token that passes gives it back: good tokens are
- * never counted, and however many calls arrive at once, no more than the bucket holds are checked.
+ * bucket before the token is looked at, and one that did not fail gives it back: good tokens are
+ * never counted, and however many calls arrive at once, no more than the bucket holds are checked
+ * (a place given back only after a check would let a crowd of calls in before the first failed).
  *
  * A good token from an address whose bucket is empty is refused too, without a look: telling it
  * from a bad one costs the very reads this limit saves, so letting tokens through would let a
@@ -33,18 +34,26 @@ export class FailedTokenChecks {
   ) {}
 
   /**
-   * Before a token from `ip` is checked: null when it may be, and then `passed` must follow if it
-   * is good; else the seconds to wait, with no check made and no line logged for this call.
+   * Runs `check` on a token from `ip`, unless too many have failed from there: then the seconds to
+   * wait, with no check made and no line logged. Only what `failed` says of a check's result is
+   * counted: a good token is not, nor a check Latch could not finish (it threw: its database down).
    */
-  admit(ip: string, path: string): number | null {
-    const wait = this.limiter.take(keyOf(ip));
-    if (wait !== null) this.refused(ip, path);
-    return wait;
-  }
-
-  /** The token `admit` let through was good (or Latch could not finish checking it): not a failure. */
-  passed(ip: string): void {
-    this.limiter.giveBack(keyOf(ip));
+  async check<T>(ip: string, path: string, check: () => Promise<T>, failed: (result: T) => boolean): Promise<{ ok: true; result: T } | { ok: false; waitSeconds: number }> {
+    const key = `ip:${addressLimitKey(ip)}`;
+    const waitSeconds = this.limiter.take(key);
+    if (waitSeconds !== null) {
+      this.refused(ip, path);
+      return { ok: false, waitSeconds };
+    }
+    let result: T;
+    try {
+      result = await check();
+    } catch (error) {
+      this.limiter.giveBack(key);
+      throw error;
+    }
+    if (!failed(result)) this.limiter.giveBack(key);
+    return { ok: true, result };
   }
 
   private refused(ip: string, path: string): void {
@@ -60,9 +69,7 @@ export class FailedTokenChecks {
   }
 }
 
-const keyOf = (ip: string) => `ip:${addressLimitKey(ip)}`;
-
-/** 429 for a call whose token was not checked, as `admit` refused it. */
+/** 429 for a call whose token was not checked (`check` answered the seconds to wait). */
 export function refuseUnchecked(res: ServerResponse, waitSeconds: number): void {
   sendProblem(res, 429, 'too_many_failed_token_checks', `Too many calls with a bad token came from this address, so Latch checks no token from it for now: try again in ${waitSeconds} s.`, {
     headers: { 'retry-after': String(waitSeconds) },

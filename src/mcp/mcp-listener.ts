@@ -59,20 +59,14 @@ export function createMcpListener({
       logger.warn({ path: MCP_PATH }, 'MCP call refused: sent from a web page (Origin header)');
       return sendProblem(res, 403, 'origin_refused', "Latch's MCP endpoint answers agents, not web pages: a call with an Origin header is refused.");
     }
-    const ip = clientAddress(req, trustedProxyHops);
-    const held = failedTokenChecks.admit(ip, MCP_PATH);
-    if (held !== null) return refuseUnchecked(res, held);
-    // Latch failing (its database down) is no failure of the caller's: the check is given back.
-    const auth = await authenticateMachine(services, req.headers.authorization).catch((error: unknown) => {
-      failedTokenChecks.passed(ip);
-      throw error;
-    });
+    const checked = await failedTokenChecks.check(clientAddress(req, trustedProxyHops), MCP_PATH, () => authenticateMachine(services, req.headers.authorization), (auth) => !auth.ok);
+    if (!checked.ok) return refuseUnchecked(res, checked.waitSeconds);
+    const auth = checked.result;
     if (!auth.ok) {
       // Never the token itself: its id, when it named a real one, is enough to find it.
       logger.warn({ rejection: auth.rejection, tokenId: auth.tokenId, path: MCP_PATH }, 'MCP call refused: bad token');
       return sendProblem(res, 401, `token_${auth.rejection}`, auth.message, { headers: { 'www-authenticate': `Bearer realm="latch", error="invalid_token"` } });
     }
-    failedTokenChecks.passed(ip);
     const caller: McpCaller = { requesterId: auth.requesterId, machineId: auth.machine.id, tokenId: auth.tokenId };
     const wait = limiter.take(caller.requesterId);
     if (wait !== null) {
