@@ -17,6 +17,7 @@ import type { ServiceContext } from '../services/service-context.ts';
 import { readLimitedBody } from '../slack/request-body.ts';
 import { collectLoginBody, createRequestBody, oidcTokenBody, startLoginBody, waitSeconds, type ApiRequestState, type CredentialsResource, type PersonToken, type RequestResource, type StartedLogin } from './api-schemas.ts';
 import { addressLimitKey, clientAddress } from './client-address.ts';
+import { FailedTokenChecks, refuseUnchecked } from './failed-token-checks.ts';
 import { API_PREFIX, openApiDocument } from './openapi.ts';
 import { sendProblem, statusOfRefusal } from './problem.ts';
 import { PrincipalRateLimiter } from './rate-limiter.ts';
@@ -51,6 +52,8 @@ export interface ApiListenerOptions {
   loginLimiters?: { start?: PrincipalRateLimiter; poll?: PrincipalRateLimiter };
   /** Logins waiting for a person at once, in total (LATCH_MAX_WAITING_LOGINS): beyond it `POST /logins` is refused. */
   maxWaitingLogins?: number;
+  /** Per client address, before a bearer token is checked (pass /mcp's too: one limit for both). */
+  failedTokenChecks?: FailedTokenChecks;
 }
 
 /** What `POST /oidc/token` needs: without it, the route answers that workload identity is not set up. */
@@ -82,7 +85,17 @@ export const LOGIN_POLL_BURST = 40;
  * rate-limited per machine, and answered with JSON or a problem+json refusal. A workload with an
  * OIDC token (a GitHub Actions job) first trades it for a bearer token at `POST /oidc/token`.
  */
-export function createApiListener({ services, logger, limiter = new PrincipalRateLimiter(), stopWaiting, oidc, trustedProxyHops = 0, loginLimiters = {}, maxWaitingLogins = DEFAULT_MAX_WAITING_LOGINS }: ApiListenerOptions) {
+export function createApiListener({
+  services,
+  logger,
+  limiter = new PrincipalRateLimiter(),
+  stopWaiting,
+  oidc,
+  trustedProxyHops = 0,
+  loginLimiters = {},
+  maxWaitingLogins = DEFAULT_MAX_WAITING_LOGINS,
+  failedTokenChecks = new FailedTokenChecks(logger),
+}: ApiListenerOptions) {
   const oidcLimiter = oidc?.limiter ?? new PrincipalRateLimiter(OIDC_EXCHANGES_PER_MINUTE, OIDC_EXCHANGE_BURST);
   const loginStartLimiter = loginLimiters.start ?? new PrincipalRateLimiter(LOGINS_PER_MINUTE, LOGIN_BURST);
   const loginPollLimiter = loginLimiters.poll ?? new PrincipalRateLimiter(LOGIN_POLLS_PER_MINUTE, LOGIN_POLL_BURST);
@@ -358,7 +371,10 @@ export function createApiListener({ services, logger, limiter = new PrincipalRat
       const allow = Object.keys(route.candidate.methods).join(', ');
       return sendProblem(res, 405, 'method_not_allowed', `Use ${allow} here.`, { headers: { allow } });
     }
-    const auth = await authenticateApiCaller(services, req.headers.authorization);
+    // A 503 is Latch failing to ask Slack about a person whose secret matched: not counted.
+    const checked = await failedTokenChecks.check(clientAddress(req, trustedProxyHops), API_PREFIX, () => authenticateApiCaller(services, req.headers.authorization), (auth) => !auth.ok && auth.status === 401);
+    if (!checked.ok) return refuseUnchecked(res, checked.waitSeconds);
+    const auth = checked.result;
     if (!auth.ok) {
       // Never the token itself: its id, when it named a real one, is enough to find it.
       logger.warn({ rejection: auth.rejection, tokenId: auth.tokenId, path: route.candidate.pattern.source }, 'API call refused: bad token');

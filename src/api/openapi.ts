@@ -18,7 +18,7 @@ const idempotencyKey = {
 const requestId = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const errors = {
   401: problem('No token, or one that is invalid, expired, revoked, of a machine no longer in the policy, or exchanged for OIDC claims its rules no longer accept'),
-  429: problem('Too many calls from this machine: wait for Retry-After seconds'),
+  429: problem('Too many calls from this machine (rate_limited), or too many with a bad token from this address, so no token from it is checked for now (too_many_failed_token_checks): wait for Retry-After seconds'),
 };
 
 /**

@@ -26,4 +26,10 @@ export class PrincipalRateLimiter {
     if (this.buckets.size > 10_000) for (const [key, value] of this.buckets) if (value.tokens >= this.burst - 1) this.buckets.delete(key);
     return null;
   }
+
+  /** Gives back one call `take` allowed, for a limit that counts only calls that turn out badly. */
+  giveBack(principal: string): void {
+    const bucket = this.buckets.get(principal);
+    if (bucket) bucket.tokens = Math.min(this.burst, bucket.tokens + 1);
+  }
 }

@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { clientAddress } from '../api/client-address.ts';
+import { FailedTokenChecks, refuseUnchecked } from '../api/failed-token-checks.ts';
 import { sendProblem } from '../api/problem.ts';
 import { PrincipalRateLimiter } from '../api/rate-limiter.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -29,17 +31,23 @@ function loadMcpParts() {
  * `POST /mcp`: the MCP Streamable HTTP transport, stateless (no session: each POST is answered on
  * its own, so any `latch web` behind a load balancer can answer any call). Every call is
  * authenticated with a machine's API token, exactly as /api/v1 is, and counted against the same
- * per-machine rate limit (pass /api/v1's limiter), before anything of it is read.
+ * per-machine rate limit (pass /api/v1's limiter), before anything of it is read. Bad tokens are
+ * limited per client address (pass /api/v1's failedTokenChecks too).
  */
 export function createMcpListener({
   services,
   logger,
   limiter = new PrincipalRateLimiter(),
   stopping,
+  trustedProxyHops = 0,
+  failedTokenChecks = new FailedTokenChecks(logger),
 }: {
   services: ServiceContext;
   logger: Logger;
   limiter?: PrincipalRateLimiter;
+  /** Reverse proxies in front of Latch that append to X-Forwarded-For (client-address.ts); 0 when none. */
+  trustedProxyHops?: number;
+  failedTokenChecks?: FailedTokenChecks;
   /** Aborted when the process begins to shut down: a call waiting for a decision answers at once. */
   stopping?: AbortSignal;
 }) {
@@ -51,7 +59,9 @@ export function createMcpListener({
       logger.warn({ path: MCP_PATH }, 'MCP call refused: sent from a web page (Origin header)');
       return sendProblem(res, 403, 'origin_refused', "Latch's MCP endpoint answers agents, not web pages: a call with an Origin header is refused.");
     }
-    const auth = await authenticateMachine(services, req.headers.authorization);
+    const checked = await failedTokenChecks.check(clientAddress(req, trustedProxyHops), MCP_PATH, () => authenticateMachine(services, req.headers.authorization), (auth) => !auth.ok);
+    if (!checked.ok) return refuseUnchecked(res, checked.waitSeconds);
+    const auth = checked.result;
     if (!auth.ok) {
       // Never the token itself: its id, when it named a real one, is enough to find it.
       logger.warn({ rejection: auth.rejection, tokenId: auth.tokenId, path: MCP_PATH }, 'MCP call refused: bad token');

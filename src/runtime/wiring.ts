@@ -20,6 +20,7 @@ import { portOf, startHttpServer } from '../slack/http-server.ts';
 import { createApiListener, type OidcExchangeParts } from '../api/api-listener.ts';
 import { API_PREFIX } from '../api/openapi.ts';
 import { PrincipalRateLimiter } from '../api/rate-limiter.ts';
+import { FailedTokenChecks } from '../api/failed-token-checks.ts';
 import { createMcpListener } from '../mcp/mcp-listener.ts';
 import { MCP_PATH } from '../mcp/mcp-path.ts';
 import { OidcIssuers } from '../api/oidc-verifier.ts';
@@ -196,16 +197,18 @@ export async function startLatchProcess(options: LatchProcessOptions): Promise<L
 
 /**
  * What a `latch web` serves besides probes: Slack's requests, and the machines' /api/v1 and /mcp,
- * which share one rate limiter, so a machine cannot double its calls by using both.
+ * which share one rate limiter, so a machine cannot double its calls by using both, and one limit
+ * on failed token checks per address, so neither can someone guessing tokens.
  */
 function machineListeners(latch: Latch, logger: Logger, oidc: OidcExchangeParts, { trustedProxyHops, maxWaitingLogins }: { trustedProxyHops: number; maxWaitingLogins: number }) {
   const limiter = new PrincipalRateLimiter();
+  const failedTokenChecks = new FailedTokenChecks(logger);
   const stopping = new AbortController();
   return {
     serve: {
       slack: latch.transport.requestListener,
-      api: { prefix: API_PREFIX, serve: createApiListener({ services: latch.services, logger, limiter, stopWaiting: stopping.signal, oidc, trustedProxyHops, maxWaitingLogins }) },
-      mcp: { path: MCP_PATH, serve: createMcpListener({ services: latch.services, logger, limiter, stopping: stopping.signal }) },
+      api: { prefix: API_PREFIX, serve: createApiListener({ services: latch.services, logger, limiter, failedTokenChecks, stopWaiting: stopping.signal, oidc, trustedProxyHops, maxWaitingLogins }) },
+      mcp: { path: MCP_PATH, serve: createMcpListener({ services: latch.services, logger, limiter, failedTokenChecks, stopping: stopping.signal, trustedProxyHops }) },
     },
     stopWaiting: () => stopping.abort(),
   };

@@ -11,6 +11,31 @@ const inProgress = new WeakMap<Server, { inProgress: number }>();
 const drains = new WeakMap<Server, Promise<void>>();
 const IDLE_CHECK_MS = 100;
 
+/**
+ * How long a client has to send its request, so that nobody holds a connection (a socket, a
+ * parser, a place in the process's file descriptors) by sending it slowly. Node's defaults allow
+ * 60 s for the headers and 300 s for the whole request, checked every 30 s.
+ * - headersMs: from the connection's first moment (or, on a kept-alive one, the request's first
+ *   byte) to its last header. A proxy, Slack or a CLI sends its headers in one go.
+ * - requestMs: to the last byte of the body. It bounds receiving the request only: once a request
+ *   has arrived, its answer may take as long as it takes, so the API's and MCP's waits for a
+ *   decision (up to 60 s) and Slack's acks are untouched. Latch's bodies are at most 1 MiB.
+ * - checkEveryMs: Node enforces both by looking over its connections this often; at its default
+ *   (30 s) a request trickled in could hold its connection for requestMs + 30 s.
+ * - keepAliveMs: how long an idle connection is kept for the next request. Above the idle timeout
+ *   of the load balancers put in front of Latch (60 s for AWS's ALB and nginx's upstream
+ *   keep-alive by default): when Latch closed first (Node's default is 5 s), a request the
+ *   balancer sent on a connection just as Latch closed it failed with a 502, Slack's included.
+ */
+export interface HttpTimeouts {
+  headersMs: number;
+  requestMs: number;
+  checkEveryMs: number;
+  keepAliveMs: number;
+}
+
+export const HTTP_TIMEOUTS: HttpTimeouts = { headersMs: 10_000, requestMs: 30_000, checkEveryMs: 1_000, keepAliveMs: 65_000 };
+
 /** Answers a request; a rejection is logged and answered 500 by the server. */
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
@@ -28,6 +53,8 @@ export interface HttpServerOptions {
   /** Serves `POST <path>` (`/mcp`), the MCP endpoint for AI agents; absent in a worker. */
   mcp?: { path: string; serve: RequestListener };
   logger: Logger;
+  /** HTTP_TIMEOUTS unless given: tests shorten them to see them act. */
+  timeouts?: HttpTimeouts;
 }
 
 /**
@@ -39,10 +66,14 @@ export interface HttpServerOptions {
  * 500, without its details. Each request runs in its own log context, so every line logged while
  * handling it, by Latch or by Bolt, carries the same `requestId`.
  */
-export async function startHttpServer({ port, host, slack, readiness, metrics, api, mcp, logger }: HttpServerOptions): Promise<Server> {
+export async function startHttpServer({ port, host, slack, readiness, metrics, api, mcp, logger, timeouts = HTTP_TIMEOUTS }: HttpServerOptions): Promise<Server> {
   const requests = { inProgress: 0 };
   const routes = routesOf({ slack, readiness, metrics, mcp, logger });
-  const server = createServer((req, res) => {
+  // No cap on connections (maxConnections): a cap is a number an attacker fills to lock Slack and
+  // the probes out too; the timeouts make each connection cost its holder, and a proxy in front
+  // (TLS ends there) is the place to cap connections per client. Headers stay within Node's 16 KiB.
+  const serverOptions = { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: timeouts.checkEveryMs, keepAliveTimeout: timeouts.keepAliveMs };
+  const server = createServer(serverOptions, (req, res) => {
     const requestId = randomUUID();
     const startedAt = process.hrtime.bigint();
     const path = requestPathOf(req);
