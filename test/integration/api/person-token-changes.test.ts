@@ -1,15 +1,17 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXTEND_ACCESS, EXTEND_DURATION_ACTION, EXTEND_DURATION_BLOCK, EXTEND_REASON_ACTION, EXTEND_REASON_BLOCK } from '../../../src/slack/blocks/ids.ts';
 import type { FakeSlack, FakeSlackCall } from '../../../tools/sandbox/fake-slack.ts';
 import { FakePagerDuty } from '../../helpers/fake-pagerduty.ts';
+import { asOpenView, textInput } from '../../helpers/latch-harness.ts';
 import { expectProblem, LatchOverHttp, type ApiCall } from '../../helpers/latch-over-http.ts';
 import type { SlackSender } from '../../helpers/slack-sender.ts';
 
 /**
  * A person's terminal token (`latch login`) through the real `latch start` over HTTP, where what
  * the token asked meets what Slack and the on-call provider changed since: a retry with the same
- * Idempotency-Key after an on-call rule cut the access at the end of the shift. PagerDuty and
- * Slack are faked.
+ * Idempotency-Key after an on-call rule cut the access at the end of the shift, and a release that
+ * cancels the request for more time the person asked in Slack. PagerDuty and Slack are faked.
  */
 
 const ALICE = 'U0ALICE01';
@@ -47,6 +49,7 @@ let slack: FakeSlack;
 let sql: pg.Client;
 let sender: SlackSender;
 let token: string;
+let tokenId: string;
 
 beforeAll(async () => {
   pagerDuty = await FakePagerDuty.start();
@@ -56,7 +59,7 @@ beforeAll(async () => {
   pagerDuty.addUser('PUSERADA', 'ada@example.com');
   // On call for another hour: access asked for longer ends with the shift.
   pagerDuty.putOnCall({ userId: 'PUSERADA', scheduleId: 'PSCHED1', escalationPolicyId: 'PPOL1', level: 1, start: new Date(Date.now() - HOUR_MS), end: new Date(Date.now() + HOUR_MS) });
-  ({ token } = await logIn(ALICE));
+  ({ token, tokenId } = await logIn(ALICE));
 }, 120_000);
 
 afterAll(async () => {
@@ -92,6 +95,8 @@ interface ApiRequest {
   durationSeconds: number;
 }
 
+const stateOf = async (id: string) => ((await (await api(`/requests/${id}`)).json()) as ApiRequest).state;
+
 describe("a person's terminal token", { timeout: 90_000 }, () => {
   it('replays a request an on-call rule cut at the end of the shift, for the same key and body, and still refuses another body', async () => {
     const body = { resource: 'oncall-db', role: 'read', duration: '2h', reason: 'paged for the checkout outage' };
@@ -118,4 +123,30 @@ describe("a person's terminal token", { timeout: 90_000 }, () => {
     expect(count.rowCount).toBe(1);
   });
 
+  it('records the token on the cancellation of a pending request for more time when it releases the access', async () => {
+    const made = await api('/requests', { method: 'POST', body: { resource: 'prod-db', role: 'read', duration: '1h', reason: 'restore the orders table' } });
+    expect(made.status).toBe(201);
+    const { id } = (await made.json()) as ApiRequest;
+    await slack.waitForCall('chat.postMessage', (call) => call.args.channel === 'C0APPROVALS' && JSON.stringify(call.args).includes(id));
+    expect((await sender.click(APPROVER, 'latch_approve', id)).status).toBe(200);
+    await expect.poll(() => stateOf(id), { timeout: 30_000, interval: 500 }).toBe('active');
+
+    // More time, asked in Slack and still waiting for the approvers.
+    expect((await sender.click(ALICE, EXTEND_ACCESS, id, 'D0ALICE', 'latch_active_access_actions')).status).toBe(200);
+    const form = (await slack.waitForCall('views.open', (call) => JSON.stringify(call.args.view).includes(EXTEND_DURATION_BLOCK))).args.view as Record<string, unknown>;
+    const values = { [EXTEND_DURATION_BLOCK]: { [EXTEND_DURATION_ACTION]: textInput('1h') }, [EXTEND_REASON_BLOCK]: { [EXTEND_REASON_ACTION]: textInput('the restore is slower than planned') } };
+    expect((await sender.submit(ALICE, asOpenView(form, values))).status).toBe(200);
+    const pendingExtension = async () => (await sql.query<{ id: string }>("SELECT id FROM access_requests WHERE extends_request_id = $1 AND state = 'pending'", [id])).rows[0]?.id;
+    await expect.poll(pendingExtension, { timeout: 15_000 }).toBeDefined();
+    const extension = (await pendingExtension())!;
+
+    const released = await api(`/requests/${id}/release`, { method: 'POST' });
+    expect(released.status).toBe(200);
+    const events = await sql.query<{ request_id: string; action: string; actor: string; data: { tokenId?: string } }>(
+      "SELECT request_id, action, actor, data FROM audit_events WHERE request_id = ANY($1::uuid[]) AND action IN ('request.cancelled', 'grant.end_requested') ORDER BY seq",
+      [[id, extension]],
+    );
+    expect(events.rows.map((row) => [row.request_id, row.action])).toEqual(expect.arrayContaining([[extension, 'request.cancelled'], [id, 'grant.end_requested']]));
+    for (const event of events.rows) expect(event, event.action).toMatchObject({ actor: ALICE, data: { tokenId } });
+  });
 });
