@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parseDuration } from '../domain/duration.ts';
-import { asksTheSame, idempotencySubmissionKey, parseIdempotencyKey, sameAskedScope } from '../domain/idempotency-key.ts';
+import { asksTheSame, idempotencySubmissionKey, parseIdempotencyKey } from '../domain/idempotency-key.ts';
 import type { Logger } from '../logging/logger.ts';
 import { authenticateApiCaller } from '../services/authenticate-api-caller.ts';
 import { collectCliLoginToken, endCliLogin, startCliLogin } from '../services/cli-logins.ts';
@@ -8,7 +7,7 @@ import { cleanClientName, DEFAULT_MAX_WAITING_LOGINS } from '../domain/cli-login
 import { endAccessEarly } from '../services/end-access-early.ts';
 import { exchangeOidcToken, type OidcVerifier, type SeenOidcTokens } from '../services/exchange-oidc-token.ts';
 import { issueCredentials } from '../services/issue-credentials.ts';
-import { listOwnAccess, readOwnRequest, type OwnRequest } from '../services/read-own-request.ts';
+import { listOwnAccess, readAskedRequest, readOwnRequest, type OwnRequest } from '../services/read-own-request.ts';
 import { requestAccess } from '../services/request-access.ts';
 import { requestAccessBundle } from '../services/request-access-bundle.ts';
 import { waitForRequest } from '../services/wait-for-request.ts';
@@ -236,7 +235,7 @@ export function createApiListener({
     // The same key again: the request it made, unless this body asks for something else.
     const own = await readOwnRequest(services, { requesterId: caller.requesterId, requestId: made.requestId });
     if (!own.ok) return refused(res, own);
-    if (!asksTheSame(own, { resource, role, duration, reason, ticket, scope }, services.minimumDurationSeconds)) {
+    if (!asksTheSame(await readAskedRequest(services, own), { resource, role, duration, reason, ticket, scope }, services.minimumDurationSeconds)) {
       logger.warn({ machine: caller.machineId, accessRequestId: own.id }, 'an Idempotency-Key was reused for a different request');
       return sendProblem(res, 422, 'idempotency_key_reused', `This Idempotency-Key was already used for request ${own.id}, which asked for something else: use a new key for a new request.`, {
         errors: { 'Idempotency-Key': 'already used for a different request' },
@@ -256,19 +255,23 @@ export function createApiListener({
   ): Promise<void> {
     const made = await requestAccessBundle(services, { requesterId: caller.requesterId, tokenId: caller.tokenId, ...asked });
     if (!made.ok) return refused(res, made);
-    const requests: RequestResource[] = [];
+    const owns: OwnRequest[] = [];
     for (const item of made.items) {
       const own = await readOwnRequest(services, { requesterId: caller.requesterId, requestId: item.requestId });
       if (!own.ok) return refused(res, own);
-      requests.push(resourceOf(own));
+      owns.push(own);
     }
+    const requests = owns.map(resourceOf);
     if (!made.resubmitted) return sendJson(res, 201, { bundle: made.bundleId, requests });
-    const sameItems =
-      requests.length === asked.items.length &&
-      requests.every((request, index) => request.resource === asked.items[index]!.resourceId && request.role === asked.items[index]!.role && sameAskedScope(request.scope ?? null, asked.items[index]!.scope));
-    const duration = parseDuration(asked.duration, services.minimumDurationSeconds);
-    const sameRest = duration.ok && requests.every((request) => request.durationSeconds === duration.seconds && request.reason === asked.reason.trim() && request.ticket === (asked.ticket?.trim() || null));
-    if (!sameItems || !sameRest) {
+    // Each item against what it asked, in the order asked.
+    let same = owns.length === asked.items.length;
+    for (const [index, own] of owns.entries()) {
+      if (!same) break;
+      const item = asked.items[index]!;
+      const body = { resource: item.resourceId, role: item.role, duration: asked.duration, reason: asked.reason, ticket: asked.ticket ?? undefined, scope: item.scope };
+      same = asksTheSame(await readAskedRequest(services, own), body, services.minimumDurationSeconds);
+    }
+    if (!same) {
       logger.warn({ machine: caller.machineId, bundle: made.bundleId }, 'an Idempotency-Key was reused for a different request');
       return sendProblem(res, 422, 'idempotency_key_reused', `This Idempotency-Key was already used for the requests of ${made.bundleId}, which asked for something else: use a new key for a new request.`, {
         errors: { 'Idempotency-Key': 'already used for a different request' },

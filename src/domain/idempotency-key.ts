@@ -42,6 +42,25 @@ export interface AskedRequest {
   scope?: Readonly<Record<string, readonly string[]>> | null;
 }
 
+/**
+ * What a request asked for, from its row and the audit events written with it. The row's role and
+ * duration may have changed since: an approver may narrow both (`request.changed`), and an
+ * on-call rule cuts the duration at the end of the approver's shift. `request.created` keeps the
+ * role asked for, and the on-call approval's `request.approved` the seconds asked for
+ * (`askedSeconds`); `request.created`'s own seconds are the cut ones then. Where an event does not
+ * say, the row does: a retry is then compared with the access as it stands, and at worst refused.
+ */
+export function askedRequestOf(stored: AskedRequest, events: { created: unknown; approved: unknown }): AskedRequest {
+  const created = fieldsOf(events.created);
+  const approved = fieldsOf(events.approved);
+  const seconds = [approved.askedSeconds, created.durationSeconds].find((value): value is number => Number.isSafeInteger(value));
+  return { ...stored, role: typeof created.role === 'string' ? created.role : stored.role, durationSeconds: seconds ?? stored.durationSeconds };
+}
+
+function fieldsOf(data: unknown): Record<string, unknown> {
+  return typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : {};
+}
+
 /** What a body asks for, as the API received it. */
 export interface AskedBody {
   resource: string;
@@ -53,9 +72,10 @@ export interface AskedBody {
 }
 
 /**
- * Whether a body asks for the same thing as the request an earlier call with the same key made,
- * compared as the request was stored (the reason and ticket trimmed, the duration in seconds):
- * `15m` and `900s` ask the same. Anything else is a different request reusing a key by mistake.
+ * Whether a body asks for the same thing as the request an earlier call with the same key made
+ * (askedRequestOf: what it asked, not what it was cut or narrowed to), compared as it was stored
+ * (the reason and ticket trimmed, the duration in seconds): `15m` and `900s` ask the same.
+ * Anything else is a different request reusing a key by mistake.
  */
 export function asksTheSame(stored: AskedRequest, body: AskedBody, minimumDurationSeconds?: number): boolean {
   const duration = parseDuration(body.duration, minimumDurationSeconds);

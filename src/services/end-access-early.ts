@@ -28,7 +28,7 @@ export type EndAccessResult =
  */
 export async function endAccessEarly(
   ctx: ServiceContext,
-  // tokenId: the API token a machine ended its access with, recorded in the audit event.
+  // tokenId: the API token (a machine's or a person's terminal) the access was ended with, recorded in every audit event.
   input: { requestId: string; userId: string; evidence?: SlackRequestEvidence | undefined; tokenId?: string },
 ): Promise<EndAccessResult> {
   const request = isRequestId(input.requestId) ? await ctx.db.accessRequest.findUnique({ where: { id: input.requestId } }) : null;
@@ -63,7 +63,7 @@ export async function endAccessEarly(
           action: 'request.cancelled',
           requestId: locked.id,
           at: now,
-          data: { reason: 'the access it extends ended early', endedWith: clicked.id },
+          data: { reason: 'the access it extends ended early', endedWith: clicked.id, ...(input.tokenId ? { tokenId: input.tokenId } : {}) },
           evidence: input.evidence,
         });
         ended.push({ requestId: locked.id, grantId: null });

@@ -1,4 +1,6 @@
+import { askedRequestOf, type AskedRequest } from '../domain/idempotency-key.ts';
 import { readStoredScope } from '../domain/scope-rules.ts';
+import { readCreationEvents } from '../store/request-reads.ts';
 import type { RequestStateName } from './request-view.ts';
 import { refuse, type Refused } from './refusal.ts';
 import { isRequestId } from './request-id.ts';
@@ -35,6 +37,14 @@ export async function readOwnRequest(ctx: Pick<ServiceContext, 'db'>, input: { r
   const request = await ctx.db.accessRequest.findUnique({ where: { id: input.requestId }, include: { grant: true } });
   if (!request || request.requesterSlackId !== input.requesterId) return refuse('not_found', NOT_FOUND);
   return { ok: true, ...ownRequestOf(request) };
+}
+
+/**
+ * What one of the requester's own requests asked for, as a retry with its Idempotency-Key must
+ * ask it again: its role and duration as asked, before an approver or an on-call rule changed them.
+ */
+export async function readAskedRequest(ctx: Pick<ServiceContext, 'db'>, request: OwnRequest): Promise<AskedRequest> {
+  return askedRequestOf(request, await readCreationEvents(ctx.db, request.id));
 }
 
 /** The caller's access that is live or about to be: approved and not yet ended. */

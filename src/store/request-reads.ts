@@ -127,3 +127,19 @@ export async function readRequestScope(db: Database, requestId: string): Promise
   const { rows } = await db.pool.query<{ scope: unknown }>('SELECT scope FROM access_requests WHERE id = $1::uuid', [requestId]);
   return rows[0]?.scope ?? null;
 }
+
+/** Each action's first event of the request: written with it, later ones only appended. */
+const FIRST_CREATED_AND_APPROVED = `
+  SELECT DISTINCT ON (action) action, data FROM audit_events
+   WHERE request_id = $1::uuid AND action IN ('request.created', 'request.approved')
+   ORDER BY action, seq`;
+
+/**
+ * The data of the request's first `request.created` and `request.approved` audit events (null for
+ * one it has not got): what was asked, as they recorded it, whatever the row says since.
+ */
+export async function readCreationEvents(db: Database, requestId: string): Promise<{ created: unknown; approved: unknown }> {
+  const { rows } = await db.pool.query<{ action: string; data: unknown }>(FIRST_CREATED_AND_APPROVED, [requestId]);
+  const dataOf = (action: string) => rows.find((row) => row.action === action)?.data ?? null;
+  return { created: dataOf('request.created'), approved: dataOf('request.approved') };
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { asksTheSame, idempotencySubmissionKey, parseIdempotencyKey } from '../../../src/domain/idempotency-key.ts';
+import { askedRequestOf, asksTheSame, idempotencySubmissionKey, parseIdempotencyKey } from '../../../src/domain/idempotency-key.ts';
 
 describe('Idempotency-Key', () => {
   it('takes printable ASCII keys up to 200 characters', () => {
@@ -30,6 +30,27 @@ describe('Idempotency-Key', () => {
   it('tells any difference in what is asked', () => {
     for (const other of [{ resource: 'billing-db' }, { role: 'write' }, { duration: '16m' }, { duration: 'soon' }, { reason: 'deploy 4f2b' }, { ticket: 'OPS-1' }]) {
       expect(asksTheSame(stored, { ...body, ...other }), JSON.stringify(other)).toBe(false);
+    }
+  });
+
+  it('compares a retry with what was asked, not with what an on-call rule cut it to or an approver narrowed it to', () => {
+    const twoHours = { ...body, duration: '2h' };
+    // An on-call rule cut two hours at the end of the shift, in 40 minutes.
+    const cut = { ...stored, durationSeconds: 2400 };
+    const cutEvents = { created: { role: 'read', durationSeconds: 2400 }, approved: { rule: 'on-call-read', askedSeconds: 7200 } };
+    expect(asksTheSame(cut, twoHours)).toBe(false);
+    expect(asksTheSame(askedRequestOf(cut, cutEvents), twoHours)).toBe(true);
+    expect(asksTheSame(askedRequestOf(cut, cutEvents), { ...twoHours, duration: '40m' })).toBe(false);
+    // An approver narrowed admin for two hours to read for 15 minutes.
+    const narrowed = { ...stored, durationSeconds: 900 };
+    const narrowedEvents = { created: { role: 'admin', durationSeconds: 7200 }, approved: { policyVersion: 'v1' } };
+    expect(asksTheSame(askedRequestOf(narrowed, narrowedEvents), { ...twoHours, role: 'admin' })).toBe(true);
+    expect(asksTheSame(askedRequestOf(narrowed, narrowedEvents), body)).toBe(false);
+  });
+
+  it('falls back to the row where the events say nothing readable', () => {
+    for (const events of [{ created: null, approved: null }, { created: 'x', approved: [] }, { created: { role: 7, durationSeconds: '2h' }, approved: { askedSeconds: 1.5 } }]) {
+      expect(askedRequestOf(stored, events), JSON.stringify(events)).toEqual(stored);
     }
   });
 });
