@@ -6,6 +6,7 @@ import { inTransaction } from '../store/transaction.ts';
 import { findAccessChain, heldAccessOf, type ChainedRequest } from './access-chain.ts';
 import { publishCommitted } from './latch-events.ts';
 import { invalidInput, refuse, type Refused } from './refusal.ts';
+import { requesterAccountRefused } from './requester-principal.ts';
 import type { ServiceContext } from './service-context.ts';
 import { lockRequest } from '../store/request-lock.ts';
 
@@ -20,7 +21,8 @@ const ALREADY_ASKED = 'You have already asked for more time on this access: wait
 /**
  * May `userId` ask for more time on the access `requestId` belongs to? Asked when the button is
  * pressed, so a refusal comes before the form, and again on submit. Only the holder may ask, only
- * while the access is live, and one request for more time at a time.
+ * while the access is live, only while the policy lists them and their Slack account is one Latch
+ * gives access to, and one request for more time at a time.
  */
 export async function checkExtension(ctx: ServiceContext, requestId: string, userId: string): Promise<ExtensionCheck> {
   const chain = await findAccessChain(ctx.db, requestId);
@@ -42,6 +44,10 @@ export async function checkExtension(ctx: ServiceContext, requestId: string, use
   if (!isInAudience(resource.requesters, userId, userGroups)) {
     return refuse('no_longer_fits', `The policy no longer lists you as someone who may ask for ${resource.name}, so you cannot ask for more time.`);
   }
+  // Checked as a new request is, after the policy's list: someone who has since become a guest, or
+  // left the workspace, is no longer a person Latch gives access to, however the access began.
+  const accountRefused = await requesterAccountRefused(ctx, resource, userId);
+  if (accountRefused) return accountRefused;
   return { ok: true, head, held, resource, role };
 }
 

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { reservedPrincipalRefusal, resolvePrincipal, type PrincipalResult } from '../domain/identity.ts';
+import { accountRefusal, reservedPrincipalRefusal, resolvePrincipal, type PrincipalResult, type SlackProfile } from '../domain/identity.ts';
 import { findMachine, machineIdOf } from '../domain/machine.ts';
 import type { ResourcePolicy } from '../domain/policy.ts';
 import { providerDefinition } from '../providers/registry.ts';
@@ -35,9 +35,9 @@ export async function requesterPrincipal(ctx: ServiceContext, resource: Resource
     const machine = findMachine(ctx.policy().machines, machineId);
     resolved = machine ? { ok: true, principal: machine.account } : { ok: false, message: `The policy has no machine "${machineId}".` };
   } else {
-    const profile = await ctx.users.profile(userId);
-    if (!profile) return refuse('profile_unavailable', 'Latch could not read your Slack profile just now; try again in a minute.');
-    resolved = resolvePrincipal(resource.identity, resource.name, profile);
+    const profile = await requesterProfile(ctx, userId);
+    if (!profile.ok) return profile;
+    resolved = resolvePrincipal(resource.identity, resource.name, profile.profile);
   }
   if (!resolved.ok) return refuse('identity_refused', resolved.message, { detail: { resourceId: resource.id } });
   const reserved = reservedPrincipalRefusal(resource, resolved.principal);
@@ -57,6 +57,27 @@ export async function requesterPrincipal(ctx: ServiceContext, resource: Resource
   // The target could not say just now: the provider checks again before it acts, and refuses then.
   ctx.logger.warn({ resourceId: resource.id, principal: resolved.principal, failure: oneLine(checked.failure.message) }, 'could not check the requested account on the target; the grant will check it');
   return resolved;
+}
+
+/**
+ * Why the Slack account of `userId` may not ask for `resource` now, or null: the same account rule
+ * a new request's identity is resolved under (deactivated, a bot, another workspace's, a guest
+ * where the resource does not allow guests), with the same refusal. For asking again about access
+ * already held (more time), whose account was settled when it was first asked: the person may have
+ * changed since. A machine has no Slack account; the policy naming it is what it is checked by.
+ */
+export async function requesterAccountRefused(ctx: ServiceContext, resource: ResourcePolicy, userId: string): Promise<Refused | null> {
+  if (machineIdOf(userId) !== null) return null;
+  const profile = await requesterProfile(ctx, userId);
+  if (!profile.ok) return profile;
+  const refused = accountRefusal(profile.profile.account, resource.identity, resource.name);
+  return refused ? refuse('identity_refused', refused, { detail: { resourceId: resource.id } }) : null;
+}
+
+/** A person's Slack profile; when Slack cannot say who they are, a "try again", never let through unchecked. */
+async function requesterProfile(ctx: ServiceContext, userId: string): Promise<{ ok: true; profile: SlackProfile } | Refused> {
+  const profile = await ctx.users.profile(userId);
+  return profile ? { ok: true, profile } : refuse('profile_unavailable', 'Latch could not read your Slack profile just now; try again in a minute.');
 }
 
 function refusePrivileged(ctx: ServiceContext, resource: ResourcePolicy, userId: string, principal: string, message: string): Refused {

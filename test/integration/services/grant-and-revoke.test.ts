@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parsePolicy } from '../../../src/config/policy-file.ts';
 import { canonicalJson, type Policy, type ProviderSettings } from '../../../src/domain/policy.ts';
+import type { SlackAccount } from '../../../src/domain/identity.ts';
 import { createLogger } from '../../../src/logging/logger.ts';
 import { PolicySource } from '../../../src/runtime/policy-source.ts';
 import { decideRequest } from '../../../src/services/decide-request.ts';
@@ -11,7 +12,7 @@ import { transient, permanent } from '../../../src/providers/provider.ts';
 import type { AccessContext } from '../../../src/services/access-context.ts';
 import { endAccessEarly } from '../../../src/services/end-access-early.ts';
 import { grantAccess } from '../../../src/services/grant-access.ts';
-import { requestExtension } from '../../../src/services/request-extension.ts';
+import { checkExtension, requestExtension } from '../../../src/services/request-extension.ts';
 import { REVOCATION_ALERT_AFTER_ATTEMPTS, revokeGrant } from '../../../src/services/revoke-grant.ts';
 import { listOpenAccess } from '../../../src/services/list-open-access.ts';
 import { verifyAuditChain } from '../../../src/services/verify-audit-chain.ts';
@@ -20,7 +21,7 @@ import { createDatabase, type Database } from '../../../src/store/database.ts';
 import { MemoryProvider } from '../../helpers/memory-provider.ts';
 import { createTestDatabase, emptyRequestTables, type TestDatabase } from '../../helpers/test-database.ts';
 import { SECURITY_ADMIN, testPolicy, testResource } from '../../helpers/test-policy.ts';
-import { testServiceContext } from '../../helpers/test-services.ts';
+import { memberProfile, testServiceContext } from '../../helpers/test-services.ts';
 
 const REQUESTER = 'U0REQUESTER';
 const PRINCIPAL = 'alice';
@@ -57,10 +58,10 @@ function setup() {
 }
 
 /** An approved request, as decideRequest leaves it. */
-async function approvedRequest(overrides: { durationSeconds?: number; startsAt?: Date; principal?: string; role?: string } = {}) {
+async function approvedRequest(overrides: { durationSeconds?: number; startsAt?: Date; principal?: string; role?: string; requesterId?: string } = {}) {
   const request = await db.accessRequest.create({
     data: {
-      requesterSlackId: REQUESTER,
+      requesterSlackId: overrides.requesterId ?? REQUESTER,
       resourceId: 'prod-db',
       role: overrides.role ?? 'read',
       principal: overrides.principal ?? PRINCIPAL,
@@ -490,6 +491,54 @@ describe('more time (requestExtension)', () => {
       ok: false,
       refusal: { code: 'no_longer_fits', message: 'The policy no longer lists you as someone who may ask for Production database, so you cannot ask for more time.' },
     });
+  });
+
+  it("checks the holder's Slack account as a new request does: one who has since become a guest, or left, may not ask", async () => {
+    const { ctx, users, id, ask } = await liveAccess(2);
+    const auditBefore = await db.auditEvent.count();
+    const refusals: Array<[string, Partial<SlackAccount>, string]> = [
+      ['a guest now', { guest: true }, 'Guests of this Slack workspace cannot request Production database.'],
+      ['deactivated', { deleted: true }, 'Your Slack account is deactivated: Latch gives it no access.'],
+      ['moved to another workspace', { ofLatchTeam: false }, 'Your Slack account belongs to another workspace or organisation (Slack Connect): Latch gives access only to members of its own workspace.'],
+    ];
+    for (const [, account, message] of refusals) {
+      users.profiles.set(REQUESTER, memberProfile(REQUESTER, 'u0requester@example.com', account));
+      const refused = { ok: false, refusal: { code: 'identity_refused', message, detail: { resourceId: 'prod-db' } } };
+      // Refused when the button is pressed, before the form opens, and again on submit.
+      expect(await checkExtension(ctx, id, REQUESTER)).toEqual(refused);
+      expect(await ask('1h')).toEqual(refused);
+    }
+    // Slack cannot say who they are just now: refused with a "try again", never let through unchecked.
+    users.profiles.set(REQUESTER, null);
+    expect(await ask('1h')).toEqual({ ok: false, refusal: { code: 'profile_unavailable', message: 'Latch could not read your Slack profile just now; try again in a minute.' } });
+    expect(await db.accessRequest.count({ where: { extendsRequestId: id } })).toBe(0);
+    expect(await db.auditEvent.count()).toBe(auditBefore);
+
+    // A member of the workspace still may.
+    users.profiles.set(REQUESTER, memberProfile(REQUESTER, 'u0requester@example.com'));
+    expect(await ask('1h')).toMatchObject({ ok: true });
+  });
+
+  it('lets a guest ask for more time on a resource that allows guests', async () => {
+    const { ctx, users, id } = await liveAccess(2);
+    users.profiles.set(REQUESTER, memberProfile(REQUESTER, 'u0requester@example.com', { guest: true }));
+    const guestsWelcome: AccessContext = { ...ctx, policy: () => testPolicy([testResource({ identity: { map: {}, from: 'slack-user-id', template: '{email}', allowGuests: true } })]) };
+    const asked = await requestExtension(guestsWelcome, { requestId: id, requesterId: REQUESTER, duration: '1h', reason: 'the migration overran' });
+    if (!asked.ok) throw new Error(JSON.stringify(asked));
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id: asked.requestId } })).toMatchObject({ state: 'pending', extendsRequestId: id });
+  });
+
+  it("lets a machine ask for more time on its access: it has no Slack account to check", async () => {
+    const env = setup();
+    const machine = 'machine:deploy';
+    // Slack knows nothing of a machine: reading its profile would refuse.
+    env.users.profiles.set(machine, null);
+    const machinesOnly: AccessContext = { ...env.ctx, policy: () => testPolicy([testResource({ requesters: { everyone: false, users: [], groups: [], machines: ['deploy'] } })]) };
+    const id = await approvedRequest({ requesterId: machine, principal: 'deploy_bot' });
+    await grantAccess(machinesOnly, { requestId: id, finalAttempt: false });
+    const asked = await requestExtension(machinesOnly, { requestId: id, requesterId: machine, duration: '30m', reason: 'the deploy overran' });
+    if (!asked.ok) throw new Error(JSON.stringify(asked));
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id: asked.requestId } })).toMatchObject({ state: 'pending', extendsRequestId: id, principal: 'deploy_bot' });
   });
 
   it('lets only the holder ask, one request for more time at a time, and only while the access lasts', async () => {
