@@ -14,6 +14,9 @@ interface OpenWindow {
   timer: NodeJS.Timeout;
 }
 
+/** Every RefusalLog with a count not yet said, so that shutdown can say them all (flushAll). */
+const withOpenWindows = new Set<RefusalLog>();
+
 /**
  * Log lines for refusals of requests nobody has authenticated, which anyone who reaches Latch's
  * port can send as fast as they like: one line each would let them fill disks and log pipelines
@@ -46,9 +49,15 @@ export class RefusalLog {
     // A process with nothing else to do is not kept up for a count.
     timer.unref();
     this.windows.set(kind, { level, message, openedAtMs: Date.now(), more: 0, timer });
+    withOpenWindows.add(this);
   }
 
-  /** Says now how many of each kind were counted (at shutdown), and ends every window. */
+  /** Says now what every RefusalLog of the process counted and has not said: at shutdown, what is left of a minute. */
+  static flushAll(): void {
+    for (const log of [...withOpenWindows]) log.flush();
+  }
+
+  /** Says now how many of each kind were counted, and ends every window. */
   flush(): void {
     for (const kind of [...this.windows.keys()]) this.close(kind);
   }
@@ -58,6 +67,7 @@ export class RefusalLog {
     if (!window) return;
     clearTimeout(window.timer);
     this.windows.delete(kind);
+    if (this.windows.size === 0) withOpenWindows.delete(this);
     if (window.more === 0) return;
     const seconds = Math.max(1, Math.round((Date.now() - window.openedAtMs) / 1000));
     this.logger[window.level]({ refusal: kind, more: window.more, seconds }, `${window.more} more like this in the last ${seconds} s: ${window.message}`);

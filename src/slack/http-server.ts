@@ -116,8 +116,6 @@ export async function startHttpServer({ port, host, slack, readiness, metrics, a
     });
   });
   inProgress.set(server, requests);
-  // What was counted and not yet said is said when the server closes.
-  server.once('close', () => refusals.flush());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
