@@ -383,12 +383,9 @@ export function createApiListener({
     if (!checked.ok) return refuseUnchecked(res, checked.waitSeconds);
     const auth = checked.result;
     if (!auth.ok) {
-      // Never the token itself: its id, when it named a real one, is enough to find it. A line
-      // naming a real token is kept whole (limited per address by failedTokenChecks); one naming
-      // none is summarised per rejection, as anyone can send those.
-      const line = { rejection: auth.rejection, tokenId: auth.tokenId, path: route.candidate.pattern.source };
-      if (auth.tokenId === undefined) refusals.refused(`api token ${auth.rejection}`, line, 'API call refused: bad token');
-      else logger.warn(line, 'API call refused: bad token');
+      // Never the token itself: its id, when it named a real one, is enough to find it. One line a
+      // check: failedTokenChecks already bounds them to 30 an address, then one every 2 s.
+      logger.warn({ rejection: auth.rejection, tokenId: auth.tokenId, path: route.candidate.pattern.source }, 'API call refused: bad token');
       const headers: Record<string, string> = auth.status === 401 ? { 'www-authenticate': `Bearer realm="latch", error="invalid_token"` } : { 'retry-after': '30' };
       return sendProblem(res, auth.status, `token_${auth.rejection}`, auth.message, { headers });
     }

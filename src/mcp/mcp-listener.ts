@@ -67,12 +67,9 @@ export function createMcpListener({
     if (!checked.ok) return refuseUnchecked(res, checked.waitSeconds);
     const auth = checked.result;
     if (!auth.ok) {
-      // Never the token itself: its id, when it named a real one, is enough to find it. A line
-      // naming a real token is kept whole (limited per address by failedTokenChecks); one naming
-      // none is summarised per rejection, as anyone can send those.
-      const line = { rejection: auth.rejection, tokenId: auth.tokenId, path: MCP_PATH };
-      if (auth.tokenId === undefined) refusals.refused(`mcp token ${auth.rejection}`, line, 'MCP call refused: bad token');
-      else logger.warn(line, 'MCP call refused: bad token');
+      // Never the token itself: its id, when it named a real one, is enough to find it. One line a
+      // check: failedTokenChecks already bounds them to 30 an address, then one every 2 s.
+      logger.warn({ rejection: auth.rejection, tokenId: auth.tokenId, path: MCP_PATH }, 'MCP call refused: bad token');
       return sendProblem(res, 401, `token_${auth.rejection}`, auth.message, { headers: { 'www-authenticate': `Bearer realm="latch", error="invalid_token"` } });
     }
     markAuthenticated(req);
