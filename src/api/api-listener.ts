@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { asksTheSame, idempotencySubmissionKey, parseIdempotencyKey } from '../domain/idempotency-key.ts';
 import type { Logger } from '../logging/logger.ts';
+import { RefusalLog } from '../logging/refusal-log.ts';
 import { authenticateApiCaller } from '../services/authenticate-api-caller.ts';
 import { collectCliLoginToken, endCliLogin, startCliLogin } from '../services/cli-logins.ts';
 import { cleanClientName, DEFAULT_MAX_WAITING_LOGINS } from '../domain/cli-login.ts';
@@ -13,6 +14,7 @@ import { requestAccessBundle } from '../services/request-access-bundle.ts';
 import { waitForRequest } from '../services/wait-for-request.ts';
 import type { Refused } from '../services/refusal.ts';
 import type { ServiceContext } from '../services/service-context.ts';
+import { markAuthenticated } from '../slack/authenticated-requests.ts';
 import { readLimitedBody } from '../slack/request-body.ts';
 import { collectLoginBody, createRequestBody, oidcTokenBody, startLoginBody, waitSeconds, type ApiRequestState, type CredentialsResource, type PersonToken, type RequestResource, type StartedLogin } from './api-schemas.ts';
 import { addressLimitKey, clientAddress } from './client-address.ts';
@@ -98,6 +100,8 @@ export function createApiListener({
   const oidcLimiter = oidc?.limiter ?? new PrincipalRateLimiter(OIDC_EXCHANGES_PER_MINUTE, OIDC_EXCHANGE_BURST);
   const loginStartLimiter = loginLimiters.start ?? new PrincipalRateLimiter(LOGINS_PER_MINUTE, LOGIN_BURST);
   const loginPollLimiter = loginLimiters.poll ?? new PrincipalRateLimiter(LOGIN_POLLS_PER_MINUTE, LOGIN_POLL_BURST);
+  // Refusals anyone can send as fast as they like: each kind logged once a minute, with how many more.
+  const refusals = new RefusalLog(logger);
   const fullLogins = { warnedAtMs: Number.NEGATIVE_INFINITY, refusedSinceWarning: 0 };
   const openapi = JSON.stringify(openApiDocument());
   const routes: Array<{ pattern: RegExp; methods: Record<string, Handler> }> = [
@@ -331,7 +335,7 @@ export function createApiListener({
     const ip = clientAddress(req, trustedProxyHops);
     const wait = oidcLimiter.take(`ip:${addressLimitKey(ip)}`);
     if (wait !== null) {
-      logger.warn({ ip }, 'OIDC token exchange refused: too many calls from this address');
+      refusals.refused('oidc rate limited', { ip }, 'OIDC token exchange refused: too many calls from this address');
       return sendProblem(res, 429, 'rate_limited', `Too many token exchanges from this address: try again in ${wait} s.`, { headers: { 'retry-after': String(wait) } });
     }
     if (!oidc) return sendProblem(res, 404, 'not_found', 'Workload identity (OIDC) is not set up on this Latch.');
@@ -379,11 +383,13 @@ export function createApiListener({
     if (!checked.ok) return refuseUnchecked(res, checked.waitSeconds);
     const auth = checked.result;
     if (!auth.ok) {
-      // Never the token itself: its id, when it named a real one, is enough to find it.
+      // Never the token itself: its id, when it named a real one, is enough to find it. One line a
+      // check: failedTokenChecks already bounds them to 30 an address, then one every 2 s.
       logger.warn({ rejection: auth.rejection, tokenId: auth.tokenId, path: route.candidate.pattern.source }, 'API call refused: bad token');
       const headers: Record<string, string> = auth.status === 401 ? { 'www-authenticate': `Bearer realm="latch", error="invalid_token"` } : { 'retry-after': '30' };
       return sendProblem(res, auth.status, `token_${auth.rejection}`, auth.message, { headers });
     }
+    markAuthenticated(req);
     const caller: Caller = { requesterId: auth.requesterId, machineId: auth.kind === 'machine' ? auth.machine.id : null, tokenId: auth.tokenId };
     const wait = limiter.take(caller.requesterId);
     if (wait !== null) {

@@ -23,3 +23,8 @@ export function withLogContext<T>(context: LogContext, work: () => T): T {
 export function currentLogContext(): LogContext {
   return storage.getStore() ?? {};
 }
+
+/** Runs `work` outside any context: a timer it sets belongs to no request, whichever one set it. */
+export function withoutLogContext<T>(work: () => T): T {
+  return storage.exit(work);
+}

@@ -4,8 +4,10 @@ import { FailedTokenChecks, refuseUnchecked } from '../api/failed-token-checks.t
 import { sendProblem } from '../api/problem.ts';
 import { PrincipalRateLimiter } from '../api/rate-limiter.ts';
 import type { Logger } from '../logging/logger.ts';
+import { RefusalLog } from '../logging/refusal-log.ts';
 import { authenticateMachine } from '../services/authenticate-machine.ts';
 import type { ServiceContext } from '../services/service-context.ts';
+import { markAuthenticated } from '../slack/authenticated-requests.ts';
 import { readLimitedBody } from '../slack/request-body.ts';
 import type { McpCaller } from './latch-mcp-server.ts';
 import { MCP_PATH } from './mcp-path.ts';
@@ -51,22 +53,26 @@ export function createMcpListener({
   /** Aborted when the process begins to shut down: a call waiting for a decision answers at once. */
   stopping?: AbortSignal;
 }) {
+  // Refusals anyone can send as fast as they like: each kind logged once a minute, with how many more.
+  const refusals = new RefusalLog(logger);
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     // The MCP specification asks servers to check Origin against DNS rebinding. Agents are
     // programs, which send none; a browser always sends one with a POST, so a web page gets no
     // further, whatever it holds, even before a token would stop it.
     if (req.headers.origin !== undefined) {
-      logger.warn({ path: MCP_PATH }, 'MCP call refused: sent from a web page (Origin header)');
+      refusals.refused('mcp origin', { path: MCP_PATH }, 'MCP call refused: sent from a web page (Origin header)');
       return sendProblem(res, 403, 'origin_refused', "Latch's MCP endpoint answers agents, not web pages: a call with an Origin header is refused.");
     }
     const checked = await failedTokenChecks.check(clientAddress(req, trustedProxyHops), MCP_PATH, () => authenticateMachine(services, req.headers.authorization), (auth) => !auth.ok);
     if (!checked.ok) return refuseUnchecked(res, checked.waitSeconds);
     const auth = checked.result;
     if (!auth.ok) {
-      // Never the token itself: its id, when it named a real one, is enough to find it.
+      // Never the token itself: its id, when it named a real one, is enough to find it. One line a
+      // check: failedTokenChecks already bounds them to 30 an address, then one every 2 s.
       logger.warn({ rejection: auth.rejection, tokenId: auth.tokenId, path: MCP_PATH }, 'MCP call refused: bad token');
       return sendProblem(res, 401, `token_${auth.rejection}`, auth.message, { headers: { 'www-authenticate': `Bearer realm="latch", error="invalid_token"` } });
     }
+    markAuthenticated(req);
     const caller: McpCaller = { requesterId: auth.requesterId, machineId: auth.machine.id, tokenId: auth.tokenId };
     const wait = limiter.take(caller.requesterId);
     if (wait !== null) {

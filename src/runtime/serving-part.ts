@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { RefusalLog } from '../logging/refusal-log.ts';
 import { drainHttpServer, requestsInProgress } from '../slack/http-server.ts';
 import { finishingPart, type ShutdownPart } from './graceful-shutdown.ts';
 import type { InFlightWork } from './in-flight-work.ts';
@@ -15,6 +16,8 @@ export function servingPart(server: Server, listenerWork: InFlightWork): Shutdow
     finish: () =>
       (finishing ??= (async () => {
         await drainHttpServer(server);
+        // No more requests: the refusals counted in the last minute are said before the process goes.
+        RefusalLog.flushAll();
         await listenerWork.idle();
       })()),
     busyWith() {

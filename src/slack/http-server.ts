@@ -3,6 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { withLogContext } from '../logging/log-context.ts';
 import type { Logger } from '../logging/logger.ts';
+import { RefusalLog } from '../logging/refusal-log.ts';
+import { wasAuthenticated } from './authenticated-requests.ts';
 import { requestPathOf, routeRequest, type Route } from './http-routes.ts';
 import { SLACK_EVENTS_PATH } from './slack-transport.ts';
 
@@ -69,6 +71,7 @@ export interface HttpServerOptions {
 export async function startHttpServer({ port, host, slack, readiness, metrics, api, mcp, logger, timeouts = HTTP_TIMEOUTS }: HttpServerOptions): Promise<Server> {
   const requests = { inProgress: 0 };
   const routes = routesOf({ slack, readiness, metrics, mcp, logger });
+  const refusals = new RefusalLog(logger);
   // No cap on connections (maxConnections): a cap is a number an attacker fills to lock Slack and
   // the probes out too; the timeouts make each connection cost its holder, and a proxy in front
   // (TLS ends there) is the place to cap connections per client. Headers stay within Node's 16 KiB.
@@ -91,10 +94,12 @@ export async function startHttpServer({ port, host, slack, readiness, metrics, a
         if (!logger.isLevelEnabled(level)) return;
         const durationMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
         // The path only when it is ours: a made-up one (or its query) is not worth a log line's room.
-        logger[level](
-          { method: req.method, path: path !== null && routes.has(path) ? path : underApi ? api!.prefix : 'other', status: res.statusCode, durationMs, slackRetry: req.headers['x-slack-retry-num'] },
-          'http request',
-        );
+        const loggedPath = path !== null && routes.has(path) ? path : underApi ? api!.prefix : 'other';
+        const fields = { method: req.method, path: loggedPath, status: res.statusCode, durationMs, slackRetry: req.headers['x-slack-retry-num'] };
+        // Anyone can send requests that are refused before they say who they are, as fast as they
+        // like: those lines are summarised per path and status, not written one a request.
+        if (level === 'info' && res.statusCode < 500 && !wasAuthenticated(req)) refusals.refused(`http ${loggedPath} ${res.statusCode}`, fields, 'http request', 'info');
+        else logger[level](fields, 'http request');
       });
       const routing: ReturnType<typeof routeRequest> = underApi ? { route: { methods: [], serve: api.serve } } : routeRequest(req.method, path, routes);
       if (!('route' in routing)) {
@@ -125,10 +130,12 @@ const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
 
 /**
  * The level of a request's access line. A request refused or failed (4xx, 5xx) is logged at info,
- * except a probe's. A Slack request answered is logged at debug: what it did is logged at info by
- * its use case ('access requested', 'decision recorded', a refusal), with the same requestId, and a
- * line for each ack besides would double the log and its cost per request under load. Probes and
- * scrapes arrive every few seconds: at info they would drown everything else.
+ * except a probe's; a 4xx of a request whose sender was never authenticated is summarised with
+ * the others of its path and status (RefusalLog). A Slack request answered is logged at debug:
+ * what it did is logged at info by its use case ('access requested', 'decision recorded', a
+ * refusal), with the same requestId, and a line for each ack besides would double the log and its
+ * cost per request under load. Probes and scrapes arrive every few seconds: at info they would
+ * drown everything else.
  */
 function accessLogLevel(path: string | null, status: number): 'debug' | 'info' {
   if (path !== null && PROBES.has(path)) return 'debug';

@@ -16,7 +16,10 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
 /** The only encodings Slack posts: forms (commands, interactions) and JSON (events). */
 const SLACK_CONTENT_TYPES = new Set(['application/x-www-form-urlencoded', 'application/json']);
 
-export type BodyReading = { ok: true; body: Buffer; text: string } | { ok: false; status: 400 | 413 | 415; reason: string };
+/** Why a body was refused, as one of a few fixed names (the reason's text may hold what was sent). */
+export type BodyProblem = 'encoded' | 'media_type' | 'malformed_length' | 'announced_too_large' | 'too_large' | 'unreadable' | 'not_utf8';
+
+export type BodyReading = { ok: true; body: Buffer; text: string } | { ok: false; status: 400 | 413 | 415; problem: BodyProblem; reason: string };
 
 /**
  * Reads a request's body, refusing before buffering it what Latch would not use anyway: a
@@ -26,26 +29,26 @@ export type BodyReading = { ok: true; body: Buffer; text: string } | { ok: false
  */
 export async function readLimitedBody(req: IncomingMessage, limit = MAX_SLACK_BODY_BYTES): Promise<BodyReading> {
   const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-  if (encoding !== 'identity') return { ok: false, status: 415, reason: `content-encoding ${encoding.slice(0, 40)} is not accepted` };
+  if (encoding !== 'identity') return { ok: false, status: 415, problem: 'encoded', reason: `content-encoding ${encoding.slice(0, 40)} is not accepted` };
   const mediaType = (req.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase();
-  if (!SLACK_CONTENT_TYPES.has(mediaType)) return { ok: false, status: 415, reason: 'the body is neither a form nor JSON' };
+  if (!SLACK_CONTENT_TYPES.has(mediaType)) return { ok: false, status: 415, problem: 'media_type', reason: 'the body is neither a form nor JSON' };
   const declared = req.headers['content-length'];
-  if (declared !== undefined && !/^\d+$/.test(declared)) return { ok: false, status: 400, reason: 'malformed content-length' };
+  if (declared !== undefined && !/^\d+$/.test(declared)) return { ok: false, status: 400, problem: 'malformed_length', reason: 'malformed content-length' };
   const length = declared === undefined ? null : Number(declared);
-  if (length !== null && length > limit) return { ok: false, status: 413, reason: `content-length ${length} is over the limit of ${limit} bytes` };
+  if (length !== null && length > limit) return { ok: false, status: 413, problem: 'announced_too_large', reason: `content-length ${length} is over the limit of ${limit} bytes` };
   let body: Buffer;
   try {
     body = await getRawBody(req, { limit, length });
   } catch (error) {
     const tooLarge = (error as { type?: string }).type === 'entity.too.large';
     return tooLarge
-      ? { ok: false, status: 413, reason: `the body passed the limit of ${limit} bytes` }
-      : { ok: false, status: 400, reason: `the body could not be read: ${(error as Error).message}` };
+      ? { ok: false, status: 413, problem: 'too_large', reason: `the body passed the limit of ${limit} bytes` }
+      : { ok: false, status: 400, problem: 'unreadable', reason: `the body could not be read: ${(error as Error).message}` };
   }
   try {
     return { ok: true, body, text: UTF8.decode(body) };
   } catch {
-    return { ok: false, status: 400, reason: 'the body is not valid UTF-8' };
+    return { ok: false, status: 400, problem: 'not_utf8', reason: 'the body is not valid UTF-8' };
   }
 }
 

@@ -2,6 +2,8 @@ import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'no
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseForm } from 'node:querystring';
 import type { Logger } from '../logging/logger.ts';
+import { RefusalLog } from '../logging/refusal-log.ts';
+import { markAuthenticated } from './authenticated-requests.ts';
 import { readLimitedBody, refuseBody } from './request-body.ts';
 import type { SeenSignatures } from './seen-signatures.ts';
 
@@ -40,13 +42,16 @@ export type VerifiedRequestHandler = (req: IncomingMessage, res: ServerResponse,
  */
 export function guardSignedRequests(next: VerifiedRequestHandler, options: SignedRequestGuardOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const { logger } = options;
+  // Anyone can send this endpoint requests it refuses unread or unverified, as fast as they like:
+  // each kind is logged once a minute, with how many more came.
+  const refusals = new RefusalLog(logger);
   const now = options.now ?? Date.now;
   // Made once: a string key is converted and copied again for every HMAC otherwise.
   const signingKey = createSecretKey(Buffer.from(options.signingSecret, 'utf8'));
   return async (req, res) => {
     const reading = await readLimitedBody(req);
     if (!reading.ok) {
-      logger.warn({ status: reading.status, reason: reading.reason }, `refused a request to the Slack endpoint: ${reading.reason}`);
+      refusals.refused(`slack body ${reading.problem}`, { status: reading.status, reason: reading.reason }, `refused a request to the Slack endpoint: ${reading.reason}`);
       refuseBody(req, res, reading.status, `${reading.reason}\n`);
       return;
     }
@@ -62,10 +67,12 @@ export function guardSignedRequests(next: VerifiedRequestHandler, options: Signe
     const signature = singleHeader(req, 'x-slack-signature');
     const refusal = signatureProblem(reading.body, signature, singleHeader(req, 'x-slack-request-timestamp'), signingKey, now());
     if (refusal || !signature) {
-      logger.warn({ reason: refusal }, `refused an unverified request to the Slack endpoint: ${refusal}`);
+      // `refusal` is one of signatureProblem's few fixed texts.
+      refusals.refused(`slack unverified ${refusal}`, { reason: refusal }, `refused an unverified request to the Slack endpoint: ${refusal}`);
       res.writeHead(401, { 'content-type': 'text/plain' }).end('unauthorized\n');
       return;
     }
+    markAuthenticated(req);
     const parsed = payloadOf(req.headers['content-type'], form, reading.text);
     if (!parsed.ok) {
       // Bolt reads the payload's fields without checking it is an object: `null` would throw
@@ -84,7 +91,8 @@ export function guardSignedRequests(next: VerifiedRequestHandler, options: Signe
       return;
     }
     if (!first) {
-      logger.warn({ slackRetry: req.headers['x-slack-retry-num'] }, 'ignored a replayed Slack request: its signature was already taken');
+      // Whoever copied one signed request can send it again for minutes, as fast as they like.
+      refusals.refused('slack replayed', { slackRetry: req.headers['x-slack-retry-num'] }, 'ignored a replayed Slack request: its signature was already taken');
       res.writeHead(200).end();
       return;
     }

@@ -14,7 +14,7 @@ import { scanStandingAccessJob } from '../../src/jobs/definitions/scan-standing-
 import type { AccessProvider } from '../../src/providers/provider.ts';
 import type { AccessScheduler, OnCallDirectory } from '../../src/services/service-context.ts';
 import type { Policy } from '../../src/domain/policy.ts';
-import { createLogger } from '../../src/logging/logger.ts';
+import { createLogger, type Logger } from '../../src/logging/logger.ts';
 import type { LatchMetrics } from '../../src/metrics/latch-metrics.ts';
 import { createLatch, type Latch } from '../../src/runtime/create-latch.ts';
 import { QueuedNotices } from '../../src/runtime/queued-notices.ts';
@@ -100,6 +100,8 @@ export class LatchHarness extends SlackSender {
        * notify job among them, a revocation's notices are queued to it, as in `latch worker`.
        */
       workerJobs?: JobDefinition[];
+      /** Where Latch logs; nowhere unless given. */
+      logger?: Logger;
     } = {},
   ): Promise<LatchHarness> {
     const slack = await FakeSlack.start();
@@ -119,7 +121,7 @@ export class LatchHarness extends SlackSender {
     const clock = options.provider ? TestClock.live() : new TestClock();
     const groups = new TestGroups();
     const granted: string[] = [];
-    const logger = createLogger({ level: 'silent' });
+    const logger = options.logger ?? createLogger({ level: 'silent' });
     const prefix = `latch-test-${randomBytes(4).toString('hex')}`;
     const settings = {
       concurrency: 4,

@@ -11,7 +11,7 @@ function requestWith(body: Buffer): IncomingMessage {
 describe('readLimitedBody', () => {
   it('refuses a body that is not UTF-8, and reads the next one whole (one decoder serves every request)', async () => {
     const broken = Buffer.concat([Buffer.from('{"text":"caf'), Buffer.from([0xc3]), Buffer.from('"}')]);
-    expect(await readLimitedBody(requestWith(broken))).toEqual({ ok: false, status: 400, reason: 'the body is not valid UTF-8' });
+    expect(await readLimitedBody(requestWith(broken))).toEqual({ ok: false, status: 400, problem: 'not_utf8', reason: 'the body is not valid UTF-8' });
     const text = '{"text":"café ✓ 𝄞"}';
     const next = await readLimitedBody(requestWith(Buffer.from(text, 'utf8')));
     expect(next).toMatchObject({ ok: true, text });
