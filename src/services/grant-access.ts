@@ -1,7 +1,7 @@
 import { readStoredScope } from '../domain/scope-rules.ts';
 import type { ProviderSettings } from '../domain/policy.ts';
 import { canTransition } from '../domain/request-state.ts';
-import type { PolicyMismatch, StoredRequestFit } from '../domain/stored-request-fit.ts';
+import type { PolicyMismatch } from '../domain/stored-request-fit.ts';
 import type { AccessProvider, ProviderFailure } from '../providers/provider.ts';
 import { appendAuditEvent, type AuditEntry } from '../store/audit-log.ts';
 import type { Prisma } from '../store/generated/client.ts';
@@ -14,6 +14,7 @@ import { handOver } from './decide-request.ts';
 import { failureNotice, type FailureSource } from './failure-notice.ts';
 import { publishCommitted } from './latch-events.ts';
 import { recheckStoredRequest } from './recheck-policy.ts';
+import { requesterAccountRefused } from './requester-principal.ts';
 import { accessKeyOf } from './same-access.ts';
 import { readGrantOfRequest } from '../store/grant-reads.ts';
 import { closeFailedGrant, completeGrant, recordGrantError, startGrantAttempt } from '../store/grant-writes.ts';
@@ -34,7 +35,7 @@ export type GrantAccessResult =
   | { outcome: 'not_yet'; startsAt: Date }
   /** Nothing to do: the request is not (or no longer) waiting to be granted. */
   | { outcome: 'skipped'; reason: string }
-  /** A transient failure, recorded; retrying may help. */
+  /** A transient failure (the provider's, recorded; or Slack unable to say who asked); retrying may help. */
   | { outcome: 'retry'; message: string }
   /**
    * Latch gave up: the request is `failed`, and published so. When the provider's last word was
@@ -88,7 +89,13 @@ async function attemptGrant(ctx: AccessContext, input: GrantAccessInput): Promis
   // The policy in force, not the one it was approved under, decides whether it is granted: a
   // reload since (or during a later start's wait) may have removed or narrowed what it asks for.
   const fit = await recheckStoredRequest(ctx, request, 'grant');
-  if (!fit.fits) return refuseByPolicy(ctx, request.id, fit);
+  if (!fit.fits) return refuseGrant(ctx, request.id, { code: fit.code, message: fit.message, reason: `The policy changed before the access was granted: ${fit.message}` });
+  // The requester's Slack account too, as when they asked: one who became a guest (where guests are
+  // not allowed), was deactivated or left for another workspace while the request waited is no
+  // longer someone Latch gives access to. Slack unable to say is no answer: retried, never granted.
+  const accountRefused = await requesterAccountRefused(ctx, fit.resource, request.requesterSlackId);
+  if (accountRefused?.refusal.code === 'profile_unavailable') return profileUnavailable(ctx, request.id);
+  if (accountRefused) return refuseGrant(ctx, request.id, { code: 'identity_refused', message: accountRefused.refusal.message, reason: `The requester's Slack account changed before the access was granted: ${accountRefused.refusal.message}` });
   const providerSettings = fit.resource.provider;
   const provider = ctx.providerFor(request.resourceId);
   if (!provider) return fail(ctx, request.id, null, permanentFailure(`the policy no longer configures a provider for ${request.resourceId}`), 'unconfigured');
@@ -183,16 +190,34 @@ async function recordFailedAttempt(ctx: AccessContext, requestId: string, grantI
   return { outcome: 'retry', message };
 }
 
+/** Why the grant refuses an approved request: its audit code, the message, and the reason people read. */
+interface GrantRefusal {
+  code: PolicyMismatch | 'identity_refused';
+  message: string;
+  reason: string;
+}
+
 /**
- * The policy in force no longer allows an approved request: it becomes `failed`, the honest state
- * for access approved but never given, with the policy's reason and its code in the audit event.
- * An attempt that may have reached the target (a grant row from an earlier, unanswered try) is
- * left due for revocation now, as after a transient failure.
+ * The policy in force, or the requester's Slack account, no longer allows an approved request: it
+ * becomes `failed`, the honest state for access approved but never given, with the reason and its
+ * code in the audit event. An attempt that may have reached the target (a grant row from an
+ * earlier, unanswered try) is left due for revocation now, as after a transient failure.
  */
-async function refuseByPolicy(ctx: AccessContext, requestId: string, fit: Extract<StoredRequestFit, { fits: false }>): Promise<GrantAccessResult> {
+async function refuseGrant(ctx: AccessContext, requestId: string, refusal: GrantRefusal): Promise<GrantAccessResult> {
   const earlier = await readGrantOfRequest(ctx.db, requestId);
   const unsure = earlier !== null && earlier.revokedAt === null;
-  return fail(ctx, requestId, earlier?.id ?? null, { kind: unsure ? 'transient' : 'permanent', message: fit.message }, 'unconfigured', fit.code);
+  return fail(ctx, requestId, earlier?.id ?? null, { kind: unsure ? 'transient' : 'permanent', message: refusal.message }, 'unconfigured', refusal);
+}
+
+/**
+ * Slack could not say who the requester is: nothing is granted and nothing recorded; the job is
+ * retried on its backoff, and the reconcile job queues it again after the last attempt, since the
+ * request stays approved.
+ */
+function profileUnavailable(ctx: AccessContext, requestId: string): GrantAccessResult {
+  const message = "Slack could not say just now whether the requester's account may still be given access";
+  ctx.logger.warn({ accessRequestId: requestId }, `${message}; the grant will be retried`);
+  return { outcome: 'retry', message };
 }
 
 /**
@@ -200,9 +225,9 @@ async function refuseByPolicy(ctx: AccessContext, requestId: string, fit: Extrac
  * provider's words (those go to the log and the audit event, under the notice's reference). After
  * a permanent failure the target refused, so nothing exists and the grant is closed; after a
  * transient one the target's state is unknown, so the grant is left due for revocation now. A
- * refusal by the policy (`policyCode`) tells its own reason: Latch's words, from the policy.
+ * refusal (by the policy, or of the requester's account) tells its own reason: Latch's words.
  */
-async function fail(ctx: AccessContext, requestId: string, grantId: string | null, failure: ProviderFailure, source: FailureSource, policyCode?: PolicyMismatch): Promise<GrantAccessResult> {
+async function fail(ctx: AccessContext, requestId: string, grantId: string | null, failure: ProviderFailure, source: FailureSource, refusal?: GrantRefusal): Promise<GrantAccessResult> {
   const now = ctx.clock.now();
   const message = oneLine(failure.message);
   const notice = failureNotice('grant', source);
@@ -210,14 +235,14 @@ async function fail(ctx: AccessContext, requestId: string, grantId: string | nul
   const failed = await inSqlTransaction(ctx.db, async (tx) => {
     const request = await lockRequest(tx, requestId);
     if (!request || !canTransition(request.state, 'failed')) return false;
-    await endRequest(tx, requestId, { state: 'failed', endedAt: now, outcomeReason: policyCode ? `The policy changed before the access was granted: ${message}` : notice.text });
+    await endRequest(tx, requestId, { state: 'failed', endedAt: now, outcomeReason: refusal ? oneLine(refusal.reason) : notice.text });
     if (grantId !== null) await closeFailedGrant(tx, grantId, notice.text, now, cleanup);
     await appendAuditEvent(tx, {
       actor: 'latch',
       action: 'grant.failed',
       requestId,
       at: now,
-      data: { grantId, kind: failure.kind, message, cleanup, ref: notice.ref, ...(policyCode ? { code: policyCode, policyVersion: ctx.policy().version } : {}) },
+      data: { grantId, kind: failure.kind, message, cleanup, ref: notice.ref, ...(refusal ? { code: refusal.code, policyVersion: ctx.policy().version } : {}) },
     });
     return true;
   });

@@ -6,7 +6,9 @@ import { RetryableFailure } from '../retryable-failure.ts';
 
 /**
  * Grants an approved request. Retried on a transient provider failure (exponential, see
- * GrantRetryPolicy); the last attempt fails the request. The use case queues the revocation (or
+ * GrantRetryPolicy); the last attempt fails the request. While Slack cannot say who the requester
+ * is, it is retried too, but never failed for it: the request stays approved for the reconcile
+ * job to queue again. The use case queues the revocation (or
  * the clean-up revocation of a failed grant) and tells people; the job only translates its result.
  * Finished jobs are removed at once, so the reconcile job can queue the grant again whenever
  * PostgreSQL says it is still needed.

@@ -9,14 +9,14 @@ import { runJobs, type RunningJobs } from '../../../src/jobs/job-runner.ts';
 import { createLogger, type Logger } from '../../../src/logging/logger.ts';
 import { transient } from '../../../src/providers/provider.ts';
 import type { AccessContext } from '../../../src/services/access-context.ts';
-import { systemClock } from '../../../src/services/service-context.ts';
+import { systemClock, type UserDirectory } from '../../../src/services/service-context.ts';
 import { PostgresAccessLocks } from '../../../src/store/access-lock.ts';
 import { createDatabase, type Database } from '../../../src/store/database.ts';
 import { MemoryProvider } from '../../helpers/memory-provider.ts';
 import { testJobContext } from '../../helpers/job-context.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/test-database.ts';
 import { testPolicy } from '../../helpers/test-policy.ts';
-import { testServiceContext } from '../../helpers/test-services.ts';
+import { memberProfile, testServiceContext } from '../../helpers/test-services.ts';
 
 /**
  * The grant and revoke jobs (their definitions, run by the job runner) on the real Redis and
@@ -49,7 +49,7 @@ afterAll(async () => {
   await testDb.drop();
 });
 
-async function start(options: { provider?: MemoryProvider; logger?: Logger; slots?: { concurrency: number; revokeConcurrency: number } } = {}) {
+async function start(options: { provider?: MemoryProvider; logger?: Logger; users?: UserDirectory; slots?: { concurrency: number; revokeConcurrency: number } } = {}) {
   const prefix = `latch-test-${randomBytes(4).toString('hex')}`;
   const provider = options.provider ?? new MemoryProvider();
   const queues = new JobQueues({
@@ -66,7 +66,7 @@ async function start(options: { provider?: MemoryProvider; logger?: Logger; slot
   });
   // What the grant and revoke use cases publish is recorded in `events`.
   const { ctx: base, events } = testServiceContext(db, testPolicy());
-  const ctx: AccessContext = { ...base, clock: systemClock, access: queues, providerFor: () => provider, locks };
+  const ctx: AccessContext = { ...base, ...(options.users ? { users: options.users } : {}), clock: systemClock, access: queues, providerFor: () => provider, locks };
   const context = testJobContext({ access: ctx, logger: options.logger ?? logger });
   const jobs = await runJobs({ queues, context, definitions: [grantAccessJob, revokeGrantJob] });
   running.push({ jobs, queues });
@@ -217,6 +217,21 @@ describe('grant and revoke jobs', () => {
     await reconcileAccess(ctx, queues, logger);
     await waitFor(async () => (await stateOf(id)) === 'revoked');
     expect(provider.holds(principal, 'read')).toBe(false);
+  });
+
+  it("retries a grant while Slack cannot say who the requester is, and grants once it can", async () => {
+    // Slack cannot read the requester's profile for the first two attempts of three.
+    let reads = 0;
+    const users: UserDirectory = { profile: async (userId) => (++reads <= 2 ? null : memberProfile(userId, `${userId.toLowerCase()}@example.com`)) };
+    const { provider, queues, events } = await start({ users });
+    const { id, principal } = await approvedRequest(60);
+    await queues.requestGrant(id);
+    await waitFor(async () => (await stateOf(id)) === 'active');
+    expect(reads).toBe(3);
+    expect(provider.callsOf('grant')).toBe(1);
+    expect(provider.holds(principal, 'read')).toBe(true);
+    await waitFor(() => events.has('access.granted', id));
+    expect(events.has('grant.failed', id)).toBe(false);
   });
 
   it('grants an approved request whose grant job was lost, once the reconcile job has run', async () => {

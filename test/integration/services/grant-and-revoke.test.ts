@@ -173,6 +173,63 @@ describe('grantAccess', () => {
     expect((await grantOf(id)).revokedAt).not.toBeNull();
   });
 
+  it.each<[string, Partial<SlackAccount>, string]>([
+    ['became a guest', { guest: true }, 'Guests of this Slack workspace cannot request Production database.'],
+    ['was deactivated', { deleted: true }, 'Your Slack account is deactivated: Latch gives it no access.'],
+    ['left for another workspace', { ofLatchTeam: false }, 'Your Slack account belongs to another workspace or organisation (Slack Connect): Latch gives access only to members of its own workspace.'],
+  ])('does not grant to a requester who %s while the request waited: the request is failed with the reason, audited, and people told', async (_, account, message) => {
+    const { ctx, users, events, provider } = setup();
+    const id = await approvedRequest();
+    users.profiles.set(REQUESTER, memberProfile(REQUESTER, 'u0requester@example.com', account));
+
+    expect(await grantAccess(ctx, { requestId: id, finalAttempt: false })).toEqual({ outcome: 'failed', requestId: id, message, cleanupGrantId: null });
+    expect(provider.calls).toEqual([]);
+    expect(await db.grant.count({ where: { requestId: id } })).toBe(0);
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id } })).toMatchObject({ state: 'failed', outcomeReason: `The requester's Slack account changed before the access was granted: ${message}` });
+    const [event, ...others] = await db.auditEvent.findMany({ where: { requestId: id } });
+    expect(others).toEqual([]);
+    expect(event).toMatchObject({ action: 'grant.failed', actor: 'latch', data: { code: 'identity_refused', message, grantId: null, cleanup: false } });
+    // The requester and the approvers are told (the notifier hears grant.failed).
+    expect(events.heard()).toEqual([['grant.failed', id]]);
+  });
+
+  it('grants nothing while Slack cannot say who the requester is, leaves the request approved for a retry, and grants once it can', async () => {
+    const { ctx, users, events, provider } = setup();
+    const id = await approvedRequest();
+    users.profiles.set(REQUESTER, null);
+
+    const retry = await grantAccess(ctx, { requestId: id, finalAttempt: false });
+    expect(retry).toMatchObject({ outcome: 'retry' });
+    // Not a failure of the request either on the last attempt: the reconcile job queues it again.
+    expect(await grantAccess(ctx, { requestId: id, finalAttempt: true })).toMatchObject({ outcome: 'retry' });
+    expect(provider.calls).toEqual([]);
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id } })).toMatchObject({ state: 'approved', outcomeReason: null });
+    expect(await db.grant.count({ where: { requestId: id } })).toBe(0);
+    expect(await actions(id)).toEqual([]);
+    expect(events.heard()).toEqual([]);
+
+    users.profiles.delete(REQUESTER);
+    expect(await grantAccess(ctx, { requestId: id, finalAttempt: false })).toMatchObject({ outcome: 'granted' });
+    expect(provider.holds(PRINCIPAL, 'read')).toBe(true);
+    expect(await actions(id)).toEqual(['grant.granted']);
+  });
+
+  it("grants to a guest where the resource allows guests, and to a machine, which has no Slack account to check", async () => {
+    const { ctx, users, provider } = setup();
+    users.profiles.set(REQUESTER, memberProfile(REQUESTER, 'u0requester@example.com', { guest: true }));
+    const guestsWelcome: AccessContext = { ...ctx, policy: () => testPolicy([testResource({ identity: { map: {}, from: 'slack-user-id', template: '{email}', allowGuests: true } })]) };
+    const guest = await approvedRequest();
+    expect(await grantAccess(guestsWelcome, { requestId: guest, finalAttempt: false })).toMatchObject({ outcome: 'granted' });
+
+    const machine = 'machine:deploy';
+    // Slack knows nothing of a machine: reading its profile would say it cannot.
+    users.profiles.set(machine, null);
+    const machinesOnly: AccessContext = { ...ctx, policy: () => testPolicy([testResource({ requesters: { everyone: false, users: [], groups: [], machines: ['deploy'] } })]) };
+    const id = await approvedRequest({ requesterId: machine, principal: 'deploy_bot' });
+    expect(await grantAccess(machinesOnly, { requestId: id, finalAttempt: false })).toMatchObject({ outcome: 'granted' });
+    expect(provider.holds('deploy_bot', 'read')).toBe(true);
+  });
+
   it('grants nothing for a request that is not approved', async () => {
     const { ctx, provider } = setup();
     const id = await approvedRequest();
