@@ -1,5 +1,6 @@
 import { deciderAccountRefusal } from '../domain/identity.ts';
 import { refuse, type Refused } from './refusal.ts';
+import { readSlackProfile } from './requester-principal.ts';
 import type { ServiceContext } from './service-context.ts';
 
 /**
@@ -10,8 +11,8 @@ import type { ServiceContext } from './service-context.ts';
  * say, the decision is refused with a "try again": never let through unchecked.
  */
 export async function deciderAccountRefused(ctx: ServiceContext, deciderId: string): Promise<Refused | null> {
-  const profile = await ctx.users.profile(deciderId);
-  if (!profile) return refuse('profile_unavailable', 'Latch could not read your Slack profile just now; try again in a minute.');
-  const refused = deciderAccountRefusal(profile.account);
+  const profile = await readSlackProfile(ctx, deciderId);
+  if (!profile.ok) return profile;
+  const refused = deciderAccountRefusal(profile.profile.account);
   return refused ? refuse('account_refused', refused) : null;
 }

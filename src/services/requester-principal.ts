@@ -35,7 +35,7 @@ export async function requesterPrincipal(ctx: ServiceContext, resource: Resource
     const machine = findMachine(ctx.policy().machines, machineId);
     resolved = machine ? { ok: true, principal: machine.account } : { ok: false, message: `The policy has no machine "${machineId}".` };
   } else {
-    const profile = await requesterProfile(ctx, userId);
+    const profile = await readSlackProfile(ctx, userId);
     if (!profile.ok) return profile;
     resolved = resolvePrincipal(resource.identity, resource.name, profile.profile);
   }
@@ -68,14 +68,17 @@ export async function requesterPrincipal(ctx: ServiceContext, resource: Resource
  */
 export async function requesterAccountRefused(ctx: ServiceContext, resource: ResourcePolicy, userId: string): Promise<Refused | null> {
   if (machineIdOf(userId) !== null) return null;
-  const profile = await requesterProfile(ctx, userId);
+  const profile = await readSlackProfile(ctx, userId);
   if (!profile.ok) return profile;
   const refused = accountRefusal(profile.profile.account, resource.identity, resource.name);
   return refused ? refuse('identity_refused', refused, { detail: { resourceId: resource.id } }) : null;
 }
 
-/** A person's Slack profile; when Slack cannot say who they are, a "try again", never let through unchecked. */
-async function requesterProfile(ctx: ServiceContext, userId: string): Promise<{ ok: true; profile: SlackProfile } | Refused> {
+/**
+ * A person's Slack profile (the directory caches it); when Slack cannot say who they are, a "try
+ * again" refusal, so no caller lets them through unchecked: requesters and deciders alike.
+ */
+export async function readSlackProfile(ctx: ServiceContext, userId: string): Promise<{ ok: true; profile: SlackProfile } | Refused> {
   const profile = await ctx.users.profile(userId);
   return profile ? { ok: true, profile } : refuse('profile_unavailable', 'Latch could not read your Slack profile just now; try again in a minute.');
 }
